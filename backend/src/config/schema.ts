@@ -1,0 +1,244 @@
+import { z } from 'zod';
+import type { IdentityRule } from '@conduct/processor';
+import { parseDuration, parseSize } from './duration.js';
+
+/**
+ * The configuration file's schema: every key users and scripts rely on (see the README's config
+ * table). Durations are strings (`500ms`, `5s`, `1h`, `7d`) and are turned into milliseconds here;
+ * sizes accept `64MiB` or a number of bytes. Unknown keys are refused, naming the key.
+ */
+
+const duration = z
+  .union([z.string(), z.number().nonnegative()])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a duration such as 500ms, 5s, 1h or 7d` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    const bytes = parseSize(v);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a size such as 64MiB or 1048576` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const endpoint = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:4317');
+
+const tls = z
+  .object({
+    /** PEM certificate file. */
+    cert: z.string(),
+    /** PEM private key file. */
+    key: z.string(),
+    /** PEM CA bundle used to verify client certificates (mutual TLS). */
+    ca: z.string().optional(),
+    /** Require a client certificate signed by `ca`. */
+    clientAuth: z.boolean().default(false),
+  })
+  .strict();
+
+const auth = z
+  .object({
+    /** Bearer token the sender must present (`Authorization: Bearer ...`). */
+    token: z.string().min(1),
+  })
+  .strict();
+
+export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+
+const receiver = (defaultEndpoint: string) =>
+  z
+    .object({
+      /** HOST:PORT to listen on; an empty string disables the receiver. */
+      endpoint: z.union([endpoint, z.literal('')]).default(defaultEndpoint),
+      /** Largest request accepted, after decompression. */
+      maxRequestBytes: size.default(DEFAULT_MAX_REQUEST_BYTES),
+      auth: auth.optional(),
+      tls: tls.optional(),
+    })
+    .strict()
+    .default({});
+
+const identityRule = z
+  .object({
+    from: z.enum(['span', 'resource']),
+    attribute: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    pattern: z
+      .string()
+      .refine((p) => {
+        try {
+          new RegExp(p);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'is not a valid regular expression')
+      .optional(),
+    kind: z.string().min(1),
+    prefix: z.string().optional(),
+    displayNameAttribute: z.string().optional(),
+  })
+  .strict();
+
+const policy = z
+  .object({
+    /** Identity id or glob (`*` any run of characters, `?` one character). */
+    match: z.string().min(1),
+    /** What this identity is for, in a sentence. Shown in the UI and alerts. */
+    purpose: z.string().optional(),
+    /** Peers (globs) this identity may contact. */
+    expectedPeers: z.array(z.string()).optional(),
+    /** Targets (globs): buckets, tables, destinations, tools, accounts it may touch. */
+    approvedTargets: z.array(z.string()).optional(),
+    /** Regions it may act from. */
+    allowedRegions: z.array(z.string()).optional(),
+    /** Operations (globs) it must never perform. */
+    deniedOperations: z.array(z.string()).optional(),
+    /** Operations (globs) that raise severity when they appear in an alert. */
+    sensitiveOperations: z.array(z.string()).optional(),
+  })
+  .strict();
+
+const sink = z
+  .object({
+    type: z.enum(['otlp-logs', 'finding-span', 'webhook', 'ocsf', 'jsonl']),
+    /** OTLP base URL (`/v1/logs` or `/v1/traces` appended for HTTP), gRPC HOST:PORT, or webhook URL. */
+    endpoint: z.string().optional(),
+    protocol: z.enum(['grpc', 'http']).optional(),
+    headers: z.record(z.string()).optional(),
+    /** HMAC-SHA256 secret for the webhook's X-Conduct-Signature header. */
+    secret: z.string().optional(),
+    /** File to write to (`-` for stdout), for jsonl and ocsf. */
+    path: z.string().optional(),
+    /** Body format: webhook `json` | `slack` | `alertmanager`. */
+    format: z.string().optional(),
+    timeout: duration.optional(),
+    /** Delivery attempts before an alert is dropped (and counted). */
+    retries: z.number().int().nonnegative().optional(),
+    /** Alerts held for this sink before new ones are dropped (and counted). */
+    queueSize: z.number().int().positive().optional(),
+    /** Lowest severity delivered. */
+    minSeverity: z.enum(['info', 'low', 'medium', 'high', 'critical']).optional(),
+  })
+  .strict();
+
+const forward = z
+  .object({
+    endpoint: z.string().min(1),
+    protocol: z.enum(['grpc', 'http']).default('grpc'),
+    headers: z.record(z.string()).optional(),
+    compression: z.enum(['none', 'gzip']).optional(),
+    timeout: duration.default('10s'),
+    /** Requests held in memory for this downstream. */
+    queueSize: z.number().int().positive().default(1000),
+    /** Directory for the on-disk spool used during outages; no spool when absent. */
+    spoolPath: z.string().optional(),
+    /** Largest spool size. */
+    spoolMaxBytes: size.default(1024 * 1024 * 1024),
+    tls: z
+      .object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), insecure: z.boolean().default(false) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** Default identity rules, in order (DESIGN.md, "Identity"). */
+export const DEFAULT_IDENTITY_RULES: IdentityRule[] = [
+  { from: 'span', attribute: 'gen_ai.agent.id', kind: 'agent', prefix: 'agent:', displayNameAttribute: 'gen_ai.agent.name' },
+  { from: 'span', attribute: 'enduser.id', kind: 'principal' },
+  { from: 'span', attribute: 'user.id', kind: 'principal' },
+  { from: 'span', attribute: 'tls.client.subject', kind: 'certificate' },
+  { from: 'resource', attribute: ['service.namespace', 'service.name'], kind: 'workload', prefix: 'svc:' },
+];
+
+export const configSchema = z
+  .object({
+    receivers: z
+      .object({
+        grpc: receiver('127.0.0.1:4317'),
+        http: receiver('127.0.0.1:4318'),
+      })
+      .strict()
+      .default({}),
+    api: z
+      .object({
+        endpoint: endpoint.default('127.0.0.1:8080'),
+        /** Bearer token required by the API and UI when set. */
+        token: z.string().min(1).optional(),
+        tls: tls.optional(),
+      })
+      .strict()
+      .default({}),
+    storage: z
+      .object({
+        /** SQLite database file. */
+        path: z.string().min(1).default('./data/conduct.db'),
+        /** Calls and chains older than this (event time) are deleted in the background. */
+        retention: duration.default('7d'),
+      })
+      .strict()
+      .default({}),
+    stitching: z
+      .object({
+        /** A trace is complete when no span arrived for it for this long (processing time). */
+        idle: duration.default('2s'),
+        /** The event-time watermark trails the newest span by this much. */
+        lateness: duration.default('30s'),
+        /** Spans held in pending traces; when full, the oldest traces are completed early. */
+        maxPendingSpans: z.number().int().positive().default(500_000),
+      })
+      .strict()
+      .default({}),
+    learning: z
+      .object({
+        /** Calls an identity needs before it can enforce. */
+        minCalls: z.number().int().nonnegative().default(100),
+        /** Event time an identity needs before it can enforce. */
+        period: duration.default('24h'),
+        /** Baseline entries unseen for this long age out. */
+        forgetAfter: duration.default('30d'),
+      })
+      .strict()
+      .default({}),
+    identity: z
+      .object({
+        rules: z.array(identityRule).default(() => DEFAULT_IDENTITY_RULES.map((r) => ({ ...r }))),
+      })
+      .strict()
+      .default({}),
+    policies: z.array(policy).default([]),
+    alerts: z
+      .object({
+        /** Link to the trace; `{traceId}` and `{spanId}` are replaced. */
+        traceUrl: z.string().default('http://localhost:16686/trace/{traceId}'),
+        sinks: z.array(sink).default([]),
+      })
+      .strict()
+      .default({}),
+    forward: z.array(forward).default([]),
+    log: z
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+/** The configuration as the file gives it (durations as strings). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The validated configuration with defaults applied and durations in milliseconds. */
+export type Config = z.output<typeof configSchema>;
+export type SinkConfig = z.output<typeof sink>;
+export type ForwardConfig = z.output<typeof forward>;
+export type PolicyConfig = z.output<typeof policy>;

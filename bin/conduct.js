@@ -1,0 +1,2 @@
+#!/usr/bin/env node
+import '../backend/bin/conduct.js';

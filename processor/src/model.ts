@@ -1,0 +1,132 @@
+/**
+ * The seam between the processor and whatever consumes its output (the backend, a test sink).
+ * Everything here is plain, JSON-serialisable data, so that the two sides can later run in
+ * different processes.
+ */
+
+/** Kinds of identity named by the default rules; custom rules may name others. */
+export type IdentityKind = 'agent' | 'principal' | 'certificate' | 'workload' | (string & {});
+
+/** Where a call came from. Empty fields are omitted. */
+export interface SourceContext {
+  /** Caller's `cloud.region`. */
+  region?: string;
+  /** Caller's own account: the resource's `cloud.account.id`. */
+  account?: string;
+  /** Caller's `host.name` (churns; shown, not learned). */
+  host?: string;
+  /** Caller's `k8s.cluster.name`. */
+  cluster?: string;
+  /** For server-side-only calls: the `client.address` network segment (/24 for IPv4, /48 for IPv6). */
+  network?: string;
+  /** For server-side-only calls: the `client.address` itself. */
+  clientAddress?: string;
+  /** For server-side-only calls: `user_agent.original`. */
+  userAgent?: string;
+  /** True when clientAddress is outside private address space. */
+  publicAddress?: boolean;
+}
+
+export type PeerKind = 'service' | 'virtual' | 'database' | 'messaging' | 'http' | 'tool';
+
+/** One edge: an identity, through a caller service, performing an operation on a peer. */
+export interface Call {
+  traceId: string;
+  /** The span that represents the call: the client span when there is one, else the server span. */
+  spanId: string;
+  /** The server span when the call was stitched to one, or when only the server side was seen. */
+  serverSpanId?: string;
+  /** Parent of spanId, '' for a root. */
+  parentSpanId: string;
+  /** Identity id, e.g. `agent:support-triage`, `spiffe://prod/ns/ci/sa/deployer`, `svc:payments/ledger`. */
+  identity: string;
+  identityKind: IdentityKind;
+  /** The caller service, `service.namespace/service.name` or just `service.name`. */
+  service: string;
+  /** The callee: a service name, a virtual peer (`host:port`, `postgresql/orders`, ...). */
+  peer: string;
+  peerKind: PeerKind;
+  /** True when the peer is outside private address space. */
+  external: boolean;
+  /** Templated operation: `GET /users/{id}`, `ListBuckets`, `SELECT orders`, `execute_tool search`. */
+  operation: string;
+  /** Target resource: bucket, table/collection, destination, tool. */
+  target?: string;
+  /** Target account: the span's own `cloud.account.id`. */
+  account?: string;
+  /** `http`, `grpc`, `rpc`, `db`, `messaging`, `genai` or `internal`. */
+  protocol: string;
+  /** Event time of the call start, ms since the Unix epoch. */
+  startMs: number;
+  durationMs: number;
+  status: 'ok' | 'error' | 'unset';
+  /** HTTP response status code when known. */
+  httpStatus?: number;
+  /** The span name as sent (untrusted text). */
+  name: string;
+  source: SourceContext;
+}
+
+/** The ordered calls of one identity in one trace. */
+export interface Chain {
+  traceId: string;
+  identity: string;
+  identityKind: IdentityKind;
+  /** Human-friendly name when the trace gives one (`gen_ai.agent.name`). */
+  displayName?: string;
+  startMs: number;
+  endMs: number;
+  /** Ordered by startMs. */
+  calls: Call[];
+}
+
+/** What the processor hands on when traces complete. */
+export interface ChainBatch {
+  chains: Chain[];
+  /** Number of traces completed into this batch. */
+  traces: number;
+  /** Number of spans those traces held. */
+  spans: number;
+}
+
+/**
+ * Receives completed chains. After `consume` resolves, the batch belongs to the consumer; the
+ * processor does not touch it again. A rejection is reported and counted by the caller.
+ */
+export interface ChainConsumer {
+  consume(batch: ChainBatch): Promise<void>;
+}
+
+/** A rule that names the acting identity of a span. */
+export interface IdentityRule {
+  /** Read the attribute from the span's own attributes or from its resource. */
+  from: 'span' | 'resource';
+  /**
+   * Attribute key to read. Several keys (resource rules) are joined with '/' in the given order,
+   * skipping absent ones; the rule matches when the last key is present.
+   */
+  attribute: string | string[];
+  /** Optional regular expression; the first non-empty capture group (or the whole match) is the id. */
+  pattern?: string;
+  /** Kind of identity this rule names. */
+  kind: IdentityKind;
+  /** Prepended to the extracted value to form the identity id, e.g. `agent:` or `svc:`. */
+  prefix?: string;
+  /** Span or resource attribute holding a display name, e.g. `gen_ai.agent.name`. */
+  displayNameAttribute?: string;
+}
+
+/** Minimal logger interface (pino-compatible). Components get one passed in. */
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
