@@ -130,3 +130,17 @@ export const silentLogger: Logger = {
   warn() {},
   error() {},
 };
+
+/** What a receiver hears back when it hands a decoded request on. */
+export type AcceptOutcome =
+  | { ok: true }
+  /** Not accepted, try again later: answered with HTTP 429/503 + Retry-After, gRPC UNAVAILABLE + RetryInfo. */
+  | { ok: false; reason: string; retryAfterMs: number };
+
+/**
+ * Where receivers hand decoded requests. When the returned promise resolves with `{ok: true}` the
+ * spans are accepted (and, once journaling exists, durable): the receiver may acknowledge them.
+ */
+export interface TraceIngest {
+  accept(data: import('@conduct/proto').TracesRequestData): Promise<AcceptOutcome>;
+}
