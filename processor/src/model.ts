@@ -80,9 +80,21 @@ export interface Chain {
   calls: Call[];
 }
 
+/** One completed trace, whether or not it yielded calls (so the trace view knows every trace). */
+export interface TraceSummary {
+  traceId: string;
+  startMs: number;
+  endMs: number;
+  spans: number;
+  /** Services seen in the trace (bounded). */
+  services: string[];
+}
+
 /** What the processor hands on when traces complete. */
 export interface ChainBatch {
   chains: Chain[];
+  /** Every trace completed into this batch (optional for producers that only have chains). */
+  traceSummaries?: TraceSummary[];
   /** Number of traces completed into this batch. */
   traces: number;
   /** Number of spans those traces held. */
