@@ -1,0 +1,103 @@
+/**
+ * The shapes the UI reads from the HTTP API (DESIGN.md, "HTTP API"). Every string in them may come
+ * from span attributes and is untrusted: it is rendered as text only.
+ */
+
+export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
+export type AlertStatus = 'open' | 'acknowledged' | 'expected' | 'malicious';
+export type Verdict = Exclude<AlertStatus, 'open'>;
+
+export interface LearningProgress {
+  /** 0..1 */
+  progress: number;
+  calls?: number;
+  minCalls?: number;
+  [more: string]: unknown;
+}
+
+export interface IdentitySummary {
+  id: string;
+  kind: string;
+  displayName?: string | null;
+  status: 'learning' | 'enforcing' | string;
+  learning?: LearningProgress | null;
+  firstSeen?: string | null;
+  lastSeen?: string | null;
+  calls: number;
+  peers: number;
+  openAlerts: number;
+}
+
+export interface IdentityDetail extends IdentitySummary {
+  /** Baseline summary: each field a list (or map) of learned values with counts. */
+  baseline?: Record<string, unknown> | null;
+  /** Declared context from the `policies` config, null when none matches. */
+  policy?: Record<string, unknown> | null;
+}
+
+export interface GraphNode {
+  id: string;
+  label?: string;
+  kind?: string;
+  alertOnly?: boolean;
+}
+
+export interface GraphEdge {
+  from: string;
+  to: string;
+  operation: string;
+  count: number;
+  firstSeen?: string;
+  lastSeen?: string;
+  alertOnly?: boolean;
+}
+
+export interface Graph {
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+}
+
+export interface ChainCall {
+  spanId: string;
+  service?: string;
+  peer?: string;
+  peerKind?: string;
+  external?: boolean;
+  operation?: string;
+  target?: string | null;
+  account?: string | null;
+  startMs: number;
+  durationMs: number;
+  status?: string | number;
+  name?: string;
+  source?: unknown;
+}
+
+export interface Chain {
+  traceId: string;
+  identity: string;
+  startMs?: number;
+  endMs?: number;
+  calls: ChainCall[];
+}
+
+export interface Alert {
+  id: string;
+  identity: string;
+  identityKind?: string;
+  detector: string;
+  severity: Severity;
+  score: number;
+  title: string;
+  explanation: string;
+  traceId: string;
+  spanIds: string[];
+  eventTime: string;
+  firstSeen: string;
+  lastSeen: string;
+  count: number;
+  status: AlertStatus;
+  techniques: string[];
+  links?: { trace?: string };
+  evidence?: Record<string, unknown>;
+}

@@ -1,0 +1,69 @@
+import { getToken, tokenRequired } from './auth.js';
+import type { Alert, Chain, Graph, IdentityDetail, IdentitySummary, Verdict } from './api-types.js';
+
+/** An answer other than 2xx, carrying the status so pages can say "not found" rather than fail. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+const seg = (s: string) => encodeURIComponent(s);
+
+async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  headers.set('Accept', 'application/json');
+  const token = getToken();
+  if (token) headers.set('Authorization', `Bearer ${token}`);
+  const res = await fetch(path, { ...init, headers, credentials: 'same-origin' });
+  if (res.status === 401) {
+    tokenRequired();
+    throw new ApiError(401, 'the API needs a token');
+  }
+  if (!res.ok) {
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      const body = (await res.json()) as { error?: unknown; message?: unknown };
+      const detail = body.error ?? body.message;
+      if (typeof detail === 'string') message = detail;
+    } catch {
+      // Not JSON; keep the status line.
+    }
+    throw new ApiError(res.status, message);
+  }
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}
+
+export interface AlertQuery {
+  identity?: string;
+  detector?: string;
+  status?: string;
+  limit?: number;
+}
+
+export const api = {
+  identities: () => request<{ identities: IdentitySummary[] }>('/api/v1/identities').then((r) => r.identities ?? []),
+  identity: (id: string) => request<IdentityDetail>(`/api/v1/identities/${seg(id)}`),
+  graph: (id: string) => request<Graph>(`/api/v1/identities/${seg(id)}/graph`),
+  chains: (id: string, limit = 20) =>
+    request<{ chains: Chain[] }>(`/api/v1/identities/${seg(id)}/chains?limit=${limit}`).then((r) => r.chains ?? []),
+  trace: (traceId: string) => request<{ traceId: string; chains: Chain[] }>(`/api/v1/traces/${seg(traceId)}`),
+  alerts: (q: AlertQuery = {}) => {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') params.set(k, String(v));
+    const qs = params.toString();
+    return request<{ alerts: Alert[] }>(`/api/v1/alerts${qs ? `?${qs}` : ''}`).then((r) => r.alerts ?? []);
+  },
+  alert: (id: string) => request<Alert>(`/api/v1/alerts/${seg(id)}`),
+  feedback: (id: string, verdict: Verdict) =>
+    request<unknown>(`/api/v1/alerts/${seg(id)}/feedback`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ verdict }),
+    }),
+};

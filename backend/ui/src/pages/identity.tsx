@@ -1,0 +1,198 @@
+import type { IdentityDetail } from '../api-types.js';
+import { api } from '../api.js';
+import { AlertTable } from '../components/alert-table.js';
+import { Loading, Problem, Section } from '../components/bits.js';
+import { ChainTimeline } from '../components/chain.js';
+import { EntryList } from '../components/entry-list.js';
+import { CallGraph } from '../components/graph.js';
+import { entries } from '../baseline.js';
+import { formatTime } from '../format.js';
+import { useApi } from '../hooks.js';
+
+const ALERT_POLL_MS = 3000;
+const CHAINS_SHOWN = 10;
+
+/** Declared context (policy config) beside what the identity was seen doing (its baseline). */
+const COMPARISONS: { title: string; declared: string; observed: string[] }[] = [
+  { title: 'Peers', declared: 'expectedPeers', observed: ['peers'] },
+  { title: 'Targets', declared: 'approvedTargets', observed: ['targets', 'accounts'] },
+  { title: 'Regions / sources', declared: 'allowedRegions', observed: ['sources', 'regions'] },
+  { title: 'Operations', declared: 'deniedOperations', observed: ['operations'] },
+];
+
+function PolicyBeside(props: { identity: IdentityDetail }) {
+  const policy = props.identity.policy ?? null;
+  const baseline = props.identity.baseline ?? {};
+  return (
+    <div>
+      {policy ? (
+        <p>
+          <strong>Purpose: </strong>
+          {typeof policy.purpose === 'string' ? policy.purpose : <span class="muted">not stated</span>}
+        </p>
+      ) : (
+        <p class="muted">No declared context matches this identity (the `policies` config). Observed behaviour only.</p>
+      )}
+      <table class="table compare">
+        <thead>
+          <tr>
+            <th />
+            <th>declared</th>
+            <th>observed</th>
+          </tr>
+        </thead>
+        <tbody>
+          {COMPARISONS.map((c) => (
+            <tr key={c.title}>
+              <th scope="row">
+                {c.title}
+                {c.declared === 'deniedOperations' && <div class="muted">declared: denied</div>}
+              </th>
+              <td>
+                <EntryList entries={entries(policy?.[c.declared])} empty={policy ? 'not declared' : '—'} />
+              </td>
+              <td>
+                <EntryList entries={c.observed.flatMap((k) => entries(baseline[k]))} empty="nothing learned yet" />
+              </td>
+            </tr>
+          ))}
+          {policy && Array.isArray(policy.sensitiveOperations) && (
+            <tr>
+              <th scope="row">Sensitive operations</th>
+              <td>
+                <EntryList entries={entries(policy.sensitiveOperations)} />
+              </td>
+              <td />
+            </tr>
+          )}
+        </tbody>
+      </table>
+      {entries(baseline.transitions).length > 0 && (
+        <details>
+          <summary>Learned transitions between operations</summary>
+          <EntryList entries={entries(baseline.transitions)} />
+        </details>
+      )}
+    </div>
+  );
+}
+
+export function IdentityPage(props: { id: string }) {
+  const identity = useApi(() => api.identity(props.id), [props.id]);
+  const graph = useApi(() => api.graph(props.id), [props.id]);
+  const chains = useApi(() => api.chains(props.id, CHAINS_SHOWN), [props.id]);
+  const alerts = useApi(() => api.alerts({ identity: props.id, limit: 50 }), [props.id], ALERT_POLL_MS);
+  const i = identity.data;
+
+  return (
+    <main>
+      <h1 class="mono" data-testid="identity-id">
+        {props.id}
+      </h1>
+      <Problem error={identity.error} what="identity" />
+      <Loading when={identity.loading && !i} />
+      {i && (
+        <dl class="facts">
+          {i.displayName && i.displayName !== i.id && (
+            <div>
+              <dt>name</dt>
+              <dd>{i.displayName}</dd>
+            </div>
+          )}
+          <div>
+            <dt>kind</dt>
+            <dd>{i.kind}</dd>
+          </div>
+          <div>
+            <dt>state</dt>
+            <dd data-testid="identity-state">
+              {i.status}
+              {i.status === 'learning' && i.learning && ` (${Math.round(Math.max(0, Math.min(1, Number(i.learning.progress))) * 100)}%)`}
+            </dd>
+          </div>
+          <div>
+            <dt>calls</dt>
+            <dd>{i.calls}</dd>
+          </div>
+          <div>
+            <dt>peers</dt>
+            <dd>{i.peers}</dd>
+          </div>
+          <div>
+            <dt>first seen</dt>
+            <dd>{formatTime(i.firstSeen)}</dd>
+          </div>
+          <div>
+            <dt>last seen</dt>
+            <dd>{formatTime(i.lastSeen)}</dd>
+          </div>
+        </dl>
+      )}
+
+      <Section
+        title="Learned call graph"
+        aside={
+          <span class="legend">
+            <span class="key key-identity">identity</span>
+            <span class="key key-service">service</span>
+            <span class="key key-peer">peer</span>
+            <span class="key key-external">external</span>
+            <span class="key key-alert">only in alerts</span>
+          </span>
+        }
+      >
+        <Problem error={graph.error} what="graph" />
+        <Loading when={graph.loading && !graph.data} />
+        {graph.data && graph.data.nodes.length + graph.data.edges.length > 0 && (
+          <>
+            <CallGraph graph={graph.data} rootId={props.id} />
+            <details>
+              <summary>Edges as a table</summary>
+              <table class="table" data-testid="graph-edges">
+                <thead>
+                  <tr>
+                    <th>from</th>
+                    <th>to</th>
+                    <th>operation</th>
+                    <th class="num">count</th>
+                    <th>last seen</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {graph.data.edges.map((e, n) => (
+                    <tr key={n} class={e.alertOnly ? 'alert-only' : undefined}>
+                      <td class="mono">{e.from}</td>
+                      <td class="mono">{e.to}</td>
+                      <td class="mono">
+                        {e.operation}
+                        {e.alertOnly && <span class="flag">only in alerts</span>}
+                      </td>
+                      <td class="num">{e.count}</td>
+                      <td>{formatTime(e.lastSeen)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </details>
+          </>
+        )}
+        {graph.data && graph.data.nodes.length + graph.data.edges.length === 0 && <p class="muted">Nothing learned yet.</p>}
+      </Section>
+
+      <div class="columns">
+        <Section title="Alerts">
+          <Problem error={alerts.error} what="alerts" />
+          {alerts.data && <AlertTable alerts={alerts.data} />}
+        </Section>
+        <Section title="Declared context and observed behaviour">{i && <PolicyBeside identity={i} />}</Section>
+      </div>
+
+      <Section title="Recent chains">
+        <Problem error={chains.error} what="chains" />
+        <Loading when={chains.loading && !chains.data} />
+        {chains.data?.length === 0 && <p class="muted">No chains stored.</p>}
+        {chains.data?.map((c) => <ChainTimeline chain={c} showTrace key={c.traceId} />)}
+      </Section>
+    </main>
+  );
+}

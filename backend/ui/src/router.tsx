@@ -1,0 +1,75 @@
+import type { ComponentChildren, JSX } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+
+/** Client-side routing with the History API; the server answers index.html for these paths. */
+
+const NAVIGATE = 'conduct:navigate';
+
+export function navigate(to: string): void {
+  if (to === location.pathname + location.search) return;
+  history.pushState(null, '', to);
+  window.dispatchEvent(new Event(NAVIGATE));
+  window.scrollTo(0, 0);
+}
+
+export function useLocation(): { path: string; search: URLSearchParams } {
+  const read = () => ({ path: location.pathname, search: new URLSearchParams(location.search) });
+  const [loc, setLoc] = useState(read);
+  useEffect(() => {
+    const update = () => setLoc(read());
+    window.addEventListener('popstate', update);
+    window.addEventListener(NAVIGATE, update);
+    return () => {
+      window.removeEventListener('popstate', update);
+      window.removeEventListener(NAVIGATE, update);
+    };
+  }, []);
+  return loc;
+}
+
+/** Internal paths. Untrusted ids are percent-encoded into one path segment, so they stay paths. */
+export const paths = {
+  identities: () => '/',
+  identity: (id: string) => `/identities/${encodeURIComponent(id)}`,
+  alerts: () => '/alerts',
+  alert: (id: string) => `/alerts/${encodeURIComponent(id)}`,
+  trace: (traceId: string) => `/traces/${encodeURIComponent(traceId)}`,
+};
+
+export type Route =
+  | { page: 'identities' }
+  | { page: 'identity'; id: string }
+  | { page: 'alerts' }
+  | { page: 'alert'; id: string }
+  | { page: 'trace'; traceId: string }
+  | { page: 'not-found' };
+
+export function matchRoute(path: string): Route {
+  const parts = path.split('/').filter(Boolean);
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  if (parts.length === 0 || (parts.length === 1 && parts[0] === 'identities')) return { page: 'identities' };
+  if (parts.length === 2 && parts[0] === 'identities') return { page: 'identity', id: decode(parts[1]!) };
+  if (parts.length === 1 && parts[0] === 'alerts') return { page: 'alerts' };
+  if (parts.length === 2 && parts[0] === 'alerts') return { page: 'alert', id: decode(parts[1]!) };
+  if (parts.length === 2 && parts[0] === 'traces') return { page: 'trace', traceId: decode(parts[1]!) };
+  return { page: 'not-found' };
+}
+
+export function Link(props: { to: string; class?: string; children: ComponentChildren; title?: string }) {
+  const onClick = (e: JSX.TargetedMouseEvent<HTMLAnchorElement>) => {
+    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    navigate(props.to);
+  };
+  return (
+    <a href={props.to} class={props.class} title={props.title} onClick={onClick}>
+      {props.children}
+    </a>
+  );
+}
