@@ -1,0 +1,295 @@
+import { SpanKind, StatusCode, type Attributes, type SpanData } from '@conduct/proto';
+import type { Call, Chain, PeerKind, SourceContext } from '../model.js';
+import { serviceOf, type IdentityResolver, type ResolvedIdentity, type TraceSpan } from '../identity/index.js';
+import * as sc from '../semconv.js';
+import { clean, firstOf, hasPrefix, MAX_TEXT_LENGTH, MAX_USER_AGENT_LENGTH, text } from './attrs.js';
+import { bareHost, isPrivateHost, networkOf } from './address.js';
+import { operationOf, type Operation } from './operation.js';
+
+/** Caller recorded on a server-side-only call: nobody instrumented made it. */
+export const UNINSTRUMENTED_CALLER = 'client';
+/** Peer of an outbound span that names no peer at all. */
+export const UNKNOWN_PEER = 'unknown';
+/** Prefix of a tool peer. */
+export const TOOL_PEER_PREFIX = 'tool:';
+
+/** Attribute prefixes that mark a span of unspecified kind as an outbound call. */
+const CLIENT_ATTRIBUTE_PREFIXES = ['db.', 'messaging.', 'rpc.', 'url.full', 'http.url', 'server.address', 'net.peer.'];
+
+export interface DerivedTrace {
+  calls: Call[];
+  chains: Chain[];
+}
+
+interface Node extends TraceSpan {
+  service: string;
+  /** A child in another service, whose server side describes this span's call. */
+  stitched: boolean;
+}
+
+/**
+ * Turns the spans of one completed trace into calls and per-identity chains (DESIGN.md, "Calls and
+ * chains"). Pure: no I/O, no clock. Spans may come in any order; a span id seen twice keeps its
+ * first span.
+ */
+export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResolver): DerivedTrace {
+  const nodes = new Map<string, Node>();
+  for (const ts of spans) {
+    if (!nodes.has(ts.span.spanId)) nodes.set(ts.span.spanId, { ...ts, service: serviceOf(ts.resource), stitched: false });
+  }
+  const acting = resolver.resolveTrace([...nodes.values()]);
+  const identityOf = (node: Node): ResolvedIdentity => acting.get(node.span.spanId) ?? resolver.resourceIdentity(node.resource);
+
+  const calls: Call[] = [];
+  const names = new Map<string, string>();
+  const add = (call: Call, who: ResolvedIdentity) => {
+    calls.push(call);
+    if (who.displayName && !names.has(who.id)) names.set(who.id, who.displayName);
+  };
+
+  // Stitched calls first: they mark the client spans that must not be emitted again.
+  for (const child of nodes.values()) {
+    const parent = child.span.parentSpanId ? nodes.get(child.span.parentSpanId) : undefined;
+    if (!parent || parent === child || parent.service === child.service) continue;
+    parent.stitched = true;
+    const who = resolver.spanIdentity(child.span) ?? identityOf(parent);
+    add(stitchedCall(parent, child, who), who);
+  }
+
+  for (const node of nodes.values()) {
+    const { span } = node;
+    const parent = span.parentSpanId ? nodes.get(span.parentSpanId) : undefined;
+    if (node.stitched) {
+      // Its call was emitted from the server side; a stitched server span may still be an entry.
+    } else if (text(span.attributes, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
+      const who = identityOf(node);
+      add(toolCall(node, who), who);
+    } else if (isOutbound(span)) {
+      const who = identityOf(node);
+      add(outboundCall(node, who), who);
+    }
+    if ((span.kind === SpanKind.SERVER || span.kind === SpanKind.CONSUMER) && !parent) {
+      const who = resolver.spanIdentity(span);
+      if (who) add(serverOnlyCall(node, who), who);
+    }
+  }
+
+  return { calls, chains: chainsOf(calls, names) };
+}
+
+function isOutbound(span: SpanData): boolean {
+  if (span.kind === SpanKind.CLIENT || span.kind === SpanKind.PRODUCER) return true;
+  return span.kind === SpanKind.UNSPECIFIED && hasPrefix(span.attributes, CLIENT_ATTRIBUTE_PREFIXES);
+}
+
+function stitchedCall(client: Node, server: Node, who: ResolvedIdentity): Call {
+  const c = client.span;
+  const s = server.span;
+  const op = pickOperation(operationOf(c.name, c.attributes), operationOf(s.name, s.attributes));
+  const call = baseCall(client, who, op);
+  call.serverSpanId = s.spanId;
+  call.peer = server.service;
+  call.peerKind = 'service';
+  call.status = statusOf(c.statusCode === StatusCode.ERROR || s.statusCode === StatusCode.ERROR ? StatusCode.ERROR : Math.max(c.statusCode, s.statusCode));
+  const httpStatus = httpStatusOf(s.attributes) ?? httpStatusOf(c.attributes);
+  if (httpStatus !== undefined) call.httpStatus = httpStatus;
+  else delete call.httpStatus;
+  setTarget(call, c.attributes, s.attributes);
+  addClientSide(call.source, s.attributes);
+  return call;
+}
+
+/** The server side's route wins; else whichever side has the stronger description. */
+function pickOperation(client: Operation, server: Operation): Operation {
+  const rank = { route: 3, semantic: 2, path: 1, name: 0 } as const;
+  if (server.source === 'route') return server;
+  if (rank[client.source] > rank[server.source]) return client;
+  const protocol = server.protocol !== 'internal' ? server.protocol : client.protocol;
+  return { ...server, protocol };
+}
+
+function outboundCall(node: Node, who: ResolvedIdentity): Call {
+  const attrs = node.span.attributes;
+  const op = operationOf(node.span.name, attrs);
+  const call = baseCall(node, who, op);
+  const peer = peerOf(attrs, op.protocol);
+  call.peer = peer.peer;
+  call.peerKind = peer.kind;
+  call.external = peer.external;
+  setTarget(call, attrs);
+  return call;
+}
+
+function toolCall(node: Node, who: ResolvedIdentity): Call {
+  const attrs = node.span.attributes;
+  const tool = text(attrs, sc.GEN_AI_TOOL_NAME) ?? UNKNOWN_PEER;
+  const call = baseCall(node, who, operationOf(node.span.name, attrs));
+  call.peer = TOOL_PEER_PREFIX + tool;
+  call.peerKind = 'tool';
+  call.protocol = 'genai';
+  call.target = tool;
+  const account = text(attrs, sc.CLOUD_ACCOUNT_ID);
+  if (account) call.account = account;
+  return call;
+}
+
+function serverOnlyCall(node: Node, who: ResolvedIdentity): Call {
+  const attrs = node.span.attributes;
+  const call = baseCall(node, who, operationOf(node.span.name, attrs));
+  call.serverSpanId = node.span.spanId;
+  call.service = UNINSTRUMENTED_CALLER;
+  call.peer = node.service;
+  call.peerKind = 'service';
+  // The resource describes the callee here, not the caller: keep only what the client side says.
+  call.source = {};
+  addClientSide(call.source, attrs);
+  setTarget(call, attrs);
+  return call;
+}
+
+function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
+  const { span } = node;
+  const call: Call = {
+    traceId: span.traceId,
+    spanId: span.spanId,
+    parentSpanId: span.parentSpanId,
+    identity: who.id,
+    identityKind: who.kind,
+    service: node.service,
+    peer: UNKNOWN_PEER,
+    peerKind: 'virtual',
+    external: false,
+    operation: op.operation,
+    protocol: op.protocol,
+    startMs: finite(span.startMs),
+    durationMs: Math.max(0, finite(span.endMs) - finite(span.startMs)),
+    status: statusOf(span.statusCode),
+    name: clean(span.name, MAX_TEXT_LENGTH),
+    source: sourceOf(node.resource),
+  };
+  const httpStatus = httpStatusOf(span.attributes);
+  if (httpStatus !== undefined) call.httpStatus = httpStatus;
+  return call;
+}
+
+/** The peer an unstitched outbound span names, in the order DESIGN.md lists. */
+export function peerOf(attrs: Attributes, protocol: string): { peer: string; kind: PeerKind; external: boolean } {
+  const named = firstOf(attrs, sc.PEER_SERVICE_KEYS);
+  if (named) return { peer: named, kind: 'virtual', external: !isPrivateHost(named) };
+  const address = firstOf(attrs, sc.SERVER_ADDRESS_KEYS);
+  if (address) {
+    const port = firstOf(attrs, sc.SERVER_PORT_KEYS, 8);
+    const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
+    const peer = port && /^\d{1,5}$/.test(port) ? `${host}:${port}` : address;
+    const kind: PeerKind = protocol === 'db' ? 'database' : protocol === 'messaging' ? 'messaging' : protocol === 'http' ? 'http' : 'virtual';
+    return { peer, kind, external: !isPrivateHost(address.includes(':') ? `[${address}]` : address) };
+  }
+  const db = firstOf(attrs, sc.DB_SYSTEM_KEYS);
+  if (db) {
+    const ns = firstOf(attrs, sc.DB_NAMESPACE_KEYS);
+    return { peer: ns ? `${db}/${ns}` : db, kind: 'database', external: false };
+  }
+  const destination = firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS);
+  if (destination) return { peer: destination, kind: 'messaging', external: false };
+  const urlHost = hostOfUrl(firstOf(attrs, sc.URL_FULL_KEYS, 2048));
+  if (urlHost) return { peer: urlHost, kind: 'http', external: !isPrivateHost(urlHost) };
+  return { peer: UNKNOWN_PEER, kind: 'virtual', external: false };
+}
+
+/** `host[:port]` of an absolute URL, without user info. */
+export function hostOfUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(\[[^\]/?#]*\]|[^:/?#]*)(:\d{1,5})?/.exec(url);
+  const host = m?.[1]?.toLowerCase();
+  return host ? clean(host + (m![2] ?? ''), MAX_TEXT_LENGTH) : undefined;
+}
+
+function setTarget(call: Call, ...sides: Attributes[]): void {
+  const keys = [sc.AWS_S3_BUCKET, ...sc.DB_COLLECTION_KEYS, ...sc.MESSAGING_DESTINATION_KEYS, sc.GEN_AI_TOOL_NAME, sc.CLOUD_RESOURCE_ID];
+  for (const key of keys) {
+    for (const attrs of sides) {
+      const value = text(attrs, key);
+      if (value) {
+        call.target = value;
+        break;
+      }
+    }
+    if (call.target) break;
+  }
+  for (const attrs of sides) {
+    const account = text(attrs, sc.CLOUD_ACCOUNT_ID);
+    if (account) {
+      call.account = account;
+      break;
+    }
+  }
+}
+
+function sourceOf(resource: Attributes): SourceContext {
+  const source: SourceContext = {};
+  const region = text(resource, sc.CLOUD_REGION);
+  if (region) source.region = region;
+  const account = text(resource, sc.CLOUD_ACCOUNT_ID);
+  if (account) source.account = account;
+  const host = text(resource, sc.HOST_NAME);
+  if (host) source.host = host;
+  const cluster = text(resource, sc.K8S_CLUSTER_NAME);
+  if (cluster) source.cluster = cluster;
+  return source;
+}
+
+/** Adds what a server span says about its client: address, network segment, user agent. */
+function addClientSide(source: SourceContext, attrs: Attributes): void {
+  const address = firstOf(attrs, sc.CLIENT_ADDRESS_KEYS, 64);
+  if (address) {
+    const host = bareHost(address);
+    source.clientAddress = host;
+    const network = networkOf(host);
+    if (network) source.network = network;
+    source.publicAddress = !isPrivateHost(host.includes(':') ? `[${host}]` : host);
+  }
+  const agent = firstOf(attrs, sc.USER_AGENT_KEYS, MAX_USER_AGENT_LENGTH);
+  if (agent) source.userAgent = agent;
+}
+
+function httpStatusOf(attrs: Attributes): number | undefined {
+  const raw = attrs[sc.HTTP_RESPONSE_STATUS_CODE] ?? attrs[sc.HTTP_STATUS_CODE];
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' ? Number(raw) : NaN;
+  return Number.isInteger(n) && n >= 100 && n <= 999 ? n : undefined;
+}
+
+function statusOf(code: number): Call['status'] {
+  return code === StatusCode.ERROR ? 'error' : code === StatusCode.OK ? 'ok' : 'unset';
+}
+
+function finite(n: number): number {
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** Groups calls by identity; each chain ordered by startMs (then span id, for a stable order). */
+export function chainsOf(calls: readonly Call[], displayNames: ReadonlyMap<string, string> = new Map()): Chain[] {
+  const byIdentity = new Map<string, Call[]>();
+  for (const call of calls) {
+    let list = byIdentity.get(call.identity);
+    if (!list) byIdentity.set(call.identity, (list = []));
+    list.push(call);
+  }
+  const chains: Chain[] = [];
+  for (const [identity, list] of byIdentity) {
+    list.sort((a, b) => a.startMs - b.startMs || (a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0));
+    const first = list[0]!;
+    const chain: Chain = {
+      traceId: first.traceId,
+      identity,
+      identityKind: first.identityKind,
+      startMs: first.startMs,
+      endMs: list.reduce((end, c) => Math.max(end, c.startMs + c.durationMs), first.startMs),
+      calls: list,
+    };
+    const name = displayNames.get(identity);
+    if (name) chain.displayName = name;
+    chains.push(chain);
+  }
+  chains.sort((a, b) => a.startMs - b.startMs);
+  return chains;
+}

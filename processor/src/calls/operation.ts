@@ -1,0 +1,170 @@
+import type { Attributes } from '@conduct/proto';
+import * as sc from '../semconv.js';
+import { clean, firstOf, text } from './attrs.js';
+
+/** Longest operation kept. */
+export const MAX_OPERATION_LENGTH = 200;
+/** Placeholder that replaces id-like path segments and words. */
+export const ID_PLACEHOLDER = '{id}';
+/** Only this much of a query text is read to find its keyword and table. */
+export const MAX_QUERY_SCAN_LENGTH = 2048;
+
+/** How an operation was found; stronger sources win when two spans describe one call. */
+export type OperationSource = 'route' | 'semantic' | 'path' | 'name';
+
+export interface Operation {
+  operation: string;
+  source: OperationSource;
+  /** `http`, `grpc`, `rpc`, `db`, `messaging`, `genai` or `internal`. */
+  protocol: string;
+}
+
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
+
+/** The operation a span describes, templated so that ids do not make new operations. */
+export function operationOf(name: string, attrs: Attributes): Operation {
+  const op = describe(name, attrs);
+  op.operation = clean(op.operation, MAX_OPERATION_LENGTH) || ID_PLACEHOLDER;
+  return op;
+}
+
+/** The protocol the span's attributes speak. */
+export function protocolOf(attrs: Attributes): string {
+  if (text(attrs, sc.GEN_AI_OPERATION_NAME)) return 'genai';
+  const rpc = text(attrs, sc.RPC_SYSTEM);
+  if (rpc) return rpc.toLowerCase() === 'grpc' ? 'grpc' : 'rpc';
+  if (firstOf(attrs, sc.DB_SYSTEM_KEYS)) return 'db';
+  if (text(attrs, sc.MESSAGING_SYSTEM) || firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS)) return 'messaging';
+  if (firstOf(attrs, sc.HTTP_METHOD_KEYS) || firstOf(attrs, sc.URL_FULL_KEYS)) return 'http';
+  if (text(attrs, sc.RPC_METHOD)) return 'rpc';
+  return 'internal';
+}
+
+function describe(name: string, attrs: Attributes): Operation {
+  const protocol = protocolOf(attrs);
+  const tool = text(attrs, sc.GEN_AI_TOOL_NAME);
+  if (text(attrs, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
+    return { operation: tool ? `${sc.GEN_AI_EXECUTE_TOOL} ${tool}` : sc.GEN_AI_EXECUTE_TOOL, source: 'semantic', protocol };
+  }
+
+  const rawMethod = firstOf(attrs, sc.HTTP_METHOD_KEYS, 32);
+  const method = rawMethod === undefined ? undefined : HTTP_METHODS.has(rawMethod.toUpperCase()) ? rawMethod.toUpperCase() : '_OTHER';
+  const route = text(attrs, sc.HTTP_ROUTE, MAX_OPERATION_LENGTH);
+  if (route) return { operation: method ? `${method} ${route}` : route, source: 'route', protocol };
+
+  const rpcMethod = text(attrs, sc.RPC_METHOD);
+  if (rpcMethod) {
+    const rpcService = text(attrs, sc.RPC_SERVICE);
+    return { operation: rpcService ? `${rpcService}/${rpcMethod}` : rpcMethod, source: 'semantic', protocol };
+  }
+
+  const dbOperation = firstOf(attrs, sc.DB_OPERATION_KEYS, 64);
+  const collection = firstOf(attrs, sc.DB_COLLECTION_KEYS);
+  if (dbOperation) {
+    return { operation: collection ? `${dbOperation} ${collection}` : dbOperation, source: 'semantic', protocol };
+  }
+  const query = firstOf(attrs, sc.DB_QUERY_KEYS, MAX_QUERY_SCAN_LENGTH);
+  if (query) {
+    const parsed = parseQuery(query);
+    if (parsed) {
+      const table = collection ?? parsed.table;
+      return { operation: table ? `${parsed.keyword} ${table}` : parsed.keyword, source: 'semantic', protocol };
+    }
+  }
+
+  const destination = firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS);
+  if (destination) {
+    const operation = firstOf(attrs, sc.MESSAGING_OPERATION_KEYS, 64);
+    const dest = templateWords(destination);
+    return { operation: operation ? `${operation} ${dest}` : dest, source: 'semantic', protocol };
+  }
+
+  if (method) {
+    const path = firstOf(attrs, sc.URL_PATH_KEYS, 2048) ?? pathOfUrl(firstOf(attrs, sc.URL_FULL_KEYS, 2048));
+    if (path !== undefined) return { operation: `${method} ${templatePath(path)}`, source: 'path', protocol };
+  }
+
+  return { operation: templateWords(name), source: 'name', protocol };
+}
+
+const QUERY_KEYWORD = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*([A-Za-z]+)/;
+const IDENT = String.raw`([\`"\[]?[A-Za-z_][\w$]*[\`"\]]?(?:\.[\`"\[]?[A-Za-z_][\w$]*[\`"\]]?)*)`;
+const TABLE_AFTER: Record<string, RegExp> = {
+  SELECT: new RegExp(String.raw`\bFROM\s+` + IDENT, 'i'),
+  DELETE: new RegExp(String.raw`\bFROM\s+` + IDENT, 'i'),
+  INSERT: new RegExp(String.raw`\bINTO\s+` + IDENT, 'i'),
+  REPLACE: new RegExp(String.raw`\bINTO\s+` + IDENT, 'i'),
+  MERGE: new RegExp(String.raw`\bINTO\s+` + IDENT, 'i'),
+  UPDATE: new RegExp(String.raw`^\s*UPDATE\s+` + IDENT, 'i'),
+};
+
+/** The first keyword of a query and, for the common statements, the table it acts on. */
+export function parseQuery(query: string): { keyword: string; table?: string } | undefined {
+  const head = query.slice(0, MAX_QUERY_SCAN_LENGTH);
+  const m = QUERY_KEYWORD.exec(head);
+  if (!m) return undefined;
+  const keyword = m[1]!.toUpperCase().slice(0, 32);
+  const tableRe = TABLE_AFTER[keyword];
+  const t = tableRe?.exec(head.slice(m.index + m[0].length - m[1]!.length));
+  const table = t?.[1]?.replace(/[`"[\]]/g, '').slice(0, 128);
+  return table ? { keyword, table } : { keyword };
+}
+
+/** The path of an absolute URL, without query or fragment. */
+export function pathOfUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*([^?#]*)/.exec(url);
+  if (!m) return undefined;
+  return m[1] || '/';
+}
+
+/** A URL path with its query stripped and id-like segments replaced by `{id}`. */
+export function templatePath(path: string): string {
+  const cut = path.search(/[?#]/);
+  const bare = (cut >= 0 ? path.slice(0, cut) : path).slice(0, 2048);
+  return bare
+    .split('/')
+    .map((seg) => (isIdLike(seg) ? ID_PLACEHOLDER : seg))
+    .join('/');
+}
+
+/** A span name or destination with id-like words and path segments replaced by `{id}`. */
+export function templateWords(value: string): string {
+  return value
+    .slice(0, 2048)
+    .split(/(\s+)/)
+    .map((word) => (word.includes('/') ? templatePath(word) : isIdLike(word) ? ID_PLACEHOLDER : word))
+    .join('');
+}
+
+const NUMBER = /^[-+]?\d+(?:[.,]\d+)*$/;
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+const HEX = /^(?:0x)?[0-9a-f]{8,}$/i;
+const EMAIL = /^[^@\s/]+@[^@\s/]+\.[^@\s/]+$/;
+const TOKEN_CHARS = /^[A-Za-z0-9_\-+=.~%]+$/;
+const DIGIT_RUN = /\d{4,}/;
+
+/**
+ * True for a path segment or word that names one thing rather than a kind of thing: numbers,
+ * UUIDs, hex of 8+ characters, e-mail addresses, runs of 4+ digits (dates, prefixed ids such as
+ * `ord_12345`), and random-looking tokens of 16+ characters (3+ digits, or upper, lower and digits
+ * mixed).
+ */
+export function isIdLike(segment: string): boolean {
+  if (segment === '') return false;
+  let s = segment;
+  if (s.includes('%')) {
+    try {
+      s = decodeURIComponent(s);
+    } catch {
+      // keep as is
+    }
+  }
+  if (NUMBER.test(s) || UUID.test(s) || HEX.test(s) || EMAIL.test(s) || DIGIT_RUN.test(s)) return true;
+  if (s.length >= 16 && TOKEN_CHARS.test(s)) {
+    const digits = s.replace(/\D/g, '').length;
+    if (digits >= 3) return true;
+    if (digits > 0 && /[a-z]/.test(s) && /[A-Z]/.test(s)) return true;
+  }
+  return false;
+}

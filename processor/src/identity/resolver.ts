@@ -1,0 +1,217 @@
+import type { Attributes, SpanData } from '@conduct/proto';
+import type { IdentityKind, IdentityRule } from '../model.js';
+import { clean } from '../calls/attrs.js';
+import { SERVICE_NAME, SERVICE_NAMESPACE } from '../semconv.js';
+
+/** Longest identity id kept; longer ids are cut. */
+export const MAX_IDENTITY_LENGTH = 256;
+/** Longest display name kept. */
+export const MAX_DISPLAY_NAME_LENGTH = 256;
+/** Attribute values are cut to this before a rule's regular expression runs on them. */
+export const MAX_RULE_INPUT_LENGTH = 1024;
+/** Service name used when a resource has no `service.name`. */
+export const UNKNOWN_SERVICE = 'unknown_service';
+/** Prefix of a certificate identity taken from the subject's CN. */
+export const CERTIFICATE_CN_PREFIX = 'cert:';
+/** Prefix of the fallback identity when no rule matches at all. */
+export const FALLBACK_PREFIX = 'svc:';
+
+/** Default identity rules, in order (DESIGN.md, "Identity"). Keep equal to backend/src/config/schema.ts. */
+export const DEFAULT_IDENTITY_RULES: IdentityRule[] = [
+  { from: 'span', attribute: 'gen_ai.agent.id', kind: 'agent', prefix: 'agent:', displayNameAttribute: 'gen_ai.agent.name' },
+  { from: 'span', attribute: 'enduser.id', kind: 'principal' },
+  { from: 'span', attribute: 'user.id', kind: 'principal' },
+  { from: 'span', attribute: 'tls.client.subject', kind: 'certificate' },
+  { from: 'resource', attribute: ['service.namespace', 'service.name'], kind: 'workload', prefix: 'svc:' },
+];
+
+/** An identity as resolved for one span. */
+export interface ResolvedIdentity {
+  id: string;
+  kind: IdentityKind;
+  displayName?: string;
+}
+
+/** A span together with the resource it was sent under. */
+export interface TraceSpan {
+  span: SpanData;
+  resource: Attributes;
+}
+
+export interface IdentityResolver {
+  /** The first span-level rule that matches the span's own attributes, if any. */
+  spanIdentity(span: SpanData): ResolvedIdentity | undefined;
+  /** The identity of the workload itself: the first resource rule that matches (never undefined). */
+  resourceIdentity(resource: Attributes): ResolvedIdentity;
+  /**
+   * The acting identity of every span of one trace, keyed by span id: the span's own span-level
+   * identity, else its parent's acting identity when the parent is in the same service (up the
+   * same-service ancestry), else the resource's identity. Independent of the order of `spans`.
+   */
+  resolveTrace(spans: readonly TraceSpan[]): Map<string, ResolvedIdentity>;
+}
+
+interface CompiledRule {
+  rule: IdentityRule;
+  keys: string[];
+  regex?: RegExp;
+}
+
+const serviceKeys = new WeakMap<Attributes, string>();
+
+/** The caller service of a resource: `service.namespace/service.name`, or just `service.name`. */
+export function serviceOf(resource: Attributes): string {
+  let key = serviceKeys.get(resource);
+  if (key === undefined) {
+    const name = readValue(resource[SERVICE_NAME]) ?? UNKNOWN_SERVICE;
+    const ns = readValue(resource[SERVICE_NAMESPACE]);
+    key = clean(ns === undefined ? name : `${ns}/${name}`, MAX_IDENTITY_LENGTH);
+    serviceKeys.set(resource, key);
+  }
+  return key;
+}
+
+/**
+ * Builds a resolver for ordered rules. Span-level rules are tried first, in their order; then
+ * inheritance from the same-service parent; then resource rules, in their order. Throws when a
+ * rule's pattern is not a valid regular expression (config validation normally catches it first).
+ */
+export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_IDENTITY_RULES): IdentityResolver {
+  const compile = (rule: IdentityRule, index: number): CompiledRule => {
+    const keys = Array.isArray(rule.attribute) ? [...rule.attribute] : [rule.attribute as string];
+    let regex: RegExp | undefined;
+    if (rule.pattern !== undefined) {
+      try {
+        regex = new RegExp(rule.pattern);
+      } catch (err) {
+        throw new Error(`identity.rules[${index}].pattern: ${(err as Error).message}`);
+      }
+    }
+    return { rule, keys, regex };
+  };
+  const compiled = rules.map(compile);
+  const spanRules = compiled.filter((c) => c.rule.from === 'span');
+  const resourceRules = compiled.filter((c) => c.rule.from === 'resource');
+  const resourceCache = new WeakMap<Attributes, ResolvedIdentity>();
+
+  const spanIdentity = (span: SpanData): ResolvedIdentity | undefined => {
+    for (const c of spanRules) {
+      const found = apply(c, span.attributes);
+      if (found) return found;
+    }
+    return undefined;
+  };
+
+  const resourceIdentity = (resource: Attributes): ResolvedIdentity => {
+    let found = resourceCache.get(resource);
+    if (found) return found;
+    for (const c of resourceRules) {
+      found = apply(c, resource);
+      if (found) break;
+    }
+    found ??= { id: bound(FALLBACK_PREFIX + serviceOf(resource)), kind: 'workload' };
+    resourceCache.set(resource, found);
+    return found;
+  };
+
+  const resolveTrace = (spans: readonly TraceSpan[]): Map<string, ResolvedIdentity> => {
+    const byId = new Map<string, TraceSpan>();
+    for (const ts of spans) if (!byId.has(ts.span.spanId)) byId.set(ts.span.spanId, ts);
+    const acting = new Map<string, ResolvedIdentity>();
+    for (const start of byId.values()) {
+      if (acting.has(start.span.spanId)) continue;
+      // Walk up the same-service ancestry until a span with a known or span-level identity.
+      const path: TraceSpan[] = [];
+      const seen = new Set<string>();
+      let current: TraceSpan | undefined = start;
+      let found: ResolvedIdentity | undefined;
+      while (current) {
+        const known = acting.get(current.span.spanId);
+        if (known) {
+          found = known;
+          break;
+        }
+        seen.add(current.span.spanId);
+        path.push(current);
+        const own = spanIdentity(current.span);
+        if (own) {
+          acting.set(current.span.spanId, own);
+          path.pop();
+          found = own;
+          break;
+        }
+        const parent: TraceSpan | undefined = current.span.parentSpanId ? byId.get(current.span.parentSpanId) : undefined;
+        if (!parent || seen.has(parent.span.spanId) || serviceOf(parent.resource) !== serviceOf(current.resource)) {
+          found = resourceIdentity(current.resource);
+          acting.set(current.span.spanId, found);
+          path.pop();
+          break;
+        }
+        current = parent;
+      }
+      for (const ts of path) acting.set(ts.span.spanId, found ?? resourceIdentity(ts.resource));
+    }
+    return acting;
+  };
+
+  return { spanIdentity, resourceIdentity, resolveTrace };
+}
+
+function apply(c: CompiledRule, attrs: Attributes): ResolvedIdentity | undefined {
+  const last = readValue(attrs[c.keys[c.keys.length - 1]!]);
+  if (last === undefined) return undefined;
+  let value = last;
+  if (c.keys.length > 1) {
+    const parts: string[] = [];
+    for (const key of c.keys) {
+      const v = readValue(attrs[key]);
+      if (v !== undefined) parts.push(v);
+    }
+    value = parts.join('/');
+  }
+  value = value.slice(0, MAX_RULE_INPUT_LENGTH);
+  let id: string | undefined;
+  if (c.regex) {
+    const m = c.regex.exec(value);
+    if (!m) return undefined;
+    id = m.slice(1).find((g) => g !== undefined && g !== '') ?? m[0];
+    if (id === '') return undefined;
+    id = (c.rule.prefix ?? '') + id;
+  } else if (c.rule.kind === 'certificate') {
+    id = certificateId(value, c.rule.prefix);
+  } else {
+    id = (c.rule.prefix ?? '') + value;
+  }
+  const resolved: ResolvedIdentity = { id: bound(id), kind: c.rule.kind };
+  if (c.rule.displayNameAttribute) {
+    const name = readValue(attrs[c.rule.displayNameAttribute]);
+    if (name !== undefined) resolved.displayName = clean(name, MAX_DISPLAY_NAME_LENGTH);
+  }
+  return resolved;
+}
+
+const SPIFFE_URI = /spiffe:\/\/[^\s,;"'<>]+/i;
+const COMMON_NAME = /(?:^|[,/;+])\s*CN\s*=\s*((?:\\.|[^,/;+\\])+)/i;
+
+/**
+ * The identity named by a client certificate subject: a SPIFFE id in it wins (kept as is, after an
+ * optional prefix); else the CN, prefixed with `cert:` unless the rule names another prefix; else
+ * the whole subject.
+ */
+export function certificateId(subject: string, prefix?: string): string {
+  const spiffe = SPIFFE_URI.exec(subject);
+  if (spiffe) return (prefix ?? '') + spiffe[0];
+  const cn = COMMON_NAME.exec(subject);
+  const name = cn?.[1]?.trim().replace(/\\(.)/g, '$1');
+  return (prefix ?? CERTIFICATE_CN_PREFIX) + (name || subject);
+}
+
+function readValue(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  const s = clean(String(v), MAX_RULE_INPUT_LENGTH);
+  return s === '' ? undefined : s;
+}
+
+function bound(id: string): string {
+  return clean(id, MAX_IDENTITY_LENGTH);
+}
