@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import type { Attributes } from '@conduct/proto';
+import { operationOf, parseQuery, templatePath, isIdLike, MAX_OPERATION_LENGTH } from './operation.js';
+
+const attrs = (a: Record<string, string | number>) => Object.assign(Object.create(null) as Attributes, a);
+const op = (name: string, a: Record<string, string | number> = {}) => operationOf(name, attrs(a)).operation;
+
+describe('operation templating', () => {
+  it('ids, numbers, UUIDs, hex, emails and tokens in paths do not create new operations', () => {
+    const paths = [
+      '/users/42/orders',
+      '/users/1234567/orders',
+      '/users/550e8400-e29b-41d4-a716-446655440000/orders',
+      '/users/9f86d081884c7d65/orders',
+      '/users/alice%40example.com/orders',
+      '/users/alice@example.com/orders',
+      '/users/aB3dE5fG7hJ9kL1mN/orders',
+      '/users/usr_20240101/orders?page=2',
+    ];
+    const ops = new Set(paths.map((p) => op('GET', { 'http.request.method': 'GET', 'url.path': p })));
+    expect([...ops]).toEqual(['GET /users/{id}/orders']);
+  });
+
+  it('keeps words that are not ids', () => {
+    expect(templatePath('/api/v1/orderservice/order/tickets')).toBe('/api/v1/orderservice/order/tickets');
+    expect(templatePath('/api/v1/trainservice/trains/byNames')).toBe('/api/v1/trainservice/trains/byNames');
+    expect(isIdLike('getTicketListByDateAndTripId')).toBe(false);
+    expect(isIdLike('order-service-v2')).toBe(false);
+  });
+
+  it('the route wins over the path', () => {
+    expect(op('GET', { 'http.request.method': 'GET', 'http.route': '/users/:id', 'url.path': '/users/42' })).toBe('GET /users/:id');
+  });
+
+  it('reads old and new HTTP names, and strips the query of http.target', () => {
+    expect(op('x', { 'http.method': 'DELETE', 'http.target': '/carts/77?force=1' })).toBe('DELETE /carts/{id}');
+    expect(op('x', { 'http.request.method': 'put', 'url.full': 'https://h/items/3#frag' })).toBe('PUT /items/{id}');
+    expect(op('x', { 'http.request.method': 'BREW', 'url.path': '/pot' })).toBe('_OTHER /pot');
+  });
+
+  it('rpc, db and messaging operations', () => {
+    expect(op('x', { 'rpc.service': 'shop.Cart', 'rpc.method': 'Add' })).toBe('shop.Cart/Add');
+    expect(op('x', { 'db.operation.name': 'SELECT', 'db.collection.name': 'orders' })).toBe('SELECT orders');
+    expect(op('x', { 'db.statement': 'update accounts set balance = 1 where id = 2' })).toBe('UPDATE accounts');
+    expect(op('x', { 'db.query.text': '/* hint */ INSERT INTO "Orders" (a) VALUES (1)' })).toBe('INSERT Orders');
+    expect(op('x', { 'messaging.operation.type': 'receive', 'messaging.destination.name': 'reply-550e8400-e29b-41d4-a716-446655440000' })).toBe('receive {id}');
+    expect(op('x', { 'messaging.operation': 'publish', 'messaging.destination': 'orders' })).toBe('publish orders');
+  });
+
+  it('falls back to the templated span name', () => {
+    expect(op('GET /orders/12345')).toBe('GET /orders/{id}');
+    expect(op('process job 998877')).toBe('process job {id}');
+    expect(op('SELECT ts.orders')).toBe('SELECT ts.orders');
+  });
+
+  it('bounds the operation length', () => {
+    expect(op('x'.repeat(5000)).length).toBe(MAX_OPERATION_LENGTH);
+    expect(parseQuery('SELECT ' + 'a,'.repeat(10000) + ' FROM t')).toEqual({ keyword: 'SELECT' });
+  });
+});
