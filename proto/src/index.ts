@@ -1,1 +1,24 @@
 export * from './model.js';
+export { decodeTracesRequest } from './wire-scanner.js';
+export { decodeTracesRequestJson } from './json-decoder.js';
+export {
+  RETRY_INFO_TYPE_URL,
+  encodeExportTraceResponse,
+  encodeRpcStatus,
+  exportTraceResponseJson,
+  rpcStatusJson,
+  type ExportOutcome,
+  type ExportTraceResponseJson,
+  type RpcStatusInput,
+  type RpcStatusJson,
+} from './responses.js';
+export {
+  decodeLogsRequest,
+  decodeTracesRequestFull,
+  encodeLogsRequest,
+  encodeLogsResponse,
+  encodeTracesRequest,
+  type ExportLogsServiceRequest,
+  type ExportTraceServiceRequest,
+} from './messages.js';
+export { google, opentelemetry } from '../generated/otlp.js';

@@ -1,0 +1,473 @@
+/**
+ * The hot-path decoder for OTLP/protobuf ExportTraceServiceRequest bodies: a hand-written wire
+ * scanner that reads only the fields conduct keeps (see model.ts) and skips everything else
+ * (scopes, events, links, trace state, dropped counts, unknown fields) without decoding it.
+ *
+ * Skipped fields are stepped over by their wire type; their contents are not validated. Every
+ * field that is read must have the wire type the schema gives it.
+ */
+import { Buffer } from 'node:buffer';
+import { DecodeError, type Attributes, type AttrValue, type DecodeLimits, type ResourceSpansData, type SpanData, type TracesRequestData } from './model.js';
+import {
+  JsonTextBuilder,
+  REJECT_PARENT_ID,
+  REJECT_SPAN_ID,
+  REJECT_TRACE_ID,
+  RejectTally,
+  SPAN_ID_BYTES,
+  TRACE_ID_BYTES,
+  ValueKind,
+  asDecodeError,
+  bytesToBase64,
+  elementJson,
+  int64ToNumber,
+  nanosToMs,
+  newAttributes,
+  putAttribute,
+  resolveLimits,
+  truncate,
+} from './values.js';
+
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_SGROUP = 3;
+const WIRE_EGROUP = 4;
+const WIRE_I32 = 5;
+
+/** Longest varint: 10 bytes carry 64 bits. */
+const MAX_VARINT_BYTES = 10;
+
+/**
+ * Decodes an OTLP/protobuf ExportTraceServiceRequest into what conduct needs.
+ * @throws DecodeError for any malformed input.
+ */
+export function decodeTracesRequest(bytes: Uint8Array, limits?: Partial<DecodeLimits>): TracesRequestData {
+  const scanner = new Scanner(bytes, resolveLimits(limits));
+  try {
+    return scanner.request();
+  } catch (err) {
+    return asDecodeError(err);
+  }
+}
+
+class Scanner {
+  private readonly buf: Buffer;
+  private pos = 0;
+  /** High 32 bits of the last varint read; the low 32 bits are its return value. */
+  private hi = 0;
+  /** Kind of the last AnyValue read. */
+  private kind: ValueKind = ValueKind.EMPTY;
+  private readonly rejects = new RejectTally();
+  private spanCount = 0;
+
+  constructor(
+    bytes: Uint8Array,
+    private readonly limits: DecodeLimits,
+  ) {
+    this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  request(): TracesRequestData {
+    const end = this.buf.length;
+    const resourceSpans: ResourceSpansData[] = [];
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      if (tag >>> 3 === 1) {
+        const sub = this.len(tag, end, 'ExportTraceServiceRequest.resource_spans');
+        resourceSpans.push(this.resourceSpans(sub));
+      } else this.skip(tag, end);
+    }
+    return { resourceSpans, spanCount: this.spanCount, rejectedSpans: this.rejects.total, rejectMessage: this.rejects.message() };
+  }
+
+  private resourceSpans(end: number): ResourceSpansData {
+    let resource: Attributes | undefined;
+    const spans: SpanData[] = [];
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      switch (tag >>> 3) {
+        case 1: {
+          const sub = this.len(tag, end, 'ResourceSpans.resource');
+          resource = this.resource(sub, resource);
+          break;
+        }
+        case 2: {
+          const sub = this.len(tag, end, 'ResourceSpans.scope_spans');
+          this.scopeSpans(sub, spans);
+          break;
+        }
+        default:
+          this.skip(tag, end);
+      }
+    }
+    return { resource: resource ?? newAttributes(), spans };
+  }
+
+  /** A repeated resource field merges, as protobuf merges repeated singular messages. */
+  private resource(end: number, into: Attributes | undefined): Attributes {
+    const attrs = into ?? newAttributes();
+    let count = Object.keys(attrs).length;
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      if (tag >>> 3 === 1) {
+        const sub = this.len(tag, end, 'Resource.attributes');
+        count = this.keyValue(sub, attrs, count);
+      } else this.skip(tag, end);
+    }
+    return attrs;
+  }
+
+  private scopeSpans(end: number, spans: SpanData[]): void {
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      if (tag >>> 3 === 2) {
+        const sub = this.len(tag, end, 'ScopeSpans.spans');
+        const span = this.span(sub);
+        if (span !== undefined) spans.push(span);
+      } else this.skip(tag, end);
+    }
+  }
+
+  private span(end: number): SpanData | undefined {
+    const limit = this.limits.maxAttributeValueLength;
+    let traceStart = -1;
+    let traceEnd = -1;
+    let spanStart = -1;
+    let spanEnd = -1;
+    let parentStart = -1;
+    let parentEnd = -1;
+    let name = '';
+    let kind = 0;
+    let startMs = 0;
+    let endMs = 0;
+    let statusCode = 0;
+    const attributes = newAttributes();
+    let count = 0;
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      switch (tag >>> 3) {
+        case 1:
+          traceEnd = this.len(tag, end, 'Span.trace_id');
+          traceStart = this.pos;
+          this.pos = traceEnd;
+          break;
+        case 2:
+          spanEnd = this.len(tag, end, 'Span.span_id');
+          spanStart = this.pos;
+          this.pos = spanEnd;
+          break;
+        case 4:
+          parentEnd = this.len(tag, end, 'Span.parent_span_id');
+          parentStart = this.pos;
+          this.pos = parentEnd;
+          break;
+        case 5: {
+          const sub = this.len(tag, end, 'Span.name');
+          name = this.string(sub, limit);
+          break;
+        }
+        case 6:
+          this.expect(tag, WIRE_VARINT, 'Span.kind');
+          kind = this.varint(end) | 0;
+          break;
+        case 7:
+          this.expect(tag, WIRE_I64, 'Span.start_time_unix_nano');
+          startMs = this.fixed64Ms(end);
+          break;
+        case 8:
+          this.expect(tag, WIRE_I64, 'Span.end_time_unix_nano');
+          endMs = this.fixed64Ms(end);
+          break;
+        case 9: {
+          const sub = this.len(tag, end, 'Span.attributes');
+          count = this.keyValue(sub, attributes, count);
+          break;
+        }
+        case 15: {
+          const sub = this.len(tag, end, 'Span.status');
+          statusCode = this.statusCode(sub, statusCode);
+          break;
+        }
+        default:
+          this.skip(tag, end);
+      }
+    }
+    if (!this.validId(traceStart, traceEnd, TRACE_ID_BYTES)) return this.reject(REJECT_TRACE_ID);
+    if (!this.validId(spanStart, spanEnd, SPAN_ID_BYTES)) return this.reject(REJECT_SPAN_ID);
+    let parentSpanId = '';
+    if (parentEnd > parentStart) {
+      if (parentEnd - parentStart !== SPAN_ID_BYTES) return this.reject(REJECT_PARENT_ID);
+      if (this.validId(parentStart, parentEnd, SPAN_ID_BYTES)) parentSpanId = this.buf.toString('hex', parentStart, parentEnd);
+    }
+    this.spanCount++;
+    return {
+      traceId: this.buf.toString('hex', traceStart, traceEnd),
+      spanId: this.buf.toString('hex', spanStart, spanEnd),
+      parentSpanId,
+      name,
+      kind,
+      startMs,
+      endMs,
+      statusCode,
+      attributes,
+    };
+  }
+
+  private reject(reason: string): undefined {
+    this.rejects.add(reason);
+    return undefined;
+  }
+
+  /** True when bytes[start, end) is an id of `size` bytes that is not all zero. */
+  private validId(start: number, end: number, size: number): boolean {
+    if (end - start !== size) return false;
+    const buf = this.buf;
+    for (let i = start; i < end; i++) if (buf[i] !== 0) return true;
+    return false;
+  }
+
+  private statusCode(end: number, current: number): number {
+    let code = current;
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      if (tag >>> 3 === 3) {
+        this.expect(tag, WIRE_VARINT, 'Status.code');
+        code = this.varint(end) | 0;
+      } else this.skip(tag, end);
+    }
+    return code;
+  }
+
+  /** Reads one KeyValue into `attrs`; returns the new count of distinct keys. */
+  private keyValue(end: number, attrs: Attributes, count: number): number {
+    const limit = this.limits.maxAttributeValueLength;
+    let key = '';
+    let value: AttrValue | undefined;
+    let kind: ValueKind = ValueKind.EMPTY;
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      switch (tag >>> 3) {
+        case 1: {
+          const sub = this.len(tag, end, 'KeyValue.key');
+          key = this.string(sub, limit);
+          break;
+        }
+        case 2: {
+          const sub = this.len(tag, end, 'KeyValue.value');
+          value = this.anyValue(sub, 1);
+          kind = this.kind;
+          break;
+        }
+        default:
+          this.skip(tag, end);
+      }
+    }
+    if (kind === ValueKind.EMPTY) return count;
+    return putAttribute(attrs, count, this.limits.maxAttributesPerSpan, key, value as AttrValue);
+  }
+
+  /** Reads an AnyValue at nesting `depth` (1 for an attribute's own value); sets this.kind. */
+  private anyValue(end: number, depth: number): AttrValue | undefined {
+    if (depth > this.limits.maxValueDepth) throw new DecodeError(`attribute value nested deeper than ${this.limits.maxValueDepth}`);
+    const limit = this.limits.maxAttributeValueLength;
+    let value: AttrValue | undefined;
+    let kind: ValueKind = ValueKind.EMPTY;
+    // The last member of the oneof on the wire wins.
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      switch (tag >>> 3) {
+        case 1: {
+          const sub = this.len(tag, end, 'AnyValue.string_value');
+          value = this.string(sub, limit);
+          kind = ValueKind.SCALAR;
+          break;
+        }
+        case 2:
+          this.expect(tag, WIRE_VARINT, 'AnyValue.bool_value');
+          value = this.varint(end) !== 0 || this.hi !== 0;
+          kind = ValueKind.SCALAR;
+          break;
+        case 3: {
+          this.expect(tag, WIRE_VARINT, 'AnyValue.int_value');
+          const lo = this.varint(end);
+          value = int64ToNumber(this.hi, lo);
+          kind = ValueKind.SCALAR;
+          break;
+        }
+        case 4:
+          this.expect(tag, WIRE_I64, 'AnyValue.double_value');
+          this.need(8, end);
+          value = this.buf.readDoubleLE(this.pos);
+          this.pos += 8;
+          kind = ValueKind.SCALAR;
+          break;
+        case 5: {
+          const sub = this.len(tag, end, 'AnyValue.array_value');
+          value = this.list(sub, depth, '[');
+          kind = ValueKind.JSON;
+          break;
+        }
+        case 6: {
+          const sub = this.len(tag, end, 'AnyValue.kvlist_value');
+          value = this.list(sub, depth, '{');
+          kind = ValueKind.JSON;
+          break;
+        }
+        case 7: {
+          const sub = this.len(tag, end, 'AnyValue.bytes_value');
+          value = bytesToBase64(this.buf, this.pos, sub, limit);
+          this.pos = sub;
+          kind = ValueKind.SCALAR;
+          break;
+        }
+        default:
+          this.skip(tag, end);
+      }
+    }
+    this.kind = kind;
+    return value;
+  }
+
+  /** An ArrayValue (`[`) or KeyValueList (`{`) as JSON text. */
+  private list(end: number, depth: number, open: '[' | '{'): string {
+    const builder = new JsonTextBuilder(open, this.limits.maxAttributeValueLength);
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      if (tag >>> 3 === 1) {
+        const sub = this.len(tag, end, open === '[' ? 'ArrayValue.values' : 'KeyValueList.values');
+        if (open === '[') {
+          const value = this.anyValue(sub, depth + 1);
+          builder.add(elementJson(this.kind, value));
+        } else this.listEntry(sub, depth, builder);
+      } else this.skip(tag, end);
+    }
+    return builder.finish();
+  }
+
+  private listEntry(end: number, depth: number, builder: JsonTextBuilder): void {
+    let key = '';
+    let text = 'null';
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      switch (tag >>> 3) {
+        case 1: {
+          const sub = this.len(tag, end, 'KeyValue.key');
+          key = this.string(sub, this.limits.maxAttributeValueLength);
+          break;
+        }
+        case 2: {
+          const sub = this.len(tag, end, 'KeyValue.value');
+          const value = this.anyValue(sub, depth + 1);
+          text = elementJson(this.kind, value);
+          break;
+        }
+        default:
+          this.skip(tag, end);
+      }
+    }
+    builder.add(text, key);
+  }
+
+  /** UTF-8 text of bytes[pos, end), cut to `limit` characters; invalid bytes become U+FFFD. */
+  private string(end: number, limit: number): string {
+    const start = this.pos;
+    this.pos = end;
+    // A character is at most 4 bytes: decoding 4 * (limit + 1) bytes yields more than `limit` characters.
+    const stop = Math.min(end, start + 4 * (limit + 1));
+    return truncate(this.buf.toString('utf8', start, stop), limit);
+  }
+
+  private fixed64Ms(end: number): number {
+    this.need(8, end);
+    const buf = this.buf;
+    const p = this.pos;
+    const lo = (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)) + buf[p + 3] * 0x1000000;
+    const hi = (buf[p + 4] | (buf[p + 5] << 8) | (buf[p + 6] << 16)) + buf[p + 7] * 0x1000000;
+    this.pos = p + 8;
+    return nanosToMs(hi, lo);
+  }
+
+  /** Reads a field tag; refuses field number 0 and tags wider than 32 bits. */
+  private tag(end: number): number {
+    const tag = this.varint(end);
+    if (this.hi !== 0) throw new DecodeError(`invalid field tag at byte ${this.pos}`);
+    if (tag >>> 3 === 0) throw new DecodeError(`invalid field number 0 at byte ${this.pos}`);
+    return tag;
+  }
+
+  /** Reads a varint; returns its low 32 bits (unsigned) and leaves the high 32 bits in this.hi. */
+  private varint(end: number): number {
+    const buf = this.buf;
+    let pos = this.pos;
+    if (pos >= end) throw new DecodeError(`truncated varint at byte ${pos}`);
+    let b = buf[pos++];
+    if (b < 0x80) {
+      this.pos = pos;
+      this.hi = 0;
+      return b;
+    }
+    let lo = b & 0x7f;
+    let hi = 0;
+    let i = 1;
+    for (; i < MAX_VARINT_BYTES; i++) {
+      if (pos >= end) throw new DecodeError(`truncated varint at byte ${pos}`);
+      b = buf[pos++];
+      if (i < 4) lo |= (b & 0x7f) << (7 * i);
+      else if (i === 4) {
+        lo |= (b & 0x0f) << 28;
+        hi = (b & 0x7f) >> 4;
+      } else hi |= (b & 0x7f) << (7 * i - 32);
+      if (b < 0x80) break;
+    }
+    if (i === MAX_VARINT_BYTES) throw new DecodeError(`varint longer than 10 bytes at byte ${this.pos}`);
+    this.pos = pos;
+    this.hi = hi >>> 0;
+    return lo >>> 0;
+  }
+
+  /** Checks a length-delimited field and returns the offset where its contents end. */
+  private len(tag: number, end: number, field: string): number {
+    this.expect(tag, WIRE_LEN, field);
+    return this.lenEnd(end);
+  }
+
+  private lenEnd(end: number): number {
+    const n = this.varint(end);
+    if (this.hi !== 0 || n > end - this.pos) throw new DecodeError(`length ${this.hi !== 0 ? 'over 4 GiB' : n} at byte ${this.pos} runs past the end of its message`);
+    return this.pos + n;
+  }
+
+  private need(n: number, end: number): void {
+    if (end - this.pos < n) throw new DecodeError(`truncated fixed-width field at byte ${this.pos}`);
+  }
+
+  private expect(tag: number, wireType: number, field: string): void {
+    if ((tag & 7) !== wireType) throw new DecodeError(`wrong wire type ${tag & 7} for ${field}`);
+  }
+
+  /** Steps over a field conduct does not read. */
+  private skip(tag: number, end: number): void {
+    switch (tag & 7) {
+      case WIRE_VARINT:
+        this.varint(end);
+        return;
+      case WIRE_I64:
+        this.need(8, end);
+        this.pos += 8;
+        return;
+      case WIRE_LEN:
+        this.pos = this.lenEnd(end);
+        return;
+      case WIRE_I32:
+        this.need(4, end);
+        this.pos += 4;
+        return;
+      case WIRE_SGROUP:
+      case WIRE_EGROUP:
+        throw new DecodeError(`group wire type (field ${tag >>> 3}) is not supported`);
+      default:
+        throw new DecodeError(`invalid wire type ${tag & 7} (field ${tag >>> 3})`);
+    }
+  }
+}
