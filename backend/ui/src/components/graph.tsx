@@ -65,6 +65,18 @@ const STYLE: StylesheetJson = [
   },
 ];
 
+/**
+ * Cytoscape adds a `<style>` element to the page unless an element with this id exists. The CSP
+ * would block that element, so a marker stands in for it; styles.css carries its one rule.
+ */
+const CYTOSCAPE_STYLESHEET_ID = '__________cytoscape_stylesheet';
+function claimCytoscapeStylesheet(): void {
+  if (document.getElementById(CYTOSCAPE_STYLESHEET_ID)) return;
+  const marker = document.createElement('meta');
+  marker.id = CYTOSCAPE_STYLESHEET_ID;
+  document.head.appendChild(marker);
+}
+
 function elements(graph: Graph, rootId: string): ElementDefinition[] {
   const out: ElementDefinition[] = [];
   const ids = new Set<string>();
@@ -103,6 +115,7 @@ export function CallGraph(props: { graph: Graph; rootId: string }) {
   const container = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!container.current) return;
+    claimCytoscapeStylesheet();
     const els = elements(props.graph, props.rootId);
     const hasRoot = els.some((e) => e.group === 'nodes' && e.data.id === props.rootId);
     const cy = cytoscape({
@@ -119,7 +132,6 @@ export function CallGraph(props: { graph: Graph; rootId: string }) {
       } as cytoscape.LayoutOptions,
       minZoom: 0.2,
       maxZoom: 3,
-      wheelSensitivity: 0.3,
       boxSelectionEnabled: false,
     });
     window.__conductGraph = {
