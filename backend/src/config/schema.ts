@@ -114,6 +114,8 @@ const policy = z
 const sink = z
   .object({
     type: z.enum(['otlp-logs', 'finding-span', 'webhook', 'ocsf', 'jsonl']),
+    /** Name of the sink in metrics (`sink` label) and logs; defaults to the type (`webhook`, `webhook-2`, ...). */
+    name: z.string().min(1).max(64).optional(),
     /** OTLP base URL (`/v1/logs` or `/v1/traces` appended for HTTP), gRPC HOST:PORT, or webhook URL. */
     endpoint: z.string().optional(),
     protocol: z.enum(['grpc', 'http']).optional(),
@@ -125,8 +127,10 @@ const sink = z
     /** Body format: webhook `json` | `slack` | `alertmanager`. */
     format: z.string().optional(),
     timeout: duration.optional(),
-    /** Delivery attempts before an alert is dropped (and counted). */
+    /** Further attempts after a failed delivery before the alert is given up (and counted); default 5. */
     retries: z.number().int().nonnegative().optional(),
+    /** Delay before the first retry, doubled per retry with jitter (capped at 30s); default 500ms. */
+    backoff: duration.optional(),
     /** Alerts held for this sink before new ones are dropped (and counted). */
     queueSize: z.number().int().positive().optional(),
     /** Lowest severity delivered. */

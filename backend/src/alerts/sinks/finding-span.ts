@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { encodeTracesRequest, type ExportTraceServiceRequest } from '@conduct/proto';
+import { alertAttributes, conductResource, conductScope, hexId, isoToMs, msToNanos } from './otlp.js';
+import { createOtlpTransport, type OtlpTarget } from './otlp-transport.js';
+import { DeliveryError, type Sink, type SinkEvent } from './types.js';
+
+/** OTLP `Span.SpanKind.SPAN_KIND_INTERNAL`. */
+const SPAN_KIND_INTERNAL = 1;
+
+type SpanProps = NonNullable<NonNullable<NonNullable<ExportTraceServiceRequest['resourceSpans']>[number]['scopeSpans']>[number]['spans']>[number];
+
+/** Name of the finding span of an alert raised by `detector`. */
+export const findingSpanName = (detector: string) => `conduct.finding ${detector}`;
+
+function newSpanId(): Uint8Array {
+  for (;;) {
+    const id = randomBytes(8);
+    if (id.some((b) => b !== 0)) return Uint8Array.from(id);
+  }
+}
+
+/**
+ * Builds the OTLP `ExportTraceServiceRequest` (protobufjs object form) holding the finding span
+ * of one alert: in the alert's trace, a child of its first span, at the alert's event time.
+ */
+export function findingSpanRequest(event: SinkEvent, version: string, spanId: Uint8Array = newSpanId()): ExportTraceServiceRequest {
+  const { alert, kind } = event;
+  const traceId = hexId(alert.traceId, 16);
+  if (!traceId) throw new DeliveryError(`alert ${String(alert.id)} has no valid trace id`, false);
+  const parent = hexId(alert.spanIds?.[0], 8);
+  const at = msToNanos(isoToMs(alert.eventTime, Date.now()));
+  const span: SpanProps = {
+    traceId,
+    spanId,
+    name: findingSpanName(String(alert.detector)),
+    kind: SPAN_KIND_INTERNAL,
+    startTimeUnixNano: at,
+    endTimeUnixNano: at,
+    attributes: alertAttributes(alert, kind),
+  };
+  if (parent) span.parentSpanId = parent;
+  return {
+    resourceSpans: [{ resource: conductResource(version), scopeSpans: [{ scope: conductScope(version), spans: [span] }] }],
+  };
+}
+
+/** `finding-span`: writes each alert into its own trace as an INTERNAL span. Verdicts are not sent. */
+export function createFindingSpanSink(target: OtlpTarget): Sink<Uint8Array> {
+  const transport = createOtlpTransport(target, 'traces');
+  return {
+    accepts: ['alert'],
+    prepare: (event) => encodeTracesRequest(findingSpanRequest(event, target.version)),
+    send: (body, signal) => transport.send(body, signal),
+    close: () => transport.close(),
+  };
+}

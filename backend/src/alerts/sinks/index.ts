@@ -1,0 +1,161 @@
+import { silentLogger, type Logger } from '@conduct/processor';
+import { Registry } from 'prom-client';
+import type { SinkConfig } from '../../config/schema.js';
+import { SEVERITY_RANK, type Alert, type Severity } from '../model.js';
+import { createFindingSpanSink } from './finding-span.js';
+import { createJsonlSink } from './jsonl.js';
+import { sinkMetrics } from './metrics.js';
+import { createOcsfSink } from './ocsf.js';
+import { createOtlpLogsSink } from './otlp-logs.js';
+import type { Sink, SinkEventKind } from './types.js';
+import { createWebhookSink, WEBHOOK_FORMATS, type WebhookFormat } from './webhook.js';
+import { SinkWorker } from './worker.js';
+
+/** Deadline of one delivery attempt. */
+export const DEFAULT_SINK_TIMEOUT_MS = 10_000;
+/** Attempts after the first failed one. */
+export const DEFAULT_SINK_RETRIES = 5;
+/** Events held per sink before new ones are dropped. */
+export const DEFAULT_SINK_QUEUE_SIZE = 1000;
+/** Delay before the first retry (doubled per retry, with jitter). */
+export const DEFAULT_SINK_BACKOFF_MS = 500;
+/** Longest delay between two attempts (before jitter). */
+export const MAX_SINK_BACKOFF_MS = 30_000;
+/** How long `stop()` lets queues drain before abandoning what is left. */
+export const DEFAULT_SINK_DRAIN_MS = 5_000;
+
+export interface SinksOptions {
+  /** Where `conduct_sink_*` metrics are registered. A private registry when absent. */
+  registry?: Registry;
+  logger?: Logger;
+  /** conduct's version: OTLP resource, User-Agent, OCSF product version. */
+  version?: string;
+  /** How long `stop()` waits for queues to drain. */
+  drainMs?: number;
+}
+
+export interface Sinks {
+  /** Queues the alert for every sink that wants it. Never blocks, never throws. */
+  deliver(alert: Alert, event?: SinkEventKind): void;
+  /** Resolves once every queued event has been delivered or given up. */
+  flush(): Promise<void>;
+  /** Stops taking alerts, drains for up to `drainMs`, closes connections and files. Safe twice. */
+  stop(): Promise<void>;
+  /** The configured sinks' names (the `sink` label of their metrics). */
+  readonly names: readonly string[];
+}
+
+/** A sink configuration that cannot work; the message names the key. */
+export class SinkConfigError extends Error {
+  override readonly name = 'SinkConfigError';
+}
+
+/** The config the sinks read: the schema's sink entry (durations already in milliseconds). */
+export type SinkSettings = SinkConfig;
+
+function buildSink(cfg: SinkSettings, key: string, version: string): Sink {
+  const need = (value: string | undefined, field: string): string => {
+    if (!value) throw new SinkConfigError(`${key}.${field} is required for a ${cfg.type} sink`);
+    return value;
+  };
+  const timeoutMs = cfg.timeout ?? DEFAULT_SINK_TIMEOUT_MS;
+  const headers = cfg.headers ?? {};
+  switch (cfg.type) {
+    case 'otlp-logs':
+      return createOtlpLogsSink({ endpoint: need(cfg.endpoint, 'endpoint'), protocol: cfg.protocol, headers, timeoutMs, version });
+    case 'finding-span':
+      return createFindingSpanSink({ endpoint: need(cfg.endpoint, 'endpoint'), protocol: cfg.protocol, headers, timeoutMs, version });
+    case 'webhook': {
+      const format = (cfg.format ?? 'json') as WebhookFormat;
+      if (!WEBHOOK_FORMATS.includes(format)) throw new SinkConfigError(`${key}.format must be one of ${WEBHOOK_FORMATS.join(', ')}`);
+      const url = need(cfg.endpoint, 'endpoint');
+      if (!/^https?:\/\//.test(url)) throw new SinkConfigError(`${key}.endpoint must be an http:// or https:// URL`);
+      return createWebhookSink({ url, format, headers, secret: cfg.secret, timeoutMs, version });
+    }
+    case 'ocsf': {
+      if (!cfg.path && !cfg.endpoint) throw new SinkConfigError(`${key}.path or ${key}.endpoint is required for an ocsf sink`);
+      if (cfg.endpoint && !/^https?:\/\//.test(cfg.endpoint)) throw new SinkConfigError(`${key}.endpoint must be an http:// or https:// URL`);
+      return createOcsfSink({ path: cfg.path, url: cfg.path ? undefined : cfg.endpoint, headers, secret: cfg.secret, timeoutMs, version });
+    }
+    case 'jsonl':
+      return createJsonlSink({ path: cfg.path ?? '-' });
+  }
+}
+
+/** Unique names: the configured `name`, else the type (`webhook`, `webhook-2`, ...). */
+function sinkNames(configs: readonly SinkSettings[]): string[] {
+  const used = new Set<string>();
+  return configs.map((cfg, i) => {
+    const base = cfg.name ?? cfg.type;
+    if (cfg.name && used.has(base)) throw new SinkConfigError(`alerts.sinks[${i}].name "${base}" is used twice`);
+    let name = base;
+    for (let n = 2; used.has(name); n++) name = `${base}-${n}`;
+    used.add(name);
+    return name;
+  });
+}
+
+/**
+ * Builds the configured alert sinks, each with its own bounded queue and delivery loop. Throws a
+ * {@link SinkConfigError} naming the key when a sink is misconfigured.
+ */
+export function createSinks(configs: readonly SinkSettings[], options: SinksOptions = {}): Sinks {
+  const { registry = new Registry(), logger = silentLogger, version = '0.0.0', drainMs = DEFAULT_SINK_DRAIN_MS } = options;
+  const metrics = sinkMetrics(registry);
+  const names = sinkNames(configs);
+  const entries = configs.map((cfg, i) => {
+    const sink = buildSink(cfg, `alerts.sinks[${i}]`, version);
+    const worker = new SinkWorker(sink, {
+      name: names[i]!,
+      queueSize: cfg.queueSize ?? DEFAULT_SINK_QUEUE_SIZE,
+      retries: cfg.retries ?? DEFAULT_SINK_RETRIES,
+      backoffMs: cfg.backoff ?? DEFAULT_SINK_BACKOFF_MS,
+      maxBackoffMs: MAX_SINK_BACKOFF_MS,
+      metrics,
+      logger,
+    });
+    return { worker, accepts: sink.accepts, minRank: SEVERITY_RANK[cfg.minSeverity ?? 'info'] };
+  });
+  if (entries.length > 0) {
+    logger.info({ sinks: configs.map((c, i) => ({ name: names[i], type: c.type, target: c.endpoint ?? c.path })) }, 'alert sinks ready');
+  }
+  let stopping: Promise<void> | undefined;
+
+  return {
+    names,
+    deliver(alert, event = 'alert') {
+      try {
+        const rank = SEVERITY_RANK[alert.severity as Severity] ?? 0;
+        let copy: Alert | undefined;
+        for (const entry of entries) {
+          if (rank < entry.minRank || !entry.accepts.includes(event)) continue;
+          // One private copy, taken now: the caller may keep mutating its alert (counts, status).
+          copy ??= structuredClone(alert);
+          entry.worker.offer({ kind: event, alert: copy });
+        }
+      } catch (err) {
+        logger.warn({ err: String(err) }, 'alert could not be queued for the sinks');
+      }
+    },
+    async flush() {
+      await Promise.all(entries.map((e) => e.worker.idle()));
+    },
+    stop() {
+      stopping ??= Promise.all(entries.map((e) => e.worker.stop(drainMs))).then(() => {
+        if (entries.length > 0) logger.info({ sinks: names }, 'alert sinks stopped');
+      });
+      return stopping;
+    },
+  };
+}
+
+export { ATTR, CONDUCT_SERVICE_NAME } from './attributes.js';
+export { TECHNIQUES, ocsfAttack } from './attack.js';
+export { findingSpanName, findingSpanRequest } from './finding-span.js';
+export { alertmanagerBody, jsonBody, slackBody } from './formats.js';
+export { sinkMetrics, type SinkMetrics, type DeliveryOutcome } from './metrics.js';
+export { OCSF, OCSF_SCHEMA_VERSION, OCSF_SEVERITY, OCSF_STATUS, ocsfFinding } from './ocsf.js';
+export { LOG_SEVERITY } from './otlp.js';
+export { alertLogsRequest, LOG_EVENT_NAMES } from './otlp-logs.js';
+export { DeliveryError, type Sink, type SinkEvent, type SinkEventKind } from './types.js';
+export { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signBody, WEBHOOK_FORMATS, type WebhookFormat } from './webhook.js';
