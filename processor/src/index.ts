@@ -1,3 +1,2 @@
 export * from './model.js';
-export * from './receiver/index.js';
 export * from './forward/index.js';
