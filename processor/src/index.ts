@@ -1,2 +1,3 @@
 export * from './model.js';
+export * from './receiver/index.js';
 export * from './forward/index.js';

@@ -1,0 +1,93 @@
+import {
+  DEFAULT_DECODE_LIMITS,
+  decodeTracesRequest,
+  decodeTracesRequestJson,
+  type DecodeLimits,
+  type TracesRequestData,
+} from '@conduct/proto';
+import type { Logger, TraceIngest } from '../model.js';
+import type { ReceiverMetrics, ReceiverProtocol } from './metrics.js';
+
+/** Wire format of a request body (and of the answer to it). */
+export type BodyFormat = 'protobuf' | 'json';
+
+/** What became of one export request, independent of the protocol that carried it. */
+export type ExportResult =
+  /** Acknowledged; `rejectedSpans` > 0 is reported as a partial success. */
+  | { kind: 'ok'; rejectedSpans: number; errorMessage: string }
+  /** The body is not a valid request: permanent, never retry (HTTP 400, gRPC INVALID_ARGUMENT). */
+  | { kind: 'invalid'; message: string }
+  /** Not accepted now; retry after the delay (HTTP 503, gRPC UNAVAILABLE). */
+  | { kind: 'overloaded'; message: string; retryAfterMs: number };
+
+/** Retry delay suggested when the ingest failed instead of answering. */
+export const INGEST_ERROR_RETRY_MS = 1_000;
+/** Background failures are logged at most this often; each one is counted. */
+const ERROR_LOG_INTERVAL_MS = 60_000;
+
+const EMPTY_REQUEST: TracesRequestData = Object.freeze({
+  resourceSpans: [],
+  spanCount: 0,
+  rejectedSpans: 0,
+  rejectMessage: '',
+}) as TracesRequestData;
+
+/**
+ * Decodes a request body and hands it to the ingest: the part of the export path both receivers
+ * share. Never throws: every outcome, including a failing ingest, is returned as data and counted.
+ */
+export function createExportFlow(
+  ingest: TraceIngest,
+  metrics: ReceiverMetrics,
+  logger: Logger,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): (protocol: ReceiverProtocol, format: BodyFormat, body: Buffer) => Promise<ExportResult> {
+  let lastErrorLog = -Infinity;
+
+  return async (protocol, format, body) => {
+    metrics.requestBytes(protocol, body.length);
+    let data: TracesRequestData;
+    if (body.length === 0) {
+      // Zero bytes is a valid, empty request in both encodings.
+      data = EMPTY_REQUEST;
+    } else {
+      try {
+        data = format === 'protobuf' ? decodeTracesRequest(body, limits) : decodeTracesRequestJson(body, limits);
+      } catch (error) {
+        // DecodeError is the expected case; anything else thrown on hostile input is treated the
+        // same way (a bad body), so no input can fail the request in an unplanned way.
+        metrics.requestRejected(protocol, 'decode-error');
+        const message = error instanceof Error ? error.message : String(error);
+        return { kind: 'invalid', message: `cannot decode the request body as OTLP ${format}: ${message}` };
+      }
+    }
+
+    if (data.spanCount > 0) {
+      let outcome;
+      try {
+        outcome = await ingest.accept(data);
+      } catch (error) {
+        metrics.requestRejected(protocol, 'ingest-error');
+        metrics.spansRejected(protocol, 'ingest-error', data.spanCount);
+        const now = Date.now();
+        if (now - lastErrorLog >= ERROR_LOG_INTERVAL_MS) {
+          lastErrorLog = now;
+          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'trace ingest failed; answering retryable errors');
+        }
+        return { kind: 'overloaded', message: 'conduct could not take the spans; retry later', retryAfterMs: INGEST_ERROR_RETRY_MS };
+      }
+      if (!outcome.ok) {
+        metrics.requestRejected(protocol, 'overloaded');
+        metrics.spansRejected(protocol, 'overloaded', data.spanCount);
+        return {
+          kind: 'overloaded',
+          message: `conduct is overloaded (${outcome.reason}); retry later`,
+          retryAfterMs: Math.max(0, outcome.retryAfterMs),
+        };
+      }
+      metrics.spansReceived(protocol, data.spanCount);
+    }
+    metrics.spansRejected(protocol, 'invalid-span', data.rejectedSpans);
+    return { kind: 'ok', rejectedSpans: data.rejectedSpans, errorMessage: data.rejectedSpans > 0 ? data.rejectMessage : '' };
+  };
+}

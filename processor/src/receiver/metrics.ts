@@ -1,0 +1,64 @@
+import { Counter, type Registry } from 'prom-client';
+
+export type ReceiverProtocol = 'grpc' | 'http';
+
+/** Why a request (or its spans) was refused; the `reason` label of the rejection counters. */
+export type RejectReason =
+  | 'decode-error'
+  | 'invalid-span'
+  | 'too-large'
+  | 'unauthenticated'
+  | 'unsupported-media-type'
+  | 'unsupported-encoding'
+  | 'not-found'
+  | 'method-not-allowed'
+  | 'overloaded'
+  | 'ingest-error';
+
+/** Counters both receivers write to; created once per registry and shared. */
+export interface ReceiverMetrics {
+  /** One finished request, labelled with its HTTP status code or gRPC status name. */
+  request(protocol: ReceiverProtocol, code: string): void;
+  /** One refused request. */
+  requestRejected(protocol: ReceiverProtocol, reason: RejectReason): void;
+  /** Spans acknowledged to the sender. */
+  spansReceived(protocol: ReceiverProtocol, count: number): void;
+  /** Spans refused whose number is known (invalid spans, overload). */
+  spansRejected(protocol: ReceiverProtocol, reason: RejectReason, count: number): void;
+  /** Request body bytes read, after decompression. */
+  requestBytes(protocol: ReceiverProtocol, count: number): void;
+}
+
+export const METRIC_REQUESTS = 'conduct_receiver_requests_total';
+export const METRIC_REQUESTS_REJECTED = 'conduct_receiver_requests_rejected_total';
+export const METRIC_SPANS_RECEIVED = 'conduct_receiver_spans_received_total';
+export const METRIC_SPANS_REJECTED = 'conduct_receiver_spans_rejected_total';
+export const METRIC_REQUEST_BYTES = 'conduct_receiver_request_bytes_total';
+
+function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
+  // Both receivers share a registry: the second one reuses the counters the first created.
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<L>;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+export function createReceiverMetrics(registry: Registry): ReceiverMetrics {
+  const requests = counter(registry, METRIC_REQUESTS, 'OTLP export requests answered, by protocol and status code', ['protocol', 'code']);
+  const rejected = counter(registry, METRIC_REQUESTS_REJECTED, 'OTLP export requests refused, by protocol and reason', ['protocol', 'reason']);
+  const received = counter(registry, METRIC_SPANS_RECEIVED, 'Spans acknowledged to senders, by protocol', ['protocol']);
+  const spansRejected = counter(registry, METRIC_SPANS_REJECTED, 'Spans refused, by protocol and reason', ['protocol', 'reason']);
+  const bytes = counter(registry, METRIC_REQUEST_BYTES, 'Request body bytes read after decompression, by protocol', ['protocol']);
+  return {
+    request: (protocol, code) => requests.inc({ protocol, code }),
+    requestRejected: (protocol, reason) => rejected.inc({ protocol, reason }),
+    spansReceived: (protocol, count) => {
+      if (count > 0) received.inc({ protocol }, count);
+    },
+    spansRejected: (protocol, reason, count) => {
+      if (count > 0) spansRejected.inc({ protocol, reason }, count);
+    },
+    requestBytes: (protocol, count) => {
+      if (count > 0) bytes.inc({ protocol }, count);
+    },
+  };
+}
