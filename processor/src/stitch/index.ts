@@ -1,0 +1,10 @@
+export {
+  createStitcher,
+  systemClock,
+  COMPLETION_REASONS,
+  DEFAULT_IDLE_MS,
+  DEFAULT_LATENESS_MS,
+  DEFAULT_MAX_PENDING_SPANS,
+  DEFAULT_REMEMBERED_TRACES,
+} from './stitcher.js';
+export type { Stitcher, StitchConfig, StitcherStats, CompletedTrace, CompletionReason, Clock } from './stitcher.js';

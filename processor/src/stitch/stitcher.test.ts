@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { createStitcher, type StitchConfig } from './index.js';
+import { request, resource, span } from '../calls/testdata/trace-builder.js';
+
+const svc = resource('api');
+const traceId = (n: number) => n.toString(16).padStart(32, '0');
+/** A request holding `count` spans of trace n, ending at endMs. */
+const spans = (n: number, count: number, endMs = 1_000) =>
+  request(Array.from({ length: count }, (_, i) => span(svc, { id: `s${n}-${i}`, traceId: traceId(n), start: endMs - 5, end: endMs })));
+
+function setup(config: Partial<StitchConfig> = {}) {
+  const clock = { t: 0, now() { return this.t; } };
+  const stitcher = createStitcher({ idleMs: 1_000, latenessMs: 10_000, maxPendingSpans: 100, ...config }, clock);
+  return { clock, stitcher };
+}
+
+describe('stitcher', () => {
+  it('completes a trace when no span arrived for idleMs of processing time', () => {
+    const { clock, stitcher } = setup();
+    expect(stitcher.add(spans(1, 2))).toEqual([]);
+    clock.t = 600;
+    stitcher.add(spans(1, 1));
+    clock.t = 1_500;
+    expect(stitcher.tick()).toEqual([]); // the last span arrived 900 ms ago
+    clock.t = 1_600;
+    const done = stitcher.tick();
+    expect(done.map((t) => [t.traceId, t.spans.length, t.reason])).toEqual([[traceId(1), 3, 'idle']]);
+    expect(stitcher.stats()).toMatchObject({ pendingTraces: 0, pendingSpans: 0, completed: { idle: 1 } });
+  });
+
+  it('completes a trace when the event-time watermark passes its newest span end', () => {
+    const { stitcher } = setup({ idleMs: 60_000 });
+    stitcher.add(spans(1, 1, 1_000));
+    stitcher.add(spans(2, 1, 5_000));
+    expect(stitcher.add(spans(3, 1, 11_000))).toEqual([]); // watermark 1_000: not past trace 1 yet
+    const done = stitcher.add(spans(4, 1, 11_500)); // watermark 1_500
+    expect(done.map((t) => [t.traceId, t.reason])).toEqual([[traceId(1), 'watermark']]);
+    expect(stitcher.stats()).toMatchObject({ pendingTraces: 3, watermarkMs: 1_500, completed: { watermark: 1 } });
+  });
+
+  it('a span extending a trace keeps it from completing by the old end', () => {
+    const { stitcher } = setup({ idleMs: 60_000 });
+    stitcher.add(spans(1, 1, 1_000));
+    stitcher.add(spans(1, 1, 9_000));
+    expect(stitcher.add(spans(2, 1, 12_000))).toEqual([]);
+    expect(stitcher.add(spans(3, 1, 19_001)).map((t) => t.traceId)).toEqual([traceId(1)]);
+  });
+
+  it('completes everything on flush', () => {
+    const { stitcher } = setup();
+    stitcher.add(spans(1, 2));
+    stitcher.add(spans(2, 3));
+    const done = stitcher.flush();
+    expect(done.map((t) => [t.traceId, t.spans.length, t.reason])).toEqual([
+      [traceId(1), 2, 'flush'],
+      [traceId(2), 3, 'flush'],
+    ]);
+    expect(stitcher.stats()).toMatchObject({ pendingTraces: 0, pendingSpans: 0, completed: { flush: 2 } });
+  });
+
+  it('when full, completes the least recently active traces early and counts them', () => {
+    const { stitcher } = setup({ maxPendingSpans: 10, idleMs: 60_000 });
+    stitcher.add(spans(1, 4));
+    stitcher.add(spans(2, 4));
+    stitcher.add(spans(1, 1)); // trace 1 is now the most recently active
+    const done = stitcher.add(spans(3, 4));
+    expect(done.map((t) => [t.traceId, t.reason])).toEqual([[traceId(2), 'evicted']]);
+    expect(stitcher.stats()).toMatchObject({ pendingSpans: 9, pendingTraces: 2, completed: { evicted: 1 } });
+  });
+
+  it('spans arriving after their trace completed start a new entry and are counted as late', () => {
+    const { stitcher } = setup();
+    stitcher.add(spans(1, 2));
+    stitcher.flush();
+    expect(stitcher.add(spans(1, 2))).toEqual([]);
+    expect(stitcher.stats()).toMatchObject({ pendingTraces: 1, pendingSpans: 2, lateSpans: 2 });
+    expect(stitcher.flush()[0]!.spans).toHaveLength(2);
+  });
+
+  it('checks idleness at idleMs/4, bounded to [10ms, 1s]', () => {
+    expect(setup({ idleMs: 2_000 }).stitcher.checkIntervalMs).toBe(500);
+    expect(setup({ idleMs: 8 }).stitcher.checkIntervalMs).toBe(10);
+    expect(setup({ idleMs: 60_000 }).stitcher.checkIntervalMs).toBe(1_000);
+  });
+});

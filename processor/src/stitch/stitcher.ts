@@ -1,0 +1,214 @@
+import type { TracesRequestData } from '@conduct/proto';
+import type { TraceSpan } from '../identity/index.js';
+
+/** Default of {@link StitchConfig.idleMs}: matches the config file's `stitching.idle`. */
+export const DEFAULT_IDLE_MS = 2_000;
+/** Default of {@link StitchConfig.latenessMs}: matches `stitching.lateness`. */
+export const DEFAULT_LATENESS_MS = 30_000;
+/** Default of {@link StitchConfig.maxPendingSpans}: matches `stitching.maxPendingSpans`. */
+export const DEFAULT_MAX_PENDING_SPANS = 500_000;
+/** Default of {@link StitchConfig.rememberedTraces}. */
+export const DEFAULT_REMEMBERED_TRACES = 100_000;
+/** Bounds of the idle check period (idleMs / 4, clamped). */
+export const MIN_CHECK_INTERVAL_MS = 10;
+export const MAX_CHECK_INTERVAL_MS = 1_000;
+
+export interface StitchConfig {
+  /** A trace completes when no span arrived for it for this long, in processing time (ms). */
+  idleMs: number;
+  /** The event-time watermark trails the newest span end seen by this much (ms). */
+  latenessMs: number;
+  /** Spans held in pending traces; beyond this the least recently active traces complete early. */
+  maxPendingSpans: number;
+  /** Ids of completed traces remembered to recognise late spans. */
+  rememberedTraces?: number;
+}
+
+/** Processing time, in ms. Injected so that tests can drive it. */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export type CompletionReason = 'idle' | 'watermark' | 'flush' | 'evicted';
+export const COMPLETION_REASONS: readonly CompletionReason[] = ['idle', 'watermark', 'flush', 'evicted'];
+
+export interface CompletedTrace {
+  traceId: string;
+  spans: TraceSpan[];
+  reason: CompletionReason;
+}
+
+export interface StitcherStats {
+  pendingTraces: number;
+  pendingSpans: number;
+  completed: Record<CompletionReason, number>;
+  /** Spans that arrived after their trace had completed. */
+  lateSpans: number;
+  /** Newest span end seen minus latenessMs; -Infinity before the first span. */
+  watermarkMs: number;
+}
+
+/**
+ * Holds spans by trace until the trace is complete. Pure: no timers, no I/O; the caller runs
+ * {@link Stitcher.tick} every {@link Stitcher.checkIntervalMs}. Each method returns the traces it
+ * completed.
+ */
+export interface Stitcher {
+  add(data: TracesRequestData): CompletedTrace[];
+  /** Completes traces idle for idleMs or more. */
+  tick(): CompletedTrace[];
+  /** Completes every pending trace. */
+  flush(): CompletedTrace[];
+  stats(): StitcherStats;
+  readonly checkIntervalMs: number;
+}
+
+interface Pending {
+  traceId: string;
+  spans: TraceSpan[];
+  lastArrivalMs: number;
+  maxEndMs: number;
+  generation: number;
+  /** The trace had already completed once: every span of this entry arrived late. */
+  late: boolean;
+}
+
+interface HeapEntry {
+  endMs: number;
+  traceId: string;
+  generation: number;
+}
+
+export function createStitcher(config: StitchConfig, clock: Clock = systemClock): Stitcher {
+  const { idleMs, latenessMs, maxPendingSpans } = config;
+  const remembered = Math.max(0, config.rememberedTraces ?? DEFAULT_REMEMBERED_TRACES);
+  // Insertion order = least recently active first: a trace is re-inserted when a span arrives.
+  const pending = new Map<string, Pending>();
+  const completedIds = new Map<string, true>();
+  const heap: HeapEntry[] = [];
+  const completed: Record<CompletionReason, number> = { idle: 0, watermark: 0, flush: 0, evicted: 0 };
+  let pendingSpans = 0;
+  let lateSpans = 0;
+  let newestEndMs = -Infinity;
+  let generation = 0;
+
+  const complete = (p: Pending, reason: CompletionReason, out: CompletedTrace[]) => {
+    pending.delete(p.traceId);
+    pendingSpans -= p.spans.length;
+    completed[reason]++;
+    if (remembered > 0) {
+      completedIds.delete(p.traceId);
+      completedIds.set(p.traceId, true);
+      if (completedIds.size > remembered) completedIds.delete(completedIds.keys().next().value!);
+    }
+    out.push({ traceId: p.traceId, spans: p.spans, reason });
+  };
+
+  const watermark = () => newestEndMs - latenessMs;
+
+  const completeByWatermark = (out: CompletedTrace[]) => {
+    const mark = watermark();
+    while (heap.length > 0 && heap[0]!.endMs < mark) {
+      const top = heapPop(heap);
+      const p = pending.get(top.traceId);
+      if (p && p.generation === top.generation && p.maxEndMs === top.endMs) complete(p, 'watermark', out);
+    }
+    if (heap.length > 2 * pending.size + 1024) {
+      heap.length = 0;
+      for (const p of pending.values()) heapPush(heap, { endMs: p.maxEndMs, traceId: p.traceId, generation: p.generation });
+    }
+  };
+
+  const add = (data: TracesRequestData): CompletedTrace[] => {
+    const now = clock.now();
+    const touched = new Set<Pending>();
+    for (const rs of data.resourceSpans) {
+      for (const span of rs.spans) {
+        let p = pending.get(span.traceId);
+        if (!p) {
+          const late = completedIds.has(span.traceId);
+          p = { traceId: span.traceId, spans: [], lastArrivalMs: now, maxEndMs: -Infinity, generation: ++generation, late };
+          pending.set(span.traceId, p);
+        }
+        if (p.late) lateSpans++;
+        p.spans.push({ span, resource: rs.resource });
+        pendingSpans++;
+        const end = Number.isFinite(span.endMs) ? span.endMs : Number.isFinite(span.startMs) ? span.startMs : -Infinity;
+        if (end > p.maxEndMs) p.maxEndMs = end;
+        if (end > newestEndMs) newestEndMs = end;
+        touched.add(p);
+      }
+    }
+    for (const p of touched) {
+      p.lastArrivalMs = now;
+      pending.delete(p.traceId);
+      pending.set(p.traceId, p);
+      heapPush(heap, { endMs: p.maxEndMs, traceId: p.traceId, generation: p.generation });
+    }
+    const out: CompletedTrace[] = [];
+    completeByWatermark(out);
+    while (pendingSpans > maxPendingSpans && pending.size > 0) {
+      complete(pending.values().next().value!, 'evicted', out);
+    }
+    return out;
+  };
+
+  const tick = (): CompletedTrace[] => {
+    const cutoff = clock.now() - idleMs;
+    const out: CompletedTrace[] = [];
+    for (const p of pending.values()) {
+      if (p.lastArrivalMs > cutoff) break;
+      complete(p, 'idle', out);
+    }
+    return out;
+  };
+
+  const flush = (): CompletedTrace[] => {
+    const out: CompletedTrace[] = [];
+    for (const p of pending.values()) complete(p, 'flush', out);
+    heap.length = 0;
+    return out;
+  };
+
+  return {
+    add,
+    tick,
+    flush,
+    stats: () => ({ pendingTraces: pending.size, pendingSpans, completed: { ...completed }, lateSpans, watermarkMs: watermark() }),
+    checkIntervalMs: Math.min(MAX_CHECK_INTERVAL_MS, Math.max(MIN_CHECK_INTERVAL_MS, Math.floor(idleMs / 4))),
+  };
+}
+
+// A binary min-heap on endMs.
+function heapPush(heap: HeapEntry[], entry: HeapEntry): void {
+  heap.push(entry);
+  let i = heap.length - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent]!.endMs <= heap[i]!.endMs) break;
+    [heap[parent], heap[i]] = [heap[i]!, heap[parent]!];
+    i = parent;
+  }
+}
+
+function heapPop(heap: HeapEntry[]): HeapEntry {
+  const top = heap[0]!;
+  const last = heap.pop()!;
+  if (heap.length > 0) {
+    heap[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let smallest = i;
+      if (l < heap.length && heap[l]!.endMs < heap[smallest]!.endMs) smallest = l;
+      if (r < heap.length && heap[r]!.endMs < heap[smallest]!.endMs) smallest = r;
+      if (smallest === i) break;
+      [heap[smallest], heap[i]] = [heap[i]!, heap[smallest]!];
+      i = smallest;
+    }
+  }
+  return top;
+}
