@@ -30,12 +30,15 @@ export function setToken(token: string): void {
 
 /** Called by the API client on a 401. */
 export function tokenRequired(): void {
+  if (needed) return; // several requests may fail at once; ask once
   rejected = getToken() !== null;
-  if (rejected) sessionStorage.removeItem(STORAGE_KEY);
-  if (!needed) {
-    needed = true;
-    emit();
+  try {
+    sessionStorage.removeItem(STORAGE_KEY);
+  } catch {
+    // Storage disabled: nothing kept.
   }
+  needed = true;
+  emit();
 }
 
 export function authState(): { needed: boolean; rejected: boolean } {
