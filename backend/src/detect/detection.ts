@@ -1,0 +1,527 @@
+import { createHash } from 'node:crypto';
+import type { Database } from 'better-sqlite3';
+import type { Chain, Logger } from '@conduct/processor';
+import { silentLogger } from '@conduct/processor';
+import {
+  SEVERITY_RANK,
+  traceLink,
+  type Alert,
+  type AlertStatus,
+  type Detector,
+  type Verdict,
+} from '../alerts/model.js';
+import type { PolicyConfig } from '../config/index.js';
+import {
+  ENTRY_KINDS,
+  RATE_WINDOW_MS,
+  chainCalls,
+  createBaseline,
+  forget,
+  learnChain,
+  learningState,
+  observeCalls,
+  openWindow,
+  taintWindows,
+  type Baseline,
+  type EntryKind,
+  type LearningOptions,
+  type LearningState,
+  type RateState,
+  type RateWindow,
+} from '../learn/index.js';
+import { ALL_DETECTORS, CREDENTIAL_REUSE_WINDOW_MS, chainSources, rememberSource } from './detectors/index.js';
+import type { DetectionContext, Finding } from './finding.js';
+import { policyFor, sensitiveReason } from './identity-context.js';
+import { applyDetectionSchema } from './schema.js';
+import { scoreFindings, type ScoredFinding } from './score.js';
+import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGraph } from './summary.js';
+
+/** A repeat of the same finding within this much event time updates the alert instead of adding one. */
+export const DEDUP_WINDOW_MS = 60 * 60_000;
+/** Identities whose baselines are kept; chains of further new identities are not analysed (counted). */
+export const MAX_IDENTITIES = 100_000;
+/** Most alerts one list query returns. */
+export const MAX_ALERTS_PER_QUERY = 1_000;
+export const DEFAULT_ALERTS_PER_QUERY = 100;
+/** Held chains of an identity read for the alert-only parts of its graph. */
+export const MAX_HELD_CHAINS_IN_GRAPH = 200;
+
+/** Learning settings as the config gives them (`learning.*`, durations in ms). */
+export interface LearningConfig {
+  /** Calls an identity needs before it enforces. Default 100. */
+  minCalls: number;
+  /** Event time (ms) an identity needs before it enforces. Default 24h. */
+  period: number;
+  /** Baseline entries unseen for this long (ms) age out. Default 30d. */
+  forgetAfter: number;
+}
+
+export interface DetectionOptions {
+  /** Open database; the detection tables are created when missing. */
+  db: Database;
+  learning: LearningConfig;
+  /** Identity context (`policies`), first match wins. */
+  policies?: readonly PolicyConfig[];
+  /** `alerts.traceUrl` template for `links.trace`. */
+  traceUrl: string;
+  logger?: Logger;
+}
+
+/** What one `analyse` call produced. */
+export interface AnalyseResult {
+  /** Alerts raised now (emit these). */
+  alerts: Alert[];
+  /** Existing alerts whose count and lastSeen a repeat increased. */
+  updated: Alert[];
+  /** Chains kept out of the baseline because they raised an alert of medium or above. */
+  held: number;
+  /** Chains learned. */
+  learned: number;
+}
+
+export interface AlertFilter {
+  identity?: string;
+  detector?: string;
+  status?: string;
+  /** Only alerts last seen at or after this (ms since the epoch, event time). */
+  sinceMs?: number;
+  /** Default DEFAULT_ALERTS_PER_QUERY, at most MAX_ALERTS_PER_QUERY. */
+  limit?: number;
+}
+
+/** An identity's learning state as the API shows it. */
+export interface IdentityDetection {
+  identity: string;
+  kind: string;
+  status: LearningState['status'];
+  /** 0..1 towards enforcing. */
+  progress: number;
+  /** Calls learned. */
+  calls: number;
+  /** Event time covered by learned calls, ms. */
+  observedMs: number;
+  enforcingSince?: string;
+  /** A `malicious` verdict was given on one of its alerts. */
+  compromised: boolean;
+}
+
+export interface DetectionStats {
+  identities: number;
+  alertsRaised: number;
+  alertsUpdated: number;
+  chainsHeld: number;
+  chainsLearned: number;
+  /** Chains of new identities refused because MAX_IDENTITIES was reached. */
+  identitiesRefused: number;
+  /** Detector failures (bugs or unexpected input), logged and counted, never fatal. */
+  detectorErrors: number;
+}
+
+export interface Detection {
+  /** Analyses chains in event-time order: detects, raises or updates alerts, learns or holds out. */
+  analyse(chains: readonly Chain[]): AnalyseResult;
+  listAlerts(filter?: AlertFilter): Alert[];
+  getAlert(id: string): Alert | undefined;
+  /** Records an operator verdict; undefined when the alert is unknown. */
+  feedback(id: string, verdict: Verdict): Alert | undefined;
+  identity(id: string): IdentityDetection | undefined;
+  baseline(id: string): BaselineSummary | undefined;
+  graph(id: string): IdentityGraph | undefined;
+  stats(): DetectionStats;
+}
+
+interface IdentityRow {
+  identity: string;
+  kind: string;
+  display_name: string | null;
+  first_ms: number;
+  last_ms: number;
+  calls: number;
+  enforcing_since_ms: number | null;
+  compromised: number;
+  dropped: number;
+  last_sweep_ms: number;
+  rate: string;
+  recent_sources: string;
+}
+
+interface EntryRow {
+  identity: string;
+  kind: string;
+  key: string;
+  count: number;
+  first_ms: number;
+  last_ms: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const parseMs = (s: string) => Date.parse(s);
+
+/** Creates the learning and detection service over one database. */
+export function createDetection(options: DetectionOptions): Detection {
+  const { db } = options;
+  const logger = options.logger ?? silentLogger;
+  const policies = options.policies ?? [];
+  const opts: LearningOptions = {
+    minCalls: options.learning.minCalls,
+    periodMs: options.learning.period,
+    forgetAfterMs: options.learning.forgetAfter,
+  };
+  applyDetectionSchema(db);
+
+  const stmt = {
+    upsertIdentity: db.prepare(`INSERT INTO baseline_identities
+      (identity, kind, display_name, first_ms, last_ms, calls, enforcing_since_ms, compromised, dropped, last_sweep_ms, rate, recent_sources)
+      VALUES (@identity, @kind, @display_name, @first_ms, @last_ms, @calls, @enforcing_since_ms, @compromised, @dropped, @last_sweep_ms, @rate, @recent_sources)
+      ON CONFLICT (identity) DO UPDATE SET kind = excluded.kind, display_name = excluded.display_name,
+        first_ms = excluded.first_ms, last_ms = excluded.last_ms, calls = excluded.calls,
+        enforcing_since_ms = excluded.enforcing_since_ms, compromised = excluded.compromised,
+        dropped = excluded.dropped, last_sweep_ms = excluded.last_sweep_ms, rate = excluded.rate,
+        recent_sources = excluded.recent_sources`),
+    upsertEntry: db.prepare(`INSERT INTO baseline_entries (identity, kind, key, count, first_ms, last_ms)
+      VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (identity, kind, key) DO UPDATE SET count = excluded.count, first_ms = excluded.first_ms, last_ms = excluded.last_ms`),
+    deleteEntry: db.prepare('DELETE FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?'),
+    insertAlert: db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body)
+      VALUES (@id, @identity, @detector, @severity, @status, @trace_id, @event_ms, @last_seen_ms, @dedup_key, @body)
+      ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, status = excluded.status,
+        last_seen_ms = excluded.last_seen_ms, body = excluded.body`),
+    getAlert: db.prepare('SELECT body FROM alerts WHERE id = ?'),
+    findRepeat: db.prepare(`SELECT body FROM alerts WHERE dedup_key = ? AND last_seen_ms >= ? AND event_ms <= ?
+      AND status <> 'expected' ORDER BY last_seen_ms DESC LIMIT 1`),
+    hold: db.prepare(`INSERT OR REPLACE INTO held_chains (identity, trace_id, alert_id, start_ms, chain) VALUES (?, ?, ?, ?, ?)`),
+    heldByAlert: db.prepare('SELECT identity, trace_id, chain FROM held_chains WHERE alert_id = ?'),
+    heldByIdentity: db.prepare(`SELECT h.chain FROM held_chains h JOIN alerts a ON a.id = h.alert_id
+      WHERE h.identity = ? AND a.status <> 'expected' ORDER BY h.start_ms DESC LIMIT ?`),
+    release: db.prepare('DELETE FROM held_chains WHERE identity = ? AND trace_id = ?'),
+    suppress: db.prepare('INSERT OR IGNORE INTO finding_suppressions (identity, detector, key, alert_id) VALUES (?, ?, ?, ?)'),
+  };
+
+  const baselines = new Map<string, Baseline>();
+  const suppressions = new Set<string>();
+  const stats: DetectionStats = {
+    identities: 0,
+    alertsRaised: 0,
+    alertsUpdated: 0,
+    chainsHeld: 0,
+    chainsLearned: 0,
+    identitiesRefused: 0,
+    detectorErrors: 0,
+  };
+
+  // Load the persisted state.
+  for (const row of db.prepare('SELECT * FROM baseline_identities').iterate() as Iterable<IdentityRow>) {
+    const b = createBaseline(row.identity, row.kind, row.display_name ?? undefined);
+    b.firstMs = row.first_ms;
+    b.lastMs = row.last_ms;
+    b.calls = row.calls;
+    if (row.enforcing_since_ms !== null) b.enforcingSinceMs = row.enforcing_since_ms;
+    b.compromised = row.compromised === 1;
+    b.dropped = row.dropped;
+    b.lastSweepMs = row.last_sweep_ms;
+    b.rate = JSON.parse(row.rate) as RateState;
+    b.recentSources = JSON.parse(row.recent_sources) as Baseline['recentSources'];
+    baselines.set(b.identity, b);
+  }
+  const kinds = new Set<string>(ENTRY_KINDS);
+  for (const row of db.prepare('SELECT * FROM baseline_entries').iterate() as Iterable<EntryRow>) {
+    const b = baselines.get(row.identity);
+    if (!b || !kinds.has(row.kind)) continue;
+    b.entries[row.kind as EntryKind].set(row.key, { count: row.count, firstMs: row.first_ms, lastMs: row.last_ms });
+  }
+  for (const row of db.prepare('SELECT identity, detector, key FROM finding_suppressions').iterate() as Iterable<{
+    identity: string;
+    detector: string;
+    key: string;
+  }>) {
+    suppressions.add(suppressionRef(row.identity, row.detector, row.key));
+  }
+  stats.identities = baselines.size;
+  logger.info({ identities: baselines.size, suppressions: suppressions.size }, 'detection state loaded');
+
+  function suppressionRef(identity: string, detector: string, key: string): string {
+    return `${identity}\u0000${detector}\u0000${key}`;
+  }
+
+  function persistBaseline(b: Baseline): void {
+    stmt.upsertIdentity.run({
+      identity: b.identity,
+      kind: b.identityKind,
+      display_name: b.displayName ?? null,
+      first_ms: b.firstMs,
+      last_ms: b.lastMs,
+      calls: b.calls,
+      enforcing_since_ms: b.enforcingSinceMs ?? null,
+      compromised: b.compromised ? 1 : 0,
+      dropped: b.dropped,
+      last_sweep_ms: b.lastSweepMs,
+      rate: JSON.stringify(b.rate),
+      recent_sources: JSON.stringify(b.recentSources),
+    });
+    for (const ref of b.dirty) {
+      const [kind, key] = splitRef(ref);
+      const e = b.entries[kind].get(key);
+      if (e) stmt.upsertEntry.run(b.identity, kind, key, e.count, e.firstMs, e.lastMs);
+    }
+    for (const ref of b.removed) {
+      const [kind, key] = splitRef(ref);
+      stmt.deleteEntry.run(b.identity, kind, key);
+    }
+    b.dirty.clear();
+    b.removed.clear();
+  }
+
+  function splitRef(ref: string): [EntryKind, string] {
+    const i = ref.indexOf('\u0000');
+    return [ref.slice(0, i) as EntryKind, ref.slice(i + 1)];
+  }
+
+  function saveAlert(a: Alert, dedupKey: string): void {
+    stmt.insertAlert.run({
+      id: a.id,
+      identity: a.identity,
+      detector: a.detector,
+      severity: a.severity,
+      status: a.status,
+      trace_id: a.traceId,
+      event_ms: parseMs(a.firstSeen),
+      last_seen_ms: parseMs(a.lastSeen),
+      dedup_key: dedupKey,
+      body: JSON.stringify(a),
+    });
+  }
+
+  function getAlert(id: string): Alert | undefined {
+    const row = stmt.getAlert.get(id) as { body: string } | undefined;
+    return row ? (JSON.parse(row.body) as Alert) : undefined;
+  }
+
+  function baselineFor(chain: Chain): Baseline | undefined {
+    let b = baselines.get(chain.identity);
+    if (b) return b;
+    if (baselines.size >= MAX_IDENTITIES) {
+      stats.identitiesRefused++;
+      return undefined;
+    }
+    b = createBaseline(chain.identity, chain.identityKind, chain.displayName);
+    baselines.set(chain.identity, b);
+    stats.identities = baselines.size;
+    return b;
+  }
+
+  /** Raises a new alert for a finding, or counts a repeat on the alert it repeats. */
+  function record(chain: Chain, f: ScoredFinding, agreeing: Detector[], result: AnalyseResult): Alert {
+    const keys = [...f.keys].sort();
+    const dedupKey = [chain.identity, f.detector, ...keys].join('\u0000');
+    const repeatRow = stmt.findRepeat.get(dedupKey, f.eventMs - DEDUP_WINDOW_MS, f.eventMs + DEDUP_WINDOW_MS) as
+      | { body: string }
+      | undefined;
+    const id = createHash('sha256').update(`${chain.identity}\u0000${chain.traceId}\u0000${f.detector}`).digest('hex').slice(0, 32);
+    const existing = repeatRow ? (JSON.parse(repeatRow.body) as Alert) : getAlert(id);
+    if (existing) {
+      existing.count += 1;
+      if (f.eventMs > parseMs(existing.lastSeen)) existing.lastSeen = iso(f.eventMs);
+      if (f.eventMs < parseMs(existing.firstSeen)) existing.firstSeen = iso(f.eventMs);
+      if (SEVERITY_RANK[f.severity] > SEVERITY_RANK[existing.severity]) existing.severity = f.severity;
+      existing.score = Math.max(existing.score, f.score);
+      saveAlert(existing, dedupKey);
+      result.updated.push(existing);
+      stats.alertsUpdated++;
+      return existing;
+    }
+    const alert: Alert = {
+      id,
+      identity: chain.identity,
+      identityKind: chain.identityKind,
+      detector: f.detector,
+      severity: f.severity,
+      score: f.score,
+      title: f.title,
+      explanation: f.explanation,
+      traceId: chain.traceId,
+      spanIds: f.spanIds,
+      eventTime: iso(f.eventMs),
+      firstSeen: iso(f.eventMs),
+      lastSeen: iso(f.eventMs),
+      count: 1,
+      status: 'open',
+      techniques: f.techniques,
+      links: { trace: traceLink(options.traceUrl, chain.traceId, f.spanIds[0] ?? '') },
+      evidence: { ...f.evidence, keys, agreeing },
+    };
+    saveAlert(alert, dedupKey);
+    result.alerts.push(alert);
+    stats.alertsRaised++;
+    return alert;
+  }
+
+  function runDetectors(ctx: DetectionContext): Finding[] {
+    const out: Finding[] = [];
+    for (const detect of ALL_DETECTORS) {
+      try {
+        const f = detect(ctx);
+        if (f && f.spanIds.length > 0) out.push(f);
+      } catch (err) {
+        stats.detectorErrors++;
+        logger.error({ err, detector: detect.name, identity: ctx.chain.identity }, 'detector failed');
+      }
+    }
+    return out;
+  }
+
+  function analyseChain(chain: Chain, result: AnalyseResult, touched: Set<Baseline>): void {
+    const b = baselineFor(chain);
+    if (!b) return;
+    const calls = [...chainCalls(chain)].sort((x, y) => x.startMs - y.startMs);
+    if (calls.length === 0) return;
+    const ordered: Chain = calls === chain.calls ? chain : { ...chain, calls };
+    touched.add(b);
+    const learning = learningState(b, opts);
+    const indexes = observeCalls(
+      b.rate,
+      calls.map((c) => ({ startMs: c.startMs, peer: c.peer, target: c.target, account: c.account })),
+    );
+    const windows = indexes.map((i) => openWindow(b.rate, i)).filter((w): w is RateWindow => !!w);
+    const policy = policyFor(policies, chain.identity);
+    const ctx: DetectionContext = {
+      chain: ordered,
+      calls,
+      baseline: b,
+      learning,
+      windows,
+      ...(policy ? { policy } : {}),
+      sensitive: (call) => sensitiveReason(call, policy),
+      suppressed: (detector, key) => suppressions.has(suppressionRef(chain.identity, detector, key)),
+    };
+    const findings = scoreFindings(runDetectors(ctx), b.compromised);
+    const detectors = findings.map((f) => f.detector);
+    const holding: Alert[] = [];
+    for (const f of findings) {
+      const alert = record(ordered, f, detectors.filter((d) => d !== f.detector), result);
+      if (SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium && alert.status !== 'expected') holding.push(alert);
+    }
+    if (holding.length > 0) {
+      taintWindows(b.rate, indexes);
+      const json = JSON.stringify(ordered);
+      for (const a of holding) stmt.hold.run(chain.identity, chain.traceId, a.id, chain.startMs, json);
+      result.held++;
+      stats.chainsHeld++;
+    } else {
+      learnChain(b, ordered, opts);
+      result.learned++;
+      stats.chainsLearned++;
+    }
+    const newest = calls[calls.length - 1]!.startMs;
+    for (const s of chainSources(calls)) rememberSource(b.recentSources, s);
+    b.recentSources = b.recentSources.filter((s) => s.ms >= newest - CREDENTIAL_REUSE_WINDOW_MS);
+    forget(b, Math.max(newest, b.lastMs), opts.forgetAfterMs);
+  }
+
+  const analyseTx = db.transaction((chains: readonly Chain[]): AnalyseResult => {
+    const result: AnalyseResult = { alerts: [], updated: [], held: 0, learned: 0 };
+    const touched = new Set<Baseline>();
+    const sorted = chains.filter((c) => c.calls.length > 0).sort((a, b) => a.startMs - b.startMs);
+    for (const chain of sorted) analyseChain(chain, result, touched);
+    for (const b of touched) persistBaseline(b);
+    return result;
+  });
+
+  const feedbackTx = db.transaction((alert: Alert, verdict: Verdict): Alert => {
+    alert.status = verdict as AlertStatus;
+    const keys = (alert.evidence?.keys as string[] | undefined) ?? [];
+    const dedupKey = [alert.identity, alert.detector, ...keys].join('\u0000');
+    saveAlert(alert, dedupKey);
+    const b = baselines.get(alert.identity);
+    if (verdict === 'expected') {
+      for (const key of keys) {
+        stmt.suppress.run(alert.identity, alert.detector, key, alert.id);
+        suppressions.add(suppressionRef(alert.identity, alert.detector, key));
+      }
+      const held = stmt.heldByAlert.all(alert.id) as { identity: string; trace_id: string; chain: string }[];
+      for (const row of held) {
+        const target = baselines.get(row.identity);
+        if (target) learnChain(target, JSON.parse(row.chain) as Chain, opts);
+        stmt.release.run(row.identity, row.trace_id);
+      }
+    } else if (verdict === 'malicious' && b) {
+      b.compromised = true;
+    }
+    if (b) persistBaseline(b);
+    return alert;
+  });
+
+  return {
+    analyse(chains) {
+      return analyseTx(chains);
+    },
+
+    listAlerts(filter = {}) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.identity !== undefined) {
+        where.push('identity = ?');
+        params.push(filter.identity);
+      }
+      if (filter.detector !== undefined) {
+        where.push('detector = ?');
+        params.push(filter.detector);
+      }
+      if (filter.status !== undefined) {
+        where.push('status = ?');
+        params.push(filter.status);
+      }
+      if (filter.sinceMs !== undefined && Number.isFinite(filter.sinceMs)) {
+        where.push('last_seen_ms >= ?');
+        params.push(filter.sinceMs);
+      }
+      const limit = Math.max(1, Math.min(MAX_ALERTS_PER_QUERY, Math.floor(filter.limit ?? DEFAULT_ALERTS_PER_QUERY)));
+      const sql = `SELECT body FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY last_seen_ms DESC, event_ms DESC, id DESC LIMIT ?`;
+      return (db.prepare(sql).all(...params, limit) as { body: string }[]).map((r) => JSON.parse(r.body) as Alert);
+    },
+
+    getAlert,
+
+    feedback(id, verdict) {
+      const alert = getAlert(id);
+      if (!alert) return undefined;
+      return feedbackTx(alert, verdict);
+    },
+
+    identity(id) {
+      const b = baselines.get(id);
+      if (!b) return undefined;
+      const s = learningState(b, opts);
+      return {
+        identity: b.identity,
+        kind: b.identityKind,
+        status: s.status,
+        progress: s.progress,
+        calls: s.calls,
+        observedMs: s.observedMs,
+        ...(b.enforcingSinceMs !== undefined ? { enforcingSince: iso(b.enforcingSinceMs) } : {}),
+        compromised: b.compromised,
+      };
+    },
+
+    baseline(id) {
+      const b = baselines.get(id);
+      if (!b) return undefined;
+      return baselineSummary(b, learningState(b, opts), policyFor(policies, id), RATE_WINDOW_MS);
+    },
+
+    graph(id) {
+      const b = baselines.get(id);
+      if (!b) return undefined;
+      const held = (stmt.heldByIdentity.all(id, MAX_HELD_CHAINS_IN_GRAPH) as { chain: string }[]).map(
+        (r) => JSON.parse(r.chain) as Chain,
+      );
+      return identityGraph(b, held);
+    },
+
+    stats() {
+      return { ...stats };
+    },
+  };
+}
+

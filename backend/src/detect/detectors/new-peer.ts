@@ -1,0 +1,90 @@
+import type { Call } from '@conduct/processor';
+import { has, topEntries } from '../../learn/index.js';
+import { displayName, listWithCounts, q, unique, type DetectionContext, type Finding } from '../finding.js';
+import {
+  T_EXFILTRATION_OVER_WEB_SERVICE,
+  T_LATERAL_MOVEMENT_CLOUD_SERVICES,
+  techniquesForOperation,
+} from '../techniques.js';
+
+/** Usual peers named in an explanation. */
+export const EXPLAIN_TOP_PEERS = 6;
+
+/**
+ * `new-peer`: an enforcing identity contacts a peer, or touches a target account, that its
+ * baseline does not hold. Medium; high for an external peer, a sensitive operation or another
+ * account.
+ */
+export function newPeer(ctx: DetectionContext): Finding | undefined {
+  if (ctx.learning.status !== 'enforcing') return undefined;
+  const b = ctx.baseline;
+  const ownAccounts = b.entries.account;
+  const newPeers = new Map<string, Call[]>();
+  const newAccounts = new Map<string, Call[]>();
+  for (const call of ctx.calls) {
+    if (!has(b, 'peer', call.peer) && !ctx.suppressed('new-peer', `peer:${call.peer}`)) {
+      newPeers.set(call.peer, [...(newPeers.get(call.peer) ?? []), call]);
+    }
+    const acct = call.account;
+    if (
+      acct &&
+      !has(b, 'targetAccount', acct) &&
+      !ownAccounts.has(acct) &&
+      acct !== call.source?.account &&
+      !ctx.suppressed('new-peer', `account:${acct}`)
+    ) {
+      newAccounts.set(acct, [...(newAccounts.get(acct) ?? []), call]);
+    }
+  }
+  if (newPeers.size === 0 && newAccounts.size === 0) return undefined;
+
+  const offending = [...newPeers.values(), ...newAccounts.values()].flat().sort((a, b) => a.startMs - b.startMs);
+  const first = offending[0]!;
+  const external = offending.some((c) => newPeers.has(c.peer) && c.external);
+  const sensitiveCalls = offending.filter((c) => ctx.sensitive(c));
+  const usual = topEntries(b, 'peer', EXPLAIN_TOP_PEERS);
+  const sentences: string[] = [
+    `Normally ${displayName(ctx)} contacts ${b.entries.peer.size} peer${b.entries.peer.size === 1 ? '' : 's'}: ${listWithCounts(usual)}.`,
+  ];
+  for (const [peer, calls] of newPeers) {
+    const ops = unique(calls.map((c) => c.operation)).slice(0, 5);
+    sentences.push(
+      `In this chain it called ${q(peer)}${calls[0]!.external ? ', an external service,' : ''} (${ops.map(q).join(', ')}; ${calls.length} call${calls.length === 1 ? '' : 's'}), a peer never seen for this identity.`,
+    );
+  }
+  if (newAccounts.size > 0) {
+    const known = [...b.entries.targetAccount.keys(), ...ownAccounts.keys()];
+    sentences.push(
+      `It reached into account${newAccounts.size === 1 ? '' : 's'} ${[...newAccounts.keys()].map(q).join(', ')}; its baseline only knows ${known.length ? known.slice(0, 6).map(q).join(', ') : 'no accounts'}.`,
+    );
+  }
+  for (const c of sensitiveCalls.slice(0, 3)) sentences.push(`${q(c.operation)} is sensitive: ${ctx.sensitive(c)}.`);
+
+  const techniques = new Set<string>();
+  for (const c of offending) {
+    for (const t of techniquesForOperation(c.operation)) techniques.add(t);
+    if (newPeers.has(c.peer)) {
+      if (c.external && (c.peerKind === 'http' || c.peerKind === 'virtual')) techniques.add(T_EXFILTRATION_OVER_WEB_SERVICE);
+      else if (!c.external && c.peerKind === 'service') techniques.add(T_LATERAL_MOVEMENT_CLOUD_SERVICES);
+    }
+  }
+  const names = [...newPeers.keys(), ...[...newAccounts.keys()].map((a) => `account ${a}`)];
+  return {
+    detector: 'new-peer',
+    keys: [...[...newPeers.keys()].map((p) => `peer:${p}`), ...[...newAccounts.keys()].map((a) => `account:${a}`)],
+    severity: external || sensitiveCalls.length > 0 || newAccounts.size > 0 ? 'high' : 'medium',
+    reach: true,
+    external,
+    sensitive: sensitiveCalls.length > 0,
+    title: `${displayName(ctx)} contacted ${names.length === 1 ? 'a new peer' : `${names.length} new peers`}: ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}`,
+    explanation: sentences.join(' '),
+    spanIds: unique(offending.map((c) => c.spanId)),
+    eventMs: first.startMs,
+    techniques: [...techniques],
+    evidence: {
+      usualPeers: usual,
+      newPeers: [...newPeers.keys()],
+      newAccounts: [...newAccounts.keys()],
+    },
+  };
+}

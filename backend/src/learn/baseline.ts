@@ -1,0 +1,290 @@
+import type { Call, Chain } from '@conduct/processor';
+import { createRateState, type RateState } from './rate.js';
+import { chainShape, shapeKey } from './shape.js';
+import { userAgentFamily } from './user-agent.js';
+
+/**
+ * A per-identity baseline: what the identity normally does, as counted entries with first and last
+ * event time. Pure data and pure functions: no I/O, no clock (every time is event time).
+ */
+
+/** Kinds of baseline entry. Keys are plain strings; composite keys are JSON arrays. */
+export const ENTRY_KINDS = [
+  'peer',
+  'operation',
+  /** JSON [previous, next]; START and END mark the chain's ends. */
+  'transition',
+  /** JSON array: the ordered distinct operations of a chain. */
+  'shape',
+  'region',
+  /** The caller's own account (source). */
+  'account',
+  'cluster',
+  /** Client network segment of server-side-only calls. */
+  'network',
+  /** User agent family (versions dropped). */
+  'userAgent',
+  /** `private` or `public`: the address class of server-side-only calls. */
+  'addressClass',
+  /** Target resource: bucket, table, destination, tool. */
+  'target',
+  /** Target account (the span's own cloud.account.id). */
+  'targetAccount',
+  /** JSON [service, peer, operation, peerKind, external]: the learned call graph. */
+  'edge',
+] as const;
+export type EntryKind = (typeof ENTRY_KINDS)[number];
+
+export const START = '(start)';
+export const END = '(end)';
+
+/** Entries kept per identity and kind; new keys beyond it are refused and counted. */
+export const MAX_ENTRIES_PER_KIND = 2_000;
+/** Shapes kept per identity (the nearest-shape search is linear in this). */
+export const MAX_SHAPES = 200;
+/** Longest key text kept; longer span values are cut. */
+export const MAX_KEY_LENGTH = 256;
+/** Calls of one chain that are learned and analysed; the rest are ignored. */
+export const MAX_CALLS_PER_CHAIN = 1_000;
+/** How often (event time) an identity's entries are swept for forgetting. */
+export const FORGET_SWEEP_INTERVAL_MS = 60 * 60_000;
+
+export interface Entry {
+  count: number;
+  firstMs: number;
+  lastMs: number;
+}
+
+export interface Baseline {
+  identity: string;
+  identityKind: string;
+  displayName?: string;
+  /** Event-time bounds of learned calls (0 before the first). */
+  firstMs: number;
+  lastMs: number;
+  /** Calls learned. */
+  calls: number;
+  /** Event time at which the identity started enforcing; undefined while learning. */
+  enforcingSinceMs?: number;
+  /** Set by a `malicious` verdict on one of its alerts. */
+  compromised: boolean;
+  entries: Record<EntryKind, Map<string, Entry>>;
+  rate: RateState;
+  /** New entries refused because a kind was full. */
+  dropped: number;
+  lastSweepMs: number;
+  /** Recent (network, client family) pairs of server-side-only calls, for credential-reuse. */
+  recentSources: RecentSource[];
+  /** Changed (kind, key) pairs not yet written; `removed` were forgotten. Not persisted. */
+  dirty: Set<string>;
+  removed: Set<string>;
+}
+
+/** A network segment and client software family an identity recently acted from. */
+export interface RecentSource {
+  network: string;
+  family: string;
+  ms: number;
+  traceId: string;
+  spanId: string;
+}
+
+export interface LearningOptions {
+  /** Calls needed before enforcing. */
+  minCalls: number;
+  /** Event time needed before enforcing, ms. */
+  periodMs: number;
+  /** Entries unseen for this long age out, ms. */
+  forgetAfterMs: number;
+}
+
+export type LearningStatus = 'learning' | 'enforcing';
+
+export interface LearningState {
+  status: LearningStatus;
+  /** 0..1: the smaller of calls/minCalls and observed time/period. */
+  progress: number;
+  calls: number;
+  observedMs: number;
+}
+
+export function emptyEntries(): Record<EntryKind, Map<string, Entry>> {
+  return Object.fromEntries(ENTRY_KINDS.map((k) => [k, new Map<string, Entry>()])) as Record<
+    EntryKind,
+    Map<string, Entry>
+  >;
+}
+
+export function createBaseline(identity: string, identityKind: string, displayName?: string): Baseline {
+  return {
+    identity,
+    identityKind,
+    ...(displayName ? { displayName } : {}),
+    firstMs: 0,
+    lastMs: 0,
+    calls: 0,
+    compromised: false,
+    entries: emptyEntries(),
+    rate: createRateState(),
+    dropped: 0,
+    lastSweepMs: 0,
+    recentSources: [],
+    dirty: new Set(),
+    removed: new Set(),
+  };
+}
+
+/** `kind \0 key`: the dirty-set member for an entry. */
+export function entryRef(kind: EntryKind, key: string): string {
+  return `${kind}\u0000${key}`;
+}
+
+export function bound(text: string): string {
+  return text.length > MAX_KEY_LENGTH ? text.slice(0, MAX_KEY_LENGTH) : text;
+}
+
+/** Adds one observation of (kind, key) at event time `ms`. */
+export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, by = 1): void {
+  const key = bound(rawKey);
+  const map = b.entries[kind];
+  const e = map.get(key);
+  if (e) {
+    e.count += by;
+    if (ms < e.firstMs) e.firstMs = ms;
+    if (ms > e.lastMs) e.lastMs = ms;
+  } else {
+    if (map.size >= (kind === 'shape' ? MAX_SHAPES : MAX_ENTRIES_PER_KIND)) {
+      b.dropped++;
+      return;
+    }
+    map.set(key, { count: by, firstMs: ms, lastMs: ms });
+    b.removed.delete(entryRef(kind, key));
+  }
+  b.dirty.add(entryRef(kind, key));
+}
+
+export function has(b: Baseline, kind: EntryKind, key: string): boolean {
+  return b.entries[kind].has(bound(key));
+}
+
+export function count(b: Baseline, kind: EntryKind, key: string): number {
+  return b.entries[kind].get(bound(key))?.count ?? 0;
+}
+
+export function transitionKey(prev: string, next: string): string {
+  return JSON.stringify([bound(prev), bound(next)]);
+}
+
+export function edgeKey(call: Call): string {
+  return JSON.stringify([bound(call.service), bound(call.peer), bound(call.operation), call.peerKind, call.external]);
+}
+
+/** The calls of a chain that are learned and analysed, in time order. */
+export function chainCalls(chain: Chain): Call[] {
+  return chain.calls.length > MAX_CALLS_PER_CHAIN ? chain.calls.slice(0, MAX_CALLS_PER_CHAIN) : chain.calls;
+}
+
+/** The operation sequence of a chain with START and END around it. */
+export function operationPath(chain: Chain): string[] {
+  return [START, ...chainCalls(chain).map((c) => bound(c.operation)), END];
+}
+
+/** Source values of a call that are learned (not host or pod names, which churn). */
+export function sourceKeys(call: Call): [EntryKind, string][] {
+  const s = call.source ?? {};
+  const out: [EntryKind, string][] = [];
+  if (s.region) out.push(['region', s.region]);
+  if (s.account) out.push(['account', s.account]);
+  if (s.cluster) out.push(['cluster', s.cluster]);
+  if (s.network) out.push(['network', s.network]);
+  if (s.userAgent) out.push(['userAgent', userAgentFamily(s.userAgent)]);
+  if (s.clientAddress) out.push(['addressClass', s.publicAddress ? 'public' : 'private']);
+  return out;
+}
+
+/** Folds a chain into the baseline (the caller decides whether the chain may be learned). */
+export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions): void {
+  const calls = chainCalls(chain);
+  if (calls.length === 0) return;
+  if (chain.displayName && !b.displayName) b.displayName = chain.displayName;
+  for (const call of calls) {
+    const ms = call.startMs;
+    touch(b, 'peer', call.peer, ms);
+    touch(b, 'operation', call.operation, ms);
+    touch(b, 'edge', edgeKey(call), ms);
+    if (call.target) touch(b, 'target', call.target, ms);
+    if (call.account) touch(b, 'targetAccount', call.account, ms);
+    for (const [kind, key] of sourceKeys(call)) touch(b, kind, key, ms);
+    if (b.firstMs === 0 || ms < b.firstMs) b.firstMs = ms;
+    if (ms > b.lastMs) b.lastMs = ms;
+  }
+  b.calls += calls.length;
+  const path = operationPath(chain);
+  const first = calls[0]!.startMs;
+  const last = calls[calls.length - 1]!.startMs;
+  for (let i = 1; i < path.length; i++) {
+    touch(b, 'transition', transitionKey(path[i - 1]!, path[i]!), i === path.length - 1 ? last : calls[i - 1]!.startMs);
+  }
+  touch(b, 'shape', shapeKey(chainShape(path.slice(1, -1))), first);
+  updateLearningState(b, opts);
+}
+
+/** Moves the identity to `enforcing` once it has enough calls and event time. Sticky. */
+export function updateLearningState(b: Baseline, opts: LearningOptions): void {
+  if (b.enforcingSinceMs !== undefined) return;
+  if (learningState(b, opts).status === 'enforcing') b.enforcingSinceMs = b.lastMs;
+}
+
+export function learningState(b: Baseline, opts: LearningOptions): LearningState {
+  const observedMs = b.calls > 0 ? b.lastMs - b.firstMs : 0;
+  const byCalls = opts.minCalls <= 0 ? 1 : Math.min(1, b.calls / opts.minCalls);
+  const byTime = opts.periodMs <= 0 ? 1 : Math.min(1, observedMs / opts.periodMs);
+  const progress = b.enforcingSinceMs !== undefined ? 1 : Math.min(byCalls, byTime);
+  const ready = b.calls > 0 && byCalls >= 1 && byTime >= 1;
+  return {
+    status: b.enforcingSinceMs !== undefined || ready ? 'enforcing' : 'learning',
+    progress,
+    calls: b.calls,
+    observedMs,
+  };
+}
+
+/**
+ * Drops entries not seen for `forgetAfterMs` before `nowMs` (event time). Runs at most once per
+ * FORGET_SWEEP_INTERVAL_MS of event time unless forced. Returns how many entries were dropped.
+ */
+export function forget(b: Baseline, nowMs: number, forgetAfterMs: number, force = false): number {
+  if (forgetAfterMs <= 0) return 0;
+  if (!force && nowMs - b.lastSweepMs < FORGET_SWEEP_INTERVAL_MS) return 0;
+  b.lastSweepMs = nowMs;
+  const cutoff = nowMs - forgetAfterMs;
+  let dropped = 0;
+  for (const kind of ENTRY_KINDS) {
+    for (const [key, e] of b.entries[kind]) {
+      if (e.lastMs >= cutoff) continue;
+      b.entries[kind].delete(key);
+      b.dirty.delete(entryRef(kind, key));
+      b.removed.add(entryRef(kind, key));
+      dropped++;
+    }
+  }
+  return dropped;
+}
+
+/** The `n` most frequent keys of a kind, most frequent first. */
+export function topEntries(b: Baseline, kind: EntryKind, n: number): { key: string; count: number }[] {
+  const all = [...b.entries[kind]].map(([key, e]) => ({ key, count: e.count }));
+  all.sort((x, y) => y.count - x.count || (x.key < y.key ? -1 : 1));
+  return all.slice(0, n);
+}
+
+/** The learned transitions out of `operation`, most frequent first. */
+export function transitionsFrom(b: Baseline, operation: string): { next: string; count: number }[] {
+  const out: { next: string; count: number }[] = [];
+  for (const [key, e] of b.entries.transition) {
+    const [prev, next] = JSON.parse(key) as [string, string];
+    if (prev === operation) out.push({ next, count: e.count });
+  }
+  out.sort((x, y) => y.count - x.count);
+  return out;
+}

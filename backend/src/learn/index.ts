@@ -1,0 +1,4 @@
+export * from './baseline.js';
+export * from './rate.js';
+export * from './shape.js';
+export * from './user-agent.js';

@@ -1,0 +1,70 @@
+/**
+ * Chain shapes: the ordered sequence of distinct operations of a chain (first occurrence order),
+ * and a normalised edit distance between two shapes. Pure functions, bounded work.
+ */
+
+/** Operations kept in one shape; longer chains are cut (their tail does not change the shape). */
+export const MAX_SHAPE_LENGTH = 32;
+
+/** The ordered distinct operations of a chain, at most MAX_SHAPE_LENGTH of them. */
+export function chainShape(operations: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const shape: string[] = [];
+  for (const op of operations) {
+    if (seen.has(op)) continue;
+    seen.add(op);
+    shape.push(op);
+    if (shape.length >= MAX_SHAPE_LENGTH) break;
+  }
+  return shape;
+}
+
+/** A shape as one string key (JSON keeps arbitrary operation text unambiguous). */
+export function shapeKey(shape: readonly string[]): string {
+  return JSON.stringify(shape);
+}
+
+export function parseShapeKey(key: string): string[] {
+  try {
+    const v: unknown = JSON.parse(key);
+    return Array.isArray(v) ? v.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Levenshtein distance over operations divided by the longer length: 0 for equal shapes, 1 for
+ * shapes that share nothing in order.
+ */
+export function shapeDistance(a: readonly string[], b: readonly string[]): number {
+  const n = a.length;
+  const m = b.length;
+  if (n === 0 && m === 0) return 0;
+  let prev = new Array<number>(m + 1);
+  let cur = new Array<number>(m + 1);
+  for (let j = 0; j <= m; j++) prev[j] = j;
+  for (let i = 1; i <= n; i++) {
+    cur[0] = i;
+    for (let j = 1; j <= m; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+    }
+    [prev, cur] = [cur, prev];
+  }
+  return prev[m]! / Math.max(n, m);
+}
+
+/** The learned shape closest to `shape`, with its distance; undefined when nothing is learned. */
+export function nearestShape(
+  shape: readonly string[],
+  learned: Iterable<readonly string[]>,
+): { shape: readonly string[]; distance: number } | undefined {
+  let best: { shape: readonly string[]; distance: number } | undefined;
+  for (const s of learned) {
+    const d = shapeDistance(shape, s);
+    if (!best || d < best.distance) best = { shape: s, distance: d };
+    if (d === 0) break;
+  }
+  return best;
+}
