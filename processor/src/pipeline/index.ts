@@ -1,0 +1,10 @@
+export {
+  createPipeline,
+  DEFAULT_MAX_QUEUED_BATCHES,
+  DEFAULT_MAX_QUEUED_SPANS,
+  DEFAULT_RETRY_AFTER_MS,
+  MAX_TRACES_PER_BATCH,
+} from './pipeline.js';
+export type { Pipeline, PipelineOptions, PipelineStats } from './pipeline.js';
+export { createCollectingConsumer, createGatedConsumer, createFailingConsumer } from './testing.js';
+export type { CollectingConsumer, GatedConsumer } from './testing.js';

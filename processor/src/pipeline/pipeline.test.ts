@@ -1,0 +1,155 @@
+import { describe, expect, it, vi } from 'vitest';
+import { Registry } from 'prom-client';
+import type { Logger } from '../model.js';
+import { createPipeline, createCollectingConsumer, createGatedConsumer, createFailingConsumer, type PipelineOptions } from './index.js';
+import { request, resource, span, SpanKind } from '../calls/testdata/trace-builder.js';
+
+const frontend = resource('frontend');
+const payments = resource('payments');
+const traceId = (n: number) => n.toString(16).padStart(32, '0');
+
+/** One trace: a frontend client span and the payments server span it called. */
+const trace = (n: number, endMs = 1_000) =>
+  request([
+    span(frontend, { id: `c${n}`, traceId: traceId(n), kind: SpanKind.CLIENT, start: endMs - 10, end: endMs }),
+    span(payments, { id: `s${n}`, traceId: traceId(n), parent: `c${n}`, kind: SpanKind.SERVER, start: endMs - 8, end: endMs - 2, attrs: { 'http.request.method': 'GET', 'http.route': '/pay' } }),
+  ]);
+
+function setup(overrides: Partial<PipelineOptions> = {}) {
+  const clock = { t: 0, now() { return this.t; } };
+  const registry = new Registry();
+  const consumer = createCollectingConsumer();
+  const pipeline = createPipeline({
+    stitching: { idleMs: 1_000, latenessMs: 60_000, maxPendingSpans: 10_000 },
+    consumer,
+    registry,
+    clock,
+    idleTimer: false,
+    ...overrides,
+  });
+  return { clock, registry, consumer, pipeline };
+}
+
+describe('pipeline', () => {
+  it('turns accepted spans into chains for the consumer on flush', async () => {
+    const { consumer, pipeline } = setup();
+    expect(await pipeline.accept(trace(1))).toEqual({ ok: true });
+    expect(consumer.batches).toEqual([]);
+    await pipeline.flush();
+    expect(consumer.batches).toHaveLength(1);
+    expect(consumer.batches[0]).toMatchObject({ traces: 1, spans: 2 });
+    const [chain] = consumer.chains();
+    expect(chain).toMatchObject({ traceId: traceId(1), identity: 'svc:frontend' });
+    expect(chain!.calls.map((c) => [c.service, c.peer, c.operation])).toEqual([['frontend', 'payments', 'GET /pay']]);
+  });
+
+  it('completes idle traces on tick, by the injected clock', async () => {
+    const { clock, consumer, pipeline } = setup();
+    await pipeline.accept(trace(1));
+    clock.t = 999;
+    pipeline.tick();
+    expect(pipeline.stats().stitch.pendingTraces).toBe(1);
+    clock.t = 1_000;
+    pipeline.tick();
+    expect(pipeline.stats().stitch).toMatchObject({ pendingTraces: 0, completed: { idle: 1, flush: 0 } });
+    await pipeline.flush(); // nothing left to complete: waits for the idle batch
+    expect(consumer.batches.map((b) => b.chains[0]!.traceId)).toEqual([traceId(1)]);
+    expect(pipeline.stats().stitch.completed.flush).toBe(0);
+  });
+
+  it('runs the idle check on a real timer', async () => {
+    const { consumer, pipeline } = setup({ clock: undefined, idleTimer: true, stitching: { idleMs: 20, latenessMs: 60_000, maxPendingSpans: 100 } });
+    await pipeline.accept(trace(1));
+    await vi.waitFor(() => expect(consumer.batches).toHaveLength(1), { timeout: 5_000, interval: 10 });
+    expect(pipeline.stats().stitch.completed.idle).toBe(1);
+    await pipeline.stop();
+  });
+
+  it('flush resolves only after the consumer has consumed every queued batch', async () => {
+    const consumer = createGatedConsumer();
+    const { clock, pipeline } = setup({ consumer });
+    await pipeline.accept(trace(1));
+    clock.t = 5_000;
+    pipeline.tick(); // batch 1, held by the consumer
+    await pipeline.accept(trace(2));
+    let flushed = false;
+    const done = pipeline.flush().then(() => (flushed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(flushed).toBe(false);
+    consumer.release();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(flushed).toBe(false); // batch 2 (from the flush) still held
+    consumer.release();
+    await done;
+    expect(consumer.batches.map((b) => b.chains[0]!.traceId)).toEqual([traceId(1), traceId(2)]);
+  });
+
+  it('answers overloaded while the consumer lags, and accepts again once it catches up', async () => {
+    const consumer = createGatedConsumer();
+    const { clock, pipeline, registry } = setup({ consumer, maxQueuedBatches: 1, retryAfterMs: 250 });
+    await pipeline.accept(trace(1));
+    clock.t = 2_000;
+    pipeline.tick(); // batch 1 in the consumer
+    expect(await pipeline.accept(trace(2))).toEqual({ ok: true });
+    clock.t = 4_000;
+    pipeline.tick(); // batch 2 waiting
+    expect(pipeline.stats().queuedBatches).toBe(1);
+    expect(await pipeline.accept(trace(3))).toEqual({ ok: false, reason: 'overloaded', retryAfterMs: 250 });
+    consumer.releaseAll();
+    await pipeline.flush();
+    expect(await pipeline.accept(trace(3))).toEqual({ ok: true });
+    expect(await registry.metrics()).toMatch(/conduct_pipeline_refused_total\{reason="overloaded"\} 1/);
+  });
+
+  it('counts and logs consumer errors without crashing, and keeps delivering', async () => {
+    const errors: unknown[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn() {}, error: (o) => errors.push(o) };
+    const failing = createFailingConsumer('disk full');
+    const { pipeline, registry } = setup({ consumer: failing, logger });
+    await pipeline.accept(trace(1));
+    await pipeline.flush();
+    await pipeline.accept(trace(2));
+    await pipeline.flush();
+    expect(failing.calls).toBe(2);
+    expect(pipeline.stats().consumerErrors).toBe(2);
+    expect(errors).toHaveLength(1); // rate-limited log, every error counted
+    expect(JSON.stringify(errors[0])).toContain('disk full');
+    expect(await registry.metrics()).toMatch(/conduct_pipeline_consumer_errors_total 2/);
+  });
+
+  it('exposes its metrics', async () => {
+    const { clock, pipeline, registry } = setup({ stitching: { idleMs: 1_000, latenessMs: 100, maxPendingSpans: 3 } });
+    await pipeline.accept(trace(1, 1_000));
+    await pipeline.accept(trace(2, 1_050)); // 4 spans > 3: trace 1 evicted
+    await pipeline.accept(trace(3, 5_000)); // watermark 4_900 passes trace 2
+    clock.t = 10_000;
+    pipeline.tick(); // trace 3 idle
+    await pipeline.accept(trace(3, 5_001)); // late: trace 3 had completed
+    await pipeline.flush();
+    const text = await registry.metrics();
+    for (const line of [
+      'conduct_stitch_traces_completed_total{reason="evicted"} 1',
+      'conduct_stitch_traces_completed_total{reason="watermark"} 1',
+      'conduct_stitch_traces_completed_total{reason="idle"} 1',
+      'conduct_stitch_traces_completed_total{reason="flush"} 1',
+      'conduct_stitch_late_spans_total 2',
+      'conduct_stitch_pending_traces 0',
+      'conduct_stitch_pending_spans 0',
+      'conduct_pipeline_spans_total 8',
+      'conduct_pipeline_calls_total 4',
+      'conduct_pipeline_chains_total 4',
+      'conduct_pipeline_queue_depth 0',
+    ]) {
+      expect(text).toContain(line);
+    }
+  });
+
+  it('stop completes pending traces, is idempotent, and refuses later requests', async () => {
+    const { consumer, pipeline } = setup();
+    await pipeline.accept(trace(1));
+    await Promise.all([pipeline.stop(), pipeline.stop()]);
+    await pipeline.stop();
+    expect(consumer.batches).toHaveLength(1);
+    expect(await pipeline.accept(trace(2))).toMatchObject({ ok: false, reason: 'stopped' });
+  });
+});

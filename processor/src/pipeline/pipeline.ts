@@ -1,0 +1,272 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { TracesRequestData } from '@conduct/proto';
+import type { AcceptOutcome, Chain, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest } from '../model.js';
+import { silentLogger } from '../model.js';
+import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
+import { deriveTrace } from '../calls/index.js';
+import { createStitcher, systemClock, type Clock, type CompletedTrace, type StitchConfig, type StitcherStats } from '../stitch/index.js';
+
+/** Default of {@link PipelineOptions.maxQueuedBatches}. */
+export const DEFAULT_MAX_QUEUED_BATCHES = 64;
+/** Default of {@link PipelineOptions.maxQueuedSpans}. */
+export const DEFAULT_MAX_QUEUED_SPANS = 1_000_000;
+/** Default of {@link PipelineOptions.retryAfterMs}. */
+export const DEFAULT_RETRY_AFTER_MS = 1_000;
+/** Completed traces handed to the consumer in one batch at most. */
+export const MAX_TRACES_PER_BATCH = 1_024;
+/** Consumer and derivation errors are logged at most once per this period; all are counted. */
+export const ERROR_LOG_INTERVAL_MS = 10_000;
+
+export interface PipelineOptions {
+  /** Identity rules in order; DEFAULT_IDENTITY_RULES when absent. */
+  rules?: IdentityRule[];
+  stitching: StitchConfig;
+  /** Receives completed chains, one batch at a time, in order. */
+  consumer: ChainConsumer;
+  /** Registry the pipeline's metrics are registered in (one pipeline per registry). */
+  registry: Registry;
+  logger?: Logger;
+  /** Processing-time clock; the system clock when absent. */
+  clock?: Clock;
+  /** Batches waiting for the consumer at most; beyond it `accept` answers overloaded. */
+  maxQueuedBatches?: number;
+  /** Spans (of completed traces) waiting for the consumer at most; beyond it `accept` answers overloaded. */
+  maxQueuedSpans?: number;
+  /** Retry delay suggested to senders when overloaded (ms). */
+  retryAfterMs?: number;
+  /** Run the idle check on a timer (default true). Tests with a fake clock call `tick()` instead. */
+  idleTimer?: boolean;
+}
+
+export interface PipelineStats {
+  stitch: StitcherStats;
+  queuedBatches: number;
+  queuedSpans: number;
+  batches: number;
+  calls: number;
+  chains: number;
+  consumerErrors: number;
+  deriveErrors: number;
+  refused: number;
+}
+
+export interface Pipeline extends TraceIngest {
+  /** Completes every pending trace; resolves once the consumer has consumed every batch queued so far. */
+  flush(): Promise<void>;
+  /** Stops the timer, completes pending traces and drains. Safe to call twice, and concurrently. */
+  stop(): Promise<void>;
+  /** Runs the idle check now (the timer does this every checkIntervalMs). */
+  tick(): void;
+  stats(): PipelineStats;
+}
+
+/**
+ * The processor's core: accepts decoded requests, holds spans until their trace completes, turns
+ * completed traces into chains and hands them to the consumer, refusing new spans with a
+ * retryable answer while the consumer lags.
+ */
+export function createPipeline(options: PipelineOptions): Pipeline {
+  const {
+    rules = DEFAULT_IDENTITY_RULES,
+    stitching,
+    consumer,
+    registry,
+    logger = silentLogger,
+    clock = systemClock,
+    maxQueuedBatches = DEFAULT_MAX_QUEUED_BATCHES,
+    maxQueuedSpans = DEFAULT_MAX_QUEUED_SPANS,
+    retryAfterMs = DEFAULT_RETRY_AFTER_MS,
+    idleTimer = true,
+  } = options;
+  const resolver = createIdentityResolver(rules);
+  const stitcher = createStitcher(stitching, clock);
+  const metrics = createMetrics(registry, () => stitcher.stats(), () => ({ depth: queue.length, spans: queuedSpans }));
+
+  const queue: ChainBatch[] = [];
+  let queuedSpans = 0;
+  let enqueued = 0;
+  let consumed = 0;
+  let draining = false;
+  let stopped = false;
+  let stopping: Promise<void> | undefined;
+  const waiters: Array<{ seq: number; resolve: () => void }> = [];
+  const totals = { batches: 0, calls: 0, chains: 0, consumerErrors: 0, deriveErrors: 0, refused: 0 };
+  let lastLateSpans = 0;
+  let lastErrorLogMs = -Infinity;
+  let suppressedErrors = 0;
+
+  const reportError = (what: string, err: unknown) => {
+    const now = clock.now();
+    if (now - lastErrorLogMs < ERROR_LOG_INTERVAL_MS) {
+      suppressedErrors++;
+      return;
+    }
+    lastErrorLogMs = now;
+    logger.error({ err: err instanceof Error ? err.message : String(err), suppressed: suppressedErrors }, what);
+    suppressedErrors = 0;
+  };
+
+  const drain = async () => {
+    if (draining) return;
+    draining = true;
+    try {
+      while (queue.length > 0) {
+        const batch = queue.shift()!;
+        try {
+          await consumer.consume(batch);
+        } catch (err) {
+          totals.consumerErrors++;
+          metrics.consumerErrors.inc();
+          reportError('chain consumer failed; batch dropped', err);
+        }
+        queuedSpans -= batch.spans;
+        consumed++;
+        while (waiters.length > 0 && waiters[0]!.seq <= consumed) waiters.shift()!.resolve();
+      }
+    } finally {
+      draining = false;
+    }
+  };
+
+  const enqueue = (traces: CompletedTrace[]) => {
+    for (const t of traces) metrics.completed.inc({ reason: t.reason });
+    const late = stitcher.stats().lateSpans;
+    if (late > lastLateSpans) metrics.lateSpans.inc(late - lastLateSpans);
+    lastLateSpans = late;
+    for (let i = 0; i < traces.length; i += MAX_TRACES_PER_BATCH) {
+      const slice = traces.slice(i, i + MAX_TRACES_PER_BATCH);
+      const chains: Chain[] = [];
+      let spans = 0;
+      for (const trace of slice) {
+        spans += trace.spans.length;
+        try {
+          const derived = deriveTrace(trace.spans, resolver);
+          for (const chain of derived.chains) chains.push(chain);
+          totals.calls += derived.calls.length;
+          metrics.calls.inc(derived.calls.length);
+        } catch (err) {
+          totals.deriveErrors++;
+          metrics.deriveErrors.inc();
+          reportError('could not derive calls from a trace; trace dropped', err);
+        }
+      }
+      totals.chains += chains.length;
+      totals.batches++;
+      metrics.chains.inc(chains.length);
+      metrics.batches.inc();
+      queue.push({ chains, traces: slice.length, spans });
+      queuedSpans += spans;
+      enqueued++;
+    }
+    if (queue.length > 0) void drain();
+  };
+
+  const settled = (): Promise<void> => {
+    const seq = enqueued;
+    if (consumed >= seq) return Promise.resolve();
+    return new Promise((resolve) => waiters.push({ seq, resolve }));
+  };
+
+  const accept = async (data: TracesRequestData): Promise<AcceptOutcome> => {
+    if (stopped) {
+      metrics.refused.inc({ reason: 'stopped' });
+      totals.refused++;
+      return { ok: false, reason: 'stopped', retryAfterMs };
+    }
+    if (queue.length >= maxQueuedBatches || queuedSpans >= maxQueuedSpans) {
+      metrics.refused.inc({ reason: 'overloaded' });
+      totals.refused++;
+      return { ok: false, reason: 'overloaded', retryAfterMs };
+    }
+    if (data.spanCount === 0 && data.resourceSpans.length === 0) return { ok: true };
+    metrics.spans.inc(data.spanCount);
+    enqueue(stitcher.add(data));
+    return { ok: true };
+  };
+
+  const tick = () => {
+    if (!stopped) enqueue(stitcher.tick());
+  };
+
+  const timer = idleTimer ? setInterval(tick, stitcher.checkIntervalMs) : undefined;
+  timer?.unref();
+  logger.info(
+    { idleMs: stitching.idleMs, latenessMs: stitching.latenessMs, maxPendingSpans: stitching.maxPendingSpans, rules: rules.length, maxQueuedBatches },
+    'pipeline started',
+  );
+
+  return {
+    accept,
+    tick,
+    flush: async () => {
+      enqueue(stitcher.flush());
+      await settled();
+    },
+    stop: () =>
+      (stopping ??= (async () => {
+        stopped = true;
+        if (timer) clearInterval(timer);
+        enqueue(stitcher.flush());
+        await settled();
+        logger.info({ ...totals }, 'pipeline stopped');
+      })()),
+    stats: () => ({ stitch: stitcher.stats(), queuedBatches: queue.length, queuedSpans, ...totals }),
+  };
+}
+
+function createMetrics(registry: Registry, stitch: () => StitcherStats, queue: () => { depth: number; spans: number }) {
+  const registers = [registry];
+  return {
+    pendingTraces: new Gauge({
+      name: 'conduct_stitch_pending_traces',
+      help: 'Traces held while waiting for their spans.',
+      registers,
+      collect() {
+        this.set(stitch().pendingTraces);
+      },
+    }),
+    pendingSpans: new Gauge({
+      name: 'conduct_stitch_pending_spans',
+      help: 'Spans held in pending traces.',
+      registers,
+      collect() {
+        this.set(stitch().pendingSpans);
+      },
+    }),
+    completed: new Counter({
+      name: 'conduct_stitch_traces_completed_total',
+      help: 'Traces completed, by reason (idle, watermark, flush, evicted).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    lateSpans: new Counter({ name: 'conduct_stitch_late_spans_total', help: 'Spans that arrived after their trace had completed.', registers }),
+    spans: new Counter({ name: 'conduct_pipeline_spans_total', help: 'Spans accepted into the pipeline.', registers }),
+    refused: new Counter({
+      name: 'conduct_pipeline_refused_total',
+      help: 'Requests refused with a retryable answer, by reason (overloaded, stopped).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    calls: new Counter({ name: 'conduct_pipeline_calls_total', help: 'Calls derived from completed traces.', registers }),
+    chains: new Counter({ name: 'conduct_pipeline_chains_total', help: 'Chains handed to the consumer.', registers }),
+    batches: new Counter({ name: 'conduct_pipeline_batches_total', help: 'Batches handed to the consumer.', registers }),
+    consumerErrors: new Counter({ name: 'conduct_pipeline_consumer_errors_total', help: 'Batches the consumer failed on (dropped).', registers }),
+    deriveErrors: new Counter({ name: 'conduct_pipeline_derive_errors_total', help: 'Traces that could not be turned into calls (dropped).', registers }),
+    queueDepth: new Gauge({
+      name: 'conduct_pipeline_queue_depth',
+      help: 'Batches waiting for the consumer.',
+      registers,
+      collect() {
+        this.set(queue().depth);
+      },
+    }),
+    queuedSpans: new Gauge({
+      name: 'conduct_pipeline_queued_spans',
+      help: 'Spans of completed traces waiting for the consumer.',
+      registers,
+      collect() {
+        this.set(queue().spans);
+      },
+    }),
+  };
+}
