@@ -74,7 +74,8 @@ export interface ChainCall {
 }
 
 export interface Chain {
-  traceId: string;
+  /** Absent in a trace's chains (the trace id is the answer's). */
+  traceId?: string;
   identity: string;
   startMs?: number;
   endMs?: number;

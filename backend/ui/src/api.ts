@@ -14,6 +14,9 @@ export class ApiError extends Error {
 
 const seg = (s: string) => encodeURIComponent(s);
 
+/** Alerts searched when the API cannot answer one alert by id. */
+const ALERT_LOOKUP_LIMIT = 1000;
+
 async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
   const headers = new Headers(init.headers);
   headers.set('Accept', 'application/json');
@@ -36,6 +39,8 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
     throw new ApiError(res.status, message);
   }
   if (res.status === 204) return undefined as T;
+  // A path the API does not know may be answered by the UI's index.html fallback.
+  if (!(res.headers.get('content-type') ?? '').includes('json')) throw new ApiError(404, 'not an API answer');
   return (await res.json()) as T;
 }
 
@@ -59,7 +64,18 @@ export const api = {
     const qs = params.toString();
     return request<{ alerts: Alert[] }>(`/api/v1/alerts${qs ? `?${qs}` : ''}`).then((r) => r.alerts ?? []);
   },
-  alert: (id: string) => request<Alert>(`/api/v1/alerts/${seg(id)}`),
+  /** One alert; where the API has no `GET /api/v1/alerts/{id}`, it is looked up in the list. */
+  alert: async (id: string): Promise<Alert> => {
+    try {
+      return await request<Alert>(`/api/v1/alerts/${seg(id)}`);
+    } catch (e) {
+      if (!(e instanceof ApiError) || (e.status !== 404 && e.status !== 405)) throw e;
+      const all = await request<{ alerts: Alert[] }>(`/api/v1/alerts?limit=${ALERT_LOOKUP_LIMIT}`);
+      const found = all.alerts?.find((a) => a.id === id);
+      if (!found) throw e;
+      return found;
+    }
+  },
   feedback: (id: string, verdict: Verdict) =>
     request<unknown>(`/api/v1/alerts/${seg(id)}/feedback`, {
       method: 'POST',

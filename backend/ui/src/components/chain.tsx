@@ -38,7 +38,7 @@ export function ChainTimeline(props: { chain: Chain; highlight?: string[]; showI
             {chain.identity}
           </Link>
         )}
-        {props.showTrace && (
+        {props.showTrace && chain.traceId && (
           <span>
             trace{' '}
             <Link to={paths.trace(chain.traceId)} class="mono">

@@ -191,7 +191,7 @@ export function IdentityPage(props: { id: string }) {
         <Problem error={chains.error} what="chains" />
         <Loading when={chains.loading && !chains.data} />
         {chains.data?.length === 0 && <p class="muted">No chains stored.</p>}
-        {chains.data?.map((c) => <ChainTimeline chain={c} showTrace key={c.traceId} />)}
+        {chains.data?.map((c) => <ChainTimeline chain={c} showTrace key={c.traceId ?? c.startMs} />)}
       </Section>
     </main>
   );
