@@ -30,10 +30,12 @@ export interface Technique {
 
 export const TECHNIQUES: Readonly<Record<string, Technique>> = {
   T1021: { name: 'Remote Services', tactic: TA.lateralMovement },
+  'T1021.007': { name: 'Cloud Services', tactic: TA.lateralMovement },
   T1041: { name: 'Exfiltration Over C2 Channel', tactic: TA.exfiltration },
   T1046: { name: 'Network Service Discovery', tactic: TA.discovery },
   T1059: { name: 'Command and Scripting Interpreter', tactic: TA.execution },
   T1069: { name: 'Permission Groups Discovery', tactic: TA.discovery },
+  'T1069.003': { name: 'Cloud Groups', tactic: TA.discovery },
   T1078: { name: 'Valid Accounts', tactic: TA.defenseEvasion },
   'T1078.004': { name: 'Cloud Accounts', tactic: TA.defenseEvasion },
   T1087: { name: 'Account Discovery', tactic: TA.discovery },

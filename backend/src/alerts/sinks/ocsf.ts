@@ -77,8 +77,8 @@ export function ocsfFinding(event: SinkEvent, version: string, nowMs = Date.now(
     type_id: 4, // Service: conduct watches non-human identities.
   };
   const actor = { user, app_name: user.name };
-  const peer = evidenceText(a, 'peer', 'peers', 'newPeer');
-  const operation = evidenceText(a, 'operation', 'operations', 'newOperation') ?? String(a.detector);
+  const peer = evidenceText(a, 'peer', 'newPeers', 'peers');
+  const operation = evidenceText(a, 'operation', 'newOperations', 'operations') ?? String(a.detector);
   const evidence: Record<string, unknown> = {
     actor,
     api: { operation, ...(peer ? { service: { name: peer } } : {}) },

@@ -132,7 +132,11 @@ export function makeAlert(over: Partial<Alert> = {}): Alert {
     status: 'open',
     techniques: ['T1078.004', 'T1580'],
     links: { trace: `http://jaeger:16686/trace/${traceId}` },
-    evidence: { peer: 'iam.googleapis.com', operation: 'POST /v1/projects/{id}/serviceAccounts' },
+    evidence: {
+      usualPeers: ['artifact-registry', 'gke'],
+      newPeers: ['iam.googleapis.com'],
+      newOperations: ['POST /v1/projects/{id}/serviceAccounts'],
+    },
     ...over,
   };
 }
