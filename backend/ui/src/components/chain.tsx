@@ -6,12 +6,24 @@ import { Mono } from './bits.js';
 /** Calls drawn per chain; longer chains say how many were left out. */
 export const MAX_CALLS_SHOWN = 200;
 
-function bounds(chain: Chain): { start: number; span: number } {
-  let start = Number.isFinite(chain.startMs) ? chain.startMs! : Infinity;
-  let end = Number.isFinite(chain.endMs) ? chain.endMs! : -Infinity;
-  for (const c of chain.calls) {
-    if (Number.isFinite(c.startMs)) start = Math.min(start, c.startMs);
-    if (Number.isFinite(c.startMs)) end = Math.max(end, c.startMs + (Number.isFinite(c.durationMs) ? c.durationMs : 0));
+/** The time axis a timeline is drawn against: start (ms) and length (ms). */
+export interface Axis {
+  start: number;
+  span: number;
+}
+
+/** The axis covering every call of the given chains. */
+export function bounds(...chains: Chain[]): Axis {
+  let start = Infinity;
+  let end = -Infinity;
+  for (const chain of chains) {
+    if (Number.isFinite(chain.startMs)) start = Math.min(start, chain.startMs!);
+    if (Number.isFinite(chain.endMs)) end = Math.max(end, chain.endMs!);
+    for (const c of chain.calls) {
+      if (!Number.isFinite(c.startMs)) continue;
+      start = Math.min(start, c.startMs);
+      end = Math.max(end, c.startMs + (Number.isFinite(c.durationMs) ? c.durationMs : 0));
+    }
   }
   if (!Number.isFinite(start)) return { start: 0, span: 1 };
   return { start, span: Math.max(1, end - start) };
@@ -25,10 +37,11 @@ function isError(status: ChainCall['status']): boolean {
  * One identity's chain as a timeline: each call a row with a bar at its offset and length.
  * `highlight` marks offending spans; the first one is the step the alert points at.
  */
-export function ChainTimeline(props: { chain: Chain; highlight?: string[]; showIdentity?: boolean; showTrace?: boolean }) {
+export function ChainTimeline(props: { chain: Chain; highlight?: string[]; showIdentity?: boolean; showTrace?: boolean; axis?: Axis }) {
   const { chain } = props;
   const highlight = props.highlight ?? [];
-  const { start, span } = bounds(chain);
+  const own = bounds(chain);
+  const { start, span } = props.axis ?? own;
   const calls = [...chain.calls].sort((a, b) => a.startMs - b.startMs).slice(0, MAX_CALLS_SHOWN);
   return (
     <div class="chain" data-testid="chain">
@@ -46,9 +59,9 @@ export function ChainTimeline(props: { chain: Chain; highlight?: string[]; showI
             </Link>
           </span>
         )}
-        <span class="muted">{formatTime(start)}</span>
+        <span class="muted">{formatTime(own.start)}</span>
         <span class="muted">
-          {chain.calls.length} call{chain.calls.length === 1 ? '' : 's'} over {formatDuration(span)}
+          {chain.calls.length} call{chain.calls.length === 1 ? '' : 's'} over {formatDuration(own.span)}
         </span>
       </div>
       <ol class="steps">

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import type { Alert, AlertStatus, Verdict } from '../api-types.js';
 import { api } from '../api.js';
 import { Loading, Mono, Problem, Section, SeverityBadge, StatusBadge } from '../components/bits.js';
-import { ChainTimeline } from '../components/chain.js';
+import { bounds, ChainTimeline } from '../components/chain.js';
 import { asText, formatTime, safeHttpUrl } from '../format.js';
 import { useApi } from '../hooks.js';
 import { Link, paths } from '../router.js';
@@ -86,6 +86,7 @@ export function AlertPage(props: { id: string }) {
   const traceUrl = safeHttpUrl(shown.links?.trace);
   const ownChain = trace.data?.chains.find((c) => c.identity === shown.identity);
   const otherChains = trace.data?.chains.filter((c) => c !== ownChain) ?? [];
+  const axis = trace.data ? bounds(...trace.data.chains) : undefined;
 
   return (
     <main>
@@ -156,13 +157,13 @@ export function AlertPage(props: { id: string }) {
       <Section title="The chain">
         <Problem error={trace.error} what="trace" />
         <Loading when={trace.loading && !trace.data} />
-        {ownChain && <ChainTimeline chain={ownChain} highlight={shown.spanIds} />}
+        {ownChain && <ChainTimeline chain={ownChain} highlight={shown.spanIds} axis={axis} />}
         {trace.data && !ownChain && <p class="muted">This identity's chain is no longer stored.</p>}
         {otherChains.length > 0 && (
           <details>
             <summary>Other identities in this trace ({otherChains.length})</summary>
             {otherChains.map((c) => (
-              <ChainTimeline chain={c} showIdentity highlight={shown.spanIds} key={c.identity} />
+              <ChainTimeline chain={c} showIdentity highlight={shown.spanIds} axis={axis} key={c.identity} />
             ))}
           </details>
         )}

@@ -1,6 +1,6 @@
 import { api } from '../api.js';
 import { Loading, Problem } from '../components/bits.js';
-import { ChainTimeline } from '../components/chain.js';
+import { bounds, ChainTimeline } from '../components/chain.js';
 import { useApi } from '../hooks.js';
 
 function firstStart(calls: { startMs: number }[]): number {
@@ -13,6 +13,8 @@ export function TracePage(props: { traceId: string }) {
   const chains = [...(trace.data?.chains ?? [])].sort(
     (a, b) => (a.startMs ?? firstStart(a.calls)) - (b.startMs ?? firstStart(b.calls)),
   );
+  // One time axis for all chains, so their bars line up in trace time.
+  const axis = bounds(...chains);
   return (
     <main>
       <h1>
@@ -26,7 +28,7 @@ export function TracePage(props: { traceId: string }) {
         </p>
       )}
       {chains.map((c) => (
-        <ChainTimeline chain={c} showIdentity key={c.identity} />
+        <ChainTimeline chain={c} showIdentity axis={axis} key={c.identity} />
       ))}
     </main>
   );
