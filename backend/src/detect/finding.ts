@@ -54,7 +54,7 @@ export function displayName(ctx: DetectionContext): string {
 /** `a (12 calls), b (3 calls)`; `none` when empty. */
 export function listWithCounts(items: readonly { key: string; count: number }[], unit = 'calls'): string {
   if (items.length === 0) return 'none';
-  return items.map((i) => `${i.key} (${i.count} ${i.count === 1 ? unit.replace(/s$/, '') : unit})`).join(', ');
+  return items.map((i) => `${q(i.key)} (${i.count} ${i.count === 1 ? unit.replace(/s$/, '') : unit})`).join(', ');
 }
 
 /** Quotes untrusted text for an explanation (bounded, control characters removed). */

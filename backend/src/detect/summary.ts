@@ -2,6 +2,7 @@ import type { Chain } from '@conduct/processor';
 import type { PolicyConfig } from '../config/index.js';
 import {
   edgeKey,
+  parsePair,
   parseShapeKey,
   summarise,
   type Baseline,
@@ -83,9 +84,9 @@ export function baselineSummary(
     operations: items(b, 'operation'),
     transitions: sorted(b.entries.transition)
       .slice(0, BASELINE_SUMMARY_LIMIT)
-      .map(([key, e]) => {
-        const [from, to] = JSON.parse(key) as [string, string];
-        return { from, to, count: e.count, firstSeen: iso(e.firstMs), lastSeen: iso(e.lastMs) };
+      .flatMap(([key, e]) => {
+        const pair = parsePair(key);
+        return pair ? [{ from: pair[0], to: pair[1], count: e.count, firstSeen: iso(e.firstMs), lastSeen: iso(e.lastMs) }] : [];
       }),
     shapes: sorted(b.entries.shape)
       .slice(0, BASELINE_SUMMARY_LIMIT)
@@ -175,7 +176,9 @@ export function identityGraph(b: Baseline, heldChains: readonly Chain[]): Identi
     });
   };
   for (const [key, e] of b.entries.edge) {
-    const [service, peer, operation, peerKind, external] = JSON.parse(key) as [string, string, string, string, boolean];
+    const parts = parseEdgeKey(key);
+    if (!parts) continue;
+    const [service, peer, operation, peerKind, external] = parts;
     addNode({ id: service, kind: 'service', label: service });
     addNode({ id: peer, kind: 'peer', label: peer, peerKind, external });
     addEdge(b.identity, service, ACTS_THROUGH, e.count, e.firstMs, e.lastMs, false);
@@ -194,3 +197,13 @@ export function identityGraph(b: Baseline, heldChains: readonly Chain[]): Identi
   return { nodes: [...nodes.values()], edges: [...edges.values()] };
 }
 
+
+function parseEdgeKey(key: string): [string, string, string, string, boolean] | undefined {
+  try {
+    const v: unknown = JSON.parse(key);
+    if (!Array.isArray(v) || v.length < 5) return undefined;
+    return [String(v[0]), String(v[1]), String(v[2]), String(v[3]), v[4] === true];
+  } catch {
+    return undefined;
+  }
+}

@@ -143,9 +143,16 @@ export function bound(text: string): string {
   return text.length > MAX_KEY_LENGTH ? text.slice(0, MAX_KEY_LENGTH) : text;
 }
 
+/** Kinds whose keys are JSON built from already bounded parts (cutting them would break the JSON). */
+const COMPOSITE_KINDS: ReadonlySet<EntryKind> = new Set(['transition', 'shape', 'edge']);
+
+function keyOf(kind: EntryKind, key: string): string {
+  return COMPOSITE_KINDS.has(kind) ? key : bound(key);
+}
+
 /** Adds one observation of (kind, key) at event time `ms`. */
 export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, by = 1): void {
-  const key = bound(rawKey);
+  const key = keyOf(kind, rawKey);
   const map = b.entries[kind];
   const e = map.get(key);
   if (e) {
@@ -164,11 +171,11 @@ export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, 
 }
 
 export function has(b: Baseline, kind: EntryKind, key: string): boolean {
-  return b.entries[kind].has(bound(key));
+  return b.entries[kind].has(keyOf(kind, key));
 }
 
 export function count(b: Baseline, kind: EntryKind, key: string): number {
-  return b.entries[kind].get(bound(key))?.count ?? 0;
+  return b.entries[kind].get(keyOf(kind, key))?.count ?? 0;
 }
 
 export function transitionKey(prev: string, next: string): string {
@@ -282,9 +289,19 @@ export function topEntries(b: Baseline, kind: EntryKind, n: number): { key: stri
 export function transitionsFrom(b: Baseline, operation: string): { next: string; count: number }[] {
   const out: { next: string; count: number }[] = [];
   for (const [key, e] of b.entries.transition) {
-    const [prev, next] = JSON.parse(key) as [string, string];
-    if (prev === operation) out.push({ next, count: e.count });
+    const pair = parsePair(key);
+    if (pair && pair[0] === operation) out.push({ next: pair[1], count: e.count });
   }
   out.sort((x, y) => y.count - x.count);
   return out;
+}
+
+/** A JSON [a, b] key, or undefined when it is not one. */
+export function parsePair(key: string): [string, string] | undefined {
+  try {
+    const v: unknown = JSON.parse(key);
+    return Array.isArray(v) && v.length >= 2 ? [String(v[0]), String(v[1])] : undefined;
+  } catch {
+    return undefined;
+  }
 }
