@@ -73,6 +73,10 @@ export function createGrpcReceiver(config: GrpcReceiverConfig, ingest: TraceInge
           return;
         }
       }
+    }).catch((error: unknown) => {
+      // Not expected (the export flow answers every outcome as data); never let it crash the process.
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, 'OTLP/gRPC receiver failed to answer a call');
+      callback({ code: grpc.status.INTERNAL, details: 'internal error' });
     });
   };
 

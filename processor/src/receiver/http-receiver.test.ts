@@ -3,7 +3,7 @@ import net from 'node:net';
 import zlib from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { silentLogger } from '../model.js';
+import { silentLogger, type TraceIngest } from '../model.js';
 import { createCollectingIngest, createHttpReceiver, type Receiver } from './index.js';
 import {
   hexId,
@@ -296,6 +296,37 @@ describe('OTLP/HTTP receiver: bad input', () => {
     expect(text).toMatch(/conduct_receiver_spans_rejected_total\{protocol="http",reason="invalid-span"\} 2/);
     expect(text).toMatch(/conduct_receiver_requests_total\{protocol="http",code="413"\} [1-9]/);
     expect(text).toMatch(/conduct_receiver_request_bytes_total\{protocol="http"\} [1-9]/);
+  });
+});
+
+describe('OTLP/HTTP receiver: lifecycle', () => {
+  it('stop is safe without start and twice', async () => {
+    const unstarted = createHttpReceiver({ endpoint: '127.0.0.1:0', maxRequestBytes: MAX_BYTES }, ingest, { registry, logger: silentLogger });
+    await unstarted.stop();
+    await unstarted.stop();
+  });
+
+  it('stop lets an in-flight request finish, then refuses new connections', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let arrived!: () => void;
+    const accepted = new Promise<void>((resolve) => (arrived = resolve));
+    const slowIngest: TraceIngest = {
+      async accept() {
+        arrived();
+        await gate;
+        return { ok: true };
+      },
+    };
+    const slow = createHttpReceiver({ endpoint: '127.0.0.1:0', maxRequestBytes: MAX_BYTES }, slowIngest, { registry, logger: silentLogger });
+    const slowEndpoint = await slow.start();
+    const inFlight = rawHttp(slowEndpoint, { headers: PROTOBUF, body: traceRequest('orders', [span()]) });
+    await accepted;
+    const stopped = slow.stop();
+    release();
+    expect((await inFlight).status).toBe(200);
+    await stopped;
+    await expect(rawHttp(slowEndpoint, { headers: PROTOBUF, body: Buffer.alloc(0) })).rejects.toThrow(/ECONNREFUSED/);
   });
 });
 

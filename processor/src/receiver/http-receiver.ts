@@ -151,6 +151,11 @@ export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceInge
       }
       const result = await exportFlow('http', format, read.body);
       if (!res.destroyed) answer(req, res, format, result);
+    }).catch((error: unknown) => {
+      // Not expected (the export flow answers every outcome as data); never let it crash the process.
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, 'OTLP/HTTP receiver failed to answer a request');
+      if (!res.headersSent) refuse(req, res, 500, format, undefined, { code: RpcCode.INTERNAL, message: 'internal error' });
+      else res.destroy();
     });
   }
 
