@@ -21,7 +21,7 @@ export function userAgentFamily(userAgent: string): string {
   if (ua === '') return 'unknown';
   if (BROWSER.test(ua) && !NOT_A_PERSON.test(ua)) return 'browser';
   const token = /^([A-Za-z][A-Za-z0-9_.+-]*)/.exec(ua)?.[1] ?? 'other';
-  return token.toLowerCase().replace(/[-_.]?v?\d+([._]\d+)*$/, '').slice(0, 64) || 'other';
+  return token.toLowerCase().slice(0, 64);
 }
 
 /**

@@ -1,0 +1,16 @@
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import migration from '../store/migrations/010-detection.js';
+import { createDetection } from './detection.js';
+
+describe('detection migration', () => {
+  it('creates the tables, and the service accepts a database migrated by the store', () => {
+    const db = new Database(':memory:');
+    db.exec(migration.up);
+    const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+    expect(tables).toEqual(expect.arrayContaining(['alerts', 'baseline_entries', 'baseline_identities', 'finding_suppressions', 'held_chains']));
+    const d = createDetection({ db, learning: { minCalls: 1, period: 0, forgetAfter: 0 }, traceUrl: '{traceId}' });
+    expect(d.listAlerts()).toEqual([]);
+    db.close();
+  });
+});

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import type { Chain } from '@conduct/processor';
+import { createBaseline, forget, learnChain, learningState, transitionsFrom, END, START } from './baseline.js';
+import { MAX_RATE_SAMPLES, OPEN_WINDOWS, RATE_WINDOW_MS, createRateState, observeCalls, summarise, taintWindows } from './rate.js';
+import { chainShape, nearestShape, shapeDistance } from './shape.js';
+import { humanSoftware, isNonHumanIdentity, userAgentFamily } from './user-agent.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const opts = { minCalls: 4, periodMs: 10 * 60_000, forgetAfterMs: 24 * 3_600_000 };
+
+function chainOf(ops: string[], at: number): Chain {
+  return {
+    traceId: 'a'.repeat(32),
+    identity: 'svc:x',
+    identityKind: 'workload',
+    startMs: at,
+    endMs: at + ops.length,
+    calls: ops.map((operation, i) => ({
+      traceId: 'a'.repeat(32),
+      spanId: String(i).padStart(16, '0'),
+      parentSpanId: '',
+      identity: 'svc:x',
+      identityKind: 'workload',
+      service: 'x',
+      peer: 'p',
+      peerKind: 'service',
+      external: false,
+      operation,
+      protocol: 'http',
+      startMs: at + i,
+      durationMs: 1,
+      status: 'ok',
+      name: operation,
+      source: { host: `pod-${at}`, region: 'r1' },
+    })),
+  };
+}
+
+describe('shapes', () => {
+  it('keeps the first-occurrence order of distinct operations and measures order, not only the set', () => {
+    expect(chainShape(['a', 'b', 'a', 'c', 'b'])).toEqual(['a', 'b', 'c']);
+    expect(shapeDistance(['a', 'b', 'c'], ['a', 'b', 'c'])).toBe(0);
+    expect(shapeDistance(['a', 'b', 'c'], ['c', 'b', 'a'])).toBeCloseTo(2 / 3);
+    expect(shapeDistance(['a'], ['x', 'y'])).toBe(1);
+    expect(nearestShape(['a', 'c'], [['x'], ['a', 'b', 'c']])).toEqual({ shape: ['a', 'b', 'c'], distance: 1 / 3 });
+  });
+});
+
+describe('baseline', () => {
+  it('learns transitions with start and end states, not host names, and moves to enforcing', () => {
+    const b = createBaseline('svc:x', 'workload');
+    learnChain(b, chainOf(['a', 'b'], T0), opts);
+    expect(transitionsFrom(b, START)).toEqual([{ next: 'a', count: 1 }]);
+    expect(transitionsFrom(b, 'b')).toEqual([{ next: END, count: 1 }]);
+    expect(b.entries.region.get('r1')?.count).toBe(2);
+    expect(Object.values(b.entries).some((m) => [...m.keys()].some((k) => k.includes('pod-')))).toBe(false);
+    expect(learningState(b, opts).status).toBe('learning');
+    learnChain(b, chainOf(['a', 'b'], T0 + 11 * 60_000), opts);
+    expect(learningState(b, opts)).toMatchObject({ status: 'enforcing', progress: 1, calls: 4 });
+  });
+
+  it('forgets entries unseen for forgetAfter and records them for deletion', () => {
+    const b = createBaseline('svc:x', 'workload');
+    learnChain(b, chainOf(['old'], T0), opts);
+    learnChain(b, chainOf(['new'], T0 + 2 * 24 * 3_600_000), opts);
+    const dropped = forget(b, T0 + 2 * 24 * 3_600_000, opts.forgetAfterMs, true);
+    expect(dropped).toBeGreaterThan(0);
+    expect(b.entries.operation.has('old')).toBe(false);
+    expect(b.entries.operation.has('new')).toBe(true);
+    expect(b.removed.has('operation\u0000old')).toBe(true);
+  });
+});
+
+describe('rate windows', () => {
+  it('closes windows into samples, skips tainted and late ones, and bounds the samples', () => {
+    const s = createRateState();
+    const minute = (m: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ startMs: T0 + m * RATE_WINDOW_MS + i, peer: 'p', target: `t${i}` }));
+    observeCalls(s, minute(0, 3));
+    const idx = observeCalls(s, minute(1, 50));
+    taintWindows(s, idx);
+    observeCalls(s, minute(2, 4));
+    observeCalls(s, minute(2 + OPEN_WINDOWS + 1, 1)); // closes minutes 0, 1 (tainted) and 2
+    expect(s.samples.calls).toEqual([3, 4]);
+    expect(s.samples.targets).toEqual([3, 4]);
+    expect(observeCalls(s, minute(0, 1))).toEqual([]);
+    expect(s.lateCalls).toBe(1);
+    for (let m = 10; m < 10 + MAX_RATE_SAMPLES + 10; m++) observeCalls(s, minute(m, 1));
+    expect(s.samples.calls.length).toBe(MAX_RATE_SAMPLES);
+    expect(summarise([1, 2, 3, 4, 100])).toMatchObject({ max: 100, p95: 100, windows: 5 });
+  });
+});
+
+describe('user agents', () => {
+  it('drops versions and recognises human software', () => {
+    expect(userAgentFamily('aws-cli/2.15.0 Python/3.11 Darwin/23.1.0')).toBe('aws-cli');
+    expect(userAgentFamily('[aws-cli/1.18.136 Python/3.8.5 Darwin/19.5.0 botocore/1.17.5')).toBe('aws-cli');
+    expect(userAgentFamily('Boto3/1.34.0 md/Botocore#1.34.0')).toBe('boto3');
+    expect(userAgentFamily('Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120')).toBe('browser');
+    expect(humanSoftware('aws-cli/2.15.0 Python/3.11 exe/x86_64.windows os/windows#10')).toMatch(/cloud CLI/);
+    expect(humanSoftware('aws-cli/2.15.0 Python/3.11 Linux/6.1 exe/x86_64.amzn.2')).toBeUndefined();
+    expect(humanSoftware('Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Safari/605')).toBe('a web browser');
+    expect(humanSoftware('python-requests/2.31')).toBeUndefined();
+    expect(isNonHumanIdentity('arn:aws:sts::1:assumed-role/Role/i-0abc', 'principal')).toBe(true);
+    expect(isNonHumanIdentity('arn:aws:iam::1:user/pedro', 'principal')).toBe(false);
+    expect(isNonHumanIdentity('agent:triage', 'agent')).toBe(true);
+  });
+});
