@@ -1,0 +1,141 @@
+import { mkdirSync, writeFileSync, readdirSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS_DIR, applyMigrations, loadMigrations, openStore, type Store } from './index.js';
+import { chain, tempDir, traceId } from './testdata/fixtures.js';
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+
+async function fresh(): Promise<{ store: Store; path: string; dir: string }> {
+  const t = tempDir();
+  const path = join(t.dir, 'nested', 'conduct.db');
+  const store = await openStore({ path });
+  cleanups.push(t.cleanup, () => store.close());
+  return { store, path, dir: t.dir };
+}
+
+describe('store', () => {
+  it('creates the directory, uses WAL and records the schema version', async () => {
+    const { store } = await fresh();
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    expect(store.schemaVersion()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('round-trips chains by trace (either hex case) and by identity, newest first', async () => {
+    const { store } = await fresh();
+    const t1 = traceId(1);
+    const a = chain(t1, 'svc:shop/frontend', [['checkout', 'POST /checkout'], ['payments', 'Charge']], 1000);
+    const b = chain(t1, 'agent:triage', [['search', 'execute_tool search']], 1005, { identityKind: 'agent', displayName: 'Triage' });
+    const later = chain(traceId(2), 'svc:shop/frontend', [['checkout', 'GET /cart']], 5000);
+    const result = store.writeChains([a, b, later]);
+    expect(result).toEqual({ chains: 3, calls: 4, rejected: 0 });
+
+    const inTrace = store.traceChains(t1.toUpperCase());
+    expect(inTrace.map((c) => c.identity)).toEqual(['svc:shop/frontend', 'agent:triage']);
+    expect(inTrace[0]).toEqual(a);
+    expect(inTrace[1]).toEqual(b);
+
+    const recent = store.recentChains('svc:shop/frontend', 10);
+    expect(recent.map((c) => c.traceId)).toEqual([traceId(2), t1]);
+    expect(store.recentChains('svc:shop/frontend', 1)).toHaveLength(1);
+    expect(store.traceChains(traceId(99))).toEqual([]);
+    expect(store.traceChains('not-hex')).toEqual([]);
+  });
+
+  it('folds chains into identities and edges across batches', async () => {
+    const { store } = await fresh();
+    store.writeChains([chain(traceId(1), 'svc:a', [['b', 'GET /x'], ['c', 'GET /y']], 2000)]);
+    store.writeChains([
+      chain(traceId(2), 'svc:a', [['b', 'GET /x']], 1000),
+      chain(traceId(3), 'agent:z', [['b', 'GET /x']], 3000, { identityKind: 'agent', displayName: 'Zed' }),
+    ]);
+    const a = store.getIdentity('svc:a')!;
+    expect(a).toMatchObject({ id: 'svc:a', kind: 'workload', firstSeenMs: 1000, lastSeenMs: 2002, calls: 3, chains: 2, peers: 2 });
+    expect(store.getIdentity('agent:z')).toMatchObject({ displayName: 'Zed', kind: 'agent', calls: 1 });
+    expect(store.getIdentity('nobody')).toBeUndefined();
+    expect(store.listIdentities(10).map((i) => i.id)).toEqual(['agent:z', 'svc:a']);
+    expect(store.listIdentities(1)).toHaveLength(1);
+
+    const edges = store.identityEdges('svc:a');
+    expect(edges[0]).toMatchObject({ peer: 'b', operation: 'GET /x', count: 2, firstSeenMs: 1000, lastSeenMs: 2000 });
+    expect(edges[1]).toMatchObject({ peer: 'c', operation: 'GET /y', count: 1 });
+  });
+
+  it('refuses chains with malformed trace ids and stores hostile text as data', async () => {
+    const { store } = await fresh();
+    const hostile = "x'); DROP TABLE chains; --";
+    const r = store.writeChains([
+      chain('zz', 'svc:a', [['b', 'op']]),
+      chain('00000000000000000000000000000000', 'svc:a', [['b', 'op']]),
+      chain(traceId(7), hostile, [[hostile, hostile]]),
+    ]);
+    expect(r).toEqual({ chains: 1, calls: 1, rejected: 2 });
+    expect(store.getIdentity(hostile)?.calls).toBe(1);
+    expect(store.identityEdges(hostile)[0]?.peer).toBe(hostile);
+  });
+
+  it('keeps data across reopen and migrations are idempotent', async () => {
+    const { store, path } = await fresh();
+    store.writeChains([chain(traceId(1), 'svc:a', [['b', 'op']])]);
+    const version = store.schemaVersion();
+    store.close();
+    store.close(); // twice is safe
+
+    const again = await openStore({ path });
+    cleanups.push(() => again.close());
+    expect(again.schemaVersion()).toBe(version);
+    expect(again.getIdentity('svc:a')?.calls).toBe(1);
+    expect(again.traceChains(traceId(1))).toHaveLength(1);
+    const rows = again.db.prepare('SELECT count(*) AS n FROM schema_version').get() as { n: number };
+    expect(rows.n).toBe((await loadMigrations()).length);
+  });
+
+  it('applies a migration dropped into the folder, once', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const dir = join(t.dir, 'migrations');
+    mkdirSync(dir);
+    for (const f of readdirSync(MIGRATIONS_DIR)) {
+      if (/^\d+-.*\.ts$/.test(f)) copyFileSync(join(MIGRATIONS_DIR, f), join(dir, f));
+    }
+    // The copies import '../migration.js' only as a type, so they load from anywhere.
+    writeFileSync(join(dir, '900-notes.ts'), "export default { description: 'notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)' };\n");
+    const path = join(t.dir, 'db.sqlite');
+    const s1 = await openStore({ path, migrationsDir: dir });
+    expect(s1.schemaVersion()).toBe(900);
+    s1.db.prepare('INSERT INTO notes (body) VALUES (?)').run('kept');
+    s1.close();
+    const s2 = await openStore({ path, migrationsDir: dir });
+    cleanups.push(() => s2.close());
+    expect(s2.db.prepare('SELECT body FROM notes').all()).toEqual([{ body: 'kept' }]);
+
+    writeFileSync(join(dir, '900-clash.ts'), "export default { description: 'clash', up: '' };\n");
+    await expect(loadMigrations(dir)).rejects.toThrow(/share version 900/);
+  });
+
+  it('rolls back a failing migration and leaves the database usable', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const db = new Database(join(t.dir, 'x.db'));
+    cleanups.push(() => db.close());
+    const bad = [{ version: 1, file: '001-bad.ts', description: 'bad', up: 'CREATE TABLE a (x); SELECT * FROM missing_table;' }];
+    expect(() => applyMigrations(db, bad)).toThrow(/missing_table/);
+    expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'a'").get()).toEqual({ n: 0 });
+    expect(db.prepare('SELECT count(*) AS n FROM schema_version').get()).toEqual({ n: 0 });
+  });
+
+  it('prunes chains by event time and reports size', async () => {
+    const { store } = await fresh();
+    store.writeChains([chain(traceId(1), 'svc:a', [['b', 'op']], 1000), chain(traceId(2), 'svc:a', [['b', 'op']], 9000)]);
+    expect(store.newestEventMs()).toBe(9001);
+    expect(store.pruneChains(5000)).toBe(1);
+    expect(store.traceChains(traceId(1))).toEqual([]);
+    expect(store.traceChains(traceId(2))).toHaveLength(1);
+    expect(store.sizeBytes()).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,336 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Chain, Logger } from '@conduct/processor';
+import { silentLogger } from '@conduct/processor';
+import { applyMigrations, loadMigrations, schemaVersion } from './migrate.js';
+import { traceIdFromBytes, traceIdToBytes } from './trace-id.js';
+import { decodeCalls, encodeCalls } from './call-codec.js';
+
+/** How long a statement waits for a lock held by another connection before failing. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+/** Page cache per connection in KiB; keeps the random trace-id index hot while writing. */
+export const DEFAULT_CACHE_KIB = 64 * 1024;
+
+export interface StoreOptions {
+  /** SQLite file; its directory is created. `:memory:` for a throw-away store. */
+  path: string;
+  /** Lock wait in ms (`busy_timeout`). Default DEFAULT_BUSY_TIMEOUT_MS. */
+  busyTimeoutMs?: number;
+  /** SQLite page cache in KiB. Default DEFAULT_CACHE_KIB. */
+  cacheKiB?: number;
+  /** Folder of numbered migrations; the store's own by default (tests point it elsewhere). */
+  migrationsDir?: string;
+  logger?: Logger;
+}
+
+/** One identity as stored: counters and event-time bounds. */
+export interface IdentityRecord {
+  id: string;
+  kind: string;
+  displayName?: string;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  calls: number;
+  chains: number;
+  /** Distinct peers it has called. */
+  peers: number;
+}
+
+/** Aggregate of one identity's calls through one caller service to one peer with one operation. */
+export interface EdgeRecord {
+  identity: string;
+  service: string;
+  peer: string;
+  peerKind: string;
+  external: boolean;
+  operation: string;
+  count: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+}
+
+/** What one `writeChains` call stored. */
+export interface WriteResult {
+  chains: number;
+  calls: number;
+  /** Chains refused because their trace id is not 32 hex digits (counted, not stored). */
+  rejected: number;
+}
+
+export interface Store {
+  /** The database file. */
+  readonly path: string;
+  /**
+   * The open connection, for components that keep their own tables (added as numbered
+   * migrations, see store/README.md). Prepare statements once; never interpolate span data.
+   */
+  readonly db: Database.Database;
+  /** Stores chains and folds them into identities and edges, in one transaction. */
+  writeChains(chains: readonly Chain[]): WriteResult;
+  /** Identities ordered by most recent activity. */
+  listIdentities(limit: number): IdentityRecord[];
+  getIdentity(id: string): IdentityRecord | undefined;
+  /** Every observed edge of an identity, most used first. */
+  identityEdges(id: string): EdgeRecord[];
+  /** An identity's chains, newest (by end time) first. */
+  recentChains(identity: string, limit: number): Chain[];
+  /** Every chain of a trace in time order; `traceId` is 32 hex digits in either case. */
+  traceChains(traceId: string): Chain[];
+  /** Deletes chains that ended before `beforeMs` (event time); returns how many. */
+  pruneChains(beforeMs: number): number;
+  /** Newest chain end time stored, 0 when empty. */
+  newestEventMs(): number;
+  /** Database size in bytes (pages in use plus free pages). */
+  sizeBytes(): number;
+  /** Highest applied migration. */
+  schemaVersion(): number;
+  /** Closes the connection; safe to call twice. */
+  close(): void;
+}
+
+interface ChainRow {
+  trace_id: Buffer;
+  identity: string;
+  identity_kind: string;
+  display_name: string | null;
+  start_ms: number;
+  end_ms: number;
+  calls: string;
+}
+
+interface IdentityRow {
+  id: string;
+  kind: string;
+  display_name: string | null;
+  first_seen_ms: number;
+  last_seen_ms: number;
+  calls: number;
+  chains: number;
+  peers: number;
+}
+
+interface EdgeRow {
+  identity: string;
+  service: string;
+  peer: string;
+  peer_kind: string;
+  external: number;
+  operation: string;
+  count: number;
+  first_seen_ms: number;
+  last_seen_ms: number;
+}
+
+/** Opens (creating when needed) the database and brings its schema up to date. */
+export async function openStore(options: StoreOptions): Promise<Store> {
+  const logger = options.logger ?? silentLogger;
+  const migrations = await loadMigrations(options.migrationsDir);
+  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const db = new Database(options.path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
+    db.pragma(`cache_size = -${Math.max(2048, Math.floor(options.cacheKiB ?? DEFAULT_CACHE_KIB))}`);
+    const applied = applyMigrations(db, migrations);
+    if (applied.length) logger.info({ path: options.path, applied }, 'store schema migrated');
+    const known = migrations.at(-1)?.version ?? 0;
+    const current = schemaVersion(db);
+    if (current > known) {
+      logger.warn({ path: options.path, current, known }, 'store schema is newer than this build');
+    }
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return createStore(db, options.path);
+}
+
+function createStore(db: Database.Database, path: string): Store {
+  const insertChain = db.prepare(
+    `INSERT INTO chains (trace_id, identity, identity_kind, display_name, start_ms, end_ms, call_count, calls)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const upsertIdentity = db.prepare(
+    `INSERT INTO identities (id, kind, display_name, first_seen_ms, last_seen_ms, calls, chains)
+     VALUES (@id, @kind, @displayName, @first, @last, @calls, @chains)
+     ON CONFLICT (id) DO UPDATE SET
+       kind = excluded.kind,
+       display_name = coalesce(excluded.display_name, identities.display_name),
+       first_seen_ms = min(identities.first_seen_ms, excluded.first_seen_ms),
+       last_seen_ms = max(identities.last_seen_ms, excluded.last_seen_ms),
+       calls = identities.calls + excluded.calls,
+       chains = identities.chains + excluded.chains`,
+  );
+  const upsertEdge = db.prepare(
+    `INSERT INTO edges (identity, service, peer, operation, peer_kind, external, count, first_seen_ms, last_seen_ms)
+     VALUES (@identity, @service, @peer, @operation, @peerKind, @external, @count, @first, @last)
+     ON CONFLICT (identity, service, peer, operation) DO UPDATE SET
+       peer_kind = excluded.peer_kind,
+       external = excluded.external,
+       count = edges.count + excluded.count,
+       first_seen_ms = min(edges.first_seen_ms, excluded.first_seen_ms),
+       last_seen_ms = max(edges.last_seen_ms, excluded.last_seen_ms)`,
+  );
+  const identityColumns = `i.id, i.kind, i.display_name, i.first_seen_ms, i.last_seen_ms, i.calls, i.chains,
+    (SELECT count(DISTINCT e.peer) FROM edges e WHERE e.identity = i.id) AS peers`;
+  const selectIdentities = db.prepare(
+    `SELECT ${identityColumns} FROM identities i ORDER BY i.last_seen_ms DESC, i.id LIMIT ?`,
+  );
+  const selectIdentity = db.prepare(`SELECT ${identityColumns} FROM identities i WHERE i.id = ?`);
+  const selectEdges = db.prepare(
+    `SELECT identity, service, peer, peer_kind, external, operation, count, first_seen_ms, last_seen_ms
+     FROM edges WHERE identity = ? ORDER BY count DESC, service, peer, operation`,
+  );
+  const chainColumns = 'trace_id, identity, identity_kind, display_name, start_ms, end_ms, calls';
+  const selectRecent = db.prepare(
+    `SELECT ${chainColumns} FROM chains WHERE identity = ? ORDER BY end_ms DESC, seq DESC LIMIT ?`,
+  );
+  const selectTrace = db.prepare(`SELECT ${chainColumns} FROM chains WHERE trace_id = ? ORDER BY start_ms, seq`);
+  const deleteOld = db.prepare('DELETE FROM chains WHERE end_ms < ?');
+  const selectNewest = db.prepare('SELECT max(end_ms) AS v FROM chains');
+
+  const write = db.transaction((chains: readonly Chain[]): WriteResult => {
+    const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
+    const identities = new Map<string, { id: string; kind: string; displayName: string | null; first: number; last: number; calls: number; chains: number }>();
+    const edges = new Map<string, { identity: string; service: string; peer: string; operation: string; peerKind: string; external: number; count: number; first: number; last: number }>();
+    for (const chain of chains) {
+      const traceId = traceIdToBytes(chain.traceId);
+      if (!traceId || typeof chain.identity !== 'string' || !Array.isArray(chain.calls)) {
+        result.rejected++;
+        continue;
+      }
+      const calls = chain.calls;
+      const start = finite(chain.startMs);
+      const end = finite(chain.endMs, start);
+      insertChain.run(traceId, chain.identity, String(chain.identityKind), chain.displayName ?? null, start, end, calls.length, encodeCalls(calls, start));
+      result.chains++;
+      result.calls += calls.length;
+
+      const agg = identities.get(chain.identity);
+      if (agg) {
+        agg.kind = String(chain.identityKind);
+        agg.displayName = chain.displayName ?? agg.displayName;
+        agg.first = Math.min(agg.first, start);
+        agg.last = Math.max(agg.last, end);
+        agg.calls += calls.length;
+        agg.chains++;
+      } else {
+        identities.set(chain.identity, {
+          id: chain.identity,
+          kind: String(chain.identityKind),
+          displayName: chain.displayName ?? null,
+          first: start,
+          last: end,
+          calls: calls.length,
+          chains: 1,
+        });
+      }
+      for (const call of chain.calls) {
+        const at = finite(call.startMs, start);
+        const key = JSON.stringify([call.service, call.peer, call.operation]);
+        const e = edges.get(chain.identity + '\u0000' + key);
+        if (e) {
+          e.count++;
+          e.first = Math.min(e.first, at);
+          e.last = Math.max(e.last, at);
+          e.peerKind = String(call.peerKind);
+          e.external = call.external ? 1 : 0;
+        } else {
+          edges.set(chain.identity + '\u0000' + key, {
+            identity: chain.identity,
+            service: String(call.service ?? ''),
+            peer: String(call.peer ?? ''),
+            operation: String(call.operation ?? ''),
+            peerKind: String(call.peerKind ?? ''),
+            external: call.external ? 1 : 0,
+            count: 1,
+            first: at,
+            last: at,
+          });
+        }
+      }
+    }
+    for (const row of identities.values()) upsertIdentity.run(row);
+    for (const row of edges.values()) upsertEdge.run(row);
+    return result;
+  });
+
+  let open = true;
+  return {
+    path,
+    db,
+    writeChains: (chains) => write(chains),
+    listIdentities: (limit) => (selectIdentities.all(limit) as IdentityRow[]).map(toIdentity),
+    getIdentity(id) {
+      const row = selectIdentity.get(id) as IdentityRow | undefined;
+      return row && toIdentity(row);
+    },
+    identityEdges: (id) => (selectEdges.all(id) as EdgeRow[]).map(toEdge),
+    recentChains: (identity, limit) => (selectRecent.all(identity, limit) as ChainRow[]).map(toChain),
+    traceChains(traceId) {
+      const bytes = traceIdToBytes(traceId);
+      return bytes ? (selectTrace.all(bytes) as ChainRow[]).map(toChain) : [];
+    },
+    pruneChains: (beforeMs) => deleteOld.run(beforeMs).changes,
+    newestEventMs: () => (selectNewest.get() as { v: number | null }).v ?? 0,
+    sizeBytes() {
+      const pages = db.pragma('page_count', { simple: true }) as number;
+      const pageSize = db.pragma('page_size', { simple: true }) as number;
+      return pages * pageSize;
+    },
+    schemaVersion: () => schemaVersion(db),
+    close() {
+      if (!open) return;
+      open = false;
+      db.close();
+    },
+  };
+}
+
+function finite(value: unknown, fallback = 0): number {
+  return typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : fallback;
+}
+
+function toIdentity(row: IdentityRow): IdentityRecord {
+  return {
+    id: row.id,
+    kind: row.kind,
+    ...(row.display_name !== null ? { displayName: row.display_name } : {}),
+    firstSeenMs: row.first_seen_ms,
+    lastSeenMs: row.last_seen_ms,
+    calls: row.calls,
+    chains: row.chains,
+    peers: row.peers,
+  };
+}
+
+function toEdge(row: EdgeRow): EdgeRecord {
+  return {
+    identity: row.identity,
+    service: row.service,
+    peer: row.peer,
+    peerKind: row.peer_kind,
+    external: row.external === 1,
+    operation: row.operation,
+    count: row.count,
+    firstSeenMs: row.first_seen_ms,
+    lastSeenMs: row.last_seen_ms,
+  };
+}
+
+function toChain(row: ChainRow): Chain {
+  const traceId = traceIdFromBytes(row.trace_id);
+  const calls = decodeCalls(row.calls, { traceId, identity: row.identity, identityKind: row.identity_kind, startMs: row.start_ms });
+  return {
+    traceId,
+    identity: row.identity,
+    identityKind: row.identity_kind,
+    ...(row.display_name !== null ? { displayName: row.display_name } : {}),
+    startMs: row.start_ms,
+    endMs: row.end_ms,
+    calls,
+  };
+}
