@@ -14,3 +14,17 @@ describe('detection migration', () => {
     db.close();
   });
 });
+
+describe('with the store', () => {
+  it('runs on the database opened by openStore, whose migrations include 010', async () => {
+    const { openStore } = await import('../store/index.js');
+    const store = await openStore({ path: ':memory:' });
+    try {
+      expect(store.schemaVersion()).toBeGreaterThanOrEqual(10);
+      const d = createDetection({ db: store.db, learning: { minCalls: 1, period: 0, forgetAfter: 0 }, traceUrl: '{traceId}' });
+      expect(d.stats().identities).toBe(0);
+    } finally {
+      store.close();
+    }
+  });
+});
