@@ -35,7 +35,7 @@ interface Node extends TraceSpan {
 export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResolver): DerivedTrace {
   const nodes = new Map<string, Node>();
   for (const ts of spans) {
-    if (!nodes.has(ts.span.spanId)) nodes.set(ts.span.spanId, { ...ts, service: serviceOf(ts.resource), stitched: false });
+    if (!nodes.has(ts.span.spanId)) nodes.set(ts.span.spanId, { span: ts.span, resource: ts.resource, service: serviceOf(ts.resource), stitched: false });
   }
   const acting = resolver.resolveTrace([...nodes.values()]);
   const identityOf = (node: Node): ResolvedIdentity => acting.get(node.span.spanId) ?? resolver.resourceIdentity(node.resource);

@@ -6,5 +6,6 @@ export {
   DEFAULT_LATENESS_MS,
   DEFAULT_MAX_PENDING_SPANS,
   DEFAULT_REMEMBERED_TRACES,
+  DEFAULT_MAX_FUTURE_SKEW_MS,
 } from './stitcher.js';
 export type { Stitcher, StitchConfig, StitcherStats, CompletedTrace, CompletionReason, Clock } from './stitcher.js';

@@ -46,6 +46,16 @@ describe('stitcher', () => {
     expect(stitcher.add(spans(3, 1, 19_001)).map((t) => t.traceId)).toEqual([traceId(1)]);
   });
 
+  it('a span stamped far in the future moves the watermark only to processing time plus the skew', () => {
+    const { clock, stitcher } = setup({ idleMs: 60_000, maxFutureSkewMs: 5_000 });
+    clock.t = 1_000;
+    stitcher.add(spans(1, 1, 1_000));
+    expect(stitcher.add(spans(2, 1, 32_503_680_000_000))).toEqual([]); // year 3000
+    expect(stitcher.stats().watermarkMs).toBe(1_000 + 5_000 - 10_000);
+    clock.t = 7_000;
+    expect(stitcher.add(spans(3, 1, 1_000_000)).map((t) => t.traceId)).toEqual([traceId(1)]);
+  });
+
   it('completes everything on flush', () => {
     const { stitcher } = setup();
     stitcher.add(spans(1, 2));

@@ -9,6 +9,8 @@ export const DEFAULT_LATENESS_MS = 30_000;
 export const DEFAULT_MAX_PENDING_SPANS = 500_000;
 /** Default of {@link StitchConfig.rememberedTraces}. */
 export const DEFAULT_REMEMBERED_TRACES = 100_000;
+/** Default of {@link StitchConfig.maxFutureSkewMs}. */
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 300_000;
 /** Bounds of the idle check period (idleMs / 4, clamped). */
 export const MIN_CHECK_INTERVAL_MS = 10;
 export const MAX_CHECK_INTERVAL_MS = 1_000;
@@ -22,6 +24,11 @@ export interface StitchConfig {
   maxPendingSpans: number;
   /** Ids of completed traces remembered to recognise late spans. */
   rememberedTraces?: number;
+  /**
+   * Span ends later than processing time plus this much advance the watermark only that far, so
+   * that one span stamped in the future cannot complete every pending trace at once.
+   */
+  maxFutureSkewMs?: number;
 }
 
 /** Processing time, in ms. Injected so that tests can drive it. */
@@ -84,6 +91,7 @@ interface HeapEntry {
 export function createStitcher(config: StitchConfig, clock: Clock = systemClock): Stitcher {
   const { idleMs, latenessMs, maxPendingSpans } = config;
   const remembered = Math.max(0, config.rememberedTraces ?? DEFAULT_REMEMBERED_TRACES);
+  const futureSkewMs = config.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
   // Insertion order = least recently active first: a trace is re-inserted when a span arrives.
   const pending = new Map<string, Pending>();
   const completedIds = new Map<string, true>();
@@ -123,6 +131,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
 
   const add = (data: TracesRequestData): CompletedTrace[] => {
     const now = clock.now();
+    const ceiling = now + futureSkewMs;
     const touched = new Set<Pending>();
     for (const rs of data.resourceSpans) {
       for (const span of rs.spans) {
@@ -137,7 +146,8 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
         pendingSpans++;
         const end = Number.isFinite(span.endMs) ? span.endMs : Number.isFinite(span.startMs) ? span.startMs : -Infinity;
         if (end > p.maxEndMs) p.maxEndMs = end;
-        if (end > newestEndMs) newestEndMs = end;
+        const markEnd = end > ceiling ? ceiling : end;
+        if (markEnd > newestEndMs) newestEndMs = markEnd;
         touched.add(p);
       }
     }
