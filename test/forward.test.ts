@@ -13,7 +13,17 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as HttpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as HttpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { createForwarder, TRACE_EXPORT_METHOD, type ForwardTargetConfig, type Forwarder } from '@conduct/processor';
+import {
+  createCollectingIngest,
+  createForwarder,
+  createGrpcReceiver,
+  createHttpReceiver,
+  silentLogger,
+  TRACE_EXPORT_METHOD,
+  type ForwardTargetConfig,
+  type Forwarder,
+  type TraceIngest,
+} from '@conduct/processor';
 import { decodeTracesRequestFull, encodeRpcStatus, encodeTracesRequest } from '@conduct/proto';
 
 /**
@@ -151,6 +161,8 @@ async function exportOnce(exporter: SpanExporter, spans: ReadableSpan[]): Promis
 }
 
 interface Captured {
+  /** The SDK spans the exporters sent (the exporters' serialisation of them is deterministic). */
+  sdkSpans: ReadableSpan[];
   protobuf: Buffer;
   protobufGzip: Buffer;
   json: Buffer;
@@ -175,7 +187,7 @@ async function captureExporterBytes(): Promise<Captured> {
   expect(proto!.headers['content-type']).toBe('application/x-protobuf');
   expect(protoGzip!.headers['content-encoding']).toBe('gzip');
   expect(json!.headers['content-type']).toBe('application/json');
-  return { protobuf: proto!.body, protobufGzip: protoGzip!.body, json: json!.body, grpc: grpcCapture.received[0]!.body, spans: spans.length };
+  return { sdkSpans: spans, protobuf: proto!.body, protobufGzip: protoGzip!.body, json: json!.body, grpc: grpcCapture.received[0]!.body, spans: spans.length };
 }
 
 /**
@@ -599,5 +611,81 @@ describe('configuration', () => {
     expect(fwd.submit({ body: numbered(0), format: 'protobuf', spans: 1 })).toBe('accepted');
     expect(await fwd.flush(10)).toBe(true);
     await fwd.stop();
+  });
+});
+
+describe('through conduct\'s receivers (in-line mode)', () => {
+  async function conduct(configs: ForwardTargetConfig[], ingest: TraceIngest = createCollectingIngest()) {
+    const registry = new Registry();
+    const { fwd } = forwarder(configs, registry);
+    const deps = { registry, logger: silentLogger, forwarder: fwd };
+    const receiverConfig = { endpoint: '127.0.0.1:0', maxRequestBytes: 4 * 1024 * 1024 };
+    const grpcReceiver = createGrpcReceiver(receiverConfig, ingest, deps);
+    const httpReceiver = createHttpReceiver(receiverConfig, ingest, deps);
+    const [grpcAt, httpAt] = await Promise.all([grpcReceiver.start(), httpReceiver.start()]);
+    cleanups.push(() => Promise.all([grpcReceiver.stop(), httpReceiver.stop()]).then(() => undefined));
+    return { fwd, registry, grpcAt, httpAt };
+  }
+
+  it('official exporters -> conduct -> downstreams: protobuf byte-identical, JSON equivalent over gRPC and identical over HTTP', async () => {
+    const httpDown = await httpDownstream();
+    const grpcDown = await grpcDownstream();
+    const ingest = createCollectingIngest();
+    const { fwd, grpcAt, httpAt } = await conduct(
+      [
+        { endpoint: httpDown.url, protocol: 'http' },
+        { endpoint: `127.0.0.1:${grpcDown.port}`, protocol: 'grpc' },
+      ],
+      ingest,
+    );
+    await exportOnce(new HttpProtoExporter({ url: `http://${httpAt}/v1/traces` }), captured.sdkSpans);
+    await exportOnce(new HttpJsonExporter({ url: `http://${httpAt}/v1/traces` }), captured.sdkSpans);
+    await exportOnce(new GrpcExporter({ url: `http://${grpcAt}` }), captured.sdkSpans);
+    expect(await fwd.flush(10_000)).toBe(true);
+
+    expect(httpDown.received).toHaveLength(3);
+    expect(httpDown.received[0]!.body.equals(captured.protobuf)).toBe(true);
+    expect(httpDown.received[1]!.body.equals(captured.json)).toBe(true);
+    expect(httpDown.received[1]!.headers['content-type']).toBe('application/json');
+    expect(httpDown.received[2]!.body.equals(captured.grpc)).toBe(true);
+
+    expect(grpcDown.received).toHaveLength(3);
+    expect(grpcDown.received[0]!.body.equals(captured.protobuf)).toBe(true);
+    expect(canonical(grpcDown.received[1]!.body)).toEqual(canonical(captured.protobuf));
+    expect(grpcDown.received[2]!.body.equals(captured.grpc)).toBe(true);
+    // The analysis got them too.
+    expect(ingest.spans().length).toBe(3 * captured.spans);
+  });
+
+  it('an analysis that fails does not block forwarding: the sender is acknowledged, the downstream gets the request', async () => {
+    const down = await httpDownstream();
+    const failing: TraceIngest = {
+      accept: async () => {
+        throw new Error('analysis is down');
+      },
+    };
+    const { fwd, httpAt } = await conduct([{ endpoint: down.url, protocol: 'http' }], failing);
+    await exportOnce(new HttpProtoExporter({ url: `http://${httpAt}/v1/traces` }), captured.sdkSpans);
+    expect(await fwd.flush(10_000)).toBe(true);
+    expect(down.received).toHaveLength(1);
+    expect(down.received[0]!.body.equals(captured.protobuf)).toBe(true);
+  });
+
+  it('answers 503 with Retry-After (HTTP) and UNAVAILABLE (gRPC) once the forwarder is full, so the sender keeps the data', async () => {
+    const port = await freePort();
+    const { httpAt, grpcAt } = await conduct([{ endpoint: `http://127.0.0.1:${port}`, protocol: 'http', queueSize: 1, retry: FAST_RETRY }]);
+    const post = () =>
+      fetch(`http://${httpAt}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: captured.protobuf });
+    expect((await post()).status).toBe(200);
+    const refused = await post();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+
+    const client = new grpc.Client(grpcAt, grpc.credentials.createInsecure());
+    cleanups.push(() => client.close());
+    const code = await new Promise<number>((resolve) =>
+      client.makeUnaryRequest(TRACE_EXPORT_METHOD, raw, raw, captured.grpc, new grpc.Metadata(), {}, (err) => resolve(err ? err.code : 0)),
+    );
+    expect(code).toBe(grpc.status.UNAVAILABLE);
   });
 });

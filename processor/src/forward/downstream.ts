@@ -94,9 +94,12 @@ export class Downstream {
     return { body: req.body, format: req.format, spans: req.spans, size: req.body.length };
   }
 
+  /** Room in memory; the request in flight counts against `queueSize` and `queueMaxBytes` too. */
   private memHasRoom(size: number): boolean {
-    if (this.mem.length === 0) return true; // one request always fits: it is in memory already
-    return this.mem.length < this.target.queueSize && this.memBytes + size <= this.target.queueMaxBytes;
+    const held = this.mem.length + (this.current ? 1 : 0);
+    if (held === 0) return true; // one request always fits: it is in memory already
+    const bytes = this.memBytes + (this.current?.size ?? 0);
+    return held < this.target.queueSize && bytes + size <= this.target.queueMaxBytes;
   }
 
   /** True when `enqueue` of this request would succeed. */

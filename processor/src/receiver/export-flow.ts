@@ -6,6 +6,7 @@ import {
   type TracesRequestData,
 } from '@conduct/proto';
 import type { Logger, TraceIngest } from '../model.js';
+import type { Forwarder } from '../forward/index.js';
 import type { ReceiverMetrics, ReceiverProtocol } from './metrics.js';
 
 /** Wire format of a request body (and of the answer to it). */
@@ -20,6 +21,8 @@ export type ExportResult =
   /** Not accepted now; retry after the delay (HTTP 503, gRPC UNAVAILABLE). */
   | { kind: 'overloaded'; message: string; retryAfterMs: number };
 
+/** Retry delay suggested when the forwarder's queue and spool are full. */
+export const FORWARD_FULL_RETRY_MS = 1_000;
 /** Retry delay suggested when the ingest failed instead of answering. */
 export const INGEST_ERROR_RETRY_MS = 1_000;
 /** Background failures are logged at most this often; each one is counted. */
@@ -41,6 +44,7 @@ export function createExportFlow(
   metrics: ReceiverMetrics,
   logger: Logger,
   limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+  forwarder?: Pick<Forwarder, 'submit' | 'enabled'>,
 ): (protocol: ReceiverProtocol, format: BodyFormat, body: Buffer) => Promise<ExportResult> {
   let lastErrorLog = -Infinity;
 
@@ -62,6 +66,17 @@ export function createExportFlow(
       }
     }
 
+    // In-line mode: pass the request on before (and regardless of) the analysis.
+    let forwarded = false;
+    if (forwarder?.enabled && body.length > 0) {
+      if (forwarder.submit({ body, format, spans: data.spanCount + data.rejectedSpans }) === 'full') {
+        metrics.requestRejected(protocol, 'forward-full');
+        metrics.spansRejected(protocol, 'forward-full', data.spanCount);
+        return { kind: 'overloaded', message: 'the downstream is not keeping up; retry later', retryAfterMs: FORWARD_FULL_RETRY_MS };
+      }
+      forwarded = true;
+    }
+
     if (data.spanCount > 0) {
       let outcome;
       try {
@@ -74,11 +89,13 @@ export function createExportFlow(
           lastErrorLog = now;
           logger.error({ err: error instanceof Error ? error.message : String(error) }, 'trace ingest failed; answering retryable errors');
         }
+        if (forwarded) return { kind: 'ok', rejectedSpans: data.rejectedSpans, errorMessage: data.rejectedSpans > 0 ? data.rejectMessage : '' };
         return { kind: 'overloaded', message: 'conduct could not take the spans; retry later', retryAfterMs: INGEST_ERROR_RETRY_MS };
       }
       if (!outcome.ok) {
         metrics.requestRejected(protocol, 'overloaded');
         metrics.spansRejected(protocol, 'overloaded', data.spanCount);
+        if (forwarded) return { kind: 'ok', rejectedSpans: data.rejectedSpans, errorMessage: data.rejectedSpans > 0 ? data.rejectMessage : '' };
         return {
           kind: 'overloaded',
           message: `conduct is overloaded (${outcome.reason}); retry later`,

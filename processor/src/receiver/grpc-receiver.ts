@@ -47,7 +47,7 @@ export function createGrpcReceiver(config: GrpcReceiverConfig, ingest: TraceInge
   const address = parseEndpoint(config.endpoint, 'receivers.grpc.endpoint');
   const { logger } = deps;
   const metrics = createReceiverMetrics(deps.registry);
-  const exportFlow = createExportFlow(ingest, metrics, logger, config.decodeLimits);
+  const exportFlow = createExportFlow(ingest, metrics, logger, config.decodeLimits, deps.forwarder);
   const checkToken = config.auth ? createBearerCheck(config.auth.token) : undefined;
   const window = config.flowControlWindowBytes ?? DEFAULT_GRPC_FLOW_CONTROL_WINDOW_BYTES;
   const graceMs = config.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;

@@ -44,7 +44,7 @@ export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceInge
   const address = parseEndpoint(config.endpoint, 'receivers.http.endpoint');
   const { logger } = deps;
   const metrics = createReceiverMetrics(deps.registry);
-  const exportFlow = createExportFlow(ingest, metrics, logger, config.decodeLimits);
+  const exportFlow = createExportFlow(ingest, metrics, logger, config.decodeLimits, deps.forwarder);
   const checkToken = config.auth ? createBearerCheck(config.auth.token) : undefined;
   const maxBytes = config.maxRequestBytes;
   const headersTimeout = config.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;

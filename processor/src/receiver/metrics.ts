@@ -13,7 +13,9 @@ export type RejectReason =
   | 'not-found'
   | 'method-not-allowed'
   | 'overloaded'
-  | 'ingest-error';
+  | 'ingest-error'
+  /** The forwarder's queue and spool are full (in-line mode): refused with a retryable answer. */
+  | 'forward-full';
 
 /** Counters both receivers write to; created once per registry and shared. */
 export interface ReceiverMetrics {

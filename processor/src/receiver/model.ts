@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../model.js';
+import type { Forwarder } from '../forward/index.js';
 
 /** A running (or startable) OTLP receiver. */
 export interface Receiver {
@@ -14,6 +15,13 @@ export interface ReceiverDeps {
   /** Prometheus registry the receiver's counters are registered on (shared by both receivers). */
   registry: Registry;
   logger: Logger;
+  /**
+   * In-line mode: every request that decodes is handed to the forwarder before the ingest, and
+   * answered with a retryable code when the forwarder is full. Once forwarded, a request is
+   * acknowledged even if the analysis cannot take it (counted), so analysis never blocks the
+   * traffic to the back end.
+   */
+  forwarder?: Pick<Forwarder, 'submit' | 'enabled'>;
 }
 
 /** google.rpc.Code values used in error answers (the same numbers as gRPC status codes). */
