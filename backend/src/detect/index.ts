@@ -21,3 +21,5 @@ export { DETECTION_SCHEMA, applyDetectionSchema } from './schema.js';
 export { scoreFindings } from './score.js';
 export type { BaselineSummary, IdentityGraph, GraphNode, GraphEdge, SummaryItem } from './summary.js';
 export { techniquesForOperation } from './techniques.js';
+export { createDetectionAnalyser } from './analyser.js';
+export type { AlertEmitter } from './analyser.js';

@@ -28,3 +28,28 @@ describe('with the store', () => {
     }
   });
 });
+
+describe('analyser adapter', () => {
+  it('emits the alerts a batch raises', async () => {
+    const { createDetectionAnalyser } = await import('./analyser.js');
+    const db = new Database(':memory:');
+    const d = createDetection({
+      db,
+      learning: { minCalls: 1, period: 0, forgetAfter: 0 },
+      policies: [{ match: 'svc:*', deniedOperations: ['DeleteBucket'] }],
+      traceUrl: 'http://t/{traceId}',
+    });
+    const emitted: string[] = [];
+    const a = createDetectionAnalyser(d);
+    const call = {
+      traceId: 'b'.repeat(32), spanId: '1'.repeat(16), parentSpanId: '', identity: 'svc:x', identityKind: 'workload',
+      service: 'x', peer: 's3', peerKind: 'http' as const, external: false, operation: 'DeleteBucket', protocol: 'http',
+      startMs: 1_000, durationMs: 1, status: 'ok' as const, name: 'DeleteBucket', source: {},
+    };
+    a.analyse([{ traceId: call.traceId, identity: 'svc:x', identityKind: 'workload', startMs: 1_000, endMs: 1_001, calls: [call] }], {
+      emit: (alert) => emitted.push(`${alert.detector}:${alert.links.trace}`),
+    });
+    expect(emitted).toEqual([`policy:http://t/${call.traceId}`]);
+    db.close();
+  });
+});
