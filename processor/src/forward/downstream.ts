@@ -126,6 +126,7 @@ export class Downstream {
     } catch (err) {
       if (!this.spoolErrorLogged) this.logger.error({ downstream: this.label, err: String(err) }, 'forward spool write failed');
       this.spoolErrorLogged = true;
+      this.countDrop('spool-error', item.spans);
       return false;
     }
     this.metrics.spooledRequests.inc({ downstream: this.label });

@@ -66,7 +66,8 @@ export function createForwarder(configs: readonly ForwardTargetConfig[], deps: F
   const labels = new Set<string>();
   try {
     targets.forEach((target, i) => {
-      let label = target.endpoint;
+      // Credentials in a URL stay out of the metrics and logs.
+      let label = target.endpoint.replace(/\/\/[^/@]*@/, '//');
       if (labels.has(label)) label = `${label}#${i}`;
       labels.add(label);
       const makeTransport = deps.createTransport ?? defaultTransport;
@@ -105,7 +106,7 @@ export function createForwarder(configs: readonly ForwardTargetConfig[], deps: F
       for (const d of downstreams) d.start();
       if (downstreams.length > 0) {
         logger.info(
-          { downstreams: targets.map((t) => ({ endpoint: t.endpoint, protocol: t.protocol, spool: t.spoolPath ?? null })) },
+          { downstreams: downstreams.map((d, i) => ({ endpoint: d.label, protocol: targets[i]!.protocol, spool: targets[i]!.spoolPath ?? null })) },
           'forwarder started',
         );
       }

@@ -57,7 +57,7 @@ export function createForwardMetrics(registry: Registry, downstreams: () => Down
     }),
     droppedRequests: new Counter({
       name: 'conduct_forward_dropped_requests_total',
-      help: 'Requests given up on, by reason (http-400, grpc-INVALID_ARGUMENT, convert, retries-exhausted, shutdown, spool-corrupt).',
+      help: 'Requests given up on, by reason (http-400, grpc-INVALID_ARGUMENT, convert, retries-exhausted, shutdown, spool-corrupt, spool-error).',
       labelNames: ['downstream', 'reason'],
       registers,
     }),
