@@ -69,6 +69,8 @@ export interface Store {
   readonly db: Database.Database;
   /** Stores chains and folds them into identities and edges, in one transaction. */
   writeChains(chains: readonly Chain[]): WriteResult;
+  /** Whether `writeChains` stores this chain (trace id of 32 hex digits, not all zero; calls a list). */
+  accepts(chain: Chain): boolean;
   /** Identities ordered by most recent activity. */
   listIdentities(limit: number): IdentityRecord[];
   getIdentity(id: string): IdentityRecord | undefined;
@@ -197,8 +199,8 @@ function createStore(db: Database.Database, path: string): Store {
     const identities = new Map<string, { id: string; kind: string; displayName: string | null; first: number; last: number; calls: number; chains: number }>();
     const edges = new Map<string, { identity: string; service: string; peer: string; operation: string; peerKind: string; external: number; count: number; first: number; last: number }>();
     for (const chain of chains) {
-      const traceId = traceIdToBytes(chain.traceId);
-      if (!traceId || typeof chain.identity !== 'string' || !Array.isArray(chain.calls)) {
+      const traceId = acceptable(chain);
+      if (!traceId) {
         result.rejected++;
         continue;
       }
@@ -263,6 +265,7 @@ function createStore(db: Database.Database, path: string): Store {
     path,
     db,
     writeChains: (chains) => write(chains),
+    accepts: (chain) => acceptable(chain) !== undefined,
     listIdentities: (limit) => (selectIdentities.all(limit) as IdentityRow[]).map(toIdentity),
     getIdentity(id) {
       const row = selectIdentity.get(id) as IdentityRow | undefined;
@@ -288,6 +291,12 @@ function createStore(db: Database.Database, path: string): Store {
       db.close();
     },
   };
+}
+
+/** The chain's trace id bytes when the store takes the chain, else undefined. */
+function acceptable(chain: Chain): Buffer | undefined {
+  if (!chain || typeof chain.identity !== 'string' || !Array.isArray(chain.calls)) return undefined;
+  return traceIdToBytes(chain.traceId);
 }
 
 function finite(value: unknown, fallback = 0): number {

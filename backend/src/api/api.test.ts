@@ -1,0 +1,259 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Alert } from '../alerts/model.js';
+import { openStore, type Store } from '../store/index.js';
+import { chain, tempDir, traceId } from '../store/testdata/fixtures.js';
+import { createApi, CONTENT_SECURITY_POLICY, type AlertsProvider, type ApiServer } from './index.js';
+
+const T1 = traceId(1);
+const T2 = traceId(2);
+const SPIFFE = 'spiffe://prod/ns/ci/sa/deployer';
+
+function alert(id: string, identity: string, status: Alert['status'] = 'open'): Alert {
+  return {
+    id, identity, identityKind: 'workload', detector: 'new-peer', severity: 'high', score: 80,
+    title: `${identity} contacted a new peer`, explanation: 'Normally it calls b only.', traceId: T1,
+    spanIds: ['0000000000000001'], eventTime: '2023-11-14T22:13:20.000Z', firstSeen: '2023-11-14T22:13:20.000Z',
+    lastSeen: '2023-11-14T22:13:20.000Z', count: 1, status, techniques: [], links: { trace: `http://jaeger/trace/${T1}` },
+  };
+}
+
+/** A tiny in-memory provider standing in for detection (real code path through the API). */
+function memoryAlerts(): AlertsProvider & { all: Alert[] } {
+  const all = [alert('a1', 'svc:shop/frontend'), alert('a2', 'svc:shop/frontend', 'expected'), alert('a3', SPIFFE)];
+  return {
+    all,
+    list: (q) => all.filter((a) => (!q.identity || a.identity === q.identity) && (!q.status || a.status === q.status)).slice(0, q.limit),
+    get: (id) => all.find((a) => a.id === id),
+    feedback(id, verdict) {
+      const a = all.find((x) => x.id === id);
+      if (a) a.status = verdict;
+      return a;
+    },
+    openCounts() {
+      const m = new Map<string, number>();
+      for (const a of all) if (a.status === 'open') m.set(a.identity, (m.get(a.identity) ?? 0) + 1);
+      return m;
+    },
+  };
+}
+
+async function listen(api: ApiServer): Promise<string> {
+  return `http://${await api.start('127.0.0.1', 0)}`;
+}
+
+describe('API', () => {
+  const t = tempDir('conduct-api-');
+  let store: Store;
+  let api: ApiServer;
+  let base: string;
+  let flushes = 0;
+
+  beforeAll(async () => {
+    store = await openStore({ path: join(t.dir, 'conduct.db') });
+    store.writeChains([
+      chain(T1, 'svc:shop/frontend', [['checkout', 'POST /checkout'], ['payments', 'Charge']], 1_700_000_000_000),
+      chain(T1, SPIFFE, [['k8s-api', 'PATCH /apis/apps/v1/deployments/{id}']], 1_700_000_000_005, { identityKind: 'certificate' }),
+      chain(T2, 'svc:shop/frontend', [['checkout', 'GET /cart']], 1_700_000_100_000),
+    ]);
+    const uiDir = join(t.dir, 'ui');
+    mkdirSync(join(uiDir, 'assets'), { recursive: true });
+    writeFileSync(join(uiDir, 'index.html'), '<!doctype html><title>conduct ui</title>');
+    writeFileSync(join(uiDir, 'assets', 'app.js'), 'console.log(1)');
+    writeFileSync(join(t.dir, 'secret.txt'), 'do not serve');
+    api = createApi({ store, registry: new Registry(), flush: async () => void flushes++, alerts: memoryAlerts(), uiDir });
+    base = await listen(api);
+  });
+  afterAll(async () => {
+    await api.stop();
+    store.close();
+    t.cleanup();
+  });
+
+  it('answers /healthz and /metrics with the store size', async () => {
+    const h = await fetch(`${base}/healthz`);
+    expect(h.status).toBe(200);
+    const m = await fetch(`${base}/metrics`);
+    expect(m.status).toBe(200);
+    const text = await m.text();
+    expect(text).toMatch(/^conduct_store_bytes [1-9]\d*$/m);
+  });
+
+  it('lists identities with ISO times, peers and open alerts', async () => {
+    const res = await fetch(`${base}/api/v1/identities`);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    const { identities } = (await res.json()) as { identities: Array<Record<string, unknown>> };
+    const frontend = identities.find((i) => i.id === 'svc:shop/frontend')!;
+    expect(frontend).toMatchObject({
+      kind: 'workload', status: 'learning', calls: 3, peers: 2, openAlerts: 1,
+      firstSeen: '2023-11-14T22:13:20.000Z', lastSeen: new Date(1_700_000_100_001).toISOString(),
+    });
+    expect(identities.find((i) => i.id === SPIFFE)).toMatchObject({ kind: 'certificate', openAlerts: 1 });
+  });
+
+  it('answers one identity by URL-encoded id with an observed baseline, 404 when unknown', async () => {
+    const res = await fetch(`${base}/api/v1/identities/${encodeURIComponent(SPIFFE)}`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { id: string; baseline: { peers: Array<{ key: string; count: number }> } };
+    expect(body.id).toBe(SPIFFE);
+    expect(body.baseline.peers).toEqual([expect.objectContaining({ key: 'k8s-api', count: 1 })]);
+    const missing = await fetch(`${base}/api/v1/identities/${encodeURIComponent('svc:nobody')}`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: 'unknown identity' });
+  });
+
+  it('answers the observed graph identity -> service -> peer', async () => {
+    const res = await fetch(`${base}/api/v1/identities/${encodeURIComponent('svc:shop/frontend')}/graph`);
+    const g = (await res.json()) as { nodes: Array<{ id: string; kind: string }>; edges: Array<{ from: string; to: string; operation: string; count: number }> };
+    expect(g.nodes.map((n) => n.kind).sort()).toEqual(['identity', 'peer', 'peer', 'service']);
+    expect(g.edges).toContainEqual(expect.objectContaining({ from: 'service:shop/frontend', to: 'peer:checkout', operation: 'POST /checkout', count: 1 }));
+    expect(g.edges).toContainEqual(expect.objectContaining({ from: 'identity:svc:shop/frontend', to: 'service:shop/frontend', count: 3 }));
+  });
+
+  it('answers recent chains newest first and validates limit', async () => {
+    const url = `${base}/api/v1/identities/${encodeURIComponent('svc:shop/frontend')}/chains`;
+    const { chains } = (await (await fetch(`${url}?limit=5`)).json()) as { chains: Array<{ traceId: string; calls: unknown[]; displayName: string }> };
+    expect(chains.map((c) => c.traceId)).toEqual([T2, T1]);
+    expect(chains[1]!.calls).toHaveLength(2);
+    expect((await (await fetch(`${url}?limit=1`)).json()).chains).toHaveLength(1);
+    expect((await (await fetch(`${url}?limit=999999`)).json()).chains).toHaveLength(2); // capped, not refused
+    for (const bad of ['0', '-1', 'abc', '1.5']) {
+      const res = await fetch(`${url}?limit=${bad}`);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toMatch(/limit/);
+    }
+  });
+
+  it('answers a trace with every identity chain in time order, either hex case; 400 and 404', async () => {
+    const res = await fetch(`${base}/api/v1/traces/${T1.toUpperCase()}`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { traceId: string; chains: Array<{ identity: string; identityKind: string; calls: Array<{ peer: string; traceId: string }> }> };
+    expect(body.traceId).toBe(T1);
+    expect(body.chains.map((c) => c.identity)).toEqual(['svc:shop/frontend', SPIFFE]);
+    expect(body.chains[1]!.identityKind).toBe('certificate');
+    expect(body.chains[0]!.calls.map((c) => c.peer)).toEqual(['checkout', 'payments']);
+    expect(body.chains[0]!.calls[0]!.traceId).toBe(T1);
+    expect((await fetch(`${base}/api/v1/traces/${traceId(77)}`)).status).toBe(404);
+    for (const bad of ['xyz', '0'.repeat(32), 'a'.repeat(33), "';DROP TABLE chains;--"]) {
+      const r = await fetch(`${base}/api/v1/traces/${encodeURIComponent(bad)}`);
+      expect(r.status).toBe(400);
+      expect(await r.json()).toHaveProperty('error');
+    }
+  });
+
+  it('flushes through the pipeline hook', async () => {
+    const before = flushes;
+    const res = await fetch(`${base}/api/v1/flush`, { method: 'POST' });
+    expect(await res.json()).toEqual({ ok: true });
+    expect(flushes).toBe(before + 1);
+  });
+
+  it('lists, gets and records feedback on alerts through the provider', async () => {
+    const { alerts } = (await (await fetch(`${base}/api/v1/alerts?status=open`)).json()) as { alerts: Alert[] };
+    expect(alerts.map((a) => a.id)).toEqual(['a1', 'a3']);
+    expect((await fetch(`${base}/api/v1/alerts?status=bogus`)).status).toBe(400);
+    expect((await fetch(`${base}/api/v1/alerts?since=yesterday`)).status).toBe(400);
+    expect(((await (await fetch(`${base}/api/v1/alerts/a3`)).json()) as Alert).identity).toBe(SPIFFE);
+    expect((await fetch(`${base}/api/v1/alerts/zzz`)).status).toBe(404);
+
+    const post = (id: string, body: string) =>
+      fetch(`${base}/api/v1/alerts/${id}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const ok = await post('a1', JSON.stringify({ verdict: 'expected' }));
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as Alert).status).toBe('expected');
+    expect((await post('a1', JSON.stringify({ verdict: 'open' }))).status).toBe(400);
+    expect((await post('a1', '{not json')).status).toBe(400);
+    expect((await post('nope', JSON.stringify({ verdict: 'malicious' }))).status).toBe(404);
+    expect((await post('a1', JSON.stringify({ verdict: 'x'.repeat(200_000) }))).status).toBe(413);
+  });
+
+  it('sets security headers on every answer, and JSON 404 for unknown API paths', async () => {
+    for (const path of ['/healthz', '/api/v1/identities', '/api/v1/nothing', '/', '/metrics']) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+    }
+    const unknown = await fetch(`${base}/api/v1/nothing`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ error: 'not found' });
+  });
+
+  it('serves the UI with index.html for client routes and never outside its folder', async () => {
+    const root = await fetch(`${base}/`);
+    expect(root.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await root.text()).toContain('conduct ui');
+    for (const route of ['/identities/svc%3Ashop%2Ffrontend', '/alerts/a1', `/traces/${T1}`]) {
+      const res = await fetch(`${base}${route}`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('conduct ui');
+    }
+    const js = await fetch(`${base}/assets/app.js`);
+    expect(js.headers.get('content-type')).toMatch(/javascript/);
+    expect(await js.text()).toBe('console.log(1)');
+    expect((await fetch(`${base}/assets/missing.js`)).status).toBe(404);
+    for (const sneaky of ['/%2e%2e/secret.txt', '/..%2fsecret.txt', '/assets/..%2f..%2fsecret.txt']) {
+      const res = await fetch(`${base}${sneaky}`);
+      expect(await res.text()).not.toContain('do not serve');
+    }
+  });
+});
+
+describe('API with a token', () => {
+  const t = tempDir('conduct-api-token-');
+  let store: Store;
+  let api: ApiServer;
+  let base: string;
+  beforeAll(async () => {
+    store = await openStore({ path: join(t.dir, 'conduct.db') });
+    api = createApi({ store, registry: new Registry(), flush: async () => {}, token: 's3cret-token', uiDir: join(t.dir, 'none') });
+    base = await listen(api);
+  });
+  afterAll(async () => {
+    await api.stop();
+    await api.stop(); // twice is safe
+    store.close();
+    t.cleanup();
+  });
+
+  it('requires the bearer token on /api and /metrics, leaves /healthz open', async () => {
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    for (const path of ['/api/v1/identities', '/metrics']) {
+      const none = await fetch(`${base}${path}`);
+      expect(none.status).toBe(401);
+      expect(await none.json()).toEqual({ error: 'missing or wrong bearer token' });
+      expect((await fetch(`${base}${path}`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+      expect((await fetch(`${base}${path}`, { headers: { authorization: 'Bearer s3cret-token-longer' } })).status).toBe(401);
+      expect((await fetch(`${base}${path}`, { headers: { authorization: 's3cret-token' } })).status).toBe(401);
+      expect((await fetch(`${base}${path}`, { headers: { authorization: 'Bearer s3cret-token' } })).status).toBe(200);
+    }
+    const flush = await fetch(`${base}/api/v1/flush`, { method: 'POST' });
+    expect(flush.status).toBe(401);
+  });
+
+  it('answers JSON 404 at / when no UI is built', async () => {
+    const res = await fetch(`${base}/`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: 'not found' });
+  });
+});
+
+describe('API readiness', () => {
+  it('answers 503 on /healthz until ready', async () => {
+    const t = tempDir('conduct-api-ready-');
+    const store = await openStore({ path: join(t.dir, 'db') });
+    let ready = false;
+    const api = createApi({ store, registry: new Registry(), flush: async () => {}, ready: () => ready });
+    try {
+      const res = await api.app.request('/healthz');
+      expect(res.status).toBe(503);
+      ready = true;
+      expect((await api.app.request('/healthz')).status).toBe(200);
+    } finally {
+      await api.stop();
+      store.close();
+      t.cleanup();
+    }
+  });
+});

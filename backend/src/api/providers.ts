@@ -1,0 +1,48 @@
+import type { Alert, AlertStatus, Verdict } from '../alerts/model.js';
+
+/** Learning state of an identity as the API shows it. */
+export type IdentityStatus = 'learning' | 'enforcing' | (string & {});
+
+/** Query of `GET /api/v1/alerts`, validated by the API. */
+export interface AlertQuery {
+  identity?: string;
+  detector?: string;
+  status?: AlertStatus;
+  /** Only alerts last seen at or after this (ms since the epoch, event time). */
+  sinceMs?: number;
+  /** 1..MAX_LIMIT, default DEFAULT_ALERT_LIMIT. */
+  limit: number;
+}
+
+/** Where the API's alert routes read and write (detection backs it). */
+export interface AlertsProvider {
+  /** Alerts matching the query, newest first. */
+  list(query: AlertQuery): Alert[] | Promise<Alert[]>;
+  get(id: string): Alert | undefined | Promise<Alert | undefined>;
+  /** Records an operator verdict; undefined when the alert is unknown. */
+  feedback(id: string, verdict: Verdict): Alert | undefined | Promise<Alert | undefined>;
+  /** Open alerts per identity, for the identities list. Absent: 0 for everyone. */
+  openCounts?(): Map<string, number>;
+}
+
+/** A learned view of identities (detection backs it); every method may answer undefined. */
+export interface IdentityInsights {
+  /** `learning` until detection says otherwise. */
+  status(id: string): IdentityStatus | undefined;
+  /** Baseline summary shown in `GET /api/v1/identities/{id}`; the observed one when undefined. */
+  baseline?(id: string): object | undefined;
+  /** Learned graph; the observed edges when undefined. */
+  graph?(id: string): { nodes: object[]; edges: object[] } | undefined;
+}
+
+/** No alerts until detection is plugged in. */
+export const noAlerts: AlertsProvider = {
+  list: () => [],
+  get: () => undefined,
+  feedback: () => undefined,
+};
+
+/** Everyone is learning until detection is plugged in. */
+export const noInsights: IdentityInsights = {
+  status: () => undefined,
+};

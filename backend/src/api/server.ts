@@ -1,0 +1,339 @@
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { Gauge, type Registry } from 'prom-client';
+import type { Chain, Logger } from '@conduct/processor';
+import { silentLogger } from '@conduct/processor';
+import { ALERT_STATUSES, type AlertStatus, type Verdict } from '../alerts/model.js';
+import type { EdgeRecord, IdentityRecord, Store } from '../store/index.js';
+import { HttpError } from './http-error.js';
+import { noAlerts, noInsights, type AlertsProvider, type IdentityInsights } from './providers.js';
+import { requireToken, securityHeaders } from './security.js';
+import { createUiHandler, DEFAULT_UI_DIR } from './static-ui.js';
+
+/** Default listen address of the API and UI. */
+export const DEFAULT_API_HOST = '127.0.0.1';
+export const DEFAULT_API_PORT = 8080;
+/** Largest `limit` any list endpoint accepts. */
+export const MAX_LIMIT = 1000;
+/** Chains answered by `GET /api/v1/identities/{id}/chains` without a limit. */
+export const DEFAULT_CHAIN_LIMIT = 50;
+/** Alerts answered by `GET /api/v1/alerts` without a limit. */
+export const DEFAULT_ALERT_LIMIT = 100;
+/** Identities answered by `GET /api/v1/identities` without a limit. */
+export const DEFAULT_IDENTITY_LIMIT = 1000;
+/** Longest identity id or alert id accepted in a path. */
+export const MAX_ID_LENGTH = 2048;
+/** Largest request body (feedback) accepted. */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** Entries of each kind in the observed baseline summary. */
+const SUMMARY_ITEMS = 200;
+
+export interface ApiOptions {
+  store: Store;
+  /** Prometheus registry served at /metrics; a store-size gauge is added to it. */
+  registry: Registry;
+  /** Completes every pending trace and waits for it to be stored and analysed. */
+  flush: () => Promise<void>;
+  logger?: Logger;
+  /** Bearer token for /api and /metrics; open when undefined. */
+  token?: string;
+  /** False until start-up finishes; /healthz answers 503 meanwhile. */
+  ready?: () => boolean;
+  alerts?: AlertsProvider;
+  insights?: IdentityInsights;
+  /** Built UI served at `/`; DEFAULT_UI_DIR by default; nothing served when it has no index.html. */
+  uiDir?: string;
+}
+
+export interface ApiServer {
+  /** The Hono app (usable with `app.request()` without listening). */
+  readonly app: Hono;
+  /** Listens on host:port (port 0 picks one); resolves with the bound `host:port`. */
+  start(host?: string, port?: number): Promise<string>;
+  /** Closes the listener and open connections. Safe twice and without start. */
+  stop(): Promise<void>;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function createApi(options: ApiOptions): ApiServer {
+  const { store, registry, flush, token } = options;
+  const logger = options.logger ?? silentLogger;
+  const ready = options.ready ?? (() => true);
+  const alerts = options.alerts ?? noAlerts;
+  const insights = options.insights ?? noInsights;
+
+  new Gauge({
+    name: 'conduct_store_bytes',
+    help: 'Size of the SQLite database (pages in use and free).',
+    registers: [registry],
+    collect() {
+      try {
+        this.set(store.sizeBytes());
+      } catch {
+        // A closed store has no size; leave the last value.
+      }
+    },
+  });
+
+  const app = new Hono();
+  app.use('*', securityHeaders());
+  app.onError((err, c) => {
+    if (err instanceof HttpError) return c.json({ error: err.message }, err.status);
+    logger.error({ err: String(err), path: c.req.path }, 'API request failed');
+    return c.json({ error: 'internal error' }, 500);
+  });
+  app.notFound((c) => c.json({ error: 'not found' }, 404));
+
+  app.get('/healthz', (c) => (ready() ? c.json({ status: 'ok' }) : c.json({ status: 'starting' }, 503)));
+
+  if (token) {
+    app.use('/api/*', requireToken(token));
+    app.use('/metrics', requireToken(token));
+  }
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      // The rest of the body is not read: close the connection so it cannot be reused mid-body.
+      onError: (c) => c.json({ error: 'request body too large' }, 413, { Connection: 'close' }),
+    }),
+  );
+
+  app.get('/metrics', async (c) => {
+    const text = await registry.metrics();
+    return c.body(text, 200, { 'Content-Type': registry.contentType });
+  });
+
+  const identityJson = (r: IdentityRecord, open: Map<string, number> | undefined) => ({
+    id: r.id,
+    kind: r.kind,
+    displayName: r.displayName ?? r.id,
+    status: insights.status(r.id) ?? 'learning',
+    firstSeen: iso(r.firstSeenMs),
+    lastSeen: iso(r.lastSeenMs),
+    calls: r.calls,
+    chains: r.chains,
+    peers: r.peers,
+    openAlerts: open?.get(r.id) ?? 0,
+  });
+
+  const knownIdentity = (raw: string): IdentityRecord => {
+    const id = idParam(raw, 'identity id');
+    const found = store.getIdentity(id);
+    if (!found) throw new HttpError(404, 'unknown identity');
+    return found;
+  };
+
+  app.get('/api/v1/identities', (c) => {
+    const limit = limitParam(c.req.query('limit'), DEFAULT_IDENTITY_LIMIT);
+    const open = alerts.openCounts?.();
+    return c.json({ identities: store.listIdentities(limit).map((r) => identityJson(r, open)) });
+  });
+
+  app.get('/api/v1/identities/:id', (c) => {
+    const identity = knownIdentity(c.req.param('id'));
+    const baseline = insights.baseline?.(identity.id) ?? observedBaseline(store.identityEdges(identity.id));
+    return c.json({ ...identityJson(identity, alerts.openCounts?.()), baseline });
+  });
+
+  app.get('/api/v1/identities/:id/graph', (c) => {
+    const identity = knownIdentity(c.req.param('id'));
+    return c.json(insights.graph?.(identity.id) ?? observedGraph(identity, store.identityEdges(identity.id)));
+  });
+
+  app.get('/api/v1/identities/:id/chains', (c) => {
+    const identity = knownIdentity(c.req.param('id'));
+    const limit = limitParam(c.req.query('limit'), DEFAULT_CHAIN_LIMIT);
+    return c.json({ chains: store.recentChains(identity.id, limit).map(chainJson) });
+  });
+
+  app.get('/api/v1/traces/:traceId', (c) => {
+    const traceId = c.req.param('traceId');
+    if (!/^[0-9a-fA-F]{32}$/.test(traceId) || /^0+$/.test(traceId)) {
+      throw new HttpError(400, 'trace id must be 32 hexadecimal digits, not all zero');
+    }
+    const chains = store.traceChains(traceId);
+    if (chains.length === 0) throw new HttpError(404, 'unknown trace');
+    return c.json({ traceId: traceId.toLowerCase(), chains: chains.map(chainJson) });
+  });
+
+  app.post('/api/v1/flush', async (c) => {
+    await flush();
+    return c.json({ ok: true });
+  });
+
+  app.get('/api/v1/alerts', async (c) => {
+    const q = c.req.query();
+    const status = q['status'] || undefined;
+    if (status !== undefined && !(ALERT_STATUSES as readonly string[]).includes(status)) {
+      throw new HttpError(400, `status must be one of ${ALERT_STATUSES.join(', ')}`);
+    }
+    const list = await alerts.list({
+      identity: optionalText(q['identity'], 'identity'),
+      detector: optionalText(q['detector'], 'detector'),
+      status: status as AlertStatus | undefined,
+      sinceMs: sinceParam(q['since']),
+      limit: limitParam(q['limit'], DEFAULT_ALERT_LIMIT),
+    });
+    return c.json({ alerts: list });
+  });
+
+  app.get('/api/v1/alerts/:id', async (c) => {
+    const alert = await alerts.get(idParam(c.req.param('id'), 'alert id'));
+    if (!alert) throw new HttpError(404, 'unknown alert');
+    return c.json(alert);
+  });
+
+  app.post('/api/v1/alerts/:id/feedback', async (c) => {
+    const id = idParam(c.req.param('id'), 'alert id');
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new HttpError(400, 'body must be JSON: {"verdict": "expected" | "malicious" | "acknowledged"}');
+    }
+    const verdict = (body as { verdict?: unknown } | null)?.verdict;
+    if (verdict !== 'expected' && verdict !== 'malicious' && verdict !== 'acknowledged') {
+      throw new HttpError(400, 'verdict must be "expected", "malicious" or "acknowledged"');
+    }
+    const alert = await alerts.feedback(id, verdict satisfies Verdict);
+    if (!alert) throw new HttpError(404, 'unknown alert');
+    return c.json(alert);
+  });
+
+  app.all('/api/*', (c) => c.json({ error: 'not found' }, 404));
+
+  const ui = createUiHandler(options.uiDir ?? DEFAULT_UI_DIR);
+  if (ui) {
+    app.get('*', (c) => ui(c));
+  }
+
+  let server: ServerType | undefined;
+  let stopping: Promise<void> | undefined;
+  return {
+    app,
+    start(host = DEFAULT_API_HOST, port = DEFAULT_API_PORT) {
+      return new Promise((resolvePromise, reject) => {
+        const s = serve({ fetch: app.fetch, hostname: host, port }, (info: AddressInfo) => {
+          s.off('error', reject);
+          const address = info.family === 'IPv6' ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`;
+          resolvePromise(address);
+        });
+        s.once('error', reject);
+        server = s;
+      });
+    },
+    stop() {
+      stopping ??= new Promise<void>((done) => {
+        if (!server) return done();
+        const s = server as ServerType & { closeAllConnections?: () => void };
+        s.close(() => done());
+        s.closeAllConnections?.();
+      });
+      return stopping;
+    },
+  };
+}
+
+function idParam(raw: string, what: string): string {
+  if (raw.length === 0 || raw.length > MAX_ID_LENGTH) throw new HttpError(400, `${what} must be 1 to ${MAX_ID_LENGTH} characters`);
+  return raw;
+}
+
+function optionalText(raw: string | undefined, what: string): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  return idParam(raw, what);
+}
+
+function limitParam(raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d{1,7}$/.test(raw) || Number(raw) < 1) throw new HttpError(400, `limit must be an integer from 1 to ${MAX_LIMIT}`);
+  return Math.min(Number(raw), MAX_LIMIT);
+}
+
+/** `since` as ISO 8601 or ms since the epoch. */
+function sinceParam(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const ms = /^\d{1,15}$/.test(raw) ? Number(raw) : Date.parse(raw);
+  if (!Number.isFinite(ms)) throw new HttpError(400, 'since must be an ISO 8601 time or milliseconds since the epoch');
+  return ms;
+}
+
+function chainJson(chain: Chain) {
+  return {
+    traceId: chain.traceId,
+    identity: chain.identity,
+    identityKind: chain.identityKind,
+    displayName: chain.displayName ?? chain.identity,
+    startMs: chain.startMs,
+    endMs: chain.endMs,
+    calls: chain.calls,
+  };
+}
+
+interface SummaryItem {
+  key: string;
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+/** Peers and operations seen so far, with counts (what the store knows without detection). */
+function observedBaseline(edges: readonly EdgeRecord[]) {
+  const fold = (keyOf: (e: EdgeRecord) => string) => {
+    const items = new Map<string, { key: string; count: number; first: number; last: number }>();
+    for (const e of edges) {
+      const key = keyOf(e);
+      const item = items.get(key);
+      if (item) {
+        item.count += e.count;
+        item.first = Math.min(item.first, e.firstSeenMs);
+        item.last = Math.max(item.last, e.lastSeenMs);
+      } else items.set(key, { key, count: e.count, first: e.firstSeenMs, last: e.lastSeenMs });
+    }
+    return [...items.values()]
+      .sort((a, b) => b.count - a.count || a.key.localeCompare(b.key))
+      .slice(0, SUMMARY_ITEMS)
+      .map((i): SummaryItem => ({ key: i.key, count: i.count, firstSeen: iso(i.first), lastSeen: iso(i.last) }));
+  };
+  return { status: 'learning', observed: true, peers: fold((e) => e.peer), operations: fold((e) => e.operation) };
+}
+
+/** identity -> caller service -> peer, from the observed edge aggregates. */
+function observedGraph(identity: IdentityRecord, edges: readonly EdgeRecord[]) {
+  const nodes = new Map<string, { id: string; label: string; kind: string; peerKind?: string; external?: boolean }>();
+  const links = new Map<string, { from: string; to: string; operation: string; count: number; first: number; last: number }>();
+  const idNode = `identity:${identity.id}`;
+  nodes.set(idNode, { id: idNode, label: identity.displayName ?? identity.id, kind: 'identity' });
+  const link = (from: string, to: string, operation: string, e: EdgeRecord) => {
+    const key = JSON.stringify([from, to, operation]);
+    const l = links.get(key);
+    if (l) {
+      l.count += e.count;
+      l.first = Math.min(l.first, e.firstSeenMs);
+      l.last = Math.max(l.last, e.lastSeenMs);
+    } else links.set(key, { from, to, operation, count: e.count, first: e.firstSeenMs, last: e.lastSeenMs });
+  };
+  for (const e of edges) {
+    const serviceNode = `service:${e.service}`;
+    const peerNode = `peer:${e.peer}`;
+    if (!nodes.has(serviceNode)) nodes.set(serviceNode, { id: serviceNode, label: e.service, kind: 'service' });
+    if (!nodes.has(peerNode)) nodes.set(peerNode, { id: peerNode, label: e.peer, kind: 'peer', peerKind: e.peerKind, external: e.external });
+    link(idNode, serviceNode, '(acts through)', e);
+    link(serviceNode, peerNode, e.operation, e);
+  }
+  return {
+    nodes: [...nodes.values()],
+    edges: [...links.values()].map((l) => ({
+      from: l.from,
+      to: l.to,
+      operation: l.operation,
+      count: l.count,
+      firstSeen: iso(l.first),
+      lastSeen: iso(l.last),
+    })),
+  };
+}

@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Chain } from '@conduct/processor';
+import type { Alert } from '../alerts/model.js';
+import { openStore, type Store } from '../store/index.js';
+import { chain, tempDir, traceId } from '../store/testdata/fixtures.js';
+import { createEngine, type AlertEvent } from './index.js';
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+
+async function store(): Promise<Store> {
+  const t = tempDir('conduct-engine-');
+  const s = await openStore({ path: join(t.dir, 'db.sqlite') });
+  cleanups.push(t.cleanup, () => s.close());
+  return s;
+}
+
+const fakeAlert = (c: Chain): Alert => ({
+  id: `alert-${c.traceId}`, identity: c.identity, identityKind: String(c.identityKind), detector: 'new-peer', severity: 'medium',
+  score: 50, title: 't', explanation: 'e', traceId: c.traceId, spanIds: [c.calls[0]!.spanId], eventTime: '', firstSeen: '',
+  lastSeen: '', count: 1, status: 'open', techniques: [], links: { trace: '' },
+});
+
+describe('engine', () => {
+  it('stores chains, then runs analysers that see them stored, and announces their alerts', async () => {
+    const s = await store();
+    const registry = new Registry();
+    const heard: Array<[string, AlertEvent]> = [];
+    const engine = createEngine({ store: s, registry, onAlert: [(a, e) => heard.push([a.id, e])] });
+    const seen: string[] = [];
+    engine.addAnalyser({
+      name: 'spy',
+      analyse(chains, ctx) {
+        for (const c of chains) {
+          seen.push(`${c.identity}:${ctx.store.traceChains(c.traceId).length}`);
+          ctx.emit(fakeAlert(c));
+        }
+      },
+    });
+    await engine.consume({ chains: [chain(traceId(1), 'svc:a', [['b', 'GET /x']])], traces: 1, spans: 2 });
+    expect(seen).toEqual(['svc:a:1']);
+    expect(heard).toEqual([[`alert-${traceId(1)}`, 'alert']]);
+    expect(s.getIdentity('svc:a')?.calls).toBe(1);
+    expect(engine.stats()).toMatchObject({ batches: 1, chains: 1, calls: 1, alerts: 1 });
+    const text = await registry.metrics();
+    expect(text).toMatch(/^conduct_chains_stored_total 1$/m);
+    expect(text).toMatch(/^conduct_alerts_total\{detector="new-peer",severity="medium",event="alert"\} 1$/m);
+  });
+
+  it('keeps going when an analyser or listener throws, and skips chains the store refused', async () => {
+    const s = await store();
+    const registry = new Registry();
+    const engine = createEngine({ store: s, registry });
+    const analysed: string[] = [];
+    engine.addAnalyser({ name: 'broken', analyse: async () => { throw new Error('boom'); } });
+    engine.addAnalyser({ name: 'ok', analyse: (chains, ctx) => { analysed.push(...chains.map((c) => c.traceId)); ctx.emit(fakeAlert(chains[0]!)); } });
+    const off = engine.onAlert(() => { throw new Error('listener down'); });
+    let second = 0;
+    engine.onAlert(() => second++);
+    await engine.consume({ chains: [chain('bad', 'svc:a', [['b', 'op']]), chain(traceId(2), 'svc:a', [['b', 'op']])], traces: 2, spans: 2 });
+    expect(analysed).toEqual([traceId(2)]);
+    expect(second).toBe(1);
+    expect(engine.stats()).toMatchObject({ analyserErrors: 1, rejectedChains: 1, chains: 1 });
+    expect(await registry.metrics()).toMatch(/^conduct_analyser_errors_total\{analyser="broken"\} 1$/m);
+    off();
+    engine.emit(fakeAlert(chain(traceId(3), 'svc:a', [['b', 'op']])), 'feedback');
+    expect(second).toBe(2);
+  });
+
+  it('rejects consume when the store cannot write (so the pipeline counts it)', async () => {
+    const s = await store();
+    const engine = createEngine({ store: s, registry: new Registry() });
+    s.close();
+    await expect(engine.consume({ chains: [chain(traceId(4), 'svc:a', [['b', 'op']])], traces: 1, spans: 1 })).rejects.toThrow();
+  });
+});

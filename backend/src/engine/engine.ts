@@ -1,0 +1,135 @@
+import { Counter, type Registry } from 'prom-client';
+import type { Chain, ChainBatch, ChainConsumer, Logger } from '@conduct/processor';
+import { silentLogger } from '@conduct/processor';
+import type { Alert } from '../alerts/model.js';
+import type { Store } from '../store/index.js';
+
+/** Why an alert is announced: freshly raised (or repeated), or changed by an operator's verdict. */
+export type AlertEvent = 'alert' | 'feedback';
+
+/** Hears every alert the analysers emit (sinks, the live UI). Must not throw; errors are logged. */
+export type AlertListener = (alert: Alert, event: AlertEvent) => void;
+
+/** What an analyser gets with each batch of stored chains. */
+export interface AnalysisContext {
+  store: Store;
+  logger: Logger;
+  /** Announces an alert to every listener. */
+  emit(alert: Alert, event?: AlertEvent): void;
+}
+
+/**
+ * Looks at chains after they are stored (detection plugs in here). A failure is logged and
+ * counted; the chains stay stored and later analysers still run.
+ */
+export interface Analyser {
+  /** Label for logs and the `conduct_analyser_errors_total` metric. */
+  name: string;
+  analyse(chains: readonly Chain[], ctx: AnalysisContext): Promise<void> | void;
+}
+
+export interface EngineOptions {
+  store: Store;
+  /** Where `conduct_engine_*` metrics are registered. */
+  registry: Registry;
+  logger?: Logger;
+  /** Analysers run in order on every batch. More can be added with `addAnalyser`. */
+  analysers?: Analyser[];
+  /** Alert listeners. More can be added with `onAlert`. */
+  onAlert?: AlertListener[];
+}
+
+export interface EngineStats {
+  batches: number;
+  chains: number;
+  calls: number;
+  rejectedChains: number;
+  analyserErrors: number;
+  alerts: number;
+}
+
+/** The backend's chain consumer: store, then analyse, then announce alerts. */
+export interface Engine extends ChainConsumer {
+  addAnalyser(analyser: Analyser): void;
+  /** Registers a listener; the returned function removes it. */
+  onAlert(listener: AlertListener): () => void;
+  /** Announces an alert raised outside `consume` (an operator's verdict, for instance). */
+  emit(alert: Alert, event?: AlertEvent): void;
+  stats(): EngineStats;
+}
+
+export function createEngine(options: EngineOptions): Engine {
+  const { store, registry } = options;
+  const logger = options.logger ?? silentLogger;
+  const analysers = [...(options.analysers ?? [])];
+  const listeners = new Set<AlertListener>(options.onAlert ?? []);
+  const stats: EngineStats = { batches: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0 };
+
+  const chainsStored = new Counter({ name: 'conduct_chains_stored_total', help: 'Chains written to the store.', registers: [registry] });
+  const callsStored = new Counter({ name: 'conduct_calls_stored_total', help: 'Calls written to the store.', registers: [registry] });
+  const chainsRejected = new Counter({
+    name: 'conduct_chains_rejected_total',
+    help: 'Chains the store refused (malformed trace id).',
+    registers: [registry],
+  });
+  const analyserErrors = new Counter({
+    name: 'conduct_analyser_errors_total',
+    help: 'Analyser failures (logged; the chains stay stored).',
+    labelNames: ['analyser'],
+    registers: [registry],
+  });
+  const alertsEmitted = new Counter({
+    name: 'conduct_alerts_total',
+    help: 'Alerts announced, by detector and severity (repeats and verdicts included, by event).',
+    labelNames: ['detector', 'severity', 'event'],
+    registers: [registry],
+  });
+
+  function emit(alert: Alert, event: AlertEvent = 'alert'): void {
+    stats.alerts++;
+    alertsEmitted.inc({ detector: alert.detector, severity: alert.severity, event });
+    for (const listener of listeners) {
+      try {
+        listener(alert, event);
+      } catch (err) {
+        logger.warn({ err: String(err), alert: alert.id }, 'alert listener failed');
+      }
+    }
+  }
+  const ctx: AnalysisContext = { store, logger, emit };
+
+  return {
+    async consume(batch: ChainBatch) {
+      const chains = Array.isArray(batch?.chains) ? batch.chains : [];
+      // Storage errors reject: the pipeline counts and logs them.
+      const written = store.writeChains(chains);
+      stats.batches++;
+      stats.chains += written.chains;
+      stats.calls += written.calls;
+      stats.rejectedChains += written.rejected;
+      chainsStored.inc(written.chains);
+      callsStored.inc(written.calls);
+      if (written.rejected) chainsRejected.inc(written.rejected);
+      if (written.chains === 0) return;
+      const analysed = written.rejected ? chains.filter((c) => store.accepts(c)) : chains;
+      for (const analyser of analysers) {
+        try {
+          await analyser.analyse(analysed, ctx);
+        } catch (err) {
+          stats.analyserErrors++;
+          analyserErrors.inc({ analyser: analyser.name });
+          logger.error({ err: String(err), analyser: analyser.name }, 'analyser failed on a batch');
+        }
+      }
+    },
+    addAnalyser(analyser) {
+      analysers.push(analyser);
+    },
+    onAlert(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    emit,
+    stats: () => ({ ...stats }),
+  };
+}
