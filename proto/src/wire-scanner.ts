@@ -27,6 +27,11 @@ import {
   resolveLimits,
   truncate,
 } from './values.js';
+import { StringTable, hex, utf8 } from './string-table.js';
+
+/** Shared by all requests: keys and values repeat across requests, not only within one. */
+const KEYS = new StringTable(12);
+const VALUES = new StringTable(14);
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
@@ -198,12 +203,12 @@ class Scanner {
     let parentSpanId = '';
     if (parentEnd > parentStart) {
       if (parentEnd - parentStart !== SPAN_ID_BYTES) return this.reject(REJECT_PARENT_ID);
-      if (this.validId(parentStart, parentEnd, SPAN_ID_BYTES)) parentSpanId = this.buf.toString('hex', parentStart, parentEnd);
+      if (this.validId(parentStart, parentEnd, SPAN_ID_BYTES)) parentSpanId = hex(this.buf, parentStart, parentEnd);
     }
     this.spanCount++;
     return {
-      traceId: this.buf.toString('hex', traceStart, traceEnd),
-      spanId: this.buf.toString('hex', spanStart, spanEnd),
+      traceId: hex(this.buf, traceStart, traceEnd),
+      spanId: hex(this.buf, spanStart, spanEnd),
       parentSpanId,
       name,
       kind,
@@ -250,7 +255,7 @@ class Scanner {
       switch (tag >>> 3) {
         case 1: {
           const sub = this.len(tag, end, 'KeyValue.key');
-          key = this.string(sub, limit);
+          key = this.string(sub, limit, KEYS);
           break;
         }
         case 2: {
@@ -353,7 +358,7 @@ class Scanner {
       switch (tag >>> 3) {
         case 1: {
           const sub = this.len(tag, end, 'KeyValue.key');
-          key = this.string(sub, this.limits.maxAttributeValueLength);
+          key = this.string(sub, this.limits.maxAttributeValueLength, KEYS);
           break;
         }
         case 2: {
@@ -370,12 +375,14 @@ class Scanner {
   }
 
   /** UTF-8 text of bytes[pos, end), cut to `limit` characters; invalid bytes become U+FFFD. */
-  private string(end: number, limit: number): string {
+  private string(end: number, limit: number, table: StringTable = VALUES): string {
     const start = this.pos;
     this.pos = end;
+    const cached = table.get(this.buf, start, end);
+    if (cached !== undefined) return cached.length <= limit ? cached : truncate(cached, limit);
     // A character is at most 4 bytes: decoding 4 * (limit + 1) bytes yields more than `limit` characters.
     const stop = Math.min(end, start + 4 * (limit + 1));
-    return truncate(this.buf.toString('utf8', start, stop), limit);
+    return truncate(utf8(this.buf, start, stop), limit);
   }
 
   private fixed64Ms(end: number): number {

@@ -1,0 +1,76 @@
+/**
+ * A fixed-size cache of short strings decoded from bytes. Attribute keys and many values
+ * repeat in every request (semantic-convention names, service names, methods); returning the same
+ * string object each time saves decoding and lets V8 reuse the string's hash when it becomes a
+ * property key. Bounded: a new string replaces whatever shared its slot.
+ */
+
+import { Buffer } from 'node:buffer';
+
+/** Node's Buffer has a direct UTF-8 slice decoder that skips toString's encoding dispatch; used when present. */
+interface FastSlices {
+  utf8Slice?(start: number, end: number): string;
+}
+const proto = Buffer.prototype as unknown as FastSlices;
+const hasFastSlices = typeof proto.utf8Slice === 'function';
+
+/** UTF-8 text of bytes[start, end); invalid sequences become U+FFFD. */
+export function utf8(bytes: Buffer, start: number, end: number): string {
+  return hasFastSlices ? (bytes as unknown as Required<FastSlices>).utf8Slice(start, end) : bytes.toString('utf8', start, end);
+}
+
+/** Strings longer than this (in bytes) are not cached. */
+export const MAX_CACHED_BYTES = 64;
+
+export class StringTable {
+  private readonly entries: (string | undefined)[];
+  private readonly mask: number;
+
+  /** @param slotsLog2 the table has 2^slotsLog2 slots. */
+  constructor(slotsLog2: number) {
+    this.entries = new Array<string | undefined>(1 << slotsLog2).fill(undefined);
+    this.mask = (1 << slotsLog2) - 1;
+  }
+
+  /** The string for bytes[start, end) when it is at most MAX_CACHED_BYTES long; undefined otherwise. */
+  get(bytes: Buffer, start: number, end: number): string | undefined {
+    const len = end - start;
+    if (len === 0) return '';
+    if (len > MAX_CACHED_BYTES) return undefined;
+    // Hash a few sampled bytes: collisions only cost a miss, and the full comparison decides.
+    let h = Math.imul(len, 0x9e3779b1) ^ bytes[start] ^ (bytes[end - 1] << 8) ^ (bytes[start + (len >> 1)] << 16) ^ (bytes[start + (len >> 2)] << 24);
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+    const slot = (h ^ (h >>> 13)) & this.mask;
+    const cached = this.entries[slot];
+    if (cached !== undefined && cached.length === len) {
+      let i = 0;
+      while (i < len && cached.charCodeAt(i) === bytes[start + i]) i++;
+      if (i === len) return cached;
+    }
+    const s = utf8(bytes, start, end);
+    // Only ASCII text has one UTF-16 unit per byte and can match byte for byte later.
+    if (s.length === len) this.entries[slot] = s;
+    return s;
+  }
+}
+
+const HEX_DIGITS = '0123456789abcdef';
+const HEX_CODES = new Uint8Array(512);
+for (let b = 0; b < 256; b++) {
+  HEX_CODES[2 * b] = HEX_DIGITS.charCodeAt(b >> 4);
+  HEX_CODES[2 * b + 1] = HEX_DIGITS.charCodeAt(b & 15);
+}
+
+/** Reused character-code buffers for the two id sizes (16 and 32 hex digits). */
+const HEX_BUFFERS = new Map<number, number[]>([16, 32].map((n) => [n, new Array<number>(n).fill(0)]));
+
+/** Lower-case hex of bytes[start, end), for ids (a few bytes long). */
+export function hex(bytes: Uint8Array, start: number, end: number): string {
+  const codes = HEX_BUFFERS.get((end - start) * 2) ?? new Array<number>((end - start) * 2);
+  for (let i = start, j = 0; i < end; i++, j += 2) {
+    const b = bytes[i];
+    codes[j] = HEX_CODES[2 * b];
+    codes[j + 1] = HEX_CODES[2 * b + 1];
+  }
+  return String.fromCharCode.apply(null, codes);
+}
