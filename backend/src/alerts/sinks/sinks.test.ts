@@ -263,7 +263,7 @@ describe('webhook sink', () => {
     // The healthy sinks get every alert while the hanging one still holds its first request.
     await healthy.waitAccepted(40);
     await until(async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).length === 40);
-    expect(hanging.requests.length).toBe(1);
+    await until(() => hanging.requests.length === 1);
     expect(hanging.accepted).toHaveLength(0);
     expect(await metric(registry, 'conduct_sink_queue_depth', { sink: 'hanging' })).toBe(5);
     expect(await metric(registry, 'conduct_sink_deliveries_total', { sink: 'hanging', outcome: 'dropped' })).toBe(35);
