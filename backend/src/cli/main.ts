@@ -1,5 +1,110 @@
-/** Entry point of the `conduct` command. Returns the process exit code. */
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, loadConfigFile, parseConfig, type Config } from '../config/index.js';
+import { createLogger } from '../log/index.js';
+import { CONDUCT_VERSION, startConduct } from './start.js';
+
+/** Exit codes of the `conduct` command. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+/** Bad configuration or command line. */
+export const EXIT_USAGE = 2;
+
+export interface ServeFlags {
+  config?: string;
+  grpc?: string;
+  http?: string;
+  api?: string;
+  db?: string;
+}
+
+/**
+ * The configuration `conduct serve` runs with: the file (or the defaults), then the flags on top.
+ * Each flag is validated as the key it overrides, so errors name that key. Throws ConfigError.
+ */
+export function serveConfig(flags: ServeFlags): Config {
+  const config = flags.config ? loadConfigFile(flags.config) : parseConfig({}, 'defaults');
+  const flagValue = <T>(value: string | undefined, input: object, pick: (c: Config) => T, flag: string): T | undefined =>
+    value === undefined ? undefined : pick(parseConfig(input, flag));
+  const grpc = flagValue(flags.grpc, { receivers: { grpc: { endpoint: flags.grpc } } }, (c) => c.receivers.grpc.endpoint, '--grpc');
+  const http = flagValue(flags.http, { receivers: { http: { endpoint: flags.http } } }, (c) => c.receivers.http.endpoint, '--http');
+  const api = flagValue(flags.api, { api: { endpoint: flags.api } }, (c) => c.api.endpoint, '--api');
+  const db = flagValue(flags.db, { storage: { path: flags.db } }, (c) => c.storage.path, '--db');
+  if (grpc !== undefined) config.receivers.grpc.endpoint = grpc;
+  if (http !== undefined) config.receivers.http.endpoint = http;
+  if (api !== undefined) config.api.endpoint = api;
+  if (db !== undefined) config.storage.path = db;
+  return config;
+}
+
+/** Runs `conduct serve` until SIGTERM or SIGINT; a second signal exits at once. */
+async function serve(flags: ServeFlags): Promise<number> {
+  let config: Config;
+  try {
+    config = serveConfig(flags);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`conduct: invalid configuration: ${err.message}`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.log.level });
+  let running: Awaited<ReturnType<typeof startConduct>>;
+  try {
+    running = await startConduct(config, { logger });
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, 'conduct could not start');
+    return EXIT_FAILURE;
+  }
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(EXIT_FAILURE);
+      }
+      logger.info({ signal }, 'signal received, shutting down');
+      running.stop().then(resolve, (err: unknown) => {
+        logger.error({ err: String(err) }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  return EXIT_OK;
+}
+
+/** Entry point of the `conduct` command (argv as in process.argv). Returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  console.error(`conduct: not built yet (${argv.slice(2).join(' ')})`);
-  return 1;
+  let action: Promise<number> = Promise.resolve(EXIT_OK);
+  const program = new Command('conduct')
+    .description('Watch the runtime conduct of non-human identities from their OpenTelemetry traces')
+    .version(CONDUCT_VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('serve')
+    .description('receive OTLP traces, store chains, detect, and serve the API and UI')
+    .addOption(new Option('-c, --config <file>', 'YAML configuration file'))
+    .addOption(new Option('--grpc <host:port>', 'OTLP/gRPC listen address (receivers.grpc.endpoint; "" disables)'))
+    .addOption(new Option('--http <host:port>', 'OTLP/HTTP listen address (receivers.http.endpoint; "" disables)'))
+    .addOption(new Option('--api <host:port>', 'API and UI listen address (api.endpoint)'))
+    .addOption(new Option('--db <path>', 'SQLite database file (storage.path)'))
+    .action((flags: ServeFlags) => {
+      action = serve(flags);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; usage errors were already printed by commander.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    throw err;
+  }
+  return action;
 }

@@ -1,0 +1,210 @@
+import { readFileSync } from 'node:fs';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import {
+  createForwarder,
+  createGrpcReceiver,
+  createHttpReceiver,
+  createPipeline,
+  silentLogger,
+  type Logger,
+  type Receiver,
+} from '@conduct/processor';
+import { createSinks } from '../alerts/sinks/index.js';
+import type { Config } from '../config/index.js';
+import { createDetection, createDetectionAnalyser, MAX_ALERTS_PER_QUERY } from '../detect/index.js';
+import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights } from '../api/index.js';
+import { createEngine, type Engine } from '../engine/index.js';
+import { openStore, type Store } from '../store/index.js';
+import { splitEndpoint } from './endpoint.js';
+
+/** How often chains older than `storage.retention` (event time) are deleted. */
+export const RETENTION_SWEEP_MS = 60_000;
+
+/** conduct's version (the backend package's). */
+export const CONDUCT_VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Built UI to serve at `/`; the backend's dist/ui by default. */
+  uiDir?: string;
+}
+
+/** A running conduct. Addresses are `host:port` as bound ('' for a disabled receiver). */
+export interface RunningConduct {
+  grpcAddress: string;
+  httpAddress: string;
+  apiAddress: string;
+  dbPath: string;
+  store: Store;
+  engine: Engine;
+  registry: Registry;
+  /** Completes every pending trace and waits until it is stored and analysed. */
+  flush(): Promise<void>;
+  /** Stops receivers, flushes the pipeline, stops sinks and forwarding, closes the API and the store. Safe twice. */
+  stop(): Promise<void>;
+}
+
+function endpointOf(value: string, key: string): { host: string; port: number } {
+  const parts = splitEndpoint(value);
+  if (!parts) throw new Error(`${key}: "${value}" is not HOST:PORT`);
+  return parts;
+}
+
+/**
+ * Starts everything in one process, in order: store, engine (with detection and alert sinks),
+ * pipeline, API, receivers. Port 0 in an endpoint picks a free port. On a start-up failure what
+ * was started is stopped again before the error is thrown.
+ */
+export async function startConduct(config: Config, options: StartOptions = {}): Promise<RunningConduct> {
+  const logger = options.logger ?? silentLogger;
+  const stops: Array<() => Promise<void> | void> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse().splice(0)) {
+      try {
+        await stop();
+      } catch (err) {
+        logger.error({ err: String(err) }, 'error while stopping');
+      }
+    }
+  };
+
+  try {
+    const apiEndpoint = endpointOf(config.api.endpoint, 'api.endpoint');
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+
+    const store = await openStore({ path: config.storage.path, logger });
+    stops.push(() => store.close());
+
+    const engine = createEngine({ store, registry, logger });
+    const detection = createDetection({
+      db: store.db,
+      learning: config.learning,
+      policies: config.policies,
+      traceUrl: config.alerts.traceUrl,
+      logger,
+    });
+    engine.addAnalyser(createDetectionAnalyser(detection));
+    const sinks = createSinks(config.alerts.sinks, { registry, logger, version: CONDUCT_VERSION });
+    engine.onAlert((alert, event) => sinks.deliver(alert, event));
+    stops.push(() => sinks.stop());
+
+    const forwarder = createForwarder(config.forward, { registry, logger });
+    forwarder.start();
+    stops.push(() => forwarder.stop());
+
+    // The API closes after the pipeline has flushed (stops run in reverse order of this list).
+    let api: ApiServer | undefined;
+    stops.push(() => api?.stop());
+
+    const pipeline = createPipeline({
+      rules: config.identity.rules,
+      stitching: { idleMs: config.stitching.idle, latenessMs: config.stitching.lateness, maxPendingSpans: config.stitching.maxPendingSpans },
+      consumer: engine,
+      registry,
+      logger,
+    });
+    stops.push(() => pipeline.stop());
+
+    const retention = setInterval(() => {
+      try {
+        const newest = store.newestEventMs();
+        if (newest > 0) {
+          const removed = store.pruneChains(newest - config.storage.retention);
+          if (removed) logger.debug({ removed }, 'old chains deleted');
+        }
+      } catch (err) {
+        logger.warn({ err: String(err) }, 'retention sweep failed');
+      }
+    }, RETENTION_SWEEP_MS);
+    retention.unref();
+    stops.push(() => clearInterval(retention));
+
+    const alerts: AlertsProvider = {
+      list: (q) => detection.listAlerts(q),
+      get: (id) => detection.getAlert(id),
+      feedback(id, verdict) {
+        const alert = detection.feedback(id, verdict);
+        if (alert) engine.emit(alert, 'feedback');
+        return alert;
+      },
+      openCounts() {
+        const counts = new Map<string, number>();
+        for (const a of detection.listAlerts({ status: 'open', limit: MAX_ALERTS_PER_QUERY })) {
+          counts.set(a.identity, (counts.get(a.identity) ?? 0) + 1);
+        }
+        return counts;
+      },
+    };
+    const insights: IdentityInsights = {
+      status: (id) => detection.identity(id)?.status,
+      baseline: (id) => detection.baseline(id),
+      graph: (id) => detection.graph(id),
+    };
+    let ready = false;
+    const flush = () => pipeline.flush();
+    api = createApi({
+      store,
+      registry,
+      flush,
+      logger,
+      token: config.api.token,
+      ready: () => ready,
+      alerts,
+      insights,
+      uiDir: options.uiDir,
+    });
+    const apiAddress = await api.start(apiEndpoint.host, apiEndpoint.port);
+
+    const receiverDeps = { registry, logger, ...(forwarder.enabled ? { forwarder } : {}) };
+    const startReceiver = async (endpoint: string, make: () => Receiver): Promise<string> => {
+      if (endpoint === '') return '';
+      const receiver = make();
+      stops.push(() => receiver.stop());
+      return receiver.start();
+    };
+    const grpcAddress = await startReceiver(config.receivers.grpc.endpoint, () =>
+      createGrpcReceiver(config.receivers.grpc, pipeline, receiverDeps),
+    );
+    const httpAddress = await startReceiver(config.receivers.http.endpoint, () =>
+      createHttpReceiver(config.receivers.http, pipeline, receiverDeps),
+    );
+    ready = true;
+
+    logger.info(
+      { grpc: grpcAddress || 'off', http: httpAddress || 'off', api: apiAddress, db: config.storage.path, version: CONDUCT_VERSION },
+      `conduct listening: OTLP gRPC ${grpcAddress || 'off'}, OTLP HTTP ${httpAddress || 'off'}, API ${apiAddress}, database ${config.storage.path}`,
+    );
+
+    let stopping: Promise<void> | undefined;
+    return {
+      grpcAddress,
+      httpAddress,
+      apiAddress,
+      dbPath: config.storage.path,
+      store,
+      engine,
+      registry,
+      flush,
+      stop() {
+        stopping ??= (async () => {
+          ready = false;
+          logger.info({}, 'conduct stopping');
+          await stopAll();
+          logger.info({}, 'conduct stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
