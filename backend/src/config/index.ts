@@ -1,4 +1,4 @@
-export { configSchema, DEFAULT_IDENTITY_RULES, DEFAULT_MAX_REQUEST_BYTES } from './schema.js';
+export { configSchema, DEFAULT_IDENTITY_RULES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_MEMORY_BYTES } from './schema.js';
 export type { Config, ConfigInput, SinkConfig, ForwardConfig, PolicyConfig } from './schema.js';
 export { parseConfig, loadConfigFile, ConfigError } from './load.js';
 export { parseDuration, parseSize } from './duration.js';

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import type { IdentityRule } from '@conduct/processor';
 import { parseDuration, parseSize } from './duration.js';
+import {
+  DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR,
+  DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE,
+  MAX_IDENTITIES,
+} from '../detect/detection.js';
 
 /**
  * The configuration file's schema: every key users and scripts rely on (see the README's config
@@ -57,6 +62,8 @@ const auth = z
   .strict();
 
 export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+/** Default of `limits.maxMemoryBytes`: heap in use above which ingest answers "overloaded". */
+export const DEFAULT_MAX_MEMORY_BYTES = 1024 * 1024 * 1024;
 
 const receiver = (defaultEndpoint: string) =>
   z
@@ -232,6 +239,20 @@ export const configSchema = z
       .strict()
       .default({}),
     forward: z.array(forward).default([]),
+    /** Caps against cardinality attacks and overload (docs/reliability.md). */
+    limits: z
+      .object({
+        /** Identities with a learned baseline, at most; further new identities are refused (never evicting). */
+        maxIdentities: z.number().int().positive().default(MAX_IDENTITIES),
+        /** New identities admitted per minute of event time; beyond it one flood alert is raised. */
+        maxNewIdentitiesPerMinute: z.number().int().positive().default(DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE),
+        /** Alerts one identity raises per hour of event time; beyond it its findings fold into one flood alert. */
+        maxAlertsPerIdentityPerHour: z.number().int().positive().default(DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR),
+        /** Heap in use above which the receivers answer "overloaded" (429/503, UNAVAILABLE); 0 turns the check off. */
+        maxMemoryBytes: size.default(DEFAULT_MAX_MEMORY_BYTES),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') })
       .strict()

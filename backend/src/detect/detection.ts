@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
-import type { Chain, Logger } from '@conduct/processor';
+import type { Call, Chain, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import {
   SEVERITY_RANK,
@@ -30,7 +30,7 @@ import {
   type RateWindow,
 } from '../learn/index.js';
 import { ALL_DETECTORS, CREDENTIAL_REUSE_WINDOW_MS, chainSources, rememberSource } from './detectors/index.js';
-import type { DetectionContext, Finding } from './finding.js';
+import { q, unique, type DetectionContext, type Finding } from './finding.js';
 import { policyFor, sensitiveReason } from './identity-context.js';
 import { applyDetectionSchema } from './schema.js';
 import { scoreFindings, type ScoredFinding } from './score.js';
@@ -40,6 +40,19 @@ import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGrap
 export const DEDUP_WINDOW_MS = 60 * 60_000;
 /** Identities whose baselines are kept; chains of further new identities are not analysed (counted). */
 export const MAX_IDENTITIES = 100_000;
+/** Default of {@link CardinalityLimits.maxNewIdentitiesPerMinute}. */
+export const DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE = 1_000;
+/** Default of {@link CardinalityLimits.maxAlertsPerIdentityPerHour}. */
+export const DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR = 50;
+/** Event-time window of the new-identity budget. */
+export const IDENTITY_FLOOD_WINDOW_MS = 60_000;
+/** Event-time window of the per-identity alert budget. */
+export const ALERT_FLOOD_WINDOW_MS = 60 * 60_000;
+/** The synthetic identity that identity-flood alerts are raised on. */
+export const FLOOD_IDENTITY = 'conduct:ingest';
+/** Finding keys of the two flood alerts (both `fan-out`). */
+export const IDENTITY_FLOOD_KEY = 'flood:identities';
+export const ALERT_FLOOD_KEY = 'flood:findings';
 /** Most alerts one list query returns. */
 export const MAX_ALERTS_PER_QUERY = 1_000;
 export const DEFAULT_ALERTS_PER_QUERY = 100;
@@ -56,6 +69,34 @@ export interface LearningConfig {
   forgetAfter: number;
 }
 
+/**
+ * Caps that keep a cardinality attack (a flood of distinct identities, operations or peers) from
+ * growing memory or the alert list without bound (config `limits`). Established baselines are
+ * never evicted to make room: what does not fit is refused and counted.
+ */
+export interface CardinalityLimits {
+  /** Identities with a baseline, at most; chains of further new identities are not analysed. Default MAX_IDENTITIES. */
+  maxIdentities: number;
+  /**
+   * New identities given a baseline per minute of event time, at most. Beyond it, further new
+   * identities of that minute are refused and one `fan-out` alert on `conduct:ingest` reports the
+   * flood (repeats raise its count). Default DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE.
+   */
+  maxNewIdentitiesPerMinute: number;
+  /**
+   * Alerts one identity may raise per hour of event time. Beyond it, that identity's findings fold
+   * into one `fan-out` flood alert (its chains held out of the baseline). Default
+   * DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR.
+   */
+  maxAlertsPerIdentityPerHour: number;
+}
+
+export const DEFAULT_CARDINALITY_LIMITS: CardinalityLimits = {
+  maxIdentities: MAX_IDENTITIES,
+  maxNewIdentitiesPerMinute: DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE,
+  maxAlertsPerIdentityPerHour: DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR,
+};
+
 export interface DetectionOptions {
   /** Open database; the detection tables are created when missing. */
   db: Database;
@@ -65,6 +106,8 @@ export interface DetectionOptions {
   /** `alerts.traceUrl` template for `links.trace`. */
   traceUrl: string;
   logger?: Logger;
+  /** Cardinality caps (config `limits`); each absent field takes its default. */
+  limits?: Partial<CardinalityLimits>;
 }
 
 /** What one `analyse` call produced. */
@@ -111,8 +154,10 @@ export interface DetectionStats {
   alertsUpdated: number;
   chainsHeld: number;
   chainsLearned: number;
-  /** Chains of new identities refused because MAX_IDENTITIES was reached. */
+  /** Chains of new identities refused because `maxIdentities` or the new-identity budget was reached. */
   identitiesRefused: number;
+  /** Findings folded into a flood alert because their identity was over its alert budget. */
+  findingsFolded: number;
   /** Detector failures (bugs or unexpected input), logged and counted, never fatal. */
   detectorErrors: number;
 }
@@ -155,6 +200,11 @@ interface EntryRow {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The object without its undefined fields (so they do not override defaults). */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
 const parseMs = (s: string) => Date.parse(s);
 
 /** Creates the learning and detection service over one database. */
@@ -167,6 +217,7 @@ export function createDetection(options: DetectionOptions): Detection {
     periodMs: options.learning.period,
     forgetAfterMs: options.learning.forgetAfter,
   };
+  const limits: CardinalityLimits = { ...DEFAULT_CARDINALITY_LIMITS, ...definedOnly(options.limits ?? {}) };
   applyDetectionSchema(db);
 
   const stmt = {
@@ -206,8 +257,13 @@ export function createDetection(options: DetectionOptions): Detection {
     chainsHeld: 0,
     chainsLearned: 0,
     identitiesRefused: 0,
+    findingsFolded: 0,
     detectorErrors: 0,
   };
+  /** New identities admitted in the current event-time minute. */
+  const newIdentities = { window: -1, admitted: 0 };
+  /** Alerts raised per identity in its current event-time hour (in memory; bounded by the baselines). */
+  const alertBudget = new Map<string, { window: number; raised: number }>();
 
   // Load the persisted state.
   for (const row of db.prepare('SELECT * FROM baseline_identities').iterate() as Iterable<IdentityRow>) {
@@ -296,13 +352,21 @@ export function createDetection(options: DetectionOptions): Detection {
     return row ? (JSON.parse(row.body) as Alert) : undefined;
   }
 
-  function baselineFor(chain: Chain): Baseline | undefined {
+  function baselineFor(chain: Chain, result: AnalyseResult): Baseline | undefined {
     let b = baselines.get(chain.identity);
     if (b) return b;
-    if (baselines.size >= MAX_IDENTITIES) {
+    const window = Math.floor(chain.startMs / IDENTITY_FLOOD_WINDOW_MS);
+    if (window !== newIdentities.window) {
+      newIdentities.window = window;
+      newIdentities.admitted = 0;
+    }
+    const full = baselines.size >= limits.maxIdentities;
+    if (full || newIdentities.admitted >= limits.maxNewIdentitiesPerMinute) {
       stats.identitiesRefused++;
+      identityFlood(chain, full, result);
       return undefined;
     }
+    newIdentities.admitted++;
     b = createBaseline(chain.identity, chain.identityKind, chain.displayName);
     baselines.set(chain.identity, b);
     stats.identities = baselines.size;
@@ -310,7 +374,7 @@ export function createDetection(options: DetectionOptions): Detection {
   }
 
   /** Raises a new alert for a finding, or counts a repeat on the alert it repeats. */
-  function record(chain: Chain, f: ScoredFinding, agreeing: Detector[], result: AnalyseResult): Alert {
+  function record(chain: Chain, f: ScoredFinding, agreeing: Detector[], result: AnalyseResult, quietRepeats = false): Alert {
     const keys = [...f.keys].sort();
     const dedupKey = [chain.identity, f.detector, ...keys].join('\u0000');
     const repeatRow = stmt.findRepeat.get(dedupKey, f.eventMs - DEDUP_WINDOW_MS, f.eventMs + DEDUP_WINDOW_MS) as
@@ -325,7 +389,8 @@ export function createDetection(options: DetectionOptions): Detection {
       if (SEVERITY_RANK[f.severity] > SEVERITY_RANK[existing.severity]) existing.severity = f.severity;
       existing.score = Math.max(existing.score, f.score);
       saveAlert(existing, dedupKey);
-      result.updated.push(existing);
+      // A flood alert is announced again only at counts 2, 4, 8, ...: one alert, not thousands.
+      if (!quietRepeats || (existing.count & (existing.count - 1)) === 0) result.updated.push(existing);
       stats.alertsUpdated++;
       return existing;
     }
@@ -369,8 +434,71 @@ export function createDetection(options: DetectionOptions): Detection {
     return out;
   }
 
+  /** One `fan-out` alert on FLOOD_IDENTITY per hour for new identities refused by a cap. */
+  function identityFlood(chain: Chain, full: boolean, result: AnalyseResult): void {
+    const calls = chainCalls(chain);
+    const first = calls[0];
+    if (!first) return;
+    const reason = full
+      ? `conduct already keeps baselines for ${limits.maxIdentities} identities (limits.maxIdentities)`
+      : `more than ${limits.maxNewIdentitiesPerMinute} new identities appeared in one minute of event time (limits.maxNewIdentitiesPerMinute)`;
+    const finding: ScoredFinding = {
+      detector: 'fan-out',
+      keys: [IDENTITY_FLOOD_KEY],
+      severity: 'medium',
+      score: 60,
+      reach: true,
+      external: false,
+      sensitive: false,
+      title: 'Identity flood: new identities are arriving faster than conduct admits them',
+      explanation: `Normally identities appear a few at a time; ${reason}. New identities beyond the cap are not learned or analysed until the flood stops; established identities keep their baselines. The first refused identity was ${q(chain.identity)}; this alert's count is the number of refused chains.`,
+      spanIds: [first.spanId],
+      eventMs: first.startMs,
+      techniques: [],
+      evidence: { refusedIdentity: chain.identity.slice(0, 256), limit: full ? limits.maxIdentities : limits.maxNewIdentitiesPerMinute, cap: full ? 'maxIdentities' : 'maxNewIdentitiesPerMinute' },
+    };
+    record({ ...chain, identity: FLOOD_IDENTITY, identityKind: 'system' }, finding, [], result, true);
+  }
+
+  /**
+   * Keeps an identity within its alert budget: under it, counts the alerts about to be raised;
+   * over it, replaces the chain's findings by one flood finding (raised once, then repeated).
+   */
+  function withinAlertBudget(chain: Chain, calls: readonly Call[], findings: ScoredFinding[]): { findings: ScoredFinding[]; flood: boolean } {
+    if (findings.length === 0) return { findings, flood: false };
+    const window = Math.floor(calls[0]!.startMs / ALERT_FLOOD_WINDOW_MS);
+    let budget = alertBudget.get(chain.identity);
+    if (!budget || budget.window !== window) {
+      budget = { window, raised: 0 };
+      alertBudget.set(chain.identity, budget);
+    }
+    if (budget.raised + findings.length <= limits.maxAlertsPerIdentityPerHour) {
+      budget.raised += findings.length;
+      return { findings, flood: false };
+    }
+    stats.findingsFolded += findings.length;
+    const name = chain.displayName ?? chain.identity;
+    const worst = findings.reduce((w, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[w.severity] ? f : w));
+    const flood: ScoredFinding = {
+      detector: 'fan-out',
+      keys: [ALERT_FLOOD_KEY],
+      severity: SEVERITY_RANK[worst.severity] >= SEVERITY_RANK.medium ? worst.severity : 'medium',
+      score: Math.max(60, worst.score),
+      reach: true,
+      external: findings.some((f) => f.external),
+      sensitive: findings.some((f) => f.sensitive),
+      title: `${name} is flooding conduct with new findings (more than ${limits.maxAlertsPerIdentityPerHour} alerts in an hour)`,
+      explanation: `Normally an identity raises a handful of alerts; ${q(name)} raised ${limits.maxAlertsPerIdentityPerHour} in the hour from ${iso(window * ALERT_FLOOD_WINDOW_MS)} (limits.maxAlertsPerIdentityPerHour), so further findings are folded into this alert and its chains are kept out of the baseline. The latest folded finding: ${worst.title}. This alert's count is the number of folded chains.`,
+      spanIds: worst.spanIds,
+      eventMs: worst.eventMs,
+      techniques: unique(findings.flatMap((f) => f.techniques)),
+      evidence: { folded: findings.map((f) => ({ detector: f.detector, keys: f.keys.slice(0, 5) })) },
+    };
+    return { findings: [flood], flood: true };
+  }
+
   function analyseChain(chain: Chain, result: AnalyseResult, touched: Set<Baseline>): void {
-    const b = baselineFor(chain);
+    const b = baselineFor(chain, result);
     if (!b) return;
     const calls = [...chainCalls(chain)].sort((x, y) => x.startMs - y.startMs);
     if (calls.length === 0) return;
@@ -393,11 +521,12 @@ export function createDetection(options: DetectionOptions): Detection {
       sensitive: (call) => sensitiveReason(call, policy),
       suppressed: (detector, key) => suppressions.has(suppressionRef(chain.identity, detector, key)),
     };
-    const findings = scoreFindings(runDetectors(ctx), b.compromised);
+    const budgeted = withinAlertBudget(ordered, calls, scoreFindings(runDetectors(ctx), b.compromised));
+    const findings = budgeted.findings;
     const detectors = findings.map((f) => f.detector);
     const holding: Alert[] = [];
     for (const f of findings) {
-      const alert = record(ordered, f, detectors.filter((d) => d !== f.detector), result);
+      const alert = record(ordered, f, detectors.filter((d) => d !== f.detector), result, budgeted.flood);
       if (SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium && alert.status !== 'expected') holding.push(alert);
     }
     if (holding.length > 0) {

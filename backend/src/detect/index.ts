@@ -4,6 +4,14 @@ export {
   MAX_IDENTITIES,
   MAX_ALERTS_PER_QUERY,
   DEFAULT_ALERTS_PER_QUERY,
+  DEFAULT_CARDINALITY_LIMITS,
+  DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE,
+  DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR,
+  IDENTITY_FLOOD_WINDOW_MS,
+  ALERT_FLOOD_WINDOW_MS,
+  FLOOD_IDENTITY,
+  IDENTITY_FLOOD_KEY,
+  ALERT_FLOOD_KEY,
 } from './detection.js';
 export type {
   Detection,
@@ -13,6 +21,7 @@ export type {
   AlertFilter,
   IdentityDetection,
   LearningConfig,
+  CardinalityLimits,
 } from './detection.js';
 export { ALL_DETECTORS } from './detectors/index.js';
 export type { Finding, DetectionContext, DetectorFn } from './finding.js';
