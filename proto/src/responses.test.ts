@@ -29,7 +29,7 @@ describe('google.rpc.Status', () => {
     expect(status.message).toBe('overloaded');
     expect(status.details).toHaveLength(1);
     expect(status.details[0].type_url).toBe(RETRY_INFO_TYPE_URL);
-    const retry = google.rpc.RetryInfo.decode(status.details[0].value);
+    const retry = google.rpc.RetryInfo.decode(status.details[0].value!);
     expect(retry.retryDelay?.seconds).toBe(1);
     expect(retry.retryDelay?.nanos).toBe(500_000_000);
   });
@@ -55,8 +55,8 @@ describe('generated-code helpers', () => {
   it('round-trips a traces request with ids as bytes and 64-bit values as numbers', () => {
     const traceId = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
     const bytes = encodeTracesRequest({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId, name: 'x', startTimeUnixNano: 1_700_000_000_000_000_000 }] }] }] });
-    const span = decodeTracesRequestFull(bytes).resourceSpans[0].scopeSpans[0].spans[0];
-    expect(Buffer.from(span.traceId).equals(Buffer.from(traceId))).toBe(true);
+    const span = decodeTracesRequestFull(bytes).resourceSpans[0].scopeSpans![0].spans![0];
+    expect(Buffer.from(span.traceId!).equals(Buffer.from(traceId))).toBe(true);
     expect(span.startTimeUnixNano).toBe(1_700_000_000_000_000_000);
     expect(() => decodeTracesRequestFull(Uint8Array.from([0x0a, 0x05]))).toThrow(DecodeError);
   });
@@ -70,12 +70,12 @@ describe('generated-code helpers', () => {
         },
       ],
     });
-    const record = decodeLogsRequest(bytes).resourceLogs[0].scopeLogs[0].logRecords[0];
+    const record = decodeLogsRequest(bytes).resourceLogs[0].scopeLogs![0].logRecords![0];
     expect(record.body?.stringValue).toBe('alert');
     expect(record.severityNumber).toBe(13);
     expect(record.timeUnixNano).toBe(5_000_000);
     expect(record.eventName).toBe('conduct.alert');
-    expect(Buffer.from(record.traceId).toString('hex')).toBe('07'.repeat(16));
+    expect(Buffer.from(record.traceId!).toString('hex')).toBe('07'.repeat(16));
     expect(encodeLogsResponse({ rejectedLogRecords: 0, errorMessage: '' })).toHaveLength(0);
     const response = logsV1.ExportLogsServiceResponse.decode(encodeLogsResponse({ rejectedLogRecords: 4, errorMessage: 'full' }));
     expect(response.partialSuccess?.rejectedLogRecords).toBe(4);
