@@ -1,0 +1,204 @@
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../config/index.js';
+import { tempDir } from '../store/testdata/fixtures.js';
+import { serveConfig, splitEndpoint, startConduct } from './index.js';
+
+const BIN = fileURLToPath(new URL('../../bin/conduct.js', import.meta.url));
+const BUILT = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const TRACE = '5B8EFFF798038103D269B633813FC60C';
+
+/** One client span of service `frontend` calling `cart`, as OTLP/JSON. */
+function otlpJson(traceId = TRACE) {
+  const attr = (key: string, value: string) => ({ key, value: { stringValue: value } });
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: [attr('service.name', 'frontend')] },
+        scopeSpans: [
+          {
+            spans: [
+              {
+                traceId,
+                spanId: 'EEE19B7EC3C1B174',
+                name: 'GET /cart',
+                kind: 3,
+                startTimeUnixNano: '1700000000000000000',
+                endTimeUnixNano: '1700000000010000000',
+                attributes: [attr('http.request.method', 'GET'), attr('peer.service', 'cart'), attr('url.full', 'http://cart:8080/cart')],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+}
+
+async function send(httpAddress: string, body: unknown): Promise<void> {
+  const res = await fetch(`http://${httpAddress}/v1/traces`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(200);
+}
+
+interface Child {
+  exit: Promise<number | null>;
+  stderr: () => string;
+  kill: (signal: NodeJS.Signals) => void;
+  /** Resolves with the start log line's fields. */
+  listening: Promise<{ grpc: string; http: string; api: string; db: string }>;
+}
+
+function runConduct(args: string[]): Child {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  let onListening: (v: { grpc: string; http: string; api: string; db: string }) => void = () => {};
+  const listening = new Promise<{ grpc: string; http: string; api: string; db: string }>((r) => (onListening = r));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    err += chunk;
+    for (const line of err.split('\n')) {
+      if (line.includes('"conduct listening')) onListening(JSON.parse(line));
+    }
+  });
+  child.stdout.resume();
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { exit, stderr: () => err, kill: (s) => child.kill(s), listening };
+}
+
+describe('conduct serve (child process)', () => {
+  const t = tempDir('conduct-cli-');
+  beforeAll(() => {
+    if (!existsSync(BUILT)) throw new Error('backend/dist is not built: run `npm run build` first');
+  });
+  afterAll(() => t.cleanup());
+
+  it('stops with exit code 2 and names the key when the config file is bad', async () => {
+    const file = join(t.dir, 'bad.yaml');
+    writeFileSync(file, 'stitching:\n  idle: sometime\napi:\n  endpoint: 127.0.0.1:0\n');
+    const child = runConduct(['serve', '--config', file]);
+    expect(await child.exit).toBe(2);
+    expect(child.stderr()).toContain('stitching.idle');
+
+    writeFileSync(file, 'storage:\n  pathh: x.db\n');
+    const unknown = runConduct(['serve', '--config', file]);
+    expect(await unknown.exit).toBe(2);
+    expect(unknown.stderr()).toContain('storage.pathh');
+
+    const flag = runConduct(['serve', '--grpc', 'localhost']);
+    expect(await flag.exit).toBe(2);
+    expect(flag.stderr()).toContain('receivers.grpc.endpoint');
+  });
+
+  it('logs its endpoints, stores a trace, stops on SIGTERM and keeps the data across a restart', async () => {
+    const db = join(t.dir, 'nested', 'dir', 'conduct.db');
+    const file = join(t.dir, 'ok.yaml');
+    writeFileSync(file, 'log:\n  level: info\napi:\n  endpoint: 127.0.0.1:1\n');
+    const args = ['serve', '--config', file, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--api', '127.0.0.1:0', '--db', db];
+
+    const first = runConduct(args);
+    const at = await first.listening;
+    expect(at.db).toBe(db);
+    expect(splitEndpoint(at.grpc)?.port).toBeGreaterThan(0);
+    expect(splitEndpoint(at.api)?.port).not.toBe(1); // the flag won over the file
+    await send(at.http, otlpJson());
+    expect(await (await fetch(`http://${at.api}/api/v1/flush`, { method: 'POST' })).json()).toEqual({ ok: true });
+    const trace = (await (await fetch(`http://${at.api}/api/v1/traces/${TRACE}`)).json()) as { chains: Array<{ identity: string }> };
+    expect(trace.chains.map((c) => c.identity)).toEqual(['svc:frontend']);
+    first.kill('SIGTERM');
+    expect(await first.exit).toBe(0);
+    expect(first.stderr()).toContain('conduct stopped');
+
+    const second = runConduct(args);
+    const again = await second.listening;
+    try {
+      const ids = (await (await fetch(`http://${again.api}/api/v1/identities`)).json()) as { identities: Array<{ id: string; calls: number }> };
+      expect(ids.identities).toContainEqual(expect.objectContaining({ id: 'svc:frontend', calls: 1 }));
+      const chains = (await (await fetch(`http://${again.api}/api/v1/identities/svc%3Afrontend/chains`)).json()) as { chains: Array<{ traceId: string }> };
+      expect(chains.chains.map((c) => c.traceId)).toEqual([TRACE.toLowerCase()]);
+    } finally {
+      second.kill('SIGINT');
+      expect(await second.exit).toBe(0);
+    }
+  });
+});
+
+describe('startConduct (in process)', () => {
+  it('runs receivers, pipeline, store and API on port 0, and restarts on the same database', async () => {
+    const t = tempDir('conduct-start-');
+    const config = parseConfig({
+      receivers: { grpc: { endpoint: '127.0.0.1:0' }, http: { endpoint: '127.0.0.1:0' } },
+      api: { endpoint: '127.0.0.1:0', token: 'tkn' },
+      storage: { path: join(t.dir, 'conduct.db') },
+    });
+    const auth = { authorization: 'Bearer tkn' };
+    try {
+      const a = await startConduct(config);
+      expect((await fetch(`http://${a.apiAddress}/healthz`)).status).toBe(200);
+      await send(a.httpAddress, otlpJson());
+      await a.flush();
+      const res = await fetch(`http://${a.apiAddress}/api/v1/traces/${TRACE.toLowerCase()}`, { headers: auth });
+      const body = (await res.json()) as { chains: Array<{ identity: string; calls: Array<{ operation: string; peer: string }> }> };
+      expect(body.chains[0]!.identity).toBe('svc:frontend');
+      expect(body.chains[0]!.calls[0]!.peer).toBe('cart');
+      const metrics = await (await fetch(`http://${a.apiAddress}/metrics`, { headers: auth })).text();
+      expect(metrics).toMatch(/^conduct_chains_stored_total 1$/m);
+      expect(metrics).toMatch(/^process_cpu_user_seconds_total /m);
+      await a.stop();
+      await a.stop(); // twice is safe
+
+      const b = await startConduct(config);
+      try {
+        const ids = (await (await fetch(`http://${b.apiAddress}/api/v1/identities`, { headers: auth })).json()) as { identities: Array<{ id: string }> };
+        expect(ids.identities.map((i) => i.id)).toEqual(['svc:frontend']);
+      } finally {
+        await b.stop();
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('stops what it started when a port is taken', async () => {
+    const t = tempDir('conduct-start-');
+    const first = await startConduct(parseConfig({
+      receivers: { grpc: { endpoint: '' }, http: { endpoint: '' } },
+      api: { endpoint: '127.0.0.1:0' },
+      storage: { path: join(t.dir, 'a.db') },
+    }));
+    try {
+      const clash = parseConfig({
+        receivers: { grpc: { endpoint: '' }, http: { endpoint: '' } },
+        api: { endpoint: first.apiAddress },
+        storage: { path: join(t.dir, 'b.db') },
+      });
+      await expect(startConduct(clash)).rejects.toThrow(/EADDRINUSE/);
+      // The failed start closed its store: the file can be opened and used again at once.
+      const retry = await startConduct({ ...clash, api: { ...clash.api, endpoint: '127.0.0.1:0' } });
+      await retry.stop();
+    } finally {
+      await first.stop();
+      t.cleanup();
+    }
+  });
+
+  it('applies flags over the file and validates them as the keys they override', () => {
+    const t = tempDir('conduct-flags-');
+    try {
+      const file = join(t.dir, 'c.yaml');
+      writeFileSync(file, 'storage:\n  path: /from/file.db\nreceivers:\n  grpc:\n    endpoint: 0.0.0.0:4317\n');
+      const c = serveConfig({ config: file, db: join(t.dir, 'flag.db'), http: '' });
+      expect(c.storage.path).toBe(join(t.dir, 'flag.db'));
+      expect(c.receivers.grpc.endpoint).toBe('0.0.0.0:4317');
+      expect(c.receivers.http.endpoint).toBe('');
+      expect(() => serveConfig({ api: 'no-port' })).toThrow(/api\.endpoint/);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
