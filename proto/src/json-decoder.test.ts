@@ -55,6 +55,7 @@ describe('decodeTracesRequestJson', () => {
     expect(s.kind).toBe(3);
     expect(s.statusCode).toBe(2);
     expect(s.startMs).toBe(1544712660000);
+    expect(one({ startTimeUnixNano: '0001544712660000000000' }).startMs).toBe(1544712660000);
     expect(s.attributes.n).toBe(12);
     expect(s.attributes.s).toBe(-12);
     expect(s.attributes.nan).toBeNaN();
@@ -119,6 +120,7 @@ describe('decodeTracesRequestJson', () => {
       ['startTimeUnixNano an object', body({ startTimeUnixNano: {} }), /resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.startTimeUnixNano: expected an integer/],
       ['startTimeUnixNano negative', body({ startTimeUnixNano: '-5' }), /startTimeUnixNano: "-5" is not an unsigned integer/],
       ['startTimeUnixNano beyond 64 bits', body({ startTimeUnixNano: '18446744073709551616' }), /startTimeUnixNano: out of the 64-bit range/],
+      ['startTimeUnixNano a huge digit string', body({ startTimeUnixNano: '9'.repeat(1 << 20) }), /startTimeUnixNano: out of the 64-bit range/],
       ['traceId a number', body({ traceId: 5 }), /spans\[0\]\.traceId: expected a string, got number/],
       ['kind a fraction', body({ kind: 1.5 }), /kind: 1.5 is not a 32-bit integer/],
       ['kind an unknown name', body({ kind: 'SPAN_KIND_WHATEVER' }), /kind: unknown enum value/],

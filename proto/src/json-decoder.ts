@@ -39,6 +39,8 @@ const SPAN_KIND_NAMES: Record<string, number> = {
 const STATUS_CODE_NAMES: Record<string, number> = { STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 };
 
 const UINT64_LIMIT = 1n << 64n;
+const MAX_UINT64_DIGITS = 20;
+const LEADING_ZEROS = /^0+(?=[0-9])/;
 const DECIMAL_UNSIGNED = /^[0-9]+$/;
 const DECIMAL_SIGNED = /^-?[0-9]+$/;
 const HEX = /^[0-9a-fA-F]*$/;
@@ -119,7 +121,10 @@ function asNanosMs(value: Json | undefined, path: string): number {
   let n: bigint;
   if (typeof value === 'string') {
     if (!DECIMAL_UNSIGNED.test(value)) throw new DecodeError(`${path}: ${JSON.stringify(truncate(value, 64))} is not an unsigned integer`);
-    n = BigInt(value);
+    // 2^64 has 20 digits; refusing longer text early also keeps BigInt parsing cheap on hostile input.
+    const digits = value.replace(LEADING_ZEROS, '');
+    if (digits.length > MAX_UINT64_DIGITS) throw new DecodeError(`${path}: out of the 64-bit range`);
+    n = BigInt(digits);
   } else if (typeof value === 'number') {
     if (!Number.isInteger(value) || value < 0) throw new DecodeError(`${path}: ${value} is not an unsigned integer`);
     n = BigInt(value);
