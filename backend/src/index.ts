@@ -6,3 +6,4 @@ export * from './engine/index.js';
 export * from './api/index.js';
 export * from './log/index.js';
 export * from './cli/index.js';
+export * from './replay/index.js';

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfigFile, parseConfig, type Config } from '../config/index.js';
 import { createLogger } from '../log/index.js';
 import { CONDUCT_VERSION, startConduct } from './start.js';
+import { registerReplayCommand } from '../replay/command.js';
 
 /** Exit codes of the `conduct` command. */
 export const EXIT_OK = 0;
@@ -96,6 +97,14 @@ export async function main(argv: string[]): Promise<number> {
     .action((flags: ServeFlags) => {
       action = serve(flags);
     });
+
+  registerReplayCommand(
+    program,
+    { configOf: serveConfig, exit: { ok: EXIT_OK, failure: EXIT_FAILURE, usage: EXIT_USAGE } },
+    (p) => {
+      action = p;
+    },
+  );
 
   try {
     await program.parseAsync(argv);
