@@ -257,3 +257,33 @@ describe('API readiness', () => {
     }
   });
 });
+
+describe('API over TLS', () => {
+  it('serves HTTPS with the configured certificate', async () => {
+    const { readFileSync } = await import('node:fs');
+    const https = await import('node:https');
+    const fixture = (f: string) => readFileSync(new URL(`./testdata/${f}`, import.meta.url));
+    const t = tempDir('conduct-api-tls-');
+    const store = await openStore({ path: join(t.dir, 'db') });
+    const api = createApi({ store, registry: new Registry(), flush: async () => {}, tls: { cert: fixture('server.pem'), key: fixture('server.key') } });
+    try {
+      const address = await api.start('127.0.0.1', 0);
+      const port = Number(address.split(':')[1]);
+      const body = await new Promise<string>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port, path: '/healthz', ca: fixture('ca.pem') }, (res) => {
+            let text = '';
+            res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve(text));
+          })
+          .on('error', reject);
+      });
+      expect(JSON.parse(body)).toEqual({ status: 'ok' });
+      // Plain HTTP on the TLS port gets no answer.
+      await expect(fetch(`http://${address}/healthz`)).rejects.toThrow();
+    } finally {
+      await api.stop();
+      store.close();
+      t.cleanup();
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -43,6 +44,8 @@ export interface ApiOptions {
   ready?: () => boolean;
   alerts?: AlertsProvider;
   insights?: IdentityInsights;
+  /** Serve HTTPS with these PEM contents (not paths); mutual TLS when `clientAuth`. */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer; clientAuth?: boolean };
   /** Built UI served at `/`; DEFAULT_UI_DIR by default; nothing served when it has no index.html. */
   uiDir?: string;
 }
@@ -217,7 +220,20 @@ export function createApi(options: ApiOptions): ApiServer {
     app,
     start(host = DEFAULT_API_HOST, port = DEFAULT_API_PORT) {
       return new Promise((resolvePromise, reject) => {
-        const s = serve({ fetch: app.fetch, hostname: host, port }, (info: AddressInfo) => {
+        const tls = options.tls;
+        const secure = tls
+          ? {
+              createServer: createHttpsServer,
+              serverOptions: {
+                cert: tls.cert,
+                key: tls.key,
+                ...(tls.ca ? { ca: tls.ca } : {}),
+                requestCert: tls.clientAuth === true,
+                rejectUnauthorized: tls.clientAuth === true,
+              },
+            }
+          : {};
+        const s = serve({ fetch: app.fetch, hostname: host, port, ...secure }, (info: AddressInfo) => {
           s.off('error', reject);
           const address = info.family === 'IPv6' ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`;
           resolvePromise(address);

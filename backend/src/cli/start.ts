@@ -51,6 +51,14 @@ export interface RunningConduct {
   stop(): Promise<void>;
 }
 
+function readPem(path: string, key: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`${key}: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
 function endpointOf(value: string, key: string): { host: string; port: number } {
   const parts = splitEndpoint(value);
   if (!parts) throw new Error(`${key}: "${value}" is not HOST:PORT`);
@@ -160,6 +168,16 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       alerts,
       insights,
       uiDir: options.uiDir,
+      ...(config.api.tls
+        ? {
+            tls: {
+              cert: readPem(config.api.tls.cert, 'api.tls.cert'),
+              key: readPem(config.api.tls.key, 'api.tls.key'),
+              ...(config.api.tls.ca ? { ca: readPem(config.api.tls.ca, 'api.tls.ca') } : {}),
+              clientAuth: config.api.tls.clientAuth,
+            },
+          }
+        : {}),
     });
     const apiAddress = await api.start(apiEndpoint.host, apiEndpoint.port);
 
