@@ -191,7 +191,14 @@ function createStore(db: Database.Database, path: string): Store {
     `SELECT ${chainColumns} FROM chains WHERE identity = ? ORDER BY end_ms DESC, seq DESC LIMIT ?`,
   );
   const selectTrace = db.prepare(`SELECT ${chainColumns} FROM chains WHERE trace_id = ? ORDER BY start_ms, seq`);
-  const deleteOld = db.prepare('DELETE FROM chains WHERE end_ms < ?');
+  // Per identity, so the (identity, end_ms) index finds the rows instead of a full table scan.
+  const selectIdentityIds = db.prepare('SELECT id FROM identities').pluck();
+  const deleteOld = db.prepare('DELETE FROM chains WHERE identity = ? AND end_ms < ?');
+  const prune = db.transaction((beforeMs: number): number => {
+    let removed = 0;
+    for (const id of selectIdentityIds.all() as string[]) removed += deleteOld.run(id, beforeMs).changes;
+    return removed;
+  });
   const selectNewest = db.prepare('SELECT max(end_ms) AS v FROM chains');
 
   const write = db.transaction((chains: readonly Chain[]): WriteResult => {
@@ -277,7 +284,7 @@ function createStore(db: Database.Database, path: string): Store {
       const bytes = traceIdToBytes(traceId);
       return bytes ? (selectTrace.all(bytes) as ChainRow[]).map(toChain) : [];
     },
-    pruneChains: (beforeMs) => deleteOld.run(beforeMs).changes,
+    pruneChains: (beforeMs) => prune(beforeMs),
     newestEventMs: () => (selectNewest.get() as { v: number | null }).v ?? 0,
     sizeBytes() {
       const pages = db.pragma('page_count', { simple: true }) as number;
