@@ -82,7 +82,7 @@ export interface Store {
   traceChains(traceId: string): Chain[];
   /** Deletes chains that ended before `beforeMs` (event time); returns how many. */
   pruneChains(beforeMs: number): number;
-  /** Newest chain end time stored, 0 when empty. */
+  /** Newest chain end time ever stored (event time), 0 when empty. */
   newestEventMs(): number;
   /** Database size in bytes (pages in use plus free pages). */
   sizeBytes(): number;
@@ -199,7 +199,8 @@ function createStore(db: Database.Database, path: string): Store {
     for (const id of selectIdentityIds.all() as string[]) removed += deleteOld.run(id, beforeMs).changes;
     return removed;
   });
-  const selectNewest = db.prepare('SELECT max(end_ms) AS v FROM chains');
+  // identities.last_seen_ms is the newest chain end per identity: no scan of the chains table.
+  const selectNewest = db.prepare('SELECT max(last_seen_ms) AS v FROM identities');
 
   const write = db.transaction((chains: readonly Chain[]): WriteResult => {
     const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
