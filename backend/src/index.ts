@@ -7,3 +7,4 @@ export * from './api/index.js';
 export * from './log/index.js';
 export * from './cli/index.js';
 export * from './replay/index.js';
+export * from './journal/index.js';

@@ -3,3 +3,10 @@ export type { Store, StoreOptions, IdentityRecord, EdgeRecord, WriteResult } fro
 export { loadMigrations, applyMigrations, schemaVersion, MIGRATIONS_DIR } from './migrate.js';
 export type { Migration, NumberedMigration } from './migration.js';
 export { traceIdToBytes, traceIdFromBytes } from './trace-id.js';
+export {
+  startRetention,
+  DEFAULT_RETENTION_INTERVAL_MS,
+  DEFAULT_RETENTION_BATCH_ROWS,
+  DEFAULT_RETENTION_MAX_BATCHES,
+} from './retention.js';
+export type { Retention, RetentionOptions } from './retention.js';

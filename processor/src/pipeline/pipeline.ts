@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { TracesRequestData } from '@conduct/proto';
-import type { AcceptOutcome, Chain, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest } from '../model.js';
+import type { AcceptOutcome, Chain, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest, TraceSummary } from '../model.js';
 import { silentLogger } from '../model.js';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
 import { deriveTrace } from '../calls/index.js';
@@ -36,6 +36,11 @@ export interface PipelineOptions {
   retryAfterMs?: number;
   /** Run the idle check on a timer (default true). Tests with a fake clock call `tick()` instead. */
   idleTimer?: boolean;
+  /**
+   * Called synchronously when a batch of completed traces is queued for the consumer, before it
+   * is consumed (the journal uses it to know which accepted requests a batch settles). Must not throw.
+   */
+  onBatch?: (batch: ChainBatch) => void;
 }
 
 export interface PipelineStats {
@@ -136,9 +141,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     for (let i = 0; i < traces.length; i += MAX_TRACES_PER_BATCH) {
       const slice = traces.slice(i, i + MAX_TRACES_PER_BATCH);
       const chains: Chain[] = [];
+      const traceSummaries: TraceSummary[] = [];
       let spans = 0;
       for (const trace of slice) {
         spans += trace.spans.length;
+        traceSummaries.push(summarise(trace));
         try {
           const derived = deriveTrace(trace.spans, resolver);
           for (const chain of derived.chains) chains.push(chain);
@@ -154,7 +161,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       totals.batches++;
       metrics.chains.inc(chains.length);
       metrics.batches.inc();
-      queue.push({ chains, traces: slice.length, spans });
+      const batch: ChainBatch = { chains, traceSummaries, traces: slice.length, spans };
+      if (options.onBatch) {
+        try {
+          options.onBatch(batch);
+        } catch (err) {
+          reportError('onBatch hook failed', err);
+        }
+      }
+      queue.push(batch);
       queuedSpans += spans;
       enqueued++;
     }
@@ -211,6 +226,29 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         logger.info({ ...totals }, 'pipeline stopped');
       })()),
     stats: () => ({ stitch: stitcher.stats(), queuedBatches: queue.length, queuedSpans, ...totals }),
+  };
+}
+
+/** Services listed in a trace summary at most. */
+export const MAX_SUMMARY_SERVICES = 16;
+
+/** Every completed trace is summarised in its batch (so a consumer knows which traces it got). */
+function summarise(trace: CompletedTrace): TraceSummary {
+  let startMs = Infinity;
+  let endMs = -Infinity;
+  const services = new Set<string>();
+  for (const { span, resource } of trace.spans) {
+    if (span.startMs < startMs) startMs = span.startMs;
+    if (span.endMs > endMs) endMs = span.endMs;
+    const name = resource['service.name'];
+    if (services.size < MAX_SUMMARY_SERVICES && typeof name === 'string') services.add(name);
+  }
+  return {
+    traceId: trace.traceId,
+    startMs: Number.isFinite(startMs) ? startMs : 0,
+    endMs: Number.isFinite(endMs) ? endMs : 0,
+    spans: trace.spans.length,
+    services: [...services],
   };
 }
 
