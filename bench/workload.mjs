@@ -143,7 +143,10 @@ function traceSpans(t, j, rnd) {
   const method = RPC_METHODS[(t + j) % RPC_METHODS.length];
   const kind = j % 3; // 0: principal from the entry span, 1: an agent, 2: workload identities only
   const path = route.replaceAll('{id}', String(1000 + Math.floor(rnd() * 90000)));
-  const client = `10.${(t * 7) % 250}.${j % 250}.${1 + (j % 200)}`;
+  // A caller keeps its network segment and its client software; only the host within the /24 varies.
+  const agent = AGENTS[(t + j) % AGENTS.length];
+  const client = kind === 1 ? `10.40.${AGENTS.indexOf(agent)}.${10 + t}` : `10.20.${SERVICES.indexOf(a) * 5 + (j % 5)}.${10 + t}`;
+  const userAgent = kind === 1 ? 'agent-runtime/0.9 python-httpx/0.27.0' : `${a}-client/2.${j % 5} grpc-node-js/1.14.3`;
   const entry = {
     'http.request.method': (t + j) % 4 === 0 ? 'POST' : 'GET',
     'http.route': route,
@@ -153,14 +156,14 @@ function traceSpans(t, j, rnd) {
     'server.address': `${a}.shop.svc.cluster.local`,
     'server.port': 8080,
     'client.address': client,
-    'user_agent.original': 'Mozilla/5.0 (X11; Linux x86_64) shop-web/3.2',
+    'user_agent.original': userAgent,
     'network.protocol.version': '1.1',
     'http.request.body.size': 100 + j,
   };
   if (kind === 0) entry['enduser.id'] = `spiffe://prod/ns/shop/sa/${a}-client-${j % 5}`;
   if (kind === 1) {
-    entry['gen_ai.agent.id'] = AGENTS[(t + j) % AGENTS.length];
-    entry['gen_ai.agent.name'] = `Agent ${AGENTS[(t + j) % AGENTS.length]}`;
+    entry['gen_ai.agent.id'] = agent;
+    entry['gen_ai.agent.name'] = `Agent ${agent}`;
     entry['gen_ai.operation.name'] = 'invoke_agent';
   }
   const sp = (k) => Buffer.from([0xb0, j >> 8, j & 0xff, k, 0x5e, 0x11, 0x22, 0x33]);
@@ -174,7 +177,7 @@ function traceSpans(t, j, rnd) {
     [b, { k: 2, parent: 1, name: `${entry['http.request.method']} ${route}`, kind: 2, attrs: {
       'http.request.method': entry['http.request.method'], 'http.route': route, 'url.path': path, 'url.scheme': 'http',
       'http.response.status_code': 200, 'server.address': `${b}.shop.svc.cluster.local`, 'server.port': 8080,
-      'client.address': `10.1.${(t + j) % 250}.${j % 250}`, 'user_agent.original': 'node-fetch/1.0', 'network.protocol.version': '1.1',
+      'client.address': client, 'user_agent.original': entry['user_agent.original'], 'network.protocol.version': '1.1',
       'http.request.body.size': 64, 'http.response.body.size': 512 + j } }],
     [b, { k: 3, parent: 2, name: `SELECT ${table}`, kind: 3, attrs: {
       'db.system.name': 'postgresql', 'db.namespace': 'shop', 'db.operation.name': 'SELECT', 'db.collection.name': table,
@@ -187,7 +190,7 @@ function traceSpans(t, j, rnd) {
       'rpc.message.type': 'SENT', 'rpc.message.id': 1, 'rpc.message.compressed_size': 128, 'feature.flags': ['fast-checkout', true] } }],
     [c, { k: 5, parent: 4, name: `shop.${c}.v1.Service/${method}`, kind: 2, attrs: {
       'rpc.system': 'grpc', 'rpc.service': `shop.${c}.v1.Service`, 'rpc.method': method, 'server.address': `${c}.shop.svc.cluster.local`,
-      'server.port': 50051, 'rpc.grpc.status_code': 0, 'client.address': `10.3.${t}.${j % 250}`, 'network.transport': 'tcp',
+      'server.port': 50051, 'rpc.grpc.status_code': 0, 'client.address': `10.30.${SERVICES.indexOf(b)}.${10 + t}`, 'network.transport': 'tcp',
       'rpc.message.type': 'RECEIVED', 'rpc.message.id': 1, 'rpc.message.uncompressed_size': 256, 'retry.ratio': rnd() } }],
     [c, { k: 6, parent: 5, name: 'POST', kind: 3, attrs: {
       'http.request.method': 'POST', 'url.full': `https://${EXTERNAL[(t + j) % EXTERNAL.length]}/v1/events/${1000 + j}`,
