@@ -31,6 +31,8 @@ export interface ApiAlert {
 export const SEVERITY_RANK = { info: 0, low: 1, medium: 2, high: 3, critical: 4 } as const;
 
 export const MINUTE = 60_000;
+/** Spans ended before the test waits for their export (the SDK exporters refuse too many concurrent exports). */
+const EXPORT_BATCH = 20;
 export const HOUR = 60 * MINUTE;
 
 /** Deterministic pseudo-random numbers (mulberry32), so traffic varies the same way every run. */
@@ -92,7 +94,8 @@ export class Traffic {
     const spans = new Map<string, string>();
     const allSpanIds: string[] = [];
     const used = new Set<TestService>();
-    const emit = (spec: SpanSpec, parent: Span | undefined): { span: Span; endMs: number } => {
+    let ended = 0;
+    const emit = async (spec: SpanSpec, parent: Span | undefined): Promise<{ span: Span; endMs: number }> => {
       const svc = this.service(spec.resource ?? resource);
       used.add(svc);
       const begin = startMs + spec.at;
@@ -100,11 +103,13 @@ export class Traffic {
       spans.set(spec.name, span.spanContext().spanId);
       allSpanIds.push(span.spanContext().spanId);
       let end = begin + (spec.duration ?? 5);
-      for (const child of spec.children ?? []) end = Math.max(end, emit(child, span).endMs + 1);
+      for (const child of spec.children ?? []) end = Math.max(end, (await emit(child, span)).endMs + 1);
       span.end(end);
+      // The exporters cap concurrent exports: let a large trace drain as it goes.
+      if (++ended % EXPORT_BATCH === 0) await Promise.all([...used].map((s) => s.flush()));
       return { span, endMs: end };
     };
-    const { span } = emit(root, undefined);
+    const { span } = await emit(root, undefined);
     await Promise.all([...used].map((s) => s.flush()));
     return { traceId: span.spanContext().traceId, spans, allSpanIds };
   }

@@ -10,7 +10,7 @@ export {
   MAX_BODY_BYTES,
 } from './server.js';
 export type { ApiOptions, ApiServer } from './server.js';
-export type { AlertsProvider, AlertQuery, IdentityInsights, IdentityStatus } from './providers.js';
+export type { AlertsProvider, AlertQuery, IdentityInsights, IdentityLearning, IdentityStatus } from './providers.js';
 export { noAlerts, noInsights } from './providers.js';
 export { HttpError } from './http-error.js';
 export { CONTENT_SECURITY_POLICY, tokenMatches } from './security.js';

@@ -14,6 +14,20 @@ export interface AlertQuery {
   limit: number;
 }
 
+/** How far an identity is towards enforcing, as `GET /api/v1/identities` shows it. */
+export interface IdentityLearning {
+  /** 0..1: the smaller of learned calls / learning.minCalls and observed event time / learning.period. */
+  progress: number;
+  /** Calls learned into the baseline. */
+  learnedCalls: number;
+  /** Event time covered by learned calls, ms. */
+  observedMs: number;
+  /** ISO time the identity started enforcing. */
+  enforcingSince?: string;
+  /** An operator marked one of its alerts malicious. */
+  compromised?: boolean;
+}
+
 /** Where the API's alert routes read and write (detection backs it). */
 export interface AlertsProvider {
   /** Alerts matching the query, newest first. */
@@ -29,6 +43,8 @@ export interface AlertsProvider {
 export interface IdentityInsights {
   /** `learning` until detection says otherwise. */
   status(id: string): IdentityStatus | undefined;
+  /** Learning progress (0..1 towards enforcing) and what it is made of; absent fields are not shown. */
+  learning?(id: string): IdentityLearning | undefined;
   /** Baseline summary shown in `GET /api/v1/identities/{id}`; the observed one when undefined. */
   baseline?(id: string): object | undefined;
   /** Learned graph; the observed edges when undefined. */

@@ -115,6 +115,7 @@ export function createApi(options: ApiOptions): ApiServer {
     kind: r.kind,
     displayName: r.displayName ?? r.id,
     status: insights.status(r.id) ?? 'learning',
+    ...(insights.learning?.(r.id) ?? {}),
     firstSeen: iso(r.firstSeenMs),
     lastSeen: iso(r.lastSeenMs),
     calls: r.calls,
@@ -159,8 +160,13 @@ export function createApi(options: ApiOptions): ApiServer {
       throw new HttpError(400, 'trace id must be 32 hexadecimal digits, not all zero');
     }
     const chains = store.traceChains(traceId);
-    if (chains.length === 0) throw new HttpError(404, 'unknown trace');
-    return c.json({ traceId: traceId.toLowerCase(), chains: chains.map(chainJson) });
+    const summary = store.traceSummary(traceId);
+    if (chains.length === 0 && !summary) throw new HttpError(404, 'unknown trace');
+    return c.json({
+      traceId: traceId.toLowerCase(),
+      ...(summary && { startMs: summary.startMs, endMs: summary.endMs, spans: summary.spans, services: summary.services }),
+      chains: chains.map(chainJson),
+    });
   });
 
   app.post('/api/v1/flush', async (c) => {

@@ -97,6 +97,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       learning: config.learning,
       policies: config.policies,
       traceUrl: config.alerts.traceUrl,
+      limits: config.limits,
       logger,
     });
     engine.addAnalyser(createDetectionAnalyser(detection));
@@ -153,6 +154,17 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     };
     const insights: IdentityInsights = {
       status: (id) => detection.identity(id)?.status,
+      learning(id) {
+        const d = detection.identity(id);
+        if (!d) return undefined;
+        return {
+          progress: d.progress,
+          learnedCalls: d.calls,
+          observedMs: d.observedMs,
+          ...(d.enforcingSince ? { enforcingSince: d.enforcingSince } : {}),
+          compromised: d.compromised,
+        };
+      },
       baseline: (id) => detection.baseline(id),
       graph: (id) => detection.graph(id),
     };

@@ -65,7 +65,8 @@ export function newPeer(ctx: DetectionContext): Finding | undefined {
     for (const t of techniquesForOperation(c.operation)) techniques.add(t);
     if (newPeers.has(c.peer)) {
       if (c.external && (c.peerKind === 'http' || c.peerKind === 'virtual')) techniques.add(T_EXFILTRATION_OVER_WEB_SERVICE);
-      else if (!c.external && c.peerKind === 'service') techniques.add(T_LATERAL_MOVEMENT_CLOUD_SERVICES);
+      // An internal service, whether stitched or only named by the caller's URL or address.
+      else if (!c.external && (c.peerKind === 'service' || c.peerKind === 'http' || c.peerKind === 'virtual')) techniques.add(T_LATERAL_MOVEMENT_CLOUD_SERVICES);
     }
   }
   const names = [...newPeers.keys(), ...[...newAccounts.keys()].map((a) => `account ${a}`)];
