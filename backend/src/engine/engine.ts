@@ -102,7 +102,7 @@ export function createEngine(options: EngineOptions): Engine {
     async consume(batch: ChainBatch) {
       const chains = Array.isArray(batch?.chains) ? batch.chains : [];
       // Storage errors reject: the pipeline counts and logs them.
-      const written = store.writeChains(chains);
+      const written = store.writeChains(chains, batch.traceSummaries);
       stats.batches++;
       stats.chains += written.chains;
       stats.calls += written.calls;

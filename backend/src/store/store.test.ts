@@ -100,9 +100,10 @@ describe('store', () => {
     cleanups.push(t.cleanup);
     const dir = join(t.dir, 'migrations');
     mkdirSync(dir);
-    // The store's own first migration (it imports '../migration.js' only as a type, so it loads
+    // The store's own migrations (they import '../migration.js' only as a type, so they load
     // from anywhere), then a new one dropped in as its own file.
     copyFileSync(join(MIGRATIONS_DIR, '001-chains.ts'), join(dir, '001-chains.ts'));
+    copyFileSync(join(MIGRATIONS_DIR, '005-traces.ts'), join(dir, '005-traces.ts'));
     writeFileSync(join(dir, '900-notes.ts'), "export default { description: 'notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)' };\n");
     const path = join(t.dir, 'db.sqlite');
     const s1 = await openStore({ path, migrationsDir: dir });
@@ -126,6 +127,26 @@ describe('store', () => {
     expect(() => applyMigrations(db, bad)).toThrow(/missing_table/);
     expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'a'").get()).toEqual({ n: 0 });
     expect(db.prepare('SELECT count(*) AS n FROM schema_version').get()).toEqual({ n: 0 });
+  });
+
+  it('records trace summaries, merges late parts, and prunes them with the chains', async () => {
+    const { store } = await fresh();
+    const t1 = traceId(7);
+    const t2 = traceId(8);
+    store.writeChains([], [
+      { traceId: t1, startMs: 1000, endMs: 1200, spans: 1, services: ['web'] },
+      { traceId: 'not-a-trace-id', startMs: 0, endMs: 0, spans: 3, services: [] },
+    ]);
+    store.writeChains([chain(t2, 'svc:a', [['b', 'GET /x']], 9000)], [
+      { traceId: t1, startMs: 900, endMs: 1500, spans: 2, services: ['web', 'db'] },
+      { traceId: t2, startMs: 9000, endMs: 9100, spans: 4, services: ['a', 'b'] },
+    ]);
+    expect(store.traceSummary(t1.toUpperCase())).toEqual({ traceId: t1, startMs: 900, endMs: 1500, spans: 3, services: ['web', 'db'] });
+    expect(store.traceSummary(traceId(9))).toBeUndefined();
+    expect(store.traceSummary('zz')).toBeUndefined();
+    store.pruneChains(5000);
+    expect(store.traceSummary(t1)).toBeUndefined();
+    expect(store.traceSummary(t2)?.spans).toBe(4);
   });
 
   it('prunes chains by event time and reports size', async () => {

@@ -1,11 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Chain, Logger } from '@conduct/processor';
+import type { Chain, Logger, TraceSummary } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import { applyMigrations, loadMigrations, schemaVersion } from './migrate.js';
 import { traceIdFromBytes, traceIdToBytes } from './trace-id.js';
 import { decodeCalls, encodeCalls } from './call-codec.js';
+
+/** Services kept per trace summary. */
+const MAX_TRACE_SERVICES = 64;
+/** Trace summaries deleted per retention step. */
+const PRUNE_TRACE_STEP = 2000;
 
 /** How long a statement waits for a lock held by another connection before failing. */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
@@ -67,8 +72,11 @@ export interface Store {
    * migrations, see store/README.md). Prepare statements once; never interpolate span data.
    */
   readonly db: Database.Database;
-  /** Stores chains and folds them into identities and edges, in one transaction. */
-  writeChains(chains: readonly Chain[]): WriteResult;
+  /**
+   * Stores chains and folds them into identities and edges, and records the completed traces'
+   * summaries, in one transaction.
+   */
+  writeChains(chains: readonly Chain[], traces?: readonly TraceSummary[]): WriteResult;
   /** Whether `writeChains` stores this chain (trace id of 32 hex digits, not all zero; calls a list). */
   accepts(chain: Chain): boolean;
   /** Identities ordered by most recent activity. */
@@ -80,6 +88,8 @@ export interface Store {
   recentChains(identity: string, limit: number): Chain[];
   /** Every chain of a trace in time order; `traceId` is 32 hex digits in either case. */
   traceChains(traceId: string): Chain[];
+  /** What is known of a completed trace (spans, services, times, merged over late parts); undefined when unknown. */
+  traceSummary(traceId: string): TraceSummary | undefined;
   /** Deletes chains that ended before `beforeMs` (event time); returns how many. */
   pruneChains(beforeMs: number): number;
   /** Newest chain end time ever stored (event time), 0 when empty. */
@@ -194,16 +204,35 @@ function createStore(db: Database.Database, path: string): Store {
   // Per identity, so the (identity, end_ms) index finds the rows instead of a full table scan.
   const selectIdentityIds = db.prepare('SELECT id FROM identities').pluck();
   const deleteOld = db.prepare('DELETE FROM chains WHERE identity = ? AND end_ms < ?');
+  const insertTrace = db.prepare('INSERT INTO traces (trace_id, start_ms, end_ms, spans, services) VALUES (?, ?, ?, ?, ?)');
+  const selectTraceSummary = db.prepare('SELECT start_ms, end_ms, spans, services FROM traces WHERE trace_id = ? ORDER BY seq LIMIT 64');
+  const deleteOldTraces = db.prepare(
+    `DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT ${PRUNE_TRACE_STEP}) AND end_ms < ?`,
+  );
   const prune = db.transaction((beforeMs: number): number => {
     let removed = 0;
     for (const id of selectIdentityIds.all() as string[]) removed += deleteOld.run(id, beforeMs).changes;
+    // Trace summaries are append-ordered: delete old ones from the front in bounded steps.
+    // Stops at the first step that deletes nothing (a young trace at the front waits its turn).
+    while (deleteOldTraces.run(beforeMs).changes > 0) {
+      /* keep going */
+    }
     return removed;
   });
   // identities.last_seen_ms is the newest chain end per identity: no scan of the chains table.
   const selectNewest = db.prepare('SELECT max(last_seen_ms) AS v FROM identities');
 
-  const write = db.transaction((chains: readonly Chain[]): WriteResult => {
+  const write = db.transaction((chains: readonly Chain[], traces: readonly TraceSummary[] | undefined): WriteResult => {
     const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
+    if (traces) {
+      for (const t of traces) {
+        const id = t && traceIdToBytes(t.traceId);
+        if (!id) continue;
+        const start = finite(t.startMs);
+        const services = Array.isArray(t.services) ? t.services.slice(0, MAX_TRACE_SERVICES).map(String) : [];
+        insertTrace.run(id, start, finite(t.endMs, start), Math.max(0, Math.floor(finite(t.spans))), JSON.stringify(services));
+      }
+    }
     const identities = new Map<string, { id: string; kind: string; displayName: string | null; first: number; last: number; calls: number; chains: number }>();
     const edges = new Map<string, { identity: string; service: string; peer: string; operation: string; peerKind: string; external: number; count: number; first: number; last: number }>();
     for (const chain of chains) {
@@ -272,7 +301,7 @@ function createStore(db: Database.Database, path: string): Store {
   return {
     path,
     db,
-    writeChains: (chains) => write(chains),
+    writeChains: (chains, traces) => write(chains, traces),
     accepts: (chain) => acceptable(chain) !== undefined,
     listIdentities: (limit) => (selectIdentities.all(limit) as IdentityRow[]).map(toIdentity),
     getIdentity(id) {
@@ -286,6 +315,23 @@ function createStore(db: Database.Database, path: string): Store {
       return bytes ? (selectTrace.all(bytes) as ChainRow[]).map(toChain) : [];
     },
     pruneChains: (beforeMs) => prune(beforeMs),
+    traceSummary(traceId) {
+      const bytes = traceIdToBytes(traceId);
+      if (!bytes) return undefined;
+      const rows = selectTraceSummary.all(bytes) as { start_ms: number; end_ms: number; spans: number; services: string }[];
+      if (rows.length === 0) return undefined;
+      const services = new Set<string>();
+      let startMs = Infinity;
+      let endMs = -Infinity;
+      let spans = 0;
+      for (const r of rows) {
+        startMs = Math.min(startMs, r.start_ms);
+        endMs = Math.max(endMs, r.end_ms);
+        spans += r.spans;
+        for (const s of JSON.parse(r.services) as string[]) services.add(s);
+      }
+      return { traceId: traceIdFromBytes(bytes), startMs, endMs, spans, services: [...services] };
+    },
     newestEventMs: () => (selectNewest.get() as { v: number | null }).v ?? 0,
     sizeBytes() {
       const pages = db.pragma('page_count', { simple: true }) as number;
