@@ -3,6 +3,8 @@
  * normal traffic with realistic variation, event time past `learning.period`, then the scenario;
  * the alerts (or their absence) are read back through the API.
  */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '@conduct/backend';
 import { cloudTrailRequests, principalOf, readCloudTrail } from './support/cloudtrail.js';
@@ -449,7 +451,8 @@ describe('alerts and baselines through the API', () => {
     await first.conduct.stop();
     traffic = undefined;
     conduct = undefined;
-    const second = await startTestConduct(LEARNING, dir);
+    const events = join(dir, 'alerts.jsonl');
+    const second = await startTestConduct({ ...LEARNING, alerts: { traceUrl: TRACE_URL, sinks: [{ type: 'jsonl', path: events }] } }, dir);
     conduct = second;
     try {
       const after = await identityStatus(second, CI);
@@ -465,6 +468,23 @@ describe('alerts and baselines through the API', () => {
       const ok = await second.post<ApiAlert>(`/api/v1/alerts/${raised[0]!.id}/feedback`, { verdict: 'expected' });
       expect(ok.status).toBe(200);
       expect(ok.body.status).toBe('expected');
+      // The verdict is announced to the alert listeners (here a JSON lines sink).
+      await expect.poll(() => (existsSync(events) ? readFileSync(events, 'utf8') : '')).toMatch(/"event":"feedback"/);
+      const line = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.event === 'feedback');
+      expect(line).toMatchObject({ id: raised[0]!.id, status: 'expected' });
+      // Expected: the chain is absorbed and the same call no longer alerts.
+      const again = new Traffic(second);
+      const repeat = await again.trace(ATTACK_AT + 20 * MINUTE, ciResource(8), {
+        name: 'deploy',
+        kind: SpanKind.INTERNAL,
+        at: 0,
+        duration: 30,
+        children: [{ name: 'GET', kind: SpanKind.CLIENT, at: 1, attributes: { 'http.request.method': 'GET', 'url.full': 'https://vault.security.internal:8200/v1/secret/data/prod/db-root' } }],
+      });
+      await again.close();
+      await second.flush();
+      const afterFeedback = serious(await alertsOf(second, CI)).filter((a) => a.traceId === repeat.traceId);
+      expect(afterFeedback, describeAlerts(afterFeedback)).toEqual([]);
       const filtered = await second.get<{ alerts: ApiAlert[] }>(`/api/v1/alerts?status=expected&identity=${encodeURIComponent(CI)}`);
       expect(filtered.body.alerts.map((a) => a.id)).toContain(raised[0]!.id);
       const since = await second.get<{ alerts: ApiAlert[] }>(`/api/v1/alerts?since=${new Date(ATTACK_AT + HOUR).toISOString()}`);
@@ -474,6 +494,7 @@ describe('alerts and baselines through the API', () => {
     } finally {
       await second.dispose();
       conduct = undefined;
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
