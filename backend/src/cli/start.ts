@@ -14,7 +14,8 @@ import type { Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser, MAX_ALERTS_PER_QUERY } from '../detect/index.js';
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights } from '../api/index.js';
 import { createEngine, type Engine } from '../engine/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openStore, startRetention, type Store } from '../store/index.js';
+import { createJournal } from '../journal/index.js';
 import { splitEndpoint } from './endpoint.js';
 
 /** How often chains older than `storage.retention` (event time) are deleted. */
@@ -113,28 +114,24 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     let api: ApiServer | undefined;
     stops.push(() => api?.stop());
 
+    // Accepted requests are journaled before they are acknowledged (docs/reliability.md); the
+    // journal stops after the pipeline has stored every pending trace.
+    const journal = createJournal({ db: store.db, registry, logger, maxMemoryBytes: config.limits.maxMemoryBytes });
+    stops.push(() => journal.stop());
     const pipeline = createPipeline({
       rules: config.identity.rules,
       stitching: { idleMs: config.stitching.idle, latenessMs: config.stitching.lateness, maxPendingSpans: config.stitching.maxPendingSpans },
-      consumer: engine,
+      consumer: journal.consumer(engine),
+      onBatch: journal.onBatch,
       registry,
       logger,
     });
     stops.push(() => pipeline.stop());
+    await journal.replay(pipeline);
+    const ingest = journal.ingest(pipeline);
 
-    const retention = setInterval(() => {
-      try {
-        const newest = store.newestEventMs();
-        if (newest > 0) {
-          const removed = store.pruneChains(newest - config.storage.retention);
-          if (removed) logger.debug({ removed }, 'old chains deleted');
-        }
-      } catch (err) {
-        logger.warn({ err: String(err) }, 'retention sweep failed');
-      }
-    }, RETENTION_SWEEP_MS);
-    retention.unref();
-    stops.push(() => clearInterval(retention));
+    const retention = startRetention({ store, retentionMs: config.storage.retention, intervalMs: RETENTION_SWEEP_MS, registry, logger });
+    stops.push(() => retention.stop());
 
     const alerts: AlertsProvider = {
       list: (q) => detection.listAlerts(q),
@@ -201,10 +198,10 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       return receiver.start();
     };
     const grpcAddress = await startReceiver(config.receivers.grpc.endpoint, () =>
-      createGrpcReceiver(config.receivers.grpc, pipeline, receiverDeps),
+      createGrpcReceiver(config.receivers.grpc, ingest, receiverDeps),
     );
     const httpAddress = await startReceiver(config.receivers.http.endpoint, () =>
-      createHttpReceiver(config.receivers.http, pipeline, receiverDeps),
+      createHttpReceiver(config.receivers.http, ingest, receiverDeps),
     );
     ready = true;
 

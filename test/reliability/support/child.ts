@@ -1,0 +1,90 @@
+/**
+ * `conduct serve` as a child process (the built command, `node bin/conduct.js serve`), for tests
+ * that kill it, signal it and restart it on the same database.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const MAIN = join(ROOT, 'backend/dist/cli/main.js');
+
+/** Brings backend/dist up to date (tsc -b is incremental) and checks the command is built. */
+export function ensureBuilt(): void {
+  spawnSync('npx', ['tsc', '-b', 'backend/tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+  if (!existsSync(MAIN)) {
+    const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+    if (r.status !== 0 || !existsSync(MAIN)) throw new Error('conduct is not built (npm run build failed)');
+  }
+}
+
+export interface ServeProcess {
+  child: ChildProcess;
+  /** OTLP/HTTP HOST:PORT. */
+  http: string;
+  /** API base URL. */
+  api: string;
+  /** Resolves with the exit code (or signal name) when the process ends. */
+  exited: Promise<number | string>;
+  /** Everything the process logged so far. */
+  log(): string;
+}
+
+/** Writes `conduct.yaml` into `dir` (endpoints on port 0, database in `dir`) and returns its path. */
+export function writeConfig(dir: string, extraYaml = ''): string {
+  const path = join(dir, 'conduct.yaml');
+  writeFileSync(
+    path,
+    `receivers:
+  grpc: { endpoint: "127.0.0.1:0" }
+  http: { endpoint: "127.0.0.1:0" }
+api: { endpoint: "127.0.0.1:0" }
+storage: { path: "${join(dir, 'conduct.db')}" }
+log: { level: info }
+${extraYaml}`,
+  );
+  return path;
+}
+
+/** Starts `conduct serve --config <path>` and waits until it logs the addresses it listens on. */
+export function serve(configPath: string, timeoutMs = 30_000): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/conduct.js'), 'serve', '--config', configPath], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`conduct did not start in time:\n${out}`));
+    }, timeoutMs);
+    let started = false;
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      if (started) return;
+      for (const line of out.split('\n')) {
+        if (!line.includes('conduct listening')) continue;
+        try {
+          const rec = JSON.parse(line) as { http?: string; api?: string };
+          if (rec.http && rec.api) {
+            clearTimeout(timer);
+            started = true;
+            resolve({ child, http: rec.http, api: `http://${rec.api}`, exited, log: () => out });
+            return;
+          }
+        } catch {
+          /* not a JSON line */
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      if (started) return;
+      clearTimeout(timer);
+      reject(new Error(`conduct exited (${code}) before listening:\n${out}`));
+    });
+  });
+}
