@@ -145,7 +145,16 @@ describe('web UI in a real browser', () => {
     conduct = await startTestConduct({
       learning: { minCalls: 10, period: '5m' },
       alerts: { traceUrl: TRACE_URL },
-      policies: [{ match: 'agent:*', purpose: 'Answers support tickets', expectedPeers: ['shop/orders'] }],
+      policies: [
+        { match: 'agent:*', purpose: 'Answers support tickets', expectedPeers: ['shop/orders'] },
+        {
+          match: CHECKOUT,
+          purpose: 'Takes payment for orders',
+          expectedPeers: ['shop/*', 'postgresql/*'],
+          approvedTargets: ['orders'],
+          allowedRegions: ['eu-west-1'],
+        },
+      ],
     });
     // A baseline: eight checkout traces over eight minutes of event time...
     for (let i = 0; i < 8; i++) await sendCheckout(conduct, t0 + i * 60_000);
@@ -200,10 +209,20 @@ describe('web UI in a real browser', () => {
     expect(names).toMatch(/payments/);
     expect(names).toMatch(/postgresql/);
     expect(drawn.length).toBeGreaterThanOrEqual(3);
+    // The upload to a never-seen host is in the graph only through its alert: drawn dashed red.
+    const alertOnly = await page.evaluate(() => {
+      const g = (window as unknown as { __conductGraph: { cy: import('cytoscape').Core } }).__conductGraph;
+      return g.cy
+        .edges()
+        .filter((e) => Boolean(e.data('alertOnly')))
+        .map((e) => ({ target: e.target().data('label') as string, line: e.style('line-style') as string, color: e.style('line-color') as string }));
+    });
+    expect(alertOnly).toContainEqual({ target: 'exfil.example.com', line: 'dashed', color: 'rgb(214,69,69)' });
 
     // Recent chains are drawn as timelines, the identity's alerts listed beside its context.
     await page.locator('[data-testid=chain]').first().waitFor();
     await page.locator('[data-testid=alerts] tbody tr').first().waitFor();
+    expect(await page.locator('main').innerText()).toContain('Takes payment for orders');
     await page.screenshot({ path: `${SCREENSHOTS}identity.png`, fullPage: true });
     await expectClean(w);
     await page.close();

@@ -20,12 +20,24 @@ export interface IdentitySummary {
   kind: string;
   displayName?: string | null;
   status: 'learning' | 'enforcing' | string;
+  /** Learning progress, nested (the brief's shape) ... */
   learning?: LearningProgress | null;
+  /** ... or spread into the identity (what the API sends): 0..1 towards enforcing. */
+  progress?: number;
+  learnedCalls?: number;
+  /** An operator marked one of its alerts malicious. */
+  compromised?: boolean;
   firstSeen?: string | null;
   lastSeen?: string | null;
   calls: number;
   peers: number;
   openAlerts: number;
+}
+
+/** 0..1 towards enforcing, wherever the API put it. */
+export function learningProgress(i: IdentitySummary): number {
+  const p = Number(i.learning?.progress ?? i.progress ?? 0);
+  return Number.isFinite(p) ? Math.max(0, Math.min(1, p)) : 0;
 }
 
 export interface IdentityDetail extends IdentitySummary {
@@ -39,6 +51,9 @@ export interface GraphNode {
   id: string;
   label?: string;
   kind?: string;
+  /** For peers: service, database, messaging, external ... */
+  peerKind?: string;
+  external?: boolean;
   alertOnly?: boolean;
 }
 

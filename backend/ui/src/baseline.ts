@@ -18,6 +18,7 @@ function labelOf(item: Record<string, unknown>): string {
     if (typeof v === 'string' || typeof v === 'number') return String(v);
   }
   if ('from' in item && 'to' in item) return `${String(item.from)} → ${String(item.to)}`;
+  if (Array.isArray(item.operations)) return item.operations.map(String).join(' → ');
   const rest = Object.entries(item).filter(([k]) => k !== 'count' && k !== 'firstSeen' && k !== 'lastSeen');
   return rest.map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
 }
@@ -34,11 +35,15 @@ export function entries(value: unknown): Entry[] {
     });
   }
   if (typeof value === 'object') {
-    return Object.entries(value as Record<string, unknown>)
-      .slice(0, MAX_ENTRIES)
-      .map(([k, v]) =>
-        typeof v === 'number' ? { label: k, count: v } : { label: v && typeof v === 'object' ? `${k}: ${JSON.stringify(v)}` : `${k}: ${String(v)}` },
-      );
+    // A map of counts, or of groups (sources: {regions: [...], networks: [...]}) flattened as "group value".
+    const out: Entry[] = [];
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (typeof v === 'number') out.push({ label: k, count: v });
+      else if (Array.isArray(v)) out.push(...entries(v).map((e) => ({ ...e, label: `${k} ${e.label}` })));
+      else out.push({ label: v && typeof v === 'object' ? `${k}: ${JSON.stringify(v)}` : `${k}: ${String(v)}` });
+      if (out.length >= MAX_ENTRIES) break;
+    }
+    return out.slice(0, MAX_ENTRIES);
   }
   return [{ label: String(value) }];
 }

@@ -26,12 +26,20 @@ export function formatDuration(ms: number | null | undefined): string {
   return `${(ms / 1000).toFixed(2)} s`;
 }
 
+function isCounted(v: unknown): v is { key?: unknown; value?: unknown; count?: unknown } {
+  return v !== null && typeof v === 'object' && ('key' in v || 'value' in v);
+}
+
 /** A value of unknown shape (evidence, policy) as short text. */
 export function asText(value: unknown): string {
   if (value === null || value === undefined) return '—';
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value) && value.length === 0) return '—';
   if (Array.isArray(value) && value.every((v) => typeof v !== 'object' || v === null)) return value.map(asText).join(', ');
+  if (Array.isArray(value) && value.every(isCounted)) {
+    return value.map((v) => (typeof v.count === 'number' ? `${String(v.key ?? v.value)} (${v.count})` : String(v.key ?? v.value))).join(', ');
+  }
   try {
     return JSON.stringify(value);
   } catch {

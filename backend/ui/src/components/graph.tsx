@@ -1,7 +1,7 @@
 import cytoscape from 'cytoscape';
 import type { Core, ElementDefinition, StylesheetJson } from 'cytoscape';
 import { useEffect, useRef } from 'preact/hooks';
-import type { Graph } from '../api-types.js';
+import type { Graph, GraphNode } from '../api-types.js';
 
 /** Tests (and curious users in devtools) read the drawn graph from here. */
 declare global {
@@ -77,13 +77,22 @@ function claimCytoscapeStylesheet(): void {
   document.head.appendChild(marker);
 }
 
+/** The style class of a node: identity, service, external, database, messaging or peer. */
+function nodeKind(n: GraphNode, rootId: string): string {
+  if (n.id === rootId || n.kind === 'identity') return 'identity';
+  if (n.kind === 'service') return 'service';
+  if (n.external || n.peerKind === 'external') return 'external';
+  if (n.peerKind === 'database' || n.peerKind === 'messaging') return n.peerKind;
+  return 'peer';
+}
+
 function elements(graph: Graph, rootId: string): ElementDefinition[] {
   const out: ElementDefinition[] = [];
   const ids = new Set<string>();
   for (const n of graph.nodes) {
     if (ids.has(n.id)) continue;
     ids.add(n.id);
-    const kind = n.id === rootId ? 'identity' : (n.kind ?? 'peer');
+    const kind = nodeKind(n, rootId);
     out.push({ group: 'nodes', data: { id: n.id, label: clip(n.label ?? n.id), kind, alertOnly: Boolean(n.alertOnly) } });
   }
   // Parallel edges (one per operation) are kept; Cytoscape draws them as a bundle of curves.
@@ -117,7 +126,7 @@ export function CallGraph(props: { graph: Graph; rootId: string }) {
     if (!container.current) return;
     claimCytoscapeStylesheet();
     const els = elements(props.graph, props.rootId);
-    const hasRoot = els.some((e) => e.group === 'nodes' && e.data.id === props.rootId);
+    const roots = els.filter((e) => e.group === 'nodes' && e.data.kind === 'identity').map((e) => e.data.id as string);
     const cy = cytoscape({
       container: container.current,
       elements: els,
@@ -125,7 +134,7 @@ export function CallGraph(props: { graph: Graph; rootId: string }) {
       layout: {
         name: 'breadthfirst',
         directed: true,
-        roots: hasRoot ? [props.rootId] : undefined,
+        roots: roots.length > 0 ? roots : undefined,
         spacingFactor: 1.1,
         padding: 24,
         animate: false,

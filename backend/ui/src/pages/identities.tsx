@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'preact/hooks';
-import type { IdentitySummary } from '../api-types.js';
+import { learningProgress, type IdentitySummary } from '../api-types.js';
 import { api } from '../api.js';
 import { Loading, Problem } from '../components/bits.js';
 import { formatAgo } from '../format.js';
@@ -28,11 +28,18 @@ function compare(a: IdentitySummary, b: IdentitySummary, key: SortKey): number {
 
 function State(props: { identity: IdentitySummary }) {
   const { identity } = props;
-  if (identity.status !== 'learning') return <span class="state enforcing">{identity.status}</span>;
-  const p = Math.max(0, Math.min(1, Number(identity.learning?.progress ?? 0)));
+  const compromised = identity.compromised ? <span class="badge sev-critical">compromised</span> : null;
+  if (identity.status !== 'learning') {
+    return (
+      <span class="state enforcing">
+        {identity.status} {compromised}
+      </span>
+    );
+  }
+  const p = learningProgress(identity);
   return (
     <span class="state learning">
-      learning <progress max={1} value={p} aria-label="learning progress" /> {Math.round(p * 100)}%
+      learning <progress max={1} value={p} aria-label="learning progress" /> {Math.round(p * 100)}% {compromised}
     </span>
   );
 }

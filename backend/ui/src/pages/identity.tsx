@@ -1,4 +1,4 @@
-import type { IdentityDetail } from '../api-types.js';
+import { learningProgress, type IdentityDetail } from '../api-types.js';
 import { api } from '../api.js';
 import { AlertTable } from '../components/alert-table.js';
 import { Loading, Problem, Section } from '../components/bits.js';
@@ -21,8 +21,9 @@ const COMPARISONS: { title: string; declared: string; observed: string[] }[] = [
 ];
 
 function PolicyBeside(props: { identity: IdentityDetail }) {
-  const policy = props.identity.policy ?? null;
   const baseline = props.identity.baseline ?? {};
+  const declared = props.identity.policy ?? baseline.policy;
+  const policy = declared && typeof declared === 'object' ? (declared as Record<string, unknown>) : null;
   return (
     <div>
       {policy ? (
@@ -67,6 +68,12 @@ function PolicyBeside(props: { identity: IdentityDetail }) {
           )}
         </tbody>
       </table>
+      {entries(baseline.shapes).length > 0 && (
+        <details>
+          <summary>Learned chain shapes</summary>
+          <EntryList entries={entries(baseline.shapes)} />
+        </details>
+      )}
       {entries(baseline.transitions).length > 0 && (
         <details>
           <summary>Learned transitions between operations</summary>
@@ -107,7 +114,8 @@ export function IdentityPage(props: { id: string }) {
             <dt>state</dt>
             <dd data-testid="identity-state">
               {i.status}
-              {i.status === 'learning' && i.learning && ` (${Math.round(Math.max(0, Math.min(1, Number(i.learning.progress))) * 100)}%)`}
+              {i.status === 'learning' && ` (${Math.round(learningProgress(i) * 100)}%)`}
+              {i.compromised && <span class="badge sev-critical">compromised</span>}
             </dd>
           </div>
           <div>
