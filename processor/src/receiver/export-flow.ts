@@ -45,10 +45,12 @@ export function createExportFlow(
   logger: Logger,
   limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
   forwarder?: Pick<Forwarder, 'submit' | 'enabled'>,
-): (protocol: ReceiverProtocol, format: BodyFormat, body: Buffer) => Promise<ExportResult> {
+): (protocol: ReceiverProtocol, format: BodyFormat, body: Buffer, compressedBody?: Buffer) => Promise<ExportResult> {
   let lastErrorLog = -Infinity;
 
-  return async (protocol, format, body) => {
+  // `compressedBody`: the gzip bytes as received (HTTP in in-line mode), passed on unchanged when a
+  // downstream also wants gzip.
+  return async (protocol, format, body, compressedBody) => {
     metrics.requestBytes(protocol, body.length);
     let data: TracesRequestData;
     if (body.length === 0) {
@@ -69,7 +71,7 @@ export function createExportFlow(
     // In-line mode: pass the request on before (and regardless of) the analysis.
     let forwarded = false;
     if (forwarder?.enabled && body.length > 0) {
-      if (forwarder.submit({ body, format, spans: data.spanCount + data.rejectedSpans }) === 'full') {
+      if (forwarder.submit({ body, ...(compressedBody ? { compressedBody } : {}), format, spans: data.spanCount + data.rejectedSpans }) === 'full') {
         metrics.requestRejected(protocol, 'forward-full');
         metrics.spansRejected(protocol, 'forward-full', data.spanCount);
         return { kind: 'overloaded', message: 'the downstream is not keeping up; retry later', retryAfterMs: FORWARD_FULL_RETRY_MS };

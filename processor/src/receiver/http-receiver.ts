@@ -36,7 +36,8 @@ const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /** Retry-After never says less than this many seconds. */
 const MIN_RETRY_AFTER_S = 1;
 
-type BodyRead = { ok: true; body: Buffer } | { ok: false; reason: 'too-large' | 'bad-gzip' | 'aborted' };
+/** A body read: `wire` holds the gzip bytes as received when they were asked for (in-line mode). */
+type BodyRead = { ok: true; body: Buffer; wire?: Buffer } | { ok: false; reason: 'too-large' | 'bad-gzip' | 'aborted' };
 
 /** Creates the OTLP/HTTP receiver (`POST /v1/traces`, protobuf and JSON, gzip). */
 export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceIngest, deps: ReceiverDeps): Receiver {
@@ -45,6 +46,8 @@ export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceInge
   const { logger } = deps;
   const metrics = createReceiverMetrics(deps.registry);
   const exportFlow = createExportFlow(ingest, metrics, logger, config.decodeLimits, deps.forwarder);
+  // In-line mode keeps a gzip request's bytes as received, so a gzip downstream gets them unchanged.
+  const keepWire = deps.forwarder?.enabled === true;
   const checkToken = config.auth ? createBearerCheck(config.auth.token) : undefined;
   const maxBytes = config.maxRequestBytes;
   const headersTimeout = config.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
@@ -138,7 +141,7 @@ export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceInge
       return;
     }
 
-    void readBody(req, encoding === 'gzip', maxBytes).then(async (read) => {
+    void readBody(req, encoding === 'gzip', maxBytes, keepWire).then(async (read) => {
       if (!read.ok) {
         if (read.reason === 'too-large') {
           refuse(req, res, 413, format, 'too-large', { code: RpcCode.RESOURCE_EXHAUSTED, message: tooLargeMessage(maxBytes) });
@@ -149,7 +152,7 @@ export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceInge
         }
         return;
       }
-      const result = await exportFlow('http', format, read.body);
+      const result = await exportFlow('http', format, read.body, read.wire);
       if (!res.destroyed) answer(req, res, format, result);
     }).catch((error: unknown) => {
       // Not expected (the export flow answers every outcome as data); never let it crash the process.
@@ -242,11 +245,13 @@ function contentEncoding(header: string | undefined): 'gzip' | 'identity' | unde
 /**
  * Reads the request body, never holding more than `maxBytes` (plus one chunk). A gzip body is
  * inflated as a stream and counted as it inflates, so a gzip bomb stops at the cap; the bytes on the
- * wire are capped too.
+ * wire are capped too. With `keepWire`, a gzip body's bytes as received are kept as well (under the
+ * same cap) and returned as `wire`.
  */
-function readBody(req: IncomingMessage, gzip: boolean, maxBytes: number): Promise<BodyRead> {
+function readBody(req: IncomingMessage, gzip: boolean, maxBytes: number, keepWire = false): Promise<BodyRead> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
+    const wireChunks: Buffer[] | undefined = gzip && keepWire ? [] : undefined;
     let size = 0;
     let wire = 0;
     let done = false;
@@ -280,6 +285,7 @@ function readBody(req: IncomingMessage, gzip: boolean, maxBytes: number): Promis
         finish({ ok: false, reason: 'too-large' });
         return;
       }
+      wireChunks?.push(chunk);
       if (!inflater) {
         onBody(chunk);
       } else if (!inflater.write(chunk)) {
@@ -302,7 +308,9 @@ function readBody(req: IncomingMessage, gzip: boolean, maxBytes: number): Promis
 
     if (inflater) {
       inflater.on('data', onBody);
-      inflater.once('end', () => finish({ ok: true, body: Buffer.concat(chunks, size) }));
+      inflater.once('end', () =>
+        finish({ ok: true, body: Buffer.concat(chunks, size), ...(wireChunks ? { wire: Buffer.concat(wireChunks, wire) } : {}) }),
+      );
       inflater.once('error', () => finish({ ok: false, reason: 'bad-gzip' }));
     }
     req.on('data', onWire);
