@@ -66,12 +66,6 @@ export async function normalMinute(system, minute, { shopFactor = 1 } = {}) {
  */
 export const SCENARIOS = [
   {
-    name: 'legitimate-burst',
-    title: `Flash sale: ${BURST_FACTOR}x the usual shop traffic over the usual services`,
-    expect: { none: 'medium' },
-    run: (system, minute) => normalMinute(system, minute, { shopFactor: BURST_FACTOR }),
-  },
-  {
     name: 'enumeration',
     title: `A poisoned build step reuses the deployer's token to list buckets and IAM bindings in ${ENUMERATED_ACCOUNTS.length} other accounts`,
     expect: { identity: IDENTITIES.deployer, detectors: ['fan-out', 'new-peer', 'new-operation'], minSeverity: 'medium' },
@@ -112,5 +106,11 @@ export const SCENARIOS = [
         await callJson('GET', `${base}/preview?url=${encodeURIComponent(target)}`, { userAgent: 'python-requests/2.32' });
       }
     },
+  },
+  {
+    name: 'legitimate-burst',
+    title: `Flash sale: ${BURST_FACTOR}x the usual shop traffic over the usual services`,
+    expect: { none: 'medium' },
+    run: (system, minute) => normalMinute(system, minute, { shopFactor: BURST_FACTOR }),
   },
 ];

@@ -3,6 +3,7 @@ import { ConfigError, loadConfigFile, parseConfig, type Config } from '../config
 import { createLogger } from '../log/index.js';
 import { CONDUCT_VERSION, startConduct } from './start.js';
 import { registerReplayCommand } from '../replay/command.js';
+import { registerDemoCommand } from '../demo/command.js';
 
 /** Exit codes of the `conduct` command. */
 export const EXIT_OK = 0;
@@ -105,6 +106,10 @@ export async function main(argv: string[]): Promise<number> {
       action = p;
     },
   );
+
+  registerDemoCommand(program, { exit: { ok: EXIT_OK, failure: EXIT_FAILURE, usage: EXIT_USAGE } }, (p) => {
+    action = p;
+  });
 
   try {
     await program.parseAsync(argv);
