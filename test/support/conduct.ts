@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, startConduct, type ConfigInput } from '@conduct/backend';
+import { parseConfig, startConduct, type ConfigInput, type RunningConduct } from '@conduct/backend';
 
 /** Deep-merges plain objects (arrays and scalars from `b` replace those of `a`). */
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
@@ -25,6 +25,8 @@ export interface TestConduct {
   http: string;
   dir: string;
   dbPath: string;
+  /** The conduct itself (in this process): its registry, store, `flush({ sinksTimeoutMs })`. */
+  running: RunningConduct;
   stop(): Promise<void>;
   /** Stops and removes the temporary directory. */
   dispose(): Promise<void>;
@@ -73,6 +75,7 @@ export async function startTestConduct(overrides: ConfigInput = {}, dir?: string
     http: `http://${running.httpAddress}`,
     dir: workDir,
     dbPath,
+    running,
     stop,
     async dispose() {
       await stop();

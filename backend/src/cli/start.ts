@@ -10,6 +10,7 @@ import {
   type Receiver,
 } from '@conduct/processor';
 import { createSinks } from '../alerts/sinks/index.js';
+import { registerStateMetrics } from '../alerts/state-metrics.js';
 import type { Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser, MAX_ALERTS_PER_QUERY } from '../detect/index.js';
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights } from '../api/index.js';
@@ -37,6 +38,11 @@ export interface StartOptions {
   uiDir?: string;
 }
 
+export interface FlushOptions {
+  /** Also wait this long at most for the alert sinks' queues to empty (0, the default: do not wait). */
+  sinksTimeoutMs?: number;
+}
+
 /** A running conduct. Addresses are `host:port` as bound ('' for a disabled receiver). */
 export interface RunningConduct {
   grpcAddress: string;
@@ -46,8 +52,12 @@ export interface RunningConduct {
   store: Store;
   engine: Engine;
   registry: Registry;
-  /** Completes every pending trace and waits until it is stored and analysed. */
-  flush(): Promise<void>;
+  /**
+   * Completes every pending trace and waits until it is stored and analysed. With `sinksTimeoutMs`,
+   * then also waits (up to that long) until the alert sinks have delivered or given up what is
+   * queued; a hanging sink only costs that bound.
+   */
+  flush(options?: FlushOptions): Promise<void>;
   /** Stops receivers, flushes the pipeline, stops sinks and forwarding, closes the API and the store. Safe twice. */
   stop(): Promise<void>;
 }
@@ -102,13 +112,17 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       logger,
     });
     engine.addAnalyser(createDetectionAnalyser(detection));
-    const sinks = createSinks(config.alerts.sinks, { registry, logger, version: CONDUCT_VERSION });
-    engine.onAlert((alert, event) => sinks.deliver(alert, event));
-    stops.push(() => sinks.stop());
+    registerStateMetrics({ registry, db: store.db, learning: config.learning });
 
+    // The forwarder stops after the sinks (stops run in reverse): finding spans sent `via: forward`
+    // while the sinks drain still reach its queue or spool.
     const forwarder = createForwarder(config.forward, { registry, logger });
     forwarder.start();
     stops.push(() => forwarder.stop());
+
+    const sinks = createSinks(config.alerts.sinks, { registry, logger, version: CONDUCT_VERSION, forwarder });
+    engine.onAlert((alert, event) => sinks.deliver(alert, event));
+    stops.push(() => sinks.stop());
 
     // The API closes after the pipeline has flushed (stops run in reverse order of this list).
     let api: ApiServer | undefined;
@@ -219,7 +233,14 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       store,
       engine,
       registry,
-      flush,
+      async flush(options: FlushOptions = {}) {
+        await flush();
+        const waitMs = options.sinksTimeoutMs ?? 0;
+        if (waitMs <= 0) return;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([sinks.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+        clearTimeout(timer);
+      },
       stop() {
         stopping ??= (async () => {
           ready = false;

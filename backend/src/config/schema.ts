@@ -142,6 +142,8 @@ const sink = z
     queueSize: z.number().int().positive().optional(),
     /** Lowest severity delivered. */
     minSeverity: z.enum(['info', 'low', 'medium', 'high', 'critical']).optional(),
+    /** finding-span only: `forward` sends the finding spans through the `forward[]` downstreams instead of to `endpoint`. */
+    via: z.enum(['endpoint', 'forward']).optional(),
   })
   .strict();
 
@@ -158,12 +160,47 @@ const forward = z
     spoolPath: z.string().optional(),
     /** Largest spool size. */
     spoolMaxBytes: size.default(1024 * 1024 * 1024),
+    /** Bytes held in memory for this downstream (default 256MiB). */
+    queueMaxBytes: size.optional(),
+    /** Size at which the spool starts a new segment file (default 16MiB). */
+    spoolSegmentBytes: size.optional(),
+    /** How long stopping keeps sending the memory queue before spooling the rest (default 5s). */
+    drainTimeout: duration.optional(),
+    /** Backoff after retryable failures (defaults in processor/src/forward/README.md). */
+    retry: z
+      .object({
+        /** First wait after a retryable failure (default 1s). */
+        initialInterval: duration.optional(),
+        /** Cap of the exponential backoff (default 30s). */
+        maxInterval: duration.optional(),
+        /** Give up on a request after retrying this long; 0 never gives up (default 0). */
+        maxElapsed: duration.optional(),
+        /** Cap on a downstream's Retry-After / RetryInfo (default 5m). */
+        maxRetryAfter: duration.optional(),
+      })
+      .strict()
+      .optional(),
     tls: z
       .object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), insecure: z.boolean().default(false) })
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  // Into the forwarder's own shape (ForwardTargetConfig): durations named in milliseconds.
+  .transform(({ drainTimeout, retry, ...rest }) => ({
+    ...rest,
+    ...(drainTimeout !== undefined ? { drainTimeoutMs: drainTimeout } : {}),
+    ...(retry
+      ? {
+          retry: {
+            ...(retry.initialInterval !== undefined ? { initialIntervalMs: retry.initialInterval } : {}),
+            ...(retry.maxInterval !== undefined ? { maxIntervalMs: retry.maxInterval } : {}),
+            ...(retry.maxElapsed !== undefined ? { maxElapsedMs: retry.maxElapsed } : {}),
+            ...(retry.maxRetryAfter !== undefined ? { maxRetryAfterMs: retry.maxRetryAfter } : {}),
+          },
+        }
+      : {}),
+  }));
 
 /** Default identity rules, in order (DESIGN.md, "Identity"). */
 export const DEFAULT_IDENTITY_RULES: IdentityRule[] = [

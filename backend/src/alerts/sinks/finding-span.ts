@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { encodeTracesRequest, type ExportTraceServiceRequest } from '@conduct/proto';
+import type { Forwarder } from '@conduct/processor';
 import { alertAttributes, conductResource, conductScope, hexId, isoToMs, msToNanos } from './otlp.js';
 import { createOtlpTransport, type OtlpTarget } from './otlp-transport.js';
 import { DeliveryError, type Sink, type SinkEvent } from './types.js';
@@ -52,5 +53,26 @@ export function createFindingSpanSink(target: OtlpTarget): Sink<Uint8Array> {
     prepare: (event) => encodeTracesRequest(findingSpanRequest(event, target.version)),
     send: (body, signal) => transport.send(body, signal),
     close: () => transport.close(),
+  };
+}
+
+/** What the `finding-span` sink needs of the forwarder when it sends `via: forward`. */
+export type FindingSpanForwarder = Pick<Forwarder, 'submitSpans' | 'enabled'>;
+
+/**
+ * `finding-span` with `via: forward`: the finding spans join the traffic forwarded to the
+ * `forward[]` downstreams, behind the requests already queued there, so each finding reaches the
+ * back end after the spans of its trace that conduct had received. A full forwarder is a
+ * retryable failure (the sink's own queue and backoff take over).
+ */
+export function createForwardedFindingSpanSink(forwarder: FindingSpanForwarder, version: string): Sink<Buffer> {
+  return {
+    accepts: ['alert'],
+    prepare: (event) => Buffer.from(encodeTracesRequest(findingSpanRequest(event, version))),
+    async send(body) {
+      if (forwarder.submitSpans(body, 1) === 'full') {
+        throw new DeliveryError('the forwarder is full (every forward[] queue and spool)', true);
+      }
+    },
   };
 }

@@ -2,7 +2,7 @@ import { silentLogger, type Logger } from '@conduct/processor';
 import { Registry } from 'prom-client';
 import type { SinkConfig } from '../../config/schema.js';
 import { SEVERITY_RANK, type Alert, type Severity } from '../model.js';
-import { createFindingSpanSink } from './finding-span.js';
+import { createFindingSpanSink, createForwardedFindingSpanSink, type FindingSpanForwarder } from './finding-span.js';
 import { createJsonlSink } from './jsonl.js';
 import { sinkMetrics } from './metrics.js';
 import { createOcsfSink } from './ocsf.js';
@@ -32,6 +32,8 @@ export interface SinksOptions {
   version?: string;
   /** How long `stop()` waits for queues to drain. */
   drainMs?: number;
+  /** The forwarder of `forward[]`, for `finding-span` sinks with `via: forward`. */
+  forwarder?: FindingSpanForwarder;
 }
 
 export interface Sinks {
@@ -53,17 +55,22 @@ export class SinkConfigError extends Error {
 /** The config the sinks read: the schema's sink entry (durations already in milliseconds). */
 export type SinkSettings = SinkConfig;
 
-function buildSink(cfg: SinkSettings, key: string, version: string): Sink {
+function buildSink(cfg: SinkSettings, key: string, version: string, forwarder: FindingSpanForwarder | undefined): Sink {
   const need = (value: string | undefined, field: string): string => {
     if (!value) throw new SinkConfigError(`${key}.${field} is required for a ${cfg.type} sink`);
     return value;
   };
   const timeoutMs = cfg.timeout ?? DEFAULT_SINK_TIMEOUT_MS;
   const headers = cfg.headers ?? {};
+  if (cfg.via === 'forward' && cfg.type !== 'finding-span') throw new SinkConfigError(`${key}.via: only a finding-span sink can send via forward`);
   switch (cfg.type) {
     case 'otlp-logs':
       return createOtlpLogsSink({ endpoint: need(cfg.endpoint, 'endpoint'), protocol: cfg.protocol, headers, timeoutMs, version });
     case 'finding-span':
+      if (cfg.via === 'forward') {
+        if (!forwarder?.enabled) throw new SinkConfigError(`${key}.via: forward needs at least one forward[] downstream`);
+        return createForwardedFindingSpanSink(forwarder, version);
+      }
       return createFindingSpanSink({ endpoint: need(cfg.endpoint, 'endpoint'), protocol: cfg.protocol, headers, timeoutMs, version });
     case 'webhook': {
       const format = (cfg.format ?? 'json') as WebhookFormat;
@@ -104,7 +111,7 @@ export function createSinks(configs: readonly SinkSettings[], options: SinksOpti
   const metrics = sinkMetrics(registry);
   const names = sinkNames(configs);
   const entries = configs.map((cfg, i) => {
-    const sink = buildSink(cfg, `alerts.sinks[${i}]`, version);
+    const sink = buildSink(cfg, `alerts.sinks[${i}]`, version, options.forwarder);
     const worker = new SinkWorker(sink, {
       name: names[i]!,
       queueSize: cfg.queueSize ?? DEFAULT_SINK_QUEUE_SIZE,
@@ -117,7 +124,7 @@ export function createSinks(configs: readonly SinkSettings[], options: SinksOpti
     return { worker, accepts: sink.accepts, minRank: SEVERITY_RANK[cfg.minSeverity ?? 'info'] };
   });
   if (entries.length > 0) {
-    logger.info({ sinks: configs.map((c, i) => ({ name: names[i], type: c.type, target: c.endpoint ?? c.path })) }, 'alert sinks ready');
+    logger.info({ sinks: configs.map((c, i) => ({ name: names[i], type: c.type, target: c.via === 'forward' ? 'forward' : (c.endpoint ?? c.path) })) }, 'alert sinks ready');
   }
   let stopping: Promise<void> | undefined;
 
@@ -151,7 +158,7 @@ export function createSinks(configs: readonly SinkSettings[], options: SinksOpti
 
 export { ATTR, CONDUCT_SERVICE_NAME } from './attributes.js';
 export { TECHNIQUES, ocsfAttack } from './attack.js';
-export { findingSpanName, findingSpanRequest } from './finding-span.js';
+export { findingSpanName, findingSpanRequest, type FindingSpanForwarder } from './finding-span.js';
 export { alertmanagerBody, jsonBody, slackBody } from './formats.js';
 export { sinkMetrics, type SinkMetrics, type DeliveryOutcome } from './metrics.js';
 export { OCSF, OCSF_SCHEMA_VERSION, OCSF_SEVERITY, OCSF_STATUS, ocsfFinding } from './ocsf.js';
