@@ -19,7 +19,7 @@
 import { fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -434,7 +434,7 @@ function table(results) {
 
 // ---- main -------------------------------------------------------------------------------------
 
-const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, settings: S, targets: TARGETS };
+const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAverageAtStart: loadavg(), settings: S, targets: TARGETS };
 const loadgen = await startLoadgen();
 try {
   for (const transport of S.transports) {

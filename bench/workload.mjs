@@ -286,7 +286,7 @@ export function createRequestSource(loadgen = 0) {
       const tpl = templates[g % TEMPLATES];
       const buf = Buffer.from(tpl.bytes);
       for (const [offset, rel] of tpl.traceMarks) buf.writeUInt32BE((g + rel) >>> 0, offset);
-      const base = BigInt(nowMs) * 1_000_000n;
+      const base = BigInt(Math.round(nowMs)) * 1_000_000n;
       for (const [offset, ns] of tpl.timeMarks) buf.writeBigUInt64LE(base + ns, offset);
       return buf;
     },
