@@ -8,3 +8,4 @@ export * from './log/index.js';
 export * from './cli/index.js';
 export * from './replay/index.js';
 export * from './journal/index.js';
+export * from './demo/index.js';

@@ -1,0 +1,70 @@
+/**
+ * Issue 6 end to end: `conduct demo` in its bounded mode. conduct runs in this process on a
+ * temporary database; the example services run as real Node processes instrumented with the
+ * OpenTelemetry SDK and send their spans over OTLP/gRPC. After the replayed normal minutes every
+ * demo identity must enforce, each misconduct scenario must raise its alert (identity, detector,
+ * severity >= medium, a trace link to a trace conduct knows), and the legitimate burst must raise
+ * nothing of medium or above.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runDemo, SEVERITY_RANK, type DemoResult } from '@conduct/backend';
+
+const MISCONDUCT = ['enumeration', 'agent-tool-flood', 'stolen-certificate', 'exfiltration', 'lateral-movement'];
+
+describe('conduct demo (bounded mode)', () => {
+  let demo: DemoResult;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    demo = await runDemo({ print: (l) => lines.push(l) });
+  }, 240_000);
+
+  afterAll(async () => {
+    await demo?.stop();
+  });
+
+  it('gets every demo identity to enforcing before the scenarios', () => {
+    expect(demo.stillLearning).toEqual([]);
+    expect(lines.some((l) => l.startsWith('learning: minute'))).toBe(true);
+  });
+
+  it('runs the five misconduct scenarios and the legitimate burst', () => {
+    expect(demo.scenarios.map((s) => s.name).sort()).toEqual([...MISCONDUCT, 'legitimate-burst'].sort());
+  });
+
+  for (const name of MISCONDUCT) {
+    it(`${name}: raises its alert for the right identity at medium or above, linked to the trace`, async () => {
+      const scenario = demo.scenarios.find((s) => s.name === name)!;
+      const { identity, detectors } = scenario.expect;
+      const hits = scenario.alerts.filter(
+        (a) => a.identity === identity && detectors!.includes(a.detector) && SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium,
+      );
+      expect(hits, `${name}: ${scenario.reason ?? ''}`).not.toHaveLength(0);
+      expect(scenario.passed).toBe(true);
+      const alert = hits[0]!;
+      expect(alert.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(alert.links.trace).toContain(alert.traceId);
+      expect(alert.explanation.length).toBeGreaterThan(20);
+      const res = await fetch(`${demo.apiUrl}/api/v1/traces/${alert.traceId}`);
+      expect(res.status).toBe(200);
+      const trace = (await res.json()) as { chains: { identity: string }[] };
+      expect(trace.chains.map((c) => c.identity)).toContain(identity);
+      expect(lines.some((l) => l.includes(alert.detector) && l.includes(identity!))).toBe(true);
+    });
+  }
+
+  it('legitimate-burst: 8x the usual traffic over known peers raises nothing above low', () => {
+    const burst = demo.scenarios.find((s) => s.name === 'legitimate-burst')!;
+    const loud = burst.alerts.filter((a) => SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium);
+    expect(loud.map((a) => `${a.detector} ${a.severity} ${a.identity}: ${a.title}`)).toEqual([]);
+  });
+
+  it('normal traffic raises nothing of medium or above', () => {
+    const loud = demo.learningAlerts.filter((a) => SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium);
+    expect(loud.map((a) => `${a.detector} ${a.identity}: ${a.title}`)).toEqual([]);
+  });
+
+  it('prints the UI URL', () => {
+    expect(lines.some((l) => l.includes(demo.uiUrl))).toBe(true);
+  });
+});
