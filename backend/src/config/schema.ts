@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { IdentityRule } from '@conduct/processor';
+import { DEFAULT_IDENTITY_RULES } from '@conduct/processor';
 import { parseDuration, parseSize } from './duration.js';
 import {
   DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR,
@@ -202,14 +202,8 @@ const forward = z
       : {}),
   }));
 
-/** Default identity rules, in order (DESIGN.md, "Identity"). */
-export const DEFAULT_IDENTITY_RULES: IdentityRule[] = [
-  { from: 'span', attribute: 'gen_ai.agent.id', kind: 'agent', prefix: 'agent:', displayNameAttribute: 'gen_ai.agent.name' },
-  { from: 'span', attribute: 'enduser.id', kind: 'principal' },
-  { from: 'span', attribute: 'user.id', kind: 'principal' },
-  { from: 'span', attribute: 'tls.client.subject', kind: 'certificate' },
-  { from: 'resource', attribute: ['service.namespace', 'service.name'], kind: 'workload', prefix: 'svc:' },
-];
+/** Default identity rules, in order (DESIGN.md, "Identity"): the processor's own list. */
+export { DEFAULT_IDENTITY_RULES };
 
 export const configSchema = z
   .object({
