@@ -18,6 +18,10 @@ import {
   createForwarder,
   createGrpcReceiver,
   createHttpReceiver,
+  DEFAULT_FORWARD_DRAIN_MS,
+  DEFAULT_FORWARD_QUEUE_MAX_BYTES,
+  DEFAULT_RETRY_INITIAL_MS,
+  resolveForwardTarget,
   silentLogger,
   TRACE_EXPORT_METHOD,
   type ForwardTargetConfig,
@@ -25,6 +29,7 @@ import {
   type TraceIngest,
 } from '@conduct/processor';
 import { decodeTracesRequestFull, encodeRpcStatus, encodeTracesRequest } from '@conduct/proto';
+import { parseConfig } from '@conduct/backend';
 
 /**
  * The forwarder against real downstream servers on real ports: a plain node:http OTLP receiver
@@ -602,6 +607,35 @@ describe('configuration', () => {
   it('names the bad key', () => {
     expect(() => createForwarder([{ endpoint: 'localhost:4317' }, { endpoint: 'x', queueSize: 0 }])).toThrow(/forward\[1\]\.queueSize/);
     expect(() => createForwarder([{ endpoint: '' }])).toThrow(/forward\[0\]\.endpoint/);
+  });
+
+  it('the config file carries the queue, spool, drain and retry options, durations and sizes as text', () => {
+    const config = parseConfig({
+      forward: [
+        {
+          endpoint: 'tempo:4317',
+          queueMaxBytes: '8MiB',
+          spoolSegmentBytes: '1MiB',
+          drainTimeout: '2s',
+          retry: { initialInterval: '250ms', maxInterval: '10s', maxElapsed: '1h', maxRetryAfter: '1m' },
+        },
+        { endpoint: 'http://collector:4318', protocol: 'http' },
+      ],
+    });
+    const [tuned, plain] = config.forward.map((c, i) => resolveForwardTarget(c, i));
+    expect(tuned).toMatchObject({
+      queueMaxBytes: 8 * 1024 * 1024,
+      spoolSegmentBytes: 1024 * 1024,
+      drainTimeoutMs: 2_000,
+      retry: { initialIntervalMs: 250, maxIntervalMs: 10_000, maxElapsedMs: 3_600_000, maxRetryAfterMs: 60_000 },
+    });
+    expect(plain).toMatchObject({
+      queueMaxBytes: DEFAULT_FORWARD_QUEUE_MAX_BYTES,
+      drainTimeoutMs: DEFAULT_FORWARD_DRAIN_MS,
+      retry: { initialIntervalMs: DEFAULT_RETRY_INITIAL_MS, maxElapsedMs: 0 },
+    });
+    expect(() => parseConfig({ forward: [{ endpoint: 'x:1', retry: { maxIntervl: '1s' } }] })).toThrow(/forward\.0\.retry|maxIntervl/);
+    expect(() => parseConfig({ forward: [{ endpoint: 'x:1', drainTimeout: 'soon' }] })).toThrow(/drainTimeout/);
   });
 
   it('with no downstream, submit accepts and does nothing', async () => {

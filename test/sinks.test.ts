@@ -112,7 +112,7 @@ describe('alert sinks, end to end', () => {
     // OTLP logs over gRPC: one record carrying the trace and the offending span.
     expect(logs.received).toHaveLength(1);
     expect(logs.received[0]!.metadata.get('x-tenant')).toEqual(['sec']);
-    const records = decodeLogsRequest(logs.received[0]!.body).resourceLogs.flatMap((r) => r.scopeLogs.flatMap((s) => s.logRecords));
+    const records = decodeLogsRequest(logs.received[0]!.body).resourceLogs.flatMap((r) => (r.scopeLogs ?? []).flatMap((s) => s.logRecords ?? []));
     expect(records).toHaveLength(1);
     expect(hex(records[0]!.traceId)).toBe(sent.traceId);
     expect(hex(records[0]!.spanId)).toBe(offendingSpan);
@@ -121,7 +121,7 @@ describe('alert sinks, end to end', () => {
 
     // Finding span over OTLP/HTTP: in the alert's trace, a child of the offending span.
     expect(traces.received.map((r) => r.path)).toEqual(['/v1/traces']);
-    const spans = decodeTracesRequestFull(traces.received[0]!.body).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans));
+    const spans = decodeTracesRequestFull(traces.received[0]!.body).resourceSpans.flatMap((r) => (r.scopeSpans ?? []).flatMap((s) => s.spans ?? []));
     expect(spans).toHaveLength(1);
     expect(hex(spans[0]!.traceId)).toBe(sent.traceId);
     expect(hex(spans[0]!.parentSpanId)).toBe(offendingSpan);
@@ -200,7 +200,7 @@ describe('alert sinks, end to end', () => {
     const decoded = () =>
       downstream.received.map((r) =>
         decodeTracesRequestFull(r.body).resourceSpans.flatMap((rs) =>
-          rs.scopeSpans.flatMap((ss) => ss.spans.map((sp) => ({ name: sp.name, traceId: hex(sp.traceId), spanId: hex(sp.spanId), parent: hex(sp.parentSpanId) }))),
+          (rs.scopeSpans ?? []).flatMap((ss) => (ss.spans ?? []).map((sp) => ({ name: sp.name ?? '', traceId: hex(sp.traceId), spanId: hex(sp.spanId), parent: hex(sp.parentSpanId) }))),
         ),
       );
     await until(() => decoded().some((spans) => spans.some((sp) => sp.name.startsWith('conduct.finding'))));
