@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '@conduct/backend';
 import { cloudTrailRequests, principalOf, readCloudTrail } from './support/cloudtrail.js';
@@ -351,7 +352,7 @@ describe('detection scenarios (real OTLP into a running conduct)', () => {
 
   it('real CloudTrail: the stolen EC2 role used from a desktop CLI is flagged, the console user is not', async () => {
     const { conduct } = await start();
-    const records = readCloudTrail('/work/shared/data/otrf-aws-ec2-proxy-s3/ec2_proxy_s3_exfiltration_2020-09-14011940.json');
+    const records = readCloudTrail(fileURLToPath(new URL('./data/otrf-aws-ec2-proxy-s3/ec2_proxy_s3_exfiltration_2020-09-14011940.json', import.meta.url)));
     const requests = cloudTrailRequests(records);
     for (const r of requests) {
       const res = await fetch(`${conduct.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r.request) });

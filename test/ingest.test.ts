@@ -179,7 +179,7 @@ describe('the specification example and restarts', () => {
   it('accepts the OTLP/JSON example with upper-case ids and string timestamps', async () => {
     const conduct = await startTestConduct();
     try {
-      const body = readFileSync(new URL('../../shared/data/otlp-examples/trace.json', import.meta.url));
+      const body = readFileSync(new URL('./data/otlp-examples/trace.json', import.meta.url));
       const res = await fetch(`${conduct.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);

@@ -18,7 +18,7 @@ interface Row {
   end: string;
 }
 
-const DATA = new URL('../../shared/data/nezha-traces/', import.meta.url);
+const DATA = new URL('./data/nezha-traces/', import.meta.url);
 
 function readCsv(file: string): Row[] {
   const lines = readFileSync(new URL(file, DATA), 'utf8').trim().split('\n').slice(1);

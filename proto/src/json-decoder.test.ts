@@ -4,7 +4,7 @@ import { DecodeError, DEFAULT_DECODE_LIMITS } from './model.js';
 import { decodeTracesRequestJson } from './json-decoder.js';
 import { realisticRequest, toJson } from './testdata/requests.js';
 
-const EXAMPLE = new URL('../../../shared/data/otlp-examples/trace.json', import.meta.url);
+const EXAMPLE = new URL('../../test/data/otlp-examples/trace.json', import.meta.url);
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
 const SPAN = 'b7ad6b7169203331';
 

@@ -8,7 +8,7 @@ import { encodeTracesRequest } from './messages.js';
 import { realisticRequest, toJson, toProto, type RequestSpec } from './testdata/requests.js';
 import { SPAN, TRACE, fixed64, kv, ld, request, span, tag, varint, vi } from './testdata/wire.js';
 
-const EXAMPLE = new URL('../../../shared/data/otlp-examples/trace.json', import.meta.url);
+const EXAMPLE = new URL('../../test/data/otlp-examples/trace.json', import.meta.url);
 
 function scanOne(...extra: Buffer[]) {
   const out = decodeTracesRequest(request(span(...extra)));

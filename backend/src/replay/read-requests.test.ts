@@ -9,7 +9,7 @@ import { detectFormat, readRequests, type RequestItem } from './read-requests.js
 const dir = mkdtempSync(join(tmpdir(), 'conduct-read-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const example = readFileSync(new URL('../../../../shared/data/otlp-examples/trace.json', import.meta.url), 'utf8');
+const example = readFileSync(new URL('../../../test/data/otlp-examples/trace.json', import.meta.url), 'utf8');
 
 async function all(path: string): Promise<RequestItem[]> {
   const out: RequestItem[] = [];

@@ -11,7 +11,7 @@ import { createPipeline, createCollectingConsumer } from './index.js';
  * the CSV has no kinds. The service-to-service edges conduct derives must equal the cross-service
  * parent/child pairs counted from the CSV itself.
  */
-const DATA = fileURLToPath(new URL('../../../../shared/data/nezha-traces/', import.meta.url));
+const DATA = fileURLToPath(new URL('../../../test/data/nezha-traces/', import.meta.url));
 
 interface Row {
   traceId: string;
