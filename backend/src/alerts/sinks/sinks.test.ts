@@ -169,6 +169,42 @@ describe('finding-span sink', () => {
     expect(hex(span.parentSpanId)).toBe(a.spanIds[0]);
   });
 
+  it('via forward: hands the encoded finding span to the forwarder, retrying while it is full', async () => {
+    const submitted: Buffer[] = [];
+    let answers: Array<'full' | 'accepted'> = ['full', 'full', 'accepted'];
+    const forwarder = {
+      enabled: true,
+      submitSpans(body: Buffer) {
+        const answer = answers.shift() ?? 'accepted';
+        if (answer === 'accepted') submitted.push(body);
+        return answer;
+      },
+    };
+    const s = createSinks([{ type: 'finding-span', via: 'forward', backoff: 1 }], { registry, forwarder });
+    closers.push(() => s.stop());
+    const a = makeAlert({ detector: 'fan-out' });
+    s.deliver(a);
+    s.deliver(a, 'feedback'); // verdicts do not add spans
+    await s.flush();
+    expect(answers).toHaveLength(0);
+    expect(submitted).toHaveLength(1);
+    const span = decodeTracesRequestFull(submitted[0]!).resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
+    expect(span.name).toBe('conduct.finding fan-out');
+    expect(hex(span.traceId)).toBe(a.traceId);
+    expect(hex(span.parentSpanId)).toBe(a.spanIds[0]);
+    expect(await metric(registry, 'conduct_sink_retries_total', { sink: 'finding-span' })).toBe(2);
+    expect(await metric(registry, 'conduct_sink_deliveries_total', { sink: 'finding-span', outcome: 'delivered' })).toBe(1);
+  });
+
+  it('via forward needs a forwarder with downstreams, and only finding-span takes it', () => {
+    const off = { enabled: false, submitSpans: () => 'accepted' as const };
+    expect(() => createSinks([{ type: 'finding-span', via: 'forward' }])).toThrow(/alerts\.sinks\[0\]\.via: forward needs/);
+    expect(() => createSinks([{ type: 'finding-span', via: 'forward' }], { forwarder: off })).toThrow(SinkConfigError);
+    expect(() => createSinks([{ type: 'webhook', endpoint: 'http://x', via: 'forward' }], { forwarder: { ...off, enabled: true } })).toThrow(
+      /alerts\.sinks\[0\]\.via: only a finding-span sink/,
+    );
+  });
+
   it('counts an alert without a valid trace id as failed, without retrying', async () => {
     const receiver = await http();
     const s = sinks([{ type: 'finding-span', endpoint: receiver.url }]);
