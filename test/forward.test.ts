@@ -744,7 +744,7 @@ describe('through conduct\'s receivers (in-line mode)', () => {
     const port = await freePort();
     const { httpAt, grpcAt } = await conduct([{ endpoint: `http://127.0.0.1:${port}`, protocol: 'http', queueSize: 1, retry: FAST_RETRY }]);
     const post = () =>
-      fetch(`http://${httpAt}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: captured.protobuf });
+      fetch(`http://${httpAt}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: captured.protobuf as Uint8Array<ArrayBuffer> });
     expect((await post()).status).toBe(200);
     const refused = await post();
     expect(refused.status).toBe(503);

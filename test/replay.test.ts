@@ -87,7 +87,7 @@ describe('conduct replay', () => {
     let liveAlerts: Alert[];
     try {
       for (const r of [...normal, attack]) {
-        const res = await fetch(`${live.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: r.protobuf });
+        const res = await fetch(`${live.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: r.protobuf as Uint8Array<ArrayBuffer> });
         expect(res.status).toBe(200);
       }
       await live.flush();

@@ -215,7 +215,7 @@ describe('web UI in a real browser', () => {
       return g.cy
         .edges()
         .filter((e) => Boolean(e.data('alertOnly')))
-        .map((e) => ({ target: e.target().data('label') as string, line: e.style('line-style') as string, color: e.style('line-color') as string }));
+        .map((e: import('cytoscape').EdgeSingular) => ({ target: e.target().data('label') as string, line: e.style('line-style') as string, color: e.style('line-color') as string }));
     });
     expect(alertOnly).toContainEqual({ target: 'exfil.example.com', line: 'dashed', color: 'rgb(214,69,69)' });
 

@@ -76,7 +76,7 @@ describe('otlp-logs sink', () => {
       const req = decodeLogsRequest(r.body);
       expect(req.resourceLogs).toHaveLength(1);
       expect(attrs(req.resourceLogs[0]!.resource?.attributes as KV[])['service.name']).toBe('conduct');
-      const logs = req.resourceLogs[0]!.scopeLogs[0]!.logRecords;
+      const logs = req.resourceLogs[0]!.scopeLogs![0]!.logRecords!;
       expect(logs).toHaveLength(1);
       return logs[0]!;
     });
@@ -114,7 +114,7 @@ describe('otlp-logs sink', () => {
     expect(receiver.accepted.map((r) => r.path)).toEqual(['/otlp/v1/logs', '/otlp/v1/logs']);
     expect(receiver.accepted[0]!.headers['content-type']).toBe('application/x-protobuf');
     expect(receiver.accepted[0]!.headers.authorization).toBe('Bearer t0k');
-    const [alertLog, feedbackLog] = receiver.accepted.map((r) => decodeLogsRequest(r.body).resourceLogs[0]!.scopeLogs[0]!.logRecords[0]!);
+    const [alertLog, feedbackLog] = receiver.accepted.map((r) => decodeLogsRequest(r.body).resourceLogs[0]!.scopeLogs![0]!.logRecords![0]!);
     expect(hex(alertLog!.traceId)).toBe(a.traceId);
     expect(hex(alertLog!.spanId)).toBe(a.spanIds[0]);
     expect(alertLog!.severityNumber).toBe(21);
@@ -136,7 +136,7 @@ describe('finding-span sink', () => {
     expect(receiver.accepted[0]!.path).toBe('/v1/traces');
     const req = decodeTracesRequestFull(receiver.accepted[0]!.body);
     expect(attrs(req.resourceSpans[0]!.resource?.attributes as KV[])['service.name']).toBe('conduct');
-    const spans = req.resourceSpans[0]!.scopeSpans[0]!.spans;
+    const spans = req.resourceSpans[0]!.scopeSpans![0]!.spans!;
     expect(spans).toHaveLength(1);
     const span = spans[0]!;
     expect(hex(span.traceId)).toBe(a.traceId);
@@ -164,7 +164,7 @@ describe('finding-span sink', () => {
     const a = makeAlert();
     s.deliver(a);
     await s.flush();
-    const span = decodeTracesRequestFull(receiver.requests[0]!.body).resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
+    const span = decodeTracesRequestFull(receiver.requests[0]!.body).resourceSpans[0]!.scopeSpans![0]!.spans![0]!;
     expect(hex(span.traceId)).toBe(a.traceId);
     expect(hex(span.parentSpanId)).toBe(a.spanIds[0]);
   });
@@ -188,7 +188,7 @@ describe('finding-span sink', () => {
     await s.flush();
     expect(answers).toHaveLength(0);
     expect(submitted).toHaveLength(1);
-    const span = decodeTracesRequestFull(submitted[0]!).resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
+    const span = decodeTracesRequestFull(submitted[0]!).resourceSpans[0]!.scopeSpans![0]!.spans![0]!;
     expect(span.name).toBe('conduct.finding fan-out');
     expect(hex(span.traceId)).toBe(a.traceId);
     expect(hex(span.parentSpanId)).toBe(a.spanIds[0]);

@@ -28,7 +28,8 @@ export async function postHttp(req: HttpRequest, signal: AbortSignal): Promise<v
   try {
     res = await fetch(req.url, {
       method: 'POST',
-      body: req.body,
+      // A plain ArrayBuffer-backed view satisfies both Node's and the DOM's fetch typings.
+      body: req.body as string | Uint8Array<ArrayBuffer>,
       headers: req.headers,
       redirect: 'error',
       signal: AbortSignal.any([signal, AbortSignal.timeout(req.timeoutMs)]),
