@@ -8,6 +8,7 @@ import {
   type Alert,
   type AlertStatus,
   type Detector,
+  type Severity,
   type Verdict,
 } from '../alerts/model.js';
 import type { PolicyConfig } from '../config/index.js';
@@ -33,7 +34,7 @@ import { ALL_DETECTORS, CREDENTIAL_REUSE_WINDOW_MS, chainSources, rememberSource
 import { q, unique, type DetectionContext, type Finding } from './finding.js';
 import { policyFor, sensitiveReason } from './identity-context.js';
 import { applyDetectionSchema } from './schema.js';
-import { scoreFindings, type ScoredFinding } from './score.js';
+import { CRITICAL_SCORE, scoreFindings, type ScoredFinding } from './score.js';
 import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGraph } from './summary.js';
 
 /** A repeat of the same finding within this much event time updates the alert instead of adding one. */
@@ -53,6 +54,8 @@ export const FLOOD_IDENTITY = 'conduct:ingest';
 /** Finding keys of the two flood alerts (both `fan-out`). */
 export const IDENTITY_FLOOD_KEY = 'flood:identities';
 export const ALERT_FLOOD_KEY = 'flood:findings';
+/** Highest severity of an alert-flood alert: it reports volume, so it never pages as critical. */
+export const FLOOD_MAX_SEVERITY: Severity = 'high';
 /** Most alerts one list query returns. */
 export const MAX_ALERTS_PER_QUERY = 1_000;
 export const DEFAULT_ALERTS_PER_QUERY = 100;
@@ -84,9 +87,12 @@ export interface CardinalityLimits {
    */
   maxNewIdentitiesPerMinute: number;
   /**
-   * Alerts one identity may raise per hour of event time. Beyond it, that identity's findings fold
-   * into one `fan-out` flood alert (its chains held out of the baseline). Default
-   * DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR.
+   * New alerts one identity may raise per hour of event time. Repeats of an open alert (counted on
+   * it) do not count. Findings of medium or above may use the whole budget; findings below medium
+   * only what is left of it, so low findings never crowd out a reach-expansion finding. Beyond it,
+   * that identity's further new findings fold into one `fan-out` flood alert whose severity is the
+   * worst folded one (at most FLOOD_MAX_SEVERITY); chains folded at medium or above are held out of
+   * the baseline. Default DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR.
    */
   maxAlertsPerIdentityPerHour: number;
 }
@@ -263,7 +269,7 @@ export function createDetection(options: DetectionOptions): Detection {
   /** New identities admitted in the current event-time minute. */
   const newIdentities = { window: -1, admitted: 0 };
   /** Alerts raised per identity in its current event-time hour (in memory; bounded by the baselines). */
-  const alertBudget = new Map<string, { window: number; raised: number }>();
+  const alertBudget = new Map<string, { window: number; loud: number; quiet: number }>();
 
   // Load the persisted state.
   for (const row of db.prepare('SELECT * FROM baseline_identities').iterate() as Iterable<IdentityRow>) {
@@ -373,15 +379,31 @@ export function createDetection(options: DetectionOptions): Detection {
     return b;
   }
 
+  /** The dedup key of a finding: identity, detector and the sorted finding keys. */
+  function dedupKeyOf(identity: string, f: Finding): string {
+    return [identity, f.detector, ...[...f.keys].sort()].join('\u0000');
+  }
+
+  /** One alert per chain and detector; the alert-flood finding has its own, beside a real `fan-out`. */
+  function alertIdOf(chain: Chain, f: Finding): string {
+    const flood = f.keys[0] === ALERT_FLOOD_KEY ? `\u0000${ALERT_FLOOD_KEY}` : '';
+    return createHash('sha256').update(`${chain.identity}\u0000${chain.traceId}\u0000${f.detector}${flood}`).digest('hex').slice(0, 32);
+  }
+
+  /** The open alert a finding repeats (same keys within DEDUP_WINDOW_MS, or same chain and detector). */
+  function existingAlert(chain: Chain, f: Finding): Alert | undefined {
+    const repeatRow = stmt.findRepeat.get(dedupKeyOf(chain.identity, f), f.eventMs - DEDUP_WINDOW_MS, f.eventMs + DEDUP_WINDOW_MS) as
+      | { body: string }
+      | undefined;
+    return repeatRow ? (JSON.parse(repeatRow.body) as Alert) : getAlert(alertIdOf(chain, f));
+  }
+
   /** Raises a new alert for a finding, or counts a repeat on the alert it repeats. */
   function record(chain: Chain, f: ScoredFinding, agreeing: Detector[], result: AnalyseResult, quietRepeats = false): Alert {
     const keys = [...f.keys].sort();
-    const dedupKey = [chain.identity, f.detector, ...keys].join('\u0000');
-    const repeatRow = stmt.findRepeat.get(dedupKey, f.eventMs - DEDUP_WINDOW_MS, f.eventMs + DEDUP_WINDOW_MS) as
-      | { body: string }
-      | undefined;
-    const id = createHash('sha256').update(`${chain.identity}\u0000${chain.traceId}\u0000${f.detector}`).digest('hex').slice(0, 32);
-    const existing = repeatRow ? (JSON.parse(repeatRow.body) as Alert) : getAlert(id);
+    const dedupKey = dedupKeyOf(chain.identity, f);
+    const id = alertIdOf(chain, f);
+    const existing = existingAlert(chain, f);
     if (existing) {
       existing.count += 1;
       if (f.eventMs > parseMs(existing.lastSeen)) existing.lastSeen = iso(f.eventMs);
@@ -461,40 +483,60 @@ export function createDetection(options: DetectionOptions): Detection {
   }
 
   /**
-   * Keeps an identity within its alert budget: under it, counts the alerts about to be raised;
-   * over it, replaces the chain's findings by one flood finding (raised once, then repeated).
+   * Keeps an identity within its alert budget. Only findings that would raise a new alert count:
+   * a repeat of an open alert only raises that alert's count. Findings of medium or above have
+   * the whole budget to themselves (`loud`); findings below medium may use only what the two
+   * together have left, so a stream of low findings never swallows a reach-expansion finding.
+   * Over budget, the chain's new findings of that class fold into one flood finding whose severity
+   * is the worst it folds (at most FLOOD_MAX_SEVERITY).
    */
-  function withinAlertBudget(chain: Chain, calls: readonly Call[], findings: ScoredFinding[]): { findings: ScoredFinding[]; flood: boolean } {
-    if (findings.length === 0) return { findings, flood: false };
+  function withinAlertBudget(chain: Chain, calls: readonly Call[], findings: ScoredFinding[]): { findings: ScoredFinding[]; flood?: ScoredFinding } {
+    if (findings.length === 0) return { findings };
     const window = Math.floor(calls[0]!.startMs / ALERT_FLOOD_WINDOW_MS);
     let budget = alertBudget.get(chain.identity);
     if (!budget || budget.window !== window) {
-      budget = { window, raised: 0 };
+      budget = { window, loud: 0, quiet: 0 };
       alertBudget.set(chain.identity, budget);
     }
-    if (budget.raised + findings.length <= limits.maxAlertsPerIdentityPerHour) {
-      budget.raised += findings.length;
-      return { findings, flood: false };
+    const max = limits.maxAlertsPerIdentityPerHour;
+    const kept: ScoredFinding[] = [];
+    const folded: ScoredFinding[] = [];
+    // Worst first, reach expansion before volume, so that they take the budget left before the rest.
+    const byClass = [...findings].sort((x, y) => SEVERITY_RANK[y.severity] - SEVERITY_RANK[x.severity] || Number(y.reach) - Number(x.reach));
+    for (const f of byClass) {
+      if (existingAlert(chain, f)) {
+        kept.push(f);
+      } else if (SEVERITY_RANK[f.severity] >= SEVERITY_RANK.medium ? budget.loud < max : budget.loud + budget.quiet < max) {
+        if (SEVERITY_RANK[f.severity] >= SEVERITY_RANK.medium) budget.loud++;
+        else budget.quiet++;
+        kept.push(f);
+      } else {
+        folded.push(f);
+      }
     }
-    stats.findingsFolded += findings.length;
+    // Keep the detectors' order for the findings that stay.
+    const stay = findings.filter((f) => kept.includes(f));
+    if (folded.length === 0) return { findings: stay };
+    stats.findingsFolded += folded.length;
     const name = chain.displayName ?? chain.identity;
-    const worst = findings.reduce((w, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[w.severity] ? f : w));
+    const worst = folded.reduce((w, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[w.severity] ? f : w));
+    const severity = SEVERITY_RANK[worst.severity] > SEVERITY_RANK[FLOOD_MAX_SEVERITY] ? FLOOD_MAX_SEVERITY : worst.severity;
     const flood: ScoredFinding = {
       detector: 'fan-out',
       keys: [ALERT_FLOOD_KEY],
-      severity: SEVERITY_RANK[worst.severity] >= SEVERITY_RANK.medium ? worst.severity : 'medium',
-      score: Math.max(60, worst.score),
-      reach: true,
-      external: findings.some((f) => f.external),
-      sensitive: findings.some((f) => f.sensitive),
-      title: `${name} is flooding conduct with new findings (more than ${limits.maxAlertsPerIdentityPerHour} alerts in an hour)`,
-      explanation: `Normally an identity raises a handful of alerts; ${q(name)} raised ${limits.maxAlertsPerIdentityPerHour} in the hour from ${iso(window * ALERT_FLOOD_WINDOW_MS)} (limits.maxAlertsPerIdentityPerHour), so further findings are folded into this alert and its chains are kept out of the baseline. The latest folded finding: ${worst.title}. This alert's count is the number of folded chains.`,
+      severity,
+      score: severity === worst.severity ? worst.score : Math.min(worst.score, CRITICAL_SCORE - 1),
+      reach: folded.some((f) => f.reach),
+      external: folded.some((f) => f.external),
+      sensitive: folded.some((f) => f.sensitive),
+      title: `${name} is flooding conduct with new findings (more than ${max} alerts in an hour)`,
+      explanation: `Normally an identity raises a handful of alerts; ${q(name)} raised ${max} in the hour from ${iso(window * ALERT_FLOOD_WINDOW_MS)} (limits.maxAlertsPerIdentityPerHour), so further new findings are folded into this alert${SEVERITY_RANK[severity] >= SEVERITY_RANK.medium ? ' and its chains are kept out of the baseline' : ''}. Its severity is the worst folded finding's. The latest folded finding: ${worst.title}. This alert's count is the number of folded chains.`,
       spanIds: worst.spanIds,
       eventMs: worst.eventMs,
-      techniques: unique(findings.flatMap((f) => f.techniques)),
-      evidence: { folded: findings.map((f) => ({ detector: f.detector, keys: f.keys.slice(0, 5) })) },
+      techniques: unique(folded.flatMap((f) => f.techniques)),
+      evidence: { folded: folded.map((f) => ({ detector: f.detector, severity: f.severity, keys: f.keys.slice(0, 5) })) },
     };
-    return { findings: [flood], flood: true };
+    return { findings: [...stay, flood], flood };
   }
 
   function analyseChain(chain: Chain, result: AnalyseResult, touched: Set<Baseline>): void {
@@ -526,7 +568,7 @@ export function createDetection(options: DetectionOptions): Detection {
     const detectors = findings.map((f) => f.detector);
     const holding: Alert[] = [];
     for (const f of findings) {
-      const alert = record(ordered, f, detectors.filter((d) => d !== f.detector), result, budgeted.flood);
+      const alert = record(ordered, f, detectors.filter((d) => d !== f.detector), result, f === budgeted.flood);
       if (SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium && alert.status !== 'expected') holding.push(alert);
     }
     if (holding.length > 0) {

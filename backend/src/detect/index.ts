@@ -12,6 +12,7 @@ export {
   FLOOD_IDENTITY,
   IDENTITY_FLOOD_KEY,
   ALERT_FLOOD_KEY,
+  FLOOD_MAX_SEVERITY,
 } from './detection.js';
 export type {
   Detection,
