@@ -76,7 +76,7 @@ export interface Chain {
   displayName?: string;
   startMs: number;
   endMs: number;
-  /** Ordered by startMs. */
+  /** Ordered by startMs, then ancestry (a call made under another call comes after it), then end time, then span id. */
   calls: Call[];
 }
 

@@ -5,6 +5,7 @@ import * as sc from '../semconv.js';
 import { clean, firstOf, hasPrefix, MAX_TEXT_LENGTH, MAX_USER_AGENT_LENGTH, text } from './attrs.js';
 import { bareHost, isPrivateHost, networkOf } from './address.js';
 import { operationOf, type Operation } from './operation.js';
+import { orderCalls, parentsFromCalls, type ParentOf } from './order.js';
 
 /** Caller recorded on a server-side-only call: nobody instrumented made it. */
 export const UNINSTRUMENTED_CALLER = 'client';
@@ -74,7 +75,8 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
     }
   }
 
-  return { calls, chains: chainsOf(calls, names) };
+  const parentOf = (id: string) => nodes.get(id)?.span.parentSpanId || undefined;
+  return { calls, chains: chainsOf(calls, names, parentOf) };
 }
 
 function isOutbound(span: SpanData): boolean {
@@ -266,8 +268,16 @@ function finite(n: number): number {
   return Number.isFinite(n) ? n : 0;
 }
 
-/** Groups calls by identity; each chain ordered by startMs (then span id, for a stable order). */
-export function chainsOf(calls: readonly Call[], displayNames: ReadonlyMap<string, string> = new Map()): Chain[] {
+/**
+ * Groups calls by identity; each chain in a stable order: start time, then ancestry (a call whose
+ * span descends from another call's span comes after it), then end time, then span id (see
+ * `orderCalls`). `parentOf` gives the trace's parent links; without it, those the calls carry.
+ */
+export function chainsOf(
+  calls: readonly Call[],
+  displayNames: ReadonlyMap<string, string> = new Map(),
+  parentOf: ParentOf = parentsFromCalls(calls),
+): Chain[] {
   const byIdentity = new Map<string, Call[]>();
   for (const call of calls) {
     let list = byIdentity.get(call.identity);
@@ -276,7 +286,7 @@ export function chainsOf(calls: readonly Call[], displayNames: ReadonlyMap<strin
   }
   const chains: Chain[] = [];
   for (const [identity, list] of byIdentity) {
-    list.sort((a, b) => a.startMs - b.startMs || (a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0));
+    orderCalls(list, parentOf);
     const first = list[0]!;
     const chain: Chain = {
       traceId: first.traceId,

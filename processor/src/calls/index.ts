@@ -3,3 +3,5 @@ export type { DerivedTrace } from './derive.js';
 export { operationOf, protocolOf, templatePath, templateWords, isIdLike, parseQuery, pathOfUrl, MAX_OPERATION_LENGTH, ID_PLACEHOLDER } from './operation.js';
 export type { Operation, OperationSource } from './operation.js';
 export { isPrivateHost, networkOf, bareHost, INTERNAL_DNS_SUFFIXES } from './address.js';
+export { orderCalls, parentsFromCalls, MAX_ANCESTRY_DEPTH } from './order.js';
+export type { ParentOf } from './order.js';
