@@ -234,8 +234,12 @@ export const configSchema = z
       .default({}),
     stitching: z
       .object({
-        /** A trace is complete when no span arrived for it for this long (processing time). */
-        idle: duration.default('2s'),
+        /**
+         * A trace is complete when no span arrived for it for this long (processing time). Above the
+         * OpenTelemetry SDK's default export delay (5s), so that every service's spans of a trace
+         * arrive before it completes.
+         */
+        idle: duration.default('6s'),
         /** The event-time watermark trails the newest span by this much. */
         lateness: duration.default('30s'),
         /** Spans held in pending traces; when full, the oldest traces are completed early. */

@@ -1,8 +1,12 @@
 import type { TracesRequestData } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
 
-/** Default of {@link StitchConfig.idleMs}: matches the config file's `stitching.idle`. */
-export const DEFAULT_IDLE_MS = 2_000;
+/**
+ * Default of {@link StitchConfig.idleMs}: matches the config file's `stitching.idle`. Above the
+ * OpenTelemetry SDK BatchSpanProcessor's default export delay (5 s), so that the spans one trace
+ * left in several services' export batches arrive before the trace completes.
+ */
+export const DEFAULT_IDLE_MS = 6_000;
 /** Default of {@link StitchConfig.latenessMs}: matches `stitching.lateness`. */
 export const DEFAULT_LATENESS_MS = 30_000;
 /** Default of {@link StitchConfig.maxPendingSpans}: matches `stitching.maxPendingSpans`. */
