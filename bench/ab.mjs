@@ -1,0 +1,84 @@
+// A/B of one hot-path stage between a saved build and the current one, interleaved in one process
+// so that both see the same machine load (the CPU figures of a shared machine drift by tens of
+// percent between runs; interleaving cancels most of that).
+//
+//   cp -r processor/dist /tmp/processor-before      # before the change
+//   ... change, npx tsc -b backend/tsconfig.json ...
+//   node --expose-gc bench/ab.mjs --stage derive --before /tmp/processor-before [--rounds 9]
+//   node --expose-gc bench/ab.mjs --stage detect --before /tmp/backend-before
+//
+// Stages: derive (processor: identity, calls, chains), detect (backend: learn + detectors).
+// A saved build must sit inside this checkout (e.g. bench/.ab/) so its package imports resolve.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { decodeTracesRequest } from '@conduct/proto';
+import * as processorNow from '@conduct/processor';
+import * as backendNow from '@conduct/backend';
+import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
+
+const { values } = parseArgs({ options: { stage: { type: 'string' }, before: { type: 'string' }, rounds: { type: 'string', default: '9' }, requests: { type: 'string', default: '150' } } });
+const rounds = Number(values.rounds);
+const requests = Number(values.requests);
+const before = await import(pathToFileURL(join(resolve(values.before), 'index.js')).href);
+
+const cpu = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const source = createRequestSource(7);
+let now = Date.now();
+const decoded = Array.from({ length: requests }, () => decodeTracesRequest(source.next((now += 2.56))));
+const stitcher = processorNow.createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
+for (const d of decoded) stitcher.add(d);
+const traces = stitcher.flush();
+const spans = requests * SPANS_PER_REQUEST;
+const resolverNow = processorNow.createIdentityResolver(processorNow.DEFAULT_IDENTITY_RULES);
+const batches = [];
+for (let i = 0; i < traces.length; i += 1024) batches.push(traces.slice(i, i + 1024).flatMap((t) => processorNow.deriveTrace(t.spans, resolverNow).chains));
+
+/** One measured pass of the stage with module `m`; µs of CPU per span. */
+async function pass(m) {
+  globalThis.gc?.(); // garbage of the previous pass is not charged to this one
+  if (values.stage === 'derive') {
+    const resolver = m.createIdentityResolver(m.DEFAULT_IDENTITY_RULES);
+    const c = cpu();
+    let n = 0;
+    for (const t of traces) n += m.deriveTrace(t.spans, resolver).calls.length;
+    return { us: (cpu() - c) / spans, n };
+  }
+  if (values.stage === 'detect') {
+    const dir = mkdtempSync(join(tmpdir(), 'conduct-ab-'));
+    const store = await backendNow.openStore({ path: join(dir, 'ab.db') });
+    const detection = m.createDetection({ db: store.db, learning: { minCalls: 100, period: 1_000, forgetAfter: 30 * 86_400_000 }, traceUrl: 'http://localhost/{traceId}' });
+    const c = cpu();
+    let n = 0;
+    for (const chains of batches) n += detection.analyse(chains).learned;
+    const us = (cpu() - c) / spans;
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+    return { us, n };
+  }
+  throw new Error('--stage must be derive or detect');
+}
+
+const now_ = process.env.AB_AFTER ? await import(pathToFileURL(join(resolve(process.env.AB_AFTER), 'index.js')).href) : values.stage === 'derive' ? processorNow : backendNow;
+await pass(before);
+await pass(now_);
+const a = [];
+const b = [];
+for (let r = 0; r < rounds; r++) {
+  // ABBA order: whichever side runs second in a round is not favoured.
+  const x = r % 2 === 0 ? await pass(before) : undefined;
+  const y = await pass(now_);
+  const x2 = x ?? (await pass(before));
+  if (x2.n !== y.n) throw new Error(`before and after disagree: ${x2.n} vs ${y.n}`);
+  a.push(x2.us);
+  b.push(y.us);
+}
+const [ma, mb] = [median(a), median(b)];
+process.stdout.write(`${values.stage}: before ${ma.toFixed(2)} µs/span, after ${mb.toFixed(2)} µs/span, ${(((ma - mb) / ma) * 100).toFixed(1)}% less CPU (median of ${rounds} interleaved rounds, ${spans} spans)\n`);
