@@ -22,10 +22,30 @@ export interface DerivedTrace {
   chains: Chain[];
 }
 
+/** An outbound span of a completed trace that found no server span in it, kept for late ones. */
+export interface RememberedClient extends TraceSpan {
+  /** The caller service (`serviceOf(resource)`). */
+  service: string;
+  /** The span's acting identity when its trace completed. */
+  identity: ResolvedIdentity;
+}
+
+/**
+ * Late stitching (both optional): a completed trace's unmatched outbound spans are handed to
+ * `remember`; a span whose parent is not in the spans given is looked up with `takeParent`, and
+ * when that names a remembered client span of another service the two make a stitched call.
+ */
+export interface DeriveOptions {
+  remember?(traceId: string, spanId: string, client: RememberedClient): void;
+  takeParent?(traceId: string, spanId: string, calleeService: string): RememberedClient | undefined;
+}
+
 interface Node extends TraceSpan {
   service: string;
   /** A child in another service, whose server side describes this span's call. */
   stitched: boolean;
+  /** Its parent is a client span of an earlier completed part of the trace; they made a call. */
+  lateStitched?: boolean;
 }
 
 /**
@@ -33,7 +53,7 @@ interface Node extends TraceSpan {
  * chains"). Pure: no I/O, no clock. Spans may come in any order; a span id seen twice keeps its
  * first span.
  */
-export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResolver): DerivedTrace {
+export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResolver, options: DeriveOptions = {}): DerivedTrace {
   const nodes = new Map<string, Node>();
   for (const ts of spans) {
     if (!nodes.has(ts.span.spanId)) nodes.set(ts.span.spanId, { span: ts.span, resource: ts.resource, service: serviceOf(ts.resource), stitched: false });
@@ -51,6 +71,15 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
   // Stitched calls first: they mark the client spans that must not be emitted again.
   for (const child of nodes.values()) {
     const parent = child.span.parentSpanId ? nodes.get(child.span.parentSpanId) : undefined;
+    if (!parent && child.span.parentSpanId && options.takeParent) {
+      const client = options.takeParent(child.span.traceId, child.span.parentSpanId, child.service);
+      if (client) {
+        child.lateStitched = true;
+        const who = resolver.spanIdentity(child.span) ?? client.identity;
+        add(stitchedCall({ span: client.span, resource: client.resource, service: client.service, stitched: true }, child, who), who);
+      }
+      continue;
+    }
     if (!parent || parent === child || parent.service === child.service) continue;
     parent.stitched = true;
     const who = resolver.spanIdentity(child.span) ?? identityOf(parent);
@@ -67,9 +96,14 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
       add(toolCall(node, who), who);
     } else if (isOutbound(span)) {
       const who = identityOf(node);
-      add(outboundCall(node, who), who);
+      const call = outboundCall(node, who);
+      add(call, who);
+      // Only calls whose callee may yet send its spans: not databases, not external peers.
+      if (options.remember && call.protocol !== 'db' && !call.external) {
+        options.remember(span.traceId, span.spanId, { span, resource: node.resource, service: node.service, identity: who });
+      }
     }
-    if ((span.kind === SpanKind.SERVER || span.kind === SpanKind.CONSUMER) && !parent) {
+    if ((span.kind === SpanKind.SERVER || span.kind === SpanKind.CONSUMER) && !parent && !node.lateStitched) {
       const who = resolver.spanIdentity(span);
       if (who) add(serverOnlyCall(node, who), who);
     }

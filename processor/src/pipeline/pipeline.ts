@@ -3,8 +3,17 @@ import type { TracesRequestData } from '@conduct/proto';
 import type { AcceptOutcome, Chain, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest, TraceSummary } from '../model.js';
 import { silentLogger } from '../model.js';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
-import { deriveTrace } from '../calls/index.js';
-import { createStitcher, systemClock, type Clock, type CompletedTrace, type StitchConfig, type StitcherStats } from '../stitch/index.js';
+import { deriveTrace, type DeriveOptions } from '../calls/index.js';
+import {
+  createRecentClients,
+  createStitcher,
+  systemClock,
+  type Clock,
+  type CompletedTrace,
+  type RecentClientsStats,
+  type StitchConfig,
+  type StitcherStats,
+} from '../stitch/index.js';
 
 /** Default of {@link PipelineOptions.maxQueuedBatches}. */
 export const DEFAULT_MAX_QUEUED_BATCHES = 64;
@@ -45,6 +54,8 @@ export interface PipelineOptions {
 
 export interface PipelineStats {
   stitch: StitcherStats;
+  /** The index of unmatched client spans that late server spans are stitched to. */
+  recentClients: RecentClientsStats;
   queuedBatches: number;
   queuedSpans: number;
   batches: number;
@@ -85,7 +96,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   } = options;
   const resolver = createIdentityResolver(rules);
   const stitcher = createStitcher(stitching, clock);
-  const metrics = createMetrics(registry, () => stitcher.stats(), () => ({ depth: queue.length, spans: queuedSpans }));
+  const recentClients = createRecentClients(stitching.recentClients ?? {}, clock);
+  const onTimeDerive: DeriveOptions = { remember: recentClients.remember };
+  const lateDerive: DeriveOptions = { remember: recentClients.remember, takeParent: recentClients.take };
+  const metrics = createMetrics(
+    registry,
+    () => stitcher.stats(),
+    () => ({ depth: queue.length, spans: queuedSpans }),
+    () => recentClients.stats(),
+  );
 
   const queue: ChainBatch[] = [];
   let queuedSpans = 0;
@@ -97,6 +116,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const waiters: Array<{ seq: number; resolve: () => void }> = [];
   const totals = { batches: 0, calls: 0, chains: 0, consumerErrors: 0, deriveErrors: 0, refused: 0 };
   let lastLateSpans = 0;
+  const lastRecent = { hits: 0, misses: 0, expired: 0, evicted: 0 };
   let lastErrorLogMs = -Infinity;
   let suppressedErrors = 0;
 
@@ -147,7 +167,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         spans += trace.spans.length;
         traceSummaries.push(summarise(trace));
         try {
-          const derived = deriveTrace(trace.spans, resolver);
+          const derived = deriveTrace(trace.spans, resolver, trace.late ? lateDerive : onTimeDerive);
           for (const chain of derived.chains) chains.push(chain);
           totals.calls += derived.calls.length;
           metrics.calls.inc(derived.calls.length);
@@ -173,6 +193,12 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       queuedSpans += spans;
       enqueued++;
     }
+    const recent = recentClients.stats();
+    metrics.lateParents.inc({ result: 'stitched' }, recent.hits - lastRecent.hits);
+    metrics.lateParents.inc({ result: 'missed' }, recent.misses - lastRecent.misses);
+    metrics.recentForgotten.inc({ reason: 'expired' }, recent.expired - lastRecent.expired);
+    metrics.recentForgotten.inc({ reason: 'evicted' }, recent.evicted - lastRecent.evicted);
+    Object.assign(lastRecent, { hits: recent.hits, misses: recent.misses, expired: recent.expired, evicted: recent.evicted });
     if (queue.length > 0) void drain();
   };
 
@@ -225,7 +251,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         await settled();
         logger.info({ ...totals }, 'pipeline stopped');
       })()),
-    stats: () => ({ stitch: stitcher.stats(), queuedBatches: queue.length, queuedSpans, ...totals }),
+    stats: () => ({ stitch: stitcher.stats(), recentClients: recentClients.stats(), queuedBatches: queue.length, queuedSpans, ...totals }),
   };
 }
 
@@ -252,9 +278,34 @@ function summarise(trace: CompletedTrace): TraceSummary {
   };
 }
 
-function createMetrics(registry: Registry, stitch: () => StitcherStats, queue: () => { depth: number; spans: number }) {
+function createMetrics(
+  registry: Registry,
+  stitch: () => StitcherStats,
+  queue: () => { depth: number; spans: number },
+  recent: () => RecentClientsStats,
+) {
   const registers = [registry];
   return {
+    lateParents: new Counter({
+      name: 'conduct_stitch_late_parents_total',
+      help: 'Spans of late-arriving trace parts whose parent was missing, by result: stitched to a remembered client span of an earlier part, or missed.',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    recentClients: new Gauge({
+      name: 'conduct_stitch_recent_client_spans',
+      help: 'Unmatched client spans of completed traces remembered for late server spans.',
+      registers,
+      collect() {
+        this.set(recent().spans);
+      },
+    }),
+    recentForgotten: new Counter({
+      name: 'conduct_stitch_recent_client_spans_forgotten_total',
+      help: 'Remembered client spans forgotten without a late server span, by reason (expired, evicted).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     pendingTraces: new Gauge({
       name: 'conduct_stitch_pending_traces',
       help: 'Traces held while waiting for their spans.',

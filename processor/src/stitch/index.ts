@@ -9,3 +9,5 @@ export {
   DEFAULT_MAX_FUTURE_SKEW_MS,
 } from './stitcher.js';
 export type { Stitcher, StitchConfig, StitcherStats, CompletedTrace, CompletionReason, Clock } from './stitcher.js';
+export { createRecentClients, DEFAULT_RECENT_CLIENT_SPANS, DEFAULT_RECENT_CLIENT_AGE_MS } from './recent-clients.js';
+export type { RecentClients, RecentClientsConfig, RecentClientsStats } from './recent-clients.js';

@@ -1,5 +1,6 @@
 import type { TracesRequestData } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
+import type { RecentClientsConfig } from './recent-clients.js';
 
 /**
  * Default of {@link StitchConfig.idleMs}: matches the config file's `stitching.idle`. Above the
@@ -29,6 +30,11 @@ export interface StitchConfig {
   /** Ids of completed traces remembered to recognise late spans. */
   rememberedTraces?: number;
   /**
+   * Unmatched client spans of completed traces kept so that a late server span can still be
+   * stitched to its caller (count and age bounds; see RecentClientsConfig).
+   */
+  recentClients?: RecentClientsConfig;
+  /**
    * Span ends later than processing time plus this much advance the watermark only that far, so
    * that one span stamped in the future cannot complete every pending trace at once.
    */
@@ -49,6 +55,8 @@ export interface CompletedTrace {
   traceId: string;
   spans: TraceSpan[];
   reason: CompletionReason;
+  /** Every span of it arrived after its trace had completed once (late spans, stitched late). */
+  late?: boolean;
 }
 
 export interface StitcherStats {
@@ -115,7 +123,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
       completedIds.set(p.traceId, true);
       if (completedIds.size > remembered) completedIds.delete(completedIds.keys().next().value!);
     }
-    out.push({ traceId: p.traceId, spans: p.spans, reason });
+    out.push(p.late ? { traceId: p.traceId, spans: p.spans, reason, late: true } : { traceId: p.traceId, spans: p.spans, reason });
   };
 
   const watermark = () => newestEndMs - latenessMs;

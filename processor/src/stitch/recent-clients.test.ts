@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import type { RememberedClient } from '../calls/index.js';
+import { resource, span, SpanKind } from '../calls/testdata/trace-builder.js';
+import { createRecentClients } from './recent-clients.js';
+
+const shop = resource('shop');
+const client = (id: string): RememberedClient => ({
+  ...span(shop, { id, kind: SpanKind.CLIENT }),
+  service: 'shop',
+  identity: { id: 'svc:shop', kind: 'workload' },
+});
+const T = 'a'.repeat(32);
+
+function setup(config: Parameters<typeof createRecentClients>[0]) {
+  const clock = { t: 0, now() { return this.t; } };
+  return { clock, recent: createRecentClients(config, clock) };
+}
+
+describe('recent client spans', () => {
+  it('hands a remembered span to a callee of another service once, and counts hits and misses', () => {
+    const { recent } = setup({});
+    const c = client('c1');
+    recent.remember(T, 'c1', c);
+    // Same service: not a caller/callee pair, kept for the real callee.
+    expect(recent.take(T, 'c1', 'shop')).toBeUndefined();
+    expect(recent.take(T, 'c1', 'inventory')).toBe(c);
+    expect(recent.take(T, 'c1', 'inventory')).toBeUndefined();
+    // Same span id in another trace is another span.
+    recent.remember(T, 'c2', client('c2'));
+    expect(recent.take('b'.repeat(32), 'c2', 'inventory')).toBeUndefined();
+    expect(recent.stats()).toMatchObject({ spans: 1, hits: 1, misses: 3 });
+  });
+
+  it('forgets spans older than maxAgeMs, by the injected clock', () => {
+    const { clock, recent } = setup({ maxAgeMs: 10_000 });
+    recent.remember(T, 'old', client('old'));
+    clock.t = 5_000;
+    recent.remember(T, 'new', client('new'));
+    clock.t = 10_000;
+    expect(recent.take(T, 'old', 'inventory')).toBeUndefined();
+    expect(recent.take(T, 'new', 'inventory')?.span.spanId).toBeDefined();
+    expect(recent.stats()).toMatchObject({ spans: 0, expired: 1, hits: 1, misses: 1 });
+  });
+
+  it('keeps at most maxSpans, forgetting the oldest first', () => {
+    const { recent } = setup({ maxSpans: 3 });
+    for (let i = 0; i < 10; i++) recent.remember(T, `s${i}`, client(`s${i}`));
+    expect(recent.stats()).toMatchObject({ spans: 3, evicted: 7 });
+    expect(recent.take(T, 's6', 'inventory')).toBeUndefined();
+    expect(recent.take(T, 's7', 'inventory')).toBeDefined();
+  });
+});
