@@ -286,4 +286,54 @@ describe('API over TLS', () => {
       t.cleanup();
     }
   });
+
+  it('with clientAuth, answers only clients presenting a certificate signed by the configured CA', async () => {
+    const { readFileSync } = await import('node:fs');
+    const https = await import('node:https');
+    const fixture = (f: string) => readFileSync(new URL(`./testdata/${f}`, import.meta.url));
+    const t = tempDir('conduct-api-mtls-');
+    const store = await openStore({ path: join(t.dir, 'db') });
+    const api = createApi({
+      store,
+      registry: new Registry(),
+      flush: async () => {},
+      tls: { cert: fixture('server.pem'), key: fixture('server.key'), ca: fixture('ca.pem'), clientAuth: true },
+    });
+    /** GET /healthz over HTTPS; the status, or the error when the TLS handshake refused us. */
+    const get = (port: number, client?: { cert: Buffer; key: Buffer }) =>
+      new Promise<number | Error>((resolve) => {
+        https
+          .get({ host: '127.0.0.1', port, path: '/healthz', ca: fixture('ca.pem'), agent: false, ...client }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          })
+          .on('error', (err) => resolve(err));
+      });
+    try {
+      const port = Number((await api.start('127.0.0.1', 0)).split(':')[1]);
+      expect(await get(port, { cert: fixture('client.pem'), key: fixture('client.key') })).toBe(200);
+      // No client certificate, or a self-signed one the CA did not sign: the handshake fails.
+      expect(await get(port)).toBeInstanceOf(Error);
+      expect(await get(port, { cert: fixture('untrusted-client.pem'), key: fixture('untrusted-client.key') })).toBeInstanceOf(Error);
+    } finally {
+      await api.stop();
+      store.close();
+      t.cleanup();
+    }
+  });
+
+  it('refuses clientAuth without a CA (Node would trust every public root instead)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const fixture = (f: string) => readFileSync(new URL(`./testdata/${f}`, import.meta.url));
+    const t = tempDir('conduct-api-mtls-');
+    const store = await openStore({ path: join(t.dir, 'db') });
+    try {
+      expect(() =>
+        createApi({ store, registry: new Registry(), flush: async () => {}, tls: { cert: fixture('server.pem'), key: fixture('server.key'), clientAuth: true } }),
+      ).toThrow(/api\.tls\.ca/);
+    } finally {
+      store.close();
+      t.cleanup();
+    }
+  });
 });

@@ -67,6 +67,10 @@ export function createApi(options: ApiOptions): ApiServer {
   const ready = options.ready ?? (() => true);
   const alerts = options.alerts ?? noAlerts;
   const insights = options.insights ?? noInsights;
+  if (options.tls?.clientAuth && !options.tls.ca) {
+    // Node would otherwise accept any client certificate signed by a public root.
+    throw new Error('api.tls.ca is required when api.tls.clientAuth is true');
+  }
 
   new Gauge({
     name: 'conduct_store_bytes',

@@ -52,7 +52,10 @@ const tls = z
     /** Require a client certificate signed by `ca`. */
     clientAuth: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  // Without a CA of its own, Node would verify client certificates against its public roots:
+  // any certificate from a public CA would pass. Mutual TLS therefore needs `ca`.
+  .refine((t) => !t.clientAuth || t.ca !== undefined, { path: ['ca'], message: 'is required when clientAuth is true' });
 
 const auth = z
   .object({
