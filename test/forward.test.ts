@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
@@ -272,6 +274,8 @@ async function freePort(): Promise<number> {
 }
 
 const FAST_RETRY = { initialIntervalMs: 20, maxIntervalMs: 100 };
+/** The receiver tests' throw-away PKI (processor/src/receiver/testdata/README.md). */
+const TESTDATA_TLS = fileURLToPath(new URL('../processor/src/receiver/testdata/', import.meta.url));
 
 // ---------------------------------------------------------------- tests
 
@@ -600,6 +604,87 @@ describe('outages, retries and permanent refusals', () => {
     fwd.submit({ body: numbered(0), format: 'protobuf', spans: 3 });
     expect(await fwd.flush(10_000)).toBe(true);
     expect(await metric(registry, 'conduct_forward_dropped_spans_total', { reason: 'retries-exhausted' })).toBe(3);
+  });
+});
+
+describe('TLS to the downstream', () => {
+  // Throw-away test PKI of the receiver tests: a CA, a server certificate for 127.0.0.1 and a client certificate.
+  const pki = (name: string) => path.join(TESTDATA_TLS, name);
+  const client = { ca: pki('ca.pem'), cert: pki('client.pem'), key: pki('client.key') };
+
+  /** An OTLP/HTTPS downstream that requires a client certificate signed by the test CA. */
+  async function httpsDownstream(): Promise<{ url: string; received: Array<{ body: Buffer; peer: string }> }> {
+    const received: Array<{ body: Buffer; peer: string }> = [];
+    const server = https.createServer(
+      { cert: fs.readFileSync(pki('server.pem')), key: fs.readFileSync(pki('server.key')), ca: fs.readFileSync(pki('ca.pem')), requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const socket = req.socket as import('node:tls').TLSSocket;
+          received.push({ body: Buffer.concat(chunks), peer: String(socket.getPeerCertificate().subject?.CN ?? '') });
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        });
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
+  }
+
+  /** An OTLP/gRPC downstream over TLS that requires a client certificate signed by the test CA. */
+  async function grpcTlsDownstream(): Promise<{ port: number; received: Buffer[] }> {
+    const received: Buffer[] = [];
+    const server = new grpc.Server();
+    server.addService(
+      { Export: { path: TRACE_EXPORT_METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
+      {
+        Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+          received.push(call.request);
+          callback(null, Buffer.alloc(0));
+        },
+      },
+    );
+    const credentials = grpc.ServerCredentials.createSsl(
+      fs.readFileSync(pki('ca.pem')),
+      [{ cert_chain: fs.readFileSync(pki('server.pem')), private_key: fs.readFileSync(pki('server.key')) }],
+      true,
+    );
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    cleanups.push(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+    return { port, received };
+  }
+
+  it('HTTPS with mutual TLS: the CA verifies the downstream, the client certificate is presented, the bytes arrive unchanged', async () => {
+    const down = await httpsDownstream();
+    const { fwd } = forwarder([{ endpoint: down.url, protocol: 'http', tls: client }]);
+    expect(fwd.submit({ body: captured.protobuf, format: 'protobuf', spans: captured.spans })).toBe('accepted');
+    expect(await fwd.flush(10_000)).toBe(true);
+    expect(down.received).toHaveLength(1);
+    expect(down.received[0]!.body.equals(captured.protobuf)).toBe(true);
+    expect(down.received[0]!.peer).toBe('conduct test client');
+  });
+
+  it('HTTPS without the client certificate is refused by the downstream and retried, not delivered', async () => {
+    const down = await httpsDownstream();
+    const { fwd, registry } = forwarder([{ endpoint: down.url, protocol: 'http', tls: { ca: client.ca }, retry: FAST_RETRY }]);
+    fwd.submit({ body: captured.protobuf, format: 'protobuf', spans: captured.spans });
+    expect(await fwd.flush(500)).toBe(false);
+    expect(down.received).toHaveLength(0);
+    expect(await metric(registry, 'conduct_forward_retries_total')).toBeGreaterThan(0);
+    expect(await metric(registry, 'conduct_forward_requests_total')).toBe(0);
+  });
+
+  it('gRPC with mutual TLS (HOST:PORT plus tls files): the message arrives byte-identical', async () => {
+    const down = await grpcTlsDownstream();
+    const { fwd } = forwarder([{ endpoint: `127.0.0.1:${down.port}`, protocol: 'grpc', tls: client }]);
+    expect(fwd.submit({ body: captured.grpc, format: 'protobuf', spans: captured.spans })).toBe('accepted');
+    expect(await fwd.flush(10_000)).toBe(true);
+    expect(down.received).toHaveLength(1);
+    expect(down.received[0]!.equals(captured.grpc)).toBe(true);
   });
 });
 
