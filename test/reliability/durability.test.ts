@@ -3,8 +3,9 @@
  *
  * - kill -9 in the middle of ingest, restart, flush: every span conduct acknowledged is in the
  *   store (counted trace by trace), the learned baseline and the alerts raised before are intact;
- * - SIGTERM while traces are still pending: the process exits cleanly and after a restart (no
- *   flush) everything sent before the signal is there.
+ * - SIGTERM while traces are still pending: the process exits cleanly, the alerts those traces
+ *   raise reach the alert sinks before it exits, and after a restart (no flush) everything sent
+ *   before the signal is there.
  *
  * Also measures the ingest-rate cost of journaling, in process, both ways in the same run.
  */
@@ -185,9 +186,31 @@ describe('durability', () => {
     expect(await conduct.exited).toBe(0);
   }, 180_000);
 
-  it('on SIGTERM, pending traces are stored before exit; after a restart (no flush) all are there', async () => {
+  it('on SIGTERM, pending traces are stored and analysed and their alerts delivered before exit; after a restart (no flush) all are there', async () => {
     const work = mkdtempSync(join(dir, 'term-'));
-    const config = writeConfig(work, `stitching: { idle: 60s }\n`);
+    // A webhook that answers slowly: its alerts arrive only if shutdown drains the sinks.
+    const delivered: Array<{ event: string; alert: { identity: string; detector: string; traceId: string } }> = [];
+    const hook = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () =>
+        setTimeout(() => {
+          delivered.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          res.writeHead(200).end();
+        }, 200),
+      );
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const hookPort = (hook.address() as { port: number }).port;
+    // The policy fires from the first call, so the pending traces of worker-0 raise an alert
+    // only when shutdown completes and analyses them.
+    const config = writeConfig(
+      work,
+      `stitching: { idle: 60s }
+policies: [{ match: "worker-0", deniedOperations: ["PATCH *"] }]
+alerts: { sinks: [{ type: webhook, endpoint: "http://127.0.0.1:${hookPort}/hook" }] }
+`,
+    );
     let conduct = await start(config);
     const sent: string[] = [];
     await Promise.all(
@@ -202,12 +225,20 @@ describe('durability', () => {
     // Nothing is stored yet: the traces wait for their idle time.
     expect((await countStored(conduct, sent.slice(0, 5))).stored).toBe(0);
 
+    expect(delivered).toEqual([]);
+
     conduct.child.kill('SIGTERM');
     expect(await conduct.exited).toBe(0);
     const db = new Database(join(work, 'conduct.db'), { readonly: true });
     expect((db.prepare('SELECT count(*) AS n FROM journal').get() as { n: number }).n).toBe(0);
     expect((db.prepare('SELECT count(DISTINCT trace_id) AS n FROM chains').get() as { n: number }).n).toBe(sent.length);
     db.close();
+    // The sinks were drained before the process exited: the policy alert reached the webhook.
+    const policy = delivered.filter((d) => d.event === 'alert' && d.alert.identity === 'worker-0' && d.alert.detector === 'policy');
+    expect(policy.length, JSON.stringify(delivered.map((d) => [d.event, d.alert.identity, d.alert.detector]))).toBeGreaterThan(0);
+    expect(sent).toContain(policy[0]!.alert.traceId);
+    expect(delivered.some((d) => d.alert.identity !== 'worker-0')).toBe(false);
+    hook.close();
 
     conduct = await start(config);
     const { missing } = await countStored(conduct, sent);
