@@ -128,6 +128,48 @@ describe('conduct serve (child process)', () => {
   });
 });
 
+describe('secrets (child process)', () => {
+  const t = tempDir('conduct-cli-secrets-');
+  afterAll(() => t.cleanup());
+
+  it('never logs tokens, webhook secrets or header values, even at trace level', async () => {
+    const secrets = ['grpc-TOKEN-7c1e', 'http-TOKEN-9a4d', 'api-TOKEN-3f0b', 'hook-SECRET-5e2a', 'hook-HEADER-8d6c', 'fwd-HEADER-1b9f'];
+    const file = join(t.dir, 'secrets.yaml');
+    writeFileSync(
+      file,
+      `receivers:
+  grpc: { endpoint: "127.0.0.1:0", auth: { token: ${secrets[0]} } }
+  http: { endpoint: "127.0.0.1:0", auth: { token: ${secrets[1]} } }
+api: { endpoint: "127.0.0.1:0", token: ${secrets[2]} }
+storage: { path: ${JSON.stringify(join(t.dir, 'conduct.db'))} }
+alerts:
+  sinks: [{ type: webhook, endpoint: "http://127.0.0.1:9/hook", secret: ${secrets[3]}, headers: { authorization: "Bearer ${secrets[4]}" } }]
+forward: [{ endpoint: "127.0.0.1:9", protocol: grpc, headers: { authorization: "Bearer ${secrets[5]}" } }]
+log: { level: trace }
+`,
+    );
+    const child = runConduct(['serve', '--config', file]);
+    const at = await child.listening;
+    const post = (token?: string) =>
+      fetch(`http://${at.http}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(otlpJson()),
+      });
+    expect((await post()).status).toBe(401);
+    expect((await post(secrets[0])).status).toBe(401); // the other receiver's token
+    expect((await post(secrets[1])).status).toBe(200);
+    expect((await fetch(`http://${at.api}/api/v1/identities`, { headers: { authorization: `Bearer ${secrets[1]}` } })).status).toBe(401);
+    const flushed = await fetch(`http://${at.api}/api/v1/flush`, { method: 'POST', headers: { authorization: `Bearer ${secrets[2]}` } });
+    expect(flushed.status).toBe(200);
+    child.kill('SIGTERM');
+    expect(await child.exit).toBe(0);
+    const log = child.stderr();
+    expect(log).toContain('conduct stopped');
+    for (const secret of secrets) expect(log, `${secret} appears in the log`).not.toContain(secret);
+  }, 60_000);
+});
+
 describe('startConduct (in process)', () => {
   it('runs receivers, pipeline, store and API on port 0, and restarts on the same database', async () => {
     const t = tempDir('conduct-start-');
