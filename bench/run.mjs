@@ -313,6 +313,7 @@ async function latencyPhase(loadgen, measured) {
       p50Ms: latencies.length ? quantile(latencies, 0.5) : null,
       p99Ms: latencies.length ? quantile(latencies, 0.99) : null,
       maxMs: latencies.length ? Math.max(...latencies) : null,
+      samplesMs: latencies.map(Math.round).sort((a, b) => a - b),
     };
   } finally {
     await server.close();

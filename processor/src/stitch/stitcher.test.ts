@@ -87,9 +87,9 @@ describe('stitcher', () => {
     expect(stitcher.flush()[0]!.spans).toHaveLength(2);
   });
 
-  it('checks idleness at idleMs/4, bounded to [10ms, 1s]', () => {
-    expect(setup({ idleMs: 2_000 }).stitcher.checkIntervalMs).toBe(500);
+  it('checks idleness at idleMs/20, bounded to [10ms, 250ms]', () => {
+    expect(setup({ idleMs: 2_000 }).stitcher.checkIntervalMs).toBe(100);
     expect(setup({ idleMs: 8 }).stitcher.checkIntervalMs).toBe(10);
-    expect(setup({ idleMs: 60_000 }).stitcher.checkIntervalMs).toBe(1_000);
+    expect(setup({ idleMs: 60_000 }).stitcher.checkIntervalMs).toBe(250);
   });
 });

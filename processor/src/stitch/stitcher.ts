@@ -16,9 +16,14 @@ export const DEFAULT_MAX_PENDING_SPANS = 500_000;
 export const DEFAULT_REMEMBERED_TRACES = 100_000;
 /** Default of {@link StitchConfig.maxFutureSkewMs}. */
 export const DEFAULT_MAX_FUTURE_SKEW_MS = 300_000;
-/** Bounds of the idle check period (idleMs / 4, clamped). */
+/**
+ * The idle check runs every idleMs / CHECKS_PER_IDLE, clamped to these bounds. A trace completes
+ * up to one period after it went idle, so the period is most of the detection latency beyond
+ * idleMs; a check with nothing due costs next to nothing (it stops at the first active trace).
+ */
+export const CHECKS_PER_IDLE = 20;
 export const MIN_CHECK_INTERVAL_MS = 10;
-export const MAX_CHECK_INTERVAL_MS = 1_000;
+export const MAX_CHECK_INTERVAL_MS = 250;
 
 export interface StitchConfig {
   /** A trace completes when no span arrived for it for this long, in processing time (ms). */
@@ -199,7 +204,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     tick,
     flush,
     stats: () => ({ pendingTraces: pending.size, pendingSpans, completed: { ...completed }, lateSpans, watermarkMs: watermark() }),
-    checkIntervalMs: Math.min(MAX_CHECK_INTERVAL_MS, Math.max(MIN_CHECK_INTERVAL_MS, Math.floor(idleMs / 4))),
+    checkIntervalMs: Math.min(MAX_CHECK_INTERVAL_MS, Math.max(MIN_CHECK_INTERVAL_MS, Math.floor(idleMs / CHECKS_PER_IDLE))),
   };
 }
 
