@@ -125,7 +125,7 @@ async function getJson<T>(url: string): Promise<T> {
 
 /** The demo's conduct configuration: temporary database, ephemeral receivers, short learning. */
 export function demoConfigInput(dbPath: string, apiEndpoint: string): ConfigInput {
-  const file = parseYaml(readFileSync(join(EXAMPLES_DIR, 'policies.yaml'), 'utf8')) as { policies?: ConfigInput['policies'] };
+  const file = parseYaml(readFileSync(join(EXAMPLES_DIR, 'policies', 'demo.yaml'), 'utf8')) as { policies?: ConfigInput['policies'] };
   return {
     receivers: { grpc: { endpoint: '127.0.0.1:0' }, http: { endpoint: '127.0.0.1:0' } },
     api: { endpoint: apiEndpoint },
