@@ -95,6 +95,22 @@ describe('conduct serve (child process)', () => {
     expect(flag.stderr()).toContain('receivers.grpc.endpoint');
   });
 
+  it('also exits 2 naming the key for configuration only start-up can check (files it names)', async () => {
+    const missing = join(t.dir, 'no-such.pem');
+    const db = join(t.dir, 'startup-config.db');
+    const cases: Array<[string, string]> = [
+      [`api: { endpoint: "127.0.0.1:0", tls: { cert: ${JSON.stringify(missing)}, key: ${JSON.stringify(missing)} } }\n`, 'api.tls.cert'],
+      [`receivers: { http: { endpoint: "127.0.0.1:0", tls: { cert: ${JSON.stringify(missing)}, key: ${JSON.stringify(missing)} } } }\napi: { endpoint: "127.0.0.1:0" }\n`, 'receivers.http.tls.cert'],
+    ];
+    for (const [yaml, key] of cases) {
+      const file = join(t.dir, 'startup.yaml');
+      writeFileSync(file, `${yaml}storage: { path: ${JSON.stringify(db)} }\n`);
+      const child = runConduct(['serve', '--config', file, '--grpc', '127.0.0.1:0']);
+      expect(await child.exit, child.stderr()).toBe(2);
+      expect(child.stderr()).toContain(`invalid configuration: ${key}`);
+    }
+  });
+
   it('logs its endpoints, stores a trace, stops on SIGTERM and keeps the data across a restart', async () => {
     const db = join(t.dir, 'nested', 'dir', 'conduct.db');
     const file = join(t.dir, 'ok.yaml');

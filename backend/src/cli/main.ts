@@ -1,4 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
+import { ForwardConfigError, ReceiverConfigError } from '@conduct/processor';
+import { SinkConfigError } from '../alerts/sinks/index.js';
 import { ConfigError, loadConfigFile, parseConfig, type Config } from '../config/index.js';
 import { createLogger } from '../log/index.js';
 import { CONDUCT_VERSION, startConduct } from './start.js';
@@ -38,6 +40,10 @@ export function serveConfig(flags: ServeFlags): Config {
   return config;
 }
 
+function isStartupConfigError(err: unknown): err is Error {
+  return err instanceof ConfigError || err instanceof ReceiverConfigError || err instanceof ForwardConfigError || err instanceof SinkConfigError;
+}
+
 /** Runs `conduct serve` until SIGTERM or SIGINT; a second signal exits at once. */
 async function serve(flags: ServeFlags): Promise<number> {
   let config: Config;
@@ -55,6 +61,12 @@ async function serve(flags: ServeFlags): Promise<number> {
   try {
     running = await startConduct(config, { logger });
   } catch (err) {
+    // Configuration that only start-up can check (files it names, sinks, forwarding) is still a
+    // configuration error: exit as for a bad file, with the message naming the key.
+    if (isStartupConfigError(err)) {
+      console.error(`conduct: invalid configuration: ${err.message}`);
+      return EXIT_USAGE;
+    }
     logger.error({ err: (err as Error).message }, 'conduct could not start');
     return EXIT_FAILURE;
   }

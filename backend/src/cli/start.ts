@@ -11,7 +11,7 @@ import {
 } from '@conduct/processor';
 import { createSinks } from '../alerts/sinks/index.js';
 import { registerStateMetrics } from '../alerts/state-metrics.js';
-import type { Config } from '../config/index.js';
+import { ConfigError, type Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser, MAX_ALERTS_PER_QUERY } from '../detect/index.js';
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights } from '../api/index.js';
 import { createEngine, type Engine } from '../engine/index.js';
@@ -66,7 +66,7 @@ function readPem(path: string, key: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new Error(`${key}: cannot read ${path}: ${(err as Error).message}`);
+    throw new ConfigError(`${key}: cannot read ${path}: ${(err as Error).message}`);
   }
 }
 
