@@ -266,6 +266,20 @@ describe('webhook sink', () => {
     expect(await metric(registry, 'conduct_sink_deliveries_total', { sink: 'webhook', outcome: 'failed' })).toBe(0);
   });
 
+  it('abandons an attempt at the configured timeout and retries it; the next answer delivers', async () => {
+    // The first request is never answered: only the sink's own deadline can end that attempt.
+    const receiver = await http((i) => (i === 0 ? 'hang' : 200));
+    const s = sinks([{ type: 'webhook', endpoint: receiver.url, timeout: 100, retries: 2, backoff: 5 }]);
+    const a = makeAlert();
+    s.deliver(a);
+    await s.flush();
+    expect(receiver.requests).toHaveLength(2);
+    expect(receiver.accepted).toHaveLength(1);
+    expect(receiver.accepted[0]!.headers['x-conduct-delivery']).toBe(receiver.requests[0]!.headers['x-conduct-delivery']);
+    expect(await metric(registry, 'conduct_sink_retries_total', { sink: 'webhook' })).toBe(1);
+    expect(await metric(registry, 'conduct_sink_deliveries_total', { sink: 'webhook', outcome: 'delivered' })).toBe(1);
+  });
+
   it('gives up after the configured retries, and does not retry a permanent 400', async () => {
     const down = await http(() => 503);
     const bad = await http(() => 400);
