@@ -149,7 +149,7 @@ describe('secrets (child process)', () => {
   afterAll(() => t.cleanup());
 
   it('never logs tokens, webhook secrets or header values, even at trace level', async () => {
-    const secrets = ['grpc-TOKEN-7c1e', 'http-TOKEN-9a4d', 'api-TOKEN-3f0b', 'hook-SECRET-5e2a', 'hook-HEADER-8d6c', 'fwd-HEADER-1b9f'];
+    const secrets = ['grpc-TOKEN-7c1e', 'http-TOKEN-9a4d', 'api-TOKEN-3f0b', 'hook-SECRET-5e2a', 'hook-HEADER-8d6c', 'fwd-HEADER-1b9f', 'URL-PATH-SECRET-4c2d', 'URL-QUERY-SECRET-0a1b'];
     const file = join(t.dir, 'secrets.yaml');
     writeFileSync(
       file,
@@ -159,7 +159,7 @@ describe('secrets (child process)', () => {
 api: { endpoint: "127.0.0.1:0", token: ${secrets[2]} }
 storage: { path: ${JSON.stringify(join(t.dir, 'conduct.db'))} }
 alerts:
-  sinks: [{ type: webhook, endpoint: "http://127.0.0.1:9/hook", secret: ${secrets[3]}, headers: { authorization: "Bearer ${secrets[4]}" } }]
+  sinks: [{ type: webhook, endpoint: "http://127.0.0.1:9/hook/${secrets[6]}?key=${secrets[7]}", secret: ${secrets[3]}, headers: { authorization: "Bearer ${secrets[4]}" } }]
 forward: [{ endpoint: "127.0.0.1:9", protocol: grpc, headers: { authorization: "Bearer ${secrets[5]}" } }]
 log: { level: trace }
 `,

@@ -1,3 +1,4 @@
+import { loggableTarget } from './redact.js';
 import { silentLogger, type Logger } from '@conduct/processor';
 import { Registry } from 'prom-client';
 import type { SinkConfig } from '../../config/schema.js';
@@ -124,7 +125,7 @@ export function createSinks(configs: readonly SinkSettings[], options: SinksOpti
     return { worker, accepts: sink.accepts, minRank: SEVERITY_RANK[cfg.minSeverity ?? 'info'] };
   });
   if (entries.length > 0) {
-    logger.info({ sinks: configs.map((c, i) => ({ name: names[i], type: c.type, target: c.via === 'forward' ? 'forward' : (c.endpoint ?? c.path) })) }, 'alert sinks ready');
+    logger.info({ sinks: configs.map((c, i) => ({ name: names[i], type: c.type, target: c.via === 'forward' ? 'forward' : loggableTarget(c.endpoint ?? c.path) })) }, 'alert sinks ready');
   }
   let stopping: Promise<void> | undefined;
 

@@ -1,3 +1,4 @@
+import { loggableTarget } from './redact.js';
 import * as grpc from '@grpc/grpc-js';
 import { DeliveryError } from './types.js';
 
@@ -36,13 +37,13 @@ export async function postHttp(req: HttpRequest, signal: AbortSignal): Promise<v
     });
   } catch (err) {
     const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
-    throw new DeliveryError(`POST ${req.url} failed: ${String(err)}${cause}`, true);
+    throw new DeliveryError(`POST ${loggableTarget(req.url)} failed: ${String(err)}${cause}`, true);
   }
   // The receiver's answer is not needed; release the connection without reading a large body.
   await res.body?.cancel().catch(() => undefined);
   if (res.ok) return;
   throw new DeliveryError(
-    `POST ${req.url} answered ${res.status}`,
+    `POST ${loggableTarget(req.url)} answered ${res.status}`,
     retryableStatus(res.status),
     retryAfterMs(res.headers.get('retry-after')),
   );
