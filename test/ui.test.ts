@@ -257,6 +257,16 @@ describe('web UI in a real browser', () => {
     await expect.poll(() => page.getByTestId('alert-status').innerText()).toBe('malicious');
     const after = await conduct.get<ApiAlert>(`/api/v1/alerts/${encodeURIComponent(alert!.id)}`);
     expect(after.body.status).toBe('malicious');
+
+    // The trace id opens conduct's trace page: every identity's chain in that trace, in time order.
+    await page.getByRole('link', { name: anomalyTrace, exact: true }).first().click();
+    await page.waitForURL(`**/traces/${anomalyTrace}`);
+    await page.locator('[data-testid=chain]').first().waitFor();
+    const trace = await conduct.get<{ chains: { identity: string; calls: { startMs: number }[] }[] }>(`/api/v1/traces/${anomalyTrace}`);
+    const started = (c: { calls: { startMs: number }[] }) => Math.min(...c.calls.map((x) => x.startMs));
+    const inTimeOrder = [...trace.body.chains].sort((a, b) => started(a) - started(b)).map((c) => c.identity);
+    expect(inTimeOrder).toEqual(expect.arrayContaining(['svc:shop/web', CHECKOUT]));
+    await expect.poll(() => page.locator('[data-testid=chain] .chain-head a').allInnerTexts()).toEqual(inTimeOrder);
     await expectClean(w);
     await page.close();
   });
