@@ -190,6 +190,15 @@ describe('web UI in a real browser', () => {
     await expect.poll(() => page.locator('[data-testid=identities] tbody tr').count()).toBeGreaterThanOrEqual(3);
     expect(await page.locator('[data-testid=identities]').innerText()).toContain('svc:shop/web');
 
+    // Sortable: by calls, most first, then (a second click) fewest first; ties by id.
+    const listed = await conduct.get<{ identities: { id: string; calls: number }[] }>('/api/v1/identities');
+    const byCalls = [...listed.body.identities].sort((a, b) => b.calls - a.calls || b.id.localeCompare(a.id)).map((i) => i.id);
+    const shownOrder = () => page.locator('[data-testid=identities] tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-identity')));
+    await page.getByRole('button', { name: 'calls' }).click();
+    await expect.poll(shownOrder).toEqual(byCalls);
+    await page.getByRole('button', { name: 'calls' }).click();
+    await expect.poll(shownOrder).toEqual([...byCalls].reverse());
+
     // The search box filters by id.
     await page.fill('input[type=search]', 'checkout');
     await expect.poll(() => page.locator('[data-testid=identities] tbody tr').count()).toBe(1);
