@@ -248,8 +248,9 @@ export function createDetection(options: DetectionOptions): Detection {
       AND status <> 'expected' ORDER BY last_seen_ms DESC LIMIT 1`),
     hold: db.prepare(`INSERT OR REPLACE INTO held_chains (identity, trace_id, alert_id, start_ms, chain) VALUES (?, ?, ?, ?, ?)`),
     heldByAlert: db.prepare('SELECT identity, trace_id, chain FROM held_chains WHERE alert_id = ?'),
-    heldByIdentity: db.prepare(`SELECT h.chain FROM held_chains h JOIN alerts a ON a.id = h.alert_id
-      WHERE h.identity = ? AND a.status <> 'expected' ORDER BY h.start_ms DESC LIMIT ?`),
+    // A chain is held once per alert it raised: count it once on the graph.
+    heldByIdentity: db.prepare(`SELECT h.chain, max(h.start_ms) AS start_ms FROM held_chains h JOIN alerts a ON a.id = h.alert_id
+      WHERE h.identity = ? AND a.status <> 'expected' GROUP BY h.trace_id, h.chain ORDER BY start_ms DESC LIMIT ?`),
     release: db.prepare('DELETE FROM held_chains WHERE identity = ? AND trace_id = ?'),
     suppress: db.prepare('INSERT OR IGNORE INTO finding_suppressions (identity, detector, key, alert_id) VALUES (?, ?, ?, ?)'),
   };
