@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo, SEVERITY_RANK, type DemoResult } from '@conduct/backend';
+import type { Call } from '@conduct/processor';
 
 const MISCONDUCT = ['enumeration', 'agent-tool-flood', 'stolen-certificate', 'exfiltration', 'lateral-movement'];
 
@@ -62,6 +63,27 @@ describe('conduct demo (bounded mode)', () => {
   it('normal traffic raises nothing of medium or above', () => {
     const loud = demo.learningAlerts.filter((a) => SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium);
     expect(loud.map((a) => `${a.detector} ${a.identity}: ${a.title}`)).toEqual([]);
+  });
+
+  it('storefront -> catalog is gRPC: stitched client and server spans make calls named <service>/<method>', async () => {
+    const identity = 'svc:shop/storefront';
+    const res = await fetch(`${demo.apiUrl}/api/v1/identities/${encodeURIComponent(identity)}/chains?limit=200`);
+    expect(res.status).toBe(200);
+    const { chains } = (await res.json()) as { chains: { calls: Call[] }[] };
+    const grpcCalls = chains.flatMap((c) => c.calls).filter((c) => c.protocol === 'grpc');
+    // Browsing lists the products and opens one: both RPCs of shop.catalog.v1.Catalog.
+    expect(new Set(grpcCalls.map((c) => c.operation))).toEqual(
+      new Set(['shop.catalog.v1.Catalog/ListProducts', 'shop.catalog.v1.Catalog/GetProduct']),
+    );
+    for (const call of grpcCalls) {
+      expect(call).toMatchObject({ identity, service: 'shop/storefront', peer: 'shop/catalog' });
+      expect(call.status).not.toBe('error');
+      // Stitched: the client span made the call, the catalog's server span answered it.
+      expect(call.serverSpanId).toMatch(/^[0-9a-f]{16}$/);
+      expect(call.serverSpanId).not.toBe(call.spanId);
+    }
+    // The other hops stay HTTP.
+    expect(chains.flatMap((c) => c.calls).some((c) => c.protocol === 'http' && c.peer === 'shop/checkout')).toBe(true);
   });
 
   it('prints the UI URL', () => {

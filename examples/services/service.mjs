@@ -3,7 +3,7 @@
 // http://127.0.0.1:4317), DEMO_DIR (certificates, databases), DEMO_DEPLOYER_TOKEN.
 //
 // Messages from the parent: {id, cmd: 'peers'|'clock'|'run'|'flush'|'stop', ...}; each is answered
-// with {id, ok, result?|error?}. On start the process sends {type: 'ready', port?}.
+// with {id, ok, result?|error?}. On start the process sends {type: 'ready', port?, grpcPort?}.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SERVICES } from './registry.mjs';
@@ -20,6 +20,7 @@ if (!service) {
 startTelemetry({ otlpEndpoint: process.env.CONDUCT_OTLP_ENDPOINT ?? 'http://127.0.0.1:4317', resource: service.resource });
 
 let ports = {};
+let grpcPorts = {};
 const read = (f) => readFileSync(join(dir, f), 'utf8');
 const ctx = {
   name,
@@ -42,6 +43,12 @@ const ctx = {
   peer(peer) {
     return `http://127.0.0.1:${this.port(peer)}`;
   },
+  /** `host:port` of another service's gRPC server. */
+  grpcAddress(peer) {
+    const p = grpcPorts[peer];
+    if (!p) throw new Error(`${name}: no gRPC port for ${peer}`);
+    return `127.0.0.1:${p}`;
+  },
 };
 
 const started = await service.start(ctx);
@@ -53,6 +60,7 @@ process.on('message', async (msg) => {
     switch (msg?.cmd) {
       case 'peers':
         ports = { ...msg.ports };
+        grpcPorts = { ...msg.grpcPorts };
         return reply({ ok: true });
       case 'clock':
         setClockOffset(Number(msg.offsetMs));
@@ -79,4 +87,4 @@ process.on('message', async (msg) => {
   }
 });
 process.on('disconnect', () => process.exit(0));
-process.send?.({ type: 'ready', port: started.port });
+process.send?.({ type: 'ready', port: started.port, grpcPort: started.grpcPort });

@@ -1,9 +1,11 @@
-// Ordinary services of a small shop (storefront -> catalog, storefront -> checkout -> payments),
-// and the ledger, which only talks to workloads that present a client certificate (mutual TLS).
-// The ledger records the certificate's subject as `tls.client.subject` on its server span.
+// Ordinary services of a small shop (storefront -> catalog over gRPC, storefront -> checkout ->
+// payments over HTTP), and the ledger, which only talks to workloads that present a client
+// certificate (mutual TLS). The ledger records the certificate's subject as `tls.client.subject`
+// on its server span.
 import { LEDGER_HOST } from './certs.mjs';
+import { GrpcError, catalogClient, serveCatalog } from './grpc.mjs';
 import { ATTR, HOME_ACCOUNT, HOME_REGION, callJson, createRouter, fail, listen } from './lib.mjs';
-import { nodeHttp, nodeHttps } from './telemetry.mjs';
+import { nodeGrpc, nodeHttp, nodeHttps } from './telemetry.mjs';
 
 const shopResource = (name, namespace = 'shop') => ({
   'service.name': name,
@@ -14,16 +16,36 @@ const shopResource = (name, namespace = 'shop') => ({
 });
 const agentOf = (name) => `${name}/2.4 node/${process.versions.node}`;
 
+/** Longest product id the catalog accepts. */
+export const MAX_PRODUCT_ID_LENGTH = 64;
+
+/**
+ * The catalog: products over gRPC (`shop.catalog.v1.Catalog`, services/catalog.proto), product
+ * images over plain HTTP (`GET /images/{id}`, which the storefront's link preview fetches).
+ */
 export const catalog = {
   resource: shopResource('catalog'),
   async start() {
-    const router = createRouter()
-      .route('GET', '/products', () => ({ products: [1, 2, 3, 4].map((id) => ({ id, name: `product ${id}` })) }))
-      .route('GET', '/products/{id}', ({ params }) => ({ id: params.id, name: `product ${params.id}`, price: 1999 }))
-      .route('GET', '/images/{id}', ({ params }) => ({ id: params.id, url: `/static/${params.id}.png` }));
-    return { port: await listen(nodeHttp().createServer(router.handler)) };
+    const { status } = nodeGrpc();
+    const rpc = await serveCatalog({
+      listProducts: () => ({ products: ['1', '2', '3', '4'].map((id) => ({ id, name: `product ${id}` })) }),
+      getProduct: ({ id }) => {
+        if (typeof id !== 'string' || !id || id.length > MAX_PRODUCT_ID_LENGTH) throw new GrpcError(status.INVALID_ARGUMENT, 'bad product id');
+        return { id, name: `product ${id}`, priceCents: 1999 };
+      },
+    });
+    const router = createRouter().route('GET', '/images/{id}', ({ params }) => ({ id: params.id, url: `/static/${params.id}.png` }));
+    return { port: await listen(nodeHttp().createServer(router.handler)), grpcPort: rpc.port };
   },
 };
+
+/** The HTTP status the storefront answers when a catalog call fails with this gRPC error. */
+function statusOfGrpcError(err) {
+  const { status } = nodeGrpc();
+  if (err?.code === status.INVALID_ARGUMENT) return 400;
+  if (err?.code === status.NOT_FOUND) return 404;
+  return 502;
+}
 
 /**
  * The storefront. `/preview` fetches a URL to show a link preview; it trusts any URL it is given
@@ -33,11 +55,19 @@ export const storefront = {
   resource: shopResource('storefront'),
   async start(ctx) {
     const ua = agentOf('storefront');
+    // One channel to the catalog for the life of the process, made once its address is known.
+    let client;
+    const products = async (fn) => {
+      client ??= catalogClient(ctx.grpcAddress('catalog'));
+      try {
+        return await fn(client);
+      } catch (err) {
+        fail(statusOfGrpcError(err), 'catalog call failed');
+      }
+    };
     const router = createRouter()
-      .route('GET', '/products', async () => (await callJson('GET', `${ctx.peer('catalog')}/products`, { userAgent: ua })).body)
-      .route('GET', '/products/{id}', async ({ params }) => {
-        return (await callJson('GET', `${ctx.peer('catalog')}/products/${encodeURIComponent(params.id)}`, { userAgent: ua })).body;
-      })
+      .route('GET', '/products', () => products((c) => c.listProducts()))
+      .route('GET', '/products/{id}', ({ params }) => products((c) => c.getProduct(params.id)))
       .route('GET', '/preview', async ({ query }) => {
         const target = query.get('url') ?? '';
         if (!/^http:\/\/127\.0\.0\.1:\d{1,5}\//.test(target)) fail(400, 'url must be an internal http URL');

@@ -68,6 +68,8 @@ export async function startSystem({ otlpEndpoint, dir }) {
   const partner = await outsideParty(() => received.partner++);
   const drop = await outsideParty(() => received.drop++);
   const ports = { partner: partner.address().port, drop: drop.address().port };
+  /** Ports of the services that also (or only) speak gRPC, by service name. */
+  const grpcPorts = {};
   const children = new Map();
   let nextId = 1;
   const pending = new Map();
@@ -98,6 +100,7 @@ export async function startSystem({ otlpEndpoint, dir }) {
         if (msg?.type === 'ready') {
           clearTimeout(timer);
           if (msg.port) ports[name] = msg.port;
+          if (msg.grpcPort) grpcPorts[name] = msg.grpcPort;
           resolve();
         } else if (msg?.type === 'error') {
           clearTimeout(timer);
@@ -148,7 +151,7 @@ export async function startSystem({ otlpEndpoint, dir }) {
 
   try {
     await Promise.all(Object.keys(SERVICES).map(startOne));
-    await all({ cmd: 'peers', ports });
+    await all({ cmd: 'peers', ports, grpcPorts });
   } catch (err) {
     await stop();
     throw err;
@@ -156,6 +159,7 @@ export async function startSystem({ otlpEndpoint, dir }) {
 
   return {
     ports,
+    grpcPorts,
     certs,
     /** Requests the outside parties received: `{partner, drop}`. */
     received,

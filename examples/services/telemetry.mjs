@@ -1,10 +1,12 @@
-// OpenTelemetry set-up shared by every demo service: the Node SDK with the official HTTP
-// instrumentation, exporting spans over OTLP/gRPC to conduct. Import this module before anything
-// that uses `http`/`https`, and take those modules from `nodeHttp()`/`nodeHttps()`: the HTTP
-// instrumentation patches them through `require`, which a plain ESM `import 'node:http'` bypasses.
+// OpenTelemetry set-up shared by every demo service: the Node SDK with the official HTTP and gRPC
+// instrumentations, exporting spans over OTLP/gRPC to conduct. Import this module before anything
+// that uses `http`/`https`/`@grpc/grpc-js`, and take those modules from `nodeHttp()`/`nodeHttps()`/
+// `nodeGrpc()`: the instrumentations patch them through `require`, which a plain ESM `import`
+// bypasses.
 import { createRequire } from 'node:module';
 import { NodeSDK, resources, tracing } from '@opentelemetry/sdk-node';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { trace, context, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 
@@ -74,7 +76,7 @@ export function startTelemetry({ otlpEndpoint, resource }) {
     resource: resources.resourceFromAttributes(resource),
     autoDetectResources: false,
     spanProcessors: [new DemoClockProcessor(), batch],
-    instrumentations: [new HttpInstrumentation()],
+    instrumentations: [new HttpInstrumentation(), new GrpcInstrumentation()],
   });
   sdk.start();
 }
@@ -98,6 +100,11 @@ export function nodeHttp() {
 /** The instrumented `node:https`. */
 export function nodeHttps() {
   return require('node:https');
+}
+
+/** The instrumented `@grpc/grpc-js`. */
+export function nodeGrpc() {
+  return require('@grpc/grpc-js');
 }
 
 /** This service's tracer. */
