@@ -411,6 +411,7 @@ function table(results) {
     if (e) {
       rows.push([`${t}: end-to-end spans/s (processed)`, fmt(e.spansPerSec), `>= ${fmt(TARGETS[t])}`, mark(e.spansPerSec >= TARGETS[t])]);
       rows.push([`${t}: acknowledged spans/s`, fmt(e.ackedPerSec), '', '']);
+      rows.push([`${t}: spans acknowledged / in the pipeline`, `${fmt(e.spansAcked)} / ${fmt(e.spansCounted)}`, 'equal', mark(e.spansAcked === e.spansCounted)]);
       rows.push([`${t}: server CPU s per M spans`, fmt(e.cpuSecondsPerMillion, 2), '', '']);
       rows.push([`${t}: server peak RSS MB`, fmt(e.peakRssMB), '', '']);
     }
