@@ -321,22 +321,22 @@ export function createDetection(options: DetectionOptions): Detection {
       rate: JSON.stringify(b.rate),
       recent_sources: JSON.stringify(b.recentSources),
     });
-    for (const ref of b.dirty) {
-      const [kind, key] = splitRef(ref);
-      const e = b.entries[kind].get(key);
-      if (e) stmt.upsertEntry.run(b.identity, kind, key, e.count, e.firstMs, e.lastMs);
+    for (const kind of ENTRY_KINDS) {
+      const dirty = b.dirty[kind];
+      const removed = b.removed[kind];
+      if (dirty.size > 0) {
+        const map = b.entries[kind];
+        for (const key of dirty) {
+          const e = map.get(key);
+          if (e) stmt.upsertEntry.run(b.identity, kind, key, e.count, e.firstMs, e.lastMs);
+        }
+        dirty.clear();
+      }
+      if (removed.size > 0) {
+        for (const key of removed) stmt.deleteEntry.run(b.identity, kind, key);
+        removed.clear();
+      }
     }
-    for (const ref of b.removed) {
-      const [kind, key] = splitRef(ref);
-      stmt.deleteEntry.run(b.identity, kind, key);
-    }
-    b.dirty.clear();
-    b.removed.clear();
-  }
-
-  function splitRef(ref: string): [EntryKind, string] {
-    const i = ref.indexOf('\u0000');
-    return [ref.slice(0, i) as EntryKind, ref.slice(i + 1)];
   }
 
   function saveAlert(a: Alert, dedupKey: string): void {

@@ -75,9 +75,12 @@ export interface Baseline {
   lastSweepMs: number;
   /** Recent (network, client family) pairs of server-side-only calls, for credential-reuse. */
   recentSources: RecentSource[];
-  /** Changed (kind, key) pairs not yet written; `removed` were forgotten. Not persisted. */
-  dirty: Set<string>;
-  removed: Set<string>;
+  /**
+   * Keys changed since the last write, per kind; `removed` were forgotten. Not persisted. Per-kind
+   * sets of the entry keys themselves: no composite string is built per touch.
+   */
+  dirty: Record<EntryKind, Set<string>>;
+  removed: Record<EntryKind, Set<string>>;
 }
 
 /** A network segment and client software family an identity recently acted from. */
@@ -129,14 +132,20 @@ export function createBaseline(identity: string, identityKind: string, displayNa
     dropped: 0,
     lastSweepMs: 0,
     recentSources: [],
-    dirty: new Set(),
-    removed: new Set(),
+    dirty: emptyKeySets(),
+    removed: emptyKeySets(),
   };
 }
 
-/** `kind \0 key`: the dirty-set member for an entry. */
-export function entryRef(kind: EntryKind, key: string): string {
-  return `${kind}\u0000${key}`;
+/** One empty key set per kind (dirty and removed tracking). */
+export function emptyKeySets(): Record<EntryKind, Set<string>> {
+  return Object.fromEntries(ENTRY_KINDS.map((k) => [k, new Set<string>()])) as Record<EntryKind, Set<string>>;
+}
+
+/** Whether any kind has a key in it. */
+export function anyKeys(sets: Record<EntryKind, Set<string>>): boolean {
+  for (const kind of ENTRY_KINDS) if (sets[kind].size > 0) return true;
+  return false;
 }
 
 export function bound(text: string): string {
@@ -165,9 +174,10 @@ export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, 
       return;
     }
     map.set(key, { count: by, firstMs: ms, lastMs: ms });
-    b.removed.delete(entryRef(kind, key));
+    const removed = b.removed[kind];
+    if (removed.size > 0) removed.delete(key);
   }
-  b.dirty.add(entryRef(kind, key));
+  b.dirty[kind].add(key);
 }
 
 export function has(b: Baseline, kind: EntryKind, key: string): boolean {
@@ -270,8 +280,8 @@ export function forget(b: Baseline, nowMs: number, forgetAfterMs: number, force 
     for (const [key, e] of b.entries[kind]) {
       if (e.lastMs >= cutoff) continue;
       b.entries[kind].delete(key);
-      b.dirty.delete(entryRef(kind, key));
-      b.removed.add(entryRef(kind, key));
+      b.dirty[kind].delete(key);
+      b.removed[kind].add(key);
       dropped++;
     }
   }

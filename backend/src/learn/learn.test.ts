@@ -67,7 +67,7 @@ describe('baseline', () => {
     expect(dropped).toBeGreaterThan(0);
     expect(b.entries.operation.has('old')).toBe(false);
     expect(b.entries.operation.has('new')).toBe(true);
-    expect(b.removed.has('operation\u0000old')).toBe(true);
+    expect(b.removed.operation.has('old')).toBe(true);
   });
 });
 
