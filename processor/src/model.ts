@@ -155,4 +155,9 @@ export type AcceptOutcome =
  */
 export interface TraceIngest {
   accept(data: import('@conduct/proto').TracesRequestData): Promise<AcceptOutcome>;
+  /**
+   * The attributes this ingest reads (optional). Receivers decode only these (they pass it to the
+   * decoders as `DecodeLimits.keep`); absent, every attribute is decoded.
+   */
+  readonly keep?: import('@conduct/proto').AttributeKeep;
 }

@@ -24,6 +24,7 @@ import {
   resolveLimits,
   truncate,
 } from './values.js';
+import { KeyDecision, keyFilterOf, type KeyFilter } from './key-filter.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -175,8 +176,12 @@ class JsonDecoder {
   private spanCount = 0;
   /** Kind of the last AnyValue read. */
   private kind: ValueKind = ValueKind.EMPTY;
+  /** Which attributes to keep; undefined keeps all. */
+  private readonly filter: KeyFilter | undefined;
 
-  constructor(private readonly limits: DecodeLimits) {}
+  constructor(private readonly limits: DecodeLimits) {
+    this.filter = keyFilterOf(limits.keep);
+  }
 
   request(parsed: Json): TracesRequestData {
     const root = asObject(parsed, '$');
@@ -246,16 +251,23 @@ class JsonDecoder {
   private attributes(value: Json | undefined, into: Attributes, path: string): void {
     const list = asArray(value, path);
     const limit = this.limits.maxAttributeValueLength;
+    const filter = this.filter;
     let count = 0;
+    // A key with a presence prefix is held (see AttributeKeep).
+    let present = false;
     for (let i = 0; i < list.length; i++) {
       const itemPath = `${path}[${i}]`;
       const kv = asObject(list[i], itemPath);
       const key = truncate(asString(field(kv, 'key'), `${itemPath}.key`), limit);
+      const decision = filter === undefined ? KeyDecision.KEEP : filter.decide(key);
+      // Left-out values are not read, as the protobuf scanner steps over them.
+      if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && present)) continue;
       const raw = field(kv, 'value');
       if (raw === undefined) continue;
       const attr = this.anyValue(raw, 1, `${itemPath}.value`);
       if (this.kind === ValueKind.EMPTY) continue;
       count = putAttribute(into, count, this.limits.maxAttributesPerSpan, key, attr as AttrValue);
+      if (decision !== KeyDecision.KEEP && key in into) present = true;
     }
   }
 

@@ -68,6 +68,28 @@ export interface DecodeLimits {
   maxAttributesPerSpan: number;
   /** Nesting depth of AnyValue (arrays, key-value lists) beyond which the request is refused. */
   maxValueDepth: number;
+  /**
+   * Which span and resource attributes to keep; absent keeps them all. The value of any other
+   * attribute is stepped over without being decoded or validated. Attributes left out do not
+   * count towards `maxAttributesPerSpan`.
+   */
+  keep?: AttributeKeep;
+}
+
+/**
+ * The attribute keys a reader of the decoded request uses. Build it once and pass the same object
+ * with every request: decoders remember their per-key decisions for it.
+ */
+export interface AttributeKeep {
+  /** Keys kept with their values. */
+  readonly keys: ReadonlySet<string>;
+  /**
+   * For readers that only ask whether some key with one of these prefixes is present: among the
+   * keys outside `keys` that start with one of them, the first one of a span or resource is kept
+   * (with its value), unless a key of `keys` with such a prefix was kept already; the rest are
+   * left out.
+   */
+  readonly presencePrefixes?: readonly string[];
 }
 
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = {

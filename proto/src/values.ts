@@ -14,16 +14,20 @@ export const SPAN_ID_BYTES = 8;
 const TWO_POW_32 = 4294967296;
 const NANOS_PER_MS = 1e6;
 
-/** Fills in missing limits from {@link DEFAULT_DECODE_LIMITS}; a limit that is not a non-negative integer is refused. */
+/**
+ * Fills in missing limits from {@link DEFAULT_DECODE_LIMITS}; a limit that is not a non-negative
+ * integer is refused. `keep` is passed on as given.
+ */
 export function resolveLimits(limits: Partial<DecodeLimits> | undefined): DecodeLimits {
   if (limits === undefined) return DEFAULT_DECODE_LIMITS;
   const resolved = { ...DEFAULT_DECODE_LIMITS };
-  for (const key of Object.keys(DEFAULT_DECODE_LIMITS) as (keyof DecodeLimits)[]) {
+  for (const key of Object.keys(DEFAULT_DECODE_LIMITS) as Exclude<keyof DecodeLimits, 'keep'>[]) {
     const value = limits[key];
     if (value === undefined) continue;
     if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`decode limit ${key} must be a non-negative integer`);
     resolved[key] = value;
   }
+  if (limits.keep !== undefined) resolved.keep = limits.keep;
   return resolved;
 }
 

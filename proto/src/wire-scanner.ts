@@ -28,6 +28,7 @@ import {
   truncate,
 } from './values.js';
 import { StringTable, hex, utf8 } from './string-table.js';
+import { KeyDecision, keyFilterOf, type KeyFilter } from './key-filter.js';
 
 /** Shared by all requests: keys and values repeat across requests, not only within one. */
 const KEYS = new StringTable(12);
@@ -65,12 +66,17 @@ class Scanner {
   private kind: ValueKind = ValueKind.EMPTY;
   private readonly rejects = new RejectTally();
   private spanCount = 0;
+  /** Which attributes to keep; undefined keeps all. */
+  private readonly filter: KeyFilter | undefined;
+  /** The span or resource being read holds a key with a presence prefix (see AttributeKeep). */
+  private present = false;
 
   constructor(
     bytes: Uint8Array,
     private readonly limits: DecodeLimits,
   ) {
     this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.filter = keyFilterOf(limits.keep);
   }
 
   request(): TracesRequestData {
@@ -113,6 +119,7 @@ class Scanner {
   private resource(end: number, into: Attributes | undefined): Attributes {
     const attrs = into ?? newAttributes();
     let count = Object.keys(attrs).length;
+    this.present = false;
     while (this.pos < end) {
       const tag = this.tag(end);
       if (tag >>> 3 === 1) {
@@ -149,6 +156,7 @@ class Scanner {
     let statusCode = 0;
     const attributes = newAttributes();
     let count = 0;
+    this.present = false;
     while (this.pos < end) {
       const tag = this.tag(end);
       switch (tag >>> 3) {
@@ -247,7 +255,9 @@ class Scanner {
   /** Reads one KeyValue into `attrs`; returns the new count of distinct keys. */
   private keyValue(end: number, attrs: Attributes, count: number): number {
     const limit = this.limits.maxAttributeValueLength;
+    const filter = this.filter;
     let key = '';
+    let decision: KeyDecision = KeyDecision.KEEP;
     let value: AttrValue | undefined;
     let kind: ValueKind = ValueKind.EMPTY;
     while (this.pos < end) {
@@ -256,12 +266,20 @@ class Scanner {
         case 1: {
           const sub = this.len(tag, end, 'KeyValue.key');
           key = this.string(sub, limit, KEYS);
+          if (filter !== undefined) decision = filter.decide(key);
           break;
         }
         case 2: {
           const sub = this.len(tag, end, 'KeyValue.value');
-          value = this.anyValue(sub, 1);
-          kind = this.kind;
+          // The key comes first on the wire as every encoder writes it; a value seen before its
+          // key is decoded and the decision is made below.
+          if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) {
+            this.pos = sub;
+            kind = ValueKind.EMPTY;
+          } else {
+            value = this.anyValue(sub, 1);
+            kind = this.kind;
+          }
           break;
         }
         default:
@@ -269,6 +287,14 @@ class Scanner {
       }
     }
     if (kind === ValueKind.EMPTY) return count;
+    if (filter !== undefined) {
+      if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) return count;
+      if (decision !== KeyDecision.KEEP) {
+        const next = putAttribute(attrs, count, this.limits.maxAttributesPerSpan, key, value as AttrValue);
+        if (key in attrs) this.present = true;
+        return next;
+      }
+    }
     return putAttribute(attrs, count, this.limits.maxAttributesPerSpan, key, value as AttrValue);
   }
 

@@ -203,6 +203,7 @@ export function createJournal(options: JournalOptions): Journal {
   return {
     ingest(next) {
       return {
+        ...(next.keep ? { keep: next.keep } : {}),
         async accept(data: TracesRequestData): Promise<AcceptOutcome> {
           if (overMemory()) {
             stats.refusedMemory++;

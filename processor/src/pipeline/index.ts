@@ -8,3 +8,4 @@ export {
 export type { Pipeline, PipelineOptions, PipelineStats } from './pipeline.js';
 export { createCollectingConsumer, createGatedConsumer, createFailingConsumer } from './testing.js';
 export type { CollectingConsumer, GatedConsumer } from './testing.js';
+export { attributeKeepFor } from './keep.js';

@@ -2,8 +2,10 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { TracesRequestData } from '@conduct/proto';
 import type { AcceptOutcome, Chain, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest, TraceSummary } from '../model.js';
 import { silentLogger } from '../model.js';
+import { SERVICE_NAME } from '../semconv.js';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
 import { deriveTrace, type DeriveOptions } from '../calls/index.js';
+import { attributeKeepFor } from './keep.js';
 import {
   createRecentClients,
   createStitcher,
@@ -238,6 +240,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   return {
     accept,
+    keep: attributeKeepFor(rules),
     tick,
     flush: async () => {
       enqueue(stitcher.flush());
@@ -266,7 +269,7 @@ function summarise(trace: CompletedTrace): TraceSummary {
   for (const { span, resource } of trace.spans) {
     if (span.startMs < startMs) startMs = span.startMs;
     if (span.endMs > endMs) endMs = span.endMs;
-    const name = resource['service.name'];
+    const name = resource[SERVICE_NAME];
     if (services.size < MAX_SUMMARY_SERVICES && typeof name === 'string') services.add(name);
   }
   return {

@@ -47,6 +47,8 @@ export function createExportFlow(
   forwarder?: Pick<Forwarder, 'submit' | 'enabled'>,
 ): (protocol: ReceiverProtocol, format: BodyFormat, body: Buffer, compressedBody?: Buffer) => Promise<ExportResult> {
   let lastErrorLog = -Infinity;
+  // Decode only the attributes the ingest reads, when it says which.
+  const decodeLimits: DecodeLimits = ingest.keep ? { ...limits, keep: ingest.keep } : limits;
 
   // `compressedBody`: the gzip bytes as received (HTTP in in-line mode), passed on unchanged when a
   // downstream also wants gzip.
@@ -58,7 +60,7 @@ export function createExportFlow(
       data = EMPTY_REQUEST;
     } else {
       try {
-        data = format === 'protobuf' ? decodeTracesRequest(body, limits) : decodeTracesRequestJson(body, limits);
+        data = format === 'protobuf' ? decodeTracesRequest(body, decodeLimits) : decodeTracesRequestJson(body, decodeLimits);
       } catch (error) {
         // DecodeError is the expected case; anything else thrown on hostile input is treated the
         // same way (a bad body), so no input can fail the request in an unplanned way.
