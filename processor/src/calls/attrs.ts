@@ -19,9 +19,12 @@ export function firstOf(attrs: Attributes, keys: readonly string[], max = MAX_TE
   return undefined;
 }
 
-/** One attribute as text (see {@link firstOf}). */
+/** One attribute as text (see {@link firstOf}); reads the one key without building a list. */
 export function text(attrs: Attributes, key: string, max = MAX_TEXT_LENGTH): string | undefined {
-  return firstOf(attrs, [key], max);
+  const value = attrs[key];
+  if (value === undefined || value === null) return undefined;
+  const t = clean(String(value), max);
+  return t === '' ? undefined : t;
 }
 
 /** Trims, drops control characters and bounds the length. */

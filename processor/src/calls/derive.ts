@@ -135,11 +135,13 @@ function stitchedCall(client: Node, server: Node, who: ResolvedIdentity): Call {
   return call;
 }
 
+/** Strength of an operation source: a stronger one describes a call better. */
+const SOURCE_RANK = { route: 3, semantic: 2, path: 1, name: 0 } as const;
+
 /** The server side's route wins; else whichever side has the stronger description. */
 function pickOperation(client: Operation, server: Operation): Operation {
-  const rank = { route: 3, semantic: 2, path: 1, name: 0 } as const;
   if (server.source === 'route') return server;
-  if (rank[client.source] > rank[server.source]) return client;
+  if (SOURCE_RANK[client.source] > SOURCE_RANK[server.source]) return client;
   const protocol = server.protocol !== 'internal' ? server.protocol : client.protocol;
   return { ...server, protocol };
 }
@@ -240,9 +242,11 @@ export function hostOfUrl(url: string | undefined): string | undefined {
   return host ? clean(host + (m![2] ?? ''), MAX_TEXT_LENGTH) : undefined;
 }
 
+/** Attributes naming a call's target resource, strongest first. */
+const TARGET_KEYS: readonly string[] = [sc.AWS_S3_BUCKET, ...sc.DB_COLLECTION_KEYS, ...sc.MESSAGING_DESTINATION_KEYS, sc.GEN_AI_TOOL_NAME, sc.CLOUD_RESOURCE_ID];
+
 function setTarget(call: Call, ...sides: Attributes[]): void {
-  const keys = [sc.AWS_S3_BUCKET, ...sc.DB_COLLECTION_KEYS, ...sc.MESSAGING_DESTINATION_KEYS, sc.GEN_AI_TOOL_NAME, sc.CLOUD_RESOURCE_ID];
-  for (const key of keys) {
+  for (const key of TARGET_KEYS) {
     for (const attrs of sides) {
       const value = text(attrs, key);
       if (value) {
@@ -274,15 +278,39 @@ function sourceOf(resource: Attributes): SourceContext {
   return source;
 }
 
+/** What a client address says: bare host, network segment, public or private. */
+interface ClientAddress {
+  host: string;
+  network?: string;
+  publicAddress: boolean;
+}
+
+/** Client addresses classified so far; cleared when full, so its size stays bounded. */
+const clientAddresses = new Map<string, ClientAddress>();
+/** Most client addresses kept classified. */
+const MAX_CACHED_ADDRESSES = 4_096;
+
+function classifyClient(address: string): ClientAddress {
+  let found = clientAddresses.get(address);
+  if (!found) {
+    const host = bareHost(address);
+    const network = networkOf(host);
+    found = { host, publicAddress: !isPrivateHost(host.includes(':') ? `[${host}]` : host) };
+    if (network) found.network = network;
+    if (clientAddresses.size >= MAX_CACHED_ADDRESSES) clientAddresses.clear();
+    clientAddresses.set(address, found);
+  }
+  return found;
+}
+
 /** Adds what a server span says about its client: address, network segment, user agent. */
 function addClientSide(source: SourceContext, attrs: Attributes): void {
   const address = firstOf(attrs, sc.CLIENT_ADDRESS_KEYS, 64);
   if (address) {
-    const host = bareHost(address);
-    source.clientAddress = host;
-    const network = networkOf(host);
-    if (network) source.network = network;
-    source.publicAddress = !isPrivateHost(host.includes(':') ? `[${host}]` : host);
+    const client = classifyClient(address);
+    source.clientAddress = client.host;
+    if (client.network) source.network = client.network;
+    source.publicAddress = client.publicAddress;
   }
   const agent = firstOf(attrs, sc.USER_AGENT_KEYS, MAX_USER_AGENT_LENGTH);
   if (agent) source.userAgent = agent;
