@@ -188,12 +188,51 @@ export function count(b: Baseline, kind: EntryKind, key: string): number {
   return b.entries[kind].get(keyOf(kind, key))?.count ?? 0;
 }
 
+/**
+ * Composite keys already built, looked up by their parts in nested maps: the parts' hashes are
+ * usually computed already (they are entry keys themselves), so a hit costs a few probes instead of
+ * a JSON encoding and the hashing of a new string. Cleared whenever it holds MAX_MEMO_KEYS keys.
+ */
+class KeyMemo {
+  private readonly root = new Map<unknown, unknown>();
+  private size = 0;
+
+  get(parts: readonly unknown[], build: () => string): string {
+    let level = this.root;
+    const last = parts.length - 1;
+    for (let i = 0; i < last; i++) {
+      let next = level.get(parts[i]) as Map<unknown, unknown> | undefined;
+      if (!next) level.set(parts[i], (next = new Map()));
+      level = next;
+    }
+    let key = level.get(parts[last]) as string | undefined;
+    if (key === undefined) {
+      if (this.size >= MAX_MEMO_KEYS) {
+        this.root.clear();
+        this.size = 0;
+        return this.get(parts, build);
+      }
+      key = build();
+      level.set(parts[last], key);
+      this.size++;
+    }
+    return key;
+  }
+}
+
+/** Most composite keys remembered per kind of key. */
+export const MAX_MEMO_KEYS = 20_000;
+const transitionKeys = new KeyMemo();
+const edgeKeys = new KeyMemo();
+
 export function transitionKey(prev: string, next: string): string {
-  return JSON.stringify([bound(prev), bound(next)]);
+  return transitionKeys.get([prev, next], () => JSON.stringify([bound(prev), bound(next)]));
 }
 
 export function edgeKey(call: Call): string {
-  return JSON.stringify([bound(call.service), bound(call.peer), bound(call.operation), call.peerKind, call.external]);
+  return edgeKeys.get([call.service, call.peer, call.operation, call.peerKind, call.external], () =>
+    JSON.stringify([bound(call.service), bound(call.peer), bound(call.operation), call.peerKind, call.external]),
+  );
 }
 
 /** The calls of a chain that are learned and analysed, in time order. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Chain } from '@conduct/processor';
-import { createBaseline, forget, learnChain, learningState, transitionsFrom, END, START } from './baseline.js';
+import { createBaseline, edgeKey, forget, learnChain, learningState, transitionKey, transitionsFrom, END, MAX_KEY_LENGTH, MAX_MEMO_KEYS, START } from './baseline.js';
 import { MAX_RATE_SAMPLES, OPEN_WINDOWS, RATE_WINDOW_MS, createRateState, observeCalls, summarise, taintWindows } from './rate.js';
 import { chainShape, nearestShape, shapeDistance } from './shape.js';
 import { humanSoftware, isNonHumanIdentity, userAgentFamily } from './user-agent.js';
@@ -104,5 +104,22 @@ describe('user agents', () => {
     expect(isNonHumanIdentity('arn:aws:sts::1:assumed-role/Role/i-0abc', 'principal')).toBe(true);
     expect(isNonHumanIdentity('arn:aws:iam::1:user/pedro', 'principal')).toBe(false);
     expect(isNonHumanIdentity('agent:triage', 'agent')).toBe(true);
+  });
+});
+
+describe('composite keys', () => {
+  it('are the JSON of their bounded parts, also after the memo was cleared for being full', () => {
+    const call = chainOf(['GET /a'], T0).calls[0]!;
+    const long = 'o'.repeat(MAX_KEY_LENGTH + 10);
+    for (let i = 0; i < MAX_MEMO_KEYS + 10; i++) {
+      const op = i % 2 === 0 ? `op ${i}` : long + i;
+      const bounded = op.slice(0, MAX_KEY_LENGTH);
+      expect(transitionKey('prev', op)).toBe(JSON.stringify(['prev', bounded]));
+      const c = { ...call, operation: op, external: i % 3 === 0 };
+      expect(edgeKey(c)).toBe(JSON.stringify(['x', 'p', bounded, 'service', i % 3 === 0]));
+    }
+    // Same parts, same key; a different external flag is a different edge.
+    expect(edgeKey({ ...call, external: true })).toBe(JSON.stringify(['x', 'p', 'GET /a', 'service', true]));
+    expect(edgeKey({ ...call, external: false })).toBe(JSON.stringify(['x', 'p', 'GET /a', 'service', false]));
   });
 });
