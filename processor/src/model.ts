@@ -149,12 +149,23 @@ export type AcceptOutcome =
   /** Not accepted, try again later: answered with HTTP 429/503 + Retry-After, gRPC UNAVAILABLE + RetryInfo. */
   | { ok: false; reason: string; retryAfterMs: number };
 
+/** The body of an OTLP export request as received (after gzip): what was decoded. */
+export interface RawRequest {
+  format: 'protobuf' | 'json';
+  body: Uint8Array;
+}
+
 /**
  * Where receivers hand decoded requests. When the returned promise resolves with `{ok: true}` the
  * spans are accepted (and, once journaling exists, durable): the receiver may acknowledge them.
  */
 export interface TraceIngest {
-  accept(data: import('@conduct/proto').TracesRequestData): Promise<AcceptOutcome>;
+  /**
+   * `raw` (optional): the request body `data` was decoded from. An ingest may keep these bytes
+   * rather than `data` (the journal does: cheaper than serialising the decoded form). The body is
+   * the caller's: it must not be changed, and is only read until the returned promise settles.
+   */
+  accept(data: import('@conduct/proto').TracesRequestData, raw?: RawRequest): Promise<AcceptOutcome>;
   /**
    * The attributes this ingest reads (optional). Receivers decode only these (they pass it to the
    * decoders as `DecodeLimits.keep`); absent, every attribute is decoded.

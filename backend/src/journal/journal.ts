@@ -1,9 +1,17 @@
 import { getHeapStatistics } from 'node:v8';
 import type { Database } from 'better-sqlite3';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { TracesRequestData } from '@conduct/proto';
-import { silentLogger, type AcceptOutcome, type ChainBatch, type ChainConsumer, type Logger, type TraceIngest } from '@conduct/processor';
-import { applyJournalSchema } from './schema.js';
+import { decodeTracesRequest, decodeTracesRequestJson, type DecodeLimits, type TracesRequestData } from '@conduct/proto';
+import {
+  silentLogger,
+  type AcceptOutcome,
+  type ChainBatch,
+  type ChainConsumer,
+  type Logger,
+  type RawRequest,
+  type TraceIngest,
+} from '@conduct/processor';
+import { applyJournalSchema, type JournalBodyFormat } from './schema.js';
 
 /** Default of {@link JournalOptions.retryAfterMs}: the delay suggested when memory is over the limit. */
 export const DEFAULT_MEMORY_RETRY_AFTER_MS = 2_000;
@@ -24,6 +32,11 @@ export interface JournalOptions {
   retryAfterMs?: number;
   /** Heap in use, in bytes (tests pass a fake). Default: V8's used heap size. */
   heapUsed?: () => number;
+  /**
+   * Limits that journaled request bodies are decoded with again on replay: those the receivers
+   * use (default: the decoders' defaults). The `keep` set is the replay target's own.
+   */
+  decodeLimits?: Partial<DecodeLimits>;
 }
 
 export interface JournalReplayResult {
@@ -71,8 +84,9 @@ interface Entry {
   traces: Set<string>;
   /** Written to SQLite (false while it waits for its group commit). */
   committed: boolean;
-  /** Pending write: body and span count, dropped once committed. */
-  body?: string;
+  /** Pending write: the body (see JournalBodyFormat), dropped once committed. */
+  body?: string | Uint8Array;
+  format: JournalBodyFormat;
   spans: number;
   receivedMs: number;
   /** Resolvers of the requests waiting for this entry's group commit. */
@@ -90,13 +104,14 @@ export function createJournal(options: JournalOptions): Journal {
   applyJournalSchema(db);
 
   const stmt = {
-    insert: db.prepare('INSERT INTO journal (seq, received_ms, spans, body) VALUES (?, ?, ?, ?)'),
+    insert: db.prepare('INSERT INTO journal (seq, received_ms, spans, body, format) VALUES (?, ?, ?, ?, ?)'),
     insertTrace: db.prepare('INSERT OR IGNORE INTO journal_traces (seq, trace_id) VALUES (?, ?)'),
     deleteTrace: db.prepare('DELETE FROM journal_traces WHERE seq = ? AND trace_id = ?'),
     delete: db.prepare('DELETE FROM journal WHERE seq = ?'),
     deleteTraces: db.prepare('DELETE FROM journal_traces WHERE seq = ?'),
     maxSeq: db.prepare('SELECT coalesce(max(seq), 0) AS seq FROM journal'),
-    all: db.prepare('SELECT seq, received_ms, spans, body FROM journal ORDER BY seq'),
+    seqs: db.prepare('SELECT seq FROM journal ORDER BY seq').pluck(),
+    one: db.prepare('SELECT seq, received_ms, spans, body, format FROM journal WHERE seq = ?'),
     tracesOf: db.prepare('SELECT trace_id FROM journal_traces WHERE seq = ?'),
   };
 
@@ -145,7 +160,7 @@ export function createJournal(options: JournalOptions): Journal {
     for (const e of batch) {
       // Settled before its commit (its traces were stored already): nothing left to keep.
       if (e.traces.size === 0 || !entries.has(e.seq)) continue;
-      stmt.insert.run(e.seq, e.receivedMs, e.spans, e.body!);
+      stmt.insert.run(e.seq, e.receivedMs, e.spans, e.body!, e.format);
       for (const t of e.traces) stmt.insertTrace.run(e.seq, t);
     }
   });
@@ -204,22 +219,29 @@ export function createJournal(options: JournalOptions): Journal {
     ingest(next) {
       return {
         ...(next.keep ? { keep: next.keep } : {}),
-        async accept(data: TracesRequestData): Promise<AcceptOutcome> {
+        async accept(data: TracesRequestData, raw?: RawRequest): Promise<AcceptOutcome> {
           if (overMemory()) {
             stats.refusedMemory++;
             refused.inc();
             return { ok: false, reason: 'memory', retryAfterMs };
           }
-          if (data.spanCount === 0) return next.accept(data);
+          if (data.spanCount === 0) return next.accept(data, raw);
           const traces = new Set<string>();
           for (const rs of data.resourceSpans) for (const s of rs.spans) traces.add(s.traceId);
-          const entry: Entry = { seq: nextSeq++, traces, committed: false, spans: data.spanCount, receivedMs: Date.now(), waiters: [] };
-          // Serialised before the pipeline may touch the request.
-          entry.body = JSON.stringify(data);
+          const entry: Entry = { seq: nextSeq++, traces, committed: false, spans: data.spanCount, receivedMs: Date.now(), format: 'decoded', waiters: [] };
+          if (raw !== undefined) {
+            // The bytes as received: decoded again on replay. Held (not copied) until the group
+            // commit, which comes before this accept answers.
+            entry.body = raw.body;
+            entry.format = raw.format;
+          } else {
+            // Serialised before the pipeline may touch the request.
+            entry.body = JSON.stringify(data);
+          }
           // Registered before the pipeline sees the spans: a trace completed by this very
           // request is then settled against this entry.
           register(entry);
-          const outcome = await next.accept(data);
+          const outcome = await next.accept(data, raw);
           if (!outcome.ok) {
             unregister(entry);
             return outcome;
@@ -263,12 +285,15 @@ export function createJournal(options: JournalOptions): Journal {
 
     async replay(into) {
       const result: JournalReplayResult = { requests: 0, spans: 0 };
-      const rows = stmt.all.all() as Array<{ seq: number; received_ms: number; spans: number; body: string }>;
-      for (const row of rows) {
+      const limits: Partial<DecodeLimits> = { ...options.decodeLimits, ...(into.keep ? { keep: into.keep } : {}) };
+      // One body in memory at a time.
+      for (const seq of stmt.seqs.all() as number[]) {
+        const row = stmt.one.get(seq) as { seq: number; received_ms: number; spans: number; body: string | Buffer; format: string } | undefined;
+        if (row === undefined) continue;
         const traces = new Set((stmt.tracesOf.all(row.seq) as { trace_id: string }[]).map((r) => r.trace_id));
         let data: TracesRequestData;
         try {
-          data = JSON.parse(row.body) as TracesRequestData;
+          data = readBody(row.body, row.format, limits);
         } catch (err) {
           logger.error({ seq: row.seq, err: String(err) }, 'unreadable journal entry skipped');
           traces.clear();
@@ -279,7 +304,7 @@ export function createJournal(options: JournalOptions): Journal {
           continue;
         }
         const filtered = onlyTraces(data!, traces);
-        const entry: Entry = { seq: row.seq, traces, committed: true, spans: filtered.spanCount, receivedMs: row.received_ms, waiters: [] };
+        const entry: Entry = { seq: row.seq, traces, committed: true, spans: filtered.spanCount, receivedMs: row.received_ms, format: row.format as JournalBodyFormat, waiters: [] };
         register(entry);
         for (;;) {
           const outcome = await into.accept(filtered);
@@ -302,6 +327,21 @@ export function createJournal(options: JournalOptions): Journal {
       commit();
     },
   };
+}
+
+/** A journaled body back as a decoded request. @throws for a body that cannot be read. */
+function readBody(body: string | Buffer, format: string, limits: Partial<DecodeLimits>): TracesRequestData {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  switch (format as JournalBodyFormat) {
+    case 'protobuf':
+      return decodeTracesRequest(bytes, limits);
+    case 'json':
+      return decodeTracesRequestJson(bytes, limits);
+    case 'decoded':
+      return JSON.parse(typeof body === 'string' ? body : body.toString('utf8')) as TracesRequestData;
+    default:
+      throw new Error(`unknown journal body format ${JSON.stringify(format)}`);
+  }
 }
 
 /** The request with only the spans of the given traces. */

@@ -84,7 +84,7 @@ export function createExportFlow(
     if (data.spanCount > 0) {
       let outcome;
       try {
-        outcome = await ingest.accept(data);
+        outcome = await ingest.accept(data, { format, body });
       } catch (error) {
         metrics.requestRejected(protocol, 'ingest-error');
         metrics.spansRejected(protocol, 'ingest-error', data.spanCount);
