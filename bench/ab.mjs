@@ -7,7 +7,10 @@
 //   node --expose-gc bench/ab.mjs --stage derive --before /tmp/processor-before [--rounds 9]
 //   node --expose-gc bench/ab.mjs --stage detect --before /tmp/backend-before
 //
-// Stages: derive (processor: identity, calls, chains), detect (backend: learn + detectors).
+// Stages: derive (processor: identity, calls, chains), store (backend: writeChains on a temporary
+// file), detect (backend: learn + detectors). AB_AFTER=<saved build> compares two saved builds;
+// without it the current build is the second side (a null A/B of the same code then shows a bias
+// against the current build of up to 40% for derive: compare saved copies).
 // A saved build must sit inside this checkout (e.g. bench/.ab/) so its package imports resolve.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,7 +66,18 @@ async function pass(m) {
     rmSync(dir, { recursive: true, force: true });
     return { us, n };
   }
-  throw new Error('--stage must be derive or detect');
+  if (values.stage === 'store') {
+    const dir = mkdtempSync(join(tmpdir(), 'conduct-ab-'));
+    const store = await m.openStore({ path: join(dir, 'ab.db') });
+    const c = cpu();
+    let n = 0;
+    for (const chains of batches) n += store.writeChains(chains).calls;
+    const us = (cpu() - c) / spans;
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+    return { us, n };
+  }
+  throw new Error('--stage must be derive, store or detect');
 }
 
 const now_ = process.env.AB_AFTER ? await import(pathToFileURL(join(resolve(process.env.AB_AFTER), 'index.js')).href) : values.stage === 'derive' ? processorNow : backendNow;

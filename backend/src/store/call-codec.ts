@@ -22,20 +22,47 @@ type Tuple = [
   rest?: Record<string, unknown>,
 ];
 
+/** Call fields that the tuple holds or the chain row already has; anything else goes in `rest`. */
+function isTupleField(key: string): boolean {
+  switch (key) {
+    case 'traceId':
+    case 'identity':
+    case 'identityKind':
+    case 'spanId':
+    case 'parentSpanId':
+    case 'service':
+    case 'peer':
+    case 'peerKind':
+    case 'external':
+    case 'operation':
+    case 'protocol':
+    case 'startMs':
+    case 'durationMs':
+    case 'status':
+    case 'name':
+      return true;
+    default:
+      return false;
+  }
+}
+
 export function encodeCalls(calls: readonly Call[], chainStartMs: number): string {
-  const tuples: Tuple[] = calls.map((call) => {
-    const {
-      traceId: _traceId, identity: _identity, identityKind: _kind,
-      spanId, parentSpanId, service, peer, peerKind, external, operation, protocol, startMs, durationMs, status, name,
-      ...rest
-    } = call;
+  const tuples = new Array<Tuple>(calls.length);
+  for (let i = 0; i < calls.length; i++) {
+    const call = calls[i]!;
     const t: Tuple = [
-      spanId, parentSpanId, service, peer, peerKind, external ? 1 : 0, operation, protocol,
-      startMs - chainStartMs, durationMs, status, name,
+      call.spanId, call.parentSpanId, call.service, call.peer, call.peerKind, call.external ? 1 : 0, call.operation, call.protocol,
+      call.startMs - chainStartMs, call.durationMs, call.status, call.name,
     ];
-    if (Object.keys(rest).length) t.push(rest);
-    return t;
-  });
+    // The remaining own fields, as an object spread would copy them (undefined ones included).
+    let rest: Record<string, unknown> | undefined;
+    for (const key in call) {
+      if (isTupleField(key) || !Object.prototype.hasOwnProperty.call(call, key)) continue;
+      (rest ??= {})[key] = (call as unknown as Record<string, unknown>)[key];
+    }
+    if (rest) t.push(rest);
+    tuples[i] = t;
+  }
   return JSON.stringify(tuples);
 }
 
