@@ -102,6 +102,19 @@ export interface Store {
   close(): void;
 }
 
+/** One edge's aggregate within a `writeChains` call, as the upsert binds it. */
+interface EdgeAgg {
+  identity: string;
+  service: string;
+  peer: string;
+  operation: string;
+  peerKind: string;
+  external: number;
+  count: number;
+  first: number;
+  last: number;
+}
+
 interface ChainRow {
   trace_id: Buffer;
   identity: string;
@@ -234,7 +247,9 @@ function createStore(db: Database.Database, path: string): Store {
       }
     }
     const identities = new Map<string, { id: string; kind: string; displayName: string | null; first: number; last: number; calls: number; chains: number }>();
-    const edges = new Map<string, { identity: string; service: string; peer: string; operation: string; peerKind: string; external: number; count: number; first: number; last: number }>();
+    // Edges aggregated by identity, service, peer and operation in nested maps: no key string per call.
+    const edges: EdgeAgg[] = [];
+    const edgeIndex = new Map<string, Map<string, Map<string, Map<string, EdgeAgg>>>>();
     for (const chain of chains) {
       const traceId = acceptable(chain);
       if (!traceId) {
@@ -267,10 +282,18 @@ function createStore(db: Database.Database, path: string): Store {
           chains: 1,
         });
       }
+      let byService = edgeIndex.get(chain.identity);
+      if (!byService) edgeIndex.set(chain.identity, (byService = new Map()));
       for (const call of chain.calls) {
         const at = finite(call.startMs, start);
-        const key = JSON.stringify([call.service, call.peer, call.operation]);
-        const e = edges.get(chain.identity + '\u0000' + key);
+        const service = String(call.service ?? '');
+        const peer = String(call.peer ?? '');
+        const operation = String(call.operation ?? '');
+        let byPeer = byService.get(service);
+        if (!byPeer) byService.set(service, (byPeer = new Map()));
+        let byOperation = byPeer.get(peer);
+        if (!byOperation) byPeer.set(peer, (byOperation = new Map()));
+        const e = byOperation.get(operation);
         if (e) {
           e.count++;
           e.first = Math.min(e.first, at);
@@ -278,22 +301,24 @@ function createStore(db: Database.Database, path: string): Store {
           e.peerKind = String(call.peerKind);
           e.external = call.external ? 1 : 0;
         } else {
-          edges.set(chain.identity + '\u0000' + key, {
+          const row: EdgeAgg = {
             identity: chain.identity,
-            service: String(call.service ?? ''),
-            peer: String(call.peer ?? ''),
-            operation: String(call.operation ?? ''),
+            service,
+            peer,
+            operation,
             peerKind: String(call.peerKind ?? ''),
             external: call.external ? 1 : 0,
             count: 1,
             first: at,
             last: at,
-          });
+          };
+          byOperation.set(operation, row);
+          edges.push(row);
         }
       }
     }
     for (const row of identities.values()) upsertIdentity.run(row);
-    for (const row of edges.values()) upsertEdge.run(row);
+    for (const row of edges) upsertEdge.run(row);
     return result;
   });
 
