@@ -27,10 +27,36 @@ export function text(attrs: Attributes, key: string, max = MAX_TEXT_LENGTH): str
   return t === '' ? undefined : t;
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+
 /** Trims, drops control characters and bounds the length. */
 export function clean(value: string, max = MAX_TEXT_LENGTH): string {
-  // eslint-disable-next-line no-control-regex
-  return value.slice(0, max * 2).replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, max);
+  // Most values are already clean: short, no control characters, nothing to trim. Return them as
+  // they are, without building new strings.
+  if (value.length <= max && !hasControlOrEdgeSpace(value)) return value;
+  return value.slice(0, max * 2).replace(CONTROL_CHARACTERS, '').trim().slice(0, max);
+}
+
+/**
+ * True when `clean` could change the value: a control character anywhere, or a character that
+ * `trim` removes at either end (every such character is a space, a control character or above
+ * U+007F, so only those are looked at closely).
+ */
+function hasControlOrEdgeSpace(value: string): boolean {
+  const n = value.length;
+  if (n === 0) return false;
+  const first = value.charCodeAt(0);
+  const last = value.charCodeAt(n - 1);
+  if (first <= 0x20 || first >= 0x7f || last <= 0x20 || last >= 0x7f) {
+    // Rare: let the full path decide (it is exact for non-ASCII white space too).
+    return true;
+  }
+  for (let i = 1; i < n - 1; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }
 
 /** True when any attribute key starts with one of the prefixes. */
