@@ -4,11 +4,12 @@
 //
 //   node bench/decode-server.mjs        (standalone: listens on 127.0.0.1:4317 and :4318)
 import { Registry } from 'prom-client';
-import { DEFAULT_MAX_REQUEST_BYTES, createGrpcReceiver, createHttpReceiver, silentLogger } from '@conduct/processor';
+import { DEFAULT_IDENTITY_RULES, DEFAULT_MAX_REQUEST_BYTES, attributeKeepFor, createGrpcReceiver, createHttpReceiver, silentLogger } from '@conduct/processor';
 
 let spans = 0;
-/** Decodes (in the receiver) and discards: the ingest only counts. */
+/** Decodes (in the receiver) and discards: the ingest only counts. Decodes the attributes conduct's pipeline reads, as `conduct serve` does. */
 const discard = {
+  keep: attributeKeepFor(DEFAULT_IDENTITY_RULES),
   async accept(data) {
     spans += data.spanCount;
     return { ok: true };

@@ -74,3 +74,41 @@ export function hex(bytes: Uint8Array, start: number, end: number): string {
   }
   return String.fromCharCode.apply(null, codes);
 }
+
+/**
+ * A fixed-size cache of the hex text of ids (trace and span ids). The spans of one trace carry the
+ * same trace id, and a parent span id is another span's id: returning the same string object for
+ * the same bytes keeps one copy of each in memory while spans wait for their trace to complete,
+ * and lets its hash be computed once. Bounded: a new id replaces whatever shared its slot.
+ */
+export class HexTable {
+  private readonly entries: (string | undefined)[];
+  private readonly mask: number;
+
+  /** @param slotsLog2 the table has 2^slotsLog2 slots. */
+  constructor(slotsLog2: number) {
+    this.entries = new Array<string | undefined>(1 << slotsLog2).fill(undefined);
+    this.mask = (1 << slotsLog2) - 1;
+  }
+
+  /** Lower-case hex of bytes[start, end). */
+  get(bytes: Uint8Array, start: number, end: number): string {
+    // Every byte goes into the hash: ids may share long runs of bytes.
+    let h = 0x811c9dc5;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+    const slot = (h ^ (h >>> 15)) & this.mask;
+    const cached = this.entries[slot];
+    if (cached !== undefined && cached.length === 2 * (end - start)) {
+      let i = start;
+      let j = 0;
+      for (; i < end; i++, j += 2) {
+        const b = bytes[i];
+        if (cached.charCodeAt(j) !== HEX_CODES[2 * b] || cached.charCodeAt(j + 1) !== HEX_CODES[2 * b + 1]) break;
+      }
+      if (i === end) return cached;
+    }
+    const text = hex(bytes, start, end);
+    this.entries[slot] = text;
+    return text;
+  }
+}

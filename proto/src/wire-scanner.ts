@@ -27,12 +27,13 @@ import {
   resolveLimits,
   truncate,
 } from './values.js';
-import { StringTable, hex, utf8 } from './string-table.js';
+import { HexTable, StringTable, utf8 } from './string-table.js';
 import { KeyDecision, keyFilterOf, type KeyFilter } from './key-filter.js';
 
 /** Shared by all requests: keys and values repeat across requests, not only within one. */
 const KEYS = new StringTable(12);
 const VALUES = new StringTable(14);
+const IDS = new HexTable(14);
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
@@ -211,12 +212,12 @@ class Scanner {
     let parentSpanId = '';
     if (parentEnd > parentStart) {
       if (parentEnd - parentStart !== SPAN_ID_BYTES) return this.reject(REJECT_PARENT_ID);
-      if (this.validId(parentStart, parentEnd, SPAN_ID_BYTES)) parentSpanId = hex(this.buf, parentStart, parentEnd);
+      if (this.validId(parentStart, parentEnd, SPAN_ID_BYTES)) parentSpanId = IDS.get(this.buf, parentStart, parentEnd);
     }
     this.spanCount++;
     return {
-      traceId: hex(this.buf, traceStart, traceEnd),
-      spanId: hex(this.buf, spanStart, spanEnd),
+      traceId: IDS.get(this.buf, traceStart, traceEnd),
+      spanId: IDS.get(this.buf, spanStart, spanEnd),
       parentSpanId,
       name,
       kind,

@@ -1,0 +1,26 @@
+import { Buffer } from 'node:buffer';
+import { describe, expect, it } from 'vitest';
+import { HexTable } from './string-table.js';
+
+describe('HexTable', () => {
+  it('gives the lower-case hex of ids, also when ids share a slot', () => {
+    // Two slots: nearly every id collides with another.
+    const table = new HexTable(1);
+    let seed = 7;
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) & 0xff;
+    const ids = Array.from({ length: 200 }, (_, i) => Buffer.from(Array.from({ length: i % 2 ? 16 : 8 }, next)));
+    for (let round = 0; round < 3; round++) {
+      for (const id of ids) expect(table.get(id, 0, id.length)).toBe(id.toString('hex'));
+    }
+  });
+
+  it('reads ids inside a larger buffer, and tells apart ids that differ in one byte', () => {
+    const table = new HexTable(4);
+    const buf = Buffer.from('00ff0af7651916cd43dd8448eb211c80319c00', 'hex');
+    expect(table.get(buf, 2, 18)).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(table.get(buf, 2, 18)).toBe('0af7651916cd43dd8448eb211c80319c');
+    buf[17] = 0x9d;
+    expect(table.get(buf, 2, 18)).toBe('0af7651916cd43dd8448eb211c80319d');
+    expect(table.get(buf, 2, 10)).toBe('0af7651916cd43dd');
+  });
+});
