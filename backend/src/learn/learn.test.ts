@@ -3,7 +3,7 @@ import type { Chain } from '@conduct/processor';
 import { createBaseline, edgeKey, forget, learnChain, learningState, transitionKey, transitionsFrom, END, MAX_KEY_LENGTH, MAX_MEMO_KEYS, START } from './baseline.js';
 import { MAX_RATE_SAMPLES, OPEN_WINDOWS, RATE_WINDOW_MS, createRateState, observeCalls, summarise, taintWindows } from './rate.js';
 import { chainShape, nearestShape, shapeDistance } from './shape.js';
-import { humanSoftware, isNonHumanIdentity, userAgentFamily } from './user-agent.js';
+import { humanSoftware, isNonHumanIdentity, MAX_CACHED_USER_AGENTS, userAgentFamily } from './user-agent.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const opts = { minCalls: 4, periodMs: 10 * 60_000, forgetAfterMs: 24 * 3_600_000 };
@@ -121,5 +121,20 @@ describe('composite keys', () => {
     // Same parts, same key; a different external flag is a different edge.
     expect(edgeKey({ ...call, external: true })).toBe(JSON.stringify(['x', 'p', 'GET /a', 'service', true]));
     expect(edgeKey({ ...call, external: false })).toBe(JSON.stringify(['x', 'p', 'GET /a', 'service', false]));
+  });
+});
+
+describe('user agent classification memo', () => {
+  it('answers the same before, while and after the memo fills', () => {
+    const browser = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) Chrome/120';
+    const cli = 'aws-cli/2.15.0 Python/3.11 Darwin/23.1.0 source/arm64';
+    for (let round = 0; round < 2; round++) {
+      expect(userAgentFamily(browser)).toBe('browser');
+      expect(humanSoftware(browser)).toBe('a web browser');
+      expect(userAgentFamily(cli)).toBe('aws-cli');
+      expect(humanSoftware(cli)).toMatch(/^a cloud CLI \(aws-cli\)/);
+      expect(humanSoftware('boto3/1.34 Linux')).toBeUndefined();
+      for (let i = 0; i < MAX_CACHED_USER_AGENTS + 5; i++) expect(userAgentFamily(`tool${i}/1.0`)).toBe(`tool${i}`);
+    }
   });
 });

@@ -15,8 +15,24 @@ function clean(ua: string): string {
   return ua.slice(0, MAX_USER_AGENT_LENGTH).trim().replace(/^\[+/, '').replace(/\]+$/, '').trim();
 }
 
+/** User agents classified so far (a handful per identity); cleared whenever it holds this many. */
+export const MAX_CACHED_USER_AGENTS = 4_096;
+const families = new Map<string, string>();
+const humans = new Map<string, string | undefined>();
+
+function remember<T>(cache: Map<string, T>, key: string, value: T): T {
+  if (cache.size >= MAX_CACHED_USER_AGENTS) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
 /** `browser`, or the first product token lower-cased without its version (`aws-cli`, `boto3`, `curl`). */
 export function userAgentFamily(userAgent: string): string {
+  const known = families.get(userAgent);
+  return known ?? remember(families, userAgent, familyOf(userAgent));
+}
+
+function familyOf(userAgent: string): string {
   const ua = clean(userAgent);
   if (ua === '') return 'unknown';
   if (BROWSER.test(ua) && !NOT_A_PERSON.test(ua)) return 'browser';
@@ -29,6 +45,11 @@ export function userAgentFamily(userAgent: string): string {
  * OS), or undefined when it does not.
  */
 export function humanSoftware(userAgent: string): string | undefined {
+  if (humans.has(userAgent)) return humans.get(userAgent);
+  return remember(humans, userAgent, humanSoftwareOf(userAgent));
+}
+
+function humanSoftwareOf(userAgent: string): string | undefined {
   const ua = clean(userAgent);
   if (BROWSER.test(ua) && !NOT_A_PERSON.test(ua)) return 'a web browser';
   const cli = CLOUD_CLI.exec(ua)?.[1];
