@@ -213,6 +213,14 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 }
 const parseMs = (s: string) => Date.parse(s);
 
+/** The calls by start time (a stable sort); the same array when they already are in that order. */
+function inTimeOrder(calls: Call[]): Call[] {
+  for (let i = 1; i < calls.length; i++) {
+    if (calls[i]!.startMs < calls[i - 1]!.startMs) return [...calls].sort((x, y) => x.startMs - y.startMs);
+  }
+  return calls;
+}
+
 /** Creates the learning and detection service over one database. */
 export function createDetection(options: DetectionOptions): Detection {
   const { db } = options;
@@ -543,15 +551,12 @@ export function createDetection(options: DetectionOptions): Detection {
   function analyseChain(chain: Chain, result: AnalyseResult, touched: Set<Baseline>): void {
     const b = baselineFor(chain, result);
     if (!b) return;
-    const calls = [...chainCalls(chain)].sort((x, y) => x.startMs - y.startMs);
+    const calls = inTimeOrder(chainCalls(chain));
     if (calls.length === 0) return;
     const ordered: Chain = calls === chain.calls ? chain : { ...chain, calls };
     touched.add(b);
     const learning = learningState(b, opts);
-    const indexes = observeCalls(
-      b.rate,
-      calls.map((c) => ({ startMs: c.startMs, peer: c.peer, target: c.target, account: c.account })),
-    );
+    const indexes = observeCalls(b.rate, calls);
     const windows = indexes.map((i) => openWindow(b.rate, i)).filter((w): w is RateWindow => !!w);
     const policy = policyFor(policies, chain.identity);
     const ctx: DetectionContext = {
