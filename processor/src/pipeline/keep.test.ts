@@ -41,7 +41,7 @@ function encode(data: TracesRequestData): Uint8Array {
         },
       ],
     })),
-  } as Parameters<typeof encodeTracesRequest>[0]);
+  } as never);
 }
 
 /** Traces that exercise every reader: identity rules, peers, operations, targets, sources, presence. */
@@ -53,7 +53,7 @@ function traffic(): TracesRequestData {
   for (let n = 1; n <= 6; n++) {
     const t = traceId(n);
     const at = 1_700_000_000_000 + n * 1_000;
-    const who = n % 3 === 0 ? { 'gen_ai.agent.id': `bot-${n}`, 'gen_ai.agent.name': `Bot ${n}` } : n % 3 === 1 ? { 'enduser.id': `spiffe://prod/sa/u${n}` } : { 'tls.client.subject': `CN=client-${n},O=shop` };
+    const who: Record<string, string> = n % 3 === 0 ? { 'gen_ai.agent.id': `bot-${n}`, 'gen_ai.agent.name': `Bot ${n}` } : n % 3 === 1 ? { 'enduser.id': `spiffe://prod/sa/u${n}` } : { 'tls.client.subject': `CN=client-${n},O=shop` };
     spans.push(
       span(web, { id: `e${n}`, traceId: t, kind: SpanKind.SERVER, start: at, end: at + 50, attrs: { ...who, 'http.request.method': 'GET', 'http.route': '/orders/{id}', 'client.address': '10.0.0.7', 'user_agent.original': 'curl/8', 'http.request.header.x': 'y' } }),
       span(web, { id: `c${n}`, traceId: t, parent: `e${n}`, kind: SpanKind.CLIENT, start: at + 1, end: at + 40, attrs: { 'http.request.method': 'POST', 'url.full': `http://api:8080/pay/${n}`, 'server.address': 'api', 'http.response.status_code': 201, 'http.request.resend_count': 0 } }),
