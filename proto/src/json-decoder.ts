@@ -50,6 +50,15 @@ const INT32_MAX = 0x7fffffff;
 
 const utf8 = new TextDecoder('utf-8');
 
+/** AnyValue members read before arrayValue and kvlistValue (the first present one wins). */
+const SCALAR_VALUE_FIELDS: ReadonlyArray<[string, string]> = [
+  ['stringValue', 'string_value'],
+  ['boolValue', 'bool_value'],
+  ['intValue', 'int_value'],
+  ['doubleValue', 'double_value'],
+  ['bytesValue', 'bytes_value'],
+];
+
 /**
  * Decodes an OTLP/JSON ExportTraceServiceRequest body (text, or UTF-8 bytes) into what conduct needs.
  * @throws DecodeError for invalid JSON or a value of the wrong type; the message names its path.
@@ -260,9 +269,12 @@ class JsonDecoder {
       const kv = asObject(list[i], itemPath);
       const key = truncate(asString(field(kv, 'key'), `${itemPath}.key`), limit);
       const decision = filter === undefined ? KeyDecision.KEEP : filter.decide(key);
-      // Left-out values are not read, as the protobuf scanner steps over them.
-      if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && present)) continue;
       const raw = field(kv, 'value');
+      // Left-out values are not read, as the protobuf scanner steps over them; only the depth limit applies.
+      if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && present)) {
+        if (raw !== undefined) this.checkDepth(raw, 1, `${itemPath}.value`);
+        continue;
+      }
       if (raw === undefined) continue;
       const attr = this.anyValue(raw, 1, `${itemPath}.value`);
       if (this.kind === ValueKind.EMPTY) continue;
@@ -298,6 +310,26 @@ class JsonDecoder {
     }
     this.kind = ValueKind.EMPTY;
     return undefined;
+  }
+
+  /** Follows the nesting of a left-out AnyValue, as anyValue would, to apply the depth limit. */
+  private checkDepth(value: Json, depth: number, path: string): void {
+    if (depth > this.limits.maxValueDepth) throw new DecodeError(`${path}: attribute value nested deeper than ${this.limits.maxValueDepth}`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
+    for (const [camel, snake] of SCALAR_VALUE_FIELDS) if (field(value, camel, snake) !== undefined) return;
+    const array = field(value, 'arrayValue', 'array_value');
+    const kvlist = array === undefined ? field(value, 'kvlistValue', 'kvlist_value') : undefined;
+    const list = array ?? kvlist;
+    if (typeof list !== 'object' || list === null || Array.isArray(list)) return;
+    const values = field(list, 'values');
+    if (!Array.isArray(values)) return;
+    for (const item of values) {
+      if (array !== undefined) this.checkDepth(item, depth + 1, path);
+      else if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
+        const inner = field(item, 'value');
+        if (inner !== undefined) this.checkDepth(inner, depth + 1, path);
+      }
+    }
   }
 
   private list(value: Json, depth: number, open: '[' | '{', path: string): string {

@@ -117,6 +117,23 @@ describe('attribute key filter', () => {
     expect({ ...out.resourceSpans[0].spans[0].attributes }).toEqual({ 'http.route': '/x' });
   });
 
+  it('still refuses a left-out value nested deeper than maxValueDepth, in both encodings', () => {
+    let deep: Value = { s: 'leaf' };
+    for (let i = 0; i < 10; i++) deep = i % 2 ? { arr: [{ i: 1 }, deep] } : { kv: [['k', deep]] };
+    const s = spec([['not.read', deep], ['http.route', { s: '/d' }]]);
+    const pb = encodeTracesRequest(toProto(s));
+    const json = JSON.stringify(toJson(s));
+    expect(() => decodeTracesRequest(pb, { keep: KEEP, maxValueDepth: 8 })).toThrow(/nested deeper than 8/);
+    expect(() => decodeTracesRequestJson(json, { keep: KEEP, maxValueDepth: 8 })).toThrow(/nested deeper than 8/);
+    // Within the limit the left-out value is stepped over.
+    expect({ ...decodeTracesRequest(pb, { keep: KEEP, maxValueDepth: 11 }).resourceSpans[0].spans[0].attributes }).toEqual({ 'http.route': '/d' });
+    expect({ ...decodeTracesRequestJson(json, { keep: KEEP, maxValueDepth: 11 }).resourceSpans[0].spans[0].attributes }).toEqual({ 'http.route': '/d' });
+    // The same depths as for a value that is read.
+    expect(() => decodeTracesRequest(pb, { maxValueDepth: 10 })).toThrow(/nested deeper than 10/);
+    expect(() => decodeTracesRequest(pb, { keep: KEEP, maxValueDepth: 10 })).toThrow(/nested deeper than 10/);
+    expect(() => decodeTracesRequestJson(json, { keep: KEEP, maxValueDepth: 10 })).toThrow(/nested deeper than 10/);
+  });
+
   it('left-out attributes do not count towards maxAttributesPerSpan', () => {
     const attrs: Array<[string, Value]> = Array.from({ length: 5 }, (_, i) => [`x${i}`, { i }] as [string, Value]);
     attrs.push(['http.route', { s: '/z' }]);

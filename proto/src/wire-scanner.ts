@@ -275,7 +275,7 @@ class Scanner {
           // The key comes first on the wire as every encoder writes it; a value seen before its
           // key is decoded and the decision is made below.
           if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) {
-            this.pos = sub;
+            this.skipValue(sub, 1);
             kind = ValueKind.EMPTY;
           } else {
             value = this.anyValue(sub, 1);
@@ -359,6 +359,41 @@ class Scanner {
     }
     this.kind = kind;
     return value;
+  }
+
+  /**
+   * Steps over an AnyValue that is left out, decoding nothing: only its nesting is followed, so
+   * that the depth limit holds for every value of the request, read or not.
+   */
+  private skipValue(end: number, depth: number): void {
+    if (depth > this.limits.maxValueDepth) throw new DecodeError(`attribute value nested deeper than ${this.limits.maxValueDepth}`);
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      const field = tag >>> 3;
+      if ((field !== 5 && field !== 6) || (tag & 7) !== WIRE_LEN) {
+        this.skip(tag, end);
+        continue;
+      }
+      // ArrayValue.values (AnyValue) or KeyValueList.values (KeyValue, its value in field 2).
+      const listEnd = this.lenEnd(end);
+      while (this.pos < listEnd) {
+        const item = this.tag(listEnd);
+        if (item >>> 3 !== 1 || (item & 7) !== WIRE_LEN) {
+          this.skip(item, listEnd);
+          continue;
+        }
+        const itemEnd = this.lenEnd(listEnd);
+        if (field === 5) {
+          this.skipValue(itemEnd, depth + 1);
+          continue;
+        }
+        while (this.pos < itemEnd) {
+          const kvTag = this.tag(itemEnd);
+          if (kvTag >>> 3 === 2 && (kvTag & 7) === WIRE_LEN) this.skipValue(this.lenEnd(itemEnd), depth + 1);
+          else this.skip(kvTag, itemEnd);
+        }
+      }
+    }
   }
 
   /** An ArrayValue (`[`) or KeyValueList (`{`) as JSON text. */
