@@ -338,11 +338,28 @@ export function topEntries(b: Baseline, kind: EntryKind, n: number): { key: stri
 export function transitionsFrom(b: Baseline, operation: string): { next: string; count: number }[] {
   const out: { next: string; count: number }[] = [];
   for (const [key, e] of b.entries.transition) {
-    const pair = parsePair(key);
+    const pair = parsedPair(key);
     if (pair && pair[0] === operation) out.push({ next: pair[1], count: e.count });
   }
   out.sort((x, y) => y.count - x.count);
   return out;
+}
+
+/** Transition keys already parsed (read-only pairs); cleared whenever it holds MAX_MEMO_KEYS. */
+const parsedPairs = new Map<string, readonly [string, string] | undefined>();
+
+/**
+ * {@link parsePair}, remembered: `unusual-chain` reads every transition out of an operation at
+ * each step of each chain, and the keys are the baseline's own (their hashes already computed).
+ */
+function parsedPair(key: string): readonly [string, string] | undefined {
+  let pair = parsedPairs.get(key);
+  if (pair === undefined && !parsedPairs.has(key)) {
+    pair = parsePair(key);
+    if (parsedPairs.size >= MAX_MEMO_KEYS) parsedPairs.clear();
+    parsedPairs.set(key, pair);
+  }
+  return pair;
 }
 
 /** A JSON [a, b] key, or undefined when it is not one. */
