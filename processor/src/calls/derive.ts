@@ -14,9 +14,6 @@ export const UNKNOWN_PEER = 'unknown';
 /** Prefix of a tool peer. */
 export const TOOL_PEER_PREFIX = 'tool:';
 
-/** Attribute prefixes that mark a span of unspecified kind as an outbound call. */
-const CLIENT_ATTRIBUTE_PREFIXES = ['db.', 'messaging.', 'rpc.', 'url.full', 'http.url', 'server.address', 'net.peer.'];
-
 export interface DerivedTrace {
   calls: Call[];
   chains: Chain[];
@@ -115,7 +112,7 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
 
 function isOutbound(span: SpanData): boolean {
   if (span.kind === SpanKind.CLIENT || span.kind === SpanKind.PRODUCER) return true;
-  return span.kind === SpanKind.UNSPECIFIED && hasPrefix(span.attributes, CLIENT_ATTRIBUTE_PREFIXES);
+  return span.kind === SpanKind.UNSPECIFIED && hasPrefix(span.attributes, sc.PRESENCE_PREFIXES);
 }
 
 function stitchedCall(client: Node, server: Node, who: ResolvedIdentity): Call {
