@@ -60,6 +60,11 @@ describe('retention', () => {
     for (let i = 0; i < 5000; i += 500) store.writeChains(Array.from({ length: 500 }, (_, k) => chain('old', T0 + (i + k) * 1000)));
     const recent = Array.from({ length: 500 }, (_, k) => chain('new', T0 + 10 * DAY + k * 1000));
     store.writeChains(recent);
+    // Trace summaries (every completed trace, with or without calls) age out with the chains.
+    const summary = (traceId: string, at: number) => ({ traceId, startMs: at, endMs: at + 5, spans: 1, services: ['s'] });
+    const oldTrace = 'a1'.repeat(16);
+    const newTrace = 'b2'.repeat(16);
+    store.writeChains([], [summary(oldTrace, T0), summary(newTrace, T0 + 10 * DAY)]);
     expect(chainCount()).toBe(5500);
 
     const registry = new Registry();
@@ -86,6 +91,8 @@ describe('retention', () => {
     expect(chainCount()).toBe(520);
     expect(store.recentChains('old', 10)).toEqual([]);
     expect(store.traceChains(recent[0]!.traceId)).toHaveLength(1);
+    expect(store.traceSummary(oldTrace)).toBeUndefined();
+    expect(store.traceSummary(newTrace)?.spans).toBe(1);
     expect(counterSum(await registry.metrics(), 'conduct_retention_deleted_total')).toBe(5000);
   });
 

@@ -45,7 +45,6 @@ export function startRetention(options: RetentionOptions): Retention {
   const deleted = options.registry
     ? new Counter({ name: 'conduct_retention_deleted_total', help: 'Chains deleted by retention (storage.retention).', registers: [options.registry] })
     : undefined;
-  const deleteBatch = store.db.prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains WHERE end_ms < ? LIMIT ?)');
 
   let running: Promise<number> | undefined;
   let stopped = false;
@@ -56,9 +55,9 @@ export function startRetention(options: RetentionOptions): Retention {
     const cutoff = newest - retentionMs;
     let total = 0;
     for (let i = 0; i < maxBatches && !stopped; i++) {
-      const n = deleteBatch.run(cutoff, batchRows).changes;
-      total += n;
-      if (n < batchRows) break;
+      const step = store.pruneStep(cutoff, batchRows);
+      total += step.chains;
+      if (step.chains === 0 && step.traces === 0) break;
       await new Promise((r) => setImmediate(r));
     }
     if (total) {

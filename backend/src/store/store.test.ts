@@ -144,7 +144,7 @@ describe('store', () => {
     expect(store.traceSummary(t1.toUpperCase())).toEqual({ traceId: t1, startMs: 900, endMs: 1500, spans: 3, services: ['web', 'db'] });
     expect(store.traceSummary(traceId(9))).toBeUndefined();
     expect(store.traceSummary('zz')).toBeUndefined();
-    store.pruneChains(5000);
+    expect(store.pruneStep(5000, 100)).toEqual({ chains: 0, traces: 2 });
     expect(store.traceSummary(t1)).toBeUndefined();
     expect(store.traceSummary(t2)?.spans).toBe(4);
   });
@@ -153,7 +153,7 @@ describe('store', () => {
     const { store } = await fresh();
     store.writeChains([chain(traceId(1), 'svc:a', [['b', 'op']], 1000), chain(traceId(2), 'svc:a', [['b', 'op']], 9000)]);
     expect(store.newestEventMs()).toBe(9001);
-    expect(store.pruneChains(5000)).toBe(1);
+    expect(store.pruneStep(5000, 100)).toEqual({ chains: 1, traces: 0 });
     expect(store.traceChains(traceId(1))).toEqual([]);
     expect(store.traceChains(traceId(2))).toHaveLength(1);
     expect(store.sizeBytes()).toBeGreaterThan(0);

@@ -9,8 +9,6 @@ import { decodeCalls, encodeCalls } from './call-codec.js';
 
 /** Services kept per trace summary. */
 const MAX_TRACE_SERVICES = 64;
-/** Trace summaries deleted per retention step. */
-const PRUNE_TRACE_STEP = 2000;
 
 /** How long a statement waits for a lock held by another connection before failing. */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
@@ -90,8 +88,13 @@ export interface Store {
   traceChains(traceId: string): Chain[];
   /** What is known of a completed trace (spans, services, times, merged over late parts); undefined when unknown. */
   traceSummary(traceId: string): TraceSummary | undefined;
-  /** Deletes chains that ended before `beforeMs` (event time); returns how many. */
-  pruneChains(beforeMs: number): number;
+  /**
+   * One bounded retention step: deletes at most `maxRows` chains and at most `maxRows` trace
+   * summaries that ended before `beforeMs` (event time), taken from the oldest stored (append
+   * order), so a step never scans the whole table. A young row at the front holds back at most
+   * one step's window; keep calling while it deletes something.
+   */
+  pruneStep(beforeMs: number, maxRows: number): { chains: number; traces: number };
   /** Newest chain end time ever stored (event time), 0 when empty. */
   newestEventMs(): number;
   /** Database size in bytes (pages in use plus free pages). */
@@ -214,23 +217,14 @@ function createStore(db: Database.Database, path: string): Store {
     `SELECT ${chainColumns} FROM chains WHERE identity = ? ORDER BY end_ms DESC, seq DESC LIMIT ?`,
   );
   const selectTrace = db.prepare(`SELECT ${chainColumns} FROM chains WHERE trace_id = ? ORDER BY start_ms, seq`);
-  // Per identity, so the (identity, end_ms) index finds the rows instead of a full table scan.
-  const selectIdentityIds = db.prepare('SELECT id FROM identities').pluck();
-  const deleteOld = db.prepare('DELETE FROM chains WHERE identity = ? AND end_ms < ?');
+  // Retention deletes from the front of the append order, within a window of `maxRows` rows.
+  const deleteOldChains = db.prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ?');
   const insertTrace = db.prepare('INSERT INTO traces (trace_id, start_ms, end_ms, spans, services) VALUES (?, ?, ?, ?, ?)');
   const selectTraceSummary = db.prepare('SELECT start_ms, end_ms, spans, services FROM traces WHERE trace_id = ? ORDER BY seq LIMIT 64');
-  const deleteOldTraces = db.prepare(
-    `DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT ${PRUNE_TRACE_STEP}) AND end_ms < ?`,
-  );
-  const prune = db.transaction((beforeMs: number): number => {
-    let removed = 0;
-    for (const id of selectIdentityIds.all() as string[]) removed += deleteOld.run(id, beforeMs).changes;
-    // Trace summaries are append-ordered: delete old ones from the front in bounded steps.
-    // Stops at the first step that deletes nothing (a young trace at the front waits its turn).
-    while (deleteOldTraces.run(beforeMs).changes > 0) {
-      /* keep going */
-    }
-    return removed;
+  const deleteOldTraces = db.prepare('DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT ?) AND end_ms < ?');
+  const pruneStep = db.transaction((beforeMs: number, maxRows: number) => {
+    const rows = Math.max(1, Math.floor(maxRows));
+    return { chains: deleteOldChains.run(rows, beforeMs).changes, traces: deleteOldTraces.run(rows, beforeMs).changes };
   });
   // identities.last_seen_ms is the newest chain end per identity: no scan of the chains table.
   const selectNewest = db.prepare('SELECT max(last_seen_ms) AS v FROM identities');
@@ -339,7 +333,7 @@ function createStore(db: Database.Database, path: string): Store {
       const bytes = traceIdToBytes(traceId);
       return bytes ? (selectTrace.all(bytes) as ChainRow[]).map(toChain) : [];
     },
-    pruneChains: (beforeMs) => prune(beforeMs),
+    pruneStep: (beforeMs, maxRows) => pruneStep(beforeMs, maxRows),
     traceSummary(traceId) {
       const bytes = traceIdToBytes(traceId);
       if (!bytes) return undefined;
