@@ -3,9 +3,8 @@
  * from span attributes and is untrusted: it is rendered as text only.
  */
 
-export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
-export type AlertStatus = 'open' | 'acknowledged' | 'expected' | 'malicious';
-export type Verdict = Exclude<AlertStatus, 'open'>;
+// The alert contract is the backend's own (type-only: nothing of it reaches the bundle).
+export type { Alert, AlertStatus, Severity, Verdict } from '../../src/alerts/model.js';
 
 export interface LearningProgress {
   /** 0..1 */
@@ -97,23 +96,3 @@ export interface Chain {
   calls: ChainCall[];
 }
 
-export interface Alert {
-  id: string;
-  identity: string;
-  identityKind?: string;
-  detector: string;
-  severity: Severity;
-  score: number;
-  title: string;
-  explanation: string;
-  traceId: string;
-  spanIds: string[];
-  eventTime: string;
-  firstSeen: string;
-  lastSeen: string;
-  count: number;
-  status: AlertStatus;
-  techniques: string[];
-  links?: { trace?: string };
-  evidence?: Record<string, unknown>;
-}
