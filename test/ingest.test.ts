@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { SpanKind, type Span } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConduct, type TestConduct } from './support/conduct.js';
+import { sendShopTrace } from './support/shop.js';
 import { exporterFor, TestService, type Transport } from './support/otel.js';
 
 interface ApiCall {
@@ -27,55 +28,15 @@ interface ApiChain {
 
 const T0 = Date.UTC(2026, 10, 27, 9, 0, 0);
 
-/** Sends a shop trace (web -> checkout -> payments, checkout -> postgres) and an agent trace. */
+/** Sends a shop trace (web -> checkout -> payments with a principal, checkout -> postgres) and an agent trace. */
 async function sendTraffic(conduct: TestConduct, transport: Transport, offsetMs: number) {
-  const svc = (name: string, ns = 'shop') =>
-    new TestService({ 'service.name': name, 'service.namespace': ns, 'cloud.region': 'eu-west-1' }, exporterFor(transport, conduct));
-  const web = svc('web');
-  const checkout = svc('checkout');
-  const payments = svc('payments');
-  const orders = svc('orders');
-  const agent = svc('triage-agent', 'agents');
   const t = T0 + offsetMs;
+  const shop = await sendShopTrace(conduct, { t, transport, paymentsPrincipal: 'sa:checkout-payments' });
+  const svc = (name: string, ns: string) =>
+    new TestService({ 'service.name': name, 'service.namespace': ns, 'cloud.region': 'eu-west-1' }, exporterFor(transport, conduct));
+  const orders = svc('orders', 'shop');
+  const agent = svc('triage-agent', 'agents');
   const end = (span: Span, ms: number) => span.end(t + ms);
-
-  const root = web.start('GET /cart', { kind: SpanKind.SERVER, startMs: t, attributes: { 'http.request.method': 'GET', 'http.route': '/cart' } });
-  const toCheckout = web.start('POST', {
-    kind: SpanKind.CLIENT,
-    parent: root,
-    startMs: t + 1,
-    attributes: { 'http.request.method': 'POST', 'url.full': 'http://checkout.shop.svc:8080/orders/8812', 'server.address': 'checkout.shop.svc', 'server.port': 8080 },
-  });
-  const checkoutServer = checkout.start('POST /orders/{id}', {
-    kind: SpanKind.SERVER,
-    parent: toCheckout,
-    startMs: t + 2,
-    attributes: { 'http.request.method': 'POST', 'http.route': '/orders/{id}', 'url.path': '/orders/8812' },
-  });
-  const db = checkout.start('SELECT shop.orders', {
-    kind: SpanKind.CLIENT,
-    parent: checkoutServer,
-    startMs: t + 3,
-    attributes: { 'db.system.name': 'postgresql', 'db.namespace': 'shop', 'db.operation.name': 'SELECT', 'db.collection.name': 'orders' },
-  });
-  end(db, 5);
-  const toPayments = checkout.start('POST', {
-    kind: SpanKind.CLIENT,
-    parent: checkoutServer,
-    startMs: t + 6,
-    attributes: { 'http.request.method': 'POST', 'url.full': 'http://payments.shop.svc/charge' },
-  });
-  const paymentsServer = payments.start('POST /charge', {
-    kind: SpanKind.SERVER,
-    parent: toPayments,
-    startMs: t + 7,
-    attributes: { 'http.request.method': 'POST', 'http.route': '/charge', 'enduser.id': 'sa:checkout-payments' },
-  });
-  end(paymentsServer, 9);
-  end(toPayments, 10);
-  end(checkoutServer, 11);
-  end(toCheckout, 12);
-  end(root, 13);
 
   const invoke = agent.start('invoke_agent support-triage', {
     kind: SpanKind.INTERNAL,
@@ -105,10 +66,8 @@ async function sendTraffic(conduct: TestConduct, transport: Transport, offsetMs:
   end(tool, 26);
   end(invoke, 27);
 
-  const all = [web, checkout, payments, orders, agent];
-  await Promise.all(all.map((s) => s.flush()));
-  await Promise.all(all.map((s) => s.shutdown()));
-  return { shopTrace: root.spanContext().traceId, agentTrace: invoke.spanContext().traceId, spans: { toCheckout, toPayments, paymentsServer, db, tool, get } };
+  await Promise.all([orders, agent].map((s) => s.shutdown())); // shutdown flushes
+  return { shopTrace: shop.traceId, agentTrace: invoke.spanContext().traceId, spans: { ...shop.spans, tool, get } };
 }
 
 function chainOf(chains: ApiChain[], identity: string): ApiChain {

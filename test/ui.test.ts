@@ -10,6 +10,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { safeHttpUrl } from '../backend/ui/src/format.js';
 import { ensureUiBuilt, launchBrowser, watchedPage, type PageWatch } from './support/browser.js';
+import { sendShopTrace } from './support/shop.js';
 import { startTestConduct, type TestConduct } from './support/conduct.js';
 import { exporterFor, TestService } from './support/otel.js';
 
@@ -35,65 +36,9 @@ interface ApiAlert {
   links: { trace: string };
 }
 
-/** The shop: web -> checkout, and checkout's own calls to postgres and payments. */
-function shop(conduct: TestConduct) {
-  const svc = (name: string) =>
-    new TestService({ 'service.name': name, 'service.namespace': 'shop', 'cloud.region': 'eu-west-1' }, exporterFor('http-proto', conduct));
-  return { web: svc('web'), checkout: svc('checkout'), payments: svc('payments') };
-}
-
 /** One checkout trace at event time `t`; `extraPeer` adds a call to a host never seen before. */
 async function sendCheckout(conduct: TestConduct, t: number, extraPeer?: string): Promise<string> {
-  const { web, checkout, payments } = shop(conduct);
-  const end = (span: Span, ms: number) => span.end(t + ms);
-  const root = web.start('GET /cart', { kind: SpanKind.SERVER, startMs: t, attributes: { 'http.request.method': 'GET', 'http.route': '/cart' } });
-  const toCheckout = web.start('POST', {
-    kind: SpanKind.CLIENT,
-    parent: root,
-    startMs: t + 1,
-    attributes: { 'http.request.method': 'POST', 'url.full': 'http://checkout.shop.svc:8080/orders/8812', 'server.address': 'checkout.shop.svc', 'server.port': 8080 },
-  });
-  const server = checkout.start('POST /orders/{id}', {
-    kind: SpanKind.SERVER,
-    parent: toCheckout,
-    startMs: t + 2,
-    attributes: { 'http.request.method': 'POST', 'http.route': '/orders/{id}' },
-  });
-  const db = checkout.start('SELECT shop.orders', {
-    kind: SpanKind.CLIENT,
-    parent: server,
-    startMs: t + 3,
-    attributes: { 'db.system.name': 'postgresql', 'db.namespace': 'shop', 'db.operation.name': 'SELECT', 'db.collection.name': 'orders' },
-  });
-  end(db, 5);
-  const toPayments = checkout.start('POST', {
-    kind: SpanKind.CLIENT,
-    parent: server,
-    startMs: t + 6,
-    attributes: { 'http.request.method': 'POST', 'url.full': 'http://payments.shop.svc/charge' },
-  });
-  const paymentsServer = payments.start('POST /charge', {
-    kind: SpanKind.SERVER,
-    parent: toPayments,
-    startMs: t + 7,
-    attributes: { 'http.request.method': 'POST', 'http.route': '/charge' },
-  });
-  end(paymentsServer, 9);
-  end(toPayments, 10);
-  if (extraPeer) {
-    const out = checkout.start('PUT', {
-      kind: SpanKind.CLIENT,
-      parent: server,
-      startMs: t + 11,
-      attributes: { 'http.request.method': 'PUT', 'url.full': `https://${extraPeer}/upload/orders.csv`, 'server.address': extraPeer },
-    });
-    end(out, 40);
-  }
-  end(server, 41);
-  end(toCheckout, 42);
-  end(root, 43);
-  for (const s of [web, checkout, payments]) await s.shutdown();
-  return root.spanContext().traceId;
+  return (await sendShopTrace(conduct, { t, extraPeer })).traceId;
 }
 
 /** An agent whose id, name, span names and attributes are hostile markup and script URLs. */
