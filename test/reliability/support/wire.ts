@@ -4,6 +4,7 @@
  * server did, including closing the connection without an answer.
  */
 import http from 'node:http';
+import { lenField, tag, varint, varintField } from '../../../processor/src/receiver/testdata/otlp-wire.js';
 
 /** Deterministic PRNG (mulberry32): the same seed gives the same cases on every run. */
 export function seededRandom(seed: number): () => number {
@@ -27,24 +28,8 @@ export function randomHex(rand: () => number, bytes: number): string {
   return randomBytes(rand, bytes).toString('hex');
 }
 
-export function varint(value: number | bigint): Buffer {
-  let v = BigInt(value);
-  const out: number[] = [];
-  do {
-    let byte = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v > 0n) byte |= 0x80;
-    out.push(byte);
-  } while (v > 0n);
-  return Buffer.from(out);
-}
-
-export const tag = (field: number, wireType: number): Buffer => varint((field << 3) | wireType);
-export const lenField = (field: number, payload: Buffer | string): Buffer => {
-  const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  return Buffer.concat([tag(field, 2), varint(bytes.length), bytes]);
-};
-export const varintField = (field: number, value: number | bigint): Buffer => Buffer.concat([tag(field, 0), varint(value)]);
+// The minimal protobuf writer the receiver tests already use (written independently of the code under test).
+export { lenField, tag, varint, varintField };
 
 /** A KeyValue whose AnyValue is a string given as raw bytes (which need not be UTF-8). */
 export const keyValueBytes = (key: string, value: Buffer): Buffer => Buffer.concat([lenField(1, key), lenField(2, lenField(1, value))]);
