@@ -155,6 +155,15 @@ export interface RawRequest {
   body: Uint8Array;
 }
 
+/** What became of a body handed to `TraceIngest.acceptRaw`. */
+export type RawAcceptResult =
+  /** Not a valid OTLP request (the decoder's message). */
+  | { kind: 'invalid'; message: string }
+  /** Refused before it was decoded (the span count is unknown). */
+  | { kind: 'refused'; outcome: Extract<AcceptOutcome, { ok: false }> }
+  /** Decoded, then accepted or refused as `outcome` says. */
+  | { kind: 'decoded'; outcome: AcceptOutcome; spanCount: number; rejectedSpans: number; rejectMessage: string };
+
 /**
  * Where receivers hand decoded requests. When the returned promise resolves with `{ok: true}` the
  * spans are accepted (and, once journaling exists, durable): the receiver may acknowledge them.
@@ -166,6 +175,18 @@ export interface TraceIngest {
    * the caller's: it must not be changed, and is only read until the returned promise settles.
    */
   accept(data: import('@conduct/proto').TracesRequestData, raw?: RawRequest): Promise<AcceptOutcome>;
+  /**
+   * Optional: decodes the body itself (elsewhere, e.g. on another thread) and accepts it, so the
+   * receiver does not decode. `limits` are the receiver's (without `keep`: the ingest applies its
+   * own). `onAccepted` is called synchronously once the spans are in, before the promise settles
+   * and before any of their traces can be handed on, with the trace ids the request touched.
+   * Receivers prefer this over `accept` when they do not need the decoded request themselves.
+   */
+  acceptRaw?(
+    raw: RawRequest,
+    limits: import('@conduct/proto').DecodeLimits,
+    onAccepted?: (traceIds: readonly string[], spans: number) => void,
+  ): Promise<RawAcceptResult>;
   /**
    * The attributes this ingest reads (optional). Receivers decode only these (they pass it to the
    * decoders as `DecodeLimits.keep`); absent, every attribute is decoded.

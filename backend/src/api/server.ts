@@ -35,6 +35,8 @@ export interface ApiOptions {
   store: Store;
   /** Prometheus registry served at /metrics; a store-size gauge is added to it. */
   registry: Registry;
+  /** More metric families in the text format (another thread's registry), served after the registry's. */
+  moreMetrics?: () => Promise<string>;
   /** Completes every pending trace and waits for it to be stored and analysed. */
   flush: () => Promise<void>;
   logger?: Logger;
@@ -110,7 +112,14 @@ export function createApi(options: ApiOptions): ApiServer {
   );
 
   app.get('/metrics', async (c) => {
-    const text = await registry.metrics();
+    let text = await registry.metrics();
+    if (options.moreMetrics) {
+      try {
+        text += await options.moreMetrics();
+      } catch (err) {
+        logger.warn({ err: String(err) }, 'metrics of the pipeline thread unavailable');
+      }
+    }
     return c.body(text, 200, { 'Content-Type': registry.contentType });
   });
 

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import {
   createForwarder,
   createGrpcReceiver,
   createHttpReceiver,
-  createPipeline,
+  createPipelineThread,
   silentLogger,
   type Logger,
   type Receiver,
@@ -130,17 +131,30 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
 
     // Accepted requests are journaled before they are acknowledged (docs/reliability.md); the
     // journal stops after the pipeline has stored every pending trace.
-    const journal = createJournal({ db: store.db, registry, logger, maxMemoryBytes: config.limits.maxMemoryBytes });
+    // Decoding, stitching and derivation run on their own thread (processor/src/pipeline/thread.ts);
+    // the memory limit covers both heaps.
+    let ready = false;
+    let pipelineHeap = () => 0;
+    const journal = createJournal({
+      db: store.db,
+      registry,
+      logger,
+      maxMemoryBytes: config.limits.maxMemoryBytes,
+      heapUsed: () => getHeapStatistics().used_heap_size + pipelineHeap(),
+    });
     stops.push(() => journal.stop());
-    const pipeline = createPipeline({
+    const pipeline = createPipelineThread({
       rules: config.identity.rules,
       stitching: { idleMs: config.stitching.idle, latenessMs: config.stitching.lateness, maxPendingSpans: config.stitching.maxPendingSpans },
       consumer: journal.consumer(engine),
       onBatch: journal.onBatch,
-      registry,
       logger,
+      // Not ready any more: a supervisor restarts conduct, and the journal replays.
+      onFailure: () => (ready = false),
     });
+    pipelineHeap = pipeline.heapUsed;
     stops.push(() => pipeline.stop());
+    await pipeline.started();
     await journal.replay(pipeline);
     const ingest = journal.ingest(pipeline);
 
@@ -179,11 +193,11 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       baseline: (id) => detection.baseline(id),
       graph: (id) => detection.graph(id),
     };
-    let ready = false;
     const flush = () => pipeline.flush();
     api = createApi({
       store,
       registry,
+      moreMetrics: () => pipeline.metrics(),
       flush,
       logger,
       token: config.api.token,

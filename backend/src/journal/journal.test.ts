@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
-import { decodeTracesRequest, decodeTracesRequestJson, encodeTracesRequest, type TracesRequestData } from '@conduct/proto';
-import { createCollectingConsumer, createPipeline, type RawRequest } from '@conduct/processor';
+import { DEFAULT_DECODE_LIMITS, decodeTracesRequest, decodeTracesRequestJson, encodeTracesRequest, type TracesRequestData } from '@conduct/proto';
+import { createCollectingConsumer, createPipeline, createPipelineThread, type RawRequest } from '@conduct/processor';
 import { createJournal } from './journal.js';
 
 const T0_NS = 1_767_000_000_000_000_000n;
@@ -117,6 +117,45 @@ describe('journal', () => {
     expect(second.db.prepare('SELECT count(*) AS n FROM journal').get()).toEqual({ n: 0 });
     await second.pipeline.stop();
     await first.pipeline.stop();
+  });
+
+  it('journals bodies that a pipeline thread decodes (acceptRaw), settles them once stored, and replays them', async () => {
+    const db = new Database(join(dir, 'conduct.db'));
+    db.pragma('journal_mode = WAL');
+    dbs.push(db);
+    const journal = createJournal({ db, registry: new Registry() });
+    const consumer = createCollectingConsumer();
+    const thread = createPipelineThread({
+      stitching: { idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 100_000 },
+      consumer: journal.consumer(consumer),
+      onBatch: journal.onBatch,
+    });
+    try {
+      const ingest = journal.ingest(thread);
+      const pb = otlpProtobuf([1, 2, 3]);
+      const noted: string[] = [];
+      const result = await ingest.acceptRaw!({ format: 'protobuf', body: pb }, DEFAULT_DECODE_LIMITS, (ids) => noted.push(...ids));
+      expect(result).toMatchObject({ kind: 'decoded', outcome: { ok: true }, spanCount: 6 });
+      expect(noted.sort()).toEqual([hex(1, 16), hex(2, 16), hex(3, 16)]);
+      // Committed before the answer, with the bytes as received and the traces it waits for.
+      const rows = db.prepare('SELECT format, body, spans FROM journal').all() as Array<{ format: string; body: Buffer; spans: number }>;
+      expect(rows.map((r) => [r.format, r.spans])).toEqual([['protobuf', 6]]);
+      expect(Buffer.compare(rows[0]!.body, pb)).toBe(0);
+      expect(db.prepare('SELECT count(*) AS n FROM journal_traces').get()).toEqual({ n: 3 });
+
+      // A second process replays the unsettled request through its own pipeline.
+      const second = start();
+      expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 1, spans: 6 });
+      await second.pipeline.stop();
+
+      // Stored by the first: settled and deleted.
+      await thread.flush();
+      expect(consumer.chains()).toHaveLength(3);
+      expect(db.prepare('SELECT count(*) AS n FROM journal').get()).toEqual({ n: 0 });
+      expect(journal.stats()).toMatchObject({ entries: 0, appended: 1, checkpointed: 1 });
+    } finally {
+      await thread.stop();
+    }
   });
 
   it('replays only the traces not stored yet', async () => {

@@ -8,6 +8,7 @@ import {
   type ChainBatch,
   type ChainConsumer,
   type Logger,
+  type RawAcceptResult,
   type RawRequest,
   type TraceIngest,
 } from '@conduct/processor';
@@ -215,16 +216,46 @@ export function createJournal(options: JournalOptions): Journal {
     }
   });
 
+  const memoryRefusal = (): AcceptOutcome & { ok: false } => {
+    stats.refusedMemory++;
+    refused.inc();
+    return { ok: false, reason: 'memory', retryAfterMs };
+  };
+
+  /** Queues the entry for the next group commit and waits for it; undefined once durable. */
+  const append = async (entry: Entry): Promise<unknown> => {
+    group.push(entry);
+    stats.appended++;
+    appended.inc();
+    scheduled ??= setImmediate(commit);
+    return new Promise<unknown>((resolve) => entry.waiters.push(resolve));
+  };
+
   return {
     ingest(next) {
+      const acceptRaw = next.acceptRaw?.bind(next);
       return {
         ...(next.keep ? { keep: next.keep } : {}),
+        ...(acceptRaw
+          ? {
+              async acceptRaw(raw: RawRequest, limits: DecodeLimits, onAccepted?: (traceIds: readonly string[], spans: number) => void): Promise<RawAcceptResult> {
+                if (overMemory()) return { kind: 'refused', outcome: memoryRefusal() };
+                let entry: Entry | undefined;
+                // Registered as the spans go in, before any batch can complete their traces.
+                const result = await acceptRaw(raw, limits, (traceIds, spans) => {
+                  entry = { seq: nextSeq++, traces: new Set(traceIds), committed: false, spans, receivedMs: Date.now(), format: raw.format, body: raw.body, waiters: [] };
+                  register(entry);
+                  onAccepted?.(traceIds, spans);
+                });
+                if (entry === undefined) return result;
+                const failure = await append(entry);
+                if (failure !== undefined && result.kind === 'decoded') return { ...result, outcome: { ok: false, reason: 'journal-error', retryAfterMs } };
+                return result;
+              },
+            }
+          : {}),
         async accept(data: TracesRequestData, raw?: RawRequest): Promise<AcceptOutcome> {
-          if (overMemory()) {
-            stats.refusedMemory++;
-            refused.inc();
-            return { ok: false, reason: 'memory', retryAfterMs };
-          }
+          if (overMemory()) return memoryRefusal();
           if (data.spanCount === 0) return next.accept(data, raw);
           const traces = new Set<string>();
           for (const rs of data.resourceSpans) for (const s of rs.spans) traces.add(s.traceId);
@@ -246,11 +277,7 @@ export function createJournal(options: JournalOptions): Journal {
             unregister(entry);
             return outcome;
           }
-          group.push(entry);
-          stats.appended++;
-          appended.inc();
-          scheduled ??= setImmediate(commit);
-          const failure = await new Promise<unknown>((resolve) => entry.waiters.push(resolve));
+          const failure = await append(entry);
           // The spans are in the pipeline but not durable: answer retryable so the sender resends.
           if (failure !== undefined) return { ok: false, reason: 'journal-error', retryAfterMs };
           return { ok: true };

@@ -52,6 +52,60 @@ export function createExportFlow(
 
   // `compressedBody`: the gzip bytes as received (HTTP in in-line mode), passed on unchanged when a
   // downstream also wants gzip.
+  const failed = (error: unknown) => {
+    const now = Date.now();
+    if (now - lastErrorLog >= ERROR_LOG_INTERVAL_MS) {
+      lastErrorLog = now;
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, 'trace ingest failed; answering retryable errors');
+    }
+  };
+  const invalid = (protocol: ReceiverProtocol, format: BodyFormat, error: unknown): ExportResult => {
+    // DecodeError is the expected case; anything else thrown on hostile input is treated the
+    // same way (a bad body), so no input can fail the request in an unplanned way.
+    metrics.requestRejected(protocol, 'decode-error');
+    const message = error instanceof Error ? error.message : String(error);
+    return { kind: 'invalid', message: `cannot decode the request body as OTLP ${format}: ${message}` };
+  };
+  const ok = (protocol: ReceiverProtocol, rejectedSpans: number, rejectMessage: string): ExportResult => {
+    metrics.spansRejected(protocol, 'invalid-span', rejectedSpans);
+    return { kind: 'ok', rejectedSpans, errorMessage: rejectedSpans > 0 ? rejectMessage : '' };
+  };
+  const overloaded = (protocol: ReceiverProtocol, spans: number, outcome: { reason: string; retryAfterMs: number }): ExportResult => {
+    metrics.requestRejected(protocol, 'overloaded');
+    metrics.spansRejected(protocol, 'overloaded', spans);
+    return { kind: 'overloaded', message: `conduct is overloaded (${outcome.reason}); retry later`, retryAfterMs: Math.max(0, outcome.retryAfterMs) };
+  };
+
+  // The ingest decodes (on its own thread): the receiver only passes the bytes on. In-line mode
+  // decodes here, since a request must be known valid before it is forwarded.
+  if (ingest.acceptRaw && !forwarder?.enabled) {
+    const acceptRaw = ingest.acceptRaw.bind(ingest);
+    return async (protocol, format, body) => {
+      metrics.requestBytes(protocol, body.length);
+      if (body.length === 0) return ok(protocol, 0, '');
+      let result;
+      try {
+        result = await acceptRaw({ format, body }, limits);
+      } catch (error) {
+        metrics.requestRejected(protocol, 'ingest-error');
+        failed(error);
+        return { kind: 'overloaded', message: 'conduct could not take the spans; retry later', retryAfterMs: INGEST_ERROR_RETRY_MS };
+      }
+      switch (result.kind) {
+        case 'invalid':
+          return invalid(protocol, format, result.message);
+        case 'refused':
+          return overloaded(protocol, 0, result.outcome);
+        case 'decoded':
+          if (!result.outcome.ok) return overloaded(protocol, result.spanCount, result.outcome);
+          if (result.spanCount > 0) metrics.spansReceived(protocol, result.spanCount);
+          return ok(protocol, result.rejectedSpans, result.rejectMessage);
+      }
+    };
+  }
+
+  // `compressedBody`: the gzip bytes as received (HTTP in in-line mode), passed on unchanged when a
+  // downstream also wants gzip.
   return async (protocol, format, body, compressedBody) => {
     metrics.requestBytes(protocol, body.length);
     let data: TracesRequestData;
@@ -62,11 +116,7 @@ export function createExportFlow(
       try {
         data = format === 'protobuf' ? decodeTracesRequest(body, decodeLimits) : decodeTracesRequestJson(body, decodeLimits);
       } catch (error) {
-        // DecodeError is the expected case; anything else thrown on hostile input is treated the
-        // same way (a bad body), so no input can fail the request in an unplanned way.
-        metrics.requestRejected(protocol, 'decode-error');
-        const message = error instanceof Error ? error.message : String(error);
-        return { kind: 'invalid', message: `cannot decode the request body as OTLP ${format}: ${message}` };
+        return invalid(protocol, format, error);
       }
     }
 
@@ -88,27 +138,20 @@ export function createExportFlow(
       } catch (error) {
         metrics.requestRejected(protocol, 'ingest-error');
         metrics.spansRejected(protocol, 'ingest-error', data.spanCount);
-        const now = Date.now();
-        if (now - lastErrorLog >= ERROR_LOG_INTERVAL_MS) {
-          lastErrorLog = now;
-          logger.error({ err: error instanceof Error ? error.message : String(error) }, 'trace ingest failed; answering retryable errors');
-        }
+        failed(error);
         if (forwarded) return { kind: 'ok', rejectedSpans: data.rejectedSpans, errorMessage: data.rejectedSpans > 0 ? data.rejectMessage : '' };
         return { kind: 'overloaded', message: 'conduct could not take the spans; retry later', retryAfterMs: INGEST_ERROR_RETRY_MS };
       }
       if (!outcome.ok) {
-        metrics.requestRejected(protocol, 'overloaded');
-        metrics.spansRejected(protocol, 'overloaded', data.spanCount);
-        if (forwarded) return { kind: 'ok', rejectedSpans: data.rejectedSpans, errorMessage: data.rejectedSpans > 0 ? data.rejectMessage : '' };
-        return {
-          kind: 'overloaded',
-          message: `conduct is overloaded (${outcome.reason}); retry later`,
-          retryAfterMs: Math.max(0, outcome.retryAfterMs),
-        };
+        if (forwarded) {
+          metrics.requestRejected(protocol, 'overloaded');
+          metrics.spansRejected(protocol, 'overloaded', data.spanCount);
+          return { kind: 'ok', rejectedSpans: data.rejectedSpans, errorMessage: data.rejectedSpans > 0 ? data.rejectMessage : '' };
+        }
+        return overloaded(protocol, data.spanCount, outcome);
       }
       metrics.spansReceived(protocol, data.spanCount);
     }
-    metrics.spansRejected(protocol, 'invalid-span', data.rejectedSpans);
-    return { kind: 'ok', rejectedSpans: data.rejectedSpans, errorMessage: data.rejectedSpans > 0 ? data.rejectMessage : '' };
+    return ok(protocol, data.rejectedSpans, data.rejectMessage);
   };
 }

@@ -1,0 +1,123 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_DECODE_LIMITS } from '@conduct/proto';
+import type { ChainBatch, ChainConsumer } from '../model.js';
+import { traceRequest, traceRequestJson, hexId } from '../receiver/testdata/otlp-wire.js';
+import { createCollectingConsumer, createFailingConsumer } from './testing.js';
+import { createPipelineThread, type PipelineThread, type PipelineThreadOptions } from './thread.js';
+import { request, resource, span, SpanKind } from '../calls/testdata/trace-builder.js';
+
+// The worker runs the package's build (dist/), which `npm test` makes before the tests run.
+
+const threads: PipelineThread[] = [];
+afterEach(async () => {
+  await Promise.all(threads.splice(0).map((t) => t.stop()));
+});
+
+function start(overrides: Partial<PipelineThreadOptions> = {}) {
+  const consumer = createCollectingConsumer();
+  const thread = createPipelineThread({ stitching: { idleMs: 60_000, latenessMs: 60_000, maxPendingSpans: 10_000 }, consumer, ...overrides });
+  threads.push(thread);
+  return { thread, consumer };
+}
+
+const traceA = hexId(16);
+const traceB = hexId(16);
+const body = traceRequest('payments', [
+  { traceId: traceA, spanId: hexId(8), name: 'GET /pay', attributes: { 'http.request.method': 'GET', 'http.route': '/pay', 'enduser.id': 'deployer' } },
+  { traceId: traceB, spanId: hexId(8), name: 'GET /refund', attributes: { 'http.request.method': 'GET', 'http.route': '/refund', 'enduser.id': 'deployer' } },
+]);
+
+describe('pipeline thread', () => {
+  it('decodes a protobuf body on its thread and hands the chains back to the consumer here', async () => {
+    const { thread, consumer } = start();
+    await thread.started();
+    const seen: string[][] = [];
+    const result = await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS, (ids) => seen.push([...ids]));
+    expect(result).toEqual({ kind: 'decoded', outcome: { ok: true }, spanCount: 2, rejectedSpans: 0, rejectMessage: '' });
+    expect(seen).toEqual([[traceA, traceB]]);
+    expect(consumer.batches).toEqual([]);
+    await thread.flush();
+    const chains = consumer.chains();
+    expect(chains.map((c) => c.traceId).sort()).toEqual([traceA, traceB].sort());
+    expect(chains.flatMap((c) => c.calls.map((call) => call.operation)).sort()).toEqual(['GET /pay', 'GET /refund']);
+    expect(consumer.batches.reduce((n, b) => n + b.spans, 0)).toBe(2);
+  });
+
+  it('decodes OTLP/JSON too, and answers a body that is not OTLP as invalid', async () => {
+    const { thread, consumer } = start();
+    const json = Buffer.from(traceRequestJson('payments', [{ traceId: traceA, spanId: hexId(8), name: 'GET /pay', attributes: { 'http.request.method': 'GET', 'enduser.id': 'deployer' } }]));
+    expect(await thread.acceptRaw({ format: 'json', body: json }, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'decoded', spanCount: 1 });
+    const bad = await thread.acceptRaw({ format: 'protobuf', body: Buffer.from('not protobuf at all') }, DEFAULT_DECODE_LIMITS);
+    expect(bad.kind).toBe('invalid');
+    expect(bad.kind === 'invalid' && bad.message.length).toBeGreaterThan(0);
+    await thread.flush();
+    expect(consumer.chains()).toHaveLength(1);
+  });
+
+  it('leaves the caller its bytes: a view into a larger buffer is copied, not moved', async () => {
+    const { thread } = start();
+    const big = Buffer.alloc(body.length + 100);
+    body.copy(big, 50);
+    const view = big.subarray(50, 50 + body.length);
+    expect(await thread.acceptRaw({ format: 'protobuf', body: view }, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'decoded', spanCount: 2 });
+    expect(big.buffer.byteLength).toBeGreaterThan(0);
+    expect(view.equals(body)).toBe(true);
+  });
+
+  it('answers an accept before the batch its spans completed, so onAccepted runs before onBatch', async () => {
+    const events: string[] = [];
+    // One pending span at most: the second span of the request evicts the first trace during the accept.
+    const { thread } = start({
+      stitching: { idleMs: 60_000, latenessMs: 60_000, maxPendingSpans: 1 },
+      onBatch: (batch: ChainBatch) => events.push(`batch ${batch.traceSummaries!.map((t) => t.traceId).join(',')}`),
+    });
+    await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS, (ids) => events.push(`accepted ${ids.join(',')}`));
+    await thread.flush();
+    expect(events[0]).toBe(`accepted ${traceA},${traceB}`);
+    expect(events.slice(1)).toEqual([`batch ${traceA}`, `batch ${traceB}`]);
+  });
+
+  it('accepts already decoded requests (journal replay), with prototype-less attributes on the worker', async () => {
+    const { thread, consumer } = start({
+      // A rule on an attribute named like an Object member: it must only match a real attribute.
+      rules: [{ from: 'span', attribute: 'constructor', kind: 'workload', prefix: 'ctor:' }, { from: 'resource', attribute: 'service.name', kind: 'workload', prefix: 'svc:' }],
+    });
+    const frontend = resource('frontend');
+    const data = request([span(frontend, { id: 'c1', traceId: traceA, kind: SpanKind.CLIENT, attrs: { 'http.request.method': 'GET', 'url.full': 'http://cart/items' } })]);
+    expect(await thread.accept(data)).toEqual({ ok: true });
+    await thread.flush();
+    expect(consumer.chains().map((c) => c.identity)).toEqual(['svc:frontend']);
+  });
+
+  it('reports consumer failures back to the pipeline, which counts them in its metrics', async () => {
+    const consumer: ChainConsumer = createFailingConsumer('disk full');
+    const thread = createPipelineThread({ stitching: { idleMs: 60_000, latenessMs: 60_000, maxPendingSpans: 10_000 }, consumer });
+    threads.push(thread);
+    await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS);
+    await thread.flush();
+    const metrics = await thread.metrics();
+    expect(metrics).toMatch(/^conduct_pipeline_consumer_errors_total 1$/m);
+    expect(metrics).toMatch(/^conduct_pipeline_spans_total 2$/m);
+    expect(thread.heapUsed()).toBeGreaterThan(0);
+  });
+
+  it('fails to start on bad settings, and then refuses with a retryable answer', async () => {
+    const failures: Error[] = [];
+    const { thread } = start({ rules: [{ from: 'span', attribute: 'x', pattern: '(', kind: 'workload' }], onFailure: (err) => failures.push(err) });
+    await expect(thread.started()).rejects.toThrow(/identity\.rules\[0\]\.pattern/);
+    expect(failures).toHaveLength(1);
+    expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toEqual({
+      kind: 'refused',
+      outcome: { ok: false, reason: 'failed', retryAfterMs: expect.any(Number) },
+    });
+    await expect(thread.flush()).rejects.toThrow();
+  });
+
+  it('stop completes pending traces into the consumer, then refuses', async () => {
+    const { thread, consumer } = start();
+    await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS);
+    await thread.stop();
+    expect(consumer.chains()).toHaveLength(2);
+    expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'refused' });
+  });
+});

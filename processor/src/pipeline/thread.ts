@@ -1,0 +1,221 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { DecodeLimits, TracesRequestData } from '@conduct/proto';
+import type { AcceptOutcome, ChainBatch, ChainConsumer, Logger, RawAcceptResult, RawRequest, TraceIngest } from '../model.js';
+import { silentLogger } from '../model.js';
+import { DEFAULT_IDENTITY_RULES } from '../identity/index.js';
+import { attributeKeepFor } from './keep.js';
+import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
+
+export interface PipelineThreadOptions extends WorkerSettings {
+  /** Receives completed chains on this thread, one batch at a time, in order. */
+  consumer: ChainConsumer;
+  /** As PipelineOptions.onBatch: called on this thread when a batch arrives, before it is consumed. */
+  onBatch?: (batch: ChainBatch) => void;
+  logger?: Logger;
+  /** Called once if the worker dies; every later accept is refused with a retryable answer. */
+  onFailure?: (err: Error) => void;
+}
+
+/** A pipeline running on its own thread: the same ingest, flush and stop as createPipeline's. */
+export interface PipelineThread extends TraceIngest {
+  acceptRaw(raw: RawRequest, limits: DecodeLimits, onAccepted?: (traceIds: readonly string[], spans: number) => void): Promise<RawAcceptResult>;
+  /** Completes every pending trace; resolves once the consumer has consumed every batch. */
+  flush(): Promise<void>;
+  /** Completes pending traces, drains and ends the thread. Safe twice. */
+  stop(): Promise<void>;
+  /** The thread's metrics (the pipeline's counters and gauges) in the Prometheus text format. */
+  metrics(): Promise<string>;
+  /** The thread's heap in use as last reported (bytes). */
+  heapUsed(): number;
+  /** Resolves once the worker has built its pipeline; rejects if it could not (bad settings, missing build). */
+  started(): Promise<void>;
+}
+
+/** Retry delay answered once the worker has failed (the process should be restarted). */
+export const FAILED_RETRY_AFTER_MS = 5_000;
+
+/** The compiled worker next to this module, or the package's build when running from sources. */
+function workerUrl(): URL {
+  const here = new URL('./worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  return new URL('../../dist/pipeline/worker.js', import.meta.url);
+}
+
+type Pending =
+  | { kind: 'accept'; resolve: (r: RawAcceptResult) => void; reject: (err: Error) => void; onAccepted?: (traceIds: readonly string[], spans: number) => void }
+  | { kind: 'call'; resolve: (value: unknown) => void; reject: (err: Error) => void };
+
+/**
+ * Starts the pipeline (decode, stitching, derivation) on a worker thread, so that it and the
+ * consumer (store and detection, on this thread) use a core each. Batches come back here in the
+ * order the worker queued them and are consumed one at a time, as createPipeline does.
+ *
+ * Ordering: the worker answers an accept before it sends any batch that the accepted spans
+ * completed, and `onAccepted` runs synchronously on that answer; so a caller that notes the
+ * request's traces there (the journal) has done so before `onBatch` sees them complete.
+ */
+export function createPipelineThread(options: PipelineThreadOptions): PipelineThread {
+  const logger = options.logger ?? silentLogger;
+  const settings: WorkerSettings = {
+    ...(options.rules ? { rules: options.rules } : {}),
+    stitching: options.stitching,
+    ...(options.maxQueuedBatches !== undefined ? { maxQueuedBatches: options.maxQueuedBatches } : {}),
+    ...(options.maxQueuedSpans !== undefined ? { maxQueuedSpans: options.maxQueuedSpans } : {}),
+    ...(options.retryAfterMs !== undefined ? { retryAfterMs: options.retryAfterMs } : {}),
+  };
+  const worker = new Worker(workerUrl(), { workerData: settings });
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let heap = 0;
+  let failure: Error | undefined;
+  let stopping: Promise<void> | undefined;
+  let exited = false;
+  let markStarted: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  const started = new Promise<void>((resolve, reject) => (markStarted = { resolve, reject }));
+  // Observed here so that a failure nobody awaits `started()` for is not an unhandled rejection.
+  started.catch(() => {});
+  // Batches are consumed strictly one after another, in arrival order.
+  let consuming: Promise<void> = Promise.resolve();
+
+  const send = (message: HostMessage) => worker.postMessage(message);
+
+  const call = <T>(t: 'flush' | 'stop' | 'metrics'): Promise<T> => {
+    if (failure) return Promise.reject(failure);
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { kind: 'call', resolve: resolve as (v: unknown) => void, reject });
+      send({ t, id });
+    });
+  };
+
+  const fail = (err: Error) => {
+    if (failure) return;
+    failure = err;
+    markStarted?.reject(err);
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+    if (!stopping) {
+      logger.error({ err: err.message }, 'pipeline thread failed; ingest is refused until conduct restarts (the journal replays what was acknowledged)');
+      options.onFailure?.(err);
+    }
+  };
+
+  worker.on('error', (err) => fail(err instanceof Error ? err : new Error(String(err))));
+  worker.on('exit', (code) => {
+    exited = true;
+    fail(new Error(`pipeline thread exited with code ${code}`));
+  });
+
+  worker.on('message', (message: WorkerMessage) => {
+    switch (message.t) {
+      case 'ready':
+        markStarted?.resolve();
+        return;
+      case 'accepted': {
+        heap = message.heap;
+        const p = pending.get(message.id);
+        pending.delete(message.id);
+        if (p?.kind !== 'accept') return;
+        if (message.outcome.ok && message.spanCount > 0) {
+          try {
+            p.onAccepted?.(message.traceIds, message.spanCount);
+          } catch (err) {
+            logger.error({ err: String(err) }, 'onAccepted hook failed');
+          }
+        }
+        p.resolve({ kind: 'decoded', outcome: message.outcome, spanCount: message.spanCount, rejectedSpans: message.rejectedSpans, rejectMessage: message.rejectMessage });
+        return;
+      }
+      case 'invalid': {
+        heap = message.heap;
+        const p = pending.get(message.id);
+        pending.delete(message.id);
+        if (p?.kind === 'accept') p.resolve({ kind: 'invalid', message: message.message });
+        return;
+      }
+      case 'done': {
+        const p = pending.get(message.id);
+        pending.delete(message.id);
+        if (!p) return;
+        if (message.error !== undefined) p.reject(new Error(message.error));
+        else if (p.kind === 'call') p.resolve(message.result);
+        else p.reject(new Error('unexpected answer to an accept'));
+        return;
+      }
+      case 'batch': {
+        const batch = message.data;
+        if (options.onBatch) {
+          try {
+            options.onBatch(batch);
+          } catch (err) {
+            logger.error({ err: String(err) }, 'onBatch hook failed');
+          }
+        }
+        consuming = consuming.then(async () => {
+          let error: string | undefined;
+          try {
+            await options.consumer.consume(batch);
+          } catch (err) {
+            error = err instanceof Error ? err.message : String(err);
+          }
+          if (!exited) send({ t: 'consumed', batch: message.batch, ...(error !== undefined ? { error } : {}) });
+        });
+        return;
+      }
+      case 'log':
+        logger[message.level](message.obj, message.msg);
+        return;
+    }
+  });
+
+  const refused = (): Extract<AcceptOutcome, { ok: false }> => ({ ok: false, reason: 'failed', retryAfterMs: FAILED_RETRY_AFTER_MS });
+
+  const submit = (message: HostMessage & { t: 'raw' | 'data' }, onAccepted?: (traceIds: readonly string[], spans: number) => void) =>
+    new Promise<RawAcceptResult>((resolve, reject) => {
+      pending.set(message.id, { kind: 'accept', resolve, reject, ...(onAccepted ? { onAccepted } : {}) });
+      send(message);
+    });
+
+  const rules = options.rules ?? DEFAULT_IDENTITY_RULES;
+  return {
+    keep: attributeKeepFor(rules),
+
+    async accept(data: TracesRequestData): Promise<AcceptOutcome> {
+      if (failure || stopping) return refused();
+      const result = await submit({ t: 'data', id: nextId++, data });
+      return result.kind === 'decoded' ? result.outcome : refused();
+    },
+
+    async acceptRaw(raw, limits, onAccepted) {
+      if (failure || stopping) return { kind: 'refused', outcome: refused() };
+      // The caller keeps its bytes (the journal writes them later): the worker gets a copy, and
+      // only of the request, not of a larger buffer the request is a view of.
+      const body = raw.body.byteOffset === 0 && raw.body.byteLength === raw.body.buffer.byteLength ? raw.body : raw.body.slice();
+      const { keep: _ignored, ...plain } = limits;
+      return submit({ t: 'raw', id: nextId++, format: raw.format, body, limits: plain }, onAccepted);
+    },
+
+    flush: () => call<void>('flush'),
+
+    metrics: () => (failure ? Promise.resolve('') : call<string>('metrics')),
+
+    heapUsed: () => heap,
+
+    started: () => started,
+
+    stop: () =>
+      (stopping ??= (async () => {
+        if (!failure) {
+          try {
+            await call<void>('stop');
+            await consuming;
+          } catch (err) {
+            logger.error({ err: String(err) }, 'pipeline thread did not stop cleanly');
+          }
+        }
+        if (!exited) await worker.terminate();
+      })()),
+  };
+}

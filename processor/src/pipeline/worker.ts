@@ -1,0 +1,147 @@
+/**
+ * The pipeline thread: decodes request bodies, stitches spans into traces and derives chains, off
+ * the main thread (see thread.ts for the host side and the ordering rules).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { getHeapStatistics } from 'node:v8';
+import { Registry } from 'prom-client';
+import { decodeTracesRequest, decodeTracesRequestJson, type TracesRequestData } from '@conduct/proto';
+import type { ChainBatch, Logger } from '../model.js';
+import { createPipeline } from './pipeline.js';
+import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('the pipeline worker runs in a worker thread');
+const settings = workerData as WorkerSettings;
+const post = (message: WorkerMessage) => port.postMessage(message);
+
+const log =
+  (level: 'debug' | 'info' | 'warn' | 'error') =>
+  (obj: object | string, msg?: string): void =>
+    post({ t: 'log', level, obj, ...(msg !== undefined ? { msg } : {}) });
+const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+
+// Batches queued while an accept runs are held until its answer is posted, so the host has
+// registered the request's traces (the journal's bookkeeping) before it sees them complete.
+let accepting = false;
+const held: ChainBatch[] = [];
+
+const sendBatch = (batch: ChainBatch) => {
+  post({ t: 'batch', batch: batchIds.get(batch)!, data: batch });
+  // The host has its own copy now; this side only counts the batch until it is consumed.
+  batch.chains = [];
+  batch.traceSummaries = [];
+};
+
+let nextBatch = 1;
+const batchIds = new WeakMap<ChainBatch, number>();
+const consumed = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+
+const registry = new Registry();
+const pipeline = createPipeline({
+  ...(settings.rules ? { rules: settings.rules } : {}),
+  stitching: settings.stitching,
+  registry,
+  logger,
+  ...(settings.maxQueuedBatches !== undefined ? { maxQueuedBatches: settings.maxQueuedBatches } : {}),
+  ...(settings.maxQueuedSpans !== undefined ? { maxQueuedSpans: settings.maxQueuedSpans } : {}),
+  ...(settings.retryAfterMs !== undefined ? { retryAfterMs: settings.retryAfterMs } : {}),
+  onBatch(batch) {
+    const id = nextBatch++;
+    batchIds.set(batch, id);
+    if (accepting) held.push(batch);
+    else sendBatch(batch);
+  },
+  consumer: {
+    consume(batch) {
+      const id = batchIds.get(batch);
+      if (id === undefined) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => consumed.set(id, { resolve, reject }));
+    },
+  },
+});
+
+const heap = () => getHeapStatistics().used_heap_size;
+post({ t: 'ready' });
+
+function traceIdsOf(data: TracesRequestData): string[] {
+  const ids = new Set<string>();
+  for (const rs of data.resourceSpans) for (const s of rs.spans) ids.add(s.traceId);
+  return [...ids];
+}
+
+/**
+ * Attribute maps are prototype-less (a key such as `constructor` must not find Object's); a
+ * structured clone gives them Object's prototype back, so it is taken off again.
+ */
+function withBareAttributes(data: TracesRequestData): TracesRequestData {
+  for (const rs of data.resourceSpans) {
+    Object.setPrototypeOf(rs.resource, null);
+    for (const s of rs.spans) Object.setPrototypeOf(s.attributes, null);
+  }
+  return data;
+}
+
+function accept(id: number, data: TracesRequestData, withTraceIds: boolean): void {
+  accepting = true;
+  // createPipeline's accept does all its work before its first await: the spans are in (and any
+  // batch they complete is queued) once the call returns.
+  void pipeline
+    .accept(data)
+    .then(
+      (outcome) => {
+        const traceIds = outcome.ok && withTraceIds && data.spanCount > 0 ? traceIdsOf(data) : [];
+        post({ t: 'accepted', id, outcome, spanCount: data.spanCount, rejectedSpans: data.rejectedSpans, rejectMessage: data.rejectMessage, traceIds, heap: heap() });
+      },
+      (err: unknown) => post({ t: 'done', id, error: err instanceof Error ? err.message : String(err) }),
+    )
+    .finally(() => {
+      accepting = false;
+      for (const batch of held.splice(0)) sendBatch(batch);
+    });
+}
+
+async function answer(id: number, work: () => Promise<unknown>): Promise<void> {
+  try {
+    post({ t: 'done', id, result: await work() });
+  } catch (err) {
+    post({ t: 'done', id, error: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+port.on('message', (message: HostMessage) => {
+  switch (message.t) {
+    case 'raw': {
+      const body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
+      const limits = { ...message.limits, ...(pipeline.keep ? { keep: pipeline.keep } : {}) };
+      let data: TracesRequestData;
+      try {
+        data = message.format === 'protobuf' ? decodeTracesRequest(body, limits) : decodeTracesRequestJson(body, limits);
+      } catch (err) {
+        post({ t: 'invalid', id: message.id, message: err instanceof Error ? err.message : String(err), heap: heap() });
+        return;
+      }
+      accept(message.id, data, true);
+      return;
+    }
+    case 'data':
+      accept(message.id, withBareAttributes(message.data), false);
+      return;
+    case 'consumed': {
+      const waiter = consumed.get(message.batch);
+      consumed.delete(message.batch);
+      if (message.error === undefined) waiter?.resolve();
+      else waiter?.reject(new Error(message.error));
+      return;
+    }
+    case 'flush':
+      void answer(message.id, () => pipeline.flush());
+      return;
+    case 'stop':
+      void answer(message.id, () => pipeline.stop());
+      return;
+    case 'metrics':
+      void answer(message.id, () => registry.metrics());
+      return;
+  }
+});
