@@ -1,5 +1,6 @@
 import type { DecodeLimits, TracesRequestData } from '@conduct/proto';
-import type { AcceptOutcome, ChainBatch, IdentityRule } from '../model.js';
+import type { AcceptOutcome, IdentityRule } from '../model.js';
+import type { EncodedBatch } from './batch-codec.js';
 import type { StitchConfig } from '../stitch/index.js';
 
 /**
@@ -31,6 +32,6 @@ export type WorkerMessage =
   | { t: 'accepted'; id: number; outcome: AcceptOutcome; spanCount: number; rejectedSpans: number; rejectMessage: string; traceIds: string[]; heap: number }
   | { t: 'invalid'; id: number; message: string; heap: number }
   /** A batch of completed traces, sent when it is queued (the host's `onBatch` moment). */
-  | { t: 'batch'; batch: number; data: ChainBatch }
+  | { t: 'batch'; batch: number; data: EncodedBatch }
   | { t: 'done'; id: number; result?: unknown; error?: string }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; obj: object | string; msg?: string };

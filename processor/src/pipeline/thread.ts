@@ -6,6 +6,7 @@ import type { AcceptOutcome, ChainBatch, ChainConsumer, Logger, RawAcceptResult,
 import { silentLogger } from '../model.js';
 import { DEFAULT_IDENTITY_RULES } from '../identity/index.js';
 import { attributeKeepFor } from './keep.js';
+import { createBatchDecoder } from './batch-codec.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
 
 export interface PipelineThreadOptions extends WorkerSettings {
@@ -67,6 +68,7 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
   };
   const worker = new Worker(workerUrl(), { workerData: settings });
   const pending = new Map<number, Pending>();
+  const decoder = createBatchDecoder();
   let nextId = 1;
   let heap = 0;
   let failure: Error | undefined;
@@ -145,7 +147,7 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
         return;
       }
       case 'batch': {
-        const batch = message.data;
+        const batch = decoder.decode(message.data);
         if (options.onBatch) {
           try {
             options.onBatch(batch);

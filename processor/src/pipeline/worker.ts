@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import { decodeTracesRequest, decodeTracesRequestJson, type TracesRequestData } from '@conduct/proto';
 import type { ChainBatch, Logger } from '../model.js';
 import { createPipeline } from './pipeline.js';
+import { createBatchEncoder } from './batch-codec.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
 
 const port = parentPort;
@@ -26,8 +27,10 @@ const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn
 let accepting = false;
 const held: ChainBatch[] = [];
 
+const encoder = createBatchEncoder();
 const sendBatch = (batch: ChainBatch) => {
-  post({ t: 'batch', batch: batchIds.get(batch)!, data: batch });
+  const data = encoder.encode(batch);
+  port.postMessage({ t: 'batch', batch: batchIds.get(batch)!, data } satisfies WorkerMessage, [data.nums.buffer as ArrayBuffer]);
   // The host has its own copy now; this side only counts the batch until it is consumed.
   batch.chains = [];
   batch.traceSummaries = [];

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import type { Call, Chain, ChainBatch, SourceContext } from '../model.js';
+import { createBatchDecoder, createBatchEncoder } from './batch-codec.js';
+
+// Every field filled: a field added to Call or SourceContext breaks this until the codec carries it.
+const fullSource: Required<SourceContext> = {
+  region: 'eu-west-1',
+  account: '111122223333',
+  host: 'ip-10-0-0-7',
+  cluster: 'prod',
+  network: '10.0.0.0/24',
+  clientAddress: '10.0.0.7',
+  userAgent: 'aws-cli/2.15',
+  publicAddress: false,
+};
+const fullCall: Required<Call> = {
+  traceId: 'a'.repeat(32),
+  spanId: 'b'.repeat(16),
+  serverSpanId: 'c'.repeat(16),
+  parentSpanId: 'd'.repeat(16),
+  identity: 'spiffe://prod/ns/ci/sa/deployer',
+  identityKind: 'principal',
+  service: 'ci/deployer',
+  peer: 's3.amazonaws.com:443',
+  peerKind: 'http',
+  external: true,
+  operation: 'ListBuckets',
+  target: 'prod-artifacts',
+  account: '444455556666',
+  protocol: 'http',
+  startMs: 1_767_000_000_123.456,
+  durationMs: 12.5,
+  status: 'error',
+  httpStatus: 403,
+  name: 'S3.ListBuckets',
+  source: fullSource,
+};
+const bareCall: Call = {
+  traceId: 'a'.repeat(32),
+  spanId: 'e'.repeat(16),
+  parentSpanId: '',
+  identity: 'svc:shop/cart',
+  identityKind: 'workload',
+  service: 'shop/cart',
+  peer: 'postgresql/orders',
+  peerKind: 'database',
+  external: false,
+  operation: 'SELECT orders',
+  protocol: 'db',
+  startMs: 1_767_000_000_200,
+  durationMs: 0,
+  status: 'unset',
+  name: '',
+  source: {},
+};
+const chain = (calls: Call[], extra: Partial<Chain> = {}): Chain => ({
+  traceId: calls[0]!.traceId,
+  identity: calls[0]!.identity,
+  identityKind: calls[0]!.identityKind,
+  startMs: calls[0]!.startMs,
+  endMs: calls[0]!.startMs + 50,
+  calls,
+  ...extra,
+});
+const batchOf = (chains: Chain[]): ChainBatch => ({
+  chains,
+  traceSummaries: [{ traceId: 'a'.repeat(32), startMs: 1, endMs: 2, spans: 8, services: ['ci/deployer', 'shop/cart'] }],
+  traces: 1,
+  spans: 8,
+});
+
+describe('batch codec', () => {
+  it('carries every field of calls, chains and trace summaries', () => {
+    const batch = batchOf([chain([fullCall], { displayName: 'Deployer' }), chain([bareCall, { ...bareCall, spanId: 'f'.repeat(16), source: { publicAddress: true } }])]);
+    const decoded = createBatchDecoder().decode(createBatchEncoder().encode(batch));
+    expect(decoded).toStrictEqual(batch);
+  });
+
+  it('sends a repeated string once, and the consumer gets the same string back from its dictionary', () => {
+    const encoder = createBatchEncoder();
+    const decoder = createBatchDecoder();
+    const first = encoder.encode(batchOf([chain([fullCall])]));
+    const second = encoder.encode(batchOf([chain([{ ...fullCall, spanId: '9'.repeat(16) }])]));
+    expect(first.adds).toContain('ListBuckets');
+    expect(second.adds).toEqual([]);
+    // Ids are never remembered: they travel with their batch.
+    expect(second.literals).toContain('9'.repeat(16));
+    decoder.decode(first);
+    const call = decoder.decode(second).chains[0]!.calls[0]!;
+    expect(call).toStrictEqual({ ...fullCall, spanId: '9'.repeat(16) });
+  });
+
+  it('starts its dictionary over when full, and both sides stay in step', () => {
+    const encoder = createBatchEncoder(100);
+    const decoder = createBatchDecoder();
+    let resets = 0;
+    for (let i = 0; i < 50; i++) {
+      // Two new strings per batch (operation and name): 100 in all, more than the dictionary holds.
+      const batch = batchOf([chain([{ ...bareCall, operation: `SELECT t${i}`, name: `hostile ${i} \u0000 \u{1F600} __proto__` }])]);
+      const encoded = encoder.encode(batch);
+      if (encoded.reset) resets++;
+      expect(decoder.decode(encoded)).toStrictEqual(batch);
+    }
+    expect(resets).toBeGreaterThan(0);
+  });
+
+  it('encodes an empty batch', () => {
+    const empty: ChainBatch = { chains: [], traceSummaries: [], traces: 0, spans: 0 };
+    expect(createBatchDecoder().decode(createBatchEncoder().encode(empty))).toStrictEqual(empty);
+  });
+});
