@@ -18,7 +18,7 @@
 //   BENCH_IDLE         stitching.idle of the latency phase (default 1s)
 //   BENCH_SERVER_NODE_OPTIONS  extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 import { fork, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -77,6 +77,32 @@ function procStats(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
   return { cpuSeconds, rssMB: kb('VmRSS') / 1024, peakRssMB: kb('VmHWM') / 1024 };
+}
+
+/**
+ * CPU seconds per thread of a process, by thread id. The main thread's id is the pid; the pipeline
+ * thread is the busiest of the others (GC helpers and the libuv pool use far less).
+ */
+function threadCpu(pid) {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** Main-thread and pipeline-thread CPU seconds between two `threadCpu` readings. */
+function threadSplit(pid, before, after) {
+  const delta = (tid) => (after.get(tid) ?? 0) - (before.get(tid) ?? 0);
+  let pipeline = 0;
+  for (const tid of after.keys()) if (tid !== String(pid)) pipeline = Math.max(pipeline, delta(tid));
+  return { main: delta(String(pid)), pipeline };
 }
 
 // ---- child processes --------------------------------------------------------------------------
@@ -231,18 +257,22 @@ async function e2ePhase(loadgen, transport) {
     let acked = 0;
     for (let r = 0; r < S.runs; r++) {
       const before = procStats(server.pid);
+      const threadsBefore = threadCpu(server.pid);
       const t0 = performance.now();
       const res = await loadgen.run({ transport, target: server.target(transport), concurrency: S.concurrency, durationMs: S.seconds * 1000 });
       const flushStart = performance.now();
       await server.flush();
       const t1 = performance.now();
       const after = procStats(server.pid);
+      const split = threadSplit(server.pid, threadsBefore, threadCpu(server.pid));
       acked += res.spansAcked;
       const run = {
         spansPerSec: res.spansAcked / ((t1 - t0) / 1000),
         ackedPerSec: res.spansPerSec,
         flushMs: t1 - flushStart,
         cpuSecondsPerMillion: ((after.cpuSeconds - before.cpuSeconds) / res.spansAcked) * MILLION,
+        mainCpuPerMillion: (split.main / res.spansAcked) * MILLION,
+        pipelineCpuPerMillion: (split.pipeline / res.spansAcked) * MILLION,
         retries: res.retries,
         requestP99Ms: res.requestLatencyMs.p99,
       };
@@ -255,6 +285,8 @@ async function e2ePhase(loadgen, transport) {
       spansPerSec: median(runs.map((r) => r.spansPerSec)),
       ackedPerSec: median(runs.map((r) => r.ackedPerSec)),
       cpuSecondsPerMillion: median(runs.map((r) => r.cpuSecondsPerMillion)),
+      mainCpuPerMillion: median(runs.map((r) => r.mainCpuPerMillion)),
+      pipelineCpuPerMillion: median(runs.map((r) => r.pipelineCpuPerMillion)),
       peakRssMB: stats.peakRssMB,
       spansAcked: acked,
       spansCounted: m.conduct_pipeline_spans_total ?? null,
@@ -413,6 +445,7 @@ function table(results) {
       rows.push([`${t}: acknowledged spans/s`, fmt(e.ackedPerSec), '', '']);
       rows.push([`${t}: spans acknowledged / in the pipeline`, `${fmt(e.spansAcked)} / ${fmt(e.spansCounted)}`, 'equal', mark(e.spansAcked === e.spansCounted)]);
       rows.push([`${t}: server CPU s per M spans`, fmt(e.cpuSecondsPerMillion, 2), '', '']);
+      rows.push([`${t}:   of it main thread / pipeline thread`, `${fmt(e.mainCpuPerMillion, 2)} / ${fmt(e.pipelineCpuPerMillion, 2)}`, '', '']);
       rows.push([`${t}: server peak RSS MB`, fmt(e.peakRssMB), '', '']);
     }
     if (d) {
