@@ -364,7 +364,15 @@ async function pendingPhase(loadgen) {
     await sleep(1_000);
     const m = await server.metrics();
     const stats = procStats(server.pid);
-    return { pendingTraces: m.conduct_stitch_pending_traces, pendingSpans: m.conduct_stitch_pending_spans, rssMB: stats.rssMB, peakRssMB: stats.peakRssMB, idleRssMB: base };
+    return {
+      pendingTraces: m.conduct_stitch_pending_traces,
+      pendingSpans: m.conduct_stitch_pending_spans,
+      rssMB: stats.rssMB,
+      peakRssMB: stats.peakRssMB,
+      idleRssMB: base,
+      mainHeapMB: (m.nodejs_heap_size_used_bytes ?? 0) / 2 ** 20,
+      pipelineHeapMB: (m.conduct_pipeline_thread_heap_used_bytes ?? 0) / 2 ** 20,
+    };
   } finally {
     await server.close();
   }
@@ -462,7 +470,10 @@ function table(results) {
     rows.push(['  at background spans/s', fmt(l.backgroundSpansPerSec), `(asked ${fmt(l.backgroundTarget)})`, '']);
   }
   const p = results.pending;
-  if (p) rows.push([`RSS MB with ${fmt(p.pendingTraces)} pending traces`, fmt(p.rssMB), `< ${TARGETS.pendingRssMB}`, mark(p.rssMB < TARGETS.pendingRssMB)]);
+  if (p) {
+    rows.push([`RSS MB with ${fmt(p.pendingTraces)} pending traces`, fmt(p.rssMB), `< ${TARGETS.pendingRssMB}`, mark(p.rssMB < TARGETS.pendingRssMB)]);
+    rows.push(['  heap in use MB, main / pipeline thread', `${fmt(p.mainHeapMB)} / ${fmt(p.pipelineHeapMB)}`, '', '']);
+  }
   const g = results.growth;
   if (g) {
     rows.push([`RSS MB after ${fmt(g.spans)} spans`, fmt(g.rssMB), '', '']);

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { decodeTracesRequest, decodeTracesRequestJson, type TracesRequestData } from '@conduct/proto';
 import type { ChainBatch, Logger } from '../model.js';
 import { createPipeline } from './pipeline.js';
@@ -41,6 +41,14 @@ const batchIds = new WeakMap<ChainBatch, number>();
 const consumed = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 
 const registry = new Registry();
+new Gauge({
+  name: 'conduct_pipeline_thread_heap_used_bytes',
+  help: 'V8 heap in use on the pipeline thread (the main thread has nodejs_heap_size_used_bytes).',
+  registers: [registry],
+  collect() {
+    this.set(getHeapStatistics().used_heap_size);
+  },
+});
 const pipeline = createPipeline({
   ...(settings.rules ? { rules: settings.rules } : {}),
   stitching: settings.stitching,
