@@ -156,6 +156,9 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
           }
         }
         consuming = consuming.then(async () => {
+          // A batch is milliseconds of synchronous store and detection work: let the receivers'
+          // answers and the journal's group commit through between two.
+          await new Promise((resolve) => setImmediate(resolve));
           let error: string | undefined;
           try {
             await options.consumer.consume(batch);
