@@ -46,6 +46,9 @@ export function nanosToMs(hi: number, lo: number): number {
 
 /** A signed 64-bit integer, as two unsigned 32-bit halves (two's complement), to the nearest JS number. */
 export function int64ToNumber(hi: number, lo: number): number {
+  // Returned as is, a value below 2^32 stays a small integer where V8 can keep it one (ports,
+  // status codes, sizes): the arithmetic below yields a heap-allocated double even for 0 * 2^32.
+  if (hi === 0) return lo;
   if (hi < 0x80000000) return hi * TWO_POW_32 + lo;
   // Negate in two halves so that the result is rounded once, like Number() of the decimal text.
   return lo === 0 ? -((TWO_POW_32 - hi) * TWO_POW_32) : -((~hi >>> 0) * TWO_POW_32 + (TWO_POW_32 - lo));
