@@ -37,10 +37,12 @@ export class StringTable {
     const len = end - start;
     if (len === 0) return '';
     if (len > MAX_CACHED_BYTES) return undefined;
-    // Hash a few sampled bytes: collisions only cost a miss, and the full comparison decides.
-    let h = Math.imul(len, 0x9e3779b1) ^ bytes[start] ^ (bytes[end - 1] << 8) ^ (bytes[start + (len >> 1)] << 16) ^ (bytes[start + (len >> 2)] << 24);
-    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-    const slot = (h ^ (h >>> 13)) & this.mask;
+    // Every byte goes into the hash: values that differ in one character (addresses, versions in
+    // user agents, numbered URLs) would otherwise share a slot and evict each other, and every
+    // miss is one more copy of the text held by the spans that wait for their trace.
+    let h = 0x811c9dc5 ^ len;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+    const slot = (h ^ (h >>> 15)) & this.mask;
     const cached = this.entries[slot];
     if (cached !== undefined && cached.length === len) {
       let i = 0;
