@@ -46,6 +46,15 @@ describe('stitcher', () => {
     expect(stitcher.add(spans(3, 1, 19_001)).map((t) => t.traceId)).toEqual([traceId(1)]);
   });
 
+  it('a trace completed by idleness is not completed again when the watermark passes it', () => {
+    const { clock, stitcher } = setup({ idleMs: 1_000 });
+    stitcher.add(spans(1, 2, 1_000));
+    clock.t = 1_000;
+    expect(stitcher.tick().map((t) => [t.traceId, t.reason])).toEqual([[traceId(1), 'idle']]);
+    expect(stitcher.add(spans(2, 1, 20_000))).toEqual([]); // watermark 10_000, past trace 1's end
+    expect(stitcher.stats()).toMatchObject({ pendingTraces: 1, pendingSpans: 1, completed: { idle: 1, watermark: 0 } });
+  });
+
   it('a span stamped far in the future moves the watermark only to processing time plus the skew', () => {
     const { clock, stitcher } = setup({ idleMs: 60_000, maxFutureSkewMs: 5_000 });
     clock.t = 1_000;

@@ -1,4 +1,4 @@
-import type { TracesRequestData } from '@conduct/proto';
+import type { Attributes, SpanData, TracesRequestData } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
 import type { RecentClientsConfig } from './recent-clients.js';
 
@@ -91,19 +91,25 @@ export interface Stitcher {
 
 interface Pending {
   traceId: string;
-  spans: TraceSpan[];
+  /**
+   * Each span followed by its resource: one array per trace instead of a {span, resource} object
+   * per span, which is most of what a held span costs beyond the decoded span itself. The
+   * TraceSpan objects are made when the trace completes.
+   */
+  items: (SpanData | Attributes)[];
   lastArrivalMs: number;
   maxEndMs: number;
-  generation: number;
+  /** The trace's key in the watermark heap: its maxEndMs when pushed, so at most maxEndMs. */
+  heapEndMs: number;
+  /** In the watermark heap (from the end of the first add that touched it). */
+  queued: boolean;
+  /** Completed: a heap slot still holding it is dropped when reached. */
+  done: boolean;
   /** The trace had already completed once: every span of this entry arrived late. */
   late: boolean;
 }
 
-interface HeapEntry {
-  endMs: number;
-  traceId: string;
-  generation: number;
-}
+const NO_ITEMS: (SpanData | Attributes)[] = [];
 
 export function createStitcher(config: StitchConfig, clock: Clock = systemClock): Stitcher {
   const { idleMs, latenessMs, maxPendingSpans } = config;
@@ -112,37 +118,44 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   // Insertion order = least recently active first: a trace is re-inserted when a span arrives.
   const pending = new Map<string, Pending>();
   const completedIds = new Map<string, true>();
-  const heap: HeapEntry[] = [];
+  // Every pending trace sits in the heap once, under a key that may trail its maxEndMs: when it
+  // comes up, a trace whose spans extended it since goes back in under its current maxEndMs.
+  const heap: Pending[] = [];
   const completed: Record<CompletionReason, number> = { idle: 0, watermark: 0, flush: 0, evicted: 0 };
   let pendingSpans = 0;
   let lateSpans = 0;
   let newestEndMs = -Infinity;
-  let generation = 0;
 
   const complete = (p: Pending, reason: CompletionReason, out: CompletedTrace[]) => {
     pending.delete(p.traceId);
-    pendingSpans -= p.spans.length;
+    const items = p.items;
+    p.items = NO_ITEMS;
+    p.done = true;
+    const spans: TraceSpan[] = new Array(items.length >> 1);
+    for (let i = 0, j = 0; i < items.length; i += 2, j++) spans[j] = { span: items[i] as SpanData, resource: items[i + 1] as Attributes };
+    pendingSpans -= spans.length;
     completed[reason]++;
     if (remembered > 0) {
       completedIds.delete(p.traceId);
       completedIds.set(p.traceId, true);
       if (completedIds.size > remembered) completedIds.delete(completedIds.keys().next().value!);
     }
-    out.push(p.late ? { traceId: p.traceId, spans: p.spans, reason, late: true } : { traceId: p.traceId, spans: p.spans, reason });
+    out.push(p.late ? { traceId: p.traceId, spans, reason, late: true } : { traceId: p.traceId, spans, reason });
   };
 
   const watermark = () => newestEndMs - latenessMs;
 
   const completeByWatermark = (out: CompletedTrace[]) => {
     const mark = watermark();
-    while (heap.length > 0 && heap[0]!.endMs < mark) {
-      const top = heapPop(heap);
-      const p = pending.get(top.traceId);
-      if (p && p.generation === top.generation && p.maxEndMs === top.endMs) complete(p, 'watermark', out);
+    while (heap.length > 0 && heap[0]!.heapEndMs < mark) {
+      const p = heapPop(heap);
+      if (p.done) continue;
+      if (p.maxEndMs < mark) complete(p, 'watermark', out);
+      else heapPush(heap, p);
     }
     if (heap.length > 2 * pending.size + 1024) {
       heap.length = 0;
-      for (const p of pending.values()) heapPush(heap, { endMs: p.maxEndMs, traceId: p.traceId, generation: p.generation });
+      for (const p of pending.values()) heapPush(heap, p);
     }
   };
 
@@ -155,11 +168,11 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
         let p = pending.get(span.traceId);
         if (!p) {
           const late = completedIds.has(span.traceId);
-          p = { traceId: span.traceId, spans: [], lastArrivalMs: now, maxEndMs: -Infinity, generation: ++generation, late };
+          p = { traceId: span.traceId, items: [], lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late };
           pending.set(span.traceId, p);
         }
         if (p.late) lateSpans++;
-        p.spans.push({ span, resource: rs.resource });
+        p.items.push(span, rs.resource);
         pendingSpans++;
         const end = Number.isFinite(span.endMs) ? span.endMs : Number.isFinite(span.startMs) ? span.startMs : -Infinity;
         if (end > p.maxEndMs) p.maxEndMs = end;
@@ -172,7 +185,10 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
       p.lastArrivalMs = now;
       pending.delete(p.traceId);
       pending.set(p.traceId, p);
-      heapPush(heap, { endMs: p.maxEndMs, traceId: p.traceId, generation: p.generation });
+      if (!p.queued) {
+        p.queued = true;
+        heapPush(heap, p);
+      }
     }
     const out: CompletedTrace[] = [];
     completeByWatermark(out);
@@ -208,19 +224,20 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   };
 }
 
-// A binary min-heap on endMs.
-function heapPush(heap: HeapEntry[], entry: HeapEntry): void {
-  heap.push(entry);
+// A binary min-heap on heapEndMs.
+function heapPush(heap: Pending[], p: Pending): void {
+  p.heapEndMs = p.maxEndMs;
+  heap.push(p);
   let i = heap.length - 1;
   while (i > 0) {
     const parent = (i - 1) >> 1;
-    if (heap[parent]!.endMs <= heap[i]!.endMs) break;
+    if (heap[parent]!.heapEndMs <= heap[i]!.heapEndMs) break;
     [heap[parent], heap[i]] = [heap[i]!, heap[parent]!];
     i = parent;
   }
 }
 
-function heapPop(heap: HeapEntry[]): HeapEntry {
+function heapPop(heap: Pending[]): Pending {
   const top = heap[0]!;
   const last = heap.pop()!;
   if (heap.length > 0) {
@@ -230,8 +247,8 @@ function heapPop(heap: HeapEntry[]): HeapEntry {
       const l = 2 * i + 1;
       const r = l + 1;
       let smallest = i;
-      if (l < heap.length && heap[l]!.endMs < heap[smallest]!.endMs) smallest = l;
-      if (r < heap.length && heap[r]!.endMs < heap[smallest]!.endMs) smallest = r;
+      if (l < heap.length && heap[l]!.heapEndMs < heap[smallest]!.heapEndMs) smallest = l;
+      if (r < heap.length && heap[r]!.heapEndMs < heap[smallest]!.heapEndMs) smallest = r;
       if (smallest === i) break;
       [heap[smallest], heap[i]] = [heap[i]!, heap[smallest]!];
       i = smallest;
