@@ -234,18 +234,14 @@ export function createDetection(options: DetectionOptions): Detection {
   const limits: CardinalityLimits = { ...DEFAULT_CARDINALITY_LIMITS, ...definedOnly(options.limits ?? {}) };
   applyDetectionSchema(db);
 
+  // Baseline rows are written whole (every column but the key), and their tables have no other
+  // index or trigger: replacing a row is the same as updating it, and cheaper than an upsert.
   const stmt = {
-    upsertIdentity: db.prepare(`INSERT INTO baseline_identities
+    upsertIdentity: db.prepare(`INSERT OR REPLACE INTO baseline_identities
       (identity, kind, display_name, first_ms, last_ms, calls, enforcing_since_ms, compromised, dropped, last_sweep_ms, rate, recent_sources)
-      VALUES (@identity, @kind, @display_name, @first_ms, @last_ms, @calls, @enforcing_since_ms, @compromised, @dropped, @last_sweep_ms, @rate, @recent_sources)
-      ON CONFLICT (identity) DO UPDATE SET kind = excluded.kind, display_name = excluded.display_name,
-        first_ms = excluded.first_ms, last_ms = excluded.last_ms, calls = excluded.calls,
-        enforcing_since_ms = excluded.enforcing_since_ms, compromised = excluded.compromised,
-        dropped = excluded.dropped, last_sweep_ms = excluded.last_sweep_ms, rate = excluded.rate,
-        recent_sources = excluded.recent_sources`),
-    upsertEntry: db.prepare(`INSERT INTO baseline_entries (identity, kind, key, count, first_ms, last_ms)
-      VALUES (?, ?, ?, ?, ?, ?)
-      ON CONFLICT (identity, kind, key) DO UPDATE SET count = excluded.count, first_ms = excluded.first_ms, last_ms = excluded.last_ms`),
+      VALUES (@identity, @kind, @display_name, @first_ms, @last_ms, @calls, @enforcing_since_ms, @compromised, @dropped, @last_sweep_ms, @rate, @recent_sources)`),
+    upsertEntry: db.prepare(`INSERT OR REPLACE INTO baseline_entries (identity, kind, key, count, first_ms, last_ms)
+      VALUES (?, ?, ?, ?, ?, ?)`),
     deleteEntry: db.prepare('DELETE FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?'),
     insertAlert: db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body)
       VALUES (@id, @identity, @detector, @severity, @status, @trace_id, @event_ms, @last_seen_ms, @dedup_key, @body)
