@@ -294,7 +294,7 @@ export function createDetection(options: DetectionOptions): Detection {
   for (const row of db.prepare('SELECT * FROM baseline_entries').iterate() as Iterable<EntryRow>) {
     const b = baselines.get(row.identity);
     if (!b || !kinds.has(row.kind)) continue;
-    b.entries[row.kind as EntryKind].set(row.key, { count: row.count, firstMs: row.first_ms, lastMs: row.last_ms });
+    b.entries[row.kind as EntryKind].set(row.key, { count: row.count, firstMs: row.first_ms, lastMs: row.last_ms, dirty: false });
   }
   for (const row of db.prepare('SELECT identity, detector, key FROM finding_suppressions').iterate() as Iterable<{
     identity: string;
@@ -332,7 +332,9 @@ export function createDetection(options: DetectionOptions): Detection {
         const map = b.entries[kind];
         for (const key of dirty) {
           const e = map.get(key);
-          if (e) stmt.upsertEntry.run(b.identity, kind, key, e.count, e.firstMs, e.lastMs);
+          if (!e) continue;
+          stmt.upsertEntry.run(b.identity, kind, key, e.count, e.firstMs, e.lastMs);
+          e.dirty = false;
         }
         dirty.clear();
       }

@@ -53,6 +53,11 @@ export interface Entry {
   count: number;
   firstMs: number;
   lastMs: number;
+  /**
+   * In its kind's `dirty` set; whoever writes and clears the set resets it. An entry is touched
+   * many times per write (every call of the identity), so the repeats skip the set.
+   */
+  dirty?: boolean;
 }
 
 export interface Baseline {
@@ -168,12 +173,14 @@ export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, 
     e.count += by;
     if (ms < e.firstMs) e.firstMs = ms;
     if (ms > e.lastMs) e.lastMs = ms;
+    if (e.dirty) return;
+    e.dirty = true;
   } else {
     if (map.size >= (kind === 'shape' ? MAX_SHAPES : MAX_ENTRIES_PER_KIND)) {
       b.dropped++;
       return;
     }
-    map.set(key, { count: by, firstMs: ms, lastMs: ms });
+    map.set(key, { count: by, firstMs: ms, lastMs: ms, dirty: true });
     const removed = b.removed[kind];
     if (removed.size > 0) removed.delete(key);
   }
