@@ -1,5 +1,6 @@
 import type { Call, Chain } from '@conduct/processor';
 import { createRateState, type RateState } from './rate.js';
+import { KeyMemo } from './key-memo.js';
 import { chainShape, shapeKey } from './shape.js';
 import { userAgentFamily } from './user-agent.js';
 
@@ -195,50 +196,22 @@ export function count(b: Baseline, kind: EntryKind, key: string): number {
   return b.entries[kind].get(keyOf(kind, key))?.count ?? 0;
 }
 
-/**
- * Composite keys already built, looked up by their parts in nested maps: the parts' hashes are
- * usually computed already (they are entry keys themselves), so a hit costs a few probes instead of
- * a JSON encoding and the hashing of a new string. Cleared whenever it holds MAX_MEMO_KEYS keys.
- */
-class KeyMemo {
-  private readonly root = new Map<unknown, unknown>();
-  private size = 0;
-
-  get(parts: readonly unknown[], build: () => string): string {
-    let level = this.root;
-    const last = parts.length - 1;
-    for (let i = 0; i < last; i++) {
-      let next = level.get(parts[i]) as Map<unknown, unknown> | undefined;
-      if (!next) level.set(parts[i], (next = new Map()));
-      level = next;
-    }
-    let key = level.get(parts[last]) as string | undefined;
-    if (key === undefined) {
-      if (this.size >= MAX_MEMO_KEYS) {
-        this.root.clear();
-        this.size = 0;
-        return this.get(parts, build);
-      }
-      key = build();
-      level.set(parts[last], key);
-      this.size++;
-    }
-    return key;
-  }
-}
-
 /** Most composite keys remembered per kind of key. */
 export const MAX_MEMO_KEYS = 20_000;
-const transitionKeys = new KeyMemo();
-const edgeKeys = new KeyMemo();
+const transitionKeys = new KeyMemo(MAX_MEMO_KEYS);
+const edgeKeys = new KeyMemo(MAX_MEMO_KEYS);
 
 export function transitionKey(prev: string, next: string): string {
-  return transitionKeys.get([prev, next], () => JSON.stringify([bound(prev), bound(next)]));
+  const level = transitionKeys.level(transitionKeys.root, prev);
+  return (level.get(next) as string | undefined) ?? transitionKeys.add(level, next, JSON.stringify([bound(prev), bound(next)]));
 }
 
 export function edgeKey(call: Call): string {
-  return edgeKeys.get([call.service, call.peer, call.operation, call.peerKind, call.external], () =>
-    JSON.stringify([bound(call.service), bound(call.peer), bound(call.operation), call.peerKind, call.external]),
+  const m = edgeKeys;
+  const level = m.level(m.level(m.level(m.level(m.root, call.service), call.peer), call.operation), call.peerKind);
+  return (
+    (level.get(call.external) as string | undefined) ??
+    m.add(level, call.external, JSON.stringify([bound(call.service), bound(call.peer), bound(call.operation), call.peerKind, call.external]))
   );
 }
 
@@ -270,25 +243,38 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions): vo
   const calls = chainCalls(chain);
   if (calls.length === 0) return;
   if (chain.displayName && !b.displayName) b.displayName = chain.displayName;
-  for (const call of calls) {
+  // The operations between START and END (operationPath without the list around them).
+  const operations = new Array<string>(calls.length);
+  for (let i = 0; i < calls.length; i++) {
+    const call = calls[i]!;
     const ms = call.startMs;
+    operations[i] = bound(call.operation);
     touch(b, 'peer', call.peer, ms);
     touch(b, 'operation', call.operation, ms);
     touch(b, 'edge', edgeKey(call), ms);
     if (call.target) touch(b, 'target', call.target, ms);
     if (call.account) touch(b, 'targetAccount', call.account, ms);
-    for (const [kind, key] of sourceKeys(call)) touch(b, kind, key, ms);
+    // sourceKeys, without a list per call.
+    const s = call.source;
+    if (s) {
+      if (s.region) touch(b, 'region', s.region, ms);
+      if (s.account) touch(b, 'account', s.account, ms);
+      if (s.cluster) touch(b, 'cluster', s.cluster, ms);
+      if (s.network) touch(b, 'network', s.network, ms);
+      if (s.userAgent) touch(b, 'userAgent', userAgentFamily(s.userAgent), ms);
+      if (s.clientAddress) touch(b, 'addressClass', s.publicAddress ? 'public' : 'private', ms);
+    }
     if (b.firstMs === 0 || ms < b.firstMs) b.firstMs = ms;
     if (ms > b.lastMs) b.lastMs = ms;
   }
   b.calls += calls.length;
-  const path = operationPath(chain);
-  const first = calls[0]!.startMs;
-  const last = calls[calls.length - 1]!.startMs;
-  for (let i = 1; i < path.length; i++) {
-    touch(b, 'transition', transitionKey(path[i - 1]!, path[i]!), i === path.length - 1 ? last : calls[i - 1]!.startMs);
+  let prev: string = START;
+  for (let i = 0; i < operations.length; i++) {
+    touch(b, 'transition', transitionKey(prev, operations[i]!), calls[i]!.startMs);
+    prev = operations[i]!;
   }
-  touch(b, 'shape', shapeKey(chainShape(path.slice(1, -1))), first);
+  touch(b, 'transition', transitionKey(prev, END), calls[calls.length - 1]!.startMs);
+  touch(b, 'shape', shapeKey(chainShape(operations)), calls[0]!.startMs);
   updateLearningState(b, opts);
 }
 

@@ -1,3 +1,5 @@
+import { KeyMemo } from './key-memo.js';
+
 /**
  * Chain shapes: the ordered sequence of distinct operations of a chain (first occurrence order),
  * and a normalised edit distance between two shapes. Pure functions, bounded work.
@@ -19,9 +21,21 @@ export function chainShape(operations: readonly string[]): string[] {
   return shape;
 }
 
-/** A shape as one string key (JSON keeps arbitrary operation text unambiguous). */
+/** Most shape keys remembered. */
+export const MAX_MEMO_SHAPES = 20_000;
+const shapeKeys = new KeyMemo(MAX_MEMO_SHAPES);
+/** Where a shape's key sits below the level of its last operation. */
+const SHAPE_END = Symbol('end of shape');
+
+/**
+ * A shape as one string key (JSON keeps arbitrary operation text unambiguous). Remembered by its
+ * operations: learning and `unusual-chain` ask for the key of every chain, and identities repeat
+ * a few shapes.
+ */
 export function shapeKey(shape: readonly string[]): string {
-  return JSON.stringify(shape);
+  let level = shapeKeys.root;
+  for (const op of shape) level = shapeKeys.level(level, op);
+  return (level.get(SHAPE_END) as string | undefined) ?? shapeKeys.add(level, SHAPE_END, JSON.stringify(shape));
 }
 
 export function parseShapeKey(key: string): string[] {
