@@ -338,6 +338,19 @@ export function transitionsFrom(b: Baseline, operation: string): { next: string;
   return out;
 }
 
+/**
+ * The number of learned transitions out of each operation, in one pass: a chain's steps ask for
+ * the total out of their operation, and one list per step cost a pass over every transition each.
+ */
+export function transitionTotals(b: Baseline): Map<string, number> {
+  const totals = new Map<string, number>();
+  for (const [key, e] of b.entries.transition) {
+    const pair = parsedPair(key);
+    if (pair) totals.set(pair[0], (totals.get(pair[0]) ?? 0) + e.count);
+  }
+  return totals;
+}
+
 /** Transition keys already parsed (read-only pairs); cleared whenever it holds MAX_MEMO_KEYS. */
 const parsedPairs = new Map<string, readonly [string, string] | undefined>();
 

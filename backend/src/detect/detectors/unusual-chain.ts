@@ -9,6 +9,7 @@ import {
   parseShapeKey,
   shapeKey,
   transitionKey,
+  transitionTotals,
   transitionsFrom,
 } from '../../learn/index.js';
 import { displayName, listWithCounts, q, unique, type DetectionContext, type Finding } from '../finding.js';
@@ -21,6 +22,8 @@ export const RARE_TRANSITION_MIN_SUPPORT = 200;
 export const SHAPE_DISTANCE_THRESHOLD = 0.5;
 /** Transitions named as "usually after" in an explanation. */
 export const EXPLAIN_TOP_TRANSITIONS = 5;
+
+const isRare = (n: number, total: number) => total >= RARE_TRANSITION_MIN_SUPPORT && n / total < RARE_TRANSITION_SHARE;
 
 const label = (op: string) => (op === START ? 'the start of a chain' : op === END ? 'the end of the chain' : q(op));
 
@@ -41,6 +44,7 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
   let never = false;
   const evidence: Record<string, unknown>[] = [];
   const seenKeys = new Set<string>();
+  let totals: Map<string, number> | undefined;
 
   for (let i = 1; i < path.length; i++) {
     const prev = path[i - 1]!;
@@ -50,10 +54,12 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
     if (seenKeys.has(key)) continue;
     seenKeys.add(key);
     const n = count(b, 'transition', key);
+    if (n > 0) {
+      totals ??= transitionTotals(b);
+      if (!isRare(n, totals.get(prev) ?? 0)) continue;
+    }
     const out = transitionsFrom(b, prev);
     const total = out.reduce((s, t) => s + t.count, 0);
-    const rare = n > 0 && total >= RARE_TRANSITION_MIN_SUPPORT && n / total < RARE_TRANSITION_SHARE;
-    if (n > 0 && !rare) continue;
     if (ctx.suppressed('unusual-chain', `transition:${key}`)) continue;
     if (n === 0) never = true;
     keys.push(`transition:${key}`);
