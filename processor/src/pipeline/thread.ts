@@ -17,7 +17,17 @@ export interface PipelineThreadOptions extends WorkerSettings {
   logger?: Logger;
   /** Called once if the worker dies; every later accept is refused with a retryable answer. */
   onFailure?: (err: Error) => void;
+  /** V8 young generation of the worker. Default DEFAULT_WORKER_YOUNG_GENERATION_MB. */
+  maxYoungGenerationSizeMb?: number;
 }
+
+/**
+ * The worker's young generation, MB. V8's default (48 MB here) is kept by every isolate; most of
+ * what the worker allocates survives anyway (spans wait in the stitcher), so a smaller one costs it
+ * no measurable CPU and saves its RSS: with 100k pending traces 547-556 MB by default, 517-529 at
+ * 16 MB (bench pending phase, interleaved runs), pipeline-thread CPU per span unchanged.
+ */
+export const DEFAULT_WORKER_YOUNG_GENERATION_MB = 16;
 
 /** A pipeline running on its own thread: the same ingest, flush and stop as createPipeline's. */
 export interface PipelineThread extends TraceIngest {
@@ -66,7 +76,10 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
     ...(options.maxQueuedSpans !== undefined ? { maxQueuedSpans: options.maxQueuedSpans } : {}),
     ...(options.retryAfterMs !== undefined ? { retryAfterMs: options.retryAfterMs } : {}),
   };
-  const worker = new Worker(workerUrl(), { workerData: settings });
+  const worker = new Worker(workerUrl(), {
+    workerData: settings,
+    resourceLimits: { maxYoungGenerationSizeMb: options.maxYoungGenerationSizeMb ?? DEFAULT_WORKER_YOUNG_GENERATION_MB },
+  });
   const pending = new Map<number, Pending>();
   const decoder = createBatchDecoder();
   let nextId = 1;
