@@ -5,8 +5,9 @@
  * fields. Produces exactly what the protobuf scanner produces for the same request.
  */
 import { Buffer } from 'node:buffer';
-import { DecodeError, type Attributes, type AttrValue, type DecodeLimits, type ResourceSpansData, type SpanData, type TracesRequestData } from './model.js';
+import { DecodeError, type AttrValue, type DecodeLimits, type ResourceSpansData, type SpanData, type TracesRequestData } from './model.js';
 import {
+  AttributeCollector,
   JsonTextBuilder,
   REJECT_PARENT_ID,
   REJECT_SPAN_ID,
@@ -19,8 +20,6 @@ import {
   bytesToBase64,
   elementJson,
   nanosToMs,
-  newAttributes,
-  putAttribute,
   resolveLimits,
   truncate,
 } from './values.js';
@@ -187,9 +186,12 @@ class JsonDecoder {
   private kind: ValueKind = ValueKind.EMPTY;
   /** Which attributes to keep; undefined keeps all. */
   private readonly filter: KeyFilter | undefined;
+  /** The attributes of the span or resource being read. */
+  private readonly attrs: AttributeCollector;
 
   constructor(private readonly limits: DecodeLimits) {
     this.filter = keyFilterOf(limits.keep);
+    this.attrs = new AttributeCollector(limits.maxAttributesPerSpan);
   }
 
   request(parsed: Json): TracesRequestData {
@@ -202,12 +204,13 @@ class JsonDecoder {
 
   private resourceSpans(value: Json, path: string): ResourceSpansData {
     const obj = asObject(value, path);
-    const resource = newAttributes();
+    this.attrs.begin();
     const res = field(obj, 'resource');
     if (res !== undefined) {
       const resObj = asObject(res, `${path}.resource`);
-      this.attributes(field(resObj, 'attributes'), resource, `${path}.resource.attributes`);
+      this.attributes(field(resObj, 'attributes'), `${path}.resource.attributes`);
     }
+    const resource = this.attrs.finish();
     const spans: SpanData[] = [];
     const scopes = asArray(field(obj, 'scopeSpans', 'scope_spans'), `${path}.scopeSpans`);
     for (let s = 0; s < scopes.length; s++) {
@@ -238,8 +241,9 @@ class JsonDecoder {
       const statusObj = asObject(status, `${path}.status`);
       statusCode = asEnum(field(statusObj, 'code'), STATUS_CODE_NAMES, `${path}.status.code`);
     }
-    const attributes = newAttributes();
-    this.attributes(field(obj, 'attributes'), attributes, `${path}.attributes`);
+    this.attrs.begin();
+    this.attributes(field(obj, 'attributes'), `${path}.attributes`);
+    const attributes = this.attrs.finish();
 
     if (traceId === undefined) return this.reject(REJECT_TRACE_ID);
     if (spanId === undefined) return this.reject(REJECT_SPAN_ID);
@@ -257,11 +261,11 @@ class JsonDecoder {
     return undefined;
   }
 
-  private attributes(value: Json | undefined, into: Attributes, path: string): void {
+  /** Reads a KeyValue list into this.attrs. */
+  private attributes(value: Json | undefined, path: string): void {
     const list = asArray(value, path);
     const limit = this.limits.maxAttributeValueLength;
     const filter = this.filter;
-    let count = 0;
     // A key with a presence prefix is held (see AttributeKeep).
     let present = false;
     for (let i = 0; i < list.length; i++) {
@@ -278,8 +282,8 @@ class JsonDecoder {
       if (raw === undefined) continue;
       const attr = this.anyValue(raw, 1, `${itemPath}.value`);
       if (this.kind === ValueKind.EMPTY) continue;
-      count = putAttribute(into, count, this.limits.maxAttributesPerSpan, key, attr as AttrValue);
-      if (decision !== KeyDecision.KEEP && key in into) present = true;
+      this.attrs.put(key, attr as AttrValue);
+      if (decision !== KeyDecision.KEEP && this.attrs.has(key)) present = true;
     }
   }
 

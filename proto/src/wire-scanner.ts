@@ -9,6 +9,7 @@
 import { Buffer } from 'node:buffer';
 import { DecodeError, type Attributes, type AttrValue, type DecodeLimits, type ResourceSpansData, type SpanData, type TracesRequestData } from './model.js';
 import {
+  AttributeCollector,
   JsonTextBuilder,
   REJECT_PARENT_ID,
   REJECT_SPAN_ID,
@@ -22,8 +23,6 @@ import {
   elementJson,
   int64ToNumber,
   nanosToMs,
-  newAttributes,
-  putAttribute,
   resolveLimits,
   truncate,
 } from './values.js';
@@ -71,6 +70,8 @@ class Scanner {
   private readonly filter: KeyFilter | undefined;
   /** The span or resource being read holds a key with a presence prefix (see AttributeKeep). */
   private present = false;
+  /** The attributes of the span or resource being read. */
+  private readonly attrs: AttributeCollector;
 
   constructor(
     bytes: Uint8Array,
@@ -78,6 +79,7 @@ class Scanner {
   ) {
     this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.filter = keyFilterOf(limits.keep);
+    this.attrs = new AttributeCollector(limits.maxAttributesPerSpan);
   }
 
   request(): TracesRequestData {
@@ -113,22 +115,25 @@ class Scanner {
           this.skip(tag, end);
       }
     }
-    return { resource: resource ?? newAttributes(), spans };
+    if (resource === undefined) {
+      this.attrs.begin();
+      resource = this.attrs.finish();
+    }
+    return { resource, spans };
   }
 
   /** A repeated resource field merges, as protobuf merges repeated singular messages. */
   private resource(end: number, into: Attributes | undefined): Attributes {
-    const attrs = into ?? newAttributes();
-    let count = Object.keys(attrs).length;
+    this.attrs.begin(into);
     this.present = false;
     while (this.pos < end) {
       const tag = this.tag(end);
       if (tag >>> 3 === 1) {
         const sub = this.len(tag, end, 'Resource.attributes');
-        count = this.keyValue(sub, attrs, count);
+        this.keyValue(sub);
       } else this.skip(tag, end);
     }
-    return attrs;
+    return this.attrs.finish();
   }
 
   private scopeSpans(end: number, spans: SpanData[]): void {
@@ -155,8 +160,7 @@ class Scanner {
     let startMs = 0;
     let endMs = 0;
     let statusCode = 0;
-    const attributes = newAttributes();
-    let count = 0;
+    this.attrs.begin();
     this.present = false;
     while (this.pos < end) {
       const tag = this.tag(end);
@@ -195,7 +199,7 @@ class Scanner {
           break;
         case 9: {
           const sub = this.len(tag, end, 'Span.attributes');
-          count = this.keyValue(sub, attributes, count);
+          this.keyValue(sub);
           break;
         }
         case 15: {
@@ -207,6 +211,7 @@ class Scanner {
           this.skip(tag, end);
       }
     }
+    const attributes = this.attrs.finish();
     if (!this.validId(traceStart, traceEnd, TRACE_ID_BYTES)) return this.reject(REJECT_TRACE_ID);
     if (!this.validId(spanStart, spanEnd, SPAN_ID_BYTES)) return this.reject(REJECT_SPAN_ID);
     let parentSpanId = '';
@@ -253,8 +258,8 @@ class Scanner {
     return code;
   }
 
-  /** Reads one KeyValue into `attrs`; returns the new count of distinct keys. */
-  private keyValue(end: number, attrs: Attributes, count: number): number {
+  /** Reads one KeyValue into this.attrs. */
+  private keyValue(end: number): void {
     const limit = this.limits.maxAttributeValueLength;
     const filter = this.filter;
     let key = '';
@@ -287,16 +292,16 @@ class Scanner {
           this.skip(tag, end);
       }
     }
-    if (kind === ValueKind.EMPTY) return count;
+    if (kind === ValueKind.EMPTY) return;
     if (filter !== undefined) {
-      if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) return count;
+      if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) return;
       if (decision !== KeyDecision.KEEP) {
-        const next = putAttribute(attrs, count, this.limits.maxAttributesPerSpan, key, value as AttrValue);
-        if (key in attrs) this.present = true;
-        return next;
+        this.attrs.put(key, value as AttrValue);
+        if (this.attrs.has(key)) this.present = true;
+        return;
       }
     }
-    return putAttribute(attrs, count, this.limits.maxAttributesPerSpan, key, value as AttrValue);
+    this.attrs.put(key, value as AttrValue);
   }
 
   /** Reads an AnyValue at nesting `depth` (1 for an attribute's own value); sets this.kind. */

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { AttributeCollector, SIZED_MAX } from './values.js';
+
+describe('AttributeCollector', () => {
+  const collect = (max: number, entries: [string, string | number][]) => {
+    const c = new AttributeCollector(max);
+    c.begin();
+    for (const [k, v] of entries) c.put(k, v);
+    return c.finish();
+  };
+
+  it('keeps keys in first-seen order, a duplicate overwriting the value, with a null prototype', () => {
+    const attrs = collect(10, [['a', 1], ['b', 2], ['a', 3], ['__proto__', 'x']]);
+    expect(Object.entries(attrs)).toEqual([['a', 3], ['b', 2], ['__proto__', 'x']]);
+    expect(Object.getPrototypeOf(attrs)).toBeNull();
+  });
+
+  for (const n of [0, 1, SIZED_MAX - 1, SIZED_MAX, SIZED_MAX + 1, 3 * SIZED_MAX]) {
+    it(`makes an object of ${n} keys, at most max of them, duplicates overwriting on either side of ${SIZED_MAX}`, () => {
+      const entries: [string, number][] = Array.from({ length: n }, (_, i) => [`k${i}`, i]);
+      const attrs = collect(256, [...entries, ...entries.map(([k, v]): [string, number] => [k, v + 100])]);
+      expect(Object.entries(attrs)).toEqual(entries.map(([k, v]) => [k, v + 100]));
+      expect(Object.getPrototypeOf(attrs)).toBeNull();
+      const capped = collect(n - 1, entries);
+      expect(Object.keys(capped)).toEqual(entries.slice(0, Math.max(0, n - 1)).map(([k]) => k));
+    });
+  }
+
+  it('answers has() before and beyond SIZED_MAX keys, and merges from an existing object', () => {
+    const c = new AttributeCollector(256);
+    c.begin({ a: 1, b: 2 });
+    expect(c.has('a')).toBe(true);
+    for (let i = 0; i < SIZED_MAX; i++) c.put(`k${i}`, i);
+    expect(c.has('b') && c.has(`k${SIZED_MAX - 1}`)).toBe(true);
+    expect(c.has('z')).toBe(false);
+    expect(c.count).toBe(SIZED_MAX + 2);
+    expect(Object.keys(c.finish())).toHaveLength(SIZED_MAX + 2);
+    c.begin();
+    expect(c.has('a')).toBe(false);
+    expect(c.finish()).toEqual({});
+  });
+});
