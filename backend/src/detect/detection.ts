@@ -588,7 +588,9 @@ export function createDetection(options: DetectionOptions): Detection {
     }
     const newest = calls[calls.length - 1]!.startMs;
     for (const s of chainSources(calls)) rememberSource(b.recentSources, s);
-    b.recentSources = b.recentSources.filter((s) => s.ms >= newest - CREDENTIAL_REUSE_WINDOW_MS);
+    const cutoff = newest - CREDENTIAL_REUSE_WINDOW_MS;
+    // A new list only when a source expired (rarely: each identity keeps a handful).
+    if (b.recentSources.some((s) => s.ms < cutoff)) b.recentSources = b.recentSources.filter((s) => s.ms >= cutoff);
     forget(b, Math.max(newest, b.lastMs), opts.forgetAfterMs);
   }
 

@@ -158,11 +158,12 @@ export function bound(text: string): string {
   return text.length > MAX_KEY_LENGTH ? text.slice(0, MAX_KEY_LENGTH) : text;
 }
 
-/** Kinds whose keys are JSON built from already bounded parts (cutting them would break the JSON). */
-const COMPOSITE_KINDS: ReadonlySet<EntryKind> = new Set(['transition', 'shape', 'edge']);
-
+/**
+ * Kinds whose keys are JSON built from already bounded parts (cutting them would break the JSON)
+ * keep their key; a comparison rather than a set lookup, as every touch asks.
+ */
 function keyOf(kind: EntryKind, key: string): string {
-  return COMPOSITE_KINDS.has(kind) ? key : bound(key);
+  return kind === 'transition' || kind === 'shape' || kind === 'edge' ? key : bound(key);
 }
 
 /** Adds one observation of (kind, key) at event time `ms`. */
