@@ -16,8 +16,8 @@ import { ConfigError, type Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser, MAX_ALERTS_PER_QUERY } from '../detect/index.js';
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights } from '../api/index.js';
 import { createEngine, type Engine } from '../engine/index.js';
-import { openStore, startRetention, type Store } from '../store/index.js';
-import { createJournal } from '../journal/index.js';
+import { DEFAULT_BUSY_TIMEOUT_MS, openStore, startRetention, type Store } from '../store/index.js';
+import { createJournal, openJournalDatabase } from '../journal/index.js';
 import { splitEndpoint } from './endpoint.js';
 
 /** How often chains older than `storage.retention` (event time) are deleted. */
@@ -135,8 +135,12 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     // the memory limit covers both heaps.
     let ready = false;
     let pipelineHeap = () => 0;
+    const journalDb = openJournalDatabase(config.storage.path, DEFAULT_BUSY_TIMEOUT_MS);
+    stops.push(() => {
+      journalDb.close();
+    });
     const journal = createJournal({
-      db: store.db,
+      db: journalDb,
       registry,
       logger,
       maxMemoryBytes: config.limits.maxMemoryBytes,

@@ -6,3 +6,4 @@ export {
 } from './journal.js';
 export type { Journal, JournalOptions, JournalStats, JournalReplayResult } from './journal.js';
 export { JOURNAL_SCHEMA, applyJournalSchema } from './schema.js';
+export { openJournalDatabase, JOURNAL_CACHE_KIB } from './connection.js';
