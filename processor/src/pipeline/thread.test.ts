@@ -2,13 +2,21 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_DECODE_LIMITS } from '@conduct/proto';
 import type { ChainBatch, ChainConsumer } from '../model.js';
 import { traceRequest, traceRequestJson, hexId } from '../receiver/testdata/otlp-wire.js';
-import { createCollectingConsumer, createFailingConsumer } from './testing.js';
+import { createCollectingConsumer, createFailingConsumer, createGatedConsumer } from './testing.js';
 import { createPipelineThread, type PipelineThread, type PipelineThreadOptions } from './thread.js';
 import { request, resource, span, SpanKind } from '../calls/testdata/trace-builder.js';
 
 // The worker runs the package's build (dist/), which `npm test` makes before the tests run.
 
 const threads: PipelineThread[] = [];
+
+async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 afterEach(async () => {
   await Promise.all(threads.splice(0).map((t) => t.stop()));
 });
@@ -87,6 +95,28 @@ describe('pipeline thread', () => {
     expect(await thread.accept(data)).toEqual({ ok: true });
     await thread.flush();
     expect(consumer.chains().map((c) => c.identity)).toEqual(['svc:frontend']);
+  });
+
+  it('refuses with a retryable answer while the consumer has too many spans to take', async () => {
+    const consumer = createGatedConsumer();
+    // One pending span at most: the request's second span completes the first trace at once, and
+    // that one queued span fills the queue.
+    const thread = createPipelineThread({ stitching: { idleMs: 60_000, latenessMs: 60_000, maxPendingSpans: 1 }, consumer, maxQueuedSpans: 1 });
+    threads.push(thread);
+    try {
+      expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'decoded', outcome: { ok: true } });
+      await until(() => consumer.held > 0);
+      expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toMatchObject({
+        kind: 'decoded',
+        outcome: { ok: false, reason: 'overloaded' },
+        spanCount: 2,
+      });
+    } finally {
+      consumer.releaseAll();
+    }
+    await thread.flush();
+    expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toMatchObject({ outcome: { ok: true } });
+    expect(await thread.metrics()).toMatch(/^conduct_pipeline_refused_total\{reason="overloaded"\} 1$/m);
   });
 
   it('reports consumer failures back to the pipeline, which counts them in its metrics', async () => {
