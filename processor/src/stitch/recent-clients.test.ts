@@ -49,4 +49,29 @@ describe('recent client spans', () => {
     expect(recent.take(T, 's6', 'inventory')).toBeUndefined();
     expect(recent.take(T, 's7', 'inventory')).toBeDefined();
   });
+
+  it('counts only live spans as forgotten: one taken or remembered again is not evicted or expired in its old place', () => {
+    const { clock, recent } = setup({ maxSpans: 2, maxAgeMs: 10_000 });
+    recent.remember(T, 'a', client('a'));
+    recent.remember(T, 'b', client('b'));
+    expect(recent.take(T, 'a', 'inventory')).toBeDefined();
+    clock.t = 5_000;
+    recent.remember(T, 'b', client('b')); // lives from now on
+    recent.remember(T, 'c', client('c'));
+    expect(recent.stats()).toMatchObject({ spans: 2, evicted: 0 });
+    clock.t = 12_000; // past the first remember of b, not the second
+    expect(recent.take(T, 'b', 'inventory')).toBeDefined();
+    clock.t = 15_000;
+    expect(recent.take(T, 'c', 'inventory')).toBeUndefined();
+    expect(recent.stats()).toMatchObject({ spans: 0, evicted: 0, expired: 1, hits: 2 });
+  });
+
+  it('stays exact through heavy churn (many more spans than it keeps)', () => {
+    const { recent } = setup({ maxSpans: 1_000 });
+    for (let i = 0; i < 20_000; i++) recent.remember(T, `s${i}`, client(`s${i}`));
+    expect(recent.stats()).toMatchObject({ spans: 1_000, evicted: 19_000 });
+    expect(recent.take(T, 's18999', 'inventory')).toBeUndefined();
+    expect(recent.take(T, 's19000', 'inventory')).toBeDefined();
+    expect(recent.take(T, 's19999', 'inventory')).toBeDefined();
+  });
 });
