@@ -62,14 +62,16 @@ describe('pipeline thread', () => {
     expect(consumer.chains()).toHaveLength(1);
   });
 
-  it('leaves the caller its bytes: a view into a larger buffer is copied, not moved', async () => {
-    const { thread } = start();
-    const big = Buffer.alloc(body.length + 100);
+  it('decodes a body that is a view into a larger buffer, and leaves the caller its bytes', async () => {
+    const { thread, consumer } = start();
+    // Garbage around the request: a worker that read the whole buffer would fail to decode it.
+    const big = Buffer.alloc(body.length + 100, 0xff);
     body.copy(big, 50);
     const view = big.subarray(50, 50 + body.length);
     expect(await thread.acceptRaw({ format: 'protobuf', body: view }, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'decoded', spanCount: 2 });
-    expect(big.buffer.byteLength).toBeGreaterThan(0);
     expect(view.equals(body)).toBe(true);
+    await thread.flush();
+    expect(consumer.chains()).toHaveLength(2);
   });
 
   it('answers an accept before the batch its spans completed, so onAccepted runs before onBatch', async () => {

@@ -77,17 +77,11 @@ type Pending =
  * request's traces there (the journal) has done so before `onBatch` sees them complete.
  */
 export function createPipelineThread(options: PipelineThreadOptions): PipelineThread {
-  const logger = options.logger ?? silentLogger;
-  const settings: WorkerSettings = {
-    ...(options.rules ? { rules: options.rules } : {}),
-    stitching: options.stitching,
-    ...(options.maxQueuedBatches !== undefined ? { maxQueuedBatches: options.maxQueuedBatches } : {}),
-    maxQueuedSpans: options.maxQueuedSpans ?? DEFAULT_THREAD_MAX_QUEUED_SPANS,
-    ...(options.retryAfterMs !== undefined ? { retryAfterMs: options.retryAfterMs } : {}),
-  };
+  const { consumer, onBatch, logger = silentLogger, onFailure, maxYoungGenerationSizeMb, ...settings } = options;
+  const workerData: WorkerSettings = { ...settings, maxQueuedSpans: settings.maxQueuedSpans ?? DEFAULT_THREAD_MAX_QUEUED_SPANS };
   const worker = new Worker(workerUrl(), {
-    workerData: settings,
-    resourceLimits: { maxYoungGenerationSizeMb: options.maxYoungGenerationSizeMb ?? DEFAULT_WORKER_YOUNG_GENERATION_MB },
+    workerData,
+    resourceLimits: { maxYoungGenerationSizeMb: maxYoungGenerationSizeMb ?? DEFAULT_WORKER_YOUNG_GENERATION_MB },
   });
   const pending = new Map<number, Pending>();
   const decoder = createBatchDecoder();
@@ -122,7 +116,7 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
     pending.clear();
     if (!stopping) {
       logger.error({ err: err.message }, 'pipeline thread failed; ingest is refused until conduct restarts (the journal replays what was acknowledged)');
-      options.onFailure?.(err);
+      onFailure?.(err);
     }
   };
 
@@ -170,9 +164,9 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
       }
       case 'batch': {
         const batch = decoder.decode(message.data);
-        if (options.onBatch) {
+        if (onBatch) {
           try {
-            options.onBatch(batch);
+            onBatch(batch);
           } catch (err) {
             logger.error({ err: String(err) }, 'onBatch hook failed');
           }
@@ -183,7 +177,7 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
           await new Promise((resolve) => setImmediate(resolve));
           let error: string | undefined;
           try {
-            await options.consumer.consume(batch);
+            await consumer.consume(batch);
           } catch (err) {
             error = err instanceof Error ? err.message : String(err);
           }
@@ -205,9 +199,8 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
       send(message);
     });
 
-  const rules = options.rules ?? DEFAULT_IDENTITY_RULES;
   return {
-    keep: attributeKeepFor(rules),
+    keep: attributeKeepFor(settings.rules ?? DEFAULT_IDENTITY_RULES),
 
     async accept(data: TracesRequestData): Promise<AcceptOutcome> {
       if (failure || stopping) return refused();

@@ -22,9 +22,11 @@ const log =
     post({ t: 'log', level, obj, ...(msg !== undefined ? { msg } : {}) });
 const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 
-// Batches queued while an accept runs are held until its answer is posted, so the host has
-// registered the request's traces (the journal's bookkeeping) before it sees them complete.
-let accepting = false;
+// Batches queued while accepts run are held until every one of them has posted its answer, so the
+// host has registered the requests' traces (the journal's bookkeeping) before it sees them
+// complete. A count, not a flag: the answers are posted from promise callbacks, and nothing here
+// relies on when those run relative to the next message.
+let accepting = 0;
 const held: ChainBatch[] = [];
 
 const encoder = createBatchEncoder();
@@ -40,27 +42,24 @@ let nextBatch = 1;
 const batchIds = new WeakMap<ChainBatch, number>();
 const consumed = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 
+const heap = () => getHeapStatistics().used_heap_size;
 const registry = new Registry();
 new Gauge({
   name: 'conduct_pipeline_thread_heap_used_bytes',
   help: 'V8 heap in use on the pipeline thread (the main thread has nodejs_heap_size_used_bytes).',
   registers: [registry],
   collect() {
-    this.set(getHeapStatistics().used_heap_size);
+    this.set(heap());
   },
 });
 const pipeline = createPipeline({
-  ...(settings.rules ? { rules: settings.rules } : {}),
-  stitching: settings.stitching,
+  ...settings,
   registry,
   logger,
-  ...(settings.maxQueuedBatches !== undefined ? { maxQueuedBatches: settings.maxQueuedBatches } : {}),
-  ...(settings.maxQueuedSpans !== undefined ? { maxQueuedSpans: settings.maxQueuedSpans } : {}),
-  ...(settings.retryAfterMs !== undefined ? { retryAfterMs: settings.retryAfterMs } : {}),
   onBatch(batch) {
     const id = nextBatch++;
     batchIds.set(batch, id);
-    if (accepting) held.push(batch);
+    if (accepting > 0) held.push(batch);
     else sendBatch(batch);
   },
   consumer: {
@@ -72,7 +71,6 @@ const pipeline = createPipeline({
   },
 });
 
-const heap = () => getHeapStatistics().used_heap_size;
 post({ t: 'ready' });
 
 function traceIdsOf(data: TracesRequestData): string[] {
@@ -94,7 +92,7 @@ function withBareAttributes(data: TracesRequestData): TracesRequestData {
 }
 
 function accept(id: number, data: TracesRequestData, withTraceIds: boolean): void {
-  accepting = true;
+  accepting++;
   // createPipeline's accept does all its work before its first await: the spans are in (and any
   // batch they complete is queued) once the call returns.
   void pipeline
@@ -107,8 +105,7 @@ function accept(id: number, data: TracesRequestData, withTraceIds: boolean): voi
       (err: unknown) => post({ t: 'done', id, error: err instanceof Error ? err.message : String(err) }),
     )
     .finally(() => {
-      accepting = false;
-      for (const batch of held.splice(0)) sendBatch(batch);
+      if (--accepting === 0) for (const batch of held.splice(0)) sendBatch(batch);
     });
 }
 

@@ -45,6 +45,8 @@ export interface RecentClients {
 interface Entry {
   client: RememberedClient;
   traceId: string;
+  /** Its key in the index. */
+  spanId: string;
   expiresMs: number;
 }
 
@@ -58,24 +60,20 @@ export function createRecentClients(config: RecentClientsConfig, clock: Clock): 
   // entry per insert, which made each insert cost ~50 µs. A slot whose entry was taken or
   // replaced meanwhile is stale and skipped.
   let order: Entry[] = [];
-  let keys: string[] = [];
   let head = 0;
   const counts = { hits: 0, misses: 0, expired: 0, evicted: 0 };
 
   /** Drops the oldest slot; true when it held a live entry (now forgotten). */
   const dropOldest = (): boolean => {
-    const key = keys[head]!;
-    const e = order[head]!;
-    head++;
-    if (entries.get(key) !== e) return false;
-    entries.delete(key);
+    const e = order[head++]!;
+    if (entries.get(e.spanId) !== e) return false;
+    entries.delete(e.spanId);
     return true;
   };
 
   const compact = () => {
     if (head < 1024 || head * 2 < order.length) return;
     order = order.slice(head);
-    keys = keys.slice(head);
     head = 0;
   };
 
@@ -91,10 +89,9 @@ export function createRecentClients(config: RecentClientsConfig, clock: Clock): 
       prune(now);
       // Keyed by span id alone: a concatenated key was a new string to build and hash per call.
       // Span ids are random 64-bit values; `take` checks the trace, so a collision is a miss.
-      const e: Entry = { client, traceId, expiresMs: now + maxAgeMs };
+      const e: Entry = { client, traceId, spanId, expiresMs: now + maxAgeMs };
       entries.set(spanId, e);
       order.push(e);
-      keys.push(spanId);
       while (entries.size > maxSpans && head < order.length) if (dropOldest()) counts.evicted++;
       compact();
     },
