@@ -45,9 +45,13 @@ describe('engine', () => {
     expect(seen).toEqual(['svc:a:1']);
     expect(heard).toEqual([[`alert-${traceId(1)}`, 'alert']]);
     expect(s.getIdentity('svc:a')?.calls).toBe(1);
-    expect(engine.stats()).toMatchObject({ batches: 1, chains: 1, calls: 1, alerts: 1 });
+    expect(engine.stats()).toMatchObject({ batches: 1, spans: 2, chains: 1, calls: 1, alerts: 1 });
+    // A batch whose traces made no chain still counts its spans as processed.
+    await engine.consume({ chains: [], traces: 1, spans: 3 });
+    expect(engine.stats()).toMatchObject({ batches: 2, spans: 5, chains: 1 });
     const text = await registry.metrics();
     expect(text).toMatch(/^conduct_chains_stored_total 1$/m);
+    expect(text).toMatch(/^conduct_spans_processed_total 5$/m);
     expect(text).toMatch(/^conduct_alerts_total\{detector="new-peer",severity="medium",event="alert"\} 1$/m);
   });
 

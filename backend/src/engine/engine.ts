@@ -41,6 +41,8 @@ export interface EngineOptions {
 
 export interface EngineStats {
   batches: number;
+  /** Spans of the consumed batches' traces (ChainBatch.spans). */
+  spans: number;
   chains: number;
   calls: number;
   rejectedChains: number;
@@ -63,10 +65,15 @@ export function createEngine(options: EngineOptions): Engine {
   const logger = options.logger ?? silentLogger;
   const analysers = [...(options.analysers ?? [])];
   const listeners = new Set<AlertListener>(options.onAlert ?? []);
-  const stats: EngineStats = { batches: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0 };
+  const stats: EngineStats = { batches: 0, spans: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0 };
 
   const chainsStored = new Counter({ name: 'conduct_chains_stored_total', help: 'Chains written to the store.', registers: [registry] });
   const callsStored = new Counter({ name: 'conduct_calls_stored_total', help: 'Calls written to the store.', registers: [registry] });
+  const spansProcessed = new Counter({
+    name: 'conduct_spans_processed_total',
+    help: 'Spans of completed traces that went through the store and every analyser (the end-to-end processed count).',
+    registers: [registry],
+  });
   const chainsRejected = new Counter({
     name: 'conduct_chains_rejected_total',
     help: 'Chains the store refused (malformed trace id).',
@@ -110,17 +117,21 @@ export function createEngine(options: EngineOptions): Engine {
       chainsStored.inc(written.chains);
       callsStored.inc(written.calls);
       if (written.rejected) chainsRejected.inc(written.rejected);
-      if (written.chains === 0) return;
-      const analysed = written.rejected ? chains.filter((c) => store.accepts(c)) : chains;
-      for (const analyser of analysers) {
-        try {
-          await analyser.analyse(analysed, ctx);
-        } catch (err) {
-          stats.analyserErrors++;
-          analyserErrors.inc({ analyser: analyser.name });
-          logger.error({ err: String(err), analyser: analyser.name }, 'analyser failed on a batch');
+      if (written.chains > 0) {
+        const analysed = written.rejected ? chains.filter((c) => store.accepts(c)) : chains;
+        for (const analyser of analysers) {
+          try {
+            await analyser.analyse(analysed, ctx);
+          } catch (err) {
+            stats.analyserErrors++;
+            analyserErrors.inc({ analyser: analyser.name });
+            logger.error({ err: String(err), analyser: analyser.name }, 'analyser failed on a batch');
+          }
         }
       }
+      const spans = Number.isFinite(batch.spans) && batch.spans > 0 ? batch.spans : 0;
+      stats.spans += spans;
+      spansProcessed.inc(spans);
     },
     addAnalyser(analyser) {
       analysers.push(analyser);
