@@ -12,6 +12,8 @@
 // without it the current build is the second side (a null A/B of the same code then shows a bias
 // against the current build of up to 40% for derive: compare saved copies).
 // A saved build must sit inside this checkout (e.g. bench/.ab/) so its package imports resolve.
+// --persist-interval <ms> (detect) gives both sides `persistIntervalMs` (a build without it writes
+// every batch); the baseline state still held back at the end is written within the measurement.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,7 +24,7 @@ import * as processorNow from '@conduct/processor';
 import * as backendNow from '@conduct/backend';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
 
-const { values } = parseArgs({ options: { stage: { type: 'string' }, before: { type: 'string' }, rounds: { type: 'string', default: '9' }, requests: { type: 'string', default: '150' } } });
+const { values } = parseArgs({ options: { stage: { type: 'string' }, before: { type: 'string' }, rounds: { type: 'string', default: '9' }, requests: { type: 'string', default: '150' }, 'persist-interval': { type: 'string', default: '0' } } });
 const rounds = Number(values.rounds);
 const requests = Number(values.requests);
 const before = await import(pathToFileURL(join(resolve(values.before), 'index.js')).href);
@@ -57,14 +59,25 @@ async function pass(m) {
   if (values.stage === 'detect') {
     const dir = mkdtempSync(join(tmpdir(), 'conduct-ab-'));
     const store = await backendNow.openStore({ path: join(dir, 'ab.db') });
-    const detection = m.createDetection({ db: store.db, learning: { minCalls: 100, period: 1_000, forgetAfter: 30 * 86_400_000 }, traceUrl: 'http://localhost/{traceId}' });
+    const detection = m.createDetection({
+      db: store.db,
+      learning: { minCalls: 100, period: 1_000, forgetAfter: 30 * 86_400_000 },
+      traceUrl: 'http://localhost/{traceId}',
+      persistIntervalMs: Number(values['persist-interval']),
+    });
     const c = cpu();
     let n = 0;
-    for (const chains of batches) n += detection.analyse(chains).learned;
+    let alerts = 0;
+    for (const chains of batches) {
+      const r = detection.analyse(chains);
+      n += r.learned;
+      alerts += r.alerts.length + r.updated.length;
+    }
+    detection.flush?.();
     const us = (cpu() - c) / spans;
     store.close();
     rmSync(dir, { recursive: true, force: true });
-    return { us, n };
+    return { us, n, alerts };
   }
   if (values.stage === 'store') {
     const dir = mkdtempSync(join(tmpdir(), 'conduct-ab-'));
@@ -85,14 +98,17 @@ await pass(before);
 await pass(now_);
 const a = [];
 const b = [];
+let lastAlerts = 0;
 for (let r = 0; r < rounds; r++) {
   // ABBA order: whichever side runs second in a round is not favoured.
   const x = r % 2 === 0 ? await pass(before) : undefined;
   const y = await pass(now_);
   const x2 = x ?? (await pass(before));
-  if (x2.n !== y.n) throw new Error(`before and after disagree: ${x2.n} vs ${y.n}`);
+  if (x2.n !== y.n || x2.alerts !== y.alerts) throw new Error(`before and after disagree: ${x2.n} vs ${y.n} (alerts ${x2.alerts} vs ${y.alerts})`);
   a.push(x2.us);
   b.push(y.us);
+  lastAlerts = y.alerts;
 }
 const [ma, mb] = [median(a), median(b)];
-process.stdout.write(`${values.stage}: before ${ma.toFixed(2)} µs/span, after ${mb.toFixed(2)} µs/span, ${(((ma - mb) / ma) * 100).toFixed(1)}% less CPU (median of ${rounds} interleaved rounds, ${spans} spans)\n`);
+const alertsNote = values.stage === 'detect' ? `, ${lastAlerts} alerts and repeats on both sides` : '';
+process.stdout.write(`${values.stage}: before ${ma.toFixed(2)} µs/span, after ${mb.toFixed(2)} µs/span, ${(((ma - mb) / ma) * 100).toFixed(1)}% less CPU (median of ${rounds} interleaved rounds, ${spans} spans${alertsNote})\n`);

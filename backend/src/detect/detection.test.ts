@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Chain } from '@conduct/processor';
 import { SEVERITY_RANK, type Alert } from '../alerts/model.js';
 import type { PolicyConfig } from '../config/index.js';
@@ -342,6 +342,36 @@ describe('forgetting and persistence', () => {
     expect(r.updated.find((a) => a.id === alert.id)?.count).toBe(2);
     // A usual chain is still quiet after the restart.
     expect(d.analyse([deployChain(CI, TRAINED + 3 * MINUTE, 4)]).alerts).toEqual([]);
+  });
+
+  it('with persistIntervalMs, writes learned state once per interval or on flush, alerts at once', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const persisted = () => db.prepare('SELECT count FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?');
+      const peerCount = (peer: string) => (persisted().get(CI, 'peer', peer) as { count: number } | undefined)?.count;
+      let d = createDetection({ db, learning: LEARNING, traceUrl: TRACE_URL, persistIntervalMs: 1_000 });
+      d.analyse(training(CI, T0, 60, 3 * MINUTE));
+      // The first batch is written: nothing was written for an interval.
+      const learned = peerCount('kube-api')!;
+      expect(learned).toBeGreaterThan(100);
+      const alert = d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /v1/ledger', peer: 'ledger-api' }])]).alerts[0]!;
+      d.analyse([deployChain(CI, TRAINED + 2 * MINUTE, 1)]);
+      // Within the interval the alert is stored, the learning held back...
+      expect(d.getAlert(alert.id)).toEqual(alert);
+      expect(peerCount('kube-api')).toBe(learned);
+      // ...until the interval is over, also when no further batch comes.
+      vi.advanceTimersByTime(1_000);
+      expect(peerCount('kube-api')).toBe(d.baseline(CI)!.peers.find((p) => p.key === 'kube-api')!.count);
+      expect(peerCount('kube-api')).toBeGreaterThan(learned);
+      d.analyse([deployChain(CI, TRAINED + 3 * MINUTE, 2)]);
+      d.analyse([deployChain(CI, TRAINED + 4 * MINUTE, 3)]);
+      d.flush();
+      const before = d.baseline(CI);
+      d = open();
+      expect(d.baseline(CI)).toEqual(before);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('lists alerts newest first with identity, detector, status and since filters', () => {

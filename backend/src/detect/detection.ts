@@ -114,6 +114,12 @@ export interface DetectionOptions {
   logger?: Logger;
   /** Cardinality caps (config `limits`); each absent field takes its default. */
   limits?: Partial<CardinalityLimits>;
+  /**
+   * Learned baseline state is written to the database at most this often (ms of wall time); 0
+   * (the default) writes it at the end of every `analyse`. Above 0, call `flush` before the
+   * database is closed or read (see {@link Detection.flush}).
+   */
+  persistIntervalMs?: number;
 }
 
 /** What one `analyse` call produced. */
@@ -179,6 +185,12 @@ export interface Detection {
   baseline(id: string): BaselineSummary | undefined;
   graph(id: string): IdentityGraph | undefined;
   stats(): DetectionStats;
+  /**
+   * Writes the learned baseline state that `persistIntervalMs` still holds back (alerts and held
+   * chains are always written at once). Call it before closing the database and before anything
+   * reads the baseline tables with SQL; a no-op when nothing is held back.
+   */
+  flush(): void;
 }
 
 interface IdentityRow {
@@ -275,6 +287,19 @@ export function createDetection(options: DetectionOptions): Detection {
   const newIdentities = { window: -1, admitted: 0 };
   /** Alerts raised per identity in its current event-time hour (in memory; bounded by the baselines). */
   const alertBudget = new Map<string, { window: number; loud: number; quiet: number }>();
+  /**
+   * Baselines changed since they were last written. Each write replaces the identity's row (its
+   * rate state as JSON) and every changed entry, so with `persistIntervalMs` an identity active in
+   * every batch is written once per interval instead of once per batch. A crash loses the learning
+   * of at most the last interval: the journal replays only requests whose chains were not stored,
+   * and stored chains are never learned again.
+   */
+  const unwritten = new Set<Baseline>();
+  const persistIntervalMs = Math.max(0, options.persistIntervalMs ?? 0);
+  /** performance.now() of the last write (monotonic: a wall clock step does not stall writes). */
+  let writtenAt = -Infinity;
+  /** Writes what is held back once the interval is over, also when no further batch comes. */
+  let writeTimer: ReturnType<typeof setTimeout> | undefined;
 
   // Load the persisted state.
   for (const row of db.prepare('SELECT * FROM baseline_identities').iterate() as Iterable<IdentityRow>) {
@@ -342,6 +367,29 @@ export function createDetection(options: DetectionOptions): Detection {
         for (const key of removed) stmt.deleteEntry.run(b.identity, kind, key);
         removed.clear();
       }
+    }
+  }
+
+  function writeUnwritten(): void {
+    for (const b of unwritten) persistBaseline(b);
+    unwritten.clear();
+    writtenAt = performance.now();
+    if (writeTimer) {
+      clearTimeout(writeTimer);
+      writeTimer = undefined;
+    }
+  }
+
+  const flushTx = db.transaction(writeUnwritten);
+
+  function writeLater(): void {
+    writeTimer = undefined;
+    // Closed without a flush: what was held back is lost, as in a crash.
+    if (!db.open) return;
+    try {
+      flushTx();
+    } catch (err) {
+      logger.error({ err: String(err) }, 'writing learned baselines failed');
     }
   }
 
@@ -596,10 +644,9 @@ export function createDetection(options: DetectionOptions): Detection {
 
   const analyseTx = db.transaction((chains: readonly Chain[]): AnalyseResult => {
     const result: AnalyseResult = { alerts: [], updated: [], held: 0, learned: 0 };
-    const touched = new Set<Baseline>();
     const sorted = chains.filter((c) => c.calls.length > 0).sort((a, b) => a.startMs - b.startMs);
-    for (const chain of sorted) analyseChain(chain, result, touched);
-    for (const b of touched) persistBaseline(b);
+    for (const chain of sorted) analyseChain(chain, result, unwritten);
+    if (persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs) writeUnwritten();
     return result;
   });
 
@@ -623,13 +670,25 @@ export function createDetection(options: DetectionOptions): Detection {
     } else if (verdict === 'malicious' && b) {
       b.compromised = true;
     }
-    if (b) persistBaseline(b);
+    if (b) {
+      persistBaseline(b);
+      unwritten.delete(b);
+    }
     return alert;
   });
 
   return {
     analyse(chains) {
-      return analyseTx(chains);
+      const result = analyseTx(chains);
+      if (unwritten.size > 0 && !writeTimer) {
+        writeTimer = setTimeout(writeLater, Math.max(0, writtenAt + persistIntervalMs - performance.now()));
+        writeTimer.unref();
+      }
+      return result;
+    },
+
+    flush() {
+      if (unwritten.size > 0) flushTx();
     },
 
     listAlerts(filter = {}) {
