@@ -87,6 +87,11 @@ export interface Baseline {
    */
   dirty: Record<EntryKind, Set<string>>;
   removed: Record<EntryKind, Set<string>>;
+  /**
+   * Learned transitions out of each operation (the sum of their counts), built on first use by
+   * {@link transitionTotals} and kept up to date by learning from then on; not persisted.
+   */
+  transitionsOut: Map<string, number> | undefined;
 }
 
 /** A network segment and client software family an identity recently acted from. */
@@ -140,6 +145,7 @@ export function createBaseline(identity: string, identityKind: string, displayNa
     recentSources: [],
     dirty: emptyKeySets(),
     removed: emptyKeySets(),
+    transitionsOut: undefined,
   };
 }
 
@@ -166,8 +172,8 @@ function keyOf(kind: EntryKind, key: string): string {
   return kind === 'transition' || kind === 'shape' || kind === 'edge' ? key : bound(key);
 }
 
-/** Adds one observation of (kind, key) at event time `ms`. */
-export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, by = 1): void {
+/** Adds one observation of (kind, key) at event time `ms`; false when the kind was full. */
+export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, by = 1): boolean {
   const key = keyOf(kind, rawKey);
   const map = b.entries[kind];
   const e = map.get(key);
@@ -175,18 +181,26 @@ export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, 
     e.count += by;
     if (ms < e.firstMs) e.firstMs = ms;
     if (ms > e.lastMs) e.lastMs = ms;
-    if (e.dirty) return;
+    if (e.dirty) return true;
     e.dirty = true;
   } else {
     if (map.size >= (kind === 'shape' ? MAX_SHAPES : MAX_ENTRIES_PER_KIND)) {
       b.dropped++;
-      return;
+      return false;
     }
     map.set(key, { count: by, firstMs: ms, lastMs: ms, dirty: true });
     const removed = b.removed[kind];
     if (removed.size > 0) removed.delete(key);
   }
   b.dirty[kind].add(key);
+  return true;
+}
+
+/** Adds one observation of the transition from `prev` to `next` (both bounded), and to its total. */
+function touchTransition(b: Baseline, prev: string, next: string, ms: number): void {
+  if (!touch(b, 'transition', transitionKey(prev, next), ms)) return;
+  const totals = b.transitionsOut;
+  if (totals) totals.set(prev, (totals.get(prev) ?? 0) + 1);
 }
 
 export function has(b: Baseline, kind: EntryKind, key: string): boolean {
@@ -271,10 +285,10 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions): vo
   b.calls += calls.length;
   let prev: string = START;
   for (let i = 0; i < operations.length; i++) {
-    touch(b, 'transition', transitionKey(prev, operations[i]!), calls[i]!.startMs);
+    touchTransition(b, prev, operations[i]!, calls[i]!.startMs);
     prev = operations[i]!;
   }
-  touch(b, 'transition', transitionKey(prev, END), calls[calls.length - 1]!.startMs);
+  touchTransition(b, prev, END, calls[calls.length - 1]!.startMs);
   touch(b, 'shape', shapeKey(chainShape(operations)), calls[0]!.startMs);
   updateLearningState(b, opts);
 }
@@ -316,6 +330,8 @@ export function forget(b: Baseline, nowMs: number, forgetAfterMs: number, force 
       b.dirty[kind].delete(key);
       b.removed[kind].add(key);
       dropped++;
+      // Totals are summed again on their next use (sweeps are rare).
+      if (kind === 'transition') b.transitionsOut = undefined;
     }
   }
   return dropped;
@@ -340,15 +356,18 @@ export function transitionsFrom(b: Baseline, operation: string): { next: string;
 }
 
 /**
- * The number of learned transitions out of each operation, in one pass: a chain's steps ask for
- * the total out of their operation, and one list per step cost a pass over every transition each.
+ * The number of learned transitions out of each operation: summed in one pass over the
+ * transitions on first use, then kept by learning (`unusual-chain` asks at every chain, and a pass
+ * per chain cost as much as the rest of the detector).
  */
-export function transitionTotals(b: Baseline): Map<string, number> {
+export function transitionTotals(b: Baseline): ReadonlyMap<string, number> {
+  if (b.transitionsOut) return b.transitionsOut;
   const totals = new Map<string, number>();
   for (const [key, e] of b.entries.transition) {
     const pair = parsedPair(key);
     if (pair) totals.set(pair[0], (totals.get(pair[0]) ?? 0) + e.count);
   }
+  b.transitionsOut = totals;
   return totals;
 }
 

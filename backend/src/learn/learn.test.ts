@@ -1,6 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import type { Chain } from '@conduct/processor';
-import { createBaseline, edgeKey, forget, learnChain, learningState, transitionKey, transitionsFrom, END, MAX_KEY_LENGTH, MAX_MEMO_KEYS, START } from './baseline.js';
+import {
+  createBaseline,
+  edgeKey,
+  forget,
+  learnChain,
+  learningState,
+  transitionKey,
+  transitionsFrom,
+  transitionTotals,
+  END,
+  MAX_ENTRIES_PER_KIND,
+  MAX_KEY_LENGTH,
+  MAX_MEMO_KEYS,
+  START,
+  type Baseline,
+} from './baseline.js';
 import { MAX_RATE_SAMPLES, OPEN_WINDOWS, RATE_WINDOW_MS, createRateState, observeCalls, summarise, taintWindows } from './rate.js';
 import { chainShape, nearestShape, shapeDistance } from './shape.js';
 import { humanSoftware, isNonHumanIdentity, MAX_CACHED_USER_AGENTS, userAgentFamily } from './user-agent.js';
@@ -68,6 +83,28 @@ describe('baseline', () => {
     expect(b.entries.operation.has('old')).toBe(false);
     expect(b.entries.operation.has('new')).toBe(true);
     expect(b.removed.operation.has('old')).toBe(true);
+  });
+
+  it('keeps the transition totals equal to the sum of the learned transitions', () => {
+    /** The totals summed from scratch, as transitionsFrom sees them. */
+    const summed = (b: Baseline) =>
+      new Map([START, 'a', 'b', 'c', 'old', ...Array.from({ length: 10 }, (_, i) => `f${i}`)].map((op) => [op, transitionsFrom(b, op).reduce((n, t) => n + t.count, 0)]).filter(([, n]) => n !== 0));
+    const b = createBaseline('svc:x', 'workload');
+    learnChain(b, chainOf(['old', 'a'], T0), opts);
+    expect(transitionTotals(b)).toEqual(summed(b));
+    learnChain(b, chainOf(['a', 'b', 'a', 'c'], T0 + 1), opts);
+    learnChain(b, chainOf(['a', 'b'], T0 + 2 * 24 * 3_600_000), opts);
+    expect(transitionTotals(b)).toEqual(summed(b));
+    forget(b, T0 + 2 * 24 * 3_600_000, opts.forgetAfterMs, true);
+    expect(transitionTotals(b).has('old')).toBe(false);
+    expect(transitionTotals(b)).toEqual(summed(b));
+    // A full kind refuses new transitions: they are not counted in the totals either.
+    for (let i = 0; b.entries.transition.size < MAX_ENTRIES_PER_KIND; i++) b.entries.transition.set(transitionKey(`x${i}`, 'y'), { count: 1, firstMs: T0, lastMs: T0 });
+    b.transitionsOut = undefined;
+    transitionTotals(b);
+    learnChain(b, chainOf(['f1', 'a', 'b'], T0 + 2 * 24 * 3_600_000), opts);
+    expect(transitionTotals(b).get('a')).toBe(summed(b).get('a'));
+    expect(transitionTotals(b).has('f1')).toBe(false);
   });
 });
 

@@ -44,7 +44,7 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
   let never = false;
   const evidence: Record<string, unknown>[] = [];
   const seenKeys = new Set<string>();
-  let totals: Map<string, number> | undefined;
+  let totals: ReadonlyMap<string, number> | undefined;
 
   for (let i = 1; i < path.length; i++) {
     const prev = path[i - 1]!;
