@@ -97,6 +97,7 @@ function threadCpu(pid) {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out.set(tid, (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND);
+      names.set(tid, stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
     } catch {
       // The thread ended meanwhile.
     }
@@ -104,12 +105,26 @@ function threadCpu(pid) {
   return out;
 }
 
-/** Main-thread and pipeline-thread CPU seconds between two `threadCpu` readings. */
+/** Thread names (`comm`) by thread id, as last read by `threadCpu`. */
+const names = new Map();
+
+/**
+ * Main-thread and pipeline-thread CPU seconds between two `threadCpu` readings, and the other
+ * threads' (V8's GC and compiler helpers, the libuv pool) summed by thread name.
+ */
 function threadSplit(pid, before, after) {
   const delta = (tid) => (after.get(tid) ?? 0) - (before.get(tid) ?? 0);
-  let pipeline = 0;
-  for (const tid of after.keys()) if (tid !== String(pid)) pipeline = Math.max(pipeline, delta(tid));
-  return { main: delta(String(pid)), pipeline };
+  let pipelineTid;
+  for (const tid of after.keys()) if (tid !== String(pid) && (pipelineTid === undefined || delta(tid) > delta(pipelineTid))) pipelineTid = tid;
+  const others = {};
+  let other = 0;
+  for (const tid of after.keys()) {
+    if (tid === String(pid) || tid === pipelineTid) continue;
+    const name = names.get(tid) ?? '?';
+    others[name] = (others[name] ?? 0) + delta(tid);
+    other += delta(tid);
+  }
+  return { main: delta(String(pid)), pipeline: pipelineTid === undefined ? 0 : delta(pipelineTid), other, others };
 }
 
 // ---- child processes --------------------------------------------------------------------------
@@ -306,6 +321,8 @@ async function e2ePhase(loadgen, transport) {
         cpuSecondsPerMillion: ((after.cpuSeconds - before.cpuSeconds) / res.spansAcked) * MILLION,
         mainCpuPerMillion: (split.main / res.spansAcked) * MILLION,
         pipelineCpuPerMillion: (split.pipeline / res.spansAcked) * MILLION,
+        otherCpuPerMillion: (split.other / res.spansAcked) * MILLION,
+        otherThreadsCpuSeconds: split.others,
         retries: res.retries,
         requestP99Ms: res.requestLatencyMs.p99,
       };
@@ -324,6 +341,7 @@ async function e2ePhase(loadgen, transport) {
       cpuSecondsPerMillion: median(runs.map((r) => r.cpuSecondsPerMillion)),
       mainCpuPerMillion: median(runs.map((r) => r.mainCpuPerMillion)),
       pipelineCpuPerMillion: median(runs.map((r) => r.pipelineCpuPerMillion)),
+      otherCpuPerMillion: median(runs.map((r) => r.otherCpuPerMillion)),
       peakRssMB: stats.peakRssMB,
       spansAcked: acked,
       spansCounted: m.conduct_pipeline_spans_total ?? null,
@@ -492,7 +510,7 @@ function table(results) {
       rows.push([`${t}: acknowledged spans/s`, fmt(e.ackedPerSec), '', '']);
       rows.push([`${t}: spans acknowledged / processed`, `${fmt(e.spansAcked)} / ${fmt(e.spansProcessed)}`, 'equal', mark(e.spansAcked === e.spansProcessed)]);
       rows.push([`${t}: server CPU s per M spans`, fmt(e.cpuSecondsPerMillion, 2), '', '']);
-      rows.push([`${t}:   of it main thread / pipeline thread`, `${fmt(e.mainCpuPerMillion, 2)} / ${fmt(e.pipelineCpuPerMillion, 2)}`, '', '']);
+      rows.push([`${t}:   of it main / pipeline / other threads`, `${fmt(e.mainCpuPerMillion, 2)} / ${fmt(e.pipelineCpuPerMillion, 2)} / ${fmt(e.otherCpuPerMillion, 2)}`, '', '']);
       rows.push([`${t}: server peak RSS MB`, fmt(e.peakRssMB), '', '']);
     }
     if (d) {

@@ -118,8 +118,31 @@ export function pathOfUrl(url: string | undefined): string | undefined {
   return m[1] || '/';
 }
 
+/** Templated texts kept per memo; a full memo starts again empty. */
+const TEMPLATE_MEMO_SIZE = 4_096;
+
+/**
+ * The same few paths and span names come in every request (the decoder hands out one string per
+ * text, so the lookup finds its hash computed): splitting and testing each segment once per text
+ * instead of once per span. Bounded, since paths with ids in them never repeat.
+ */
+function memoised(fn: (value: string) => string): (value: string) => string {
+  const memo = new Map<string, string>();
+  return (value) => {
+    let out = memo.get(value);
+    if (out === undefined) {
+      out = fn(value);
+      if (memo.size >= TEMPLATE_MEMO_SIZE) memo.clear();
+      memo.set(value, out);
+    }
+    return out;
+  };
+}
+
 /** A URL path with its query stripped and id-like segments replaced by `{id}`. */
-export function templatePath(path: string): string {
+export const templatePath = memoised(templatePathOf);
+
+function templatePathOf(path: string): string {
   const cut = path.search(/[?#]/);
   const bare = (cut >= 0 ? path.slice(0, cut) : path).slice(0, 2048);
   return bare
@@ -129,7 +152,9 @@ export function templatePath(path: string): string {
 }
 
 /** A span name or destination with id-like words and path segments replaced by `{id}`. */
-export function templateWords(value: string): string {
+export const templateWords = memoised(templateWordsOf);
+
+function templateWordsOf(value: string): string {
   return value
     .slice(0, 2048)
     .split(/(\s+)/)

@@ -55,7 +55,12 @@ interface CompiledRule {
   rule: IdentityRule;
   keys: string[];
   regex?: RegExp;
+  /** Identity (null: no match) by rule input and then display name ('' for none); see {@link apply}. */
+  memo: Map<string, Map<string, ResolvedIdentity | null>>;
 }
+
+/** Rule inputs remembered per rule; a full memo starts again empty. */
+const RULE_MEMO_SIZE = 4_096;
 
 const serviceKeys = new WeakMap<Attributes, string>();
 
@@ -87,7 +92,7 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
         throw new Error(`identity.rules[${index}].pattern: ${(err as Error).message}`);
       }
     }
-    return { rule, keys, regex };
+    return { rule, keys, regex, memo: new Map() };
   };
   const compiled = rules.map(compile);
   const spanRules = compiled.filter((c) => c.rule.from === 'span');
@@ -157,6 +162,12 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
   return { spanIdentity, resourceIdentity, resolveTrace };
 }
 
+/**
+ * The identity a rule finds in `attrs`. Every span of an identity carries the same few values, so
+ * the outcome is remembered per input: one identity object (and one id string) per identity
+ * instead of a fresh prefix concatenation, regular expression run and object per span, which also
+ * lets every map downstream find the id's hash computed. Bounded like the other memos.
+ */
 function apply(c: CompiledRule, attrs: Attributes): ResolvedIdentity | undefined {
   const last = readValue(attrs[c.keys[c.keys.length - 1]!]);
   if (last === undefined) return undefined;
@@ -169,7 +180,22 @@ function apply(c: CompiledRule, attrs: Attributes): ResolvedIdentity | undefined
     }
     value = parts.join('/');
   }
-  value = value.slice(0, MAX_RULE_INPUT_LENGTH);
+  const name = c.rule.displayNameAttribute ? (readValue(attrs[c.rule.displayNameAttribute]) ?? '') : '';
+  let byName = c.memo.get(value);
+  const known = byName?.get(name);
+  if (known !== undefined) return known ?? undefined;
+  const resolved = resolve(c, value, name);
+  if (!byName) {
+    if (c.memo.size >= RULE_MEMO_SIZE) c.memo.clear();
+    c.memo.set(value, (byName = new Map()));
+  }
+  if (byName.size >= RULE_MEMO_SIZE) byName.clear();
+  byName.set(name, resolved ?? null);
+  return resolved;
+}
+
+function resolve(c: CompiledRule, input: string, name: string): ResolvedIdentity | undefined {
+  const value = input.slice(0, MAX_RULE_INPUT_LENGTH);
   let id: string | undefined;
   if (c.regex) {
     const m = c.regex.exec(value);
@@ -183,10 +209,7 @@ function apply(c: CompiledRule, attrs: Attributes): ResolvedIdentity | undefined
     id = (c.rule.prefix ?? '') + value;
   }
   const resolved: ResolvedIdentity = { id: bound(id), kind: c.rule.kind };
-  if (c.rule.displayNameAttribute) {
-    const name = readValue(attrs[c.rule.displayNameAttribute]);
-    if (name !== undefined) resolved.displayName = clean(name, MAX_DISPLAY_NAME_LENGTH);
-  }
+  if (name !== '') resolved.displayName = clean(name, MAX_DISPLAY_NAME_LENGTH);
   return resolved;
 }
 

@@ -104,6 +104,27 @@ describe('batch codec', () => {
     expect(resets).toBeGreaterThan(0);
   });
 
+  it('reads the chains of an opened batch later, after later batches and dictionary resets', () => {
+    const encoder = createBatchEncoder(100);
+    const decoder = createBatchDecoder();
+    const batches = Array.from({ length: 50 }, (_, i) => batchOf([chain([{ ...bareCall, operation: `SELECT t${i}`, name: `late ${i}` }])]));
+    const encoded = batches.map((b) => encoder.encode(b));
+    expect(encoded.filter((e) => e.reset).length).toBeGreaterThan(0);
+    // Opened in order (summaries read at once, chains left encoded), chains read in reverse order.
+    const opened = encoded.map((e) => decoder.open(e));
+    opened.forEach((o, i) => {
+      expect(o.batch.chains).toEqual([]);
+      expect(o.batch.traceSummaries).toStrictEqual(batches[i]!.traceSummaries);
+      expect(o.batch.spans).toBe(batches[i]!.spans);
+    });
+    for (let i = opened.length - 1; i >= 0; i--) {
+      const chains = opened[i]!.chains();
+      expect(chains).toStrictEqual(batches[i]!.chains);
+      expect(opened[i]!.batch.chains).toBe(chains);
+      expect(opened[i]!.chains()).toBe(chains);
+    }
+  });
+
   it('encodes an empty batch', () => {
     const empty: ChainBatch = { chains: [], traceSummaries: [], traces: 0, spans: 0 };
     expect(createBatchDecoder().decode(createBatchEncoder().encode(empty))).toStrictEqual(empty);

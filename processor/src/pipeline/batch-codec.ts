@@ -130,81 +130,119 @@ export function createBatchEncoder(maxStrings = MAX_DICTIONARY_STRINGS): BatchEn
 
 export interface BatchDecoder {
   decode(encoded: EncodedBatch): ChainBatch;
+  /**
+   * Reads a batch's counts and trace summaries now and leaves its chains encoded until `chains`
+   * is called. Batches can wait a while for the consumer (a backlog of them under load): held as
+   * one Float64Array each they stay out of the garbage collector's way, where their chain and call
+   * objects would be copied into the old generation and marked there. Batches must still be
+   * opened in the order they were encoded; their chains may then be read at any later time.
+   */
+  open(encoded: EncodedBatch): OpenedBatch;
+}
+
+export interface OpenedBatch {
+  /** The batch, with `chains` empty until {@link OpenedBatch.chains} fills it. */
+  batch: ChainBatch;
+  /** Decodes the chains into `batch.chains` (once) and returns them. */
+  chains(): Chain[];
 }
 
 export function createBatchDecoder(): BatchDecoder {
   let table: string[] = [];
-  return {
-    decode({ nums, adds, literals, reset }) {
-      if (reset) table = [];
-      for (const s of adds) table.push(s);
-      const str = (n: number): string | undefined => (n >= 0 ? table[n] : n === ABSENT ? undefined : literals[-n - 2]);
-      const req = (n: number): string => str(n) ?? '';
+  const open = ({ nums, adds, literals, reset }: EncodedBatch): OpenedBatch => {
+    // A reset starts a new array: a batch opened earlier keeps reading the one it was encoded against.
+    if (reset) table = [];
+    for (const s of adds) table.push(s);
+    const strings = table;
+    const str = (n: number): string | undefined => (n >= 0 ? strings[n] : n === ABSENT ? undefined : literals[-n - 2]);
+    const req = (n: number): string => str(n) ?? '';
 
-      let p = 0;
-      const chainCount = nums[p++]!;
-      const summaryCount = nums[p++]!;
-      const traces = nums[p++]!;
-      const spans = nums[p++]!;
-      const chains: Chain[] = new Array(chainCount);
-      for (let i = 0; i < chainCount; i++) {
-        const traceId = req(nums[p++]!);
-        const identity = req(nums[p++]!);
-        const identityKind = req(nums[p++]!);
-        const displayName = str(nums[p++]!);
-        const startMs = nums[p++]!;
-        const endMs = nums[p++]!;
-        const callCount = nums[p++]!;
-        const calls: Call[] = new Array(callCount);
-        for (let j = 0; j < callCount; j++) {
-          const call: Call = {
-            traceId: req(nums[p]!),
-            spanId: req(nums[p + 1]!),
-            parentSpanId: req(nums[p + 3]!),
-            identity: req(nums[p + 4]!),
-            identityKind: req(nums[p + 5]!),
-            service: req(nums[p + 6]!),
-            peer: req(nums[p + 7]!),
-            peerKind: req(nums[p + 8]!) as Call['peerKind'],
-            external: nums[p + 9] === 1,
-            operation: req(nums[p + 10]!),
-            protocol: req(nums[p + 13]!),
-            startMs: nums[p + 14]!,
-            durationMs: nums[p + 15]!,
-            status: req(nums[p + 16]!) as Call['status'],
-            name: req(nums[p + 18]!),
-            source: {},
-          };
-          const serverSpanId = str(nums[p + 2]!);
-          if (serverSpanId !== undefined) call.serverSpanId = serverSpanId;
-          const target = str(nums[p + 11]!);
-          if (target !== undefined) call.target = target;
-          const account = str(nums[p + 12]!);
-          if (account !== undefined) call.account = account;
-          const httpStatus = nums[p + 17]!;
-          if (!Number.isNaN(httpStatus)) call.httpStatus = httpStatus;
-          call.source = sourceAt(nums, p + 19, str);
-          calls[j] = call;
-          p += CALL_SLOTS;
+    const chainCount = nums[0]!;
+    const summaryCount = nums[1]!;
+    let p = 4;
+    for (let i = 0; i < chainCount; i++) p += CHAIN_SLOTS + CALL_SLOTS * nums[p + CHAIN_SLOTS - 1]!;
+    const traceSummaries: TraceSummary[] = new Array(summaryCount);
+    for (let i = 0; i < summaryCount; i++) {
+      const traceId = req(nums[p++]!);
+      const startMs = nums[p++]!;
+      const endMs = nums[p++]!;
+      const spanCount = nums[p++]!;
+      const n = nums[p++]!;
+      const services: string[] = new Array(n);
+      for (let j = 0; j < n; j++) services[j] = req(nums[p++]!);
+      traceSummaries[i] = { traceId, startMs, endMs, spans: spanCount, services };
+    }
+    const batch: ChainBatch = { chains: [], traceSummaries, traces: nums[2]!, spans: nums[3]! };
+    let decoded = false;
+    return {
+      batch,
+      chains() {
+        if (!decoded) {
+          decoded = true;
+          batch.chains = decodeChains(nums, chainCount, str, req);
         }
-        const chain: Chain = { traceId, identity, identityKind, startMs, endMs, calls };
-        if (displayName !== undefined) chain.displayName = displayName;
-        chains[i] = chain;
-      }
-      const traceSummaries: TraceSummary[] = new Array(summaryCount);
-      for (let i = 0; i < summaryCount; i++) {
-        const traceId = req(nums[p++]!);
-        const startMs = nums[p++]!;
-        const endMs = nums[p++]!;
-        const spanCount = nums[p++]!;
-        const n = nums[p++]!;
-        const services: string[] = new Array(n);
-        for (let j = 0; j < n; j++) services[j] = req(nums[p++]!);
-        traceSummaries[i] = { traceId, startMs, endMs, spans: spanCount, services };
-      }
-      return { chains, traceSummaries, traces, spans };
+        return batch.chains;
+      },
+    };
+  };
+  return {
+    open,
+    decode(encoded) {
+      const opened = open(encoded);
+      opened.chains();
+      return opened.batch;
     },
   };
+}
+
+function decodeChains(nums: Float64Array, chainCount: number, str: (n: number) => string | undefined, req: (n: number) => string): Chain[] {
+  let p = 4;
+  const chains: Chain[] = new Array(chainCount);
+  for (let i = 0; i < chainCount; i++) {
+    const traceId = req(nums[p++]!);
+    const identity = req(nums[p++]!);
+    const identityKind = req(nums[p++]!);
+    const displayName = str(nums[p++]!);
+    const startMs = nums[p++]!;
+    const endMs = nums[p++]!;
+    const callCount = nums[p++]!;
+    const calls: Call[] = new Array(callCount);
+    for (let j = 0; j < callCount; j++) {
+      const call: Call = {
+        traceId: req(nums[p]!),
+        spanId: req(nums[p + 1]!),
+        parentSpanId: req(nums[p + 3]!),
+        identity: req(nums[p + 4]!),
+        identityKind: req(nums[p + 5]!),
+        service: req(nums[p + 6]!),
+        peer: req(nums[p + 7]!),
+        peerKind: req(nums[p + 8]!) as Call['peerKind'],
+        external: nums[p + 9] === 1,
+        operation: req(nums[p + 10]!),
+        protocol: req(nums[p + 13]!),
+        startMs: nums[p + 14]!,
+        durationMs: nums[p + 15]!,
+        status: req(nums[p + 16]!) as Call['status'],
+        name: req(nums[p + 18]!),
+        source: {},
+      };
+      const serverSpanId = str(nums[p + 2]!);
+      if (serverSpanId !== undefined) call.serverSpanId = serverSpanId;
+      const target = str(nums[p + 11]!);
+      if (target !== undefined) call.target = target;
+      const account = str(nums[p + 12]!);
+      if (account !== undefined) call.account = account;
+      const httpStatus = nums[p + 17]!;
+      if (!Number.isNaN(httpStatus)) call.httpStatus = httpStatus;
+      call.source = sourceAt(nums, p + 19, str);
+      calls[j] = call;
+      p += CALL_SLOTS;
+    }
+    const chain: Chain = { traceId, identity, identityKind, startMs, endMs, calls };
+    if (displayName !== undefined) chain.displayName = displayName;
+    chains[i] = chain;
+  }
+  return chains;
 }
 
 function sourceAt(nums: Float64Array, p: number, str: (n: number) => string | undefined): SourceContext {

@@ -163,7 +163,9 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
         return;
       }
       case 'batch': {
-        const batch = decoder.decode(message.data);
+        // Summaries now (the journal's onBatch reads them in arrival order); chains when consumed.
+        const opened = decoder.open(message.data);
+        const batch = opened.batch;
         if (onBatch) {
           try {
             onBatch(batch);
@@ -177,6 +179,7 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
           await new Promise((resolve) => setImmediate(resolve));
           let error: string | undefined;
           try {
+            opened.chains();
             await consumer.consume(batch);
           } catch (err) {
             error = err instanceof Error ? err.message : String(err);
