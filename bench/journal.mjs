@@ -1,12 +1,17 @@
-// CPU cost of the ingest journal per span on the bench workload, on a real SQLite file: each
-// request journaled (group commit of the requests of one turn) and settled when the batch that
-// completes its traces is stored, as `conduct serve` does. The ingest behind it and the store are
-// stand-ins that do nothing, so only the journal is measured.
+// CPU cost of the ingest journal per span on the bench workload, on real files: each request
+// journaled (group commit of the requests of one turn) and settled when the batch that completes
+// its traces is stored, as `conduct serve` does. The ingest behind it and the store are stand-ins
+// that do nothing, so only the journal is measured.
 //
-//   npm run build && node bench/journal.mjs [--requests 600] [--rounds 5]
-import { mkdtempSync, rmSync } from 'node:fs';
+//   npm run build && node bench/journal.mjs [--requests 600] [--rounds 5] [--old PATH]
+//
+// --old takes the built backend (its dist/index.js) of another version, e.g. one with the SQLite
+// journal: rounds then alternate between the two, and both medians are printed. Each journal gets
+// a fresh directory and database; the old one writes to the database, this one to the directory.
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
@@ -14,7 +19,9 @@ import { decodeTracesRequest } from '@conduct/proto';
 import { createJournal } from '@conduct/backend';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '600' }, rounds: { type: 'string', default: '5' }, inflight: { type: 'string', default: '8' } } });
+const { values } = parseArgs({
+  options: { requests: { type: 'string', default: '600' }, rounds: { type: 'string', default: '5' }, inflight: { type: 'string', default: '8' }, old: { type: 'string' } },
+});
 const REQUESTS = Number(values.requests);
 const INFLIGHT = Number(values.inflight);
 const source = createRequestSource(5);
@@ -22,42 +29,60 @@ let now = Date.now();
 const bodies = Array.from({ length: REQUESTS }, () => source.next((now += 2.56)));
 const decoded = bodies.map((b) => decodeTracesRequest(b));
 const traceIdsOf = (d) => [...new Set(d.resourceSpans.flatMap((rs) => rs.spans.map((s) => s.traceId)))];
+// A trace spans two consecutive requests: after the group of requests i.. is in, the traces that
+// request i - 1 opened and the group finished complete, as the stitcher would hand them on. Made
+// up front (a fresh object per round), so the stand-in's work is not counted.
+const completing = [];
+for (let i = 0; i < REQUESTS; i += INFLIGHT) {
+  const done = new Set();
+  for (let j = Math.max(0, i - 1); j < Math.min(i + INFLIGHT - 1, REQUESTS); j++) for (const t of traceIdsOf(decoded[j])) done.add(t);
+  completing.push([...done]);
+}
+const batchesOf = () => completing.map((ids) => ({ chains: [], traceSummaries: ids.map((traceId) => ({ traceId, startMs: 0, endMs: 0, spans: 8, services: [] })), traces: ids.length, spans: ids.length * 8 }));
 const cpu = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function round() {
-  const dir = mkdtempSync(join(tmpdir(), 'conduct-journal-bench-'));
-  const db = new Database(join(dir, 'conduct.db'));
+const impls = [{ name: 'this version', create: createJournal }];
+if (values.old) impls.push({ name: 'old', create: (await import(pathToFileURL(resolve(values.old)).href)).createJournal });
+
+async function round(create) {
+  const work = mkdtempSync(join(tmpdir(), 'conduct-journal-bench-'));
+  const db = new Database(join(work, 'conduct.db'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  const journal = createJournal({ db, registry: new Registry() });
+  const dir = join(work, 'conduct.db.journal');
+  // `db` is the journal's database for the SQLite journal, an (empty) older journal for this one.
+  const journal = create({ db, legacyDb: db, dir, registry: new Registry() });
   const consumer = journal.consumer({ consume: async () => {} });
   const ingest = journal.ingest({ accept: async () => ({ ok: true }) });
+  const batches = batchesOf();
   const c0 = cpu();
-  // A trace spans two consecutive requests: after request i is in, the traces that request i - 1
-  // opened and request i finished complete, as the stitcher would hand them on.
-  for (let i = 0; i < REQUESTS; i += INFLIGHT) {
+  for (let i = 0, g = 0; i < REQUESTS; i += INFLIGHT, g++) {
     const group = [];
-    for (let j = i; j < Math.min(i + INFLIGHT, REQUESTS); j++) group.push(ingest.accept(decoded[j], { format: "protobuf", body: bodies[j] }));
+    for (let j = i; j < Math.min(i + INFLIGHT, REQUESTS); j++) group.push(ingest.accept(decoded[j], { format: 'protobuf', body: bodies[j] }));
     await Promise.all(group);
-    const done = new Set();
-    for (let j = Math.max(0, i - 1); j < Math.min(i + INFLIGHT - 1, REQUESTS); j++) for (const t of traceIdsOf(decoded[j])) done.add(t);
-    const batch = { chains: [], traceSummaries: [...done].map((traceId) => ({ traceId, startMs: 0, endMs: 0, spans: 8, services: [] })), traces: done.size, spans: done.size * 8 };
+    const batch = batches[g];
     journal.onBatch(batch);
     await consumer.consume(batch);
   }
   const us = (cpu() - c0) / (REQUESTS * SPANS_PER_REQUEST);
-  const left = db.prepare('SELECT count(*) AS n FROM journal').get().n;
+  const left = journal.stats().entries;
+  const segments = existsSync(dir) ? readdirSync(dir).length : 0;
   await journal.stop();
   db.close();
-  rmSync(dir, { recursive: true, force: true });
-  return { us, left };
+  rmSync(work, { recursive: true, force: true });
+  return { us, left, segments };
 }
 
-await round();
-const runs = [];
-for (let r = 0; r < Number(values.rounds); r++) runs.push(await round());
-process.stdout.write(`${REQUESTS * SPANS_PER_REQUEST} spans, ${INFLIGHT} requests per group commit; journal CPU µs per span, median of ${values.rounds}: ${median(runs.map((r) => r.us)).toFixed(2)} (entries left unsettled: ${runs[0].left})\n`);
+for (const impl of impls) await round(impl.create);
+const runs = impls.map(() => []);
+for (let r = 0; r < Number(values.rounds); r++) for (const [k, impl] of impls.entries()) runs[k].push(await round(impl.create));
+for (const [k, impl] of impls.entries()) {
+  const rs = runs[k];
+  process.stdout.write(
+    `${impl.name}: ${REQUESTS * SPANS_PER_REQUEST} spans, ${INFLIGHT} requests per group commit; journal CPU µs per span, median of ${values.rounds}: ${median(rs.map((r) => r.us)).toFixed(2)} (entries left unsettled: ${rs[0].left}, segment files: ${rs[0].segments})\n`,
+  );
+}

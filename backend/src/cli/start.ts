@@ -17,7 +17,7 @@ import { createDetection, createDetectionAnalyser, MAX_ALERTS_PER_QUERY } from '
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights } from '../api/index.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, openStore, startRetention, type Store } from '../store/index.js';
-import { createJournal, openJournalDatabase } from '../journal/index.js';
+import { createJournal } from '../journal/index.js';
 import { splitEndpoint } from './endpoint.js';
 
 /** How often chains older than `storage.retention` (event time) are deleted. */
@@ -135,12 +135,12 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     // the memory limit covers both heaps.
     let ready = false;
     let pipelineHeap = () => 0;
-    const journalDb = openJournalDatabase(config.storage.path, DEFAULT_BUSY_TIMEOUT_MS);
-    stops.push(() => {
-      journalDb.close();
-    });
+    // Segment files beside the database (not `<path>-journal`: SQLite's own name), in a
+    // temporary directory for an in-memory store. A journal an older version left in the database
+    // is moved into them.
     const journal = createJournal({
-      db: journalDb,
+      ...(config.storage.path === ':memory:' ? {} : { dir: `${config.storage.path}.journal` }),
+      legacyDb: store.db,
       registry,
       logger,
       maxMemoryBytes: config.limits.maxMemoryBytes,

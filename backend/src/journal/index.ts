@@ -1,9 +1,10 @@
 export {
   createJournal,
   DEFAULT_MEMORY_RETRY_AFTER_MS,
+  DEFAULT_SEGMENT_BYTES,
   MEMORY_CHECK_INTERVAL_MS,
+  RELOCATE_RETRY_MS,
   REPLAY_RETRY_MS,
 } from './journal.js';
 export type { Journal, JournalOptions, JournalStats, JournalReplayResult } from './journal.js';
-export { JOURNAL_SCHEMA, applyJournalSchema } from './schema.js';
-export { openJournalDatabase, JOURNAL_CACHE_KIB } from './connection.js';
+export { JOURNAL_SCHEMA } from './schema.js';

@@ -1,12 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
 import { DEFAULT_DECODE_LIMITS, decodeTracesRequest, decodeTracesRequestJson, encodeTracesRequest, type TracesRequestData } from '@conduct/proto';
-import { createCollectingConsumer, createPipeline, createPipelineThread, type RawRequest } from '@conduct/processor';
-import { createJournal } from './journal.js';
+import { createCollectingConsumer, createPipeline, createPipelineThread, type ChainBatch, type RawRequest, type TraceIngest } from '@conduct/processor';
+import { createJournal, type Journal, type JournalOptions } from './journal.js';
+import { listSegments, readSegment, segmentPath, type LogRecord } from './log.js';
+import { JOURNAL_SCHEMA } from './schema.js';
 
 const T0_NS = 1_767_000_000_000_000_000n;
 const hex = (n: number, bytes: number) => n.toString(16).padStart(bytes * 2, '0');
@@ -68,13 +70,23 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** One process's worth: database connection, journal, pipeline holding traces until flushed. */
-function start() {
-  const db = new Database(join(dir, 'conduct.db'));
-  db.pragma('journal_mode = WAL');
-  dbs.push(db);
+/** The journal's directory in these tests. */
+const journalDir = () => join(dir, 'conduct.db.journal');
+
+/** A logger that keeps what it is told. */
+function recordingLogger() {
+  const lines: Array<{ level: string; msg: string; obj: object | string }> = [];
+  const at = (level: string) => (obj: object | string, msg?: string) => void lines.push({ level, msg: msg ?? String(obj), obj });
+  return { lines, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
+/**
+ * One process's worth: journal, pipeline holding traces until flushed. A "crash" is a process
+ * that is dropped without `stop`; the next `start` on the same directory finds its log.
+ */
+function start(options: Partial<JournalOptions> = {}) {
   const registry = new Registry();
-  const journal = createJournal({ db, registry });
+  const journal = createJournal({ dir: journalDir(), registry, ...options });
   const consumer = createCollectingConsumer();
   const pipeline = createPipeline({
     stitching: { idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 100_000 },
@@ -83,7 +95,38 @@ function start() {
     registry,
     idleTimer: false,
   });
-  return { db, journal, consumer, pipeline, ingest: journal.ingest(pipeline) };
+  return { journal, consumer, pipeline, ingest: journal.ingest(pipeline) };
+}
+
+/** Every intact record of the journal's log, oldest first. */
+function records(): LogRecord[] {
+  const out: LogRecord[] = [];
+  for (const id of listSegments(journalDir())) readSegment(segmentPath(journalDir(), id), (r) => out.push(r.type === 'request' ? { ...r, body: Buffer.from(r.body) } : r));
+  return out;
+}
+
+const requestRecords = () => records().filter((r): r is LogRecord & { type: 'request' } => r.type === 'request');
+
+/** A protobuf request accepted through `ingest` with its body. */
+async function acceptProtobuf(ingest: TraceIngest, traces: number[]) {
+  const pb = otlpProtobuf(traces);
+  return ingest.accept(decodeTracesRequest(pb), { format: 'protobuf', body: pb });
+}
+
+/** A database holding a journal as an older version left it (store migration 020's tables). */
+function legacyDatabase(withFormat = true) {
+  const db = new Database(join(dir, 'conduct.db'));
+  dbs.push(db);
+  db.exec(withFormat ? JOURNAL_SCHEMA : `CREATE TABLE journal (seq INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, spans INTEGER NOT NULL, body TEXT NOT NULL);
+             CREATE TABLE journal_traces (seq INTEGER NOT NULL, trace_id TEXT NOT NULL, PRIMARY KEY (seq, trace_id)) WITHOUT ROWID;`);
+  return db;
+}
+
+/** Settles `traces` in `journal` as the store of a batch that completes them does. */
+async function store(journal: Journal, traces: number[]) {
+  const batch = { chains: [], traces: traces.length, spans: 2 * traces.length, traceSummaries: traces.map((t) => ({ traceId: hex(t, 16), startMs: 0, endMs: 0, spans: 2, services: [] })) } as unknown as ChainBatch;
+  journal.onBatch(batch);
+  await journal.consumer({ consume: async () => {} }).consume(batch);
 }
 
 /** Chains without the order-free parts, for comparing two runs. */
@@ -99,9 +142,9 @@ describe('journal', () => {
       [decodeTracesRequestJson(jsonText, { keep: first.pipeline.keep }), { format: 'json', body: jsonText }],
     ];
     for (const [data, raw] of inputs) expect(await first.ingest.accept(data, raw)).toEqual({ ok: true });
-    // Acknowledged means committed: the bytes are in the table as they came.
-    const rows = first.db.prepare('SELECT format, body, spans FROM journal ORDER BY seq').all() as Array<{ format: string; body: Buffer; spans: number }>;
-    expect(rows.map((r) => [r.format, r.spans])).toEqual([['protobuf', 6], ['json', 4]]);
+    // Acknowledged means written: the bytes are in the log as they came, with their traces.
+    const rows = requestRecords();
+    expect(rows.map((r) => [r.format, r.spans, r.traces.length])).toEqual([['protobuf', 6, 3], ['json', 4, 2]]);
     expect(Buffer.compare(rows[0]!.body, pb)).toBe(0);
     expect(rows[1]!.body.toString('utf8')).toBe(jsonText.toString('utf8'));
 
@@ -109,21 +152,23 @@ describe('journal', () => {
     const second = start();
     expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 2, spans: 10 });
     await second.pipeline.flush();
-    await first.pipeline.flush();
-    expect(chainsOf(second.consumer)).toEqual(chainsOf(first.consumer));
     expect(second.consumer.chains()).toHaveLength(5);
     expect(second.consumer.chains().every((c) => c.calls.length === 1 && c.calls[0]!.operation === 'GET /items/{id}')).toBe(true);
-    // Every trace stored: the journal is empty again.
-    expect(second.db.prepare('SELECT count(*) AS n FROM journal').get()).toEqual({ n: 0 });
+    // Every trace stored: nothing is left to replay, and a clean stop leaves no segment behind.
+    expect(second.journal.stats().entries).toBe(0);
     await second.pipeline.stop();
+    await second.journal.stop();
+    await first.pipeline.flush();
+    expect(chainsOf(second.consumer)).toEqual(chainsOf(first.consumer));
     await first.pipeline.stop();
+    await first.journal.stop();
+    expect(listSegments(journalDir())).toEqual([]);
+    const third = start();
+    expect(await third.journal.replay(third.pipeline)).toEqual({ requests: 0, spans: 0 });
   });
 
   it('journals bodies that a pipeline thread decodes (acceptRaw), settles them once stored, and replays them', async () => {
-    const db = new Database(join(dir, 'conduct.db'));
-    db.pragma('journal_mode = WAL');
-    dbs.push(db);
-    const journal = createJournal({ db, registry: new Registry() });
+    const journal = createJournal({ dir: journalDir(), registry: new Registry() });
     const consumer = createCollectingConsumer();
     const thread = createPipelineThread({
       stitching: { idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 100_000 },
@@ -137,81 +182,175 @@ describe('journal', () => {
       const result = await ingest.acceptRaw!({ format: 'protobuf', body: pb }, DEFAULT_DECODE_LIMITS, (ids) => noted.push(...ids));
       expect(result).toMatchObject({ kind: 'decoded', outcome: { ok: true }, spanCount: 6 });
       expect(noted.sort()).toEqual([hex(1, 16), hex(2, 16), hex(3, 16)]);
-      // Committed before the answer, with the bytes as received and the traces it waits for.
-      const rows = db.prepare('SELECT format, body, spans FROM journal').all() as Array<{ format: string; body: Buffer; spans: number }>;
-      expect(rows.map((r) => [r.format, r.spans])).toEqual([['protobuf', 6]]);
+      // Written before the answer, with the bytes as received and the traces it waits for.
+      const rows = requestRecords();
+      expect(rows.map((r) => [r.format, r.spans, [...r.traces].sort()])).toEqual([['protobuf', 6, [hex(1, 16), hex(2, 16), hex(3, 16)]]]);
       expect(Buffer.compare(rows[0]!.body, pb)).toBe(0);
-      expect(db.prepare('SELECT count(*) AS n FROM journal_traces').get()).toEqual({ n: 3 });
 
       // A second process replays the unsettled request through its own pipeline.
       const second = start();
       expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 1, spans: 6 });
       await second.pipeline.stop();
 
-      // Stored by the first: settled and deleted.
+      // Stored by the first: settled, and the log says so.
       await thread.flush();
       expect(consumer.chains()).toHaveLength(3);
-      expect(db.prepare('SELECT count(*) AS n FROM journal').get()).toEqual({ n: 0 });
       expect(journal.stats()).toMatchObject({ entries: 0, appended: 1, checkpointed: 1 });
+      expect(records().at(-1)).toMatchObject({ type: 'settled', seqs: [rows[0]!.seq] });
     } finally {
       await thread.stop();
+      await journal.stop();
     }
   });
 
   it('replays only the traces not stored yet', async () => {
     const first = start();
-    const pb = otlpProtobuf([1, 2]);
-    expect(await first.ingest.accept(decodeTracesRequest(pb, { keep: first.pipeline.keep }), { format: 'protobuf', body: pb })).toEqual({ ok: true });
-    // As if trace 1 had completed and been stored (the journal settles it) before the process died.
-    expect(first.db.prepare('SELECT trace_id FROM journal_traces ORDER BY trace_id').all()).toEqual([{ trace_id: hex(1, 16) }, { trace_id: hex(2, 16) }]);
-    first.db.prepare('DELETE FROM journal_traces WHERE trace_id = ?').run(hex(1, 16));
+    expect(await acceptProtobuf(first.ingest, [1, 2])).toEqual({ ok: true });
+    // Trace 1 completes and is stored (the journal settles it) before the process dies.
+    await store(first.journal, [1]);
+    expect(records().at(-1)).toMatchObject({ type: 'settled', traces: [hex(1, 16)] });
 
     const second = start();
     expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 1, spans: 2 });
     await second.pipeline.flush();
     expect(second.consumer.chains().map((c) => c.traceId)).toEqual([hex(2, 16)]);
     await second.pipeline.stop();
-    await first.pipeline.stop();
   });
 
   it('without the body, journals the decoded request, as before', async () => {
     const first = start();
     const data = decodeTracesRequest(otlpProtobuf([1, 2]));
     expect(await first.ingest.accept(data)).toEqual({ ok: true });
-    expect(first.db.prepare('SELECT format FROM journal').all()).toEqual([{ format: 'decoded' }]);
+    expect(requestRecords().map((r) => r.format)).toEqual(['decoded']);
     const second = start();
     expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 1, spans: 4 });
     await second.pipeline.flush();
     expect(second.consumer.chains().map((c) => c.traceId).sort()).toEqual([hex(1, 16), hex(2, 16)]);
     await second.pipeline.stop();
-    await first.pipeline.stop();
   });
 
-  it('reads a journal written before the format column existed', async () => {
-    const db = new Database(join(dir, 'conduct.db'));
-    dbs.push(db);
-    db.exec(`CREATE TABLE journal (seq INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, spans INTEGER NOT NULL, body TEXT NOT NULL);
-             CREATE TABLE journal_traces (seq INTEGER NOT NULL, trace_id TEXT NOT NULL, PRIMARY KEY (seq, trace_id)) WITHOUT ROWID;`);
+  it('skips a torn or corrupt tail with a log line, replays what precedes it, and appends to a new segment', async () => {
+    const first = start();
+    for (const t of [1, 2, 3]) expect(await acceptProtobuf(first.ingest, [t])).toEqual({ ok: true });
+    const [segment] = listSegments(journalDir());
+    const path = segmentPath(journalDir(), segment!);
+    // A crash in the middle of writing the third request: its record is cut short.
+    const size = statSync(path).size;
+    truncateSync(path, size - 100);
+
+    const cut = recordingLogger();
+    const second = start({ logger: cut.logger });
+    expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 2, spans: 4 });
+    expect(cut.lines).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'torn journal tail skipped', obj: expect.objectContaining({ reason: 'record cut short' }) }));
+    // New records go to a segment of their own, after the torn one.
+    expect(await acceptProtobuf(second.ingest, [4])).toEqual({ ok: true });
+    expect(listSegments(journalDir())).toEqual([segment, segment! + 1]);
+
+    // A flipped byte in the second record's body: the CRC catches it, and reading stops there.
+    const bytes = readFileSync(path);
+    const second_ = requestRecords()[1]!;
+    bytes[second_.offset + second_.length - 1]! ^= 0xff;
+    writeFileSync(path, bytes);
+    const flipped = recordingLogger();
+    const third = start({ logger: flipped.logger });
+    expect(await third.journal.replay(third.pipeline)).toEqual({ requests: 2, spans: 4 });
+    expect(flipped.lines).toContainEqual(expect.objectContaining({ msg: 'torn journal tail skipped', obj: expect.objectContaining({ reason: 'checksum mismatch', offset: second_.offset }) }));
+    await third.pipeline.flush();
+    expect(third.consumer.chains().map((c) => c.traceId).sort()).toEqual([hex(1, 16), hex(4, 16)]);
+    // All settled: the torn segment goes too.
+    await third.pipeline.stop();
+    await third.journal.stop();
+    expect(listSegments(journalDir())).toEqual([]);
+  });
+
+  it('deletes a segment once every request in it and before it is settled', async () => {
+    // Tiny segments: every write fills one, and the next write starts another.
+    const first = start({ segmentBytes: 1 });
+    for (const t of [1, 2, 3, 4]) expect(await acceptProtobuf(first.ingest, [t])).toEqual({ ok: true });
+    const [s1, s2, s3, s4] = listSegments(journalDir()) as [number, number, number, number];
+    expect(listSegments(journalDir())).toHaveLength(4);
+    // Settling the second request deletes nothing: the first segment still holds an unsettled
+    // one, and the second segment's records may be all that says which of its traces are stored.
+    await store(first.journal, [2]);
+    expect(listSegments(journalDir())).toEqual([s1, s2, s3, s4, s4 + 1]);
+    // The first settled: the first two segments go; the third's request holds back the rest.
+    await store(first.journal, [1]);
+    expect(listSegments(journalDir())).toEqual([s3, s4, s4 + 1, s4 + 2]);
+    await store(first.journal, [3, 4]);
+    expect(listSegments(journalDir())).toEqual([]);
+    expect(first.journal.stats()).toMatchObject({ entries: 0, checkpointed: 4 });
+    await first.journal.stop();
+  });
+
+  it('writes the few requests left in old segments again at the head, so that those segments can go', async () => {
+    const first = start({ segmentBytes: 1 });
+    // Request 1 never settles (as when the store failed its batch); the others do.
+    expect(await acceptProtobuf(first.ingest, [1])).toEqual({ ok: true });
+    const [s1] = listSegments(journalDir());
+    const sizeOf = (ids: number[]) => ids.reduce((n, id) => n + statSync(segmentPath(journalDir(), id)).size, 0);
+    const request = sizeOf([s1!]);
+    for (let t = 2; t < 20; t++) {
+      expect(await acceptProtobuf(first.ingest, [t])).toEqual({ ok: true });
+      await store(first.journal, [t]);
+      // Without the copy, every segment would stay behind the first; with it, the log stays
+      // within twice what is unsettled plus two (here one-byte) segments, and a few records.
+      expect(sizeOf(listSegments(journalDir()))).toBeLessThanOrEqual(2 * request + 3 * 100);
+    }
+    expect(listSegments(journalDir())).not.toContain(s1);
+    expect(requestRecords().map((r) => r.traces)).toEqual([[hex(1, 16)]]);
+
+    const second = start();
+    expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 1, spans: 2 });
+    await second.pipeline.flush();
+    expect(second.consumer.chains().map((c) => c.traceId)).toEqual([hex(1, 16)]);
+    await second.pipeline.stop();
+  });
+
+  it('replays a journal an older version left in SQLite once, then empties its tables', async () => {
+    const db = legacyDatabase();
+    const pb = otlpProtobuf([1, 2]);
+    db.prepare('INSERT INTO journal VALUES (7, 0, 4, ?, ?)').run(pb, 'protobuf');
+    db.prepare('INSERT INTO journal_traces VALUES (7, ?)').run(hex(2, 16));
+    // A request whose traces were all stored: nothing to move.
+    db.prepare('INSERT INTO journal VALUES (8, 0, 2, ?, ?)').run(otlpProtobuf([9]), 'protobuf');
+    // One whose body cannot be decoded: moved, then skipped at replay with a log line.
+    db.prepare('INSERT INTO journal VALUES (9, 0, 1, ?, ?)').run(Buffer.from([0x0a, 0xff]), 'protobuf');
+    db.prepare('INSERT INTO journal_traces VALUES (9, ?)').run(hex(5, 16));
+
+    const log = recordingLogger();
+    const first = start({ legacyDb: db, logger: log.logger });
+    expect(db.prepare('SELECT (SELECT count(*) FROM journal) + (SELECT count(*) FROM journal_traces) AS n').get()).toEqual({ n: 0 });
+    expect(requestRecords().map((r) => r.traces)).toEqual([[hex(2, 16)], [hex(5, 16)]]);
+    expect(await first.journal.replay(first.pipeline)).toEqual({ requests: 1, spans: 2 });
+    expect(log.lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['journal moved out of SQLite', 'unreadable journal entry skipped']));
+    // Only trace 2 was unsettled.
+    await first.pipeline.flush();
+    expect(first.consumer.chains().map((c) => c.traceId)).toEqual([hex(2, 16)]);
+
+    // Stored and settled: a later start, with the tables still there, replays nothing.
+    const second = start({ legacyDb: db });
+    expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 0, spans: 0 });
+  });
+
+  it('reads an older SQLite journal written before the format column existed', async () => {
+    const db = legacyDatabase(false);
     const data = decodeTracesRequest(otlpProtobuf([3]));
     db.prepare('INSERT INTO journal VALUES (1, 0, 2, ?)').run(JSON.stringify(data));
     db.prepare('INSERT INTO journal_traces VALUES (1, ?)').run(hex(3, 16));
-    const second = start();
+    // A crash after the move and before the replay: the log has it.
+    start({ legacyDb: db });
+    const second = start({ legacyDb: db });
     expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 1, spans: 2 });
     await second.pipeline.flush();
     expect(second.consumer.chains().map((c) => c.traceId)).toEqual([hex(3, 16)]);
     await second.pipeline.stop();
   });
 
-  it('skips an entry whose body cannot be decoded, and replays the rest', async () => {
-    const first = start();
-    const pb = otlpProtobuf([4]);
-    await first.ingest.accept(decodeTracesRequest(pb), { format: 'protobuf', body: pb });
-    first.db.prepare('INSERT INTO journal VALUES (100, 0, 1, ?, ?)').run(Buffer.from([0x0a, 0xff]), 'protobuf');
-    first.db.prepare('INSERT INTO journal_traces VALUES (100, ?)').run(hex(5, 16));
-    const second = start();
-    expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 1, spans: 2 });
-    expect(second.db.prepare('SELECT seq FROM journal ORDER BY seq').all()).toEqual([{ seq: 1 }]);
-    await second.pipeline.stop();
-    await first.pipeline.stop();
+  it('without a directory, keeps its log in a temporary one that stop removes', async () => {
+    const journal = createJournal({ registry: new Registry() });
+    expect(await journal.ingest({ accept: async () => ({ ok: true }) }).accept(decodeTracesRequest(otlpProtobuf([1])))).toEqual({ ok: true });
+    const temporary = readdirSync(tmpdir()).filter((n) => n.startsWith('conduct-journal-'));
+    await journal.stop();
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith('conduct-journal-')).length).toBe(temporary.length - 1);
   });
 });

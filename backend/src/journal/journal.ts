@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import type { Database } from 'better-sqlite3';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -12,20 +15,35 @@ import {
   type RawRequest,
   type TraceIngest,
 } from '@conduct/processor';
-import { applyJournalSchema, type JournalBodyFormat } from './schema.js';
+import { clearLegacyJournal, readLegacyJournal } from './legacy.js';
+import { encodeRequest, encodeSettled, listSegments, readRequest, readSegment, segmentPath, SegmentWriter } from './log.js';
+import type { JournalBodyFormat } from './schema.js';
 
 /** Default of {@link JournalOptions.retryAfterMs}: the delay suggested when memory is over the limit. */
 export const DEFAULT_MEMORY_RETRY_AFTER_MS = 2_000;
 /** Heap use is read at most this often; in between the last reading stands. */
 export const MEMORY_CHECK_INTERVAL_MS = 100;
-/** Trace rows written by one INSERT statement of the group commit. */
-const TRACE_ROWS_PER_INSERT = 16;
 /** During replay, a refused request is offered again after this long (the pipeline drains meanwhile). */
 export const REPLAY_RETRY_MS = 50;
+/** Default of {@link JournalOptions.segmentBytes}. */
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** After a failed attempt to write old requests again at the head of the log, the next waits this long. */
+export const RELOCATE_RETRY_MS = 1_000;
 
 export interface JournalOptions {
-  /** Open database (the store's); the journal tables are created when missing. */
-  db: Database;
+  /**
+   * Directory of the journal's segment files, created when missing. Absent: a temporary
+   * directory that `stop` removes (a journal as durable as an in-memory store).
+   */
+  dir?: string;
+  /**
+   * A database that may hold a journal written by an older version (tables `journal` and
+   * `journal_traces`): its requests are moved into the segments when the journal opens, replayed
+   * like the others, and the tables emptied.
+   */
+  legacyDb?: Database;
+  /** A segment is closed, and the next one started, once it holds this many bytes. Default DEFAULT_SEGMENT_BYTES. */
+  segmentBytes?: number;
   /** Where `conduct_journal_*` metrics are registered. */
   registry: Registry;
   logger?: Logger;
@@ -58,10 +76,10 @@ export interface JournalStats {
 }
 
 /**
- * Write-ahead journal for ingest: a request is acknowledged only once it is committed to SQLite,
- * and stays there until every trace it touched has been stored. Requests that arrive together
- * share one transaction (group commit). After a crash, `replay` feeds the unsettled part back
- * through the pipeline so pending traces are rebuilt and stitched.
+ * Write-ahead journal for ingest: a request is acknowledged only once it is written to the
+ * journal's log (log.ts), and is kept there until every trace it touched has been stored.
+ * Requests that arrive together share one write (group commit). After a crash, `replay` feeds
+ * the unsettled part back through the pipeline so pending traces are rebuilt and stitched.
  *
  * Wiring: `createPipeline({consumer: journal.consumer(engine), onBatch: journal.onBatch})`, then
  * `await journal.replay(pipeline)`, then give the receivers `journal.ingest(pipeline)`.
@@ -76,7 +94,7 @@ export interface Journal {
   /** Feeds every unsettled journaled request (only its unstored traces) to `into`, oldest first. */
   replay(into: TraceIngest): Promise<JournalReplayResult>;
   stats(): JournalStats;
-  /** Commits the group in flight. Safe twice. */
+  /** Commits the group in flight and closes the log (deleting it when nothing is left unsettled). Safe twice. */
   stop(): Promise<void>;
 }
 
@@ -85,7 +103,7 @@ interface Entry {
   seq: number;
   /** Traces of this request not stored yet. */
   traces: Set<string>;
-  /** Written to SQLite (false while it waits for its group commit). */
+  /** Written to the log (false while it waits for its group commit). */
   committed: boolean;
   /** Pending write: the body (see JournalBodyFormat), dropped once committed. */
   body?: string | Uint8Array;
@@ -94,45 +112,55 @@ interface Entry {
   receivedMs: number;
   /** Resolvers of the requests waiting for this entry's group commit. */
   waiters: Array<(err?: unknown) => void>;
+  /** Where its request record is, while it is unsettled. */
+  segment?: Segment;
+  offset?: number;
+  length?: number;
+}
+
+/** A segment file and the unsettled requests whose records it holds. */
+interface Segment {
+  id: number;
+  path: string;
+  bytes: number;
+  live: number;
+  liveBytes: number;
 }
 
 const settledBatches = new WeakMap<ChainBatch, Entry[]>();
 
 export function createJournal(options: JournalOptions): Journal {
-  const { db, registry } = options;
+  const { registry } = options;
   const logger = options.logger ?? silentLogger;
   const maxMemory = options.maxMemoryBytes ?? 0;
   const retryAfterMs = options.retryAfterMs ?? DEFAULT_MEMORY_RETRY_AFTER_MS;
   const heapUsed = options.heapUsed ?? (() => getHeapStatistics().used_heap_size);
-  applyJournalSchema(db);
-
-  const stmt = {
-    insert: db.prepare('INSERT INTO journal (seq, received_ms, spans, body, format) VALUES (?, ?, ?, ?, ?)'),
-    insertTrace: db.prepare('INSERT OR IGNORE INTO journal_traces (seq, trace_id) VALUES (?, ?)'),
-    insertTraces: db.prepare(
-      `INSERT OR IGNORE INTO journal_traces (seq, trace_id) VALUES ${Array.from({ length: TRACE_ROWS_PER_INSERT }, () => '(?, ?)').join(', ')}`,
-    ),
-    deleteTrace: db.prepare('DELETE FROM journal_traces WHERE seq = ? AND trace_id = ?'),
-    delete: db.prepare('DELETE FROM journal WHERE seq = ?'),
-    deleteTraces: db.prepare('DELETE FROM journal_traces WHERE seq = ?'),
-    maxSeq: db.prepare('SELECT coalesce(max(seq), 0) AS seq FROM journal'),
-    seqs: db.prepare('SELECT seq FROM journal ORDER BY seq').pluck(),
-    one: db.prepare('SELECT seq, received_ms, spans, body, format FROM journal WHERE seq = ?'),
-    tracesOf: db.prepare('SELECT trace_id FROM journal_traces WHERE seq = ?'),
-  };
+  const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const temporary = options.dir === undefined;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'conduct-journal-'));
+  mkdirSync(dir, { recursive: true });
 
   const stats: JournalStats = { entries: 0, appended: 0, commits: 0, checkpointed: 0, replayed: 0, refusedMemory: 0 };
   /** Unsettled entries by trace id: the requests a trace's completion settles. */
   const openByTrace = new Map<string, Set<Entry>>();
   const entries = new Map<number, Entry>();
-  let nextSeq = (stmt.maxSeq.get() as { seq: number }).seq + 1;
+  /** Unsettled requests found in the log at open, until `replay` takes them. */
+  const recovered = new Map<number, Entry>();
+  /** The log's segments, oldest first; the last one is appended to while `active` is set. */
+  const segments: Segment[] = [];
+  let active: { segment: Segment; writer: SegmentWriter } | undefined;
+  /** Bytes of all segments, and of the records of unsettled requests in them. */
+  let logBytes = 0;
+  let liveBytes = 0;
+  let relocateAfter = 0;
+  let nextSeq = 1;
   let group: Entry[] = [];
   let scheduled: NodeJS.Immediate | undefined;
   let memory = { at: -Infinity, over: false };
 
   const appended = new Counter({ name: 'conduct_journal_appended_total', help: 'Requests journaled before acknowledgement.', registers: [registry] });
-  const commits = new Counter({ name: 'conduct_journal_commits_total', help: 'Group commits of the journal (one transaction each).', registers: [registry] });
-  const checkpointed = new Counter({ name: 'conduct_journal_checkpointed_total', help: 'Journaled requests settled (every trace stored) and deleted.', registers: [registry] });
+  const commits = new Counter({ name: 'conduct_journal_commits_total', help: 'Group commits of the journal (one write each).', registers: [registry] });
+  const checkpointed = new Counter({ name: 'conduct_journal_checkpointed_total', help: 'Journaled requests settled (every trace stored).', registers: [registry] });
   const replayed = new Counter({ name: 'conduct_journal_replayed_total', help: 'Journaled requests replayed after a restart.', registers: [registry] });
   const refused = new Counter({ name: 'conduct_ingest_memory_refused_total', help: 'Requests refused because heap use was over limits.maxMemoryBytes.', registers: [registry] });
   new Gauge({
@@ -162,20 +190,106 @@ export function createJournal(options: JournalOptions): Journal {
     }
   };
 
-  const commitGroup = db.transaction((batch: Entry[]) => {
-    for (const e of batch) {
-      // Settled before its commit (its traces were stored already): nothing left to keep.
-      if (e.traces.size === 0 || !entries.has(e.seq)) continue;
-      stmt.insert.run(e.seq, e.receivedMs, e.spans, e.body!, e.format);
-      // Trace rows go TRACE_ROWS_PER_INSERT to a statement (one statement per row cost ~1 µs a span).
-      const params: Array<number | string> = [];
-      for (const t of e.traces) {
-        params.push(e.seq, t);
-        if (params.length === 2 * TRACE_ROWS_PER_INSERT) stmt.insertTraces.run(params.splice(0));
-      }
-      for (let i = 0; i < params.length; i += 2) stmt.insertTrace.run(params[i], params[i + 1]);
+  /** Notes that the entry's request record is at `offset` of `segment`. */
+  const place = (e: Entry, segment: Segment, offset: number, length: number) => {
+    release(e);
+    e.segment = segment;
+    e.offset = offset;
+    e.length = length;
+    segment.live++;
+    segment.liveBytes += length;
+    liveBytes += length;
+  };
+
+  /** The entry's record is needed no more (settled, or written again elsewhere). */
+  const release = (e: Entry) => {
+    if (e.segment === undefined) return;
+    e.segment.live--;
+    e.segment.liveBytes -= e.length!;
+    liveBytes -= e.length!;
+    e.segment = undefined;
+  };
+
+  const closeActive = () => {
+    if (!active) return;
+    const { segment, writer } = active;
+    active = undefined;
+    try {
+      writer.close();
+    } catch (err) {
+      logger.warn({ segment: segment.path, err: String(err) }, 'journal segment close failed');
     }
-  });
+  };
+
+  /**
+   * Deletes the oldest segments while none of their requests is unsettled. Only from the oldest
+   * on: a segment's settled records may be all that marks traces of an older segment's request
+   * as stored. When the log is more than twice its unsettled records (plus two segments), the
+   * oldest segment's unsettled requests are first written again at the head: a few requests that
+   * never settle (a batch the store failed) then hold back nothing, and the disk used stays
+   * within that bound, each byte copied paid for by at least as many freed.
+   */
+  const collect = () => {
+    for (;;) {
+      const oldest = segments[0];
+      if (oldest === undefined || oldest === active?.segment) return;
+      if (oldest.live > 0 && (logBytes <= 2 * (liveBytes + segmentBytes) || Date.now() < relocateAfter || !relocate(oldest))) return;
+      segments.shift();
+      logBytes -= oldest.bytes;
+      try {
+        unlinkSync(oldest.path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ segment: oldest.path, err: String(err) }, 'journal segment not deleted');
+      }
+    }
+  };
+
+  /**
+   * Appends records to the active segment (a new one when there is none) and returns where they
+   * start; closes the segment once it is full (the caller then places its records and collects).
+   * @throws after closing the segment (a failed write may have left it a torn tail).
+   */
+  const append = (buffers: Uint8Array[]): { segment: Segment; offset: number } => {
+    if (!active) {
+      const id = (segments.at(-1)?.id ?? 0) + 1;
+      const writer = new SegmentWriter(segmentPath(dir, id));
+      active = { segment: { id, path: writer.path, bytes: writer.size, live: 0, liveBytes: 0 }, writer };
+      segments.push(active.segment);
+      logBytes += writer.size;
+    }
+    const { segment, writer } = active;
+    const offset = writer.size;
+    try {
+      writer.append(buffers);
+    } catch (err) {
+      closeActive();
+      throw err;
+    } finally {
+      logBytes += writer.size - segment.bytes;
+      segment.bytes = writer.size;
+    }
+    if (writer.size >= segmentBytes) closeActive();
+    return { segment, offset };
+  };
+
+  /** Writes the unsettled requests of `segment` again at the head of the log; false if that failed. */
+  const relocate = (segment: Segment): boolean => {
+    // Every unsettled request is in one of the two maps (replay moves them over without a pause).
+    const moving = [...recovered.values(), ...entries.values()].filter((e) => e.segment === segment);
+    try {
+      for (const e of moving) {
+        const { body } = readRequest(segment.path, e.offset!, e.length!);
+        const record = encodeRequest(e, body);
+        const { segment: to, offset } = append(record);
+        place(e, to, offset, record[0].length + record[1].length);
+      }
+      return true;
+    } catch (err) {
+      logger.error({ segment: segment.path, err: String(err) }, 'journal segment not compacted');
+      relocateAfter = Date.now() + RELOCATE_RETRY_MS;
+      return false;
+    }
+  };
 
   const commit = () => {
     scheduled = undefined;
@@ -184,7 +298,23 @@ export function createJournal(options: JournalOptions): Journal {
     if (batch.length === 0) return;
     let failure: unknown;
     try {
-      commitGroup(batch);
+      const buffers: Uint8Array[] = [];
+      const placed: Array<[Entry, number, number]> = [];
+      let at = 0;
+      for (const e of batch) {
+        // Settled before its commit (its traces were stored already): nothing left to keep.
+        if (e.traces.size === 0 || !entries.has(e.seq)) continue;
+        const record = encodeRequest(e, typeof e.body === 'string' ? Buffer.from(e.body, 'utf8') : e.body!);
+        const length = record[0].length + record[1].length;
+        buffers.push(...record);
+        placed.push([e, at, length]);
+        at += length;
+      }
+      if (buffers.length > 0) {
+        const { segment, offset } = append(buffers);
+        for (const [e, at, length] of placed) place(e, segment, offset + at, length);
+        collect();
+      }
       stats.commits++;
       commits.inc();
     } catch (err) {
@@ -207,24 +337,79 @@ export function createJournal(options: JournalOptions): Journal {
     return memory.over;
   };
 
-  const settleTrace = db.transaction((traceIds: readonly string[], owners: readonly Entry[]) => {
-    for (const e of owners) {
-      const removed: string[] = [];
-      for (const t of traceIds) if (e.traces.delete(t)) removed.push(t);
-      // Per-trace rows are deleted only for a request that stays open; one that is settled now
-      // goes with all its rows in two statements below.
-      if (e.committed && e.traces.size > 0) for (const t of removed) stmt.deleteTrace.run(e.seq, t);
-      if (removed.length > 0 && e.traces.size === 0) {
-        if (e.committed) {
-          stmt.delete.run(e.seq);
-          stmt.deleteTraces.run(e.seq);
-          unregister(e);
-        }
-        stats.checkpointed++;
-        checkpointed.inc();
-      }
+  /**
+   * Marks stored traces in the log. Those records only spare a replay traces already stored; what
+   * frees disk space is the in-memory state, so a failed write is logged and forgotten.
+   */
+  const writeSettled = (record: Buffer) => {
+    try {
+      append([record]);
+    } catch (err) {
+      logger.warn({ err: String(err) }, 'journal settle record not written');
     }
-  });
+  };
+
+  const settleTrace = (traceIds: readonly string[], owners: readonly Entry[]) => {
+    const seqs: number[] = [];
+    for (const e of owners) {
+      let removed = false;
+      for (const t of traceIds) if (e.traces.delete(t)) removed = true;
+      if (!removed) continue;
+      // A request not committed yet is written with the traces it still has.
+      if (e.committed) seqs.push(e.seq);
+      if (e.traces.size > 0) continue;
+      if (e.committed) {
+        unregister(e);
+        release(e);
+      }
+      stats.checkpointed++;
+      checkpointed.inc();
+    }
+    if (seqs.length > 0) writeSettled(encodeSettled(seqs, traceIds));
+    collect();
+  };
+
+  // Open: read the log for the requests left unsettled, then move in an older version's journal.
+  for (const id of listSegments(dir)) {
+    const path = segmentPath(dir, id);
+    const segment: Segment = { id, path, bytes: statSync(path).size, live: 0, liveBytes: 0 };
+    segments.push(segment);
+    logBytes += segment.bytes;
+    const torn = readSegment(segment.path, (r) => {
+      if (r.type === 'request') {
+        nextSeq = Math.max(nextSeq, r.seq + 1);
+        const earlier = recovered.get(r.seq);
+        if (earlier) release(earlier);
+        const entry: Entry = { seq: r.seq, traces: new Set(r.traces), committed: true, spans: r.spans, receivedMs: r.receivedMs, format: r.format, waiters: [] };
+        recovered.set(r.seq, entry);
+        place(entry, segment, r.offset, r.length);
+        return;
+      }
+      for (const seq of r.seqs) {
+        const e = recovered.get(seq);
+        if (e === undefined) continue;
+        for (const t of r.traces) e.traces.delete(t);
+        if (e.traces.size > 0) continue;
+        recovered.delete(seq);
+        release(e);
+      }
+    });
+    if (torn) logger.warn({ segment: segment.path, ...torn }, 'torn journal tail skipped');
+  }
+  if (options.legacyDb) {
+    let moved = 0;
+    readLegacyJournal(options.legacyDb, logger, (row) => {
+      const entry: Entry = { seq: nextSeq++, traces: row.traces, committed: true, spans: row.spans, receivedMs: row.receivedMs, format: row.format, waiters: [] };
+      const record = encodeRequest(entry, row.body);
+      const { segment, offset } = append(record);
+      place(entry, segment, offset, record[0].length + record[1].length);
+      recovered.set(entry.seq, entry);
+      moved++;
+    });
+    clearLegacyJournal(options.legacyDb);
+    if (moved > 0) logger.info({ requests: moved }, 'journal moved out of SQLite');
+  }
+  collect();
 
   const memoryRefusal = (): AcceptOutcome & { ok: false } => {
     stats.refusedMemory++;
@@ -233,14 +418,13 @@ export function createJournal(options: JournalOptions): Journal {
   };
 
   /** Queues the entry for the next group commit and waits for it; undefined once durable. */
-  const append = async (entry: Entry): Promise<unknown> => {
+  const enqueue = async (entry: Entry): Promise<unknown> => {
     group.push(entry);
     stats.appended++;
     appended.inc();
     scheduled ??= setImmediate(commit);
     return new Promise<unknown>((resolve) => entry.waiters.push(resolve));
   };
-
   return {
     ingest(next) {
       const acceptRaw = next.acceptRaw?.bind(next);
@@ -258,7 +442,7 @@ export function createJournal(options: JournalOptions): Journal {
                   onAccepted?.(traceIds, spans);
                 });
                 if (entry === undefined) return result;
-                const failure = await append(entry);
+                const failure = await enqueue(entry);
                 if (failure !== undefined && result.kind === 'decoded') return { ...result, outcome: { ok: false, reason: 'journal-error', retryAfterMs } };
                 return result;
               },
@@ -287,7 +471,7 @@ export function createJournal(options: JournalOptions): Journal {
             unregister(entry);
             return outcome;
           }
-          const failure = await append(entry);
+          const failure = await enqueue(entry);
           // The spans are in the pipeline but not durable: answer retryable so the sender resends.
           if (failure !== undefined) return { ok: false, reason: 'journal-error', retryAfterMs };
           return { ok: true };
@@ -323,26 +507,23 @@ export function createJournal(options: JournalOptions): Journal {
     async replay(into) {
       const result: JournalReplayResult = { requests: 0, spans: 0 };
       const limits: Partial<DecodeLimits> = { ...options.decodeLimits, ...(into.keep ? { keep: into.keep } : {}) };
+      const pending = [...recovered.values()].sort((a, b) => a.seq - b.seq);
       // One body in memory at a time.
-      for (const seq of stmt.seqs.all() as number[]) {
-        const row = stmt.one.get(seq) as { seq: number; received_ms: number; spans: number; body: string | Buffer; format: string } | undefined;
-        if (row === undefined) continue;
-        const traces = new Set((stmt.tracesOf.all(row.seq) as { trace_id: string }[]).map((r) => r.trace_id));
+      for (const e of pending) {
+        recovered.delete(e.seq);
         let data: TracesRequestData;
         try {
-          data = readBody(row.body, row.format, limits);
+          const record = readRequest(e.segment!.path, e.offset!, e.length!);
+          data = readBody(record.body, record.format, limits);
         } catch (err) {
-          logger.error({ seq: row.seq, err: String(err) }, 'unreadable journal entry skipped');
-          traces.clear();
-        }
-        if (traces.size === 0) {
-          stmt.delete.run(row.seq);
-          stmt.deleteTraces.run(row.seq);
+          logger.error({ seq: e.seq, err: String(err) }, 'unreadable journal entry skipped');
+          writeSettled(encodeSettled([e.seq], e.traces));
+          release(e);
           continue;
         }
-        const filtered = onlyTraces(data!, traces);
-        const entry: Entry = { seq: row.seq, traces, committed: true, spans: filtered.spanCount, receivedMs: row.received_ms, format: row.format as JournalBodyFormat, waiters: [] };
-        register(entry);
+        const filtered = onlyTraces(data, e.traces);
+        e.spans = filtered.spanCount;
+        register(e);
         for (;;) {
           const outcome = await into.accept(filtered);
           if (outcome.ok) break;
@@ -353,6 +534,7 @@ export function createJournal(options: JournalOptions): Journal {
         stats.replayed++;
         replayed.inc();
       }
+      collect();
       if (result.requests) logger.info({ ...result }, 'journal replayed');
       return result;
     },
@@ -362,22 +544,22 @@ export function createJournal(options: JournalOptions): Journal {
     async stop() {
       if (scheduled) clearImmediate(scheduled);
       commit();
+      closeActive();
+      collect();
+      if (temporary) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
 /** A journaled body back as a decoded request. @throws for a body that cannot be read. */
-function readBody(body: string | Buffer, format: string, limits: Partial<DecodeLimits>): TracesRequestData {
-  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  switch (format as JournalBodyFormat) {
+function readBody(body: Buffer, format: JournalBodyFormat, limits: Partial<DecodeLimits>): TracesRequestData {
+  switch (format) {
     case 'protobuf':
-      return decodeTracesRequest(bytes, limits);
+      return decodeTracesRequest(body, limits);
     case 'json':
-      return decodeTracesRequestJson(bytes, limits);
+      return decodeTracesRequestJson(body, limits);
     case 'decoded':
-      return JSON.parse(typeof body === 'string' ? body : body.toString('utf8')) as TracesRequestData;
-    default:
-      throw new Error(`unknown journal body format ${JSON.stringify(format)}`);
+      return JSON.parse(body.toString('utf8')) as TracesRequestData;
   }
 }
 

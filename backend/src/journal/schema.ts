@@ -1,19 +1,17 @@
-import type { Database } from 'better-sqlite3';
-
 /**
- * How a journaled request's `body` is written (the `format` column):
- * - `protobuf`: the OTLP/protobuf request body as received (after gzip), a BLOB;
- * - `json`: the OTLP/JSON request body as received (after gzip), a BLOB;
+ * How a journaled request's body is kept:
+ * - `protobuf`: the OTLP/protobuf request body as received (after gzip);
+ * - `json`: the OTLP/JSON request body as received (after gzip);
  * - `decoded`: the decoded request (TracesRequestData) as JSON text, for requests handed in
- *   without their body, and the only form journals written before the column existed hold.
+ *   without their body, and the only form the oldest SQLite journals hold.
  */
 export type JournalBodyFormat = 'protobuf' | 'json' | 'decoded';
 
 /**
- * Tables of the ingest journal. `journal` holds each accepted request until every trace it
- * touched is stored; `journal_traces` lists, per request, the traces not yet stored. Applied by
- * store migration 020 and, idempotently, by the journal itself (which also adds the `format`
- * column to a journal made before it existed).
+ * Tables of the ingest journal of versions before the segment log (log.ts): `journal` held each
+ * accepted request until every trace it touched was stored, `journal_traces` the traces not yet
+ * stored. Store migration 020 still creates them; the journal moves what an upgrade finds there
+ * into its log and empties them (legacy.ts).
  */
 export const JOURNAL_SCHEMA = `
   CREATE TABLE IF NOT EXISTS journal (
@@ -29,9 +27,3 @@ export const JOURNAL_SCHEMA = `
     PRIMARY KEY (seq, trace_id)
   ) WITHOUT ROWID;
 `;
-
-export function applyJournalSchema(db: Database): void {
-  db.exec(JOURNAL_SCHEMA);
-  const columns = db.prepare('PRAGMA table_info(journal)').all() as Array<{ name: string }>;
-  if (!columns.some((c) => c.name === 'format')) db.exec(`ALTER TABLE journal ADD COLUMN format TEXT NOT NULL DEFAULT 'decoded'`);
-}
