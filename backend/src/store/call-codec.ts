@@ -1,10 +1,10 @@
 import type { Call, SourceContext } from '@conduct/processor';
 
 /**
- * Compact stored form of a chain's calls: one JSON array of tuples, then the format version. The
- * fields every call has go in a fixed order (no repeated key names); the chain row already holds
- * the trace id and identity. The optional fields conduct knows, the source's included, have their
- * own slots (null when absent), so key names are not repeated per call either. Anything else on a
+ * Stored forms of a chain's calls. Each call is a tuple: the fields every call has in a fixed
+ * order (no repeated key names); the chain row already holds the trace id and identity. The
+ * optional fields conduct knows, the source's included, have their own slots (null when absent),
+ * so key names are not repeated per call either. Anything else on a
  * call (a known field of an unexpected type, and fields a later Call adds) is kept in a trailing
  * object, so nothing is lost when the type grows.
  *
@@ -13,8 +13,10 @@ import type { Call, SourceContext } from '@conduct/processor';
  * fractions that nanosecond timestamps give. A time that is no whole number of ticks is kept as
  * its decimal text.
  *
- * Rows written before the version (`[tuple, ...]`, no version at the end) keep every optional
- * field in the trailing object and times in ms; decodeCalls reads both.
+ * The store writes the tuples in a binary form (format 3, `encodeCallsBinary`, below) with
+ * repeated texts as numbers; calls it cannot hold exactly take the JSON form (format 2: one JSON
+ * array of the tuples, then the version). Rows written before the version (`[tuple, ...]`) keep
+ * every optional field in the trailing object and times in ms; decodeCalls reads all three.
  */
 const VERSION = 2;
 const TICKS_PER_MS = 4096;
@@ -137,49 +139,54 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The tuple of one call: fixed and known optional fields in their slots, the rest in a trailing object. */
+function toTuple(call: Call, chainStartMs: number): Tuple {
+  const c = call as unknown as Record<string, unknown>;
+  const source = call.source as unknown;
+  const s = isRecord(source) ? source : {};
+  const t: Tuple = [
+    call.spanId, call.parentSpanId, call.service, call.peer, call.peerKind, call.external ? 1 : 0, call.operation, call.protocol,
+    ticks(call.startMs - chainStartMs), ticks(call.durationMs), call.status, call.name,
+    text(call.serverSpanId), text(call.target), text(call.account), inSlot('httpStatus', call.httpStatus) ? call.httpStatus! : null,
+    text(s.region), text(s.account), text(s.host), text(s.cluster), text(s.network), text(s.clientAddress), text(s.userAgent),
+    typeof s.publicAddress === 'boolean' ? s.publicAddress : null,
+  ];
+  // The remaining own fields with a value, as JSON would keep them.
+  let rest: Record<string, unknown> | undefined;
+  for (const key in call) {
+    const value = c[key];
+    if (value === undefined || isFixedField(key) || inSlot(key, value) || !Object.prototype.hasOwnProperty.call(call, key)) continue;
+    (rest ??= {})[key] = value;
+  }
+  if (isRecord(source)) {
+    let extra: Record<string, unknown> | undefined;
+    for (const key in source) {
+      const value = source[key];
+      if (value === undefined || inSourceSlot(key, value) || !Object.prototype.hasOwnProperty.call(source, key)) continue;
+      (extra ??= {})[key] = value;
+    }
+    if (extra) (rest ??= {}).source = extra;
+  } else if (source !== undefined) {
+    (rest ??= {}).source = source;
+  }
+  if (rest) t.push(rest);
+  return t;
+}
+
+/** The JSON form (format 2): the fallback of `encodeCallsBinary` for calls with a fixed field that is no text. */
 export function encodeCalls(calls: readonly Call[], chainStartMs: number): string {
   const out = new Array<Tuple | number>(calls.length + 1);
-  for (let i = 0; i < calls.length; i++) {
-    const call = calls[i]!;
-    const c = call as unknown as Record<string, unknown>;
-    const source = call.source as unknown;
-    const s = isRecord(source) ? source : {};
-    const t: Tuple = [
-      call.spanId, call.parentSpanId, call.service, call.peer, call.peerKind, call.external ? 1 : 0, call.operation, call.protocol,
-      ticks(call.startMs - chainStartMs), ticks(call.durationMs), call.status, call.name,
-      text(call.serverSpanId), text(call.target), text(call.account), inSlot('httpStatus', call.httpStatus) ? call.httpStatus! : null,
-      text(s.region), text(s.account), text(s.host), text(s.cluster), text(s.network), text(s.clientAddress), text(s.userAgent),
-      typeof s.publicAddress === 'boolean' ? s.publicAddress : null,
-    ];
-    // The remaining own fields with a value, as JSON would keep them.
-    let rest: Record<string, unknown> | undefined;
-    for (const key in call) {
-      const value = c[key];
-      if (value === undefined || isFixedField(key) || inSlot(key, value) || !Object.prototype.hasOwnProperty.call(call, key)) continue;
-      (rest ??= {})[key] = value;
-    }
-    if (isRecord(source)) {
-      let extra: Record<string, unknown> | undefined;
-      for (const key in source) {
-        const value = source[key];
-        if (value === undefined || inSourceSlot(key, value) || !Object.prototype.hasOwnProperty.call(source, key)) continue;
-        (extra ??= {})[key] = value;
-      }
-      if (extra) (rest ??= {}).source = extra;
-    } else if (source !== undefined) {
-      (rest ??= {}).source = source;
-    }
-    if (rest) t.push(rest);
-    out[i] = t;
-  }
+  for (let i = 0; i < calls.length; i++) out[i] = toTuple(calls[i]!, chainStartMs);
   out[calls.length] = VERSION;
   return JSON.stringify(out);
 }
 
 type ChainOfCalls = { traceId: string; identity: string; identityKind: string; startMs: number };
 
-export function decodeCalls(text: string, chain: ChainOfCalls): Call[] {
-  const items = JSON.parse(text) as unknown[];
+/** Calls of a stored row: the binary form (a blob, texts by id from `texts`) or either JSON form. */
+export function decodeCalls(stored: string | Uint8Array, chain: ChainOfCalls, texts?: TextTable): Call[] {
+  if (typeof stored !== 'string') return decodeBinary(stored, chain, texts);
+  const items = JSON.parse(stored) as unknown[];
   if (items.at(-1) !== VERSION) return decodeV1(items as TupleV1[], chain);
   const calls = new Array<Call>(items.length - 1);
   for (let i = 0; i < calls.length; i++) calls[i] = decodeTuple(items[i] as Tuple, chain);
@@ -246,4 +253,212 @@ function decodeV1(tuples: TupleV1[], chain: ChainOfCalls): Call[] {
     source: {},
     ...(t[12] ?? {}),
   }));
+}
+
+/**
+ * The binary form (format 3), a blob: the tuple of each call with every text that repeats from
+ * call to call (services, peers, operations, source context) as the number of its row in the
+ * store's `strings` table, so a call takes tens of bytes instead of hundreds, and writing it is
+ * a few map lookups instead of escaping and copying every text. Layout: the version byte, the
+ * number of calls, then per call a flags varint (external, trailing object, publicAddress), the
+ * slots in tuple order (span ids as 8 bytes when they are 16 lower-case hex digits, texts as an
+ * id or inline UTF-8, numbers as varints or decimal text), and the trailing object as JSON text.
+ */
+const BINARY_VERSION = 3;
+
+/** Numbers for texts (the store's `strings` table). */
+export interface TextTable {
+  /** The text's id, or -1 to keep it inline. */
+  idOf(text: string): number;
+  textOf(id: number): string;
+}
+
+/** Tuple slots holding a span id: 8 bytes when hex. */
+const ID_SLOTS = [0, 1, 12] as const;
+/** Tuple slots holding a text (or null) looked up in the table. */
+const TEXT_SLOTS = [2, 3, 4, 6, 7, 10, 11, 13, 14, 16, 17, 18, 19, 20, 21, 22] as const;
+/** Fixed slots the JSON form keeps whatever their type; anything but a text there takes the JSON form. */
+const FIXED_TEXT_SLOTS = [0, 1, 2, 3, 4, 6, 7, 10, 11] as const;
+/** Largest magnitude of an integer stored as a varint (with two tag bits it stays a safe integer). */
+const MAX_VARINT_INT = 2 ** 50;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) HEX['0123456789abcdef'.charCodeAt(i)] = i;
+
+/** Reused output buffer; a result is valid until the next call (SQLite copies a bound blob). */
+let out = Buffer.allocUnsafe(64 * 1024);
+let pos = 0;
+
+function room(bytes: number): void {
+  if (pos + bytes <= out.length) return;
+  const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, pos + bytes));
+  out.copy(bigger, 0, 0, pos);
+  out = bigger;
+}
+
+function varint(v: number): void {
+  while (v >= 0x80000000) {
+    out[pos++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  while (v > 0x7f) {
+    out[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[pos++] = v;
+}
+
+/** Inline UTF-8 under the varint `2 * (bytes + 1)`; false for a text UTF-8 cannot hold (a lone surrogate). */
+function inline(s: string): boolean {
+  if (LONE_SURROGATE.test(s)) return false;
+  const bytes = Buffer.byteLength(s);
+  room(bytes + 10);
+  varint(2 * (bytes + 1));
+  pos += out.write(s, pos);
+  return true;
+}
+
+/** 0 for null, `2 * id + 1` for a text of the table, else inline. */
+function writeText(s: string | null, texts: TextTable): boolean {
+  if (s === null) {
+    out[pos++] = 0;
+    return true;
+  }
+  const id = texts.idOf(s);
+  if (id < 0) return inline(s);
+  varint(2 * id + 1);
+  return true;
+}
+
+/** 0 for null, 1 and 8 bytes for 16 lower-case hex digits, else inline. */
+function writeSpanId(s: string | null): boolean {
+  if (s === null) {
+    out[pos++] = 0;
+    return true;
+  }
+  if (s.length === 16) {
+    let hex = true;
+    for (let i = 0; i < 16 && hex; i++) {
+      const c = s.charCodeAt(i);
+      hex = c < 128 && HEX[c]! >= 0;
+    }
+    if (hex) {
+      out[pos++] = 1;
+      for (let i = 0; i < 16; i += 2) out[pos++] = (HEX[s.charCodeAt(i)]! << 4) | HEX[s.charCodeAt(i + 1)]!;
+      return true;
+    }
+  }
+  return inline(s);
+}
+
+/**
+ * 0 for null; `4n + 1` / `4n + 2` for the integer n / -n; `4 * bytes + 3` and the decimal text
+ * otherwise, of the value divided by `perUnit` (times are ticks as numbers, ms as text).
+ */
+function writeNumber(v: number | string | null, perUnit = 1): void {
+  if (v === null) {
+    out[pos++] = 0;
+  } else if (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) < MAX_VARINT_INT) {
+    varint(v >= 0 ? 4 * v + 1 : -4 * v + 2);
+  } else {
+    const s = typeof v === 'number' ? String(v / perUnit) : v;
+    room(s.length + 10);
+    varint(4 * s.length + 3);
+    pos += out.write(s, pos, 'latin1');
+  }
+}
+
+/**
+ * The binary form of a chain's calls, a view of a reused buffer valid until the next call;
+ * undefined when a call needs the JSON form (a fixed field that is no text, a lone surrogate).
+ */
+export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, texts: TextTable): Uint8Array | undefined {
+  pos = 0;
+  room(16);
+  out[pos++] = BINARY_VERSION;
+  varint(calls.length);
+  for (const call of calls) {
+    const t = toTuple(call, chainStartMs);
+    for (const i of FIXED_TEXT_SLOTS) if (typeof t[i] !== 'string') return undefined;
+    room(256);
+    const rest = t[24];
+    varint(t[5] | (rest ? 2 : 0) | (t[23] === null ? 0 : t[23] ? 8 : 4));
+    for (const i of ID_SLOTS) if (!writeSpanId(t[i])) return undefined;
+    room(256);
+    for (const i of TEXT_SLOTS) {
+      if (!writeText(t[i], texts)) return undefined;
+      room(16);
+    }
+    writeNumber(t[8], TICKS_PER_MS);
+    writeNumber(t[9], TICKS_PER_MS);
+    writeNumber(t[15]);
+    if (rest && !inline(JSON.stringify(rest))) return undefined;
+  }
+  return out.subarray(0, pos);
+}
+
+function decodeBinary(bytes: Uint8Array, chain: ChainOfCalls, texts: TextTable | undefined): Call[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf[0] !== BINARY_VERSION) throw new Error(`stored calls in an unknown format ${buf[0]}`);
+  if (!texts) throw new Error('stored calls refer to texts and no table was given');
+  let at = 1;
+  const uint = (): number => {
+    let v = 0;
+    let scale = 1;
+    for (;;) {
+      const b = buf[at++]!;
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) return v;
+      scale *= 128;
+    }
+  };
+  const utf8 = (v: number): string => {
+    const end = at + v / 2 - 1;
+    const s = buf.toString('utf8', at, end);
+    at = end;
+    return s;
+  };
+  const text = (): string | null => {
+    const v = uint();
+    return v === 0 ? null : v % 2 === 1 ? texts.textOf((v - 1) / 2) : utf8(v);
+  };
+  const spanId = (): string | null => {
+    const v = uint();
+    if (v === 0) return null;
+    if (v > 1) return utf8(v);
+    at += 8;
+    return buf.toString('hex', at - 8, at);
+  };
+  const number = (): number | string | null => {
+    const v = uint();
+    const n = Math.floor(v / 4);
+    switch (v % 4) {
+      case 1:
+        return n;
+      case 2:
+        return -n;
+      case 3:
+        at += n;
+        return buf.toString('latin1', at - n, at);
+      default:
+        return null;
+    }
+  };
+  const calls = new Array<Call>(uint());
+  for (let c = 0; c < calls.length; c++) {
+    const flags = uint();
+    const t = new Array(24) as unknown as Tuple;
+    t[5] = (flags & 1) as 0 | 1;
+    t[23] = flags & 12 ? (flags & 8) !== 0 : null;
+    for (const i of ID_SLOTS) t[i] = spanId() as string;
+    for (const i of TEXT_SLOTS) t[i] = text() as string;
+    t[8] = number()!;
+    t[9] = number()!;
+    const status = number();
+    t[15] = typeof status === 'string' ? Number(status) : status;
+    if (flags & 2) t[24] = JSON.parse(utf8(uint())) as Record<string, unknown>;
+    calls[c] = decodeTuple(t, chain);
+  }
+  return calls;
 }

@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS_DIR, applyMigrations, loadMigrations, openStore, type Store } from './index.js';
+import { MIGRATIONS_DIR, applyMigrations, loadMigrations, openStore, traceIdToBytes, type Store } from './index.js';
+import { encodeCalls } from './call-codec.js';
 import { chain, tempDir, traceId } from './testdata/fixtures.js';
 
 const cleanups: Array<() => void> = [];
@@ -79,6 +80,55 @@ describe('store', () => {
     expect(store.identityEdges(hostile)[0]?.peer).toBe(hostile);
   });
 
+  it('reads rows of the JSON form beside binary ones, and numbers each text once across reopen', async () => {
+    const { store, path } = await fresh();
+    const t1 = traceId(3);
+    const old = chain(t1, 'svc:a', [['b', 'GET /old'], ['c', 'GET /older']], 1000);
+    store.db
+      .prepare('INSERT INTO chains (trace_id, identity, identity_kind, display_name, start_ms, end_ms, call_count, calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(traceIdToBytes(t1), old.identity, old.identityKind, null, old.startMs, old.endMs, old.calls.length, encodeCalls(old.calls, old.startMs));
+    const now = chain(t1, 'svc:a', [['b', 'GET /old'], ['d', 'GET /new']], 2000);
+    store.writeChains([now]);
+    expect(store.traceChains(t1)).toEqual([old, now]);
+    const texts = () => (store.db.prepare('SELECT count(*) AS n FROM strings').get() as { n: number }).n;
+    const numbered = texts();
+    expect(numbered).toBeGreaterThan(0);
+    store.writeChains([chain(traceId(4), 'svc:a', [['d', 'GET /new']], 3000)]);
+    expect(texts()).toBe(numbered);
+    store.close();
+
+    const again = await openStore({ path });
+    cleanups.push(() => again.close());
+    const later = chain(traceId(5), 'svc:a', [['b', 'GET /old']], 4000);
+    again.writeChains([later]);
+    expect((again.db.prepare('SELECT count(*) AS n FROM strings').get() as { n: number }).n).toBe(numbered);
+    expect(again.recentChains('svc:a', 10)).toEqual([later, expect.objectContaining({ traceId: traceId(4) }), now, old]);
+  });
+
+  it('forgets the texts a failed or rolled-back write numbered', async () => {
+    const { store } = await fresh();
+    store.db.exec("CREATE TEMP TRIGGER refuse BEFORE INSERT ON chains WHEN new.identity = 'svc:boom' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    const fresh1 = chain(traceId(1), 'svc:boom', [['new-peer', 'GET /new-op']]);
+    expect(() => store.writeChains([fresh1])).toThrow(/refused/);
+    store.db.exec('DROP TRIGGER refuse');
+    const fresh2 = chain(traceId(2), 'svc:b', [['new-peer-2', 'GET /new-op-2']]);
+    expect(() => store.db.transaction(() => {
+      store.writeChains([fresh2]);
+      throw new Error('caller gave up');
+    })()).toThrow(/gave up/);
+    expect(store.db.prepare("SELECT count(*) AS n FROM strings WHERE text LIKE 'new-peer%'").get()).toEqual({ n: 0 });
+
+    // Other texts now take the ids those writes had handed out.
+    const other = chain(traceId(3), 'svc:c', [['other-peer', 'GET /other'], ['x', 'y']]);
+    store.writeChains([other]);
+    const c1 = chain(traceId(1), 'svc:a', [['new-peer', 'GET /new-op']]);
+    const c2 = chain(traceId(2), 'svc:b', [['new-peer-2', 'GET /new-op-2']]);
+    store.writeChains([c1, c2]);
+    expect(store.traceChains(traceId(1))).toEqual([c1]);
+    expect(store.traceChains(traceId(2))).toEqual([c2]);
+    expect(store.traceChains(traceId(3))).toEqual([other]);
+  });
+
   it('keeps data across reopen and migrations are idempotent', async () => {
     const { store, path } = await fresh();
     store.writeChains([chain(traceId(1), 'svc:a', [['b', 'op']])]);
@@ -104,6 +154,7 @@ describe('store', () => {
     // from anywhere), then a new one dropped in as its own file.
     copyFileSync(join(MIGRATIONS_DIR, '001-chains.ts'), join(dir, '001-chains.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '005-traces.ts'), join(dir, '005-traces.ts'));
+    copyFileSync(join(MIGRATIONS_DIR, '030-strings.ts'), join(dir, '030-strings.ts'));
     writeFileSync(join(dir, '900-notes.ts'), "export default { description: 'notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)' };\n");
     const path = join(t.dir, 'db.sqlite');
     const s1 = await openStore({ path, migrationsDir: dir });

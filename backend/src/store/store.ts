@@ -5,10 +5,19 @@ import type { Chain, Logger, TraceSummary } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import { applyMigrations, loadMigrations, schemaVersion } from './migrate.js';
 import { traceIdFromBytes, traceIdToBytes } from './trace-id.js';
-import { decodeCalls, encodeCalls } from './call-codec.js';
+import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from './call-codec.js';
 
 /** Services kept per trace summary. */
 const MAX_TRACE_SERVICES = 64;
+
+/** Texts longer than this stay inline in stored calls rather than numbered in `strings`. */
+const MAX_NUMBERED_TEXT = 256;
+
+/** Rows of `strings` at which the store stops numbering new texts (they stay inline). */
+const MAX_NUMBERED_TEXTS = 1_000_000;
+
+/** Texts remembered in memory per direction; the memo starts over when full. */
+const TEXT_MEMO = 100_000;
 
 /** How long a statement waits for a lock held by another connection before failing. */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
@@ -125,7 +134,7 @@ interface ChainRow {
   display_name: string | null;
   start_ms: number;
   end_ms: number;
-  calls: string;
+  calls: string | Buffer;
 }
 
 interface IdentityRow {
@@ -229,6 +238,7 @@ function createStore(db: Database.Database, path: string): Store {
   // identities.last_seen_ms is the newest chain end per identity: no scan of the chains table.
   const selectNewest = db.prepare('SELECT max(last_seen_ms) AS v FROM identities');
 
+  const texts = createTextTable(db);
   const write = db.transaction((chains: readonly Chain[], traces: readonly TraceSummary[] | undefined): WriteResult => {
     const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
     if (traces) {
@@ -253,7 +263,8 @@ function createStore(db: Database.Database, path: string): Store {
       const calls = chain.calls;
       const start = finite(chain.startMs);
       const end = finite(chain.endMs, start);
-      insertChain.run(traceId, chain.identity, String(chain.identityKind), chain.displayName ?? null, start, end, calls.length, encodeCalls(calls, start));
+      const stored = encodeCallsBinary(calls, start, texts) ?? encodeCalls(calls, start);
+      insertChain.run(traceId, chain.identity, String(chain.identityKind), chain.displayName ?? null, start, end, calls.length, stored);
       result.chains++;
       result.calls += calls.length;
 
@@ -320,7 +331,19 @@ function createStore(db: Database.Database, path: string): Store {
   return {
     path,
     db,
-    writeChains: (chains, traces) => write(chains, traces),
+    writeChains(chains, traces) {
+      // Within a caller's transaction the texts numbered now may still be rolled back with it.
+      const outer = db.inTransaction;
+      try {
+        const result = write(chains, traces);
+        if (outer) texts.forgetAdded();
+        else texts.keepAdded();
+        return result;
+      } catch (err) {
+        texts.forgetAdded();
+        throw err;
+      }
+    },
     accepts: (chain) => acceptable(chain) !== undefined,
     listIdentities: (limit) => (selectIdentities.all(limit) as IdentityRow[]).map(toIdentity),
     getIdentity(id) {
@@ -328,10 +351,10 @@ function createStore(db: Database.Database, path: string): Store {
       return row && toIdentity(row);
     },
     identityEdges: (id) => (selectEdges.all(id) as EdgeRow[]).map(toEdge),
-    recentChains: (identity, limit) => (selectRecent.all(identity, limit) as ChainRow[]).map(toChain),
+    recentChains: (identity, limit) => (selectRecent.all(identity, limit) as ChainRow[]).map((row) => toChain(row, texts)),
     traceChains(traceId) {
       const bytes = traceIdToBytes(traceId);
-      return bytes ? (selectTrace.all(bytes) as ChainRow[]).map(toChain) : [];
+      return bytes ? (selectTrace.all(bytes) as ChainRow[]).map((row) => toChain(row, texts)) : [];
     },
     pruneStep: (beforeMs, maxRows) => pruneStep(beforeMs, maxRows),
     traceSummary(traceId) {
@@ -362,6 +385,55 @@ function createStore(db: Database.Database, path: string): Store {
       if (!open) return;
       open = false;
       db.close();
+    },
+  };
+}
+
+/**
+ * The `strings` table as the call codec uses it, with memos both ways. A text is numbered at
+ * most once (its id never changes), so a memo is never wrong, only cold; the ids numbered by a
+ * write are forgotten when it does not commit.
+ */
+function createTextTable(db: Database.Database): TextTable & { keepAdded(): void; forgetAdded(): void } {
+  const selectId = db.prepare('SELECT id FROM strings WHERE text = ?').pluck();
+  const selectText = db.prepare('SELECT text FROM strings WHERE id = ?').pluck();
+  const insert = db.prepare('INSERT INTO strings (text) VALUES (?)');
+  const ids = new Map<string, number>();
+  const byId = new Map<number, string>();
+  let added: string[] = [];
+  let rows = (db.prepare('SELECT count(*) FROM strings').pluck().get() as number) ?? 0;
+  return {
+    idOf(text) {
+      const known = ids.get(text);
+      if (known !== undefined) return known;
+      if (text.length > MAX_NUMBERED_TEXT) return -1;
+      let id = selectId.get(text) as number | undefined;
+      if (id === undefined) {
+        if (rows >= MAX_NUMBERED_TEXTS || /\p{Cs}/u.test(text)) return -1;
+        id = Number(insert.run(text).lastInsertRowid);
+        rows++;
+        added.push(text);
+      }
+      if (ids.size >= TEXT_MEMO) ids.clear();
+      ids.set(text, id);
+      return id;
+    },
+    textOf(id) {
+      let text = byId.get(id);
+      if (text !== undefined) return text;
+      text = selectText.get(id) as string | undefined;
+      if (text === undefined) throw new Error(`stored calls refer to text ${id}, which is not in the strings table`);
+      if (byId.size >= TEXT_MEMO) byId.clear();
+      byId.set(id, text);
+      return text;
+    },
+    keepAdded() {
+      added = [];
+    },
+    forgetAdded() {
+      for (const text of added) ids.delete(text);
+      rows -= added.length;
+      added = [];
     },
   };
 }
@@ -403,9 +475,9 @@ function toEdge(row: EdgeRow): EdgeRecord {
   };
 }
 
-function toChain(row: ChainRow): Chain {
+function toChain(row: ChainRow, texts: TextTable): Chain {
   const traceId = traceIdFromBytes(row.trace_id);
-  const calls = decodeCalls(row.calls, { traceId, identity: row.identity, identityKind: row.identity_kind, startMs: row.start_ms });
+  const calls = decodeCalls(row.calls, { traceId, identity: row.identity, identityKind: row.identity_kind, startMs: row.start_ms }, texts);
   return {
     traceId,
     identity: row.identity,

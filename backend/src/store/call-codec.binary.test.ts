@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import type { Call } from '@conduct/processor';
+import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from './call-codec.js';
+
+const chain = { traceId: 'ef'.repeat(16), identity: 'svc:a', identityKind: 'workload', startMs: 1_795_778_004_547 };
+
+function call(extra: Record<string, unknown>): Call {
+  return {
+    traceId: chain.traceId,
+    spanId: '00000000000000a1',
+    parentSpanId: '00000000000000a0',
+    identity: chain.identity,
+    identityKind: 'workload',
+    service: 'shop/api',
+    peer: 'shop/orders',
+    peerKind: 'service',
+    external: false,
+    operation: 'GET /orders/{id}',
+    protocol: 'http',
+    startMs: chain.startMs,
+    durationMs: 1,
+    status: 'ok',
+    name: 'GET',
+    source: {},
+    ...extra,
+  } as Call;
+}
+
+/** A table in memory that numbers every text except those it is told to keep inline. */
+function table(inline: (text: string) => boolean = () => false): TextTable & { size(): number } {
+  const ids = new Map<string, number>();
+  const texts: string[] = [];
+  return {
+    idOf(text) {
+      if (inline(text)) return -1;
+      let id = ids.get(text);
+      if (id === undefined) ids.set(text, (id = texts.push(text) - 1));
+      return id;
+    },
+    textOf: (id) => texts[id]!,
+    size: () => texts.length,
+  };
+}
+
+/** Encodes, copies out of the reused buffer (as SQLite does) and decodes. */
+function roundTrip(calls: Call[], texts: TextTable): Call[] {
+  const bytes = encodeCallsBinary(calls, chain.startMs, texts);
+  expect(bytes).toBeInstanceOf(Uint8Array);
+  return decodeCalls(Buffer.from(bytes!), chain, texts);
+}
+
+const varied = [
+  call({ source: { region: 'eu', clientAddress: '10.0.0.1', publicAddress: false }, httpStatus: 200, target: 'orders', account: '123', serverSpanId: '00000000000000b2' }),
+  call({ spanId: '00000000000000A2', parentSpanId: '', external: true, source: { publicAddress: true, userAgent: 'curl/8 ✓ 😀' }, futureField: { a: [1, 'two'] } }),
+  call({ spanId: 'not-hex-at-all!!', serverSpanId: 'short', name: 'x'.repeat(5000), httpStatus: 200.5 }),
+  call({ startMs: chain.startMs + 0.211181640625, durationMs: 2.839599609375 }),
+  call({ startMs: chain.startMs - 0.3, durationMs: 1e-9 }),
+  call({ startMs: 1.5e-300, durationMs: Number.MAX_VALUE, httpStatus: -404 }),
+  call({ startMs: Number.NaN, durationMs: Number.POSITIVE_INFINITY, httpStatus: 2 ** 60 }),
+  call({ source: { region: 'eu', publicAddress: 'yes', zone: 'eu-1a', userAgent: 7 }, target: null, httpStatus: '200', serverSpanId: '' }),
+  call({ source: null }),
+  call({ source: 'host-1' }),
+  call({ source: { clientAddress: '10.0.0.1', publicAddress: false, network: '10.0.0.0/24', userAgent: 'curl/8', host: 'h', cluster: 'c', account: '1' } }),
+];
+
+describe('call codec, binary form', () => {
+  it('reads back what the JSON form reads back, texts numbered or inline', () => {
+    const expected = decodeCalls(encodeCalls(varied, chain.startMs), chain);
+    expect(roundTrip(varied, table())).toEqual(expected);
+    expect(roundTrip(varied, table(() => true))).toEqual(expected);
+    expect(roundTrip(varied, table((t) => t.length % 2 === 0))).toEqual(expected);
+    expect(roundTrip([], table())).toEqual([]);
+    expect(expected[3]!.startMs - chain.startMs).toBe(0.211181640625);
+  });
+
+  it('numbers each repeated text once and keeps span ids in 8 bytes', () => {
+    const texts = table();
+    const calls = Array.from({ length: 10 }, (_, i) => call({ spanId: `00000000000000${(i + 16).toString(16)}`, source: { region: 'eu', host: 'h-1' } }));
+    const bytes = encodeCallsBinary(calls, chain.startMs, texts)!;
+    expect(texts.size()).toBe(9); // service, peer, peerKind, operation, protocol, status, name, region, host
+    expect(bytes.length).toBeLessThan(encodeCalls(calls, chain.startMs).length / 4);
+    expect(decodeCalls(Buffer.from(bytes), chain, texts)).toEqual(calls);
+  });
+
+  it('leaves calls it cannot hold exactly to the JSON form', () => {
+    expect(encodeCallsBinary([call({ service: 7 })], chain.startMs, table())).toBeUndefined();
+    expect(encodeCallsBinary([call({ operation: undefined })], chain.startMs, table())).toBeUndefined();
+    // A lone surrogate has no UTF-8 form; JSON escapes it.
+    expect(encodeCallsBinary([call({ name: 'a\ud800b' })], chain.startMs, table(() => true))).toBeUndefined();
+    // The trailing object is JSON, which escapes it.
+    const odd = call({ futureField: '\udc00' });
+    expect(roundTrip([odd], table())).toEqual([odd]);
+  });
+
+  it('never lets a stored __proto__ key set a prototype', () => {
+    const hostile = JSON.parse('{"__proto__":{"x":1},"source":{"__proto__":{"y":2}}}') as Record<string, unknown>;
+    const [decoded] = roundTrip([call(hostile)], table());
+    expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
+    expect(Object.getPrototypeOf(decoded!.source)).toBe(Object.prototype);
+    expect((decoded as unknown as Record<string, unknown>).x).toBeUndefined();
+  });
+
+  it('refuses a blob of an unknown format or without a table', () => {
+    expect(() => decodeCalls(Buffer.from([9, 0]), chain, table())).toThrow(/unknown format/);
+    expect(() => decodeCalls(Buffer.from(encodeCallsBinary([call({})], chain.startMs, table())!), chain)).toThrow(/no table/);
+  });
+});
