@@ -272,6 +272,32 @@ async function decodePhase(loadgen, transport) {
   }
 }
 
+/** Shortest stretch of a run the sustained rate is read over. */
+const MIN_STEADY_WINDOW_MS = 5_000;
+
+/**
+ * The sustained rate of a run from samples of [ms since start, spans processed, spans taken in]:
+ * spans processed per second from a start past the warm-up to the last sample. Spans taken in
+ * but not yet processed (held by the stitcher, queued for the store) rise and fall as admission
+ * holds the senders back, so the start is the sample whose backlog is closest to the last one's,
+ * per second of window: over such a stretch what was processed is what was taken in, and
+ * `biasPerSec` says by how much the two backlogs still differ.
+ */
+function steadyWindow(samples) {
+  const last = samples.at(-1);
+  if (!last) return undefined;
+  let best;
+  for (const s of samples) {
+    const ms = last[0] - s[0];
+    if (s[0] < E2E_WARMUP_MS || ms < MIN_STEADY_WINDOW_MS) continue;
+    const biasPerSec = Math.abs(s[2] - s[1] - (last[2] - last[1])) / (ms / 1000);
+    if (!best || biasPerSec < best.biasPerSec) best = { from: s, ms, biasPerSec };
+  }
+  if (!best) return undefined;
+  const sec = best.ms / 1000;
+  return { ms: best.ms, biasPerSec: best.biasPerSec, processedPerSec: (last[1] - best.from[1]) / sec, acceptedPerSec: (last[2] - best.from[2]) / sec };
+}
+
 async function e2ePhase(loadgen, transport) {
   const server = await startConduct(`e2e-${transport}`);
   try {
@@ -284,8 +310,7 @@ async function e2ePhase(loadgen, transport) {
       // Spans taken in and spans through store and detection, sampled while the load runs: a trace
       // completes one stitching.idle after its last span, so the first seconds of a run store
       // nothing, and the pipeline takes in more than is processed until admission holds it back.
-      // The sustained rate is read once that has passed: the lower of the two rates over the rest
-      // of the run, so neither a backlog built early nor one being worked off inflates it.
+      // The sustained rate is read once that has passed (see steadyWindow).
       const samples = [];
       let sampling = true;
       const sampler = (async () => {
@@ -304,17 +329,12 @@ async function e2ePhase(loadgen, transport) {
       const after = procStats(server.pid);
       const split = threadSplit(server.pid, threadsBefore, threadCpu(server.pid));
       acked += res.spansAcked;
-      const steady = samples.filter(([t]) => t >= E2E_WARMUP_MS);
-      const first = steady[0];
-      const last = steady.at(-1);
-      const windowSec = first && last ? (last[0] - first[0]) / 1000 : 0;
-      const processedPerSec = windowSec > 0 ? (last[1] - first[1]) / windowSec : null;
-      const acceptedPerSec = windowSec > 0 ? (last[2] - first[2]) / windowSec : null;
+      const window = steadyWindow(samples);
       const run = {
-        spansPerSec: processedPerSec === null ? null : Math.min(processedPerSec, acceptedPerSec),
-        processedPerSec,
-        acceptedPerSec,
-        steadyWindowMs: first && last ? last[0] - first[0] : 0,
+        spansPerSec: window?.processedPerSec ?? null,
+        acceptedPerSec: window?.acceptedPerSec ?? null,
+        steadyWindowMs: window?.ms ?? 0,
+        steadyBiasPerSec: window?.biasPerSec ?? null,
         withDrainPerSec: res.spansAcked / ((t1 - t0) / 1000),
         ackedPerSec: res.spansPerSec,
         flushMs: t1 - flushStart,
@@ -328,7 +348,7 @@ async function e2ePhase(loadgen, transport) {
       };
       runs.push(run);
       log(
-        `end-to-end ${transport} run ${r + 1}: over the last ${fmt(run.steadyWindowMs / 1000, 1)} s ${fmt(run.processedPerSec)} spans/s processed, ${fmt(run.acceptedPerSec)} taken in ` +
+        `end-to-end ${transport} run ${r + 1}: over the last ${fmt(run.steadyWindowMs / 1000, 1)} s ${fmt(run.spansPerSec)} spans/s processed (± ${fmt(run.steadyBiasPerSec)}), ${fmt(run.acceptedPerSec)} taken in ` +
           `(${fmt(run.ackedPerSec)} acknowledged; ${fmt(run.withDrainPerSec)} with the final flush of ${fmt(run.flushMs)} ms; ${run.retries} refusals)`,
       );
     }
@@ -563,6 +583,6 @@ mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(results, null, 2));
 process.stdout.write(`\nconduct benchmark, ${results.date}, node ${results.node}, ${results.cpus} x ${results.cpuModel}\n`);
 process.stdout.write(
-  `end-to-end runs of ${S.e2eSeconds} s (sustained rate from ${E2E_WARMUP_MS / 1000} s on), decode-only runs of ${S.seconds} s; median of ${S.runs}; ${S.concurrency} requests in flight, 512 spans per request\n\n`,
+  `end-to-end runs of ${S.e2eSeconds} s (sustained rate past ${E2E_WARMUP_MS / 1000} s), decode-only runs of ${S.seconds} s; median of ${S.runs}; ${S.concurrency} requests in flight, 512 spans per request\n\n`,
 );
 process.stdout.write(`${table(results)}\n\nJSON: ${out}\n`);
