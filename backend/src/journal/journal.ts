@@ -546,6 +546,8 @@ export function createJournal(options: JournalOptions): Journal {
       commit();
       closeActive();
       collect();
+      // Closes the segment that copying requests forward may have started.
+      closeActive();
       if (temporary) rmSync(dir, { recursive: true, force: true });
     },
   };
