@@ -10,6 +10,7 @@
 //   BENCH_SECONDS      length of one decode-only run (default 8)
 //   BENCH_E2E_SECONDS  length of one end-to-end run (default 30): long enough that most of it is
 //                      past the first stitching.idle, when completed traces flow at a steady rate
+//   BENCH_E2E_IDLE     stitching.idle of the end-to-end server (default 6s, conduct's default)
 //   BENCH_RUNS         throughput runs per transport; the median is reported (default 3)
 //   BENCH_CONCURRENCY  requests in flight from the load generator (default 8)
 //   BENCH_SPANS        spans sent in the growth phase (default 2000000; the full size is 10000000)
@@ -39,6 +40,7 @@ const S = {
   transports: env('BENCH_TRANSPORTS', 'grpc,http').split(','),
   seconds: num('BENCH_SECONDS', 8),
   e2eSeconds: num('BENCH_E2E_SECONDS', 30),
+  e2eIdle: env('BENCH_E2E_IDLE', '6s'),
   runs: num('BENCH_RUNS', 3),
   concurrency: num('BENCH_CONCURRENCY', 8),
   spans: num('BENCH_SPANS', 2_000_000),
@@ -52,10 +54,6 @@ const S = {
 const TARGETS = { grpc: 100_000, http: 200_000, ceilingRatio: 0.4, latencyMarginMs: 250, pendingRssMB: 500, growthRatio: 0.8 };
 const ATTACK_POLICY = { match: 'agent:bench-attack-*', deniedOperations: ['DELETE /admin/*'] };
 const MILLION = 1_000_000;
-/** stitching.idle of the end-to-end server (conduct's default). */
-const E2E_IDLE_MS = 6_000;
-/** The sustained rate is read from this long after the start of a run to its end. */
-const E2E_WARMUP_MS = E2E_IDLE_MS + 4_000;
 
 const log = (s) => process.stderr.write(`[bench] ${s}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -272,6 +270,8 @@ async function decodePhase(loadgen, transport) {
   }
 }
 
+/** The sustained rate is read from this long after the start of a run on (nothing completes before one idle). */
+const E2E_WARMUP_MS = parseDurationMs(S.e2eIdle) + 4_000;
 /** Shortest stretch of a run the sustained rate is read over. */
 const MIN_STEADY_WINDOW_MS = 5_000;
 
@@ -299,7 +299,7 @@ function steadyWindow(samples) {
 }
 
 async function e2ePhase(loadgen, transport) {
-  const server = await startConduct(`e2e-${transport}`);
+  const server = await startConduct(`e2e-${transport}`, { stitching: { idle: S.e2eIdle } });
   try {
     const runs = [];
     let acked = 0;
@@ -510,7 +510,7 @@ async function growthPhase(loadgen) {
 
 function parseDurationMs(s) {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(s);
-  if (!m) throw new Error(`BENCH_IDLE: "${s}" is not a duration like 500ms or 1s`);
+  if (!m) throw new Error(`"${s}" is not a duration like 500ms or 1s (BENCH_IDLE, BENCH_E2E_IDLE)`);
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2]];
 }
 
