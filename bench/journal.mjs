@@ -3,7 +3,11 @@
 // its traces is stored, as `conduct serve` does. The ingest behind it and the store are stand-ins
 // that do nothing, so only the journal is measured.
 //
-//   npm run build && node bench/journal.mjs [--requests 600] [--rounds 5] [--old PATH]
+//   npm run build && node bench/journal.mjs [--requests 600] [--rounds 5] [--raw] [--old PATH]
+//
+// Requests come in through `accept(decoded, body)`, where the journal collects the trace ids from
+// the decoded request; --raw uses `acceptRaw` instead, as conduct serve's pipeline thread does,
+// where the trace ids come with the answer (worked out up front here).
 //
 // --old takes the built backend (its dist/index.js) of another version, e.g. one with the SQLite
 // journal: rounds then alternate between the two, and both medians are printed. Each journal gets
@@ -20,7 +24,13 @@ import { createJournal } from '@conduct/backend';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
 
 const { values } = parseArgs({
-  options: { requests: { type: 'string', default: '600' }, rounds: { type: 'string', default: '5' }, inflight: { type: 'string', default: '8' }, old: { type: 'string' } },
+  options: {
+    requests: { type: 'string', default: '600' },
+    rounds: { type: 'string', default: '5' },
+    inflight: { type: 'string', default: '8' },
+    raw: { type: 'boolean', default: false },
+    old: { type: 'string' },
+  },
 });
 const REQUESTS = Number(values.requests);
 const INFLIGHT = Number(values.inflight);
@@ -29,13 +39,15 @@ let now = Date.now();
 const bodies = Array.from({ length: REQUESTS }, () => source.next((now += 2.56)));
 const decoded = bodies.map((b) => decodeTracesRequest(b));
 const traceIdsOf = (d) => [...new Set(d.resourceSpans.flatMap((rs) => rs.spans.map((s) => s.traceId)))];
+const idsOf = decoded.map(traceIdsOf);
+const indexOf = new Map(bodies.map((b, j) => [b, j]));
 // A trace spans two consecutive requests: after the group of requests i.. is in, the traces that
 // request i - 1 opened and the group finished complete, as the stitcher would hand them on. Made
 // up front (a fresh object per round), so the stand-in's work is not counted.
 const completing = [];
 for (let i = 0; i < REQUESTS; i += INFLIGHT) {
   const done = new Set();
-  for (let j = Math.max(0, i - 1); j < Math.min(i + INFLIGHT - 1, REQUESTS); j++) for (const t of traceIdsOf(decoded[j])) done.add(t);
+  for (let j = Math.max(0, i - 1); j < Math.min(i + INFLIGHT - 1, REQUESTS); j++) for (const t of idsOf[j]) done.add(t);
   completing.push([...done]);
 }
 const batchesOf = () => completing.map((ids) => ({ chains: [], traceSummaries: ids.map((traceId) => ({ traceId, startMs: 0, endMs: 0, spans: 8, services: [] })), traces: ids.length, spans: ids.length * 8 }));
@@ -57,12 +69,21 @@ async function round(create) {
   // `db` is the journal's database for the SQLite journal, an (empty) older journal for this one.
   const journal = create({ db, legacyDb: db, dir, registry: new Registry() });
   const consumer = journal.consumer({ consume: async () => {} });
-  const ingest = journal.ingest({ accept: async () => ({ ok: true }) });
+  const ingest = journal.ingest({
+    accept: async () => ({ ok: true }),
+    acceptRaw: async (raw, limits, onAccepted) => {
+      onAccepted?.(idsOf[indexOf.get(raw.body)], SPANS_PER_REQUEST);
+      return { kind: 'decoded', outcome: { ok: true }, spanCount: SPANS_PER_REQUEST };
+    },
+  });
+  const send = values.raw
+    ? (j) => ingest.acceptRaw({ format: 'protobuf', body: bodies[j] }, {})
+    : (j) => ingest.accept(decoded[j], { format: 'protobuf', body: bodies[j] });
   const batches = batchesOf();
   const c0 = cpu();
   for (let i = 0, g = 0; i < REQUESTS; i += INFLIGHT, g++) {
     const group = [];
-    for (let j = i; j < Math.min(i + INFLIGHT, REQUESTS); j++) group.push(ingest.accept(decoded[j], { format: 'protobuf', body: bodies[j] }));
+    for (let j = i; j < Math.min(i + INFLIGHT, REQUESTS); j++) group.push(send(j));
     await Promise.all(group);
     const batch = batches[g];
     journal.onBatch(batch);
@@ -83,6 +104,6 @@ for (let r = 0; r < Number(values.rounds); r++) for (const [k, impl] of impls.en
 for (const [k, impl] of impls.entries()) {
   const rs = runs[k];
   process.stdout.write(
-    `${impl.name}: ${REQUESTS * SPANS_PER_REQUEST} spans, ${INFLIGHT} requests per group commit; journal CPU µs per span, median of ${values.rounds}: ${median(rs.map((r) => r.us)).toFixed(2)} (entries left unsettled: ${rs[0].left}, segment files: ${rs[0].segments})\n`,
+    `${impl.name}: ${REQUESTS * SPANS_PER_REQUEST} spans, ${INFLIGHT} requests per group commit, ${values.raw ? 'acceptRaw' : 'accept'}; journal CPU µs per span, median of ${values.rounds}: ${median(rs.map((r) => r.us)).toFixed(2)} (entries left unsettled: ${rs[0].left}, segment files: ${rs[0].segments})\n`,
   );
 }
