@@ -1,13 +1,15 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
 import { DEFAULT_DECODE_LIMITS, decodeTracesRequest, decodeTracesRequestJson, encodeTracesRequest, type TracesRequestData } from '@conduct/proto';
 import { createCollectingConsumer, createPipeline, createPipelineThread, type ChainBatch, type RawRequest, type TraceIngest } from '@conduct/processor';
 import { createJournal, type Journal, type JournalOptions } from './journal.js';
-import { listSegments, readSegment, segmentPath, type LogRecord } from './log.js';
+import { listSegments, readSegment, segmentPath, tableCrc32, type LogRecord } from './log.js';
 import { JOURNAL_SCHEMA } from './schema.js';
 
 const T0_NS = 1_767_000_000_000_000_000n;
@@ -352,5 +354,13 @@ describe('journal', () => {
     const temporary = readdirSync(tmpdir()).filter((n) => n.startsWith('conduct-journal-'));
     await journal.stop();
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith('conduct-journal-')).length).toBe(temporary.length - 1);
+  });
+
+  it('checksums records with zlib\'s CRC-32, or the same values computed in JavaScript where Node lacks it', () => {
+    for (const n of [0, 1, 7, 1000, 65_537]) {
+      const data = randomBytes(n);
+      expect(tableCrc32(data)).toBe(crc32(data));
+      expect(tableCrc32(data.subarray(n >> 1), tableCrc32(data.subarray(0, n >> 1)))).toBe(crc32(data));
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { closeSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import type { JournalBodyFormat } from './schema.js';
 
 /**
@@ -25,6 +25,25 @@ const TYPE_REQUEST = 1;
 const TYPE_SETTLED = 2;
 const FORMATS: readonly JournalBodyFormat[] = ['protobuf', 'json', 'decoded'];
 const SEGMENT_NAME = /^(\d{12})\.seg$/;
+
+let crcTable: Uint32Array | undefined;
+
+/** CRC-32 (as zlib's) computed a byte at a time: for Node before 20.15, which lacks `zlib.crc32`. */
+export function tableCrc32(data: Uint8Array, value = 0): number {
+  if (crcTable === undefined) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c;
+    }
+  }
+  let c = ~value;
+  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+const crc32: (data: Uint8Array, value?: number) => number = typeof zlib.crc32 === 'function' ? zlib.crc32 : tableCrc32;
 
 export function segmentPath(dir: string, id: number): string {
   return join(dir, `${String(id).padStart(12, '0')}.seg`);
