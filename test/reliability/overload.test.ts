@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeTracesRequest } from '@conduct/proto';
@@ -73,7 +72,6 @@ function request(traceId = randomHex(rand, 16)) {
 }
 
 let dir: string;
-let db: Database.Database;
 let registry: Registry;
 let pipeline: Pipeline;
 let journal: Journal;
@@ -87,10 +85,8 @@ let fakeHeap = 0;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'conduct-overload-'));
-  db = new Database(join(dir, 'conduct.db'));
-  db.pragma('journal_mode = WAL');
   registry = new Registry();
-  journal = createJournal({ db, registry, maxMemoryBytes: HEAP_LIMIT, heapUsed: () => fakeHeap, retryAfterMs: 1_000 });
+  journal = createJournal({ dir: join(dir, 'conduct.db.journal'), registry, maxMemoryBytes: HEAP_LIMIT, heapUsed: () => fakeHeap, retryAfterMs: 1_000 });
   consumer = slowConsumer(40);
   pipeline = createPipeline({
     // Every trace completes after 20 ms of quiet, so the slow consumer sees a steady stream.
@@ -112,7 +108,6 @@ afterAll(async () => {
   await Promise.all([httpReceiver?.stop(), grpcReceiver?.stop()]);
   await pipeline?.stop();
   await journal?.stop();
-  db?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

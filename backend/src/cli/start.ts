@@ -16,7 +16,7 @@ import { ConfigError, type Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser, MAX_ALERTS_PER_QUERY } from '../detect/index.js';
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights } from '../api/index.js';
 import { createEngine, type Engine } from '../engine/index.js';
-import { DEFAULT_BUSY_TIMEOUT_MS, openStore, startRetention, type Store } from '../store/index.js';
+import { openStore, startRetention, type Store } from '../store/index.js';
 import { createJournal } from '../journal/index.js';
 import { splitEndpoint } from './endpoint.js';
 
