@@ -14,6 +14,8 @@
 // A saved build must sit inside this checkout (e.g. bench/.ab/) so its package imports resolve.
 // --persist-interval <ms> (detect) gives both sides `persistIntervalMs` (a build without it writes
 // every batch); the baseline state still held back at the end is written within the measurement.
+// --event-step <ms> is the event time between requests (default 2.56: 600 requests are 1.5 s, no
+// rate window closes); 100000 spreads them over 17 hours, so identities have learned rate samples.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,7 +26,7 @@ import * as processorNow from '@conduct/processor';
 import * as backendNow from '@conduct/backend';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
 
-const { values } = parseArgs({ options: { stage: { type: 'string' }, before: { type: 'string' }, rounds: { type: 'string', default: '9' }, requests: { type: 'string', default: '150' }, 'persist-interval': { type: 'string', default: '0' } } });
+const { values } = parseArgs({ options: { stage: { type: 'string' }, before: { type: 'string' }, rounds: { type: 'string', default: '9' }, requests: { type: 'string', default: '150' }, 'persist-interval': { type: 'string', default: '0' }, 'event-step': { type: 'string', default: '2.56' } } });
 const rounds = Number(values.rounds);
 const requests = Number(values.requests);
 const before = await import(pathToFileURL(join(resolve(values.before), 'index.js')).href);
@@ -37,7 +39,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const source = createRequestSource(7);
 let now = Date.now();
-const decoded = Array.from({ length: requests }, () => decodeTracesRequest(source.next((now += 2.56))));
+const decoded = Array.from({ length: requests }, () => decodeTracesRequest(source.next((now += Number(values['event-step'])))));
 const stitcher = processorNow.createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
 for (const d of decoded) stitcher.add(d);
 const traces = stitcher.flush();

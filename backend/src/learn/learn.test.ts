@@ -120,6 +120,10 @@ describe('rate windows', () => {
     observeCalls(s, minute(2 + OPEN_WINDOWS + 1, 1)); // closes minutes 0, 1 (tainted) and 2
     expect(s.samples.calls).toEqual([3, 4]);
     expect(s.samples.targets).toEqual([3, 4]);
+    expect(summarise(s.samples.calls)).toMatchObject({ windows: 2, max: 4 });
+    // A summary is remembered until its list gains a sample.
+    observeCalls(s, minute(2 + 2 * (OPEN_WINDOWS + 1), 9)); // closes the window of one call above
+    expect(summarise(s.samples.calls)).toMatchObject({ windows: 3, max: 4, mean: 8 / 3 });
     expect(observeCalls(s, minute(0, 1))).toEqual([]);
     expect(s.lateCalls).toBe(1);
     for (let m = 10; m < 10 + MAX_RATE_SAMPLES + 10; m++) observeCalls(s, minute(m, 1));

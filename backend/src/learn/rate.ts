@@ -71,6 +71,7 @@ function addDistinct(list: string[], value: string | undefined): void {
 }
 
 function pushSample(list: number[], v: number): void {
+  summaries.delete(list);
   list.push(v);
   if (list.length > MAX_RATE_SAMPLES) list.splice(0, list.length - MAX_RATE_SAMPLES);
 }
@@ -126,8 +127,24 @@ export function openWindow(state: RateState, index: number): RateWindow | undefi
   return state.open.find((w) => w.index === index);
 }
 
-/** Mean, standard deviation, 95th percentile and maximum of a list of samples. */
+/**
+ * Summaries of sample lists, until the list gains a sample: `rate-burst` and `fan-out` ask at
+ * every chain of an enforcing identity and a window closes once a minute, while a summary sorts a
+ * copy of up to MAX_RATE_SAMPLES samples. Samples change only through `pushSample`.
+ */
+const summaries = new WeakMap<readonly number[], RateSummary>();
+
+/** Mean, standard deviation, 95th percentile and maximum of a list of samples (shared: read only). */
 export function summarise(samples: readonly number[]): RateSummary {
+  let s = summaries.get(samples);
+  if (!s) {
+    s = Object.freeze(summary(samples));
+    summaries.set(samples, s);
+  }
+  return s;
+}
+
+function summary(samples: readonly number[]): RateSummary {
   const n = samples.length;
   if (n === 0) return { windows: 0, mean: 0, stddev: 0, p95: 0, max: 0 };
   let sum = 0;
