@@ -141,7 +141,6 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** The tuple of one call: fixed and known optional fields in their slots, the rest in a trailing object. */
 function toTuple(call: Call, chainStartMs: number): Tuple {
-  const c = call as unknown as Record<string, unknown>;
   const source = call.source as unknown;
   const s = isRecord(source) ? source : {};
   const t: Tuple = [
@@ -151,7 +150,14 @@ function toTuple(call: Call, chainStartMs: number): Tuple {
     text(s.region), text(s.account), text(s.host), text(s.cluster), text(s.network), text(s.clientAddress), text(s.userAgent),
     typeof s.publicAddress === 'boolean' ? s.publicAddress : null,
   ];
-  // The remaining own fields with a value, as JSON would keep them.
+  const rest = restOf(call, source);
+  if (rest) t.push(rest);
+  return t;
+}
+
+/** The remaining own fields of a call with a value, as JSON would keep them; undefined when none. */
+function restOf(call: Call, source: unknown): Record<string, unknown> | undefined {
+  const c = call as unknown as Record<string, unknown>;
   let rest: Record<string, unknown> | undefined;
   for (const key in call) {
     const value = c[key];
@@ -169,8 +175,7 @@ function toTuple(call: Call, chainStartMs: number): Tuple {
   } else if (source !== undefined) {
     (rest ??= {}).source = source;
   }
-  if (rest) t.push(rest);
-  return t;
+  return rest;
 }
 
 /** The JSON form (format 2): the fallback of `encodeCallsBinary` for calls with a fixed field that is no text. */
@@ -277,13 +282,15 @@ export interface TextTable {
 const ID_SLOTS = [0, 1, 12] as const;
 /** Tuple slots holding a text (or null) looked up in the table. */
 const TEXT_SLOTS = [2, 3, 4, 6, 7, 10, 11, 13, 14, 16, 17, 18, 19, 20, 21, 22] as const;
-/** Fixed slots the JSON form keeps whatever their type; anything but a text there takes the JSON form. */
-const FIXED_TEXT_SLOTS = [0, 1, 2, 3, 4, 6, 7, 10, 11] as const;
 /** Largest magnitude of an integer stored as a varint (with two tag bits it stays a safe integer). */
 const MAX_VARINT_INT = 2 ** 50;
 const LONE_SURROGATE = /\p{Cs}/u;
+/** Bytes kept free after every write but of the texts themselves: more than one call's ids and numbers take. */
+const RESERVE = 256;
+const NO_SOURCE: Record<string, unknown> = {};
 
-const HEX = new Int8Array(128).fill(-1);
+/** Value of each lower-case hex digit by char code, -1 for every other code unit. */
+const HEX = new Int8Array(65536).fill(-1);
 for (let i = 0; i < 16; i++) HEX['0123456789abcdef'.charCodeAt(i)] = i;
 
 /** Reused output buffer; a result is valid until the next call (SQLite copies a bound blob). */
@@ -313,7 +320,7 @@ function varint(v: number): void {
 function inline(s: string): boolean {
   if (LONE_SURROGATE.test(s)) return false;
   const bytes = Buffer.byteLength(s);
-  room(bytes + 10);
+  room(bytes + RESERVE);
   varint(2 * (bytes + 1));
   pos += out.write(s, pos);
   return true;
@@ -338,16 +345,17 @@ function writeSpanId(s: string | null): boolean {
     return true;
   }
   if (s.length === 16) {
-    let hex = true;
-    for (let i = 0; i < 16 && hex; i++) {
-      const c = s.charCodeAt(i);
-      hex = c < 128 && HEX[c]! >= 0;
+    const start = pos;
+    out[pos++] = 1;
+    let i = 0;
+    for (; i < 16; i += 2) {
+      const hi = HEX[s.charCodeAt(i)]!;
+      const lo = HEX[s.charCodeAt(i + 1)]!;
+      if ((hi | lo) < 0) break;
+      out[pos++] = (hi << 4) | lo;
     }
-    if (hex) {
-      out[pos++] = 1;
-      for (let i = 0; i < 16; i += 2) out[pos++] = (HEX[s.charCodeAt(i)]! << 4) | HEX[s.charCodeAt(i + 1)]!;
-      return true;
-    }
+    if (i === 16) return true;
+    pos = start;
   }
   return inline(s);
 }
@@ -363,7 +371,7 @@ function writeNumber(v: number | string | null, perUnit = 1): void {
     varint(v >= 0 ? 4 * v + 1 : -4 * v + 2);
   } else {
     const s = typeof v === 'number' ? String(v / perUnit) : v;
-    room(s.length + 10);
+    room(s.length + RESERVE);
     varint(4 * s.length + 3);
     pos += out.write(s, pos, 'latin1');
   }
@@ -375,24 +383,39 @@ function writeNumber(v: number | string | null, perUnit = 1): void {
  */
 export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, texts: TextTable): Uint8Array | undefined {
   pos = 0;
-  room(16);
+  room(RESERVE);
   out[pos++] = BINARY_VERSION;
   varint(calls.length);
+  // The slots of the tuple (see toTuple) in the order decodeBinary reads them, without the tuple.
   for (const call of calls) {
-    const t = toTuple(call, chainStartMs);
-    for (const i of FIXED_TEXT_SLOTS) if (typeof t[i] !== 'string') return undefined;
-    room(256);
-    const rest = t[24];
-    varint(t[5] | (rest ? 2 : 0) | (t[23] === null ? 0 : t[23] ? 8 : 4));
-    for (const i of ID_SLOTS) if (!writeSpanId(t[i])) return undefined;
-    room(256);
-    for (const i of TEXT_SLOTS) {
-      if (!writeText(t[i], texts)) return undefined;
-      room(16);
+    const { spanId, parentSpanId, service, peer, peerKind, operation, protocol, status, name } = call;
+    if (
+      typeof spanId !== 'string' || typeof parentSpanId !== 'string' || typeof service !== 'string' || typeof peer !== 'string' ||
+      typeof peerKind !== 'string' || typeof operation !== 'string' || typeof protocol !== 'string' || typeof status !== 'string' ||
+      typeof name !== 'string'
+    ) {
+      return undefined;
     }
-    writeNumber(t[8], TICKS_PER_MS);
-    writeNumber(t[9], TICKS_PER_MS);
-    writeNumber(t[15]);
+    const source = call.source as unknown;
+    const s = isRecord(source) ? source : NO_SOURCE;
+    const rest = restOf(call, source);
+    const publicAddress = s.publicAddress;
+    room(RESERVE);
+    varint((call.external ? 1 : 0) | (rest ? 2 : 0) | (publicAddress === true ? 8 : publicAddress === false ? 4 : 0));
+    if (!writeSpanId(spanId) || !writeSpanId(parentSpanId) || !writeSpanId(text(call.serverSpanId))) return undefined;
+    if (
+      !writeText(service, texts) || !writeText(peer, texts) || !writeText(peerKind, texts) || !writeText(operation, texts) ||
+      !writeText(protocol, texts) || !writeText(status, texts) || !writeText(name, texts) ||
+      !writeText(text(call.target), texts) || !writeText(text(call.account), texts) ||
+      !writeText(text(s.region), texts) || !writeText(text(s.account), texts) || !writeText(text(s.host), texts) ||
+      !writeText(text(s.cluster), texts) || !writeText(text(s.network), texts) || !writeText(text(s.clientAddress), texts) ||
+      !writeText(text(s.userAgent), texts)
+    ) {
+      return undefined;
+    }
+    writeNumber(ticks(call.startMs - chainStartMs), TICKS_PER_MS);
+    writeNumber(ticks(call.durationMs), TICKS_PER_MS);
+    writeNumber(inSlot('httpStatus', call.httpStatus) ? call.httpStatus! : null);
     if (rest && !inline(JSON.stringify(rest))) return undefined;
   }
   return out.subarray(0, pos);
