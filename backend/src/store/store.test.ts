@@ -85,7 +85,7 @@ describe('store', () => {
     const t1 = traceId(3);
     const old = chain(t1, 'svc:a', [['b', 'GET /old'], ['c', 'GET /older']], 1000);
     store.db
-      .prepare('INSERT INTO chains (trace_id, identity, identity_kind, display_name, start_ms, end_ms, call_count, calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .prepare('INSERT INTO chains_text (trace_id, identity, identity_kind, display_name, start_ms, end_ms, call_count, calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(traceIdToBytes(t1), old.identity, old.identityKind, null, old.startMs, old.endMs, old.calls.length, encodeCalls(old.calls, old.startMs));
     const now = chain(t1, 'svc:a', [['b', 'GET /old'], ['d', 'GET /new']], 2000);
     store.writeChains([now]);
@@ -107,7 +107,9 @@ describe('store', () => {
 
   it('forgets the texts a failed or rolled-back write numbered', async () => {
     const { store } = await fresh();
-    store.db.exec("CREATE TEMP TRIGGER refuse BEFORE INSERT ON chains WHEN new.identity = 'svc:boom' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    store.db.exec(
+      "CREATE TEMP TRIGGER refuse BEFORE INSERT ON chains WHEN new.identity = (SELECT id FROM strings WHERE text = 'svc:boom') BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    );
     const fresh1 = chain(traceId(1), 'svc:boom', [['new-peer', 'GET /new-op']]);
     expect(() => store.writeChains([fresh1])).toThrow(/refused/);
     store.db.exec('DROP TRIGGER refuse');
@@ -127,6 +129,41 @@ describe('store', () => {
     expect(store.traceChains(traceId(1))).toEqual([c1]);
     expect(store.traceChains(traceId(2))).toEqual([c2]);
     expect(store.traceChains(traceId(3))).toEqual([other]);
+  });
+
+  it('reads, merges and prunes the chains of a database written before numbered chains', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const path = join(t.dir, 'old.db');
+    const before = (await loadMigrations()).filter((m) => m.version < 31);
+    const db = new Database(path);
+    applyMigrations(db, before);
+    const insertOld = db.prepare(
+      'INSERT INTO chains (trace_id, identity, identity_kind, display_name, start_ms, end_ms, call_count, calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    const old1 = chain(traceId(1), 'agent:z', [['b', 'GET /x']], 1000, { identityKind: 'agent', displayName: 'Zed' });
+    const old2 = chain(traceId(2), 'agent:z', [['c', 'GET /y']], 5000, { identityKind: 'agent' });
+    for (const c of [old1, old2]) {
+      insertOld.run(traceIdToBytes(c.traceId), c.identity, c.identityKind, c.displayName ?? null, c.startMs, c.endMs, c.calls.length, encodeCalls(c.calls, c.startMs));
+    }
+    db.close();
+
+    const store = await openStore({ path });
+    cleanups.push(() => store.close());
+    const new1 = chain(traceId(1), 'agent:z', [['d', 'GET /z']], 3000, { identityKind: 'agent', displayName: 'Zed' });
+    const new2 = chain(traceId(3), 'agent:z', [['b', 'GET /x']], 5000, { identityKind: 'agent' });
+    store.writeChains([new1, new2]);
+    expect(store.traceChains(traceId(1))).toEqual([old1, new1]);
+    // Newest end first; of equal ends the later written.
+    expect(store.recentChains('agent:z', 10)).toEqual([new2, old2, new1, old1]);
+    expect(store.recentChains('agent:z', 2)).toEqual([new2, old2]);
+    expect(store.recentChains('agent:unknown', 2)).toEqual([]);
+
+    // The older table's rows go first, within the step's window.
+    expect(store.pruneStep(4000, 1)).toEqual({ chains: 1, traces: 0 });
+    expect(store.traceChains(traceId(1))).toEqual([new1]);
+    expect(store.pruneStep(4000, 2)).toEqual({ chains: 1, traces: 0 });
+    expect(store.recentChains('agent:z', 10)).toEqual([new2, old2]);
   });
 
   it('keeps data across reopen and migrations are idempotent', async () => {
@@ -155,6 +192,7 @@ describe('store', () => {
     copyFileSync(join(MIGRATIONS_DIR, '001-chains.ts'), join(dir, '001-chains.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '005-traces.ts'), join(dir, '005-traces.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '030-strings.ts'), join(dir, '030-strings.ts'));
+    copyFileSync(join(MIGRATIONS_DIR, '031-numbered-chains.ts'), join(dir, '031-numbered-chains.ts'));
     writeFileSync(join(dir, '900-notes.ts'), "export default { description: 'notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)' };\n");
     const path = join(t.dir, 'db.sqlite');
     const s1 = await openStore({ path, migrationsDir: dir });

@@ -127,14 +127,16 @@ interface EdgeAgg {
   last: number;
 }
 
+/** A row of `chains` (numbered: identity, kind and display name as ids of `strings`) or of `chains_text`. */
 interface ChainRow {
   trace_id: Buffer;
-  identity: string;
-  identity_kind: string;
-  display_name: string | null;
+  identity: string | number;
+  identity_kind: string | number;
+  display_name: string | number | null;
   start_ms: number;
   end_ms: number;
   calls: string | Buffer;
+  numbered: 0 | 1;
 }
 
 interface IdentityRow {
@@ -187,8 +189,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 
 function createStore(db: Database.Database, path: string): Store {
   const insertChain = db.prepare(
-    `INSERT INTO chains (trace_id, identity, identity_kind, display_name, start_ms, end_ms, call_count, calls)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    'INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
   const upsertIdentity = db.prepare(
     `INSERT INTO identities (id, kind, display_name, first_seen_ms, last_seen_ms, calls, chains)
@@ -221,19 +222,31 @@ function createStore(db: Database.Database, path: string): Store {
     `SELECT identity, service, peer, peer_kind, external, operation, count, first_seen_ms, last_seen_ms
      FROM edges WHERE identity = ? ORDER BY count DESC, service, peer, operation`,
   );
-  const chainColumns = 'trace_id, identity, identity_kind, display_name, start_ms, end_ms, calls';
+  // Chains of both tables; every row of chains_text was appended before those of chains.
+  const textColumns = 'trace_id, identity, identity_kind, display_name, start_ms, end_ms, calls, 0 AS numbered, seq';
+  const numberedColumns = 'trace_id, identity, kind, display_name, start_ms, end_ms, calls, 1, seq';
   const selectRecent = db.prepare(
-    `SELECT ${chainColumns} FROM chains WHERE identity = ? ORDER BY end_ms DESC, seq DESC LIMIT ?`,
+    `SELECT ${textColumns} FROM chains_text WHERE identity = ?
+     UNION ALL SELECT ${numberedColumns} FROM chains WHERE identity = ?
+     ORDER BY end_ms DESC, numbered DESC, seq DESC LIMIT ?`,
   );
-  const selectTrace = db.prepare(`SELECT ${chainColumns} FROM chains WHERE trace_id = ? ORDER BY start_ms, seq`);
+  const selectTrace = db.prepare(
+    `SELECT ${textColumns} FROM chains_text WHERE trace_id = ?
+     UNION ALL SELECT ${numberedColumns} FROM chains WHERE trace_id = ?
+     ORDER BY start_ms, numbered, seq`,
+  );
   // Retention deletes from the front of the append order, within a window of `maxRows` rows.
+  const deleteOldTextChains = db.prepare('DELETE FROM chains_text WHERE seq IN (SELECT seq FROM chains_text ORDER BY seq LIMIT ?) AND end_ms < ?');
   const deleteOldChains = db.prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ?');
   const insertTrace = db.prepare('INSERT INTO traces (trace_id, start_ms, end_ms, spans, services) VALUES (?, ?, ?, ?, ?)');
   const selectTraceSummary = db.prepare('SELECT start_ms, end_ms, spans, services FROM traces WHERE trace_id = ? ORDER BY seq LIMIT 64');
   const deleteOldTraces = db.prepare('DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT ?) AND end_ms < ?');
   const pruneStep = db.transaction((beforeMs: number, maxRows: number) => {
     const rows = Math.max(1, Math.floor(maxRows));
-    return { chains: deleteOldChains.run(rows, beforeMs).changes, traces: deleteOldTraces.run(rows, beforeMs).changes };
+    // The older table's window first; the rest of the step's rows from the front of the newer one.
+    const older = deleteOldTextChains.run(rows, beforeMs).changes;
+    const chains = older + (older < rows ? deleteOldChains.run(rows - older, beforeMs).changes : 0);
+    return { chains, traces: deleteOldTraces.run(rows, beforeMs).changes };
   });
   // identities.last_seen_ms is the newest chain end per identity: no scan of the chains table.
   const selectNewest = db.prepare('SELECT max(last_seen_ms) AS v FROM identities');
@@ -264,7 +277,11 @@ function createStore(db: Database.Database, path: string): Store {
       const start = finite(chain.startMs);
       const end = finite(chain.endMs, start);
       const stored = encodeCallsBinary(calls, start, texts) ?? encodeCalls(calls, start);
-      insertChain.run(traceId, chain.identity, String(chain.identityKind), chain.displayName ?? null, start, end, calls.length, stored);
+      const displayName = chain.displayName ?? null;
+      insertChain.run(
+        traceId, texts.numberOf(chain.identity), texts.numberOf(String(chain.identityKind)),
+        displayName === null ? null : texts.numberOf(String(displayName)), start, end, stored,
+      );
       result.chains++;
       result.calls += calls.length;
 
@@ -351,10 +368,11 @@ function createStore(db: Database.Database, path: string): Store {
       return row && toIdentity(row);
     },
     identityEdges: (id) => (selectEdges.all(id) as EdgeRow[]).map(toEdge),
-    recentChains: (identity, limit) => (selectRecent.all(identity, limit) as ChainRow[]).map((row) => toChain(row, texts)),
+    recentChains: (identity, limit) =>
+      (selectRecent.all(identity, texts.knownId(identity) ?? -1, limit) as ChainRow[]).map((row) => toChain(row, texts)),
     traceChains(traceId) {
       const bytes = traceIdToBytes(traceId);
-      return bytes ? (selectTrace.all(bytes) as ChainRow[]).map((row) => toChain(row, texts)) : [];
+      return bytes ? (selectTrace.all(bytes, bytes) as ChainRow[]).map((row) => toChain(row, texts)) : [];
     },
     pruneStep: (beforeMs, maxRows) => pruneStep(beforeMs, maxRows),
     traceSummary(traceId) {
@@ -394,7 +412,14 @@ function createStore(db: Database.Database, path: string): Store {
  * most once (its id never changes), so a memo is never wrong, only cold; the ids numbered by a
  * write are forgotten when it does not commit.
  */
-function createTextTable(db: Database.Database): TextTable & { keepAdded(): void; forgetAdded(): void } {
+function createTextTable(db: Database.Database): TextTable & {
+  /** The text's id, numbering it when new whatever its length or the table's size (identities, kinds, display names). */
+  numberOf(text: string): number;
+  /** The text's id when it has one; nothing is added. */
+  knownId(text: string): number | undefined;
+  keepAdded(): void;
+  forgetAdded(): void;
+} {
   const selectId = db.prepare('SELECT id FROM strings WHERE text = ?').pluck();
   const selectText = db.prepare('SELECT text FROM strings WHERE id = ?').pluck();
   const insert = db.prepare('INSERT INTO strings (text) VALUES (?)');
@@ -402,22 +427,26 @@ function createTextTable(db: Database.Database): TextTable & { keepAdded(): void
   const byId = new Map<number, string>();
   let added: string[] = [];
   let rows = (db.prepare('SELECT count(*) FROM strings').pluck().get() as number) ?? 0;
+  /** The text's id; a new text is numbered unless `bounded` and it is long, odd or the table full (-1). */
+  const number = (text: string, bounded: boolean): number => {
+    const known = ids.get(text);
+    if (known !== undefined) return known;
+    if (bounded && text.length > MAX_NUMBERED_TEXT) return -1;
+    let id = selectId.get(text) as number | undefined;
+    if (id === undefined) {
+      if (bounded && (rows >= MAX_NUMBERED_TEXTS || /\p{Cs}/u.test(text))) return -1;
+      id = Number(insert.run(text).lastInsertRowid);
+      rows++;
+      added.push(text);
+    }
+    if (ids.size >= TEXT_MEMO) ids.clear();
+    ids.set(text, id);
+    return id;
+  };
   return {
-    idOf(text) {
-      const known = ids.get(text);
-      if (known !== undefined) return known;
-      if (text.length > MAX_NUMBERED_TEXT) return -1;
-      let id = selectId.get(text) as number | undefined;
-      if (id === undefined) {
-        if (rows >= MAX_NUMBERED_TEXTS || /\p{Cs}/u.test(text)) return -1;
-        id = Number(insert.run(text).lastInsertRowid);
-        rows++;
-        added.push(text);
-      }
-      if (ids.size >= TEXT_MEMO) ids.clear();
-      ids.set(text, id);
-      return id;
-    },
+    idOf: (text) => number(text, true),
+    numberOf: (text) => number(text, false),
+    knownId: (text) => ids.get(text) ?? (selectId.get(text) as number | undefined),
     textOf(id) {
       let text = byId.get(id);
       if (text !== undefined) return text;
@@ -477,12 +506,15 @@ function toEdge(row: EdgeRow): EdgeRecord {
 
 function toChain(row: ChainRow, texts: TextTable): Chain {
   const traceId = traceIdFromBytes(row.trace_id);
-  const calls = decodeCalls(row.calls, { traceId, identity: row.identity, identityKind: row.identity_kind, startMs: row.start_ms }, texts);
+  const text = (v: string | number): string => (row.numbered ? texts.textOf(v as number) : (v as string));
+  const identity = text(row.identity);
+  const identityKind = text(row.identity_kind);
+  const calls = decodeCalls(row.calls, { traceId, identity, identityKind, startMs: row.start_ms }, texts);
   return {
     traceId,
-    identity: row.identity,
-    identityKind: row.identity_kind,
-    ...(row.display_name !== null ? { displayName: row.display_name } : {}),
+    identity,
+    identityKind,
+    ...(row.display_name !== null ? { displayName: text(row.display_name) } : {}),
     startMs: row.start_ms,
     endMs: row.end_ms,
     calls,
