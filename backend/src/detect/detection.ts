@@ -30,7 +30,7 @@ import {
   type RateState,
   type RateWindow,
 } from '../learn/index.js';
-import { ALL_DETECTORS, CREDENTIAL_REUSE_WINDOW_MS, chainSources, rememberSource } from './detectors/index.js';
+import { ALL_DETECTORS, CREDENTIAL_REUSE_WINDOW_MS, rememberSources } from './detectors/index.js';
 import { q, unique, type DetectionContext, type Finding } from './finding.js';
 import { policyFor, sensitiveReason } from './identity-context.js';
 import { applyDetectionSchema } from './schema.js';
@@ -603,7 +603,11 @@ export function createDetection(options: DetectionOptions): Detection {
     touched.add(b);
     const learning = learningState(b, opts);
     const indexes = observeCalls(b.rate, calls);
-    const windows = indexes.map((i) => openWindow(b.rate, i)).filter((w): w is RateWindow => !!w);
+    const windows: RateWindow[] = [];
+    for (const i of indexes) {
+      const w = openWindow(b.rate, i);
+      if (w) windows.push(w);
+    }
     const policy = policyFor(policies, chain.identity);
     const ctx: DetectionContext = {
       chain: ordered,
@@ -611,17 +615,21 @@ export function createDetection(options: DetectionOptions): Detection {
       baseline: b,
       learning,
       windows,
-      ...(policy ? { policy } : {}),
+      policy,
       sensitive: (call) => sensitiveReason(call, policy),
       suppressed: (detector, key) => suppressions.has(suppressionRef(chain.identity, detector, key)),
     };
-    const budgeted = withinAlertBudget(ordered, calls, scoreFindings(runDetectors(ctx), b.compromised));
-    const findings = budgeted.findings;
-    const detectors = findings.map((f) => f.detector);
+    const found = runDetectors(ctx);
     const holding: Alert[] = [];
-    for (const f of findings) {
-      const alert = record(ordered, f, detectors.filter((d) => d !== f.detector), result, f === budgeted.flood);
-      if (SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium && alert.status !== 'expected') holding.push(alert);
+    // Most chains find nothing: no scoring, budget or lists of detectors for them.
+    if (found.length > 0) {
+      const budgeted = withinAlertBudget(ordered, calls, scoreFindings(found, b.compromised));
+      const findings = budgeted.findings;
+      const detectors = findings.map((f) => f.detector);
+      for (const f of findings) {
+        const alert = record(ordered, f, detectors.filter((d) => d !== f.detector), result, f === budgeted.flood);
+        if (SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium && alert.status !== 'expected') holding.push(alert);
+      }
     }
     if (holding.length > 0) {
       taintWindows(b.rate, indexes);
@@ -635,10 +643,10 @@ export function createDetection(options: DetectionOptions): Detection {
       stats.chainsLearned++;
     }
     const newest = calls[calls.length - 1]!.startMs;
-    for (const s of chainSources(calls)) rememberSource(b.recentSources, s);
+    rememberSources(b.recentSources, calls);
     const cutoff = newest - CREDENTIAL_REUSE_WINDOW_MS;
-    // A new list only when a source expired (rarely: each identity keeps a handful).
-    if (b.recentSources.some((s) => s.ms < cutoff)) b.recentSources = b.recentSources.filter((s) => s.ms >= cutoff);
+    // A new list only when a source expired (rarely: each identity keeps a handful, oldest first).
+    if ((b.recentSources[0]?.ms ?? cutoff) < cutoff) b.recentSources = b.recentSources.filter((s) => s.ms >= cutoff);
     forget(b, Math.max(newest, b.lastMs), opts.forgetAfterMs);
   }
 

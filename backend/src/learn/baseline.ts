@@ -237,7 +237,12 @@ export function chainCalls(chain: Chain): Call[] {
 
 /** The operation sequence of a chain with START and END around it. */
 export function operationPath(chain: Chain): string[] {
-  return [START, ...chainCalls(chain).map((c) => bound(c.operation)), END];
+  const calls = chainCalls(chain);
+  const path = new Array<string>(calls.length + 2);
+  path[0] = START;
+  for (let i = 0; i < calls.length; i++) path[i + 1] = bound(calls[i]!.operation);
+  path[calls.length + 1] = END;
+  return path;
 }
 
 /** Source values of a call that are learned (not host or pod names, which churn). */

@@ -81,7 +81,8 @@ function pushSample(list: number[], v: number): void {
  * windows these calls were counted in (late calls are not).
  */
 export function observeCalls(state: RateState, calls: readonly RateCall[]): number[] {
-  const touched = new Set<number>();
+  // A list, not a set: a chain's calls fall in one or two windows.
+  let touched: number[] | undefined;
   for (const call of calls) {
     const index = Math.floor(call.startMs / RATE_WINDOW_MS);
     const newest = state.open.length ? state.open[state.open.length - 1]!.index : -Infinity;
@@ -89,7 +90,7 @@ export function observeCalls(state: RateState, calls: readonly RateCall[]): numb
       state.lateCalls++;
       continue;
     }
-    let w = state.open.find((x) => x.index === index);
+    let w = openWindow(state, index);
     if (!w) {
       w = { index, calls: 0, targets: [], accounts: [], peers: [], tainted: false };
       state.open.push(w);
@@ -99,10 +100,12 @@ export function observeCalls(state: RateState, calls: readonly RateCall[]): numb
     addDistinct(w.targets, call.target);
     addDistinct(w.accounts, call.account);
     addDistinct(w.peers, call.peer);
-    touched.add(index);
+    if (!touched) touched = [index];
+    else if (!touched.includes(index)) touched.push(index);
     closeWindows(state);
   }
-  return [...touched].sort((a, b) => a - b);
+  if (!touched) return [];
+  return touched.length > 1 ? touched.sort((a, b) => a - b) : touched;
 }
 
 function closeWindows(state: RateState): void {
@@ -124,7 +127,8 @@ export function taintWindows(state: RateState, indexes: readonly number[]): void
 }
 
 export function openWindow(state: RateState, index: number): RateWindow | undefined {
-  return state.open.find((w) => w.index === index);
+  for (const w of state.open) if (w.index === index) return w;
+  return undefined;
 }
 
 /**

@@ -10,11 +10,10 @@ export const MAX_SHAPE_LENGTH = 32;
 
 /** The ordered distinct operations of a chain, at most MAX_SHAPE_LENGTH of them. */
 export function chainShape(operations: readonly string[]): string[] {
-  const seen = new Set<string>();
   const shape: string[] = [];
   for (const op of operations) {
-    if (seen.has(op)) continue;
-    seen.add(op);
+    // The shape itself is the set of operations seen: at most MAX_SHAPE_LENGTH, no Set per chain.
+    if (shape.includes(op)) continue;
     shape.push(op);
     if (shape.length >= MAX_SHAPE_LENGTH) break;
   }

@@ -24,14 +24,16 @@ export function credentialReuse(ctx: DetectionContext): Finding | undefined {
   const keys: string[] = [];
   const offending: Call[] = [];
   const evidence: Record<string, unknown> = {};
-  // Earlier calls of this chain count as recent sources too; the service records them afterwards.
-  const recent = [...b.recentSources];
+  // Earlier calls of this chain count as recent sources too, after the baseline's (the service
+  // records them afterwards); kept apart, as copying the baseline's list per chain cost more than
+  // the rest of the detector.
+  let earlier: RecentSource[] | undefined;
 
   for (const call of ctx.calls) {
     const ua = call.source?.userAgent;
     if (nonHuman && ua) {
       const why = humanSoftware(ua);
-      const key = `human:${userAgentFamily(ua)}`;
+      const key = why ? `human:${userAgentFamily(ua)}` : '';
       if (why && !keys.includes(key) && !ctx.suppressed('credential-reuse', key)) {
         keys.push(key);
         offending.push(call);
@@ -57,10 +59,9 @@ export function credentialReuse(ctx: DetectionContext): Finding | undefined {
     if (net && ua) {
       const family = userAgentFamily(ua);
       const learnedHere = has(b, 'network', net) && has(b, 'userAgent', family);
-      const other = recent.find(
-        (r) => r.network !== net && r.family !== family && Math.abs(r.ms - call.startMs) <= CREDENTIAL_REUSE_WINDOW_MS,
-      );
-      const key = `reuse:${[net, other?.network ?? ''].sort().join('|')}`;
+      const other = otherSource(b.recentSources, net, family, call.startMs) ?? otherSource(earlier, net, family, call.startMs);
+      // Keys are built for candidates only: most calls have none.
+      const key = other && !learnedHere ? `reuse:${[net, other.network].sort().join('|')}` : '';
       if (other && !learnedHere && !keys.includes(key) && !ctx.suppressed('credential-reuse', key)) {
         keys.push(key);
         offending.push(call);
@@ -70,7 +71,7 @@ export function credentialReuse(ctx: DetectionContext): Finding | undefined {
         );
         evidence.otherSource = other;
       }
-      recent.push({ network: net, family, ms: call.startMs, traceId: call.traceId, spanId: call.spanId });
+      (earlier ??= []).push({ network: net, family, ms: call.startMs, traceId: call.traceId, spanId: call.spanId });
     }
   }
   if (keys.length === 0) return undefined;
@@ -91,25 +92,36 @@ export function credentialReuse(ctx: DetectionContext): Finding | undefined {
   };
 }
 
-/** The sources of a chain's calls, to remember once the chain is analysed. */
-export function chainSources(calls: readonly Call[]): RecentSource[] {
-  const out: RecentSource[] = [];
-  for (const c of calls) {
-    if (c.source?.network && c.source.userAgent) {
-      out.push({ network: c.source.network, family: userAgentFamily(c.source.userAgent), ms: c.startMs, traceId: c.traceId, spanId: c.spanId });
-    }
+/** The first source in `list` with another network and another client family near `ms`. */
+function otherSource(list: readonly RecentSource[] | undefined, net: string, family: string, ms: number): RecentSource | undefined {
+  if (!list) return undefined;
+  for (const r of list) {
+    if (r.network !== net && r.family !== family && Math.abs(r.ms - ms) <= CREDENTIAL_REUSE_WINDOW_MS) return r;
   }
-  return out;
+  return undefined;
 }
 
-/** Adds a source to the bounded recent list (one entry per network and family, newest kept). */
+/** Remembers the sources of a chain's calls once the chain is analysed. */
+export function rememberSources(recent: RecentSource[], calls: readonly Call[]): void {
+  for (const c of calls) {
+    if (c.source?.network && c.source.userAgent) {
+      rememberSource(recent, { network: c.source.network, family: userAgentFamily(c.source.userAgent), ms: c.startMs, traceId: c.traceId, spanId: c.spanId });
+    }
+  }
+}
+
+/** Adds a source to the bounded recent list, oldest first (one entry per network and family, newest kept). */
 export function rememberSource(recent: RecentSource[], s: RecentSource): void {
-  const i = recent.findIndex((r) => r.network === s.network && r.family === s.family);
-  if (i >= 0) {
+  let i = 0;
+  while (i < recent.length && (recent[i]!.network !== s.network || recent[i]!.family !== s.family)) i++;
+  if (i < recent.length) {
     if (recent[i]!.ms >= s.ms) return;
     recent.splice(i, 1);
   }
-  recent.push(s);
-  recent.sort((a, b) => a.ms - b.ms);
+  // After every source no newer than it (where a stable sort of the list would put it).
+  let at = recent.length;
+  while (at > 0 && recent[at - 1]!.ms > s.ms) at--;
+  if (at === recent.length) recent.push(s);
+  else recent.splice(at, 0, s);
   if (recent.length > MAX_RECENT_SOURCES) recent.splice(0, recent.length - MAX_RECENT_SOURCES);
 }

@@ -13,12 +13,14 @@ export const EXPLAIN_TOP_OPERATIONS = 8;
 export function newOperation(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
   const b = ctx.baseline;
-  const found = new Map<string, Call[]>();
+  // Made for the first new operation only: most chains have none.
+  let found: Map<string, Call[]> | undefined;
   for (const call of ctx.calls) {
     if (has(b, 'operation', call.operation) || ctx.suppressed('new-operation', `op:${call.operation}`)) continue;
+    found ??= new Map();
     found.set(call.operation, [...(found.get(call.operation) ?? []), call]);
   }
-  if (found.size === 0) return undefined;
+  if (!found) return undefined;
   const offending = [...found.values()].flat().sort((a, c) => a.startMs - c.startMs);
   const sensitiveCalls = offending.filter((c) => ctx.sensitive(c));
   const usual = topEntries(b, 'operation', EXPLAIN_TOP_OPERATIONS);

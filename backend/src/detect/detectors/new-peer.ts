@@ -19,11 +19,13 @@ export function newPeer(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
   const b = ctx.baseline;
   const ownAccounts = b.entries.account;
-  const newPeers = new Map<string, Call[]>();
-  const newAccounts = new Map<string, Call[]>();
+  // Made for the first new peer or account only: most chains have none.
+  let foundPeers: Map<string, Call[]> | undefined;
+  let foundAccounts: Map<string, Call[]> | undefined;
   for (const call of ctx.calls) {
     if (!has(b, 'peer', call.peer) && !ctx.suppressed('new-peer', `peer:${call.peer}`)) {
-      newPeers.set(call.peer, [...(newPeers.get(call.peer) ?? []), call]);
+      foundPeers ??= new Map();
+      foundPeers.set(call.peer, [...(foundPeers.get(call.peer) ?? []), call]);
     }
     const acct = call.account;
     if (
@@ -33,10 +35,13 @@ export function newPeer(ctx: DetectionContext): Finding | undefined {
       acct !== call.source?.account &&
       !ctx.suppressed('new-peer', `account:${acct}`)
     ) {
-      newAccounts.set(acct, [...(newAccounts.get(acct) ?? []), call]);
+      foundAccounts ??= new Map();
+      foundAccounts.set(acct, [...(foundAccounts.get(acct) ?? []), call]);
     }
   }
-  if (newPeers.size === 0 && newAccounts.size === 0) return undefined;
+  if (!foundPeers && !foundAccounts) return undefined;
+  const newPeers = foundPeers ?? new Map<string, Call[]>();
+  const newAccounts = foundAccounts ?? new Map<string, Call[]>();
 
   const offending = [...newPeers.values(), ...newAccounts.values()].flat().sort((a, b) => a.startMs - b.startMs);
   const first = offending[0]!;

@@ -1,5 +1,5 @@
 import type { Call } from '@conduct/processor';
-import { sourceKeys, topEntries, type EntryKind } from '../../learn/index.js';
+import { topEntries, userAgentFamily, type EntryKind } from '../../learn/index.js';
 import { displayName, listWithCounts, q, unique, type DetectionContext, type Finding } from '../finding.js';
 import { T_VALID_CLOUD_ACCOUNTS } from '../techniques.js';
 
@@ -11,6 +11,9 @@ const NOUN: Partial<Record<EntryKind, string>> = {
   userAgent: 'client software',
 };
 
+/** The learned source kinds compared, in `sourceKeys` order (not the address class). */
+const KINDS = ['region', 'account', 'cluster', 'network', 'userAgent'] as const;
+
 /**
  * `new-source`: an enforcing identity acts from a region, own account, cluster, network segment or
  * client software family outside its baseline (only for kinds its baseline has seen; host and pod
@@ -19,20 +22,26 @@ const NOUN: Partial<Record<EntryKind, string>> = {
 export function newSource(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
   const b = ctx.baseline;
-  const found = new Map<string, { kind: EntryKind; value: string; calls: Call[] }>();
+  let found: Map<string, { kind: EntryKind; value: string; calls: Call[] }> | undefined;
   for (const call of ctx.calls) {
-    for (const [kind, value] of sourceKeys(call)) {
-      if (kind === 'addressClass') continue;
+    const s = call.source;
+    if (!s) continue;
+    // sourceKeys without a list per call: most calls come from known sources.
+    for (const kind of KINDS) {
       const known = b.entries[kind];
-      if (known.size === 0 || known.has(value)) continue;
+      const raw = s[kind];
+      if (known.size === 0 || !raw) continue;
+      const value = kind === 'userAgent' ? userAgentFamily(raw) : raw;
+      if (known.has(value)) continue;
       const key = `${kind}:${value}`;
       if (ctx.suppressed('new-source', key)) continue;
+      found ??= new Map();
       const f = found.get(key) ?? { kind, value, calls: [] };
       f.calls.push(call);
       found.set(key, f);
     }
   }
-  if (found.size === 0) return undefined;
+  if (!found) return undefined;
   const offending = unique([...found.values()].flatMap((f) => f.calls)).sort((a, c) => a.startMs - c.startMs);
   const sentences: string[] = [];
   for (const kind of unique([...found.values()].map((f) => f.kind))) {

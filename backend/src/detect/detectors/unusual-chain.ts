@@ -43,7 +43,11 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
   let eventMs: number | undefined;
   let never = false;
   const evidence: Record<string, unknown>[] = [];
-  const seenKeys = new Set<string>();
+  /**
+   * Transition keys reported: a repeat in the chain is reported once. Every other step of a repeat
+   * comes to the same answer again, so no set of all the chain's keys is kept.
+   */
+  const reported: string[] = [];
   let totals: ReadonlyMap<string, number> | undefined;
 
   for (let i = 1; i < path.length; i++) {
@@ -51,17 +55,17 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
     const next = path[i]!;
     if (!known(prev) || !known(next)) continue;
     const key = transitionKey(prev, next);
-    if (seenKeys.has(key)) continue;
-    seenKeys.add(key);
+    if (reported.includes(key)) continue;
     const n = count(b, 'transition', key);
     if (n > 0) {
       totals ??= transitionTotals(b);
       if (!isRare(n, totals.get(prev) ?? 0)) continue;
     }
+    if (ctx.suppressed('unusual-chain', `transition:${key}`)) continue;
     const out = transitionsFrom(b, prev);
     const total = out.reduce((s, t) => s + t.count, 0);
-    if (ctx.suppressed('unusual-chain', `transition:${key}`)) continue;
     if (n === 0) never = true;
+    reported.push(key);
     keys.push(`transition:${key}`);
     const call = ctx.calls[Math.min(i - 1, ctx.calls.length - 1)]!;
     spanIds.push(call.spanId);
