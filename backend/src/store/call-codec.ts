@@ -478,8 +478,8 @@ function decodeBinary(bytes: Uint8Array, chain: ChainOfCalls, texts: TextTable |
     for (const i of TEXT_SLOTS) t[i] = text() as string;
     t[8] = number()!;
     t[9] = number()!;
-    const status = number();
-    t[15] = typeof status === 'string' ? Number(status) : status;
+    const httpStatus = number();
+    t[15] = typeof httpStatus === 'string' ? Number(httpStatus) : httpStatus;
     if (flags & 2) t[24] = JSON.parse(utf8(uint())) as Record<string, unknown>;
     calls[c] = decodeTuple(t, chain);
   }

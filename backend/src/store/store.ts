@@ -427,7 +427,7 @@ function createTextTable(db: Database.Database): TextTable & {
   const ids = new Map<string, number>();
   const byId = new Map<number, string>();
   let added: string[] = [];
-  let rows = (db.prepare('SELECT count(*) FROM strings').pluck().get() as number) ?? 0;
+  let rows = db.prepare('SELECT count(*) FROM strings').pluck().get() as number;
   /** The text's id; a new text is numbered unless `bounded` and it is long, odd or the table full (-1). */
   const number = (text: string, bounded: boolean): number => {
     const known = ids.get(text);
