@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { AttributeCollector, SIZED_MAX } from './values.js';
+import type { AttrValue } from './model.js';
+import { AttributeCollector, SHAPE_FACTORY_AFTER, SIZED_MAX } from './values.js';
 
 describe('AttributeCollector', () => {
-  const collect = (max: number, entries: [string, string | number][]) => {
+  const collect = (max: number, entries: [string, AttrValue][]) => {
     const c = new AttributeCollector(max);
     c.begin();
     for (const [k, v] of entries) c.put(k, v);
@@ -25,6 +26,24 @@ describe('AttributeCollector', () => {
       expect(Object.keys(capped)).toEqual(entries.slice(0, Math.max(0, n - 1)).map(([k]) => k));
     });
   }
+
+  it('makes the same objects once a key set is common enough to get a factory', () => {
+    const sets: [string, AttrValue][][] = [
+      [['shape.a', 1], ['shape.b', 'x'], ['shape.c', 2.5]],
+      [['shape.a', 1], ['__proto__', 'p']],
+      [['shape.a', 1], ['0', 'zero'], ['shape.d', true]],
+    ];
+    for (const entries of sets) {
+      const made = Array.from({ length: SHAPE_FACTORY_AFTER + 3 }, (_, i) =>
+        collect(10, entries.map(([k, v]): [string, AttrValue] => [k, typeof v === 'number' ? v + i : v])),
+      );
+      made.forEach((attrs, i) => {
+        expect(Object.entries(attrs)).toEqual(Object.entries(Object.fromEntries(entries.map(([k, v]) => [k, typeof v === 'number' ? v + i : v]))));
+        expect(Object.getPrototypeOf(attrs)).toBeNull();
+      });
+      expect(new Set(made).size).toBe(made.length);
+    }
+  });
 
   it('answers has() before and beyond SIZED_MAX keys, and merges from an existing object', () => {
     const c = new AttributeCollector(256);

@@ -123,6 +123,75 @@ for (let n = 0; n <= SIZED_MAX; n++) {
   SIZED.push(Sized);
 }
 
+/** Key sets seen this many times get a factory of their own. */
+export const SHAPE_FACTORY_AFTER = 8;
+/** Factories made at most (attribute keys come from senders: the set is bounded). */
+const MAX_SHAPE_FACTORIES = 1_024;
+/** Nodes of the key-set tree at most. */
+const MAX_SHAPE_NODES = 4_096;
+/** Keys longer than this never get into a factory. */
+const MAX_FACTORY_KEY_LENGTH = 128;
+
+type Factory = (values: readonly AttrValue[]) => Attributes;
+
+interface ShapeNode {
+  next: Map<string, ShapeNode> | undefined;
+  seen: number;
+  make: Factory | undefined;
+}
+
+/**
+ * Factories for the attribute key sets that keep coming (the same instrumentation sends the same
+ * keys in the same order), each an object literal of those keys. V8 allocates an object literal
+ * straight in the old generation once it sees that nearly all objects made by it survive, as the
+ * attributes of spans waiting for their trace do; objects made with `new` always start young, and
+ * the scavenges then copy them: most of what the collector copies per held span. Keyed by a tree of
+ * the keys in order, so that a lookup makes no garbage. Shared by all collectors, and bounded.
+ */
+class AttributeShapes {
+  private readonly root: ShapeNode = { next: undefined, seen: 0, make: undefined };
+  private nodes = 1;
+  private factories = 0;
+
+  /** The factory for keys[0, count), once that key set has been seen often enough. */
+  factory(keys: readonly string[], count: number): Factory | undefined {
+    // `{}` is made with room for 4 properties: SIZED[0] holds none.
+    if (count === 0) return undefined;
+    let node = this.root;
+    for (let i = 0; i < count; i++) {
+      const key = keys[i]!;
+      let child = node.next?.get(key);
+      if (child === undefined) {
+        if (this.nodes >= MAX_SHAPE_NODES) return undefined;
+        child = { next: undefined, seen: 0, make: undefined };
+        (node.next ??= new Map()).set(key, child);
+        this.nodes++;
+      }
+      node = child;
+    }
+    if (node.make !== undefined) return node.make;
+    if (++node.seen < SHAPE_FACTORY_AFTER || this.factories >= MAX_SHAPE_FACTORIES) return undefined;
+    for (let i = 0; i < count; i++) if (!literalKey(keys[i]!)) return undefined;
+    const properties = keys.slice(0, count).map((key, i) => `${JSON.stringify(key)}: v[${i}]`);
+    // A literal with `__proto__: null` would start in slow dictionary mode: the prototype is set after.
+    node.make = new Function('v', `return Object.setPrototypeOf({ ${properties.join(', ')} }, null);`) as Factory;
+    this.factories++;
+    return node.make;
+  }
+}
+
+/**
+ * Keys that an object literal makes a plain named property of: `__proto__` would set the
+ * prototype, and array-index keys would become elements.
+ */
+function literalKey(key: string): boolean {
+  if (key.length > MAX_FACTORY_KEY_LENGTH || key === '__proto__') return false;
+  const c = key.charCodeAt(0);
+  return !(c >= 0x30 && c <= 0x39);
+}
+
+const SHAPES = new AttributeShapes();
+
 /**
  * Collects the attributes of one span or resource, then makes their object, in the order the keys
  * first came: null prototype, so keys such as `__proto__` are plain keys (and not made with
@@ -181,6 +250,8 @@ export class AttributeCollector {
 
   finish(): Attributes {
     if (this.spill !== undefined) return this.spill;
+    const make = SHAPES.factory(this.keys, this.count);
+    if (make !== undefined) return make(this.values);
     const attrs = Object.setPrototypeOf(new SIZED[this.count]!(), null) as Attributes;
     for (let i = 0; i < this.count; i++) attrs[this.keys[i]!] = this.values[i]!;
     return attrs;
