@@ -20,6 +20,13 @@ import { openStore, startRetention, type Store } from '../store/index.js';
 import { createJournal } from '../journal/index.js';
 import { splitEndpoint } from './endpoint.js';
 
+/**
+ * Learned baseline state (counts, rate state, recent sources) is written at most this often, and on
+ * flush and stop; alerts and held chains are written at once. A crash loses at most this much
+ * learning: the journal replays only requests whose chains were never stored.
+ */
+const DETECTION_PERSIST_INTERVAL_MS = 1_000;
+
 /** How often chains older than `storage.retention` (event time) are deleted. */
 export const RETENTION_SWEEP_MS = 60_000;
 
@@ -111,7 +118,10 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       traceUrl: config.alerts.traceUrl,
       limits: config.limits,
       logger,
+      persistIntervalMs: DETECTION_PERSIST_INTERVAL_MS,
     });
+    // Runs after the pipeline has drained and before the store closes (stops run in reverse).
+    stops.push(() => detection.flush());
     engine.addAnalyser(createDetectionAnalyser(detection));
     registerStateMetrics({ registry, db: store.db, learning: config.learning });
 
@@ -197,7 +207,10 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       baseline: (id) => detection.baseline(id),
       graph: (id) => detection.graph(id),
     };
-    const flush = () => pipeline.flush();
+    const flush = async () => {
+      await pipeline.flush();
+      detection.flush();
+    };
     api = createApi({
       store,
       registry,
