@@ -88,7 +88,7 @@ describe('baseline', () => {
   it('keeps the transition totals equal to the sum of the learned transitions', () => {
     /** The totals summed from scratch, as transitionsFrom sees them. */
     const summed = (b: Baseline) =>
-      new Map([START, 'a', 'b', 'c', 'old', ...Array.from({ length: 10 }, (_, i) => `f${i}`)].map((op) => [op, transitionsFrom(b, op).reduce((n, t) => n + t.count, 0)]).filter(([, n]) => n !== 0));
+      new Map([START, 'a', 'b', 'c', 'old', ...Array.from({ length: 10 }, (_, i) => `f${i}`)].map((op): [string, number] => [op, transitionsFrom(b, op).reduce((n, t) => n + t.count, 0)]).filter(([, n]) => n !== 0));
     const b = createBaseline('svc:x', 'workload');
     learnChain(b, chainOf(['old', 'a'], T0), opts);
     expect(transitionTotals(b)).toEqual(summed(b));
