@@ -32,10 +32,11 @@ describe('AttributeCollector', () => {
       [['shape.a', 1], ['shape.b', 'x'], ['shape.c', 2.5]],
       [['shape.a', 1], ['__proto__', 'p']],
       [['shape.a', 1], ['0', 'zero'], ['shape.d', true]],
+      Array.from({ length: SIZED_MAX + 1 }, (_, i): [string, AttrValue] => [`shape.many${i}`, i]),
     ];
     for (const entries of sets) {
       const made = Array.from({ length: SHAPE_FACTORY_AFTER + 3 }, (_, i) =>
-        collect(10, entries.map(([k, v]): [string, AttrValue] => [k, typeof v === 'number' ? v + i : v])),
+        collect(256, entries.map(([k, v]): [string, AttrValue] => [k, typeof v === 'number' ? v + i : v])),
       );
       made.forEach((attrs, i) => {
         expect(Object.entries(attrs)).toEqual(Object.entries(Object.fromEntries(entries.map(([k, v]) => [k, typeof v === 'number' ? v + i : v]))));

@@ -239,7 +239,8 @@ export class AttributeCollector {
     }
     if (this.count >= this.max) return;
     if (this.count === SIZED_MAX) {
-      this.spill = this.finish();
+      // Not a factory's object: one of those given more properties gets a new map of its own.
+      this.spill = this.sized();
       this.put(key, value);
       return;
     }
@@ -251,7 +252,10 @@ export class AttributeCollector {
   finish(): Attributes {
     if (this.spill !== undefined) return this.spill;
     const make = SHAPES.factory(this.keys, this.count);
-    if (make !== undefined) return make(this.values);
+    return make !== undefined ? make(this.values) : this.sized();
+  }
+
+  private sized(): Attributes {
     const attrs = Object.setPrototypeOf(new SIZED[this.count]!(), null) as Attributes;
     for (let i = 0; i < this.count; i++) attrs[this.keys[i]!] = this.values[i]!;
     return attrs;
