@@ -55,7 +55,7 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
   for (const ts of spans) {
     if (!nodes.has(ts.span.spanId)) nodes.set(ts.span.spanId, { span: ts.span, resource: ts.resource, service: serviceOf(ts.resource), stitched: false });
   }
-  const acting = resolver.resolveTrace([...nodes.values()]);
+  const acting = resolver.resolveTrace(nodes);
   const identityOf = (node: Node): ResolvedIdentity => acting.get(node.span.spanId) ?? resolver.resourceIdentity(node.resource);
 
   const calls: Call[] = [];
@@ -210,14 +210,14 @@ function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
 /** The peer an unstitched outbound span names, in the order DESIGN.md lists. */
 export function peerOf(attrs: Attributes, protocol: string): { peer: string; kind: PeerKind; external: boolean } {
   const named = firstOf(attrs, sc.PEER_SERVICE_KEYS);
-  if (named) return { peer: named, kind: 'virtual', external: !isPrivateHost(named) };
+  if (named) return { peer: named, kind: 'virtual', external: !isPrivate(named) };
   const address = firstOf(attrs, sc.SERVER_ADDRESS_KEYS);
   if (address) {
     const port = firstOf(attrs, sc.SERVER_PORT_KEYS, 8);
     const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
     const peer = port && /^\d{1,5}$/.test(port) ? `${host}:${port}` : address;
     const kind: PeerKind = protocol === 'db' ? 'database' : protocol === 'messaging' ? 'messaging' : protocol === 'http' ? 'http' : 'virtual';
-    return { peer, kind, external: !isPrivateHost(address.includes(':') ? `[${address}]` : address) };
+    return { peer, kind, external: !isPrivate(address.includes(':') ? `[${address}]` : address) };
   }
   const db = firstOf(attrs, sc.DB_SYSTEM_KEYS);
   if (db) {
@@ -227,8 +227,22 @@ export function peerOf(attrs: Attributes, protocol: string): { peer: string; kin
   const destination = firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS);
   if (destination) return { peer: destination, kind: 'messaging', external: false };
   const urlHost = hostOfUrl(firstOf(attrs, sc.URL_FULL_KEYS, 2048));
-  if (urlHost) return { peer: urlHost, kind: 'http', external: !isPrivateHost(urlHost) };
+  if (urlHost) return { peer: urlHost, kind: 'http', external: !isPrivate(urlHost) };
   return { peer: UNKNOWN_PEER, kind: 'virtual', external: false };
+}
+
+/** Peer hosts classified so far (private or not); cleared when full, so its size stays bounded. */
+const privateHosts = new Map<string, boolean>();
+
+/** `isPrivateHost` once per peer host: every call to a peer names the same few hosts. */
+function isPrivate(host: string): boolean {
+  let found = privateHosts.get(host);
+  if (found === undefined) {
+    found = isPrivateHost(host);
+    if (privateHosts.size >= MAX_CACHED_ADDRESSES) privateHosts.clear();
+    privateHosts.set(host, found);
+  }
+  return found;
 }
 
 /** `host[:port]` of an absolute URL, without user info. */
@@ -242,24 +256,17 @@ export function hostOfUrl(url: string | undefined): string | undefined {
 /** Attributes naming a call's target resource, strongest first. */
 const TARGET_KEYS: readonly string[] = [sc.AWS_S3_BUCKET, ...sc.DB_COLLECTION_KEYS, ...sc.MESSAGING_DESTINATION_KEYS, sc.GEN_AI_TOOL_NAME, sc.CLOUD_RESOURCE_ID];
 
-function setTarget(call: Call, ...sides: Attributes[]): void {
+/** Target and account of a call from the first side that names them, then the second (if any). */
+function setTarget(call: Call, first: Attributes, second?: Attributes): void {
   for (const key of TARGET_KEYS) {
-    for (const attrs of sides) {
-      const value = text(attrs, key);
-      if (value) {
-        call.target = value;
-        break;
-      }
-    }
-    if (call.target) break;
-  }
-  for (const attrs of sides) {
-    const account = text(attrs, sc.CLOUD_ACCOUNT_ID);
-    if (account) {
-      call.account = account;
+    const value = text(first, key) ?? (second && text(second, key));
+    if (value) {
+      call.target = value;
       break;
     }
   }
+  const account = text(first, sc.CLOUD_ACCOUNT_ID) ?? (second && text(second, sc.CLOUD_ACCOUNT_ID));
+  if (account) call.account = account;
 }
 
 function sourceOf(resource: Attributes): SourceContext {

@@ -47,8 +47,9 @@ export interface IdentityResolver {
    * The acting identity of every span of one trace, keyed by span id: the span's own span-level
    * identity, else its parent's acting identity when the parent is in the same service (up the
    * same-service ancestry), else the resource's identity. Independent of the order of `spans`.
+   * `spans` may come keyed by span id already (the first span of each id), as `deriveTrace` has them.
    */
-  resolveTrace(spans: readonly TraceSpan[]): Map<string, ResolvedIdentity>;
+  resolveTrace(spans: readonly TraceSpan[] | ReadonlyMap<string, TraceSpan>): Map<string, ResolvedIdentity>;
 }
 
 interface CompiledRule {
@@ -119,15 +120,23 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
     return found;
   };
 
-  const resolveTrace = (spans: readonly TraceSpan[]): Map<string, ResolvedIdentity> => {
-    const byId = new Map<string, TraceSpan>();
-    for (const ts of spans) if (!byId.has(ts.span.spanId)) byId.set(ts.span.spanId, ts);
+  const resolveTrace = (spans: readonly TraceSpan[] | ReadonlyMap<string, TraceSpan>): Map<string, ResolvedIdentity> => {
+    let byId: ReadonlyMap<string, TraceSpan>;
+    if (spans instanceof Map) byId = spans;
+    else {
+      const keyed = new Map<string, TraceSpan>();
+      for (const ts of spans as readonly TraceSpan[]) if (!keyed.has(ts.span.spanId)) keyed.set(ts.span.spanId, ts);
+      byId = keyed;
+    }
     const acting = new Map<string, ResolvedIdentity>();
+    // One path and one seen set for every walk of the trace: most walks end at their first span.
+    const path: TraceSpan[] = [];
+    const seen = new Set<string>();
     for (const start of byId.values()) {
       if (acting.has(start.span.spanId)) continue;
       // Walk up the same-service ancestry until a span with a known or span-level identity.
-      const path: TraceSpan[] = [];
-      const seen = new Set<string>();
+      if (path.length > 0) path.length = 0;
+      if (seen.size > 0) seen.clear();
       let current: TraceSpan | undefined = start;
       let found: ResolvedIdentity | undefined;
       while (current) {
