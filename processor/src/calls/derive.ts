@@ -2,7 +2,7 @@ import { SpanKind, StatusCode, type Attributes, type SpanData } from '@conduct/p
 import type { Call, Chain, PeerKind, SourceContext } from '../model.js';
 import { serviceOf, type IdentityResolver, type ResolvedIdentity, type TraceSpan } from '../identity/index.js';
 import * as sc from '../semconv.js';
-import { clean, firstOf, hasPrefix, MAX_TEXT_LENGTH, MAX_USER_AGENT_LENGTH, text } from './attrs.js';
+import { ALL_LETTERS, clean, firstOf, hasPrefix, letterOf, lettersOf, MAX_TEXT_LENGTH, MAX_USER_AGENT_LENGTH, text } from './attrs.js';
 import { bareHost, isPrivateHost, networkOf } from './address.js';
 import { operationOf, type Operation } from './operation.js';
 import { orderCalls, parentsFromCalls, type ParentOf } from './order.js';
@@ -39,6 +39,8 @@ export interface DeriveOptions {
 
 interface Node extends TraceSpan {
   service: string;
+  /** `lettersOf(span.attributes)`: the key families the span has any of. */
+  letters: number;
   /** A child in another service, whose server side describes this span's call. */
   stitched: boolean;
   /** Its parent is a client span of an earlier completed part of the trace; they made a call. */
@@ -53,7 +55,7 @@ interface Node extends TraceSpan {
 export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResolver, options: DeriveOptions = {}): DerivedTrace {
   const nodes = new Map<string, Node>();
   for (const ts of spans) {
-    if (!nodes.has(ts.span.spanId)) nodes.set(ts.span.spanId, { span: ts.span, resource: ts.resource, service: serviceOf(ts.resource), stitched: false });
+    if (!nodes.has(ts.span.spanId)) nodes.set(ts.span.spanId, { span: ts.span, resource: ts.resource, service: serviceOf(ts.resource), letters: lettersOf(ts.span.attributes), stitched: false });
   }
   const acting = resolver.resolveTrace(nodes);
   const identityOf = (node: Node): ResolvedIdentity => acting.get(node.span.spanId) ?? resolver.resourceIdentity(node.resource);
@@ -73,7 +75,8 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
       if (client) {
         child.lateStitched = true;
         const who = resolver.spanIdentity(child.span) ?? client.identity;
-        add(stitchedCall({ span: client.span, resource: client.resource, service: client.service, stitched: true }, child, who), who);
+        const from: Node = { span: client.span, resource: client.resource, service: client.service, letters: lettersOf(client.span.attributes), stitched: true };
+        add(stitchedCall(from, child, who), who);
       }
       continue;
     }
@@ -88,7 +91,7 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
     const parent = span.parentSpanId ? nodes.get(span.parentSpanId) : undefined;
     if (node.stitched) {
       // Its call was emitted from the server side; a stitched server span may still be an entry.
-    } else if (text(span.attributes, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
+    } else if (node.letters & GEN_AI && text(span.attributes, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
       const who = identityOf(node);
       add(toolCall(node, who), who);
     } else if (isOutbound(span)) {
@@ -118,16 +121,16 @@ function isOutbound(span: SpanData): boolean {
 function stitchedCall(client: Node, server: Node, who: ResolvedIdentity): Call {
   const c = client.span;
   const s = server.span;
-  const op = pickOperation(operationOf(c.name, c.attributes), operationOf(s.name, s.attributes));
+  const op = pickOperation(operationOf(c.name, c.attributes, client.letters), operationOf(s.name, s.attributes, server.letters));
   const call = baseCall(client, who, op);
   call.serverSpanId = s.spanId;
   call.peer = server.service;
   call.peerKind = 'service';
   call.status = statusOf(c.statusCode === StatusCode.ERROR || s.statusCode === StatusCode.ERROR ? StatusCode.ERROR : Math.max(c.statusCode, s.statusCode));
-  const httpStatus = httpStatusOf(s.attributes) ?? httpStatusOf(c.attributes);
+  const httpStatus = httpStatusOf(s.attributes, server.letters) ?? httpStatusOf(c.attributes, client.letters);
   if (httpStatus !== undefined) call.httpStatus = httpStatus;
   else delete call.httpStatus;
-  setTarget(call, c.attributes, s.attributes);
+  setTarget(call, c.attributes, client.letters, s.attributes, server.letters);
   addClientSide(call.source, s.attributes);
   return call;
 }
@@ -145,13 +148,13 @@ function pickOperation(client: Operation, server: Operation): Operation {
 
 function outboundCall(node: Node, who: ResolvedIdentity): Call {
   const attrs = node.span.attributes;
-  const op = operationOf(node.span.name, attrs);
+  const op = operationOf(node.span.name, attrs, node.letters);
   const call = baseCall(node, who, op);
-  const peer = peerOf(attrs, op.protocol);
+  const peer = peerOf(attrs, op.protocol, node.letters);
   call.peer = peer.peer;
   call.peerKind = peer.kind;
   call.external = peer.external;
-  setTarget(call, attrs);
+  setTarget(call, attrs, node.letters);
   return call;
 }
 
@@ -170,7 +173,7 @@ function toolCall(node: Node, who: ResolvedIdentity): Call {
 
 function serverOnlyCall(node: Node, who: ResolvedIdentity): Call {
   const attrs = node.span.attributes;
-  const call = baseCall(node, who, operationOf(node.span.name, attrs));
+  const call = baseCall(node, who, operationOf(node.span.name, attrs, node.letters));
   call.serverSpanId = node.span.spanId;
   call.service = UNINSTRUMENTED_CALLER;
   call.peer = node.service;
@@ -178,7 +181,7 @@ function serverOnlyCall(node: Node, who: ResolvedIdentity): Call {
   // The resource describes the callee here, not the caller: keep only what the client side says.
   call.source = {};
   addClientSide(call.source, attrs);
-  setTarget(call, attrs);
+  setTarget(call, attrs, node.letters);
   return call;
 }
 
@@ -202,13 +205,23 @@ function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
     name: clean(span.name, MAX_TEXT_LENGTH),
     source: sourceOf(node.resource),
   };
-  const httpStatus = httpStatusOf(span.attributes);
+  const httpStatus = httpStatusOf(span.attributes, node.letters);
   if (httpStatus !== undefined) call.httpStatus = httpStatus;
   return call;
 }
 
-/** The peer an unstitched outbound span names, in the order DESIGN.md lists. */
-export function peerOf(attrs: Attributes, protocol: string): { peer: string; kind: PeerKind; external: boolean } {
+/** Key families by their first letter (`lettersOf`). */
+const DB = letterOf(sc.DB_SYSTEM);
+const MESSAGING = letterOf(sc.MESSAGING_SYSTEM);
+const GEN_AI = letterOf(sc.GEN_AI_OPERATION_NAME);
+const HTTP = letterOf(sc.HTTP_RESPONSE_STATUS_CODE);
+const HTTP_OR_URL = HTTP | letterOf(sc.URL_FULL);
+
+/**
+ * The peer an unstitched outbound span names, in the order DESIGN.md lists. `letters`
+ * (`lettersOf(attrs)`, when known) lets it skip families of keys the span has none of.
+ */
+export function peerOf(attrs: Attributes, protocol: string, letters = ALL_LETTERS): { peer: string; kind: PeerKind; external: boolean } {
   const named = firstOf(attrs, sc.PEER_SERVICE_KEYS);
   if (named) return { peer: named, kind: 'virtual', external: !isPrivate(named) };
   const address = firstOf(attrs, sc.SERVER_ADDRESS_KEYS);
@@ -219,14 +232,14 @@ export function peerOf(attrs: Attributes, protocol: string): { peer: string; kin
     const kind: PeerKind = protocol === 'db' ? 'database' : protocol === 'messaging' ? 'messaging' : protocol === 'http' ? 'http' : 'virtual';
     return { peer, kind, external: !isPrivate(address.includes(':') ? `[${address}]` : address) };
   }
-  const db = firstOf(attrs, sc.DB_SYSTEM_KEYS);
+  const db = letters & DB ? firstOf(attrs, sc.DB_SYSTEM_KEYS) : undefined;
   if (db) {
     const ns = firstOf(attrs, sc.DB_NAMESPACE_KEYS);
     return { peer: ns ? `${db}/${ns}` : db, kind: 'database', external: false };
   }
-  const destination = firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS);
+  const destination = letters & MESSAGING ? firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS) : undefined;
   if (destination) return { peer: destination, kind: 'messaging', external: false };
-  const urlHost = hostOfUrl(firstOf(attrs, sc.URL_FULL_KEYS, 2048));
+  const urlHost = letters & HTTP_OR_URL ? hostOfUrl(firstOf(attrs, sc.URL_FULL_KEYS, 2048)) : undefined;
   if (urlHost) return { peer: urlHost, kind: 'http', external: !isPrivate(urlHost) };
   return { peer: UNKNOWN_PEER, kind: 'virtual', external: false };
 }
@@ -256,16 +269,28 @@ export function hostOfUrl(url: string | undefined): string | undefined {
 /** Attributes naming a call's target resource, strongest first. */
 const TARGET_KEYS: readonly string[] = [sc.AWS_S3_BUCKET, ...sc.DB_COLLECTION_KEYS, ...sc.MESSAGING_DESTINATION_KEYS, sc.GEN_AI_TOOL_NAME, sc.CLOUD_RESOURCE_ID];
 
-/** Target and account of a call from the first side that names them, then the second (if any). */
-function setTarget(call: Call, first: Attributes, second?: Attributes): void {
-  for (const key of TARGET_KEYS) {
-    const value = text(first, key) ?? (second && text(second, key));
-    if (value) {
-      call.target = value;
-      break;
+/** The first letter (`letterOf`) of each of TARGET_KEYS. */
+const TARGET_LETTERS = TARGET_KEYS.map(letterOf);
+const TARGET_ALL = TARGET_LETTERS.reduce((all, letter) => all | letter, 0);
+const ACCOUNT = letterOf(sc.CLOUD_ACCOUNT_ID);
+
+/**
+ * Target and account of a call from the first side that names them, then the second (if any);
+ * each side's `letters` skip the keys it has none of.
+ */
+function setTarget(call: Call, first: Attributes, firstLetters: number, second?: Attributes, secondLetters = 0): void {
+  if ((firstLetters | secondLetters) & TARGET_ALL) {
+    for (let i = 0; i < TARGET_KEYS.length; i++) {
+      const key = TARGET_KEYS[i]!;
+      const letter = TARGET_LETTERS[i]!;
+      const value = (firstLetters & letter ? text(first, key) : undefined) ?? (second && secondLetters & letter ? text(second, key) : undefined);
+      if (value) {
+        call.target = value;
+        break;
+      }
     }
   }
-  const account = text(first, sc.CLOUD_ACCOUNT_ID) ?? (second && text(second, sc.CLOUD_ACCOUNT_ID));
+  const account = (firstLetters & ACCOUNT ? text(first, sc.CLOUD_ACCOUNT_ID) : undefined) ?? (second && secondLetters & ACCOUNT ? text(second, sc.CLOUD_ACCOUNT_ID) : undefined);
   if (account) call.account = account;
 }
 
@@ -320,7 +345,8 @@ function addClientSide(source: SourceContext, attrs: Attributes): void {
   if (agent) source.userAgent = agent;
 }
 
-function httpStatusOf(attrs: Attributes): number | undefined {
+function httpStatusOf(attrs: Attributes, letters: number): number | undefined {
+  if (!(letters & HTTP)) return undefined;
   const raw = attrs[sc.HTTP_RESPONSE_STATUS_CODE] ?? attrs[sc.HTTP_STATUS_CODE];
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' ? Number(raw) : NaN;
   return Number.isInteger(n) && n >= 100 && n <= 999 ? n : undefined;

@@ -1,6 +1,6 @@
 import type { Attributes } from '@conduct/proto';
 import * as sc from '../semconv.js';
-import { clean, firstOf, text } from './attrs.js';
+import { ALL_LETTERS, clean, firstOf, letterOf, text } from './attrs.js';
 
 /** Longest operation kept. */
 export const MAX_OPERATION_LENGTH = 200;
@@ -21,58 +21,71 @@ export interface Operation {
 
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
 
-/** The operation a span describes, templated so that ids do not make new operations. */
-export function operationOf(name: string, attrs: Attributes): Operation {
-  const op = describe(name, attrs);
+/** Key families by their first letter (`lettersOf`): db., messaging., rpc., gen_ai., http., url. */
+const DB = letterOf(sc.DB_SYSTEM);
+const MESSAGING = letterOf(sc.MESSAGING_SYSTEM);
+const RPC = letterOf(sc.RPC_SYSTEM);
+const GEN_AI = letterOf(sc.GEN_AI_OPERATION_NAME);
+const HTTP = letterOf(sc.HTTP_ROUTE);
+const HTTP_OR_URL = HTTP | letterOf(sc.URL_FULL);
+
+/**
+ * The operation a span describes, templated so that ids do not make new operations. `letters`
+ * (`lettersOf(attrs)`, when known) lets it skip families of keys the span has none of.
+ */
+export function operationOf(name: string, attrs: Attributes, letters = ALL_LETTERS): Operation {
+  const op = describe(name, attrs, letters);
   op.operation = clean(op.operation, MAX_OPERATION_LENGTH) || ID_PLACEHOLDER;
   return op;
 }
 
 /** The protocol the span's attributes speak. */
-export function protocolOf(attrs: Attributes): string {
-  if (text(attrs, sc.GEN_AI_OPERATION_NAME)) return 'genai';
-  const rpc = text(attrs, sc.RPC_SYSTEM);
+export function protocolOf(attrs: Attributes, letters = ALL_LETTERS): string {
+  if (letters & GEN_AI && text(attrs, sc.GEN_AI_OPERATION_NAME)) return 'genai';
+  const rpc = letters & RPC ? text(attrs, sc.RPC_SYSTEM) : undefined;
   if (rpc) return rpc.toLowerCase() === 'grpc' ? 'grpc' : 'rpc';
-  if (firstOf(attrs, sc.DB_SYSTEM_KEYS)) return 'db';
-  if (text(attrs, sc.MESSAGING_SYSTEM) || firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS)) return 'messaging';
-  if (firstOf(attrs, sc.HTTP_METHOD_KEYS) || firstOf(attrs, sc.URL_FULL_KEYS)) return 'http';
-  if (text(attrs, sc.RPC_METHOD)) return 'rpc';
+  if (letters & DB && firstOf(attrs, sc.DB_SYSTEM_KEYS)) return 'db';
+  if (letters & MESSAGING && (text(attrs, sc.MESSAGING_SYSTEM) || firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS))) return 'messaging';
+  if (letters & HTTP_OR_URL && (firstOf(attrs, sc.HTTP_METHOD_KEYS) || firstOf(attrs, sc.URL_FULL_KEYS))) return 'http';
+  if (letters & RPC && text(attrs, sc.RPC_METHOD)) return 'rpc';
   return 'internal';
 }
 
-function describe(name: string, attrs: Attributes): Operation {
-  const protocol = protocolOf(attrs);
-  const tool = text(attrs, sc.GEN_AI_TOOL_NAME);
-  if (text(attrs, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
+function describe(name: string, attrs: Attributes, letters: number): Operation {
+  const protocol = protocolOf(attrs, letters);
+  if (letters & GEN_AI && text(attrs, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
+    const tool = text(attrs, sc.GEN_AI_TOOL_NAME);
     return { operation: tool ? `${sc.GEN_AI_EXECUTE_TOOL} ${tool}` : sc.GEN_AI_EXECUTE_TOOL, source: 'semantic', protocol };
   }
 
-  const rawMethod = firstOf(attrs, sc.HTTP_METHOD_KEYS, 32);
+  const rawMethod = letters & HTTP ? firstOf(attrs, sc.HTTP_METHOD_KEYS, 32) : undefined;
   const method = rawMethod === undefined ? undefined : HTTP_METHODS.has(rawMethod.toUpperCase()) ? rawMethod.toUpperCase() : '_OTHER';
-  const route = text(attrs, sc.HTTP_ROUTE, MAX_OPERATION_LENGTH);
+  const route = letters & HTTP ? text(attrs, sc.HTTP_ROUTE, MAX_OPERATION_LENGTH) : undefined;
   if (route) return { operation: method ? `${method} ${route}` : route, source: 'route', protocol };
 
-  const rpcMethod = text(attrs, sc.RPC_METHOD);
+  const rpcMethod = letters & RPC ? text(attrs, sc.RPC_METHOD) : undefined;
   if (rpcMethod) {
     const rpcService = text(attrs, sc.RPC_SERVICE);
     return { operation: rpcService ? `${rpcService}/${rpcMethod}` : rpcMethod, source: 'semantic', protocol };
   }
 
-  const dbOperation = firstOf(attrs, sc.DB_OPERATION_KEYS, 64);
-  const collection = firstOf(attrs, sc.DB_COLLECTION_KEYS);
-  if (dbOperation) {
-    return { operation: collection ? `${dbOperation} ${collection}` : dbOperation, source: 'semantic', protocol };
-  }
-  const query = firstOf(attrs, sc.DB_QUERY_KEYS, MAX_QUERY_SCAN_LENGTH);
-  if (query) {
-    const parsed = parseQuery(query);
-    if (parsed) {
-      const table = collection ?? parsed.table;
-      return { operation: table ? `${parsed.keyword} ${table}` : parsed.keyword, source: 'semantic', protocol };
+  if (letters & DB) {
+    const dbOperation = firstOf(attrs, sc.DB_OPERATION_KEYS, 64);
+    const collection = firstOf(attrs, sc.DB_COLLECTION_KEYS);
+    if (dbOperation) {
+      return { operation: collection ? `${dbOperation} ${collection}` : dbOperation, source: 'semantic', protocol };
+    }
+    const query = firstOf(attrs, sc.DB_QUERY_KEYS, MAX_QUERY_SCAN_LENGTH);
+    if (query) {
+      const parsed = parseQuery(query);
+      if (parsed) {
+        const table = collection ?? parsed.table;
+        return { operation: table ? `${parsed.keyword} ${table}` : parsed.keyword, source: 'semantic', protocol };
+      }
     }
   }
 
-  const destination = firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS);
+  const destination = letters & MESSAGING ? firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS) : undefined;
   if (destination) {
     const operation = firstOf(attrs, sc.MESSAGING_OPERATION_KEYS, 64);
     const dest = templateWords(destination);
