@@ -36,6 +36,8 @@ export interface ResolvedIdentity {
 export interface TraceSpan {
   span: SpanData;
   resource: Attributes;
+  /** `serviceOf(resource)`, when the caller has it already. */
+  service?: string;
 }
 
 export interface IdentityResolver {
@@ -75,6 +77,10 @@ export function serviceOf(resource: Attributes): string {
     serviceKeys.set(resource, key);
   }
   return key;
+}
+
+function serviceOfSpan(ts: TraceSpan): string {
+  return ts.service ?? serviceOf(ts.resource);
 }
 
 /**
@@ -129,7 +135,8 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
       byId = keyed;
     }
     const acting = new Map<string, ResolvedIdentity>();
-    // One path and one seen set for every walk of the trace: most walks end at their first span.
+    // One path and one seen set for every walk of the trace: most walks end at their first span,
+    // so a span joins them only when the walk moves on to its parent.
     const path: TraceSpan[] = [];
     const seen = new Set<string>();
     for (const start of byId.values()) {
@@ -145,22 +152,20 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
           found = known;
           break;
         }
-        seen.add(current.span.spanId);
-        path.push(current);
         const own = spanIdentity(current.span);
         if (own) {
           acting.set(current.span.spanId, own);
-          path.pop();
           found = own;
           break;
         }
         const parent: TraceSpan | undefined = current.span.parentSpanId ? byId.get(current.span.parentSpanId) : undefined;
-        if (!parent || seen.has(parent.span.spanId) || serviceOf(parent.resource) !== serviceOf(current.resource)) {
+        if (!parent || parent === current || seen.has(parent.span.spanId) || serviceOfSpan(parent) !== serviceOfSpan(current)) {
           found = resourceIdentity(current.resource);
           acting.set(current.span.spanId, found);
-          path.pop();
           break;
         }
+        seen.add(current.span.spanId);
+        path.push(current);
         current = parent;
       }
       for (const ts of path) acting.set(ts.span.spanId, found ?? resourceIdentity(ts.resource));
