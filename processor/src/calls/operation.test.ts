@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Attributes } from '@conduct/proto';
-import { operationOf, parseQuery, templatePath, isIdLike, MAX_OPERATION_LENGTH } from './operation.js';
+import { operationOf, parseQuery, protocolOf, templatePath, isIdLike, MAX_OPERATION_LENGTH } from './operation.js';
+import { lettersOf } from './attrs.js';
+import { peerOf } from './derive.js';
 
 const attrs = (a: Record<string, string | number>) => Object.assign(Object.create(null) as Attributes, a);
 const op = (name: string, a: Record<string, string | number> = {}) => operationOf(name, attrs(a)).operation;
@@ -56,5 +58,29 @@ describe('operation templating', () => {
   it('bounds the operation length', () => {
     expect(op('x'.repeat(5000)).length).toBe(MAX_OPERATION_LENGTH);
     expect(parseQuery('SELECT ' + 'a,'.repeat(10000) + ' FROM t')).toEqual({ keyword: 'SELECT' });
+  });
+});
+
+describe('key letters', () => {
+  it('an operation, protocol and peer read with the span key letters equal those read without', () => {
+    const spans: Record<string, string | number>[] = [
+      { 'http.request.method': 'GET', 'http.route': '/orders/{id}', 'http.response.status_code': 200 },
+      { 'http.method': 'post', 'http.url': 'https://api.example.com/v1/items/42?x=1' },
+      { 'url.full': 'http://10.0.0.1:8080/a/b' },
+      { 'rpc.system': 'grpc', 'rpc.service': 'shop.Cart', 'rpc.method': 'Add', 'server.address': 'cart', 'server.port': 50051 },
+      { 'db.system': 'postgresql', 'db.statement': 'SELECT * FROM orders WHERE id = 1', 'db.name': 'shop' },
+      { 'db.system.name': 'redis', 'db.operation.name': 'GET', 'db.collection.name': 'sessions' },
+      { 'messaging.system': 'kafka', 'messaging.destination.name': 'orders-42', 'messaging.operation.type': 'send' },
+      { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search' },
+      { 'peer.service': 'billing', 'Upper.key': 'x', '': 'empty' },
+      {},
+    ];
+    for (const a of spans) {
+      const all = attrs(a);
+      const letters = lettersOf(all);
+      expect(operationOf('span name 123', all, letters)).toEqual(operationOf('span name 123', all));
+      expect(protocolOf(all, letters)).toBe(protocolOf(all));
+      for (const protocol of ['http', 'db', 'messaging', 'grpc']) expect(peerOf(all, protocol, letters)).toEqual(peerOf(all, protocol));
+    }
   });
 });
