@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { AttrValue } from './model.js';
 import { AttributeCollector, SHAPE_FACTORY_AFTER, SIZED_MAX } from './values.js';
@@ -44,6 +45,27 @@ describe('AttributeCollector', () => {
       });
       expect(new Set(made).size).toBe(made.length);
     }
+  });
+
+  it('builds every object itself where code generation from strings is turned off', () => {
+    // The built module in a node that refuses `new Function`: a factory would throw there.
+    const script = `
+      const { AttributeCollector, SHAPE_FACTORY_AFTER } = await import(${JSON.stringify(new URL('../dist/values.js', import.meta.url).href)});
+      const c = new AttributeCollector(16);
+      const out = [];
+      for (let i = 0; i < SHAPE_FACTORY_AFTER * 3; i++) {
+        c.begin();
+        c.put('http.method', 'GET');
+        c.put('http.status_code', i);
+        out.push(c.finish());
+      }
+      console.log(JSON.stringify(out.map((o) => [Object.getPrototypeOf(o), Object.entries(o)])));
+    `;
+    const run = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const made = JSON.parse(run.stdout) as [unknown, [string, AttrValue][]][];
+    expect(made).toEqual(Array.from({ length: SHAPE_FACTORY_AFTER * 3 }, (_, i) => [null, [['http.method', 'GET'], ['http.status_code', i]]]));
   });
 
   it('answers has() before and beyond SIZED_MAX keys, and merges from an existing object', () => {

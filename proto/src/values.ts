@@ -152,6 +152,7 @@ class AttributeShapes {
   private readonly root: ShapeNode = { next: undefined, seen: 0, make: undefined };
   private nodes = 1;
   private factories = 0;
+  private codegen = true;
 
   /** The factory for keys[0, count), once that key set has been seen often enough. */
   factory(keys: readonly string[], count: number): Factory | undefined {
@@ -172,9 +173,17 @@ class AttributeShapes {
     if (node.make !== undefined) return node.make;
     if (++node.seen < SHAPE_FACTORY_AFTER || this.factories >= MAX_SHAPE_FACTORIES) return undefined;
     for (let i = 0; i < count; i++) if (!literalKey(keys[i]!)) return undefined;
+    if (!this.codegen) return undefined;
     const properties = keys.slice(0, count).map((key, i) => `${JSON.stringify(key)}: v[${i}]`);
-    // A literal with `__proto__: null` would start in slow dictionary mode: the prototype is set after.
-    node.make = new Function('v', `return Object.setPrototypeOf({ ${properties.join(', ')} }, null);`) as Factory;
+    try {
+      // A literal with `__proto__: null` would start in slow dictionary mode: the prototype is set after.
+      node.make = new Function('v', `return Object.setPrototypeOf({ ${properties.join(', ')} }, null);`) as Factory;
+    } catch {
+      // Code generation from strings turned off (--disallow-code-generation-from-strings): the
+      // collector builds every object itself, as before.
+      this.codegen = false;
+      return undefined;
+    }
     this.factories++;
     return node.make;
   }
