@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { getHeapStatistics } from 'node:v8';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import {
   createForwarder,
   createGrpcReceiver,
   createHttpReceiver,
+  createLiveHeapReader,
   createPipelineThread,
   silentLogger,
   type Logger,
@@ -148,13 +148,16 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     // Segment files beside the database (not `<path>-journal`: SQLite's own name), in a
     // temporary directory for an in-memory store. A journal an older version left in the database
     // is moved into them.
+    const mainHeap = createLiveHeapReader();
+    stops.push(() => mainHeap.stop());
     const journal = createJournal({
       ...(config.storage.path === ':memory:' ? {} : { dir: `${config.storage.path}.journal` }),
       legacyDb: store.db,
       registry,
       logger,
       maxMemoryBytes: config.limits.maxMemoryBytes,
-      heapUsed: () => getHeapStatistics().used_heap_size + pipelineHeap(),
+      // Both threads' live data (see createLiveHeapReader), not garbage awaiting a collection.
+      heapUsed: () => mainHeap.read() + pipelineHeap(),
     });
     stops.push(() => journal.stop());
     const pipeline = createPipelineThread({

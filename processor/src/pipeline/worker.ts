@@ -9,6 +9,7 @@ import { decodeTracesRequest, decodeTracesRequestJson, type TracesRequestData } 
 import type { ChainBatch, Logger } from '../model.js';
 import { createPipeline } from './pipeline.js';
 import { createBatchEncoder } from './batch-codec.js';
+import { createLiveHeapReader } from './live-heap.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
 
 const port = parentPort;
@@ -43,6 +44,8 @@ const batchIds = new WeakMap<ChainBatch, number>();
 const consumed = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 
 const heap = () => getHeapStatistics().used_heap_size;
+/** What the memory guard counts for this thread (see live-heap.ts); the gauge shows the heap as it is. */
+const liveHeap = createLiveHeapReader();
 const registry = new Registry();
 new Gauge({
   name: 'conduct_pipeline_thread_heap_used_bytes',
@@ -100,7 +103,7 @@ function accept(id: number, data: TracesRequestData, withTraceIds: boolean): voi
     .then(
       (outcome) => {
         const traceIds = outcome.ok && withTraceIds && data.spanCount > 0 ? traceIdsOf(data) : [];
-        post({ t: 'accepted', id, outcome, spanCount: data.spanCount, rejectedSpans: data.rejectedSpans, rejectMessage: data.rejectMessage, traceIds, heap: heap() });
+        post({ t: 'accepted', id, outcome, spanCount: data.spanCount, rejectedSpans: data.rejectedSpans, rejectMessage: data.rejectMessage, traceIds, heap: liveHeap.read() });
       },
       (err: unknown) => post({ t: 'done', id, error: err instanceof Error ? err.message : String(err) }),
     )
@@ -126,7 +129,7 @@ port.on('message', (message: HostMessage) => {
       try {
         data = message.format === 'protobuf' ? decodeTracesRequest(body, limits) : decodeTracesRequestJson(body, limits);
       } catch (err) {
-        post({ t: 'invalid', id: message.id, message: err instanceof Error ? err.message : String(err), heap: heap() });
+        post({ t: 'invalid', id: message.id, message: err instanceof Error ? err.message : String(err), heap: liveHeap.read() });
         return;
       }
       accept(message.id, data, true);

@@ -87,6 +87,63 @@ describe('stitcher', () => {
     expect(stitcher.stats()).toMatchObject({ pendingSpans: 9, pendingTraces: 2, completed: { evicted: 1 } });
   });
 
+  it('when full, frees a tenth of the limit at once, so that early completions come in batches', () => {
+    const { stitcher } = setup({ maxPendingSpans: 100, idleMs: 60_000 });
+    for (let t = 1; t <= 10; t++) expect(stitcher.add(spans(t, 10))).toEqual([]);
+    // 101 spans: over the limit, and traces complete until at most 90 are held.
+    const done = stitcher.add(spans(11, 1));
+    expect(done.map((t) => [t.traceId, t.reason])).toEqual([
+      [traceId(1), 'evicted'],
+      [traceId(2), 'evicted'],
+    ]);
+    expect(stitcher.stats()).toMatchObject({ pendingSpans: 81, completed: { evicted: 2 } });
+    // Back under the limit: nothing completes until it is exceeded again.
+    expect(stitcher.add(spans(12, 19))).toEqual([]);
+    expect(stitcher.stats()).toMatchObject({ pendingSpans: 100 });
+  });
+
+  it('keeps completing by last activity through thousands of arrivals at the same traces', () => {
+    const { clock, stitcher } = setup({ maxPendingSpans: 1_000_000, idleMs: 1_000 });
+    // 50 traces, each touched again every 10 ms for 20 s of processing time (100k arrivals):
+    // trace n stops at 10 s + n * 100 ms.
+    const lastTouch = new Map<number, number>();
+    const done: Array<[string, number]> = [];
+    for (let t = 0; t <= 20_000; t += 10) {
+      clock.t = t;
+      for (let n = 0; n < 50; n++) {
+        if (t <= 10_000 + n * 100) {
+          stitcher.add(spans(n + 1, 1));
+          lastTouch.set(n + 1, t);
+        }
+      }
+      for (const trace of stitcher.tick()) done.push([trace.traceId, clock.t]);
+    }
+    // Each completed at the first tick at least idleMs after its last span, in that order.
+    expect(done).toEqual([...lastTouch].map(([n, last]) => [traceId(n), last + 1_000]));
+    expect(stitcher.stats()).toMatchObject({ pendingTraces: 0, completed: { idle: 50 } });
+  });
+
+  it('remembers the most recently completed trace ids, forgetting the oldest, through many completions', () => {
+    const { stitcher } = setup({ rememberedTraces: 3, maxPendingSpans: 1_000_000 });
+    const lateAfter = (n: number) => {
+      const before = stitcher.stats().lateSpans;
+      stitcher.add(spans(n, 1));
+      stitcher.flush();
+      return stitcher.stats().lateSpans - before;
+    };
+    // Thousands of completions, trace 1 completed again now and then: it stays remembered.
+    for (let n = 2; n < 5_000; n++) {
+      stitcher.add(spans(n, 1));
+      if (n % 2 === 0) stitcher.add(spans(1, 1));
+      stitcher.flush();
+    }
+    // Remembered now: 1 (completed with 4,998), 4,998 and 4,999.
+    expect(lateAfter(4_997)).toBe(0); // forgotten: not late (and now the newest)
+    expect(lateAfter(4_999)).toBe(1);
+    expect(lateAfter(1)).toBe(1);
+    expect(lateAfter(4_998)).toBe(0); // pushed out when 4,997 completed
+  });
+
   it('spans arriving after their trace completed start a new entry and are counted as late', () => {
     const { stitcher } = setup();
     stitcher.add(spans(1, 2));

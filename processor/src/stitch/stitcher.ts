@@ -10,6 +10,8 @@ import type { RecentClientsConfig } from './recent-clients.js';
 export const DEFAULT_IDLE_MS = 6_000;
 /** Default of {@link StitchConfig.latenessMs}: matches `stitching.lateness`. */
 export const DEFAULT_LATENESS_MS = 30_000;
+/** Share of `maxPendingSpans` freed at once when it is exceeded: early completions come in batches. */
+export const EVICTION_SLACK = 0.1;
 /** Default of {@link StitchConfig.maxPendingSpans}: matches `stitching.maxPendingSpans`. */
 export const DEFAULT_MAX_PENDING_SPANS = 500_000;
 /** Default of {@link StitchConfig.rememberedTraces}. */
@@ -30,7 +32,10 @@ export interface StitchConfig {
   idleMs: number;
   /** The event-time watermark trails the newest span end seen by this much (ms). */
   latenessMs: number;
-  /** Spans held in pending traces; beyond this the least recently active traces complete early. */
+  /**
+   * Spans held in pending traces; beyond this the least recently active traces complete early,
+   * until EVICTION_SLACK of the limit is free again.
+   */
   maxPendingSpans: number;
   /** Ids of completed traces remembered to recognise late spans. */
   rememberedTraces?: number;
@@ -107,17 +112,65 @@ interface Pending {
   done: boolean;
   /** The trace had already completed once: every span of this entry arrived late. */
   late: boolean;
+  /** Number of its latest arrival: its entry in the activity order is the one with this number. */
+  touch: number;
 }
 
 const NO_ITEMS: (SpanData | Attributes)[] = [];
 
 export function createStitcher(config: StitchConfig, clock: Clock = systemClock): Stitcher {
   const { idleMs, latenessMs, maxPendingSpans } = config;
+  // Completing only what goes over the limit would, once the limit is reached under steady load,
+  // complete a request's worth of traces on every request: batches of a few dozen traces, each
+  // paying a store transaction and a hand-over of its own.
+  const evictTo = maxPendingSpans - Math.floor(maxPendingSpans * EVICTION_SLACK);
   const remembered = Math.max(0, config.rememberedTraces ?? DEFAULT_REMEMBERED_TRACES);
   const futureSkewMs = config.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
   // Insertion order = least recently active first: a trace is re-inserted when a span arrives.
   const pending = new Map<string, Pending>();
-  const completedIds = new Map<string, true>();
+  // The same order, for the idle check and early completion, which read it from the oldest end:
+  // one entry per arrival at a trace, an entry stale once its trace has a later one or completed.
+  // Walking the Map from its start instead steps over every slot that re-insertions and
+  // completions have emptied and the Map has not yet compacted, hundreds of thousands under load.
+  const activity: (Pending | undefined)[] = [];
+  const activityTouch: number[] = [];
+  let activityHead = 0;
+  let touches = 0;
+  // Recently completed trace ids (for telling late spans), with the number of their latest
+  // completion; forgotten oldest first through the list beside it (a list entry whose number is not
+  // the id's latest is stale). Deleting the Map's first key instead walks, on every completion,
+  // over every slot that earlier deletions emptied and the Map has not yet compacted.
+  const completedIds = new Map<string, number>();
+  const completedOrder: string[] = [];
+  const completedOrderSeq: number[] = [];
+  let completedHead = 0;
+  let completions = 0;
+  const rememberCompleted = (traceId: string) => {
+    const seq = ++completions;
+    completedIds.set(traceId, seq);
+    completedOrder.push(traceId);
+    completedOrderSeq.push(seq);
+    while (completedIds.size > remembered && completedHead < completedOrder.length) {
+      const id = completedOrder[completedHead]!;
+      if (completedIds.get(id) === completedOrderSeq[completedHead]) completedIds.delete(id);
+      completedHead++;
+    }
+    if (completedOrder.length - completedHead > 2 * remembered + 1_024) {
+      // Mostly stale (traces completed again and again): keep the live entries, oldest first.
+      const live = [...completedIds].sort((a, b) => a[1] - b[1]);
+      completedOrder.length = 0;
+      completedOrderSeq.length = 0;
+      completedHead = 0;
+      for (const [id, n] of live) {
+        completedOrder.push(id);
+        completedOrderSeq.push(n);
+      }
+    } else if (completedHead > 1_024 && completedHead * 2 > completedOrder.length) {
+      completedOrder.splice(0, completedHead);
+      completedOrderSeq.splice(0, completedHead);
+      completedHead = 0;
+    }
+  };
   // Every pending trace sits in the heap once, under a key that may trail its maxEndMs: when it
   // comes up, a trace whose spans extended it since goes back in under its current maxEndMs.
   const heap: Pending[] = [];
@@ -136,11 +189,42 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     pendingSpans -= spans.length;
     completed[reason]++;
     if (remembered > 0) {
-      completedIds.delete(p.traceId);
-      completedIds.set(p.traceId, true);
-      if (completedIds.size > remembered) completedIds.delete(completedIds.keys().next().value!);
+      rememberCompleted(p.traceId);
     }
     out.push(p.late ? { traceId: p.traceId, spans, reason, late: true } : { traceId: p.traceId, spans, reason });
+  };
+
+  const noteActivity = (p: Pending) => {
+    p.touch = ++touches;
+    activity.push(p);
+    activityTouch.push(p.touch);
+  };
+
+  /** The least recently active pending trace, dropping stale entries before it. */
+  const leastRecent = (): Pending | undefined => {
+    while (activityHead < activity.length) {
+      const p = activity[activityHead]!;
+      if (!p.done && p.touch === activityTouch[activityHead]) return p;
+      activity[activityHead++] = undefined;
+    }
+    return undefined;
+  };
+
+  /** Drops the walked-over front, and rebuilds the order when stale entries dominate it. */
+  const compactActivity = () => {
+    if (activity.length - activityHead > 4 * pending.size + 1_024) {
+      activity.length = 0;
+      activityTouch.length = 0;
+      activityHead = 0;
+      for (const p of pending.values()) {
+        activity.push(p);
+        activityTouch.push(p.touch);
+      }
+    } else if (activityHead > 1_024 && activityHead * 2 > activity.length) {
+      activity.splice(0, activityHead);
+      activityTouch.splice(0, activityHead);
+      activityHead = 0;
+    }
   };
 
   const watermark = () => newestEndMs - latenessMs;
@@ -168,7 +252,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
         let p = pending.get(span.traceId);
         if (!p) {
           const late = completedIds.has(span.traceId);
-          p = { traceId: span.traceId, items: [], lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late };
+          p = { traceId: span.traceId, items: [], lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
           pending.set(span.traceId, p);
         }
         if (p.late) lateSpans++;
@@ -185,6 +269,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
       p.lastArrivalMs = now;
       pending.delete(p.traceId);
       pending.set(p.traceId, p);
+      noteActivity(p);
       if (!p.queued) {
         p.queued = true;
         heapPush(heap, p);
@@ -192,19 +277,18 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     }
     const out: CompletedTrace[] = [];
     completeByWatermark(out);
-    while (pendingSpans > maxPendingSpans && pending.size > 0) {
-      complete(pending.values().next().value!, 'evicted', out);
+    if (pendingSpans > maxPendingSpans) {
+      for (let p = leastRecent(); p !== undefined && pendingSpans > evictTo; p = leastRecent()) complete(p, 'evicted', out);
     }
+    compactActivity();
     return out;
   };
 
   const tick = (): CompletedTrace[] => {
     const cutoff = clock.now() - idleMs;
     const out: CompletedTrace[] = [];
-    for (const p of pending.values()) {
-      if (p.lastArrivalMs > cutoff) break;
-      complete(p, 'idle', out);
-    }
+    for (let p = leastRecent(); p !== undefined && p.lastArrivalMs <= cutoff; p = leastRecent()) complete(p, 'idle', out);
+    compactActivity();
     return out;
   };
 
@@ -212,6 +296,9 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     const out: CompletedTrace[] = [];
     for (const p of pending.values()) complete(p, 'flush', out);
     heap.length = 0;
+    activity.length = 0;
+    activityTouch.length = 0;
+    activityHead = 0;
     return out;
   };
 
