@@ -1,30 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Call } from '@conduct/processor';
+import { testCall } from './testdata/call.js';
 import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from './call-codec.js';
 
 const chain = { traceId: 'ef'.repeat(16), identity: 'svc:a', identityKind: 'workload', startMs: 1_795_778_004_547 };
 
-function call(extra: Record<string, unknown>): Call {
-  return {
-    traceId: chain.traceId,
-    spanId: '00000000000000a1',
-    parentSpanId: '00000000000000a0',
-    identity: chain.identity,
-    identityKind: 'workload',
-    service: 'shop/api',
-    peer: 'shop/orders',
-    peerKind: 'service',
-    external: false,
-    operation: 'GET /orders/{id}',
-    protocol: 'http',
-    startMs: chain.startMs,
-    durationMs: 1,
-    status: 'ok',
-    name: 'GET',
-    source: {},
-    ...extra,
-  } as Call;
-}
+const call = (extra: Record<string, unknown>): Call => testCall(chain, extra);
 
 /** A table in memory that numbers every text except those it is told to keep inline. */
 function table(inline: (text: string) => boolean = () => false): TextTable & { size(): number } {

@@ -1,30 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Call } from '@conduct/processor';
+import { testCall } from './testdata/call.js';
 import { decodeCalls, encodeCalls } from './call-codec.js';
 
 const chain = { traceId: 'cd'.repeat(16), identity: 'svc:a', identityKind: 'workload', startMs: 1_795_778_004_547 };
 
-function call(extra: Record<string, unknown>): Call {
-  return {
-    traceId: chain.traceId,
-    spanId: '00000000000000a1',
-    parentSpanId: '00000000000000a0',
-    identity: chain.identity,
-    identityKind: 'workload',
-    service: 'shop/api',
-    peer: 'shop/orders',
-    peerKind: 'service',
-    external: false,
-    operation: 'GET /orders/{id}',
-    protocol: 'http',
-    startMs: chain.startMs,
-    durationMs: 1,
-    status: 'ok',
-    name: 'GET',
-    source: {},
-    ...extra,
-  } as Call;
-}
+const call = (extra: Record<string, unknown>): Call => testCall(chain, extra);
 
 describe('call codec formats', () => {
   it('reads rows written before the version (times in ms, optional fields in the trailing object)', () => {

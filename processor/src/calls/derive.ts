@@ -4,6 +4,7 @@ import { serviceOf, type IdentityResolver, type ResolvedIdentity, type TraceSpan
 import * as sc from '../semconv.js';
 import { ALL_LETTERS, clean, firstOf, hasPrefix, letterOf, lettersOf, MAX_TEXT_LENGTH, MAX_USER_AGENT_LENGTH, text } from './attrs.js';
 import { bareHost, isPrivateHost, networkOf } from './address.js';
+import { memoised } from './memo.js';
 import { operationOf, type Operation } from './operation.js';
 import { orderCalls, parentsFromCalls, type ParentOf } from './order.js';
 
@@ -244,19 +245,6 @@ export function peerOf(attrs: Attributes, protocol: string, letters = ALL_LETTER
   return { peer: UNKNOWN_PEER, kind: 'virtual', external: false };
 }
 
-/** Peer hosts classified so far (private or not); cleared when full, so its size stays bounded. */
-const privateHosts = new Map<string, boolean>();
-
-/** `isPrivateHost` once per peer host: every call to a peer names the same few hosts. */
-function isPrivate(host: string): boolean {
-  let found = privateHosts.get(host);
-  if (found === undefined) {
-    found = isPrivateHost(host);
-    if (privateHosts.size >= MAX_CACHED_ADDRESSES) privateHosts.clear();
-    privateHosts.set(host, found);
-  }
-  return found;
-}
 
 /** `host[:port]` of an absolute URL, without user info. */
 export function hostOfUrl(url: string | undefined): string | undefined {
@@ -318,6 +306,9 @@ interface ClientAddress {
 const clientAddresses = new Map<string, ClientAddress>();
 /** Most client addresses kept classified. */
 const MAX_CACHED_ADDRESSES = 4_096;
+
+/** `isPrivateHost` once per peer host: every call to a peer names the same few hosts. */
+const isPrivate = memoised(isPrivateHost, MAX_CACHED_ADDRESSES);
 
 function classifyClient(address: string): ClientAddress {
   let found = clientAddresses.get(address);

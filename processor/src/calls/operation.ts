@@ -1,6 +1,7 @@
 import type { Attributes } from '@conduct/proto';
 import * as sc from '../semconv.js';
 import { ALL_LETTERS, clean, firstOf, letterOf, text } from './attrs.js';
+import { memoised } from './memo.js';
 
 /** Longest operation kept. */
 export const MAX_OPERATION_LENGTH = 200;
@@ -134,26 +135,8 @@ export function pathOfUrl(url: string | undefined): string | undefined {
 /** Templated texts kept per memo; a full memo starts again empty. */
 const TEMPLATE_MEMO_SIZE = 4_096;
 
-/**
- * The same few paths and span names come in every request (the decoder hands out one string per
- * text, so the lookup finds its hash computed): splitting and testing each segment once per text
- * instead of once per span. Bounded, since paths with ids in them never repeat.
- */
-function memoised(fn: (value: string) => string): (value: string) => string {
-  const memo = new Map<string, string>();
-  return (value) => {
-    let out = memo.get(value);
-    if (out === undefined) {
-      out = fn(value);
-      if (memo.size >= TEMPLATE_MEMO_SIZE) memo.clear();
-      memo.set(value, out);
-    }
-    return out;
-  };
-}
-
 /** A URL path with its query stripped and id-like segments replaced by `{id}`. */
-export const templatePath = memoised(templatePathOf);
+export const templatePath = memoised(templatePathOf, TEMPLATE_MEMO_SIZE);
 
 function templatePathOf(path: string): string {
   const cut = path.search(/[?#]/);
@@ -165,7 +148,7 @@ function templatePathOf(path: string): string {
 }
 
 /** A span name or destination with id-like words and path segments replaced by `{id}`. */
-export const templateWords = memoised(templateWordsOf);
+export const templateWords = memoised(templateWordsOf, TEMPLATE_MEMO_SIZE);
 
 function templateWordsOf(value: string): string {
   return value
