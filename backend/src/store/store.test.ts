@@ -89,6 +89,7 @@ describe('store', () => {
       .run(traceIdToBytes(t1), old.identity, old.identityKind, null, old.startMs, old.endMs, old.calls.length, encodeCalls(old.calls, old.startMs));
     const now = chain(t1, 'svc:a', [['b', 'GET /old'], ['d', 'GET /new']], 2000);
     store.writeChains([now]);
+    expect(store.db.prepare('SELECT typeof(calls) AS t FROM chains').all()).toEqual([{ t: 'blob' }]);
     expect(store.traceChains(t1)).toEqual([old, now]);
     const texts = () => (store.db.prepare('SELECT count(*) AS n FROM strings').get() as { n: number }).n;
     const numbered = texts();
@@ -116,6 +117,7 @@ describe('store', () => {
     const fresh2 = chain(traceId(2), 'svc:b', [['new-peer-2', 'GET /new-op-2']]);
     expect(() => store.db.transaction(() => {
       store.writeChains([fresh2]);
+      expect(store.traceChains(traceId(2))).toEqual([fresh2]);
       throw new Error('caller gave up');
     })()).toThrow(/gave up/);
     expect(store.db.prepare("SELECT count(*) AS n FROM strings WHERE text LIKE 'new-peer%'").get()).toEqual({ n: 0 });

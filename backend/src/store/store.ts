@@ -453,6 +453,8 @@ function createTextTable(db: Database.Database): TextTable & {
       if (text !== undefined) return text;
       text = selectText.get(id) as string | undefined;
       if (text === undefined) throw new Error(`stored calls refer to text ${id}, which is not in the strings table`);
+      // Within a caller's transaction the id may be one a write just handed out and a rollback frees.
+      if (db.inTransaction) return text;
       if (byId.size >= TEXT_MEMO) byId.clear();
       byId.set(id, text);
       return text;
