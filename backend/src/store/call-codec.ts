@@ -178,7 +178,7 @@ function restOf(call: Call, source: unknown): Record<string, unknown> | undefine
   return rest;
 }
 
-/** The JSON form (format 2): the fallback of `encodeCallsBinary` for calls with a fixed field that is no text. */
+/** The JSON form (format 2): the fallback of `encodeCallsBinary` for calls it cannot hold exactly. */
 export function encodeCalls(calls: readonly Call[], chainStartMs: number): string {
   const out = new Array<Tuple | number>(calls.length + 1);
   for (let i = 0; i < calls.length; i++) out[i] = toTuple(calls[i]!, chainStartMs);
