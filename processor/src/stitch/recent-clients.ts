@@ -1,5 +1,6 @@
 import type { RememberedClient } from '../calls/index.js';
 import type { Clock } from './stitcher.js';
+import { Recency } from './recency.js';
 
 /** Default of {@link RecentClientsConfig.maxSpans}. */
 export const DEFAULT_RECENT_CLIENT_SPANS = 50_000;
@@ -54,32 +55,19 @@ export function createRecentClients(config: RecentClientsConfig, clock: Clock): 
   const maxSpans = Math.max(0, Math.floor(config.maxSpans ?? DEFAULT_RECENT_CLIENT_SPANS));
   const maxAgeMs = Math.max(0, config.maxAgeMs ?? DEFAULT_RECENT_CLIENT_AGE_MS);
   const entries = new Map<string, Entry>();
-  // Entries in insertion order, which is expiry order (the clock does not go back and every entry
-  // lives maxAgeMs). Kept beside the map rather than read from the map's own order: a Map walked
-  // from its start steps over every deleted slot not yet compacted, and a full index deletes one
-  // entry per insert, which made each insert cost ~50 µs. A slot whose entry was taken or
-  // replaced meanwhile is stale and skipped.
-  let order: Entry[] = [];
-  let head = 0;
+  // Insertion order is expiry order (the clock does not go back and every entry lives maxAgeMs);
+  // an entry taken or replaced meanwhile is no longer the map's and is skipped.
+  const order = new Recency<Entry>();
+  const isCurrent = (e: Entry) => entries.get(e.spanId) === e;
+  const byExpiry = () => [...entries.values()].sort((a, b) => a.expiresMs - b.expiresMs).map((e) => [e, 0] as const);
   const counts = { hits: 0, misses: 0, expired: 0, evicted: 0 };
 
-  /** Drops the oldest slot; true when it held a live entry (now forgotten). */
-  const dropOldest = (): boolean => {
-    const e = order[head++]!;
-    if (entries.get(e.spanId) !== e) return false;
-    entries.delete(e.spanId);
-    return true;
-  };
-
-  const compact = () => {
-    if (head < 1024 || head * 2 < order.length) return;
-    order = order.slice(head);
-    head = 0;
-  };
-
   const prune = (now: number) => {
-    while (head < order.length && order[head]!.expiresMs <= now) if (dropOldest()) counts.expired++;
-    compact();
+    for (let e = order.oldest(isCurrent); e !== undefined && e.expiresMs <= now; e = order.oldest(isCurrent)) {
+      entries.delete(e.spanId);
+      counts.expired++;
+    }
+    order.compact(entries.size, byExpiry);
   };
 
   return {
@@ -91,9 +79,12 @@ export function createRecentClients(config: RecentClientsConfig, clock: Clock): 
       // Span ids are random 64-bit values; `take` checks the trace, so a collision is a miss.
       const e: Entry = { client, traceId, spanId, expiresMs: now + maxAgeMs };
       entries.set(spanId, e);
-      order.push(e);
-      while (entries.size > maxSpans && head < order.length) if (dropOldest()) counts.evicted++;
-      compact();
+      order.note(e);
+      while (entries.size > maxSpans) {
+        entries.delete(order.oldest(isCurrent)!.spanId);
+        counts.evicted++;
+      }
+      order.compact(entries.size, byExpiry);
     },
     take(traceId, spanId, calleeService) {
       prune(clock.now());

@@ -1,6 +1,7 @@
 import type { Attributes, SpanData, TracesRequestData } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
 import type { RecentClientsConfig } from './recent-clients.js';
+import { Recency } from './recency.js';
 
 /**
  * Default of {@link StitchConfig.idleMs}: matches the config file's `stitching.idle`. Above the
@@ -126,50 +127,19 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const evictTo = maxPendingSpans - Math.floor(maxPendingSpans * EVICTION_SLACK);
   const remembered = Math.max(0, config.rememberedTraces ?? DEFAULT_REMEMBERED_TRACES);
   const futureSkewMs = config.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
-  // Insertion order = least recently active first: a trace is re-inserted when a span arrives.
   const pending = new Map<string, Pending>();
-  // The same order, for the idle check and early completion, which read it from the oldest end:
-  // one entry per arrival at a trace, an entry stale once its trace has a later one or completed.
-  // Walking the Map from its start instead steps over every slot that re-insertions and
-  // completions have emptied and the Map has not yet compacted, hundreds of thousands under load.
-  const activity: (Pending | undefined)[] = [];
-  const activityTouch: number[] = [];
-  let activityHead = 0;
-  let touches = 0;
-  // Recently completed trace ids (for telling late spans), with the number of their latest
-  // completion; forgotten oldest first through the list beside it (a list entry whose number is not
-  // the id's latest is stale). Deleting the Map's first key instead walks, on every completion,
-  // over every slot that earlier deletions emptied and the Map has not yet compacted.
+  // Least recently active first, for the idle check, early completion and flush.
+  const activity = new Recency<Pending>();
+  const isLatestActivity = (p: Pending, seq: number) => !p.done && p.touch === seq;
+  const activityByAge = () => [...pending.values()].sort((a, b) => a.touch - b.touch).map((p) => [p, p.touch] as const);
+  // Recently completed trace ids (to tell late spans) with the number of their latest completion.
   const completedIds = new Map<string, number>();
-  const completedOrder: string[] = [];
-  const completedOrderSeq: number[] = [];
-  let completedHead = 0;
-  let completions = 0;
+  const completedOrder = new Recency<string>();
+  const isLatestCompletion = (id: string, seq: number) => completedIds.get(id) === seq;
   const rememberCompleted = (traceId: string) => {
-    const seq = ++completions;
-    completedIds.set(traceId, seq);
-    completedOrder.push(traceId);
-    completedOrderSeq.push(seq);
-    while (completedIds.size > remembered && completedHead < completedOrder.length) {
-      const id = completedOrder[completedHead]!;
-      if (completedIds.get(id) === completedOrderSeq[completedHead]) completedIds.delete(id);
-      completedHead++;
-    }
-    if (completedOrder.length - completedHead > 2 * remembered + 1_024) {
-      // Mostly stale (traces completed again and again): keep the live entries, oldest first.
-      const live = [...completedIds].sort((a, b) => a[1] - b[1]);
-      completedOrder.length = 0;
-      completedOrderSeq.length = 0;
-      completedHead = 0;
-      for (const [id, n] of live) {
-        completedOrder.push(id);
-        completedOrderSeq.push(n);
-      }
-    } else if (completedHead > 1_024 && completedHead * 2 > completedOrder.length) {
-      completedOrder.splice(0, completedHead);
-      completedOrderSeq.splice(0, completedHead);
-      completedHead = 0;
-    }
+    completedIds.set(traceId, completedOrder.note(traceId));
+    while (completedIds.size > remembered) completedIds.delete(completedOrder.oldest(isLatestCompletion)!);
+    completedOrder.compact(completedIds.size, () => [...completedIds].sort((a, b) => a[1] - b[1]));
   };
   // Every pending trace sits in the heap once, under a key that may trail its maxEndMs: when it
   // comes up, a trace whose spans extended it since goes back in under its current maxEndMs.
@@ -188,43 +158,8 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     for (let i = 0, j = 0; i < items.length; i += 2, j++) spans[j] = { span: items[i] as SpanData, resource: items[i + 1] as Attributes };
     pendingSpans -= spans.length;
     completed[reason]++;
-    if (remembered > 0) {
-      rememberCompleted(p.traceId);
-    }
+    if (remembered > 0) rememberCompleted(p.traceId);
     out.push(p.late ? { traceId: p.traceId, spans, reason, late: true } : { traceId: p.traceId, spans, reason });
-  };
-
-  const noteActivity = (p: Pending) => {
-    p.touch = ++touches;
-    activity.push(p);
-    activityTouch.push(p.touch);
-  };
-
-  /** The least recently active pending trace, dropping stale entries before it. */
-  const leastRecent = (): Pending | undefined => {
-    while (activityHead < activity.length) {
-      const p = activity[activityHead]!;
-      if (!p.done && p.touch === activityTouch[activityHead]) return p;
-      activity[activityHead++] = undefined;
-    }
-    return undefined;
-  };
-
-  /** Drops the walked-over front, and rebuilds the order when stale entries dominate it. */
-  const compactActivity = () => {
-    if (activity.length - activityHead > 4 * pending.size + 1_024) {
-      activity.length = 0;
-      activityTouch.length = 0;
-      activityHead = 0;
-      for (const p of pending.values()) {
-        activity.push(p);
-        activityTouch.push(p.touch);
-      }
-    } else if (activityHead > 1_024 && activityHead * 2 > activity.length) {
-      activity.splice(0, activityHead);
-      activityTouch.splice(0, activityHead);
-      activityHead = 0;
-    }
   };
 
   const watermark = () => newestEndMs - latenessMs;
@@ -267,9 +202,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     }
     for (const p of touched) {
       p.lastArrivalMs = now;
-      pending.delete(p.traceId);
-      pending.set(p.traceId, p);
-      noteActivity(p);
+      p.touch = activity.note(p);
       if (!p.queued) {
         p.queued = true;
         heapPush(heap, p);
@@ -278,27 +211,30 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     const out: CompletedTrace[] = [];
     completeByWatermark(out);
     if (pendingSpans > maxPendingSpans) {
-      for (let p = leastRecent(); p !== undefined && pendingSpans > evictTo; p = leastRecent()) complete(p, 'evicted', out);
+      for (let p = activity.oldest(isLatestActivity); p !== undefined && pendingSpans > evictTo; p = activity.oldest(isLatestActivity)) {
+        complete(p, 'evicted', out);
+      }
     }
-    compactActivity();
+    activity.compact(pending.size, activityByAge);
     return out;
   };
 
   const tick = (): CompletedTrace[] => {
     const cutoff = clock.now() - idleMs;
     const out: CompletedTrace[] = [];
-    for (let p = leastRecent(); p !== undefined && p.lastArrivalMs <= cutoff; p = leastRecent()) complete(p, 'idle', out);
-    compactActivity();
+    for (let p = activity.oldest(isLatestActivity); p !== undefined && p.lastArrivalMs <= cutoff; p = activity.oldest(isLatestActivity)) {
+      complete(p, 'idle', out);
+    }
+    activity.compact(pending.size, activityByAge);
     return out;
   };
 
   const flush = (): CompletedTrace[] => {
     const out: CompletedTrace[] = [];
-    for (const p of pending.values()) complete(p, 'flush', out);
+    // Every pending trace has its latest entry in `activity`: completed least recently active first.
+    for (let p = activity.oldest(isLatestActivity); p !== undefined; p = activity.oldest(isLatestActivity)) complete(p, 'flush', out);
     heap.length = 0;
-    activity.length = 0;
-    activityTouch.length = 0;
-    activityHead = 0;
+    activity.clear();
     return out;
   };
 
