@@ -16,6 +16,19 @@ describe('default identity rules', () => {
     expect(resolver.spanIdentity(s.span)).toEqual({ id: 'agent:support-triage', kind: 'agent', displayName: 'Support triage' });
   });
 
+  it('answers alike for inputs seen before and after many others (the remembered outcomes are bounded)', () => {
+    const own = createIdentityResolver(DEFAULT_IDENTITY_RULES);
+    const agent = (i: number, name: string) => span(api, { id: 'a', attrs: { 'gen_ai.agent.id': `bot-${i % 97}`, 'gen_ai.agent.name': name } }).span;
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 10_000; i++) {
+        expect(own.spanIdentity(agent(i, `Name ${i}`))).toEqual({ id: `agent:bot-${i % 97}`, kind: 'agent', displayName: `Name ${i}` });
+      }
+    }
+    // The same id with no name, then with a name: two outcomes, not one.
+    expect(own.spanIdentity(span(api, { id: 'a', attrs: { 'gen_ai.agent.id': 'bot-1' } }).span)).toEqual({ id: 'agent:bot-1', kind: 'agent' });
+    expect(own.spanIdentity(agent(1, 'Name 1'))?.displayName).toBe('Name 1');
+  });
+
   it('enduser.id names a principal', () => {
     const s = span(api, { id: 'a', attrs: { 'enduser.id': 'ci-bot', 'user.id': 'other' } });
     expect(resolver.spanIdentity(s.span)).toEqual({ id: 'ci-bot', kind: 'principal' });

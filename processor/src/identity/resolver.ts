@@ -60,9 +60,11 @@ interface CompiledRule {
   regex?: RegExp;
   /** Identity (null: no match) by rule input and then display name ('' for none); see {@link apply}. */
   memo: Map<string, Map<string, ResolvedIdentity | null>>;
+  /** Outcomes in `memo`, over both levels. */
+  memoSize: number;
 }
 
-/** Rule inputs remembered per rule; a full memo starts again empty. */
+/** Outcomes remembered per rule; a full memo starts again empty. */
 const RULE_MEMO_SIZE = 4_096;
 
 const serviceKeys = new WeakMap<Attributes, string>();
@@ -99,7 +101,7 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
         throw new Error(`identity.rules[${index}].pattern: ${(err as Error).message}`);
       }
     }
-    return { rule, keys, regex, memo: new Map() };
+    return { rule, keys, regex, memo: new Map(), memoSize: 0 };
   };
   const compiled = rules.map(compile);
   const spanRules = compiled.filter((c) => c.rule.from === 'span');
@@ -199,12 +201,15 @@ function apply(c: CompiledRule, attrs: Attributes): ResolvedIdentity | undefined
   const known = byName?.get(name);
   if (known !== undefined) return known ?? undefined;
   const resolved = resolve(c, value, name);
-  if (!byName) {
-    if (c.memo.size >= RULE_MEMO_SIZE) c.memo.clear();
-    c.memo.set(value, (byName = new Map()));
+  // Bounded over both levels: senders choose the ids and the names.
+  if (c.memoSize >= RULE_MEMO_SIZE) {
+    c.memo.clear();
+    c.memoSize = 0;
+    byName = undefined;
   }
-  if (byName.size >= RULE_MEMO_SIZE) byName.clear();
+  if (!byName) c.memo.set(value, (byName = new Map()));
   byName.set(name, resolved ?? null);
+  c.memoSize++;
   return resolved;
 }
 
