@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { Logger } from '@conduct/processor';
-import type { JournalBodyFormat } from './schema.js';
+import { JOURNAL_BODY_FORMATS, type JournalBodyFormat } from './schema.js';
 
 /** A request of a journal written by an older version, with the traces it still waited for. */
 export interface LegacyRequest {
@@ -11,7 +11,10 @@ export interface LegacyRequest {
   traces: Set<string>;
 }
 
-const FORMATS = new Set<string>(['protobuf', 'json', 'decoded']);
+/** The older version's journal tables that exist in `db`. */
+function legacyTables(db: Database): string[] {
+  return db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('journal', 'journal_traces')`).pluck().all() as string[];
+}
 
 /**
  * Calls `onRequest` for each unsettled request of the SQLite journal that versions before the
@@ -19,8 +22,7 @@ const FORMATS = new Set<string>(['protobuf', 'json', 'decoded']);
  * a time. Nothing when the tables are missing or empty.
  */
 export function readLegacyJournal(db: Database, logger: Logger, onRequest: (r: LegacyRequest) => void): void {
-  const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('journal', 'journal_traces')`).pluck().all();
-  if (tables.length < 2) return;
+  if (legacyTables(db).length < 2) return;
   // Journals from before the format column hold the decoded request as JSON text.
   const hasFormat = (db.prepare('PRAGMA table_info(journal)').all() as Array<{ name: string }>).some((c) => c.name === 'format');
   const one = db.prepare(`SELECT received_ms, spans, body, ${hasFormat ? 'format' : `'decoded' AS format`} FROM journal WHERE seq = ?`);
@@ -29,7 +31,7 @@ export function readLegacyJournal(db: Database, logger: Logger, onRequest: (r: L
     const row = one.get(seq) as { received_ms: number; spans: number; body: string | Buffer; format: string };
     const traces = new Set(tracesOf.all(seq) as string[]);
     if (traces.size === 0) continue;
-    if (!FORMATS.has(row.format)) {
+    if (!(JOURNAL_BODY_FORMATS as readonly string[]).includes(row.format)) {
       logger.error({ seq, format: row.format }, 'unreadable journal entry skipped');
       continue;
     }
@@ -40,6 +42,5 @@ export function readLegacyJournal(db: Database, logger: Logger, onRequest: (r: L
 
 /** Empties the older version's journal tables (they stay: store migration 020 made them). */
 export function clearLegacyJournal(db: Database): void {
-  const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('journal', 'journal_traces')`).pluck().all() as string[];
-  for (const t of tables) db.exec(`DELETE FROM ${t}`);
+  for (const t of legacyTables(db)) db.exec(`DELETE FROM ${t}`);
 }

@@ -1,7 +1,7 @@
 import { closeSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
-import type { JournalBodyFormat } from './schema.js';
+import { JOURNAL_BODY_FORMATS as FORMATS, type JournalBodyFormat } from './schema.js';
 
 /**
  * The journal's on-disk form: an append-only log in numbered segment files
@@ -23,7 +23,6 @@ export const SEGMENT_MAGIC = Buffer.from('CNDJRNL1', 'latin1');
 const HEADER_BYTES = 8;
 const TYPE_REQUEST = 1;
 const TYPE_SETTLED = 2;
-const FORMATS: readonly JournalBodyFormat[] = ['protobuf', 'json', 'decoded'];
 const SEGMENT_NAME = /^(\d{12})\.seg$/;
 
 let crcTable: Uint32Array | undefined;

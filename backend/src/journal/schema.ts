@@ -5,7 +5,10 @@
  * - `decoded`: the decoded request (TracesRequestData) as JSON text, for requests handed in
  *   without their body, and the only form the oldest SQLite journals hold.
  */
-export type JournalBodyFormat = 'protobuf' | 'json' | 'decoded';
+export type JournalBodyFormat = (typeof JOURNAL_BODY_FORMATS)[number];
+
+/** Every JournalBodyFormat; a log record stores its format as the index here (log.ts). */
+export const JOURNAL_BODY_FORMATS = ['protobuf', 'json', 'decoded'] as const;
 
 /**
  * Tables of the ingest journal of versions before the segment log (log.ts): `journal` held each
