@@ -349,11 +349,22 @@ describe('journal', () => {
   });
 
   it('without a directory, keeps its log in a temporary one that stop removes', async () => {
-    const journal = createJournal({ registry: new Registry() });
+    // The temporary directory is made in this test's own (other processes share the real one).
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = dir;
+    let journal: Journal;
+    try {
+      journal = createJournal({ registry: new Registry() });
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
     expect(await journal.ingest({ accept: async () => ({ ok: true }) }).accept(decodeTracesRequest(otlpProtobuf([1])))).toEqual({ ok: true });
-    const temporary = readdirSync(tmpdir()).filter((n) => n.startsWith('conduct-journal-'));
+    const [temporary, ...others] = readdirSync(dir);
+    expect(others).toEqual([]);
+    expect(listSegments(join(dir, temporary!))).toHaveLength(1);
     await journal.stop();
-    expect(readdirSync(tmpdir()).filter((n) => n.startsWith('conduct-journal-')).length).toBe(temporary.length - 1);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('checksums records with zlib\'s CRC-32, or the same values computed in JavaScript where Node lacks it', () => {
