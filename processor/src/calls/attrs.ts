@@ -68,6 +68,14 @@ export function letterOf(key: string): number {
   return c >= 0 && c < 26 ? 1 << c : 1 << 26;
 }
 
+/** Key families by the letter their keys start with (see {@link lettersOf}). */
+export const DB_KEYS = letterOf('db.');
+export const MESSAGING_KEYS = letterOf('messaging.');
+export const RPC_KEYS = letterOf('rpc.');
+export const GEN_AI_KEYS = letterOf('gen_ai.');
+export const HTTP_KEYS = letterOf('http.');
+export const HTTP_OR_URL_KEYS = HTTP_KEYS | letterOf('url.');
+
 /**
  * The first characters of an attribute object's keys: a key whose letter is missing is not there,
  * so a whole family of keys (`db.`, `messaging.`, `gen_ai.`) can be skipped unread. One pass over

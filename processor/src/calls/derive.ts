@@ -2,7 +2,22 @@ import { SpanKind, StatusCode, type Attributes, type SpanData } from '@conduct/p
 import type { Call, Chain, PeerKind, SourceContext } from '../model.js';
 import { serviceOf, type IdentityResolver, type ResolvedIdentity, type TraceSpan } from '../identity/index.js';
 import * as sc from '../semconv.js';
-import { ALL_LETTERS, clean, firstOf, hasPrefix, letterOf, lettersOf, MAX_TEXT_LENGTH, MAX_USER_AGENT_LENGTH, text } from './attrs.js';
+import {
+  ALL_LETTERS,
+  clean,
+  DB_KEYS,
+  firstOf,
+  GEN_AI_KEYS,
+  hasPrefix,
+  HTTP_KEYS,
+  HTTP_OR_URL_KEYS,
+  letterOf,
+  lettersOf,
+  MAX_TEXT_LENGTH,
+  MAX_USER_AGENT_LENGTH,
+  MESSAGING_KEYS,
+  text,
+} from './attrs.js';
 import { bareHost, isPrivateHost, networkOf } from './address.js';
 import { memoised } from './memo.js';
 import { operationOf, type Operation } from './operation.js';
@@ -92,7 +107,7 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
     const parent = span.parentSpanId ? nodes.get(span.parentSpanId) : undefined;
     if (node.stitched) {
       // Its call was emitted from the server side; a stitched server span may still be an entry.
-    } else if (node.letters & GEN_AI && text(span.attributes, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
+    } else if (node.letters & GEN_AI_KEYS && text(span.attributes, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
       const who = identityOf(node);
       add(toolCall(node, who), who);
     } else if (isOutbound(span)) {
@@ -211,13 +226,6 @@ function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
   return call;
 }
 
-/** Key families by their first letter (`lettersOf`). */
-const DB = letterOf(sc.DB_SYSTEM);
-const MESSAGING = letterOf(sc.MESSAGING_SYSTEM);
-const GEN_AI = letterOf(sc.GEN_AI_OPERATION_NAME);
-const HTTP = letterOf(sc.HTTP_RESPONSE_STATUS_CODE);
-const HTTP_OR_URL = HTTP | letterOf(sc.URL_FULL);
-
 /**
  * The peer an unstitched outbound span names, in the order DESIGN.md lists. `letters`
  * (`lettersOf(attrs)`, when known) lets it skip families of keys the span has none of.
@@ -233,18 +241,17 @@ export function peerOf(attrs: Attributes, protocol: string, letters = ALL_LETTER
     const kind: PeerKind = protocol === 'db' ? 'database' : protocol === 'messaging' ? 'messaging' : protocol === 'http' ? 'http' : 'virtual';
     return { peer, kind, external: !isPrivate(address.includes(':') ? `[${address}]` : address) };
   }
-  const db = letters & DB ? firstOf(attrs, sc.DB_SYSTEM_KEYS) : undefined;
+  const db = letters & DB_KEYS ? firstOf(attrs, sc.DB_SYSTEM_KEYS) : undefined;
   if (db) {
     const ns = firstOf(attrs, sc.DB_NAMESPACE_KEYS);
     return { peer: ns ? `${db}/${ns}` : db, kind: 'database', external: false };
   }
-  const destination = letters & MESSAGING ? firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS) : undefined;
+  const destination = letters & MESSAGING_KEYS ? firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS) : undefined;
   if (destination) return { peer: destination, kind: 'messaging', external: false };
-  const urlHost = letters & HTTP_OR_URL ? hostOfUrl(firstOf(attrs, sc.URL_FULL_KEYS, 2048)) : undefined;
+  const urlHost = letters & HTTP_OR_URL_KEYS ? hostOfUrl(firstOf(attrs, sc.URL_FULL_KEYS, 2048)) : undefined;
   if (urlHost) return { peer: urlHost, kind: 'http', external: !isPrivate(urlHost) };
   return { peer: UNKNOWN_PEER, kind: 'virtual', external: false };
 }
-
 
 /** `host[:port]` of an absolute URL, without user info. */
 export function hostOfUrl(url: string | undefined): string | undefined {
@@ -302,26 +309,20 @@ interface ClientAddress {
   publicAddress: boolean;
 }
 
-/** Client addresses classified so far; cleared when full, so its size stays bounded. */
-const clientAddresses = new Map<string, ClientAddress>();
-/** Most client addresses kept classified. */
+/** Most addresses and hosts kept classified. */
 const MAX_CACHED_ADDRESSES = 4_096;
 
 /** `isPrivateHost` once per peer host: every call to a peer names the same few hosts. */
 const isPrivate = memoised(isPrivateHost, MAX_CACHED_ADDRESSES);
 
-function classifyClient(address: string): ClientAddress {
-  let found = clientAddresses.get(address);
-  if (!found) {
-    const host = bareHost(address);
-    const network = networkOf(host);
-    found = { host, publicAddress: !isPrivateHost(host.includes(':') ? `[${host}]` : host) };
-    if (network) found.network = network;
-    if (clientAddresses.size >= MAX_CACHED_ADDRESSES) clientAddresses.clear();
-    clientAddresses.set(address, found);
-  }
+/** A client address classified once per address. */
+const classifyClient = memoised((address: string): ClientAddress => {
+  const host = bareHost(address);
+  const network = networkOf(host);
+  const found: ClientAddress = { host, publicAddress: !isPrivateHost(host.includes(':') ? `[${host}]` : host) };
+  if (network) found.network = network;
   return found;
-}
+}, MAX_CACHED_ADDRESSES);
 
 /** Adds what a server span says about its client: address, network segment, user agent. */
 function addClientSide(source: SourceContext, attrs: Attributes): void {
@@ -337,7 +338,7 @@ function addClientSide(source: SourceContext, attrs: Attributes): void {
 }
 
 function httpStatusOf(attrs: Attributes, letters: number): number | undefined {
-  if (!(letters & HTTP)) return undefined;
+  if (!(letters & HTTP_KEYS)) return undefined;
   const raw = attrs[sc.HTTP_RESPONSE_STATUS_CODE] ?? attrs[sc.HTTP_STATUS_CODE];
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' ? Number(raw) : NaN;
   return Number.isInteger(n) && n >= 100 && n <= 999 ? n : undefined;

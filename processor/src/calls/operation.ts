@@ -1,6 +1,6 @@
 import type { Attributes } from '@conduct/proto';
 import * as sc from '../semconv.js';
-import { ALL_LETTERS, clean, firstOf, letterOf, text } from './attrs.js';
+import { ALL_LETTERS, clean, DB_KEYS, firstOf, GEN_AI_KEYS, HTTP_KEYS, HTTP_OR_URL_KEYS, MESSAGING_KEYS, RPC_KEYS, text } from './attrs.js';
 import { memoised } from './memo.js';
 
 /** Longest operation kept. */
@@ -22,14 +22,6 @@ export interface Operation {
 
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
 
-/** Key families by their first letter (`lettersOf`): db., messaging., rpc., gen_ai., http., url. */
-const DB = letterOf(sc.DB_SYSTEM);
-const MESSAGING = letterOf(sc.MESSAGING_SYSTEM);
-const RPC = letterOf(sc.RPC_SYSTEM);
-const GEN_AI = letterOf(sc.GEN_AI_OPERATION_NAME);
-const HTTP = letterOf(sc.HTTP_ROUTE);
-const HTTP_OR_URL = HTTP | letterOf(sc.URL_FULL);
-
 /**
  * The operation a span describes, templated so that ids do not make new operations. `letters`
  * (`lettersOf(attrs)`, when known) lets it skip families of keys the span has none of.
@@ -42,35 +34,35 @@ export function operationOf(name: string, attrs: Attributes, letters = ALL_LETTE
 
 /** The protocol the span's attributes speak. */
 export function protocolOf(attrs: Attributes, letters = ALL_LETTERS): string {
-  if (letters & GEN_AI && text(attrs, sc.GEN_AI_OPERATION_NAME)) return 'genai';
-  const rpc = letters & RPC ? text(attrs, sc.RPC_SYSTEM) : undefined;
+  if (letters & GEN_AI_KEYS && text(attrs, sc.GEN_AI_OPERATION_NAME)) return 'genai';
+  const rpc = letters & RPC_KEYS ? text(attrs, sc.RPC_SYSTEM) : undefined;
   if (rpc) return rpc.toLowerCase() === 'grpc' ? 'grpc' : 'rpc';
-  if (letters & DB && firstOf(attrs, sc.DB_SYSTEM_KEYS)) return 'db';
-  if (letters & MESSAGING && (text(attrs, sc.MESSAGING_SYSTEM) || firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS))) return 'messaging';
-  if (letters & HTTP_OR_URL && (firstOf(attrs, sc.HTTP_METHOD_KEYS) || firstOf(attrs, sc.URL_FULL_KEYS))) return 'http';
-  if (letters & RPC && text(attrs, sc.RPC_METHOD)) return 'rpc';
+  if (letters & DB_KEYS && firstOf(attrs, sc.DB_SYSTEM_KEYS)) return 'db';
+  if (letters & MESSAGING_KEYS && (text(attrs, sc.MESSAGING_SYSTEM) || firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS))) return 'messaging';
+  if (letters & HTTP_OR_URL_KEYS && (firstOf(attrs, sc.HTTP_METHOD_KEYS) || firstOf(attrs, sc.URL_FULL_KEYS))) return 'http';
+  if (letters & RPC_KEYS && text(attrs, sc.RPC_METHOD)) return 'rpc';
   return 'internal';
 }
 
 function describe(name: string, attrs: Attributes, letters: number): Operation {
   const protocol = protocolOf(attrs, letters);
-  if (letters & GEN_AI && text(attrs, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
+  if (letters & GEN_AI_KEYS && text(attrs, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
     const tool = text(attrs, sc.GEN_AI_TOOL_NAME);
     return { operation: tool ? `${sc.GEN_AI_EXECUTE_TOOL} ${tool}` : sc.GEN_AI_EXECUTE_TOOL, source: 'semantic', protocol };
   }
 
-  const rawMethod = letters & HTTP ? firstOf(attrs, sc.HTTP_METHOD_KEYS, 32) : undefined;
+  const rawMethod = letters & HTTP_KEYS ? firstOf(attrs, sc.HTTP_METHOD_KEYS, 32) : undefined;
   const method = rawMethod === undefined ? undefined : HTTP_METHODS.has(rawMethod.toUpperCase()) ? rawMethod.toUpperCase() : '_OTHER';
-  const route = letters & HTTP ? text(attrs, sc.HTTP_ROUTE, MAX_OPERATION_LENGTH) : undefined;
+  const route = letters & HTTP_KEYS ? text(attrs, sc.HTTP_ROUTE, MAX_OPERATION_LENGTH) : undefined;
   if (route) return { operation: method ? `${method} ${route}` : route, source: 'route', protocol };
 
-  const rpcMethod = letters & RPC ? text(attrs, sc.RPC_METHOD) : undefined;
+  const rpcMethod = letters & RPC_KEYS ? text(attrs, sc.RPC_METHOD) : undefined;
   if (rpcMethod) {
     const rpcService = text(attrs, sc.RPC_SERVICE);
     return { operation: rpcService ? `${rpcService}/${rpcMethod}` : rpcMethod, source: 'semantic', protocol };
   }
 
-  if (letters & DB) {
+  if (letters & DB_KEYS) {
     const dbOperation = firstOf(attrs, sc.DB_OPERATION_KEYS, 64);
     const collection = firstOf(attrs, sc.DB_COLLECTION_KEYS);
     if (dbOperation) {
@@ -86,7 +78,7 @@ function describe(name: string, attrs: Attributes, letters: number): Operation {
     }
   }
 
-  const destination = letters & MESSAGING ? firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS) : undefined;
+  const destination = letters & MESSAGING_KEYS ? firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS) : undefined;
   if (destination) {
     const operation = firstOf(attrs, sc.MESSAGING_OPERATION_KEYS, 64);
     const dest = templateWords(destination);
