@@ -245,17 +245,31 @@ export function operationPath(chain: Chain): string[] {
   return path;
 }
 
-/** Source values of a call that are learned (not host or pod names, which churn). */
-export function sourceKeys(call: Call): [EntryKind, string][] {
-  const s = call.source ?? {};
-  const out: [EntryKind, string][] = [];
-  if (s.region) out.push(['region', s.region]);
-  if (s.account) out.push(['account', s.account]);
-  if (s.cluster) out.push(['cluster', s.cluster]);
-  if (s.network) out.push(['network', s.network]);
-  if (s.userAgent) out.push(['userAgent', userAgentFamily(s.userAgent)]);
-  if (s.clientAddress) out.push(['addressClass', s.publicAddress ? 'public' : 'private']);
-  return out;
+/** Source kinds learned from a call (not host or pod names, which churn). */
+export const SOURCE_KINDS = ['region', 'account', 'cluster', 'network', 'userAgent', 'addressClass'] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
+
+/**
+ * The learned value of a call's source of one kind, if it has one: asked kind by kind, as learning
+ * and `new-source` ask for every call and a list per call cost more than the rest.
+ */
+export function sourceKey(call: Call, kind: SourceKind): string | undefined {
+  const s = call.source;
+  if (!s) return undefined;
+  switch (kind) {
+    case 'region':
+      return s.region;
+    case 'account':
+      return s.account;
+    case 'cluster':
+      return s.cluster;
+    case 'network':
+      return s.network;
+    case 'userAgent':
+      return s.userAgent ? userAgentFamily(s.userAgent) : undefined;
+    case 'addressClass':
+      return s.clientAddress ? (s.publicAddress ? 'public' : 'private') : undefined;
+  }
 }
 
 /** Folds a chain into the baseline (the caller decides whether the chain may be learned). */
@@ -274,15 +288,9 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions): vo
     touch(b, 'edge', edgeKey(call), ms);
     if (call.target) touch(b, 'target', call.target, ms);
     if (call.account) touch(b, 'targetAccount', call.account, ms);
-    // sourceKeys, without a list per call.
-    const s = call.source;
-    if (s) {
-      if (s.region) touch(b, 'region', s.region, ms);
-      if (s.account) touch(b, 'account', s.account, ms);
-      if (s.cluster) touch(b, 'cluster', s.cluster, ms);
-      if (s.network) touch(b, 'network', s.network, ms);
-      if (s.userAgent) touch(b, 'userAgent', userAgentFamily(s.userAgent), ms);
-      if (s.clientAddress) touch(b, 'addressClass', s.publicAddress ? 'public' : 'private', ms);
+    for (const kind of SOURCE_KINDS) {
+      const key = sourceKey(call, kind);
+      if (key) touch(b, kind, key, ms);
     }
     if (b.firstMs === 0 || ms < b.firstMs) b.firstMs = ms;
     if (ms > b.lastMs) b.lastMs = ms;

@@ -74,6 +74,19 @@ describe('baseline', () => {
     expect(learningState(b, opts)).toMatchObject({ status: 'enforcing', progress: 1, calls: 4 });
   });
 
+  it('learns every source kind of a call: the client family, the address class, not the host', () => {
+    const b = createBaseline('svc:x', 'workload');
+    const c = chainOf(['a'], T0);
+    const ua = 'python-requests/2.31';
+    c.calls[0]!.source = { region: 'r1', account: '111', cluster: 'prod', host: 'h1', network: '203.0.113.0/24', clientAddress: '203.0.113.9', publicAddress: true, userAgent: ua };
+    learnChain(b, c, opts);
+    const learned = (kind: keyof typeof b.entries) => [...b.entries[kind].keys()];
+    expect([learned('region'), learned('account'), learned('cluster'), learned('network')]).toEqual([['r1'], ['111'], ['prod'], ['203.0.113.0/24']]);
+    expect(learned('userAgent')).toEqual([userAgentFamily(ua)]);
+    expect(userAgentFamily(ua)).not.toBe(ua);
+    expect(learned('addressClass')).toEqual(['public']);
+  });
+
   it('forgets entries unseen for forgetAfter and records them for deletion', () => {
     const b = createBaseline('svc:x', 'workload');
     learnChain(b, chainOf(['old'], T0), opts);

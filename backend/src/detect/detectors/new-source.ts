@@ -1,5 +1,5 @@
 import type { Call } from '@conduct/processor';
-import { topEntries, userAgentFamily, type EntryKind } from '../../learn/index.js';
+import { sourceKey, topEntries, SOURCE_KINDS, type EntryKind } from '../../learn/index.js';
 import { displayName, listWithCounts, q, unique, type DetectionContext, type Finding } from '../finding.js';
 import { T_VALID_CLOUD_ACCOUNTS } from '../techniques.js';
 
@@ -11,9 +11,6 @@ const NOUN: Partial<Record<EntryKind, string>> = {
   userAgent: 'client software',
 };
 
-/** The learned source kinds compared, in `sourceKeys` order (not the address class). */
-const KINDS = ['region', 'account', 'cluster', 'network', 'userAgent'] as const;
-
 /**
  * `new-source`: an enforcing identity acts from a region, own account, cluster, network segment or
  * client software family outside its baseline (only for kinds its baseline has seen; host and pod
@@ -24,15 +21,12 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
   const b = ctx.baseline;
   let found: Map<string, { kind: EntryKind; value: string; calls: Call[] }> | undefined;
   for (const call of ctx.calls) {
-    const s = call.source;
-    if (!s) continue;
-    // sourceKeys without a list per call: most calls come from known sources.
-    for (const kind of KINDS) {
+    for (const kind of SOURCE_KINDS) {
       const known = b.entries[kind];
-      const raw = s[kind];
-      if (known.size === 0 || !raw) continue;
-      const value = kind === 'userAgent' ? userAgentFamily(raw) : raw;
-      if (known.has(value)) continue;
+      // The address class is not compared; a value only for kinds the baseline has seen.
+      if (kind === 'addressClass' || known.size === 0) continue;
+      const value = sourceKey(call, kind);
+      if (!value || known.has(value)) continue;
       const key = `${kind}:${value}`;
       if (ctx.suppressed('new-source', key)) continue;
       found ??= new Map();
