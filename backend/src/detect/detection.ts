@@ -594,13 +594,13 @@ export function createDetection(options: DetectionOptions): Detection {
     return { findings: [...stay, flood], flood };
   }
 
-  function analyseChain(chain: Chain, result: AnalyseResult, touched: Set<Baseline>): void {
+  function analyseChain(chain: Chain, result: AnalyseResult): void {
     const b = baselineFor(chain, result);
     if (!b) return;
     const calls = inTimeOrder(chainCalls(chain));
     if (calls.length === 0) return;
     const ordered: Chain = calls === chain.calls ? chain : { ...chain, calls };
-    touched.add(b);
+    unwritten.add(b);
     const learning = learningState(b, opts);
     const indexes = observeCalls(b.rate, calls);
     const windows: RateWindow[] = [];
@@ -653,7 +653,7 @@ export function createDetection(options: DetectionOptions): Detection {
   const analyseTx = db.transaction((chains: readonly Chain[]): AnalyseResult => {
     const result: AnalyseResult = { alerts: [], updated: [], held: 0, learned: 0 };
     const sorted = chains.filter((c) => c.calls.length > 0).sort((a, b) => a.startMs - b.startMs);
-    for (const chain of sorted) analyseChain(chain, result, unwritten);
+    for (const chain of sorted) analyseChain(chain, result);
     if (persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs) writeUnwritten();
     return result;
   });
