@@ -135,6 +135,7 @@ describe('rate windows', () => {
     expect(s.samples.targets).toEqual([3, 4]);
     expect(summarise(s.samples.calls)).toMatchObject({ windows: 2, max: 4 });
     // A summary is remembered until its list gains a sample.
+    expect(summarise(s.samples.calls)).toBe(summarise(s.samples.calls));
     observeCalls(s, minute(2 + 2 * (OPEN_WINDOWS + 1), 9)); // closes the window of one call above
     expect(summarise(s.samples.calls)).toMatchObject({ windows: 3, max: 4, mean: 8 / 3 });
     expect(observeCalls(s, minute(0, 1))).toEqual([]);
