@@ -17,7 +17,7 @@ import {
   type Baseline,
 } from './baseline.js';
 import { MAX_RATE_SAMPLES, OPEN_WINDOWS, RATE_WINDOW_MS, createRateState, observeCalls, summarise, taintWindows } from './rate.js';
-import { chainShape, nearestShape, shapeDistance } from './shape.js';
+import { chainShape, nearestShape, shapeDistance, shapeKey, MAX_MEMO_SHAPES } from './shape.js';
 import { humanSoftware, isNonHumanIdentity, MAX_CACHED_USER_AGENTS, userAgentFamily } from './user-agent.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -176,6 +176,13 @@ describe('composite keys', () => {
     // Same parts, same key; a different external flag is a different edge.
     expect(edgeKey({ ...call, external: true })).toBe(JSON.stringify(['x', 'p', 'GET /a', 'service', true]));
     expect(edgeKey({ ...call, external: false })).toBe(JSON.stringify(['x', 'p', 'GET /a', 'service', false]));
+  });
+
+  it('give a shape the JSON of its operations: a prefix, a repeat and the empty shape, also after the memo filled', () => {
+    for (let round = 0; round < 2; round++) {
+      for (const shape of [['a', 'b'], ['a'], [], ['a', 'b'], ['b', 'a']]) expect(shapeKey(shape)).toBe(JSON.stringify(shape));
+      for (let i = 0; round === 0 && i < MAX_MEMO_SHAPES + 10; i++) expect(shapeKey(['s', `op ${i}`])).toBe(JSON.stringify(['s', `op ${i}`]));
+    }
   });
 });
 
