@@ -1,54 +1,102 @@
-// Certificates for the mutual-TLS part of the demo, made at start with the `openssl` command:
-// a throw-away CA, a server certificate for the ledger and a client certificate for payments.
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+// Certificates for the mutual-TLS part of the demo, made at start in JavaScript (Node's WebCrypto
+// for the keys, `@peculiar/x509` for the certificates; no `openssl` command needed): a throw-away
+// CA, a server certificate for the ledger and a client certificate for payments.
+import 'reflect-metadata'; // @peculiar/x509 resolves its ASN.1 encoders through tsyringe, which needs it
+import { webcrypto } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
 
 /** Subject of the payments workload's client certificate (what the ledger records). */
-export const PAYMENTS_SUBJECT = '/O=Demo Shop/OU=payments/CN=payments.shop.svc';
+export const PAYMENTS_SUBJECT = 'O=Demo Shop, OU=payments, CN=payments.shop.svc';
 /** DNS name in the ledger's server certificate. */
 export const LEDGER_HOST = 'ledger.finance.svc';
 /** Validity of every demo certificate. */
 export const CERT_DAYS = 2;
 
-function openssl(args, cwd) {
-  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+x509.cryptoProvider.set(webcrypto);
+
+function validity() {
+  // An hour of slack before now, for clocks a little behind.
+  const notBefore = new Date(Date.now() - 60 * 60 * 1000);
+  return { notBefore, notAfter: new Date(notBefore.getTime() + CERT_DAYS * DAY_MS) };
 }
 
-/** True when an `openssl` command is available. */
-export function hasOpenssl() {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+function serialNumber() {
+  // Positive 16-byte serial: the top bit cleared so DER does not read it as negative.
+  const bytes = webcrypto.getRandomValues(new Uint8Array(16));
+  bytes[0] &= 0x7f;
+  return Buffer.from(bytes).toString('hex');
+}
+
+async function newKeys() {
+  return webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
+}
+
+async function privateKeyPem(keys) {
+  const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+}
+
+async function makeCa() {
+  const keys = await newKeys();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: 'O=Demo Shop, CN=Demo Shop internal CA',
+    ...validity(),
+    signingAlgorithm: EC_P256,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { cert, keys };
+}
+
+/** A leaf certificate signed by `ca`: `usage` is serverAuth or clientAuth, `altName` one SAN. */
+async function makeLeaf(ca, subject, usage, altName) {
+  const keys = await newKeys();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serialNumber(),
+    subject,
+    issuer: ca.cert.subject,
+    ...validity(),
+    signingAlgorithm: EC_P256,
+    publicKey: keys.publicKey,
+    signingKey: ca.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([usage]),
+      new x509.SubjectAlternativeNameExtension([altName]),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+    ],
+  });
+  return { cert: cert.toString('pem'), key: await privateKeyPem(keys) };
 }
 
 /**
- * Writes a CA, a ledger server certificate and a payments client certificate into `dir`.
- * Returns the PEM texts: `{ca, server: {cert, key}, client: {cert, key}}`.
+ * Writes a CA, a ledger server certificate and a payments client certificate into `dir` (for
+ * looking at them; the services take the PEM texts). Returns `{ca, server: {cert, key}, client:
+ * {cert, key}}`.
  */
-export function makeCertificates(dir) {
-  if (!hasOpenssl()) {
-    throw new Error('the mutual-TLS demo needs the openssl command (apt-get install openssl, brew install openssl)');
-  }
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', String(CERT_DAYS), '-subj', '/O=Demo Shop/CN=Demo Shop internal CA'], dir);
-  const leaf = (name, subject, ext) => {
-    openssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject], dir);
-    writeFileSync(join(dir, `${name}.ext`), ext);
-    openssl(
-      ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', String(CERT_DAYS), '-extfile', `${name}.ext`],
-      dir,
-    );
-  };
-  leaf('ledger', `/O=Demo Shop/OU=finance/CN=${LEDGER_HOST}`, `subjectAltName=DNS:${LEDGER_HOST}\nextendedKeyUsage=serverAuth\n`);
-  leaf('payments', PAYMENTS_SUBJECT, 'subjectAltName=URI:spiffe://demo.shop/ns/shop/sa/payments\nextendedKeyUsage=clientAuth\n');
-  const read = (f) => readFileSync(join(dir, f), 'utf8');
-  return {
-    ca: read('ca.crt'),
-    server: { cert: read('ledger.crt'), key: read('ledger.key') },
-    client: { cert: read('payments.crt'), key: read('payments.key') },
-  };
+export async function makeCertificates(dir) {
+  const ca = await makeCa();
+  const server = await makeLeaf(ca, `O=Demo Shop, OU=finance, CN=${LEDGER_HOST}`, x509.ExtendedKeyUsage.serverAuth, {
+    type: 'dns',
+    value: LEDGER_HOST,
+  });
+  const client = await makeLeaf(ca, PAYMENTS_SUBJECT, x509.ExtendedKeyUsage.clientAuth, {
+    type: 'url',
+    value: 'spiffe://demo.shop/ns/shop/sa/payments',
+  });
+  const caPem = ca.cert.toString('pem');
+  const files = { 'ca.crt': caPem, 'ledger.crt': server.cert, 'ledger.key': server.key, 'payments.crt': client.cert, 'payments.key': client.key };
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o600 });
+  return { ca: caPem, server, client };
 }

@@ -62,7 +62,7 @@ export async function canUseLoopbackAddress(address) {
  * directory (certificates, the warehouse database). Returns a handle to drive and stop them.
  */
 export async function startSystem({ otlpEndpoint, dir }) {
-  const certs = makeCertificates(dir);
+  const certs = await makeCertificates(dir);
   const deployerToken = randomBytes(16).toString('hex');
   const received = { partner: 0, drop: 0 };
   const partner = await outsideParty(() => received.partner++);

@@ -8,8 +8,37 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
 const uiSources = join(repo, 'backend/ui');
 const uiIndex = join(repo, 'backend/dist/ui/index.html');
 
-/** Debian's Chromium, installed by .ci/run when missing. */
-export const CHROMIUM = process.env.CONDUCT_CHROMIUM ?? '/usr/bin/chromium';
+/**
+ * The browser the UI tests drive: `CHROMIUM_PATH` (or the older `CONDUCT_CHROMIUM`) when set,
+ * otherwise the headless Chromium shipped inside the npm package `@sparticuz/chromium`, which
+ * `npm install` brings like any other dev dependency: no system browser, no download.
+ */
+export const CHROMIUM_OVERRIDE = process.env.CHROMIUM_PATH || process.env.CONDUCT_CHROMIUM || undefined;
+
+/** Flags that keep Chromium off the network it would reach on its own (updates, sync, QUIC). */
+export const QUIET_NETWORK_ARGS = [
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--no-first-run',
+];
+
+/**
+ * Flags of the package (made for serverless hosts) that would make the test browser laxer than a
+ * user's: same-origin and mixed-content checks stay on, so the security tests test something.
+ */
+const DROPPED_PACKAGE_ARGS = new Set(['--disable-web-security', '--allow-running-insecure-content', '--single-process']);
+
+async function browserLaunch(): Promise<{ executablePath: string; args: string[] }> {
+  if (CHROMIUM_OVERRIDE) {
+    return { executablePath: CHROMIUM_OVERRIDE, args: ['--headless', '--no-sandbox', '--disable-gpu', ...QUIET_NETWORK_ARGS] };
+  }
+  const packaged = (await import('@sparticuz/chromium')).default;
+  const args = packaged.args.filter((a) => !DROPPED_PACKAGE_ARGS.has(a) && !a.startsWith('--headless'));
+  for (const a of QUIET_NETWORK_ARGS) if (!args.includes(a)) args.push(a);
+  return { executablePath: await packaged.executablePath(), args };
+}
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -30,10 +59,8 @@ export function ensureUiBuilt(): void {
 }
 
 export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const { executablePath, args } = await browserLaunch();
+  return chromium.launch({ executablePath, args, headless: true });
 }
 
 /** What a page did that it must not: dialogs opened, CSP violations, script errors. */
