@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ForwardConfigError, ReceiverConfigError } from '@conduct/processor';
 import { SinkConfigError } from '../alerts/sinks/index.js';
 import { ConfigError, loadConfigFile, parseConfig, type Config } from '../config/index.js';
-import { createLogger } from '../log/index.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../log/index.js';
 import { CONDUCT_VERSION, startConduct } from './start.js';
 import { registerReplayCommand } from '../replay/command.js';
 import { registerDemoCommand } from '../demo/command.js';
@@ -19,6 +19,7 @@ export interface ServeFlags {
   http?: string;
   api?: string;
   db?: string;
+  logLevel?: LogLevel;
 }
 
 /**
@@ -37,11 +38,20 @@ export function serveConfig(flags: ServeFlags): Config {
   if (http !== undefined) config.receivers.http.endpoint = http;
   if (api !== undefined) config.api.endpoint = api;
   if (db !== undefined) config.storage.path = db;
+  if (flags.logLevel !== undefined) config.log.level = flags.logLevel;
   return config;
 }
 
 function isStartupConfigError(err: unknown): err is Error {
   return err instanceof ConfigError || err instanceof ReceiverConfigError || err instanceof ForwardConfigError || err instanceof SinkConfigError;
+}
+
+/**
+ * The logger for what stops the command before its configuration is read (usage and configuration
+ * errors): the same line format as the running server's, and never quieter than `error`.
+ */
+function failureLogger(level?: LogLevel) {
+  return createLogger({ level: level === undefined || level === 'silent' ? 'error' : level });
 }
 
 /** Runs `conduct serve` until SIGTERM or SIGINT; a second signal exits at once. */
@@ -51,12 +61,12 @@ async function serve(flags: ServeFlags): Promise<number> {
     config = serveConfig(flags);
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(`conduct: invalid configuration: ${err.message}`);
+      failureLogger(flags.logLevel).error(`invalid configuration: ${err.message}`);
       return EXIT_USAGE;
     }
     throw err;
   }
-  const logger = createLogger({ level: config.log.level });
+  const logger = createLogger({ level: config.log.level, format: config.log.format });
   let running: Awaited<ReturnType<typeof startConduct>>;
   try {
     running = await startConduct(config, { logger });
@@ -64,7 +74,7 @@ async function serve(flags: ServeFlags): Promise<number> {
     // Configuration that only start-up can check (files it names, sinks, forwarding) is still a
     // configuration error: exit as for a bad file, with the message naming the key.
     if (isStartupConfigError(err)) {
-      console.error(`conduct: invalid configuration: ${err.message}`);
+      logger.error(`invalid configuration: ${err.message}`);
       return EXIT_USAGE;
     }
     logger.error({ err: (err as Error).message }, 'conduct could not start');
@@ -95,9 +105,14 @@ export async function main(argv: string[]): Promise<number> {
   let action: Promise<number> = Promise.resolve(EXIT_OK);
   const program = new Command('conduct')
     .description('Watch the runtime conduct of non-human identities from their OpenTelemetry traces')
-    .version(CONDUCT_VERSION)
+    .version(CONDUCT_VERSION, '-v, --version', 'print the version and exit')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+      // Usage errors (unknown flag, missing value) as log lines, like every other error.
+      outputError: (s) => failureLogger().error(s.trim()),
+    });
 
   program
     .command('serve')
@@ -107,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--http <host:port>', 'OTLP/HTTP listen address (receivers.http.endpoint; "" disables)'))
     .addOption(new Option('--api <host:port>', 'API and UI listen address (api.endpoint)'))
     .addOption(new Option('--db <path>', 'SQLite database file (storage.path)'))
+    .addOption(new Option('--log-level <level>', 'lowest level logged (log.level)').choices(LOG_LEVELS))
     .action((flags: ServeFlags) => {
       action = serve(flags);
     });

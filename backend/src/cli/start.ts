@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import {
   createForwarder,
   createGrpcReceiver,
@@ -12,7 +12,7 @@ import {
 } from '@conduct/processor';
 import { createSinks } from '../alerts/sinks/index.js';
 import { registerStateMetrics } from '../alerts/state-metrics.js';
-import { ConfigError, type Config } from '../config/index.js';
+import { ConfigError, configSummary, type Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser, MAX_ALERTS_PER_QUERY } from '../detect/index.js';
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights } from '../api/index.js';
 import { createEngine, type Engine } from '../engine/index.js';
@@ -70,6 +70,16 @@ export interface RunningConduct {
   stop(): Promise<void>;
 }
 
+/** `conduct_build_info{version, node} 1`: which conduct and which Node a scrape came from. */
+function registerBuildInfo(registry: Registry): void {
+  new Gauge({
+    name: 'conduct_build_info',
+    help: 'Always 1; the labels name the conduct version and the Node.js version running it.',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  }).set({ version: CONDUCT_VERSION, node: process.versions.node }, 1);
+}
+
 function readPem(path: string, key: string): Buffer {
   try {
     return readFileSync(path);
@@ -103,9 +113,11 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
   };
 
   try {
+    logger.debug({ config: configSummary(config) }, 'configuration');
     const apiEndpoint = endpointOf(config.api.endpoint, 'api.endpoint');
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    registerBuildInfo(registry);
 
     const store = await openStore({ path: config.storage.path, logger });
     stops.push(() => store.close());

@@ -2,3 +2,4 @@ export { configSchema, DEFAULT_IDENTITY_RULES, DEFAULT_MAX_REQUEST_BYTES, DEFAUL
 export type { Config, ConfigInput, SinkConfig, ForwardConfig, PolicyConfig } from './schema.js';
 export { parseConfig, loadConfigFile, ConfigError } from './load.js';
 export { parseDuration, parseSize } from './duration.js';
+export { configSummary } from './summary.js';

@@ -6,6 +6,7 @@ import {
   DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE,
   MAX_IDENTITIES,
 } from '../detect/detection.js';
+import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS } from '../log/index.js';
 
 /**
  * The configuration file's schema: every key users and scripts rely on (see the README's config
@@ -292,7 +293,12 @@ export const configSchema = z
       .strict()
       .default({}),
     log: z
-      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') })
+      .object({
+        /** Lowest level written (`--log-level` overrides it). */
+        level: z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
+        /** `json`, `console`, or `auto`: console when standard error is a terminal, JSON otherwise. */
+        format: z.enum(LOG_FORMATS).default(DEFAULT_LOG_FORMAT),
+      })
       .strict()
       .default({}),
   })

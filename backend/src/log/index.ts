@@ -1,2 +1,3 @@
-export { createLogger, DEFAULT_LOG_LEVEL } from './logger.js';
-export type { LogLevel, LoggerOptions } from './logger.js';
+export { createLogger, resolveLogFormat, DEFAULT_LOG_LEVEL, DEFAULT_LOG_FORMAT, LOG_LEVELS, LOG_FORMATS } from './logger.js';
+export type { LogLevel, LogFormat, LoggerOptions } from './logger.js';
+export { formatConsoleLine } from './console-format.js';

@@ -1,0 +1,81 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../store/testdata/fixtures.js';
+import { requireBuilt, runConductChild } from './testdata/child.js';
+
+/** The version users see: the package's. */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Every line of standard error parses as a JSON log line with a level name and an ISO time. */
+function expectJsonLines(lines: string[]): Array<Record<string, unknown>> {
+  return lines.map((line) => {
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new Error(`not a JSON line on stderr: ${line}`);
+    }
+    expect(entry['level']).toMatch(/^(trace|debug|info|warn|error|fatal)$/);
+    expect(entry['time']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    return entry;
+  });
+}
+
+describe('conduct command conventions (child process)', () => {
+  const t = tempDir('conduct-conventions-');
+  beforeAll(() => requireBuilt());
+  afterAll(() => t.cleanup());
+
+  it('prints its version for -v and --version and exits 0', async () => {
+    for (const flag of ['-v', '--version']) {
+      const child = runConductChild([flag]);
+      expect(await child.exit).toBe(0);
+      expect(child.stdout().trim()).toBe(VERSION);
+    }
+  });
+
+  it('--log-level debug logs debug lines as JSON with level names; --log-level over log.level; a bad level exits 2', async () => {
+    const file = join(t.dir, 'quiet.yaml');
+    writeFileSync(file, `log: { level: error }\nstorage: { path: ${JSON.stringify(join(t.dir, 'levels.db'))} }\n`);
+    const ports = ['--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--api', '127.0.0.1:0'];
+    const child = runConductChild(['serve', '--config', file, ...ports, '--log-level', 'debug']);
+    const at = await child.listening;
+    const metrics = await (await fetch(`http://${at.api}/metrics`)).text();
+    expect(metrics).toContain(`conduct_build_info{version="${VERSION}",node="${process.versions.node}"} 1`);
+    child.kill('SIGTERM');
+    expect(await child.exit).toBe(0);
+    const entries = expectJsonLines(child.stderrLines());
+    expect(entries.some((e) => e['level'] === 'debug')).toBe(true);
+    expect(entries.some((e) => e['msg'] === 'conduct stopped' && e['level'] === 'info')).toBe(true);
+
+    const bad = runConductChild(['serve', '--log-level', 'loud']);
+    expect(await bad.exit).toBe(2);
+    expect(bad.stderr()).toContain('loud');
+    expectJsonLines(bad.stderrLines());
+  });
+
+  it('log.format: console writes readable lines', async () => {
+    const file = join(t.dir, 'console.yaml');
+    writeFileSync(file, `log: { format: console }\nstorage: { path: ${JSON.stringify(join(t.dir, 'console.db'))} }\n`);
+    const child = runConductChild(['serve', '--config', file, '--grpc', '', '--http', '', '--api', '127.0.0.1:0']);
+    // The start line in the console format: time, level name, message, then key=value fields.
+    const started = await new Promise<string>((resolve, reject) => {
+      const timer = setInterval(() => {
+        const line = child.stderrLines().find((l) => l.includes('conduct listening'));
+        if (line) {
+          clearInterval(timer);
+          resolve(line);
+        }
+      }, 20);
+      void child.exit.then(() => {
+        clearInterval(timer);
+        reject(new Error(`exited: ${child.stderr()}`));
+      });
+    });
+    expect(started).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO  conduct listening: .* api=127\.0\.0\.1:\d+ /);
+    child.kill('SIGTERM');
+    expect(await child.exit).toBe(0);
+    expect(child.stderr()).not.toContain('{"level"');
+  });
+});
