@@ -33,7 +33,7 @@ import {
 import { ALL_DETECTORS, CREDENTIAL_REUSE_WINDOW_MS, rememberSources } from './detectors/index.js';
 import { q, unique, type DetectionContext, type Finding } from './finding.js';
 import { policyFor, sensitiveReason } from './identity-context.js';
-import { applyDetectionSchema } from './schema.js';
+import { applyDetectionSchema } from '../store/sqlite/detection-state.js';
 import { CRITICAL_SCORE, scoreFindings, type ScoredFinding } from './score.js';
 import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGraph } from './summary.js';
 

@@ -27,7 +27,6 @@ export type {
 export { ALL_DETECTORS } from './detectors/index.js';
 export type { Finding, DetectionContext, DetectorFn } from './finding.js';
 export { policyFor, globToRegExp, sensitiveReason } from './identity-context.js';
-export { DETECTION_SCHEMA, applyDetectionSchema } from './schema.js';
 export { scoreFindings } from './score.js';
 export type { BaselineSummary, IdentityGraph, GraphNode, GraphEdge, SummaryItem } from './summary.js';
 export { techniquesForOperation } from './techniques.js';

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import migration from '../store/migrations/010-detection.js';
+import migration from '../store/sqlite/migrations/010-detection.js';
 import { createDetection } from './detection.js';
 
 describe('detection migration', () => {

@@ -7,4 +7,4 @@ export {
   REPLAY_RETRY_MS,
 } from './journal.js';
 export type { Journal, JournalOptions, JournalStats, JournalReplayResult } from './journal.js';
-export { JOURNAL_SCHEMA } from './schema.js';
+

@@ -10,7 +10,7 @@ import { DEFAULT_DECODE_LIMITS, decodeTracesRequest, decodeTracesRequestJson, en
 import { createCollectingConsumer, createPipeline, createPipelineThread, type ChainBatch, type RawRequest, type TraceIngest } from '@conduct/processor';
 import { createJournal, type Journal, type JournalOptions } from './journal.js';
 import { listSegments, readSegment, segmentPath, tableCrc32, type LogRecord } from './log.js';
-import { JOURNAL_SCHEMA } from './schema.js';
+import { JOURNAL_SCHEMA } from '../store/sqlite/legacy-journal-schema.js';
 
 const T0_NS = 1_767_000_000_000_000_000n;
 const hex = (n: number, bytes: number) => n.toString(16).padStart(bytes * 2, '0');

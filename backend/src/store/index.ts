@@ -1,7 +1,11 @@
-export { openStore, DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CACHE_KIB } from './store.js';
-export type { Store, StoreOptions, IdentityRecord, EdgeRecord, WriteResult } from './store.js';
-export { loadMigrations, applyMigrations, schemaVersion, MIGRATIONS_DIR } from './migrate.js';
-export type { Migration, NumberedMigration } from './migration.js';
+export type * from './contracts.js';
+export { openStorage } from './open.js';
+export { openSqliteBackend } from './sqlite/backend.js';
+export type { SqliteBackend } from './sqlite/backend.js';
+export { openStore, DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CACHE_KIB } from './sqlite/store.js';
+export type { Store, StoreOptions } from './sqlite/store.js';
+export { loadMigrations, applyMigrations, schemaVersion, MIGRATIONS_DIR } from './sqlite/migrate.js';
+export type { Migration, NumberedMigration } from './sqlite/migration.js';
 export { traceIdToBytes, traceIdFromBytes } from './trace-id.js';
 export {
   startRetention,

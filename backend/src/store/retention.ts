@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import { silentLogger, type Logger } from '@conduct/processor';
-import type { Store } from './store.js';
+import type { Store } from './sqlite/store.js';
 
 /** Default of {@link RetentionOptions.intervalMs}: how often a sweep starts. */
 export const DEFAULT_RETENTION_INTERVAL_MS = 60_000;

@@ -1,9 +1,9 @@
 import type { Database } from 'better-sqlite3';
 
 /**
- * Tables of learning and detection. Applied by the store's numbered migration
- * (store/migrations/010-detection.ts) and, idempotently, by the detection service itself so that
- * it also works on a database the store did not open. Times are event time in ms.
+ * Tables of learning and detection. Applied by the numbered migration 010 (migrations/010-detection.ts)
+ * and, idempotently, when the detection state opens over a connection (detection-state.ts), so it
+ * also works on a database the store did not migrate. Times are event time in ms.
  */
 export const DETECTION_SCHEMA = `
   CREATE TABLE IF NOT EXISTS baseline_identities (

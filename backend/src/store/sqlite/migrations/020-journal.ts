@@ -1,4 +1,4 @@
-import { JOURNAL_SCHEMA } from '../../journal/schema.js';
+import { JOURNAL_SCHEMA } from '../legacy-journal-schema.js';
 
 /**
  * The ingest journal (backend/src/journal): every accepted OTLP request, kept until every trace

@@ -1,4 +1,4 @@
-import { DETECTION_SCHEMA } from '../../detect/schema.js';
+import { DETECTION_SCHEMA } from '../detection-schema.js';
 
 /**
  * Learned baselines (per identity/kind/key entries and per-identity rate state), alerts with the

@@ -4,8 +4,9 @@ import Database from 'better-sqlite3';
 import type { Chain, Logger, TraceSummary } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import { applyMigrations, loadMigrations, schemaVersion } from './migrate.js';
-import { traceIdFromBytes, traceIdToBytes } from './trace-id.js';
-import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from './call-codec.js';
+import { traceIdFromBytes, traceIdToBytes } from '../trace-id.js';
+import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from '../call-codec.js';
+import type { EdgeRecord, IdentityRecord, WriteResult } from '../contracts.js';
 
 /** Services kept per trace summary. */
 const MAX_TRACE_SERVICES = 64;
@@ -37,40 +38,6 @@ export interface StoreOptions {
   logger?: Logger;
 }
 
-/** One identity as stored: counters and event-time bounds. */
-export interface IdentityRecord {
-  id: string;
-  kind: string;
-  displayName?: string;
-  firstSeenMs: number;
-  lastSeenMs: number;
-  calls: number;
-  chains: number;
-  /** Distinct peers it has called. */
-  peers: number;
-}
-
-/** Aggregate of one identity's calls through one caller service to one peer with one operation. */
-export interface EdgeRecord {
-  identity: string;
-  service: string;
-  peer: string;
-  peerKind: string;
-  external: boolean;
-  operation: string;
-  count: number;
-  firstSeenMs: number;
-  lastSeenMs: number;
-}
-
-/** What one `writeChains` call stored. */
-export interface WriteResult {
-  chains: number;
-  calls: number;
-  /** Chains refused because their trace id is not 32 hex digits (counted, not stored). */
-  rejected: number;
-}
-
 export interface Store {
   /** The database file. */
   readonly path: string;
@@ -91,8 +58,10 @@ export interface Store {
   getIdentity(id: string): IdentityRecord | undefined;
   /** Every observed edge of an identity, most used first. */
   identityEdges(id: string): EdgeRecord[];
-  /** An identity's chains, newest (by end time) first. */
-  recentChains(identity: string, limit: number): Chain[];
+  /** An identity's chains, newest (by end time) first; only those that ended in [sinceMs, untilMs) when given. */
+  recentChains(identity: string, limit: number, sinceMs?: number, untilMs?: number): Chain[];
+  /** How many identities and edges are stored. */
+  counts(): { identities: number; edges: number };
   /** Every chain of a trace in time order; `traceId` is 32 hex digits in either case. */
   traceChains(traceId: string): Chain[];
   /** What is known of a completed trace (spans, services, times, merged over late parts); undefined when unknown. */
@@ -226,8 +195,8 @@ function createStore(db: Database.Database, path: string): Store {
   const textColumns = 'trace_id, identity, identity_kind, display_name, start_ms, end_ms, calls, 0 AS numbered, seq';
   const numberedColumns = 'trace_id, identity, kind, display_name, start_ms, end_ms, calls, 1, seq';
   const selectRecent = db.prepare(
-    `SELECT ${textColumns} FROM chains_text WHERE identity = ?
-     UNION ALL SELECT ${numberedColumns} FROM chains WHERE identity = ?
+    `SELECT ${textColumns} FROM chains_text WHERE identity = ? AND end_ms >= ? AND end_ms < ?
+     UNION ALL SELECT ${numberedColumns} FROM chains WHERE identity = ? AND end_ms >= ? AND end_ms < ?
      ORDER BY end_ms DESC, numbered DESC, seq DESC LIMIT ?`,
   );
   const selectTrace = db.prepare(
@@ -250,6 +219,7 @@ function createStore(db: Database.Database, path: string): Store {
   });
   // identities.last_seen_ms is the newest chain end per identity: no scan of the chains table.
   const selectNewest = db.prepare('SELECT max(last_seen_ms) AS v FROM identities');
+  const selectCounts = db.prepare('SELECT (SELECT count(*) FROM identities) AS identities, (SELECT count(*) FROM edges) AS edges');
 
   const texts = createTextTable(db);
   const write = db.transaction((chains: readonly Chain[], traces: readonly TraceSummary[] | undefined): WriteResult => {
@@ -369,8 +339,9 @@ function createStore(db: Database.Database, path: string): Store {
       return row && toIdentity(row);
     },
     identityEdges: (id) => (selectEdges.all(id) as EdgeRow[]).map(toEdge),
-    recentChains: (identity, limit) =>
-      (selectRecent.all(identity, texts.knownId(identity) ?? -1, limit) as ChainRow[]).map((row) => toChain(row, texts)),
+    recentChains: (identity, limit, sinceMs = -Number.MAX_SAFE_INTEGER, untilMs = Number.MAX_SAFE_INTEGER) =>
+      (selectRecent.all(identity, sinceMs, untilMs, texts.knownId(identity) ?? -1, sinceMs, untilMs, limit) as ChainRow[]).map((row) => toChain(row, texts)),
+    counts: () => selectCounts.get() as { identities: number; edges: number },
     traceChains(traceId) {
       const bytes = traceIdToBytes(traceId);
       return bytes ? (selectTrace.all(bytes, bytes) as ChainRow[]).map((row) => toChain(row, texts)) : [];

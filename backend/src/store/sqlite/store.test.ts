@@ -2,9 +2,9 @@ import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS_DIR, applyMigrations, loadMigrations, openStore, traceIdToBytes, type Store } from './index.js';
-import { encodeCalls } from './call-codec.js';
-import { chain, tempDir, traceId } from './testdata/fixtures.js';
+import { MIGRATIONS_DIR, applyMigrations, loadMigrations, openStore, traceIdToBytes, type Store } from '../index.js';
+import { encodeCalls } from '../call-codec.js';
+import { chain, tempDir, traceId } from '../testdata/fixtures.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {

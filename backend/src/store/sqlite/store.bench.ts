@@ -1,6 +1,6 @@
 /**
  * Write throughput of the store. After `npm run build`:
- *   node backend/dist/store/store.bench.js [chains] [callsPerChain]
+ *   node backend/dist/store/sqlite/store.bench.js [chains] [callsPerChain]
  * Reports chains/s and calls/s as the table grows; never gates anything on time.
  */
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,0 +1,341 @@
+/**
+ * The storage contract as tests (contracts.ts): every backend runs this suite unchanged, from its
+ * own `<backend>.conformance.test.ts`:
+ *
+ *   runStoreConformance('sqlite', () => openSqliteBackend({ path: ... }));
+ *
+ * `openBackend` returns a fresh, empty backend per test; the suite closes it. Only vitest and the
+ * contracts are used here: nothing backend-specific.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Alert } from '../alerts/model.js';
+import type { BaselineEntryRecord, BaselineRecord, DetectionCheckpoint, StorageBackend } from './contracts.js';
+import { chain, traceId } from './testdata/fixtures.js';
+
+export type OpenBackend = () => Promise<StorageBackend>;
+
+const T0 = 1_700_000_000_000;
+
+/** An alert as detection records it, with the given fields on top. */
+export function testAlert(fields: Partial<Alert> & Pick<Alert, 'id' | 'identity'>): Alert {
+  const at = new Date(T0).toISOString();
+  return {
+    identityKind: 'workload',
+    detector: 'new-peer',
+    severity: 'medium',
+    score: 50,
+    title: 'New peer',
+    explanation: 'It called a peer it never called before.',
+    traceId: traceId(1),
+    spanIds: ['00000000000000a1'],
+    eventTime: at,
+    firstSeen: at,
+    lastSeen: at,
+    count: 1,
+    status: 'open',
+    techniques: [],
+    links: { trace: `https://traces.example/${traceId(1)}` },
+    ...fields,
+  };
+}
+
+/** A baseline record of `identity` in `group`. */
+export function testBaseline(identity: string, group = 0, fields: Partial<BaselineRecord> = {}): BaselineRecord {
+  return {
+    identity,
+    kind: 'workload',
+    group,
+    firstMs: T0,
+    lastMs: T0 + 60_000,
+    calls: 10,
+    compromised: false,
+    dropped: 0,
+    lastSweepMs: T0,
+    rate: { buckets: [1, 2, 3], seen: { 'GET /x': 4 } },
+    recentSources: [{ network: '10.0.0.0/8', family: 'curl', ms: T0, traceId: traceId(1), spanId: '00000000000000a1' }],
+    ...fields,
+  };
+}
+
+const entry = (kind: string, key: string, count = 1): BaselineEntryRecord => ({ kind, key, count, firstMs: T0, lastMs: T0 + count });
+
+/** Everything `loadBaselines` streams, by identity. */
+async function loaded(backend: StorageBackend, groups?: number[]) {
+  const out = new Map<string, { record: BaselineRecord; entries: BaselineEntryRecord[] }>();
+  await backend.detection.loadBaselines(
+    {
+      baseline: (record) => out.set(record.identity, { record, entries: [] }),
+      entry(identity, e) {
+        const b = out.get(identity);
+        if (!b) throw new Error(`entry of ${identity} before its baseline`);
+        b.entries.push(e);
+      },
+    },
+    groups ? { groups } : undefined,
+  );
+  for (const b of out.values()) b.entries.sort((x, y) => x.kind.localeCompare(y.kind) || x.key.localeCompare(y.key));
+  return out;
+}
+
+export function runStoreConformance(name: string, openBackend: OpenBackend): void {
+  const open: StorageBackend[] = [];
+  const fresh = async (): Promise<StorageBackend> => {
+    const backend = await openBackend();
+    open.push(backend);
+    return backend;
+  };
+  afterEach(async () => {
+    for (const b of open.splice(0)) await b.close();
+  });
+
+  describe(`storage conformance: ${name}`, () => {
+    describe('chains and trace summaries', () => {
+      it('stores a batch and reads it back by trace (either hex case) and by identity, newest first', async () => {
+        const s = await fresh();
+        const t1 = traceId(1);
+        const a = chain(t1, 'svc:shop/frontend', [['checkout', 'POST /checkout'], ['payments', 'Charge']], T0);
+        const b = chain(t1, 'agent:triage', [['search', 'execute_tool search']], T0 + 5, { identityKind: 'agent', displayName: 'Triage' });
+        const later = chain(traceId(2), 'svc:shop/frontend', [['checkout', 'GET /cart']], T0 + 5000);
+        expect(await s.chainWriter.writeChains([a, b, later])).toEqual({ chains: 3, calls: 4, rejected: 0 });
+
+        const inTrace = await s.chainReader.traceChains(t1.toUpperCase());
+        expect(inTrace).toEqual([a, b]);
+        const recent = await s.chainReader.recentChains('svc:shop/frontend', { limit: 10 });
+        expect(recent.map((c) => c.traceId)).toEqual([traceId(2), t1]);
+        expect(await s.chainReader.recentChains('svc:shop/frontend', { limit: 1 })).toEqual([later]);
+        expect(await s.chainReader.traceChains(traceId(99))).toEqual([]);
+        expect(await s.chainReader.traceChains('not-hex')).toEqual([]);
+        expect(await s.chainReader.newestEventMs()).toBe(later.endMs);
+      });
+
+      it('refuses chains with a malformed trace id, counts them, and stores the rest of the batch', async () => {
+        const s = await fresh();
+        const bad = chain('xyz', 'svc:a', [['b', 'op']], T0);
+        const zero = chain('0'.repeat(32), 'svc:a', [['b', 'op']], T0);
+        const good = chain(traceId(3), 'svc:a', [['b', 'op']], T0);
+        expect(s.chainWriter.accepts(bad)).toBe(false);
+        expect(s.chainWriter.accepts(zero)).toBe(false);
+        expect(s.chainWriter.accepts(good)).toBe(true);
+        expect(await s.chainWriter.writeChains([bad, good, zero])).toEqual({ chains: 1, calls: 1, rejected: 2 });
+        expect(await s.chainReader.recentChains('svc:a', { limit: 10 })).toEqual([good]);
+      });
+
+      it('reads an identity\'s chains within a window of end times', async () => {
+        const s = await fresh();
+        const chains = [0, 1, 2, 3].map((i) => chain(traceId(10 + i), 'svc:w', [['b', `op ${i}`]], T0 + i * 1000));
+        await s.chainWriter.writeChains(chains);
+        const window = await s.chainReader.recentChains('svc:w', { limit: 10, sinceMs: chains[1]!.endMs, untilMs: chains[3]!.endMs });
+        expect(window.map((c) => c.traceId)).toEqual([traceId(12), traceId(11)]);
+        expect(await s.chainReader.recentChains('svc:w', { limit: 10, sinceMs: T0 + 10_000 })).toEqual([]);
+      });
+
+      it('keeps odd span data exactly (control characters, quotes, unicode, long texts)', async () => {
+        const s = await fresh();
+        const odd = chain(traceId(20), "svc:o'; DROP TABLE chains; --", [["peer\u0000\n\"x\"", `GET /${'é'.repeat(400)}`]], T0);
+        odd.calls[0]!.source = { region: '\u2028', userAgent: 'x'.repeat(2000) };
+        await s.chainWriter.writeChains([odd]);
+        expect(await s.chainReader.traceChains(traceId(20))).toEqual([odd]);
+        expect((await s.identities.getIdentity(odd.identity))?.chains).toBe(1);
+      });
+
+      it('merges a trace\'s summaries over late parts', async () => {
+        const s = await fresh();
+        const t = traceId(30);
+        await s.chainWriter.writeChains([], [{ traceId: t, startMs: T0 + 10, endMs: T0 + 20, spans: 3, services: ['a', 'b'] }]);
+        await s.chainWriter.writeChains([], [{ traceId: t.toUpperCase(), startMs: T0, endMs: T0 + 15, spans: 2, services: ['b', 'c'] }]);
+        const summary = await s.chainReader.traceSummary(t);
+        expect(summary).toMatchObject({ traceId: t, startMs: T0, endMs: T0 + 20, spans: 5 });
+        expect([...summary!.services].sort()).toEqual(['a', 'b', 'c']);
+        expect(await s.chainReader.traceSummary(traceId(31))).toBeUndefined();
+      });
+
+      it('prunes chains and summaries that ended before a time, in bounded steps, oldest first', async () => {
+        const s = await fresh();
+        const chains = [0, 1, 2, 3, 4].map((i) => chain(traceId(40 + i), 'svc:p', [['b', 'op']], T0 + i * 1000));
+        await s.chainWriter.writeChains(chains, chains.map((c) => ({ traceId: c.traceId, startMs: c.startMs, endMs: c.endMs, spans: 1, services: ['svc'] })));
+        const cutoff = T0 + 3000;
+        expect(await s.retention.pruneStep(cutoff, 2)).toEqual({ chains: 2, traces: 2 });
+        expect(await s.retention.pruneStep(cutoff, 2)).toEqual({ chains: 1, traces: 1 });
+        expect(await s.retention.pruneStep(cutoff, 2)).toEqual({ chains: 0, traces: 0 });
+        expect((await s.chainReader.recentChains('svc:p', { limit: 10 })).map((c) => c.traceId)).toEqual([traceId(44), traceId(43)]);
+        expect(await s.chainReader.traceSummary(traceId(40))).toBeUndefined();
+        expect(await s.chainReader.traceSummary(traceId(43))).toBeDefined();
+        // Identities are aggregates: they keep what they counted.
+        expect((await s.identities.getIdentity('svc:p'))?.chains).toBe(5);
+      });
+    });
+
+    describe('identities and observed edges', () => {
+      it('folds chains into identities and edges across batches', async () => {
+        const s = await fresh();
+        await s.chainWriter.writeChains([chain(traceId(1), 'svc:a', [['b', 'GET /x'], ['c', 'GET /y']], T0 + 2000)]);
+        await s.chainWriter.writeChains([
+          chain(traceId(2), 'svc:a', [['b', 'GET /x']], T0 + 1000),
+          chain(traceId(3), 'agent:z', [['b', 'GET /x']], T0 + 3000, { identityKind: 'agent', displayName: 'Zed' }),
+        ]);
+        expect(await s.identities.getIdentity('svc:a')).toMatchObject({
+          id: 'svc:a', kind: 'workload', firstSeenMs: T0 + 1000, lastSeenMs: T0 + 2002, calls: 3, chains: 2, peers: 2,
+        });
+        expect(await s.identities.getIdentity('agent:z')).toMatchObject({ displayName: 'Zed', kind: 'agent', calls: 1 });
+        expect(await s.identities.getIdentity('nobody')).toBeUndefined();
+        expect((await s.identities.listIdentities(10)).map((i) => i.id)).toEqual(['agent:z', 'svc:a']);
+        expect((await s.identities.listIdentities(1)).map((i) => i.id)).toEqual(['agent:z']);
+        const edges = await s.identities.identityEdges('svc:a');
+        expect(edges.map((e) => [e.peer, e.operation, e.count])).toEqual([['b', 'GET /x', 2], ['c', 'GET /y', 1]]);
+        expect(edges[0]).toMatchObject({ identity: 'svc:a', service: 'shop/frontend', peerKind: 'service', external: false, firstSeenMs: T0 + 1000, lastSeenMs: T0 + 2000 });
+        expect(await s.identities.counts()).toEqual({ identities: 2, edges: 3 });
+      });
+    });
+
+    describe('detection state', () => {
+      it('checkpoints baselines with their entries and loads them back, all or by group', async () => {
+        const s = await fresh();
+        await s.detection.checkpoint({
+          baselines: [
+            { baseline: testBaseline('svc:a', 0, { displayName: 'A', enforcingSinceMs: T0 + 5 }), entries: [entry('operation', 'GET /x', 3), entry('peer', 'b')], removed: [] },
+            { baseline: testBaseline('svc:b', 7, { compromised: true }), entries: [entry('operation', 'POST /y')], removed: [] },
+          ],
+        });
+        const all = await loaded(s);
+        expect([...all.keys()].sort()).toEqual(['svc:a', 'svc:b']);
+        expect(all.get('svc:a')!.record).toEqual(testBaseline('svc:a', 0, { displayName: 'A', enforcingSinceMs: T0 + 5 }));
+        expect(all.get('svc:a')!.entries).toEqual([entry('operation', 'GET /x', 3), entry('peer', 'b')]);
+        expect(all.get('svc:b')!.record.compromised).toBe(true);
+        const group7 = await loaded(s, [7]);
+        expect([...group7.keys()]).toEqual(['svc:b']);
+        expect(group7.get('svc:b')!.entries).toEqual([entry('operation', 'POST /y')]);
+        expect((await loaded(s, [1, 2])).size).toBe(0);
+
+        // A later delta replaces the record, upserts entries by key and removes forgotten ones.
+        await s.detection.checkpoint({
+          baselines: [{ baseline: testBaseline('svc:a', 0, { calls: 99 }), entries: [entry('operation', 'GET /x', 4)], removed: [{ kind: 'peer', key: 'b' }] }],
+        });
+        const again = (await loaded(s)).get('svc:a')!;
+        expect(again.record).toEqual(testBaseline('svc:a', 0, { calls: 99 }));
+        expect(again.entries).toEqual([entry('operation', 'GET /x', 4)]);
+        expect(await s.detection.baselineCounts({ minCalls: 50, periodMs: 0 })).toEqual({ total: 2, enforcing: 1 });
+        expect(await s.detection.baselineCounts({ minCalls: 5, periodMs: 60_000 })).toEqual({ total: 2, enforcing: 2 });
+        expect(await s.detection.baselineCounts({ minCalls: 5, periodMs: 60_001 })).toEqual({ total: 2, enforcing: 0 });
+      });
+
+      it('inserts, repeats and lists alerts with filters, newest first', async () => {
+        const s = await fresh();
+        const at = (ms: number) => new Date(T0 + ms).toISOString();
+        const a1 = testAlert({ id: 'a1', identity: 'svc:a', firstSeen: at(0), lastSeen: at(0) });
+        const a2 = testAlert({ id: 'a2', identity: 'svc:a', detector: 'rate-burst', severity: 'high', firstSeen: at(10), lastSeen: at(10) });
+        const b1 = testAlert({ id: 'b1', identity: 'svc:b', firstSeen: at(20), lastSeen: at(20), status: 'expected' });
+        await s.detection.checkpoint({ alerts: [{ alert: a1, dedupKey: 'k1' }, { alert: a2, dedupKey: 'k2' }, { alert: b1, dedupKey: 'k1' }] });
+        expect(await s.detection.getAlert('a2')).toEqual(a2);
+        expect(await s.detection.getAlert('nope')).toBeUndefined();
+        const ids = async (f: Partial<Parameters<StorageBackend['detection']['listAlerts']>[0]>) =>
+          (await s.detection.listAlerts({ limit: 100, ...f })).map((a) => a.id);
+        expect(await ids({})).toEqual(['b1', 'a2', 'a1']);
+        expect(await ids({ limit: 2 })).toEqual(['b1', 'a2']);
+        expect(await ids({ identity: 'svc:a' })).toEqual(['a2', 'a1']);
+        expect(await ids({ detector: 'rate-burst' })).toEqual(['a2']);
+        expect(await ids({ status: 'expected' })).toEqual(['b1']);
+        expect(await ids({ sinceMs: T0 + 10 })).toEqual(['b1', 'a2']);
+        expect(await ids({ identity: 'svc:a', detector: 'new-peer', status: 'open', sinceMs: T0 })).toEqual(['a1']);
+        expect(await ids({ identity: "' OR 1=1 --" })).toEqual([]);
+
+        // The repeat of a finding: same key, in the window, not marked expected.
+        expect((await s.detection.findRepeat('k1', T0 - 1000, T0 + 1000))?.id).toBe('a1');
+        expect(await s.detection.findRepeat('k1', T0 + 1, T0 + 1000)).toBeUndefined();
+        expect(await s.detection.findRepeat('k2', T0, T0 + 5)).toBeUndefined();
+        // A repeat replaces the alert whole.
+        const repeated = { ...a1, count: 2, lastSeen: at(30), severity: 'high' as const };
+        await s.detection.checkpoint({ alerts: [{ alert: repeated, dedupKey: 'k1' }] });
+        expect(await s.detection.getAlert('a1')).toEqual(repeated);
+        expect(await ids({})).toEqual(['a1', 'b1', 'a2']);
+        expect((await s.detection.findRepeat('k1', T0 + 25, T0 + 1000))?.id).toBe('a1');
+        expect(
+          (await s.detection.openAlertCounts()).sort((x, y) => x.detector.localeCompare(y.detector)),
+        ).toEqual([{ detector: 'new-peer', severity: 'high', count: 1 }, { detector: 'rate-burst', severity: 'high', count: 1 }]);
+        // A verdict is a replacement too.
+        await s.detection.checkpoint({ alerts: [{ alert: { ...repeated, status: 'expected' }, dedupKey: 'k1' }] });
+        expect(await s.detection.findRepeat('k1', T0 - 1000, T0 + 1000)).toBeUndefined();
+      });
+
+      it('holds chains per alert, lists them per identity while their alert is not expected, and releases them', async () => {
+        const s = await fresh();
+        const c1 = chain(traceId(50), 'svc:h', [['evil', 'GET /secrets']], T0);
+        const c2 = chain(traceId(51), 'svc:h', [['evil', 'GET /more']], T0 + 1000);
+        await s.detection.checkpoint({
+          alerts: [
+            { alert: testAlert({ id: 'h1', identity: 'svc:h' }), dedupKey: 'h1' },
+            { alert: testAlert({ id: 'h2', identity: 'svc:h', detector: 'rate-burst' }), dedupKey: 'h2' },
+            { alert: testAlert({ id: 'h3', identity: 'svc:h', status: 'expected' }), dedupKey: 'h3' },
+          ],
+          held: [
+            { identity: 'svc:h', traceId: c1.traceId, alertId: 'h1', chain: c1 },
+            { identity: 'svc:h', traceId: c1.traceId, alertId: 'h2', chain: c1 },
+            { identity: 'svc:h', traceId: c2.traceId, alertId: 'h3', chain: c2 },
+          ],
+        });
+        expect(await s.detection.heldByAlert('h1')).toEqual([{ identity: 'svc:h', traceId: c1.traceId, alertId: 'h1', chain: c1 }]);
+        // Held for two alerts, shown once; the one whose alert is expected is not shown.
+        expect(await s.detection.heldChainsOf('svc:h', 10)).toEqual([c1]);
+        await s.detection.checkpoint({ released: [{ identity: 'svc:h', traceId: c1.traceId }] });
+        expect(await s.detection.heldByAlert('h1')).toEqual([]);
+        expect(await s.detection.heldByAlert('h2')).toEqual([]);
+        expect(await s.detection.heldChainsOf('svc:h', 10)).toEqual([]);
+        expect((await s.detection.heldByAlert('h3')).map((h) => h.chain)).toEqual([c2]);
+      });
+
+      it('keeps the first suppression of a key and loads them all or by baseline group', async () => {
+        const s = await fresh();
+        await s.detection.checkpoint({
+          baselines: [{ baseline: testBaseline('svc:a', 3), entries: [], removed: [] }],
+          suppressions: [
+            { identity: 'svc:a', detector: 'new-peer', key: 'peer:b', alertId: 'x1' },
+            { identity: 'svc:z', detector: 'new-peer', key: 'peer:b', alertId: 'x2' },
+          ],
+        });
+        await s.detection.checkpoint({ suppressions: [{ identity: 'svc:a', detector: 'new-peer', key: 'peer:b', alertId: 'x3' }] });
+        const all = await s.detection.loadSuppressions();
+        expect(all.sort((x, y) => x.identity.localeCompare(y.identity))).toEqual([
+          { identity: 'svc:a', detector: 'new-peer', key: 'peer:b', alertId: 'x1' },
+          { identity: 'svc:z', detector: 'new-peer', key: 'peer:b', alertId: 'x2' },
+        ]);
+        expect(await s.detection.loadSuppressions({ groups: [3] })).toEqual([{ identity: 'svc:a', detector: 'new-peer', key: 'peer:b', alertId: 'x1' }]);
+        expect(await s.detection.loadSuppressions({ groups: [4] })).toEqual([]);
+      });
+
+      it('commits a checkpoint whole or not at all', async () => {
+        const s = await fresh();
+        const c = chain(traceId(60), 'svc:t', [['b', 'op']], T0);
+        const broken: DetectionCheckpoint = {
+          baselines: [{ baseline: testBaseline('svc:t'), entries: [entry('operation', 'op')], removed: [] }],
+          alerts: [
+            { alert: testAlert({ id: 't1', identity: 'svc:t' }), dedupKey: 't1' },
+            // No dedup key: the backend refuses the row.
+            { alert: testAlert({ id: 't2', identity: 'svc:t' }), dedupKey: null as unknown as string },
+          ],
+          held: [{ identity: 'svc:t', traceId: c.traceId, alertId: 't1', chain: c }],
+        };
+        await expect(s.detection.checkpoint(broken)).rejects.toThrow();
+        expect((await loaded(s)).size).toBe(0);
+        expect(await s.detection.getAlert('t1')).toBeUndefined();
+        expect(await s.detection.heldByAlert('t1')).toEqual([]);
+        // The backend still works after the failed checkpoint.
+        await s.detection.checkpoint({ ...broken, alerts: broken.alerts!.slice(0, 1) });
+        expect((await s.detection.getAlert('t1'))?.id).toBe('t1');
+        expect((await s.detection.heldByAlert('t1')).map((h) => h.chain)).toEqual([c]);
+      });
+    });
+
+    describe('backend', () => {
+      it('is ready while open, reports its schema and size, and closes twice safely', async () => {
+        const s = await openBackend();
+        expect(await s.ready()).toBe(true);
+        expect(await s.schemaVersion()).toBeGreaterThan(0);
+        await s.chainWriter.writeChains([chain(traceId(70), 'svc:c', [['b', 'op']], T0)]);
+        expect(await s.sizeBytes()).toBeGreaterThan(0);
+        await s.close();
+        await s.close();
+        expect(await s.ready()).toBe(false);
+        await expect(s.chainReader.traceChains(traceId(70))).rejects.toThrow();
+      });
+    });
+  });
+}

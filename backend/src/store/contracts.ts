@@ -1,0 +1,312 @@
+/**
+ * What conduct needs from a storage backend, one narrow interface per concern (the shape of
+ * Jaeger v2's storage API). Every backend lives in its own folder, `store/<backend>/`, and is the
+ * only place that writes SQL or holds a database handle; the rest of the backend sees these
+ * interfaces only. `runStoreConformance` (conformance.ts) holds every backend to them.
+ *
+ * Methods a network database needs are async. A backend may answer them synchronously underneath
+ * (SQLite does): callers await them per batch or per request, never per call or span.
+ *
+ * Times are event time in ms since the epoch unless a name says otherwise.
+ */
+import type { Chain, Logger, TraceSummary } from '@conduct/processor';
+import type { Alert } from '../alerts/model.js';
+
+// ---------------------------------------------------------------------------------------------
+// (a) Chains and trace summaries
+
+/** What one `writeChains` call stored. */
+export interface WriteResult {
+  chains: number;
+  calls: number;
+  /** Chains refused because their trace id is not 32 hex digits (counted, not stored). */
+  rejected: number;
+}
+
+export interface ChainWriter {
+  /**
+   * Stores the chains, folds them into identities and observed edges, and records the completed
+   * traces' summaries, all in one transaction. Resolved: every accepted chain, its identity and
+   * edge counts and every summary are durable together (readable by every reader of this
+   * backend). Rejected: nothing of the batch is stored. Chains `accepts` refuses are counted in
+   * `rejected` and skipped; the rest of the batch is stored.
+   */
+  writeChains(chains: readonly Chain[], traces?: readonly TraceSummary[]): Promise<WriteResult>;
+  /** Whether `writeChains` stores this chain (trace id of 32 hex digits, not all zero; calls a list). Pure, no I/O. */
+  accepts(chain: Chain): boolean;
+}
+
+/** Which of an identity's chains to read. */
+export interface ChainQuery {
+  /** Most chains returned (at least 1). */
+  limit: number;
+  /** Only chains that ended at or after this. */
+  sinceMs?: number;
+  /** Only chains that ended before this. */
+  untilMs?: number;
+}
+
+export interface ChainReader {
+  /** Every chain of a trace in start-time order (ties: write order); `traceId` is 32 hex digits in either case; [] when unknown or malformed. */
+  traceChains(traceId: string): Promise<Chain[]>;
+  /** An identity's chains, newest (by end time) first, ties newest written first. */
+  recentChains(identity: string, query: ChainQuery): Promise<Chain[]>;
+  /** What is known of a completed trace (spans, services, times, merged over late parts); undefined when unknown. */
+  traceSummary(traceId: string): Promise<TraceSummary | undefined>;
+  /** Newest chain end time ever stored, 0 when empty. */
+  newestEventMs(): Promise<number>;
+}
+
+export interface ChainRetention {
+  /**
+   * One bounded retention step: deletes at most `maxRows` chains and at most `maxRows` trace
+   * summaries that ended before `beforeMs`, oldest stored first, so a step never scans the whole
+   * table. Keep calling while it deletes something. Resolved: the counted rows are gone for every
+   * reader; identities and edges stay (they are aggregates).
+   */
+  pruneStep(beforeMs: number, maxRows: number): Promise<{ chains: number; traces: number }>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) Identities and observed edges
+
+/** One identity as stored: counters and event-time bounds. */
+export interface IdentityRecord {
+  id: string;
+  kind: string;
+  displayName?: string;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  calls: number;
+  chains: number;
+  /** Distinct peers it has called. */
+  peers: number;
+}
+
+/** Aggregate of one identity's calls through one caller service to one peer with one operation. */
+export interface EdgeRecord {
+  identity: string;
+  service: string;
+  peer: string;
+  peerKind: string;
+  external: boolean;
+  operation: string;
+  count: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+}
+
+export interface IdentityReader {
+  /** Identities by most recent activity (last seen, then id), at most `limit`. */
+  listIdentities(limit: number): Promise<IdentityRecord[]>;
+  getIdentity(id: string): Promise<IdentityRecord | undefined>;
+  /** Every observed edge of an identity, most used first (then service, peer, operation). */
+  identityEdges(id: string): Promise<EdgeRecord[]>;
+  /** How many identities and edges are stored. */
+  counts(): Promise<{ identities: number; edges: number }>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) Detection state: baselines, alerts, held chains, suppressions
+
+/**
+ * The group a baseline belongs to: the partition of its identity in a cluster, 0 on one
+ * instance. Baselines are loaded by group so an instance can take over a partition.
+ */
+export type BaselineGroup = number;
+
+/** One identity's learned baseline without its entries; `rate` and `recentSources` are opaque JSON values. */
+export interface BaselineRecord {
+  identity: string;
+  kind: string;
+  displayName?: string;
+  group: BaselineGroup;
+  firstMs: number;
+  lastMs: number;
+  calls: number;
+  enforcingSinceMs?: number;
+  compromised: boolean;
+  dropped: number;
+  lastSweepMs: number;
+  rate: unknown;
+  recentSources: unknown;
+}
+
+/** One learned key of a baseline (an operation, a peer, a transition...). */
+export interface BaselineEntryRecord {
+  kind: string;
+  key: string;
+  count: number;
+  firstMs: number;
+  lastMs: number;
+}
+
+/** What changed in one baseline since its last checkpoint: the record whole, entries by key. */
+export interface BaselineDelta {
+  baseline: BaselineRecord;
+  /** Entries written whole (inserted or replaced). */
+  entries: readonly BaselineEntryRecord[];
+  /** Entries forgotten. */
+  removed: ReadonlyArray<{ kind: string; key: string }>;
+}
+
+/** Which baselines to load: the given groups, or all when absent. */
+export interface BaselineScope {
+  groups?: readonly BaselineGroup[];
+}
+
+/** Receives loaded baselines: every `baseline` before any `entry` of it. */
+export interface BaselineVisitor {
+  baseline(record: BaselineRecord): void;
+  entry(identity: string, entry: BaselineEntryRecord): void;
+}
+
+/** An alert with the key its repeats are found by (identity, detector and finding keys). */
+export interface AlertRecord {
+  alert: Alert;
+  dedupKey: string;
+}
+
+/** Which alerts to list. */
+export interface AlertListFilter {
+  identity?: string;
+  detector?: string;
+  status?: string;
+  /** Only alerts last seen at or after this. */
+  sinceMs?: number;
+  /** Most alerts returned (the caller bounds it). */
+  limit: number;
+}
+
+/** A chain kept out of its identity's baseline until an operator's verdict on the alert it raised. */
+export interface HeldChain {
+  identity: string;
+  traceId: string;
+  alertId: string;
+  chain: Chain;
+}
+
+/** A finding key an operator marked expected: it raises no alert again for that identity and detector. */
+export interface SuppressionRecord {
+  identity: string;
+  detector: string;
+  key: string;
+  alertId: string;
+}
+
+/**
+ * Writes that must commit together: the baseline deltas learned from a batch, the alerts it
+ * raised or repeated, the chains it held out, and what an operator's verdict released or
+ * suppressed. Every field may be empty.
+ */
+export interface DetectionCheckpoint {
+  baselines?: readonly BaselineDelta[];
+  /** Inserted, or replaced whole by id (a repeat, a verdict). */
+  alerts?: readonly AlertRecord[];
+  /** Inserted or replaced by (identity, trace id, alert id). */
+  held?: readonly HeldChain[];
+  /** Held chains released into the baseline: every row of that identity and trace is deleted. */
+  released?: ReadonlyArray<{ identity: string; traceId: string }>;
+  /** Added; an existing (identity, detector, key) is kept as it was. */
+  suppressions?: readonly SuppressionRecord[];
+}
+
+export interface DetectionStateReader {
+  /** Streams the baselines of `scope` (all when absent) into the visitor. */
+  loadBaselines(visitor: BaselineVisitor, scope?: BaselineScope): Promise<void>;
+  /** Every suppression, or those of identities whose baseline is in `scope`. */
+  loadSuppressions(scope?: BaselineScope): Promise<SuppressionRecord[]>;
+  getAlert(id: string): Promise<Alert | undefined>;
+  /** Alerts matching every given field, last seen newest first (then first seen, then id, newest first). */
+  listAlerts(filter: AlertListFilter): Promise<Alert[]>;
+  /**
+   * The alert a finding repeats: the latest-seen alert with this dedup key, last seen at or after
+   * `fromMs`, first seen at or before `toMs`, and not marked expected.
+   */
+  findRepeat(dedupKey: string, fromMs: number, toMs: number): Promise<Alert | undefined>;
+  /** Held chains of an alert. */
+  heldByAlert(alertId: string): Promise<HeldChain[]>;
+  /**
+   * An identity's held chains whose alert is not marked expected, each trace once, newest start
+   * first, at most `limit` (the alert-only parts of its graph).
+   */
+  heldChainsOf(identity: string, limit: number): Promise<Chain[]>;
+  /** Open alerts (no verdict yet) by detector and severity. */
+  openAlertCounts(): Promise<Array<{ detector: string; severity: string; count: number }>>;
+  /**
+   * Baselines in total and those enforcing: enforcing since a time, or with at least `minCalls`
+   * calls (and more than none) over at least `periodMs` of event time (learn/baseline.ts's rule).
+   */
+  baselineCounts(learning: { minCalls: number; periodMs: number }): Promise<{ total: number; enforcing: number }>;
+}
+
+export interface DetectionStateWriter {
+  /**
+   * Commits the checkpoint in one transaction. Resolved: every part of it is durable and visible
+   * to every reader; rejected: none of it is. Checkpoints are applied in call order.
+   */
+  checkpoint(checkpoint: DetectionCheckpoint): Promise<void>;
+}
+
+export type DetectionState = DetectionStateReader & DetectionStateWriter;
+
+// ---------------------------------------------------------------------------------------------
+// The ingest journal of older versions (SQLite only)
+
+/** A request of the journal versions before the segment log kept in the database. */
+export interface LegacyJournalRequest {
+  receivedMs: number;
+  spans: number;
+  /** `protobuf`, `json` or `decoded` as stored; the journal refuses others. */
+  format: string;
+  body: Buffer;
+  /** Traces the request still waited for. */
+  traces: Set<string>;
+}
+
+export interface LegacyJournal {
+  /** Calls `onRequest` for each request still waiting for a trace, oldest first, one body in memory at a time. */
+  read(onRequest: (request: LegacyJournalRequest, seq: number) => void): Promise<void>;
+  /** Empties the legacy tables (they stay). Resolved: a later `read` finds nothing. */
+  clear(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One backend
+
+/** Which backend to open (config `storage`): PostgreSQL when `postgres.url` is set, else SQLite at `path`. */
+export interface StorageSelection {
+  /** SQLite file; `:memory:` for a throw-away store. */
+  path: string;
+  postgres?: { url: string };
+}
+
+export interface StorageOpenOptions {
+  logger?: Logger;
+}
+
+/** An open backend: its readers and writers, readiness, and close. */
+export interface StorageBackend {
+  /** `sqlite` or `postgres`. */
+  readonly kind: string;
+  /** Where it stores, for logs: the file, or the URL without its password. */
+  readonly location: string;
+  readonly chainWriter: ChainWriter;
+  readonly chainReader: ChainReader;
+  readonly retention: ChainRetention;
+  readonly identities: IdentityReader;
+  readonly detection: DetectionState;
+  /** The older versions' journal tables, where the backend can hold them (SQLite). */
+  readonly legacyJournal?: LegacyJournal;
+  /** Whether the backend answers now (the server is reachable, the file open); never throws. */
+  ready(): Promise<boolean>;
+  /** Bytes the stored data takes, as far as the backend can tell. */
+  sizeBytes(): Promise<number>;
+  /** Highest applied migration of this backend's own numbering. */
+  schemaVersion(): Promise<number>;
+  /** Closes every connection; safe to call twice. Calls after it reject. */
+  close(): Promise<void>;
+}
+
+/** Opens (creating and migrating when needed) one backend. */
+export type OpenStorage = (selection: StorageSelection, options?: StorageOpenOptions) => Promise<StorageBackend>;

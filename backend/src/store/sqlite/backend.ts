@@ -1,0 +1,59 @@
+import type { Chain } from '@conduct/processor';
+import type { StorageBackend, StorageOpenOptions } from '../contracts.js';
+import { createSqliteDetectionState } from './detection-state.js';
+import { createLegacyJournal } from './legacy-journal.js';
+import { openStore, type Store, type StoreOptions } from './store.js';
+
+/** The SQLite backend; `store` is its synchronous store, for SQLite-only tools and tests. */
+export interface SqliteBackend extends StorageBackend {
+  readonly kind: 'sqlite';
+  readonly store: Store;
+}
+
+/**
+ * Opens the SQLite backend at `path` (creating and migrating the file): every contract over one
+ * connection, answered synchronously underneath.
+ */
+export async function openSqliteBackend(
+  options: Omit<StoreOptions, 'logger'>,
+  { logger }: StorageOpenOptions = {},
+): Promise<SqliteBackend> {
+  const store = await openStore({ ...options, ...(logger ? { logger } : {}) });
+  const { db } = store;
+  let closed = false;
+  return {
+    kind: 'sqlite',
+    location: store.path,
+    store,
+    chainWriter: {
+      writeChains: async (chains, traces) => store.writeChains(chains, traces),
+      accepts: (chain: Chain) => store.accepts(chain),
+    },
+    chainReader: {
+      traceChains: async (traceId) => store.traceChains(traceId),
+      recentChains: async (identity, q) => store.recentChains(identity, Math.max(1, Math.floor(q.limit)), q.sinceMs, q.untilMs),
+      traceSummary: async (traceId) => store.traceSummary(traceId),
+      newestEventMs: async () => store.newestEventMs(),
+    },
+    retention: {
+      pruneStep: async (beforeMs, maxRows) => store.pruneStep(beforeMs, maxRows),
+    },
+    identities: {
+      listIdentities: async (limit) => store.listIdentities(limit),
+      getIdentity: async (id) => store.getIdentity(id),
+      identityEdges: async (id) => store.identityEdges(id),
+      counts: async () => store.counts(),
+    },
+    detection: createSqliteDetectionState(db),
+    legacyJournal: createLegacyJournal(db),
+    async ready() {
+      return !closed && db.open;
+    },
+    sizeBytes: async () => store.sizeBytes(),
+    schemaVersion: async () => store.schemaVersion(),
+    async close() {
+      closed = true;
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,199 @@
+import type Database from 'better-sqlite3';
+import type { Chain } from '@conduct/processor';
+import type { Alert } from '../../alerts/model.js';
+import type {
+  AlertListFilter,
+  BaselineEntryRecord,
+  BaselineRecord,
+  BaselineScope,
+  DetectionCheckpoint,
+  DetectionState,
+  HeldChain,
+  SuppressionRecord,
+} from '../contracts.js';
+import { DETECTION_SCHEMA } from './detection-schema.js';
+
+interface IdentityRow {
+  identity: string;
+  kind: string;
+  display_name: string | null;
+  grp: number;
+  first_ms: number;
+  last_ms: number;
+  calls: number;
+  enforcing_since_ms: number | null;
+  compromised: number;
+  dropped: number;
+  last_sweep_ms: number;
+  rate: string;
+  recent_sources: string;
+}
+
+interface EntryRow {
+  identity: string;
+  kind: string;
+  key: string;
+  count: number;
+  first_ms: number;
+  last_ms: number;
+}
+
+/** Filter columns of `listAlerts`, in the order their values bind. */
+const ALERT_FILTERS = [
+  ['identity', 'identity = ?'],
+  ['detector', 'detector = ?'],
+  ['status', 'status = ?'],
+  ['sinceMs', 'last_seen_ms >= ?'],
+] as const;
+
+/** The scope's groups as a JSON array bound to `json_each`, or null for every group. */
+const groupsOf = (scope: BaselineScope | undefined): string | null => (scope?.groups ? JSON.stringify(scope.groups) : null);
+
+/**
+ * Detection state in the store's SQLite database (tables of migration 010, groups of 040). Every
+ * statement is prepared once; answers are synchronous underneath, and a checkpoint is one
+ * transaction.
+ */
+export function createSqliteDetectionState(db: Database.Database): DetectionState {
+  // Baseline rows are written whole (every column but the key), and their tables have no other
+  // index or trigger: replacing a row is the same as updating it, and cheaper than an upsert.
+  const stmt = {
+    upsertIdentity: db.prepare(`INSERT OR REPLACE INTO baseline_identities
+      (identity, kind, display_name, grp, first_ms, last_ms, calls, enforcing_since_ms, compromised, dropped, last_sweep_ms, rate, recent_sources)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    upsertEntry: db.prepare('INSERT OR REPLACE INTO baseline_entries (identity, kind, key, count, first_ms, last_ms) VALUES (?, ?, ?, ?, ?, ?)'),
+    deleteEntry: db.prepare('DELETE FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?'),
+    insertAlert: db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, status = excluded.status,
+        last_seen_ms = excluded.last_seen_ms, body = excluded.body`),
+    getAlert: db.prepare('SELECT body FROM alerts WHERE id = ?').pluck(),
+    findRepeat: db
+      .prepare(`SELECT body FROM alerts WHERE dedup_key = ? AND last_seen_ms >= ? AND event_ms <= ?
+        AND status <> 'expected' ORDER BY last_seen_ms DESC LIMIT 1`)
+      .pluck(),
+    hold: db.prepare('INSERT OR REPLACE INTO held_chains (identity, trace_id, alert_id, start_ms, chain) VALUES (?, ?, ?, ?, ?)'),
+    heldByAlert: db.prepare('SELECT identity, trace_id, alert_id, chain FROM held_chains WHERE alert_id = ?'),
+    // A chain is held once per alert it raised: count it once on the graph.
+    heldByIdentity: db
+      .prepare(`SELECT h.chain FROM held_chains h JOIN alerts a ON a.id = h.alert_id
+        WHERE h.identity = ? AND a.status <> 'expected' GROUP BY h.trace_id, h.chain ORDER BY max(h.start_ms) DESC LIMIT ?`)
+      .pluck(),
+    release: db.prepare('DELETE FROM held_chains WHERE identity = ? AND trace_id = ?'),
+    suppress: db.prepare('INSERT OR IGNORE INTO finding_suppressions (identity, detector, key, alert_id) VALUES (?, ?, ?, ?)'),
+    identities: db.prepare('SELECT * FROM baseline_identities WHERE @groups IS NULL OR grp IN (SELECT value FROM json_each(@groups))'),
+    entries: db.prepare(`SELECT * FROM baseline_entries WHERE @groups IS NULL
+      OR identity IN (SELECT identity FROM baseline_identities WHERE grp IN (SELECT value FROM json_each(@groups)))`),
+    suppressions: db.prepare(`SELECT identity, detector, key, alert_id FROM finding_suppressions WHERE @groups IS NULL
+      OR identity IN (SELECT identity FROM baseline_identities WHERE grp IN (SELECT value FROM json_each(@groups)))`),
+    openAlerts: db.prepare(`SELECT detector, severity, COUNT(*) AS count FROM alerts WHERE status = 'open' GROUP BY detector, severity`),
+    // Enforcing is sticky (enforcing_since_ms) or due: enough calls and enough event time, the
+    // rule of learn/baseline.ts, so a count between two analyses agrees with the API.
+    baselineCounts: db.prepare(`SELECT
+        COALESCE(SUM(CASE WHEN enforcing_since_ms IS NOT NULL OR (calls > 0 AND calls >= ? AND last_ms - first_ms >= ?) THEN 1 ELSE 0 END), 0) AS enforcing,
+        COUNT(*) AS total
+      FROM baseline_identities`),
+  };
+  /** `listAlerts` statements by the filters present (at most 16 shapes). */
+  const listStatements = new Map<string, Database.Statement>();
+  const listStatement = (filter: AlertListFilter): { statement: Database.Statement; params: unknown[] } => {
+    const present = ALERT_FILTERS.filter(([field]) => filter[field] !== undefined);
+    const shape = present.map(([field]) => field).join(',');
+    let statement = listStatements.get(shape);
+    if (!statement) {
+      const where = present.map(([, clause]) => clause).join(' AND ');
+      statement = db
+        .prepare(`SELECT body FROM alerts ${where ? `WHERE ${where}` : ''} ORDER BY last_seen_ms DESC, event_ms DESC, id DESC LIMIT ?`)
+        .pluck();
+      listStatements.set(shape, statement);
+    }
+    return { statement, params: present.map(([field]) => filter[field]) };
+  };
+
+  const checkpoint = db.transaction((cp: DetectionCheckpoint) => {
+    for (const delta of cp.baselines ?? []) {
+      const b = delta.baseline;
+      stmt.upsertIdentity.run(
+        b.identity, b.kind, b.displayName ?? null, b.group, b.firstMs, b.lastMs, b.calls, b.enforcingSinceMs ?? null,
+        b.compromised ? 1 : 0, b.dropped, b.lastSweepMs, JSON.stringify(b.rate), JSON.stringify(b.recentSources),
+      );
+      for (const e of delta.entries) stmt.upsertEntry.run(b.identity, e.kind, e.key, e.count, e.firstMs, e.lastMs);
+      for (const r of delta.removed) stmt.deleteEntry.run(b.identity, r.kind, r.key);
+    }
+    for (const { alert: a, dedupKey } of cp.alerts ?? []) {
+      stmt.insertAlert.run(
+        a.id, a.identity, a.detector, a.severity, a.status, a.traceId, Date.parse(a.firstSeen), Date.parse(a.lastSeen), dedupKey, JSON.stringify(a),
+      );
+    }
+    for (const h of cp.held ?? []) stmt.hold.run(h.identity, h.traceId, h.alertId, h.chain.startMs, JSON.stringify(h.chain));
+    for (const r of cp.released ?? []) stmt.release.run(r.identity, r.traceId);
+    for (const s of cp.suppressions ?? []) stmt.suppress.run(s.identity, s.detector, s.key, s.alertId);
+  });
+
+  const alertOf = (body: string | undefined): Alert | undefined => (body === undefined ? undefined : (JSON.parse(body) as Alert));
+
+  return {
+    async loadBaselines(visitor, scope) {
+      const groups = groupsOf(scope);
+      for (const row of stmt.identities.iterate({ groups }) as Iterable<IdentityRow>) visitor.baseline(toBaseline(row));
+      for (const row of stmt.entries.iterate({ groups }) as Iterable<EntryRow>) visitor.entry(row.identity, toEntry(row));
+    },
+    async loadSuppressions(scope) {
+      const rows = stmt.suppressions.all({ groups: groupsOf(scope) }) as Array<{ identity: string; detector: string; key: string; alert_id: string }>;
+      return rows.map((r): SuppressionRecord => ({ identity: r.identity, detector: r.detector, key: r.key, alertId: r.alert_id }));
+    },
+    async getAlert(id) {
+      return alertOf(stmt.getAlert.get(id) as string | undefined);
+    },
+    async listAlerts(filter) {
+      const { statement, params } = listStatement(filter);
+      return (statement.all(...params, Math.max(1, Math.floor(filter.limit))) as string[]).map((body) => JSON.parse(body) as Alert);
+    },
+    async findRepeat(dedupKey, fromMs, toMs) {
+      return alertOf(stmt.findRepeat.get(dedupKey, fromMs, toMs) as string | undefined);
+    },
+    async heldByAlert(alertId) {
+      const rows = stmt.heldByAlert.all(alertId) as Array<{ identity: string; trace_id: string; alert_id: string; chain: string }>;
+      return rows.map((r): HeldChain => ({ identity: r.identity, traceId: r.trace_id, alertId: r.alert_id, chain: JSON.parse(r.chain) as Chain }));
+    },
+    async heldChainsOf(identity, limit) {
+      return (stmt.heldByIdentity.all(identity, Math.max(1, Math.floor(limit))) as string[]).map((c) => JSON.parse(c) as Chain);
+    },
+    async openAlertCounts() {
+      return stmt.openAlerts.all() as Array<{ detector: string; severity: string; count: number }>;
+    },
+    async baselineCounts({ minCalls, periodMs }) {
+      return stmt.baselineCounts.get(minCalls, periodMs) as { total: number; enforcing: number };
+    },
+    async checkpoint(cp) {
+      checkpoint(cp);
+    },
+  };
+}
+
+/** Creates the detection tables when missing (for a database the numbered migrations did not make). */
+export function applyDetectionSchema(db: Database.Database): void {
+  db.exec(DETECTION_SCHEMA);
+}
+
+function toBaseline(row: IdentityRow): BaselineRecord {
+  return {
+    identity: row.identity,
+    kind: row.kind,
+    ...(row.display_name !== null ? { displayName: row.display_name } : {}),
+    group: row.grp,
+    firstMs: row.first_ms,
+    lastMs: row.last_ms,
+    calls: row.calls,
+    ...(row.enforcing_since_ms !== null ? { enforcingSinceMs: row.enforcing_since_ms } : {}),
+    compromised: row.compromised === 1,
+    dropped: row.dropped,
+    lastSweepMs: row.last_sweep_ms,
+    rate: JSON.parse(row.rate) as unknown,
+    recentSources: JSON.parse(row.recent_sources) as unknown,
+  };
+}
+
+function toEntry(row: EntryRow): BaselineEntryRecord {
+  return { kind: row.kind, key: row.key, count: row.count, firstMs: row.first_ms, lastMs: row.last_ms };
+}
