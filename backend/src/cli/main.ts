@@ -3,6 +3,7 @@ import { ForwardConfigError, ReceiverConfigError } from '@conduct/processor';
 import { SinkConfigError } from '../alerts/sinks/index.js';
 import { ConfigError, loadConfigFile, parseConfig, type Config } from '../config/index.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log/index.js';
+import { StorageInUseError } from '../store/sqlite/lock.js';
 import { CONDUCT_VERSION, startConduct } from './start.js';
 import { registerReplayCommand } from '../replay/command.js';
 import { registerDemoCommand } from '../demo/command.js';
@@ -75,6 +76,11 @@ async function serve(flags: ServeFlags): Promise<number> {
     // configuration error: exit as for a bad file, with the message naming the key.
     if (isStartupConfigError(err)) {
       logger.error(`invalid configuration: ${err.message}`);
+      return EXIT_USAGE;
+    }
+    if (err instanceof StorageInUseError) {
+      // Another conduct owns this database and journal: a usage error, and nothing was touched.
+      logger.error({ path: err.storagePath, lock: err.lockPath, holder: err.holder }, err.message);
       return EXIT_USAGE;
     }
     logger.error({ err: (err as Error).message }, 'conduct could not start');

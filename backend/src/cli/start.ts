@@ -18,6 +18,7 @@ import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights }
 import { createEngine, type Engine } from '../engine/index.js';
 import { openStore, startRetention, type Store } from '../store/index.js';
 import { createJournal } from '../journal/index.js';
+import { lockStorage } from '../store/sqlite/lock.js';
 import { splitEndpoint } from './endpoint.js';
 
 /**
@@ -119,6 +120,11 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     collectDefaultMetrics({ register: registry });
     registerBuildInfo(registry);
 
+    // One writer per storage path: taken before the database or its journal is opened, released last.
+    if (config.storage.path !== ':memory:') {
+      const lock = lockStorage(config.storage.path, { command: 'serve' });
+      stops.push(() => lock.release());
+    }
     const store = await openStore({ path: config.storage.path, logger });
     stops.push(() => store.close());
 

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { ConfigError, type Config } from '../config/index.js';
 import { createLogger } from '../log/index.js';
+import { StorageInUseError } from '../store/sqlite/lock.js';
 import { formatReplaySummary, replayFiles, type ReplayProgress } from './replay.js';
 import type { RequestFormat } from './read-requests.js';
 
@@ -56,7 +57,7 @@ export async function runReplay(files: string[], flags: ReplayFlags, deps: Repla
     return summary.requests === 0 && summary.badRequests > 0 ? deps.exit.failure : deps.exit.ok;
   } catch (e) {
     err(`conduct replay: ${(e as Error).message}\n`);
-    return deps.exit.failure;
+    return e instanceof StorageInUseError ? deps.exit.usage : deps.exit.failure;
   }
 }
 

@@ -6,6 +6,7 @@ import type { Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser } from '../detect/index.js';
 import { createEngine } from '../engine/index.js';
 import { openStore } from '../store/index.js';
+import { lockStorage } from '../store/sqlite/lock.js';
 import { readRequests, type RequestFormat } from './read-requests.js';
 
 /** Progress is reported at most this often (processing time). */
@@ -61,13 +62,19 @@ export interface ReplaySummary {
 /**
  * Replays OTLP trace request files through the same pipeline as `serve` (identity rules,
  * stitching, store, learning, detection) in event time, then flushes and reports the alerts.
- * Writes to the configured database: stop a `serve` on the same file first.
+ * Writes to the configured database, which must not be in use: a `serve` or another replay on the
+ * same file makes this throw StorageInUseError before anything is opened.
  */
 export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary> {
   const { config, files } = options;
   const logger = options.logger ?? silentLogger;
   const registry = new Registry();
-  const store = await openStore({ path: config.storage.path, logger });
+  // Refused (StorageInUseError) while a serve or another replay holds the database.
+  const lock = config.storage.path === ':memory:' ? undefined : lockStorage(config.storage.path, { command: 'replay' });
+  const store = await openStore({ path: config.storage.path, logger }).catch((err: unknown) => {
+    lock?.release();
+    throw err;
+  });
   const raised = new Map<string, Alert>();
   const summary: ReplaySummary = { files: files.length, requests: 0, spans: 0, badRequests: 0, errors: [], chains: 0, calls: 0, alerts: [] };
   const sinks = options.deliver ? createSinks(config.alerts.sinks, { registry, logger }) : undefined;
@@ -139,6 +146,7 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
   } finally {
     await sinks?.stop();
     store.close();
+    lock?.release();
   }
 }
 
