@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '@conduct/processor';
+import { connect } from './connection.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+import { applyPostgresMigrations, checkMigrations, postgresSchemaVersion } from './migrate.js';
+import { POSTGRES_MIGRATIONS } from './migrations/index.js';
+
+describe('PostgreSQL migrations', () => {
+  let server: EmbeddedPostgres;
+  beforeAll(async () => {
+    server = await startEmbeddedPostgres();
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+
+  it('applies every migration once, even when two instances start together', async () => {
+    const url = await server.createDatabase();
+    const a = connect(url, { logger: silentLogger });
+    const b = connect(url, { logger: silentLogger });
+    try {
+      const [fromA, fromB] = await Promise.all([applyPostgresMigrations(a, silentLogger), applyPostgresMigrations(b, silentLogger)]);
+      expect([...fromA, ...fromB].sort()).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version));
+      expect(await applyPostgresMigrations(a, silentLogger)).toEqual([]);
+      expect(await postgresSchemaVersion(a)).toBe(POSTGRES_MIGRATIONS.length);
+      const rows = await a.query<{ version: number; description: string }>('SELECT version, description FROM schema_version ORDER BY version');
+      expect(rows).toEqual(POSTGRES_MIGRATIONS.map((m) => ({ version: m.version, description: m.description })));
+      // The tables the store writes are there, owned by the unprivileged role that migrated.
+      const tables = await a.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = 'conduct' ORDER BY tablename`);
+      expect(tables.map((t) => t.tablename)).toEqual([
+        'alerts', 'baseline_entries', 'baseline_identities', 'chains', 'edges', 'finding_suppressions', 'held_chains',
+        'identities', 'schema_version', 'strings', 'traces', 'written_batches',
+      ]);
+    } finally {
+      await a.end();
+      await b.end();
+    }
+  });
+
+  it('rolls a failing migration back whole and records nothing of it', async () => {
+    const url = await server.createDatabase();
+    const db = connect(url, { logger: silentLogger });
+    try {
+      const broken = [...POSTGRES_MIGRATIONS, { version: POSTGRES_MIGRATIONS.length + 1, description: 'broken', up: 'CREATE TABLE half (v int); SELECT no_such_function();' }];
+      await expect(applyPostgresMigrations(db, silentLogger, broken)).rejects.toThrow(/no_such_function/);
+      expect(await postgresSchemaVersion(db)).toBe(POSTGRES_MIGRATIONS.length);
+      expect(await db.query(`SELECT 1 FROM pg_tables WHERE tablename = 'half'`)).toEqual([]);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('refuses a list whose versions are not 1, 2, 3... in order', () => {
+    expect(() => checkMigrations([{ version: 1, description: 'a', up: '' }, { version: 3, description: 'c', up: '' }])).toThrow(/version 3, expected 2/);
+  });
+});

@@ -1,0 +1,6 @@
+import type { PostgresMigration } from '../migration.js';
+import chains from './001-chains.js';
+import detection from './002-detection.js';
+
+/** Every migration of the PostgreSQL store, in version order (checked at start-up). */
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [chains, detection];
