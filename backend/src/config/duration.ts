@@ -29,11 +29,39 @@ const SIZE_UNITS: Record<string, number> = {
   gib: 1024 ** 3,
 };
 
-/** Parses `64MiB`, `512kb`, `1048576` into bytes; undefined when malformed. */
+/** Parses `64MiB`, `512kb`, `1048576B` into bytes; undefined when malformed or without a unit. */
 export function parseSize(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/i.exec(text.trim());
   if (!m) return undefined;
   const unit = SIZE_UNITS[m[2]!.toLowerCase()];
   if (unit === undefined) return undefined;
   return Math.floor(Number(m[1]) * unit);
+}
+
+/** A config value read as a quantity: the number, or why it was refused. */
+export type QuantityResult = { ok: true; value: number } | { ok: false; problem: string };
+
+/** `0`, `"0"`: the one bare number taken, since zero is zero in every unit. */
+const isZero = (v: string | number) => v === 0 || (typeof v === 'string' && /^\s*0+\s*$/.test(v));
+const isBareNumber = (v: string | number) => typeof v === 'number' || /^\s*\d+(\.\d+)?\s*$/.test(v);
+
+/**
+ * A duration key's value into milliseconds. The unit is required: a bare number (`idle: 5`) is
+ * refused rather than read as milliseconds, except 0.
+ */
+export function durationFromConfig(v: string | number): QuantityResult {
+  if (isZero(v)) return { ok: true, value: 0 };
+  if (isBareNumber(v)) return { ok: false, problem: `${v} has no unit: write a duration such as ${v}s, ${v}ms, ${v}m or ${v}h` };
+  const ms = parseDuration(v as string);
+  if (ms === undefined) return { ok: false, problem: `"${v}" is not a duration such as 500ms, 5s, 1h or 7d` };
+  return { ok: true, value: ms };
+}
+
+/** A size key's value into bytes. The unit is required (`64MiB`, `1048576B`), except for 0. */
+export function sizeFromConfig(v: string | number): QuantityResult {
+  if (isZero(v)) return { ok: true, value: 0 };
+  if (isBareNumber(v)) return { ok: false, problem: `${v} has no unit: write a size such as ${v}B, ${v}KiB or ${v}MiB` };
+  const bytes = parseSize(v as string);
+  if (bytes === undefined) return { ok: false, problem: `"${v}" is not a size such as 64MiB, 512KB or 1048576B` };
+  return { ok: true, value: bytes };
 }

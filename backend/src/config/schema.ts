@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_IDENTITY_RULES } from '@conduct/processor';
-import { parseDuration, parseSize } from './duration.js';
+import { durationFromConfig, sizeFromConfig, type QuantityResult } from './duration.js';
 import {
   DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR,
   DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE,
@@ -10,37 +10,26 @@ import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS } from '
 
 /**
  * The configuration file's schema: every key users and scripts rely on (see the README's config
- * table). Durations are strings (`500ms`, `5s`, `1h`, `7d`) and are turned into milliseconds here;
- * sizes accept `64MiB` or a number of bytes. Unknown keys are refused, naming the key.
+ * table). Durations (`500ms`, `5s`, `1h`, `7d`) and sizes (`64MiB`, `1048576B`) need their unit
+ * and are turned into milliseconds and bytes here. Unknown keys are refused, naming the key.
  */
 
-const duration = z
-  .union([z.string(), z.number().nonnegative()])
-  .transform((v, ctx) => {
-    if (typeof v === 'number') return v;
-    const ms = parseDuration(v);
-    if (ms === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a duration such as 500ms, 5s, 1h or 7d` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+/** A duration with its unit (`500ms`, `5s`, `1h`, `7d`), into milliseconds; a bare number other than 0 is refused. */
+const duration = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => quantity(durationFromConfig(v), ctx));
 
-const size = z
-  .union([z.string(), z.number().int().nonnegative()])
-  .transform((v, ctx) => {
-    if (typeof v === 'number') return v;
-    const bytes = parseSize(v);
-    if (bytes === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a size such as 64MiB or 1048576` });
-      return z.NEVER;
-    }
-    return bytes;
-  });
+/** A size with its unit (`64MiB`, `512KB`, `1048576B`), into bytes; a bare number other than 0 is refused. */
+const size = z.union([z.string(), z.number().int().nonnegative()]).transform((v, ctx) => quantity(sizeFromConfig(v), ctx));
+
+function quantity(result: QuantityResult, ctx: z.RefinementCtx): number {
+  if (result.ok) return result.value;
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: result.problem });
+  return z.NEVER;
+}
 
 const endpoint = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:4317');
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:4317')
+  .refine((e) => Number(e.slice(e.lastIndexOf(':') + 1)) <= 65535, 'the port must be from 0 to 65535');
 
 const tls = z
   .object({
@@ -75,7 +64,7 @@ const receiver = (defaultEndpoint: string) =>
       /** HOST:PORT to listen on; an empty string disables the receiver. */
       endpoint: z.union([endpoint, z.literal('')]).default(defaultEndpoint),
       /** Largest request accepted, after decompression. */
-      maxRequestBytes: size.default(DEFAULT_MAX_REQUEST_BYTES),
+      maxRequestBytes: size.default(`${DEFAULT_MAX_REQUEST_BYTES}B`),
       auth: auth.optional(),
       tls: tls.optional(),
     })
@@ -163,7 +152,7 @@ const forward = z
     /** Directory for the on-disk spool used during outages; no spool when absent. */
     spoolPath: z.string().optional(),
     /** Largest spool size. */
-    spoolMaxBytes: size.default(1024 * 1024 * 1024),
+    spoolMaxBytes: size.default('1GiB'),
     /** Bytes held in memory for this downstream (default 256MiB). */
     queueMaxBytes: size.optional(),
     /** Size at which the spool starts a new segment file (default 16MiB). */
@@ -288,7 +277,7 @@ export const configSchema = z
         /** Alerts one identity raises per hour of event time; beyond it its findings fold into one flood alert. */
         maxAlertsPerIdentityPerHour: z.number().int().positive().default(DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR),
         /** Heap in use above which the receivers answer "overloaded" (429/503, UNAVAILABLE); 0 turns the check off. */
-        maxMemoryBytes: size.default(DEFAULT_MAX_MEMORY_BYTES),
+        maxMemoryBytes: size.default(`${DEFAULT_MAX_MEMORY_BYTES}B`),
       })
       .strict()
       .default({}),
