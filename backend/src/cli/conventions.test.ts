@@ -1,5 +1,6 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../store/testdata/fixtures.js';
 import { requireBuilt, runConductChild } from './testdata/child.js';
@@ -78,4 +79,69 @@ describe('conduct command conventions (child process)', () => {
     expect(await child.exit).toBe(0);
     expect(child.stderr()).not.toContain('{"level"');
   });
+
+  it('exits 2 for flag errors: a port out of range, an unknown flag, a missing value; every stderr line is JSON', async () => {
+    const cases: Array<[string[], string]> = [
+      [['serve', '--api', '127.0.0.1:99999'], 'api.endpoint: the port must be from 0 to 65535'],
+      [['serve', '--grpc', '127.0.0.1:65536'], 'receivers.grpc.endpoint'],
+      [['serve', '--bogus'], "unknown option '--bogus'"],
+      [['serve', '--db'], "option '--db <path>' argument missing"],
+      [['frobnicate'], "unknown command 'frobnicate'"],
+    ];
+    for (const [args, message] of cases) {
+      const child = runConductChild(args, { cwd: t.dir });
+      expect(await child.exit, args.join(' ')).toBe(2);
+      const entries = expectJsonLines(child.stderrLines());
+      expect(entries.map((e) => e['msg']).join('\n'), args.join(' ')).toContain(message);
+    }
+    expect(existsSync(join(t.dir, 'data')), 'no flag error creates ./data').toBe(false);
+  });
+
+  it('refuses bare numbers for durations in the file, naming the key (exit 2)', async () => {
+    for (const [yaml, key] of [['stitching: { idle: 5 }', 'stitching.idle'], ['storage: { retention: 7 }', 'storage.retention']]) {
+      const file = join(t.dir, 'bare.yaml');
+      writeFileSync(file, `${yaml}\n`);
+      const child = runConductChild(['serve', '--config', file], { cwd: t.dir });
+      expect(await child.exit).toBe(2);
+      const [entry] = expectJsonLines(child.stderrLines());
+      expect(entry!['msg']).toMatch(new RegExp(`${key.replace('.', '\\.')}: \\d has no unit`));
+    }
+  });
+
+  it('a port in use stops start-up before any file exists, naming the key and address, with only JSON on stderr', async () => {
+    const busy = await listenSomewhere();
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      for (const key of ['--grpc', '--http', '--api']) {
+        const db = join(t.dir, `busy${key}`, 'conduct.db');
+        const ports: Record<string, string> = { '--grpc': '127.0.0.1:0', '--http': '127.0.0.1:0', '--api': '127.0.0.1:0', [key]: `127.0.0.1:${port}` };
+        const child = runConductChild(['serve', '--db', db, ...Object.entries(ports).flat()]);
+        expect(await child.exit, key).toBe(1);
+        const entries = expectJsonLines(child.stderrLines());
+        const failure = entries.find((e) => e['msg'] === 'conduct could not start');
+        expect(String(failure?.['err']), key).toContain(`cannot listen on 127.0.0.1:${port}: address already in use`);
+        expect(existsSync(db), `${key}: the database was created`).toBe(false);
+        expect(existsSync(`${db}.journal`), `${key}: the journal was created`).toBe(false);
+        expect(existsSync(dirname(db)), `${key}: the database's directory was created`).toBe(false);
+      }
+    } finally {
+      await new Promise((done) => busy.close(done));
+    }
+  });
+
+  it('a database that cannot be opened is named in the error', async () => {
+    const dir = join(t.dir, 'a-directory.db');
+    mkdirSync(dir);
+    const child = runConductChild(['serve', '--db', dir, '--grpc', '', '--http', '', '--api', '127.0.0.1:0']);
+    expect(await child.exit).toBe(1);
+    const failure = expectJsonLines(child.stderrLines()).find((e) => e['msg'] === 'conduct could not start');
+    expect(String(failure?.['err'])).toContain(`storage.path: cannot open the database ${dir}`);
+  });
 });
+
+function listenSomewhere(): Promise<Server> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}

@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ForwardConfigError, ReceiverConfigError } from '@conduct/processor';
 import { SinkConfigError } from '../alerts/sinks/index.js';
 import { ConfigError, loadConfigFile, parseConfig, type Config } from '../config/index.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../log/index.js';
+import { createLogger, LOG_LEVELS, routeGrpcLogs, type LogLevel } from '../log/index.js';
 import { StorageInUseError } from '../store/sqlite/lock.js';
 import { CONDUCT_VERSION, startConduct } from './start.js';
 import { registerReplayCommand } from '../replay/command.js';
@@ -68,6 +68,7 @@ async function serve(flags: ServeFlags): Promise<number> {
     throw err;
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format });
+  routeGrpcLogs(logger);
   let running: Awaited<ReturnType<typeof startConduct>>;
   try {
     running = await startConduct(config, { logger });

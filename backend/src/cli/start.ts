@@ -20,6 +20,7 @@ import { openStore, startRetention, type Store } from '../store/index.js';
 import { createJournal } from '../journal/index.js';
 import { lockStorage } from '../store/sqlite/lock.js';
 import { splitEndpoint } from './endpoint.js';
+import { checkAddressesFree } from './preflight.js';
 
 /**
  * Learned baseline state (counts, rate state, recent sources) is written at most this often, and on
@@ -89,6 +90,35 @@ function readPem(path: string, key: string): Buffer {
   }
 }
 
+function readApiTls(tls: NonNullable<Config['api']['tls']>) {
+  return {
+    cert: readPem(tls.cert, 'api.tls.cert'),
+    key: readPem(tls.key, 'api.tls.key'),
+    ...(tls.ca ? { ca: readPem(tls.ca, 'api.tls.ca') } : {}),
+    clientAuth: tls.clientAuth,
+  };
+}
+
+/** Opens the store; a failure names `storage.path` and the file (SQLite's own message names neither). */
+async function openStoreAt(path: string, logger: Logger): Promise<Store> {
+  try {
+    return await openStore({ path, logger });
+  } catch (err) {
+    throw new Error(`storage.path: cannot open the database ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** A listen that failed, as an error naming the key and the address. */
+async function naming<T>(key: string, endpoint: string, listening: Promise<T>): Promise<T> {
+  try {
+    return await listening;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message) ? 'address already in use (EADDRINUSE)' : e.message;
+    throw new Error(`${key}: cannot listen on ${endpoint}: ${why}`, { cause: err });
+  }
+}
+
 function endpointOf(value: string, key: string): { host: string; port: number } {
   const parts = splitEndpoint(value);
   if (!parts) throw new Error(`${key}: "${value}" is not HOST:PORT`);
@@ -116,6 +146,13 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
   try {
     logger.debug({ config: configSummary(config) }, 'configuration');
     const apiEndpoint = endpointOf(config.api.endpoint, 'api.endpoint');
+    const apiTls = config.api.tls ? readApiTls(config.api.tls) : undefined;
+    // Before any file is created: a server that cannot listen leaves no database behind.
+    await checkAddressesFree([
+      { key: 'api.endpoint', endpoint: config.api.endpoint },
+      { key: 'receivers.grpc.endpoint', endpoint: config.receivers.grpc.endpoint },
+      { key: 'receivers.http.endpoint', endpoint: config.receivers.http.endpoint },
+    ]);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     registerBuildInfo(registry);
@@ -125,7 +162,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       const lock = lockStorage(config.storage.path, { command: 'serve' });
       stops.push(() => lock.release());
     }
-    const store = await openStore({ path: config.storage.path, logger });
+    const store = await openStoreAt(config.storage.path, logger);
     stops.push(() => store.close());
 
     const engine = createEngine({ store, registry, logger });
@@ -243,30 +280,21 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       alerts,
       insights,
       uiDir: options.uiDir,
-      ...(config.api.tls
-        ? {
-            tls: {
-              cert: readPem(config.api.tls.cert, 'api.tls.cert'),
-              key: readPem(config.api.tls.key, 'api.tls.key'),
-              ...(config.api.tls.ca ? { ca: readPem(config.api.tls.ca, 'api.tls.ca') } : {}),
-              clientAuth: config.api.tls.clientAuth,
-            },
-          }
-        : {}),
+      ...(apiTls ? { tls: apiTls } : {}),
     });
-    const apiAddress = await api.start(apiEndpoint.host, apiEndpoint.port);
+    const apiAddress = await naming('api.endpoint', config.api.endpoint, api.start(apiEndpoint.host, apiEndpoint.port));
 
     const receiverDeps = { registry, logger, ...(forwarder.enabled ? { forwarder } : {}) };
-    const startReceiver = async (endpoint: string, make: () => Receiver): Promise<string> => {
+    const startReceiver = async (key: string, endpoint: string, make: () => Receiver): Promise<string> => {
       if (endpoint === '') return '';
       const receiver = make();
       stops.push(() => receiver.stop());
-      return receiver.start();
+      return naming(key, endpoint, receiver.start());
     };
-    const grpcAddress = await startReceiver(config.receivers.grpc.endpoint, () =>
+    const grpcAddress = await startReceiver('receivers.grpc.endpoint', config.receivers.grpc.endpoint, () =>
       createGrpcReceiver(config.receivers.grpc, ingest, receiverDeps),
     );
-    const httpAddress = await startReceiver(config.receivers.http.endpoint, () =>
+    const httpAddress = await startReceiver('receivers.http.endpoint', config.receivers.http.endpoint, () =>
       createHttpReceiver(config.receivers.http, ingest, receiverDeps),
     );
     ready = true;

@@ -26,10 +26,21 @@ function quantity(result: QuantityResult, ctx: z.RefinementCtx): number {
   return z.NEVER;
 }
 
-const endpoint = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:4317')
-  .refine((e) => Number(e.slice(e.lastIndexOf(':') + 1)) <= 65535, 'the port must be from 0 to 65535');
+/** Why `value` is not HOST:PORT (`[::1]:8080` for IPv6), or undefined when it is. */
+function endpointProblem(value: string): string | undefined {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):\d{1,5}$/.test(value)) return 'expected HOST:PORT, e.g. 127.0.0.1:4317';
+  if (Number(value.slice(value.lastIndexOf(':') + 1)) > 65535) return 'the port must be from 0 to 65535';
+  return undefined;
+}
+
+const endpointCheck = (value: string, ctx: z.RefinementCtx) => {
+  const problem = endpointProblem(value);
+  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+};
+
+const endpoint = z.string().superRefine(endpointCheck);
+/** An endpoint, or `""` for off. */
+const endpointOrOff = z.string().superRefine((value, ctx) => (value === '' ? undefined : endpointCheck(value, ctx)));
 
 const tls = z
   .object({
@@ -62,7 +73,7 @@ const receiver = (defaultEndpoint: string) =>
   z
     .object({
       /** HOST:PORT to listen on; an empty string disables the receiver. */
-      endpoint: z.union([endpoint, z.literal('')]).default(defaultEndpoint),
+      endpoint: endpointOrOff.default(defaultEndpoint),
       /** Largest request accepted, after decompression. */
       maxRequestBytes: size.default(`${DEFAULT_MAX_REQUEST_BYTES}B`),
       auth: auth.optional(),

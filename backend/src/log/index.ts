@@ -1,3 +1,4 @@
 export { createLogger, resolveLogFormat, DEFAULT_LOG_LEVEL, DEFAULT_LOG_FORMAT, LOG_LEVELS, LOG_FORMATS } from './logger.js';
 export type { LogLevel, LogFormat, LoggerOptions } from './logger.js';
 export { formatConsoleLine } from './console-format.js';
+export { routeGrpcLogs } from './grpc.js';
