@@ -69,10 +69,33 @@ async function serve(flags: ServeFlags): Promise<number> {
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format });
   routeGrpcLogs(logger);
-  let running: Awaited<ReturnType<typeof startConduct>>;
+  // Signals are watched from before start-up: one that arrives while starting stops conduct as
+  // soon as it has started (the default action would kill it mid-start).
+  let running: Awaited<ReturnType<typeof startConduct>> | undefined;
+  let stopped: (() => void) | undefined;
+  const done = new Promise<void>((resolve) => (stopped = resolve));
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(EXIT_FAILURE);
+    }
+    logger.info({ signal }, 'signal received, shutting down');
+    if (running) stopRunning(running);
+  };
+  const stopRunning = (r: NonNullable<typeof running>) =>
+    r.stop().then(stopped, (err: unknown) => {
+      logger.error({ err: String(err) }, 'shutdown failed');
+      stopped?.();
+    });
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
     running = await startConduct(config, { logger });
   } catch (err) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
     // Configuration that only start-up can check (files it names, sinks, forwarding) is still a
     // configuration error: exit as for a bad file, with the message naming the key.
     if (isStartupConfigError(err)) {
@@ -87,23 +110,8 @@ async function serve(flags: ServeFlags): Promise<number> {
     logger.error({ err: (err as Error).message }, 'conduct could not start');
     return EXIT_FAILURE;
   }
-  await new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
-        logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(EXIT_FAILURE);
-      }
-      logger.info({ signal }, 'signal received, shutting down');
-      running.stop().then(resolve, (err: unknown) => {
-        logger.error({ err: String(err) }, 'shutdown failed');
-        resolve();
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  if (signals > 0) stopRunning(running);
+  await done;
   return EXIT_OK;
 }
 

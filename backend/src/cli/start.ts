@@ -114,7 +114,9 @@ async function naming<T>(key: string, endpoint: string, listening: Promise<T>): 
     return await listening;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'EADDRINUSE' || /EADDRINUSE/.test(e.message) ? 'address already in use (EADDRINUSE)' : e.message;
+    const code = e.code ?? /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES|ENOTFOUND)\b/.exec(e.message)?.[1];
+    if (code === undefined) throw err; // not a listen failure (a receiver's TLS files, ...): as it is
+    const why = code === 'EADDRINUSE' ? 'address already in use (EADDRINUSE)' : e.message;
     throw new Error(`${key}: cannot listen on ${endpoint}: ${why}`, { cause: err });
   }
 }
