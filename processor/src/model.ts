@@ -88,6 +88,12 @@ export interface TraceSummary {
   spans: number;
   /** Services seen in the trace (bounded). */
   services: string[];
+  /**
+   * Set when this is a later part of a trace completed before (see the stitcher's LatePart):
+   * `joins` (merge it into the stored trace), `maybe` (look the trace up in the store first) or
+   * `fragment` (its trace completed longer ago than `stitching.lateTraceWindow`: stored on its own).
+   */
+  late?: 'joins' | 'maybe' | 'fragment';
 }
 
 /** What the processor hands on when traces complete. */

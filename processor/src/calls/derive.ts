@@ -44,13 +44,18 @@ export interface RememberedClient extends TraceSpan {
 }
 
 /**
- * Late stitching (both optional): a completed trace's unmatched outbound spans are handed to
- * `remember`; a span whose parent is not in the spans given is looked up with `takeParent`, and
- * when that names a remembered client span of another service the two make a stitched call.
+ * Late stitching (all optional). A completed trace's unmatched outbound spans are handed to
+ * `remember` (keyed by their span id), and its server spans whose parent is not in the trace to
+ * `rememberServer` (keyed by that parent's id). In a later part of the trace, a span whose parent
+ * is not in the spans given is looked up with `takeParent`, and an outbound span with no server
+ * span in them with `takeChild`; a remembered span of another service makes a stitched call with
+ * it, as the two would have in one trace.
  */
 export interface DeriveOptions {
   remember?(traceId: string, spanId: string, client: RememberedClient): void;
   takeParent?(traceId: string, spanId: string, calleeService: string): RememberedClient | undefined;
+  rememberServer?(traceId: string, parentSpanId: string, server: RememberedClient): void;
+  takeChild?(traceId: string, spanId: string, callerService: string): RememberedClient | undefined;
 }
 
 interface Node extends TraceSpan {
@@ -111,17 +116,29 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
       const who = identityOf(node);
       add(toolCall(node, who), who);
     } else if (isOutbound(span)) {
-      const who = identityOf(node);
-      const call = outboundCall(node, who);
-      add(call, who);
-      // Only calls whose callee may yet send its spans: not databases, not external peers.
-      if (options.remember && call.protocol !== 'db' && !call.external) {
-        options.remember(span.traceId, span.spanId, { span, resource: node.resource, service: node.service, identity: who });
+      const server = options.takeChild?.(span.traceId, span.spanId, node.service);
+      if (server) {
+        // Its server span came in an earlier part of the trace.
+        const to: Node = { span: server.span, resource: server.resource, service: server.service, letters: lettersOf(server.span.attributes), stitched: false };
+        const who = resolver.spanIdentity(server.span) ?? identityOf(node);
+        add(stitchedCall(node, to, who), who);
+      } else {
+        const who = identityOf(node);
+        const call = outboundCall(node, who);
+        add(call, who);
+        // Only calls whose callee may yet send its spans: not databases, not external peers.
+        if (options.remember && call.protocol !== 'db' && !call.external) {
+          options.remember(span.traceId, span.spanId, { span, resource: node.resource, service: node.service, identity: who });
+        }
       }
     }
     if ((span.kind === SpanKind.SERVER || span.kind === SpanKind.CONSUMER) && !parent && !node.lateStitched) {
       const who = resolver.spanIdentity(span);
       if (who) add(serverOnlyCall(node, who), who);
+      // Its caller's span may yet come, in a later part of the trace.
+      if (options.rememberServer && span.parentSpanId) {
+        options.rememberServer(span.traceId, span.parentSpanId, { span, resource: node.resource, service: node.service, identity: who ?? identityOf(node) });
+      }
     }
   }
 

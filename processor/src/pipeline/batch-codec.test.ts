@@ -76,6 +76,13 @@ describe('batch codec', () => {
     expect(decoded).toStrictEqual(batch);
   });
 
+  it('carries whether a trace summary is a late part of its trace', () => {
+    const batch = batchOf([]);
+    const base = batch.traceSummaries![0]!;
+    batch.traceSummaries = [base, { ...base, late: 'joins' }, { ...base, late: 'maybe' }, { ...base, late: 'fragment', services: [] }];
+    expect(createBatchDecoder().decode(createBatchEncoder().encode(batch))).toStrictEqual(batch);
+  });
+
   it('sends a repeated string once, and the consumer gets the same string back from its dictionary', () => {
     const encoder = createBatchEncoder();
     const decoder = createBatchDecoder();

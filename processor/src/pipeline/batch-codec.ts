@@ -32,8 +32,10 @@ const ABSENT = -1;
 const CALL_SLOTS = 27;
 /** Slots before a chain's calls: trace id, identity, kind, display name, start, end, call count. */
 const CHAIN_SLOTS = 7;
-/** Slots before a summary's services: trace id, start, end, spans, service count. */
-const SUMMARY_SLOTS = 5;
+/** Slots before a summary's services: trace id, start, end, spans, late part, service count. */
+const SUMMARY_SLOTS = 6;
+/** A summary's `late` as a number (its index here; -1 when absent). */
+const LATE_CODES = ['joins', 'maybe', 'fragment'] as const;
 
 export interface BatchEncoder {
   encode(batch: ChainBatch): EncodedBatch;
@@ -120,6 +122,7 @@ export function createBatchEncoder(maxStrings = MAX_DICTIONARY_STRINGS): BatchEn
         nums[p++] = s.startMs;
         nums[p++] = s.endMs;
         nums[p++] = s.spans;
+        nums[p++] = s.late === undefined ? ABSENT : LATE_CODES.indexOf(s.late);
         nums[p++] = s.services.length;
         for (const name of s.services) nums[p++] = ref(name);
       }
@@ -167,10 +170,13 @@ export function createBatchDecoder(): BatchDecoder {
       const startMs = nums[p++]!;
       const endMs = nums[p++]!;
       const spanCount = nums[p++]!;
+      const late = LATE_CODES[nums[p++]!];
       const n = nums[p++]!;
       const services: string[] = new Array(n);
       for (let j = 0; j < n; j++) services[j] = req(nums[p++]!);
-      traceSummaries[i] = { traceId, startMs, endMs, spans: spanCount, services };
+      const summary: TraceSummary = { traceId, startMs, endMs, spans: spanCount, services };
+      if (late !== undefined) summary.late = late;
+      traceSummaries[i] = summary;
     }
     const batch: ChainBatch = { chains: [], traceSummaries, traces: nums[2]!, spans: nums[3]! };
     let decoded = false;

@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import { createCollectingConsumer, createPipeline } from './index.js';
 import { UNINSTRUMENTED_CALLER } from '../calls/index.js';
 import { request, resource, span, spanId, SpanKind } from '../calls/testdata/trace-builder.js';
+import type { StitchConfig } from '../stitch/index.js';
 
 const deployer = resource('deployer', { 'service.namespace': 'ci', 'cloud.region': 'eu-west-1' });
 const kube = resource('kube-api', { 'service.namespace': 'platform' });
@@ -26,12 +27,12 @@ function tid(n: number): string {
   return n.toString(16).padStart(32, '0');
 }
 
-function setup() {
+function setup(stitching: Partial<StitchConfig> = {}) {
   const clock = { t: 0, now() { return this.t; } };
   const registry = new Registry();
   const consumer = createCollectingConsumer();
   const pipeline = createPipeline({
-    stitching: { idleMs: IDLE, latenessMs: 3_600_000, maxPendingSpans: 10_000, recentClients: { maxAgeMs: AGE, maxSpans: 1_000 } },
+    stitching: { idleMs: IDLE, latenessMs: 3_600_000, maxPendingSpans: 10_000, recentClients: { maxAgeMs: AGE, maxSpans: 1_000 }, ...stitching },
     consumer,
     registry,
     clock,
@@ -118,5 +119,48 @@ describe('late spans of a completed trace', () => {
     expect(calls.filter((c) => c.spanId === spanId('cli4')).map((c) => [c.identity, c.peer])).toEqual([['system:serviceaccount:ci:deployer', 'platform/kube-api']]);
     // Nothing is remembered: the caller span was matched, and the API's database call will never have a server side.
     expect(pipeline.stats().recentClients).toMatchObject({ spans: 0, hits: 0, misses: 0 });
+  });
+
+  it('stitch a late client span to the server span of the earlier part (the caller half late)', async () => {
+    const { consumer, pipeline, idle } = setup();
+    await pipeline.accept(calleeHalf(5));
+    await idle();
+    // The API's half alone: its principal's server span has no caller yet.
+    expect(consumer.chains().flatMap((c) => c.calls).filter((c) => c.peer === 'platform/kube-api').map((c) => c.service)).toEqual([UNINSTRUMENTED_CALLER]);
+    expect(pipeline.stats().recentServers.spans).toBe(1);
+
+    await pipeline.accept(callerHalf(5));
+    await idle();
+    const late = consumer.chains().slice(-2).flatMap((c) => c.calls);
+    const stitched = late.find((c) => c.spanId === spanId('cli5'))!;
+    expect(stitched).toMatchObject({ serverSpanId: spanId('srv5'), identity: 'system:serviceaccount:ci:deployer', service: 'ci/deployer', peer: 'platform/kube-api', operation: 'PATCH /apis/apps/v1/deployments/:name' });
+    expect(stitched.source).toMatchObject({ region: 'eu-west-1', clientAddress: '10.0.3.9' });
+    expect(late.filter((c) => c.peer === '10.0.0.7:6443')).toEqual([]);
+    expect(pipeline.stats().recentServers).toMatchObject({ hits: 1, spans: 0 });
+    expect(consumer.batches.at(-1)!.traceSummaries).toEqual([expect.objectContaining({ traceId: tid(5), late: 'joins', spans: 2 })]);
+  });
+
+  it('a part later than lateTraceWindowMs is a fragment of its own; while ids are forgotten within the window a new trace may be late', async () => {
+    const { clock, consumer, pipeline, idle } = setup({ lateTraceWindowMs: 10_000, rememberedTraces: 1 });
+    await pipeline.accept(callerHalf(6));
+    await idle();
+    expect(consumer.batches.at(-1)!.traceSummaries![0]!.late).toBeUndefined();
+    clock.t += 10_001;
+    await pipeline.accept(calleeHalf(6));
+    await idle();
+    const fragment = consumer.batches.at(-1)!;
+    expect(fragment.traceSummaries![0]!.late).toBe('fragment');
+    // Derived as a trace of its own: the server span is a server-side-only call.
+    expect(fragment.chains.flatMap((c) => c.calls).filter((c) => c.peer === 'platform/kube-api').map((c) => c.service)).toEqual([UNINSTRUMENTED_CALLER]);
+    // A second trace pushes the first out of the one remembered id: a third may be a late part.
+    await pipeline.accept(callerHalf(7));
+    await idle();
+    await pipeline.accept(callerHalf(8));
+    await idle();
+    expect(consumer.batches.at(-1)!.traceSummaries![0]!.late).toBe('maybe');
+    clock.t += 10_001;
+    await pipeline.accept(callerHalf(9));
+    await idle();
+    expect(consumer.batches.at(-1)!.traceSummaries![0]!.late).toBeUndefined();
   });
 });

@@ -9,6 +9,7 @@ import { attributeKeepFor } from './keep.js';
 import {
   createRecentClients,
   createStitcher,
+  DEFAULT_LATE_TRACE_WINDOW_MS,
   systemClock,
   type Clock,
   type CompletedTrace,
@@ -58,6 +59,8 @@ export interface PipelineStats {
   stitch: StitcherStats;
   /** The index of unmatched client spans that late server spans are stitched to. */
   recentClients: RecentClientsStats;
+  /** The index of server spans whose caller's span was missing, that late client spans are stitched to. */
+  recentServers: RecentClientsStats;
   queuedBatches: number;
   queuedSpans: number;
   batches: number;
@@ -98,14 +101,21 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   } = options;
   const resolver = createIdentityResolver(rules);
   const stitcher = createStitcher(stitching, clock);
-  const recentClients = createRecentClients(stitching.recentClients ?? {}, clock);
-  const onTimeDerive: DeriveOptions = { remember: recentClients.remember };
-  const lateDerive: DeriveOptions = { remember: recentClients.remember, takeParent: recentClients.take };
+  // The boundary spans of completed traces, for their later parts: unmatched client spans (by
+  // span id) and server spans whose caller's span is missing (by that span's id). Both are kept
+  // for the late-trace window unless configured otherwise.
+  const windowMs = stitching.lateTraceWindowMs ?? DEFAULT_LATE_TRACE_WINDOW_MS;
+  const recentConfig = { maxAgeMs: windowMs, ...stitching.recentClients };
+  const recentClients = createRecentClients(recentConfig, clock);
+  const recentServers = createRecentClients(recentConfig, clock);
+  const onTimeDerive: DeriveOptions = { remember: recentClients.remember, rememberServer: recentServers.remember };
+  const lateDerive: DeriveOptions = { ...onTimeDerive, takeParent: recentClients.take, takeChild: recentServers.take };
   const metrics = createMetrics(
     registry,
     () => stitcher.stats(),
     () => ({ depth: queue.length, spans: queuedSpans }),
     () => recentClients.stats(),
+    () => recentServers.stats(),
   );
 
   const queue: ChainBatch[] = [];
@@ -119,6 +129,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const totals = { batches: 0, calls: 0, chains: 0, consumerErrors: 0, deriveErrors: 0, refused: 0 };
   let lastLateSpans = 0;
   const lastRecent = { hits: 0, misses: 0, expired: 0, evicted: 0 };
+  const lastServers = { hits: 0, misses: 0 };
   let lastErrorLogMs = -Infinity;
   let suppressedErrors = 0;
 
@@ -169,7 +180,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         spans += trace.spans.length;
         traceSummaries.push(summarise(trace));
         try {
-          const derived = deriveTrace(trace.spans, resolver, trace.late ? lateDerive : onTimeDerive);
+          const derived = deriveTrace(trace.spans, resolver, trace.late === 'joins' || trace.late === 'maybe' ? lateDerive : onTimeDerive);
           for (const chain of derived.chains) chains.push(chain);
           totals.calls += derived.calls.length;
           metrics.calls.inc(derived.calls.length);
@@ -201,6 +212,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     metrics.recentForgotten.inc({ reason: 'expired' }, recent.expired - lastRecent.expired);
     metrics.recentForgotten.inc({ reason: 'evicted' }, recent.evicted - lastRecent.evicted);
     Object.assign(lastRecent, { hits: recent.hits, misses: recent.misses, expired: recent.expired, evicted: recent.evicted });
+    const servers = recentServers.stats();
+    metrics.lateChildren.inc({ result: 'stitched' }, servers.hits - lastServers.hits);
+    metrics.lateChildren.inc({ result: 'missed' }, servers.misses - lastServers.misses);
+    Object.assign(lastServers, { hits: servers.hits, misses: servers.misses });
     if (queue.length > 0) void drain();
   };
 
@@ -254,7 +269,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         await settled();
         logger.info({ ...totals }, 'pipeline stopped');
       })()),
-    stats: () => ({ stitch: stitcher.stats(), recentClients: recentClients.stats(), queuedBatches: queue.length, queuedSpans, ...totals }),
+    stats: () => ({ stitch: stitcher.stats(), recentClients: recentClients.stats(), recentServers: recentServers.stats(), queuedBatches: queue.length, queuedSpans, ...totals }),
   };
 }
 
@@ -272,13 +287,15 @@ function summarise(trace: CompletedTrace): TraceSummary {
     const name = resource[SERVICE_NAME];
     if (services.size < MAX_SUMMARY_SERVICES && typeof name === 'string') services.add(name);
   }
-  return {
+  const summary: TraceSummary = {
     traceId: trace.traceId,
     startMs: Number.isFinite(startMs) ? startMs : 0,
     endMs: Number.isFinite(endMs) ? endMs : 0,
     spans: trace.spans.length,
     services: [...services],
   };
+  if (trace.late) summary.late = trace.late;
+  return summary;
 }
 
 function createMetrics(
@@ -286,9 +303,24 @@ function createMetrics(
   stitch: () => StitcherStats,
   queue: () => { depth: number; spans: number },
   recent: () => RecentClientsStats,
+  servers: () => RecentClientsStats,
 ) {
   const registers = [registry];
   return {
+    lateChildren: new Counter({
+      name: 'conduct_stitch_late_children_total',
+      help: 'Outbound spans of late-arriving trace parts with no server span in their part, by result: stitched to a remembered server span of an earlier part, or missed.',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    recentServers: new Gauge({
+      name: 'conduct_stitch_recent_server_spans',
+      help: 'Server spans of completed traces whose caller span was missing, remembered for late client spans.',
+      registers,
+      collect() {
+        this.set(servers().spans);
+      },
+    }),
     lateParents: new Counter({
       name: 'conduct_stitch_late_parents_total',
       help: 'Spans of late-arriving trace parts whose parent was missing, by result: stitched to a remembered client span of an earlier part, or missed.',

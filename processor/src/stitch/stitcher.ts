@@ -17,6 +17,15 @@ export const EVICTION_SLACK = 0.1;
 export const DEFAULT_MAX_PENDING_SPANS = 500_000;
 /** Default of {@link StitchConfig.rememberedTraces}. */
 export const DEFAULT_REMEMBERED_TRACES = 100_000;
+/**
+ * Default of {@link StitchConfig.lateTraceWindowMs}: matches `stitching.lateTraceWindow` (5m). The
+ * OpenTelemetry Collector's exporters give up retrying after 5 minutes by default
+ * (`retry_on_failure.max_elapsed_time` 300s), and the SDK's batch delay (5 s) and a gateway's own
+ * batching add seconds: a part that arrives later than this was delayed by an outage, not by
+ * ordinary batching. Remembering a trace costs its id and time (and, for its unmatched boundary
+ * spans, the bounded indexes of recent-clients.ts), all within `rememberedTraces`.
+ */
+export const DEFAULT_LATE_TRACE_WINDOW_MS = 300_000;
 /** Default of {@link StitchConfig.maxFutureSkewMs}. */
 export const DEFAULT_MAX_FUTURE_SKEW_MS = 300_000;
 /**
@@ -41,6 +50,18 @@ export interface StitchConfig {
   /** Ids of completed traces remembered to recognise late spans. */
   rememberedTraces?: number;
   /**
+   * A part of a trace that arrives within this long (processing time, ms) after the trace last
+   * completed joins it (`late: 'joins'`); later, it is a fragment of its own (`late: 'fragment'`).
+   * Default DEFAULT_LATE_TRACE_WINDOW_MS.
+   */
+  lateTraceWindowMs?: number;
+  /**
+   * Parts of traces completed before this stitcher started may be stored (a restart on a
+   * database with traces). While the window reaches back before the start, a trace that is not
+   * remembered is marked `late: 'maybe'` so that the consumer looks for it. Default false.
+   */
+  earlierPartsStored?: boolean;
+  /**
    * Unmatched client spans of completed traces kept so that a late server span can still be
    * stitched to its caller (count and age bounds; see RecentClientsConfig).
    */
@@ -62,19 +83,32 @@ export const systemClock: Clock = { now: () => Date.now() };
 export type CompletionReason = 'idle' | 'watermark' | 'flush' | 'evicted';
 export const COMPLETION_REASONS: readonly CompletionReason[] = ['idle', 'watermark', 'flush', 'evicted'];
 
+/**
+ * How a completed trace relates to earlier parts of it:
+ * - `joins`: its trace completed before, within `lateTraceWindowMs`: every span arrived late,
+ *   and the consumer merges the part into what it stored of the trace;
+ * - `maybe`: not remembered, but the memory of completed traces does not reach back over the
+ *   whole window (ids forgotten to stay within `rememberedTraces`, or a restart): the consumer
+ *   looks the trace up in its store;
+ * - `fragment`: its trace completed longer than `lateTraceWindowMs` ago: stored on its own.
+ * Absent for a trace seen for the first time.
+ */
+export type LatePart = 'joins' | 'maybe' | 'fragment';
+export const LATE_PARTS: readonly LatePart[] = ['joins', 'maybe', 'fragment'];
+
 export interface CompletedTrace {
   traceId: string;
   spans: TraceSpan[];
   reason: CompletionReason;
-  /** Every span of it arrived after its trace had completed once (late spans, stitched late). */
-  late?: boolean;
+  /** Absent when no earlier part of the trace is known or possible (see LatePart). */
+  late?: LatePart;
 }
 
 export interface StitcherStats {
   pendingTraces: number;
   pendingSpans: number;
   completed: Record<CompletionReason, number>;
-  /** Spans that arrived after their trace had completed. */
+  /** Spans that arrived after their trace had completed (parts that join and fragments). */
   lateSpans: number;
   /** Newest span end seen minus latenessMs; -Infinity before the first span. */
   watermarkMs: number;
@@ -111,13 +145,19 @@ interface Pending {
   queued: boolean;
   /** Completed: a heap slot still holding it is dropped when reached. */
   done: boolean;
-  /** The trace had already completed once: every span of this entry arrived late. */
-  late: boolean;
+  /** What is known of earlier parts of the trace, when its first span of this entry arrived. */
+  late: LatePart | undefined;
   /** Number of its latest arrival: its entry in the activity order is the one with this number. */
   touch: number;
 }
 
 const NO_ITEMS: (SpanData | Attributes)[] = [];
+
+/** A remembered completion: its number in the completion order and its processing time. */
+interface Completion {
+  seq: number;
+  ms: number;
+}
 
 export function createStitcher(config: StitchConfig, clock: Clock = systemClock): Stitcher {
   const { idleMs, latenessMs, maxPendingSpans } = config;
@@ -126,20 +166,36 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   // paying a store transaction and a hand-over of its own.
   const evictTo = maxPendingSpans - Math.floor(maxPendingSpans * EVICTION_SLACK);
   const remembered = Math.max(0, config.rememberedTraces ?? DEFAULT_REMEMBERED_TRACES);
+  const windowMs = Math.max(0, config.lateTraceWindowMs ?? DEFAULT_LATE_TRACE_WINDOW_MS);
+  const startedMs = clock.now();
   const futureSkewMs = config.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
   const pending = new Map<string, Pending>();
   // Least recently active first, for the idle check, early completion and flush.
   const activity = new Recency<Pending>();
   const isLatestActivity = (p: Pending, seq: number) => !p.done && p.touch === seq;
   const activityByAge = () => [...pending.values()].sort((a, b) => a.touch - b.touch).map((p) => [p, p.touch] as const);
-  // Recently completed trace ids (to tell late spans) with the number of their latest completion.
-  const completedIds = new Map<string, number>();
+  // Recently completed trace ids (to tell late spans), each with the number and time of its
+  // latest completion.
+  const completedIds = new Map<string, Completion>();
   const completedOrder = new Recency<string>();
-  const isLatestCompletion = (id: string, seq: number) => completedIds.get(id) === seq;
-  const rememberCompleted = (traceId: string) => {
-    completedIds.set(traceId, completedOrder.note(traceId));
-    while (completedIds.size > remembered) completedIds.delete(completedOrder.oldest(isLatestCompletion)!);
-    completedOrder.compact(completedIds.size, () => [...completedIds].sort((a, b) => a[1] - b[1]));
+  const isLatestCompletion = (id: string, seq: number) => completedIds.get(id)?.seq === seq;
+  /** Completion time of the newest id forgotten to stay within `remembered`. */
+  let forgottenMs = -Infinity;
+  const rememberCompleted = (traceId: string, now: number) => {
+    completedIds.set(traceId, { seq: completedOrder.note(traceId), ms: now });
+    while (completedIds.size > remembered) {
+      const id = completedOrder.oldest(isLatestCompletion)!;
+      forgottenMs = completedIds.get(id)!.ms;
+      completedIds.delete(id);
+    }
+    completedOrder.compact(completedIds.size, () => [...completedIds].sort((a, b) => a[1].seq - b[1].seq).map(([id, c]) => [id, c.seq] as const));
+  };
+  /** What is known of earlier parts of a trace whose span arrives with no pending entry. */
+  const latePartOf = (traceId: string, now: number): LatePart | undefined => {
+    const done = remembered > 0 ? completedIds.get(traceId) : undefined;
+    if (done) return now - done.ms <= windowMs ? 'joins' : 'fragment';
+    const since = now - windowMs;
+    return forgottenMs >= since || (config.earlierPartsStored === true && startedMs > since) ? 'maybe' : undefined;
   };
   // Every pending trace sits in the heap once, under a key that may trail its maxEndMs: when it
   // comes up, a trace whose spans extended it since goes back in under its current maxEndMs.
@@ -158,8 +214,8 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     for (let i = 0, j = 0; i < items.length; i += 2, j++) spans[j] = { span: items[i] as SpanData, resource: items[i + 1] as Attributes };
     pendingSpans -= spans.length;
     completed[reason]++;
-    if (remembered > 0) rememberCompleted(p.traceId);
-    out.push(p.late ? { traceId: p.traceId, spans, reason, late: true } : { traceId: p.traceId, spans, reason });
+    if (remembered > 0) rememberCompleted(p.traceId, clock.now());
+    out.push(p.late ? { traceId: p.traceId, spans, reason, late: p.late } : { traceId: p.traceId, spans, reason });
   };
 
   const watermark = () => newestEndMs - latenessMs;
@@ -186,11 +242,11 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
       for (const span of rs.spans) {
         let p = pending.get(span.traceId);
         if (!p) {
-          const late = completedIds.has(span.traceId);
+          const late = latePartOf(span.traceId, now);
           p = { traceId: span.traceId, items: [], lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
           pending.set(span.traceId, p);
         }
-        if (p.late) lateSpans++;
+        if (p.late !== undefined && p.late !== 'maybe') lateSpans++;
         p.items.push(span, rs.resource);
         pendingSpans++;
         const end = Number.isFinite(span.endMs) ? span.endMs : Number.isFinite(span.startMs) ? span.startMs : -Infinity;
