@@ -149,6 +149,36 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         expect(await s.chainReader.traceSummary(traceId(31))).toBeUndefined();
       });
 
+      it('replaces the chains of a trace (a late part merged in), correcting identity and edge counts', async () => {
+        const s = await fresh();
+        const t = traceId(35);
+        const first = chain(t, 'svc:m', [['orders:8080', 'GET /orders/{id}'], ['cache', 'GET /k']], T0);
+        const other = chain(traceId(36), 'svc:m', [['cache', 'GET /k']], T0 + 5000);
+        await s.chainWriter.writeChains([first, other]);
+        // The first call is now stitched to its server span; a second identity's chain is new.
+        const [provisional, cached] = first.calls;
+        const stitched = { ...provisional!, serverSpanId: '00000000000000f1', peer: 'shop/orders' };
+        const callee = chain(t, 'svc:orders', [['postgres', 'SELECT orders']], T0 + 3);
+        const merged = { ...first, calls: [stitched, cached!] };
+        expect(await s.chainWriter.replaceTraceChains(t.toUpperCase(), [merged, callee, chain(traceId(37), 'svc:x', [['b', 'op']])])).toEqual({ chains: 2, calls: 3, rejected: 1 });
+        const stored = await s.chainReader.traceChains(t);
+        expect(stored.map((c) => [c.identity, c.calls.map((x) => [x.spanId, x.serverSpanId, x.peer])])).toEqual([
+          ['svc:m', [[provisional!.spanId, '00000000000000f1', 'shop/orders'], [cached!.spanId, undefined, 'cache']]],
+          ['svc:orders', [[callee.calls[0]!.spanId, undefined, 'postgres']]],
+        ]);
+        expect(await s.identities.getIdentity('svc:m')).toMatchObject({ calls: 3, chains: 2, peers: 2, firstSeenMs: T0 });
+        expect(await s.identities.getIdentity('svc:orders')).toMatchObject({ calls: 1, chains: 1 });
+        expect(await s.identities.getIdentity('svc:x')).toBeUndefined();
+        expect((await s.identities.identityEdges('svc:m')).map((e) => [e.peer, e.count])).toEqual([['cache', 2], ['shop/orders', 1]]);
+        // An identity whose only chain the merge took away is gone; the other trace is untouched.
+        await s.chainWriter.replaceTraceChains(t, [callee]);
+        expect(await s.identities.getIdentity('svc:m')).toMatchObject({ calls: 1, chains: 1, peers: 1 });
+        expect((await s.chainReader.traceChains(traceId(36))).length).toBe(1);
+        await s.chainWriter.replaceTraceChains(traceId(36), []);
+        expect(await s.identities.getIdentity('svc:m')).toBeUndefined();
+        expect(await s.identities.counts()).toEqual({ identities: 1, edges: 1 });
+      });
+
       it('prunes chains and summaries that ended before a time, in bounded steps, oldest first', async () => {
         const s = await fresh();
         const chains = [0, 1, 2, 3, 4].map((i) => chain(traceId(40 + i), 'svc:p', [['b', 'op']], T0 + i * 1000));

@@ -32,6 +32,17 @@ export interface ChainWriter {
    * `rejected` and skipped; the rest of the batch is stored.
    */
   writeChains(chains: readonly Chain[], traces?: readonly TraceSummary[]): Promise<WriteResult>;
+  /**
+   * Replaces every stored chain of one trace with `chains`: a later part of the trace merged
+   * into what was stored of it (`chainReader.traceChains` reads it, span ids included). The old
+   * chains' calls, chains and edge counts are taken off their identities and edges and the new
+   * ones added, so that each call is counted once; an identity or edge left with no calls is
+   * deleted; first and last seen times are kept. Chains of another trace, or that `accepts`
+   * refuses, are counted in `rejected` and not stored. The trace's summaries are not touched
+   * (the part's own summary is written with `writeChains`). Resolved: all of it is durable
+   * together; rejected: nothing changed.
+   */
+  replaceTraceChains(traceId: string, chains: readonly Chain[]): Promise<WriteResult>;
   /** Whether `writeChains` stores this chain (trace id of 32 hex digits, not all zero; calls a list). Pure, no I/O. */
   accepts(chain: Chain): boolean;
 }

@@ -27,6 +27,7 @@ export async function openSqliteBackend(
     store,
     chainWriter: {
       writeChains: async (chains, traces) => store.writeChains(chains, traces),
+      replaceTraceChains: async (traceId, chains) => store.replaceTraceChains(traceId, chains),
       accepts: (chain: Chain) => store.accepts(chain),
     },
     chainReader: {

@@ -64,6 +64,14 @@ export interface Store {
   counts(): { identities: number; edges: number };
   /** Every chain of a trace in time order; `traceId` is 32 hex digits in either case. */
   traceChains(traceId: string): Chain[];
+  /**
+   * Replaces every stored chain of a trace with `chains` (a later part of the trace merged into
+   * it), in one transaction: the old chains' calls, chains and edges are taken off their
+   * identities and edges and the new ones added, so each call is counted once; an identity or
+   * edge left with nothing is deleted. First and last seen times are kept. Chains of another
+   * trace, or that `accepts` refuses, are counted in `rejected` and not stored.
+   */
+  replaceTraceChains(traceId: string, chains: readonly Chain[]): WriteResult;
   /** What is known of a completed trace (spans, services, times, merged over late parts); undefined when unknown. */
   traceSummary(traceId: string): TraceSummary | undefined;
   /**
@@ -217,6 +225,12 @@ function createStore(db: Database.Database, path: string): Store {
     const chains = older + (older < rows ? deleteOldChains.run(rows - older, beforeMs).changes : 0);
     return { chains, traces: deleteOldTraces.run(rows, beforeMs).changes };
   });
+  const deleteTraceChains = db.prepare('DELETE FROM chains WHERE trace_id = ?');
+  const deleteTraceTextChains = db.prepare('DELETE FROM chains_text WHERE trace_id = ?');
+  const takeOffIdentity = db.prepare('UPDATE identities SET calls = calls - ?, chains = chains - ? WHERE id = ?');
+  const dropEmptyIdentity = db.prepare('DELETE FROM identities WHERE id = ? AND calls <= 0 AND chains <= 0');
+  const takeOffEdge = db.prepare('UPDATE edges SET count = count - ? WHERE identity = ? AND service = ? AND peer = ? AND operation = ?');
+  const dropEmptyEdge = db.prepare('DELETE FROM edges WHERE identity = ? AND service = ? AND peer = ? AND operation = ? AND count <= 0');
   // identities.last_seen_ms is the newest chain end per identity: no scan of the chains table.
   const selectNewest = db.prepare('SELECT max(last_seen_ms) AS v FROM identities');
   const selectCounts = db.prepare('SELECT (SELECT count(*) FROM identities) AS identities, (SELECT count(*) FROM edges) AS edges');
@@ -315,6 +329,22 @@ function createStore(db: Database.Database, path: string): Store {
     return result;
   });
 
+  const replace = db.transaction((traceId: string, chains: readonly Chain[]): WriteResult => {
+    const bytes = traceIdToBytes(traceId);
+    const own = bytes ? chains.filter((c) => acceptable(c)?.equals(bytes)) : [];
+    if (!bytes) return { chains: 0, calls: 0, rejected: chains.length };
+    const old = (selectTrace.all(bytes, bytes) as ChainRow[]).map((row) => toChain(row, texts));
+    const counts = countsOf(old);
+    deleteTraceChains.run(bytes);
+    deleteTraceTextChains.run(bytes);
+    for (const [id, c] of counts.identities) takeOffIdentity.run(c.calls, c.chains, id);
+    for (const e of counts.edges.values()) takeOffEdge.run(e.count, e.identity, e.service, e.peer, e.operation);
+    const result = write(own, undefined);
+    for (const id of counts.identities.keys()) dropEmptyIdentity.run(id);
+    for (const e of counts.edges.values()) dropEmptyEdge.run(e.identity, e.service, e.peer, e.operation);
+    return { ...result, rejected: result.rejected + chains.length - own.length };
+  });
+
   let open = true;
   return {
     path,
@@ -333,6 +363,18 @@ function createStore(db: Database.Database, path: string): Store {
       }
     },
     accepts: (chain) => acceptable(chain) !== undefined,
+    replaceTraceChains(traceId, chains) {
+      const outer = db.inTransaction;
+      try {
+        const result = replace(traceId, chains);
+        if (outer) texts.forgetAdded();
+        else texts.keepAdded();
+        return result;
+      } catch (err) {
+        texts.forgetAdded();
+        throw err;
+      }
+    },
     listIdentities: (limit) => (selectIdentities.all(limit) as IdentityRow[]).map(toIdentity),
     getIdentity(id) {
       const row = selectIdentity.get(id) as IdentityRow | undefined;
@@ -439,6 +481,26 @@ function createTextTable(db: Database.Database): TextTable & {
       added = [];
     },
   };
+}
+
+/** What chains add to their identities (calls, chains) and edges (calls), as `writeChains` counts them. */
+function countsOf(chains: readonly Chain[]) {
+  const identities = new Map<string, { calls: number; chains: number }>();
+  const edges = new Map<string, { identity: string; service: string; peer: string; operation: string; count: number }>();
+  for (const chain of chains) {
+    const i = identities.get(chain.identity) ?? { calls: 0, chains: 0 };
+    identities.set(chain.identity, i);
+    i.calls += chain.calls.length;
+    i.chains++;
+    for (const call of chain.calls) {
+      const edge = { identity: chain.identity, service: String(call.service ?? ''), peer: String(call.peer ?? ''), operation: String(call.operation ?? '') };
+      const key = JSON.stringify([edge.identity, edge.service, edge.peer, edge.operation]);
+      const e = edges.get(key);
+      if (e) e.count++;
+      else edges.set(key, { ...edge, count: 1 });
+    }
+  }
+  return { identities, edges };
 }
 
 /** The chain's trace id bytes when the store takes the chain, else undefined. */
