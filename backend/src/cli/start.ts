@@ -167,7 +167,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     const store = await openStoreAt(config.storage.path, logger);
     stops.push(() => store.close());
 
-    const engine = createEngine({ store, registry, logger });
+    const engine = createEngine({ store, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow });
     const detection = createDetection({
       db: store.db,
       learning: config.learning,
@@ -219,7 +219,14 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     stops.push(() => journal.stop());
     const pipeline = createPipelineThread({
       rules: config.identity.rules,
-      stitching: { idleMs: config.stitching.idle, latenessMs: config.stitching.lateness, maxPendingSpans: config.stitching.maxPendingSpans },
+      stitching: {
+        idleMs: config.stitching.idle,
+        latenessMs: config.stitching.lateness,
+        maxPendingSpans: config.stitching.maxPendingSpans,
+        lateTraceWindowMs: config.stitching.lateTraceWindow,
+        // Parts of traces stored before this start are looked up in the store for one window.
+        earlierPartsStored: store.newestEventMs() > 0,
+      },
       consumer: journal.consumer(engine),
       onBatch: journal.onBatch,
       logger,

@@ -248,6 +248,12 @@ export const configSchema = z
         lateness: duration.default('30s'),
         /** Spans held in pending traces; when full, the oldest traces are completed early. */
         maxPendingSpans: z.number().int().positive().default(500_000),
+        /**
+         * A later part of a completed trace that arrives within this long joins the stored trace;
+         * later, it is stored as a fragment of its own (counted). Matches the Collector's default
+         * retry limit (5m).
+         */
+        lateTraceWindow: duration.default('5m'),
       })
       .strict()
       .default({}),

@@ -3,6 +3,10 @@ import type { Chain, ChainBatch, ChainConsumer, Logger } from '@conduct/processo
 import { silentLogger } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
 import type { Store } from '../store/index.js';
+import { addedChains, hasLateParts, LATE_OUTCOMES, splitLateParts, type LateMerge, type LateSplit } from './late.js';
+
+/** Default of {@link EngineOptions.lateTraceWindowMs}: the pipeline's default window. */
+export const DEFAULT_LATE_TRACE_WINDOW_MS = 300_000;
 
 /** Why an alert is announced: freshly raised (or repeated), or changed by an operator's verdict. */
 export type AlertEvent = 'alert' | 'feedback';
@@ -26,6 +30,11 @@ export interface Analyser {
   /** Label for logs and the `conduct_analyser_errors_total` metric. */
   name: string;
   analyse(chains: readonly Chain[], ctx: AnalysisContext): Promise<void> | void;
+  /**
+   * Optional: later parts of traces merged into their stored chains (after the merge is stored).
+   * Without it, the analyser gets the calls each part added, as chains, through `analyse`.
+   */
+  analyseLate?(merges: readonly LateMerge[], ctx: AnalysisContext): Promise<void> | void;
 }
 
 export interface EngineOptions {
@@ -37,6 +46,11 @@ export interface EngineOptions {
   analysers?: Analyser[];
   /** Alert listeners. More can be added with `onAlert`. */
   onAlert?: AlertListener[];
+  /**
+   * `stitching.lateTraceWindow` (ms): a part the pipeline could not tell from a new trace
+   * (`late: 'maybe'`) joins a stored trace that ended at most this long (event time) before it.
+   */
+  lateTraceWindowMs?: number;
 }
 
 export interface EngineStats {
@@ -48,6 +62,8 @@ export interface EngineStats {
   rejectedChains: number;
   analyserErrors: number;
   alerts: number;
+  /** Later parts of traces merged into their stored chains. */
+  lateMerges: number;
 }
 
 /** The backend's chain consumer: store, then analyse, then announce alerts. */
@@ -65,7 +81,8 @@ export function createEngine(options: EngineOptions): Engine {
   const logger = options.logger ?? silentLogger;
   const analysers = [...(options.analysers ?? [])];
   const listeners = new Set<AlertListener>(options.onAlert ?? []);
-  const stats: EngineStats = { batches: 0, spans: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0 };
+  const stats: EngineStats = { batches: 0, spans: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0, lateMerges: 0 };
+  const windowMs = options.lateTraceWindowMs ?? DEFAULT_LATE_TRACE_WINDOW_MS;
 
   const chainsStored = new Counter({ name: 'conduct_chains_stored_total', help: 'Chains written to the store.', registers: [registry] });
   const callsStored = new Counter({ name: 'conduct_calls_stored_total', help: 'Calls written to the store.', registers: [registry] });
@@ -85,6 +102,13 @@ export function createEngine(options: EngineOptions): Engine {
     labelNames: ['analyser'],
     registers: [registry],
   });
+  const lateSpans = new Counter({
+    name: 'conduct_late_spans_total',
+    help: 'Spans of later parts of completed traces, by outcome: joined (merged into the stored trace), fragment (past stitching.lateTraceWindow: stored on its own), missing (the earlier part is no longer stored).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  for (const outcome of LATE_OUTCOMES) lateSpans.inc({ outcome }, 0);
   const alertsEmitted = new Counter({
     name: 'conduct_alerts_total',
     help: 'Alerts announced, by detector and severity (repeats and verdicts included, by event).',
@@ -105,30 +129,46 @@ export function createEngine(options: EngineOptions): Engine {
   }
   const ctx: AnalysisContext = { store, logger, emit };
 
+  const countWrite = (written: { chains: number; calls: number; rejected: number }) => {
+    stats.chains += written.chains;
+    stats.calls += written.calls;
+    stats.rejectedChains += written.rejected;
+    chainsStored.inc(written.chains);
+    callsStored.inc(written.calls);
+    if (written.rejected) chainsRejected.inc(written.rejected);
+  };
+
+  const runAnalysers = async (chains: readonly Chain[], merges: readonly LateMerge[]) => {
+    for (const analyser of analysers) {
+      try {
+        if (chains.length > 0) await analyser.analyse(chains, ctx);
+        if (merges.length === 0) continue;
+        if (analyser.analyseLate) await analyser.analyseLate(merges, ctx);
+        else await analyser.analyse(merges.flatMap(addedChains), ctx);
+      } catch (err) {
+        stats.analyserErrors++;
+        analyserErrors.inc({ analyser: analyser.name });
+        logger.error({ err: String(err), analyser: analyser.name }, 'analyser failed on a batch');
+      }
+    }
+  };
+
   return {
     async consume(batch: ChainBatch) {
       const chains = Array.isArray(batch?.chains) ? batch.chains : [];
+      // Later parts of stored traces are merged into them (read before the batch is written).
+      const late: LateSplit = hasLateParts(batch.traceSummaries)
+        ? await splitLateParts(store, chains, batch.traceSummaries, windowMs)
+        : { onTime: chains, merges: [], spans: { joined: 0, fragment: 0, missing: 0 } };
       // Storage errors reject: the pipeline counts and logs them.
-      const written = store.writeChains(chains, batch.traceSummaries);
+      const written = store.writeChains(late.onTime, batch.traceSummaries);
       stats.batches++;
-      stats.chains += written.chains;
-      stats.calls += written.calls;
-      stats.rejectedChains += written.rejected;
-      chainsStored.inc(written.chains);
-      callsStored.inc(written.calls);
-      if (written.rejected) chainsRejected.inc(written.rejected);
-      if (written.chains > 0) {
-        const analysed = written.rejected ? chains.filter((c) => store.accepts(c)) : chains;
-        for (const analyser of analysers) {
-          try {
-            await analyser.analyse(analysed, ctx);
-          } catch (err) {
-            stats.analyserErrors++;
-            analyserErrors.inc({ analyser: analyser.name });
-            logger.error({ err: String(err), analyser: analyser.name }, 'analyser failed on a batch');
-          }
-        }
-      }
+      countWrite(written);
+      for (const merge of late.merges) countWrite(store.replaceTraceChains(merge.traceId, merge.chains));
+      stats.lateMerges += late.merges.length;
+      for (const outcome of LATE_OUTCOMES) if (late.spans[outcome] > 0) lateSpans.inc({ outcome }, late.spans[outcome]);
+      const analysed = written.rejected ? late.onTime.filter((c) => store.accepts(c)) : written.chains > 0 ? late.onTime : [];
+      if (analysed.length > 0 || late.merges.length > 0) await runAnalysers(analysed, late.merges);
       const spans = Number.isFinite(batch.spans) && batch.spans > 0 ? batch.spans : 0;
       stats.spans += spans;
       spansProcessed.inc(spans);
@@ -144,3 +184,5 @@ export function createEngine(options: EngineOptions): Engine {
     stats: () => ({ ...stats }),
   };
 }
+
+export type { LateMerge };

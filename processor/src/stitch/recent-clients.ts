@@ -4,7 +4,7 @@ import { Recency } from './recency.js';
 
 /** Default of {@link RecentClientsConfig.maxSpans}. */
 export const DEFAULT_RECENT_CLIENT_SPANS = 50_000;
-/** Default of {@link RecentClientsConfig.maxAgeMs}: well past the SDK's 5 s export delay and a retry or two. */
+/** Default of {@link RecentClientsConfig.maxAgeMs} for an index made alone; the pipeline passes its late-trace window. */
 export const DEFAULT_RECENT_CLIENT_AGE_MS = 60_000;
 
 export interface RecentClientsConfig {

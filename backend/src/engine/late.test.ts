@@ -1,0 +1,118 @@
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Call, Chain, TraceSummary } from '@conduct/processor';
+import { openStore, type Store } from '../store/index.js';
+import { call, tempDir, traceId } from '../store/testdata/fixtures.js';
+import { createEngine, mergeLatePart, type LateMerge } from './index.js';
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+
+async function store(): Promise<Store> {
+  const t = tempDir('conduct-late-');
+  const s = await openStore({ path: join(t.dir, 'db.sqlite') });
+  cleanups.push(t.cleanup, () => s.close());
+  return s;
+}
+
+const T = 1_700_000_000_000;
+const TRACE = traceId(22);
+const USER = 'user:alice';
+
+/** The caller's client span stored alone: a call to the address it named. */
+const provisional = call({ traceId: TRACE, identity: USER, spanId: 'c1', parentSpanId: 's0', service: 'shop/web', peer: 'orders:8080', peerKind: 'http', operation: 'GET /orders/{id}', startMs: T + 5 });
+const entry = call({ traceId: TRACE, identity: USER, spanId: 's0', serverSpanId: 's0', service: 'client', peer: 'shop/web', operation: 'GET /checkout', startMs: T });
+/** The same client span stitched to the orders server span that arrived late. */
+const stitched: Call = { ...provisional, serverSpanId: 's1', peer: 'shop/orders', peerKind: 'service' };
+const select = call({ traceId: TRACE, identity: 'svc:shop/orders', spanId: 'd1', parentSpanId: 's1', service: 'shop/orders', peer: 'postgres:5432', peerKind: 'database', operation: 'SELECT orders', protocol: 'db', startMs: T + 9 });
+
+const chainOf = (calls: Call[]): Chain => ({
+  traceId: TRACE,
+  identity: calls[0]!.identity,
+  identityKind: calls[0]!.identityKind,
+  startMs: calls[0]!.startMs,
+  endMs: Math.max(...calls.map((c) => c.startMs + c.durationMs)),
+  calls,
+});
+const summary = (spans: number, late?: TraceSummary['late']): TraceSummary => ({ traceId: TRACE, startMs: T, endMs: T + 60, spans, services: ['web'], ...(late ? { late } : {}) });
+
+describe('merging a later part of a trace', () => {
+  it('replaces the provisional client-only call with the stitched one and adds the new calls', () => {
+    const merge = mergeLatePart(TRACE, [chainOf([entry, provisional])], [chainOf([stitched]), chainOf([select])]);
+    expect(merge.chains.map((c) => [c.identity, c.calls.map((x) => x.peer)])).toEqual([
+      [USER, ['shop/web', 'shop/orders']],
+      ['svc:shop/orders', ['postgres:5432']],
+    ]);
+    expect(merge.removed).toEqual([provisional]);
+    expect(merge.added).toEqual([stitched, select]);
+    expect([...merge.identities].sort()).toEqual(['svc:shop/orders', USER]);
+  });
+
+  it('replaces a stored server-side-only call with the call its late caller span completes', () => {
+    const serverOnly = call({ traceId: TRACE, identity: USER, spanId: 's1', serverSpanId: 's1', parentSpanId: 'c1', service: 'client', peer: 'shop/orders', operation: 'GET /orders/{id}', startMs: T + 7 });
+    const merge = mergeLatePart(TRACE, [chainOf([serverOnly])], [chainOf([entry, stitched])]);
+    expect(merge.chains.flatMap((c) => c.calls)).toEqual([entry, stitched]);
+    expect(merge.removed).toEqual([serverOnly]);
+  });
+
+  it('keeps a stitched call when a retried copy of the client span alone arrives, and changes nothing for a repeat', () => {
+    const merge = mergeLatePart(TRACE, [chainOf([entry, stitched])], [chainOf([{ ...entry }, { ...provisional }])]);
+    expect(merge.chains.flatMap((c) => c.calls)).toEqual([entry, stitched]);
+    expect(merge).toMatchObject({ added: [], removed: [] });
+  });
+});
+
+describe('the engine with later parts of traces', () => {
+  it('stores the merged trace once, counts each call once, and hands analysers the merge (or the added calls)', async () => {
+    const s = await store();
+    const registry = new Registry();
+    const engine = createEngine({ store: s, registry });
+    const plain: Chain[][] = [];
+    const merges: LateMerge[][] = [];
+    engine.addAnalyser({ name: 'plain', analyse: (chains) => void plain.push([...chains]) });
+    engine.addAnalyser({ name: 'late', analyse: () => {}, analyseLate: (m) => void merges.push([...m]) });
+
+    await engine.consume({ chains: [chainOf([entry, provisional])], traceSummaries: [summary(2)], traces: 1, spans: 2 });
+    await engine.consume({ chains: [chainOf([stitched]), chainOf([select])], traceSummaries: [summary(3, 'joins')], traces: 1, spans: 3 });
+
+    expect(s.traceChains(TRACE).map((c) => [c.identity, c.calls.map((x) => x.peer)])).toEqual([
+      [USER, ['shop/web', 'shop/orders']],
+      ['svc:shop/orders', ['postgres:5432']],
+    ]);
+    expect(s.getIdentity(USER)).toMatchObject({ calls: 2, chains: 1, peers: 2 });
+    expect(s.getIdentity('svc:shop/orders')).toMatchObject({ calls: 1, chains: 1 });
+    expect(s.identityEdges(USER).map((e) => [e.peer, e.count]).sort()).toEqual([
+      ['shop/orders', 1],
+      ['shop/web', 1],
+    ]);
+    expect(s.traceSummary(TRACE)).toMatchObject({ spans: 5 });
+    // Without analyseLate: the calls the part added, as chains; with it, the merge.
+    expect(plain[1]!.flatMap((c) => c.calls)).toEqual([stitched, select]);
+    expect(merges).toHaveLength(1);
+    expect(merges[0]![0]).toMatchObject({ traceId: TRACE, removed: [provisional] });
+    expect(await registry.metrics()).toMatch(/^conduct_late_spans_total\{outcome="joined"\} 3$/m);
+    expect(engine.stats().lateMerges).toBe(1);
+  });
+
+  it('stores a fragment, and a part whose earlier part is gone, on their own; a maybe joins only a stored trace', async () => {
+    const s = await store();
+    const registry = new Registry();
+    const engine = createEngine({ store: s, registry });
+    await engine.consume({ chains: [chainOf([entry, provisional])], traceSummaries: [summary(2)], traces: 1, spans: 2 });
+    await engine.consume({ chains: [chainOf([stitched])], traceSummaries: [summary(1, 'fragment')], traces: 1, spans: 1 });
+    expect(s.traceChains(TRACE).map((c) => c.calls.length)).toEqual([2, 1]);
+    const other = traceId(23);
+    await engine.consume({ chains: [{ ...chainOf([{ ...select, traceId: other }]), traceId: other }], traceSummaries: [{ ...summary(1, 'joins'), traceId: other }], traces: 1, spans: 1 });
+    const fresh = traceId(24);
+    await engine.consume({ chains: [{ ...chainOf([{ ...select, traceId: fresh }]), traceId: fresh }], traceSummaries: [{ ...summary(1, 'maybe'), traceId: fresh }], traces: 1, spans: 1 });
+    expect(s.traceChains(other)).toHaveLength(1);
+    expect(s.traceChains(fresh)).toHaveLength(1);
+    const text = await registry.metrics();
+    expect(text).toMatch(/^conduct_late_spans_total\{outcome="fragment"\} 1$/m);
+    expect(text).toMatch(/^conduct_late_spans_total\{outcome="missing"\} 1$/m);
+    expect(text).toMatch(/^conduct_late_spans_total\{outcome="joined"\} 0$/m);
+  });
+});

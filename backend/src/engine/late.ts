@@ -1,0 +1,147 @@
+import type { Call, Chain, TraceSummary } from '@conduct/processor';
+import { chainsOf } from '@conduct/processor';
+
+/**
+ * A later part of a trace merged into what was stored of it: the trace's chains as they are now
+ * (one per identity), and which calls the part added and which stored calls it took the place of.
+ */
+export interface LateMerge {
+  traceId: string;
+  /** Every chain of the trace after the merge, one per identity. */
+  chains: Chain[];
+  /** The trace's chains as they were stored before the part arrived. */
+  before: Chain[];
+  /** Calls of the part that are now in the trace (new calls, and calls that complete stored ones). */
+  added: Call[];
+  /** Stored calls that the part's calls took the place of (provisional calls, repeats). */
+  removed: Call[];
+  /** Identities whose chain changed. */
+  identities: Set<string>;
+}
+
+/**
+ * Merges the chains derived from a later part of a trace into the chains stored for it. A call
+ * is identified by its span id (the client span when there is one): the part's call takes the
+ * place of the stored call with the same span id (the client span was stored alone, and its
+ * server span arrived now), and of the stored server-side-only call of its server span (the
+ * server span was stored alone, and its caller's span arrived now). A stored call that is
+ * already stitched to its server span is not replaced by the same client span alone (a retried
+ * copy of an earlier part). Pure.
+ */
+export function mergeLatePart(traceId: string, stored: readonly Chain[], part: readonly Chain[]): LateMerge {
+  const bySpan = new Map<string, Call>();
+  const names = new Map<string, string>();
+  for (const chain of stored) {
+    if (chain.displayName) names.set(chain.identity, chain.displayName);
+    for (const call of chain.calls) if (!bySpan.has(call.spanId)) bySpan.set(call.spanId, call);
+  }
+  const removed: Call[] = [];
+  const added: Call[] = [];
+  const take = (spanId: string) => {
+    const old = bySpan.get(spanId);
+    if (!old) return;
+    bySpan.delete(spanId);
+    removed.push(old);
+  };
+  for (const chain of part) {
+    if (chain.displayName && !names.has(chain.identity)) names.set(chain.identity, chain.displayName);
+    for (const call of chain.calls) {
+      const old = bySpan.get(call.spanId);
+      if (old && old.serverSpanId !== undefined && old.serverSpanId !== old.spanId && call.serverSpanId === undefined) continue;
+      // The same call again (a retried copy of a stored part): nothing changes.
+      if (old && sameCall(old, call)) continue;
+      take(call.spanId);
+      if (call.serverSpanId !== undefined && call.serverSpanId !== call.spanId) take(call.serverSpanId);
+      bySpan.set(call.spanId, call);
+      added.push(call);
+    }
+  }
+  // Stored calls copied: the chains are ordered (and their calls sorted) afresh.
+  const chains = chainsOf([...bySpan.values()], names);
+  const identities = new Set<string>([...added, ...removed].map((c) => c.identity));
+  return { traceId, chains, before: [...stored], added, removed, identities };
+}
+
+/** Whether two calls say the same (their fields, in any order; the source's too). */
+function sameCall(a: Call, b: Call): boolean {
+  return canonical(a) === canonical(b);
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as object).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) : v,
+  );
+}
+
+/** What became of the spans of a later part of a trace (`conduct_late_spans_total{outcome}`). */
+export type LateOutcome = 'joined' | 'fragment' | 'missing';
+export const LATE_OUTCOMES: readonly LateOutcome[] = ['joined', 'fragment', 'missing'];
+
+/** What the store must answer for the late parts of a batch (synchronously or not). */
+export interface LateStore {
+  traceChains(traceId: string): Chain[] | Promise<Chain[]>;
+  traceSummary(traceId: string): TraceSummary | undefined | Promise<TraceSummary | undefined>;
+}
+
+/** Whether any trace of the batch is a later part of its trace (most batches have none). */
+export function hasLateParts(summaries: readonly TraceSummary[] | undefined): boolean {
+  if (summaries) for (const s of summaries) if (s.late !== undefined) return true;
+  return false;
+}
+
+/** A batch's chains sorted into those stored as they are and the late parts merged into their trace. */
+export interface LateSplit {
+  /** Chains of traces seen for the first time, and of fragments. */
+  onTime: Chain[];
+  merges: LateMerge[];
+  /** Spans of the batch's later parts by outcome (a `maybe` trace that is not stored is not late). */
+  spans: Record<LateOutcome, number>;
+}
+
+/**
+ * Sorts a batch by its trace summaries' `late` marks. A part that `joins` its trace is merged
+ * into the stored chains of its trace; so is a `maybe` whose trace the store holds, provided the
+ * stored trace ends no more than `windowMs` (event time) before the part starts. Otherwise the
+ * part is stored on its own: a `fragment`, or `missing` when a trace the pipeline remembered is
+ * not in the store (retention deleted it).
+ * Reads only: run it before the batch is written.
+ */
+export async function splitLateParts(store: LateStore, chains: readonly Chain[], summaries: readonly TraceSummary[] | undefined, windowMs: number): Promise<LateSplit> {
+  const spans: Record<LateOutcome, number> = { joined: 0, fragment: 0, missing: 0 };
+  const joining = new Map<string, Chain[]>();
+  for (const s of summaries ?? []) {
+    if (s.late === undefined) continue;
+    if (s.late === 'fragment') {
+      spans.fragment += s.spans;
+      continue;
+    }
+    const stored = await store.traceSummary(s.traceId);
+    if (!stored) {
+      if (s.late === 'joins') spans.missing += s.spans;
+      continue;
+    }
+    if (s.late === 'maybe' && stored.endMs < s.startMs - windowMs) {
+      spans.fragment += s.spans;
+      continue;
+    }
+    spans.joined += s.spans;
+    joining.set(s.traceId.toLowerCase(), []);
+  }
+  if (joining.size === 0) return { onTime: [...chains], merges: [], spans };
+  const onTime: Chain[] = [];
+  for (const chain of chains) {
+    const part = typeof chain.traceId === 'string' ? joining.get(chain.traceId.toLowerCase()) : undefined;
+    if (part) part.push(chain);
+    else onTime.push(chain);
+  }
+  const merges: LateMerge[] = [];
+  for (const [traceId, part] of joining) {
+    if (part.length > 0) merges.push(mergeLatePart(traceId, await store.traceChains(traceId), part));
+  }
+  return { onTime, merges, spans };
+}
+
+/** The part's calls that changed the trace, as one chain per identity (for analysers that see only chains). */
+export function addedChains(merge: LateMerge): Chain[] {
+  return merge.added.length > 0 ? chainsOf(merge.added) : [];
+}

@@ -1,0 +1,176 @@
+/**
+ * Issue 22 end to end: the parts of one trace reach conduct seconds apart, each after the one
+ * before has completed (`stitching.idle` 1s) and been stored. Real OTLP/HTTP JSON is posted to the
+ * real receiver of one conduct; a second conduct gets the same traces whole, one request each.
+ * Both must then answer the API alike, modulo ids: one chain per identity in the trace view, each
+ * call once, identity and edge counts as for the whole trace.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestConduct, type TestConduct } from './support/conduct.js';
+import { until } from './support/receivers.js';
+
+const T0 = Date.UTC(2026, 11, 6, 9, 0, 0);
+const PRINCIPAL = 'system:serviceaccount:shop:storefront';
+const SERVER = 2;
+const CLIENT = 3;
+
+type Attr = string | number;
+interface SpanSpec {
+  role: string;
+  service: 'web' | 'orders';
+  parent?: string;
+  kind: number;
+  name: string;
+  start: number;
+  end: number;
+  attrs: Record<string, Attr>;
+}
+
+/**
+ * The issue's trace: the storefront (`web`) serves a checkout for a principal and calls `orders`
+ * by address; `orders` serves it and calls its database and the payments API (not instrumented).
+ */
+const SPANS: SpanSpec[] = [
+  { role: 'checkout', service: 'web', kind: SERVER, name: 'GET /checkout', start: 0, end: 60, attrs: { 'http.request.method': 'GET', 'http.route': '/checkout', 'enduser.id': PRINCIPAL, 'client.address': '10.9.1.20' } },
+  { role: 'get-order', service: 'web', parent: 'checkout', kind: CLIENT, name: 'GET', start: 5, end: 50, attrs: { 'http.request.method': 'GET', 'url.full': 'http://orders:8080/orders/4711', 'server.address': 'orders', 'server.port': 8080 } },
+  { role: 'orders', service: 'orders', parent: 'get-order', kind: SERVER, name: 'GET /orders/{id}', start: 7, end: 48, attrs: { 'http.request.method': 'GET', 'http.route': '/orders/{id}', 'client.address': '10.9.1.21' } },
+  { role: 'select', service: 'orders', parent: 'orders', kind: CLIENT, name: 'SELECT orders', start: 9, end: 20, attrs: { 'db.system.name': 'postgresql', 'db.namespace': 'shop', 'db.operation.name': 'SELECT', 'db.collection.name': 'orders', 'server.address': 'postgres', 'server.port': 5432 } },
+  { role: 'charge', service: 'orders', parent: 'orders', kind: CLIENT, name: 'POST', start: 22, end: 45, attrs: { 'http.request.method': 'POST', 'url.full': 'http://payments:8443/charges', 'server.address': 'payments', 'server.port': 8443 } },
+];
+const CALLER_HALF = ['checkout', 'get-order'];
+const CALLEE_HALF = ['orders', 'select', 'charge'];
+
+/** A trace id and span ids of one test trace: `n` tells traces apart, `copy` the split and whole copies. */
+function idsOf(n: number, copy: 'split' | 'whole') {
+  const c = copy === 'split' ? 'a' : 'b';
+  const traceId = `${c}${n.toString(16).padStart(3, '0')}`.padEnd(32, '7');
+  const spanId = (role: string) => `${c}${n.toString(16).padStart(3, '0')}${SPANS.findIndex((s) => s.role === role).toString(16).padStart(12, '0')}`;
+  return { traceId, spanId };
+}
+
+const value = (v: Attr) => (typeof v === 'number' ? { intValue: String(v) } : { stringValue: v });
+
+/** One OTLP/HTTP JSON request with the given spans of trace `n`, each service its own resource. */
+function request(n: number, copy: 'split' | 'whole', roles: readonly string[]): object {
+  const { traceId, spanId } = idsOf(n, copy);
+  const t = T0 + n * 1_000;
+  const byService = new Map<string, object[]>();
+  for (const s of SPANS.filter((x) => roles.includes(x.role))) {
+    const list = byService.get(s.service) ?? [];
+    byService.set(s.service, list);
+    list.push({
+      traceId,
+      spanId: spanId(s.role),
+      ...(s.parent ? { parentSpanId: spanId(s.parent) } : {}),
+      name: s.name,
+      kind: s.kind,
+      startTimeUnixNano: `${(t + s.start) * 1_000_000}`,
+      endTimeUnixNano: `${(t + s.end) * 1_000_000}`,
+      attributes: Object.entries(s.attrs).map(([key, v]) => ({ key, value: value(v) })),
+    });
+  }
+  return {
+    resourceSpans: [...byService].map(([service, spans]) => ({
+      resource: {
+        attributes: [
+          { key: 'service.name', value: { stringValue: service } },
+          { key: 'service.namespace', value: { stringValue: 'shop' } },
+          { key: 'cloud.region', value: { stringValue: 'eu-west-1' } },
+        ],
+      },
+      scopeSpans: [{ spans }],
+    })),
+  };
+}
+
+async function post(conduct: TestConduct, body: object): Promise<void> {
+  const res = await fetch(`${conduct.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect(res.status).toBe(200);
+}
+
+/** Waits until the trace's stored summary counts `spans` spans: its parts so far completed and were stored. */
+async function stored(conduct: TestConduct, traceId: string, spans: number): Promise<void> {
+  await until(async () => (await conduct.get(`/api/v1/traces/${traceId}`)).body?.spans === spans, 50);
+}
+
+/** Sends trace `n` to `conduct` in parts, each after the one before completed on its own (idle) and was stored. */
+async function sendInParts(conduct: TestConduct, n: number, parts: readonly (readonly string[])[]): Promise<void> {
+  let sent = 0;
+  for (const roles of parts) {
+    await post(conduct, request(n, 'split', roles));
+    sent += roles.length;
+    await stored(conduct, idsOf(n, 'split').traceId, sent);
+  }
+}
+
+/**
+ * A trace view with the trace's span ids and trace id replaced by their roles, so both copies
+ * compare; its services sorted (a set, listed in the order the spans happened to arrive).
+ */
+function normalised(body: { services?: string[] }, n: number, copy: 'split' | 'whole'): unknown {
+  const { traceId, spanId } = idsOf(n, copy);
+  let text = JSON.stringify({ ...body, services: [...(body.services ?? [])].sort() }).replaceAll(traceId, '<trace>');
+  for (const s of SPANS) text = text.replaceAll(spanId(s.role), `<${s.role}>`);
+  return JSON.parse(text);
+}
+
+const SCENARIOS = [
+  { n: 1, what: 'the callee half (orders server span and its two client spans) arrives after the caller half', parts: [CALLER_HALF, CALLEE_HALF] },
+  { n: 2, what: 'the caller half arrives after the callee half', parts: [CALLEE_HALF, CALLER_HALF] },
+  { n: 3, what: 'a third part arrives after two', parts: [CALLER_HALF, ['orders', 'select'], ['charge']] },
+] as const;
+
+describe('late parts of a trace join the stored trace (stitching.idle 1s, parts seconds apart)', () => {
+  let split: TestConduct;
+  let whole: TestConduct;
+
+  beforeAll(async () => {
+    const config = { stitching: { idle: '1s' } };
+    [split, whole] = await Promise.all([startTestConduct(config), startTestConduct(config)]);
+    for (const s of SCENARIOS) {
+      await post(whole, request(s.n, 'whole', SPANS.map((x) => x.role)));
+      await sendInParts(split, s.n, s.parts);
+    }
+    for (const s of SCENARIOS) await stored(whole, idsOf(s.n, 'whole').traceId, SPANS.length);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([split?.dispose(), whole?.dispose()]);
+  });
+
+  it.each(SCENARIOS)('trace $n: $what; the trace view equals the whole trace', async ({ n }) => {
+    const parts = await split.get(`/api/v1/traces/${idsOf(n, 'split').traceId}`);
+    const one = await whole.get(`/api/v1/traces/${idsOf(n, 'whole').traceId}`);
+    expect(parts.status).toBe(200);
+    expect(normalised(parts.body, n, 'split')).toEqual(normalised(one.body, n, 'whole'));
+    // One chain per identity; the storefront's call to orders is the stitched one, to the service.
+    const chains = (parts.body as { chains: { identity: string; calls: { peer: string; operation: string }[] }[] }).chains;
+    expect(chains.map((c) => c.identity).sort()).toEqual([PRINCIPAL, 'svc:shop/orders'].sort());
+    const principal = chains.find((c) => c.identity === PRINCIPAL)!;
+    expect(principal.calls.map((c) => `${c.operation} -> ${c.peer}`)).toEqual(['GET /checkout -> shop/web', 'GET /orders/{id} -> shop/orders']);
+  });
+
+  it('identities and their observed edges count each call once, as for the whole traces', async () => {
+    // What the store counts (learning's own counts are another matter, below).
+    const counted = (body: { identities: Record<string, unknown>[] }) =>
+      body.identities.map(({ id, kind, displayName, firstSeen, lastSeen, calls, chains, peers }) => ({ id, kind, displayName, firstSeen, lastSeen, calls, chains, peers }));
+    const list = counted((await split.get('/api/v1/identities')).body);
+    const wholeList = counted((await whole.get('/api/v1/identities')).body);
+    expect(list).toEqual(wholeList);
+    const principal = list.find((i) => i.id === PRINCIPAL);
+    expect(principal).toMatchObject({ calls: 2 * SCENARIOS.length, chains: SCENARIOS.length });
+    for (const id of [PRINCIPAL, 'svc:shop/orders']) {
+      const chains = (await split.get(`/api/v1/identities/${encodeURIComponent(id)}/chains`)).body.chains;
+      const wholeChains = (await whole.get(`/api/v1/identities/${encodeURIComponent(id)}/chains`)).body.chains;
+      expect(chains.map((c: { calls: unknown[] }) => c.calls.length)).toEqual(wholeChains.map((c: { calls: unknown[] }) => c.calls.length));
+      // The observed edges: none left to the address the storefront's client span named alone.
+      const edges = await split.running.store.identityEdges(id);
+      expect(edges).toEqual(await whole.running.store.identityEdges(id));
+      expect(edges.some((e) => e.peer === 'orders:8080')).toBe(false);
+    }
+    const metrics = await (await fetch(`${split.api}/metrics`)).text();
+    // Parts 2 of traces 1 and 2 (3 and 2 spans), parts 2 and 3 of trace 3 (2 and 1 span).
+    expect(metrics).toMatch(/^conduct_late_spans_total\{outcome="joined"\} 8$/m);
+    expect(metrics).toMatch(/^conduct_late_spans_total\{outcome="fragment"\} 0$/m);
+  });
+});
