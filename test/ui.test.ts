@@ -153,6 +153,7 @@ describe('web UI in a real browser', () => {
     await page.waitForFunction(() => Boolean((window as { __conductGraph?: unknown }).__conductGraph));
 
     const drawn = await page.evaluate(() => (window as unknown as { __conductGraph: { nodes: string[] } }).__conductGraph.nodes);
+    expect(await page.locator('[data-testid=graph] g.gnode').count()).toBe(drawn.length);
     const graph = await conduct.get<{ nodes: { id: string; label?: string }[]; edges: { from: string; to: string }[] }>(
       `/api/v1/identities/${encodeURIComponent(CHECKOUT)}/graph`,
     );
@@ -164,14 +165,14 @@ describe('web UI in a real browser', () => {
     expect(names).toMatch(/postgresql/);
     expect(drawn.length).toBeGreaterThanOrEqual(3);
     // The upload to a never-seen host is in the graph only through its alert: drawn dashed red.
-    const alertOnly = await page.evaluate(() => {
-      const g = (window as unknown as { __conductGraph: { cy: import('cytoscape').Core } }).__conductGraph;
-      return g.cy
-        .edges()
-        .filter((e) => Boolean(e.data('alertOnly')))
-        .map((e: import('cytoscape').EdgeSingular) => ({ target: e.target().data('label') as string, line: e.style('line-style') as string, color: e.style('line-color') as string }));
+    const exfil = page.locator('g.gedge.alert-only[data-to="exfil.example.com"]');
+    await exfil.waitFor();
+    const line = await exfil.locator('path.line').evaluate((el) => {
+      const cs = getComputedStyle(el);
+      return { dash: cs.strokeDasharray, color: cs.stroke };
     });
-    expect(alertOnly).toContainEqual({ target: 'exfil.example.com', line: 'dashed', color: 'rgb(214,69,69)' });
+    expect(line).toEqual({ dash: expect.stringMatching(/^\d/), color: 'rgb(214, 69, 69)' });
+    expect(await page.locator('g.gnode.alert-only[data-node-id="exfil.example.com"]').count()).toBe(1);
 
     // Recent chains are drawn as timelines, the identity's alerts listed beside its context.
     await page.locator('[data-testid=chain]').first().waitFor();

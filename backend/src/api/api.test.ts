@@ -126,6 +126,48 @@ describe('API', () => {
     }
   });
 
+  it('compares a window of stored chains with the baseline graph, and validates the window', async () => {
+    const url = `${base}/api/v1/identities/${encodeURIComponent('svc:shop/frontend')}/graph`;
+    // The window holds T2 only (GET /cart on checkout), not T1 (POST /checkout, Charge).
+    const since = new Date(1_700_000_050_000).toISOString();
+    const until = 1_700_000_200_000;
+    const res = await fetch(`${url}?since=${since}&until=${until}&compare=baseline`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      window: { since: string; until: string };
+      baseline: { source: string };
+      chains: number;
+      edges: Array<{ from: string; to: string; operation: string; count: number; change: string; traces: string[] }>;
+    };
+    expect(body.window).toEqual({ since, until: new Date(until).toISOString() });
+    expect(body.baseline.source).toBe('observed');
+    expect(body.chains).toBe(1);
+    const op = (operation: string) => body.edges.find((e) => e.operation === operation);
+    // GET /cart was first seen inside the window: new there; the other two are not in it.
+    expect(op('GET /cart')).toMatchObject({ from: 'shop/frontend', to: 'checkout', count: 1, change: 'new', traces: [T2] });
+    expect(op('POST /checkout')).toMatchObject({ count: 0 });
+    expect(['idle', 'vanished']).toContain(op('Charge')!.change);
+    // Without compare, the window alone.
+    const alone = (await (await fetch(`${url}?since=${since}&until=${until}`)).json()) as { edges: Array<{ operation: string }> };
+    expect(alone.edges.map((e) => e.operation).sort()).toEqual(['(acts through)', 'GET /cart']);
+    for (const bad of [`compare=baseline`, `since=${until}&until=${since}&compare=baseline`, `since=${since}&compare=past`, `since=soon&compare=baseline`]) {
+      const r = await fetch(`${url}?${bad}`);
+      expect(r.status, bad).toBe(400);
+      expect(await r.json()).toHaveProperty('error');
+    }
+  });
+
+  it('answers the chains that reached a peer, within a window', async () => {
+    const url = `${base}/api/v1/identities/${encodeURIComponent('svc:shop/frontend')}/chains`;
+    const traces = async (q: string) => ((await (await fetch(`${url}?${q}`)).json()) as { chains: Array<{ traceId: string }> }).chains.map((c) => c.traceId);
+    expect(await traces('peer=payments')).toEqual([T1]);
+    expect(await traces('peer=checkout')).toEqual([T2, T1]);
+    expect(await traces('peer=checkout&operation=GET%20%2Fcart')).toEqual([T2]);
+    expect(await traces(`peer=checkout&until=${1_700_000_050_000}`)).toEqual([T1]);
+    expect(await traces('peer=nobody')).toEqual([]);
+    expect((await fetch(`${url}?peer=checkout&since=later`)).status).toBe(400);
+  });
+
   it('answers a trace with every identity chain in time order, either hex case; 400 and 404', async () => {
     const res = await fetch(`${base}/api/v1/traces/${T1.toUpperCase()}`);
     expect(res.status).toBe(200);

@@ -4,10 +4,11 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { Gauge, type Registry } from 'prom-client';
-import type { Chain, Logger } from '@conduct/processor';
+import type { Call, Chain, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import { ALERT_STATUSES, type AlertStatus, type Verdict } from '../alerts/model.js';
 import type { EdgeRecord, IdentityRecord, Store } from '../store/index.js';
+import { compareWithBaseline, windowGraph, type GraphJson, type Window } from './graph-compare.js';
 import { HttpError } from './http-error.js';
 import { noAlerts, noInsights, type AlertsProvider, type IdentityInsights } from './providers.js';
 import { requireToken, securityHeaders } from './security.js';
@@ -30,6 +31,8 @@ export const MAX_ID_LENGTH = 2048;
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Entries of each kind in the observed baseline summary. */
 const SUMMARY_ITEMS = 200;
+/** Chains of a window read for its graph or comparison, newest first; an answer says when there were more. */
+export const MAX_WINDOW_CHAINS = 5000;
 
 export interface ApiOptions {
   store: Store;
@@ -156,15 +159,53 @@ export function createApi(options: ApiOptions): ApiServer {
     return c.json({ ...identityJson(identity, alerts.openCounts?.()), baseline });
   });
 
-  app.get('/api/v1/identities/:id/graph', (c) => {
+  const baselineGraph = (identity: IdentityRecord) => {
+    const learned = insights.graph?.(identity.id);
+    return learned ? { graph: learned as GraphJson, source: 'learned' } : { graph: observedGraph(identity, store.identityEdges(identity.id)), source: 'observed' };
+  };
+
+  app.get('/api/v1/identities/:id/graph', async (c) => {
     const identity = knownIdentity(c.req.param('id'));
-    return c.json(insights.graph?.(identity.id) ?? observedGraph(identity, store.identityEdges(identity.id)));
+    const q = c.req.query();
+    const compare = q['compare'] || undefined;
+    if (compare !== undefined && compare !== 'baseline') throw new HttpError(400, 'compare must be "baseline"');
+    if (compare === undefined && !q['since'] && !q['until']) return c.json(baselineGraph(identity).graph);
+    const win = windowParams(q['since'], q['until'], Date.now());
+    const read = windowChains(store, identity.id, win, MAX_WINDOW_CHAINS);
+    const who = { id: identity.id, label: identity.displayName ?? identity.id };
+    const windowJson = { since: iso(win.sinceMs), until: iso(win.untilMs) };
+    if (compare === undefined) {
+      const g = windowGraph(who, read.chains, win);
+      return c.json({ ...g, truncated: read.truncated || g.truncated, chains: read.chains.length, window: windowJson });
+    }
+    const base = baselineGraph(identity);
+    const raised = await alerts.list({ identity: identity.id, sinceMs: win.sinceMs, limit: MAX_LIMIT });
+    const result = compareWithBaseline(who, base.graph, read.chains, win, raised);
+    return c.json({
+      identity: identity.id,
+      window: windowJson,
+      baseline: {
+        source: base.source,
+        ...(result.baselineSpan && { since: iso(result.baselineSpan.sinceMs), until: iso(result.baselineSpan.untilMs) }),
+      },
+      chains: read.chains.length,
+      truncated: read.truncated || result.truncated,
+      nodes: result.nodes,
+      edges: result.edges,
+    });
   });
 
   app.get('/api/v1/identities/:id/chains', (c) => {
     const identity = knownIdentity(c.req.param('id'));
-    const limit = limitParam(c.req.query('limit'), DEFAULT_CHAIN_LIMIT);
-    return c.json({ chains: store.recentChains(identity.id, limit).map(chainJson) });
+    const q = c.req.query();
+    const limit = limitParam(q['limit'], DEFAULT_CHAIN_LIMIT);
+    const filter = chainFilter(q);
+    if (!filter && !q['since'] && !q['until']) return c.json({ chains: store.recentChains(identity.id, limit).map(chainJson) });
+    // A filter reads the window's chains (bounded) and keeps those with a matching call.
+    const win = windowParams(q['since'] || '0', q['until'], Date.now());
+    const read = windowChains(store, identity.id, win, MAX_WINDOW_CHAINS);
+    const chains = (filter ? read.chains.filter((ch) => ch.calls.some(filter)) : read.chains).slice(0, limit);
+    return c.json({ chains: chains.map(chainJson), ...(read.truncated && { truncated: true }) });
   });
 
   app.get('/api/v1/traces/:traceId', (c) => {
@@ -289,12 +330,45 @@ function limitParam(raw: string | undefined, fallback: number): number {
   return Math.min(Number(raw), MAX_LIMIT);
 }
 
-/** `since` as ISO 8601 or ms since the epoch. */
-function sinceParam(raw: string | undefined): number | undefined {
+/** A time as ISO 8601 or ms since the epoch. */
+function timeParam(raw: string | undefined, what: string): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   const ms = /^\d{1,15}$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(ms)) throw new HttpError(400, 'since must be an ISO 8601 time or milliseconds since the epoch');
+  if (!Number.isFinite(ms)) throw new HttpError(400, `${what} must be an ISO 8601 time or milliseconds since the epoch`);
   return ms;
+}
+
+const sinceParam = (raw: string | undefined) => timeParam(raw, 'since');
+
+/** `since` and `until` of a window (ISO 8601 or ms since the epoch); `until` defaults to now. */
+function windowParams(rawSince: string | undefined, rawUntil: string | undefined, nowMs: number): Window {
+  const sinceMs = timeParam(rawSince, 'since');
+  const untilMs = timeParam(rawUntil, 'until') ?? nowMs;
+  if (sinceMs === undefined) throw new HttpError(400, 'since is required with until or compare');
+  if (untilMs <= sinceMs) throw new HttpError(400, 'until must be after since');
+  return { sinceMs, untilMs };
+}
+
+/** A call filter from `peer`, `service` and `operation`, or undefined when none is given. */
+function chainFilter(q: Record<string, string>): ((call: Call) => boolean) | undefined {
+  const peer = optionalText(q['peer'], 'peer');
+  const service = optionalText(q['service'], 'service');
+  const operation = optionalText(q['operation'], 'operation');
+  if (peer === undefined && service === undefined && operation === undefined) return undefined;
+  return (call) =>
+    (peer === undefined || call.peer === peer) && (service === undefined || call.service === service) && (operation === undefined || call.operation === operation);
+}
+
+/**
+ * An identity's chains that overlap the window, newest first, at most `max`. Read from its
+ * newest chains backwards (`recentChains`), so a window far in the past reads up to `max` newer
+ * chains first; `truncated` says the read stopped at the bound.
+ */
+function windowChains(store: Store, identity: string, win: Window, max: number): { chains: Chain[]; truncated: boolean } {
+  const newest = store.recentChains(identity, max);
+  const chains = newest.filter((ch) => ch.endMs >= win.sinceMs && ch.startMs <= win.untilMs);
+  const oldest = newest[newest.length - 1];
+  return { chains, truncated: newest.length === max && oldest !== undefined && oldest.endMs >= win.sinceMs };
 }
 
 function chainJson(chain: Chain) {

@@ -73,6 +73,13 @@ export interface Graph {
 
 export interface ChainCall {
   spanId: string;
+  /** The server span when the call was stitched to one. */
+  serverSpanId?: string;
+  /** Parent of spanId, '' for a root. */
+  parentSpanId?: string;
+  identity?: string;
+  protocol?: string;
+  httpStatus?: number;
   service?: string;
   peer?: string;
   peerKind?: string;
@@ -84,7 +91,7 @@ export interface ChainCall {
   durationMs: number;
   status?: string | number;
   name?: string;
-  source?: unknown;
+  source?: Record<string, unknown>;
 }
 
 export interface Chain {
@@ -96,3 +103,37 @@ export interface Chain {
   calls: ChainCall[];
 }
 
+
+export interface TraceAnswer {
+  traceId: string;
+  startMs?: number;
+  endMs?: number;
+  spans?: number;
+  services?: string[];
+  chains: Chain[];
+}
+
+/** One (from, to, operation) of a comparison: its calls in the window against the baseline. */
+export interface ComparedEdge extends GraphEdge {
+  change: 'new' | 'vanished' | 'up' | 'down' | 'same' | 'idle';
+  /** Calls in the baseline (0 when new). */
+  baselineCount: number;
+  /** Calls the baseline's average rate predicts for the window. */
+  expected: number;
+  /** Some traces in the window that made this call, newest first. */
+  traces?: string[];
+  /** Ids of the alerts raised on those traces. */
+  alerts?: string[];
+}
+
+/** `GET /api/v1/identities/{id}/graph?since=&until=&compare=baseline`. */
+export interface GraphComparison {
+  identity: string;
+  window: { since: string; until: string };
+  baseline: { source: string; since?: string; until?: string };
+  /** Chains of the window read; `truncated` when the window held more than were read. */
+  chains: number;
+  truncated: boolean;
+  nodes: GraphNode[];
+  edges: ComparedEdge[];
+}

@@ -1,5 +1,5 @@
 import { getToken, tokenRequired } from './auth.js';
-import type { Alert, Chain, Graph, IdentityDetail, IdentitySummary, Verdict } from './api-types.js';
+import type { Alert, Chain, Graph, GraphComparison, IdentityDetail, IdentitySummary, TraceAnswer, Verdict } from './api-types.js';
 
 /** An answer other than 2xx, carrying the status so pages can say "not found" rather than fail. */
 export class ApiError extends Error {
@@ -48,22 +48,44 @@ export interface AlertQuery {
   identity?: string;
   detector?: string;
   status?: string;
+  severity?: string;
+  traceId?: string;
+  q?: string;
+  since?: string;
+  until?: string;
+  sort?: string;
   limit?: number;
+}
+
+/** Which of an identity's chains to read: a window of event time and the peer, service or operation they reached. */
+export interface ChainQuery {
+  limit?: number;
+  since?: string;
+  until?: string;
+  peer?: string;
+  service?: string;
+  operation?: string;
+}
+
+/** Query string of the defined, non-empty values. */
+function query(q: object): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') params.set(k, String(v));
+  const qs = params.toString();
+  return qs ? `?${qs}` : '';
 }
 
 export const api = {
   identities: () => request<{ identities: IdentitySummary[] }>('/api/v1/identities').then((r) => r.identities ?? []),
   identity: (id: string) => request<IdentityDetail>(`/api/v1/identities/${seg(id)}`),
   graph: (id: string) => request<Graph>(`/api/v1/identities/${seg(id)}/graph`),
-  chains: (id: string, limit = 20) =>
-    request<{ chains: Chain[] }>(`/api/v1/identities/${seg(id)}/chains?limit=${limit}`).then((r) => r.chains ?? []),
-  trace: (traceId: string) => request<{ traceId: string; chains: Chain[] }>(`/api/v1/traces/${seg(traceId)}`),
-  alerts: (q: AlertQuery = {}) => {
-    const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== '') params.set(k, String(v));
-    const qs = params.toString();
-    return request<{ alerts: Alert[] }>(`/api/v1/alerts${qs ? `?${qs}` : ''}`).then((r) => r.alerts ?? []);
-  },
+  /** The identity's graph in a window of event time against its baseline. */
+  compare: (id: string, since: string, until: string) =>
+    request<GraphComparison>(`/api/v1/identities/${seg(id)}/graph${query({ since, until, compare: 'baseline' })}`),
+  chains: (id: string, q: ChainQuery = {}) =>
+    request<{ chains: Chain[] }>(`/api/v1/identities/${seg(id)}/chains${query({ limit: 20, ...q })}`).then((r) => r.chains ?? []),
+  trace: (traceId: string) => request<TraceAnswer>(`/api/v1/traces/${seg(traceId)}`),
+  alerts: (q: AlertQuery = {}) => request<{ alerts: Alert[] }>(`/api/v1/alerts${query(q)}`).then((r) => r.alerts ?? []),
   /** One alert; where the API has no `GET /api/v1/alerts/{id}`, it is looked up in the list. */
   alert: async (id: string): Promise<Alert> => {
     try {

@@ -12,6 +12,23 @@ export function navigate(to: string): void {
   window.scrollTo(0, 0);
 }
 
+/**
+ * Sets the query of the current page (filters, the graph's window) without a new history entry, so
+ * the URL can be shared and reloads show the same view. Empty values are left out.
+ */
+export function setQuery(values: Record<string, string | undefined>): void {
+  const params = new URLSearchParams(location.search);
+  for (const [k, v] of Object.entries(values)) {
+    if (v === undefined || v === '') params.delete(k);
+    else params.set(k, v);
+  }
+  const qs = params.toString();
+  const to = location.pathname + (qs ? `?${qs}` : '');
+  if (to === location.pathname + location.search) return;
+  history.replaceState(null, '', to);
+  window.dispatchEvent(new Event(NAVIGATE));
+}
+
 export function useLocation(): { path: string; search: URLSearchParams } {
   const read = () => ({ path: location.pathname, search: new URLSearchParams(location.search) });
   const [loc, setLoc] = useState(read);

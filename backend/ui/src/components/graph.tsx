@@ -1,157 +1,245 @@
-import cytoscape from 'cytoscape';
-import type { Core, ElementDefinition, StylesheetJson } from 'cytoscape';
-import { useEffect, useRef } from 'preact/hooks';
-import type { Graph, GraphNode } from '../api-types.js';
+import type { JSX } from 'preact';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { layoutGraph, splinePath, type Placed } from '../graph-layout.js';
+import type { GraphView, ViewEdge } from '../graph-model.js';
 
 /** Tests (and curious users in devtools) read the drawn graph from here. */
 declare global {
   interface Window {
-    __conductGraph?: { nodes: string[]; edges: { from: string; to: string; operation: string; alertOnly: boolean }[]; cy: Core };
+    __conductGraph?: {
+      nodes: string[];
+      edges: { from: string; to: string; calls: number; operations: string[]; alertOnly: boolean; change?: string }[];
+    };
   }
 }
 
-const MAX_LABEL = 48;
-const clip = (s: string) => (s.length > MAX_LABEL ? `${s.slice(0, MAX_LABEL - 1)}…` : s);
+export type Selection = { type: 'edge'; id: string } | { type: 'node'; id: string } | undefined;
 
-// Styles go through Cytoscape's JS style API (drawn on a canvas), so the CSP needs no inline styles.
-const STYLE: StylesheetJson = [
-  {
-    selector: 'node',
-    style: {
-      label: 'data(label)',
-      'font-size': 11,
-      'font-family': 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace',
-      color: '#1f2933',
-      'text-valign': 'bottom',
-      'text-margin-y': 4,
-      'background-color': '#7b8794',
-      width: 22,
-      height: 22,
-      'border-width': 1,
-      'border-color': '#3e4c59',
-    },
-  },
-  { selector: 'node[kind = "identity"]', style: { 'background-color': '#2f6fde', shape: 'round-rectangle', width: 30, height: 30 } },
-  { selector: 'node[kind = "service"]', style: { 'background-color': '#3ebd93', shape: 'ellipse' } },
-  { selector: 'node[kind = "peer"]', style: { 'background-color': '#9aa5b1', shape: 'ellipse' } },
-  { selector: 'node[kind = "database"]', style: { 'background-color': '#9aa5b1', shape: 'barrel' } },
-  { selector: 'node[kind = "messaging"]', style: { 'background-color': '#9aa5b1', shape: 'tag' } },
-  { selector: 'node[kind = "external"]', style: { 'background-color': '#f0b429', shape: 'diamond' } },
-  {
-    selector: 'node[?alertOnly]',
-    style: { 'border-color': '#d64545', 'border-width': 3, 'border-style': 'dashed', 'background-color': '#ffe3e3', color: '#a61b1b' },
-  },
-  {
-    selector: 'edge',
-    style: {
-      label: 'data(label)',
-      'font-size': 9,
-      'font-family': 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace',
-      color: '#3e4c59',
-      'text-background-color': '#ffffff',
-      'text-background-opacity': 0.85,
-      'text-background-padding': '2px',
-      'text-rotation': 'autorotate',
-      width: 'data(weight)',
-      'line-color': '#9aa5b1',
-      'target-arrow-color': '#9aa5b1',
-      'target-arrow-shape': 'triangle',
-      'curve-style': 'bezier',
-    },
-  },
-  {
-    selector: 'edge[?alertOnly]',
-    style: { 'line-color': '#d64545', 'target-arrow-color': '#d64545', 'line-style': 'dashed', color: '#a61b1b' },
-  },
-];
+interface Transform {
+  k: number;
+  x: number;
+  y: number;
+}
+
+const MIN_ZOOM = 0.15;
+const MAX_ZOOM = 4;
+const MIN_HEIGHT = 260;
+const MAX_HEIGHT = 680;
+/** Operations listed in an edge's tooltip; the side panel lists them all. */
+const TOOLTIP_OPERATIONS = 12;
+
+/** The edge's label: its operation count (and calls); the identity's own edges say calls. */
+export function defaultEdgeText(e: ViewEdge): string {
+  const calls = `${compact(e.calls)} call${e.calls === 1 ? '' : 's'}`;
+  if (e.actsThrough) return calls;
+  return `${e.operations.length} op${e.operations.length === 1 ? '' : 's'} · ${calls}`;
+}
+
+export function compact(n: number): string {
+  if (n < 1000) return String(n);
+  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
+  return `${(n / 1_000_000).toFixed(1)}M`;
+}
+
+function tooltip(e: ViewEdge): string {
+  const lines = e.operations.slice(0, TOOLTIP_OPERATIONS).map((o) => `${o.operation} ×${o.count}${o.change ? ` (${o.change})` : ''}`);
+  if (e.operations.length > TOOLTIP_OPERATIONS) lines.push(`… ${e.operations.length - TOOLTIP_OPERATIONS} more (click the edge)`);
+  return lines.join('\n');
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, v));
+}
+
+/** The transform that shows the whole graph in a `w` x `h` viewport, never enlarged past 1:1. */
+function fitTransform(placed: Placed, w: number, h: number): Transform {
+  const k = clamp(Math.min(w / placed.width, h / placed.height, 1), MIN_ZOOM, MAX_ZOOM);
+  return { k, x: (w - placed.width * k) / 2, y: (h - placed.height * k) / 2 };
+}
+
+/** Wheel zoom about the pointer and drag to pan, on the given SVG. */
+function usePanZoom(svg: { current: SVGSVGElement | null }, setT: (f: (t: Transform) => Transform) => void) {
+  useEffect(() => {
+    const el = svg.current;
+    if (!el) return;
+    const onWheel = (ev: WheelEvent) => {
+      ev.preventDefault();
+      const r = el.getBoundingClientRect();
+      const px = ev.clientX - r.left;
+      const py = ev.clientY - r.top;
+      const factor = Math.exp(-ev.deltaY * 0.0015);
+      setT((t) => {
+        const k = clamp(t.k * factor, MIN_ZOOM, MAX_ZOOM);
+        return { k, x: px - ((px - t.x) * k) / t.k, y: py - ((py - t.y) * k) / t.k };
+      });
+    };
+    let drag: { x: number; y: number; id: number } | undefined;
+    const onDown = (ev: PointerEvent) => {
+      if (ev.button !== 0 || (ev.target as Element).closest('[data-hit]')) return;
+      drag = { x: ev.clientX, y: ev.clientY, id: ev.pointerId };
+      el.setPointerCapture(ev.pointerId);
+      el.classList.add('dragging');
+    };
+    const onMove = (ev: PointerEvent) => {
+      if (!drag || ev.pointerId !== drag.id) return;
+      const dx = ev.clientX - drag.x;
+      const dy = ev.clientY - drag.y;
+      drag.x = ev.clientX;
+      drag.y = ev.clientY;
+      setT((t) => ({ ...t, x: t.x + dx, y: t.y + dy }));
+    };
+    const onUp = () => {
+      drag = undefined;
+      el.classList.remove('dragging');
+    };
+    el.addEventListener('wheel', onWheel, { passive: false });
+    el.addEventListener('pointerdown', onDown);
+    el.addEventListener('pointermove', onMove);
+    el.addEventListener('pointerup', onUp);
+    el.addEventListener('pointercancel', onUp);
+    return () => {
+      el.removeEventListener('wheel', onWheel);
+      el.removeEventListener('pointerdown', onDown);
+      el.removeEventListener('pointermove', onMove);
+      el.removeEventListener('pointerup', onUp);
+      el.removeEventListener('pointercancel', onUp);
+    };
+  }, []);
+}
 
 /**
- * Cytoscape adds a `<style>` element to the page unless an element with this id exists. The CSP
- * would block that element, so a marker stands in for it; styles.css carries its one rule.
+ * The call graph drawn as SVG: nodes are boxes holding their label, edges carry their operation
+ * count; hover an edge for its operations, click an edge or a node to select it. Wheel zooms,
+ * dragging pans, the buttons zoom, fit and reset. Every label is a text node.
  */
-const CYTOSCAPE_STYLESHEET_ID = '__________cytoscape_stylesheet';
-function claimCytoscapeStylesheet(): void {
-  if (document.getElementById(CYTOSCAPE_STYLESHEET_ID)) return;
-  const marker = document.createElement('meta');
-  marker.id = CYTOSCAPE_STYLESHEET_ID;
-  document.head.appendChild(marker);
-}
+export function CallGraph(props: {
+  view: GraphView;
+  selected?: Selection;
+  onSelect?: (s: Selection) => void;
+  edgeText?: (e: ViewEdge) => string;
+  label?: string;
+}) {
+  const { view } = props;
+  const edgeText = props.edgeText ?? defaultEdgeText;
+  const placed = useMemo(() => layoutGraph(view, edgeText), [view, edgeText]);
+  const box = useRef<HTMLDivElement>(null);
+  const svg = useRef<SVGSVGElement>(null);
+  const [width, setWidth] = useState(800);
+  const height = clamp(Math.round(placed.height) + 24, MIN_HEIGHT, MAX_HEIGHT);
+  const [t, setT] = useState<Transform>({ k: 1, x: 0, y: 0 });
+  const fit = () => setT(fitTransform(placed, width, height));
 
-/** The style class of a node: identity, service, external, database, messaging or peer. */
-function nodeKind(n: GraphNode, rootId: string): string {
-  if (n.id === rootId || n.kind === 'identity') return 'identity';
-  if (n.kind === 'service') return 'service';
-  if (n.external || n.peerKind === 'external') return 'external';
-  if (n.peerKind === 'database' || n.peerKind === 'messaging') return n.peerKind;
-  return 'peer';
-}
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const measure = () => setWidth(Math.max(200, el.clientWidth));
+    measure();
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+  useEffect(fit, [placed, width, height]);
+  usePanZoom(svg, setT);
 
-function elements(graph: Graph, rootId: string): ElementDefinition[] {
-  const out: ElementDefinition[] = [];
-  const ids = new Set<string>();
-  for (const n of graph.nodes) {
-    if (ids.has(n.id)) continue;
-    ids.add(n.id);
-    const kind = nodeKind(n, rootId);
-    out.push({ group: 'nodes', data: { id: n.id, label: clip(n.label ?? n.id), kind, alertOnly: Boolean(n.alertOnly) } });
-  }
-  // Parallel edges (one per operation) are kept; Cytoscape draws them as a bundle of curves.
-  graph.edges.forEach((e, i) => {
-    for (const end of [e.from, e.to]) {
-      if (!ids.has(end)) {
-        ids.add(end);
-        out.push({ group: 'nodes', data: { id: end, label: clip(end), kind: 'peer', alertOnly: Boolean(e.alertOnly) } });
-      }
-    }
-    const count = Number.isFinite(e.count) ? e.count : 0;
-    out.push({
-      group: 'edges',
-      data: {
-        id: `e${i}`,
-        source: e.from,
-        target: e.to,
-        label: clip(`${e.operation} ×${count}`),
-        weight: Math.min(6, 1 + Math.log10(Math.max(1, count))),
-        alertOnly: Boolean(e.alertOnly),
-      },
-    });
-  });
-  return out;
-}
-
-/** The learned call graph, laid out in layers from the identity outwards. */
-export function CallGraph(props: { graph: Graph; rootId: string }) {
-  const container = useRef<HTMLDivElement>(null);
   useEffect(() => {
-    if (!container.current) return;
-    claimCytoscapeStylesheet();
-    const els = elements(props.graph, props.rootId);
-    const roots = els.filter((e) => e.group === 'nodes' && e.data.kind === 'identity').map((e) => e.data.id as string);
-    const cy = cytoscape({
-      container: container.current,
-      elements: els,
-      style: STYLE,
-      layout: {
-        name: 'breadthfirst',
-        directed: true,
-        roots: roots.length > 0 ? roots : undefined,
-        spacingFactor: 1.1,
-        padding: 24,
-        animate: false,
-      } as cytoscape.LayoutOptions,
-      minZoom: 0.2,
-      maxZoom: 3,
-      boxSelectionEnabled: false,
-    });
     window.__conductGraph = {
-      nodes: cy.nodes().map((n) => n.id()),
-      edges: props.graph.edges.map((e) => ({ from: e.from, to: e.to, operation: e.operation, alertOnly: Boolean(e.alertOnly) })),
-      cy,
+      nodes: view.nodes.map((n) => n.id),
+      edges: view.edges.map((e) => ({
+        from: e.from,
+        to: e.to,
+        calls: e.calls,
+        operations: e.operations.map((o) => o.operation),
+        alertOnly: e.alertOnly,
+        change: e.change,
+      })),
     };
     return () => {
-      if (window.__conductGraph?.cy === cy) delete window.__conductGraph;
-      cy.destroy();
+      delete window.__conductGraph;
     };
-  }, [props.graph, props.rootId]);
-  return <div class="graph" ref={container} role="img" aria-label="learned call graph" data-testid="graph" />;
+  }, [view]);
+
+  const sel = props.selected;
+  const select = (s: Selection) => (ev: JSX.TargetedMouseEvent<SVGGElement>) => {
+    ev.stopPropagation();
+    props.onSelect?.(sel && s && sel.type === s.type && sel.id === s.id ? undefined : s);
+  };
+  const zoomBy = (f: number) =>
+    setT((cur) => {
+      const k = clamp(cur.k * f, MIN_ZOOM, MAX_ZOOM);
+      const cx = width / 2;
+      const cy = height / 2;
+      return { k, x: cx - ((cx - cur.x) * k) / cur.k, y: cy - ((cy - cur.y) * k) / cur.k };
+    });
+
+  return (
+    <div class="graph-box" ref={box}>
+      <div class="graph-tools" role="toolbar" aria-label="graph view">
+        <button type="button" onClick={() => zoomBy(1.25)} title="zoom in" aria-label="zoom in">
+          +
+        </button>
+        <button type="button" onClick={() => zoomBy(0.8)} title="zoom out" aria-label="zoom out">
+          −
+        </button>
+        <button type="button" onClick={fit} title="fit the graph in view" data-testid="graph-fit">
+          fit
+        </button>
+        <button type="button" onClick={() => setT({ k: 1, x: 12, y: 12 })} title="actual size">
+          1:1
+        </button>
+      </div>
+      <svg
+        ref={svg}
+        class="graph"
+        width={width}
+        height={height}
+        role="img"
+        aria-label={props.label ?? 'call graph'}
+        data-testid="graph"
+        data-zoom={t.k.toFixed(3)}
+        onClick={() => props.onSelect?.(undefined)}
+      >
+        <defs>
+          <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+            <path d="M0,0 L10,5 L0,10 z" class="arrow-head" />
+          </marker>
+        </defs>
+        <g transform={`translate(${t.x.toFixed(1)},${t.y.toFixed(1)}) scale(${t.k.toFixed(4)})`}>
+          {placed.edges.map((p) => {
+            const e = p.edge;
+            const cls = ['gedge', e.alertOnly ? 'alert-only' : '', e.change ? `change-${e.change}` : '', sel?.type === 'edge' && sel.id === e.id ? 'selected' : '']
+              .filter(Boolean)
+              .join(' ');
+            return (
+              <g class={cls} key={e.id} data-edge-id={e.id} data-from={e.from} data-to={e.to} data-hit="" onClick={select({ type: 'edge', id: e.id })}>
+                <title>{tooltip(e)}</title>
+                <path class="hit" d={splinePath(p.points)} />
+                <path class="line" d={splinePath(p.points)} />
+                <g class="elabel" data-label="edge">
+                  <rect x={p.label.x} y={p.label.y} width={p.label.width} height={p.label.height} rx="3" />
+                  <text x={p.label.x + p.label.width / 2} y={p.label.y + p.label.height / 2}>
+                    {p.text}
+                  </text>
+                </g>
+              </g>
+            );
+          })}
+          {placed.nodes.map((p) => {
+            const n = p.node;
+            const cls = ['gnode', `style-${n.style}`, n.alertOnly ? 'alert-only' : '', sel?.type === 'node' && sel.id === n.id ? 'selected' : '']
+              .filter(Boolean)
+              .join(' ');
+            return (
+              <g class={cls} key={n.id} data-node-id={n.id} data-label="node" data-hit="" onClick={select({ type: 'node', id: n.id })}>
+                <title>{n.external ? `${n.label} (external)` : n.label}</title>
+                <rect x={p.box.x} y={p.box.y} width={p.box.width} height={p.box.height} rx={n.style === 'identity' ? 3 : 11} />
+                <text x={p.box.x + p.box.width / 2} y={p.box.y + p.box.height / 2}>
+                  {p.text}
+                </text>
+              </g>
+            );
+          })}
+        </g>
+      </svg>
+    </div>
+  );
 }

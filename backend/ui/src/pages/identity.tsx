@@ -4,7 +4,7 @@ import { AlertTable } from '../components/alert-table.js';
 import { Loading, Problem, Section } from '../components/bits.js';
 import { ChainTimeline } from '../components/chain.js';
 import { EntryList } from '../components/entry-list.js';
-import { CallGraph } from '../components/graph.js';
+import { GraphSection } from '../components/graph-section.js';
 import { entries } from '../baseline.js';
 import { formatTime } from '../format.js';
 import { useApi } from '../hooks.js';
@@ -86,8 +86,7 @@ function PolicyBeside(props: { identity: IdentityDetail }) {
 
 export function IdentityPage(props: { id: string }) {
   const identity = useApi(() => api.identity(props.id), [props.id]);
-  const graph = useApi(() => api.graph(props.id), [props.id]);
-  const chains = useApi(() => api.chains(props.id, CHAINS_SHOWN), [props.id]);
+  const chains = useApi(() => api.chains(props.id, { limit: CHAINS_SHOWN }), [props.id]);
   const alerts = useApi(() => api.alerts({ identity: props.id, limit: 50 }), [props.id], ALERT_POLL_MS);
   const i = identity.data;
 
@@ -137,63 +136,13 @@ export function IdentityPage(props: { id: string }) {
         </dl>
       )}
 
-      <Section
-        title="Learned call graph"
-        aside={
-          <span class="legend">
-            <span class="key key-identity">identity</span>
-            <span class="key key-service">service</span>
-            <span class="key key-peer">peer</span>
-            <span class="key key-external">external</span>
-            <span class="key key-alert">only in alerts</span>
-          </span>
-        }
-      >
-        <Problem error={graph.error} what="graph" />
-        <Loading when={graph.loading && !graph.data} />
-        {graph.data && graph.data.nodes.length + graph.data.edges.length > 0 && (
-          <>
-            <CallGraph graph={graph.data} rootId={props.id} />
-            <details>
-              <summary>Edges as a table</summary>
-              <table class="table" data-testid="graph-edges">
-                <thead>
-                  <tr>
-                    <th>from</th>
-                    <th>to</th>
-                    <th>operation</th>
-                    <th class="num">count</th>
-                    <th>last seen</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {graph.data.edges.map((e, n) => (
-                    <tr key={n} class={e.alertOnly ? 'alert-only' : undefined}>
-                      <td class="mono">{e.from}</td>
-                      <td class="mono">{e.to}</td>
-                      <td class="mono">
-                        {e.operation}
-                        {e.alertOnly && <span class="flag">only in alerts</span>}
-                      </td>
-                      <td class="num">{e.count}</td>
-                      <td>{formatTime(e.lastSeen)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </details>
-          </>
-        )}
-        {graph.data && graph.data.nodes.length + graph.data.edges.length === 0 && <p class="muted">Nothing learned yet.</p>}
-      </Section>
+      {i && <GraphSection identity={props.id} lastSeen={i.lastSeen} />}
 
-      <div class="columns">
-        <Section title="Alerts">
-          <Problem error={alerts.error} what="alerts" />
-          {alerts.data && <AlertTable alerts={alerts.data} />}
-        </Section>
-        <Section title="Declared context and observed behaviour">{i && <PolicyBeside identity={i} />}</Section>
-      </div>
+      <Section title="Alerts">
+        <Problem error={alerts.error} what="alerts" />
+        {alerts.data && <AlertTable alerts={alerts.data} />}
+      </Section>
+      <Section title="Declared context and observed behaviour">{i && <PolicyBeside identity={i} />}</Section>
 
       <Section title="Recent chains">
         <Problem error={chains.error} what="chains" />
