@@ -201,10 +201,11 @@ export function createApi(options: ApiOptions): ApiServer {
     const limit = limitParam(q['limit'], DEFAULT_CHAIN_LIMIT);
     const filter = chainFilter(q);
     if (!filter && !q['since'] && !q['until']) return c.json({ chains: store.recentChains(identity.id, limit).map(chainJson) });
-    // A filter reads the window's chains (bounded) and keeps those with a matching call.
+    // A window or filter reads the window's chains (bounded) and keeps those with a matching call in the window.
     const win = windowParams(q['since'] || '0', q['until'], Date.now());
     const read = windowChains(store, identity.id, win, MAX_WINDOW_CHAINS);
-    const chains = (filter ? read.chains.filter((ch) => ch.calls.some(filter)) : read.chains).slice(0, limit);
+    const matches = (call: Call) => call.startMs >= win.sinceMs && call.startMs <= win.untilMs && (!filter || filter(call));
+    const chains = read.chains.filter((ch) => ch.calls.some(matches)).slice(0, limit);
     return c.json({ chains: chains.map(chainJson), ...(read.truncated && { truncated: true }) });
   });
 
@@ -359,16 +360,16 @@ function chainFilter(q: Record<string, string>): ((call: Call) => boolean) | und
     (peer === undefined || call.peer === peer) && (service === undefined || call.service === service) && (operation === undefined || call.operation === operation);
 }
 
+/** Chains ending this long after a window are read too: their first calls may lie inside it. */
+const WINDOW_SLACK_MS = 60 * 60_000;
+
 /**
- * An identity's chains that overlap the window, newest first, at most `max`. Read from its
- * newest chains backwards (`recentChains`), so a window far in the past reads up to `max` newer
- * chains first; `truncated` says the read stopped at the bound.
+ * An identity's chains that end in the window (or up to WINDOW_SLACK_MS after it), newest first,
+ * at most `max`; `truncated` says the window held more. Callers keep the calls inside the window.
  */
 function windowChains(store: Store, identity: string, win: Window, max: number): { chains: Chain[]; truncated: boolean } {
-  const newest = store.recentChains(identity, max);
-  const chains = newest.filter((ch) => ch.endMs >= win.sinceMs && ch.startMs <= win.untilMs);
-  const oldest = newest[newest.length - 1];
-  return { chains, truncated: newest.length === max && oldest !== undefined && oldest.endMs >= win.sinceMs };
+  const read = store.recentChains(identity, max + 1, win.sinceMs, win.untilMs + WINDOW_SLACK_MS);
+  return { chains: read.slice(0, max), truncated: read.length > max };
 }
 
 function chainJson(chain: Chain) {
