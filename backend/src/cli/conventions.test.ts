@@ -139,6 +139,51 @@ describe('conduct command conventions (child process)', () => {
   });
 });
 
+describe('${env:NAME} in the configuration file (child process)', () => {
+  const t = tempDir('conduct-env-');
+  beforeAll(() => requireBuilt());
+  afterAll(() => t.cleanup());
+
+  it('takes secrets and paths from the environment and never logs them, even at trace level', async () => {
+    const token = 'tok-FROM-ENV-71c3';
+    const dir = join(t.dir, 'dir-FROM-ENV-9e1a');
+    const file = join(t.dir, 'env.yaml');
+    writeFileSync(
+      file,
+      [
+        'api: { endpoint: "127.0.0.1:0", token: "${env:CONDUCT_TEST_TOKEN}" }',
+        'receivers: { grpc: { endpoint: "" }, http: { endpoint: "${env:CONDUCT_TEST_HTTP:-127.0.0.1:0}" } }',
+        'storage: { path: "${env:CONDUCT_TEST_DIR}/conduct.db" }',
+        'log: { level: trace }',
+      ].join('\n'),
+    );
+    const env = { ...process.env, CONDUCT_TEST_TOKEN: token, CONDUCT_TEST_DIR: dir };
+    const child = runConductChild(['serve', '--config', file], { env });
+    const at = await child.listening;
+    expect((await fetch(`http://${at.api}/api/v1/identities`)).status).toBe(401);
+    expect((await fetch(`http://${at.api}/api/v1/identities`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect(existsSync(join(dir, 'conduct.db'))).toBe(true);
+    child.kill('SIGTERM');
+    expect(await child.exit).toBe(0);
+    const entries = expectJsonLines(child.stderrLines());
+    expect(entries.some((e) => e['msg'] === 'configuration')).toBe(true);
+    expect(child.stderr()).not.toContain(token);
+    expect(child.stderr()).not.toContain('dir-FROM-ENV-9e1a');
+    expect(at.db).toBe('${env:CONDUCT_TEST_DIR}/conduct.db');
+  });
+
+  it('an unset variable stops start-up with exit 2, naming the key and the variable', async () => {
+    const file = join(t.dir, 'unset.yaml');
+    writeFileSync(file, 'api: { token: "${env:CONDUCT_TEST_UNSET_TOKEN}" }\n');
+    const env = { ...process.env };
+    delete env['CONDUCT_TEST_UNSET_TOKEN'];
+    const child = runConductChild(['serve', '--config', file], { env, cwd: t.dir });
+    expect(await child.exit).toBe(2);
+    const [entry] = expectJsonLines(child.stderrLines());
+    expect(entry!['msg']).toContain('api.token: environment variable CONDUCT_TEST_UNSET_TOKEN is not set');
+  });
+});
+
 function listenSomewhere(): Promise<Server> {
   return new Promise((resolve) => {
     const server = createServer();

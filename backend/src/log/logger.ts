@@ -1,5 +1,6 @@
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
 import { createConsoleStream } from './console-format.js';
+import { createHidingStream, type HiddenText } from './hide.js';
 
 /** Log levels of `log.level` and `--log-level`, lowest first. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -26,6 +27,8 @@ export interface LoggerOptions {
   destination?: DestinationStream;
   /** Whether the destination is a terminal, for `auto`; standard error's by default. */
   isTTY?: boolean;
+  /** Texts no line may show (configuration values from environment variables), each replaced by its `as`. */
+  hide?: readonly HiddenText[];
 }
 
 /** The format `auto` stands for: console on a terminal, JSON otherwise. */
@@ -45,6 +48,6 @@ export function createLogger(options: LoggerOptions = {}): PinoLogger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    format === 'console' ? createConsoleStream(destination) : destination,
+    createHidingStream(format === 'console' ? createConsoleStream(destination) : destination, options.hide ?? []),
   );
 }
