@@ -1,4 +1,5 @@
 import type { OpenStorage } from './contracts.js';
+import { openPostgresBackend } from './postgres/backend.js';
 import { openSqliteBackend } from './sqlite/backend.js';
 
 /**
@@ -6,6 +7,6 @@ import { openSqliteBackend } from './sqlite/backend.js';
  * file at `path` (the zero-install default).
  */
 export const openStorage: OpenStorage = async (selection, options = {}) => {
-  if (selection.postgres?.url) throw new Error('storage.postgres.url: this build has no PostgreSQL backend');
+  if (selection.postgres?.url) return openPostgresBackend({ url: selection.postgres.url }, options);
   return openSqliteBackend({ path: selection.path }, options);
 };

@@ -1,0 +1,64 @@
+import { silentLogger } from '@conduct/processor';
+import type { StorageBackend, StorageOpenOptions } from '../contracts.js';
+import { createPostgresChains } from './chains.js';
+import { connect, redactUrl } from './connection.js';
+import { createPostgresDetectionState } from './detection-state.js';
+import { createPostgresIdentities } from './identities.js';
+import { applyPostgresMigrations, postgresSchemaVersion } from './migrate.js';
+import { createNumberedTexts } from './numbered-texts.js';
+
+export interface PostgresOptions {
+  /** `postgres://user:password@host:port/database` (`storage.postgres.url`). */
+  url: string;
+  /** Connections kept open at most. Default DEFAULT_POOL_SIZE. */
+  poolSize?: number;
+}
+
+/** The PostgreSQL backend. */
+export interface PostgresBackend extends StorageBackend {
+  readonly kind: 'postgres';
+}
+
+/**
+ * Opens the PostgreSQL backend: connects, applies the migrations the database has not seen, and
+ * assembles every contract over one connection pool. Fails when the server cannot be reached.
+ */
+export async function openPostgresBackend(options: PostgresOptions, { logger = silentLogger }: StorageOpenOptions = {}): Promise<PostgresBackend> {
+  const db = connect(options.url, { logger, ...(options.poolSize ? { poolSize: options.poolSize } : {}) });
+  try {
+    await applyPostgresMigrations(db, logger);
+    const texts = await createNumberedTexts(db);
+    const chains = createPostgresChains(db, texts);
+    let closed = false;
+    return {
+      kind: 'postgres',
+      location: redactUrl(options.url),
+      chainWriter: chains.writer,
+      chainReader: chains.reader,
+      retention: chains.retention,
+      identities: createPostgresIdentities(db),
+      detection: createPostgresDetectionState(db),
+      async ready() {
+        if (closed) return false;
+        try {
+          await db.query('SELECT 1');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      async sizeBytes() {
+        const [row] = await db.query<{ bytes: number }>('SELECT pg_database_size(current_database())::int8 AS bytes');
+        return row?.bytes ?? 0;
+      },
+      schemaVersion: () => postgresSchemaVersion(db),
+      async close() {
+        closed = true;
+        await db.end();
+      },
+    };
+  } catch (err) {
+    await db.end().catch(() => undefined);
+    throw err;
+  }
+}

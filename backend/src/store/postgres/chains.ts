@@ -1,0 +1,371 @@
+import { randomUUID } from 'node:crypto';
+import type { Chain, TraceSummary } from '@conduct/processor';
+import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from '../call-codec.js';
+import { traceIdFromBytes, traceIdToBytes } from '../trace-id.js';
+import type { ChainQuery, ChainReader, ChainRetention, ChainWriter, WriteResult } from '../contracts.js';
+import type { NumberedTexts } from './numbered-texts.js';
+import type { Queryable } from './sql.js';
+import { fromColumn, toColumn, toColumnOrNull } from './text.js';
+
+/** Services kept per trace summary (as in SQLite). */
+const MAX_TRACE_SERVICES = 64;
+/** First byte of the JSON form of calls (`[`); the binary form starts with its version, 3. */
+const JSON_FIRST_BYTE = 0x5b;
+/** Ids of written batches are kept this long (wall clock), long enough for any retry of a batch. */
+export const WRITTEN_BATCH_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** One batch as the write statement binds it, every column an array. */
+interface BatchColumns {
+  chains: { traceId: Buffer[]; identity: number[]; kind: number[]; displayName: Array<number | null>; start: number[]; end: number[]; calls: Buffer[] };
+  identities: { id: string[]; kind: string[]; displayName: Array<string | null>; first: number[]; last: number[]; calls: number[]; chains: number[] };
+  edges: { identity: string[]; service: string[]; peer: string[]; operation: string[]; peerKind: string[]; external: boolean[]; count: number[]; first: number[]; last: number[] };
+  traces: { traceId: Buffer[]; start: number[]; end: number[]; spans: number[]; services: string[] };
+}
+
+/**
+ * Every part of a batch in one statement (data-modifying CTEs over arrays): one round trip, and
+ * its own transaction, so the batch is stored whole or not at all. Identities and edges arrive
+ * aggregated, one row per key, so no upsert meets its own key twice; sorted, so that instances
+ * writing at once take their row locks in the same order. The batch's id goes in last: a batch
+ * sent again after a commit whose answer was lost fails on it, and is known to be stored.
+ */
+const WRITE_SQL = `WITH
+  c AS (INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls)
+    SELECT * FROM unnest($1::bytea[], $2::int[], $3::int[], $4::int[], $5::int8[], $6::int8[], $7::bytea[])),
+  i AS (INSERT INTO identities (id, kind, display_name, first_seen_ms, last_seen_ms, calls, chains)
+    SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::int8[], $14::int8[])
+    ON CONFLICT (id) DO UPDATE SET
+      kind = excluded.kind,
+      display_name = coalesce(excluded.display_name, identities.display_name),
+      first_seen_ms = least(identities.first_seen_ms, excluded.first_seen_ms),
+      last_seen_ms = greatest(identities.last_seen_ms, excluded.last_seen_ms),
+      calls = identities.calls + excluded.calls,
+      chains = identities.chains + excluded.chains),
+  e AS (INSERT INTO edges (identity, service, peer, operation, peer_kind, external, count, first_seen_ms, last_seen_ms)
+    SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::bool[], $21::int8[], $22::int8[], $23::int8[])
+    ON CONFLICT (identity, service, peer, operation) DO UPDATE SET
+      peer_kind = excluded.peer_kind,
+      external = excluded.external,
+      count = edges.count + excluded.count,
+      first_seen_ms = least(edges.first_seen_ms, excluded.first_seen_ms),
+      last_seen_ms = greatest(edges.last_seen_ms, excluded.last_seen_ms)),
+  t AS (INSERT INTO traces (trace_id, start_ms, end_ms, spans, services)
+    SELECT tr.trace_id, tr.start_ms, tr.end_ms, tr.spans, ARRAY(SELECT json_array_elements_text(tr.services::json))
+    FROM unnest($24::bytea[], $25::int8[], $26::int8[], $27::int4[], $28::text[]) AS tr (trace_id, start_ms, end_ms, spans, services))
+  INSERT INTO written_batches (id, written_ms) VALUES ($29, $30)`;
+
+const CHAIN_COLUMNS = 'c.seq, c.trace_id, c.identity, c.kind, c.display_name, c.start_ms, c.end_ms, c.calls';
+
+interface ChainRow {
+  seq: number;
+  trace_id: Buffer;
+  identity: number;
+  kind: number;
+  display_name: number | null;
+  start_ms: number;
+  end_ms: number;
+  calls: Buffer;
+}
+
+/** The chain's trace id bytes when the store takes the chain, else undefined. */
+export function acceptable(chain: Chain): Buffer | undefined {
+  if (!chain || typeof chain.identity !== 'string' || !Array.isArray(chain.calls)) return undefined;
+  return traceIdToBytes(chain.traceId);
+}
+
+function finite(value: unknown, fallback = 0): number {
+  return typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : fallback;
+}
+
+/** Is this error the batch's id meeting itself (the batch was stored by an earlier attempt)? */
+function alreadyWritten(err: unknown): boolean {
+  const e = err as { code?: string; constraint?: string };
+  return e?.code === '23505' && e.constraint === 'written_batches_pkey';
+}
+
+export interface PostgresChains {
+  writer: ChainWriter;
+  reader: ChainReader;
+  retention: ChainRetention;
+}
+
+export function createPostgresChains(db: Queryable, texts: NumberedTexts): PostgresChains {
+  /** Ids of batches by the array the caller passed: the same array sent again is the same batch. */
+  const batchIds = new WeakMap<readonly Chain[], string>();
+
+  const writer: ChainWriter = {
+    accepts: (chain) => acceptable(chain) !== undefined,
+    async writeChains(chains, traces) {
+      const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
+      const accepted: Array<{ chain: Chain; traceId: Buffer }> = [];
+      for (const chain of chains) {
+        const traceId = acceptable(chain);
+        if (traceId) accepted.push({ chain, traceId });
+        else result.rejected++;
+      }
+      const summaries = summaryColumns(traces);
+      if (accepted.length === 0 && summaries.traceId.length === 0) return result;
+      const columns = await encodeBatch(accepted, texts);
+      columns.traces = summaries;
+      for (const { chain } of accepted) {
+        result.chains++;
+        result.calls += chain.calls.length;
+      }
+      let id = batchIds.get(chains);
+      if (!id) batchIds.set(chains, (id = randomUUID()));
+      const { chains: c, identities: i, edges: e, traces: t } = columns;
+      try {
+        await db.query(WRITE_SQL, [
+          c.traceId, c.identity, c.kind, c.displayName, c.start, c.end, c.calls,
+          i.id, i.kind, i.displayName, i.first, i.last, i.calls, i.chains,
+          e.identity, e.service, e.peer, e.operation, e.peerKind, e.external, e.count, e.first, e.last,
+          t.traceId, t.start, t.end, t.spans, t.services,
+          id, Date.now(),
+        ]);
+      } catch (err) {
+        if (!alreadyWritten(err)) throw err;
+      }
+      return result;
+    },
+  };
+
+  /** Chains of rows, their texts looked up in one round trip when the memo lacks any. */
+  const toChains = async (rows: readonly ChainRow[]): Promise<Chain[]> => {
+    const needed = new Set<number>();
+    const collect: TextTable = {
+      idOf: () => -1,
+      textOf(id) {
+        if (texts.textOf(id) === undefined) needed.add(id);
+        return '';
+      },
+    };
+    for (const r of rows) {
+      for (const id of [r.identity, r.kind, r.display_name]) if (id !== null && texts.textOf(id) === undefined) needed.add(id);
+      if (r.calls[0] !== JSON_FIRST_BYTE) decodeCalls(r.calls, { traceId: '', identity: '', identityKind: '', startMs: 0 }, collect);
+    }
+    const loaded = needed.size > 0 ? await texts.load(needed) : undefined;
+    const table = texts.table(loaded ? { texts: loaded } : undefined);
+    return rows.map((r) => toChain(r, table));
+  };
+
+  const reader: ChainReader = {
+    async traceChains(traceId) {
+      const bytes = traceIdToBytes(traceId);
+      if (!bytes) return [];
+      const rows = await db.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM chains c WHERE c.trace_id = $1 ORDER BY c.start_ms, c.seq`, [bytes]);
+      return toChains(rows);
+    },
+    async recentChains(identity, query: ChainQuery) {
+      const limit = Math.max(1, Math.floor(query.limit));
+      const rows = await db.query<ChainRow>(
+        `SELECT ${CHAIN_COLUMNS} FROM chains c
+         WHERE c.identity = (SELECT id FROM strings WHERE text = $1)
+           AND ($2::int8 IS NULL OR c.end_ms >= $2) AND ($3::int8 IS NULL OR c.end_ms < $3)
+         ORDER BY c.end_ms DESC, c.seq DESC LIMIT $4`,
+        [toColumn(identity), query.sinceMs ?? null, query.untilMs ?? null, limit],
+      );
+      return toChains(rows);
+    },
+    async traceSummary(traceId) {
+      const bytes = traceIdToBytes(traceId);
+      if (!bytes) return undefined;
+      const rows = await db.query<{ start_ms: number; end_ms: number; spans: number; services: string[] }>(
+        'SELECT start_ms, end_ms, spans, services FROM traces WHERE trace_id = $1 ORDER BY seq LIMIT 64',
+        [bytes],
+      );
+      if (rows.length === 0) return undefined;
+      const services = new Set<string>();
+      let startMs = Infinity;
+      let endMs = -Infinity;
+      let spans = 0;
+      for (const r of rows) {
+        startMs = Math.min(startMs, r.start_ms);
+        endMs = Math.max(endMs, r.end_ms);
+        spans += r.spans;
+        for (const s of r.services) services.add(fromColumn(s));
+      }
+      return { traceId: traceIdFromBytes(bytes), startMs, endMs, spans, services: [...services] };
+    },
+    async newestEventMs() {
+      // identities.last_seen_ms is the newest chain end per identity: no scan of the chains.
+      const [row] = await db.query<{ v: number | null }>('SELECT max(last_seen_ms) AS v FROM identities');
+      return row?.v ?? 0;
+    },
+  };
+
+  const retention: ChainRetention = {
+    async pruneStep(beforeMs, maxRows) {
+      const rows = Math.max(1, Math.floor(maxRows));
+      // From the front of the append order, within a window of `rows` rows: never a scan.
+      const [r] = await db.query<{ chains: number; traces: number }>(
+        `WITH c AS (DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT $1) AND end_ms < $2 RETURNING 1),
+           t AS (DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT $1) AND end_ms < $2 RETURNING 1),
+           b AS (DELETE FROM written_batches WHERE id IN (SELECT id FROM written_batches WHERE written_ms < $3 LIMIT $1))
+         SELECT (SELECT count(*) FROM c)::int AS chains, (SELECT count(*) FROM t)::int AS traces`,
+        [rows, beforeMs, Date.now() - WRITTEN_BATCH_TTL_MS],
+      );
+      return { chains: r?.chains ?? 0, traces: r?.traces ?? 0 };
+    },
+  };
+
+  return { writer, reader, retention };
+}
+
+/** Trace summaries as columns; malformed trace ids are skipped, as SQLite does. */
+function summaryColumns(traces: readonly TraceSummary[] | undefined): BatchColumns['traces'] {
+  const out: BatchColumns['traces'] = { traceId: [], start: [], end: [], spans: [], services: [] };
+  for (const t of traces ?? []) {
+    const id = t && traceIdToBytes(t.traceId);
+    if (!id) continue;
+    const start = finite(t.startMs);
+    const services = Array.isArray(t.services) ? t.services.slice(0, MAX_TRACE_SERVICES).map((s) => toColumn(String(s))) : [];
+    out.traceId.push(id);
+    out.start.push(start);
+    out.end.push(finite(t.endMs, start));
+    out.spans.push(Math.max(0, Math.min(2 ** 31 - 1, Math.floor(finite(t.spans)))));
+    out.services.push(JSON.stringify(services));
+  }
+  return out;
+}
+
+/**
+ * Encodes the chains' calls (their texts numbered: one round trip when some text is new to this
+ * process) and aggregates identities and edges as SQLite's writer does.
+ */
+async function encodeBatch(accepted: ReadonlyArray<{ chain: Chain; traceId: Buffer }>, texts: NumberedTexts): Promise<BatchColumns> {
+  // First pass over the memo: texts it lacks are noted, and the chains using them encoded again.
+  // Ids as this batch saw them: the memo may start over while new texts are numbered.
+  const batchIds = new Map<string, number>();
+  const always = new Set<string>();
+  const bounded = new Set<string>();
+  let missing = false;
+  const probe: TextTable = {
+    idOf(text) {
+      const id = batchIds.get(text) ?? texts.known(text);
+      if (id !== undefined) {
+        batchIds.set(text, id);
+        return id;
+      }
+      if (!texts.numberable(text)) return -1;
+      bounded.add(text);
+      missing = true;
+      return 0;
+    },
+    textOf: () => '',
+  };
+  const encoded: Array<Buffer | undefined> = [];
+  for (const { chain } of accepted) {
+    for (const t of [chain.identity, String(chain.identityKind), ...(chain.displayName === undefined || chain.displayName === null ? [] : [String(chain.displayName)])]) {
+      const id = texts.known(t);
+      if (id === undefined) always.add(t);
+      else batchIds.set(t, id);
+    }
+    missing = false;
+    const start = finite(chain.startMs);
+    const binary = encodeCallsBinary(chain.calls, start, probe);
+    encoded.push(missing ? undefined : Buffer.from(binary ?? Buffer.from(encodeCalls(chain.calls, start), 'utf8')));
+  }
+  if (always.size > 0 || bounded.size > 0) for (const [text, id] of await texts.resolve(always, bounded)) batchIds.set(text, id);
+  const table = texts.table({ ids: batchIds });
+  const idOf = (text: string): number => {
+    const id = batchIds.get(text);
+    if (id === undefined) throw new Error('a chain\'s identity text has no number');
+    return id;
+  };
+
+  const out: BatchColumns = {
+    chains: { traceId: [], identity: [], kind: [], displayName: [], start: [], end: [], calls: [] },
+    identities: { id: [], kind: [], displayName: [], first: [], last: [], calls: [], chains: [] },
+    edges: { identity: [], service: [], peer: [], operation: [], peerKind: [], external: [], count: [], first: [], last: [] },
+    traces: { traceId: [], start: [], end: [], spans: [], services: [] },
+  };
+  const identities = new Map<string, { kind: string; displayName: string | null; first: number; last: number; calls: number; chains: number }>();
+  const edges = new Map<string, { identity: string; service: string; peer: string; operation: string; peerKind: string; external: boolean; count: number; first: number; last: number }>();
+  accepted.forEach(({ chain, traceId }, n) => {
+    const start = finite(chain.startMs);
+    const end = finite(chain.endMs, start);
+    let calls = encoded[n];
+    if (!calls) {
+      const binary = encodeCallsBinary(chain.calls, start, table);
+      calls = Buffer.from(binary ?? Buffer.from(encodeCalls(chain.calls, start), 'utf8'));
+    }
+    const displayName = chain.displayName === undefined || chain.displayName === null ? null : String(chain.displayName);
+    const c = out.chains;
+    c.traceId.push(traceId);
+    c.identity.push(idOf(chain.identity));
+    c.kind.push(idOf(String(chain.identityKind)));
+    c.displayName.push(displayName === null ? null : idOf(displayName));
+    c.start.push(start);
+    c.end.push(end);
+    c.calls.push(calls);
+
+    const agg = identities.get(chain.identity);
+    if (agg) {
+      agg.kind = String(chain.identityKind);
+      agg.displayName = displayName ?? agg.displayName;
+      agg.first = Math.min(agg.first, start);
+      agg.last = Math.max(agg.last, end);
+      agg.calls += chain.calls.length;
+      agg.chains++;
+    } else {
+      identities.set(chain.identity, { kind: String(chain.identityKind), displayName, first: start, last: end, calls: chain.calls.length, chains: 1 });
+    }
+    for (const call of chain.calls) {
+      const at = finite(call.startMs, start);
+      const service = String(call.service ?? '');
+      const peer = String(call.peer ?? '');
+      const operation = String(call.operation ?? '');
+      const key = JSON.stringify([chain.identity, service, peer, operation]);
+      const e = edges.get(key);
+      if (e) {
+        e.count++;
+        e.first = Math.min(e.first, at);
+        e.last = Math.max(e.last, at);
+        e.peerKind = String(call.peerKind);
+        e.external = Boolean(call.external);
+      } else {
+        edges.set(key, { identity: chain.identity, service, peer, operation, peerKind: String(call.peerKind ?? ''), external: Boolean(call.external), count: 1, first: at, last: at });
+      }
+    }
+  });
+  for (const [id, r] of [...identities].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const i = out.identities;
+    i.id.push(toColumn(id));
+    i.kind.push(toColumn(r.kind));
+    i.displayName.push(toColumnOrNull(r.displayName));
+    i.first.push(r.first);
+    i.last.push(r.last);
+    i.calls.push(r.calls);
+    i.chains.push(r.chains);
+  }
+  for (const [, r] of [...edges].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const e = out.edges;
+    e.identity.push(toColumn(r.identity));
+    e.service.push(toColumn(r.service));
+    e.peer.push(toColumn(r.peer));
+    e.operation.push(toColumn(r.operation));
+    e.peerKind.push(toColumn(r.peerKind));
+    e.external.push(r.external);
+    e.count.push(r.count);
+    e.first.push(r.first);
+    e.last.push(r.last);
+  }
+  return out;
+}
+
+function toChain(row: ChainRow, texts: TextTable): Chain {
+  const traceId = traceIdFromBytes(row.trace_id);
+  const identity = texts.textOf(row.identity);
+  const identityKind = texts.textOf(row.kind);
+  const stored = row.calls[0] === JSON_FIRST_BYTE ? row.calls.toString('utf8') : row.calls;
+  const calls = decodeCalls(stored, { traceId, identity, identityKind, startMs: row.start_ms }, texts);
+  return {
+    traceId,
+    identity,
+    identityKind: identityKind as Chain['identityKind'],
+    ...(row.display_name !== null ? { displayName: texts.textOf(row.display_name) } : {}),
+    startMs: row.start_ms,
+    endMs: row.end_ms,
+    calls,
+  };
+}

@@ -1,0 +1,89 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Chain } from '@conduct/processor';
+import { chain, traceId } from '../testdata/fixtures.js';
+import { openPostgresBackend, type PostgresBackend } from './backend.js';
+import { isRetryable } from './connection.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+
+// What the conformance suite cannot say: several instances on one database, the texts' numbering,
+// the batch that is sent again, and a server that goes away and comes back.
+const T0 = 1_700_000_000_000;
+
+describe('PostgreSQL store', () => {
+  let server: EmbeddedPostgres;
+  const open: PostgresBackend[] = [];
+  const backend = async (url: string) => {
+    const b = await openPostgresBackend({ url });
+    open.push(b);
+    return b;
+  };
+  beforeAll(async () => {
+    server = await startEmbeddedPostgres();
+  });
+  afterEach(async () => {
+    if (!server.running) await server.start();
+    for (const b of open.splice(0)) await b.close();
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+
+  it('lets two instances on one database number the same new texts once and read each other\'s chains', async () => {
+    const url = await server.createDatabase();
+    const [a, b] = await Promise.all([backend(url), backend(url)]);
+    const batch = (n: number, who: string): Chain[] =>
+      Array.from({ length: 50 }, (_, i) => chain(traceId(n * 100 + i), `svc:${who}`, [[`peer-${i % 7}`, `GET /shared/${i % 5}`], ['db', 'SELECT']], T0 + i));
+    const fromA = batch(1, 'a');
+    const fromB = batch(2, 'b');
+    await Promise.all([a.chainWriter.writeChains(fromA), b.chainWriter.writeChains(fromB)]);
+    expect(await a.chainReader.traceChains(fromB[7]!.traceId)).toEqual([fromB[7]]);
+    expect(await b.chainReader.traceChains(fromA[3]!.traceId)).toEqual([fromA[3]]);
+    expect((await b.chainReader.recentChains('svc:a', { limit: 100 })).length).toBe(50);
+    // The shared edge counts of both writers, added up.
+    expect((await a.identities.identityEdges('svc:a')).reduce((n, e) => n + e.count, 0)).toBe(100);
+  });
+
+  it('keeps long, NUL-bearing and one-of-a-kind texts exactly, inline or numbered', async () => {
+    const s = await backend(await server.createDatabase());
+    const odd = chain(traceId(3), 'svc:\u0000nul', [['x'.repeat(300), 'op \u0000 \u0001'], ['\u0001lead', '\ud800 lone']], T0, { displayName: 'Name\u0000' });
+    await s.chainWriter.writeChains([odd]);
+    expect(await s.chainReader.traceChains(traceId(3))).toEqual([odd]);
+    expect(await s.chainReader.recentChains('svc:\u0000nul', { limit: 5 })).toEqual([odd]);
+    expect(await s.identities.getIdentity('svc:\u0000nul')).toMatchObject({ displayName: 'Name\u0000', chains: 1 });
+    expect((await s.identities.identityEdges('svc:\u0000nul')).map((e) => e.peer).sort()).toEqual(['\u0001lead', 'x'.repeat(300)]);
+  });
+
+  it('stores a batch once when the same batch is written again (a retry after a lost answer)', async () => {
+    const s = await backend(await server.createDatabase());
+    const batch = [chain(traceId(4), 'svc:r', [['b', 'op']], T0)];
+    expect(await s.chainWriter.writeChains(batch)).toEqual({ chains: 1, calls: 1, rejected: 0 });
+    expect(await s.chainWriter.writeChains(batch)).toEqual({ chains: 1, calls: 1, rejected: 0 });
+    expect(await s.chainReader.traceChains(traceId(4))).toEqual(batch);
+    expect((await s.identities.getIdentity('svc:r'))?.chains).toBe(1);
+    // Another batch with equal chains is another batch.
+    await s.chainWriter.writeChains([...batch]);
+    expect((await s.identities.getIdentity('svc:r'))?.chains).toBe(2);
+  });
+
+  it('fails retryably while the server is down and works again once it is back', async () => {
+    const url = await server.createDatabase();
+    const s = await backend(url);
+    await s.chainWriter.writeChains([chain(traceId(5), 'svc:d', [['b', 'op']], T0)]);
+    await server.stop();
+    expect(await s.ready()).toBe(false);
+    const down = [chain(traceId(6), 'svc:d', [['b', 'new op while down']], T0 + 10)];
+    const err = await s.chainWriter.writeChains(down).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeDefined();
+    expect(isRetryable(err)).toBe(true);
+    await server.start();
+    expect(await s.ready()).toBe(true);
+    await s.chainWriter.writeChains(down);
+    expect((await s.chainReader.recentChains('svc:d', { limit: 10 })).map((c) => c.traceId)).toEqual([traceId(6), traceId(5)]);
+  });
+
+  it('refuses to open when the server cannot be reached, and says where', async () => {
+    const url = new URL(await server.createDatabase());
+    url.port = '1';
+    await expect(openPostgresBackend({ url: url.toString() })).rejects.toThrow(/ECONNREFUSED|connect/);
+  });
+});
