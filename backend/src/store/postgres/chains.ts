@@ -4,7 +4,7 @@ import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from '../
 import { traceIdFromBytes, traceIdToBytes } from '../trace-id.js';
 import type { ChainQuery, ChainReader, ChainRetention, ChainWriter, WriteResult } from '../contracts.js';
 import type { NumberedTexts } from './numbered-texts.js';
-import type { Queryable } from './sql.js';
+import type { Queryable, Sql } from './sql.js';
 import { fromColumn, toColumn, toColumnOrNull } from './text.js';
 
 /** Services kept per trace summary (as in SQLite). */
@@ -89,43 +89,85 @@ export interface PostgresChains {
   retention: ChainRetention;
 }
 
-export function createPostgresChains(db: Queryable, texts: NumberedTexts): PostgresChains {
+export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresChains {
   /** Ids of batches by the array the caller passed: the same array sent again is the same batch. */
   const batchIds = new WeakMap<readonly Chain[], string>();
 
+  /** Encodes and writes the accepted chains and the summaries through `q`; counts what it stored. */
+  const write = async (q: Queryable, chains: readonly Chain[], traces: readonly TraceSummary[] | undefined): Promise<WriteResult> => {
+    const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
+    const accepted: Array<{ chain: Chain; traceId: Buffer }> = [];
+    for (const chain of chains) {
+      const traceId = acceptable(chain);
+      if (traceId) accepted.push({ chain, traceId });
+      else result.rejected++;
+    }
+    const summaries = summaryColumns(traces);
+    if (accepted.length === 0 && summaries.traceId.length === 0) return result;
+    const columns = await encodeBatch(accepted, texts);
+    columns.traces = summaries;
+    for (const { chain } of accepted) {
+      result.chains++;
+      result.calls += chain.calls.length;
+    }
+    let id = batchIds.get(chains);
+    if (!id) batchIds.set(chains, (id = randomUUID()));
+    const { chains: c, identities: i, edges: e, traces: t } = columns;
+    try {
+      await q.query(WRITE_SQL, [
+        c.traceId, c.identity, c.kind, c.displayName, c.start, c.end, c.calls,
+        i.id, i.kind, i.displayName, i.first, i.last, i.calls, i.chains,
+        e.identity, e.service, e.peer, e.operation, e.peerKind, e.external, e.count, e.first, e.last,
+        t.traceId, t.start, t.end, t.spans, t.services,
+        id, Date.now(),
+      ]);
+    } catch (err) {
+      if (!alreadyWritten(err)) throw err;
+    }
+    return result;
+  };
+
   const writer: ChainWriter = {
     accepts: (chain) => acceptable(chain) !== undefined,
-    async writeChains(chains, traces) {
-      const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
-      const accepted: Array<{ chain: Chain; traceId: Buffer }> = [];
-      for (const chain of chains) {
-        const traceId = acceptable(chain);
-        if (traceId) accepted.push({ chain, traceId });
-        else result.rejected++;
-      }
-      const summaries = summaryColumns(traces);
-      if (accepted.length === 0 && summaries.traceId.length === 0) return result;
-      const columns = await encodeBatch(accepted, texts);
-      columns.traces = summaries;
-      for (const { chain } of accepted) {
-        result.chains++;
-        result.calls += chain.calls.length;
-      }
-      let id = batchIds.get(chains);
-      if (!id) batchIds.set(chains, (id = randomUUID()));
-      const { chains: c, identities: i, edges: e, traces: t } = columns;
-      try {
-        await db.query(WRITE_SQL, [
-          c.traceId, c.identity, c.kind, c.displayName, c.start, c.end, c.calls,
-          i.id, i.kind, i.displayName, i.first, i.last, i.calls, i.chains,
-          e.identity, e.service, e.peer, e.operation, e.peerKind, e.external, e.count, e.first, e.last,
-          t.traceId, t.start, t.end, t.spans, t.services,
-          id, Date.now(),
-        ]);
-      } catch (err) {
-        if (!alreadyWritten(err)) throw err;
-      }
-      return result;
+    writeChains: (chains, traces) => write(db, chains, traces),
+    async replaceTraceChains(traceId, chains) {
+      const bytes = traceIdToBytes(traceId);
+      if (!bytes) return { chains: 0, calls: 0, rejected: chains.length };
+      const own = chains.filter((c) => acceptable(c)?.equals(bytes));
+      const result = await db.transaction(async (tx) => {
+        // The old chains, locked and read, then taken off their identities and edges.
+        const rows = await tx.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM chains c WHERE c.trace_id = $1 ORDER BY c.seq FOR UPDATE`, [bytes]);
+        const old = countsOf(await toChains(rows));
+        await tx.query('DELETE FROM chains WHERE trace_id = $1', [bytes]);
+        const ids = [...old.identities.keys()].sort();
+        const edges = [...old.edges.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        const identityArgs = [ids.map(toColumn), ids.map((id) => old.identities.get(id)!.calls), ids.map((id) => old.identities.get(id)!.chains)];
+        const edgeArgs = [edges.map((e) => toColumn(e.identity)), edges.map((e) => toColumn(e.service)), edges.map((e) => toColumn(e.peer)), edges.map((e) => toColumn(e.operation))];
+        if (ids.length > 0) {
+          await tx.query(
+            `UPDATE identities i SET calls = i.calls - o.calls, chains = i.chains - o.chains
+             FROM unnest($1::text[], $2::int8[], $3::int8[]) AS o (id, calls, chains) WHERE i.id = o.id`,
+            identityArgs,
+          );
+          await tx.query(
+            `UPDATE edges x SET count = x.count - o.count
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) AS o (identity, service, peer, operation, count)
+             WHERE x.identity = o.identity AND x.service = o.service AND x.peer = o.peer AND x.operation = o.operation`,
+            [...edgeArgs, edges.map((e) => e.count)],
+          );
+        }
+        const written = await write(tx, own, undefined);
+        if (ids.length > 0) {
+          await tx.query('DELETE FROM identities WHERE id = ANY($1::text[]) AND calls <= 0 AND chains <= 0', [identityArgs[0]]);
+          await tx.query(
+            `DELETE FROM edges x USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS o (identity, service, peer, operation)
+             WHERE x.identity = o.identity AND x.service = o.service AND x.peer = o.peer AND x.operation = o.operation AND x.count <= 0`,
+            edgeArgs,
+          );
+        }
+        return written;
+      });
+      return { ...result, rejected: result.rejected + chains.length - own.length };
     },
   };
 
@@ -351,6 +393,26 @@ async function encodeBatch(accepted: ReadonlyArray<{ chain: Chain; traceId: Buff
     e.last.push(r.last);
   }
   return out;
+}
+
+/** Calls and chains per identity, and calls per edge, of some chains. */
+function countsOf(chains: readonly Chain[]) {
+  const identities = new Map<string, { calls: number; chains: number }>();
+  const edges = new Map<string, { key: string; identity: string; service: string; peer: string; operation: string; count: number }>();
+  for (const chain of chains) {
+    const i = identities.get(chain.identity) ?? { calls: 0, chains: 0 };
+    identities.set(chain.identity, i);
+    i.calls += chain.calls.length;
+    i.chains++;
+    for (const call of chain.calls) {
+      const edge = { identity: chain.identity, service: String(call.service ?? ''), peer: String(call.peer ?? ''), operation: String(call.operation ?? '') };
+      const key = JSON.stringify([edge.identity, edge.service, edge.peer, edge.operation]);
+      const e = edges.get(key);
+      if (e) e.count++;
+      else edges.set(key, { key, ...edge, count: 1 });
+    }
+  }
+  return { identities, edges };
 }
 
 function toChain(row: ChainRow, texts: TextTable): Chain {
