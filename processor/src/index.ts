@@ -6,3 +6,4 @@ export * from './identity/index.js';
 export * from './calls/index.js';
 export * from './stitch/index.js';
 export * from './pipeline/index.js';
+export * from './audit/index.js';

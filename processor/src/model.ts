@@ -65,6 +65,13 @@ export interface Call {
   /** The span name as sent (untrusted text). */
   name: string;
   source: SourceContext;
+  /** The class of error the call ended with (`error.type`; a CloudTrail `errorCode`). */
+  errorCode?: string;
+  /**
+   * The id of the audit record the call was read from (CloudTrail `eventID`, Kubernetes
+   * `auditID`), so an analyst can find the original record; absent for calls from spans.
+   */
+  auditId?: string;
 }
 
 /** The ordered calls of one identity in one trace. */

@@ -96,6 +96,17 @@ export const GEN_AI_TOOL_NAME = 'gen_ai.tool.name';
 /** Value of `gen_ai.operation.name` on a tool execution span. */
 export const GEN_AI_EXECUTE_TOOL = 'execute_tool';
 
+// --- Errors -------------------------------------------------------------------------------
+export const ERROR_TYPE = 'error.type';
+
+// --- Audit records (conduct's own keys: calls read from audit logs, see processor/src/audit) ---
+/** The audit record's own id: CloudTrail `eventID`, Kubernetes `auditID`. */
+export const CONDUCT_AUDIT_RECORD_ID = 'conduct.audit.record_id';
+/** The region the audited API call was served in (CloudTrail `awsRegion`). */
+export const CONDUCT_AUDIT_REGION = 'conduct.audit.region';
+/** The caller's own account (CloudTrail `userIdentity.accountId`). */
+export const CONDUCT_AUDIT_CALLER_ACCOUNT = 'conduct.audit.caller_account';
+
 // --- Targets --------------------------------------------------------------------------------
 export const AWS_S3_BUCKET = 'aws.s3.bucket';
 
@@ -132,6 +143,7 @@ export const READ_ATTRIBUTE_KEYS: readonly string[] = [
   MESSAGING_SYSTEM, MESSAGING_DESTINATION_NAME, MESSAGING_DESTINATION, MESSAGING_OPERATION_TYPE, MESSAGING_OPERATION_NAME, MESSAGING_OPERATION,
   RPC_SYSTEM, RPC_SERVICE, RPC_METHOD,
   GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME,
+  ERROR_TYPE, CONDUCT_AUDIT_RECORD_ID, CONDUCT_AUDIT_REGION, CONDUCT_AUDIT_CALLER_ACCOUNT,
   AWS_S3_BUCKET,
 ];
 

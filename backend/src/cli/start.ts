@@ -4,6 +4,7 @@ import {
   createForwarder,
   createGrpcReceiver,
   createHttpReceiver,
+  createK8sAuditReceiver,
   createLiveHeapReader,
   createPipelineThread,
   silentLogger,
@@ -57,6 +58,8 @@ export interface FlushOptions {
 export interface RunningConduct {
   grpcAddress: string;
   httpAddress: string;
+  /** The Kubernetes audit webhook receiver's address, '' when it is off. */
+  k8sAuditAddress: string;
   apiAddress: string;
   dbPath: string;
   store: Store;
@@ -306,17 +309,22 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     const httpAddress = await startReceiver('receivers.http.endpoint', config.receivers.http.endpoint, () =>
       createHttpReceiver(config.receivers.http, ingest, receiverDeps),
     );
+    const { chainWindow, ...k8sAudit } = config.receivers.k8sAudit;
+    const k8sAuditAddress = await startReceiver(k8sAudit.endpoint, () =>
+      createK8sAuditReceiver({ ...k8sAudit, chainWindowMs: chainWindow }, ingest, { registry, logger }),
+    );
     ready = true;
 
     logger.info(
       { grpc: grpcAddress || 'off', http: httpAddress || 'off', api: apiAddress, db: config.storage.path, version: CONDUCT_VERSION },
-      `conduct listening: OTLP gRPC ${grpcAddress || 'off'}, OTLP HTTP ${httpAddress || 'off'}, API ${apiAddress}, database ${config.storage.path}`,
+      `conduct listening: OTLP gRPC ${grpcAddress || 'off'}, OTLP HTTP ${httpAddress || 'off'}${k8sAuditAddress ? `, Kubernetes audit ${k8sAuditAddress}` : ''}, API ${apiAddress}, database ${config.storage.path}`,
     );
 
     let stopping: Promise<void> | undefined;
     return {
       grpcAddress,
       httpAddress,
+      k8sAuditAddress,
       apiAddress,
       dbPath: config.storage.path,
       store,

@@ -82,6 +82,24 @@ const receiver = (defaultEndpoint: string) =>
     .strict()
     .default({});
 
+/** Default of `receivers.k8sAudit.maxRequestBytes`: the API server's batches are far smaller. */
+export const DEFAULT_K8S_AUDIT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+
+/** The Kubernetes audit webhook receiver (`POST /k8s-audit`): off unless an endpoint is set. */
+const k8sAuditReceiver = z
+  .object({
+    /** HOST:PORT to listen on; empty (the default) leaves the receiver off. */
+    endpoint: z.union([endpoint, z.literal('')]).default(''),
+    /** Largest EventList body accepted, after decompression. */
+    maxRequestBytes: size.default(DEFAULT_K8S_AUDIT_MAX_REQUEST_BYTES),
+    auth: auth.optional(),
+    tls: tls.optional(),
+    /** Events of one user starting in the same window of this length make one chain. */
+    chainWindow: duration.default('1m').refine((ms) => ms > 0, 'must be longer than 0'),
+  })
+  .strict()
+  .default({});
+
 const identityRule = z
   .object({
     from: z.enum(['span', 'resource']),
@@ -215,6 +233,7 @@ export const configSchema = z
       .object({
         grpc: receiver('127.0.0.1:4317'),
         http: receiver('127.0.0.1:4318'),
+        k8sAudit: k8sAuditReceiver,
       })
       .strict()
       .default({}),

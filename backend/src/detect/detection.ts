@@ -465,6 +465,7 @@ export function createDetection(options: DetectionOptions): Detection {
       if (f.eventMs < parseMs(existing.firstSeen)) existing.firstSeen = iso(f.eventMs);
       if (SEVERITY_RANK[f.severity] > SEVERITY_RANK[existing.severity]) existing.severity = f.severity;
       existing.score = Math.max(existing.score, f.score);
+      addAuditIds(existing, chain, f.spanIds);
       saveAlert(existing, dedupKey);
       // A flood alert is announced again only at counts 2, 4, 8, ...: one alert, not thousands.
       if (!quietRepeats || (existing.count & (existing.count - 1)) === 0) result.updated.push(existing);
@@ -491,6 +492,7 @@ export function createDetection(options: DetectionOptions): Detection {
       links: { trace: traceLink(options.traceUrl, chain.traceId, f.spanIds[0] ?? '') },
       evidence: { ...f.evidence, keys, agreeing },
     };
+    addAuditIds(alert, chain, f.spanIds);
     saveAlert(alert, dedupKey);
     result.alerts.push(alert);
     stats.alertsRaised++;
@@ -769,3 +771,23 @@ export function createDetection(options: DetectionOptions): Detection {
   };
 }
 
+
+/** Audit record ids kept on one alert (the first ones: an analyst needs a few to find the records). */
+export const MAX_ALERT_AUDIT_IDS = 20;
+
+/**
+ * Adds to `evidence.auditIds` the audit record ids (CloudTrail `eventID`, Kubernetes `auditID`)
+ * of the offending calls read from audit logs, so an analyst can find the original records.
+ */
+function addAuditIds(alert: Alert, chain: Chain, spanIds: readonly string[]): void {
+  const known = Array.isArray(alert.evidence?.auditIds) ? (alert.evidence.auditIds as string[]) : [];
+  if (known.length >= MAX_ALERT_AUDIT_IDS) return;
+  const offending = new Set(spanIds);
+  const ids = new Set(known);
+  for (const call of chain.calls) {
+    if (call.auditId === undefined || !offending.has(call.spanId)) continue;
+    ids.add(call.auditId);
+    if (ids.size >= MAX_ALERT_AUDIT_IDS) break;
+  }
+  if (ids.size > known.length) alert.evidence = { ...alert.evidence, auditIds: [...ids] };
+}

@@ -4,11 +4,12 @@ import { createLogger } from '../log/index.js';
 import { StorageInUseError } from '../store/sqlite/lock.js';
 import { formatReplaySummary, replayFiles, type ReplayProgress } from './replay.js';
 import type { RequestFormat } from './read-requests.js';
+import { AUDIT_FORMATS, type AuditFormat } from './read-audit.js';
 
 export interface ReplayFlags {
   config?: string;
   db?: string;
-  format?: RequestFormat;
+  format?: RequestFormat | AuditFormat;
   deliver?: boolean;
   progress?: boolean;
 }
@@ -65,11 +66,11 @@ export async function runReplay(files: string[], flags: ReplayFlags, deps: Repla
 export function registerReplayCommand(program: Command, deps: ReplayCommandDeps, setAction: (p: Promise<number>) => void): void {
   program
     .command('replay')
-    .description('process OTLP trace request files (JSON, JSON lines or protobuf) in event time and print the alerts')
-    .argument('<files...>', 'request files: one request per .json/.pb file, or one JSON request per line (.jsonl)')
+    .description('process OTLP trace request files (JSON, JSON lines or protobuf) or audit logs (CloudTrail, Kubernetes) in event time and print the alerts')
+    .argument('<files...>', 'request files: one request per .json/.pb file, or one JSON request per line (.jsonl); with --format cloudtrail|k8s-audit, audit log files')
     .addOption(new Option('-c, --config <file>', 'YAML configuration file (the same as serve)'))
     .addOption(new Option('--db <path>', 'SQLite database file (storage.path)'))
-    .addOption(new Option('--format <format>', 'read every file as this format instead of detecting it').choices(['json', 'jsonl', 'protobuf']))
+    .addOption(new Option('--format <format>', 'read every file as this format instead of detecting it').choices(['json', 'jsonl', 'protobuf', ...AUDIT_FORMATS]))
     .addOption(new Option('--deliver', 'also deliver alerts to alerts.sinks'))
     .addOption(new Option('--no-progress', 'do not report progress on stderr'))
     .action((files: string[], flags: ReplayFlags) => {

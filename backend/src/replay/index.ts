@@ -4,3 +4,5 @@ export { readRequests, detectFormat, DEFAULT_MAX_REQUEST_BYTES as DEFAULT_MAX_RE
 export type { RequestFormat, RequestItem } from './read-requests.js';
 export { runReplay, registerReplayCommand } from './command.js';
 export type { ReplayFlags, ReplayCommandDeps } from './command.js';
+export { readAuditFile, readAuditRequests, isAuditFormat, AUDIT_FORMATS, MAX_SORTED_AUDIT_CALLS, AUDIT_CALLS_PER_REQUEST } from './read-audit.js';
+export type { AuditFormat, AuditCounts } from './read-audit.js';

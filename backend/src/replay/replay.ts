@@ -7,12 +7,15 @@ import { createDetection, createDetectionAnalyser } from '../detect/index.js';
 import { createEngine } from '../engine/index.js';
 import { openStore } from '../store/index.js';
 import { lockStorage } from '../store/sqlite/lock.js';
-import { readRequests, type RequestFormat } from './read-requests.js';
+import { isAuditFormat, readAuditRequests, type AuditCounts, type AuditFormat } from './read-audit.js';
+import { readRequests, type RequestFormat, type RequestItem } from './read-requests.js';
 
 /** Progress is reported at most this often (processing time). */
 export const PROGRESS_INTERVAL_MS = 1_000;
 /** Waits between two attempts when the pipeline answers that it is overloaded. */
 export const OVERLOAD_WAIT_MS = 5;
+/** Audit record ids printed per alert (the API and the UI have them all). */
+export const MAX_PRINTED_RECORD_IDS = 5;
 /** Most error messages kept in the summary (all are counted). */
 export const MAX_REPORTED_ERRORS = 20;
 
@@ -42,8 +45,8 @@ export interface ReplayOptions {
   onProgress?: (p: ReplayProgress) => void;
   /** Deliver alerts to `alerts.sinks` as well (off by default: replays rarely should page anyone). */
   deliver?: boolean;
-  /** Force a format instead of detecting it per file. */
-  format?: RequestFormat;
+  /** Force a format instead of detecting it per file; `cloudtrail` and `k8s-audit` read audit logs (read-audit.ts). */
+  format?: RequestFormat | AuditFormat;
 }
 
 export interface ReplaySummary {
@@ -57,6 +60,8 @@ export interface ReplaySummary {
   calls: number;
   /** Alerts raised or repeated during the replay, latest state, most severe first. */
   alerts: Alert[];
+  /** Audit formats only: records read, calls made of them, records that are no calls. */
+  audit?: AuditCounts;
 }
 
 /**
@@ -111,29 +116,42 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
       options.onProgress?.({ file, files: files.length, fileIndex, requests: summary.requests, spans: summary.spans, bytes, alerts: raised.size });
     };
 
-    for (const [i, file] of files.entries()) {
-      for await (const item of readRequests(file, { maxBytes: config.receivers.http.maxRequestBytes, ...(options.format ? { format: options.format } : {}) })) {
-        bytes += item.bytes;
-        if (!item.ok) {
-          summary.badRequests++;
-          if (summary.errors.length < MAX_REPORTED_ERRORS) summary.errors.push(`${item.where}: ${item.error}`);
-          continue;
-        }
-        for (;;) {
-          const outcome = await pipeline.accept(item.data);
-          if (outcome.ok) break;
-          await new Promise((r) => setTimeout(r, OVERLOAD_WAIT_MS));
-        }
-        summary.requests++;
-        summary.spans += item.data.spanCount;
-        if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
-          lastReport = Date.now();
-          report(file, i);
-        }
+    const maxBytes = config.receivers.http.maxRequestBytes;
+    let current = { file: files[0] ?? '', index: 0 };
+    // Reports the end of each file once a replay has taken long enough to report at all.
+    const onFile = (file: string, index: number) => {
+      if (reported && index > current.index) report(current.file, current.index);
+      current = { file, index };
+    };
+    const format = options.format;
+    const audit: AuditCounts | undefined = isAuditFormat(format) ? { records: 0, calls: 0, skipped: 0 } : undefined;
+    if (audit) summary.audit = audit;
+    const items: AsyncIterable<RequestItem> = isAuditFormat(format)
+      ? readAuditRequests(files, { format, maxBytes, windowMs: config.receivers.k8sAudit.chainWindow, counts: audit!, onFile })
+      : requestsOf(files, { maxBytes, ...(format ? { format } : {}) }, onFile);
+    for await (const item of items) {
+      const file = current.file;
+      const i = current.index;
+      bytes += item.bytes;
+      if (!item.ok) {
+        summary.badRequests++;
+        if (summary.errors.length < MAX_REPORTED_ERRORS) summary.errors.push(`${item.where}: ${item.error}`);
+        continue;
       }
-      // Small inputs finish before the first report: no progress lines for them.
-      if (reported) report(file, i);
+      for (;;) {
+        const outcome = await pipeline.accept(item.data);
+        if (outcome.ok) break;
+        await new Promise((r) => setTimeout(r, OVERLOAD_WAIT_MS));
+      }
+      summary.requests++;
+      summary.spans += item.data.spanCount;
+      if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
+        lastReport = Date.now();
+        report(file, i);
+      }
     }
+    // Small inputs finish before the first report: no progress lines for them.
+    if (reported) report(current.file, current.index);
     await pipeline.stop();
     const stats = engine.stats();
     summary.chains = stats.chains;
@@ -150,11 +168,26 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
   }
 }
 
+/** The requests of OTLP files, one file after the other; `onFile` is told when each starts. */
+async function* requestsOf(
+  files: readonly string[],
+  options: { maxBytes: number; format?: RequestFormat },
+  onFile: (file: string, index: number) => void,
+): AsyncGenerator<RequestItem> {
+  for (const [i, file] of files.entries()) {
+    onFile(file, i);
+    yield* readRequests(file, options);
+  }
+}
+
 /** The summary as text: one line per alert (severity, detector, identity, title, trace link). */
 export function formatReplaySummary(summary: ReplaySummary): string {
   const lines: string[] = [];
+  const what = summary.audit
+    ? `${summary.audit.records} audit record${summary.audit.records === 1 ? '' : 's'} (${summary.audit.calls} calls, ${summary.audit.skipped} not calls)`
+    : `${summary.requests} request${summary.requests === 1 ? '' : 's'} (${summary.spans} spans)`;
   lines.push(
-    `Replayed ${summary.requests} request${summary.requests === 1 ? '' : 's'} (${summary.spans} spans) from ${summary.files} file${summary.files === 1 ? '' : 's'}: ${summary.chains} chains, ${summary.calls} calls, ${summary.alerts.length} alert${summary.alerts.length === 1 ? '' : 's'}.`,
+    `Replayed ${what} from ${summary.files} file${summary.files === 1 ? '' : 's'}: ${summary.chains} chains, ${summary.calls} calls, ${summary.alerts.length} alert${summary.alerts.length === 1 ? '' : 's'}.`,
   );
   if (summary.badRequests > 0) {
     lines.push(`${summary.badRequests} entr${summary.badRequests === 1 ? 'y' : 'ies'} could not be read:`);
@@ -164,6 +197,8 @@ export function formatReplaySummary(summary: ReplaySummary): string {
     const repeats = a.count > 1 ? ` (x${a.count})` : '';
     lines.push(`${a.severity.toUpperCase().padEnd(8)} ${a.detector.padEnd(16)} ${oneLine(a.identity)}  ${oneLine(a.title)}${repeats}`);
     lines.push(`         ${a.links.trace}`);
+    const records = a.evidence?.auditIds;
+    if (Array.isArray(records) && records.length > 0) lines.push(`         records: ${oneLine(records.slice(0, MAX_PRINTED_RECORD_IDS).join(', '))}${records.length > MAX_PRINTED_RECORD_IDS ? ', ...' : ''}`);
   }
   return lines.join('\n');
 }

@@ -215,7 +215,21 @@ function serverOnlyCall(node: Node, who: ResolvedIdentity): Call {
   call.source = {};
   addClientSide(call.source, attrs);
   setTarget(call, attrs, node.letters);
+  if (node.letters & CONDUCT_KEYS) addAuditRecord(call, attrs);
   return call;
+}
+
+const CONDUCT_KEYS = letterOf(sc.CONDUCT_AUDIT_RECORD_ID);
+
+/** What a call read from an audit record carries beyond a span: its id, region and the caller's account. */
+function addAuditRecord(call: Call, attrs: Attributes): void {
+  const id = text(attrs, sc.CONDUCT_AUDIT_RECORD_ID);
+  if (!id) return;
+  call.auditId = id;
+  const region = text(attrs, sc.CONDUCT_AUDIT_REGION);
+  if (region) call.source.region = region;
+  const account = text(attrs, sc.CONDUCT_AUDIT_CALLER_ACCOUNT);
+  if (account) call.source.account = account;
 }
 
 function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
@@ -240,8 +254,14 @@ function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
   };
   const httpStatus = httpStatusOf(span.attributes, node.letters);
   if (httpStatus !== undefined) call.httpStatus = httpStatus;
+  const errorCode = node.letters & ERROR_KEYS ? text(span.attributes, sc.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) : undefined;
+  if (errorCode) call.errorCode = errorCode;
   return call;
 }
+
+const ERROR_KEYS = letterOf(sc.ERROR_TYPE);
+/** Longest error class kept. */
+const MAX_ERROR_CODE_LENGTH = 128;
 
 /**
  * The peer an unstitched outbound span names, in the order DESIGN.md lists. `letters`

@@ -34,6 +34,8 @@ const fullCall: Required<Call> = {
   httpStatus: 403,
   name: 'S3.ListBuckets',
   source: fullSource,
+  errorCode: 'AccessDenied',
+  auditId: '3e1c6b6e-7f5a-4c1e-9a51-0d5b0c7d2f10',
 };
 const bareCall: Call = {
   traceId: 'a'.repeat(32),

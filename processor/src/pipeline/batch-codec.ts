@@ -29,7 +29,7 @@ export const MAX_DICTIONARY_STRINGS = 100_000;
 
 const ABSENT = -1;
 /** Slots per call, in this order. */
-const CALL_SLOTS = 27;
+const CALL_SLOTS = 29;
 /** Slots before a chain's calls: trace id, identity, kind, display name, start, end, call count. */
 const CHAIN_SLOTS = 7;
 /** Slots before a summary's services: trace id, start, end, spans, late part, service count. */
@@ -115,6 +115,8 @@ export function createBatchEncoder(maxStrings = MAX_DICTIONARY_STRINGS): BatchEn
           nums[p++] = ref(src.clientAddress);
           nums[p++] = ref(src.userAgent);
           nums[p++] = flag(src.publicAddress);
+          nums[p++] = ref(c.errorCode);
+          nums[p++] = literal(c.auditId);
         }
       }
       for (const s of summaries) {
@@ -241,6 +243,10 @@ function decodeChains(nums: Float64Array, chainCount: number, str: (n: number) =
       const httpStatus = nums[p + 17]!;
       if (!Number.isNaN(httpStatus)) call.httpStatus = httpStatus;
       call.source = sourceAt(nums, p + 19, str);
+      const errorCode = str(nums[p + 27]!);
+      if (errorCode !== undefined) call.errorCode = errorCode;
+      const auditId = str(nums[p + 28]!);
+      if (auditId !== undefined) call.auditId = auditId;
       calls[j] = call;
       p += CALL_SLOTS;
     }

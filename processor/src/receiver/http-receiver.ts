@@ -37,7 +37,7 @@ const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 const MIN_RETRY_AFTER_S = 1;
 
 /** A body read: `wire` holds the gzip bytes as received when they were asked for (in-line mode). */
-type BodyRead = { ok: true; body: Buffer; wire?: Buffer } | { ok: false; reason: 'too-large' | 'bad-gzip' | 'aborted' };
+export type BodyRead = { ok: true; body: Buffer; wire?: Buffer } | { ok: false; reason: 'too-large' | 'bad-gzip' | 'aborted' };
 
 /** Creates the OTLP/HTTP receiver (`POST /v1/traces`, protobuf and JSON, gzip). */
 export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceIngest, deps: ReceiverDeps): Receiver {
@@ -234,7 +234,7 @@ function bodyFormat(contentType: string | undefined): BodyFormat | undefined {
   return undefined;
 }
 
-function contentEncoding(header: string | undefined): 'gzip' | 'identity' | undefined {
+export function contentEncoding(header: string | undefined): 'gzip' | 'identity' | undefined {
   if (header === undefined) return 'identity';
   const value = header.trim().toLowerCase();
   if (value === '' || value === 'identity') return 'identity';
@@ -248,7 +248,7 @@ function contentEncoding(header: string | undefined): 'gzip' | 'identity' | unde
  * wire are capped too. With `keepWire`, a gzip body's bytes as received are kept as well (under the
  * same cap) and returned as `wire`.
  */
-function readBody(req: IncomingMessage, gzip: boolean, maxBytes: number, keepWire = false): Promise<BodyRead> {
+export function readBody(req: IncomingMessage, gzip: boolean, maxBytes: number, keepWire = false): Promise<BodyRead> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const wireChunks: Buffer[] | undefined = gzip && keepWire ? [] : undefined;
@@ -324,7 +324,7 @@ function readBody(req: IncomingMessage, gzip: boolean, maxBytes: number, keepWir
  * Discards what is left of a refused request's body so the answer can be read on a kept-alive
  * connection; a client that keeps sending past MAX_DRAIN_BYTES has its connection closed.
  */
-function drain(req: IncomingMessage): void {
+export function drain(req: IncomingMessage): void {
   if (req.complete || req.destroyed) return;
   let discarded = 0;
   req.on('data', (chunk: Buffer) => {

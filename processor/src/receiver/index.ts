@@ -1,4 +1,6 @@
 export { createHttpReceiver, TRACES_PATH } from './http-receiver.js';
+export { createK8sAuditReceiver, K8S_AUDIT_PATH, DEFAULT_K8S_AUDIT_MAX_REQUEST_BYTES } from './k8s-audit-receiver.js';
+export type { K8sAuditReceiverConfig } from './k8s-audit-receiver.js';
 export { createGrpcReceiver, TRACE_SERVICE_NAME, TRACE_EXPORT_PATH } from './grpc-receiver.js';
 export { createCollectingIngest, COLLECTING_INGEST_RETRY_MS } from './testing.js';
 export type { CollectingIngest, CollectedSpan } from './testing.js';

@@ -1,6 +1,7 @@
 import { Counter, type Registry } from 'prom-client';
 
-export type ReceiverProtocol = 'grpc' | 'http';
+/** `k8s-audit`: the Kubernetes audit webhook receiver (its records count as spans). */
+export type ReceiverProtocol = 'grpc' | 'http' | 'k8s-audit';
 
 /** Why a request (or its spans) was refused; the `reason` label of the rejection counters. */
 export type RejectReason =
@@ -14,6 +15,8 @@ export type RejectReason =
   | 'method-not-allowed'
   | 'overloaded'
   | 'ingest-error'
+  /** Audit events at a stage other than ResponseComplete, or without a principal: not calls, skipped. */
+  | 'not-a-call'
   /** The forwarder's queue and spool are full (in-line mode): refused with a retryable answer. */
   | 'forward-full';
 
