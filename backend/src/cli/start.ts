@@ -157,6 +157,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       { key: 'api.endpoint', endpoint: config.api.endpoint },
       { key: 'receivers.grpc.endpoint', endpoint: config.receivers.grpc.endpoint },
       { key: 'receivers.http.endpoint', endpoint: config.receivers.http.endpoint },
+      { key: 'receivers.k8sAudit.endpoint', endpoint: config.receivers.k8sAudit.endpoint },
     ]);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
@@ -310,7 +311,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       createHttpReceiver(config.receivers.http, ingest, receiverDeps),
     );
     const { chainWindow, ...k8sAudit } = config.receivers.k8sAudit;
-    const k8sAuditAddress = await startReceiver(k8sAudit.endpoint, () =>
+    const k8sAuditAddress = await startReceiver('receivers.k8sAudit.endpoint', k8sAudit.endpoint, () =>
       createK8sAuditReceiver({ ...k8sAudit, chainWindowMs: chainWindow }, ingest, { registry, logger }),
     );
     ready = true;
