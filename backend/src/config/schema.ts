@@ -89,9 +89,9 @@ export const DEFAULT_K8S_AUDIT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 const k8sAuditReceiver = z
   .object({
     /** HOST:PORT to listen on; empty (the default) leaves the receiver off. */
-    endpoint: z.union([endpoint, z.literal('')]).default(''),
+    endpoint: endpointOrOff.default(''),
     /** Largest EventList body accepted, after decompression. */
-    maxRequestBytes: size.default(DEFAULT_K8S_AUDIT_MAX_REQUEST_BYTES),
+    maxRequestBytes: size.default(`${DEFAULT_K8S_AUDIT_MAX_REQUEST_BYTES}B`),
     auth: auth.optional(),
     tls: tls.optional(),
     /** Events of one user starting in the same window of this length make one chain. */
