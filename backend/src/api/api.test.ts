@@ -197,6 +197,15 @@ describe('API', () => {
     expect(alerts.map((a) => a.id)).toEqual(['a1', 'a3']);
     expect((await fetch(`${base}/api/v1/alerts?status=bogus`)).status).toBe(400);
     expect((await fetch(`${base}/api/v1/alerts?since=yesterday`)).status).toBe(400);
+    for (const bad of ['severity=urgent', 'severity=high,,low', 'sort=random', 'traceId=xyz', 'until=later', `q=${'x'.repeat(3000)}`]) {
+      const res = await fetch(`${base}/api/v1/alerts?${bad}`);
+      expect(res.status, bad).toBe(400);
+    }
+    // The filters reach the provider as the store reads them.
+    const seen: unknown[] = [];
+    const probe = createApi({ store, registry: new Registry(), flush: async () => undefined, alerts: { ...memoryAlerts(), list: (q) => (seen.push(q), []) } });
+    await probe.app.request(`/api/v1/alerts?severity=high,critical&traceId=${T1.toUpperCase()}&q=Peer&sort=score&since=1000&until=2000`);
+    expect(seen).toEqual([expect.objectContaining({ severities: ['high', 'critical'], traceId: T1, text: 'Peer', sort: 'score', sinceMs: 1000, untilMs: 2000 })]);
     expect(((await (await fetch(`${base}/api/v1/alerts/a3`)).json()) as Alert).identity).toBe(SPIFFE);
     expect((await fetch(`${base}/api/v1/alerts/zzz`)).status).toBe(404);
 

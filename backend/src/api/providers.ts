@@ -1,4 +1,4 @@
-import type { Alert, AlertStatus, Verdict } from '../alerts/model.js';
+import type { Alert, AlertStatus, Severity, Verdict } from '../alerts/model.js';
 
 /** Learning state of an identity as the API shows it. */
 export type IdentityStatus = 'learning' | 'enforcing' | (string & {});
@@ -10,6 +10,16 @@ export interface AlertQuery {
   status?: AlertStatus;
   /** Only alerts last seen at or after this (ms since the epoch, event time). */
   sinceMs?: number;
+  /** Only alerts first seen before this (ms since the epoch, event time). */
+  untilMs?: number;
+  /** Only alerts raised on this trace. */
+  traceId?: string;
+  /** Only alerts of these severities. */
+  severities?: Severity[];
+  /** Free text in the alert's ids, detector, title, explanation or findings (case-insensitive). */
+  text?: string;
+  /** `time` (newest first, the default), `score` or `severity` (highest first). */
+  sort?: 'time' | 'score' | 'severity';
   /** 1..MAX_LIMIT, default DEFAULT_ALERT_LIMIT. */
   limit: number;
 }

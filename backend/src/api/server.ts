@@ -6,7 +6,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { Gauge, type Registry } from 'prom-client';
 import type { Call, Chain, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
-import { ALERT_STATUSES, type AlertStatus, type Verdict } from '../alerts/model.js';
+import { ALERT_STATUSES, SEVERITIES, type AlertStatus, type Severity, type Verdict } from '../alerts/model.js';
 import type { EdgeRecord, IdentityRecord, Store } from '../store/index.js';
 import { compareWithBaseline, windowGraph, type GraphJson, type Window } from './graph-compare.js';
 import { HttpError } from './http-error.js';
@@ -240,6 +240,11 @@ export function createApi(options: ApiOptions): ApiServer {
       detector: optionalText(q['detector'], 'detector'),
       status: status as AlertStatus | undefined,
       sinceMs: sinceParam(q['since']),
+      untilMs: timeParam(q['until'], 'until'),
+      traceId: traceIdParam(q['traceId']),
+      severities: severityParam(q['severity']),
+      text: optionalText(q['q'], 'q'),
+      sort: sortParam(q['sort']),
       limit: limitParam(q['limit'], DEFAULT_ALERT_LIMIT),
     });
     return c.json({ alerts: list });
@@ -340,6 +345,29 @@ function timeParam(raw: string | undefined, what: string): number | undefined {
 }
 
 const sinceParam = (raw: string | undefined) => timeParam(raw, 'since');
+
+/** `severity` as one severity or a comma-separated list of them. */
+function severityParam(raw: string | undefined): Severity[] | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const list = raw.split(',').map((s) => s.trim());
+  for (const s of list) {
+    if (!(SEVERITIES as readonly string[]).includes(s)) throw new HttpError(400, `severity must be one or more (comma-separated) of ${SEVERITIES.join(', ')}`);
+  }
+  return list as Severity[];
+}
+
+function traceIdParam(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[0-9a-fA-F]{32}$/.test(raw)) throw new HttpError(400, 'traceId must be 32 hexadecimal digits');
+  return raw.toLowerCase();
+}
+
+const SORTS = ['time', 'score', 'severity'] as const;
+function sortParam(raw: string | undefined): (typeof SORTS)[number] | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!(SORTS as readonly string[]).includes(raw)) throw new HttpError(400, `sort must be one of ${SORTS.join(', ')}`);
+  return raw as (typeof SORTS)[number];
+}
 
 /** `since` and `until` of a window (ISO 8601 or ms since the epoch); `until` defaults to now. */
 function windowParams(rawSince: string | undefined, rawUntil: string | undefined, nowMs: number): Window {

@@ -34,6 +34,7 @@ import { ALL_DETECTORS, CREDENTIAL_REUSE_WINDOW_MS, rememberSources } from './de
 import { q, unique, type DetectionContext, type Finding } from './finding.js';
 import { policyFor, sensitiveReason } from './identity-context.js';
 import { applyDetectionSchema } from '../store/sqlite/detection-state.js';
+import { alertListSql } from '../store/sqlite/alert-query.js';
 import { CRITICAL_SCORE, scoreFindings, type ScoredFinding } from './score.js';
 import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGraph } from './summary.js';
 
@@ -140,6 +141,13 @@ export interface AlertFilter {
   status?: string;
   /** Only alerts last seen at or after this (ms since the epoch, event time). */
   sinceMs?: number;
+  /** Only alerts first seen before this (ms since the epoch, event time). */
+  untilMs?: number;
+  traceId?: string;
+  severities?: readonly string[];
+  /** Free text in the alert's ids, detector, title, explanation or findings. */
+  text?: string;
+  sort?: 'time' | 'score' | 'severity';
   /** Default DEFAULT_ALERTS_PER_QUERY, at most MAX_ALERTS_PER_QUERY. */
   limit?: number;
 }
@@ -702,28 +710,9 @@ export function createDetection(options: DetectionOptions): Detection {
     },
 
     listAlerts(filter = {}) {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      if (filter.identity !== undefined) {
-        where.push('identity = ?');
-        params.push(filter.identity);
-      }
-      if (filter.detector !== undefined) {
-        where.push('detector = ?');
-        params.push(filter.detector);
-      }
-      if (filter.status !== undefined) {
-        where.push('status = ?');
-        params.push(filter.status);
-      }
-      if (filter.sinceMs !== undefined && Number.isFinite(filter.sinceMs)) {
-        where.push('last_seen_ms >= ?');
-        params.push(filter.sinceMs);
-      }
       const limit = Math.max(1, Math.min(MAX_ALERTS_PER_QUERY, Math.floor(filter.limit ?? DEFAULT_ALERTS_PER_QUERY)));
-      const sql = `SELECT body FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY last_seen_ms DESC, event_ms DESC, id DESC LIMIT ?`;
-      return (db.prepare(sql).all(...params, limit) as { body: string }[]).map((r) => JSON.parse(r.body) as Alert);
+      const q = alertListSql(filter);
+      return (db.prepare(q.sql).all(...q.params, limit) as { body: string }[]).map((r) => JSON.parse(r.body) as Alert);
     },
 
     getAlert,

@@ -267,6 +267,18 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         expect(await ids({ sinceMs: T0 + 10 })).toEqual(['b1', 'a2']);
         expect(await ids({ identity: 'svc:a', detector: 'new-peer', status: 'open', sinceMs: T0 })).toEqual(['a1']);
         expect(await ids({ identity: "' OR 1=1 --" })).toEqual([]);
+        // Time range, trace, severities, free text and the orders.
+        expect(await ids({ untilMs: T0 + 10 })).toEqual(['a1']);
+        expect(await ids({ sinceMs: T0 + 5, untilMs: T0 + 15 })).toEqual(['a2']);
+        expect(await ids({ traceId: traceId(1).toUpperCase() })).toEqual(['b1', 'a2', 'a1']);
+        expect(await ids({ traceId: traceId(2) })).toEqual([]);
+        expect(await ids({ severities: ['high', 'critical'] })).toEqual(['a2']);
+        expect(await ids({ severities: ['medium'] })).toEqual(['b1', 'a1']);
+        expect(await ids({ text: 'RATE-burst' })).toEqual(['a2']);
+        expect(await ids({ text: 'svc:B' })).toEqual(['b1']);
+        expect(await ids({ text: 'called a PEER' })).toEqual(['b1', 'a2', 'a1']);
+        expect(await ids({ text: "%' OR 1=1 --" })).toEqual([]);
+        expect(await ids({ sort: 'severity' })).toEqual(['a2', 'b1', 'a1']);
 
         // The repeat of a finding: same key, in the window, not marked expected.
         expect((await s.detection.findRepeat('k1', T0 - 1000, T0 + 1000))?.id).toBe('a1');

@@ -185,6 +185,16 @@ export interface AlertListFilter {
   status?: string;
   /** Only alerts last seen at or after this. */
   sinceMs?: number;
+  /** Only alerts first seen before this. */
+  untilMs?: number;
+  /** Only alerts raised on this trace (32 hex digits, either case). */
+  traceId?: string;
+  /** Only alerts of these severities. */
+  severities?: readonly string[];
+  /** Free text, case-insensitive (ASCII), in the alert's id, identity, detector, trace id, title, explanation or findings. */
+  text?: string;
+  /** Newest last seen first (default), highest score first, or most severe first (then score); ties newest first. */
+  sort?: 'time' | 'score' | 'severity';
   /** Most alerts returned (the caller bounds it). */
   limit: number;
 }

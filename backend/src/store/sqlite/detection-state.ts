@@ -1,3 +1,4 @@
+import { alertListSql } from './alert-query.js';
 import type Database from 'better-sqlite3';
 import type { Chain } from '@conduct/processor';
 import type { Alert } from '../../alerts/model.js';
@@ -37,14 +38,6 @@ interface EntryRow {
   first_ms: number;
   last_ms: number;
 }
-
-/** Filter columns of `listAlerts`, in the order their values bind. */
-const ALERT_FILTERS = [
-  ['identity', 'identity = ?'],
-  ['detector', 'detector = ?'],
-  ['status', 'status = ?'],
-  ['sinceMs', 'last_seen_ms >= ?'],
-] as const;
 
 /** The scope's groups as a JSON array bound to `json_each`, or null for every group. */
 const groupsOf = (scope: BaselineScope | undefined): string | null => (scope?.groups ? JSON.stringify(scope.groups) : null);
@@ -94,20 +87,16 @@ export function createSqliteDetectionState(db: Database.Database): DetectionStat
         COUNT(*) AS total
       FROM baseline_identities`),
   };
-  /** `listAlerts` statements by the filters present (at most 16 shapes). */
+  /** `listAlerts` statements by the filters present and the order (a few hundred shapes at most). */
   const listStatements = new Map<string, Database.Statement>();
   const listStatement = (filter: AlertListFilter): { statement: Database.Statement; params: unknown[] } => {
-    const present = ALERT_FILTERS.filter(([field]) => filter[field] !== undefined);
-    const shape = present.map(([field]) => field).join(',');
-    let statement = listStatements.get(shape);
+    const q = alertListSql(filter);
+    let statement = listStatements.get(q.shape);
     if (!statement) {
-      const where = present.map(([, clause]) => clause).join(' AND ');
-      statement = db
-        .prepare(`SELECT body FROM alerts ${where ? `WHERE ${where}` : ''} ORDER BY last_seen_ms DESC, event_ms DESC, id DESC LIMIT ?`)
-        .pluck();
-      listStatements.set(shape, statement);
+      statement = db.prepare(q.sql).pluck();
+      listStatements.set(q.shape, statement);
     }
-    return { statement, params: present.map(([field]) => filter[field]) };
+    return { statement, params: q.params };
   };
 
   const checkpoint = db.transaction((cp: DetectionCheckpoint) => {
