@@ -295,6 +295,21 @@ export interface LegacyJournal {
 // ---------------------------------------------------------------------------------------------
 // One backend
 
+/**
+ * A backend whose database is a server that can be down or restarting (PostgreSQL). While it is
+ * out of reach, writes (`writeChains`, `replaceTraceChains`, `checkpoint`) wait and try again
+ * until it answers, in call order, instead of failing; new requests should be refused with a
+ * retryable answer meanwhile, so that what was acknowledged drains first.
+ */
+export interface StorageAvailability {
+  /** False from a write that found the database out of reach until one that succeeded. */
+  available(): boolean;
+  /** Milliseconds a refused sender should wait before it tries again. */
+  retryAfterMs(): number;
+  /** Ends the waiting: writes waiting for the database, and later ones that fail, reject (shutdown). */
+  stopRetrying(): void;
+}
+
 /** Which backend to open (config `storage`): PostgreSQL when `postgres.url` is set, else SQLite at `path`. */
 export interface StorageSelection {
   /** SQLite file; `:memory:` for a throw-away store. */
@@ -319,6 +334,8 @@ export interface StorageBackend {
   readonly detection: DetectionState;
   /** The older versions' journal tables, where the backend can hold them (SQLite). */
   readonly legacyJournal?: LegacyJournal;
+  /** Where the database can be out of reach for a while (a server): see StorageAvailability. */
+  readonly availability?: StorageAvailability;
   /** Whether the backend answers now (the server is reachable, the file open); never throws. */
   ready(): Promise<boolean>;
   /** Bytes the stored data takes, as far as the backend can tell. */

@@ -1,5 +1,6 @@
 import { silentLogger } from '@conduct/processor';
 import type { StorageBackend, StorageOpenOptions } from '../contracts.js';
+import { createAvailability } from './availability.js';
 import { createPostgresChains } from './chains.js';
 import { connect, redactUrl } from './connection.js';
 import { createPostgresDetectionState } from './detection-state.js';
@@ -29,15 +30,22 @@ export async function openPostgresBackend(options: PostgresOptions, { logger = s
     await applyPostgresMigrations(db, logger);
     const texts = await createNumberedTexts(db);
     const chains = createPostgresChains(db, texts);
+    // Writes wait out a server that is down or restarting (in call order); reads fail at once.
+    const availability = createAvailability(logger);
     let closed = false;
     return {
       kind: 'postgres',
       location: redactUrl(options.url),
-      chainWriter: chains.writer,
+      chainWriter: {
+        accepts: chains.writer.accepts,
+        writeChains: (batch, traces) => availability.retrying(() => chains.writer.writeChains(batch, traces)),
+        replaceTraceChains: (traceId, batch) => availability.retrying(() => chains.writer.replaceTraceChains(traceId, batch)),
+      },
       chainReader: chains.reader,
       retention: chains.retention,
       identities: createPostgresIdentities(db),
-      detection: createPostgresDetectionState(db),
+      detection: createPostgresDetectionState(db, availability.retrying),
+      availability: { available: availability.available, retryAfterMs: availability.retryAfterMs, stopRetrying: availability.stopRetrying },
       async ready() {
         if (closed) return false;
         try {
@@ -54,6 +62,7 @@ export async function openPostgresBackend(options: PostgresOptions, { logger = s
       schemaVersion: () => postgresSchemaVersion(db),
       async close() {
         closed = true;
+        availability.stopRetrying();
         await db.end();
       },
     };

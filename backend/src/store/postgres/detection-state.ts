@@ -58,7 +58,11 @@ const groupsOf = (scope: BaselineScope | undefined): number[] | null => (scope?.
  * checkpoint are folded first into what applying them in order leaves, as SQLite's statement by
  * statement transaction would.
  */
-export function createPostgresDetectionState(db: Sql): DetectionState {
+export function createPostgresDetectionState(
+  db: Sql,
+  /** Runs the checkpoint's transaction (and tries it again while the server is out of reach). */
+  retrying: <T>(write: () => Promise<T>) => Promise<T> = (write) => write(),
+): DetectionState {
   const alertOf = (rows: Array<{ body: string }>): Alert | undefined => (rows[0] ? (JSON.parse(rows[0].body) as Alert) : undefined);
 
   return {
@@ -162,11 +166,14 @@ export function createPostgresDetectionState(db: Sql): DetectionState {
       return { total: row?.total ?? 0, enforcing: row?.enforcing ?? 0 };
     },
     async checkpoint(cp) {
+      // Every value is read now, before the first wait: the caller may change its objects after.
       const statements = checkpointStatements(cp);
       if (statements.length === 0) return;
-      await db.transaction(async (tx: Queryable) => {
-        for (const [text, values] of statements) await tx.query(text, values);
-      });
+      await retrying(() =>
+        db.transaction(async (tx: Queryable) => {
+          for (const [text, values] of statements) await tx.query(text, values);
+        }),
+      );
     },
   };
 }

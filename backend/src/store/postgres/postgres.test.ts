@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Chain } from '@conduct/processor';
 import { chain, traceId } from '../testdata/fixtures.js';
 import { openPostgresBackend, type PostgresBackend } from './backend.js';
@@ -65,20 +65,35 @@ describe('PostgreSQL store', () => {
     expect((await s.identities.getIdentity('svc:r'))?.chains).toBe(2);
   });
 
-  it('fails retryably while the server is down and works again once it is back', async () => {
+  it('holds writes while the server is down, says it is unavailable, and stores them once when it is back', async () => {
     const url = await server.createDatabase();
     const s = await backend(url);
     await s.chainWriter.writeChains([chain(traceId(5), 'svc:d', [['b', 'op']], T0)]);
+    expect(s.availability?.available()).toBe(true);
     await server.stop();
     expect(await s.ready()).toBe(false);
+    // A read fails at once, and retryably; a write waits for the server.
+    expect(isRetryable(await s.chainReader.traceChains(traceId(5)).then(() => undefined, (e: unknown) => e))).toBe(true);
     const down = [chain(traceId(6), 'svc:d', [['b', 'new op while down']], T0 + 10)];
-    const err = await s.chainWriter.writeChains(down).then(() => undefined, (e: unknown) => e);
-    expect(err).toBeDefined();
-    expect(isRetryable(err)).toBe(true);
+    const writing = s.chainWriter.writeChains(down);
+    const checkpointing = s.detection.checkpoint({ suppressions: [{ identity: 'svc:d', detector: 'new-peer', key: 'k', alertId: 'a1' }] });
+    await vi.waitFor(() => expect(s.availability?.available()).toBe(false), { timeout: 10_000, interval: 50 });
     await server.start();
-    expect(await s.ready()).toBe(true);
-    await s.chainWriter.writeChains(down);
+    expect(await writing).toEqual({ chains: 1, calls: 1, rejected: 0 });
+    await checkpointing;
+    expect(s.availability?.available()).toBe(true);
     expect((await s.chainReader.recentChains('svc:d', { limit: 10 })).map((c) => c.traceId)).toEqual([traceId(6), traceId(5)]);
+    expect((await s.identities.getIdentity('svc:d'))?.chains).toBe(2);
+    expect(await s.detection.loadSuppressions()).toHaveLength(1);
+  });
+
+  it('rejects the writes that wait for the server once retrying stops (shutdown)', async () => {
+    const s = await backend(await server.createDatabase());
+    await server.stop();
+    const writing = s.chainWriter.writeChains([chain(traceId(8), 'svc:e', [['b', 'op']], T0)]);
+    await vi.waitFor(() => expect(s.availability?.available()).toBe(false), { timeout: 10_000, interval: 50 });
+    s.availability!.stopRetrying();
+    await expect(writing).rejects.toThrow();
   });
 
   it('refuses to open when the server cannot be reached, and says where', async () => {
