@@ -76,7 +76,7 @@ async function once(loadgen) {
   try {
     for (;;) {
       try {
-        if ((await fetch(`${api}/healthz`)).status === 200) break;
+        if ((await fetch(`${api}/readyz`)).status === 200) break;
       } catch {
         /* not up yet */
       }

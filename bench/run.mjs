@@ -203,7 +203,7 @@ async function startConduct(name, overrides = {}) {
   for (;;) {
     if (exited) throw new Error(`conduct serve exited during start-up:\n${stderr}`);
     try {
-      if ((await fetch(`${api}/healthz`)).status === 200) break;
+      if ((await fetch(`${api}/readyz`)).status === 200) break;
     } catch {
       /* not listening yet */
     }

@@ -1,11 +1,20 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Alert } from '../alerts/model.js';
 import { openStore, type Store } from '../store/index.js';
 import { chain, tempDir, traceId } from '../store/testdata/fixtures.js';
-import { createApi, CONTENT_SECURITY_POLICY, type AlertsProvider, type ApiServer } from './index.js';
+import {
+  createApi,
+  CONTENT_SECURITY_POLICY,
+  evaluateReadiness,
+  READINESS_CHECK_TIMEOUT_MS,
+  UI_ROUTES,
+  type AlertsProvider,
+  type ApiServer,
+  type ReadinessCheck,
+} from './index.js';
 
 const T1 = traceId(1);
 const T2 = traceId(2);
@@ -240,6 +249,19 @@ describe('API', () => {
       expect(res.status).toBe(200);
       expect(await res.text()).toContain('conduct ui');
     }
+    // Every page in the UI's route list gets the page; nothing else does.
+    for (const route of UI_ROUTES) {
+      const path = `/${route.segments.map((seg: string) => (seg.startsWith(':') ? 'x%2Fy' : seg)).join('/')}`;
+      const res = await fetch(`${base}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(await res.text(), path).toContain('conduct ui');
+    }
+    for (const path of ['/readyzz', '/nothing', '/identities/a/b', '/alerts/a1/extra', '/traces', '/metricsx', '/api', '/api/v2/identities', '/.env']) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get('content-type'), path).toMatch(/application\/json/);
+      expect(await res.json(), path).toEqual({ error: 'not found' });
+    }
     const js = await fetch(`${base}/assets/app.js`);
     expect(js.headers.get('content-type')).toMatch(/javascript/);
     expect(await js.text()).toBe('console.log(1)');
@@ -290,21 +312,61 @@ describe('API with a token', () => {
   });
 });
 
-describe('API readiness', () => {
-  it('answers 503 on /healthz until ready', async () => {
+describe('API readiness and liveness', () => {
+  it('/readyz answers 503 with the reasons until every check passes; /healthz answers 200 while alive, 503 after a failure', async () => {
     const t = tempDir('conduct-api-ready-');
     const store = await openStore({ path: join(t.dir, 'db') });
-    let ready = false;
-    const api = createApi({ store, registry: new Registry(), flush: async () => {}, ready: () => ready });
+    let phase = 'starting';
+    let failure: string | undefined;
+    const readiness: ReadinessCheck[] = [
+      { name: 'started', check: () => (phase === 'running' ? undefined : phase) },
+      { name: 'store', check: () => void store.sizeBytes() },
+      { name: 'pipeline', check: async () => failure },
+    ];
+    const api = createApi({ store, registry: new Registry(), flush: async () => {}, readiness, failure: () => failure });
+    const base = await listen(api);
+    const get = async (path: string) => {
+      const res = await fetch(`${base}${path}`);
+      return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as Record<string, unknown> };
+    };
     try {
-      const res = await api.app.request('/healthz');
-      expect(res.status).toBe(503);
-      ready = true;
-      expect((await api.app.request('/healthz')).status).toBe(200);
+      expect(await get('/readyz')).toMatchObject({
+        status: 503,
+        type: expect.stringMatching(/application\/json/),
+        body: { status: 'not ready', reason: 'started: starting', checks: { started: 'starting', store: 'ok', pipeline: 'ok' } },
+      });
+      expect(await get('/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
+
+      phase = 'running';
+      expect(await get('/readyz')).toMatchObject({ status: 200, body: { status: 'ready', checks: { started: 'ok', store: 'ok', pipeline: 'ok' } } });
+
+      failure = 'the pipeline worker stopped';
+      expect(await get('/readyz')).toMatchObject({ status: 503, body: { reason: 'pipeline: the pipeline worker stopped' } });
+      expect(await get('/healthz')).toMatchObject({ status: 503, body: { status: 'failed', reason: 'the pipeline worker stopped' } });
+
+      failure = undefined;
+      store.close();
+      const closed = await get('/readyz');
+      expect(closed.status).toBe(503);
+      expect(closed.body['checks']).toMatchObject({ started: 'ok', pipeline: 'ok', store: expect.stringMatching(/not open/) });
     } finally {
       await api.stop();
-      store.close();
       t.cleanup();
+    }
+  });
+
+  it('counts a check that throws or does not answer as not ready', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const pending = evaluateReadiness([
+        { name: 'throws', check: () => { throw new Error('connection refused'); } },
+        { name: 'hangs', check: () => new Promise<undefined>(() => {}) },
+        { name: 'fine', check: () => undefined },
+      ]);
+      await vi.advanceTimersByTimeAsync(READINESS_CHECK_TIMEOUT_MS);
+      expect(await pending).toEqual({ ready: false, checks: { throws: 'connection refused', hangs: `no answer within ${READINESS_CHECK_TIMEOUT_MS} ms`, fine: 'ok' } });
+    } finally {
+      vi.useRealTimers();
     }
   });
 });

@@ -15,3 +15,7 @@ export { noAlerts, noInsights } from './providers.js';
 export { HttpError } from './http-error.js';
 export { CONTENT_SECURITY_POLICY, tokenMatches } from './security.js';
 export { DEFAULT_UI_DIR } from './static-ui.js';
+export { evaluateReadiness, READINESS_CHECK_TIMEOUT_MS } from './readiness.js';
+export type { ReadinessCheck, ReadinessReport } from './readiness.js';
+export { matchUiRoute, UI_ROUTES } from './ui-routes.js';
+export type { UiRoute } from './ui-routes.js';

@@ -13,6 +13,7 @@ import { HttpError } from './http-error.js';
 import { noAlerts, noInsights, type AlertsProvider, type IdentityInsights } from './providers.js';
 import { requireToken, securityHeaders } from './security.js';
 import { createUiHandler, DEFAULT_UI_DIR } from './static-ui.js';
+import { evaluateReadiness, type ReadinessCheck } from './readiness.js';
 
 /** Default listen address of the API and UI. */
 export const DEFAULT_API_HOST = '127.0.0.1';
@@ -45,8 +46,10 @@ export interface ApiOptions {
   logger?: Logger;
   /** Bearer token for /api and /metrics; open when undefined. */
   token?: string;
-  /** False until start-up finishes; /healthz answers 503 meanwhile. */
-  ready?: () => boolean;
+  /** What `/readyz` checks (start-up finished, store reachable, journal open, pipeline alive, ...); none: always ready. */
+  readiness?: readonly ReadinessCheck[];
+  /** Why the process is no longer alive (a part failed for good and a restart is needed), or undefined; for `/healthz`. */
+  failure?: () => string | undefined;
   alerts?: AlertsProvider;
   insights?: IdentityInsights;
   /** Serve HTTPS with these PEM contents (not paths); mutual TLS when `clientAuth`. */
@@ -69,7 +72,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function createApi(options: ApiOptions): ApiServer {
   const { store, registry, flush, token } = options;
   const logger = options.logger ?? silentLogger;
-  const ready = options.ready ?? (() => true);
+  const readiness = options.readiness ?? [];
+  const failure = options.failure ?? (() => undefined);
   const alerts = options.alerts ?? noAlerts;
   const insights = options.insights ?? noInsights;
   if (options.tls?.clientAuth && !options.tls.ca) {
@@ -99,7 +103,21 @@ export function createApi(options: ApiOptions): ApiServer {
   });
   app.notFound((c) => c.json({ error: 'not found' }, 404));
 
-  app.get('/healthz', (c) => (ready() ? c.json({ status: 'ok' }) : c.json({ status: 'starting' }, 503)));
+  // Liveness: the process serves, and nothing failed that only a restart mends.
+  app.get('/healthz', (c) => {
+    const reason = failure();
+    return reason === undefined ? c.json({ status: 'ok' }) : c.json({ status: 'failed', reason }, 503);
+  });
+  // Readiness: every condition for taking traffic holds.
+  app.get('/readyz', async (c) => {
+    const report = await evaluateReadiness(readiness);
+    if (report.ready) return c.json({ status: 'ready', checks: report.checks });
+    const reason = Object.entries(report.checks)
+      .filter(([, v]) => v !== 'ok')
+      .map(([name, why]) => `${name}: ${why}`)
+      .join('; ');
+    return c.json({ status: 'not ready', reason, checks: report.checks }, 503);
+  });
 
   if (token) {
     app.use('/api/*', requireToken(token));

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'hono';
+import { matchUiRoute } from './ui-routes.js';
 
 /** The built web UI (`backend/dist/ui/`), found from both `src/api/` and `dist/api/`. */
 export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../dist/ui/', import.meta.url));
@@ -21,8 +22,8 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * Serves the UI's files; paths without a file extension that match no file (client routes such as
- * `/identities/x`) get index.html. Undefined when the directory has no index.html.
+ * Serves the UI's files; the UI's own pages (ui-routes.ts: `/`, `/identities/x`, ...) get
+ * index.html, any other path a JSON 404. Undefined when the directory has no index.html.
  */
 export function createUiHandler(dir: string): ((c: Context) => Response) | undefined {
   const root = resolve(dir);
@@ -39,9 +40,10 @@ export function createUiHandler(dir: string): ((c: Context) => Response) | undef
   };
 
   return (c) => {
+    const raw = new URL(c.req.url).pathname;
     let path: string;
     try {
-      path = decodeURIComponent(new URL(c.req.url).pathname);
+      path = decodeURIComponent(raw);
     } catch {
       return c.json({ error: 'malformed path' }, 400);
     }
@@ -49,7 +51,8 @@ export function createUiHandler(dir: string): ((c: Context) => Response) | undef
     const file = resolve(root, '.' + path);
     const inside = file === root || file.startsWith(root + sep);
     if (inside && file !== root && isFile(file)) return send(c, file, path.startsWith('/assets/'));
-    if (extname(path) !== '' && path !== '/') return c.json({ error: 'not found' }, 404);
+    // The UI's own pages get index.html (its router shows them); any other path is not found.
+    if (matchUiRoute(raw).page === 'not-found') return c.json({ error: 'not found' }, 404);
     return send(c, indexPath, false);
   };
 }

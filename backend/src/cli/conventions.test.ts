@@ -56,6 +56,28 @@ describe('conduct command conventions (child process)', () => {
     expectJsonLines(bad.stderrLines());
   });
 
+  it('serve answers /readyz (store, journal, pipeline, started) and /healthz, and 404 JSON for unknown paths', async () => {
+    const child = runConductChild(['serve', '--db', join(t.dir, 'ready.db'), '--grpc', '', '--http', '127.0.0.1:0', '--api', '127.0.0.1:0']);
+    const at = await child.listening;
+    try {
+      const ready = await fetch(`http://${at.api}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready', checks: { started: 'ok', store: 'ok', journal: 'ok', pipeline: 'ok' } });
+      expect((await fetch(`http://${at.api}/healthz`)).status).toBe(200);
+      for (const path of ['/readyz/x', '/api/v1/nope', '/wp-login.php', '/identities/a/b']) {
+        const res = await fetch(`http://${at.api}${path}`);
+        expect(res.status, path).toBe(404);
+        expect(await res.json(), path).toEqual({ error: 'not found' });
+      }
+      const page = await fetch(`http://${at.api}/alerts`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    } finally {
+      child.kill('SIGTERM');
+      expect(await child.exit).toBe(0);
+    }
+  });
+
   it('log.format: console writes readable lines', async () => {
     const file = join(t.dir, 'console.yaml');
     writeFileSync(file, `log: { format: console }\nstorage: { path: ${JSON.stringify(join(t.dir, 'console.db'))} }\n`);

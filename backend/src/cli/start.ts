@@ -15,7 +15,7 @@ import { createSinks } from '../alerts/sinks/index.js';
 import { registerStateMetrics } from '../alerts/state-metrics.js';
 import { ConfigError, configSummary, type Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser, MAX_ALERTS_PER_QUERY } from '../detect/index.js';
-import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights } from '../api/index.js';
+import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights, type ReadinessCheck } from '../api/index.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { openStore, startRetention, type Store } from '../store/index.js';
 import { createJournal } from '../journal/index.js';
@@ -73,6 +73,30 @@ export interface RunningConduct {
   flush(options?: FlushOptions): Promise<void>;
   /** Stops receivers, flushes the pipeline, stops sinks and forwarding, closes the API and the store. Safe twice. */
   stop(): Promise<void>;
+}
+
+/** What readiness and liveness read of a running conduct. */
+interface RunState {
+  phase: 'starting' | 'running' | 'stopping';
+  journalOpen: boolean;
+  /** Set when a part failed for good (the pipeline worker died): neither ready nor alive. */
+  failure?: string;
+}
+
+/** `/readyz`: started and not stopping, store reachable, journal open, pipeline worker alive. */
+function readinessChecks(state: RunState, store: Store): ReadinessCheck[] {
+  return [
+    { name: 'started', check: () => (state.phase === 'running' ? undefined : state.phase) },
+    {
+      name: 'store',
+      check: () => {
+        store.sizeBytes(); // throws once the database is closed
+        return undefined;
+      },
+    },
+    { name: 'journal', check: () => (state.journalOpen ? undefined : 'closed') },
+    { name: 'pipeline', check: () => state.failure },
+  ];
 }
 
 /** `conduct_build_info{version, node} 1`: which conduct and which Node a scrape came from. */
@@ -204,7 +228,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     // journal stops after the pipeline has stored every pending trace.
     // Decoding, stitching and derivation run on their own thread (processor/src/pipeline/thread.ts);
     // the memory limit covers both heaps.
-    let ready = false;
+    const state: RunState = { phase: 'starting', journalOpen: false };
     let pipelineHeap = () => 0;
     // Segment files beside the database (not `<path>-journal`: SQLite's own name), in a
     // temporary directory for an in-memory store. A journal an older version left in the database
@@ -220,7 +244,11 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       // Both threads' live data (see createLiveHeapReader), not garbage awaiting a collection.
       heapUsed: () => mainHeap.read() + pipelineHeap(),
     });
-    stops.push(() => journal.stop());
+    state.journalOpen = true;
+    stops.push(() => {
+      state.journalOpen = false;
+      return journal.stop();
+    });
     const pipeline = createPipelineThread({
       rules: config.identity.rules,
       stitching: {
@@ -234,8 +262,8 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       consumer: journal.consumer(engine),
       onBatch: journal.onBatch,
       logger,
-      // Not ready any more: a supervisor restarts conduct, and the journal replays.
-      onFailure: () => (ready = false),
+      // Neither ready nor alive any more: a supervisor restarts conduct, and the journal replays.
+      onFailure: (err) => (state.failure = `the pipeline worker stopped: ${err.message}`),
     });
     pipelineHeap = pipeline.heapUsed;
     stops.push(() => pipeline.stop());
@@ -289,7 +317,8 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       flush,
       logger,
       token: config.api.token,
-      ready: () => ready,
+      readiness: readinessChecks(state, store),
+      failure: () => state.failure,
       alerts,
       insights,
       uiDir: options.uiDir,
@@ -314,7 +343,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     const k8sAuditAddress = await startReceiver('receivers.k8sAudit.endpoint', k8sAudit.endpoint, () =>
       createK8sAuditReceiver({ ...k8sAudit, chainWindowMs: chainWindow }, ingest, { registry, logger }),
     );
-    ready = true;
+    state.phase = 'running';
 
     logger.info(
       { grpc: grpcAddress || 'off', http: httpAddress || 'off', api: apiAddress, db: config.storage.path, version: CONDUCT_VERSION },
@@ -341,7 +370,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       },
       stop() {
         stopping ??= (async () => {
-          ready = false;
+          state.phase = 'stopping';
           logger.info({}, 'conduct stopping');
           await stopAll();
           logger.info({}, 'conduct stopped');

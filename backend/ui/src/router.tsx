@@ -1,5 +1,6 @@
 import type { ComponentChildren, JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { matchUiRoute, type UiRoute } from '../../src/api/ui-routes.js';
 
 /** Client-side routing with the History API; the server answers index.html for these paths. */
 
@@ -53,29 +54,11 @@ export const paths = {
   trace: (traceId: string) => `/traces/${encodeURIComponent(traceId)}`,
 };
 
-export type Route =
-  | { page: 'identities' }
-  | { page: 'identity'; id: string }
-  | { page: 'alerts' }
-  | { page: 'alert'; id: string }
-  | { page: 'trace'; traceId: string }
-  | { page: 'not-found' };
+/** The UI's pages: one list, shared with the API, which answers index.html for exactly these paths. */
+export type Route = UiRoute;
 
 export function matchRoute(path: string): Route {
-  const parts = path.split('/').filter(Boolean);
-  const decode = (s: string) => {
-    try {
-      return decodeURIComponent(s);
-    } catch {
-      return s;
-    }
-  };
-  if (parts.length === 0 || (parts.length === 1 && parts[0] === 'identities')) return { page: 'identities' };
-  if (parts.length === 2 && parts[0] === 'identities') return { page: 'identity', id: decode(parts[1]!) };
-  if (parts.length === 1 && parts[0] === 'alerts') return { page: 'alerts' };
-  if (parts.length === 2 && parts[0] === 'alerts') return { page: 'alert', id: decode(parts[1]!) };
-  if (parts.length === 2 && parts[0] === 'traces') return { page: 'trace', traceId: decode(parts[1]!) };
-  return { page: 'not-found' };
+  return matchUiRoute(path);
 }
 
 export function Link(props: { to: string; class?: string; children: ComponentChildren; title?: string }) {
