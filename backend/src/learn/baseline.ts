@@ -306,6 +306,61 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions): vo
   updateLearningState(b, opts);
 }
 
+/**
+ * Takes a learned chain back out of the baseline: every observation `learnChain` added for it is
+ * subtracted, and an entry left with none is removed (as forgetting removes it). Used when a later
+ * part of a trace changes a chain that was learned: the old chain is unlearned and the merged one
+ * learned, so the baseline counts each call once. Event-time bounds, rate windows and the
+ * learning state (enforcing is sticky) stay as they are.
+ */
+export function unlearnChain(b: Baseline, chain: Chain): void {
+  const calls = chainCalls(chain);
+  if (calls.length === 0) return;
+  const operations = new Array<string>(calls.length);
+  for (let i = 0; i < calls.length; i++) {
+    const call = calls[i]!;
+    operations[i] = bound(call.operation);
+    untouch(b, 'peer', call.peer);
+    untouch(b, 'operation', call.operation);
+    untouch(b, 'edge', edgeKey(call));
+    if (call.target) untouch(b, 'target', call.target);
+    if (call.account) untouch(b, 'targetAccount', call.account);
+    for (const kind of SOURCE_KINDS) {
+      const key = sourceKey(call, kind);
+      if (key) untouch(b, kind, key);
+    }
+  }
+  b.calls = Math.max(0, b.calls - calls.length);
+  let prev: string = START;
+  for (const op of operations) {
+    untouch(b, 'transition', transitionKey(prev, op));
+    prev = op;
+  }
+  untouch(b, 'transition', transitionKey(prev, END));
+  untouch(b, 'shape', shapeKey(chainShape(operations)));
+  // Totals are summed again on their next use.
+  b.transitionsOut = undefined;
+}
+
+/** Removes one observation of (kind, key); the entry goes when none is left. */
+function untouch(b: Baseline, kind: EntryKind, rawKey: string): void {
+  const key = keyOf(kind, rawKey);
+  const map = b.entries[kind];
+  const e = map.get(key);
+  if (!e) return;
+  e.count -= 1;
+  if (e.count > 0) {
+    if (!e.dirty) {
+      e.dirty = true;
+      b.dirty[kind].add(key);
+    }
+    return;
+  }
+  map.delete(key);
+  b.dirty[kind].delete(key);
+  b.removed[kind].add(key);
+}
+
 /** Moves the identity to `enforcing` once it has enough calls and event time. Sticky. */
 export function updateLearningState(b: Baseline, opts: LearningOptions): void {
   if (b.enforcingSinceMs !== undefined) return;

@@ -14,6 +14,7 @@ import {
   MAX_KEY_LENGTH,
   MAX_MEMO_KEYS,
   START,
+  unlearnChain,
   type Baseline,
 } from './baseline.js';
 import { MAX_RATE_SAMPLES, OPEN_WINDOWS, RATE_WINDOW_MS, createRateState, observeCalls, summarise, taintWindows } from './rate.js';
@@ -96,6 +97,28 @@ describe('baseline', () => {
     expect(b.entries.operation.has('old')).toBe(false);
     expect(b.entries.operation.has('new')).toBe(true);
     expect(b.removed.operation.has('old')).toBe(true);
+  });
+
+  it('unlearns a chain: the baseline is as if only the chain that replaced it had been learned', () => {
+    const counts = (b: Baseline) =>
+      Object.fromEntries(Object.entries(b.entries).map(([kind, map]) => [kind, Object.fromEntries([...map].map(([k, e]) => [k, e.count]))]));
+    const provisional = chainOf(['GET /checkout', 'GET /orders/{id}'], T0);
+    provisional.calls[1]!.peer = 'orders:8080';
+    const merged = chainOf(['GET /checkout', 'GET /orders/{id}'], T0);
+    const twice = createBaseline('svc:x', 'workload');
+    learnChain(twice, chainOf(['GET /checkout'], T0 - 1), opts);
+    learnChain(twice, provisional, opts);
+    unlearnChain(twice, provisional);
+    learnChain(twice, merged, opts);
+    const once = createBaseline('svc:x', 'workload');
+    learnChain(once, chainOf(['GET /checkout'], T0 - 1), opts);
+    learnChain(once, merged, opts);
+    expect(counts(twice)).toEqual(counts(once));
+    expect(twice.calls).toBe(once.calls);
+    expect(twice.entries.peer.has('orders:8080')).toBe(false);
+    // What went is written as removed; what changed, as dirty.
+    expect(twice.removed.peer.has('orders:8080')).toBe(true);
+    expect(transitionTotals(twice)).toEqual(transitionTotals(once));
   });
 
   it('keeps the transition totals equal to the sum of the learned transitions', () => {
