@@ -125,7 +125,9 @@ describe('late parts of a trace join the stored trace (stitching.idle 1s, parts 
   let whole: TestConduct;
 
   beforeAll(async () => {
-    const config = { stitching: { idle: '1s' } };
+    // The storefront's principal may call the storefront and orders: the address its client span
+    // names alone is no expected peer, so the caller half alone breaks its policy.
+    const config = { stitching: { idle: '1s' }, policies: [{ match: PRINCIPAL, expectedPeers: ['shop/web', 'shop/orders'] }] };
     [split, whole] = await Promise.all([startTestConduct(config), startTestConduct(config)]);
     for (const s of SCENARIOS) {
       await post(whole, request(s.n, 'whole', SPANS.map((x) => x.role)));
@@ -151,13 +153,16 @@ describe('late parts of a trace join the stored trace (stitching.idle 1s, parts 
   });
 
   it('identities and their observed edges count each call once, as for the whole traces', async () => {
-    // What the store counts (learning's own counts are another matter, below).
-    const counted = (body: { identities: Record<string, unknown>[] }) =>
-      body.identities.map(({ id, kind, displayName, firstSeen, lastSeen, calls, chains, peers }) => ({ id, kind, displayName, firstSeen, lastSeen, calls, chains, peers }));
-    const list = counted((await split.get('/api/v1/identities')).body);
-    const wholeList = counted((await whole.get('/api/v1/identities')).body);
+    // What the store counts and what learning learned (learned calls, progress, open alerts).
+    const list: { id: string }[] = (await split.get('/api/v1/identities')).body.identities;
+    const wholeList = (await whole.get('/api/v1/identities')).body.identities;
     expect(list).toEqual(wholeList);
+    for (const id of [PRINCIPAL, 'svc:shop/orders']) {
+      const baseline = (await split.get(`/api/v1/identities/${encodeURIComponent(id)}`)).body.baseline;
+      expect(baseline).toEqual((await whole.get(`/api/v1/identities/${encodeURIComponent(id)}`)).body.baseline);
+    }
     const principal = list.find((i) => i.id === PRINCIPAL);
+    expect(principal).toMatchObject({ learnedCalls: 2 * SCENARIOS.length, openAlerts: 0 });
     expect(principal).toMatchObject({ calls: 2 * SCENARIOS.length, chains: SCENARIOS.length });
     for (const id of [PRINCIPAL, 'svc:shop/orders']) {
       const chains = (await split.get(`/api/v1/identities/${encodeURIComponent(id)}/chains`)).body.chains;
@@ -172,5 +177,20 @@ describe('late parts of a trace join the stored trace (stitching.idle 1s, parts 
     // Parts 2 of traces 1 and 2 (3 and 2 spans), parts 2 and 3 of trace 3 (2 and 1 span).
     expect(metrics).toMatch(/^conduct_late_spans_total\{outcome="joined"\} 8$/m);
     expect(metrics).toMatch(/^conduct_late_spans_total\{outcome="fragment"\} 0$/m);
+  });
+
+  it('an alert raised on the provisional call is superseded when the late half resolves it; the whole traces raise none', async () => {
+    const alerts = (await split.get('/api/v1/alerts')).body.alerts as { traceId: string; detector: string; status: string; evidence: { keys: string[]; superseded?: { reason: string; spanIds: string[] } } }[];
+    expect((await whole.get('/api/v1/alerts')).body.alerts).toEqual([]);
+    // The caller half came first in traces 1 and 3: its call to orders:8080 broke the policy.
+    const raised = alerts.map((a) => [a.traceId, a.detector, a.status, a.evidence.keys]).sort();
+    expect(raised).toEqual(
+      [1, 3].map((n) => [idsOf(n, 'split').traceId, 'policy', 'superseded', ['peer:orders:8080']]).sort(),
+    );
+    for (const a of alerts) expect(a.evidence.superseded).toEqual({ reason: expect.stringContaining('later part of the trace'), spanIds: [idsOf(Number.parseInt(a.traceId.slice(1, 4), 16), 'split').spanId('get-order')] });
+    // Superseded is no verdict.
+    const id = (await split.get('/api/v1/alerts')).body.alerts[0].id;
+    expect((await split.post(`/api/v1/alerts/${id}/feedback`, { verdict: 'superseded' })).status).toBe(400);
+    expect((await split.get('/api/v1/alerts?status=superseded')).body.alerts).toHaveLength(2);
   });
 });

@@ -18,11 +18,15 @@ export type Detector = (typeof DETECTORS)[number];
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-export const ALERT_STATUSES = ['open', 'acknowledged', 'expected', 'malicious'] as const;
+/**
+ * `superseded` is no verdict: a later part of the alert's trace completed the calls it was raised
+ * on and they no longer show what it found (the reason in `evidence.superseded`).
+ */
+export const ALERT_STATUSES = ['open', 'acknowledged', 'expected', 'malicious', 'superseded'] as const;
 export type AlertStatus = (typeof ALERT_STATUSES)[number];
 
 /** Feedback verdicts accepted by `POST /api/v1/alerts/{id}/feedback`. */
-export type Verdict = Exclude<AlertStatus, 'open'>;
+export type Verdict = Exclude<AlertStatus, 'open' | 'superseded'>;
 
 export interface Alert {
   /** Stable id (string; unique across the store). */

@@ -1,6 +1,7 @@
 import type { Chain } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
-import type { Detection } from './detection.js';
+import type { LateMerge } from '../engine/late.js';
+import type { AnalyseResult, Detection, LateChange } from './detection.js';
 
 /** The part of the engine's analysis context detection needs: announcing alerts. */
 export interface AlertEmitter {
@@ -14,13 +15,33 @@ export interface AlertEmitter {
 export function createDetectionAnalyser(detection: Detection): {
   name: string;
   analyse(chains: readonly Chain[], ctx: AlertEmitter): void;
+  analyseLate(merges: readonly LateMerge[], ctx: AlertEmitter): void;
 } {
+  const announce = (result: AnalyseResult, ctx: AlertEmitter) => {
+    for (const alert of result.alerts) ctx.emit(alert, 'alert');
+    for (const alert of result.updated) ctx.emit(alert, 'alert');
+    // A status change, as a verdict is: sinks update or resolve what they announced.
+    for (const alert of result.superseded) ctx.emit(alert, 'feedback');
+  };
   return {
     name: 'detection',
     analyse(chains, ctx) {
-      const result = detection.analyse(chains);
-      for (const alert of result.alerts) ctx.emit(alert, 'alert');
-      for (const alert of result.updated) ctx.emit(alert, 'alert');
+      announce(detection.analyse(chains), ctx);
+    },
+    analyseLate(merges, ctx) {
+      announce(detection.analyseLate(merges.flatMap(changesOf)), ctx);
     },
   };
+}
+
+/** What a merge changed, identity by identity. */
+function changesOf(merge: LateMerge): LateChange[] {
+  const changed = new Set(merge.added.map((c) => c.spanId));
+  const replaced = new Set(merge.removed.map((c) => c.spanId));
+  return [...merge.identities].map((identity) => ({
+    before: merge.before.find((c) => c.identity === identity),
+    after: merge.chains.find((c) => c.identity === identity),
+    changed,
+    replaced,
+  }));
 }

@@ -21,6 +21,7 @@ import {
   learnChain,
   learningState,
   observeCalls,
+  unlearnChain,
   openWindow,
   taintWindows,
   type Baseline,
@@ -129,6 +130,8 @@ export interface AnalyseResult {
   alerts: Alert[];
   /** Existing alerts whose count and lastSeen a repeat increased. */
   updated: Alert[];
+  /** Alerts a later part of their trace superseded (status `superseded`; emit these as a status change). */
+  superseded: Alert[];
   /** Chains kept out of the baseline because they raised an alert of medium or above. */
   held: number;
   /** Chains learned. */
@@ -180,11 +183,35 @@ export interface DetectionStats {
   findingsFolded: number;
   /** Detector failures (bugs or unexpected input), logged and counted, never fatal. */
   detectorErrors: number;
+  /** Alerts a later part of their trace superseded. */
+  alertsSuperseded: number;
+}
+
+/**
+ * What a later part of a trace changed in one identity's chain of it (engine/late.ts merges it).
+ */
+export interface LateChange {
+  /** The identity's chain of the trace as it is now; undefined when the part took all its calls. */
+  after: Chain | undefined;
+  /** Its chain as it was stored before the part. */
+  before: Chain | undefined;
+  /** Span ids of the calls the part added or changed (new findings must concern one of them). */
+  changed: ReadonlySet<string>;
+  /** Span ids of the stored calls the part replaced. */
+  replaced: ReadonlySet<string>;
 }
 
 export interface Detection {
   /** Analyses chains in event-time order: detects, raises or updates alerts, learns or holds out. */
   analyse(chains: readonly Chain[]): AnalyseResult;
+  /**
+   * Analyses what later parts of traces changed, identity by identity: the chain as stored before
+   * is taken back out of the baseline (when it was learned), the merged chain is analysed, and
+   * only findings that concern a changed call raise or repeat alerts; an alert the earlier chain
+   * raised whose findings the merged chain no longer shows, because they concerned a call the
+   * part replaced, is superseded (see README, "Late parts of a trace").
+   */
+  analyseLate(changes: readonly LateChange[]): AnalyseResult;
   listAlerts(filter?: AlertFilter): Alert[];
   getAlert(id: string): Alert | undefined;
   /** Records an operator verdict; undefined when the alert is unknown. */
@@ -268,8 +295,9 @@ export function createDetection(options: DetectionOptions): Detection {
       ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, status = excluded.status,
         last_seen_ms = excluded.last_seen_ms, body = excluded.body`),
     getAlert: db.prepare('SELECT body FROM alerts WHERE id = ?'),
+    alertsOfChain: db.prepare('SELECT body FROM alerts WHERE trace_id = ? AND identity = ?'),
     findRepeat: db.prepare(`SELECT body FROM alerts WHERE dedup_key = ? AND last_seen_ms >= ? AND event_ms <= ?
-      AND status <> 'expected' ORDER BY last_seen_ms DESC LIMIT 1`),
+      AND status NOT IN ('expected', 'superseded') ORDER BY last_seen_ms DESC LIMIT 1`),
     hold: db.prepare(`INSERT OR REPLACE INTO held_chains (identity, trace_id, alert_id, start_ms, chain) VALUES (?, ?, ?, ?, ?)`),
     heldByAlert: db.prepare('SELECT identity, trace_id, chain FROM held_chains WHERE alert_id = ?'),
     // A chain is held once per alert it raised: count it once on the graph.
@@ -290,6 +318,7 @@ export function createDetection(options: DetectionOptions): Detection {
     identitiesRefused: 0,
     findingsFolded: 0,
     detectorErrors: 0,
+    alertsSuperseded: 0,
   };
   /** New identities admitted in the current event-time minute. */
   const newIdentities = { window: -1, admitted: 0 };
@@ -467,7 +496,7 @@ export function createDetection(options: DetectionOptions): Detection {
     const dedupKey = dedupKeyOf(chain.identity, f);
     const id = alertIdOf(chain, f);
     const existing = existingAlert(chain, f);
-    if (existing) {
+    if (existing && existing.status !== 'superseded') {
       existing.count += 1;
       if (f.eventMs > parseMs(existing.lastSeen)) existing.lastSeen = iso(f.eventMs);
       if (f.eventMs < parseMs(existing.firstSeen)) existing.firstSeen = iso(f.eventMs);
@@ -480,6 +509,9 @@ export function createDetection(options: DetectionOptions): Detection {
       stats.alertsUpdated++;
       return existing;
     }
+    // An alert of this chain and detector that a later part superseded is revised: the same id
+    // now holds the finding the merged chain raised, and names what it replaces.
+    const revises = existing?.status === 'superseded' ? { keys: existing.evidence?.keys, title: existing.title } : undefined;
     const alert: Alert = {
       id,
       identity: chain.identity,
@@ -498,7 +530,7 @@ export function createDetection(options: DetectionOptions): Detection {
       status: 'open',
       techniques: f.techniques,
       links: { trace: traceLink(options.traceUrl, chain.traceId, f.spanIds[0] ?? '') },
-      evidence: { ...f.evidence, keys, agreeing },
+      evidence: { ...f.evidence, keys, agreeing, ...(revises ? { revises } : {}) },
     };
     addAuditIds(alert, chain, f.spanIds);
     saveAlert(alert, dedupKey);
@@ -604,7 +636,13 @@ export function createDetection(options: DetectionOptions): Detection {
     return { findings: [...stay, flood], flood };
   }
 
-  function analyseChain(chain: Chain, result: AnalyseResult): void {
+  /**
+   * Detects on one chain, records what it found, then learns the chain or holds it out. With
+   * `late` (a chain a later part of its trace changed): rate windows count only calls new to the
+   * trace, only findings that concern a changed call are recorded, the alerts the earlier chain
+   * raised are revised first, and those still standing hold the chain out as before.
+   */
+  function analyseChain(chain: Chain, result: AnalyseResult, late?: { change: LateChange; earlier: Alert[] }): void {
     const b = baselineFor(chain, result);
     if (!b) return;
     const calls = inTimeOrder(chainCalls(chain));
@@ -612,7 +650,8 @@ export function createDetection(options: DetectionOptions): Detection {
     const ordered: Chain = calls === chain.calls ? chain : { ...chain, calls };
     unwritten.add(b);
     const learning = learningState(b, opts);
-    const indexes = observeCalls(b.rate, calls);
+    const counted = late ? calls.filter((c) => !late.change.replaced.has(c.spanId) && late.change.changed.has(c.spanId)) : calls;
+    const indexes = counted.length > 0 ? observeCalls(b.rate, counted) : [];
     const windows: RateWindow[] = [];
     for (const i of indexes) {
       const w = openWindow(b.rate, i);
@@ -629,8 +668,12 @@ export function createDetection(options: DetectionOptions): Detection {
       sensitive: (call) => sensitiveReason(call, policy),
       suppressed: (detector, key) => suppressions.has(suppressionRef(chain.identity, detector, key)),
     };
-    const found = runDetectors(ctx);
+    let found = runDetectors(ctx);
     const holding: Alert[] = [];
+    if (late) {
+      holding.push(...reviseEarlier(late.earlier, found, late.change, result));
+      found = found.filter((f) => f.spanIds.some((id) => late.change.changed.has(id)));
+    }
     // Most chains find nothing: no scoring, budget or lists of detectors for them.
     if (found.length > 0) {
       const budgeted = withinAlertBudget(ordered, calls, scoreFindings(found, b.compromised));
@@ -648,6 +691,8 @@ export function createDetection(options: DetectionOptions): Detection {
       result.held++;
       stats.chainsHeld++;
     } else {
+      // A chain held before the part arrived is learned now, whole: its held copies go.
+      if (late) stmt.release.run(chain.identity, chain.traceId);
       learnChain(b, ordered, opts);
       result.learned++;
       stats.chainsLearned++;
@@ -660,8 +705,73 @@ export function createDetection(options: DetectionOptions): Detection {
     forget(b, Math.max(newest, b.lastMs), opts.forgetAfterMs);
   }
 
+  /**
+   * The alerts an identity's chain raised before a later part of its trace changed it: an alert
+   * whose finding keys the merged chain no longer shows, and whose spans include a call the part
+   * replaced, is superseded (status `superseded`, the reason in `evidence.superseded`); the others
+   * stand. Returns those still standing that hold the chain out (medium or above, not expected).
+   */
+  function reviseEarlier(earlier: readonly Alert[], found: readonly Finding[], change: LateChange, result: AnalyseResult): Alert[] {
+    const still = new Set(found.flatMap((f) => f.keys.map((k) => `${f.detector}\u0000${k}`)));
+    const standing: Alert[] = [];
+    for (const a of earlier) {
+      if (a.status === 'superseded') continue;
+      const keys = (a.evidence?.keys as string[] | undefined) ?? [];
+      const shown = keys.some((k) => still.has(`${a.detector}\u0000${k}`));
+      if (!shown && a.spanIds.some((id) => change.replaced.has(id))) {
+        supersede(a, change, result);
+        continue;
+      }
+      if (SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium && a.status !== 'expected') standing.push(a);
+    }
+    return standing;
+  }
+
+  function supersede(a: Alert, change: LateChange, result: AnalyseResult): void {
+    const replaced = a.spanIds.filter((id) => change.replaced.has(id));
+    a.status = 'superseded';
+    a.evidence = {
+      ...a.evidence,
+      superseded: {
+        reason: 'a later part of the trace completed the calls this alert was raised on, and they no longer show what it found',
+        spanIds: replaced,
+      },
+    };
+    saveAlert(a, [a.identity, a.detector, ...(((a.evidence.keys as string[] | undefined) ?? []))].join('\u0000'));
+    result.superseded.push(a);
+    stats.alertsSuperseded++;
+  }
+
+  /** One identity's changed chain of a trace: unlearn the stored chain (if it was learned), analyse the merged one. */
+  function analyseChange(change: LateChange, result: AnalyseResult): void {
+    const identity = change.after?.identity ?? change.before?.identity;
+    const traceId = change.after?.traceId ?? change.before?.traceId;
+    if (identity === undefined || traceId === undefined) return;
+    const earlier = (stmt.alertsOfChain.all(traceId, identity) as { body: string }[]).map((r) => JSON.parse(r.body) as Alert);
+    const held = earlier.some((a) => SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium && a.status !== 'expected' && a.status !== 'superseded');
+    const b = baselines.get(identity);
+    if (b && change.before && !held) {
+      unlearnChain(b, change.before);
+      unwritten.add(b);
+    }
+    if (change.after && change.after.calls.length > 0) {
+      analyseChain(change.after, result, { change, earlier });
+      return;
+    }
+    // The part took every call of this identity's chain (its calls belong to another identity now).
+    for (const a of earlier) if (a.status !== 'superseded') supersede(a, change, result);
+    stmt.release.run(identity, traceId);
+  }
+
+  const analyseLateTx = db.transaction((changes: readonly LateChange[]): AnalyseResult => {
+    const result: AnalyseResult = { alerts: [], updated: [], superseded: [], held: 0, learned: 0 };
+    for (const change of changes) analyseChange(change, result);
+    if (persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs) writeUnwritten();
+    return result;
+  });
+
   const analyseTx = db.transaction((chains: readonly Chain[]): AnalyseResult => {
-    const result: AnalyseResult = { alerts: [], updated: [], held: 0, learned: 0 };
+    const result: AnalyseResult = { alerts: [], updated: [], superseded: [], held: 0, learned: 0 };
     const sorted = chains.filter((c) => c.calls.length > 0).sort((a, b) => a.startMs - b.startMs);
     for (const chain of sorted) analyseChain(chain, result);
     if (persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs) writeUnwritten();
@@ -695,13 +805,23 @@ export function createDetection(options: DetectionOptions): Detection {
     return alert;
   });
 
+  const scheduleWrite = () => {
+    if (unwritten.size > 0 && !writeTimer) {
+      writeTimer = setTimeout(writeLater, Math.max(0, writtenAt + persistIntervalMs - performance.now()));
+      writeTimer.unref();
+    }
+  };
+
   return {
     analyse(chains) {
       const result = analyseTx(chains);
-      if (unwritten.size > 0 && !writeTimer) {
-        writeTimer = setTimeout(writeLater, Math.max(0, writtenAt + persistIntervalMs - performance.now()));
-        writeTimer.unref();
-      }
+      scheduleWrite();
+      return result;
+    },
+
+    analyseLate(changes) {
+      const result = analyseLateTx(changes);
+      scheduleWrite();
       return result;
     },
 

@@ -84,6 +84,6 @@ export function alertmanagerBody(event: SinkEvent, nowMs = Date.now()): object[]
     startsAt: new Date(Date.parse(a.firstSeen) || nowMs).toISOString(),
   };
   if (a.links?.trace && /^https?:\/\//.test(a.links.trace)) entry.generatorURL = a.links.trace;
-  if (event.kind === 'feedback' && a.status === 'expected') entry.endsAt = new Date(nowMs).toISOString();
+  if (event.kind === 'feedback' && (a.status === 'expected' || a.status === 'superseded')) entry.endsAt = new Date(nowMs).toISOString();
   return [entry];
 }

@@ -30,13 +30,15 @@ export const OCSF_SEVERITY: Record<Severity, { id: number; name: string }> = {
 
 /**
  * Finding status from the operator's verdict: open is New, acknowledged is In Progress, expected
- * (benign) is Suppressed, malicious (triage done, a confirmed incident) is Resolved.
+ * (benign) is Suppressed, malicious (triage done, a confirmed incident) is Resolved; superseded (a
+ * later part of the trace showed the finding did not hold) is Suppressed, as a benign one.
  */
 export const OCSF_STATUS: Record<AlertStatus, { id: number; name: string }> = {
   open: { id: 1, name: 'New' },
   acknowledged: { id: 2, name: 'In Progress' },
   expected: { id: 3, name: 'Suppressed' },
   malicious: { id: 4, name: 'Resolved' },
+  superseded: { id: 3, name: 'Suppressed' },
 };
 
 /** OCSF analytic type per detector: policy rules, statistical rate detectors, behavioural baselines. */
