@@ -42,13 +42,53 @@ interface EntryRow {
   last_ms: number;
 }
 
-/** Filter columns of `listAlerts` and how each binds. */
-const ALERT_FILTERS: ReadonlyArray<readonly [keyof AlertListFilter, string, (v: never) => unknown]> = [
-  ['identity', 'identity', (v: string) => toColumn(v)],
-  ['detector', 'detector', (v: string) => toColumn(v)],
-  ['status', 'status', (v: string) => toColumn(v)],
-  ['sinceMs', 'last_seen_ms >=', (v: number) => v],
+const SEVERITY_RANK = `CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END`;
+
+/** Filter fields, their clause (`?` stands for the value's parameter) and how the value binds. */
+const ALERT_FILTERS: ReadonlyArray<[Exclude<keyof AlertListFilter, 'limit' | 'sort'>, string, (v: never) => unknown]> = [
+  ['identity', 'identity = ?', (v: string) => toColumn(v)],
+  // Any finding of an incident.
+  ['detector', '? = ANY(detectors)', (v: string) => toColumn(v)],
+  ['status', 'status = ?', (v: string) => toColumn(v)],
+  ['sinceMs', 'last_seen_ms >= ?', (v: number) => v],
+  ['untilMs', 'event_ms < ?', (v: number) => v],
+  ['traceId', 'trace_id = ?', (v: string) => toColumn(v.toLowerCase())],
+  ['severities', 'severity = ANY(?::text[])', (v: readonly string[]) => v.map(String).map(toColumn)],
+  ['text', 'strpos(search, ?) > 0', (v: string) => searchable(v)],
 ];
+
+const ALERT_ORDERS: Record<NonNullable<AlertListFilter['sort']>, string> = {
+  time: 'last_seen_ms DESC, event_ms DESC, id DESC',
+  score: 'score DESC, last_seen_ms DESC, id DESC',
+  severity: `${SEVERITY_RANK} DESC, score DESC, last_seen_ms DESC, id DESC`,
+};
+
+/** The statement of an alert list: the filters present, every value bound, the order asked for. */
+function alertListSql(filter: AlertListFilter): { sql: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const where: string[] = [];
+  for (const [field, clause, bind] of ALERT_FILTERS) {
+    const v = filter[field];
+    if (v === undefined || v === '' || ((field === 'sinceMs' || field === 'untilMs') && !Number.isFinite(v))) continue;
+    values.push((bind as (x: unknown) => unknown)(v));
+    where.push(clause.replace('?', `$${values.length}`));
+  }
+  values.push(Math.max(1, Math.floor(filter.limit)));
+  const order = ALERT_ORDERS[filter.sort && filter.sort in ALERT_ORDERS ? filter.sort : 'time'];
+  return { sql: `SELECT body FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT $${values.length}`, values };
+}
+
+/** Text as searched: ASCII lower-cased (as SQLite's lower()), without NUL. */
+function searchable(text: string): string {
+  return text.replace(/[A-Z]/g, (c) => c.toLowerCase()).replace(/\u0000/g, '');
+}
+
+/** The searched text of an alert: ids, detector, title, explanation and its findings (as JSON). */
+function searchTextOf(a: Alert): string {
+  const body = a as unknown as Record<string, unknown>;
+  const findings = body.findings === undefined ? '' : JSON.stringify(body.findings);
+  return searchable([a.id, a.identity, a.detector, a.traceId, body.title ?? '', body.explanation ?? '', findings].map((v) => (typeof v === 'string' ? v : '')).join(' '));
+}
 
 const groupsOf = (scope: BaselineScope | undefined): number[] | null => (scope?.groups ? scope.groups.map((g) => Math.floor(g)) : null);
 
@@ -107,20 +147,8 @@ export function createPostgresDetectionState(
       return alertOf(await db.query<{ body: string }>('SELECT body FROM alerts WHERE id = $1', [toColumn(id)]));
     },
     async listAlerts(filter) {
-      const where: string[] = [];
-      const values: unknown[] = [];
-      for (const [field, column, bind] of ALERT_FILTERS) {
-        const value = filter[field];
-        if (value === undefined) continue;
-        values.push((bind as (v: unknown) => unknown)(value));
-        where.push(column.endsWith('>=') ? `${column} $${values.length}` : `${column} = $${values.length}`);
-      }
-      values.push(Math.max(1, Math.floor(filter.limit)));
-      const rows = await db.query<{ body: string }>(
-        `SELECT body FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-         ORDER BY last_seen_ms DESC, event_ms DESC, id DESC LIMIT $${values.length}`,
-        values,
-      );
+      const { sql, values } = alertListSql(filter);
+      const rows = await db.query<{ body: string }>(sql, values);
       return rows.map((r) => JSON.parse(r.body) as Alert);
     },
     async findRepeat(dedupKey, fromMs, toMs) {
@@ -275,18 +303,31 @@ function alertStatement(records: readonly AlertRecord[]): Statement {
   // Absent values stay null, and the NOT NULL columns refuse them (the checkpoint fails whole).
   const text = (v: string | null | undefined) => (typeof v === 'string' ? toColumn(v) : null);
   return [
-    `INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[])
+    `INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body, detectors, score, search)
+     SELECT a.id, a.identity, a.detector, a.severity, a.status, a.trace_id, a.event_ms, a.last_seen_ms, a.dedup_key, a.body,
+       ARRAY(SELECT json_array_elements_text(a.detectors::json)), a.score, a.search
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[],
+       $11::text[], $12::float8[], $13::text[])
+       AS a (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body, detectors, score, search)
      ON CONFLICT (id) DO UPDATE SET identity = excluded.identity, detector = excluded.detector, severity = excluded.severity,
        status = excluded.status, trace_id = excluded.trace_id, event_ms = excluded.event_ms, last_seen_ms = excluded.last_seen_ms,
-       dedup_key = excluded.dedup_key, body = excluded.body`,
+       dedup_key = excluded.dedup_key, body = excluded.body, detectors = excluded.detectors, score = excluded.score, search = excluded.search`,
     [
       rows.map((r) => toColumn(r.alert.id)), rows.map((r) => text(r.alert.identity)), rows.map((r) => text(r.alert.detector)),
       rows.map((r) => text(r.alert.severity)), rows.map((r) => text(r.alert.status)), rows.map((r) => text(r.alert.traceId)),
       rows.map((r) => finiteOrNull(Date.parse(r.alert.firstSeen))), rows.map((r) => finiteOrNull(Date.parse(r.alert.lastSeen))),
       rows.map((r) => text(r.dedupKey)), rows.map((r) => JSON.stringify(r.alert)),
+      rows.map((r) => JSON.stringify(detectorsOf(r.alert).map(toColumn))),
+      rows.map((r) => (typeof r.alert.score === 'number' && Number.isFinite(r.alert.score) ? r.alert.score : 0)),
+      rows.map((r) => searchTextOf(r.alert)),
     ],
   ];
+}
+
+/** Every detector of an incident (alerts before incidents name one). */
+function detectorsOf(a: Alert): string[] {
+  const list = (a as unknown as { detectors?: unknown }).detectors;
+  return Array.isArray(list) && list.length > 0 ? list.map(String) : [String(a.detector)];
 }
 
 const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
