@@ -336,3 +336,6 @@ export type Config = z.output<typeof configSchema>;
 export type SinkConfig = z.output<typeof sink>;
 export type ForwardConfig = z.output<typeof forward>;
 export type PolicyConfig = z.output<typeof policy>;
+
+/** The schemas of a duration and of a size value (for tests that find every such key). */
+export { duration as durationSchema, size as sizeSchema };

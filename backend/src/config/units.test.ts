@@ -1,6 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from './index.js';
+import { z } from 'zod';
 import { durationFromConfig, sizeFromConfig } from './duration.js';
+import { configSchema, durationSchema, sizeSchema } from './schema.js';
+
+/** Keys (dotted, list items as 0) whose schema is `target`, found by walking the config schema. */
+function keysUsing(target: z.ZodTypeAny): string[] {
+  const found: string[] = [];
+  const walk = (node: z.ZodTypeAny, path: string[]): void => {
+    if (node === target) {
+      found.push(path.join('.'));
+      return;
+    }
+    if (node instanceof z.ZodObject) for (const [k, v] of Object.entries(node.shape as Record<string, z.ZodTypeAny>)) walk(v, [...path, k]);
+    else if (node instanceof z.ZodDefault) walk(node._def.innerType, path);
+    else if (node instanceof z.ZodOptional) walk(node._def.innerType, path);
+    else if (node instanceof z.ZodEffects) walk(node._def.schema, path);
+    else if (node instanceof z.ZodArray) walk(node.element, [...path, '0']);
+    else if (node instanceof z.ZodUnion) for (const o of node.options as z.ZodTypeAny[]) walk(o, path);
+  };
+  walk(configSchema, []);
+  return found.sort();
+}
 
 /** Sets `value` at a dotted key path (`forward.0.retry.maxElapsed`) in a fresh config object. */
 function configWith(key: string, value: unknown): Record<string, unknown> {
@@ -23,6 +44,8 @@ const DURATION_KEYS = [
   'storage.retention',
   'stitching.idle',
   'stitching.lateness',
+  'stitching.lateTraceWindow',
+  'receivers.k8sAudit.chainWindow',
   'learning.period',
   'learning.forgetAfter',
   'alerts.sinks.0.timeout',
@@ -37,6 +60,7 @@ const DURATION_KEYS = [
 const SIZE_KEYS = [
   'receivers.grpc.maxRequestBytes',
   'receivers.http.maxRequestBytes',
+  'receivers.k8sAudit.maxRequestBytes',
   'limits.maxMemoryBytes',
   'forward.0.spoolMaxBytes',
   'forward.0.queueMaxBytes',
@@ -44,6 +68,11 @@ const SIZE_KEYS = [
 ];
 
 describe('durations and sizes need their units', () => {
+  it('the lists below hold every duration and size key of the schema', () => {
+    expect([...DURATION_KEYS].sort()).toEqual(keysUsing(durationSchema));
+    expect([...SIZE_KEYS].sort()).toEqual(keysUsing(sizeSchema));
+  });
+
   it('refuses a bare number for every duration key, naming the key', () => {
     for (const key of DURATION_KEYS) {
       for (const bare of [5, '5', 7.5]) {

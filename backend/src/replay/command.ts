@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { ConfigError, type Config } from '../config/index.js';
+import { ConfigError, type Config, textsToHide, valuesFromEnvironment } from '../config/index.js';
 import { createLogger } from '../log/index.js';
 import { StorageInUseError } from '../store/sqlite/lock.js';
 import { formatReplaySummary, replayFiles, type ReplayProgress } from './replay.js';
@@ -44,7 +44,11 @@ export async function runReplay(files: string[], flags: ReplayFlags, deps: Repla
     throw e;
   }
   // Logs are for operators of `serve`; a replay reports on stderr and prints its summary.
-  const logger = createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level });
+  const logger = createLogger({
+    level: config.log.level === 'info' ? 'warn' : config.log.level,
+    format: config.log.format,
+    hide: textsToHide(valuesFromEnvironment(config)),
+  });
   try {
     const summary = await replayFiles({
       config,
