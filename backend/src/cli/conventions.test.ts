@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../store/testdata/fixtures.js';
 import { requireBuilt, runConductChild } from './testdata/child.js';
@@ -151,6 +152,21 @@ describe('conduct command conventions (child process)', () => {
     }
   });
 
+  it("Node's own warnings become log lines too", async () => {
+    // A preload that emits a process warning on SIGUSR2, once serve is running.
+    const probe = join(t.dir, 'warn-probe.mjs');
+    writeFileSync(probe, "process.on('SIGUSR2', () => process.emitWarning('probe warning from the test', 'ProbeWarning'));\n");
+    const env = { ...process.env, NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${JSON.stringify(pathToFileURL(probe).href)}` };
+    const child = runConductChild(['serve', '--db', join(t.dir, 'warn.db'), '--grpc', '', '--http', '', '--api', '127.0.0.1:0'], { env });
+    await child.listening;
+    child.kill('SIGUSR2');
+    await waitFor(() => child.stderr().includes('probe warning from the test'));
+    child.kill('SIGTERM');
+    expect(await child.exit).toBe(0);
+    const entries = expectJsonLines(child.stderrLines());
+    expect(entries).toContainEqual(expect.objectContaining({ level: 'warn', source: 'node', warning: 'ProbeWarning', msg: 'probe warning from the test' }));
+  });
+
   it('a database that cannot be opened is named in the error', async () => {
     const dir = join(t.dir, 'a-directory.db');
     mkdirSync(dir);
@@ -205,6 +221,11 @@ describe('${env:NAME} in the configuration file (child process)', () => {
     expect(entry!['msg']).toContain('api.token: environment variable CONDUCT_TEST_UNSET_TOKEN is not set');
   });
 });
+
+/** Resolves once `done()` holds (checked every 20 ms); the test's own timeout bounds it. */
+async function waitFor(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setTimeout(r, 20));
+}
 
 function listenSomewhere(): Promise<Server> {
   return new Promise((resolve) => {

@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ForwardConfigError, ReceiverConfigError } from '@conduct/processor';
 import { SinkConfigError } from '../alerts/sinks/index.js';
 import { ConfigError, loadConfigFile, parseConfig, textsToHide, valuesFromEnvironment, type Config } from '../config/index.js';
-import { createLogger, LOG_LEVELS, routeGrpcLogs, type LogLevel } from '../log/index.js';
+import { createLogger, LOG_LEVELS, routeGrpcLogs, routeProcessWarnings, type LogLevel } from '../log/index.js';
 import { StorageInUseError } from '../store/sqlite/lock.js';
 import { CONDUCT_VERSION, startConduct } from './start.js';
 import { registerReplayCommand } from '../replay/command.js';
@@ -70,6 +70,7 @@ async function serve(flags: ServeFlags): Promise<number> {
   // Values read from environment variables (`${env:NAME}`) are shown as their reference in every line.
   const logger = createLogger({ level: config.log.level, format: config.log.format, hide: textsToHide(valuesFromEnvironment(config)) });
   routeGrpcLogs(logger);
+  routeProcessWarnings(logger);
   // Signals are watched from before start-up: one that arrives while starting stops conduct as
   // soon as it has started (the default action would kill it mid-start).
   let running: Awaited<ReturnType<typeof startConduct>> | undefined;

@@ -4,3 +4,4 @@ export { formatConsoleLine } from './console-format.js';
 export { routeGrpcLogs } from './grpc.js';
 export { createHidingStream } from './hide.js';
 export type { HiddenText } from './hide.js';
+export { routeProcessWarnings } from './process-warnings.js';
