@@ -7,6 +7,7 @@ import { StorageInUseError } from '../store/sqlite/lock.js';
 import { CONDUCT_VERSION, startConduct } from './start.js';
 import { registerReplayCommand } from '../replay/command.js';
 import { registerDemoCommand } from '../demo/command.js';
+import { registerMigrateCommand } from './migrate.js';
 
 /** Exit codes of the `conduct` command. */
 export const EXIT_OK = 0;
@@ -153,6 +154,10 @@ export async function main(argv: string[]): Promise<number> {
   );
 
   registerDemoCommand(program, { exit: { ok: EXIT_OK, failure: EXIT_FAILURE, usage: EXIT_USAGE } }, (p) => {
+    action = p;
+  });
+
+  registerMigrateCommand(program, { exit: { ok: EXIT_OK, failure: EXIT_FAILURE, usage: EXIT_USAGE } }, (p) => {
     action = p;
   });
 
