@@ -296,6 +296,7 @@ export function createDetection(options: DetectionOptions): Detection {
         last_seen_ms = excluded.last_seen_ms, body = excluded.body`),
     getAlert: db.prepare('SELECT body FROM alerts WHERE id = ?'),
     alertsOfChain: db.prepare('SELECT body FROM alerts WHERE trace_id = ? AND identity = ?'),
+    isHeld: db.prepare('SELECT 1 FROM held_chains WHERE identity = ? AND trace_id = ? LIMIT 1').pluck(),
     findRepeat: db.prepare(`SELECT body FROM alerts WHERE dedup_key = ? AND last_seen_ms >= ? AND event_ms <= ?
       AND status NOT IN ('expected', 'superseded') ORDER BY last_seen_ms DESC LIMIT 1`),
     hold: db.prepare(`INSERT OR REPLACE INTO held_chains (identity, trace_id, alert_id, start_ms, chain) VALUES (?, ?, ?, ?, ?)`),
@@ -748,7 +749,8 @@ export function createDetection(options: DetectionOptions): Detection {
     const traceId = change.after?.traceId ?? change.before?.traceId;
     if (identity === undefined || traceId === undefined) return;
     const earlier = (stmt.alertsOfChain.all(traceId, identity) as { body: string }[]).map((r) => JSON.parse(r.body) as Alert);
-    const held = earlier.some((a) => SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium && a.status !== 'expected' && a.status !== 'superseded');
+    // Held out (by an alert of this trace, or a repeat it counted on another's): never learned.
+    const held = stmt.isHeld.get(identity, traceId) !== undefined;
     const b = baselines.get(identity);
     if (b && change.before && !held) {
       unlearnChain(b, change.before);
