@@ -158,4 +158,23 @@ describe('stitcher', () => {
     expect(setup({ idleMs: 8 }).stitcher.checkIntervalMs).toBe(10);
     expect(setup({ idleMs: 60_000 }).stitcher.checkIntervalMs).toBe(250);
   });
+
+  it('marks later parts: joins within lateTraceWindowMs of the last completion, fragment after, maybe while the window reaches back before the start on a store with traces', () => {
+    const { clock, stitcher } = setup({ lateTraceWindowMs: 5_000, earlierPartsStored: true });
+    const late = (n: number) => {
+      stitcher.add(spans(n, 1));
+      return stitcher.flush().map((t) => t.late);
+    };
+    // Within a window of the start, an unknown trace may have been stored by an earlier run.
+    expect(late(1)).toEqual(['maybe']);
+    clock.t = 5_001;
+    expect(late(2)).toEqual([undefined]);
+    // Trace 2 completed at 5_001: a part within 5 s joins (and completes it again), a part more
+    // than 5 s after its latest completion is a fragment.
+    clock.t = 10_001;
+    expect(late(2)).toEqual(['joins']);
+    clock.t = 15_002;
+    expect(late(2)).toEqual(['fragment']);
+    expect(stitcher.stats().lateSpans).toBe(2);
+  });
 });
