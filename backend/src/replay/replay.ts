@@ -84,7 +84,7 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
   const summary: ReplaySummary = { files: files.length, requests: 0, spans: 0, badRequests: 0, errors: [], chains: 0, calls: 0, alerts: [] };
   const sinks = options.deliver ? createSinks(config.alerts.sinks, { registry, logger }) : undefined;
   try {
-    const engine = createEngine({ store, registry, logger });
+    const engine = createEngine({ store, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow });
     const detection = createDetection({
       db: store.db,
       learning: config.learning,
@@ -100,7 +100,14 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
     });
     const pipeline = createPipeline({
       rules: config.identity.rules,
-      stitching: { idleMs: config.stitching.idle, latenessMs: config.stitching.lateness, maxPendingSpans: config.stitching.maxPendingSpans },
+      stitching: {
+        idleMs: config.stitching.idle,
+        latenessMs: config.stitching.lateness,
+        maxPendingSpans: config.stitching.maxPendingSpans,
+        lateTraceWindowMs: config.stitching.lateTraceWindow,
+        // Parts of traces stored by an earlier run or replay are looked up in the store.
+        earlierPartsStored: store.newestEventMs() > 0,
+      },
       consumer: engine,
       registry,
       logger,
