@@ -92,6 +92,10 @@ export interface ChainCall {
   status?: string | number;
   name?: string;
   source?: Record<string, unknown>;
+  /** The class of error the call ended with (a CloudTrail errorCode, a Kubernetes failure reason). */
+  errorCode?: string;
+  /** For calls read from audit logs: the record's id (CloudTrail eventID, Kubernetes auditID). */
+  auditId?: string;
 }
 
 export interface Chain {

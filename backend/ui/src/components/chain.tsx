@@ -83,7 +83,14 @@ export function ChainTimeline(props: { chain: Chain; highlight?: string[]; showI
                   {c.service ?? '?'} → <span class={c.external ? 'external' : ''}>{c.peer ?? '?'}</span>
                   {c.target ? ` · ${asText(c.target)}` : ''}
                   {c.account ? ` · account ${asText(c.account)}` : ''}
+                  {c.errorCode ? ` · ${asText(c.errorCode)}` : ''}
                 </span>
+                {c.auditId && (
+                  <span class="audit-id muted mono" title="id of the audit record this call was read from" data-testid="audit-id">
+                    {' '}
+                    record {asText(c.auditId)}
+                  </span>
+                )}
                 {primary && <span class="flag">offending step</span>}
               </span>
               <span class="step-bar" aria-hidden="true">
