@@ -12,6 +12,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureUiBuilt, launchBrowser, watchedPage, type PageWatch } from './support/browser.js';
 import { startTestConduct, type TestConduct } from './support/conduct.js';
+import { sendShopTrace } from './support/shop.js';
 import { NEW_EXTERNAL_PEER, REPORTER, sendReporterBaseline, sendReporterChangedHour, sendWideIdentity, widePeer } from './support/sre-traffic.js';
 
 const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
@@ -71,6 +72,7 @@ describe('the SRE views in a real browser', () => {
   let browser: Browser;
   let context: BrowserContext;
   let uploadTrace: string;
+  let shopTrace: string;
   // Whole hours back, so the reporter's last hour is one window.
   const t0 = Math.floor((Date.now() - 14 * HOUR) / HOUR) * HOUR;
 
@@ -82,6 +84,7 @@ describe('the SRE views in a real browser', () => {
     await sendReporterBaseline(conduct, t0);
     await conduct.flush();
     uploadTrace = await sendReporterChangedHour(conduct, t0);
+    shopTrace = (await sendShopTrace(conduct, { t: t0 + 3 * HOUR })).traceId;
     await conduct.flush();
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
@@ -213,5 +216,193 @@ describe('the SRE views in a real browser', () => {
     await expect.poll(() => page.getByTestId('compare-window').innerText()).toContain(new Date(until - 24 * HOUR).toISOString().slice(0, 16).replace('T', ' '));
     await expectClean(w);
     await page.close();
+  });
+
+  it('shows a trace as a span tree with timing bars, span fields, the identities in it and the alerts raised on it', async () => {
+    type TraceBody = { chains: { identity: string; calls: { spanId: string; serverSpanId?: string; parentSpanId: string; peer: string }[] }[] };
+    const trace = await conduct.get<TraceBody>(`/api/v1/traces/${uploadTrace}`);
+    const calls = trace.body.chains.flatMap((c) => c.calls);
+    const upload = calls.find((c) => c.peer === NEW_EXTERNAL_PEER)!;
+    const raised = await conduct.get<{ alerts: { id: string; spanIds: string[] }[] }>(`/api/v1/alerts?traceId=${uploadTrace}`);
+    expect(raised.body.alerts.length).toBeGreaterThan(0);
+    expect(raised.body.alerts.flatMap((a) => a.spanIds)).toContain(upload.spanId);
+
+    const w = await watchedPage(context);
+    const { page } = w;
+    await page.goto(`${conduct.api}/traces/${uploadTrace}`);
+    const rows = page.getByTestId('span-tree').locator('li.span-row:not(.gap)');
+    await expect.poll(() => rows.count()).toBe(calls.length);
+    // Timing bars: the upload starts after the trace's first call.
+    const leftOf = (id: string) => page.locator(`li.span-row[data-span-id="${id}"] .bar`).evaluate((el) => parseFloat((el as HTMLElement).style.left));
+    const first = rows.first();
+    expect(await leftOf(upload.spanId)).toBeGreaterThan(await first.locator('.bar').evaluate((el) => parseFloat((el as HTMLElement).style.left)));
+    // The offending span is highlighted, and the alerts raised on the trace are listed beside the tree.
+    const offending = page.locator(`li.span-row[data-span-id="${upload.spanId}"]`);
+    expect(await offending.getAttribute('class')).toContain('offending');
+    await expect.poll(() => page.getByTestId('trace-alerts').locator('li').count()).toBe(raised.body.alerts.length);
+    expect(await page.getByTestId('trace-identities').innerText()).toContain(REPORTER);
+    // A span's stored fields and its resource (the caller's source).
+    await offending.locator('button.span-name').click();
+    const details = page.getByTestId('span-details');
+    await details.waitFor();
+    const text = await details.innerText();
+    expect(text).toContain(upload.spanId);
+    expect(text).toContain(NEW_EXTERNAL_PEER);
+    expect(text).toMatch(/Resource and source/);
+    expect(await page.getByTestId('trace-link').getAttribute('href')).toBe(TRACE_URL.replace('{traceId}', uploadTrace));
+    await page.screenshot({ path: `${SCREENSHOTS}trace.png`, fullPage: true });
+
+    // The tree follows the stored parent relations: in the shop trace, checkout's calls hang under
+    // web's call to checkout (their parent is the server span that call was stitched to).
+    const shop = (await conduct.get<TraceBody>(`/api/v1/traces/${shopTrace}`)).body.chains.flatMap((c) => c.calls);
+    const parents = new Map<string, string>();
+    for (const c of shop) for (const id of [c.spanId, c.serverSpanId]) if (id) parents.set(id, c.spanId);
+    const depth = (c: { parentSpanId: string }): number => {
+      const parent = shop.find((x) => x.spanId === parents.get(c.parentSpanId));
+      // Under a stored call, or under the row of a parent span that is not stored.
+      return parent ? 1 + depth(parent) : c.parentSpanId ? 1 : 0;
+    };
+    expect(Math.max(...shop.map(depth))).toBeGreaterThan(1);
+    await page.goto(`${conduct.api}/traces/${shopTrace}`);
+    await expect.poll(() => rows.count()).toBe(shop.length);
+    const drawnDepths = await rows.evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-span-id'), Number(e.getAttribute('data-depth'))])));
+    expect(drawnDepths).toEqual(Object.fromEntries(shop.map((c) => [c.spanId, depth(c)])));
+    // The reporter's calls all hang under its root server span, which is not a call: one grey row.
+    await page.goto(`${conduct.api}/traces/${uploadTrace}`);
+    await expect.poll(() => page.locator('li.span-row.gap').count()).toBe(new Set(calls.map((c) => c.parentSpanId)).size);
+    await expectClean(w);
+    await page.close();
+  });
+
+  it('filters alerts by severity, identity, time range and text, kept in the URL; sorts by score; takes bulk verdicts', async () => {
+    type Listed = { alerts: { id: string; identity: string; severity: string; score: number; status: string }[] };
+    const all = await conduct.get<Listed>('/api/v1/alerts?limit=200');
+    expect(all.body.alerts.length).toBeGreaterThan(1);
+    const w = await watchedPage(context);
+    const { page } = w;
+    const shown = () => page.locator('[data-testid=alerts] tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-alert-id')));
+    await page.goto(`${conduct.api}/alerts`);
+    await expect.poll(shown).toEqual(all.body.alerts.map((a) => a.id));
+
+    // Severity: the rows are the API's for the same filter, and the URL carries it.
+    await page.getByLabel('severity').selectOption('medium,high,critical');
+    await page.waitForURL(/severity=medium%2Chigh%2Ccritical/);
+    const medium = await conduct.get<Listed>('/api/v1/alerts?limit=200&severity=medium,high,critical');
+    await expect.poll(shown).toEqual(medium.body.alerts.map((a) => a.id));
+    // Free text.
+    await page.getByLabel('search').fill(NEW_EXTERNAL_PEER);
+    await page.waitForURL(/q=paste\.example\.com/);
+    const text = await conduct.get<Listed>(`/api/v1/alerts?limit=200&severity=medium,high,critical&q=${NEW_EXTERNAL_PEER}`);
+    expect(text.body.alerts.length).toBeGreaterThan(0);
+    await expect.poll(shown).toEqual(text.body.alerts.map((a) => a.id));
+    // A shared link shows the same list with the same controls.
+    await page.goto(page.url());
+    await expect.poll(shown).toEqual(text.body.alerts.map((a) => a.id));
+    expect(await page.getByLabel('severity').inputValue()).toBe('medium,high,critical');
+    expect(await page.getByLabel('search').inputValue()).toBe(NEW_EXTERNAL_PEER);
+
+    // Identity and sort by score.
+    await page.goto(`${conduct.api}/alerts?identity=${encodeURIComponent(REPORTER)}&sort=score`);
+    const byScore = await conduct.get<Listed>(`/api/v1/alerts?limit=200&identity=${encodeURIComponent(REPORTER)}&sort=score`);
+    await expect.poll(shown).toEqual(byScore.body.alerts.map((a) => a.id));
+    const scores = byScore.body.alerts.map((a) => a.score);
+    expect(scores).toEqual([...scores].sort((x, y) => y - x));
+    expect(byScore.body.alerts.every((a) => a.identity === REPORTER)).toBe(true);
+    await page.screenshot({ path: `${SCREENSHOTS}alerts.png`, fullPage: true });
+
+    // Time range: the traffic is 11 hours old in event time, so the last hour holds none of it.
+    await page.getByLabel('time range').selectOption('1h');
+    await page.waitForURL(/range=1h/);
+    await expect.poll(() => page.locator('main').innerText()).toContain('No alerts.');
+    await page.getByLabel('time range').selectOption('');
+
+    // Bulk verdict: every open alert of the reporter acknowledged at once.
+    await page.goto(`${conduct.api}/alerts?identity=${encodeURIComponent(REPORTER)}&status=open`);
+    const open = (await conduct.get<Listed>(`/api/v1/alerts?limit=200&identity=${encodeURIComponent(REPORTER)}&status=open`)).body.alerts;
+    expect(open.length).toBeGreaterThan(0);
+    await expect.poll(shown).toEqual(open.map((a) => a.id));
+    await page.getByLabel('select all').check();
+    await page.getByTestId('bulk').getByRole('button', { name: 'Acknowledge' }).click();
+    await page.getByTestId('bulk').getByRole('status').filter({ hasText: `${open.length} marked acknowledged` }).waitFor();
+    for (const a of open) expect((await conduct.get<{ status: string }>(`/api/v1/alerts/${encodeURIComponent(a.id)}`)).body.status).toBe('acknowledged');
+    await expect.poll(shown).toEqual([]);
+    await expectClean(w);
+    await page.close();
+  });
+
+  it('fits every table at 1280 and 1440 px, breaks ids only at separators, and shows absolute event times beside relative ones', async () => {
+    const alert = (await conduct.get<{ alerts: { id: string }[] }>(`/api/v1/alerts?traceId=${uploadTrace}`)).body.alerts[0]!;
+    const pages = [
+      '/alerts',
+      `/identities/${encodeURIComponent(REPORTER)}`,
+      `/identities/${encodeURIComponent(REPORTER)}?graph=compare`,
+      `/identities/${encodeURIComponent(WIDE)}`,
+      `/traces/${uploadTrace}`,
+      `/alerts/${encodeURIComponent(alert.id)}`,
+      '/',
+    ];
+    let wrappedIds = 0;
+    for (const width of [1280, 1440]) {
+      const ctx = await browser.newContext({ viewport: { width, height: 900 } });
+      const page = await ctx.newPage();
+      for (const path of pages) {
+        await page.goto(`${conduct.api}${path}`);
+        await page.locator('main table, main [data-testid=graph], main [data-testid=span-tree], main [data-testid=explanation]').first().waitFor();
+        await page.waitForLoadState('networkidle');
+        // A peer's panel with long names in the narrow side column.
+        if (path.endsWith(encodeURIComponent(WIDE))) await page.locator(`g.gnode[data-node-id="${widePeer(2)}"]`).click();
+        const clipped = await page.evaluate(() => {
+          const out: string[] = [];
+          for (const table of document.querySelectorAll('main table')) {
+            const parent = table.parentElement!;
+            if (table.getBoundingClientRect().right > parent.getBoundingClientRect().right + 1) out.push(`table wider than its box: ${table.className}`);
+            for (const cell of table.querySelectorAll('td, th')) {
+              const el = cell as HTMLElement;
+              if (el.scrollWidth > el.clientWidth + 1) out.push(`${el.tagName} ${el.scrollWidth}>${el.clientWidth}: ${el.innerText.slice(0, 40)}`);
+            }
+          }
+          if (document.documentElement.scrollWidth > window.innerWidth) out.push(`page ${document.documentElement.scrollWidth}>${window.innerWidth}`);
+          return out;
+        });
+        expect(clipped, `${path} at ${width}px`).toEqual([]);
+        const breaks = await page.evaluate(() => {
+          const bad: string[] = [];
+          let wrapped = 0;
+          for (const el of document.querySelectorAll('main .id')) {
+            const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+            let prevTop: number | undefined;
+            let prevChar = '';
+            let lines = 1;
+            for (let n = walker.nextNode() as Text | null; n; n = walker.nextNode() as Text | null) {
+              for (let i = 0; i < n.data.length; i++) {
+                const r = document.createRange();
+                r.setStart(n, i);
+                r.setEnd(n, i + 1);
+                const rect = r.getClientRects()[0];
+                if (!rect || rect.width === 0) continue;
+                if (prevTop !== undefined && rect.top > prevTop + 2) {
+                  lines++;
+                  if (!/[/:.\- ]/.test(prevChar)) bad.push(`${el.textContent} after "${prevChar}" at ${i}`);
+                }
+                prevTop = rect.top;
+                prevChar = n.data[i]!;
+              }
+            }
+            if (lines > 1) wrapped++;
+          }
+          return { bad, wrapped };
+        });
+        expect(breaks.bad, `${path} at ${width}px`).toEqual([]);
+        wrappedIds += breaks.wrapped;
+      }
+      // Event times: absolute with the relative beside it.
+      await page.goto(`${conduct.api}/alerts`);
+      const time = page.locator('[data-testid=alerts] [data-testid=time]').first();
+      await time.waitFor();
+      expect(await time.innerText()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ · \d+[smhd] ago$/);
+      await ctx.close();
+    }
+    // Some ids did wrap (at their separators), so the check above checked something.
+    expect(wrappedIds).toBeGreaterThan(0);
   });
 });

@@ -186,6 +186,11 @@ describe('API', () => {
     expect(body.chains[1]!.identityKind).toBe('certificate');
     expect(body.chains[0]!.calls.map((c) => c.peer)).toEqual(['checkout', 'payments']);
     expect(body.chains[0]!.calls[0]!.traceId).toBe(T1);
+    expect(body).not.toHaveProperty('links');
+    // With alerts.traceUrl, the answer links to the trace in the tracing back end.
+    const linked = createApi({ store, registry: new Registry(), flush: async () => undefined, traceUrl: 'http://jaeger:16686/trace/{traceId}' });
+    const withLink = (await (await linked.app.request(`/api/v1/traces/${T1.toUpperCase()}`)).json()) as { links: { trace: string } };
+    expect(withLink.links.trace).toBe(`http://jaeger:16686/trace/${T1}`);
     expect((await fetch(`${base}/api/v1/traces/${traceId(77)}`)).status).toBe(404);
     for (const bad of ['xyz', '0'.repeat(32), 'a'.repeat(33), "';DROP TABLE chains;--"]) {
       const r = await fetch(`${base}/api/v1/traces/${encodeURIComponent(bad)}`);

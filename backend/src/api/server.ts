@@ -6,7 +6,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { Gauge, type Registry } from 'prom-client';
 import type { Call, Chain, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
-import { ALERT_STATUSES, SEVERITIES, type AlertStatus, type Severity, type Verdict } from '../alerts/model.js';
+import { ALERT_STATUSES, SEVERITIES, traceLink, type AlertStatus, type Severity, type Verdict } from '../alerts/model.js';
 import type { EdgeRecord, IdentityRecord, Store } from '../store/index.js';
 import { compareWithBaseline, windowGraph, type GraphJson, type Window } from './graph-compare.js';
 import { HttpError } from './http-error.js';
@@ -54,6 +54,8 @@ export interface ApiOptions {
   insights?: IdentityInsights;
   /** Serve HTTPS with these PEM contents (not paths); mutual TLS when `clientAuth`. */
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer; clientAuth?: boolean };
+  /** `alerts.traceUrl`: the trace answer links to the trace in the tracing back end with it. */
+  traceUrl?: string;
   /** Built UI served at `/`; DEFAULT_UI_DIR by default; nothing served when it has no index.html. */
   uiDir?: string;
 }
@@ -238,6 +240,7 @@ export function createApi(options: ApiOptions): ApiServer {
     return c.json({
       traceId: traceId.toLowerCase(),
       ...(summary && { startMs: summary.startMs, endMs: summary.endMs, spans: summary.spans, services: summary.services }),
+      ...(options.traceUrl && { links: { trace: traceLink(options.traceUrl, traceId.toLowerCase()) } }),
       chains: chains.map(chainJson),
     });
   });

@@ -321,6 +321,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       failure: () => state.failure,
       alerts,
       insights,
+      traceUrl: config.alerts.traceUrl,
       uiDir: options.uiDir,
       ...(apiTls ? { tls: apiTls } : {}),
     });

@@ -114,6 +114,8 @@ export interface TraceAnswer {
   endMs?: number;
   spans?: number;
   services?: string[];
+  /** `links.trace`: the trace in the tracing back end (the `alerts.traceUrl` template). */
+  links?: { trace?: string };
   chains: Chain[];
 }
 

@@ -54,9 +54,8 @@ function OperationRows(props: { ops: ViewOperation[]; compare: boolean }) {
     <table class="table compact" data-testid="panel-operations">
       <thead>
         <tr>
-          <th>operation</th>
+          <th>operation · last seen</th>
           <th class="num">calls</th>
-          <th>last seen</th>
         </tr>
       </thead>
       <tbody>
@@ -65,11 +64,11 @@ function OperationRows(props: { ops: ViewOperation[]; compare: boolean }) {
             <td class="wrap">
               <Ids text={o.operation} />
               {o.alertOnly && <span class="flag">only in alerts</span>}
+              <div class="small">
+                <Time value={o.lastSeen} />
+              </div>
             </td>
             <td class="num">{o.count}</td>
-            <td>
-              <Time value={o.lastSeen} />
-            </td>
           </tr>
         ))}
       </tbody>

@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
 import type { Alert, AlertStatus, Verdict } from '../api-types.js';
 import { api } from '../api.js';
-import { Loading, Mono, Problem, Section, SeverityBadge, StatusBadge } from '../components/bits.js';
+import { Ids, Loading, Mono, Problem, Section, SeverityBadge, StatusBadge, Time } from '../components/bits.js';
+import { incidentOf } from '../incident.js';
 import { bounds, ChainTimeline } from '../components/chain.js';
 import { asText, formatTime, safeHttpUrl } from '../format.js';
 import { useApi } from '../hooks.js';
@@ -25,6 +26,43 @@ function Evidence(props: { evidence: Record<string, unknown> | undefined }) {
         </div>
       ))}
     </dl>
+  );
+}
+
+/** The incident's findings, worst first: each detector's own title, explanation, score and spans. */
+function Findings(props: { alert: Alert }) {
+  const inc = incidentOf(props.alert);
+  return (
+    <Section title={inc.findings.length === 1 ? 'Finding' : `Findings (${inc.findings.length})`}>
+      <ol class="findings" data-testid="findings">
+        {inc.findings.map((f, i) => (
+          <li key={i} data-detector={f.detector}>
+            <div class="alert-head">
+              <SeverityBadge severity={f.severity} />
+              <span class="mono">{f.detector}</span>
+              {f.score !== undefined && <span class="muted">score {f.score}</span>}
+              {f.techniques.map((t) => (
+                <span class="badge technique mono" key={t}>
+                  {t}
+                </span>
+              ))}
+            </div>
+            <strong>{f.title}</strong>
+            {f.explanation && f.explanation !== props.alert.explanation && <p class="explanation">{f.explanation}</p>}
+            {f.spanIds.length > 0 && (
+              <div class="muted small">
+                spans:{' '}
+                {f.spanIds.slice(0, 10).map((id) => (
+                  <span class="mono" key={id}>
+                    {id}{' '}
+                  </span>
+                ))}
+              </div>
+            )}
+          </li>
+        ))}
+      </ol>
+    </Section>
   );
 }
 
@@ -112,13 +150,15 @@ export function AlertPage(props: { id: string }) {
           <dt>identity</dt>
           <dd>
             <Link to={paths.identity(shown.identity)} class="mono">
-              {shown.identity}
+              <Ids text={shown.identity} />
             </Link>
           </dd>
         </div>
         <div>
           <dt>event time</dt>
-          <dd>{formatTime(shown.eventTime)}</dd>
+          <dd>
+            <Time value={shown.eventTime} received={incidentOf(shown).receivedAt} />
+          </dd>
         </div>
         <div>
           <dt>seen</dt>
@@ -149,6 +189,8 @@ export function AlertPage(props: { id: string }) {
           {shown.explanation}
         </p>
       </Section>
+
+      <Findings alert={shown} />
 
       <Section title="Your verdict">
         <Feedback alert={shown} onStatus={setStatus} />
