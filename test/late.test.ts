@@ -5,8 +5,10 @@
  * Both must then answer the API alike, modulo ids: one chain per identity in the trace view, each
  * call once, identity and edge counts as for the whole trace.
  */
+import { SpanKind } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConduct, type TestConduct } from './support/conduct.js';
+import { exporterFor, TestService } from './support/otel.js';
 import { until } from './support/receivers.js';
 
 const T0 = Date.UTC(2026, 11, 6, 9, 0, 0);
@@ -244,6 +246,45 @@ describe('a late part after a restart, and past the window', () => {
       const view = (await conduct.get(`/api/v1/traces/${traceId}`)).body;
       expect(view.chains.filter((c: { identity: string }) => c.identity === PRINCIPAL)).toHaveLength(1);
       expect(view.chains.flatMap((c: { calls: { peer: string }[] }) => c.calls.map((x) => x.peer))).toContain('orders:8080');
+    } finally {
+      await conduct.dispose();
+    }
+  });
+});
+
+describe('halves exported by the official OpenTelemetry exporter, each service on its own', () => {
+  it('the orders service exports after the storefront half completed: one chain per identity, the call stitched', async () => {
+    const conduct = await startTestConduct({ stitching: { idle: '1s' } });
+    try {
+      const svc = (name: string) =>
+        new TestService({ 'service.name': name, 'service.namespace': 'shop', 'cloud.region': 'eu-west-1' }, exporterFor('grpc', conduct));
+      const web = svc('web');
+      const orders = svc('orders');
+      const t = T0 + 60_000;
+      const spec = (role: string) => SPANS.find((x) => x.role === role)!;
+      const checkout = web.start(spec('checkout').name, { kind: SpanKind.SERVER, startMs: t, attributes: spec('checkout').attrs });
+      const getOrder = web.start(spec('get-order').name, { kind: SpanKind.CLIENT, parent: checkout, startMs: t + 5, attributes: spec('get-order').attrs });
+      getOrder.end(t + 50);
+      checkout.end(t + 60);
+      await web.shutdown();
+      const traceId = checkout.spanContext().traceId;
+      await stored(conduct, traceId, 2);
+      // The callee's spans, exported by its own provider once the caller's half was stored.
+      const server = orders.start(spec('orders').name, { kind: SpanKind.SERVER, parent: getOrder, startMs: t + 7, attributes: spec('orders').attrs });
+      for (const role of ['select', 'charge']) {
+        orders.start(spec(role).name, { kind: SpanKind.CLIENT, parent: server, startMs: t + spec(role).start, attributes: spec(role).attrs }).end(t + spec(role).end);
+      }
+      server.end(t + 48);
+      await orders.shutdown();
+      await stored(conduct, traceId, 5);
+      const view = (await conduct.get(`/api/v1/traces/${traceId}`)).body;
+      expect(view.chains.map((c: { identity: string; calls: { peer: string; spanId: string; serverSpanId?: string }[] }) => [c.identity, c.calls.map((x) => x.peer)])).toEqual([
+        [PRINCIPAL, ['shop/web', 'shop/orders']],
+        ['svc:shop/orders', ['postgres:5432', 'payments:8443']],
+      ]);
+      const call = view.chains[0].calls[1];
+      expect([call.spanId, call.serverSpanId]).toEqual([getOrder.spanContext().spanId, server.spanContext().spanId]);
+      expect((await conduct.get('/api/v1/identities')).body.identities.find((i: { id: string }) => i.id === PRINCIPAL)).toMatchObject({ calls: 2, chains: 1, peers: 2 });
     } finally {
       await conduct.dispose();
     }
