@@ -1,11 +1,9 @@
 // Certificates for the mutual-TLS part of the demo, made at start in JavaScript (Node's WebCrypto
 // for the keys, `@peculiar/x509` for the certificates; no `openssl` command needed): a throw-away
 // CA, a server certificate for the ledger and a client certificate for payments.
-import 'reflect-metadata'; // @peculiar/x509 resolves its ASN.1 encoders through tsyringe, which needs it
 import { webcrypto } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
 
 /** Subject of the payments workload's client certificate (what the ledger records). */
 export const PAYMENTS_SUBJECT = 'O=Demo Shop, OU=payments, CN=payments.shop.svc';
@@ -17,7 +15,20 @@ export const CERT_DAYS = 2;
 const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-x509.cryptoProvider.set(webcrypto);
+/**
+ * The certificate library, loaded on first use: every demo service imports this module for the
+ * constants above, and loading @peculiar/x509 (with reflect-metadata, which its ASN.1 encoders
+ * need through tsyringe) in each of them made every service start cost a quarter more CPU.
+ */
+let x509;
+async function loadX509() {
+  if (!x509) {
+    await import('reflect-metadata');
+    x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto);
+  }
+  return x509;
+}
 
 function validity() {
   // An hour of slack before now, for clocks a little behind.
@@ -86,6 +97,7 @@ async function makeLeaf(ca, subject, usage, altName) {
  * {cert, key}}`.
  */
 export async function makeCertificates(dir) {
+  await loadX509();
   const ca = await makeCa();
   const server = await makeLeaf(ca, `O=Demo Shop, OU=finance, CN=${LEDGER_HOST}`, x509.ExtendedKeyUsage.serverAuth, {
     type: 'dns',
