@@ -214,13 +214,19 @@ describe('a late part after a restart, and past the window', () => {
         await post(second, request(n, 'split', CALLEE_HALF));
         await stored(second, traceId, SPANS.length);
         const view = (await second.get(`/api/v1/traces/${traceId}`)).body;
-        // One chain per identity. The boundary spans that stitch a call across the parts were
-        // in the first process's memory only: the storefront's call stays the one its client
-        // span made alone (processor/README.md, "Late parts").
+        // One chain per identity. The caller's client span was in the first process's memory
+        // only: the server span completes the call stored for it (engine/late.ts).
         expect(view.chains.map((c: { identity: string; calls: { peer: string }[] }) => [c.identity, c.calls.map((x) => x.peer)])).toEqual([
-          [PRINCIPAL, ['shop/web', 'orders:8080']],
+          [PRINCIPAL, ['shop/web', 'shop/orders']],
           ['svc:shop/orders', ['postgres:5432', 'payments:8443']],
         ]);
+        expect(view.chains[0].calls[1]).toMatchObject({
+          spanId: idsOf(n, 'split').spanId('get-order'),
+          serverSpanId: idsOf(n, 'split').spanId('orders'),
+          operation: 'GET /orders/{id}',
+          peerKind: 'service',
+          source: { region: 'eu-west-1', clientAddress: '10.9.1.21' },
+        });
         const metrics = await (await fetch(`${second.api}/metrics`)).text();
         expect(metrics).toMatch(/^conduct_late_spans_total\{outcome="joined"\} 3$/m);
         expect((await second.get('/api/v1/identities')).body.identities.find((i: { id: string }) => i.id === PRINCIPAL)).toMatchObject({ calls: 2, chains: 1 });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Call, Chain, TraceSummary } from '@conduct/processor';
+import { BOUNDARY_IDENTITY, type Call, type Chain, type TraceSummary } from '@conduct/processor';
 import { openStore, type Store } from '../store/index.js';
 import { call, tempDir, traceId } from '../store/testdata/fixtures.js';
 import { createEngine, mergeLatePart, type LateMerge } from './index.js';
@@ -56,6 +56,15 @@ describe('merging a later part of a trace', () => {
     const merge = mergeLatePart(TRACE, [chainOf([serverOnly])], [chainOf([entry, stitched])]);
     expect(merge.chains.flatMap((c) => c.calls)).toEqual([entry, stitched]);
     expect(merge.removed).toEqual([serverOnly]);
+  });
+
+  it('completes a stored client-only call with a boundary call of its server span; an unmatched boundary call is dropped', () => {
+    const server = call({ traceId: TRACE, identity: BOUNDARY_IDENTITY, spanId: 's1', serverSpanId: 's1', parentSpanId: 'c1', service: 'client', peer: 'shop/orders', operation: 'GET /orders/{id}', startMs: T + 7, source: { clientAddress: '10.9.1.21', network: '10.9.1.0/24', publicAddress: false } });
+    const stray = { ...server, spanId: 's9', serverSpanId: 's9', parentSpanId: 'nope' };
+    const merge = mergeLatePart(TRACE, [chainOf([entry, provisional])], [], [server, stray]);
+    expect(merge.chains.map((c) => c.identity)).toEqual([USER]);
+    expect(merge.chains[0]!.calls[1]).toEqual({ ...provisional, serverSpanId: 's1', peer: 'shop/orders', peerKind: 'service', source: { ...provisional.source, clientAddress: '10.9.1.21', network: '10.9.1.0/24', publicAddress: false } });
+    expect(merge.removed).toEqual([provisional]);
   });
 
   it('keeps a stitched call when a retried copy of the client span alone arrives, and changes nothing for a repeat', () => {

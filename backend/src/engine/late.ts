@@ -1,5 +1,5 @@
 import type { Call, Chain, TraceSummary } from '@conduct/processor';
-import { chainsOf } from '@conduct/processor';
+import { BOUNDARY_IDENTITY, chainsOf } from '@conduct/processor';
 
 /**
  * A later part of a trace merged into what was stored of it: the trace's chains as they are now
@@ -28,7 +28,7 @@ export interface LateMerge {
  * already stitched to its server span is not replaced by the same client span alone (a retried
  * copy of an earlier part). Pure.
  */
-export function mergeLatePart(traceId: string, stored: readonly Chain[], part: readonly Chain[]): LateMerge {
+export function mergeLatePart(traceId: string, stored: readonly Chain[], part: readonly Chain[], boundary: readonly Call[] = []): LateMerge {
   const bySpan = new Map<string, Call>();
   const names = new Map<string, string>();
   for (const chain of stored) {
@@ -43,8 +43,15 @@ export function mergeLatePart(traceId: string, stored: readonly Chain[], part: r
     bySpan.delete(spanId);
     removed.push(old);
   };
-  for (const chain of part) {
-    if (chain.displayName && !names.has(chain.identity)) names.set(chain.identity, chain.displayName);
+  // A server span whose caller's span is stored alone completes that call (the pipeline no
+  // longer had the caller's span in memory to stitch them itself).
+  const completed: Call[] = [];
+  for (const b of boundary) {
+    const caller = bySpan.get(b.parentSpanId);
+    if (caller && caller.serverSpanId === undefined && caller.service !== b.peer) completed.push(stitchStored(caller, b));
+  }
+  for (const chain of [...part, { identity: '', calls: completed }]) {
+    if ('displayName' in chain && chain.displayName && !names.has(chain.identity)) names.set(chain.identity, chain.displayName);
     for (const call of chain.calls) {
       const old = bySpan.get(call.spanId);
       if (old && old.serverSpanId !== undefined && old.serverSpanId !== old.spanId && call.serverSpanId === undefined) continue;
@@ -60,6 +67,33 @@ export function mergeLatePart(traceId: string, stored: readonly Chain[], part: r
   const chains = chainsOf([...bySpan.values()], names);
   const identities = new Set<string>([...added, ...removed].map((c) => c.identity));
   return { traceId, chains, before: [...stored], added, removed, identities };
+}
+
+/**
+ * The call a stored client-only call makes with a later part's server-side-only view of its
+ * server span, as the pipeline would have stitched the two spans: the server's service is the
+ * peer, its operation (a route, mostly) the operation unless it only has the span name, its
+ * client-side facts join the caller's source, an error on either side is an error.
+ */
+export function stitchStored(caller: Call, server: Call): Call {
+  const call: Call = {
+    ...caller,
+    serverSpanId: server.spanId,
+    peer: server.peer,
+    peerKind: 'service',
+    external: false,
+    operation: server.protocol !== 'internal' ? server.operation : caller.operation,
+    protocol: server.protocol !== 'internal' ? server.protocol : caller.protocol,
+    status: caller.status === 'error' || server.status === 'error' ? 'error' : caller.status === 'ok' || server.status === 'ok' ? 'ok' : 'unset',
+    source: { ...caller.source, ...server.source },
+  };
+  const httpStatus = server.httpStatus ?? caller.httpStatus;
+  if (httpStatus !== undefined) call.httpStatus = httpStatus;
+  const target = caller.target ?? server.target;
+  if (target !== undefined) call.target = target;
+  const account = caller.account ?? server.account;
+  if (account !== undefined) call.account = account;
+  return call;
 }
 
 /** Whether two calls say the same (their fields, in any order; the source's too). */
@@ -127,16 +161,23 @@ export async function splitLateParts(store: LateStore, chains: readonly Chain[],
     spans.joined += s.spans;
     joining.set(s.traceId.toLowerCase(), []);
   }
-  if (joining.size === 0) return { onTime: [...chains], merges: [], spans };
   const onTime: Chain[] = [];
+  const boundaries = new Map<string, Call[]>();
   for (const chain of chains) {
-    const part = typeof chain.traceId === 'string' ? joining.get(chain.traceId.toLowerCase()) : undefined;
+    const traceId = typeof chain.traceId === 'string' ? chain.traceId.toLowerCase() : '';
+    // Boundary calls are never stored: they only complete a stored call of a part that joins.
+    if (chain.identity === BOUNDARY_IDENTITY) {
+      if (joining.has(traceId)) boundaries.set(traceId, [...(boundaries.get(traceId) ?? []), ...chain.calls]);
+      continue;
+    }
+    const part = joining.get(traceId);
     if (part) part.push(chain);
     else onTime.push(chain);
   }
   const merges: LateMerge[] = [];
   for (const [traceId, part] of joining) {
-    if (part.length > 0) merges.push(mergeLatePart(traceId, await store.traceChains(traceId), part));
+    const boundary = boundaries.get(traceId) ?? [];
+    if (part.length > 0 || boundary.length > 0) merges.push(mergeLatePart(traceId, await store.traceChains(traceId), part, boundary));
   }
   return { onTime, merges, spans };
 }

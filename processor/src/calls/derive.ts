@@ -29,6 +29,13 @@ export const UNINSTRUMENTED_CALLER = 'client';
 export const UNKNOWN_PEER = 'unknown';
 /** Prefix of a tool peer. */
 export const TOOL_PEER_PREFIX = 'tool:';
+/**
+ * Identity of the boundary calls of a later part of a trace (DeriveOptions.boundary): the
+ * server-side-only view of a server span whose caller's span is in an earlier part and not in
+ * memory. Never an identity's call: the consumer stitches it to the stored call of that caller
+ * span, or drops it.
+ */
+export const BOUNDARY_IDENTITY = 'conduct:boundary';
 
 export interface DerivedTrace {
   calls: Call[];
@@ -56,7 +63,15 @@ export interface DeriveOptions {
   takeParent?(traceId: string, spanId: string, calleeService: string): RememberedClient | undefined;
   rememberServer?(traceId: string, parentSpanId: string, server: RememberedClient): void;
   takeChild?(traceId: string, spanId: string, callerService: string): RememberedClient | undefined;
+  /**
+   * A later part's server span whose caller's span was not remembered (a restart, or forgotten)
+   * and which names no principal of its own also yields a server-side-only call owned by
+   * BOUNDARY_IDENTITY, for the consumer to stitch to what it stored of the caller's span.
+   */
+  boundary?: boolean;
 }
+
+const BOUNDARY: ResolvedIdentity = { id: BOUNDARY_IDENTITY, kind: 'boundary' };
 
 interface Node extends TraceSpan {
   service: string;
@@ -135,6 +150,7 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
     if ((span.kind === SpanKind.SERVER || span.kind === SpanKind.CONSUMER) && !parent && !node.lateStitched) {
       const who = resolver.spanIdentity(span);
       if (who) add(serverOnlyCall(node, who), who);
+      else if (options.boundary && span.parentSpanId) add(serverOnlyCall(node, BOUNDARY), BOUNDARY);
       // Its caller's span may yet come, in a later part of the trace.
       if (options.rememberServer && span.parentSpanId) {
         options.rememberServer(span.traceId, span.parentSpanId, { span, resource: node.resource, service: node.service, identity: who ?? identityOf(node) });

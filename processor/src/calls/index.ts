@@ -1,4 +1,4 @@
-export { deriveTrace, chainsOf, peerOf, hostOfUrl, UNINSTRUMENTED_CALLER, UNKNOWN_PEER, TOOL_PEER_PREFIX } from './derive.js';
+export { deriveTrace, chainsOf, peerOf, hostOfUrl, UNINSTRUMENTED_CALLER, UNKNOWN_PEER, TOOL_PEER_PREFIX, BOUNDARY_IDENTITY } from './derive.js';
 export type { DerivedTrace, DeriveOptions, RememberedClient } from './derive.js';
 export { operationOf, protocolOf, templatePath, templateWords, isIdLike, parseQuery, pathOfUrl, MAX_OPERATION_LENGTH, ID_PLACEHOLDER } from './operation.js';
 export type { Operation, OperationSource } from './operation.js';

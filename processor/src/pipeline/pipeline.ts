@@ -109,7 +109,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const recentClients = createRecentClients(recentConfig, clock);
   const recentServers = createRecentClients(recentConfig, clock);
   const onTimeDerive: DeriveOptions = { remember: recentClients.remember, rememberServer: recentServers.remember };
-  const lateDerive: DeriveOptions = { ...onTimeDerive, takeParent: recentClients.take, takeChild: recentServers.take };
+  const lateDerive: DeriveOptions = { ...onTimeDerive, takeParent: recentClients.take, takeChild: recentServers.take, boundary: true };
   const metrics = createMetrics(
     registry,
     () => stitcher.stats(),
