@@ -38,8 +38,17 @@ describe('conduct demo (bounded mode)', () => {
       const scenario = demo.scenarios.find((s) => s.name === name)!;
       const { identity, detectors } = scenario.expect;
       const hits = scenario.alerts.filter(
-        (a) => a.identity === identity && detectors!.includes(a.detector) && SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium,
+        (a) => a.identity === identity && a.detectors.some((d) => detectors!.includes(d)) && SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium,
       );
+      // One incident per identity and trace, its findings inside.
+      const perTrace = new Map<string, number>();
+      for (const a of scenario.alerts) perTrace.set(`${a.identity} ${a.traceId}`, (perTrace.get(`${a.identity} ${a.traceId}`) ?? 0) + 1);
+      expect([...perTrace.values()].every((n) => n === 1), JSON.stringify([...perTrace])).toBe(true);
+      for (const a of scenario.alerts) {
+        expect(a.detectors).toEqual([...new Set(a.findings.map((f) => f.detector))]);
+        expect(a.detector).toBe(a.findings[0]!.detector);
+        expect(a.severity).toBe(a.findings[0]!.severity);
+      }
       expect(hits, `${name}: ${scenario.reason ?? ''}`).not.toHaveLength(0);
       expect(scenario.passed).toBe(true);
       const alert = hits[0]!;

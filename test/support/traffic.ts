@@ -26,6 +26,23 @@ export interface ApiAlert {
   techniques: string[];
   links: { trace: string };
   evidence?: Record<string, unknown>;
+  /** Every finding's detector, the leading one first. */
+  detectors: string[];
+  /** The incident's findings, worst first. */
+  findings: ApiFinding[];
+}
+
+/** One finding inside an incident. */
+export interface ApiFinding {
+  detector: string;
+  severity: 'info' | 'low' | 'medium' | 'high' | 'critical';
+  score: number;
+  title: string;
+  explanation: string;
+  spanIds: string[];
+  techniques: string[];
+  attack?: Array<{ id: string; name: string; tactic?: string }>;
+  keys: string[];
 }
 
 export const SEVERITY_RANK = { info: 0, low: 1, medium: 2, high: 3, critical: 4 } as const;
@@ -134,5 +151,9 @@ export function serious(alerts: readonly ApiAlert[]): ApiAlert[] {
 
 /** A compact description of alerts, for failure messages. */
 export function describeAlerts(alerts: readonly ApiAlert[]): string {
-  return alerts.map((a) => `${a.severity} ${a.detector} ${a.identity} ${a.traceId}: ${a.title}`).join('\n') || '(none)';
+  return (
+    alerts
+      .map((a) => `${a.severity} ${(a.detectors ?? [a.detector]).join('+')} ${a.identity} ${a.traceId} x${a.count}: ${a.title}`)
+      .join('\n') || '(none)'
+  );
 }

@@ -28,12 +28,47 @@ export type AlertStatus = (typeof ALERT_STATUSES)[number];
 /** Feedback verdicts accepted by `POST /api/v1/alerts/{id}/feedback`. */
 export type Verdict = Exclude<AlertStatus, 'open' | 'superseded'>;
 
+/** An ATT&CK technique as a finding cites it: the id, its name and its primary tactic. */
+export interface AttackTechnique {
+  id: string;
+  name: string;
+  tactic?: string;
+}
+
+/** One detector's finding inside an incident, with its own evidence. */
+export interface AlertFinding {
+  detector: Detector;
+  severity: Severity;
+  /** 0-100. */
+  score: number;
+  title: string;
+  explanation: string;
+  spanIds: string[];
+  /** MITRE ATT&CK technique ids. */
+  techniques: string[];
+  /** The same techniques with their names (ids conduct has no name for are left out here). */
+  attack?: AttackTechnique[];
+  /** What was found, e.g. `peer:s3.amazonaws.com`; repeats of the same keys count on the incident. */
+  keys: string[];
+  evidence?: Record<string, unknown>;
+}
+
+/**
+ * An alert is one incident: an identity's findings on one trace. The top-level fields describe
+ * the incident as a whole (the leading finding's detector, title and evidence; the worst
+ * severity and score; every finding's techniques and spans).
+ */
 export interface Alert {
   /** Stable id (string; unique across the store). */
   id: string;
   identity: string;
   identityKind: string;
+  /** The leading (worst) finding's detector. */
   detector: Detector;
+  /** Every finding's detector, the leading one first. */
+  detectors: Detector[];
+  /** The findings, worst first. */
+  findings: AlertFinding[];
   severity: Severity;
   /** 0-100. */
   score: number;
@@ -53,6 +88,8 @@ export interface Alert {
   status: AlertStatus;
   /** MITRE ATT&CK technique ids, e.g. T1580. */
   techniques: string[];
+  /** The techniques with their names and tactics. */
+  attack?: AttackTechnique[];
   links: { trace: string };
   /** Structured evidence for the UI and sinks: the baseline facts and the offending values. */
   evidence?: Record<string, unknown>;

@@ -23,6 +23,8 @@ const SPIFFE = 'spiffe://prod/ns/ci/sa/deployer';
 function alert(id: string, identity: string, status: Alert['status'] = 'open'): Alert {
   return {
     id, identity, identityKind: 'workload', detector: 'new-peer', severity: 'high', score: 80,
+    detectors: ['new-peer'],
+    findings: [{ detector: 'new-peer', severity: 'high', score: 80, title: `${identity} contacted a new peer`, explanation: 'Normally it calls b only.', spanIds: ['0000000000000001'], techniques: [], keys: ['peer:b2'] }],
     title: `${identity} contacted a new peer`, explanation: 'Normally it calls b only.', traceId: T1,
     spanIds: ['0000000000000001'], eventTime: '2023-11-14T22:13:20.000Z', firstSeen: '2023-11-14T22:13:20.000Z',
     lastSeen: '2023-11-14T22:13:20.000Z', count: 1, status, techniques: [], links: { trace: `http://jaeger/trace/${T1}` },

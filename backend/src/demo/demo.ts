@@ -151,7 +151,7 @@ export function judge(expect: ScenarioExpectation, alerts: readonly Alert[]): { 
   }
   const min = expect.minSeverity ?? 'medium';
   const hit = alerts.find(
-    (a) => a.identity === expect.identity && atLeast(a, min) && (!expect.detectors || expect.detectors.includes(a.detector)),
+    (a) => a.identity === expect.identity && atLeast(a, min) && (!expect.detectors || (a.detectors ?? [a.detector]).some((d) => expect.detectors!.includes(d))),
   );
   if (hit) return { passed: true };
   const mine = alerts.filter((a) => a.identity === expect.identity);
@@ -163,10 +163,11 @@ export function judge(expect: ScenarioExpectation, alerts: readonly Alert[]): { 
   };
 }
 
-/** One line per alert: severity, detector, identity, title, then the trace link. */
+/** One incident: severity, leading detector, identity, title, one line per finding, then the trace link. */
 export function formatAlert(a: Alert): string {
   const repeat = a.count > 1 ? ` (x${a.count})` : '';
-  return `  ! ${a.severity.toUpperCase().padEnd(8)} ${a.detector.padEnd(16)} ${a.identity}${repeat}\n      ${a.title}\n      trace: ${a.links?.trace ?? a.traceId}`;
+  const findings = (a.findings ?? []).length > 1 ? a.findings.map((f) => `\n        - ${f.severity.padEnd(8)} ${f.detector.padEnd(16)} ${f.title}`).join('') : '';
+  return `  ! ${a.severity.toUpperCase().padEnd(8)} ${a.detector.padEnd(16)} ${a.identity}${repeat}\n      ${a.findings?.[0]?.title ?? a.title}${findings}\n      trace: ${a.links?.trace ?? a.traceId}`;
 }
 
 /**

@@ -96,7 +96,7 @@ describe('per-identity alert budget', () => {
       { operation: 'PutObject', peer: 'backup.internal', peerKind: 'http', target: 'logs-0', source: SOURCE },
     ]);
     const peer = d.analyse([moved]);
-    const newPeer = peer.alerts.find((a) => a.detector === 'new-peer');
+    const newPeer = peer.alerts.find((a) => a.detectors.includes('new-peer'));
     expect(newPeer).toBeDefined();
     expect(newPeer!.traceId).toBe(moved.traceId);
     expect(newPeer!.severity).toBe('medium');
@@ -108,7 +108,7 @@ describe('per-identity alert budget', () => {
       { operation: 'PutObject', peer: 'archive.internal', peerKind: 'http', target: 'logs-0', source: SOURCE },
     ]);
     const folded = d.analyse([other]);
-    expect(folded.alerts.filter((a) => a.detector === 'new-peer')).toEqual([]);
+    expect(folded.alerts.filter((a) => a.detectors.includes('new-peer'))).toEqual([]);
     flood = floodOf(d);
     expect(flood).toHaveLength(1);
     expect(flood[0]!.severity).toBe('medium');

@@ -85,7 +85,7 @@ describe('new-peer', () => {
       { operation: 'GET /v1/payments/{id}', peer: 'payments-api' },
     ]);
     const r = d.analyse([c]);
-    const alert = r.alerts.find((a) => a.detector === 'new-peer')!;
+    const alert = r.alerts.find((a) => a.detectors.includes('new-peer'))!;
     expect(alert).toBeDefined();
     expect(alert.identity).toBe(CI);
     expect(alert.traceId).toBe(c.traceId);
@@ -105,7 +105,7 @@ describe('new-peer', () => {
     const r = d.analyse([
       chain(CI, TRAINED + MINUTE, [{ operation: 'POST /upload', peer: 'transfer.example.net', peerKind: 'http', external: true }]),
     ]);
-    const alert = r.alerts.find((a) => a.detector === 'new-peer')!;
+    const alert = r.alerts.find((a) => a.detectors.includes('new-peer'))!;
     expect(SEVERITY_RANK[alert.severity]).toBeGreaterThanOrEqual(SEVERITY_RANK.high);
     expect(alert.techniques).toContain('T1567');
   });
@@ -114,9 +114,9 @@ describe('new-peer', () => {
     const d = trained();
     const mk = (at: number) =>
       chain(CI, at, [{ operation: 'GET /apis/apps/v1/deployments/{id}', peer: 'kube-api', target: 'deployments' }, { operation: 'GET /metrics', peer: 'metrics-api' }]);
-    const first = d.analyse([mk(TRAINED + MINUTE)]).alerts.find((a) => a.detector === 'new-peer')!;
+    const first = d.analyse([mk(TRAINED + MINUTE)]).alerts.find((a) => a.detectors.includes('new-peer'))!;
     const second = d.analyse([mk(TRAINED + 5 * MINUTE)]);
-    expect(second.alerts.filter((a) => a.detector === 'new-peer')).toEqual([]);
+    expect(second.alerts.filter((a) => a.detectors.includes('new-peer'))).toEqual([]);
     const repeated = second.updated.find((a) => a.id === first.id)!;
     expect(repeated.count).toBe(2);
     expect(repeated.lastSeen).toBe(new Date(TRAINED + 5 * MINUTE + 100).toISOString());
@@ -134,13 +134,15 @@ describe('new-peer', () => {
   it('marks the identity compromised on a malicious verdict and keeps the chain out', () => {
     const d = trained();
     const r = d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /x', peer: 'vault' }])]);
-    const alert = r.alerts.find((a) => a.detector === 'new-peer')!;
+    const alert = r.alerts.find((a) => a.detectors.includes('new-peer'))!;
     expect(d.feedback(alert.id, 'malicious')!.status).toBe('malicious');
     expect(d.identity(CI)!.compromised).toBe(true);
     expect(d.baseline(CI)!.peers.map((p) => p.key)).not.toContain('vault');
     const g = d.graph(CI)!;
-    // The one call raised several alerts; it is still one call on the graph.
-    expect(r.alerts.filter((a) => a.traceId === alert.traceId).length).toBeGreaterThan(1);
+    // The one call raised one incident with several findings; it is still one call on the graph.
+    expect(r.alerts.filter((a) => a.traceId === alert.traceId)).toHaveLength(1);
+    expect(alert.findings.length).toBeGreaterThan(1);
+    expect(alert.detectors).toEqual(alert.findings.map((f) => f.detector));
     expect(g.edges.find((e) => e.to === 'vault')).toMatchObject({ alertOnly: true, operation: 'GET /x', count: 1 });
     expect(g.nodes.find((n) => n.id === 'vault')).toMatchObject({ alertOnly: true });
     expect(d.feedback('no-such-alert', 'expected')).toBeUndefined();
@@ -156,11 +158,11 @@ describe('new-operation', () => {
         { operation: 'GET /api/v1/secrets', peer: 'kube-api', target: 'secrets' },
       ]),
     ]);
-    const alert = r.alerts.find((a) => a.detector === 'new-operation')!;
+    const alert = r.alerts.find((a) => a.detectors.includes('new-operation'))!;
     expect(alert.severity).toBe('high');
     expect(alert.explanation).toContain('"GET /api/v1/secrets"');
     expect(alert.explanation).toMatch(/most often .*"PATCH \/apis\/apps\/v1\/deployments\/\{id\}" \(60 calls\)/);
-    expect(r.alerts.find((a) => a.detector === 'new-peer')).toBeUndefined();
+    expect(r.alerts.find((a) => a.detectors.includes('new-peer'))).toBeUndefined();
   });
 });
 
@@ -195,7 +197,7 @@ describe('rate-burst and fan-out', () => {
     const r = d.analyse(burst);
     const all = [...r.alerts, ...r.updated];
     expect(atLeastMedium(all)).toEqual([]);
-    const rate = r.alerts.find((a) => a.detector === 'rate-burst')!;
+    const rate = r.alerts.find((a) => a.detectors.includes('rate-burst'))!;
     expect(rate).toBeDefined();
     expect(rate.severity).toBe('low');
     expect(rate.explanation).toMatch(/calls per active minute/);
@@ -210,13 +212,22 @@ describe('rate-burst and fan-out', () => {
       accounts.map((account) => ({ operation: 'ListBuckets', peer: 's3.amazonaws.com', peerKind: 'http' as const, account, target: `bucket-${account}` })),
     );
     const r = d.analyse([c]);
-    const fan = r.alerts.find((a) => a.detector === 'fan-out')!;
+    // One incident for the identity and trace, both findings inside.
+    expect(r.alerts).toHaveLength(1);
+    const incident = r.alerts[0]!;
+    const fan = incident.findings.find((f) => f.detector === 'fan-out')!;
     expect(fan).toBeDefined();
     expect(SEVERITY_RANK[fan.severity]).toBeGreaterThanOrEqual(SEVERITY_RANK.medium);
     expect(fan.techniques).toContain('T1619');
-    const peer = r.alerts.find((a) => a.detector === 'new-peer')!;
+    expect(fan.attack).toContainEqual({ id: 'T1619', name: 'Cloud Storage Object Discovery', tactic: 'Discovery' });
+    expect(incident.techniques).toContain('T1619');
+    const peer = incident.findings.find((f) => f.detector === 'new-peer')!;
     expect(peer.severity === 'high' || peer.severity === 'critical').toBe(true);
-    expect(peer.evidence?.agreeing).toContain('fan-out');
+    // The incident leads with its worst finding and takes its severity and score.
+    expect(incident.detector).toBe('new-peer');
+    expect(incident.severity).toBe(peer.severity);
+    expect(incident.score).toBe(Math.max(...incident.findings.map((f) => f.score)));
+    expect(incident.evidence?.agreeing).toContain('fan-out');
     // agreement raises the score above a lone finding of the same severity
     expect(peer.score).toBeGreaterThan(75);
   });
@@ -233,7 +244,7 @@ describe('new-source', () => {
     const moved = deployChain(CI, TRAINED + HOUR, 2);
     for (const call of moved.calls) call.source = { ...call.source, region: 'ap-southeast-3' };
     const r = d.analyse([moved]);
-    const alert = r.alerts.find((a) => a.detector === 'new-source')!;
+    const alert = r.alerts.find((a) => a.detectors.includes('new-source'))!;
     expect(alert.severity).toBe('medium');
     expect(alert.explanation).toContain('"ap-southeast-3"');
     expect(alert.explanation).toMatch(/region "us-east-1" \(\d+ calls\)/);
@@ -256,7 +267,7 @@ describe('credential-reuse', () => {
     const c = chain(CERT, T0 + 4 * MINUTE, [srv('10.9.8.0/24', '10.9.8.5', 'curl/8.4.0')], { identityKind: 'certificate' });
     const r = d.analyse([c]);
     expect(d.identity(CERT)!.status).toBe('learning');
-    const alert = r.alerts.find((x) => x.detector === 'credential-reuse')!;
+    const alert = r.alerts.find((x) => x.detectors.includes('credential-reuse'))!;
     expect(alert.severity === 'high' || alert.severity === 'critical').toBe(true);
     expect(alert.traceId).toBe(c.traceId);
     expect(alert.explanation).toContain('"10.1.2.0/24"');
@@ -281,7 +292,7 @@ describe('credential-reuse', () => {
       chain(role, T0 + 2 * MINUTE, [{ operation: 'ListObjects', peer: 's3.amazonaws.com', target: 'banking-data', source: { userAgent: cli, clientAddress: '1.2.3.4', publicAddress: true, network: '1.2.3.0/24' } }], { identityKind: 'principal' }),
     ]);
     expect(r.alerts.filter((a) => a.identity === user)).toEqual([]);
-    const alert = r.alerts.find((a) => a.identity === role && a.detector === 'credential-reuse')!;
+    const alert = r.alerts.find((a) => a.identity === role && a.detectors.includes('credential-reuse'))!;
     expect(alert.explanation).toMatch(/cloud CLI \(aws-cli\) on a desktop operating system/);
     expect(alert.techniques).toEqual(['T1078.004']);
   });
@@ -290,7 +301,7 @@ describe('credential-reuse', () => {
     const d = open();
     d.analyse([0, 1, 2].map((i) => chain(CERT, T0 + i * HOUR, [srv('10.1.2.0/24', `10.1.2.${i}`, 'python-requests/2.31')], { identityKind: 'certificate' })));
     const r = d.analyse([chain(CERT, T0 + 5 * HOUR, [srv('203.0.113.0/24', '203.0.113.9', 'python-requests/2.31', true)], { identityKind: 'certificate' })]);
-    expect(r.alerts.find((a) => a.detector === 'credential-reuse')?.explanation).toContain('"203.0.113.9"');
+    expect(r.alerts.find((a) => a.detectors.includes('credential-reuse'))?.explanation).toContain('"203.0.113.9"');
   });
 });
 
@@ -301,7 +312,7 @@ describe('policy', () => {
     ]);
     const c = chain(CI, T0, [{ operation: 'DeleteBucket', peer: 's3.amazonaws.com', source: { region: 'eu-west-1' } }]);
     const r = d.analyse([c]);
-    const alert = r.alerts.find((a) => a.detector === 'policy')!;
+    const alert = r.alerts.find((a) => a.detectors.includes('policy'))!;
     expect(alert.severity).toBe('high');
     expect(alert.explanation).toContain('Deploys to the prod-a cluster');
     expect(alert.explanation).toContain('"DeleteBucket"');
@@ -318,7 +329,7 @@ describe('forgetting and persistence', () => {
     d.feedback(d.listAlerts({ detector: 'new-peer' })[0]!.id, 'acknowledged');
     expect(d.baseline(CI)!.peers.map((p) => p.key)).not.toContain('rare-api');
     // Learn rare-api through an expected verdict, then go quiet on it for two days.
-    const id = d.analyse([chain(CI, T0 + 5 * HOUR, [{ operation: 'GET /v1/rare2', peer: 'rare2-api' }])]).alerts.find((a) => a.detector === 'new-peer')!.id;
+    const id = d.analyse([chain(CI, T0 + 5 * HOUR, [{ operation: 'GET /v1/rare2', peer: 'rare2-api' }])]).alerts.find((a) => a.detectors.includes('new-peer'))!.id;
     d.feedback(id, 'expected');
     expect(d.baseline(CI)!.peers.map((p) => p.key)).toContain('rare2-api');
     d.analyse(training(CI, T0 + 3 * 24 * HOUR, 3, 3 * MINUTE));

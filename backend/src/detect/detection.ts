@@ -4,7 +4,6 @@ import type { Call, Chain, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import {
   SEVERITY_RANK,
-  traceLink,
   type Alert,
   type AlertStatus,
   type Detector,
@@ -36,6 +35,7 @@ import { q, unique, type DetectionContext, type Finding } from './finding.js';
 import { policyFor, sensitiveReason } from './identity-context.js';
 import { applyDetectionSchema } from '../store/sqlite/detection-state.js';
 import { alertListSql } from '../store/sqlite/alert-query.js';
+import { asIncident, buildIncident, countRepeat, findingRef, incidentDedupKey, RecentFindings } from './incident.js';
 import { CRITICAL_SCORE, scoreFindings, type ScoredFinding } from './score.js';
 import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGraph } from './summary.js';
 
@@ -310,6 +310,8 @@ export function createDetection(options: DetectionOptions): Detection {
 
   const baselines = new Map<string, Baseline>();
   const suppressions = new Set<string>();
+  /** Which incident recent finding keys were counted on (repeats of a subset count there too). */
+  const recent = new RecentFindings();
   const stats: DetectionStats = {
     identities: 0,
     alertsRaised: 0,
@@ -364,14 +366,11 @@ export function createDetection(options: DetectionOptions): Detection {
     detector: string;
     key: string;
   }>) {
-    suppressions.add(suppressionRef(row.identity, row.detector, row.key));
+    suppressions.add(findingRef(row.identity, row.detector, row.key));
   }
   stats.identities = baselines.size;
   logger.info({ identities: baselines.size, suppressions: suppressions.size }, 'detection state loaded');
 
-  function suppressionRef(identity: string, detector: string, key: string): string {
-    return `${identity}\u0000${detector}\u0000${key}`;
-  }
 
   function persistBaseline(b: Baseline): void {
     stmt.upsertIdentity.run({
@@ -448,7 +447,7 @@ export function createDetection(options: DetectionOptions): Detection {
 
   function getAlert(id: string): Alert | undefined {
     const row = stmt.getAlert.get(id) as { body: string } | undefined;
-    return row ? (JSON.parse(row.body) as Alert) : undefined;
+    return row ? asIncident(JSON.parse(row.body) as Alert) : undefined;
   }
 
   function baselineFor(chain: Chain, result: AnalyseResult): Baseline | undefined {
@@ -472,69 +471,58 @@ export function createDetection(options: DetectionOptions): Detection {
     return b;
   }
 
-  /** The dedup key of a finding: identity, detector and the sorted finding keys. */
-  function dedupKeyOf(identity: string, f: Finding): string {
-    return [identity, f.detector, ...[...f.keys].sort()].join('\u0000');
+  /** One incident per identity and trace; the alert-flood incident has its own id beside it. */
+  function incidentIdOf(chain: Chain, flood: boolean): string {
+    const suffix = flood ? `\u0000${ALERT_FLOOD_KEY}` : '';
+    return createHash('sha256').update(`${chain.identity}\u0000${chain.traceId}${suffix}`).digest('hex').slice(0, 32);
   }
 
-  /** One alert per chain and detector; the alert-flood finding has its own, beside a real `fan-out`. */
-  function alertIdOf(chain: Chain, f: Finding): string {
-    const flood = f.keys[0] === ALERT_FLOOD_KEY ? `\u0000${ALERT_FLOOD_KEY}` : '';
-    return createHash('sha256').update(`${chain.identity}\u0000${chain.traceId}\u0000${f.detector}${flood}`).digest('hex').slice(0, 32);
-  }
-
-  /** The open alert a finding repeats (same keys within DEDUP_WINDOW_MS, or same chain and detector). */
-  function existingAlert(chain: Chain, f: Finding): Alert | undefined {
-    const repeatRow = stmt.findRepeat.get(dedupKeyOf(chain.identity, f), f.eventMs - DEDUP_WINDOW_MS, f.eventMs + DEDUP_WINDOW_MS) as
+  /**
+   * The open incident a chain's findings repeat: the incident of the same identity and trace, else
+   * the recent one holding every finding of medium or above (RecentFindings), else, after a
+   * restart, one stored with exactly these findings within DEDUP_WINDOW_MS.
+   */
+  function existingIncident(chain: Chain, findings: readonly ScoredFinding[], flood = false): Alert | undefined {
+    const own = getAlert(incidentIdOf(chain, flood));
+    if (own) return own;
+    const eventMs = Math.min(...findings.map((f) => f.eventMs));
+    const id = recent.incidentFor(chain.identity, findings, eventMs, DEDUP_WINDOW_MS);
+    const hit = id === undefined ? undefined : getAlert(id);
+    if (hit && hit.status !== 'expected' && hit.status !== 'superseded') return hit;
+    const row = stmt.findRepeat.get(incidentDedupKey(chain.identity, findings), eventMs - DEDUP_WINDOW_MS, eventMs + DEDUP_WINDOW_MS) as
       | { body: string }
       | undefined;
-    return repeatRow ? (JSON.parse(repeatRow.body) as Alert) : getAlert(alertIdOf(chain, f));
+    return row ? asIncident(JSON.parse(row.body) as Alert) : undefined;
   }
 
-  /** Raises a new alert for a finding, or counts a repeat on the alert it repeats. */
-  function record(chain: Chain, f: ScoredFinding, agreeing: Detector[], result: AnalyseResult, quietRepeats = false): Alert {
-    const keys = [...f.keys].sort();
-    const dedupKey = dedupKeyOf(chain.identity, f);
-    const id = alertIdOf(chain, f);
-    const existing = existingAlert(chain, f);
+  /** Raises a new incident for a chain's findings, or counts a repeat on the incident they repeat. */
+  function record(chain: Chain, findings: ScoredFinding[], result: AnalyseResult, flood = false): Alert {
+    const existing = existingIncident(chain, findings, flood);
     if (existing && existing.status !== 'superseded') {
-      existing.count += 1;
-      if (f.eventMs > parseMs(existing.lastSeen)) existing.lastSeen = iso(f.eventMs);
-      if (f.eventMs < parseMs(existing.firstSeen)) existing.firstSeen = iso(f.eventMs);
-      if (SEVERITY_RANK[f.severity] > SEVERITY_RANK[existing.severity]) existing.severity = f.severity;
-      existing.score = Math.max(existing.score, f.score);
-      addAuditIds(existing, chain, f.spanIds);
-      saveAlert(existing, dedupKey);
+      countRepeat(existing, findings);
+      addAuditIds(existing, chain, findings.flatMap((f) => f.spanIds));
+      saveAlert(existing, incidentDedupKey(existing.identity, existing.findings));
+      recent.remember(existing);
       // A flood alert is announced again only at counts 2, 4, 8, ...: one alert, not thousands.
-      if (!quietRepeats || (existing.count & (existing.count - 1)) === 0) result.updated.push(existing);
+      if (!flood || (existing.count & (existing.count - 1)) === 0) result.updated.push(existing);
       stats.alertsUpdated++;
       return existing;
     }
-    // An alert of this chain and detector that a later part superseded is revised: the same id
-    // now holds the finding the merged chain raised, and names what it replaces.
+    // The incident of this identity and trace that a later part superseded is revised: the same id
+    // now holds what the merged chain raised, and names what it replaces.
     const revises = existing?.status === 'superseded' ? { keys: existing.evidence?.keys, title: existing.title } : undefined;
-    const alert: Alert = {
-      id,
+    const alert = buildIncident({
+      id: incidentIdOf(chain, flood),
       identity: chain.identity,
       identityKind: chain.identityKind,
-      detector: f.detector,
-      severity: f.severity,
-      score: f.score,
-      title: f.title,
-      explanation: f.explanation,
       traceId: chain.traceId,
-      spanIds: f.spanIds,
-      eventTime: iso(f.eventMs),
-      firstSeen: iso(f.eventMs),
-      lastSeen: iso(f.eventMs),
-      count: 1,
-      status: 'open',
-      techniques: f.techniques,
-      links: { trace: traceLink(options.traceUrl, chain.traceId, f.spanIds[0] ?? '') },
-      evidence: { ...f.evidence, keys, agreeing, ...(revises ? { revises } : {}) },
-    };
-    addAuditIds(alert, chain, f.spanIds);
-    saveAlert(alert, dedupKey);
+      findings,
+      traceUrl: options.traceUrl,
+    });
+    if (revises) alert.evidence = { ...alert.evidence, revises };
+    addAuditIds(alert, chain, alert.spanIds);
+    saveAlert(alert, incidentDedupKey(alert.identity, alert.findings));
+    recent.remember(alert);
     result.alerts.push(alert);
     stats.alertsRaised++;
     return alert;
@@ -577,19 +565,19 @@ export function createDetection(options: DetectionOptions): Detection {
       techniques: [],
       evidence: { refusedIdentity: chain.identity.slice(0, 256), limit: full ? limits.maxIdentities : limits.maxNewIdentitiesPerMinute, cap: full ? 'maxIdentities' : 'maxNewIdentitiesPerMinute' },
     };
-    record({ ...chain, identity: FLOOD_IDENTITY, identityKind: 'system' }, finding, [], result, true);
+    record({ ...chain, identity: FLOOD_IDENTITY, identityKind: 'system' }, [finding], result, true);
   }
 
   /**
-   * Keeps an identity within its alert budget. Only findings that would raise a new alert count:
-   * a repeat of an open alert only raises that alert's count. Findings of medium or above have
-   * the whole budget to themselves (`loud`); findings below medium may use only what the two
-   * together have left, so a stream of low findings never swallows a reach-expansion finding.
-   * Over budget, the chain's new findings of that class fold into one flood finding whose severity
-   * is the worst it folds (at most FLOOD_MAX_SEVERITY).
+   * Keeps an identity within its alert budget, counted in incidents. Only a chain that would raise
+   * a new incident counts: a repeat only raises the incident's count. Incidents of medium or above
+   * have the whole budget to themselves (`loud`); lower ones may use only what the two together
+   * have left, so a stream of low incidents never swallows a reach-expansion one. Over budget, the
+   * chain's findings fold into one flood finding whose severity is the worst it folds (at most
+   * FLOOD_MAX_SEVERITY).
    */
   function withinAlertBudget(chain: Chain, calls: readonly Call[], findings: ScoredFinding[]): { findings: ScoredFinding[]; flood?: ScoredFinding } {
-    if (findings.length === 0) return { findings };
+    if (findings.length === 0 || existingIncident(chain, findings)) return { findings };
     const window = Math.floor(calls[0]!.startMs / ALERT_FLOOD_WINDOW_MS);
     let budget = alertBudget.get(chain.identity);
     if (!budget || budget.window !== window) {
@@ -597,44 +585,32 @@ export function createDetection(options: DetectionOptions): Detection {
       alertBudget.set(chain.identity, budget);
     }
     const max = limits.maxAlertsPerIdentityPerHour;
-    const kept: ScoredFinding[] = [];
-    const folded: ScoredFinding[] = [];
-    // Worst first, reach expansion before volume, so that they take the budget left before the rest.
-    const byClass = [...findings].sort((x, y) => SEVERITY_RANK[y.severity] - SEVERITY_RANK[x.severity] || Number(y.reach) - Number(x.reach));
-    for (const f of byClass) {
-      if (existingAlert(chain, f)) {
-        kept.push(f);
-      } else if (SEVERITY_RANK[f.severity] >= SEVERITY_RANK.medium ? budget.loud < max : budget.loud + budget.quiet < max) {
-        if (SEVERITY_RANK[f.severity] >= SEVERITY_RANK.medium) budget.loud++;
-        else budget.quiet++;
-        kept.push(f);
-      } else {
-        folded.push(f);
-      }
+    const worst = findings.reduce((w, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[w.severity] ? f : w));
+    const loud = SEVERITY_RANK[worst.severity] >= SEVERITY_RANK.medium;
+    if (loud ? budget.loud < max : budget.loud + budget.quiet < max) {
+      if (loud) budget.loud++;
+      else budget.quiet++;
+      return { findings };
     }
-    // Keep the detectors' order for the findings that stay.
-    const stay = findings.filter((f) => kept.includes(f));
-    if (folded.length === 0) return { findings: stay };
-    stats.findingsFolded += folded.length;
+    stats.findingsFolded += findings.length;
     const name = chain.displayName ?? chain.identity;
-    const worst = folded.reduce((w, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[w.severity] ? f : w));
     const severity = SEVERITY_RANK[worst.severity] > SEVERITY_RANK[FLOOD_MAX_SEVERITY] ? FLOOD_MAX_SEVERITY : worst.severity;
     const flood: ScoredFinding = {
       detector: 'fan-out',
       keys: [ALERT_FLOOD_KEY],
       severity,
       score: severity === worst.severity ? worst.score : Math.min(worst.score, CRITICAL_SCORE - 1),
-      reach: folded.some((f) => f.reach),
-      external: folded.some((f) => f.external),
-      sensitive: folded.some((f) => f.sensitive),
-      title: `${name} is flooding conduct with new findings (more than ${max} alerts in an hour)`,
-      explanation: `Normally an identity raises a handful of alerts; ${q(name)} raised ${max} in the hour from ${iso(window * ALERT_FLOOD_WINDOW_MS)} (limits.maxAlertsPerIdentityPerHour), so further new findings are folded into this alert${SEVERITY_RANK[severity] >= SEVERITY_RANK.medium ? ' and its chains are kept out of the baseline' : ''}. Its severity is the worst folded finding's. The latest folded finding: ${worst.title}. This alert's count is the number of folded chains.`,
+      reach: findings.some((f) => f.reach),
+      external: findings.some((f) => f.external),
+      sensitive: findings.some((f) => f.sensitive),
+      title: `${name} is flooding conduct with new findings (more than ${max} incidents in an hour)`,
+      explanation: `Normally an identity raises a handful of alerts; ${q(name)} raised ${max} in the hour from ${iso(window * ALERT_FLOOD_WINDOW_MS)} (limits.maxAlertsPerIdentityPerHour), so further new findings are folded into this alert${loud ? ' and their chains are kept out of the baseline' : ''}. Its severity is the worst folded finding's. The latest folded finding: ${worst.title}. This alert's count is the number of folded chains.`,
       spanIds: worst.spanIds,
       eventMs: worst.eventMs,
-      techniques: unique(folded.flatMap((f) => f.techniques)),
-      evidence: { folded: folded.map((f) => ({ detector: f.detector, severity: f.severity, keys: f.keys.slice(0, 5) })) },
+      techniques: unique(findings.flatMap((f) => f.techniques)),
+      evidence: { folded: findings.map((f) => ({ detector: f.detector, severity: f.severity, keys: f.keys.slice(0, 5) })) },
     };
-    return { findings: [...stay, flood], flood };
+    return { findings: [], flood };
   }
 
   /**
@@ -667,7 +643,7 @@ export function createDetection(options: DetectionOptions): Detection {
       windows,
       policy,
       sensitive: (call) => sensitiveReason(call, policy),
-      suppressed: (detector, key) => suppressions.has(suppressionRef(chain.identity, detector, key)),
+      suppressed: (detector, key) => suppressions.has(findingRef(chain.identity, detector, key)),
     };
     let found = runDetectors(ctx);
     const holding: Alert[] = [];
@@ -678,10 +654,10 @@ export function createDetection(options: DetectionOptions): Detection {
     // Most chains find nothing: no scoring, budget or lists of detectors for them.
     if (found.length > 0) {
       const budgeted = withinAlertBudget(ordered, calls, scoreFindings(found, b.compromised));
-      const findings = budgeted.findings;
-      const detectors = findings.map((f) => f.detector);
-      for (const f of findings) {
-        const alert = record(ordered, f, detectors.filter((d) => d !== f.detector), result, f === budgeted.flood);
+      const raised: Alert[] = [];
+      if (budgeted.findings.length > 0) raised.push(record(ordered, budgeted.findings, result));
+      if (budgeted.flood) raised.push(record(ordered, [budgeted.flood], result, true));
+      for (const alert of raised) {
         if (SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium && alert.status !== 'expected') holding.push(alert);
       }
     }
@@ -717,8 +693,8 @@ export function createDetection(options: DetectionOptions): Detection {
     const standing: Alert[] = [];
     for (const a of earlier) {
       if (a.status === 'superseded') continue;
-      const keys = (a.evidence?.keys as string[] | undefined) ?? [];
-      const shown = keys.some((k) => still.has(`${a.detector}\u0000${k}`));
+      // The incident still stands while the merged chain shows any of its findings.
+      const shown = a.findings.some((f) => f.keys.some((k) => still.has(`${f.detector}\u0000${k}`)));
       if (!shown && a.spanIds.some((id) => change.replaced.has(id))) {
         supersede(a, change, result);
         continue;
@@ -738,7 +714,8 @@ export function createDetection(options: DetectionOptions): Detection {
         spanIds: replaced,
       },
     };
-    saveAlert(a, [a.identity, a.detector, ...(((a.evidence.keys as string[] | undefined) ?? []))].join('\u0000'));
+    saveAlert(a, incidentDedupKey(a.identity, a.findings));
+    recent.forget(a);
     result.superseded.push(a);
     stats.alertsSuperseded++;
   }
@@ -748,7 +725,7 @@ export function createDetection(options: DetectionOptions): Detection {
     const identity = change.after?.identity ?? change.before?.identity;
     const traceId = change.after?.traceId ?? change.before?.traceId;
     if (identity === undefined || traceId === undefined) return;
-    const earlier = (stmt.alertsOfChain.all(traceId, identity) as { body: string }[]).map((r) => JSON.parse(r.body) as Alert);
+    const earlier = (stmt.alertsOfChain.all(traceId, identity) as { body: string }[]).map((r) => asIncident(JSON.parse(r.body) as Alert));
     // Held out (by an alert of this trace, or a repeat it counted on another's): never learned.
     const held = stmt.isHeld.get(identity, traceId) !== undefined;
     const b = baselines.get(identity);
@@ -782,15 +759,17 @@ export function createDetection(options: DetectionOptions): Detection {
 
   const feedbackTx = db.transaction((alert: Alert, verdict: Verdict): Alert => {
     alert.status = verdict as AlertStatus;
-    const keys = (alert.evidence?.keys as string[] | undefined) ?? [];
-    const dedupKey = [alert.identity, alert.detector, ...keys].join('\u0000');
-    saveAlert(alert, dedupKey);
+    saveAlert(alert, incidentDedupKey(alert.identity, alert.findings));
     const b = baselines.get(alert.identity);
     if (verdict === 'expected') {
-      for (const key of keys) {
-        stmt.suppress.run(alert.identity, alert.detector, key, alert.id);
-        suppressions.add(suppressionRef(alert.identity, alert.detector, key));
+      // Every finding of the incident is expected: each of its keys stops alerting for its detector.
+      for (const f of alert.findings) {
+        for (const key of f.keys) {
+          stmt.suppress.run(alert.identity, f.detector, key, alert.id);
+          suppressions.add(findingRef(alert.identity, f.detector, key));
+        }
       }
+      recent.forget(alert);
       const held = stmt.heldByAlert.all(alert.id) as { identity: string; trace_id: string; chain: string }[];
       for (const row of held) {
         const target = baselines.get(row.identity);
@@ -834,7 +813,7 @@ export function createDetection(options: DetectionOptions): Detection {
     listAlerts(filter = {}) {
       const limit = Math.max(1, Math.min(MAX_ALERTS_PER_QUERY, Math.floor(filter.limit ?? DEFAULT_ALERTS_PER_QUERY)));
       const q = alertListSql(filter);
-      return (db.prepare(q.sql).all(...q.params, limit) as { body: string }[]).map((r) => JSON.parse(r.body) as Alert);
+      return (db.prepare(q.sql).all(...q.params, limit) as { body: string }[]).map((r) => asIncident(JSON.parse(r.body) as Alert));
     },
 
     getAlert,

@@ -53,3 +53,36 @@ describe('analyser adapter', () => {
     db.close();
   });
 });
+
+describe('incidents migration (041)', () => {
+  it('rewrites alerts stored before incidents as one-finding incidents the API reads back', async () => {
+    const { default: incidents } = await import('../store/sqlite/migrations/041-incidents.js');
+    const db = new Database(':memory:');
+    db.exec(migration.up);
+    const old = {
+      id: 'a1', identity: 'svc:ci', identityKind: 'workload', detector: 'new-peer', severity: 'high', score: 83,
+      title: 'svc:ci contacted a new peer: vault', explanation: 'Normally svc:ci contacts 2 peers.', traceId: 'c'.repeat(32),
+      spanIds: ['1'.repeat(16)], eventTime: '2026-01-01T00:00:00.000Z', firstSeen: '2026-01-01T00:00:00.000Z',
+      lastSeen: '2026-01-01T00:00:00.000Z', count: 3, status: 'open', techniques: ['T1021.007'], links: { trace: 'x' },
+      evidence: { keys: ['peer:vault'], newPeers: ['vault'] },
+    };
+    db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body)
+      VALUES ('a1', 'svc:ci', 'new-peer', 'high', 'open', ?, 0, 0, 'k', ?)`).run(old.traceId, JSON.stringify(old));
+    db.exec(incidents.up as string);
+    const body = JSON.parse((db.prepare('SELECT body FROM alerts').get() as { body: string }).body);
+    expect(body.detectors).toEqual(['new-peer']);
+    expect(body.findings).toEqual([
+      {
+        detector: 'new-peer', severity: 'high', score: 83, title: old.title, explanation: old.explanation, spanIds: old.spanIds,
+        techniques: ['T1021.007'], keys: ['peer:vault'], evidence: old.evidence,
+      },
+    ]);
+    // Run twice: rows in the new form are left alone.
+    db.exec(incidents.up as string);
+    expect(JSON.parse((db.prepare('SELECT body FROM alerts').get() as { body: string }).body)).toEqual(body);
+    const d = createDetection({ db, learning: { minCalls: 1, period: 0, forgetAfter: 0 }, traceUrl: '{traceId}' });
+    expect(d.listAlerts({ detector: 'new-peer' }).map((a) => [a.id, a.count, a.findings.length])).toEqual([['a1', 3, 1]]);
+    expect(d.getAlert('a1')!.attack).toEqual([{ id: 'T1021.007', name: 'Cloud Services', tactic: 'Lateral Movement' }]);
+    db.close();
+  });
+});

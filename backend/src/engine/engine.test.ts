@@ -21,6 +21,7 @@ async function store(): Promise<Store> {
 
 const fakeAlert = (c: Chain): Alert => ({
   id: `alert-${c.traceId}`, identity: c.identity, identityKind: String(c.identityKind), detector: 'new-peer', severity: 'medium',
+  detectors: ['new-peer'], findings: [],
   score: 50, title: 't', explanation: 'e', traceId: c.traceId, spanIds: [c.calls[0]!.spanId], eventTime: '', firstSeen: '',
   lastSeen: '', count: 1, status: 'open', techniques: [], links: { trace: '' },
 });

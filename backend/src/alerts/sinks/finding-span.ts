@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { encodeTracesRequest, type ExportTraceServiceRequest } from '@conduct/proto';
 import type { Forwarder } from '@conduct/processor';
-import { alertAttributes, conductResource, conductScope, hexId, isoToMs, msToNanos } from './otlp.js';
+import { alertAttributes, clip, conductResource, conductScope, findingsOf, hexId, isoToMs, msToNanos } from './otlp.js';
+import { ATTR } from './attributes.js';
 import { createOtlpTransport, type OtlpTarget } from './otlp-transport.js';
 import { DeliveryError, type Sink, type SinkEvent } from './types.js';
 
@@ -22,7 +23,8 @@ function newSpanId(): Uint8Array {
 
 /**
  * Builds the OTLP `ExportTraceServiceRequest` (protobufjs object form) holding the finding span
- * of one alert: in the alert's trace, a child of its first span, at the alert's event time.
+ * of one alert: in the alert's trace, a child of its first span, at the alert's event time, with
+ * one span event per finding of the incident.
  */
 export function findingSpanRequest(event: SinkEvent, version: string, spanId: Uint8Array = newSpanId()): ExportTraceServiceRequest {
   const { alert, kind } = event;
@@ -38,6 +40,23 @@ export function findingSpanRequest(event: SinkEvent, version: string, spanId: Ui
     startTimeUnixNano: at,
     endTimeUnixNano: at,
     attributes: alertAttributes(alert, kind),
+    // One event per finding of the incident, so trace views list each with its own severity.
+    events: findingsOf(alert)
+      .slice(0, 16)
+      .map((f) => ({
+        timeUnixNano: at,
+        name: findingSpanName(String(f.detector)),
+        attributes: [
+          { key: ATTR.detector, value: { stringValue: String(f.detector) } },
+          { key: ATTR.severity, value: { stringValue: String(f.severity) } },
+          { key: ATTR.score, value: { doubleValue: Number(f.score) || 0 } },
+          { key: 'conduct.finding.title', value: { stringValue: clip(String(f.title), 1024) } },
+          {
+            key: ATTR.techniques,
+            value: { arrayValue: { values: (Array.isArray(f.techniques) ? f.techniques : []).slice(0, 16).map((t) => ({ stringValue: clip(String(t), 64) })) } },
+          },
+        ],
+      })),
   };
   if (parent) span.parentSpanId = parent;
   return {

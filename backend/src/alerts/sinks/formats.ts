@@ -1,5 +1,5 @@
 import type { Alert } from '../model.js';
-import { clip } from './otlp.js';
+import { clip, findingLines } from './otlp.js';
 import type { SinkEvent } from './types.js';
 
 /** The default webhook body: the event type, the alert as the API returns it, and conduct's version. */
@@ -24,6 +24,14 @@ const SEVERITY_MARK: Record<string, string> = {
   high: ':large_orange_circle:',
   critical: ':red_circle:',
 };
+
+/** A section listing an incident's findings, one line each, when it has more than one. */
+function findingsBlock(a: Alert): object[] {
+  const lines = findingLines(a);
+  if (lines.length < 2) return [];
+  const text = `*Findings (${lines.length})*\n${lines.slice(0, 10).map((l) => `• ${slackEscape(l)}`).join('\n')}`;
+  return [{ type: 'section', text: { type: 'mrkdwn', text: clip(text, 2900) } }];
+}
 
 /**
  * A Slack-compatible message (incoming webhooks, chat.postMessage): `text` for notifications and
@@ -50,6 +58,7 @@ export function slackBody(event: SinkEvent): object {
         { type: 'mrkdwn', text: `*Score*\n${Number(a.score) || 0} · status ${slackEscape(String(a.status))}` },
       ],
     },
+    ...findingsBlock(a),
     { type: 'section', text: { type: 'mrkdwn', text: clip(slackEscape(String(a.explanation || a.title)), 2900) } },
     { type: 'context', elements: [{ type: 'mrkdwn', text: clip(`${link} · alert ${slackEscape(String(a.id))}`, 2900) }] },
   ];
@@ -80,6 +89,8 @@ export function alertmanagerBody(event: SinkEvent, nowMs = Date.now()): object[]
       status: String(a.status),
       score: String(a.score),
       techniques: Array.isArray(a.techniques) ? a.techniques.join(',') : '',
+      detectors: Array.isArray(a.detectors) ? a.detectors.join(',') : String(a.detector),
+      findings: clip(findingLines(a).join('\n')),
     },
     startsAt: new Date(Date.parse(a.firstSeen) || nowMs).toISOString(),
   };

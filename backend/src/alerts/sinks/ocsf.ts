@@ -1,7 +1,7 @@
 import type { Alert, AlertStatus, Detector, Severity } from '../model.js';
 import { ocsfAttack } from './attack.js';
 import { createLineWriter } from './line-writer.js';
-import { clip, isoToMs } from './otlp.js';
+import { clip, findingsOf, isoToMs } from './otlp.js';
 import { postHttp } from './transport.js';
 import type { Sink, SinkEvent } from './types.js';
 import { preparePost, type PreparedPost } from './webhook.js';
@@ -87,6 +87,15 @@ export function ocsfFinding(event: SinkEvent, version: string, nowMs = Date.now(
     data: { trace_id: a.traceId, span_id: spanId ?? '', peer: peer ?? '', operation },
   };
   if (peer) evidence.dst_endpoint = { svc_name: peer };
+  // One evidence per further finding of the incident: its detector, title and offending span.
+  const more = findingsOf(a)
+    .slice(1, 16)
+    .map((f) => ({
+      actor,
+      api: { operation: String(f.detector) },
+      data: { trace_id: a.traceId, span_id: f.spanIds?.[0] ?? '', detector: String(f.detector), title: clip(String(f.title), 1024) },
+    }));
+  const detectors = Array.isArray(a.detectors) && a.detectors.length > 0 ? a.detectors.map(String) : [String(a.detector)];
 
   const finding: Record<string, unknown> = {
     activity_id: activity.id,
@@ -121,7 +130,7 @@ export function ocsfFinding(event: SinkEvent, version: string, nowMs = Date.now(
       uid: String(a.id),
       title: clip(String(a.title), 1024),
       desc: clip(String(a.explanation ?? '')),
-      types: [String(a.detector)],
+      types: detectors,
       src_url: a.links?.trace ?? '',
       created_time: firstSeen,
       first_seen_time: firstSeen,
@@ -131,12 +140,29 @@ export function ocsfFinding(event: SinkEvent, version: string, nowMs = Date.now(
       related_events: [{ uid: a.traceId, type: 'trace', title: 'OpenTelemetry trace holding the evidence' }],
     },
     actor,
-    evidences: [evidence],
+    evidences: [evidence, ...more],
     trace: {
       uid: a.traceId,
       ...(spanId ? { span: { uid: spanId, start_time: eventTime, end_time: eventTime } } : {}),
     },
-    unmapped: { conduct: { detector: a.detector, score: a.score, techniques, identity_kind: a.identityKind } },
+    unmapped: {
+      conduct: {
+        detector: a.detector,
+        detectors,
+        score: a.score,
+        techniques,
+        identity_kind: a.identityKind,
+        findings: findingsOf(a).slice(0, 16).map((f) => ({
+          detector: f.detector,
+          severity: f.severity,
+          score: f.score,
+          title: clip(String(f.title), 1024),
+          techniques: f.techniques,
+          keys: Array.isArray(f.keys) ? f.keys.slice(0, 32).map((k) => clip(String(k), 256)) : [],
+          span_ids: Array.isArray(f.spanIds) ? f.spanIds.slice(0, 32) : [],
+        })),
+      },
+    },
   };
   if (attacks.length > 0) finding.attacks = attacks;
   return finding;

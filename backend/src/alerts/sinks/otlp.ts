@@ -1,4 +1,4 @@
-import type { Alert, Severity } from '../model.js';
+import type { Alert, AlertFinding, Severity } from '../model.js';
 import { ATTR, CONDUCT_SERVICE_NAME } from './attributes.js';
 import type { SinkEventKind } from './types.js';
 
@@ -61,6 +61,16 @@ const strs = (key: string, vs: string[]): KeyValue => ({
   value: { arrayValue: { values: vs.slice(0, 64).map((v) => ({ stringValue: clip(v, 256) })) } },
 });
 
+/** Findings of an incident (older alerts without them count as none). */
+export function findingsOf(alert: Alert): AlertFinding[] {
+  return Array.isArray(alert.findings) ? alert.findings : [];
+}
+
+/** One line per finding: `<detector> <severity> <score>: <title>`. */
+export function findingLines(alert: Alert): string[] {
+  return findingsOf(alert).map((f) => `${String(f.detector)} ${String(f.severity)} ${Number(f.score) || 0}: ${String(f.title)}`);
+}
+
 /** The `conduct.*` attributes describing an alert, shared by log records and finding spans. */
 export function alertAttributes(alert: Alert, kind: SinkEventKind): KeyValue[] {
   const attrs = [
@@ -69,6 +79,9 @@ export function alertAttributes(alert: Alert, kind: SinkEventKind): KeyValue[] {
     str(ATTR.identity, String(alert.identity)),
     str(ATTR.identityKind, String(alert.identityKind ?? '')),
     str(ATTR.detector, String(alert.detector)),
+    strs(ATTR.detectors, Array.isArray(alert.detectors) ? alert.detectors.map(String) : [String(alert.detector)]),
+    int(ATTR.findingCount, findingsOf(alert).length || 1),
+    strs(ATTR.findings, findingLines(alert)),
     str(ATTR.severity, String(alert.severity)),
     dbl(ATTR.score, Number(alert.score) || 0),
     strs(ATTR.techniques, Array.isArray(alert.techniques) ? alert.techniques.map(String) : []),

@@ -99,6 +99,10 @@ describe('otlp-logs sink', () => {
       'conduct.techniques': ['T1078.004', 'T1580'],
       'conduct.explanation': a1.explanation,
       'conduct.trace.link': a1.links.trace,
+      // The incident's findings travel with it.
+      'conduct.detectors': ['new-peer', 'new-operation'],
+      'conduct.finding.count': 2,
+      'conduct.findings': a1.findings.map((f) => `${f.detector} ${f.severity} ${f.score}: ${f.title}`),
     });
     expect(await metric(registry, 'conduct_sink_deliveries_total', { sink: 'otlp-logs', outcome: 'delivered' })).toBe(2);
   });
@@ -154,6 +158,13 @@ describe('finding-span sink', () => {
       'conduct.score': 82.5,
       'conduct.techniques': a.techniques,
       'conduct.explanation': a.explanation,
+    });
+    // One span event per finding of the incident.
+    expect(span.events!.map((e) => e.name)).toEqual(['conduct.finding new-peer', 'conduct.finding new-operation']);
+    expect(attrs(span.events![1]!.attributes as KV[])).toMatchObject({
+      'conduct.severity': 'medium',
+      'conduct.finding.title': a.findings[1]!.title,
+      'conduct.techniques': ['T1580'],
     });
   });
 
@@ -357,6 +368,9 @@ describe('webhook sink', () => {
     expect(all).toContain('Normal: 3 peers &amp; 2 ops.');
     expect(all).toContain(`<${a.links.trace}|Open trace ${a.traceId}>`);
     expect(msg.blocks[0].type).toBe('header');
+    // The incident's findings, one line each.
+    expect(all).toContain('*Findings (2)*');
+    expect(all).toContain(`new-operation medium 62: ${a.findings[1]!.title}`);
   });
 
   it('formats an Alertmanager /api/v2/alerts body, resolving the alert on an expected verdict', async () => {
@@ -369,7 +383,8 @@ describe('webhook sink', () => {
     expect(receiver.accepted[0]!.path).toBe('/api/v2/alerts');
     const [firing] = JSON.parse(receiver.accepted[0]!.body.toString());
     expect(firing.labels).toMatchObject({ alertname: 'conduct-new-peer', identity: a.identity, detector: 'new-peer', severity: 'high' });
-    expect(firing.annotations).toMatchObject({ summary: a.title, description: a.explanation, trace: a.links.trace });
+    expect(firing.annotations).toMatchObject({ summary: a.title, description: a.explanation, trace: a.links.trace, detectors: 'new-peer,new-operation' });
+    expect(firing.annotations.findings.split('\n')).toHaveLength(2);
     expect(firing.startsAt).toBe(a.firstSeen);
     expect(firing.generatorURL).toBe(a.links.trace);
     expect(firing.endsAt).toBeUndefined();
@@ -410,7 +425,14 @@ describe('ocsf sink', () => {
       confidence_score: 91,
       time: Date.parse(a.firstSeen),
     });
-    expect(created.finding_info).toMatchObject({ uid: a.id, title: a.title, desc: a.explanation, types: ['new-peer'], src_url: a.links.trace });
+    expect(created.finding_info).toMatchObject({ uid: a.id, title: a.title, desc: a.explanation, types: ['new-peer', 'new-operation'], src_url: a.links.trace });
+    // Every finding of the incident: its own evidence and, unmapped, its severity, score and keys.
+    expect(created.evidences).toHaveLength(2);
+    expect(created.evidences[1].data).toMatchObject({ detector: 'new-operation', span_id: '00f067aa0ba902b8' });
+    expect(created.unmapped.conduct.findings.map((f: { detector: string; severity: string }) => [f.detector, f.severity])).toEqual([
+      ['new-peer', 'high'],
+      ['new-operation', 'medium'],
+    ]);
     expect(created.finding_info.related_events[0].uid).toBe(a.traceId);
     expect(created.metadata).toMatchObject({ correlation_uid: a.traceId, product: { name: 'conduct', version: '9.9.9-test' } });
     expect(created.actor.user).toMatchObject({ name: a.identity, uid: a.identity, type: 'certificate' });
@@ -462,6 +484,8 @@ describe('jsonl sink', () => {
     expect(lines[1].title).toBe('line\nbreak and "quotes"');
     expect(lines.map((l) => l.event)).toEqual(['alert', 'alert', 'alert', 'feedback']);
     expect(lines[3].status).toBe('acknowledged');
+    expect(lines[0].findings).toEqual(alerts[0]!.findings);
+    expect(lines[0].detectors).toEqual(['new-peer', 'new-operation']);
   });
 
   it('delivers the alert as it was when handed over, even if the caller changes it afterwards', async () => {
