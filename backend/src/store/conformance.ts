@@ -22,6 +22,8 @@ export function testAlert(fields: Partial<Alert> & Pick<Alert, 'id' | 'identity'
   return {
     identityKind: 'workload',
     detector: 'new-peer',
+    detectors: [fields.detector ?? 'new-peer'],
+    findings: [],
     severity: 'medium',
     score: 50,
     title: 'New peer',
@@ -246,6 +248,19 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         expect(await s.detection.baselineCounts({ minCalls: 50, periodMs: 0 })).toEqual({ total: 2, enforcing: 1 });
         expect(await s.detection.baselineCounts({ minCalls: 5, periodMs: 60_000 })).toEqual({ total: 2, enforcing: 2 });
         expect(await s.detection.baselineCounts({ minCalls: 5, periodMs: 60_001 })).toEqual({ total: 2, enforcing: 0 });
+      });
+
+      it('filters alerts by any finding of an incident, not only its leading detector', async () => {
+        const s = await fresh();
+        const at = (ms: number) => new Date(T0 + ms).toISOString();
+        const c1 = testAlert({ id: 'c1', identity: 'svc:c', detector: 'new-peer', detectors: ['new-peer', 'fan-out'], firstSeen: at(5), lastSeen: at(5) });
+        const c2 = testAlert({ id: 'c2', identity: 'svc:c', detector: 'rate-burst', detectors: ['rate-burst'], firstSeen: at(6), lastSeen: at(6) });
+        await s.detection.checkpoint({ alerts: [{ alert: c1, dedupKey: 'k3' }, { alert: c2, dedupKey: 'k4' }] });
+        const ids = async (detector: string) => (await s.detection.listAlerts({ limit: 100, detector })).map((a) => a.id);
+        expect(await ids('fan-out')).toEqual(['c1']);
+        expect(await ids('new-peer')).toEqual(['c1']);
+        expect(await ids('rate-burst')).toEqual(['c2']);
+        expect(await ids("fan-out' OR 1=1 --")).toEqual([]);
       });
 
       it('inserts, repeats and lists alerts with filters, newest first', async () => {

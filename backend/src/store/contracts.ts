@@ -181,6 +181,7 @@ export interface AlertRecord {
 /** Which alerts to list. */
 export interface AlertListFilter {
   identity?: string;
+  /** Alerts holding a finding of this detector (any of `detectors`; `detector` for alerts without them). */
   detector?: string;
   status?: string;
   /** Only alerts last seen at or after this. */
