@@ -27,7 +27,7 @@ function learned(edges: [peer: string, operation: string, count: number][], firs
 
 function alert(id: string, trace: string): Alert {
   return {
-    id, identity: ID, identityKind: 'workload', detector: 'new-peer', severity: 'high', score: 80, title: 't', explanation: 'e',
+    id, identity: ID, identityKind: 'workload', detector: 'new-peer', detectors: ['new-peer'], findings: [], severity: 'high', score: 80, title: 't', explanation: 'e',
     traceId: trace, spanIds: [], eventTime: iso(T0), firstSeen: iso(T0), lastSeen: iso(T0), count: 1, status: 'open',
     techniques: [], links: { trace: '' },
   };
