@@ -24,7 +24,7 @@ const TOKEN = 'api-server-webhook-token';
 const settings = (): ConfigInput => ({ learning: { minCalls: 20, period: '1h' }, stitching: { idle: '1h', lateness: '2m' }, log: { level: 'silent' } });
 
 const auditIds = (a: Alert) => [...((a.evidence?.auditIds ?? []) as string[])].sort();
-const key = (a: Alert) => `${a.severity} ${a.detector} ${a.identity} ${a.traceId} x${a.count} ${auditIds(a).join(',')}`;
+const key = (a: Alert) => `${a.severity} ${a.detectors.join('+')} ${a.identity} ${a.traceId} x${a.count} ${auditIds(a).join(',')}`;
 const serious = (alerts: Alert[]) => alerts.filter((a) => a.severity !== 'low' && a.severity !== 'info');
 
 describe('Kubernetes audit events, live over the webhook and replayed from the log', () => {
@@ -73,18 +73,21 @@ describe('Kubernetes audit events, live over the webhook and replayed from the l
   it('the stolen monitoring token: secrets listed across namespaces and an exec are caught, with the auditIDs of those requests', () => {
     const attackIds = new Set(attack.map((e) => e.auditID));
     const onAttack = serious(liveAlerts).filter((a) => a.identity === MONITOR);
-    const detectors = onAttack.map((a) => a.detector);
+    // One incident per trace of the stolen token, its findings inside.
+    expect(new Set(onAttack.map((a) => a.traceId)).size).toBe(onAttack.length);
+    const detectors = onAttack.flatMap((a) => a.detectors);
     expect(detectors, liveAlerts.map(key).join('\n')).toEqual(expect.arrayContaining(['new-operation', 'new-source', 'fan-out']));
-    const newOperation = onAttack.find((a) => a.detector === 'new-operation')!;
-    expect(newOperation.title).toMatch(/list secrets/);
-    expect(newOperation.title).toMatch(/create pods\/exec/);
+    const findingOf = (detector: string) => onAttack.flatMap((a) => a.findings.map((f) => ({ incident: a, f }))).find((x) => x.f.detector === detector)!;
+    const newOperation = findingOf('new-operation');
+    expect(newOperation.f.title).toMatch(/list secrets/);
+    expect(newOperation.f.title).toMatch(/create pods\/exec/);
     const secretLists = attack.filter((e) => e.verb === 'list' && e.objectRef?.resource === 'secrets').map((e) => e.auditID);
     const exec = attack.find((e) => e.objectRef?.subresource === 'exec')!.auditID;
-    expect(auditIds(newOperation)).toEqual(expect.arrayContaining([...secretLists, exec]));
-    const fanOut = onAttack.find((a) => a.detector === 'fan-out')!;
-    expect(fanOut.explanation).toMatch(new RegExp(LOOTED_NAMESPACES.slice(0, 2).join('|')));
-    const source = onAttack.find((a) => a.detector === 'new-source')!;
-    expect(source.explanation).toMatch(/10\.0\.9\.0\/24/);
+    expect(auditIds(newOperation.incident)).toEqual(expect.arrayContaining([...secretLists, exec]));
+    const fanOut = findingOf('fan-out');
+    expect(fanOut.f.explanation).toMatch(new RegExp(LOOTED_NAMESPACES.slice(0, 2).join('|')));
+    const source = findingOf('new-source');
+    expect(source.f.explanation).toMatch(/10\.0\.9\.0\/24/);
     for (const a of onAttack) {
       expect(auditIds(a).length).toBeGreaterThan(0);
       for (const id of auditIds(a)) expect(attackIds.has(id), `${a.detector} names ${id}`).toBe(true);
