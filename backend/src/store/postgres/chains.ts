@@ -73,6 +73,11 @@ export function acceptable(chain: Chain): Buffer | undefined {
   return traceIdToBytes(chain.traceId);
 }
 
+/** A time bound compared with whole-ms columns, rounded up (`>= x` and `< x` admit the same rows). */
+function wholeBound(ms: number | undefined): number | null {
+  return typeof ms === 'number' && Number.isFinite(ms) ? Math.ceil(ms) : null;
+}
+
 function finite(value: unknown, fallback = 0): number {
   return typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : fallback;
 }
@@ -204,7 +209,8 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
          WHERE c.identity = (SELECT id FROM strings WHERE text = $1)
            AND ($2::int8 IS NULL OR c.end_ms >= $2) AND ($3::int8 IS NULL OR c.end_ms < $3)
          ORDER BY c.end_ms DESC, c.seq DESC LIMIT $4`,
-        [toColumn(identity), query.sinceMs ?? null, query.untilMs ?? null, limit],
+        // End times are whole ms: a bound is rounded up without changing which chains it admits.
+        [toColumn(identity), wholeBound(query.sinceMs), wholeBound(query.untilMs), limit],
       );
       return toChains(rows);
     },
@@ -244,7 +250,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
            t AS (DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT $1) AND end_ms < $2 RETURNING 1),
            b AS (DELETE FROM written_batches WHERE id IN (SELECT id FROM written_batches WHERE written_ms < $3 LIMIT $1))
          SELECT (SELECT count(*) FROM c)::int AS chains, (SELECT count(*) FROM t)::int AS traces`,
-        [rows, beforeMs, Date.now() - WRITTEN_BATCH_TTL_MS],
+        [rows, wholeBound(beforeMs) ?? 0, Date.now() - WRITTEN_BATCH_TTL_MS],
       );
       return { chains: r?.chains ?? 0, traces: r?.traces ?? 0 };
     },

@@ -154,7 +154,7 @@ export function createPostgresDetectionState(
     async findRepeat(dedupKey, fromMs, toMs) {
       return alertOf(
         await db.query<{ body: string }>(
-          `SELECT body FROM alerts WHERE dedup_key = $1 AND last_seen_ms >= $2 AND event_ms <= $3 AND status <> 'expected'
+          `SELECT body FROM alerts WHERE dedup_key = $1 AND last_seen_ms >= $2::float8 AND event_ms <= $3::float8 AND status <> 'expected'
            ORDER BY last_seen_ms DESC LIMIT 1`,
           [toColumn(dedupKey), fromMs, toMs],
         ),
@@ -186,7 +186,7 @@ export function createPostgresDetectionState(
     async baselineCounts({ minCalls, periodMs }) {
       // Enforcing is sticky (enforcing_since_ms) or due: learn/baseline.ts's rule.
       const [row] = await db.query<{ enforcing: number; total: number }>(
-        `SELECT coalesce(sum(CASE WHEN enforcing_since_ms IS NOT NULL OR (calls > 0 AND calls >= $1 AND last_ms - first_ms >= $2) THEN 1 ELSE 0 END), 0)::int8 AS enforcing,
+        `SELECT coalesce(sum(CASE WHEN enforcing_since_ms IS NOT NULL OR (calls > 0 AND calls >= $1::float8 AND last_ms - first_ms >= $2::float8) THEN 1 ELSE 0 END), 0)::int8 AS enforcing,
            count(*)::int8 AS total
          FROM baseline_identities`,
         [minCalls, periodMs],
@@ -226,7 +226,7 @@ function checkpointStatements(cp: DetectionCheckpoint): Statement[] {
   if (kept.length > 0) {
     out.push([
       `INSERT INTO baseline_entries (identity, kind, key, count, first_ms, last_ms)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[])
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[])
        ON CONFLICT (identity, kind, key) DO UPDATE SET count = excluded.count, first_ms = excluded.first_ms, last_ms = excluded.last_ms`,
       [
         kept.map((e) => toColumn(e.identity)), kept.map((e) => toColumn(e.kind)), kept.map((e) => toColumn(e.key)),
@@ -248,11 +248,11 @@ function checkpointStatements(cp: DetectionCheckpoint): Statement[] {
     const rows = [...held.values()];
     out.push([
       `INSERT INTO held_chains (identity, trace_id, alert_id, start_ms, chain)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[])
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[])
        ON CONFLICT (identity, trace_id, alert_id) DO UPDATE SET start_ms = excluded.start_ms, chain = excluded.chain`,
       [
         rows.map((h) => toColumn(h.identity)), rows.map((h) => toColumn(h.traceId)), rows.map((h) => toColumn(h.alertId)),
-        rows.map((h) => Math.round(h.chain.startMs)), rows.map((h) => JSON.stringify(h.chain)),
+        rows.map((h) => h.chain.startMs), rows.map((h) => JSON.stringify(h.chain)),
       ],
     ]);
   }
@@ -280,8 +280,8 @@ function baselineStatement(rows: readonly BaselineRecord[]): Statement {
   return [
     `INSERT INTO baseline_identities
        (identity, kind, display_name, grp, first_ms, last_ms, calls, enforcing_since_ms, compromised, dropped, last_sweep_ms, rate, recent_sources)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::bool[],
-       $10::int8[], $11::int8[], $12::text[], $13::text[])
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::bool[],
+       $10::float8[], $11::float8[], $12::text[], $13::text[])
      ON CONFLICT (identity) DO UPDATE SET kind = excluded.kind, display_name = excluded.display_name, grp = excluded.grp,
        first_ms = excluded.first_ms, last_ms = excluded.last_ms, calls = excluded.calls, enforcing_since_ms = excluded.enforcing_since_ms,
        compromised = excluded.compromised, dropped = excluded.dropped, last_sweep_ms = excluded.last_sweep_ms,
@@ -306,7 +306,7 @@ function alertStatement(records: readonly AlertRecord[]): Statement {
     `INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body, detectors, score, search)
      SELECT a.id, a.identity, a.detector, a.severity, a.status, a.trace_id, a.event_ms, a.last_seen_ms, a.dedup_key, a.body,
        ARRAY(SELECT json_array_elements_text(a.detectors::json)), a.score, a.search
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[],
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::float8[], $9::text[], $10::text[],
        $11::text[], $12::float8[], $13::text[])
        AS a (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body, detectors, score, search)
      ON CONFLICT (id) DO UPDATE SET identity = excluded.identity, detector = excluded.detector, severity = excluded.severity,

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Chain } from '@conduct/processor';
+import { testAlert, testBaseline } from '../conformance.js';
 import { chain, traceId } from '../testdata/fixtures.js';
 import { openPostgresBackend, type PostgresBackend } from './backend.js';
 import { isRetryable } from './connection.js';
@@ -94,6 +95,23 @@ describe('PostgreSQL store', () => {
     await vi.waitFor(() => expect(s.availability?.available()).toBe(false), { timeout: 10_000, interval: 50 });
     s.availability!.stopRetrying();
     await expect(writing).rejects.toThrow();
+  });
+
+  it('keeps detection\'s times and counts that are not whole (event times in ticks of 2^-12 ms)', async () => {
+    const s = await backend(await server.createDatabase());
+    const baseline = testBaseline('svc:f', 0, { firstMs: T0 + 0.000244140625, lastMs: T0 + 30.5, calls: 12.75, lastSweepMs: T0 + 1.25 });
+    const entry = { kind: 'operation', key: 'GET /x', count: 2.5, firstMs: T0 + 0.5, lastMs: T0 + 7.125 };
+    const held = chain(traceId(9), 'svc:f', [['b', 'op']], T0 + 0.75);
+    await s.detection.checkpoint({
+      baselines: [{ baseline, entries: [entry], removed: [] }],
+      alerts: [{ alert: testAlert({ id: 'f1', identity: 'svc:f' }), dedupKey: 'f1' }],
+      held: [{ identity: 'svc:f', traceId: held.traceId, alertId: 'f1', chain: held }],
+    });
+    const seen: unknown[] = [];
+    await s.detection.loadBaselines({ baseline: (b) => seen.push(b), entry: (_, e) => seen.push(e) });
+    expect(seen).toEqual([baseline, entry]);
+    expect(await s.detection.heldChainsOf('svc:f', 5)).toEqual([held]);
+    expect((await s.chainReader.recentChains('svc:f', { limit: 5, sinceMs: T0 + 0.5 }))).toEqual([]);
   });
 
   it('refuses to open when the server cannot be reached, and says where', async () => {
