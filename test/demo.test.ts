@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo, SEVERITY_RANK, type DemoResult } from '@conduct/backend';
 import type { Call } from '@conduct/processor';
 
-const MISCONDUCT = ['enumeration', 'agent-tool-flood', 'stolen-certificate', 'exfiltration', 'lateral-movement'];
+const MISCONDUCT = ['enumeration', 'agent-tool-flood', 'stolen-certificate', 'exfiltration', 'lateral-movement', 'stolen-sa-token'];
 
 describe('conduct demo (bounded mode)', () => {
   let demo: DemoResult;
@@ -29,7 +29,7 @@ describe('conduct demo (bounded mode)', () => {
     expect(lines.some((l) => l.startsWith('learning: minute'))).toBe(true);
   });
 
-  it('runs the five misconduct scenarios and the legitimate burst', () => {
+  it('runs the six misconduct scenarios and the legitimate burst', () => {
     expect(demo.scenarios.map((s) => s.name).sort()).toEqual([...MISCONDUCT, 'legitimate-burst'].sort());
   });
 
@@ -62,6 +62,19 @@ describe('conduct demo (bounded mode)', () => {
       expect(lines.some((l) => l.includes(alert.detector) && l.includes(identity!))).toBe(true);
     });
   }
+
+  it('stolen-sa-token is fed by Kubernetes audit events: its alerts name the audit records, its calls are at the API server', async () => {
+    const scenario = demo.scenarios.find((s) => s.name === 'stolen-sa-token')!;
+    const alerts = scenario.alerts.filter((a) => a.identity === scenario.expect.identity);
+    const ids = alerts.flatMap((a) => (a.evidence?.auditIds ?? []) as string[]);
+    expect(ids.length).toBeGreaterThan(0);
+    const res = await fetch(`${demo.apiUrl}/api/v1/traces/${alerts[0]!.traceId}`);
+    const trace = (await res.json()) as { chains: { calls: Call[] }[] };
+    const calls = trace.chains.flatMap((c) => c.calls);
+    expect(calls.every((c) => c.peer === 'kube-apiserver' && c.auditId !== undefined)).toBe(true);
+    expect(calls.map((c) => c.operation)).toEqual(expect.arrayContaining(['list secrets', 'create pods/exec']));
+    expect(calls.map((c) => c.auditId)).toEqual(expect.arrayContaining(ids));
+  });
 
   it('legitimate-burst: 8x the usual traffic over known peers raises nothing above low', () => {
     const burst = demo.scenarios.find((s) => s.name === 'legitimate-burst')!;

@@ -1,6 +1,7 @@
 // Traffic for the demo: one minute of normal operation, and each misconduct scenario. Every
 // function drives the running system (examples/services/system.mjs) the way its users, jobs and
 // attackers would; the identities' calls are then traced by the services themselves.
+import { LOOTED_NAMESPACES, MONITORING_AGENT } from '../services/api-server-audit.mjs';
 import { LEDGER_HOST } from '../services/certs.mjs';
 import { DEPLOYER_PRINCIPAL } from '../services/cloud.mjs';
 import { HOME_ACCOUNT, callJson } from '../services/lib.mjs';
@@ -26,6 +27,8 @@ export const IDENTITIES = {
   nightlyExport: 'svc:data/nightly-export',
   storefront: 'svc:shop/storefront',
   checkout: 'svc:shop/checkout',
+  /** Seen only in the Kubernetes API server's audit events (examples/services/api-server-audit.mjs). */
+  monitoringAgent: MONITORING_AGENT,
 };
 
 const USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0';
@@ -57,6 +60,7 @@ export async function normalMinute(system, minute, { shopFactor = 1 } = {}) {
     system.run('deployer', 'deploy', { app: apps[minute % apps.length], version: `1.${minute}.0` }),
     system.run('nightly-export', 'export'),
   ]);
+  system.apiServer?.normalMinute(minute);
 }
 
 /**
@@ -105,6 +109,15 @@ export const SCENARIOS = [
       for (const target of [`${system.url('records-api')}/customers/export`, `${system.url('iam-api')}/accounts/${HOME_ACCOUNT}/role-bindings`]) {
         await callJson('GET', `${base}/preview?url=${encodeURIComponent(target)}`, { userAgent: 'python-requests/2.32' });
       }
+    },
+  },
+  {
+    name: 'stolen-sa-token',
+    title: `The monitoring agent's service-account token is used from a laptop to list secrets in ${LOOTED_NAMESPACES.length} namespaces and exec into a payments pod (seen only in Kubernetes audit events)`,
+    expect: { identity: IDENTITIES.monitoringAgent, detectors: ['new-operation', 'fan-out', 'new-source', 'credential-reuse'], minSeverity: 'medium' },
+    run: async (system) => {
+      if (!system.apiServer) throw new Error('this scenario needs conduct\'s Kubernetes audit receiver (receivers.k8sAudit)');
+      system.apiServer.stolenToken();
     },
   },
   {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { createApiServerAudit } from './api-server-audit.mjs';
 import { makeCertificates } from './certs.mjs';
 import { SERVICES } from './registry.mjs';
 
@@ -59,9 +60,12 @@ export async function canUseLoopbackAddress(address) {
 
 /**
  * Starts every service. `otlpEndpoint` is conduct's OTLP/gRPC receiver URL; `dir` a scratch
- * directory (certificates, the warehouse database). Returns a handle to drive and stop them.
+ * directory (certificates, the warehouse database); `k8sAuditEndpoint` (optional) conduct's
+ * Kubernetes audit receiver, fed by the demo's API server audit source. Returns a handle to drive
+ * and stop them.
  */
-export async function startSystem({ otlpEndpoint, dir }) {
+export async function startSystem({ otlpEndpoint, dir, k8sAuditEndpoint }) {
+  const apiServer = k8sAuditEndpoint ? createApiServerAudit({ endpoint: k8sAuditEndpoint }) : undefined;
   const certs = await makeCertificates(dir);
   const deployerToken = randomBytes(16).toString('hex');
   const received = { partner: 0, drop: 0 };
@@ -165,10 +169,15 @@ export async function startSystem({ otlpEndpoint, dir }) {
     received,
     /** Runs a task of a job service (`deployer`, `nightly-export`). */
     run: (name, task, args) => send(name, { cmd: 'run', task, args }),
+    /** The Kubernetes API server's audit source, when conduct takes audit events (else undefined). */
+    apiServer,
     /** Sets the demo clock of every service (ms added to span times from now on). */
-    setClock: (offsetMs) => all({ cmd: 'clock', offsetMs }),
-    /** Exports every ended span of every service now. */
-    flush: () => all({ cmd: 'flush' }),
+    setClock: (offsetMs) => {
+      apiServer?.setClock(offsetMs);
+      return all({ cmd: 'clock', offsetMs });
+    },
+    /** Exports every ended span of every service now, and posts the queued audit events. */
+    flush: () => Promise.all([all({ cmd: 'flush' }), apiServer?.flush()]),
     /** Base URL of a plain-HTTP service, for callers outside the system (users, attackers). */
     url: (name) => `http://127.0.0.1:${ports[name]}`,
     stop,

@@ -51,7 +51,7 @@ interface Scenario {
 }
 
 interface ServicesModule {
-  startSystem(o: { otlpEndpoint: string; dir: string }): Promise<DemoSystem>;
+  startSystem(o: { otlpEndpoint: string; dir: string; k8sAuditEndpoint?: string }): Promise<DemoSystem>;
   canUseLoopbackAddress(address: string): Promise<boolean>;
 }
 
@@ -127,7 +127,8 @@ async function getJson<T>(url: string): Promise<T> {
 export function demoConfigInput(dbPath: string, apiEndpoint: string): ConfigInput {
   const file = parseYaml(readFileSync(join(EXAMPLES_DIR, 'policies', 'demo.yaml'), 'utf8')) as { policies?: ConfigInput['policies'] };
   return {
-    receivers: { grpc: { endpoint: '127.0.0.1:0' }, http: { endpoint: '127.0.0.1:0' } },
+    // The Kubernetes audit receiver takes the demo API server's audit events (scenario stolen-sa-token).
+    receivers: { grpc: { endpoint: '127.0.0.1:0' }, http: { endpoint: '127.0.0.1:0' }, k8sAudit: { endpoint: '127.0.0.1:0' } },
     api: { endpoint: apiEndpoint },
     storage: { path: dbPath },
     // Each round ends with a flush; the idle timeout only has to outlast the services' export batching.
@@ -199,9 +200,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const config = parseConfig(demoConfigInput(join(dir, 'conduct.db'), apiEndpoint), 'demo');
     conduct = await startConduct(config, { logger });
     const apiUrl = `http://${conduct.apiAddress}`;
-    print(`conduct is running: UI ${apiUrl}/  OTLP/gRPC ${conduct.grpcAddress}  database ${config.storage.path}`);
-    print('starting the example services (one process each, OpenTelemetry SDK -> conduct over OTLP/gRPC) ...');
-    system = await services.startSystem({ otlpEndpoint: `http://${conduct.grpcAddress}`, dir });
+    print(`conduct is running: UI ${apiUrl}/  OTLP/gRPC ${conduct.grpcAddress}  Kubernetes audit ${conduct.k8sAuditAddress}  database ${config.storage.path}`);
+    print('starting the example services (one process each, OpenTelemetry SDK -> conduct over OTLP/gRPC; the API server\'s audit events -> its audit webhook) ...');
+    system = await services.startSystem({ otlpEndpoint: `http://${conduct.grpcAddress}`, dir, k8sAuditEndpoint: conduct.k8sAuditAddress });
     const loopbackAliases = await services.canUseLoopbackAddress(scenarioModule.ATTACKER_LOOPBACK);
 
     const clockStart = Math.floor((Date.now() - DEMO_CLOCK_START_MS) / MINUTE_MS) * MINUTE_MS;
