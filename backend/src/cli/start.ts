@@ -202,6 +202,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       policies: config.policies,
       traceUrl: config.alerts.traceUrl,
       limits: config.limits,
+      humans: config.detection.humans,
       logger,
       persistIntervalMs: DETECTION_PERSIST_INTERVAL_MS,
     });

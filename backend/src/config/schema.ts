@@ -287,6 +287,13 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    detection: z
+      .object({
+        /** Novelty findings on people (IAM users, SSO sessions, enduser.id): at most low, as for machines, or none. */
+        humans: z.enum(['low', 'alert', 'ignore']).default('low'),
+      })
+      .strict()
+      .default({}),
     identity: z
       .object({
         rules: z.array(identityRule).default(() => DEFAULT_IDENTITY_RULES.map((r) => ({ ...r }))),

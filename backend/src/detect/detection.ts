@@ -35,6 +35,7 @@ import { q, unique, type DetectionContext, type Finding } from './finding.js';
 import { policyFor, sensitiveReason } from './identity-context.js';
 import { applyDetectionSchema } from '../store/sqlite/detection-state.js';
 import { alertListSql } from '../store/sqlite/alert-query.js';
+import { DEFAULT_HUMANS_MODE, forHumans, isHumanIdentity, type HumansMode } from './humans.js';
 import { asIncident, buildIncident, countRepeat, findingRef, incidentDedupKey, RecentFindings } from './incident.js';
 import { CRITICAL_SCORE, scoreFindings, type ScoredFinding } from './score.js';
 import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGraph } from './summary.js';
@@ -113,6 +114,8 @@ export interface DetectionOptions {
   policies?: readonly PolicyConfig[];
   /** `alerts.traceUrl` template for `links.trace`. */
   traceUrl: string;
+  /** Novelty findings on people (`detection.humans`): `low` (default), `alert` or `ignore`. */
+  humans?: HumansMode;
   logger?: Logger;
   /** Cardinality caps (config `limits`); each absent field takes its default. */
   limits?: Partial<CardinalityLimits>;
@@ -273,6 +276,7 @@ export function createDetection(options: DetectionOptions): Detection {
   const { db } = options;
   const logger = options.logger ?? silentLogger;
   const policies = options.policies ?? [];
+  const humansMode = options.humans ?? DEFAULT_HUMANS_MODE;
   const opts: LearningOptions = {
     minCalls: options.learning.minCalls,
     periodMs: options.learning.period,
@@ -653,7 +657,9 @@ export function createDetection(options: DetectionOptions): Detection {
     }
     // Most chains find nothing: no scoring, budget or lists of detectors for them.
     if (found.length > 0) {
-      const budgeted = withinAlertBudget(ordered, calls, scoreFindings(found, b.compromised));
+      let scored = scoreFindings(found, b.compromised);
+      if (humansMode !== 'alert' && isHumanIdentity(chain.identity, chain.identityKind)) scored = forHumans(scored, humansMode);
+      const budgeted = withinAlertBudget(ordered, calls, scored);
       const raised: Alert[] = [];
       if (budgeted.findings.length > 0) raised.push(record(ordered, budgeted.findings, result));
       if (budgeted.flood) raised.push(record(ordered, [budgeted.flood], result, true));

@@ -91,6 +91,7 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
       policies: config.policies,
       traceUrl: config.alerts.traceUrl,
       limits: config.limits,
+      humans: config.detection.humans,
       logger,
     });
     engine.addAnalyser(createDetectionAnalyser(detection));

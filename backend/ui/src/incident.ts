@@ -28,7 +28,7 @@ const texts = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is s
 
 export function incidentOf(alert: Alert): IncidentView {
   const a = alert as Alert & { detectors?: unknown; findings?: unknown; receivedAt?: unknown; raisedAt?: unknown };
-  const raw = Array.isArray(a.findings) ? (a.findings as Record<string, unknown>[]) : [];
+  const raw = Array.isArray(a.findings) ? (a.findings as unknown as Record<string, unknown>[]) : [];
   const findings: FindingView[] = raw
     .filter((f) => f !== null && typeof f === 'object')
     .map((f) => ({
