@@ -1,8 +1,7 @@
 import { useMemo, useState } from 'preact/hooks';
 import { learningProgress, type IdentitySummary } from '../api-types.js';
 import { api } from '../api.js';
-import { Loading, Problem } from '../components/bits.js';
-import { formatAgo } from '../format.js';
+import { Ids, Loading, Problem, Time } from '../components/bits.js';
 import { useApi } from '../hooks.js';
 import { Link, paths } from '../router.js';
 
@@ -13,7 +12,7 @@ const COLUMNS: { key: SortKey; label: string; numeric?: boolean }[] = [
   { key: 'id', label: 'identity' },
   { key: 'kind', label: 'kind' },
   { key: 'status', label: 'state' },
-  { key: 'lastSeen', label: 'last seen' },
+  { key: 'lastSeen', label: 'last seen (event time)' },
   { key: 'calls', label: 'calls', numeric: true },
   { key: 'peers', label: 'peers', numeric: true },
   { key: 'openAlerts', label: 'open alerts', numeric: true },
@@ -123,7 +122,7 @@ export function IdentitiesPage() {
               <tr key={i.id} data-identity={i.id}>
                 <td>
                   <Link to={paths.identity(i.id)} class="mono">
-                    {i.id}
+                    <Ids text={i.id} />
                   </Link>
                   {i.displayName && i.displayName !== i.id && <div class="muted">{i.displayName}</div>}
                 </td>
@@ -131,7 +130,9 @@ export function IdentitiesPage() {
                 <td>
                   <State identity={i} />
                 </td>
-                <td title={i.lastSeen ?? ''}>{formatAgo(i.lastSeen)}</td>
+                <td>
+                  <Time value={i.lastSeen} />
+                </td>
                 <td class="num">{i.calls}</td>
                 <td class="num">{i.peers}</td>
                 <td class="num">{i.openAlerts > 0 ? <span class="badge sev-high">{i.openAlerts}</span> : 0}</td>

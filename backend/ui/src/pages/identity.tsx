@@ -1,12 +1,11 @@
 import { learningProgress, type IdentityDetail } from '../api-types.js';
 import { api } from '../api.js';
 import { AlertTable } from '../components/alert-table.js';
-import { Loading, Problem, Section } from '../components/bits.js';
+import { Ids, Loading, Problem, Section, Time } from '../components/bits.js';
 import { ChainTimeline } from '../components/chain.js';
 import { EntryList } from '../components/entry-list.js';
 import { GraphSection } from '../components/graph-section.js';
 import { entries } from '../baseline.js';
-import { formatTime } from '../format.js';
 import { useApi } from '../hooks.js';
 
 const ALERT_POLL_MS = 3000;
@@ -93,7 +92,7 @@ export function IdentityPage(props: { id: string }) {
   return (
     <main>
       <h1 class="mono" data-testid="identity-id">
-        {props.id}
+        <Ids text={props.id} />
       </h1>
       <Problem error={identity.error} what="identity" />
       <Loading when={identity.loading && !i} />
@@ -126,12 +125,16 @@ export function IdentityPage(props: { id: string }) {
             <dd>{i.peers}</dd>
           </div>
           <div>
-            <dt>first seen</dt>
-            <dd>{formatTime(i.firstSeen)}</dd>
+            <dt>first seen (event time)</dt>
+            <dd>
+              <Time value={i.firstSeen} />
+            </dd>
           </div>
           <div>
-            <dt>last seen</dt>
-            <dd>{formatTime(i.lastSeen)}</dd>
+            <dt>last seen (event time)</dt>
+            <dd>
+              <Time value={i.lastSeen} />
+            </dd>
           </div>
         </dl>
       )}
