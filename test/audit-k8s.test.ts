@@ -84,6 +84,11 @@ describe('Kubernetes audit events, live over the webhook and replayed from the l
     const secretLists = attack.filter((e) => e.verb === 'list' && e.objectRef?.resource === 'secrets').map((e) => e.auditID);
     const exec = attack.find((e) => e.objectRef?.subresource === 'exec')!.auditID;
     expect(auditIds(newOperation.incident)).toEqual(expect.arrayContaining([...secretLists, exec]));
+    // The finding itself names the records of its own offending calls: the new operations
+    // (secrets listed, the exec, and the read of the pod before it).
+    const findingIds = (newOperation.f.evidence?.auditIds ?? []) as string[];
+    expect(findingIds).toEqual(expect.arrayContaining([...secretLists, exec]));
+    for (const id of findingIds) expect(attackIds.has(id)).toBe(true);
     const fanOut = findingOf('fan-out');
     expect(fanOut.f.explanation).toMatch(new RegExp(LOOTED_NAMESPACES.slice(0, 2).join('|')));
     const source = findingOf('new-source');

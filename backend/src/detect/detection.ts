@@ -872,12 +872,29 @@ export function createDetection(options: DetectionOptions): Detection {
 export const MAX_ALERT_AUDIT_IDS = 20;
 
 /**
- * Adds to `evidence.auditIds` the audit record ids (CloudTrail `eventID`, Kubernetes `auditID`)
- * of the offending calls read from audit logs, so an analyst can find the original records.
+ * Adds to `evidence.auditIds` of the incident and of each of its findings the audit record ids
+ * (CloudTrail `eventID`, Kubernetes `auditID`) of the offending calls read from audit logs, so an
+ * analyst can find the original records.
  */
 function addAuditIds(alert: Alert, chain: Chain, spanIds: readonly string[]): void {
-  const known = Array.isArray(alert.evidence?.auditIds) ? (alert.evidence.auditIds as string[]) : [];
-  if (known.length >= MAX_ALERT_AUDIT_IDS) return;
+  const known = auditIdsIn(alert.evidence);
+  const ids = auditIdsOf(chain, spanIds, known);
+  if (ids.length > known.length) alert.evidence = { ...alert.evidence, auditIds: ids };
+  // Each finding of the chain names the records of its own offending calls.
+  for (const f of alert.findings ?? []) {
+    const mine = auditIdsIn(f.evidence);
+    const found = auditIdsOf(chain, f.spanIds, mine);
+    if (found.length > mine.length) f.evidence = { ...f.evidence, auditIds: found };
+  }
+}
+
+function auditIdsIn(evidence: Record<string, unknown> | undefined): string[] {
+  return Array.isArray(evidence?.auditIds) ? (evidence.auditIds as string[]) : [];
+}
+
+/** `known` plus the audit record ids of the chain's calls among `spanIds`, at most MAX_ALERT_AUDIT_IDS. */
+function auditIdsOf(chain: Chain, spanIds: readonly string[], known: readonly string[]): string[] {
+  if (known.length >= MAX_ALERT_AUDIT_IDS) return [...known];
   const offending = new Set(spanIds);
   const ids = new Set(known);
   for (const call of chain.calls) {
@@ -885,5 +902,5 @@ function addAuditIds(alert: Alert, chain: Chain, spanIds: readonly string[]): vo
     ids.add(call.auditId);
     if (ids.size >= MAX_ALERT_AUDIT_IDS) break;
   }
-  if (ids.size > known.length) alert.evidence = { ...alert.evidence, auditIds: [...ids] };
+  return [...ids];
 }

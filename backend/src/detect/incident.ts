@@ -110,8 +110,9 @@ function derive(alert: Alert): void {
   // Record ids of audit-log sources (detection.ts) stay with the incident across repeats.
   const auditIds = alert.evidence?.auditIds;
   alert.evidence = {
-    ...(auditIds ? { auditIds } : {}),
     ...lead.evidence,
+    // After the lead finding's own (its calls only): the incident's cover every repeat.
+    ...(auditIds ? { auditIds } : {}),
     keys: [...new Set(findings.flatMap((f) => f.keys))],
     agreeing: alert.detectors.slice(1),
   };
