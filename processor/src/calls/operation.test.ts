@@ -18,9 +18,30 @@ describe('operation templating', () => {
       '/users/alice@example.com/orders',
       '/users/aB3dE5fG7hJ9kL1mN/orders',
       '/users/usr_20240101/orders?page=2',
+      '/users/550E8400-E29B-41D4-A716-446655440000/orders',
+      '/users/01ARZ3NDEKTSV4RRFFQ69G5FAV/orders',
+      '/users/2026-12-06T10:15:00Z/orders',
+      '/users/2026-12-06/orders',
+      '/users/eyJhbGciOiJIUzI1NiJ9eyJzdWIiOiJhbGljZSJ9SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c/orders',
+      '/users/dGhpcy1pcy1hLWN1cnNvci1mb3ItcGFnZS10d28tb2YtdGhl_WHOLE/orders',
     ];
     const ops = new Set(paths.map((p) => op('GET', { 'http.request.method': 'GET', 'url.path': p })));
     expect([...ops]).toEqual(['GET /users/{id}/orders']);
+  });
+
+  it('container registry manifests by digest and artifacts by version stay one operation each', () => {
+    const digests = ['a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4', 'b'.repeat(64), 'C'.repeat(64)];
+    const manifests = new Set(digests.map((d) => op('GET', { 'http.request.method': 'GET', 'url.path': `/v2/team/api/manifests/sha256:${d}` })));
+    expect([...manifests]).toEqual(['GET /v2/team/api/manifests/{id}']);
+    const versions = ['1.2.3', 'v1.2.4', '2.0.0-rc.1', 'v10.3.0+build.7'];
+    const artifacts = new Set(versions.map((v) => op('GET', { 'http.request.method': 'GET', 'url.path': `/artifacts/conduct/${v}/conduct.tgz` })));
+    expect([...artifacts]).toEqual(['GET /artifacts/conduct/{id}/conduct.tgz']);
+    // API versions and names stay.
+    expect(templatePath('/v2/team/api/manifests/latest')).toBe('/v2/team/api/manifests/latest');
+    expect(isIdLike('v2')).toBe(false);
+    expect(templatePath('/api/v1.0/orders')).toBe('/api/v1.0/orders');
+    expect(isIdLike('GetAccountAuthorizationDetails')).toBe(false);
+    expect(isIdLike('ListAttachedRolePoliciesForUserInAccount')).toBe(false);
   });
 
   it('keeps words that are not ids', () => {

@@ -156,12 +156,21 @@ const HEX = /^(?:0x)?[0-9a-f]{8,}$/i;
 const EMAIL = /^[^@\s/]+@[^@\s/]+\.[^@\s/]+$/;
 const TOKEN_CHARS = /^[A-Za-z0-9_\-+=.~%]+$/;
 const DIGIT_RUN = /\d{4,}/;
+/** Content digests as registries and stores name them: `sha256:<hex>`, `sha512:...`, `md5:...`. */
+const DIGEST = /^(?:sha(?:1|224|256|384|512)|md5|blake2b|blake3)[:=-][0-9a-f]{16,}$/i;
+/** Release versions: `1.2.3`, `v1.2.3`, `1.2.3-rc.1`, `v2.0.0+build.5` (not `v2` or `v1.0`, API versions). */
+const VERSION = /^v?\d+\.\d+\.\d+(?:\.\d+)*(?:[-+][0-9A-Za-z.-]+)?$/;
+/** ULIDs: 26 characters of Crockford base32, the first a timestamp digit 0-7. */
+const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i;
+/** Long base64 / base64url tokens (JWT parts, opaque cursors): 32+ characters from the alphabet, mixed case. */
+const LONG_TOKEN = /^[A-Za-z0-9_\-+/]{32,}={0,2}$/;
 
 /**
  * True for a path segment or word that names one thing rather than a kind of thing: numbers,
- * UUIDs, hex of 8+ characters, e-mail addresses, runs of 4+ digits (dates, prefixed ids such as
- * `ord_12345`), and random-looking tokens of 16+ characters (3+ digits, or upper, lower and digits
- * mixed).
+ * UUIDs (any case), hex of 8+ characters, content digests (`sha256:<hex>`), release versions
+ * (`v1.2.3`; API versions such as `v2` or `v1.0` stay), ULIDs, e-mail addresses, runs of 4+ digits (dates, timestamps,
+ * prefixed ids such as `ord_12345`), random-looking tokens of 16+ characters (3+ digits, or upper,
+ * lower and digits mixed) and base64/base64url tokens of 32+ characters in mixed case.
  */
 export function isIdLike(segment: string): boolean {
   if (segment === '') return false;
@@ -174,6 +183,9 @@ export function isIdLike(segment: string): boolean {
     }
   }
   if (NUMBER.test(s) || UUID.test(s) || HEX.test(s) || EMAIL.test(s) || DIGIT_RUN.test(s)) return true;
+  if (DIGEST.test(s) || VERSION.test(s) || (s.length === 26 && ULID.test(s) && /\d/.test(s))) return true;
+  // A 32+ character token of one word in mixed case with a digit, or with `-`/`_` inside it, is not a name.
+  if (LONG_TOKEN.test(s) && /[a-z]/.test(s) && /[A-Z]/.test(s) && (/\d/.test(s) || /[-_]/.test(s.slice(1, -1)))) return true;
   if (s.length >= 16 && TOKEN_CHARS.test(s)) {
     const digits = s.replace(/\D/g, '').length;
     if (digits >= 3) return true;
