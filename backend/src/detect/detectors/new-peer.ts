@@ -51,14 +51,18 @@ export function newPeer(ctx: DetectionContext): Finding | undefined {
   const sentences: string[] = [
     `Normally ${displayName(ctx)} contacts ${b.entries.peer.size} peer${b.entries.peer.size === 1 ? '' : 's'}: ${listWithCounts(usual)}.`,
   ];
-  for (const [peer, calls] of newPeers) {
-    const ops = unique(calls.map((c) => c.operation)).slice(0, 5);
+  // One sentence for all new peers, each named once with what it was called for.
+  if (newPeers.size > 0) {
+    const described = [...newPeers].map(([peer, calls]) => {
+      const ops = unique(calls.map((c) => c.operation)).slice(0, 5);
+      return `${q(peer)}${calls[0]!.external ? ' (external)' : ''}: ${ops.map(q).join(', ')}, ${calls.length} call${calls.length === 1 ? '' : 's'}`;
+    });
     sentences.push(
-      `In this chain it called ${q(peer)}${calls[0]!.external ? ', an external service,' : ''} (${ops.map(q).join(', ')}; ${calls.length} call${calls.length === 1 ? '' : 's'}), a peer never seen for this identity.`,
+      `In this chain it called ${newPeers.size === 1 ? 'a peer' : `${newPeers.size} peers`} never seen for this identity: ${described.join('; ')}.`,
     );
   }
   if (newAccounts.size > 0) {
-    const known = [...b.entries.targetAccount.keys(), ...ownAccounts.keys()];
+    const known = unique([...b.entries.targetAccount.keys(), ...ownAccounts.keys()]);
     sentences.push(
       `It reached into account${newAccounts.size === 1 ? '' : 's'} ${[...newAccounts.keys()].map(q).join(', ')}; its baseline only knows ${known.length ? known.slice(0, 6).map(q).join(', ') : 'no accounts'}.`,
     );
@@ -74,7 +78,10 @@ export function newPeer(ctx: DetectionContext): Finding | undefined {
       else if (!c.external && (c.peerKind === 'service' || c.peerKind === 'http' || c.peerKind === 'virtual')) techniques.add(T_LATERAL_MOVEMENT_CLOUD_SERVICES);
     }
   }
-  const names = [...newPeers.keys(), ...[...newAccounts.keys()].map((a) => `account ${a}`)];
+  const list = (items: string[]) => `${items.slice(0, 3).join(', ')}${items.length > 3 ? ', ...' : ''}`;
+  const peerPart = newPeers.size === 0 ? '' : `contacted ${newPeers.size === 1 ? 'a new peer' : `${newPeers.size} new peers`}: ${list([...newPeers.keys()])}`;
+  const accountPart =
+    newAccounts.size === 0 ? '' : `reached into ${newAccounts.size === 1 ? 'another account' : `${newAccounts.size} other accounts`}: ${list([...newAccounts.keys()])}`;
   return {
     detector: 'new-peer',
     keys: [...[...newPeers.keys()].map((p) => `peer:${p}`), ...[...newAccounts.keys()].map((a) => `account:${a}`)],
@@ -82,7 +89,8 @@ export function newPeer(ctx: DetectionContext): Finding | undefined {
     reach: true,
     external,
     sensitive: sensitiveCalls.length > 0,
-    title: `${displayName(ctx)} contacted ${names.length === 1 ? 'a new peer' : `${names.length} new peers`}: ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}`,
+    // The title counts what the evidence lists: new peers and other accounts apart.
+    title: `${displayName(ctx)} ${[peerPart, accountPart].filter(Boolean).join(' and ')}`,
     explanation: sentences.join(' '),
     spanIds: unique(offending.map((c) => c.spanId)),
     eventMs: first.startMs,
