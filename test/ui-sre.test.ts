@@ -310,6 +310,18 @@ describe('the SRE views in a real browser', () => {
     expect(byScore.body.alerts.every((a) => a.identity === REPORTER)).toBe(true);
     await page.screenshot({ path: `${SCREENSHOTS}alerts.png`, fullPage: true });
 
+    // An incident shows its findings in its row and on its page.
+    const incidents = (await conduct.get<{ alerts: { id: string; detectors: string[]; findings: { title: string }[] }[] }>(`/api/v1/alerts?traceId=${uploadTrace}`)).body.alerts;
+    const incident = incidents.find((a) => a.findings.length > 1);
+    expect(incident, 'the upload is one incident with several findings').toBeDefined();
+    const row = page.locator(`tr[data-alert-id="${incident!.id}"]`);
+    expect(await row.getByTestId('row-findings').innerText()).toContain(incident!.findings[1]!.title);
+    for (const d of incident!.detectors) expect(await row.innerText()).toContain(d);
+    await page.goto(`${conduct.api}/alerts/${encodeURIComponent(incident!.id)}`);
+    await expect.poll(() => page.getByTestId('findings').locator(':scope > li').count()).toBe(incident!.findings.length);
+    expect(await page.getByTestId('findings').innerText()).toContain(incident!.findings[0]!.title);
+    await page.goto(`${conduct.api}/alerts?identity=${encodeURIComponent(REPORTER)}&sort=score`);
+
     // Time range: the traffic is 11 hours old in event time, so the last hour holds none of it.
     await page.getByLabel('time range').selectOption('1h');
     await page.waitForURL(/range=1h/);

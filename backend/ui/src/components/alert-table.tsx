@@ -80,7 +80,7 @@ export function AlertTable(props: {
                   </Link>
                 </td>
               )}
-              <td class="mono">
+              <td class="mono detectors">
                 {inc.detectors.map((d) => (
                   <div key={d}>{d}</div>
                 ))}
