@@ -12,6 +12,7 @@ import {
   transitionTotals,
   transitionsFrom,
 } from '../../learn/index.js';
+import { isRetryAfterError, skipsOptionalStep } from '../chain-likelihood.js';
 import { displayName, listWithCounts, q, unique, type DetectionContext, type Finding } from '../finding.js';
 
 /** A transition is rare when it is below this share of the transitions out of its operation... */
@@ -57,6 +58,8 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
     const key = transitionKey(prev, next);
     if (reported.includes(key)) continue;
     const n = count(b, 'transition', key);
+    // A retry after an error, or a skipped optional step, is not a new way of working.
+    if (n === 0 && (isRetryAfterError(ctx.calls[i - 2], prev, next) || skipsOptionalStep(b, prev, next))) continue;
     if (n > 0) {
       totals ??= transitionTotals(b);
       if (!isRare(n, totals.get(prev) ?? 0)) continue;
