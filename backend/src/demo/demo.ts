@@ -167,7 +167,8 @@ export function judge(expect: ScenarioExpectation, alerts: readonly Alert[]): { 
 /** One incident: severity, leading detector, identity, title, one line per finding, then the trace link. */
 export function formatAlert(a: Alert): string {
   const repeat = a.count > 1 ? ` (x${a.count})` : '';
-  const findings = (a.findings ?? []).length > 1 ? a.findings.map((f) => `\n        - ${f.severity.padEnd(8)} ${f.detector.padEnd(16)} ${f.title}`).join('') : '';
+  // The leading finding is the headline; the others follow, each once.
+  const findings = (a.findings ?? []).slice(1).map((f) => `\n      + ${f.severity.toUpperCase().padEnd(8)} ${f.detector.padEnd(16)} ${f.title}`).join('');
   return `  ! ${a.severity.toUpperCase().padEnd(8)} ${a.detector.padEnd(16)} ${a.identity}${repeat}\n      ${a.findings?.[0]?.title ?? a.title}${findings}\n      trace: ${a.links?.trace ?? a.traceId}`;
 }
 
