@@ -56,17 +56,20 @@ const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 async function side(m) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-ab-'));
-  const store = await m.openStore({ path: join(dir, 'ab.db') });
-  const detection = m.createDetection({ db: store.db, learning: { minCalls: 100, period: 1_000, forgetAfter: 30 * 86_400_000 }, traceUrl: 'http://localhost/{traceId}' });
-  return { dir, store, detection, us: 0, n: 0 };
+  const detectionOptions = { learning: { minCalls: 100, period: 1_000, forgetAfter: 30 * 86_400_000 }, traceUrl: 'http://localhost/{traceId}' };
+  // Builds with storage contracts open a backend (its synchronous store for writes); older ones pass the handle.
+  const backend = m.openSqliteBackend ? await m.openSqliteBackend({ path: join(dir, 'ab.db') }) : undefined;
+  const store = backend ? backend.store : await m.openStore({ path: join(dir, 'ab.db') });
+  const detection = backend ? await m.createDetection({ state: backend.detection, ...detectionOptions }) : m.createDetection({ db: store.db, ...detectionOptions });
+  return { dir, backend, store, detection, us: 0, n: 0 };
 }
 
 /** One batch on one side; the store stage of `detect` is run but not charged. */
-function step(s, chains) {
+async function step(s, chains) {
   if (values.stage === 'detect') s.store.writeChains(chains);
   const c = cpu();
   if (values.stage !== 'detect') s.n += s.store.writeChains(chains).calls;
-  if (values.stage !== 'store') s.n += s.detection.analyse(chains).learned;
+  if (values.stage !== 'store') s.n += (await s.detection.analyse(chains)).learned;
   s.us += cpu() - c;
 }
 
@@ -75,12 +78,12 @@ const b = [];
 for (let round = 0; round <= Number(values.rounds); round++) {
   const sides = [await side(modules[0]), await side(modules[1])];
   globalThis.gc?.();
-  batches.forEach((chains, i) => {
-    for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) step(sides[k], chains);
-  });
+  for (const [i, chains] of batches.entries()) {
+    for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) await step(sides[k], chains);
+  }
   if (sides[0].n !== sides[1].n) throw new Error(`A and B disagree: ${sides[0].n} vs ${sides[1].n}`);
   for (const s of sides) {
-    s.store.close();
+    await (s.backend ?? s.store).close();
     rmSync(s.dir, { recursive: true, force: true });
   }
   if (round === 0) continue; // warm-up

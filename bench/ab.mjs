@@ -60,35 +60,38 @@ async function pass(m) {
   }
   if (values.stage === 'detect') {
     const dir = mkdtempSync(join(tmpdir(), 'conduct-ab-'));
-    const store = await backendNow.openStore({ path: join(dir, 'ab.db') });
-    const detection = m.createDetection({
-      db: store.db,
-      learning: { minCalls: 100, period: 1_000, forgetAfter: 30 * 86_400_000 },
-      traceUrl: 'http://localhost/{traceId}',
-      persistIntervalMs: Number(values['persist-interval']),
-    });
+    const learning = { minCalls: 100, period: 1_000, forgetAfter: 30 * 86_400_000 };
+    const detectionOptions = { learning, traceUrl: 'http://localhost/{traceId}', persistIntervalMs: Number(values['persist-interval']) };
+    // Builds with storage contracts open a backend and await detection; older ones pass the handle.
+    const storage = m.openSqliteBackend ? await m.openSqliteBackend({ path: join(dir, 'ab.db') }) : await backendNow.openStore({ path: join(dir, 'ab.db') });
+    const detection = m.openSqliteBackend
+      ? await m.createDetection({ state: storage.detection, ...detectionOptions })
+      : m.createDetection({ db: storage.db, ...detectionOptions });
     const c = cpu();
     let n = 0;
     let alerts = 0;
     for (const chains of batches) {
-      const r = detection.analyse(chains);
+      const r = await detection.analyse(chains);
       n += r.learned;
       alerts += r.alerts.length + r.updated.length;
     }
-    detection.flush?.();
+    await detection.flush?.();
     const us = (cpu() - c) / spans;
-    store.close();
+    await storage.close();
     rmSync(dir, { recursive: true, force: true });
     return { us, n, alerts };
   }
   if (values.stage === 'store') {
     const dir = mkdtempSync(join(tmpdir(), 'conduct-ab-'));
-    const store = await m.openStore({ path: join(dir, 'ab.db') });
+    // Through the chain writer where the build has one (what the engine calls), else the store.
+    const backend = m.openSqliteBackend ? await m.openSqliteBackend({ path: join(dir, 'ab.db') }) : undefined;
+    const store = backend ? undefined : await m.openStore({ path: join(dir, 'ab.db') });
+    const write = backend ? (chains) => backend.chainWriter.writeChains(chains) : async (chains) => store.writeChains(chains);
     const c = cpu();
     let n = 0;
-    for (const chains of batches) n += store.writeChains(chains).calls;
+    for (const chains of batches) n += (await write(chains)).calls;
     const us = (cpu() - c) / spans;
-    store.close();
+    await (backend ?? store).close();
     rmSync(dir, { recursive: true, force: true });
     return { us, n };
   }

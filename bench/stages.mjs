@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeTracesRequest } from '@conduct/proto';
 import { createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
-import { createDetection, openStore } from '@conduct/backend';
+import { createDetection, openSqliteBackend } from '@conduct/backend';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '400' }, reps: { type: 'string', default: '3' } } });
@@ -54,15 +54,16 @@ async function once(rep) {
   }
   lap('derive');
   const dir = mkdtempSync(join(tmpdir(), 'conduct-stages-'));
-  const store = await openStore({ path: join(dir, 'conduct.db') });
-  const detection = createDetection({ db: store.db, learning: { minCalls: 100, period: 1_000, forgetAfter: 30 * 86_400_000 }, traceUrl: 'http://localhost/{traceId}' });
+  const backend = await openSqliteBackend({ path: join(dir, 'conduct.db') });
+  const store = backend.store;
+  const detection = await createDetection({ state: backend.detection, learning: { minCalls: 100, period: 1_000, forgetAfter: 30 * 86_400_000 }, traceUrl: 'http://localhost/{traceId}' });
   c = cpu();
   for (const chains of batches) store.writeChains(chains);
   lap('store');
   let alerts = 0;
-  for (const chains of batches) alerts += detection.analyse(chains).alerts.length;
+  for (const chains of batches) alerts += (await detection.analyse(chains)).alerts.length;
   lap('detect');
-  store.close();
+  await backend.close();
   rmSync(dir, { recursive: true, force: true });
   const perSpan = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v / spans]));
   return { perSpan, traces: traces.length, chains: batches.reduce((n, b) => n + b.length, 0), alerts, spans };

@@ -171,8 +171,8 @@ describe('late parts of a trace join the stored trace (stitching.idle 1s, parts 
       const wholeChains = (await whole.get(`/api/v1/identities/${encodeURIComponent(id)}/chains`)).body.chains;
       expect(chains.map((c: { calls: unknown[] }) => c.calls.length)).toEqual(wholeChains.map((c: { calls: unknown[] }) => c.calls.length));
       // The observed edges: none left to the address the storefront's client span named alone.
-      const edges = await split.running.store.identityEdges(id);
-      expect(edges).toEqual(await whole.running.store.identityEdges(id));
+      const edges = await split.running.storage.identities.identityEdges(id);
+      expect(edges).toEqual(await whole.running.storage.identities.identityEdges(id));
       expect(edges.some((e) => e.peer === 'orders:8080')).toBe(false);
     }
     const metrics = await (await fetch(`${split.api}/metrics`)).text();

@@ -9,3 +9,4 @@ export * from './cli/index.js';
 export * from './replay/index.js';
 export * from './journal/index.js';
 export * from './demo/index.js';
+export * from './assemble/index.js';

@@ -6,10 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Call, Chain } from '@conduct/processor';
-import { createDetection, FLOOD_IDENTITY, parseConfig, type Alert, type Detection } from '@conduct/backend';
+import { createDetection, FLOOD_IDENTITY, openSqliteBackend, parseConfig, type Alert, type Detection, type SqliteBackend } from '@conduct/backend';
 
 const T0 = Date.UTC(2026, 2, 2, 8, 0, 0);
 const MINUTE = 60_000;
@@ -49,47 +48,47 @@ const deploy = (identity: string, at: number) =>
   ]);
 
 let dir: string;
-let db: Database.Database;
+let backend: SqliteBackend;
 let detection: Detection;
 /** Every alert announcement (new and repeated) the engine would hand to the sinks. */
 let announced: Alert[];
 
-function analyse(chains: Chain[]): void {
-  const r = detection.analyse(chains);
+async function analyse(chains: Chain[]): Promise<void> {
+  const r = await detection.analyse(chains);
   announced.push(...r.alerts, ...r.updated);
 }
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'conduct-cardinality-'));
-  db = new Database(join(dir, 'conduct.db'));
+  backend = await openSqliteBackend({ path: join(dir, 'conduct.db') });
   const learning = { minCalls: 50, period: HOUR, forgetAfter: 30 * 24 * HOUR };
-  detection = createDetection({ db, learning, traceUrl: 'http://t/{traceId}', limits: LIMITS });
+  detection = await createDetection({ state: backend.detection, learning, traceUrl: 'http://t/{traceId}', limits: LIMITS });
   announced = [];
   // An established identity: 80 deploys over 4 hours.
-  analyse(Array.from({ length: 80 }, (_, i) => deploy(CI, T0 + i * 3 * MINUTE)));
+  await analyse(Array.from({ length: 80 }, (_, i) => deploy(CI, T0 + i * 3 * MINUTE)));
   expect(detection.identity(CI)?.status).toBe('enforcing');
   expect(announced).toEqual([]);
 });
 
-afterEach(() => {
-  db.close();
+afterEach(async () => {
+  await backend.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('cardinality attack', () => {
-  it('a flood of distinct identities stays under the caps and raises one alert', () => {
+  it('a flood of distinct identities stays under the caps and raises one alert', async () => {
     const before = detection.baseline(CI);
     const at = T0 + 5 * HOUR;
     // 6000 new identities over 10 minutes, in batches as the engine would hand them over.
     for (let batch = 0; batch < 60; batch++) {
-      analyse(Array.from({ length: 100 }, (_, i) => deploy(`spiffe://evil/sa/${batch}-${i}`, at + batch * 10_000 + i)));
+      await analyse(Array.from({ length: 100 }, (_, i) => deploy(`spiffe://evil/sa/${batch}-${i}`, at + batch * 10_000 + i)));
     }
     const stats = detection.stats();
     expect(stats.identities).toBeLessThanOrEqual(LIMITS.maxIdentities);
     expect(stats.identitiesRefused).toBeGreaterThanOrEqual(6000 - LIMITS.maxIdentities);
 
     // One alert about the flood, on the synthetic ingest identity, counting the refused chains.
-    const all = detection.listAlerts({ limit: 1000 });
+    const all = await detection.listAlerts({ limit: 1000 });
     expect(all).toHaveLength(1);
     expect(all[0]).toMatchObject({ identity: FLOOD_IDENTITY, detector: 'fan-out' });
     expect(all[0]!.title).toMatch(/Identity flood/);
@@ -99,20 +98,20 @@ describe('cardinality attack', () => {
 
     // The established identity is untouched and still enforcing; its normal work raises nothing.
     expect(detection.baseline(CI)).toEqual(before);
-    const quiet = detection.analyse([deploy(CI, at + 11 * MINUTE)]);
+    const quiet = await detection.analyse([deploy(CI, at + 11 * MINUTE)]);
     expect(quiet.alerts).toEqual([]);
     expect(detection.identity(CI)?.status).toBe('enforcing');
   });
 
-  it('an established identity flooding new operations and peers raises a bounded number of alerts and keeps its baseline', () => {
+  it('an established identity flooding new operations and peers raises a bounded number of alerts and keeps its baseline', async () => {
     const before = detection.baseline(CI)!;
     const at = T0 + 5 * HOUR;
     const flood = Array.from({ length: 3000 }, (_, i) =>
       chain(CI, at + i * 500, [{ operation: `GET /probe-${i}`, peer: `host-${i}.internal` }]),
     );
-    for (let i = 0; i < flood.length; i += 250) analyse(flood.slice(i, i + 250));
+    for (let i = 0; i < flood.length; i += 250) await analyse(flood.slice(i, i + 250));
 
-    const alerts = detection.listAlerts({ identity: CI, limit: 1000 });
+    const alerts = await detection.listAlerts({ identity: CI, limit: 1000 });
     // Within the hour: the budget, plus one flood alert that takes the rest.
     const floodAlerts = alerts.filter((a) => /flooding/.test(a.title));
     expect(floodAlerts).toHaveLength(1);
@@ -127,7 +126,7 @@ describe('cardinality attack', () => {
     expect(after.operations).toEqual(before.operations);
   });
 
-  it('caps come from the `limits` section of the config', () => {
+  it('caps come from the `limits` section of the config', async () => {
     const config = parseConfig({ limits: { maxIdentities: 42, maxNewIdentitiesPerMinute: 7 } });
     expect(config.limits).toMatchObject({ maxIdentities: 42, maxNewIdentitiesPerMinute: 7, maxAlertsPerIdentityPerHour: 50 });
     expect(() => parseConfig({ limits: { maxIdentities: -1 } })).toThrow(/limits\.maxIdentities/);

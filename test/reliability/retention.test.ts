@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Call, Chain } from '@conduct/processor';
-import { createDetection, openStore, startRetention, type Store } from '@conduct/backend';
+import { createDetection, openSqliteBackend, startRetention, type SqliteBackend, type Store } from '@conduct/backend';
 import { counterSum } from './support/harness.js';
 
 const T0 = Date.UTC(2026, 3, 1, 0, 0, 0);
@@ -41,14 +41,17 @@ function chain(identity: string, startMs: number, operation = 'GET /x'): Chain {
 }
 
 let dir: string;
+let backend: SqliteBackend;
+/** The backend's synchronous SQLite store, for writes that interleave with a sweep and for counting rows. */
 let store: Store;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'conduct-retention-'));
-  store = await openStore({ path: join(dir, 'conduct.db') });
+  backend = await openSqliteBackend({ path: join(dir, 'conduct.db') });
+  store = backend.store;
 });
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await backend.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -68,7 +71,7 @@ describe('retention', () => {
     expect(chainCount()).toBe(5500);
 
     const registry = new Registry();
-    const retention = startRetention({ store, retentionMs: 7 * DAY, intervalMs: 3_600_000, batchRows: 100, maxBatchesPerSweep: 1000, registry });
+    const retention = startRetention({ store: backend, retentionMs: 7 * DAY, intervalMs: 3_600_000, batchRows: 100, maxBatchesPerSweep: 1000, registry });
     // Writes interleave with the sweep: the sweep yields between its batches.
     let interleaved = 0;
     const sweeping = retention.sweep();
@@ -99,23 +102,23 @@ describe('retention', () => {
   it('a sweep does at most maxBatchesPerSweep batches; the next sweep continues', async () => {
     store.writeChains(Array.from({ length: 1000 }, (_, k) => chain('old', T0 + k)));
     store.writeChains([chain('new', T0 + 30 * DAY)]);
-    const retention = startRetention({ store, retentionMs: DAY, intervalMs: 3_600_000, batchRows: 100, maxBatchesPerSweep: 3 });
+    const retention = startRetention({ store: backend, retentionMs: DAY, intervalMs: 3_600_000, batchRows: 100, maxBatchesPerSweep: 3 });
     expect(await retention.sweep()).toBe(300);
     expect(await retention.sweep()).toBe(300);
     expect(chainCount()).toBe(401);
     await retention.stop();
   });
 
-  it('learned baseline entries unseen for learning.forgetAfter age out', () => {
-    const detection = createDetection({
-      db: store.db,
+  it('learned baseline entries unseen for learning.forgetAfter age out', async () => {
+    const detection = await createDetection({
+      state: backend.detection,
       learning: { minCalls: 5, period: 3_600_000, forgetAfter: 7 * DAY },
       traceUrl: 'http://t/{traceId}',
     });
-    detection.analyse(Array.from({ length: 20 }, (_, i) => chain('svc:batch', T0 + i * 600_000, 'GET /old')));
+    await detection.analyse(Array.from({ length: 20 }, (_, i) => chain('svc:batch', T0 + i * 600_000, 'GET /old')));
     expect(detection.baseline('svc:batch')!.operations.map((o) => o.key)).toContain('GET /old');
     // Eight days later only the new operation is in use: the old one is forgotten.
-    detection.analyse(Array.from({ length: 3 }, (_, i) => chain('svc:batch', T0 + 8 * DAY + i * 600_000, 'GET /new')));
+    await detection.analyse(Array.from({ length: 3 }, (_, i) => chain('svc:batch', T0 + 8 * DAY + i * 600_000, 'GET /new')));
     const ops = detection.baseline('svc:batch')!.operations.map((o) => o.key);
     expect(ops).not.toContain('GET /old');
     const rows = store.db.prepare("SELECT key FROM baseline_entries WHERE identity = 'svc:batch' AND kind = 'operation'").all() as { key: string }[];

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Alert } from '../alerts/model.js';
-import { openStore, type Store } from '../store/index.js';
+import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
 import { chain, tempDir, traceId } from '../store/testdata/fixtures.js';
 import {
   createApi,
@@ -57,14 +57,14 @@ async function listen(api: ApiServer): Promise<string> {
 
 describe('API', () => {
   const t = tempDir('conduct-api-');
-  let store: Store;
+  let store: SqliteBackend;
   let api: ApiServer;
   let base: string;
   let flushes = 0;
 
   beforeAll(async () => {
-    store = await openStore({ path: join(t.dir, 'conduct.db') });
-    store.writeChains([
+    store = await openSqliteBackend({ path: join(t.dir, 'conduct.db') });
+    await store.chainWriter.writeChains([
       chain(T1, 'svc:shop/frontend', [['checkout', 'POST /checkout'], ['payments', 'Charge']], 1_700_000_000_000),
       chain(T1, SPIFFE, [['k8s-api', 'PATCH /apis/apps/v1/deployments/{id}']], 1_700_000_000_005, { identityKind: 'certificate' }),
       chain(T2, 'svc:shop/frontend', [['checkout', 'GET /cart']], 1_700_000_100_000),
@@ -79,7 +79,7 @@ describe('API', () => {
   });
   afterAll(async () => {
     await api.stop();
-    store.close();
+    await store.close();
     t.cleanup();
   });
 
@@ -282,18 +282,18 @@ describe('API', () => {
 
 describe('API with a token', () => {
   const t = tempDir('conduct-api-token-');
-  let store: Store;
+  let store: SqliteBackend;
   let api: ApiServer;
   let base: string;
   beforeAll(async () => {
-    store = await openStore({ path: join(t.dir, 'conduct.db') });
+    store = await openSqliteBackend({ path: join(t.dir, 'conduct.db') });
     api = createApi({ store, registry: new Registry(), flush: async () => {}, token: 's3cret-token', uiDir: join(t.dir, 'none') });
     base = await listen(api);
   });
   afterAll(async () => {
     await api.stop();
     await api.stop(); // twice is safe
-    store.close();
+    await store.close();
     t.cleanup();
   });
 
@@ -322,12 +322,12 @@ describe('API with a token', () => {
 describe('API readiness and liveness', () => {
   it('/readyz answers 503 with the reasons until every check passes; /healthz answers 200 while alive, 503 after a failure', async () => {
     const t = tempDir('conduct-api-ready-');
-    const store = await openStore({ path: join(t.dir, 'db') });
+    const store = await openSqliteBackend({ path: join(t.dir, 'db') });
     let phase = 'starting';
     let failure: string | undefined;
     const readiness: ReadinessCheck[] = [
       { name: 'started', check: () => (phase === 'running' ? undefined : phase) },
-      { name: 'store', check: () => void store.sizeBytes() },
+      { name: 'store', check: async () => ((await store.ready()) ? undefined : 'not open or unreachable') },
       { name: 'pipeline', check: async () => failure },
     ];
     const api = createApi({ store, registry: new Registry(), flush: async () => {}, readiness, failure: () => failure });
@@ -352,7 +352,7 @@ describe('API readiness and liveness', () => {
       expect(await get('/healthz')).toMatchObject({ status: 503, body: { status: 'failed', reason: 'the pipeline worker stopped' } });
 
       failure = undefined;
-      store.close();
+      await store.close();
       const closed = await get('/readyz');
       expect(closed.status).toBe(503);
       expect(closed.body['checks']).toMatchObject({ started: 'ok', pipeline: 'ok', store: expect.stringMatching(/not open/) });
@@ -384,7 +384,7 @@ describe('API over TLS', () => {
     const https = await import('node:https');
     const fixture = (f: string) => readFileSync(new URL(`./testdata/${f}`, import.meta.url));
     const t = tempDir('conduct-api-tls-');
-    const store = await openStore({ path: join(t.dir, 'db') });
+    const store = await openSqliteBackend({ path: join(t.dir, 'db') });
     const api = createApi({ store, registry: new Registry(), flush: async () => {}, tls: { cert: fixture('server.pem'), key: fixture('server.key') } });
     try {
       const address = await api.start('127.0.0.1', 0);
@@ -402,7 +402,7 @@ describe('API over TLS', () => {
       await expect(fetch(`http://${address}/healthz`)).rejects.toThrow();
     } finally {
       await api.stop();
-      store.close();
+      await store.close();
       t.cleanup();
     }
   });
@@ -412,7 +412,7 @@ describe('API over TLS', () => {
     const https = await import('node:https');
     const fixture = (f: string) => readFileSync(new URL(`./testdata/${f}`, import.meta.url));
     const t = tempDir('conduct-api-mtls-');
-    const store = await openStore({ path: join(t.dir, 'db') });
+    const store = await openSqliteBackend({ path: join(t.dir, 'db') });
     const api = createApi({
       store,
       registry: new Registry(),
@@ -437,7 +437,7 @@ describe('API over TLS', () => {
       expect(await get(port, { cert: fixture('untrusted-client.pem'), key: fixture('untrusted-client.key') })).toBeInstanceOf(Error);
     } finally {
       await api.stop();
-      store.close();
+      await store.close();
       t.cleanup();
     }
   });
@@ -446,13 +446,13 @@ describe('API over TLS', () => {
     const { readFileSync } = await import('node:fs');
     const fixture = (f: string) => readFileSync(new URL(`./testdata/${f}`, import.meta.url));
     const t = tempDir('conduct-api-mtls-');
-    const store = await openStore({ path: join(t.dir, 'db') });
+    const store = await openSqliteBackend({ path: join(t.dir, 'db') });
     try {
       expect(() =>
         createApi({ store, registry: new Registry(), flush: async () => {}, tls: { cert: fixture('server.pem'), key: fixture('server.key'), clientAuth: true } }),
       ).toThrow(/api\.tls\.ca/);
     } finally {
-      store.close();
+      await store.close();
       t.cleanup();
     }
   });

@@ -46,7 +46,7 @@ export interface AlertsProvider {
   /** Records an operator verdict; undefined when the alert is unknown. */
   feedback(id: string, verdict: Verdict): Alert | undefined | Promise<Alert | undefined>;
   /** Open alerts per identity, for the identities list. Absent: 0 for everyone. */
-  openCounts?(): Map<string, number>;
+  openCounts?(): Map<string, number> | Promise<Map<string, number>>;
 }
 
 /** A learned view of identities (detection backs it); every method may answer undefined. */
@@ -58,7 +58,7 @@ export interface IdentityInsights {
   /** Baseline summary shown in `GET /api/v1/identities/{id}`; the observed one when undefined. */
   baseline?(id: string): object | undefined;
   /** Learned graph; the observed edges when undefined. */
-  graph?(id: string): { nodes: object[]; edges: object[] } | undefined;
+  graph?(id: string): { nodes: object[]; edges: object[] } | undefined | Promise<{ nodes: object[]; edges: object[] } | undefined>;
 }
 
 /** No alerts until detection is plugged in. */

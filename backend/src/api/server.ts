@@ -7,7 +7,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Call, Chain, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import { ALERT_STATUSES, SEVERITIES, traceLink, type AlertStatus, type Severity, type Verdict } from '../alerts/model.js';
-import type { EdgeRecord, IdentityRecord, Store } from '../store/index.js';
+import type { ChainReader, EdgeRecord, IdentityRecord, StorageBackend } from '../store/index.js';
 import { compareWithBaseline, windowGraph, type GraphJson, type Window } from './graph-compare.js';
 import { HttpError } from './http-error.js';
 import { noAlerts, noInsights, type AlertsProvider, type IdentityInsights } from './providers.js';
@@ -35,8 +35,11 @@ const SUMMARY_ITEMS = 200;
 /** Chains of a window read for its graph or comparison, newest first; an answer says when there were more. */
 export const MAX_WINDOW_CHAINS = 5000;
 
+/** What the API reads from the store. */
+export type ApiStorage = Pick<StorageBackend, 'chainReader' | 'identities' | 'sizeBytes'>;
+
 export interface ApiOptions {
-  store: Store;
+  store: ApiStorage;
   /** Prometheus registry served at /metrics; a store-size gauge is added to it. */
   registry: Registry;
   /** More metric families in the text format (another thread's registry), served after the registry's. */
@@ -87,9 +90,9 @@ export function createApi(options: ApiOptions): ApiServer {
     name: 'conduct_store_bytes',
     help: 'Size of the SQLite database (pages in use and free).',
     registers: [registry],
-    collect() {
+    async collect() {
       try {
-        this.set(store.sizeBytes());
+        this.set(await store.sizeBytes());
       } catch {
         // A closed store has no size; leave the last value.
       }
@@ -160,45 +163,47 @@ export function createApi(options: ApiOptions): ApiServer {
     openAlerts: open?.get(r.id) ?? 0,
   });
 
-  const knownIdentity = (raw: string): IdentityRecord => {
+  const knownIdentity = async (raw: string): Promise<IdentityRecord> => {
     const id = idParam(raw, 'identity id');
-    const found = store.getIdentity(id);
+    const found = await store.identities.getIdentity(id);
     if (!found) throw new HttpError(404, 'unknown identity');
     return found;
   };
 
-  app.get('/api/v1/identities', (c) => {
+  app.get('/api/v1/identities', async (c) => {
     const limit = limitParam(c.req.query('limit'), DEFAULT_IDENTITY_LIMIT);
-    const open = alerts.openCounts?.();
-    return c.json({ identities: store.listIdentities(limit).map((r) => identityJson(r, open)) });
+    const open = await alerts.openCounts?.();
+    return c.json({ identities: (await store.identities.listIdentities(limit)).map((r) => identityJson(r, open)) });
   });
 
-  app.get('/api/v1/identities/:id', (c) => {
-    const identity = knownIdentity(c.req.param('id'));
-    const baseline = insights.baseline?.(identity.id) ?? observedBaseline(store.identityEdges(identity.id));
-    return c.json({ ...identityJson(identity, alerts.openCounts?.()), baseline });
+  app.get('/api/v1/identities/:id', async (c) => {
+    const identity = await knownIdentity(c.req.param('id'));
+    const baseline = insights.baseline?.(identity.id) ?? observedBaseline(await store.identities.identityEdges(identity.id));
+    return c.json({ ...identityJson(identity, await alerts.openCounts?.()), baseline });
   });
 
-  const baselineGraph = (identity: IdentityRecord) => {
-    const learned = insights.graph?.(identity.id);
-    return learned ? { graph: learned as GraphJson, source: 'learned' } : { graph: observedGraph(identity, store.identityEdges(identity.id)), source: 'observed' };
+  const baselineGraph = async (identity: IdentityRecord) => {
+    const learned = await insights.graph?.(identity.id);
+    return learned
+      ? { graph: learned as GraphJson, source: 'learned' }
+      : { graph: observedGraph(identity, await store.identities.identityEdges(identity.id)), source: 'observed' };
   };
 
   app.get('/api/v1/identities/:id/graph', async (c) => {
-    const identity = knownIdentity(c.req.param('id'));
+    const identity = await knownIdentity(c.req.param('id'));
     const q = c.req.query();
     const compare = q['compare'] || undefined;
     if (compare !== undefined && compare !== 'baseline') throw new HttpError(400, 'compare must be "baseline"');
-    if (compare === undefined && !q['since'] && !q['until']) return c.json(baselineGraph(identity).graph);
+    if (compare === undefined && !q['since'] && !q['until']) return c.json((await baselineGraph(identity)).graph);
     const win = windowParams(q['since'], q['until'], Date.now());
-    const read = windowChains(store, identity.id, win, MAX_WINDOW_CHAINS);
+    const read = await windowChains(store.chainReader, identity.id, win, MAX_WINDOW_CHAINS);
     const who = { id: identity.id, label: identity.displayName ?? identity.id };
     const windowJson = { since: iso(win.sinceMs), until: iso(win.untilMs) };
     if (compare === undefined) {
       const g = windowGraph(who, read.chains, win);
       return c.json({ ...g, truncated: read.truncated || g.truncated, chains: read.chains.length, window: windowJson });
     }
-    const base = baselineGraph(identity);
+    const base = await baselineGraph(identity);
     const raised = await alerts.list({ identity: identity.id, sinceMs: win.sinceMs, limit: MAX_LIMIT });
     const result = compareWithBaseline(who, base.graph, read.chains, win, raised);
     return c.json({
@@ -215,27 +220,26 @@ export function createApi(options: ApiOptions): ApiServer {
     });
   });
 
-  app.get('/api/v1/identities/:id/chains', (c) => {
-    const identity = knownIdentity(c.req.param('id'));
+  app.get('/api/v1/identities/:id/chains', async (c) => {
+    const identity = await knownIdentity(c.req.param('id'));
     const q = c.req.query();
     const limit = limitParam(q['limit'], DEFAULT_CHAIN_LIMIT);
     const filter = chainFilter(q);
-    if (!filter && !q['since'] && !q['until']) return c.json({ chains: store.recentChains(identity.id, limit).map(chainJson) });
+    if (!filter && !q['since'] && !q['until']) return c.json({ chains: (await store.chainReader.recentChains(identity.id, { limit })).map(chainJson) });
     // A window or filter reads the window's chains (bounded) and keeps those with a matching call in the window.
     const win = windowParams(q['since'] || '0', q['until'], Date.now());
-    const read = windowChains(store, identity.id, win, MAX_WINDOW_CHAINS);
+    const read = await windowChains(store.chainReader, identity.id, win, MAX_WINDOW_CHAINS);
     const matches = (call: Call) => call.startMs >= win.sinceMs && call.startMs <= win.untilMs && (!filter || filter(call));
     const chains = read.chains.filter((ch) => ch.calls.some(matches)).slice(0, limit);
     return c.json({ chains: chains.map(chainJson), ...(read.truncated && { truncated: true }) });
   });
 
-  app.get('/api/v1/traces/:traceId', (c) => {
+  app.get('/api/v1/traces/:traceId', async (c) => {
     const traceId = c.req.param('traceId');
     if (!/^[0-9a-fA-F]{32}$/.test(traceId) || /^0+$/.test(traceId)) {
       throw new HttpError(400, 'trace id must be 32 hexadecimal digits, not all zero');
     }
-    const chains = store.traceChains(traceId);
-    const summary = store.traceSummary(traceId);
+    const [chains, summary] = await Promise.all([store.chainReader.traceChains(traceId), store.chainReader.traceSummary(traceId)]);
     if (chains.length === 0 && !summary) throw new HttpError(404, 'unknown trace');
     return c.json({
       traceId: traceId.toLowerCase(),
@@ -416,8 +420,8 @@ const WINDOW_SLACK_MS = 60 * 60_000;
  * An identity's chains that end in the window (or up to WINDOW_SLACK_MS after it), newest first,
  * at most `max`; `truncated` says the window held more. Callers keep the calls inside the window.
  */
-function windowChains(store: Store, identity: string, win: Window, max: number): { chains: Chain[]; truncated: boolean } {
-  const read = store.recentChains(identity, max + 1, win.sinceMs, win.untilMs + WINDOW_SLACK_MS);
+async function windowChains(chains: ChainReader, identity: string, win: Window, max: number): Promise<{ chains: Chain[]; truncated: boolean }> {
+  const read = await chains.recentChains(identity, { limit: max + 1, sinceMs: win.sinceMs, untilMs: win.untilMs + WINDOW_SLACK_MS });
   return { chains: read.slice(0, max), truncated: read.length > max };
 }
 

@@ -11,13 +11,12 @@ import {
   type Logger,
   type Receiver,
 } from '@conduct/processor';
-import { createSinks } from '../alerts/sinks/index.js';
-import { registerStateMetrics } from '../alerts/state-metrics.js';
+import { assembleBackend } from '../assemble/index.js';
 import { ConfigError, configSummary, type Config } from '../config/index.js';
-import { createDetection, createDetectionAnalyser, MAX_ALERTS_PER_QUERY } from '../detect/index.js';
+import { MAX_ALERTS_PER_QUERY } from '../detect/index.js';
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights, type ReadinessCheck } from '../api/index.js';
-import { createEngine, type Engine } from '../engine/index.js';
-import { openStore, startRetention, type Store } from '../store/index.js';
+import type { Engine } from '../engine/index.js';
+import { startRetention, type StorageBackend } from '../store/index.js';
 import { createJournal } from '../journal/index.js';
 import { lockStorage } from '../store/sqlite/lock.js';
 import { splitEndpoint } from './endpoint.js';
@@ -62,7 +61,7 @@ export interface RunningConduct {
   k8sAuditAddress: string;
   apiAddress: string;
   dbPath: string;
-  store: Store;
+  storage: StorageBackend;
   engine: Engine;
   registry: Registry;
   /**
@@ -84,16 +83,10 @@ interface RunState {
 }
 
 /** `/readyz`: started and not stopping, store reachable, journal open, pipeline worker alive. */
-function readinessChecks(state: RunState, store: Store): ReadinessCheck[] {
+function readinessChecks(state: RunState, storage: StorageBackend): ReadinessCheck[] {
   return [
     { name: 'started', check: () => (state.phase === 'running' ? undefined : state.phase) },
-    {
-      name: 'store',
-      check: () => {
-        store.sizeBytes(); // throws once the database is closed
-        return undefined;
-      },
-    },
+    { name: 'store', check: async () => ((await storage.ready()) ? undefined : 'not open or unreachable') },
     { name: 'journal', check: () => (state.journalOpen ? undefined : 'closed') },
     { name: 'pipeline', check: () => state.failure },
   ];
@@ -124,15 +117,6 @@ function readApiTls(tls: NonNullable<Config['api']['tls']>) {
     ...(tls.ca ? { ca: readPem(tls.ca, 'api.tls.ca') } : {}),
     clientAuth: tls.clientAuth,
   };
-}
-
-/** Opens the store; a failure names `storage.path` and the file (SQLite's own message names neither). */
-async function openStoreAt(path: string, logger: Logger): Promise<Store> {
-  try {
-    return await openStore({ path, logger });
-  } catch (err) {
-    throw new Error(`storage.path: cannot open the database ${path}: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 /** A listen that failed, as an error naming the key and the address. */
@@ -192,24 +176,6 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       const lock = lockStorage(config.storage.path, { command: 'serve' });
       stops.push(() => lock.release());
     }
-    const store = await openStoreAt(config.storage.path, logger);
-    stops.push(() => store.close());
-
-    const engine = createEngine({ store, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow });
-    const detection = createDetection({
-      db: store.db,
-      learning: config.learning,
-      policies: config.policies,
-      traceUrl: config.alerts.traceUrl,
-      limits: config.limits,
-      humans: config.detection.humans,
-      logger,
-      persistIntervalMs: DETECTION_PERSIST_INTERVAL_MS,
-    });
-    // Runs after the pipeline has drained and before the store closes (stops run in reverse).
-    stops.push(() => detection.flush());
-    engine.addAnalyser(createDetectionAnalyser(detection));
-    registerStateMetrics({ registry, db: store.db, learning: config.learning });
 
     // The forwarder stops after the sinks (stops run in reverse): finding spans sent `via: forward`
     // while the sinks drain still reach its queue or spool.
@@ -217,9 +183,19 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     forwarder.start();
     stops.push(() => forwarder.stop());
 
-    const sinks = createSinks(config.alerts.sinks, { registry, logger, version: CONDUCT_VERSION, forwarder });
-    engine.onAlert((alert, event) => sinks.deliver(alert, event));
-    stops.push(() => sinks.stop());
+    // Storage, engine, detection and sinks; they stop (sinks drained, detection flushed, storage
+    // closed) after the pipeline has drained (stops run in reverse).
+    const core = await assembleBackend(config, {
+      registry,
+      logger,
+      sinks: true,
+      version: CONDUCT_VERSION,
+      forwarder,
+      persistIntervalMs: DETECTION_PERSIST_INTERVAL_MS,
+    });
+    stops.push(() => core.stop());
+    const { storage, engine, detection } = core;
+    const sinks = core.sinks!;
 
     // The API closes after the pipeline has flushed (stops run in reverse order of this list).
     let api: ApiServer | undefined;
@@ -238,7 +214,6 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     stops.push(() => mainHeap.stop());
     const journal = createJournal({
       ...(config.storage.path === ':memory:' ? {} : { dir: `${config.storage.path}.journal` }),
-      legacyDb: store.db,
       registry,
       logger,
       maxMemoryBytes: config.limits.maxMemoryBytes,
@@ -250,6 +225,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       state.journalOpen = false;
       return journal.stop();
     });
+    if (storage.legacyJournal) await journal.adoptLegacy(storage.legacyJournal);
     const pipeline = createPipelineThread({
       rules: config.identity.rules,
       stitching: {
@@ -258,7 +234,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
         maxPendingSpans: config.stitching.maxPendingSpans,
         lateTraceWindowMs: config.stitching.lateTraceWindow,
         // Parts of traces stored before this start are looked up in the store for one window.
-        earlierPartsStored: store.newestEventMs() > 0,
+        earlierPartsStored: (await storage.chainReader.newestEventMs()) > 0,
       },
       consumer: journal.consumer(engine),
       onBatch: journal.onBatch,
@@ -272,20 +248,20 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     await journal.replay(pipeline);
     const ingest = journal.ingest(pipeline);
 
-    const retention = startRetention({ store, retentionMs: config.storage.retention, intervalMs: RETENTION_SWEEP_MS, registry, logger });
+    const retention = startRetention({ store: storage, retentionMs: config.storage.retention, intervalMs: RETENTION_SWEEP_MS, registry, logger });
     stops.push(() => retention.stop());
 
     const alerts: AlertsProvider = {
       list: (q) => detection.listAlerts(q),
       get: (id) => detection.getAlert(id),
-      feedback(id, verdict) {
-        const alert = detection.feedback(id, verdict);
+      async feedback(id, verdict) {
+        const alert = await detection.feedback(id, verdict);
         if (alert) engine.emit(alert, 'feedback');
         return alert;
       },
-      openCounts() {
+      async openCounts() {
         const counts = new Map<string, number>();
-        for (const a of detection.listAlerts({ status: 'open', limit: MAX_ALERTS_PER_QUERY })) {
+        for (const a of await detection.listAlerts({ status: 'open', limit: MAX_ALERTS_PER_QUERY })) {
           counts.set(a.identity, (counts.get(a.identity) ?? 0) + 1);
         }
         return counts;
@@ -309,16 +285,16 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     };
     const flush = async () => {
       await pipeline.flush();
-      detection.flush();
+      await detection.flush();
     };
     api = createApi({
-      store,
+      store: storage,
       registry,
       moreMetrics: () => pipeline.metrics(),
       flush,
       logger,
       token: config.api.token,
-      readiness: readinessChecks(state, store),
+      readiness: readinessChecks(state, storage),
       failure: () => state.failure,
       alerts,
       insights,
@@ -359,7 +335,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       k8sAuditAddress,
       apiAddress,
       dbPath: config.storage.path,
-      store,
+      storage,
       engine,
       registry,
       async flush(options: FlushOptions = {}) {

@@ -5,7 +5,7 @@ import {
   DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR,
   DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE,
   MAX_IDENTITIES,
-} from '../detect/detection.js';
+} from '../detect/limits.js';
 import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS } from '../log/index.js';
 
 /**

@@ -14,8 +14,8 @@ export interface AlertEmitter {
  */
 export function createDetectionAnalyser(detection: Detection): {
   name: string;
-  analyse(chains: readonly Chain[], ctx: AlertEmitter): void;
-  analyseLate(merges: readonly LateMerge[], ctx: AlertEmitter): void;
+  analyse(chains: readonly Chain[], ctx: AlertEmitter): Promise<void>;
+  analyseLate(merges: readonly LateMerge[], ctx: AlertEmitter): Promise<void>;
 } {
   const announce = (result: AnalyseResult, ctx: AlertEmitter) => {
     for (const alert of result.alerts) ctx.emit(alert, 'alert');
@@ -25,11 +25,11 @@ export function createDetectionAnalyser(detection: Detection): {
   };
   return {
     name: 'detection',
-    analyse(chains, ctx) {
-      announce(detection.analyse(chains), ctx);
+    async analyse(chains, ctx) {
+      announce(await detection.analyse(chains), ctx);
     },
-    analyseLate(merges, ctx) {
-      announce(detection.analyseLate(merges.flatMap(changesOf)), ctx);
+    async analyseLate(merges, ctx) {
+      announce(await detection.analyseLate(merges.flatMap(changesOf)), ctx);
     },
   };
 }

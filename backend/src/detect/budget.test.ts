@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Chain } from '@conduct/processor';
 import { SEVERITY_RANK, type Alert } from '../alerts/model.js';
+import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
 import { ALERT_FLOOD_KEY, createDetection, type CardinalityLimits, type Detection } from './detection.js';
 import { HOUR, MINUTE, T0, chain } from './testdata/chains.js';
 
@@ -22,16 +22,16 @@ function deploy(at: number, bucket: number): Chain {
 }
 
 let dir: string;
-let db: Database.Database;
+let backend: SqliteBackend;
 
-function trained(limits: Partial<CardinalityLimits>): Detection {
-  const d = createDetection({
-    db,
+async function trained(limits: Partial<CardinalityLimits>): Promise<Detection> {
+  const d = await createDetection({
+    state: backend.detection,
     learning: { minCalls: 100, period: 2 * HOUR, forgetAfter: 7 * 24 * HOUR },
     traceUrl: 'http://t/{traceId}',
     limits,
   });
-  const r = d.analyse(Array.from({ length: 60 }, (_, i) => deploy(T0 + i * 3 * MINUTE, i % 6)));
+  const r = await d.analyse(Array.from({ length: 60 }, (_, i) => deploy(T0 + i * 3 * MINUTE, i % 6)));
   expect(r.alerts).toEqual([]);
   expect(d.identity(CI)?.status).toBe('enforcing');
   return d;
@@ -41,48 +41,48 @@ function trained(limits: Partial<CardinalityLimits>): Detection {
 const burst = (at: number, n: number, bucket: (k: number) => number) =>
   Array.from({ length: n }, (_, k) => deploy(at + k * 1_000, bucket(k)));
 
-const floodOf = (d: Detection) => d.listAlerts({ identity: CI }).filter((a) => (a.evidence?.keys as string[]).includes(ALERT_FLOOD_KEY));
+const floodOf = async (d: Detection) => (await d.listAlerts({ identity: CI })).filter((a) => (a.evidence?.keys as string[]).includes(ALERT_FLOOD_KEY));
 const loud = (alerts: Alert[]) => alerts.filter((a) => SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium);
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'conduct-budget-'));
-  db = new Database(join(dir, 'conduct.db'));
+  backend = await openSqliteBackend({ path: join(dir, 'conduct.db') });
 });
-afterEach(() => {
-  db.close();
+afterEach(async () => {
+  await backend.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('per-identity alert budget', () => {
-  it('does not spend the budget on repeats: a long legitimate burst stays one low alert per finding', () => {
-    const d = trained({ maxAlertsPerIdentityPerHour: 2 });
+  it('does not spend the budget on repeats: a long legitimate burst stays one low alert per finding', async () => {
+    const d = await trained({ maxAlertsPerIdentityPerHour: 2 });
     // Three minutes of 40 usual chains each (80 calls a minute, usually under 1) over six known buckets.
-    const r = d.analyse([
+    const r = await d.analyse([
       ...burst(TRAINED + MINUTE, 40, (k) => k % 6),
       ...burst(TRAINED + 3 * MINUTE, 40, (k) => k % 6),
       ...burst(TRAINED + 5 * MINUTE, 40, (k) => k % 6),
     ]);
     expect(loud([...r.alerts, ...r.updated])).toEqual([]);
-    expect(floodOf(d)).toEqual([]);
+    expect(await floodOf(d)).toEqual([]);
     expect(d.stats().findingsFolded).toBe(0);
-    const rate = d.listAlerts({ identity: CI, detector: 'rate-burst' });
+    const rate = await d.listAlerts({ identity: CI, detector: 'rate-burst' });
     expect(rate).toHaveLength(1);
     // Far more repeats than the budget of two, all counted on the one alert.
     expect(rate[0]!.count).toBeGreaterThan(20);
     expect(rate[0]!.severity).toBe('low');
   });
 
-  it('folds low findings over budget into a low flood alert, keeps reach expansion out of that budget, and raises the flood only to what it folds', () => {
-    const d = trained({ maxAlertsPerIdentityPerHour: 1 });
+  it('folds low findings over budget into a low flood alert, keeps reach expansion out of that budget, and raises the flood only to what it folds', async () => {
+    const d = await trained({ maxAlertsPerIdentityPerHour: 1 });
 
     // 1. Four usual chains in one minute writing to five known buckets: a low fan-out. It spends the budget.
-    const fan = d.analyse(burst(TRAINED + MINUTE, 4, (k) => k));
+    const fan = await d.analyse(burst(TRAINED + MINUTE, 4, (k) => k));
     expect(fan.alerts.map((a) => [a.detector, a.severity])).toEqual([['fan-out', 'low']]);
 
     // 2. A low rate burst in the same hour is a new finding over budget: it folds, and the flood alert stays low.
-    const rate = d.analyse(burst(TRAINED + 5 * MINUTE, 40, () => 0));
+    const rate = await d.analyse(burst(TRAINED + 5 * MINUTE, 40, () => 0));
     expect(loud([...rate.alerts, ...rate.updated])).toEqual([]);
-    let flood = floodOf(d);
+    let flood = await floodOf(d);
     expect(flood).toHaveLength(1);
     expect(flood[0]).toMatchObject({ detector: 'fan-out', severity: 'low' });
     expect(flood[0]!.score).toBeLessThan(40);
@@ -95,7 +95,7 @@ describe('per-identity alert budget', () => {
       { operation: 'GET /apis/apps/v1/deployments/{id}', peer: 'kube-api', target: 'deployments', source: SOURCE },
       { operation: 'PutObject', peer: 'backup.internal', peerKind: 'http', target: 'logs-0', source: SOURCE },
     ]);
-    const peer = d.analyse([moved]);
+    const peer = await d.analyse([moved]);
     const newPeer = peer.alerts.find((a) => a.detectors.includes('new-peer'));
     expect(newPeer).toBeDefined();
     expect(newPeer!.traceId).toBe(moved.traceId);
@@ -107,9 +107,9 @@ describe('per-identity alert budget', () => {
       { operation: 'GET /apis/apps/v1/deployments/{id}', peer: 'kube-api', target: 'deployments', source: SOURCE },
       { operation: 'PutObject', peer: 'archive.internal', peerKind: 'http', target: 'logs-0', source: SOURCE },
     ]);
-    const folded = d.analyse([other]);
+    const folded = await d.analyse([other]);
     expect(folded.alerts.filter((a) => a.detectors.includes('new-peer'))).toEqual([]);
-    flood = floodOf(d);
+    flood = await floodOf(d);
     expect(flood).toHaveLength(1);
     expect(flood[0]!.severity).toBe('medium');
     expect(folded.held).toBe(1);

@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Chain } from '@conduct/processor';
 import { SEVERITY_RANK, type Alert } from '../alerts/model.js';
 import type { PolicyConfig } from '../config/index.js';
+import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
 import { createDetection, type Detection, type LearningConfig } from './detection.js';
 import { HOUR, MINUTE, T0, chain, deployChain, training } from './testdata/chains.js';
 
@@ -16,15 +16,15 @@ const CI = 'svc:ci/deployer';
 const TRAINED = T0 + 60 * 3 * MINUTE;
 
 let dir: string;
-let db: Database.Database;
+let backend: SqliteBackend;
 
-function open(policies: PolicyConfig[] = [], learning = LEARNING): Detection {
-  return createDetection({ db, learning, policies, traceUrl: TRACE_URL });
+function open(policies: PolicyConfig[] = [], learning = LEARNING): Promise<Detection> {
+  return createDetection({ state: backend.detection, learning, policies, traceUrl: TRACE_URL });
 }
 
-function trained(policies: PolicyConfig[] = []): Detection {
-  const d = open(policies);
-  const r = d.analyse(training(CI, T0, 60, 3 * MINUTE));
+async function trained(policies: PolicyConfig[] = []): Promise<Detection> {
+  const d = await open(policies);
+  const r = await d.analyse(training(CI, T0, 60, 3 * MINUTE));
   expect(r.alerts).toEqual([]);
   expect(d.identity(CI)?.status).toBe('enforcing');
   return d;
@@ -32,38 +32,38 @@ function trained(policies: PolicyConfig[] = []): Detection {
 
 const atLeastMedium = (alerts: Alert[]) => alerts.filter((a) => SEVERITY_RANK[a.severity] >= SEVERITY_RANK.medium);
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'conduct-detect-'));
-  db = new Database(join(dir, 'conduct.db'));
+  backend = await openSqliteBackend({ path: join(dir, 'conduct.db') });
 });
-afterEach(() => {
-  db.close();
+afterEach(async () => {
+  await backend.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('learning state', () => {
-  it('stays learning until both minCalls calls and the period of event time, then enforces', () => {
-    const d = open();
+  it('stays learning until both minCalls calls and the period of event time, then enforces', async () => {
+    const d = await open();
     // 40 chains in 40 minutes: enough calls (> 100), not enough time.
-    d.analyse(training(CI, T0, 40, MINUTE));
+    await d.analyse(training(CI, T0, 40, MINUTE));
     const early = d.identity(CI)!;
     expect(early.calls).toBeGreaterThanOrEqual(100);
     expect(early.status).toBe('learning');
     expect(early.progress).toBeGreaterThan(0.2);
     expect(early.progress).toBeLessThan(0.5);
-    d.analyse([deployChain(CI, T0 + 2 * HOUR + MINUTE, 1)]);
+    await d.analyse([deployChain(CI, T0 + 2 * HOUR + MINUTE, 1)]);
     expect(d.identity(CI)).toMatchObject({ status: 'enforcing', progress: 1 });
   });
 
-  it('needs the calls too: a long but quiet identity keeps learning', () => {
-    const d = open();
-    d.analyse(training(CI, T0, 5, HOUR));
+  it('needs the calls too: a long but quiet identity keeps learning', async () => {
+    const d = await open();
+    await d.analyse(training(CI, T0, 5, HOUR));
     expect(d.identity(CI)).toMatchObject({ status: 'learning' });
     expect(d.identity(CI)!.progress).toBeLessThan(0.25);
   });
 
-  it('raises nothing for a brand-new identity while it learns, however odd its calls', () => {
-    const d = open();
+  it('raises nothing for a brand-new identity while it learns, however odd its calls', async () => {
+    const d = await open();
     const chains = [
       ...training(CI, T0, 10, MINUTE),
       chain(CI, T0 + 11 * MINUTE, [
@@ -71,20 +71,20 @@ describe('learning state', () => {
         { operation: 'POST /upload', peer: 'paste.example.com', peerKind: 'http', external: true },
       ]),
     ];
-    const r = d.analyse(chains);
+    const r = await d.analyse(chains);
     expect(r.alerts).toEqual([]);
     expect(r.learned).toBe(11);
   });
 });
 
 describe('new-peer', () => {
-  it('fires with baseline evidence, trace link and span ids, and holds the chain out', () => {
-    const d = trained();
+  it('fires with baseline evidence, trace link and span ids, and holds the chain out', async () => {
+    const d = await trained();
     const c = chain(CI, TRAINED + MINUTE, [
       { operation: 'GET /apis/apps/v1/deployments/{id}', peer: 'kube-api', target: 'deployments' },
       { operation: 'GET /v1/payments/{id}', peer: 'payments-api' },
     ]);
-    const r = d.analyse([c]);
+    const r = await d.analyse([c]);
     const alert = r.alerts.find((a) => a.detectors.includes('new-peer'))!;
     expect(alert).toBeDefined();
     expect(alert.identity).toBe(CI);
@@ -100,9 +100,9 @@ describe('new-peer', () => {
     expect(d.baseline(CI)!.peers.map((p) => p.key)).not.toContain('payments-api');
   });
 
-  it('rates an external new peer high and maps it to exfiltration over a web service', () => {
-    const d = trained();
-    const r = d.analyse([
+  it('rates an external new peer high and maps it to exfiltration over a web service', async () => {
+    const d = await trained();
+    const r = await d.analyse([
       chain(CI, TRAINED + MINUTE, [{ operation: 'POST /upload', peer: 'transfer.example.net', peerKind: 'http', external: true }]),
     ]);
     const alert = r.alerts.find((a) => a.detectors.includes('new-peer'))!;
@@ -110,49 +110,49 @@ describe('new-peer', () => {
     expect(alert.techniques).toContain('T1567');
   });
 
-  it('deduplicates repeats into a count and stops after an expected verdict, absorbing the chains', () => {
-    const d = trained();
+  it('deduplicates repeats into a count and stops after an expected verdict, absorbing the chains', async () => {
+    const d = await trained();
     const mk = (at: number) =>
       chain(CI, at, [{ operation: 'GET /apis/apps/v1/deployments/{id}', peer: 'kube-api', target: 'deployments' }, { operation: 'GET /metrics', peer: 'metrics-api' }]);
-    const first = d.analyse([mk(TRAINED + MINUTE)]).alerts.find((a) => a.detectors.includes('new-peer'))!;
-    const second = d.analyse([mk(TRAINED + 5 * MINUTE)]);
+    const first = (await d.analyse([mk(TRAINED + MINUTE)])).alerts.find((a) => a.detectors.includes('new-peer'))!;
+    const second = await d.analyse([mk(TRAINED + 5 * MINUTE)]);
     expect(second.alerts.filter((a) => a.detectors.includes('new-peer'))).toEqual([]);
     const repeated = second.updated.find((a) => a.id === first.id)!;
     expect(repeated.count).toBe(2);
     expect(repeated.lastSeen).toBe(new Date(TRAINED + 5 * MINUTE + 100).toISOString());
-    expect(d.listAlerts({ detector: 'new-peer' })).toHaveLength(1);
+    expect(await d.listAlerts({ detector: 'new-peer' })).toHaveLength(1);
 
-    const after = d.feedback(first.id, 'expected')!;
+    const after = (await d.feedback(first.id, 'expected'))!;
     expect(after.status).toBe('expected');
     const peers = d.baseline(CI)!.peers;
     expect(peers.find((p) => p.key === 'metrics-api')?.count).toBe(2);
-    const third = d.analyse([mk(TRAINED + 10 * MINUTE)]);
+    const third = await d.analyse([mk(TRAINED + 10 * MINUTE)]);
     expect(third.alerts).toEqual([]);
     expect(third.updated).toEqual([]);
   });
 
-  it('marks the identity compromised on a malicious verdict and keeps the chain out', () => {
-    const d = trained();
-    const r = d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /x', peer: 'vault' }])]);
+  it('marks the identity compromised on a malicious verdict and keeps the chain out', async () => {
+    const d = await trained();
+    const r = await d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /x', peer: 'vault' }])]);
     const alert = r.alerts.find((a) => a.detectors.includes('new-peer'))!;
-    expect(d.feedback(alert.id, 'malicious')!.status).toBe('malicious');
+    expect((await d.feedback(alert.id, 'malicious'))!.status).toBe('malicious');
     expect(d.identity(CI)!.compromised).toBe(true);
     expect(d.baseline(CI)!.peers.map((p) => p.key)).not.toContain('vault');
-    const g = d.graph(CI)!;
+    const g = (await d.graph(CI))!;
     // The one call raised one incident with several findings; it is still one call on the graph.
     expect(r.alerts.filter((a) => a.traceId === alert.traceId)).toHaveLength(1);
     expect(alert.findings.length).toBeGreaterThan(1);
     expect(alert.detectors).toEqual(alert.findings.map((f) => f.detector));
     expect(g.edges.find((e) => e.to === 'vault')).toMatchObject({ alertOnly: true, operation: 'GET /x', count: 1 });
     expect(g.nodes.find((n) => n.id === 'vault')).toMatchObject({ alertOnly: true });
-    expect(d.feedback('no-such-alert', 'expected')).toBeUndefined();
+    expect(await d.feedback('no-such-alert', 'expected')).toBeUndefined();
   });
 });
 
 describe('new-operation', () => {
-  it('fires for an unseen operation on a known peer, high when it is sensitive', () => {
-    const d = trained();
-    const r = d.analyse([
+  it('fires for an unseen operation on a known peer, high when it is sensitive', async () => {
+    const d = await trained();
+    const r = await d.analyse([
       chain(CI, TRAINED + MINUTE, [
         { operation: 'GET /apis/apps/v1/deployments/{id}', peer: 'kube-api', target: 'deployments' },
         { operation: 'GET /api/v1/secrets', peer: 'kube-api', target: 'secrets' },
@@ -167,11 +167,11 @@ describe('new-operation', () => {
 });
 
 describe('unusual-chain', () => {
-  it('uses the order of known operations: a reversed chain is unusual, the usual one is not', () => {
-    const d = trained();
-    const usual = d.analyse([deployChain(CI, TRAINED + MINUTE, 1)]);
+  it('uses the order of known operations: a reversed chain is unusual, the usual one is not', async () => {
+    const d = await trained();
+    const usual = await d.analyse([deployChain(CI, TRAINED + MINUTE, 1)]);
     expect(usual.alerts).toEqual([]);
-    const reversed = d.analyse([
+    const reversed = await d.analyse([
       chain(CI, TRAINED + 2 * MINUTE, [
         { operation: 'PutObject', peer: 's3.amazonaws.com', peerKind: 'http', target: 'deploy-logs', account: '111111111111' },
         { operation: 'PATCH /apis/apps/v1/deployments/{id}', peer: 'kube-api', target: 'deployments' },
@@ -208,14 +208,14 @@ describe('unusual-chain', () => {
 });
 
 describe('rate-burst and fan-out', () => {
-  it('an 8x burst of the usual chains over known peers and operations stays below medium', () => {
-    const d = trained();
+  it('an 8x burst of the usual chains over known peers and operations stays below medium', async () => {
+    const d = await trained();
     // Usually ~3.3 calls per minute; now 8 chains per minute for five minutes.
     const burst: Chain[] = [];
     for (let m = 0; m < 5; m++) for (let k = 0; k < 8; k++) burst.push(deployChain(CI, TRAINED + m * MINUTE + k * 5_000, k));
     // Plus the same automation at 8x over a longer window in one minute to pass the burst threshold.
     for (let k = 0; k < 40; k++) burst.push(deployChain(CI, TRAINED + 10 * MINUTE + k * 1_000, k));
-    const r = d.analyse(burst);
+    const r = await d.analyse(burst);
     const all = [...r.alerts, ...r.updated];
     expect(atLeastMedium(all)).toEqual([]);
     const rate = r.alerts.find((a) => a.detectors.includes('rate-burst'))!;
@@ -224,15 +224,15 @@ describe('rate-burst and fan-out', () => {
     expect(rate.explanation).toMatch(/calls per active minute/);
   });
 
-  it('fan-out across several new accounts is medium or above and agrees with new-peer', () => {
-    const d = trained();
+  it('fan-out across several new accounts is medium or above and agrees with new-peer', async () => {
+    const d = await trained();
     const accounts = ['222222222222', '333333333333', '444444444444', '555555555555', '666666666666'];
     const c = chain(
       CI,
       TRAINED + MINUTE,
       accounts.map((account) => ({ operation: 'ListBuckets', peer: 's3.amazonaws.com', peerKind: 'http' as const, account, target: `bucket-${account}` })),
     );
-    const r = d.analyse([c]);
+    const r = await d.analyse([c]);
     // One incident for the identity and trace, both findings inside.
     expect(r.alerts).toHaveLength(1);
     const incident = r.alerts[0]!;
@@ -255,16 +255,16 @@ describe('rate-burst and fan-out', () => {
 });
 
 describe('new-source', () => {
-  it('fires for a new region and stays quiet for new pod and host names', () => {
-    const d = trained();
+  it('fires for a new region and stays quiet for new pod and host names', async () => {
+    const d = await trained();
     const pods = training(CI, TRAINED + MINUTE, 5, MINUTE).map((c) => {
       for (const call of c.calls) call.source = { ...call.source, host: `deployer-new-${call.spanId}` };
       return c;
     });
-    expect(d.analyse(pods).alerts).toEqual([]);
+    expect((await d.analyse(pods)).alerts).toEqual([]);
     const moved = deployChain(CI, TRAINED + HOUR, 2);
     for (const call of moved.calls) call.source = { ...call.source, region: 'ap-southeast-3' };
-    const r = d.analyse([moved]);
+    const r = await d.analyse([moved]);
     const alert = r.alerts.find((a) => a.detectors.includes('new-source'))!;
     expect(alert.severity).toBe('medium');
     expect(alert.explanation).toContain('"ap-southeast-3"');
@@ -281,12 +281,12 @@ describe('credential-reuse', () => {
     source: { network, clientAddress, userAgent, publicAddress },
   });
 
-  it('fires while learning for two networks with two clients within minutes', () => {
-    const d = open();
-    const a = d.analyse([chain(CERT, T0, [srv('10.1.2.0/24', '10.1.2.7', 'python-requests/2.31')], { identityKind: 'certificate' })]);
+  it('fires while learning for two networks with two clients within minutes', async () => {
+    const d = await open();
+    const a = await d.analyse([chain(CERT, T0, [srv('10.1.2.0/24', '10.1.2.7', 'python-requests/2.31')], { identityKind: 'certificate' })]);
     expect(a.alerts).toEqual([]);
     const c = chain(CERT, T0 + 4 * MINUTE, [srv('10.9.8.0/24', '10.9.8.5', 'curl/8.4.0')], { identityKind: 'certificate' });
-    const r = d.analyse([c]);
+    const r = await d.analyse([c]);
     expect(d.identity(CERT)!.status).toBe('learning');
     const alert = r.alerts.find((x) => x.detectors.includes('credential-reuse'))!;
     expect(alert.severity === 'high' || alert.severity === 'critical').toBe(true);
@@ -295,19 +295,19 @@ describe('credential-reuse', () => {
     expect(alert.explanation).toContain('"curl"');
   });
 
-  it('stays quiet for the same client on another network, or two clients far apart in time', () => {
-    const d = open();
-    d.analyse([chain(CERT, T0, [srv('10.1.2.0/24', '10.1.2.7', 'python-requests/2.31')], { identityKind: 'certificate' })]);
-    expect(d.analyse([chain(CERT, T0 + MINUTE, [srv('10.1.3.0/24', '10.1.3.9', 'python-requests/2.32')], { identityKind: 'certificate' })]).alerts).toEqual([]);
-    expect(d.analyse([chain(CERT, T0 + 3 * HOUR, [srv('10.7.0.0/24', '10.7.0.1', 'curl/8')], { identityKind: 'certificate' })]).alerts).toEqual([]);
+  it('stays quiet for the same client on another network, or two clients far apart in time', async () => {
+    const d = await open();
+    await d.analyse([chain(CERT, T0, [srv('10.1.2.0/24', '10.1.2.7', 'python-requests/2.31')], { identityKind: 'certificate' })]);
+    expect((await d.analyse([chain(CERT, T0 + MINUTE, [srv('10.1.3.0/24', '10.1.3.9', 'python-requests/2.32')], { identityKind: 'certificate' })])).alerts).toEqual([]);
+    expect((await d.analyse([chain(CERT, T0 + 3 * HOUR, [srv('10.7.0.0/24', '10.7.0.1', 'curl/8')], { identityKind: 'certificate' })])).alerts).toEqual([]);
   });
 
-  it('flags a workload role driven by a desktop cloud CLI, not a console user', () => {
-    const d = open();
+  it('flags a workload role driven by a desktop cloud CLI, not a console user', async () => {
+    const d = await open();
     const role = 'arn:aws:sts::123456789123:assumed-role/BankingWAFRole/i-0317f6c6b66ae9c40';
     const user = 'arn:aws:iam::123456789123:user/pedro';
     const cli = '[aws-cli/1.18.136 Python/3.8.5 Darwin/19.5.0 botocore/1.17.5';
-    const r = d.analyse([
+    const r = await d.analyse([
       chain(user, T0, [{ operation: 'DescribeInstances', peer: 'ec2.amazonaws.com', source: { userAgent: 'console.ec2.amazonaws.com', clientAddress: '1.2.3.4', publicAddress: true, network: '1.2.3.0/24' } }], { identityKind: 'principal' }),
       chain(user, T0 + MINUTE, [{ operation: 'ListBuckets', peer: 's3.amazonaws.com', source: { userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7)', clientAddress: '1.2.3.4', publicAddress: true, network: '1.2.3.0/24' } }], { identityKind: 'principal' }),
       chain(role, T0 + 2 * MINUTE, [{ operation: 'ListObjects', peer: 's3.amazonaws.com', target: 'banking-data', source: { userAgent: cli, clientAddress: '1.2.3.4', publicAddress: true, network: '1.2.3.0/24' } }], { identityKind: 'principal' }),
@@ -318,127 +318,127 @@ describe('credential-reuse', () => {
     expect(alert.techniques).toEqual(['T1078.004']);
   });
 
-  it('flags a public address after private-only use', () => {
-    const d = open();
-    d.analyse([0, 1, 2].map((i) => chain(CERT, T0 + i * HOUR, [srv('10.1.2.0/24', `10.1.2.${i}`, 'python-requests/2.31')], { identityKind: 'certificate' })));
-    const r = d.analyse([chain(CERT, T0 + 5 * HOUR, [srv('203.0.113.0/24', '203.0.113.9', 'python-requests/2.31', true)], { identityKind: 'certificate' })]);
+  it('flags a public address after private-only use', async () => {
+    const d = await open();
+    await d.analyse([0, 1, 2].map((i) => chain(CERT, T0 + i * HOUR, [srv('10.1.2.0/24', `10.1.2.${i}`, 'python-requests/2.31')], { identityKind: 'certificate' })));
+    const r = await d.analyse([chain(CERT, T0 + 5 * HOUR, [srv('203.0.113.0/24', '203.0.113.9', 'python-requests/2.31', true)], { identityKind: 'certificate' })]);
     expect(r.alerts.find((a) => a.detectors.includes('credential-reuse'))?.explanation).toContain('"203.0.113.9"');
   });
 });
 
 describe('policy', () => {
-  it('fires from the first call, learning or not', () => {
-    const d = open([
+  it('fires from the first call, learning or not', async () => {
+    const d = await open([
       { match: 'svc:ci/*', purpose: 'Deploys to the prod-a cluster', expectedPeers: ['kube-api', 's3.amazonaws.com'], deniedOperations: ['Delete*'], allowedRegions: ['us-east-1'] },
     ]);
     const c = chain(CI, T0, [{ operation: 'DeleteBucket', peer: 's3.amazonaws.com', source: { region: 'eu-west-1' } }]);
-    const r = d.analyse([c]);
+    const r = await d.analyse([c]);
     const alert = r.alerts.find((a) => a.detectors.includes('policy'))!;
     expect(alert.severity).toBe('high');
     expect(alert.explanation).toContain('Deploys to the prod-a cluster');
     expect(alert.explanation).toContain('"DeleteBucket"');
     expect(alert.explanation).toContain('"eu-west-1"');
-    expect(d.analyse([deployChain(CI, T0 + MINUTE, 1)]).alerts).toEqual([]);
+    expect((await d.analyse([deployChain(CI, T0 + MINUTE, 1)])).alerts).toEqual([]);
   });
 });
 
 describe('forgetting and persistence', () => {
-  it('ages out entries unseen for forgetAfter, so the peer is new again', () => {
-    const d = open([], { ...LEARNING, forgetAfter: 24 * HOUR });
-    d.analyse(training(CI, T0, 60, 3 * MINUTE));
-    d.analyse([chain(CI, T0 + 4 * HOUR, [{ operation: 'GET /v1/rare', peer: 'rare-api' }])]).alerts; // learned? it is new: alerted
-    d.feedback(d.listAlerts({ detector: 'new-peer' })[0]!.id, 'acknowledged');
+  it('ages out entries unseen for forgetAfter, so the peer is new again', async () => {
+    const d = await open([], { ...LEARNING, forgetAfter: 24 * HOUR });
+    await d.analyse(training(CI, T0, 60, 3 * MINUTE));
+    (await d.analyse([chain(CI, T0 + 4 * HOUR, [{ operation: 'GET /v1/rare', peer: 'rare-api' }])])).alerts; // learned? it is new: alerted
+    await d.feedback((await d.listAlerts({ detector: 'new-peer' }))[0]!.id, 'acknowledged');
     expect(d.baseline(CI)!.peers.map((p) => p.key)).not.toContain('rare-api');
     // Learn rare-api through an expected verdict, then go quiet on it for two days.
-    const id = d.analyse([chain(CI, T0 + 5 * HOUR, [{ operation: 'GET /v1/rare2', peer: 'rare2-api' }])]).alerts.find((a) => a.detectors.includes('new-peer'))!.id;
-    d.feedback(id, 'expected');
+    const id = (await d.analyse([chain(CI, T0 + 5 * HOUR, [{ operation: 'GET /v1/rare2', peer: 'rare2-api' }])])).alerts.find((a) => a.detectors.includes('new-peer'))!.id;
+    await d.feedback(id, 'expected');
     expect(d.baseline(CI)!.peers.map((p) => p.key)).toContain('rare2-api');
-    d.analyse(training(CI, T0 + 3 * 24 * HOUR, 3, 3 * MINUTE));
+    await d.analyse(training(CI, T0 + 3 * 24 * HOUR, 3, 3 * MINUTE));
     expect(d.baseline(CI)!.peers.map((p) => p.key)).not.toContain('rare2-api');
     expect(d.baseline(CI)!.peers.map((p) => p.key)).toContain('kube-api');
   });
 
-  it('keeps baselines, learning state and alerts across reopening the database file', () => {
+  it('keeps baselines, learning state and alerts across reopening the database file', async () => {
     const path = join(dir, 'conduct.db');
-    let d = trained();
-    const alert = d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /v1/ledger', peer: 'ledger-api' }])]).alerts[0]!;
-    db.close();
-    db = new Database(path);
-    d = open();
+    let d = await trained();
+    const alert = (await d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /v1/ledger', peer: 'ledger-api' }])])).alerts[0]!;
+    await backend.close();
+    backend = await openSqliteBackend({ path });
+    d = await open();
     expect(d.identity(CI)).toMatchObject({ status: 'enforcing' });
     expect(d.baseline(CI)!.peers.find((p) => p.key === 'kube-api')!.count).toBeGreaterThan(100);
     expect(d.baseline(CI)!.rate.calls.windows).toBeGreaterThan(50);
-    expect(d.getAlert(alert.id)).toEqual(alert);
+    expect(await d.getAlert(alert.id)).toEqual(alert);
     // The repeat after the restart is deduplicated into the stored alert.
-    const r = d.analyse([chain(CI, TRAINED + 2 * MINUTE, [{ operation: 'GET /v1/ledger', peer: 'ledger-api' }])]);
+    const r = await d.analyse([chain(CI, TRAINED + 2 * MINUTE, [{ operation: 'GET /v1/ledger', peer: 'ledger-api' }])]);
     expect(r.updated.find((a) => a.id === alert.id)?.count).toBe(2);
     // A usual chain is still quiet after the restart.
-    expect(d.analyse([deployChain(CI, TRAINED + 3 * MINUTE, 4)]).alerts).toEqual([]);
+    expect((await d.analyse([deployChain(CI, TRAINED + 3 * MINUTE, 4)])).alerts).toEqual([]);
   });
 
-  it('with persistIntervalMs, writes learned state once per interval or on flush, alerts at once', () => {
+  it('with persistIntervalMs, writes learned state once per interval or on flush, alerts at once', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     try {
-      const persisted = () => db.prepare('SELECT count FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?');
+      const persisted = () => backend.store.db.prepare('SELECT count FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?');
       const peerCount = (peer: string) => (persisted().get(CI, 'peer', peer) as { count: number } | undefined)?.count;
-      let d = createDetection({ db, learning: LEARNING, traceUrl: TRACE_URL, persistIntervalMs: 1_000 });
-      d.analyse(training(CI, T0, 60, 3 * MINUTE));
+      let d = await createDetection({ state: backend.detection, learning: LEARNING, traceUrl: TRACE_URL, persistIntervalMs: 1_000 });
+      await d.analyse(training(CI, T0, 60, 3 * MINUTE));
       // The first batch is written: nothing was written for an interval.
       const learned = peerCount('kube-api')!;
       expect(learned).toBeGreaterThan(100);
-      const alert = d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /v1/ledger', peer: 'ledger-api' }])]).alerts[0]!;
-      d.analyse([deployChain(CI, TRAINED + 2 * MINUTE, 1)]);
+      const alert = (await d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /v1/ledger', peer: 'ledger-api' }])])).alerts[0]!;
+      await d.analyse([deployChain(CI, TRAINED + 2 * MINUTE, 1)]);
       // Within the interval the alert is stored, the learning held back...
-      expect(d.getAlert(alert.id)).toEqual(alert);
+      expect(await d.getAlert(alert.id)).toEqual(alert);
       expect(peerCount('kube-api')).toBe(learned);
       // ...until the interval is over, also when no further batch comes.
-      vi.advanceTimersByTime(1_000);
+      await vi.advanceTimersByTimeAsync(1_000);
       expect(peerCount('kube-api')).toBe(d.baseline(CI)!.peers.find((p) => p.key === 'kube-api')!.count);
       expect(peerCount('kube-api')).toBeGreaterThan(learned);
-      d.analyse([deployChain(CI, TRAINED + 3 * MINUTE, 2)]);
-      d.analyse([deployChain(CI, TRAINED + 4 * MINUTE, 3)]);
-      d.flush();
+      await d.analyse([deployChain(CI, TRAINED + 3 * MINUTE, 2)]);
+      await d.analyse([deployChain(CI, TRAINED + 4 * MINUTE, 3)]);
+      await d.flush();
       const before = d.baseline(CI);
-      d = open();
+      d = await open();
       expect(d.baseline(CI)).toEqual(before);
     } finally {
       vi.useRealTimers();
     }
   });
 
-  it('lists alerts newest first with identity, detector, status and since filters', () => {
-    const d = trained();
-    d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /a', peer: 'a-api' }])]);
-    d.analyse([chain(CI, TRAINED + 2 * HOUR, [{ operation: 'GET /b', peer: 'b-api' }])]);
-    const all = d.listAlerts();
+  it('lists alerts newest first with identity, detector, status and since filters', async () => {
+    const d = await trained();
+    await d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /a', peer: 'a-api' }])]);
+    await d.analyse([chain(CI, TRAINED + 2 * HOUR, [{ operation: 'GET /b', peer: 'b-api' }])]);
+    const all = await d.listAlerts();
     expect(all.length).toBeGreaterThanOrEqual(2);
     expect(Date.parse(all[0]!.lastSeen)).toBeGreaterThanOrEqual(Date.parse(all[all.length - 1]!.lastSeen));
-    const since = d.listAlerts({ sinceMs: TRAINED + HOUR, detector: 'new-peer' });
+    const since = await d.listAlerts({ sinceMs: TRAINED + HOUR, detector: 'new-peer' });
     expect(since).toHaveLength(1);
     expect(since[0]!.explanation).toContain('"b-api"');
-    expect(d.listAlerts({ identity: 'nobody' })).toEqual([]);
-    d.feedback(since[0]!.id, 'acknowledged');
-    expect(d.listAlerts({ status: 'acknowledged' }).map((a) => a.id)).toEqual([since[0]!.id]);
-    expect(d.listAlerts({ limit: 1 })).toHaveLength(1);
+    expect(await d.listAlerts({ identity: 'nobody' })).toEqual([]);
+    await d.feedback(since[0]!.id, 'acknowledged');
+    expect((await d.listAlerts({ status: 'acknowledged' })).map((a) => a.id)).toEqual([since[0]!.id]);
+    expect(await d.listAlerts({ limit: 1 })).toHaveLength(1);
   });
 
-  it('builds the graph from the learned baseline with counts and first/last seen', () => {
-    const d = trained();
-    const g = d.graph(CI)!;
+  it('builds the graph from the learned baseline with counts and first/last seen', async () => {
+    const d = await trained();
+    const g = (await d.graph(CI))!;
     expect(g.nodes.map((n) => n.id).sort()).toEqual([CI, 'ci/deployer', 'kube-api', 's3.amazonaws.com'].sort());
     const put = g.edges.find((e) => e.to === 's3.amazonaws.com')!;
     expect(put).toMatchObject({ from: 'ci/deployer', operation: 'PutObject', count: 60 });
     expect(put.firstSeen).toBe(new Date(T0 + 300).toISOString());
     expect(g.edges.some((e) => e.alertOnly)).toBe(false);
-    expect(d.graph('unknown')).toBeUndefined();
+    expect(await d.graph('unknown')).toBeUndefined();
   });
 });
 
 describe('hostile input', () => {
-  it('bounds huge and odd values and never throws', () => {
-    const d = open();
+  it('bounds huge and odd values and never throws', async () => {
+    const d = await open();
     const long = 'x'.repeat(100_000);
-    const r = d.analyse([
+    const r = await d.analyse([
       chain('svc:evil', T0, [
         { operation: long, peer: long, target: long, source: { userAgent: long, region: long, network: long, clientAddress: long } },
         { operation: '\u0000"\'); DROP TABLE alerts;--', peer: '\n' },
@@ -447,6 +447,6 @@ describe('hostile input', () => {
     expect(r.learned).toBe(1);
     const b = d.baseline('svc:evil')!;
     expect(b.peers.every((p) => p.key.length <= 256)).toBe(true);
-    expect(d.listAlerts()).toEqual([]);
+    expect(await d.listAlerts()).toEqual([]);
   });
 });

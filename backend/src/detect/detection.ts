@@ -1,130 +1,69 @@
-import { createHash } from 'node:crypto';
-import type { Database } from 'better-sqlite3';
 import type { Call, Chain, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
-import {
-  SEVERITY_RANK,
-  type Alert,
-  type AlertStatus,
-  type Detector,
-  type Severity,
-  type Verdict,
-} from '../alerts/model.js';
+import { SEVERITY_RANK, type Alert, type AlertStatus, type Verdict } from '../alerts/model.js';
 import type { PolicyConfig } from '../config/index.js';
 import {
-  ENTRY_KINDS,
   RATE_WINDOW_MS,
   chainCalls,
-  createBaseline,
   forget,
   learnChain,
   learningState,
   observeCalls,
-  unlearnChain,
   openWindow,
+  unlearnChain,
   taintWindows,
   type Baseline,
-  type EntryKind,
   type LearningOptions,
   type LearningState,
-  type RateState,
   type RateWindow,
 } from '../learn/index.js';
-import { ALL_DETECTORS, CREDENTIAL_REUSE_WINDOW_MS, rememberSources } from './detectors/index.js';
-import { q, unique, type DetectionContext, type Finding } from './finding.js';
-import { policyFor, sensitiveReason } from './identity-context.js';
-import { applyDetectionSchema } from '../store/sqlite/detection-state.js';
-import { alertListSql } from '../store/sqlite/alert-query.js';
+import type { BaselineGroup, BaselineScope, DetectionCheckpoint, DetectionState, SuppressionRecord } from '../store/index.js';
+import { createAlertRecorder, dedupKeyOfAlert } from './alert-recorder.js';
 import { DEFAULT_HUMANS_MODE, forHumans, isHumanIdentity, type HumansMode } from './humans.js';
-import { asIncident, buildIncident, countRepeat, findingRef, incidentDedupKey, RecentFindings } from './incident.js';
-import { CRITICAL_SCORE, scoreFindings, type ScoredFinding } from './score.js';
+import { asIncident, findingRef } from './incident.js';
+import { loadBaselineBook } from './baseline-book.js';
+import { createAlertBudget, identityFloodFinding } from './budget.js';
+import { ALL_DETECTORS, CREDENTIAL_REUSE_WINDOW_MS, rememberSources } from './detectors/index.js';
+import type { DetectionContext, Finding } from './finding.js';
+import { policyFor, sensitiveReason } from './identity-context.js';
+import {
+  DEFAULT_ALERTS_PER_QUERY,
+  DEFAULT_CARDINALITY_LIMITS,
+  FLOOD_IDENTITY,
+  IDENTITY_FLOOD_WINDOW_MS,
+  MAX_ALERTS_PER_QUERY,
+  MAX_HELD_CHAINS_IN_GRAPH,
+  type CardinalityLimits,
+  type LearningConfig,
+} from './limits.js';
+import { scoreFindings, type ScoredFinding } from './score.js';
 import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGraph } from './summary.js';
 
-/** A repeat of the same finding within this much event time updates the alert instead of adding one. */
-export const DEDUP_WINDOW_MS = 60 * 60_000;
-/** Identities whose baselines are kept; chains of further new identities are not analysed (counted). */
-export const MAX_IDENTITIES = 100_000;
-/** Default of {@link CardinalityLimits.maxNewIdentitiesPerMinute}. */
-export const DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE = 1_000;
-/** Default of {@link CardinalityLimits.maxAlertsPerIdentityPerHour}. */
-export const DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR = 50;
-/** Event-time window of the new-identity budget. */
-export const IDENTITY_FLOOD_WINDOW_MS = 60_000;
-/** Event-time window of the per-identity alert budget. */
-export const ALERT_FLOOD_WINDOW_MS = 60 * 60_000;
-/** The synthetic identity that identity-flood alerts are raised on. */
-export const FLOOD_IDENTITY = 'conduct:ingest';
-/** Finding keys of the two flood alerts (both `fan-out`). */
-export const IDENTITY_FLOOD_KEY = 'flood:identities';
-export const ALERT_FLOOD_KEY = 'flood:findings';
-/** Highest severity of an alert-flood alert: it reports volume, so it never pages as critical. */
-export const FLOOD_MAX_SEVERITY: Severity = 'high';
-/** Most alerts one list query returns. */
-export const MAX_ALERTS_PER_QUERY = 1_000;
-export const DEFAULT_ALERTS_PER_QUERY = 100;
-/** Held chains of an identity read for the alert-only parts of its graph. */
-export const MAX_HELD_CHAINS_IN_GRAPH = 200;
-
-/** Learning settings as the config gives them (`learning.*`, durations in ms). */
-export interface LearningConfig {
-  /** Calls an identity needs before it enforces. Default 100. */
-  minCalls: number;
-  /** Event time (ms) an identity needs before it enforces. Default 24h. */
-  period: number;
-  /** Baseline entries unseen for this long (ms) age out. Default 30d. */
-  forgetAfter: number;
-}
-
-/**
- * Caps that keep a cardinality attack (a flood of distinct identities, operations or peers) from
- * growing memory or the alert list without bound (config `limits`). Established baselines are
- * never evicted to make room: what does not fit is refused and counted.
- */
-export interface CardinalityLimits {
-  /** Identities with a baseline, at most; chains of further new identities are not analysed. Default MAX_IDENTITIES. */
-  maxIdentities: number;
-  /**
-   * New identities given a baseline per minute of event time, at most. Beyond it, further new
-   * identities of that minute are refused and one `fan-out` alert on `conduct:ingest` reports the
-   * flood (repeats raise its count). Default DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE.
-   */
-  maxNewIdentitiesPerMinute: number;
-  /**
-   * New alerts one identity may raise per hour of event time. Repeats of an open alert (counted on
-   * it) do not count. Findings of medium or above may use the whole budget; findings below medium
-   * only what is left of it, so low findings never crowd out a reach-expansion finding. Beyond it,
-   * that identity's further new findings fold into one `fan-out` flood alert whose severity is the
-   * worst folded one (at most FLOOD_MAX_SEVERITY); chains folded at medium or above are held out of
-   * the baseline. Default DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR.
-   */
-  maxAlertsPerIdentityPerHour: number;
-}
-
-export const DEFAULT_CARDINALITY_LIMITS: CardinalityLimits = {
-  maxIdentities: MAX_IDENTITIES,
-  maxNewIdentitiesPerMinute: DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE,
-  maxAlertsPerIdentityPerHour: DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR,
-};
+export * from './limits.js';
 
 export interface DetectionOptions {
-  /** Open database; the detection tables are created when missing. */
-  db: Database;
+  /** Where baselines, alerts, held chains and suppressions are kept (the store's detection state). */
+  state: DetectionState;
   learning: LearningConfig;
   /** Identity context (`policies`), first match wins. */
   policies?: readonly PolicyConfig[];
   /** `alerts.traceUrl` template for `links.trace`. */
   traceUrl: string;
-  /** Novelty findings on people (`detection.humans`): `low` (default), `alert` or `ignore`. */
-  humans?: HumansMode;
   logger?: Logger;
   /** Cardinality caps (config `limits`); each absent field takes its default. */
   limits?: Partial<CardinalityLimits>;
   /**
-   * Learned baseline state is written to the database at most this often (ms of wall time); 0
-   * (the default) writes it at the end of every `analyse`. Above 0, call `flush` before the
-   * database is closed or read (see {@link Detection.flush}).
+   * Learned baseline state is written to the store at most this often (ms of wall time); 0 (the
+   * default) writes it with every `analyse`. Above 0, call `flush` before the store is closed or
+   * read (see {@link Detection.flush}).
    */
   persistIntervalMs?: number;
+  /** Novelty findings on people (`detection.humans`): `low` (default), `alert` or `ignore`. */
+  humans?: HumansMode;
+  /** Which baselines to load: all when absent (one instance owns every identity). */
+  scope?: BaselineScope;
+  /** The group a baseline is written with (its identity's partition); 0 when absent. */
+  groupOf?: (identity: string) => BaselineGroup;
 }
 
 /** What one `analyse` call produced. */
@@ -205,8 +144,12 @@ export interface LateChange {
 }
 
 export interface Detection {
-  /** Analyses chains in event-time order: detects, raises or updates alerts, learns or holds out. */
-  analyse(chains: readonly Chain[]): AnalyseResult;
+  /**
+   * Analyses chains in event-time order: detects, raises or updates alerts, learns or holds out.
+   * Resolved: the batch's alerts and held chains are stored (one checkpoint with the learned
+   * baselines that are due). Batches, verdicts and flushes run one at a time, in call order.
+   */
+  analyse(chains: readonly Chain[]): Promise<AnalyseResult>;
   /**
    * Analyses what later parts of traces changed, identity by identity: the chain as stored before
    * is taken back out of the baseline (when it was learned), the merged chain is analysed, and
@@ -214,54 +157,22 @@ export interface Detection {
    * raised whose findings the merged chain no longer shows, because they concerned a call the
    * part replaced, is superseded (see README, "Late parts of a trace").
    */
-  analyseLate(changes: readonly LateChange[]): AnalyseResult;
-  listAlerts(filter?: AlertFilter): Alert[];
-  getAlert(id: string): Alert | undefined;
+  analyseLate(changes: readonly LateChange[]): Promise<AnalyseResult>;
+  listAlerts(filter?: AlertFilter): Promise<Alert[]>;
+  getAlert(id: string): Promise<Alert | undefined>;
   /** Records an operator verdict; undefined when the alert is unknown. */
-  feedback(id: string, verdict: Verdict): Alert | undefined;
+  feedback(id: string, verdict: Verdict): Promise<Alert | undefined>;
   identity(id: string): IdentityDetection | undefined;
   baseline(id: string): BaselineSummary | undefined;
-  graph(id: string): IdentityGraph | undefined;
+  graph(id: string): Promise<IdentityGraph | undefined>;
   stats(): DetectionStats;
   /**
    * Writes the learned baseline state that `persistIntervalMs` still holds back (alerts and held
-   * chains are always written at once). Call it before closing the database and before anything
-   * reads the baseline tables with SQL; a no-op when nothing is held back.
+   * chains are always written at once). Call it before closing the store; a no-op when nothing is
+   * held back.
    */
-  flush(): void;
+  flush(): Promise<void>;
 }
-
-interface IdentityRow {
-  identity: string;
-  kind: string;
-  display_name: string | null;
-  first_ms: number;
-  last_ms: number;
-  calls: number;
-  enforcing_since_ms: number | null;
-  compromised: number;
-  dropped: number;
-  last_sweep_ms: number;
-  rate: string;
-  recent_sources: string;
-}
-
-interface EntryRow {
-  identity: string;
-  kind: string;
-  key: string;
-  count: number;
-  first_ms: number;
-  last_ms: number;
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-/** The object without its undefined fields (so they do not override defaults). */
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-const parseMs = (s: string) => Date.parse(s);
 
 /** The calls by start time (a stable sort); the same array when they already are in that order. */
 function inTimeOrder(calls: Call[]): Call[] {
@@ -271,53 +182,52 @@ function inTimeOrder(calls: Call[]): Call[] {
   return calls;
 }
 
-/** Creates the learning and detection service over one database. */
-export function createDetection(options: DetectionOptions): Detection {
-  const { db } = options;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The object without its undefined fields (so they do not override defaults). */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Runs tasks one at a time in call order; a failed task does not stop the next. */
+function createSerial(): <T>(task: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (task) => {
+    const run = tail.then(task, task);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/**
+ * Creates the learning and detection service over the store's detection state (loaded now).
+ * Orchestration lives here: admit identities, run the detectors, score, keep the alert budget,
+ * then learn or hold out; alerts are made in alert-recorder.ts, the budget in budget.ts, and the
+ * baselines' persistence in baseline-book.ts.
+ */
+export async function createDetection(options: DetectionOptions): Promise<Detection> {
+  const { state } = options;
   const logger = options.logger ?? silentLogger;
   const policies = options.policies ?? [];
-  const humansMode = options.humans ?? DEFAULT_HUMANS_MODE;
   const opts: LearningOptions = {
     minCalls: options.learning.minCalls,
     periodMs: options.learning.period,
     forgetAfterMs: options.learning.forgetAfter,
   };
   const limits: CardinalityLimits = { ...DEFAULT_CARDINALITY_LIMITS, ...definedOnly(options.limits ?? {}) };
-  applyDetectionSchema(db);
+  const humansMode = options.humans ?? DEFAULT_HUMANS_MODE;
+  const book = await loadBaselineBook(state, {
+    logger,
+    ...(options.scope ? { scope: options.scope } : {}),
+    ...(options.groupOf ? { groupOf: options.groupOf } : {}),
+  });
+  const { baselines, suppressions } = book;
+  const recorder = createAlertRecorder(state, options.traceUrl);
+  const budget = createAlertBudget(limits, recorder);
+  const serial = createSerial();
 
-  // Baseline rows are written whole (every column but the key), and their tables have no other
-  // index or trigger: replacing a row is the same as updating it, and cheaper than an upsert.
-  const stmt = {
-    upsertIdentity: db.prepare(`INSERT OR REPLACE INTO baseline_identities
-      (identity, kind, display_name, first_ms, last_ms, calls, enforcing_since_ms, compromised, dropped, last_sweep_ms, rate, recent_sources)
-      VALUES (@identity, @kind, @display_name, @first_ms, @last_ms, @calls, @enforcing_since_ms, @compromised, @dropped, @last_sweep_ms, @rate, @recent_sources)`),
-    upsertEntry: db.prepare(`INSERT OR REPLACE INTO baseline_entries (identity, kind, key, count, first_ms, last_ms)
-      VALUES (?, ?, ?, ?, ?, ?)`),
-    deleteEntry: db.prepare('DELETE FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?'),
-    insertAlert: db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body)
-      VALUES (@id, @identity, @detector, @severity, @status, @trace_id, @event_ms, @last_seen_ms, @dedup_key, @body)
-      ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, status = excluded.status,
-        last_seen_ms = excluded.last_seen_ms, body = excluded.body`),
-    getAlert: db.prepare('SELECT body FROM alerts WHERE id = ?'),
-    alertsOfChain: db.prepare('SELECT body FROM alerts WHERE trace_id = ? AND identity = ?'),
-    isHeld: db.prepare('SELECT 1 FROM held_chains WHERE identity = ? AND trace_id = ? LIMIT 1').pluck(),
-    findRepeat: db.prepare(`SELECT body FROM alerts WHERE dedup_key = ? AND last_seen_ms >= ? AND event_ms <= ?
-      AND status NOT IN ('expected', 'superseded') ORDER BY last_seen_ms DESC LIMIT 1`),
-    hold: db.prepare(`INSERT OR REPLACE INTO held_chains (identity, trace_id, alert_id, start_ms, chain) VALUES (?, ?, ?, ?, ?)`),
-    heldByAlert: db.prepare('SELECT identity, trace_id, chain FROM held_chains WHERE alert_id = ?'),
-    // A chain is held once per alert it raised: count it once on the graph.
-    heldByIdentity: db.prepare(`SELECT h.chain, max(h.start_ms) AS start_ms FROM held_chains h JOIN alerts a ON a.id = h.alert_id
-      WHERE h.identity = ? AND a.status <> 'expected' GROUP BY h.trace_id, h.chain ORDER BY start_ms DESC LIMIT ?`),
-    release: db.prepare('DELETE FROM held_chains WHERE identity = ? AND trace_id = ?'),
-    suppress: db.prepare('INSERT OR IGNORE INTO finding_suppressions (identity, detector, key, alert_id) VALUES (?, ?, ?, ?)'),
-  };
-
-  const baselines = new Map<string, Baseline>();
-  const suppressions = new Set<string>();
-  /** Which incident recent finding keys were counted on (repeats of a subset count there too). */
-  const recent = new RecentFindings();
   const stats: DetectionStats = {
-    identities: 0,
+    identities: baselines.size,
     alertsRaised: 0,
     alertsUpdated: 0,
     chainsHeld: 0,
@@ -329,134 +239,41 @@ export function createDetection(options: DetectionOptions): Detection {
   };
   /** New identities admitted in the current event-time minute. */
   const newIdentities = { window: -1, admitted: 0 };
-  /** Alerts raised per identity in its current event-time hour (in memory; bounded by the baselines). */
-  const alertBudget = new Map<string, { window: number; loud: number; quiet: number }>();
-  /**
-   * Baselines changed since they were last written. Each write replaces the identity's row (its
-   * rate state as JSON) and every changed entry, so with `persistIntervalMs` an identity active in
-   * every batch is written once per interval instead of once per batch. A crash loses the learning
-   * of at most the last interval: the journal replays only requests whose chains were not stored,
-   * and stored chains are never learned again.
-   */
-  const unwritten = new Set<Baseline>();
   const persistIntervalMs = Math.max(0, options.persistIntervalMs ?? 0);
-  /** performance.now() of the last write (monotonic: a wall clock step does not stall writes). */
+  /** performance.now() of the last baseline write (monotonic: a wall clock step does not stall writes). */
   let writtenAt = -Infinity;
   /** Writes what is held back once the interval is over, also when no further batch comes. */
   let writeTimer: ReturnType<typeof setTimeout> | undefined;
 
-  // Load the persisted state.
-  for (const row of db.prepare('SELECT * FROM baseline_identities').iterate() as Iterable<IdentityRow>) {
-    const b = createBaseline(row.identity, row.kind, row.display_name ?? undefined);
-    b.firstMs = row.first_ms;
-    b.lastMs = row.last_ms;
-    b.calls = row.calls;
-    if (row.enforcing_since_ms !== null) b.enforcingSinceMs = row.enforcing_since_ms;
-    b.compromised = row.compromised === 1;
-    b.dropped = row.dropped;
-    b.lastSweepMs = row.last_sweep_ms;
-    b.rate = JSON.parse(row.rate) as RateState;
-    b.recentSources = JSON.parse(row.recent_sources) as Baseline['recentSources'];
-    baselines.set(b.identity, b);
-  }
-  const kinds = new Set<string>(ENTRY_KINDS);
-  for (const row of db.prepare('SELECT * FROM baseline_entries').iterate() as Iterable<EntryRow>) {
-    const b = baselines.get(row.identity);
-    if (!b || !kinds.has(row.kind)) continue;
-    b.entries[row.kind as EntryKind].set(row.key, { count: row.count, firstMs: row.first_ms, lastMs: row.last_ms, dirty: false });
-  }
-  for (const row of db.prepare('SELECT identity, detector, key FROM finding_suppressions').iterate() as Iterable<{
-    identity: string;
-    detector: string;
-    key: string;
-  }>) {
-    suppressions.add(findingRef(row.identity, row.detector, row.key));
-  }
-  stats.identities = baselines.size;
-  logger.info({ identities: baselines.size, suppressions: suppressions.size }, 'detection state loaded');
-
-
-  function persistBaseline(b: Baseline): void {
-    stmt.upsertIdentity.run({
-      identity: b.identity,
-      kind: b.identityKind,
-      display_name: b.displayName ?? null,
-      first_ms: b.firstMs,
-      last_ms: b.lastMs,
-      calls: b.calls,
-      enforcing_since_ms: b.enforcingSinceMs ?? null,
-      compromised: b.compromised ? 1 : 0,
-      dropped: b.dropped,
-      last_sweep_ms: b.lastSweepMs,
-      rate: JSON.stringify(b.rate),
-      recent_sources: JSON.stringify(b.recentSources),
-    });
-    for (const kind of ENTRY_KINDS) {
-      const dirty = b.dirty[kind];
-      const removed = b.removed[kind];
-      if (dirty.size > 0) {
-        const map = b.entries[kind];
-        for (const key of dirty) {
-          const e = map.get(key);
-          if (!e) continue;
-          stmt.upsertEntry.run(b.identity, kind, key, e.count, e.firstMs, e.lastMs);
-          e.dirty = false;
-        }
-        dirty.clear();
-      }
-      if (removed.size > 0) {
-        for (const key of removed) stmt.deleteEntry.run(b.identity, kind, key);
-        removed.clear();
+  /** Commits the batch's alerts and held chains, with the learned baselines when `withBaselines`. */
+  async function commit(withBaselines: boolean, extra: DetectionCheckpoint = {}): Promise<void> {
+    const { alerts, held, released } = recorder.take();
+    const checkpoint: DetectionCheckpoint = {
+      ...extra,
+      alerts: [...(extra.alerts ?? []), ...alerts],
+      held,
+      released: [...(extra.released ?? []), ...released],
+    };
+    if (withBaselines) {
+      checkpoint.baselines = [...(extra.baselines ?? []), ...book.takeDeltas()];
+      writtenAt = performance.now();
+      if (writeTimer) {
+        clearTimeout(writeTimer);
+        writeTimer = undefined;
       }
     }
+    await state.checkpoint(checkpoint);
   }
-
-  function writeUnwritten(): void {
-    for (const b of unwritten) persistBaseline(b);
-    unwritten.clear();
-    writtenAt = performance.now();
-    if (writeTimer) {
-      clearTimeout(writeTimer);
-      writeTimer = undefined;
-    }
-  }
-
-  const flushTx = db.transaction(writeUnwritten);
 
   function writeLater(): void {
     writeTimer = undefined;
-    // Closed without a flush: what was held back is lost, as in a crash.
-    if (!db.open) return;
-    try {
-      flushTx();
-    } catch (err) {
-      logger.error({ err: String(err) }, 'writing learned baselines failed');
-    }
+    serial(() => commit(true)).catch((err: unknown) => logger.error({ err: String(err) }, 'writing learned baselines failed'));
   }
 
-  function saveAlert(a: Alert, dedupKey: string): void {
-    stmt.insertAlert.run({
-      id: a.id,
-      identity: a.identity,
-      detector: a.detector,
-      severity: a.severity,
-      status: a.status,
-      trace_id: a.traceId,
-      event_ms: parseMs(a.firstSeen),
-      last_seen_ms: parseMs(a.lastSeen),
-      dedup_key: dedupKey,
-      body: JSON.stringify(a),
-    });
-  }
-
-  function getAlert(id: string): Alert | undefined {
-    const row = stmt.getAlert.get(id) as { body: string } | undefined;
-    return row ? asIncident(JSON.parse(row.body) as Alert) : undefined;
-  }
-
-  function baselineFor(chain: Chain, result: AnalyseResult): Baseline | undefined {
-    let b = baselines.get(chain.identity);
-    if (b) return b;
+  /** The identity's baseline, or a new one within the caps; undefined (counted, reported) when refused. */
+  async function baselineFor(chain: Chain, result: AnalyseResult): Promise<Baseline | undefined> {
+    const known = baselines.get(chain.identity);
+    if (known) return known;
     const window = Math.floor(chain.startMs / IDENTITY_FLOOD_WINDOW_MS);
     if (window !== newIdentities.window) {
       newIdentities.window = window;
@@ -465,70 +282,26 @@ export function createDetection(options: DetectionOptions): Detection {
     const full = baselines.size >= limits.maxIdentities;
     if (full || newIdentities.admitted >= limits.maxNewIdentitiesPerMinute) {
       stats.identitiesRefused++;
-      identityFlood(chain, full, result);
+      const finding = identityFloodFinding(chain, chainCalls(chain), full, limits);
+      // One `fan-out` alert on FLOOD_IDENTITY per hour, its count the refused chains.
+      if (finding) await record({ ...chain, identity: FLOOD_IDENTITY, identityKind: 'system' }, [finding], result, true);
       return undefined;
     }
     newIdentities.admitted++;
-    b = createBaseline(chain.identity, chain.identityKind, chain.displayName);
-    baselines.set(chain.identity, b);
+    const b = book.add(chain.identity, chain.identityKind, chain.displayName);
     stats.identities = baselines.size;
     return b;
   }
 
-  /** One incident per identity and trace; the alert-flood incident has its own id beside it. */
-  function incidentIdOf(chain: Chain, flood: boolean): string {
-    const suffix = flood ? `\u0000${ALERT_FLOOD_KEY}` : '';
-    return createHash('sha256').update(`${chain.identity}\u0000${chain.traceId}${suffix}`).digest('hex').slice(0, 32);
-  }
-
-  /**
-   * The open incident a chain's findings repeat: the incident of the same identity and trace, else
-   * the recent one holding every finding of medium or above (RecentFindings), else, after a
-   * restart, one stored with exactly these findings within DEDUP_WINDOW_MS.
-   */
-  function existingIncident(chain: Chain, findings: readonly ScoredFinding[], flood = false): Alert | undefined {
-    const own = getAlert(incidentIdOf(chain, flood));
-    if (own) return own;
-    const eventMs = Math.min(...findings.map((f) => f.eventMs));
-    const id = recent.incidentFor(chain.identity, findings, eventMs, DEDUP_WINDOW_MS);
-    const hit = id === undefined ? undefined : getAlert(id);
-    if (hit && hit.status !== 'expected' && hit.status !== 'superseded') return hit;
-    const row = stmt.findRepeat.get(incidentDedupKey(chain.identity, findings), eventMs - DEDUP_WINDOW_MS, eventMs + DEDUP_WINDOW_MS) as
-      | { body: string }
-      | undefined;
-    return row ? asIncident(JSON.parse(row.body) as Alert) : undefined;
-  }
-
-  /** Raises a new incident for a chain's findings, or counts a repeat on the incident they repeat. */
-  function record(chain: Chain, findings: ScoredFinding[], result: AnalyseResult, flood = false): Alert {
-    const existing = existingIncident(chain, findings, flood);
-    if (existing && existing.status !== 'superseded') {
-      countRepeat(existing, findings);
-      addAuditIds(existing, chain, findings.flatMap((f) => f.spanIds));
-      saveAlert(existing, incidentDedupKey(existing.identity, existing.findings));
-      recent.remember(existing);
-      // A flood alert is announced again only at counts 2, 4, 8, ...: one alert, not thousands.
-      if (!flood || (existing.count & (existing.count - 1)) === 0) result.updated.push(existing);
+  async function record(chain: Chain, findings: ScoredFinding[], result: AnalyseResult, flood = false): Promise<Alert> {
+    const { alert, event } = await recorder.record(chain, findings, flood);
+    if (event === 'raised') {
+      result.alerts.push(alert);
+      stats.alertsRaised++;
+    } else {
+      if (event === 'repeated') result.updated.push(alert);
       stats.alertsUpdated++;
-      return existing;
     }
-    // The incident of this identity and trace that a later part superseded is revised: the same id
-    // now holds what the merged chain raised, and names what it replaces.
-    const revises = existing?.status === 'superseded' ? { keys: existing.evidence?.keys, title: existing.title } : undefined;
-    const alert = buildIncident({
-      id: incidentIdOf(chain, flood),
-      identity: chain.identity,
-      identityKind: chain.identityKind,
-      traceId: chain.traceId,
-      findings,
-      traceUrl: options.traceUrl,
-    });
-    if (revises) alert.evidence = { ...alert.evidence, revises };
-    addAuditIds(alert, chain, alert.spanIds);
-    saveAlert(alert, incidentDedupKey(alert.identity, alert.findings));
-    recent.remember(alert);
-    result.alerts.push(alert);
-    stats.alertsRaised++;
     return alert;
   }
 
@@ -546,75 +319,16 @@ export function createDetection(options: DetectionOptions): Detection {
     return out;
   }
 
-  /** One `fan-out` alert on FLOOD_IDENTITY per hour for new identities refused by a cap. */
-  function identityFlood(chain: Chain, full: boolean, result: AnalyseResult): void {
-    const calls = chainCalls(chain);
-    const first = calls[0];
-    if (!first) return;
-    const reason = full
-      ? `conduct already keeps baselines for ${limits.maxIdentities} identities (limits.maxIdentities)`
-      : `more than ${limits.maxNewIdentitiesPerMinute} new identities appeared in one minute of event time (limits.maxNewIdentitiesPerMinute)`;
-    const finding: ScoredFinding = {
-      detector: 'fan-out',
-      keys: [IDENTITY_FLOOD_KEY],
-      severity: 'medium',
-      score: 60,
-      reach: true,
-      external: false,
-      sensitive: false,
-      title: 'Identity flood: new identities are arriving faster than conduct admits them',
-      explanation: `Normally identities appear a few at a time; ${reason}. New identities beyond the cap are not learned or analysed until the flood stops; established identities keep their baselines. The first refused identity was ${q(chain.identity)}; this alert's count is the number of refused chains.`,
-      spanIds: [first.spanId],
-      eventMs: first.startMs,
-      techniques: [],
-      evidence: { refusedIdentity: chain.identity.slice(0, 256), limit: full ? limits.maxIdentities : limits.maxNewIdentitiesPerMinute, cap: full ? 'maxIdentities' : 'maxNewIdentitiesPerMinute' },
-    };
-    record({ ...chain, identity: FLOOD_IDENTITY, identityKind: 'system' }, [finding], result, true);
-  }
-
-  /**
-   * Keeps an identity within its alert budget, counted in incidents. Only a chain that would raise
-   * a new incident counts: a repeat only raises the incident's count. Incidents of medium or above
-   * have the whole budget to themselves (`loud`); lower ones may use only what the two together
-   * have left, so a stream of low incidents never swallows a reach-expansion one. Over budget, the
-   * chain's findings fold into one flood finding whose severity is the worst it folds (at most
-   * FLOOD_MAX_SEVERITY).
-   */
-  function withinAlertBudget(chain: Chain, calls: readonly Call[], findings: ScoredFinding[]): { findings: ScoredFinding[]; flood?: ScoredFinding } {
-    if (findings.length === 0 || existingIncident(chain, findings)) return { findings };
-    const window = Math.floor(calls[0]!.startMs / ALERT_FLOOD_WINDOW_MS);
-    let budget = alertBudget.get(chain.identity);
-    if (!budget || budget.window !== window) {
-      budget = { window, loud: 0, quiet: 0 };
-      alertBudget.set(chain.identity, budget);
-    }
-    const max = limits.maxAlertsPerIdentityPerHour;
-    const worst = findings.reduce((w, f) => (SEVERITY_RANK[f.severity] > SEVERITY_RANK[w.severity] ? f : w));
-    const loud = SEVERITY_RANK[worst.severity] >= SEVERITY_RANK.medium;
-    if (loud ? budget.loud < max : budget.loud + budget.quiet < max) {
-      if (loud) budget.loud++;
-      else budget.quiet++;
-      return { findings };
-    }
-    stats.findingsFolded += findings.length;
-    const name = chain.displayName ?? chain.identity;
-    const severity = SEVERITY_RANK[worst.severity] > SEVERITY_RANK[FLOOD_MAX_SEVERITY] ? FLOOD_MAX_SEVERITY : worst.severity;
-    const flood: ScoredFinding = {
-      detector: 'fan-out',
-      keys: [ALERT_FLOOD_KEY],
-      severity,
-      score: severity === worst.severity ? worst.score : Math.min(worst.score, CRITICAL_SCORE - 1),
-      reach: findings.some((f) => f.reach),
-      external: findings.some((f) => f.external),
-      sensitive: findings.some((f) => f.sensitive),
-      title: `${name} is flooding conduct with new findings (more than ${max} incidents in an hour)`,
-      explanation: `Normally an identity raises a handful of alerts; ${q(name)} raised ${max} in the hour from ${iso(window * ALERT_FLOOD_WINDOW_MS)} (limits.maxAlertsPerIdentityPerHour), so further new findings are folded into this alert${loud ? ' and their chains are kept out of the baseline' : ''}. Its severity is the worst folded finding's. The latest folded finding: ${worst.title}. This alert's count is the number of folded chains.`,
-      spanIds: worst.spanIds,
-      eventMs: worst.eventMs,
-      techniques: unique(findings.flatMap((f) => f.techniques)),
-      evidence: { folded: findings.map((f) => ({ detector: f.detector, severity: f.severity, keys: f.keys.slice(0, 5) })) },
-    };
-    return { findings: [], flood };
+  /** Alerts the chain's findings raise or repeat, within the identity's budget; those that hold the chain out. */
+  async function alertOn(chain: Chain, calls: readonly Call[], b: Baseline, found: Finding[], result: AnalyseResult): Promise<Alert[]> {
+    let scored = scoreFindings(found, b.compromised);
+    if (humansMode !== 'alert' && isHumanIdentity(chain.identity, chain.identityKind)) scored = forHumans(scored, humansMode);
+    const budgeted = await budget.apply(chain, calls, scored);
+    stats.findingsFolded += budgeted.folded;
+    const raised: Alert[] = [];
+    if (budgeted.findings.length > 0) raised.push(await record(chain, budgeted.findings, result));
+    if (budgeted.flood) raised.push(await record(chain, [budgeted.flood], result, true));
+    return raised.filter((alert) => SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium && alert.status !== 'expected');
   }
 
   /**
@@ -623,13 +337,13 @@ export function createDetection(options: DetectionOptions): Detection {
    * trace, only findings that concern a changed call are recorded, the alerts the earlier chain
    * raised are revised first, and those still standing hold the chain out as before.
    */
-  function analyseChain(chain: Chain, result: AnalyseResult, late?: { change: LateChange; earlier: Alert[] }): void {
-    const b = baselineFor(chain, result);
+  async function analyseChain(chain: Chain, result: AnalyseResult, late?: { change: LateChange; earlier: Alert[] }): Promise<void> {
+    const b = baselines.get(chain.identity) ?? (await baselineFor(chain, result));
     if (!b) return;
     const calls = inTimeOrder(chainCalls(chain));
     if (calls.length === 0) return;
     const ordered: Chain = calls === chain.calls ? chain : { ...chain, calls };
-    unwritten.add(b);
+    book.touch(b);
     const learning = learningState(b, opts);
     const counted = late ? calls.filter((c) => !late.change.replaced.has(c.spanId) && late.change.changed.has(c.spanId)) : calls;
     const indexes = counted.length > 0 ? observeCalls(b.rate, counted) : [];
@@ -655,27 +369,16 @@ export function createDetection(options: DetectionOptions): Detection {
       holding.push(...reviseEarlier(late.earlier, found, late.change, result));
       found = found.filter((f) => f.spanIds.some((id) => late.change.changed.has(id)));
     }
-    // Most chains find nothing: no scoring, budget or lists of detectors for them.
-    if (found.length > 0) {
-      let scored = scoreFindings(found, b.compromised);
-      if (humansMode !== 'alert' && isHumanIdentity(chain.identity, chain.identityKind)) scored = forHumans(scored, humansMode);
-      const budgeted = withinAlertBudget(ordered, calls, scored);
-      const raised: Alert[] = [];
-      if (budgeted.findings.length > 0) raised.push(record(ordered, budgeted.findings, result));
-      if (budgeted.flood) raised.push(record(ordered, [budgeted.flood], result, true));
-      for (const alert of raised) {
-        if (SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium && alert.status !== 'expected') holding.push(alert);
-      }
-    }
+    // Most chains find nothing: no scoring, budget, store lookups or waiting for them.
+    if (found.length > 0) holding.push(...(await alertOn(ordered, calls, b, found, result)));
     if (holding.length > 0) {
       taintWindows(b.rate, indexes);
-      const json = JSON.stringify(ordered);
-      for (const a of holding) stmt.hold.run(chain.identity, chain.traceId, a.id, chain.startMs, json);
+      for (const a of holding) recorder.hold(ordered, a);
       result.held++;
       stats.chainsHeld++;
     } else {
       // A chain held before the part arrived is learned now, whole: its held copies go.
-      if (late) stmt.release.run(chain.identity, chain.traceId);
+      if (late) recorder.release(chain.identity, chain.traceId);
       learnChain(b, ordered, opts);
       result.learned++;
       stats.chainsLearned++;
@@ -720,115 +423,113 @@ export function createDetection(options: DetectionOptions): Detection {
         spanIds: replaced,
       },
     };
-    saveAlert(a, incidentDedupKey(a.identity, a.findings));
-    recent.forget(a);
+    recorder.save(a);
+    recorder.forget(a);
     result.superseded.push(a);
     stats.alertsSuperseded++;
   }
 
   /** One identity's changed chain of a trace: unlearn the stored chain (if it was learned), analyse the merged one. */
-  function analyseChange(change: LateChange, result: AnalyseResult): void {
+  async function analyseChange(change: LateChange, result: AnalyseResult): Promise<void> {
     const identity = change.after?.identity ?? change.before?.identity;
     const traceId = change.after?.traceId ?? change.before?.traceId;
     if (identity === undefined || traceId === undefined) return;
-    const earlier = (stmt.alertsOfChain.all(traceId, identity) as { body: string }[]).map((r) => asIncident(JSON.parse(r.body) as Alert));
+    const earlier = await recorder.alertsOfChain(traceId, identity);
     // Held out (by an alert of this trace, or a repeat it counted on another's): never learned.
-    const held = stmt.isHeld.get(identity, traceId) !== undefined;
+    const held = await recorder.isHeld(identity, traceId);
     const b = baselines.get(identity);
     if (b && change.before && !held) {
       unlearnChain(b, change.before);
-      unwritten.add(b);
+      book.touch(b);
     }
     if (change.after && change.after.calls.length > 0) {
-      analyseChain(change.after, result, { change, earlier });
+      await analyseChain(change.after, result, { change, earlier });
       return;
     }
     // The part took every call of this identity's chain (its calls belong to another identity now).
     for (const a of earlier) if (a.status !== 'superseded') supersede(a, change, result);
-    stmt.release.run(identity, traceId);
+    recorder.release(identity, traceId);
   }
 
-  const analyseLateTx = db.transaction((changes: readonly LateChange[]): AnalyseResult => {
+  /** Runs a batch's analysis, then commits what it decided (also when a later item failed: learning stays in memory). */
+  async function inBatch(run: (result: AnalyseResult) => Promise<void>): Promise<AnalyseResult> {
     const result: AnalyseResult = { alerts: [], updated: [], superseded: [], held: 0, learned: 0 };
-    for (const change of changes) analyseChange(change, result);
-    if (persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs) writeUnwritten();
-    return result;
-  });
-
-  const analyseTx = db.transaction((chains: readonly Chain[]): AnalyseResult => {
-    const result: AnalyseResult = { alerts: [], updated: [], superseded: [], held: 0, learned: 0 };
-    const sorted = chains.filter((c) => c.calls.length > 0).sort((a, b) => a.startMs - b.startMs);
-    for (const chain of sorted) analyseChain(chain, result);
-    if (persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs) writeUnwritten();
-    return result;
-  });
-
-  const feedbackTx = db.transaction((alert: Alert, verdict: Verdict): Alert => {
-    alert.status = verdict as AlertStatus;
-    saveAlert(alert, incidentDedupKey(alert.identity, alert.findings));
-    const b = baselines.get(alert.identity);
-    if (verdict === 'expected') {
-      // Every finding of the incident is expected: each of its keys stops alerting for its detector.
-      for (const f of alert.findings) {
-        for (const key of f.keys) {
-          stmt.suppress.run(alert.identity, f.detector, key, alert.id);
-          suppressions.add(findingRef(alert.identity, f.detector, key));
-        }
-      }
-      recent.forget(alert);
-      const held = stmt.heldByAlert.all(alert.id) as { identity: string; trace_id: string; chain: string }[];
-      for (const row of held) {
-        const target = baselines.get(row.identity);
-        if (target) learnChain(target, JSON.parse(row.chain) as Chain, opts);
-        stmt.release.run(row.identity, row.trace_id);
-      }
-    } else if (verdict === 'malicious' && b) {
-      b.compromised = true;
+    try {
+      await run(result);
+    } finally {
+      // What the batch decided is written even when a later chain failed: learning stays in memory.
+      await commit(persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs);
     }
-    if (b) {
-      persistBaseline(b);
-      unwritten.delete(b);
-    }
-    return alert;
-  });
-
-  const scheduleWrite = () => {
-    if (unwritten.size > 0 && !writeTimer) {
+    if (book.pending && !writeTimer) {
       writeTimer = setTimeout(writeLater, Math.max(0, writtenAt + persistIntervalMs - performance.now()));
       writeTimer.unref();
     }
-  };
+    return result;
+  }
+
+  const analyseBatch = (chains: readonly Chain[]) =>
+    inBatch(async (result) => {
+      const sorted = chains.filter((c) => c.calls.length > 0).sort((a, b) => a.startMs - b.startMs);
+      for (const chain of sorted) await analyseChain(chain, result);
+    });
+
+  const analyseLateBatch = (changes: readonly LateChange[]) =>
+    inBatch(async (result) => {
+      for (const change of changes) await analyseChange(change, result);
+    });
+
+  async function giveVerdict(alert: Alert, verdict: Verdict): Promise<Alert> {
+    alert.status = verdict as AlertStatus;
+    const checkpoint: DetectionCheckpoint = { alerts: [{ alert, dedupKey: dedupKeyOfAlert(alert) }] };
+    const b = baselines.get(alert.identity);
+    if (verdict === 'expected') {
+      // Every finding of the incident is expected: each of its keys stops alerting for its detector.
+      checkpoint.suppressions = alert.findings.flatMap((f) =>
+        f.keys.map((key): SuppressionRecord => ({ identity: alert.identity, detector: f.detector, key, alertId: alert.id })),
+      );
+      for (const s of checkpoint.suppressions) suppressions.add(findingRef(s.identity, s.detector, s.key));
+      recorder.forget(alert);
+      const held = await state.heldByAlert(alert.id);
+      for (const h of held) {
+        const target = baselines.get(h.identity);
+        if (target) {
+          learnChain(target, h.chain, opts);
+          if (target !== b) book.touch(target);
+        }
+      }
+      checkpoint.released = held.map((h) => ({ identity: h.identity, traceId: h.traceId }));
+    } else if (verdict === 'malicious' && b) {
+      b.compromised = true;
+    }
+    if (b) checkpoint.baselines = [book.takeDelta(b)];
+    await commit(false, checkpoint);
+    return alert;
+  }
 
   return {
-    analyse(chains) {
-      const result = analyseTx(chains);
-      scheduleWrite();
-      return result;
-    },
+    analyse: (chains) => serial(() => analyseBatch(chains)),
 
-    analyseLate(changes) {
-      const result = analyseLateTx(changes);
-      scheduleWrite();
-      return result;
-    },
+    analyseLate: (changes) => serial(() => analyseLateBatch(changes)),
 
-    flush() {
-      if (unwritten.size > 0) flushTx();
-    },
+    flush: () => serial(async () => {
+      if (book.pending) await commit(true);
+    }),
 
-    listAlerts(filter = {}) {
+    async listAlerts(filter = {}) {
       const limit = Math.max(1, Math.min(MAX_ALERTS_PER_QUERY, Math.floor(filter.limit ?? DEFAULT_ALERTS_PER_QUERY)));
-      const q = alertListSql(filter);
-      return (db.prepare(q.sql).all(...q.params, limit) as { body: string }[]).map((r) => asIncident(JSON.parse(r.body) as Alert));
+      return (await state.listAlerts({ ...definedOnly(filter), limit })).map(asIncident);
     },
 
-    getAlert,
-
-    feedback(id, verdict) {
-      const alert = getAlert(id);
-      if (!alert) return undefined;
-      return feedbackTx(alert, verdict);
+    getAlert: async (id) => {
+      const alert = await state.getAlert(id);
+      return alert && asIncident(alert);
     },
+
+    feedback: (id, verdict) =>
+      serial(async () => {
+        const alert = await state.getAlert(id);
+        return alert && giveVerdict(asIncident(alert), verdict);
+      }),
 
     identity(id) {
       const b = baselines.get(id);
@@ -852,55 +553,14 @@ export function createDetection(options: DetectionOptions): Detection {
       return baselineSummary(b, learningState(b, opts), policyFor(policies, id), RATE_WINDOW_MS);
     },
 
-    graph(id) {
+    async graph(id) {
       const b = baselines.get(id);
       if (!b) return undefined;
-      const held = (stmt.heldByIdentity.all(id, MAX_HELD_CHAINS_IN_GRAPH) as { chain: string }[]).map(
-        (r) => JSON.parse(r.chain) as Chain,
-      );
-      return identityGraph(b, held);
+      return identityGraph(b, await state.heldChainsOf(id, MAX_HELD_CHAINS_IN_GRAPH));
     },
 
     stats() {
       return { ...stats };
     },
   };
-}
-
-
-/** Audit record ids kept on one alert (the first ones: an analyst needs a few to find the records). */
-export const MAX_ALERT_AUDIT_IDS = 20;
-
-/**
- * Adds to `evidence.auditIds` of the incident and of each of its findings the audit record ids
- * (CloudTrail `eventID`, Kubernetes `auditID`) of the offending calls read from audit logs, so an
- * analyst can find the original records.
- */
-function addAuditIds(alert: Alert, chain: Chain, spanIds: readonly string[]): void {
-  const known = auditIdsIn(alert.evidence);
-  const ids = auditIdsOf(chain, spanIds, known);
-  if (ids.length > known.length) alert.evidence = { ...alert.evidence, auditIds: ids };
-  // Each finding of the chain names the records of its own offending calls.
-  for (const f of alert.findings ?? []) {
-    const mine = auditIdsIn(f.evidence);
-    const found = auditIdsOf(chain, f.spanIds, mine);
-    if (found.length > mine.length) f.evidence = { ...f.evidence, auditIds: found };
-  }
-}
-
-function auditIdsIn(evidence: Record<string, unknown> | undefined): string[] {
-  return Array.isArray(evidence?.auditIds) ? (evidence.auditIds as string[]) : [];
-}
-
-/** `known` plus the audit record ids of the chain's calls among `spanIds`, at most MAX_ALERT_AUDIT_IDS. */
-function auditIdsOf(chain: Chain, spanIds: readonly string[], known: readonly string[]): string[] {
-  if (known.length >= MAX_ALERT_AUDIT_IDS) return [...known];
-  const offending = new Set(spanIds);
-  const ids = new Set(known);
-  for (const call of chain.calls) {
-    if (call.auditId === undefined || !offending.has(call.spanId)) continue;
-    ids.add(call.auditId);
-    if (ids.size >= MAX_ALERT_AUDIT_IDS) break;
-  }
-  return [...ids];
 }

@@ -1,20 +1,20 @@
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { openSqliteBackend } from '../store/index.js';
 import { createDetection } from './detection.js';
 import { HOUR, MINUTE, T0, chain, training } from './testdata/chains.js';
 
 const CI = 'svc:ci/deployer';
 const TRAINED = T0 + 60 * 3 * MINUTE;
 
-function trained() {
-  const d = createDetection({ db: new Database(':memory:'), learning: { minCalls: 100, period: 2 * HOUR, forgetAfter: 7 * 24 * HOUR }, traceUrl: '{traceId}' });
-  expect(d.analyse(training(CI, T0, 60, 3 * MINUTE)).alerts).toEqual([]);
+async function trained() {
+  const d = await createDetection({ state: (await openSqliteBackend({ path: ':memory:' })).detection, learning: { minCalls: 100, period: 2 * HOUR, forgetAfter: 7 * 24 * HOUR }, traceUrl: '{traceId}' });
+  expect((await d.analyse(training(CI, T0, 60, 3 * MINUTE))).alerts).toEqual([]);
   return d;
 }
 
 describe('explanations', () => {
-  it('say each new peer and account once, with a title that counts what the evidence lists, and name every cited technique', () => {
-    const d = trained();
+  it('say each new peer and account once, with a title that counts what the evidence lists, and name every cited technique', async () => {
+    const d = await trained();
     const accounts = ['222222222222', '333333333333', '444444444444'];
     const calls = [
       ...accounts.flatMap((account) => [
@@ -24,7 +24,7 @@ describe('explanations', () => {
       { operation: 'GET /v1/secrets/{id}', peer: 'vault.internal', peerKind: 'service' as const },
       { operation: 'GET /v1/keys', peer: 'kms.internal', peerKind: 'service' as const },
     ];
-    const [incident] = d.analyse([chain(CI, TRAINED + MINUTE, calls)]).alerts;
+    const [incident] = (await d.analyse([chain(CI, TRAINED + MINUTE, calls)])).alerts;
     const peer = incident!.findings.find((f) => f.detector === 'new-peer')!;
     const evidence = peer.evidence as { newPeers: string[]; newAccounts: string[] };
     expect(evidence.newAccounts).toEqual(accounts);

@@ -1,6 +1,6 @@
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { Chain } from '@conduct/processor';
+import { openSqliteBackend } from '../store/index.js';
 import { createDetection } from './detection.js';
 import { isHumanIdentity, type HumansMode } from './humans.js';
 import { HOUR, MINUTE, T0, chain, deployChain } from './testdata/chains.js';
@@ -17,9 +17,9 @@ const asPrincipal = (c: Chain, identity: string, kind: string): Chain => ({
   calls: c.calls.map((call) => ({ ...call, identity, identityKind: kind })),
 });
 
-function trainedAs(identity: string, kind: string, humans?: HumansMode) {
-  const d = createDetection({ db: new Database(':memory:'), learning: LEARNING, traceUrl: '{traceId}', ...(humans ? { humans } : {}) });
-  const r = d.analyse(Array.from({ length: 60 }, (_, i) => asPrincipal(deployChain(identity, T0 + i * 3 * MINUTE, i), identity, kind)));
+async function trainedAs(identity: string, kind: string, humans?: HumansMode) {
+  const d = await createDetection({ state: (await openSqliteBackend({ path: ':memory:' })).detection, learning: LEARNING, traceUrl: '{traceId}', ...(humans ? { humans } : {}) });
+  const r = await d.analyse(Array.from({ length: 60 }, (_, i) => asPrincipal(deployChain(identity, T0 + i * 3 * MINUTE, i), identity, kind)));
   expect(r.alerts).toEqual([]);
   expect(d.identity(identity)?.status).toBe('enforcing');
   return d;
@@ -32,7 +32,7 @@ const novel = (identity: string, kind: string) =>
   });
 
 describe('human principals (detection.humans)', () => {
-  it('tells people from machines', () => {
+  it('tells people from machines', async () => {
     expect(isHumanIdentity(TERRAFORM_USER, 'principal')).toBe(true);
     expect(isHumanIdentity('arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com', 'principal')).toBe(true);
     expect(isHumanIdentity('alice@example.com', 'principal')).toBe(true);
@@ -44,37 +44,37 @@ describe('human principals (detection.humans)', () => {
     expect(isHumanIdentity('svc:ci/deployer', 'workload')).toBe(false);
   });
 
-  it('keeps novelty on a person at low by default, alerts as for machines with `alert`, and drops it with `ignore`', () => {
-    const low = trainedAs(TERRAFORM_USER, 'principal');
-    const lowAlerts = low.analyse([novel(TERRAFORM_USER, 'principal')]).alerts;
+  it('keeps novelty on a person at low by default, alerts as for machines with `alert`, and drops it with `ignore`', async () => {
+    const low = await trainedAs(TERRAFORM_USER, 'principal');
+    const lowAlerts = (await low.analyse([novel(TERRAFORM_USER, 'principal')])).alerts;
     expect(lowAlerts).toHaveLength(1);
     expect(lowAlerts[0]!.severity).toBe('low');
     expect(lowAlerts[0]!.score).toBeLessThan(40);
     expect(lowAlerts[0]!.findings.every((f) => f.severity === 'low' || f.severity === 'info')).toBe(true);
     expect(lowAlerts[0]!.explanation).toContain('detection.humans');
 
-    const loud = trainedAs(TERRAFORM_USER, 'principal', 'alert');
-    const loudAlerts = loud.analyse([novel(TERRAFORM_USER, 'principal')]).alerts;
+    const loud = await trainedAs(TERRAFORM_USER, 'principal', 'alert');
+    const loudAlerts = (await loud.analyse([novel(TERRAFORM_USER, 'principal')])).alerts;
     expect(loudAlerts.map((a) => a.severity)).toEqual([expect.stringMatching(/high|critical/)]);
 
-    const none = trainedAs(TERRAFORM_USER, 'principal', 'ignore');
-    expect(none.analyse([novel(TERRAFORM_USER, 'principal')]).alerts).toEqual([]);
+    const none = await trainedAs(TERRAFORM_USER, 'principal', 'ignore');
+    expect((await none.analyse([novel(TERRAFORM_USER, 'principal')])).alerts).toEqual([]);
 
     // A machine under the same traffic is judged in full whatever the setting.
-    const machine = trainedAs('arn:aws:sts::123456789012:assumed-role/DeployRole/i-0abc', 'principal', 'ignore');
-    const machineAlerts = machine.analyse([novel('arn:aws:sts::123456789012:assumed-role/DeployRole/i-0abc', 'principal')]).alerts;
+    const machine = await trainedAs('arn:aws:sts::123456789012:assumed-role/DeployRole/i-0abc', 'principal', 'ignore');
+    const machineAlerts = (await machine.analyse([novel('arn:aws:sts::123456789012:assumed-role/DeployRole/i-0abc', 'principal')])).alerts;
     expect(machineAlerts.map((a) => a.severity)).toEqual([expect.stringMatching(/high|critical/)]);
   });
 
-  it('judges a policy breach of a person as before', () => {
-    const d = createDetection({
-      db: new Database(':memory:'),
+  it('judges a policy breach of a person as before', async () => {
+    const d = await createDetection({
+      state: (await openSqliteBackend({ path: ':memory:' })).detection,
       learning: LEARNING,
       traceUrl: '{traceId}',
       policies: [{ match: 'arn:aws:iam::*:user/*', deniedOperations: ['DeleteBucket'] }],
       humans: 'ignore',
     });
-    const r = d.analyse([chain(TERRAFORM_USER, T0, [{ operation: 'DeleteBucket', peer: 's3', identity: TERRAFORM_USER, identityKind: 'principal' }], { identityKind: 'principal' })]);
+    const r = await d.analyse([chain(TERRAFORM_USER, T0, [{ operation: 'DeleteBucket', peer: 's3', identity: TERRAFORM_USER, identityKind: 'principal' }], { identityKind: 'principal' })]);
     expect(r.alerts.map((a) => [a.detector, a.severity])).toEqual([['policy', expect.stringMatching(/high|critical/)]]);
   });
 });

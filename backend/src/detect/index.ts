@@ -1,5 +1,5 @@
+export { createDetection } from './detection.js';
 export {
-  createDetection,
   DEDUP_WINDOW_MS,
   MAX_IDENTITIES,
   MAX_ALERTS_PER_QUERY,
@@ -13,7 +13,8 @@ export {
   IDENTITY_FLOOD_KEY,
   ALERT_FLOOD_KEY,
   FLOOD_MAX_SEVERITY,
-} from './detection.js';
+  MAX_HELD_CHAINS_IN_GRAPH,
+} from './limits.js';
 export type {
   Detection,
   DetectionOptions,
@@ -21,9 +22,8 @@ export type {
   AnalyseResult,
   AlertFilter,
   IdentityDetection,
-  LearningConfig,
-  CardinalityLimits,
 } from './detection.js';
+export type { LearningConfig, CardinalityLimits } from './limits.js';
 export { ALL_DETECTORS } from './detectors/index.js';
 export type { Finding, DetectionContext, DetectorFn } from './finding.js';
 export { policyFor, globToRegExp, sensitiveReason } from './identity-context.js';

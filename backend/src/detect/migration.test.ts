@@ -1,30 +1,30 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import migration from '../store/sqlite/migrations/010-detection.js';
+import { openSqliteBackend } from '../store/index.js';
+import { createSqliteDetectionState } from '../store/sqlite/detection-state.js';
 import { createDetection } from './detection.js';
 
 describe('detection migration', () => {
-  it('creates the tables, and the service accepts a database migrated by the store', () => {
+  it('creates the tables', () => {
     const db = new Database(':memory:');
     db.exec(migration.up);
     const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
     expect(tables).toEqual(expect.arrayContaining(['alerts', 'baseline_entries', 'baseline_identities', 'finding_suppressions', 'held_chains']));
-    const d = createDetection({ db, learning: { minCalls: 1, period: 0, forgetAfter: 0 }, traceUrl: '{traceId}' });
-    expect(d.listAlerts()).toEqual([]);
     db.close();
   });
 });
 
 describe('with the store', () => {
-  it('runs on the database opened by openStore, whose migrations include 010', async () => {
-    const { openStore } = await import('../store/index.js');
-    const store = await openStore({ path: ':memory:' });
+  it('runs on the detection state of the SQLite backend, whose migrations include 010', async () => {
+    const backend = await openSqliteBackend({ path: ':memory:' });
     try {
-      expect(store.schemaVersion()).toBeGreaterThanOrEqual(10);
-      const d = createDetection({ db: store.db, learning: { minCalls: 1, period: 0, forgetAfter: 0 }, traceUrl: '{traceId}' });
+      expect(await backend.schemaVersion()).toBeGreaterThanOrEqual(10);
+      const d = await createDetection({ state: backend.detection, learning: { minCalls: 1, period: 0, forgetAfter: 0 }, traceUrl: '{traceId}' });
       expect(d.stats().identities).toBe(0);
+      expect(await d.listAlerts()).toEqual([]);
     } finally {
-      store.close();
+      await backend.close();
     }
   });
 });
@@ -32,9 +32,9 @@ describe('with the store', () => {
 describe('analyser adapter', () => {
   it('emits the alerts a batch raises', async () => {
     const { createDetectionAnalyser } = await import('./analyser.js');
-    const db = new Database(':memory:');
-    const d = createDetection({
-      db,
+    const backend = await openSqliteBackend({ path: ':memory:' });
+    const d = await createDetection({
+      state: backend.detection,
       learning: { minCalls: 1, period: 0, forgetAfter: 0 },
       policies: [{ match: 'svc:*', deniedOperations: ['DeleteBucket'] }],
       traceUrl: 'http://t/{traceId}',
@@ -46,11 +46,11 @@ describe('analyser adapter', () => {
       service: 'x', peer: 's3', peerKind: 'http' as const, external: false, operation: 'DeleteBucket', protocol: 'http',
       startMs: 1_000, durationMs: 1, status: 'ok' as const, name: 'DeleteBucket', source: {},
     };
-    a.analyse([{ traceId: call.traceId, identity: 'svc:x', identityKind: 'workload', startMs: 1_000, endMs: 1_001, calls: [call] }], {
+    await a.analyse([{ traceId: call.traceId, identity: 'svc:x', identityKind: 'workload', startMs: 1_000, endMs: 1_001, calls: [call] }], {
       emit: (alert) => emitted.push(`${alert.detector}:${alert.links.trace}`),
     });
     expect(emitted).toEqual([`policy:http://t/${call.traceId}`]);
-    db.close();
+    await backend.close();
   });
 });
 
@@ -80,9 +80,11 @@ describe('incidents migration (041)', () => {
     // Run twice: rows in the new form are left alone.
     db.exec(incidents.up as string);
     expect(JSON.parse((db.prepare('SELECT body FROM alerts').get() as { body: string }).body)).toEqual(body);
-    const d = createDetection({ db, learning: { minCalls: 1, period: 0, forgetAfter: 0 }, traceUrl: '{traceId}' });
-    expect(d.listAlerts({ detector: 'new-peer' }).map((a) => [a.id, a.count, a.findings.length])).toEqual([['a1', 3, 1]]);
-    expect(d.getAlert('a1')!.attack).toEqual([{ id: 'T1021.007', name: 'Cloud Services', tactic: 'Lateral Movement' }]);
+    const { default: groups } = await import('../store/sqlite/migrations/040-baseline-groups.js');
+    (groups.up as (db: Database.Database) => void)(db);
+    const d = await createDetection({ state: createSqliteDetectionState(db), learning: { minCalls: 1, period: 0, forgetAfter: 0 }, traceUrl: '{traceId}' });
+    expect((await d.listAlerts({ detector: 'new-peer' })).map((a) => [a.id, a.count, a.findings.length])).toEqual([['a1', 3, 1]]);
+    expect((await d.getAlert('a1'))!.attack).toEqual([{ id: 'T1021.007', name: 'Cloud Services', tactic: 'Lateral Movement' }]);
     db.close();
   });
 });

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Chain } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
-import { openStore, type Store } from '../store/index.js';
+import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
 import { chain, tempDir, traceId } from '../store/testdata/fixtures.js';
 import { createEngine, type AlertEvent } from './index.js';
 
@@ -12,10 +12,10 @@ afterEach(() => {
   while (cleanups.length) cleanups.pop()!();
 });
 
-async function store(): Promise<Store> {
+async function store(): Promise<SqliteBackend> {
   const t = tempDir('conduct-engine-');
-  const s = await openStore({ path: join(t.dir, 'db.sqlite') });
-  cleanups.push(t.cleanup, () => s.close());
+  const s = await openSqliteBackend({ path: join(t.dir, 'db.sqlite') });
+  cleanups.push(t.cleanup, () => void s.close());
   return s;
 }
 
@@ -35,9 +35,9 @@ describe('engine', () => {
     const seen: string[] = [];
     engine.addAnalyser({
       name: 'spy',
-      analyse(chains, ctx) {
+      async analyse(chains, ctx) {
         for (const c of chains) {
-          seen.push(`${c.identity}:${ctx.store.traceChains(c.traceId).length}`);
+          seen.push(`${c.identity}:${(await ctx.store.traceChains(c.traceId)).length}`);
           ctx.emit(fakeAlert(c));
         }
       },
@@ -45,7 +45,7 @@ describe('engine', () => {
     await engine.consume({ chains: [chain(traceId(1), 'svc:a', [['b', 'GET /x']])], traces: 1, spans: 2 });
     expect(seen).toEqual(['svc:a:1']);
     expect(heard).toEqual([[`alert-${traceId(1)}`, 'alert']]);
-    expect(s.getIdentity('svc:a')?.calls).toBe(1);
+    expect((await s.identities.getIdentity('svc:a'))?.calls).toBe(1);
     expect(engine.stats()).toMatchObject({ batches: 1, spans: 2, chains: 1, calls: 1, alerts: 1 });
     // A batch whose traces made no chain still counts its spans as processed.
     await engine.consume({ chains: [], traces: 1, spans: 3 });
@@ -79,7 +79,7 @@ describe('engine', () => {
   it('rejects consume when the store cannot write (so the pipeline counts it)', async () => {
     const s = await store();
     const engine = createEngine({ store: s, registry: new Registry() });
-    s.close();
+    await s.close();
     await expect(engine.consume({ chains: [chain(traceId(4), 'svc:a', [['b', 'op']])], traces: 1, spans: 1 })).rejects.toThrow();
   });
 });

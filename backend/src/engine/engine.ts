@@ -2,7 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Chain, ChainBatch, ChainConsumer, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
-import type { Store } from '../store/index.js';
+import type { ChainReader, ChainWriter } from '../store/index.js';
 import { addedChains, hasLateParts, LATE_OUTCOMES, splitLateParts, type LateMerge, type LateSplit } from './late.js';
 
 /** Default of {@link EngineOptions.lateTraceWindowMs}: the pipeline's default window. */
@@ -16,7 +16,8 @@ export type AlertListener = (alert: Alert, event: AlertEvent) => void;
 
 /** What an analyser gets with each batch of stored chains. */
 export interface AnalysisContext {
-  store: Store;
+  /** The stored chains (the batch's included). */
+  store: ChainReader;
   logger: Logger;
   /** Announces an alert to every listener. */
   emit(alert: Alert, event?: AlertEvent): void;
@@ -38,7 +39,8 @@ export interface Analyser {
 }
 
 export interface EngineOptions {
-  store: Store;
+  /** Where chains are written and read (the storage backend's chain writer and reader). */
+  store: { chainWriter: ChainWriter; chainReader: ChainReader };
   /** Where `conduct_engine_*` metrics are registered. */
   registry: Registry;
   logger?: Logger;
@@ -127,7 +129,7 @@ export function createEngine(options: EngineOptions): Engine {
       }
     }
   }
-  const ctx: AnalysisContext = { store, logger, emit };
+  const ctx: AnalysisContext = { store: store.chainReader, logger, emit };
 
   const countWrite = (written: { chains: number; calls: number; rejected: number }) => {
     stats.chains += written.chains;
@@ -158,16 +160,16 @@ export function createEngine(options: EngineOptions): Engine {
       const chains = Array.isArray(batch?.chains) ? batch.chains : [];
       // Later parts of stored traces are merged into them (read before the batch is written).
       const late: LateSplit = hasLateParts(batch.traceSummaries)
-        ? await splitLateParts(store, chains, batch.traceSummaries, windowMs)
+        ? await splitLateParts(store.chainReader, chains, batch.traceSummaries, windowMs)
         : { onTime: chains, merges: [], spans: { joined: 0, fragment: 0, missing: 0 } };
       // Storage errors reject: the pipeline counts and logs them.
-      const written = store.writeChains(late.onTime, batch.traceSummaries);
+      const written = await store.chainWriter.writeChains(late.onTime, batch.traceSummaries);
       stats.batches++;
       countWrite(written);
-      for (const merge of late.merges) countWrite(store.replaceTraceChains(merge.traceId, merge.chains));
+      for (const merge of late.merges) countWrite(await store.chainWriter.replaceTraceChains(merge.traceId, merge.chains));
       stats.lateMerges += late.merges.length;
       for (const outcome of LATE_OUTCOMES) if (late.spans[outcome] > 0) lateSpans.inc({ outcome }, late.spans[outcome]);
-      const analysed = written.rejected ? late.onTime.filter((c) => store.accepts(c)) : written.chains > 0 ? late.onTime : [];
+      const analysed = written.rejected ? late.onTime.filter((c) => store.chainWriter.accepts(c)) : written.chains > 0 ? late.onTime : [];
       if (analysed.length > 0 || late.merges.length > 0) await runAnalysers(analysed, late.merges);
       const spans = Number.isFinite(batch.spans) && batch.spans > 0 ? batch.spans : 0;
       stats.spans += spans;

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BOUNDARY_IDENTITY, type Call, type Chain, type TraceSummary } from '@conduct/processor';
-import { openStore, type Store } from '../store/index.js';
+import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
 import { call, tempDir, traceId } from '../store/testdata/fixtures.js';
 import { createEngine, mergeLatePart, type LateMerge } from './index.js';
 
@@ -11,10 +11,11 @@ afterEach(() => {
   while (cleanups.length) cleanups.pop()!();
 });
 
-async function store(): Promise<Store> {
+/** A SQLite backend (the engine writes through its contracts; assertions read its synchronous store). */
+async function store(): Promise<SqliteBackend> {
   const t = tempDir('conduct-late-');
-  const s = await openStore({ path: join(t.dir, 'db.sqlite') });
-  cleanups.push(t.cleanup, () => s.close());
+  const s = await openSqliteBackend({ path: join(t.dir, 'db.sqlite') });
+  cleanups.push(t.cleanup, () => void s.close());
   return s;
 }
 
@@ -87,17 +88,17 @@ describe('the engine with later parts of traces', () => {
     await engine.consume({ chains: [chainOf([entry, provisional])], traceSummaries: [summary(2)], traces: 1, spans: 2 });
     await engine.consume({ chains: [chainOf([stitched]), chainOf([select])], traceSummaries: [summary(3, 'joins')], traces: 1, spans: 3 });
 
-    expect(s.traceChains(TRACE).map((c) => [c.identity, c.calls.map((x) => x.peer)])).toEqual([
+    expect(s.store.traceChains(TRACE).map((c) => [c.identity, c.calls.map((x) => x.peer)])).toEqual([
       [USER, ['shop/web', 'shop/orders']],
       ['svc:shop/orders', ['postgres:5432']],
     ]);
-    expect(s.getIdentity(USER)).toMatchObject({ calls: 2, chains: 1, peers: 2 });
-    expect(s.getIdentity('svc:shop/orders')).toMatchObject({ calls: 1, chains: 1 });
-    expect(s.identityEdges(USER).map((e) => [e.peer, e.count]).sort()).toEqual([
+    expect(s.store.getIdentity(USER)).toMatchObject({ calls: 2, chains: 1, peers: 2 });
+    expect(s.store.getIdentity('svc:shop/orders')).toMatchObject({ calls: 1, chains: 1 });
+    expect(s.store.identityEdges(USER).map((e) => [e.peer, e.count]).sort()).toEqual([
       ['shop/orders', 1],
       ['shop/web', 1],
     ]);
-    expect(s.traceSummary(TRACE)).toMatchObject({ spans: 5 });
+    expect(s.store.traceSummary(TRACE)).toMatchObject({ spans: 5 });
     // Without analyseLate: the calls the part added, as chains; with it, the merge.
     expect(plain[1]!.flatMap((c) => c.calls)).toEqual([stitched, select]);
     expect(merges).toHaveLength(1);
@@ -112,13 +113,13 @@ describe('the engine with later parts of traces', () => {
     const engine = createEngine({ store: s, registry });
     await engine.consume({ chains: [chainOf([entry, provisional])], traceSummaries: [summary(2)], traces: 1, spans: 2 });
     await engine.consume({ chains: [chainOf([stitched])], traceSummaries: [summary(1, 'fragment')], traces: 1, spans: 1 });
-    expect(s.traceChains(TRACE).map((c) => c.calls.length)).toEqual([2, 1]);
+    expect(s.store.traceChains(TRACE).map((c) => c.calls.length)).toEqual([2, 1]);
     const other = traceId(23);
     await engine.consume({ chains: [{ ...chainOf([{ ...select, traceId: other }]), traceId: other }], traceSummaries: [{ ...summary(1, 'joins'), traceId: other }], traces: 1, spans: 1 });
     const fresh = traceId(24);
     await engine.consume({ chains: [{ ...chainOf([{ ...select, traceId: fresh }]), traceId: fresh }], traceSummaries: [{ ...summary(1, 'maybe'), traceId: fresh }], traces: 1, spans: 1 });
-    expect(s.traceChains(other)).toHaveLength(1);
-    expect(s.traceChains(fresh)).toHaveLength(1);
+    expect(s.store.traceChains(other)).toHaveLength(1);
+    expect(s.store.traceChains(fresh)).toHaveLength(1);
     const text = await registry.metrics();
     expect(text).toMatch(/^conduct_late_spans_total\{outcome="fragment"\} 1$/m);
     expect(text).toMatch(/^conduct_late_spans_total\{outcome="missing"\} 1$/m);

@@ -10,6 +10,7 @@ import { DEFAULT_DECODE_LIMITS, decodeTracesRequest, decodeTracesRequestJson, en
 import { createCollectingConsumer, createPipeline, createPipelineThread, type ChainBatch, type RawRequest, type TraceIngest } from '@conduct/processor';
 import { createJournal, type Journal, type JournalOptions } from './journal.js';
 import { listSegments, readSegment, segmentPath, tableCrc32, type LogRecord } from './log.js';
+import { createLegacyJournal } from '../store/sqlite/legacy-journal.js';
 import { JOURNAL_SCHEMA } from '../store/sqlite/legacy-journal-schema.js';
 
 const T0_NS = 1_767_000_000_000_000_000n;
@@ -98,6 +99,13 @@ function start(options: Partial<JournalOptions> = {}) {
     idleTimer: false,
   });
   return { journal, consumer, pipeline, ingest: journal.ingest(pipeline) };
+}
+
+/** `start`, then the journal moves what an older version left in `db` into its log. */
+async function startAdopting(db: Database.Database, options: Partial<JournalOptions> = {}) {
+  const started = start(options);
+  await started.journal.adoptLegacy(createLegacyJournal(db));
+  return started;
 }
 
 /** Every intact record of the journal's log, oldest first. */
@@ -320,7 +328,7 @@ describe('journal', () => {
     db.prepare('INSERT INTO journal_traces VALUES (9, ?)').run(hex(5, 16));
 
     const log = recordingLogger();
-    const first = start({ legacyDb: db, logger: log.logger });
+    const first = await startAdopting(db, { logger: log.logger });
     expect(db.prepare('SELECT (SELECT count(*) FROM journal) + (SELECT count(*) FROM journal_traces) AS n').get()).toEqual({ n: 0 });
     expect(requestRecords().map((r) => r.traces)).toEqual([[hex(2, 16)], [hex(5, 16)]]);
     expect(await first.journal.replay(first.pipeline)).toEqual({ requests: 1, spans: 2 });
@@ -330,7 +338,7 @@ describe('journal', () => {
     expect(first.consumer.chains().map((c) => c.traceId)).toEqual([hex(2, 16)]);
 
     // Stored and settled: a later start, with the tables still there, replays nothing.
-    const second = start({ legacyDb: db });
+    const second = await startAdopting(db);
     expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 0, spans: 0 });
   });
 
@@ -340,8 +348,8 @@ describe('journal', () => {
     db.prepare('INSERT INTO journal VALUES (1, 0, 2, ?)').run(JSON.stringify(data));
     db.prepare('INSERT INTO journal_traces VALUES (1, ?)').run(hex(3, 16));
     // A crash after the move and before the replay: the log has it.
-    start({ legacyDb: db });
-    const second = start({ legacyDb: db });
+    await startAdopting(db);
+    const second = await startAdopting(db);
     expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 1, spans: 2 });
     await second.pipeline.flush();
     expect(second.consumer.chains().map((c) => c.traceId)).toEqual([hex(3, 16)]);

@@ -2,7 +2,6 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
-import type { Database } from 'better-sqlite3';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { decodeTracesRequest, decodeTracesRequestJson, type DecodeLimits, type TracesRequestData } from '@conduct/proto';
 import {
@@ -15,9 +14,9 @@ import {
   type RawRequest,
   type TraceIngest,
 } from '@conduct/processor';
-import { clearLegacyJournal, readLegacyJournal } from './legacy.js';
+import type { LegacyJournal } from '../store/index.js';
 import { encodeRequest, encodeSettled, listSegments, readRequest, readSegment, segmentPath, SegmentWriter } from './log.js';
-import type { JournalBodyFormat } from './schema.js';
+import { JOURNAL_BODY_FORMATS, type JournalBodyFormat } from './schema.js';
 
 /** Default of {@link JournalOptions.retryAfterMs}: the delay suggested when memory is over the limit. */
 export const DEFAULT_MEMORY_RETRY_AFTER_MS = 2_000;
@@ -36,12 +35,6 @@ export interface JournalOptions {
    * directory that `stop` removes (a journal as durable as an in-memory store).
    */
   dir?: string;
-  /**
-   * A database that may hold a journal written by an older version (tables `journal` and
-   * `journal_traces`): its requests are moved into the segments when the journal opens, replayed
-   * like the others, and the tables emptied.
-   */
-  legacyDb?: Database;
   /** A segment is closed, and the next one started, once it holds this many bytes. Default DEFAULT_SEGMENT_BYTES. */
   segmentBytes?: number;
   /** Where `conduct_journal_*` metrics are registered. */
@@ -91,6 +84,12 @@ export interface Journal {
   consumer(next: ChainConsumer): ChainConsumer;
   /** The pipeline's `onBatch` hook: notes which journaled requests a queued batch settles. */
   onBatch(batch: ChainBatch): void;
+  /**
+   * Moves the requests of a journal an older version kept in the store (`legacyJournalOf` the
+   * backend) into the log and empties it there; `replay` then feeds them like the others. Call it
+   * before `replay`. Resolves with the requests moved.
+   */
+  adoptLegacy(legacy: LegacyJournal): Promise<number>;
   /** Feeds every unsettled journaled request (only its unstored traces) to `into`, oldest first. */
   replay(into: TraceIngest): Promise<JournalReplayResult>;
   stats(): JournalStats;
@@ -396,19 +395,6 @@ export function createJournal(options: JournalOptions): Journal {
     });
     if (torn) logger.warn({ segment: segment.path, ...torn }, 'torn journal tail skipped');
   }
-  if (options.legacyDb) {
-    let moved = 0;
-    readLegacyJournal(options.legacyDb, logger, (row) => {
-      const entry: Entry = { seq: nextSeq++, traces: row.traces, committed: true, spans: row.spans, receivedMs: row.receivedMs, format: row.format, waiters: [] };
-      const record = encodeRequest(entry, row.body);
-      const { segment, offset } = append(record);
-      place(entry, segment, offset, record[0].length + record[1].length);
-      recovered.set(entry.seq, entry);
-      moved++;
-    });
-    clearLegacyJournal(options.legacyDb);
-    if (moved > 0) logger.info({ requests: moved }, 'journal moved out of SQLite');
-  }
   collect();
 
   const memoryRefusal = (): AcceptOutcome & { ok: false } => {
@@ -502,6 +488,27 @@ export function createJournal(options: JournalOptions): Journal {
         for (const e of set) owners.add(e);
       }
       if (owners.size) settledBatches.set(batch, [...owners]);
+    },
+
+    async adoptLegacy(legacy) {
+      let moved = 0;
+      await legacy.read((row, seq) => {
+        if (!(JOURNAL_BODY_FORMATS as readonly string[]).includes(row.format)) {
+          logger.error({ seq, format: row.format }, 'unreadable journal entry skipped');
+          return;
+        }
+        const format = row.format as JournalBodyFormat;
+        const entry: Entry = { seq: nextSeq++, traces: row.traces, committed: true, spans: row.spans, receivedMs: row.receivedMs, format, waiters: [] };
+        const record = encodeRequest(entry, row.body);
+        const { segment, offset } = append(record);
+        place(entry, segment, offset, record[0].length + record[1].length);
+        recovered.set(entry.seq, entry);
+        moved++;
+      });
+      await legacy.clear();
+      if (moved > 0) logger.info({ requests: moved }, 'journal moved out of SQLite');
+      collect();
+      return moved;
     },
 
     async replay(into) {

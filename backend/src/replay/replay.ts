@@ -1,11 +1,8 @@
 import { Registry } from 'prom-client';
 import { createPipeline, silentLogger, type Clock, type Logger } from '@conduct/processor';
 import { SEVERITY_RANK, type Alert } from '../alerts/model.js';
-import { createSinks } from '../alerts/sinks/index.js';
+import { assembleBackend } from '../assemble/index.js';
 import type { Config } from '../config/index.js';
-import { createDetection, createDetectionAnalyser } from '../detect/index.js';
-import { createEngine } from '../engine/index.js';
-import { openStore } from '../store/index.js';
 import { lockStorage } from '../store/sqlite/lock.js';
 import { isAuditFormat, readAuditRequests, type AuditCounts, type AuditFormat } from './read-audit.js';
 import { readRequests, type RequestFormat, type RequestItem } from './read-requests.js';
@@ -76,28 +73,17 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
   const registry = new Registry();
   // Refused (StorageInUseError) while a serve or another replay holds the database.
   const lock = config.storage.path === ':memory:' ? undefined : lockStorage(config.storage.path, { command: 'replay' });
-  const store = await openStore({ path: config.storage.path, logger }).catch((err: unknown) => {
+  // The same assembly as `serve`; sinks only when asked, and learned state written per batch.
+  const core = await assembleBackend(config, { registry, logger, sinks: options.deliver === true }).catch((err: unknown) => {
     lock?.release();
     throw err;
   });
   const raised = new Map<string, Alert>();
   const summary: ReplaySummary = { files: files.length, requests: 0, spans: 0, badRequests: 0, errors: [], chains: 0, calls: 0, alerts: [] };
-  const sinks = options.deliver ? createSinks(config.alerts.sinks, { registry, logger }) : undefined;
   try {
-    const engine = createEngine({ store, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow });
-    const detection = createDetection({
-      db: store.db,
-      learning: config.learning,
-      policies: config.policies,
-      traceUrl: config.alerts.traceUrl,
-      limits: config.limits,
-      humans: config.detection.humans,
-      logger,
-    });
-    engine.addAnalyser(createDetectionAnalyser(detection));
+    const { engine, detection } = core;
     engine.onAlert((alert, event) => {
       if (event === 'alert') raised.set(alert.id, alert);
-      sinks?.deliver(alert, event);
     });
     const pipeline = createPipeline({
       rules: config.identity.rules,
@@ -107,7 +93,7 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
         maxPendingSpans: config.stitching.maxPendingSpans,
         lateTraceWindowMs: config.stitching.lateTraceWindow,
         // Parts of traces stored by an earlier run or replay are looked up in the store.
-        earlierPartsStored: store.newestEventMs() > 0,
+        earlierPartsStored: (await core.storage.chainReader.newestEventMs()) > 0,
       },
       consumer: engine,
       registry,
@@ -164,15 +150,17 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
     const stats = engine.stats();
     summary.chains = stats.chains;
     summary.calls = stats.calls;
-    summary.alerts = [...raised.values()]
-      .map((a) => detection.getAlert(a.id) ?? a)
+    const latest = await Promise.all([...raised.values()].map(async (a) => (await detection.getAlert(a.id)) ?? a));
+    summary.alerts = latest
       .sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || b.score - a.score || a.eventTime.localeCompare(b.eventTime));
     logger.info({ files: files.length, requests: summary.requests, spans: summary.spans, alerts: summary.alerts.length }, 'replay finished');
     return summary;
   } finally {
-    await sinks?.stop();
-    store.close();
-    lock?.release();
+    try {
+      await core.stop();
+    } finally {
+      lock?.release();
+    }
   }
 }
 

@@ -311,6 +311,12 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         // A verdict is a replacement too.
         await s.detection.checkpoint({ alerts: [{ alert: { ...repeated, status: 'expected' }, dedupKey: 'k1' }] });
         expect(await s.detection.findRepeat('k1', T0 - 1000, T0 + 1000)).toBeUndefined();
+        // A superseded alert is no repeat target either.
+        await s.detection.checkpoint({ alerts: [{ alert: { ...a2, status: 'superseded' }, dedupKey: 'k2' }] });
+        expect(await s.detection.findRepeat('k2', T0, T0 + 1000)).toBeUndefined();
+        // The alerts of one identity's chain of a trace.
+        expect((await s.detection.alertsOfChain(traceId(1).toUpperCase(), 'svc:a')).map((a) => a.id).sort()).toEqual(['a1', 'a2']);
+        expect(await s.detection.alertsOfChain(traceId(2), 'svc:a')).toEqual([]);
       });
 
       it('holds chains per alert, lists them per identity while their alert is not expected, and releases them', async () => {
@@ -332,11 +338,14 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         expect(await s.detection.heldByAlert('h1')).toEqual([{ identity: 'svc:h', traceId: c1.traceId, alertId: 'h1', chain: c1 }]);
         // Held for two alerts, shown once; the one whose alert is expected is not shown.
         expect(await s.detection.heldChainsOf('svc:h', 10)).toEqual([c1]);
+        expect(await s.detection.isHeld('svc:h', c1.traceId)).toBe(true);
+        expect(await s.detection.isHeld('svc:other', c1.traceId)).toBe(false);
         await s.detection.checkpoint({ released: [{ identity: 'svc:h', traceId: c1.traceId }] });
         expect(await s.detection.heldByAlert('h1')).toEqual([]);
         expect(await s.detection.heldByAlert('h2')).toEqual([]);
         expect(await s.detection.heldChainsOf('svc:h', 10)).toEqual([]);
         expect((await s.detection.heldByAlert('h3')).map((h) => h.chain)).toEqual([c2]);
+        expect(await s.detection.isHeld('svc:h', c1.traceId)).toBe(false);
       });
 
       it('keeps the first suppression of a key and loads them all or by baseline group', async () => {

@@ -223,7 +223,7 @@ export interface SuppressionRecord {
  */
 export interface DetectionCheckpoint {
   baselines?: readonly BaselineDelta[];
-  /** Inserted, or replaced whole by id (a repeat, a verdict). */
+  /** Inserted, or replaced whole by id (a repeat, a verdict), dedup key included. */
   alerts?: readonly AlertRecord[];
   /** Inserted or replaced by (identity, trace id, alert id). */
   held?: readonly HeldChain[];
@@ -243,9 +243,13 @@ export interface DetectionStateReader {
   listAlerts(filter: AlertListFilter): Promise<Alert[]>;
   /**
    * The alert a finding repeats: the latest-seen alert with this dedup key, last seen at or after
-   * `fromMs`, first seen at or before `toMs`, and not marked expected.
+   * `fromMs`, first seen at or before `toMs`, and neither marked expected nor superseded.
    */
   findRepeat(dedupKey: string, fromMs: number, toMs: number): Promise<Alert | undefined>;
+  /** Every alert raised on an identity's chain of a trace (`traceId` in either case), in no particular order. */
+  alertsOfChain(traceId: string, identity: string): Promise<Alert[]>;
+  /** Whether any held chain of this identity and trace is stored (held out by any alert). */
+  isHeld(identity: string, traceId: string): Promise<boolean>;
   /** Held chains of an alert. */
   heldByAlert(alertId: string): Promise<HeldChain[]>;
   /**
@@ -265,7 +269,9 @@ export interface DetectionStateReader {
 export interface DetectionStateWriter {
   /**
    * Commits the checkpoint in one transaction. Resolved: every part of it is durable and visible
-   * to every reader; rejected: none of it is. Checkpoints are applied in call order.
+   * to every reader; rejected: none of it is. Checkpoints are applied in call order. The backend
+   * reads the checkpoint's values during the call itself (before it first waits), so the caller
+   * may change those objects once the call has returned.
    */
   checkpoint(checkpoint: DetectionCheckpoint): Promise<void>;
 }

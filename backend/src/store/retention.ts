@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import { silentLogger, type Logger } from '@conduct/processor';
-import type { Store } from './sqlite/store.js';
+import type { ChainReader, ChainRetention } from './contracts.js';
 
 /** Default of {@link RetentionOptions.intervalMs}: how often a sweep starts. */
 export const DEFAULT_RETENTION_INTERVAL_MS = 60_000;
@@ -10,7 +10,8 @@ export const DEFAULT_RETENTION_BATCH_ROWS = 500;
 export const DEFAULT_RETENTION_MAX_BATCHES = 200;
 
 export interface RetentionOptions {
-  store: Store;
+  /** The backend's newest event time and its bounded delete step. */
+  store: { chainReader: Pick<ChainReader, 'newestEventMs'>; retention: ChainRetention };
   /** Chains that ended more than this long before the newest stored chain end are deleted (`storage.retention`, ms). */
   retentionMs: number;
   /** How often a sweep starts. Default DEFAULT_RETENTION_INTERVAL_MS. */
@@ -50,12 +51,12 @@ export function startRetention(options: RetentionOptions): Retention {
   let stopped = false;
 
   const sweepOnce = async (): Promise<number> => {
-    const newest = store.newestEventMs();
+    const newest = await store.chainReader.newestEventMs();
     if (newest <= 0 || retentionMs <= 0) return 0;
     const cutoff = newest - retentionMs;
     let total = 0;
     for (let i = 0; i < maxBatches && !stopped; i++) {
-      const step = store.pruneStep(cutoff, batchRows);
+      const step = await store.retention.pruneStep(cutoff, batchRows);
       total += step.chains;
       if (step.chains === 0 && step.traces === 0) break;
       await new Promise((r) => setImmediate(r));

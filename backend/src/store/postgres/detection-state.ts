@@ -154,11 +154,22 @@ export function createPostgresDetectionState(
     async findRepeat(dedupKey, fromMs, toMs) {
       return alertOf(
         await db.query<{ body: string }>(
-          `SELECT body FROM alerts WHERE dedup_key = $1 AND last_seen_ms >= $2::float8 AND event_ms <= $3::float8 AND status <> 'expected'
+          `SELECT body FROM alerts WHERE dedup_key = $1 AND last_seen_ms >= $2::float8 AND event_ms <= $3::float8 AND status NOT IN ('expected', 'superseded')
            ORDER BY last_seen_ms DESC LIMIT 1`,
           [toColumn(dedupKey), fromMs, toMs],
         ),
       );
+    },
+    async alertsOfChain(traceId, identity) {
+      const rows = await db.query<{ body: string }>('SELECT body FROM alerts WHERE trace_id = $1 AND identity = $2', [
+        toColumn(traceId.toLowerCase()),
+        toColumn(identity),
+      ]);
+      return rows.map((r) => JSON.parse(r.body) as Alert);
+    },
+    async isHeld(identity, traceId) {
+      const rows = await db.query('SELECT 1 FROM held_chains WHERE identity = $1 AND trace_id = $2 LIMIT 1', [toColumn(identity), toColumn(traceId)]);
+      return rows.length > 0;
     },
     async heldByAlert(alertId) {
       const rows = await db.query<{ identity: string; trace_id: string; alert_id: string; chain: string }>(

@@ -58,13 +58,16 @@ export function createSqliteDetectionState(db: Database.Database): DetectionStat
     deleteEntry: db.prepare('DELETE FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?'),
     insertAlert: db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, status = excluded.status,
-        last_seen_ms = excluded.last_seen_ms, body = excluded.body`),
+      ON CONFLICT (id) DO UPDATE SET identity = excluded.identity, detector = excluded.detector, severity = excluded.severity,
+        status = excluded.status, trace_id = excluded.trace_id, event_ms = excluded.event_ms, last_seen_ms = excluded.last_seen_ms,
+        dedup_key = excluded.dedup_key, body = excluded.body`),
     getAlert: db.prepare('SELECT body FROM alerts WHERE id = ?').pluck(),
     findRepeat: db
       .prepare(`SELECT body FROM alerts WHERE dedup_key = ? AND last_seen_ms >= ? AND event_ms <= ?
-        AND status <> 'expected' ORDER BY last_seen_ms DESC LIMIT 1`)
+        AND status NOT IN ('expected', 'superseded') ORDER BY last_seen_ms DESC LIMIT 1`)
       .pluck(),
+    alertsOfChain: db.prepare('SELECT body FROM alerts WHERE trace_id = ? AND identity = ?').pluck(),
+    isHeld: db.prepare('SELECT 1 FROM held_chains WHERE identity = ? AND trace_id = ? LIMIT 1').pluck(),
     hold: db.prepare('INSERT OR REPLACE INTO held_chains (identity, trace_id, alert_id, start_ms, chain) VALUES (?, ?, ?, ?, ?)'),
     heldByAlert: db.prepare('SELECT identity, trace_id, alert_id, chain FROM held_chains WHERE alert_id = ?'),
     // A chain is held once per alert it raised: count it once on the graph.
@@ -140,6 +143,12 @@ export function createSqliteDetectionState(db: Database.Database): DetectionStat
     },
     async findRepeat(dedupKey, fromMs, toMs) {
       return alertOf(stmt.findRepeat.get(dedupKey, fromMs, toMs) as string | undefined);
+    },
+    async alertsOfChain(traceId, identity) {
+      return (stmt.alertsOfChain.all(traceId.toLowerCase(), identity) as string[]).map((body) => JSON.parse(body) as Alert);
+    },
+    async isHeld(identity, traceId) {
+      return stmt.isHeld.get(identity, traceId) !== undefined;
     },
     async heldByAlert(alertId) {
       const rows = stmt.heldByAlert.all(alertId) as Array<{ identity: string; trace_id: string; alert_id: string; chain: string }>;

@@ -1,0 +1,92 @@
+import type { Registry } from 'prom-client';
+import { silentLogger, type Logger } from '@conduct/processor';
+import { createSinks, type Sinks, type SinksOptions } from '../alerts/sinks/index.js';
+import { registerStateMetrics } from '../alerts/state-metrics.js';
+import type { Config } from '../config/index.js';
+import { createDetection, createDetectionAnalyser, type Detection } from '../detect/index.js';
+import { createEngine, type Engine } from '../engine/index.js';
+import { openStorage as openDefaultStorage, type OpenStorage, type StorageBackend } from '../store/index.js';
+
+export interface AssembleOptions {
+  registry: Registry;
+  logger?: Logger;
+  /** Deliver alerts to `alerts.sinks` (serve does; replay only when asked). */
+  sinks: boolean;
+  /** conduct's version, for the sinks. */
+  version?: string;
+  /** The forwarder of `forward[]`, for `finding-span` sinks with `via: forward`. */
+  forwarder?: SinksOptions['forwarder'];
+  /** Detection's `persistIntervalMs` (0, the default: learned baselines written with every batch). */
+  persistIntervalMs?: number;
+  /** Opens the storage backend; `openStorage` (from `storage.*`) by default. */
+  openStorage?: OpenStorage;
+}
+
+/** The backend's core, assembled: storage, engine (storing, then detecting), sinks. */
+export interface Assembled {
+  storage: StorageBackend;
+  engine: Engine;
+  detection: Detection;
+  /** Undefined unless `sinks` was asked for. */
+  sinks?: Sinks;
+  /** Stops the sinks (draining), writes what detection holds back, closes the storage. Safe twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens the storage the config selects and builds on it the engine with detection as its
+ * analyser, the detection-state gauges, and (when asked) the alert sinks listening to the engine.
+ * `serve` and `replay` both start from here. On a failure what was opened is closed again.
+ */
+export async function assembleBackend(config: Config, options: AssembleOptions): Promise<Assembled> {
+  const { registry } = options;
+  const logger = options.logger ?? silentLogger;
+  const storage = await openNamed(options.openStorage ?? openDefaultStorage, config, logger);
+  try {
+    const engine = createEngine({ store: storage, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow });
+    const detection = await createDetection({
+      state: storage.detection,
+      learning: config.learning,
+      policies: config.policies,
+      traceUrl: config.alerts.traceUrl,
+      limits: config.limits,
+      humans: config.detection.humans,
+      logger,
+      persistIntervalMs: options.persistIntervalMs ?? 0,
+    });
+    engine.addAnalyser(createDetectionAnalyser(detection));
+    registerStateMetrics({ registry, state: storage.detection, learning: config.learning });
+    const sinks = options.sinks
+      ? createSinks(config.alerts.sinks, {
+          registry,
+          logger,
+          ...(options.version ? { version: options.version } : {}),
+          ...(options.forwarder ? { forwarder: options.forwarder } : {}),
+        })
+      : undefined;
+    if (sinks) engine.onAlert((alert, event) => sinks.deliver(alert, event));
+
+    let stopping: Promise<void> | undefined;
+    const stop = async () => {
+      try {
+        await sinks?.stop();
+        await detection.flush();
+      } finally {
+        await storage.close();
+      }
+    };
+    return { storage, engine, detection, ...(sinks ? { sinks } : {}), stop: () => (stopping ??= stop()) };
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+}
+
+/** Opens the storage; a failure names the config key and where (a driver's own message names neither). */
+async function openNamed(open: OpenStorage, config: Config, logger: Logger): Promise<StorageBackend> {
+  try {
+    return await open(config.storage, { logger });
+  } catch (err) {
+    throw new Error(`storage.path: cannot open the database ${config.storage.path}: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,2 @@
+export { assembleBackend } from './assemble.js';
+export type { AssembleOptions, Assembled } from './assemble.js';

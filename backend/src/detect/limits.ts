@@ -1,0 +1,71 @@
+/**
+ * Detection's own settings and their defaults: learning (config `learning`) and the cardinality
+ * caps (config `limits`). The config schema takes its defaults from here.
+ */
+import type { Severity } from '../alerts/model.js';
+
+/** A repeat of the same finding within this much event time updates the alert instead of adding one. */
+export const DEDUP_WINDOW_MS = 60 * 60_000;
+/** Identities whose baselines are kept; chains of further new identities are not analysed (counted). */
+export const MAX_IDENTITIES = 100_000;
+/** Default of {@link CardinalityLimits.maxNewIdentitiesPerMinute}. */
+export const DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE = 1_000;
+/** Default of {@link CardinalityLimits.maxAlertsPerIdentityPerHour}. */
+export const DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR = 50;
+/** Event-time window of the new-identity budget. */
+export const IDENTITY_FLOOD_WINDOW_MS = 60_000;
+/** Event-time window of the per-identity alert budget. */
+export const ALERT_FLOOD_WINDOW_MS = 60 * 60_000;
+/** The synthetic identity that identity-flood alerts are raised on. */
+export const FLOOD_IDENTITY = 'conduct:ingest';
+/** Finding keys of the two flood alerts (both `fan-out`). */
+export const IDENTITY_FLOOD_KEY = 'flood:identities';
+export const ALERT_FLOOD_KEY = 'flood:findings';
+/** Highest severity of an alert-flood alert: it reports volume, so it never pages as critical. */
+export const FLOOD_MAX_SEVERITY: Severity = 'high';
+/** Most alerts one list query returns. */
+export const MAX_ALERTS_PER_QUERY = 1_000;
+export const DEFAULT_ALERTS_PER_QUERY = 100;
+/** Held chains of an identity read for the alert-only parts of its graph. */
+export const MAX_HELD_CHAINS_IN_GRAPH = 200;
+
+/** Learning settings as the config gives them (`learning.*`, durations in ms). */
+export interface LearningConfig {
+  /** Calls an identity needs before it enforces. Default 100. */
+  minCalls: number;
+  /** Event time (ms) an identity needs before it enforces. Default 24h. */
+  period: number;
+  /** Baseline entries unseen for this long (ms) age out. Default 30d. */
+  forgetAfter: number;
+}
+
+/**
+ * Caps that keep a cardinality attack (a flood of distinct identities, operations or peers) from
+ * growing memory or the alert list without bound (config `limits`). Established baselines are
+ * never evicted to make room: what does not fit is refused and counted.
+ */
+export interface CardinalityLimits {
+  /** Identities with a baseline, at most; chains of further new identities are not analysed. Default MAX_IDENTITIES. */
+  maxIdentities: number;
+  /**
+   * New identities given a baseline per minute of event time, at most. Beyond it, further new
+   * identities of that minute are refused and one `fan-out` alert on `conduct:ingest` reports the
+   * flood (repeats raise its count). Default DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE.
+   */
+  maxNewIdentitiesPerMinute: number;
+  /**
+   * New alerts one identity may raise per hour of event time. Repeats of an open alert (counted on
+   * it) do not count. Findings of medium or above may use the whole budget; findings below medium
+   * only what is left of it, so low findings never crowd out a reach-expansion finding. Beyond it,
+   * that identity's further new findings fold into one `fan-out` flood alert whose severity is the
+   * worst folded one (at most FLOOD_MAX_SEVERITY); chains folded at medium or above are held out of
+   * the baseline. Default DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR.
+   */
+  maxAlertsPerIdentityPerHour: number;
+}
+
+export const DEFAULT_CARDINALITY_LIMITS: CardinalityLimits = {
+  maxIdentities: MAX_IDENTITIES,
+  maxNewIdentitiesPerMinute: DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE,
+  maxAlertsPerIdentityPerHour: DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR,
+};
