@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { MINUTE, T0, chain, training } from '../testdata/chains.js';
+import { contextFor, learned } from '../testdata/context.js';
+import { newSource } from './new-source.js';
+
+const CI = 'svc:ci/deployer';
+const TRAINED = T0 + 60 * 3 * MINUTE;
+/** Learned from us-east-1, account 111111111111, cluster prod-a, pods with churning names. */
+const baseline = () => learned(CI, training(CI, T0, 60, 3 * MINUTE));
+const usualSource = { region: 'us-east-1', account: '111111111111', cluster: 'prod-a' };
+
+describe('new-source', () => {
+  it('finds a new region, medium, naming the usual one', () => {
+    const c = chain(CI, TRAINED + MINUTE, [{ operation: 'GET /apis/apps/v1/deployments/{id}', peer: 'kube-api', source: { ...usualSource, region: 'ap-south-1' } }]);
+    const f = newSource(contextFor(baseline(), c))!;
+    expect(f).toMatchObject({ detector: 'new-source', keys: ['region:ap-south-1'], severity: 'medium', spanIds: [c.calls[0]!.spanId] });
+    expect(f.explanation).toContain('"us-east-1"');
+  });
+
+  it('is high with a sensitive operation from the new source', () => {
+    const c = chain(CI, TRAINED + MINUTE, [{ operation: 'GET /api/v1/secrets/{id}', peer: 'kube-api', target: 'secrets', source: { ...usualSource, cluster: 'other' } }]);
+    expect(newSource(contextFor(baseline(), c))).toMatchObject({ keys: ['cluster:other'], severity: 'high', sensitive: true });
+  });
+
+  it('ignores new host and pod names, kinds the baseline never saw, suppressed keys, and learning identities', () => {
+    const pod = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: { ...usualSource, host: 'deployer-new-pod' } }]);
+    expect(newSource(contextFor(baseline(), pod))).toBeUndefined();
+    // The baseline never saw a network segment: a first one is no news.
+    const net = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: { ...usualSource, network: '10.1.0.0/16' } }]);
+    expect(newSource(contextFor(baseline(), net))).toBeUndefined();
+    const region = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: { ...usualSource, region: 'ap-south-1' } }]);
+    expect(newSource(contextFor(baseline(), region, { suppressed: ['new-source region:ap-south-1'] }))).toBeUndefined();
+    expect(newSource(contextFor(learned(CI, training(CI, T0, 5, MINUTE)), region))).toBeUndefined();
+  });
+});
