@@ -185,24 +185,24 @@ describe('unusual-chain', () => {
     expect(alert.explanation).toContain('followed by "PutObject"');
   });
 
-  it('skipping a learned step and retrying a failed call are not unusual; a never-seen jump still is', () => {
-    const d = trained();
+  it('skipping a learned step and retrying a failed call are not unusual; a never-seen jump still is', async () => {
+    const d = await trained();
     const kube = { peer: 'kube-api', target: 'deployments' };
     const s3 = { operation: 'PutObject', peer: 's3.amazonaws.com', peerKind: 'http' as const, target: 'deploy-logs', account: '111111111111' };
     // GET -> PutObject was never seen, but GET -> PATCH -> PutObject was: the PATCH was skipped.
-    const skipped = d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /apis/apps/v1/deployments/{id}', ...kube }, s3])]);
+    const skipped = await d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /apis/apps/v1/deployments/{id}', ...kube }, s3])]);
     expect(skipped.alerts).toEqual([]);
     const patch = { operation: 'PATCH /apis/apps/v1/deployments/{id}', ...kube };
     // The same repeat without an error before it is not a retry.
-    const twice = d.analyse([chain(CI, TRAINED + 2 * MINUTE, [{ operation: 'GET /apis/apps/v1/deployments/{id}', ...kube }, patch, patch, s3])]);
+    const twice = await d.analyse([chain(CI, TRAINED + 2 * MINUTE, [{ operation: 'GET /apis/apps/v1/deployments/{id}', ...kube }, patch, patch, s3])]);
     expect(twice.alerts.flatMap((a) => a.detectors)).toEqual(['unusual-chain']);
     // PATCH -> PATCH was never learned (that chain was held out); after a failed PATCH it is a retry.
-    const retried = d.analyse([
+    const retried = await d.analyse([
       chain(CI, TRAINED + 3 * MINUTE, [{ operation: 'GET /apis/apps/v1/deployments/{id}', ...kube }, { ...patch, status: 'error' as const }, patch, s3]),
     ]);
     expect(retried.alerts).toEqual([]);
     // PutObject -> GET skips nothing learned (PutObject only ever ends a chain): unusual.
-    const jump = d.analyse([chain(CI, TRAINED + 4 * MINUTE, [{ operation: 'GET /apis/apps/v1/deployments/{id}', ...kube }, patch, s3, { operation: 'GET /apis/apps/v1/deployments/{id}', ...kube }])]);
+    const jump = await d.analyse([chain(CI, TRAINED + 4 * MINUTE, [{ operation: 'GET /apis/apps/v1/deployments/{id}', ...kube }, patch, s3, { operation: 'GET /apis/apps/v1/deployments/{id}', ...kube }])]);
     expect(jump.alerts.flatMap((a) => a.detectors)).toEqual(['unusual-chain']);
   });
 });
