@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { SpanKind, type Span } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConduct, type TestConduct } from './support/conduct.js';
+import { STORAGE_KINDS, stopTestPostgres, storageOverrides, type StorageKind } from './support/postgres.js';
 import { sendShopTrace } from './support/shop.js';
 import { exporterFor, TestService, type Transport } from './support/otel.js';
 
@@ -76,10 +77,14 @@ function chainOf(chains: ApiChain[], identity: string): ApiChain {
   return chain;
 }
 
-describe.each<Transport>(['grpc', 'http-json', 'http-proto'])('ingest through the official %s exporter', (transport) => {
+afterAll(stopTestPostgres);
+
+const CASES = (['grpc', 'http-json', 'http-proto'] as const).flatMap((transport) => STORAGE_KINDS.map((storage): [Transport, StorageKind] => [transport, storage]));
+
+describe.each(CASES)('ingest through the official %s exporter, stored in %s', (transport, storage) => {
   let conduct: TestConduct;
   beforeAll(async () => {
-    conduct = await startTestConduct();
+    conduct = await startTestConduct(await storageOverrides(storage));
   });
   afterAll(async () => {
     await conduct?.dispose();
@@ -134,49 +139,53 @@ describe.each<Transport>(['grpc', 'http-json', 'http-proto'])('ingest through th
   });
 });
 
-describe('the specification example and restarts', () => {
-  it('accepts the OTLP/JSON example with upper-case ids and string timestamps', async () => {
-    const conduct = await startTestConduct();
-    try {
-      const body = readFileSync(new URL('./data/otlp-examples/trace.json', import.meta.url));
-      const res = await fetch(`${conduct.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-      expect(res.status).toBe(200);
-      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-      const answer = (await res.json()) as { partialSuccess?: { rejectedSpans?: number | string } };
-      expect(Number(answer.partialSuccess?.rejectedSpans ?? 0)).toBe(0);
-      await conduct.flush();
-      const trace = await conduct.get(`/api/v1/traces/5b8efff798038103d269b633813fc60c`);
-      expect(trace.status).toBe(200);
-      expect(trace.body.traceId).toBe('5b8efff798038103d269b633813fc60c');
-      expect(trace.body.spans).toBe(1);
-      const upper = await conduct.get(`/api/v1/traces/5B8EFFF798038103D269B633813FC60C`);
-      expect(upper.status).toBe(200);
-      const metrics = await fetch(`${conduct.api}/metrics`).then((r) => r.text());
-      expect(metrics).toMatch(/conduct_/);
-    } finally {
-      await conduct.dispose();
-    }
-  });
+describe.each(STORAGE_KINDS)('stored in %s', (storage) => {
+  describe('the specification example and restarts', () => {
+    it('accepts the OTLP/JSON example with upper-case ids and string timestamps', async () => {
+      const conduct = await startTestConduct(await storageOverrides(storage));
+      try {
+        const body = readFileSync(new URL('./data/otlp-examples/trace.json', import.meta.url));
+        const res = await fetch(`${conduct.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+        const answer = (await res.json()) as { partialSuccess?: { rejectedSpans?: number | string } };
+        expect(Number(answer.partialSuccess?.rejectedSpans ?? 0)).toBe(0);
+        await conduct.flush();
+        const trace = await conduct.get(`/api/v1/traces/5b8efff798038103d269b633813fc60c`);
+        expect(trace.status).toBe(200);
+        expect(trace.body.traceId).toBe('5b8efff798038103d269b633813fc60c');
+        expect(trace.body.spans).toBe(1);
+        const upper = await conduct.get(`/api/v1/traces/5B8EFFF798038103D269B633813FC60C`);
+        expect(upper.status).toBe(200);
+        const metrics = await fetch(`${conduct.api}/metrics`).then((r) => r.text());
+        expect(metrics).toMatch(/conduct_/);
+      } finally {
+        await conduct.dispose();
+      }
+    });
 
-  it('keeps identities and chains across a restart on the same database', async () => {
-    const first = await startTestConduct();
-    const sent = await sendTraffic(first, 'http-proto', 0);
-    await first.flush();
-    await first.stop();
+    it('keeps identities and chains across a restart on the same database', async () => {
+      // The second start reads the same database: the same file, or the same PostgreSQL database.
+      const overrides = await storageOverrides(storage);
+      const first = await startTestConduct(overrides);
+      const sent = await sendTraffic(first, 'http-proto', 0);
+      await first.flush();
+      await first.stop();
 
-    const second = await startTestConduct({}, first.dir);
-    try {
-      const ids = await second.get<{ identities: { id: string }[] }>('/api/v1/identities');
-      expect(ids.body.identities.map((i) => i.id)).toEqual(expect.arrayContaining(['svc:shop/web', 'agent:triage-1']));
-      const trace = await second.get<{ chains: ApiChain[] }>(`/api/v1/traces/${sent.shopTrace}`);
-      expect(trace.status).toBe(200);
-      expect(trace.body.chains).toHaveLength(3);
-      const unknown = await second.get(`/api/v1/traces/${'ab'.repeat(16)}`);
-      expect(unknown.status).toBe(404);
-    } finally {
-      await second.dispose();
-      const { rmSync } = await import('node:fs');
-      rmSync(first.dir, { recursive: true, force: true });
-    }
+      const second = await startTestConduct(overrides, first.dir);
+      try {
+        const ids = await second.get<{ identities: { id: string }[] }>('/api/v1/identities');
+        expect(ids.body.identities.map((i) => i.id)).toEqual(expect.arrayContaining(['svc:shop/web', 'agent:triage-1']));
+        const trace = await second.get<{ chains: ApiChain[] }>(`/api/v1/traces/${sent.shopTrace}`);
+        expect(trace.status).toBe(200);
+        expect(trace.body.chains).toHaveLength(3);
+        const unknown = await second.get(`/api/v1/traces/${'ab'.repeat(16)}`);
+        expect(unknown.status).toBe(404);
+      } finally {
+        await second.dispose();
+        const { rmSync } = await import('node:fs');
+        rmSync(first.dir, { recursive: true, force: true });
+      }
+    });
   });
 });

@@ -8,14 +8,20 @@ import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@op
 export type Transport = 'grpc' | 'http-json' | 'http-proto';
 
 /** An official OpenTelemetry exporter pointed at a conduct started by startTestConduct. */
-export function exporterFor(transport: Transport, target: { grpc: string; http: string }, headers?: Record<string, string>): SpanExporter {
+export function exporterFor(
+  transport: Transport,
+  target: { grpc: string; http: string },
+  headers?: Record<string, string>,
+  /** How long one export may take, retries included (the exporters' default is 10 s). */
+  options: { timeoutMillis?: number } = {},
+): SpanExporter {
   switch (transport) {
     case 'grpc':
-      return new GrpcExporter({ url: `http://${target.grpc}` });
+      return new GrpcExporter({ url: `http://${target.grpc}`, ...options });
     case 'http-json':
-      return new JsonExporter({ url: `${target.http}/v1/traces`, headers });
+      return new JsonExporter({ url: `${target.http}/v1/traces`, headers, ...options });
     case 'http-proto':
-      return new ProtoExporter({ url: `${target.http}/v1/traces`, headers });
+      return new ProtoExporter({ url: `${target.http}/v1/traces`, headers, ...options });
   }
 }
 

@@ -14,3 +14,9 @@ export {
   DEFAULT_RETENTION_MAX_BATCHES,
 } from './retention.js';
 export type { Retention, RetentionOptions } from './retention.js';
+export { openPostgresBackend } from './postgres/backend.js';
+export type { PostgresBackend, PostgresOptions } from './postgres/backend.js';
+export { startEmbeddedPostgres } from './postgres/embedded.js';
+export type { EmbeddedPostgres, EmbeddedPostgresOptions } from './postgres/embedded.js';
+export { copyStorage } from './copy.js';
+export type { CopyOptions, CopyResult } from './copy.js';
