@@ -85,6 +85,7 @@ describe.each(CASES)('ingest through the official %s exporter, stored in %s', (t
   let conduct: TestConduct;
   beforeAll(async () => {
     conduct = await startTestConduct(await storageOverrides(storage));
+    expect(conduct.running.storage.kind).toBe(storage);
   });
   afterAll(async () => {
     await conduct?.dispose();

@@ -12,6 +12,7 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main, parseConfig, replayFiles, type Alert } from '@conduct/backend';
 import { startTestConduct } from './support/conduct.js';
+import { STORAGE_KINDS, stopTestPostgres, storageOverrides } from './support/postgres.js';
 import { TestService } from './support/otel.js';
 import { HOUR, MINUTE, seeded } from './support/traffic.js';
 
@@ -77,13 +78,14 @@ describe('conduct replay', () => {
     writeFileSync(join(dir, 'attack.pb'), attack.protobuf);
     writeFileSync(join(dir, 'conduct.yaml'), CONFIG_YAML);
   });
-  afterAll(() => {
+  afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
+    await stopTestPostgres();
   });
 
-  it('gives the same alerts as sending the same requests live', async () => {
+  it.each(STORAGE_KINDS)('gives the same alerts as sending the same requests live (stored in %s)', async (kind) => {
     // Live: each request over OTLP/HTTP protobuf, in order.
-    const live = await startTestConduct(parseConfigInput());
+    const live = await startTestConduct({ ...parseConfigInput(), ...(await storageOverrides(kind)) });
     let liveAlerts: Alert[];
     try {
       for (const r of [...normal, attack]) {
@@ -99,7 +101,8 @@ describe('conduct replay', () => {
     expect(liveAlerts.some((a) => a.detector === 'new-peer' && a.identity === 'svc:orders/worker')).toBe(true);
 
     // Replay: JSON lines then protobuf, into a fresh database with the same config.
-    const config = parseConfig({ ...parseConfigInput(), storage: { path: join(dir, 'replay.db') } });
+    const replayStorage = (await storageOverrides(kind)).storage as { postgres?: { url: string } } | undefined;
+    const config = parseConfig({ ...parseConfigInput(), storage: { path: join(dir, `replay-${kind}.db`), ...replayStorage } });
     const progress: number[] = [];
     const summary = await replayFiles({ config, files: [join(dir, 'normal.jsonl'), join(dir, 'attack.pb')], onProgress: (p) => progress.push(p.requests) });
     expect(summary.requests).toBe(normal.length + 1);
