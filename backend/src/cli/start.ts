@@ -15,7 +15,7 @@ import { assembleBackend } from '../assemble/index.js';
 import { ConfigError, configSummary, type Config } from '../config/index.js';
 import { MAX_ALERTS_PER_QUERY } from '../detect/index.js';
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights, type ReadinessCheck } from '../api/index.js';
-import type { Engine } from '../engine/index.js';
+import { refuseWhileStorageDown, type Engine } from '../engine/index.js';
 import { startRetention, type StorageBackend } from '../store/index.js';
 import { createJournal } from '../journal/index.js';
 import { lockStorage } from '../store/sqlite/lock.js';
@@ -246,7 +246,9 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     stops.push(() => pipeline.stop());
     await pipeline.started();
     await journal.replay(pipeline);
-    const ingest = journal.ingest(pipeline);
+    // A database that is out of reach: new requests are refused (retryable) while what was
+    // acknowledged waits in the journal and in the write that retries.
+    const ingest = refuseWhileStorageDown(journal.ingest(pipeline), storage.availability, registry);
 
     const retention = startRetention({ store: storage, retentionMs: config.storage.retention, intervalMs: RETENTION_SWEEP_MS, registry, logger });
     stops.push(() => retention.stop());
@@ -321,6 +323,9 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     const k8sAuditAddress = await startReceiver('receivers.k8sAudit.endpoint', k8sAudit.endpoint, () =>
       createK8sAuditReceiver({ ...k8sAudit, chainWindowMs: chainWindow }, ingest, { registry, logger }),
     );
+    // Runs first on stop: writes waiting for an unreachable database give up (their requests stay
+    // in the journal for the next start) instead of holding the shutdown.
+    stops.push(() => storage.availability?.stopRetrying());
     state.phase = 'running';
 
     logger.info(
