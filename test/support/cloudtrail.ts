@@ -1,5 +1,5 @@
 /**
- * CloudTrail records as OTLP/JSON trace requests (mapping in /work/shared/data/README.md): each
+ * CloudTrail records as OTLP/JSON trace requests (the data sets are described in test/data/README.md): each
  * record is one server span at the AWS service, with the caller as `enduser.id`, so conduct sees
  * a server-side-only call by that principal from `client.address` with `user_agent.original`.
  */

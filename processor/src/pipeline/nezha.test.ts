@@ -7,7 +7,7 @@ import { createPipeline, createCollectingConsumer } from './index.js';
 
 /**
  * Real traces of the TrainTicket and OnlineBoutique benchmarks (Nezha data set, see
- * /work/shared/data/README.md), converted to OTLP in the test. Every span is given kind SERVER, as
+ * test/data/README.md), converted to OTLP in the test. Every span is given kind SERVER, as
  * the CSV has no kinds. The service-to-service edges conduct derives must equal the cross-service
  * parent/child pairs counted from the CSV itself.
  */
