@@ -67,7 +67,8 @@ function runConduct(args: string[]): Child {
     }
   });
   child.stdout.resume();
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  // 'close', not 'exit': the last stderr lines (the error a test looks for) can arrive after 'exit'.
+  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   return { exit, stderr: () => err, kill: (s) => child.kill(s), listening };
 }
 
