@@ -68,15 +68,7 @@ export interface Window {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** What one (service, peer, operation) did in the window. */
-interface WindowEdge {
-  service: string;
-  peer?: string;
-  operation: string;
-  peerKind?: string;
-  external?: boolean;
-  count: number;
-  firstMs: number;
-  lastMs: number;
+interface WindowEdge extends BaselineEdge {
   /** Every trace, for the alert lookup; the first TRACES_PER_EDGE are shown. */
   traces: Set<string>;
 }

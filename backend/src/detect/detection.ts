@@ -17,7 +17,7 @@ import {
   type LearningState,
   type RateWindow,
 } from '../learn/index.js';
-import type { BaselineGroup, BaselineScope, DetectionCheckpoint, DetectionState, SuppressionRecord } from '../store/index.js';
+import type { AlertListFilter, BaselineGroup, BaselineScope, DetectionCheckpoint, DetectionState, SuppressionRecord } from '../store/index.js';
 import { createAlertRecorder, dedupKeyOfAlert } from './alert-recorder.js';
 import { DEFAULT_HUMANS_MODE, forHumans, isHumanIdentity, type HumansMode } from './humans.js';
 import { asIncident, findingRef } from './incident.js';
@@ -80,22 +80,11 @@ export interface AnalyseResult {
   learned: number;
 }
 
-export interface AlertFilter {
-  identity?: string;
-  detector?: string;
-  status?: string;
-  /** Only alerts last seen at or after this (ms since the epoch, event time). */
-  sinceMs?: number;
-  /** Only alerts first seen before this (ms since the epoch, event time). */
-  untilMs?: number;
-  traceId?: string;
-  severities?: readonly string[];
-  /** Free text in the alert's ids, detector, title, explanation or findings. */
-  text?: string;
-  sort?: 'time' | 'score' | 'severity';
-  /** Default DEFAULT_ALERTS_PER_QUERY, at most MAX_ALERTS_PER_QUERY. */
-  limit?: number;
-}
+/**
+ * Which alerts `listAlerts` answers: the store's filter (store/contracts.ts), with the limit
+ * optional (default DEFAULT_ALERTS_PER_QUERY, at most MAX_ALERTS_PER_QUERY).
+ */
+export type AlertFilter = Omit<AlertListFilter, 'limit'> & { limit?: number };
 
 /** An identity's learning state as the API shows it. */
 export interface IdentityDetection {
