@@ -4,7 +4,7 @@ import { ApiError } from '../api.js';
 import { formatAgo, formatTime } from '../format.js';
 
 const SEVERITIES = new Set(['info', 'low', 'medium', 'high', 'critical']);
-const STATUSES = new Set(['open', 'acknowledged', 'expected', 'malicious']);
+const STATUSES = new Set(['open', 'acknowledged', 'expected', 'malicious', 'superseded']);
 
 export function SeverityBadge(props: { severity: Severity | string }) {
   const known = SEVERITIES.has(props.severity) ? props.severity : 'info';
