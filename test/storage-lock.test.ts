@@ -6,60 +6,28 @@
  * killed with SIGKILL, the operating system has dropped its lock and a new `serve` starts on the
  * same files and finds the acknowledged data.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, ROOT, serve, writeConfig, type ServeProcess } from './reliability/support/child.js';
+import { ensureBuilt, runToEnd, serve, writeConfig, type ServeProcess } from './reliability/support/child.js';
+import { idsOf, post, PRINCIPAL, request as traceRequest, SPANS } from './support/split-trace.js';
 
-const TRACE = '6A8EFFF798038103D269B633813FC60C';
+/** The late-parts trace, whole: trace numbers 11 (the first), 12 (the replay's input) and 13 (after the refusals). */
+const FIRST = 11;
+const REPLAYED = 12;
+const LATER = 13;
+const IDENTITIES = [PRINCIPAL, 'svc:shop/orders'].sort();
 
-function otlpJson(traceId: string) {
-  const attr = (key: string, value: string) => ({ key, value: { stringValue: value } });
-  return {
-    resourceSpans: [
-      {
-        resource: { attributes: [attr('service.name', 'lock-frontend')] },
-        scopeSpans: [
-          {
-            spans: [
-              {
-                traceId,
-                spanId: 'EEE19B7EC3C1B174',
-                name: 'GET /cart',
-                kind: 3,
-                startTimeUnixNano: '1700000000000000000',
-                endTimeUnixNano: '1700000000010000000',
-                attributes: [attr('http.request.method', 'GET'), attr('peer.service', 'cart'), attr('url.full', 'http://cart:8080/cart')],
-              },
-            ],
-          },
-        ],
-      },
-    ],
-  };
+async function send(http: string, n: number): Promise<void> {
+  await post({ http: `http://${http}` }, traceRequest(n, 'whole', SPANS.map((s) => s.role)));
 }
 
-async function send(http: string, traceId: string): Promise<void> {
-  const res = await fetch(`http://${http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(otlpJson(traceId)) });
-  expect(res.status).toBe(200);
-}
-
-async function storedIdentities(api: string, traceId: string): Promise<string[]> {
+async function storedIdentities(api: string, n: number): Promise<string[]> {
   const flushed = await fetch(`${api}/api/v1/flush`, { method: 'POST' });
   expect(flushed.status).toBe(200);
-  const trace = (await (await fetch(`${api}/api/v1/traces/${traceId}`)).json()) as { chains?: Array<{ identity: string }> };
-  return (trace.chains ?? []).map((c) => c.identity);
-}
-
-/** Runs `conduct ARGS` to its end: exit code and everything it wrote. */
-function run(args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/conduct.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
+  const trace = (await (await fetch(`${api}/api/v1/traces/${idsOf(n, 'whole').traceId}`)).json()) as { chains?: Array<{ identity: string }> };
+  return (trace.chains ?? []).map((c) => c.identity).sort();
 }
 
 /** Every file under `dir`, with the inode it is (a replaced file has another). */
@@ -101,7 +69,7 @@ describe('one writer per storage path (child processes)', () => {
     ensureBuilt();
     config = writeConfig(dir);
     db = join(dir, 'conduct.db');
-    writeFileSync(request, JSON.stringify(otlpJson('8A8EFFF798038103D269B633813FC60C')));
+    writeFileSync(request, JSON.stringify(traceRequest(REPLAYED, 'whole', SPANS.map((s) => s.role))));
   });
 
   afterAll(async () => {
@@ -116,21 +84,21 @@ describe('one writer per storage path (child processes)', () => {
   it('refuses a second serve and a replay with exit 2, naming the path and the running process, and touches nothing', async () => {
     first = await serve(config);
     const pid = first.child.pid!;
-    await send(first.http, TRACE);
+    await send(first.http, FIRST);
     const journal = `${db}.journal`;
     const segments = readdirSync(journal).filter((f) => f.endsWith('.seg'));
     expect(segments.length).toBeGreaterThan(0);
     const before = files(dir);
     expect(before.has(`${db}.lock`)).toBe(true);
 
-    const second = await run(['serve', '--config', config, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--api', '127.0.0.1:0']);
+    const second = await runToEnd(['serve', '--config', config, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--api', '127.0.0.1:0']);
     expect(second.code, second.out).toBe(2);
     expect(second.out).toContain(db);
     expect(second.out).toContain(`pid ${pid}`);
     expect(second.out).toContain('conduct serve');
     expect(second.out).not.toContain('conduct listening');
 
-    const replay = await run(['replay', '--db', db, request]);
+    const replay = await runToEnd(['replay', '--db', db, request]);
     expect(replay.code, replay.out).toBe(2);
     expect(replay.out).toContain(db);
     expect(replay.out).toContain(`pid ${pid}`);
@@ -140,9 +108,8 @@ describe('one writer per storage path (child processes)', () => {
     expect(deletedOpenFiles(pid)).toEqual([]);
 
     // The first server still takes data and stores it.
-    const other = '7A8EFFF798038103D269B633813FC60C';
-    await send(first.http, other);
-    expect(await storedIdentities(first.api, other)).toEqual(['svc:lock-frontend']);
+    await send(first.http, LATER);
+    expect(await storedIdentities(first.api, LATER)).toEqual(IDENTITIES);
   }, 90_000);
 
   it('after kill -9 of the holder, a new serve starts on the same files and has the acknowledged data', async () => {
@@ -150,7 +117,7 @@ describe('one writer per storage path (child processes)', () => {
     expect(await first!.exited).toBe('SIGKILL');
     const next = await serve(config);
     try {
-      expect(await storedIdentities(next.api, TRACE)).toEqual(['svc:lock-frontend']);
+      expect(await storedIdentities(next.api, FIRST)).toEqual(IDENTITIES);
     } finally {
       next.child.kill('SIGTERM');
       expect(await next.exited).toBe(0);

@@ -80,7 +80,8 @@ export function request(n: number, copy: 'split' | 'whole', roles: readonly stri
   };
 }
 
-export async function post(conduct: TestConduct, body: object): Promise<void> {
+/** Posts one request to the OTLP/HTTP receiver at `conduct.http` (a base URL); expects 200. */
+export async function post(conduct: Pick<TestConduct, 'http'>, body: object): Promise<void> {
   const res = await fetch(`${conduct.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   expect(res.status).toBe(200);
 }

@@ -1,14 +1,11 @@
-import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/index.js';
 import { tempDir } from '../store/testdata/fixtures.js';
 import { serveConfig, splitEndpoint, startConduct } from './index.js';
+import { requireBuilt, runConductChild } from './testdata/child.js';
 
-const BIN = fileURLToPath(new URL('../../bin/conduct.js', import.meta.url));
-const BUILT = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const TRACE = '5B8EFFF798038103D269B633813FC60C';
 
 /** One client span of service `frontend` calling `cart`, as OTLP/JSON. */
@@ -47,51 +44,26 @@ async function send(httpAddress: string, body: unknown): Promise<void> {
   expect(res.status).toBe(200);
 }
 
-interface Child {
-  exit: Promise<number | null>;
-  stderr: () => string;
-  kill: (signal: NodeJS.Signals) => void;
-  /** Resolves with the start log line's fields. */
-  listening: Promise<{ grpc: string; http: string; api: string; db: string }>;
-}
-
-function runConduct(args: string[]): Child {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  let onListening: (v: { grpc: string; http: string; api: string; db: string }) => void = () => {};
-  const listening = new Promise<{ grpc: string; http: string; api: string; db: string }>((r) => (onListening = r));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    err += chunk;
-    for (const line of err.split('\n')) {
-      if (line.includes('"conduct listening')) onListening(JSON.parse(line));
-    }
-  });
-  child.stdout.resume();
-  // 'close', not 'exit': the last stderr lines (the error a test looks for) can arrive after 'exit'.
-  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  return { exit, stderr: () => err, kill: (s) => child.kill(s), listening };
-}
-
 describe('conduct serve (child process)', () => {
   const t = tempDir('conduct-cli-');
   beforeAll(() => {
-    if (!existsSync(BUILT)) throw new Error('backend/dist is not built: run `npm run build` first');
+    requireBuilt();
   });
   afterAll(() => t.cleanup());
 
   it('stops with exit code 2 and names the key when the config file is bad', async () => {
     const file = join(t.dir, 'bad.yaml');
     writeFileSync(file, 'stitching:\n  idle: sometime\napi:\n  endpoint: 127.0.0.1:0\n');
-    const child = runConduct(['serve', '--config', file]);
+    const child = runConductChild(['serve', '--config', file]);
     expect(await child.exit).toBe(2);
     expect(child.stderr()).toContain('stitching.idle');
 
     writeFileSync(file, 'storage:\n  pathh: x.db\n');
-    const unknown = runConduct(['serve', '--config', file]);
+    const unknown = runConductChild(['serve', '--config', file]);
     expect(await unknown.exit).toBe(2);
     expect(unknown.stderr()).toContain('storage.pathh');
 
-    const flag = runConduct(['serve', '--grpc', 'localhost']);
+    const flag = runConductChild(['serve', '--grpc', 'localhost']);
     expect(await flag.exit).toBe(2);
     expect(flag.stderr()).toContain('receivers.grpc.endpoint');
   });
@@ -106,7 +78,7 @@ describe('conduct serve (child process)', () => {
     for (const [yaml, key] of cases) {
       const file = join(t.dir, 'startup.yaml');
       writeFileSync(file, `${yaml}storage: { path: ${JSON.stringify(db)} }\n`);
-      const child = runConduct(['serve', '--config', file, '--grpc', '127.0.0.1:0']);
+      const child = runConductChild(['serve', '--config', file, '--grpc', '127.0.0.1:0']);
       expect(await child.exit, child.stderr()).toBe(2);
       expect(child.stderr()).toContain(`invalid configuration: ${key}`);
     }
@@ -118,7 +90,7 @@ describe('conduct serve (child process)', () => {
     writeFileSync(file, 'log:\n  level: info\napi:\n  endpoint: 127.0.0.1:1\n');
     const args = ['serve', '--config', file, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--api', '127.0.0.1:0', '--db', db];
 
-    const first = runConduct(args);
+    const first = runConductChild(args);
     const at = await first.listening;
     expect(at.db).toBe(db);
     expect(splitEndpoint(at.grpc)?.port).toBeGreaterThan(0);
@@ -131,7 +103,7 @@ describe('conduct serve (child process)', () => {
     expect(await first.exit).toBe(0);
     expect(first.stderr()).toContain('conduct stopped');
 
-    const second = runConduct(args);
+    const second = runConductChild(args);
     const again = await second.listening;
     try {
       const ids = (await (await fetch(`http://${again.api}/api/v1/identities`)).json()) as { identities: Array<{ id: string; calls: number }> };
@@ -165,7 +137,7 @@ forward: [{ endpoint: "127.0.0.1:9", protocol: grpc, headers: { authorization: "
 log: { level: trace }
 `,
     );
-    const child = runConduct(['serve', '--config', file]);
+    const child = runConductChild(['serve', '--config', file]);
     const at = await child.listening;
     const post = (token?: string) =>
       fetch(`http://${at.http}/v1/traces`, {

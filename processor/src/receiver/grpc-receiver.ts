@@ -18,6 +18,7 @@ import { formatEndpoint, parseEndpoint } from './endpoint.js';
 import { createExportFlow } from './export-flow.js';
 import { createReceiverMetrics, type ReceiverMetrics } from './metrics.js';
 import type { Receiver, ReceiverDeps } from './model.js';
+import { onceEach } from './lifecycle.js';
 import { loadTlsMaterial } from './tls.js';
 
 export const TRACE_SERVICE_NAME = 'opentelemetry.proto.collector.trace.v1.TraceService';
@@ -53,8 +54,6 @@ export function createGrpcReceiver(config: GrpcReceiverConfig, ingest: TraceInge
   const graceMs = config.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
 
   let server: grpc.Server | undefined;
-  let starting: Promise<string> | undefined;
-  let stopping: Promise<void> | undefined;
 
   const exportHandler: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
     void exportFlow('grpc', 'protobuf', call.request).then((result) => {
@@ -108,7 +107,6 @@ export function createGrpcReceiver(config: GrpcReceiverConfig, ingest: TraceInge
   }
 
   async function stop(): Promise<void> {
-    if (starting) await starting.catch(() => undefined);
     const current = server;
     if (!current) return;
     await new Promise<void>((resolve) => {
@@ -122,16 +120,7 @@ export function createGrpcReceiver(config: GrpcReceiverConfig, ingest: TraceInge
     logger.info({ protocol: 'grpc' }, 'OTLP/gRPC receiver stopped');
   }
 
-  return {
-    start() {
-      starting ??= start();
-      return starting;
-    },
-    stop() {
-      stopping ??= stop();
-      return stopping;
-    },
-  };
+  return onceEach(start, stop);
 }
 
 /**

@@ -4,10 +4,8 @@
  * to bound again. Here each step is explicit: route, authenticate, check the headers, stream the
  * body under a byte cap (inflating gzip as a stream), decode, hand over, answer.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import zlib from 'node:zlib';
+import type http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { encodeExportTraceResponse, encodeRpcStatus, exportTraceResponseJson, rpcStatusJson } from '@conduct/proto';
 import type { TraceIngest } from '../model.js';
 import { createBearerCheck, UNAUTHENTICATED_MESSAGE } from './auth.js';
@@ -19,25 +17,24 @@ import {
   validateReceiverConfig,
   type HttpReceiverConfig,
 } from './config.js';
-import { formatEndpoint, parseEndpoint } from './endpoint.js';
+import { parseEndpoint } from './endpoint.js';
+import { closeHttp, listenHttp } from './http-server.js';
 import { createExportFlow, type BodyFormat, type ExportResult } from './export-flow.js';
 import { createReceiverMetrics, type RejectReason } from './metrics.js';
 import { RpcCode, type Receiver, type ReceiverDeps } from './model.js';
+import { drain, takeBody, type BodyRefusal } from './request-body.js';
+import { onceEach } from './lifecycle.js';
 import { loadTlsMaterial } from './tls.js';
 
 /** The one path this receiver serves. */
 export const TRACES_PATH = '/v1/traces';
 const CONTENT_TYPES: Record<BodyFormat, string> = { protobuf: 'application/x-protobuf', json: 'application/json' };
-/** After refusing a request, at most this much of its remaining body is read and discarded (so the
- * answer reaches the client on a kept-alive connection); past it the connection is cut. */
-const MAX_DRAIN_BYTES = 4 * 1024 * 1024;
 /** How often node checks connections against headersTimeout/requestTimeout, at most. */
 const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /** Retry-After never says less than this many seconds. */
 const MIN_RETRY_AFTER_S = 1;
-
-/** A body read: `wire` holds the gzip bytes as received when they were asked for (in-line mode). */
-export type BodyRead = { ok: true; body: Buffer; wire?: Buffer } | { ok: false; reason: 'too-large' | 'bad-gzip' | 'aborted' };
+/** The google.rpc code answered with each refused body's HTTP status. */
+const RPC_CODE_OF: Record<BodyRefusal['status'], number> = { 400: RpcCode.INVALID_ARGUMENT, 413: RpcCode.RESOURCE_EXHAUSTED, 415: RpcCode.INVALID_ARGUMENT };
 
 /** Creates the OTLP/HTTP receiver (`POST /v1/traces`, protobuf and JSON, gzip). */
 export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceIngest, deps: ReceiverDeps): Receiver {
@@ -55,8 +52,6 @@ export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceInge
   const graceMs = config.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
 
   let server: http.Server | undefined;
-  let starting: Promise<string> | undefined;
-  let stopping: Promise<void> | undefined;
 
   function reply(res: ServerResponse, status: number, format: BodyFormat, body: Uint8Array | string, headers: Record<string, string> = {}): void {
     metrics.request('http', String(status));
@@ -130,26 +125,10 @@ export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceInge
       });
       return;
     }
-    const encoding = contentEncoding(req.headers['content-encoding']);
-    if (!encoding) {
-      refuse(req, res, 415, format, 'unsupported-encoding', { code: RpcCode.INVALID_ARGUMENT, message: 'unsupported content encoding: send gzip or identity' });
-      return;
-    }
-    const declared = Number(req.headers['content-length']);
-    if (declared > maxBytes) {
-      refuse(req, res, 413, format, 'too-large', { code: RpcCode.RESOURCE_EXHAUSTED, message: tooLargeMessage(maxBytes) });
-      return;
-    }
-
-    void readBody(req, encoding === 'gzip', maxBytes, keepWire).then(async (read) => {
+    void takeBody(req, maxBytes, keepWire).then(async (read) => {
       if (!read.ok) {
-        if (read.reason === 'too-large') {
-          refuse(req, res, 413, format, 'too-large', { code: RpcCode.RESOURCE_EXHAUSTED, message: tooLargeMessage(maxBytes) });
-        } else if (read.reason === 'bad-gzip') {
-          refuse(req, res, 400, format, 'decode-error', { code: RpcCode.INVALID_ARGUMENT, message: 'the body is not valid gzip' });
-        } else {
-          req.destroy();
-        }
+        if (read.refusal) refuse(req, res, read.refusal.status, format, read.refusal.reason, { code: RPC_CODE_OF[read.refusal.status], message: read.refusal.message });
+        else req.destroy();
         return;
       }
       const result = await exportFlow('http', format, read.body, read.wire);
@@ -170,58 +149,19 @@ export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceInge
       keepAliveTimeout: config.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
       connectionsCheckingInterval: Math.max(50, Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.floor(headersTimeout / 2))),
     };
-    const created = tls
-      ? https.createServer(
-          { ...options, cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.clientAuth, rejectUnauthorized: tls.clientAuth },
-          handle,
-        )
-      : http.createServer(options, handle);
-    server = created;
-    await new Promise<void>((resolve, reject) => {
-      created.once('error', reject);
-      created.listen(address.port, address.host || undefined, () => {
-        created.off('error', reject);
-        resolve();
-      });
-    });
-    // Errors on the listening socket after start (rare) are logged, never thrown.
-    created.on('error', (error) => logger.error({ err: error.message }, 'OTLP/HTTP receiver server error'));
-    const bound = created.address() as AddressInfo;
-    const endpoint = formatEndpoint(bound.address, bound.port);
+    const listening = await listenHttp(options, tls, address, handle, logger, 'OTLP/HTTP receiver');
+    server = listening.server;
+    const endpoint = listening.endpoint;
     logger.info({ protocol: 'http', endpoint, tls: Boolean(tls), mutualTls: Boolean(tls?.clientAuth), auth: Boolean(checkToken), maxRequestBytes: maxBytes }, 'OTLP/HTTP receiver listening');
     return endpoint;
   }
 
   async function stop(): Promise<void> {
-    if (starting) await starting.catch(() => undefined);
-    const current = server;
-    if (!current || !current.listening) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => current.closeAllConnections(), graceMs);
-      timer.unref();
-      current.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      current.closeIdleConnections();
-    });
+    await closeHttp(server, graceMs);
     logger.info({ protocol: 'http' }, 'OTLP/HTTP receiver stopped');
   }
 
-  return {
-    start() {
-      starting ??= start();
-      return starting;
-    },
-    stop() {
-      stopping ??= stop();
-      return stopping;
-    },
-  };
-}
-
-function tooLargeMessage(maxBytes: number): string {
-  return `request body larger than the limit of ${maxBytes} bytes (after decompression)`;
+  return onceEach(start, stop);
 }
 
 /** `application/x-protobuf` or `application/json`, parameters such as charset ignored. */
@@ -232,105 +172,4 @@ function bodyFormat(contentType: string | undefined): BodyFormat | undefined {
   if (type === 'application/x-protobuf') return 'protobuf';
   if (type === 'application/json') return 'json';
   return undefined;
-}
-
-export function contentEncoding(header: string | undefined): 'gzip' | 'identity' | undefined {
-  if (header === undefined) return 'identity';
-  const value = header.trim().toLowerCase();
-  if (value === '' || value === 'identity') return 'identity';
-  if (value === 'gzip' || value === 'x-gzip') return 'gzip';
-  return undefined;
-}
-
-/**
- * Reads the request body, never holding more than `maxBytes` (plus one chunk). A gzip body is
- * inflated as a stream and counted as it inflates, so a gzip bomb stops at the cap; the bytes on the
- * wire are capped too. With `keepWire`, a gzip body's bytes as received are kept as well (under the
- * same cap) and returned as `wire`.
- */
-export function readBody(req: IncomingMessage, gzip: boolean, maxBytes: number, keepWire = false): Promise<BodyRead> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    const wireChunks: Buffer[] | undefined = gzip && keepWire ? [] : undefined;
-    let size = 0;
-    let wire = 0;
-    let done = false;
-    const inflater = gzip ? zlib.createGunzip() : undefined;
-
-    const finish = (result: BodyRead): void => {
-      if (done) return;
-      done = true;
-      req.off('data', onWire);
-      req.off('end', onWireEnd);
-      req.off('aborted', onAborted);
-      req.off('error', onAborted);
-      if (inflater) {
-        inflater.off('data', onBody);
-        inflater.destroy();
-      }
-      resolve(result);
-    };
-    const onBody = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        chunks.length = 0;
-        finish({ ok: false, reason: 'too-large' });
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onWire = (chunk: Buffer): void => {
-      wire += chunk.length;
-      if (wire > maxBytes) {
-        finish({ ok: false, reason: 'too-large' });
-        return;
-      }
-      wireChunks?.push(chunk);
-      if (!inflater) {
-        onBody(chunk);
-      } else if (!inflater.write(chunk)) {
-        // Backpressure: stop reading the socket until the inflater catches up.
-        req.pause();
-        inflater.once('drain', () => {
-          if (!done) req.resume();
-        });
-      }
-    };
-    const onWireEnd = (): void => {
-      if (!inflater || wire === 0) {
-        // Zero bytes is an empty request, whatever the Content-Encoding says.
-        finish({ ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
-      } else {
-        inflater.end();
-      }
-    };
-    const onAborted = (): void => finish({ ok: false, reason: 'aborted' });
-
-    if (inflater) {
-      inflater.on('data', onBody);
-      inflater.once('end', () =>
-        finish({ ok: true, body: Buffer.concat(chunks, size), ...(wireChunks ? { wire: Buffer.concat(wireChunks, wire) } : {}) }),
-      );
-      inflater.once('error', () => finish({ ok: false, reason: 'bad-gzip' }));
-    }
-    req.on('data', onWire);
-    req.once('end', onWireEnd);
-    req.once('aborted', onAborted);
-    req.once('error', onAborted);
-  });
-}
-
-/**
- * Discards what is left of a refused request's body so the answer can be read on a kept-alive
- * connection; a client that keeps sending past MAX_DRAIN_BYTES has its connection closed.
- */
-export function drain(req: IncomingMessage): void {
-  if (req.complete || req.destroyed) return;
-  let discarded = 0;
-  req.on('data', (chunk: Buffer) => {
-    discarded += chunk.length;
-    if (discarded > MAX_DRAIN_BYTES) req.destroy();
-  });
-  req.on('error', () => undefined);
-  req.resume();
 }

@@ -5,17 +5,18 @@
  * OTLP spans. Same steps as the OTLP/HTTP receiver: route, authenticate, check the headers, read
  * the body under a byte cap, parse, hand over, answer.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { auditRequest, AUDIT_CHAIN_WINDOW_MS, k8sEventsOf, readK8sAuditEvent, type AuditCall } from '../audit/index.js';
 import type { TraceIngest } from '../model.js';
 import { createBearerCheck, UNAUTHENTICATED_MESSAGE } from './auth.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_KEEP_ALIVE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SHUTDOWN_GRACE_MS, validateReceiverConfig, type HttpReceiverConfig } from './config.js';
-import { formatEndpoint, parseEndpoint } from './endpoint.js';
-import { contentEncoding, drain, readBody } from './http-receiver.js';
+import { parseEndpoint } from './endpoint.js';
+import { closeHttp, listenHttp } from './http-server.js';
 import { createReceiverMetrics, type RejectReason } from './metrics.js';
 import type { Receiver, ReceiverDeps } from './model.js';
+import { drain, takeBody } from './request-body.js';
+import { onceEach } from './lifecycle.js';
 import { loadTlsMaterial } from './tls.js';
 
 /** The path the API server posts to (the one Falco's webhook uses too). */
@@ -77,8 +78,6 @@ export function createK8sAuditReceiver(config: K8sAuditReceiverConfig, ingest: T
   const requestTimeout = Math.max(config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, headersTimeout);
   const graceMs = config.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   let server: http.Server | undefined;
-  let starting: Promise<string> | undefined;
-  let stopping: Promise<void> | undefined;
 
   function reply(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
     metrics.request(PROTOCOL, String(status));
@@ -152,20 +151,10 @@ export function createK8sAuditReceiver(config: K8sAuditReceiverConfig, ingest: T
       refuse(req, res, 415, 'unsupported-media-type', 'unsupported content type: send application/json');
       return;
     }
-    const encoding = contentEncoding(req.headers['content-encoding']);
-    if (!encoding) {
-      refuse(req, res, 415, 'unsupported-encoding', 'unsupported content encoding: send gzip or identity');
-      return;
-    }
-    if (Number(req.headers['content-length']) > maxBytes) {
-      refuse(req, res, 413, 'too-large', tooLargeMessage(maxBytes));
-      return;
-    }
-    void readBody(req, encoding === 'gzip', maxBytes)
+    void takeBody(req, maxBytes)
       .then(async (read) => {
         if (!read.ok) {
-          if (read.reason === 'too-large') refuse(req, res, 413, 'too-large', tooLargeMessage(maxBytes));
-          else if (read.reason === 'bad-gzip') refuse(req, res, 400, 'decode-error', 'the body is not valid gzip');
+          if (read.refusal) refuse(req, res, read.refusal.status, read.refusal.reason, read.refusal.message);
           else req.destroy();
           return;
         }
@@ -182,52 +171,17 @@ export function createK8sAuditReceiver(config: K8sAuditReceiverConfig, ingest: T
   async function start(): Promise<string> {
     const tls = config.tls ? await loadTlsMaterial(config.tls, 'receivers.k8sAudit') : undefined;
     const options: http.ServerOptions = { headersTimeout, requestTimeout, keepAliveTimeout: config.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS };
-    const created = tls
-      ? https.createServer({ ...options, cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.clientAuth, rejectUnauthorized: tls.clientAuth }, handle)
-      : http.createServer(options, handle);
-    server = created;
-    await new Promise<void>((resolve, reject) => {
-      created.once('error', reject);
-      created.listen(address.port, address.host || undefined, () => {
-        created.off('error', reject);
-        resolve();
-      });
-    });
-    created.on('error', (error) => logger.error({ err: error.message }, 'Kubernetes audit receiver server error'));
-    const bound = created.address() as AddressInfo;
-    const endpoint = formatEndpoint(bound.address, bound.port);
+    const listening = await listenHttp(options, tls, address, handle, logger, 'Kubernetes audit receiver');
+    server = listening.server;
+    const endpoint = listening.endpoint;
     logger.info({ protocol: PROTOCOL, endpoint, tls: Boolean(tls), mutualTls: Boolean(tls?.clientAuth), auth: Boolean(checkToken), maxRequestBytes: maxBytes, chainWindowMs: windowMs }, 'Kubernetes audit receiver listening');
     return endpoint;
   }
 
   async function stop(): Promise<void> {
-    if (starting) await starting.catch(() => undefined);
-    const current = server;
-    if (!current || !current.listening) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => current.closeAllConnections(), graceMs);
-      timer.unref();
-      current.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      current.closeIdleConnections();
-    });
+    await closeHttp(server, graceMs);
     logger.info({ protocol: PROTOCOL }, 'Kubernetes audit receiver stopped');
   }
 
-  return {
-    start() {
-      starting ??= start();
-      return starting;
-    },
-    stop() {
-      stopping ??= stop();
-      return stopping;
-    },
-  };
-}
-
-function tooLargeMessage(maxBytes: number): string {
-  return `request body larger than the limit of ${maxBytes} bytes (after decompression)`;
+  return onceEach(start, stop);
 }

@@ -88,3 +88,13 @@ export function serve(configPath: string, timeoutMs = 30_000): Promise<ServeProc
     });
   });
 }
+
+/** Runs `conduct ARGS` to its end: the exit code and everything it wrote (standard output and error). */
+export function runToEnd(args: string[]): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/conduct.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+  // 'close', not 'exit': the last lines can arrive after 'exit'.
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
+}
