@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 const UNITS: Record<string, number> = {
   ms: 1,
   s: 1000,
@@ -64,4 +66,20 @@ export function sizeFromConfig(v: string | number): QuantityResult {
   const bytes = parseSize(v as string);
   if (bytes === undefined) return { ok: false, problem: `"${v}" is not a size such as 64MiB, 512KB or 1048576B` };
   return { ok: true, value: bytes };
+}
+
+/**
+ * The zod schemas of a duration and of a size value, for the config schema and for the components
+ * that own a piece of it (sinks, detection). Both need their unit and come out in ms / bytes.
+ */
+/** A duration with its unit (`500ms`, `5s`, `1h`, `7d`), into milliseconds; a bare number other than 0 is refused. */
+export const durationSchema = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => quantity(durationFromConfig(v), ctx));
+
+/** A size with its unit (`64MiB`, `512KB`, `1048576B`), into bytes; a bare number other than 0 is refused. */
+export const sizeSchema = z.union([z.string(), z.number().int().nonnegative()]).transform((v, ctx) => quantity(sizeFromConfig(v), ctx));
+
+function quantity(result: QuantityResult, ctx: z.RefinementCtx): number {
+  if (result.ok) return result.value;
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: result.problem });
+  return z.NEVER;
 }

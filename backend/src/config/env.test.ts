@@ -24,7 +24,8 @@ policies:
     expect(c.api.token).toBe('s3cret-from-env');
     expect(c.storage.path).toBe('/var/lib/conduct/conduct.db');
     expect(c.alerts.traceUrl).toBe('http://jaeger:16686/trace/{traceId}');
-    expect(c.alerts.sinks[0]!.headers).toEqual({ '${env:CONDUCT_TOKEN}': 'Bearer s3cret-from-env' });
+    const sink = c.alerts.sinks[0]!;
+    expect('headers' in sink ? sink.headers : undefined).toEqual({ '${env:CONDUCT_TOKEN}': 'Bearer s3cret-from-env' });
     expect(c.policies[0]!.expectedPeers).toEqual(['', 'a']);
     // A set variable wins over the default, even when empty.
     expect(parseConfigText('alerts: { traceUrl: "${env:EMPTY:-x}" }', 'f', ENV).alerts.traceUrl).toBe('');

@@ -1,30 +1,27 @@
 import { z } from 'zod';
-import { DEFAULT_IDENTITY_RULES } from '@conduct/processor';
-import { durationFromConfig, sizeFromConfig, type QuantityResult } from './duration.js';
+import { durationSchema, sizeSchema } from './duration.js';
+import { sinkSchema, type SinkSettings } from '../alerts/sinks/schema.js';
+import { cardinalityLimitFields, detectionSchema, learningSchema, policySchema, type PolicyConfig } from '../detect/settings.js';
 import {
-  DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR,
-  DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE,
-  MAX_IDENTITIES,
-} from '../detect/limits.js';
+  DEFAULT_IDENTITY_RULES,
+  DEFAULT_IDLE_MS,
+  DEFAULT_LATE_TRACE_WINDOW_MS,
+  DEFAULT_LATENESS_MS,
+  DEFAULT_MAX_PENDING_SPANS,
+} from '@conduct/processor';
 import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS } from '../log/index.js';
 
 /**
  * The configuration file's schema: every key users and scripts rely on (see the README's config
  * table). Durations (`500ms`, `5s`, `1h`, `7d`) and sizes (`64MiB`, `1048576B`) need their unit
  * and are turned into milliseconds and bytes here. Unknown keys are refused, naming the key.
+ * Components own their pieces and defaults: detection's `learning`, `detection`, `policies[]` and
+ * caps (detect/settings.ts), each alert sink its `alerts.sinks[]` entry (alerts/sinks/schema.ts),
+ * the stitcher its `stitching` defaults (@conduct/processor); this file puts them in place.
  */
 
-/** A duration with its unit (`500ms`, `5s`, `1h`, `7d`), into milliseconds; a bare number other than 0 is refused. */
-const duration = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => quantity(durationFromConfig(v), ctx));
-
-/** A size with its unit (`64MiB`, `512KB`, `1048576B`), into bytes; a bare number other than 0 is refused. */
-const size = z.union([z.string(), z.number().int().nonnegative()]).transform((v, ctx) => quantity(sizeFromConfig(v), ctx));
-
-function quantity(result: QuantityResult, ctx: z.RefinementCtx): number {
-  if (result.ok) return result.value;
-  ctx.addIssue({ code: z.ZodIssueCode.custom, message: result.problem });
-  return z.NEVER;
-}
+const duration = durationSchema;
+const size = sizeSchema;
 
 /** Why `value` is not HOST:PORT (`[::1]:8080` for IPv6), or undefined when it is. */
 function endpointProblem(value: string): string | undefined {
@@ -118,54 +115,6 @@ const identityRule = z
     kind: z.string().min(1),
     prefix: z.string().optional(),
     displayNameAttribute: z.string().optional(),
-  })
-  .strict();
-
-const policy = z
-  .object({
-    /** Identity id or glob (`*` any run of characters, `?` one character). */
-    match: z.string().min(1),
-    /** What this identity is for, in a sentence. Shown in the UI and alerts. */
-    purpose: z.string().optional(),
-    /** Peers (globs) this identity may contact. */
-    expectedPeers: z.array(z.string()).optional(),
-    /** Targets (globs): buckets, tables, destinations, tools, accounts it may touch. */
-    approvedTargets: z.array(z.string()).optional(),
-    /** Regions it may act from. */
-    allowedRegions: z.array(z.string()).optional(),
-    /** Operations (globs) it must never perform. */
-    deniedOperations: z.array(z.string()).optional(),
-    /** Operations (globs) that raise severity when they appear in an alert. */
-    sensitiveOperations: z.array(z.string()).optional(),
-  })
-  .strict();
-
-const sink = z
-  .object({
-    type: z.enum(['otlp-logs', 'finding-span', 'webhook', 'ocsf', 'jsonl']),
-    /** Name of the sink in metrics (`sink` label) and logs; defaults to the type (`webhook`, `webhook-2`, ...). */
-    name: z.string().min(1).max(64).optional(),
-    /** OTLP base URL (`/v1/logs` or `/v1/traces` appended for HTTP), gRPC HOST:PORT, or webhook URL. */
-    endpoint: z.string().optional(),
-    protocol: z.enum(['grpc', 'http']).optional(),
-    headers: z.record(z.string()).optional(),
-    /** HMAC-SHA256 secret for the webhook's X-Conduct-Signature header. */
-    secret: z.string().optional(),
-    /** File to write to (`-` for stdout), for jsonl and ocsf. */
-    path: z.string().optional(),
-    /** Body format: webhook `json` | `slack` | `alertmanager`. */
-    format: z.string().optional(),
-    timeout: duration.optional(),
-    /** Further attempts after a failed delivery before the alert is given up (and counted); default 5. */
-    retries: z.number().int().nonnegative().optional(),
-    /** Delay before the first retry, doubled per retry with jitter (capped at 30s); default 500ms. */
-    backoff: duration.optional(),
-    /** Alerts held for this sink before new ones are dropped (and counted). */
-    queueSize: z.number().int().positive().optional(),
-    /** Lowest severity delivered. */
-    minSeverity: z.enum(['info', 'low', 'medium', 'high', 'critical']).optional(),
-    /** finding-span only: `forward` sends the finding spans through the `forward[]` downstreams instead of to `endpoint`. */
-    via: z.enum(['endpoint', 'forward']).optional(),
   })
   .strict();
 
@@ -273,50 +222,34 @@ export const configSchema = z
          * OpenTelemetry SDK's default export delay (5s), so that every service's spans of a trace
          * arrive before it completes.
          */
-        idle: duration.default('6s'),
+        idle: duration.default(`${DEFAULT_IDLE_MS}ms`),
         /** The event-time watermark trails the newest span by this much. */
-        lateness: duration.default('30s'),
+        lateness: duration.default(`${DEFAULT_LATENESS_MS}ms`),
         /** Spans held in pending traces; when full, the oldest traces are completed early. */
-        maxPendingSpans: z.number().int().positive().default(500_000),
+        maxPendingSpans: z.number().int().positive().default(DEFAULT_MAX_PENDING_SPANS),
         /**
          * A later part of a completed trace that arrives within this long joins the stored trace;
          * later, it is stored as a fragment of its own (counted). Matches the Collector's default
          * retry limit (5m).
          */
-        lateTraceWindow: duration.default('5m'),
+        lateTraceWindow: duration.default(`${DEFAULT_LATE_TRACE_WINDOW_MS}ms`),
       })
       .strict()
       .default({}),
-    learning: z
-      .object({
-        /** Calls an identity needs before it can enforce. */
-        minCalls: z.number().int().nonnegative().default(100),
-        /** Event time an identity needs before it can enforce. */
-        period: duration.default('24h'),
-        /** Baseline entries unseen for this long age out. */
-        forgetAfter: duration.default('30d'),
-      })
-      .strict()
-      .default({}),
-    detection: z
-      .object({
-        /** Novelty findings on people (IAM users, SSO sessions, enduser.id): at most low, as for machines, or none. */
-        humans: z.enum(['low', 'alert', 'ignore']).default('low'),
-      })
-      .strict()
-      .default({}),
+    learning: learningSchema.default({}),
+    detection: detectionSchema.default({}),
     identity: z
       .object({
         rules: z.array(identityRule).default(() => DEFAULT_IDENTITY_RULES.map((r) => ({ ...r }))),
       })
       .strict()
       .default({}),
-    policies: z.array(policy).default([]),
+    policies: z.array(policySchema).default([]),
     alerts: z
       .object({
         /** Link to the trace; `{traceId}` and `{spanId}` are replaced. */
         traceUrl: z.string().default('http://localhost:16686/trace/{traceId}'),
-        sinks: z.array(sink).default([]),
+        sinks: z.array(sinkSchema).default([]),
       })
       .strict()
       .default({}),
@@ -324,12 +257,7 @@ export const configSchema = z
     /** Caps against cardinality attacks and overload (docs/reliability.md). */
     limits: z
       .object({
-        /** Identities with a learned baseline, at most; further new identities are refused (never evicting). */
-        maxIdentities: z.number().int().positive().default(MAX_IDENTITIES),
-        /** New identities admitted per minute of event time; beyond it one flood alert is raised. */
-        maxNewIdentitiesPerMinute: z.number().int().positive().default(DEFAULT_MAX_NEW_IDENTITIES_PER_MINUTE),
-        /** Alerts one identity raises per hour of event time; beyond it its findings fold into one flood alert. */
-        maxAlertsPerIdentityPerHour: z.number().int().positive().default(DEFAULT_MAX_ALERTS_PER_IDENTITY_PER_HOUR),
+        ...cardinalityLimitFields,
         /** Heap in use above which the receivers answer "overloaded" (429/503, UNAVAILABLE); 0 turns the check off. */
         maxMemoryBytes: size.default(`${DEFAULT_MAX_MEMORY_BYTES}B`),
       })
@@ -351,9 +279,9 @@ export const configSchema = z
 export type ConfigInput = z.input<typeof configSchema>;
 /** The validated configuration with defaults applied and durations in milliseconds. */
 export type Config = z.output<typeof configSchema>;
-export type SinkConfig = z.output<typeof sink>;
+export type SinkConfig = SinkSettings;
 export type ForwardConfig = z.output<typeof forward>;
-export type PolicyConfig = z.output<typeof policy>;
+export type { PolicyConfig };
 
 /** The schemas of a duration and of a size value (for tests that find every such key). */
-export { duration as durationSchema, size as sizeSchema };
+export { durationSchema, sizeSchema };

@@ -18,9 +18,11 @@ function keysUsing(target: z.ZodTypeAny): string[] {
     else if (node instanceof z.ZodEffects) walk(node._def.schema, path);
     else if (node instanceof z.ZodArray) walk(node.element, [...path, '0']);
     else if (node instanceof z.ZodUnion) for (const o of node.options as z.ZodTypeAny[]) walk(o, path);
+    else if (node instanceof z.ZodDiscriminatedUnion) for (const o of node.options as z.ZodTypeAny[]) walk(o, path);
   };
   walk(configSchema, []);
-  return found.sort();
+  // A key the options of a union share (every sink's `timeout`) is one key.
+  return [...new Set(found)].sort();
 }
 
 /** Sets `value` at a dotted key path (`forward.0.retry.maxElapsed`) in a fresh config object. */

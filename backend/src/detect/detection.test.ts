@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Chain } from '@conduct/processor';
 import { SEVERITY_RANK, type Alert } from '../alerts/model.js';
-import type { PolicyConfig } from '../config/index.js';
+import type { PolicyConfig } from './settings.js';
 import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
 import { createDetection, type Detection, type LearningConfig } from './detection.js';
 import { HOUR, MINUTE, T0, chain, deployChain, training } from './testdata/chains.js';

@@ -1,7 +1,7 @@
 import type { Call, Chain, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import { SEVERITY_RANK, type Alert, type AlertStatus, type Verdict } from '../alerts/model.js';
-import type { PolicyConfig } from '../config/index.js';
+import type { PolicyConfig } from './settings.js';
 import {
   RATE_WINDOW_MS,
   chainCalls,

@@ -1,7 +1,7 @@
 import type { Call, Chain } from '@conduct/processor';
 import type { Baseline, LearningState, RateWindow } from '../learn/index.js';
 import type { Detector, Severity } from '../alerts/model.js';
-import type { PolicyConfig } from '../config/index.js';
+import type { PolicyConfig } from './settings.js';
 
 /** What one detector found in one chain (at most one per detector and chain). */
 export interface Finding {

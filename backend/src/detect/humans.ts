@@ -1,6 +1,7 @@
 import { isNonHumanIdentity } from '../learn/index.js';
 import { SEVERITY_RANK } from '../alerts/model.js';
 import { BURST_ONLY_MAX_SCORE, type ScoredFinding } from './score.js';
+import type { HumansMode } from './limits.js';
 
 /**
  * People among the identities. conduct watches non-human identities; a person's work (an IAM
@@ -8,10 +9,7 @@ import { BURST_ONLY_MAX_SCORE, type ScoredFinding } from './score.js';
  * by nature, so novelty findings on people stay low by default (config `detection.humans`).
  */
 
-/** `low` (default): novelty findings on people at most low; `alert`: as for machines; `ignore`: none. */
-export type HumansMode = 'low' | 'alert' | 'ignore';
-export const HUMANS_MODES: readonly HumansMode[] = ['low', 'alert', 'ignore'];
-export const DEFAULT_HUMANS_MODE: HumansMode = 'low';
+export { DEFAULT_HUMANS_MODE, HUMANS_MODES, type HumansMode } from './limits.js';
 
 /** Detectors that judge people as they judge machines: a stolen credential and a declared rule. */
 const ALWAYS_JUDGED = new Set(['credential-reuse', 'policy']);

@@ -1,5 +1,5 @@
 import type { Call } from '@conduct/processor';
-import type { PolicyConfig } from '../config/index.js';
+import type { PolicyConfig } from './settings.js';
 
 /**
  * Identity context from the `policies` config: glob matching, the policy of an identity and

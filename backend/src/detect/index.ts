@@ -24,6 +24,7 @@ export type {
   IdentityDetection,
 } from './detection.js';
 export type { LearningConfig, CardinalityLimits } from './limits.js';
+export { learningSchema, detectionSchema, policySchema, cardinalityLimitFields, type PolicyConfig } from './settings.js';
 export { ALL_DETECTORS } from './detectors/index.js';
 export type { Finding, DetectionContext, DetectorFn } from './finding.js';
 export { policyFor, globToRegExp, sensitiveReason } from './identity-context.js';

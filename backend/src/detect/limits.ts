@@ -1,6 +1,6 @@
 /**
  * Detection's own settings and their defaults: learning (config `learning`) and the cardinality
- * caps (config `limits`). The config schema takes its defaults from here.
+ * caps (config `limits`). The config schema's pieces for them (settings.ts) take their defaults from here.
  */
 import type { Severity } from '../alerts/model.js';
 
@@ -28,6 +28,11 @@ export const MAX_ALERTS_PER_QUERY = 1_000;
 export const DEFAULT_ALERTS_PER_QUERY = 100;
 /** Held chains of an identity read for the alert-only parts of its graph. */
 export const MAX_HELD_CHAINS_IN_GRAPH = 200;
+
+/** `detection.humans`: `low` (default): novelty findings on people at most low; `alert`: as for machines; `ignore`: none. */
+export const HUMANS_MODES = ['low', 'alert', 'ignore'] as const;
+export type HumansMode = (typeof HUMANS_MODES)[number];
+export const DEFAULT_HUMANS_MODE: HumansMode = 'low';
 
 /** Learning settings as the config gives them (`learning.*`, durations in ms). */
 export interface LearningConfig {
@@ -63,6 +68,13 @@ export interface CardinalityLimits {
    */
   maxAlertsPerIdentityPerHour: number;
 }
+
+/** Defaults of `learning.*`: 100 calls and a day of event time before enforcing; entries unseen for 30 days age out. */
+export const DEFAULT_LEARNING: LearningConfig = {
+  minCalls: 100,
+  period: 24 * 60 * 60_000,
+  forgetAfter: 30 * 24 * 60 * 60_000,
+};
 
 export const DEFAULT_CARDINALITY_LIMITS: CardinalityLimits = {
   maxIdentities: MAX_IDENTITIES,

@@ -5,6 +5,22 @@ import { alertAttributes, clip, conductResource, conductScope, findingsOf, hexId
 import { ATTR } from './attributes.js';
 import { createOtlpTransport, type OtlpTarget } from './otlp-transport.js';
 import { DeliveryError, type Sink, type SinkEvent } from './types.js';
+import { z } from 'zod';
+import { otlpProtocolField, sinkDeliveryFields, sinkHeaders } from './settings.js';
+
+/** `alerts.sinks[]` entry of a `finding-span` sink. */
+export const findingSpanSinkSchema = z
+  .object({
+    type: z.literal('finding-span'),
+    ...sinkDeliveryFields,
+    /** OTLP base URL (`/v1/traces` appended for HTTP) or gRPC HOST:PORT; required unless `via: forward`. */
+    endpoint: z.string().min(1).optional(),
+    protocol: otlpProtocolField,
+    headers: sinkHeaders,
+    /** `forward` sends the finding spans through the `forward[]` downstreams instead of to `endpoint`. */
+    via: z.enum(['endpoint', 'forward']).optional(),
+  })
+  .strict();
 
 /** OTLP `Span.SpanKind.SPAN_KIND_INTERNAL`. */
 const SPAN_KIND_INTERNAL = 1;

@@ -1,7 +1,6 @@
 import { loggableTarget } from './redact.js';
 import { silentLogger, type Logger } from '@conduct/processor';
 import { Registry } from 'prom-client';
-import type { SinkConfig } from '../../config/schema.js';
 import { SEVERITY_RANK, type Alert, type Severity } from '../model.js';
 import { createFindingSpanSink, createForwardedFindingSpanSink, type FindingSpanForwarder } from './finding-span.js';
 import { createJsonlSink } from './jsonl.js';
@@ -11,6 +10,7 @@ import { createOtlpLogsSink } from './otlp-logs.js';
 import type { Sink, SinkEventKind } from './types.js';
 import { createWebhookSink, WEBHOOK_FORMATS, type WebhookFormat } from './webhook.js';
 import { SinkWorker } from './worker.js';
+import type { SinkSettings } from './schema.js';
 
 /** Deadline of one delivery attempt. */
 export const DEFAULT_SINK_TIMEOUT_MS = 10_000;
@@ -53,41 +53,54 @@ export class SinkConfigError extends Error {
   override readonly name = 'SinkConfigError';
 }
 
-/** The config the sinks read: the schema's sink entry (durations already in milliseconds). */
-export type SinkSettings = SinkConfig;
-
+/**
+ * One sink from its settings. The schema (schema.ts) has checked each type's own fields; what it
+ * cannot see (a forwarder to send through, settings built in code rather than parsed) is
+ * checked here, naming the key.
+ */
 function buildSink(cfg: SinkSettings, key: string, version: string, forwarder: FindingSpanForwarder | undefined): Sink {
   const need = (value: string | undefined, field: string): string => {
     if (!value) throw new SinkConfigError(`${key}.${field} is required for a ${cfg.type} sink`);
     return value;
   };
+  const httpUrl = (value: string): string => {
+    if (!/^https?:\/\//.test(value)) throw new SinkConfigError(`${key}.endpoint must be an http:// or https:// URL`);
+    return value;
+  };
   const timeoutMs = cfg.timeout ?? DEFAULT_SINK_TIMEOUT_MS;
-  const headers = cfg.headers ?? {};
-  if (cfg.via === 'forward' && cfg.type !== 'finding-span') throw new SinkConfigError(`${key}.via: only a finding-span sink can send via forward`);
+  // The schema refuses `via` on other types; settings built in code are checked here.
+  if ((cfg as { via?: unknown }).via === 'forward' && cfg.type !== 'finding-span') throw new SinkConfigError(`${key}.via: only a finding-span sink can send via forward`);
   switch (cfg.type) {
     case 'otlp-logs':
-      return createOtlpLogsSink({ endpoint: need(cfg.endpoint, 'endpoint'), protocol: cfg.protocol, headers, timeoutMs, version });
+      return createOtlpLogsSink({ endpoint: need(cfg.endpoint, 'endpoint'), protocol: cfg.protocol, headers: cfg.headers ?? {}, timeoutMs, version });
     case 'finding-span':
       if (cfg.via === 'forward') {
         if (!forwarder?.enabled) throw new SinkConfigError(`${key}.via: forward needs at least one forward[] downstream`);
         return createForwardedFindingSpanSink(forwarder, version);
       }
-      return createFindingSpanSink({ endpoint: need(cfg.endpoint, 'endpoint'), protocol: cfg.protocol, headers, timeoutMs, version });
+      return createFindingSpanSink({ endpoint: need(cfg.endpoint, 'endpoint'), protocol: cfg.protocol, headers: cfg.headers ?? {}, timeoutMs, version });
     case 'webhook': {
       const format = (cfg.format ?? 'json') as WebhookFormat;
       if (!WEBHOOK_FORMATS.includes(format)) throw new SinkConfigError(`${key}.format must be one of ${WEBHOOK_FORMATS.join(', ')}`);
-      const url = need(cfg.endpoint, 'endpoint');
-      if (!/^https?:\/\//.test(url)) throw new SinkConfigError(`${key}.endpoint must be an http:// or https:// URL`);
-      return createWebhookSink({ url, format, headers, secret: cfg.secret, timeoutMs, version });
+      const url = httpUrl(need(cfg.endpoint, 'endpoint'));
+      return createWebhookSink({ url, format, headers: cfg.headers ?? {}, secret: cfg.secret, timeoutMs, version });
     }
     case 'ocsf': {
       if (!cfg.path && !cfg.endpoint) throw new SinkConfigError(`${key}.path or ${key}.endpoint is required for an ocsf sink`);
-      if (cfg.endpoint && !/^https?:\/\//.test(cfg.endpoint)) throw new SinkConfigError(`${key}.endpoint must be an http:// or https:// URL`);
-      return createOcsfSink({ path: cfg.path, url: cfg.path ? undefined : cfg.endpoint, headers, secret: cfg.secret, timeoutMs, version });
+      const url = cfg.path || !cfg.endpoint ? undefined : httpUrl(cfg.endpoint);
+      return createOcsfSink({ path: cfg.path, url, headers: cfg.headers ?? {}, secret: cfg.secret, timeoutMs, version });
     }
     case 'jsonl':
       return createJsonlSink({ path: cfg.path ?? '-' });
+    default:
+      throw new SinkConfigError(`${key}.type: unknown sink type "${(cfg as { type: unknown }).type}"`);
   }
+}
+
+/** Where a sink sends, for the start-up log line (credentials in URLs hidden). */
+function sinkTarget(cfg: SinkSettings): string | undefined {
+  if ('via' in cfg && cfg.via === 'forward') return 'forward';
+  return loggableTarget(('endpoint' in cfg ? cfg.endpoint : undefined) ?? ('path' in cfg ? cfg.path : undefined));
 }
 
 /** Unique names: the configured `name`, else the type (`webhook`, `webhook-2`, ...). */
@@ -125,7 +138,7 @@ export function createSinks(configs: readonly SinkSettings[], options: SinksOpti
     return { worker, accepts: sink.accepts, minRank: SEVERITY_RANK[cfg.minSeverity ?? 'info'] };
   });
   if (entries.length > 0) {
-    logger.info({ sinks: configs.map((c, i) => ({ name: names[i], type: c.type, target: c.via === 'forward' ? 'forward' : loggableTarget(c.endpoint ?? c.path) })) }, 'alert sinks ready');
+    logger.info({ sinks: configs.map((c, i) => ({ name: names[i], type: c.type, target: sinkTarget(c) })) }, 'alert sinks ready');
   }
   let stopping: Promise<void> | undefined;
 
@@ -166,4 +179,5 @@ export { OCSF, OCSF_SCHEMA_VERSION, OCSF_SEVERITY, OCSF_STATUS, ocsfFinding } fr
 export { LOG_SEVERITY } from './otlp.js';
 export { alertLogsRequest, LOG_EVENT_NAMES } from './otlp-logs.js';
 export { DeliveryError, type Sink, type SinkEvent, type SinkEventKind } from './types.js';
+export { sinkSchema, SINK_TYPES, type SinkSettings } from './schema.js';
 export { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signBody, WEBHOOK_FORMATS, type WebhookFormat } from './webhook.js';

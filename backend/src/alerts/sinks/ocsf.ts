@@ -5,6 +5,23 @@ import { clip, findingsOf, isoToMs } from './otlp.js';
 import { postHttp } from './transport.js';
 import type { Sink, SinkEvent } from './types.js';
 import { preparePost, type PreparedPost } from './webhook.js';
+import { z } from 'zod';
+import { httpUrl, sinkDeliveryFields, sinkHeaders } from './settings.js';
+
+/** `alerts.sinks[]` entry of an `ocsf` sink: a file (`path`, `-` for stdout) or an HTTP `endpoint`. */
+export const ocsfSinkSchema = z
+  .object({
+    type: z.literal('ocsf'),
+    ...sinkDeliveryFields,
+    /** File to append OCSF JSON lines to (`-` for stdout); wins over `endpoint`. */
+    path: z.string().min(1).optional(),
+    /** URL to POST each OCSF finding to. */
+    endpoint: httpUrl.optional(),
+    headers: sinkHeaders,
+    /** HMAC-SHA256 secret for the X-Conduct-Signature header of the POSTs. */
+    secret: z.string().optional(),
+  })
+  .strict();
 
 /** The OCSF schema version the findings follow. */
 export const OCSF_SCHEMA_VERSION = '1.8.0';

@@ -2,6 +2,20 @@ import { encodeLogsRequest, type ExportLogsServiceRequest } from '@conduct/proto
 import { alertAttributes, conductResource, conductScope, hexId, isoToMs, LOG_SEVERITY, msToNanos } from './otlp.js';
 import { createOtlpTransport, type OtlpTarget } from './otlp-transport.js';
 import type { Sink, SinkEvent } from './types.js';
+import { z } from 'zod';
+import { otlpProtocolField, sinkDeliveryFields, sinkHeaders } from './settings.js';
+
+/** `alerts.sinks[]` entry of an `otlp-logs` sink. */
+export const otlpLogsSinkSchema = z
+  .object({
+    type: z.literal('otlp-logs'),
+    ...sinkDeliveryFields,
+    /** OTLP base URL (`/v1/logs` appended for HTTP) or gRPC HOST:PORT. */
+    endpoint: z.string().min(1),
+    protocol: otlpProtocolField,
+    headers: sinkHeaders,
+  })
+  .strict();
 
 /** Log record `event_name` of an alert, and of an operator's verdict on one. */
 export const LOG_EVENT_NAMES = { alert: 'conduct.alert', feedback: 'conduct.alert.feedback' } as const;

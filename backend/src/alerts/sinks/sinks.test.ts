@@ -47,6 +47,9 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Settings built in code that the config schema would refuse (a JavaScript caller's): createSinks checks them too. */
+const unchecked = (settings: object) => settings as SinkSettings;
+
 function sinks(configs: SinkSettings[], drainMs?: number): Sinks {
   const s = createSinks(configs, { registry, version: '9.9.9-test', drainMs });
   closers.push(() => s.stop());
@@ -211,7 +214,7 @@ describe('finding-span sink', () => {
     const off = { enabled: false, submitSpans: () => 'accepted' as const };
     expect(() => createSinks([{ type: 'finding-span', via: 'forward' }])).toThrow(/alerts\.sinks\[0\]\.via: forward needs/);
     expect(() => createSinks([{ type: 'finding-span', via: 'forward' }], { forwarder: off })).toThrow(SinkConfigError);
-    expect(() => createSinks([{ type: 'webhook', endpoint: 'http://x', via: 'forward' }], { forwarder: { ...off, enabled: true } })).toThrow(
+    expect(() => createSinks([unchecked({ type: 'webhook', endpoint: 'http://x', via: 'forward' })], { forwarder: { ...off, enabled: true } })).toThrow(
       /alerts\.sinks\[0\]\.via: only a finding-span sink/,
     );
   });
@@ -501,9 +504,9 @@ describe('jsonl sink', () => {
 
 describe('createSinks configuration', () => {
   it('names the key of a missing setting', () => {
-    expect(() => createSinks([{ type: 'jsonl' }, { type: 'webhook' }])).toThrow(SinkConfigError);
-    expect(() => createSinks([{ type: 'jsonl' }, { type: 'webhook' }])).toThrow(/alerts\.sinks\[1\]\.endpoint/);
-    expect(() => createSinks([{ type: 'webhook', endpoint: 'http://x', format: 'teams' }])).toThrow(/alerts\.sinks\[0\]\.format/);
+    expect(() => createSinks([{ type: 'jsonl' }, unchecked({ type: 'webhook' })])).toThrow(SinkConfigError);
+    expect(() => createSinks([{ type: 'jsonl' }, unchecked({ type: 'webhook' })])).toThrow(/alerts\.sinks\[1\]\.endpoint/);
+    expect(() => createSinks([unchecked({ type: 'webhook', endpoint: 'http://x', format: 'teams' })])).toThrow(/alerts\.sinks\[0\]\.format/);
     expect(() => createSinks([{ type: 'ocsf' }])).toThrow(/alerts\.sinks\[0\]\.path/);
   });
 

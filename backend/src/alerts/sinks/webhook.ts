@@ -2,10 +2,27 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { alertmanagerBody, jsonBody, slackBody } from './formats.js';
 import { postHttp } from './transport.js';
 import type { Sink, SinkEvent } from './types.js';
+import { z } from 'zod';
+import { httpUrl, sinkDeliveryFields, sinkHeaders } from './settings.js';
 
 /** Webhook body formats. */
 export const WEBHOOK_FORMATS = ['json', 'slack', 'alertmanager'] as const;
 export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
+
+/** `alerts.sinks[]` entry of a `webhook` sink. */
+export const webhookSinkSchema = z
+  .object({
+    type: z.literal('webhook'),
+    ...sinkDeliveryFields,
+    /** The URL to POST to. */
+    endpoint: httpUrl,
+    headers: sinkHeaders,
+    /** HMAC-SHA256 secret for the X-Conduct-Signature header. */
+    secret: z.string().optional(),
+    /** Body format (default `json`). */
+    format: z.enum(WEBHOOK_FORMATS).optional(),
+  })
+  .strict();
 
 /** Header carrying `sha256=<hex HMAC-SHA256 of the exact body>` when a secret is configured. */
 export const SIGNATURE_HEADER = 'x-conduct-signature';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PolicyConfig } from '../../config/index.js';
+import type { PolicyConfig } from '../settings.js';
 import { T0, chain } from '../testdata/chains.js';
 import { contextFor, learned } from '../testdata/context.js';
 import { policy } from './policy.js';

@@ -1,5 +1,5 @@
 import type { Chain } from '@conduct/processor';
-import type { PolicyConfig } from '../../config/index.js';
+import type { PolicyConfig } from '../settings.js';
 import {
   chainCalls,
   createBaseline,
