@@ -16,9 +16,11 @@ describe('conduct demo (bounded mode)', () => {
   let demo: DemoResult;
   const lines: string[] = [];
 
+  // The services start three at a time, each allowed 3 minutes to report ready
+  // (examples/services/system.mjs); then the learning minutes and the scenarios run.
   beforeAll(async () => {
     demo = await runDemo({ print: (l) => lines.push(l) });
-  }, 240_000);
+  }, 600_000);
 
   afterAll(async () => {
     await demo?.stop();

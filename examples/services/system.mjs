@@ -11,8 +11,13 @@ import { makeCertificates } from './certs.mjs';
 import { SERVICES } from './registry.mjs';
 
 const SERVICE_JS = fileURLToPath(new URL('./service.mjs', import.meta.url));
-/** Time a service process gets to start and report its port. */
-export const START_TIMEOUT_MS = 60_000;
+/**
+ * Time one service process gets from its fork to its ready message (it waits for that message,
+ * so a fast machine waits no longer): generous, for machines loaded by other work.
+ */
+export const START_TIMEOUT_MS = 180_000;
+/** Service processes started at once: starting all twelve together starves a loaded machine. */
+export const START_CONCURRENCY = 3;
 /** Time one command to a service process may take. */
 export const COMMAND_TIMEOUT_MS = 60_000;
 /** Last lines of a service's stderr kept for error messages. */
@@ -35,6 +40,26 @@ function outsideParty(onRequest) {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(server));
   });
+}
+
+/**
+ * Runs `task` for each item, at most `limit` at a time. After a failure no further item is
+ * started; rejects with the first failure once the running tasks have ended.
+ */
+async function eachLimited(items, limit, task) {
+  const queue = [...items];
+  let failure;
+  const worker = async () => {
+    while (queue.length > 0 && !failure) {
+      try {
+        await task(queue.shift());
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
+  if (failure) throw failure;
 }
 
 /**
@@ -154,7 +179,7 @@ export async function startSystem({ otlpEndpoint, dir, k8sAuditEndpoint }) {
   };
 
   try {
-    await Promise.all(Object.keys(SERVICES).map(startOne));
+    await eachLimited(Object.keys(SERVICES), START_CONCURRENCY, startOne);
     await all({ cmd: 'peers', ports, grpcPorts });
   } catch (err) {
     await stop();
