@@ -46,4 +46,21 @@ describe('new-peer', () => {
     expect(f.spanIds).toEqual(c.calls.map((x) => x.spanId));
     expect(f.title).toContain('2 new peers');
   });
+
+  it('keeps a known database operation answered by another host (a failover to the standby) low, and a new statement medium', () => {
+    const primary = { operation: 'SELECT releases', peer: 'deploy-db-0.db.internal:5432', peerKind: 'database' as const, protocol: 'db', target: 'releases' };
+    const withDb = learned(
+      CI,
+      training(CI, T0, 60, 3 * MINUTE).map((c) => chain(CI, c.startMs, [...c.calls, { ...primary }])),
+    );
+    const standby = chain(CI, TRAINED + MINUTE, [{ ...primary, peer: 'deploy-db-1.db.internal:5432' }]);
+    const f = newPeer(contextFor(withDb, standby))!;
+    expect(f).toMatchObject({ keys: ['peer:deploy-db-1.db.internal:5432'], severity: 'low' });
+    expect(f.explanation).toContain('failover');
+    const other = chain(CI, TRAINED + MINUTE, [{ ...primary, operation: 'SELECT users', target: 'users', peer: 'deploy-db-1.db.internal:5432' }]);
+    expect(newPeer(contextFor(withDb, other))).toMatchObject({ severity: 'medium' });
+    // A new service next to the standby is still news.
+    const both = chain(CI, TRAINED + MINUTE, [{ ...primary, peer: 'deploy-db-1.db.internal:5432' }, { operation: 'GET /v1/ledger', peer: 'ledger-api' }]);
+    expect(newPeer(contextFor(withDb, both))).toMatchObject({ severity: 'medium' });
+  });
 });

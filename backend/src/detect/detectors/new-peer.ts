@@ -78,6 +78,10 @@ export function newPeer(ctx: DetectionContext): Finding | undefined {
       else if (!c.external && (c.peerKind === 'service' || c.peerKind === 'http' || c.peerKind === 'virtual')) techniques.add(T_LATERAL_MOVEMENT_CLOUD_SERVICES);
     }
   }
+  // The database calls it always makes, answered by another host: a failover or a new replica.
+  const replicas = [...newPeers.values()].filter((calls) => calls.every((c) => sameDatabaseWork(b, c)));
+  const failover = newAccounts.size === 0 && newPeers.size > 0 && replicas.length === newPeers.size;
+  if (failover) sentences.push('Every call to it is a database operation this identity already performs: the same database at another host (a failover or a new replica), so this stays low.');
   const list = (items: string[]) => `${items.slice(0, 3).join(', ')}${items.length > 3 ? ', ...' : ''}`;
   const peerPart = newPeers.size === 0 ? '' : `contacted ${newPeers.size === 1 ? 'a new peer' : `${newPeers.size} new peers`}: ${list([...newPeers.keys()])}`;
   const accountPart =
@@ -85,7 +89,7 @@ export function newPeer(ctx: DetectionContext): Finding | undefined {
   return {
     detector: 'new-peer',
     keys: [...[...newPeers.keys()].map((p) => `peer:${p}`), ...[...newAccounts.keys()].map((a) => `account:${a}`)],
-    severity: external || sensitiveCalls.length > 0 || newAccounts.size > 0 ? 'high' : 'medium',
+    severity: external || sensitiveCalls.length > 0 || newAccounts.size > 0 ? 'high' : failover ? 'low' : 'medium',
     reach: true,
     external,
     sensitive: sensitiveCalls.length > 0,
@@ -101,4 +105,9 @@ export function newPeer(ctx: DetectionContext): Finding | undefined {
       newAccounts: [...newAccounts.keys()],
     },
   };
+}
+
+/** An internal database call whose operation (statement and table) the identity already performs. */
+function sameDatabaseWork(b: DetectionContext['baseline'], call: Call): boolean {
+  return call.peerKind === 'database' && !call.external && has(b, 'operation', call.operation);
 }

@@ -8,6 +8,12 @@ const TRAINED = T0 + 60 * 3 * MINUTE;
 /** Learned from us-east-1, account 111111111111, cluster prod-a, pods with churning names. */
 const baseline = () => learned(CI, training(CI, T0, 60, 3 * MINUTE));
 const usualSource = { region: 'us-east-1', account: '111111111111', cluster: 'prod-a' };
+/** The same, its pods' addresses in the /24s of two nodes of cluster prod-a. */
+const onNodes = () =>
+  learned(
+    CI,
+    training(CI, T0, 60, 3 * MINUTE).map((c, i) => ({ ...c, calls: c.calls.map((call) => ({ ...call, source: { ...call.source, network: `10.1.${i % 2}.0/24`, publicAddress: false } })) })),
+  );
 
 describe('new-source', () => {
   it('finds a new region, medium, naming the usual one', () => {
@@ -31,5 +37,23 @@ describe('new-source', () => {
     const region = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: { ...usualSource, region: 'ap-south-1' } }]);
     expect(newSource(contextFor(baseline(), region, { suppressed: ['new-source region:ap-south-1'] }))).toBeUndefined();
     expect(newSource(contextFor(learned(CI, training(CI, T0, 5, MINUTE)), region))).toBeUndefined();
+  });
+
+  it('takes a new private segment of a known cluster for a new node (node-pool rotation), not a new source', () => {
+    const c = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: { ...usualSource, network: '10.1.60.0/24', publicAddress: false } }]);
+    expect(newSource(contextFor(onNodes(), c))).toBeUndefined();
+    // Without a cluster to place it (a client the identity is only seen by its address), the segment is news.
+    const bare = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: { region: 'us-east-1', account: '111111111111', network: '10.99.7.0/24', publicAddress: false } }]);
+    expect(newSource(contextFor(onNodes(), bare))).toMatchObject({ keys: ['network:10.99.7.0/24'], severity: 'medium' });
+  });
+
+  it('keeps a failover to another cluster of the same region and account low, and a new region medium', () => {
+    const standby = { ...usualSource, cluster: 'prod-b', network: '10.1.90.0/24', publicAddress: false };
+    const c = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: standby }]);
+    const f = newSource(contextFor(onNodes(), c))!;
+    expect(f).toMatchObject({ keys: ['cluster:prod-b', 'network:10.1.90.0/24'], severity: 'low' });
+    expect(f.explanation).toContain('failed over');
+    const elsewhere = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: { ...standby, region: 'ap-south-1' } }]);
+    expect(newSource(contextFor(onNodes(), elsewhere))).toMatchObject({ severity: 'medium' });
   });
 });

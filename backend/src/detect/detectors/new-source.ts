@@ -12,9 +12,19 @@ const NOUN: Partial<Record<EntryKind, string>> = {
 };
 
 /**
+ * Where a workload is placed inside its own account and region: the cluster, and the network
+ * segment of its pod addresses. Nodes come and go (a node-pool rotation, an autoscaler), and a
+ * failover runs the same workload in a standby cluster.
+ */
+const PLACEMENT: ReadonlySet<EntryKind> = new Set<EntryKind>(['cluster', 'network']);
+
+/**
  * `new-source`: an enforcing identity acts from a region, own account, cluster, network segment or
  * client software family outside its baseline (only for kinds its baseline has seen; host and pod
  * names are never compared). Medium; high from a public address or with a sensitive operation.
+ * Placement inside known ground is not news: a new private segment of a call from a known cluster
+ * is a new node of that cluster (no finding), and a new cluster or segment alone, private, in a
+ * known region and account, is low (a rescheduled or failed-over workload).
  */
 export function newSource(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
@@ -27,6 +37,7 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
       if (kind === 'addressClass' || known.size === 0) continue;
       const value = sourceKey(call, kind);
       if (!value || known.has(value)) continue;
+      if (kind === 'network' && newNode(call, b.entries.cluster)) continue;
       const key = `${kind}:${value}`;
       if (ctx.suppressed('new-source', key)) continue;
       found ??= new Map();
@@ -50,10 +61,18 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
   const sensitive = offending.filter((c) => ctx.sensitive(c));
   if (sensitive.length) sentences.push(`From there it performed ${unique(sensitive.map((c) => c.operation)).slice(0, 3).map(q).join(', ')}, which is sensitive.`);
   const labels = [...found.values()].map((f) => `${NOUN[f.kind]} ${f.value}`);
+  // A segment is placement only for calls that name their cluster (their own pods' addresses); for
+  // a client seen only by its address, the segment is where the credential is used from.
+  const placement =
+    !publicCall &&
+    !sensitive.length &&
+    [...found.values()].every((f) => PLACEMENT.has(f.kind) && f.calls.every((c) => sourceKey(c, 'cluster') !== undefined)) &&
+    offending.every((c) => knownGround(c, b.entries));
+  if (placement) sentences.push('Region and account are the usual ones: a workload rescheduled or failed over inside its own ground, so this stays low.');
   return {
     detector: 'new-source',
     keys: [...found.keys()],
-    severity: publicCall || sensitive.length ? 'high' : 'medium',
+    severity: publicCall || sensitive.length ? 'high' : placement ? 'low' : 'medium',
     reach: true,
     external: false,
     sensitive: sensitive.length > 0,
@@ -64,4 +83,17 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
     techniques: [T_VALID_CLOUD_ACCOUNTS],
     evidence: { newSources: [...found.values()].map((f) => ({ kind: f.kind, value: f.value })) },
   };
+}
+
+/** A private address of a call made from a cluster the identity is known in: a pod on a new node. */
+function newNode(call: Call, clusters: ReadonlyMap<string, unknown>): boolean {
+  const cluster = sourceKey(call, 'cluster');
+  return cluster !== undefined && clusters.has(cluster) && call.source?.publicAddress !== true;
+}
+
+/** The call's region and own account, where it names them, are known to the identity. */
+function knownGround(call: Call, entries: DetectionContext['baseline']['entries']): boolean {
+  const region = sourceKey(call, 'region');
+  const account = sourceKey(call, 'account');
+  return (region === undefined || entries.region.has(region)) && (account === undefined || entries.account.has(account));
 }
