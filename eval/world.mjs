@@ -492,8 +492,7 @@ export function createWorld({ seed, days, learningHours }) {
     const tags = new Set();
     const ord = svc.orders.replica();
     const pay = svc.payments.replica();
-    const orderDb = state.now >= at.dbFailover && state.now < at.dbFailover + 2 * HOUR ? 'orders-db-1.db.internal' : dbHost.orders;
-    if (orderDb !== dbHost.orders) tags.add('failover');
+    const orderDb = dbHost.orders;
     const payCalls = [];
     if (during('paymentsRetryStorm', 20 * MINUTE) && d.chance(0.7)) {
       tags.add('retry-storm');
@@ -662,27 +661,37 @@ export function createWorld({ seed, days, learningHours }) {
     return { tags, root: span('crm-export run', INTERNAL, r.resource, {}, seq(steps, 2, 10)) };
   }
 
+  /** The orders read replica; its standby while the replica fails over (2 h). */
+  function readReplica(tags) {
+    if (!during('dbFailover', 2 * HOUR)) return 'orders-db-ro.db.internal';
+    tags.add('failover');
+    return 'orders-db-ro-standby.db.internal';
+  }
+
   function etlRun() {
     const r = jobs.etl.replica();
+    const tags = new Set();
+    const replica = readReplica(tags);
     const steps = [
-      db(r, 'postgresql', 'orders', 'SELECT', 'orders', 'orders-db-ro.db.internal', { dur: 200 }),
-      db(r, 'postgresql', 'orders', 'SELECT', 'order_lines', 'orders-db-ro.db.internal', { dur: 200 }),
+      db(r, 'postgresql', 'orders', 'SELECT', 'orders', replica, { dur: 200 }),
+      db(r, 'postgresql', 'orders', 'SELECT', 'order_lines', replica, { dur: 200 }),
       aws(r, 'S3', 'PutObject', { bucket: 'lake-raw-orders', account: DATA_LAKE_ACCOUNT, dur: 300 }),
       aws(r, 'Glue', 'StartJobRun', { account: DATA_LAKE_ACCOUNT }),
     ];
-    return { tags: new Set(), root: span('etl-orders run', INTERNAL, r.resource, {}, seq(steps, 2, 10)) };
+    return { tags, root: span('etl-orders run', INTERNAL, r.resource, {}, seq(steps, 2, 10)) };
   }
 
   function reportRun() {
     const r = jobs.reports.replica();
+    const tags = new Set(['id-churn']);
     const day = new Date(state.now - DAY).toISOString().slice(0, 10);
     const steps = [
       httpOut(r, 'GET', `http://reporting.legacy.internal/reports/${day}/summary`, { dur: 100 }),
       httpOut(r, 'GET', `http://reporting.legacy.internal/reports/${day}/regions/${d.pick(['emea', 'amer', 'apac'])}`, { dur: 100 }),
-      db(r, 'postgresql', 'orders', 'SELECT', 'orders', 'orders-db-ro.db.internal', { dur: 300 }),
+      db(r, 'postgresql', 'orders', 'SELECT', 'orders', readReplica(tags), { dur: 300 }),
       aws(r, 'S3', 'PutObject', { bucket: 'reports', dur: 100 }),
     ];
-    return { tags: new Set(['id-churn']), root: span('report-builder run', INTERNAL, r.resource, {}, seq(steps, 2, 10)) };
+    return { tags, root: span('report-builder run', INTERNAL, r.resource, {}, seq(steps, 2, 10)) };
   }
 
   // ---- schedule ---------------------------------------------------------------------------------
@@ -805,7 +814,7 @@ export function createWorld({ seed, days, learningHours }) {
     'id-churn': 'ids in URLs without http.route: user names, order numbers, image digests and upload ids, dates, ticket numbers',
     'new-identity': 'a new AI agent and a new CI deployer appear mid-run',
     'legitimate-burst': "flash sale (about 6x the shop's browsing for 30 min), hotfix day (10 deploys in 15 min), backfill (12 ETL runs in 9 min)",
-    failover: 'orders database fails over to its standby host for 2 h; inventory runs in the DR cluster for 1 h',
+    failover: "the orders database's read replica fails over to its standby host for 2 h (ETL and reports read there); inventory runs in the DR cluster for 1 h",
   };
   return { hours, evalStart, traces, attacks, challenges, schedule: at };
 }
