@@ -374,6 +374,7 @@ export function createWorld({ seed, days, learningHours }) {
   const at = {
     storefrontRelease: when(0.05),
     inventoryRetryStorm: when(0.12),
+    llmRateLimit: when(0.16),
     nodeRotation: when(0.2),
     ciEnumeration: when(0.25),
     ordersRelease: when(0.3),
@@ -422,7 +423,7 @@ export function createWorld({ seed, days, learningHours }) {
   /** storefront -> inventory, retried after 503s during a retry storm. */
   function stockCalls(sf, sku, tags) {
     const calls = [];
-    if (during('inventoryRetryStorm', 25 * MINUTE) && d.chance(0.6)) {
+    if (during('inventoryRetryStorm', 45 * MINUTE) && d.chance(0.8)) {
       tags.add('retry-storm');
       const fails = d.int(1, 3);
       for (let i = 0; i < fails; i++) calls.push(http(sf, svc.inventory, 'GET', '/stock/{sku}', `/stock/${sku}`, { status: 503, dur: 30 }));
@@ -560,7 +561,14 @@ export function createWorld({ seed, days, learningHours }) {
       },
     });
     const tool = (t, children = []) => ({ name: `execute_tool ${t}`, kind: INTERNAL, resource: a.resource, dur: 30, attrs: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': t }, children });
-    const steps = [chat()];
+    // While the model provider rate-limits (429), each chat call is retried after a back-off.
+    const chatWithRetries = () => {
+      if (!during('llmRateLimit', 40 * MINUTE) || !d.chance(0.5)) return [chat()];
+      tags.add('retry-storm');
+      const failed = Array.from({ length: d.int(1, 2) }, () => ({ ...chat(), dur: 60, error: 'HTTP 429', attrs: { ...chat().attrs, 'error.type': '429' } }));
+      return [...failed, chat()];
+    };
+    const steps = [...chatWithRetries()];
     const backend = name === 'support-triage' ? svc.helpdesk : name === 'sales-assistant' || name === 'invoice-reader' ? svc.crm : undefined;
     const toolCall = (t) => {
       if (name === 'support-triage' && t === 'get_ticket') return tool(t, [httpOut(a, 'GET', `https://acme.zendesk.com/api/v2/tickets/${d.int(100000, 999999)}.json`, { at: 2, dur: 20 })]);
@@ -568,7 +576,7 @@ export function createWorld({ seed, days, learningHours }) {
       return tool(t);
     };
     const used = cfg.tools.filter((t, i) => i === 0 || d.chance(0.75));
-    for (const t of used) steps.push(toolCall(t), chat());
+    for (const t of used) steps.push(toolCall(t), ...chatWithRetries());
     if (flood) {
       tags.add('attack:agent-tool-flood');
       for (let i = 0; i < 40; i++) steps.push(tool('lookup_customer', [http(a, svc.crm, 'POST', '/tools/lookup_customer', '/tools/lookup_customer', { at: 2, dur: 10 })]), tool('get_payment_methods', [http(a, svc.crm, 'POST', '/tools/get_payment_methods', '/tools/get_payment_methods', { at: 2, dur: 10 })]));
@@ -809,7 +817,7 @@ export function createWorld({ seed, days, learningHours }) {
   const challenges = {
     steady: 'normal traffic after learning (diurnal volume, optional calls, cache hits)',
     release: 'new service.version adding endpoints and internal dependencies (storefront -> recommendations, catalog reviews; orders -> fraud-check, cache; crm-export -> schema registry)',
-    'retry-storm': 'inventory and the payment provider answer 5xx for 20-25 min; callers retry the same call',
+    'retry-storm': 'inventory (45 min) and the payment provider (20 min) answer 5xx, the model providers rate-limit the agents (429, 40 min); callers retry the same call',
     'replica-churn': 'node pool rotation: every shop pod gets a new name, node and /24',
     'id-churn': 'ids in URLs without http.route: user names, order numbers, image digests and upload ids, dates, ticket numbers',
     'new-identity': 'a new AI agent and a new CI deployer appear mid-run',
