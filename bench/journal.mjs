@@ -11,7 +11,8 @@
 //
 // --old takes the built backend (its dist/index.js) of another version, e.g. one with the SQLite
 // journal: rounds then alternate between the two, and both medians are printed. Each journal gets
-// a fresh directory and database; the old one writes to the database, this one to the directory.
+// a fresh directory and database; the old one writes to the database, this one to the directory
+// (the database stays empty for it).
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -57,17 +58,22 @@ const cpu = () => {
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const impls = [{ name: 'this version', create: createJournal }];
-if (values.old) impls.push({ name: 'old', create: (await import(pathToFileURL(resolve(values.old)).href)).createJournal });
+// This version's journal takes its directory alone (an older version's journal kept in the store
+// is moved over by `adoptLegacy`, not read through an option); an older version given with --old
+// takes the database its SQLite journal lives in.
+const impls = [{ name: 'this version', create: createJournal, options: ({ dir, registry }) => ({ dir, registry }) }];
+if (values.old) {
+  const { createJournal: createOld } = await import(pathToFileURL(resolve(values.old)).href);
+  impls.push({ name: 'old', create: createOld, options: ({ db, dir, registry }) => ({ db, dir, registry }) });
+}
 
-async function round(create) {
+async function round(impl) {
   const work = mkdtempSync(join(tmpdir(), 'conduct-journal-bench-'));
   const db = new Database(join(work, 'conduct.db'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   const dir = join(work, 'conduct.db.journal');
-  // `db` is the journal's database for the SQLite journal, an (empty) older journal for this one.
-  const journal = create({ db, legacyDb: db, dir, registry: new Registry() });
+  const journal = impl.create(impl.options({ db, dir, registry: new Registry() }));
   const consumer = journal.consumer({ consume: async () => {} });
   const ingest = journal.ingest({
     accept: async () => ({ ok: true }),
@@ -98,9 +104,9 @@ async function round(create) {
   return { us, left, segments };
 }
 
-for (const impl of impls) await round(impl.create);
+for (const impl of impls) await round(impl);
 const runs = impls.map(() => []);
-for (let r = 0; r < Number(values.rounds); r++) for (const [k, impl] of impls.entries()) runs[k].push(await round(impl.create));
+for (let r = 0; r < Number(values.rounds); r++) for (const [k, impl] of impls.entries()) runs[k].push(await round(impl));
 for (const [k, impl] of impls.entries()) {
   const rs = runs[k];
   process.stdout.write(
