@@ -259,27 +259,27 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     serial(() => commit(true)).catch((err: unknown) => logger.error({ err: String(err) }, 'writing learned baselines failed'));
   }
 
-  /** The identity's baseline, or a new one within the caps; undefined (counted, reported) when refused. */
-  async function baselineFor(chain: Chain, result: AnalyseResult): Promise<Baseline | undefined> {
-    const known = baselines.get(chain.identity);
-    if (known) return known;
+  /** A new baseline for the chain's identity within the caps; undefined when the caps refuse it. */
+  function admit(chain: Chain): Baseline | undefined {
     const window = Math.floor(chain.startMs / IDENTITY_FLOOD_WINDOW_MS);
     if (window !== newIdentities.window) {
       newIdentities.window = window;
       newIdentities.admitted = 0;
     }
-    const full = baselines.size >= limits.maxIdentities;
-    if (full || newIdentities.admitted >= limits.maxNewIdentitiesPerMinute) {
-      stats.identitiesRefused++;
-      const finding = identityFloodFinding(chain, chainCalls(chain), full, limits);
-      // One `fan-out` alert on FLOOD_IDENTITY per hour, its count the refused chains.
-      if (finding) await record({ ...chain, identity: FLOOD_IDENTITY, identityKind: 'system' }, [finding], result, true);
-      return undefined;
-    }
+    if (baselines.size >= limits.maxIdentities || newIdentities.admitted >= limits.maxNewIdentitiesPerMinute) return undefined;
     newIdentities.admitted++;
     const b = book.add(chain.identity, chain.identityKind, chain.displayName);
     stats.identities = baselines.size;
     return b;
+  }
+
+  /** Counts a chain `admit` refused and reports the flood: a promise while its alert is recorded. */
+  function refuse(chain: Chain, result: AnalyseResult): Promise<unknown> | undefined {
+    stats.identitiesRefused++;
+    const full = baselines.size >= limits.maxIdentities;
+    const finding = identityFloodFinding(chain, chainCalls(chain), full, limits);
+    // One `fan-out` alert on FLOOD_IDENTITY per hour, its count the refused chains.
+    return finding ? record({ ...chain, identity: FLOOD_IDENTITY, identityKind: 'system' }, [finding], result, true) : undefined;
   }
 
   async function record(chain: Chain, findings: ScoredFinding[], result: AnalyseResult, flood = false): Promise<Alert> {
@@ -325,12 +325,15 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
    * `late` (a chain a later part of its trace changed): rate windows count only calls new to the
    * trace, only findings that concern a changed call are recorded, the alerts the earlier chain
    * raised are revised first, and those still standing hold the chain out as before.
+   *
+   * Synchronous for the chains that find nothing (most of them): a promise only when an alert is
+   * recorded (the store may be asked for a repeat), so a batch awaits once per alert, not per chain.
    */
-  async function analyseChain(chain: Chain, result: AnalyseResult, late?: { change: LateChange; earlier: Alert[] }): Promise<void> {
-    const b = baselines.get(chain.identity) ?? (await baselineFor(chain, result));
-    if (!b) return;
+  function analyseChain(chain: Chain, result: AnalyseResult, late?: { change: LateChange; earlier: Alert[] }): Promise<void> | undefined {
+    const b = baselines.get(chain.identity) ?? admit(chain);
+    if (!b) return refuse(chain, result)?.then(() => undefined);
     const calls = inTimeOrder(chainCalls(chain));
-    if (calls.length === 0) return;
+    if (calls.length === 0) return undefined;
     const ordered: Chain = calls === chain.calls ? chain : { ...chain, calls };
     book.touch(b);
     const learning = learningState(b, opts);
@@ -358,8 +361,26 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
       holding.push(...reviseEarlier(late.earlier, found, late.change, result));
       found = found.filter((f) => f.spanIds.some((id) => late.change.changed.has(id)));
     }
+    const settle = () => settleChain(chain, ordered, calls, b, indexes, holding, result, late !== undefined);
     // Most chains find nothing: no scoring, budget, store lookups or waiting for them.
-    if (found.length > 0) holding.push(...(await alertOn(ordered, calls, b, found, result)));
+    if (found.length === 0) return settle();
+    return alertOn(ordered, calls, b, found, result).then((raised) => {
+      holding.push(...raised);
+      settle();
+    });
+  }
+
+  /** After a chain's alerts: holds it out (when `holding` has any) or learns it, and keeps its sources. */
+  function settleChain(
+    chain: Chain,
+    ordered: Chain,
+    calls: readonly Call[],
+    b: Baseline,
+    indexes: readonly number[],
+    holding: readonly Alert[],
+    result: AnalyseResult,
+    late: boolean,
+  ): undefined {
     if (holding.length > 0) {
       taintWindows(b.rate, indexes);
       for (const a of holding) recorder.hold(ordered, a);
@@ -378,6 +399,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     // A new list only when a source expired (rarely: each identity keeps a handful, oldest first).
     if ((b.recentSources[0]?.ms ?? cutoff) < cutoff) b.recentSources = b.recentSources.filter((s) => s.ms >= cutoff);
     forget(b, Math.max(newest, b.lastMs), opts.forgetAfterMs);
+    return undefined;
   }
 
   /**
@@ -459,7 +481,10 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
   const analyseBatch = (chains: readonly Chain[]) =>
     inBatch(async (result) => {
       const sorted = chains.filter((c) => c.calls.length > 0).sort((a, b) => a.startMs - b.startMs);
-      for (const chain of sorted) await analyseChain(chain, result);
+      for (const chain of sorted) {
+        const alerting = analyseChain(chain, result);
+        if (alerting) await alerting;
+      }
     });
 
   const analyseLateBatch = (changes: readonly LateChange[]) =>
