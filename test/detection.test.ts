@@ -192,6 +192,41 @@ function agentNormal(i: number): SpanSpec {
   return agentRun(i, tools);
 }
 
+
+const ORDERS = 'svc:shop/orders';
+/** An orders pod: cluster, region and account, and its address in its node's /24. */
+const ordersPod = (cluster: string, subnet: number) => ({
+  resource: { 'service.namespace': 'shop', 'service.name': 'orders', 'k8s.cluster.name': cluster, 'cloud.region': 'eu-west-1', 'cloud.account.id': '111111111111', 'host.name': pod('node'), 'k8s.pod.name': pod('orders') },
+  ip: `10.1.${subnet}.${2 + Math.floor(rnd() * 200)}`,
+});
+const paymentsResource = { 'service.namespace': 'shop', 'service.name': 'payments', 'k8s.cluster.name': 'prod-a', 'cloud.region': 'eu-west-1', 'host.name': 'payments-node-1' };
+/** An order: a charge at the payments service (whose server span sees the pod's address) and the order row in PostgreSQL. */
+function placeOrder(ip: string, dbHost: string): SpanSpec {
+  return {
+    name: 'POST /orders',
+    kind: SpanKind.SERVER,
+    at: 0,
+    duration: 60,
+    attributes: { 'http.request.method': 'POST', 'http.route': '/orders' },
+    children: [
+      {
+        name: 'POST',
+        kind: SpanKind.CLIENT,
+        at: 2,
+        duration: 20,
+        attributes: { 'http.request.method': 'POST', 'url.full': 'http://payments.shop.svc:8080/charges', 'server.address': 'payments.shop.svc', 'server.port': 8080 },
+        children: [{ name: 'POST /charges', kind: SpanKind.SERVER, at: 3, duration: 15, resource: paymentsResource, attributes: { 'http.request.method': 'POST', 'http.route': '/charges', 'client.address': ip } }],
+      },
+      {
+        name: 'INSERT shop.orders',
+        kind: SpanKind.CLIENT,
+        at: 30,
+        attributes: { 'db.system.name': 'postgresql', 'db.namespace': 'shop', 'db.operation.name': 'INSERT', 'db.collection.name': 'orders', 'server.address': dbHost, 'server.port': 5432 },
+      },
+    ],
+  };
+}
+
 // --- scenarios -----------------------------------------------------------------------------
 
 describe.each(STORAGE_KINDS)('stored in %s', (kind) => {
@@ -413,6 +448,34 @@ describe.each(STORAGE_KINDS)('stored in %s', (kind) => {
       await conduct.flush();
       const alerts = await alertsOf(conduct, AGENT);
       expect(serious(alerts), describeAlerts(alerts)).toEqual([]);
+    });
+
+    it('a node-pool rotation, a failover to the standby cluster and to the standby database', async () => {
+      const { conduct, traffic } = await start();
+      // Learned: pods on two nodes of cluster prod-a, the primary database.
+      for (let i = 0, at = T0; at < T0 + TRAINING_MS; i++, at += EVERY_MS) {
+        const p = ordersPod('prod-a', 1 + (i % 2));
+        await traffic.trace(at, p.resource, placeOrder(p.ip, 'orders-db-0.db.internal'));
+      }
+      await conduct.flush();
+      // The node pool is rotated: every pod on a new node, in a /24 never seen.
+      for (let k = 0; k < 4; k++) {
+        const p = ordersPod('prod-a', 60 + k);
+        await traffic.trace(ATTACK_AT + k * MINUTE, p.resource, placeOrder(p.ip, 'orders-db-0.db.internal'));
+      }
+      // Then the primary fails over: orders runs in the standby cluster and writes to the standby database.
+      for (let k = 0; k < 3; k++) {
+        const p = ordersPod('prod-b', 90);
+        await traffic.trace(ATTACK_AT + (10 + k) * MINUTE, p.resource, placeOrder(p.ip, 'orders-db-1.db.internal'));
+      }
+      await conduct.flush();
+      const alerts = await alertsOf(conduct, ORDERS);
+      expect(serious(alerts), describeAlerts(alerts)).toEqual([]);
+      // The failover stays visible, at low: the new cluster and the standby host.
+      const findings = alerts.flatMap((a) => a.findings);
+      expect(findings.find((f) => f.detector === 'new-source' && f.keys.includes('cluster:prod-b')), describeAlerts(alerts)).toMatchObject({ severity: 'low' });
+      expect(findings.find((f) => f.detector === 'new-peer' && f.keys.includes('peer:orders-db-1.db.internal:5432')), describeAlerts(alerts)).toMatchObject({ severity: 'low' });
+      expect(findings.some((f) => f.keys.some((k) => k.startsWith('network:10.1.6'))), 'a new node of a known cluster is no finding').toBe(false);
     });
 
     it('a brand-new identity while it is learning', async () => {
