@@ -43,6 +43,8 @@ export interface Call {
   identityKind: IdentityKind;
   /** The caller service, `service.namespace/service.name` or just `service.name`. */
   service: string;
+  /** The caller's `service.version` (its build), when its resource says; absent on server-side-only calls. */
+  version?: string;
   /** The callee: a service name, a virtual peer (`host:port`, `postgresql/orders`, ...). */
   peer: string;
   peerKind: PeerKind;

@@ -7,6 +7,8 @@
 // --- Resource: who the caller is and where it runs ------------------------------------------
 export const SERVICE_NAME = 'service.name';
 export const SERVICE_NAMESPACE = 'service.namespace';
+/** The caller's build: a new value with new behaviour on its replicas is a release. */
+export const SERVICE_VERSION = 'service.version';
 export const CLOUD_REGION = 'cloud.region';
 /** On a resource: the caller's own account. On a span: the account the call targets. */
 export const CLOUD_ACCOUNT_ID = 'cloud.account.id';
@@ -133,7 +135,7 @@ export const USER_AGENT_KEYS = [USER_AGENT_ORIGINAL, HTTP_USER_AGENT] as const;
  * the identity rules' keys, see `pipeline/keep.ts`); keep it complete when adding a key above.
  */
 export const READ_ATTRIBUTE_KEYS: readonly string[] = [
-  SERVICE_NAME, SERVICE_NAMESPACE, CLOUD_REGION, CLOUD_ACCOUNT_ID, CLOUD_RESOURCE_ID, HOST_NAME, K8S_CLUSTER_NAME,
+  SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_VERSION, CLOUD_REGION, CLOUD_ACCOUNT_ID, CLOUD_RESOURCE_ID, HOST_NAME, K8S_CLUSTER_NAME,
   GEN_AI_AGENT_ID, GEN_AI_AGENT_NAME, ENDUSER_ID, USER_ID, TLS_CLIENT_SUBJECT,
   CLIENT_ADDRESS, NET_SOCK_PEER_ADDR, NETWORK_PEER_ADDRESS, USER_AGENT_ORIGINAL, HTTP_USER_AGENT,
   HTTP_REQUEST_METHOD, HTTP_METHOD, HTTP_ROUTE, URL_FULL, HTTP_URL, URL_PATH, HTTP_TARGET, HTTP_RESPONSE_STATUS_CODE, HTTP_STATUS_CODE,

@@ -7,7 +7,7 @@ import { SEVERITY_RANK, type Alert } from '../alerts/model.js';
 import type { PolicyConfig } from './settings.js';
 import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
 import { createDetection, type Detection, type LearningConfig } from './detection.js';
-import { HOUR, MINUTE, T0, chain, deployChain, training } from './testdata/chains.js';
+import { HOUR, MINUTE, STOREFRONT, T0, chain, deployChain, storefrontChain, storefrontChains, training } from './testdata/chains.js';
 
 const LEARNING: LearningConfig = { minCalls: 100, period: 2 * HOUR, forgetAfter: 7 * 24 * HOUR };
 const TRACE_URL = 'http://jaeger.test/trace/{traceId}?span={spanId}';
@@ -374,6 +374,23 @@ describe('forgetting and persistence', () => {
     expect(r.updated.find((a) => a.id === alert.id)?.count).toBe(2);
     // A usual chain is still quiet after the restart.
     expect((await d.analyse([deployChain(CI, TRAINED + 3 * MINUTE, 4)])).alerts).toEqual([]);
+  });
+
+  it('keeps the chain model\'s calibration across reopening: a varied identity stays quiet on a step it never took', async () => {
+    const path = join(dir, 'conduct.db');
+    let d = await open();
+    expect((await d.analyse(storefrontChains(T0, 150))).alerts).toEqual([]);
+    expect(d.identity(STOREFRONT)?.status).toBe('enforcing');
+    await backend.close();
+    backend = await openSqliteBackend({ path });
+    const samples = backend.store.db.prepare("SELECT sum(count) AS n FROM baseline_entries WHERE identity = ? AND kind = 'chainSurprisal'").get(STOREFRONT) as { n: number };
+    expect(samples.n).toBeGreaterThan(100);
+    d = await open();
+    const at = T0 + 151 * MINUTE;
+    expect((await d.analyse([storefrontChain(at, ['GET /cart', 'GET /stock'])])).alerts).toEqual([]);
+    // A step out of its end, where it never went on, is still unusual.
+    const r = await d.analyse([storefrontChain(at + MINUTE, ['GET /stock', 'GET /cart', 'GET /stock', 'GET /stock', 'GET /stock', 'GET /stock'])]);
+    expect(r.alerts.flatMap((a) => a.detectors)).toContain('unusual-chain');
   });
 
   it('with persistIntervalMs, writes learned state once per interval or on flush, alerts at once', async () => {

@@ -1,4 +1,6 @@
 import type { Call, Chain } from '@conduct/processor';
+import { calibrate, chainSurprisal, scoreSteps, surprisalBucket, type Calibration, type StepScore, type TransitionCounts } from './chain-model.js';
+import { END, START } from './path.js';
 import { createRateState, type RateState } from './rate.js';
 import { KeyMemo } from './key-memo.js';
 import { chainShape, shapeKey } from './shape.js';
@@ -33,11 +35,14 @@ export const ENTRY_KINDS = [
   'targetAccount',
   /** JSON [service, peer, operation, peerKind, external]: the learned call graph. */
   'edge',
+  /** JSON [service, version]: the caller's `service.version` (its builds). */
+  'version',
+  /** Surprisal bucket (bits) -> learned chains: the chain model's calibration (chain-model.ts). */
+  'chainSurprisal',
 ] as const;
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 
-export const START = '(start)';
-export const END = '(end)';
+export { END, START };
 
 /** Entries kept per identity and kind; new keys beyond it are refused and counted. */
 export const MAX_ENTRIES_PER_KIND = 2_000;
@@ -92,6 +97,8 @@ export interface Baseline {
    * {@link transitionTotals} and kept up to date by learning from then on; not persisted.
    */
   transitionsOut: Map<string, number> | undefined;
+  /** The number of different steps learned after each operation, built and dropped with `transitionsOut`. */
+  transitionsDistinct: Map<string, number> | undefined;
 }
 
 /** A network segment and client software family an identity recently acted from. */
@@ -146,6 +153,7 @@ export function createBaseline(identity: string, identityKind: string, displayNa
     dirty: emptyKeySets(),
     removed: emptyKeySets(),
     transitionsOut: undefined,
+    transitionsDistinct: undefined,
   };
 }
 
@@ -169,7 +177,7 @@ export function bound(text: string): string {
  * keep their key; a comparison rather than a set lookup, as every touch asks.
  */
 function keyOf(kind: EntryKind, key: string): string {
-  return kind === 'transition' || kind === 'shape' || kind === 'edge' ? key : bound(key);
+  return kind === 'transition' || kind === 'shape' || kind === 'edge' || kind === 'version' ? key : bound(key);
 }
 
 /** Adds one observation of (kind, key) at event time `ms`; false when the kind was full. */
@@ -198,9 +206,13 @@ export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, 
 
 /** Adds one observation of the transition from `prev` to `next` (both bounded), and to its total. */
 function touchTransition(b: Baseline, prev: string, next: string, ms: number): void {
-  if (!touch(b, 'transition', transitionKey(prev, next), ms)) return;
+  const key = transitionKey(prev, next);
+  const isNew = !b.entries.transition.has(key);
+  if (!touch(b, 'transition', key, ms)) return;
   const totals = b.transitionsOut;
   if (totals) totals.set(prev, (totals.get(prev) ?? 0) + 1);
+  const distinct = b.transitionsDistinct;
+  if (isNew && distinct) distinct.set(prev, (distinct.get(prev) ?? 0) + 1);
 }
 
 export function has(b: Baseline, kind: EntryKind, key: string): boolean {
@@ -277,6 +289,9 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions): vo
   const calls = chainCalls(chain);
   if (calls.length === 0) return;
   if (chain.displayName && !b.displayName) b.displayName = chain.displayName;
+  // Scored against the baseline before the chain, as detection scores it.
+  const surprisal = chainSurprisal(chainSteps(b, operationPath(chain), calls));
+  if (surprisal !== undefined) touch(b, 'chainSurprisal', surprisalBucket(surprisal), calls[0]!.startMs);
   // The operations between START and END (operationPath without the list around them).
   const operations = new Array<string>(calls.length);
   for (let i = 0; i < calls.length; i++) {
@@ -288,6 +303,7 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions): vo
     touch(b, 'edge', edgeKey(call), ms);
     if (call.target) touch(b, 'target', call.target, ms);
     if (call.account) touch(b, 'targetAccount', call.account, ms);
+    if (call.version) touch(b, 'version', versionKey(call.service, call.version), ms);
     for (const kind of SOURCE_KINDS) {
       const key = sourceKey(call, kind);
       if (key) touch(b, kind, key, ms);
@@ -325,6 +341,7 @@ export function unlearnChain(b: Baseline, chain: Chain): void {
     untouch(b, 'edge', edgeKey(call));
     if (call.target) untouch(b, 'target', call.target);
     if (call.account) untouch(b, 'targetAccount', call.account);
+    if (call.version) untouch(b, 'version', versionKey(call.service, call.version));
     for (const kind of SOURCE_KINDS) {
       const key = sourceKey(call, kind);
       if (key) untouch(b, kind, key);
@@ -338,6 +355,7 @@ export function unlearnChain(b: Baseline, chain: Chain): void {
   }
   untouch(b, 'transition', transitionKey(prev, END));
   untouch(b, 'shape', shapeKey(chainShape(operations)));
+  // The chain's surprisal sample stays: it was scored against a baseline that is gone.
   // Totals are summed again on their next use.
   b.transitionsOut = undefined;
 }
@@ -429,14 +447,45 @@ export function transitionsFrom(b: Baseline, operation: string): { next: string;
  * per chain cost as much as the rest of the detector).
  */
 export function transitionTotals(b: Baseline): ReadonlyMap<string, number> {
-  if (b.transitionsOut) return b.transitionsOut;
+  if (b.transitionsOut && b.transitionsDistinct) return b.transitionsOut;
   const totals = new Map<string, number>();
+  const distinct = new Map<string, number>();
   for (const [key, e] of b.entries.transition) {
     const pair = parsedPair(key);
-    if (pair) totals.set(pair[0], (totals.get(pair[0]) ?? 0) + e.count);
+    if (!pair) continue;
+    totals.set(pair[0], (totals.get(pair[0]) ?? 0) + e.count);
+    distinct.set(pair[0], (distinct.get(pair[0]) ?? 0) + 1);
   }
   b.transitionsOut = totals;
+  b.transitionsDistinct = distinct;
   return totals;
+}
+
+/** The chain model's view of an identity's learned transitions. */
+export function transitionCounts(b: Baseline): TransitionCounts {
+  return {
+    count: (prev, next) => count(b, 'transition', transitionKey(prev, next)),
+    departures: (prev) => ({ total: transitionTotals(b).get(prev) ?? 0, distinct: b.transitionsDistinct!.get(prev) ?? 0 }),
+    successors: (prev) => transitionsFrom(b, prev),
+  };
+}
+
+/** The chain model's scores of a chain's steps against this baseline (START and END included). */
+export function chainSteps(b: Baseline, path: readonly string[], calls: readonly Call[]): StepScore[] {
+  return scoreSteps(transitionCounts(b), path, calls, (op) => op === START || op === END || b.entries.operation.has(bound(op)));
+}
+
+/** Where the identity's chains stop being usual, from the surprisal of the chains it learned. */
+export function chainCalibration(b: Baseline): Calibration {
+  return calibrate([...b.entries.chainSurprisal].map(([key, e]): [string, number] => [key, e.count]));
+}
+
+const versionKeys = new KeyMemo(MAX_MEMO_KEYS);
+
+/** The `version` entry key of a caller service's `service.version`. */
+export function versionKey(service: string, version: string): string {
+  const level = versionKeys.level(versionKeys.root, service);
+  return (level.get(version) as string | undefined) ?? versionKeys.add(level, version, JSON.stringify([bound(service), bound(version)]));
 }
 
 /** Transition keys already parsed (read-only pairs); cleared whenever it holds MAX_MEMO_KEYS. */

@@ -2,3 +2,4 @@ export * from './baseline.js';
 export * from './rate.js';
 export * from './shape.js';
 export * from './user-agent.js';
+export * from './chain-model.js';

@@ -70,6 +70,25 @@ describe('stitched calls', () => {
   });
 });
 
+describe('the caller version', () => {
+  it('a call carries its caller resource service.version; a server-side-only call, whose resource is the callee, does not', () => {
+    const v2 = resource('frontend', { 'service.version': '2.4.1' });
+    const paymentsV9 = resource('payments', { 'service.namespace': 'shop', 'service.version': '9.0.0' });
+    const { calls } = derive([
+      span(v2, { id: 'cli', kind: SpanKind.CLIENT, attrs: { 'server.address': 'payments' } }),
+      span(paymentsV9, { id: 'srv', parent: 'cli', kind: SpanKind.SERVER }),
+      span(v2, { id: 'out', kind: SpanKind.CLIENT, start: 30, attrs: { 'http.request.method': 'GET', 'url.full': 'https://api.example.com/x' } }),
+      span(paymentsV9, { id: 'alone', kind: SpanKind.SERVER, start: 40, attrs: { 'enduser.id': 'ci-deployer', 'client.address': '10.1.2.3' } }),
+    ]);
+    const bySpan = new Map(calls.map((c) => [c.spanId, c]));
+    expect(bySpan.get(spanId('cli'))!.version).toBe('2.4.1');
+    expect(bySpan.get(spanId('out'))!.version).toBe('2.4.1');
+    expect(bySpan.get(spanId('alone'))).toBeDefined();
+    expect(bySpan.get(spanId('alone'))!.version).toBeUndefined();
+    expect(derive([span(frontend, { id: 'x', kind: SpanKind.CLIENT, attrs: { 'server.address': 'db' } })]).calls[0]!.version).toBeUndefined();
+  });
+});
+
 describe('server-side-only calls', () => {
   it('a server span with a principal and no instrumented caller is a call from client.address', () => {
     const { calls } = derive([

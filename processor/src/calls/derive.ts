@@ -229,6 +229,7 @@ function serverOnlyCall(node: Node, who: ResolvedIdentity): Call {
   call.peerKind = 'service';
   // The resource describes the callee here, not the caller: keep only what the client side says.
   call.source = {};
+  delete call.version;
   addClientSide(call.source, attrs);
   setTarget(call, attrs, node.letters);
   if (node.letters & CONDUCT_KEYS) addAuditRecord(call, attrs);
@@ -268,6 +269,8 @@ function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
     name: clean(span.name, MAX_TEXT_LENGTH),
     source: sourceOf(node.resource),
   };
+  const version = text(node.resource, sc.SERVICE_VERSION, MAX_VERSION_LENGTH);
+  if (version) call.version = version;
   const httpStatus = httpStatusOf(span.attributes, node.letters);
   if (httpStatus !== undefined) call.httpStatus = httpStatus;
   const errorCode = node.letters & ERROR_KEYS ? text(span.attributes, sc.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) : undefined;
@@ -276,6 +279,8 @@ function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
 }
 
 const ERROR_KEYS = letterOf(sc.ERROR_TYPE);
+/** Longest `service.version` kept. */
+const MAX_VERSION_LENGTH = 128;
 /** Longest error class kept. */
 const MAX_ERROR_CODE_LENGTH = 128;
 

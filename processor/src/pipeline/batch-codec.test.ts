@@ -21,6 +21,7 @@ const fullCall: Required<Call> = {
   identity: 'spiffe://prod/ns/ci/sa/deployer',
   identityKind: 'principal',
   service: 'ci/deployer',
+  version: '1.8.0',
   peer: 's3.amazonaws.com:443',
   peerKind: 'http',
   external: true,

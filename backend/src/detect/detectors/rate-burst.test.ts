@@ -30,4 +30,10 @@ describe('rate-burst', () => {
     expect(rateBurst(contextFor(learned(CI, training(CI, T0, 5, MINUTE)), chain(CI, TRAINED + MINUTE, usualCalls(50))))).toBeUndefined();
     expect(rateBurst(contextFor(baseline(), chain(CI, TRAINED + MINUTE, usualCalls(50)), { suppressed: ['rate-burst rate'] }))).toBeUndefined();
   });
+
+  it('cites the techniques of the operations in the burst: discovery calls are discovery, usual calls none', () => {
+    const describe = Array.from({ length: 50 }, (_, i): CallSpec => ({ operation: i % 2 ? 'DescribeInstances' : 'ListBuckets', peer: 'aws-api' }));
+    expect(rateBurst(contextFor(baseline(), chain(CI, TRAINED + MINUTE, describe)))!.techniques.sort()).toEqual(['T1580', 'T1619']);
+    expect(rateBurst(contextFor(baseline(), chain(CI, TRAINED + MINUTE, usualCalls(50))))!.techniques).toEqual([]);
+  });
 });

@@ -1,5 +1,6 @@
 import { RATE_WINDOW_MS, summarise } from '../../learn/index.js';
 import { displayName, type DetectionContext, type Finding } from '../finding.js';
+import { techniquesForOperations } from '../techniques.js';
 
 /** Learned windows needed before rates are judged. */
 export const MIN_RATE_WINDOWS = 5;
@@ -45,7 +46,8 @@ export function rateBurst(ctx: DetectionContext): Finding | undefined {
       `In the minute starting ${startIso} it made ${window.calls} calls, ${ratio.toFixed(1)} times its usual 95th percentile and above the burst threshold of ${Math.ceil(threshold)}.`,
     spanIds: inWindow.length ? inWindow.slice(0, 20).map((c) => c.spanId) : [ctx.calls[0]!.spanId],
     eventMs: (inWindow[0] ?? ctx.calls[0]!).startMs,
-    techniques: [],
+    // Volume is no technique by itself; a burst of discovery or collection calls is that technique.
+    techniques: techniquesForOperations((inWindow.length ? inWindow : ctx.calls).map((c) => c.operation)),
     evidence: { windowStart: startIso, calls: window.calls, threshold, usual: s },
   };
 }

@@ -62,3 +62,28 @@ export function deployChain(identity: string, startMs: number, i: number): Chain
 export function training(identity: string, fromMs: number, count: number, everyMs: number): Chain[] {
   return Array.from({ length: count }, (_, i) => deployChain(identity, fromMs + i * everyMs, i));
 }
+
+/** The storefront of {@link storefrontChains}. */
+export const STOREFRONT = 'svc:shop/storefront';
+const storefrontCall = (op: string): CallSpec => ({ operation: op, peer: op.slice(5) });
+
+/**
+ * An identity that varies its order: a storefront calling two to four of `cart`, `price`, `user`
+ * and `reco` in a (seeded) random order, every fourth chain after a `stock` call that only ever
+ * comes first; one chain a minute from `fromMs`.
+ */
+export function storefrontChains(fromMs: number, count: number): Chain[] {
+  const ops = ['GET /cart', 'GET /price', 'GET /user', 'GET /reco'];
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  return Array.from({ length: count }, (_, i) => {
+    const order = [...ops].sort(() => next() - 0.5).slice(0, 2 + Math.floor(next() * 3));
+    if (i % 4 === 0) order.unshift('GET /stock');
+    return chain(STOREFRONT, fromMs + i * MINUTE, order.map(storefrontCall), { traceId: traceId() });
+  });
+}
+
+/** A storefront chain of the given operations (`GET /cart`, ...). */
+export function storefrontChain(startMs: number, ops: readonly string[]): Chain {
+  return chain(STOREFRONT, startMs, ops.map(storefrontCall));
+}
