@@ -290,7 +290,7 @@ function seq(specs, at = 1, gap = 2) {
   return specs;
 }
 
-/** Duration that covers the children. */
+/** A span whose duration covers its children. */
 function span(name, kind, resource, attrs, children, { at = 0, error } = {}) {
   let end = 5;
   for (const c of children) end = Math.max(end, (c.at ?? 0) + (c.dur ?? 4) + 1);
@@ -630,7 +630,6 @@ export function createWorld({ seed, days, learningHours }) {
       );
     } else {
       const app = d.pick(cfg.apps);
-      const version = `${d.int(1, 9)}.${d.int(0, 40)}.${d.int(0, 20)}`;
       steps.push(
         aws(r, 'STS', 'AssumeRoleWithWebIdentity'),
         aws(r, 'S3', 'GetObject', { bucket: 'ci-artifacts' }),
@@ -640,7 +639,6 @@ export function createWorld({ seed, days, learningHours }) {
       );
       for (let i = 0, n = d.int(1, 3); i < n; i++) steps.push(http(r, svc.platform, 'GET', '/api/v1/namespaces/{namespace}/pods', `/api/v1/namespaces/${name.slice(7)}/pods`));
       if (d.chance(0.5)) steps.push(aws(r, 'S3', 'PutObject', { bucket: 'ci-build-logs' }));
-      void version;
     }
     if (enumerate) {
       tags.add('attack:ci-enumeration');
@@ -648,7 +646,7 @@ export function createWorld({ seed, days, learningHours }) {
         steps.push(aws(r, 'S3', 'ListBuckets', { account }), aws(r, 'IAM', 'ListRoles', { account }), aws(r, 'IAM', 'ListAttachedRolePolicies', { account }));
       }
     }
-    const root = span(`job ${name}`, INTERNAL, r.resource, { 'enduser.id': ids.ci(name === 'deploy-search' ? 'deploy-search' : name), 'cicd.pipeline.name': name, 'cicd.pipeline.run.id': String(d.int(1e6, 9e6)) }, seq(steps, 2, 20));
+    const root = span(`job ${name}`, INTERNAL, r.resource, { 'enduser.id': ids.ci(name), 'cicd.pipeline.name': name, 'cicd.pipeline.run.id': String(d.int(1e6, 9e6)) }, seq(steps, 2, 20));
     return { tags, root };
   }
 
