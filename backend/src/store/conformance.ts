@@ -8,38 +8,15 @@
  * contracts are used here: nothing backend-specific.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Alert } from '../alerts/model.js';
 import type { BaselineEntryRecord, BaselineRecord, DetectionCheckpoint, StorageBackend } from './contracts.js';
-import { chain, traceId } from './testdata/fixtures.js';
+import { outboxConformance } from './conformance-outbox.js';
+import { chain, testAlert, traceId } from './testdata/fixtures.js';
+
+export { testAlert };
 
 export type OpenBackend = () => Promise<StorageBackend>;
 
 const T0 = 1_700_000_000_000;
-
-/** An alert as detection records it, with the given fields on top. */
-export function testAlert(fields: Partial<Alert> & Pick<Alert, 'id' | 'identity'>): Alert {
-  const at = new Date(T0).toISOString();
-  return {
-    identityKind: 'workload',
-    detector: 'new-peer',
-    detectors: [fields.detector ?? 'new-peer'],
-    findings: [],
-    severity: 'medium',
-    score: 50,
-    title: 'New peer',
-    explanation: 'It called a peer it never called before.',
-    traceId: traceId(1),
-    spanIds: ['00000000000000a1'],
-    eventTime: at,
-    firstSeen: at,
-    lastSeen: at,
-    count: 1,
-    status: 'open',
-    techniques: [],
-    links: { trace: `https://traces.example/${traceId(1)}` },
-    ...fields,
-  };
-}
 
 /** A baseline record of `identity` in `group`. */
 export function testBaseline(identity: string, group = 0, fields: Partial<BaselineRecord> = {}): BaselineRecord {
@@ -389,6 +366,8 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         expect((await s.detection.heldByAlert('t1')).map((h) => h.chain)).toEqual([c]);
       });
     });
+
+    describe('alert outbox', () => outboxConformance(fresh));
 
     describe('backend', () => {
       it('is ready while open, reports its schema and size, and closes twice safely', async () => {

@@ -231,6 +231,8 @@ export interface DetectionCheckpoint {
   released?: ReadonlyArray<{ identity: string; traceId: string }>;
   /** Added; an existing (identity, detector, key) is kept as it was. */
   suppressions?: readonly SuppressionRecord[];
+  /** Alert events enqueued for delivery (after `alerts`, so an alert raised here can be enqueued here). */
+  outbox?: readonly OutboxEvent[];
 }
 
 export interface DetectionStateReader {
@@ -277,6 +279,97 @@ export interface DetectionStateWriter {
 }
 
 export type DetectionState = DetectionStateReader & DetectionStateWriter;
+
+// ---------------------------------------------------------------------------------------------
+// (d) The alert delivery outbox
+
+/** Why an alert is delivered: raised (or a counted repeat), or its status changed (a verdict). */
+export type OutboxEventKind = 'alert' | 'feedback';
+
+/** Where one delivery stands: waiting (or being tried), done, or given up. */
+export type DeliveryState = 'pending' | 'delivered' | 'dead';
+
+/**
+ * An alert event to deliver, enqueued by a detection checkpoint: one delivery per named sink,
+ * all pending, due at once. The event gets the alert's next delivery sequence number (1, 2, ...
+ * per alert, shared by its sinks). The alert must be stored by the same checkpoint or before;
+ * an event of an unknown alert enqueues nothing.
+ */
+export interface OutboxEvent {
+  /** The alert as it is to be delivered (read during the `checkpoint` call, like the rest). */
+  alert: Alert;
+  event: OutboxEventKind;
+  /** The sinks that want it (their names); none: nothing is enqueued. */
+  sinks: readonly string[];
+  /** Wall-clock time of the enqueue, ms. */
+  atMs: number;
+}
+
+/** Names one delivery: an alert's event (by sequence) to one sink. */
+export interface DeliveryKey {
+  alertId: string;
+  seq: number;
+  sink: string;
+}
+
+/** A delivery a worker claimed: the event and the alert as enqueued. */
+export interface OutboxEntry extends DeliveryKey {
+  event: OutboxEventKind;
+  alert: Alert;
+  /** Attempts so far, the claimed one included. */
+  attempts: number;
+  createdMs: number;
+}
+
+/** One delivery as stored (the API's view; times are wall-clock ms). */
+export interface DeliveryRecord extends DeliveryKey {
+  event: OutboxEventKind;
+  state: DeliveryState;
+  attempts: number;
+  lastError?: string;
+  createdMs: number;
+  /** When it was delivered, or given up. */
+  doneMs?: number;
+  /** Pending: when it is due (again). */
+  dueMs?: number;
+}
+
+/**
+ * The deliveries that detection checkpoints enqueue (`DetectionCheckpoint.outbox`), worked by one
+ * worker per sink: claim what is due, send it, mark it delivered or failed. Times here are wall
+ * clock (ms since the epoch), not event time.
+ */
+export interface AlertOutbox {
+  /**
+   * Claims up to `limit` pending deliveries of `sink` due at `nowMs`, oldest enqueued first. Each
+   * has its attempt counted and is not due again before `nowMs + leaseMs` (a worker that dies
+   * mid-attempt leaves it to be claimed again then). Resolved: the claim is durable.
+   */
+  claim(sink: string, nowMs: number, limit: number, leaseMs: number): Promise<OutboxEntry[]>;
+  /** Marks a pending delivery delivered at `nowMs`; false when it is not pending (already done). */
+  delivered(key: DeliveryKey, nowMs: number): Promise<boolean>;
+  /**
+   * Records a failed attempt: pending again and due at `retryAtMs`, or dead (given up, kept for
+   * inspection) when `retryAtMs` is undefined. False when the delivery is not pending.
+   */
+  failed(key: DeliveryKey, error: string, retryAtMs: number | undefined, nowMs: number): Promise<boolean>;
+  /**
+   * Makes every pending delivery of `sink` due at `nowMs` (claims and backoffs of an earlier
+   * process lapse). For the one worker of a sink at its start. Returns how many were pending.
+   */
+  resume(sink: string, nowMs: number): Promise<number>;
+  /** Earliest due time of the sink's pending deliveries; undefined when none is pending. */
+  nextDueMs(sink: string): Promise<number | undefined>;
+  /** An alert's deliveries, by sink, newest event first (at most `limit`). */
+  deliveries(alertId: string, limit: number): Promise<DeliveryRecord[]>;
+  /** Stored deliveries by sink and state. */
+  counts(): Promise<Array<{ sink: string; state: DeliveryState; count: number }>>;
+  /**
+   * One bounded retention step: deletes at most `maxRows` deliveries delivered before `beforeMs`
+   * (dead ones stay). Returns how many.
+   */
+  pruneDelivered(beforeMs: number, maxRows: number): Promise<number>;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The ingest journal of older versions (SQLite only)
@@ -339,6 +432,8 @@ export interface StorageBackend {
   readonly retention: ChainRetention;
   readonly identities: IdentityReader;
   readonly detection: DetectionState;
+  /** Alert deliveries enqueued by detection checkpoints. */
+  readonly outbox: AlertOutbox;
   /** The older versions' journal tables, where the backend can hold them (SQLite). */
   readonly legacyJournal?: LegacyJournal;
   /** Where the database can be out of reach for a while (a server): see StorageAvailability. */

@@ -15,6 +15,8 @@ export const ATTR = {
   techniques: 'conduct.techniques',
   explanation: 'conduct.explanation',
   traceLink: 'conduct.trace.link',
+  deliveryId: 'conduct.delivery.id',
+  deliverySeq: 'conduct.delivery.seq',
   serviceName: 'service.name',
   serviceVersion: 'service.version',
 } as const;

@@ -55,7 +55,7 @@ export function findingSpanRequest(event: SinkEvent, version: string, spanId: Ui
     kind: SPAN_KIND_INTERNAL,
     startTimeUnixNano: at,
     endTimeUnixNano: at,
-    attributes: alertAttributes(alert, kind),
+    attributes: alertAttributes(alert, kind, event.delivery),
     // One event per finding of the incident, so trace views list each with its own severity.
     events: findingsOf(alert)
       .slice(0, 16)

@@ -1,10 +1,15 @@
 import type { Alert } from '../model.js';
 import { clip, findingLines } from './otlp.js';
-import type { SinkEvent } from './types.js';
+import { deliveryId, type SinkEvent } from './types.js';
 
-/** The default webhook body: the event type, the alert as the API returns it, and conduct's version. */
+/** `{delivery: {id, seq}}` for an event from the outbox (receivers deduplicate on `id`), else nothing. */
+export function deliveryField(event: SinkEvent): { delivery?: { id: string; seq: number } } {
+  return event.delivery ? { delivery: { id: deliveryId(event.delivery), seq: event.delivery.seq } } : {};
+}
+
+/** The default webhook body: the event type, the alert as the API returns it, the delivery, and conduct's version. */
 export function jsonBody(event: SinkEvent, version: string): object {
-  return { event: event.kind, alert: event.alert, source: { product: 'conduct', version } };
+  return { event: event.kind, alert: event.alert, ...deliveryField(event), source: { product: 'conduct', version } };
 }
 
 /** Escapes the three characters Slack's mrkdwn treats as control characters. */
@@ -91,6 +96,7 @@ export function alertmanagerBody(event: SinkEvent, nowMs = Date.now()): object[]
       techniques: Array.isArray(a.techniques) ? a.techniques.join(',') : '',
       detectors: Array.isArray(a.detectors) ? a.detectors.join(',') : String(a.detector),
       findings: clip(findingLines(a).join('\n')),
+      ...(event.delivery ? { delivery: deliveryId(event.delivery) } : {}),
     },
     startsAt: new Date(Date.parse(a.firstSeen) || nowMs).toISOString(),
   };

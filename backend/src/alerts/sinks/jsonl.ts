@@ -1,4 +1,5 @@
 import { createLineWriter } from './line-writer.js';
+import { deliveryField } from './formats.js';
 import type { Sink } from './types.js';
 import { z } from 'zod';
 import { sinkDeliveryFields } from './settings.js';
@@ -18,7 +19,7 @@ export function createJsonlSink(opts: { path: string }): Sink<string> {
   const writer = createLineWriter(opts.path);
   return {
     accepts: ['alert', 'feedback'],
-    prepare: (event) => `${JSON.stringify({ event: event.kind, ...event.alert })}\n`,
+    prepare: (event) => `${JSON.stringify({ event: event.kind, ...event.alert, ...deliveryField(event) })}\n`,
     send: (line) => writer.write(line),
   };
 }

@@ -3,7 +3,7 @@ import { ocsfAttack } from './attack.js';
 import { createLineWriter } from './line-writer.js';
 import { clip, findingsOf, isoToMs } from './otlp.js';
 import { postHttp } from './transport.js';
-import type { Sink, SinkEvent } from './types.js';
+import { deliveryId, type Sink, type SinkEvent } from './types.js';
 import { preparePost, type PreparedPost } from './webhook.js';
 import { z } from 'zod';
 import { httpUrl, sinkDeliveryFields, sinkHeaders } from './settings.js';
@@ -139,7 +139,7 @@ export function ocsfFinding(event: SinkEvent, version: string, nowMs = Date.now(
       version: OCSF_SCHEMA_VERSION,
       product: { name: 'conduct', vendor_name: 'conduct', version },
       correlation_uid: a.traceId,
-      uid: `${String(a.id)}:${event.kind}:${a.status}`,
+      uid: event.delivery ? deliveryId(event.delivery) : `${String(a.id)}:${event.kind}:${a.status}`,
       profiles: ['host', 'security_control', 'trace'],
       log_name: 'alerts',
     },

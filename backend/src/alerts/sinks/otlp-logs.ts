@@ -33,7 +33,7 @@ export function alertLogsRequest(event: SinkEvent, version: string, nowMs = Date
     severityNumber: severity.number,
     severityText: severity.text,
     body: { stringValue: kind === 'alert' ? String(alert.title) : `${String(alert.title)} (marked ${String(alert.status)})` },
-    attributes: alertAttributes(alert, kind),
+    attributes: alertAttributes(alert, kind, event.delivery),
     eventName: LOG_EVENT_NAMES[kind],
   };
   const traceId = hexId(alert.traceId, 16);

@@ -1,6 +1,6 @@
 import type { Alert, AlertFinding, Severity } from '../model.js';
 import { ATTR, CONDUCT_SERVICE_NAME } from './attributes.js';
-import type { SinkEventKind } from './types.js';
+import { deliveryId, type DeliveryRef, type SinkEventKind } from './types.js';
 
 /** Longest string attribute value written; alert text is bounded before it leaves the process. */
 export const MAX_ATTRIBUTE_CHARS = 8192;
@@ -72,7 +72,7 @@ export function findingLines(alert: Alert): string[] {
 }
 
 /** The `conduct.*` attributes describing an alert, shared by log records and finding spans. */
-export function alertAttributes(alert: Alert, kind: SinkEventKind): KeyValue[] {
+export function alertAttributes(alert: Alert, kind: SinkEventKind, delivery?: DeliveryRef): KeyValue[] {
   const attrs = [
     str(ATTR.alertId, String(alert.id)),
     str(ATTR.event, kind),
@@ -90,6 +90,7 @@ export function alertAttributes(alert: Alert, kind: SinkEventKind): KeyValue[] {
     int(ATTR.count, Number(alert.count) || 1),
   ];
   if (alert.links?.trace) attrs.push(str(ATTR.traceLink, alert.links.trace));
+  if (delivery) attrs.push(str(ATTR.deliveryId, deliveryId(delivery)), int(ATTR.deliverySeq, delivery.seq));
   return attrs;
 }
 

@@ -3,10 +3,24 @@ import type { Alert } from '../model.js';
 /** What happened to an alert: it was raised (or raised again), or an operator gave a verdict. */
 export type SinkEventKind = 'alert' | 'feedback';
 
+/**
+ * Which delivery an event is, for receivers that deduplicate: the alert id and the alert's
+ * delivery sequence number (1, 2, ... per alert event, the same on every retry and after a
+ * restart). Set for events delivered from the store's outbox.
+ */
+export interface DeliveryRef {
+  alertId: string;
+  seq: number;
+}
+
+/** `<alertId>/<seq>`: the delivery id receivers see (webhook header, OTLP attribute, OCSF `metadata.uid`). */
+export const deliveryId = (ref: DeliveryRef): string => `${ref.alertId}/${ref.seq}`;
+
 /** One item on a sink's queue. The alert is a private copy taken when it was handed over. */
 export interface SinkEvent {
   kind: SinkEventKind;
   alert: Alert;
+  delivery?: DeliveryRef;
 }
 
 /**

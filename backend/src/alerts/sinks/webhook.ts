@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { alertmanagerBody, jsonBody, slackBody } from './formats.js';
 import { postHttp } from './transport.js';
-import type { Sink, SinkEvent } from './types.js';
+import { deliveryId, type Sink, type SinkEvent } from './types.js';
 import { z } from 'zod';
 import { httpUrl, sinkDeliveryFields, sinkHeaders } from './settings.js';
 
@@ -28,7 +28,7 @@ export const webhookSinkSchema = z
 export const SIGNATURE_HEADER = 'x-conduct-signature';
 /** Header naming the event type: `alert` or `feedback`. */
 export const EVENT_HEADER = 'x-conduct-event';
-/** Header with an id that is the same on every retry of one delivery, for receivers that dedupe. */
+/** Header with the delivery's id, the same on every retry of one delivery, for receivers that dedupe: `<alertId>/<seq>` from the outbox. */
 export const DELIVERY_HEADER = 'x-conduct-delivery';
 
 export interface WebhookOptions {
@@ -59,7 +59,7 @@ export function preparePost(body: string, event: SinkEvent, opts: Pick<WebhookOp
     ...opts.headers,
     'content-type': 'application/json',
     [EVENT_HEADER]: event.kind,
-    [DELIVERY_HEADER]: randomUUID(),
+    [DELIVERY_HEADER]: event.delivery ? deliveryId(event.delivery) : randomUUID(),
   };
   if (opts.secret) headers[SIGNATURE_HEADER] = signBody(opts.secret, body);
   return { body, headers };

@@ -7,6 +7,7 @@ import { createPostgresDetectionState } from './detection-state.js';
 import { createPostgresIdentities } from './identities.js';
 import { applyPostgresMigrations, postgresSchemaVersion } from './migrate.js';
 import { createNumberedTexts } from './numbered-texts.js';
+import { createPostgresOutbox } from './outbox.js';
 
 export interface PostgresOptions {
   /** `postgres://user:password@host:port/database` (`storage.postgres.url`). */
@@ -45,6 +46,7 @@ export async function openPostgresBackend(options: PostgresOptions, { logger = s
       retention: chains.retention,
       identities: createPostgresIdentities(db),
       detection: createPostgresDetectionState(db, availability.retrying),
+      outbox: createPostgresOutbox(db),
       availability: { available: availability.available, retryAfterMs: availability.retryAfterMs, stopRetrying: availability.stopRetrying },
       async ready() {
         if (closed) return false;

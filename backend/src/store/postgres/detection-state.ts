@@ -12,6 +12,7 @@ import type {
   SuppressionRecord,
 } from '../contracts.js';
 import type { Queryable, Sql } from './sql.js';
+import { enqueueStatements } from './outbox.js';
 import { fromColumn, toColumn, toColumnOrNull } from './text.js';
 
 /** Rows read per round trip while baselines load (keyset pages: no cursor held open). */
@@ -94,7 +95,7 @@ const groupsOf = (scope: BaselineScope | undefined): number[] | null => (scope?.
 
 /**
  * Detection state in PostgreSQL (migration 002). A checkpoint is one transaction of at most seven
- * statements, each binding every row of its table as arrays; several changes to one key within a
+ * statements, and one per outbox event (alerts are rare), each binding every row of its table as arrays; several changes to one key within a
  * checkpoint are folded first into what applying them in order leaves, as SQLite's statement by
  * statement transaction would.
  */
@@ -283,6 +284,7 @@ function checkpointStatements(cp: DetectionCheckpoint): Statement[] {
       [s.map((r) => toColumn(r.identity)), s.map((r) => toColumn(r.detector)), s.map((r) => toColumn(r.key)), s.map((r) => toColumn(r.alertId))],
     ]);
   }
+  if (cp.outbox?.length) out.push(...enqueueStatements(cp.outbox));
   return out;
 }
 

@@ -20,15 +20,15 @@ describe('PostgreSQL migrations', () => {
     const b = connect(url, { logger: silentLogger });
     try {
       const [fromA, fromB] = await Promise.all([applyPostgresMigrations(a, silentLogger), applyPostgresMigrations(b, silentLogger)]);
-      expect([...fromA, ...fromB].sort()).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version));
+      expect([...fromA, ...fromB].sort((x, y) => x - y)).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version));
       expect(await applyPostgresMigrations(a, silentLogger)).toEqual([]);
-      expect(await postgresSchemaVersion(a)).toBe(POSTGRES_MIGRATIONS.length);
+      expect(await postgresSchemaVersion(a)).toBe(POSTGRES_MIGRATIONS.at(-1)!.version);
       const rows = await a.query<{ version: number; description: string }>('SELECT version, description FROM schema_version ORDER BY version');
       expect(rows).toEqual(POSTGRES_MIGRATIONS.map((m) => ({ version: m.version, description: m.description })));
       // The tables the store writes are there, owned by the unprivileged role that migrated.
       const tables = await a.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = 'conduct' ORDER BY tablename`);
       expect(tables.map((t) => t.tablename)).toEqual([
-        'alerts', 'baseline_entries', 'baseline_identities', 'chains', 'edges', 'finding_suppressions', 'held_chains',
+        'alert_outbox', 'alerts', 'baseline_entries', 'baseline_identities', 'chains', 'edges', 'finding_suppressions', 'held_chains',
         'identities', 'schema_version', 'strings', 'traces', 'written_batches',
       ]);
     } finally {
@@ -41,16 +41,19 @@ describe('PostgreSQL migrations', () => {
     const url = await server.createDatabase();
     const db = connect(url, { logger: silentLogger });
     try {
-      const broken = [...POSTGRES_MIGRATIONS, { version: POSTGRES_MIGRATIONS.length + 1, description: 'broken', up: 'CREATE TABLE half (v int); SELECT no_such_function();' }];
+      const broken = [...POSTGRES_MIGRATIONS, { version: POSTGRES_MIGRATIONS.at(-1)!.version + 1, description: 'broken', up: 'CREATE TABLE half (v int); SELECT no_such_function();' }];
       await expect(applyPostgresMigrations(db, silentLogger, broken)).rejects.toThrow(/no_such_function/);
-      expect(await postgresSchemaVersion(db)).toBe(POSTGRES_MIGRATIONS.length);
+      expect(await postgresSchemaVersion(db)).toBe(POSTGRES_MIGRATIONS.at(-1)!.version);
       expect(await db.query(`SELECT 1 FROM pg_tables WHERE tablename = 'half'`)).toEqual([]);
     } finally {
       await db.end();
     }
   });
 
-  it('refuses a list whose versions are not 1, 2, 3... in order', () => {
-    expect(() => checkMigrations([{ version: 1, description: 'a', up: '' }, { version: 3, description: 'c', up: '' }])).toThrow(/version 3, expected 2/);
+  it('refuses a list whose versions repeat or go down, and takes gaps', () => {
+    expect(() => checkMigrations([{ version: 1, description: 'a', up: '' }, { version: 1, description: 'b', up: '' }])).toThrow(/version 1, expected a whole number above 1/);
+    expect(() => checkMigrations([{ version: 20, description: 'a', up: '' }, { version: 3, description: 'c', up: '' }])).toThrow(/version 3, expected a whole number above 20/);
+    expect(() => checkMigrations([{ version: 0, description: 'z', up: '' }])).toThrow(/version 0/);
+    expect(() => checkMigrations([{ version: 1, description: 'a', up: '' }, { version: 20, description: 't', up: '' }])).not.toThrow();
   });
 });

@@ -6,11 +6,19 @@ import type { Sql } from './sql.js';
 /** Key of the advisory lock that lets one instance at a time migrate a database. */
 const MIGRATION_LOCK = 0x636f6e64; // 'cond'
 
-/** Refuses a list whose versions are not 1, 2, 3... in order (a clash or gap is a build error). */
+/**
+ * Refuses a list whose versions are not positive whole numbers in increasing order (a clash or a
+ * misordered entry is a build error). Gaps are allowed: work done side by side takes numbers from
+ * separate ranges (020, 030...), as the SQLite migrations do.
+ */
 export function checkMigrations(migrations: readonly PostgresMigration[]): void {
-  migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`postgres migration "${m.description}" has version ${m.version}, expected ${i + 1}`);
-  });
+  let last = 0;
+  for (const m of migrations) {
+    if (!Number.isInteger(m.version) || m.version <= last) {
+      throw new Error(`postgres migration "${m.description}" has version ${m.version}, expected a whole number above ${last}`);
+    }
+    last = m.version;
+  }
 }
 
 /**

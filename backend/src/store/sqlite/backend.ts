@@ -2,6 +2,7 @@ import type { Chain } from '@conduct/processor';
 import type { StorageBackend, StorageOpenOptions } from '../contracts.js';
 import { createSqliteDetectionState } from './detection-state.js';
 import { createLegacyJournal } from './legacy-journal.js';
+import { createSqliteOutbox } from './outbox.js';
 import { openStore, type Store, type StoreOptions } from './store.js';
 
 /** The SQLite backend; `store` is its synchronous store, for SQLite-only tools and tests. */
@@ -20,6 +21,7 @@ export async function openSqliteBackend(
 ): Promise<SqliteBackend> {
   const store = await openStore({ ...options, ...(logger ? { logger } : {}) });
   const { db } = store;
+  const outbox = createSqliteOutbox(db);
   let closed = false;
   return {
     kind: 'sqlite',
@@ -45,7 +47,8 @@ export async function openSqliteBackend(
       identityEdges: async (id) => store.identityEdges(id),
       counts: async () => store.counts(),
     },
-    detection: createSqliteDetectionState(db),
+    detection: createSqliteDetectionState(db, outbox),
+    outbox,
     legacyJournal: createLegacyJournal(db),
     async ready() {
       return !closed && db.open;

@@ -10,6 +10,7 @@ import type {
   DetectionCheckpoint,
   DetectionState,
   HeldChain,
+  OutboxEvent,
   SuppressionRecord,
 } from '../contracts.js';
 import { DETECTION_SCHEMA } from './detection-schema.js';
@@ -47,7 +48,11 @@ const groupsOf = (scope: BaselineScope | undefined): string | null => (scope?.gr
  * statement is prepared once; answers are synchronous underneath, and a checkpoint is one
  * transaction.
  */
-export function createSqliteDetectionState(db: Database.Database): DetectionState {
+export function createSqliteDetectionState(
+  db: Database.Database,
+  /** Enqueues the checkpoint's outbox events (inside its transaction). */
+  outbox: { enqueue(events: readonly OutboxEvent[]): void },
+): DetectionState {
   // Baseline rows are written whole (every column but the key), and their tables have no other
   // index or trigger: replacing a row is the same as updating it, and cheaper than an upsert.
   const stmt = {
@@ -120,6 +125,7 @@ export function createSqliteDetectionState(db: Database.Database): DetectionStat
     for (const h of cp.held ?? []) stmt.hold.run(h.identity, h.traceId, h.alertId, h.chain.startMs, JSON.stringify(h.chain));
     for (const r of cp.released ?? []) stmt.release.run(r.identity, r.traceId);
     for (const s of cp.suppressions ?? []) stmt.suppress.run(s.identity, s.detector, s.key, s.alertId);
+    if (cp.outbox?.length) outbox.enqueue(cp.outbox);
   });
 
   const alertOf = (body: string | undefined): Alert | undefined => (body === undefined ? undefined : (JSON.parse(body) as Alert));

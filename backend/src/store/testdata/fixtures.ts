@@ -1,3 +1,4 @@
+import type { Alert } from '../../alerts/model.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,4 +62,31 @@ export function chain(
 /** A random-looking 32-digit trace id derived from n. */
 export function traceId(n: number): string {
   return (n.toString(16).padStart(8, '0') + 'a1b2c3d4e5f60718').padEnd(32, '9');
+}
+
+const ALERT_T0 = 1_700_000_000_000;
+
+/** An alert as detection records it, with the given fields on top. */
+export function testAlert(fields: Partial<Alert> & Pick<Alert, 'id' | 'identity'>): Alert {
+  const at = new Date(ALERT_T0).toISOString();
+  return {
+    identityKind: 'workload',
+    detector: 'new-peer',
+    detectors: [fields.detector ?? 'new-peer'],
+    findings: [],
+    severity: 'medium',
+    score: 50,
+    title: 'New peer',
+    explanation: 'It called a peer it never called before.',
+    traceId: traceId(1),
+    spanIds: ['00000000000000a1'],
+    eventTime: at,
+    firstSeen: at,
+    lastSeen: at,
+    count: 1,
+    status: 'open',
+    techniques: [],
+    links: { trace: `https://traces.example/${traceId(1)}` },
+    ...fields,
+  };
 }

@@ -1,0 +1,117 @@
+import type Database from 'better-sqlite3';
+import type { Alert } from '../../alerts/model.js';
+import type { AlertOutbox, DeliveryRecord, DeliveryState, OutboxEntry, OutboxEvent, OutboxEventKind } from '../contracts.js';
+
+interface OutboxRow {
+  alert_id: string;
+  seq: number;
+  sink: string;
+  event: string;
+  payload: string;
+  state: string;
+  attempts: number;
+  due_ms: number;
+  last_error: string | null;
+  created_ms: number;
+  done_ms: number | null;
+}
+
+/** Longest error text kept per delivery (a receiver's answer is attacker-reachable). */
+const MAX_ERROR_CHARS = 1024;
+
+/**
+ * The alert outbox in SQLite (migration 060). `enqueue` runs inside the detection checkpoint's
+ * transaction; the worker's calls are single statements (each its own transaction).
+ */
+export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enqueue(events: readonly OutboxEvent[]): void } {
+  const stmt = {
+    nextSeq: db.prepare('UPDATE alerts SET delivery_seq = delivery_seq + 1 WHERE id = ? RETURNING delivery_seq').pluck(),
+    insert: db.prepare(`INSERT INTO alert_outbox (alert_id, seq, sink, event, payload, state, attempts, due_ms, created_ms)
+      VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)`),
+    claim: db.prepare(`UPDATE alert_outbox SET attempts = attempts + 1, due_ms = @until
+      WHERE id IN (SELECT id FROM alert_outbox WHERE state = 'pending' AND sink = @sink AND due_ms <= @now ORDER BY due_ms, id LIMIT @limit)
+      RETURNING *`),
+    delivered: db.prepare(`UPDATE alert_outbox SET state = 'delivered', done_ms = ?, due_ms = 0
+      WHERE alert_id = ? AND seq = ? AND sink = ? AND state = 'pending'`),
+    retry: db.prepare(`UPDATE alert_outbox SET last_error = ?, due_ms = ? WHERE alert_id = ? AND seq = ? AND sink = ? AND state = 'pending'`),
+    dead: db.prepare(`UPDATE alert_outbox SET state = 'dead', last_error = ?, done_ms = ?, due_ms = 0
+      WHERE alert_id = ? AND seq = ? AND sink = ? AND state = 'pending'`),
+    resume: db.prepare(`UPDATE alert_outbox SET due_ms = ? WHERE state = 'pending' AND sink = ? AND due_ms > ?`),
+    pending: db.prepare(`SELECT count(*) FROM alert_outbox WHERE state = 'pending' AND sink = ?`).pluck(),
+    nextDue: db.prepare(`SELECT min(due_ms) FROM alert_outbox WHERE state = 'pending' AND sink = ?`).pluck(),
+    deliveries: db.prepare('SELECT * FROM alert_outbox WHERE alert_id = ? ORDER BY seq DESC, sink LIMIT ?'),
+    counts: db.prepare('SELECT sink, state, count(*) AS count FROM alert_outbox GROUP BY sink, state ORDER BY sink, state'),
+    prune: db.prepare(`DELETE FROM alert_outbox WHERE id IN
+      (SELECT id FROM alert_outbox WHERE state = 'delivered' AND done_ms < ? ORDER BY done_ms LIMIT ?)`),
+  };
+  const clipError = (error: string) => error.slice(0, MAX_ERROR_CHARS);
+
+  return {
+    enqueue(events) {
+      for (const e of events) {
+        if (e.sinks.length === 0) continue;
+        const seq = stmt.nextSeq.get(e.alert.id) as number | undefined;
+        if (seq === undefined) continue;
+        const payload = JSON.stringify(e.alert);
+        for (const sink of new Set(e.sinks)) stmt.insert.run(e.alert.id, seq, sink, e.event, payload, e.atMs, e.atMs);
+      }
+    },
+    async claim(sink, nowMs, limit, leaseMs) {
+      const rows = stmt.claim.all({ sink, now: nowMs, until: nowMs + leaseMs, limit: Math.max(1, Math.floor(limit)) }) as OutboxRow[];
+      return rows.sort((a, b) => a.created_ms - b.created_ms || a.seq - b.seq).map(toEntry);
+    },
+    async delivered(key, nowMs) {
+      return stmt.delivered.run(nowMs, key.alertId, key.seq, key.sink).changes > 0;
+    },
+    async failed(key, error, retryAtMs, nowMs) {
+      const r =
+        retryAtMs === undefined
+          ? stmt.dead.run(clipError(error), nowMs, key.alertId, key.seq, key.sink)
+          : stmt.retry.run(clipError(error), retryAtMs, key.alertId, key.seq, key.sink);
+      return r.changes > 0;
+    },
+    async resume(sink, nowMs) {
+      stmt.resume.run(nowMs, sink, nowMs);
+      return stmt.pending.get(sink) as number;
+    },
+    async nextDueMs(sink) {
+      return (stmt.nextDue.get(sink) as number | null) ?? undefined;
+    },
+    async deliveries(alertId, limit) {
+      return (stmt.deliveries.all(alertId, Math.max(1, Math.floor(limit))) as OutboxRow[]).map(toRecord);
+    },
+    async counts() {
+      return stmt.counts.all() as Array<{ sink: string; state: DeliveryState; count: number }>;
+    },
+    async pruneDelivered(beforeMs, maxRows) {
+      return stmt.prune.run(beforeMs, Math.max(1, Math.floor(maxRows))).changes;
+    },
+  };
+}
+
+function toEntry(row: OutboxRow): OutboxEntry {
+  return {
+    alertId: row.alert_id,
+    seq: row.seq,
+    sink: row.sink,
+    event: row.event as OutboxEventKind,
+    alert: JSON.parse(row.payload) as Alert,
+    attempts: row.attempts,
+    createdMs: row.created_ms,
+  };
+}
+
+function toRecord(row: OutboxRow): DeliveryRecord {
+  return {
+    alertId: row.alert_id,
+    seq: row.seq,
+    sink: row.sink,
+    event: row.event as OutboxEventKind,
+    state: row.state as DeliveryState,
+    attempts: row.attempts,
+    ...(row.last_error !== null ? { lastError: row.last_error } : {}),
+    createdMs: row.created_ms,
+    ...(row.done_ms !== null ? { doneMs: row.done_ms } : {}),
+    ...(row.state === 'pending' ? { dueMs: row.due_ms } : {}),
+  };
+}
