@@ -1,3 +1,4 @@
+import type { AlertDeliveryView } from '../alerts/deliveries.js';
 import type { Alert, AlertStatus, Severity, Verdict } from '../alerts/model.js';
 
 /** Learning state of an identity as the API shows it. */
@@ -47,7 +48,12 @@ export interface AlertsProvider {
   feedback(id: string, verdict: Verdict): Alert | undefined | Promise<Alert | undefined>;
   /** Open alerts per identity, for the identities list. Absent: 0 for everyone. */
   openCounts?(): Map<string, number> | Promise<Map<string, number>>;
+  /** An alert's deliveries to the sinks (newest event first), shown by `GET /api/v1/alerts/{id}`. Absent: not shown. */
+  deliveries?(id: string): Promise<AlertDelivery[]>;
 }
+
+/** One delivery of an alert event to one sink, as the API shows it. */
+export type AlertDelivery = AlertDeliveryView;
 
 /** A learned view of identities (detection backs it); every method may answer undefined. */
 export interface IdentityInsights {

@@ -278,7 +278,8 @@ export function createApi(options: ApiOptions): ApiServer {
   app.get('/api/v1/alerts/:id', async (c) => {
     const alert = await alerts.get(idParam(c.req.param('id'), 'alert id'));
     if (!alert) throw new HttpError(404, 'unknown alert');
-    return c.json(alert);
+    if (!alerts.deliveries) return c.json(alert);
+    return c.json({ ...alert, deliveries: await alerts.deliveries(alert.id) });
   });
 
   app.post('/api/v1/alerts/:id/feedback', async (c) => {

@@ -42,8 +42,20 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
   const { registry } = options;
   const logger = options.logger ?? silentLogger;
   const storage = await openNamed(options.openStorage ?? openDefaultStorage, config, logger);
+  let sinks: Sinks | undefined;
   try {
     const engine = createEngine({ store: storage, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow });
+    // Deliveries go through the store's outbox: detection enqueues them with the alerts it writes.
+    sinks = options.sinks
+      ? createSinks(config.alerts.sinks, {
+          registry,
+          logger,
+          outbox: storage.outbox,
+          deliveryRetentionMs: config.alerts.deliveryRetention,
+          ...(options.version ? { version: options.version } : {}),
+          ...(options.forwarder ? { forwarder: options.forwarder } : {}),
+        })
+      : undefined;
     const detection = await createDetection({
       state: storage.detection,
       learning: config.learning,
@@ -53,18 +65,13 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
       humans: config.detection.humans,
       logger,
       persistIntervalMs: options.persistIntervalMs ?? 0,
+      ...(sinks ? { deliveries: sinks } : {}),
     });
     engine.addAnalyser(createDetectionAnalyser(detection));
     registerStateMetrics({ registry, state: storage.detection, learning: config.learning });
-    const sinks = options.sinks
-      ? createSinks(config.alerts.sinks, {
-          registry,
-          logger,
-          ...(options.version ? { version: options.version } : {}),
-          ...(options.forwarder ? { forwarder: options.forwarder } : {}),
-        })
-      : undefined;
-    if (sinks) engine.onAlert((alert, event) => sinks.deliver(alert, event));
+    // An announced alert is in the outbox already: the sinks look now.
+    const delivering = sinks;
+    if (delivering) engine.onAlert((alert, event) => delivering.deliver(alert, event));
 
     let stopping: Promise<void> | undefined;
     const stop = async () => {
@@ -77,6 +84,7 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
     };
     return { storage, engine, detection, ...(sinks ? { sinks } : {}), stop: () => (stopping ??= stop()) };
   } catch (err) {
+    await sinks?.stop();
     await storage.close();
     throw err;
   }

@@ -12,6 +12,7 @@ import {
   type Receiver,
 } from '@conduct/processor';
 import { assembleBackend } from '../assemble/index.js';
+import { deliveryView, MAX_DELIVERIES_SHOWN } from '../alerts/deliveries.js';
 import { ConfigError, configSummary, type Config } from '../config/index.js';
 import { MAX_ALERTS_PER_QUERY } from '../detect/index.js';
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights, type ReadinessCheck } from '../api/index.js';
@@ -261,6 +262,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
         if (alert) engine.emit(alert, 'feedback');
         return alert;
       },
+      deliveries: async (id) => (await storage.outbox.deliveries(id, MAX_DELIVERIES_SHOWN)).map(deliveryView),
       async openCounts() {
         const counts = new Map<string, number>();
         for (const a of await detection.listAlerts({ status: 'open', limit: MAX_ALERTS_PER_QUERY })) {

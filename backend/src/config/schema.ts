@@ -250,6 +250,8 @@ export const configSchema = z
         /** Link to the trace; `{traceId}` and `{spanId}` are replaced. */
         traceUrl: z.string().default('http://localhost:16686/trace/{traceId}'),
         sinks: z.array(sinkSchema).default([]),
+        /** Delivered entries of the alert outbox are kept this long (wall time; the API shows them), then pruned. Dead ones stay. */
+        deliveryRetention: duration.default('7d'),
       })
       .strict()
       .default({}),

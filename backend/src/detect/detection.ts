@@ -17,7 +17,7 @@ import {
   type LearningState,
   type RateWindow,
 } from '../learn/index.js';
-import type { AlertListFilter, BaselineGroup, BaselineScope, DetectionCheckpoint, DetectionState, SuppressionRecord } from '../store/index.js';
+import type { AlertListFilter, BaselineGroup, BaselineScope, DetectionCheckpoint, DetectionState, OutboxEvent, OutboxEventKind, SuppressionRecord } from '../store/index.js';
 import { createAlertRecorder, dedupKeyOfAlert } from './alert-recorder.js';
 import { DEFAULT_HUMANS_MODE, forHumans, isHumanIdentity, type HumansMode } from './humans.js';
 import { asIncident, findingRef } from './incident.js';
@@ -64,6 +64,12 @@ export interface DetectionOptions {
   scope?: BaselineScope;
   /** The group a baseline is written with (its identity's partition); 0 when absent. */
   groupOf?: (identity: string) => BaselineGroup;
+  /**
+   * The alert sinks' routing: which sinks get an alert event. Each event is enqueued in the
+   * store's outbox (for those sinks) by the same checkpoint that writes the alert. No outbox
+   * entries when absent.
+   */
+  deliveries?: { route(alert: Alert, event: OutboxEventKind): readonly string[] };
 }
 
 /** What one `analyse` call produced. */
@@ -234,14 +240,41 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
   /** Writes what is held back once the interval is over, also when no further batch comes. */
   let writeTimer: ReturnType<typeof setTimeout> | undefined;
 
-  /** Commits the batch's alerts and held chains, with the learned baselines when `withBaselines`. */
-  async function commit(withBaselines: boolean, extra: DetectionCheckpoint = {}): Promise<void> {
+  /** The outbox events of what a batch or verdict announces: each alert once per event kind. */
+  function outboxEvents(announced: ReadonlyArray<[Alert, OutboxEventKind]>): OutboxEvent[] {
+    const route = options.deliveries?.route;
+    if (!route || announced.length === 0) return [];
+    const atMs = Date.now();
+    const seen = new Set<string>();
+    const out: OutboxEvent[] = [];
+    for (const [alert, event] of announced) {
+      const key = `${event}\u0000${alert.id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const sinks = route(alert, event);
+      if (sinks.length > 0) out.push({ alert, event, sinks, atMs });
+    }
+    return out;
+  }
+
+  /** What a batch announces: raised and repeated alerts, and status changes (superseded). */
+  const announcedBy = (result: AnalyseResult): Array<[Alert, OutboxEventKind]> => [
+    ...[...result.alerts, ...result.updated].map((a): [Alert, OutboxEventKind] => [a, 'alert']),
+    ...result.superseded.map((a): [Alert, OutboxEventKind] => [a, 'feedback']),
+  ];
+
+  /**
+   * Commits the batch's alerts and held chains, with the learned baselines when `withBaselines`,
+   * and the outbox events of what it announces.
+   */
+  async function commit(withBaselines: boolean, extra: DetectionCheckpoint = {}, announced: ReadonlyArray<[Alert, OutboxEventKind]> = []): Promise<void> {
     const { alerts, held, released } = recorder.take();
     const checkpoint: DetectionCheckpoint = {
       ...extra,
       alerts: [...(extra.alerts ?? []), ...alerts],
       held,
       released: [...(extra.released ?? []), ...released],
+      outbox: outboxEvents(announced),
     };
     if (withBaselines) {
       checkpoint.baselines = [...(extra.baselines ?? []), ...book.takeDeltas()];
@@ -469,7 +502,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
       await run(result);
     } finally {
       // What the batch decided is written even when a later chain failed: learning stays in memory.
-      await commit(persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs);
+      await commit(persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs, {}, announcedBy(result));
     }
     if (book.pending && !writeTimer) {
       writeTimer = setTimeout(writeLater, Math.max(0, writtenAt + persistIntervalMs - performance.now()));
@@ -516,7 +549,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
       b.compromised = true;
     }
     if (b) checkpoint.baselines = [book.takeDelta(b)];
-    await commit(false, checkpoint);
+    await commit(false, checkpoint, [[alert, 'feedback']]);
     return alert;
   }
 

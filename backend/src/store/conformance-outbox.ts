@@ -35,7 +35,7 @@ export function outboxConformance(fresh: () => Promise<StorageBackend>): void {
     expect(claimed[0]!.alert).toEqual(a);
     // Claimed: not due again before the lease ends, then claimable again (a worker died mid-attempt).
     expect(await s.outbox.claim('hook', NOW + 6, 10, LEASE)).toEqual([]);
-    expect(await s.outbox.nextDueMs('hook')).toBe(NOW + 5 + LEASE);
+    expect(await s.outbox.pending('hook')).toEqual({ count: 2, nextDueMs: NOW + 5 + LEASE });
     const again = await s.outbox.claim('hook', NOW + 5 + LEASE, 1, LEASE);
     expect(again.map((e) => [e.seq, e.attempts])).toEqual([[1, 2]]);
     expect((await s.outbox.claim('siem', NOW, 10, LEASE)).map((e) => [e.seq, e.sink])).toEqual([[1, 'siem']]);
@@ -84,8 +84,8 @@ export function outboxConformance(fresh: () => Promise<StorageBackend>): void {
     expect(await s.outbox.failed(siem!, 'again', NOW + 1, NOW + 11)).toBe(false);
     // The retried one is due at its retry time, not before.
     expect(await s.outbox.claim('logs', NOW + 499, 1, LEASE)).toEqual([]);
-    expect(await s.outbox.nextDueMs('logs')).toBe(NOW + 500);
-    expect(await s.outbox.nextDueMs('hook')).toBeUndefined();
+    expect(await s.outbox.pending('logs')).toEqual({ count: 1, nextDueMs: NOW + 500 });
+    expect(await s.outbox.pending('hook')).toEqual({ count: 0 });
 
     const records = await s.outbox.deliveries('o3', 10);
     expect(records.map((r) => [r.sink, r.seq, r.event, r.state, r.attempts, r.lastError ?? null, r.doneMs ?? null, r.dueMs ?? null])).toEqual([

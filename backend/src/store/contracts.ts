@@ -358,8 +358,8 @@ export interface AlertOutbox {
    * process lapse). For the one worker of a sink at its start. Returns how many were pending.
    */
   resume(sink: string, nowMs: number): Promise<number>;
-  /** Earliest due time of the sink's pending deliveries; undefined when none is pending. */
-  nextDueMs(sink: string): Promise<number | undefined>;
+  /** How many deliveries of `sink` are pending, and the earliest due time among them (absent when none). */
+  pending(sink: string): Promise<{ count: number; nextDueMs?: number }>;
   /** An alert's deliveries, by sink, newest event first (at most `limit`). */
   deliveries(alertId: string, limit: number): Promise<DeliveryRecord[]>;
   /** Stored deliveries by sink and state. */

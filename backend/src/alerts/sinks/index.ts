@@ -11,6 +11,9 @@ import type { Sink, SinkEventKind } from './types.js';
 import { createWebhookSink, WEBHOOK_FORMATS, type WebhookFormat } from './webhook.js';
 import { SinkWorker } from './worker.js';
 import type { SinkSettings } from './schema.js';
+import { OutboxWorker } from './outbox-worker.js';
+import { outboxMetrics } from './metrics.js';
+import type { AlertOutbox } from '../../store/contracts.js';
 
 /** Deadline of one delivery attempt. */
 export const DEFAULT_SINK_TIMEOUT_MS = 10_000;
@@ -24,6 +27,15 @@ export const DEFAULT_SINK_BACKOFF_MS = 500;
 export const MAX_SINK_BACKOFF_MS = 30_000;
 /** How long `stop()` lets queues drain before abandoning what is left. */
 export const DEFAULT_SINK_DRAIN_MS = 5_000;
+/** Longest wait between two looks at the outbox when nothing is due. */
+export const DEFAULT_OUTBOX_POLL_MS = 2_000;
+/** A claimed delivery is left to its worker for the attempt's deadline plus this. */
+const OUTBOX_LEASE_MARGIN_MS = 5_000;
+/** Delivered entries are kept this long (for the API) by default (`alerts.deliveryRetention`). */
+export const DEFAULT_DELIVERY_RETENTION_MS = 7 * 24 * 3600_000;
+/** How often delivered entries past their retention are pruned, and how many per statement. */
+const OUTBOX_PRUNE_EVERY_MS = 10 * 60_000;
+const OUTBOX_PRUNE_ROWS = 1_000;
 
 export interface SinksOptions {
   /** Where `conduct_sink_*` metrics are registered. A private registry when absent. */
@@ -35,12 +47,29 @@ export interface SinksOptions {
   drainMs?: number;
   /** The forwarder of `forward[]`, for `finding-span` sinks with `via: forward`. */
   forwarder?: FindingSpanForwarder;
+  /**
+   * The store's outbox: deliveries are enqueued by detection checkpoints (see `route`) and the
+   * sinks deliver from there (durable, retried, dead letters). Without it, alerts handed to
+   * `deliver` wait in memory queues.
+   */
+  outbox?: AlertOutbox;
+  /** Outbox only: longest wait between two looks at the outbox when nothing is due. */
+  pollMs?: number;
+  /** Outbox only: how long delivered entries are kept before they are pruned (ms). */
+  deliveryRetentionMs?: number;
 }
 
 export interface Sinks {
-  /** Queues the alert for every sink that wants it. Never blocks, never throws. */
+  /**
+   * Without an outbox: queues the alert for every sink that wants it. With one: the checkpoint
+   * enqueued it already, the sinks look now. Never blocks, never throws.
+   */
   deliver(alert: Alert, event?: SinkEventKind): void;
-  /** Resolves once every queued event has been delivered or given up. */
+  /** The names of the sinks that want this event (severity and event kind): what a checkpoint enqueues. */
+  route(alert: Alert, event: SinkEventKind): string[];
+  /** Whether deliveries go through the store's outbox. */
+  readonly durable: boolean;
+  /** Resolves once every queued (or pending) event has been delivered or given up. */
   flush(): Promise<void>;
   /** Stops taking alerts, drains for up to `drainMs`, closes connections and files. Safe twice. */
   stop(): Promise<void>;
@@ -121,38 +150,55 @@ function sinkNames(configs: readonly SinkSettings[]): string[] {
  * {@link SinkConfigError} naming the key when a sink is misconfigured.
  */
 export function createSinks(configs: readonly SinkSettings[], options: SinksOptions = {}): Sinks {
-  const { registry = new Registry(), logger = silentLogger, version = '0.0.0', drainMs = DEFAULT_SINK_DRAIN_MS } = options;
+  const { registry = new Registry(), logger = silentLogger, version = '0.0.0', drainMs = DEFAULT_SINK_DRAIN_MS, outbox } = options;
   const metrics = sinkMetrics(registry);
   const names = sinkNames(configs);
   const entries = configs.map((cfg, i) => {
     const sink = buildSink(cfg, `alerts.sinks[${i}]`, version, options.forwarder);
-    const worker = new SinkWorker(sink, {
+    const delivery = {
       name: names[i]!,
-      queueSize: cfg.queueSize ?? DEFAULT_SINK_QUEUE_SIZE,
       retries: cfg.retries ?? DEFAULT_SINK_RETRIES,
       backoffMs: cfg.backoff ?? DEFAULT_SINK_BACKOFF_MS,
       maxBackoffMs: MAX_SINK_BACKOFF_MS,
       metrics,
       logger,
-    });
-    return { worker, accepts: sink.accepts, minRank: SEVERITY_RANK[cfg.minSeverity ?? 'info'] };
+    };
+    const worker = outbox
+      ? new OutboxWorker(sink, {
+          ...delivery,
+          outbox,
+          leaseMs: (cfg.timeout ?? DEFAULT_SINK_TIMEOUT_MS) + OUTBOX_LEASE_MARGIN_MS,
+          pollMs: options.pollMs ?? DEFAULT_OUTBOX_POLL_MS,
+        })
+      : new SinkWorker(sink, { ...delivery, queueSize: cfg.queueSize ?? DEFAULT_SINK_QUEUE_SIZE });
+    return { name: names[i]!, worker, accepts: sink.accepts, minRank: SEVERITY_RANK[cfg.minSeverity ?? 'info'] };
   });
   if (entries.length > 0) {
-    logger.info({ sinks: configs.map((c, i) => ({ name: names[i], type: c.type, target: sinkTarget(c) })) }, 'alert sinks ready');
+    logger.info({ sinks: configs.map((c, i) => ({ name: names[i], type: c.type, target: sinkTarget(c) })), durable: outbox !== undefined }, 'alert sinks ready');
   }
+  if (outbox) outboxMetrics(registry, outbox, names);
+  const pruning = outbox && entries.length > 0 ? startPruning(outbox, options.deliveryRetentionMs ?? DEFAULT_DELIVERY_RETENTION_MS, logger) : undefined;
+  const wanting = (alert: Alert, event: SinkEventKind) => {
+    const rank = SEVERITY_RANK[alert.severity as Severity] ?? 0;
+    return entries.filter((entry) => rank >= entry.minRank && entry.accepts.includes(event));
+  };
   let stopping: Promise<void> | undefined;
 
   return {
     names,
+    durable: outbox !== undefined,
+    route: (alert, event) => wanting(alert, event).map((e) => e.name),
     deliver(alert, event = 'alert') {
       try {
-        const rank = SEVERITY_RANK[alert.severity as Severity] ?? 0;
         let copy: Alert | undefined;
-        for (const entry of entries) {
-          if (rank < entry.minRank || !entry.accepts.includes(event)) continue;
+        for (const { worker } of wanting(alert, event)) {
+          if (worker instanceof OutboxWorker) {
+            worker.wake();
+            continue;
+          }
           // One private copy, taken now: the caller may keep mutating its alert (counts, status).
           copy ??= structuredClone(alert);
-          entry.worker.offer({ kind: event, alert: copy });
+          worker.offer({ kind: event, alert: copy });
         }
       } catch (err) {
         logger.warn({ err: String(err) }, 'alert could not be queued for the sinks');
@@ -163,6 +209,7 @@ export function createSinks(configs: readonly SinkSettings[], options: SinksOpti
     },
     stop() {
       stopping ??= Promise.all(entries.map((e) => e.worker.stop(drainMs))).then(() => {
+        pruning?.stop();
         if (entries.length > 0) logger.info({ sinks: names }, 'alert sinks stopped');
       });
       return stopping;
@@ -170,14 +217,37 @@ export function createSinks(configs: readonly SinkSettings[], options: SinksOpti
   };
 }
 
+/** Prunes delivered outbox entries older than the retention, in bounded statements, every few minutes. */
+function startPruning(outbox: AlertOutbox, retentionMs: number, logger: Logger): { stop(): void } {
+  let running = false;
+  const step = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const before = Date.now() - retentionMs;
+      let pruned = OUTBOX_PRUNE_ROWS;
+      while (pruned === OUTBOX_PRUNE_ROWS) pruned = await outbox.pruneDelivered(before, OUTBOX_PRUNE_ROWS);
+    } catch (err) {
+      logger.warn({ err: String(err) }, 'pruning delivered alert deliveries failed');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void step(), OUTBOX_PRUNE_EVERY_MS);
+  timer.unref();
+  void step();
+  return { stop: () => clearInterval(timer) };
+}
+
 export { ATTR, CONDUCT_SERVICE_NAME } from './attributes.js';
 export { TECHNIQUES, ocsfAttack } from './attack.js';
 export { findingSpanName, findingSpanRequest, type FindingSpanForwarder } from './finding-span.js';
 export { alertmanagerBody, jsonBody, slackBody } from './formats.js';
-export { sinkMetrics, type SinkMetrics, type DeliveryOutcome } from './metrics.js';
+export { sinkMetrics, outboxMetrics, METRIC_OUTBOX_ENTRIES, type SinkMetrics, type DeliveryOutcome } from './metrics.js';
+export { OutboxWorker, type OutboxWorkerOptions } from './outbox-worker.js';
 export { OCSF, OCSF_SCHEMA_VERSION, OCSF_SEVERITY, OCSF_STATUS, ocsfFinding } from './ocsf.js';
 export { LOG_SEVERITY } from './otlp.js';
 export { alertLogsRequest, LOG_EVENT_NAMES } from './otlp-logs.js';
-export { DeliveryError, type Sink, type SinkEvent, type SinkEventKind } from './types.js';
+export { DeliveryError, deliveryId, type DeliveryRef, type Sink, type SinkEvent, type SinkEventKind } from './types.js';
 export { sinkSchema, SINK_TYPES, type SinkSettings } from './schema.js';
 export { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signBody, WEBHOOK_FORMATS, type WebhookFormat } from './webhook.js';

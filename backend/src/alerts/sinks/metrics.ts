@@ -1,7 +1,11 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { AlertOutbox } from '../../store/contracts.js';
 
-/** Outcomes counted in `conduct_sink_deliveries_total`. */
-export type DeliveryOutcome = 'delivered' | 'failed' | 'dropped';
+/**
+ * Outcomes counted in `conduct_sink_deliveries_total`: from the outbox `delivered` or `dead`;
+ * without one (in-memory queues) `delivered`, `failed` or `dropped`.
+ */
+export type DeliveryOutcome = 'delivered' | 'dead' | 'failed' | 'dropped';
 
 export interface SinkMetrics {
   /** `conduct_sink_deliveries_total{sink,outcome}`: delivered, failed (retries used up or permanent error), dropped (queue full or stopped). */
@@ -20,7 +24,7 @@ export function sinkMetrics(registry: Registry): SinkMetrics {
       existing<Counter<'sink' | 'outcome'>>('conduct_sink_deliveries_total') ??
       new Counter({
         name: 'conduct_sink_deliveries_total',
-        help: 'Alert deliveries per sink by outcome (delivered, failed, dropped).',
+        help: 'Alert deliveries per sink by outcome (delivered, dead; without an outbox failed, dropped).',
         labelNames: ['sink', 'outcome'],
         registers: [registry],
       }),
@@ -41,4 +45,32 @@ export function sinkMetrics(registry: Registry): SinkMetrics {
         registers: [registry],
       }),
   };
+}
+
+/** `conduct_sink_outbox_entries{sink,state}`: deliveries in the outbox (pending, delivered and kept, dead). */
+export const METRIC_OUTBOX_ENTRIES = 'conduct_sink_outbox_entries';
+
+/**
+ * Registers the outbox gauge, read from the store when `/metrics` is scraped (one grouped query
+ * over an indexed table). A store that is closed or not reachable leaves the last values.
+ */
+export function outboxMetrics(registry: Registry, outbox: Pick<AlertOutbox, 'counts'>, sinks: readonly string[]): void {
+  if (registry.getSingleMetric(METRIC_OUTBOX_ENTRIES)) return;
+  new Gauge({
+    name: METRIC_OUTBOX_ENTRIES,
+    help: 'Alert deliveries in the outbox per sink, by state (pending, delivered and kept, dead).',
+    labelNames: ['sink', 'state'],
+    registers: [registry],
+    async collect() {
+      try {
+        const rows = await outbox.counts();
+        this.reset();
+        // Every configured sink shows every state, 0 included (an empty outbox is news too).
+        for (const sink of sinks) for (const state of ['pending', 'delivered', 'dead']) this.set({ sink, state }, 0);
+        for (const r of rows) this.set({ sink: r.sink, state: r.state }, r.count);
+      } catch {
+        // Closed or unreachable: keep the last values.
+      }
+    },
+  });
 }

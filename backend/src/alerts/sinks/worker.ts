@@ -148,12 +148,8 @@ export class SinkWorker {
     }
   }
 
-  /** Exponential backoff with jitter: a random delay in [d/2, d], d = backoff * 2^attempt, capped. */
   private backoff(attempt: number, retryAfterMs: number | undefined): number {
-    const ceiling = Math.min(this.opts.maxBackoffMs, this.opts.backoffMs * 2 ** attempt);
-    const jittered = ceiling / 2 + Math.random() * (ceiling / 2);
-    if (retryAfterMs === undefined) return jittered;
-    return Math.max(jittered, Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+    return backoffDelay(attempt, this.opts, retryAfterMs);
   }
 
   private count(outcome: 'delivered' | 'failed' | 'dropped', n = 1): void {
@@ -165,7 +161,18 @@ export class SinkWorker {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/**
+ * Exponential backoff with jitter: a random delay in [d/2, d], d = backoff * 2^attempt, capped;
+ * at least what the receiver asked for (Retry-After, bounded).
+ */
+export function backoffDelay(attempt: number, opts: Pick<WorkerOptions, 'backoffMs' | 'maxBackoffMs'>, retryAfterMs: number | undefined): number {
+  const ceiling = Math.min(opts.maxBackoffMs, opts.backoffMs * 2 ** attempt);
+  const jittered = ceiling / 2 + Math.random() * (ceiling / 2);
+  if (retryAfterMs === undefined) return jittered;
+  return Math.max(jittered, Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+}
+
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const done = () => {

@@ -83,9 +83,13 @@ export function createPostgresOutbox(db: Sql): AlertOutbox {
       const [row] = await db.query<{ n: number }>(`SELECT count(*)::int8 AS n FROM alert_outbox WHERE state = 'pending' AND sink = $1`, [toColumn(sink)]);
       return row?.n ?? 0;
     },
-    async nextDueMs(sink) {
-      const [row] = await db.query<{ due: number | null }>(`SELECT min(due_ms) AS due FROM alert_outbox WHERE state = 'pending' AND sink = $1`, [toColumn(sink)]);
-      return row?.due ?? undefined;
+    async pending(sink) {
+      const [row] = await db.query<{ count: number; due: number | null }>(
+        `SELECT count(*)::int8 AS count, min(due_ms) AS due FROM alert_outbox WHERE state = 'pending' AND sink = $1`,
+        [toColumn(sink)],
+      );
+      const count = row?.count ?? 0;
+      return row?.due === null || row?.due === undefined ? { count } : { count, nextDueMs: row.due };
     },
     async deliveries(alertId, limit) {
       const rows = await db.query<OutboxRow>(`SELECT ${COLUMNS} FROM alert_outbox WHERE alert_id = $1 ORDER BY seq DESC, sink LIMIT $2`, [

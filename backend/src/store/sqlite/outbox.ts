@@ -37,8 +37,7 @@ export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enque
     dead: db.prepare(`UPDATE alert_outbox SET state = 'dead', last_error = ?, done_ms = ?, due_ms = 0
       WHERE alert_id = ? AND seq = ? AND sink = ? AND state = 'pending'`),
     resume: db.prepare(`UPDATE alert_outbox SET due_ms = ? WHERE state = 'pending' AND sink = ? AND due_ms > ?`),
-    pending: db.prepare(`SELECT count(*) FROM alert_outbox WHERE state = 'pending' AND sink = ?`).pluck(),
-    nextDue: db.prepare(`SELECT min(due_ms) FROM alert_outbox WHERE state = 'pending' AND sink = ?`).pluck(),
+    pending: db.prepare(`SELECT count(*) AS count, min(due_ms) AS due FROM alert_outbox WHERE state = 'pending' AND sink = ?`),
     deliveries: db.prepare('SELECT * FROM alert_outbox WHERE alert_id = ? ORDER BY seq DESC, sink LIMIT ?'),
     counts: db.prepare('SELECT sink, state, count(*) AS count FROM alert_outbox GROUP BY sink, state ORDER BY sink, state'),
     prune: db.prepare(`DELETE FROM alert_outbox WHERE id IN
@@ -72,10 +71,11 @@ export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enque
     },
     async resume(sink, nowMs) {
       stmt.resume.run(nowMs, sink, nowMs);
-      return stmt.pending.get(sink) as number;
+      return (stmt.pending.get(sink) as { count: number }).count;
     },
-    async nextDueMs(sink) {
-      return (stmt.nextDue.get(sink) as number | null) ?? undefined;
+    async pending(sink) {
+      const row = stmt.pending.get(sink) as { count: number; due: number | null };
+      return row.due === null ? { count: row.count } : { count: row.count, nextDueMs: row.due };
     },
     async deliveries(alertId, limit) {
       return (stmt.deliveries.all(alertId, Math.max(1, Math.floor(limit))) as OutboxRow[]).map(toRecord);

@@ -28,7 +28,8 @@ export interface HttpReceiver {
   close(): Promise<void>;
 }
 
-export async function startHttpReceiver(answer: (index: number) => HttpAnswer = () => 200): Promise<HttpReceiver> {
+/** An HTTP receiver on `port` (0: any free port) answering each request as `answer` says. */
+export async function startHttpReceiver(answer: (index: number) => HttpAnswer = () => 200, port = 0): Promise<HttpReceiver> {
   const requests: Received[] = [];
   const accepted: Received[] = [];
   let waiters: Array<{ n: number; resolve: () => void }> = [];
@@ -47,11 +48,11 @@ export async function startHttpReceiver(answer: (index: number) => HttpAnswer = 
       }
     });
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(port, '127.0.0.1');
   await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     requests,
     accepted,
     waitAccepted: (n) => (accepted.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
