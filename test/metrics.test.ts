@@ -187,7 +187,10 @@ describe('/metrics covers the pipeline', () => {
 
   it('sinks: deliveries and failures per sink, queue depths', () => {
     expect(sum('conduct_sink_deliveries_total', { sink: 'ok-hook', outcome: 'delivered' })).toBe(alertIds.length);
-    expect(sum('conduct_sink_deliveries_total', { sink: 'broken-hook', outcome: 'failed' })).toBe(alertIds.length);
+    // Given up after its retries: dead letters, kept in the outbox.
+    expect(sum('conduct_sink_deliveries_total', { sink: 'broken-hook', outcome: 'dead' })).toBe(alertIds.length);
+    expect(sum('conduct_sink_outbox_entries', { sink: 'broken-hook', state: 'dead' })).toBe(alertIds.length);
+    expect(sum('conduct_sink_outbox_entries', { sink: 'ok-hook', state: 'delivered' })).toBe(alertIds.length);
     expect(sum('conduct_sink_deliveries_total', { sink: 'broken-hook', outcome: 'delivered' })).toBe(0);
     expect(scrape.samples.get('conduct_sink_queue_depth')?.map((s) => s.labels.sink).sort()).toEqual(['broken-hook', 'ok-hook']);
     expect(sum('conduct_sink_queue_depth')).toBe(0);

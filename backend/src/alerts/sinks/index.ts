@@ -151,8 +151,8 @@ function sinkNames(configs: readonly SinkSettings[]): string[] {
  */
 export function createSinks(configs: readonly SinkSettings[], options: SinksOptions = {}): Sinks {
   const { registry = new Registry(), logger = silentLogger, version = '0.0.0', drainMs = DEFAULT_SINK_DRAIN_MS, outbox } = options;
-  const metrics = sinkMetrics(registry);
   const names = sinkNames(configs);
+  const metrics = sinkMetrics(registry, outbox && { store: outbox, sinks: names });
   const entries = configs.map((cfg, i) => {
     const sink = buildSink(cfg, `alerts.sinks[${i}]`, version, options.forwarder);
     const delivery = {

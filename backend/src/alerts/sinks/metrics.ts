@@ -16,8 +16,12 @@ export interface SinkMetrics {
   queueDepth: Gauge<'sink'>;
 }
 
-/** Registers the sink metrics in `registry`, or returns the ones already registered there. */
-export function sinkMetrics(registry: Registry): SinkMetrics {
+/**
+ * Registers the sink metrics in `registry`, or returns the ones already registered there. With an
+ * outbox, `conduct_sink_queue_depth` is read from it at scrape time (pending deliveries of each of
+ * `sinks`); without one the in-memory workers set it.
+ */
+export function sinkMetrics(registry: Registry, outbox?: { store: Pick<AlertOutbox, 'counts'>; sinks: readonly string[] }): SinkMetrics {
   const existing = <T>(name: string) => registry.getSingleMetric(name) as T | undefined;
   return {
     deliveries:
@@ -43,7 +47,21 @@ export function sinkMetrics(registry: Registry): SinkMetrics {
         help: 'Alert events waiting or in flight, per sink.',
         labelNames: ['sink'],
         registers: [registry],
+        ...(outbox ? { collect: pendingCollector(outbox.store, outbox.sinks) } : {}),
       }),
+  };
+}
+
+/** Sets a gauge to the pending deliveries per sink, read from the outbox (the last values when it fails). */
+function pendingCollector(outbox: Pick<AlertOutbox, 'counts'>, sinks: readonly string[]) {
+  return async function (this: Gauge<'sink'>): Promise<void> {
+    try {
+      const rows = await outbox.counts();
+      for (const sink of sinks) this.set({ sink }, 0);
+      for (const r of rows) if (r.state === 'pending' && sinks.includes(r.sink)) this.set({ sink: r.sink }, r.count);
+    } catch {
+      // Closed or unreachable: keep the last values.
+    }
   };
 }
 

@@ -106,7 +106,6 @@ export class OutboxWorker {
         await this.pause(this.opts.pollMs);
         continue;
       }
-      this.opts.metrics.queueDepth.set({ sink: name }, pending.count);
       const due = pending.nextDueMs;
       if (due === undefined) this.settleIdle();
       await this.pause(due === undefined ? this.opts.pollMs : Math.min(this.opts.pollMs, Math.max(0, due - this.now())));
