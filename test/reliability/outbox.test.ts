@@ -5,14 +5,15 @@
  * delivery id, and the API and `/metrics` show it delivered.
  */
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeTracesRequest } from '@conduct/proto';
-import { ensureBuilt, serve, writeConfig, type ServeProcess } from './support/child.js';
+import { STORAGE_KINDS, stopTestPostgres, testPostgres, type StorageKind } from '../support/postgres.js';
+import { ensureBuilt, serve, type ServeProcess } from './support/child.js';
 import { counterSum } from './support/harness.js';
 import { randomHex, seededRandom, splitHostPort } from './support/wire.js';
 
@@ -56,7 +57,7 @@ function traceRequest(identity: string, atMs: number, ops: string[]): Buffer {
 
 async function send(endpoint: string, body: Buffer): Promise<number> {
   const [host, port] = splitHostPort(endpoint);
-  const res = await fetch(`http://${host}:${port}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
+  const res = await fetch(`http://${host}:${port}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(body) });
   await res.arrayBuffer();
   return res.status;
 }
@@ -133,23 +134,30 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'conduct-outbox-'));
 }, 240_000);
 
-afterAll(() => {
+afterAll(async () => {
   for (const p of running) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  await stopTestPostgres();
   rmSync(dir, { recursive: true, force: true });
-});
+}, 60_000);
 
-async function start(configPath: string): Promise<ServeProcess> {
-  const p = await serve(configPath);
-  running.push(p);
-  return p;
-}
-
-describe('durable alert delivery (child processes)', () => {
-  it('an alert raised while the webhook is down survives kill -9 and is delivered after the restart, same ids', async () => {
-    const port = await freePort();
-    const config = writeConfig(
-      dir,
-      `learning: { minCalls: 20, period: 1m }
+/**
+ * `conduct.yaml` in a directory of its own: endpoints on port 0, the store on `kind` (a fresh
+ * database of the embedded PostgreSQL, or a SQLite file), one webhook sink to 127.0.0.1:`port`.
+ */
+async function writeConfig(kind: StorageKind, port: number): Promise<string> {
+  const work = mkdtempSync(join(dir, `${kind}-`));
+  const path = join(work, 'conduct.db');
+  const storage = kind === 'postgres' ? `{ path: "${path}", postgres: { url: "${await (await testPostgres()).createDatabase()}" } }` : `{ path: "${path}" }`;
+  const config = join(work, 'conduct.yaml');
+  writeFileSync(
+    config,
+    `receivers:
+  grpc: { endpoint: "127.0.0.1:0" }
+  http: { endpoint: "127.0.0.1:0" }
+api: { endpoint: "127.0.0.1:0" }
+storage: ${storage}
+log: { level: info }
+learning: { minCalls: 20, period: 1m }
 alerts:
   sinks:
     - type: webhook
@@ -158,7 +166,20 @@ alerts:
       retries: 1000
       backoff: 100ms
 `,
-    );
+  );
+  return config;
+}
+
+async function start(configPath: string): Promise<ServeProcess> {
+  const p = await serve(configPath);
+  running.push(p);
+  return p;
+}
+
+describe.each(STORAGE_KINDS)('durable alert delivery (child processes, %s)', (kind) => {
+  it('an alert raised while the webhook is down survives kill -9 and is delivered after the restart, same ids', async () => {
+    const port = await freePort();
+    const config = await writeConfig(kind, port);
     let conduct = await start(config);
     // A learned baseline (30 deploys over 5 minutes of event time), then a new operation: an alert.
     for (let i = 0; i < 30; i++) expect(await send(conduct.http, traceRequest('deployer', T0_MS + i * 10_000, ['GET /deployments/{id}']))).toBe(200);

@@ -52,6 +52,7 @@ const DURATION_KEYS = [
   'learning.forgetAfter',
   'alerts.sinks.0.timeout',
   'alerts.sinks.0.backoff',
+  'alerts.deliveryRetention',
   'forward.0.timeout',
   'forward.0.drainTimeout',
   'forward.0.retry.initialInterval',

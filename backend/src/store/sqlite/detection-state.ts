@@ -40,6 +40,13 @@ interface EntryRow {
   last_ms: number;
 }
 
+/** For a database without the outbox tables: refuses events rather than dropping them. */
+const noOutbox = {
+  enqueue(): void {
+    throw new Error('this detection state has no alert outbox');
+  },
+};
+
 /** The scope's groups as a JSON array bound to `json_each`, or null for every group. */
 const groupsOf = (scope: BaselineScope | undefined): string | null => (scope?.groups ? JSON.stringify(scope.groups) : null);
 
@@ -50,8 +57,8 @@ const groupsOf = (scope: BaselineScope | undefined): string | null => (scope?.gr
  */
 export function createSqliteDetectionState(
   db: Database.Database,
-  /** Enqueues the checkpoint's outbox events (inside its transaction). */
-  outbox: { enqueue(events: readonly OutboxEvent[]): void },
+  /** Enqueues the checkpoint's outbox events (inside its transaction); without it, a checkpoint with events fails. */
+  outbox: { enqueue(events: readonly OutboxEvent[]): void } = noOutbox,
 ): DetectionState {
   // Baseline rows are written whole (every column but the key), and their tables have no other
   // index or trigger: replacing a row is the same as updating it, and cheaper than an upsert.
