@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Chain, TraceSummary } from '@conduct/processor';
 import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from '../call-codec.js';
-import { traceIdFromBytes, traceIdToBytes } from '../trace-id.js';
+import { traceIdToBytes } from '../trace-id.js';
+import { acceptable, chainCounts, chainFromColumns, finite, mergeTraceSummary, MAX_TRACE_SERVICES } from '../rows.js';
 import type { ChainQuery, ChainReader, ChainRetention, ChainWriter, WriteResult } from '../contracts.js';
 import type { NumberedTexts } from './numbered-texts.js';
 import type { Queryable, Sql } from './sql.js';
 import { fromColumn, toColumn, toColumnOrNull } from './text.js';
 
-/** Services kept per trace summary (as in SQLite). */
-const MAX_TRACE_SERVICES = 64;
 /** First byte of the JSON form of calls (`[`); the binary form starts with its version, 3. */
 const JSON_FIRST_BYTE = 0x5b;
 /** Ids of written batches are kept this long (wall clock), long enough for any retry of a batch. */
@@ -67,19 +66,9 @@ interface ChainRow {
   calls: Buffer;
 }
 
-/** The chain's trace id bytes when the store takes the chain, else undefined. */
-export function acceptable(chain: Chain): Buffer | undefined {
-  if (!chain || typeof chain.identity !== 'string' || !Array.isArray(chain.calls)) return undefined;
-  return traceIdToBytes(chain.traceId);
-}
-
 /** A time bound compared with whole-ms columns, rounded up (`>= x` and `< x` admit the same rows). */
 function wholeBound(ms: number | undefined): number | null {
   return typeof ms === 'number' && Number.isFinite(ms) ? Math.ceil(ms) : null;
-}
-
-function finite(value: unknown, fallback = 0): number {
-  return typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : fallback;
 }
 
 /** Is this error the batch's id meeting itself (the batch was stored by an earlier attempt)? */
@@ -142,7 +131,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
       const result = await db.transaction(async (tx) => {
         // The old chains, locked and read, then taken off their identities and edges.
         const rows = await tx.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM chains c WHERE c.trace_id = $1 ORDER BY c.seq FOR UPDATE`, [bytes]);
-        const old = countsOf(await toChains(rows));
+        const old = chainCounts(await toChains(rows));
         await tx.query('DELETE FROM chains WHERE trace_id = $1', [bytes]);
         const ids = [...old.identities.keys()].sort();
         const edges = [...old.edges.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -221,18 +210,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
         'SELECT start_ms, end_ms, spans, services FROM traces WHERE trace_id = $1 ORDER BY seq LIMIT 64',
         [bytes],
       );
-      if (rows.length === 0) return undefined;
-      const services = new Set<string>();
-      let startMs = Infinity;
-      let endMs = -Infinity;
-      let spans = 0;
-      for (const r of rows) {
-        startMs = Math.min(startMs, r.start_ms);
-        endMs = Math.max(endMs, r.end_ms);
-        spans += r.spans;
-        for (const s of r.services) services.add(fromColumn(s));
-      }
-      return { traceId: traceIdFromBytes(bytes), startMs, endMs, spans, services: [...services] };
+      return mergeTraceSummary(bytes, rows, fromColumn);
     },
     async newestEventMs() {
       // identities.last_seen_ms is the newest chain end per identity: no scan of the chains.
@@ -401,39 +379,17 @@ async function encodeBatch(accepted: ReadonlyArray<{ chain: Chain; traceId: Buff
   return out;
 }
 
-/** Calls and chains per identity, and calls per edge, of some chains. */
-function countsOf(chains: readonly Chain[]) {
-  const identities = new Map<string, { calls: number; chains: number }>();
-  const edges = new Map<string, { key: string; identity: string; service: string; peer: string; operation: string; count: number }>();
-  for (const chain of chains) {
-    const i = identities.get(chain.identity) ?? { calls: 0, chains: 0 };
-    identities.set(chain.identity, i);
-    i.calls += chain.calls.length;
-    i.chains++;
-    for (const call of chain.calls) {
-      const edge = { identity: chain.identity, service: String(call.service ?? ''), peer: String(call.peer ?? ''), operation: String(call.operation ?? '') };
-      const key = JSON.stringify([edge.identity, edge.service, edge.peer, edge.operation]);
-      const e = edges.get(key);
-      if (e) e.count++;
-      else edges.set(key, { key, ...edge, count: 1 });
-    }
-  }
-  return { identities, edges };
-}
-
 function toChain(row: ChainRow, texts: TextTable): Chain {
-  const traceId = traceIdFromBytes(row.trace_id);
-  const identity = texts.textOf(row.identity);
-  const identityKind = texts.textOf(row.kind);
-  const stored = row.calls[0] === JSON_FIRST_BYTE ? row.calls.toString('utf8') : row.calls;
-  const calls = decodeCalls(stored, { traceId, identity, identityKind, startMs: row.start_ms }, texts);
-  return {
-    traceId,
-    identity,
-    identityKind: identityKind as Chain['identityKind'],
-    ...(row.display_name !== null ? { displayName: texts.textOf(row.display_name) } : {}),
-    startMs: row.start_ms,
-    endMs: row.end_ms,
-    calls,
-  };
+  return chainFromColumns(
+    {
+      traceId: row.trace_id,
+      identity: texts.textOf(row.identity),
+      identityKind: texts.textOf(row.kind),
+      displayName: row.display_name !== null ? texts.textOf(row.display_name) : null,
+      startMs: row.start_ms,
+      endMs: row.end_ms,
+      calls: row.calls[0] === JSON_FIRST_BYTE ? row.calls.toString('utf8') : row.calls,
+    },
+    texts,
+  );
 }

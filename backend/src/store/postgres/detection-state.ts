@@ -11,37 +11,13 @@ import type {
   HeldChain,
   SuppressionRecord,
 } from '../contracts.js';
+import { baselineEntryFromRow, baselineFromRow, type BaselineEntryRow, type BaselineRow } from '../rows.js';
 import type { Queryable, Sql } from './sql.js';
 import { enqueueStatements } from './outbox.js';
 import { fromColumn, toColumn, toColumnOrNull } from './text.js';
 
 /** Rows read per round trip while baselines load (keyset pages: no cursor held open). */
 const LOAD_PAGE = 2_000;
-
-interface BaselineRow {
-  identity: string;
-  kind: string;
-  display_name: string | null;
-  grp: number;
-  first_ms: number;
-  last_ms: number;
-  calls: number;
-  enforcing_since_ms: number | null;
-  compromised: boolean;
-  dropped: number;
-  last_sweep_ms: number;
-  rate: string;
-  recent_sources: string;
-}
-
-interface EntryRow {
-  identity: string;
-  kind: string;
-  key: string;
-  count: number;
-  first_ms: number;
-  last_ms: number;
-}
 
 const SEVERITY_RANK = `CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END`;
 
@@ -117,20 +93,20 @@ export function createPostgresDetectionState(
            ORDER BY identity LIMIT $3`,
           [groups, after, LOAD_PAGE],
         );
-        for (const row of rows) visitor.baseline(toBaseline(row));
+        for (const row of rows) visitor.baseline(baselineFromRow(row, fromColumn));
         if (rows.length < LOAD_PAGE) break;
         after = rows.at(-1)!.identity;
       }
       let last: [string, string, string] | [null, null, null] = [null, null, null];
       for (;;) {
-        const rows: EntryRow[] = await db.query<EntryRow>(
+        const rows: BaselineEntryRow[] = await db.query<BaselineEntryRow>(
           `SELECT e.* FROM baseline_entries e
            WHERE ($1::int[] IS NULL OR e.identity IN (SELECT identity FROM baseline_identities WHERE grp = ANY($1)))
              AND ($2::text IS NULL OR (e.identity, e.kind, e.key) > ($2::text, $3::text, $4::text))
            ORDER BY e.identity, e.kind, e.key LIMIT $5`,
           [groups, ...last, LOAD_PAGE],
         );
-        for (const row of rows) visitor.entry(fromColumn(row.identity), toEntry(row));
+        for (const row of rows) visitor.entry(fromColumn(row.identity), baselineEntryFromRow(row, fromColumn));
         if (rows.length < LOAD_PAGE) break;
         const end = rows.at(-1)!;
         last = [end.identity, end.kind, end.key];
@@ -344,25 +320,3 @@ function detectorsOf(a: Alert): string[] {
 }
 
 const finiteOrNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
-
-function toBaseline(row: BaselineRow): BaselineRecord {
-  return {
-    identity: fromColumn(row.identity),
-    kind: fromColumn(row.kind),
-    ...(row.display_name !== null ? { displayName: fromColumn(row.display_name) } : {}),
-    group: row.grp,
-    firstMs: row.first_ms,
-    lastMs: row.last_ms,
-    calls: row.calls,
-    ...(row.enforcing_since_ms !== null ? { enforcingSinceMs: row.enforcing_since_ms } : {}),
-    compromised: row.compromised,
-    dropped: row.dropped,
-    lastSweepMs: row.last_sweep_ms,
-    rate: JSON.parse(row.rate) as unknown,
-    recentSources: JSON.parse(row.recent_sources) as unknown,
-  };
-}
-
-function toEntry(row: EntryRow): BaselineEntryRecord {
-  return { kind: fromColumn(row.kind), key: fromColumn(row.key), count: row.count, firstMs: row.first_ms, lastMs: row.last_ms };
-}

@@ -1,29 +1,7 @@
-import type { EdgeRecord, IdentityReader, IdentityRecord } from '../contracts.js';
+import type { IdentityReader } from '../contracts.js';
+import { edgeFromRow, identityFromRow, type EdgeRow, type IdentityRow } from '../rows.js';
 import type { Queryable } from './sql.js';
 import { fromColumn, toColumn } from './text.js';
-
-interface IdentityRow {
-  id: string;
-  kind: string;
-  display_name: string | null;
-  first_seen_ms: number;
-  last_seen_ms: number;
-  calls: number;
-  chains: number;
-  peers: number;
-}
-
-interface EdgeRow {
-  identity: string;
-  service: string;
-  peer: string;
-  peer_kind: string;
-  external: boolean;
-  operation: string;
-  count: number;
-  first_seen_ms: number;
-  last_seen_ms: number;
-}
 
 const IDENTITY_COLUMNS = `i.id, i.kind, i.display_name, i.first_seen_ms, i.last_seen_ms, i.calls, i.chains,
   (SELECT count(DISTINCT e.peer) FROM edges e WHERE e.identity = i.id)::int AS peers`;
@@ -36,11 +14,11 @@ export function createPostgresIdentities(db: Queryable): IdentityReader {
         `SELECT ${IDENTITY_COLUMNS} FROM identities i ORDER BY i.last_seen_ms DESC, i.id LIMIT $1`,
         [Math.max(0, Math.floor(limit))],
       );
-      return rows.map(toIdentity);
+      return rows.map((row) => identityFromRow(row, fromColumn));
     },
     async getIdentity(id) {
       const [row] = await db.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS} FROM identities i WHERE i.id = $1`, [toColumn(id)]);
-      return row && toIdentity(row);
+      return row && identityFromRow(row, fromColumn);
     },
     async identityEdges(id) {
       const rows = await db.query<EdgeRow>(
@@ -49,7 +27,7 @@ export function createPostgresIdentities(db: Queryable): IdentityReader {
          ORDER BY count DESC, service, peer, operation`,
         [toColumn(id)],
       );
-      return rows.map(toEdge);
+      return rows.map((row) => edgeFromRow(row, fromColumn));
     },
     async counts() {
       const [row] = await db.query<{ identities: number; edges: number }>(
@@ -57,32 +35,5 @@ export function createPostgresIdentities(db: Queryable): IdentityReader {
       );
       return { identities: row?.identities ?? 0, edges: row?.edges ?? 0 };
     },
-  };
-}
-
-function toIdentity(row: IdentityRow): IdentityRecord {
-  return {
-    id: fromColumn(row.id),
-    kind: fromColumn(row.kind),
-    ...(row.display_name !== null ? { displayName: fromColumn(row.display_name) } : {}),
-    firstSeenMs: row.first_seen_ms,
-    lastSeenMs: row.last_seen_ms,
-    calls: row.calls,
-    chains: row.chains,
-    peers: row.peers,
-  };
-}
-
-function toEdge(row: EdgeRow): EdgeRecord {
-  return {
-    identity: fromColumn(row.identity),
-    service: fromColumn(row.service),
-    peer: fromColumn(row.peer),
-    peerKind: fromColumn(row.peer_kind),
-    external: row.external,
-    operation: fromColumn(row.operation),
-    count: row.count,
-    firstSeenMs: row.first_seen_ms,
-    lastSeenMs: row.last_seen_ms,
   };
 }

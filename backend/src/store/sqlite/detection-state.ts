@@ -4,8 +4,6 @@ import type { Chain } from '@conduct/processor';
 import type { Alert } from '../../alerts/model.js';
 import type {
   AlertListFilter,
-  BaselineEntryRecord,
-  BaselineRecord,
   BaselineScope,
   DetectionCheckpoint,
   DetectionState,
@@ -13,32 +11,8 @@ import type {
   OutboxEvent,
   SuppressionRecord,
 } from '../contracts.js';
+import { baselineEntryFromRow, baselineFromRow, type BaselineEntryRow, type BaselineRow } from '../rows.js';
 import { DETECTION_SCHEMA } from './detection-schema.js';
-
-interface IdentityRow {
-  identity: string;
-  kind: string;
-  display_name: string | null;
-  grp: number;
-  first_ms: number;
-  last_ms: number;
-  calls: number;
-  enforcing_since_ms: number | null;
-  compromised: number;
-  dropped: number;
-  last_sweep_ms: number;
-  rate: string;
-  recent_sources: string;
-}
-
-interface EntryRow {
-  identity: string;
-  kind: string;
-  key: string;
-  count: number;
-  first_ms: number;
-  last_ms: number;
-}
 
 /** For a database without the outbox tables: refuses events rather than dropping them. */
 const noOutbox = {
@@ -140,8 +114,8 @@ export function createSqliteDetectionState(
   return {
     async loadBaselines(visitor, scope) {
       const groups = groupsOf(scope);
-      for (const row of stmt.identities.iterate({ groups }) as Iterable<IdentityRow>) visitor.baseline(toBaseline(row));
-      for (const row of stmt.entries.iterate({ groups }) as Iterable<EntryRow>) visitor.entry(row.identity, toEntry(row));
+      for (const row of stmt.identities.iterate({ groups }) as Iterable<BaselineRow>) visitor.baseline(baselineFromRow(row));
+      for (const row of stmt.entries.iterate({ groups }) as Iterable<BaselineEntryRow>) visitor.entry(row.identity, baselineEntryFromRow(row));
     },
     async loadSuppressions(scope) {
       const rows = stmt.suppressions.all({ groups: groupsOf(scope) }) as Array<{ identity: string; detector: string; key: string; alert_id: string }>;
@@ -185,26 +159,4 @@ export function createSqliteDetectionState(
 /** Creates the detection tables when missing (for a database the numbered migrations did not make). */
 export function applyDetectionSchema(db: Database.Database): void {
   db.exec(DETECTION_SCHEMA);
-}
-
-function toBaseline(row: IdentityRow): BaselineRecord {
-  return {
-    identity: row.identity,
-    kind: row.kind,
-    ...(row.display_name !== null ? { displayName: row.display_name } : {}),
-    group: row.grp,
-    firstMs: row.first_ms,
-    lastMs: row.last_ms,
-    calls: row.calls,
-    ...(row.enforcing_since_ms !== null ? { enforcingSinceMs: row.enforcing_since_ms } : {}),
-    compromised: row.compromised === 1,
-    dropped: row.dropped,
-    lastSweepMs: row.last_sweep_ms,
-    rate: JSON.parse(row.rate) as unknown,
-    recentSources: JSON.parse(row.recent_sources) as unknown,
-  };
-}
-
-function toEntry(row: EntryRow): BaselineEntryRecord {
-  return { kind: row.kind, key: row.key, count: row.count, firstMs: row.first_ms, lastMs: row.last_ms };
 }

@@ -4,12 +4,11 @@ import Database from 'better-sqlite3';
 import type { Chain, Logger, TraceSummary } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import { applyMigrations, loadMigrations, schemaVersion } from './migrate.js';
-import { traceIdFromBytes, traceIdToBytes } from '../trace-id.js';
-import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from '../call-codec.js';
+import { traceIdToBytes } from '../trace-id.js';
+import { encodeCalls, encodeCallsBinary, type TextTable } from '../call-codec.js';
+import { acceptable, chainCounts, chainFromColumns, edgeFromRow, finite, identityFromRow, mergeTraceSummary, MAX_TRACE_SERVICES, type EdgeRow, type IdentityRow } from '../rows.js';
 import type { EdgeRecord, IdentityRecord, WriteResult } from '../contracts.js';
 
-/** Services kept per trace summary. */
-const MAX_TRACE_SERVICES = 64;
 
 /** Texts longer than this stay inline in stored calls rather than numbered in `strings`. */
 const MAX_NUMBERED_TEXT = 256;
@@ -114,29 +113,6 @@ interface ChainRow {
   end_ms: number;
   calls: string | Buffer;
   numbered: 0 | 1;
-}
-
-interface IdentityRow {
-  id: string;
-  kind: string;
-  display_name: string | null;
-  first_seen_ms: number;
-  last_seen_ms: number;
-  calls: number;
-  chains: number;
-  peers: number;
-}
-
-interface EdgeRow {
-  identity: string;
-  service: string;
-  peer: string;
-  peer_kind: string;
-  external: number;
-  operation: string;
-  count: number;
-  first_seen_ms: number;
-  last_seen_ms: number;
 }
 
 /** Opens (creating when needed) the database and brings its schema up to date. */
@@ -334,7 +310,7 @@ function createStore(db: Database.Database, path: string): Store {
     const own = bytes ? chains.filter((c) => acceptable(c)?.equals(bytes)) : [];
     if (!bytes) return { chains: 0, calls: 0, rejected: chains.length };
     const old = (selectTrace.all(bytes, bytes) as ChainRow[]).map((row) => toChain(row, texts));
-    const counts = countsOf(old);
+    const counts = chainCounts(old);
     deleteTraceChains.run(bytes);
     deleteTraceTextChains.run(bytes);
     for (const [id, c] of counts.identities) takeOffIdentity.run(c.calls, c.chains, id);
@@ -375,12 +351,12 @@ function createStore(db: Database.Database, path: string): Store {
         throw err;
       }
     },
-    listIdentities: (limit) => (selectIdentities.all(limit) as IdentityRow[]).map(toIdentity),
+    listIdentities: (limit) => (selectIdentities.all(limit) as IdentityRow[]).map((row) => identityFromRow(row)),
     getIdentity(id) {
       const row = selectIdentity.get(id) as IdentityRow | undefined;
-      return row && toIdentity(row);
+      return row && identityFromRow(row);
     },
-    identityEdges: (id) => (selectEdges.all(id) as EdgeRow[]).map(toEdge),
+    identityEdges: (id) => (selectEdges.all(id) as EdgeRow[]).map((row) => edgeFromRow(row)),
     recentChains: (identity, limit, sinceMs = -Number.MAX_SAFE_INTEGER, untilMs = Number.MAX_SAFE_INTEGER) =>
       (selectRecent.all(identity, sinceMs, untilMs, texts.knownId(identity) ?? -1, sinceMs, untilMs, limit) as ChainRow[]).map((row) => toChain(row, texts)),
     counts: () => selectCounts.get() as { identities: number; edges: number },
@@ -393,18 +369,7 @@ function createStore(db: Database.Database, path: string): Store {
       const bytes = traceIdToBytes(traceId);
       if (!bytes) return undefined;
       const rows = selectTraceSummary.all(bytes) as { start_ms: number; end_ms: number; spans: number; services: string }[];
-      if (rows.length === 0) return undefined;
-      const services = new Set<string>();
-      let startMs = Infinity;
-      let endMs = -Infinity;
-      let spans = 0;
-      for (const r of rows) {
-        startMs = Math.min(startMs, r.start_ms);
-        endMs = Math.max(endMs, r.end_ms);
-        spans += r.spans;
-        for (const s of JSON.parse(r.services) as string[]) services.add(s);
-      }
-      return { traceId: traceIdFromBytes(bytes), startMs, endMs, spans, services: [...services] };
+      return mergeTraceSummary(bytes, rows.map((r) => ({ ...r, services: JSON.parse(r.services) as string[] })));
     },
     newestEventMs: () => (selectNewest.get() as { v: number | null }).v ?? 0,
     sizeBytes() {
@@ -483,76 +448,18 @@ function createTextTable(db: Database.Database): TextTable & {
   };
 }
 
-/** What chains add to their identities (calls, chains) and edges (calls), as `writeChains` counts them. */
-function countsOf(chains: readonly Chain[]) {
-  const identities = new Map<string, { calls: number; chains: number }>();
-  const edges = new Map<string, { identity: string; service: string; peer: string; operation: string; count: number }>();
-  for (const chain of chains) {
-    const i = identities.get(chain.identity) ?? { calls: 0, chains: 0 };
-    identities.set(chain.identity, i);
-    i.calls += chain.calls.length;
-    i.chains++;
-    for (const call of chain.calls) {
-      const edge = { identity: chain.identity, service: String(call.service ?? ''), peer: String(call.peer ?? ''), operation: String(call.operation ?? '') };
-      const key = JSON.stringify([edge.identity, edge.service, edge.peer, edge.operation]);
-      const e = edges.get(key);
-      if (e) e.count++;
-      else edges.set(key, { ...edge, count: 1 });
-    }
-  }
-  return { identities, edges };
-}
-
-/** The chain's trace id bytes when the store takes the chain, else undefined. */
-function acceptable(chain: Chain): Buffer | undefined {
-  if (!chain || typeof chain.identity !== 'string' || !Array.isArray(chain.calls)) return undefined;
-  return traceIdToBytes(chain.traceId);
-}
-
-function finite(value: unknown, fallback = 0): number {
-  return typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : fallback;
-}
-
-function toIdentity(row: IdentityRow): IdentityRecord {
-  return {
-    id: row.id,
-    kind: row.kind,
-    ...(row.display_name !== null ? { displayName: row.display_name } : {}),
-    firstSeenMs: row.first_seen_ms,
-    lastSeenMs: row.last_seen_ms,
-    calls: row.calls,
-    chains: row.chains,
-    peers: row.peers,
-  };
-}
-
-function toEdge(row: EdgeRow): EdgeRecord {
-  return {
-    identity: row.identity,
-    service: row.service,
-    peer: row.peer,
-    peerKind: row.peer_kind,
-    external: row.external === 1,
-    operation: row.operation,
-    count: row.count,
-    firstSeenMs: row.first_seen_ms,
-    lastSeenMs: row.last_seen_ms,
-  };
-}
-
 function toChain(row: ChainRow, texts: TextTable): Chain {
-  const traceId = traceIdFromBytes(row.trace_id);
   const text = (v: string | number): string => (row.numbered ? texts.textOf(v as number) : (v as string));
-  const identity = text(row.identity);
-  const identityKind = text(row.identity_kind);
-  const calls = decodeCalls(row.calls, { traceId, identity, identityKind, startMs: row.start_ms }, texts);
-  return {
-    traceId,
-    identity,
-    identityKind,
-    ...(row.display_name !== null ? { displayName: text(row.display_name) } : {}),
-    startMs: row.start_ms,
-    endMs: row.end_ms,
-    calls,
-  };
+  return chainFromColumns(
+    {
+      traceId: row.trace_id,
+      identity: text(row.identity),
+      identityKind: text(row.identity_kind),
+      displayName: row.display_name !== null ? text(row.display_name) : null,
+      startMs: row.start_ms,
+      endMs: row.end_ms,
+      calls: row.calls,
+    },
+    texts,
+  );
 }
