@@ -65,6 +65,17 @@ describe('conduct migrate --from sqlite:PATH --to postgres:URL', () => {
       held: [{ identity: 'agent:x', traceId: traceId(1), alertId: 'al1', chain: held }],
       suppressions: [{ identity: 'svc:shop', detector: 'new-peer', key: 'peer:db', alertId: 'al2' }],
     });
+    // Deliveries: al1's first event still pending for one sink (delivered to the other); al2's delivered.
+    const al2 = (await s.detection.getAlert('al2'))!;
+    await s.detection.checkpoint({
+      outbox: [
+        { alert, event: 'alert', sinks: ['hook', 'logs'], atMs: T0 },
+        { alert: al2, event: 'alert', sinks: ['hook'], atMs: T0 },
+      ],
+    });
+    for (const d of await s.outbox.claim('hook', T0, 10, 1000)) if (d.alertId === 'al2') await s.outbox.delivered(d, T0 + 1);
+    const [logs] = await s.outbox.claim('logs', T0, 10, 1000);
+    await s.outbox.delivered(logs!, T0 + 1);
     await s.close();
     return path;
   }
@@ -77,7 +88,7 @@ describe('conduct migrate --from sqlite:PATH --to postgres:URL', () => {
     const code = await runMigrate({ from: `sqlite:${path}`, to: `postgres:${url}` }, { exit, out: (s) => out.push(s), err: (s) => err.push(s) });
     expect(err.join('')).not.toContain(new URL(url).password);
     expect(code).toBe(0);
-    expect(out.join('')).toMatch(/copied 2 baselines \(1 entries\), 1 suppressions, 2 alerts \(1 held chains\), 3 chains, 1 trace summaries/);
+    expect(out.join('')).toMatch(/copied 2 baselines \(1 entries\), 1 suppressions, 2 alerts \(1 held chains, 1 pending deliveries\), 3 chains, 1 trace summaries/);
 
     const source = await openStorage({ path });
     const target = await openStorage({ path: ':memory:', postgres: { url } });
@@ -86,6 +97,11 @@ describe('conduct migrate --from sqlite:PATH --to postgres:URL', () => {
     expect(after).toEqual(before);
     expect(after.baselines).toHaveLength(2);
     expect(after.recent).toHaveLength(2);
+    // Delivery ids never repeat: sequences carry over, and what was pending is enqueued again under the next one.
+    expect(await target.outbox.sequence('al2')).toBe(1);
+    expect(await target.outbox.deliveries('al2', 10)).toEqual([]);
+    expect(await target.outbox.sequence('al1')).toBe(2);
+    expect((await target.outbox.deliveries('al1', 10)).map((d) => [d.sink, d.seq, d.event, d.state, d.attempts])).toEqual([['hook', 2, 'alert', 'pending', 0]]);
     // Detection finds the copied alert's repeats by the dedup key it gives findings.
     expect((await target.detection.findRepeat(['agent:x', 'new-peer', 'op:GET /secrets', 'peer:vault'].join('\u0000'), T0 - 1, T0 + 1))?.id).toBe('al1');
   });

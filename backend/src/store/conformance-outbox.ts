@@ -108,6 +108,20 @@ export function outboxConformance(fresh: () => Promise<StorageBackend>): void {
     ]);
   });
 
+  it('raises the delivery sequence of an alert to a given one (a copy), never lowers it, and numbers events after it', async () => {
+    const s = await fresh();
+    const a = testAlert({ id: 'o5', identity: 'svc:o' });
+    expect(await s.outbox.sequence('o5')).toBe(0);
+    await s.detection.checkpoint({ alerts: [{ alert: a, dedupKey: 'k', deliverySeq: 7 }] });
+    expect(await s.outbox.sequence('o5')).toBe(7);
+    // A later write of the alert without a sequence, or with a lower one, keeps it.
+    await s.detection.checkpoint({ alerts: [{ alert: { ...a, count: 2 }, dedupKey: 'k' }] });
+    await s.detection.checkpoint({ alerts: [{ alert: a, dedupKey: 'k', deliverySeq: 3 }], outbox: [{ alert: a, event: 'alert', sinks: ['hook'], atMs: NOW }] });
+    expect(await s.outbox.sequence('o5')).toBe(8);
+    expect((await s.outbox.claim('hook', NOW, 10, LEASE)).map((e) => e.seq)).toEqual([8]);
+    expect(await s.outbox.sequence('unknown')).toBe(0);
+  });
+
   it('keeps texts with NUL and marker characters intact in alerts, sinks and errors', async () => {
     const s = await fresh();
     const a = testAlert({ id: 'o\u00004', identity: 'svc:\u0001o', title: 'x\u0000y' });

@@ -176,6 +176,11 @@ export interface BaselineVisitor {
 export interface AlertRecord {
   alert: Alert;
   dedupKey: string;
+  /**
+   * The alert's delivery sequence is raised to at least this (a copy between backends carries
+   * it, so that delivery ids never repeat); absent: kept as it is (0 for a new alert).
+   */
+  deliverySeq?: number;
 }
 
 /** Which alerts to list. */
@@ -360,6 +365,8 @@ export interface AlertOutbox {
   resume(sink: string, nowMs: number): Promise<number>;
   /** How many deliveries of `sink` are pending, and the earliest due time among them (absent when none). */
   pending(sink: string): Promise<{ count: number; nextDueMs?: number }>;
+  /** The alert's last delivery sequence number (0 when none was enqueued, or the alert is unknown). */
+  sequence(alertId: string): Promise<number>;
   /** An alert's deliveries, by sink, newest event first (at most `limit`). */
   deliveries(alertId: string, limit: number): Promise<DeliveryRecord[]>;
   /** Stored deliveries by sink and state. */

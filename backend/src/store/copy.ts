@@ -1,7 +1,7 @@
 import type { Chain, Logger, TraceSummary } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
-import type { AlertRecord, BaselineDelta, BaselineEntryRecord, BaselineRecord, StorageBackend } from './contracts.js';
+import type { AlertRecord, BaselineDelta, BaselineEntryRecord, BaselineRecord, OutboxEvent, OutboxEventKind, StorageBackend } from './contracts.js';
 
 /** Records per checkpoint or chain batch while copying. */
 const COPY_BATCH = 500;
@@ -20,6 +20,8 @@ export interface CopyResult {
   suppressions: number;
   alerts: number;
   heldChains: number;
+  /** Deliveries still pending in the source, enqueued again in the target (each under a new sequence number). */
+  pendingDeliveries: number;
   chains: number;
   traces: number;
 }
@@ -35,7 +37,7 @@ export interface CopyResult {
 export async function copyStorage(from: StorageBackend, to: StorageBackend, options: CopyOptions = {}): Promise<CopyResult> {
   const logger = options.logger ?? silentLogger;
   await refuseNonEmpty(to);
-  const result: CopyResult = { baselines: 0, baselineEntries: 0, suppressions: 0, alerts: 0, heldChains: 0, chains: 0, traces: 0 };
+  const result: CopyResult = { baselines: 0, baselineEntries: 0, suppressions: 0, alerts: 0, heldChains: 0, pendingDeliveries: 0, chains: 0, traces: 0 };
 
   // Baselines: the visitor streams every record before its entries.
   const baselines = new Map<string, { baseline: BaselineRecord; entries: BaselineEntryRecord[] }>();
@@ -69,9 +71,13 @@ export async function copyStorage(from: StorageBackend, to: StorageBackend, opti
   for (let i = 0; i < alerts.length; i += COPY_BATCH) {
     const slice = alerts.slice(i, i + COPY_BATCH);
     const held = (await Promise.all(slice.map((a) => from.detection.heldByAlert(a.id)))).flat();
-    await to.detection.checkpoint({ alerts: slice.map(toRecord), held });
+    // Delivery sequences carry over (delivery ids never repeat); what was still pending is enqueued again.
+    const records = await Promise.all(slice.map(async (a): Promise<AlertRecord> => ({ ...toRecord(a), deliverySeq: await from.outbox.sequence(a.id) })));
+    const outbox = (await Promise.all(slice.map((a) => pendingEvents(from, a)))).flat();
+    await to.detection.checkpoint({ alerts: records, held, outbox });
     result.alerts += slice.length;
     result.heldChains += held.length;
+    result.pendingDeliveries += outbox.reduce((n, e) => n + e.sinks.length, 0);
   }
 
   if (options.chains !== false) {
@@ -87,6 +93,18 @@ export async function copyStorage(from: StorageBackend, to: StorageBackend, opti
 export function dedupKeyOf(alert: Alert): string {
   const keys = (alert.evidence?.keys as unknown[] | undefined) ?? [];
   return [alert.identity, alert.detector, ...keys.map(String).sort()].join('\u0000');
+}
+
+/** Deliveries of an alert still pending in `from`, as outbox events (oldest first; the alert as it is now). */
+async function pendingEvents(from: StorageBackend, alert: Alert): Promise<OutboxEvent[]> {
+  const pending = (await from.outbox.deliveries(alert.id, ALL)).filter((d) => d.state === 'pending').reverse();
+  const bySeq = new Map<number, { event: OutboxEventKind; sinks: string[]; atMs: number }>();
+  for (const d of pending) {
+    const e = bySeq.get(d.seq) ?? { event: d.event, sinks: [], atMs: d.createdMs };
+    e.sinks.push(d.sink);
+    bySeq.set(d.seq, e);
+  }
+  return [...bySeq.values()].map((e) => ({ alert, ...e }));
 }
 
 function toRecord(alert: Alert): AlertRecord {

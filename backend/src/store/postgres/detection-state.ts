@@ -292,15 +292,16 @@ function alertStatement(records: readonly AlertRecord[]): Statement {
   // Absent values stay null, and the NOT NULL columns refuse them (the checkpoint fails whole).
   const text = (v: string | null | undefined) => (typeof v === 'string' ? toColumn(v) : null);
   return [
-    `INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body, detectors, score, search)
+    `INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body, detectors, score, search, delivery_seq)
      SELECT a.id, a.identity, a.detector, a.severity, a.status, a.trace_id, a.event_ms, a.last_seen_ms, a.dedup_key, a.body,
-       ARRAY(SELECT json_array_elements_text(a.detectors::json)), a.score, a.search
+       ARRAY(SELECT json_array_elements_text(a.detectors::json)), a.score, a.search, a.delivery_seq
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::float8[], $9::text[], $10::text[],
-       $11::text[], $12::float8[], $13::text[])
-       AS a (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body, detectors, score, search)
+       $11::text[], $12::float8[], $13::text[], $14::int4[])
+       AS a (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body, detectors, score, search, delivery_seq)
      ON CONFLICT (id) DO UPDATE SET identity = excluded.identity, detector = excluded.detector, severity = excluded.severity,
        status = excluded.status, trace_id = excluded.trace_id, event_ms = excluded.event_ms, last_seen_ms = excluded.last_seen_ms,
-       dedup_key = excluded.dedup_key, body = excluded.body, detectors = excluded.detectors, score = excluded.score, search = excluded.search`,
+       dedup_key = excluded.dedup_key, body = excluded.body, detectors = excluded.detectors, score = excluded.score, search = excluded.search,
+       delivery_seq = greatest(alerts.delivery_seq, excluded.delivery_seq)`,
     [
       rows.map((r) => toColumn(r.alert.id)), rows.map((r) => text(r.alert.identity)), rows.map((r) => text(r.alert.detector)),
       rows.map((r) => text(r.alert.severity)), rows.map((r) => text(r.alert.status)), rows.map((r) => text(r.alert.traceId)),
@@ -309,6 +310,7 @@ function alertStatement(records: readonly AlertRecord[]): Statement {
       rows.map((r) => JSON.stringify(detectorsOf(r.alert).map(toColumn))),
       rows.map((r) => (typeof r.alert.score === 'number' && Number.isFinite(r.alert.score) ? r.alert.score : 0)),
       rows.map((r) => searchTextOf(r.alert)),
+      rows.map((r) => Math.max(0, Math.floor(r.deliverySeq ?? 0))),
     ],
   ];
 }

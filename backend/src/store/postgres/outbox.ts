@@ -91,6 +91,10 @@ export function createPostgresOutbox(db: Sql): AlertOutbox {
       const count = row?.count ?? 0;
       return row?.due === null || row?.due === undefined ? { count } : { count, nextDueMs: row.due };
     },
+    async sequence(alertId) {
+      const [row] = await db.query<{ seq: number }>('SELECT delivery_seq AS seq FROM alerts WHERE id = $1', [toColumn(alertId)]);
+      return row?.seq ?? 0;
+    },
     async deliveries(alertId, limit) {
       const rows = await db.query<OutboxRow>(`SELECT ${COLUMNS} FROM alert_outbox WHERE alert_id = $1 ORDER BY seq DESC, sink LIMIT $2`, [
         toColumn(alertId),

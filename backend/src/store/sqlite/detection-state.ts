@@ -42,11 +42,11 @@ export function createSqliteDetectionState(
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     upsertEntry: db.prepare('INSERT OR REPLACE INTO baseline_entries (identity, kind, key, count, first_ms, last_ms) VALUES (?, ?, ?, ?, ?, ?)'),
     deleteEntry: db.prepare('DELETE FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?'),
-    insertAlert: db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    insertAlert: db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body, delivery_seq)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET identity = excluded.identity, detector = excluded.detector, severity = excluded.severity,
         status = excluded.status, trace_id = excluded.trace_id, event_ms = excluded.event_ms, last_seen_ms = excluded.last_seen_ms,
-        dedup_key = excluded.dedup_key, body = excluded.body`),
+        dedup_key = excluded.dedup_key, body = excluded.body, delivery_seq = max(alerts.delivery_seq, excluded.delivery_seq)`),
     getAlert: db.prepare('SELECT body FROM alerts WHERE id = ?').pluck(),
     findRepeat: db
       .prepare(`SELECT body FROM alerts WHERE dedup_key = ? AND last_seen_ms >= ? AND event_ms <= ?
@@ -98,9 +98,10 @@ export function createSqliteDetectionState(
       for (const e of delta.entries) stmt.upsertEntry.run(b.identity, e.kind, e.key, e.count, e.firstMs, e.lastMs);
       for (const r of delta.removed) stmt.deleteEntry.run(b.identity, r.kind, r.key);
     }
-    for (const { alert: a, dedupKey } of cp.alerts ?? []) {
+    for (const { alert: a, dedupKey, deliverySeq } of cp.alerts ?? []) {
       stmt.insertAlert.run(
         a.id, a.identity, a.detector, a.severity, a.status, a.traceId, Date.parse(a.firstSeen), Date.parse(a.lastSeen), dedupKey, JSON.stringify(a),
+        Math.max(0, Math.floor(deliverySeq ?? 0)),
       );
     }
     for (const h of cp.held ?? []) stmt.hold.run(h.identity, h.traceId, h.alertId, h.chain.startMs, JSON.stringify(h.chain));

@@ -38,6 +38,7 @@ export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enque
       WHERE alert_id = ? AND seq = ? AND sink = ? AND state = 'pending'`),
     resume: db.prepare(`UPDATE alert_outbox SET due_ms = ? WHERE state = 'pending' AND sink = ? AND due_ms > ?`),
     pending: db.prepare(`SELECT count(*) AS count, min(due_ms) AS due FROM alert_outbox WHERE state = 'pending' AND sink = ?`),
+    sequence: db.prepare('SELECT delivery_seq FROM alerts WHERE id = ?').pluck(),
     deliveries: db.prepare('SELECT * FROM alert_outbox WHERE alert_id = ? ORDER BY seq DESC, sink LIMIT ?'),
     counts: db.prepare('SELECT sink, state, count(*) AS count FROM alert_outbox GROUP BY sink, state ORDER BY sink, state'),
     prune: db.prepare(`DELETE FROM alert_outbox WHERE id IN
@@ -76,6 +77,9 @@ export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enque
     async pending(sink) {
       const row = stmt.pending.get(sink) as { count: number; due: number | null };
       return row.due === null ? { count: row.count } : { count: row.count, nextDueMs: row.due };
+    },
+    async sequence(alertId) {
+      return (stmt.sequence.get(alertId) as number | undefined) ?? 0;
     },
     async deliveries(alertId, limit) {
       return (stmt.deliveries.all(alertId, Math.max(1, Math.floor(limit))) as OutboxRow[]).map(toRecord);
