@@ -12,6 +12,7 @@ export const DETECTORS = [
   'new-source',
   'credential-reuse',
   'policy',
+  'release',
 ] as const;
 export type Detector = (typeof DETECTORS)[number];
 

@@ -63,6 +63,7 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
       traceUrl: config.alerts.traceUrl,
       limits: config.limits,
       humans: config.detection.humans,
+      releaseGraceMs: config.detection.releaseGrace,
       logger,
       persistIntervalMs: options.persistIntervalMs ?? 0,
       ...(sinks ? { deliveries: sinks } : {}),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_IDLE_MS, DEFAULT_LATE_TRACE_WINDOW_MS, DEFAULT_LATENESS_MS, DEFAULT_MAX_PENDING_SPANS } from '@conduct/processor';
 import { DEFAULT_HUMANS_MODE } from '../detect/humans.js';
+import { DEFAULT_RELEASE_GRACE_MS } from '../detect/release.js';
 import { DEFAULT_CARDINALITY_LIMITS, DEFAULT_LEARNING } from '../detect/limits.js';
 import { parseConfig } from './index.js';
 
@@ -71,6 +72,7 @@ describe('defaults owned by their components', () => {
     expect(c.learning).toEqual(DEFAULT_LEARNING);
     expect(c.limits).toMatchObject(DEFAULT_CARDINALITY_LIMITS);
     expect(c.detection.humans).toBe(DEFAULT_HUMANS_MODE);
+    expect(c.detection.releaseGrace).toBe(DEFAULT_RELEASE_GRACE_MS);
   });
 
   it('names the key of a bad policy entry', () => {

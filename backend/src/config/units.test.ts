@@ -50,6 +50,7 @@ const DURATION_KEYS = [
   'receivers.k8sAudit.chainWindow',
   'learning.period',
   'learning.forgetAfter',
+  'detection.releaseGrace',
   'alerts.sinks.0.timeout',
   'alerts.sinks.0.backoff',
   'alerts.deliveryRetention',

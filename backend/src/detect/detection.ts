@@ -36,6 +36,7 @@ import {
   type CardinalityLimits,
   type LearningConfig,
 } from './limits.js';
+import { DEFAULT_RELEASE_GRACE_MS, applyRelease } from './release.js';
 import { scoreFindings, type ScoredFinding } from './score.js';
 import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGraph } from './summary.js';
 
@@ -60,6 +61,8 @@ export interface DetectionOptions {
   persistIntervalMs?: number;
   /** Novelty findings on people (`detection.humans`): `low` (default), `alert` or `ignore`. */
   humans?: HumansMode;
+  /** How long a new `service.version`'s new internal behaviour counts as its release (`detection.releaseGrace`); 0 turns releases off. */
+  releaseGraceMs?: number;
   /** Which baselines to load: all when absent (one instance owns every identity). */
   scope?: BaselineScope;
   /** The group a baseline is written with (its identity's partition); 0 when absent. */
@@ -211,6 +214,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
   };
   const limits: CardinalityLimits = { ...DEFAULT_CARDINALITY_LIMITS, ...definedOnly(options.limits ?? {}) };
   const humansMode = options.humans ?? DEFAULT_HUMANS_MODE;
+  const releaseGraceMs = options.releaseGraceMs ?? DEFAULT_RELEASE_GRACE_MS;
   const book = await loadBaselineBook(state, {
     logger,
     ...(options.scope ? { scope: options.scope } : {}),
@@ -338,7 +342,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
         logger.error({ err, detector: detect.name, identity: ctx.chain.identity }, 'detector failed');
       }
     }
-    return out;
+    return applyRelease(ctx, out, releaseGraceMs);
   }
 
   /** Alerts the chain's findings raise or repeat, within the identity's budget; those that hold the chain out. */

@@ -34,6 +34,9 @@ export const HUMANS_MODES = ['low', 'alert', 'ignore'] as const;
 export type HumansMode = (typeof HUMANS_MODES)[number];
 export const DEFAULT_HUMANS_MODE: HumansMode = 'low';
 
+/** `detection.releaseGrace`: how long after a new `service.version` is first seen its new internal behaviour counts as its release. */
+export const DEFAULT_RELEASE_GRACE_MS = 6 * 3_600_000;
+
 /** Learning settings as the config gives them (`learning.*`, durations in ms). */
 export interface LearningConfig {
   /** Calls an identity needs before it enforces. Default 100. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { durationSchema } from '../config/duration.js';
-import { DEFAULT_CARDINALITY_LIMITS, DEFAULT_HUMANS_MODE, DEFAULT_LEARNING, HUMANS_MODES, type CardinalityLimits, type LearningConfig } from './limits.js';
+import { DEFAULT_CARDINALITY_LIMITS, DEFAULT_HUMANS_MODE, DEFAULT_LEARNING, DEFAULT_RELEASE_GRACE_MS, HUMANS_MODES, type CardinalityLimits, type LearningConfig } from './limits.js';
 
 /**
  * Detection's pieces of the configuration schema: `learning`, `detection`, `policies[]` and the
@@ -25,6 +25,8 @@ export const detectionSchema = z
   .object({
     /** Novelty findings on people (IAM users, SSO sessions, enduser.id): at most low, as for machines, or none. */
     humans: z.enum(HUMANS_MODES).default(DEFAULT_HUMANS_MODE),
+    /** How long after a new service.version is first seen its new internal operations and peers count as its release; 0 turns releases off. */
+    releaseGrace: durationSchema.default(`${DEFAULT_RELEASE_GRACE_MS}ms`),
   })
   .strict();
 

@@ -7,7 +7,7 @@ import { useApi } from '../hooks.js';
 import { setQuery, useLocation } from '../router.js';
 
 export const ALERTS_POLL_MS = 3000;
-const DETECTORS = ['new-peer', 'new-operation', 'unusual-chain', 'rate-burst', 'fan-out', 'new-source', 'credential-reuse', 'policy'];
+const DETECTORS = ['new-peer', 'new-operation', 'unusual-chain', 'rate-burst', 'fan-out', 'new-source', 'credential-reuse', 'policy', 'release'];
 /** Alert statuses to filter by; `superseded`: a later part of the trace replaced the call it was raised on. */
 const STATUSES = ['open', 'acknowledged', 'expected', 'malicious', 'superseded'];
 const SEVERITY_CHOICES: { value: string; label: string }[] = [
