@@ -3,7 +3,7 @@
  * resource, so a pod restart is a new resource) sending spans with explicit event times to a
  * running conduct, one trace at a time.
  */
-import { SpanKind, type Attributes, type Span } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
 import type { TestConduct } from './conduct.js';
 import { exporterFor, TestService, type Transport } from './otel.js';
 
@@ -75,6 +75,8 @@ export interface SpanSpec {
   children?: SpanSpec[];
   /** Resource of the service emitting this span; the trace's default resource when absent. */
   resource?: Attributes;
+  /** The span ended with an error (status ERROR). */
+  failed?: boolean;
 }
 
 export interface SentTrace {
@@ -121,6 +123,7 @@ export class Traffic {
       allSpanIds.push(span.spanContext().spanId);
       let end = begin + (spec.duration ?? 5);
       for (const child of spec.children ?? []) end = Math.max(end, (await emit(child, span)).endMs + 1);
+      if (spec.failed) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end(end);
       // The exporters cap concurrent exports: let a large trace drain as it goes.
       if (++ended % EXPORT_BATCH === 0) await Promise.all([...used].map((s) => s.flush()));
