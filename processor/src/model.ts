@@ -52,6 +52,12 @@ export interface Call {
   external: boolean;
   /** Templated operation: `GET /users/{id}`, `ListBuckets`, `SELECT orders`, `execute_tool search`. */
   operation: string;
+  /**
+   * True when the operation was read from a raw URL path or span name, not from `http.route` or a
+   * semantic attribute: learned path parameters may still replace its segments (the backend's
+   * engine applies them before storing). Not stored.
+   */
+  pathOperation?: boolean;
   /** Target resource: bucket, table/collection, destination, tool. */
   target?: string;
   /** Target account: the span's own `cloud.account.id`. */

@@ -4,7 +4,7 @@ import { createSinks, type Sinks, type SinksOptions } from '../alerts/sinks/inde
 import { registerStateMetrics } from '../alerts/state-metrics.js';
 import type { Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser, type Detection } from '../detect/index.js';
-import { createEngine, type Engine } from '../engine/index.js';
+import { createEngine, createOperationTemplater, type Engine } from '../engine/index.js';
 import { openStorage as openDefaultStorage, type OpenStorage, type StorageBackend } from '../store/index.js';
 
 export interface AssembleOptions {
@@ -44,7 +44,8 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
   const storage = await openNamed(options.openStorage ?? openDefaultStorage, config, logger);
   let sinks: Sinks | undefined;
   try {
-    const engine = createEngine({ store: storage, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow });
+    const templater = await createOperationTemplater({ store: storage.templates, registry, logger });
+    const engine = createEngine({ store: storage, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow, templater });
     // Deliveries go through the store's outbox: detection enqueues them with the alerts it writes.
     sinks = options.sinks
       ? createSinks(config.alerts.sinks, {

@@ -1,4 +1,4 @@
-import type { Chain } from '@conduct/processor';
+import { applyPathParameters, type Chain, type LearnedPathParameter } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
 import type { LateMerge } from '../engine/late.js';
 import type { AnalyseResult, Detection, LateChange } from './detection.js';
@@ -16,6 +16,7 @@ export function createDetectionAnalyser(detection: Detection): {
   name: string;
   analyse(chains: readonly Chain[], ctx: AlertEmitter): Promise<void>;
   analyseLate(merges: readonly LateMerge[], ctx: AlertEmitter): Promise<void>;
+  pathParametersLearned(parameters: readonly LearnedPathParameter[]): Promise<void>;
 } {
   const announce = (result: AnalyseResult, ctx: AlertEmitter) => {
     for (const alert of result.alerts) ctx.emit(alert, 'alert');
@@ -30,6 +31,10 @@ export function createDetectionAnalyser(detection: Detection): {
     },
     async analyseLate(merges, ctx) {
       announce(await detection.analyseLate(merges.flatMap(changesOf)), ctx);
+    },
+    // The literal operations learned before a position became a parameter take the template's name.
+    async pathParametersLearned(parameters) {
+      await detection.renameOperations((op, peer) => applyPathParameters(parameters, op, peer));
     },
   };
 }

@@ -10,11 +10,13 @@ import {
   learningState,
   observeCalls,
   openWindow,
+  renameOperations,
   unlearnChain,
   taintWindows,
   type Baseline,
   type LearningOptions,
   type LearningState,
+  type OperationRename,
   type RateWindow,
 } from '../learn/index.js';
 import type { AlertListFilter, BaselineGroup, BaselineScope, DetectionCheckpoint, DetectionState, OutboxEvent, OutboxEventKind, SuppressionRecord } from '../store/index.js';
@@ -156,6 +158,13 @@ export interface Detection {
    * part replaced, is superseded (see README, "Late parts of a trace").
    */
   analyseLate(changes: readonly LateChange[]): Promise<AnalyseResult>;
+  /**
+   * Renames operations in every baseline (learn/rename.ts): when path positions became
+   * parameters, the literal operations learned before take the template's name. Runs in turn
+   * with batches; the renamed entries are written with the next checkpoint. Resolves with the
+   * number of entries renamed.
+   */
+  renameOperations(rename: OperationRename): Promise<number>;
   listAlerts(filter?: AlertFilter): Promise<Alert[]>;
   getAlert(id: string): Promise<Alert | undefined>;
   /** Records an operator verdict; undefined when the alert is unknown. */
@@ -561,6 +570,17 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     analyse: (chains) => serial(() => analyseBatch(chains)),
 
     analyseLate: (changes) => serial(() => analyseLateBatch(changes)),
+
+    renameOperations: (rename) =>
+      serial(async () => {
+        let renamed = 0;
+        for (const b of baselines.values()) {
+          const n = renameOperations(b, rename);
+          if (n > 0) book.touch(b);
+          renamed += n;
+        }
+        return renamed;
+      }),
 
     flush: () => serial(async () => {
       if (book.pending) await commit(true);

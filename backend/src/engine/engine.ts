@@ -1,9 +1,10 @@
 import { Counter, type Registry } from 'prom-client';
-import type { Chain, ChainBatch, ChainConsumer, Logger } from '@conduct/processor';
+import type { Chain, ChainBatch, ChainConsumer, LearnedPathParameter, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
 import type { ChainReader, ChainWriter } from '../store/index.js';
 import { addedChains, hasLateParts, LATE_OUTCOMES, splitLateParts, type LateMerge, type LateSplit } from './late.js';
+import type { OperationTemplater } from './templates.js';
 
 /** Default of {@link EngineOptions.lateTraceWindowMs}: the pipeline's default window. */
 export const DEFAULT_LATE_TRACE_WINDOW_MS = 300_000;
@@ -36,6 +37,11 @@ export interface Analyser {
    * Without it, the analyser gets the calls each part added, as chains, through `analyse`.
    */
   analyseLate?(merges: readonly LateMerge[], ctx: AnalysisContext): Promise<void> | void;
+  /**
+   * Optional: path positions just learned to be parameters (engine/templates.ts), before the
+   * batch that taught them is analysed; from this batch on, calls carry the templated operation.
+   */
+  pathParametersLearned?(parameters: readonly LearnedPathParameter[]): Promise<void> | void;
 }
 
 export interface EngineOptions {
@@ -53,6 +59,8 @@ export interface EngineOptions {
    * (`late: 'maybe'`) joins a stored trace that ended at most this long (event time) before it.
    */
   lateTraceWindowMs?: number;
+  /** Learned path parameters applied to each batch before it is stored (none when absent). */
+  templater?: OperationTemplater;
 }
 
 export interface EngineStats {
@@ -140,6 +148,18 @@ export function createEngine(options: EngineOptions): Engine {
     if (written.rejected) chainsRejected.inc(written.rejected);
   };
 
+  const announceParameters = async (learned: readonly LearnedPathParameter[]) => {
+    for (const analyser of analysers) {
+      try {
+        await analyser.pathParametersLearned?.(learned);
+      } catch (err) {
+        stats.analyserErrors++;
+        analyserErrors.inc({ analyser: analyser.name });
+        logger.error({ err: String(err), analyser: analyser.name }, 'analyser failed on learned path parameters');
+      }
+    }
+  };
+
   const runAnalysers = async (chains: readonly Chain[], merges: readonly LateMerge[]) => {
     for (const analyser of analysers) {
       try {
@@ -158,6 +178,9 @@ export function createEngine(options: EngineOptions): Engine {
   return {
     async consume(batch: ChainBatch) {
       const chains = Array.isArray(batch?.chains) ? batch.chains : [];
+      // Operations are templated with the learned path parameters before anything sees them.
+      const learned = options.templater?.apply(chains) ?? [];
+      await options.templater?.persist();
       // Later parts of stored traces are merged into them (read before the batch is written).
       const late: LateSplit = hasLateParts(batch.traceSummaries)
         ? await splitLateParts(store.chainReader, chains, batch.traceSummaries, windowMs)
@@ -170,6 +193,7 @@ export function createEngine(options: EngineOptions): Engine {
       stats.lateMerges += late.merges.length;
       for (const outcome of LATE_OUTCOMES) if (late.spans[outcome] > 0) lateSpans.inc({ outcome }, late.spans[outcome]);
       const analysed = written.rejected ? late.onTime.filter((c) => store.chainWriter.accepts(c)) : written.chains > 0 ? late.onTime : [];
+      if (learned.length > 0) await announceParameters(learned);
       if (analysed.length > 0 || late.merges.length > 0) await runAnalysers(analysed, late.merges);
       const spans = Number.isFinite(batch.spans) && batch.spans > 0 ? batch.spans : 0;
       stats.spans += spans;

@@ -3,3 +3,4 @@ export * from './rate.js';
 export * from './shape.js';
 export * from './user-agent.js';
 export * from './chain-model.js';
+export * from './rename.js';

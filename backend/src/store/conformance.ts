@@ -368,6 +368,19 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
     });
 
     describe('alert outbox', () => outboxConformance(fresh));
+    describe('learned operation templates', () => {
+      it('adds path parameters, keeps the first of a position added twice, and loads them all back exactly', async () => {
+        const s = await fresh();
+        expect(await s.templates.loadPathParameters()).toEqual([]);
+        await s.templates.savePathParameters([]);
+        const users = { peer: 'users-api:8080', method: 'GET', segments: 4, prefix: '/users', learnedMs: T0 + 0.25 };
+        const odd = { peer: "p\u0000'; DROP TABLE path_parameters; --", method: '_OTHER', segments: 3, prefix: `/\u0001x/${'é'.repeat(300)}`, learnedMs: T0 + 5 };
+        await s.templates.savePathParameters([users, odd]);
+        // The same position again (another time), and one that differs only in its segment count.
+        await s.templates.savePathParameters([{ ...users, learnedMs: T0 + 99 }, { ...users, segments: 3, learnedMs: T0 + 7 }]);
+        expect(await s.templates.loadPathParameters()).toEqual([users, odd, { ...users, segments: 3, learnedMs: T0 + 7 }]);
+      });
+    });
 
     describe('backend', () => {
       it('is ready while open, reports its schema and size, and closes twice safely', async () => {

@@ -9,7 +9,7 @@
  *
  * Times are event time in ms since the epoch unless a name says otherwise.
  */
-import type { Chain, Logger, TraceSummary } from '@conduct/processor';
+import type { Chain, LearnedPathParameter, Logger, PathParameterStore, TraceSummary } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -379,6 +379,18 @@ export interface AlertOutbox {
 }
 
 // ---------------------------------------------------------------------------------------------
+// (e) Learned operation templates
+
+/**
+ * The path positions learned to be parameters (the processor's `PathParameterStore`: the engine
+ * templates operations with them). Positions are only added, keyed by (peer, method, segments,
+ * prefix); a position added twice keeps its first `learnedMs`. `savePathParameters` resolved:
+ * every position is durable and `loadPathParameters` (of any reader of this backend) returns it.
+ */
+export type OperationTemplateStore = PathParameterStore;
+export type { LearnedPathParameter };
+
+// ---------------------------------------------------------------------------------------------
 // The ingest journal of older versions (SQLite only)
 
 /** A request of the journal versions before the segment log kept in the database. */
@@ -441,6 +453,7 @@ export interface StorageBackend {
   readonly detection: DetectionState;
   /** Alert deliveries enqueued by detection checkpoints. */
   readonly outbox: AlertOutbox;
+  readonly templates: OperationTemplateStore;
   /** The older versions' journal tables, where the backend can hold them (SQLite). */
   readonly legacyJournal?: LegacyJournal;
   /** Where the database can be out of reach for a while (a server): see StorageAvailability. */

@@ -37,6 +37,8 @@ describe('stitched calls', () => {
       httpStatus: 502,
       source: { region: 'eu-west-1', account: '111111111111', host: 'fe-1', cluster: 'prod' },
     });
+    // The server's route names the operation: learned path parameters leave it alone.
+    expect(call.pathOperation).toBeUndefined();
     expect(chains).toHaveLength(1);
     expect(chains[0]!.calls).toEqual([call]);
   });
@@ -107,6 +109,8 @@ describe('server-side-only calls', () => {
       spanId: spanId('srv'),
       serverSpanId: spanId('srv'),
       operation: 'GET /invoices/{id}',
+      // Read from the raw path: learned path parameters may still template it.
+      pathOperation: true,
       source: { clientAddress: '203.0.113.9', network: '203.0.113.0/24', publicAddress: true, userAgent: 'python-requests/2.31' },
     });
   });

@@ -271,6 +271,7 @@ function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
   };
   const version = text(node.resource, sc.SERVICE_VERSION, MAX_VERSION_LENGTH);
   if (version) call.version = version;
+  if (op.source === 'path' || op.source === 'name') call.pathOperation = true;
   const httpStatus = httpStatusOf(span.attributes, node.letters);
   if (httpStatus !== undefined) call.httpStatus = httpStatus;
   const errorCode = node.letters & ERROR_KEYS ? text(span.attributes, sc.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) : undefined;

@@ -5,3 +5,12 @@ export type { Operation, OperationSource } from './operation.js';
 export { isPrivateHost, networkOf, bareHost, INTERNAL_DNS_SUFFIXES } from './address.js';
 export { orderCalls, parentsFromCalls, MAX_ANCESTRY_DEPTH } from './order.js';
 export type { ParentOf } from './order.js';
+export {
+  createPathParameterLearner,
+  applyPathParameters,
+  PARAM_PLACEHOLDER,
+  DEFAULT_PARAM_THRESHOLD,
+  DEFAULT_MAX_PARAM_GROUPS,
+  DEFAULT_MAX_PARAMETERS,
+} from './path-params.js';
+export type { LearnedPathParameter, PathParameterStore, PathParameterOptions, PathParameterStats, PathParameterLearner } from './path-params.js';

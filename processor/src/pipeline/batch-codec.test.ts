@@ -26,6 +26,7 @@ const fullCall: Required<Call> = {
   peerKind: 'http',
   external: true,
   operation: 'ListBuckets',
+  pathOperation: true,
   target: 'prod-artifacts',
   account: '444455556666',
   protocol: 'http',

@@ -29,7 +29,7 @@ export const MAX_DICTIONARY_STRINGS = 100_000;
 
 const ABSENT = -1;
 /** Slots per call, in this order. */
-const CALL_SLOTS = 30;
+const CALL_SLOTS = 31;
 /** Slots before a chain's calls: trace id, identity, kind, display name, start, end, call count. */
 const CHAIN_SLOTS = 7;
 /** Slots before a summary's services: trace id, start, end, spans, late part, service count. */
@@ -118,6 +118,7 @@ export function createBatchEncoder(maxStrings = MAX_DICTIONARY_STRINGS): BatchEn
           nums[p++] = ref(c.errorCode);
           nums[p++] = literal(c.auditId);
           nums[p++] = ref(c.version);
+          nums[p++] = c.pathOperation ? 1 : 0;
         }
       }
       for (const s of summaries) {
@@ -250,6 +251,7 @@ function decodeChains(nums: Float64Array, chainCount: number, str: (n: number) =
       if (auditId !== undefined) call.auditId = auditId;
       const version = str(nums[p + 29]!);
       if (version !== undefined) call.version = version;
+      if (nums[p + 30] === 1) call.pathOperation = true;
       calls[j] = call;
       p += CALL_SLOTS;
     }

@@ -8,6 +8,7 @@ import { createPostgresIdentities } from './identities.js';
 import { applyPostgresMigrations, postgresSchemaVersion } from './migrate.js';
 import { createNumberedTexts } from './numbered-texts.js';
 import { createPostgresOutbox } from './outbox.js';
+import { createPostgresPathParameters } from './path-parameters.js';
 
 export interface PostgresOptions {
   /** `postgres://user:password@host:port/database` (`storage.postgres.url`). */
@@ -47,6 +48,7 @@ export async function openPostgresBackend(options: PostgresOptions, { logger = s
       identities: createPostgresIdentities(db),
       detection: createPostgresDetectionState(db, availability.retrying),
       outbox: createPostgresOutbox(db),
+      templates: createPostgresPathParameters(db, availability.retrying),
       availability: { available: availability.available, retryAfterMs: availability.retryAfterMs, stopRetrying: availability.stopRetrying },
       async ready() {
         if (closed) return false;

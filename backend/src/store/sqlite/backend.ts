@@ -3,6 +3,7 @@ import type { StorageBackend, StorageOpenOptions } from '../contracts.js';
 import { createSqliteDetectionState } from './detection-state.js';
 import { createLegacyJournal } from './legacy-journal.js';
 import { createSqliteOutbox } from './outbox.js';
+import { createSqlitePathParameters } from './path-parameters.js';
 import { openStore, type Store, type StoreOptions } from './store.js';
 
 /** The SQLite backend; `store` is its synchronous store, for SQLite-only tools and tests. */
@@ -49,6 +50,7 @@ export async function openSqliteBackend(
     },
     detection: createSqliteDetectionState(db, outbox),
     outbox,
+    templates: createSqlitePathParameters(db),
     legacyJournal: createLegacyJournal(db),
     async ready() {
       return !closed && db.open;
