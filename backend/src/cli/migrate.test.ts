@@ -28,6 +28,7 @@ async function contents(s: StorageBackend) {
     recent: await s.chainReader.recentChains('svc:shop', { limit: 100 }),
     identities: await s.identities.listIdentities(100),
     edges: await s.identities.identityEdges('svc:shop'),
+    pathParameters: await s.templates.loadPathParameters(),
   };
 }
 
@@ -76,6 +77,7 @@ describe('conduct migrate --from sqlite:PATH --to postgres:URL', () => {
     for (const d of await s.outbox.claim('hook', T0, 10, 1000)) if (d.alertId === 'al2') await s.outbox.delivered(d, T0 + 1);
     const [logs] = await s.outbox.claim('logs', T0, 10, 1000);
     await s.outbox.delivered(logs!, T0 + 1);
+    await s.templates.savePathParameters([{ peer: 'orders', method: 'GET', segments: 3, prefix: '/orders', learnedMs: T0 + 7 }]);
     await s.close();
     return path;
   }
@@ -88,7 +90,7 @@ describe('conduct migrate --from sqlite:PATH --to postgres:URL', () => {
     const code = await runMigrate({ from: `sqlite:${path}`, to: `postgres:${url}` }, { exit, out: (s) => out.push(s), err: (s) => err.push(s) });
     expect(err.join('')).not.toContain(new URL(url).password);
     expect(code).toBe(0);
-    expect(out.join('')).toMatch(/copied 2 baselines \(1 entries\), 1 suppressions, 2 alerts \(1 held chains, 1 pending deliveries\), 3 chains, 1 trace summaries/);
+    expect(out.join('')).toMatch(/copied 2 baselines \(1 entries\), 1 suppressions, 2 alerts \(1 held chains, 1 pending deliveries\), 3 chains, 1 trace summaries, 1 learned path parameters/);
 
     const source = await openStorage({ path });
     const target = await openStorage({ path: ':memory:', postgres: { url } });
@@ -102,6 +104,7 @@ describe('conduct migrate --from sqlite:PATH --to postgres:URL', () => {
     expect(await target.outbox.deliveries('al2', 10)).toEqual([]);
     expect(await target.outbox.sequence('al1')).toBe(2);
     expect((await target.outbox.deliveries('al1', 10)).map((d) => [d.sink, d.seq, d.event, d.state, d.attempts])).toEqual([['hook', 2, 'alert', 'pending', 0]]);
+    expect(after.pathParameters).toHaveLength(1);
     // Detection finds the copied alert's repeats by the dedup key it gives findings.
     expect((await target.detection.findRepeat(['agent:x', 'new-peer', 'op:GET /secrets', 'peer:vault'].join('\u0000'), T0 - 1, T0 + 1))?.id).toBe('al1');
   });

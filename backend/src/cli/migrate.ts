@@ -48,7 +48,7 @@ async function open(location: Location, logger: Logger): Promise<StorageBackend>
 }
 
 function summary(r: CopyResult): string {
-  return `copied ${r.baselines} baselines (${r.baselineEntries} entries), ${r.suppressions} suppressions, ${r.alerts} alerts (${r.heldChains} held chains, ${r.pendingDeliveries} pending deliveries), ${r.chains} chains, ${r.traces} trace summaries`;
+  return `copied ${r.baselines} baselines (${r.baselineEntries} entries), ${r.suppressions} suppressions, ${r.alerts} alerts (${r.heldChains} held chains, ${r.pendingDeliveries} pending deliveries), ${r.chains} chains, ${r.traces} trace summaries, ${r.pathParameters} learned path parameters`;
 }
 
 /**

@@ -24,11 +24,14 @@ export interface CopyResult {
   pendingDeliveries: number;
   chains: number;
   traces: number;
+  /** Learned path parameters of operation templates. */
+  pathParameters: number;
 }
 
 /**
  * Copies one backend's contents into another through the storage contracts only: learned
- * baselines (with their groups and entries), suppressions, alerts with their held chains, and
+ * baselines (with their groups and entries), suppressions, alerts with their held chains, the
+ * learned path parameters of operation templates, and
  * (unless `chains: false`) the stored chains with their trace summaries, oldest first, from which
  * the target rebuilds identities and observed edges. The target must hold no identity, baseline
  * or alert, so that nothing is counted twice. What `from` no longer holds (chains past retention)
@@ -37,7 +40,7 @@ export interface CopyResult {
 export async function copyStorage(from: StorageBackend, to: StorageBackend, options: CopyOptions = {}): Promise<CopyResult> {
   const logger = options.logger ?? silentLogger;
   await refuseNonEmpty(to);
-  const result: CopyResult = { baselines: 0, baselineEntries: 0, suppressions: 0, alerts: 0, heldChains: 0, pendingDeliveries: 0, chains: 0, traces: 0 };
+  const result: CopyResult = { baselines: 0, baselineEntries: 0, suppressions: 0, alerts: 0, heldChains: 0, pendingDeliveries: 0, chains: 0, traces: 0, pathParameters: 0 };
 
   // Baselines: the visitor streams every record before its entries.
   const baselines = new Map<string, { baseline: BaselineRecord; entries: BaselineEntryRecord[] }>();
@@ -79,6 +82,10 @@ export async function copyStorage(from: StorageBackend, to: StorageBackend, opti
     result.heldChains += held.length;
     result.pendingDeliveries += outbox.reduce((n, e) => n + e.sinks.length, 0);
   }
+
+  const parameters = await from.templates.loadPathParameters();
+  for (let i = 0; i < parameters.length; i += COPY_BATCH) await to.templates.savePathParameters(parameters.slice(i, i + COPY_BATCH));
+  result.pathParameters = parameters.length;
 
   if (options.chains !== false) {
     const copied = await copyChains(from, to);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Attributes } from '@conduct/proto';
-import { operationOf, parseQuery, protocolOf, templatePath, isIdLike, MAX_OPERATION_LENGTH } from './operation.js';
+import { operationOf, parseQuery, protocolOf, templatePath, templateQuery, templateTable, isIdLike, MAX_OPERATION_LENGTH } from './operation.js';
 import { lettersOf } from './attrs.js';
 import { peerOf } from './derive.js';
 
@@ -68,6 +68,35 @@ describe('operation templating', () => {
     expect(op('x', { 'db.query.text': '/* hint */ INSERT INTO "Orders" (a) VALUES (1)' })).toBe('INSERT Orders');
     expect(op('x', { 'messaging.operation.type': 'receive', 'messaging.destination.name': 'reply-550e8400-e29b-41d4-a716-446655440000' })).toBe('receive {id}');
     expect(op('x', { 'messaging.operation': 'publish', 'messaging.destination': 'orders' })).toBe('publish orders');
+  });
+
+  it('database operations carry no literals and no dated or numbered table names', () => {
+    const db = (a: Record<string, string | number>, name = 'x') => op(name, { 'db.system.name': 'postgresql', ...a });
+    // db.query.summary (semconv 1.30+) when there is no db.operation.name.
+    expect(db({ 'db.query.summary': 'SELECT orders', 'db.query.text': 'SELECT * FROM orders WHERE id = 7' })).toBe('SELECT orders');
+    expect(db({ 'db.operation.name': 'SELECT', 'db.collection.name': 'events_20261206' })).toBe('SELECT events_{id}');
+    expect(db({ 'db.query.text': "SELECT * FROM tenant_42.orders WHERE email = 'a@b.c'" })).toBe('SELECT tenant_{id}.orders');
+    expect(db({ 'db.statement': 'DELETE FROM logs_2026_12_06 WHERE ts < 1765000000' })).toBe('DELETE logs_{id}_{id}_{id}');
+    // A span named after its statement (older instrumentations): keyword and table, not the literals.
+    const names = ["SELECT * FROM users WHERE name = 'alice'", "SELECT * FROM users WHERE name = 'bob' AND id IN (1, 2, 3)"];
+    expect(new Set(names.map((n) => db({}, n)))).toEqual(new Set(['SELECT users']));
+    expect(db({}, "CALL refresh_user('alice', 42)")).toBe('CALL');
+  });
+
+  it('query texts lose their literals: strings, numbers, hex, dollar quotes and IN lists', () => {
+    expect(templateQuery("SELECT * FROM t WHERE a = 'it''s' AND b = -4.5e3 AND c IN (1, 2, 3) AND d = 0x1F AND e = X'ab' AND f = E'x\\'y'")).toBe(
+      'SELECT * FROM t WHERE a = ? AND b = ? AND c IN (?) AND d = ? AND e = ? AND f = ?',
+    );
+    expect(templateQuery("INSERT INTO t2 (a, \"col1\") VALUES ($1, 'x'), ($2, $$body 7$$)")).toBe('INSERT INTO t2 (a, "col1") VALUES ($1, ?), ($2, ?)');
+    expect(templateQuery("SELECT a FROM t WHERE b IN ('x', 'y')")).toBe('SELECT a FROM t WHERE b IN (?)');
+    expect(templateTable('orders')).toBe('orders');
+    expect(templateTable('shard_0007.user-events')).toBe('shard_{id}.user-events');
+  });
+
+  it('rpc names with ids in them are templated like paths', () => {
+    expect(op('x', { 'rpc.system': 'grpc', 'rpc.service': 'shop.Cart', 'rpc.method': 'Add' })).toBe('shop.Cart/Add');
+    expect(op('x', { 'rpc.system': 'jsonrpc', 'rpc.method': 'jobs/550e8400-e29b-41d4-a716-446655440000/cancel' })).toBe('jobs/{id}/cancel');
+    expect(op('x', { 'rpc.system': 'connect_rpc', 'rpc.service': 'tenants/20261206', 'rpc.method': 'Get' })).toBe('tenants/{id}/Get');
   });
 
   it('falls back to the templated span name', () => {

@@ -9,6 +9,8 @@ export const MAX_OPERATION_LENGTH = 200;
 export const ID_PLACEHOLDER = '{id}';
 /** Only this much of a query text is read to find its keyword and table. */
 export const MAX_QUERY_SCAN_LENGTH = 2048;
+/** Templated texts kept per memo; a full memo starts again empty. */
+const TEMPLATE_MEMO_SIZE = 4_096;
 
 /** How an operation was found; stronger sources win when two spans describe one call. */
 export type OperationSource = 'route' | 'semantic' | 'path' | 'name';
@@ -58,24 +60,16 @@ function describe(name: string, attrs: Attributes, letters: number): Operation {
 
   const rpcMethod = letters & RPC_KEYS ? text(attrs, sc.RPC_METHOD) : undefined;
   if (rpcMethod) {
+    // Ids in RPC names are rare but do occur (a method or service named after a resource, a
+    // URL-like target): the same shapes as in paths become `{id}`.
     const rpcService = text(attrs, sc.RPC_SERVICE);
-    return { operation: rpcService ? `${rpcService}/${rpcMethod}` : rpcMethod, source: 'semantic', protocol };
+    const method = templateWords(rpcMethod);
+    return { operation: rpcService ? `${templateWords(rpcService)}/${method}` : method, source: 'semantic', protocol };
   }
 
   if (letters & DB_KEYS) {
-    const dbOperation = firstOf(attrs, sc.DB_OPERATION_KEYS, 64);
-    const collection = firstOf(attrs, sc.DB_COLLECTION_KEYS);
-    if (dbOperation) {
-      return { operation: collection ? `${dbOperation} ${collection}` : dbOperation, source: 'semantic', protocol };
-    }
-    const query = firstOf(attrs, sc.DB_QUERY_KEYS, MAX_QUERY_SCAN_LENGTH);
-    if (query) {
-      const parsed = parseQuery(query);
-      if (parsed) {
-        const table = collection ?? parsed.table;
-        return { operation: table ? `${parsed.keyword} ${table}` : parsed.keyword, source: 'semantic', protocol };
-      }
-    }
+    const db = dbOperation(attrs);
+    if (db) return { operation: db, source: 'semantic', protocol };
   }
 
   const destination = letters & MESSAGING_KEYS ? firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS) : undefined;
@@ -90,7 +84,71 @@ function describe(name: string, attrs: Attributes, letters: number): Operation {
     if (path !== undefined) return { operation: `${method} ${templatePath(path)}`, source: 'path', protocol };
   }
 
-  return { operation: templateWords(name), source: 'name', protocol };
+  if (protocol === 'db') {
+    // Some instrumentations name a database span after its statement: its keyword and table, or
+    // the statement with its literals replaced, never the literals.
+    const parsed = isStatement(name) ? parseQuery(name) : undefined;
+    if (parsed) return { operation: parsed.table ? `${parsed.keyword} ${templateTable(parsed.table)}` : parsed.keyword, source: 'name', protocol };
+  }
+  return { operation: templateWords(protocol === 'db' ? templateQuery(name) : name), source: 'name', protocol };
+}
+
+/**
+ * A database call's operation from its semantic attributes: `db.operation.name` with the
+ * collection, else `db.query.summary`, else the keyword and table of `db.query.text` /
+ * `db.statement`. Tables and collections named after a date or an id (`events_20261206`,
+ * `tenant_42.orders`) keep their name with that part templated.
+ */
+function dbOperation(attrs: Attributes): string | undefined {
+  const operation = firstOf(attrs, sc.DB_OPERATION_KEYS, 64);
+  const collection = firstOf(attrs, sc.DB_COLLECTION_KEYS);
+  const table = collection === undefined ? undefined : templateTable(collection);
+  if (operation) return table ? `${operation} ${table}` : operation;
+  const summary = text(attrs, sc.DB_QUERY_SUMMARY, MAX_OPERATION_LENGTH);
+  if (summary) return templateWords(templateQuery(summary));
+  const query = firstOf(attrs, sc.DB_QUERY_KEYS, MAX_QUERY_SCAN_LENGTH);
+  if (!query) return undefined;
+  const parsed = parseQuery(query);
+  if (!parsed) return undefined;
+  const target = table ?? (parsed.table ? templateTable(parsed.table) : undefined);
+  return target ? `${parsed.keyword} ${target}` : parsed.keyword;
+}
+
+/** SQL statement keywords a span name may start with. */
+const STATEMENT = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*(?:SELECT|INSERT|UPDATE|DELETE|REPLACE|MERGE|UPSERT|WITH|CALL|EXEC|EXECUTE)\b/i;
+
+function isStatement(text: string): boolean {
+  return STATEMENT.test(text);
+}
+
+/**
+ * A table or collection name with the parts that are ids templated: each dotted part, and in it
+ * each `_`/`-`-separated word, that `isIdLike` takes for an id becomes `{id}`
+ * (`events_20261206` -> `events_{id}`, `tenant_42.orders` -> `tenant_{id}.orders`).
+ */
+export function templateTable(name: string): string {
+  return name
+    .split('.')
+    .map((part) => (isIdLike(part) && !/[_-]/.test(part) ? ID_PLACEHOLDER : part.split(/([_-])/).map((w) => (isIdLike(w) ? ID_PLACEHOLDER : w)).join('')))
+    .join('.');
+}
+
+/**
+ * A query text with its literals replaced by `?`: quoted strings ('...', with '' and \' inside;
+ * E'...' and N'...'), dollar-quoted strings, hex (`0x1f`, `X'1f'`), numbers not part of a name, and
+ * IN lists of them (`IN (?, ?, ?)` -> `IN (?)`). Identifiers in double quotes or backticks stay.
+ * What a serious tool does before it groups queries (pg_stat_statements, slow-log digests).
+ */
+export const templateQuery = memoised(templateQueryOf, TEMPLATE_MEMO_SIZE);
+
+function templateQueryOf(query: string): string {
+  return query
+    .slice(0, MAX_QUERY_SCAN_LENGTH)
+    .replace(/\$([A-Za-z_]\w*)?\$[\s\S]*?\$\1\$/g, '?')
+    .replace(/(?:\b[EeNnXxBb])?'(?:[^'\\]|''|\\.)*'/g, '?')
+    .replace(/\b0x[0-9a-f]+\b/gi, '?')
+    .replace(/(^|[^\w$."`])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?\b/gi, '$1?')
+    .replace(/\bIN\s*\(\s*\?(?:\s*,\s*\?)*\s*\)/gi, 'IN (?)');
 }
 
 const QUERY_KEYWORD = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*([A-Za-z]+)/;
@@ -124,8 +182,6 @@ export function pathOfUrl(url: string | undefined): string | undefined {
   return m[1] || '/';
 }
 
-/** Templated texts kept per memo; a full memo starts again empty. */
-const TEMPLATE_MEMO_SIZE = 4_096;
 
 /** A URL path with its query stripped and id-like segments replaced by `{id}`. */
 export const templatePath = memoised(templatePathOf, TEMPLATE_MEMO_SIZE);

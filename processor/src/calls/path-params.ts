@@ -129,7 +129,8 @@ export function createPathParameterLearner(options: PathParameterOptions = {}): 
     }
     counting.set(key, values);
     // At most `threshold` values are kept: the position becomes a parameter when the set is full.
-    values.add(value.length > MAX_VALUE_LENGTH ? value.slice(0, MAX_VALUE_LENGTH) : value);
+    const kept = value.length > MAX_VALUE_LENGTH ? value.slice(0, MAX_VALUE_LENGTH) : value;
+    if (!values.has(kept)) values.add(ownCopy(kept));
     return values.size >= threshold;
   };
 
@@ -170,6 +171,14 @@ export function createPathParameterLearner(options: PathParameterOptions = {}): 
     },
     stats: () => ({ groups: counting.size, parameters: learned.size, ...stats }),
   };
+}
+
+/**
+ * A copy of a text that holds no reference to the text it was cut from (V8 keeps a slice or a
+ * split part as a view of its parent, which would keep the whole operation alive).
+ */
+function ownCopy(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
 }
 
 function groupKey(peer: string, method: string, segments: number, prefix: string): string {
