@@ -95,6 +95,10 @@ describe('operation templating', () => {
 
   it('rpc names with ids in them are templated like paths', () => {
     expect(op('x', { 'rpc.system': 'grpc', 'rpc.service': 'shop.Cart', 'rpc.method': 'Add' })).toBe('shop.Cart/Add');
+    // Package-qualified names are names, whatever their mix of case and digits.
+    expect(op('x', { 'rpc.system': 'grpc', 'rpc.service': 'shop.catalog.v1.Catalog', 'rpc.method': 'GetProduct' })).toBe('shop.catalog.v1.Catalog/GetProduct');
+    expect(op('x', { 'rpc.system': 'grpc', 'rpc.service': 'com.example.Mailbox', 'rpc.method': 'alice@example.com' })).toBe('com.example.Mailbox/{id}');
+    expect(op('x', { 'rpc.system': 'grpc', 'rpc.service': 'shards.s20261206.Store', 'rpc.method': 'Put' })).toBe('shards.{id}.Store/Put');
     expect(op('x', { 'rpc.system': 'jsonrpc', 'rpc.method': 'jobs/550e8400-e29b-41d4-a716-446655440000/cancel' })).toBe('jobs/{id}/cancel');
     expect(op('x', { 'rpc.system': 'connect_rpc', 'rpc.service': 'tenants/20261206', 'rpc.method': 'Get' })).toBe('tenants/{id}/Get');
   });

@@ -63,8 +63,8 @@ function describe(name: string, attrs: Attributes, letters: number): Operation {
     // Ids in RPC names are rare but do occur (a method or service named after a resource, a
     // URL-like target): the same shapes as in paths become `{id}`.
     const rpcService = text(attrs, sc.RPC_SERVICE);
-    const method = templateWords(rpcMethod);
-    return { operation: rpcService ? `${templateWords(rpcService)}/${method}` : method, source: 'semantic', protocol };
+    const method = templateRpcName(rpcMethod);
+    return { operation: rpcService ? `${templateRpcName(rpcService)}/${method}` : method, source: 'semantic', protocol };
   }
 
   if (letters & DB_KEYS) {
@@ -112,6 +112,25 @@ function dbOperation(attrs: Attributes): string | undefined {
   if (!parsed) return undefined;
   const target = table ?? (parsed.table ? templateTable(parsed.table) : undefined);
   return target ? `${parsed.keyword} ${target}` : parsed.keyword;
+}
+
+/**
+ * An RPC service or method name with its ids templated, `/`-segment by segment; a dotted segment
+ * (`shop.catalog.v1.Catalog`, a package-qualified name) is one id only when it is an e-mail
+ * address or a release version, else each dotted part is looked at on its own.
+ */
+export function templateRpcName(value: string): string {
+  return value
+    .split('/')
+    .map((seg) => {
+      if (!seg.includes('.')) return isIdLike(seg) ? ID_PLACEHOLDER : seg;
+      if (EMAIL.test(seg) || VERSION.test(seg)) return ID_PLACEHOLDER;
+      return seg
+        .split('.')
+        .map((part) => (isIdLike(part) ? ID_PLACEHOLDER : part))
+        .join('.');
+    })
+    .join('/');
 }
 
 /** SQL statement keywords a span name may start with. */
