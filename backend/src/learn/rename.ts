@@ -23,7 +23,11 @@ export function renameOperations(b: Baseline, rename: OperationRename): number {
     return next.some((op, i) => op !== ops[i]) ? shapeKey(chainShape(next)) : undefined;
   });
   renamed += rekey(b, 'edge', (key) => renamedEdge(key, rename));
-  if (renamed > 0) b.transitionsOut = undefined;
+  if (renamed > 0) {
+    // Summed again on their next use.
+    b.transitionsOut = undefined;
+    b.transitionsDistinct = undefined;
+  }
   return renamed;
 }
 
