@@ -3,6 +3,7 @@ import type { Call, Chain } from '@conduct/processor';
 import { END, START, chainCalibration, chainSteps, createBaseline, forget, learnChain, operationPath } from './baseline.js';
 import {
   CALIBRATION_MARGIN_BITS,
+  LOWEST_THRESHOLD_BITS,
   MIN_CALIBRATION_CHAINS,
   MIN_STEP_SUPPORT,
   SURPRISAL_BUCKET_BITS,
@@ -87,6 +88,9 @@ describe('chain model', () => {
     expect(surprisalBucket(-1)).toBe('0.00');
     expect(surprisalBucket(1e9)).toBe('32.00');
     expect(chainSurprisal([])).toBeUndefined();
+    // The lowest level any calibration gives (a rigid identity's): the detector's shortcut below it is safe.
+    expect(calibrate([['0.00', 500]]).thresholdBits).toBe(LOWEST_THRESHOLD_BITS);
+    expect(calibrate([]).thresholdBits).toBeGreaterThanOrEqual(LOWEST_THRESHOLD_BITS);
   });
 
   it('learns each chain\'s surprisal, scored before the chain, into the baseline; forgetting ages it out', () => {

@@ -36,6 +36,9 @@ export const MIN_CALIBRATION_CHAINS = 5;
 /** ...until then, a step is unusual above this surprisal (1 in 16). */
 export const UNCALIBRATED_THRESHOLD_BITS = 4;
 
+/** No calibration puts the level lower: a chain whose least likely step is at most this is usual. */
+export const LOWEST_THRESHOLD_BITS = Math.min(UNCALIBRATED_THRESHOLD_BITS, SURPRISAL_BUCKET_BITS + CALIBRATION_MARGIN_BITS);
+
 /** What the chain model reads of an identity's learned transitions. */
 export interface TransitionCounts {
   /** Times `next` followed `prev`. */

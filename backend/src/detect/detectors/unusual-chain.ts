@@ -2,10 +2,12 @@ import {
   CALIBRATION_MARGIN_BITS,
   CALIBRATION_QUANTILE,
   END,
+  LOWEST_THRESHOLD_BITS,
   START,
   chainCalibration,
   chainShape,
   chainSteps,
+  chainSurprisal,
   has,
   nearestShape,
   operationPath,
@@ -44,8 +46,11 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
   const b = ctx.baseline;
   const path = operationPath(ctx.chain);
+  const steps = chainSteps(b, path, ctx.calls);
+  // Most chains are usual under any calibration: the histogram is not read for them.
+  if ((chainSurprisal(steps) ?? 0) <= LOWEST_THRESHOLD_BITS) return undefined;
   const calibration = chainCalibration(b);
-  const unusual = unusualSteps(ctx, chainSteps(b, path, ctx.calls), calibration);
+  const unusual = unusualSteps(ctx, steps, calibration);
   const keys = unusual.map((s) => `transition:${transitionKey(s.from, s.to)}`);
   const sentences: string[] = [];
   const spanIds: string[] = [];
