@@ -13,11 +13,13 @@ import { CALLEE_HALF, CALLER_HALF, idsOf, post, PRINCIPAL, request, sendInParts,
 
 /**
  * A trace view with the trace's span ids and trace id replaced by their roles, so both copies
- * compare; its services sorted (a set, listed in the order the spans happened to arrive).
+ * compare; its services sorted (a set, listed in the order the spans happened to arrive); each
+ * chain's received time (wall clock, another in each conduct) only said to be there.
  */
-function normalised(body: { services?: string[] }, n: number, copy: 'split' | 'whole'): unknown {
+function normalised(body: { services?: string[]; chains?: { receivedMs?: number }[] }, n: number, copy: 'split' | 'whole'): unknown {
   const { traceId, spanId } = idsOf(n, copy);
-  let text = JSON.stringify({ ...body, services: [...(body.services ?? [])].sort() }).replaceAll(traceId, '<trace>');
+  const chains = body.chains?.map(({ receivedMs, ...c }) => ({ ...c, received: typeof receivedMs === 'number' }));
+  let text = JSON.stringify({ ...body, services: [...(body.services ?? [])].sort(), chains }).replaceAll(traceId, '<trace>');
   for (const s of SPANS) text = text.replaceAll(spanId(s.role), `<${s.role}>`);
   return JSON.parse(text);
 }

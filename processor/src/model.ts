@@ -91,6 +91,12 @@ export interface Chain {
   displayName?: string;
   startMs: number;
   endMs: number;
+  /**
+   * Wall-clock ms since the epoch at which conduct received the chain (its trace completed and
+   * was stored), set by the backend when it stores the chain; the other times are event time.
+   * Absent on chains stored by versions that did not record it.
+   */
+  receivedMs?: number;
   /** Ordered by startMs, then ancestry (a call made under another call comes after it), then end time, then span id. */
   calls: Call[];
 }

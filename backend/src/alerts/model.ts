@@ -84,6 +84,12 @@ export interface Alert {
   eventTime: string;
   firstSeen: string;
   lastSeen: string;
+  /**
+   * Wall-clock time (ISO 8601) at which conduct received the spans of the alert's latest
+   * occurrence (the one `lastSeen` is the event time of); far from the event times for replayed or
+   * late data. Absent on alerts raised before it was recorded.
+   */
+  receivedAt?: string;
   /** Deduplicated repeats (1 for a fresh alert). */
   count: number;
   status: AlertStatus;

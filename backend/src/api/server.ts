@@ -434,6 +434,7 @@ function chainJson(chain: Chain) {
     displayName: chain.displayName ?? chain.identity,
     startMs: chain.startMs,
     endMs: chain.endMs,
+    ...(chain.receivedMs !== undefined && { receivedMs: chain.receivedMs }),
     calls: chain.calls,
   };
 }

@@ -102,6 +102,7 @@ export function createAlertRecorder(state: DetectionState, traceUrl: string): Al
       const found = await existing(chain, findings, flood);
       if (found && found.status !== 'superseded') {
         countRepeat(found, findings);
+        noteReceived(found, chain);
         addAuditIds(found, chain, findings.flatMap((f) => f.spanIds));
         save(found);
         recent.remember(found);
@@ -121,6 +122,7 @@ export function createAlertRecorder(state: DetectionState, traceUrl: string): Al
         traceUrl,
       });
       if (revises) alert.evidence = { ...alert.evidence, revises };
+      noteReceived(alert, chain);
       addAuditIds(alert, chain, alert.spanIds);
       save(alert);
       recent.remember(alert);
@@ -196,4 +198,9 @@ function auditIdsOf(chain: Chain, spanIds: readonly string[], known: readonly st
     if (ids.size >= MAX_ALERT_AUDIT_IDS) break;
   }
   return [...ids];
+}
+
+/** The alert's `receivedAt`: when conduct received the chain that raised or repeated it, if the chain says. */
+function noteReceived(alert: Alert, chain: Chain): void {
+  if (typeof chain.receivedMs === 'number' && Number.isFinite(chain.receivedMs)) alert.receivedAt = new Date(chain.receivedMs).toISOString();
 }

@@ -61,6 +61,8 @@ export interface EngineOptions {
   lateTraceWindowMs?: number;
   /** Learned path parameters applied to each batch before it is stored (none when absent). */
   templater?: OperationTemplater;
+  /** Wall clock (ms since the epoch) that stamps each stored chain's `receivedMs`; Date.now by default. */
+  now?: () => number;
 }
 
 export interface EngineStats {
@@ -93,6 +95,7 @@ export function createEngine(options: EngineOptions): Engine {
   const listeners = new Set<AlertListener>(options.onAlert ?? []);
   const stats: EngineStats = { batches: 0, spans: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0, lateMerges: 0 };
   const windowMs = options.lateTraceWindowMs ?? DEFAULT_LATE_TRACE_WINDOW_MS;
+  const now = options.now ?? Date.now;
 
   const chainsStored = new Counter({ name: 'conduct_chains_stored_total', help: 'Chains written to the store.', registers: [registry] });
   const callsStored = new Counter({ name: 'conduct_calls_stored_total', help: 'Calls written to the store.', registers: [registry] });
@@ -185,6 +188,7 @@ export function createEngine(options: EngineOptions): Engine {
       const late: LateSplit = hasLateParts(batch.traceSummaries)
         ? await splitLateParts(store.chainReader, chains, batch.traceSummaries, windowMs)
         : { onTime: chains, merges: [], spans: { joined: 0, fragment: 0, missing: 0 } };
+      stampReceived(chains, late.merges, now());
       // Storage errors reject: the pipeline counts and logs them.
       const written = await store.chainWriter.writeChains(late.onTime, batch.traceSummaries);
       stats.batches++;
@@ -209,6 +213,19 @@ export function createEngine(options: EngineOptions): Engine {
     emit,
     stats: () => ({ ...stats }),
   };
+}
+
+/**
+ * Stamps the wall-clock time the batch was received on its chains (handed over to the engine with
+ * the batch) and on the merged chains of identities a late part changed; a merged chain the part
+ * did not change keeps the time it was first received.
+ */
+function stampReceived(chains: readonly Chain[], merges: readonly LateMerge[], receivedMs: number): void {
+  for (const chain of chains) chain.receivedMs = receivedMs;
+  for (const merge of merges) {
+    const before = new Map(merge.before.map((c) => [c.identity, c.receivedMs]));
+    for (const chain of merge.chains) chain.receivedMs = (merge.identities.has(chain.identity) ? undefined : before.get(chain.identity)) ?? receivedMs;
+  }
 }
 
 export type { LateMerge };

@@ -107,6 +107,23 @@ describe('the engine with later parts of traces', () => {
     expect(engine.stats().lateMerges).toBe(1);
   });
 
+  it('stamps stored chains with the wall clock they were received at; a merged chain a late part did not change keeps its own', async () => {
+    const s = await store();
+    let clock = T + 86_400_000;
+    const engine = createEngine({ store: s, registry: new Registry(), now: () => clock });
+    const other = call({ traceId: TRACE, identity: 'svc:shop/cache', spanId: 'e1', parentSpanId: 's0', service: 'shop/cache', peer: 'redis:6379', operation: 'GET', startMs: T + 2 });
+    await engine.consume({ chains: [chainOf([entry, provisional]), chainOf([other])], traceSummaries: [summary(3)], traces: 1, spans: 3 });
+    const firstReceived = clock;
+    clock += 60_000;
+    // The late part changes the user's chain and adds the orders service's; the cache's stays.
+    await engine.consume({ chains: [chainOf([stitched]), chainOf([select])], traceSummaries: [summary(2, 'joins')], traces: 1, spans: 2 });
+    expect(s.store.traceChains(TRACE).map((c) => [c.identity, c.receivedMs])).toEqual([
+      [USER, clock],
+      ['svc:shop/cache', firstReceived],
+      ['svc:shop/orders', clock],
+    ]);
+  });
+
   it('stores a fragment, and a part whose earlier part is gone, on their own; a maybe joins only a stored trace', async () => {
     const s = await store();
     const registry = new Registry();

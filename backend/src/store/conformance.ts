@@ -87,6 +87,23 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         expect(await s.chainReader.newestEventMs()).toBe(later.endMs);
       });
 
+      it('keeps the wall-clock time a chain was received, through reads and a late part\'s replacement; none when it had none', async () => {
+        const s = await fresh();
+        // Replayed data: received two days after its event time.
+        const receivedMs = T0 + 2 * 86_400_000;
+        const replayed = { ...chain(traceId(5), 'svc:r', [['b', 'op']], T0), receivedMs };
+        const unknown = chain(traceId(6), 'svc:r', [['b', 'op 2']], T0 + 1000);
+        await s.chainWriter.writeChains([replayed, unknown]);
+        expect(await s.chainReader.traceChains(traceId(5))).toEqual([replayed]);
+        const recent = await s.chainReader.recentChains('svc:r', { limit: 10 });
+        expect(recent.map((c) => c.receivedMs)).toEqual([undefined, receivedMs]);
+        expect('receivedMs' in recent[0]!).toBe(false);
+        // A later part merged in: the trace's chains as received now.
+        const merged = { ...replayed, calls: [...replayed.calls, ...chain(traceId(5), 'svc:r', [['c', 'op 3']], T0 + 2).calls], receivedMs: receivedMs + 60_000 };
+        await s.chainWriter.replaceTraceChains(traceId(5), [merged]);
+        expect((await s.chainReader.traceChains(traceId(5))).map((c) => c.receivedMs)).toEqual([receivedMs + 60_000]);
+      });
+
       it('refuses chains with a malformed trace id, counts them, and stores the rest of the batch', async () => {
         const s = await fresh();
         const bad = chain('xyz', 'svc:a', [['b', 'op']], T0);

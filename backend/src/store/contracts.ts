@@ -7,7 +7,9 @@
  * Methods a network database needs are async. A backend may answer them synchronously underneath
  * (SQLite does): callers await them per batch or per request, never per call or span.
  *
- * Times are event time in ms since the epoch unless a name says otherwise.
+ * Times are event time in ms since the epoch unless a name says otherwise; `Chain.receivedMs` is
+ * wall-clock time (when conduct received the chain), stored and read back as given, absent when
+ * the chain had none.
  */
 import type { Chain, LearnedPathParameter, Logger, PathParameterStore, TraceSummary } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';

@@ -167,6 +167,13 @@ export interface ChainColumns {
   startMs: number;
   endMs: number;
   calls: string | Uint8Array;
+  /** Wall-clock ms the chain was received at; null when it was not recorded. */
+  receivedMs: number | null;
+}
+
+/** The chain's received time as its column holds it: whole ms, or null when it has none. */
+export function receivedOf(chain: Chain): number | null {
+  return typeof chain.receivedMs === 'number' && Number.isFinite(chain.receivedMs) ? Math.round(chain.receivedMs) : null;
 }
 
 export function chainFromColumns(c: ChainColumns, texts: TextTable): Chain {
@@ -179,6 +186,7 @@ export function chainFromColumns(c: ChainColumns, texts: TextTable): Chain {
     ...(c.displayName !== null ? { displayName: c.displayName } : {}),
     startMs: c.startMs,
     endMs: c.endMs,
+    ...(c.receivedMs !== null ? { receivedMs: Number(c.receivedMs) } : {}),
     calls,
   };
 }

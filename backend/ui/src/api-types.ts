@@ -104,6 +104,8 @@ export interface Chain {
   identity: string;
   startMs?: number;
   endMs?: number;
+  /** Wall-clock ms at which conduct received the chain (absent on chains stored before it was kept). */
+  receivedMs?: number;
   calls: ChainCall[];
 }
 

@@ -4,6 +4,7 @@ export const ATTR = {
   event: 'conduct.alert.event',
   status: 'conduct.alert.status',
   count: 'conduct.alert.count',
+  receivedAt: 'conduct.alert.received_at',
   identity: 'conduct.identity',
   identityKind: 'conduct.identity.kind',
   detector: 'conduct.detector',

@@ -142,6 +142,8 @@ export function ocsfFinding(event: SinkEvent, version: string, nowMs = Date.now(
       uid: event.delivery ? deliveryId(event.delivery) : `${String(a.id)}:${event.kind}:${a.status}`,
       profiles: ['host', 'security_control', 'trace'],
       log_name: 'alerts',
+      // When conduct received the spans of the latest occurrence (wall clock).
+      ...(typeof a.receivedAt === 'string' && Number.isFinite(Date.parse(a.receivedAt)) ? { logged_time: Date.parse(a.receivedAt) } : {}),
     },
     finding_info: {
       uid: String(a.id),

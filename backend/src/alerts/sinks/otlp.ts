@@ -91,6 +91,7 @@ export function alertAttributes(alert: Alert, kind: SinkEventKind, delivery?: De
   ];
   if (alert.links?.trace) attrs.push(str(ATTR.traceLink, alert.links.trace));
   if (delivery) attrs.push(str(ATTR.deliveryId, deliveryId(delivery)), int(ATTR.deliverySeq, delivery.seq));
+  if (typeof alert.receivedAt === 'string') attrs.push(str(ATTR.receivedAt, alert.receivedAt));
   return attrs;
 }
 

@@ -67,7 +67,7 @@ describe('otlp-logs sink', () => {
     const receiver = await startGrpcReceiver('opentelemetry.proto.collector.logs.v1.LogsService');
     closers.push(() => receiver.close());
     const s = sinks([{ type: 'otlp-logs', endpoint: receiver.address, headers: { 'x-tenant': 'blue' } }]);
-    const a1 = makeAlert({ severity: 'high' });
+    const a1 = makeAlert({ severity: 'high', receivedAt: '2026-12-06T10:00:00.000Z' });
     const a2 = makeAlert({ severity: 'medium', detector: 'rate-burst', spanIds: ['1111111111111111'] });
     s.deliver(a1);
     s.deliver(a2);
@@ -106,7 +106,9 @@ describe('otlp-logs sink', () => {
       'conduct.detectors': ['new-peer', 'new-operation'],
       'conduct.finding.count': 2,
       'conduct.findings': a1.findings.map((f) => `${f.detector} ${f.severity} ${f.score}: ${f.title}`),
+      'conduct.alert.received_at': '2026-12-06T10:00:00.000Z',
     });
+    expect(attrs(records[1]!.attributes as KV[])).not.toHaveProperty('conduct.alert.received_at');
     expect(await metric(registry, 'conduct_sink_deliveries_total', { sink: 'otlp-logs', outcome: 'delivered' })).toBe(2);
   });
 
@@ -409,7 +411,7 @@ describe('ocsf sink', () => {
   it('writes Detection Findings (class 2004) as JSON lines that carry every required field and the trace link', async () => {
     const path = join(dir, 'nested', 'siem', 'findings.jsonl');
     const s = sinks([{ type: 'ocsf', path }]);
-    const a = makeAlert({ techniques: ['T1078.004', 'T1580', 'T9999'], severity: 'critical', score: 91.4 });
+    const a = makeAlert({ techniques: ['T1078.004', 'T1580', 'T9999'], severity: 'critical', score: 91.4, receivedAt: '2026-12-06T10:00:00.000Z' });
     s.deliver(a);
     s.deliver({ ...a, status: 'expected' }, 'feedback');
     await s.flush();
@@ -437,7 +439,7 @@ describe('ocsf sink', () => {
       ['new-operation', 'medium'],
     ]);
     expect(created.finding_info.related_events[0].uid).toBe(a.traceId);
-    expect(created.metadata).toMatchObject({ correlation_uid: a.traceId, product: { name: 'conduct', version: '9.9.9-test' } });
+    expect(created.metadata).toMatchObject({ correlation_uid: a.traceId, product: { name: 'conduct', version: '9.9.9-test' }, logged_time: Date.parse('2026-12-06T10:00:00.000Z') });
     expect(created.actor.user).toMatchObject({ name: a.identity, uid: a.identity, type: 'certificate' });
     expect(created.evidences[0].data).toMatchObject({ trace_id: a.traceId, span_id: a.spanIds[0], peer: 'iam.googleapis.com' });
     expect(created.evidences[0].api.operation).toBe('POST /v1/projects/{id}/serviceAccounts');

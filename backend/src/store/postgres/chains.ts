@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Chain, TraceSummary } from '@conduct/processor';
 import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from '../call-codec.js';
 import { traceIdToBytes } from '../trace-id.js';
-import { acceptable, chainCounts, chainFromColumns, finite, mergeTraceSummary, MAX_TRACE_SERVICES } from '../rows.js';
+import { acceptable, chainCounts, chainFromColumns, finite, mergeTraceSummary, MAX_TRACE_SERVICES, receivedOf } from '../rows.js';
 import type { ChainQuery, ChainReader, ChainRetention, ChainWriter, WriteResult } from '../contracts.js';
 import type { NumberedTexts } from './numbered-texts.js';
 import type { Queryable, Sql } from './sql.js';
@@ -15,7 +15,7 @@ export const WRITTEN_BATCH_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** One batch as the write statement binds it, every column an array. */
 interface BatchColumns {
-  chains: { traceId: Buffer[]; identity: number[]; kind: number[]; displayName: Array<number | null>; start: number[]; end: number[]; calls: Buffer[] };
+  chains: { traceId: Buffer[]; identity: number[]; kind: number[]; displayName: Array<number | null>; start: number[]; end: number[]; calls: Buffer[]; received: Array<number | null> };
   identities: { id: string[]; kind: string[]; displayName: Array<string | null>; first: number[]; last: number[]; calls: number[]; chains: number[] };
   edges: { identity: string[]; service: string[]; peer: string[]; operation: string[]; peerKind: string[]; external: boolean[]; count: number[]; first: number[]; last: number[] };
   traces: { traceId: Buffer[]; start: number[]; end: number[]; spans: number[]; services: string[] };
@@ -29,8 +29,8 @@ interface BatchColumns {
  * sent again after a commit whose answer was lost fails on it, and is known to be stored.
  */
 const WRITE_SQL = `WITH
-  c AS (INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls)
-    SELECT * FROM unnest($1::bytea[], $2::int[], $3::int[], $4::int[], $5::int8[], $6::int8[], $7::bytea[])),
+  c AS (INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms)
+    SELECT * FROM unnest($1::bytea[], $2::int[], $3::int[], $4::int[], $5::int8[], $6::int8[], $7::bytea[], $31::int8[])),
   i AS (INSERT INTO identities (id, kind, display_name, first_seen_ms, last_seen_ms, calls, chains)
     SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::int8[], $14::int8[])
     ON CONFLICT (id) DO UPDATE SET
@@ -53,7 +53,7 @@ const WRITE_SQL = `WITH
     FROM unnest($24::bytea[], $25::int8[], $26::int8[], $27::int4[], $28::text[]) AS tr (trace_id, start_ms, end_ms, spans, services))
   INSERT INTO written_batches (id, written_ms) VALUES ($29, $30)`;
 
-const CHAIN_COLUMNS = 'c.seq, c.trace_id, c.identity, c.kind, c.display_name, c.start_ms, c.end_ms, c.calls';
+const CHAIN_COLUMNS = 'c.seq, c.trace_id, c.identity, c.kind, c.display_name, c.start_ms, c.end_ms, c.calls, c.received_ms';
 
 interface ChainRow {
   seq: number;
@@ -64,6 +64,7 @@ interface ChainRow {
   start_ms: number;
   end_ms: number;
   calls: Buffer;
+  received_ms: number | null;
 }
 
 /** A time bound compared with whole-ms columns, rounded up (`>= x` and `< x` admit the same rows). */
@@ -113,7 +114,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
         i.id, i.kind, i.displayName, i.first, i.last, i.calls, i.chains,
         e.identity, e.service, e.peer, e.operation, e.peerKind, e.external, e.count, e.first, e.last,
         t.traceId, t.start, t.end, t.spans, t.services,
-        id, Date.now(),
+        id, Date.now(), c.received,
       ]);
     } catch (err) {
       if (!alreadyWritten(err)) throw err;
@@ -300,7 +301,7 @@ async function encodeBatch(accepted: ReadonlyArray<{ chain: Chain; traceId: Buff
   };
 
   const out: BatchColumns = {
-    chains: { traceId: [], identity: [], kind: [], displayName: [], start: [], end: [], calls: [] },
+    chains: { traceId: [], identity: [], kind: [], displayName: [], start: [], end: [], calls: [], received: [] },
     identities: { id: [], kind: [], displayName: [], first: [], last: [], calls: [], chains: [] },
     edges: { identity: [], service: [], peer: [], operation: [], peerKind: [], external: [], count: [], first: [], last: [] },
     traces: { traceId: [], start: [], end: [], spans: [], services: [] },
@@ -324,6 +325,7 @@ async function encodeBatch(accepted: ReadonlyArray<{ chain: Chain; traceId: Buff
     c.start.push(start);
     c.end.push(end);
     c.calls.push(calls);
+    c.received.push(receivedOf(chain));
 
     const agg = identities.get(chain.identity);
     if (agg) {
@@ -389,6 +391,7 @@ function toChain(row: ChainRow, texts: TextTable): Chain {
       startMs: row.start_ms,
       endMs: row.end_ms,
       calls: row.calls[0] === JSON_FIRST_BYTE ? row.calls.toString('utf8') : row.calls,
+      receivedMs: row.received_ms,
     },
     texts,
   );

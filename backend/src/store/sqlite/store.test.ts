@@ -195,6 +195,7 @@ describe('store', () => {
     copyFileSync(join(MIGRATIONS_DIR, '005-traces.ts'), join(dir, '005-traces.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '030-strings.ts'), join(dir, '030-strings.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '031-numbered-chains.ts'), join(dir, '031-numbered-chains.ts'));
+    copyFileSync(join(MIGRATIONS_DIR, '045-chain-received.ts'), join(dir, '045-chain-received.ts'));
     writeFileSync(join(dir, '900-notes.ts'), "export default { description: 'notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)' };\n");
     const path = join(t.dir, 'db.sqlite');
     const s1 = await openStore({ path, migrationsDir: dir });

@@ -6,7 +6,7 @@ import { silentLogger } from '@conduct/processor';
 import { applyMigrations, loadMigrations, schemaVersion } from './migrate.js';
 import { traceIdToBytes } from '../trace-id.js';
 import { encodeCalls, encodeCallsBinary, type TextTable } from '../call-codec.js';
-import { acceptable, chainCounts, chainFromColumns, edgeFromRow, finite, identityFromRow, mergeTraceSummary, MAX_TRACE_SERVICES, type EdgeRow, type IdentityRow } from '../rows.js';
+import { acceptable, chainCounts, chainFromColumns, edgeFromRow, finite, identityFromRow, mergeTraceSummary, MAX_TRACE_SERVICES, receivedOf, type EdgeRow, type IdentityRow } from '../rows.js';
 import type { EdgeRecord, IdentityRecord, WriteResult } from '../contracts.js';
 
 
@@ -112,6 +112,7 @@ interface ChainRow {
   start_ms: number;
   end_ms: number;
   calls: string | Buffer;
+  received_ms: number | null;
   numbered: 0 | 1;
 }
 
@@ -142,7 +143,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 
 function createStore(db: Database.Database, path: string): Store {
   const insertChain = db.prepare(
-    'INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
   const upsertIdentity = db.prepare(
     `INSERT INTO identities (id, kind, display_name, first_seen_ms, last_seen_ms, calls, chains)
@@ -176,8 +177,8 @@ function createStore(db: Database.Database, path: string): Store {
      FROM edges WHERE identity = ? ORDER BY count DESC, service, peer, operation`,
   );
   // Chains of both tables; every row of chains_text was appended before those of chains.
-  const textColumns = 'trace_id, identity, identity_kind, display_name, start_ms, end_ms, calls, 0 AS numbered, seq';
-  const numberedColumns = 'trace_id, identity, kind, display_name, start_ms, end_ms, calls, 1, seq';
+  const textColumns = 'trace_id, identity, identity_kind, display_name, start_ms, end_ms, calls, NULL AS received_ms, 0 AS numbered, seq';
+  const numberedColumns = 'trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms, 1, seq';
   const selectRecent = db.prepare(
     `SELECT ${textColumns} FROM chains_text WHERE identity = ? AND end_ms >= ? AND end_ms < ?
      UNION ALL SELECT ${numberedColumns} FROM chains WHERE identity = ? AND end_ms >= ? AND end_ms < ?
@@ -240,7 +241,7 @@ function createStore(db: Database.Database, path: string): Store {
       const displayName = chain.displayName ?? null;
       insertChain.run(
         traceId, texts.numberOf(chain.identity), texts.numberOf(String(chain.identityKind)),
-        displayName === null ? null : texts.numberOf(String(displayName)), start, end, stored,
+        displayName === null ? null : texts.numberOf(String(displayName)), start, end, stored, receivedOf(chain),
       );
       result.chains++;
       result.calls += calls.length;
@@ -459,6 +460,7 @@ function toChain(row: ChainRow, texts: TextTable): Chain {
       startMs: row.start_ms,
       endMs: row.end_ms,
       calls: row.calls,
+      receivedMs: row.received_ms,
     },
     texts,
   );

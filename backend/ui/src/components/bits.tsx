@@ -103,8 +103,7 @@ export function Time(props: { value: string | number | null | undefined; receive
       <span class="ago"> · {formatAgo(Number.isFinite(ms) ? new Date(ms).toISOString() : String(value))}</span>
       {apart && (
         <span class="received" title="when conduct received it">
-          {' '}
-          · received {formatTime(receivedMs)}
+          <span class="sep"> · </span>received {formatTime(receivedMs)}
         </span>
       )}
     </span>

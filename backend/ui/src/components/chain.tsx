@@ -1,7 +1,7 @@
 import type { Chain, ChainCall } from '../api-types.js';
-import { asText, formatDuration, formatTime } from '../format.js';
+import { asText, formatDuration } from '../format.js';
 import { Link, paths } from '../router.js';
-import { Mono } from './bits.js';
+import { Mono, Time } from './bits.js';
 
 /** Calls drawn per chain; longer chains say how many were left out. */
 export const MAX_CALLS_SHOWN = 200;
@@ -59,7 +59,9 @@ export function ChainTimeline(props: { chain: Chain; highlight?: string[]; showI
             </Link>
           </span>
         )}
-        <span class="muted">{formatTime(own.start)}</span>
+        <span class="muted">
+          <Time value={own.start} received={chain.receivedMs} />
+        </span>
         <span class="muted">
           {chain.calls.length} call{chain.calls.length === 1 ? '' : 's'} over {formatDuration(own.span)}
         </span>

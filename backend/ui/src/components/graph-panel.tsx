@@ -122,7 +122,9 @@ function PeerChains(props: { identity: string; peer: string; since?: string; unt
               <Link to={paths.trace(c.traceId ?? '')} class="mono">
                 {(c.traceId ?? '').slice(0, 16)}
               </Link>{' '}
-              <span class="muted">{formatTime(c.startMs)}</span>
+              <span class="muted">
+                <Time value={c.startMs} received={c.receivedMs} />
+              </span>
               <div class="muted small wrap">{calls.map((x) => x.operation).filter(Boolean).slice(0, 3).join(', ')}</div>
             </li>
           );

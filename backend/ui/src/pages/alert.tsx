@@ -157,13 +157,13 @@ export function AlertPage(props: { id: string }) {
         <div>
           <dt>event time</dt>
           <dd>
-            <Time value={shown.eventTime} received={incidentOf(shown).receivedAt} />
+            <Time value={shown.eventTime} />
           </dd>
         </div>
         <div>
           <dt>seen</dt>
           <dd>
-            {shown.count}× · {formatTime(shown.firstSeen)} – {formatTime(shown.lastSeen)}
+            {shown.count}× · {formatTime(shown.firstSeen)} – <Time value={shown.lastSeen} received={incidentOf(shown).receivedAt} what="last seen (event time)" />
           </dd>
         </div>
         <div>

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { Alert, ChainCall } from '../api-types.js';
+import type { Alert, Chain, ChainCall } from '../api-types.js';
 import { api } from '../api.js';
 import { Ids, Loading, plural, Problem, Section, SeverityBadge, StatusBadge, Time } from '../components/bits.js';
 import { bounds, ChainTimeline, type Axis } from '../components/chain.js';
@@ -148,6 +148,12 @@ function SpanTree(props: { rows: (SpanRow | GapRow)[]; total: number; axis: Axis
  * identities that acted in it with their calls, the alerts raised on it with their spans
  * highlighted, and the link to the tracing back end.
  */
+
+/** When conduct last received a part of the trace: the latest of its chains' received times. */
+function latestReceived(chains: readonly Chain[]): number | undefined {
+  const times = chains.map((c) => c.receivedMs).filter((ms): ms is number => typeof ms === 'number');
+  return times.length > 0 ? Math.max(...times) : undefined;
+}
 export function TracePage(props: { traceId: string }) {
   const trace = useApi(() => api.trace(props.traceId), [props.traceId]);
   const alerts = useApi(() => api.alerts({ traceId: props.traceId, limit: 100 }), [props.traceId]);
@@ -169,7 +175,7 @@ export function TracePage(props: { traceId: string }) {
           <div>
             <dt>start</dt>
             <dd>
-              <Time value={t.startMs ?? axis.start} />
+              <Time value={t.startMs ?? axis.start} received={latestReceived(t.chains)} />
             </dd>
           </div>
           <div>

@@ -3,8 +3,9 @@ import chains from './001-chains.js';
 import detection from './002-detection.js';
 import alertSearch from './003-alert-search.js';
 import detectionDoubles from './004-detection-doubles.js';
+import chainReceived from './005-chain-received.js';
 import pathParameters from './010-path-parameters.js';
 import alertOutbox from './020-alert-outbox.js';
 
 /** Every migration of the PostgreSQL store, in version order (checked at start-up). */
-export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [chains, detection, alertSearch, detectionDoubles, pathParameters, alertOutbox];
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [chains, detection, alertSearch, detectionDoubles, chainReceived, pathParameters, alertOutbox];
