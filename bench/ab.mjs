@@ -62,9 +62,11 @@ async function pass(m) {
     const dir = mkdtempSync(join(tmpdir(), 'conduct-ab-'));
     const learning = { minCalls: 100, period: 1_000, forgetAfter: 30 * 86_400_000 };
     const detectionOptions = { learning, traceUrl: 'http://localhost/{traceId}', persistIntervalMs: Number(values['persist-interval']) };
-    // Builds with storage contracts open a backend and await detection; older ones pass the handle.
-    const storage = m.openSqliteBackend ? await m.openSqliteBackend({ path: join(dir, 'ab.db') }) : await backendNow.openStore({ path: join(dir, 'ab.db') });
-    const detection = m.openSqliteBackend
+    // Builds whose detection runs on the storage contracts (an async createDetection) open a
+    // backend; older ones (also those with contracts for the store alone) pass the database handle.
+    const onContracts = m.openSqliteBackend && m.createDetection.constructor.name === 'AsyncFunction';
+    const storage = onContracts ? await m.openSqliteBackend({ path: join(dir, 'ab.db') }) : await (m.openStore ?? backendNow.openStore)({ path: join(dir, 'ab.db') });
+    const detection = onContracts
       ? await m.createDetection({ state: storage.detection, ...detectionOptions })
       : m.createDetection({ db: storage.db, ...detectionOptions });
     const c = cpu();

@@ -400,6 +400,29 @@ async function e2ePhase(loadgen, transport) {
 const BACKGROUND_SHARE = 0.25;
 const DEFAULT_BACKGROUND_SPANS_PER_SEC = 10_000;
 
+/** Attempts of one attack request while the server answers retryable refusals. */
+const ATTACK_ATTEMPTS = 30;
+
+/**
+ * Sends one attack request as an OTLP exporter would: a retryable refusal (429, 503: the pipeline's
+ * queue full behind a slow store) is sent again after its Retry-After. Latency counts from the
+ * acknowledgement, so a refusal does not lengthen it. Returns the refusals met and whether the
+ * request was taken at all (refused ATTACK_ATTEMPTS times, it counts as missed); `why` is the last
+ * refusal's message.
+ */
+async function sendAttack(server, body) {
+  let why = '';
+  for (let attempt = 0; attempt < ATTACK_ATTEMPTS; attempt++) {
+    const res = await fetch(`http://${server.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
+    // The refusal's Status message, readable inside its protobuf.
+    why = Buffer.from(await res.arrayBuffer()).toString('latin1').replace(/[^ -~]+/g, ' ').trim();
+    if (res.status === 200) return { refusals: attempt, taken: true, why };
+    if (res.status !== 429 && res.status !== 503) throw new Error(`attack request answered ${res.status}: ${why}`);
+    await sleep(Math.min(5_000, Math.max(100, Number(res.headers.get('retry-after') ?? 1) * 1000)));
+  }
+  return { refusals: ATTACK_ATTEMPTS, taken: false, why };
+}
+
 async function latencyPhase(loadgen, measured) {
   const idleMs = parseDurationMs(S.idle);
   const background = S.background ?? (measured ? Math.round(measured * BACKGROUND_SHARE) : DEFAULT_BACKGROUND_SPANS_PER_SEC);
@@ -409,12 +432,19 @@ async function latencyPhase(loadgen, measured) {
     await sleep(2_000);
     const latencies = [];
     let missed = 0;
+    let refused = 0;
+    let untaken = 0;
     for (let i = 0; i < S.attacks; i++) {
       const agent = `bench-attack-${i}`;
       const identity = encodeURIComponent(`agent:${agent}`);
-      const res = await fetch(`http://${server.http}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: buildAttackRequest(agent, i) });
-      if (res.status !== 200) throw new Error(`attack request answered ${res.status}`);
-      await res.arrayBuffer();
+      const sent = await sendAttack(server, buildAttackRequest(agent, i));
+      refused += sent.refusals;
+      if (!sent.taken) {
+        log(`attack ${i} refused ${ATTACK_ATTEMPTS} times, counted as missed: ${sent.why}`);
+        missed++;
+        untaken++;
+        continue;
+      }
       const acked = performance.now();
       let seen;
       while (performance.now() - acked < idleMs + 30_000) {
@@ -437,6 +467,8 @@ async function latencyPhase(loadgen, measured) {
       backgroundSpansPerSec: bg.spansPerSec,
       attacks: S.attacks,
       missed,
+      refused,
+      untaken,
       p50Ms: latencies.length ? quantile(latencies, 0.5) : null,
       p99Ms: latencies.length ? quantile(latencies, 0.99) : null,
       maxMs: latencies.length ? Math.max(...latencies) : null,
@@ -563,6 +595,7 @@ function table(results) {
     const limit = l.idleMs + TARGETS.latencyMarginMs;
     rows.push([`detection latency p50 ms (idle ${fmt(l.idleMs)} ms)`, fmt(l.p50Ms), '', '']);
     rows.push([`detection latency p99 ms (${l.attacks - l.missed}/${l.attacks} seen)`, fmt(l.p99Ms), `< ${fmt(limit)}`, mark(l.missed === 0 && l.p99Ms < limit)]);
+    if (l.refused) rows.push([`attack requests refused (retryable, sent again; ${fmt(l.untaken)} never taken)`, fmt(l.refused), '', '']);
     rows.push(['  at background spans/s', fmt(l.backgroundSpansPerSec), `(asked ${fmt(l.backgroundTarget)})`, '']);
   }
   const p = results.pending;
