@@ -57,6 +57,8 @@ export interface SinksOptions {
   pollMs?: number;
   /** Outbox only: how long delivered entries are kept before they are pruned (ms). */
   deliveryRetentionMs?: number;
+  /** Outbox only: how often delivered entries past their retention are pruned (ms; default 10 minutes). */
+  pruneEveryMs?: number;
 }
 
 export interface Sinks {
@@ -177,7 +179,7 @@ export function createSinks(configs: readonly SinkSettings[], options: SinksOpti
     logger.info({ sinks: configs.map((c, i) => ({ name: names[i], type: c.type, target: sinkTarget(c) })), durable: outbox !== undefined }, 'alert sinks ready');
   }
   if (outbox) outboxMetrics(registry, outbox, names);
-  const pruning = outbox && entries.length > 0 ? startPruning(outbox, options.deliveryRetentionMs ?? DEFAULT_DELIVERY_RETENTION_MS, logger) : undefined;
+  const pruning = outbox && entries.length > 0 ? startPruning(outbox, options.deliveryRetentionMs ?? DEFAULT_DELIVERY_RETENTION_MS, options.pruneEveryMs ?? OUTBOX_PRUNE_EVERY_MS, logger) : undefined;
   const wanting = (alert: Alert, event: SinkEventKind) => {
     const rank = SEVERITY_RANK[alert.severity as Severity] ?? 0;
     return entries.filter((entry) => rank >= entry.minRank && entry.accepts.includes(event));
@@ -218,7 +220,7 @@ export function createSinks(configs: readonly SinkSettings[], options: SinksOpti
 }
 
 /** Prunes delivered outbox entries older than the retention, in bounded statements, every few minutes. */
-function startPruning(outbox: AlertOutbox, retentionMs: number, logger: Logger): { stop(): void } {
+function startPruning(outbox: AlertOutbox, retentionMs: number, everyMs: number, logger: Logger): { stop(): void } {
   let running = false;
   const step = async () => {
     if (running) return;
@@ -233,7 +235,7 @@ function startPruning(outbox: AlertOutbox, retentionMs: number, logger: Logger):
       running = false;
     }
   };
-  const timer = setInterval(() => void step(), OUTBOX_PRUNE_EVERY_MS);
+  const timer = setInterval(() => void step(), everyMs);
   timer.unref();
   void step();
   return { stop: () => clearInterval(timer) };

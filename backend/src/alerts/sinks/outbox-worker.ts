@@ -37,6 +37,8 @@ export class OutboxWorker {
   private stopping = false;
   private readonly abort = new AbortController();
   private wakeUp: (() => void) | undefined;
+  /** A wake-up that came while the loop was not waiting: the next wait returns at once. */
+  private woken = false;
   private idleWaiters: Array<() => void> = [];
   /** True while the destination (or the store) is failing, so that only the change is logged. */
   private failing = false;
@@ -54,7 +56,8 @@ export class OutboxWorker {
 
   /** Looks at the outbox now (a checkpoint enqueued something). */
   wake(): void {
-    this.wakeUp?.();
+    if (this.wakeUp) this.wakeUp();
+    else this.woken = true;
   }
 
   /** Resolves once the sink has no pending delivery (all delivered or dead), or it stops. */
@@ -177,7 +180,10 @@ export class OutboxWorker {
 
   /** Waits `ms`, or until woken or stopped. */
   private pause(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
+    if (this.stopping || this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

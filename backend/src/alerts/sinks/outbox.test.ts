@@ -153,6 +153,26 @@ describe('sinks delivering from the outbox', () => {
     expect(await s.outbox.deliveries(alert.id, 10)).toHaveLength(2);
   });
 
+  it('prunes delivered entries past their retention and keeps the dead ones', async () => {
+    const s = await store();
+    const ok = await http(() => 200);
+    const refusing = await http(() => 400);
+    const out = createSinks(
+      [
+        { type: 'webhook', name: 'ok', endpoint: ok.url },
+        { type: 'webhook', name: 'refusing', endpoint: refusing.url },
+      ],
+      { registry, outbox: s.outbox, pollMs: 50, drainMs: 200, deliveryRetentionMs: 0, pruneEveryMs: 20 },
+    );
+    closers.push(() => out.stop());
+    const alert = makeAlert();
+    await raise(s, out, alert);
+    await ok.waitAccepted(1);
+    await until(async () => (await s.outbox.deliveries(alert.id, 10)).every((d) => d.state === 'dead'));
+    expect((await s.outbox.deliveries(alert.id, 10)).map((d) => [d.sink, d.state])).toEqual([['refusing', 'dead']]);
+    expect(await s.outbox.counts()).toEqual([{ sink: 'refusing', state: 'dead', count: 1 }]);
+  });
+
   it('delivers after a restart what was pending when the sinks stopped, with the same delivery id', async () => {
     const path = join(dir, 'restart.db');
     const first = await openSqliteBackend({ path });
