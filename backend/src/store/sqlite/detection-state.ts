@@ -42,11 +42,11 @@ export function createSqliteDetectionState(
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     upsertEntry: db.prepare('INSERT OR REPLACE INTO baseline_entries (identity, kind, key, count, first_ms, last_ms) VALUES (?, ?, ?, ?, ?, ?)'),
     deleteEntry: db.prepare('DELETE FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?'),
-    insertAlert: db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body, delivery_seq)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    insertAlert: db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET identity = excluded.identity, detector = excluded.detector, severity = excluded.severity,
         status = excluded.status, trace_id = excluded.trace_id, event_ms = excluded.event_ms, last_seen_ms = excluded.last_seen_ms,
-        dedup_key = excluded.dedup_key, body = excluded.body, delivery_seq = max(alerts.delivery_seq, excluded.delivery_seq)`),
+        dedup_key = excluded.dedup_key, body = excluded.body`),
     getAlert: db.prepare('SELECT body FROM alerts WHERE id = ?').pluck(),
     findRepeat: db
       .prepare(`SELECT body FROM alerts WHERE dedup_key = ? AND last_seen_ms >= ? AND event_ms <= ?
@@ -76,6 +76,8 @@ export function createSqliteDetectionState(
         COUNT(*) AS total
       FROM baseline_identities`),
   };
+  let raiseSeqStatement: Database.Statement | undefined;
+  const raiseSeq = () => (raiseSeqStatement ??= db.prepare('UPDATE alerts SET delivery_seq = max(delivery_seq, ?) WHERE id = ?'));
   /** `listAlerts` statements by the filters present and the order (a few hundred shapes at most). */
   const listStatements = new Map<string, Database.Statement>();
   const listStatement = (filter: AlertListFilter): { statement: Database.Statement; params: unknown[] } => {
@@ -101,8 +103,9 @@ export function createSqliteDetectionState(
     for (const { alert: a, dedupKey, deliverySeq } of cp.alerts ?? []) {
       stmt.insertAlert.run(
         a.id, a.identity, a.detector, a.severity, a.status, a.traceId, Date.parse(a.firstSeen), Date.parse(a.lastSeen), dedupKey, JSON.stringify(a),
-        Math.max(0, Math.floor(deliverySeq ?? 0)),
       );
+      // Only a copy carries a sequence (the column is migration 060's; older schemas never get one).
+      if (deliverySeq) raiseSeq().run(Math.floor(deliverySeq), a.id);
     }
     for (const h of cp.held ?? []) stmt.hold.run(h.identity, h.traceId, h.alertId, h.chain.startMs, JSON.stringify(h.chain));
     for (const r of cp.released ?? []) stmt.release.run(r.identity, r.traceId);
