@@ -10,3 +10,4 @@ export * from './replay/index.js';
 export * from './journal/index.js';
 export * from './demo/index.js';
 export * from './assemble/index.js';
+export * from './cluster/index.js';

@@ -57,6 +57,11 @@ export type AlertDelivery = AlertDeliveryView;
 
 /** A learned view of identities (detection backs it); every method may answer undefined. */
 export interface IdentityInsights {
+  /**
+   * Optional: called before the other methods are asked about these identities in one answer
+   * (a cluster loads their partitions' baselines here, so the methods can answer synchronously).
+   */
+  prepare?(ids: readonly string[]): Promise<void>;
   /** `learning` until detection says otherwise. */
   status(id: string): IdentityStatus | undefined;
   /** Learning progress (0..1 towards enforcing) and what it is made of; absent fields are not shown. */

@@ -55,6 +55,8 @@ export interface ApiOptions {
   failure?: () => string | undefined;
   alerts?: AlertsProvider;
   insights?: IdentityInsights;
+  /** `GET /api/v1/cluster`: instances and partition ownership; 404 when absent. */
+  cluster?: () => Promise<object>;
   /** Serve HTTPS with these PEM contents (not paths); mutual TLS when `clientAuth`. */
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer; clientAuth?: boolean };
   /** `alerts.traceUrl`: the trace answer links to the trace in the tracing back end with it. */
@@ -173,11 +175,14 @@ export function createApi(options: ApiOptions): ApiServer {
   app.get('/api/v1/identities', async (c) => {
     const limit = limitParam(c.req.query('limit'), DEFAULT_IDENTITY_LIMIT);
     const open = await alerts.openCounts?.();
-    return c.json({ identities: (await store.identities.listIdentities(limit)).map((r) => identityJson(r, open)) });
+    const records = await store.identities.listIdentities(limit);
+    await insights.prepare?.(records.map((r) => r.id));
+    return c.json({ identities: records.map((r) => identityJson(r, open)) });
   });
 
   app.get('/api/v1/identities/:id', async (c) => {
     const identity = await knownIdentity(c.req.param('id'));
+    await insights.prepare?.([identity.id]);
     const baseline = insights.baseline?.(identity.id) ?? observedBaseline(await store.identities.identityEdges(identity.id));
     return c.json({ ...identityJson(identity, await alerts.openCounts?.()), baseline });
   });
@@ -252,6 +257,11 @@ export function createApi(options: ApiOptions): ApiServer {
   app.post('/api/v1/flush', async (c) => {
     await flush();
     return c.json({ ok: true });
+  });
+
+  app.get('/api/v1/cluster', async (c) => {
+    if (!options.cluster) throw new HttpError(404, 'not found');
+    return c.json(await options.cluster());
   });
 
   app.get('/api/v1/alerts', async (c) => {

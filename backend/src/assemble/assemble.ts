@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import { silentLogger, type Logger } from '@conduct/processor';
 import { createSinks, type Sinks, type SinksOptions } from '../alerts/sinks/index.js';
 import { registerStateMetrics } from '../alerts/state-metrics.js';
+import { createClusterNode, partitionOf, type ClusterNode } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser, type Detection } from '../detect/index.js';
 import { createEngine, createOperationTemplater, type Engine } from '../engine/index.js';
@@ -20,6 +21,12 @@ export interface AssembleOptions {
   persistIntervalMs?: number;
   /** Opens the storage backend; `openStorage` (from `storage.*`) by default. */
   openStorage?: OpenStorage;
+  /**
+   * Join the cluster of the database when the backend can hold one (PostgreSQL): stage 2
+   * (learning, detection, alerts) then runs on the owner of each identity's partition, and this
+   * instance hands its chains off (serve does; replay analyses on its own).
+   */
+  cluster?: boolean;
 }
 
 /** The backend's core, assembled: storage, engine (storing, then detecting), sinks. */
@@ -29,6 +36,12 @@ export interface Assembled {
   detection: Detection;
   /** Undefined unless `sinks` was asked for. */
   sinks?: Sinks;
+  /**
+   * This instance's part in the cluster, when `cluster` was asked for and the backend holds one:
+   * call its `join` once the API listens. `detection` then only reads alerts (its baselines are
+   * the owners').
+   */
+  cluster?: ClusterNode;
   /** Stops the sinks (draining), writes what detection holds back, closes the storage. Safe twice. */
   stop(): Promise<void>;
 }
@@ -57,19 +70,41 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
           ...(options.forwarder ? { forwarder: options.forwarder } : {}),
         })
       : undefined;
-    const detection = await createDetection({
-      state: storage.detection,
+    const { partitions } = config.cluster;
+    const detectionOptions = {
       learning: config.learning,
       policies: config.policies,
       traceUrl: config.alerts.traceUrl,
       limits: config.limits,
       humans: config.detection.humans,
       releaseGraceMs: config.detection.releaseGrace,
-      logger,
-      persistIntervalMs: options.persistIntervalMs ?? 0,
+      // Baselines are stored in their identity's partition, ready for a cluster.
+      groupOf: (identity: string) => partitionOf(identity, partitions),
       ...(sinks ? { deliveries: sinks } : {}),
+    };
+    const cluster =
+      options.cluster && storage.cluster
+        ? createClusterNode({
+            store: storage.cluster,
+            config: config.cluster,
+            state: storage.detection,
+            // The owner commits every analysis with its partition's offset (no held-back baselines).
+            createDetection: (state, owned) =>
+              createDetection({ ...detectionOptions, state, scope: { groups: owned }, persistIntervalMs: 0, logger: owned.length > 1 ? logger : silentLogger }),
+            emitter: engine,
+            registry,
+            logger,
+          })
+        : undefined;
+    // On a cluster this detection loads no baseline: it answers the alert routes.
+    const detection = await createDetection({
+      ...detectionOptions,
+      state: storage.detection,
+      logger,
+      persistIntervalMs: cluster ? 0 : (options.persistIntervalMs ?? 0),
+      ...(cluster ? { scope: { groups: [] } } : {}),
     });
-    engine.addAnalyser(createDetectionAnalyser(detection));
+    engine.addAnalyser(cluster ? cluster.handOff : createDetectionAnalyser(detection));
     registerStateMetrics({ registry, state: storage.detection, learning: config.learning });
     // An announced alert is in the outbox already: the sinks look now.
     const delivering = sinks;
@@ -78,13 +113,14 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
     let stopping: Promise<void> | undefined;
     const stop = async () => {
       try {
+        await cluster?.stop();
         await sinks?.stop();
         await detection.flush();
       } finally {
         await storage.close();
       }
     };
-    return { storage, engine, detection, ...(sinks ? { sinks } : {}), stop: () => (stopping ??= stop()) };
+    return { storage, engine, detection, ...(sinks ? { sinks } : {}), ...(cluster ? { cluster } : {}), stop: () => (stopping ??= stop()) };
   } catch (err) {
     await sinks?.stop();
     await storage.close();

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import {
   createForwarder,
@@ -14,7 +15,8 @@ import {
 import { assembleBackend } from '../assemble/index.js';
 import { deliveryView, MAX_DELIVERIES_SHOWN } from '../alerts/deliveries.js';
 import { ConfigError, configSummary, type Config } from '../config/index.js';
-import { MAX_ALERTS_PER_QUERY } from '../detect/index.js';
+import { singleInstanceView, type ClusterNode } from '../cluster/index.js';
+import { MAX_ALERTS_PER_QUERY, type Detection } from '../detect/index.js';
 import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights, type ReadinessCheck } from '../api/index.js';
 import { refuseWhileStorageDown, type Engine } from '../engine/index.js';
 import { startRetention, type StorageBackend } from '../store/index.js';
@@ -91,6 +93,51 @@ function readinessChecks(state: RunState, storage: StorageBackend): ReadinessChe
     { name: 'journal', check: () => (state.journalOpen ? undefined : 'closed') },
     { name: 'pipeline', check: () => state.failure },
   ];
+}
+
+/** Identities whose cluster view one instance keeps ready for the API. */
+const MAX_PREPARED_IDENTITIES = 10_000;
+
+/** The API's learned view of identities from one detection (one instance owns every identity). */
+function detectionInsights(detectionOf: (id: string) => Detection | undefined): IdentityInsights {
+  return {
+    status: (id) => detectionOf(id)?.identity(id)?.status,
+    learning(id) {
+      const d = detectionOf(id)?.identity(id);
+      if (!d) return undefined;
+      return {
+        progress: d.progress,
+        learnedCalls: d.calls,
+        observedMs: d.observedMs,
+        ...(d.enforcingSince ? { enforcingSince: d.enforcingSince } : {}),
+        compromised: d.compromised,
+      };
+    },
+    baseline: (id) => detectionOf(id)?.baseline(id),
+    graph: async (id) => detectionOf(id)?.graph(id),
+  };
+}
+
+/** The same view on a cluster: each identity's partition loaded (prepare) before it is read. */
+function clusterInsights(source: ClusterNode['insights']): IdentityInsights {
+  const loaded = new Map<string, Detection | undefined>();
+  return {
+    ...detectionInsights((id) => loaded.get(id)),
+    async prepare(ids) {
+      for (const id of ids) {
+        loaded.delete(id);
+        loaded.set(id, await source.detectionOf(id));
+      }
+      // Bounded: the identities asked for last are kept.
+      for (const id of loaded.keys()) {
+        if (loaded.size <= MAX_PREPARED_IDENTITIES) break;
+        loaded.delete(id);
+      }
+    },
+    async graph(id) {
+      return (await source.detectionOf(id))?.graph(id);
+    },
+  };
 }
 
 /** `conduct_build_info{version, node} 1`: which conduct and which Node a scrape came from. */
@@ -193,9 +240,10 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       version: CONDUCT_VERSION,
       forwarder,
       persistIntervalMs: DETECTION_PERSIST_INTERVAL_MS,
+      cluster: true,
     });
     stops.push(() => core.stop());
-    const { storage, engine, detection } = core;
+    const { storage, engine, detection, cluster } = core;
     const sinks = core.sinks!;
 
     // The API closes after the pipeline has flushed (stops run in reverse order of this list).
@@ -258,6 +306,8 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       list: (q) => detection.listAlerts(q),
       get: (id) => detection.getAlert(id),
       async feedback(id, verdict) {
+        // On a cluster the owner of the identity applies it, in order with its chains, and announces it.
+        if (cluster) return cluster.feedback(id, verdict);
         const alert = await detection.feedback(id, verdict);
         if (alert) engine.emit(alert, 'feedback');
         return alert;
@@ -271,26 +321,18 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
         return counts;
       },
     };
-    const insights: IdentityInsights = {
-      status: (id) => detection.identity(id)?.status,
-      learning(id) {
-        const d = detection.identity(id);
-        if (!d) return undefined;
-        return {
-          progress: d.progress,
-          learnedCalls: d.calls,
-          observedMs: d.observedMs,
-          ...(d.enforcingSince ? { enforcingSince: d.enforcingSince } : {}),
-          compromised: d.compromised,
-        };
-      },
-      baseline: (id) => detection.baseline(id),
-      graph: (id) => detection.graph(id),
-    };
+    const insights = cluster ? clusterInsights(cluster.insights) : detectionInsights(() => detection);
     const flush = async () => {
+      if (cluster) return cluster.flush();
       await pipeline.flush();
       await detection.flush();
     };
+    const readiness = readinessChecks(state, storage);
+    if (cluster) readiness.push({ name: 'leases', check: () => cluster.unsettled() });
+    let apiAddressOf = () => '';
+    const clusterAnswer = cluster
+      ? () => cluster.view()
+      : async () => singleInstanceView(`${hostname()}-${process.pid}`, apiAddressOf(), config.cluster.partitions, Date.now());
     api = createApi({
       store: storage,
       registry,
@@ -298,15 +340,19 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       flush,
       logger,
       token: config.api.token,
-      readiness: readinessChecks(state, storage),
+      readiness,
       failure: () => state.failure,
       alerts,
       insights,
+      cluster: clusterAnswer,
       traceUrl: config.alerts.traceUrl,
       uiDir: options.uiDir,
       ...(apiTls ? { tls: apiTls } : {}),
     });
     const apiAddress = await naming('api.endpoint', config.api.endpoint, api.start(apiEndpoint.host, apiEndpoint.port));
+    apiAddressOf = () => apiAddress;
+    // Stage 2 of the partitions this instance wins, from their committed offsets.
+    if (cluster) await cluster.join(apiAddress, () => pipeline.flush());
 
     const receiverDeps = { registry, logger, ...(forwarder.enabled ? { forwarder } : {}) };
     const startReceiver = async (key: string, endpoint: string, make: () => Receiver): Promise<string> => {

@@ -9,6 +9,7 @@ import {
   DEFAULT_LATENESS_MS,
   DEFAULT_MAX_PENDING_SPANS,
 } from '@conduct/processor';
+import { clusterSchema } from '../cluster/settings.js';
 import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS } from '../log/index.js';
 
 /**
@@ -215,6 +216,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Several instances on one PostgreSQL (backend/src/cluster/README.md); no effect on SQLite. */
+    cluster: clusterSchema.default({}),
     stitching: z
       .object({
         /**

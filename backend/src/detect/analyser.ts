@@ -18,12 +18,6 @@ export function createDetectionAnalyser(detection: Detection): {
   analyseLate(merges: readonly LateMerge[], ctx: AlertEmitter): Promise<void>;
   pathParametersLearned(parameters: readonly LearnedPathParameter[]): Promise<void>;
 } {
-  const announce = (result: AnalyseResult, ctx: AlertEmitter) => {
-    for (const alert of result.alerts) ctx.emit(alert, 'alert');
-    for (const alert of result.updated) ctx.emit(alert, 'alert');
-    // A status change, as a verdict is: sinks update or resolve what they announced.
-    for (const alert of result.superseded) ctx.emit(alert, 'feedback');
-  };
   return {
     name: 'detection',
     async analyse(chains, ctx) {
@@ -39,8 +33,16 @@ export function createDetectionAnalyser(detection: Detection): {
   };
 }
 
+/** Announces what an analysis raised, repeated or superseded. */
+export function announce(result: AnalyseResult, ctx: AlertEmitter): void {
+  for (const alert of result.alerts) ctx.emit(alert, 'alert');
+  for (const alert of result.updated) ctx.emit(alert, 'alert');
+  // A status change, as a verdict is: sinks update or resolve what they announced.
+  for (const alert of result.superseded) ctx.emit(alert, 'feedback');
+}
+
 /** What a merge changed, identity by identity. */
-function changesOf(merge: LateMerge): LateChange[] {
+export function changesOf(merge: LateMerge): LateChange[] {
   const changed = new Set(merge.added.map((c) => c.spanId));
   const replaced = new Set(merge.removed.map((c) => c.spanId));
   return [...merge.identities].map((identity) => ({

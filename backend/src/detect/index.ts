@@ -22,6 +22,7 @@ export type {
   AnalyseResult,
   AlertFilter,
   IdentityDetection,
+  LateChange,
 } from './detection.js';
 export type { LearningConfig, CardinalityLimits } from './limits.js';
 export { learningSchema, detectionSchema, policySchema, cardinalityLimitFields, type PolicyConfig } from './settings.js';
@@ -31,5 +32,5 @@ export { policyFor, globToRegExp, sensitiveReason } from './identity-context.js'
 export { scoreFindings } from './score.js';
 export type { BaselineSummary, IdentityGraph, GraphNode, GraphEdge, SummaryItem } from './summary.js';
 export { techniquesForOperation } from './techniques.js';
-export { createDetectionAnalyser } from './analyser.js';
+export { createDetectionAnalyser, announce, changesOf } from './analyser.js';
 export type { AlertEmitter } from './analyser.js';

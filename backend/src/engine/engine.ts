@@ -42,6 +42,12 @@ export interface Analyser {
    * batch that taught them is analysed; from this batch on, calls carry the templated operation.
    */
   pathParametersLearned?(parameters: readonly LearnedPathParameter[]): Promise<void> | void;
+  /**
+   * A failure of this analyser fails the batch (the consumer rejects, so the journal keeps its
+   * requests for a replay) instead of being logged and passed over: for an analyser that hands
+   * the chains on (the cluster's hand-off), where a skipped batch would be lost.
+   */
+  critical?: boolean;
 }
 
 export interface EngineOptions {
@@ -173,6 +179,7 @@ export function createEngine(options: EngineOptions): Engine {
       } catch (err) {
         stats.analyserErrors++;
         analyserErrors.inc({ analyser: analyser.name });
+        if (analyser.critical) throw err;
         logger.error({ err: String(err), analyser: analyser.name }, 'analyser failed on a batch');
       }
     }

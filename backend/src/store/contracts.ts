@@ -460,6 +460,8 @@ export interface StorageBackend {
   readonly legacyJournal?: LegacyJournal;
   /** Where the database can be out of reach for a while (a server): see StorageAvailability. */
   readonly availability?: StorageAvailability;
+  /** Where several instances can share the database as one cluster (PostgreSQL): see ClusterStore. */
+  readonly cluster?: ClusterStore;
   /** Whether the backend answers now (the server is reachable, the file open); never throws. */
   ready(): Promise<boolean>;
   /** Bytes the stored data takes, as far as the backend can tell. */
@@ -472,3 +474,135 @@ export interface StorageBackend {
 
 /** Opens (creating and migrating when needed) one backend. */
 export type OpenStorage = (selection: StorageSelection, options?: StorageOpenOptions) => Promise<StorageBackend>;
+
+// ---------------------------------------------------------------------------------------------
+// (d) Clusters (an optional ability, as Jaeger v2 keeps optional abilities in interfaces of
+// their own): what instances sharing one database need from it: membership with heartbeats,
+// partition leases fenced by an epoch, the chain hand-off from the instance that stitched a chain
+// to the owner of its identity's partition, and cluster-wide flush requests. PostgreSQL has it
+// (store/postgres/cluster.ts); SQLite does not (one process per file). Times of heartbeats are
+// the database server's clock, so instances with skewed clocks agree on who is alive.
+
+/** One running instance as the cluster sees it. */
+export interface ClusterInstanceRecord {
+  id: string;
+  /** Its API address (`host:port`), as it announced it. */
+  endpoint: string;
+  /** ms since the epoch (server clock) of its last heartbeat. */
+  lastHeartbeatMs: number;
+  /** The highest cluster flush request it has answered. */
+  flushed: number;
+}
+
+/** One partition's lease and hand-off position. */
+export interface PartitionRecord {
+  partition: number;
+  /** The instance holding the lease, or undefined when none ever held it. */
+  owner?: string;
+  /** Raised on every take-over. */
+  epoch: number;
+  /** Sequence number of the newest hand-off item. */
+  head: number;
+  /** Sequence number its owner has analysed up to (committed). */
+  committed: number;
+}
+
+/** An item handed to the owner of a partition: chains, later parts of traces, or a verdict (opaque JSON). */
+export interface HandOffItem {
+  partition: number;
+  kind: string;
+  body: unknown;
+}
+
+/** A hand-off item as read back, in sequence order within its partition. */
+export interface HandedOff extends HandOffItem {
+  seq: number;
+  /** Wall-clock ms when it was handed off (for the backlog age). */
+  handedMs: number;
+}
+
+/** A lease held: the epoch it was taken with fences every commit for the partition. */
+export interface Lease {
+  partition: number;
+  epoch: number;
+}
+
+/**
+ * One dedicated database session of an instance: it holds the session advisory locks of the
+ * partitions the instance owns (the database drops them when the session ends, so a process
+ * killed with SIGKILL loses its leases at once) and listens for hand-off and flush notifications.
+ */
+export interface LeaseSession {
+  /** The server process id of this session (stored in `cluster_instances.lock_pid`). */
+  readonly pid: number;
+  /** False once the session broke (the server restarted, the connection was cut); a new one is needed. */
+  readonly alive: boolean;
+  /**
+   * Tries to take a partition: its advisory lock (without waiting), then a new epoch with this
+   * instance as owner. Undefined when another session holds the lock.
+   */
+  tryAcquire(partition: number): Promise<Lease | undefined>;
+  /**
+   * Refreshes the instance's heartbeat over this session (a connection of its own, so a busy pool
+   * never delays it); false when its row is gone (it was fenced out and must register again).
+   */
+  heartbeat(): Promise<boolean>;
+  /** Gives a partition's lock back (the epoch stays until the next owner raises it). */
+  release(partition: number): Promise<void>;
+  /** Closes the session (every lock it holds is dropped). Safe twice. */
+  close(): Promise<void>;
+}
+
+export interface ClusterStoreOptions {
+  /** Called with the partitions named by a hand-off notification (possibly several times, possibly spurious). */
+  onHandOff?(partitions: readonly number[]): void;
+  /** Called with the id of a cluster flush request when one is made. */
+  onFlushRequest?(id: number): void;
+  /** Called once when the session breaks. */
+  onBroken?(err: Error): void;
+}
+
+export interface ClusterStore {
+  /**
+   * Makes sure the partition rows 0..partitions-1 exist. The count is fixed for a database: a
+   * different count than the one stored is refused (partitions would map identities differently).
+   * When it creates them, every stored baseline is put in its identity's group (`groupOf`): a
+   * database used by one instance before becomes a cluster's.
+   */
+  preparePartitions(partitions: number, groupOf: (identity: string) => number): Promise<void>;
+  /** Opens an instance's lease session. */
+  openSession(instanceId: string, options?: ClusterStoreOptions): Promise<LeaseSession>;
+  /** Records the instance (or refreshes it) with its endpoint and lease session; the heartbeat is now. */
+  register(instance: { id: string; endpoint: string; lockPid: number }): Promise<void>;
+  /** Removes the instance's row (a clean stop). */
+  deregister(instanceId: string): Promise<void>;
+  /** Instances with a heartbeat within `timeoutMs` (server clock), by id. */
+  liveInstances(timeoutMs: number): Promise<ClusterInstanceRecord[]>;
+  /**
+   * Ends the lease sessions of instances whose heartbeat is older than `timeoutMs` (a hung or
+   * partitioned process still holding locks) and removes their rows. Returns their ids.
+   */
+  fenceStale(timeoutMs: number): Promise<string[]>;
+  /** Every partition's record, by partition. */
+  partitions(): Promise<PartitionRecord[]>;
+  /**
+   * Appends items to their partitions' hand-off queues in one transaction, numbering them per
+   * partition in commit order, and wakes the owners (a notification). Resolved: every item is
+   * durable and readable by its owner.
+   */
+  handOff(items: readonly HandOffItem[], fromInstance: string): Promise<void>;
+  /** A partition's items after sequence `after`, oldest first, at most `limit`. */
+  readHandOff(partition: number, after: number, limit: number): Promise<HandedOff[]>;
+  /**
+   * Commits the owner's analysis of a partition in one transaction: only while the partition's
+   * epoch is still `lease.epoch` (else FencedError, nothing written); then the detection
+   * checkpoint, the committed offset `offset` (when given) and the removal of the items up to it.
+   */
+  commitAnalysis(lease: Lease, checkpoint: DetectionCheckpoint, offset?: number): Promise<void>;
+  /** Records a cluster flush request, wakes every instance, and returns its id. */
+  requestFlush(): Promise<number>;
+  /** The newest flush request id (0 when none). */
+  latestFlush(): Promise<number>;
+  /** Records that the instance has answered flush requests up to `id`. */
+  acknowledgeFlush(instanceId: string, id: number): Promise<void>;
+}

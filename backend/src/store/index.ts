@@ -1,4 +1,5 @@
 export type * from './contracts.js';
+export { FencedError } from './fenced-error.js';
 export { openStorage } from './open.js';
 export { openSqliteBackend } from './sqlite/backend.js';
 export type { SqliteBackend } from './sqlite/backend.js';

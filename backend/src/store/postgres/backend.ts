@@ -2,6 +2,7 @@ import { silentLogger } from '@conduct/processor';
 import type { StorageBackend, StorageOpenOptions } from '../contracts.js';
 import { createAvailability } from './availability.js';
 import { createPostgresChains } from './chains.js';
+import { createPostgresCluster } from './cluster.js';
 import { connect, redactUrl } from './connection.js';
 import { createPostgresDetectionState } from './detection-state.js';
 import { createPostgresIdentities } from './identities.js';
@@ -49,6 +50,7 @@ export async function openPostgresBackend(options: PostgresOptions, { logger = s
       detection: createPostgresDetectionState(db, availability.retrying),
       outbox: createPostgresOutbox(db),
       templates: createPostgresPathParameters(db, availability.retrying),
+      cluster: createPostgresCluster(db, options.url, logger, availability.retrying),
       availability: { available: availability.available, retryAfterMs: availability.retryAfterMs, stopRetrying: availability.stopRetrying },
       async ready() {
         if (closed) return false;

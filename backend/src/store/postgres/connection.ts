@@ -9,6 +9,11 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 
 const INT8_OID = 20;
 
+/** Type parsers of every connection: int8 columns hold ms timestamps and counts, all within 2^53. */
+export const PG_TYPES = {
+  getTypeParser: (oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text')),
+};
+
 /**
  * The client library is `pg` (node-postgres): on conduct's chain write path, one statement per
  * batch, it measured within noise of postgres.js (store/README.md, "PostgreSQL"), and it is the
@@ -21,8 +26,7 @@ export function connect(url: string, options: { logger: Logger; poolSize?: numbe
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     application_name: 'conduct',
-    // int8 columns hold ms timestamps and counts, all within 2^53.
-    types: { getTypeParser: (oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text')) },
+    types: PG_TYPES,
   } as pg.PoolConfig);
   // An idle connection that breaks (the server restarted) is dropped from the pool; without a
   // listener the error would end the process.
@@ -38,6 +42,13 @@ export function connect(url: string, options: { logger: Logger; poolSize?: numbe
     async transaction(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
+      // A connection cut while it is checked out and between statements is reported as an event;
+      // without a listener it would end the process. The next statement fails with it instead.
+      const onError = (err: Error) => {
+        broken = err;
+        logger.warn({ err: String(err) }, 'postgres connection lost during a transaction');
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const tx: Queryable = { query: (text, values) => run(client, text, values) };
@@ -53,6 +64,7 @@ export function connect(url: string, options: { logger: Logger; poolSize?: numbe
         }
         throw err;
       } finally {
+        client.removeListener('error', onError);
         client.release(broken);
       }
     },

@@ -194,10 +194,10 @@ export function createPostgresDetectionState(
   };
 }
 
-type Statement = [string, unknown[]];
+export type Statement = [string, unknown[]];
 
 /** The checkpoint's statements, in the order SQLite applies its parts; empty parts are left out. */
-function checkpointStatements(cp: DetectionCheckpoint): Statement[] {
+export function checkpointStatements(cp: DetectionCheckpoint): Statement[] {
   const out: Statement[] = [];
   const baselines = new Map<string, BaselineRecord>();
   // Entry state after the deltas in order: the record written last, or null when removed last.

@@ -28,7 +28,8 @@ describe('PostgreSQL migrations', () => {
       // The tables the store writes are there, owned by the unprivileged role that migrated.
       const tables = await a.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = 'conduct' ORDER BY tablename`);
       expect(tables.map((t) => t.tablename)).toEqual([
-        'alert_outbox', 'alerts', 'baseline_entries', 'baseline_identities', 'chains', 'edges', 'finding_suppressions', 'held_chains',
+        'alert_outbox', 'alerts', 'baseline_entries', 'baseline_identities', 'chains', 'cluster_flushes', 'cluster_handoff',
+        'cluster_instances', 'cluster_partitions', 'edges', 'finding_suppressions', 'held_chains',
         'identities', 'path_parameters', 'schema_version', 'strings', 'traces', 'written_batches',
       ]);
     } finally {
