@@ -81,6 +81,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       metrics.moves.inc({ kind: 'lost' }, leases.size);
       logger.warn({ partitions: leases.size }, 'cluster lease session lost: partitions dropped until it is back');
       leases.clear();
+      metrics.owned.set(0);
       await hooks.onLeases(new Map(leases));
     }
     await session?.close();
@@ -117,11 +118,11 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       metrics.moves.inc({ kind: 'acquired' }, taken);
       changed = true;
     }
+    metrics.owned.set(leases.size);
     if (changed) {
       logger.info({ owned: leases.size, share: target.length, instances: ids.length, released: giving.length, acquired: taken }, 'cluster partitions moved');
       await hooks.onLeases(new Map(leases));
     }
-    metrics.owned.set(leases.size);
   };
 
   const round = async () => {

@@ -33,6 +33,7 @@ export function createPostgresCluster(
         const stored = row?.n ?? 0;
         if (stored === 0) {
           await tx.query('INSERT INTO cluster_partitions (partition) SELECT generate_series(0, $1::int - 1)', [partitions]);
+          await tx.query('INSERT INTO cluster_heads (partition) SELECT generate_series(0, $1::int - 1)', [partitions]);
           const ids = (await tx.query<{ identity: string }>('SELECT identity FROM baseline_identities')).map((r) => r.identity);
           if (ids.length > 0) {
             await tx.query(
@@ -93,7 +94,7 @@ export function createPostgresCluster(
 
     async partitions() {
       const rows = await db.query<{ partition: number; owner: string | null; epoch: number; head: number; committed: number }>(
-        'SELECT partition, owner, epoch, head, committed FROM cluster_partitions ORDER BY partition',
+        'SELECT p.partition, p.owner, p.epoch, h.head, p.committed FROM cluster_partitions p JOIN cluster_heads h USING (partition) ORDER BY p.partition',
       );
       return rows.map((r): PartitionRecord => ({ partition: r.partition, ...(r.owner !== null ? { owner: r.owner } : {}), epoch: r.epoch, head: r.head, committed: r.committed }));
     },
@@ -114,7 +115,7 @@ export function createPostgresCluster(
           for (const partition of partitions) {
             const group = items.filter((i) => i.partition === partition);
             // The head row stays locked until commit: sequence numbers become visible in order.
-            const [row] = await tx.query<{ head: number }>('UPDATE cluster_partitions SET head = head + $2 WHERE partition = $1 RETURNING head', [partition, group.length]);
+            const [row] = await tx.query<{ head: number }>('UPDATE cluster_heads SET head = head + $2 WHERE partition = $1 RETURNING head', [partition, group.length]);
             if (!row) throw new Error(`hand-off to unknown partition ${partition}`);
             const first = row.head - group.length + 1;
             await tx.query(

@@ -29,7 +29,7 @@ describe('PostgreSQL migrations', () => {
       const tables = await a.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = 'conduct' ORDER BY tablename`);
       expect(tables.map((t) => t.tablename)).toEqual([
         'alert_outbox', 'alerts', 'baseline_entries', 'baseline_identities', 'chains', 'cluster_flushes', 'cluster_handoff',
-        'cluster_instances', 'cluster_partitions', 'edges', 'finding_suppressions', 'held_chains',
+        'cluster_heads', 'cluster_instances', 'cluster_partitions', 'edges', 'finding_suppressions', 'held_chains',
         'identities', 'path_parameters', 'schema_version', 'strings', 'traces', 'written_batches',
       ]);
     } finally {
