@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { TECHNIQUES } from '../alerts/sinks/attack.js';
 import { openSqliteBackend } from '../store/index.js';
 import { createDetection } from './detection.js';
 import { HOUR, MINUTE, T0, chain, training } from './testdata/chains.js';
+import * as techniques from './techniques.js';
 
 const CI = 'svc:ci/deployer';
 const TRAINED = T0 + 60 * 3 * MINUTE;
@@ -41,5 +43,18 @@ describe('explanations', () => {
       for (const t of f.attack!) expect(t.name.length).toBeGreaterThan(3);
     }
     expect(incident!.attack!.map((t) => t.id)).toEqual(incident!.techniques);
+  });
+
+  it('name the technique a burst of discovery calls cites, and every technique an operation maps to', async () => {
+    const d = await trained();
+    const kube = { peer: 'kube-api', target: 'deployments' };
+    // The usual deploy, then a burst of 50 storage listings.
+    const listing = Array.from({ length: 50 }, () => ({ operation: 'ListObjects', peer: 's3.amazonaws.com', peerKind: 'http' as const, target: 'deploy-logs', account: '111111111111' }));
+    await d.analyse([chain(CI, TRAINED + MINUTE, [{ operation: 'GET /apis/apps/v1/deployments/{id}', ...kube }, { operation: 'PATCH /apis/apps/v1/deployments/{id}', ...kube }, { operation: 'PutObject', peer: 's3.amazonaws.com', peerKind: 'http', target: 'deploy-logs', account: '111111111111' }, ...listing])]);
+    const alerts = await d.listAlerts({});
+    const findings = alerts.flatMap((a) => a.findings).filter((f) => f.detector === 'rate-burst' || f.detector === 'unusual-chain');
+    expect(findings.map((f) => f.detector).sort()).toEqual(['rate-burst']);
+    expect(findings[0]!.attack).toEqual([{ id: 'T1619', name: 'Cloud Storage Object Discovery', tactic: 'Discovery' }]);
+    for (const value of Object.values(techniques) as unknown[]) if (typeof value === 'string') expect(TECHNIQUES[value]?.name, value).toBeTruthy();
   });
 });
