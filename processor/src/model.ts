@@ -126,6 +126,11 @@ export interface ChainBatch {
   traces: number;
   /** Number of spans those traces held. */
   spans: number;
+  /**
+   * Trace ids of this batch that a journal fed again after a restart (set by the backend's
+   * journal, never by the pipeline): their chains may be stored already, in part or whole.
+   */
+  replayed?: readonly string[];
 }
 
 /**

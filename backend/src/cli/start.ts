@@ -25,13 +25,6 @@ import { lockStorage } from '../store/sqlite/lock.js';
 import { splitEndpoint } from './endpoint.js';
 import { checkAddressesFree } from './preflight.js';
 
-/**
- * Learned baseline state (counts, rate state, recent sources) is written at most this often, and on
- * flush and stop; alerts and held chains are written at once. A crash loses at most this much
- * learning: the journal replays only requests whose chains were never stored.
- */
-const DETECTION_PERSIST_INTERVAL_MS = 1_000;
-
 /** How often chains older than `storage.retention` (event time) are deleted. */
 export const RETENTION_SWEEP_MS = 60_000;
 
@@ -239,7 +232,6 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       sinks: true,
       version: CONDUCT_VERSION,
       forwarder,
-      persistIntervalMs: DETECTION_PERSIST_INTERVAL_MS,
       cluster: true,
     });
     stops.push(() => core.stop());

@@ -1,11 +1,13 @@
 import { applyPathParameters, type Chain, type LearnedPathParameter } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
 import type { LateMerge } from '../engine/late.js';
-import type { AnalyseResult, Detection, LateChange } from './detection.js';
+import type { AnalyseResult, CheckpointSink, Detection, LateChange } from './detection.js';
 
-/** The part of the engine's analysis context detection needs: announcing alerts. */
+/** The part of the engine's analysis context detection needs: announcing alerts, committing with the chains. */
 export interface AlertEmitter {
   emit(alert: Alert, event?: 'alert' | 'feedback'): void;
+  /** Absent: detection writes its checkpoint to the state itself. */
+  commit?: CheckpointSink;
 }
 
 /**
@@ -14,17 +16,20 @@ export interface AlertEmitter {
  */
 export function createDetectionAnalyser(detection: Detection): {
   name: string;
+  transactional: true;
   analyse(chains: readonly Chain[], ctx: AlertEmitter): Promise<void>;
   analyseLate(merges: readonly LateMerge[], ctx: AlertEmitter): Promise<void>;
   pathParametersLearned(parameters: readonly LearnedPathParameter[]): Promise<void>;
 } {
   return {
     name: 'detection',
+    // Learned baselines, alerts and held chains are stored in one transaction with the chains.
+    transactional: true,
     async analyse(chains, ctx) {
-      announce(await detection.analyse(chains), ctx);
+      announce(await detection.analyse(chains, ctx.commit), ctx);
     },
     async analyseLate(merges, ctx) {
-      announce(await detection.analyseLate(merges.flatMap(changesOf)), ctx);
+      announce(await detection.analyseLate(merges.flatMap(changesOf), ctx.commit), ctx);
     },
     // The literal operations learned before a position became a parameter take the template's name.
     async pathParametersLearned(parameters) {

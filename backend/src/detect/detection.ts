@@ -77,6 +77,14 @@ export interface DetectionOptions {
   deliveries?: { route(alert: Alert, event: OutboxEventKind): readonly string[] };
 }
 
+/**
+ * Where `analyse` and `analyseLate` write their checkpoint instead of the state: the engine's
+ * commit, which stores the analysed chains in the same transaction. The checkpoint then always
+ * carries the learned baselines (`persistIntervalMs` applies only without a sink), so that the
+ * chains stored and the calls learned from them advance together.
+ */
+export type CheckpointSink = (checkpoint: DetectionCheckpoint) => Promise<void>;
+
 /** What one `analyse` call produced. */
 export interface AnalyseResult {
   /** Alerts raised now (emit these). */
@@ -149,7 +157,7 @@ export interface Detection {
    * Resolved: the batch's alerts and held chains are stored (one checkpoint with the learned
    * baselines that are due). Batches, verdicts and flushes run one at a time, in call order.
    */
-  analyse(chains: readonly Chain[]): Promise<AnalyseResult>;
+  analyse(chains: readonly Chain[], commit?: CheckpointSink): Promise<AnalyseResult>;
   /**
    * Analyses what later parts of traces changed, identity by identity: the chain as stored before
    * is taken back out of the baseline (when it was learned), the merged chain is analysed, and
@@ -157,7 +165,7 @@ export interface Detection {
    * raised whose findings the merged chain no longer shows, because they concerned a call the
    * part replaced, is superseded (see README, "Late parts of a trace").
    */
-  analyseLate(changes: readonly LateChange[]): Promise<AnalyseResult>;
+  analyseLate(changes: readonly LateChange[], commit?: CheckpointSink): Promise<AnalyseResult>;
   /**
    * Renames operations in every baseline (learn/rename.ts): when path positions became
    * parameters, the literal operations learned before take the template's name. Runs in turn
@@ -278,9 +286,15 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
 
   /**
    * Commits the batch's alerts and held chains, with the learned baselines when `withBaselines`,
-   * and the outbox events of what it announces.
+   * and the outbox events of what it announces, to `sink` (the engine's commit, with the chains)
+   * or the state.
    */
-  async function commit(withBaselines: boolean, extra: DetectionCheckpoint = {}, announced: ReadonlyArray<[Alert, OutboxEventKind]> = []): Promise<void> {
+  async function commit(
+    withBaselines: boolean,
+    extra: DetectionCheckpoint = {},
+    announced: ReadonlyArray<[Alert, OutboxEventKind]> = [],
+    sink?: CheckpointSink,
+  ): Promise<void> {
     const { alerts, held, released } = recorder.take();
     const checkpoint: DetectionCheckpoint = {
       ...extra,
@@ -297,7 +311,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
         writeTimer = undefined;
       }
     }
-    await state.checkpoint(checkpoint);
+    await (sink ? sink(checkpoint) : state.checkpoint(checkpoint));
   }
 
   function writeLater(): void {
@@ -509,13 +523,13 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
   }
 
   /** Runs a batch's analysis, then commits what it decided (also when a later item failed: learning stays in memory). */
-  async function inBatch(run: (result: AnalyseResult) => Promise<void>): Promise<AnalyseResult> {
+  async function inBatch(run: (result: AnalyseResult) => Promise<void>, sink?: CheckpointSink): Promise<AnalyseResult> {
     const result: AnalyseResult = { alerts: [], updated: [], superseded: [], held: 0, learned: 0 };
     try {
       await run(result);
     } finally {
       // What the batch decided is written even when a later chain failed: learning stays in memory.
-      await commit(persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs, {}, announcedBy(result));
+      await commit(sink !== undefined || persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs, {}, announcedBy(result), sink);
     }
     if (book.pending && !writeTimer) {
       writeTimer = setTimeout(writeLater, Math.max(0, writtenAt + persistIntervalMs - performance.now()));
@@ -524,19 +538,19 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     return result;
   }
 
-  const analyseBatch = (chains: readonly Chain[]) =>
+  const analyseBatch = (chains: readonly Chain[], sink?: CheckpointSink) =>
     inBatch(async (result) => {
       const sorted = chains.filter((c) => c.calls.length > 0).sort((a, b) => a.startMs - b.startMs);
       for (const chain of sorted) {
         const alerting = analyseChain(chain, result);
         if (alerting) await alerting;
       }
-    });
+    }, sink);
 
-  const analyseLateBatch = (changes: readonly LateChange[]) =>
+  const analyseLateBatch = (changes: readonly LateChange[], sink?: CheckpointSink) =>
     inBatch(async (result) => {
       for (const change of changes) await analyseChange(change, result);
-    });
+    }, sink);
 
   async function giveVerdict(alert: Alert, verdict: Verdict): Promise<Alert> {
     alert.status = verdict as AlertStatus;
@@ -567,9 +581,9 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
   }
 
   return {
-    analyse: (chains) => serial(() => analyseBatch(chains)),
+    analyse: (chains, sink) => serial(() => analyseBatch(chains, sink)),
 
-    analyseLate: (changes) => serial(() => analyseLateBatch(changes)),
+    analyseLate: (changes, sink) => serial(() => analyseLateBatch(changes, sink)),
 
     renameOperations: (rename) =>
       serial(async () => {

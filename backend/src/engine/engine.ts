@@ -2,7 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Chain, ChainBatch, ChainConsumer, LearnedPathParameter, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
-import type { ChainReader, ChainWriter } from '../store/index.js';
+import type { BatchUnit, ChainReader, ChainWriter, DetectionCheckpoint } from '../store/index.js';
 import { addedChains, hasLateParts, LATE_OUTCOMES, splitLateParts, type LateMerge, type LateSplit } from './late.js';
 import type { OperationTemplater } from './templates.js';
 
@@ -15,22 +15,39 @@ export type AlertEvent = 'alert' | 'feedback';
 /** Hears every alert the analysers emit (sinks, the live UI). Must not throw; errors are logged. */
 export type AlertListener = (alert: Alert, event: AlertEvent) => void;
 
-/** What an analyser gets with each batch of stored chains. */
+/** What an analyser gets with each batch of chains. */
 export interface AnalysisContext {
-  /** The stored chains (the batch's included). */
+  /**
+   * The stored chains: the batch's included for an analyser without `transactional`; for one
+   * with it, the batch's own are stored by its `commit`.
+   */
   store: ChainReader;
   logger: Logger;
   /** Announces an alert to every listener. */
   emit(alert: Alert, event?: AlertEvent): void;
+  /**
+   * Stores the part of the batch being analysed (its chains and summaries, or the traces later
+   * parts were merged into) and this checkpoint in one transaction. Once a part is stored, a
+   * further call writes the checkpoint alone. Rejects when the storage fails: the batch is then
+   * not stored, and its journaled requests stay unsettled.
+   */
+  commit(checkpoint: DetectionCheckpoint): Promise<void>;
 }
 
 /**
- * Looks at chains after they are stored (detection plugs in here). A failure is logged and
- * counted; the chains stay stored and later analysers still run.
+ * Looks at chains of each batch (detection plugs in here). A failure is logged and counted;
+ * the chains are stored still and later analysers still run.
  */
 export interface Analyser {
   /** Label for logs and the `conduct_analyser_errors_total` metric. */
   name: string;
+  /**
+   * The analyser keeps state in the store that must advance with the chains (learned baselines,
+   * alerts): it runs before the chains are stored and calls `ctx.commit` once per `analyse` or
+   * `analyseLate`, which stores them together with its checkpoint. Analysers without it run
+   * after the chains are stored.
+   */
+  transactional?: boolean;
   analyse(chains: readonly Chain[], ctx: AnalysisContext): Promise<void> | void;
   /**
    * Optional: later parts of traces merged into their stored chains (after the merge is stored).
@@ -82,6 +99,8 @@ export interface EngineStats {
   alerts: number;
   /** Later parts of traces merged into their stored chains. */
   lateMerges: number;
+  /** Traces a journal replay fed again that were stored whole already (not stored or analysed again). */
+  replayDuplicates: number;
 }
 
 /** The backend's chain consumer: store, then analyse, then announce alerts. */
@@ -99,7 +118,7 @@ export function createEngine(options: EngineOptions): Engine {
   const logger = options.logger ?? silentLogger;
   const analysers = [...(options.analysers ?? [])];
   const listeners = new Set<AlertListener>(options.onAlert ?? []);
-  const stats: EngineStats = { batches: 0, spans: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0, lateMerges: 0 };
+  const stats: EngineStats = { batches: 0, spans: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0, lateMerges: 0, replayDuplicates: 0 };
   const windowMs = options.lateTraceWindowMs ?? DEFAULT_LATE_TRACE_WINDOW_MS;
   const now = options.now ?? Date.now;
 
@@ -128,6 +147,11 @@ export function createEngine(options: EngineOptions): Engine {
     registers: [registry],
   });
   for (const outcome of LATE_OUTCOMES) lateSpans.inc({ outcome }, 0);
+  const replayDuplicates = new Counter({
+    name: 'conduct_replay_duplicate_traces_total',
+    help: 'Traces a journal replay after a restart fed again that were stored whole already: not stored, learned or alerted on twice.',
+    registers: [registry],
+  });
   const alertsEmitted = new Counter({
     name: 'conduct_alerts_total',
     help: 'Alerts announced, by detector and severity (repeats and verdicts included, by event).',
@@ -146,8 +170,6 @@ export function createEngine(options: EngineOptions): Engine {
       }
     }
   }
-  const ctx: AnalysisContext = { store: store.chainReader, logger, emit };
-
   const countWrite = (written: { chains: number; calls: number; rejected: number }) => {
     stats.chains += written.chains;
     stats.calls += written.calls;
@@ -169,13 +191,11 @@ export function createEngine(options: EngineOptions): Engine {
     }
   };
 
-  const runAnalysers = async (chains: readonly Chain[], merges: readonly LateMerge[]) => {
-    for (const analyser of analysers) {
+  /** Runs `analyse` on each analyser in `list`; a failure is logged and counted. */
+  const runEach = async (list: readonly Analyser[], ctx: AnalysisContext, analyse: (a: Analyser, ctx: AnalysisContext) => Promise<void> | void) => {
+    for (const analyser of list) {
       try {
-        if (chains.length > 0) await analyser.analyse(chains, ctx);
-        if (merges.length === 0) continue;
-        if (analyser.analyseLate) await analyser.analyseLate(merges, ctx);
-        else await analyser.analyse(merges.flatMap(addedChains), ctx);
+        await analyse(analyser, ctx);
       } catch (err) {
         stats.analyserErrors++;
         analyserErrors.inc({ analyser: analyser.name });
@@ -185,27 +205,75 @@ export function createEngine(options: EngineOptions): Engine {
     }
   };
 
+  /**
+   * Analyses and stores one part of a batch: the transactional analysers first, the first of them
+   * to commit storing the part with its checkpoint (or the part alone after them, when none did),
+   * then the others, which see it stored. Rejects when the part could not be stored.
+   */
+  const storeAndAnalyse = async (unit: BatchUnit, analyse: (a: Analyser, ctx: AnalysisContext) => Promise<void> | void) => {
+    let pending: BatchUnit | undefined = unit;
+    let failure: { err: unknown } | undefined;
+    const commit = async (checkpoint?: DetectionCheckpoint) => {
+      const part = pending;
+      pending = undefined;
+      try {
+        const written = await store.chainWriter.commitBatch({ ...part, ...(checkpoint ? { checkpoint } : {}) });
+        if (part) countWrite(written);
+      } catch (err) {
+        failure ??= { err };
+        throw err;
+      }
+    };
+    const ctx: AnalysisContext = { store: store.chainReader, logger, emit, commit };
+    await runEach(analysers.filter((a) => a.transactional), ctx, analyse);
+    if (pending && !failure) await commit();
+    // Storage errors reject: the pipeline counts and logs them, and the journal keeps the requests.
+    if (failure) throw failure.err;
+    await runEach(analysers.filter((a) => !a.transactional), ctx, analyse);
+  };
+
   return {
     async consume(batch: ChainBatch) {
       const chains = Array.isArray(batch?.chains) ? batch.chains : [];
       // Operations are templated with the learned path parameters before anything sees them.
       const learned = options.templater?.apply(chains) ?? [];
       await options.templater?.persist();
-      // Later parts of stored traces are merged into them (read before the batch is written).
-      const late: LateSplit = hasLateParts(batch.traceSummaries)
-        ? await splitLateParts(store.chainReader, chains, batch.traceSummaries, windowMs)
-        : { onTime: chains, merges: [], spans: { joined: 0, fragment: 0, missing: 0 } };
+      const summaries = batch.traceSummaries ?? [];
+      const replayed = batch.replayed?.length ? new Set(batch.replayed.map((id) => String(id).toLowerCase())) : undefined;
+      // Later parts of stored traces are merged into them (read before the batch is written);
+      // so are replayed traces the store holds already, call by call (span ids), so that a
+      // replay after a crash stores and learns each call once.
+      const late: LateSplit =
+        hasLateParts(summaries) || replayed
+          ? await splitLateParts(store.chainReader, chains, summaries, windowMs, replayed)
+          : { onTime: chains, merges: [], spans: { joined: 0, fragment: 0, missing: 0 }, replayedSpans: 0 };
+      const duplicate = (m: LateMerge) => m.replayed === true && m.added.length === 0 && m.removed.length === 0;
+      const merges = late.merges.filter((m) => !duplicate(m));
+      stats.replayDuplicates += late.merges.length - merges.length;
+      if (late.merges.length > merges.length) replayDuplicates.inc(late.merges.length - merges.length);
       stampReceived(chains, late.merges, now());
-      // Storage errors reject: the pipeline counts and logs them.
-      const written = await store.chainWriter.writeChains(late.onTime, batch.traceSummaries);
-      stats.batches++;
-      countWrite(written);
-      for (const merge of late.merges) countWrite(await store.chainWriter.replaceTraceChains(merge.traceId, merge.chains));
-      stats.lateMerges += late.merges.length;
-      for (const outcome of LATE_OUTCOMES) if (late.spans[outcome] > 0) lateSpans.inc({ outcome }, late.spans[outcome]);
-      const analysed = written.rejected ? late.onTime.filter((c) => store.chainWriter.accepts(c)) : written.chains > 0 ? late.onTime : [];
+      const mergedIds = new Set(late.merges.map((m) => m.traceId));
+      const changedIds = new Set(merges.map((m) => m.traceId));
+      const idOf = (t: { traceId: string }) => (typeof t.traceId === 'string' ? t.traceId.toLowerCase() : '');
+
       if (learned.length > 0) await announceParameters(learned);
-      if (analysed.length > 0 || late.merges.length > 0) await runAnalysers(analysed, late.merges);
+      // The on-time chains with their summaries, then the merged traces with theirs: each part
+      // stored in one transaction with what the analysers learned and raised from it.
+      const onTime = late.onTime;
+      const analysed = onTime.filter((c) => store.chainWriter.accepts(c));
+      await storeAndAnalyse({ chains: onTime, traces: summaries.filter((t) => !mergedIds.has(idOf(t))) }, (a, ctx) =>
+        analysed.length > 0 ? a.analyse(analysed, ctx) : undefined,
+      );
+      stats.batches++;
+      if (merges.length > 0) {
+        const unit: BatchUnit = {
+          replaced: merges.map((m) => ({ traceId: m.traceId, chains: m.chains })),
+          traces: summaries.filter((t) => changedIds.has(idOf(t))),
+        };
+        await storeAndAnalyse(unit, (a, ctx) => (a.analyseLate ? a.analyseLate(merges, ctx) : a.analyse(merges.flatMap(addedChains), ctx)));
+        stats.lateMerges += merges.length;
+      }
+      for (const outcome of LATE_OUTCOMES) if (late.spans[outcome] > 0) lateSpans.inc({ outcome }, late.spans[outcome]);
       const spans = Number.isFinite(batch.spans) && batch.spans > 0 ? batch.spans : 0;
       stats.spans += spans;
       spansProcessed.inc(spans);

@@ -17,6 +17,8 @@ export interface LateMerge {
   removed: Call[];
   /** Identities whose chain changed. */
   identities: Set<string>;
+  /** A trace a journal replay fed again after a restart, merged by span id into what was stored of it. */
+  replayed?: boolean;
 }
 
 /**
@@ -130,6 +132,8 @@ export interface LateSplit {
   merges: LateMerge[];
   /** Spans of the batch's later parts by outcome (a `maybe` trace that is not stored is not late). */
   spans: Record<LateOutcome, number>;
+  /** Spans of replayed traces that were stored already (merged by span id, not stored again). */
+  replayedSpans: number;
 }
 
 /**
@@ -140,11 +144,27 @@ export interface LateSplit {
  * not in the store (retention deleted it).
  * Reads only: run it before the batch is written.
  */
-export async function splitLateParts(store: LateStore, chains: readonly Chain[], summaries: readonly TraceSummary[] | undefined, windowMs: number): Promise<LateSplit> {
+export async function splitLateParts(
+  store: LateStore,
+  chains: readonly Chain[],
+  summaries: readonly TraceSummary[] | undefined,
+  windowMs: number,
+  /** Trace ids (lower case) a journal replay fed again: each one stored already is merged into what was stored, whatever its time. */
+  replayed?: ReadonlySet<string>,
+): Promise<LateSplit> {
   const spans: Record<LateOutcome, number> = { joined: 0, fragment: 0, missing: 0 };
+  let replayedSpans = 0;
   const joining = new Map<string, Chain[]>();
+  const replays = new Set<string>();
   for (const s of summaries ?? []) {
-    if (s.late === undefined) continue;
+    if (s.late === undefined) {
+      const id = typeof s.traceId === 'string' ? s.traceId.toLowerCase() : '';
+      if (!replayed?.has(id) || !(await store.traceSummary(id))) continue;
+      replayedSpans += s.spans;
+      replays.add(id);
+      joining.set(id, []);
+      continue;
+    }
     if (s.late === 'fragment') {
       spans.fragment += s.spans;
       continue;
@@ -177,9 +197,12 @@ export async function splitLateParts(store: LateStore, chains: readonly Chain[],
   const merges: LateMerge[] = [];
   for (const [traceId, part] of joining) {
     const boundary = boundaries.get(traceId) ?? [];
-    if (part.length > 0 || boundary.length > 0) merges.push(mergeLatePart(traceId, await store.traceChains(traceId), part, boundary));
+    if (part.length === 0 && boundary.length === 0) continue;
+    const merge = mergeLatePart(traceId, await store.traceChains(traceId), part, boundary);
+    if (replays.has(traceId)) merge.replayed = true;
+    merges.push(merge);
   }
-  return { onTime, merges, spans };
+  return { onTime, merges, spans, replayedSpans };
 }
 
 /** The part's calls that changed the trace, as one chain per identity (for analysers that see only chains). */

@@ -145,6 +145,11 @@ export function createJournal(options: JournalOptions): Journal {
   const entries = new Map<number, Entry>();
   /** Unsettled requests found in the log at open, until `replay` takes them. */
   const recovered = new Map<number, Entry>();
+  /**
+   * Traces `replay` fed again, until a batch completes them: the engine is told (ChainBatch.replayed)
+   * that they may be stored already, so that it stores and learns each call once.
+   */
+  const replaying = new Set<string>();
   /** The log's segments, oldest first; the last one is appended to while `active` is set. */
   const segments: Segment[] = [];
   let active: { segment: Segment; writer: SegmentWriter } | undefined;
@@ -468,7 +473,12 @@ export function createJournal(options: JournalOptions): Journal {
     consumer(next) {
       return {
         async consume(batch) {
-          await next.consume(batch);
+          const again = replaying.size > 0 ? (batch.traceSummaries ?? []).map((t) => t.traceId).filter((id) => replaying.has(id)) : [];
+          try {
+            await next.consume(again.length > 0 ? { ...batch, replayed: again } : batch);
+          } finally {
+            for (const id of again) replaying.delete(id);
+          }
           const owners = settledBatches.get(batch);
           settledBatches.delete(batch);
           if (!owners || owners.length === 0) return;
@@ -530,6 +540,7 @@ export function createJournal(options: JournalOptions): Journal {
         }
         const filtered = onlyTraces(data, e.traces);
         e.spans = filtered.spanCount;
+        for (const t of e.traces) replaying.add(t);
         register(e);
         for (;;) {
           const outcome = await into.accept(filtered);

@@ -399,6 +399,64 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
       });
     });
 
+    describe('batch units (effectively-once processing)', () => {
+      it('stores a unit\'s chains, summaries, replaced traces and checkpoint together', async () => {
+        const s = await fresh();
+        const t = traceId(80);
+        const first = chain(t, 'svc:u', [['b', 'op']], T0);
+        await s.chainWriter.writeChains([first]);
+        const late = chain(t, 'svc:u', [['b', 'op'], ['c', 'op2']], T0);
+        const fresh1 = chain(traceId(81), 'svc:v', [['d', 'op3']], T0 + 10);
+        const written = await s.chainWriter.commitBatch({
+          chains: [fresh1, chain('zz', 'svc:bad', [['x', 'y']])],
+          traces: [{ traceId: traceId(81), startMs: T0 + 10, endMs: T0 + 20, spans: 2, services: ['v'] }],
+          replaced: [{ traceId: t, chains: [late] }],
+          checkpoint: {
+            baselines: [{ baseline: testBaseline('svc:v'), entries: [entry('operation', 'op3')], removed: [] }],
+            alerts: [{ alert: testAlert({ id: 'u1', identity: 'svc:v', traceId: traceId(81) }), dedupKey: 'u1' }],
+          },
+        });
+        expect(written).toEqual({ chains: 2, calls: 3, rejected: 1 });
+        expect((await s.chainReader.traceChains(t)).map((c) => c.calls.length)).toEqual([2]);
+        expect((await s.chainReader.traceChains(traceId(81))).length).toBe(1);
+        expect((await s.chainReader.traceSummary(traceId(81)))?.spans).toBe(2);
+        expect(await s.identities.getIdentity('svc:u')).toMatchObject({ calls: 2, chains: 1 });
+        expect((await loaded(s)).get('svc:v')?.entries).toEqual([entry('operation', 'op3')]);
+        expect((await s.detection.getAlert('u1'))?.identity).toBe('svc:v');
+        // A checkpoint alone, and an empty unit, are fine too.
+        await s.chainWriter.commitBatch({ checkpoint: { alerts: [{ alert: testAlert({ id: 'u2', identity: 'svc:v' }), dedupKey: 'u2' }] } });
+        expect((await s.detection.getAlert('u2'))?.id).toBe('u2');
+        expect(await s.chainWriter.commitBatch({})).toEqual({ chains: 0, calls: 0, rejected: 0 });
+      });
+
+      it('stores nothing of a unit whose checkpoint fails: the chains do not advance without what was learned from them', async () => {
+        const s = await fresh();
+        const t = traceId(82);
+        const before = chain(t, 'svc:w', [['b', 'op']], T0);
+        await s.chainWriter.writeChains([before]);
+        const failing = {
+          chains: [chain(traceId(83), 'svc:w', [['c', 'op']], T0 + 5)],
+          traces: [{ traceId: traceId(83), startMs: T0 + 5, endMs: T0 + 6, spans: 1, services: ['w'] }],
+          replaced: [{ traceId: t, chains: [chain(t, 'svc:w', [['b', 'op'], ['e', 'op']], T0)] }],
+          checkpoint: {
+            baselines: [{ baseline: testBaseline('svc:w'), entries: [entry('operation', 'op')], removed: [] }],
+            // No dedup key: the backend refuses the row, and with it the unit.
+            alerts: [{ alert: testAlert({ id: 'w1', identity: 'svc:w' }), dedupKey: null as unknown as string }],
+          },
+        };
+        await expect(s.chainWriter.commitBatch(failing)).rejects.toThrow();
+        expect(await s.chainReader.traceChains(traceId(83))).toEqual([]);
+        expect(await s.chainReader.traceSummary(traceId(83))).toBeUndefined();
+        expect((await s.chainReader.traceChains(t)).map((c) => c.calls.length)).toEqual([1]);
+        expect(await s.identities.getIdentity('svc:w')).toMatchObject({ calls: 1, chains: 1 });
+        expect((await loaded(s)).size).toBe(0);
+        // The same unit, fixed, then goes in whole.
+        await s.chainWriter.commitBatch({ ...failing, checkpoint: { ...failing.checkpoint, alerts: [{ alert: testAlert({ id: 'w1', identity: 'svc:w' }), dedupKey: 'w1' }] } });
+        expect(await s.identities.getIdentity('svc:w')).toMatchObject({ calls: 3, chains: 2 });
+        expect((await loaded(s)).size).toBe(1);
+      });
+    });
+
     describe('backend', () => {
       it('is ready while open, reports its schema and size, and closes twice safely', async () => {
         const s = await openBackend();

@@ -45,8 +45,27 @@ export interface ChainWriter {
    * together; rejected: nothing changed.
    */
   replaceTraceChains(traceId: string, chains: readonly Chain[]): Promise<WriteResult>;
+  /**
+   * Stores one unit of a batch and the detection checkpoint of its analysis in one transaction:
+   * the chains and summaries as `writeChains` stores them, each replaced trace as
+   * `replaceTraceChains` replaces it, then the checkpoint as `DetectionStateWriter.checkpoint`
+   * applies it. Resolved: all of it is durable together; rejected: none of it is. A unit sent
+   * again after a commit whose answer was lost (a server's connection dropped) is not applied
+   * twice. This is what keeps processing effectively once: the chains stored and the baselines
+   * learned from them never advance apart (README, "Guarantees and limits").
+   */
+  commitBatch(unit: BatchUnit): Promise<WriteResult>;
   /** Whether `writeChains` stores this chain (trace id of 32 hex digits, not all zero; calls a list). Pure, no I/O. */
   accepts(chain: Chain): boolean;
+}
+
+/** What `ChainWriter.commitBatch` stores in one transaction; every field may be absent. */
+export interface BatchUnit {
+  chains?: readonly Chain[];
+  traces?: readonly TraceSummary[];
+  /** Traces whose stored chains are replaced whole (later parts merged into them), in order. */
+  replaced?: ReadonlyArray<{ traceId: string; chains: readonly Chain[] }>;
+  checkpoint?: DetectionCheckpoint;
 }
 
 /** Which of an identity's chains to read. */

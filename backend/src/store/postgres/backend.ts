@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { silentLogger } from '@conduct/processor';
 import type { StorageBackend, StorageOpenOptions } from '../contracts.js';
 import { createAvailability } from './availability.js';
 import { createPostgresChains } from './chains.js';
 import { createPostgresCluster } from './cluster.js';
 import { connect, redactUrl } from './connection.js';
-import { createPostgresDetectionState } from './detection-state.js';
+import { checkpointStatements, createPostgresDetectionState } from './detection-state.js';
 import { createPostgresIdentities } from './identities.js';
 import { applyPostgresMigrations, postgresSchemaVersion } from './migrate.js';
 import { createNumberedTexts } from './numbered-texts.js';
@@ -43,6 +44,12 @@ export async function openPostgresBackend(options: PostgresOptions, { logger = s
         accepts: chains.writer.accepts,
         writeChains: (batch, traces) => availability.retrying(() => chains.writer.writeChains(batch, traces)),
         replaceTraceChains: (traceId, batch) => availability.retrying(() => chains.writer.replaceTraceChains(traceId, batch)),
+        commitBatch(unit) {
+          // The checkpoint's values are read now, before the first wait; one id for every attempt.
+          const statements = unit.checkpoint ? checkpointStatements(unit.checkpoint) : [];
+          const unitId = randomUUID();
+          return availability.retrying(() => chains.commitUnit(unit, statements, unitId));
+        },
       },
       chainReader: chains.reader,
       retention: chains.retention,

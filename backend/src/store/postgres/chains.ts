@@ -3,7 +3,7 @@ import type { Chain, TraceSummary } from '@conduct/processor';
 import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from '../call-codec.js';
 import { traceIdToBytes } from '../trace-id.js';
 import { acceptable, chainCounts, chainFromColumns, finite, mergeTraceSummary, MAX_TRACE_SERVICES, receivedOf } from '../rows.js';
-import type { ChainQuery, ChainReader, ChainRetention, ChainWriter, WriteResult } from '../contracts.js';
+import type { BatchUnit, ChainQuery, ChainReader, ChainRetention, ChainWriter, WriteResult } from '../contracts.js';
 import type { NumberedTexts } from './numbered-texts.js';
 import type { Queryable, Sql } from './sql.js';
 import { fromColumn, toColumn, toColumnOrNull } from './text.js';
@@ -53,6 +53,9 @@ const WRITE_SQL = `WITH
     FROM unnest($24::bytea[], $25::int8[], $26::int8[], $27::int4[], $28::text[]) AS tr (trace_id, start_ms, end_ms, spans, services))
   INSERT INTO written_batches (id, written_ms) VALUES ($29, $30)`;
 
+/** A unit's id, written first in its transaction: a unit sent again after its commit fails on it. */
+const UNIT_ID_SQL = 'INSERT INTO written_batches (id, written_ms) VALUES ($1, $2)';
+
 const CHAIN_COLUMNS = 'c.seq, c.trace_id, c.identity, c.kind, c.display_name, c.start_ms, c.end_ms, c.calls, c.received_ms';
 
 interface ChainRow {
@@ -79,7 +82,10 @@ function alreadyWritten(err: unknown): boolean {
 }
 
 export interface PostgresChains {
-  writer: ChainWriter;
+  /** The chain writer but for `commitBatch`, which the backend makes of `commitUnit`. */
+  writer: Omit<ChainWriter, 'commitBatch'>;
+  /** `ChainWriter.commitBatch` with the checkpoint as its statements (detection-state.ts) and the unit's id. */
+  commitUnit(unit: BatchUnit, statements: ReadonlyArray<[string, unknown[]]>, unitId: string): Promise<WriteResult>;
   reader: ChainReader;
   retention: ChainRetention;
 }
@@ -88,8 +94,11 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
   /** Ids of batches by the array the caller passed: the same array sent again is the same batch. */
   const batchIds = new WeakMap<readonly Chain[], string>();
 
-  /** Encodes and writes the accepted chains and the summaries through `q`; counts what it stored. */
-  const write = async (q: Queryable, chains: readonly Chain[], traces: readonly TraceSummary[] | undefined): Promise<WriteResult> => {
+  /**
+   * Encodes and writes the accepted chains and the summaries through `q`; counts what it stored.
+   * `unitId`: the id of the unit this write is part of (already written), else the batch gets its own.
+   */
+  const write = async (q: Queryable, chains: readonly Chain[], traces: readonly TraceSummary[] | undefined, unitId?: string): Promise<WriteResult> => {
     const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
     const accepted: Array<{ chain: Chain; traceId: Buffer }> = [];
     for (const chain of chains) {
@@ -105,7 +114,8 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
       result.chains++;
       result.calls += chain.calls.length;
     }
-    let id = batchIds.get(chains);
+    // Within a unit the batch's own id is a fresh one: the unit's id guards the whole.
+    let id = unitId === undefined ? batchIds.get(chains) : randomUUID();
     if (!id) batchIds.set(chains, (id = randomUUID()));
     const { chains: c, identities: i, edges: e, traces: t } = columns;
     try {
@@ -122,48 +132,72 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
     return result;
   };
 
-  const writer: ChainWriter = {
+  const writer: PostgresChains['writer'] = {
     accepts: (chain) => acceptable(chain) !== undefined,
     writeChains: (chains, traces) => write(db, chains, traces),
-    async replaceTraceChains(traceId, chains) {
-      const bytes = traceIdToBytes(traceId);
-      if (!bytes) return { chains: 0, calls: 0, rejected: chains.length };
-      const own = chains.filter((c) => acceptable(c)?.equals(bytes));
-      const result = await db.transaction(async (tx) => {
-        // The old chains, locked and read, then taken off their identities and edges.
-        const rows = await tx.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM chains c WHERE c.trace_id = $1 ORDER BY c.seq FOR UPDATE`, [bytes]);
-        const old = chainCounts(await toChains(rows));
-        await tx.query('DELETE FROM chains WHERE trace_id = $1', [bytes]);
-        const ids = [...old.identities.keys()].sort();
-        const edges = [...old.edges.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-        const identityArgs = [ids.map(toColumn), ids.map((id) => old.identities.get(id)!.calls), ids.map((id) => old.identities.get(id)!.chains)];
-        const edgeArgs = [edges.map((e) => toColumn(e.identity)), edges.map((e) => toColumn(e.service)), edges.map((e) => toColumn(e.peer)), edges.map((e) => toColumn(e.operation))];
-        if (ids.length > 0) {
-          await tx.query(
-            `UPDATE identities i SET calls = i.calls - o.calls, chains = i.chains - o.chains
-             FROM unnest($1::text[], $2::int8[], $3::int8[]) AS o (id, calls, chains) WHERE i.id = o.id`,
-            identityArgs,
-          );
-          await tx.query(
-            `UPDATE edges x SET count = x.count - o.count
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) AS o (identity, service, peer, operation, count)
-             WHERE x.identity = o.identity AND x.service = o.service AND x.peer = o.peer AND x.operation = o.operation`,
-            [...edgeArgs, edges.map((e) => e.count)],
-          );
+    replaceTraceChains: (traceId, chains) => db.transaction((tx) => replaceIn(tx, traceId, chains)),
+  };
+
+  /** The unit's chains, replaced traces and (as `statements`) detection checkpoint, in one transaction. */
+  const commitUnit = async (unit: BatchUnit, statements: ReadonlyArray<[string, unknown[]]>, unitId: string): Promise<WriteResult> => {
+    const nothing = !unit.chains?.some((c) => acceptable(c)) && !unit.traces?.length && !unit.replaced?.length && statements.length === 0;
+    if (nothing) return { chains: 0, calls: 0, rejected: unit.chains?.length ?? 0 };
+    try {
+      return await db.transaction(async (tx) => {
+        await tx.query(UNIT_ID_SQL, [unitId, Date.now()]);
+        const result = await write(tx, unit.chains ?? [], unit.traces, unitId);
+        for (const r of unit.replaced ?? []) {
+          const replaced = await replaceIn(tx, r.traceId, r.chains, unitId);
+          result.chains += replaced.chains;
+          result.calls += replaced.calls;
+          result.rejected += replaced.rejected;
         }
-        const written = await write(tx, own, undefined);
-        if (ids.length > 0) {
-          await tx.query('DELETE FROM identities WHERE id = ANY($1::text[]) AND calls <= 0 AND chains <= 0', [identityArgs[0]]);
-          await tx.query(
-            `DELETE FROM edges x USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS o (identity, service, peer, operation)
-             WHERE x.identity = o.identity AND x.service = o.service AND x.peer = o.peer AND x.operation = o.operation AND x.count <= 0`,
-            edgeArgs,
-          );
-        }
-        return written;
+        for (const [text, values] of statements) await tx.query(text, values);
+        return result;
       });
-      return { ...result, rejected: result.rejected + chains.length - own.length };
-    },
+    } catch (err) {
+      if (!alreadyWritten(err)) throw err;
+      // An earlier attempt committed the whole unit; only its counts are not known here.
+      return { chains: 0, calls: 0, rejected: 0 };
+    }
+  };
+
+  /** Replaces the stored chains of one trace within the transaction `tx`. */
+  const replaceIn = async (tx: Queryable, traceId: string, chains: readonly Chain[], unitId?: string): Promise<WriteResult> => {
+    const bytes = traceIdToBytes(traceId);
+    if (!bytes) return { chains: 0, calls: 0, rejected: chains.length };
+    const own = chains.filter((c) => acceptable(c)?.equals(bytes));
+    // The old chains, locked and read, then taken off their identities and edges.
+    const rows = await tx.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM chains c WHERE c.trace_id = $1 ORDER BY c.seq FOR UPDATE`, [bytes]);
+    const old = chainCounts(await toChains(rows));
+    await tx.query('DELETE FROM chains WHERE trace_id = $1', [bytes]);
+    const ids = [...old.identities.keys()].sort();
+    const edges = [...old.edges.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const identityArgs = [ids.map(toColumn), ids.map((id) => old.identities.get(id)!.calls), ids.map((id) => old.identities.get(id)!.chains)];
+    const edgeArgs = [edges.map((e) => toColumn(e.identity)), edges.map((e) => toColumn(e.service)), edges.map((e) => toColumn(e.peer)), edges.map((e) => toColumn(e.operation))];
+    if (ids.length > 0) {
+      await tx.query(
+        `UPDATE identities i SET calls = i.calls - o.calls, chains = i.chains - o.chains
+         FROM unnest($1::text[], $2::int8[], $3::int8[]) AS o (id, calls, chains) WHERE i.id = o.id`,
+        identityArgs,
+      );
+      await tx.query(
+        `UPDATE edges x SET count = x.count - o.count
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) AS o (identity, service, peer, operation, count)
+         WHERE x.identity = o.identity AND x.service = o.service AND x.peer = o.peer AND x.operation = o.operation`,
+        [...edgeArgs, edges.map((e) => e.count)],
+      );
+    }
+    const written = await write(tx, own, undefined, unitId);
+    if (ids.length > 0) {
+      await tx.query('DELETE FROM identities WHERE id = ANY($1::text[]) AND calls <= 0 AND chains <= 0', [identityArgs[0]]);
+      await tx.query(
+        `DELETE FROM edges x USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS o (identity, service, peer, operation)
+         WHERE x.identity = o.identity AND x.service = o.service AND x.peer = o.peer AND x.operation = o.operation AND x.count <= 0`,
+        edgeArgs,
+      );
+    }
+    return { ...written, rejected: written.rejected + chains.length - own.length };
   };
 
   /** Chains of rows, their texts looked up in one round trip when the memo lacks any. */
@@ -235,7 +269,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
     },
   };
 
-  return { writer, reader, retention };
+  return { writer, commitUnit, reader, retention };
 }
 
 /** Trace summaries as columns; malformed trace ids are skipped, as SQLite does. */

@@ -194,6 +194,7 @@ export function createPostgresDetectionState(
   };
 }
 
+/** One statement of a checkpoint: its text and bound values. */
 export type Statement = [string, unknown[]];
 
 /** The checkpoint's statements, in the order SQLite applies its parts; empty parts are left out. */

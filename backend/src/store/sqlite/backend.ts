@@ -1,5 +1,5 @@
 import type { Chain } from '@conduct/processor';
-import type { StorageBackend, StorageOpenOptions } from '../contracts.js';
+import type { BatchUnit, StorageBackend, StorageOpenOptions, WriteResult } from '../contracts.js';
 import { createSqliteDetectionState } from './detection-state.js';
 import { createLegacyJournal } from './legacy-journal.js';
 import { createSqliteOutbox } from './outbox.js';
@@ -23,6 +23,19 @@ export async function openSqliteBackend(
   const store = await openStore({ ...options, ...(logger ? { logger } : {}) });
   const { db } = store;
   const outbox = createSqliteOutbox(db);
+  const detection = createSqliteDetectionState(db, outbox);
+  // One unit of a batch: its chains, replaced traces and detection checkpoint in one transaction.
+  const commitBatch = db.transaction((unit: BatchUnit): WriteResult => {
+    const result: WriteResult = unit.chains || unit.traces ? store.writeChains(unit.chains ?? [], unit.traces) : { chains: 0, calls: 0, rejected: 0 };
+    for (const r of unit.replaced ?? []) {
+      const replaced = store.replaceTraceChains(r.traceId, r.chains);
+      result.chains += replaced.chains;
+      result.calls += replaced.calls;
+      result.rejected += replaced.rejected;
+    }
+    if (unit.checkpoint) detection.applyCheckpoint(unit.checkpoint);
+    return result;
+  });
   let closed = false;
   return {
     kind: 'sqlite',
@@ -31,6 +44,7 @@ export async function openSqliteBackend(
     chainWriter: {
       writeChains: async (chains, traces) => store.writeChains(chains, traces),
       replaceTraceChains: async (traceId, chains) => store.replaceTraceChains(traceId, chains),
+      commitBatch: async (unit) => store.inTransaction(() => commitBatch(unit)),
       accepts: (chain: Chain) => store.accepts(chain),
     },
     chainReader: {
@@ -48,7 +62,7 @@ export async function openSqliteBackend(
       identityEdges: async (id) => store.identityEdges(id),
       counts: async () => store.counts(),
     },
-    detection: createSqliteDetectionState(db, outbox),
+    detection,
     outbox,
     templates: createSqlitePathParameters(db),
     legacyJournal: createLegacyJournal(db),

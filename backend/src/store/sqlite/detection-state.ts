@@ -29,11 +29,17 @@ const groupsOf = (scope: BaselineScope | undefined): string | null => (scope?.gr
  * statement is prepared once; answers are synchronous underneath, and a checkpoint is one
  * transaction.
  */
+/** The SQLite detection state, with its checkpoint also callable inside a caller's transaction. */
+export interface SqliteDetectionState extends DetectionState {
+  /** Applies a checkpoint now, synchronously (a savepoint within the caller's transaction, if any). */
+  applyCheckpoint(checkpoint: DetectionCheckpoint): void;
+}
+
 export function createSqliteDetectionState(
   db: Database.Database,
   /** Enqueues the checkpoint's outbox events (inside its transaction); without it, a checkpoint with events fails. */
   outbox: { enqueue(events: readonly OutboxEvent[]): void } = noOutbox,
-): DetectionState {
+): SqliteDetectionState {
   // Baseline rows are written whole (every column but the key), and their tables have no other
   // index or trigger: replacing a row is the same as updating it, and cheaper than an upsert.
   const stmt = {
@@ -157,6 +163,7 @@ export function createSqliteDetectionState(
     async checkpoint(cp) {
       checkpoint(cp);
     },
+    applyCheckpoint: (cp) => checkpoint(cp),
   };
 }
 

@@ -50,6 +50,11 @@ export interface Store {
    * summaries, in one transaction.
    */
   writeChains(chains: readonly Chain[], traces?: readonly TraceSummary[]): WriteResult;
+  /**
+   * Runs `run` (a transaction of the caller's that writes chains through this store) so that the
+   * texts its writes number are remembered only if it commits.
+   */
+  inTransaction<T>(run: () => T): T;
   /** Whether `writeChains` stores this chain (trace id of 32 hex digits, not all zero; calls a list). */
   accepts(chain: Chain): boolean;
   /** Identities ordered by most recent activity. */
@@ -323,35 +328,33 @@ function createStore(db: Database.Database, path: string): Store {
   });
 
   let open = true;
+  /** Set while `inTransaction` runs: the writes inside leave the texts they numbered to it. */
+  let inUnit = false;
+  /** Runs a write; the texts it numbered are kept in the memo only once they are committed. */
+  const numbering = <T>(run: () => T): T => {
+    if (inUnit) return run();
+    // Within a caller's transaction the texts numbered now may still be rolled back with it.
+    const outer = db.inTransaction;
+    inUnit = true;
+    try {
+      const result = run();
+      if (outer) texts.forgetAdded();
+      else texts.keepAdded();
+      return result;
+    } catch (err) {
+      texts.forgetAdded();
+      throw err;
+    } finally {
+      inUnit = false;
+    }
+  };
   return {
     path,
     db,
-    writeChains(chains, traces) {
-      // Within a caller's transaction the texts numbered now may still be rolled back with it.
-      const outer = db.inTransaction;
-      try {
-        const result = write(chains, traces);
-        if (outer) texts.forgetAdded();
-        else texts.keepAdded();
-        return result;
-      } catch (err) {
-        texts.forgetAdded();
-        throw err;
-      }
-    },
+    writeChains: (chains, traces) => numbering(() => write(chains, traces)),
     accepts: (chain) => acceptable(chain) !== undefined,
-    replaceTraceChains(traceId, chains) {
-      const outer = db.inTransaction;
-      try {
-        const result = replace(traceId, chains);
-        if (outer) texts.forgetAdded();
-        else texts.keepAdded();
-        return result;
-      } catch (err) {
-        texts.forgetAdded();
-        throw err;
-      }
-    },
+    replaceTraceChains: (traceId, chains) => numbering(() => replace(traceId, chains)),
+    inTransaction: numbering,
     listIdentities: (limit) => (selectIdentities.all(limit) as IdentityRow[]).map((row) => identityFromRow(row)),
     getIdentity(id) {
       const row = selectIdentity.get(id) as IdentityRow | undefined;
