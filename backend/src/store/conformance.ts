@@ -189,6 +189,22 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         // Identities are aggregates: they keep what they counted.
         expect((await s.identities.getIdentity('svc:p'))?.chains).toBe(5);
       });
+
+      it('prunes identities and edges last seen before the time (id churn), keeping those seen since whole', async () => {
+        const s = await fresh();
+        const old = [0, 1, 2].map((i) => chain(traceId(90 + i), `svc:gone-${i}`, [['b', `op-${i}`]], T0 + i));
+        const kept = chain(traceId(95), 'svc:kept', [['b', 'old-op']], T0);
+        const recent = chain(traceId(96), 'svc:kept', [['c', 'new-op']], T0 + 10_000);
+        await s.chainWriter.writeChains([...old, kept, recent]);
+        const cutoff = T0 + 5_000;
+        expect(await s.retention.pruneStep(cutoff, 2)).toMatchObject({ chains: 2, identities: 2, edges: 2 });
+        expect(await s.retention.pruneStep(cutoff, 2)).toMatchObject({ chains: 2, identities: 1, edges: 2 });
+        expect(await s.retention.pruneStep(cutoff, 2)).toEqual({ chains: 0, traces: 0 });
+        expect(await s.identities.getIdentity('svc:gone-0')).toBeUndefined();
+        expect(await s.identities.counts()).toEqual({ identities: 1, edges: 1 });
+        expect(await s.identities.getIdentity('svc:kept')).toMatchObject({ calls: 2, chains: 2, peers: 1 });
+        expect((await s.identities.identityEdges('svc:kept')).map((e) => e.operation)).toEqual(['new-op']);
+      });
     });
 
     describe('identities and observed edges', () => {

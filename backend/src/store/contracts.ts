@@ -89,14 +89,32 @@ export interface ChainReader {
   newestEventMs(): Promise<number>;
 }
 
+/** What one retention step deleted. */
+export interface PruneResult {
+  chains: number;
+  traces: number;
+  /** Identities last seen before the time, deleted (absent when none). */
+  identities?: number;
+  /** Observed edges last seen before the time, deleted (absent when none). */
+  edges?: number;
+  /** Numbered texts no stored chain refers to any more, deleted (absent when none). */
+  texts?: number;
+  /** Set when the backend has more to do than the counts show (a sweep of texts under way): call again. */
+  more?: boolean;
+}
+
 export interface ChainRetention {
   /**
    * One bounded retention step: deletes at most `maxRows` chains and at most `maxRows` trace
    * summaries that ended before `beforeMs`, oldest stored first, so a step never scans the whole
-   * table. Keep calling while it deletes something. Resolved: the counted rows are gone for every
-   * reader; identities and edges stay (they are aggregates).
+   * table; at most `maxRows` identities and at most `maxRows` observed edges last seen before
+   * `beforeMs` (nothing of them is left to keep); and (where the backend numbers texts) it
+   * advances freeing the texts no chain refers to any more, reading or deleting at most about
+   * `maxRows` rows for it. Keep calling while it deletes something or says `more`. Resolved: the
+   * counted rows are gone for every reader; identities and edges seen since keep their counts
+   * (they are aggregates, not recounted from the chains left).
    */
-  pruneStep(beforeMs: number, maxRows: number): Promise<{ chains: number; traces: number }>;
+  pruneStep(beforeMs: number, maxRows: number): Promise<PruneResult>;
 }
 
 // ---------------------------------------------------------------------------------------------

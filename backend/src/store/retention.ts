@@ -47,6 +47,10 @@ export function startRetention(options: RetentionOptions): Retention {
     ? new Counter({ name: 'conduct_retention_deleted_total', help: 'Chains deleted by retention (storage.retention).', registers: [options.registry] })
     : undefined;
 
+  const freedTexts = options.registry
+    ? new Counter({ name: 'conduct_retention_texts_freed_total', help: 'Numbered texts no stored chain referred to any more, deleted by retention.', registers: [options.registry] })
+    : undefined;
+
   let running: Promise<number> | undefined;
   let stopped = false;
 
@@ -58,7 +62,8 @@ export function startRetention(options: RetentionOptions): Retention {
     for (let i = 0; i < maxBatches && !stopped; i++) {
       const step = await store.retention.pruneStep(cutoff, batchRows);
       total += step.chains;
-      if (step.chains === 0 && step.traces === 0) break;
+      if (step.texts) freedTexts?.inc(step.texts);
+      if (step.chains === 0 && step.traces === 0 && !step.identities && !step.edges && !step.more) break;
       await new Promise((r) => setImmediate(r));
     }
     if (total) {

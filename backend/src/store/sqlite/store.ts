@@ -7,7 +7,8 @@ import { applyMigrations, loadMigrations, schemaVersion } from './migrate.js';
 import { traceIdToBytes } from '../trace-id.js';
 import { encodeCalls, encodeCallsBinary, type TextTable } from '../call-codec.js';
 import { acceptable, chainCounts, chainFromColumns, edgeFromRow, finite, identityFromRow, mergeTraceSummary, MAX_TRACE_SERVICES, receivedOf, type EdgeRow, type IdentityRow } from '../rows.js';
-import type { EdgeRecord, IdentityRecord, WriteResult } from '../contracts.js';
+import type { EdgeRecord, IdentityRecord, PruneResult, WriteResult } from '../contracts.js';
+import { createTextSweep, type SweptTexts, type TextSweepOptions } from './text-sweep.js';
 
 
 /** Texts longer than this stay inline in stored calls rather than numbered in `strings`. */
@@ -32,6 +33,8 @@ export interface StoreOptions {
   busyTimeoutMs?: number;
   /** SQLite page cache in KiB. Default DEFAULT_CACHE_KIB. */
   cacheKiB?: number;
+  /** Growth of `strings` (rows) that starts a sweep of unreferenced texts: see text-sweep.ts. Default DEFAULT_TEXT_SWEEP_MIN_GROWTH. */
+  textSweepMinGrowth?: number;
   /** Folder of numbered migrations; the store's own by default (tests point it elsewhere). */
   migrationsDir?: string;
   logger?: Logger;
@@ -82,9 +85,10 @@ export interface Store {
    * One bounded retention step: deletes at most `maxRows` chains and at most `maxRows` trace
    * summaries that ended before `beforeMs` (event time), taken from the oldest stored (append
    * order), so a step never scans the whole table. A young row at the front holds back at most
-   * one step's window; keep calling while it deletes something.
+   * one step's window; keep calling while it deletes something or says `more`. A step also
+   * advances the sweep of texts no chain refers to any more (text-sweep.ts).
    */
-  pruneStep(beforeMs: number, maxRows: number): { chains: number; traces: number };
+  pruneStep(beforeMs: number, maxRows: number): PruneResult;
   /** Newest chain end time ever stored (event time), 0 when empty. */
   newestEventMs(): number;
   /** Database size in bytes (pages in use plus free pages). */
@@ -143,10 +147,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db.close();
     throw err;
   }
-  return createStore(db, options.path);
+  return createStore(db, options.path, { ...(options.textSweepMinGrowth !== undefined ? { minGrowth: options.textSweepMinGrowth } : {}) });
 }
 
-function createStore(db: Database.Database, path: string): Store {
+function createStore(db: Database.Database, path: string, sweep: TextSweepOptions): Store {
   const insertChain = db.prepare(
     'INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
@@ -200,12 +204,27 @@ function createStore(db: Database.Database, path: string): Store {
   const insertTrace = db.prepare('INSERT INTO traces (trace_id, start_ms, end_ms, spans, services) VALUES (?, ?, ?, ?, ?)');
   const selectTraceSummary = db.prepare('SELECT start_ms, end_ms, spans, services FROM traces WHERE trace_id = ? ORDER BY seq LIMIT 64');
   const deleteOldTraces = db.prepare('DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT ?) AND end_ms < ?');
-  const pruneStep = db.transaction((beforeMs: number, maxRows: number) => {
+  const deleteOldIdentities = db.prepare('DELETE FROM identities WHERE id IN (SELECT id FROM identities WHERE last_seen_ms < ? ORDER BY last_seen_ms LIMIT ?)');
+  const deleteOldEdges = db.prepare(
+    `DELETE FROM edges WHERE (identity, service, peer, operation) IN
+       (SELECT identity, service, peer, operation FROM edges WHERE last_seen_ms < ? ORDER BY last_seen_ms LIMIT ?)`,
+  );
+  const pruneStep = db.transaction((beforeMs: number, maxRows: number): PruneResult => {
     const rows = Math.max(1, Math.floor(maxRows));
     // The older table's window first; the rest of the step's rows from the front of the newer one.
     const older = deleteOldTextChains.run(rows, beforeMs).changes;
     const chains = older + (older < rows ? deleteOldChains.run(rows - older, beforeMs).changes : 0);
-    return { chains, traces: deleteOldTraces.run(rows, beforeMs).changes };
+    const result: PruneResult = { chains, traces: deleteOldTraces.run(rows, beforeMs).changes };
+    // Identities and edges with no activity left within retention (id churn must not grow the file).
+    const identities = deleteOldIdentities.run(beforeMs, rows).changes;
+    const edges = deleteOldEdges.run(beforeMs, rows).changes;
+    if (identities > 0) result.identities = identities;
+    if (edges > 0) result.edges = edges;
+    // Then a step of freeing the texts no chain refers to any more.
+    const freed = textSweep.step(rows, chains);
+    if (freed > 0) result.texts = freed;
+    if (textSweep.active()) result.more = true;
+    return result;
   });
   const deleteTraceChains = db.prepare('DELETE FROM chains WHERE trace_id = ?');
   const deleteTraceTextChains = db.prepare('DELETE FROM chains_text WHERE trace_id = ?');
@@ -218,6 +237,7 @@ function createStore(db: Database.Database, path: string): Store {
   const selectCounts = db.prepare('SELECT (SELECT count(*) FROM identities) AS identities, (SELECT count(*) FROM edges) AS edges');
 
   const texts = createTextTable(db);
+  const textSweep = createTextSweep(db, texts, sweep);
   const write = db.transaction((chains: readonly Chain[], traces: readonly TraceSummary[] | undefined): WriteResult => {
     const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
     if (traces) {
@@ -395,7 +415,7 @@ function createStore(db: Database.Database, path: string): Store {
  * most once (its id never changes), so a memo is never wrong, only cold; the ids numbered by a
  * write are forgotten when it does not commit.
  */
-function createTextTable(db: Database.Database): TextTable & {
+function createTextTable(db: Database.Database): TextTable & SweptTexts & {
   /** The text's id, numbering it when new whatever its length or the table's size (identities, kinds, display names). */
   numberOf(text: string): number;
   /** The text's id when it has one; nothing is added. */
@@ -406,12 +426,20 @@ function createTextTable(db: Database.Database): TextTable & {
   const selectId = db.prepare('SELECT id FROM strings WHERE text = ?').pluck();
   const selectText = db.prepare('SELECT text FROM strings WHERE id = ?').pluck();
   const insert = db.prepare('INSERT INTO strings (text) VALUES (?)');
+  const countRows = db.prepare('SELECT count(*) FROM strings').pluck();
   const ids = new Map<string, number>();
   const byId = new Map<number, string>();
   let added: string[] = [];
-  let rows = db.prepare('SELECT count(*) FROM strings').pluck().get() as number;
+  let rows = countRows.get() as number;
+  /** Told every id handed out while a text sweep marks (text-sweep.ts). */
+  let watcher: ((id: number) => void) | undefined;
   /** The text's id; a new text is numbered unless `bounded` and it is long, odd or the table full (-1). */
   const number = (text: string, bounded: boolean): number => {
+    const id = lookUp(text, bounded);
+    if (watcher && id >= 0) watcher(id);
+    return id;
+  };
+  const lookUp = (text: string, bounded: boolean): number => {
     const known = ids.get(text);
     if (known !== undefined) return known;
     if (bounded && text.length > MAX_NUMBERED_TEXT) return -1;
@@ -448,6 +476,15 @@ function createTextTable(db: Database.Database): TextTable & {
       for (const text of added) ids.delete(text);
       rows -= added.length;
       added = [];
+    },
+    rows: () => rows,
+    watch(mark) {
+      watcher = mark;
+    },
+    reset() {
+      ids.clear();
+      byId.clear();
+      rows = countRows.get() as number;
     },
   };
 }
