@@ -2,6 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Chain, ChainBatch, ChainConsumer, LearnedPathParameter, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
+import { failpoint } from '../failpoint.js';
 import type { BatchUnit, ChainReader, ChainWriter, DetectionCheckpoint } from '../store/index.js';
 import { addedChains, hasLateParts, LATE_OUTCOMES, splitLateParts, type LateMerge, type LateSplit } from './late.js';
 import type { OperationTemplater } from './templates.js';
@@ -169,6 +170,7 @@ export function createEngine(options: EngineOptions): Engine {
         logger.warn({ err: String(err), alert: alert.id }, 'alert listener failed');
       }
     }
+    failpoint('alerts.emitted');
   }
   const countWrite = (written: { chains: number; calls: number; rejected: number }) => {
     stats.chains += written.chains;
@@ -217,7 +219,9 @@ export function createEngine(options: EngineOptions): Engine {
       const part = pending;
       pending = undefined;
       try {
+        failpoint('engine.analysed');
         const written = await store.chainWriter.commitBatch({ ...part, ...(checkpoint ? { checkpoint } : {}) });
+        failpoint('engine.committed');
         if (part) countWrite(written);
       } catch (err) {
         failure ??= { err };
@@ -247,10 +251,13 @@ export function createEngine(options: EngineOptions): Engine {
         hasLateParts(summaries) || replayed
           ? await splitLateParts(store.chainReader, chains, summaries, windowMs, replayed)
           : { onTime: chains, merges: [], spans: { joined: 0, fragment: 0, missing: 0 }, replayedSpans: 0 };
-      const duplicate = (m: LateMerge) => m.replayed === true && m.added.length === 0 && m.removed.length === 0;
-      const merges = late.merges.filter((m) => !duplicate(m));
-      stats.replayDuplicates += late.merges.length - merges.length;
-      if (late.merges.length > merges.length) replayDuplicates.inc(late.merges.length - merges.length);
+      // A part that changes nothing (a copy of what is stored: a replay, a sender's retry) is
+      // neither stored nor analysed again.
+      const unchanged = (m: LateMerge) => m.added.length === 0 && m.removed.length === 0;
+      const merges = late.merges.filter((m) => !unchanged(m));
+      const duplicates = late.merges.filter((m) => m.replayed && unchanged(m)).length;
+      stats.replayDuplicates += duplicates;
+      if (duplicates > 0) replayDuplicates.inc(duplicates);
       stampReceived(chains, late.merges, now());
       const mergedIds = new Set(late.merges.map((m) => m.traceId));
       const changedIds = new Set(merges.map((m) => m.traceId));

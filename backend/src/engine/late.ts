@@ -157,14 +157,15 @@ export async function splitLateParts(
   const joining = new Map<string, Chain[]>();
   const replays = new Set<string>();
   for (const s of summaries ?? []) {
-    if (s.late === undefined) {
-      const id = typeof s.traceId === 'string' ? s.traceId.toLowerCase() : '';
-      if (!replayed?.has(id) || !(await store.traceSummary(id))) continue;
+    const id = typeof s.traceId === 'string' ? s.traceId.toLowerCase() : '';
+    // A replayed trace the store holds is merged into it whatever the pipeline marked it.
+    if (replayed?.has(id) && (await store.traceSummary(id))) {
       replayedSpans += s.spans;
       replays.add(id);
       joining.set(id, []);
       continue;
     }
+    if (s.late === undefined) continue;
     if (s.late === 'fragment') {
       spans.fragment += s.spans;
       continue;

@@ -14,6 +14,7 @@ import {
   type RawRequest,
   type TraceIngest,
 } from '@conduct/processor';
+import { failpoint } from '../failpoint.js';
 import type { LegacyJournal } from '../store/index.js';
 import { encodeRequest, encodeSettled, listSegments, readRequest, readSegment, segmentPath, SegmentWriter } from './log.js';
 import { JOURNAL_BODY_FORMATS, type JournalBodyFormat } from './schema.js';
@@ -318,6 +319,7 @@ export function createJournal(options: JournalOptions): Journal {
         const { segment, offset } = append(buffers);
         for (const [e, at, length] of placed) place(e, segment, offset + at, length);
         collect();
+        failpoint('journal.appended');
       }
       stats.commits++;
       commits.inc();
@@ -369,7 +371,10 @@ export function createJournal(options: JournalOptions): Journal {
       stats.checkpointed++;
       checkpointed.inc();
     }
-    if (seqs.length > 0) writeSettled(encodeSettled(seqs, traceIds));
+    if (seqs.length > 0) {
+      writeSettled(encodeSettled(seqs, traceIds));
+      failpoint('journal.settled');
+    }
     collect();
   };
 

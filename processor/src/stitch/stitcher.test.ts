@@ -4,9 +4,9 @@ import { request, resource, span } from '../calls/testdata/trace-builder.js';
 
 const svc = resource('api');
 const traceId = (n: number) => n.toString(16).padStart(32, '0');
-/** A request holding `count` spans of trace n, ending at endMs. */
-const spans = (n: number, count: number, endMs = 1_000) =>
-  request(Array.from({ length: count }, (_, i) => span(svc, { id: `s${n}-${i}`, traceId: traceId(n), start: endMs - 5, end: endMs })));
+/** A request holding `count` spans of trace n, ending at endMs; span ids from `first` on. */
+const spans = (n: number, count: number, endMs = 1_000, first = 0) =>
+  request(Array.from({ length: count }, (_, i) => span(svc, { id: `s${n}-${first + i}`, traceId: traceId(n), start: endMs - 5, end: endMs })));
 
 function setup(config: Partial<StitchConfig> = {}) {
   const clock = { t: 0, now() { return this.t; } };
@@ -19,13 +19,24 @@ describe('stitcher', () => {
     const { clock, stitcher } = setup();
     expect(stitcher.add(spans(1, 2))).toEqual([]);
     clock.t = 600;
-    stitcher.add(spans(1, 1));
+    stitcher.add(spans(1, 1, 1_000, 2));
     clock.t = 1_500;
     expect(stitcher.tick()).toEqual([]); // the last span arrived 900 ms ago
     clock.t = 1_600;
     const done = stitcher.tick();
     expect(done.map((t) => [t.traceId, t.spans.length, t.reason])).toEqual([[traceId(1), 3, 'idle']]);
     expect(stitcher.stats()).toMatchObject({ pendingTraces: 0, pendingSpans: 0, completed: { idle: 1 } });
+  });
+
+  it('keeps a span sent again (same span id in its trace) once, and counts the copy', () => {
+    const { stitcher } = setup();
+    stitcher.add(spans(1, 2));
+    // The sender resends the request whose answer it never got; one more span comes with it.
+    stitcher.add(spans(1, 3));
+    const [done] = stitcher.flush();
+    expect(done!.spans).toHaveLength(3);
+    expect(new Set(done!.spans.map((s) => s.span.spanId)).size).toBe(3);
+    expect(stitcher.stats()).toMatchObject({ pendingSpans: 0, duplicateSpans: 2 });
   });
 
   it('completes a trace when the event-time watermark passes its newest span end', () => {

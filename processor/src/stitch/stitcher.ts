@@ -110,6 +110,8 @@ export interface StitcherStats {
   completed: Record<CompletionReason, number>;
   /** Spans that arrived after their trace had completed (parts that join and fragments). */
   lateSpans: number;
+  /** Spans dropped at completion because their trace already held a span of that id (a resent copy). */
+  duplicateSpans: number;
   /** Newest span end seen minus latenessMs; -Infinity before the first span. */
   watermarkMs: number;
 }
@@ -203,6 +205,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const completed: Record<CompletionReason, number> = { idle: 0, watermark: 0, flush: 0, evicted: 0 };
   let pendingSpans = 0;
   let lateSpans = 0;
+  let duplicateSpans = 0;
   let newestEndMs = -Infinity;
 
   const complete = (p: Pending, reason: CompletionReason, out: CompletedTrace[]) => {
@@ -210,9 +213,22 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     const items = p.items;
     p.items = NO_ITEMS;
     p.done = true;
-    const spans: TraceSpan[] = new Array(items.length >> 1);
-    for (let i = 0, j = 0; i < items.length; i += 2, j++) spans[j] = { span: items[i] as SpanData, resource: items[i + 1] as Attributes };
-    pendingSpans -= spans.length;
+    const spans: TraceSpan[] = [];
+    // A span id seen twice in a trace is the same span sent again (a sender's retry after an
+    // answer it never got, replayed by the journal too): it is kept once.
+    const seen = items.length > 2 ? new Set<string>() : undefined;
+    for (let i = 0; i < items.length; i += 2) {
+      const span = items[i] as SpanData;
+      if (seen) {
+        if (seen.has(span.spanId)) {
+          duplicateSpans++;
+          continue;
+        }
+        seen.add(span.spanId);
+      }
+      spans.push({ span, resource: items[i + 1] as Attributes });
+    }
+    pendingSpans -= items.length >> 1;
     completed[reason]++;
     if (remembered > 0) rememberCompleted(p.traceId, clock.now());
     out.push(p.late ? { traceId: p.traceId, spans, reason, late: p.late } : { traceId: p.traceId, spans, reason });
@@ -298,7 +314,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     add,
     tick,
     flush,
-    stats: () => ({ pendingTraces: pending.size, pendingSpans, completed: { ...completed }, lateSpans, watermarkMs: watermark() }),
+    stats: () => ({ pendingTraces: pending.size, pendingSpans, completed: { ...completed }, lateSpans, duplicateSpans, watermarkMs: watermark() }),
     checkIntervalMs: Math.min(MAX_CHECK_INTERVAL_MS, Math.max(MIN_CHECK_INTERVAL_MS, Math.floor(idleMs / CHECKS_PER_IDLE))),
   };
 }

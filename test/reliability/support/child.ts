@@ -47,11 +47,15 @@ ${extraYaml}`,
   return path;
 }
 
-/** Starts `conduct serve --config <path>` and waits until it logs the addresses it listens on. */
-export function serve(configPath: string, timeoutMs = 30_000): Promise<ServeProcess> {
+/**
+ * Starts `conduct serve --config <path>` and waits until it logs the addresses it listens on;
+ * `env` is added to the process's environment (e.g. CONDUCT_FAILPOINTS).
+ */
+export function serve(configPath: string, timeoutMs = 30_000, env: Record<string, string> = {}): Promise<ServeProcess> {
   const child = spawn(process.execPath, [join(ROOT, 'bin/conduct.js'), 'serve', '--config', configPath], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let out = '';
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));

@@ -161,8 +161,8 @@ describe('store', () => {
     expect(store.recentChains('agent:z', 2)).toEqual([new2, old2]);
     expect(store.recentChains('agent:unknown', 2)).toEqual([]);
 
-    // The older table's rows go first, within the step's window.
-    expect(store.pruneStep(4000, 1)).toEqual({ chains: 1, traces: 0 });
+    // The older table's rows go first, within the step's window (and the edge last seen before the cutoff).
+    expect(store.pruneStep(4000, 1)).toEqual({ chains: 1, traces: 0, edges: 1 });
     expect(store.traceChains(traceId(1))).toEqual([new1]);
     expect(store.pruneStep(4000, 2)).toEqual({ chains: 1, traces: 0 });
     expect(store.recentChains('agent:z', 10)).toEqual([new2, old2]);

@@ -6,8 +6,8 @@ import detectionDoubles from './004-detection-doubles.js';
 import chainReceived from './005-chain-received.js';
 import pathParameters from './010-path-parameters.js';
 import alertOutbox from './020-alert-outbox.js';
-import aggregatesByLastSeen from './030-aggregates-by-last-seen.js';
+import edgesByLastSeen from './030-edges-by-last-seen.js';
 import cluster from './040-cluster.js';
 
 /** Every migration of the PostgreSQL store, in version order (checked at start-up). */
-export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [chains, detection, alertSearch, detectionDoubles, chainReceived, pathParameters, alertOutbox, aggregatesByLastSeen, cluster];
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [chains, detection, alertSearch, detectionDoubles, chainReceived, pathParameters, alertOutbox, edgesByLastSeen, cluster];
