@@ -6,7 +6,7 @@
  * one comparison. Never set it on a deployed instance.
  */
 
-/** The points, in the order a span meets them: ingest, store and analyse, settle, announce. */
+/** The points, in the order a span meets them: ingest, store and analyse, settle, announce, deliver. */
 export const FAILPOINTS = [
   /** A group of requests is written to the journal; their senders have no answer yet. */
   'journal.appended',
@@ -18,6 +18,8 @@ export const FAILPOINTS = [
   'journal.settled',
   /** An alert was handed to every listener (sinks, live UI). */
   'alerts.emitted',
+  /** A sink's receiver took a delivery from the outbox; it is not marked delivered yet. */
+  'outbox.sent',
 ] as const;
 
 export type Failpoint = (typeof FAILPOINTS)[number];

@@ -1,4 +1,5 @@
 import type { Logger } from '@conduct/processor';
+import { failpoint } from '../../failpoint.js';
 import type { AlertOutbox, OutboxEntry } from '../../store/contracts.js';
 import type { SinkMetrics } from './metrics.js';
 import { DeliveryError, type Sink } from './types.js';
@@ -151,6 +152,7 @@ export class OutboxWorker {
       if (!this.abort.signal.aborted) await this.failed(entry, err);
       return;
     }
+    failpoint('outbox.sent');
     await this.store(() => outbox.delivered(entry, this.now()));
     this.count('delivered');
     if (this.failing) {
