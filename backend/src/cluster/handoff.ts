@@ -43,16 +43,19 @@ export function decodeLateChange(s: SerialLateChange): LateChange {
 const identityOf = (change: LateChange) => change.after?.identity ?? change.before?.identity;
 
 /**
- * Stage 1's end: an engine analyser that hands every stored chain, and every change a later part
- * of a trace made, to the owner of its identity's partition through the store (one transaction
- * per batch). It is critical: when the hand-off fails, the batch fails and the journal keeps its
+ * Stage 1's end: an engine analyser that hands every chain, and every change a later part of a
+ * trace made, to the owner of its identity's partition through the store. It is transactional:
+ * the items are committed in the transaction that stores the chains, so a crash between the two
+ * cannot leave chains stored that no owner ever gets (a journal replay finds them stored and adds
+ * nothing). It is critical: when the commit fails, the batch fails and the journal keeps its
  * requests for a replay.
  */
 export function createHandOffAnalyser(store: ClusterStore, instanceId: string, partitions: number): Analyser {
   return {
     name: 'cluster-handoff',
     critical: true,
-    async analyse(chains) {
+    transactional: true,
+    async analyse(chains, ctx) {
       const byPartition = new Map<number, Chain[]>();
       for (const chain of chains) {
         const p = partitionOf(chain.identity, partitions);
@@ -61,9 +64,9 @@ export function createHandOffAnalyser(store: ClusterStore, instanceId: string, p
         else byPartition.set(p, [chain]);
       }
       const items: HandOffItem[] = [...byPartition].map(([partition, list]) => ({ partition, kind: 'chains', body: list }));
-      await store.handOff(items, instanceId);
+      await ctx.commit(undefined, { items, fromInstance: instanceId });
     },
-    async analyseLate(merges: readonly LateMerge[]) {
+    async analyseLate(merges: readonly LateMerge[], ctx) {
       const byPartition = new Map<number, SerialLateChange[]>();
       for (const change of merges.flatMap(changesOf)) {
         const identity = identityOf(change);
@@ -73,7 +76,8 @@ export function createHandOffAnalyser(store: ClusterStore, instanceId: string, p
         list.push(encodeLateChange(change));
         byPartition.set(p, list);
       }
-      await store.handOff([...byPartition].map(([partition, list]) => ({ partition, kind: 'late', body: list })), instanceId);
+      const items = [...byPartition].map(([partition, list]): HandOffItem => ({ partition, kind: 'late', body: list }));
+      await ctx.commit(undefined, { items, fromInstance: instanceId });
     },
     async pathParametersLearned(parameters: readonly LearnedPathParameter[]) {
       // Every partition's owner renames, in order with the chains handed to it before.

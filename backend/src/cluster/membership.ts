@@ -92,7 +92,10 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     const live = await store.liveInstances(config.leaseTimeout);
     const ids = live.map((i) => i.id);
     if (!ids.includes(instanceId)) ids.push(instanceId);
-    target = assignPartitions(ids, config.partitions).get(instanceId) ?? [];
+    const owners = new Map<number, string>();
+    for (const record of await store.partitions()) if (record.owner !== undefined) owners.set(record.partition, record.owner);
+    for (const p of leases.keys()) owners.set(p, instanceId);
+    target = assignPartitions(ids, config.partitions, owners).get(instanceId) ?? [];
     const wanted = new Set(target);
     const giving = [...leases.keys()].filter((p) => !wanted.has(p));
     let changed = false;

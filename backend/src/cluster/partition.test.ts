@@ -51,4 +51,24 @@ describe('partitions', () => {
     const ofStaying = [...b.values()].filter((id) => id !== 'i-2').length;
     expect(kept).toBeGreaterThanOrEqual(ofStaying - 8);
   });
+
+  it('given the owners, a join only takes from the others and a leave only gives to them', () => {
+    const owners = (m: Map<string, number[]>) => {
+      const o = new Map<number, string>();
+      for (const [id, ps] of m) for (const p of ps) o.set(p, id);
+      return o;
+    };
+    for (const seed of ['x', 'y', 'z', 'w']) {
+      const three = [`${seed}-1`, `${seed}-2`, `${seed}-3`];
+      const before = assignPartitions(three, 64);
+      const joined = assignPartitions([...three, `${seed}-4`], 64, owners(before));
+      expect(joined.get(`${seed}-4`)!.length).toBe(16);
+      for (const id of three) for (const p of joined.get(id)!) expect(before.get(id)).toContain(p);
+      const left = assignPartitions([three[0]!, three[2]!], 64, owners(joined));
+      for (const id of [three[0]!, three[2]!]) {
+        expect(left.get(id)!.length).toBe(32);
+        for (const p of joined.get(id)!) expect(left.get(id)).toContain(p);
+      }
+    }
+  });
 });

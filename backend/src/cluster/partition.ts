@@ -6,9 +6,11 @@
  *
  * Partitions go to live instances by rendezvous hashing with a bounded load: each partition
  * ranks the instances by a hash of (instance, partition) and goes to the best-ranked instance
- * below its fair share (first the floor of partitions / instances, then one more for the rest). Every instance computes the same answer from
- * the same list of live instances; when one joins or leaves, mostly the partitions it takes or
- * gives move.
+ * below its fair share (first the floor of partitions / instances, then one more for the rest).
+ * Given the current owners, an instance first keeps its best-ranked partitions up to the floor,
+ * and a partition goes back to its owner while that one is below the cap: when an instance
+ * joins, the others only give partitions up, and when one leaves, the others only take. Every
+ * instance computes the same answer from the same live instances and owners.
  */
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -49,22 +51,40 @@ function score(instance: string, partition: number): number {
  * The owner of every partition among `instances` (ids), as a map from instance to its partitions
  * in ascending order. Every instance appears, possibly with none; empty when no instance is given.
  */
-export function assignPartitions(instances: readonly string[], partitions: number): Map<string, number[]> {
+export function assignPartitions(instances: readonly string[], partitions: number, owners?: ReadonlyMap<number, string>): Map<string, number[]> {
   const ids = [...new Set(instances)].sort();
   const out = new Map<string, number[]>(ids.map((id) => [id, []]));
   if (ids.length === 0) return out;
-  // Two passes keep the spread within one partition: first every instance takes up to the floor
-  // of the fair share, then the partitions left go to their best-ranked instance below the ceiling.
+  const floor = Math.floor(partitions / ids.length);
+  const ownerOf = (p: number) => {
+    const id = owners?.get(p);
+    return id !== undefined && out.has(id) ? id : undefined;
+  };
+  // Owners keep their best-ranked partitions up to the floor of the fair share.
+  const held = new Map<string, number[]>();
+  for (let p = 0; p < partitions; p++) {
+    const id = ownerOf(p);
+    if (id !== undefined) held.set(id, [...(held.get(id) ?? []), p]);
+  }
+  const placed = new Set<number>();
+  for (const [id, list] of held) {
+    for (const p of list.sort((a, b) => score(id, b) - score(id, a)).slice(0, floor)) {
+      out.get(id)!.push(p);
+      placed.add(p);
+    }
+  }
+  // Two passes keep the spread within one partition: first every instance takes up to the floor,
+  // then the partitions left go below the ceiling; the owner first, else the best-ranked instance.
   const rank = (p: number) => ids.map((id) => ({ id, s: score(id, p) })).sort((a, b) => b.s - a.s || (a.id < b.id ? -1 : 1));
   const place = (p: number, cap: number): boolean => {
-    const chosen = rank(p).find((r) => out.get(r.id)!.length < cap);
-    if (!chosen) return false;
-    out.get(chosen.id)!.push(p);
+    const owner = ownerOf(p);
+    const chosen = owner !== undefined && out.get(owner)!.length < cap ? owner : rank(p).find((r) => out.get(r.id)!.length < cap)?.id;
+    if (chosen === undefined) return false;
+    out.get(chosen)!.push(p);
     return true;
   };
-  const floor = Math.floor(partitions / ids.length);
   const left: number[] = [];
-  for (let p = 0; p < partitions; p++) if (!place(p, floor)) left.push(p);
+  for (let p = 0; p < partitions; p++) if (!placed.has(p) && !place(p, floor)) left.push(p);
   for (const p of left) place(p, floor + 1);
   for (const list of out.values()) list.sort((a, b) => a - b);
   return out;

@@ -30,9 +30,10 @@ export interface AnalysisContext {
    * Stores the part of the batch being analysed (its chains and summaries, or the traces later
    * parts were merged into) and this checkpoint in one transaction. Once a part is stored, a
    * further call writes the checkpoint alone. Rejects when the storage fails: the batch is then
-   * not stored, and its journaled requests stay unsettled.
+   * not stored, and its journaled requests stay unsettled. `handOff` (the cluster's stage 1)
+   * commits the items it hands to partition owners in the same transaction.
    */
-  commit(checkpoint: DetectionCheckpoint): Promise<void>;
+  commit(checkpoint?: DetectionCheckpoint, handOff?: BatchUnit['handOff']): Promise<void>;
 }
 
 /**
@@ -215,12 +216,12 @@ export function createEngine(options: EngineOptions): Engine {
   const storeAndAnalyse = async (unit: BatchUnit, analyse: (a: Analyser, ctx: AnalysisContext) => Promise<void> | void) => {
     let pending: BatchUnit | undefined = unit;
     let failure: { err: unknown } | undefined;
-    const commit = async (checkpoint?: DetectionCheckpoint) => {
+    const commit = async (checkpoint?: DetectionCheckpoint, handOff?: BatchUnit['handOff']) => {
       const part = pending;
       pending = undefined;
       try {
         failpoint('engine.analysed');
-        const written = await store.chainWriter.commitBatch({ ...part, ...(checkpoint ? { checkpoint } : {}) });
+        const written = await store.chainWriter.commitBatch({ ...part, ...(checkpoint ? { checkpoint } : {}), ...(handOff ? { handOff } : {}) });
         failpoint('engine.committed');
         if (part) countWrite(written);
       } catch (err) {

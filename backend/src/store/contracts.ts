@@ -66,6 +66,12 @@ export interface BatchUnit {
   /** Traces whose stored chains are replaced whole (later parts merged into them), in order. */
   replaced?: ReadonlyArray<{ traceId: string; chains: readonly Chain[] }>;
   checkpoint?: DetectionCheckpoint;
+  /**
+   * Cluster stage 1: items handed to their partitions' owners, committed with the chains they
+   * carry (a crash cannot leave chains stored but never handed off). Only a backend with a
+   * cluster store takes it; the others refuse the unit.
+   */
+  handOff?: { items: readonly HandOffItem[]; fromInstance: string };
 }
 
 /** Which of an identity's chains to read. */

@@ -4,6 +4,7 @@ import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from '../
 import { traceIdToBytes } from '../trace-id.js';
 import { acceptable, chainCounts, chainFromColumns, finite, mergeTraceSummary, MAX_TRACE_SERVICES, receivedOf } from '../rows.js';
 import type { BatchUnit, ChainQuery, ChainReader, ChainRetention, ChainWriter, PruneResult, WriteResult } from '../contracts.js';
+import { writeHandOff } from './handoff.js';
 import type { NumberedTexts } from './numbered-texts.js';
 import type { Queryable, Sql } from './sql.js';
 import { fromColumn, toColumn, toColumnOrNull } from './text.js';
@@ -140,7 +141,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
 
   /** The unit's chains, replaced traces and (as `statements`) detection checkpoint, in one transaction. */
   const commitUnit = async (unit: BatchUnit, statements: ReadonlyArray<[string, unknown[]]>, unitId: string): Promise<WriteResult> => {
-    const nothing = !unit.chains?.some((c) => acceptable(c)) && !unit.traces?.length && !unit.replaced?.length && statements.length === 0;
+    const nothing = !unit.chains?.some((c) => acceptable(c)) && !unit.traces?.length && !unit.replaced?.length && statements.length === 0 && !unit.handOff?.items.length;
     if (nothing) return { chains: 0, calls: 0, rejected: unit.chains?.length ?? 0 };
     try {
       return await db.transaction(async (tx) => {
@@ -153,6 +154,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
           result.rejected += replaced.rejected;
         }
         for (const [text, values] of statements) await tx.query(text, values);
+        if (unit.handOff) await writeHandOff(tx, unit.handOff.items, unit.handOff.fromInstance);
         return result;
       });
     } catch (err) {

@@ -5,11 +5,12 @@ import { FencedError } from '../fenced-error.js';
 import { CONNECT_TIMEOUT_MS, PG_TYPES } from './connection.js';
 import { checkpointStatements } from './detection-state.js';
 import type { Sql } from './sql.js';
+import { HANDOFF_CHANNEL, writeHandOff } from './handoff.js';
 
 /** First key of the two-key advisory locks of partitions ('clus'); the second is the partition. */
 export const PARTITION_LOCK_CLASS = 0x636c7573;
 /** Notification channels. */
-export const HANDOFF_CHANNEL = 'conduct_handoff';
+export { HANDOFF_CHANNEL };
 export const FLUSH_CHANNEL = 'conduct_flush';
 
 const secondsOf = (ms: number) => Math.max(0.001, ms / 1000);
@@ -101,32 +102,7 @@ export function createPostgresCluster(
 
     async handOff(items, fromInstance) {
       if (items.length === 0) return;
-      const byPartition = new Map<number, unknown[]>();
-      for (const item of items) {
-        const list = byPartition.get(item.partition) ?? [];
-        list.push(item);
-        byPartition.set(item.partition, list);
-      }
-      // Partitions in one order for every writer: their head rows are locked without deadlocks.
-      const partitions = [...byPartition.keys()].sort((a, b) => a - b);
-      const now = Date.now();
-      await retrying(() =>
-        db.transaction(async (tx) => {
-          for (const partition of partitions) {
-            const group = items.filter((i) => i.partition === partition);
-            // The head row stays locked until commit: sequence numbers become visible in order.
-            const [row] = await tx.query<{ head: number }>('UPDATE cluster_heads SET head = head + $2 WHERE partition = $1 RETURNING head', [partition, group.length]);
-            if (!row) throw new Error(`hand-off to unknown partition ${partition}`);
-            const first = row.head - group.length + 1;
-            await tx.query(
-              `INSERT INTO cluster_handoff (partition, seq, kind, body, from_instance, handed_ms)
-               SELECT $1, first + n - 1, kind, body, $4, $5 FROM unnest($2::text[], $3::jsonb[]) WITH ORDINALITY AS t(kind, body, n), (SELECT $6::int8 AS first) f`,
-              [partition, group.map((g) => g.kind), group.map((g) => JSON.stringify(g.body)), fromInstance, now, first],
-            );
-          }
-          await tx.query('SELECT pg_notify($1, $2)', [HANDOFF_CHANNEL, partitions.join(',')]);
-        }),
-      );
+      await retrying(() => db.transaction((tx) => writeHandOff(tx, items, fromInstance)));
     },
 
     async readHandOff(partition, after, limit) {

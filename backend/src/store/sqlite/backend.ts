@@ -26,6 +26,7 @@ export async function openSqliteBackend(
   const detection = createSqliteDetectionState(db, outbox);
   // One unit of a batch: its chains, replaced traces and detection checkpoint in one transaction.
   const commitBatch = db.transaction((unit: BatchUnit): WriteResult => {
+    if (unit.handOff?.items.length) throw new Error('a cluster hand-off needs the PostgreSQL backend (storage.postgres.url)');
     const result: WriteResult = unit.chains || unit.traces ? store.writeChains(unit.chains ?? [], unit.traces) : { chains: 0, calls: 0, rejected: 0 };
     for (const r of unit.replaced ?? []) {
       const replaced = store.replaceTraceChains(r.traceId, r.chains);
