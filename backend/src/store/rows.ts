@@ -1,6 +1,7 @@
 import type { Chain, TraceSummary } from '@conduct/processor';
 import { decodeCalls, type TextTable } from './call-codec.js';
-import type { BaselineEntryRecord, BaselineRecord, EdgeRecord, IdentityRecord } from './contracts.js';
+import type { Alert } from '../alerts/model.js';
+import type { BaselineEntryRecord, BaselineRecord, DeliveryRecord, DeliveryState, EdgeRecord, IdentityRecord, OutboxEntry, OutboxEventKind } from './contracts.js';
 import { traceIdFromBytes, traceIdToBytes } from './trace-id.js';
 
 /**
@@ -219,4 +220,49 @@ export function chainCounts(chains: readonly Chain[]): { identities: Map<string,
     }
   }
   return { identities, edges };
+}
+
+/** A row of the alert outbox (SQLite migration 060, PostgreSQL 020). */
+export interface OutboxRow {
+  alert_id: string;
+  seq: number;
+  sink: string;
+  event: string;
+  payload: string;
+  state: string;
+  attempts: number;
+  due_ms: number;
+  last_error: string | null;
+  created_ms: number;
+  done_ms: number | null;
+}
+
+/** Longest error text kept per delivery (a receiver's answer is attacker-reachable). */
+export const MAX_DELIVERY_ERROR_CHARS = 1024;
+
+export function outboxEntryFromRow(row: OutboxRow, text: StoredText = asStored): OutboxEntry {
+  return {
+    alertId: text(row.alert_id),
+    seq: row.seq,
+    sink: text(row.sink),
+    event: row.event as OutboxEventKind,
+    alert: JSON.parse(row.payload) as Alert,
+    attempts: row.attempts,
+    createdMs: row.created_ms,
+  };
+}
+
+export function deliveryFromRow(row: OutboxRow, text: StoredText = asStored): DeliveryRecord {
+  return {
+    alertId: text(row.alert_id),
+    seq: row.seq,
+    sink: text(row.sink),
+    event: row.event as OutboxEventKind,
+    state: row.state as DeliveryState,
+    attempts: row.attempts,
+    ...(row.last_error !== null ? { lastError: text(row.last_error) } : {}),
+    createdMs: row.created_ms,
+    ...(row.done_ms !== null ? { doneMs: row.done_ms } : {}),
+    ...(row.state === 'pending' ? { dueMs: row.due_ms } : {}),
+  };
 }

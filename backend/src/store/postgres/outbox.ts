@@ -1,24 +1,8 @@
-import type { Alert } from '../../alerts/model.js';
-import type { AlertOutbox, DeliveryRecord, DeliveryState, OutboxEntry, OutboxEvent, OutboxEventKind } from '../contracts.js';
+import type { AlertOutbox, DeliveryState, OutboxEvent } from '../contracts.js';
+import { deliveryFromRow, MAX_DELIVERY_ERROR_CHARS, outboxEntryFromRow, type OutboxRow } from '../rows.js';
 import type { Sql } from './sql.js';
 import { fromColumn, toColumn } from './text.js';
 
-interface OutboxRow {
-  alert_id: string;
-  seq: number;
-  sink: string;
-  event: string;
-  payload: string;
-  state: string;
-  attempts: number;
-  due_ms: number;
-  last_error: string | null;
-  created_ms: number;
-  done_ms: number | null;
-}
-
-/** Longest error text kept per delivery (a receiver's answer is attacker-reachable). */
-const MAX_ERROR_CHARS = 1024;
 
 const COLUMNS = 'alert_id, seq, sink, event, payload, state, attempts, due_ms, last_error, created_ms, done_ms';
 
@@ -53,7 +37,7 @@ export function createPostgresOutbox(db: Sql): AlertOutbox {
          RETURNING ${COLUMNS}`,
         [toColumn(sink), nowMs, nowMs + leaseMs, Math.max(1, Math.floor(limit))],
       );
-      return rows.sort((a, b) => a.created_ms - b.created_ms || a.seq - b.seq).map(toEntry);
+      return rows.sort((a, b) => a.created_ms - b.created_ms || a.seq - b.seq).map((r) => outboxEntryFromRow(r, fromColumn));
     },
     async delivered(k, nowMs) {
       const rows = await db.query(
@@ -69,12 +53,12 @@ export function createPostgresOutbox(db: Sql): AlertOutbox {
           ? await db.query(
               `UPDATE alert_outbox SET state = 'dead', last_error = $4, done_ms = $5::float8, due_ms = 0
                WHERE alert_id = $1 AND seq = $2 AND sink = $3 AND state = 'pending' RETURNING 1`,
-              [...key(k), toColumn(error.slice(0, MAX_ERROR_CHARS)), nowMs],
+              [...key(k), toColumn(error.slice(0, MAX_DELIVERY_ERROR_CHARS)), nowMs],
             )
           : await db.query(
               `UPDATE alert_outbox SET last_error = $4, due_ms = $5::float8
                WHERE alert_id = $1 AND seq = $2 AND sink = $3 AND state = 'pending' RETURNING 1`,
-              [...key(k), toColumn(error.slice(0, MAX_ERROR_CHARS)), retryAtMs],
+              [...key(k), toColumn(error.slice(0, MAX_DELIVERY_ERROR_CHARS)), retryAtMs],
             );
       return rows.length > 0;
     },
@@ -100,7 +84,7 @@ export function createPostgresOutbox(db: Sql): AlertOutbox {
         toColumn(alertId),
         Math.max(1, Math.floor(limit)),
       ]);
-      return rows.map(toRecord);
+      return rows.map((r) => deliveryFromRow(r, fromColumn));
     },
     async counts() {
       const rows = await db.query<{ sink: string; state: string; count: number }>(
@@ -116,32 +100,5 @@ export function createPostgresOutbox(db: Sql): AlertOutbox {
       );
       return rows.length;
     },
-  };
-}
-
-function toEntry(row: OutboxRow): OutboxEntry {
-  return {
-    alertId: fromColumn(row.alert_id),
-    seq: row.seq,
-    sink: fromColumn(row.sink),
-    event: row.event as OutboxEventKind,
-    alert: JSON.parse(row.payload) as Alert,
-    attempts: row.attempts,
-    createdMs: row.created_ms,
-  };
-}
-
-function toRecord(row: OutboxRow): DeliveryRecord {
-  return {
-    alertId: fromColumn(row.alert_id),
-    seq: row.seq,
-    sink: fromColumn(row.sink),
-    event: row.event as OutboxEventKind,
-    state: row.state as DeliveryState,
-    attempts: row.attempts,
-    ...(row.last_error !== null ? { lastError: fromColumn(row.last_error) } : {}),
-    createdMs: row.created_ms,
-    ...(row.done_ms !== null ? { doneMs: row.done_ms } : {}),
-    ...(row.state === 'pending' ? { dueMs: row.due_ms } : {}),
   };
 }

@@ -1,23 +1,7 @@
 import type Database from 'better-sqlite3';
-import type { Alert } from '../../alerts/model.js';
-import type { AlertOutbox, DeliveryRecord, DeliveryState, OutboxEntry, OutboxEvent, OutboxEventKind } from '../contracts.js';
+import type { AlertOutbox, DeliveryState, OutboxEvent } from '../contracts.js';
+import { deliveryFromRow, MAX_DELIVERY_ERROR_CHARS, outboxEntryFromRow, type OutboxRow } from '../rows.js';
 
-interface OutboxRow {
-  alert_id: string;
-  seq: number;
-  sink: string;
-  event: string;
-  payload: string;
-  state: string;
-  attempts: number;
-  due_ms: number;
-  last_error: string | null;
-  created_ms: number;
-  done_ms: number | null;
-}
-
-/** Longest error text kept per delivery (a receiver's answer is attacker-reachable). */
-const MAX_ERROR_CHARS = 1024;
 
 /**
  * The alert outbox in SQLite (migration 060). `enqueue` runs inside the detection checkpoint's
@@ -44,7 +28,7 @@ export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enque
     prune: db.prepare(`DELETE FROM alert_outbox WHERE id IN
       (SELECT id FROM alert_outbox WHERE state = 'delivered' AND done_ms < ? ORDER BY done_ms LIMIT ?)`),
   };
-  const clipError = (error: string) => error.slice(0, MAX_ERROR_CHARS);
+  const clipError = (error: string) => error.slice(0, MAX_DELIVERY_ERROR_CHARS);
 
   return {
     enqueue(events) {
@@ -58,7 +42,7 @@ export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enque
     },
     async claim(sink, nowMs, limit, leaseMs) {
       const rows = stmt.claim.all({ sink, now: nowMs, until: nowMs + leaseMs, limit: Math.max(1, Math.floor(limit)) }) as OutboxRow[];
-      return rows.sort((a, b) => a.created_ms - b.created_ms || a.seq - b.seq).map(toEntry);
+      return rows.sort((a, b) => a.created_ms - b.created_ms || a.seq - b.seq).map((r) => outboxEntryFromRow(r));
     },
     async delivered(key, nowMs) {
       return stmt.delivered.run(nowMs, key.alertId, key.seq, key.sink).changes > 0;
@@ -82,7 +66,7 @@ export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enque
       return (stmt.sequence.get(alertId) as number | undefined) ?? 0;
     },
     async deliveries(alertId, limit) {
-      return (stmt.deliveries.all(alertId, Math.max(1, Math.floor(limit))) as OutboxRow[]).map(toRecord);
+      return (stmt.deliveries.all(alertId, Math.max(1, Math.floor(limit))) as OutboxRow[]).map((r) => deliveryFromRow(r));
     },
     async counts() {
       return stmt.counts.all() as Array<{ sink: string; state: DeliveryState; count: number }>;
@@ -90,32 +74,5 @@ export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enque
     async pruneDelivered(beforeMs, maxRows) {
       return stmt.prune.run(beforeMs, Math.max(1, Math.floor(maxRows))).changes;
     },
-  };
-}
-
-function toEntry(row: OutboxRow): OutboxEntry {
-  return {
-    alertId: row.alert_id,
-    seq: row.seq,
-    sink: row.sink,
-    event: row.event as OutboxEventKind,
-    alert: JSON.parse(row.payload) as Alert,
-    attempts: row.attempts,
-    createdMs: row.created_ms,
-  };
-}
-
-function toRecord(row: OutboxRow): DeliveryRecord {
-  return {
-    alertId: row.alert_id,
-    seq: row.seq,
-    sink: row.sink,
-    event: row.event as OutboxEventKind,
-    state: row.state as DeliveryState,
-    attempts: row.attempts,
-    ...(row.last_error !== null ? { lastError: row.last_error } : {}),
-    createdMs: row.created_ms,
-    ...(row.done_ms !== null ? { doneMs: row.done_ms } : {}),
-    ...(row.state === 'pending' ? { dueMs: row.due_ms } : {}),
   };
 }
