@@ -1,0 +1,282 @@
+// What the main thread of `conduct serve` pays per chain, for small and large traces: CPU µs per
+// span and per chain of the journal, the batch codec (encoding on the pipeline thread, decoding on
+// the main thread), the store write, detection, and the engine (store and detection in one
+// transaction, as serve runs them), on a real SQLite file and a real journal directory.
+//
+//   npm run build && node bench/per-chain.mjs [--sizes 4,40] [--spans 61440] [--reps 5]
+//
+// Traces of the wanted size are made from the bench workload's 8-span traces: a 4-span trace is
+// the head half of one (entry service, its downstream call, the downstream server and its
+// database call), a 40-span trace is five of them under one trace id. Chains are derived from
+// them once, up front; each pass then consumes the same chains in batches of --batch-spans spans
+// (at most 1,024 traces, as the pipeline hands them on). The journal takes requests of 512 spans
+// whose traces each span two consecutive requests, as in the workload. Each figure is the median
+// of --reps passes, each on a fresh database and journal. CPU time (process.cpuUsage) includes
+// the SQLite work and V8's helper threads.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Registry } from 'prom-client';
+import { decodeTracesRequest } from '@conduct/proto';
+import { createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
+import { assembleBackend, createDetection, createJournal, openSqliteBackend, parseConfig } from '@conduct/backend';
+// The codec is the pipeline thread's own (not exported by the package).
+import { createBatchDecoder, createBatchEncoder } from '../processor/dist/pipeline/batch-codec.js';
+import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '4,40' },
+    spans: { type: 'string', default: '61440' },
+    'batch-spans': { type: 'string', default: '4096' },
+    reps: { type: 'string', default: '5' },
+    only: { type: 'string' },
+  },
+});
+const SIZES = values.sizes.split(',').map(Number);
+const SPANS = Number(values.spans);
+const BATCH_SPANS = Number(values['batch-spans']);
+const REPS = Number(values.reps);
+const STAGES = (values.only ?? 'journal,decode,store,detect,engine').split(',');
+const REQUEST_SPANS = 512;
+const INFLIGHT = 8;
+const MAX_TRACES_PER_BATCH = 1024;
+/** Event time advances as if 40k spans/s were arriving. */
+const EVENT_MS_PER_REQUEST = (SPANS_PER_REQUEST / 40_000) * 1000;
+const LEARNING = { minCalls: 100, period: '5s' };
+
+const cpu = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The workload's 8-span traces (decoded spans), at least `n` of them. */
+function workloadTraces(n) {
+  const source = createRequestSource(3);
+  let now = Date.now() - 3_600_000;
+  const stitcher = createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 100_000_000 });
+  const requests = Math.ceil((n * 8) / SPANS_PER_REQUEST) + 2;
+  for (let i = 0; i < requests; i++) stitcher.add(decodeTracesRequest(source.next((now += EVENT_MS_PER_REQUEST))));
+  return stitcher.flush().filter((t) => t.spans.length === 8);
+}
+
+const withTrace = (ts, traceId) => ({ ...ts, span: { ...ts.span, traceId } });
+
+/** Traces of `size` spans (4 or a multiple of 8), `spans` spans in all. */
+function tracesOfSize(size, spans) {
+  const count = Math.floor(spans / size);
+  if (size === 4) return workloadTraces(count).slice(0, count).map((t) => ({ traceId: t.traceId, spans: t.spans.slice(0, 4) }));
+  if (size % 8 !== 0) throw new Error('--sizes: 4 or multiples of 8');
+  const k = size / 8;
+  const source = workloadTraces(count * k + 64);
+  const out = [];
+  let group = [];
+  let ids = new Set();
+  // Workload traces repeat span ids across generations: a group takes only traces whose span ids are new to it.
+  for (const t of source) {
+    if (out.length === count) break;
+    if (t.spans.some((s) => ids.has(s.span.spanId))) continue;
+    group.push(t);
+    for (const s of t.spans) ids.add(s.span.spanId);
+    if (group.length === k) {
+      const traceId = group[0].traceId;
+      out.push({ traceId, spans: group.flatMap((g) => g.spans.map((s) => withTrace(s, traceId))) });
+      group = [];
+      ids = new Set();
+    }
+  }
+  if (out.length < count) throw new Error(`only ${out.length} traces of ${size} spans`);
+  return out;
+}
+
+/** Everything a pass consumes, derived once: batches of chains and summaries, and the requests for the journal. */
+function prepare(size) {
+  const traces = tracesOfSize(size, SPANS);
+  const resolver = createIdentityResolver(DEFAULT_IDENTITY_RULES);
+  const batches = [];
+  let current;
+  let chainCount = 0;
+  let callCount = 0;
+  for (const trace of traces) {
+    if (!current || current.spans + trace.spans.length > BATCH_SPANS || current.traces >= MAX_TRACES_PER_BATCH) {
+      current = { chains: [], traceSummaries: [], traces: 0, spans: 0 };
+      batches.push(current);
+    }
+    let startMs = Infinity;
+    let endMs = -Infinity;
+    const services = new Set();
+    for (const { span, resource } of trace.spans) {
+      startMs = Math.min(startMs, span.startMs);
+      endMs = Math.max(endMs, span.endMs);
+      services.add(resource['service.name']);
+    }
+    current.traceSummaries.push({ traceId: trace.traceId, startMs, endMs, spans: trace.spans.length, services: [...services] });
+    for (const chain of deriveTrace(trace.spans, resolver).chains) {
+      current.chains.push(chain);
+      chainCount++;
+      callCount += chain.calls.length;
+    }
+    current.traces++;
+    current.spans += trace.spans.length;
+  }
+  // Requests of 512 spans in trace order; a trace belongs to the request of its first span and to
+  // that of its last (two requests, as in the workload, when it straddles them).
+  const requests = [];
+  const lastRequestOf = [];
+  let at = 0;
+  for (const trace of traces) {
+    const first = Math.floor(at / REQUEST_SPANS);
+    at += trace.spans.length;
+    const last = Math.floor((at - 1) / REQUEST_SPANS);
+    for (let r = first; r <= last; r += Math.max(1, last - first)) (requests[r] ??= []).push(trace.traceId);
+    lastRequestOf.push(last);
+  }
+  // A batch can be consumed once the requests holding its traces' last spans are in.
+  let t = 0;
+  const readyAfter = batches.map((b) => {
+    t += b.traces;
+    return lastRequestOf[t - 1];
+  });
+  const body = Buffer.alloc(REQUEST_SPANS * 420, 7); // about the workload's bytes per span
+  return { size, batches, requests, readyAfter, body, chains: chainCount, calls: callCount, spans: traces.length * size, traces: traces.length };
+}
+
+/**
+ * Fresh copies of the batches (the engine stamps and templates chains in place), through the
+ * batch codec as serve's main thread gets them: repeated strings are then one string object each,
+ * their hashes cached, as in serve.
+ */
+function copyBatches(batches) {
+  const encoder = createBatchEncoder();
+  const decoder = createBatchDecoder();
+  return batches.map((b) => decoder.decode(encoder.encode(b)));
+}
+
+async function timeJournal(w) {
+  const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
+  const journal = createJournal({ dir: join(dir, 'journal'), registry: new Registry() });
+  const consumer = journal.consumer({ consume: async () => {} });
+  const ingest = journal.ingest({
+    accept: async () => ({ ok: true }),
+    acceptRaw: async (raw, limits, onAccepted) => {
+      onAccepted?.(w.requests[raw.index], REQUEST_SPANS);
+      return { kind: 'decoded', outcome: { ok: true }, spanCount: REQUEST_SPANS };
+    },
+  });
+  const batches = w.batches.map((b) => ({ ...b, chains: [] }));
+  const c0 = cpu();
+  let next = 0;
+  for (let i = 0; i < w.requests.length; i += INFLIGHT) {
+    const group = [];
+    for (let j = i; j < Math.min(i + INFLIGHT, w.requests.length); j++) group.push(ingest.acceptRaw({ format: 'protobuf', body: w.body, index: j }, {}));
+    await Promise.all(group);
+    while (next < batches.length && w.readyAfter[next] < i + INFLIGHT) {
+      journal.onBatch(batches[next]);
+      await consumer.consume(batches[next++]);
+    }
+  }
+  const us = cpu() - c0;
+  const left = journal.stats().entries;
+  await journal.stop();
+  rmSync(dir, { recursive: true, force: true });
+  if (left !== 0) throw new Error(`journal: ${left} requests left unsettled`);
+  return us;
+}
+
+function timeDecode(w) {
+  const encoder = createBatchEncoder();
+  const decoder = createBatchDecoder();
+  let encodeUs = 0;
+  let decodeUs = 0;
+  for (const b of w.batches) {
+    let c = cpu();
+    const encoded = encoder.encode(b);
+    const n = cpu();
+    encodeUs += n - c;
+    c = n;
+    decoder.decode(encoded);
+    decodeUs += cpu() - c;
+  }
+  return { encodeUs, decodeUs };
+}
+
+async function timeStore(w) {
+  const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
+  const backend = await openSqliteBackend({ path: join(dir, 'conduct.db') });
+  const batches = copyBatches(w.batches);
+  const c0 = cpu();
+  for (const b of batches) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
+  const us = cpu() - c0;
+  await backend.close();
+  rmSync(dir, { recursive: true, force: true });
+  return us;
+}
+
+async function timeDetect(w) {
+  const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
+  const backend = await openSqliteBackend({ path: join(dir, 'conduct.db') });
+  const detection = await createDetection({ state: backend.detection, learning: parseConfig({ learning: LEARNING }).learning, traceUrl: 'http://localhost/{traceId}' });
+  const batches = copyBatches(w.batches);
+  const c0 = cpu();
+  let alerts = 0;
+  for (const b of batches) alerts += (await detection.analyse(b.chains)).alerts.length;
+  await detection.flush();
+  const us = cpu() - c0;
+  await backend.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { us, alerts };
+}
+
+async function timeEngine(w) {
+  const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
+  const config = parseConfig({ storage: { path: join(dir, 'conduct.db') }, learning: LEARNING });
+  const core = await assembleBackend(config, { registry: new Registry(), sinks: false });
+  const batches = copyBatches(w.batches);
+  const c0 = cpu();
+  for (const b of batches) await core.engine.consume(b);
+  const us = cpu() - c0;
+  const stats = core.engine.stats();
+  await core.stop();
+  rmSync(dir, { recursive: true, force: true });
+  if (stats.chains !== w.chains) throw new Error(`engine stored ${stats.chains} chains of ${w.chains}`);
+  return { us, alerts: stats.alerts };
+}
+
+async function pass(w) {
+  globalThis.gc?.();
+  const r = {};
+  if (STAGES.includes('journal')) r.journal = await timeJournal(w);
+  if (STAGES.includes('decode')) {
+    const { encodeUs, decodeUs } = timeDecode(w);
+    r['encode (pipeline)'] = encodeUs;
+    r.decode = decodeUs;
+  }
+  if (STAGES.includes('store')) r.store = await timeStore(w);
+  if (STAGES.includes('detect')) r.detect = (await timeDetect(w)).us;
+  if (STAGES.includes('engine')) r['engine (store+detect)'] = (await timeEngine(w)).us;
+  return r;
+}
+
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+process.stdout.write(`load average ${load()}; median of ${REPS} passes, batches of up to ${BATCH_SPANS} spans\n`);
+for (const size of SIZES) {
+  const w = prepare(size);
+  await pass(w); // warm-up
+  const runs = [];
+  for (let r = 0; r < REPS; r++) runs.push(await pass(w));
+  process.stdout.write(
+    `\n${size}-span traces: ${w.spans} spans, ${w.traces} traces, ${w.chains} chains (${(w.chains / w.traces).toFixed(2)} per trace, ${(w.calls / w.chains).toFixed(2)} calls each), ${w.batches.length} batches\n`,
+  );
+  process.stdout.write(`${'stage'.padEnd(22)} ${'µs/span'.padStart(8)} ${'µs/chain'.padStart(9)}\n`);
+  let main = 0;
+  for (const stage of Object.keys(runs[0])) {
+    const us = median(runs.map((x) => x[stage]));
+    if (stage === 'journal' || stage === 'decode' || stage.startsWith('engine')) main += us;
+    process.stdout.write(`${stage.padEnd(22)} ${(us / w.spans).toFixed(2).padStart(8)} ${(us / w.chains).toFixed(2).padStart(9)}\n`);
+  }
+  if (STAGES.includes('engine')) process.stdout.write(`${'main (journal+decode+engine)'.padEnd(22)} ${(main / w.spans).toFixed(2).padStart(8)} ${(main / w.chains).toFixed(2).padStart(9)}\n`);
+}
+process.stdout.write(`\nload average ${load()}\n`);
