@@ -2,7 +2,8 @@
 // OTLP/protobuf requests to a receiver over gRPC or HTTP and reports what was acknowledged.
 //
 // Messages from the parent: {cmd: 'run', transport, target, concurrency, durationMs?, spans?,
-// spansPerSec?, loadgenId, eventTime?: {startMs, scale}} {cmd: 'stop'} (end the running load early) and {cmd: 'exit'}. Answers: {type: 'done', ...figures} or
+// spansPerSec?, loadgenId, shape?, eventTime?: {startMs, scale}} (shape: a key of workload.mjs's SHAPES,
+// default 8), {cmd: 'stop'} (end the running load early) and {cmd: 'exit'}. Answers: {type: 'done', ...figures} or
 // {type: 'error', message}. A refused request (gRPC UNAVAILABLE / RESOURCE_EXHAUSTED, HTTP 429 /
 // 503) is sent again after a short pause, as an exporter with retries would.
 import http from 'node:http';
@@ -76,11 +77,11 @@ function httpSender(target, concurrency) {
   };
 }
 
-async function run({ transport, target, concurrency = 8, durationMs, spans, spansPerSec, loadgenId = 0, eventTime }) {
+async function run({ transport, target, concurrency = 8, durationMs, spans, spansPerSec, loadgenId = 0, shape, eventTime }) {
   // eventTime {startMs, scale}: requests stamped at startMs + elapsed wall time x scale (the soak's compressed day).
   const wallStart = Date.now();
   const stampMs = eventTime ? () => eventTime.startMs + (Date.now() - wallStart) * eventTime.scale : () => Date.now();
-  const source = createRequestSource(loadgenId);
+  const source = createRequestSource(loadgenId, shape);
   const sender = transport === 'grpc' ? grpcSender(target) : httpSender(target, concurrency);
   const perRequest = source.spansPerRequest;
   const requestsWanted = spans ? Math.ceil(spans / perRequest) : Infinity;

