@@ -128,6 +128,12 @@ export async function startLoadgen() {
       if (result.type !== 'done') throw new Error(`load generator: ${result.message}`);
       return result;
     },
+    /** Builds the request source of a shape now, so that a measured run does not pay for it. */
+    async prepare(shape, loadgenId = 0) {
+      const answer = lg.next();
+      lg.child.send({ cmd: 'prepare', shape, loadgenId });
+      await answer;
+    },
     stop() {
       lg.child.send({ cmd: 'stop' });
     },
@@ -203,6 +209,7 @@ export async function startConduct(name, overrides = {}, nodeOptions = []) {
     http: `127.0.0.1:${httpPort}`,
     target: (transport) => (transport === 'grpc' ? `127.0.0.1:${grpcPort}` : `127.0.0.1:${httpPort}`),
     stderr: () => stderr,
+    exited: () => exited,
     async flush() {
       const res = await fetch(`${api}/api/v1/flush`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       if (res.status !== 200) throw new Error(`flush answered ${res.status}`);

@@ -3,7 +3,8 @@
 //
 // Messages from the parent: {cmd: 'run', transport, target, concurrency, durationMs?, spans?,
 // spansPerSec?, loadgenId, shape?, eventTime?: {startMs, scale}} (shape: a key of workload.mjs's SHAPES,
-// default 8), {cmd: 'stop'} (end the running load early) and {cmd: 'exit'}. Answers: {type: 'done', ...figures} or
+// default 8), {cmd: 'prepare', loadgenId?, shape?} (build that request source now; answers
+// {type: 'prepared'}), {cmd: 'stop'} (end the running load early) and {cmd: 'exit'}. Answers: {type: 'done', ...figures} or
 // {type: 'error', message}. A refused request (gRPC UNAVAILABLE / RESOURCE_EXHAUSTED, HTTP 429 /
 // 503) is sent again after a short pause, as an exporter with retries would.
 import http from 'node:http';
@@ -77,11 +78,23 @@ function httpSender(target, concurrency) {
   };
 }
 
+/**
+ * Request sources by load generator id and shape, built once ({cmd: 'prepare'} builds one before
+ * a measurement starts): later runs continue their generations, so runs against the same server
+ * never repeat a trace id.
+ */
+const sources = new Map();
+function sourceFor(loadgenId = 0, shape = 8) {
+  const key = `${loadgenId}/${shape}`;
+  if (!sources.has(key)) sources.set(key, createRequestSource(loadgenId, shape));
+  return sources.get(key);
+}
+
 async function run({ transport, target, concurrency = 8, durationMs, spans, spansPerSec, loadgenId = 0, shape, eventTime }) {
   // eventTime {startMs, scale}: requests stamped at startMs + elapsed wall time x scale (the soak's compressed day).
   const wallStart = Date.now();
   const stampMs = eventTime ? () => eventTime.startMs + (Date.now() - wallStart) * eventTime.scale : () => Date.now();
-  const source = createRequestSource(loadgenId, shape);
+  const source = sourceFor(loadgenId, shape);
   const sender = transport === 'grpc' ? grpcSender(target) : httpSender(target, concurrency);
   const perRequest = source.spansPerRequest;
   const requestsWanted = spans ? Math.ceil(spans / perRequest) : Infinity;
@@ -145,6 +158,10 @@ async function run({ transport, target, concurrency = 8, durationMs, spans, span
 process.on('message', (msg) => {
   if (msg.cmd === 'exit') process.exit(0);
   if (msg.cmd === 'stop') stopRequested = true;
+  if (msg.cmd === 'prepare') {
+    sourceFor(msg.loadgenId, msg.shape);
+    process.send({ type: 'prepared' });
+  }
   if (msg.cmd === 'run') {
     run(msg).then(
       (result) => process.send(result),

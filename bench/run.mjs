@@ -25,7 +25,8 @@
 //   BENCH_CONCURRENCY  requests in flight from the load generator (default 8)
 //   BENCH_SPANS        spans sent in the growth phase (default 2000000; the full size is 10000000)
 //   BENCH_PENDING_TRACES  pending traces for the memory phase (default 100000)
-//   BENCH_PENDING_SIZE workload shape of the pending phase (default 8: 800k spans at 100k traces)
+//   BENCH_PENDING_SIZES workload shapes of the pending phase, one server each (default 4,8: 440k and
+//                      800k spans at 100k traces)
 //   BENCH_ATTACKS      attack traces in the latency phase (default 40)
 //   BENCH_BACKGROUND   background spans/s in the latency phase (default: a quarter of the gRPC
 //                      end-to-end rate measured in the same run, else 10000)
@@ -63,7 +64,7 @@ const S = {
   concurrency: num('BENCH_CONCURRENCY', 8),
   spans: num('BENCH_SPANS', 2_000_000),
   pendingTraces: num('BENCH_PENDING_TRACES', 100_000),
-  pendingSize: env('BENCH_PENDING_SIZE', '8'),
+  pendingSizes: env('BENCH_PENDING_SIZES', '4,8').split(','),
   attacks: num('BENCH_ATTACKS', 40),
   background: process.env.BENCH_BACKGROUND ? Number(process.env.BENCH_BACKGROUND) : undefined,
   idle: env('BENCH_IDLE', '1s'),
@@ -71,7 +72,7 @@ const S = {
   storage: env('BENCH_STORAGE', 'sqlite'),
 };
 if (!['sqlite', 'postgres'].includes(S.storage)) throw new Error(`BENCH_STORAGE: sqlite or postgres, not ${S.storage}`);
-for (const size of [...S.traceSizes, S.pendingSize]) if (!SHAPES[size]) throw new Error(`BENCH_TRACE_SIZES / BENCH_PENDING_SIZE: one of ${Object.keys(SHAPES).join(', ')}, not ${size}`);
+for (const size of [...S.traceSizes, ...S.pendingSizes]) if (!SHAPES[size]) throw new Error(`BENCH_TRACE_SIZES / BENCH_PENDING_SIZE: one of ${Object.keys(SHAPES).join(', ')}, not ${size}`);
 for (const p of S.phases) if (!BUILT_IN_PHASES.includes(p) && !PHASE_MODULES.some((m) => m.name === p)) throw new Error(`BENCH_PHASES: no phase ${p}`);
 serverSettings.nodeOptions = S.serverNodeOptions;
 
@@ -152,9 +153,20 @@ function steadyWindow(samples) {
   return { ms: best.ms, biasPerSec: best.biasPerSec, processedPerSec: (last.processed - best.from.processed) / sec, acceptedPerSec: (last.takenIn - best.from.takenIn) / sec };
 }
 
-/** One sample of an end-to-end server: its counters, what it holds, and its RSS. */
+/**
+ * One sample of an end-to-end server: its counters, what it holds, and its RSS; undefined when
+ * /metrics did not answer (a loaded machine resets a connection now and then). A server that
+ * exited is an error, with its last words.
+ */
 async function e2eSample(server, t0) {
-  const m = await server.metrics();
+  let m;
+  try {
+    m = await server.metrics();
+  } catch (err) {
+    if (server.exited()) throw new Error(`conduct serve exited during the run:\n${server.stderr()}`);
+    log(`a sample was lost: ${err.cause?.code ?? err.message}`);
+    return undefined;
+  }
   return {
     ms: performance.now() - t0,
     processed: m.conduct_spans_processed_total ?? 0,
@@ -173,6 +185,7 @@ async function e2eSample(server, t0) {
  * load and the flush; the sample with the highest RSS and what the server held then.
  */
 async function e2eRun(loadgen, server, transport, shape) {
+  await loadgen.prepare(shape);
   const before = procStats(server.pid);
   const threadsBefore = threadCpu(server.pid);
   const t0 = performance.now();
@@ -184,7 +197,7 @@ async function e2eRun(loadgen, server, transport, shape) {
   const sampler = (async () => {
     while (sampling) {
       const sample = await e2eSample(server, t0);
-      if (sampling) samples.push(sample);
+      if (sampling && sample) samples.push(sample);
       await sleep(E2E_SAMPLE_MS);
     }
   })();
@@ -215,6 +228,8 @@ async function e2eRun(loadgen, server, transport, shape) {
     otherMicrosPerSpan: perSpan(split.other),
     threadSeconds: split.threads,
     peakSample: peak,
+    /** Every sample, rounded: [s, RSS MB, pending k spans, queued k spans, main heap MB, pipeline heap MB] (JSON only). */
+    samples: samples.map((x) => [x.ms / 1000, x.rssMB, x.pendingSpans / 1000, x.queuedSpans / 1000, x.mainHeapMB, x.pipelineHeapMB].map((v) => Math.round(v * 10) / 10)),
     retries: res.retries,
     requestP99Ms: res.requestLatencyMs.p99,
   };
@@ -360,20 +375,20 @@ async function latencyPhase(loadgen, measured) {
   }
 }
 
-async function pendingPhase(loadgen) {
+async function pendingPhase(loadgen, shape) {
   // Traces never go idle or fall behind the watermark during the phase, so they all stay pending.
   const server = await startConduct('pending', { stitching: { idle: '1h', lateness: '1h', maxPendingSpans: 100_000_000 } });
   try {
     const base = procStats(server.pid).rssMB;
     const traces = S.pendingTraces;
     // Each send opens a request's worth of traces and finishes those of the previous send (which stay pending too).
-    const spans = Math.ceil(traces / traceLengths(S.pendingSize).length) * SPANS_PER_REQUEST;
-    await loadgen.run({ transport: 'http', shape: S.pendingSize, target: server.http, concurrency: 4, spans });
+    const spans = Math.ceil(traces / traceLengths(shape).length) * SPANS_PER_REQUEST;
+    await loadgen.run({ transport: 'http', shape, target: server.http, concurrency: 4, spans });
     await sleep(1_000);
     const m = await server.metrics();
     const stats = procStats(server.pid);
     return {
-      shape: S.pendingSize,
+      shape,
       pendingTraces: m.conduct_stitch_pending_traces,
       pendingSpans: m.conduct_stitch_pending_spans,
       rssMB: stats.rssMB,
@@ -498,10 +513,9 @@ function table(results) {
     if (l.refused) rows.push([`attack requests refused (retryable, sent again; ${fmt(l.untaken)} never taken)`, fmt(l.refused), '', '']);
     rows.push(['  at background spans/s', fmt(l.backgroundSpansPerSec), `(asked ${fmt(l.backgroundTarget)})`, '']);
   }
-  const p = results.pending;
-  if (p) {
-    rows.push([`RSS MB with ${fmt(p.pendingTraces)} pending traces (${fmt(p.pendingSpans)} spans)`, fmt(p.rssMB), `<= ${TARGETS.pendingRssMB}`, mark(p.rssMB <= TARGETS.pendingRssMB)]);
-    rows.push(['  heap in use MB, main / pipeline thread', `${fmt(p.mainHeapMB)} / ${fmt(p.pipelineHeapMB)}`, '', '']);
+  for (const [size, p] of Object.entries(results.pending ?? {})) {
+    rows.push([`${size}-span: RSS MB with ${fmt(p.pendingTraces)} pending traces (${fmt(p.pendingSpans)} spans)`, fmt(p.rssMB), `<= ${TARGETS.pendingRssMB}`, mark(p.rssMB <= TARGETS.pendingRssMB)]);
+    rows.push([`${size}-span:   heap in use MB, main / pipeline thread`, `${fmt(p.mainHeapMB)} / ${fmt(p.pipelineHeapMB)}`, '', '']);
   }
   const g = results.growth;
   if (g) {
@@ -533,7 +547,7 @@ try {
   }
   const measured = Object.values(results.e2e?.[S.traceSizes[0]]?.grpc ?? {})[0]?.spansPerSec;
   if (S.phases.includes('latency')) results.latency = await latencyPhase(loadgen, measured);
-  if (S.phases.includes('pending')) results.pending = await pendingPhase(loadgen);
+  if (S.phases.includes('pending')) for (const size of S.pendingSizes) (results.pending ??= {})[size] = await pendingPhase(loadgen, size);
   if (S.phases.includes('growth')) results.growth = await growthPhase(loadgen);
   for (const m of PHASE_MODULES) if (S.phases.includes(m.name)) results[m.name] = await m.run({ loadgen, startConduct, settings: S, results });
 } finally {
