@@ -4,40 +4,10 @@ import { DecodeError } from './model.js';
 import { decodeTracesRequest } from './wire-scanner.js';
 import { decodeTracesRequestJson } from './json-decoder.js';
 import { encodeTracesRequest } from './messages.js';
-import { realisticRequest, seededRandom, toJson, toProto } from './testdata/requests.js';
+import { mutate, realisticRequest, seededRandom, toJson, toProto } from './testdata/requests.js';
 
 const CASES = 3000;
 
-function mutate(seed: Uint8Array, random: () => number): Uint8Array {
-  const bytes = Array.from(seed);
-  const edits = 1 + Math.floor(random() * 4);
-  for (let e = 0; e < edits; e++) {
-    const at = Math.floor(random() * (bytes.length + 1));
-    switch (Math.floor(random() * 6)) {
-      case 0: // flip bits
-        if (bytes.length) bytes[at % bytes.length] ^= 1 << Math.floor(random() * 8);
-        break;
-      case 1: // random byte
-        if (bytes.length) bytes[at % bytes.length] = Math.floor(random() * 256);
-        break;
-      case 2: // insert interesting bytes
-        bytes.splice(at, 0, ...[[0xff], [0x80, 0x80], [0x00], [0x0b], [0x0f], [0xff, 0xff, 0xff, 0xff, 0x0f]][Math.floor(random() * 6)]);
-        break;
-      case 3: // delete a run
-        bytes.splice(at, 1 + Math.floor(random() * 8));
-        break;
-      case 4: // truncate
-        bytes.length = Math.min(bytes.length, at);
-        break;
-      default: {
-        // duplicate a slice
-        const len = Math.floor(random() * 32);
-        bytes.splice(at, 0, ...bytes.slice(at, at + len));
-      }
-    }
-  }
-  return Uint8Array.from(bytes);
-}
 
 function outcome(run: () => unknown): 'ok' | 'refused' {
   try {

@@ -22,3 +22,6 @@ export {
   type ExportTraceServiceRequest,
 } from './messages.js';
 export { google, opentelemetry } from '../generated/otlp.js';
+export { decodeTracesRequestColumns } from './column-scanner.js';
+export { ColumnAttrs, ColumnsBuilder, columnsFromData, ObjectAttrs, SpanColumns, type AttrReader, type SpanView } from './columns.js';
+export { ALL_LETTERS, attributeKeyId, attributeKeyName, letterOf, PREFIXED, PRESENCE_KEY_ID } from './key-ids.js';

@@ -4,6 +4,7 @@
  * string object and its cached hash are seen again and again).
  */
 import type { AttributeKeep } from './model.js';
+import { attributeKeyId, PRESENCE_KEY_ID } from './key-ids.js';
 
 /** What a decoder does with one attribute. */
 export const KeyDecision = {
@@ -22,7 +23,8 @@ export type KeyDecision = (typeof KeyDecision)[keyof typeof KeyDecision];
 export const MAX_REMEMBERED_KEYS = 4_096;
 
 export class KeyFilter {
-  private readonly decisions = new Map<string, KeyDecision>();
+  /** Per key: its decision in the low 2 bits, its key id (key-ids.ts) above them. */
+  private readonly decisions = new Map<string, number>();
   private readonly prefixes: readonly string[];
 
   constructor(private readonly keep: AttributeKeep) {
@@ -31,14 +33,22 @@ export class KeyFilter {
   }
 
   decide(key: string): KeyDecision {
-    const known = this.decisions.get(key);
-    if (known !== undefined) return known;
-    const decision = this.compute(key);
-    if (this.decisions.size < MAX_REMEMBERED_KEYS) this.decisions.set(key, decision);
-    return decision;
+    return (this.lookup(key) & 3) as KeyDecision;
   }
 
-  private compute(key: string): KeyDecision {
+  /**
+   * The decision for `key` (low 2 bits) and, above them, the id a kept key is stored under:
+   * its own for a key of `keys`, PRESENCE_KEY_ID for one kept for its prefix, 0 when dropped.
+   */
+  lookup(key: string): number {
+    const known = this.decisions.get(key);
+    if (known !== undefined) return known;
+    const found = this.compute(key);
+    if (this.decisions.size < MAX_REMEMBERED_KEYS) this.decisions.set(key, found);
+    return found;
+  }
+
+  private compute(key: string): number {
     let prefixed = false;
     for (const p of this.prefixes) {
       if (key.startsWith(p)) {
@@ -46,8 +56,8 @@ export class KeyFilter {
         break;
       }
     }
-    if (this.keep.keys.has(key)) return prefixed ? KeyDecision.KEEP_PREFIXED : KeyDecision.KEEP;
-    return prefixed ? KeyDecision.PRESENCE : KeyDecision.DROP;
+    if (this.keep.keys.has(key)) return (attributeKeyId(key) << 2) | (prefixed ? KeyDecision.KEEP_PREFIXED : KeyDecision.KEEP);
+    return prefixed ? (PRESENCE_KEY_ID << 2) | KeyDecision.PRESENCE : KeyDecision.DROP;
   }
 }
 

@@ -26,13 +26,13 @@ import {
   resolveLimits,
   truncate,
 } from './values.js';
-import { HexTable, StringTable, utf8 } from './string-table.js';
+import { StringTable, utf8 } from './string-table.js';
+import { IDS } from './columns.js';
 import { KeyDecision, keyFilterOf, type KeyFilter } from './key-filter.js';
 
 /** Shared by all requests: keys and values repeat across requests, not only within one. */
-const KEYS = new StringTable(12);
+export const KEYS = new StringTable(12);
 const VALUES = new StringTable(14);
-const IDS = new HexTable(14);
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
@@ -57,25 +57,25 @@ export function decodeTracesRequest(bytes: Uint8Array, limits?: Partial<DecodeLi
   }
 }
 
-class Scanner {
-  private readonly buf: Buffer;
-  private pos = 0;
+export class Scanner {
+  protected readonly buf: Buffer;
+  protected pos = 0;
   /** High 32 bits of the last varint read; the low 32 bits are its return value. */
-  private hi = 0;
+  protected hi = 0;
   /** Kind of the last AnyValue read. */
-  private kind: ValueKind = ValueKind.EMPTY;
-  private readonly rejects = new RejectTally();
-  private spanCount = 0;
+  protected kind: ValueKind = ValueKind.EMPTY;
+  protected readonly rejects = new RejectTally();
+  protected spanCount = 0;
   /** Which attributes to keep; undefined keeps all. */
-  private readonly filter: KeyFilter | undefined;
+  protected readonly filter: KeyFilter | undefined;
   /** The span or resource being read holds a key with a presence prefix (see AttributeKeep). */
-  private present = false;
+  protected present = false;
   /** The attributes of the span or resource being read. */
-  private readonly attrs: AttributeCollector;
+  protected readonly attrs: AttributeCollector;
 
   constructor(
     bytes: Uint8Array,
-    private readonly limits: DecodeLimits,
+    protected readonly limits: DecodeLimits,
   ) {
     this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.filter = keyFilterOf(limits.keep);
@@ -95,7 +95,7 @@ class Scanner {
     return { resourceSpans, spanCount: this.spanCount, rejectedSpans: this.rejects.total, rejectMessage: this.rejects.message() };
   }
 
-  private resourceSpans(end: number): ResourceSpansData {
+  protected resourceSpans(end: number): ResourceSpansData {
     let resource: Attributes | undefined;
     const spans: SpanData[] = [];
     while (this.pos < end) {
@@ -123,7 +123,7 @@ class Scanner {
   }
 
   /** A repeated resource field merges, as protobuf merges repeated singular messages. */
-  private resource(end: number, into: Attributes | undefined): Attributes {
+  protected resource(end: number, into: Attributes | undefined): Attributes {
     this.attrs.begin(into);
     this.present = false;
     while (this.pos < end) {
@@ -136,7 +136,7 @@ class Scanner {
     return this.attrs.finish();
   }
 
-  private scopeSpans(end: number, spans: SpanData[]): void {
+  protected scopeSpans(end: number, spans: SpanData[]): void {
     while (this.pos < end) {
       const tag = this.tag(end);
       if (tag >>> 3 === 2) {
@@ -147,7 +147,7 @@ class Scanner {
     }
   }
 
-  private span(end: number): SpanData | undefined {
+  protected span(end: number): SpanData | undefined {
     const limit = this.limits.maxAttributeValueLength;
     let traceStart = -1;
     let traceEnd = -1;
@@ -233,20 +233,20 @@ class Scanner {
     };
   }
 
-  private reject(reason: string): undefined {
+  protected reject(reason: string): undefined {
     this.rejects.add(reason);
     return undefined;
   }
 
   /** True when bytes[start, end) is an id of `size` bytes that is not all zero. */
-  private validId(start: number, end: number, size: number): boolean {
+  protected validId(start: number, end: number, size: number): boolean {
     if (end - start !== size) return false;
     const buf = this.buf;
     for (let i = start; i < end; i++) if (buf[i] !== 0) return true;
     return false;
   }
 
-  private statusCode(end: number, current: number): number {
+  protected statusCode(end: number, current: number): number {
     let code = current;
     while (this.pos < end) {
       const tag = this.tag(end);
@@ -259,7 +259,7 @@ class Scanner {
   }
 
   /** Reads one KeyValue into this.attrs. */
-  private keyValue(end: number): void {
+  protected keyValue(end: number): void {
     const limit = this.limits.maxAttributeValueLength;
     const filter = this.filter;
     let key = '';
@@ -305,7 +305,7 @@ class Scanner {
   }
 
   /** Reads an AnyValue at nesting `depth` (1 for an attribute's own value); sets this.kind. */
-  private anyValue(end: number, depth: number): AttrValue | undefined {
+  protected anyValue(end: number, depth: number): AttrValue | undefined {
     if (depth > this.limits.maxValueDepth) throw new DecodeError(`attribute value nested deeper than ${this.limits.maxValueDepth}`);
     const limit = this.limits.maxAttributeValueLength;
     let value: AttrValue | undefined;
@@ -370,7 +370,7 @@ class Scanner {
    * Steps over an AnyValue that is left out, decoding nothing: only its nesting is followed, so
    * that the depth limit holds for every value of the request, read or not.
    */
-  private skipValue(end: number, depth: number): void {
+  protected skipValue(end: number, depth: number): void {
     if (depth > this.limits.maxValueDepth) throw new DecodeError(`attribute value nested deeper than ${this.limits.maxValueDepth}`);
     while (this.pos < end) {
       const tag = this.tag(end);
@@ -402,7 +402,7 @@ class Scanner {
   }
 
   /** An ArrayValue (`[`) or KeyValueList (`{`) as JSON text. */
-  private list(end: number, depth: number, open: '[' | '{'): string {
+  protected list(end: number, depth: number, open: '[' | '{'): string {
     const builder = new JsonTextBuilder(open, this.limits.maxAttributeValueLength);
     while (this.pos < end) {
       const tag = this.tag(end);
@@ -417,7 +417,7 @@ class Scanner {
     return builder.finish();
   }
 
-  private listEntry(end: number, depth: number, builder: JsonTextBuilder): void {
+  protected listEntry(end: number, depth: number, builder: JsonTextBuilder): void {
     let key = '';
     let text = 'null';
     while (this.pos < end) {
@@ -442,7 +442,7 @@ class Scanner {
   }
 
   /** UTF-8 text of bytes[pos, end), cut to `limit` characters; invalid bytes become U+FFFD. */
-  private string(end: number, limit: number, table: StringTable = VALUES): string {
+  protected string(end: number, limit: number, table: StringTable = VALUES): string {
     const start = this.pos;
     this.pos = end;
     const cached = table.get(this.buf, start, end);
@@ -452,7 +452,7 @@ class Scanner {
     return truncate(utf8(this.buf, start, stop), limit);
   }
 
-  private fixed64Ms(end: number): number {
+  protected fixed64Ms(end: number): number {
     this.need(8, end);
     const buf = this.buf;
     const p = this.pos;
@@ -463,7 +463,7 @@ class Scanner {
   }
 
   /** Reads a field tag; refuses field number 0 and tags wider than 32 bits. */
-  private tag(end: number): number {
+  protected tag(end: number): number {
     const tag = this.varint(end);
     if (this.hi !== 0) throw new DecodeError(`invalid field tag at byte ${this.pos}`);
     if (tag >>> 3 === 0) throw new DecodeError(`invalid field number 0 at byte ${this.pos}`);
@@ -471,7 +471,7 @@ class Scanner {
   }
 
   /** Reads a varint; returns its low 32 bits (unsigned) and leaves the high 32 bits in this.hi. */
-  private varint(end: number): number {
+  protected varint(end: number): number {
     const buf = this.buf;
     let pos = this.pos;
     if (pos >= end) throw new DecodeError(`truncated varint at byte ${pos}`);
@@ -501,27 +501,27 @@ class Scanner {
   }
 
   /** Checks a length-delimited field and returns the offset where its contents end. */
-  private len(tag: number, end: number, field: string): number {
+  protected len(tag: number, end: number, field: string): number {
     this.expect(tag, WIRE_LEN, field);
     return this.lenEnd(end);
   }
 
-  private lenEnd(end: number): number {
+  protected lenEnd(end: number): number {
     const n = this.varint(end);
     if (this.hi !== 0 || n > end - this.pos) throw new DecodeError(`length ${this.hi !== 0 ? 'over 4 GiB' : n} at byte ${this.pos} runs past the end of its message`);
     return this.pos + n;
   }
 
-  private need(n: number, end: number): void {
+  protected need(n: number, end: number): void {
     if (end - this.pos < n) throw new DecodeError(`truncated fixed-width field at byte ${this.pos}`);
   }
 
-  private expect(tag: number, wireType: number, field: string): void {
+  protected expect(tag: number, wireType: number, field: string): void {
     if ((tag & 7) !== wireType) throw new DecodeError(`wrong wire type ${tag & 7} for ${field}`);
   }
 
   /** Steps over a field conduct does not read. */
-  private skip(tag: number, end: number): void {
+  protected skip(tag: number, end: number): void {
     switch (tag & 7) {
       case WIRE_VARINT:
         this.varint(end);

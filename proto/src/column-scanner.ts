@@ -1,0 +1,233 @@
+/**
+ * The hot-path decoder into the columnar form (columns.ts): the same wire scanner as
+ * decodeTracesRequest, with the same checks, limits and key filter, writing spans and attributes
+ * into a request's columns instead of objects.
+ */
+import type { Buffer } from 'node:buffer';
+import { ColumnsBuilder, ID_BYTES_PER_SPAN, type SpanColumns } from './columns.js';
+import { KeyDecision } from './key-filter.js';
+import { attributeKeyId, letterOf, PREFIXED } from './key-ids.js';
+import type { AttrValue, AttributeKeep, DecodeLimits } from './model.js';
+import { asDecodeError, REJECT_PARENT_ID, REJECT_SPAN_ID, REJECT_TRACE_ID, resolveLimits, SPAN_ID_BYTES, TRACE_ID_BYTES, ValueKind } from './values.js';
+import { KEYS, Scanner } from './wire-scanner.js';
+
+const EMPTY_KEY = (attributeKeyId('') << 2) | KeyDecision.KEEP;
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+
+/**
+ * Decodes an OTLP/protobuf ExportTraceServiceRequest into columns. `limits.keep` is required:
+ * only kept keys have ids to be stored under.
+ * @throws DecodeError for any malformed input (exactly where decodeTracesRequest throws).
+ */
+export function decodeTracesRequestColumns(bytes: Uint8Array, limits: Partial<DecodeLimits> & { keep: AttributeKeep }): SpanColumns {
+  const scanner = new ColumnScanner(bytes, resolveLimits(limits));
+  try {
+    return scanner.columns();
+  } catch (err) {
+    return asDecodeError(err);
+  }
+}
+
+class ColumnScanner extends Scanner {
+  private readonly out = new ColumnsBuilder();
+  /** Where the ResourceSpans being read keeps its resource: a repeated resource field merges. */
+  private resourceIndex = 0;
+
+  columns(): SpanColumns {
+    const end = this.buf.length;
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      if (tag >>> 3 === 1) {
+        const sub = this.len(tag, end, 'ExportTraceServiceRequest.resource_spans');
+        this.resourceSpansColumns(sub);
+      } else this.skip(tag, end);
+    }
+    return this.out.finish(this.rejects.total, this.rejects.message());
+  }
+
+  private resourceSpansColumns(end: number): void {
+    // The resource's attributes are collected apart from the spans', as one owner, whenever its
+    // field comes: first, between scope spans, last, or several times (merged).
+    const out = this.out;
+    this.resourceIndex = out.resources;
+    const resources: number[] = [];
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      switch (tag >>> 3) {
+        case 1: {
+          const sub = this.len(tag, end, 'ResourceSpans.resource');
+          resources.push(this.pos, sub);
+          this.pos = sub;
+          break;
+        }
+        case 2: {
+          const sub = this.len(tag, end, 'ResourceSpans.scope_spans');
+          this.scopeSpansColumns(sub);
+          break;
+        }
+        default:
+          this.skip(tag, end);
+      }
+    }
+    const after = this.pos;
+    out.beginResource();
+    for (let k = 0; k < resources.length; k += 2) {
+      this.pos = resources[k]!;
+      this.resourceColumns(resources[k + 1]!);
+    }
+    out.endResource();
+    this.pos = after;
+  }
+
+  private resourceColumns(end: number): void {
+    this.present = false;
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      if (tag >>> 3 === 1) {
+        const sub = this.len(tag, end, 'Resource.attributes');
+        this.keyValueColumns(sub);
+      } else this.skip(tag, end);
+    }
+  }
+
+  private scopeSpansColumns(end: number): void {
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      if (tag >>> 3 === 2) {
+        const sub = this.len(tag, end, 'ScopeSpans.spans');
+        this.spanColumns(sub);
+      } else this.skip(tag, end);
+    }
+  }
+
+  private spanColumns(end: number): void {
+    const limit = this.limits.maxAttributeValueLength;
+    const out = this.out;
+    let traceStart = -1;
+    let traceEnd = -1;
+    let spanStart = -1;
+    let spanEnd = -1;
+    let parentStart = -1;
+    let parentEnd = -1;
+    let name = '';
+    let kind = 0;
+    let startMs = 0;
+    let endMs = 0;
+    let statusCode = 0;
+    out.beginSpan();
+    this.present = false;
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      switch (tag >>> 3) {
+        case 1:
+          traceEnd = this.len(tag, end, 'Span.trace_id');
+          traceStart = this.pos;
+          this.pos = traceEnd;
+          break;
+        case 2:
+          spanEnd = this.len(tag, end, 'Span.span_id');
+          spanStart = this.pos;
+          this.pos = spanEnd;
+          break;
+        case 4:
+          parentEnd = this.len(tag, end, 'Span.parent_span_id');
+          parentStart = this.pos;
+          this.pos = parentEnd;
+          break;
+        case 5: {
+          const sub = this.len(tag, end, 'Span.name');
+          name = this.string(sub, limit);
+          break;
+        }
+        case 6:
+          this.expect(tag, WIRE_VARINT, 'Span.kind');
+          kind = this.varint(end) | 0;
+          break;
+        case 7:
+          this.expect(tag, WIRE_I64, 'Span.start_time_unix_nano');
+          startMs = this.fixed64Ms(end);
+          break;
+        case 8:
+          this.expect(tag, WIRE_I64, 'Span.end_time_unix_nano');
+          endMs = this.fixed64Ms(end);
+          break;
+        case 9: {
+          const sub = this.len(tag, end, 'Span.attributes');
+          this.keyValueColumns(sub);
+          break;
+        }
+        case 15: {
+          const sub = this.len(tag, end, 'Span.status');
+          statusCode = this.statusCode(sub, statusCode);
+          break;
+        }
+        default:
+          this.skip(tag, end);
+      }
+    }
+    let reason = '';
+    if (!this.validId(traceStart, traceEnd, TRACE_ID_BYTES)) reason = REJECT_TRACE_ID;
+    else if (!this.validId(spanStart, spanEnd, SPAN_ID_BYTES)) reason = REJECT_SPAN_ID;
+    else if (parentEnd > parentStart && parentEnd - parentStart !== SPAN_ID_BYTES) reason = REJECT_PARENT_ID;
+    if (reason !== '') {
+      out.dropSpan();
+      this.reject(reason);
+      return;
+    }
+    const ids = out.idsOfNext();
+    const buf: Buffer = this.buf;
+    ids.set(buf.subarray(traceStart, traceEnd), 0);
+    ids.set(buf.subarray(spanStart, spanEnd), 16);
+    // An absent or all-zero parent is a root: zeros.
+    if (parentEnd > parentStart) ids.set(buf.subarray(parentStart, parentEnd), 24);
+    else ids.fill(0, 24, ID_BYTES_PER_SPAN);
+    this.spanCount++;
+    out.endSpanInPlace(name, kind, statusCode, startMs, endMs, this.resourceIndex);
+  }
+
+  /** Reads one KeyValue into the owner being collected. */
+  private keyValueColumns(end: number): void {
+    const limit = this.limits.maxAttributeValueLength;
+    const filter = this.filter!;
+    let key = '';
+    // A KeyValue without a key is kept under '', as the object decoder keeps it.
+    let found = EMPTY_KEY;
+    let decision: KeyDecision = KeyDecision.KEEP;
+    let value: AttrValue | undefined;
+    let kind: ValueKind = ValueKind.EMPTY;
+    while (this.pos < end) {
+      const tag = this.tag(end);
+      switch (tag >>> 3) {
+        case 1: {
+          const sub = this.len(tag, end, 'KeyValue.key');
+          key = this.string(sub, limit, KEYS);
+          found = filter.lookup(key);
+          decision = (found & 3) as KeyDecision;
+          break;
+        }
+        case 2: {
+          const sub = this.len(tag, end, 'KeyValue.value');
+          if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) {
+            this.skipValue(sub, 1);
+            kind = ValueKind.EMPTY;
+          } else {
+            value = this.anyValue(sub, 1);
+            kind = this.kind;
+          }
+          break;
+        }
+        default:
+          this.skip(tag, end);
+      }
+    }
+    if (kind === ValueKind.EMPTY) return;
+    if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) return;
+    const max = this.limits.maxAttributesPerSpan;
+    if (decision === KeyDecision.KEEP) {
+      this.out.put(found >>> 2, value as AttrValue, letterOf(key), max);
+      return;
+    }
+    if (this.out.put(found >>> 2, value as AttrValue, letterOf(key) | PREFIXED, max)) this.present = true;
+  }
+}

@@ -1,0 +1,131 @@
+// The columnar decoder against the object decoders: for the same bytes, the same spans, fields,
+// resources and attributes (after the same key filter), or the same refusal.
+import { describe, expect, it } from 'vitest';
+import { ColumnAttrs, columnsFromData, ObjectAttrs, type SpanColumns } from './columns.js';
+import { decodeTracesRequestColumns } from './column-scanner.js';
+import { decodeTracesRequest } from './wire-scanner.js';
+import { decodeTracesRequestJson } from './json-decoder.js';
+import { encodeTracesRequest } from './messages.js';
+import { attributeKeyId, attributeKeyName, PREFIXED } from './key-ids.js';
+import { DecodeError, type AttributeKeep, type TracesRequestData } from './model.js';
+import { mutate, realisticRequest, seededRandom, toJson, toProto, type RequestSpec } from './testdata/requests.js';
+import { kv, ld, request, span, tag, vi, varint } from './testdata/wire.js';
+
+const KEEP: AttributeKeep = {
+  keys: new Set(['service.name', 'service.namespace', 'cloud.region', 'host.name', 'http.route', 'http.request.method', 'url.path', 'http.response.status_code', 'server.port', 'enduser.id', 'peer.service', 'db.system.name', 'rpc.method']),
+  presencePrefixes: ['http.', 'db.', 'rpc.', 'messaging.'],
+};
+
+/** Everything a reader can get out of columns, as plain data. */
+function dump(cols: SpanColumns) {
+  const owner = (view: ColumnAttrs) => {
+    const out: Record<string, unknown> = {};
+    for (const key of [...KEEP.keys].sort()) {
+      const v = view.get(attributeKeyId(key));
+      if (v !== undefined) out[key] = v;
+    }
+    return { attrs: out, prefixed: (view.letters & PREFIXED) !== 0, letters: view.letters & ~PREFIXED };
+  };
+  return {
+    spanCount: cols.spanCount,
+    rejectedSpans: cols.rejectedSpans,
+    rejectMessage: cols.rejectMessage,
+    spans: Array.from({ length: cols.spanCount }, (_, i) => ({ ...cols.span(i), attributes: owner(cols.spanAttrs(i)), resource: owner(cols.resourceAttrs(cols.resourceOf[i]!)) })),
+  };
+}
+
+/** The same through the object decoder's output, read as it is (not through the columns). */
+function dumpObjects(data: TracesRequestData) {
+  const owner = (record: Record<string, unknown>) => {
+    const view = new ObjectAttrs(record as never, KEEP.presencePrefixes);
+    const out: Record<string, unknown> = {};
+    for (const key of [...KEEP.keys].sort()) if (record[key] !== undefined) out[key] = record[key];
+    return { attrs: out, prefixed: (view.letters & PREFIXED) !== 0, letters: view.letters & ~PREFIXED };
+  };
+  return {
+    spanCount: data.spanCount,
+    rejectedSpans: data.rejectedSpans,
+    rejectMessage: data.rejectMessage,
+    spans: data.resourceSpans.flatMap((rs) => rs.spans.map((s) => ({ ...s, attributes: owner(s.attributes), resource: owner(rs.resource) }))),
+  };
+}
+
+function outcome(run: () => unknown): unknown {
+  try {
+    return run();
+  } catch (err) {
+    if (!(err instanceof DecodeError)) throw err;
+    return 'refused';
+  }
+}
+
+function compare(bytes: Uint8Array, limits: { maxValueDepth?: number; maxAttributesPerSpan?: number } = {}): 'ok' | 'refused' {
+  const objects = outcome(() => dumpObjects(decodeTracesRequest(bytes, { ...limits, keep: KEEP })));
+  const columns = outcome(() => dump(decodeTracesRequestColumns(bytes, { ...limits, keep: KEEP })));
+  expect(columns).toEqual(objects);
+  return objects === 'refused' ? 'refused' : 'ok';
+}
+
+describe('columnar decoder', () => {
+  it('reads realistic requests as the object decoder does, from protobuf and through columnsFromData', () => {
+    for (const seed of [1, 2, 3]) {
+      const spec: RequestSpec = realisticRequest(64, seed);
+      const bytes = encodeTracesRequest(toProto(spec));
+      expect(compare(bytes)).toBe('ok');
+      const cols = decodeTracesRequestColumns(bytes, { keep: KEEP });
+      expect(cols.spanCount).toBe(64);
+      expect(dump(columnsFromData(decodeTracesRequest(bytes), KEEP))).toEqual(dump(cols));
+      expect(dump(columnsFromData(decodeTracesRequestJson(JSON.stringify(toJson(spec)), { keep: KEEP }), KEEP))).toEqual(dump(cols));
+    }
+  });
+
+  it('holds a resource once for all its spans and copies a span out with its resource', () => {
+    const cols = decodeTracesRequestColumns(encodeTracesRequest(toProto(realisticRequest(48, 5))), { keep: KEEP });
+    expect(cols.resourceCount).toBe(6);
+    const copy = cols.copySpan(17);
+    expect(copy.spanCount).toBe(1);
+    expect(dump(copy).spans[0]).toEqual(dump(cols).spans[17]);
+    expect(copy.attrKeys.length).toBeLessThan(cols.attrKeys.length / 10);
+  });
+
+  it('rejects, merges and limits as the object decoder does', () => {
+    const TRACE2 = Buffer.from('5b8efff798038103d269b633813fc60c', 'hex');
+    const cases = [
+      // a missing trace id, a zero span id, a parent of the wrong size, a zero parent (a root)
+      request(span(ld(1, Buffer.alloc(0)))),
+      request(ld(1, TRACE2), ld(2, Buffer.alloc(8)), ld(5, 'x')),
+      request(span(ld(4, Buffer.from('0102', 'hex')))),
+      request(span(ld(4, Buffer.alloc(8)), vi(6, 2), ld(9, kv('http.route', ld(1, '/a'))))),
+      // the same key twice (last wins), a presence key before a kept prefixed one, kinds out of range
+      request(span(ld(9, kv('http.route', ld(1, '/a'))), ld(9, kv('http.flavor', ld(1, '1.1'))), ld(9, kv('http.route', ld(1, '/b'))), ld(9, kv('db.x', ld(1, 'y'))), vi(6, 0xffffffff), ld(15, vi(3, 9)))),
+      // values of every kind
+      request(span(ld(9, kv('enduser.id', vi(2, 1))), ld(9, kv('server.port', vi(3, -5))), ld(9, kv('host.name', Buffer.concat([tag(4, 1), Buffer.alloc(8, 1)]))), ld(9, kv('url.path', ld(5, ld(1, ld(1, 'a'))))))),
+    ];
+    for (const bytes of cases) compare(bytes);
+    compare(cases[4]!, { maxAttributesPerSpan: 1 });
+    // A resource given twice merges, and a resource after its spans counts.
+    const res = (k: string, v: string) => ld(1, ld(1, kv(k, ld(1, v))));
+    const spans = ld(2, ld(2, span()));
+    compare(Buffer.concat([tag(1, 2), varint(0)]));
+    const rs = Buffer.concat([spans, res('service.name', 'a'), res('host.name', 'h'), res('service.name', 'b')]);
+    compare(ld(1, rs));
+  });
+
+  it(`answers as the object decoder does for 3000 mutated requests`, () => {
+    const random = seededRandom(4242);
+    const seed = encodeTracesRequest(toProto(realisticRequest(8, 11)));
+    const tally = { ok: 0, refused: 0 };
+    for (let i = 0; i < 3000; i++) tally[compare(mutate(seed, random), { maxValueDepth: 4 })]++;
+    expect(tally.ok).toBeGreaterThan(50);
+    expect(tally.refused).toBeGreaterThan(50);
+  });
+
+  it('gives kept keys process-wide ids and presence keys one shared id', () => {
+    const id = attributeKeyId('http.route');
+    expect(attributeKeyId('http.route')).toBe(id);
+    expect(attributeKeyName(id)).toBe('http.route');
+    const cols = decodeTracesRequestColumns(request(span(ld(9, kv('db.x', ld(1, 'y'))), ld(9, kv('feature', ld(1, 'z'))))), { keep: KEEP });
+    expect([...cols.attrKeys.subarray(cols.attrStart[0], cols.attrStart[1])]).toEqual([0]);
+    expect(cols.spanAttrs(0).letters & PREFIXED).toBe(PREFIXED);
+  });
+});

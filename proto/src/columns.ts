@@ -1,0 +1,468 @@
+/**
+ * The columnar form of a decoded traces request, for conduct's hot path: one set of typed arrays
+ * per request instead of a span object and an attributes object per span. Spans wait for their
+ * trace to complete in this form (a pending span is a reference to its request's columns and its
+ * index), so what the garbage collector marks and copies per pending span is a few array slots.
+ *
+ * - ids: 32 bytes per span (trace id, span id, parent span id; an all-zero parent is a root), made
+ *   hex text only when asked for, through the same shared table as the object decoder;
+ * - kind and status as 32-bit integers (as on the wire), start and end times as doubles, names as (table-shared) strings;
+ * - attributes as one flat list of (key id, value) per request with per-owner offsets, where an
+ *   owner is a span (0 .. spanCount-1) or a resource (spanCount + its index): a resource's
+ *   attributes are held once, whatever number of spans it has.
+ *
+ * Key ids are process-wide small integers ({@link attributeKeyId}); only kept keys (see
+ * AttributeKeep) get one, so a reader resolves the ids of the keys it reads once and looks values
+ * up by id. Every key outside the kept ones that a presence prefix lets through has the id
+ * {@link PRESENCE_KEY_ID}.
+ */
+import { HexTable } from './string-table.js';
+import { KeyDecision, keyFilterOf, type KeyFilter } from './key-filter.js';
+import { attributeKeyName, letterOf, PREFIXED } from './key-ids.js';
+import { DecodeError, type AttributeKeep, type Attributes, type AttrValue, type SpanData, type TracesRequestData } from './model.js';
+
+// ---- readers -----------------------------------------------------------------------------------
+
+/** Attributes of one span or resource, read by key id. */
+export interface AttrReader {
+  get(key: number): AttrValue | undefined;
+  /** `letterOf` of every key it holds, with PREFIXED when one has a presence prefix. */
+  readonly letters: number;
+}
+
+/** The fields of a span, with its attributes behind a reader. */
+export interface SpanView {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: number;
+  startMs: number;
+  endMs: number;
+  statusCode: number;
+  attributes: AttrReader;
+}
+
+/** An attributes object read by key id (tests, and the reference for the columns). */
+export class ObjectAttrs implements AttrReader {
+  readonly letters: number;
+
+  /** `prefixes`: the presence prefixes that set PREFIXED. */
+  constructor(
+    readonly record: Attributes,
+    prefixes: readonly string[] = [],
+  ) {
+    let letters = 0;
+    for (const key in record) {
+      letters |= letterOf(key);
+      for (const p of prefixes) if (key.startsWith(p)) letters |= PREFIXED;
+    }
+    this.letters = letters;
+  }
+
+  get(key: number): AttrValue | undefined {
+    return this.record[attributeKeyName(key)];
+  }
+}
+
+/** The attributes of one owner of a SpanColumns. */
+export class ColumnAttrs implements AttrReader {
+  readonly letters: number;
+  private readonly from: number;
+  private readonly to: number;
+
+  constructor(
+    private readonly cols: SpanColumns,
+    owner: number,
+  ) {
+    this.letters = cols.letters[owner]!;
+    this.from = cols.attrStart[owner]!;
+    this.to = cols.attrStart[owner + 1]!;
+  }
+
+  get(key: number): AttrValue | undefined {
+    const keys = this.cols.attrKeys;
+    for (let j = this.from; j < this.to; j++) if (keys[j] === key) return this.cols.attrValues[j];
+    return undefined;
+  }
+}
+
+// ---- the columns ---------------------------------------------------------------------------------
+
+/** Bytes of ids per span: trace id (16), span id (8), parent span id (8). */
+export const ID_BYTES_PER_SPAN = 32;
+
+/** Shared by every request: the spans of a trace carry one trace id, a parent id is another span's id. */
+export const IDS = new HexTable(14);
+
+export class SpanColumns {
+  /** Resource index of each span. */
+  readonly resourceOf: Uint32Array;
+  /** Owner o's attributes are attrKeys/attrValues[attrStart[o], attrStart[o + 1]). */
+  readonly attrStart: Uint32Array;
+  private readonly resourceViews: (ColumnAttrs | undefined)[];
+
+  constructor(
+    readonly spanCount: number,
+    readonly resourceCount: number,
+    readonly ids: Uint8Array,
+    readonly names: string[],
+    readonly kinds: Int32Array,
+    readonly statuses: Int32Array,
+    readonly starts: Float64Array,
+    readonly ends: Float64Array,
+    resourceOf: Uint32Array,
+    attrStart: Uint32Array,
+    readonly attrKeys: Uint16Array,
+    readonly attrValues: AttrValue[],
+    /** Per owner (spans, then resources): see AttrReader.letters. */
+    readonly letters: Uint32Array,
+    /** Spans present in the request that could not be used (see TracesRequestData). */
+    readonly rejectedSpans = 0,
+    readonly rejectMessage = '',
+  ) {
+    this.resourceOf = resourceOf;
+    this.attrStart = attrStart;
+    this.resourceViews = new Array<ColumnAttrs | undefined>(resourceCount).fill(undefined);
+  }
+
+  traceId(i: number): string {
+    const at = i * ID_BYTES_PER_SPAN;
+    return IDS.get(this.ids, at, at + 16);
+  }
+
+  spanId(i: number): string {
+    const at = i * ID_BYTES_PER_SPAN + 16;
+    return IDS.get(this.ids, at, at + 8);
+  }
+
+  /** '' for a root span. */
+  parentSpanId(i: number): string {
+    const at = i * ID_BYTES_PER_SPAN + 24;
+    const ids = this.ids;
+    for (let k = at; k < at + 8; k++) if (ids[k] !== 0) return IDS.get(ids, at, at + 8);
+    return '';
+  }
+
+  /** The attributes of span i (a new reader). */
+  spanAttrs(i: number): ColumnAttrs {
+    return new ColumnAttrs(this, i);
+  }
+
+  /** The attributes of resource r: one reader per resource, so per-resource memos hit. */
+  resourceAttrs(r: number): ColumnAttrs {
+    let view = this.resourceViews[r];
+    if (view === undefined) this.resourceViews[r] = view = new ColumnAttrs(this, this.spanCount + r);
+    return view;
+  }
+
+  /** Span i with its fields read out (a new object). */
+  span(i: number): SpanView {
+    return {
+      traceId: this.traceId(i),
+      spanId: this.spanId(i),
+      parentSpanId: this.parentSpanId(i),
+      name: this.names[i]!,
+      kind: this.kinds[i]!,
+      startMs: this.starts[i]!,
+      endMs: this.ends[i]!,
+      statusCode: this.statuses[i]!,
+      attributes: this.spanAttrs(i),
+    };
+  }
+
+  /** Span i and its resource in columns of their own, so that holding it does not hold the request. */
+  copySpan(i: number): SpanColumns {
+    const b = new ColumnsBuilder();
+    const r = this.resourceOf[i]!;
+    b.beginResource();
+    copyOwner(this, this.spanCount + r, b);
+    b.endResource();
+    b.beginSpan();
+    copyOwner(this, i, b);
+    const at = i * ID_BYTES_PER_SPAN;
+    b.endSpan(this.ids, at, this.names[i]!, this.kinds[i]!, this.statuses[i]!, this.starts[i]!, this.ends[i]!, 0);
+    return b.finish(0, '');
+  }
+}
+
+function copyOwner(from: SpanColumns, owner: number, into: ColumnsBuilder): void {
+  for (let j = from.attrStart[owner]!; j < from.attrStart[owner + 1]!; j++) into.append(from.attrKeys[j]!, from.attrValues[j]!);
+  into.orLetters(from.letters[owner]!);
+}
+
+// ---- building ---------------------------------------------------------------------------------
+
+const ID_ZERO = new Uint8Array(ID_BYTES_PER_SPAN);
+
+/**
+ * Collects spans and resources into growing arrays, then hands out exactly sized columns. Span
+ * attributes go to the flat list as they come; a resource's attributes are kept apart until its
+ * ResourceSpans ends (they may come after its spans) and go after every span's at the end.
+ */
+export class ColumnsBuilder {
+  private n = 0;
+  private ids = new Uint8Array(ID_BYTES_PER_SPAN * 64);
+  private names: string[] = [];
+  private kinds = new Int32Array(64);
+  private statuses = new Int32Array(64);
+  private starts = new Float64Array(64);
+  private ends = new Float64Array(64);
+  private resourceOf = new Uint32Array(64);
+  private spanAttrEnd = new Uint32Array(65);
+  private spanLetters = new Uint32Array(64);
+  private keys = new Uint16Array(512);
+  private values: AttrValue[] = [];
+  private count = 0;
+  /** Where the owner being collected starts in keys/values. */
+  private ownerStart = 0;
+  private letters = 0;
+  private inResource = false;
+  private resKeys: number[] = [];
+  private resValues: AttrValue[] = [];
+  private resEnd: number[] = [];
+  private resLetters: number[] = [];
+  private resLettersNow = 0;
+  private resStart = 0;
+
+  /** Number of resources begun. */
+  get resources(): number {
+    return this.resEnd.length + (this.inResource ? 1 : 0);
+  }
+
+  beginResource(): void {
+    this.inResource = true;
+    this.resStart = this.resKeys.length;
+    this.resLettersNow = 0;
+  }
+
+  endResource(): void {
+    this.inResource = false;
+    this.resEnd.push(this.resKeys.length);
+    this.resLetters.push(this.resLettersNow);
+  }
+
+  beginSpan(): void {
+    this.ownerStart = this.count;
+    this.letters = 0;
+  }
+
+  /** Number of attributes of the owner being collected. */
+  ownerSize(): number {
+    return this.inResource ? this.resKeys.length - this.resStart : this.count - this.ownerStart;
+  }
+
+  /** True when the owner being collected holds `key`. */
+  has(key: number): boolean {
+    if (this.inResource) {
+      for (let j = this.resStart; j < this.resKeys.length; j++) if (this.resKeys[j] === key) return true;
+      return false;
+    }
+    for (let j = this.ownerStart; j < this.count; j++) if (this.keys[j] === key) return true;
+    return false;
+  }
+
+  /**
+   * Puts an attribute on the owner being collected: a key it holds already gets the new value,
+   * a new key is added while the owner holds fewer than `max`. True when the owner holds the key.
+   */
+  put(key: number, value: AttrValue, letter: number, max: number): boolean {
+    if (this.inResource) {
+      const keys = this.resKeys;
+      for (let j = this.resStart; j < keys.length; j++) {
+        if (keys[j] === key) {
+          this.resValues[j] = value;
+          return true;
+        }
+      }
+      if (keys.length - this.resStart >= max) return false;
+      keys.push(key);
+      this.resValues.push(value);
+      this.resLettersNow |= letter;
+      return true;
+    }
+    const keys = this.keys;
+    for (let j = this.ownerStart; j < this.count; j++) {
+      if (keys[j] === key) {
+        this.values[j] = value;
+        return true;
+      }
+    }
+    if (this.count - this.ownerStart >= max) return false;
+    this.append(key, value);
+    this.letters |= letter;
+    return true;
+  }
+
+  /** Adds an attribute unchecked (copies). */
+  append(key: number, value: AttrValue): void {
+    if (this.inResource) {
+      this.resKeys.push(key);
+      this.resValues.push(value);
+      return;
+    }
+    if (this.count === this.keys.length) this.keys = grow(this.keys, this.count * 2);
+    this.keys[this.count] = key;
+    this.values[this.count] = value;
+    this.count++;
+  }
+
+  orLetters(letters: number): void {
+    if (this.inResource) this.resLettersNow |= letters;
+    else this.letters |= letters;
+  }
+
+  /** Drops the attributes of the span being collected (it is rejected). */
+  dropSpan(): void {
+    this.count = this.ownerStart;
+    this.values.length = this.count;
+  }
+
+  /** Ends the span being collected; its ids are ids[at, at + 32) (at < 0: all zero). */
+  endSpan(ids: Uint8Array, at: number, name: string, kind: number, status: number, startMs: number, endMs: number, resource: number): void {
+    const i = this.n;
+    if (i === this.kinds.length) this.growSpans(i * 2);
+    this.ids.set(at < 0 ? ID_ZERO : ids.subarray(at, at + ID_BYTES_PER_SPAN), i * ID_BYTES_PER_SPAN);
+    this.names.push(name);
+    this.kinds[i] = kind;
+    this.statuses[i] = status;
+    this.starts[i] = startMs;
+    this.ends[i] = endMs;
+    this.resourceOf[i] = resource;
+    this.spanLetters[i] = this.letters;
+    this.spanAttrEnd[i + 1] = this.count;
+    this.n = i + 1;
+  }
+
+  /** Writes the ids of the next span (before endSpan with at = -2: taken from here). */
+  idsOfNext(): Uint8Array {
+    if (this.n === this.kinds.length) this.growSpans(this.n * 2);
+    return this.ids.subarray(this.n * ID_BYTES_PER_SPAN, (this.n + 1) * ID_BYTES_PER_SPAN);
+  }
+
+  /** Ends a span whose ids were written into idsOfNext(). */
+  endSpanInPlace(name: string, kind: number, status: number, startMs: number, endMs: number, resource: number): void {
+    const i = this.n;
+    this.names.push(name);
+    this.kinds[i] = kind;
+    this.statuses[i] = status;
+    this.starts[i] = startMs;
+    this.ends[i] = endMs;
+    this.resourceOf[i] = resource;
+    this.spanLetters[i] = this.letters;
+    this.spanAttrEnd[i + 1] = this.count;
+    this.n = i + 1;
+  }
+
+  private growSpans(size: number): void {
+    this.ids = grow(this.ids, size * ID_BYTES_PER_SPAN);
+    this.kinds = grow(this.kinds, size);
+    this.statuses = grow(this.statuses, size);
+    this.starts = grow(this.starts, size);
+    this.ends = grow(this.ends, size);
+    this.resourceOf = grow(this.resourceOf, size);
+    this.spanLetters = grow(this.spanLetters, size);
+    this.spanAttrEnd = grow(this.spanAttrEnd, size + 1);
+  }
+
+  finish(rejectedSpans: number, rejectMessage: string): SpanColumns {
+    const n = this.n;
+    const r = this.resEnd.length;
+    const total = this.count + this.resKeys.length;
+    const attrStart = new Uint32Array(n + r + 1);
+    attrStart.set(this.spanAttrEnd.subarray(0, n + 1));
+    const keys = new Uint16Array(total);
+    keys.set(this.keys.subarray(0, this.count));
+    const values = this.values.slice(0, this.count);
+    let prev = 0;
+    for (let k = 0; k < r; k++) {
+      const end = this.resEnd[k]!;
+      for (let j = prev; j < end; j++) {
+        keys[this.count + j] = this.resKeys[j]!;
+        values.push(this.resValues[j]!);
+      }
+      attrStart[n + k + 1] = this.count + end;
+      prev = end;
+    }
+    const letters = new Uint32Array(n + r);
+    letters.set(this.spanLetters.subarray(0, n));
+    for (let k = 0; k < r; k++) letters[n + k] = this.resLetters[k]!;
+    return new SpanColumns(
+      n,
+      r,
+      this.ids.slice(0, n * ID_BYTES_PER_SPAN),
+      this.names,
+      this.kinds.slice(0, n),
+      this.statuses.slice(0, n),
+      this.starts.slice(0, n),
+      this.ends.slice(0, n),
+      this.resourceOf.slice(0, n),
+      attrStart,
+      keys,
+      values,
+      letters,
+      rejectedSpans,
+      rejectMessage,
+    );
+  }
+}
+
+type Growable = Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array;
+function grow<T extends Growable>(a: T, size: number): T {
+  const b = new (a.constructor as new (n: number) => T)(Math.max(size, 16));
+  b.set(a as never);
+  return b;
+}
+
+// ---- from decoded objects ---------------------------------------------------------------------
+
+/**
+ * The columns of a request decoded into objects (OTLP/JSON, audit records, a request handed over
+ * decoded), with `keep` applied as the decoders apply it: only kept keys, and of the keys outside
+ * them with a presence prefix only the first one, unless a kept key with such a prefix came first.
+ */
+export function columnsFromData(data: TracesRequestData, keep: AttributeKeep): SpanColumns {
+  const filter = keyFilterOf(keep)!;
+  const b = new ColumnsBuilder();
+  const ids = new Uint8Array(ID_BYTES_PER_SPAN);
+  for (let r = 0; r < data.resourceSpans.length; r++) {
+    const rs = data.resourceSpans[r]!;
+    b.beginResource();
+    putAll(b, rs.resource, filter);
+    b.endResource();
+    for (const span of rs.spans) {
+      b.beginSpan();
+      putAll(b, span.attributes, filter);
+      idBytes(span, ids);
+      b.endSpan(ids, 0, span.name, span.kind, span.statusCode, span.startMs, span.endMs, r);
+    }
+  }
+  return b.finish(data.rejectedSpans, data.rejectMessage);
+}
+
+function putAll(b: ColumnsBuilder, attrs: Attributes, filter: KeyFilter): void {
+  let present = false;
+  for (const key in attrs) {
+    const found = filter.lookup(key);
+    const decision = found & 3;
+    if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && present)) continue;
+    const kept = b.put(found >>> 2, attrs[key]!, decision === KeyDecision.KEEP ? letterOf(key) : letterOf(key) | PREFIXED, Infinity);
+    if (decision !== KeyDecision.KEEP && kept) present = true;
+  }
+}
+
+function idBytes(span: SpanData, into: Uint8Array): void {
+  hexInto(span.traceId, into, 0, 16);
+  hexInto(span.spanId, into, 16, 8);
+  if (span.parentSpanId === '') into.fill(0, 24, 32);
+  else hexInto(span.parentSpanId, into, 24, 8);
+}
+
+function hexInto(hex: string, into: Uint8Array, at: number, bytes: number): void {
+  if (hex.length !== bytes * 2) throw new DecodeError(`id ${JSON.stringify(hex.slice(0, 40))} is not ${bytes} bytes of hex`);
+  for (let k = 0; k < bytes; k++) {
+    const v = parseInt(hex.substr(2 * k, 2), 16);
+    if (Number.isNaN(v)) throw new DecodeError(`id ${JSON.stringify(hex.slice(0, 40))} is not hex`);
+    into[at + k] = v;
+  }
+}
