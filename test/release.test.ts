@@ -2,13 +2,15 @@
  * Releases end to end (issue 16, change awareness): real OTLP from the official SDK exporters
  * into a running conduct. A storefront learns on version 3.1.0, then its new replicas run 3.2.0.
  * A benign release that adds an endpoint on a known service and a new internal dependency is one
- * low `release` finding and nothing of medium or above; a poisoned release that also contacts a
- * new external host is an attack (medium or above).
+ * low `release` finding and nothing of medium or above, learned once its grace period is over
+ * (event time), also across a restart of conduct in between; a release judged malicious during its
+ * grace period is never learned; a poisoned release that also contacts a new external host is an
+ * attack (medium or above).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '@conduct/backend';
 import { startTestConduct, type TestConduct } from './support/conduct.js';
-import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, Traffic, alertsOf, describeAlerts, seeded, serious, type SpanSpec } from './support/traffic.js';
+import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, Traffic, alertsOf, describeAlerts, seeded, serious, type ApiAlert, type SpanSpec } from './support/traffic.js';
 
 const CONFIG: ConfigInput = { learning: { minCalls: 20, period: '1h' } };
 const T0 = Date.UTC(2026, 9, 12, 8, 0, 0);
@@ -16,6 +18,17 @@ const TRAINING_MS = 2 * HOUR;
 const EVERY_MS = 3 * MINUTE;
 const RELEASE_AT = T0 + TRAINING_MS + 10 * MINUTE;
 const STOREFRONT = 'svc:shop/storefront';
+const GRACE_MS = 6 * HOUR;
+/** The first product page after the release's grace period (6h by default) is over. */
+const AFTER_GRACE = RELEASE_AT + GRACE_MS + 10 * MINUTE;
+const REVIEWS = 'GET /products/{id}/reviews';
+
+interface IdentityView {
+  baseline: { operations: { key: string }[]; peers: { key: string }[] };
+}
+const operationsOf = async (c: TestConduct) =>
+  (await c.get<IdentityView>(`/api/v1/identities/${encodeURIComponent(STOREFRONT)}`)).body.baseline.operations.map((o) => o.key);
+const peersOf = async (c: TestConduct) => (await c.get<IdentityView>(`/api/v1/identities/${encodeURIComponent(STOREFRONT)}`)).body.baseline.peers.map((p) => p.key);
 
 let conduct: TestConduct | undefined;
 let traffic: Traffic | undefined;
@@ -58,8 +71,8 @@ const releaseCalls = (i: number): SpanSpec[] => [
   get(40, `http://recommendations.shop.svc:8080/similar/${1000 + i}`),
 ];
 
-async function trained(): Promise<{ conduct: TestConduct; traffic: Traffic }> {
-  conduct = await startTestConduct(CONFIG);
+async function trained(dir?: string): Promise<{ conduct: TestConduct; traffic: Traffic }> {
+  conduct = await startTestConduct(CONFIG, dir);
   traffic = new Traffic(conduct);
   for (let i = 0, at = T0; at < T0 + TRAINING_MS; i++, at += EVERY_MS) await traffic.trace(at, replica('3.1.0'), productPage(i));
   await conduct.flush();
@@ -69,8 +82,21 @@ async function trained(): Promise<{ conduct: TestConduct; traffic: Traffic }> {
   return { conduct, traffic };
 }
 
+/** After the grace period of a release that was never learned: its new operation raises one alert of medium or above. */
+async function expectStillNew(conduct: TestConduct, traffic: Traffic): Promise<void> {
+  const after = await traffic.trace(AFTER_GRACE, replica('3.2.0'), productPage(30, releaseCalls(30)));
+  await conduct.flush();
+  expect(await operationsOf(conduct)).not.toContain(REVIEWS);
+  const alerts = await alertsOf(conduct, STOREFRONT);
+  const onTrace = alerts.filter((a) => a.traceId === after.traceId);
+  expect(onTrace.length, describeAlerts(alerts)).toBe(1);
+  expect(SEVERITY_RANK[onTrace[0]!.severity], describeAlerts(alerts)).toBeGreaterThanOrEqual(SEVERITY_RANK.medium);
+  expect(onTrace[0]!.detectors).toContain('new-operation');
+  expect(onTrace[0]!.detectors).not.toContain('release');
+}
+
 describe('releases (real OTLP into a running conduct)', () => {
-  it('a benign release adding an endpoint and an internal dependency is one low release finding, learned, nothing medium or above', async () => {
+  it('a benign release adding an endpoint and an internal dependency is one low release finding, learned after its grace period, nothing medium or above', async () => {
     const { conduct, traffic } = await trained();
     // The rollout: old replicas keep serving while new ones start.
     await traffic.trace(RELEASE_AT - MINUTE, replica('3.1.0'), productPage(1));
@@ -91,10 +117,83 @@ describe('releases (real OTLP into a running conduct)', () => {
     expect(finding.explanation).toContain('"GET /products/{id}/reviews"');
     expect(finding.explanation).toContain('recommendations.shop.svc');
     for (const id of release.spanIds) expect(first.allSpanIds).toContain(id);
-    // Learned: the release's operations and peer are in the baseline, the later pages raised nothing new.
-    const identity = await conduct.get<{ baseline: { operations: { key: string }[]; peers: { key: string }[] } }>(`/api/v1/identities/${encodeURIComponent(STOREFRONT)}`);
-    expect(identity.body.baseline.operations.map((o) => o.key)).toContain('GET /products/{id}/reviews');
-    expect(identity.body.baseline.peers.map((p) => p.key).some((p) => p.startsWith('recommendations.shop.svc'))).toBe(true);
+    // Held within the grace period: not in the baseline yet; the release says until when.
+    expect(await operationsOf(conduct)).not.toContain(REVIEWS);
+    expect(finding.evidence?.learning).toEqual({ state: 'held', until: new Date(Date.parse(String(finding.evidence?.firstSeen)) + GRACE_MS).toISOString() });
+    // Two hours later (past the repeat window of an incident) the same changes are low again, never medium.
+    await traffic.trace(RELEASE_AT + 2 * HOUR, replica('3.2.0'), productPage(20, releaseCalls(20)));
+    await conduct.flush();
+    const later = await alertsOf(conduct, STOREFRONT);
+    expect(serious(later), describeAlerts(later)).toEqual([]);
+    expect(later.every((a) => a.detector === 'release'), describeAlerts(later)).toBe(true);
+
+    // After the grace period the release is learned: its operation and peer are baseline and raise nothing.
+    const after = await traffic.trace(AFTER_GRACE, replica('3.2.0'), productPage(30, releaseCalls(30)));
+    await conduct.flush();
+    expect(await operationsOf(conduct)).toContain(REVIEWS);
+    expect((await peersOf(conduct)).some((p) => p.startsWith('recommendations.shop.svc'))).toBe(true);
+    const all = await alertsOf(conduct, STOREFRONT);
+    expect(all.filter((a) => a.traceId === after.traceId), describeAlerts(all)).toEqual([]);
+    const learned = all.find((a) => a.id === release.id)!;
+    expect(learned.findings[0]!.evidence?.learning).toMatchObject({ state: 'learned' });
+  });
+
+  it('a release judged malicious during its grace period is never learned: after it, its new operation still raises', async () => {
+    const { conduct, traffic } = await trained();
+    await traffic.trace(RELEASE_AT, replica('3.2.0'), productPage(2, releaseCalls(2)));
+    await traffic.trace(RELEASE_AT + MINUTE, replica('3.2.0'), productPage(3, releaseCalls(3)));
+    await conduct.flush();
+    const [release] = await alertsOf(conduct, STOREFRONT);
+    expect(release, 'the release must be reported').toMatchObject({ detector: 'release', severity: 'low', count: 2 });
+    const judged = await conduct.post<ApiAlert>(`/api/v1/alerts/${release!.id}/feedback`, { verdict: 'malicious' });
+    expect(judged.status).toBe(200);
+    expect(judged.body.findings[0]!.evidence?.learning).toEqual({ state: 'withheld', reason: 'judged malicious' });
+
+    await expectStillNew(conduct, traffic);
+  });
+
+  it('a release that turns into an attack during its grace period is never learned', async () => {
+    const { conduct, traffic } = await trained();
+    await traffic.trace(RELEASE_AT, replica('3.2.0'), productPage(2, releaseCalls(2)));
+    // An hour later a replica of the same version reads a secret: an attack on that version.
+    const secret = get(50, 'http://vault.security.svc:8200/v1/secret/data/prod/db');
+    const attack = await traffic.trace(RELEASE_AT + HOUR, replica('3.2.0'), productPage(4, [...releaseCalls(4), secret]));
+    await conduct.flush();
+    const during = await alertsOf(conduct, STOREFRONT);
+    expect(serious(during).map((a) => a.traceId), describeAlerts(during)).toEqual([attack.traceId]);
+    const release = during.find((a) => a.detector === 'release')!;
+    expect(release.findings[0]!.evidence?.learning).toMatchObject({ state: 'withheld' });
+
+    await expectStillNew(conduct, traffic);
+  });
+
+  it('a restart during the grace period keeps the hold: not learned before it ends, learned after', async () => {
+    const first = await trained();
+    const dir = first.conduct.dir;
+    await first.traffic.trace(RELEASE_AT, replica('3.2.0'), productPage(2, releaseCalls(2)));
+    await first.traffic.trace(RELEASE_AT + MINUTE, replica('3.2.0'), productPage(3, releaseCalls(3)));
+    await first.conduct.flush();
+    expect(await operationsOf(first.conduct)).not.toContain(REVIEWS);
+    await first.traffic.close();
+    await first.conduct.stop();
+    traffic = undefined;
+
+    conduct = await startTestConduct(CONFIG, dir);
+    traffic = new Traffic(conduct);
+    expect(await operationsOf(conduct)).not.toContain(REVIEWS);
+    // Still within the grace period: held, the same release (low), nothing medium or above.
+    await traffic.trace(RELEASE_AT + 3 * HOUR, replica('3.2.0'), productPage(5, releaseCalls(5)));
+    await conduct.flush();
+    expect(await operationsOf(conduct)).not.toContain(REVIEWS);
+    const during = await alertsOf(conduct, STOREFRONT);
+    expect(serious(during), describeAlerts(during)).toEqual([]);
+
+    const after = await traffic.trace(AFTER_GRACE, replica('3.2.0'), productPage(30, releaseCalls(30)));
+    await conduct.flush();
+    expect(await operationsOf(conduct)).toContain(REVIEWS);
+    const alerts = await alertsOf(conduct, STOREFRONT);
+    expect(alerts.filter((a) => a.traceId === after.traceId), describeAlerts(alerts)).toEqual([]);
+    expect(alerts.every((a) => a.findings.every((f) => f.detector !== 'release' || (f.evidence?.learning as { state: string } | undefined)?.state === 'learned')), describeAlerts(alerts)).toBe(true);
   });
 
   it('a poisoned release that also contacts a new external host is an attack: medium or above, saying it is no release', async () => {

@@ -43,6 +43,7 @@ export interface ApiFinding {
   techniques: string[];
   attack?: Array<{ id: string; name: string; tactic?: string }>;
   keys: string[];
+  evidence?: Record<string, unknown>;
 }
 
 export const SEVERITY_RANK = { info: 0, low: 1, medium: 2, high: 3, critical: 4 } as const;

@@ -39,6 +39,8 @@ export interface AlertRecorder {
   forget(alert: Alert): void;
   /** Keeps a chain out of the baseline until a verdict on `alert`. */
   hold(chain: Chain, alert: Alert): void;
+  /** Chains held for `alertId` in this batch (not written yet). */
+  heldOf(alertId: string): HeldChain[];
   /** Lets every held copy of an identity's chain of a trace go (it is learned, or no longer its own). */
   release(identity: string, traceId: string): void;
   /** Writes an alert changed outside `record` (superseded), with the key it was raised with. */
@@ -131,6 +133,7 @@ export function createAlertRecorder(state: DetectionState, traceUrl: string): Al
     hold(chain, alert) {
       held.push({ identity: chain.identity, traceId: chain.traceId, alertId: alert.id, chain });
     },
+    heldOf: (alertId) => held.filter((h) => h.alertId === alertId),
     release(identity, traceId) {
       // A checkpoint writes held chains before it deletes released ones: drop this batch's copies here.
       held = held.filter((h) => !sameChain(identity, traceId)(h));

@@ -11,7 +11,9 @@ import {
   observeCalls,
   openWindow,
   renameOperations,
+  touch,
   unlearnChain,
+  versionKey,
   taintWindows,
   type Baseline,
   type LearningOptions,
@@ -39,6 +41,7 @@ import {
   type LearningConfig,
 } from './limits.js';
 import { DEFAULT_RELEASE_GRACE_MS, applyRelease } from './release.js';
+import { createReleaseHolds, markLearning, type HoldDecision, type ReleaseHold, type ReleaseHoldStats } from './release-hold.js';
 import { scoreFindings, type ScoredFinding } from './score.js';
 import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGraph } from './summary.js';
 
@@ -121,7 +124,7 @@ export interface IdentityDetection {
   compromised: boolean;
 }
 
-export interface DetectionStats {
+export interface DetectionStats extends ReleaseHoldStats {
   identities: number;
   alertsRaised: number;
   alertsUpdated: number;
@@ -241,8 +244,12 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
   const recorder = createAlertRecorder(state, options.traceUrl);
   const budget = createAlertBudget(limits, recorder);
   const serial = createSerial();
+  const holds = createReleaseHolds(releaseGraceMs);
+  await holds.load(state, (identity) => baselines.has(identity));
+  /** Learning of held releases was done in this batch: its baselines are written with it whatever the interval. */
+  let releaseLearned = false;
 
-  const stats: DetectionStats = {
+  const stats: Omit<DetectionStats, keyof ReleaseHoldStats> = {
     identities: baselines.size,
     alertsRaised: 0,
     alertsUpdated: 0,
@@ -368,16 +375,93 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     return applyRelease(ctx, out, releaseGraceMs);
   }
 
-  /** Alerts the chain's findings raise or repeat, within the identity's budget; those that hold the chain out. */
-  async function alertOn(chain: Chain, calls: readonly Call[], b: Baseline, found: Finding[], result: AnalyseResult): Promise<Alert[]> {
+  /** Alerts the chain's findings raise or repeat, within the identity's budget: those that hold the chain out, and its incident. */
+  async function alertOn(chain: Chain, calls: readonly Call[], b: Baseline, found: Finding[], result: AnalyseResult): Promise<{ holding: Alert[]; incident?: Alert }> {
     let scored = scoreFindings(found, b.compromised);
     if (humansMode !== 'alert' && isHumanIdentity(chain.identity, chain.identityKind)) scored = forHumans(scored, humansMode);
     const budgeted = await budget.apply(chain, calls, scored);
     stats.findingsFolded += budgeted.folded;
     const raised: Alert[] = [];
-    if (budgeted.findings.length > 0) raised.push(await record(chain, budgeted.findings, result));
+    const incident = budgeted.findings.length > 0 ? await record(chain, budgeted.findings, result) : undefined;
+    if (incident) raised.push(incident);
     if (budgeted.flood) raised.push(await record(chain, [budgeted.flood], result, true));
-    return raised.filter((alert) => SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium && alert.status !== 'expected');
+    const holding = raised.filter((alert) => SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium && alert.status !== 'expected');
+    return incident ? { holding, incident } : { holding };
+  }
+
+  /**
+   * What a chain's release finding means for its learning: held until the release's grace ends
+   * (release-hold.ts), unless the chain is held out anyway. A chain of medium or above on a
+   * version being rolled out (or on an incident holding a release) withholds that release for good.
+   */
+  async function releaseDecision(chain: Chain, found: readonly Finding[], holding: readonly Alert[], incident: Alert | undefined): Promise<HoldDecision | undefined> {
+    if (holding.length > 0) {
+      const reason = 'a finding of medium or above came on its version during its grace period';
+      for (const f of found) {
+        const onVersion = f.evidence.newVersion as { service: string; version: string; firstSeen: string } | undefined;
+        const key = onVersion ? `release:${JSON.stringify([onVersion.service, onVersion.version])}` : f.detector === 'release' ? f.keys[0] : undefined;
+        const firstMs = Date.parse(String(onVersion?.firstSeen ?? f.evidence.firstSeen));
+        if (key === undefined || !Number.isFinite(firstMs)) continue;
+        const hold = holds.withhold(chain.identity, key, firstMs + releaseGraceMs, reason);
+        if (hold) await markHold(hold, 'withheld');
+      }
+      return undefined;
+    }
+    const release = found.find((f) => f.detector === 'release');
+    if (!release || !incident || incident.status === 'expected' || !incident.findings.some((f) => f.detector === 'release' && f.keys.includes(release.keys[0]!))) return undefined;
+    const decision = holds.admit(chain, incident, release);
+    if ('hold' in decision) markLearning(incident, decision.hold.key, learningOf(decision.hold));
+    return decision;
+  }
+
+  const learningOf = (hold: ReleaseHold) =>
+    hold.withheld !== undefined ? { state: 'withheld' as const, reason: hold.withheld } : { state: 'held' as const, until: iso(hold.untilMs) };
+
+  /** Writes a hold's state on each incident of it. */
+  async function markHold(hold: ReleaseHold, state: 'withheld' | 'learned', skip?: string): Promise<void> {
+    for (const id of hold.alertIds) {
+      if (id === skip) continue;
+      const alert = await recorder.get(id);
+      if (!alert) continue;
+      markLearning(alert, hold.key, state === 'withheld' ? learningOf(hold) : { state: 'learned', until: iso(hold.untilMs) });
+      recorder.save(alert);
+    }
+  }
+
+  /**
+   * Learns the held chains of releases whose grace period ended at `ms` (event time), each chain
+   * once, oldest first, and lets their held rows go; a release judged malicious, or whose incident
+   * rose to medium or above, stays withheld.
+   */
+  async function learnDueReleases(ms: number): Promise<void> {
+    for (const hold of holds.takeDue(ms)) {
+      const b = baselines.get(hold.identity);
+      const alerts: Alert[] = [];
+      for (const id of hold.alertIds) {
+        const alert = await recorder.get(id);
+        if (!alert || alert.status === 'expected') continue;
+        if (alert.status === 'malicious') hold.withheld ??= 'judged malicious';
+        else if (SEVERITY_RANK[alert.severity] >= SEVERITY_RANK.medium) hold.withheld ??= 'its incident rose to medium or above';
+        alerts.push(alert);
+      }
+      if (hold.withheld !== undefined || !b) {
+        await markHold(hold, 'withheld');
+        continue;
+      }
+      const chains = new Map<string, Chain>();
+      for (const a of alerts) {
+        for (const h of [...(await state.heldByAlert(a.id)), ...recorder.heldOf(a.id)]) if (h.identity === hold.identity) chains.set(h.traceId, h.chain);
+      }
+      for (const chain of [...chains.values()].sort((x, y) => x.startMs - y.startMs)) {
+        learnChain(b, chain, opts);
+        recorder.release(hold.identity, chain.traceId);
+      }
+      holds.learned(chains.size);
+      stats.chainsLearned += chains.size;
+      book.touch(b);
+      releaseLearned = true;
+      await markHold(hold, 'learned');
+    }
   }
 
   /**
@@ -421,12 +505,12 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
       holding.push(...reviseEarlier(late.earlier, found, late.change, result));
       found = found.filter((f) => f.spanIds.some((id) => late.change.changed.has(id)));
     }
-    const settle = () => settleChain(chain, ordered, calls, b, indexes, holding, result, late !== undefined);
     // Most chains find nothing: no scoring, budget, store lookups or waiting for them.
-    if (found.length === 0) return settle();
-    return alertOn(ordered, calls, b, found, result).then((raised) => {
-      holding.push(...raised);
-      settle();
+    if (found.length === 0) return settleChain(chain, ordered, calls, b, indexes, holding, result, late !== undefined);
+    return alertOn(ordered, calls, b, found, result).then(async (raised) => {
+      holding.push(...raised.holding);
+      const release = await releaseDecision(chain, found, holding, raised.incident);
+      settleChain(chain, ordered, calls, b, indexes, holding, result, late !== undefined, release);
     });
   }
 
@@ -440,12 +524,17 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     holding: readonly Alert[],
     result: AnalyseResult,
     late: boolean,
+    release?: HoldDecision,
   ): undefined {
     if (holding.length > 0) {
       taintWindows(b.rate, indexes);
       for (const a of holding) recorder.hold(ordered, a);
       result.held++;
       stats.chainsHeld++;
+    } else if (release && !('learn' in release)) {
+      // A release's chain: learned when its grace period ends (or never); the version is known from now.
+      for (const call of calls) if (call.version) touch(b, 'version', versionKey(call.service, call.version), call.startMs);
+      if ('hold' in release) recorder.hold(ordered, release.alert);
     } else {
       // A chain held before the part arrived is learned now, whole: its held copies go.
       if (late) recorder.release(chain.identity, chain.traceId);
@@ -529,7 +618,10 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
       await run(result);
     } finally {
       // What the batch decided is written even when a later chain failed: learning stays in memory.
-      await commit(sink !== undefined || persistIntervalMs === 0 || performance.now() - writtenAt >= persistIntervalMs, {}, announcedBy(result), sink);
+      // Held releases learned here are written with the deletion of their held chains.
+      const due = sink !== undefined || persistIntervalMs === 0 || releaseLearned || performance.now() - writtenAt >= persistIntervalMs;
+      releaseLearned = false;
+      await commit(due, {}, announcedBy(result), sink);
     }
     if (book.pending && !writeTimer) {
       writeTimer = setTimeout(writeLater, Math.max(0, writtenAt + persistIntervalMs - performance.now()));
@@ -542,6 +634,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     inBatch(async (result) => {
       const sorted = chains.filter((c) => c.calls.length > 0).sort((a, b) => a.startMs - b.startMs);
       for (const chain of sorted) {
+        if (chain.startMs >= holds.nextDueMs) await learnDueReleases(chain.startMs);
         const alerting = analyseChain(chain, result);
         if (alerting) await alerting;
       }
@@ -549,7 +642,11 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
 
   const analyseLateBatch = (changes: readonly LateChange[], sink?: CheckpointSink) =>
     inBatch(async (result) => {
-      for (const change of changes) await analyseChange(change, result);
+      for (const change of changes) {
+        const startMs = change.after?.startMs ?? -Infinity;
+        if (startMs >= holds.nextDueMs) await learnDueReleases(startMs);
+        await analyseChange(change, result);
+      }
     }, sink);
 
   async function giveVerdict(alert: Alert, verdict: Verdict): Promise<Alert> {
@@ -572,8 +669,21 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
         }
       }
       checkpoint.released = held.map((h) => ({ identity: h.identity, traceId: h.traceId }));
-    } else if (verdict === 'malicious' && b) {
-      b.compromised = true;
+      for (const f of alert.findings) {
+        if (f.detector !== 'release' || !f.keys[0] || !holds.get(alert.identity, f.keys[0])) continue;
+        holds.dropAlert(alert.identity, f.keys[0], alert.id);
+        markLearning(alert, f.keys[0], { state: 'learned', reason: 'judged expected' });
+      }
+    } else if (verdict === 'malicious') {
+      if (b) b.compromised = true;
+      // A release judged malicious is never learned: every incident of it says so.
+      for (const f of alert.findings) {
+        const hold = f.detector === 'release' && f.keys[0] ? holds.get(alert.identity, f.keys[0]) : undefined;
+        if (!hold) continue;
+        holds.withhold(hold.identity, hold.key, hold.untilMs, 'judged malicious');
+        markLearning(alert, hold.key, learningOf(hold));
+        await markHold(hold, 'withheld', alert.id);
+      }
     }
     if (b) checkpoint.baselines = [book.takeDelta(b)];
     await commit(false, checkpoint, [[alert, 'feedback']]);
@@ -645,7 +755,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     },
 
     stats() {
-      return { ...stats };
+      return { ...stats, ...holds.stats() };
     },
   };
 }

@@ -36,6 +36,10 @@ export const DEFAULT_HUMANS_MODE: HumansMode = 'low';
 
 /** `detection.releaseGrace`: how long after a new `service.version` is first seen its new internal behaviour counts as its release. */
 export const DEFAULT_RELEASE_GRACE_MS = 6 * 3_600_000;
+/** Releases whose chains are held until their grace period ends, at most; chains of further releases are learned at once (counted). */
+export const MAX_RELEASES_HELD = 1_000;
+/** Chains held for one release, at most; further chains of it are neither held nor learned (counted): the held ones teach the release. */
+export const MAX_RELEASE_HELD_CHAINS = 200;
 
 /** Learning settings as the config gives them (`learning.*`, durations in ms). */
 export interface LearningConfig {
