@@ -3,7 +3,14 @@
 // the main thread), the store write, detection, and the engine (store and detection in one
 // transaction, as serve runs them), on a real SQLite file and a real journal directory.
 //
-//   npm run build && node bench/per-chain.mjs [--sizes 4,40] [--spans 61440] [--reps 5]
+//   npm run build && node bench/per-chain.mjs [--sizes 4,40] [--spans 61440] [--reps 5] [--only STAGES]
+//   cp -r backend/dist bench/.ab/backend-before   # before a change; then, after it and a build:
+//   node bench/per-chain.mjs --before bench/.ab/backend-before --only call-codec,store,engine
+//
+// Stages (--only, comma-separated): journal, decode (with the pipeline's encode), call-codec (the
+// store's call encoding alone), store, detect, engine. --before takes a saved backend build (inside
+// this checkout, so its imports resolve): its passes alternate with this build's (ABBA), and the
+// ratio after/before is printed per stage.
 //
 // Traces of the wanted size are made from the bench workload's 8-span traces: a 4-span trace is
 // the head half of one (entry service, its downstream call, the downstream server and its
@@ -15,12 +22,13 @@
 // the SQLite work and V8's helper threads.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { decodeTracesRequest } from '@conduct/proto';
 import { createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
-import { assembleBackend, createDetection, createJournal, openSqliteBackend, parseConfig } from '@conduct/backend';
+import * as backendNow from '@conduct/backend';
 // The codec is the pipeline thread's own (not exported by the package).
 import { createBatchDecoder, createBatchEncoder } from '../processor/dist/pipeline/batch-codec.js';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
@@ -32,6 +40,7 @@ const { values } = parseArgs({
     'batch-spans': { type: 'string', default: '4096' },
     reps: { type: 'string', default: '5' },
     only: { type: 'string' },
+    before: { type: 'string' },
   },
 });
 const SIZES = values.sizes.split(',').map(Number);
@@ -154,9 +163,9 @@ function copyBatches(batches) {
   return batches.map((b) => decoder.decode(encoder.encode(b)));
 }
 
-async function timeJournal(w) {
+async function timeJournal(w, m) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
-  const journal = createJournal({ dir: join(dir, 'journal'), registry: new Registry() });
+  const journal = m.createJournal({ dir: join(dir, 'journal'), registry: new Registry() });
   const consumer = journal.consumer({ consume: async () => {} });
   const ingest = journal.ingest({
     accept: async () => ({ ok: true }),
@@ -202,9 +211,9 @@ function timeDecode(w) {
   return { encodeUs, decodeUs };
 }
 
-async function timeStore(w) {
+async function timeStore(w, m) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
-  const backend = await openSqliteBackend({ path: join(dir, 'conduct.db') });
+  const backend = await m.openSqliteBackend({ path: join(dir, 'conduct.db') });
   const batches = copyBatches(w.batches);
   const c0 = cpu();
   for (const b of batches) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
@@ -214,10 +223,10 @@ async function timeStore(w) {
   return us;
 }
 
-async function timeDetect(w) {
+async function timeDetect(w, m) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
-  const backend = await openSqliteBackend({ path: join(dir, 'conduct.db') });
-  const detection = await createDetection({ state: backend.detection, learning: parseConfig({ learning: LEARNING }).learning, traceUrl: 'http://localhost/{traceId}' });
+  const backend = await m.openSqliteBackend({ path: join(dir, 'conduct.db') });
+  const detection = await m.createDetection({ state: backend.detection, learning: m.parseConfig({ learning: LEARNING }).learning, traceUrl: 'http://localhost/{traceId}' });
   const batches = copyBatches(w.batches);
   const c0 = cpu();
   let alerts = 0;
@@ -229,10 +238,10 @@ async function timeDetect(w) {
   return { us, alerts };
 }
 
-async function timeEngine(w) {
+async function timeEngine(w, m) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
-  const config = parseConfig({ storage: { path: join(dir, 'conduct.db') }, learning: LEARNING });
-  const core = await assembleBackend(config, { registry: new Registry(), sinks: false });
+  const config = m.parseConfig({ storage: { path: join(dir, 'conduct.db') }, learning: LEARNING });
+  const core = await m.assembleBackend(config, { registry: new Registry(), sinks: false });
   const batches = copyBatches(w.batches);
   const c0 = cpu();
   for (const b of batches) await core.engine.consume(b);
@@ -244,39 +253,67 @@ async function timeEngine(w) {
   return { us, alerts: stats.alerts };
 }
 
-async function pass(w) {
+/** The call codec's binary form alone (the store's part of the write that is no SQL), texts numbered in a Map. */
+async function timeCallCodec(w, m) {
+  const { encodeCallsBinary } = await import(pathToFileURL(join(m.dir, 'store/call-codec.js')).href);
+  const ids = new Map();
+  const texts = { idOf: (t) => ids.get(t) ?? (ids.set(t, ids.size), ids.size - 1), textOf: () => '' };
+  const batches = copyBatches(w.batches);
+  const c0 = cpu();
+  // Five times over: one pass alone is too short to measure on a busy machine.
+  for (let i = 0; i < 5; i++) for (const b of batches) for (const chain of b.chains) encodeCallsBinary(chain.calls, chain.startMs, texts);
+  return (cpu() - c0) / 5;
+}
+
+async function pass(w, m) {
   globalThis.gc?.();
   const r = {};
-  if (STAGES.includes('journal')) r.journal = await timeJournal(w);
+  if (STAGES.includes('call-codec')) r['call codec (in store)'] = await timeCallCodec(w, m);
+  if (STAGES.includes('journal')) r.journal = await timeJournal(w, m);
   if (STAGES.includes('decode')) {
     const { encodeUs, decodeUs } = timeDecode(w);
     r['encode (pipeline)'] = encodeUs;
     r.decode = decodeUs;
   }
-  if (STAGES.includes('store')) r.store = await timeStore(w);
-  if (STAGES.includes('detect')) r.detect = (await timeDetect(w)).us;
-  if (STAGES.includes('engine')) r['engine (store+detect)'] = (await timeEngine(w)).us;
+  if (STAGES.includes('store')) r.store = await timeStore(w, m);
+  if (STAGES.includes('detect')) r.detect = (await timeDetect(w, m)).us;
+  if (STAGES.includes('engine')) r['engine (store+detect)'] = (await timeEngine(w, m)).us;
   return r;
 }
 
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
-process.stdout.write(`load average ${load()}; median of ${REPS} passes, batches of up to ${BATCH_SPANS} spans\n`);
+const here = join(import.meta.dirname, '../backend/dist');
+const sides = [{ name: 'after', m: { ...backendNow, dir: here } }];
+if (values.before) {
+  const dir = resolve(values.before);
+  sides.unshift({ name: 'before', m: { ...(await import(pathToFileURL(join(dir, 'index.js')).href)), dir } });
+}
+
+process.stdout.write(`load average ${load()}; median of ${REPS} passes${sides.length > 1 ? ' per side, sides alternating (ABBA)' : ''}, batches of up to ${BATCH_SPANS} spans\n`);
 for (const size of SIZES) {
   const w = prepare(size);
-  await pass(w); // warm-up
-  const runs = [];
-  for (let r = 0; r < REPS; r++) runs.push(await pass(w));
+  for (const side of sides) await pass(w, side.m); // warm-up
+  const runs = sides.map(() => []);
+  for (let r = 0; r < REPS; r++) {
+    const order = r % 2 === 0 ? sides.keys() : [...sides.keys()].reverse();
+    for (const k of order) runs[k].push(await pass(w, sides[k].m));
+  }
   process.stdout.write(
     `\n${size}-span traces: ${w.spans} spans, ${w.traces} traces, ${w.chains} chains (${(w.chains / w.traces).toFixed(2)} per trace, ${(w.calls / w.chains).toFixed(2)} calls each), ${w.batches.length} batches\n`,
   );
-  process.stdout.write(`${'stage'.padEnd(22)} ${'µs/span'.padStart(8)} ${'µs/chain'.padStart(9)}\n`);
-  let main = 0;
-  for (const stage of Object.keys(runs[0])) {
-    const us = median(runs.map((x) => x[stage]));
-    if (stage === 'journal' || stage === 'decode' || stage.startsWith('engine')) main += us;
-    process.stdout.write(`${stage.padEnd(22)} ${(us / w.spans).toFixed(2).padStart(8)} ${(us / w.chains).toFixed(2).padStart(9)}\n`);
+  const head = sides.map((side) => `${`${side.name} µs/span`.padStart(16)} ${'µs/chain'.padStart(9)}`).join(' ');
+  process.stdout.write(`${'stage'.padEnd(28)} ${head}${sides.length > 1 ? '  after/before' : ''}\n`);
+  const main = sides.map(() => 0);
+  for (const stage of Object.keys(runs[0][0])) {
+    const us = runs.map((rs) => median(rs.map((x) => x[stage])));
+    if (stage === 'journal' || stage === 'decode' || stage.startsWith('engine')) us.forEach((u, k) => (main[k] += u));
+    const cols = us.map((u) => `${(u / w.spans).toFixed(2).padStart(16)} ${(u / w.chains).toFixed(2).padStart(9)}`).join(' ');
+    process.stdout.write(`${stage.padEnd(28)} ${cols}${sides.length > 1 ? `  ${(us[1] / us[0]).toFixed(3).padStart(12)}` : ''}\n`);
   }
-  if (STAGES.includes('engine')) process.stdout.write(`${'main (journal+decode+engine)'.padEnd(22)} ${(main / w.spans).toFixed(2).padStart(8)} ${(main / w.chains).toFixed(2).padStart(9)}\n`);
+  if (STAGES.includes('engine') && STAGES.includes('journal') && STAGES.includes('decode')) {
+    const cols = main.map((u) => `${(u / w.spans).toFixed(2).padStart(16)} ${(u / w.chains).toFixed(2).padStart(9)}`).join(' ');
+    process.stdout.write(`${'main (journal+decode+engine)'.padEnd(28)} ${cols}${sides.length > 1 ? `  ${(main[1] / main[0]).toFixed(3).padStart(12)}` : ''}\n`);
+  }
 }
 process.stdout.write(`\nload average ${load()}\n`);

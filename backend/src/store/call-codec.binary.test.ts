@@ -81,6 +81,44 @@ describe('call codec, binary form', () => {
     expect((decoded as unknown as Record<string, unknown>).x).toBeUndefined();
   });
 
+  it('keeps error code, version, audit id and pathOperation in slots of their own (format 4), odd values in the trailing object', () => {
+    const texts = table();
+    const calls = [
+      call({ errorCode: 'AccessDenied', auditId: 'e-1', version: '1.2.3', pathOperation: true }),
+      call({ spanId: '00000000000000a2', version: '1.2.3' }),
+      call({ spanId: '00000000000000a3', errorCode: 7, auditId: null, version: '', pathOperation: false }),
+    ];
+    const bytes = encodeCallsBinary(calls, chain.startMs, texts)!;
+    expect(bytes[0]).toBe(4);
+    // Version and error code are numbered texts; the audit id (one per call) is not.
+    expect(texts.size()).toBe(10);
+    expect(Buffer.from(bytes).includes('e-1')).toBe(true);
+    // Only the third call, whose odd values have no slot, has a trailing object.
+    expect(Buffer.from(bytes).includes('"version"')).toBe(false);
+    expect(Buffer.from(bytes).includes('"pathOperation":false')).toBe(true);
+    const decoded = decodeCalls(Buffer.from(bytes), chain, texts);
+    expect(decoded).toEqual(calls);
+    expect(decoded).toEqual(decodeCalls(encodeCalls(calls, chain.startMs), chain));
+    // Fields come back in the order a call from the pipeline has them.
+    expect(Object.keys(decoded[0]!).slice(-4)).toEqual(['errorCode', 'auditId', 'version', 'pathOperation']);
+  });
+
+  it('reads format 3, where those fields were in the trailing object', () => {
+    // Written by the format-3 encoder, texts numbered in this order.
+    const texts = table();
+    for (const text of ['shop/api', 'shop/orders', 'service', 'GET /orders/{id}', 'http', 'ok', 'GET']) texts.idOf(text);
+    const v3 = Buffer.from(
+      '0302020100000000000000a10100000000000000a00001030507090b0d0000000000000000000181800100a8017b226572726f72436f6465223a2241636365737344656e696564222c' +
+        '2261756469744964223a22652d31222c2276657273696f6e223a22312e322e33222c22706174684f7065726174696f6e223a747275657d020100000000000000a20100000000000000a0' +
+        '0001030507090b0d0000000000000000000181800100287b2276657273696f6e223a22312e322e33227d',
+      'hex',
+    );
+    expect(decodeCalls(v3, chain, texts)).toEqual([
+      call({ errorCode: 'AccessDenied', auditId: 'e-1', version: '1.2.3', pathOperation: true }),
+      call({ spanId: '00000000000000a2', version: '1.2.3' }),
+    ]);
+  });
+
   it('refuses a blob of an unknown format or without a table', () => {
     expect(() => decodeCalls(Buffer.from([9, 0]), chain, table())).toThrow(/unknown format/);
     expect(() => decodeCalls(Buffer.from(encodeCallsBinary([call({})], chain.startMs, table())!), chain)).toThrow(/no table/);

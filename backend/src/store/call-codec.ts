@@ -13,7 +13,7 @@ import type { Call, SourceContext } from '@conduct/processor';
  * fractions that nanosecond timestamps give. A time that is no whole number of ticks is kept as
  * its decimal text.
  *
- * The store writes the tuples in a binary form (format 3, `encodeCallsBinary`, below) with
+ * The store writes the tuples in a binary form (format 4, `encodeCallsBinary`, below) with
  * repeated texts as numbers; calls it cannot hold exactly take the JSON form (format 2: one JSON
  * array of the tuples, then the version). Rows written before the version (`[tuple, ...]`) keep
  * every optional field in the trailing object and times in ms; decodeCalls reads all three.
@@ -106,6 +106,20 @@ function inSlot(key: string, value: unknown): boolean {
   }
 }
 
+/** Whether an optional call field's value fits a slot only the binary form has (format 4). */
+function inBinarySlot(key: string, value: unknown): boolean {
+  switch (key) {
+    case 'errorCode':
+    case 'auditId':
+    case 'version':
+      return typeof value === 'string';
+    case 'pathOperation':
+      return value === true;
+    default:
+      return false;
+  }
+}
+
 /** Whether a source field's value fits its slot. */
 function inSourceSlot(key: string, value: unknown): boolean {
   switch (key) {
@@ -150,18 +164,22 @@ function toTuple(call: Call, chainStartMs: number): Tuple {
     text(s.region), text(s.account), text(s.host), text(s.cluster), text(s.network), text(s.clientAddress), text(s.userAgent),
     typeof s.publicAddress === 'boolean' ? s.publicAddress : null,
   ];
-  const rest = restOf(call, source);
+  const rest = restOf(call, source, false);
   if (rest) t.push(rest);
   return t;
 }
 
-/** The remaining own fields of a call with a value, as JSON would keep them; undefined when none. */
-function restOf(call: Call, source: unknown): Record<string, unknown> | undefined {
+/**
+ * The remaining own fields of a call with a value, as JSON would keep them; undefined when none.
+ * `binary`: the fields with a slot of the binary form only (format 4) are not among them.
+ */
+function restOf(call: Call, source: unknown, binary: boolean): Record<string, unknown> | undefined {
   const c = call as unknown as Record<string, unknown>;
   let rest: Record<string, unknown> | undefined;
   for (const key in call) {
     const value = c[key];
-    if (value === undefined || isFixedField(key) || inSlot(key, value) || !Object.prototype.hasOwnProperty.call(call, key)) continue;
+    if (value === undefined || isFixedField(key) || inSlot(key, value) || (binary && inBinarySlot(key, value))) continue;
+    if (!Object.prototype.hasOwnProperty.call(call, key)) continue;
     (rest ??= {})[key] = value;
   }
   if (isRecord(source)) {
@@ -198,7 +216,15 @@ export function decodeCalls(stored: string | Uint8Array, chain: ChainOfCalls, te
   return calls;
 }
 
-function decodeTuple(t: Tuple, chain: ChainOfCalls): Call {
+/** The slots of the binary form alone (format 4). */
+interface BinaryOnlySlots {
+  errorCode: string | null;
+  version: string | null;
+  auditId: string | null;
+  pathOperation: boolean;
+}
+
+function decodeTuple(t: Tuple, chain: ChainOfCalls, binaryOnly?: BinaryOnlySlots): Call {
   const source: SourceContext = {};
   if (t[16] !== null) source.region = t[16];
   if (t[17] !== null) source.account = t[17];
@@ -230,6 +256,13 @@ function decodeTuple(t: Tuple, chain: ChainOfCalls): Call {
   if (t[13] !== null) call.target = t[13];
   if (t[14] !== null) call.account = t[14];
   if (t[15] !== null) call.httpStatus = t[15];
+  // In the order a call from the pipeline has them, which is also the order they had in `rest`.
+  if (binaryOnly) {
+    if (binaryOnly.errorCode !== null) call.errorCode = binaryOnly.errorCode;
+    if (binaryOnly.auditId !== null) call.auditId = binaryOnly.auditId;
+    if (binaryOnly.version !== null) call.version = binaryOnly.version;
+    if (binaryOnly.pathOperation) call.pathOperation = true;
+  }
   const rest = t[24];
   if (!rest) return call;
   // Spread, not assignment: a `__proto__` key stays a plain field.
@@ -261,15 +294,27 @@ function decodeV1(tuples: TupleV1[], chain: ChainOfCalls): Call[] {
 }
 
 /**
- * The binary form (format 3), a blob: the tuple of each call with every text that repeats from
+ * The binary form (format 4), a blob: the tuple of each call with every text that repeats from
  * call to call (services, peers, operations, source context) as the number of its row in the
  * store's `strings` table, so a call takes tens of bytes instead of hundreds, and writing it is
  * a few map lookups instead of escaping and copying every text. Layout: the version byte, the
- * number of calls, then per call a flags varint (external, trailing object, publicAddress), the
- * slots in tuple order (span ids as 8 bytes when they are 16 lower-case hex digits, texts as an
- * id or inline UTF-8, numbers as varints or decimal text), and the trailing object as JSON text.
+ * number of calls, then per call a flags varint (external, trailing object, publicAddress,
+ * pathOperation), the slots in tuple order (span ids as 8 bytes when they are 16 lower-case hex
+ * digits, texts as an id or inline UTF-8, numbers as varints or decimal text), then the slots of
+ * the binary form alone: errorCode and version (texts of the table) and auditId (inline, one per
+ * call), and the trailing object as JSON text.
+ *
+ * Format 3 (read, no longer written) is the same without those three slots and the pathOperation
+ * flag: the fields went in the trailing object, a JSON text per call for every call with a version.
  */
-const BINARY_VERSION = 3;
+const BINARY_VERSION = 4;
+const BINARY_VERSION_3 = 3;
+/** Flags of a call in the binary form. */
+const FLAG_EXTERNAL = 1;
+const FLAG_REST = 2;
+const FLAG_PRIVATE_ADDRESS = 4;
+const FLAG_PUBLIC_ADDRESS = 8;
+const FLAG_PATH_OPERATION = 16;
 
 /** Numbers for texts (the store's `strings` table). */
 export interface TextTable {
@@ -338,6 +383,15 @@ function writeText(s: string | null, texts: TextTable): boolean {
   return true;
 }
 
+/** 0 for null, else inline (a text unique to its call, not worth a row of the table). */
+function writeInline(s: string | null): boolean {
+  if (s === null) {
+    out[pos++] = 0;
+    return true;
+  }
+  return inline(s);
+}
+
 /** 0 for null, 1 and 8 bytes for 16 lower-case hex digits, else inline. */
 function writeSpanId(s: string | null): boolean {
   if (s === null) {
@@ -398,10 +452,14 @@ export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, 
     }
     const source = call.source as unknown;
     const s = isRecord(source) ? source : NO_SOURCE;
-    const rest = restOf(call, source);
+    const rest = restOf(call, source, true);
     const publicAddress = s.publicAddress;
     room(RESERVE);
-    varint((call.external ? 1 : 0) | (rest ? 2 : 0) | (publicAddress === true ? 8 : publicAddress === false ? 4 : 0));
+    varint(
+      (call.external ? FLAG_EXTERNAL : 0) | (rest ? FLAG_REST : 0) |
+        (publicAddress === true ? FLAG_PUBLIC_ADDRESS : publicAddress === false ? FLAG_PRIVATE_ADDRESS : 0) |
+        (call.pathOperation === true ? FLAG_PATH_OPERATION : 0),
+    );
     if (!writeSpanId(spanId) || !writeSpanId(parentSpanId) || !writeSpanId(text(call.serverSpanId))) return undefined;
     if (
       !writeText(service, texts) || !writeText(peer, texts) || !writeText(peerKind, texts) || !writeText(operation, texts) ||
@@ -416,6 +474,7 @@ export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, 
     writeNumber(ticks(call.startMs - chainStartMs), TICKS_PER_MS);
     writeNumber(ticks(call.durationMs), TICKS_PER_MS);
     writeNumber(inSlot('httpStatus', call.httpStatus) ? call.httpStatus! : null);
+    if (!writeText(text(call.errorCode), texts) || !writeText(text(call.version), texts) || !writeInline(text(call.auditId))) return undefined;
     if (rest && !inline(JSON.stringify(rest))) return undefined;
   }
   return out.subarray(0, pos);
@@ -423,7 +482,8 @@ export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, 
 
 function decodeBinary(bytes: Uint8Array, chain: ChainOfCalls, texts: TextTable | undefined): Call[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf[0] !== BINARY_VERSION) throw new Error(`stored calls in an unknown format ${buf[0]}`);
+  const format = buf[0];
+  if (format !== BINARY_VERSION && format !== BINARY_VERSION_3) throw new Error(`stored calls in an unknown format ${format}`);
   if (!texts) throw new Error('stored calls refer to texts and no table was given');
   let at = 1;
   const uint = (): number => {
@@ -472,16 +532,18 @@ function decodeBinary(bytes: Uint8Array, chain: ChainOfCalls, texts: TextTable |
   for (let c = 0; c < calls.length; c++) {
     const flags = uint();
     const t = new Array(24) as unknown as Tuple;
-    t[5] = (flags & 1) as 0 | 1;
-    t[23] = flags & 12 ? (flags & 8) !== 0 : null;
+    t[5] = (flags & FLAG_EXTERNAL) as 0 | 1;
+    t[23] = flags & (FLAG_PRIVATE_ADDRESS | FLAG_PUBLIC_ADDRESS) ? (flags & FLAG_PUBLIC_ADDRESS) !== 0 : null;
     for (const i of ID_SLOTS) t[i] = spanId() as string;
     for (const i of TEXT_SLOTS) t[i] = text() as string;
     t[8] = number()!;
     t[9] = number()!;
     const httpStatus = number();
     t[15] = typeof httpStatus === 'string' ? Number(httpStatus) : httpStatus;
-    if (flags & 2) t[24] = JSON.parse(utf8(uint())) as Record<string, unknown>;
-    calls[c] = decodeTuple(t, chain);
+    let binaryOnly: BinaryOnlySlots | undefined;
+    if (format === BINARY_VERSION) binaryOnly = { errorCode: text(), version: text(), auditId: text(), pathOperation: (flags & FLAG_PATH_OPERATION) !== 0 };
+    if (flags & FLAG_REST) t[24] = JSON.parse(utf8(uint())) as Record<string, unknown>;
+    calls[c] = decodeTuple(t, chain, binaryOnly);
   }
   return calls;
 }
