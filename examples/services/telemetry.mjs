@@ -61,6 +61,7 @@ class DemoClockProcessor {
 
 let sdk;
 let batch;
+let exporter;
 
 /**
  * Starts the SDK for one service. `otlpEndpoint` is conduct's OTLP/gRPC receiver
@@ -68,7 +69,8 @@ let batch;
  */
 export function startTelemetry({ otlpEndpoint, resource }) {
   if (sdk) return;
-  batch = new tracing.BatchSpanProcessor(new OTLPTraceExporter({ url: otlpEndpoint }), {
+  exporter = new OTLPTraceExporter({ url: otlpEndpoint });
+  batch = new tracing.BatchSpanProcessor(exporter, {
     maxExportBatchSize: EXPORT_BATCH_SIZE,
     scheduledDelayMillis: EXPORT_DELAY_MS,
   });
@@ -81,9 +83,14 @@ export function startTelemetry({ otlpEndpoint, resource }) {
   sdk.start();
 }
 
-/** Exports every ended span now. */
+/**
+ * Exports every ended span now and waits until conduct has answered every export, including one
+ * the batch processor's timer started before this call: its forceFlush only exports what is still
+ * buffered and returns while such an export is in flight, so the exporter is flushed as well.
+ */
 export async function flushTelemetry() {
   await batch?.forceFlush();
+  await exporter?.forceFlush();
 }
 
 export async function stopTelemetry() {

@@ -18,10 +18,10 @@ export async function loadTlsMaterial(tls: ReceiverTlsConfig, prefix: string): P
       throw new ReceiverConfigError(`${prefix}.tls.${key}: cannot read "${path}" (${(error as Error).message})`);
     }
   };
-  const [cert, key, ca] = await Promise.all([
-    read(tls.cert, 'cert'),
-    read(tls.key, 'key'),
-    tls.ca ? read(tls.ca, 'ca') : Promise.resolve(undefined),
-  ]);
+  // Read in the order of the keys, so that the error names the first bad key whichever read ends
+  // first (with Promise.all the key's error could win over the cert's: a flaky message).
+  const cert = await read(tls.cert, 'cert');
+  const key = await read(tls.key, 'key');
+  const ca = tls.ca ? await read(tls.ca, 'ca') : undefined;
   return ca ? { cert, key, ca, clientAuth: tls.clientAuth } : { cert, key, clientAuth: tls.clientAuth };
 }

@@ -34,6 +34,9 @@ async function until(check: () => boolean | Promise<boolean>): Promise<void> {
   while (!(await check())) await new Promise((r) => setTimeout(r, 10));
 }
 
+/** A webhook attempt's deadline where a test waits it out once: far above a local answer under load. */
+const ATTEMPT_TIMEOUT_MS = 1_000;
+
 const closers: Array<() => Promise<unknown>> = [];
 let registry: Registry;
 let dir: string;
@@ -283,9 +286,11 @@ describe('webhook sink', () => {
   });
 
   it('abandons an attempt at the configured timeout and retries it; the next answer delivers', async () => {
-    // The first request is never answered: only the sink's own deadline can end that attempt.
+    // The first request is never answered: only the sink's own deadline can end that attempt. The
+    // deadline also bounds the answered attempt (connect, post, read the answer), which took over
+    // 100 ms on a loaded machine and was abandoned too: ATTEMPT_TIMEOUT_MS leaves it room.
     const receiver = await http((i) => (i === 0 ? 'hang' : 200));
-    const s = sinks([{ type: 'webhook', endpoint: receiver.url, timeout: 100, retries: 2, backoff: 5 }]);
+    const s = sinks([{ type: 'webhook', endpoint: receiver.url, timeout: ATTEMPT_TIMEOUT_MS, retries: 2, backoff: 5 }]);
     const a = makeAlert();
     s.deliver(a);
     await s.flush();
