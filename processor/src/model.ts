@@ -131,6 +131,12 @@ export interface ChainBatch {
    * journal, never by the pipeline): their chains may be stored already, in part or whole.
    */
   replayed?: readonly string[];
+  /**
+   * When conduct first received each replayed trace (wall clock, ms since the epoch, by trace id;
+   * set by the backend's journal from the requests it replays): their chains keep that time as
+   * `receivedMs` instead of the time of the replay.
+   */
+  replayedReceivedMs?: ReadonlyMap<string, number>;
 }
 
 /**

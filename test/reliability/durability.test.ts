@@ -19,6 +19,7 @@ import { Registry } from 'prom-client';
 import { decodeTracesRequest, encodeTracesRequest, type TracesRequestData } from '@conduct/proto';
 import { createCollectingConsumer, createPipeline, type TraceIngest } from '@conduct/processor';
 import { createJournal } from '@conduct/backend';
+import { listSegments, readSegment, segmentPath } from '../../backend/src/journal/log.js';
 import { ensureBuilt, serve, writeConfig, type ServeProcess } from './support/child.js';
 import { counterSum } from './support/harness.js';
 import { seededRandom, randomHex, splitHostPort } from './support/wire.js';
@@ -85,18 +86,35 @@ async function api<T = any>(p: ServeProcess, method: string, path: string): Prom
   }
 }
 
-/** How many of `traceIds` the API knows (GET /api/v1/traces/{id} answers 200 with a chain). */
-async function countStored(p: ServeProcess, traceIds: string[]): Promise<{ stored: number; missing: string[] }> {
+/**
+ * How many of `traceIds` the API knows (GET /api/v1/traces/{id} answers 200 with a chain), and
+ * the `receivedMs` of each known trace's chains.
+ */
+async function countStored(p: ServeProcess, traceIds: string[]): Promise<{ stored: number; missing: string[]; receivedMs: Map<string, unknown[]> }> {
   const missing: string[] = [];
+  const receivedMs = new Map<string, unknown[]>();
   for (let i = 0; i < traceIds.length; i += 16) {
     await Promise.all(
       traceIds.slice(i, i + 16).map(async (id) => {
-        const res = await api<{ chains?: unknown[] }>(p, 'GET', `/api/v1/traces/${id}`);
+        const res = await api<{ chains?: Array<{ receivedMs?: number }> }>(p, 'GET', `/api/v1/traces/${id}`);
         if (res.status !== 200 || !res.body.chains?.length) missing.push(id);
+        else receivedMs.set(id, res.body.chains.map((c) => c.receivedMs));
       }),
     );
   }
-  return { stored: traceIds.length - missing.length, missing };
+  return { stored: traceIds.length - missing.length, missing, receivedMs };
+}
+
+/** When the journal of the conduct whose config is in `work` received each trace it holds (its records, read as the next start does). */
+function journaledArrivals(work: string): Map<string, number> {
+  const journalDir = join(work, 'conduct.db.journal');
+  const arrivals = new Map<string, number>();
+  for (const id of listSegments(journalDir)) {
+    readSegment(segmentPath(journalDir, id), (r) => {
+      if (r.type === 'request') for (const t of r.traces) arrivals.set(t, Math.max(arrivals.get(t) ?? 0, r.receivedMs));
+    });
+  }
+  return arrivals;
 }
 
 let dir: string;
@@ -166,13 +184,21 @@ describe('durability', () => {
     // The journal holds what was acknowledged but not yet stored (at least the bodies of the
     // requests acknowledged since the last flush).
     expect(journalBytes(work)).toBeGreaterThan(300 * 100);
+    // Each acknowledged trace is journaled with the time conduct received it, before the restart.
+    const arrivals = journaledArrivals(work);
+    expect(acked.filter((id) => !arrivals.has(id))).toEqual([]);
+    const restartedAt = Date.now();
 
     // Restart on the same database, flush, count.
     conduct = await start(config);
     expect((await api(conduct, 'POST', '/api/v1/flush')).status).toBe(200);
-    const { stored, missing } = await countStored(conduct, acked);
+    const { stored, missing, receivedMs } = await countStored(conduct, acked);
     expect(missing).toEqual([]);
     expect(stored).toBe(acked.length);
+    // The replayed chains keep when conduct first received them, not the time of the replay.
+    const wrong = acked.filter((id) => receivedMs.get(id)!.some((ms) => ms !== arrivals.get(id)));
+    expect(wrong.map((id) => [id, receivedMs.get(id), arrivals.get(id)])).toEqual([]);
+    expect(Math.max(...arrivals.values())).toBeLessThan(restartedAt);
 
     // The baseline and the alerts raised before the crash are intact.
     const alertsAfter = (await api<{ alerts: Array<{ id: string }> }>(conduct, 'GET', '/api/v1/alerts?limit=1000')).body.alerts;

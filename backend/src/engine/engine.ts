@@ -259,7 +259,9 @@ export function createEngine(options: EngineOptions): Engine {
       const duplicates = late.merges.filter((m) => m.replayed && unchanged(m)).length;
       stats.replayDuplicates += duplicates;
       if (duplicates > 0) replayDuplicates.inc(duplicates);
-      stampReceived(chains, late.merges, now());
+      const at = now();
+      const received = batch.replayedReceivedMs;
+      stampReceived(chains, late.merges, received?.size ? (traceId) => received.get(String(traceId).toLowerCase()) ?? at : () => at);
       const mergedIds = new Set(late.merges.map((m) => m.traceId));
       const changedIds = new Set(merges.map((m) => m.traceId));
       const idOf = (t: { traceId: string }) => (typeof t.traceId === 'string' ? t.traceId.toLowerCase() : '');
@@ -299,15 +301,16 @@ export function createEngine(options: EngineOptions): Engine {
 }
 
 /**
- * Stamps the wall-clock time the batch was received on its chains (handed over to the engine with
- * the batch) and on the merged chains of identities a late part changed; a merged chain the part
- * did not change keeps the time it was first received.
+ * Stamps the wall-clock time each trace was received on its chains (the time the batch was handed
+ * over to the engine, or for a trace a journal replayed, when the journal first received it) and
+ * on the merged chains of identities a late part changed; a merged chain the part did not change
+ * keeps the time it was first received.
  */
-function stampReceived(chains: readonly Chain[], merges: readonly LateMerge[], receivedMs: number): void {
-  for (const chain of chains) chain.receivedMs = receivedMs;
+function stampReceived(chains: readonly Chain[], merges: readonly LateMerge[], receivedOf: (traceId: string) => number): void {
+  for (const chain of chains) chain.receivedMs = receivedOf(chain.traceId);
   for (const merge of merges) {
     const before = new Map(merge.before.map((c) => [c.identity, c.receivedMs]));
-    for (const chain of merge.chains) chain.receivedMs = (merge.identities.has(chain.identity) ? undefined : before.get(chain.identity)) ?? receivedMs;
+    for (const chain of merge.chains) chain.receivedMs = (merge.identities.has(chain.identity) ? undefined : before.get(chain.identity)) ?? receivedOf(merge.traceId);
   }
 }
 

@@ -227,6 +227,40 @@ describe('journal', () => {
     await second.pipeline.stop();
   });
 
+  it('tells the consumer when each replayed trace was first received: the latest of its requests', async () => {
+    const first = start();
+    expect(await acceptProtobuf(first.ingest, [1, 2])).toEqual({ ok: true });
+    expect(await acceptProtobuf(first.ingest, [2, 3])).toEqual({ ok: true });
+    const [a, b] = requestRecords();
+
+    // "Crash", then a second process replays into a consumer that keeps the batches it gets.
+    const batches: ChainBatch[] = [];
+    const journal = createJournal({ dir: journalDir(), registry: new Registry() });
+    const pipeline = createPipeline({
+      stitching: { idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 100_000 },
+      consumer: journal.consumer({ consume: async (batch) => void batches.push(batch) }),
+      onBatch: journal.onBatch,
+      registry: new Registry(),
+      idleTimer: false,
+    });
+    await journal.replay(pipeline);
+    const live = otlpProtobuf([4]);
+    expect(await journal.ingest(pipeline).accept(decodeTracesRequest(live), { format: 'protobuf', body: live })).toEqual({ ok: true });
+    await pipeline.flush();
+    const received = new Map(batches.flatMap((batch) => [...(batch.replayedReceivedMs ?? new Map<string, number>())]));
+    expect(received).toEqual(
+      new Map([
+        [hex(1, 16), a!.receivedMs],
+        [hex(2, 16), Math.max(a!.receivedMs, b!.receivedMs)],
+        [hex(3, 16), b!.receivedMs],
+      ]),
+    );
+    // A trace that arrived live after the restart is not among them: the engine stamps it now.
+    expect(batches.flatMap((batch) => batch.traceSummaries ?? []).map((t) => t.traceId)).toContain(hex(4, 16));
+    await pipeline.stop();
+    await journal.stop();
+  });
+
   it('without the body, journals the decoded request, as before', async () => {
     const first = start();
     const data = decodeTracesRequest(otlpProtobuf([1, 2]));

@@ -147,10 +147,12 @@ export function createJournal(options: JournalOptions): Journal {
   /** Unsettled requests found in the log at open, until `replay` takes them. */
   const recovered = new Map<number, Entry>();
   /**
-   * Traces `replay` fed again, until a batch completes them: the engine is told (ChainBatch.replayed)
-   * that they may be stored already, so that it stores and learns each call once.
+   * Traces `replay` fed again, until a batch completes them, with the latest time a request of
+   * theirs was first received: the engine is told (ChainBatch.replayed) that they may be stored
+   * already, so that it stores and learns each call once, and stamps that time on their chains
+   * (ChainBatch.replayedReceivedMs) instead of the time of the replay.
    */
-  const replaying = new Set<string>();
+  const replaying = new Map<string, number>();
   /** The log's segments, oldest first; the last one is appended to while `active` is set. */
   const segments: Segment[] = [];
   let active: { segment: Segment; writer: SegmentWriter } | undefined;
@@ -479,8 +481,9 @@ export function createJournal(options: JournalOptions): Journal {
       return {
         async consume(batch) {
           const again = replaying.size > 0 ? (batch.traceSummaries ?? []).map((t) => t.traceId).filter((id) => replaying.has(id)) : [];
+          const replayedReceivedMs = new Map(again.map((id) => [id.toLowerCase(), replaying.get(id)!]));
           try {
-            await next.consume(again.length > 0 ? { ...batch, replayed: again } : batch);
+            await next.consume(again.length > 0 ? { ...batch, replayed: again, replayedReceivedMs } : batch);
           } finally {
             for (const id of again) replaying.delete(id);
           }
@@ -545,7 +548,7 @@ export function createJournal(options: JournalOptions): Journal {
         }
         const filtered = onlyTraces(data, e.traces);
         e.spans = filtered.spanCount;
-        for (const t of e.traces) replaying.add(t);
+        for (const t of e.traces) replaying.set(t, Math.max(replaying.get(t) ?? 0, e.receivedMs));
         register(e);
         for (;;) {
           const outcome = await into.accept(filtered);
