@@ -5,8 +5,12 @@ import { activeSpan, nodeHttp, nodeHttps } from './telemetry.mjs';
 
 /** Largest request or response body read, in bytes; the rest is refused. */
 export const MAX_BODY_BYTES = 256 * 1024;
-/** Client timeout for one call. */
-export const CALL_TIMEOUT_MS = 10_000;
+/**
+ * Client timeout for one call (how long its socket may stay silent). A call waits for the calls
+ * its server makes in turn, and on a machine loaded by other work a checkout went silent for over
+ * 10 s: generous, as it only ends calls that hang.
+ */
+export const CALL_TIMEOUT_MS = 60_000;
 /** The account every demo workload lives in (`cloud.account.id` of their resources). */
 export const HOME_ACCOUNT = '111111111111';
 /** The region every demo workload runs in. */

@@ -18,8 +18,8 @@ const SERVICE_JS = fileURLToPath(new URL('./service.mjs', import.meta.url));
 export const START_TIMEOUT_MS = 180_000;
 /** Service processes started at once: starting all twelve together starves a loaded machine. */
 export const START_CONCURRENCY = 3;
-/** Time one command to a service process may take. */
-export const COMMAND_TIMEOUT_MS = 60_000;
+/** Time one command to a service process may take: a task runs several calls, each up to CALL_TIMEOUT_MS. */
+export const COMMAND_TIMEOUT_MS = 180_000;
 /** Last lines of a service's stderr kept for error messages. */
 export const STDERR_LINES = 20;
 
