@@ -6,17 +6,23 @@
  * - with every instance up;
  * - with the owner of an attacked identity killed (SIGKILL) in the middle of the attack traffic
  *   and started again on its directory (its journal replays what it had acknowledged);
- * - with PostgreSQL stopped in the middle of the traffic and started again.
+ * - with PostgreSQL stopped in the middle of the traffic and started again;
+ * - with the owner of an attacked identity hung (SIGSTOP) past `cluster.leaseTimeout` while its
+ *   checkpoint is in flight, then continued (SIGCONT): its partitions move, the stale checkpoint is
+ *   refused by the epoch fence, and a flush meanwhile answers within its bound, naming the hung
+ *   instance, or succeeds once its partitions moved.
  * The alerts announced to each instance's JSON-lines sink are counted too: each alert is announced
  * once for each count it reaches, by one instance.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { Client as PgClient } from 'pg';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOf, startEmbeddedPostgres, type EmbeddedPostgres } from '@conduct/backend';
 import { ensureBuilt } from '../reliability/support/child.js';
 import {
   getJson,
+  metric,
   outcome,
   postJson,
   restartMember,
@@ -143,6 +149,68 @@ describe('a cluster of three gives the alerts of one conduct', () => {
     const events = announced(again);
     expect(events.length).toBe(new Set(events).size);
     await Promise.all(again.map(stopMember));
+  }, 300_000);
+
+  it('the owner of an attacked identity hung with SIGSTOP, its checkpoint in flight, past cluster.leaseTimeout: fenced, its partitions move, same alerts, nothing twice', async () => {
+    const url = await pg.createDatabase();
+    const members = await startCluster(url);
+    const https = members.map(httpOf);
+    await sendSplit(learning, https);
+    expect((await postJson(members[0]!.proc.api, '/api/v1/flush')).status).toBe(200);
+    const view = (await getJson<ClusterView>(members[0]!.proc.api, '/api/v1/cluster')).body;
+    const p = partitionOf(principal(0), view.partitions);
+    const victimId = view.instances.find((i) => i.partitions.includes(p))!.id;
+    const victim = members.find((m) => m.proc.api.endsWith(view.instances.find((i) => i.id === victimId)!.endpoint))!;
+    const others = members.filter((m) => m !== victim);
+    const db = new PgClient({ connectionString: url });
+    const watch = new PgClient({ connectionString: url });
+    await Promise.all([db.connect(), watch.connect()]);
+    try {
+      // The test holds the partition's row: the owner's next checkpoint on it waits, in flight.
+      await db.query('BEGIN');
+      const [held] = (await db.query<{ epoch: number }>('SELECT epoch::int AS epoch FROM cluster_partitions WHERE partition = $1 FOR UPDATE', [p])).rows;
+      await sendSplit(attack, https);
+      await waitFor(
+        'the owner\'s checkpoint waiting on the partition row',
+        async () => (await watch.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'SELECT epoch FROM cluster_partitions%'`)).rows[0].n as number,
+        (n) => n > 0,
+      );
+      // The owner hangs; the row is let go, so its commit goes through the epoch check and holds the row.
+      victim.proc.child.kill('SIGSTOP');
+      await waitFor('the owner stopped', async () => readFileSync(`/proc/${victim.proc.child.pid}/stat`, 'utf8').split(') ')[1]![0], (state) => state === 'T');
+      await db.query('COMMIT');
+
+      // A flush meanwhile answers within its bound and names what is not caught up: the hung instance.
+      const early = await postJson<{ error?: string }>(others[0]!.proc.api, '/api/v1/flush?timeout=1s');
+      expect(early.status).toBe(503);
+      expect(early.body.error).toContain(victimId);
+
+      // The others fence it out after cluster.leaseTimeout, end its stuck transaction and take its partitions.
+      const moved = await waitFor(
+        'the hung owner\'s partitions taken by the others',
+        () => getJson<ClusterView>(others[0]!.proc.api, '/api/v1/cluster').then((r) => r.body),
+        (v) => settled(v, 2) && !v.instances.some((i) => i.id === victimId),
+      );
+      const [now] = (await watch.query<{ epoch: number; owner: string }>('SELECT epoch::int AS epoch, owner FROM cluster_partitions WHERE partition = $1', [p])).rows;
+      expect(now!.epoch).toBeGreaterThan(held!.epoch);
+      expect(moved.instances.map((i) => i.id)).toContain(now!.owner);
+      // With the partitions moved, a flush on a survivor succeeds without the hung instance.
+      expect((await postJson(others[1]!.proc.api, '/api/v1/flush')).status).toBe(200);
+
+      // It goes on: its in-flight checkpoint is refused by the fence, it gives the partition up and joins again.
+      victim.proc.child.kill('SIGCONT');
+      await waitFor('the stale checkpoint fenced', () => metric(victim.proc.api, 'conduct_cluster_fenced_commits_total'), (n) => n >= 1);
+      expect(await metric(victim.proc.api, 'conduct_cluster_lease_moves_total', { kind: 'lost' })).toBeGreaterThanOrEqual(1);
+      await waitFor('three instances again', () => getJson<ClusterView>(victim.proc.api, '/api/v1/cluster').then((r) => r.body), (v) => settled(v, 3));
+      const got = await outcome(victim.proc.api);
+      expect(got).toEqual(reference);
+      const events = announced(members);
+      expect(events.length).toBe(new Set(events).size);
+      expect(new Set(events.filter((e) => e.startsWith('alert ')).map((e) => e.split(' ')[1])).size).toBe(reference.alerts.length);
+    } finally {
+      await Promise.all([db.end(), watch.end()]);
+    }
+    await Promise.all(members.map(stopMember));
   }, 300_000);
 
   it('PostgreSQL stopped mid-stream and started again: every instance recovers, same alerts', async () => {

@@ -222,6 +222,16 @@ describe.each(BACKENDS)('API on $name', (backend) => {
     expect(flushes).toBe(before + 1);
   });
 
+  it('refuses a flush timeout that is not a duration, before flushing', async () => {
+    const before = flushes;
+    const res = await fetch(`${base}/api/v1/flush?timeout=soon`, { method: 'POST' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/timeout must be a duration/);
+    expect(flushes).toBe(before);
+    expect((await fetch(`${base}/api/v1/flush?timeout=2s`, { method: 'POST' })).status).toBe(200);
+    expect(flushes).toBe(before + 1);
+  });
+
   it('lists, gets and records feedback on alerts through the provider', async () => {
     const { alerts } = (await (await fetch(`${base}/api/v1/alerts?status=open`)).json()) as { alerts: Alert[] };
     expect(alerts.map((a) => a.id)).toEqual(['a1', 'a3']);

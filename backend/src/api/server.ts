@@ -9,6 +9,7 @@ import { silentLogger } from '@conduct/processor';
 import { ALERT_STATUSES, SEVERITIES, traceLink, type AlertStatus, type Severity, type Verdict } from '../alerts/model.js';
 import type { ChainReader, EdgeRecord, IdentityRecord, StorageBackend } from '../store/index.js';
 import { compareWithBaseline, windowGraph, type GraphJson, type Window } from './graph-compare.js';
+import { parseDuration } from '../config/duration.js';
 import { HttpError } from './http-error.js';
 import { noAlerts, noInsights, type AlertsProvider, type IdentityInsights } from './providers.js';
 import { requireToken, securityHeaders } from './security.js';
@@ -44,8 +45,11 @@ export interface ApiOptions {
   registry: Registry;
   /** More metric families in the text format (another thread's registry), served after the registry's. */
   moreMetrics?: () => Promise<string>;
-  /** Completes every pending trace and waits for it to be stored and analysed. */
-  flush: () => Promise<void>;
+  /**
+   * Completes every pending trace and waits for it to be stored and analysed; `timeoutMs` (the
+   * request's `timeout`) bounds the wait of a cluster flush.
+   */
+  flush: (options: { timeoutMs?: number }) => Promise<void>;
   logger?: Logger;
   /** Bearer token for /api and /metrics; open when undefined. */
   token?: string;
@@ -255,7 +259,10 @@ export function createApi(options: ApiOptions): ApiServer {
   });
 
   app.post('/api/v1/flush', async (c) => {
-    await flush();
+    const timeout = c.req.query('timeout');
+    const timeoutMs = timeout === undefined ? undefined : parseDuration(timeout);
+    if (timeoutMs === undefined && timeout !== undefined) throw new HttpError(400, 'timeout must be a duration such as 500ms, 10s or 2m');
+    await flush(timeoutMs === undefined ? {} : { timeoutMs });
     return c.json({ ok: true });
   });
 

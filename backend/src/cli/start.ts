@@ -15,9 +15,9 @@ import {
 import { assembleBackend } from '../assemble/index.js';
 import { deliveryView, MAX_DELIVERIES_SHOWN } from '../alerts/deliveries.js';
 import { ConfigError, configSummary, type Config } from '../config/index.js';
-import { singleInstanceView, type ClusterNode } from '../cluster/index.js';
+import { FlushIncompleteError, singleInstanceView, type ClusterNode } from '../cluster/index.js';
 import { MAX_ALERTS_PER_QUERY, type Detection } from '../detect/index.js';
-import { createApi, type AlertsProvider, type ApiServer, type IdentityInsights, type ReadinessCheck } from '../api/index.js';
+import { createApi, HttpError, type AlertsProvider, type ApiServer, type IdentityInsights, type ReadinessCheck } from '../api/index.js';
 import { refuseWhileStorageDown, type Engine } from '../engine/index.js';
 import { startRetention, type StorageBackend } from '../store/index.js';
 import { createJournal } from '../journal/index.js';
@@ -314,8 +314,13 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       },
     };
     const insights = cluster ? clusterInsights(cluster.insights) : detectionInsights(() => detection);
-    const flush = async () => {
-      if (cluster) return cluster.flush();
+    const flush = async ({ timeoutMs }: { timeoutMs?: number }) => {
+      if (cluster) {
+        return cluster.flush(timeoutMs).catch((err: unknown) => {
+          // Not caught up in time (a hung or dead instance, the database out of reach): the caller may retry.
+          throw err instanceof FlushIncompleteError ? new HttpError(503, err.message) : err;
+        });
+      }
       await pipeline.flush();
       await detection.flush();
     };
@@ -384,7 +389,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       engine,
       registry,
       async flush(options: FlushOptions = {}) {
-        await flush();
+        await flush({});
         const waitMs = options.sinksTimeoutMs ?? 0;
         if (waitMs <= 0) return;
         let timer: NodeJS.Timeout | undefined;

@@ -24,6 +24,11 @@ export interface Membership {
   unsettled(): string | undefined;
   /** Runs one round now (register or heartbeat, fence stale instances, rebalance). */
   tick(): Promise<void>;
+  /**
+   * The owner's commit on this partition was fenced: the lease is lost (another instance holds a
+   * newer epoch). It is dropped and a round runs now (this instance was probably fenced out).
+   */
+  forfeit(partition: number): void;
   /** Resolves after the next completed round. */
   nextRound(): Promise<void>;
   /** Gives every partition back, leaves the cluster, closes the session. Safe twice. */
@@ -195,6 +200,14 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     tick: async () => {
       if (running) await running;
       await runRound();
+    },
+    forfeit(partition) {
+      if (!leases.delete(partition)) return;
+      metrics.moves.inc({ kind: 'lost' });
+      metrics.owned.set(leases.size);
+      // Its advisory lock, when the session still holds it, goes with the session the round finds broken, or here.
+      if (session?.alive) void session.release(partition).catch(() => undefined);
+      schedule(0);
     },
     nextRound: () => new Promise<void>((resolve) => roundWaiters.push(resolve)),
     async stop() {

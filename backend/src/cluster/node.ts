@@ -50,8 +50,11 @@ export interface ClusterNode {
   /**
    * Cluster-wide flush: resolves when every live instance has stitched and handed off what it had
    * acknowledged before the call, and every owner has analysed what was handed to it by then.
+   * Rejects with a FlushIncompleteError naming the instances and partitions not caught up when
+   * that takes longer than `timeoutMs` (by default twice `cluster.leaseTimeout` and 30 s: time
+   * enough for a hung or dead instance's partitions to move and be caught up).
    */
-  flush(): Promise<void>;
+  flush(timeoutMs?: number): Promise<void>;
   /** An operator's verdict, applied by the owner of the alert's identity in order with its chains. */
   feedback(alertId: string, verdict: Verdict): Promise<Alert | undefined>;
   /** Leaves the cluster (partitions given back at once). Safe twice. */
@@ -62,7 +65,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
   const { store, config, state } = options;
   const logger = options.logger ?? silentLogger;
   const instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const waitLimitMs = 2 * config.leaseTimeout + 30_000;
+  const waitLimitMs = defaultFlushTimeout(config);
   const owner: OwnerStage = createOwnerStage({
     store,
     state,
@@ -70,6 +73,7 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     emitter: options.emitter,
     registry: options.registry,
     logger,
+    onFenced: (partition) => membership?.forfeit(partition),
   });
   const insights = createClusterInsights({
     store,
@@ -110,7 +114,39 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
     const deadline = Date.now() + waitLimitMs;
     for (;;) {
       if (await done()) return;
-      if (Date.now() > deadline) throw new Error(`cluster flush: ${what} did not happen within ${waitLimitMs} ms`);
+      if (Date.now() > deadline) throw new Error(`cluster: ${what} did not happen within ${waitLimitMs} ms`);
+      await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+    }
+  };
+
+  /** The cluster flush's steps, each bounded by the deadline; what is not caught up at it is named. */
+  const flushBy = async (deadline: number, limitMs: number) => {
+    const incomplete = (lagging: Lagging) => new FlushIncompleteError(limitMs, lagging);
+    const id = await beforeDeadline(store.requestFlush(), deadline, () => incomplete({ instances: [], partitions: [] }));
+    await beforeDeadline(answerFlush(id), deadline, () => incomplete({ instances: [{ id: instanceId, ageMs: 0 }], partitions: [] }));
+    for (;;) {
+      const live = await store.liveInstances(config.leaseTimeout);
+      const behind = live.filter((i) => i.flushed < id);
+      if (behind.length === 0) break;
+      if (Date.now() > deadline) throw incomplete({ instances: behind.map((i) => ({ id: i.id, ageMs: Date.now() - i.lastHeartbeatMs })), partitions: [] });
+      await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+    }
+    const heads = new Map((await store.partitions()).map((p) => [p.partition, p.head]));
+    owner.wake();
+    await beforeDeadline(owner.drain(), deadline, () => incomplete({ instances: [], partitions: [] })).catch((err: unknown) => {
+      // This instance's own partitions are judged with the others below.
+      if (!(err instanceof FlushIncompleteError)) throw err;
+    });
+    for (;;) {
+      const rows = await store.partitions();
+      const behind = rows.filter((p) => p.committed < (heads.get(p.partition) ?? 0));
+      if (behind.length === 0) return;
+      if (Date.now() > deadline) {
+        throw incomplete({
+          instances: [],
+          partitions: behind.map((p) => ({ partition: p.partition, owner: p.owner, items: (heads.get(p.partition) ?? 0) - p.committed })),
+        });
+      }
       await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
     }
   };
@@ -146,18 +182,8 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       const [instances, partitions] = await Promise.all([store.liveInstances(config.leaseTimeout), store.partitions()]);
       return clusterView(instances, partitions);
     },
-    async flush() {
-      const id = await store.requestFlush();
-      await answerFlush(id);
-      await waitFor('every instance stitching what it acknowledged', async () =>
-        (await store.liveInstances(config.leaseTimeout)).every((i) => i.flushed >= id),
-      );
-      const heads = new Map((await store.partitions()).map((p) => [p.partition, p.head]));
-      owner.wake();
-      await owner.drain();
-      await waitFor('every owner analysing what was handed to it', async () =>
-        (await store.partitions()).every((p) => p.committed >= (heads.get(p.partition) ?? 0)),
-      );
+    async flush(timeoutMs = waitLimitMs) {
+      await flushBy(Date.now() + timeoutMs, timeoutMs);
       insights.invalidate();
     },
     async feedback(alertId, verdict) {
@@ -183,4 +209,58 @@ export function createClusterNode(options: ClusterNodeOptions): ClusterNode {
       await owner.stop();
     },
   };
+}
+
+/** The default bound of a cluster flush: a hung instance is fenced after one lease timeout, its stuck transactions ended after another. */
+export const defaultFlushTimeout = (config: ClusterConfig) => 2 * config.leaseTimeout + 30_000;
+
+/** What a flush found not caught up at its deadline. */
+export interface Lagging {
+  /** Live instances that had not stitched what they acknowledged (with their heartbeat's age). */
+  instances: Array<{ id: string; ageMs: number }>;
+  /** Partitions whose owner had not analysed what was handed off before the flush. */
+  partitions: Array<{ partition: number; owner?: string; items: number }>;
+}
+
+/** Partitions named in the message at most (the error's `lagging` has them all). */
+const NAMED_PARTITIONS = 16;
+
+/** A cluster flush that did not complete within its bound, naming what was not caught up. */
+export class FlushIncompleteError extends Error {
+  override readonly name = 'FlushIncompleteError';
+  constructor(
+    readonly timeoutMs: number,
+    readonly lagging: Lagging,
+  ) {
+    super(describeLagging(timeoutMs, lagging));
+  }
+}
+
+function describeLagging(timeoutMs: number, lagging: Lagging): string {
+  const parts: string[] = [];
+  if (lagging.instances.length > 0) {
+    parts.push(
+      `instances that have not stitched what they acknowledged: ${lagging.instances.map((i) => `${i.id} (last heartbeat ${(i.ageMs / 1000).toFixed(1)} s ago)`).join(', ')}`,
+    );
+  }
+  if (lagging.partitions.length > 0) {
+    const named = lagging.partitions.slice(0, NAMED_PARTITIONS).map((p) => `${p.partition} (owner ${p.owner ?? 'none'}, ${p.items} items behind)`);
+    const more = lagging.partitions.length > NAMED_PARTITIONS ? ` and ${lagging.partitions.length - NAMED_PARTITIONS} more` : '';
+    parts.push(`partitions not analysed up to the flush: ${named.join(', ')}${more}`);
+  }
+  if (parts.length === 0) parts.push('this instance could not reach the database');
+  return `cluster flush not complete within ${timeoutMs} ms: ${parts.join('; ')}`;
+}
+
+/** `work`, or the error `late()` makes once the deadline passes first. */
+async function beforeDeadline<T>(work: Promise<T>, deadline: number, late: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

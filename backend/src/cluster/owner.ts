@@ -1,8 +1,8 @@
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { applyPathParameters, silentLogger, type Chain, type LearnedPathParameter, type Logger } from '@conduct/processor';
 import type { Verdict } from '../alerts/model.js';
 import { announce, type AlertEmitter, type Detection, type LateChange } from '../detect/index.js';
-import type { ClusterStore, DetectionCheckpoint, DetectionState, HandedOff, Lease } from '../store/index.js';
+import { FencedError, type ClusterStore, type DetectionCheckpoint, type DetectionState, type HandedOff, type Lease } from '../store/index.js';
 import { decodeLateChange, HANDOFF_KINDS, type FeedbackItem, type SerialLateChange } from './handoff.js';
 
 /** Items read from a partition's queue at a time. */
@@ -22,6 +22,12 @@ export interface OwnerOptions {
   emitter: AlertEmitter;
   registry: Registry;
   logger?: Logger;
+  /**
+   * A checkpoint of this partition was refused by the epoch fence: another instance took it while
+   * this one was not looking (hung past `cluster.leaseTimeout`). The owner has stopped working on
+   * it; the membership gives the lease up.
+   */
+  onFenced?(partition: number): void;
 }
 
 /** Stage 2 of the partitions this instance owns: learn, detect and alert, in hand-off order. */
@@ -129,6 +135,16 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
     return runs;
   };
 
+  /** The fence refused a commit: what it analysed is thrown away (never announced) and the partition left to its new owner. */
+  const fenced = (partition: number) => {
+    metrics.fenced.inc();
+    const next = new Map(leases);
+    next.delete(partition);
+    leases = next;
+    logger.warn({ partition }, 'owner checkpoint refused by the lease epoch: another instance took the partition; its analysis is dropped and the partition given up');
+    options.onFenced?.(partition);
+  };
+
   const processPartition = async (partition: number) => {
     for (;;) {
       const lease = leases.get(partition);
@@ -156,8 +172,12 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
         await processPartition(p);
       } catch (err) {
         stale = true;
-        woken.add(p);
-        logger.warn({ err: String(err), partition: p }, 'owner round failed; detection is reloaded and the partition goes on from its committed offset');
+        if (isFenced(err)) {
+          fenced(p);
+        } else {
+          woken.add(p);
+          logger.warn({ err: String(err), partition: p }, 'owner round failed; detection is reloaded and the partition goes on from its committed offset');
+        }
         throw err;
       }
     }
@@ -236,6 +256,11 @@ function ownerMetrics(registry: Registry) {
       help: 'Age of the oldest hand-off item this instance read last (0 when none waits).',
       registers: [registry],
     }),
+    fenced: new Counter({
+      name: 'conduct_cluster_fenced_commits_total',
+      help: 'Owner checkpoints refused because the partition\'s lease epoch had moved (this instance was taken for dead and another owns the partition).',
+      registers: [registry],
+    }),
     checkpoint: new Histogram({
       name: 'conduct_cluster_checkpoint_seconds',
       help: 'Time of one fenced checkpoint (baseline deltas, alerts and the partition offset in one transaction).',
@@ -243,4 +268,12 @@ function ownerMetrics(registry: Registry) {
       registers: [registry],
     }),
   };
+}
+
+/** Whether the error (or what it wraps) is the epoch fence's refusal. */
+function isFenced(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof FencedError || (e as { name?: unknown }).name === 'FencedError') return true;
+  }
+  return false;
 }

@@ -582,7 +582,8 @@ export interface LeaseSession {
   readonly alive: boolean;
   /**
    * Tries to take a partition: its advisory lock (without waiting), then a new epoch with this
-   * instance as owner. Undefined when another session holds the lock.
+   * instance as owner. Undefined when another session holds the lock, or a transaction still
+   * holds the partition's row (a hung former owner's commit): the next round tries again.
    */
   tryAcquire(partition: number): Promise<Lease | undefined>;
   /**

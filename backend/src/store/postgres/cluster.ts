@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Logger } from '@conduct/processor';
 import type { ClusterInstanceRecord, ClusterStore, HandedOff, LeaseSession, PartitionRecord } from '../contracts.js';
 import { FencedError } from '../fenced-error.js';
-import { CONNECT_TIMEOUT_MS, PG_TYPES } from './connection.js';
+import { CONNECT_TIMEOUT_MS, PG_TYPES, POOL_APPLICATION_NAME } from './connection.js';
 import { checkpointStatements } from './detection-state.js';
 import type { Sql } from './sql.js';
 import { HANDOFF_CHANNEL, writeHandOff } from './handoff.js';
@@ -26,6 +26,28 @@ export function createPostgresCluster(
   logger: Logger,
   retrying: <T>(write: () => Promise<T>) => Promise<T>,
 ): ClusterStore {
+  /**
+   * A process stopped between two statements of a transaction (SIGSTOP, a debugger, a VM paused)
+   * keeps that transaction's row locks: an owner's fenced commit holds its partition's row, which
+   * the next owner must update to take the partition; a stage-1 write holds hand-off heads and
+   * identity rows. A conduct connection idle inside a transaction for a whole lease timeout is
+   * taken for such a one and ended, which rolls the transaction back (when the process goes on,
+   * its next statement fails and the write is retried, fenced by the new epoch).
+   */
+  const endStuckTransactions = async (timeoutMs: number) => {
+    const ended = await db.query<{ pid: number }>(
+      `WITH stuck AS MATERIALIZED (
+         SELECT pid FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()
+           AND state IN ('idle in transaction', 'idle in transaction (aborted)')
+           AND state_change < now() - make_interval(secs => $2)
+       )
+       SELECT pid FROM stuck WHERE pg_terminate_backend(pid)`,
+      [POOL_APPLICATION_NAME, secondsOf(timeoutMs)],
+    );
+    if (ended.length > 0) logger.warn({ sessions: ended.map((r) => r.pid) }, 'ended conduct transactions idle past cluster.leaseTimeout (a hung instance\'s)');
+  };
+
   return {
     async preparePartitions(partitions, groupOf) {
       await db.transaction(async (tx) => {
@@ -90,6 +112,7 @@ export function createPostgresCluster(
           logger.warn({ err: String(err), instance: row.id }, 'could not end a stale instance\'s lease session'),
         );
       }
+      await endStuckTransactions(timeoutMs);
       return rows.map((r) => r.id);
     },
 
@@ -200,11 +223,18 @@ async function openLeaseSession(
       const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', [PARTITION_LOCK_CLASS, partition]);
       if (!rows[0]?.got) return undefined;
       try {
+        // The row is skipped, not waited for, while a transaction holds it (a hung owner's commit,
+        // until it is ended): the lease session must never block, its heartbeats go over it.
         const moved = await client.query<{ epoch: number }>(
-          'UPDATE cluster_partitions SET epoch = epoch + 1, owner = $2, moved_at = now() WHERE partition = $1 RETURNING epoch',
+          `UPDATE cluster_partitions p SET epoch = p.epoch + 1, owner = $2, moved_at = now()
+           FROM (SELECT partition FROM cluster_partitions WHERE partition = $1 FOR UPDATE SKIP LOCKED) free
+           WHERE p.partition = free.partition RETURNING p.epoch`,
           [partition, instanceId],
         );
-        if (!moved.rows[0]) throw new Error(`unknown partition ${partition}`);
+        if (!moved.rows[0]) {
+          await client.query('SELECT pg_advisory_unlock($1, $2)', [PARTITION_LOCK_CLASS, partition]);
+          return undefined;
+        }
         return { partition, epoch: moved.rows[0].epoch };
       } catch (err) {
         await client.query('SELECT pg_advisory_unlock($1, $2)', [PARTITION_LOCK_CLASS, partition]).catch(() => undefined);

@@ -9,6 +9,9 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 
 const INT8_OID = 20;
 
+/** `application_name` of the store's pooled connections (the cluster ends a hung instance's stuck transactions by it). */
+export const POOL_APPLICATION_NAME = 'conduct';
+
 /** Type parsers of every connection: int8 columns hold ms timestamps and counts, all within 2^53. */
 export const PG_TYPES = {
   getTypeParser: (oid: number, format?: string) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text')),
@@ -25,7 +28,7 @@ export function connect(url: string, options: { logger: Logger; poolSize?: numbe
     connectionString: url,
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    application_name: 'conduct',
+    application_name: POOL_APPLICATION_NAME,
     types: PG_TYPES,
   } as pg.PoolConfig);
   // An idle connection that breaks (the server restarted) is dropped from the pool; without a
