@@ -22,10 +22,12 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { startEmbeddedPostgres, partitionOf } = await import(join(ROOT, 'backend/dist/index.js'));
 const env = (name, fallback) => process.env[name] ?? fallback;
-const SIZES = env('BENCH_CLUSTER_SIZES', 'sqlite,1,3').split(',').map((s) => (s === 'sqlite' ? 0 : Number(s)));
-const TRACES = Number(env('BENCH_CLUSTER_TRACES', 6000));
-const ATTACKS = Number(env('BENCH_CLUSTER_ATTACKS', 9));
-const CONCURRENCY = Number(env('BENCH_CONCURRENCY', 8));
+/** `sqlite,1,3` -> [0, 1, 3] (0: one instance on SQLite). */
+export const parseSizes = (text) => text.split(',').map((s) => (s === 'sqlite' ? 0 : Number(s)));
+const SIZES = parseSizes(env('BENCH_CLUSTER_SIZES', 'sqlite,1,3'));
+const TRACES_DEFAULT = Number(env('BENCH_CLUSTER_TRACES', 6000));
+const ATTACKS_DEFAULT = Number(env('BENCH_CLUSTER_ATTACKS', 9));
+const CONCURRENCY_DEFAULT = Number(env('BENCH_CONCURRENCY', 8));
 const IDENTITIES = 200;
 const CALLS = 3;
 const log = (s) => process.stderr.write(`[bench:cluster] ${s}\n`);
@@ -111,8 +113,14 @@ async function metricSum(api, name) {
   return { sum: get('sum'), count: get('count') };
 }
 
-/** `n` instances on a fresh PostgreSQL database; n = 0: one instance on SQLite (the single-process path). */
-async function runSize(pg, size) {
+/**
+ * `n` instances on a fresh PostgreSQL database; n = 0: one instance on SQLite (the single-process
+ * path). `options` ({ traces, attacks, concurrency }) default to the BENCH_CLUSTER_* settings.
+ */
+export async function runSize(pg, size, options = {}) {
+  const traces = options.traces ?? TRACES_DEFAULT;
+  const attacks = options.attacks ?? ATTACKS_DEFAULT;
+  const concurrency = options.concurrency ?? CONCURRENCY_DEFAULT;
   const n = Math.max(1, size);
   const url = size === 0 ? undefined : await pg.createDatabase();
   const dirs = Array.from({ length: n }, () => mkdtempSync(join(tmpdir(), 'conduct-bench-cluster-')));
@@ -122,7 +130,7 @@ async function runSize(pg, size) {
     // Wait for settled leases (readiness) on every member.
     for (const m of members) while ((await fetch(`${m.api}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.UTC(2026, 10, 20, 9);
-    const bodies = Array.from({ length: TRACES }, (_, i) => {
+    const bodies = Array.from({ length: traces }, (_, i) => {
       const traceId = hex(`bench/${i}`, 32);
       return { traceId, body: request(traceId, `svc-account-${i % IDENTITIES}`, t0 + i * 50) };
     });
@@ -130,7 +138,7 @@ async function runSize(pg, size) {
     const pg0 = url ? postgresCpu(pg.dir) : 0;
     const started = performance.now();
     let next = 0;
-    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    await Promise.all(Array.from({ length: concurrency }, async () => {
       while (next < bodies.length) {
         const b = bodies[next++];
         await send(members[parseInt(b.traceId.slice(0, 8), 16) % n].http, b.body);
@@ -141,19 +149,19 @@ async function runSize(pg, size) {
     const seconds = (performance.now() - started) / 1000;
     const conductCpu = members.reduce((s, m, i) => s + cpuOf(m.child.pid) - cpu0[i], 0);
     const pgCpu = url ? postgresCpu(pg.dir) - pg0 : 0;
-    const spans = TRACES * CALLS;
+    const spans = traces * CALLS;
 
     // Hand-off latency: new-peer attacks by enforcing identities, sent to an instance that does not own them.
     const view = await (await fetch(`${api}/api/v1/cluster`)).json();
     // (On SQLite the one instance owns every partition.)
     const latencies = [];
-    for (let k = 0; k < ATTACKS; k++) {
+    for (let k = 0; k < attacks; k++) {
       const identity = `svc-account-${k}`;
       const p = partitionOf(identity, view.partitions);
       const owner = view.instances.find((i) => i.partitions.includes(p));
       const target = members.find((m) => n === 1 || !m.api.endsWith(owner.endpoint)) ?? members[0];
       const traceId = hex(`attack/${k}`, 32);
-      const body = request(traceId, identity, t0 + TRACES * 50 + k * 1000, [{ service: `exfil-${k}`, route: '/upload' }]);
+      const body = request(traceId, identity, t0 + traces * 50 + k * 1000, [{ service: `exfil-${k}`, route: '/upload' }]);
       const sent = performance.now();
       await send(target.http, body);
       for (;;) {
@@ -170,11 +178,11 @@ async function runSize(pg, size) {
     }
     return {
       instances: size === 0 ? 'sqlite' : n,
-      chainsPerSecond: Math.round(TRACES / seconds),
+      chainsPerSecond: Math.round(traces / seconds),
       spansPerSecond: Math.round(spans / seconds),
       conductCpuPer1000Spans: +((conductCpu / spans) * 1000).toFixed(3),
       postgresCpuPer1000Spans: +((pgCpu / spans) * 1000).toFixed(3),
-      chainsPerPostgresCpuSecond: url ? Math.round(TRACES / Math.max(pgCpu, 0.001)) : undefined,
+      chainsPerPostgresCpuSecond: url ? Math.round(traces / Math.max(pgCpu, 0.001)) : undefined,
       alertLatencyMsP50: Math.round(median(latencies)),
       checkpointMsMean: checkpoint.count ? +((checkpoint.sum / checkpoint.count) * 1000).toFixed(2) : undefined,
     };
@@ -185,15 +193,26 @@ async function runSize(pg, size) {
   }
 }
 
-const pg = await startEmbeddedPostgres({ fast: false });
-try {
-  log(`load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}; ${TRACES} traces of ${CALLS} spans, ${IDENTITIES} identities`);
-  const rows = [];
-  for (const n of SIZES) {
-    log(`${n} instance(s) ...`);
-    rows.push(await runSize(pg, n));
+/** Every size in turn on one PostgreSQL server (fsync on): the rows of runSize. */
+export async function runSizes(sizes, options = {}) {
+  const pg = await startEmbeddedPostgres({ fast: false });
+  try {
+    log(`load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}; ${options.traces ?? TRACES_DEFAULT} traces of ${CALLS} spans, ${IDENTITIES} identities`);
+    const rows = [];
+    for (const n of sizes) {
+      log(`${n === 0 ? 'sqlite' : `${n} instance(s)`} ...`);
+      rows.push(await runSize(pg, n, options));
+    }
+    return rows;
+  } finally {
+    await pg.destroy();
   }
-  console.log(JSON.stringify({ traces: TRACES, spansPerTrace: CALLS, loadavg: loadavg()[0], rows }, null, 2));
-} finally {
-  await pg.destroy();
+}
+
+export const SPANS_PER_TRACE = CALLS;
+
+// Run as a script: every size of BENCH_CLUSTER_SIZES, printed as JSON.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const rows = await runSizes(SIZES);
+  console.log(JSON.stringify({ traces: TRACES_DEFAULT, spansPerTrace: CALLS, loadavg: loadavg()[0], rows }, null, 2));
 }

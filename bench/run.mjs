@@ -46,7 +46,7 @@ import {
 import { SHAPES, SPANS_PER_REQUEST, buildAttackRequest, traceLengths } from './workload.mjs';
 
 /** Phases in modules of their own: add a line here to hook one in (see phases/soak.mjs for the shape). */
-const PHASE_MODULES = [await import('./phases/soak.mjs')];
+const PHASE_MODULES = [await import('./phases/soak.mjs'), await import('./phases/cluster.mjs')];
 
 const env = (name, fallback) => process.env[name] ?? fallback;
 const num = (name, fallback) => Number(env(name, String(fallback)));
