@@ -9,8 +9,10 @@
 // (context: { loadgen, startConduct, settings, results }, resolves with the phase's figures) and
 // `rows(figures)` (rows [figure, value, target, met] for the printed table). run.mjs lists the
 // modules it loads in PHASE_MODULES.
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fmt, log, mark, procStats, sleep } from '../harness.mjs';
+import { fmt, log, mark, procStats, serverSettings, sleep } from '../harness.mjs';
+import { sampleSpace, spaceLine, spaceRows } from './soak-space.mjs';
 
 export const name = 'soak';
 export const inDefault = false;
@@ -28,7 +30,8 @@ const SOAK_SAMPLE_MS = 10_000;
 /**
  * A day of event time at a steady rate with retention on (`storage.retention: 2h`): requests are
  * stamped with event time running BENCH_SOAK_SECONDS / 24 h faster than the wall clock, and the
- * database size (file + WAL, or pg_database_size) and the server's RSS are sampled every 10 s.
+ * database size (file + WAL, or pg_database_size) and the server's RSS are sampled every 10 s,
+ * on SQLite with the pages of each table (its indexes included), the free pages and the WAL file.
  * Retention sweeps every 60 s of wall time, so the store holds 2 h of event time plus up to one
  * sweep's worth; after the first retention period both figures should stay flat.
  */
@@ -52,8 +55,9 @@ export async function run({ loadgen, startConduct }) {
           rssMB: stats.rssMB,
           spansProcessed: m.conduct_spans_processed_total ?? 0,
           deleted: m.conduct_retention_deleted_total ?? 0,
+          ...(serverSettings.postgres ? {} : sampleSpace(server.dbPath)),
         });
-        log(`soak ${samples.at(-1).eventHours.toFixed(1)} h of event time: db ${samples.at(-1).dbMB.toFixed(1)} MB, rss ${stats.rssMB.toFixed(0)} MB`);
+        log(`soak ${samples.at(-1).eventHours.toFixed(1)} h of event time: db ${samples.at(-1).dbMB.toFixed(1)} MB, rss ${stats.rssMB.toFixed(0)} MB${spaceLine(samples.at(-1))}`);
       }
     })();
     const res = await loadgen.run({
@@ -64,7 +68,8 @@ export async function run({ loadgen, startConduct }) {
     await poller;
     const retentionHours = SOAK_RETENTION_MS / 3_600_000;
     // Flat after the first retention period (plus a sweep): the later samples against the first of them.
-    const settled = samples.filter((x) => x.eventHours >= retentionHours + 60_000 * scale / 3_600_000 + 1);
+    const settledFromHours = retentionHours + (60_000 * scale) / 3_600_000 + 1;
+    const settled = samples.filter((x) => x.eventHours >= settledFromHours);
     const range = (key) => settled.length ? [Math.min(...settled.map((x) => x[key])), Math.max(...settled.map((x) => x[key]))] : [0, 0];
     const firstHalf = settled.slice(0, Math.ceil(settled.length / 2));
     const secondHalf = settled.slice(Math.ceil(settled.length / 2));
@@ -73,6 +78,7 @@ export async function run({ loadgen, startConduct }) {
       spansAcked: res.spansAcked,
       rate: res.spansPerSec,
       scale,
+      settledFromHours,
       samples,
       db: range('dbMB'),
       rss: range('rssMB'),
@@ -80,6 +86,7 @@ export async function run({ loadgen, startConduct }) {
       dbPeakSecondHalf: peak(secondHalf, 'dbMB'),
       rssPeakFirstHalf: peak(firstHalf, 'rssMB'),
       rssPeakSecondHalf: peak(secondHalf, 'rssMB'),
+      loadAverageAtEnd: loadavg(),
     };
   } finally {
     await server.close();
@@ -93,6 +100,7 @@ export function rows(k) {
   out.push(['soak: database MB peak, first / second half of that', `${fmt(k.dbPeakFirstHalf, 1)} / ${fmt(k.dbPeakSecondHalf, 1)}`, 'flat', mark(k.dbPeakSecondHalf <= k.dbPeakFirstHalf * 1.05)]);
   out.push(['soak: RSS MB after the first retention period, min - max', `${fmt(k.rss[0])} - ${fmt(k.rss[1])}`, '', '']);
   out.push(['soak: RSS MB peak, first / second half of that', `${fmt(k.rssPeakFirstHalf)} / ${fmt(k.rssPeakSecondHalf)}`, 'flat', mark(k.rssPeakSecondHalf <= k.rssPeakFirstHalf * 1.1)]);
+  out.push(...spaceRows(k.samples.find((x) => x.eventHours >= k.settledFromHours) ?? k.samples[0], k.samples.at(-1), fmt));
   for (const x of k.samples.filter((_, i) => i % 3 === 2)) out.push([`  soak sample at ${fmt(x.eventHours, 1)} h: database MB, RSS MB`, `${fmt(x.dbMB, 1)}, ${fmt(x.rssMB)}`, '', '']);
   return out;
 }

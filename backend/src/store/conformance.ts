@@ -205,6 +205,33 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         expect(await s.identities.getIdentity('svc:kept')).toMatchObject({ calls: 2, chains: 2, peers: 1 });
         expect((await s.identities.identityEdges('svc:kept')).map((e) => e.operation)).toEqual(['new-op']);
       });
+
+      it('prunes held chains that started before the time, whatever their alert, in bounded steps, oldest first', async () => {
+        const s = await fresh();
+        // An open incident counted on again and again holds every repeat's chain.
+        const held = [0, 1, 2, 3].map((i) => chain(traceId(110 + i), 'svc:r', [['evil', 'GET /secrets']], T0 + i * 1000));
+        await s.detection.checkpoint({
+          alerts: [
+            { alert: testAlert({ id: 'r1', identity: 'svc:r' }), dedupKey: 'r1' },
+            { alert: testAlert({ id: 'r2', identity: 'svc:r', status: 'acknowledged' }), dedupKey: 'r2' },
+          ],
+          held: [
+            ...held.map((c) => ({ identity: 'svc:r', traceId: c.traceId, alertId: 'r1', chain: c })),
+            { identity: 'svc:r', traceId: held[0]!.traceId, alertId: 'r2', chain: held[0]! },
+          ],
+        });
+        const cutoff = T0 + 2500;
+        expect(await s.retention.pruneStep(cutoff, 2)).toEqual({ chains: 0, traces: 0, held: 2 });
+        expect(await s.retention.pruneStep(cutoff, 2)).toEqual({ chains: 0, traces: 0, held: 2 });
+        expect(await s.retention.pruneStep(cutoff, 2)).toEqual({ chains: 0, traces: 0 });
+        expect((await s.detection.heldByAlert('r1')).map((h) => h.chain)).toEqual([held[3]]);
+        expect(await s.detection.heldByAlert('r2')).toEqual([]);
+        expect(await s.detection.isHeld('svc:r', held[0]!.traceId)).toBe(false);
+        expect(await s.detection.isHeld('svc:r', held[3]!.traceId)).toBe(true);
+        // The alerts themselves are kept.
+        expect((await s.detection.getAlert('r1'))?.id).toBe('r1');
+        expect((await s.detection.getAlert('r2'))?.id).toBe('r2');
+      });
     });
 
     describe('identities and observed edges', () => {

@@ -105,6 +105,8 @@ export interface PruneResult {
   edges?: number;
   /** Numbered texts no stored chain refers to any more, deleted (absent when none). */
   texts?: number;
+  /** Chains held out of learning by an alert that started before the time, deleted (absent when none). */
+  held?: number;
   /** Set when the backend has more to do than the counts show (a sweep of texts under way): call again. */
   more?: boolean;
 }
@@ -114,7 +116,9 @@ export interface ChainRetention {
    * One bounded retention step: deletes at most `maxRows` chains and at most `maxRows` trace
    * summaries that ended before `beforeMs`, oldest stored first, so a step never scans the whole
    * table; at most `maxRows` identities and at most `maxRows` observed edges last seen before
-   * `beforeMs` (nothing of them is left to keep); and (where the backend numbers texts) it
+   * `beforeMs` (nothing of them is left to keep); at most `maxRows` held chains (kept out of
+   * learning by an alert) that started before `beforeMs`, oldest first, whatever their alert's
+   * status (an incident counted on for days holds every repeat's chain); and (where the backend numbers texts) it
    * advances freeing the texts no chain refers to any more, reading or deleting at most about
    * `maxRows` rows for it. Keep calling while it deletes something or says `more`. Resolved: the
    * counted rows are gone for every reader; identities and edges seen since keep their counts

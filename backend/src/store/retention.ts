@@ -63,7 +63,7 @@ export function startRetention(options: RetentionOptions): Retention {
       const step = await store.retention.pruneStep(cutoff, batchRows);
       total += step.chains;
       if (step.texts) freedTexts?.inc(step.texts);
-      if (step.chains === 0 && step.traces === 0 && !step.identities && !step.edges && !step.more) break;
+      if (step.chains === 0 && step.traces === 0 && !step.identities && !step.edges && !step.held && !step.more) break;
       await new Promise((r) => setImmediate(r));
     }
     if (total) {

@@ -260,20 +260,23 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
     async pruneStep(beforeMs, maxRows) {
       const rows = Math.max(1, Math.floor(maxRows));
       // From the front of the append order, within a window of `rows` rows: never a scan.
-      const [r] = await db.query<{ chains: number; traces: number; identities: number; edges: number }>(
+      const [r] = await db.query<{ chains: number; traces: number; identities: number; edges: number; held: number }>(
         `WITH c AS (DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT $1) AND end_ms < $2 RETURNING 1),
            t AS (DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT $1) AND end_ms < $2 RETURNING 1),
            b AS (DELETE FROM written_batches WHERE id IN (SELECT id FROM written_batches WHERE written_ms < $3 LIMIT $1)),
            i AS (DELETE FROM identities WHERE id IN (SELECT id FROM identities WHERE last_seen_ms < $2 ORDER BY last_seen_ms LIMIT $1) RETURNING 1),
            e AS (DELETE FROM edges WHERE (identity, service, peer, operation) IN
-             (SELECT identity, service, peer, operation FROM edges WHERE last_seen_ms < $2 ORDER BY last_seen_ms LIMIT $1) RETURNING 1)
+             (SELECT identity, service, peer, operation FROM edges WHERE last_seen_ms < $2 ORDER BY last_seen_ms LIMIT $1) RETURNING 1),
+           h AS (DELETE FROM held_chains WHERE (identity, trace_id, alert_id) IN
+             (SELECT identity, trace_id, alert_id FROM held_chains WHERE start_ms < $2 ORDER BY start_ms LIMIT $1) RETURNING 1)
          SELECT (SELECT count(*) FROM c)::int AS chains, (SELECT count(*) FROM t)::int AS traces,
-           (SELECT count(*) FROM i)::int AS identities, (SELECT count(*) FROM e)::int AS edges`,
+           (SELECT count(*) FROM i)::int AS identities, (SELECT count(*) FROM e)::int AS edges, (SELECT count(*) FROM h)::int AS held`,
         [rows, wholeBound(beforeMs) ?? 0, Date.now() - WRITTEN_BATCH_TTL_MS],
       );
       const result: PruneResult = { chains: r?.chains ?? 0, traces: r?.traces ?? 0 };
       if (r?.identities) result.identities = r.identities;
       if (r?.edges) result.edges = r.edges;
+      if (r?.held) result.held = r.held;
       return result;
     },
   };

@@ -23,6 +23,14 @@ const TEXT_MEMO = 100_000;
 /** How long a statement waits for a lock held by another connection before failing. */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
+/**
+ * Size the WAL file is cut back to when it starts over after a checkpoint (`journal_size_limit`).
+ * A long read (an export, a backup, a slow API query) holds the checkpoint back and the WAL grows
+ * past its usual ~4-6 MB (1,000 pages between checkpoints plus a batch); without a limit the file
+ * keeps its largest size for good.
+ */
+export const WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024;
+
 /** Page cache per connection in KiB; keeps the random trace-id index hot while writing. */
 export const DEFAULT_CACHE_KIB = 64 * 1024;
 
@@ -134,6 +142,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
     db.pragma(`cache_size = -${Math.max(2048, Math.floor(options.cacheKiB ?? DEFAULT_CACHE_KIB))}`);
     const applied = applyMigrations(db, migrations);
@@ -209,6 +218,18 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     `DELETE FROM edges WHERE (identity, service, peer, operation) IN
        (SELECT identity, service, peer, operation FROM edges WHERE last_seen_ms < ? ORDER BY last_seen_ms LIMIT ?)`,
   );
+  // Chains alerts hold out of learning (detection-schema.ts), by start time (migration 080); a
+  // database migrated without the detection tables has none (prepared once the table is there).
+  const hasHeldChains = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'held_chains'").pluck();
+  let deleteOldHeld: Database.Statement | undefined;
+  const pruneHeld = (beforeMs: number, rows: number): number => {
+    if (!deleteOldHeld && !hasHeldChains.get()) return 0;
+    deleteOldHeld ??= db.prepare(
+      `DELETE FROM held_chains WHERE (identity, trace_id, alert_id) IN
+         (SELECT identity, trace_id, alert_id FROM held_chains WHERE start_ms < ? ORDER BY start_ms LIMIT ?)`,
+    );
+    return deleteOldHeld.run(beforeMs, rows).changes;
+  };
   const pruneStep = db.transaction((beforeMs: number, maxRows: number): PruneResult => {
     const rows = Math.max(1, Math.floor(maxRows));
     // The older table's window first; the rest of the step's rows from the front of the newer one.
@@ -220,6 +241,8 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     const edges = deleteOldEdges.run(beforeMs, rows).changes;
     if (identities > 0) result.identities = identities;
     if (edges > 0) result.edges = edges;
+    const held = pruneHeld(beforeMs, rows);
+    if (held > 0) result.held = held;
     // Then a step of freeing the texts no chain refers to any more.
     const freed = textSweep.step(rows, chains);
     if (freed > 0) result.texts = freed;
