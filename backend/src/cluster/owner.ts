@@ -32,7 +32,7 @@ export interface OwnerOptions {
 
 /** Stage 2 of the partitions this instance owns: learn, detect and alert, in hand-off order. */
 export interface OwnerStage {
-  /** The leases held now: detection is rebuilt over their baselines when the set changes. */
+  /** The leases held now: detection is rebuilt over their baselines when the set changes (in the background: resolves once they are in place). */
   setLeases(leases: ReadonlyMap<number, Lease>): Promise<void>;
   /** Finishes the work in progress on these partitions and stops working on them. */
   release(partitions: readonly number[]): Promise<void>;
@@ -60,10 +60,14 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
   const metrics = ownerMetrics(options.registry);
   let leases = new Map<number, Lease>();
   let detection: Detection | undefined;
+  /** The leases `detection` was built over (their partitions' baselines as committed then). */
+  let built: ReadonlyMap<number, Lease> = new Map();
   let stale = true;
   const committed = new Map<number, number>();
   const woken = new Set<number>();
   let loop: Promise<void> | undefined;
+  /** The round in progress (the loop runs rounds back to back while items keep coming). */
+  let current: Promise<void> | undefined;
   let again = false;
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -80,12 +84,15 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
   };
 
   const rebuild = async () => {
-    const owned = [...leases.keys()].sort((a, b) => a - b);
+    const snapshot = leases;
+    const owned = [...snapshot.keys()].sort((a, b) => a - b);
     detection = owned.length > 0 ? await options.createDetection(fencedState, owned) : undefined;
     committed.clear();
-    for (const p of await store.partitions()) if (leases.has(p.partition)) committed.set(p.partition, p.committed);
+    for (const p of await store.partitions()) if (snapshot.has(p.partition)) committed.set(p.partition, p.committed);
     for (const p of owned) woken.add(p);
-    stale = false;
+    built = snapshot;
+    // Leases that changed meanwhile (setLeases, release, a fence) need another rebuild.
+    stale = leases !== snapshot;
   };
 
   const analyseRun = async (partition: number, lease: Lease, run: HandedOff[]) => {
@@ -148,7 +155,9 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
   const processPartition = async (partition: number) => {
     for (;;) {
       const lease = leases.get(partition);
-      if (!lease || stopped) return;
+      // Only with the lease the detection was built for: a partition taken (again) since waits
+      // for the rebuild that loads its committed baselines.
+      if (!lease || built.get(partition)?.epoch !== lease.epoch || stopped) return;
       const after = committed.get(partition) ?? 0;
       const items = await store.readHandOff(partition, after, READ_BATCH);
       if (items.length === 0) return;
@@ -196,7 +205,8 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
       do {
         again = false;
         try {
-          await round();
+          current = round();
+          await current;
         } catch {
           clearTimeout(retryTimer);
           retryTimer = setTimeout(() => void kick(), RETRY_MS);
@@ -213,17 +223,21 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
     async setLeases(next) {
       const same = next.size === leases.size && [...next].every(([p, l]) => leases.get(p)?.epoch === l.epoch);
       if (same) return;
-      if (loop) await loop;
+      // As in release: the round in progress, not the loop, is waited for.
+      if (loop) await current?.catch(() => undefined);
       leases = new Map(next);
       stale = true;
-      await kick();
+      // Not awaited: under steady traffic the loop runs on, and the membership's round must not wait for it.
+      void kick();
     },
     async release(partitions) {
-      if (loop) await loop;
+      // Later rounds leave these partitions alone; the round in progress may be analysing one of
+      // them, and is waited for (not the loop: under steady traffic it runs round after round).
       const next = new Map(leases);
       for (const p of partitions) next.delete(p);
       leases = next;
       stale = true;
+      if (loop) await current?.catch(() => undefined);
     },
     wake(partitions) {
       for (const p of partitions ?? [...leases.keys()]) if (leases.has(p)) woken.add(p);
