@@ -3,9 +3,9 @@
 // the main thread), the store write, detection, and the engine (store and detection in one
 // transaction, as serve runs them), on a real SQLite file and a real journal directory.
 //
-//   npm run build && node bench/per-chain.mjs [--sizes 4,40] [--spans 61440] [--reps 5] [--only STAGES]
+//   npm run build && node --expose-gc bench/per-chain.mjs [--sizes 4,40] [--spans 61440] [--reps 5] [--only STAGES]
 //   cp -r backend/dist bench/.ab/backend-before   # before a change; then, after it and a build:
-//   node bench/per-chain.mjs --before bench/.ab/backend-before --only call-codec,store,engine
+//   node --expose-gc bench/per-chain.mjs --before bench/.ab/backend-before --only call-codec,store,engine
 //
 // Stages (--only, comma-separated): journal, decode (with the pipeline's encode), call-codec (the
 // store's call encoding alone), store, detect, engine. --before takes a saved backend build (inside
@@ -175,6 +175,7 @@ async function timeJournal(w, m) {
     },
   });
   const batches = w.batches.map((b) => ({ ...b, chains: [] }));
+  globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
   const c0 = cpu();
   let next = 0;
   for (let i = 0; i < w.requests.length; i += INFLIGHT) {
@@ -199,6 +200,7 @@ function timeDecode(w) {
   const decoder = createBatchDecoder();
   let encodeUs = 0;
   let decodeUs = 0;
+  globalThis.gc?.();
   for (const b of w.batches) {
     let c = cpu();
     const encoded = encoder.encode(b);
@@ -215,6 +217,7 @@ async function timeStore(w, m) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
   const backend = await m.openSqliteBackend({ path: join(dir, 'conduct.db') });
   const batches = copyBatches(w.batches);
+  globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
   const c0 = cpu();
   for (const b of batches) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
   const us = cpu() - c0;
@@ -228,6 +231,7 @@ async function timeDetect(w, m) {
   const backend = await m.openSqliteBackend({ path: join(dir, 'conduct.db') });
   const detection = await m.createDetection({ state: backend.detection, learning: m.parseConfig({ learning: LEARNING }).learning, traceUrl: 'http://localhost/{traceId}' });
   const batches = copyBatches(w.batches);
+  globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
   const c0 = cpu();
   let alerts = 0;
   for (const b of batches) alerts += (await detection.analyse(b.chains)).alerts.length;
@@ -243,6 +247,7 @@ async function timeEngine(w, m) {
   const config = m.parseConfig({ storage: { path: join(dir, 'conduct.db') }, learning: LEARNING });
   const core = await m.assembleBackend(config, { registry: new Registry(), sinks: false });
   const batches = copyBatches(w.batches);
+  globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
   const c0 = cpu();
   for (const b of batches) await core.engine.consume(b);
   const us = cpu() - c0;
@@ -259,6 +264,7 @@ async function timeCallCodec(w, m) {
   const ids = new Map();
   const texts = { idOf: (t) => ids.get(t) ?? (ids.set(t, ids.size), ids.size - 1), textOf: () => '' };
   const batches = copyBatches(w.batches);
+  globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
   const c0 = cpu();
   // Five times over: one pass alone is too short to measure on a busy machine.
   for (let i = 0; i < 5; i++) for (const b of batches) for (const chain of b.chains) encodeCallsBinary(chain.calls, chain.startMs, texts);
@@ -266,7 +272,6 @@ async function timeCallCodec(w, m) {
 }
 
 async function pass(w, m) {
-  globalThis.gc?.();
   const r = {};
   if (STAGES.includes('call-codec')) r['call codec (in store)'] = await timeCallCodec(w, m);
   if (STAGES.includes('journal')) r.journal = await timeJournal(w, m);

@@ -127,7 +127,8 @@ interface Segment {
   liveBytes: number;
 }
 
-const settledBatches = new WeakMap<ChainBatch, Entry[]>();
+/** The journaled requests a queued batch settles, each with the traces of the batch it holds. */
+const settledBatches = new WeakMap<ChainBatch, Map<Entry, string[]>>();
 
 export function createJournal(options: JournalOptions): Journal {
   const { registry } = options;
@@ -357,11 +358,15 @@ export function createJournal(options: JournalOptions): Journal {
     }
   };
 
-  const settleTrace = (traceIds: readonly string[], owners: readonly Entry[]) => {
+  /**
+   * Settles the traces of a stored batch (`traceIds`) in the requests that hold them (`owners`,
+   * with the traces each holds): each request looks up only its own, not every trace of the batch.
+   */
+  const settleTrace = (traceIds: readonly string[], owners: ReadonlyMap<Entry, readonly string[]>) => {
     const seqs: number[] = [];
-    for (const e of owners) {
+    for (const [e, own] of owners) {
       let removed = false;
-      for (const t of traceIds) if (e.traces.delete(t)) removed = true;
+      for (const t of own) if (e.traces.delete(t)) removed = true;
       if (!removed) continue;
       // A request not committed yet is written with the traces it still has.
       if (e.committed) seqs.push(e.seq);
@@ -489,7 +494,7 @@ export function createJournal(options: JournalOptions): Journal {
           }
           const owners = settledBatches.get(batch);
           settledBatches.delete(batch);
-          if (!owners || owners.length === 0) return;
+          if (!owners || owners.size === 0) return;
           const traceIds = (batch.traceSummaries ?? []).map((t) => t.traceId);
           settleTrace(traceIds, owners);
         },
@@ -497,15 +502,19 @@ export function createJournal(options: JournalOptions): Journal {
     },
 
     onBatch(batch) {
-      const owners = new Set<Entry>();
+      const owners = new Map<Entry, string[]>();
       for (const summary of batch.traceSummaries ?? []) {
         const set = openByTrace.get(summary.traceId);
         if (!set) continue;
         // Requests that arrive later for this trace belong to the next completion.
         openByTrace.delete(summary.traceId);
-        for (const e of set) owners.add(e);
+        for (const e of set) {
+          const own = owners.get(e);
+          if (own) own.push(summary.traceId);
+          else owners.set(e, [summary.traceId]);
+        }
       }
-      if (owners.size) settledBatches.set(batch, [...owners]);
+      if (owners.size) settledBatches.set(batch, owners);
     },
 
     async adoptLegacy(legacy) {
