@@ -483,6 +483,16 @@ export function chainCalibration(b: Baseline): Calibration {
 const versionKeys = new KeyMemo(MAX_MEMO_KEYS);
 
 /** The `version` entry key of a caller service's `service.version`. */
+/** The caller service of an `edge` key (edgeKey), undefined for a key that is not one. */
+export function parseEdgeService(key: string): string | undefined {
+  try {
+    const v: unknown = JSON.parse(key);
+    return Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function versionKey(service: string, version: string): string {
   const level = versionKeys.level(versionKeys.root, service);
   return (level.get(version) as string | undefined) ?? versionKeys.add(level, version, JSON.stringify([bound(service), bound(version)]));

@@ -56,4 +56,16 @@ describe('new-source', () => {
     const elsewhere = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: { ...standby, region: 'ap-south-1' } }]);
     expect(newSource(contextFor(onNodes(), elsewhere))).toMatchObject({ severity: 'medium' });
   });
+
+  it('keeps its credential used by another workload at medium: another cluster of the same region and account, or a new node of a known one', () => {
+    // The same identity's calls made through a service it never acted through (a stolen certificate or token).
+    const thief = { service: 'tools/debug-shell' };
+    const standby = { ...usualSource, cluster: 'prod-b', network: '10.1.90.0/24', publicAddress: false };
+    const moved = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: standby, ...thief }]);
+    const f = newSource(contextFor(onNodes(), moved))!;
+    expect(f).toMatchObject({ keys: ['cluster:prod-b', 'network:10.1.90.0/24'], severity: 'medium' });
+    expect(f.explanation).toContain('"tools/debug-shell", a service it never acted through');
+    const node = chain(CI, TRAINED + MINUTE, [{ operation: 'PutObject', peer: 's3.amazonaws.com', source: { ...usualSource, network: '10.1.60.0/24', publicAddress: false }, ...thief }]);
+    expect(newSource(contextFor(onNodes(), node))).toMatchObject({ keys: ['network:10.1.60.0/24'], severity: 'medium' });
+  });
 });

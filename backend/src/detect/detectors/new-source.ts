@@ -1,5 +1,5 @@
 import type { Call } from '@conduct/processor';
-import { sourceKey, topEntries, SOURCE_KINDS, type EntryKind } from '../../learn/index.js';
+import { bound, parseEdgeService, sourceKey, topEntries, SOURCE_KINDS, type Baseline, type EntryKind } from '../../learn/index.js';
 import { displayName, listWithCounts, q, unique, type DetectionContext, type Finding } from '../finding.js';
 import { T_VALID_CLOUD_ACCOUNTS } from '../techniques.js';
 
@@ -24,12 +24,15 @@ const PLACEMENT: ReadonlySet<EntryKind> = new Set<EntryKind>(['cluster', 'networ
  * names are never compared). Medium; high from a public address or with a sensitive operation.
  * Placement inside known ground is not news: a new private segment of a call from a known cluster
  * is a new node of that cluster (no finding), and a new cluster or segment alone, private, in a
- * known region and account, is low (a rescheduled or failed-over workload).
+ * known region and account, is low (a rescheduled or failed-over workload). Both only for calls made
+ * by a service the identity is known to act through: its credential used by another workload (a
+ * certificate or token taken to another pod or cluster) is a new source wherever that runs.
  */
 export function newSource(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
   const b = ctx.baseline;
   let found: Map<string, { kind: EntryKind; value: string; calls: Call[] }> | undefined;
+  const ownService = knownServices(b);
   for (const call of ctx.calls) {
     for (const kind of SOURCE_KINDS) {
       const known = b.entries[kind];
@@ -37,7 +40,7 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
       if (kind === 'addressClass' || known.size === 0) continue;
       const value = sourceKey(call, kind);
       if (!value || known.has(value)) continue;
-      if (kind === 'network' && newNode(call, b.entries.cluster)) continue;
+      if (kind === 'network' && newNode(call, b.entries.cluster) && ownService(call.service)) continue;
       const key = `${kind}:${value}`;
       if (ctx.suppressed('new-source', key)) continue;
       found ??= new Map();
@@ -68,11 +71,17 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
     !sensitive.length &&
     [...found.values()].every((f) => PLACEMENT.has(f.kind) && f.calls.every((c) => sourceKey(c, 'cluster') !== undefined)) &&
     offending.every((c) => knownGround(c, b.entries));
-  if (placement) sentences.push('Region and account are the usual ones: a workload rescheduled or failed over inside its own ground, so this stays low.');
+  const strangers = placement ? unique(offending.filter((c) => !ownService(c.service)).map((c) => c.service)) : [];
+  if (strangers.length > 0) {
+    sentences.push(
+      `Region and account are the usual ones, but the calls came from ${strangers.slice(0, 3).map(q).join(', ')}, a service it never acted through: its credential used by another workload, not the same workload moved.`,
+    );
+  } else if (placement) sentences.push('Region and account are the usual ones: a workload rescheduled or failed over inside its own ground, so this stays low.');
+  const lowered = placement && strangers.length === 0;
   return {
     detector: 'new-source',
     keys: [...found.keys()],
-    severity: publicCall || sensitive.length ? 'high' : placement ? 'low' : 'medium',
+    severity: publicCall || sensitive.length ? 'high' : lowered ? 'low' : 'medium',
     reach: true,
     external: false,
     sensitive: sensitive.length > 0,
@@ -82,6 +91,24 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
     eventMs: offending[0]!.startMs,
     techniques: [T_VALID_CLOUD_ACCOUNTS],
     evidence: { newSources: [...found.values()].map((f) => ({ kind: f.kind, value: f.value })) },
+  };
+}
+
+/**
+ * Whether the identity is known to act through a service (the caller service of a learned call
+ * graph edge); the edges are read once per chain, and only when a chain has a new source.
+ */
+function knownServices(b: Baseline): (service: string) => boolean {
+  let services: Set<string> | undefined;
+  return (service) => {
+    if (!services) {
+      services = new Set();
+      for (const key of b.entries.edge.keys()) {
+        const s = parseEdgeService(key);
+        if (s !== undefined) services.add(s);
+      }
+    }
+    return services.has(bound(service));
   };
 }
 
