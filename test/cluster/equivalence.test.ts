@@ -172,7 +172,7 @@ describe('a cluster of three gives the alerts of one conduct', () => {
       await sendSplit(attack, https);
       await waitFor(
         'the owner\'s checkpoint waiting on the partition row',
-        async () => (await watch.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'SELECT epoch FROM cluster_partitions%'`)).rows[0].n as number,
+        async () => (await watch.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'SELECT partition, epoch FROM cluster_partitions%'`)).rows[0].n as number,
         (n) => n > 0,
       );
       // The owner hangs; the row is let go, so its commit goes through the epoch check and holds the row.

@@ -71,15 +71,15 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
   let again = false;
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;
-  /** The lease and offset the next checkpoint commits with (set around each analysis). */
-  let fence: { lease: Lease; offset?: number } | undefined;
+  /** The leases and offsets the next checkpoint commits with (set around each analysis). */
+  let fence: Array<{ lease: Lease; offset?: number }> | undefined;
 
   const fencedState: DetectionState = {
     ...options.state,
     checkpoint: (cp: DetectionCheckpoint) => {
       if (!fence) return Promise.reject(new Error('a detection checkpoint outside an owned partition\'s analysis'));
       const started = performance.now();
-      return store.commitAnalysis(fence.lease, cp, fence.offset).then(() => metrics.checkpoint.observe((performance.now() - started) / 1000));
+      return store.commitAnalyses(fence, cp).then(() => metrics.checkpoint.observe((performance.now() - started) / 1000));
     },
   };
 
@@ -98,7 +98,7 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
   const analyseRun = async (partition: number, lease: Lease, run: HandedOff[]) => {
     const d = detection!;
     const last = run[run.length - 1]!.seq;
-    fence = { lease, offset: last };
+    fence = [{ lease, offset: last }];
     try {
       const kind = run[0]!.kind;
       if (kind === 'chains') {
@@ -108,7 +108,7 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
         announce(await d.analyseLate(changes), emitter);
       } else if (kind === 'feedback') {
         for (const [i, item] of run.entries()) {
-          fence = { lease, offset: i === run.length - 1 ? last : item.seq };
+          fence = [{ lease, offset: i === run.length - 1 ? last : item.seq }];
           const f = item.body as FeedbackItem;
           const alert = await d.feedback(f.alertId, f.verdict as Verdict);
           if (alert) emitter.emit(alert, 'feedback');
@@ -167,6 +167,58 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
     }
   };
 
+  /**
+   * Partitions whose waiting items are all chain batches (the usual case) are analysed as one
+   * batch with one fenced checkpoint over all their offsets, instead of one transaction each.
+   * Returns the partitions left to processPartition (other kinds of items waiting, or more than
+   * one read's worth).
+   */
+  const analyseTogether = async (todo: readonly number[]): Promise<number[]> => {
+    const ready = todo.filter((p) => {
+      const lease = leases.get(p);
+      return lease !== undefined && built.get(p)?.epoch === lease.epoch;
+    });
+    if (ready.length < 2 || stopped) return [...todo];
+    const items = await store.readHandOffMany(ready.map((p) => ({ partition: p, after: committed.get(p) ?? 0 })), READ_BATCH);
+    const byPartition = new Map<number, HandedOff[]>();
+    for (const item of items) {
+      const list = byPartition.get(item.partition);
+      if (list) list.push(item);
+      else byPartition.set(item.partition, [item]);
+    }
+    const rest = todo.filter((p) => !ready.includes(p));
+    const together: number[] = [];
+    for (const [p, list] of byPartition) {
+      if (list.length < READ_BATCH && list.every((i) => i.kind === 'chains')) together.push(p);
+      else rest.push(p);
+    }
+    if (together.length === 0) return rest;
+    const oldest = Math.min(...together.map((p) => byPartition.get(p)![0]!.handedMs));
+    metrics.backlogSeconds.set(Math.max(0, (Date.now() - oldest) / 1000));
+    fence = together.map((p) => ({ lease: leases.get(p)!, offset: byPartition.get(p)!.at(-1)!.seq }));
+    try {
+      announce(await detection!.analyse(together.flatMap((p) => byPartition.get(p)!.flatMap((i) => i.body as Chain[]))), emitter);
+    } finally {
+      fence = undefined;
+    }
+    for (const p of together) committed.set(p, byPartition.get(p)!.at(-1)!.seq);
+    return rest;
+  };
+
+  /** A failed analysis: detection is rebuilt; a fenced partition is given up, the others go on from their committed offsets. */
+  const failed = (err: unknown, partitions: readonly number[]): unknown => {
+    stale = true;
+    const refused = fencedPartition(err);
+    for (const p of partitions) {
+      if (p === refused) fenced(p);
+      else if (leases.has(p)) woken.add(p);
+    }
+    if (refused === undefined) {
+      logger.warn({ err: String(err), partitions }, 'owner round failed; detection is reloaded and the partitions go on from their committed offsets');
+    }
+    return err;
+  };
+
   const round = async () => {
     if (stale) await rebuild();
     // Partitions with a backlog by the stored heads (the polling fallback) and those woken.
@@ -176,18 +228,17 @@ export function createOwnerStage(options: OwnerOptions): OwnerStage {
     let backlog = 0;
     const todo = [...woken].filter((p) => leases.has(p)).sort((a, b) => a - b);
     woken.clear();
-    for (const p of todo) {
+    let rest: number[];
+    try {
+      rest = await analyseTogether(todo);
+    } catch (err) {
+      throw failed(err, todo);
+    }
+    for (const p of rest) {
       try {
         await processPartition(p);
       } catch (err) {
-        stale = true;
-        if (isFenced(err)) {
-          fenced(p);
-        } else {
-          woken.add(p);
-          logger.warn({ err: String(err), partition: p }, 'owner round failed; detection is reloaded and the partition goes on from its committed offset');
-        }
-        throw err;
+        throw failed(err, [p]);
       }
     }
     for (const p of await store.partitions()) if (leases.has(p.partition)) backlog += Math.max(0, p.head - p.committed);
@@ -284,10 +335,10 @@ function ownerMetrics(registry: Registry) {
   };
 }
 
-/** Whether the error (or what it wraps) is the epoch fence's refusal. */
-function isFenced(err: unknown): boolean {
+/** The partition whose epoch fence refused the commit, when the error (or what it wraps) is that refusal. */
+function fencedPartition(err: unknown): number | undefined {
   for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof FencedError || (e as { name?: unknown }).name === 'FencedError') return true;
+    if (e instanceof FencedError || (e as { name?: unknown }).name === 'FencedError') return (e as FencedError).partition;
   }
-  return false;
+  return undefined;
 }

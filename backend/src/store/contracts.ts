@@ -647,6 +647,14 @@ export interface ClusterStore {
    * checkpoint, the committed offset `offset` (when given) and the removal of the items up to it.
    */
   commitAnalysis(lease: Lease, checkpoint: DetectionCheckpoint, offset?: number): Promise<void>;
+  /**
+   * The same for the analysis of several partitions at once (one checkpoint): only while every
+   * partition's epoch holds (else FencedError for the first that moved, nothing written), with
+   * each partition's offset.
+   */
+  commitAnalyses(fences: ReadonlyArray<{ lease: Lease; offset?: number }>, checkpoint: DetectionCheckpoint): Promise<void>;
+  /** Items of several partitions, each after its own `after`, at most `limit` per partition; by partition, oldest first. */
+  readHandOffMany(from: ReadonlyArray<{ partition: number; after: number }>, limit: number): Promise<HandedOff[]>;
   /** Records a cluster flush request, wakes every instance, and returns its id. */
   requestFlush(): Promise<number>;
   /** The newest flush request id (0 when none). */

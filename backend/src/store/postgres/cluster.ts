@@ -48,6 +48,38 @@ export function createPostgresCluster(
     if (ended.length > 0) logger.warn({ sessions: ended.map((r) => r.pid) }, 'ended conduct transactions idle past cluster.leaseTimeout (a hung instance\'s)');
   };
 
+  /** ClusterStore.commitAnalyses: one fenced transaction for the analysis of one or more partitions. */
+  const commitAnalyses: ClusterStore['commitAnalyses'] = async (fences, checkpoint) => {
+    // Every value is read now, before the first wait (the detection-state contract).
+    const statements = checkpointStatements(checkpoint);
+    const sorted = [...fences].sort((a, b) => a.lease.partition - b.lease.partition);
+    const moved = sorted.filter((f) => f.offset !== undefined);
+    await retrying(() =>
+      db.transaction(async (tx) => {
+        // Rows locked in partition order (no deadlock with another owner's commit or a taker).
+        const rows = await tx.query<{ partition: number; epoch: number }>(
+          'SELECT partition, epoch FROM cluster_partitions WHERE partition = ANY($1::int[]) ORDER BY partition FOR UPDATE',
+          [sorted.map((f) => f.lease.partition)],
+        );
+        const epochs = new Map(rows.map((r) => [r.partition, r.epoch]));
+        for (const { lease } of sorted) if (epochs.get(lease.partition) !== lease.epoch) throw new FencedError(lease.partition, lease.epoch);
+        for (const [text, values] of statements) await tx.query(text, values);
+        if (moved.length > 0) {
+          const partitions = moved.map((f) => f.lease.partition);
+          const offsets = moved.map((f) => f.offset!);
+          await tx.query(
+            'UPDATE cluster_partitions p SET committed = greatest(p.committed, o.upto) FROM unnest($1::int[], $2::int8[]) AS o(partition, upto) WHERE p.partition = o.partition',
+            [partitions, offsets],
+          );
+          await tx.query(
+            'DELETE FROM cluster_handoff c USING unnest($1::int[], $2::int8[]) AS o(partition, upto) WHERE c.partition = o.partition AND c.seq <= o.upto',
+            [partitions, offsets],
+          );
+        }
+      }),
+    );
+  };
+
   return {
     async preparePartitions(partitions, groupOf) {
       await db.transaction(async (tx) => {
@@ -136,21 +168,20 @@ export function createPostgresCluster(
       return rows.map((r): HandedOff => ({ partition, seq: r.seq, kind: r.kind, body: r.body, handedMs: r.handed_ms }));
     },
 
-    async commitAnalysis(lease, checkpoint, offset) {
-      // Every value is read now, before the first wait (the detection-state contract).
-      const statements = checkpointStatements(checkpoint);
-      await retrying(() =>
-        db.transaction(async (tx) => {
-          const [row] = await tx.query<{ epoch: number }>('SELECT epoch FROM cluster_partitions WHERE partition = $1 FOR UPDATE', [lease.partition]);
-          if (!row || row.epoch !== lease.epoch) throw new FencedError(lease.partition, lease.epoch);
-          for (const [text, values] of statements) await tx.query(text, values);
-          if (offset !== undefined) {
-            await tx.query('UPDATE cluster_partitions SET committed = greatest(committed, $2) WHERE partition = $1', [lease.partition, offset]);
-            await tx.query('DELETE FROM cluster_handoff WHERE partition = $1 AND seq <= $2', [lease.partition, offset]);
-          }
-        }),
+    async readHandOffMany(from, limit) {
+      if (from.length === 0) return [];
+      const rows = await db.query<{ partition: number; seq: number; kind: string; body: unknown; handed_ms: number }>(
+        `SELECT q.partition, h.seq, h.kind, h.body, h.handed_ms FROM unnest($1::int[], $2::int8[]) AS q(partition, after)
+         CROSS JOIN LATERAL (SELECT seq, kind, body, handed_ms FROM cluster_handoff c WHERE c.partition = q.partition AND c.seq > q.after ORDER BY seq LIMIT $3) h
+         ORDER BY q.partition, h.seq`,
+        [from.map((f) => f.partition), from.map((f) => f.after), limit],
       );
+      return rows.map((r): HandedOff => ({ partition: r.partition, seq: r.seq, kind: r.kind, body: r.body, handedMs: r.handed_ms }));
     },
+
+    commitAnalysis: (lease, checkpoint, offset) => commitAnalyses([{ lease, ...(offset !== undefined ? { offset } : {}) }], checkpoint),
+
+    commitAnalyses,
 
     async requestFlush() {
       const [row] = await db.transaction(async (tx) => {
