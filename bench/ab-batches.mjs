@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { decodeTracesRequest } from '@conduct/proto';
-import { createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
+import { decodeTracesRequestColumns } from '@conduct/proto';
+import { attributeKeepFor, createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
 
 const { values } = parseArgs({
@@ -40,7 +40,7 @@ const spans = requests * SPANS_PER_REQUEST;
 
 const source = createRequestSource(7);
 let now = Date.now();
-const decoded = Array.from({ length: requests }, () => decodeTracesRequest(source.next((now += 2.56))));
+const decoded = Array.from({ length: requests }, () => decodeTracesRequestColumns(source.next((now += 2.56)), { keep: attributeKeepFor(DEFAULT_IDENTITY_RULES) }));
 const stitcher = createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
 for (const d of decoded) stitcher.add(d);
 const traces = stitcher.flush();

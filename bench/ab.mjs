@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { decodeTracesRequest } from '@conduct/proto';
+import { decodeTracesRequestColumns } from '@conduct/proto';
 import * as processorNow from '@conduct/processor';
 import * as backendNow from '@conduct/backend';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
@@ -39,7 +39,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const source = createRequestSource(7);
 let now = Date.now();
-const decoded = Array.from({ length: requests }, () => decodeTracesRequest(source.next((now += Number(values['event-step'])))));
+// Columns (the stitcher's input since the columnar form): the derive stage compares builds that have it.
+const keep = processorNow.attributeKeepFor(processorNow.DEFAULT_IDENTITY_RULES);
+const decoded = Array.from({ length: requests }, () => decodeTracesRequestColumns(source.next((now += Number(values['event-step']))), { keep }));
 const stitcher = processorNow.createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
 for (const d of decoded) stitcher.add(d);
 const traces = stitcher.flush();

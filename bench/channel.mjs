@@ -5,8 +5,8 @@
 //   npm run build && node bench/channel.mjs [--rounds 7]
 import { serialize, deserialize } from 'node:v8';
 import { parseArgs } from 'node:util';
-import { decodeTracesRequest } from '@conduct/proto';
-import { createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES, MAX_TRACES_PER_BATCH } from '@conduct/processor';
+import { decodeTracesRequestColumns } from '@conduct/proto';
+import { attributeKeepFor, createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES, MAX_TRACES_PER_BATCH } from '@conduct/processor';
 import { createBatchDecoder, createBatchEncoder } from '../processor/dist/pipeline/batch-codec.js';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
 
@@ -15,7 +15,7 @@ const source = createRequestSource(3);
 let now = Date.now();
 const requests = Number(values.requests);
 const stitcher = createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
-for (let i = 0; i < requests; i++) stitcher.add(decodeTracesRequest(source.next((now += 2.56))));
+for (let i = 0; i < requests; i++) stitcher.add(decodeTracesRequestColumns(source.next((now += 2.56)), { keep: attributeKeepFor(DEFAULT_IDENTITY_RULES) }));
 const traces = stitcher.flush();
 const resolver = createIdentityResolver(DEFAULT_IDENTITY_RULES);
 const batches = [];

@@ -5,7 +5,7 @@
 //   npm run build && node --expose-gc bench/pending-heap.mjs [--traces 100000] [--snapshot file]
 import { writeHeapSnapshot } from 'node:v8';
 import { parseArgs } from 'node:util';
-import { decodeTracesRequest } from '@conduct/proto';
+import { decodeTracesRequestColumns } from '@conduct/proto';
 import { attributeKeepFor, createStitcher, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
 import { createRequestSource, SPANS_PER_REQUEST, TRACES_PER_REQUEST } from './workload.mjs';
 
@@ -23,7 +23,7 @@ const used = () => {
 const before = used();
 const stitcher = createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 100_000_000 });
 let now = Date.now();
-for (let i = 0; i < requests; i++) stitcher.add(decodeTracesRequest(source.next((now += 2.56)), limits));
+for (let i = 0; i < requests; i++) stitcher.add(decodeTracesRequestColumns(source.next((now += 2.56)), limits));
 const after = used();
 const { pendingSpans, pendingTraces } = stitcher.stats();
 const mb = (n) => (n / 1048576).toFixed(1);

@@ -27,8 +27,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
-import { decodeTracesRequest } from '@conduct/proto';
-import { createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
+import { decodeTracesRequestColumns } from '@conduct/proto';
+import { attributeKeepFor, createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
 import * as backendNow from '@conduct/backend';
 // The codec is the pipeline thread's own (not exported by the package).
 import { createBatchDecoder, createBatchEncoder } from '../processor/dist/pipeline/batch-codec.js';
@@ -69,7 +69,7 @@ function workloadTraces(n) {
   let now = Date.now() - 3_600_000;
   const stitcher = createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 100_000_000 });
   const requests = Math.ceil((n * 8) / SPANS_PER_REQUEST) + 2;
-  for (let i = 0; i < requests; i++) stitcher.add(decodeTracesRequest(source.next((now += EVENT_MS_PER_REQUEST))));
+  for (let i = 0; i < requests; i++) stitcher.add(decodeTracesRequestColumns(source.next((now += EVENT_MS_PER_REQUEST)), { keep: attributeKeepFor(DEFAULT_IDENTITY_RULES) }));
   return stitcher.flush().filter((t) => t.spans.length === 8);
 }
 

@@ -2,7 +2,7 @@
 // process on the bench workload, for each trace size (issue 19: small traces make the per-chain
 // costs the larger part):
 //
-//   decode   the wire scanner (decodeTracesRequest)
+//   decode   the wire scanner into a request's columns (decodeTracesRequestColumns)
 //   stitch   add + complete (createStitcher, flushed at the end)
 //   derive   identity, calls, chains (deriveTrace), in batches of MAX_TRACES_PER_BATCH traces
 //   encode   the batch codec both ways, as between the pipeline thread and the main thread
@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
-import { decodeTracesRequest } from '@conduct/proto';
-import { createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES, MAX_TRACES_PER_BATCH } from '@conduct/processor';
+import { attributeKeyId, decodeTracesRequestColumns } from '@conduct/proto';
+import { attributeKeepFor, createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES, MAX_TRACES_PER_BATCH } from '@conduct/processor';
 import { createDetection, createJournal, openSqliteBackend } from '@conduct/backend';
 import { createBatchDecoder, createBatchEncoder } from '../processor/dist/pipeline/batch-codec.js';
 import { SHAPES, createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
@@ -48,14 +48,16 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 function summarise(trace) {
   const services = new Set();
   for (const s of trace.spans) {
-    const name = s.resource?.['service.name'];
+    const name = s.resource.get(SERVICE_NAME);
     if (typeof name === 'string' && services.size < 8) services.add(name);
   }
   return { traceId: trace.traceId, startMs: 0, endMs: 0, spans: trace.spans.length, services: [...services] };
 }
 
 /** Trace ids of a decoded request (what the pipeline thread tells the journal with its answer). */
-const traceIdsOf = (decoded) => [...new Set(decoded.resourceSpans.flatMap((rs) => rs.spans.map((s) => s.traceId)))];
+const traceIdsOf = (cols) => [...new Set(Array.from({ length: cols.spanCount }, (_, i) => cols.traceId(i)))];
+const KEEP = attributeKeepFor(DEFAULT_IDENTITY_RULES);
+const SERVICE_NAME = attributeKeyId('service.name');
 
 async function once(size, rep) {
   const source = createRequestSource(rep, size);
@@ -70,7 +72,7 @@ async function once(size, rep) {
     c = n;
   };
 
-  const decoded = bodies.map((b) => decodeTracesRequest(b));
+  const decoded = bodies.map((b) => decodeTracesRequestColumns(b, { keep: KEEP }));
   lap('decode');
   const stitcher = createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
   for (const d of decoded) stitcher.add(d);

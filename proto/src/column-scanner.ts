@@ -3,8 +3,7 @@
  * decodeTracesRequest, with the same checks, limits and key filter, writing spans and attributes
  * into a request's columns instead of objects.
  */
-import type { Buffer } from 'node:buffer';
-import { ColumnsBuilder, ID_BYTES_PER_SPAN, type SpanColumns } from './columns.js';
+import { ColumnsBuilder, type SpanColumns } from './columns.js';
 import { KeyDecision } from './key-filter.js';
 import { attributeKeyId, letterOf, PREFIXED } from './key-ids.js';
 import type { AttrValue, AttributeKeep, DecodeLimits } from './model.js';
@@ -29,12 +28,16 @@ export function decodeTracesRequestColumns(bytes: Uint8Array, limits: Partial<De
   }
 }
 
+/** One builder for every request: its arrays grow to the largest request once, then are reused. */
+const BUILDER = new ColumnsBuilder();
+
 class ColumnScanner extends Scanner {
-  private readonly out = new ColumnsBuilder();
+  private readonly out = BUILDER;
   /** Where the ResourceSpans being read keeps its resource: a repeated resource field merges. */
   private resourceIndex = 0;
 
   columns(): SpanColumns {
+    this.out.reset();
     const end = this.buf.length;
     while (this.pos < end) {
       const tag = this.tag(end);
@@ -175,13 +178,8 @@ class ColumnScanner extends Scanner {
       this.reject(reason);
       return;
     }
-    const ids = out.idsOfNext();
-    const buf: Buffer = this.buf;
-    ids.set(buf.subarray(traceStart, traceEnd), 0);
-    ids.set(buf.subarray(spanStart, spanEnd), 16);
     // An absent or all-zero parent is a root: zeros.
-    if (parentEnd > parentStart) ids.set(buf.subarray(parentStart, parentEnd), 24);
-    else ids.fill(0, 24, ID_BYTES_PER_SPAN);
+    out.idsOfNext(this.buf, traceStart, spanStart, parentEnd > parentStart ? parentStart : -1);
     this.spanCount++;
     out.endSpanInPlace(name, kind, statusCode, startMs, endMs, this.resourceIndex);
   }

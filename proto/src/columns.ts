@@ -68,19 +68,23 @@ export class ObjectAttrs implements AttrReader {
 /** The attributes of one owner of a SpanColumns. */
 export class ColumnAttrs implements AttrReader {
   readonly letters: number;
+  /** Bit `key & 31` of every key it holds: most keys read are absent, and most of those miss here. */
+  private readonly mask: number;
   private readonly from: number;
   private readonly to: number;
 
   constructor(
-    private readonly cols: SpanColumns,
-    owner: number,
+    readonly cols: SpanColumns,
+    readonly owner: number,
   ) {
     this.letters = cols.letters[owner]!;
+    this.mask = cols.keyMasks[owner]!;
     this.from = cols.attrStart[owner]!;
     this.to = cols.attrStart[owner + 1]!;
   }
 
   get(key: number): AttrValue | undefined {
+    if ((this.mask & (1 << (key & 31))) === 0) return undefined;
     const keys = this.cols.attrKeys;
     for (let j = this.from; j < this.to; j++) if (keys[j] === key) return this.cols.attrValues[j];
     return undefined;
@@ -117,6 +121,8 @@ export class SpanColumns {
     readonly attrValues: AttrValue[],
     /** Per owner (spans, then resources): see AttrReader.letters. */
     readonly letters: Uint32Array,
+    /** Per owner: bit `key & 31` of each of its keys. */
+    readonly keyMasks: Uint32Array,
     /** Spans present in the request that could not be used (see TracesRequestData). */
     readonly rejectedSpans = 0,
     readonly rejectMessage = '',
@@ -156,10 +162,10 @@ export class SpanColumns {
     return view;
   }
 
-  /** Span i with its fields read out (a new object). */
-  span(i: number): SpanView {
+  /** Span i with its fields read out (a new object); `traceId` when the caller has it already. */
+  span(i: number, traceId = this.traceId(i)): SpanView {
     return {
-      traceId: this.traceId(i),
+      traceId,
       spanId: this.spanId(i),
       parentSpanId: this.parentSpanId(i),
       name: this.names[i]!,
@@ -224,6 +230,21 @@ export class ColumnsBuilder {
   private resLetters: number[] = [];
   private resLettersNow = 0;
   private resStart = 0;
+
+  /** Empties the builder, keeping its arrays (a scanner reuses one builder for every request). */
+  reset(): void {
+    this.n = 0;
+    this.names = [];
+    this.values = [];
+    this.count = 0;
+    this.ownerStart = 0;
+    this.letters = 0;
+    this.inResource = false;
+    this.resKeys = [];
+    this.resValues = [];
+    this.resEnd = [];
+    this.resLetters = [];
+  }
 
   /** Number of resources begun. */
   get resources(): number {
@@ -334,10 +355,18 @@ export class ColumnsBuilder {
     this.n = i + 1;
   }
 
-  /** Writes the ids of the next span (before endSpan with at = -2: taken from here). */
-  idsOfNext(): Uint8Array {
+  /**
+   * Copies the next span's ids: bytes[trace, trace + 16), bytes[span, span + 8) and
+   * bytes[parent, parent + 8) (parent < 0: a root, zeros). Then endSpanInPlace.
+   */
+  idsOfNext(bytes: Uint8Array, trace: number, span: number, parent: number): void {
     if (this.n === this.kinds.length) this.growSpans(this.n * 2);
-    return this.ids.subarray(this.n * ID_BYTES_PER_SPAN, (this.n + 1) * ID_BYTES_PER_SPAN);
+    const ids = this.ids;
+    const at = this.n * ID_BYTES_PER_SPAN;
+    for (let k = 0; k < 16; k++) ids[at + k] = bytes[trace + k]!;
+    for (let k = 0; k < 8; k++) ids[at + 16 + k] = bytes[span + k]!;
+    if (parent < 0) for (let k = 24; k < 32; k++) ids[at + k] = 0;
+    else for (let k = 0; k < 8; k++) ids[at + 24 + k] = bytes[parent + k]!;
   }
 
   /** Ends a span whose ids were written into idsOfNext(). */
@@ -387,11 +416,17 @@ export class ColumnsBuilder {
     const letters = new Uint32Array(n + r);
     letters.set(this.spanLetters.subarray(0, n));
     for (let k = 0; k < r; k++) letters[n + k] = this.resLetters[k]!;
+    const masks = new Uint32Array(n + r);
+    for (let o = 0; o < n + r; o++) {
+      let mask = 0;
+      for (let j = attrStart[o]!; j < attrStart[o + 1]!; j++) mask |= 1 << (keys[j]! & 31);
+      masks[o] = mask;
+    }
     return new SpanColumns(
       n,
       r,
       this.ids.slice(0, n * ID_BYTES_PER_SPAN),
-      this.names,
+      this.names.slice(0, n),
       this.kinds.slice(0, n),
       this.statuses.slice(0, n),
       this.starts.slice(0, n),
@@ -401,6 +436,7 @@ export class ColumnsBuilder {
       keys,
       values,
       letters,
+      masks,
       rejectedSpans,
       rejectMessage,
     );

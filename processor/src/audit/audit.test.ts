@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SpanKind, StatusCode } from '@conduct/proto';
 import { deriveTrace } from '../calls/derive.js';
+import { objectAttrs } from '../keys.js';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
 import { auditRequest, auditTraceId, cloudTrailRecordsOf, clientAddressOf, k8sEventsOf, readCloudTrailRecord, readK8sAuditEvent, type AuditCall } from './index.js';
 
@@ -165,7 +166,8 @@ describe('audited calls as spans', () => {
     const rs = request.resourceSpans[0]!;
     expect(rs.resource['service.name']).toBe('s3.amazonaws.com');
     expect(rs.spans[0]).toMatchObject({ kind: SpanKind.SERVER, parentSpanId: '', statusCode: StatusCode.ERROR });
-    const spans = rs.spans.map((span) => ({ span, resource: rs.resource }));
+    const resource = objectAttrs(rs.resource);
+    const spans = rs.spans.map((span) => ({ span: { ...span, attributes: objectAttrs(span.attributes) }, resource }));
     const { chains } = deriveTrace(spans, createIdentityResolver(DEFAULT_IDENTITY_RULES));
     expect(chains).toHaveLength(1);
     const [get, list] = chains[0]!.calls;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { attributeKeyId, ObjectAttrs } from '@conduct/proto';
 import { clean, firstOf, text } from './attrs.js';
 
 /** The slow path alone: what clean must always equal. */
@@ -25,11 +26,12 @@ describe('clean', () => {
 
 describe('attribute reads', () => {
   it('text and firstOf skip absent and blank values and stringify others', () => {
-    const attrs = { a: '  ', b: 42, c: ' x\u0000 ', d: null as unknown as string };
-    expect(text(attrs, 'a')).toBeUndefined();
-    expect(text(attrs, 'd')).toBeUndefined();
-    expect(text(attrs, 'b')).toBe('42');
-    expect(text(attrs, 'c')).toBe('x');
-    expect(firstOf(attrs, ['missing', 'a', 'b'])).toBe('42');
+    const attrs = new ObjectAttrs({ a: '  ', b: 42, c: ' x\u0000 ', d: null as unknown as string });
+    const [a, b, c, d, missing] = ['a', 'b', 'c', 'd', 'missing'].map(attributeKeyId) as [number, number, number, number, number];
+    expect(text(attrs, a)).toBeUndefined();
+    expect(text(attrs, d)).toBeUndefined();
+    expect(text(attrs, b)).toBe('42');
+    expect(text(attrs, c)).toBe('x');
+    expect(firstOf(attrs, [missing, a, b])).toBe('42');
   });
 });

@@ -1,4 +1,6 @@
-import type { Attributes } from '@conduct/proto';
+import { ALL_LETTERS, letterOf, PREFIXED, type AttrReader } from '@conduct/proto';
+
+export { ALL_LETTERS, letterOf };
 
 /** Longest text conduct copies from a span into a call (names, peers, targets). */
 export const MAX_TEXT_LENGTH = 256;
@@ -9,9 +11,9 @@ export const MAX_USER_AGENT_LENGTH = 512;
  * The first present, non-empty value among `keys`, as a trimmed string cut to `max` characters.
  * Attribute values are attacker-controlled: everything read from them goes through here.
  */
-export function firstOf(attrs: Attributes, keys: readonly string[], max = MAX_TEXT_LENGTH): string | undefined {
-  for (const key of keys) {
-    const value = attrs[key];
+export function firstOf(attrs: AttrReader, keys: readonly number[], max = MAX_TEXT_LENGTH): string | undefined {
+  for (let i = 0; i < keys.length; i++) {
+    const value = attrs.get(keys[i]!);
     if (value === undefined || value === null) continue;
     const text = clean(String(value), max);
     if (text !== '') return text;
@@ -20,8 +22,8 @@ export function firstOf(attrs: Attributes, keys: readonly string[], max = MAX_TE
 }
 
 /** One attribute as text (see {@link firstOf}); reads the one key without building a list. */
-export function text(attrs: Attributes, key: string, max = MAX_TEXT_LENGTH): string | undefined {
-  const value = attrs[key];
+export function text(attrs: AttrReader, key: number, max = MAX_TEXT_LENGTH): string | undefined {
+  const value = attrs.get(key);
   if (value === undefined || value === null) return undefined;
   const t = clean(String(value), max);
   return t === '' ? undefined : t;
@@ -59,16 +61,7 @@ function hasControlOrEdgeSpace(value: string): boolean {
   return false;
 }
 
-/** Bits of first characters of attribute keys: one per letter a-z, bit 26 for any other character. */
-export const ALL_LETTERS = 0x7ffffff;
-
-/** The bit of a key's first character (see {@link ALL_LETTERS}). */
-export function letterOf(key: string): number {
-  const c = key.charCodeAt(0) - 97;
-  return c >= 0 && c < 26 ? 1 << c : 1 << 26;
-}
-
-/** Key families by the letter their keys start with (see {@link lettersOf}). */
+/** Key families by the letter their keys start with (see AttrReader.letters). */
 export const DB_KEYS = letterOf('db.');
 export const MESSAGING_KEYS = letterOf('messaging.');
 export const RPC_KEYS = letterOf('rpc.');
@@ -76,22 +69,7 @@ export const GEN_AI_KEYS = letterOf('gen_ai.');
 export const HTTP_KEYS = letterOf('http.');
 export const HTTP_OR_URL_KEYS = HTTP_KEYS | letterOf('url.');
 
-/**
- * The first characters of an attribute object's keys: a key whose letter is missing is not there,
- * so a whole family of keys (`db.`, `messaging.`, `gen_ai.`) can be skipped unread. One pass over
- * a span's own keys costs about as much as one or two lookups of a key the span lacks, and spans
- * come with many key sets, so most reads of an absent key miss V8's caches.
- */
-export function lettersOf(attrs: Attributes): number {
-  let letters = 0;
-  for (const key in attrs) letters |= letterOf(key);
-  return letters;
-}
-
-/** True when any attribute key starts with one of the prefixes. */
-export function hasPrefix(attrs: Attributes, prefixes: readonly string[]): boolean {
-  for (const key in attrs) {
-    for (const p of prefixes) if (key.startsWith(p)) return true;
-  }
-  return false;
+/** True when a key with one of the presence prefixes (semconv PRESENCE_PREFIXES) is there. */
+export function hasPrefix(attrs: AttrReader): boolean {
+  return (attrs.letters & PREFIXED) !== 0;
 }

@@ -1,4 +1,5 @@
-import { SpanKind, StatusCode, type Attributes, type SpanData } from '@conduct/proto';
+import { attributeKeyId, ColumnAttrs, SpanKind, StatusCode, type AttrReader, type SpanView } from '@conduct/proto';
+import { K } from '../keys.js';
 import type { Call, Chain, PeerKind, SourceContext } from '../model.js';
 import { serviceOf, type IdentityResolver, type ResolvedIdentity, type TraceSpan } from '../identity/index.js';
 import * as sc from '../semconv.js';
@@ -12,7 +13,6 @@ import {
   HTTP_KEYS,
   HTTP_OR_URL_KEYS,
   letterOf,
-  lettersOf,
   MAX_TEXT_LENGTH,
   MAX_USER_AGENT_LENGTH,
   MESSAGING_KEYS,
@@ -91,7 +91,7 @@ interface Node extends TraceSpan {
 export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResolver, options: DeriveOptions = {}): DerivedTrace {
   const nodes = new Map<string, Node>();
   for (const ts of spans) {
-    if (!nodes.has(ts.span.spanId)) nodes.set(ts.span.spanId, { span: ts.span, resource: ts.resource, service: serviceOf(ts.resource), letters: lettersOf(ts.span.attributes), stitched: false });
+    if (!nodes.has(ts.span.spanId)) nodes.set(ts.span.spanId, { span: ts.span, resource: ts.resource, service: serviceOf(ts.resource), letters: ts.span.attributes.letters, stitched: false });
   }
   const acting = resolver.resolveTrace(nodes);
   const identityOf = (node: Node): ResolvedIdentity => acting.get(node.span.spanId) ?? resolver.resourceIdentity(node.resource);
@@ -111,7 +111,7 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
       if (client) {
         child.lateStitched = true;
         const who = resolver.spanIdentity(child.span) ?? client.identity;
-        const from: Node = { span: client.span, resource: client.resource, service: client.service, letters: lettersOf(client.span.attributes), stitched: true };
+        const from: Node = { span: client.span, resource: client.resource, service: client.service, letters: client.span.attributes.letters, stitched: true };
         add(stitchedCall(from, child, who), who);
       }
       continue;
@@ -127,14 +127,14 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
     const parent = span.parentSpanId ? nodes.get(span.parentSpanId) : undefined;
     if (node.stitched) {
       // Its call was emitted from the server side; a stitched server span may still be an entry.
-    } else if (node.letters & GEN_AI_KEYS && text(span.attributes, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
+    } else if (node.letters & GEN_AI_KEYS && text(span.attributes, K.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
       const who = identityOf(node);
       add(toolCall(node, who), who);
     } else if (isOutbound(span)) {
       const server = options.takeChild?.(span.traceId, span.spanId, node.service);
       if (server) {
         // Its server span came in an earlier part of the trace.
-        const to: Node = { span: server.span, resource: server.resource, service: server.service, letters: lettersOf(server.span.attributes), stitched: false };
+        const to: Node = { span: server.span, resource: server.resource, service: server.service, letters: server.span.attributes.letters, stitched: false };
         const who = resolver.spanIdentity(server.span) ?? identityOf(node);
         add(stitchedCall(node, to, who), who);
       } else {
@@ -143,7 +143,7 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
         add(call, who);
         // Only calls whose callee may yet send its spans: not databases, not external peers.
         if (options.remember && call.protocol !== 'db' && !call.external) {
-          options.remember(span.traceId, span.spanId, { span, resource: node.resource, service: node.service, identity: who });
+          options.remember(span.traceId, span.spanId, { ...detached(node), service: node.service, identity: who });
         }
       }
     }
@@ -153,7 +153,7 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
       else if (options.boundary && span.parentSpanId) add(serverOnlyCall(node, BOUNDARY), BOUNDARY);
       // Its caller's span may yet come, in a later part of the trace.
       if (options.rememberServer && span.parentSpanId) {
-        options.rememberServer(span.traceId, span.parentSpanId, { span, resource: node.resource, service: node.service, identity: who ?? identityOf(node) });
+        options.rememberServer(span.traceId, span.parentSpanId, { ...detached(node), service: node.service, identity: who ?? identityOf(node) });
       }
     }
   }
@@ -162,9 +162,20 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
   return { calls, chains: chainsOf(calls, names, parentOf) };
 }
 
-function isOutbound(span: SpanData): boolean {
+/**
+ * A span and its resource as held after its trace: a span read from a request's columns is copied
+ * out, so that remembering it does not keep the whole request in memory.
+ */
+function detached(node: Node): TraceSpan {
+  const attrs = node.span.attributes;
+  if (!(attrs instanceof ColumnAttrs)) return { span: node.span, resource: node.resource };
+  const copy = attrs.cols.copySpan(attrs.owner);
+  return { span: copy.span(0), resource: copy.resourceAttrs(0) };
+}
+
+function isOutbound(span: SpanView): boolean {
   if (span.kind === SpanKind.CLIENT || span.kind === SpanKind.PRODUCER) return true;
-  return span.kind === SpanKind.UNSPECIFIED && hasPrefix(span.attributes, sc.PRESENCE_PREFIXES);
+  return span.kind === SpanKind.UNSPECIFIED && hasPrefix(span.attributes);
 }
 
 function stitchedCall(client: Node, server: Node, who: ResolvedIdentity): Call {
@@ -209,13 +220,13 @@ function outboundCall(node: Node, who: ResolvedIdentity): Call {
 
 function toolCall(node: Node, who: ResolvedIdentity): Call {
   const attrs = node.span.attributes;
-  const tool = text(attrs, sc.GEN_AI_TOOL_NAME) ?? UNKNOWN_PEER;
+  const tool = text(attrs, K.GEN_AI_TOOL_NAME) ?? UNKNOWN_PEER;
   const call = baseCall(node, who, operationOf(node.span.name, attrs));
   call.peer = TOOL_PEER_PREFIX + tool;
   call.peerKind = 'tool';
   call.protocol = 'genai';
   call.target = tool;
-  const account = text(attrs, sc.CLOUD_ACCOUNT_ID);
+  const account = text(attrs, K.CLOUD_ACCOUNT_ID);
   if (account) call.account = account;
   return call;
 }
@@ -239,13 +250,13 @@ function serverOnlyCall(node: Node, who: ResolvedIdentity): Call {
 const CONDUCT_KEYS = letterOf(sc.CONDUCT_AUDIT_RECORD_ID);
 
 /** What a call read from an audit record carries beyond a span: its id, region and the caller's account. */
-function addAuditRecord(call: Call, attrs: Attributes): void {
-  const id = text(attrs, sc.CONDUCT_AUDIT_RECORD_ID);
+function addAuditRecord(call: Call, attrs: AttrReader): void {
+  const id = text(attrs, K.CONDUCT_AUDIT_RECORD_ID);
   if (!id) return;
   call.auditId = id;
-  const region = text(attrs, sc.CONDUCT_AUDIT_REGION);
+  const region = text(attrs, K.CONDUCT_AUDIT_REGION);
   if (region) call.source.region = region;
-  const account = text(attrs, sc.CONDUCT_AUDIT_CALLER_ACCOUNT);
+  const account = text(attrs, K.CONDUCT_AUDIT_CALLER_ACCOUNT);
   if (account) call.source.account = account;
 }
 
@@ -269,12 +280,12 @@ function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
     name: clean(span.name, MAX_TEXT_LENGTH),
     source: sourceOf(node.resource),
   };
-  const version = text(node.resource, sc.SERVICE_VERSION, MAX_VERSION_LENGTH);
+  const version = text(node.resource, K.SERVICE_VERSION, MAX_VERSION_LENGTH);
   if (version) call.version = version;
   if (op.source === 'path' || op.source === 'name') call.pathOperation = true;
   const httpStatus = httpStatusOf(span.attributes, node.letters);
   if (httpStatus !== undefined) call.httpStatus = httpStatus;
-  const errorCode = node.letters & ERROR_KEYS ? text(span.attributes, sc.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) : undefined;
+  const errorCode = node.letters & ERROR_KEYS ? text(span.attributes, K.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) : undefined;
   if (errorCode) call.errorCode = errorCode;
   return call;
 }
@@ -289,25 +300,25 @@ const MAX_ERROR_CODE_LENGTH = 128;
  * The peer an unstitched outbound span names, in the order DESIGN.md lists. `letters`
  * (`lettersOf(attrs)`, when known) lets it skip families of keys the span has none of.
  */
-export function peerOf(attrs: Attributes, protocol: string, letters = ALL_LETTERS): { peer: string; kind: PeerKind; external: boolean } {
-  const named = firstOf(attrs, sc.PEER_SERVICE_KEYS);
+export function peerOf(attrs: AttrReader, protocol: string, letters = ALL_LETTERS): { peer: string; kind: PeerKind; external: boolean } {
+  const named = firstOf(attrs, K.PEER_SERVICE_KEYS);
   if (named) return { peer: named, kind: 'virtual', external: !isPrivate(named) };
-  const address = firstOf(attrs, sc.SERVER_ADDRESS_KEYS);
+  const address = firstOf(attrs, K.SERVER_ADDRESS_KEYS);
   if (address) {
-    const port = firstOf(attrs, sc.SERVER_PORT_KEYS, 8);
+    const port = firstOf(attrs, K.SERVER_PORT_KEYS, 8);
     const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
     const peer = port && /^\d{1,5}$/.test(port) ? `${host}:${port}` : address;
     const kind: PeerKind = protocol === 'db' ? 'database' : protocol === 'messaging' ? 'messaging' : protocol === 'http' ? 'http' : 'virtual';
     return { peer, kind, external: !isPrivate(address.includes(':') ? `[${address}]` : address) };
   }
-  const db = letters & DB_KEYS ? firstOf(attrs, sc.DB_SYSTEM_KEYS) : undefined;
+  const db = letters & DB_KEYS ? firstOf(attrs, K.DB_SYSTEM_KEYS) : undefined;
   if (db) {
-    const ns = firstOf(attrs, sc.DB_NAMESPACE_KEYS);
+    const ns = firstOf(attrs, K.DB_NAMESPACE_KEYS);
     return { peer: ns ? `${db}/${ns}` : db, kind: 'database', external: false };
   }
-  const destination = letters & MESSAGING_KEYS ? firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS) : undefined;
+  const destination = letters & MESSAGING_KEYS ? firstOf(attrs, K.MESSAGING_DESTINATION_KEYS) : undefined;
   if (destination) return { peer: destination, kind: 'messaging', external: false };
-  const urlHost = letters & HTTP_OR_URL_KEYS ? hostOfUrl(firstOf(attrs, sc.URL_FULL_KEYS, 2048)) : undefined;
+  const urlHost = letters & HTTP_OR_URL_KEYS ? hostOfUrl(firstOf(attrs, K.URL_FULL_KEYS, 2048)) : undefined;
   if (urlHost) return { peer: urlHost, kind: 'http', external: !isPrivate(urlHost) };
   return { peer: UNKNOWN_PEER, kind: 'virtual', external: false };
 }
@@ -321,10 +332,11 @@ export function hostOfUrl(url: string | undefined): string | undefined {
 }
 
 /** Attributes naming a call's target resource, strongest first. */
-const TARGET_KEYS: readonly string[] = [sc.AWS_S3_BUCKET, ...sc.DB_COLLECTION_KEYS, ...sc.MESSAGING_DESTINATION_KEYS, sc.GEN_AI_TOOL_NAME, sc.CLOUD_RESOURCE_ID];
+const TARGET_KEY_NAMES: readonly string[] = [sc.AWS_S3_BUCKET, ...sc.DB_COLLECTION_KEYS, ...sc.MESSAGING_DESTINATION_KEYS, sc.GEN_AI_TOOL_NAME, sc.CLOUD_RESOURCE_ID];
+const TARGET_KEYS: readonly number[] = TARGET_KEY_NAMES.map(attributeKeyId);
 
 /** The first letter (`letterOf`) of each of TARGET_KEYS. */
-const TARGET_LETTERS = TARGET_KEYS.map(letterOf);
+const TARGET_LETTERS = TARGET_KEY_NAMES.map(letterOf);
 const TARGET_ALL = TARGET_LETTERS.reduce((all, letter) => all | letter, 0);
 const ACCOUNT = letterOf(sc.CLOUD_ACCOUNT_ID);
 
@@ -332,7 +344,7 @@ const ACCOUNT = letterOf(sc.CLOUD_ACCOUNT_ID);
  * Target and account of a call from the first side that names them, then the second (if any);
  * each side's `letters` skip the keys it has none of.
  */
-function setTarget(call: Call, first: Attributes, firstLetters: number, second?: Attributes, secondLetters = 0): void {
+function setTarget(call: Call, first: AttrReader, firstLetters: number, second?: AttrReader, secondLetters = 0): void {
   if ((firstLetters | secondLetters) & TARGET_ALL) {
     for (let i = 0; i < TARGET_KEYS.length; i++) {
       const key = TARGET_KEYS[i]!;
@@ -344,19 +356,19 @@ function setTarget(call: Call, first: Attributes, firstLetters: number, second?:
       }
     }
   }
-  const account = (firstLetters & ACCOUNT ? text(first, sc.CLOUD_ACCOUNT_ID) : undefined) ?? (second && secondLetters & ACCOUNT ? text(second, sc.CLOUD_ACCOUNT_ID) : undefined);
+  const account = (firstLetters & ACCOUNT ? text(first, K.CLOUD_ACCOUNT_ID) : undefined) ?? (second && secondLetters & ACCOUNT ? text(second, K.CLOUD_ACCOUNT_ID) : undefined);
   if (account) call.account = account;
 }
 
-function sourceOf(resource: Attributes): SourceContext {
+function sourceOf(resource: AttrReader): SourceContext {
   const source: SourceContext = {};
-  const region = text(resource, sc.CLOUD_REGION);
+  const region = text(resource, K.CLOUD_REGION);
   if (region) source.region = region;
-  const account = text(resource, sc.CLOUD_ACCOUNT_ID);
+  const account = text(resource, K.CLOUD_ACCOUNT_ID);
   if (account) source.account = account;
-  const host = text(resource, sc.HOST_NAME);
+  const host = text(resource, K.HOST_NAME);
   if (host) source.host = host;
-  const cluster = text(resource, sc.K8S_CLUSTER_NAME);
+  const cluster = text(resource, K.K8S_CLUSTER_NAME);
   if (cluster) source.cluster = cluster;
   return source;
 }
@@ -384,21 +396,21 @@ const classifyClient = memoised((address: string): ClientAddress => {
 }, MAX_CACHED_ADDRESSES);
 
 /** Adds what a server span says about its client: address, network segment, user agent. */
-function addClientSide(source: SourceContext, attrs: Attributes): void {
-  const address = firstOf(attrs, sc.CLIENT_ADDRESS_KEYS, 64);
+function addClientSide(source: SourceContext, attrs: AttrReader): void {
+  const address = firstOf(attrs, K.CLIENT_ADDRESS_KEYS, 64);
   if (address) {
     const client = classifyClient(address);
     source.clientAddress = client.host;
     if (client.network) source.network = client.network;
     source.publicAddress = client.publicAddress;
   }
-  const agent = firstOf(attrs, sc.USER_AGENT_KEYS, MAX_USER_AGENT_LENGTH);
+  const agent = firstOf(attrs, K.USER_AGENT_KEYS, MAX_USER_AGENT_LENGTH);
   if (agent) source.userAgent = agent;
 }
 
-function httpStatusOf(attrs: Attributes, letters: number): number | undefined {
+function httpStatusOf(attrs: AttrReader, letters: number): number | undefined {
   if (!(letters & HTTP_KEYS)) return undefined;
-  const raw = attrs[sc.HTTP_RESPONSE_STATUS_CODE] ?? attrs[sc.HTTP_STATUS_CODE];
+  const raw = attrs.get(K.HTTP_RESPONSE_STATUS_CODE) ?? attrs.get(K.HTTP_STATUS_CODE);
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' ? Number(raw) : NaN;
   return Number.isInteger(n) && n >= 100 && n <= 999 ? n : undefined;
 }

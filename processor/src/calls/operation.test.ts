@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Attributes } from '@conduct/proto';
+import { objectAttrs } from '../keys.js';
 import { operationOf, parseQuery, protocolOf, templatePath, templateQuery, templateTable, isIdLike, MAX_OPERATION_LENGTH } from './operation.js';
-import { lettersOf } from './attrs.js';
 import { peerOf } from './derive.js';
 
-const attrs = (a: Record<string, string | number>) => Object.assign(Object.create(null) as Attributes, a);
+const attrs = (a: Record<string, string | number>) => objectAttrs(Object.assign(Object.create(null) as Attributes, a));
 const op = (name: string, a: Record<string, string | number> = {}) => operationOf(name, attrs(a)).operation;
 
 describe('operation templating', () => {
@@ -131,7 +131,7 @@ describe('key letters', () => {
     ];
     for (const a of spans) {
       const all = attrs(a);
-      const letters = lettersOf(all);
+      const letters = all.letters;
       expect(operationOf('span name 123', all, letters)).toEqual(operationOf('span name 123', all));
       expect(protocolOf(all, letters)).toBe(protocolOf(all));
       for (const protocol of ['http', 'db', 'messaging', 'grpc']) expect(peerOf(all, protocol, letters)).toEqual(peerOf(all, protocol));

@@ -1,4 +1,5 @@
-import type { Attributes } from '@conduct/proto';
+import type { AttrReader } from '@conduct/proto';
+import { K } from '../keys.js';
 import * as sc from '../semconv.js';
 import { ALL_LETTERS, clean, DB_KEYS, firstOf, GEN_AI_KEYS, HTTP_KEYS, HTTP_OR_URL_KEYS, MESSAGING_KEYS, RPC_KEYS, text } from './attrs.js';
 import { memoised } from './memo.js';
@@ -28,41 +29,41 @@ const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT',
  * The operation a span describes, templated so that ids do not make new operations. `letters`
  * (`lettersOf(attrs)`, when known) lets it skip families of keys the span has none of.
  */
-export function operationOf(name: string, attrs: Attributes, letters = ALL_LETTERS): Operation {
+export function operationOf(name: string, attrs: AttrReader, letters = ALL_LETTERS): Operation {
   const op = describe(name, attrs, letters);
   op.operation = clean(op.operation, MAX_OPERATION_LENGTH) || ID_PLACEHOLDER;
   return op;
 }
 
 /** The protocol the span's attributes speak. */
-export function protocolOf(attrs: Attributes, letters = ALL_LETTERS): string {
-  if (letters & GEN_AI_KEYS && text(attrs, sc.GEN_AI_OPERATION_NAME)) return 'genai';
-  const rpc = letters & RPC_KEYS ? text(attrs, sc.RPC_SYSTEM) : undefined;
+export function protocolOf(attrs: AttrReader, letters = ALL_LETTERS): string {
+  if (letters & GEN_AI_KEYS && text(attrs, K.GEN_AI_OPERATION_NAME)) return 'genai';
+  const rpc = letters & RPC_KEYS ? text(attrs, K.RPC_SYSTEM) : undefined;
   if (rpc) return rpc.toLowerCase() === 'grpc' ? 'grpc' : 'rpc';
-  if (letters & DB_KEYS && firstOf(attrs, sc.DB_SYSTEM_KEYS)) return 'db';
-  if (letters & MESSAGING_KEYS && (text(attrs, sc.MESSAGING_SYSTEM) || firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS))) return 'messaging';
-  if (letters & HTTP_OR_URL_KEYS && (firstOf(attrs, sc.HTTP_METHOD_KEYS) || firstOf(attrs, sc.URL_FULL_KEYS))) return 'http';
-  if (letters & RPC_KEYS && text(attrs, sc.RPC_METHOD)) return 'rpc';
+  if (letters & DB_KEYS && firstOf(attrs, K.DB_SYSTEM_KEYS)) return 'db';
+  if (letters & MESSAGING_KEYS && (text(attrs, K.MESSAGING_SYSTEM) || firstOf(attrs, K.MESSAGING_DESTINATION_KEYS))) return 'messaging';
+  if (letters & HTTP_OR_URL_KEYS && (firstOf(attrs, K.HTTP_METHOD_KEYS) || firstOf(attrs, K.URL_FULL_KEYS))) return 'http';
+  if (letters & RPC_KEYS && text(attrs, K.RPC_METHOD)) return 'rpc';
   return 'internal';
 }
 
-function describe(name: string, attrs: Attributes, letters: number): Operation {
+function describe(name: string, attrs: AttrReader, letters: number): Operation {
   const protocol = protocolOf(attrs, letters);
-  if (letters & GEN_AI_KEYS && text(attrs, sc.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
-    const tool = text(attrs, sc.GEN_AI_TOOL_NAME);
+  if (letters & GEN_AI_KEYS && text(attrs, K.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
+    const tool = text(attrs, K.GEN_AI_TOOL_NAME);
     return { operation: tool ? `${sc.GEN_AI_EXECUTE_TOOL} ${tool}` : sc.GEN_AI_EXECUTE_TOOL, source: 'semantic', protocol };
   }
 
-  const rawMethod = letters & HTTP_KEYS ? firstOf(attrs, sc.HTTP_METHOD_KEYS, 32) : undefined;
+  const rawMethod = letters & HTTP_KEYS ? firstOf(attrs, K.HTTP_METHOD_KEYS, 32) : undefined;
   const method = rawMethod === undefined ? undefined : HTTP_METHODS.has(rawMethod.toUpperCase()) ? rawMethod.toUpperCase() : '_OTHER';
-  const route = letters & HTTP_KEYS ? text(attrs, sc.HTTP_ROUTE, MAX_OPERATION_LENGTH) : undefined;
+  const route = letters & HTTP_KEYS ? text(attrs, K.HTTP_ROUTE, MAX_OPERATION_LENGTH) : undefined;
   if (route) return { operation: method ? `${method} ${route}` : route, source: 'route', protocol };
 
-  const rpcMethod = letters & RPC_KEYS ? text(attrs, sc.RPC_METHOD) : undefined;
+  const rpcMethod = letters & RPC_KEYS ? text(attrs, K.RPC_METHOD) : undefined;
   if (rpcMethod) {
     // Ids in RPC names are rare but do occur (a method or service named after a resource, a
     // URL-like target): the same shapes as in paths become `{id}`.
-    const rpcService = text(attrs, sc.RPC_SERVICE);
+    const rpcService = text(attrs, K.RPC_SERVICE);
     const method = templateRpcName(rpcMethod);
     return { operation: rpcService ? `${templateRpcName(rpcService)}/${method}` : method, source: 'semantic', protocol };
   }
@@ -72,15 +73,15 @@ function describe(name: string, attrs: Attributes, letters: number): Operation {
     if (db) return { operation: db, source: 'semantic', protocol };
   }
 
-  const destination = letters & MESSAGING_KEYS ? firstOf(attrs, sc.MESSAGING_DESTINATION_KEYS) : undefined;
+  const destination = letters & MESSAGING_KEYS ? firstOf(attrs, K.MESSAGING_DESTINATION_KEYS) : undefined;
   if (destination) {
-    const operation = firstOf(attrs, sc.MESSAGING_OPERATION_KEYS, 64);
+    const operation = firstOf(attrs, K.MESSAGING_OPERATION_KEYS, 64);
     const dest = templateWords(destination);
     return { operation: operation ? `${operation} ${dest}` : dest, source: 'semantic', protocol };
   }
 
   if (method) {
-    const path = firstOf(attrs, sc.URL_PATH_KEYS, 2048) ?? pathOfUrl(firstOf(attrs, sc.URL_FULL_KEYS, 2048));
+    const path = firstOf(attrs, K.URL_PATH_KEYS, 2048) ?? pathOfUrl(firstOf(attrs, K.URL_FULL_KEYS, 2048));
     if (path !== undefined) return { operation: `${method} ${templatePath(path)}`, source: 'path', protocol };
   }
 
@@ -99,14 +100,14 @@ function describe(name: string, attrs: Attributes, letters: number): Operation {
  * `db.statement`. Tables and collections named after a date or an id (`events_20261206`,
  * `tenant_42.orders`) keep their name with that part templated.
  */
-function dbOperation(attrs: Attributes): string | undefined {
-  const operation = firstOf(attrs, sc.DB_OPERATION_KEYS, 64);
-  const collection = firstOf(attrs, sc.DB_COLLECTION_KEYS);
+function dbOperation(attrs: AttrReader): string | undefined {
+  const operation = firstOf(attrs, K.DB_OPERATION_KEYS, 64);
+  const collection = firstOf(attrs, K.DB_COLLECTION_KEYS);
   const table = collection === undefined ? undefined : templateTable(collection);
   if (operation) return table ? `${operation} ${table}` : operation;
-  const summary = text(attrs, sc.DB_QUERY_SUMMARY, MAX_OPERATION_LENGTH);
+  const summary = text(attrs, K.DB_QUERY_SUMMARY, MAX_OPERATION_LENGTH);
   if (summary) return templateWords(templateQuery(summary));
-  const query = firstOf(attrs, sc.DB_QUERY_KEYS, MAX_QUERY_SCAN_LENGTH);
+  const query = firstOf(attrs, K.DB_QUERY_KEYS, MAX_QUERY_SCAN_LENGTH);
   if (!query) return undefined;
   const parsed = parseQuery(query);
   if (!parsed) return undefined;

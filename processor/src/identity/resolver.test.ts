@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES, MAX_IDENTITY_LENGTH, certificateId } from './index.js';
-import { resource, span, spanId, SpanKind } from '../calls/testdata/trace-builder.js';
+import { readerOf, resource, span, spanId, SpanKind } from '../calls/testdata/trace-builder.js';
 
 const resolver = createIdentityResolver(DEFAULT_IDENTITY_RULES);
 
@@ -51,8 +51,8 @@ describe('default identity rules', () => {
   });
 
   it('the workload comes from service.namespace + service.name', () => {
-    expect(resolver.resourceIdentity(api)).toEqual({ id: 'svc:shop/api', kind: 'workload' });
-    expect(resolver.resourceIdentity(resource('ledger'))).toEqual({ id: 'svc:ledger', kind: 'workload' });
+    expect(resolver.resourceIdentity(readerOf(api))).toEqual({ id: 'svc:shop/api', kind: 'workload' });
+    expect(resolver.resourceIdentity(readerOf(resource('ledger')))).toEqual({ id: 'svc:ledger', kind: 'workload' });
   });
 
   it('the first matching rule wins, in order', () => {
@@ -82,9 +82,9 @@ describe('configured rules', () => {
 
   it('joins several resource keys with / and needs the last one present', () => {
     const r = createIdentityResolver([{ from: 'resource', attribute: ['k8s.namespace.name', 'k8s.serviceaccount.name'], kind: 'workload', prefix: 'sa:' }]);
-    expect(r.resourceIdentity(resource('api', { 'k8s.namespace.name': 'ci', 'k8s.serviceaccount.name': 'deployer' })).id).toBe('sa:ci/deployer');
+    expect(r.resourceIdentity(readerOf(resource('api', { 'k8s.namespace.name': 'ci', 'k8s.serviceaccount.name': 'deployer' }))).id).toBe('sa:ci/deployer');
     // Last key absent: the rule does not match and the fallback names the service.
-    expect(r.resourceIdentity(resource('api', { 'k8s.namespace.name': 'ci' })).id).toBe('svc:api');
+    expect(r.resourceIdentity(readerOf(resource('api', { 'k8s.namespace.name': 'ci' }))).id).toBe('svc:api');
   });
 
   it('bounds identity ids and refuses an invalid pattern naming the rule', () => {

@@ -1,7 +1,7 @@
-import type { Attributes, SpanData } from '@conduct/proto';
+import { attributeKeyId, type AttrReader, type SpanView } from '@conduct/proto';
+import { K } from '../keys.js';
 import type { IdentityKind, IdentityRule } from '../model.js';
 import { clean } from '../calls/attrs.js';
-import { SERVICE_NAME, SERVICE_NAMESPACE } from '../semconv.js';
 
 /** Longest identity id kept; longer ids are cut. */
 export const MAX_IDENTITY_LENGTH = 256;
@@ -34,17 +34,18 @@ export interface ResolvedIdentity {
 
 /** A span together with the resource it was sent under. */
 export interface TraceSpan {
-  span: SpanData;
-  resource: Attributes;
+  span: SpanView;
+  /** The resource's attributes: one reader per resource, shared by its spans. */
+  resource: AttrReader;
   /** `serviceOf(resource)`, when the caller has it already. */
   service?: string;
 }
 
 export interface IdentityResolver {
   /** The first span-level rule that matches the span's own attributes, if any. */
-  spanIdentity(span: SpanData): ResolvedIdentity | undefined;
+  spanIdentity(span: SpanView): ResolvedIdentity | undefined;
   /** The identity of the workload itself: the first resource rule that matches (never undefined). */
-  resourceIdentity(resource: Attributes): ResolvedIdentity;
+  resourceIdentity(resource: AttrReader): ResolvedIdentity;
   /**
    * The acting identity of every span of one trace, keyed by span id: the span's own span-level
    * identity, else its parent's acting identity when the parent is in the same service (up the
@@ -56,7 +57,10 @@ export interface IdentityResolver {
 
 interface CompiledRule {
   rule: IdentityRule;
-  keys: string[];
+  /** Ids of the rule's attribute keys. */
+  keys: number[];
+  /** Id of its display-name attribute, -1 for none. */
+  nameKey: number;
   regex?: RegExp;
   /** Identity (null: no match) by rule input and then display name ('' for none); see {@link apply}. */
   memo: Map<string, Map<string, ResolvedIdentity | null>>;
@@ -67,14 +71,14 @@ interface CompiledRule {
 /** Outcomes remembered per rule; a full memo starts again empty. */
 const RULE_MEMO_SIZE = 4_096;
 
-const serviceKeys = new WeakMap<Attributes, string>();
+const serviceKeys = new WeakMap<AttrReader, string>();
 
 /** The caller service of a resource: `service.namespace/service.name`, or just `service.name`. */
-export function serviceOf(resource: Attributes): string {
+export function serviceOf(resource: AttrReader): string {
   let key = serviceKeys.get(resource);
   if (key === undefined) {
-    const name = readValue(resource[SERVICE_NAME]) ?? UNKNOWN_SERVICE;
-    const ns = readValue(resource[SERVICE_NAMESPACE]);
+    const name = readValue(resource.get(K.SERVICE_NAME)) ?? UNKNOWN_SERVICE;
+    const ns = readValue(resource.get(K.SERVICE_NAMESPACE));
     key = clean(ns === undefined ? name : `${ns}/${name}`, MAX_IDENTITY_LENGTH);
     serviceKeys.set(resource, key);
   }
@@ -92,7 +96,7 @@ function serviceOfSpan(ts: TraceSpan): string {
  */
 export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_IDENTITY_RULES): IdentityResolver {
   const compile = (rule: IdentityRule, index: number): CompiledRule => {
-    const keys = Array.isArray(rule.attribute) ? [...rule.attribute] : [rule.attribute as string];
+    const keys = (Array.isArray(rule.attribute) ? [...rule.attribute] : [rule.attribute as string]).map(attributeKeyId);
     let regex: RegExp | undefined;
     if (rule.pattern !== undefined) {
       try {
@@ -101,14 +105,15 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
         throw new Error(`identity.rules[${index}].pattern: ${(err as Error).message}`);
       }
     }
-    return { rule, keys, regex, memo: new Map(), memoSize: 0 };
+    const nameKey = rule.displayNameAttribute ? attributeKeyId(rule.displayNameAttribute) : -1;
+    return { rule, keys, nameKey, regex, memo: new Map(), memoSize: 0 };
   };
   const compiled = rules.map(compile);
   const spanRules = compiled.filter((c) => c.rule.from === 'span');
   const resourceRules = compiled.filter((c) => c.rule.from === 'resource');
-  const resourceCache = new WeakMap<Attributes, ResolvedIdentity>();
+  const resourceCache = new WeakMap<AttrReader, ResolvedIdentity>();
 
-  const spanIdentity = (span: SpanData): ResolvedIdentity | undefined => {
+  const spanIdentity = (span: SpanView): ResolvedIdentity | undefined => {
     for (const c of spanRules) {
       const found = apply(c, span.attributes);
       if (found) return found;
@@ -116,7 +121,7 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
     return undefined;
   };
 
-  const resourceIdentity = (resource: Attributes): ResolvedIdentity => {
+  const resourceIdentity = (resource: AttrReader): ResolvedIdentity => {
     let found = resourceCache.get(resource);
     if (found) return found;
     for (const c of resourceRules) {
@@ -184,19 +189,19 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
  * instead of a fresh prefix concatenation, regular expression run and object per span, which also
  * lets every map downstream find the id's hash computed. Bounded like the other memos.
  */
-function apply(c: CompiledRule, attrs: Attributes): ResolvedIdentity | undefined {
-  const last = readValue(attrs[c.keys[c.keys.length - 1]!]);
+function apply(c: CompiledRule, attrs: AttrReader): ResolvedIdentity | undefined {
+  const last = readValue(attrs.get(c.keys[c.keys.length - 1]!));
   if (last === undefined) return undefined;
   let value = last;
   if (c.keys.length > 1) {
     const parts: string[] = [];
     for (const key of c.keys) {
-      const v = readValue(attrs[key]);
+      const v = readValue(attrs.get(key));
       if (v !== undefined) parts.push(v);
     }
     value = parts.join('/');
   }
-  const name = c.rule.displayNameAttribute ? (readValue(attrs[c.rule.displayNameAttribute]) ?? '') : '';
+  const name = c.nameKey >= 0 ? (readValue(attrs.get(c.nameKey)) ?? '') : '';
   let byName = c.memo.get(value);
   const known = byName?.get(name);
   if (known !== undefined) return known ?? undefined;

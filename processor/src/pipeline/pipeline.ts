@@ -1,8 +1,8 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { TracesRequestData } from '@conduct/proto';
+import { columnsFromData, type SpanColumns, type TracesRequestData } from '@conduct/proto';
 import type { AcceptOutcome, Chain, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest, TraceSummary } from '../model.js';
 import { silentLogger } from '../model.js';
-import { SERVICE_NAME } from '../semconv.js';
+import { K } from '../keys.js';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
 import { deriveTrace, type DeriveOptions } from '../calls/index.js';
 import { attributeKeepFor } from './keep.js';
@@ -72,6 +72,12 @@ export interface PipelineStats {
 }
 
 export interface Pipeline extends TraceIngest {
+  /**
+   * As `accept`, for a request decoded into columns with this pipeline's `keep`
+   * (decodeTracesRequestColumns): the hot path. The columns belong to the pipeline afterwards.
+   */
+  acceptColumns(data: SpanColumns): Promise<AcceptOutcome>;
+  readonly keep: import('@conduct/proto').AttributeKeep;
   /** Completes every pending trace; resolves once the consumer has consumed every batch queued so far. */
   flush(): Promise<void>;
   /** Stops the timer, completes pending traces and drains. Safe to call twice, and concurrently. */
@@ -225,7 +231,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     return new Promise((resolve) => waiters.push({ seq, resolve }));
   };
 
-  const accept = async (data: TracesRequestData): Promise<AcceptOutcome> => {
+  const keep = attributeKeepFor(rules);
+
+  const acceptColumns = async (data: SpanColumns): Promise<AcceptOutcome> => {
     if (stopped) {
       metrics.refused.inc({ reason: 'stopped' });
       totals.refused++;
@@ -236,11 +244,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       totals.refused++;
       return { ok: false, reason: 'overloaded', retryAfterMs };
     }
-    if (data.spanCount === 0 && data.resourceSpans.length === 0) return { ok: true };
+    if (data.spanCount === 0 && data.resourceCount === 0) return { ok: true };
     metrics.spans.inc(data.spanCount);
     enqueue(stitcher.add(data));
     return { ok: true };
   };
+
+  // A request decoded into objects (OTLP/JSON in a receiver, audit records) is read through the
+  // same columns, with the keep its decoder applied or would have applied.
+  const accept = async (data: TracesRequestData): Promise<AcceptOutcome> => acceptColumns(columnsFromData(data, keep));
 
   const tick = () => {
     if (!stopped) enqueue(stitcher.tick());
@@ -255,7 +267,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   return {
     accept,
-    keep: attributeKeepFor(rules),
+    acceptColumns,
+    keep,
     tick,
     flush: async () => {
       enqueue(stitcher.flush());
@@ -284,7 +297,7 @@ function summarise(trace: CompletedTrace): TraceSummary {
   for (const { span, resource } of trace.spans) {
     if (span.startMs < startMs) startMs = span.startMs;
     if (span.endMs > endMs) endMs = span.endMs;
-    const name = resource[SERVICE_NAME];
+    const name = resource.get(K.SERVICE_NAME);
     if (services.size < MAX_SUMMARY_SERVICES && typeof name === 'string') services.add(name);
   }
   const summary: TraceSummary = {

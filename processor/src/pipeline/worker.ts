@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { Gauge, Registry } from 'prom-client';
-import { decodeTracesRequest, decodeTracesRequestJson, type TracesRequestData } from '@conduct/proto';
+import { columnsFromData, decodeTracesRequestColumns, decodeTracesRequestJson, type SpanColumns, type TracesRequestData } from '@conduct/proto';
 import type { ChainBatch, Logger } from '../model.js';
 import { createPipeline } from './pipeline.js';
 import { createBatchEncoder } from './batch-codec.js';
@@ -76,9 +76,9 @@ const pipeline = createPipeline({
 
 post({ t: 'ready' });
 
-function traceIdsOf(data: TracesRequestData): string[] {
+function traceIdsOf(data: SpanColumns): string[] {
   const ids = new Set<string>();
-  for (const rs of data.resourceSpans) for (const s of rs.spans) ids.add(s.traceId);
+  for (let i = 0; i < data.spanCount; i++) ids.add(data.traceId(i));
   return [...ids];
 }
 
@@ -94,12 +94,12 @@ function withBareAttributes(data: TracesRequestData): TracesRequestData {
   return data;
 }
 
-function accept(id: number, data: TracesRequestData, withTraceIds: boolean): void {
+function accept(id: number, data: SpanColumns, withTraceIds: boolean): void {
   accepting++;
-  // createPipeline's accept does all its work before its first await: the spans are in (and any
-  // batch they complete is queued) once the call returns.
+  // createPipeline's acceptColumns does all its work before its first await: the spans are in (and
+  // any batch they complete is queued) once the call returns.
   void pipeline
-    .accept(data)
+    .acceptColumns(data)
     .then(
       (outcome) => {
         const traceIds = outcome.ok && withTraceIds && data.spanCount > 0 ? traceIdsOf(data) : [];
@@ -124,10 +124,10 @@ port.on('message', (message: HostMessage) => {
   switch (message.t) {
     case 'raw': {
       const body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
-      const limits = { ...message.limits, ...(pipeline.keep ? { keep: pipeline.keep } : {}) };
-      let data: TracesRequestData;
+      const limits = { ...message.limits, keep: pipeline.keep };
+      let data: SpanColumns;
       try {
-        data = message.format === 'protobuf' ? decodeTracesRequest(body, limits) : decodeTracesRequestJson(body, limits);
+        data = message.format === 'protobuf' ? decodeTracesRequestColumns(body, limits) : columnsFromData(decodeTracesRequestJson(body, limits), pipeline.keep);
       } catch (err) {
         post({ t: 'invalid', id: message.id, message: err instanceof Error ? err.message : String(err), heap: liveHeap.read() });
         return;
@@ -135,9 +135,17 @@ port.on('message', (message: HostMessage) => {
       accept(message.id, data, true);
       return;
     }
-    case 'data':
-      accept(message.id, withBareAttributes(message.data), false);
+    case 'data': {
+      let data: SpanColumns;
+      try {
+        data = columnsFromData(withBareAttributes(message.data), pipeline.keep);
+      } catch (err) {
+        post({ t: 'done', id: message.id, error: err instanceof Error ? err.message : String(err) });
+        return;
+      }
+      accept(message.id, data, false);
       return;
+    }
     case 'consumed': {
       const waiter = consumed.get(message.batch);
       consumed.delete(message.batch);

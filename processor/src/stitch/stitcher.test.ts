@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createStitcher, type StitchConfig } from './index.js';
-import { request, resource, span } from '../calls/testdata/trace-builder.js';
+import { columns, request, resource, span } from '../calls/testdata/trace-builder.js';
 
 const svc = resource('api');
 const traceId = (n: number) => n.toString(16).padStart(32, '0');
 /** A request holding `count` spans of trace n, ending at endMs; span ids from `first` on. */
 const spans = (n: number, count: number, endMs = 1_000, first = 0) =>
-  request(Array.from({ length: count }, (_, i) => span(svc, { id: `s${n}-${first + i}`, traceId: traceId(n), start: endMs - 5, end: endMs })));
+  columns(request(Array.from({ length: count }, (_, i) => span(svc, { id: `s${n}-${first + i}`, traceId: traceId(n), start: endMs - 5, end: endMs }))));
 
 function setup(config: Partial<StitchConfig> = {}) {
   const clock = { t: 0, now() { return this.t; } };

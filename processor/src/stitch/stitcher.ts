@@ -1,4 +1,4 @@
-import type { Attributes, SpanData, TracesRequestData } from '@conduct/proto';
+import type { SpanColumns } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
 import type { RecentClientsConfig } from './recent-clients.js';
 import { Recency } from './recency.js';
@@ -122,7 +122,8 @@ export interface StitcherStats {
  * completed.
  */
 export interface Stitcher {
-  add(data: TracesRequestData): CompletedTrace[];
+  /** Adds the spans of one request (its columns: pending spans refer to them, no copy is made). */
+  add(data: SpanColumns): CompletedTrace[];
   /** Completes traces idle for idleMs or more. */
   tick(): CompletedTrace[];
   /** Completes every pending trace. */
@@ -134,11 +135,11 @@ export interface Stitcher {
 interface Pending {
   traceId: string;
   /**
-   * Each span followed by its resource: one array per trace instead of a {span, resource} object
-   * per span, which is most of what a held span costs beyond the decoded span itself. The
-   * TraceSpan objects are made when the trace completes.
+   * Each span as its request's columns followed by its index in them: two array slots per held
+   * span, and the request's typed arrays shared by its spans. A request's columns stay in memory
+   * while any of its spans is pending. The TraceSpan objects are made when the trace completes.
    */
-  items: (SpanData | Attributes)[];
+  items: (SpanColumns | number)[];
   lastArrivalMs: number;
   maxEndMs: number;
   /** The trace's key in the watermark heap: its maxEndMs when pushed, so at most maxEndMs. */
@@ -153,7 +154,7 @@ interface Pending {
   touch: number;
 }
 
-const NO_ITEMS: (SpanData | Attributes)[] = [];
+const NO_ITEMS: (SpanColumns | number)[] = [];
 
 /** A remembered completion: its number in the completion order and its processing time. */
 interface Completion {
@@ -217,8 +218,10 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     // A span id seen twice in a trace is the same span sent again (a sender's retry after an
     // answer it never got, replayed by the journal too): it is kept once.
     const seen = items.length > 2 ? new Set<string>() : undefined;
-    for (let i = 0; i < items.length; i += 2) {
-      const span = items[i] as SpanData;
+    for (let k = 0; k < items.length; k += 2) {
+      const cols = items[k] as SpanColumns;
+      const i = items[k + 1] as number;
+      const span = cols.span(i, p.traceId);
       if (seen) {
         if (seen.has(span.spanId)) {
           duplicateSpans++;
@@ -226,7 +229,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
         }
         seen.add(span.spanId);
       }
-      spans.push({ span, resource: items[i + 1] as Attributes });
+      spans.push({ span, resource: cols.resourceAttrs(cols.resourceOf[i]!) });
     }
     pendingSpans -= items.length >> 1;
     completed[reason]++;
@@ -250,27 +253,28 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     }
   };
 
-  const add = (data: TracesRequestData): CompletedTrace[] => {
+  const add = (data: SpanColumns): CompletedTrace[] => {
     const now = clock.now();
     const ceiling = now + futureSkewMs;
     const touched = new Set<Pending>();
-    for (const rs of data.resourceSpans) {
-      for (const span of rs.spans) {
-        let p = pending.get(span.traceId);
-        if (!p) {
-          const late = latePartOf(span.traceId, now);
-          p = { traceId: span.traceId, items: [], lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
-          pending.set(span.traceId, p);
-        }
-        if (p.late !== undefined && p.late !== 'maybe') lateSpans++;
-        p.items.push(span, rs.resource);
-        pendingSpans++;
-        const end = Number.isFinite(span.endMs) ? span.endMs : Number.isFinite(span.startMs) ? span.startMs : -Infinity;
-        if (end > p.maxEndMs) p.maxEndMs = end;
-        const markEnd = end > ceiling ? ceiling : end;
-        if (markEnd > newestEndMs) newestEndMs = markEnd;
-        touched.add(p);
+    for (let i = 0; i < data.spanCount; i++) {
+      const traceId = data.traceId(i);
+      let p = pending.get(traceId);
+      if (!p) {
+        const late = latePartOf(traceId, now);
+        p = { traceId, items: [], lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
+        pending.set(traceId, p);
       }
+      if (p.late !== undefined && p.late !== 'maybe') lateSpans++;
+      p.items.push(data, i);
+      pendingSpans++;
+      const endMs = data.ends[i]!;
+      const startMs = data.starts[i]!;
+      const end = Number.isFinite(endMs) ? endMs : Number.isFinite(startMs) ? startMs : -Infinity;
+      if (end > p.maxEndMs) p.maxEndMs = end;
+      const markEnd = end > ceiling ? ceiling : end;
+      if (markEnd > newestEndMs) newestEndMs = markEnd;
+      touched.add(p);
     }
     for (const p of touched) {
       p.lastArrivalMs = now;

@@ -1,0 +1,85 @@
+// A/B of the pipeline thread's hot path (decode, stitch, derive) between another checkout's build
+// (--before, e.g. a worktree of the commit before the columnar form) and this one, interleaved in
+// one process so that both see the same machine load. Each pass decodes the same bench-workload
+// requests with the pipeline's keep (objects before, columns after when the build has them), holds
+// every span pending in a stitcher, then completes and derives every trace. Reports CPU µs per
+// span by stage (median of the rounds), the heap held per pending span (after a full collection)
+// and the after/before ratios.
+//
+//   npm run build && node --expose-gc bench/ab-columns.mjs --before ../columnar-base [--rounds 7] [--requests 300]
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as protoNow from '@conduct/proto';
+import * as processorNow from '@conduct/processor';
+import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
+
+const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '7' }, requests: { type: 'string', default: '300' } } });
+if (!values.before) throw new Error('--before <checkout> is required');
+if (!globalThis.gc) throw new Error('run with node --expose-gc');
+const load = (pkg) => import(pathToFileURL(join(resolve(values.before), pkg, 'dist/index.js')).href);
+const sides = {
+  before: { proto: await load('proto'), processor: await load('processor') },
+  after: { proto: protoNow, processor: processorNow },
+};
+const rounds = Number(values.rounds);
+const requests = Number(values.requests);
+const spans = requests * SPANS_PER_REQUEST;
+
+const cpu = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const source = createRequestSource(5);
+let now = Date.UTC(2026, 11, 1);
+const bodies = Array.from({ length: requests }, () => source.next((now += 2.56)));
+
+function pass({ proto, processor }) {
+  const keep = processor.attributeKeepFor(processor.DEFAULT_IDENTITY_RULES);
+  const decode = proto.decodeTracesRequestColumns ?? proto.decodeTracesRequest;
+  globalThis.gc();
+  const heap0 = process.memoryUsage().heapUsed;
+  const t = {};
+  let c = cpu();
+  const lap = (name) => {
+    const n = cpu();
+    t[name] = (n - c) / spans;
+    c = n;
+  };
+  const decoded = bodies.map((b) => decode(b, { keep }));
+  lap('decode');
+  const stitcher = processor.createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
+  for (const d of decoded) stitcher.add(d);
+  lap('stitch');
+  decoded.length = 0;
+  globalThis.gc();
+  const held = (process.memoryUsage().heapUsed - heap0) / spans;
+  c = cpu();
+  const traces = stitcher.flush();
+  lap('complete');
+  const resolver = processor.createIdentityResolver(processor.DEFAULT_IDENTITY_RULES);
+  let calls = 0;
+  for (const trace of traces) calls += processor.deriveTrace(trace.spans, resolver).calls.length;
+  lap('derive');
+  return { t, held, calls };
+}
+
+const results = { before: [], after: [] };
+pass(sides.before);
+pass(sides.after);
+for (let r = 0; r < rounds; r++) {
+  for (const name of r % 2 ? ['after', 'before'] : ['before', 'after']) results[name].push(pass(sides[name]));
+}
+const calls = new Set([...results.before, ...results.after].map((x) => x.calls));
+const stages = ['decode', 'stitch', 'complete', 'derive'];
+const row = (label, f) => `${label.padEnd(22)} ${f('before').padStart(9)} ${f('after').padStart(9)}`;
+const med = (name, stage) => median(results[name].map((x) => x.t[stage]));
+const total = (name) => median(results[name].map((x) => stages.reduce((n, s) => n + x.t[s], 0)));
+const out = [`${spans} spans per pass, ${rounds} rounds interleaved; calls derived per pass: ${[...calls].join(', ')}`, row('µs/span', (n) => n)];
+for (const s of stages) out.push(row(s, (n) => med(n, s).toFixed(2)) + `   ratio ${(med('after', s) / med('before', s)).toFixed(2)}`);
+out.push(row('total', (n) => total(n).toFixed(2)) + `   ratio ${(total('after') / total('before')).toFixed(2)}`);
+const heldMed = (n) => median(results[n].map((x) => x.held));
+out.push(row('heap bytes/pending span', (n) => heldMed(n).toFixed(0)) + `   ratio ${(heldMed('after') / heldMed('before')).toFixed(2)}`);
+process.stdout.write(`${out.join('\n')}\n`);
