@@ -1,18 +1,16 @@
 // A/B of the whole server's CPU per span between two checkouts' builds: `conduct serve` of each
-// (its own process, SQLite, detection and the journal on, default limits) takes the same number of
-// workload spans over OTLP/HTTP from the bench's load generator, then a flush; its CPU time (every
-// thread: main, pipeline, GC helpers, from /proc) divided by the spans. Sides alternate, the order
+// (its own process, SQLite, detection and the journal on, default limits; started as the eval
+// starts it) takes the same number of workload spans over OTLP/HTTP from the bench's load
+// generator, then a flush; its CPU time (every thread: main, pipeline, GC helpers; the process
+// CPU counter of /metrics) divided by the spans. Sides alternate, the order
 // flipping every round, so that both see the same machine load; medians and the after/before ratio.
 //
 //   npm run build && node bench/ab-serve.mjs --before ../columnar-base [--after .] [--rounds 5] [--spans 200000] [--shape 8]
-import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { fork } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
+import { startServer } from '../eval/server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -26,66 +24,24 @@ const { values } = parseArgs({
   },
 });
 if (!values.before) throw new Error('--before <checkout> is required');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const TICKS = 100; // USER_HZ on Linux
-
-const freePort = () =>
-  new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-
-/** CPU seconds of a process so far (utime + stime of all its threads). */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
 
 async function once(root, loadgen, id) {
-  const dir = mkdtempSync(join(tmpdir(), 'conduct-ab-serve-'));
-  const [grpc, http, apiPort] = [await freePort(), await freePort(), await freePort()];
-  const config = {
-    receivers: { grpc: { endpoint: `127.0.0.1:${grpc}` }, http: { endpoint: `127.0.0.1:${http}` } },
-    api: { endpoint: `127.0.0.1:${apiPort}` },
-    storage: { path: join(dir, 'conduct.db') },
-    learning: { minCalls: 100, period: '5s' },
-    log: { level: 'warn' },
-  };
-  writeFileSync(join(dir, 'conduct.yaml'), stringify(config));
-  const child = spawn(process.execPath, [join(root, 'bin/conduct.js'), 'serve', '--config', join(dir, 'conduct.yaml')], { stdio: ['ignore', 'ignore', 'inherit'], cwd: dir });
-  const api = `http://127.0.0.1:${apiPort}`;
+  const server = await startServer(root, { learning: { minCalls: 100, period: '5s' } });
   try {
-    for (;;) {
-      try {
-        if ((await fetch(`${api}/readyz`)).status === 200) break;
-      } catch {
-        /* not up yet */
-      }
-      await sleep(100);
-    }
-    const cpu0 = cpuSeconds(child.pid);
+    // process_cpu_seconds_total: the whole process (every thread), from process.cpuUsage().
+    const cpu0 = (await server.metrics()).process_cpu_seconds_total;
     const answer = new Promise((r) => loadgen.once('message', r));
-    const target = `127.0.0.1:${values.transport === 'grpc' ? grpc : http}`;
+    const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
     loadgen.send({ cmd: 'run', transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape) });
     const done = await answer;
     if (done.type !== 'done') throw new Error(`load generator: ${done.message}`);
-    const res = await fetch(`${api}/api/v1/flush`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-    if (res.status !== 200) throw new Error(`flush answered ${res.status}`);
-    const cpu = cpuSeconds(child.pid) - cpu0;
+    await server.flush();
+    const m = await server.metrics();
     const spans = done.spansAcked;
-    const rss = Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
-    return { usPerSpan: (cpu * 1e6) / spans, spans, peakRssMB: rss };
+    return { usPerSpan: ((m.process_cpu_seconds_total - cpu0) * 1e6) / spans, spans, peakRssMB: m.process_resident_memory_bytes / 1048576 };
   } finally {
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await gone;
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
   }
 }
 
@@ -98,12 +54,12 @@ for (let r = 0; r < Number(values.rounds); r++) {
   for (const side of r % 2 ? ['after', 'before'] : ['before', 'after']) {
     const x = await once(roots[side], loadgen, id++);
     runs[side].push(x);
-    process.stdout.write(`round ${r + 1} ${side}: ${x.usPerSpan.toFixed(2)} µs CPU/span over ${x.spans} spans, peak RSS ${x.peakRssMB.toFixed(0)} MB\n`);
+    process.stdout.write(`round ${r + 1} ${side}: ${x.usPerSpan.toFixed(2)} µs CPU/span over ${x.spans} spans, RSS after the flush ${x.peakRssMB.toFixed(0)} MB\n`);
   }
 }
 loadgen.send({ cmd: 'exit' });
 const med = (side, k) => median(runs[side].map((x) => x[k]));
 process.stdout.write(
   `median server CPU µs/span: before ${med('before', 'usPerSpan').toFixed(2)}, after ${med('after', 'usPerSpan').toFixed(2)}, ratio ${(med('after', 'usPerSpan') / med('before', 'usPerSpan')).toFixed(2)}; ` +
-    `peak RSS MB: before ${med('before', 'peakRssMB').toFixed(0)}, after ${med('after', 'peakRssMB').toFixed(0)}\n`,
+    `RSS MB after the flush: before ${med('before', 'peakRssMB').toFixed(0)}, after ${med('after', 'peakRssMB').toFixed(0)}\n`,
 );

@@ -142,7 +142,7 @@ function generated(seed: number, traces: number): Uint8Array {
   const r = seeded(seed);
   const pool = attributePool(r);
   const services = ['api', 'billing', 'ledger', 'catalog', 'worker'].map((name, i) => ({
-    resource: [
+    resource: ([
       ['service.name', str(name)],
       ...(i % 2 ? [['service.namespace', str('shop')]] : []),
       ...(i === 3 ? [['k8s.namespace.name', str('ci')], ['k8s.serviceaccount.name', str('deployer')]] : []),
@@ -151,7 +151,7 @@ function generated(seed: number, traces: number): Uint8Array {
       ['cloud.account.id', str('123456789012')],
       ['host.name', str(`${name}-0`)],
       ['telemetry.sdk.name', str('opentelemetry')],
-    ].map(([key, value]) => ({ key, value })),
+    ] as Array<[string, Wire]>).map(([key, value]) => ({ key, value })),
     spans: [] as Wire[],
   }));
   for (let t = 0; t < traces; t++) {
