@@ -5,9 +5,8 @@
  * stock check raise nothing, while a jump it never made (charging before reading the cart) is an
  * unusual chain whose explanation gives the score.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { startTestConduct, type TestConduct } from './support/conduct.js';
-import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, Traffic, alertsOf, describeAlerts, seeded, serious, type SpanSpec } from './support/traffic.js';
+import { describe, expect, it } from 'vitest';
+import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, alertsOf, describeAlerts, seeded, sendersPerTest, serious, type SpanSpec } from './support/traffic.js';
 
 const T0 = Date.UTC(2026, 9, 19, 8, 0, 0);
 const TRAINING_MS = 2 * HOUR;
@@ -15,14 +14,7 @@ const EVERY_MS = 3 * MINUTE;
 const AFTER = T0 + TRAINING_MS + 10 * MINUTE;
 const CHECKOUT = 'svc:shop/checkout';
 
-let conduct: TestConduct | undefined;
-let traffic: Traffic | undefined;
-afterEach(async () => {
-  await traffic?.close();
-  await conduct?.dispose();
-  traffic = undefined;
-  conduct = undefined;
-});
+const senders = sendersPerTest();
 
 const rnd = seeded(3);
 const resource = () => ({ 'service.namespace': 'shop', 'service.name': 'checkout', 'cloud.region': 'eu-west-1', 'k8s.cluster.name': 'prod-a', 'host.name': `node-${Math.floor(rnd() * 999)}` });
@@ -40,8 +32,7 @@ const checkout = (children: SpanSpec[]): SpanSpec => ({ name: 'POST /checkout', 
 
 describe('chain model (real OTLP into a running conduct)', () => {
   it('a skipped step and a retry after an error are usual; a jump the identity never made is unusual, with its score explained', async () => {
-    conduct = await startTestConduct({ learning: { minCalls: 20, period: '1h' } });
-    traffic = new Traffic(conduct);
+    const { conduct, traffic } = await senders.start({ learning: { minCalls: 20, period: '1h' } });
     for (let i = 0, at = T0; at < T0 + TRAINING_MS; i++, at += EVERY_MS) await traffic.trace(at, resource(), checkout([cart(1, 100 + i), stock(10, 200 + i), charge(20)]));
     await conduct.flush();
     expect(await alertsOf(conduct, CHECKOUT), 'training must be quiet').toEqual([]);

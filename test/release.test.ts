@@ -7,10 +7,10 @@
  * grace period is never learned; a poisoned release that also contacts a new external host is an
  * attack (medium or above).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '@conduct/backend';
-import { startTestConduct, type TestConduct } from './support/conduct.js';
-import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, Traffic, alertsOf, describeAlerts, seeded, serious, type ApiAlert, type SpanSpec } from './support/traffic.js';
+import type { TestConduct } from './support/conduct.js';
+import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, Traffic, alertsOf, describeAlerts, seeded, sendersPerTest, serious, type ApiAlert, type Sender, type SpanSpec } from './support/traffic.js';
 
 const CONFIG: ConfigInput = { learning: { minCalls: 20, period: '1h' } };
 const T0 = Date.UTC(2026, 9, 12, 8, 0, 0);
@@ -30,14 +30,7 @@ const operationsOf = async (c: TestConduct) =>
   (await c.get<IdentityView>(`/api/v1/identities/${encodeURIComponent(STOREFRONT)}`)).body.baseline.operations.map((o) => o.key);
 const peersOf = async (c: TestConduct) => (await c.get<IdentityView>(`/api/v1/identities/${encodeURIComponent(STOREFRONT)}`)).body.baseline.peers.map((p) => p.key);
 
-let conduct: TestConduct | undefined;
-let traffic: Traffic | undefined;
-afterEach(async () => {
-  await traffic?.close();
-  await conduct?.dispose();
-  traffic = undefined;
-  conduct = undefined;
-});
+const senders = sendersPerTest();
 
 const rnd = seeded(16);
 /** A storefront replica of `version`: every pod has its own host name. */
@@ -71,9 +64,8 @@ const releaseCalls = (i: number): SpanSpec[] => [
   get(40, `http://recommendations.shop.svc:8080/similar/${1000 + i}`),
 ];
 
-async function trained(dir?: string): Promise<{ conduct: TestConduct; traffic: Traffic }> {
-  conduct = await startTestConduct(CONFIG, dir);
-  traffic = new Traffic(conduct);
+async function trained(dir?: string): Promise<Sender> {
+  const { conduct, traffic } = await senders.start(CONFIG, dir);
   for (let i = 0, at = T0; at < T0 + TRAINING_MS; i++, at += EVERY_MS) await traffic.trace(at, replica('3.1.0'), productPage(i));
   await conduct.flush();
   const res = await conduct.get<{ status: string }>(`/api/v1/identities/${encodeURIComponent(STOREFRONT)}`);
@@ -174,12 +166,9 @@ describe('releases (real OTLP into a running conduct)', () => {
     await first.traffic.trace(RELEASE_AT + MINUTE, replica('3.2.0'), productPage(3, releaseCalls(3)));
     await first.conduct.flush();
     expect(await operationsOf(first.conduct)).not.toContain(REVIEWS);
-    await first.traffic.close();
-    await first.conduct.stop();
-    traffic = undefined;
+    await senders.stop(first);
 
-    conduct = await startTestConduct(CONFIG, dir);
-    traffic = new Traffic(conduct);
+    const { conduct, traffic } = await senders.start(CONFIG, dir);
     expect(await operationsOf(conduct)).not.toContain(REVIEWS);
     // Still within the grace period: held, the same release (low), nothing medium or above.
     await traffic.trace(RELEASE_AT + 3 * HOUR, replica('3.2.0'), productPage(5, releaseCalls(5)));

@@ -4,12 +4,9 @@
  * addresses); once it enforces, the churn raises no new-operation alert, a truly new endpoint
  * still does, and a restart keeps the learned path parameter.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startTestConduct, type TestConduct } from './support/conduct.js';
-import { HOUR, MINUTE, SpanKind, Traffic, alertsOf, describeAlerts, seeded, serious, type SentTrace, type SpanSpec } from './support/traffic.js';
+import { describe, expect, it } from 'vitest';
+import type { TestConduct } from './support/conduct.js';
+import { HOUR, MINUTE, SpanKind, alertsOf, describeAlerts, seeded, sendersPerTest, serious, type SentTrace, type SpanSpec } from './support/traffic.js';
 
 const IDENTITY = 'svc:ci/deployer';
 const RESOURCE = { 'service.namespace': 'ci', 'service.name': 'deployer' };
@@ -60,18 +57,7 @@ function deploy(i: number, at: number, extra: SpanSpec[] = [], user = NAMES[i % 
   };
 }
 
-let conduct: TestConduct | undefined;
-let traffic: Traffic | undefined;
-/** The work directory both runs share (the restart keeps the database). */
-let dir: string | undefined;
-afterEach(async () => {
-  await traffic?.close();
-  await conduct?.dispose();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  traffic = undefined;
-  conduct = undefined;
-  dir = undefined;
-});
+const senders = sendersPerTest();
 
 async function metric(c: TestConduct, name: string): Promise<number> {
   const res = await c.get<string>('/metrics');
@@ -81,10 +67,9 @@ async function metric(c: TestConduct, name: string): Promise<number> {
 
 describe('operation templates on real traffic', () => {
   it('id churn in URLs raises no new-operation alert, a new endpoint does, and the learned parameter survives a restart', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'conduct-templates-'));
-    const first = await startTestConduct(LEARNING, dir);
-    conduct = first;
-    traffic = new Traffic(first);
+    const started = await senders.start(LEARNING);
+    const first = started.conduct;
+    let traffic = started.traffic;
     // Training: two hours of deploys, a new committer each time (past the parameter threshold).
     let i = 0;
     let at = T0;
@@ -121,11 +106,11 @@ describe('operation templates on real traffic', () => {
     expect(finding?.spanIds).toEqual([purge.spans.get('purge')]);
 
     // Restart on the same database: the parameter is loaded, a new committer is still no new operation.
-    await traffic.close();
-    await first.stop();
-    const second = await startTestConduct(LEARNING, dir);
-    conduct = second;
-    traffic = new Traffic(second);
+    // The work directory is the first run's (removed after the test).
+    await senders.stop(started);
+    const restarted = await senders.start(LEARNING, first.dir);
+    const second = restarted.conduct;
+    traffic = restarted.traffic;
     expect(await metric(second, 'conduct_operation_path_parameters')).toBe(1);
     const afterRestart = await traffic.trace(at, RESOURCE, deploy(i, at, [], 'ursula'));
     await second.flush();

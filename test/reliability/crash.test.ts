@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeTracesRequest } from '@conduct/proto';
-import { ensureBuilt, serve, type ServeProcess } from './support/child.js';
-import { seededRandom, randomHex, splitHostPort } from './support/wire.js';
+import { ensureBuilt, sendOtlp, serve, type ServeProcess } from './support/child.js';
+import { seededRandom, randomHex } from './support/wire.js';
 import { STORAGE_KINDS, stopTestPostgres, testPostgres, type StorageKind } from '../support/postgres.js';
 
 /** The schedule's seed (CRASH_SEED overrides it, to explore other schedules by hand). */
@@ -93,18 +93,7 @@ function encode(spans: Array<{ t: TraceSpec; span: number }>): Buffer {
 const agent = new http.Agent({ keepAlive: false });
 
 /** POSTs one OTLP/HTTP protobuf request; 0 when the connection died without an answer. */
-function send(endpoint: string, body: Buffer): Promise<number> {
-  const [host, port] = splitHostPort(endpoint);
-  return new Promise((resolve) => {
-    const req = http.request({ host, port, path: '/v1/traces', method: 'POST', agent, headers: { 'content-type': 'application/x-protobuf' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => resolve(0));
-    });
-    req.on('error', () => resolve(0));
-    req.end(body);
-  });
-}
+const send = (endpoint: string, body: Buffer) => sendOtlp(endpoint, body, agent);
 
 async function getJson<T>(p: ServeProcess, path: string): Promise<T> {
   const res = await fetch(p.api + path);

@@ -16,75 +16,24 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
-import { decodeTracesRequest, encodeTracesRequest, type TracesRequestData } from '@conduct/proto';
+import { decodeTracesRequest, type TracesRequestData } from '@conduct/proto';
 import { createCollectingConsumer, createPipeline, type TraceIngest } from '@conduct/processor';
 import { createJournal } from '@conduct/backend';
 import { listSegments, readSegment, segmentPath } from '../../backend/src/journal/log.js';
-import { ensureBuilt, serve, writeConfig, type ServeProcess } from './support/child.js';
+import { recordingHttp } from '../support/receivers.js';
+import { api, ensureBuilt, sendOtlp, ServeProcesses, writeConfig, type ServeProcess } from './support/child.js';
 import { counterSum } from './support/harness.js';
-import { seededRandom, randomHex, splitHostPort } from './support/wire.js';
+import { deployerTrace } from './support/otlp.js';
+import { seededRandom } from './support/wire.js';
 
 const T0_MS = Date.UTC(2026, 0, 10, 9, 0, 0);
 const rand = seededRandom(8);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 /** One trace of `ops.length` client spans by `identity`, starting at `atMs` (event time). */
-function traceRequest(identity: string, atMs: number, ops: string[] = ['GET /deployments/{id}', 'PATCH /deployments/{id}'], traceId = randomHex(rand, 16)) {
-  const ns = (ms: number) => String(BigInt(Math.round(ms)) * 1_000_000n);
-  const body = encodeTracesRequest({
-    resourceSpans: [
-      {
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'deployer' } }] },
-        scopeSpans: [
-          {
-            spans: ops.map((op, i) => {
-              const [method, route] = op.split(' ');
-              return {
-                traceId: Buffer.from(traceId, 'hex'),
-                spanId: Buffer.from(randomHex(rand, 8), 'hex'),
-                name: op,
-                kind: 3,
-                startTimeUnixNano: ns(atMs + i * 10),
-                endTimeUnixNano: ns(atMs + i * 10 + 5),
-                attributes: [
-                  { key: 'enduser.id', value: { stringValue: identity } },
-                  { key: 'http.request.method', value: { stringValue: method } },
-                  { key: 'url.path', value: { stringValue: route } },
-                  { key: 'server.address', value: { stringValue: 'kube-api.internal' } },
-                ],
-              };
-            }),
-          },
-        ],
-      },
-    ],
-  } as never);
-  return { traceId, body: Buffer.from(body) };
-}
+const traceRequest = (identity: string, atMs: number, ops = ['GET /deployments/{id}', 'PATCH /deployments/{id}']) => deployerTrace(rand, identity, atMs, ops);
 
-/** POSTs one OTLP/HTTP protobuf request; status 0 when the connection died first. */
-function send(endpoint: string, body: Buffer): Promise<number> {
-  const [host, port] = splitHostPort(endpoint);
-  return new Promise((resolve) => {
-    const req = http.request({ host, port, path: '/v1/traces', method: 'POST', agent, headers: { 'content-type': 'application/x-protobuf' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => resolve(0));
-    });
-    req.on('error', () => resolve(0));
-    req.end(body);
-  });
-}
-
-async function api<T = any>(p: ServeProcess, method: string, path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(p.api + path, { method, headers: method === 'POST' ? { 'content-type': 'application/json' } : {}, body: method === 'POST' ? '{}' : undefined });
-  const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) as T };
-  } catch {
-    return { status: res.status, body: text as T };
-  }
-}
+const send = (endpoint: string, body: Buffer) => sendOtlp(endpoint, body, agent);
 
 /**
  * How many of `traceIds` the API knows (GET /api/v1/traces/{id} answers 200 with a chain), and
@@ -118,7 +67,7 @@ function journaledArrivals(work: string): Map<string, number> {
 }
 
 let dir: string;
-const running: ServeProcess[] = [];
+const conducts = new ServeProcesses();
 
 beforeAll(() => {
   ensureBuilt();
@@ -126,7 +75,7 @@ beforeAll(() => {
 }, 240_000);
 
 afterAll(async () => {
-  for (const p of running) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  conducts.killAll();
   agent.destroy();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -137,11 +86,7 @@ function journalBytes(work: string): number {
   return readdirSync(journalDir).reduce((n, name) => n + statSync(join(journalDir, name)).size, 0);
 }
 
-async function start(configPath: string): Promise<ServeProcess> {
-  const p = await serve(configPath);
-  running.push(p);
-  return p;
-}
+const start = (configPath: string) => conducts.start(configPath);
 
 describe('durability', () => {
   it('after kill -9 mid-ingest and a restart, every acknowledged span is stored; baselines and alerts survive', async () => {
@@ -218,27 +163,17 @@ describe('durability', () => {
 
   it('on SIGTERM, pending traces are stored and analysed and their alerts delivered before exit; after a restart (no flush) all are there', async () => {
     const work = mkdtempSync(join(dir, 'term-'));
-    // A webhook that answers slowly: its alerts arrive only if shutdown drains the sinks.
-    const delivered: Array<{ event: string; alert: { identity: string; detector: string; traceId: string } }> = [];
-    const hook = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () =>
-        setTimeout(() => {
-          delivered.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-          res.writeHead(200).end();
-        }, 200),
-      );
-    });
-    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
-    const hookPort = (hook.address() as { port: number }).port;
+    // A webhook that answers slowly: its alerts are answered only if shutdown drains the sinks.
+    const hook = await recordingHttp({ answerAfterMs: 200 });
+    const delivered = () =>
+      hook.answered.map((r) => JSON.parse(r.body.toString('utf8')) as { event: string; alert: { identity: string; detector: string; traceId: string } });
     // The policy fires from the first call, so the pending traces of worker-0 raise an alert
     // only when shutdown completes and analyses them.
     const config = writeConfig(
       work,
       `stitching: { idle: 60s }
 policies: [{ match: "worker-0", deniedOperations: ["PATCH *"] }]
-alerts: { sinks: [{ type: webhook, endpoint: "http://127.0.0.1:${hookPort}/hook" }] }
+alerts: { sinks: [{ type: webhook, endpoint: "${hook.url}/hook" }] }
 `,
     );
     let conduct = await start(config);
@@ -255,7 +190,7 @@ alerts: { sinks: [{ type: webhook, endpoint: "http://127.0.0.1:${hookPort}/hook"
     // Nothing is stored yet: the traces wait for their idle time.
     expect((await countStored(conduct, sent.slice(0, 5))).stored).toBe(0);
 
-    expect(delivered).toEqual([]);
+    expect(delivered()).toEqual([]);
 
     conduct.child.kill('SIGTERM');
     expect(await conduct.exited).toBe(0);
@@ -265,11 +200,11 @@ alerts: { sinks: [{ type: webhook, endpoint: "http://127.0.0.1:${hookPort}/hook"
     expect((db.prepare('SELECT count(DISTINCT trace_id) AS n FROM chains').get() as { n: number }).n).toBe(sent.length);
     db.close();
     // The sinks were drained before the process exited: the policy alert reached the webhook.
-    const policy = delivered.filter((d) => d.event === 'alert' && d.alert.identity === 'worker-0' && d.alert.detector === 'policy');
-    expect(policy.length, JSON.stringify(delivered.map((d) => [d.event, d.alert.identity, d.alert.detector]))).toBeGreaterThan(0);
+    const policy = delivered().filter((d) => d.event === 'alert' && d.alert.identity === 'worker-0' && d.alert.detector === 'policy');
+    expect(policy.length, JSON.stringify(delivered().map((d) => [d.event, d.alert.identity, d.alert.detector]))).toBeGreaterThan(0);
     expect(sent).toContain(policy[0]!.alert.traceId);
-    expect(delivered.some((d) => d.alert.identity !== 'worker-0')).toBe(false);
-    hook.close();
+    expect(delivered().some((d) => d.alert.identity !== 'worker-0')).toBe(false);
+    await hook.close();
 
     conduct = await start(config);
     const { missing } = await countStored(conduct, sent);

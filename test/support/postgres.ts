@@ -23,7 +23,11 @@ export async function stopTestPostgres(): Promise<void> {
  * database of the file's embedded PostgreSQL for `postgres`.
  */
 export async function storageOverrides(kind: StorageKind): Promise<ConfigInput> {
-  if (kind === 'sqlite') return {};
-  const server = await testPostgres();
-  return { storage: { postgres: { url: await server.createDatabase() } } } as ConfigInput;
+  const url = await postgresUrlFor(kind);
+  return url ? ({ storage: { postgres: { url } } } as ConfigInput) : {};
+}
+
+/** A fresh database of the file's embedded PostgreSQL for `postgres`; undefined for SQLite. */
+export async function postgresUrlFor(kind: StorageKind): Promise<string | undefined> {
+  return kind === 'postgres' ? (await testPostgres()).createDatabase() : undefined;
 }

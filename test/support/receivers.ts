@@ -22,26 +22,46 @@ export interface RecordingHttp {
   url: string;
   /** Every request whose body has fully arrived, answered or not. */
   received: Recorded[];
+  /** The requests answered so far, in the order of their answers. */
+  answered: Recorded[];
   close(): Promise<void>;
 }
 
+export interface RecordingHttpOptions {
+  /** Never answer. */
+  hang?: boolean;
+  /** Answer each request this long after it arrived (a slow receiver). */
+  answerAfterMs?: number;
+  /** Listen on this port (one a test kept free until now); any free port by default. */
+  port?: number;
+}
+
 /** An HTTP server answering 200 `{}` to everything, or never answering when `hang` is set. */
-export async function recordingHttp(options: { hang?: boolean } = {}): Promise<RecordingHttp> {
+export async function recordingHttp(options: RecordingHttpOptions = {}): Promise<RecordingHttp> {
   const received: Recorded[] = [];
+  const answered: Recorded[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
-      if (!options.hang) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      const got = { path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
+      received.push(got);
+      if (options.hang) return;
+      const answer = () => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        answered.push(got);
+      };
+      if (options.answerAfterMs) setTimeout(answer, options.answerAfterMs);
+      else answer();
     });
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     received,
+    answered,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

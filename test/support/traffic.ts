@@ -4,7 +4,9 @@
  * running conduct, one trace at a time.
  */
 import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
-import type { TestConduct } from './conduct.js';
+import { afterEach } from 'vitest';
+import type { ConfigInput } from '@conduct/backend';
+import { startTestConduct, type TestConduct } from './conduct.js';
 import { exporterFor, TestService, type Transport } from './otel.js';
 
 export { SpanKind };
@@ -160,4 +162,38 @@ export function describeAlerts(alerts: readonly ApiAlert[]): string {
       .map((a) => `${a.severity} ${(a.detectors ?? [a.detector]).join('+')} ${a.identity} ${a.traceId} x${a.count}: ${a.title}`)
       .join('\n') || '(none)'
   );
+}
+
+/** A conduct in this process and the Traffic that sends to it. */
+export interface Sender {
+  conduct: TestConduct;
+  traffic: Traffic;
+}
+
+/**
+ * Conducts with their Traffic for the tests of one file (call at the top level): a test starts
+ * what it needs, and after it every one it started is closed, the newest first (the exporters,
+ * then conduct, the directory removed when conduct made it). `stop` ends one early and keeps its
+ * directory, for a restart on the same database.
+ */
+export function sendersPerTest(): { start(overrides?: ConfigInput, dir?: string): Promise<Sender>; stop(sender: Sender): Promise<void> } {
+  const started: Sender[] = [];
+  afterEach(async () => {
+    for (const { traffic, conduct } of started.splice(0).reverse()) {
+      await traffic.close();
+      await conduct.dispose();
+    }
+  });
+  return {
+    async start(overrides = {}, dir) {
+      const conduct = await startTestConduct(overrides, dir);
+      const sender = { conduct, traffic: new Traffic(conduct) };
+      started.push(sender);
+      return sender;
+    },
+    async stop({ traffic, conduct }) {
+      await traffic.close();
+      await conduct.stop();
+    },
+  };
 }

@@ -4,8 +4,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { splitHostPort } from './wire.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'backend/dist/cli/main.js');
@@ -31,20 +33,66 @@ export interface ServeProcess {
   log(): string;
 }
 
-/** Writes `conduct.yaml` into `dir` (endpoints on port 0, database in `dir`) and returns its path. */
-export function writeConfig(dir: string, extraYaml = ''): string {
+/**
+ * Writes `conduct.yaml` into `dir` (endpoints on port 0, database in `dir`, or in the PostgreSQL
+ * database at `postgresUrl` when given) and returns its path.
+ */
+export function writeConfig(dir: string, extraYaml = '', postgresUrl?: string): string {
   const path = join(dir, 'conduct.yaml');
+  const postgres = postgresUrl ? `, postgres: { url: "${postgresUrl}" }` : '';
   writeFileSync(
     path,
     `receivers:
   grpc: { endpoint: "127.0.0.1:0" }
   http: { endpoint: "127.0.0.1:0" }
 api: { endpoint: "127.0.0.1:0" }
-storage: { path: "${join(dir, 'conduct.db')}" }
+storage: { path: "${join(dir, 'conduct.db')}"${postgres} }
 log: { level: info }
 ${extraYaml}`,
   );
   return path;
+}
+
+/** The `conduct serve` processes a test file started, so that its afterAll can kill what is left. */
+export class ServeProcesses {
+  private readonly all: ServeProcess[] = [];
+
+  /** `serve`, remembered. */
+  async start(configPath: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ServeProcess> {
+    const p = await serve(configPath, timeoutMs, env);
+    this.all.push(p);
+    return p;
+  }
+
+  /** SIGKILL for every process still running. */
+  killAll(): void {
+    for (const p of this.all) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  }
+}
+
+/** POSTs one OTLP/HTTP protobuf request to HOST:PORT; the status, or 0 when the connection died without an answer. */
+export function sendOtlp(endpoint: string, body: Buffer, agent?: http.Agent): Promise<number> {
+  const [host, port] = splitHostPort(endpoint);
+  return new Promise((resolve) => {
+    const req = http.request({ host, port, path: '/v1/traces', method: 'POST', agent, headers: { 'content-type': 'application/x-protobuf' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
+}
+
+/** Calls conduct's API (a POST with an empty JSON object); the body parsed as JSON, or as text when it is not. */
+export async function api<T = any>(p: ServeProcess, method: string, path: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(p.api + path, { method, headers: method === 'POST' ? { 'content-type': 'application/json' } : {}, body: method === 'POST' ? '{}' : undefined });
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) as T };
+  } catch {
+    return { status: res.status, body: text as T };
+  }
 }
 
 /**
