@@ -32,6 +32,7 @@ import {
 } from '@conduct/processor';
 import { decodeTracesRequestFull, encodeRpcStatus, encodeTracesRequest } from '@conduct/proto';
 import { parseConfig } from '@conduct/backend';
+import { until } from './support/receivers.js';
 
 /**
  * The forwarder against real downstream servers on real ports: a plain node:http OTLP receiver
@@ -489,7 +490,8 @@ describe('outages, retries and permanent refusals', () => {
     ]);
     expect(fwd.submit({ body: numbered(0), format: 'protobuf', spans: 1 })).toBe('accepted');
     expect(fwd.submit({ body: numbered(1), format: 'protobuf', spans: 1 })).toBe('full');
-    await new Promise((r) => setTimeout(r, 200));
+    // Waits for the accepted request (a fixed 200 ms wait was shorter than its delivery under load).
+    await until(() => up.received.length > 0);
     expect(up.received.map((r) => spanName(r.body))).toEqual(['span-0']);
   });
 
