@@ -6,9 +6,10 @@
  * and account is placement and stays low; the same certificate presented by another workload, in
  * the standby cluster or on a new node of the usual one, is a new source at medium or above.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '@conduct/backend';
-import { startTestConduct, type TestConduct } from './support/conduct.js';
+import type { TestConduct } from './support/conduct.js';
+import { conductPerTest } from './support/run.js';
 import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, Traffic, alertsOf, describeAlerts, seeded, serious, type SpanSpec } from './support/traffic.js';
 
 const CONFIG: ConfigInput = { learning: { minCalls: 20, period: '1h' } };
@@ -18,14 +19,7 @@ const T0 = Date.UTC(2026, 9, 14, 8, 0, 0);
 const TRAINING_END = T0 + 2 * HOUR;
 const AFTER = TRAINING_END + 10 * MINUTE;
 
-/** The conduct and traffic of the running test, closed after it. */
-let run: { conduct: TestConduct; traffic: Traffic } | undefined;
-afterEach(async () => {
-  const done = run;
-  run = undefined;
-  await done?.traffic.close();
-  await done?.conduct.dispose();
-});
+const start = conductPerTest(CONFIG);
 
 const rnd = seeded(33);
 const ground = { 'cloud.region': 'eu-west-1', 'cloud.account.id': '222222222222' };
@@ -69,9 +63,7 @@ function balanceRead(i: number, clientAddress: string): SpanSpec {
 }
 
 async function trained(): Promise<{ conduct: TestConduct; traffic: Traffic; identity: string }> {
-  const conduct = await startTestConduct(CONFIG);
-  const traffic = new Traffic(conduct);
-  run = { conduct, traffic };
+  const { conduct, traffic } = await start();
   // The job's pods run on two nodes of prod-a (two /24s).
   for (let i = 0, at = T0; at < TRAINING_END; i++, at += 3 * MINUTE) await traffic.trace(at, pod('finance/settlement', 'prod-a'), balanceRead(i, `10.1.${i % 2}.${20 + (i % 30)}`));
   await conduct.flush();

@@ -11,6 +11,8 @@ import {
   observeCalls,
   openWindow,
   renameOperations,
+  has,
+  rememberCandidateValues,
   touch,
   unlearnChain,
   versionKey,
@@ -529,6 +531,8 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     if (holding.length > 0) {
       taintWindows(b.rate, indexes);
       for (const a of holding) recorder.hold(ordered, a);
+      // Its new operations are not learned: their path values are remembered as parameter candidates' siblings.
+      for (const call of calls) if (call.protocol === 'http' && !has(b, 'operation', call.operation)) rememberCandidateValues(b, call.peer, call.operation);
       result.held++;
       stats.chainsHeld++;
     } else if (release && !('learn' in release)) {

@@ -99,6 +99,8 @@ export interface Baseline {
   transitionsOut: Map<string, number> | undefined;
   /** The number of different steps learned after each operation, built and dropped with `transitionsOut`. */
   transitionsDistinct: Map<string, number> | undefined;
+  /** Path values of new operations alerted on, by position (path-siblings.ts); not persisted, bounded. */
+  candidateValues?: Map<string, Set<string>>;
 }
 
 /** A network segment and client software family an identity recently acted from. */

@@ -4,3 +4,4 @@ export * from './shape.js';
 export * from './user-agent.js';
 export * from './chain-model.js';
 export * from './rename.js';
+export * from './path-siblings.js';

@@ -1,5 +1,5 @@
 import type { Call } from '@conduct/processor';
-import { has, topEntries } from '../../learn/index.js';
+import { has, parameterCandidate, topEntries, type ParameterCandidate } from '../../learn/index.js';
 import { displayName, listWithCounts, q, unique, type DetectionContext, type Finding } from '../finding.js';
 import { techniquesForOperation } from '../techniques.js';
 
@@ -8,7 +8,10 @@ export const EXPLAIN_TOP_OPERATIONS = 8;
 
 /**
  * `new-operation`: an enforcing identity performs an operation its baseline does not hold.
- * Medium; high when the operation is sensitive.
+ * Medium; high when the operation is sensitive; low when every new operation is a parameter
+ * candidate (learn/path-siblings.ts: the next value at a path position that already shows rarely
+ * seen values on the same peer), keyed by its template so that the values of one position are one
+ * incident.
  */
 export function newOperation(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
@@ -23,6 +26,8 @@ export function newOperation(ctx: DetectionContext): Finding | undefined {
   if (!found) return undefined;
   const offending = [...found.values()].flat().sort((a, c) => a.startMs - c.startMs);
   const sensitiveCalls = offending.filter((c) => ctx.sensitive(c));
+  const candidates = sensitiveCalls.length === 0 ? candidatesOf(ctx, found) : undefined;
+  if (candidates) return candidateFinding(ctx, found, offending, candidates);
   const usual = topEntries(b, 'operation', EXPLAIN_TOP_OPERATIONS);
   const sentences = [
     `Normally ${displayName(ctx)} performs ${b.entries.operation.size} operation${b.entries.operation.size === 1 ? '' : 's'}, most often ${listWithCounts(usual)}.`,
@@ -49,5 +54,41 @@ export function newOperation(ctx: DetectionContext): Finding | undefined {
     eventMs: offending[0]!.startMs,
     techniques: unique(offending.flatMap((c) => techniquesForOperation(c.operation))),
     evidence: { usualOperations: usual, newOperations: ops },
+  };
+}
+
+/** Each new operation's parameter candidate, or undefined when any of them is none. */
+function candidatesOf(ctx: DetectionContext, found: ReadonlyMap<string, Call[]>): Map<string, ParameterCandidate> | undefined {
+  const out = new Map<string, ParameterCandidate>();
+  for (const [op, calls] of found) {
+    const candidate = calls[0]!.protocol === 'http' ? parameterCandidate(ctx.baseline, calls[0]!.peer, op) : undefined;
+    if (!candidate) return undefined;
+    out.set(op, candidate);
+  }
+  return out;
+}
+
+/** A low finding: new values of path positions that look like parameters the templates have not learned yet. */
+function candidateFinding(ctx: DetectionContext, found: ReadonlyMap<string, Call[]>, offending: readonly Call[], candidates: ReadonlyMap<string, ParameterCandidate>): Finding {
+  const templates = unique([...candidates.values()].map((c) => c.template));
+  const ops = [...found.keys()];
+  const sentences = ops.map((op) => {
+    const c = candidates.get(op)!;
+    return `${q(op)} differs from operations ${displayName(ctx)} already performed on ${q(found.get(op)![0]!.peer)} only in one path segment, where it used ${c.values.slice(0, 5).map(q).join(', ')}, each rarely: most likely a new value of ${q(c.template)}, not a new endpoint.`;
+  });
+  sentences.push('Values of a position become a learned parameter once enough of them are seen; until then they are reported here, low, one incident per template.');
+  return {
+    detector: 'new-operation',
+    keys: templates.map((t) => `param:${t}`),
+    severity: 'low',
+    reach: true,
+    external: offending.some((c) => c.external),
+    sensitive: false,
+    title: `${displayName(ctx)} used a new value of ${templates.length === 1 ? 'a path parameter' : `${templates.length} path parameters`}: ${templates.slice(0, 3).join(', ')}`,
+    explanation: sentences.join(' '),
+    spanIds: unique(offending.map((c) => c.spanId)),
+    eventMs: offending[0]!.startMs,
+    techniques: unique(offending.flatMap((c) => techniquesForOperation(c.operation))),
+    evidence: { newOperations: ops, parameterCandidates: templates },
   };
 }
