@@ -9,8 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '@conduct/backend';
-import { conductPerTest } from './support/run.js';
-import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, alertsOf, describeAlerts, serious, type SpanSpec } from './support/traffic.js';
+import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, alertsOf, describeAlerts, sendersPerTest, serious, type SpanSpec } from './support/traffic.js';
 
 const CONFIG: ConfigInput = { learning: { minCalls: 20, period: '1h' } };
 const T0 = Date.UTC(2026, 9, 15, 8, 0, 0);
@@ -20,7 +19,7 @@ const RESOURCE = { 'service.namespace': 'bi', 'service.name': 'reporter', 'cloud
 /** Report names: words, not ids, so only learning turns the position into a parameter. */
 const NAMES = ['revenue', 'churn', 'headcount', 'pipeline', 'forecast', 'payroll', 'margins', 'backlog', 'renewals', 'returns'];
 
-const start = conductPerTest(CONFIG);
+const senders = sendersPerTest();
 
 const docs = (at: number, method: string, path: string): SpanSpec => ({
   name: method,
@@ -41,7 +40,7 @@ const job = (extra: SpanSpec[] = []): SpanSpec => ({
 
 describe('parameter candidates (real OTLP into a running conduct)', () => {
   it('new values of a path position are one low incident once the position shows rare values; a real new endpoint stays medium', async () => {
-    const { conduct, traffic } = await start();
+    const { conduct, traffic } = await senders.start(CONFIG);
     for (let at = T0; at < ENFORCING_AT; at += 3 * MINUTE) await traffic.trace(at, RESOURCE, job());
     await conduct.flush();
     expect(serious(await alertsOf(conduct, REPORTER)), 'training must be quiet').toEqual([]);

@@ -9,8 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConfigInput } from '@conduct/backend';
 import type { TestConduct } from './support/conduct.js';
-import { conductPerTest } from './support/run.js';
-import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, Traffic, alertsOf, describeAlerts, seeded, serious, type SpanSpec } from './support/traffic.js';
+import { HOUR, MINUTE, SEVERITY_RANK, SpanKind, Traffic, alertsOf, describeAlerts, seeded, sendersPerTest, serious, type SpanSpec } from './support/traffic.js';
 
 const CONFIG: ConfigInput = { learning: { minCalls: 20, period: '1h' } };
 const SUBJECT = 'CN=settlement-batch.finance.svc,OU=workloads,O=Example Corp';
@@ -19,7 +18,7 @@ const T0 = Date.UTC(2026, 9, 14, 8, 0, 0);
 const TRAINING_END = T0 + 2 * HOUR;
 const AFTER = TRAINING_END + 10 * MINUTE;
 
-const start = conductPerTest(CONFIG);
+const senders = sendersPerTest();
 
 const rnd = seeded(33);
 const ground = { 'cloud.region': 'eu-west-1', 'cloud.account.id': '222222222222' };
@@ -63,7 +62,7 @@ function balanceRead(i: number, clientAddress: string): SpanSpec {
 }
 
 async function trained(): Promise<{ conduct: TestConduct; traffic: Traffic; identity: string }> {
-  const { conduct, traffic } = await start();
+  const { conduct, traffic } = await senders.start(CONFIG);
   // The job's pods run on two nodes of prod-a (two /24s).
   for (let i = 0, at = T0; at < TRAINING_END; i++, at += 3 * MINUTE) await traffic.trace(at, pod('finance/settlement', 'prod-a'), balanceRead(i, `10.1.${i % 2}.${20 + (i % 30)}`));
   await conduct.flush();
