@@ -26,8 +26,9 @@ interface BatchColumns {
  * Every part of a batch in one statement (data-modifying CTEs over arrays): one round trip, and
  * its own transaction, so the batch is stored whole or not at all. Identities and edges arrive
  * aggregated, one row per key, so no upsert meets its own key twice; sorted, so that instances
- * writing at once take their row locks in the same order. The batch's id goes in last: a batch
- * sent again after a commit whose answer was lost fails on it, and is known to be stored.
+ * writing at once take their row locks in the same order. The batch's id (or its unit's) goes in
+ * last: a batch sent again after a commit whose answer was lost fails on it, and is known to be
+ * stored. Within a unit that recorded its id already the id is null and nothing is recorded.
  */
 const WRITE_SQL = `WITH
   c AS (INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms)
@@ -52,9 +53,9 @@ const WRITE_SQL = `WITH
   t AS (INSERT INTO traces (trace_id, start_ms, end_ms, spans, services)
     SELECT tr.trace_id, tr.start_ms, tr.end_ms, tr.spans, ARRAY(SELECT json_array_elements_text(tr.services::json))
     FROM unnest($24::bytea[], $25::int8[], $26::int8[], $27::int4[], $28::text[]) AS tr (trace_id, start_ms, end_ms, spans, services))
-  INSERT INTO written_batches (id, written_ms) VALUES ($29, $30)`;
+  INSERT INTO written_batches (id, written_ms) SELECT $29::uuid, $30 WHERE $29::uuid IS NOT NULL`;
 
-/** A unit's id, written first in its transaction: a unit sent again after its commit fails on it. */
+/** A unit's id when it stores no chain: a unit sent again after its commit fails on it. */
 const UNIT_ID_SQL = 'INSERT INTO written_batches (id, written_ms) VALUES ($1, $2)';
 
 const CHAIN_COLUMNS = 'c.seq, c.trace_id, c.identity, c.kind, c.display_name, c.start_ms, c.end_ms, c.calls, c.received_ms';
@@ -74,6 +75,16 @@ interface ChainRow {
 /** A time bound compared with whole-ms columns, rounded up (`>= x` and `< x` admit the same rows). */
 function wholeBound(ms: number | undefined): number | null {
   return typeof ms === 'number' && Number.isFinite(ms) ? Math.ceil(ms) : null;
+}
+
+/**
+ * Waits for every statement sent together; rejects with the first error that is not a statement
+ * refused only because an earlier one had failed the transaction (SQLSTATE 25P02).
+ */
+async function settled(sent: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const outcomes = await Promise.allSettled(sent);
+  const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as { code?: string });
+  if (failed.length > 0) throw failed.find((e) => e?.code !== '25P02') ?? failed[0];
 }
 
 /** Is this error the batch's id meeting itself (the batch was stored by an earlier attempt)? */
@@ -96,11 +107,19 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
   const batchIds = new WeakMap<readonly Chain[], string>();
 
   /**
-   * Encodes and writes the accepted chains and the summaries through `q`; counts what it stored.
-   * `unitId`: the id of the unit this write is part of (already written), else the batch gets its own.
+   * Encodes and writes the accepted chains and the summaries through `q` in one statement; counts
+   * what it stored. `id`: the batch's or unit's id, recorded by the same statement (null: none).
+   * Resolves with `recorded: false` when there was nothing to write (the id is not recorded then).
+   * `own`: the statement is its own transaction, and an id met again means stored before.
    */
-  const write = async (q: Queryable, chains: readonly Chain[], traces: readonly TraceSummary[] | undefined, unitId?: string): Promise<WriteResult> => {
-    const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
+  const write = async (
+    q: Queryable,
+    chains: readonly Chain[],
+    traces: readonly TraceSummary[] | undefined,
+    id: string | null,
+    own = false,
+  ): Promise<WriteResult & { recorded: boolean }> => {
+    const result = { chains: 0, calls: 0, rejected: 0, recorded: false };
     const accepted: Array<{ chain: Chain; traceId: Buffer }> = [];
     for (const chain of chains) {
       const traceId = acceptable(chain);
@@ -115,9 +134,6 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
       result.chains++;
       result.calls += chain.calls.length;
     }
-    // Within a unit the batch's own id is a fresh one: the unit's id guards the whole.
-    let id = unitId === undefined ? batchIds.get(chains) : randomUUID();
-    if (!id) batchIds.set(chains, (id = randomUUID()));
     const { chains: c, identities: i, edges: e, traces: t } = columns;
     try {
       await q.query(WRITE_SQL, [
@@ -128,34 +144,58 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
         id, Date.now(), c.received,
       ]);
     } catch (err) {
-      if (!alreadyWritten(err)) throw err;
+      if (!own || !alreadyWritten(err)) throw err;
     }
+    result.recorded = id !== null;
     return result;
+  };
+
+  /** A batch of its own: one statement, recorded by an id kept per array (the same array sent again is the same batch). */
+  const writeBatch = async (chains: readonly Chain[], traces: readonly TraceSummary[] | undefined): Promise<WriteResult> => {
+    let id = batchIds.get(chains);
+    if (!id) batchIds.set(chains, (id = randomUUID()));
+    const { chains: stored, calls, rejected } = await write(db, chains, traces, id, true);
+    return { chains: stored, calls, rejected };
   };
 
   const writer: PostgresChains['writer'] = {
     accepts: (chain) => acceptable(chain) !== undefined,
-    writeChains: (chains, traces) => write(db, chains, traces),
+    writeChains: writeBatch,
     replaceTraceChains: (traceId, chains) => db.transaction((tx) => replaceIn(tx, traceId, chains)),
   };
 
-  /** The unit's chains, replaced traces and (as `statements`) detection checkpoint, in one transaction. */
+  /**
+   * The unit's chains, replaced traces and (as `statements`) detection checkpoint, in one
+   * transaction; a unit of chains and summaries alone is one statement, its own transaction. The
+   * unit's id is recorded by the chains' statement (or first, when the unit stores none). The
+   * chains' statement and the checkpoint's go out together (pipeline mode: one round trip).
+   */
   const commitUnit = async (unit: BatchUnit, statements: ReadonlyArray<[string, unknown[]]>, unitId: string): Promise<WriteResult> => {
-    const nothing = !unit.chains?.some((c) => acceptable(c)) && !unit.traces?.length && !unit.replaced?.length && statements.length === 0 && !unit.handOff?.items.length;
-    if (nothing) return { chains: 0, calls: 0, rejected: unit.chains?.length ?? 0 };
+    const writable = unit.chains?.some((c) => acceptable(c)) || (unit.traces?.length ?? 0) > 0;
+    const more = (unit.replaced?.length ?? 0) > 0 || statements.length > 0 || (unit.handOff?.items.length ?? 0) > 0;
+    if (!writable && !more) return { chains: 0, calls: 0, rejected: unit.chains?.length ?? 0 };
     try {
+      if (!more) {
+        const { recorded: _, ...written } = await write(db, unit.chains ?? [], unit.traces, unitId);
+        return written;
+      }
       return await db.transaction(async (tx) => {
-        await tx.query(UNIT_ID_SQL, [unitId, Date.now()]);
-        const result = await write(tx, unit.chains ?? [], unit.traces, unitId);
+        // The chains' statement goes out once its new texts are numbered (on another connection);
+        // the checkpoint's touch other tables, so their order on the wire does not matter.
+        const chains = write(tx, unit.chains ?? [], unit.traces, unitId);
+        const sent: Array<Promise<unknown>> = [chains];
+        if (!writable) sent.push(tx.query(UNIT_ID_SQL, [unitId, Date.now()]));
+        for (const [text, values] of statements) sent.push(tx.query(text, values));
+        await settled(sent);
+        const { recorded: _, ...written } = await chains;
         for (const r of unit.replaced ?? []) {
-          const replaced = await replaceIn(tx, r.traceId, r.chains, unitId);
-          result.chains += replaced.chains;
-          result.calls += replaced.calls;
-          result.rejected += replaced.rejected;
+          const replaced = await replaceIn(tx, r.traceId, r.chains);
+          written.chains += replaced.chains;
+          written.calls += replaced.calls;
+          written.rejected += replaced.rejected;
         }
-        for (const [text, values] of statements) await tx.query(text, values);
         if (unit.handOff) await writeHandOff(tx, unit.handOff.items, unit.handOff.fromInstance);
-        return result;
+        return written;
       });
     } catch (err) {
       if (!alreadyWritten(err)) throw err;
@@ -165,7 +205,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
   };
 
   /** Replaces the stored chains of one trace within the transaction `tx`. */
-  const replaceIn = async (tx: Queryable, traceId: string, chains: readonly Chain[], unitId?: string): Promise<WriteResult> => {
+  const replaceIn = async (tx: Queryable, traceId: string, chains: readonly Chain[]): Promise<WriteResult> => {
     const bytes = traceIdToBytes(traceId);
     if (!bytes) return { chains: 0, calls: 0, rejected: chains.length };
     const own = chains.filter((c) => acceptable(c)?.equals(bytes));
@@ -190,7 +230,8 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
         [...edgeArgs, edges.map((e) => e.count)],
       );
     }
-    const written = await write(tx, own, undefined, unitId);
+    // Within a transaction whose id is recorded (a unit), or one of its own (replaceTraceChains).
+    const { recorded: _, ...written } = await write(tx, own, undefined, null);
     if (ids.length > 0) {
       await tx.query('DELETE FROM identities WHERE id = ANY($1::text[]) AND calls <= 0 AND chains <= 0', [identityArgs[0]]);
       await tx.query(

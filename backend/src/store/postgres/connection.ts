@@ -20,7 +20,11 @@ export const PG_TYPES = {
 /**
  * The client library is `pg` (node-postgres): on conduct's chain write path, one statement per
  * batch, it measured within noise of postgres.js (store/README.md, "PostgreSQL"), and it is the
- * one the test server's package already brings.
+ * one the test server's package already brings. Connections run in `pg`'s pipeline mode: a query
+ * is sent at once, not after the previous one answered, so statements issued together (a
+ * transaction's BEGIN and its first statement, the independent statements of a batch) share one
+ * round trip; each still answers in order, and one that fails in a transaction makes the ones
+ * after it fail too (the transaction is rolled back whole).
  */
 export function connect(url: string, options: { logger: Logger; poolSize?: number }): Sql {
   const { logger } = options;
@@ -30,6 +34,7 @@ export function connect(url: string, options: { logger: Logger; poolSize?: numbe
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     application_name: POOL_APPLICATION_NAME,
     types: PG_TYPES,
+    pipeline: true,
   } as pg.PoolConfig);
   // An idle connection that breaks (the server restarted) is dropped from the pool; without a
   // listener the error would end the process.
@@ -52,10 +57,13 @@ export function connect(url: string, options: { logger: Logger; poolSize?: numbe
         logger.warn({ err: String(err) }, 'postgres connection lost during a transaction');
       };
       client.on('error', onError);
+      // BEGIN goes out with the transaction's first statement (pipeline mode); when it fails, so
+      // does every statement after it, and its own error is the one reported.
+      const begin = client.query('BEGIN');
+      begin.catch(() => undefined);
       try {
-        await client.query('BEGIN');
         const tx: Queryable = { query: (text, values) => run(client, text, values) };
-        const out = await fn(tx);
+        const out = await fn(tx).finally(() => begin);
         await client.query('COMMIT');
         return out;
       } catch (err) {
