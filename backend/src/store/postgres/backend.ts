@@ -17,6 +17,8 @@ export interface PostgresOptions {
   url: string;
   /** Connections kept open at most. Default DEFAULT_POOL_SIZE. */
   poolSize?: number;
+  /** Ids handed out in `strings` since the last sweep before retention sweeps unreferenced texts (tests). */
+  textSweepMinGrowth?: number;
 }
 
 /** The PostgreSQL backend. */
@@ -33,7 +35,7 @@ export async function openPostgresBackend(options: PostgresOptions, { logger = s
   try {
     await applyPostgresMigrations(db, logger);
     const texts = await createNumberedTexts(db);
-    const chains = createPostgresChains(db, texts);
+    const chains = createPostgresChains(db, texts, options.textSweepMinGrowth !== undefined ? { minGrowth: options.textSweepMinGrowth } : {});
     // Writes wait out a server that is down or restarting (in call order); reads fail at once.
     const availability = createAvailability(logger);
     let closed = false;

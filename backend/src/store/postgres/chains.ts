@@ -5,14 +5,17 @@ import { traceIdToBytes } from '../trace-id.js';
 import { acceptable, chainCounts, chainFromColumns, finite, mergeTraceSummary, MAX_TRACE_SERVICES, receivedOf } from '../rows.js';
 import type { BatchUnit, ChainQuery, ChainReader, ChainRetention, ChainWriter, PruneResult, WriteResult } from '../contracts.js';
 import { writeHandOff } from './handoff.js';
-import type { NumberedTexts } from './numbered-texts.js';
+import { generationOver, type NumberedTexts } from './numbered-texts.js';
 import type { Queryable, Sql } from './sql.js';
+import { createPostgresTextSweep, type PostgresTextSweepOptions } from './text-sweep.js';
 import { fromColumn, toColumn, toColumnOrNull } from './text.js';
 
 /** First byte of the JSON form of calls (`[`); the binary form starts with its version, 3. */
 const JSON_FIRST_BYTE = 0x5b;
 /** Ids of written batches are kept this long (wall clock), long enough for any retry of a batch. */
 export const WRITTEN_BATCH_TTL_MS = 24 * 60 * 60 * 1000;
+/** Attempts of a chain write that meets sweeps of texts starting (one per sweep: two is plenty). */
+const GENERATION_ATTEMPTS = 4;
 
 /** One batch as the write statement binds it, every column an array. */
 interface BatchColumns {
@@ -20,6 +23,8 @@ interface BatchColumns {
   identities: { id: string[]; kind: string[]; displayName: Array<string | null>; first: number[]; last: number[]; calls: number[]; chains: number[] };
   edges: { identity: string[]; service: string[]; peer: string[]; operation: string[]; peerKind: string[]; external: boolean[]; count: number[]; first: number[]; last: number[] };
   traces: { traceId: Buffer[]; start: number[]; end: number[]; spans: number[]; services: string[] };
+  /** The text generation the chains' text ids belong to. */
+  generation: number;
 }
 
 /**
@@ -29,10 +34,13 @@ interface BatchColumns {
  * writing at once take their row locks in the same order. The batch's id (or its unit's) goes in
  * last: a batch sent again after a commit whose answer was lost fails on it, and is known to be
  * stored. Within a unit that recorded its id already the id is null and nothing is recorded.
+ * The chains' text ids are of the generation $32: the statement fails (CT001) when a sweep of
+ * texts started since they were looked up (numbered-texts.ts).
  */
 const WRITE_SQL = `WITH
+  g AS MATERIALIZED (SELECT conduct_texts_at($32::int) AS gen),
   c AS (INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms)
-    SELECT * FROM unnest($1::bytea[], $2::int[], $3::int[], $4::int[], $5::int8[], $6::int8[], $7::bytea[], $31::int8[])),
+    SELECT u.* FROM g, unnest($1::bytea[], $2::int[], $3::int[], $4::int[], $5::int8[], $6::int8[], $7::bytea[], $31::int8[]) AS u),
   i AS (INSERT INTO identities (id, kind, display_name, first_seen_ms, last_seen_ms, calls, chains)
     SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::int8[], $14::int8[])
     ON CONFLICT (id) DO UPDATE SET
@@ -102,9 +110,22 @@ export interface PostgresChains {
   retention: ChainRetention;
 }
 
-export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresChains {
+export function createPostgresChains(db: Sql, texts: NumberedTexts, sweepOptions: PostgresTextSweepOptions = {}): PostgresChains {
+  const textSweep = createPostgresTextSweep(db, texts, sweepOptions);
   /** Ids of batches by the array the caller passed: the same array sent again is the same batch. */
   const batchIds = new WeakMap<readonly Chain[], string>();
+
+  /** Runs a chain write; when a sweep of texts started after it looked its texts up, renews them and writes again. */
+  const afresh = async <T>(write: () => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!generationOver(err) || attempt >= GENERATION_ATTEMPTS) throw err;
+        await texts.renew();
+      }
+    }
+  };
 
   /**
    * Encodes and writes the accepted chains and the summaries through `q` in one statement; counts
@@ -141,7 +162,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
         i.id, i.kind, i.displayName, i.first, i.last, i.calls, i.chains,
         e.identity, e.service, e.peer, e.operation, e.peerKind, e.external, e.count, e.first, e.last,
         t.traceId, t.start, t.end, t.spans, t.services,
-        id, Date.now(), c.received,
+        id, Date.now(), c.received, columns.generation,
       ]);
     } catch (err) {
       if (!own || !alreadyWritten(err)) throw err;
@@ -154,14 +175,14 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
   const writeBatch = async (chains: readonly Chain[], traces: readonly TraceSummary[] | undefined): Promise<WriteResult> => {
     let id = batchIds.get(chains);
     if (!id) batchIds.set(chains, (id = randomUUID()));
-    const { chains: stored, calls, rejected } = await write(db, chains, traces, id, true);
+    const { chains: stored, calls, rejected } = await afresh(() => write(db, chains, traces, id, true));
     return { chains: stored, calls, rejected };
   };
 
   const writer: PostgresChains['writer'] = {
     accepts: (chain) => acceptable(chain) !== undefined,
     writeChains: writeBatch,
-    replaceTraceChains: (traceId, chains) => db.transaction((tx) => replaceIn(tx, traceId, chains)),
+    replaceTraceChains: (traceId, chains) => afresh(() => db.transaction((tx) => replaceIn(tx, traceId, chains))),
   };
 
   /**
@@ -176,10 +197,10 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
     if (!writable && !more) return { chains: 0, calls: 0, rejected: unit.chains?.length ?? 0 };
     try {
       if (!more) {
-        const { recorded: _, ...written } = await write(db, unit.chains ?? [], unit.traces, unitId);
+        const { recorded: _, ...written } = await afresh(() => write(db, unit.chains ?? [], unit.traces, unitId));
         return written;
       }
-      return await db.transaction(async (tx) => {
+      return await afresh(() => db.transaction(async (tx) => {
         // The chains' statement goes out once its new texts are numbered (on another connection);
         // the checkpoint's touch other tables, so their order on the wire does not matter.
         const chains = write(tx, unit.chains ?? [], unit.traces, unitId);
@@ -196,7 +217,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
         }
         if (unit.handOff) await writeHandOff(tx, unit.handOff.items, unit.handOff.fromInstance);
         return written;
-      });
+      }));
     } catch (err) {
       if (!alreadyWritten(err)) throw err;
       // An earlier attempt committed the whole unit; only its counts are not known here.
@@ -318,6 +339,10 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts): PostgresCha
       if (r?.identities) result.identities = r.identities;
       if (r?.edges) result.edges = r.edges;
       if (r?.held) result.held = r.held;
+      // Texts no chain refers to any more: a step of the sweep, once one is due.
+      const swept = await textSweep.step(rows, result.chains);
+      if (swept.texts) result.texts = swept.texts;
+      if (swept.more) result.more = true;
       return result;
     },
   };
@@ -349,6 +374,7 @@ function summaryColumns(traces: readonly TraceSummary[] | undefined): BatchColum
 async function encodeBatch(accepted: ReadonlyArray<{ chain: Chain; traceId: Buffer }>, texts: NumberedTexts): Promise<BatchColumns> {
   // First pass over the memo: texts it lacks are noted, and the chains using them encoded again.
   // Ids as this batch saw them: the memo may start over while new texts are numbered.
+  const generation = texts.generation();
   const batchIds = new Map<string, number>();
   const always = new Set<string>();
   const bounded = new Set<string>();
@@ -392,6 +418,7 @@ async function encodeBatch(accepted: ReadonlyArray<{ chain: Chain; traceId: Buff
     identities: { id: [], kind: [], displayName: [], first: [], last: [], calls: [], chains: [] },
     edges: { identity: [], service: [], peer: [], operation: [], peerKind: [], external: [], count: [], first: [], last: [] },
     traces: { traceId: [], start: [], end: [], spans: [], services: [] },
+    generation,
   };
   const identities = new Map<string, { kind: string; displayName: string | null; first: number; last: number; calls: number; chains: number }>();
   const edges = new Map<string, { identity: string; service: string; peer: string; operation: string; peerKind: string; external: boolean; count: number; first: number; last: number }>();

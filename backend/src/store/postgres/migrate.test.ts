@@ -30,7 +30,7 @@ describe('PostgreSQL migrations', () => {
       expect(tables.map((t) => t.tablename)).toEqual([
         'alert_outbox', 'alerts', 'baseline_entries', 'baseline_identities', 'chains', 'cluster_flushes', 'cluster_handoff',
         'cluster_heads', 'cluster_instances', 'cluster_partitions', 'edges', 'finding_suppressions', 'held_chains',
-        'identities', 'path_parameters', 'schema_version', 'strings', 'traces', 'written_batches',
+        'identities', 'path_parameters', 'schema_version', 'strings', 'text_sweep', 'traces', 'written_batches',
       ]);
     } finally {
       await a.end();

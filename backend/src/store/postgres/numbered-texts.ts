@@ -8,16 +8,29 @@ export const MAX_NUMBERED_TEXT = 256;
 export const MAX_NUMBERED_TEXTS = 1_000_000;
 /** Texts remembered in memory per direction; a memo starts over when full. */
 const TEXT_MEMO = 100_000;
+/** SQLSTATE of `conduct_texts_at` (migration 050): the text generation a write was encoded in is over. */
+export const GENERATION_OVER = 'CT001';
 
 const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Did a write fail because a sweep started after its texts were looked up? */
+export function generationOver(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === GENERATION_OVER;
+}
 
 /**
  * The `strings` table as the PostgreSQL store uses it: the call codec is synchronous, so the ids a
  * batch needs are looked up (and new texts numbered) in one round trip before it encodes, and the
- * ids a read needs in one round trip before it decodes. Ids never change and rows are never
- * deleted, so a memo is never wrong, only cold; numbering commits on its own (an id handed out
- * for a batch that then fails is an unused row, not a wrong one), and several instances number
- * the same text once (unique text, insert-if-absent).
+ * ids a read needs in one round trip before it decodes. Numbering commits on its own (an id handed
+ * out for a batch that then fails is an unused row, not a wrong one), and several instances
+ * number the same text once (unique text, insert-if-absent).
+ *
+ * Texts no chain refers to are deleted by the sweep (text-sweep.ts), so the memo of text ids that
+ * writes use belongs to a text generation: every lookup marks the rows it answers with the memo's
+ * generation, a sweep deletes only rows marked before the generation it started, and every chain
+ * write names its generation (`conduct_texts_at`) and fails when a sweep started since; the writer
+ * then renews the memo and writes again. Ids are never handed out twice, so the memo of texts by
+ * id (reads) stays true across generations: an id no chain refers to is never read.
  */
 export interface NumberedTexts {
   /** Known id of a text (memo only), or undefined. */
@@ -35,37 +48,75 @@ export interface NumberedTexts {
   load(ids: Iterable<number>): Promise<Map<number, string>>;
   /** A codec table over `extra` and the memo: unknown texts inline, unknown ids an error. */
   table(extra?: { ids?: ReadonlyMap<string, number>; texts?: ReadonlyMap<number, string> }): TextTable;
+  /** The generation the memo of ids belongs to: chain writes encoded from it name it. */
+  generation(): number;
+  /** Forgets the memo of ids and takes the current generation (`gen` when known: a sweep this process started). */
+  renew(gen?: number): Promise<void>;
 }
 
 export async function createNumberedTexts(db: Queryable): Promise<NumberedTexts> {
   const ids = new Map<string, number>();
   const byId = new Map<number, string>();
-  const [top] = await db.query<{ n: number | null }>('SELECT max(id) AS n FROM strings');
-  let rows = Number(top?.n ?? 0);
+  let gen = 0;
+  /** Rows of the table, estimated: the count after the last sweep plus the ids handed out since. */
+  let rows = 0;
 
-  const remember = (text: string, id: number) => {
+  const refresh = async (known?: number) => {
+    const [row] = await db.query<{ gen: number; rows: number }>(
+      `SELECT s.gen, s.rows_after + greatest(0, coalesce((SELECT max(id) FROM strings), 0) - s.high_after) AS rows
+       FROM text_sweep s WHERE s.id = 1`,
+    );
+    ids.clear();
+    gen = known ?? Number(row?.gen ?? 1);
+    rows = Number(row?.rows ?? 0);
+  };
+  await refresh();
+
+  const rememberId = (text: string, id: number) => {
     if (ids.size >= TEXT_MEMO) ids.clear();
-    if (byId.size >= TEXT_MEMO) byId.clear();
     ids.set(text, id);
+  };
+  const rememberText = (id: number, text: string) => {
+    if (byId.size >= TEXT_MEMO) byId.clear();
     byId.set(id, text);
   };
   const numberable = (text: string) => text.length <= MAX_NUMBERED_TEXT && rows < MAX_NUMBERED_TEXTS && !LONE_SURROGATE.test(text);
 
-  // Inserts what is absent and answers every id it can see: the new rows, and those committed
-  // before the statement began. A row another instance commits meanwhile is read by a second look.
-  const numberSql = `WITH wanted AS (SELECT DISTINCT unnest($1::text[]) AS text),
-      added AS (INSERT INTO strings (text) SELECT text FROM wanted w
-        WHERE NOT EXISTS (SELECT 1 FROM strings s WHERE s.text = w.text)
+  // Marks the texts' rows with the generation ($2) and answers their ids: rows marked now, rows
+  // marked in this generation before, and (when $3) new rows for the absent texts. A row another
+  // instance commits meanwhile, or a sweep deletes meanwhile, is missing from the answer: the
+  // caller asks again for those.
+  const lookupSql = `WITH wanted AS (SELECT DISTINCT unnest($1::text[]) AS text),
+      marked AS (UPDATE strings s SET gen = $2 FROM wanted w WHERE s.text = w.text AND s.gen < $2 RETURNING s.id, s.text),
+      added AS (INSERT INTO strings (text, gen) SELECT text, $2 FROM wanted w
+        WHERE $3 AND NOT EXISTS (SELECT 1 FROM strings s WHERE s.text = w.text)
         ON CONFLICT (text) DO NOTHING RETURNING id, text)
     SELECT id, text, true AS added FROM added
-    UNION ALL SELECT s.id, s.text, false FROM strings s JOIN wanted w ON s.text = w.text`;
-  const lookupSql = 'SELECT id, text FROM strings WHERE text = ANY($1::text[])';
+    UNION ALL SELECT id, text, false FROM marked
+    UNION ALL SELECT s.id, s.text, false FROM strings s JOIN wanted w ON s.text = w.text WHERE s.gen >= $2`;
+  /** Tries at most this often for a text the table keeps losing to races. */
+  const LOOKUP_TRIES = 3;
+
+  /** Ids of `texts` marked in generation `at` (numbering them when `number`), by text. */
+  const lookUp = async (texts: readonly string[], at: number, number: boolean): Promise<Map<string, number>> => {
+    const out = new Map<string, number>();
+    let left = texts;
+    for (let attempt = 0; attempt < LOOKUP_TRIES && left.length > 0; attempt++) {
+      const found = await db.query<{ id: number; text: string; added: boolean }>(lookupSql, [left.map(toColumn), at, number]);
+      for (const r of found) {
+        out.set(fromColumn(r.text), r.id);
+        if (r.added) rows++;
+      }
+      left = left.filter((t) => !out.has(t));
+    }
+    return out;
+  };
 
   return {
     known: (text) => ids.get(text),
     numberable,
     async resolve(always, bounded) {
-      const out = new Map<string, number>();
+      const at = gen;
       const wanted = new Set<string>();
       for (const t of always) if (!ids.has(t)) wanted.add(t);
       const lookOnly = new Set<string>();
@@ -74,21 +125,17 @@ export async function createNumberedTexts(db: Queryable): Promise<NumberedTexts>
         if (numberable(t)) wanted.add(t);
         else lookOnly.add(t);
       }
-      const take = (r: { id: number; text: string }) => {
-        const text = fromColumn(r.text);
-        out.set(text, r.id);
-        remember(text, r.id);
-      };
-      if (wanted.size > 0) {
-        const found = await db.query<{ id: number; text: string; added: boolean }>(numberSql, [[...wanted].map(toColumn)]);
-        for (const r of found) {
-          take(r);
-          if (r.added) rows = Math.max(rows, r.id);
+      const out = new Map<string, number>();
+      for (const [t, id] of await lookUp([...wanted], at, true)) out.set(t, id);
+      for (const [t, id] of await lookUp([...lookOnly], at, false)) out.set(t, id);
+      // Only ids of the memo's own generation join it (a sweep may have started meanwhile: the
+      // write then fails on its generation, and the memo is renewed).
+      if (gen === at) {
+        for (const [t, id] of out) {
+          rememberId(t, id);
+          rememberText(id, t);
         }
-        const raced = [...wanted].filter((t) => !out.has(t));
-        if (raced.length > 0) for (const r of await db.query<{ id: number; text: string }>(lookupSql, [raced.map(toColumn)])) take(r);
       }
-      if (lookOnly.size > 0) for (const r of await db.query<{ id: number; text: string }>(lookupSql, [[...lookOnly].map(toColumn)])) take(r);
       for (const t of always) {
         const id = out.get(t) ?? ids.get(t);
         if (id === undefined) throw new Error('a text could not be numbered in the strings table');
@@ -107,10 +154,11 @@ export async function createNumberedTexts(db: Queryable): Promise<NumberedTexts>
         else out.set(id, text);
       }
       if (missing.length === 0) return out;
+      // Texts read are remembered by id only: a write may use an id only after marking its row.
       for (const r of await db.query<{ id: number; text: string }>('SELECT id, text FROM strings WHERE id = ANY($1::int[])', [[...new Set(missing)]])) {
         const text = fromColumn(r.text);
         out.set(r.id, text);
-        remember(text, r.id);
+        rememberText(r.id, text);
       }
       return out;
     },
@@ -124,5 +172,7 @@ export async function createNumberedTexts(db: Queryable): Promise<NumberedTexts>
         },
       };
     },
+    generation: () => gen,
+    renew: (known) => refresh(known),
   };
 }

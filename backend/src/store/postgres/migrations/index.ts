@@ -9,6 +9,9 @@ import alertOutbox from './020-alert-outbox.js';
 import edgesByLastSeen from './030-edges-by-last-seen.js';
 import cluster from './040-cluster.js';
 import heldChainsByStart from './045-held-chains-by-start.js';
+import textSweep from './050-text-sweep.js';
 
 /** Every migration of the PostgreSQL store, in version order (checked at start-up). */
-export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [chains, detection, alertSearch, detectionDoubles, chainReceived, pathParameters, alertOutbox, edgesByLastSeen, cluster, heldChainsByStart];
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+  chains, detection, alertSearch, detectionDoubles, chainReceived, pathParameters, alertOutbox, edgesByLastSeen, cluster, heldChainsByStart, textSweep,
+];
