@@ -192,7 +192,8 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts, sweepOptions
    * chains' statement and the checkpoint's go out together (pipeline mode: one round trip).
    */
   const commitUnit = async (unit: BatchUnit, statements: ReadonlyArray<[string, unknown[]]>, unitId: string): Promise<WriteResult> => {
-    const writable = unit.chains?.some((c) => acceptable(c)) || (unit.traces?.length ?? 0) > 0;
+    // As `write` decides: a unit with an accepted chain or a well-formed summary records its id there.
+    const writable = Boolean(unit.chains?.some((c) => acceptable(c))) || summaryColumns(unit.traces).traceId.length > 0;
     const more = (unit.replaced?.length ?? 0) > 0 || statements.length > 0 || (unit.handOff?.items.length ?? 0) > 0;
     if (!writable && !more) return { chains: 0, calls: 0, rejected: unit.chains?.length ?? 0 };
     try {
