@@ -341,18 +341,9 @@ export class ColumnsBuilder {
 
   /** Ends the span being collected; its ids are ids[at, at + 32) (at < 0: all zero). */
   endSpan(ids: Uint8Array, at: number, name: string, kind: number, status: number, startMs: number, endMs: number, resource: number): void {
-    const i = this.n;
-    if (i === this.kinds.length) this.growSpans(i * 2);
-    this.ids.set(at < 0 ? ID_ZERO : ids.subarray(at, at + ID_BYTES_PER_SPAN), i * ID_BYTES_PER_SPAN);
-    this.names.push(name);
-    this.kinds[i] = kind;
-    this.statuses[i] = status;
-    this.starts[i] = startMs;
-    this.ends[i] = endMs;
-    this.resourceOf[i] = resource;
-    this.spanLetters[i] = this.letters;
-    this.spanAttrEnd[i + 1] = this.count;
-    this.n = i + 1;
+    if (this.n === this.kinds.length) this.growSpans(this.n * 2);
+    this.ids.set(at < 0 ? ID_ZERO : ids.subarray(at, at + ID_BYTES_PER_SPAN), this.n * ID_BYTES_PER_SPAN);
+    this.endSpanInPlace(name, kind, status, startMs, endMs, resource);
   }
 
   /**
