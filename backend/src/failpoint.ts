@@ -1,3 +1,5 @@
+import { writeSync } from 'node:fs';
+
 /**
  * Failpoints, for crash-injection tests only (test/reliability/crash.test.ts): with
  * `CONDUCT_FAILPOINTS=name:N[,name:N...]` in its environment, the process kills itself with
@@ -36,8 +38,14 @@ export function failpoint(name: Failpoint): void {
     armed.set(name, left - 1);
     return;
   }
+  // A line on standard error first (written synchronously, so it is out before the kill), so that
+  // a test can tell this kill from one of its own.
+  writeSync(2, `${FAILPOINT_MARK} ${name}\n`);
   process.kill(process.pid, 'SIGKILL');
 }
+
+/** What a failpoint writes to standard error, followed by its name, just before it kills the process. */
+export const FAILPOINT_MARK = 'conduct failpoint fired:';
 
 /** `name:N,name:N` into hits by point; unknown names and counts below 1 are refused (a test's typo must not pass silently). */
 export function parse(spec: string | undefined): Map<string, number> | undefined {

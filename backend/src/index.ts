@@ -11,3 +11,5 @@ export * from './journal/index.js';
 export * from './demo/index.js';
 export * from './assemble/index.js';
 export * from './cluster/index.js';
+/** For crash-injection tests: what a failpoint prints before it kills the process. */
+export { FAILPOINT_MARK } from './failpoint.js';

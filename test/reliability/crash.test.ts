@@ -13,6 +13,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAILPOINT_MARK } from '@conduct/backend';
 import { encodeTracesRequest } from '@conduct/proto';
 import { ensureBuilt, sendOtlp, serve, type ServeProcess } from './support/child.js';
 import { seededRandom, randomHex } from './support/wire.js';
@@ -261,15 +262,12 @@ describe.each(STORAGE_KINDS)('crash injection (%s)', (kind) => {
       next = await sendFrom(conduct, requests, next, Math.min(REQUESTS, next + Math.ceil(REQUESTS / CRASHES)));
       // Traces still pending go through the store now (the points after ingest are passed).
       if (conduct.child.exitCode === null && conduct.child.signalCode === null) await flush(conduct);
-      let byTest = false;
-      if (conduct.child.exitCode === null && conduct.child.signalCode === null) {
-        // The failpoint was not reached: a kill -9 at rest instead.
-        await new Promise((r) => setTimeout(r, 50));
-        byTest = conduct.child.exitCode === null && conduct.child.signalCode === null;
-        if (byTest) conduct.child.kill('SIGKILL');
-      }
+      // The failpoint was not reached (or is being reached right now): a kill -9 at rest instead.
+      if (conduct.child.exitCode === null && conduct.child.signalCode === null) conduct.child.kill('SIGKILL');
       expect(await conduct.exited).toBe('SIGKILL');
-      if (!byTest) fired.push(point);
+      // Whose kill it was, from what the process wrote: a failpoint says so before it fires.
+      await conduct.closed;
+      if (conduct.log().includes(`${FAILPOINT_MARK} ${point}`)) fired.push(point);
     }
     conduct = await start(config);
     expect(await sendFrom(conduct, requests, next, REQUESTS)).toBe(REQUESTS);

@@ -29,6 +29,8 @@ export interface ServeProcess {
   api: string;
   /** Resolves with the exit code (or signal name) when the process ends. */
   exited: Promise<number | string>;
+  /** Resolves once the process has ended and its output has all been read. */
+  closed: Promise<void>;
   /** Everything the process logged so far. */
   log(): string;
 }
@@ -107,6 +109,7 @@ export function serve(configPath: string, timeoutMs = 30_000, env: Record<string
   });
   let out = '';
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -123,7 +126,7 @@ export function serve(configPath: string, timeoutMs = 30_000, env: Record<string
           if (rec.http && rec.api) {
             clearTimeout(timer);
             started = true;
-            resolve({ child, http: rec.http, api: `http://${rec.api}`, exited, log: () => out });
+            resolve({ child, http: rec.http, api: `http://${rec.api}`, exited, closed, log: () => out });
             return;
           }
         } catch {
