@@ -26,8 +26,8 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { decodeTracesRequest } from '@conduct/proto';
-import { createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
+import { attributeKeyId, decodeTracesRequestColumns } from '@conduct/proto';
+import { attributeKeepFor, createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
 import { createRequestSource } from './workload.mjs';
 
 const { values } = parseArgs({
@@ -98,10 +98,11 @@ const ownCpu = () => {
 const source = createRequestSource(11);
 let now = Date.now() - 3_600_000;
 const stitcher = createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
-for (let i = 0; i < Number(values.requests); i++) stitcher.add(decodeTracesRequest(source.next((now += 5))));
+for (let i = 0; i < Number(values.requests); i++) stitcher.add(decodeTracesRequestColumns(source.next((now += 5)), { keep: attributeKeepFor(DEFAULT_IDENTITY_RULES) }));
 const resolver = createIdentityResolver(DEFAULT_IDENTITY_RULES);
+const SERVICE_NAME = attributeKeyId('service.name');
 const traces = stitcher.flush().map((t) => {
-  const services = [...new Set(t.spans.map((s) => String(s.resource?.attributes?.find?.((a) => a.key === 'service.name')?.value ?? '')))];
+  const services = [...new Set(t.spans.map((s) => String(s.resource.get(SERVICE_NAME) ?? '')))];
   const chains = deriveTrace(t.spans, resolver).chains;
   const start = Math.min(...chains.map((c) => c.startMs));
   const end = Math.max(...chains.map((c) => c.endMs));
