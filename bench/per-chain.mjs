@@ -10,7 +10,8 @@
 // Stages (--only, comma-separated): journal, decode (with the pipeline's encode), call-codec (the
 // store's call encoding alone), store, detect, engine. --before takes a saved backend build (inside
 // this checkout, so its imports resolve): its passes alternate with this build's (ABBA), and the
-// ratio after/before is printed per stage. --min takes each stage's least CPU time instead of the
+// ratio after/before is printed per stage. --late maybe marks every trace `late: 'maybe'` (the
+// steady state under sustained load, once the pipeline forgot ids within the window). --min takes each stage's least CPU time instead of the
 // median: on a machine loaded far beyond its cores, contention only ever adds CPU time.
 //
 // Traces of the wanted size are made from the bench workload's 8-span traces: a 4-span trace is
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     before: { type: 'string' },
     min: { type: 'boolean', default: false },
+    late: { type: 'string' },
   },
 });
 const SIZES = values.sizes.split(',').map(Number);
@@ -123,7 +125,11 @@ function prepare(size) {
       endMs = Math.max(endMs, span.endMs);
       services.add(resource['service.name']);
     }
-    current.traceSummaries.push({ traceId: trace.traceId, startMs, endMs, spans: trace.spans.length, services: [...services] });
+    const summary = { traceId: trace.traceId, startMs, endMs, spans: trace.spans.length, services: [...services] };
+    // --late maybe: every trace marked as serve's pipeline marks new traces once it forgot
+    // completed ids within stitching.lateTraceWindow (sustained load past rememberedTraces).
+    if (values.late) summary.late = values.late;
+    current.traceSummaries.push(summary);
     for (const chain of deriveTrace(trace.spans, resolver).chains) {
       current.chains.push(chain);
       chainCount++;

@@ -58,7 +58,9 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
   let sinks: Sinks | undefined;
   try {
     const templater = await createOperationTemplater({ store: storage.templates, registry, logger });
-    const engine = createEngine({ store: storage, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow, templater });
+    // Parts the pipeline marks `maybe` are looked up only when this engine may have stored their trace.
+    const recentTraces = { earlierPartsStored: (await storage.chainReader.newestEventMs()) > 0 };
+    const engine = createEngine({ store: storage, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow, templater, recentTraces });
     // Deliveries go through the store's outbox: detection enqueues them with the alerts it writes.
     sinks = options.sinks
       ? createSinks(config.alerts.sinks, {

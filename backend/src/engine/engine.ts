@@ -1,10 +1,11 @@
 import { Counter, type Registry } from 'prom-client';
-import type { Chain, ChainBatch, ChainConsumer, LearnedPathParameter, Logger } from '@conduct/processor';
+import type { Chain, ChainBatch, ChainConsumer, LearnedPathParameter, Logger, TraceSummary } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
 import { failpoint } from '../failpoint.js';
 import type { BatchUnit, ChainReader, ChainWriter, DetectionCheckpoint } from '../store/index.js';
 import { addedChains, hasLateParts, LATE_OUTCOMES, splitLateParts, type LateMerge, type LateSplit } from './late.js';
+import { createRecentTraces, type RecentTraces } from './recent-traces.js';
 import type { OperationTemplater } from './templates.js';
 
 /** Default of {@link EngineOptions.lateTraceWindowMs}: the pipeline's default window. */
@@ -84,6 +85,14 @@ export interface EngineOptions {
    * (`late: 'maybe'`) joins a stored trace that ended at most this long (event time) before it.
    */
   lateTraceWindowMs?: number;
+  /**
+   * Remember the trace ids this engine stores (engine/recent-traces.ts), so that a part the
+   * pipeline marks `late: 'maybe'` is looked up in the store only when this engine may have
+   * stored its trace within the window. `earlierPartsStored`: the store held traces when the
+   * engine was built (parts the pipeline marks `maybe` are then looked up during the window after
+   * the first batch, as the pipeline marks them after a restart). Absent: every `maybe` is looked up.
+   */
+  recentTraces?: { earlierPartsStored: boolean };
   /** Learned path parameters applied to each batch before it is stored (none when absent). */
   templater?: OperationTemplater;
   /** Wall clock (ms since the epoch) that stamps each stored chain's `receivedMs`; Date.now by default. */
@@ -123,6 +132,9 @@ export function createEngine(options: EngineOptions): Engine {
   const stats: EngineStats = { batches: 0, spans: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0, lateMerges: 0, replayDuplicates: 0 };
   const windowMs = options.lateTraceWindowMs ?? DEFAULT_LATE_TRACE_WINDOW_MS;
   const now = options.now ?? Date.now;
+  const recent = options.recentTraces ? createRecentTraces(windowMs) : undefined;
+  /** When the first batch came (the window after it may hold parts of traces stored before). */
+  let firstBatchMs: number | undefined;
 
   const chainsStored = new Counter({ name: 'conduct_chains_stored_total', help: 'Chains written to the store.', registers: [registry] });
   const callsStored = new Counter({ name: 'conduct_calls_stored_total', help: 'Calls written to the store.', registers: [registry] });
@@ -248,10 +260,16 @@ export function createEngine(options: EngineOptions): Engine {
       // Later parts of stored traces are merged into them (read before the batch is written);
       // so are replayed traces the store holds already, call by call (span ids), so that a
       // replay after a crash stores and learns each call once.
+      const t = now();
+      firstBatchMs ??= t;
+      const mayBeStored =
+        recent && !(options.recentTraces!.earlierPartsStored && t - firstBatchMs <= windowMs) ? (traceId: string) => recent.mayHold(traceId, t) : undefined;
       const late: LateSplit =
         hasLateParts(summaries) || replayed
-          ? await splitLateParts(store.chainReader, chains, summaries, windowMs, replayed)
+          ? await splitLateParts(store.chainReader, chains, summaries, windowMs, replayed, mayBeStored)
           : { onTime: chains, merges: [], spans: { joined: 0, fragment: 0, missing: 0 }, replayedSpans: 0 };
+      // Noted before anything is written: a batch that fails after storing a part must not be missed.
+      if (recent) noteStored(recent, chains, summaries, t);
       // A part that changes nothing (a copy of what is stored: a replay, a sender's retry) is
       // neither stored nor analysed again.
       const unchanged = (m: LateMerge) => m.added.length === 0 && m.removed.length === 0;
@@ -298,6 +316,15 @@ export function createEngine(options: EngineOptions): Engine {
     emit,
     stats: () => ({ ...stats }),
   };
+}
+
+/** Notes the batch's trace ids (from its summaries, or its chains when a producer sent none). */
+function noteStored(recent: RecentTraces, chains: readonly Chain[], summaries: readonly TraceSummary[], nowMs: number): void {
+  if (summaries.length > 0) {
+    for (const s of summaries) if (typeof s.traceId === 'string') recent.add(s.traceId, nowMs);
+    return;
+  }
+  for (const chain of chains) if (typeof chain.traceId === 'string') recent.add(chain.traceId, nowMs);
 }
 
 /**

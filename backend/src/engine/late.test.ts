@@ -143,3 +143,65 @@ describe('the engine with later parts of traces', () => {
     expect(text).toMatch(/^conduct_late_spans_total\{outcome="joined"\} 0$/m);
   });
 });
+
+describe('parts the pipeline marks maybe, with the engine remembering what it stored', () => {
+  /** Counts the store's trace lookups (the real SQLite reader underneath). */
+  const counted = (s: SqliteBackend) => {
+    const lookups: string[] = [];
+    const chainReader = Object.create(s.chainReader) as SqliteBackend['chainReader'];
+    chainReader.traceSummary = (id: string) => {
+      lookups.push(id);
+      return s.chainReader.traceSummary(id);
+    };
+    return { lookups, store: { chainWriter: s.chainWriter, chainReader } };
+  };
+  const single = (trace: string, c: Call = select): Chain => ({ ...chainOf([{ ...c, traceId: trace }]), traceId: trace });
+  const summaryOf = (trace: string, late?: TraceSummary['late']): TraceSummary => ({ ...summary(1, late), traceId: trace });
+
+  it('looks up only a trace it may have stored, and still joins it', async () => {
+    const s = await store();
+    const { lookups, store: counting } = counted(s);
+    const registry = new Registry();
+    let clock = T;
+    const engine = createEngine({ store: counting, registry, recentTraces: { earlierPartsStored: false }, now: () => clock });
+    await engine.consume({ chains: [chainOf([entry, provisional])], traceSummaries: [summary(2)], traces: 1, spans: 2 });
+    clock += 60_000;
+    const fresh = traceId(31);
+    await engine.consume({
+      chains: [chainOf([stitched]), single(fresh)],
+      traceSummaries: [summary(1, 'maybe'), summaryOf(fresh, 'maybe')],
+      traces: 2,
+      spans: 2,
+    });
+    // The stored trace was looked up and the part merged; the new trace was not looked up.
+    expect(lookups).toEqual([TRACE]);
+    expect(s.store.traceChains(TRACE).flatMap((c) => c.calls.map((x) => x.peer))).toEqual(['shop/web', 'shop/orders']);
+    expect(s.store.traceChains(fresh)).toHaveLength(1);
+    expect(await registry.metrics()).toMatch(/^conduct_late_spans_total\{outcome="joined"\} 1$/m);
+    // A trace it stored longer than the window ago is not looked up: stored on its own, as the
+    // pipeline stores a part that comes later than the window after its trace.
+    clock += 300_001;
+    const again = single(fresh, { ...select, spanId: 'd2' });
+    await engine.consume({ chains: [again], traceSummaries: [summaryOf(fresh, 'maybe')], traces: 1, spans: 1 });
+    expect(lookups).toEqual([TRACE]);
+    expect(s.store.traceChains(fresh).map((c) => c.calls.length)).toEqual([1, 1]);
+  });
+
+  it('looks every maybe up during the window after its first batch when the store held traces before', async () => {
+    const s = await store();
+    await createEngine({ store: s, registry: new Registry() }).consume({ chains: [chainOf([entry, provisional])], traceSummaries: [summary(2)], traces: 1, spans: 2 });
+    const { lookups, store: counting } = counted(s);
+    let clock = T;
+    const engine = createEngine({ store: counting, registry: new Registry(), recentTraces: { earlierPartsStored: true }, now: () => clock });
+    const fresh = traceId(32);
+    await engine.consume({ chains: [single(fresh)], traceSummaries: [summaryOf(fresh, 'maybe')], traces: 1, spans: 1 });
+    clock += 300_000;
+    await engine.consume({ chains: [chainOf([stitched])], traceSummaries: [summary(1, 'maybe')], traces: 1, spans: 1 });
+    expect(lookups).toEqual([fresh, TRACE]);
+    expect(s.store.traceChains(TRACE).flatMap((c) => c.calls.map((x) => x.peer))).toEqual(['shop/web', 'shop/orders']);
+    clock += 1;
+    const later = traceId(33);
+    await engine.consume({ chains: [single(later)], traceSummaries: [summaryOf(later, 'maybe')], traces: 1, spans: 1 });
+    expect(lookups).toEqual([fresh, TRACE]);
+  });
+});

@@ -151,6 +151,11 @@ export async function splitLateParts(
   windowMs: number,
   /** Trace ids (lower case) a journal replay fed again: each one stored already is merged into what was stored, whatever its time. */
   replayed?: ReadonlySet<string>,
+  /**
+   * False when a `maybe` part's trace cannot be in the store (engine/recent-traces.ts): it is then
+   * not looked up, and is not late. Absent: every `maybe` is looked up.
+   */
+  mayBeStored?: (traceId: string) => boolean,
 ): Promise<LateSplit> {
   const spans: Record<LateOutcome, number> = { joined: 0, fragment: 0, missing: 0 };
   let replayedSpans = 0;
@@ -170,6 +175,7 @@ export async function splitLateParts(
       spans.fragment += s.spans;
       continue;
     }
+    if (s.late === 'maybe' && mayBeStored && !mayBeStored(s.traceId)) continue;
     const stored = await store.traceSummary(s.traceId);
     if (!stored) {
       if (s.late === 'joins') spans.missing += s.spans;

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { createRecentTraces } from './recent-traces.js';
+
+const id = (n: number) => n.toString(16).padStart(32, '0');
+const WINDOW = 300_000;
+
+describe('recent trace ids', () => {
+  it('holds every id added within the window, in any case, and forgets it after the window', () => {
+    const recent = createRecentTraces(WINDOW);
+    for (let n = 0; n < 50_000; n++) recent.add(id(n * 7919), 1_000 + n);
+    expect(recent.mayHold(id(7919 * 123).toUpperCase(), 60_000)).toBe(true);
+    let missed = 0;
+    for (let n = 0; n < 50_000; n++) if (!recent.mayHold(id(n * 7919), 60_000)) missed++;
+    expect(missed).toBe(0);
+    // Ids never added: a few false positives (each costs a store lookup), no more.
+    let positives = 0;
+    for (let n = 0; n < 50_000; n++) if (recent.mayHold(id(n * 7919 + 1), 60_000)) positives++;
+    expect(positives).toBeLessThan(500);
+    // Once the newest of them is older than the window, none is held.
+    expect(recent.mayHold(id(7919 * 49_999), 1_000 + 49_999 + WINDOW + 1)).toBe(false);
+    recent.add(id(1), 1_000 + 49_999 + WINDOW + 1);
+    expect(recent.size()).toBe(1);
+  });
+
+  it('keeps what was added in earlier slices of the window while new generations fill', () => {
+    const recent = createRecentTraces(WINDOW);
+    // Four slices of a quarter window each, the rate growing (generations fill before their slice ends).
+    let t = 0;
+    const added: string[] = [];
+    for (let slice = 0; slice < 4; slice++) {
+      for (let n = 0; n < 20_000 * (slice + 1); n++) {
+        const trace = `${slice}-${n}`;
+        recent.add(trace, t);
+        added.push(trace);
+      }
+      t += WINDOW / 4;
+    }
+    const now = t - WINDOW / 4;
+    // The first slice's newest id is exactly one window old minus a slice: still held.
+    expect(added.filter((trace) => !recent.mayHold(trace, now))).toEqual([]);
+  });
+
+  it('answers maybe for a window once it had to drop ids younger than the window', () => {
+    const recent = createRecentTraces(WINDOW, 1 << 15);
+    for (let n = 0; n < 100_000; n++) recent.add(id(n), 10);
+    // The first ids were dropped to stay within the bound: an id never added may be any of them.
+    expect(recent.mayHold(id(999_999_999), 20)).toBe(true);
+    expect(recent.mayHold(id(999_999_999), 10 + WINDOW + 1)).toBe(false);
+  });
+});
