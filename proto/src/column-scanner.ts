@@ -4,13 +4,16 @@
  * into a request's columns instead of objects.
  */
 import { ColumnsBuilder, type SpanColumns } from './columns.js';
-import { KeyDecision } from './key-filter.js';
+import { FIRST_KEY, KeyDecision, sameAscii, UNCACHED_KEY } from './key-filter.js';
 import { attributeKeyId, letterOf, PREFIXED } from './key-ids.js';
 import type { AttrValue, AttributeKeep, DecodeLimits } from './model.js';
-import { asDecodeError, REJECT_PARENT_ID, REJECT_SPAN_ID, REJECT_TRACE_ID, resolveLimits, SPAN_ID_BYTES, TRACE_ID_BYTES, ValueKind } from './values.js';
+import { asDecodeError, REJECT_PARENT_ID, REJECT_SPAN_ID, REJECT_TRACE_ID, resolveLimits, SPAN_ID_BYTES, TRACE_ID_BYTES, truncate, ValueKind } from './values.js';
 import { KEYS, Scanner } from './wire-scanner.js';
 
 const EMPTY_KEY = (attributeKeyId('') << 2) | KeyDecision.KEEP;
+const EMPTY_LETTER = letterOf('');
+/** AnyValue.string_value's tag (field 1, length-delimited). */
+const STRING_VALUE_TAG = 0x0a;
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 
@@ -35,6 +38,9 @@ class ColumnScanner extends Scanner {
   private readonly out = BUILDER;
   /** Where the ResourceSpans being read keeps its resource: a repeated resource field merges. */
   private resourceIndex = 0;
+  private readonly keyBytes = this.filter!.bytes;
+  /** The byte cache's slot of the last key read in the owner being collected (see KeyBytes). */
+  private prevKey = FIRST_KEY;
 
   columns(): SpanColumns {
     this.out.reset();
@@ -85,6 +91,7 @@ class ColumnScanner extends Scanner {
 
   private resourceColumns(end: number): void {
     this.present = false;
+    this.prevKey = FIRST_KEY;
     while (this.pos < end) {
       const tag = this.tag(end);
       if (tag >>> 3 === 1) {
@@ -124,6 +131,7 @@ class ColumnScanner extends Scanner {
     let statusCode = 0;
     out.beginSpan();
     this.present = false;
+    this.prevKey = FIRST_KEY;
     while (this.pos < end) {
       const tag = this.tag(end);
       switch (tag >>> 3) {
@@ -192,9 +200,11 @@ class ColumnScanner extends Scanner {
   private keyValueColumns(end: number): void {
     const limit = this.limits.maxAttributeValueLength;
     const filter = this.filter!;
-    let key = '';
+    const cache = this.keyBytes;
     // A KeyValue without a key is kept under '', as the object decoder keeps it.
     let found = EMPTY_KEY;
+    let letter = EMPTY_LETTER;
+    let slot = UNCACHED_KEY;
     let decision: KeyDecision = KeyDecision.KEEP;
     let value: AttrValue | undefined;
     let kind: ValueKind = ValueKind.EMPTY;
@@ -203,8 +213,17 @@ class ColumnScanner extends Scanner {
       switch (tag >>> 3) {
         case 1: {
           const sub = this.len(tag, end, 'KeyValue.key');
-          key = this.string(sub, limit, KEYS);
-          found = filter.lookup(key);
+          if (sub - this.pos <= limit) {
+            found = cache.lookup(this.buf, this.pos, sub, this.prevKey);
+            letter = cache.letter;
+            slot = this.prevKey = cache.slot;
+            this.pos = sub;
+          } else {
+            const key = this.string(sub, limit, KEYS);
+            found = filter.lookup(key);
+            letter = letterOf(key) | ((found & 3) >= KeyDecision.KEEP_PREFIXED ? PREFIXED : 0);
+            slot = UNCACHED_KEY;
+          }
           decision = (found & 3) as KeyDecision;
           break;
         }
@@ -213,6 +232,18 @@ class ColumnScanner extends Scanner {
           if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) {
             this.skipValue(sub, 1);
             kind = ValueKind.EMPTY;
+          } else if (slot !== UNCACHED_KEY && this.pos < sub && this.buf[this.pos] === STRING_VALUE_TAG && this.limits.maxValueDepth >= 1) {
+            // The common value: an AnyValue holding only a string_value.
+            const at = this.pos++;
+            const stringEnd = this.lenEnd(sub);
+            if (stringEnd === sub) {
+              value = this.keyedString(sub, slot, limit);
+              kind = ValueKind.SCALAR;
+            } else {
+              this.pos = at;
+              value = this.anyValue(sub, 1);
+              kind = this.kind;
+            }
           } else {
             value = this.anyValue(sub, 1);
             kind = this.kind;
@@ -226,10 +257,19 @@ class ColumnScanner extends Scanner {
     if (kind === ValueKind.EMPTY) return;
     if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) return;
     const max = this.limits.maxAttributesPerSpan;
-    if (decision === KeyDecision.KEEP) {
-      this.out.put(found >>> 2, value as AttrValue, letterOf(key), max);
-      return;
+    if (this.out.put(found >>> 2, value as AttrValue, letter, max) && decision !== KeyDecision.KEEP) this.present = true;
+  }
+
+  /** The string value in bytes[pos, end) of a key in the byte cache's `slot`: its last value when the same. */
+  private keyedString(end: number, slot: number, limit: number): string {
+    const start = this.pos;
+    const last = this.keyBytes.values[slot];
+    if (last !== undefined && last.length === end - start && sameAscii(last, this.buf, start)) {
+      this.pos = end;
+      return last.length <= limit ? last : truncate(last, limit);
     }
-    if (this.out.put(found >>> 2, value as AttrValue, letterOf(key) | PREFIXED, max)) this.present = true;
+    const s = this.string(end, limit);
+    this.keyBytes.remember(slot, s, end - start);
+    return s;
   }
 }

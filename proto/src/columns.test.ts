@@ -59,7 +59,7 @@ function outcome(run: () => unknown): unknown {
   }
 }
 
-function compare(bytes: Uint8Array, limits: { maxValueDepth?: number; maxAttributesPerSpan?: number } = {}): 'ok' | 'refused' {
+function compare(bytes: Uint8Array, limits: { maxValueDepth?: number; maxAttributesPerSpan?: number; maxAttributeValueLength?: number } = {}): 'ok' | 'refused' {
   const objects = outcome(() => dumpObjects(decodeTracesRequest(bytes, { ...limits, keep: KEEP })));
   const columns = outcome(() => dump(decodeTracesRequestColumns(bytes, { ...limits, keep: KEEP })));
   expect(columns).toEqual(objects);
@@ -109,6 +109,30 @@ describe('columnar decoder', () => {
     compare(Buffer.concat([tag(1, 2), varint(0)]));
     const rs = Buffer.concat([spans, res('service.name', 'a'), res('host.name', 'h'), res('service.name', 'b')]);
     compare(ld(1, rs));
+  });
+
+  it('reads keys and values remembered from earlier spans only for the same bytes', () => {
+    // The scanner's key cache (KeyBytes) predicts the next key and remembers each key's last value:
+    // the same keys in changing orders, with values that change, share a prefix or a length, are
+    // not ASCII, or are not a plain string, must read as the object decoder reads them.
+    const str = (k: string, v: string | Buffer) => ld(9, kv(k, ld(1, v)));
+    const spans = [
+      span(str('http.route', '/a'), str('url.path', '/x/1'), str('host.name', 'h')),
+      span(str('http.route', '/b'), str('url.path', '/x/12'), str('host.name', 'h')),
+      span(str('url.path', '/x/1'), str('http.route', '/a/'), str('host.name', 'é')),
+      span(str('http.route', Buffer.from([0xff])), str('url.path', Buffer.from([0xfe])), str('host.name', 'h')),
+      span(str('http.route', Buffer.from([0xff])), str('url.path', '\u00e9'), str('host.name', 'hh')),
+      // a string then an int in one AnyValue (the int wins), then the string alone again
+      span(ld(9, kv('http.route', Buffer.concat([ld(1, '/a'), vi(3, 7)]))), str('url.path', '/x/1')),
+      span(str('http.route', '/a'), ld(9, kv('url.path', Buffer.alloc(0))), str('ключ', 'v'), str(`db.${'x'.repeat(80)}`, 'y')),
+      span(str('http.rout', '/a'), str('http.routf', '/a'), str('', 'empty key'), str('http.route', '/a')),
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const s of spans) compare(request(s));
+      compare(request(...spans));
+      compare(request(...spans), { maxAttributeValueLength: 3 });
+      compare(request(...spans), { maxValueDepth: 0 });
+    }
   });
 
   it(`answers as the object decoder does for 3000 mutated requests`, () => {

@@ -3,8 +3,10 @@
  * up in one Map per attribute key (the keys come from the scanner's string table, so the same
  * string object and its cached hash are seen again and again).
  */
+import { Buffer } from 'node:buffer';
 import type { AttributeKeep } from './model.js';
-import { attributeKeyId, PRESENCE_KEY_ID } from './key-ids.js';
+import { attributeKeyId, letterOf, PREFIXED, PRESENCE_KEY_ID } from './key-ids.js';
+import { utf8 } from './string-table.js';
 
 /** What a decoder does with one attribute. */
 export const KeyDecision = {
@@ -26,6 +28,7 @@ export class KeyFilter {
   /** Per key: its decision in the low 2 bits, its key id (key-ids.ts) above them. */
   private readonly decisions = new Map<string, number>();
   private readonly prefixes: readonly string[];
+  private byteCache: KeyBytes | undefined;
 
   constructor(private readonly keep: AttributeKeep) {
     this.prefixes = keep.presencePrefixes ?? [];
@@ -46,6 +49,11 @@ export class KeyFilter {
     const found = this.compute(key);
     if (this.decisions.size < MAX_REMEMBERED_KEYS) this.decisions.set(key, found);
     return found;
+  }
+
+  /** This filter's decisions looked up from bytes (made on first use). */
+  get bytes(): KeyBytes {
+    return (this.byteCache ??= new KeyBytes(this));
   }
 
   private compute(key: string): number {
@@ -69,4 +77,102 @@ export function keyFilterOf(keep: AttributeKeep | undefined): KeyFilter | undefi
   let filter = filters.get(keep);
   if (filter === undefined) filters.set(keep, (filter = new KeyFilter(keep)));
   return filter;
+}
+
+// ---- keys read straight from request bytes ------------------------------------------------------
+
+/** Longest key (in bytes) the byte cache holds; longer keys take the string route. */
+const MAX_KEY_BYTES = 64;
+/** Longest value (in bytes) remembered per key. */
+const MAX_REMEMBERED_VALUE_BYTES = 256;
+const KEY_SLOTS_LOG2 = 10;
+const KEY_SLOTS = 1 << KEY_SLOTS_LOG2;
+/** The slot before an owner's first key (its `next` is the usual first key). */
+export const FIRST_KEY = KEY_SLOTS;
+/** The slot of a key the cache does not hold (its value is not remembered). */
+export const UNCACHED_KEY = KEY_SLOTS + 1;
+
+/**
+ * A filter's decisions looked up from a key's bytes, for the columnar scanner: on a hit no key
+ * string is made or hashed and no Map is asked. Hand-written because decoding and hashing each
+ * key, then its Map lookup, was a fifth of the decode CPU (proto/bench profile, 2026-12-06).
+ *
+ * Keys come in the same order span after span (every SDK writes a span kind's attributes in one
+ * order), so each slot remembers the slot of the key that followed it: the next key is compared
+ * with that one first, without hashing. Each key also remembers its last value (values such as
+ * methods, schemes, ports' hosts and service names repeat under their key), which the scanner
+ * compares before hashing a value into the shared value table.
+ *
+ * Only ASCII keys are cached (one byte per character, compared byte for byte). Bounded: a key
+ * replaces whatever shared its slot.
+ */
+export class KeyBytes {
+  private readonly texts: (string | undefined)[] = new Array<string | undefined>(KEY_SLOTS + 2).fill(undefined);
+  private readonly found = new Int32Array(KEY_SLOTS + 2);
+  private readonly letters = new Int32Array(KEY_SLOTS + 2);
+  private readonly next = new Int32Array(KEY_SLOTS + 2).fill(UNCACHED_KEY);
+  /** Per slot: the last value read under its key, when short and ASCII. */
+  readonly values: (string | undefined)[] = new Array<string | undefined>(KEY_SLOTS + 2).fill(undefined);
+  /** Set by lookup: the key's letter (letterOf, with PREFIXED for a presence-prefixed key) and its slot. */
+  letter = 0;
+  slot = UNCACHED_KEY;
+
+  constructor(private readonly filter: KeyFilter) {}
+
+  /**
+   * The decision and id (as KeyFilter.lookup) of the key in bytes[start, end), at most `limit`
+   * bytes long (a longer key is cut and must take the string route); `prev` is the slot of the
+   * key before it in the same owner, or FIRST_KEY.
+   */
+  lookup(bytes: Uint8Array, start: number, end: number, prev: number): number {
+    const len = end - start;
+    const texts = this.texts;
+    let slot = this.next[prev]!;
+    let text = texts[slot];
+    if (text !== undefined && text.length === len && sameAscii(text, bytes, start)) {
+      this.slot = slot;
+      this.letter = this.letters[slot]!;
+      return this.found[slot]!;
+    }
+    if (len > MAX_KEY_BYTES) return this.uncached(bytes, start, end);
+    let h = 0x811c9dc5 ^ len;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+    slot = (h ^ (h >>> 15)) & (KEY_SLOTS - 1);
+    text = texts[slot];
+    if (text === undefined || text.length !== len || !sameAscii(text, bytes, start)) {
+      const key = utf8Text(bytes, start, end);
+      if (key.length !== len) return this.uncached(bytes, start, end, key);
+      texts[slot] = key;
+      this.found[slot] = this.filter.lookup(key);
+      this.letters[slot] = letterOf(key) | ((this.found[slot]! & 3) >= KeyDecision.KEEP_PREFIXED ? PREFIXED : 0);
+      this.values[slot] = undefined;
+    }
+    this.next[prev] = slot;
+    this.slot = slot;
+    this.letter = this.letters[slot]!;
+    return this.found[slot]!;
+  }
+
+  /** Remembers `value`, just read under the key of `slot` from `len` bytes. */
+  remember(slot: number, value: string, len: number): void {
+    if (slot < KEY_SLOTS && value.length === len && len <= MAX_REMEMBERED_VALUE_BYTES) this.values[slot] = value;
+  }
+
+  private uncached(bytes: Uint8Array, start: number, end: number, key = utf8Text(bytes, start, end)): number {
+    const found = this.filter.lookup(key);
+    this.slot = UNCACHED_KEY;
+    this.letter = letterOf(key) | ((found & 3) >= KeyDecision.KEEP_PREFIXED ? PREFIXED : 0);
+    return found;
+  }
+}
+
+/** True when bytes[start, start + text.length) are text's character codes (so: ASCII text). */
+export function sameAscii(text: string, bytes: Uint8Array, start: number): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) !== bytes[start + i]) return false;
+  return true;
+}
+
+function utf8Text(bytes: Uint8Array, start: number, end: number): string {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return utf8(buf, start, end);
 }
