@@ -58,9 +58,11 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
   let sinks: Sinks | undefined;
   try {
     const templater = await createOperationTemplater({ store: storage.templates, registry, logger });
-    // Parts the pipeline marks `maybe` are looked up only when this engine may have stored their trace.
-    const recentTraces = { earlierPartsStored: (await storage.chainReader.newestEventMs()) > 0 };
-    const engine = createEngine({ store: storage, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow, templater, recentTraces });
+    // Parts the pipeline marks `maybe` are looked up only when this engine may have stored their
+    // trace. Not in a cluster: another instance may have stored it, so every `maybe` is looked up.
+    const inCluster = options.cluster === true && storage.cluster !== undefined;
+    const recentTraces = inCluster ? undefined : { earlierPartsStored: (await storage.chainReader.newestEventMs()) > 0 };
+    const engine = createEngine({ store: storage, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow, templater, ...(recentTraces ? { recentTraces } : {}) });
     // Deliveries go through the store's outbox: detection enqueues them with the alerts it writes.
     sinks = options.sinks
       ? createSinks(config.alerts.sinks, {
