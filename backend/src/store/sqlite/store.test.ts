@@ -168,6 +168,72 @@ describe('store', () => {
     expect(store.recentChains('agent:z', 10)).toEqual([new2, old2]);
   });
 
+  it('reads, merges and prunes the chains and summaries of a database written before trace parts (090)', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const path = join(t.dir, 'before-090.db');
+    const a = chain(traceId(1), 'svc:a', [['b', 'GET /x'], ['c', 'GET /y']], 1000);
+    const b = chain(traceId(1), 'agent:z', [['b', 'GET /x']], 1002, { identityKind: 'agent', displayName: 'Zed' });
+    const c = chain(traceId(2), 'svc:a', [['b', 'GET /z']], 6000);
+    const summaries = [
+      { traceId: traceId(1), startMs: 1000, endMs: 1010, spans: 4, services: ['a', 'b'] },
+      { traceId: traceId(2), startMs: 6000, endMs: 6005, spans: 2, services: ['a'] },
+    ];
+    // The rows as the store wrote them before 090 (calls in their JSON form, which it still writes for odd calls).
+    const db = new Database(path);
+    applyMigrations(db, (await loadMigrations()).filter((m) => m.version < 90));
+    const textId = (text: string): number => {
+      db.prepare('INSERT OR IGNORE INTO strings (text) VALUES (?)').run(text);
+      return db.prepare('SELECT id FROM strings WHERE text = ?').pluck().get(text) as number;
+    };
+    const insertChain = db.prepare('INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)');
+    for (const x of [a, b, c]) {
+      insertChain.run(traceIdToBytes(x.traceId), textId(x.identity), textId(x.identityKind), x.displayName ? textId(x.displayName) : null, x.startMs, x.endMs, encodeCalls(x.calls, x.startMs));
+    }
+    const insertTrace = db.prepare('INSERT INTO traces (trace_id, start_ms, end_ms, spans, services) VALUES (?, ?, ?, ?, ?)');
+    for (const x of summaries) insertTrace.run(traceIdToBytes(x.traceId), x.startMs, x.endMs, x.spans, JSON.stringify(x.services));
+    const insertIdentity = db.prepare('INSERT INTO identities (id, kind, display_name, first_seen_ms, last_seen_ms, calls, chains) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    insertIdentity.run('svc:a', 'workload', null, 1000, 6001, 3, 2);
+    insertIdentity.run('agent:z', 'agent', 'Zed', 1002, 1003, 1, 1);
+    db.close();
+
+    const store = await openStore({ path });
+    cleanups.push(() => store.close());
+    expect(store.traceChains(traceId(1))).toEqual([a, b]);
+    expect(store.traceSummary(traceId(1))).toEqual(summaries[0]);
+    expect(store.recentChains('svc:a', 10)).toEqual([c, a]);
+
+    // Later writes of the same traces are read after the old rows (chains in time order, summaries merged).
+    const d = chain(traceId(1), 'svc:a', [['d', 'GET /w']], 1001);
+    const e = chain(traceId(3), 'svc:a', [['b', 'GET /x']], 6000);
+    store.writeChains([d, e], [{ traceId: traceId(1), startMs: 990, endMs: 1020, spans: 1, services: ['c', 'a'] }]);
+    expect(store.traceChains(traceId(1))).toEqual([a, d, b]);
+    expect(store.traceSummary(traceId(1))).toEqual({ traceId: traceId(1), startMs: 990, endMs: 1020, spans: 5, services: ['a', 'b', 'c'] });
+    // Of equal ends the later written first.
+    expect(store.recentChains('svc:a', 10)).toEqual([e, c, d, a]);
+
+    // A late part replaces old and new rows of its trace alike.
+    const merged = chain(traceId(1), 'svc:a', [['b', 'GET /x'], ['c', 'GET /y'], ['d', 'GET /w']], 1000);
+    expect(store.replaceTraceChains(traceId(1), [merged, b])).toEqual({ chains: 2, calls: 4, rejected: 0 });
+    expect(store.traceChains(traceId(1))).toEqual([merged, b]);
+    expect(store.traceSummary(traceId(1))?.spans).toBe(5);
+    expect(store.getIdentity('svc:a')).toMatchObject({ calls: 5, chains: 3 });
+    expect(store.recentChains('svc:a', 10)).toEqual([e, c, merged]);
+
+    // Retention takes both generations.
+    let pruned = { chains: 0, traces: 0 };
+    for (let i = 0; i < 3; i++) {
+      const step = store.pruneStep(5000, 10);
+      pruned = { chains: pruned.chains + step.chains, traces: pruned.traces + step.traces };
+    }
+    expect(pruned).toEqual({ chains: 2, traces: 2 });
+    expect(store.traceChains(traceId(1))).toEqual([]);
+    expect(store.traceSummary(traceId(1))).toBeUndefined();
+    expect(store.traceChains(traceId(2))).toEqual([c]);
+    expect(store.traceSummary(traceId(2))).toEqual(summaries[1]);
+    expect(store.traceChains(traceId(3))).toEqual([e]);
+  });
+
   it('keeps data across reopen and migrations are idempotent', async () => {
     const { store, path } = await fresh();
     store.writeChains([chain(traceId(1), 'svc:a', [['b', 'op']])]);
@@ -196,6 +262,7 @@ describe('store', () => {
     copyFileSync(join(MIGRATIONS_DIR, '030-strings.ts'), join(dir, '030-strings.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '031-numbered-chains.ts'), join(dir, '031-numbered-chains.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '045-chain-received.ts'), join(dir, '045-chain-received.ts'));
+    copyFileSync(join(MIGRATIONS_DIR, '090-trace-parts.ts'), join(dir, '090-trace-parts.ts'));
     writeFileSync(join(dir, '900-notes.ts'), "export default { description: 'notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)' };\n");
     const path = join(t.dir, 'db.sqlite');
     const s1 = await openStore({ path, migrationsDir: dir });

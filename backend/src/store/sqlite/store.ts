@@ -120,6 +120,16 @@ interface EdgeAgg {
   last: number;
 }
 
+/** A trace's chains within one write: the range of `chains.seq` they took and their newest end. */
+interface TracePart {
+  id: Buffer;
+  end: number;
+  first: number;
+  last: number;
+  /** Whether a summary of the write took this part into its row. */
+  summarised: boolean;
+}
+
 /** A row of `chains` (numbered: identity, kind and display name as ids of `strings`) or of `chains_text`. */
 interface ChainRow {
   trace_id: Buffer;
@@ -131,6 +141,15 @@ interface ChainRow {
   calls: string | Buffer;
   received_ms: number | null;
   numbered: 0 | 1;
+  seq: number;
+}
+
+/** The last `chains.seq` that the partial trace-id index of migration 090 covers (0 on a database created with it). */
+function indexedChainsUpTo(db: Database.Database): number {
+  const sql = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'chains_by_trace_id_upto'").pluck().get() as string | undefined;
+  const upto = Number(/WHERE seq <= (\d+)\s*$/.exec(sql ?? '')?.[1]);
+  if (!Number.isSafeInteger(upto)) throw new Error('the store schema lacks the trace-id index of migration 090 (chains_by_trace_id_upto)');
+  return upto;
 }
 
 /** Opens (creating when needed) the database and brings its schema up to date. */
@@ -202,17 +221,45 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
      UNION ALL SELECT ${numberedColumns} FROM chains WHERE identity = ? AND end_ms >= ? AND end_ms < ?
      ORDER BY end_ms DESC, numbered DESC, seq DESC LIMIT ?`,
   );
+  // Chains written before migration 090 are found by trace id through the partial index up to
+  // their last seq; later ones through the seq ranges of their trace's parts (`IN` drops the
+  // duplicates of ranges that overlap, the trace id check the other traces' chains inside a range).
+  const upto = indexedChainsUpTo(db);
   const selectTrace = db.prepare(
     `SELECT ${textColumns} FROM chains_text WHERE trace_id = ?
-     UNION ALL SELECT ${numberedColumns} FROM chains WHERE trace_id = ?
+     UNION ALL SELECT ${numberedColumns} FROM chains WHERE trace_id = ? AND seq <= ${upto}
+     UNION ALL SELECT ${numberedColumns} FROM chains WHERE seq IN
+       (SELECT c.seq FROM trace_parts p JOIN chains c ON c.seq BETWEEN p.first_chain AND p.last_chain WHERE p.trace_id = ?)
+       AND seq > ${upto} AND trace_id = ?
      ORDER BY start_ms, numbered, seq`,
   );
+  const traceRows = (bytes: Buffer): ChainRow[] => selectTrace.all(bytes, bytes, bytes, bytes) as ChainRow[];
   // Retention deletes from the front of the append order, within a window of `maxRows` rows.
   const deleteOldTextChains = db.prepare('DELETE FROM chains_text WHERE seq IN (SELECT seq FROM chains_text ORDER BY seq LIMIT ?) AND end_ms < ?');
   const deleteOldChains = db.prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ?');
-  const insertTrace = db.prepare('INSERT INTO traces (trace_id, start_ms, end_ms, spans, services) VALUES (?, ?, ?, ?, ?)');
-  const selectTraceSummary = db.prepare('SELECT start_ms, end_ms, spans, services FROM traces WHERE trace_id = ? ORDER BY seq LIMIT 64');
+  const insertPart = db.prepare(
+    'INSERT INTO trace_parts (trace_id, end_ms, first_chain, last_chain, start_ms, summary_end_ms, spans, services) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  // Summaries of both tables; every row of traces was written before those of trace_parts.
+  const selectTraceSummary = db.prepare(
+    `SELECT start_ms, end_ms, spans, services FROM (
+       SELECT 0 AS newer, seq, start_ms, end_ms, spans, services FROM traces WHERE trace_id = ?
+       UNION ALL SELECT 1, seq, start_ms, summary_end_ms, spans, services FROM trace_parts WHERE trace_id = ? AND spans IS NOT NULL
+     ) ORDER BY newer, seq LIMIT 64`,
+  );
   const deleteOldTraces = db.prepare('DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT ?) AND end_ms < ?');
+  // A part's end_ms is the newest of its summary's and its chains' ends. It goes once no chain up to
+  // its range's end is left (chains go from the front, so its own are gone; a part never outlives
+  // the way to its chains). Only parts with a summary count as traces.
+  const deleteOldParts = db.prepare(
+    `DELETE FROM trace_parts WHERE seq IN (SELECT seq FROM trace_parts ORDER BY seq LIMIT ?) AND end_ms < ?
+       AND (last_chain IS NULL OR last_chain < coalesce((SELECT min(seq) FROM chains), 9007199254740991))
+     RETURNING spans IS NOT NULL`,
+  ).pluck();
+  // Parts without chains (summaries of traces that made none) by end time, wherever they are in the append order.
+  const deleteOldSummaries = db.prepare(
+    'DELETE FROM trace_parts WHERE seq IN (SELECT seq FROM trace_parts WHERE first_chain IS NULL AND end_ms < ? ORDER BY end_ms LIMIT ?)',
+  );
   const deleteOldIdentities = db.prepare('DELETE FROM identities WHERE id IN (SELECT id FROM identities WHERE last_seen_ms < ? ORDER BY last_seen_ms LIMIT ?)');
   const deleteOldEdges = db.prepare(
     `DELETE FROM edges WHERE (identity, service, peer, operation) IN
@@ -235,7 +282,10 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     // The older table's window first; the rest of the step's rows from the front of the newer one.
     const older = deleteOldTextChains.run(rows, beforeMs).changes;
     const chains = older + (older < rows ? deleteOldChains.run(rows - older, beforeMs).changes : 0);
-    const result: PruneResult = { chains, traces: deleteOldTraces.run(rows, beforeMs).changes };
+    let traces = deleteOldTraces.run(rows, beforeMs).changes;
+    if (traces < rows) for (const summary of deleteOldParts.all(rows - traces, beforeMs)) traces += summary as number;
+    if (traces < rows) traces += deleteOldSummaries.run(beforeMs, rows - traces).changes;
+    const result: PruneResult = { chains, traces };
     // Identities and edges with no activity left within retention (id churn must not grow the file).
     const identities = deleteOldIdentities.run(beforeMs, rows).changes;
     const edges = deleteOldEdges.run(beforeMs, rows).changes;
@@ -249,7 +299,11 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     if (textSweep.active()) result.more = true;
     return result;
   });
-  const deleteTraceChains = db.prepare('DELETE FROM chains WHERE trace_id = ?');
+  const deleteIndexedTraceChains = db.prepare(`DELETE FROM chains WHERE trace_id = ? AND seq <= ${upto}`);
+  const deleteChain = db.prepare('DELETE FROM chains WHERE seq = ?');
+  // A replaced trace's parts keep their summaries and lose their chain ranges.
+  const deleteChainParts = db.prepare('DELETE FROM trace_parts WHERE trace_id = ? AND spans IS NULL');
+  const clearChainRanges = db.prepare('UPDATE trace_parts SET first_chain = NULL, last_chain = NULL WHERE trace_id = ? AND first_chain IS NOT NULL');
   const deleteTraceTextChains = db.prepare('DELETE FROM chains_text WHERE trace_id = ?');
   const takeOffIdentity = db.prepare('UPDATE identities SET calls = calls - ?, chains = chains - ? WHERE id = ?');
   const dropEmptyIdentity = db.prepare('DELETE FROM identities WHERE id = ? AND calls <= 0 AND chains <= 0');
@@ -263,15 +317,8 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
   const textSweep = createTextSweep(db, texts, sweep);
   const write = db.transaction((chains: readonly Chain[], traces: readonly TraceSummary[] | undefined): WriteResult => {
     const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
-    if (traces) {
-      for (const t of traces) {
-        const id = t && traceIdToBytes(t.traceId);
-        if (!id) continue;
-        const start = finite(t.startMs);
-        const services = Array.isArray(t.services) ? t.services.slice(0, MAX_TRACE_SERVICES).map(String) : [];
-        insertTrace.run(id, start, finite(t.endMs, start), Math.max(0, Math.floor(finite(t.spans))), JSON.stringify(services));
-      }
-    }
+    // Each trace's chains of this write, by trace id as given: one `trace_parts` row each (090).
+    const parts = new Map<string, TracePart>();
     const identities = new Map<string, { id: string; kind: string; displayName: string | null; first: number; last: number; calls: number; chains: number }>();
     // Edges aggregated by identity, service, peer and operation in nested maps: no key string per call.
     const edges: EdgeAgg[] = [];
@@ -287,10 +334,18 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
       const end = finite(chain.endMs, start);
       const stored = encodeCallsBinary(calls, start, texts) ?? encodeCalls(calls, start);
       const displayName = chain.displayName ?? null;
-      insertChain.run(
+      const seq = Number(insertChain.run(
         traceId, texts.numberOf(chain.identity), texts.numberOf(String(chain.identityKind)),
         displayName === null ? null : texts.numberOf(String(displayName)), start, end, stored, receivedOf(chain),
-      );
+      ).lastInsertRowid);
+      const part = parts.get(chain.traceId);
+      if (part) {
+        part.first = Math.min(part.first, seq);
+        part.last = Math.max(part.last, seq);
+        part.end = Math.max(part.end, end);
+      } else {
+        parts.set(chain.traceId, { id: traceId, end, first: seq, last: seq, summarised: false });
+      }
       result.chains++;
       result.calls += calls.length;
 
@@ -351,16 +406,41 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     // Positional values: binding by name looks each one up in the object (upsert ~30% dearer).
     for (const r of identities.values()) upsertIdentity.run(r.id, r.kind, r.displayName, r.first, r.last, r.calls, r.chains);
     for (const e of edges) upsertEdge.run(e.identity, e.service, e.peer, e.operation, e.peerKind, e.external, e.count, e.first, e.last);
+    writeParts(parts, traces);
     return result;
   });
+  /** The write's `trace_parts` rows: each summary with its trace's chains when it has some, then the other traces' chains. */
+  const writeParts = (parts: Map<string, TracePart>, traces: readonly TraceSummary[] | undefined): void => {
+    if (traces) {
+      for (const t of traces) {
+        const id = t && traceIdToBytes(t.traceId);
+        if (!id) continue;
+        const start = finite(t.startMs);
+        const end = finite(t.endMs, start);
+        const services = Array.isArray(t.services) ? t.services.slice(0, MAX_TRACE_SERVICES).map(String) : [];
+        const spans = Math.max(0, Math.floor(finite(t.spans)));
+        const part = parts.get(t.traceId);
+        if (part && !part.summarised) {
+          part.summarised = true;
+          insertPart.run(id, Math.max(end, part.end), part.first, part.last, start, end, spans, JSON.stringify(services));
+        } else {
+          insertPart.run(id, end, null, null, start, end, spans, JSON.stringify(services));
+        }
+      }
+    }
+    for (const part of parts.values()) if (!part.summarised) insertPart.run(part.id, part.end, part.first, part.last, null, null, null, null);
+  };
 
   const replace = db.transaction((traceId: string, chains: readonly Chain[]): WriteResult => {
     const bytes = traceIdToBytes(traceId);
     const own = bytes ? chains.filter((c) => acceptable(c)?.equals(bytes)) : [];
     if (!bytes) return { chains: 0, calls: 0, rejected: chains.length };
-    const old = (selectTrace.all(bytes, bytes) as ChainRow[]).map((row) => toChain(row, texts));
-    const counts = chainCounts(old);
-    deleteTraceChains.run(bytes);
+    const rows = traceRows(bytes);
+    const counts = chainCounts(rows.map((row) => toChain(row, texts)));
+    deleteIndexedTraceChains.run(bytes);
+    for (const row of rows) if (row.numbered && row.seq > upto) deleteChain.run(row.seq);
+    deleteChainParts.run(bytes);
+    clearChainRanges.run(bytes);
     deleteTraceTextChains.run(bytes);
     for (const [id, c] of counts.identities) takeOffIdentity.run(c.calls, c.chains, id);
     for (const e of counts.edges.values()) takeOffEdge.run(e.count, e.identity, e.service, e.peer, e.operation);
@@ -409,13 +489,13 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     counts: () => selectCounts.get() as { identities: number; edges: number },
     traceChains(traceId) {
       const bytes = traceIdToBytes(traceId);
-      return bytes ? (selectTrace.all(bytes, bytes) as ChainRow[]).map((row) => toChain(row, texts)) : [];
+      return bytes ? traceRows(bytes).map((row) => toChain(row, texts)) : [];
     },
     pruneStep: (beforeMs, maxRows) => pruneStep(beforeMs, maxRows),
     traceSummary(traceId) {
       const bytes = traceIdToBytes(traceId);
       if (!bytes) return undefined;
-      const rows = selectTraceSummary.all(bytes) as { start_ms: number; end_ms: number; spans: number; services: string }[];
+      const rows = selectTraceSummary.all(bytes, bytes) as { start_ms: number; end_ms: number; spans: number; services: string }[];
       return mergeTraceSummary(bytes, rows.map((r) => ({ ...r, services: JSON.parse(r.services) as string[] })));
     },
     newestEventMs: () => (selectNewest.get() as { v: number | null }).v ?? 0,
