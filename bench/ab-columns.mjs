@@ -6,7 +6,7 @@
 // span by stage (median of the rounds), the heap held per pending span (after a full collection)
 // and the after/before ratios.
 //
-//   npm run build && node --expose-gc bench/ab-columns.mjs --before ../columnar-base [--rounds 7] [--requests 300]
+//   npm run build && node --expose-gc bench/ab-columns.mjs --before ../columnar-base [--rounds 7] [--requests 300] [--shape 4|8|40]
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -14,7 +14,7 @@ import * as protoNow from '@conduct/proto';
 import * as processorNow from '@conduct/processor';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
 
-const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '7' }, requests: { type: 'string', default: '300' } } });
+const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '7' }, requests: { type: 'string', default: '300' }, shape: { type: 'string', default: '8' } } });
 if (!values.before) throw new Error('--before <checkout> is required');
 if (!globalThis.gc) throw new Error('run with node --expose-gc');
 const load = (pkg) => import(pathToFileURL(join(resolve(values.before), pkg, 'dist/index.js')).href);
@@ -32,7 +32,7 @@ const cpu = () => {
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const source = createRequestSource(5);
+const source = createRequestSource(5, Number(values.shape));
 let now = Date.UTC(2026, 11, 1);
 const bodies = Array.from({ length: requests }, () => source.next((now += 2.56)));
 
@@ -61,7 +61,9 @@ function pass({ proto, processor }) {
   lap('complete');
   const resolver = processor.createIdentityResolver(processor.DEFAULT_IDENTITY_RULES);
   let calls = 0;
-  for (const trace of traces) calls += processor.deriveTrace(trace.spans, resolver).calls.length;
+  // A build with deriveItems derives a completed trace in place (issue 19); older ones from its span objects.
+  const derive = processor.deriveItems ? (trace) => processor.deriveItems(trace, resolver) : (trace) => processor.deriveTrace(trace.spans, resolver);
+  for (const trace of traces) calls += derive(trace).calls.length;
   lap('derive');
   return { t, held, calls };
 }

@@ -25,6 +25,11 @@ export function attributeKeyId(key: string): number {
   return id;
 }
 
+/** The id of a key named before, without giving one (a key with no id is read by nobody). */
+export function knownAttributeKeyId(key: string): number | undefined {
+  return keyIds.get(key);
+}
+
 /** The key of an id from {@link attributeKeyId} ('' for PRESENCE_KEY_ID). */
 export function attributeKeyName(id: number): string {
   return keyNames[id] ?? '';

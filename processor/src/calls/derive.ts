@@ -1,4 +1,4 @@
-import { attributeKeyId, ColumnAttrs, SpanKind, StatusCode, type AttrReader, type SpanView } from '@conduct/proto';
+import { attributeKeyId, ColumnAttrs, PREFIXED, SpanKind, StatusCode, type AttrReader, type SpanColumns } from '@conduct/proto';
 import { K } from '../keys.js';
 import type { Call, Chain, PeerKind, SourceContext } from '../model.js';
 import { serviceOf, type IdentityResolver, type ResolvedIdentity, type TraceSpan } from '../identity/index.js';
@@ -9,7 +9,6 @@ import {
   DB_KEYS,
   firstOf,
   GEN_AI_KEYS,
-  hasPrefix,
   HTTP_KEYS,
   HTTP_OR_URL_KEYS,
   letterOf,
@@ -22,6 +21,7 @@ import { bareHost, isPrivateHost, networkOf } from './address.js';
 import { memoised } from './memo.js';
 import { operationOf, type Operation } from './operation.js';
 import { orderCalls, parentsFromCalls, type ParentOf } from './order.js';
+import { itemsOfSpans, TraceTable, type SpanItems } from './trace-table.js';
 
 /** Caller recorded on a server-side-only call: nobody instrumented made it. */
 export const UNINSTRUMENTED_CALLER = 'client';
@@ -42,8 +42,13 @@ export interface DerivedTrace {
   chains: Chain[];
 }
 
-/** An outbound span of a completed trace that found no server span in it, kept for late ones. */
-export interface RememberedClient extends TraceSpan {
+/**
+ * An outbound span of a completed trace that found no server span in it, kept for late ones: the
+ * span and its resource copied out into columns of their own (span 0, resource 0), so that
+ * remembering it does not keep its request in memory.
+ */
+export interface RememberedClient {
+  cols: SpanColumns;
   /** The caller service (`serviceOf(resource)`). */
   service: string;
   /** The span's acting identity when its trace completed. */
@@ -73,28 +78,59 @@ export interface DeriveOptions {
 
 const BOUNDARY: ResolvedIdentity = { id: BOUNDARY_IDENTITY, kind: 'boundary' };
 
-interface Node extends TraceSpan {
-  service: string;
-  /** `lettersOf(span.attributes)`: the key families the span has any of. */
-  letters: number;
-  /** A child in another service, whose server side describes this span's call. */
-  stitched: boolean;
-  /** Its parent is a client span of an earlier completed part of the trace; they made a call. */
-  lateStitched?: boolean;
+/** A completed trace as the stitcher hands it over: its id and its spans as (columns, index) pairs. */
+export interface TraceItems {
+  traceId: string;
+  items: SpanItems;
 }
 
 /**
  * Turns the spans of one completed trace into calls and per-identity chains (DESIGN.md, "Calls and
  * chains"). Pure: no I/O, no clock. Spans may come in any order; a span id seen twice keeps its
- * first span.
+ * first span. The object form of {@link deriveItems} (tests, callers holding span objects).
  */
 export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResolver, options: DeriveOptions = {}): DerivedTrace {
-  const nodes = new Map<string, Node>();
-  for (const ts of spans) {
-    if (!nodes.has(ts.span.spanId)) nodes.set(ts.span.spanId, { span: ts.span, resource: ts.resource, service: serviceOf(ts.resource), letters: ts.span.attributes.letters, stitched: false });
+  return deriveItems(itemsOfSpans(spans), resolver, options);
+}
+
+// One table and one acting list for every trace: derivation is synchronous and copies out what
+// its calls keep. Spans are read by index from their columns; a span costs no object of its own.
+const table = new TraceTable();
+const acting: (ResolvedIdentity | undefined)[] = [];
+/** Per span: 1 when its call was emitted from its child's server side, 2 when it stitched late. */
+const marks: number[] = [];
+/**
+ * Readers for the two sides of a call (the table's own reader serves the identity rules); each
+ * holds the columns of the last span it read until it is moved.
+ */
+let clientReader: ColumnAttrs | undefined;
+let serverReader: ColumnAttrs | undefined;
+const clientAttrs = (cols: SpanColumns, i: number) => (clientReader ? clientReader.moveTo(cols, i) : (clientReader = new ColumnAttrs(cols, i)));
+const serverAttrs = (cols: SpanColumns, i: number) => (serverReader ? serverReader.moveTo(cols, i) : (serverReader = new ColumnAttrs(cols, i)));
+
+const STITCHED = 1;
+const LATE_STITCHED = 2;
+
+/**
+ * deriveTrace for a completed trace as the stitcher holds it: span and parent ids compared as
+ * bytes, attributes read from the columns, and only what a call keeps made into strings.
+ */
+export function deriveItems(trace: TraceItems, resolver: IdentityResolver, options: DeriveOptions = {}): DerivedTrace {
+  const t = table.load(trace.traceId, trace.items);
+  try {
+    return deriveTable(t, resolver, options);
+  } finally {
+    t.unload();
+    acting.length = 0;
+    marks.length = 0;
   }
-  const acting = resolver.resolveTrace(nodes);
-  const identityOf = (node: Node): ResolvedIdentity => acting.get(node.span.spanId) ?? resolver.resourceIdentity(node.resource);
+}
+
+function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveOptions): DerivedTrace {
+  const n = t.n;
+  resolver.resolveTable(t, acting);
+  for (let k = 0; k < n; k++) marks[k] = 0;
+  const identityOf = (k: number): ResolvedIdentity => acting[k] ?? resolver.resourceIdentity(t.resource[k]!);
 
   const calls: Call[] = [];
   const names = new Map<string, string>();
@@ -104,94 +140,108 @@ export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResol
   };
 
   // Stitched calls first: they mark the client spans that must not be emitted again.
-  for (const child of nodes.values()) {
-    const parent = child.span.parentSpanId ? nodes.get(child.span.parentSpanId) : undefined;
-    if (!parent && child.span.parentSpanId && options.takeParent) {
-      const client = options.takeParent(child.span.traceId, child.span.parentSpanId, child.service);
+  for (let child = 0; child < n; child++) {
+    const parent = t.parent[child]!;
+    if (parent < 0 && options.takeParent && t.hasParent(child)) {
+      const traceId = t.traceIdOf(child);
+      const client = options.takeParent(traceId, t.parentSpanIdOf(child), t.service[child]!);
       if (client) {
-        child.lateStitched = true;
-        const who = resolver.spanIdentity(child.span) ?? client.identity;
-        const from: Node = { span: client.span, resource: client.resource, service: client.service, letters: client.span.attributes.letters, stitched: true };
-        add(stitchedCall(from, child, who), who);
+        marks[child] |= LATE_STITCHED;
+        const who = resolver.attrsIdentity(t.attrs(child)) ?? client.identity;
+        add(stitchedCall(traceId, client.cols, 0, client.service, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
       }
       continue;
     }
-    if (!parent || parent === child || parent.service === child.service) continue;
-    parent.stitched = true;
-    const who = resolver.spanIdentity(child.span) ?? identityOf(parent);
-    add(stitchedCall(parent, child, who), who);
+    if (parent < 0 || parent === child || t.service[parent] === t.service[child]) continue;
+    marks[parent] |= STITCHED;
+    const who = resolver.attrsIdentity(t.attrs(child)) ?? identityOf(parent);
+    add(stitchedCall(t.traceIdOf(parent), t.cols[parent]!, t.at[parent]!, t.service[parent]!, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
   }
 
-  for (const node of nodes.values()) {
-    const { span } = node;
-    const parent = span.parentSpanId ? nodes.get(span.parentSpanId) : undefined;
-    if (node.stitched) {
+  for (let k = 0; k < n; k++) {
+    const cols = t.cols[k]!;
+    const i = t.at[k]!;
+    const kind = cols.kinds[i]!;
+    const letters = cols.letters[i]!;
+    const service = t.service[k]!;
+    if (marks[k]! & STITCHED) {
       // Its call was emitted from the server side; a stitched server span may still be an entry.
-    } else if (node.letters & GEN_AI_KEYS && text(span.attributes, K.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
-      const who = identityOf(node);
-      add(toolCall(node, who), who);
-    } else if (isOutbound(span)) {
-      const server = options.takeChild?.(span.traceId, span.spanId, node.service);
+    } else if (letters & GEN_AI_KEYS && text(t.attrs(k), K.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
+      const who = identityOf(k);
+      add(toolCall(t.traceIdOf(k), cols, i, service, who), who);
+    } else if (isOutbound(kind, letters)) {
+      const traceId = t.traceIdOf(k);
+      const server = options.takeChild?.(traceId, t.spanIdOf(k), service);
       if (server) {
         // Its server span came in an earlier part of the trace.
-        const to: Node = { span: server.span, resource: server.resource, service: server.service, letters: server.span.attributes.letters, stitched: false };
-        const who = resolver.spanIdentity(server.span) ?? identityOf(node);
-        add(stitchedCall(node, to, who), who);
+        const who = resolver.attrsIdentity(serverAttrs(server.cols, 0)) ?? identityOf(k);
+        add(stitchedCall(traceId, cols, i, service, server.cols, 0, server.service, who), who);
       } else {
-        const who = identityOf(node);
-        const call = outboundCall(node, who);
+        const who = identityOf(k);
+        const call = outboundCall(traceId, cols, i, service, who);
         add(call, who);
         // Only calls whose callee may yet send its spans: not databases, not external peers.
         if (options.remember && call.protocol !== 'db' && !call.external) {
-          options.remember(span.traceId, span.spanId, { ...detached(node), service: node.service, identity: who });
+          options.remember(traceId, call.spanId, { cols: cols.copySpan(i), service, identity: who });
         }
       }
     }
-    if ((span.kind === SpanKind.SERVER || span.kind === SpanKind.CONSUMER) && !parent && !node.lateStitched) {
-      const who = resolver.spanIdentity(span);
-      if (who) add(serverOnlyCall(node, who), who);
-      else if (options.boundary && span.parentSpanId) add(serverOnlyCall(node, BOUNDARY), BOUNDARY);
+    if ((kind === SpanKind.SERVER || kind === SpanKind.CONSUMER) && t.parent[k]! < 0 && !(marks[k]! & LATE_STITCHED)) {
+      const who = resolver.attrsIdentity(t.attrs(k));
+      const traceId = t.traceIdOf(k);
+      if (who) add(serverOnlyCall(traceId, cols, i, service, who), who);
+      else if (options.boundary && t.hasParent(k)) add(serverOnlyCall(traceId, cols, i, service, BOUNDARY), BOUNDARY);
       // Its caller's span may yet come, in a later part of the trace.
-      if (options.rememberServer && span.parentSpanId) {
-        options.rememberServer(span.traceId, span.parentSpanId, { ...detached(node), service: node.service, identity: who ?? identityOf(node) });
+      if (options.rememberServer && t.hasParent(k)) {
+        options.rememberServer(traceId, t.parentSpanIdOf(k), { cols: cols.copySpan(i), service, identity: who ?? identityOf(k) });
       }
     }
   }
 
-  const parentOf = (id: string) => nodes.get(id)?.span.parentSpanId || undefined;
+  // The parent links by span id, made only when a chain has calls that start together.
+  let parents: Map<string, string> | undefined;
+  const parentOf = (id: string) => {
+    if (!parents) {
+      parents = new Map();
+      for (let k = 0; k < n; k++) parents.set(t.spanIdOf(k), t.parentSpanIdOf(k));
+    }
+    return parents.get(id) || undefined;
+  };
   return { calls, chains: chainsOf(calls, names, parentOf) };
 }
 
-/**
- * A span and its resource as held after its trace: a span read from a request's columns is copied
- * out, so that remembering it does not keep the whole request in memory.
- */
-function detached(node: Node): TraceSpan {
-  const attrs = node.span.attributes;
-  if (!(attrs instanceof ColumnAttrs)) return { span: node.span, resource: node.resource };
-  const copy = attrs.cols.copySpan(attrs.owner);
-  return { span: copy.span(0), resource: copy.resourceAttrs(0) };
+function isOutbound(kind: number, letters: number): boolean {
+  if (kind === SpanKind.CLIENT || kind === SpanKind.PRODUCER) return true;
+  return kind === SpanKind.UNSPECIFIED && (letters & PREFIXED) !== 0;
 }
 
-function isOutbound(span: SpanView): boolean {
-  if (span.kind === SpanKind.CLIENT || span.kind === SpanKind.PRODUCER) return true;
-  return span.kind === SpanKind.UNSPECIFIED && hasPrefix(span.attributes);
-}
-
-function stitchedCall(client: Node, server: Node, who: ResolvedIdentity): Call {
-  const c = client.span;
-  const s = server.span;
-  const op = pickOperation(operationOf(c.name, c.attributes, client.letters), operationOf(s.name, s.attributes, server.letters));
-  const call = baseCall(client, who, op);
-  call.serverSpanId = s.spanId;
-  call.peer = server.service;
+function stitchedCall(
+  traceId: string,
+  cCols: SpanColumns,
+  ci: number,
+  cService: string,
+  sCols: SpanColumns,
+  si: number,
+  sService: string,
+  who: ResolvedIdentity,
+): Call {
+  const c = clientAttrs(cCols, ci);
+  const s = serverAttrs(sCols, si);
+  const cLetters = c.letters;
+  const sLetters = s.letters;
+  const op = pickOperation(operationOf(cCols.names[ci]!, c, cLetters), operationOf(sCols.names[si]!, s, sLetters));
+  const call = baseCall(traceId, cCols, ci, cService, c, who, op);
+  call.serverSpanId = sCols.spanId(si);
+  call.peer = sService;
   call.peerKind = 'service';
-  call.status = statusOf(c.statusCode === StatusCode.ERROR || s.statusCode === StatusCode.ERROR ? StatusCode.ERROR : Math.max(c.statusCode, s.statusCode));
-  const httpStatus = httpStatusOf(s.attributes, server.letters) ?? httpStatusOf(c.attributes, client.letters);
+  const cStatus = cCols.statuses[ci]!;
+  const sStatus = sCols.statuses[si]!;
+  call.status = statusOf(cStatus === StatusCode.ERROR || sStatus === StatusCode.ERROR ? StatusCode.ERROR : Math.max(cStatus, sStatus));
+  const httpStatus = httpStatusOf(s, sLetters) ?? httpStatusOf(c, cLetters);
   if (httpStatus !== undefined) call.httpStatus = httpStatus;
   else delete call.httpStatus;
-  setTarget(call, c.attributes, client.letters, s.attributes, server.letters);
-  addClientSide(call.source, s.attributes);
+  setTarget(call, c, cLetters, s, sLetters);
+  addClientSide(call.source, s);
   return call;
 }
 
@@ -206,22 +256,23 @@ function pickOperation(client: Operation, server: Operation): Operation {
   return { ...server, protocol };
 }
 
-function outboundCall(node: Node, who: ResolvedIdentity): Call {
-  const attrs = node.span.attributes;
-  const op = operationOf(node.span.name, attrs, node.letters);
-  const call = baseCall(node, who, op);
-  const peer = peerOf(attrs, op.protocol, node.letters);
+function outboundCall(traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): Call {
+  const attrs = clientAttrs(cols, i);
+  const letters = attrs.letters;
+  const op = operationOf(cols.names[i]!, attrs, letters);
+  const call = baseCall(traceId, cols, i, service, attrs, who, op);
+  const peer = peerOf(attrs, op.protocol, letters);
   call.peer = peer.peer;
   call.peerKind = peer.kind;
   call.external = peer.external;
-  setTarget(call, attrs, node.letters);
+  setTarget(call, attrs, letters);
   return call;
 }
 
-function toolCall(node: Node, who: ResolvedIdentity): Call {
-  const attrs = node.span.attributes;
+function toolCall(traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): Call {
+  const attrs = clientAttrs(cols, i);
   const tool = text(attrs, K.GEN_AI_TOOL_NAME) ?? UNKNOWN_PEER;
-  const call = baseCall(node, who, operationOf(node.span.name, attrs));
+  const call = baseCall(traceId, cols, i, service, attrs, who, operationOf(cols.names[i]!, attrs));
   call.peer = TOOL_PEER_PREFIX + tool;
   call.peerKind = 'tool';
   call.protocol = 'genai';
@@ -231,19 +282,20 @@ function toolCall(node: Node, who: ResolvedIdentity): Call {
   return call;
 }
 
-function serverOnlyCall(node: Node, who: ResolvedIdentity): Call {
-  const attrs = node.span.attributes;
-  const call = baseCall(node, who, operationOf(node.span.name, attrs, node.letters));
-  call.serverSpanId = node.span.spanId;
+function serverOnlyCall(traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): Call {
+  const attrs = serverAttrs(cols, i);
+  const letters = attrs.letters;
+  const call = baseCall(traceId, cols, i, service, attrs, who, operationOf(cols.names[i]!, attrs, letters));
+  call.serverSpanId = call.spanId;
   call.service = UNINSTRUMENTED_CALLER;
-  call.peer = node.service;
+  call.peer = service;
   call.peerKind = 'service';
   // The resource describes the callee here, not the caller: keep only what the client side says.
   call.source = {};
   delete call.version;
   addClientSide(call.source, attrs);
-  setTarget(call, attrs, node.letters);
-  if (node.letters & CONDUCT_KEYS) addAuditRecord(call, attrs);
+  setTarget(call, attrs, letters);
+  if (letters & CONDUCT_KEYS) addAuditRecord(call, attrs);
   return call;
 }
 
@@ -260,32 +312,35 @@ function addAuditRecord(call: Call, attrs: AttrReader): void {
   if (account) call.source.account = account;
 }
 
-function baseCall(node: Node, who: ResolvedIdentity, op: Operation): Call {
-  const { span } = node;
+/** The fields every call takes from its span (span i of `cols`, its attributes `attrs`). */
+function baseCall(traceId: string, cols: SpanColumns, i: number, service: string, attrs: AttrReader, who: ResolvedIdentity, op: Operation): Call {
+  const resource = cols.resourceAttrs(cols.resourceOf[i]!);
+  const letters = attrs.letters;
+  const startMs = finite(cols.starts[i]!);
   const call: Call = {
-    traceId: span.traceId,
-    spanId: span.spanId,
-    parentSpanId: span.parentSpanId,
+    traceId,
+    spanId: cols.spanId(i),
+    parentSpanId: cols.parentSpanId(i),
     identity: who.id,
     identityKind: who.kind,
-    service: node.service,
+    service,
     peer: UNKNOWN_PEER,
     peerKind: 'virtual',
     external: false,
     operation: op.operation,
     protocol: op.protocol,
-    startMs: finite(span.startMs),
-    durationMs: Math.max(0, finite(span.endMs) - finite(span.startMs)),
-    status: statusOf(span.statusCode),
-    name: clean(span.name, MAX_TEXT_LENGTH),
-    source: sourceOf(node.resource),
+    startMs,
+    durationMs: Math.max(0, finite(cols.ends[i]!) - startMs),
+    status: statusOf(cols.statuses[i]!),
+    name: clean(cols.names[i]!, MAX_TEXT_LENGTH),
+    source: sourceOf(resource),
   };
-  const version = text(node.resource, K.SERVICE_VERSION, MAX_VERSION_LENGTH);
+  const version = text(resource, K.SERVICE_VERSION, MAX_VERSION_LENGTH);
   if (version) call.version = version;
   if (op.source === 'path' || op.source === 'name') call.pathOperation = true;
-  const httpStatus = httpStatusOf(span.attributes, node.letters);
+  const httpStatus = httpStatusOf(attrs, letters);
   if (httpStatus !== undefined) call.httpStatus = httpStatus;
-  const errorCode = node.letters & ERROR_KEYS ? text(span.attributes, K.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) : undefined;
+  const errorCode = letters & ERROR_KEYS ? text(attrs, K.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) : undefined;
   if (errorCode) call.errorCode = errorCode;
   return call;
 }

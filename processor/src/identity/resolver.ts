@@ -2,6 +2,7 @@ import { attributeKeyId, type AttrReader, type SpanView } from '@conduct/proto';
 import { K } from '../keys.js';
 import type { IdentityKind, IdentityRule } from '../model.js';
 import { clean } from '../calls/attrs.js';
+import { itemsOfSpans, TraceTable } from '../calls/trace-table.js';
 
 /** Longest identity id kept; longer ids are cut. */
 export const MAX_IDENTITY_LENGTH = 256;
@@ -37,22 +38,26 @@ export interface TraceSpan {
   span: SpanView;
   /** The resource's attributes: one reader per resource, shared by its spans. */
   resource: AttrReader;
-  /** `serviceOf(resource)`, when the caller has it already. */
-  service?: string;
 }
 
 export interface IdentityResolver {
   /** The first span-level rule that matches the span's own attributes, if any. */
   spanIdentity(span: SpanView): ResolvedIdentity | undefined;
+  /** As spanIdentity, from the span's attributes. */
+  attrsIdentity(attrs: AttrReader): ResolvedIdentity | undefined;
   /** The identity of the workload itself: the first resource rule that matches (never undefined). */
   resourceIdentity(resource: AttrReader): ResolvedIdentity;
   /**
    * The acting identity of every span of one trace, keyed by span id: the span's own span-level
    * identity, else its parent's acting identity when the parent is in the same service (up the
    * same-service ancestry), else the resource's identity. Independent of the order of `spans`.
-   * `spans` may come keyed by span id already (the first span of each id), as `deriveTrace` has them.
    */
-  resolveTrace(spans: readonly TraceSpan[] | ReadonlyMap<string, TraceSpan>): Map<string, ResolvedIdentity>;
+  resolveTrace(spans: readonly TraceSpan[]): Map<string, ResolvedIdentity>;
+  /**
+   * resolveTrace for a loaded trace (the hot path): fills `table.service` with each span's caller
+   * service and `acting` (by span index) with each span's acting identity.
+   */
+  resolveTable(table: TraceTable, acting: (ResolvedIdentity | undefined)[]): void;
 }
 
 interface CompiledRule {
@@ -85,10 +90,6 @@ export function serviceOf(resource: AttrReader): string {
   return key;
 }
 
-function serviceOfSpan(ts: TraceSpan): string {
-  return ts.service ?? serviceOf(ts.resource);
-}
-
 /**
  * Builds a resolver for ordered rules. Span-level rules are tried first, in their order; then
  * inheritance from the same-service parent; then resource rules, in their order. Throws when a
@@ -113,9 +114,9 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
   const resourceRules = compiled.filter((c) => c.rule.from === 'resource');
   const resourceCache = new WeakMap<AttrReader, ResolvedIdentity>();
 
-  const spanIdentity = (span: SpanView): ResolvedIdentity | undefined => {
+  const attrsIdentity = (attrs: AttrReader): ResolvedIdentity | undefined => {
     for (const c of spanRules) {
-      const found = apply(c, span.attributes);
+      const found = apply(c, attrs);
       if (found) return found;
     }
     return undefined;
@@ -133,54 +134,63 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
     return found;
   };
 
-  const resolveTrace = (spans: readonly TraceSpan[] | ReadonlyMap<string, TraceSpan>): Map<string, ResolvedIdentity> => {
-    let byId: ReadonlyMap<string, TraceSpan>;
-    if (spans instanceof Map) byId = spans;
-    else {
-      const keyed = new Map<string, TraceSpan>();
-      for (const ts of spans as readonly TraceSpan[]) if (!keyed.has(ts.span.spanId)) keyed.set(ts.span.spanId, ts);
-      byId = keyed;
+  // One path and one walk mark per span for every walk of the trace: most walks end at their
+  // first span, so a span joins them only when the walk moves on to its parent.
+  const path: number[] = [];
+  const marks: number[] = [];
+  const resolveTable = (t: TraceTable, acting: (ResolvedIdentity | undefined)[]): void => {
+    const n = t.n;
+    const service = t.service;
+    let last: AttrReader | undefined;
+    for (let k = 0; k < n; k++) {
+      const resource = t.resource[k]!;
+      if (resource !== last) service[k] = serviceOf((last = resource));
+      else service[k] = service[k - 1]!;
+      marks[k] = -1;
     }
-    const acting = new Map<string, ResolvedIdentity>();
-    // One path and one seen set for every walk of the trace: most walks end at their first span,
-    // so a span joins them only when the walk moves on to its parent.
-    const path: TraceSpan[] = [];
-    const seen = new Set<string>();
-    for (const start of byId.values()) {
-      if (acting.has(start.span.spanId)) continue;
+    acting.length = n;
+    acting.fill(undefined);
+    for (let start = 0; start < n; start++) {
+      if (acting[start] !== undefined) continue;
       // Walk up the same-service ancestry until a span with a known or span-level identity.
-      if (path.length > 0) path.length = 0;
-      if (seen.size > 0) seen.clear();
-      let current: TraceSpan | undefined = start;
+      path.length = 0;
+      let current = start;
       let found: ResolvedIdentity | undefined;
-      while (current) {
-        const known = acting.get(current.span.spanId);
-        if (known) {
+      for (;;) {
+        const known = acting[current];
+        if (known !== undefined) {
           found = known;
           break;
         }
-        const own = spanIdentity(current.span);
+        const own = attrsIdentity(t.attrs(current));
         if (own) {
-          acting.set(current.span.spanId, own);
-          found = own;
+          acting[current] = found = own;
           break;
         }
-        const parent: TraceSpan | undefined = current.span.parentSpanId ? byId.get(current.span.parentSpanId) : undefined;
-        if (!parent || parent === current || seen.has(parent.span.spanId) || serviceOfSpan(parent) !== serviceOfSpan(current)) {
-          found = resourceIdentity(current.resource);
-          acting.set(current.span.spanId, found);
+        const parent = t.parent[current]!;
+        if (parent < 0 || parent === current || marks[parent] === start || service[parent] !== service[current]) {
+          acting[current] = found = resourceIdentity(t.resource[current]!);
           break;
         }
-        seen.add(current.span.spanId);
+        marks[current] = start;
         path.push(current);
         current = parent;
       }
-      for (const ts of path) acting.set(ts.span.spanId, found ?? resourceIdentity(ts.resource));
+      for (const k of path) acting[k] = found;
     }
-    return acting;
   };
 
-  return { spanIdentity, resourceIdentity, resolveTrace };
+  const resolveTrace = (spans: readonly TraceSpan[]): Map<string, ResolvedIdentity> => {
+    const { traceId, items } = itemsOfSpans(spans);
+    const t = new TraceTable().load(traceId, items);
+    const acting: (ResolvedIdentity | undefined)[] = [];
+    resolveTable(t, acting);
+    const byId = new Map<string, ResolvedIdentity>();
+    for (let k = 0; k < t.n; k++) byId.set(t.spanIdOf(k), acting[k]!);
+    return byId;
+  };
+
+  return { spanIdentity: (span) => attrsIdentity(span.attributes), attrsIdentity, resourceIdentity, resolveTrace, resolveTable };
 }
 
 /**

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Buffer } from 'node:buffer';
 import { decodeTracesRequest, decodeTracesRequestColumns, DecodeError, encodeTracesRequest, columnsFromData, type SpanColumns, type TracesRequestData } from '@conduct/proto';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES, type TraceSpan } from '../identity/index.js';
-import { deriveTrace } from '../calls/index.js';
+import { deriveItems, deriveTrace } from '../calls/index.js';
 import { createStitcher } from '../stitch/index.js';
 import { objectAttrs } from '../keys.js';
 import { attributeKeepFor } from './keep.js';
@@ -43,7 +43,8 @@ function viaColumns(requests: SpanColumns[]): Record<string, unknown> {
   const stitcher = createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
   // Spans stamped far ahead complete traces by the watermark as they arrive.
   const done = requests.flatMap((cols) => stitcher.add(cols));
-  return Object.fromEntries([...done, ...stitcher.flush()].map((t) => [t.traceId, deriveTrace(t.spans, resolver).chains]));
+  // As the pipeline derives them: read in place from the columns the stitcher held.
+  return Object.fromEntries([...done, ...stitcher.flush()].map((t) => [t.traceId, deriveItems(t, resolver).chains]));
 }
 
 function same(bytes: Uint8Array): 'ok' | 'refused' {

@@ -4,7 +4,7 @@ import type { AcceptOutcome, Chain, ChainBatch, ChainConsumer, IdentityRule, Log
 import { silentLogger } from '../model.js';
 import { K } from '../keys.js';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
-import { deriveTrace, type DeriveOptions } from '../calls/index.js';
+import { deriveItems, type DeriveOptions } from '../calls/index.js';
 import { attributeKeepFor } from './keep.js';
 import {
   createRecentClients,
@@ -183,10 +183,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const traceSummaries: TraceSummary[] = [];
       let spans = 0;
       for (const trace of slice) {
-        spans += trace.spans.length;
+        spans += trace.spanCount;
         traceSummaries.push(summarise(trace));
         try {
-          const derived = deriveTrace(trace.spans, resolver, trace.late === 'joins' || trace.late === 'maybe' ? lateDerive : onTimeDerive);
+          const derived = deriveItems(trace, resolver, trace.late === 'joins' || trace.late === 'maybe' ? lateDerive : onTimeDerive);
           for (const chain of derived.chains) chains.push(chain);
           totals.calls += derived.calls.length;
           metrics.calls.inc(derived.calls.length);
@@ -294,17 +294,24 @@ function summarise(trace: CompletedTrace): TraceSummary {
   let startMs = Infinity;
   let endMs = -Infinity;
   const services = new Set<string>();
-  for (const { span, resource } of trace.spans) {
-    if (span.startMs < startMs) startMs = span.startMs;
-    if (span.endMs > endMs) endMs = span.endMs;
-    const name = resource.get(K.SERVICE_NAME);
-    if (services.size < MAX_SUMMARY_SERVICES && typeof name === 'string') services.add(name);
+  const items = trace.items;
+  for (let k = 0; k < items.length; k += 2) {
+    const cols = items[k] as SpanColumns;
+    const i = items[k + 1] as number;
+    const start = cols.starts[i]!;
+    const end = cols.ends[i]!;
+    if (start < startMs) startMs = start;
+    if (end > endMs) endMs = end;
+    if (services.size < MAX_SUMMARY_SERVICES) {
+      const name = cols.resourceAttrs(cols.resourceOf[i]!).get(K.SERVICE_NAME);
+      if (typeof name === 'string') services.add(name);
+    }
   }
   const summary: TraceSummary = {
     traceId: trace.traceId,
     startMs: Number.isFinite(startMs) ? startMs : 0,
     endMs: Number.isFinite(endMs) ? endMs : 0,
-    spans: trace.spans.length,
+    spans: trace.spanCount,
     services: [...services],
   };
   if (trace.late) summary.late = trace.late;

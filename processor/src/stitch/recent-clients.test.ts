@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { RememberedClient } from '../calls/index.js';
+import { itemsOfSpans } from '../calls/trace-table.js';
 import { resource, span, SpanKind } from '../calls/testdata/trace-builder.js';
 import { createRecentClients } from './recent-clients.js';
 
 const shop = resource('shop');
 const client = (id: string): RememberedClient => ({
-  ...span(shop, { id, kind: SpanKind.CLIENT }),
+  cols: itemsOfSpans([span(shop, { id, kind: SpanKind.CLIENT })]).items[0] as RememberedClient['cols'],
   service: 'shop',
   identity: { id: 'svc:shop', kind: 'workload' },
 });
@@ -38,7 +39,7 @@ describe('recent client spans', () => {
     recent.remember(T, 'new', client('new'));
     clock.t = 10_000;
     expect(recent.take(T, 'old', 'inventory')).toBeUndefined();
-    expect(recent.take(T, 'new', 'inventory')?.span.spanId).toBeDefined();
+    expect(recent.take(T, 'new', 'inventory')?.cols.spanId(0)).toBe(span(shop, { id: 'new' }).span.spanId);
     expect(recent.stats()).toMatchObject({ spans: 0, expired: 1, hits: 1, misses: 1 });
   });
 

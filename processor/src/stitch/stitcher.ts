@@ -1,5 +1,6 @@
 import type { SpanColumns } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
+import { dropDuplicateSpans, SpanIndex, type SpanItems } from '../calls/trace-table.js';
 import type { RecentClientsConfig } from './recent-clients.js';
 import { Recency } from './recency.js';
 
@@ -96,12 +97,33 @@ export const COMPLETION_REASONS: readonly CompletionReason[] = ['idle', 'waterma
 export type LatePart = 'joins' | 'maybe' | 'fragment';
 export const LATE_PARTS: readonly LatePart[] = ['joins', 'maybe', 'fragment'];
 
-export interface CompletedTrace {
-  traceId: string;
-  spans: TraceSpan[];
-  reason: CompletionReason;
-  /** Absent when no earlier part of the trace is known or possible (see LatePart). */
-  late?: LatePart;
+/**
+ * A trace whose spans are complete: its spans as (columns, index) pairs, the first of each span
+ * id, for derivation to read in place (`deriveItems`). No object per span is made at completion.
+ */
+export class CompletedTrace {
+  constructor(
+    readonly traceId: string,
+    readonly items: SpanItems,
+    readonly reason: CompletionReason,
+    /** Absent when no earlier part of the trace is known or possible (see LatePart). */
+    readonly late?: LatePart,
+  ) {}
+
+  get spanCount(): number {
+    return this.items.length >> 1;
+  }
+
+  /** The spans as objects, made on each read (tests, and callers of the object API). */
+  get spans(): TraceSpan[] {
+    const spans: TraceSpan[] = [];
+    for (let k = 0; k < this.items.length; k += 2) {
+      const cols = this.items[k] as SpanColumns;
+      const i = this.items[k + 1] as number;
+      spans.push({ span: cols.span(i, this.traceId), resource: cols.resourceAttrs(cols.resourceOf[i]!) });
+    }
+    return spans;
+  }
 }
 
 export interface StitcherStats {
@@ -137,9 +159,9 @@ interface Pending {
   /**
    * Each span as its request's columns followed by its index in them: two array slots per held
    * span, and the request's typed arrays shared by its spans. A request's columns stay in memory
-   * while any of its spans is pending. The TraceSpan objects are made when the trace completes.
+   * while any of its spans is pending. Handed over as they are when the trace completes.
    */
-  items: (SpanColumns | number)[];
+  items: SpanItems;
   lastArrivalMs: number;
   maxEndMs: number;
   /** The trace's key in the watermark heap: its maxEndMs when pushed, so at most maxEndMs. */
@@ -154,7 +176,7 @@ interface Pending {
   touch: number;
 }
 
-const NO_ITEMS: (SpanColumns | number)[] = [];
+const NO_ITEMS: SpanItems = [];
 
 /** A remembered completion: its number in the completion order and its processing time. */
 interface Completion {
@@ -208,33 +230,21 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   let lateSpans = 0;
   let duplicateSpans = 0;
   let newestEndMs = -Infinity;
+  const ids = new SpanIndex();
 
   const complete = (p: Pending, reason: CompletionReason, out: CompletedTrace[]) => {
     pending.delete(p.traceId);
     const items = p.items;
     p.items = NO_ITEMS;
     p.done = true;
-    const spans: TraceSpan[] = [];
+    const held = items.length >> 1;
     // A span id seen twice in a trace is the same span sent again (a sender's retry after an
     // answer it never got, replayed by the journal too): it is kept once.
-    const seen = items.length > 2 ? new Set<string>() : undefined;
-    for (let k = 0; k < items.length; k += 2) {
-      const cols = items[k] as SpanColumns;
-      const i = items[k + 1] as number;
-      const span = cols.span(i, p.traceId);
-      if (seen) {
-        if (seen.has(span.spanId)) {
-          duplicateSpans++;
-          continue;
-        }
-        seen.add(span.spanId);
-      }
-      spans.push({ span, resource: cols.resourceAttrs(cols.resourceOf[i]!) });
-    }
-    pendingSpans -= items.length >> 1;
+    duplicateSpans += dropDuplicateSpans(items, ids);
+    pendingSpans -= held;
     completed[reason]++;
     if (remembered > 0) rememberCompleted(p.traceId, clock.now());
-    out.push(p.late ? { traceId: p.traceId, spans, reason, late: p.late } : { traceId: p.traceId, spans, reason });
+    out.push(new CompletedTrace(p.traceId, items, reason, p.late));
   };
 
   const watermark = () => newestEndMs - latenessMs;
@@ -257,13 +267,19 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     const now = clock.now();
     const ceiling = now + futureSkewMs;
     const touched = new Set<Pending>();
+    let p: Pending | undefined;
     for (let i = 0; i < data.spanCount; i++) {
-      const traceId = data.traceId(i);
-      let p = pending.get(traceId);
-      if (!p) {
-        const late = latePartOf(traceId, now);
-        p = { traceId, items: [], lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
-        pending.set(traceId, p);
+      // A request holds a trace's spans next to each other, mostly: the trace id is made text and
+      // looked up once per run of spans, not per span.
+      if (p === undefined || !data.sameTrace(i, i - 1)) {
+        const traceId = data.traceId(i);
+        p = pending.get(traceId);
+        if (!p) {
+          const late = latePartOf(traceId, now);
+          p = { traceId, items: [], lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
+          pending.set(traceId, p);
+        }
+        touched.add(p);
       }
       if (p.late !== undefined && p.late !== 'maybe') lateSpans++;
       p.items.push(data, i);
@@ -274,7 +290,6 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
       if (end > p.maxEndMs) p.maxEndMs = end;
       const markEnd = end > ceiling ? ceiling : end;
       if (markEnd > newestEndMs) newestEndMs = markEnd;
-      touched.add(p);
     }
     for (const p of touched) {
       p.lastArrivalMs = now;

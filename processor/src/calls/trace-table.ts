@@ -1,0 +1,217 @@
+import { ColumnAttrs, ColumnsBuilder, hexInto, knownAttributeKeyId, ObjectAttrs, PARENT_ID_AT, SPAN_ID_AT, type AttrReader, type SpanColumns } from '@conduct/proto';
+import type { TraceSpan } from '../identity/index.js';
+
+/**
+ * The spans of one trace as they wait in the stitcher and reach derivation: each span as its
+ * request's columns followed by its index in them (two array slots per span, no object).
+ */
+export type SpanItems = (SpanColumns | number)[];
+
+/** Traces up to this many spans find ids by scanning; larger ones through a hash index. */
+const SCAN_MAX = 16;
+/** Stands in the reused arrays for columns released. */
+const NO_COLUMNS = placeholder();
+const NO_RESOURCE = NO_COLUMNS.resourceAttrs(0);
+/** Mixed into the id hashes, so that a sender cannot choose ids that all collide. */
+const SEED = (Math.random() * 0x7fffffff) | 0;
+
+/**
+ * Span ids of one trace, compared as bytes: a span's index in the order added, its first span of
+ * each id kept. Hand-written instead of a Map keyed by hex text because making that text for every
+ * span (and its parent) was most of what completing a trace cost, and most ids are never kept.
+ */
+export class SpanIndex {
+  n = 0;
+  cols: SpanColumns[] = [];
+  at: number[] = [];
+  private hashed = false;
+  private readonly heads = new Map<number, number>();
+  private next: number[] = [];
+
+  /** Empties the index for a trace of at most `spans` spans. */
+  reset(spans: number): void {
+    this.n = 0;
+    this.hashed = spans > SCAN_MAX;
+    if (this.hashed) this.heads.clear();
+  }
+
+  /** The index of the span whose span id is the id at `field` of span i of `c`, else -1. */
+  find(c: SpanColumns, i: number, field: number): number {
+    if (!this.hashed) {
+      for (let k = 0; k < this.n; k++) if (c.idIs(i, field, this.cols[k]!, this.at[k]!)) return k;
+      return -1;
+    }
+    for (let k = this.heads.get(c.idHash(i, field, SEED)) ?? -1; k >= 0; k = this.next[k]!) {
+      if (c.idIs(i, field, this.cols[k]!, this.at[k]!)) return k;
+    }
+    return -1;
+  }
+
+  /** Adds span i of `c` unless a span of its id is there; true when added. */
+  add(c: SpanColumns, i: number): boolean {
+    if (this.find(c, i, SPAN_ID_AT) >= 0) return false;
+    const k = this.n++;
+    this.cols[k] = c;
+    this.at[k] = i;
+    if (this.hashed) {
+      const h = c.idHash(i, SPAN_ID_AT, SEED);
+      this.next[k] = this.heads.get(h) ?? -1;
+      this.heads.set(h, k);
+    }
+    return true;
+  }
+
+  /**
+   * Drops the references to columns (so that an index kept for reuse holds no request); keeps the
+   * arrays' storage (emptying them by length cost 2.6% of the pipeline thread: storage freed and
+   * grown again for every trace).
+   */
+  release(): void {
+    const cols = this.cols;
+    for (let k = 0; k < this.n; k++) cols[k] = NO_COLUMNS;
+    if (this.hashed) this.heads.clear();
+    this.n = 0;
+  }
+}
+
+/**
+ * Keeps the first span of each span id in `items` (in place); returns the number dropped. A span
+ * id seen twice in a trace is the same span sent again.
+ */
+export function dropDuplicateSpans(items: SpanItems, index: SpanIndex): number {
+  const total = items.length >> 1;
+  if (total < 2) return 0;
+  index.reset(total);
+  let out = 0;
+  for (let k = 0; k < items.length; k += 2) {
+    const c = items[k] as SpanColumns;
+    const i = items[k + 1] as number;
+    if (!index.add(c, i)) continue;
+    items[out++] = c;
+    items[out++] = i;
+  }
+  index.release();
+  items.length = out;
+  return total - (out >> 1);
+}
+
+/**
+ * One trace loaded for derivation: its spans (first of each id) by index, each span's parent as an
+ * index (-1: a root, or a parent not in the trace), and per-span state the derivation fills in.
+ * Reused from trace to trace; everything a call keeps is copied out of it.
+ */
+export class TraceTable extends SpanIndex {
+  /** The trace id of every span; '' when they may differ (see traceIdOf). */
+  traceId = '';
+  parent: number[] = [];
+  /** Each span's resource reader (one per resource of a request). */
+  resource: ColumnAttrs[] = [];
+  /** Filled by the caller: the caller service of each span. */
+  service: string[] = [];
+  /** Reader moved from span to span by `attrs` (it holds the last span's columns until moved). */
+  private cursor: ColumnAttrs | undefined;
+
+  /** Loads `items`; `traceId` when every span carries it (a stitched trace). */
+  load(traceId: string, items: SpanItems): this {
+    this.traceId = traceId;
+    this.reset(items.length >> 1);
+    for (let k = 0; k < items.length; k += 2) this.add(items[k] as SpanColumns, items[k + 1] as number);
+    const n = this.n;
+    for (let k = 0; k < n; k++) {
+      const c = this.cols[k]!;
+      const i = this.at[k]!;
+      this.parent[k] = c.isRoot(i) ? -1 : this.find(c, i, PARENT_ID_AT);
+      this.resource[k] = c.resourceAttrs(c.resourceOf[i]!);
+    }
+    return this;
+  }
+
+  /** Drops every reference to the trace's columns. */
+  unload(): void {
+    const resource = this.resource;
+    for (let k = 0; k < this.n; k++) resource[k] = NO_RESOURCE;
+    this.release();
+  }
+
+  /** True when span k names a parent (in the trace or not). */
+  hasParent(k: number): boolean {
+    return !this.cols[k]!.isRoot(this.at[k]!);
+  }
+
+  traceIdOf(k: number): string {
+    return this.traceId || this.cols[k]!.traceId(this.at[k]!);
+  }
+
+  spanIdOf(k: number): string {
+    return this.cols[k]!.spanId(this.at[k]!);
+  }
+
+  parentSpanIdOf(k: number): string {
+    return this.cols[k]!.parentSpanId(this.at[k]!);
+  }
+
+  /** The attributes of span k, through one reader moved here: read them before the next call. */
+  attrs(k: number): ColumnAttrs {
+    const c = this.cols[k]!;
+    const i = this.at[k]!;
+    return this.cursor ? this.cursor.moveTo(c, i) : (this.cursor = new ColumnAttrs(c, i));
+  }
+}
+
+/**
+ * Spans handed over as objects (tests, and callers of the object API) in columns of their own,
+ * read as the decoders' columns are: the same fields, ids as bytes, and each attribute whose key
+ * has an id (a key without one is read by nobody). The trace id is '' unless every span has one.
+ */
+export function itemsOfSpans(spans: readonly TraceSpan[]): { traceId: string; items: SpanItems } {
+  const b = new ColumnsBuilder();
+  const resources = new Map<AttrReader, number>();
+  const ids = new Uint8Array(32);
+  let traceId = spans.length > 0 ? spans[0]!.span.traceId : '';
+  for (const { span, resource } of spans) {
+    let r = resources.get(resource);
+    if (r === undefined) {
+      resources.set(resource, (r = resources.size));
+      b.beginResource();
+      copyAttrs(resource, b);
+      b.endResource();
+    }
+    if (span.traceId !== traceId) traceId = '';
+    b.beginSpan();
+    copyAttrs(span.attributes, b);
+    hexInto(span.traceId, ids, 0, 16);
+    hexInto(span.spanId, ids, SPAN_ID_AT, 8);
+    if (span.parentSpanId === '') ids.fill(0, PARENT_ID_AT, 32);
+    else hexInto(span.parentSpanId, ids, PARENT_ID_AT, 8);
+    b.endSpan(ids, 0, span.name, span.kind, span.statusCode, span.startMs, span.endMs, r);
+  }
+  const cols = b.finish(0, '');
+  const items: SpanItems = [];
+  for (let i = 0; i < cols.spanCount; i++) items.push(cols, i);
+  return { traceId, items };
+}
+
+/** Columns of one empty span and resource. */
+function placeholder(): SpanColumns {
+  const b = new ColumnsBuilder();
+  b.beginResource();
+  b.endResource();
+  b.beginSpan();
+  b.endSpan(new Uint8Array(0), -1, '', 0, 0, 0, 0, 0);
+  return b.finish(0, '');
+}
+
+function copyAttrs(reader: AttrReader, into: ColumnsBuilder): void {
+  if (reader instanceof ColumnAttrs) {
+    const { cols, owner } = reader;
+    for (let j = cols.attrStart[owner]!; j < cols.attrStart[owner + 1]!; j++) into.append(cols.attrKeys[j]!, cols.attrValues[j]!);
+  } else if (reader instanceof ObjectAttrs) {
+    for (const key in reader.record) {
+      const id = knownAttributeKeyId(key);
+      if (id !== undefined) into.append(id, reader.record[key]!);
+    }
+  } else {
+    throw new TypeError('attributes must be read through ColumnAttrs or ObjectAttrs');
+  }
+  into.orLetters(reader.letters);
+}
