@@ -1,4 +1,4 @@
-import { ColumnAttrs, ColumnsBuilder, hexInto, knownAttributeKeyId, ObjectAttrs, PARENT_ID_AT, SPAN_ID_AT, type AttrReader, type SpanColumns } from '@conduct/proto';
+import { ColumnAttrs, hexInto, knownAttributeKeyId, ObjectAttrs, PARENT_ID_AT, SPAN_ID_AT, SpanColumns, type AttrReader, type AttrValue } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
 
 /**
@@ -160,58 +160,75 @@ export class TraceTable extends SpanIndex {
 
 /**
  * Spans handed over as objects (tests, and callers of the object API) in columns of their own,
- * read as the decoders' columns are: the same fields, ids as bytes, and each attribute whose key
- * has an id (a key without one is read by nobody). The trace id is '' unless every span has one.
+ * read as the decoders' columns are: the same fields, ids as bytes, each attribute whose key has
+ * an id (a key without one is read by nobody) and the reader's letters. The trace id is '' unless
+ * every span has the same.
  */
 export function itemsOfSpans(spans: readonly TraceSpan[]): { traceId: string; items: SpanItems } {
-  const b = new ColumnsBuilder();
-  const resources = new Map<AttrReader, number>();
-  const ids = new Uint8Array(32);
-  let traceId = spans.length > 0 ? spans[0]!.span.traceId : '';
-  for (const { span, resource } of spans) {
-    let r = resources.get(resource);
-    if (r === undefined) {
-      resources.set(resource, (r = resources.size));
-      b.beginResource();
-      copyAttrs(resource, b);
-      b.endResource();
-    }
+  const n = spans.length;
+  const resources: AttrReader[] = [];
+  const resourceOf = new Uint32Array(n);
+  const ids = new Uint8Array(n * 32);
+  const names: string[] = [];
+  const kinds = new Int32Array(n);
+  const statuses = new Int32Array(n);
+  const starts = new Float64Array(n);
+  const ends = new Float64Array(n);
+  let traceId = n > 0 ? spans[0]!.span.traceId : '';
+  for (let i = 0; i < n; i++) {
+    const { span, resource } = spans[i]!;
+    let r = resources.indexOf(resource);
+    if (r < 0) r = resources.push(resource) - 1;
+    resourceOf[i] = r;
     if (span.traceId !== traceId) traceId = '';
-    b.beginSpan();
-    copyAttrs(span.attributes, b);
-    hexInto(span.traceId, ids, 0, 16);
-    hexInto(span.spanId, ids, SPAN_ID_AT, 8);
-    if (span.parentSpanId === '') ids.fill(0, PARENT_ID_AT, 32);
-    else hexInto(span.parentSpanId, ids, PARENT_ID_AT, 8);
-    b.endSpan(ids, 0, span.name, span.kind, span.statusCode, span.startMs, span.endMs, r);
+    hexInto(span.traceId, ids, i * 32, 16);
+    hexInto(span.spanId, ids, i * 32 + SPAN_ID_AT, 8);
+    if (span.parentSpanId !== '') hexInto(span.parentSpanId, ids, i * 32 + PARENT_ID_AT, 8);
+    names.push(span.name);
+    kinds[i] = span.kind;
+    statuses[i] = span.statusCode;
+    starts[i] = span.startMs;
+    ends[i] = span.endMs;
   }
-  const cols = b.finish(0, '');
+  const owners = [...spans.map((s) => s.span.attributes), ...resources];
+  const attrStart = new Uint32Array(owners.length + 1);
+  const keys: number[] = [];
+  const values: AttrValue[] = [];
+  const letters = new Uint32Array(owners.length);
+  const masks = new Uint32Array(owners.length);
+  owners.forEach((reader, o) => {
+    copyAttrs(reader, keys, values);
+    attrStart[o + 1] = keys.length;
+    letters[o] = reader.letters;
+    for (let j = attrStart[o]!; j < keys.length; j++) masks[o] |= 1 << (keys[j]! & 31);
+  });
+  const cols = new SpanColumns(n, resources.length, ids, names, kinds, statuses, starts, ends, resourceOf, attrStart, Uint16Array.from(keys), values, letters, masks);
   const items: SpanItems = [];
-  for (let i = 0; i < cols.spanCount; i++) items.push(cols, i);
+  for (let i = 0; i < n; i++) items.push(cols, i);
   return { traceId, items };
 }
 
-/** Columns of one empty span and resource. */
-function placeholder(): SpanColumns {
-  const b = new ColumnsBuilder();
-  b.beginResource();
-  b.endResource();
-  b.beginSpan();
-  b.endSpan(new Uint8Array(0), -1, '', 0, 0, 0, 0, 0);
-  return b.finish(0, '');
-}
-
-function copyAttrs(reader: AttrReader, into: ColumnsBuilder): void {
+function copyAttrs(reader: AttrReader, keys: number[], values: AttrValue[]): void {
   if (reader instanceof ColumnAttrs) {
     const { cols, owner } = reader;
-    for (let j = cols.attrStart[owner]!; j < cols.attrStart[owner + 1]!; j++) into.append(cols.attrKeys[j]!, cols.attrValues[j]!);
+    for (let j = cols.attrStart[owner]!; j < cols.attrStart[owner + 1]!; j++) {
+      keys.push(cols.attrKeys[j]!);
+      values.push(cols.attrValues[j]!);
+    }
   } else if (reader instanceof ObjectAttrs) {
     for (const key in reader.record) {
       const id = knownAttributeKeyId(key);
-      if (id !== undefined) into.append(id, reader.record[key]!);
+      if (id === undefined) continue;
+      keys.push(id);
+      values.push(reader.record[key]!);
     }
   } else {
     throw new TypeError('attributes must be read through ColumnAttrs or ObjectAttrs');
   }
-  into.orLetters(reader.letters);
+}
+
+/** Columns of one empty span and resource. */
+function placeholder(): SpanColumns {
+  const u32 = (...xs: number[]) => Uint32Array.from(xs);
+  return new SpanColumns(1, 1, new Uint8Array(32), [''], new Int32Array(1), new Int32Array(1), new Float64Array(1), new Float64Array(1), u32(0), u32(0, 0, 0), new Uint16Array(0), [], u32(0, 0), u32(0, 0));
 }
