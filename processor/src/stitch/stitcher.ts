@@ -154,14 +154,36 @@ export interface Stitcher {
   readonly checkIntervalMs: number;
 }
 
+/**
+ * The pending spans of one request, linked trace by trace: the span after span i in its trace is
+ * span next[i] of nextOf[i] (another request's links, or these). 12 bytes per held span, where
+ * an array of (columns, index) pairs per trace cost 16 bytes per span plus the slack of a growing
+ * array (a 4-span trace's array held 19 slots) and an array object per trace.
+ */
+class Links {
+  readonly next: Int32Array;
+  readonly nextOf: (Links | undefined)[];
+
+  constructor(readonly cols: SpanColumns) {
+    this.next = new Int32Array(cols.spanCount);
+    this.nextOf = new Array<Links | undefined>(cols.spanCount).fill(undefined);
+  }
+}
+
+const NO_LINKS = new Links({ spanCount: 0 } as SpanColumns);
+
 interface Pending {
   traceId: string;
   /**
-   * Each span as its request's columns followed by its index in them: two array slots per held
-   * span, and the request's typed arrays shared by its spans. A request's columns stay in memory
-   * while any of its spans is pending. Handed over as they are when the trace completes.
+   * Its spans, from the first at (firstOf, first) to the last at (lastOf, last), linked through
+   * their requests' Links: a request's columns (shared typed arrays) stay in memory while any of
+   * its spans is pending. Made into (columns, index) pairs when the trace completes.
    */
-  items: SpanItems;
+  firstOf: Links;
+  first: number;
+  lastOf: Links;
+  last: number;
+  count: number;
   lastArrivalMs: number;
   maxEndMs: number;
   /** The trace's key in the watermark heap: its maxEndMs when pushed, so at most maxEndMs. */
@@ -176,7 +198,23 @@ interface Pending {
   touch: number;
 }
 
-const NO_ITEMS: SpanItems = [];
+/** The spans of `p` as (columns, index) pairs, in arrival order; unlinks them as it goes. */
+function takeItems(p: Pending): SpanItems {
+  const items: SpanItems = new Array(2 * p.count);
+  let links = p.firstOf;
+  let i = p.first;
+  for (let k = 0; k < p.count; k++) {
+    items[2 * k] = links.cols;
+    items[2 * k + 1] = i;
+    const nextOf = links.nextOf[i]!;
+    links.nextOf[i] = undefined;
+    i = links.next[i]!;
+    links = nextOf;
+  }
+  p.firstOf = p.lastOf = NO_LINKS;
+  p.count = 0;
+  return items;
+}
 
 /** A remembered completion: its number in the completion order and its processing time. */
 interface Completion {
@@ -234,10 +272,9 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
 
   const complete = (p: Pending, reason: CompletionReason, out: CompletedTrace[]) => {
     pending.delete(p.traceId);
-    const items = p.items;
-    p.items = NO_ITEMS;
+    const held = p.count;
+    const items = takeItems(p);
     p.done = true;
-    const held = items.length >> 1;
     // A span id seen twice in a trace is the same span sent again (a sender's retry after an
     // answer it never got, replayed by the journal too): it is kept once.
     duplicateSpans += dropDuplicateSpans(items, ids);
@@ -267,6 +304,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     const now = clock.now();
     const ceiling = now + futureSkewMs;
     const touched = new Set<Pending>();
+    const links = new Links(data);
     let p: Pending | undefined;
     for (let i = 0; i < data.spanCount; i++) {
       // A request holds a trace's spans next to each other, mostly: the trace id is made text and
@@ -276,13 +314,19 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
         p = pending.get(traceId);
         if (!p) {
           const late = latePartOf(traceId, now);
-          p = { traceId, items: [], lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
+          p = { traceId, firstOf: links, first: i, lastOf: links, last: i, count: 0, lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
           pending.set(traceId, p);
         }
         touched.add(p);
       }
       if (p.late !== undefined && p.late !== 'maybe') lateSpans++;
-      p.items.push(data, i);
+      if (p.count > 0) {
+        p.lastOf.nextOf[p.last] = links;
+        p.lastOf.next[p.last] = i;
+        p.lastOf = links;
+        p.last = i;
+      }
+      p.count++;
       pendingSpans++;
       const endMs = data.ends[i]!;
       const startMs = data.starts[i]!;
