@@ -65,6 +65,20 @@ describe('pipeline', () => {
     await pipeline.stop();
   });
 
+  it('runs an overdue idle check on the next request when its timer has not run', async () => {
+    // A thread busy with one message after another does not get to its timers: here the timer
+    // stays behind the fake clock, as it would behind a message queue that never empties.
+    const { clock, consumer, pipeline } = setup({ idleTimer: true });
+    await pipeline.accept(trace(1));
+    clock.t = 1_000;
+    const accepted = pipeline.accept(trace(2));
+    // Synchronously, within the request: trace 1 (idle for 1 s) completed, trace 2 pending.
+    expect(pipeline.stats().stitch).toMatchObject({ pendingTraces: 1, completed: { idle: 1 } });
+    expect(await accepted).toEqual({ ok: true });
+    await pipeline.stop();
+    expect(consumer.chains().map((c) => c.traceId)).toEqual([traceId(1), traceId(2)]);
+  });
+
   it('flush resolves only after the consumer has consumed every queued batch', async () => {
     const consumer = createGatedConsumer();
     const { clock, pipeline } = setup({ consumer });

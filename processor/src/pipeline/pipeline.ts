@@ -24,6 +24,11 @@ export const DEFAULT_MAX_QUEUED_BATCHES = 64;
 export const DEFAULT_MAX_QUEUED_SPANS = 1_000_000;
 /** Default of {@link PipelineOptions.retryAfterMs}. */
 export const DEFAULT_RETRY_AFTER_MS = 1_000;
+/**
+ * A request runs the idle check itself when the timer's last run is this many check intervals
+ * ago (see acceptColumns).
+ */
+export const OVERDUE_CHECKS = 2;
 /** Completed traces handed to the consumer in one batch at most. */
 export const MAX_TRACES_PER_BATCH = 1_024;
 /** Consumer and derivation errors are logged at most once per this period; all are counted. */
@@ -245,6 +250,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       return { ok: false, reason: 'overloaded', retryAfterMs };
     }
     if (data.spanCount === 0 && data.resourceCount === 0) return { ok: true };
+    // The idle check is due but its timer has not run: a thread whose message queue never empties
+    // does not get to its timers (Node's MessagePort handles up to 1,000 messages per turn of the
+    // event loop), so under sustained load traces would wait seconds past `idle` and pile up.
+    if (timer !== undefined && clock.now() - lastTickMs >= OVERDUE_CHECKS * stitcher.checkIntervalMs) tick();
     metrics.spans.inc(data.spanCount);
     enqueue(stitcher.add(data));
     return { ok: true };
@@ -254,7 +263,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   // same columns, with the keep its decoder applied or would have applied.
   const accept = async (data: TracesRequestData): Promise<AcceptOutcome> => acceptColumns(columnsFromData(data, keep));
 
+  let lastTickMs = clock.now();
   const tick = () => {
+    lastTickMs = clock.now();
     if (!stopped) enqueue(stitcher.tick());
   };
 
