@@ -159,7 +159,7 @@ export async function startDecodeServer() {
 }
 
 /** Starts `conduct serve` on a fresh temporary database with the bench config plus `overrides` (and extra node flags). */
-export async function startConduct(name, overrides = {}, nodeOptions = []) {
+export async function startConduct(name, overrides = {}, nodeOptions = [], root = ROOT) {
   const dir = mkdtempSync(join(tmpdir(), `conduct-bench-${name}-`));
   const [grpcPort, httpPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const config = {
@@ -178,7 +178,7 @@ export async function startConduct(name, overrides = {}, nodeOptions = []) {
   };
   const configPath = join(dir, 'conduct.yaml');
   writeFileSync(configPath, stringify(config));
-  const child = spawn(process.execPath, [...serverSettings.nodeOptions, ...nodeOptions, join(ROOT, 'bin/conduct.js'), 'serve', '--config', configPath], {
+  const child = spawn(process.execPath, [...serverSettings.nodeOptions, ...nodeOptions, join(root, 'bin/conduct.js'), 'serve', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'pipe'],
     cwd: dir,
   });

@@ -9,11 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeTracesRequest } from '@conduct/proto';
 import {
   createCollectingConsumer,
+  createGatedConsumer,
   createGrpcReceiver,
+  createPipelineThread,
   createHttpReceiver,
   createPipeline,
   silentLogger,
@@ -198,4 +200,69 @@ describe('overload', () => {
     expect(await exportOnce()).toBeNull();
     client.close();
   });
+});
+
+describe('overload on the pipeline thread (as serve runs it)', () => {
+  it('refuses over HTTP and gRPC before decoding while the queue for the store is full, and accepts once it drains', async () => {
+    const threadDir = mkdtempSync(join(tmpdir(), 'conduct-overload-thread-'));
+    const threadRegistry = new Registry();
+    const threadJournal = createJournal({ dir: join(threadDir, 'conduct.db.journal'), registry: threadRegistry });
+    const gated = createGatedConsumer();
+    // One pending span at most: a request's second trace completes its first at once, and that
+    // trace's three spans fill the queue for the (held) consumer.
+    const thread = createPipelineThread({
+      stitching: { idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 1 },
+      consumer: threadJournal.consumer(gated),
+      onBatch: threadJournal.onBatch,
+      maxQueuedSpans: 1,
+    });
+    const ingest = threadJournal.ingest(thread);
+    const deps = { registry: threadRegistry, logger: silentLogger };
+    const http = createHttpReceiver({ endpoint: '127.0.0.1:0', maxRequestBytes: 1 << 20 }, ingest, deps);
+    const grpcReceiver = createGrpcReceiver({ endpoint: '127.0.0.1:0', maxRequestBytes: 1 << 20 }, ingest, deps);
+    const address = await http.start();
+    const client = new grpc.Client(await grpcReceiver.start(), grpc.credentials.createInsecure());
+    const exportOnce = (body: Buffer) =>
+      new Promise<grpc.ServiceError | null>((resolve) => {
+        client.makeUnaryRequest(TRACE_EXPORT_PATH, (b: Buffer) => b, (b: Buffer) => b, body, (err) => resolve(err));
+      });
+    const twoTraces = () => {
+      const a = request();
+      const b = request();
+      return { traceIds: [a.traceId, b.traceId], body: Buffer.concat([a.body, b.body]) };
+    };
+    const protobuf = { 'content-type': 'application/x-protobuf' };
+    try {
+      await thread.started();
+      const first = twoTraces();
+      expect((await post(address, '/v1/traces', protobuf, first.body)).status).toBe(200);
+      await vi.waitFor(() => expect(gated.held).toBe(1), { timeout: 10_000, interval: 10 });
+
+      const refused = await post(address, '/v1/traces', protobuf, twoTraces().body);
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('1');
+      const err = await exportOnce(twoTraces().body);
+      expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+      expect(err?.metadata.get('grpc-status-details-bin').length).toBe(1);
+      const workerMetrics = await thread.metrics();
+      expect(counterSum(workerMetrics, 'conduct_pipeline_refused_total', { reason: 'overloaded' })).toBe(2);
+      // Refused before decoding: only the first request's spans were taken in.
+      expect(counterSum(workerMetrics, 'conduct_pipeline_spans_total')).toBe(6);
+
+      gated.releaseAll();
+      await vi.waitFor(async () => expect((await post(address, '/v1/traces', protobuf, twoTraces().body)).status).toBe(200), { timeout: 10_000, interval: 50 });
+      expect(await exportOnce(twoTraces().body)).toBeNull();
+      await thread.flush();
+      // Every acknowledged trace reached the consumer, the refused ones were not acknowledged.
+      const consumed = new Set(gated.chains().map((c) => c.traceId));
+      for (const t of first.traceIds) expect(consumed.has(t)).toBe(true);
+      expect(threadJournal.stats().entries).toBe(0);
+    } finally {
+      client.close();
+      await Promise.all([http.stop(), grpcReceiver.stop()]);
+      await thread.stop();
+      await threadJournal.stop();
+      rmSync(threadDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -18,6 +18,8 @@ import {
   type StitcherStats,
 } from '../stitch/index.js';
 
+type RefusedOutcome = Extract<AcceptOutcome, { ok: false }>;
+
 /** Default of {@link PipelineOptions.maxQueuedBatches}. */
 export const DEFAULT_MAX_QUEUED_BATCHES = 64;
 /** Default of {@link PipelineOptions.maxQueuedSpans}. */
@@ -82,6 +84,12 @@ export interface Pipeline extends TraceIngest {
    * (decodeTracesRequestColumns): the hot path. The columns belong to the pipeline afterwards.
    */
   acceptColumns(data: SpanColumns): Promise<AcceptOutcome>;
+  /**
+   * The answer a request gets now whatever it holds (stopped, or the consumer too far behind),
+   * counted as acceptColumns counts it; undefined when requests are admitted. For a caller that
+   * would otherwise decode a request only to have it refused.
+   */
+  refusal(): RefusedOutcome | undefined;
   readonly keep: import('@conduct/proto').AttributeKeep;
   /** Completes every pending trace; resolves once the consumer has consumed every batch queued so far. */
   flush(): Promise<void>;
@@ -238,7 +246,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   const keep = attributeKeepFor(rules);
 
-  const acceptColumns = async (data: SpanColumns): Promise<AcceptOutcome> => {
+  const refusal = (): RefusedOutcome | undefined => {
     if (stopped) {
       metrics.refused.inc({ reason: 'stopped' });
       totals.refused++;
@@ -249,6 +257,12 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       totals.refused++;
       return { ok: false, reason: 'overloaded', retryAfterMs };
     }
+    return undefined;
+  };
+
+  const acceptColumns = async (data: SpanColumns): Promise<AcceptOutcome> => {
+    const refused = refusal();
+    if (refused) return refused;
     if (data.spanCount === 0 && data.resourceCount === 0) return { ok: true };
     // The idle check is due but its timer has not run: a thread whose message queue never empties
     // does not get to its timers (Node's MessagePort handles up to 1,000 messages per turn of the
@@ -279,6 +293,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   return {
     accept,
     acceptColumns,
+    refusal,
     keep,
     tick,
     flush: async () => {

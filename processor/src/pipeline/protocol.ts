@@ -31,6 +31,8 @@ export type WorkerMessage =
   | { t: 'ready' }
   | { t: 'accepted'; id: number; outcome: AcceptOutcome; spanCount: number; rejectedSpans: number; rejectMessage: string; traceIds: string[]; heap: number }
   | { t: 'invalid'; id: number; message: string; heap: number }
+  /** Refused before it was decoded (the pipeline's queue for the consumer is full, or it stopped). */
+  | { t: 'refused'; id: number; outcome: Extract<AcceptOutcome, { ok: false }>; heap: number }
   /** A batch of completed traces, sent when it is queued (the host's `onBatch` moment). */
   | { t: 'batch'; batch: number; data: EncodedBatch }
   | { t: 'done'; id: number; result?: unknown; error?: string }

@@ -99,7 +99,7 @@ describe('pipeline thread', () => {
     expect(consumer.chains().map((c) => c.identity)).toEqual(['svc:frontend']);
   });
 
-  it('refuses with a retryable answer while the consumer has too many spans to take', async () => {
+  it('refuses with a retryable answer, before decoding, while the consumer has too many spans to take', async () => {
     const consumer = createGatedConsumer();
     // One pending span at most: the request's second span completes the first trace at once, and
     // that one queued span fills the queue.
@@ -108,17 +108,22 @@ describe('pipeline thread', () => {
     try {
       expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'decoded', outcome: { ok: true } });
       await until(() => consumer.held > 0);
-      expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toMatchObject({
-        kind: 'decoded',
-        outcome: { ok: false, reason: 'overloaded' },
-        spanCount: 2,
-      });
+      // Not decoded: a body that is not OTLP is refused too, not answered invalid.
+      for (const b of [body, Buffer.from('not protobuf at all')]) {
+        expect(await thread.acceptRaw({ format: 'protobuf', body: b }, DEFAULT_DECODE_LIMITS)).toEqual({
+          kind: 'refused',
+          outcome: { ok: false, reason: 'overloaded', retryAfterMs: expect.any(Number) },
+        });
+      }
     } finally {
       consumer.releaseAll();
     }
     await thread.flush();
     expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toMatchObject({ outcome: { ok: true } });
-    expect(await thread.metrics()).toMatch(/^conduct_pipeline_refused_total\{reason="overloaded"\} 1$/m);
+    const metrics = await thread.metrics();
+    expect(metrics).toMatch(/^conduct_pipeline_refused_total\{reason="overloaded"\} 2$/m);
+    // The first and the last request: the refused ones were not taken in.
+    expect(metrics).toMatch(/^conduct_pipeline_spans_total 4$/m);
   });
 
   it('reports consumer failures back to the pipeline, which counts them in its metrics', async () => {

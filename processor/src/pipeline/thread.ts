@@ -153,6 +153,13 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
         if (p?.kind === 'accept') p.resolve({ kind: 'invalid', message: message.message });
         return;
       }
+      case 'refused': {
+        heap = message.heap;
+        const p = pending.get(message.id);
+        pending.delete(message.id);
+        if (p?.kind === 'accept') p.resolve({ kind: 'refused', outcome: message.outcome });
+        return;
+      }
       case 'done': {
         const p = pending.get(message.id);
         pending.delete(message.id);

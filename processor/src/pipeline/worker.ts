@@ -123,6 +123,13 @@ async function answer(id: number, work: () => Promise<unknown>): Promise<void> {
 port.on('message', (message: HostMessage) => {
   switch (message.t) {
     case 'raw': {
+      // A request the pipeline would refuse whatever it holds is not decoded first: under overload
+      // the senders' resends would otherwise cost a decode each.
+      const refused = pipeline.refusal();
+      if (refused) {
+        post({ t: 'refused', id: message.id, outcome: refused, heap: liveHeap.read() });
+        return;
+      }
       const body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
       const limits = { ...message.limits, keep: pipeline.keep };
       let data: SpanColumns;
