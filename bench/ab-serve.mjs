@@ -6,31 +6,40 @@
 // flipping every round, so that both see the same machine load; medians and the after/before ratio.
 //
 //   npm run build && node bench/ab-serve.mjs --before ../columnar-base [--after .] [--rounds 5] [--spans 200000] [--shape 8]
+//
+// --server-node-options "--cpu-prof --cpu-prof-dir=DIR" profiles every server (bench/profile-summary.mjs).
+// --points a,b,c,... (checkouts, oldest first) runs every point in each round instead, the order
+// reversed every round (a b c, c b a, ...), and prints each point's median and, for each step, the
+// median and range of the per-round ratios to the point before (older builds without /readyz work).
 import { fork } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServer } from '../eval/server.mjs';
+import { threadCpu, threadSplit } from './harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
   options: {
     before: { type: 'string' },
+    points: { type: 'string' },
     after: { type: 'string', default: join(HERE, '..') },
     rounds: { type: 'string', default: '5' },
     spans: { type: 'string', default: '200000' },
     shape: { type: 'string', default: '8' },
     transport: { type: 'string', default: 'http' },
+    'server-node-options': { type: 'string' },
   },
 });
-if (!values.before) throw new Error('--before <checkout> is required');
+if (!values.before && !values.points) throw new Error('--before <checkout> (or --points a,b,...) is required');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function once(root, loadgen, id) {
-  const server = await startServer(root, { learning: { minCalls: 100, period: '5s' } });
+  const server = await startServer(root, { learning: { minCalls: 100, period: '5s' } }, { nodeOptions: values['server-node-options'] });
   try {
     // process_cpu_seconds_total: the whole process (every thread), from process.cpuUsage().
     const cpu0 = (await server.metrics()).process_cpu_seconds_total;
+    const threads0 = threadCpu(server.pid);
     const answer = new Promise((r) => loadgen.once('message', r));
     const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
     loadgen.send({ cmd: 'run', transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape) });
@@ -39,7 +48,18 @@ async function once(root, loadgen, id) {
     await server.flush();
     const m = await server.metrics();
     const spans = done.spansAcked;
-    return { usPerSpan: ((m.process_cpu_seconds_total - cpu0) * 1e6) / spans, spans, peakRssMB: m.process_resident_memory_bytes / 1048576 };
+    // By thread (/proc, 10 ms ticks): main, pipeline, V8's GC helpers, other; µs per span.
+    const split = threadSplit(server.pid, threads0, threadCpu(server.pid));
+    const perSpan = (s) => (s * 1e6) / spans;
+    return {
+      usPerSpan: ((m.process_cpu_seconds_total - cpu0) * 1e6) / spans,
+      spans,
+      peakRssMB: m.process_resident_memory_bytes / 1048576,
+      main: perSpan(split.main),
+      pipeline: perSpan(split.pipeline),
+      gc: perSpan(split.gc),
+      other: perSpan(split.other),
+    };
   } finally {
     await server.stop();
   }
@@ -47,19 +67,58 @@ async function once(root, loadgen, id) {
 
 const loadgen = fork(join(HERE, 'loadgen.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 await new Promise((r) => loadgen.once('message', r));
-const roots = { before: resolve(values.before), after: resolve(values.after) };
-const runs = { before: [], after: [] };
-let id = 1;
-for (let r = 0; r < Number(values.rounds); r++) {
-  for (const side of r % 2 ? ['after', 'before'] : ['before', 'after']) {
-    const x = await once(roots[side], loadgen, id++);
-    runs[side].push(x);
-    process.stdout.write(`round ${r + 1} ${side}: ${x.usPerSpan.toFixed(2)} µs CPU/span over ${x.spans} spans, RSS after the flush ${x.peakRssMB.toFixed(0)} MB\n`);
-  }
-}
+if (values.points) await comparePoints(values.points.split(',').map((p) => resolve(p)));
+else await compareTwo();
 loadgen.send({ cmd: 'exit' });
-const med = (side, k) => median(runs[side].map((x) => x[k]));
-process.stdout.write(
-  `median server CPU µs/span: before ${med('before', 'usPerSpan').toFixed(2)}, after ${med('after', 'usPerSpan').toFixed(2)}, ratio ${(med('after', 'usPerSpan') / med('before', 'usPerSpan')).toFixed(2)}; ` +
-    `RSS MB after the flush: before ${med('before', 'peakRssMB').toFixed(0)}, after ${med('after', 'peakRssMB').toFixed(0)}\n`,
-);
+
+async function compareTwo() {
+  const roots = { before: resolve(values.before), after: resolve(values.after) };
+  const runs = { before: [], after: [] };
+  let id = 1;
+  for (let r = 0; r < Number(values.rounds); r++) {
+    for (const side of r % 2 ? ['after', 'before'] : ['before', 'after']) {
+      const x = await once(roots[side], loadgen, id++);
+      runs[side].push(x);
+      process.stdout.write(`round ${r + 1} ${side}: ${x.usPerSpan.toFixed(2)} µs CPU/span (${threadsOf(x)}) over ${x.spans} spans, RSS after the flush ${x.peakRssMB.toFixed(0)} MB\n`);
+    }
+  }
+  const med = (side, k) => median(runs[side].map((x) => x[k]));
+  process.stdout.write(
+    `median server CPU µs/span: before ${med('before', 'usPerSpan').toFixed(2)}, after ${med('after', 'usPerSpan').toFixed(2)}, ratio ${(med('after', 'usPerSpan') / med('before', 'usPerSpan')).toFixed(2)}; ` +
+      `RSS MB after the flush: before ${med('before', 'peakRssMB').toFixed(0)}, after ${med('after', 'peakRssMB').toFixed(0)}\n`,
+  );
+}
+
+function threadsOf(x) {
+  return `main ${x.main.toFixed(1)} / pipeline ${x.pipeline.toFixed(1)} / gc ${x.gc.toFixed(1)} / other ${x.other.toFixed(1)}`;
+}
+
+async function comparePoints(roots) {
+  const runs = roots.map(() => []);
+  let id = 1;
+  for (let r = 0; r < Number(values.rounds); r++) {
+    const order = roots.map((_, i) => i);
+    if (r % 2) order.reverse();
+    for (const i of order) {
+      const x = await once(roots[i], loadgen, id++);
+      runs[i].push(x);
+      process.stdout.write(`round ${r + 1} ${roots[i]}: ${x.usPerSpan.toFixed(2)} µs CPU/span (${threadsOf(x)}) over ${x.spans} spans\n`);
+    }
+  }
+  const kinds = ['usPerSpan', 'main', 'pipeline', 'gc', 'other'];
+  roots.forEach((root, i) => {
+    const med = (k) => median(runs[i].map((x) => x[k]));
+    let line = `${root}: median ${med('usPerSpan').toFixed(2)} µs/span (main ${med('main').toFixed(1)} / pipeline ${med('pipeline').toFixed(1)} / gc ${med('gc').toFixed(1)} / other ${med('other').toFixed(1)})`;
+    if (i > 0) {
+      // Per-round ratios to the point before (same round, so the same machine load).
+      const ratios = (k) => runs[i].map((x, r) => x[k] / runs[i - 1][r][k]).filter(Number.isFinite);
+      const show = (k) => {
+        const rs = ratios(k);
+        if (rs.length === 0) return '-';
+        return `${median(rs).toFixed(2)} (${Math.min(...rs).toFixed(2)}-${Math.max(...rs).toFixed(2)})`;
+      };
+      line += `\n  ratio to the previous point, median (range) of rounds: total ${show('usPerSpan')}, ` + kinds.slice(1).map((k) => `${k} ${show(k)}`).join(', ');
+    }
+    process.stdout.write(line + '\n');
+  });
+}

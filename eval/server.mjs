@@ -20,8 +20,11 @@ function freePort() {
   });
 }
 
-/** Starts `conduct serve` with `settings` (learning, stitching, ...) merged over the eval's ports and database. */
-export async function startServer(root, settings, { keep = false } = {}) {
+/**
+ * Starts `conduct serve` with `settings` (learning, stitching, ...) merged over the eval's ports and
+ * database; `nodeOptions` (e.g. "--cpu-prof --cpu-prof-dir=DIR") become the server's NODE_OPTIONS.
+ */
+export async function startServer(root, settings, { keep = false, nodeOptions } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-eval-'));
   const [grpcPort, httpPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const config = {
@@ -36,6 +39,7 @@ export async function startServer(root, settings, { keep = false } = {}) {
   const child = spawn(process.execPath, [join(root, 'bin/conduct.js'), 'serve', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'pipe'],
     cwd: dir,
+    env: nodeOptions ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env,
   });
   let stderr = '';
   child.stderr.on('data', (d) => {
@@ -45,10 +49,14 @@ export async function startServer(root, settings, { keep = false } = {}) {
   child.once('exit', () => (exited = true));
   const api = `http://127.0.0.1:${apiPort}`;
   const started = Date.now();
+  // Checkouts before /readyz (bench/ab-serve.mjs runs older builds) answer 404 there: /healthz then.
+  let ready = '/readyz';
   for (;;) {
     if (exited) throw new Error(`conduct serve exited during start-up:\n${stderr}`);
     try {
-      if ((await fetch(`${api}/readyz`)).status === 200) break;
+      const status = (await fetch(api + ready)).status;
+      if (status === 200) break;
+      if (status === 404 && ready === '/readyz') ready = '/healthz';
     } catch {
       /* not listening yet */
     }
@@ -63,6 +71,7 @@ export async function startServer(root, settings, { keep = false } = {}) {
   return {
     dir,
     api,
+    pid: child.pid,
     configPath,
     otlpHttp: `http://127.0.0.1:${httpPort}`,
     otlpGrpc: `http://127.0.0.1:${grpcPort}`,
