@@ -289,7 +289,7 @@ export function createEngine(options: EngineOptions): Engine {
       // stored in one transaction with what the analysers learned and raised from it.
       const onTime = late.onTime;
       const analysed = onTime.filter((c) => store.chainWriter.accepts(c));
-      await storeAndAnalyse({ chains: onTime, traces: summaries.filter((t) => !mergedIds.has(idOf(t))) }, (a, ctx) =>
+      await storeAndAnalyse({ chains: onTime, traces: mergedIds.size > 0 ? summaries.filter((t) => !mergedIds.has(idOf(t))) : summaries }, (a, ctx) =>
         analysed.length > 0 ? a.analyse(analysed, ctx) : undefined,
       );
       stats.batches++;

@@ -191,13 +191,14 @@ export async function splitLateParts(
   const onTime: Chain[] = [];
   const boundaries = new Map<string, Call[]>();
   for (const chain of chains) {
-    const traceId = typeof chain.traceId === 'string' ? chain.traceId.toLowerCase() : '';
+    // No part joins (the batch's `maybe` parts were not stored before): no id to compare.
+    const traceId = joining.size > 0 && typeof chain.traceId === 'string' ? chain.traceId.toLowerCase() : '';
     // Boundary calls are never stored: they only complete a stored call of a part that joins.
     if (chain.identity === BOUNDARY_IDENTITY) {
       if (joining.has(traceId)) boundaries.set(traceId, [...(boundaries.get(traceId) ?? []), ...chain.calls]);
       continue;
     }
-    const part = joining.get(traceId);
+    const part = joining.size > 0 ? joining.get(traceId) : undefined;
     if (part) part.push(chain);
     else onTime.push(chain);
   }
