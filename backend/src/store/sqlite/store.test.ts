@@ -234,6 +234,39 @@ describe('store', () => {
     expect(store.traceChains(traceId(3))).toEqual([e]);
   });
 
+  it('finds the chains written once retention emptied a table migrated to trace parts (their seq again within the rows before 090)', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const path = join(t.dir, 'emptied.db');
+    const db = new Database(path);
+    applyMigrations(db, (await loadMigrations()).filter((m) => m.version < 90));
+    const kind = db.prepare("INSERT INTO strings (text) VALUES ('workload')").run().lastInsertRowid;
+    const identity = db.prepare("INSERT INTO strings (text) VALUES ('svc:a')").run().lastInsertRowid;
+    const insertChain = db.prepare('INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms) VALUES (?, ?, ?, NULL, ?, ?, ?, NULL)');
+    for (let i = 1; i <= 3; i++) {
+      const old = chain(traceId(i), 'svc:a', [['b', 'GET /x']], 1000 * i);
+      insertChain.run(traceIdToBytes(old.traceId), identity, kind, old.startMs, old.endMs, encodeCalls(old.calls, old.startMs));
+    }
+    db.prepare('INSERT INTO traces (trace_id, start_ms, end_ms, spans, services) VALUES (?, 1000, 1001, 1, ?)').run(traceIdToBytes(traceId(1)), '["a"]');
+    db.close();
+
+    const store = await openStore({ path });
+    cleanups.push(() => store.close());
+    expect(store.pruneStep(10_000, 100)).toMatchObject({ chains: 3, traces: 1 });
+    expect(store.db.prepare('SELECT count(*) AS n FROM chains').get()).toEqual({ n: 0 });
+    // The emptied table hands out seq 1 and 2 again: rows the partial index of 090 covers.
+    const x1 = chain(traceId(9), 'svc:a', [['b', 'GET /x']], 20_000);
+    const x2 = chain(traceId(9), 'svc:a', [['c', 'GET /y']], 20_001);
+    store.writeChains([x1, x2], [{ traceId: traceId(9), startMs: 20_000, endMs: 20_005, spans: 2, services: ['a'] }]);
+    expect(store.db.prepare('SELECT max(seq) AS n FROM chains').get()).toEqual({ n: 2 });
+    expect(store.traceChains(traceId(9))).toEqual([x1, x2]);
+    expect(store.traceSummary(traceId(9))).toEqual({ traceId: traceId(9), startMs: 20_000, endMs: 20_005, spans: 2, services: ['a'] });
+    const merged = chain(traceId(9), 'svc:a', [['b', 'GET /x'], ['c', 'GET /y']], 20_000);
+    store.replaceTraceChains(traceId(9), [merged]);
+    expect(store.traceChains(traceId(9))).toEqual([merged]);
+    expect(store.recentChains('svc:a', 10)).toEqual([merged]);
+  });
+
   it('keeps data across reopen and migrations are idempotent', async () => {
     const { store, path } = await fresh();
     store.writeChains([chain(traceId(1), 'svc:a', [['b', 'op']])]);

@@ -233,7 +233,20 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
        AND seq > ${upto} AND trace_id = ?
      ORDER BY start_ms, numbered, seq`,
   );
-  const traceRows = (bytes: Buffer): ChainRow[] => selectTrace.all(bytes, bytes, bytes, bytes) as ChainRow[];
+  const selectTraceParts = db.prepare(
+    `SELECT ${textColumns} FROM chains_text WHERE trace_id = ?
+     UNION ALL SELECT ${numberedColumns} FROM chains WHERE seq IN
+       (SELECT c.seq FROM trace_parts p JOIN chains c ON c.seq BETWEEN p.first_chain AND p.last_chain WHERE p.trace_id = ?)
+       AND seq > ${upto} AND trace_id = ?
+     ORDER BY start_ms, numbered, seq`,
+  );
+  // Whether rows before 090 hold chains: once retention has deleted them, a lookup by trace skips
+  // their index (a late part's lookups cost as before 090). A chain written later takes a seq up to
+  // `upto` only when the table was emptied; the write says so.
+  const holdsOldChains = db.prepare(`SELECT EXISTS (SELECT 1 FROM chains WHERE seq <= ${upto})`).pluck();
+  let oldChains = holdsOldChains.get() === 1;
+  const traceRows = (bytes: Buffer): ChainRow[] =>
+    (oldChains ? selectTrace.all(bytes, bytes, bytes, bytes) : selectTraceParts.all(bytes, bytes, bytes)) as ChainRow[];
   // Retention deletes from the front of the append order, within a window of `maxRows` rows.
   const deleteOldTextChains = db.prepare('DELETE FROM chains_text WHERE seq IN (SELECT seq FROM chains_text ORDER BY seq LIMIT ?) AND end_ms < ?');
   const deleteOldChains = db.prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ?');
@@ -247,6 +260,10 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
        UNION ALL SELECT 1, seq, start_ms, summary_end_ms, spans, services FROM trace_parts WHERE trace_id = ? AND spans IS NOT NULL
      ) ORDER BY newer, seq LIMIT 64`,
   );
+  const selectPartSummary = db.prepare('SELECT start_ms, summary_end_ms AS end_ms, spans, services FROM trace_parts WHERE trace_id = ? AND spans IS NOT NULL ORDER BY seq LIMIT 64');
+  // As for chains: `traces` gets no rows after 090, so once empty it is not looked up.
+  const holdsOldSummaries = db.prepare('SELECT EXISTS (SELECT 1 FROM traces)').pluck();
+  let oldSummaries = holdsOldSummaries.get() === 1;
   const deleteOldTraces = db.prepare('DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT ?) AND end_ms < ?');
   // A part's end_ms is the newest of its summary's and its chains' ends. It goes once no chain up to
   // its range's end is left (chains go from the front, so its own are gone; a part never outlives
@@ -297,6 +314,8 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     const freed = textSweep.step(rows, chains);
     if (freed > 0) result.texts = freed;
     if (textSweep.active()) result.more = true;
+    if (oldChains) oldChains = holdsOldChains.get() === 1;
+    if (oldSummaries) oldSummaries = holdsOldSummaries.get() === 1;
     return result;
   });
   const deleteIndexedTraceChains = db.prepare(`DELETE FROM chains WHERE trace_id = ? AND seq <= ${upto}`);
@@ -338,6 +357,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
         traceId, texts.numberOf(chain.identity), texts.numberOf(String(chain.identityKind)),
         displayName === null ? null : texts.numberOf(String(displayName)), start, end, stored, receivedOf(chain),
       ).lastInsertRowid);
+      if (seq <= upto) oldChains = true;
       const part = parts.get(chain.traceId);
       if (part) {
         part.first = Math.min(part.first, seq);
@@ -495,7 +515,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     traceSummary(traceId) {
       const bytes = traceIdToBytes(traceId);
       if (!bytes) return undefined;
-      const rows = selectTraceSummary.all(bytes, bytes) as { start_ms: number; end_ms: number; spans: number; services: string }[];
+      const rows = (oldSummaries ? selectTraceSummary.all(bytes, bytes) : selectPartSummary.all(bytes)) as { start_ms: number; end_ms: number; spans: number; services: string }[];
       return mergeTraceSummary(bytes, rows.map((r) => ({ ...r, services: JSON.parse(r.services) as string[] })));
     },
     newestEventMs: () => (selectNewest.get() as { v: number | null }).v ?? 0,
