@@ -120,7 +120,11 @@ function dbOperation(attrs: AttrReader): string | undefined {
  * (`shop.catalog.v1.Catalog`, a package-qualified name) is one id only when it is an e-mail
  * address or a release version, else each dotted part is looked at on its own.
  */
-export function templateRpcName(value: string): string {
+export const templateRpcName = memoised(templateRpcNameOf, TEMPLATE_MEMO_SIZE);
+
+// Remembered per text like the other templates: every call of a service names the same few
+// methods, and splitting and testing each part was 8% of deriving 40-span traces (2026-12-06).
+function templateRpcNameOf(value: string): string {
   return value
     .split('/')
     .map((seg) => {

@@ -24,24 +24,36 @@ export class SpanIndex {
   n = 0;
   cols: SpanColumns[] = [];
   at: number[] = [];
-  private hashed = false;
-  private readonly heads = new Map<number, number>();
-  private next: number[] = [];
+  /**
+   * Open addressing on the id hash (hashed traces only): slot value k + 1 for span k, 0 empty.
+   * Hand-written: a Map here was 6.5% of deriving 40-span traces (2026-12-06).
+   */
+  private slots = new Int32Array(64);
+  private mask = 0;
 
   /** Empties the index for a trace of at most `spans` spans. */
   reset(spans: number): void {
     this.n = 0;
-    this.hashed = spans > SCAN_MAX;
-    if (this.hashed) this.heads.clear();
+    if (spans <= SCAN_MAX) {
+      this.mask = 0;
+      return;
+    }
+    let size = 64;
+    while (size < 2 * spans) size *= 2;
+    if (this.slots.length < size) this.slots = new Int32Array(size);
+    else this.slots.fill(0, 0, size);
+    this.mask = size - 1;
   }
 
   /** The index of the span whose span id is the id at `field` of span i of `c`, else -1. */
   find(c: SpanColumns, i: number, field: number): number {
-    if (!this.hashed) {
+    if (this.mask === 0) {
       for (let k = 0; k < this.n; k++) if (c.idIs(i, field, this.cols[k]!, this.at[k]!)) return k;
       return -1;
     }
-    for (let k = this.heads.get(c.idHash(i, field, SEED)) ?? -1; k >= 0; k = this.next[k]!) {
+    const slots = this.slots;
+    for (let s = c.idHash(i, field, SEED) & this.mask; slots[s] !== 0; s = (s + 1) & this.mask) {
+      const k = slots[s]! - 1;
       if (c.idIs(i, field, this.cols[k]!, this.at[k]!)) return k;
     }
     return -1;
@@ -49,15 +61,21 @@ export class SpanIndex {
 
   /** Adds span i of `c` unless a span of its id is there; true when added. */
   add(c: SpanColumns, i: number): boolean {
-    if (this.find(c, i, SPAN_ID_AT) >= 0) return false;
+    if (this.mask === 0) {
+      if (this.find(c, i, SPAN_ID_AT) >= 0) return false;
+    } else {
+      // Probe once: the empty slot the search ends on is where the span goes.
+      const slots = this.slots;
+      let s = c.idHash(i, SPAN_ID_AT, SEED) & this.mask;
+      for (; slots[s] !== 0; s = (s + 1) & this.mask) {
+        const k = slots[s]! - 1;
+        if (c.idIs(i, SPAN_ID_AT, this.cols[k]!, this.at[k]!)) return false;
+      }
+      slots[s] = this.n + 1;
+    }
     const k = this.n++;
     this.cols[k] = c;
     this.at[k] = i;
-    if (this.hashed) {
-      const h = c.idHash(i, SPAN_ID_AT, SEED);
-      this.next[k] = this.heads.get(h) ?? -1;
-      this.heads.set(h, k);
-    }
     return true;
   }
 
@@ -69,7 +87,6 @@ export class SpanIndex {
   release(): void {
     const cols = this.cols;
     for (let k = 0; k < this.n; k++) cols[k] = NO_COLUMNS;
-    if (this.hashed) this.heads.clear();
     this.n = 0;
   }
 }
