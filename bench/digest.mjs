@@ -10,7 +10,10 @@
 // the API answers them, receivedMs left out: wall clock) and every alert (ids, wall-clock fields
 // left out), sorted, then a SHA-256 of the whole. Prints the digests; --out writes the JSON.
 //
-//   node bench/digest.mjs [--root <checkout>] [--out /tmp/digest.json] [--requests 40]
+//   node bench/digest.mjs [--root <checkout>] [--out /tmp/digest.json] [--requests 40] [--baselines]
+//
+// --baselines adds every identity's learned baseline (GET /api/v1/identities/{id}: entries with
+// counts and event times, rate statistics) to the digest: learning must not change either.
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -22,7 +25,7 @@ import { Sender } from '../eval/send.mjs';
 import { createWorld, seeded } from '../eval/world.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({ options: { root: { type: 'string', default: join(HERE, '..') }, out: { type: 'string' }, requests: { type: 'string', default: '40' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { root: { type: 'string', default: join(HERE, '..') }, out: { type: 'string' }, requests: { type: 'string', default: '40' }, only: { type: 'string' }, baselines: { type: 'boolean', default: false } } });
 const ROOT = resolve(values.root);
 const log = (s) => process.stderr.write(`[digest] ${s}\n`);
 /** Event time of the first bench request: fixed, so trace ids and times repeat run to run. */
@@ -51,10 +54,12 @@ function strip(value) {
 
 async function snapshot(server) {
   const { identities } = await server.getJson('/api/v1/identities');
-  const out = { identities: [], chains: [], alerts: [] };
+  const out = { identities: [], chains: [], alerts: [], ...(values.baselines ? { baselines: [] } : {}) };
   for (const identity of identities) {
     out.identities.push(strip(identity));
     const id = encodeURIComponent(identity.id);
+    // --baselines: each identity's learned baseline as the API answers it (entries with counts and event times, rates).
+    if (out.baselines) out.baselines.push({ id: identity.id, baseline: strip((await server.getJson(`/api/v1/identities/${id}`)).baseline) });
     const { chains } = await server.getJson(`/api/v1/identities/${id}/chains?since=0&until=${Date.UTC(2030, 0)}&limit=5000`);
     for (const c of chains) out.chains.push(strip(c));
     for (const a of (await server.getJson(`/api/v1/alerts?identity=${id}&limit=1000`)).alerts) out.alerts.push(strip(a));
