@@ -4,8 +4,9 @@
 // shared machine. Each round starts a fresh `conduct serve` per variant (SQLite, detection and the
 // journal on), sends `--spans` spans of the workload shape as fast as the load generator's
 // `--concurrency` requests in flight allow, flushes, and reads: RSS sampled every 250 ms during the
-// load (and the kernel's high-water mark, flush included), what the server held at the sampled peak, CPU µs per span by thread
-// kind over load and flush (harness.mjs threadSplit), refusals (the senders' retries).
+// load, what the server held at the sampled peak, the kernel's high-water mark (flush included),
+// CPU µs per span by thread kind over load and flush (harness.mjs threadSplit) and the senders'
+// retries (refused requests).
 //
 //   npm run build && node bench/ab-memory.mjs --variants 'default={};g50={"nodeOptions":["--heap-growing-percent=50"]}' \
 //     [--rounds 3] [--spans 400000] [--shape 4] [--transport http] [--idle 6s] [--concurrency 8]

@@ -35,4 +35,37 @@ describe('live heap reader', () => {
     expect(after.used).toBeGreaterThan(collected + 5 * MB);
     expect(after.read).toBeLessThanOrEqual(collected);
   });
+
+  it('limitHeapGrowth keeps the heap near its live data under steady allocation, unless node was given the flag', () => {
+    // Steady live data (a ring of 300k objects) replaced at a high rate, as pending spans are: the
+    // peak heap in use with the limit against a child without it.
+    const peak = (limit: boolean) => {
+      const script = `
+        const { limitHeapGrowth } = await import(${JSON.stringify(new URL('../../dist/pipeline/live-heap.js', import.meta.url).href)});
+        const { getHeapStatistics } = await import('node:v8');
+        const set = ${limit} ? limitHeapGrowth() : false;
+        const N = 300_000;
+        const ring = new Array(N);
+        let peak = 0;
+        for (let i = 0; i < 4_000_000; i++) {
+          ring[i % N] = { a: i, b: 'x' + i, c: [i, i] };
+          if ((i & 4095) === 0) peak = Math.max(peak, getHeapStatistics().used_heap_size);
+        }
+        console.log(JSON.stringify({ set, peak }));
+      `;
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      return JSON.parse(run.stdout) as { set: boolean; peak: number };
+    };
+    const limited = peak(true);
+    const unlimited = peak(false);
+    expect(limited.set).toBe(true);
+    expect(unlimited.peak).toBeGreaterThan(1.3 * limited.peak);
+  }, 60_000);
+
+  it('limitHeapGrowth leaves a --heap-growing-percent given to node as it is', async () => {
+    const { limitHeapGrowth } = await import('./live-heap.js');
+    expect(limitHeapGrowth(60, ['--heap-growing-percent=25'])).toBe(false);
+    expect(limitHeapGrowth(60, ['--heap_growing_percent', '25'])).toBe(false);
+  });
 });

@@ -15,10 +15,13 @@ export const HEAP_GROWING_PERCENT = 60;
 /**
  * Sets {@link HEAP_GROWING_PERCENT} for every isolate of the process (V8 reads the flag each time
  * it sets a heap's next limit, so it applies from the next collection on, the pipeline thread's
- * included). Only flag a process whose memory conduct owns: `serve` calls it once at start.
+ * included). Only flag a process whose memory conduct owns: `serve` calls it once at start. A
+ * `--heap-growing-percent` given to node on its command line is left as it is (returns false).
  */
-export function limitHeapGrowth(percent = HEAP_GROWING_PERCENT): void {
+export function limitHeapGrowth(percent = HEAP_GROWING_PERCENT, execArgv: readonly string[] = process.execArgv): boolean {
+  if (execArgv.some((arg) => /^--heap[-_]growing[-_]percent(=|$)/.test(arg))) return false;
   setFlagsFromString(`--heap-growing-percent=${Math.max(1, Math.floor(percent))}`);
+  return true;
 }
 
 /**
