@@ -4,7 +4,7 @@
 //
 //   decode   the wire scanner into a request's columns (decodeTracesRequestColumns)
 //   stitch   add + complete (createStitcher, flushed at the end)
-//   derive   identity, calls, chains (deriveTrace), in batches of MAX_TRACES_PER_BATCH traces
+//   derive   identity, calls, chains (deriveItems, as the pipeline), in batches of MAX_TRACES_PER_BATCH traces
 //   encode   the batch codec both ways, as between the pipeline thread and the main thread
 //            (createBatchEncoder / createBatchDecoder; the string lists' structured clone not counted)
 //   journal  the ingest journal on real files: every request appended (acceptRaw, group commit of
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { attributeKeyId, decodeTracesRequestColumns } from '@conduct/proto';
-import { attributeKeepFor, createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES, MAX_TRACES_PER_BATCH } from '@conduct/processor';
+import { attributeKeepFor, createIdentityResolver, createStitcher, deriveItems, DEFAULT_IDENTITY_RULES, MAX_TRACES_PER_BATCH } from '@conduct/processor';
 import { createDetection, createJournal, openSqliteBackend } from '@conduct/backend';
 import { createBatchDecoder, createBatchEncoder } from '../processor/dist/pipeline/batch-codec.js';
 import { SHAPES, createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
@@ -47,11 +47,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** A completed trace's summary as the pipeline sends it with a batch (the journal settles by it). */
 function summarise(trace) {
   const services = new Set();
-  for (const s of trace.spans) {
-    const name = s.resource.get(SERVICE_NAME);
+  for (let k = 0; k < trace.items.length; k += 2) {
+    const cols = trace.items[k];
+    const name = cols.resourceAttrs(cols.resourceOf[trace.items[k + 1]]).get(SERVICE_NAME);
     if (typeof name === 'string' && services.size < 8) services.add(name);
   }
-  return { traceId: trace.traceId, startMs: 0, endMs: 0, spans: trace.spans.length, services: [...services] };
+  return { traceId: trace.traceId, startMs: 0, endMs: 0, spans: trace.spanCount, services: [...services] };
 }
 
 /** Trace ids of a decoded request (what the pipeline thread tells the journal with its answer). */
@@ -83,8 +84,9 @@ async function once(size, rep) {
   for (let i = 0; i < traces.length; i += MAX_TRACES_PER_BATCH) {
     const slice = traces.slice(i, i + MAX_TRACES_PER_BATCH);
     const chains = [];
-    for (const trace of slice) for (const chain of deriveTrace(trace.spans, resolver).chains) chains.push(chain);
-    batches.push({ chains, traceSummaries: slice.map(summarise), traces: slice.length, spans: slice.reduce((n, tr) => n + tr.spans.length, 0) });
+    // As the pipeline derives a completed trace: in place from its columns (deriveItems).
+    for (const trace of slice) for (const chain of deriveItems(trace, resolver).chains) chains.push(chain);
+    batches.push({ chains, traceSummaries: slice.map(summarise), traces: slice.length, spans: slice.reduce((n, tr) => n + tr.spanCount, 0) });
   }
   lap('derive');
   const encoder = createBatchEncoder();
