@@ -17,9 +17,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { decodeTracesRequestColumns } from '@conduct/proto';
-import { attributeKeepFor, createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
-import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
+import { SPANS_PER_REQUEST } from './workload.mjs';
+import { workloadChainBatches } from './workload-chains.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -38,15 +37,7 @@ const modules = [await load(values.a), await load(values.b)];
 const requests = Number(values.requests);
 const spans = requests * SPANS_PER_REQUEST;
 
-const source = createRequestSource(7);
-let now = Date.now();
-const decoded = Array.from({ length: requests }, () => decodeTracesRequestColumns(source.next((now += 2.56)), { keep: attributeKeepFor(DEFAULT_IDENTITY_RULES) }));
-const stitcher = createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
-for (const d of decoded) stitcher.add(d);
-const traces = stitcher.flush();
-const resolver = createIdentityResolver(DEFAULT_IDENTITY_RULES);
-const batches = [];
-for (let i = 0; i < traces.length; i += 1024) batches.push(traces.slice(i, i + 1024).flatMap((t) => deriveTrace(t.spans, resolver).chains));
+const batches = workloadChainBatches(requests);
 
 const cpu = () => {
   const u = process.cpuUsage();

@@ -9,9 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { decodeTracesRequestColumns } from '@conduct/proto';
-import { attributeKeepFor, createIdentityResolver, createStitcher, deriveTrace, DEFAULT_IDENTITY_RULES } from '@conduct/processor';
-import { createRequestSource } from './workload.mjs';
+import { workloadChainBatches } from './workload-chains.mjs';
 const [A, B] = process.argv.slice(2);
 if (!A || !B) throw new Error('usage: bench/ab-checkpoint.mjs <saved build A> <saved build B>');
 const dirs = [];
@@ -22,15 +20,7 @@ const tempDb = (name) => {
 };
 const load = (dir) => import(pathToFileURL(join(resolve(dir), 'index.js')).href);
 const mods = [await load(A), await load(B)];
-const source = createRequestSource(7);
-let now = Date.now();
-const decoded = Array.from({ length: 600 }, () => decodeTracesRequestColumns(source.next((now += 2.56)), { keep: attributeKeepFor(DEFAULT_IDENTITY_RULES) }));
-const stitcher = createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
-for (const d of decoded) stitcher.add(d);
-const traces = stitcher.flush();
-const resolver = createIdentityResolver(DEFAULT_IDENTITY_RULES);
-const batches = [];
-for (let i = 0; i < traces.length; i += 512) batches.push(traces.slice(i, i + 512).flatMap((t) => deriveTrace(t.spans, resolver).chains));
+const batches = workloadChainBatches(600, 512);
 // Record the checkpoints one detection writes.
 const rec = await mods[0].openSqliteBackend({ path: tempDb('rec.db') });
 const checkpoints = [];

@@ -1,5 +1,5 @@
 import type { Call, Chain } from '@conduct/processor';
-import { calibrate, chainSurprisal, scoreSteps, surprisalBucket, type Calibration, type StepScore, type TransitionCounts } from './chain-model.js';
+import { MIN_STEP_SUPPORT, calibrate, chainSurprisal, scoreSteps, surprisalBucket, type Calibration, type StepScore, type TransitionCounts } from './chain-model.js';
 import { END, START } from './path.js';
 import { createRateState, type RateState } from './rate.js';
 import { KeyMemo } from './key-memo.js';
@@ -292,7 +292,7 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions): vo
   if (calls.length === 0) return;
   if (chain.displayName && !b.displayName) b.displayName = chain.displayName;
   // Scored against the baseline before the chain, as detection scores it.
-  const surprisal = chainSurprisal(chainSteps(b, operationPath(chain), calls));
+  const surprisal = chainSurprisalOf(b, operationPath(chain), calls);
   if (surprisal !== undefined) touch(b, 'chainSurprisal', surprisalBucket(surprisal), calls[0]!.startMs);
   // The operations between START and END (operationPath without the list around them).
   const operations = new Array<string>(calls.length);
@@ -475,6 +475,34 @@ export function transitionCounts(b: Baseline): TransitionCounts {
 /** The chain model's scores of a chain's steps against this baseline (START and END included). */
 export function chainSteps(b: Baseline, path: readonly string[], calls: readonly Call[]): StepScore[] {
   return scoreSteps(transitionCounts(b), path, calls, (op) => op === START || op === END || b.entries.operation.has(bound(op)));
+}
+
+/**
+ * chainSurprisal(chainSteps(b, path, calls)) without a step object or a closure per chain:
+ * learning scores every chain it learns and `unusual-chain` every chain it judges, and most have
+ * only steps taken before. A chain with a step never taken (whose score looks for a skipped step)
+ * is scored the general way. Hand-written for the hot path; the same comparisons and arithmetic
+ * as scoreSteps, so the same value to the bit (chain-model.test.ts compares them).
+ */
+export function chainSurprisalOf(b: Baseline, path: readonly string[], calls: readonly Call[]): number | undefined {
+  const known = b.entries.operation;
+  let totals: ReadonlyMap<string, number> | undefined;
+  let max: number | undefined;
+  for (let i = 1; i < path.length; i++) {
+    const from = path[i - 1]!;
+    const to = path[i]!;
+    if ((from !== START && from !== END && !known.has(bound(from))) || (to !== START && to !== END && !known.has(bound(to)))) continue;
+    if (from === to && calls[i - 2]?.status === 'error') continue;
+    // Built where scoreSteps builds them (at the first step it scores).
+    totals ??= transitionTotals(b);
+    const total = totals.get(from) ?? 0;
+    if (total < MIN_STEP_SUPPORT) continue;
+    const n = count(b, 'transition', transitionKey(from, to));
+    if (n === 0) return chainSurprisal(chainSteps(b, path, calls));
+    const bits = -Math.log2(n / (total + (b.transitionsDistinct!.get(from) ?? 0)));
+    if (max === undefined || bits > max) max = bits;
+  }
+  return max;
 }
 
 /** Where the identity's chains stop being usual, from the surprisal of the chains it learned. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Call, Chain } from '@conduct/processor';
-import { END, START, chainCalibration, chainSteps, createBaseline, forget, learnChain, operationPath } from './baseline.js';
+import { END, START, chainCalibration, chainSteps, chainSurprisalOf, createBaseline, forget, learnChain, operationPath, transitionTotals } from './baseline.js';
 import {
   CALIBRATION_MARGIN_BITS,
   LOWEST_THRESHOLD_BITS,
@@ -105,5 +105,32 @@ describe('chain model', () => {
     expect(c.usualBits).toBeGreaterThan(2);
     forget(b, T0 + 2 * opts.forgetAfterMs, opts.forgetAfterMs, true);
     expect(chainCalibration(b).chains).toBe(0);
+  });
+
+  it('scores a chain without step objects exactly as chainSurprisal(chainSteps(...)), new and skipped steps, retries and unknown operations included', () => {
+    const b = createBaseline('svc:x', 'workload');
+    const ops = ['A', 'B', 'C', 'D', 'E'];
+    let compared = 0;
+    let scored = 0;
+    for (let i = 0; i < 400; i++) {
+      // Mostly usual orders, some skips, repeats after an error, new operations and new steps.
+      const pick = (k: number) => ops[(i * 7 + k * 3) % (i % 9 === 0 ? 5 : 3)]!;
+      const seq = i % 11 === 0 ? ['A', 'C'] : i % 13 === 0 ? ['B', 'B', 'C'] : i % 17 === 0 ? ['A', `new-${i}`, 'B'] : [pick(0), pick(1), pick(2)];
+      const c = chainOf(seq, T0 + i * 1_000, i % 13 === 0 ? [0] : []);
+      const path = operationPath(c);
+      // The general way first on a copy of the totals' state: both build them at the same step.
+      const hadTotals = b.transitionsOut !== undefined;
+      const fast = chainSurprisalOf(b, path, c.calls);
+      const builtByFast = !hadTotals && b.transitionsOut !== undefined;
+      if (builtByFast) b.transitionsOut = undefined;
+      expect(fast).toBe(chainSurprisal(chainSteps(b, path, c.calls)));
+      expect(b.transitionsOut !== undefined).toBe(hadTotals || builtByFast);
+      compared++;
+      if (fast !== undefined) scored++;
+      if (i % 10 !== 3) learnChain(b, c, opts);
+      if (i === 200) transitionTotals(b);
+    }
+    expect(compared).toBe(400);
+    expect(scored).toBeGreaterThan(300);
   });
 });

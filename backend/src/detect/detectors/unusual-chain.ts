@@ -7,7 +7,7 @@ import {
   chainCalibration,
   chainShape,
   chainSteps,
-  chainSurprisal,
+  chainSurprisalOf,
   has,
   nearestShape,
   operationPath,
@@ -46,9 +46,9 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
   const b = ctx.baseline;
   const path = operationPath(ctx.chain);
+  // Most chains are usual under any calibration: scored without step objects, and the histogram is not read for them.
+  if ((chainSurprisalOf(b, path, ctx.calls) ?? 0) <= LOWEST_THRESHOLD_BITS) return undefined;
   const steps = chainSteps(b, path, ctx.calls);
-  // Most chains are usual under any calibration: the histogram is not read for them.
-  if ((chainSurprisal(steps) ?? 0) <= LOWEST_THRESHOLD_BITS) return undefined;
   const calibration = chainCalibration(b);
   const unusual = unusualSteps(ctx, steps, calibration);
   const keys = unusual.map((s) => `transition:${transitionKey(s.from, s.to)}`);
