@@ -238,8 +238,7 @@ function stitchedCall(
   const sStatus = sCols.statuses[si]!;
   call.status = statusOf(cStatus === StatusCode.ERROR || sStatus === StatusCode.ERROR ? StatusCode.ERROR : Math.max(cStatus, sStatus));
   const httpStatus = httpStatusOf(s, sLetters) ?? httpStatusOf(c, cLetters);
-  if (httpStatus !== undefined) call.httpStatus = httpStatus;
-  else delete call.httpStatus;
+  call.httpStatus = httpStatus;
   setTarget(call, c, cLetters, s, sLetters);
   addClientSide(call.source, s);
   return call;
@@ -292,7 +291,7 @@ function serverOnlyCall(traceId: string, cols: SpanColumns, i: number, service: 
   call.peerKind = 'service';
   // The resource describes the callee here, not the caller: keep only what the client side says.
   call.source = {};
-  delete call.version;
+  call.version = undefined;
   addClientSide(call.source, attrs);
   setTarget(call, attrs, letters);
   if (letters & CONDUCT_KEYS) addAuditRecord(call, attrs);
@@ -334,14 +333,19 @@ function baseCall(traceId: string, cols: SpanColumns, i: number, service: string
     status: statusOf(cols.statuses[i]!),
     name: clean(cols.names[i]!, MAX_TEXT_LENGTH),
     source: sourceOf(resource),
+    // Every optional field is present (undefined when absent) and none is ever deleted: all calls
+    // share one hidden class, so the reads of chainsOf and the batch encoder stay monomorphic. With
+    // fields added as found (and two deleted), the bench workload's calls came in six shapes, a
+    // quarter of them in dictionary mode. JSON and the batch codec leave undefined fields out.
+    serverSpanId: undefined,
+    version: text(resource, K.SERVICE_VERSION, MAX_VERSION_LENGTH) || undefined,
+    pathOperation: op.source === 'path' || op.source === 'name' ? true : undefined,
+    target: undefined,
+    account: undefined,
+    httpStatus: httpStatusOf(attrs, letters),
+    errorCode: (letters & ERROR_KEYS ? text(attrs, K.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) : undefined) || undefined,
+    auditId: undefined,
   };
-  const version = text(resource, K.SERVICE_VERSION, MAX_VERSION_LENGTH);
-  if (version) call.version = version;
-  if (op.source === 'path' || op.source === 'name') call.pathOperation = true;
-  const httpStatus = httpStatusOf(attrs, letters);
-  if (httpStatus !== undefined) call.httpStatus = httpStatus;
-  const errorCode = letters & ERROR_KEYS ? text(attrs, K.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) : undefined;
-  if (errorCode) call.errorCode = errorCode;
   return call;
 }
 
