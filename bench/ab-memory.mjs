@@ -14,7 +14,7 @@
 // checkout's built tree, to compare builds).
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { MILLION, median, procStats, sleep, startConduct, startLoadgen, threadCpu, threadSplit } from './harness.mjs';
+import { MILLION, median, parseVariants, procStats, sleep, startConduct, startLoadgen, threadCpu, threadSplit } from './harness.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -27,11 +27,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
   },
 });
-const variants = values.variants.split(';').filter(Boolean).map((part) => {
-  const eq = part.indexOf('=');
-  const { nodeOptions = [], root, ...overrides } = JSON.parse(part.slice(eq + 1) || '{}');
-  return { name: part.slice(0, eq), overrides, nodeOptions, root };
-});
+const variants = parseVariants(values.variants, '--variants');
 const shape = Number(values.shape);
 const SAMPLE_MS = 250;
 

@@ -31,6 +31,20 @@ export function parseDurationMs(s) {
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2]];
 }
 
+/**
+ * Server variants, `name=JSON;name=JSON` -> [{name, overrides, nodeOptions, root}]: the JSON holds
+ * config overrides, optionally "nodeOptions" (node flags) and "root" (another checkout's build).
+ * `what` names the setting in errors.
+ */
+export function parseVariants(text, what = 'variants') {
+  return text.split(';').filter(Boolean).map((part) => {
+    const eq = part.indexOf('=');
+    if (eq < 1) throw new Error(`${what}: "${part}" is not name=JSON`);
+    const { nodeOptions = [], root, ...overrides } = JSON.parse(part.slice(eq + 1) || '{}');
+    return { name: part.slice(0, eq), overrides, nodeOptions, root };
+  });
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();

@@ -19,7 +19,7 @@
 //   BENCH_E2E_IDLE     stitching.idle of the end-to-end server (default 6s, conduct's default)
 //   BENCH_E2E_VARIANTS variants of the end-to-end server run side by side, runs interleaved, for
 //                      the cost of a setting as a ratio in one run: `;`-separated `name=JSON` with
-//                      config overrides and an optional "nodeOptions" list, e.g.
+//                      config overrides, an optional "nodeOptions" list and "root" (another checkout), e.g.
 //                      'default={};q50k={"pipeline":{"maxQueuedSpans":50000}}' (default: one, `default`)
 //   BENCH_RUNS         throughput runs per transport; the median is reported (default 3)
 //   BENCH_CONCURRENCY  requests in flight from the load generator (default 8)
@@ -40,7 +40,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  HERE, MILLION, fmt, log, mark, median, parseDurationMs, procStats, quantile, serverSettings, sleep,
+  HERE, MILLION, fmt, log, mark, median, parseDurationMs, parseVariants, procStats, quantile, serverSettings, sleep,
   startConduct, startDecodeServer, startLoadgen, threadCpu, threadSplit,
 } from './harness.mjs';
 import { SHAPES, SPANS_PER_REQUEST, buildAttackRequest, traceLengths } from './workload.mjs';
@@ -59,7 +59,7 @@ const S = {
   seconds: num('BENCH_SECONDS', 8),
   e2eSeconds: num('BENCH_E2E_SECONDS', 30),
   e2eIdle: env('BENCH_E2E_IDLE', '6s'),
-  e2eVariants: parseVariants(env('BENCH_E2E_VARIANTS', 'default={}')),
+  e2eVariants: parseVariants(env('BENCH_E2E_VARIANTS', 'default={}'), 'BENCH_E2E_VARIANTS'),
   runs: num('BENCH_RUNS', 3),
   concurrency: num('BENCH_CONCURRENCY', 8),
   spans: num('BENCH_SPANS', 2_000_000),
@@ -75,16 +75,6 @@ if (!['sqlite', 'postgres'].includes(S.storage)) throw new Error(`BENCH_STORAGE:
 for (const size of [...S.traceSizes, ...S.pendingSizes]) if (!SHAPES[size]) throw new Error(`BENCH_TRACE_SIZES / BENCH_PENDING_SIZE: one of ${Object.keys(SHAPES).join(', ')}, not ${size}`);
 for (const p of S.phases) if (!BUILT_IN_PHASES.includes(p) && !PHASE_MODULES.some((m) => m.name === p)) throw new Error(`BENCH_PHASES: no phase ${p}`);
 serverSettings.nodeOptions = S.serverNodeOptions;
-
-/** `name=JSON;name=JSON` -> [{name, overrides, nodeOptions}]. */
-function parseVariants(text) {
-  return text.split(';').filter(Boolean).map((part) => {
-    const eq = part.indexOf('=');
-    if (eq < 1) throw new Error(`BENCH_E2E_VARIANTS: "${part}" is not name=JSON`);
-    const { nodeOptions = [], ...overrides } = JSON.parse(part.slice(eq + 1) || '{}');
-    return { name: part.slice(0, eq), overrides, nodeOptions };
-  });
-}
 
 /**
  * The figures the issues ask for, checked in the table. Issue 19: server CPU per span by trace
@@ -270,7 +260,7 @@ async function e2ePhase(loadgen, transport, shape) {
   const servers = [];
   try {
     for (const v of S.e2eVariants) {
-      servers.push(await startConduct(`e2e-${shape}-${transport}-${v.name}`, { ...v.overrides, stitching: { idle: S.e2eIdle, ...(v.overrides.stitching ?? {}) } }, v.nodeOptions));
+      servers.push(await startConduct(`e2e-${shape}-${transport}-${v.name}`, { ...v.overrides, stitching: { idle: S.e2eIdle, ...(v.overrides.stitching ?? {}) } }, v.nodeOptions, v.root));
     }
     const runs = S.e2eVariants.map(() => []);
     for (let r = 0; r < S.runs; r++) {
