@@ -19,7 +19,7 @@ import {
 } from './attrs.js';
 import { bareHost, isPrivateHost, networkOf } from './address.js';
 import { memoised } from './memo.js';
-import { operationOf, type Operation } from './operation.js';
+import { operationInto, type Operation } from './operation.js';
 import { orderCalls, parentsFromCalls, type ParentOf } from './order.js';
 import { itemsOfSpans, TraceTable, type SpanItems } from './trace-table.js';
 
@@ -117,27 +117,49 @@ const LATE_STITCHED = 2;
  */
 export function deriveItems(trace: TraceItems, resolver: IdentityResolver, options: DeriveOptions = {}): DerivedTrace {
   const t = table.load(trace.traceId, trace.items);
+  const n = t.n;
   try {
     return deriveTable(t, resolver, options);
   } finally {
     t.unload();
-    acting.length = 0;
-    marks.length = 0;
+    names = undefined;
+    parentsOf = undefined;
+    tableParents = undefined;
+    // Kept at their size for the next trace (resolveTable and deriveTable set the first n slots;
+    // emptying them by length freed and grew their storage for every trace: 0.4% of the pipeline
+    // thread), unless a large trace grew them.
+    if (n > MAX_KEPT_SCRATCH) acting.length = marks.length = 0;
   }
+}
+
+/** Slots the per-span scratch arrays keep between traces at most. */
+const MAX_KEPT_SCRATCH = 4_096;
+
+/**
+ * Display names of the identities of the trace being derived (made only for a trace with one).
+ * Module state rather than a Map and closures per trace: like the table, derivation is synchronous.
+ */
+let names: Map<string, string> | undefined;
+
+function addCall(calls: Call[], call: Call, who: ResolvedIdentity): void {
+  calls.push(call);
+  if (who.displayName) {
+    names ??= new Map();
+    if (!names.has(who.id)) names.set(who.id, who.displayName);
+  }
+}
+
+/** The acting identity of span k (resolveTable has filled `acting`). */
+function identityOf(t: TraceTable, resolver: IdentityResolver, k: number): ResolvedIdentity {
+  return acting[k] ?? resolver.resourceIdentity(t.resource[k]!);
 }
 
 function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveOptions): DerivedTrace {
   const n = t.n;
   resolver.resolveTable(t, acting);
   for (let k = 0; k < n; k++) marks[k] = 0;
-  const identityOf = (k: number): ResolvedIdentity => acting[k] ?? resolver.resourceIdentity(t.resource[k]!);
-
+  names = undefined;
   const calls: Call[] = [];
-  const names = new Map<string, string>();
-  const add = (call: Call, who: ResolvedIdentity) => {
-    calls.push(call);
-    if (who.displayName && !names.has(who.id)) names.set(who.id, who.displayName);
-  };
 
   // Stitched calls first: they mark the client spans that must not be emitted again.
   for (let child = 0; child < n; child++) {
@@ -148,14 +170,14 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
       if (client) {
         marks[child] |= LATE_STITCHED;
         const who = resolver.attrsIdentity(t.attrs(child)) ?? client.identity;
-        add(stitchedCall(traceId, client.cols, 0, client.service, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
+        addCall(calls, stitchedCall(traceId, client.cols, 0, client.service, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
       }
       continue;
     }
     if (parent < 0 || parent === child || t.service[parent] === t.service[child]) continue;
     marks[parent] |= STITCHED;
-    const who = resolver.attrsIdentity(t.attrs(child)) ?? identityOf(parent);
-    add(stitchedCall(t.traceIdOf(parent), t.cols[parent]!, t.at[parent]!, t.service[parent]!, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
+    const who = resolver.attrsIdentity(t.attrs(child)) ?? identityOf(t, resolver, parent);
+    addCall(calls, stitchedCall(t.traceIdOf(parent), t.cols[parent]!, t.at[parent]!, t.service[parent]!, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
   }
 
   for (let k = 0; k < n; k++) {
@@ -167,19 +189,19 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
     if (marks[k]! & STITCHED) {
       // Its call was emitted from the server side; a stitched server span may still be an entry.
     } else if (letters & GEN_AI_KEYS && text(t.attrs(k), K.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
-      const who = identityOf(k);
-      add(toolCall(t.traceIdOf(k), cols, i, service, who), who);
+      const who = identityOf(t, resolver, k);
+      addCall(calls, toolCall(t.traceIdOf(k), cols, i, service, who), who);
     } else if (isOutbound(kind, letters)) {
       const traceId = t.traceIdOf(k);
       const server = options.takeChild?.(traceId, t.spanIdOf(k), service);
       if (server) {
         // Its server span came in an earlier part of the trace.
-        const who = resolver.attrsIdentity(serverAttrs(server.cols, 0)) ?? identityOf(k);
-        add(stitchedCall(traceId, cols, i, service, server.cols, 0, server.service, who), who);
+        const who = resolver.attrsIdentity(serverAttrs(server.cols, 0)) ?? identityOf(t, resolver, k);
+        addCall(calls, stitchedCall(traceId, cols, i, service, server.cols, 0, server.service, who), who);
       } else {
-        const who = identityOf(k);
+        const who = identityOf(t, resolver, k);
         const call = outboundCall(traceId, cols, i, service, who);
-        add(call, who);
+        addCall(calls, call, who);
         // Only calls whose callee may yet send its spans: not databases, not external peers.
         if (options.remember && call.protocol !== 'db' && !call.external) {
           options.remember(traceId, call.spanId, { cols: cols.copySpan(i), service, identity: who });
@@ -189,25 +211,34 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
     if ((kind === SpanKind.SERVER || kind === SpanKind.CONSUMER) && t.parent[k]! < 0 && !(marks[k]! & LATE_STITCHED)) {
       const who = resolver.attrsIdentity(t.attrs(k));
       const traceId = t.traceIdOf(k);
-      if (who) add(serverOnlyCall(traceId, cols, i, service, who), who);
-      else if (options.boundary && t.hasParent(k)) add(serverOnlyCall(traceId, cols, i, service, BOUNDARY), BOUNDARY);
+      if (who) addCall(calls, serverOnlyCall(traceId, cols, i, service, who), who);
+      else if (options.boundary && t.hasParent(k)) addCall(calls, serverOnlyCall(traceId, cols, i, service, BOUNDARY), BOUNDARY);
       // Its caller's span may yet come, in a later part of the trace.
       if (options.rememberServer && t.hasParent(k)) {
-        options.rememberServer(traceId, t.parentSpanIdOf(k), { cols: cols.copySpan(i), service, identity: who ?? identityOf(k) });
+        options.rememberServer(traceId, t.parentSpanIdOf(k), { cols: cols.copySpan(i), service, identity: who ?? identityOf(t, resolver, k) });
       }
     }
   }
 
-  // The parent links by span id, made only when a chain has calls that start together.
-  let parents: Map<string, string> | undefined;
-  const parentOf = (id: string) => {
-    if (!parents) {
-      parents = new Map();
-      for (let k = 0; k < n; k++) parents.set(t.spanIdOf(k), t.parentSpanIdOf(k));
-    }
-    return parents.get(id) || undefined;
-  };
-  return { calls, chains: chainsOf(calls, names, parentOf) };
+  tableParents = undefined;
+  parentsOf = t;
+  return { calls, chains: chainsOf(calls, names ?? NO_NAMES, tableParentOf) };
+}
+
+const NO_NAMES: ReadonlyMap<string, string> = new Map();
+
+/** The table whose parent links `tableParentOf` reads while its chains are made. */
+let parentsOf: TraceTable | undefined;
+let tableParents: Map<string, string> | undefined;
+
+/** The parent links by span id of `parentsOf`, made only when a chain has calls that start together. */
+function tableParentOf(id: string): string | undefined {
+  if (!tableParents) {
+    const t = parentsOf!;
+    tableParents = new Map();
+    for (let k = 0; k < t.n; k++) tableParents.set(t.spanIdOf(k), t.parentSpanIdOf(k));
+  }
+  return tableParents.get(id) || undefined;
 }
 
 function isOutbound(kind: number, letters: number): boolean {
@@ -229,7 +260,7 @@ function stitchedCall(
   const s = serverAttrs(sCols, si);
   const cLetters = c.letters;
   const sLetters = s.letters;
-  const op = pickOperation(operationOf(cCols.names[ci]!, c, cLetters), operationOf(sCols.names[si]!, s, sLetters));
+  const op = pickOperation(operationInto(clientOp, cCols.names[ci]!, c, cLetters), operationInto(serverOp, sCols.names[si]!, s, sLetters));
   const call = baseCall(traceId, cCols, ci, cService, c, who, op);
   call.serverSpanId = sCols.spanId(si);
   call.peer = sService;
@@ -247,18 +278,25 @@ function stitchedCall(
 /** Strength of an operation source: a stronger one describes a call better. */
 const SOURCE_RANK = { route: 3, semantic: 2, path: 1, name: 0 } as const;
 
-/** The server side's route wins; else whichever side has the stronger description. */
+/**
+ * Scratch operations every call is described through (derivation is synchronous; baseCall copies
+ * the fields out): no operation object per span.
+ */
+const clientOp: Operation = { operation: '', source: 'name', protocol: '' };
+const serverOp: Operation = { operation: '', source: 'name', protocol: '' };
+
+/** The server side's route wins; else whichever side has the stronger description. Either scratch. */
 function pickOperation(client: Operation, server: Operation): Operation {
   if (server.source === 'route') return server;
   if (SOURCE_RANK[client.source] > SOURCE_RANK[server.source]) return client;
-  const protocol = server.protocol !== 'internal' ? server.protocol : client.protocol;
-  return { ...server, protocol };
+  if (server.protocol === 'internal') server.protocol = client.protocol;
+  return server;
 }
 
 function outboundCall(traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): Call {
   const attrs = clientAttrs(cols, i);
   const letters = attrs.letters;
-  const op = operationOf(cols.names[i]!, attrs, letters);
+  const op = operationInto(clientOp, cols.names[i]!, attrs, letters);
   const call = baseCall(traceId, cols, i, service, attrs, who, op);
   const peer = peerOf(attrs, op.protocol, letters);
   call.peer = peer.peer;
@@ -271,7 +309,7 @@ function outboundCall(traceId: string, cols: SpanColumns, i: number, service: st
 function toolCall(traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): Call {
   const attrs = clientAttrs(cols, i);
   const tool = text(attrs, K.GEN_AI_TOOL_NAME) ?? UNKNOWN_PEER;
-  const call = baseCall(traceId, cols, i, service, attrs, who, operationOf(cols.names[i]!, attrs));
+  const call = baseCall(traceId, cols, i, service, attrs, who, operationInto(clientOp, cols.names[i]!, attrs));
   call.peer = TOOL_PEER_PREFIX + tool;
   call.peerKind = 'tool';
   call.protocol = 'genai';
@@ -284,7 +322,7 @@ function toolCall(traceId: string, cols: SpanColumns, i: number, service: string
 function serverOnlyCall(traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): Call {
   const attrs = serverAttrs(cols, i);
   const letters = attrs.letters;
-  const call = baseCall(traceId, cols, i, service, attrs, who, operationOf(cols.names[i]!, attrs, letters));
+  const call = baseCall(traceId, cols, i, service, attrs, who, operationInto(serverOp, cols.names[i]!, attrs, letters));
   call.serverSpanId = call.spanId;
   call.service = UNINSTRUMENTED_CALLER;
   call.peer = service;
@@ -313,7 +351,7 @@ function addAuditRecord(call: Call, attrs: AttrReader): void {
 
 /** The fields every call takes from its span (span i of `cols`, its attributes `attrs`). */
 function baseCall(traceId: string, cols: SpanColumns, i: number, service: string, attrs: AttrReader, who: ResolvedIdentity, op: Operation): Call {
-  const resource = cols.resourceAttrs(cols.resourceOf[i]!);
+  const facts = factsOf(cols.resourceAttrs(cols.resourceOf[i]!));
   const letters = attrs.letters;
   const startMs = finite(cols.starts[i]!);
   const call: Call = {
@@ -332,13 +370,13 @@ function baseCall(traceId: string, cols: SpanColumns, i: number, service: string
     durationMs: Math.max(0, finite(cols.ends[i]!) - startMs),
     status: statusOf(cols.statuses[i]!),
     name: clean(cols.names[i]!, MAX_TEXT_LENGTH),
-    source: sourceOf(resource),
+    source: sourceOf(facts),
     // Every optional field is present (undefined when absent) and none is ever deleted: all calls
     // share one hidden class, so the reads of chainsOf and the batch encoder stay monomorphic. With
     // fields added as found (and two deleted), the bench workload's calls came in six shapes, a
     // quarter of them in dictionary mode. JSON and the batch codec leave undefined fields out.
     serverSpanId: undefined,
-    version: text(resource, K.SERVICE_VERSION, MAX_VERSION_LENGTH) || undefined,
+    version: facts.version,
     pathOperation: op.source === 'path' || op.source === 'name' ? true : undefined,
     target: undefined,
     account: undefined,
@@ -419,16 +457,43 @@ function setTarget(call: Call, first: AttrReader, firstLetters: number, second?:
   if (account) call.account = account;
 }
 
-function sourceOf(resource: AttrReader): SourceContext {
+/** What a call takes from its span's resource, read once per resource. */
+interface ResourceFacts {
+  region: string | undefined;
+  account: string | undefined;
+  host: string | undefined;
+  cluster: string | undefined;
+  version: string | undefined;
+}
+
+/**
+ * Per resource reader (the decoder makes one per resource of a request, shared by its spans): five
+ * attribute reads per call were a third of the attribute reading of derivation (2026-12-06).
+ */
+const resourceFacts = new WeakMap<AttrReader, ResourceFacts>();
+
+function factsOf(resource: AttrReader): ResourceFacts {
+  let facts = resourceFacts.get(resource);
+  if (facts === undefined) {
+    facts = {
+      region: text(resource, K.CLOUD_REGION),
+      account: text(resource, K.CLOUD_ACCOUNT_ID),
+      host: text(resource, K.HOST_NAME),
+      cluster: text(resource, K.K8S_CLUSTER_NAME),
+      version: text(resource, K.SERVICE_VERSION, MAX_VERSION_LENGTH) || undefined,
+    };
+    resourceFacts.set(resource, facts);
+  }
+  return facts;
+}
+
+/** A new source context (a call's own: server-side facts are added to it) from its resource's facts. */
+function sourceOf(facts: ResourceFacts): SourceContext {
   const source: SourceContext = {};
-  const region = text(resource, K.CLOUD_REGION);
-  if (region) source.region = region;
-  const account = text(resource, K.CLOUD_ACCOUNT_ID);
-  if (account) source.account = account;
-  const host = text(resource, K.HOST_NAME);
-  if (host) source.host = host;
-  const cluster = text(resource, K.K8S_CLUSTER_NAME);
-  if (cluster) source.cluster = cluster;
+  if (facts.region) source.region = facts.region;
+  if (facts.account) source.account = facts.account;
+  if (facts.host) source.host = facts.host;
+  if (facts.cluster) source.cluster = facts.cluster;
   return source;
 }
 
@@ -487,33 +552,61 @@ function finite(n: number): number {
  * span descends from another call's span comes after it), then end time, then span id (see
  * `orderCalls`). `parentOf` gives the trace's parent links; without it, those the calls carry.
  */
-export function chainsOf(
-  calls: readonly Call[],
-  displayNames: ReadonlyMap<string, string> = new Map(),
-  parentOf: ParentOf = parentsFromCalls(calls),
-): Chain[] {
-  const byIdentity = new Map<string, Call[]>();
-  for (const call of calls) {
-    let list = byIdentity.get(call.identity);
-    if (!list) byIdentity.set(call.identity, (list = []));
-    list.push(call);
-  }
+export function chainsOf(calls: readonly Call[], displayNames: ReadonlyMap<string, string> = NO_NAMES, parentOf?: ParentOf): Chain[] {
+  const lists = byIdentity(calls);
+  const order = parentOf ?? parentsFromCalls(calls);
   const chains: Chain[] = [];
-  for (const [identity, list] of byIdentity) {
-    orderCalls(list, parentOf);
+  for (let g = 0; g < lists.length; g++) {
+    const list = lists[g]!;
+    orderCalls(list, order);
     const first = list[0]!;
-    const chain: Chain = {
-      traceId: first.traceId,
-      identity,
-      identityKind: first.identityKind,
-      startMs: first.startMs,
-      endMs: list.reduce((end, c) => Math.max(end, c.startMs + c.durationMs), first.startMs),
-      calls: list,
-    };
-    const name = displayNames.get(identity);
+    let endMs = first.startMs;
+    for (let c = 0; c < list.length; c++) endMs = Math.max(endMs, list[c]!.startMs + list[c]!.durationMs);
+    const chain: Chain = { traceId: first.traceId, identity: first.identity, identityKind: first.identityKind, startMs: first.startMs, endMs, calls: list };
+    const name = displayNames.get(first.identity);
     if (name) chain.displayName = name;
     chains.push(chain);
   }
-  chains.sort((a, b) => a.startMs - b.startMs);
+  if (chains.length > 1) chains.sort(byStart);
   return chains;
+}
+
+const byStart = (a: Chain, b: Chain) => a.startMs - b.startMs;
+
+/** Identities a trace's calls are grouped by with a scan; a trace with more goes through a Map. */
+const SCAN_IDENTITIES = 16;
+
+/**
+ * The calls of each identity, in the order identities first appear. A trace's calls name a few
+ * identities: found by comparing with each group's, not through a Map per trace (with the
+ * closures and Maps of deriveTable, 2-3% of the pipeline thread with 4-span traces).
+ */
+function byIdentity(calls: readonly Call[]): Call[][] {
+  const lists: Call[][] = [];
+  let index: Map<string, Call[]> | undefined;
+  for (let c = 0; c < calls.length; c++) {
+    const call = calls[c]!;
+    const id = call.identity;
+    let list: Call[] | undefined;
+    if (index !== undefined) list = index.get(id);
+    else {
+      for (let g = 0; g < lists.length; g++) {
+        if (lists[g]![0]!.identity === id) {
+          list = lists[g];
+          break;
+        }
+      }
+    }
+    if (list !== undefined) {
+      list.push(call);
+      continue;
+    }
+    lists.push((list = [call]));
+    if (index !== undefined) index.set(id, list);
+    else if (lists.length > SCAN_IDENTITIES) {
+      index = new Map();
+      for (const l of lists) index.set(l[0]!.identity, l);
+    }
+  }
+  return lists;
 }

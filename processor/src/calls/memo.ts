@@ -15,3 +15,28 @@ export function memoised<T>(fn: (text: string) => T, size: number): (text: strin
     return out;
   };
 }
+
+/**
+ * `a + sep + b` remembered per pair (the same string object for the same pair), for texts made of
+ * two parts that repeat in every request. Bounded like `memoised`, over both levels.
+ */
+export function joinedMemo(sep: string, size: number): (a: string, b: string) => string {
+  const memo = new Map<string, Map<string, string>>();
+  let count = 0;
+  return (a, b) => {
+    let byB = memo.get(a);
+    let out = byB?.get(b);
+    if (out === undefined) {
+      out = a + sep + b;
+      if (count >= size) {
+        memo.clear();
+        count = 0;
+        byB = undefined;
+      }
+      if (byB === undefined) memo.set(a, (byB = new Map()));
+      byB.set(b, out);
+      count++;
+    }
+    return out;
+  };
+}

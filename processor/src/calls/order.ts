@@ -28,15 +28,21 @@ export function parentsFromCalls(calls: readonly Call[]): ParentOf {
  * always takes the available call with the earliest end (then smallest span id) next: O(n log n)
  * plus at most MAX_ANCESTRY_DEPTH parent steps per call.
  */
-export function orderCalls(calls: Call[], parentOf: ParentOf = parentsFromCalls(calls)): Call[] {
-  calls.sort((a, b) => a.startMs - b.startMs || byEndThenId(a, b));
+export function orderCalls(calls: Call[], parentOf?: ParentOf): Call[] {
+  if (calls.length < 2) return calls;
+  const parents = parentOf ?? parentsFromCalls(calls);
+  calls.sort(byStartThenEnd);
   for (let i = 0; i < calls.length; ) {
     let j = i + 1;
     while (j < calls.length && calls[j]!.startMs === calls[i]!.startMs) j++;
-    if (j - i > 1) orderRun(calls, i, j, parentOf);
+    if (j - i > 1) orderRun(calls, i, j, parents);
     i = j;
   }
   return calls;
+}
+
+function byStartThenEnd(a: Call, b: Call): number {
+  return a.startMs - b.startMs || byEndThenId(a, b);
 }
 
 function byEndThenId(a: Call, b: Call): number {

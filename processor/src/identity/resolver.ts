@@ -148,8 +148,8 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
       else service[k] = service[k - 1]!;
       marks[k] = -1;
     }
-    acting.length = n;
-    acting.fill(undefined);
+    // Not emptied by length: a reused array would free and grow its storage for every trace.
+    for (let k = 0; k < n; k++) acting[k] = undefined;
     for (let start = 0; start < n; start++) {
       if (acting[start] !== undefined) continue;
       // Walk up the same-service ancestry until a span with a known or span-level identity.
