@@ -1,9 +1,13 @@
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import migration from '../store/sqlite/migrations/010-detection.js';
-import { openSqliteBackend } from '../store/index.js';
+import { openSqliteBackend, type BaselineDelta, type StorageBackend } from '../store/index.js';
 import { createSqliteDetectionState } from '../store/sqlite/detection-state.js';
+import { applyMigrations, loadMigrations } from '../store/sqlite/migrate.js';
+import { tempDir } from '../store/testdata/fixtures.js';
 import { createDetection } from './detection.js';
+import { HOUR, MINUTE, T0, storefrontChains, training } from './testdata/chains.js';
 
 describe('detection migration', () => {
   it('creates the tables', () => {
@@ -86,5 +90,93 @@ describe('incidents migration (041)', () => {
     expect((await d.listAlerts({ detector: 'new-peer' })).map((a) => [a.id, a.count, a.findings.length])).toEqual([['a1', 3, 1]]);
     expect((await d.getAlert('a1'))!.attack).toEqual([{ id: 'T1021.007', name: 'Cloud Services', tactic: 'Lateral Movement' }]);
     db.close();
+  });
+});
+
+describe('baseline entries keyed by number (091)', () => {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    while (cleanups.length) await cleanups.pop()!();
+  });
+
+  /** Every record and entry `loadBaselines` streams, in its order. */
+  async function stream(backend: StorageBackend): Promise<unknown[]> {
+    const out: unknown[] = [];
+    await backend.detection.loadBaselines({ baseline: (r) => out.push(r), entry: (identity, e) => out.push([identity, e]) });
+    return out;
+  }
+
+  /** Writes baseline deltas as the detection state did before 091: entries keyed by identity and kind text. */
+  function writeOldShape(db: Database.Database, deltas: readonly BaselineDelta[]): void {
+    const identity = db.prepare(`INSERT OR REPLACE INTO baseline_identities
+      (identity, kind, display_name, grp, first_ms, last_ms, calls, enforcing_since_ms, compromised, dropped, last_sweep_ms, rate, recent_sources)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const entry = db.prepare('INSERT OR REPLACE INTO baseline_entries (identity, kind, key, count, first_ms, last_ms) VALUES (?, ?, ?, ?, ?, ?)');
+    const remove = db.prepare('DELETE FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?');
+    db.transaction(() => {
+      for (const { baseline: b, entries, removed } of deltas) {
+        identity.run(
+          b.identity, b.kind, b.displayName ?? null, b.group, b.firstMs, b.lastMs, b.calls, b.enforcingSinceMs ?? null,
+          b.compromised ? 1 : 0, b.dropped, b.lastSweepMs, JSON.stringify(b.rate), JSON.stringify(b.recentSources),
+        );
+        for (const e of entries) entry.run(b.identity, e.kind, e.key, e.count, e.firstMs, e.lastMs);
+        for (const r of removed) remove.run(b.identity, r.kind, r.key);
+      }
+    })();
+  }
+
+  /** A detection over `backend` whose checkpoints' baseline deltas are also kept in `seen`. */
+  const detectionOver = (backend: StorageBackend, seen: BaselineDelta[]) =>
+    createDetection({
+      state: { ...backend.detection, checkpoint: async (cp) => (seen.push(...structuredClone(cp.baselines ?? [])), backend.detection.checkpoint(cp)) },
+      learning: { minCalls: 20, period: HOUR, forgetAfter: 7 * 24 * HOUR },
+      traceUrl: '{traceId}',
+    });
+
+  it('reads a database written before it the same, in the same order, and learns on from it the same', async () => {
+    const t = tempDir('conduct-migration-091-');
+    cleanups.push(t.cleanup);
+    const first = [...training('svc:ci/deployer', T0, 30, 3 * MINUTE), ...storefrontChains(T0, 30)];
+    const later = [...training('svc:ci/deployer', T0 + 2 * HOUR, 10, 3 * MINUTE), ...storefrontChains(T0 + 2 * HOUR, 10)];
+
+    // What a detection learns from `first`, as baseline deltas.
+    const learned: BaselineDelta[] = [];
+    const scratch = await openSqliteBackend({ path: join(t.dir, 'scratch.db') });
+    await (await detectionOver(scratch, learned)).analyse(first);
+    await scratch.close();
+    expect(learned.reduce((n, d) => n + d.entries.length, 0)).toBeGreaterThan(100);
+
+    // The same learned state in a database of schema 090 (the old entry table) and in a new one.
+    const oldPath = join(t.dir, 'old.db');
+    const old = new Database(oldPath);
+    applyMigrations(old, (await loadMigrations()).filter((m) => m.version < 91));
+    writeOldShape(old, learned);
+    const oldOrder = old.prepare('SELECT * FROM baseline_entries').all() as Array<Record<string, unknown>>;
+    old.close();
+    const migrated = await openSqliteBackend({ path: oldPath });
+    cleanups.push(() => migrated.close());
+    const fresh = await openSqliteBackend({ path: join(t.dir, 'fresh.db') });
+    cleanups.push(() => fresh.close());
+    await fresh.detection.checkpoint({ baselines: learned });
+
+    expect(await migrated.schemaVersion()).toBeGreaterThanOrEqual(91);
+    const before = await stream(migrated);
+    expect(before).toEqual(await stream(fresh));
+    // Entries come in the old table's key order (identity, kind, key), as a restart read them before.
+    expect(before.filter(Array.isArray).map(([identity, e]) => [identity, e.kind, e.key])).toEqual(
+      oldOrder.map((r) => [r.identity, r.kind, r.key]),
+    );
+    // The old table's name still answers, as a view.
+    expect(migrated.store.db.prepare('SELECT count(*) FROM baseline_entries').pluck().get()).toBe(oldOrder.length);
+
+    // Both learn the same from the same later chains, and keep the same.
+    const fromOld: BaselineDelta[] = [];
+    const fromFresh: BaselineDelta[] = [];
+    const a = await (await detectionOver(migrated, fromOld)).analyse(later);
+    const b = await (await detectionOver(fresh, fromFresh)).analyse(later);
+    expect(fromOld.length).toBeGreaterThan(0);
+    expect(fromOld).toEqual(fromFresh);
+    expect(a.alerts.map((x) => [x.identity, x.detector])).toEqual(b.alerts.map((x) => [x.identity, x.detector]));
+    expect(await stream(migrated)).toEqual(await stream(fresh));
   });
 });

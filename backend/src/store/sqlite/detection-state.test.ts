@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BaselineEntryRecord, StorageBackend } from '../contracts.js';
 import { testBaseline } from '../conformance.js';
 import { tempDir } from '../testdata/fixtures.js';
-import { openSqliteBackend } from './backend.js';
+import { openSqliteBackend, type SqliteBackend } from './backend.js';
+import { createSqliteDetectionState } from './detection-state.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -80,5 +81,30 @@ describe('SQLite detection state: baseline entries written several rows to a sta
     const stored = await entriesOf(backend);
     expect([...stored.keys()]).toEqual(['svc:c']);
     expect(stored.get('svc:c')).toEqual([entry('peer', 'q', 1)]);
+  });
+});
+
+describe('SQLite detection state: entries keyed by number (migration 091)', () => {
+  it('numbers an identity again after a rolled-back checkpoint gave it its number', async () => {
+    const backend = (await open()) as SqliteBackend;
+    const { db } = backend.store;
+    const state = createSqliteDetectionState(db);
+    // The first write of svc:new (and of a kind no migration coded) is rolled back with the caller's transaction.
+    expect(() =>
+      db.transaction(() => {
+        state.applyCheckpoint({ baselines: [{ baseline: testBaseline('svc:new'), entries: [entry('brandNew', 'k', 1)], removed: [] }] });
+        throw new Error('the batch failed after the checkpoint');
+      })(),
+    ).toThrow(/batch failed/);
+    expect(await entriesOf(backend)).toEqual(new Map());
+    await state.checkpoint({
+      baselines: [
+        { baseline: testBaseline('svc:other'), entries: [entry('peer', 'p', 2)], removed: [] },
+        { baseline: testBaseline('svc:new'), entries: [entry('brandNew', 'k', 3), entry('peer', 'q', 4)], removed: [] },
+      ],
+    });
+    const stored = await entriesOf(backend);
+    expect(stored.get('svc:new')).toEqual([entry('brandNew', 'k', 3), entry('peer', 'q', 4)]);
+    expect(stored.get('svc:other')).toEqual([entry('peer', 'p', 2)]);
   });
 });

@@ -12,7 +12,7 @@ import type {
   SuppressionRecord,
 } from '../contracts.js';
 import { baselineEntryFromRow, baselineFromRow, type BaselineEntryRow, type BaselineRow } from '../rows.js';
-import { DETECTION_SCHEMA } from './detection-schema.js';
+import { DETECTION_SCHEMA, numberBaselineEntries } from './detection-schema.js';
 
 /** For a database without the outbox tables: refuses events rather than dropping them. */
 const noOutbox = {
@@ -25,9 +25,9 @@ const noOutbox = {
 const groupsOf = (scope: BaselineScope | undefined): string | null => (scope?.groups ? JSON.stringify(scope.groups) : null);
 
 /**
- * Detection state in the store's SQLite database (tables of migration 010, groups of 040). Every
- * statement is prepared once; answers are synchronous underneath, and a checkpoint is one
- * transaction.
+ * Detection state in the store's SQLite database (tables of migration 010, groups of 040, entries
+ * by number of 091). Every statement is prepared once; answers are synchronous underneath, and a
+ * checkpoint is one transaction.
  */
 /** The SQLite detection state, with its checkpoint also callable inside a caller's transaction. */
 export interface SqliteDetectionState extends DetectionState {
@@ -40,13 +40,18 @@ export function createSqliteDetectionState(
   /** Enqueues the checkpoint's outbox events (inside its transaction); without it, a checkpoint with events fails. */
   outbox: { enqueue(events: readonly OutboxEvent[]): void } = noOutbox,
 ): SqliteDetectionState {
+  // A database the numbered migrations did not bring to 091 (opened on its own connection).
+  if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'baseline_counts'").get() === undefined) {
+    db.transaction(() => numberBaselineEntries(db))();
+  }
+  const numbers = createEntryNumbers(db);
   // Baseline rows are written whole (every column but the key), and their tables have no other
   // index or trigger: replacing a row is the same as updating it, and cheaper than an upsert.
   const stmt = {
     upsertIdentity: db.prepare(`INSERT OR REPLACE INTO baseline_identities
-      (identity, kind, display_name, grp, first_ms, last_ms, calls, enforcing_since_ms, compromised, dropped, last_sweep_ms, rate, recent_sources)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    deleteEntry: db.prepare('DELETE FROM baseline_entries WHERE identity = ? AND kind = ? AND key = ?'),
+      (identity, kind, display_name, grp, first_ms, last_ms, calls, enforcing_since_ms, compromised, dropped, last_sweep_ms, rate, recent_sources, num)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    deleteEntry: db.prepare('DELETE FROM baseline_counts WHERE identity_num = ? AND kind_code = ? AND key = ?'),
     insertAlert: db.prepare(`INSERT INTO alerts (id, identity, detector, severity, status, trace_id, event_ms, last_seen_ms, dedup_key, body)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET identity = excluded.identity, detector = excluded.detector, severity = excluded.severity,
@@ -69,8 +74,11 @@ export function createSqliteDetectionState(
     release: db.prepare('DELETE FROM held_chains WHERE identity = ? AND trace_id = ?'),
     suppress: db.prepare('INSERT OR IGNORE INTO finding_suppressions (identity, detector, key, alert_id) VALUES (?, ?, ?, ?)'),
     identities: db.prepare('SELECT * FROM baseline_identities WHERE @groups IS NULL OR grp IN (SELECT value FROM json_each(@groups))'),
-    entries: db.prepare(`SELECT * FROM baseline_entries WHERE @groups IS NULL
-      OR identity IN (SELECT identity FROM baseline_identities WHERE grp IN (SELECT value FROM json_each(@groups)))`),
+    // In the order of migration 010's table (its key: identity, kind, key), which restarts relied on.
+    entries: db.prepare(`SELECT i.identity, k.kind, c.key, c.count, c.first_ms, c.last_ms
+      FROM baseline_identities i JOIN baseline_counts c ON c.identity_num = i.num JOIN baseline_kinds k ON k.code = c.kind_code
+      WHERE @groups IS NULL OR i.grp IN (SELECT value FROM json_each(@groups))
+      ORDER BY i.identity, k.kind, c.key`),
     suppressions: db.prepare(`SELECT identity, detector, key, alert_id FROM finding_suppressions WHERE @groups IS NULL
       OR identity IN (SELECT identity FROM baseline_identities WHERE grp IN (SELECT value FROM json_each(@groups)))`),
     openAlerts: db.prepare(`SELECT detector, severity, COUNT(*) AS count FROM alerts WHERE status = 'open' GROUP BY detector, severity`),
@@ -99,15 +107,21 @@ export function createSqliteDetectionState(
   const checkpoint = db.transaction((cp: DetectionCheckpoint) => {
     // Rows a failed checkpoint left unwritten were rolled back with it.
     upsertEntries.clear();
+    if (cp.baselines?.length) numbers.assertKinds();
     for (const delta of cp.baselines ?? []) {
       const b = delta.baseline;
+      // The identity's row carries its number, so every checkpoint writing its entries writes it too.
+      const num = numbers.identity(b.identity);
       stmt.upsertIdentity.run(
         b.identity, b.kind, b.displayName ?? null, b.group, b.firstMs, b.lastMs, b.calls, b.enforcingSinceMs ?? null,
-        b.compromised ? 1 : 0, b.dropped, b.lastSweepMs, JSON.stringify(b.rate), JSON.stringify(b.recentSources),
+        b.compromised ? 1 : 0, b.dropped, b.lastSweepMs, JSON.stringify(b.rate), JSON.stringify(b.recentSources), num,
       );
-      for (const e of delta.entries) upsertEntries.add(b.identity, e.kind, e.key, e.count, e.firstMs, e.lastMs);
+      for (const e of delta.entries) upsertEntries.add(num, numbers.kind(e.kind), e.key, e.count, e.firstMs, e.lastMs);
       if (delta.removed.length > 0) upsertEntries.flush();
-      for (const r of delta.removed) stmt.deleteEntry.run(b.identity, r.kind, r.key);
+      for (const r of delta.removed) {
+        const code = numbers.knownKind(r.kind);
+        if (code !== undefined) stmt.deleteEntry.run(num, code, r.key);
+      }
     }
     upsertEntries.flush();
     for (const { alert: a, dedupKey, deliverySeq } of cp.alerts ?? []) {
@@ -171,6 +185,56 @@ export function createSqliteDetectionState(
   };
 }
 
+/**
+ * Numbers of identities and codes of entry kinds (migration 091), kept in memory for the life of
+ * the state. A number or code given out inside a checkpoint that is later rolled back (by itself or
+ * with the caller's transaction) stays valid: an identity's number is written with its row by every
+ * checkpoint that writes its entries, and a kind coded here is written again (if missing) by every
+ * checkpoint. Numbers only grow, so a rolled-back one is never given to another identity.
+ */
+function createEntryNumbers(db: Database.Database): {
+  identity(identity: string): number;
+  kind(kind: string): number;
+  knownKind(kind: string): number | undefined;
+  assertKinds(): void;
+} {
+  const identities = new Map<string, number>();
+  let nextNum = 1;
+  for (const r of db.prepare('SELECT identity, num FROM baseline_identities WHERE num IS NOT NULL').iterate() as Iterable<{ identity: string; num: number }>) {
+    identities.set(r.identity, r.num);
+    if (r.num >= nextNum) nextNum = r.num + 1;
+  }
+  const kinds = new Map<string, number>();
+  let nextCode = 1;
+  for (const r of db.prepare('SELECT code, kind FROM baseline_kinds').iterate() as Iterable<{ code: number; kind: string }>) {
+    kinds.set(r.kind, r.code);
+    if (r.code >= nextCode) nextCode = r.code + 1;
+  }
+  /** Kinds coded by this state: written again by each checkpoint in case the first write was rolled back. */
+  const coded: Array<[number, string]> = [];
+  const addKind = db.prepare('INSERT OR IGNORE INTO baseline_kinds (code, kind) VALUES (?, ?)');
+  return {
+    identity(identity) {
+      let num = identities.get(identity);
+      if (num === undefined) identities.set(identity, (num = nextNum++));
+      return num;
+    },
+    kind(kind) {
+      let code = kinds.get(kind);
+      if (code === undefined) {
+        kinds.set(kind, (code = nextCode++));
+        coded.push([code, kind]);
+        addKind.run(code, kind);
+      }
+      return code;
+    },
+    knownKind: (kind) => kinds.get(kind),
+    assertKinds() {
+      for (const [code, kind] of coded) addKind.run(code, kind);
+    },
+  };
+}
+
 /** Rows per multi-row baseline entry statement, largest first; a batch's rest goes in the smaller ones. */
 const ENTRY_ROWS_PER_STATEMENT = [64, 16, 4, 1] as const;
 const ENTRY_COLUMNS = 6;
@@ -184,7 +248,7 @@ const ENTRY_COLUMNS = 6;
  * anything else touches the table.
  */
 function createEntryWriter(db: Database.Database): {
-  add(identity: string, kind: string, key: string, count: number, firstMs: number, lastMs: number): void;
+  add(identityNum: number, kindCode: number, key: string, count: number, firstMs: number, lastMs: number): void;
   flush(): void;
   clear(): void;
 } {
@@ -193,7 +257,7 @@ function createEntryWriter(db: Database.Database): {
     let s = statements.get(rows);
     if (!s) {
       const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', ');
-      s = db.prepare(`INSERT OR REPLACE INTO baseline_entries (identity, kind, key, count, first_ms, last_ms) VALUES ${values}`);
+      s = db.prepare(`INSERT OR REPLACE INTO baseline_counts (identity_num, kind_code, key, count, first_ms, last_ms) VALUES ${values}`);
       statements.set(rows, s);
     }
     return s;
@@ -220,8 +284,8 @@ function createEntryWriter(db: Database.Database): {
     }
   };
   return {
-    add(identity, kind, key, count, firstMs, lastMs) {
-      pending.push(identity, kind, key, count, firstMs, lastMs);
+    add(identityNum, kindCode, key, count, firstMs, lastMs) {
+      pending.push(identityNum, kindCode, key, count, firstMs, lastMs);
       if (pending.length === most * ENTRY_COLUMNS) flush();
     },
     flush,
