@@ -11,7 +11,9 @@
 // store's call encoding alone), store, detect, engine. --before takes a saved backend build (inside
 // this checkout, so its imports resolve): its passes alternate with this build's (ABBA), and the
 // ratio after/before is printed per stage. --late maybe marks every trace `late: 'maybe'` (the
-// steady state under sustained load, once the pipeline forgot ids within the window). --min takes each stage's least CPU time instead of the
+// steady state under sustained load, once the pipeline forgot ids within the window). --period
+// sets `learning.period` (default 5s: longer than the chains' ~3 s of event time, so every identity
+// stays learning; 1s: most chains are of enforcing identities, as in a long run). --min takes each stage's least CPU time instead of the
 // median: on a machine loaded far beyond its cores, contention only ever adds CPU time.
 //
 // Traces of the wanted size are made from the bench workload's 8-span traces: a 4-span trace is
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     before: { type: 'string' },
     min: { type: 'boolean', default: false },
     late: { type: 'string' },
+    period: { type: 'string', default: '5s' },
   },
 });
 const SIZES = values.sizes.split(',').map(Number);
@@ -57,7 +60,7 @@ const INFLIGHT = 8;
 const MAX_TRACES_PER_BATCH = 1024;
 /** Event time advances as if 40k spans/s were arriving. */
 const EVENT_MS_PER_REQUEST = (SPANS_PER_REQUEST / 40_000) * 1000;
-const LEARNING = { minCalls: 100, period: '5s' };
+const LEARNING = { minCalls: 100, period: values.period };
 
 const cpu = () => {
   const u = process.cpuUsage();
