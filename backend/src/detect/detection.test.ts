@@ -8,6 +8,7 @@ import type { PolicyConfig } from './settings.js';
 import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
 import { createDetection, type Detection, type LearningConfig } from './detection.js';
 import { HOUR, MINUTE, STOREFRONT, T0, chain, deployChain, storefrontChain, storefrontChains, training } from './testdata/chains.js';
+import { learned } from './testdata/context.js';
 
 const LEARNING: LearningConfig = { minCalls: 100, period: 2 * HOUR, forgetAfter: 7 * 24 * HOUR };
 const TRACE_URL = 'http://jaeger.test/trace/{traceId}?span={spanId}';
@@ -391,6 +392,22 @@ describe('forgetting and persistence', () => {
     // A step out of its end, where it never went on, is still unusual.
     const r = await d.analyse([storefrontChain(at + MINUTE, ['GET /stock', 'GET /cart', 'GET /stock', 'GET /stock', 'GET /stock', 'GET /stock'])]);
     expect(r.alerts.flatMap((a) => a.detectors)).toContain('unusual-chain');
+  });
+
+  it('learns each chain of an enforcing identity with the surprisal unusual-chain scored: the same histogram as scoring it at learning', async () => {
+    const chains = storefrontChains(T0, 150);
+    const d = await open();
+    expect((await d.analyse(chains)).alerts).toEqual([]);
+    expect(d.identity(STOREFRONT)?.status).toBe('enforcing');
+    const stored = backend.store.db
+      .prepare("SELECT key, count FROM baseline_entries WHERE identity = ? AND kind = 'chainSurprisal' ORDER BY key")
+      .all(STOREFRONT) as { key: string; count: number }[];
+    // Every chain scored again by learnChain itself, against the baseline before it.
+    const again = learned(STOREFRONT, chains, { minCalls: LEARNING.minCalls, periodMs: LEARNING.period, forgetAfterMs: LEARNING.forgetAfter });
+    const expected = [...again.entries.chainSurprisal].map(([key, e]) => ({ key, count: e.count })).sort((x, y) => (x.key < y.key ? -1 : 1));
+    expect(stored).toEqual(expected);
+    // Most of those chains were learned after enforcing began (scored once, by unusual-chain).
+    expect(expected.reduce((n, e) => n + e.count, 0)).toBeGreaterThan(100);
   });
 
   it('with persistIntervalMs, writes learned state once per interval or on flush, alerts at once', async () => {

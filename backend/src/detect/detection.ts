@@ -18,6 +18,7 @@ import {
   versionKey,
   taintWindows,
   type Baseline,
+  type ChainScore,
   type LearningOptions,
   type LearningState,
   type OperationRename,
@@ -500,6 +501,8 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
       policy,
       sensitive: (call) => sensitiveReason(call, policy),
       suppressed: (detector, key) => suppressions.has(findingRef(chain.identity, detector, key)),
+      scored: false,
+      surprisal: undefined,
     };
     let found = runDetectors(ctx);
     const holding: Alert[] = [];
@@ -508,13 +511,21 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
       found = found.filter((f) => f.spanIds.some((id) => late.change.changed.has(id)));
     }
     // Most chains find nothing: no scoring, budget, store lookups or waiting for them.
-    if (found.length === 0) return settleChain(chain, ordered, calls, b, indexes, holding, result, late !== undefined);
+    if (found.length === 0) return settleChain(chain, ordered, calls, b, indexes, holding, result, late !== undefined, scoreOf(ctx));
     return alertOn(ordered, calls, b, found, result).then(async (raised) => {
       holding.push(...raised.holding);
       const release = await releaseDecision(chain, found, holding, raised.incident);
-      settleChain(chain, ordered, calls, b, indexes, holding, result, late !== undefined, release);
+      settleChain(chain, ordered, calls, b, indexes, holding, result, late !== undefined, scoreOf(ctx), release);
     });
   }
+
+  /**
+   * The chain's score `unusual-chain` kept, for learning the chain without scoring it again: still
+   * its score when it is learned, as nothing between the detectors and `settleChain` changes the
+   * baseline (detectors are pure; alerting, budget and release holds touch no entry; batches,
+   * verdicts and renames run one at a time).
+   */
+  const scoreOf = (ctx: DetectionContext): ChainScore | undefined => (ctx.scored ? (ctx as ChainScore) : undefined);
 
   /** After a chain's alerts: holds it out (when `holding` has any) or learns it, and keeps its sources. */
   function settleChain(
@@ -526,6 +537,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     holding: readonly Alert[],
     result: AnalyseResult,
     late: boolean,
+    scored: ChainScore | undefined,
     release?: HoldDecision,
   ): undefined {
     if (holding.length > 0) {
@@ -542,7 +554,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     } else {
       // A chain held before the part arrived is learned now, whole: its held copies go.
       if (late) recorder.release(chain.identity, chain.traceId);
-      learnChain(b, ordered, opts);
+      learnChain(b, ordered, opts, scored);
       result.learned++;
       stats.chainsLearned++;
     }

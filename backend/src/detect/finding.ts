@@ -42,6 +42,13 @@ export interface DetectionContext {
   sensitive(call: Call): string | undefined;
   /** True when an operator marked this finding expected. */
   suppressed(detector: Detector, key: string): boolean;
+  /**
+   * Set by `unusual-chain` when it scored the chain against `baseline` (chainSurprisalOf), with
+   * the score in `surprisal`: detection learns the chain with that score instead of scoring it
+   * again (detectors change no baseline). Absent until then.
+   */
+  scored?: boolean;
+  surprisal?: number | undefined;
 }
 
 export type DetectorFn = (ctx: DetectionContext) => Finding | undefined;

@@ -286,13 +286,26 @@ export function sourceKey(call: Call, kind: SourceKind): string | undefined {
   }
 }
 
-/** Folds a chain into the baseline (the caller decides whether the chain may be learned). */
-export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions): void {
+/**
+ * A chain's surprisal as {@link chainSurprisalOf} gave it (undefined: no step was scored), against
+ * the baseline as it still is.
+ */
+export interface ChainScore {
+  surprisal: number | undefined;
+}
+
+/**
+ * Folds a chain into the baseline (the caller decides whether the chain may be learned). `scored`:
+ * the chain's surprisal, already scored against this baseline with nothing learned or forgotten
+ * since (detection's `unusual-chain` scores every chain of an enforcing identity just before it
+ * is learned; scoring it again was a quarter of detection's CPU per chain); scored here when absent.
+ */
+export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions, scored?: ChainScore): void {
   const calls = chainCalls(chain);
   if (calls.length === 0) return;
   if (chain.displayName && !b.displayName) b.displayName = chain.displayName;
   // Scored against the baseline before the chain, as detection scores it.
-  const surprisal = chainSurprisalOf(b, operationPath(chain), calls);
+  const surprisal = scored ? scored.surprisal : chainSurprisalOf(b, operationPath(chain), calls);
   if (surprisal !== undefined) touch(b, 'chainSurprisal', surprisalBucket(surprisal), calls[0]!.startMs);
   // The operations between START and END (operationPath without the list around them).
   const operations = new Array<string>(calls.length);

@@ -47,7 +47,11 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
   const b = ctx.baseline;
   const path = operationPath(ctx.chain);
   // Most chains are usual under any calibration: scored without step objects, and the histogram is not read for them.
-  if ((chainSurprisalOf(b, path, ctx.calls) ?? 0) <= LOWEST_THRESHOLD_BITS) return undefined;
+  const surprisal = chainSurprisalOf(b, path, ctx.calls);
+  // Kept for learning the chain, which scores it against the same baseline.
+  ctx.scored = true;
+  ctx.surprisal = surprisal;
+  if ((surprisal ?? 0) <= LOWEST_THRESHOLD_BITS) return undefined;
   const steps = chainSteps(b, path, ctx.calls);
   const calibration = chainCalibration(b);
   const unusual = unusualSteps(ctx, steps, calibration);
