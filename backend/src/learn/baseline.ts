@@ -1,5 +1,18 @@
 import type { Call, Chain } from '@conduct/processor';
-import { MIN_STEP_SUPPORT, calibrate, chainSurprisal, scoreSteps, surprisalBucket, type Calibration, type StepScore, type TransitionCounts } from './chain-model.js';
+import {
+  CALIBRATION_MARGIN_BITS,
+  CALIBRATION_QUANTILE,
+  MIN_CALIBRATION_CHAINS,
+  MIN_STEP_SUPPORT,
+  SURPRISAL_BUCKET_BITS,
+  UNCALIBRATED_THRESHOLD_BITS,
+  chainSurprisal,
+  scoreSteps,
+  surprisalBucket,
+  type Calibration,
+  type StepScore,
+  type TransitionCounts,
+} from './chain-model.js';
 import { END, START } from './path.js';
 import { createRateState, type RateState } from './rate.js';
 import { KeyMemo } from './key-memo.js';
@@ -101,6 +114,8 @@ export interface Baseline {
   transitionsDistinct: Map<string, number> | undefined;
   /** Path values of new operations alerted on, by position (path-siblings.ts); not persisted, bounded. */
   candidateValues?: Map<string, Set<string>>;
+  /** The `chainSurprisal` buckets in order, built on first use by {@link chainCalibration}; not persisted. */
+  surprisalOrder?: SurprisalOrder | undefined;
 }
 
 /** A network segment and client software family an identity recently acted from. */
@@ -156,6 +171,7 @@ export function createBaseline(identity: string, identityKind: string, displayNa
     removed: emptyKeySets(),
     transitionsOut: undefined,
     transitionsDistinct: undefined,
+    surprisalOrder: undefined,
   };
 }
 
@@ -518,9 +534,67 @@ export function chainSurprisalOf(b: Baseline, path: readonly string[], calls: re
   return max;
 }
 
-/** Where the identity's chains stop being usual, from the surprisal of the chains it learned. */
+/**
+ * Where the identity's chains stop being usual, from the surprisal of the chains it learned:
+ * `calibrate` over the `chainSurprisal` entries, to the bit. Hand-written for the hot path
+ * (`unusual-chain` asks for every chain above the lowest level, and building, parsing and sorting
+ * the histogram each time was 2% of the main thread): the buckets' numeric order is kept with the
+ * baseline and built again only when the histogram's keys changed (a new bucket, one forgotten),
+ * then the counts are read from the entries as they are now.
+ */
 export function chainCalibration(b: Baseline): Calibration {
-  return calibrate([...b.entries.chainSurprisal].map(([key, e]): [string, number] => [key, e.count]));
+  const histogram = b.entries.chainSurprisal;
+  let order = b.surprisalOrder;
+  if (!order || !sameKeys(order, histogram)) order = b.surprisalOrder = bucketOrder(histogram);
+  const { keys, bits } = order;
+  let chains = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const n = histogram.get(keys[i]!)!.count;
+    if (n <= 0) continue;
+    chains += n;
+  }
+  if (chains < MIN_CALIBRATION_CHAINS) return { chains, thresholdBits: UNCALIBRATED_THRESHOLD_BITS };
+  // The walk of `calibrate`; buckets of equal bits give the same level in any order.
+  const rank = Math.ceil(CALIBRATION_QUANTILE * chains);
+  let seen = 0;
+  let usualBits = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const n = histogram.get(keys[i]!)!.count;
+    if (n <= 0) continue;
+    seen += n;
+    usualBits = bits[i]! + SURPRISAL_BUCKET_BITS;
+    if (seen >= rank) break;
+  }
+  return { chains, usualBits, thresholdBits: usualBits + CALIBRATION_MARGIN_BITS };
+}
+
+/** The `chainSurprisal` keys in the numeric order of their buckets (see {@link chainCalibration}). */
+export interface SurprisalOrder {
+  /** Keys that are numbers, by their value (a stable sort, as `calibrate` sorts)... */
+  keys: string[];
+  bits: number[];
+  /** ...and those that are not (never counted; kept to tell whether the key set changed). */
+  other: string[];
+}
+
+function bucketOrder(histogram: ReadonlyMap<string, Entry>): SurprisalOrder {
+  const buckets: Array<[number, string]> = [];
+  const other: string[] = [];
+  for (const key of histogram.keys()) {
+    const bits = Number(key);
+    if (Number.isFinite(bits)) buckets.push([bits, key]);
+    else other.push(key);
+  }
+  buckets.sort((x, y) => x[0] - y[0]);
+  return { keys: buckets.map((x) => x[1]), bits: buckets.map((x) => x[0]), other };
+}
+
+/** Whether the histogram has exactly the keys `order` was built from (as many, each of them in it). */
+function sameKeys(order: SurprisalOrder, histogram: ReadonlyMap<string, Entry>): boolean {
+  if (histogram.size !== order.keys.length + order.other.length) return false;
+  for (const key of order.keys) if (!histogram.has(key)) return false;
+  for (const key of order.other) if (!histogram.has(key)) return false;
+  return true;
 }
 
 const versionKeys = new KeyMemo(MAX_MEMO_KEYS);

@@ -107,6 +107,32 @@ describe('chain model', () => {
     expect(chainCalibration(b).chains).toBe(0);
   });
 
+  it('calibrates from the histogram\'s kept bucket order exactly as calibrate() over the entries, through new, emptied, forgotten and odd keys', () => {
+    const b = createBaseline('svc:x', 'workload');
+    const fresh = () => calibrate([...b.entries.chainSurprisal].map(([key, e]): [string, number] => [key, e.count]));
+    const checked: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const seq = i % 7 === 0 ? ['a', 'c'] : i % 29 === 0 ? ['c', 'a', 'b'] : i % 3 === 0 ? ['a', 'b', 'b'] : ['a', 'b'];
+      learnChain(b, chainOf(seq, T0 + i * 1_000), opts);
+      if (i === 120) b.entries.chainSurprisal.set('junk', { count: 3, firstMs: T0, lastMs: T0 });
+      if (i === 150) b.entries.chainSurprisal.delete('junk');
+      // A bucket emptied and another with an equal value in other words: the same key count, other keys.
+      if (i === 180) {
+        const [key, e] = [...b.entries.chainSurprisal][0]!;
+        b.entries.chainSurprisal.delete(key);
+        b.entries.chainSurprisal.set(`${Number(key)}`, { ...e, count: 0 });
+      }
+      if (i === 220) forget(b, T0 + 250_000 + opts.forgetAfterMs, opts.forgetAfterMs, true);
+      const c = chainCalibration(b);
+      expect(c).toEqual(fresh());
+      if (c.usualBits !== undefined) checked.push(c.usualBits);
+    }
+    expect(b.surprisalOrder).toBeDefined();
+    // Calibrated most of the way, at more than one level.
+    expect(checked.length).toBeGreaterThan(200);
+    expect(new Set(checked).size).toBeGreaterThan(1);
+  });
+
   it('scores a chain without step objects exactly as chainSurprisal(chainSteps(...)), new and skipped steps, retries and unknown operations included', () => {
     const b = createBaseline('svc:x', 'workload');
     const ops = ['A', 'B', 'C', 'D', 'E'];

@@ -52,8 +52,10 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
   ctx.scored = true;
   ctx.surprisal = surprisal;
   if ((surprisal ?? 0) <= LOWEST_THRESHOLD_BITS) return undefined;
-  const steps = chainSteps(b, path, ctx.calls);
   const calibration = chainCalibration(b);
+  // The surprisal is the chain's worst step's bits: no step is above the calibrated level either (no step objects built).
+  if ((surprisal ?? 0) <= calibration.thresholdBits) return undefined;
+  const steps = chainSteps(b, path, ctx.calls);
   const unusual = unusualSteps(ctx, steps, calibration);
   const keys = unusual.map((s) => `transition:${transitionKey(s.from, s.to)}`);
   const sentences: string[] = [];
