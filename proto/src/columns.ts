@@ -4,9 +4,12 @@
  * trace to complete in this form (a pending span is a reference to its request's columns and its
  * index), so what the garbage collector marks and copies per pending span is a few array slots.
  *
- * - ids: 32 bytes per span (trace id, span id, parent span id; an all-zero parent is a root), made
- *   hex text only when asked for, through the same shared table as the object decoder;
- * - kind and status as 32-bit integers (as on the wire), start and end times as doubles, names as (table-shared) strings;
+ * - ids: 16 bytes per span (span id, parent span id; an all-zero parent is a root) and the index
+ *   of its trace in the request's table of distinct trace ids (16 bytes per trace: the spans of a
+ *   trace mostly come in one request), made hex text only when asked for, through the same shared
+ *   table as the object decoder;
+ * - kind and status as 8-bit integers (saturated; the rare value outside -128..127 kept exactly
+ *   on the side for span views), start and end times as doubles, names as (table-shared) strings;
  * - attributes as one flat list of (key id, value) per request with per-owner offsets, where an
  *   owner is a span (0 .. spanCount-1) or a resource (spanCount + its index): a resource's
  *   attributes are held once, whatever number of spans it has.
@@ -106,16 +109,23 @@ export class ColumnAttrs implements AttrReader {
 
 // ---- the columns ---------------------------------------------------------------------------------
 
-/** Bytes of ids per span: trace id (16), span id (8), parent span id (8). */
-export const ID_BYTES_PER_SPAN = 32;
+/** Bytes of ids per span: span id (8), parent span id (8); the trace id is in the trace table. */
+export const ID_BYTES_PER_SPAN = 16;
+/** Bytes of a trace id. */
+const TRACE_ID_BYTES = 16;
 
-/** Where a span's own id starts in its 32 id bytes (see SpanColumns.idIs). */
-export const SPAN_ID_AT = 16;
+/** Where a span's own id starts in its id bytes (see SpanColumns.idIs). */
+export const SPAN_ID_AT = 0;
 /** Where its parent's span id starts. */
-export const PARENT_ID_AT = 24;
+export const PARENT_ID_AT = 8;
 
 /** Shared by every request: the spans of a trace carry one trace id, a parent id is another span's id. */
 export const IDS = new HexTable(14);
+
+/** The value an 8-bit column holds for a kind or status: saturated, so comparisons and max() read as on the wire. */
+export function clampInt8(v: number): number {
+  return v > 127 ? 127 : v < -128 ? -128 : v;
+}
 
 export class SpanColumns {
   /** Resource index of each span. */
@@ -127,10 +137,16 @@ export class SpanColumns {
   constructor(
     readonly spanCount: number,
     readonly resourceCount: number,
+    /** ID_BYTES_PER_SPAN per span: its span id, its parent's (zeros for none). */
     readonly ids: Uint8Array,
+    /** Per span: the index of its trace id in traceIds. Distinct indexes are distinct ids. */
+    readonly traceOf: Uint32Array,
+    /** 16 bytes per distinct trace id of the request. */
+    readonly traceIds: Uint8Array,
     readonly names: string[],
-    readonly kinds: Int32Array,
-    readonly statuses: Int32Array,
+    /** Saturated to 8 bits (clampInt8); exact in `wide` when they were not. */
+    readonly kinds: Int8Array,
+    readonly statuses: Int8Array,
     readonly starts: Float64Array,
     readonly ends: Float64Array,
     resourceOf: Uint32Array,
@@ -144,6 +160,8 @@ export class SpanColumns {
     /** Spans present in the request that could not be used (see TracesRequestData). */
     readonly rejectedSpans = 0,
     readonly rejectMessage = '',
+    /** Kinds (key 2i) and statuses (2i + 1) outside -128..127, as sent. */
+    readonly wide: Map<number, number> | undefined = undefined,
   ) {
     this.resourceOf = resourceOf;
     this.attrStart = attrStart;
@@ -151,12 +169,12 @@ export class SpanColumns {
   }
 
   traceId(i: number): string {
-    const at = i * ID_BYTES_PER_SPAN;
-    return IDS.get(this.ids, at, at + 16);
+    const at = this.traceOf[i]! * TRACE_ID_BYTES;
+    return IDS.get(this.traceIds, at, at + TRACE_ID_BYTES);
   }
 
   spanId(i: number): string {
-    const at = i * ID_BYTES_PER_SPAN + 16;
+    const at = i * ID_BYTES_PER_SPAN + SPAN_ID_AT;
     return IDS.get(this.ids, at, at + 8);
   }
 
@@ -193,19 +211,25 @@ export class SpanColumns {
 
   /** True when span i carries the trace id of span j (both of these columns). */
   sameTrace(i: number, j: number): boolean {
-    const ids = this.ids;
-    const x = i * ID_BYTES_PER_SPAN;
-    const y = j * ID_BYTES_PER_SPAN;
-    for (let k = 0; k < 16; k++) if (ids[x + k] !== ids[y + k]) return false;
-    return true;
+    return this.traceOf[i] === this.traceOf[j];
   }
 
   /** '' for a root span. */
   parentSpanId(i: number): string {
-    const at = i * ID_BYTES_PER_SPAN + 24;
+    const at = i * ID_BYTES_PER_SPAN + PARENT_ID_AT;
     const ids = this.ids;
     for (let k = at; k < at + 8; k++) if (ids[k] !== 0) return IDS.get(ids, at, at + 8);
     return '';
+  }
+
+  /** The kind of span i as sent (kinds[i] is saturated to 8 bits). */
+  kind(i: number): number {
+    return this.wide?.get(2 * i) ?? this.kinds[i]!;
+  }
+
+  /** The status code of span i as sent (statuses[i] is saturated to 8 bits). */
+  status(i: number): number {
+    return this.wide?.get(2 * i + 1) ?? this.statuses[i]!;
   }
 
   /** The attributes of span i (a new reader). */
@@ -227,10 +251,10 @@ export class SpanColumns {
       spanId: this.spanId(i),
       parentSpanId: this.parentSpanId(i),
       name: this.names[i]!,
-      kind: this.kinds[i]!,
+      kind: this.kind(i),
       startMs: this.starts[i]!,
       endMs: this.ends[i]!,
-      statusCode: this.statuses[i]!,
+      statusCode: this.status(i),
       attributes: this.spanAttrs(i),
     };
   }
@@ -242,8 +266,6 @@ export class SpanColumns {
 }
 
 // ---- building ---------------------------------------------------------------------------------
-
-const ID_ZERO = new Uint8Array(ID_BYTES_PER_SPAN);
 
 /**
  * Span i of `from` and its resource, in exactly sized columns of their own. Written out rather than
@@ -263,13 +285,18 @@ function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
   const values = from.attrValues.slice(s0, s1);
   for (let j = r0; j < r1; j++) values.push(from.attrValues[j]!);
   const at = i * ID_BYTES_PER_SPAN;
+  const trace = from.traceOf[i]! * TRACE_ID_BYTES;
+  const kind = from.kind(i);
+  const status = from.status(i);
   return new SpanColumns(
     1,
     1,
     from.ids.slice(at, at + ID_BYTES_PER_SPAN),
+    new Uint32Array(1),
+    from.traceIds.slice(trace, trace + TRACE_ID_BYTES),
     [from.names[i]!],
-    Int32Array.of(from.kinds[i]!),
-    Int32Array.of(from.statuses[i]!),
+    Int8Array.of(clampInt8(kind)),
+    Int8Array.of(clampInt8(status)),
     Float64Array.of(from.starts[i]!),
     Float64Array.of(from.ends[i]!),
     new Uint32Array(1),
@@ -278,7 +305,19 @@ function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
     values,
     Uint32Array.of(from.letters[i]!, from.letters[res]!),
     Uint32Array.of(from.keyMasks[i]!, from.keyMasks[res]!),
+    0,
+    '',
+    from.wide === undefined ? undefined : wideOf(kind, status, 0),
   );
+}
+
+/** The side table of a span's kind and status when either does not fit 8 bits (else undefined). */
+function wideOf(kind: number, status: number, i: number, into?: Map<number, number>): Map<number, number> | undefined {
+  if (kind === clampInt8(kind) && status === clampInt8(status)) return into;
+  const wide = into ?? new Map<number, number>();
+  if (kind !== clampInt8(kind)) wide.set(2 * i, kind);
+  if (status !== clampInt8(status)) wide.set(2 * i + 1, status);
+  return wide;
 }
 
 /**
@@ -289,9 +328,19 @@ function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
 export class ColumnsBuilder {
   private n = 0;
   private ids = new Uint8Array(ID_BYTES_PER_SPAN * 64);
+  private traceOf = new Uint32Array(64);
+  /** The request's distinct trace ids, TRACE_ID_BYTES each, found through traceSlots. */
+  private traceIds = new Uint8Array(TRACE_ID_BYTES * 64);
+  private traces = 0;
+  /** Open addressing on a hash of the trace id: slot value t + 1 for trace t, 0 empty. */
+  private traceSlots = new Int32Array(256);
+  /** The trace of the span before: the next span's trace id is compared with it first. */
+  private lastTrace = -1;
   private names: string[] = [];
-  private kinds = new Int32Array(64);
-  private statuses = new Int32Array(64);
+  private kinds = new Int8Array(64);
+  private statuses = new Int8Array(64);
+  /** Kinds and statuses that did not fit 8 bits (see SpanColumns.wide). */
+  private wide: Map<number, number> | undefined;
   private starts = new Float64Array(64);
   private ends = new Float64Array(64);
   private resourceOf = new Uint32Array(64);
@@ -318,6 +367,10 @@ export class ColumnsBuilder {
   /** Empties the builder, keeping its arrays (a scanner reuses one builder for every request). */
   reset(): void {
     this.n = 0;
+    if (this.traces > 0) this.traceSlots.fill(0);
+    this.traces = 0;
+    this.lastTrace = -1;
+    this.wide = undefined;
     this.count = 0;
     this.ownerStart = 0;
     this.letters = 0;
@@ -419,33 +472,67 @@ export class ColumnsBuilder {
     this.count = this.ownerStart;
   }
 
-  /** Ends the span being collected; its ids are ids[at, at + 32) (at < 0: all zero). */
-  endSpan(ids: Uint8Array, at: number, name: string, kind: number, status: number, startMs: number, endMs: number, resource: number): void {
-    if (this.n === this.kinds.length) this.growSpans(this.n * 2);
-    this.ids.set(at < 0 ? ID_ZERO : ids.subarray(at, at + ID_BYTES_PER_SPAN), this.n * ID_BYTES_PER_SPAN);
-    this.endSpanInPlace(name, kind, status, startMs, endMs, resource);
-  }
-
   /**
-   * Copies the next span's ids: bytes[trace, trace + 16), bytes[span, span + 8) and
-   * bytes[parent, parent + 8) (parent < 0: a root, zeros). Then endSpanInPlace.
+   * Copies the next span's ids: its trace id bytes[trace, trace + 16) into the request's table of
+   * trace ids (once per distinct id), bytes[span, span + 8) and bytes[parent, parent + 8)
+   * (parent < 0: a root, zeros). Then endSpanInPlace.
    */
   idsOfNext(bytes: Uint8Array, trace: number, span: number, parent: number): void {
     if (this.n === this.kinds.length) this.growSpans(this.n * 2);
     const ids = this.ids;
     const at = this.n * ID_BYTES_PER_SPAN;
-    for (let k = 0; k < 16; k++) ids[at + k] = bytes[trace + k]!;
-    for (let k = 0; k < 8; k++) ids[at + 16 + k] = bytes[span + k]!;
-    if (parent < 0) for (let k = 24; k < 32; k++) ids[at + k] = 0;
-    else for (let k = 0; k < 8; k++) ids[at + 24 + k] = bytes[parent + k]!;
+    for (let k = 0; k < 8; k++) ids[at + SPAN_ID_AT + k] = bytes[span + k]!;
+    if (parent < 0) for (let k = 0; k < 8; k++) ids[at + PARENT_ID_AT + k] = 0;
+    else for (let k = 0; k < 8; k++) ids[at + PARENT_ID_AT + k] = bytes[parent + k]!;
+    this.traceOf[this.n] = this.traceIndex(bytes, trace);
+  }
+
+  /**
+   * The index of the trace id at bytes[at, at + 16) in this request's table, added when new.
+   * Hand-written (byte compare with the previous span's trace, then open addressing on a seeded
+   * hash) so that no hex text is made per span: holding 16 bytes of trace id per pending span was
+   * 16 of the ~90 bytes of typed arrays each pending span cost (bench/README.md, issue 19).
+   */
+  private traceIndex(bytes: Uint8Array, at: number): number {
+    const table = this.traceIds;
+    const last = this.lastTrace;
+    if (last >= 0 && sameId(table, last * TRACE_ID_BYTES, bytes, at)) return last;
+    const slots = this.traceSlots;
+    const mask = slots.length - 1;
+    for (let s = idHash16(bytes, at) & mask; ; s = (s + 1) & mask) {
+      const v = slots[s]!;
+      if (v === 0) {
+        const t = this.traces++;
+        if ((t + 1) * TRACE_ID_BYTES > table.length) this.traceIds = grow(table, table.length * 2);
+        const into = this.traceIds;
+        for (let k = 0; k < TRACE_ID_BYTES; k++) into[t * TRACE_ID_BYTES + k] = bytes[at + k]!;
+        slots[s] = t + 1;
+        // At most half full: a probe ends soon.
+        if (2 * this.traces > slots.length) this.rehashTraces(slots.length * 2);
+        return (this.lastTrace = t);
+      }
+      if (sameId(table, (v - 1) * TRACE_ID_BYTES, bytes, at)) return (this.lastTrace = v - 1);
+    }
+  }
+
+  private rehashTraces(size: number): void {
+    const slots = new Int32Array(size);
+    const mask = size - 1;
+    for (let t = 0; t < this.traces; t++) {
+      let s = idHash16(this.traceIds, t * TRACE_ID_BYTES) & mask;
+      while (slots[s] !== 0) s = (s + 1) & mask;
+      slots[s] = t + 1;
+    }
+    this.traceSlots = slots;
   }
 
   /** Ends a span whose ids were written into idsOfNext(). */
   endSpanInPlace(name: string, kind: number, status: number, startMs: number, endMs: number, resource: number): void {
     const i = this.n;
     this.names[i] = name;
-    this.kinds[i] = kind;
-    this.statuses[i] = status;
+    this.kinds[i] = clampInt8(kind);
+    this.statuses[i] = clampInt8(status);
+    if (kind !== clampInt8(kind) || status !== clampInt8(status)) this.wide = wideOf(kind, status, i, this.wide);
     this.starts[i] = startMs;
     this.ends[i] = endMs;
     this.resourceOf[i] = resource;
@@ -457,6 +544,7 @@ export class ColumnsBuilder {
 
   private growSpans(size: number): void {
     this.ids = grow(this.ids, size * ID_BYTES_PER_SPAN);
+    this.traceOf = grow(this.traceOf, size);
     this.kinds = grow(this.kinds, size);
     this.statuses = grow(this.statuses, size);
     this.starts = grow(this.starts, size);
@@ -501,6 +589,8 @@ export class ColumnsBuilder {
       n,
       r,
       this.ids.slice(0, n * ID_BYTES_PER_SPAN),
+      this.traceOf.slice(0, n),
+      this.traceIds.slice(0, this.traces * TRACE_ID_BYTES),
       this.names.slice(0, n),
       this.kinds.slice(0, n),
       this.statuses.slice(0, n),
@@ -514,11 +604,30 @@ export class ColumnsBuilder {
       masks,
       rejectedSpans,
       rejectMessage,
+      this.wide,
     );
   }
 }
 
-type Growable = Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array;
+/** Mixed into the trace id hashes, so that a sender cannot choose ids that all collide. */
+const SEED = (Math.random() * 0x7fffffff) | 0;
+
+function idHash16(b: Uint8Array, at: number): number {
+  let h = SEED;
+  for (let k = at; k < at + TRACE_ID_BYTES; k += 4) {
+    const w = b[k]! | (b[k + 1]! << 8) | (b[k + 2]! << 16) | (b[k + 3]! << 24);
+    h = Math.imul(h ^ w, 0x9e3779b1);
+    h ^= h >>> 15;
+  }
+  return h;
+}
+
+function sameId(a: Uint8Array, x: number, b: Uint8Array, y: number): boolean {
+  for (let k = 0; k < TRACE_ID_BYTES; k++) if (a[x + k] !== b[y + k]) return false;
+  return true;
+}
+
+type Growable = Uint8Array | Int8Array | Uint16Array | Uint32Array | Int32Array | Float64Array;
 function grow<T extends Growable>(a: T, size: number): T {
   const b = new (a.constructor as new (n: number) => T)(Math.max(size, 16));
   b.set(a as never);
@@ -535,7 +644,7 @@ function grow<T extends Growable>(a: T, size: number): T {
 export function columnsFromData(data: TracesRequestData, keep: AttributeKeep): SpanColumns {
   const filter = keyFilterOf(keep)!;
   const b = new ColumnsBuilder();
-  const ids = new Uint8Array(ID_BYTES_PER_SPAN);
+  const ids = new Uint8Array(32);
   for (let r = 0; r < data.resourceSpans.length; r++) {
     const rs = data.resourceSpans[r]!;
     b.beginResource();
@@ -545,7 +654,8 @@ export function columnsFromData(data: TracesRequestData, keep: AttributeKeep): S
       b.beginSpan();
       putAll(b, span.attributes, filter);
       idBytes(span, ids);
-      b.endSpan(ids, 0, span.name, span.kind, span.statusCode, span.startMs, span.endMs, r);
+      b.idsOfNext(ids, 0, 16, span.parentSpanId === '' ? -1 : 24);
+      b.endSpanInPlace(span.name, span.kind, span.statusCode, span.startMs, span.endMs, r);
     }
   }
   return b.finish(data.rejectedSpans, data.rejectMessage);

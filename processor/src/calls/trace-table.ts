@@ -1,4 +1,4 @@
-import { ColumnAttrs, hexInto, knownAttributeKeyId, ObjectAttrs, PARENT_ID_AT, SPAN_ID_AT, SpanColumns, type AttrReader, type AttrValue } from '@conduct/proto';
+import { clampInt8, ColumnAttrs, hexInto, ID_BYTES_PER_SPAN, knownAttributeKeyId, ObjectAttrs, PARENT_ID_AT, SPAN_ID_AT, SpanColumns, type AttrReader, type AttrValue } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
 
 /**
@@ -185,10 +185,14 @@ export function itemsOfSpans(spans: readonly TraceSpan[]): { traceId: string; it
   const n = spans.length;
   const resources: AttrReader[] = [];
   const resourceOf = new Uint32Array(n);
-  const ids = new Uint8Array(n * 32);
+  const ids = new Uint8Array(n * ID_BYTES_PER_SPAN);
+  const traceOf = new Uint32Array(n);
+  const traceIds = new Uint8Array(n * 16);
+  const traceIndex = new Map<string, number>();
   const names: string[] = [];
-  const kinds = new Int32Array(n);
-  const statuses = new Int32Array(n);
+  const kinds = new Int8Array(n);
+  const statuses = new Int8Array(n);
+  let wide: Map<number, number> | undefined;
   const starts = new Float64Array(n);
   const ends = new Float64Array(n);
   let traceId = n > 0 ? spans[0]!.span.traceId : '';
@@ -198,12 +202,19 @@ export function itemsOfSpans(spans: readonly TraceSpan[]): { traceId: string; it
     if (r < 0) r = resources.push(resource) - 1;
     resourceOf[i] = r;
     if (span.traceId !== traceId) traceId = '';
-    hexInto(span.traceId, ids, i * 32, 16);
-    hexInto(span.spanId, ids, i * 32 + SPAN_ID_AT, 8);
-    if (span.parentSpanId !== '') hexInto(span.parentSpanId, ids, i * 32 + PARENT_ID_AT, 8);
+    let t = traceIndex.get(span.traceId);
+    if (t === undefined) {
+      traceIndex.set(span.traceId, (t = traceIndex.size));
+      hexInto(span.traceId, traceIds, t * 16, 16);
+    }
+    traceOf[i] = t;
+    hexInto(span.spanId, ids, i * ID_BYTES_PER_SPAN + SPAN_ID_AT, 8);
+    if (span.parentSpanId !== '') hexInto(span.parentSpanId, ids, i * ID_BYTES_PER_SPAN + PARENT_ID_AT, 8);
     names.push(span.name);
-    kinds[i] = span.kind;
-    statuses[i] = span.statusCode;
+    kinds[i] = clampInt8(span.kind);
+    statuses[i] = clampInt8(span.statusCode);
+    if (kinds[i] !== span.kind) (wide ??= new Map()).set(2 * i, span.kind);
+    if (statuses[i] !== span.statusCode) (wide ??= new Map()).set(2 * i + 1, span.statusCode);
     starts[i] = span.startMs;
     ends[i] = span.endMs;
   }
@@ -219,7 +230,7 @@ export function itemsOfSpans(spans: readonly TraceSpan[]): { traceId: string; it
     letters[o] = reader.letters;
     for (let j = attrStart[o]!; j < keys.length; j++) masks[o] |= 1 << (keys[j]! & 31);
   });
-  const cols = new SpanColumns(n, resources.length, ids, names, kinds, statuses, starts, ends, resourceOf, attrStart, Uint16Array.from(keys), values, letters, masks);
+  const cols = new SpanColumns(n, resources.length, ids, traceOf, traceIds.slice(0, traceIndex.size * 16), names, kinds, statuses, starts, ends, resourceOf, attrStart, Uint16Array.from(keys), values, letters, masks, 0, '', wide);
   const items: SpanItems = [];
   for (let i = 0; i < n; i++) items.push(cols, i);
   return { traceId, items };
@@ -247,5 +258,5 @@ function copyAttrs(reader: AttrReader, keys: number[], values: AttrValue[]): voi
 /** Columns of one empty span and resource. */
 function placeholder(): SpanColumns {
   const u32 = (...xs: number[]) => Uint32Array.from(xs);
-  return new SpanColumns(1, 1, new Uint8Array(32), [''], new Int32Array(1), new Int32Array(1), new Float64Array(1), new Float64Array(1), u32(0), u32(0, 0, 0), new Uint16Array(0), [], u32(0, 0), u32(0, 0));
+  return new SpanColumns(1, 1, new Uint8Array(ID_BYTES_PER_SPAN), u32(0), new Uint8Array(16), [''], new Int8Array(1), new Int8Array(1), new Float64Array(1), new Float64Array(1), u32(0), u32(0, 0, 0), new Uint16Array(0), [], u32(0, 0), u32(0, 0));
 }
