@@ -257,7 +257,7 @@ class ColumnScanner extends Scanner {
     if (kind === ValueKind.EMPTY) return;
     if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) return;
     const max = this.limits.maxAttributesPerSpan;
-    if (this.out.put(found >>> 2, value as AttrValue, letter, max) && decision !== KeyDecision.KEEP) this.present = true;
+    if (this.out.put(found >>> 2, value as AttrValue, letter, max, slot) && decision !== KeyDecision.KEEP) this.present = true;
   }
 
   /** The string value in bytes[pos, end) of a key in the byte cache's `slot`: its last value when the same. */

@@ -144,6 +144,58 @@ describe('columnar decoder', () => {
     expect(tally.refused).toBeGreaterThan(50);
   });
 
+  it('holds each distinct trace id and attribute value of a request once', () => {
+    // 600 spans of 300 traces, the spans of a trace apart (the table of trace ids grows and is
+    // rehashed), values that repeat, one distinct per span, and -0 beside 0 (kept apart).
+    const id = (n: number, bytes: number) => Buffer.from(n.toString(16).padStart(2 * bytes, '0'), 'hex');
+    const spans = Array.from({ length: 600 }, (_, i) =>
+      span(
+        ld(1, id(0xabc00000 + (i % 300), 16)),
+        ld(2, id(i + 1, 8)),
+        ld(9, kv('server.port', vi(3, 8080))),
+        ld(9, kv('url.path', ld(1, `/items/${i}`))),
+        ld(9, kv('http.response.status_code', i === 7 ? Buffer.concat([tag(4, 1), Buffer.from([0, 0, 0, 0, 0, 0, 0, 0x80])]) : vi(3, 0))),
+      ),
+    );
+    const bytes = request(...spans);
+    expect(compare(bytes)).toBe('ok');
+    const cols = decodeTracesRequestColumns(bytes, { keep: KEEP });
+    expect(cols.traceIds.length).toBe(300 * 16);
+    for (const [i, j] of [[0, 300], [1, 301], [0, 1], [299, 599], [299, 300]] as const) {
+      expect(cols.sameTrace(i, j)).toBe(cols.traceId(i) === cols.traceId(j));
+      expect(cols.copySpan(i).traceId(0)).toBe(cols.traceId(i));
+    }
+    expect(cols.traceId(300)).toBe(cols.traceId(0));
+    expect(cols.attrRefs).toBeInstanceOf(Uint16Array);
+    // 8080, 0, -0, 600 paths and the resource's service name.
+    expect(cols.attrValues.length).toBe(604);
+    const status = attributeKeyId('http.response.status_code');
+    expect(Object.is(cols.spanAttrs(7).get(status), -0)).toBe(true);
+    expect(Object.is(cols.spanAttrs(8).get(status), 0)).toBe(true);
+    expect(Object.is(cols.copySpan(7).spanAttrs(0).get(status), -0)).toBe(true);
+  });
+
+  it('reads a request of more distinct values than 16-bit references address', () => {
+    const keys = [...KEEP.keys].filter((k) => !k.startsWith('service.') && k !== 'host.name' && k !== 'cloud.region');
+    const spans = Array.from({ length: Math.ceil(70_000 / keys.length) }, (_, i) => span(...keys.map((k) => ld(9, kv(k, ld(1, `${k}=${i}`))))));
+    const bytes = request(...spans);
+    expect(compare(bytes)).toBe('ok');
+    const cols = decodeTracesRequestColumns(bytes, { keep: KEEP });
+    expect(cols.attrValues.length).toBeGreaterThan(0x10000);
+    expect(cols.attrRefs).toBeInstanceOf(Uint32Array);
+    const last = cols.spanCount - 1;
+    expect(cols.spanAttrs(last).get(attributeKeyId(keys[0]!))).toBe(`${keys[0]}=${last}`);
+    expect(dump(cols.copySpan(last)).spans[0]).toEqual(dump(cols).spans[last]);
+  });
+
+  it('keeps kinds and statuses outside 8 bits as sent, and reads them saturated from the columns', () => {
+    const cols = decodeTracesRequestColumns(request(span(vi(6, 300), ld(15, vi(3, 2 ** 31 + 5))), span(vi(6, 2), ld(15, vi(3, 1)))), { keep: KEEP });
+    expect([cols.kind(0), cols.status(0), cols.kinds[0], cols.statuses[0]]).toEqual([300, (2 ** 31 + 5) | 0, 127, -128]);
+    expect([cols.kind(1), cols.status(1), cols.kinds[1], cols.statuses[1]]).toEqual([2, 1, 2, 1]);
+    const copy = cols.copySpan(0);
+    expect([copy.kind(0), copy.status(0), copy.kinds[0], copy.statuses[0]]).toEqual([300, (2 ** 31 + 5) | 0, 127, -128]);
+  });
+
   it('gives kept keys process-wide ids and presence keys one shared id', () => {
     const id = attributeKeyId('http.route');
     expect(attributeKeyId('http.route')).toBe(id);

@@ -20,7 +20,7 @@
  * {@link PRESENCE_KEY_ID}.
  */
 import { HexTable } from './string-table.js';
-import { KeyDecision, keyFilterOf, type KeyFilter } from './key-filter.js';
+import { FIRST_KEY, KeyDecision, keyFilterOf, type KeyFilter } from './key-filter.js';
 import { attributeKeyName, letterOf, PREFIXED } from './key-ids.js';
 import { DecodeError, type AttributeKeep, type Attributes, type AttrValue, type SpanData, type TracesRequestData } from './model.js';
 
@@ -102,7 +102,7 @@ export class ColumnAttrs implements AttrReader {
   get(key: number): AttrValue | undefined {
     if ((this.mask & (1 << (key & 31))) === 0) return undefined;
     const keys = this.cols.attrKeys;
-    for (let j = this.from; j < this.to; j++) if (keys[j] === key) return this.cols.attrValues[j];
+    for (let j = this.from; j < this.to; j++) if (keys[j] === key) return this.cols.attrValues[this.cols.attrRefs[j]!];
     return undefined;
   }
 }
@@ -130,7 +130,7 @@ export function clampInt8(v: number): number {
 export class SpanColumns {
   /** Resource index of each span. */
   readonly resourceOf: Uint32Array;
-  /** Owner o's attributes are attrKeys/attrValues[attrStart[o], attrStart[o + 1]). */
+  /** Owner o's attributes are attrKeys/attrRefs[attrStart[o], attrStart[o + 1]). */
   readonly attrStart: Uint32Array;
   private readonly resourceViews: (ColumnAttrs | undefined)[];
 
@@ -152,6 +152,9 @@ export class SpanColumns {
     resourceOf: Uint32Array,
     attrStart: Uint32Array,
     readonly attrKeys: Uint16Array,
+    /** Per attribute: the index of its value in attrValues (16 bits unless a request has more distinct values). */
+    readonly attrRefs: Uint16Array | Uint32Array,
+    /** The request's distinct attribute values (see attrValue). */
     readonly attrValues: AttrValue[],
     /** Per owner (spans, then resources): see AttrReader.letters. */
     readonly letters: Uint32Array,
@@ -222,6 +225,11 @@ export class SpanColumns {
     return '';
   }
 
+  /** The value of attribute j (of any owner: see attrStart). */
+  attrValue(j: number): AttrValue {
+    return this.attrValues[this.attrRefs[j]!]!;
+  }
+
   /** The kind of span i as sent (kinds[i] is saturated to 8 bits). */
   kind(i: number): number {
     return this.wide?.get(2 * i) ?? this.kinds[i]!;
@@ -282,8 +290,9 @@ function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
   const keys = new Uint16Array(spanSize + r1 - r0);
   keys.set(from.attrKeys.subarray(s0, s1));
   keys.set(from.attrKeys.subarray(r0, r1), spanSize);
-  const values = from.attrValues.slice(s0, s1);
-  for (let j = r0; j < r1; j++) values.push(from.attrValues[j]!);
+  const values: AttrValue[] = [];
+  for (let j = s0; j < s1; j++) values.push(from.attrValue(j));
+  for (let j = r0; j < r1; j++) values.push(from.attrValue(j));
   const at = i * ID_BYTES_PER_SPAN;
   const trace = from.traceOf[i]! * TRACE_ID_BYTES;
   const kind = from.kind(i);
@@ -302,6 +311,7 @@ function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
     new Uint32Array(1),
     Uint32Array.of(0, spanSize, keys.length),
     keys,
+    identityRefs(keys.length),
     values,
     Uint32Array.of(from.letters[i]!, from.letters[res]!),
     Uint32Array.of(from.keyMasks[i]!, from.keyMasks[res]!),
@@ -348,8 +358,30 @@ export class ColumnsBuilder {
   private spanLetters = new Uint32Array(64);
   private spanMasks = new Uint32Array(64);
   private keys = new Uint16Array(512);
-  /** Reused from request to request: only [0, count) is this request's. */
-  private values: AttrValue[] = [];
+  /** Per attribute: its value's index in `dict`. */
+  private refs = new Uint32Array(512);
+  /**
+   * The request's distinct values, found through `seen`. Values repeat within a request (ports,
+   * methods, services, addresses of one peer: 12% of the bench workload's attribute values in a
+   * request are distinct), so a pending span holds a 16-bit reference per attribute where it held
+   * a pointer of 8 bytes (bench/README.md, issue 19). Reused from request to request: only
+   * [0, dictSize) is this request's.
+   */
+  private dict: AttrValue[] = [];
+  private dictSize = 0;
+  /**
+   * Values seen, across requests: value -> entry e, whose seenRef is its index in `dict` when
+   * seenGen[e] is this request's number. Kept from request to request (a Map emptied per request
+   * grew its table again in every request: decode 1.29x before, measured with bench/ab-columns.mjs)
+   * and bounded: emptied when MAX_SEEN values are in it, which loses only repeats found.
+   */
+  private readonly seen = new Map<AttrValue, number>();
+  private readonly seenGen = new Int32Array(MAX_SEEN);
+  private readonly seenRef = new Int32Array(MAX_SEEN);
+  private gen = 1;
+  /** Per key-cache slot: the request number and reference of the last value put under its key. */
+  private readonly slotGen = new Int32Array(KEY_SLOT_HINTS);
+  private readonly slotRef = new Int32Array(KEY_SLOT_HINTS);
   private count = 0;
   /** Where the owner being collected starts in keys/values. */
   private ownerStart = 0;
@@ -371,6 +403,8 @@ export class ColumnsBuilder {
     this.traces = 0;
     this.lastTrace = -1;
     this.wide = undefined;
+    this.gen = (this.gen + 1) | 0;
+    this.dictSize = 0;
     this.count = 0;
     this.ownerStart = 0;
     this.letters = 0;
@@ -422,8 +456,9 @@ export class ColumnsBuilder {
   /**
    * Puts an attribute on the owner being collected: a key it holds already gets the new value,
    * a new key is added while the owner holds fewer than `max`. True when the owner holds the key.
+   * `slot`: the scanner's key-cache slot of the key (KeyBytes.slot), or -1.
    */
-  put(key: number, value: AttrValue, letter: number, max: number): boolean {
+  put(key: number, value: AttrValue, letter: number, max: number, slot = -1): boolean {
     if (this.inResource) {
       const keys = this.resKeys;
       for (let j = this.resStart; j < keys.length; j++) {
@@ -442,29 +477,76 @@ export class ColumnsBuilder {
     if ((this.mask & (1 << (key & 31))) !== 0) {
       for (let j = this.ownerStart; j < this.count; j++) {
         if (keys[j] === key) {
-          this.values[j] = value;
+          this.refs[j] = this.ref(value, slot);
           return true;
         }
       }
     }
     if (this.count - this.ownerStart >= max) return false;
-    this.append(key, value);
+    this.append(key, value, slot);
     this.letters |= letter;
     return true;
   }
 
   /** Adds an attribute unchecked (copies). */
-  append(key: number, value: AttrValue): void {
+  append(key: number, value: AttrValue, slot = -1): void {
     if (this.inResource) {
       this.resKeys.push(key);
       this.resValues.push(value);
       return;
     }
-    if (this.count === this.keys.length) this.keys = grow(this.keys, this.count * 2);
+    if (this.count === this.keys.length) {
+      this.keys = grow(this.keys, this.count * 2);
+      this.refs = grow(this.refs, this.count * 2);
+    }
     this.keys[this.count] = key;
-    this.values[this.count] = value;
+    this.refs[this.count] = this.ref(value, slot);
     this.count++;
     this.mask |= 1 << (key & 31);
+  }
+
+  /**
+   * The index of `value` in the request's distinct values, added when new. The value the key in
+   * the scanner's key-cache `slot` had last in this request is tried first, without the Map (its
+   * lookups were 9% of decoding the bench workload, most of them for such repeats).
+   */
+  private ref(value: AttrValue, slot: number): number {
+    const hinted = slot >= 0 && slot < KEY_SLOT_HINTS;
+    if (hinted && this.slotGen[slot] === this.gen) {
+      const last = this.slotRef[slot]!;
+      // 0 is left to the Map path, which tells -0 from it.
+      if (last < this.dictSize && this.dict[last] === value && value !== 0) return last;
+    }
+    const r = this.refOf(value);
+    if (hinted) {
+      this.slotGen[slot] = this.gen;
+      this.slotRef[slot] = r;
+    }
+    return r;
+  }
+
+  private refOf(value: AttrValue): number {
+    const r = this.dictSize;
+    // -0 would find 0 (a Map compares keys with SameValueZero), and long strings are seldom repeated
+    // and would be held after their request: each gets an entry of its own.
+    if ((value === 0 && 1 / value < 0) || (typeof value === 'string' && value.length > MAX_SEEN_LENGTH)) {
+      this.dict[this.dictSize++] = value;
+      return r;
+    }
+    let e = this.seen.get(value);
+    if (e === undefined) {
+      if (this.seen.size >= MAX_SEEN) this.seen.clear();
+      e = this.seen.size;
+      this.seen.set(value, e);
+    } else if (this.seenGen[e] === this.gen) {
+      // Checked against the value (not only the request number, which wraps after 2^32 requests).
+      const known = this.seenRef[e]!;
+      if (known < r && this.dict[known] === value) return known;
+    }
+    this.seenGen[e] = this.gen;
+    this.seenRef[e] = r;
+    this.dict[this.dictSize++] = value;
+    return r;
   }
 
   /** Drops the attributes of the span being collected (it is rejected). */
@@ -564,8 +646,9 @@ export class ColumnsBuilder {
     attrStart.set(this.spanAttrEnd.subarray(0, n + 1));
     const keys = new Uint16Array(total);
     keys.set(this.keys.subarray(0, count));
-    // The resources' attributes go after the spans' in the reused array, which is then copied once.
-    const values = this.values;
+    // The resources' attributes go after the spans' in the reused arrays, which are then copied once.
+    if (total > this.refs.length) this.refs = grow(this.refs, total);
+    const refsAll = this.refs;
     const letters = new Uint32Array(n + r);
     letters.set(this.spanLetters.subarray(0, n));
     const masks = new Uint32Array(n + r);
@@ -577,7 +660,7 @@ export class ColumnsBuilder {
       for (let j = prev; j < end; j++) {
         const key = this.resKeys[j]!;
         keys[count + j] = key;
-        values[count + j] = this.resValues[j]!;
+        refsAll[count + j] = this.ref(this.resValues[j]!, -1);
         mask |= 1 << (key & 31);
       }
       attrStart[n + k + 1] = count + end;
@@ -599,7 +682,10 @@ export class ColumnsBuilder {
       this.resourceOf.slice(0, n),
       attrStart,
       keys,
-      values.slice(0, total),
+      // 16-bit references unless the request has more distinct values (then every read of this
+      // request's columns takes the 32-bit path).
+      this.dictSize <= 0x10000 ? narrow(refsAll, total) : refsAll.slice(0, total),
+      this.dict.slice(0, this.dictSize),
       letters,
       masks,
       rejectedSpans,
@@ -608,6 +694,13 @@ export class ColumnsBuilder {
     );
   }
 }
+
+/** Slots of the scanner's key cache that hint values (FIRST_KEY and UNCACHED_KEY are none). */
+const KEY_SLOT_HINTS = FIRST_KEY;
+/** Values the builder remembers at most (see ColumnsBuilder.seen). */
+const MAX_SEEN = 8_192;
+/** Longer strings are not looked up (see ColumnsBuilder.ref). */
+const MAX_SEEN_LENGTH = 256;
 
 /** Mixed into the trace id hashes, so that a sender cannot choose ids that all collide. */
 const SEED = (Math.random() * 0x7fffffff) | 0;
@@ -625,6 +718,19 @@ function idHash16(b: Uint8Array, at: number): number {
 function sameId(a: Uint8Array, x: number, b: Uint8Array, y: number): boolean {
   for (let k = 0; k < TRACE_ID_BYTES; k++) if (a[x + k] !== b[y + k]) return false;
   return true;
+}
+
+function narrow(refs: Uint32Array, n: number): Uint16Array {
+  const out = new Uint16Array(n);
+  out.set(refs.subarray(0, n));
+  return out;
+}
+
+/** References 0 .. n - 1: each attribute its own value. */
+export function identityRefs(n: number): Uint16Array | Uint32Array {
+  const refs = n <= 0x10000 ? new Uint16Array(n) : new Uint32Array(n);
+  for (let j = 0; j < n; j++) refs[j] = j;
+  return refs;
 }
 
 type Growable = Uint8Array | Int8Array | Uint16Array | Uint32Array | Int32Array | Float64Array;

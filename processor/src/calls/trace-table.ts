@@ -1,4 +1,4 @@
-import { clampInt8, ColumnAttrs, hexInto, ID_BYTES_PER_SPAN, knownAttributeKeyId, ObjectAttrs, PARENT_ID_AT, SPAN_ID_AT, SpanColumns, type AttrReader, type AttrValue } from '@conduct/proto';
+import { clampInt8, ColumnAttrs, hexInto, ID_BYTES_PER_SPAN, identityRefs, knownAttributeKeyId, ObjectAttrs, PARENT_ID_AT, SPAN_ID_AT, SpanColumns, type AttrReader, type AttrValue } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
 
 /**
@@ -230,7 +230,7 @@ export function itemsOfSpans(spans: readonly TraceSpan[]): { traceId: string; it
     letters[o] = reader.letters;
     for (let j = attrStart[o]!; j < keys.length; j++) masks[o] |= 1 << (keys[j]! & 31);
   });
-  const cols = new SpanColumns(n, resources.length, ids, traceOf, traceIds.slice(0, traceIndex.size * 16), names, kinds, statuses, starts, ends, resourceOf, attrStart, Uint16Array.from(keys), values, letters, masks, 0, '', wide);
+  const cols = new SpanColumns(n, resources.length, ids, traceOf, traceIds.slice(0, traceIndex.size * 16), names, kinds, statuses, starts, ends, resourceOf, attrStart, Uint16Array.from(keys), identityRefs(keys.length), values, letters, masks, 0, '', wide);
   const items: SpanItems = [];
   for (let i = 0; i < n; i++) items.push(cols, i);
   return { traceId, items };
@@ -241,7 +241,7 @@ function copyAttrs(reader: AttrReader, keys: number[], values: AttrValue[]): voi
     const { cols, owner } = reader;
     for (let j = cols.attrStart[owner]!; j < cols.attrStart[owner + 1]!; j++) {
       keys.push(cols.attrKeys[j]!);
-      values.push(cols.attrValues[j]!);
+      values.push(cols.attrValue(j));
     }
   } else if (reader instanceof ObjectAttrs) {
     for (const key in reader.record) {
@@ -258,5 +258,5 @@ function copyAttrs(reader: AttrReader, keys: number[], values: AttrValue[]): voi
 /** Columns of one empty span and resource. */
 function placeholder(): SpanColumns {
   const u32 = (...xs: number[]) => Uint32Array.from(xs);
-  return new SpanColumns(1, 1, new Uint8Array(ID_BYTES_PER_SPAN), u32(0), new Uint8Array(16), [''], new Int8Array(1), new Int8Array(1), new Float64Array(1), new Float64Array(1), u32(0), u32(0, 0, 0), new Uint16Array(0), [], u32(0, 0), u32(0, 0));
+  return new SpanColumns(1, 1, new Uint8Array(ID_BYTES_PER_SPAN), u32(0), new Uint8Array(16), [''], new Int8Array(1), new Int8Array(1), new Float64Array(1), new Float64Array(1), u32(0), u32(0, 0, 0), new Uint16Array(0), new Uint16Array(0), [], u32(0, 0), u32(0, 0));
 }
