@@ -45,13 +45,13 @@ for (let round = 0; round < Number(values.rounds); round++) {
   // The string lists still go by structured clone; the numbers are moved (not counted here).
   const encoded = batches.map((b) => {
     const e = encoder.encode(b);
-    return { nums: e.nums, reset: e.reset, strings: serialize([e.adds, e.literals]) };
+    return { nums: e.nums, refs: e.refs, reset: e.reset, strings: serialize([e.adds, e.literals]) };
   });
   r.codecSend.push((cpu() - c) / spans);
   c = cpu();
   for (const e of encoded) {
     const [adds, literals] = deserialize(e.strings);
-    decoder.decode({ nums: e.nums, reset: e.reset, adds, literals });
+    decoder.decode({ nums: e.nums, refs: e.refs, reset: e.reset, adds, literals });
   }
   r.codecReceive.push((cpu() - c) / spans);
 }

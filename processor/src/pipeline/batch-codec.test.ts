@@ -164,3 +164,31 @@ describe('batch codec', () => {
     expect(createBatchDecoder().decode(createBatchEncoder().encode(empty))).toStrictEqual(empty);
   });
 });
+
+describe('batch codec, sources', () => {
+  it('sends each distinct source once per batch; calls with the same source share one object', () => {
+    const sources: SourceContext[] = [{}, { region: 'eu' }, { region: 'eu', publicAddress: true }, { region: 'eu', publicAddress: false }, { host: 'eu' }, fullSource];
+    // Many calls, few distinct sources (copies, not the same objects), in a scattered order and over several chains.
+    const calls = Array.from({ length: 3000 }, (_, i) => ({ ...bareCall, spanId: i.toString(16).padStart(16, '0'), source: { ...sources[(i * 7) % sources.length]! } }));
+    const chains = Array.from({ length: 30 }, (_, i) => chain(calls.slice(i * 100, (i + 1) * 100)));
+    const encoded = createBatchEncoder().encode(batchOf(chains));
+    expect(encoded.refs[2]).toBe(sources.length);
+    const decoded = createBatchDecoder().decode(encoded);
+    expect(decoded).toStrictEqual(asDecoded(batchOf(chains)));
+    const distinct = new Set(decoded.chains.flatMap((c) => c.calls.map((call) => call.source)));
+    expect(distinct.size).toBe(sources.length);
+  });
+
+  it('keeps sources apart that differ in one field, however many there are', () => {
+    const calls = Array.from({ length: 5000 }, (_, i) => ({ ...bareCall, source: { region: 'eu', clientAddress: `10.0.${i >> 8}.${i & 255}`, publicAddress: i % 3 === 0 } }));
+    const batch = batchOf([chain(calls)]);
+    const encoder = createBatchEncoder();
+    const decoder = createBatchDecoder();
+    // Twice: the second batch reuses the encoder's index of sources.
+    for (let i = 0; i < 2; i++) {
+      const encoded = encoder.encode(batch);
+      expect(encoded.refs[2]).toBe(5000);
+      expect(decoder.decode(encoded)).toStrictEqual(asDecoded(batch));
+    }
+  });
+});

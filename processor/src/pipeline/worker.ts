@@ -33,7 +33,7 @@ const held: ChainBatch[] = [];
 const encoder = createBatchEncoder();
 const sendBatch = (batch: ChainBatch) => {
   const data = encoder.encode(batch);
-  port.postMessage({ t: 'batch', batch: batchIds.get(batch)!, data } satisfies WorkerMessage, [data.nums.buffer as ArrayBuffer]);
+  port.postMessage({ t: 'batch', batch: batchIds.get(batch)!, data } satisfies WorkerMessage, [data.nums.buffer as ArrayBuffer, data.refs.buffer as ArrayBuffer]);
   // The host has its own copy now; this side only counts the batch until it is consumed.
   batch.chains = [];
   batch.traceSummaries = [];
