@@ -18,9 +18,9 @@ import {
   text,
 } from './attrs.js';
 import { bareHost, isPrivateHost, networkOf } from './address.js';
-import { memoised } from './memo.js';
+import { joinedMemo, memoised } from './memo.js';
 import { operationInto, type Operation } from './operation.js';
-import { orderCalls, parentsFromCalls, type ParentOf } from './order.js';
+import { INSERTION_SORT_MAX, orderCalls, parentsFromCalls, type ParentOf } from './order.js';
 import { itemsOfSpans, TraceTable, type SpanItems } from './trace-table.js';
 
 /** Caller recorded on a server-side-only call: nobody instrumented made it. */
@@ -141,8 +141,15 @@ const MAX_KEPT_SCRATCH = 4_096;
  */
 let names: Map<string, string> | undefined;
 
-function addCall(calls: Call[], call: Call, who: ResolvedIdentity): void {
-  calls.push(call);
+/**
+ * The calls of the trace being derived, copied out at its end into an array of their number: an
+ * array grown by push held 17 slots for a 4-span trace's three calls.
+ */
+const found: Call[] = [];
+let foundCount = 0;
+
+function addCall(call: Call, who: ResolvedIdentity): void {
+  found[foundCount++] = call;
   if (who.displayName) {
     names ??= new Map();
     if (!names.has(who.id)) names.set(who.id, who.displayName);
@@ -159,7 +166,7 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
   resolver.resolveTable(t, acting);
   for (let k = 0; k < n; k++) marks[k] = 0;
   names = undefined;
-  const calls: Call[] = [];
+  foundCount = 0;
 
   // Stitched calls first: they mark the client spans that must not be emitted again.
   for (let child = 0; child < n; child++) {
@@ -170,14 +177,14 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
       if (client) {
         marks[child] |= LATE_STITCHED;
         const who = resolver.attrsIdentity(t.attrs(child)) ?? client.identity;
-        addCall(calls, stitchedCall(traceId, client.cols, 0, client.service, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
+        addCall(stitchedCall(traceId, client.cols, 0, client.service, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
       }
       continue;
     }
     if (parent < 0 || parent === child || t.service[parent] === t.service[child]) continue;
     marks[parent] |= STITCHED;
     const who = resolver.attrsIdentity(t.attrs(child)) ?? identityOf(t, resolver, parent);
-    addCall(calls, stitchedCall(t.traceIdOf(parent), t.cols[parent]!, t.at[parent]!, t.service[parent]!, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
+    addCall(stitchedCall(t.traceIdOf(parent), t.cols[parent]!, t.at[parent]!, t.service[parent]!, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
   }
 
   for (let k = 0; k < n; k++) {
@@ -190,18 +197,18 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
       // Its call was emitted from the server side; a stitched server span may still be an entry.
     } else if (letters & GEN_AI_KEYS && text(t.attrs(k), K.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
       const who = identityOf(t, resolver, k);
-      addCall(calls, toolCall(t.traceIdOf(k), cols, i, service, who), who);
+      addCall(toolCall(t.traceIdOf(k), cols, i, service, who), who);
     } else if (isOutbound(kind, letters)) {
       const traceId = t.traceIdOf(k);
       const server = options.takeChild?.(traceId, t.spanIdOf(k), service);
       if (server) {
         // Its server span came in an earlier part of the trace.
         const who = resolver.attrsIdentity(serverAttrs(server.cols, 0)) ?? identityOf(t, resolver, k);
-        addCall(calls, stitchedCall(traceId, cols, i, service, server.cols, 0, server.service, who), who);
+        addCall(stitchedCall(traceId, cols, i, service, server.cols, 0, server.service, who), who);
       } else {
         const who = identityOf(t, resolver, k);
         const call = outboundCall(traceId, cols, i, service, who);
-        addCall(calls, call, who);
+        addCall(call, who);
         // Only calls whose callee may yet send its spans: not databases, not external peers.
         if (options.remember && call.protocol !== 'db' && !call.external) {
           options.remember(traceId, call.spanId, { cols: cols.copySpan(i), service, identity: who });
@@ -211,8 +218,8 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
     if ((kind === SpanKind.SERVER || kind === SpanKind.CONSUMER) && t.parent[k]! < 0 && !(marks[k]! & LATE_STITCHED)) {
       const who = resolver.attrsIdentity(t.attrs(k));
       const traceId = t.traceIdOf(k);
-      if (who) addCall(calls, serverOnlyCall(traceId, cols, i, service, who), who);
-      else if (options.boundary && t.hasParent(k)) addCall(calls, serverOnlyCall(traceId, cols, i, service, BOUNDARY), BOUNDARY);
+      if (who) addCall(serverOnlyCall(traceId, cols, i, service, who), who);
+      else if (options.boundary && t.hasParent(k)) addCall(serverOnlyCall(traceId, cols, i, service, BOUNDARY), BOUNDARY);
       // Its caller's span may yet come, in a later part of the trace.
       if (options.rememberServer && t.hasParent(k)) {
         options.rememberServer(traceId, t.parentSpanIdOf(k), { cols: cols.copySpan(i), service, identity: who ?? identityOf(t, resolver, k) });
@@ -220,12 +227,16 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
     }
   }
 
+  const calls = found.slice(0, foundCount);
+  found.fill(UNSET_CALL, 0, foundCount);
   tableParents = undefined;
   parentsOf = t;
   return { calls, chains: chainsOf(calls, names ?? NO_NAMES, tableParentOf) };
 }
 
 const NO_NAMES: ReadonlyMap<string, string> = new Map();
+/** Fills the slots of `found` between traces (a placeholder keeps the array of one element kind). */
+const UNSET_CALL = {} as Call;
 
 /** The table whose parent links `tableParentOf` reads while its chains are made. */
 let parentsOf: TraceTable | undefined;
@@ -298,10 +309,7 @@ function outboundCall(traceId: string, cols: SpanColumns, i: number, service: st
   const letters = attrs.letters;
   const op = operationInto(clientOp, cols.names[i]!, attrs, letters);
   const call = baseCall(traceId, cols, i, service, attrs, who, op);
-  const peer = peerOf(attrs, op.protocol, letters);
-  call.peer = peer.peer;
-  call.peerKind = peer.kind;
-  call.external = peer.external;
+  peerInto(call, attrs, op.protocol, letters);
   setTarget(call, attrs, letters);
   return call;
 }
@@ -398,26 +406,39 @@ const MAX_ERROR_CODE_LENGTH = 128;
  * (`lettersOf(attrs)`, when known) lets it skip families of keys the span has none of.
  */
 export function peerOf(attrs: AttrReader, protocol: string, letters = ALL_LETTERS): { peer: string; kind: PeerKind; external: boolean } {
+  const out = { peer: UNKNOWN_PEER, peerKind: 'virtual' as PeerKind, external: false };
+  peerInto(out, attrs, protocol, letters);
+  return { peer: out.peer, kind: out.peerKind, external: out.external };
+}
+
+/** peerOf written into a call's fields (no object per call). */
+function peerInto(out: Pick<Call, 'peer' | 'peerKind' | 'external'>, attrs: AttrReader, protocol: string, letters: number): void {
   const named = firstOf(attrs, K.PEER_SERVICE_KEYS);
-  if (named) return { peer: named, kind: 'virtual', external: !isPrivate(named) };
+  if (named) return setPeer(out, named, 'virtual', !isPrivate(named));
   const address = firstOf(attrs, K.SERVER_ADDRESS_KEYS);
   if (address) {
     const port = firstOf(attrs, K.SERVER_PORT_KEYS, 8);
     const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
-    const peer = port && /^\d{1,5}$/.test(port) ? `${host}:${port}` : address;
+    const peer = port && /^\d{1,5}$/.test(port) ? withPort(host, port) : address;
     const kind: PeerKind = protocol === 'db' ? 'database' : protocol === 'messaging' ? 'messaging' : protocol === 'http' ? 'http' : 'virtual';
-    return { peer, kind, external: !isPrivate(address.includes(':') ? `[${address}]` : address) };
+    return setPeer(out, peer, kind, !isPrivate(address.includes(':') ? `[${address}]` : address));
   }
   const db = letters & DB_KEYS ? firstOf(attrs, K.DB_SYSTEM_KEYS) : undefined;
   if (db) {
     const ns = firstOf(attrs, K.DB_NAMESPACE_KEYS);
-    return { peer: ns ? `${db}/${ns}` : db, kind: 'database', external: false };
+    return setPeer(out, ns ? `${db}/${ns}` : db, 'database', false);
   }
   const destination = letters & MESSAGING_KEYS ? firstOf(attrs, K.MESSAGING_DESTINATION_KEYS) : undefined;
-  if (destination) return { peer: destination, kind: 'messaging', external: false };
+  if (destination) return setPeer(out, destination, 'messaging', false);
   const urlHost = letters & HTTP_OR_URL_KEYS ? hostOfUrl(firstOf(attrs, K.URL_FULL_KEYS, 2048)) : undefined;
-  if (urlHost) return { peer: urlHost, kind: 'http', external: !isPrivate(urlHost) };
-  return { peer: UNKNOWN_PEER, kind: 'virtual', external: false };
+  if (urlHost) return setPeer(out, urlHost, 'http', !isPrivate(urlHost));
+  return setPeer(out, UNKNOWN_PEER, 'virtual', false);
+}
+
+function setPeer(out: Pick<Call, 'peer' | 'peerKind' | 'external'>, peer: string, kind: PeerKind, external: boolean): void {
+  out.peer = peer;
+  out.peerKind = kind;
+  out.external = external;
 }
 
 /** `host[:port]` of an absolute URL, without user info. */
@@ -510,6 +531,9 @@ const MAX_CACHED_ADDRESSES = 4_096;
 /** `isPrivateHost` once per peer host: every call to a peer names the same few hosts. */
 const isPrivate = memoised(isPrivateHost, MAX_CACHED_ADDRESSES);
 
+/** `host:port` remembered per pair: every call to a peer names the same few (see joinedMemo). */
+const withPort = joinedMemo(':', MAX_CACHED_ADDRESSES);
+
 /** A client address classified once per address. */
 const classifyClient = memoised((address: string): ClientAddress => {
   const host = bareHost(address);
@@ -553,60 +577,93 @@ function finite(n: number): number {
  * `orderCalls`). `parentOf` gives the trace's parent links; without it, those the calls carry.
  */
 export function chainsOf(calls: readonly Call[], displayNames: ReadonlyMap<string, string> = NO_NAMES, parentOf?: ParentOf): Chain[] {
-  const lists = byIdentity(calls);
+  const groups = groupByIdentity(calls);
   const order = parentOf ?? parentsFromCalls(calls);
-  const chains: Chain[] = [];
-  for (let g = 0; g < lists.length; g++) {
-    const list = lists[g]!;
-    orderCalls(list, order);
+  const chains: Chain[] = new Array<Chain>(groups);
+  for (let g = 0; g < groups; g++) {
+    const list = orderCalls(listOf(calls, g), order);
     const first = list[0]!;
     let endMs = first.startMs;
     for (let c = 0; c < list.length; c++) endMs = Math.max(endMs, list[c]!.startMs + list[c]!.durationMs);
     const chain: Chain = { traceId: first.traceId, identity: first.identity, identityKind: first.identityKind, startMs: first.startMs, endMs, calls: list };
     const name = displayNames.get(first.identity);
     if (name) chain.displayName = name;
-    chains.push(chain);
+    chains[g] = chain;
   }
-  if (chains.length > 1) chains.sort(byStart);
+  if (groups > 1) sortByStart(chains);
   return chains;
 }
 
-const byStart = (a: Chain, b: Chain) => a.startMs - b.startMs;
+/** Stable, by start time: by insertion when short (V8's sort allocates its merge state per call; see insertionSort in order.ts). */
+function sortByStart(chains: Chain[]): void {
+  if (chains.length > INSERTION_SORT_MAX) {
+    chains.sort((a, b) => a.startMs - b.startMs);
+    return;
+  }
+  for (let i = 1; i < chains.length; i++) {
+    const c = chains[i]!;
+    let j = i - 1;
+    for (; j >= 0 && chains[j]!.startMs - c.startMs > 0; j--) chains[j + 1] = chains[j]!;
+    chains[j + 1] = c;
+  }
+}
 
 /** Identities a trace's calls are grouped by with a scan; a trace with more goes through a Map. */
 const SCAN_IDENTITIES = 16;
+/** Per call (of the calls being grouped): the index of its identity's group. */
+let groupOf = new Int32Array(64);
+/** Per group: its number of calls, and its identity. */
+let groupSize = new Int32Array(16);
+const groupIds: string[] = [];
 
 /**
- * The calls of each identity, in the order identities first appear. A trace's calls name a few
- * identities: found by comparing with each group's, not through a Map per trace (with the
- * closures and Maps of deriveTable, 2-3% of the pipeline thread with 4-span traces).
+ * Numbers the identities of `calls` in the order they first appear (into groupOf / groupSize /
+ * groupIds); returns how many. A trace's calls name a few identities: found by comparing with each
+ * group's, not through a Map per trace, and each chain's list is then made at its size (with the
+ * closures and Maps of deriveTable, and lists grown by push, 2-3% of the pipeline thread).
  */
-function byIdentity(calls: readonly Call[]): Call[][] {
-  const lists: Call[][] = [];
-  let index: Map<string, Call[]> | undefined;
+function groupByIdentity(calls: readonly Call[]): number {
+  if (groupOf.length < calls.length) groupOf = new Int32Array(2 * calls.length);
+  let groups = 0;
+  let index: Map<string, number> | undefined;
   for (let c = 0; c < calls.length; c++) {
-    const call = calls[c]!;
-    const id = call.identity;
-    let list: Call[] | undefined;
-    if (index !== undefined) list = index.get(id);
+    const id = calls[c]!.identity;
+    let g = -1;
+    if (index !== undefined) g = index.get(id) ?? -1;
     else {
-      for (let g = 0; g < lists.length; g++) {
-        if (lists[g]![0]!.identity === id) {
-          list = lists[g];
+      for (let h = 0; h < groups; h++) {
+        if (groupIds[h] === id) {
+          g = h;
           break;
         }
       }
     }
-    if (list !== undefined) {
-      list.push(call);
-      continue;
+    if (g < 0) {
+      g = groups++;
+      if (groupSize.length < groups) {
+        const grown = new Int32Array(2 * groups);
+        grown.set(groupSize);
+        groupSize = grown;
+      }
+      groupSize[g] = 0;
+      groupIds[g] = id;
+      if (index !== undefined) index.set(id, g);
+      else if (groups > SCAN_IDENTITIES) {
+        index = new Map();
+        for (let h = 0; h < groups; h++) index.set(groupIds[h]!, h);
+      }
     }
-    lists.push((list = [call]));
-    if (index !== undefined) index.set(id, list);
-    else if (lists.length > SCAN_IDENTITIES) {
-      index = new Map();
-      for (const l of lists) index.set(l[0]!.identity, l);
-    }
+    groupOf[c] = g;
+    groupSize[g]++;
   }
-  return lists;
+  return groups;
+}
+
+/** The calls of group g, in their order in `calls`, in an array of their number. */
+function listOf(calls: readonly Call[], g: number): Call[] {
+  const size = groupSize[g]!;
+  if (size === calls.length) return calls.slice();
+  const list = new Array<Call>(size);
+  for (let c = 0, k = 0; k < size; c++) if (groupOf[c] === g) list[k++] = calls[c]!;
+  return list;
 }

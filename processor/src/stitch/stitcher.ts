@@ -3,6 +3,7 @@ import type { TraceSpan } from '../identity/index.js';
 import { dropDuplicateSpans, SpanIndex, type SpanItems } from '../calls/trace-table.js';
 import type { RecentClientsConfig } from './recent-clients.js';
 import { Recency } from './recency.js';
+import { CompletedIds } from './completed-ids.js';
 
 /**
  * Default of {@link StitchConfig.idleMs}: matches the config file's `stitching.idle`. Above the
@@ -194,7 +195,10 @@ interface Pending {
   done: boolean;
   /** What is known of earlier parts of the trace, when its first span of this entry arrived. */
   late: LatePart | undefined;
-  /** Number of its latest arrival: its entry in the activity order is the one with this number. */
+  /**
+   * Number of its latest arrival: its entry in the activity order is the one with this number.
+   * Minus the number of the `add` running while that add lists the traces it touched (see `touched`).
+   */
   touch: number;
 }
 
@@ -216,12 +220,6 @@ function takeItems(p: Pending): SpanItems {
   return items;
 }
 
-/** A remembered completion: its number in the completion order and its processing time. */
-interface Completion {
-  seq: number;
-  ms: number;
-}
-
 export function createStitcher(config: StitchConfig, clock: Clock = systemClock): Stitcher {
   const { idleMs, latenessMs, maxPendingSpans } = config;
   // Completing only what goes over the limit would, once the limit is reached under steady load,
@@ -237,26 +235,19 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const activity = new Recency<Pending>();
   const isLatestActivity = (p: Pending, seq: number) => !p.done && p.touch === seq;
   const activityByAge = () => [...pending.values()].sort((a, b) => a.touch - b.touch).map((p) => [p, p.touch] as const);
-  // Recently completed trace ids (to tell late spans), each with the number and time of its
-  // latest completion.
-  const completedIds = new Map<string, Completion>();
-  const completedOrder = new Recency<string>();
-  const isLatestCompletion = (id: string, seq: number) => completedIds.get(id)?.seq === seq;
+  // Recently completed trace ids (to tell late spans), each with the time of its latest completion.
+  const completedIds = new CompletedIds();
   /** Completion time of the newest id forgotten to stay within `remembered`. */
   let forgottenMs = -Infinity;
   const rememberCompleted = (traceId: string, now: number) => {
-    completedIds.set(traceId, { seq: completedOrder.note(traceId), ms: now });
-    while (completedIds.size > remembered) {
-      const id = completedOrder.oldest(isLatestCompletion)!;
-      forgottenMs = completedIds.get(id)!.ms;
-      completedIds.delete(id);
-    }
-    completedOrder.compact(completedIds.size, () => [...completedIds].sort((a, b) => a[1].seq - b[1].seq).map(([id, c]) => [id, c.seq] as const));
+    completedIds.note(traceId, now);
+    while (completedIds.size > remembered) forgottenMs = completedIds.forgetOldest();
+    completedIds.compact();
   };
   /** What is known of earlier parts of a trace whose span arrives with no pending entry. */
   const latePartOf = (traceId: string, now: number): LatePart | undefined => {
-    const done = remembered > 0 ? completedIds.get(traceId) : undefined;
-    if (done) return now - done.ms <= windowMs ? 'joins' : 'fragment';
+    const doneMs = remembered > 0 ? completedIds.timeOf(traceId) : undefined;
+    if (doneMs !== undefined) return now - doneMs <= windowMs ? 'joins' : 'fragment';
     const since = now - windowMs;
     return forgottenMs >= since || (config.earlierPartsStored === true && startedMs > since) ? 'maybe' : undefined;
   };
@@ -269,6 +260,13 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   let duplicateSpans = 0;
   let newestEndMs = -Infinity;
   const ids = new SpanIndex();
+  /**
+   * The traces one `add` touched, each once: while it runs, a listed trace's `touch` is minus the
+   * number of the add (no field of its own: 8 bytes per pending trace). Reused, where a Set per
+   * request cost a hash insert per span.
+   */
+  const touched: Pending[] = [];
+  let adds = 0;
 
   const complete = (p: Pending, reason: CompletionReason, out: CompletedTrace[]) => {
     pending.delete(p.traceId);
@@ -303,7 +301,8 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const add = (data: SpanColumns): CompletedTrace[] => {
     const now = clock.now();
     const ceiling = now + futureSkewMs;
-    const touched = new Set<Pending>();
+    const addNo = ++adds;
+    let touchedCount = 0;
     const links = new Links(data);
     let p: Pending | undefined;
     for (let i = 0; i < data.spanCount; i++) {
@@ -317,7 +316,10 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
           p = { traceId, firstOf: links, first: i, lastOf: links, last: i, count: 0, lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
           pending.set(traceId, p);
         }
-        touched.add(p);
+        if (p.touch !== -addNo) {
+          p.touch = -addNo;
+          touched[touchedCount++] = p;
+        }
       }
       if (p.late !== undefined && p.late !== 'maybe') lateSpans++;
       if (p.count > 0) {
@@ -335,7 +337,8 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
       const markEnd = end > ceiling ? ceiling : end;
       if (markEnd > newestEndMs) newestEndMs = markEnd;
     }
-    for (const p of touched) {
+    for (let t = 0; t < touchedCount; t++) {
+      const p = touched[t]!;
       p.lastArrivalMs = now;
       p.touch = activity.note(p);
       if (!p.queued) {
@@ -382,35 +385,45 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   };
 }
 
-// A binary min-heap on heapEndMs.
+// A binary min-heap on heapEndMs. Sifted through a hole (the same moves as swapping pairs, without
+// a destructuring swap per level).
 function heapPush(heap: Pending[], p: Pending): void {
   p.heapEndMs = p.maxEndMs;
+  const key = p.heapEndMs;
+  let i = heap.length;
   heap.push(p);
-  let i = heap.length - 1;
   while (i > 0) {
     const parent = (i - 1) >> 1;
-    if (heap[parent]!.heapEndMs <= heap[i]!.heapEndMs) break;
-    [heap[parent], heap[i]] = [heap[i]!, heap[parent]!];
+    const up = heap[parent]!;
+    if (up.heapEndMs <= key) break;
+    heap[i] = up;
     i = parent;
   }
+  heap[i] = p;
 }
 
 function heapPop(heap: Pending[]): Pending {
   const top = heap[0]!;
   const last = heap.pop()!;
-  if (heap.length > 0) {
-    heap[0] = last;
+  const n = heap.length;
+  if (n > 0) {
+    const key = last.heapEndMs;
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let smallest = i;
-      if (l < heap.length && heap[l]!.heapEndMs < heap[smallest]!.heapEndMs) smallest = l;
-      if (r < heap.length && heap[r]!.heapEndMs < heap[smallest]!.heapEndMs) smallest = r;
+      let smallestKey = key;
+      if (l < n && heap[l]!.heapEndMs < smallestKey) {
+        smallest = l;
+        smallestKey = heap[l]!.heapEndMs;
+      }
+      if (r < n && heap[r]!.heapEndMs < smallestKey) smallest = r;
       if (smallest === i) break;
-      [heap[smallest], heap[i]] = [heap[i]!, heap[smallest]!];
+      heap[i] = heap[smallest]!;
       i = smallest;
     }
+    heap[i] = last;
   }
   return top;
 }
