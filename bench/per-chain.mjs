@@ -22,9 +22,12 @@
 // them once, up front; each pass then consumes the same chains in batches of --batch-spans spans
 // (at most 1,024 traces, as the pipeline hands them on). The journal takes requests of 512 spans
 // whose traces each span two consecutive requests, as in the workload. Each figure is the median
-// of --reps passes, each on a fresh database and journal. CPU time (process.cpuUsage) includes
+// of --reps passes, each on a fresh database and journal (--grown N: the store stage's database
+// is a copy of one into which that side's build first wrote N traces, taken from the same traces
+// with other trace ids and earlier times, and its page cache is warmed by two untimed batches:
+// the random trace-id index of a server holding hours of chains is far larger than a fresh file's). CPU time (process.cpuUsage) includes
 // the SQLite work and V8's helper threads.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -48,6 +51,7 @@ const { values } = parseArgs({
     min: { type: 'boolean', default: false },
     late: { type: 'string' },
     period: { type: 'string', default: '5s' },
+    grown: { type: 'string', default: '0' },
   },
 });
 const SIZES = values.sizes.split(',').map(Number);
@@ -55,6 +59,7 @@ const SPANS = Number(values.spans);
 const BATCH_SPANS = Number(values['batch-spans']);
 const REPS = Number(values.reps);
 const STAGES = (values.only ?? 'journal,decode,store,detect,engine').split(',');
+const GROWN = Number(values.grown);
 const REQUEST_SPANS = 512;
 const INFLIGHT = 8;
 const MAX_TRACES_PER_BATCH = 1024;
@@ -224,10 +229,54 @@ function timeDecode(w) {
   return { encodeUs, decodeUs };
 }
 
+/**
+ * The batches again with other trace ids and all times `shiftMs` earlier, as the traces of another
+ * stretch of event time. The first 8 hex digits of each id are XORed with a mask of the round:
+ * the ids stay distinct and land elsewhere in a trace-id index than the other rounds' (with the
+ * head kept, each round's keys would sit next to the last round's and the index fill unlike a
+ * real one's).
+ */
+function shiftedBatches(batches, round, shiftMs) {
+  const mask = Math.imul(round, 0x9e3779b1) >>> 0;
+  const id = (traceId) => ((Number.parseInt(traceId.slice(0, 8), 16) ^ mask) >>> 0).toString(16).padStart(8, '0') + traceId.slice(8);
+  return batches.map((b) => ({
+    chains: b.chains.map((c) => ({
+      ...c,
+      traceId: id(c.traceId),
+      startMs: c.startMs - shiftMs,
+      endMs: c.endMs - shiftMs,
+      calls: c.calls.map((call) => ({ ...call, startMs: call.startMs - shiftMs })),
+    })),
+    traceSummaries: b.traceSummaries.map((t) => ({ ...t, traceId: id(t.traceId), startMs: t.startMs - shiftMs, endMs: t.endMs - shiftMs })),
+  }));
+}
+
+/** A database file into which `m`'s build wrote GROWN traces before the measured ones (made once per build and size). */
+async function grownFile(w, m) {
+  m.grown ??= new Map();
+  let file = m.grown.get(w);
+  if (file) return file;
+  file = join(mkdtempSync(join(tmpdir(), 'conduct-per-chain-grown-')), 'conduct.db');
+  const backend = await m.openSqliteBackend({ path: file });
+  const first = Math.min(...w.batches.map((b) => b.traceSummaries[0].startMs));
+  const last = Math.max(...w.batches.flatMap((b) => b.traceSummaries.map((t) => t.endMs)));
+  const rounds = Math.ceil(GROWN / w.traces);
+  for (let round = 1; round <= rounds; round++) {
+    const shift = (rounds - round + 1) * (last - first + 1);
+    for (const b of shiftedBatches(w.batches, round, shift)) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
+  }
+  await backend.close();
+  m.grown.set(w, file);
+  return file;
+}
+
 async function timeStore(w, m) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
+  if (GROWN > 0) copyFileSync(await grownFile(w, m), join(dir, 'conduct.db'));
   const backend = await m.openSqliteBackend({ path: join(dir, 'conduct.db') });
   const batches = copyBatches(w.batches);
+  // A grown file's page cache is warmed by two untimed batches (of the same traces, other ids).
+  if (GROWN > 0) for (const b of shiftedBatches(w.batches.slice(0, 2), 0xffffffff, 0)) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
   globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
   const c0 = cpu();
   for (const b of batches) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });

@@ -24,12 +24,14 @@ export async function openSqliteBackend(
   const { db } = store;
   const outbox = createSqliteOutbox(db);
   const detection = createSqliteDetectionState(db, outbox);
-  // One unit of a batch: its chains, replaced traces and detection checkpoint in one transaction.
+  // One unit of a batch: its chains, replaced traces and detection checkpoint in one transaction,
+  // rolled back whole when a part throws (so the store's parts take no savepoints of their own).
+  const { writeInTransaction } = store;
   const commitBatch = db.transaction((unit: BatchUnit): WriteResult => {
     if (unit.handOff?.items.length) throw new Error('a cluster hand-off needs the PostgreSQL backend (storage.postgres.url)');
-    const result: WriteResult = unit.chains || unit.traces ? store.writeChains(unit.chains ?? [], unit.traces) : { chains: 0, calls: 0, rejected: 0 };
+    const result: WriteResult = unit.chains || unit.traces ? writeInTransaction.writeChains(unit.chains ?? [], unit.traces) : { chains: 0, calls: 0, rejected: 0 };
     for (const r of unit.replaced ?? []) {
-      const replaced = store.replaceTraceChains(r.traceId, r.chains);
+      const replaced = writeInTransaction.replaceTraceChains(r.traceId, r.chains);
       result.chains += replaced.chains;
       result.calls += replaced.calls;
       result.rejected += replaced.rejected;

@@ -133,6 +133,35 @@ describe('store', () => {
     expect(store.traceChains(traceId(3))).toEqual([other]);
   });
 
+  it('writes and replaces within a caller\'s open transaction only, rolled back with it', async () => {
+    const { store } = await fresh();
+    const { writeInTransaction } = store;
+    const a = chain(traceId(1), 'svc:a', [['b', 'GET /x']], 1000);
+    expect(() => writeInTransaction.writeChains([a])).toThrow(/open transaction/);
+    expect(store.traceChains(traceId(1))).toEqual([]);
+
+    const unit = store.db.transaction(() => {
+      expect(writeInTransaction.writeChains([a], [{ traceId: traceId(1), startMs: 1000, endMs: 1010, spans: 2, services: ['a'] }])).toEqual({ chains: 1, calls: 1, rejected: 0 });
+      const merged = chain(traceId(1), 'svc:a', [['b', 'GET /x'], ['c', 'GET /y']], 1000);
+      expect(writeInTransaction.replaceTraceChains(traceId(1), [merged])).toEqual({ chains: 1, calls: 2, rejected: 0 });
+      return merged;
+    });
+    const merged = store.inTransaction(unit);
+    expect(store.traceChains(traceId(1))).toEqual([merged]);
+    expect(store.getIdentity('svc:a')).toMatchObject({ calls: 2, chains: 1 });
+    expect(store.traceSummary(traceId(1))).toMatchObject({ spans: 2, services: ['a'] });
+
+    // A caller's transaction that throws takes the write with it, texts numbered included.
+    const b = chain(traceId(2), 'svc:rolled-back', [['never-peer', 'GET /never']], 2000);
+    expect(() => store.inTransaction(() => store.db.transaction(() => {
+      writeInTransaction.writeChains([b]);
+      throw new Error('caller gave up');
+    })())).toThrow(/gave up/);
+    expect(store.traceChains(traceId(2))).toEqual([]);
+    expect(store.getIdentity('svc:rolled-back')).toBeUndefined();
+    expect(store.db.prepare("SELECT count(*) AS n FROM strings WHERE text LIKE 'never-peer%'").get()).toEqual({ n: 0 });
+  });
+
   it('reads, merges and prunes the chains of a database written before numbered chains', async () => {
     const t = tempDir();
     cleanups.push(t.cleanup);
