@@ -319,7 +319,8 @@ export const MAX_SUMMARY_SERVICES = 16;
 function summarise(trace: CompletedTrace): TraceSummary {
   let startMs = Infinity;
   let endMs = -Infinity;
-  const services = new Set<string>();
+  // At most MAX_SUMMARY_SERVICES, so a scan finds a service already listed: no Set per trace.
+  const services: string[] = [];
   const items = trace.items;
   for (let k = 0; k < items.length; k += 2) {
     const cols = items[k] as SpanColumns;
@@ -328,9 +329,9 @@ function summarise(trace: CompletedTrace): TraceSummary {
     const end = cols.ends[i]!;
     if (start < startMs) startMs = start;
     if (end > endMs) endMs = end;
-    if (services.size < MAX_SUMMARY_SERVICES) {
+    if (services.length < MAX_SUMMARY_SERVICES) {
       const name = cols.resourceAttrs(cols.resourceOf[i]!).get(K.SERVICE_NAME);
-      if (typeof name === 'string') services.add(name);
+      if (typeof name === 'string' && !services.includes(name)) services.push(name);
     }
   }
   const summary: TraceSummary = {
@@ -338,7 +339,7 @@ function summarise(trace: CompletedTrace): TraceSummary {
     startMs: Number.isFinite(startMs) ? startMs : 0,
     endMs: Number.isFinite(endMs) ? endMs : 0,
     spans: trace.spanCount,
-    services: [...services],
+    services,
   };
   if (trace.late) summary.late = trace.late;
   return summary;

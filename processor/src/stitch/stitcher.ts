@@ -13,6 +13,8 @@ import { CompletedIds } from './completed-ids.js';
 export const DEFAULT_IDLE_MS = 6_000;
 /** Default of {@link StitchConfig.latenessMs}: matches `stitching.lateness`. */
 export const DEFAULT_LATENESS_MS = 30_000;
+/** Bytes of a trace id in the columns' table of a request's distinct trace ids (SpanColumns.traceIds). */
+const TRACE_ID_BYTES = 16;
 /** Share of `maxPendingSpans` freed at once when it is exceeded: early completions come in batches. */
 export const EVICTION_SLACK = 0.1;
 /** Default of {@link StitchConfig.maxPendingSpans}: matches `stitching.maxPendingSpans`. */
@@ -195,10 +197,7 @@ interface Pending {
   done: boolean;
   /** What is known of earlier parts of the trace, when its first span of this entry arrived. */
   late: LatePart | undefined;
-  /**
-   * Number of its latest arrival: its entry in the activity order is the one with this number.
-   * Minus the number of the `add` running while that add lists the traces it touched (see `touched`).
-   */
+  /** Number of its latest arrival: its entry in the activity order is the one with this number. */
   touch: number;
 }
 
@@ -261,12 +260,14 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   let newestEndMs = -Infinity;
   const ids = new SpanIndex();
   /**
-   * The traces one `add` touched, each once: while it runs, a listed trace's `touch` is minus the
-   * number of the add (no field of its own: 8 bytes per pending trace). Reused, where a Set per
-   * request cost a hash insert per span.
+   * The traces one `add` touched, in the order first touched, and the entry of each of the
+   * request's distinct trace ids (by its index in the columns' trace table): a trace id is made
+   * text and looked up once per request, not per run of spans (a request groups spans by service,
+   * so a trace's spans come in several runs), and no Set per request lists the traces touched.
+   * Both reused from request to request.
    */
   const touched: Pending[] = [];
-  let adds = 0;
+  const byTrace: (Pending | undefined)[] = [];
 
   const complete = (p: Pending, reason: CompletionReason, out: CompletedTrace[]) => {
     pending.delete(p.traceId);
@@ -301,14 +302,14 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const add = (data: SpanColumns): CompletedTrace[] => {
     const now = clock.now();
     const ceiling = now + futureSkewMs;
-    const addNo = ++adds;
     let touchedCount = 0;
     const links = new Links(data);
-    let p: Pending | undefined;
+    const traceOf = data.traceOf;
+    const traces = data.traceIds.length / TRACE_ID_BYTES;
+    while (byTrace.length < traces) byTrace.push(undefined);
     for (let i = 0; i < data.spanCount; i++) {
-      // A request holds a trace's spans next to each other, mostly: the trace id is made text and
-      // looked up once per run of spans, not per span.
-      if (p === undefined || !data.sameTrace(i, i - 1)) {
+      let p = byTrace[traceOf[i]!];
+      if (p === undefined) {
         const traceId = data.traceId(i);
         p = pending.get(traceId);
         if (!p) {
@@ -316,10 +317,8 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
           p = { traceId, firstOf: links, first: i, lastOf: links, last: i, count: 0, lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
           pending.set(traceId, p);
         }
-        if (p.touch !== -addNo) {
-          p.touch = -addNo;
-          touched[touchedCount++] = p;
-        }
+        byTrace[traceOf[i]!] = p;
+        touched[touchedCount++] = p;
       }
       if (p.late !== undefined && p.late !== 'maybe') lateSpans++;
       if (p.count > 0) {
@@ -337,6 +336,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
       const markEnd = end > ceiling ? ceiling : end;
       if (markEnd > newestEndMs) newestEndMs = markEnd;
     }
+    byTrace.fill(undefined, 0, traces);
     for (let t = 0; t < touchedCount; t++) {
       const p = touched[t]!;
       p.lastArrivalMs = now;
