@@ -1,9 +1,10 @@
 import type { Database } from 'better-sqlite3';
 
 /**
- * Tables of learning and detection. Applied by the numbered migration 010 (migrations/010-detection.ts)
- * and, idempotently, when the detection state opens over a connection (detection-state.ts), so it
- * also works on a database the store did not migrate. Times are event time in ms.
+ * Tables of learning and detection as migration 010 made them (migrations/010-detection.ts;
+ * idempotent). Migration 091 moves the baseline entries into `baseline_counts`
+ * ({@link numberBaselineEntries}), which the detection state also runs when it opens a database
+ * the numbered migrations did not bring to 091. Times are event time in ms.
  */
 export const DETECTION_SCHEMA = `
   CREATE TABLE IF NOT EXISTS baseline_identities (
