@@ -31,7 +31,11 @@ const groupsOf = (scope: BaselineScope | undefined): string | null => (scope?.gr
  */
 /** The SQLite detection state, with its checkpoint also callable inside a caller's transaction. */
 export interface SqliteDetectionState extends DetectionState {
-  /** Applies a checkpoint now, synchronously (a savepoint within the caller's transaction, if any). */
+  /**
+   * Applies a checkpoint now, synchronously: in its own transaction, or inside the caller's open
+   * one with no savepoint of its own. A caller whose transaction is open must roll it back when this
+   * throws (the batch's `commitBatch` does), or it would keep part of the checkpoint.
+   */
   applyCheckpoint(checkpoint: DetectionCheckpoint): void;
 }
 
@@ -104,7 +108,7 @@ export function createSqliteDetectionState(
     return { statement, params: q.params };
   };
 
-  const checkpoint = db.transaction((cp: DetectionCheckpoint) => {
+  const apply = (cp: DetectionCheckpoint): void => {
     // Rows a failed checkpoint left unwritten were rolled back with it.
     upsertEntries.clear();
     if (cp.baselines?.length) numbers.assertKinds();
@@ -135,7 +139,13 @@ export function createSqliteDetectionState(
     for (const r of cp.released ?? []) stmt.release.run(r.identity, r.traceId);
     for (const s of cp.suppressions ?? []) stmt.suppress.run(s.identity, s.detector, s.key, s.alertId);
     if (cp.outbox?.length) outbox.enqueue(cp.outbox);
-  });
+  };
+  const checkpoint = db.transaction(apply);
+  // Inside the batch's transaction a savepoint would copy every page the checkpoint first touches
+  // to the sub-journal: the pages of nearly every baseline entry, each batch. Measured with the
+  // recorded checkpoints of bench/ab-checkpoint.mjs: entries written in a savepoint cost 1.49x
+  // those written without one (bench/README.md, "Detection checkpoint, second pass").
+  const applyCheckpoint = (cp: DetectionCheckpoint): void => (db.inTransaction ? apply(cp) : checkpoint(cp));
 
   const alertOf = (body: string | undefined): Alert | undefined => (body === undefined ? undefined : (JSON.parse(body) as Alert));
 
@@ -181,7 +191,7 @@ export function createSqliteDetectionState(
     async checkpoint(cp) {
       checkpoint(cp);
     },
-    applyCheckpoint: (cp) => checkpoint(cp),
+    applyCheckpoint,
   };
 }
 
