@@ -4,7 +4,7 @@
  * into a request's columns instead of objects.
  */
 import { ColumnsBuilder, type SpanColumns } from './columns.js';
-import { FIRST_KEY, KeyDecision, sameAscii, UNCACHED_KEY } from './key-filter.js';
+import { FIRST_KEY, KeyDecision, UNCACHED_KEY } from './key-filter.js';
 import { attributeKeyId, letterOf, PREFIXED } from './key-ids.js';
 import type { AttrValue, AttributeKeep, DecodeLimits } from './model.js';
 import { asDecodeError, REJECT_PARENT_ID, REJECT_SPAN_ID, REJECT_TRACE_ID, resolveLimits, SPAN_ID_BYTES, TRACE_ID_BYTES, truncate, ValueKind } from './values.js';
@@ -214,7 +214,7 @@ class ColumnScanner extends Scanner {
         case 1: {
           const sub = this.len(tag, end, 'KeyValue.key');
           if (sub - this.pos <= limit) {
-            found = cache.lookup(this.buf, this.pos, sub, this.prevKey);
+            found = cache.lookup(this.buf, this.view, this.pos, sub, this.prevKey);
             letter = cache.letter;
             slot = this.prevKey = cache.slot;
             this.pos = sub;
@@ -263,13 +263,14 @@ class ColumnScanner extends Scanner {
   /** The string value in bytes[pos, end) of a key in the byte cache's `slot`: its last value when the same. */
   private keyedString(end: number, slot: number, limit: number): string {
     const start = this.pos;
-    const last = this.keyBytes.values[slot];
-    if (last !== undefined && last.length === end - start && sameAscii(last, this.buf, start)) {
+    const cache = this.keyBytes;
+    if (cache.sameValue(slot, this.view, this.buf, start, end - start)) {
       this.pos = end;
+      const last = cache.values[slot]!;
       return last.length <= limit ? last : truncate(last, limit);
     }
     const s = this.string(end, limit);
-    this.keyBytes.remember(slot, s, end - start);
+    cache.remember(slot, s, this.view, this.buf, start, end - start);
     return s;
   }
 }

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { HexTable } from './string-table.js';
+import { HexTable, StringTable } from './string-table.js';
 
 describe('HexTable', () => {
   it('gives the lower-case hex of ids, also when ids share a slot', () => {
@@ -22,5 +22,25 @@ describe('HexTable', () => {
     buf[17] = 0x9d;
     expect(table.get(buf, 2, 18)).toBe('0af7651916cd43dd8448eb211c80319d');
     expect(table.get(buf, 2, 10)).toBe('0af7651916cd43dd');
+  });
+});
+
+describe('StringTable', () => {
+  it('gives the text of bytes read four at a time from inside a larger buffer, when texts share a slot and differ in one byte', () => {
+    // Four slots: most texts collide. Lengths around multiples of four, and a buffer at an odd offset
+    // of its ArrayBuffer (the DataView reads must follow the Buffer, not its ArrayBuffer).
+    const table = new StringTable(2);
+    const texts = ['', 'a', 'abc', 'abcd', 'abcde', 'abcdefgh', 'abcdefgi', 'bbcdefgh', 'server.address', 'server.addresS', 'é-not-ascii', 'x'.repeat(64), 'x'.repeat(65)];
+    for (let round = 0; round < 3; round++) {
+      for (const text of texts) {
+        const backing = Buffer.alloc(200);
+        const buf = backing.subarray(3, 150);
+        const at = 1 + (round % 3);
+        const len = buf.write(text, at);
+        const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+        const got = table.get(buf, view, at, at + len);
+        expect(got).toBe(len > 64 ? undefined : text);
+      }
+    }
   });
 });

@@ -32,16 +32,26 @@ export class StringTable {
     this.mask = (1 << slotsLog2) - 1;
   }
 
-  /** The string for bytes[start, end) when it is at most MAX_CACHED_BYTES long; undefined otherwise. */
-  get(bytes: Buffer, start: number, end: number): string | undefined {
+  /**
+   * The string for bytes[start, end) when it is at most MAX_CACHED_BYTES long; undefined otherwise.
+   * `view`: a DataView of exactly `bytes`.
+   */
+  get(bytes: Buffer, view: DataView, start: number, end: number): string | undefined {
     const len = end - start;
     if (len === 0) return '';
     if (len > MAX_CACHED_BYTES) return undefined;
     // Every byte goes into the hash: values that differ in one character (addresses, versions in
     // user agents, numbered URLs) would otherwise share a slot and evict each other, and every
-    // miss is one more copy of the text held by the spans that wait for their trace.
+    // miss is one more copy of the text held by the spans that wait for their trace. Four bytes
+    // at a time (a DataView read is inlined), each word mixed down: hashing byte by byte was most
+    // of the scanner's value lookups (keyedString 20% self of the columnar decode, 2026-12-06).
     let h = 0x811c9dc5 ^ len;
-    for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+    let i = start;
+    for (; i + 4 <= end; i += 4) {
+      h = Math.imul(h ^ view.getInt32(i, true), 0x9e3779b1);
+      h ^= h >>> 16;
+    }
+    for (; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
     const slot = (h ^ (h >>> 15)) & this.mask;
     const cached = this.entries[slot];
     if (cached !== undefined && cached.length === len) {

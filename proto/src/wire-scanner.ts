@@ -59,6 +59,8 @@ export function decodeTracesRequest(bytes: Uint8Array, limits?: Partial<DecodeLi
 
 export class Scanner {
   protected readonly buf: Buffer;
+  /** The same bytes, read four at a time by the string tables and the key cache. */
+  protected readonly view: DataView;
   protected pos = 0;
   /** High 32 bits of the last varint read; the low 32 bits are its return value. */
   protected hi = 0;
@@ -78,6 +80,7 @@ export class Scanner {
     protected readonly limits: DecodeLimits,
   ) {
     this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.filter = keyFilterOf(limits.keep);
     this.attrs = new AttributeCollector(limits.maxAttributesPerSpan);
   }
@@ -445,7 +448,7 @@ export class Scanner {
   protected string(end: number, limit: number, table: StringTable = VALUES): string {
     const start = this.pos;
     this.pos = end;
-    const cached = table.get(this.buf, start, end);
+    const cached = table.get(this.buf, this.view, start, end);
     if (cached !== undefined) return cached.length <= limit ? cached : truncate(cached, limit);
     // A character is at most 4 bytes: decoding 4 * (limit + 1) bytes yields more than `limit` characters.
     const stop = Math.min(end, start + 4 * (limit + 1));
