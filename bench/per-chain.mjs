@@ -24,9 +24,11 @@
 // whose traces each span two consecutive requests, as in the workload. Each figure is the median
 // of --reps passes, each on a fresh database and journal (--grown N: the store stage's database
 // is a copy of one into which that side's build first wrote N traces, taken from the same traces
-// with other trace ids and earlier times, and its page cache is warmed by two untimed batches:
-// the random trace-id index of a server holding hours of chains is far larger than a fresh file's). CPU time (process.cpuUsage) includes
+// with random trace ids and earlier times, its page cache warmed by two untimed batches, and the
+// measured traces get random ids too: the trace-id index of a server holding hours of real
+// traffic is far larger than a fresh file's, and real ids land anywhere in it). CPU time (process.cpuUsage) includes
 // the SQLite work and V8's helper threads.
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -231,15 +233,14 @@ function timeDecode(w) {
 
 /**
  * The batches again with other trace ids and all times `shiftMs` earlier, as the traces of another
- * stretch of event time. The first 8 hex digits of each id are XORed with a mask of the round:
- * the ids stay distinct and land elsewhere in a trace-id index than the other rounds' (with the
- * head kept, each round's keys would sit next to the last round's and the index fill unlike a
- * real one's).
+ * stretch of event time. Each id is a hash of the id and the round: random, as real trace ids are
+ * (W3C Trace Context), unlike the workload's, whose first 4 bytes count up (a trace-id index fed
+ * those only ever grows at its end).
  */
 function shiftedBatches(batches, round, shiftMs) {
-  const mask = Math.imul(round, 0x9e3779b1) >>> 0;
-  const id = (traceId) => ((Number.parseInt(traceId.slice(0, 8), 16) ^ mask) >>> 0).toString(16).padStart(8, '0') + traceId.slice(8);
+  const id = (traceId) => createHash('sha256').update(`${round}:${traceId}`).digest('hex').slice(0, 32);
   return batches.map((b) => ({
+    ...b,
     chains: b.chains.map((c) => ({
       ...c,
       traceId: id(c.traceId),
@@ -274,9 +275,10 @@ async function timeStore(w, m) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
   if (GROWN > 0) copyFileSync(await grownFile(w, m), join(dir, 'conduct.db'));
   const backend = await m.openSqliteBackend({ path: join(dir, 'conduct.db') });
-  const batches = copyBatches(w.batches);
-  // A grown file's page cache is warmed by two untimed batches (of the same traces, other ids).
-  if (GROWN > 0) for (const b of shiftedBatches(w.batches.slice(0, 2), 0xffffffff, 0)) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
+  // On a grown file the measured traces have random ids too, and two untimed batches of the same
+  // traces (other ids) warm the page cache first.
+  const batches = copyBatches(GROWN > 0 ? shiftedBatches(w.batches, 0, 0) : w.batches);
+  if (GROWN > 0) for (const b of shiftedBatches(w.batches.slice(0, 2), -1, 0)) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
   globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
   const c0 = cpu();
   for (const b of batches) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });

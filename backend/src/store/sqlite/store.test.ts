@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, applyMigrations, loadMigrations, openStore, traceIdToBytes, type Store } from '../index.js';
 import { encodeCalls } from '../call-codec.js';
+import { WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES } from './store.js';
 import { chain, tempDir, traceId } from '../testdata/fixtures.js';
 
 const cleanups: Array<() => void> = [];
@@ -24,6 +25,8 @@ describe('store', () => {
     const { store } = await fresh();
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(WAL_AUTOCHECKPOINT_PAGES);
+    expect(store.db.pragma('journal_size_limit', { simple: true })).toBe(WAL_SIZE_LIMIT_BYTES);
     expect(store.schemaVersion()).toBeGreaterThanOrEqual(1);
   });
 

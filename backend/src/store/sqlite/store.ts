@@ -24,12 +24,23 @@ const TEXT_MEMO = 100_000;
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
 /**
+ * WAL pages after which a commit checkpoints (`wal_autocheckpoint`; SQLite's default is 1,000).
+ * Trace ids are random, so a batch dirties about one page of the trace-id index per trace (a
+ * batch of 1,024 small traces wrote ~1,200 pages to the WAL on a file of 400k traces): with
+ * 1,000 pages every commit checkpointed, copying each page again; over four times as many the
+ * pages that several batches dirtied are copied once. Store write 0.72 of before with random
+ * trace ids on that file (bench/README.md, "SQLite write per batch, second pass").
+ */
+export const WAL_AUTOCHECKPOINT_PAGES = 4000;
+
+/**
  * Size the WAL file is cut back to when it starts over after a checkpoint (`journal_size_limit`).
  * A long read (an export, a backup, a slow API query) holds the checkpoint back and the WAL grows
- * past its usual ~4-6 MB (1,000 pages between checkpoints plus a batch); without a limit the file
- * keeps its largest size for good.
+ * past its usual ~16-22 MB (WAL_AUTOCHECKPOINT_PAGES between checkpoints plus a batch); without a
+ * limit the file keeps its largest size for good. Above the usual size, so that the WAL is not cut
+ * and grown again every checkpoint.
  */
-export const WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024;
+export const WAL_SIZE_LIMIT_BYTES = 32 * 1024 * 1024;
 
 /** Page cache per connection in KiB; keeps the random trace-id index hot while writing. */
 export const DEFAULT_CACHE_KIB = 64 * 1024;
@@ -168,6 +179,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+    db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
     db.pragma(`cache_size = -${Math.max(2048, Math.floor(options.cacheKiB ?? DEFAULT_CACHE_KIB))}`);
     const applied = applyMigrations(db, migrations);
