@@ -195,6 +195,12 @@ export interface Detection {
   flush(): Promise<void>;
 }
 
+/** Identities whose matching policy is remembered (the memo starts over beyond it). */
+const MAX_POLICY_MEMO = 10_000;
+
+/** No findings (shared: never written). */
+const NO_FINDINGS: Finding[] = [];
+
 /** The calls by start time (a stable sort); the same array when they already are in that order. */
 function inTimeOrder(calls: Call[]): Call[] {
   for (let i = 1; i < calls.length; i++) {
@@ -364,18 +370,30 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     return alert;
   }
 
+  /** The chain's findings: NO_FINDINGS (shared, never written) for most chains. */
   function runDetectors(ctx: DetectionContext): Finding[] {
-    const out: Finding[] = [];
+    let out: Finding[] | undefined;
     for (const detect of ALL_DETECTORS) {
       try {
         const f = detect(ctx);
-        if (f && f.spanIds.length > 0) out.push(f);
+        if (f && f.spanIds.length > 0) (out ??= []).push(f);
       } catch (err) {
         stats.detectorErrors++;
         logger.error({ err, detector: detect.name, identity: ctx.chain.identity }, 'detector failed');
       }
     }
-    return applyRelease(ctx, out, releaseGraceMs);
+    return out ? applyRelease(ctx, out, releaseGraceMs) : NO_FINDINGS;
+  }
+
+  /** Policies matched per identity (the policies are fixed; identities admitted are capped, the memo too). */
+  const policyMemo = new Map<string, PolicyConfig | null>();
+  function policyOf(identity: string): PolicyConfig | undefined {
+    let p = policyMemo.get(identity);
+    if (p === undefined) {
+      if (policyMemo.size >= MAX_POLICY_MEMO) policyMemo.clear();
+      policyMemo.set(identity, (p = policyFor(policies, identity) ?? null));
+    }
+    return p ?? undefined;
   }
 
   /** Alerts the chain's findings raise or repeat, within the identity's budget: those that hold the chain out, and its incident. */
@@ -491,7 +509,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
       const w = openWindow(b.rate, i);
       if (w) windows.push(w);
     }
-    const policy = policyFor(policies, chain.identity);
+    const policy = policyOf(chain.identity);
     const ctx: DetectionContext = {
       chain: ordered,
       calls,
@@ -505,11 +523,8 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
       surprisal: undefined,
     };
     let found = runDetectors(ctx);
-    const holding: Alert[] = [];
-    if (late) {
-      holding.push(...reviseEarlier(late.earlier, found, late.change, result));
-      found = found.filter((f) => f.spanIds.some((id) => late.change.changed.has(id)));
-    }
+    const holding: Alert[] = late ? reviseEarlier(late.earlier, found, late.change, result) : [];
+    if (late) found = found.filter((f) => f.spanIds.some((id) => late.change.changed.has(id)));
     // Most chains find nothing: no scoring, budget, store lookups or waiting for them.
     if (found.length === 0) return settleChain(chain, ordered, calls, b, indexes, holding, result, late !== undefined, scoreOf(ctx));
     return alertOn(ordered, calls, b, found, result).then(async (raised) => {

@@ -114,10 +114,14 @@ export function chainSurprisal(steps: readonly StepScore[]): number | undefined 
   return max;
 }
 
+/** Each bucket's key by its number: learning keys every chain it learns, and a key made anew is hashed anew. */
+const BUCKET_KEYS: readonly string[] = Array.from({ length: Math.floor(MAX_SURPRISAL_BITS / SURPRISAL_BUCKET_BITS) + 1 }, (_, i) => (i * SURPRISAL_BUCKET_BITS).toFixed(2));
+
 /** The histogram key of a surprisal (its bucket's lower edge). */
 export function surprisalBucket(bits: number): string {
   const clamped = Math.min(MAX_SURPRISAL_BITS, Math.max(0, bits));
-  return (Math.floor(clamped / SURPRISAL_BUCKET_BITS) * SURPRISAL_BUCKET_BITS).toFixed(2);
+  const i = Math.floor(clamped / SURPRISAL_BUCKET_BITS);
+  return BUCKET_KEYS[i] ?? (i * SURPRISAL_BUCKET_BITS).toFixed(2);
 }
 
 /** Where an identity's chains stop being usual. */

@@ -20,40 +20,42 @@ export const MAX_RECENT_SOURCES = 16;
 export function credentialReuse(ctx: DetectionContext): Finding | undefined {
   const b = ctx.baseline;
   const nonHuman = isNonHumanIdentity(ctx.chain.identity, ctx.chain.identityKind);
-  const sentences: string[] = [];
-  const keys: string[] = [];
-  const offending: Call[] = [];
-  const evidence: Record<string, unknown> = {};
+  // Made at the first finding: most chains have none (no arrays per chain).
+  let f: Found | undefined;
   // Earlier calls of this chain count as recent sources too, after the baseline's (the service
   // records them afterwards); kept apart, as copying the baseline's list per chain cost more than
-  // the rest of the detector.
+  // the rest of the detector, and only while a later call may read them.
   let earlier: RecentSource[] | undefined;
+  const calls = ctx.calls;
 
-  for (const call of ctx.calls) {
+  for (let i = 0; i < calls.length; i++) {
+    const call = calls[i]!;
     const ua = call.source?.userAgent;
     if (nonHuman && ua) {
       const why = humanSoftware(ua);
       const key = why ? `human:${userAgentFamily(ua)}` : '';
-      if (why && !keys.includes(key) && !ctx.suppressed('credential-reuse', key)) {
-        keys.push(key);
-        offending.push(call);
-        sentences.push(
+      if (why && !f?.keys.includes(key) && !ctx.suppressed('credential-reuse', key)) {
+        f = add(
+          f,
+          key,
+          call,
           `${displayName(ctx)} is a machine identity (${ctx.chain.identityKind}), yet this call was made with ${why}: user agent ${q(ua)}${call.source.clientAddress ? ` from ${q(call.source.clientAddress)}` : ''}. That is a person at a workstation using the identity's credentials.`,
         );
-        evidence.humanUserAgent = ua;
+        f.evidence.humanUserAgent = ua;
       }
     }
     const net = call.source?.network;
     if (call.source?.clientAddress && call.source.publicAddress) {
       const privateSeen = count(b, 'addressClass', 'private');
       const key = `public:${net ?? call.source.clientAddress}`;
-      if (privateSeen >= MIN_PRIVATE_OBSERVATIONS && !has(b, 'addressClass', 'public') && !keys.includes(key) && !ctx.suppressed('credential-reuse', key)) {
-        keys.push(key);
-        offending.push(call);
-        sentences.push(
+      if (privateSeen >= MIN_PRIVATE_OBSERVATIONS && !has(b, 'addressClass', 'public') && !f?.keys.includes(key) && !ctx.suppressed('credential-reuse', key)) {
+        f = add(
+          f,
+          key,
+          call,
           `Until now ${displayName(ctx)} was only seen from private addresses (${privateSeen} calls, networks ${[...b.entries.network.keys()].slice(0, 4).map(q).join(', ') || 'unknown'}); this call came from the public address ${q(call.source.clientAddress)}.`,
         );
-        evidence.publicAddress = call.source.clientAddress;
+        f.evidence.publicAddress = call.source.clientAddress;
       }
     }
     if (net && ua) {
@@ -62,34 +64,52 @@ export function credentialReuse(ctx: DetectionContext): Finding | undefined {
       const other = otherSource(b.recentSources, net, family, call.startMs) ?? otherSource(earlier, net, family, call.startMs);
       // Keys are built for candidates only: most calls have none.
       const key = other && !learnedHere ? `reuse:${[net, other.network].sort().join('|')}` : '';
-      if (other && !learnedHere && !keys.includes(key) && !ctx.suppressed('credential-reuse', key)) {
-        keys.push(key);
-        offending.push(call);
+      if (other && !learnedHere && !f?.keys.includes(key) && !ctx.suppressed('credential-reuse', key)) {
         const minutes = Math.max(1, Math.round(Math.abs(call.startMs - other.ms) / 60_000));
-        sentences.push(
+        f = add(
+          f,
+          key,
+          call,
           `Within ${minutes} minute${minutes === 1 ? '' : 's'} ${displayName(ctx)} acted from network ${q(other.network)} with ${q(other.family)} (trace ${other.traceId}) and from network ${q(net)} with ${q(family)} in this chain: two places and two clients at once.`,
         );
-        evidence.otherSource = other;
+        f.evidence.otherSource = other;
       }
-      (earlier ??= []).push({ network: net, family, ms: call.startMs, traceId: call.traceId, spanId: call.spanId });
+      if (i < calls.length - 1) (earlier ??= []).push({ network: net, family, ms: call.startMs, traceId: call.traceId, spanId: call.spanId });
     }
   }
-  if (keys.length === 0) return undefined;
-  offending.sort((a, c) => a.startMs - c.startMs);
+  if (!f) return undefined;
+  const offending = f.offending.sort((a, c) => a.startMs - c.startMs);
   return {
     detector: 'credential-reuse',
-    keys,
+    keys: f.keys,
     severity: 'high',
     reach: true,
     external: false,
     sensitive: offending.some((c) => ctx.sensitive(c)),
     title: `${displayName(ctx)}'s credentials appear to be used by someone else`,
-    explanation: sentences.join(' '),
+    explanation: f.sentences.join(' '),
     spanIds: unique(offending.map((c) => c.spanId)),
     eventMs: offending[0]!.startMs,
     techniques: [T_VALID_CLOUD_ACCOUNTS],
-    evidence,
+    evidence: f.evidence,
   };
+}
+
+/** What `credential-reuse` found in a chain so far. */
+interface Found {
+  keys: string[];
+  offending: Call[];
+  sentences: string[];
+  evidence: Record<string, unknown>;
+}
+
+/** Adds one finding key with its call and sentence (what is found is made with the first). */
+function add(f: Found | undefined, key: string, call: Call, sentence: string): Found {
+  const into = f ?? { keys: [], offending: [], sentences: [], evidence: {} };
+  into.keys.push(key);
+  into.offending.push(call);
+  into.sentences.push(sentence);
+  return into;
 }
 
 /** The first source in `list` with another network and another client family near `ms`. */
@@ -105,9 +125,18 @@ function otherSource(list: readonly RecentSource[] | undefined, net: string, fam
 export function rememberSources(recent: RecentSource[], calls: readonly Call[]): void {
   for (const c of calls) {
     if (c.source?.network && c.source.userAgent) {
-      rememberSource(recent, { network: c.source.network, family: userAgentFamily(c.source.userAgent), ms: c.startMs, traceId: c.traceId, spanId: c.spanId });
+      const family = userAgentFamily(c.source.userAgent);
+      // No new entry when the list holds the pair at this time or later already (most calls: an identity keeps its sources).
+      if (knownSince(recent, c.source.network, family, c.startMs)) continue;
+      rememberSource(recent, { network: c.source.network, family, ms: c.startMs, traceId: c.traceId, spanId: c.spanId });
     }
   }
+}
+
+/** Whether the list has the (network, family) pair at `ms` or later (rememberSource would keep the list as it is). */
+function knownSince(recent: readonly RecentSource[], network: string, family: string, ms: number): boolean {
+  for (const r of recent) if (r.network === network && r.family === family) return r.ms >= ms;
+  return false;
 }
 
 /** Adds a source to the bounded recent list, oldest first (one entry per network and family, newest kept). */

@@ -1,7 +1,7 @@
 import { FAN_OUT_DIMENSIONS, has, RATE_WINDOW_MS, summarise, type EntryKind, type FanOutDimension } from '../../learn/index.js';
 import { displayName, q, unique, type DetectionContext, type Finding } from '../finding.js';
 import { techniquesForOperations } from '../techniques.js';
-import { MIN_RATE_WINDOWS } from './rate-burst.js';
+import { MIN_RATE_WINDOWS, busiest } from './rate-burst.js';
 
 /** A window must touch more than this many distinct values of a dimension to be a fan-out... */
 export const FAN_OUT_MIN_DISTINCT = 3;
@@ -24,29 +24,30 @@ export function fanOutThreshold(samples: readonly number[]): number {
 export function fanOut(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
   const b = ctx.baseline;
-  const sentences: string[] = [];
-  const keys: string[] = [];
-  const evidence: Record<string, unknown> = {};
+  // Made for the first window over its threshold only: most chains have none.
+  let sentences: string[] | undefined;
+  let keys: string[] | undefined;
+  let evidence: Record<string, unknown> | undefined;
   let reach = false;
   let windowIndex: number | undefined;
   for (const dim of FAN_OUT_DIMENSIONS) {
     const samples = b.rate.samples[dim];
     if (samples.length < MIN_RATE_WINDOWS || ctx.suppressed('fan-out', `fan-out:${dim}`)) continue;
     const threshold = fanOutThreshold(samples);
-    const window = [...ctx.windows].sort((x, y) => y[dim].length - x[dim].length)[0];
+    const window = busiest(ctx.windows, dim);
     if (!window || window[dim].length <= threshold) continue;
     const values = window[dim];
     const fresh = values.filter((v) => !has(b, BASELINE_KIND[dim], v));
     if (fresh.length) reach = true;
-    keys.push(`fan-out:${dim}`);
+    (keys ??= []).push(`fan-out:${dim}`);
     windowIndex ??= window.index;
     const s = summarise(samples);
-    sentences.push(
+    (sentences ??= []).push(
       `Normally ${displayName(ctx)} touches at most ${s.max} distinct ${NOUN[dim]} per minute (mean ${s.mean.toFixed(1)} over ${s.windows} learned minutes); in the minute starting ${new Date(window.index * RATE_WINDOW_MS).toISOString()} it touched ${values.length}${values.length >= 256 ? ' or more' : ''}: ${values.slice(0, 8).map(q).join(', ')}${values.length > 8 ? ', ...' : ''}${fresh.length ? `, of which ${fresh.length} never seen before` : ''}.`,
     );
-    evidence[dim] = { distinct: values.length, threshold, learnedMax: s.max, new: fresh.slice(0, 20) };
+    (evidence ??= {})[dim] = { distinct: values.length, threshold, learnedMax: s.max, new: fresh.slice(0, 20) };
   }
-  if (keys.length === 0) return undefined;
+  if (!keys || !sentences || !evidence) return undefined;
   const inWindow = ctx.calls.filter((c) => Math.floor(c.startMs / RATE_WINDOW_MS) === windowIndex);
   const offending = inWindow.length ? inWindow : [...ctx.calls];
   const sensitive = offending.some((c) => ctx.sensitive(c));

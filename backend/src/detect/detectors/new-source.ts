@@ -32,7 +32,8 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
   const b = ctx.baseline;
   let found: Map<string, { kind: EntryKind; value: string; calls: Call[] }> | undefined;
-  const ownService = knownServices(b);
+  // Made when a new network is asked about: most chains have no new source.
+  let ownService: ((service: string) => boolean) | undefined;
   for (const call of ctx.calls) {
     for (const kind of SOURCE_KINDS) {
       const known = b.entries[kind];
@@ -40,7 +41,7 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
       if (kind === 'addressClass' || known.size === 0) continue;
       const value = sourceKey(call, kind);
       if (!value || known.has(value)) continue;
-      if (kind === 'network' && newNode(call, b.entries.cluster) && ownService(call.service)) continue;
+      if (kind === 'network' && newNode(call, b.entries.cluster) && (ownService ??= knownServices(b))(call.service)) continue;
       const key = `${kind}:${value}`;
       if (ctx.suppressed('new-source', key)) continue;
       found ??= new Map();
@@ -50,6 +51,7 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
     }
   }
   if (!found) return undefined;
+  ownService ??= knownServices(b);
   const offending = unique([...found.values()].flatMap((f) => f.calls)).sort((a, c) => a.startMs - c.startMs);
   const sentences: string[] = [];
   for (const kind of unique([...found.values()].map((f) => f.kind))) {

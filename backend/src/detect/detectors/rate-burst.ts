@@ -1,4 +1,4 @@
-import { RATE_WINDOW_MS, summarise } from '../../learn/index.js';
+import { RATE_WINDOW_MS, summarise, type FanOutDimension, type RateWindow } from '../../learn/index.js';
 import { displayName, type DetectionContext, type Finding } from '../finding.js';
 import { techniquesForOperations } from '../techniques.js';
 
@@ -22,12 +22,30 @@ export function burstThreshold(samples: readonly number[]): number {
  * a robust margin. Low on its own (bursty automation over known peers is not a compromise); the
  * scorer raises it to medium when the same chain also reaches something new.
  */
+/**
+ * The first of the windows with the most calls or distinct values of a dimension (what a stable
+ * sort by it, largest first, puts first): asked at every chain of an enforcing identity, so no
+ * copy of the list and no sort.
+ */
+export function busiest(windows: readonly RateWindow[], by: 'calls' | FanOutDimension): RateWindow | undefined {
+  let best: RateWindow | undefined;
+  let most = 0;
+  for (const w of windows) {
+    const n = by === 'calls' ? w.calls : w[by].length;
+    if (best === undefined || n > most) {
+      best = w;
+      most = n;
+    }
+  }
+  return best;
+}
+
 export function rateBurst(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
   const samples = ctx.baseline.rate.samples.calls;
   if (samples.length < MIN_RATE_WINDOWS || ctx.suppressed('rate-burst', 'rate')) return undefined;
   const threshold = burstThreshold(samples);
-  const window = [...ctx.windows].sort((a, b) => b.calls - a.calls)[0];
+  const window = busiest(ctx.windows, 'calls');
   if (!window || window.calls <= threshold) return undefined;
   const s = summarise(samples);
   const startIso = new Date(window.index * RATE_WINDOW_MS).toISOString();
