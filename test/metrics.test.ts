@@ -207,6 +207,31 @@ describe('/metrics covers the pipeline', () => {
     expect(sum('conduct_forward_spans_total')).toBe(QUIET_TRACES + 3);
   });
 
+  it('detection: chains learned and held, alerts raised, refusals, folds, errors and releases', () => {
+    // The deployer's quiet chains and the frontend's are learned; the breach is held out of the
+    // deployer's baseline (an alert of medium or above) until a verdict.
+    expect(scrape.types.get('conduct_detection_chains_total')).toBe('counter');
+    expect(sum('conduct_detection_chains_total', { outcome: 'learned' })).toBe(QUIET_TRACES + 1);
+    expect(sum('conduct_detection_chains_total', { outcome: 'held' })).toBe(1);
+    expect(sum('conduct_detection_alerts_total', { outcome: 'raised' })).toBe(alerts.length);
+    expect(sum('conduct_detection_alerts_total', { outcome: 'repeated' })).toBe(0);
+    expect(sum('conduct_detection_alerts_total', { outcome: 'superseded' })).toBe(0);
+    // Families that counted nothing in this run are there, at 0.
+    for (const family of [
+      'conduct_detection_identities_refused_total',
+      'conduct_detection_findings_folded_total',
+      'conduct_detection_detector_errors_total',
+      'conduct_detection_releases_withheld_total',
+      'conduct_detection_release_holds_refused_total',
+    ]) {
+      expect(scrape.types.get(family), family).toBe('counter');
+      expect(sum(family), family).toBe(0);
+    }
+    expect(scrape.samples.get('conduct_detection_release_chains_total')?.map((s) => s.labels.outcome).sort()).toEqual(['dropped', 'held', 'learned']);
+    expect(scrape.types.get('conduct_detection_releases_held')).toBe('gauge');
+    expect(sum('conduct_detection_releases_held')).toBe(0);
+  });
+
   it('store size in bytes', () => {
     expect(scrape.types.get('conduct_store_bytes')).toBe('gauge');
     expect(sum('conduct_store_bytes')).toBeGreaterThanOrEqual(4096);

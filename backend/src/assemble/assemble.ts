@@ -5,6 +5,7 @@ import { registerStateMetrics } from '../alerts/state-metrics.js';
 import { createClusterNode, partitionOf, type ClusterNode } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
 import { createDetection, createDetectionAnalyser, type Detection } from '../detect/index.js';
+import { registerDetectionMetrics } from '../detect/metrics.js';
 import { createEngine, createOperationTemplater, type Engine } from '../engine/index.js';
 import { openStorage as openDefaultStorage, type OpenStorage, type StorageBackend } from '../store/index.js';
 
@@ -75,6 +76,8 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
         })
       : undefined;
     const { partitions } = config.cluster;
+    // Detection's own counters on /metrics, summed over every detection built here.
+    const detectionMetrics = registerDetectionMetrics({ registry, gauges: !inCluster });
     const detectionOptions = {
       learning: config.learning,
       policies: config.policies,
@@ -93,21 +96,25 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
             config: config.cluster,
             state: storage.detection,
             // The owner commits every analysis with its partition's offset (no held-back baselines).
-            createDetection: (state, owned) =>
-              createDetection({ ...detectionOptions, state, scope: { groups: owned }, persistIntervalMs: 0, logger: owned.length > 1 ? logger : silentLogger }),
+            createDetection: async (state, owned) =>
+              detectionMetrics.track(
+                await createDetection({ ...detectionOptions, state, scope: { groups: owned }, persistIntervalMs: 0, logger: owned.length > 1 ? logger : silentLogger }),
+              ),
             emitter: engine,
             registry,
             logger,
           })
         : undefined;
     // On a cluster this detection loads no baseline: it answers the alert routes.
-    const detection = await createDetection({
-      ...detectionOptions,
-      state: storage.detection,
-      logger,
-      persistIntervalMs: cluster ? 0 : (options.persistIntervalMs ?? 0),
-      ...(cluster ? { scope: { groups: [] } } : {}),
-    });
+    const detection = detectionMetrics.track(
+      await createDetection({
+        ...detectionOptions,
+        state: storage.detection,
+        logger,
+        persistIntervalMs: cluster ? 0 : (options.persistIntervalMs ?? 0),
+        ...(cluster ? { scope: { groups: [] } } : {}),
+      }),
+    );
     engine.addAnalyser(cluster ? cluster.handOff : createDetectionAnalyser(detection));
     registerStateMetrics({ registry, state: storage.detection, learning: config.learning });
     // An announced alert is in the outbox already: the sinks look now.
