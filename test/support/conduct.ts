@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, startConduct, type ConfigInput, type RunningConduct } from '@conduct/backend';
+import { parseConfig, startConduct, type ConfigInput, type RunningConduct, type StartOptions } from '@conduct/backend';
 
 /** Deep-merges plain objects (arrays and scalars from `b` replace those of `a`). */
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
@@ -35,8 +35,8 @@ export interface TestConduct {
   flush(): Promise<void>;
 }
 
-/** Starts a whole conduct in this process on ephemeral ports and a temporary SQLite file. */
-export async function startTestConduct(overrides: ConfigInput = {}, dir?: string): Promise<TestConduct> {
+/** Starts a whole conduct in this process on ephemeral ports and a temporary SQLite file (`start`: startConduct's options). */
+export async function startTestConduct(overrides: ConfigInput = {}, dir?: string, start: StartOptions = {}): Promise<TestConduct> {
   const workDir = dir ?? mkdtempSync(join(tmpdir(), 'conduct-test-'));
   const dbPath = join(workDir, 'conduct.db');
   const base: ConfigInput = {
@@ -47,7 +47,7 @@ export async function startTestConduct(overrides: ConfigInput = {}, dir?: string
     log: { level: 'silent' },
   };
   const config = parseConfig(merge(base as Record<string, unknown>, overrides as Record<string, unknown>));
-  const running = await startConduct(config);
+  const running = await startConduct(config, start);
   const api = `http://${running.apiAddress}`;
   const call = async (method: string, path: string, body?: unknown) => {
     const headers: Record<string, string> = {};

@@ -26,6 +26,12 @@ export type Severity = (typeof SEVERITIES)[number];
 export const ALERT_STATUSES = ['open', 'acknowledged', 'expected', 'malicious', 'superseded'] as const;
 export type AlertStatus = (typeof ALERT_STATUSES)[number];
 
+/**
+ * Statuses of a closed alert: an operator gave a verdict, or a later part of its trace superseded
+ * it. Only closed alerts age out (`storage.alertRetention`); an open one is kept however old.
+ */
+export const CLOSED_ALERT_STATUSES: readonly AlertStatus[] = ['acknowledged', 'expected', 'malicious', 'superseded'];
+
 /** Feedback verdicts accepted by `POST /api/v1/alerts/{id}/feedback`. */
 export type Verdict = Exclude<AlertStatus, 'open' | 'superseded'>;
 

@@ -26,7 +26,7 @@ import { lockStorage } from '../store/sqlite/lock.js';
 import { splitEndpoint } from './endpoint.js';
 import { checkAddressesFree } from './preflight.js';
 
-/** How often chains older than `storage.retention` (event time) are deleted. */
+/** How often chains older than `storage.retention` and closed alerts older than `storage.alertRetention` (event time) are deleted. */
 export const RETENTION_SWEEP_MS = 60_000;
 
 /** conduct's version (the backend package's). */
@@ -43,6 +43,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Built UI to serve at `/`; the backend's dist/ui by default. */
   uiDir?: string;
+  /** How often retention sweeps (ms); RETENTION_SWEEP_MS by default (tests shorten it). */
+  retentionIntervalMs?: number;
 }
 
 export interface FlushOptions {
@@ -295,7 +297,14 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     // acknowledged waits in the journal and in the write that retries.
     const ingest = refuseWhileStorageDown(journal.ingest(pipeline), storage.availability, registry);
 
-    const retention = startRetention({ store: storage, retentionMs: config.storage.retention, intervalMs: RETENTION_SWEEP_MS, registry, logger });
+    const retention = startRetention({
+      store: storage,
+      retentionMs: config.storage.retention,
+      alertRetentionMs: config.storage.alertRetention,
+      intervalMs: options.retentionIntervalMs ?? RETENTION_SWEEP_MS,
+      registry,
+      logger,
+    });
     stops.push(() => retention.stop());
 
     const alerts: AlertsProvider = {

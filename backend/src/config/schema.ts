@@ -213,6 +213,13 @@ export const configSchema = z
           .optional(),
         /** Calls and chains older than this (event time) are deleted in the background. */
         retention: duration.default('7d'),
+        /**
+         * Closed alerts (a verdict given, or superseded) last seen longer ago than this (event time)
+         * are deleted in the background, with their held chains and delivered outbox entries; open
+         * ones and those with deliveries not done are kept. Longer than `retention`: alerts are what
+         * users come back to. `0` keeps every alert.
+         */
+        alertRetention: duration.default('90d'),
       })
       .strict()
       .default({}),

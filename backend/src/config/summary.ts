@@ -16,7 +16,11 @@ export function configSummary(config: Config): Record<string, unknown> {
   return {
     receivers: { grpc: receiver('grpc'), http: receiver('http') },
     api: { endpoint: show('api.endpoint', config.api.endpoint), token: !!config.api.token, tls: !!config.api.tls },
-    storage: { path: show('storage.path', config.storage.path), retentionMs: show('storage.retention', config.storage.retention) },
+    storage: {
+      path: show('storage.path', config.storage.path),
+      retentionMs: show('storage.retention', config.storage.retention),
+      alertRetentionMs: show('storage.alertRetention', config.storage.alertRetention),
+    },
     stitching: {
       idleMs: show('stitching.idle', config.stitching.idle),
       latenessMs: show('stitching.lateness', config.stitching.lateness),

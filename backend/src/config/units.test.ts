@@ -44,6 +44,7 @@ function configWith(key: string, value: unknown): Record<string, unknown> {
 /** Every key of the schema that holds a duration, and every one that holds a size. */
 const DURATION_KEYS = [
   'storage.retention',
+  'storage.alertRetention',
   'cluster.leaseTimeout',
   'stitching.idle',
   'stitching.lateness',

@@ -9,6 +9,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BaselineEntryRecord, BaselineRecord, DetectionCheckpoint, StorageBackend } from './contracts.js';
+import { alertRetentionConformance } from './conformance-alert-retention.js';
 import { outboxConformance } from './conformance-outbox.js';
 import { chain, testAlert, traceId } from './testdata/fixtures.js';
 
@@ -428,6 +429,7 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
     });
 
     describe('alert outbox', () => outboxConformance(fresh));
+    describe('alert retention', () => alertRetentionConformance(fresh));
     describe('learned operation templates', () => {
       it('adds path parameters, keeps the first of a position added twice, and loads them all back exactly', async () => {
         const s = await fresh();

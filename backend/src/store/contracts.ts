@@ -428,6 +428,45 @@ export interface AlertOutbox {
 }
 
 // ---------------------------------------------------------------------------------------------
+// (d') Alert retention
+
+/** Where an alert retention sweep goes on: after this alert in (last seen, id) order. */
+export interface AlertPruneCursor {
+  lastSeenMs: number;
+  id: string;
+}
+
+/** What one alert retention step did. */
+export interface AlertPruneResult {
+  /** Alerts deleted. */
+  alerts: number;
+  /** Chains those alerts held out of learning, deleted with them. */
+  held: number;
+  /** Their delivered outbox entries, deleted with them. */
+  deliveries: number;
+  /**
+   * Set when the step read a full page of alerts last seen before the time: the next step goes on
+   * after it. Absent: the sweep has read every such alert.
+   */
+  next?: AlertPruneCursor;
+}
+
+export interface AlertRetention {
+  /**
+   * One bounded step of deleting old alerts: reads at most `maxRows` alerts last seen (event time)
+   * before `beforeMs`, in (last seen, id) order after `after` (from the oldest when absent), and
+   * deletes those of them that are closed (a verdict was given, or they were superseded) and have
+   * nothing waiting or given up in the outbox (every delivery of theirs is `delivered`), together
+   * with their held chains and their delivered outbox entries. An open alert, or one with a
+   * `pending` or `dead` delivery, is never deleted. Suppressions its verdict made stay (they are
+   * learned state). Resolved: the deleted alerts and what hung off them are gone for every
+   * reader, together; a checkpoint that writes one of them meanwhile either comes first (and the
+   * alert is kept when it no longer qualifies) or stores it again after.
+   */
+  pruneAlerts(beforeMs: number, maxRows: number, after?: AlertPruneCursor): Promise<AlertPruneResult>;
+}
+
+// ---------------------------------------------------------------------------------------------
 // (e) Learned operation templates
 
 /**
@@ -502,6 +541,8 @@ export interface StorageBackend {
   readonly detection: DetectionState;
   /** Alert deliveries enqueued by detection checkpoints. */
   readonly outbox: AlertOutbox;
+  /** Deletes old closed alerts (`storage.alertRetention`). */
+  readonly alertRetention: AlertRetention;
   readonly templates: OperationTemplateStore;
   /** The older versions' journal tables, where the backend can hold them (SQLite). */
   readonly legacyJournal?: LegacyJournal;

@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import { silentLogger, type Logger } from '@conduct/processor';
-import type { ChainReader, ChainRetention } from './contracts.js';
+import type { AlertPruneCursor, AlertRetention, ChainReader, ChainRetention } from './contracts.js';
 
 /** Default of {@link RetentionOptions.intervalMs}: how often a sweep starts. */
 export const DEFAULT_RETENTION_INTERVAL_MS = 60_000;
@@ -10,10 +10,15 @@ export const DEFAULT_RETENTION_BATCH_ROWS = 500;
 export const DEFAULT_RETENTION_MAX_BATCHES = 200;
 
 export interface RetentionOptions {
-  /** The backend's newest event time and its bounded delete step. */
-  store: { chainReader: Pick<ChainReader, 'newestEventMs'>; retention: ChainRetention };
-  /** Chains that ended more than this long before the newest stored chain end are deleted (`storage.retention`, ms). */
+  /** The backend's newest event time and its bounded delete steps (alerts': when `alertRetentionMs` is set). */
+  store: { chainReader: Pick<ChainReader, 'newestEventMs'>; retention: ChainRetention; alertRetention?: AlertRetention };
+  /** Chains that ended more than this long before the newest stored chain end are deleted (`storage.retention`, ms); 0 keeps them. */
   retentionMs: number;
+  /**
+   * Closed alerts last seen more than this long before the newest stored chain end are deleted,
+   * with what hangs off them (`storage.alertRetention`, ms); 0 or absent keeps them.
+   */
+  alertRetentionMs?: number;
   /** How often a sweep starts. Default DEFAULT_RETENTION_INTERVAL_MS. */
   intervalMs?: number;
   /** Rows deleted per statement; the event loop is yielded between statements. Default DEFAULT_RETENTION_BATCH_ROWS. */
@@ -26,7 +31,7 @@ export interface RetentionOptions {
 }
 
 export interface Retention {
-  /** Runs one sweep now; resolves with the chains deleted. */
+  /** Runs one sweep now (chains, then alerts); resolves with the chains deleted. */
   sweep(): Promise<number>;
   /** Stops the timer and waits for a running sweep. Safe twice. */
   stop(): Promise<void>;
@@ -47,6 +52,15 @@ export function startRetention(options: RetentionOptions): Retention {
     ? new Counter({ name: 'conduct_retention_deleted_total', help: 'Chains deleted by retention (storage.retention).', registers: [options.registry] })
     : undefined;
 
+  const alertsDeleted = options.registry
+    ? new Counter({
+        name: 'conduct_retention_alerts_deleted_total',
+        help: 'Closed alerts with every delivery done, deleted by retention (storage.alertRetention) with their held chains and delivered outbox entries.',
+        registers: [options.registry],
+      })
+    : undefined;
+  const alertRetentionMs = options.alertRetentionMs ?? 0;
+
   const freedTexts = options.registry
     ? new Counter({ name: 'conduct_retention_texts_freed_total', help: 'Numbered texts no stored chain referred to any more, deleted by retention.', registers: [options.registry] })
     : undefined;
@@ -54,10 +68,8 @@ export function startRetention(options: RetentionOptions): Retention {
   let running: Promise<number> | undefined;
   let stopped = false;
 
-  const sweepOnce = async (): Promise<number> => {
-    const newest = await store.chainReader.newestEventMs();
-    if (newest <= 0 || retentionMs <= 0) return 0;
-    const cutoff = newest - retentionMs;
+  /** Deletes chains that ended before the cutoff; resolves with how many. */
+  const sweepChains = async (cutoff: number): Promise<number> => {
     let total = 0;
     for (let i = 0; i < maxBatches && !stopped; i++) {
       const step = await store.retention.pruneStep(cutoff, batchRows);
@@ -71,6 +83,35 @@ export function startRetention(options: RetentionOptions): Retention {
       logger.debug({ deleted: total, cutoff }, 'retention deleted old chains');
     }
     return total;
+  };
+
+  /**
+   * Where the alert sweep goes on: alerts that stay (open, or with deliveries not done) are read
+   * too, so a sweep that used up its steps leaves the rest to the next from here, and only one that
+   * read to the end starts again from the oldest.
+   */
+  let alertCursor: AlertPruneCursor | undefined;
+
+  /** Deletes closed alerts last seen before the cutoff, a page at a time. */
+  const sweepAlerts = async (alertRetention: AlertRetention, cutoff: number): Promise<void> => {
+    let total = 0;
+    for (let i = 0; i < maxBatches && !stopped; i++) {
+      const step = await alertRetention.pruneAlerts(cutoff, batchRows, alertCursor);
+      total += step.alerts;
+      if (step.alerts) alertsDeleted?.inc(step.alerts);
+      alertCursor = step.next;
+      if (!step.next) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    if (total) logger.debug({ deleted: total, cutoff }, 'retention deleted old alerts');
+  };
+
+  const sweepOnce = async (): Promise<number> => {
+    const newest = await store.chainReader.newestEventMs();
+    if (newest <= 0) return 0;
+    const chains = retentionMs > 0 ? await sweepChains(newest - retentionMs) : 0;
+    if (alertRetentionMs > 0 && store.alertRetention && !stopped) await sweepAlerts(store.alertRetention, newest - alertRetentionMs);
+    return chains;
   };
 
   const sweep = (): Promise<number> => {

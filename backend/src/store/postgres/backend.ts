@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger } from '@conduct/processor';
 import type { StorageBackend, StorageOpenOptions } from '../contracts.js';
+import { createPostgresAlertRetention } from './alert-retention.js';
 import { createAvailability } from './availability.js';
 import { createPostgresChains } from './chains.js';
 import { createPostgresCluster } from './cluster.js';
@@ -58,6 +59,7 @@ export async function openPostgresBackend(options: PostgresOptions, { logger = s
       identities: createPostgresIdentities(db),
       detection: createPostgresDetectionState(db, availability.retrying),
       outbox: createPostgresOutbox(db),
+      alertRetention: createPostgresAlertRetention(db),
       templates: createPostgresPathParameters(db, availability.retrying),
       cluster: createPostgresCluster(db, options.url, logger, availability.retrying),
       availability: { available: availability.available, retryAfterMs: availability.retryAfterMs, stopRetrying: availability.stopRetrying },

@@ -1,5 +1,6 @@
 import type { Chain } from '@conduct/processor';
 import type { BatchUnit, StorageBackend, StorageOpenOptions, WriteResult } from '../contracts.js';
+import { createSqliteAlertRetention } from './alert-retention.js';
 import { createSqliteDetectionState } from './detection-state.js';
 import { createLegacyJournal } from './legacy-journal.js';
 import { createSqliteOutbox } from './outbox.js';
@@ -67,6 +68,7 @@ export async function openSqliteBackend(
     },
     detection,
     outbox,
+    alertRetention: createSqliteAlertRetention(db),
     templates: createSqlitePathParameters(db),
     legacyJournal: createLegacyJournal(db),
     async ready() {
