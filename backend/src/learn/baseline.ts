@@ -200,10 +200,18 @@ function keyOf(kind: EntryKind, key: string): string {
 
 /** Adds one observation of (kind, key) at event time `ms`; false when the kind was full. */
 export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, by = 1): boolean {
-  const key = keyOf(kind, rawKey);
-  const map = b.entries[kind];
+  return touchIn(b, kind, b.entries[kind], keyOf(kind, rawKey), ms, by);
+}
+
+/**
+ * {@link touch} into `map`, the baseline's map of `kind`, under `key` as kept (`keyOf`: already
+ * bounded). Learning passes each kind's map by name: `b.entries[kind]` with another kind at every
+ * touch is a megamorphic keyed load, ~15 per call; learnChain alone took 0.90 (4-span traces) and
+ * 0.77 (40-span) of the time with them (bench/README.md, "Detection and learning per chain").
+ */
+function touchIn(b: Baseline, kind: EntryKind, map: Map<string, Entry>, key: string, ms: number, by = 1): boolean {
   const e = map.get(key);
-  if (e) {
+  if (e !== undefined) {
     e.count += by;
     if (ms < e.firstMs) e.firstMs = ms;
     if (ms > e.lastMs) e.lastMs = ms;
@@ -224,9 +232,10 @@ export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, 
 
 /** Adds one observation of the transition from `prev` to `next` (both bounded), and to its total. */
 function touchTransition(b: Baseline, prev: string, next: string, ms: number): void {
+  const map = b.entries.transition;
   const key = transitionKey(prev, next);
-  const isNew = !b.entries.transition.has(key);
-  if (!touch(b, 'transition', key, ms)) return;
+  const isNew = !map.has(key);
+  if (!touchIn(b, 'transition', map, key, ms)) return;
   const totals = b.transitionsOut;
   if (totals) totals.set(prev, (totals.get(prev) ?? 0) + 1);
   const distinct = b.transitionsDistinct;
@@ -322,22 +331,33 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions, sco
   if (chain.displayName && !b.displayName) b.displayName = chain.displayName;
   // Scored against the baseline before the chain, as detection scores it.
   const surprisal = scored ? scored.surprisal : chainSurprisalOf(b, operationPath(chain), calls);
-  if (surprisal !== undefined) touch(b, 'chainSurprisal', surprisalBucket(surprisal), calls[0]!.startMs);
+  if (surprisal !== undefined) touchIn(b, 'chainSurprisal', b.entries.chainSurprisal, bound(surprisalBucket(surprisal)), calls[0]!.startMs);
   // The operations between START and END (operationPath without the list around them).
   const operations = new Array<string>(calls.length);
+  const entries = b.entries;
   for (let i = 0; i < calls.length; i++) {
     const call = calls[i]!;
     const ms = call.startMs;
-    operations[i] = bound(call.operation);
-    touch(b, 'peer', call.peer, ms);
-    touch(b, 'operation', call.operation, ms);
-    touch(b, 'edge', edgeKey(call), ms);
-    if (call.target) touch(b, 'target', call.target, ms);
-    if (call.account) touch(b, 'targetAccount', call.account, ms);
-    if (call.version) touch(b, 'version', versionKey(call.service, call.version), ms);
-    for (const kind of SOURCE_KINDS) {
-      const key = sourceKey(call, kind);
-      if (key) touch(b, kind, key, ms);
+    const operation = (operations[i] = bound(call.operation));
+    // Kind by kind, each map by name (see touchIn); keys as `keyOf` keeps them.
+    touchIn(b, 'peer', entries.peer, bound(call.peer), ms);
+    touchIn(b, 'operation', entries.operation, operation, ms);
+    touchIn(b, 'edge', entries.edge, edgeKey(call), ms);
+    if (call.target) touchIn(b, 'target', entries.target, bound(call.target), ms);
+    if (call.account) touchIn(b, 'targetAccount', entries.targetAccount, bound(call.account), ms);
+    if (call.version) touchIn(b, 'version', entries.version, versionKey(call.service, call.version), ms);
+    const s = call.source;
+    // sourceKey's values, kind by kind in SOURCE_KINDS order.
+    if (s) {
+      if (s.region) touchIn(b, 'region', entries.region, bound(s.region), ms);
+      if (s.account) touchIn(b, 'account', entries.account, bound(s.account), ms);
+      if (s.cluster) touchIn(b, 'cluster', entries.cluster, bound(s.cluster), ms);
+      if (s.network) touchIn(b, 'network', entries.network, bound(s.network), ms);
+      if (s.userAgent) {
+        const family = userAgentFamily(s.userAgent);
+        if (family) touchIn(b, 'userAgent', entries.userAgent, bound(family), ms);
+      }
+      if (s.clientAddress) touchIn(b, 'addressClass', entries.addressClass, s.publicAddress ? 'public' : 'private', ms);
     }
     if (b.firstMs === 0 || ms < b.firstMs) b.firstMs = ms;
     if (ms > b.lastMs) b.lastMs = ms;
@@ -349,7 +369,7 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions, sco
     prev = operations[i]!;
   }
   touchTransition(b, prev, END, calls[calls.length - 1]!.startMs);
-  touch(b, 'shape', shapeKey(chainShape(operations)), calls[0]!.startMs);
+  touchIn(b, 'shape', b.entries.shape, shapeKey(chainShape(operations)), calls[0]!.startMs);
   updateLearningState(b, opts);
 }
 
@@ -526,7 +546,7 @@ export function chainSurprisalOf(b: Baseline, path: readonly string[], calls: re
     totals ??= transitionTotals(b);
     const total = totals.get(from) ?? 0;
     if (total < MIN_STEP_SUPPORT) continue;
-    const n = count(b, 'transition', transitionKey(from, to));
+    const n = b.entries.transition.get(transitionKey(from, to))?.count ?? 0;
     if (n === 0) return chainSurprisal(chainSteps(b, path, calls));
     const bits = -Math.log2(n / (total + (b.transitionsDistinct!.get(from) ?? 0)));
     if (max === undefined || bits > max) max = bits;
