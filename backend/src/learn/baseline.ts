@@ -207,7 +207,7 @@ export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, 
  * {@link touch} into `map`, the baseline's map of `kind`, under `key` as kept (`keyOf`: already
  * bounded). Learning passes each kind's map by name: `b.entries[kind]` with another kind at every
  * touch is a megamorphic keyed load, ~15 per call; learnChain alone took 0.90 (4-span traces) and
- * 0.77 (40-span) of the time with them (bench/README.md, "Detection and learning per chain").
+ * 0.77 (40-span) of the time with them (bench/README.md, "Detection and learning on the main thread").
  */
 function touchIn(b: Baseline, kind: EntryKind, map: Map<string, Entry>, key: string, ms: number, by = 1): boolean {
   const e = map.get(key);
