@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createStitcher, type StitchConfig } from './index.js';
+import { createStitcher, type CompletedTrace, type StitchConfig } from './index.js';
+import type { TraceSpan } from '../identity/index.js';
 import { columns, request, resource, span } from '../calls/testdata/trace-builder.js';
 
 const svc = resource('api');
@@ -187,5 +188,132 @@ describe('stitcher', () => {
     clock.t = 15_002;
     expect(late(2)).toEqual(['fragment']);
     expect(stitcher.stats().lateSpans).toBe(2);
+  });
+});
+
+/**
+ * What the stitcher must do, written plainly (a Map per pending trace, scans instead of the heap
+ * and the activity order), for the randomized comparison below.
+ */
+function referenceStitcher(config: StitchConfig & { rememberedTraces: number; lateTraceWindowMs: number }, clock: { now(): number }) {
+  type Entry = { ids: Set<string>; held: number; lastArrivalMs: number; maxEndMs: number; touch: number; late: string | undefined };
+  const pending = new Map<string, Entry>();
+  const remembered = new Map<string, number>(); // trace id -> latest completion time, oldest first
+  let forgottenMs = -Infinity;
+  let newestEndMs = -Infinity;
+  let touches = 0;
+  let held = 0;
+  const complete = (id: string, reason: string, out: string[][]) => {
+    const e = pending.get(id)!;
+    pending.delete(id);
+    held -= e.held;
+    out.push([id, String(e.ids.size), reason, String(e.late)]);
+  };
+  const byTouch = () => [...pending].sort((a, b) => a[1].touch - b[1].touch).map(([id]) => id);
+  return {
+    /**
+     * Remembers the traces one call completed, in the order the stitcher reported them: traces the
+     * watermark completes together come in its heap's order, which decides which is forgotten first.
+     */
+    remember(ids: string[]) {
+      for (const id of ids) {
+        remembered.delete(id);
+        remembered.set(id, clock.now());
+        while (remembered.size > config.rememberedTraces) {
+          const [oldest, ms] = remembered.entries().next().value!;
+          remembered.delete(oldest);
+          forgottenMs = ms;
+        }
+      }
+    },
+    add(spans: { traceId: string; spanId: string; endMs: number }[]): string[][] {
+      const now = clock.now();
+      for (const s of spans) {
+        let e = pending.get(s.traceId);
+        if (!e) {
+          const doneMs = remembered.get(s.traceId);
+          const late = doneMs !== undefined ? (now - doneMs <= config.lateTraceWindowMs ? 'joins' : 'fragment') : forgottenMs >= now - config.lateTraceWindowMs ? 'maybe' : undefined;
+          pending.set(s.traceId, (e = { ids: new Set(), held: 0, lastArrivalMs: now, maxEndMs: -Infinity, touch: 0, late }));
+        }
+        e.ids.add(s.spanId);
+        e.held++;
+        held++;
+        e.lastArrivalMs = now;
+        e.touch = ++touches;
+        e.maxEndMs = Math.max(e.maxEndMs, s.endMs);
+        newestEndMs = Math.max(newestEndMs, s.endMs);
+      }
+      const out: string[][] = [];
+      const mark = newestEndMs - config.latenessMs;
+      for (const [id, e] of [...pending]) if (e.maxEndMs < mark) complete(id, 'watermark', out);
+      if (held > config.maxPendingSpans) {
+        const evictTo = config.maxPendingSpans - Math.floor(config.maxPendingSpans * 0.1);
+        for (const id of byTouch()) if (held > evictTo) complete(id, 'evicted', out);
+      }
+      return out;
+    },
+    tick(): string[][] {
+      const out: string[][] = [];
+      for (const id of byTouch()) if (pending.get(id)!.lastArrivalMs <= clock.now() - config.idleMs) complete(id, 'idle', out);
+      return out;
+    },
+    flush(): string[][] {
+      const out: string[][] = [];
+      for (const id of byTouch()) complete(id, 'flush', out);
+      return out;
+    },
+  };
+}
+
+describe('stitcher against a plain reference', () => {
+  it('completes the same traces, with the same spans, reasons and late parts, through thousands of random requests (slots reused, stale heap entries)', () => {
+    let seed = 42;
+    const random = () => ((seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32);
+    const config = { idleMs: 1_000, latenessMs: 2_000, maxPendingSpans: 40, rememberedTraces: 25, lateTraceWindowMs: 2_500 };
+    const clock = { t: 0, now() { return this.t; } };
+    const stitcher = createStitcher(config, clock);
+    const reference = referenceStitcher(config, clock);
+    // Sorted within one call: traces that the watermark completes together come in heap order.
+    const sorted = (xs: string[][]) => xs.map((x) => x.join(' ')).sort();
+    const seen = (done: CompletedTrace[]) => {
+      reference.remember(done.map((t) => t.traceId));
+      for (const t of done) kinds.add(t.reason).add(String(t.late));
+      return sorted(done.map((t) => [t.traceId, String(t.spanCount), t.reason, String(t.late)]));
+    };
+    let eventMs = 10_000;
+    let completions = 0;
+    const kinds = new Set<string>();
+    for (let step = 0; step < 4_000; step++) {
+      clock.t += Math.floor(random() * 300);
+      eventMs += Math.floor(random() * 200) - 60;
+      const roll = random();
+      if (roll < 0.08) {
+        expect(seen(stitcher.tick())).toEqual(sorted(reference.tick()));
+        continue;
+      }
+      if (roll < 0.1) {
+        expect(seen(stitcher.flush())).toEqual(sorted(reference.flush()));
+        continue;
+      }
+      const sent: { traceId: string; spanId: string; endMs: number }[] = [];
+      const spansOf: TraceSpan[] = [];
+      for (let k = 1 + Math.floor(random() * 6); k > 0; k--) {
+        const id = traceId(1 + Math.floor(random() * 40));
+        // Now and then a span sent again (the same span id in its trace).
+        const name = random() < 0.1 ? 'again' : `s${step}-${k}`;
+        const endMs = eventMs + Math.floor(random() * 3_000) - 1_500;
+        sent.push({ traceId: id, spanId: name, endMs });
+        spansOf.push(span(svc, { id: name, traceId: id, start: endMs - 5, end: endMs }));
+      }
+      // The stitcher takes a request's spans trace by trace as its columns list them; the reference in that order too.
+      const order = [...new Set(sent.map((s) => s.traceId))];
+      const done = stitcher.add(columns(request(spansOf)));
+      const expected = reference.add(order.flatMap((id) => sent.filter((s) => s.traceId === id)));
+      expect(seen(done)).toEqual(sorted(expected));
+      completions += done.length;
+    }
+    expect(completions).toBeGreaterThan(1_000);
+    expect([...kinds].sort()).toEqual(['evicted', 'flush', 'fragment', 'idle', 'joins', 'maybe', 'undefined', 'watermark']);
+    expect(seen(stitcher.flush())).toEqual(sorted(reference.flush()));
   });
 });

@@ -1,6 +1,7 @@
 import type { SpanColumns } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
 import { dropDuplicateSpans, SpanIndex, type SpanItems } from '../calls/trace-table.js';
+import { Links, TraceSlots, WatermarkHeap } from './pending.js';
 import type { RecentClientsConfig } from './recent-clients.js';
 import { Recency } from './recency.js';
 import { CompletedIds } from './completed-ids.js';
@@ -15,6 +16,11 @@ export const DEFAULT_IDLE_MS = 6_000;
 export const DEFAULT_LATENESS_MS = 30_000;
 /** Bytes of a trace id in the columns' table of a request's distinct trace ids (SpanColumns.traceIds). */
 const TRACE_ID_BYTES = 16;
+/** A pending trace's `late` in its slot: an index of LATE_PARTS, or NOT_LATE (seen for the first time). */
+const NOT_LATE = -1;
+const JOINS = 0;
+const MAYBE = 1;
+const FRAGMENT = 2;
 /** Share of `maxPendingSpans` freed at once when it is exceeded: early completions come in batches. */
 export const EVICTION_SLACK = 0.1;
 /** Default of {@link StitchConfig.maxPendingSpans}: matches `stitching.maxPendingSpans`. */
@@ -157,68 +163,6 @@ export interface Stitcher {
   readonly checkIntervalMs: number;
 }
 
-/**
- * The pending spans of one request, linked trace by trace: the span after span i in its trace is
- * span next[i] of nextOf[i] (another request's links, or these). 12 bytes per held span, where
- * an array of (columns, index) pairs per trace cost 16 bytes per span plus the slack of a growing
- * array (a 4-span trace's array held 19 slots) and an array object per trace.
- */
-class Links {
-  readonly next: Int32Array;
-  readonly nextOf: (Links | undefined)[];
-
-  constructor(readonly cols: SpanColumns) {
-    this.next = new Int32Array(cols.spanCount);
-    this.nextOf = new Array<Links | undefined>(cols.spanCount).fill(undefined);
-  }
-}
-
-const NO_LINKS = new Links({ spanCount: 0 } as SpanColumns);
-
-interface Pending {
-  traceId: string;
-  /**
-   * Its spans, from the first at (firstOf, first) to the last at (lastOf, last), linked through
-   * their requests' Links: a request's columns (shared typed arrays) stay in memory while any of
-   * its spans is pending. Made into (columns, index) pairs when the trace completes.
-   */
-  firstOf: Links;
-  first: number;
-  lastOf: Links;
-  last: number;
-  count: number;
-  lastArrivalMs: number;
-  maxEndMs: number;
-  /** The trace's key in the watermark heap: its maxEndMs when pushed, so at most maxEndMs. */
-  heapEndMs: number;
-  /** In the watermark heap (from the end of the first add that touched it). */
-  queued: boolean;
-  /** Completed: a heap slot still holding it is dropped when reached. */
-  done: boolean;
-  /** What is known of earlier parts of the trace, when its first span of this entry arrived. */
-  late: LatePart | undefined;
-  /** Number of its latest arrival: its entry in the activity order is the one with this number. */
-  touch: number;
-}
-
-/** The spans of `p` as (columns, index) pairs, in arrival order; unlinks them as it goes. */
-function takeItems(p: Pending): SpanItems {
-  const items: SpanItems = new Array(2 * p.count);
-  let links = p.firstOf;
-  let i = p.first;
-  for (let k = 0; k < p.count; k++) {
-    items[2 * k] = links.cols;
-    items[2 * k + 1] = i;
-    const nextOf = links.nextOf[i]!;
-    links.nextOf[i] = undefined;
-    i = links.next[i]!;
-    links = nextOf;
-  }
-  p.firstOf = p.lastOf = NO_LINKS;
-  p.count = 0;
-  return items;
-}
-
 export function createStitcher(config: StitchConfig, clock: Clock = systemClock): Stitcher {
   const { idleMs, latenessMs, maxPendingSpans } = config;
   // Completing only what goes over the limit would, once the limit is reached under steady load,
@@ -229,11 +173,13 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const windowMs = Math.max(0, config.lateTraceWindowMs ?? DEFAULT_LATE_TRACE_WINDOW_MS);
   const startedMs = clock.now();
   const futureSkewMs = config.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
-  const pending = new Map<string, Pending>();
-  // Least recently active first, for the idle check, early completion and flush.
-  const activity = new Recency<Pending>();
-  const isLatestActivity = (p: Pending, seq: number) => !p.done && p.touch === seq;
-  const activityByAge = () => [...pending.values()].sort((a, b) => a.touch - b.touch).map((p) => [p, p.touch] as const);
+  // Each pending trace's slot in `slots`, by trace id: the Map holds a small integer, no object.
+  const pending = new Map<string, number>();
+  const slots = new TraceSlots();
+  // Least recently active first, for the idle check, early completion and flush (items are slots).
+  const activity = new Recency<number>();
+  const isLatestActivity = (slot: number, seq: number) => slots.touch[slot] === seq;
+  const activityByAge = () => [...pending.values()].sort((a, b) => slots.touch[a]! - slots.touch[b]!).map((slot) => [slot, slots.touch[slot]!] as const);
   // Recently completed trace ids (to tell late spans), each with the time of its latest completion.
   const completedIds = new CompletedIds();
   /** Completion time of the newest id forgotten to stay within `remembered`. */
@@ -243,16 +189,16 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     while (completedIds.size > remembered) forgottenMs = completedIds.forgetOldest();
     completedIds.compact();
   };
-  /** What is known of earlier parts of a trace whose span arrives with no pending entry. */
-  const latePartOf = (traceId: string, now: number): LatePart | undefined => {
+  /** What is known of earlier parts of a trace whose span arrives with no pending entry (an index of LATE_PARTS, or NOT_LATE). */
+  const latePartOf = (traceId: string, now: number): number => {
     const doneMs = remembered > 0 ? completedIds.timeOf(traceId) : undefined;
-    if (doneMs !== undefined) return now - doneMs <= windowMs ? 'joins' : 'fragment';
+    if (doneMs !== undefined) return now - doneMs <= windowMs ? JOINS : FRAGMENT;
     const since = now - windowMs;
-    return forgottenMs >= since || (config.earlierPartsStored === true && startedMs > since) ? 'maybe' : undefined;
+    return forgottenMs >= since || (config.earlierPartsStored === true && startedMs > since) ? MAYBE : NOT_LATE;
   };
   // Every pending trace sits in the heap once, under a key that may trail its maxEndMs: when it
   // comes up, a trace whose spans extended it since goes back in under its current maxEndMs.
-  const heap: Pending[] = [];
+  const heap = new WatermarkHeap();
   const completed: Record<CompletionReason, number> = { idle: 0, watermark: 0, flush: 0, evicted: 0 };
   let pendingSpans = 0;
   let lateSpans = 0;
@@ -260,42 +206,47 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   let newestEndMs = -Infinity;
   const ids = new SpanIndex();
   /**
-   * The traces one `add` touched, in the order first touched, and the entry of each of the
-   * request's distinct trace ids (by its index in the columns' trace table): a trace id is made
-   * text and looked up once per request, not per run of spans (a request groups spans by service,
-   * so a trace's spans come in several runs), and no Set per request lists the traces touched.
-   * Both reused from request to request.
+   * The traces one `add` touched, in the order first touched, and the slot of each of the
+   * request's distinct trace ids (by its index in the columns' trace table; -1 not yet looked up):
+   * a trace id is made text and looked up once per request, not per run of spans (a request
+   * groups spans by service, so a trace's spans come in several runs), and no Set per request
+   * lists the traces touched. Both reused from request to request.
    */
-  const touched: Pending[] = [];
-  const byTrace: (Pending | undefined)[] = [];
+  const touched: number[] = [];
+  const byTrace: number[] = [];
 
-  const complete = (p: Pending, reason: CompletionReason, out: CompletedTrace[]) => {
-    pending.delete(p.traceId);
-    const held = p.count;
-    const items = takeItems(p);
-    p.done = true;
+  const complete = (slot: number, reason: CompletionReason, out: CompletedTrace[]) => {
+    const traceId = slots.traceId[slot]!;
+    const late = slots.late[slot]!;
+    pending.delete(traceId);
+    const held = slots.count[slot]!;
+    const items = slots.takeItems(slot);
+    slots.close(slot);
     // A span id seen twice in a trace is the same span sent again (a sender's retry after an
     // answer it never got, replayed by the journal too): it is kept once.
     duplicateSpans += dropDuplicateSpans(items, ids);
     pendingSpans -= held;
     completed[reason]++;
-    if (remembered > 0) rememberCompleted(p.traceId, clock.now());
-    out.push(new CompletedTrace(p.traceId, items, reason, p.late));
+    if (remembered > 0) rememberCompleted(traceId, clock.now());
+    out.push(new CompletedTrace(traceId, items, reason, late === NOT_LATE ? undefined : LATE_PARTS[late]));
   };
 
   const watermark = () => newestEndMs - latenessMs;
 
   const completeByWatermark = (out: CompletedTrace[]) => {
     const mark = watermark();
-    while (heap.length > 0 && heap[0]!.heapEndMs < mark) {
-      const p = heapPop(heap);
-      if (p.done) continue;
-      if (p.maxEndMs < mark) complete(p, 'watermark', out);
-      else heapPush(heap, p);
+    while (heap.length > 0 && heap.keys[0]! < mark) {
+      const slot = heap.slots[0]!;
+      const serial = heap.serials[0]!;
+      heap.removeTop();
+      if (slots.serial[slot] !== serial) continue;
+      const maxEndMs = slots.maxEndMs[slot]!;
+      if (maxEndMs < mark) complete(slot, 'watermark', out);
+      else heap.push(maxEndMs, slot, serial);
     }
     if (heap.length > 2 * pending.size + 1024) {
       heap.length = 0;
-      for (const p of pending.values()) heapPush(heap, p);
+      for (const slot of pending.values()) heap.push(slots.maxEndMs[slot]!, slot, slots.serial[slot]!);
     }
   };
 
@@ -306,51 +257,45 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     const links = new Links(data);
     const traceOf = data.traceOf;
     const traces = data.traceIds.length / TRACE_ID_BYTES;
-    while (byTrace.length < traces) byTrace.push(undefined);
+    while (byTrace.length < traces) byTrace.push(-1);
     for (let i = 0; i < data.spanCount; i++) {
-      let p = byTrace[traceOf[i]!];
-      if (p === undefined) {
+      let slot = byTrace[traceOf[i]!]!;
+      if (slot < 0) {
         const traceId = data.traceId(i);
-        p = pending.get(traceId);
-        if (!p) {
-          const late = latePartOf(traceId, now);
-          p = { traceId, firstOf: links, first: i, lastOf: links, last: i, count: 0, lastArrivalMs: now, maxEndMs: -Infinity, heapEndMs: -Infinity, queued: false, done: false, late, touch: 0 };
-          pending.set(traceId, p);
-        }
-        byTrace[traceOf[i]!] = p;
-        touched[touchedCount++] = p;
+        const found = pending.get(traceId);
+        if (found === undefined) {
+          slot = slots.open(traceId, latePartOf(traceId, now));
+          pending.set(traceId, slot);
+        } else slot = found;
+        byTrace[traceOf[i]!] = slot;
+        touched[touchedCount++] = slot;
       }
-      if (p.late !== undefined && p.late !== 'maybe') lateSpans++;
-      if (p.count > 0) {
-        p.lastOf.nextOf[p.last] = links;
-        p.lastOf.next[p.last] = i;
-        p.lastOf = links;
-        p.last = i;
-      }
-      p.count++;
+      const late = slots.late[slot]!;
+      if (late !== NOT_LATE && late !== MAYBE) lateSpans++;
+      slots.append(slot, links, i);
       pendingSpans++;
       const endMs = data.ends[i]!;
       const startMs = data.starts[i]!;
       const end = Number.isFinite(endMs) ? endMs : Number.isFinite(startMs) ? startMs : -Infinity;
-      if (end > p.maxEndMs) p.maxEndMs = end;
+      if (end > slots.maxEndMs[slot]!) slots.maxEndMs[slot] = end;
       const markEnd = end > ceiling ? ceiling : end;
       if (markEnd > newestEndMs) newestEndMs = markEnd;
     }
-    byTrace.fill(undefined, 0, traces);
+    byTrace.fill(-1, 0, traces);
     for (let t = 0; t < touchedCount; t++) {
-      const p = touched[t]!;
-      p.lastArrivalMs = now;
-      p.touch = activity.note(p);
-      if (!p.queued) {
-        p.queued = true;
-        heapPush(heap, p);
+      const slot = touched[t]!;
+      slots.lastArrivalMs[slot] = now;
+      slots.touch[slot] = activity.note(slot);
+      if (slots.queued[slot] === 0) {
+        slots.queued[slot] = 1;
+        heap.push(slots.maxEndMs[slot]!, slot, slots.serial[slot]!);
       }
     }
     const out: CompletedTrace[] = [];
     completeByWatermark(out);
     if (pendingSpans > maxPendingSpans) {
-      for (let p = activity.oldest(isLatestActivity); p !== undefined && pendingSpans > evictTo; p = activity.oldest(isLatestActivity)) {
-        complete(p, 'evicted', out);
+      for (let slot = activity.oldest(isLatestActivity); slot !== undefined && pendingSpans > evictTo; slot = activity.oldest(isLatestActivity)) {
+        complete(slot, 'evicted', out);
       }
     }
     activity.compact(pending.size, activityByAge);
@@ -360,8 +305,8 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const tick = (): CompletedTrace[] => {
     const cutoff = clock.now() - idleMs;
     const out: CompletedTrace[] = [];
-    for (let p = activity.oldest(isLatestActivity); p !== undefined && p.lastArrivalMs <= cutoff; p = activity.oldest(isLatestActivity)) {
-      complete(p, 'idle', out);
+    for (let slot = activity.oldest(isLatestActivity); slot !== undefined && slots.lastArrivalMs[slot]! <= cutoff; slot = activity.oldest(isLatestActivity)) {
+      complete(slot, 'idle', out);
     }
     activity.compact(pending.size, activityByAge);
     return out;
@@ -370,9 +315,10 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const flush = (): CompletedTrace[] => {
     const out: CompletedTrace[] = [];
     // Every pending trace has its latest entry in `activity`: completed least recently active first.
-    for (let p = activity.oldest(isLatestActivity); p !== undefined; p = activity.oldest(isLatestActivity)) complete(p, 'flush', out);
-    heap.length = 0;
+    for (let slot = activity.oldest(isLatestActivity); slot !== undefined; slot = activity.oldest(isLatestActivity)) complete(slot, 'flush', out);
+    heap.clear();
     activity.clear();
+    slots.reset();
     return out;
   };
 
@@ -383,47 +329,4 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     stats: () => ({ pendingTraces: pending.size, pendingSpans, completed: { ...completed }, lateSpans, duplicateSpans, watermarkMs: watermark() }),
     checkIntervalMs: Math.min(MAX_CHECK_INTERVAL_MS, Math.max(MIN_CHECK_INTERVAL_MS, Math.floor(idleMs / CHECKS_PER_IDLE))),
   };
-}
-
-// A binary min-heap on heapEndMs. Sifted through a hole (the same moves as swapping pairs, without
-// a destructuring swap per level).
-function heapPush(heap: Pending[], p: Pending): void {
-  p.heapEndMs = p.maxEndMs;
-  const key = p.heapEndMs;
-  let i = heap.length;
-  heap.push(p);
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    const up = heap[parent]!;
-    if (up.heapEndMs <= key) break;
-    heap[i] = up;
-    i = parent;
-  }
-  heap[i] = p;
-}
-
-function heapPop(heap: Pending[]): Pending {
-  const top = heap[0]!;
-  const last = heap.pop()!;
-  const n = heap.length;
-  if (n > 0) {
-    const key = last.heapEndMs;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let smallest = i;
-      let smallestKey = key;
-      if (l < n && heap[l]!.heapEndMs < smallestKey) {
-        smallest = l;
-        smallestKey = heap[l]!.heapEndMs;
-      }
-      if (r < n && heap[r]!.heapEndMs < smallestKey) smallest = r;
-      if (smallest === i) break;
-      heap[i] = heap[smallest]!;
-      i = smallest;
-    }
-    heap[i] = last;
-  }
-  return top;
 }
