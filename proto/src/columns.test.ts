@@ -193,6 +193,27 @@ describe('columnar decoder', () => {
     expect(dump(cols.copySpan(last)).spans[0]).toEqual(dump(cols).spans[last]);
   });
 
+  it('holds trace, resource and attribute indexes in 16 bits when they fit, and reads a request where they do not', () => {
+    const small = decodeTracesRequestColumns(encodeTracesRequest(toProto(realisticRequest(48, 5))), { keep: KEEP });
+    for (const column of [small.traceOf, small.resourceOf, small.attrStart, small.attrRefs]) expect(column).toBeInstanceOf(Uint16Array);
+    // 66,000 ResourceSpans of one span each, every span of its own trace.
+    const n = 66_000;
+    const id = (x: number, bytes: number) => Buffer.from(x.toString(16).padStart(2 * bytes, '0'), 'hex');
+    const body = Buffer.concat(Array.from({ length: n }, (_, i) => ld(1, Buffer.concat([ld(1, ld(1, kv('host.name', ld(1, `h${i % 7}`)))), ld(2, ld(2, Buffer.concat([ld(1, id(0xabc00000 + i, 16)), ld(2, id(i + 1, 8))])))]))));
+    const big = decodeTracesRequestColumns(body, { keep: KEEP });
+    expect([big.spanCount, big.resourceCount, big.traceIds.length / 16]).toEqual([n, n, n]);
+    for (const column of [big.traceOf, big.resourceOf]) expect(column).toBeInstanceOf(Uint32Array);
+    let wrong = 0;
+    const host = attributeKeyId('host.name');
+    for (let i = 0; i < n; i++) {
+      if (big.traceId(i) !== id(0xabc00000 + i, 16).toString('hex') || big.resourceOf[i] !== i) wrong++;
+      if (big.resourceAttrs(big.resourceOf[i]!).get(host) !== `h${i % 7}`) wrong++;
+    }
+    expect(wrong).toBe(0);
+    expect(big.sameTrace(0, n - 1)).toBe(false);
+    expect(dump(big.copySpan(n - 1)).spans[0]).toEqual(dump(big).spans[n - 1]);
+  });
+
   it('keeps kinds and statuses outside 8 bits as sent, and reads them saturated from the columns', () => {
     const cols = decodeTracesRequestColumns(request(span(vi(6, 300), ld(15, vi(3, 2 ** 31 + 5))), span(vi(6, 2), ld(15, vi(3, 1)))), { keep: KEEP });
     expect([cols.kind(0), cols.status(0), cols.kinds[0], cols.statuses[0]]).toEqual([300, (2 ** 31 + 5) | 0, 127, -128]);

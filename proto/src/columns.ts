@@ -127,11 +127,17 @@ export function clampInt8(v: number): number {
   return v > 127 ? 127 : v < -128 ? -128 : v;
 }
 
+/**
+ * A column of small indexes: 16-bit when every value fits (the usual request: a pending span holds
+ * 2 bytes where it held 4; bench/README.md, issue 19), else 32-bit.
+ */
+export type IndexColumn = Uint16Array | Uint32Array;
+
 export class SpanColumns {
   /** Resource index of each span. */
-  readonly resourceOf: Uint32Array;
+  readonly resourceOf: IndexColumn;
   /** Owner o's attributes are attrKeys/attrRefs[attrStart[o], attrStart[o + 1]). */
-  readonly attrStart: Uint32Array;
+  readonly attrStart: IndexColumn;
   private readonly resourceViews: (ColumnAttrs | undefined)[];
 
   constructor(
@@ -140,7 +146,7 @@ export class SpanColumns {
     /** ID_BYTES_PER_SPAN per span: its span id, its parent's (zeros for none). */
     readonly ids: Uint8Array,
     /** Per span: the index of its trace id in traceIds. Distinct indexes are distinct ids. */
-    readonly traceOf: Uint32Array,
+    readonly traceOf: IndexColumn,
     /** 16 bytes per distinct trace id of the request. */
     readonly traceIds: Uint8Array,
     readonly names: string[],
@@ -149,11 +155,11 @@ export class SpanColumns {
     readonly statuses: Int8Array,
     readonly starts: Float64Array,
     readonly ends: Float64Array,
-    resourceOf: Uint32Array,
-    attrStart: Uint32Array,
+    resourceOf: IndexColumn,
+    attrStart: IndexColumn,
     readonly attrKeys: Uint16Array,
     /** Per attribute: the index of its value in attrValues (16 bits unless a request has more distinct values). */
-    readonly attrRefs: Uint16Array | Uint32Array,
+    readonly attrRefs: IndexColumn,
     /** The request's distinct attribute values (see attrValue). */
     readonly attrValues: AttrValue[],
     /** Per owner (spans, then resources): see AttrReader.letters. */
@@ -301,15 +307,15 @@ function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
     1,
     1,
     from.ids.slice(at, at + ID_BYTES_PER_SPAN),
-    new Uint32Array(1),
+    new Uint16Array(1),
     from.traceIds.slice(trace, trace + TRACE_ID_BYTES),
     [from.names[i]!],
     Int8Array.of(clampInt8(kind)),
     Int8Array.of(clampInt8(status)),
     Float64Array.of(from.starts[i]!),
     Float64Array.of(from.ends[i]!),
-    new Uint32Array(1),
-    Uint32Array.of(0, spanSize, keys.length),
+    new Uint16Array(1),
+    keys.length <= 0xffff ? Uint16Array.of(0, spanSize, keys.length) : Uint32Array.of(0, spanSize, keys.length),
     keys,
     identityRefs(keys.length),
     values,
@@ -642,7 +648,8 @@ export class ColumnsBuilder {
     const r = this.resEnd.length;
     const count = this.count;
     const total = count + this.resKeys.length;
-    const attrStart = new Uint32Array(n + r + 1);
+    // Offsets up to `total`: 16-bit when they fit.
+    const attrStart = total <= 0xffff ? new Uint16Array(n + r + 1) : new Uint32Array(n + r + 1);
     attrStart.set(this.spanAttrEnd.subarray(0, n + 1));
     const keys = new Uint16Array(total);
     keys.set(this.keys.subarray(0, count));
@@ -672,14 +679,14 @@ export class ColumnsBuilder {
       n,
       r,
       this.ids.slice(0, n * ID_BYTES_PER_SPAN),
-      this.traceOf.slice(0, n),
+      this.traces <= 0x10000 ? narrow(this.traceOf, n) : this.traceOf.slice(0, n),
       this.traceIds.slice(0, this.traces * TRACE_ID_BYTES),
       this.names.slice(0, n),
       this.kinds.slice(0, n),
       this.statuses.slice(0, n),
       this.starts.slice(0, n),
       this.ends.slice(0, n),
-      this.resourceOf.slice(0, n),
+      r <= 0x10000 ? narrow(this.resourceOf, n) : this.resourceOf.slice(0, n),
       attrStart,
       keys,
       // 16-bit references unless the request has more distinct values (then every read of this
@@ -720,14 +727,15 @@ function sameId(a: Uint8Array, x: number, b: Uint8Array, y: number): boolean {
   return true;
 }
 
-function narrow(refs: Uint32Array, n: number): Uint16Array {
+/** The first n values of `column`, each below 2^16, as 16-bit. */
+function narrow(column: Uint32Array, n: number): Uint16Array {
   const out = new Uint16Array(n);
-  out.set(refs.subarray(0, n));
+  out.set(column.subarray(0, n));
   return out;
 }
 
 /** References 0 .. n - 1: each attribute its own value. */
-export function identityRefs(n: number): Uint16Array | Uint32Array {
+export function identityRefs(n: number): IndexColumn {
   const refs = n <= 0x10000 ? new Uint16Array(n) : new Uint32Array(n);
   for (let j = 0; j < n; j++) refs[j] = j;
   return refs;
