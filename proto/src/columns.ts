@@ -80,6 +80,8 @@ export class ColumnAttrs implements AttrReader {
   private mask = 0;
   private from = 0;
   private to = 0;
+  /** Attribute j's key is cols.shapeKeys[j + keyBase]. */
+  private keyBase = 0;
 
   constructor(
     public cols: SpanColumns,
@@ -92,17 +94,20 @@ export class ColumnAttrs implements AttrReader {
   moveTo(cols: SpanColumns, owner: number): this {
     this.cols = cols;
     this.owner = owner;
-    this.letters = cols.letters[owner]!;
-    this.mask = cols.keyMasks[owner]!;
+    const shape = cols.shapeOf[owner]!;
+    this.letters = cols.shapeLetters[shape]!;
+    this.mask = cols.shapeMasks[shape]!;
     this.from = cols.attrStart[owner]!;
     this.to = cols.attrStart[owner + 1]!;
+    this.keyBase = cols.shapeStart[shape]! - this.from;
     return this;
   }
 
   get(key: number): AttrValue | undefined {
     if ((this.mask & (1 << (key & 31))) === 0) return undefined;
-    const keys = this.cols.attrKeys;
-    for (let j = this.from; j < this.to; j++) if (keys[j] === key) return this.cols.attrValues[this.cols.attrRefs[j]!];
+    const keys = this.cols.shapeKeys;
+    const base = this.keyBase;
+    for (let j = this.from; j < this.to; j++) if (keys[j + base] === key) return this.cols.attrValues[this.cols.attrRefs[j]!];
     return undefined;
   }
 }
@@ -133,11 +138,27 @@ export function clampInt8(v: number): number {
  */
 export type IndexColumn = Uint16Array | Uint32Array;
 
+/**
+ * Attribute keys are held by shape: the owners of a request mostly repeat a few sequences of keys
+ * (an SDK writes a kind of span's attributes in one order), so each distinct sequence (with its
+ * owners' letters) is held once, and an owner holds its shape's index and its values' references.
+ * Per pending span this is 4 bytes for the shape and offset where it held 10 for the offset, letters
+ * and key mask, and nothing per attribute where it held a 16-bit key (bench/README.md, issue 19).
+ */
 export class SpanColumns {
   /** Resource index of each span. */
   readonly resourceOf: IndexColumn;
-  /** Owner o's attributes are attrKeys/attrRefs[attrStart[o], attrStart[o + 1]). */
+  /** Owner o's attribute references are attrRefs[attrStart[o], attrStart[o + 1]). */
   readonly attrStart: IndexColumn;
+  /** Per owner (spans, then resources): its shape. */
+  readonly shapeOf: IndexColumn;
+  /** Shape s's keys are shapeKeys[shapeStart[s], shapeStart[s + 1]), in its owners' attribute order. */
+  readonly shapeStart: IndexColumn;
+  readonly shapeKeys: Uint16Array;
+  /** Per shape: see AttrReader.letters. */
+  readonly shapeLetters: Uint32Array;
+  /** Per shape: bit `key & 31` of each of its keys. */
+  readonly shapeMasks: Uint32Array;
   private readonly resourceViews: (ColumnAttrs | undefined)[];
 
   constructor(
@@ -157,24 +178,44 @@ export class SpanColumns {
     readonly ends: Float64Array,
     resourceOf: IndexColumn,
     attrStart: IndexColumn,
-    readonly attrKeys: Uint16Array,
+    /** The keys of every shape (see shapeStart), or with `shapeOf` absent of every owner in attribute order. */
+    keys: Uint16Array,
     /** Per attribute: the index of its value in attrValues (16 bits unless a request has more distinct values). */
     readonly attrRefs: IndexColumn,
     /** The request's distinct attribute values (see attrValue). */
     readonly attrValues: AttrValue[],
-    /** Per owner (spans, then resources): see AttrReader.letters. */
-    readonly letters: Uint32Array,
-    /** Per owner: bit `key & 31` of each of its keys. */
-    readonly keyMasks: Uint32Array,
+    /** Per shape, or per owner with `shapeOf` absent: see AttrReader.letters. */
+    letters: Uint32Array,
+    /** Per shape, or per owner with `shapeOf` absent: bit `key & 31` of each of its keys. */
+    masks: Uint32Array,
     /** Spans present in the request that could not be used (see TracesRequestData). */
     readonly rejectedSpans = 0,
     readonly rejectMessage = '',
     /** Kinds (key 2i) and statuses (2i + 1) outside -128..127, as sent. */
     readonly wide: Map<number, number> | undefined = undefined,
+    /** Per owner, its shape; absent: every owner is a shape of its own (keys, letters, masks per owner). */
+    shapeOf?: IndexColumn,
+    /** With `shapeOf`: where each shape's keys start in `keys` (one more entry than shapes). */
+    shapeStart?: IndexColumn,
   ) {
     this.resourceOf = resourceOf;
     this.attrStart = attrStart;
+    this.shapeOf = shapeOf ?? identityRefs(spanCount + resourceCount);
+    this.shapeStart = shapeStart ?? attrStart;
+    this.shapeKeys = keys;
+    this.shapeLetters = letters;
+    this.shapeMasks = masks;
     this.resourceViews = new Array<ColumnAttrs | undefined>(resourceCount).fill(undefined);
+  }
+
+  /** The letters of an owner (see AttrReader.letters). */
+  lettersOf(owner: number): number {
+    return this.shapeLetters[this.shapeOf[owner]!]!;
+  }
+
+  /** The key id of attribute j of `owner` (attrStart[owner] <= j < attrStart[owner + 1]). */
+  attrKey(owner: number, j: number): number {
+    return this.shapeKeys[this.shapeStart[this.shapeOf[owner]!]! + j - this.attrStart[owner]!]!;
   }
 
   traceId(i: number): string {
@@ -293,9 +334,11 @@ function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
   const r0 = from.attrStart[res]!;
   const r1 = from.attrStart[res + 1]!;
   const spanSize = s1 - s0;
+  const spanShape = from.shapeOf[i]!;
+  const resShape = from.shapeOf[res]!;
   const keys = new Uint16Array(spanSize + r1 - r0);
-  keys.set(from.attrKeys.subarray(s0, s1));
-  keys.set(from.attrKeys.subarray(r0, r1), spanSize);
+  keys.set(from.shapeKeys.subarray(from.shapeStart[spanShape], from.shapeStart[spanShape]! + spanSize));
+  keys.set(from.shapeKeys.subarray(from.shapeStart[resShape], from.shapeStart[resShape]! + r1 - r0), spanSize);
   const values: AttrValue[] = [];
   for (let j = s0; j < s1; j++) values.push(from.attrValue(j));
   for (let j = r0; j < r1; j++) values.push(from.attrValue(j));
@@ -319,8 +362,8 @@ function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
     keys,
     identityRefs(keys.length),
     values,
-    Uint32Array.of(from.letters[i]!, from.letters[res]!),
-    Uint32Array.of(from.keyMasks[i]!, from.keyMasks[res]!),
+    Uint32Array.of(from.shapeLetters[spanShape]!, from.shapeLetters[resShape]!),
+    Uint32Array.of(from.shapeMasks[spanShape]!, from.shapeMasks[resShape]!),
     0,
     '',
     from.wide === undefined ? undefined : wideOf(kind, status, 0),
@@ -361,8 +404,16 @@ export class ColumnsBuilder {
   private ends = new Float64Array(64);
   private resourceOf = new Uint32Array(64);
   private spanAttrEnd = new Uint32Array(65);
-  private spanLetters = new Uint32Array(64);
-  private spanMasks = new Uint32Array(64);
+  /** Per span: its shape (see SpanColumns.shapeOf). */
+  private spanShape = new Uint32Array(64);
+  /** The request's distinct shapes: keys from shapeKeys[shapeStart[s]], letters, masks; found through shapeSlots. */
+  private shapes = 0;
+  private shapeKeys = new Uint16Array(512);
+  private shapeStart = new Uint32Array(65);
+  private shapeLetters = new Uint32Array(64);
+  private shapeMasks = new Uint32Array(64);
+  /** Open addressing on a hash of the shape: slot value s + 1 for shape s, 0 empty. */
+  private shapeSlots = new Int32Array(256);
   private keys = new Uint16Array(512);
   /** Per attribute: its value's index in `dict`. */
   private refs = new Uint32Array(512);
@@ -408,6 +459,8 @@ export class ColumnsBuilder {
     if (this.traces > 0) this.traceSlots.fill(0);
     this.traces = 0;
     this.lastTrace = -1;
+    if (this.shapes > 0) this.shapeSlots.fill(0);
+    this.shapes = 0;
     this.wide = undefined;
     this.gen = (this.gen + 1) | 0;
     this.dictSize = 0;
@@ -624,10 +677,66 @@ export class ColumnsBuilder {
     this.starts[i] = startMs;
     this.ends[i] = endMs;
     this.resourceOf[i] = resource;
-    this.spanLetters[i] = this.letters;
-    this.spanMasks[i] = this.mask;
+    this.spanShape[i] = this.shapeIndex(this.keys, this.ownerStart, this.count, this.letters);
     this.spanAttrEnd[i + 1] = this.count;
     this.n = i + 1;
+  }
+
+  /**
+   * The index of the shape of keys[from, to) with `letters` in this request's table, added when new.
+   * Hand-written open addressing on a seeded hash (a Map would need a string key per owner).
+   */
+  private shapeIndex(keys: Uint16Array, from: number, to: number, letters: number): number {
+    const len = to - from;
+    const slots = this.shapeSlots;
+    const mask = slots.length - 1;
+    for (let slot = shapeHash(keys, from, to, letters) & mask; ; slot = (slot + 1) & mask) {
+      const v = slots[slot]!;
+      if (v === 0) {
+        slots[slot] = this.addShape(keys, from, to, letters) + 1;
+        // At most half full: a probe ends soon.
+        if (2 * this.shapes > slots.length) this.rehashShapes(slots.length * 2);
+        return this.shapes - 1;
+      }
+      const s = v - 1;
+      const at = this.shapeStart[s]!;
+      if (this.shapeLetters[s] !== letters || this.shapeStart[s + 1]! - at !== len) continue;
+      let j = 0;
+      while (j < len && this.shapeKeys[at + j] === keys[from + j]) j++;
+      if (j === len) return s;
+    }
+  }
+
+  private addShape(keys: Uint16Array, from: number, to: number, letters: number): number {
+    const s = this.shapes++;
+    if (s + 2 > this.shapeStart.length) {
+      this.shapeStart = grow(this.shapeStart, this.shapeStart.length * 2);
+      this.shapeLetters = grow(this.shapeLetters, this.shapeStart.length);
+      this.shapeMasks = grow(this.shapeMasks, this.shapeStart.length);
+    }
+    const at = this.shapeStart[s]!;
+    if (at + to - from > this.shapeKeys.length) this.shapeKeys = grow(this.shapeKeys, Math.max(2 * this.shapeKeys.length, at + to - from));
+    let mask = 0;
+    for (let j = from; j < to; j++) {
+      const key = keys[j]!;
+      this.shapeKeys[at + j - from] = key;
+      mask |= 1 << (key & 31);
+    }
+    this.shapeStart[s + 1] = at + to - from;
+    this.shapeLetters[s] = letters;
+    this.shapeMasks[s] = mask;
+    return s;
+  }
+
+  private rehashShapes(size: number): void {
+    const slots = new Int32Array(size);
+    const mask = size - 1;
+    for (let s = 0; s < this.shapes; s++) {
+      let slot = shapeHash(this.shapeKeys, this.shapeStart[s]!, this.shapeStart[s + 1]!, this.shapeLetters[s]!) & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = s + 1;
+    }
+    this.shapeSlots = slots;
   }
 
   private growSpans(size: number): void {
@@ -638,8 +747,7 @@ export class ColumnsBuilder {
     this.starts = grow(this.starts, size);
     this.ends = grow(this.ends, size);
     this.resourceOf = grow(this.resourceOf, size);
-    this.spanLetters = grow(this.spanLetters, size);
-    this.spanMasks = grow(this.spanMasks, size);
+    this.spanShape = grow(this.spanShape, size);
     this.spanAttrEnd = grow(this.spanAttrEnd, size + 1);
   }
 
@@ -651,30 +759,28 @@ export class ColumnsBuilder {
     // Offsets up to `total`: 16-bit when they fit.
     const attrStart = total <= 0xffff ? new Uint16Array(n + r + 1) : new Uint32Array(n + r + 1);
     attrStart.set(this.spanAttrEnd.subarray(0, n + 1));
-    const keys = new Uint16Array(total);
-    keys.set(this.keys.subarray(0, count));
     // The resources' attributes go after the spans' in the reused arrays, which are then copied once.
     if (total > this.refs.length) this.refs = grow(this.refs, total);
+    if (total > this.keys.length) this.keys = grow(this.keys, total);
     const refsAll = this.refs;
-    const letters = new Uint32Array(n + r);
-    letters.set(this.spanLetters.subarray(0, n));
-    const masks = new Uint32Array(n + r);
-    masks.set(this.spanMasks.subarray(0, n));
+    const keys = this.keys;
+    const resShapes: number[] = [];
     let prev = 0;
     for (let k = 0; k < r; k++) {
       const end = this.resEnd[k]!;
-      let mask = 0;
       for (let j = prev; j < end; j++) {
-        const key = this.resKeys[j]!;
-        keys[count + j] = key;
+        keys[count + j] = this.resKeys[j]!;
         refsAll[count + j] = this.ref(this.resValues[j]!, -1);
-        mask |= 1 << (key & 31);
       }
       attrStart[n + k + 1] = count + end;
-      letters[n + k] = this.resLetters[k]!;
-      masks[n + k] = mask;
+      resShapes.push(this.shapeIndex(keys, count + prev, count + end, this.resLetters[k]!));
       prev = end;
     }
+    const shapes = this.shapes;
+    const shapeOf = shapes <= 0x10000 ? new Uint16Array(n + r) : new Uint32Array(n + r);
+    shapeOf.set(this.spanShape.subarray(0, n));
+    for (let k = 0; k < r; k++) shapeOf[n + k] = resShapes[k]!;
+    const shapeKeys = this.shapeStart[shapes]!;
     return new SpanColumns(
       n,
       r,
@@ -688,18 +794,21 @@ export class ColumnsBuilder {
       this.ends.slice(0, n),
       r <= 0x10000 ? narrow(this.resourceOf, n) : this.resourceOf.slice(0, n),
       attrStart,
-      keys,
+      this.shapeKeys.slice(0, shapeKeys),
       // 16-bit references unless the request has more distinct values (then every read of this
       // request's columns takes the 32-bit path).
       this.dictSize <= 0x10000 ? narrow(refsAll, total) : refsAll.slice(0, total),
       this.dict.slice(0, this.dictSize),
-      letters,
-      masks,
+      this.shapeLetters.slice(0, shapes),
+      this.shapeMasks.slice(0, shapes),
       rejectedSpans,
       rejectMessage,
       this.wide,
+      shapeOf,
+      shapeKeys <= 0xffff ? narrow(this.shapeStart, shapes + 1) : this.shapeStart.slice(0, shapes + 1),
     );
   }
+
 }
 
 /** Slots of the scanner's key cache that hint values (FIRST_KEY and UNCACHED_KEY are none). */
@@ -720,6 +829,16 @@ function idHash16(b: Uint8Array, at: number): number {
     h ^= h >>> 15;
   }
   return h;
+}
+
+/** A seeded hash of a shape: keys[from, to) and its owners' letters. */
+function shapeHash(keys: Uint16Array, from: number, to: number, letters: number): number {
+  let h = Math.imul(SEED ^ letters, 0x9e3779b1) ^ (to - from);
+  for (let j = from; j < to; j++) {
+    h = Math.imul(h ^ keys[j]!, 0x85ebca77);
+    h ^= h >>> 13;
+  }
+  return h ^ (h >>> 16);
 }
 
 function sameId(a: Uint8Array, x: number, b: Uint8Array, y: number): boolean {

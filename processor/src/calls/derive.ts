@@ -191,7 +191,7 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
     const cols = t.cols[k]!;
     const i = t.at[k]!;
     const kind = cols.kinds[i]!;
-    const letters = cols.letters[i]!;
+    const letters = cols.lettersOf(i);
     const service = t.service[k]!;
     if (marks[k]! & STITCHED) {
       // Its call was emitted from the server side; a stitched server span may still be an entry.

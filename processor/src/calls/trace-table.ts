@@ -240,7 +240,7 @@ function copyAttrs(reader: AttrReader, keys: number[], values: AttrValue[]): voi
   if (reader instanceof ColumnAttrs) {
     const { cols, owner } = reader;
     for (let j = cols.attrStart[owner]!; j < cols.attrStart[owner + 1]!; j++) {
-      keys.push(cols.attrKeys[j]!);
+      keys.push(cols.attrKey(owner, j));
       values.push(cols.attrValue(j));
     }
   } else if (reader instanceof ObjectAttrs) {
