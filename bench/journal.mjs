@@ -7,7 +7,8 @@
 //
 // Requests come in through `accept(decoded, body)`, where the journal collects the trace ids from
 // the decoded request; --raw uses `acceptRaw` instead, as conduct serve's pipeline thread does,
-// where the trace ids come with the answer (worked out up front here).
+// where the trace ids and the request's tag come with the answer, and each batch names the tagged
+// requests its traces hold (ChainBatch.requests; all worked out up front here).
 //
 // --old takes the built backend (its dist/index.js) of another version, e.g. one with the SQLite
 // journal: rounds then alternate between the two, and both medians are printed. Each journal gets
@@ -48,10 +49,22 @@ const indexOf = new Map(bodies.map((b, j) => [b, j]));
 const completing = [];
 for (let i = 0; i < REQUESTS; i += INFLIGHT) {
   const done = new Set();
-  for (let j = Math.max(0, i - 1); j < Math.min(i + INFLIGHT - 1, REQUESTS); j++) for (const t of idsOf[j]) done.add(t);
-  completing.push([...done]);
+  // Request j's every trace completes here: pairs (its tag j, the trace's position in its ids).
+  const pairs = [];
+  for (let j = Math.max(0, i - 1); j < Math.min(i + INFLIGHT - 1, REQUESTS); j++) {
+    idsOf[j].forEach((t, at) => pairs.push(j, at));
+    for (const t of idsOf[j]) done.add(t);
+  }
+  completing.push({ ids: [...done], pairs });
 }
-const batchesOf = () => completing.map((ids) => ({ chains: [], traceSummaries: ids.map((traceId) => ({ traceId, startMs: 0, endMs: 0, spans: 8, services: [] })), traces: ids.length, spans: ids.length * 8 }));
+const batchesOf = () =>
+  completing.map(({ ids, pairs }) => ({
+    chains: [],
+    traceSummaries: ids.map((traceId) => ({ traceId, startMs: 0, endMs: 0, spans: 8, services: [] })),
+    traces: ids.length,
+    spans: ids.length * 8,
+    ...(values.raw ? { requests: { pairs: Int32Array.from(pairs), exact: true } } : {}),
+  }));
 const cpu = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
@@ -78,7 +91,8 @@ async function round(impl) {
   const ingest = journal.ingest({
     accept: async () => ({ ok: true }),
     acceptRaw: async (raw, limits, onAccepted) => {
-      onAccepted?.(idsOf[indexOf.get(raw.body)], SPANS_PER_REQUEST);
+      const j = indexOf.get(raw.body);
+      onAccepted?.(idsOf[j], SPANS_PER_REQUEST, j);
       return { kind: 'decoded', outcome: { ok: true }, spanCount: SPANS_PER_REQUEST };
     },
   });

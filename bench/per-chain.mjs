@@ -166,8 +166,13 @@ function prepare(size) {
     t += b.traces;
     return lastRequestOf[t - 1];
   });
+  // What serve's pipeline thread says with each batch (ChainBatch.requests): the requests its
+  // traces hold, as (request tag, position of the trace in that request's ids); tag = index here.
+  const holders = new Map();
+  requests.forEach((ids, r) => ids.forEach((id, at) => (holders.get(id) ?? holders.set(id, []).get(id)).push(r, at)));
+  const requestPairs = batches.map((b) => Int32Array.from(b.traceSummaries.flatMap((s) => holders.get(s.traceId))));
   const body = Buffer.alloc(REQUEST_SPANS * 420, 7); // about the workload's bytes per span
-  return { size, batches, requests, readyAfter, body, chains: chainCount, calls: callCount, spans: traces.length * size, traces: traces.length };
+  return { size, batches, requests, requestPairs, readyAfter, body, chains: chainCount, calls: callCount, spans: traces.length * size, traces: traces.length };
 }
 
 /**
@@ -188,11 +193,11 @@ async function timeJournal(w, m) {
   const ingest = journal.ingest({
     accept: async () => ({ ok: true }),
     acceptRaw: async (raw, limits, onAccepted) => {
-      onAccepted?.(w.requests[raw.index], REQUEST_SPANS);
+      onAccepted?.(w.requests[raw.index], REQUEST_SPANS, raw.index);
       return { kind: 'decoded', outcome: { ok: true }, spanCount: REQUEST_SPANS };
     },
   });
-  const batches = w.batches.map((b) => ({ ...b, chains: [] }));
+  const batches = w.batches.map((b, k) => ({ ...b, chains: [], requests: { pairs: w.requestPairs[k], exact: true } }));
   globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
   const c0 = cpu();
   let next = 0;

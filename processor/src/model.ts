@@ -137,6 +137,25 @@ export interface ChainBatch {
    * `receivedMs` instead of the time of the replay.
    */
   replayedReceivedMs?: ReadonlyMap<string, number>;
+  /**
+   * The tagged requests (see TraceIngest.acceptRaw) whose spans this batch's traces hold, set by a
+   * pipeline that tags: a journal settles them without looking their traces up by id.
+   */
+  requests?: BatchRequests;
+}
+
+/** Which tagged requests a batch's traces came from (ChainBatch.requests). */
+export interface BatchRequests {
+  /**
+   * Pairs (request tag, position of the trace in the ids that request's `onAccepted` listed), one
+   * per request and trace of the batch that holds spans of both.
+   */
+  pairs: Int32Array;
+  /**
+   * False when spans were dropped as resent copies when the batch's traces completed: a request
+   * whose every span of a trace was a copy may then be missing from `pairs` (look it up by id).
+   */
+  exact: boolean;
 }
 
 /**
@@ -217,13 +236,18 @@ export interface TraceIngest {
    * Optional: decodes the body itself (elsewhere, e.g. on another thread) and accepts it, so the
    * receiver does not decode. `limits` are the receiver's (without `keep`: the ingest applies its
    * own). `onAccepted` is called synchronously once the spans are in, before the promise settles
-   * and before any of their traces can be handed on, with the trace ids the request touched.
+   * and before any of their traces can be handed on, with the trace ids the request touched (each
+   * once) and, from an ingest that tags requests, the request's tag: the batches that complete
+   * its traces then name it by that tag in ChainBatch.requests.
+   * The ingest may move the bytes elsewhere meanwhile (`raw.body`'s buffer detached, as a transfer
+   * to a thread does): `raw.body` holds them again when `onAccepted` runs and when the promise
+   * settles (not after an ingest failure). Callers read the body through `raw`, not a copy of it.
    * Receivers prefer this over `accept` when they do not need the decoded request themselves.
    */
   acceptRaw?(
     raw: RawRequest,
     limits: import('@conduct/proto').DecodeLimits,
-    onAccepted?: (traceIds: readonly string[], spans: number) => void,
+    onAccepted?: (traceIds: readonly string[], spans: number, tag?: number) => void,
   ): Promise<RawAcceptResult>;
   /**
    * The attributes this ingest reads (optional). Receivers decode only these (they pass it to the

@@ -213,6 +213,55 @@ describe('journal', () => {
     }
   });
 
+  it('settles a tagged request only once the batches that hold its spans are stored, not by trace id alone', async () => {
+    const journal = createJournal({ dir: journalDir(), registry: new Registry() });
+    // A pipeline stand-in that tags request i with tag 100 + i and lists its traces in order.
+    let next = 0;
+    const ingest = journal.ingest({
+      accept: async () => ({ ok: true }),
+      acceptRaw: async (raw, _limits, onAccepted) => {
+        const traces = requestTraces[next]!;
+        onAccepted?.(traces.map((t) => hex(t, 16)), 2 * traces.length, 100 + next++);
+        return { kind: 'decoded', outcome: { ok: true }, spanCount: 2 * traces.length, rejectedSpans: 0, rejectMessage: '' };
+      },
+    });
+    const requestTraces = [[1, 2], [2]];
+    for (const traces of requestTraces) expect(await ingest.acceptRaw!({ format: 'protobuf', body: otlpProtobuf(traces) }, DEFAULT_DECODE_LIMITS)).toMatchObject({ outcome: { ok: true } });
+    const [r1, r2] = requestRecords();
+    const batchOf = (traces: number[], pairs: number[], exact = true) =>
+      ({ chains: [], traces: traces.length, spans: 2, traceSummaries: traces.map((t) => ({ traceId: hex(t, 16), startMs: 0, endMs: 0, spans: 2, services: [] })), requests: { pairs: Int32Array.from(pairs), exact } }) as unknown as ChainBatch;
+    const storeBatch = async (batch: ChainBatch) => {
+      journal.onBatch(batch);
+      await journal.consumer({ consume: async () => {} }).consume(batch);
+    };
+    // Traces 1 and 2 complete with the first request's spans only: the second request's span of
+    // trace 2 came after that part completed (it is in the next part). Settling the second request
+    // now, by trace id, would lose its span if the process died before the next part is stored.
+    await storeBatch(batchOf([1, 2], [100, 0, 100, 1]));
+    expect(journal.stats()).toMatchObject({ entries: 1, checkpointed: 1 });
+    expect(records().at(-1)).toMatchObject({ type: 'settled', seqs: [r1!.seq] });
+
+    // A crash now: a second process replays the second request, its trace 2 with it (left pending
+    // there, so that only this journal writes to the log).
+    const second = start();
+    expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 1, spans: 2 });
+    expect(second.pipeline.stats().stitch.pendingTraces).toBe(1);
+
+    // Its part stored, the second request is settled too.
+    await storeBatch(batchOf([2], [101, 0]));
+    expect(journal.stats()).toMatchObject({ entries: 0, checkpointed: 2 });
+    expect(records().at(-1)).toMatchObject({ type: 'settled', seqs: [r2!.seq] });
+
+    // A batch that may not name every request (copies dropped at completion): the open requests
+    // holding its traces are found by id.
+    requestTraces.push([3]);
+    expect(await ingest.acceptRaw!({ format: 'protobuf', body: otlpProtobuf([3]) }, DEFAULT_DECODE_LIMITS)).toMatchObject({ outcome: { ok: true } });
+    await storeBatch(batchOf([3], [], false));
+    expect(journal.stats()).toMatchObject({ entries: 0, checkpointed: 3 });
+    await journal.stop();
+    expect(listSegments(journalDir())).toEqual([]);
+  });
+
   it('replays only the traces not stored yet', async () => {
     const first = start();
     expect(await acceptProtobuf(first.ingest, [1, 2])).toEqual({ ok: true });

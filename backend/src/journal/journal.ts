@@ -101,8 +101,19 @@ export interface Journal {
 /** One journaled request as the journal tracks it in memory. */
 interface Entry {
   seq: number;
-  /** Traces of this request not stored yet. */
-  traces: Set<string>;
+  /** The request's trace ids, each once (for a request in the log: those open when it was written). */
+  traces: readonly string[];
+  /** How many of `traces` are not stored yet. */
+  open: number;
+  /** 1 at the position of each trace stored (made at the first). */
+  stored?: Uint8Array;
+  /** Position of each trace id in `traces`, made when a trace is first looked up by id. */
+  positions?: Map<string, number>;
+  /**
+   * The pipeline's tag of the request (TraceIngest.acceptRaw): the batches that complete its
+   * traces name it (ChainBatch.requests). Untagged requests are found through their trace ids.
+   */
+  tag?: number;
   /** Written to the log (false while it waits for its group commit). */
   committed: boolean;
   /** Pending write: the body (see JournalBodyFormat), dropped once committed. */
@@ -127,8 +138,38 @@ interface Segment {
   liveBytes: number;
 }
 
-/** The journaled requests a queued batch settles, each with the traces of the batch it holds. */
-const settledBatches = new WeakMap<ChainBatch, Map<Entry, string[]>>();
+/** The journaled requests a queued batch settles, each with the positions of the batch's traces it holds. */
+const settledBatches = new WeakMap<ChainBatch, Map<Entry, number[]>>();
+
+/** The entry's traces not stored yet. */
+function openTraces(e: Entry): readonly string[] {
+  if (e.open === e.traces.length) return e.traces;
+  return e.traces.filter((_, i) => e.stored![i] === 0);
+}
+
+/** The position of trace `id` in the entry's traces, or -1. */
+function positionOf(e: Entry, id: string): number {
+  if (e.positions === undefined) {
+    e.positions = new Map();
+    for (let i = 0; i < e.traces.length; i++) e.positions.set(e.traces[i]!, i);
+  }
+  return e.positions.get(id) ?? -1;
+}
+
+/** Marks the trace at `at` stored; false when it was already (or is not one of the entry's). */
+function markStored(e: Entry, at: number): boolean {
+  if (at < 0 || at >= e.traces.length) return false;
+  const stored = (e.stored ??= new Uint8Array(e.traces.length));
+  if (stored[at] === 1) return false;
+  stored[at] = 1;
+  e.open--;
+  return true;
+}
+
+/** The entry's request record, with the traces still open. */
+function recordOf(e: Entry, body: Uint8Array): [Buffer, Uint8Array] {
+  return encodeRequest({ seq: e.seq, receivedMs: e.receivedMs, spans: e.spans, format: e.format, traces: openTraces(e) }, body);
+}
 
 export function createJournal(options: JournalOptions): Journal {
   const { registry } = options;
@@ -143,12 +184,16 @@ export function createJournal(options: JournalOptions): Journal {
 
   const stats: JournalStats = { entries: 0, appended: 0, commits: 0, checkpointed: 0, replayed: 0, refusedMemory: 0 };
   /**
-   * Unsettled entries by trace id: the requests a trace's completion settles. Most traces are in
-   * one request: that entry is the value itself, an array only for a trace in several (a Set per
-   * trace was 1.3% of the main thread's CPU in the bench, and garbage per trace). An entry is
-   * registered once, so the arrays hold no repeats.
+   * Unsettled untagged entries by trace id: the requests a trace's completion settles. Most traces
+   * are in one request: that entry is the value itself, an array only for a trace in several (a Set
+   * per trace was 1.3% of the main thread's CPU in the bench, and garbage per trace). An entry is
+   * registered once, so the arrays hold no repeats. Tagged requests (the pipeline thread's, the hot
+   * path) are not here: the batches name them (`byTag`), which costs no lookup by trace id (this
+   * map was 3.4% of the main thread's CPU in the bench; bench/README.md, issue 19 journal part).
    */
   const openByTrace = new Map<string, Entry | Entry[]>();
+  /** Unsettled tagged entries by tag. */
+  const byTag = new Map<number, Entry>();
   const entries = new Map<number, Entry>();
   /** Unsettled requests found in the log at open, until `replay` takes them. */
   const recovered = new Map<number, Entry>();
@@ -187,7 +232,11 @@ export function createJournal(options: JournalOptions): Journal {
 
   const register = (entry: Entry) => {
     entries.set(entry.seq, entry);
-    for (const t of entry.traces) {
+    if (entry.tag !== undefined) {
+      byTag.set(entry.tag, entry);
+      return;
+    }
+    for (const t of openTraces(entry)) {
       const open = openByTrace.get(t);
       if (open === undefined) openByTrace.set(t, entry);
       else if (Array.isArray(open)) open.push(entry);
@@ -197,7 +246,11 @@ export function createJournal(options: JournalOptions): Journal {
 
   const unregister = (entry: Entry) => {
     entries.delete(entry.seq);
-    for (const t of entry.traces) {
+    if (entry.tag !== undefined) {
+      if (byTag.get(entry.tag) === entry) byTag.delete(entry.tag);
+      return;
+    }
+    for (const t of openTraces(entry)) {
       const open = openByTrace.get(t);
       if (open === entry) openByTrace.delete(t);
       else if (Array.isArray(open)) {
@@ -297,7 +350,7 @@ export function createJournal(options: JournalOptions): Journal {
     try {
       for (const e of moving) {
         const { body } = readRequest(segment.path, e.offset!, e.length!);
-        const record = encodeRequest(e, body);
+        const record = recordOf(e, body);
         const { segment: to, offset } = append(record);
         place(e, to, offset, record[0].length + record[1].length);
       }
@@ -321,8 +374,8 @@ export function createJournal(options: JournalOptions): Journal {
       let at = 0;
       for (const e of batch) {
         // Settled before its commit (its traces were stored already): nothing left to keep.
-        if (e.traces.size === 0 || !entries.has(e.seq)) continue;
-        const record = encodeRequest(e, typeof e.body === 'string' ? Buffer.from(e.body, 'utf8') : e.body!);
+        if (e.open === 0 || !entries.has(e.seq)) continue;
+        const record = recordOf(e, typeof e.body === 'string' ? Buffer.from(e.body, 'utf8') : e.body!);
         const length = record[0].length + record[1].length;
         buffers.push(...record);
         placed.push([e, at, length]);
@@ -344,7 +397,7 @@ export function createJournal(options: JournalOptions): Journal {
       e.committed = failure === undefined;
       e.body = undefined;
       if (failure !== undefined) unregister(e);
-      if (e.traces.size === 0 && e.committed) unregister(e);
+      if (e.open === 0 && e.committed) unregister(e);
       for (const w of e.waiters.splice(0)) w(failure);
     }
   };
@@ -370,17 +423,17 @@ export function createJournal(options: JournalOptions): Journal {
 
   /**
    * Settles the traces of a stored batch (`traceIds`) in the requests that hold them (`owners`,
-   * with the traces each holds): each request looks up only its own, not every trace of the batch.
+   * with the positions of the traces each holds): each request marks only its own.
    */
-  const settleTrace = (traceIds: readonly string[], owners: ReadonlyMap<Entry, readonly string[]>) => {
+  const settleTrace = (traceIds: readonly string[], owners: ReadonlyMap<Entry, readonly number[]>) => {
     const seqs: number[] = [];
     for (const [e, own] of owners) {
       let removed = false;
-      for (const t of own) if (e.traces.delete(t)) removed = true;
+      for (const at of own) if (markStored(e, at)) removed = true;
       if (!removed) continue;
       // A request not committed yet is written with the traces it still has.
       if (e.committed) seqs.push(e.seq);
-      if (e.traces.size > 0) continue;
+      if (e.open > 0) continue;
       if (e.committed) {
         unregister(e);
         release(e);
@@ -406,7 +459,7 @@ export function createJournal(options: JournalOptions): Journal {
         nextSeq = Math.max(nextSeq, r.seq + 1);
         const earlier = recovered.get(r.seq);
         if (earlier) release(earlier);
-        const entry: Entry = { seq: r.seq, traces: new Set(r.traces), committed: true, spans: r.spans, receivedMs: r.receivedMs, format: r.format, waiters: [] };
+        const entry: Entry = { seq: r.seq, traces: r.traces, open: r.traces.length, committed: true, spans: r.spans, receivedMs: r.receivedMs, format: r.format, waiters: [] };
         recovered.set(r.seq, entry);
         place(entry, segment, r.offset, r.length);
         return;
@@ -414,8 +467,8 @@ export function createJournal(options: JournalOptions): Journal {
       for (const seq of r.seqs) {
         const e = recovered.get(seq);
         if (e === undefined) continue;
-        for (const t of r.traces) e.traces.delete(t);
-        if (e.traces.size > 0) continue;
+        for (const t of r.traces) markStored(e, positionOf(e, t));
+        if (e.open > 0) continue;
         recovered.delete(seq);
         release(e);
       }
@@ -445,14 +498,19 @@ export function createJournal(options: JournalOptions): Journal {
         ...(next.keep ? { keep: next.keep } : {}),
         ...(acceptRaw
           ? {
-              async acceptRaw(raw: RawRequest, limits: DecodeLimits, onAccepted?: (traceIds: readonly string[], spans: number) => void): Promise<RawAcceptResult> {
+              async acceptRaw(
+                raw: RawRequest,
+                limits: DecodeLimits,
+                onAccepted?: (traceIds: readonly string[], spans: number, tag?: number) => void,
+              ): Promise<RawAcceptResult> {
                 if (overMemory()) return { kind: 'refused', outcome: memoryRefusal() };
                 let entry: Entry | undefined;
                 // Registered as the spans go in, before any batch can complete their traces.
-                const result = await acceptRaw(raw, limits, (traceIds, spans) => {
-                  entry = { seq: nextSeq++, traces: new Set(traceIds), committed: false, spans, receivedMs: Date.now(), format: raw.format, body: raw.body, waiters: [] };
-                  register(entry);
-                  onAccepted?.(traceIds, spans);
+                const result = await acceptRaw(raw, limits, (traceIds, spans, tag) => {
+                  const e: Entry = { seq: nextSeq++, traces: traceIds, open: traceIds.length, committed: false, spans, receivedMs: Date.now(), format: raw.format, body: raw.body, waiters: [] };
+                  if (tag !== undefined) e.tag = tag;
+                  register((entry = e));
+                  onAccepted?.(traceIds, spans, tag);
                 });
                 if (entry === undefined) return result;
                 const failure = await enqueue(entry);
@@ -466,7 +524,7 @@ export function createJournal(options: JournalOptions): Journal {
           if (data.spanCount === 0) return next.accept(data, raw);
           const traces = new Set<string>();
           for (const rs of data.resourceSpans) for (const s of rs.spans) traces.add(s.traceId);
-          const entry: Entry = { seq: nextSeq++, traces, committed: false, spans: data.spanCount, receivedMs: Date.now(), format: 'decoded', waiters: [] };
+          const entry: Entry = { seq: nextSeq++, traces: [...traces], open: traces.size, committed: false, spans: data.spanCount, receivedMs: Date.now(), format: 'decoded', waiters: [] };
           if (raw !== undefined) {
             // The bytes as received: decoded again on replay. Held (not copied) until the group
             // commit, which comes before this accept answers.
@@ -512,19 +570,38 @@ export function createJournal(options: JournalOptions): Journal {
     },
 
     onBatch(batch) {
-      const owners = new Map<Entry, string[]>();
-      const own = (e: Entry, traceId: string) => {
-        const ids = owners.get(e);
-        if (ids) ids.push(traceId);
-        else owners.set(e, [traceId]);
+      const owners = new Map<Entry, number[]>();
+      const own = (e: Entry, at: number) => {
+        const positions = owners.get(e);
+        if (positions) positions.push(at);
+        else owners.set(e, [at]);
       };
-      for (const summary of batch.traceSummaries ?? []) {
-        const open = openByTrace.get(summary.traceId);
-        if (open === undefined) continue;
-        // Requests that arrive later for this trace belong to the next completion.
-        openByTrace.delete(summary.traceId);
-        if (Array.isArray(open)) for (const e of open) own(e, summary.traceId);
-        else own(open, summary.traceId);
+      if (byTag.size > 0) {
+        const requests = batch.requests;
+        if (requests !== undefined) {
+          const pairs = requests.pairs;
+          for (let k = 0; k + 1 < pairs.length; k += 2) {
+            const e = byTag.get(pairs[k]!);
+            if (e !== undefined) own(e, pairs[k + 1]!);
+          }
+        }
+        // Not named exactly (see BatchRequests.exact): each tagged request's open traces by id.
+        if (requests === undefined || !requests.exact) {
+          const ids = new Set((batch.traceSummaries ?? []).map((t) => t.traceId));
+          for (const e of byTag.values()) {
+            for (let i = 0; i < e.traces.length; i++) if (e.stored?.[i] !== 1 && ids.has(e.traces[i]!)) own(e, i);
+          }
+        }
+      }
+      if (openByTrace.size > 0) {
+        for (const summary of batch.traceSummaries ?? []) {
+          const open = openByTrace.get(summary.traceId);
+          if (open === undefined) continue;
+          // Requests that arrive later for this trace belong to the next completion.
+          openByTrace.delete(summary.traceId);
+          if (Array.isArray(open)) for (const e of open) own(e, positionOf(e, summary.traceId));
+          else own(open, positionOf(open, summary.traceId));
+        }
       }
       if (owners.size) settledBatches.set(batch, owners);
     },
@@ -537,8 +614,9 @@ export function createJournal(options: JournalOptions): Journal {
           return;
         }
         const format = row.format as JournalBodyFormat;
-        const entry: Entry = { seq: nextSeq++, traces: row.traces, committed: true, spans: row.spans, receivedMs: row.receivedMs, format, waiters: [] };
-        const record = encodeRequest(entry, row.body);
+        const traces = [...row.traces];
+        const entry: Entry = { seq: nextSeq++, traces, open: traces.length, committed: true, spans: row.spans, receivedMs: row.receivedMs, format, waiters: [] };
+        const record = recordOf(entry, row.body);
         const { segment, offset } = append(record);
         place(entry, segment, offset, record[0].length + record[1].length);
         recovered.set(entry.seq, entry);
@@ -563,13 +641,14 @@ export function createJournal(options: JournalOptions): Journal {
           data = readBody(record.body, record.format, limits);
         } catch (err) {
           logger.error({ seq: e.seq, err: String(err) }, 'unreadable journal entry skipped');
-          writeSettled(encodeSettled([e.seq], e.traces));
+          writeSettled(encodeSettled([e.seq], openTraces(e)));
           release(e);
           continue;
         }
-        const filtered = onlyTraces(data, e.traces);
+        const open = openTraces(e);
+        const filtered = onlyTraces(data, new Set(open));
         e.spans = filtered.spanCount;
-        for (const t of e.traces) replaying.set(t, Math.max(replaying.get(t) ?? 0, e.receivedMs));
+        for (const t of open) replaying.set(t, Math.max(replaying.get(t) ?? 0, e.receivedMs));
         register(e);
         for (;;) {
           const outcome = await into.accept(filtered);

@@ -5,7 +5,7 @@ export {
   DEFAULT_RETRY_AFTER_MS,
   MAX_TRACES_PER_BATCH,
 } from './pipeline.js';
-export type { Pipeline, PipelineOptions, PipelineStats } from './pipeline.js';
+export type { Pipeline, PipelineOptions, PipelineStats, RequestTag } from './pipeline.js';
 export { createCollectingConsumer, createGatedConsumer, createFailingConsumer } from './testing.js';
 export type { CollectingConsumer, GatedConsumer } from './testing.js';
 export { attributeKeepFor } from './keep.js';

@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { columnsFromData, type SpanColumns, type TracesRequestData } from '@conduct/proto';
-import type { AcceptOutcome, Chain, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest, TraceSummary } from '../model.js';
+import type { AcceptOutcome, BatchRequests, Chain, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest, TraceSummary } from '../model.js';
 import { silentLogger } from '../model.js';
 import { K } from '../keys.js';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
@@ -78,12 +78,22 @@ export interface PipelineStats {
   refused: number;
 }
 
+/**
+ * A request's tag and, for each entry of its columns' table of trace ids (SpanColumns.traceOf),
+ * the position of that trace in the ids its acceptor listed: what ChainBatch.requests names.
+ */
+export interface RequestTag {
+  tag: number;
+  traceAt: Int32Array;
+}
+
 export interface Pipeline extends TraceIngest {
   /**
    * As `accept`, for a request decoded into columns with this pipeline's `keep`
    * (decodeTracesRequestColumns): the hot path. The columns belong to the pipeline afterwards.
+   * With `request`, the batches that complete its traces name it (ChainBatch.requests).
    */
-  acceptColumns(data: SpanColumns): Promise<AcceptOutcome>;
+  acceptColumns(data: SpanColumns, request?: RequestTag): Promise<AcceptOutcome>;
   /**
    * The answer a request gets now whatever it holds (stopped, or the consumer too far behind),
    * counted as acceptColumns counts it; undefined when requests are admitted. For a caller that
@@ -147,6 +157,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const waiters: Array<{ seq: number; resolve: () => void }> = [];
   const totals = { batches: 0, calls: 0, chains: 0, consumerErrors: 0, deriveErrors: 0, refused: 0 };
   let lastLateSpans = 0;
+  let lastDuplicateSpans = 0;
+  /** The tag of each tagged request whose columns pending spans may still refer to. */
+  const tags = new WeakMap<SpanColumns, RequestTag>();
+  /** Set once a request was tagged: from then on every batch says which tagged requests it holds. */
+  let tagging = false;
   const lastRecent = { hits: 0, misses: 0, expired: 0, evicted: 0 };
   const lastServers = { hits: 0, misses: 0 };
   let lastErrorLogMs = -Infinity;
@@ -187,9 +202,12 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   const enqueue = (traces: CompletedTrace[]) => {
     for (const t of traces) metrics.completed.inc({ reason: t.reason });
-    const late = stitcher.stats().lateSpans;
+    const { lateSpans: late, duplicateSpans } = stitcher.stats();
     if (late > lastLateSpans) metrics.lateSpans.inc(late - lastLateSpans);
     lastLateSpans = late;
+    // Copies dropped at completion may have been all a request held of a trace (see BatchRequests).
+    const exact = duplicateSpans === lastDuplicateSpans;
+    lastDuplicateSpans = duplicateSpans;
     for (let i = 0; i < traces.length; i += MAX_TRACES_PER_BATCH) {
       const slice = traces.slice(i, i + MAX_TRACES_PER_BATCH);
       const chains: Chain[] = [];
@@ -214,6 +232,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       metrics.chains.inc(chains.length);
       metrics.batches.inc();
       const batch: ChainBatch = { chains, traceSummaries, traces: slice.length, spans };
+      if (tagging) batch.requests = requestsOf(slice, tags, exact);
       if (options.onBatch) {
         try {
           options.onBatch(batch);
@@ -260,9 +279,13 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     return undefined;
   };
 
-  const acceptColumns = async (data: SpanColumns): Promise<AcceptOutcome> => {
+  const acceptColumns = async (data: SpanColumns, request?: RequestTag): Promise<AcceptOutcome> => {
     const refused = refusal();
     if (refused) return refused;
+    if (request !== undefined) {
+      tags.set(data, request);
+      tagging = true;
+    }
     if (data.spanCount === 0 && data.resourceCount === 0) return { ok: true };
     // The idle check is due but its timer has not run: a thread whose message queue never empties
     // does not get to its timers (Node's MessagePort handles up to 1,000 messages per turn of the
@@ -310,6 +333,28 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       })()),
     stats: () => ({ stitch: stitcher.stats(), recentClients: recentClients.stats(), recentServers: recentServers.stats(), queuedBatches: queue.length, queuedSpans, ...totals }),
   };
+}
+
+/**
+ * The tagged requests of completed traces, as ChainBatch.requests: a trace's spans come as
+ * (columns, index) pairs, and a request's spans of a trace are one run of the same columns (one
+ * `add` links them in a row), so a request is looked up once per trace it holds, not per span.
+ * This replaced a map by trace id on the journal's side (bench/README.md, issue 19 journal part).
+ */
+function requestsOf(traces: readonly CompletedTrace[], tags: WeakMap<SpanColumns, RequestTag>, exact: boolean): BatchRequests {
+  const pairs: number[] = [];
+  for (const trace of traces) {
+    const items = trace.items;
+    let last: SpanColumns | undefined;
+    for (let k = 0; k < items.length; k += 2) {
+      const cols = items[k] as SpanColumns;
+      if (cols === last) continue;
+      last = cols;
+      const request = tags.get(cols);
+      if (request !== undefined) pairs.push(request.tag, request.traceAt[cols.traceOf[items[k + 1] as number]!]!);
+    }
+  }
+  return { pairs: Int32Array.from(pairs), exact };
 }
 
 /** Services listed in a trace summary at most. */

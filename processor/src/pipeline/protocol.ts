@@ -1,5 +1,5 @@
 import type { DecodeLimits, TracesRequestData } from '@conduct/proto';
-import type { AcceptOutcome, IdentityRule } from '../model.js';
+import type { AcceptOutcome, BatchRequests, IdentityRule } from '../model.js';
 import type { EncodedBatch } from './batch-codec.js';
 import type { StitchConfig } from '../stitch/index.js';
 
@@ -18,7 +18,7 @@ export interface WorkerSettings {
 }
 
 export type HostMessage =
-  /** A body to decode and accept. */
+  /** A body to decode and accept (its buffer moved here; sent back with `accepted`). */
   | { t: 'raw'; id: number; format: 'protobuf' | 'json'; body: Uint8Array; limits: DecodeLimits }
   /** An already decoded request to accept (journal replay, in-line mode). */
   | { t: 'data'; id: number; data: TracesRequestData }
@@ -29,11 +29,25 @@ export type HostMessage =
 export type WorkerMessage =
   /** The pipeline is built: the worker takes requests. */
   | { t: 'ready' }
-  | { t: 'accepted'; id: number; outcome: AcceptOutcome; spanCount: number; rejectedSpans: number; rejectMessage: string; traceIds: string[]; heap: number }
-  | { t: 'invalid'; id: number; message: string; heap: number }
+  /**
+   * `traceIds`: a raw request's distinct trace ids (empty for `data`); the request's tag in the
+   * batches' `requests` is its `id`. `body`: a raw request's bytes, moved back.
+   */
+  | {
+      t: 'accepted';
+      id: number;
+      outcome: AcceptOutcome;
+      spanCount: number;
+      rejectedSpans: number;
+      rejectMessage: string;
+      traceIds: string[];
+      heap: number;
+      body?: Uint8Array;
+    }
+  | { t: 'invalid'; id: number; message: string; heap: number; body?: Uint8Array }
   /** Refused before it was decoded (the pipeline's queue for the consumer is full, or it stopped). */
-  | { t: 'refused'; id: number; outcome: Extract<AcceptOutcome, { ok: false }>; heap: number }
+  | { t: 'refused'; id: number; outcome: Extract<AcceptOutcome, { ok: false }>; heap: number; body?: Uint8Array }
   /** A batch of completed traces, sent when it is queued (the host's `onBatch` moment). */
-  | { t: 'batch'; batch: number; data: EncodedBatch }
+  | { t: 'batch'; batch: number; data: EncodedBatch; requests?: BatchRequests }
   | { t: 'done'; id: number; result?: unknown; error?: string }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; obj: object | string; msg?: string };

@@ -74,6 +74,53 @@ describe('pipeline thread', () => {
     expect(consumer.chains()).toHaveLength(2);
   });
 
+  it('moves a whole body to the worker and back: the request holds its bytes again when answered', async () => {
+    const { thread } = start();
+    const raw = { format: 'protobuf' as const, body: new Uint8Array(body) };
+    let atAccepted: Uint8Array | undefined;
+    const result = await thread.acceptRaw(raw, DEFAULT_DECODE_LIMITS, () => (atAccepted = Buffer.from(raw.body)));
+    expect(result).toMatchObject({ kind: 'decoded', spanCount: 2 });
+    // What a journal writes in onAccepted, and what the caller has afterwards: the bytes as sent.
+    expect(Buffer.compare(atAccepted!, body)).toBe(0);
+    expect(Buffer.compare(raw.body, body)).toBe(0);
+    const bad = { format: 'protobuf' as const, body: new Uint8Array(Buffer.from('not protobuf at all')) };
+    expect(await thread.acceptRaw(bad, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'invalid' });
+    expect(Buffer.from(bad.body).toString()).toBe('not protobuf at all');
+  });
+
+  it("names in each batch the tagged requests its traces hold spans of, by the positions of onAccepted's trace ids", async () => {
+    const batches: ChainBatch[] = [];
+    const { thread } = start({ onBatch: (batch: ChainBatch) => void batches.push(batch) });
+    const tags: Array<{ ids: readonly string[]; tag: number | undefined }> = [];
+    const note = (ids: readonly string[], _spans: number, tag?: number) => void tags.push({ ids: [...ids], tag });
+    const spanB = hexId(8);
+    const laterB = traceRequest('refunds', [{ traceId: traceB, spanId: spanB, name: 'POST /refund', attributes: { 'http.request.method': 'POST', 'enduser.id': 'deployer' } }]);
+    await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS, note);
+    await thread.acceptRaw({ format: 'protobuf', body: laterB }, DEFAULT_DECODE_LIMITS, note);
+    await thread.flush();
+    const [first, second] = tags;
+    expect(first!.ids).toEqual([traceA, traceB]);
+    expect(second!.ids).toEqual([traceB]);
+    expect(new Set([first!.tag, second!.tag]).size).toBe(2);
+    const named = (b: ChainBatch[]) =>
+      b.flatMap((batch) => {
+        const pairs = [...batch.requests!.pairs];
+        return pairs.flatMap((tag, k) => (k % 2 === 0 ? [`${tags.find((t) => t.tag === tag)!.ids[pairs[k + 1]!]} of ${tag}`] : []));
+      });
+    expect(named(batches).sort()).toEqual([`${traceA} of ${first!.tag}`, `${traceB} of ${first!.tag}`, `${traceB} of ${second!.tag}`].sort());
+    expect(batches.every((b) => b.requests!.exact)).toBe(true);
+
+    // A resent copy of a request: its only span of trace B is dropped as a duplicate at completion,
+    // so the batch cannot name it, and says that it may miss requests.
+    batches.length = 0;
+    tags.length = 0;
+    await thread.acceptRaw({ format: 'protobuf', body: laterB }, DEFAULT_DECODE_LIMITS, note);
+    await thread.acceptRaw({ format: 'protobuf', body: laterB }, DEFAULT_DECODE_LIMITS, note);
+    await thread.flush();
+    expect(named(batches)).toEqual([`${traceB} of ${tags[0]!.tag}`]);
+    expect(batches.map((b) => b.requests!.exact)).toEqual([false]);
+  });
+
   it('answers an accept before the batch its spans completed, so onAccepted runs before onBatch', async () => {
     const events: string[] = [];
     // One pending span at most: the second span of the request evicts the first trace during the accept.

@@ -7,7 +7,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Gauge, Registry } from 'prom-client';
 import { columnsFromData, decodeTracesRequestColumns, decodeTracesRequestJson, type SpanColumns, type TracesRequestData } from '@conduct/proto';
 import type { ChainBatch, Logger } from '../model.js';
-import { createPipeline } from './pipeline.js';
+import { createPipeline, type RequestTag } from './pipeline.js';
 import { createBatchEncoder } from './batch-codec.js';
 import { createLiveHeapReader } from './live-heap.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
@@ -16,6 +16,11 @@ const port = parentPort;
 if (!port) throw new Error('the pipeline worker runs in a worker thread');
 const settings = workerData as WorkerSettings;
 const post = (message: WorkerMessage) => port.postMessage(message);
+/** Posts the answer to a raw request with its bytes, moved back to the host (see thread.ts acceptRaw). */
+const postWithBody = (message: WorkerMessage & { body?: Uint8Array }, body: Uint8Array) => {
+  message.body = body;
+  port.postMessage(message, [body.buffer as ArrayBuffer]);
+};
 
 const log =
   (level: 'debug' | 'info' | 'warn' | 'error') =>
@@ -33,10 +38,14 @@ const held: ChainBatch[] = [];
 const encoder = createBatchEncoder();
 const sendBatch = (batch: ChainBatch) => {
   const data = encoder.encode(batch);
-  port.postMessage({ t: 'batch', batch: batchIds.get(batch)!, data } satisfies WorkerMessage, [data.nums.buffer as ArrayBuffer, data.refs.buffer as ArrayBuffer]);
+  const transfer = [data.nums.buffer as ArrayBuffer, data.refs.buffer as ArrayBuffer];
+  const requests = batch.requests;
+  if (requests) transfer.push(requests.pairs.buffer as ArrayBuffer);
+  port.postMessage({ t: 'batch', batch: batchIds.get(batch)!, data, ...(requests ? { requests } : {}) } satisfies WorkerMessage, transfer);
   // The host has its own copy now; this side only counts the batch until it is consumed.
   batch.chains = [];
   batch.traceSummaries = [];
+  batch.requests = undefined;
 };
 
 let nextBatch = 1;
@@ -76,10 +85,24 @@ const pipeline = createPipeline({
 
 post({ t: 'ready' });
 
-function traceIdsOf(data: SpanColumns): string[] {
-  const ids = new Set<string>();
-  for (let i = 0; i < data.spanCount; i++) ids.add(data.traceId(i));
-  return [...ids];
+/** Bytes of a trace id in the columns' table of a request's distinct trace ids. */
+const TRACE_ID_BYTES = 16;
+
+/**
+ * A raw request's distinct trace ids (those of its spans, in the order they first appear) and its
+ * tag: its host's message id, and each trace table entry's position among those ids.
+ */
+function tagOf(id: number, data: SpanColumns): { ids: string[]; request: RequestTag } {
+  const ids: string[] = [];
+  const traceOf = data.traceOf;
+  const traceAt = new Int32Array(data.traceIds.length / TRACE_ID_BYTES).fill(-1);
+  for (let i = 0; i < data.spanCount; i++) {
+    const t = traceOf[i]!;
+    if (traceAt[t]! >= 0) continue;
+    traceAt[t] = ids.length;
+    ids.push(data.traceId(i));
+  }
+  return { ids, request: { tag: id, traceAt } };
 }
 
 /**
@@ -94,16 +117,24 @@ function withBareAttributes(data: TracesRequestData): TracesRequestData {
   return data;
 }
 
-function accept(id: number, data: SpanColumns, withTraceIds: boolean): void {
+/**
+ * Accepts a decoded request. `body`: a raw request's bytes, moved back to the host with the answer
+ * (the columns hold no reference to them: every value they keep is copied out while decoding).
+ */
+function accept(id: number, data: SpanColumns, tagged: boolean, body?: Uint8Array): void {
   accepting++;
+  // Tagged before the spans go in: the batches they complete name the request (ChainBatch.requests).
+  const tag = tagged && data.spanCount > 0 ? tagOf(id, data) : undefined;
   // createPipeline's acceptColumns does all its work before its first await: the spans are in (and
   // any batch they complete is queued) once the call returns.
   void pipeline
-    .acceptColumns(data)
+    .acceptColumns(data, tag?.request)
     .then(
       (outcome) => {
-        const traceIds = outcome.ok && withTraceIds && data.spanCount > 0 ? traceIdsOf(data) : [];
-        post({ t: 'accepted', id, outcome, spanCount: data.spanCount, rejectedSpans: data.rejectedSpans, rejectMessage: data.rejectMessage, traceIds, heap: liveHeap.read() });
+        const traceIds = outcome.ok && tag ? tag.ids : [];
+        const answer: WorkerMessage = { t: 'accepted', id, outcome, spanCount: data.spanCount, rejectedSpans: data.rejectedSpans, rejectMessage: data.rejectMessage, traceIds, heap: liveHeap.read() };
+        if (body) postWithBody(answer, body);
+        else post(answer);
       },
       (err: unknown) => post({ t: 'done', id, error: err instanceof Error ? err.message : String(err) }),
     )
@@ -127,7 +158,7 @@ port.on('message', (message: HostMessage) => {
       // the senders' resends would otherwise cost a decode each.
       const refused = pipeline.refusal();
       if (refused) {
-        post({ t: 'refused', id: message.id, outcome: refused, heap: liveHeap.read() });
+        postWithBody({ t: 'refused', id: message.id, outcome: refused, heap: liveHeap.read() }, message.body);
         return;
       }
       const body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
@@ -136,10 +167,10 @@ port.on('message', (message: HostMessage) => {
       try {
         data = message.format === 'protobuf' ? decodeTracesRequestColumns(body, limits) : columnsFromData(decodeTracesRequestJson(body, limits), pipeline.keep);
       } catch (err) {
-        post({ t: 'invalid', id: message.id, message: err instanceof Error ? err.message : String(err), heap: liveHeap.read() });
+        postWithBody({ t: 'invalid', id: message.id, message: err instanceof Error ? err.message : String(err), heap: liveHeap.read() }, message.body);
         return;
       }
-      accept(message.id, data, true);
+      accept(message.id, data, true, message.body);
       return;
     }
     case 'data': {
