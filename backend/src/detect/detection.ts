@@ -46,6 +46,7 @@ import {
 import { DEFAULT_RELEASE_GRACE_MS, applyRelease } from './release.js';
 import { createReleaseHolds, markLearning, type HoldDecision, type ReleaseHold, type ReleaseHoldStats } from './release-hold.js';
 import { scoreFindings, type ScoredFinding } from './score.js';
+import { inStartOrder } from './start-order.js';
 import { baselineSummary, identityGraph, type BaselineSummary, type IdentityGraph } from './summary.js';
 
 export * from './limits.js';
@@ -663,8 +664,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
 
   const analyseBatch = (chains: readonly Chain[], sink?: CheckpointSink) =>
     inBatch(async (result) => {
-      const sorted = chains.filter((c) => c.calls.length > 0).sort((a, b) => a.startMs - b.startMs);
-      for (const chain of sorted) {
+      for (const chain of inStartOrder(chains)) {
         if (chain.startMs >= holds.nextDueMs) await learnDueReleases(chain.startMs);
         const alerting = analyseChain(chain, result);
         if (alerting) await alerting;

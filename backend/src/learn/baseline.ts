@@ -253,20 +253,57 @@ export function count(b: Baseline, kind: EntryKind, key: string): number {
 /** Most composite keys remembered per kind of key. */
 export const MAX_MEMO_KEYS = 20_000;
 const transitionKeys = new KeyMemo(MAX_MEMO_KEYS);
-const edgeKeys = new KeyMemo(MAX_MEMO_KEYS);
 
 export function transitionKey(prev: string, next: string): string {
+  // A key made before: two probes, read here rather than through KeyMemo.level (a call per level,
+  // not inlined at its several callers: ~5% of detection's CPU per chain with the edge keys below).
+  const made = (transitionKeys.root.get(prev) as Map<unknown, unknown> | undefined)?.get(next) as string | undefined;
+  if (made !== undefined) return made;
   const level = transitionKeys.level(transitionKeys.root, prev);
   return (level.get(next) as string | undefined) ?? transitionKeys.add(level, next, JSON.stringify([bound(prev), bound(next)]));
 }
 
+/** An edge key with the parts of it that are not levels of {@link edgeKeysByOperation}. */
+interface EdgeKeyOf {
+  service: string;
+  peerKind: Call['peerKind'];
+  external: boolean;
+  key: string;
+}
+
+/**
+ * Edge keys made, by operation and peer, each with its service, peer kind and external flag:
+ * two probes and a short scan (the services that call one operation of one peer) instead of a
+ * memo level per part (five probes and calls; learning asks for every call). Starts over at
+ * MAX_MEMO_KEYS keys.
+ */
+const edgeKeysByOperation = new Map<string, Map<string, EdgeKeyOf[]>>();
+let edgeKeysKept = 0;
+
 export function edgeKey(call: Call): string {
-  const m = edgeKeys;
-  const level = m.level(m.level(m.level(m.level(m.root, call.service), call.peer), call.operation), call.peerKind);
-  return (
-    (level.get(call.external) as string | undefined) ??
-    m.add(level, call.external, JSON.stringify([bound(call.service), bound(call.peer), bound(call.operation), call.peerKind, call.external]))
-  );
+  let byPeer = edgeKeysByOperation.get(call.operation);
+  const made = byPeer?.get(call.peer);
+  if (made !== undefined) {
+    for (let i = 0; i < made.length; i++) {
+      const k = made[i]!;
+      if (k.service === call.service && k.peerKind === call.peerKind && k.external === call.external) return k.key;
+    }
+  }
+  const key = JSON.stringify([bound(call.service), bound(call.peer), bound(call.operation), call.peerKind, call.external]);
+  if (edgeKeysKept >= MAX_MEMO_KEYS) {
+    // Full: start over; this key is remembered from its next use on.
+    edgeKeysByOperation.clear();
+    edgeKeysKept = 0;
+    return key;
+  }
+  const kept: EdgeKeyOf = { service: call.service, peerKind: call.peerKind, external: call.external, key };
+  if (made !== undefined) made.push(kept);
+  else {
+    if (byPeer === undefined) edgeKeysByOperation.set(call.operation, (byPeer = new Map()));
+    byPeer.set(call.peer, [kept]);
+  }
+  edgeKeysKept++;
+  return key;
 }
 
 /** The calls of a chain that are learned and analysed, in time order. */
@@ -631,6 +668,9 @@ export function parseEdgeService(key: string): string | undefined {
 }
 
 export function versionKey(service: string, version: string): string {
+  // A key made before: two probes read here (see transitionKey).
+  const made = (versionKeys.root.get(service) as Map<unknown, unknown> | undefined)?.get(version) as string | undefined;
+  if (made !== undefined) return made;
   const level = versionKeys.level(versionKeys.root, service);
   return (level.get(version) as string | undefined) ?? versionKeys.add(level, version, JSON.stringify([bound(service), bound(version)]));
 }

@@ -32,6 +32,11 @@ const SHAPE_END = Symbol('end of shape');
  * a few shapes.
  */
 export function shapeKey(shape: readonly string[]): string {
+  // A key made before: a probe per operation read here (KeyMemo.level is a call per level).
+  let known: Map<unknown, unknown> | undefined = shapeKeys.root;
+  for (let i = 0; i < shape.length && known !== undefined; i++) known = known.get(shape[i]) as Map<unknown, unknown> | undefined;
+  const made = known?.get(SHAPE_END) as string | undefined;
+  if (made !== undefined) return made;
   let level = shapeKeys.root;
   for (const op of shape) level = shapeKeys.level(level, op);
   return (level.get(SHAPE_END) as string | undefined) ?? shapeKeys.add(level, SHAPE_END, JSON.stringify(shape));

@@ -1,5 +1,5 @@
 import type { Call } from '@conduct/processor';
-import { count, has, humanSoftware, isNonHumanIdentity, userAgentFamily, type RecentSource } from '../../learn/index.js';
+import { bound, count, has, humanSoftware, isNonHumanIdentity, userAgentFamily, type RecentSource } from '../../learn/index.js';
 import { displayName, q, unique, type DetectionContext, type Finding } from '../finding.js';
 import { T_VALID_CLOUD_ACCOUNTS } from '../techniques.js';
 
@@ -60,8 +60,9 @@ export function credentialReuse(ctx: DetectionContext): Finding | undefined {
     }
     if (net && ua) {
       const family = userAgentFamily(ua);
-      const learnedHere = has(b, 'network', net) && has(b, 'userAgent', family);
-      const other = otherSource(b.recentSources, net, family, call.startMs) ?? otherSource(earlier, net, family, call.startMs);
+      // Maps by name (`has` reads `b.entries[kind]`, megamorphic); a source learned here needs no other.
+      const learnedHere = b.entries.network.has(bound(net)) && b.entries.userAgent.has(bound(family));
+      const other = learnedHere ? undefined : (otherSource(b.recentSources, net, family, call.startMs) ?? otherSource(earlier, net, family, call.startMs));
       // Keys are built for candidates only: most calls have none.
       const key = other && !learnedHere ? `reuse:${[net, other.network].sort().join('|')}` : '';
       if (other && !learnedHere && !f?.keys.includes(key) && !ctx.suppressed('credential-reuse', key)) {

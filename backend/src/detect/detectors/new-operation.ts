@@ -1,5 +1,5 @@
 import type { Call } from '@conduct/processor';
-import { has, parameterCandidate, topEntries, type ParameterCandidate } from '../../learn/index.js';
+import { bound, parameterCandidate, topEntries, type ParameterCandidate } from '../../learn/index.js';
 import { displayName, listWithCounts, q, unique, type DetectionContext, type Finding } from '../finding.js';
 import { techniquesForOperation } from '../techniques.js';
 
@@ -18,8 +18,10 @@ export function newOperation(ctx: DetectionContext): Finding | undefined {
   const b = ctx.baseline;
   // Made for the first new operation only: most chains have none.
   let found: Map<string, Call[]> | undefined;
+  // The map by name: `has` reads `b.entries[kind]`, a megamorphic load at every call of every chain.
+  const operations = b.entries.operation;
   for (const call of ctx.calls) {
-    if (has(b, 'operation', call.operation) || ctx.suppressed('new-operation', `op:${call.operation}`)) continue;
+    if (operations.has(bound(call.operation)) || ctx.suppressed('new-operation', `op:${call.operation}`)) continue;
     found ??= new Map();
     found.set(call.operation, [...(found.get(call.operation) ?? []), call]);
   }

@@ -1,5 +1,5 @@
 import type { Call } from '@conduct/processor';
-import { has, topEntries } from '../../learn/index.js';
+import { bound, has, topEntries } from '../../learn/index.js';
 import { displayName, listWithCounts, q, unique, type DetectionContext, type Finding } from '../finding.js';
 import {
   T_EXFILTRATION_OVER_WEB_SERVICE,
@@ -22,15 +22,18 @@ export function newPeer(ctx: DetectionContext): Finding | undefined {
   // Made for the first new peer or account only: most chains have none.
   let foundPeers: Map<string, Call[]> | undefined;
   let foundAccounts: Map<string, Call[]> | undefined;
+  // Maps by name: `has` reads `b.entries[kind]`, a megamorphic load at every call of every chain.
+  const peers = b.entries.peer;
+  const targetAccounts = b.entries.targetAccount;
   for (const call of ctx.calls) {
-    if (!has(b, 'peer', call.peer) && !ctx.suppressed('new-peer', `peer:${call.peer}`)) {
+    if (!peers.has(bound(call.peer)) && !ctx.suppressed('new-peer', `peer:${call.peer}`)) {
       foundPeers ??= new Map();
       foundPeers.set(call.peer, [...(foundPeers.get(call.peer) ?? []), call]);
     }
     const acct = call.account;
     if (
       acct &&
-      !has(b, 'targetAccount', acct) &&
+      !targetAccounts.has(bound(acct)) &&
       !ownAccounts.has(acct) &&
       acct !== call.source?.account &&
       !ctx.suppressed('new-peer', `account:${acct}`)

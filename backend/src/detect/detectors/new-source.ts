@@ -1,5 +1,5 @@
 import type { Call } from '@conduct/processor';
-import { bound, parseEdgeService, sourceKey, topEntries, SOURCE_KINDS, type Baseline, type EntryKind } from '../../learn/index.js';
+import { bound, parseEdgeService, sourceKey, topEntries, userAgentFamily, SOURCE_KINDS, type Baseline, type EntryKind } from '../../learn/index.js';
 import { displayName, listWithCounts, q, unique, type DetectionContext, type Finding } from '../finding.js';
 import { T_VALID_CLOUD_ACCOUNTS } from '../techniques.js';
 
@@ -34,7 +34,22 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
   let found: Map<string, { kind: EntryKind; value: string; calls: Call[] }> | undefined;
   // Made when a new network is asked about: most chains have no new source.
   let ownService: ((service: string) => boolean) | undefined;
+  const entries = b.entries;
   for (const call of ctx.calls) {
+    // Most calls come from known ground: each source value looked up in its kind's map by name
+    // first (`b.entries[kind]` kind by kind is a megamorphic load), the general loop only for a call
+    // with a value its baseline does not hold.
+    const s = call.source;
+    if (
+      !s ||
+      (known(entries.region, s.region) &&
+        known(entries.account, s.account) &&
+        known(entries.cluster, s.cluster) &&
+        known(entries.network, s.network) &&
+        (!s.userAgent || known(entries.userAgent, userAgentFamily(s.userAgent))))
+    ) {
+      continue;
+    }
     for (const kind of SOURCE_KINDS) {
       const known = b.entries[kind];
       // The address class is not compared; a value only for kinds the baseline has seen.
@@ -95,6 +110,9 @@ export function newSource(ctx: DetectionContext): Finding | undefined {
     evidence: { newSources: [...found.values()].map((f) => ({ kind: f.kind, value: f.value })) },
   };
 }
+
+/** What the general loop concludes for one kind's value: nothing to report (no value, a kind never seen, or a known value). */
+const known = (map: ReadonlyMap<string, unknown>, value: string | undefined): boolean => !value || map.size === 0 || map.has(value);
 
 /**
  * Whether the identity is known to act through a service (the caller service of a learned call
