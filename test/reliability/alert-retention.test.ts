@@ -13,7 +13,7 @@ import { startTestConduct, type TestConduct } from '../support/conduct.js';
 import { until } from '../support/receivers.js';
 import { HOUR, MINUTE, SpanKind, Traffic, type SentTrace } from '../support/traffic.js';
 
-const T0 = Date.UTC(2026, 5, 1, 9, 0, 0);
+const T0 = Date.UTC(2025, 5, 1, 9, 0, 0);
 const DEPLOYER = { 'service.namespace': 'ci', 'service.name': 'deployer' };
 
 /** A webhook receiver that refuses (503) every delivery whose alert mentions a text in `refusing`. */
@@ -72,7 +72,8 @@ beforeAll(async () => {
     {
       learning: { minCalls: 3, period: 0 },
       policies: [{ match: 'svc:ci/*', expectedPeers: ['kube-api'] }],
-      storage: { retention: '1h', alertRetention: '2h' },
+      // Chains (and the held copies) are kept: what goes with an alert goes by its retention.
+      storage: { retention: '0', alertRetention: '2h' },
       alerts: { sinks: [{ type: 'webhook', name: 'hook', endpoint: `${hook.url}/hook`, retries: 1000, backoff: '50ms' }] },
     },
     undefined,
@@ -108,6 +109,9 @@ afterAll(async () => {
 
 describe('alert retention on a running server (storage.alertRetention)', () => {
   it('deletes the closed, delivered alert once newer data puts it past retention; the open and the undelivered ones stay', async () => {
+    const storage = conduct.running.storage;
+    // The breach held its chain out of the deployer's baseline.
+    expect((await storage.detection.heldByAlert(breach.acked.id!)).map((h) => h.traceId)).toEqual([breach.acked.trace!.traceId]);
     // Three hours later in event time: every breach is now older than the 2h alert retention.
     await traffic.trace(T0 + 10 * MINUTE + 3 * HOUR, DEPLOYER, { ...call('kube-api'), attributes: { ...call('kube-api').attributes, 'peer.service': 'kube-api' } });
     await conduct.flush();
@@ -116,7 +120,6 @@ describe('alert retention on a running server (storage.alertRetention)', () => {
     // The sweep that deleted it read the other two in the same step: they stay.
     expect(await status(breach.open.id!)).toBe(200);
     expect(await status(breach.undelivered.id!)).toBe(200);
-    const storage = conduct.running.storage;
     expect(await storage.detection.heldByAlert(breach.acked.id!)).toEqual([]);
     expect(await storage.outbox.deliveries(breach.acked.id!, 10)).toEqual([]);
     expect((await storage.outbox.deliveries(breach.undelivered.id!, 10)).map((d) => d.state)).toEqual(['pending', 'pending']);

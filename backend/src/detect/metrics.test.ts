@@ -1,8 +1,7 @@
-import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openSqliteBackend, type SqliteBackend } from '../store/sqlite/backend.js';
-import { chain, tempDir, traceId } from '../store/testdata/fixtures.js';
+import { chain, traceId } from '../store/testdata/fixtures.js';
+import { tempSqliteBackend } from '../store/testdata/sqlite.js';
 import { createDetection } from './detection.js';
 import { registerDetectionMetrics } from './metrics.js';
 
@@ -12,12 +11,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function backend(): Promise<SqliteBackend> {
-  const t = tempDir('conduct-detection-metrics-');
-  const b = await openSqliteBackend({ path: join(t.dir, 'conduct.db') });
-  cleanups.push(t.cleanup, () => b.close());
-  return b;
-}
+const backend = () => tempSqliteBackend('conduct-detection-metrics-', cleanups);
 
 /** The value of one series in Prometheus text. */
 async function value(registry: Registry, series: string): Promise<number> {

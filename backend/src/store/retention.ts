@@ -19,6 +19,8 @@ export interface RetentionOptions {
    * with what hangs off them (`storage.alertRetention`, ms); 0 or absent keeps them.
    */
   alertRetentionMs?: number;
+  /** The wall clock (ms), which the alerts' cutoff never passes; Date.now by default. */
+  now?: () => number;
   /** How often a sweep starts. Default DEFAULT_RETENTION_INTERVAL_MS. */
   intervalMs?: number;
   /** Rows deleted per statement; the event loop is yielded between statements. Default DEFAULT_RETENTION_BATCH_ROWS. */
@@ -60,6 +62,7 @@ export function startRetention(options: RetentionOptions): Retention {
       })
     : undefined;
   const alertRetentionMs = options.alertRetentionMs ?? 0;
+  const now = options.now ?? Date.now;
 
   const freedTexts = options.registry
     ? new Counter({ name: 'conduct_retention_texts_freed_total', help: 'Numbered texts no stored chain referred to any more, deleted by retention.', registers: [options.registry] })
@@ -110,7 +113,9 @@ export function startRetention(options: RetentionOptions): Retention {
     const newest = await store.chainReader.newestEventMs();
     if (newest <= 0) return 0;
     const chains = retentionMs > 0 ? await sweepChains(newest - retentionMs) : 0;
-    if (alertRetentionMs > 0 && store.alertRetention && !stopped) await sweepAlerts(store.alertRetention, newest - alertRetentionMs);
+    // A span stamped in the future (a skewed clock) must not age every alert out at once: the
+    // alerts' clock is never ahead of the wall clock (replayed history is behind it anyway).
+    if (alertRetentionMs > 0 && store.alertRetention && !stopped) await sweepAlerts(store.alertRetention, Math.min(newest, now()) - alertRetentionMs);
     return chains;
   };
 
