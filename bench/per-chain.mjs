@@ -27,9 +27,12 @@
 // with random trace ids and earlier times, its page cache warmed by two untimed batches, and the
 // measured traces get random ids too: the trace-id index of a server holding hours of real
 // traffic is far larger than a fresh file's, and real ids land anywhere in it). CPU time (process.cpuUsage) includes
-// the SQLite work and V8's helper threads.
+// the SQLite work and V8's helper threads. --group N: the store stage commits N batches per
+// transaction (one unit of their chains and summaries). --pages: the store stage also counts the
+// WAL frames each commit appends by the table or index of their page (SQLite's dbstat; checkpoints
+// off while it runs, the counting untimed) and prints them per commit for each side.
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -54,6 +57,8 @@ const { values } = parseArgs({
     late: { type: 'string' },
     period: { type: 'string', default: '5s' },
     grown: { type: 'string', default: '0' },
+    group: { type: 'string', default: '1' },
+    pages: { type: 'boolean', default: false },
   },
 });
 const SIZES = values.sizes.split(',').map(Number);
@@ -62,6 +67,7 @@ const BATCH_SPANS = Number(values['batch-spans']);
 const REPS = Number(values.reps);
 const STAGES = (values.only ?? 'journal,decode,store,detect,engine').split(',');
 const GROWN = Number(values.grown);
+const GROUP = Math.max(1, Math.floor(Number(values.group)));
 const REQUEST_SPANS = 512;
 const INFLIGHT = 8;
 const MAX_TRACES_PER_BATCH = 1024;
@@ -276,18 +282,69 @@ async function grownFile(w, m) {
   return file;
 }
 
+/** --group N: every N consecutive batches as one unit (one transaction). */
+function grouped(batches) {
+  if (GROUP === 1) return batches;
+  const out = [];
+  for (let i = 0; i < batches.length; i += GROUP) {
+    const some = batches.slice(i, i + GROUP);
+    out.push({ ...some[0], chains: some.flatMap((b) => b.chains), traceSummaries: some.flatMap((b) => b.traceSummaries) });
+  }
+  return out;
+}
+
+/** --pages: the WAL frames each commit appends, counted by the table or index their page belongs to (dbstat). */
+function createPageCount(db, walPath) {
+  db.pragma('wal_autocheckpoint = 0');
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const FRAME = 24 + db.pragma('page_size', { simple: true });
+  const pageOwner = db.prepare('SELECT pageno, name FROM dbstat');
+  let seen = statSync(walPath).size;
+  const byName = new Map();
+  let commits = 0;
+  return {
+    /** Counts the frames appended since the last call by owner. */
+    note() {
+      const size = statSync(walPath).size;
+      const bytes = readFileSync(walPath).subarray(Math.max(seen, 32), size);
+      seen = size;
+      commits++;
+      const owner = new Map(pageOwner.raw().all());
+      for (let at = 0; at + FRAME <= bytes.length; at += FRAME) {
+        const name = owner.get(bytes.readUInt32BE(at)) ?? '(free or new)';
+        byName.set(name, (byName.get(name) ?? 0) + 1);
+      }
+    },
+    /** Frames per commit by owner, most first. */
+    report: () => [...byName].sort((a, b) => b[1] - a[1]).map(([name, n]) => [name, n / commits]),
+  };
+}
+
+/** What --pages counted, per side and size. */
+const pageReports = [];
+
 async function timeStore(w, m) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
   if (GROWN > 0) copyFileSync(await grownFile(w, m), join(dir, 'conduct.db'));
   const backend = await m.openSqliteBackend({ path: join(dir, 'conduct.db') });
   // On a grown file the measured traces have random ids too, and two untimed batches of the same
   // traces (other ids) warm the page cache first.
-  const batches = copyBatches(GROWN > 0 ? shiftedBatches(w.batches, 0, 0) : w.batches);
+  const batches = grouped(copyBatches(GROWN > 0 ? shiftedBatches(w.batches, 0, 0) : w.batches));
   if (GROWN > 0) for (const b of shiftedBatches(w.batches.slice(0, 2), -1, 0)) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
+  // Counting pages stops the checkpoints (the WAL keeps every frame) and is not timed.
+  const pages = values.pages ? createPageCount(backend.store.db, join(dir, 'conduct.db-wal')) : undefined;
   globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
-  const c0 = cpu();
-  for (const b of batches) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
-  const us = cpu() - c0;
+  let us = 0;
+  let c0 = cpu();
+  for (const b of batches) {
+    await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
+    if (!pages) continue;
+    us += cpu() - c0;
+    pages.note();
+    c0 = cpu();
+  }
+  us += cpu() - c0;
+  if (pages) pageReports.push({ w, m, rows: pages.report() });
   await backend.close();
   rmSync(dir, { recursive: true, force: true });
   return us;
@@ -386,6 +443,13 @@ for (const size of SIZES) {
   if (STAGES.includes('engine') && STAGES.includes('journal') && STAGES.includes('decode')) {
     const cols = main.map((u) => `${(u / w.spans).toFixed(2).padStart(16)} ${(u / w.chains).toFixed(2).padStart(9)}`).join(' ');
     process.stdout.write(`${'main (journal+decode+engine)'.padEnd(28)} ${cols}${sides.length > 1 ? `  ${(main[1] / main[0]).toFixed(3).padStart(12)}` : ''}\n`);
+  }
+  if (values.pages) {
+    for (const side of sides) {
+      const last = pageReports.filter((p) => p.w === w && p.m === side.m).at(-1);
+      const total = last.rows.reduce((sum, [, n]) => sum + n, 0);
+      process.stdout.write(`WAL pages per commit (${side.name}, ${GROUP} batch${GROUP > 1 ? 'es' : ''} a commit): ${total.toFixed(0)}: ${last.rows.map(([name, n]) => `${name} ${n.toFixed(0)}`).join(', ')}\n`);
+    }
   }
 }
 process.stdout.write(`\nload average ${load()}\n`);

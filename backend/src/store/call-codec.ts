@@ -432,11 +432,29 @@ function writeNumber(v: number | string | null, perUnit = 1): void {
 }
 
 /**
- * The binary form of a chain's calls, a view of a reused buffer valid until the next call;
- * undefined when a call needs the JSON form (a fixed field that is no text, a lone surrogate).
+ * Starts a run of `encodeCallsBinary(..., true)`: their results all stay valid until the next run
+ * starts (or the next call without `append`), so a writer can bind a whole multi-row statement's
+ * blobs at once without copying each (a grown buffer leaves the earlier views on the old one).
  */
-export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, texts: TextTable): Uint8Array | undefined {
+export function startCallsRun(): void {
   pos = 0;
+}
+
+/**
+ * The binary form of a chain's calls, a view of a reused buffer valid until the next call (with
+ * `append`, until the next `startCallsRun`); undefined when a call needs the JSON form (a fixed
+ * field that is no text, a lone surrogate).
+ */
+export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, texts: TextTable, append = false): Uint8Array | undefined {
+  const start = append ? pos : 0;
+  pos = start;
+  if (writeCalls(calls, chainStartMs, texts)) return out.subarray(start, pos);
+  pos = start;
+  return undefined;
+}
+
+/** The binary form of the calls at `pos`; false when a call needs the JSON form. */
+function writeCalls(calls: readonly Call[], chainStartMs: number, texts: TextTable): boolean {
   room(RESERVE);
   out[pos++] = BINARY_VERSION;
   varint(calls.length);
@@ -448,7 +466,7 @@ export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, 
       typeof peerKind !== 'string' || typeof operation !== 'string' || typeof protocol !== 'string' || typeof status !== 'string' ||
       typeof name !== 'string'
     ) {
-      return undefined;
+      return false;
     }
     const source = call.source as unknown;
     const s = isRecord(source) ? source : NO_SOURCE;
@@ -460,7 +478,7 @@ export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, 
         (publicAddress === true ? FLAG_PUBLIC_ADDRESS : publicAddress === false ? FLAG_PRIVATE_ADDRESS : 0) |
         (call.pathOperation === true ? FLAG_PATH_OPERATION : 0),
     );
-    if (!writeSpanId(spanId) || !writeSpanId(parentSpanId) || !writeSpanId(text(call.serverSpanId))) return undefined;
+    if (!writeSpanId(spanId) || !writeSpanId(parentSpanId) || !writeSpanId(text(call.serverSpanId))) return false;
     if (
       !writeText(service, texts) || !writeText(peer, texts) || !writeText(peerKind, texts) || !writeText(operation, texts) ||
       !writeText(protocol, texts) || !writeText(status, texts) || !writeText(name, texts) ||
@@ -469,15 +487,15 @@ export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, 
       !writeText(text(s.cluster), texts) || !writeText(text(s.network), texts) || !writeText(text(s.clientAddress), texts) ||
       !writeText(text(s.userAgent), texts)
     ) {
-      return undefined;
+      return false;
     }
     writeNumber(ticks(call.startMs - chainStartMs), TICKS_PER_MS);
     writeNumber(ticks(call.durationMs), TICKS_PER_MS);
     writeNumber(inSlot('httpStatus', call.httpStatus) ? call.httpStatus! : null);
-    if (!writeText(text(call.errorCode), texts) || !writeText(text(call.version), texts) || !writeInline(text(call.auditId))) return undefined;
-    if (rest && !inline(JSON.stringify(rest))) return undefined;
+    if (!writeText(text(call.errorCode), texts) || !writeText(text(call.version), texts) || !writeInline(text(call.auditId))) return false;
+    if (rest && !inline(JSON.stringify(rest))) return false;
   }
-  return out.subarray(0, pos);
+  return true;
 }
 
 function decodeBinary(bytes: Uint8Array, chain: ChainOfCalls, texts: TextTable | undefined): Call[] {

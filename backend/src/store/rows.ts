@@ -33,6 +33,23 @@ export function acceptable(chain: Chain): Buffer | undefined {
   return traceIdToBytes(chain.traceId);
 }
 
+/**
+ * `acceptable` for the chains of one write in order: a trace's chains come together, so the
+ * bytes of a trace id that repeats the previous chain's are not decoded (and allocated) again.
+ */
+export function acceptableRun(): (chain: Chain) => Buffer | undefined {
+  let lastId: unknown;
+  let lastBytes: Buffer | undefined;
+  return (chain) => {
+    if (!chain || typeof chain.identity !== 'string' || !Array.isArray(chain.calls)) return undefined;
+    if (chain.traceId !== lastId) {
+      lastId = chain.traceId;
+      lastBytes = traceIdToBytes(chain.traceId);
+    }
+    return lastBytes;
+  };
+}
+
 /** A row of `identities`, with its number of distinct peers. */
 export interface IdentityRow {
   id: string;

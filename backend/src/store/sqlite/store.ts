@@ -5,9 +5,10 @@ import type { Chain, Logger, TraceSummary } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import { applyMigrations, loadMigrations, schemaVersion } from './migrate.js';
 import { traceIdToBytes } from '../trace-id.js';
-import { encodeCalls, encodeCallsBinary, type TextTable } from '../call-codec.js';
-import { acceptable, chainCounts, chainFromColumns, edgeFromRow, finite, identityFromRow, mergeTraceSummary, MAX_TRACE_SERVICES, receivedOf, type EdgeRow, type IdentityRow } from '../rows.js';
+import { encodeCalls, encodeCallsBinary, startCallsRun, type TextTable } from '../call-codec.js';
+import { acceptable, acceptableRun, chainCounts, chainFromColumns, edgeFromRow, finite, identityFromRow, mergeTraceSummary, MAX_TRACE_SERVICES, receivedOf, type EdgeRow, type IdentityRow } from '../rows.js';
 import type { EdgeRecord, IdentityRecord, PruneResult, WriteResult } from '../contracts.js';
+import { createRowInserter } from './multi-row.js';
 import { createTextSweep, type SweptTexts, type TextSweepOptions } from './text-sweep.js';
 
 
@@ -161,6 +162,13 @@ interface ChainRow {
   seq: number;
 }
 
+/** A summary's services as stored: at most MAX_TRACE_SERVICES, as texts (the array itself when it is that already). */
+function servicesOf(services: unknown): readonly string[] {
+  if (!Array.isArray(services)) return [];
+  if (services.length <= MAX_TRACE_SERVICES && services.every((s) => typeof s === 'string')) return services as string[];
+  return services.slice(0, MAX_TRACE_SERVICES).map(String);
+}
+
 /** The last `chains.seq` that the partial trace-id index of migration 090 covers (0 on a database created with it). */
 function indexedChainsUpTo(db: Database.Database): number {
   const sql = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'chains_by_trace_id_upto'").pluck().get() as string | undefined;
@@ -197,9 +205,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 }
 
 function createStore(db: Database.Database, path: string, sweep: TextSweepOptions): Store {
-  const insertChain = db.prepare(
-    'INSERT INTO chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-  );
+  // A write's chains and trace parts go in multi-row statements (multi-row.ts). Values are bound by
+  // position: binding by name looks each one up in an object (an upsert ~30% dearer).
+  const insertChains = createRowInserter(db, 'chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms)', 8);
+  // A write folds into a few dozen identities and edges: one statement each.
   const upsertIdentity = db.prepare(
     `INSERT INTO identities (id, kind, display_name, first_seen_ms, last_seen_ms, calls, chains)
      VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -268,9 +277,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
   // Retention deletes from the front of the append order, within a window of `maxRows` rows.
   const deleteOldTextChains = db.prepare('DELETE FROM chains_text WHERE seq IN (SELECT seq FROM chains_text ORDER BY seq LIMIT ?) AND end_ms < ?');
   const deleteOldChains = db.prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ?');
-  const insertPart = db.prepare(
-    'INSERT INTO trace_parts (trace_id, end_ms, first_chain, last_chain, start_ms, summary_end_ms, spans, services) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-  );
+  const insertParts = createRowInserter(db, 'trace_parts (trace_id, end_ms, first_chain, last_chain, start_ms, summary_end_ms, spans, services)', 8);
   // Summaries of both tables; every row of traces was written before those of trace_parts.
   const selectTraceSummary = db.prepare(
     `SELECT start_ms, end_ms, spans, services FROM (
@@ -364,8 +371,40 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     // Edges aggregated by identity, service, peer and operation in nested maps: no key string per call.
     const edges: EdgeAgg[] = [];
     const edgeIndex = new Map<string, Map<string, Map<string, Map<string, EdgeAgg>>>>();
+    // The chains queued in `insertChains` (their calls' blobs views of the codec's run, valid until
+    // the next `startCallsRun`): trace key, trace id bytes and end of each, for their parts once
+    // the insert tells their seqs (consecutive, ending at the last row's).
+    const queuedKeys: string[] = [];
+    const queuedIds: Buffer[] = [];
+    const queuedEnds: number[] = [];
+    const inserted = (last: number | undefined): void => {
+      if (last === undefined) return;
+      const first = last - queuedKeys.length + 1;
+      if (first <= upto) oldChains = true;
+      for (let i = 0; i < queuedKeys.length; i++) {
+        const seq = first + i;
+        const end = queuedEnds[i]!;
+        const part = parts.get(queuedKeys[i]!);
+        if (part) {
+          part.first = Math.min(part.first, seq);
+          part.last = Math.max(part.last, seq);
+          part.end = Math.max(part.end, end);
+        } else {
+          parts.set(queuedKeys[i]!, { id: queuedIds[i]!, end, first: seq, last: seq, summarised: false });
+        }
+      }
+      queuedKeys.length = 0;
+      queuedIds.length = 0;
+      queuedEnds.length = 0;
+      startCallsRun();
+    };
+    // A write that threw may have left rows queued (rolled back with its transaction).
+    insertChains.clear();
+    insertParts.clear();
+    startCallsRun();
+    const accept = acceptableRun();
     for (const chain of chains) {
-      const traceId = acceptable(chain);
+      const traceId = accept(chain);
       if (!traceId) {
         result.rejected++;
         continue;
@@ -373,21 +412,16 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
       const calls = chain.calls;
       const start = finite(chain.startMs);
       const end = finite(chain.endMs, start);
-      const stored = encodeCallsBinary(calls, start, texts) ?? encodeCalls(calls, start);
+      const stored = encodeCallsBinary(calls, start, texts, true) ?? encodeCalls(calls, start);
       const displayName = chain.displayName ?? null;
-      const seq = Number(insertChain.run(
+      insertChains.values.push(
         traceId, texts.numberOf(chain.identity), texts.numberOf(String(chain.identityKind)),
         displayName === null ? null : texts.numberOf(String(displayName)), start, end, stored, receivedOf(chain),
-      ).lastInsertRowid);
-      if (seq <= upto) oldChains = true;
-      const part = parts.get(chain.traceId);
-      if (part) {
-        part.first = Math.min(part.first, seq);
-        part.last = Math.max(part.last, seq);
-        part.end = Math.max(part.end, end);
-      } else {
-        parts.set(chain.traceId, { id: traceId, end, first: seq, last: seq, summarised: false });
-      }
+      );
+      queuedKeys.push(chain.traceId);
+      queuedIds.push(traceId);
+      queuedEnds.push(end);
+      inserted(insertChains.queued());
       result.chains++;
       result.calls += calls.length;
 
@@ -445,7 +479,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
         }
       }
     }
-    // Positional values: binding by name looks each one up in the object (upsert ~30% dearer).
+    inserted(insertChains.flush());
     for (const r of identities.values()) upsertIdentity.run(r.id, r.kind, r.displayName, r.first, r.last, r.calls, r.chains);
     for (const e of edges) upsertEdge.run(e.identity, e.service, e.peer, e.operation, e.peerKind, e.external, e.count, e.first, e.last);
     writeParts(parts, traces);
@@ -456,22 +490,29 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
   const writeParts = (parts: Map<string, TracePart>, traces: readonly TraceSummary[] | undefined): void => {
     if (traces) {
       for (const t of traces) {
-        const id = t && traceIdToBytes(t.traceId);
+        // A part is keyed by the trace id as given, so a summary that finds one has its bytes.
+        const part = t ? parts.get(t.traceId) : undefined;
+        const id = part ? part.id : t && traceIdToBytes(t.traceId);
         if (!id) continue;
         const start = finite(t.startMs);
         const end = finite(t.endMs, start);
-        const services = Array.isArray(t.services) ? t.services.slice(0, MAX_TRACE_SERVICES).map(String) : [];
         const spans = Math.max(0, Math.floor(finite(t.spans)));
-        const part = parts.get(t.traceId);
+        const services = JSON.stringify(servicesOf(t.services));
         if (part && !part.summarised) {
           part.summarised = true;
-          insertPart.run(id, Math.max(end, part.end), part.first, part.last, start, end, spans, JSON.stringify(services));
+          insertParts.values.push(id, Math.max(end, part.end), part.first, part.last, start, end, spans, services);
         } else {
-          insertPart.run(id, end, null, null, start, end, spans, JSON.stringify(services));
+          insertParts.values.push(id, end, null, null, start, end, spans, services);
         }
+        insertParts.queued();
       }
     }
-    for (const part of parts.values()) if (!part.summarised) insertPart.run(part.id, part.end, part.first, part.last, null, null, null, null);
+    for (const part of parts.values()) {
+      if (part.summarised) continue;
+      insertParts.values.push(part.id, part.end, part.first, part.last, null, null, null, null);
+      insertParts.queued();
+    }
+    insertParts.flush();
   };
 
   const replaceBody = (traceId: string, chains: readonly Chain[]): WriteResult => {
