@@ -136,6 +136,45 @@ describe('store', () => {
     expect(store.traceChains(traceId(3))).toEqual([other]);
   });
 
+  it('stores a write of many chains and traces across its multi-row statements, in order, and none of a write that fails midway', async () => {
+    const { store } = await fresh();
+    // 157 traces of one to three chains (a trace's chains straddle the 64-row statements), and
+    // summaries for every other trace and for three traces without chains.
+    const chains = [];
+    const summaries = [];
+    for (let t = 1; t <= 157; t++) {
+      for (let k = 0; k < 1 + (t % 3); k++) chains.push(chain(traceId(t), `svc:s${t % 7}`, [[`p${k}`, `GET /t${t}/${k}`]], 1_000_000 + t * 10 + k));
+      if (t % 2 === 0) summaries.push({ traceId: traceId(t), startMs: 1_000_000 + t * 10, endMs: 1_000_000 + t * 10 + 9, spans: 2 + (t % 3), services: [`s${t % 7}`] });
+    }
+    for (let t = 900; t < 903; t++) summaries.push({ traceId: traceId(t), startMs: 5, endMs: 6, spans: 1, services: ['lone'] });
+    expect(chains.length).toBeGreaterThan(64 * 4);
+    expect(store.writeChains(chains, summaries)).toEqual({ chains: chains.length, calls: chains.length, rejected: 0 });
+    for (let t = 1; t <= 157; t++) {
+      expect(store.traceChains(traceId(t))).toEqual(chains.filter((c) => c.traceId === traceId(t)));
+      const summary = store.traceSummary(traceId(t));
+      if (t % 2 === 0) expect(summary).toEqual(summaries.find((s) => s.traceId === traceId(t)));
+      else expect(summary).toBeUndefined();
+    }
+    expect(store.traceSummary(traceId(901))).toEqual({ traceId: traceId(901), startMs: 5, endMs: 6, spans: 1, services: ['lone'] });
+    // Rows in the order given, their parts' chain ranges exact.
+    const rows = store.db.prepare('SELECT seq FROM chains ORDER BY seq').pluck().all() as number[];
+    expect(rows).toEqual(rows.map((_, i) => rows[0]! + i));
+    const parts = store.db.prepare('SELECT count(*) FROM trace_parts').pluck().get();
+    expect(parts).toBe(157 + 3);
+
+    // A row refused in the middle of a 64-row statement: nothing of that write is kept.
+    store.db.exec("CREATE TEMP TRIGGER refuse BEFORE INSERT ON chains WHEN new.start_ms = 7000070 BEGIN SELECT RAISE(FAIL, 'refused'); END");
+    const failing = Array.from({ length: 100 }, (_, i) => chain(traceId(2000 + i), 'svc:late', [['x', 'GET /x']], 7_000_000 + i));
+    expect(() => store.writeChains(failing, [{ traceId: traceId(2000), startMs: 1, endMs: 2, spans: 1, services: [] }])).toThrow(/refused/);
+    store.db.exec('DROP TRIGGER refuse');
+    expect(store.recentChains('svc:late', 10)).toEqual([]);
+    expect(store.traceSummary(traceId(2000))).toBeUndefined();
+    expect(store.db.prepare('SELECT count(*) FROM chains').pluck().get()).toBe(chains.length);
+    // The next write starts clean.
+    expect(store.writeChains(failing.slice(0, 3))).toEqual({ chains: 3, calls: 3, rejected: 0 });
+    expect(store.traceChains(traceId(2001))).toEqual([failing[1]]);
+  });
+
   it('writes and replaces within a caller\'s open transaction only, rolled back with it', async () => {
     const { store } = await fresh();
     const { writeInTransaction } = store;
