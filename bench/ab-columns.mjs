@@ -4,7 +4,9 @@
 // requests with the pipeline's keep (objects before, columns after when the build has them), holds
 // every span pending in a stitcher, then completes and derives every trace. Reports CPU µs per
 // span by stage (median of the rounds), the heap held per pending span (after a full collection)
-// and the after/before ratios.
+// and the after/before ratios. The `copy` stage copies every client and producer span out of its
+// request (copySpan, as derive does for the client spans it remembers) and reports the heap each
+// copy holds.
 //
 //   npm run build && node --expose-gc bench/ab-columns.mjs --before ../columnar-base [--rounds 7] [--requests 300] [--shape 4|8|40]
 import { join, resolve } from 'node:path';
@@ -55,6 +57,7 @@ function pass({ proto, processor }) {
   const stitcher = processor.createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
   for (const d of decoded) stitcher.add(d);
   lap('stitch');
+  const decodedForCopies = decoded.slice();
   decoded.length = 0;
   globalThis.gc();
   globalThis.gc();
@@ -62,6 +65,19 @@ function pass({ proto, processor }) {
   const held = (mem1.heapUsed - heap0) / spans;
   // The columns' typed arrays live outside the heap (array buffers).
   const heldAll = (mem1.heapUsed + mem1.arrayBuffers - heap0 - mem0.arrayBuffers) / spans;
+  // What derive does for each client span it remembers (copySpan: columns of its own), for every
+  // client and producer span of the requests, held until the pass ends.
+  let copies = [];
+  const heapBeforeCopies = process.memoryUsage().heapUsed;
+  c = cpu();
+  for (const d of decodedForCopies) for (let i = 0; i < d.spanCount; i++) if (d.kinds[i] === 3 || d.kinds[i] === 4) copies.push(d.copySpan(i));
+  lap('copy');
+  decodedForCopies.length = 0;
+  globalThis.gc();
+  globalThis.gc();
+  const copyHeld = (process.memoryUsage().heapUsed - heapBeforeCopies) / copies.length;
+  const copyCount = copies.length;
+  copies = [];
   c = cpu();
   const traces = stitcher.flush();
   lap('complete');
@@ -71,7 +87,7 @@ function pass({ proto, processor }) {
   const derive = processor.deriveItems ? (trace) => processor.deriveItems(trace, resolver) : (trace) => processor.deriveTrace(trace.spans, resolver);
   for (const trace of traces) calls += derive(trace).calls.length;
   lap('derive');
-  return { t, held, heldAll, calls };
+  return { t, held, heldAll, calls, copyHeld, copyCount };
 }
 
 const results = { before: [], after: [] };
@@ -81,7 +97,7 @@ for (let r = 0; r < rounds; r++) {
   for (const name of r % 2 ? ['after', 'before'] : ['before', 'after']) results[name].push(pass(sides[name]));
 }
 const calls = new Set([...results.before, ...results.after].map((x) => x.calls));
-const stages = ['decode', 'stitch', 'complete', 'derive'];
+const stages = ['decode', 'stitch', 'copy', 'complete', 'derive'];
 const row = (label, f) => `${label.padEnd(22)} ${f('before').padStart(9)} ${f('after').padStart(9)}`;
 const med = (name, stage) => median(results[name].map((x) => x.t[stage]));
 const total = (name) => median(results[name].map((x) => stages.reduce((n, s) => n + x.t[s], 0)));
@@ -92,4 +108,6 @@ const heldMed = (n) => median(results[n].map((x) => x.held));
 out.push(row('heap bytes/pending span', (n) => heldMed(n).toFixed(0)) + `   ratio ${(heldMed('after') / heldMed('before')).toFixed(2)}`);
 const allMed = (n) => median(results[n].map((x) => x.heldAll));
 out.push(row('+ array buffers', (n) => allMed(n).toFixed(0)) + `   ratio ${(allMed('after') / allMed('before')).toFixed(2)}`);
+const copyMed = (n) => median(results[n].map((x) => x.copyHeld));
+out.push(row(`heap bytes/copy (${results.after[0].copyCount})`, (n) => copyMed(n).toFixed(0)) + `   ratio ${(copyMed('after') / copyMed('before')).toFixed(2)}`);
 process.stdout.write(`${out.join('\n')}\n`);

@@ -86,6 +86,14 @@ describe('columnar decoder', () => {
     expect(copy.spanCount).toBe(1);
     expect(dump(copy).spans[0]).toEqual(dump(cols).spans[17]);
     expect(copy.attrRefs.length).toBeLessThan(cols.attrRefs.length / 10);
+    // Copies of spans of the same shapes share what depends only on the shapes; a copy of a copy
+    // reads the same; every span's copy reads as the span.
+    const again = cols.copySpan(17);
+    expect(again.attrStart).toBe(copy.attrStart);
+    expect(again.ids).not.toBe(copy.ids);
+    expect(dump(copy.copySpan(0)).spans[0]).toEqual(dump(cols).spans[17]);
+    const all = dump(cols).spans;
+    for (let i = 0; i < cols.spanCount; i++) expect(dump(cols.copySpan(i)).spans[0]).toEqual(all[i]);
   });
 
   it('rejects, merges and limits as the object decoder does', () => {

@@ -159,7 +159,10 @@ export class SpanColumns {
   readonly shapeLetters: Uint32Array;
   /** Per shape: bit `key & 31` of each of its keys. */
   readonly shapeMasks: Uint32Array;
-  private readonly resourceViews: (ColumnAttrs | undefined)[];
+  /** Made on first use: most copies (copySpan) are never read by resource. */
+  private resourceViews: (ColumnAttrs | undefined)[] | undefined = undefined;
+  /** The arrays copies of spans share, by pair of shapes (see copyOfSpan); made on first copy. */
+  private copies: Map<number, CopyParts> | undefined = undefined;
 
   constructor(
     readonly spanCount: number,
@@ -205,7 +208,15 @@ export class SpanColumns {
     this.shapeKeys = keys;
     this.shapeLetters = letters;
     this.shapeMasks = masks;
-    this.resourceViews = new Array<ColumnAttrs | undefined>(resourceCount).fill(undefined);
+  }
+
+  /** The arrays shared by the copies of spans of shape `spanShape` with a resource of shape `resShape`. */
+  copyPartsOf(spanShape: number, resShape: number): CopyParts {
+    const key = spanShape * this.shapeLetters.length + resShape;
+    const copies = (this.copies ??= new Map());
+    let parts = copies.get(key);
+    if (parts === undefined) copies.set(key, (parts = copyParts(this, spanShape, resShape)));
+    return parts;
   }
 
   /** The letters of an owner (see AttrReader.letters). */
@@ -294,8 +305,9 @@ export class SpanColumns {
 
   /** The attributes of resource r: one reader per resource, so per-resource memos hit. */
   resourceAttrs(r: number): ColumnAttrs {
-    let view = this.resourceViews[r];
-    if (view === undefined) this.resourceViews[r] = view = new ColumnAttrs(this, this.spanCount + r);
+    const views = (this.resourceViews ??= new Array<ColumnAttrs | undefined>(this.resourceCount).fill(undefined));
+    let view = views[r];
+    if (view === undefined) views[r] = view = new ColumnAttrs(this, this.spanCount + r);
     return view;
   }
 
@@ -323,9 +335,18 @@ export class SpanColumns {
 // ---- building ---------------------------------------------------------------------------------
 
 /**
- * Span i of `from` and its resource, in exactly sized columns of their own. Written out rather than
- * through a ColumnsBuilder: a builder's first arrays (sized for a request) were 2.3% of the pipeline
- * thread's profile when made for every remembered span (2026-12-06).
+ * Span i of `from` and its resource, in columns of their own. Written out rather than through a
+ * ColumnsBuilder: a builder's first arrays (sized for a request) were 2.3% of the pipeline thread's
+ * profile when made for every remembered span (2026-12-06).
+ *
+ * Derive keeps such a copy for each client span it remembers (up to 50,000 by default, each for up
+ * to a minute), so a copy makes as few objects as it can (measured with bench/ab-columns.mjs: 18
+ * objects and ~3.3 KB of heap per copy before): its ids and trace id in one 32-byte array (the
+ * trace id is "trace 1" of that array), its start, end, name and values; the arrays that depend only
+ * on the two shapes (offsets, keys, letters, masks, references) are shared by the copies of the
+ * same request with the same pair of shapes, and the one-span indexes and 8-bit kinds and statuses
+ * are shared constants. Typed arrays are made with a length and filled (on-heap when small): `slice`
+ * and `of` gave each its own array buffer.
  */
 function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
   const res = from.spanCount + from.resourceOf[i]!;
@@ -333,41 +354,89 @@ function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
   const s1 = from.attrStart[i + 1]!;
   const r0 = from.attrStart[res]!;
   const r1 = from.attrStart[res + 1]!;
-  const spanSize = s1 - s0;
-  const spanShape = from.shapeOf[i]!;
-  const resShape = from.shapeOf[res]!;
-  const keys = new Uint16Array(spanSize + r1 - r0);
-  keys.set(from.shapeKeys.subarray(from.shapeStart[spanShape], from.shapeStart[spanShape]! + spanSize));
-  keys.set(from.shapeKeys.subarray(from.shapeStart[resShape], from.shapeStart[resShape]! + r1 - r0), spanSize);
-  const values: AttrValue[] = [];
-  for (let j = s0; j < s1; j++) values.push(from.attrValue(j));
-  for (let j = r0; j < r1; j++) values.push(from.attrValue(j));
+  const parts = from.copyPartsOf(from.shapeOf[i]!, from.shapeOf[res]!);
+  const values = new Array<AttrValue>(s1 - s0 + r1 - r0);
+  let v = 0;
+  for (let j = s0; j < s1; j++) values[v++] = from.attrValue(j);
+  for (let j = r0; j < r1; j++) values[v++] = from.attrValue(j);
+  const ids = new Uint8Array(ID_BYTES_PER_SPAN + TRACE_ID_BYTES);
+  const src = from.ids;
   const at = i * ID_BYTES_PER_SPAN;
+  for (let k = 0; k < ID_BYTES_PER_SPAN; k++) ids[k] = src[at + k]!;
+  const traces = from.traceIds;
   const trace = from.traceOf[i]! * TRACE_ID_BYTES;
-  const kind = from.kind(i);
-  const status = from.status(i);
+  for (let k = 0; k < TRACE_ID_BYTES; k++) ids[ID_BYTES_PER_SPAN + k] = traces[trace + k]!;
+  const starts = new Float64Array(1);
+  starts[0] = from.starts[i]!;
+  const ends = new Float64Array(1);
+  ends[0] = from.ends[i]!;
   return new SpanColumns(
     1,
     1,
-    from.ids.slice(at, at + ID_BYTES_PER_SPAN),
-    new Uint16Array(1),
-    from.traceIds.slice(trace, trace + TRACE_ID_BYTES),
+    ids,
+    TRACE_ONE,
+    ids,
     [from.names[i]!],
-    Int8Array.of(clampInt8(kind)),
-    Int8Array.of(clampInt8(status)),
-    Float64Array.of(from.starts[i]!),
-    Float64Array.of(from.ends[i]!),
-    new Uint16Array(1),
-    keys.length <= 0xffff ? Uint16Array.of(0, spanSize, keys.length) : Uint32Array.of(0, spanSize, keys.length),
-    keys,
-    identityRefs(keys.length),
+    INT8[from.kinds[i]! + 128]!,
+    INT8[from.statuses[i]! + 128]!,
+    starts,
+    ends,
+    INDEX_ZERO,
+    parts.attrStart,
+    parts.keys,
+    parts.refs,
     values,
-    Uint32Array.of(from.shapeLetters[spanShape]!, from.shapeLetters[resShape]!),
-    Uint32Array.of(from.shapeMasks[spanShape]!, from.shapeMasks[resShape]!),
+    parts.letters,
+    parts.masks,
     0,
     '',
-    from.wide === undefined ? undefined : wideOf(kind, status, 0),
+    from.wide === undefined ? undefined : wideOf(from.kind(i), from.status(i), 0),
+    OWNERS_OF_COPY,
   );
+}
+
+/** The arrays of a copied span (copyOfSpan) that depend only on its shape and its resource's. */
+export interface CopyParts {
+  attrStart: IndexColumn;
+  keys: Uint16Array;
+  refs: IndexColumn;
+  letters: Uint32Array;
+  masks: Uint32Array;
+}
+
+/** Shared by copies, never written: index 0, index 1 (a copy's trace id follows its ids), owners 0 and 1. */
+const INDEX_ZERO = new Uint16Array(1);
+const TRACE_ONE = Uint16Array.from([1]);
+const OWNERS_OF_COPY = Uint16Array.from([0, 1]);
+/** INT8[v + 128]: a one-element Int8Array holding v. */
+const INT8 = Array.from({ length: 256 }, (_, v) => Int8Array.from([v - 128]));
+/** identityRefs(n) for small n, shared. */
+const IDENTITY: IndexColumn[] = [];
+
+function sharedIdentityRefs(n: number): IndexColumn {
+  if (n >= 1024) return identityRefs(n);
+  return (IDENTITY[n] ??= identityRefs(n));
+}
+
+function copyParts(from: SpanColumns, spanShape: number, resShape: number): CopyParts {
+  const a0 = from.shapeStart[spanShape]!;
+  const spanSize = from.shapeStart[spanShape + 1]! - a0;
+  const b0 = from.shapeStart[resShape]!;
+  const resSize = from.shapeStart[resShape + 1]! - b0;
+  const total = spanSize + resSize;
+  const keys = new Uint16Array(total);
+  for (let k = 0; k < spanSize; k++) keys[k] = from.shapeKeys[a0 + k]!;
+  for (let k = 0; k < resSize; k++) keys[spanSize + k] = from.shapeKeys[b0 + k]!;
+  const attrStart = total <= 0xffff ? new Uint16Array(3) : new Uint32Array(3);
+  attrStart[1] = spanSize;
+  attrStart[2] = total;
+  const letters = new Uint32Array(2);
+  letters[0] = from.shapeLetters[spanShape]!;
+  letters[1] = from.shapeLetters[resShape]!;
+  const masks = new Uint32Array(2);
+  masks[0] = from.shapeMasks[spanShape]!;
+  masks[1] = from.shapeMasks[resShape]!;
+  return { attrStart, keys, refs: sharedIdentityRefs(total), letters, masks };
 }
 
 /** The side table of a span's kind and status when either does not fit 8 bits (else undefined). */
