@@ -574,10 +574,16 @@ export function chainSurprisalOf(b: Baseline, path: readonly string[], calls: re
   const known = b.entries.operation;
   let totals: ReadonlyMap<string, number> | undefined;
   let max: number | undefined;
+  const isKnown = (op: string): boolean => op === START || op === END || known.has(bound(op));
+  // Each operation looked up once: a step's `to` is the next step's `from`.
+  let fromKnown = path.length > 0 && isKnown(path[0]!);
   for (let i = 1; i < path.length; i++) {
     const from = path[i - 1]!;
     const to = path[i]!;
-    if ((from !== START && from !== END && !known.has(bound(from))) || (to !== START && to !== END && !known.has(bound(to)))) continue;
+    const toKnown = isKnown(to);
+    const between = fromKnown && toKnown;
+    fromKnown = toKnown;
+    if (!between) continue;
     if (from === to && calls[i - 2]?.status === 'error') continue;
     // Built where scoreSteps builds them (at the first step it scores).
     totals ??= transitionTotals(b);

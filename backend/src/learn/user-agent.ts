@@ -74,8 +74,13 @@ const NON_HUMAN_ID = [
   /\/sa\//i,
 ];
 
+/** Identity ids tested against NON_HUMAN_ID so far; cleared whenever it holds MAX_CACHED_USER_AGENTS. */
+const nonHumanIds = new Map<string, boolean>();
+
 /** True when the identity is a machine identity (so human software driving it is misuse). */
 export function isNonHumanIdentity(identity: string, kind: string): boolean {
   if (NON_HUMAN_KINDS.has(kind)) return true;
-  return NON_HUMAN_ID.some((re) => re.test(identity));
+  // `credential-reuse` asks at every chain: the ids' patterns are tested once per identity.
+  const known = nonHumanIds.get(identity);
+  return known ?? remember(nonHumanIds, identity, NON_HUMAN_ID.some((re) => re.test(identity)));
 }
