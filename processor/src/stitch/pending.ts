@@ -1,5 +1,6 @@
 import type { SpanColumns } from '@conduct/proto';
 import type { SpanItems } from '../calls/trace-table.js';
+import { ID_BYTES, sameId } from './id-bytes.js';
 
 /**
  * The pending spans of one request, linked trace by trace: the span after span i in its trace is
@@ -26,15 +27,16 @@ const INITIAL_SLOTS = 1_024;
  * The state of every pending trace, as columns indexed by the trace's slot: no object per trace.
  * An object per trace with three doubles (last arrival, newest end, heap key) was four objects per
  * trace (the doubles boxed as heap numbers) that lived as long as the trace, for V8's marking to
- * visit; here the numbers sit in typed arrays (outside the garbage collector's object graph) and
- * only the trace id and the two links are references. A slot is reused once its trace completed;
- * `serial` tells one use of a slot from the next (watermark heap entries carry it).
+ * visit, and the trace id's hex text and a Map entry kept it. Here the numbers and the id's bytes
+ * sit in typed arrays (outside the garbage collector's object graph), slots are found by id bytes
+ * through an open-addressing index, and only the two links are references. A slot is reused once
+ * its trace completed; `serial` tells one use of a slot from the next (watermark heap entries
+ * carry it), and increases with the order traces were opened.
  *
  * Written by hand, as columns of one object, for the hot path of `add` (issue 19): fields of a
  * class per trace are slow to make on Node 20, and each was a long-lived object.
  */
 export class TraceSlots {
-  traceId: string[] = [];
   /** Its spans, from the first at (firstOf, first) to the last at (lastOf, last), linked through their requests' Links. */
   firstOf: Links[] = [];
   lastOf: Links[] = [];
@@ -51,19 +53,40 @@ export class TraceSlots {
   late = new Int8Array(INITIAL_SLOTS);
   /** 1 once in the watermark heap (from the end of the first add that touched it). */
   queued = new Uint8Array(INITIAL_SLOTS);
+  /** The trace id's bytes, 16 per slot, and their hash. */
+  ids = new Uint8Array(INITIAL_SLOTS * ID_BYTES);
+  hashes = new Int32Array(INITIAL_SLOTS);
+  /** Open addressing on the id hash: slot + 1, 0 empty; at most half full. */
+  private index = new Int32Array(2 * INITIAL_SLOTS);
   private free: number[] = [];
   /** Slots ever handed out (the rest of the arrays is unused). */
   private used = 0;
   private serials = 0;
+  /** Slots in use. */
+  size = 0;
 
-  /** A slot for a new pending trace with no spans yet. */
-  open(traceId: string, late: number): number {
+  /** The slot of the pending trace whose id is at bytes[at, at + 16) (hash: idHash of it), or -1. */
+  find(bytes: Uint8Array, at: number, hash: number): number {
+    const index = this.index;
+    const mask = index.length - 1;
+    for (let s = hash & mask; index[s] !== 0; s = (s + 1) & mask) {
+      const slot = index[s]! - 1;
+      if (this.hashes[slot] === hash && sameId(this.ids, slot * ID_BYTES, bytes, at)) return slot;
+    }
+    return -1;
+  }
+
+  /** A slot for a new pending trace (not pending now) with no spans yet. */
+  open(bytes: Uint8Array, at: number, hash: number, late: number): number {
     let slot = this.free.pop();
     if (slot === undefined) {
       if (this.used === this.first.length) this.grow(2 * this.used);
       slot = this.used++;
     }
-    this.traceId[slot] = traceId;
+    const ids = this.ids;
+    for (let k = 0; k < ID_BYTES; k++) ids[slot * ID_BYTES + k] = bytes[at + k]!;
+    this.hashes[slot] = hash;
+    this.insert(slot);
     this.firstOf[slot] = NO_LINKS;
     this.lastOf[slot] = NO_LINKS;
     this.count[slot] = 0;
@@ -71,6 +94,7 @@ export class TraceSlots {
     this.serial[slot] = ++this.serials;
     this.late[slot] = late;
     this.queued[slot] = 0;
+    this.size++;
     return slot;
   }
 
@@ -111,17 +135,24 @@ export class TraceSlots {
 
   /** Frees `slot` (its spans taken): heap and activity entries of it are stale from now on. */
   close(slot: number): void {
-    this.traceId[slot] = '';
+    this.remove(slot);
     this.firstOf[slot] = this.lastOf[slot] = NO_LINKS;
     this.touch[slot] = 0;
     this.serial[slot] = 0;
     this.free.push(slot);
+    this.size--;
+  }
+
+  /** The slots in use, in the order their traces were opened. */
+  inOpeningOrder(): number[] {
+    const open: number[] = [];
+    for (let slot = 0; slot < this.used; slot++) if (this.serial[slot] !== 0) open.push(slot);
+    return open.sort((a, b) => this.serial[a]! - this.serial[b]!);
   }
 
   /** Back to the first size; only when no slot is in use. */
   reset(): void {
     const fresh = new TraceSlots();
-    this.traceId = fresh.traceId;
     this.firstOf = fresh.firstOf;
     this.lastOf = fresh.lastOf;
     this.first = fresh.first;
@@ -133,8 +164,36 @@ export class TraceSlots {
     this.serial = fresh.serial;
     this.late = fresh.late;
     this.queued = fresh.queued;
+    this.ids = fresh.ids;
+    this.hashes = fresh.hashes;
+    this.index = fresh.index;
     this.free = [];
     this.used = 0;
+    this.size = 0;
+  }
+
+  private insert(slot: number): void {
+    const index = this.index;
+    const mask = index.length - 1;
+    let s = this.hashes[slot]! & mask;
+    while (index[s] !== 0) s = (s + 1) & mask;
+    index[s] = slot + 1;
+  }
+
+  /** Takes `slot` out of the index, moving back the entries after it that its place would hide (linear probing). */
+  private remove(slot: number): void {
+    const index = this.index;
+    const mask = index.length - 1;
+    let hole = this.hashes[slot]! & mask;
+    while (index[hole] !== slot + 1) hole = (hole + 1) & mask;
+    for (let s = (hole + 1) & mask; index[s] !== 0; s = (s + 1) & mask) {
+      const home = this.hashes[index[s]! - 1]! & mask;
+      // The entry at s stays when its home lies cyclically in (hole, s]; else it moves into the hole.
+      if (hole <= s ? hole < home && home <= s : hole < home || home <= s) continue;
+      index[hole] = index[s]!;
+      hole = s;
+    }
+    index[hole] = 0;
   }
 
   private grow(size: number): void {
@@ -147,6 +206,10 @@ export class TraceSlots {
     this.serial = grown(this.serial, new Float64Array(size));
     this.late = grown(this.late, new Int8Array(size));
     this.queued = grown(this.queued, new Uint8Array(size));
+    this.ids = grown(this.ids, new Uint8Array(size * ID_BYTES));
+    this.hashes = grown(this.hashes, new Int32Array(size));
+    this.index = new Int32Array(2 * size);
+    for (let slot = 0; slot < this.used; slot++) if (this.serial[slot] !== 0) this.insert(slot);
   }
 }
 

@@ -2,6 +2,7 @@ import type { SpanColumns } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
 import { dropDuplicateSpans, SpanIndex, type SpanItems } from '../calls/trace-table.js';
 import { Links, TraceSlots, WatermarkHeap } from './pending.js';
+import { idHash } from './id-bytes.js';
 import type { RecentClientsConfig } from './recent-clients.js';
 import { Recency } from './recency.js';
 import { CompletedIds } from './completed-ids.js';
@@ -173,25 +174,23 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const windowMs = Math.max(0, config.lateTraceWindowMs ?? DEFAULT_LATE_TRACE_WINDOW_MS);
   const startedMs = clock.now();
   const futureSkewMs = config.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
-  // Each pending trace's slot in `slots`, by trace id: the Map holds a small integer, no object.
-  const pending = new Map<string, number>();
+  // Each pending trace's state, in a slot found by the trace id's bytes (no text made for it until it completes).
   const slots = new TraceSlots();
   // Least recently active first, for the idle check, early completion and flush (items are slots).
   const activity = new Recency<number>();
   const isLatestActivity = (slot: number, seq: number) => slots.touch[slot] === seq;
-  const activityByAge = () => [...pending.values()].sort((a, b) => slots.touch[a]! - slots.touch[b]!).map((slot) => [slot, slots.touch[slot]!] as const);
+  const activityByAge = () => slots.inOpeningOrder().sort((a, b) => slots.touch[a]! - slots.touch[b]!).map((slot) => [slot, slots.touch[slot]!] as const);
   // Recently completed trace ids (to tell late spans), each with the time of its latest completion.
   const completedIds = new CompletedIds();
   /** Completion time of the newest id forgotten to stay within `remembered`. */
   let forgottenMs = -Infinity;
-  const rememberCompleted = (traceId: string, now: number) => {
-    completedIds.note(traceId, now);
+  const rememberCompleted = (slot: number, now: number) => {
+    completedIds.note(slots.ids, slot * TRACE_ID_BYTES, now, slots.hashes[slot]);
     while (completedIds.size > remembered) forgottenMs = completedIds.forgetOldest();
-    completedIds.compact();
   };
   /** What is known of earlier parts of a trace whose span arrives with no pending entry (an index of LATE_PARTS, or NOT_LATE). */
-  const latePartOf = (traceId: string, now: number): number => {
-    const doneMs = remembered > 0 ? completedIds.timeOf(traceId) : undefined;
+  const latePartOf = (bytes: Uint8Array, at: number, hash: number, now: number): number => {
+    const doneMs = remembered > 0 ? completedIds.timeOf(bytes, at, hash) : undefined;
     if (doneMs !== undefined) return now - doneMs <= windowMs ? JOINS : FRAGMENT;
     const since = now - windowMs;
     return forgottenMs >= since || (config.earlierPartsStored === true && startedMs > since) ? MAYBE : NOT_LATE;
@@ -216,18 +215,18 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const byTrace: number[] = [];
 
   const complete = (slot: number, reason: CompletionReason, out: CompletedTrace[]) => {
-    const traceId = slots.traceId[slot]!;
     const late = slots.late[slot]!;
-    pending.delete(traceId);
     const held = slots.count[slot]!;
     const items = slots.takeItems(slot);
+    // Its id as text, made once now from its first span (the spans of a trace share the id).
+    const traceId = (items[0] as SpanColumns).traceId(items[1] as number);
+    if (remembered > 0) rememberCompleted(slot, clock.now());
     slots.close(slot);
     // A span id seen twice in a trace is the same span sent again (a sender's retry after an
     // answer it never got, replayed by the journal too): it is kept once.
     duplicateSpans += dropDuplicateSpans(items, ids);
     pendingSpans -= held;
     completed[reason]++;
-    if (remembered > 0) rememberCompleted(traceId, clock.now());
     out.push(new CompletedTrace(traceId, items, reason, late === NOT_LATE ? undefined : LATE_PARTS[late]));
   };
 
@@ -244,9 +243,11 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
       if (maxEndMs < mark) complete(slot, 'watermark', out);
       else heap.push(maxEndMs, slot, serial);
     }
-    if (heap.length > 2 * pending.size + 1024) {
+    if (heap.length > 2 * slots.size + 1024) {
       heap.length = 0;
-      for (const slot of pending.values()) heap.push(slots.maxEndMs[slot]!, slot, slots.serial[slot]!);
+      // Pushed in the order the traces were opened (a Map's insertion order did it before): ties
+      // between keys then come out as they did.
+      for (const slot of slots.inOpeningOrder()) heap.push(slots.maxEndMs[slot]!, slot, slots.serial[slot]!);
     }
   };
 
@@ -256,17 +257,16 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     let touchedCount = 0;
     const links = new Links(data);
     const traceOf = data.traceOf;
+    const traceIds = data.traceIds;
     const traces = data.traceIds.length / TRACE_ID_BYTES;
     while (byTrace.length < traces) byTrace.push(-1);
     for (let i = 0; i < data.spanCount; i++) {
       let slot = byTrace[traceOf[i]!]!;
       if (slot < 0) {
-        const traceId = data.traceId(i);
-        const found = pending.get(traceId);
-        if (found === undefined) {
-          slot = slots.open(traceId, latePartOf(traceId, now));
-          pending.set(traceId, slot);
-        } else slot = found;
+        const at = traceOf[i]! * TRACE_ID_BYTES;
+        const hash = idHash(traceIds, at);
+        slot = slots.find(traceIds, at, hash);
+        if (slot < 0) slot = slots.open(traceIds, at, hash, latePartOf(traceIds, at, hash, now));
         byTrace[traceOf[i]!] = slot;
         touched[touchedCount++] = slot;
       }
@@ -298,7 +298,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
         complete(slot, 'evicted', out);
       }
     }
-    activity.compact(pending.size, activityByAge);
+    activity.compact(slots.size, activityByAge);
     return out;
   };
 
@@ -308,7 +308,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     for (let slot = activity.oldest(isLatestActivity); slot !== undefined && slots.lastArrivalMs[slot]! <= cutoff; slot = activity.oldest(isLatestActivity)) {
       complete(slot, 'idle', out);
     }
-    activity.compact(pending.size, activityByAge);
+    activity.compact(slots.size, activityByAge);
     return out;
   };
 
@@ -326,7 +326,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     add,
     tick,
     flush,
-    stats: () => ({ pendingTraces: pending.size, pendingSpans, completed: { ...completed }, lateSpans, duplicateSpans, watermarkMs: watermark() }),
+    stats: () => ({ pendingTraces: slots.size, pendingSpans, completed: { ...completed }, lateSpans, duplicateSpans, watermarkMs: watermark() }),
     checkIntervalMs: Math.min(MAX_CHECK_INTERVAL_MS, Math.max(MIN_CHECK_INTERVAL_MS, Math.floor(idleMs / CHECKS_PER_IDLE))),
   };
 }
