@@ -28,7 +28,8 @@
 // measured traces get random ids too: the trace-id index of a server holding hours of real
 // traffic is far larger than a fresh file's, and real ids land anywhere in it). CPU time (process.cpuUsage) includes
 // the SQLite work and V8's helper threads. --group N: the store stage commits N batches per
-// transaction (one unit of their chains and summaries). --pages: the store stage also counts the
+// transaction (one unit of their chains and summaries); --group A,B (without --before) compares
+// this build committing A batches a transaction against B, alternated. --pages: the store stage also counts the
 // WAL frames each commit appends by the table or index of their page (SQLite's dbstat; checkpoints
 // off while it runs, the counting untimed) and prints them per commit for each side.
 import { createHash } from 'node:crypto';
@@ -67,7 +68,7 @@ const BATCH_SPANS = Number(values['batch-spans']);
 const REPS = Number(values.reps);
 const STAGES = (values.only ?? 'journal,decode,store,detect,engine').split(',');
 const GROWN = Number(values.grown);
-const GROUP = Math.max(1, Math.floor(Number(values.group)));
+const GROUPS = values.group.split(',').map((g) => Math.max(1, Math.floor(Number(g))));
 const REQUEST_SPANS = 512;
 const INFLIGHT = 8;
 const MAX_TRACES_PER_BATCH = 1024;
@@ -283,11 +284,11 @@ async function grownFile(w, m) {
 }
 
 /** --group N: every N consecutive batches as one unit (one transaction). */
-function grouped(batches) {
-  if (GROUP === 1) return batches;
+function grouped(batches, group) {
+  if (group === 1) return batches;
   const out = [];
-  for (let i = 0; i < batches.length; i += GROUP) {
-    const some = batches.slice(i, i + GROUP);
+  for (let i = 0; i < batches.length; i += group) {
+    const some = batches.slice(i, i + group);
     out.push({ ...some[0], chains: some.flatMap((b) => b.chains), traceSummaries: some.flatMap((b) => b.traceSummaries) });
   }
   return out;
@@ -329,7 +330,7 @@ async function timeStore(w, m) {
   const backend = await m.openSqliteBackend({ path: join(dir, 'conduct.db') });
   // On a grown file the measured traces have random ids too, and two untimed batches of the same
   // traces (other ids) warm the page cache first.
-  const batches = grouped(copyBatches(GROWN > 0 ? shiftedBatches(w.batches, 0, 0) : w.batches));
+  const batches = grouped(copyBatches(GROWN > 0 ? shiftedBatches(w.batches, 0, 0) : w.batches), m.group ?? GROUPS[0]);
   if (GROWN > 0) for (const b of shiftedBatches(w.batches.slice(0, 2), -1, 0)) await backend.chainWriter.commitBatch({ chains: b.chains, traces: b.traceSummaries });
   // Counting pages stops the checkpoints (the WAL keeps every frame) and is not timed.
   const pages = values.pages ? createPageCount(backend.store.db, join(dir, 'conduct.db-wal')) : undefined;
@@ -414,7 +415,11 @@ const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 const here = join(import.meta.dirname, '../backend/dist');
 const sides = [{ name: 'after', m: { ...backendNow, dir: here } }];
-if (values.before) {
+if (GROUPS.length === 2 && !values.before) {
+  // --group A,B: this build committing A batches a transaction against B, on the same grown file.
+  const grown = new Map();
+  sides.splice(0, 1, ...GROUPS.map((group) => ({ name: `group ${group}`, m: { ...backendNow, dir: here, group, grown } })));
+} else if (values.before) {
   const dir = resolve(values.before);
   sides.unshift({ name: 'before', m: { ...(await import(pathToFileURL(join(dir, 'index.js')).href)), dir } });
 }
@@ -432,7 +437,7 @@ for (const size of SIZES) {
     `\n${size}-span traces: ${w.spans} spans, ${w.traces} traces, ${w.chains} chains (${(w.chains / w.traces).toFixed(2)} per trace, ${(w.calls / w.chains).toFixed(2)} calls each), ${w.batches.length} batches\n`,
   );
   const head = sides.map((side) => `${`${side.name} µs/span`.padStart(16)} ${'µs/chain'.padStart(9)}`).join(' ');
-  process.stdout.write(`${'stage'.padEnd(28)} ${head}${sides.length > 1 ? '  after/before' : ''}\n`);
+  process.stdout.write(`${'stage'.padEnd(28)} ${head}${sides.length > 1 ? `  ${sides[1].name}/${sides[0].name}` : ''}\n`);
   const main = sides.map(() => 0);
   for (const stage of Object.keys(runs[0][0])) {
     const us = runs.map((rs) => (values.min ? Math.min(...rs.map((x) => x[stage])) : median(rs.map((x) => x[stage]))));
@@ -448,7 +453,8 @@ for (const size of SIZES) {
     for (const side of sides) {
       const last = pageReports.filter((p) => p.w === w && p.m === side.m).at(-1);
       const total = last.rows.reduce((sum, [, n]) => sum + n, 0);
-      process.stdout.write(`WAL pages per commit (${side.name}, ${GROUP} batch${GROUP > 1 ? 'es' : ''} a commit): ${total.toFixed(0)}: ${last.rows.map(([name, n]) => `${name} ${n.toFixed(0)}`).join(', ')}\n`);
+      const group = side.m.group ?? GROUPS[0];
+      process.stdout.write(`WAL pages per commit (${side.name}, ${group} batch${group > 1 ? 'es' : ''} a commit): ${total.toFixed(0)}: ${last.rows.map(([name, n]) => `${name} ${n.toFixed(0)}`).join(', ')}\n`);
     }
   }
 }

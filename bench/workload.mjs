@@ -337,12 +337,26 @@ function buildTemplate(t, loadgen, lengths) {
   };
 }
 
+/** A 32-bit hash of a generation and the trace's bytes 4-7 (load generator and index in the request). */
+function traceHash(gen, own) {
+  let h = Math.imul(gen ^ 0x5bd1e995, 0x9e3779b1) ^ own;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /**
  * The load generator's request factory. `next()` returns a fresh request (a new Buffer) for send
  * g = 0, 1, 2, ...: trace ids carry g (head halves) or g - 1 (tail halves), timestamps are now.
  * `shape` is a key of SHAPES (default 8: 64 traces of 8 spans).
+ *
+ * Trace ids count up by default (the generation in their first 4 bytes), so an index by trace id
+ * only grows at its end. `randomTraceIds` (default: env BENCH_RANDOM_TRACE_IDS=1, which the load
+ * generator's child processes inherit) makes them land anywhere, as real (W3C) trace ids do: the
+ * first 4 bytes are a hash of the generation and the trace's index, the generation moves to bytes
+ * 8-11 (ids stay unique). Off by default so that digests and earlier tables stay comparable.
  */
-export function createRequestSource(loadgen = 0, shape = SPANS_PER_TRACE) {
+export function createRequestSource(loadgen = 0, shape = SPANS_PER_TRACE, { randomTraceIds = process.env.BENCH_RANDOM_TRACE_IDS === '1' } = {}) {
   const lengths = traceLengths(shape);
   const templates = Array.from({ length: TEMPLATES }, (_, t) => buildTemplate(t, loadgen, lengths));
   let gen = 1;
@@ -358,7 +372,15 @@ export function createRequestSource(loadgen = 0, shape = SPANS_PER_TRACE) {
       const g = gen++;
       const tpl = templates[g % TEMPLATES];
       const buf = Buffer.from(tpl.bytes);
-      for (const [offset, rel] of tpl.traceMarks) buf.writeUInt32BE((g + rel) >>> 0, offset);
+      for (const [offset, rel] of tpl.traceMarks) {
+        const gen = (g + rel) >>> 0;
+        if (!randomTraceIds) {
+          buf.writeUInt32BE(gen, offset);
+          continue;
+        }
+        buf.writeUInt32BE(traceHash(gen, buf.readUInt32BE(offset + 4)), offset);
+        buf.writeUInt32BE(gen, offset + 8);
+      }
       const base = BigInt(Math.round(nowMs)) * 1_000_000n;
       for (const [offset, ns] of tpl.timeMarks) buf.writeBigUInt64LE(base + ns, offset);
       return buf;
