@@ -4,7 +4,7 @@
  * into a request's columns instead of objects.
  */
 import { ColumnsBuilder, type SpanColumns } from './columns.js';
-import { FIRST_KEY, KeyDecision, UNCACHED_KEY } from './key-filter.js';
+import { FIRST_KEY, KeyDecision, KEY_SLOTS, UNCACHED_KEY, VALUE_ENTRIES } from './key-filter.js';
 import { attributeKeyId, letterOf, PREFIXED } from './key-ids.js';
 import type { AttrValue, AttributeKeep, DecodeLimits } from './model.js';
 import { asDecodeError, REJECT_PARENT_ID, REJECT_SPAN_ID, REJECT_TRACE_ID, resolveLimits, SPAN_ID_BYTES, TRACE_ID_BYTES, truncate, ValueKind } from './values.js';
@@ -41,6 +41,8 @@ class ColumnScanner extends Scanner {
   private readonly keyBytes = this.filter!.bytes;
   /** The byte cache's slot of the last key read in the owner being collected (see KeyBytes). */
   private prevKey = FIRST_KEY;
+  /** Set by keyedString: the value's entry in the key cache, or -1 (see VALUE_HINTS). */
+  private valueEntry = -1;
 
   columns(): SpanColumns {
     this.out.reset();
@@ -208,6 +210,7 @@ class ColumnScanner extends Scanner {
     let decision: KeyDecision = KeyDecision.KEEP;
     let value: AttrValue | undefined;
     let kind: ValueKind = ValueKind.EMPTY;
+    let hint = -1;
     while (this.pos < end) {
       const tag = this.tag(end);
       switch (tag >>> 3) {
@@ -238,14 +241,17 @@ class ColumnScanner extends Scanner {
             const stringEnd = this.lenEnd(sub);
             if (stringEnd === sub) {
               value = this.keyedString(sub, slot, limit);
+              hint = this.valueEntry;
               kind = ValueKind.SCALAR;
             } else {
               this.pos = at;
               value = this.anyValue(sub, 1);
+              hint = slot < KEY_SLOTS ? VALUE_ENTRIES + slot : -1;
               kind = this.kind;
             }
           } else {
             value = this.anyValue(sub, 1);
+            hint = slot < KEY_SLOTS ? VALUE_ENTRIES + slot : -1;
             kind = this.kind;
           }
           break;
@@ -257,20 +263,25 @@ class ColumnScanner extends Scanner {
     if (kind === ValueKind.EMPTY) return;
     if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) return;
     const max = this.limits.maxAttributesPerSpan;
-    if (this.out.put(found >>> 2, value as AttrValue, letter, max, slot) && decision !== KeyDecision.KEEP) this.present = true;
+    if (this.out.put(found >>> 2, value as AttrValue, letter, max, hint) && decision !== KeyDecision.KEEP) this.present = true;
   }
 
-  /** The string value in bytes[pos, end) of a key in the byte cache's `slot`: its last value when the same. */
+  /**
+   * The string value in bytes[pos, end) of a key in the byte cache's `slot`: one it remembers for
+   * the key when the same bytes. Sets valueEntry.
+   */
   private keyedString(end: number, slot: number, limit: number): string {
     const start = this.pos;
     const cache = this.keyBytes;
-    if (cache.sameValue(slot, this.view, this.buf, start, end - start)) {
+    const entry = cache.findValue(slot, this.view, this.buf, start, end - start);
+    if (entry >= 0) {
       this.pos = end;
-      const last = cache.values[slot]!;
+      this.valueEntry = entry;
+      const last = cache.values[entry]!;
       return last.length <= limit ? last : truncate(last, limit);
     }
     const s = this.string(end, limit);
-    cache.remember(slot, s, this.view, this.buf, start, end - start);
+    this.valueEntry = cache.remember(slot, s, this.view, this.buf, start, end - start);
     return s;
   }
 }

@@ -143,6 +143,13 @@ describe('columnar decoder', () => {
     }
   });
 
+  it('reads values cycling over more than the four remembered per key, of one length and differing in one byte', () => {
+    const str = (k: string, v: string) => ld(9, kv(k, ld(1, v)));
+    const spans = Array.from({ length: 40 }, (_, i) => span(str('url.path', `/items/${'abcdef'[i % 6]}`), str('http.route', `/r/${'xy'[(i >> 2) % 2]}`), str('host.name', `h${'0123'[(i * 7) % 4]}`)));
+    expect(compare(request(...spans))).toBe('ok');
+    expect(compare(request(...spans.reverse()), { maxAttributeValueLength: 4 })).toBe('ok');
+  });
+
   it(`answers as the object decoder does for 3000 mutated requests`, () => {
     const random = seededRandom(4242);
     const seed = encodeTracesRequest(toProto(realisticRequest(8, 11)));

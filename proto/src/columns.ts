@@ -20,7 +20,7 @@
  * {@link PRESENCE_KEY_ID}.
  */
 import { HexTable } from './string-table.js';
-import { FIRST_KEY, KeyDecision, keyFilterOf, type KeyFilter } from './key-filter.js';
+import { KeyDecision, keyFilterOf, VALUE_HINTS, type KeyFilter } from './key-filter.js';
 import { attributeKeyName, letterOf, PREFIXED } from './key-ids.js';
 import { DecodeError, type AttributeKeep, type Attributes, type AttrValue, type SpanData, type TracesRequestData } from './model.js';
 
@@ -505,9 +505,9 @@ export class ColumnsBuilder {
   private readonly seenGen = new Int32Array(MAX_SEEN);
   private readonly seenRef = new Int32Array(MAX_SEEN);
   private gen = 1;
-  /** Per key-cache slot: the request number and reference of the last value put under its key. */
-  private readonly slotGen = new Int32Array(KEY_SLOT_HINTS);
-  private readonly slotRef = new Int32Array(KEY_SLOT_HINTS);
+  /** Per value hint (see VALUE_HINTS): the request number and reference of the last value put with it. */
+  private readonly slotGen = new Int32Array(VALUE_HINTS);
+  private readonly slotRef = new Int32Array(VALUE_HINTS);
   private count = 0;
   /** Where the owner being collected starts in keys/values. */
   private ownerStart = 0;
@@ -584,9 +584,9 @@ export class ColumnsBuilder {
   /**
    * Puts an attribute on the owner being collected: a key it holds already gets the new value,
    * a new key is added while the owner holds fewer than `max`. True when the owner holds the key.
-   * `slot`: the scanner's key-cache slot of the key (KeyBytes.slot), or -1.
+   * `hint`: the scanner's hint for the value (see VALUE_HINTS), or -1.
    */
-  put(key: number, value: AttrValue, letter: number, max: number, slot = -1): boolean {
+  put(key: number, value: AttrValue, letter: number, max: number, hint = -1): boolean {
     if (this.inResource) {
       const keys = this.resKeys;
       for (let j = this.resStart; j < keys.length; j++) {
@@ -605,19 +605,19 @@ export class ColumnsBuilder {
     if ((this.mask & (1 << (key & 31))) !== 0) {
       for (let j = this.ownerStart; j < this.count; j++) {
         if (keys[j] === key) {
-          this.refs[j] = this.ref(value, slot);
+          this.refs[j] = this.ref(value, hint);
           return true;
         }
       }
     }
     if (this.count - this.ownerStart >= max) return false;
-    this.append(key, value, slot);
+    this.append(key, value, hint);
     this.letters |= letter;
     return true;
   }
 
   /** Adds an attribute unchecked (copies). */
-  append(key: number, value: AttrValue, slot = -1): void {
+  append(key: number, value: AttrValue, hint = -1): void {
     if (this.inResource) {
       this.resKeys.push(key);
       this.resValues.push(value);
@@ -628,27 +628,28 @@ export class ColumnsBuilder {
       this.refs = grow(this.refs, this.count * 2);
     }
     this.keys[this.count] = key;
-    this.refs[this.count] = this.ref(value, slot);
+    this.refs[this.count] = this.ref(value, hint);
     this.count++;
     this.mask |= 1 << (key & 31);
   }
 
   /**
-   * The index of `value` in the request's distinct values, added when new. The value the key in
-   * the scanner's key-cache `slot` had last in this request is tried first, without the Map (its
-   * lookups were 9% of decoding the bench workload, most of them for such repeats).
+   * The index of `value` in the request's distinct values, added when new. The value last put
+   * with the same `hint` in this request (the same entry of the scanner's key cache, or for other
+   * values the same key) is tried first, without the Map (its lookups were 9% of decoding the bench
+   * workload, most of them for such repeats).
    */
-  private ref(value: AttrValue, slot: number): number {
-    const hinted = slot >= 0 && slot < KEY_SLOT_HINTS;
-    if (hinted && this.slotGen[slot] === this.gen) {
-      const last = this.slotRef[slot]!;
+  private ref(value: AttrValue, hint: number): number {
+    const hinted = hint >= 0 && hint < VALUE_HINTS;
+    if (hinted && this.slotGen[hint] === this.gen) {
+      const last = this.slotRef[hint]!;
       // 0 is left to the Map path, which tells -0 from it.
       if (last < this.dictSize && this.dict[last] === value && value !== 0) return last;
     }
     const r = this.refOf(value);
     if (hinted) {
-      this.slotGen[slot] = this.gen;
-      this.slotRef[slot] = r;
+      this.slotGen[hint] = this.gen;
+      this.slotRef[hint] = r;
     }
     return r;
   }
@@ -880,8 +881,6 @@ export class ColumnsBuilder {
 
 }
 
-/** Slots of the scanner's key cache that hint values (FIRST_KEY and UNCACHED_KEY are none). */
-const KEY_SLOT_HINTS = FIRST_KEY;
 /** Values the builder remembers at most (see ColumnsBuilder.seen). */
 const MAX_SEEN = 8_192;
 /** Longer strings are not looked up (see ColumnsBuilder.ref). */
