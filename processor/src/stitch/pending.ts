@@ -98,22 +98,6 @@ export class TraceSlots {
     return slot;
   }
 
-  /** Appends span i of `links` to the trace in `slot`. */
-  append(slot: number, links: Links, i: number): void {
-    if (this.count[slot]! > 0) {
-      const tail = this.lastOf[slot]!;
-      const at = this.last[slot]!;
-      tail.nextOf[at] = links;
-      tail.next[at] = i;
-    } else {
-      this.firstOf[slot] = links;
-      this.first[slot] = i;
-    }
-    this.lastOf[slot] = links;
-    this.last[slot] = i;
-    this.count[slot]++;
-  }
-
   /** The spans of the trace in `slot` as (columns, index) pairs, in arrival order; unlinks them as it goes. */
   takeItems(slot: number): SpanItems {
     const count = this.count[slot]!;

@@ -259,25 +259,44 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     const traceOf = data.traceOf;
     const traceIds = data.traceIds;
     const traces = data.traceIds.length / TRACE_ID_BYTES;
+    const ends = data.ends;
+    const starts = data.starts;
     while (byTrace.length < traces) byTrace.push(-1);
+    // The slots' columns in locals, read again after a slot is opened (opening may grow them):
+    // loads through `slots` on every span made adding 40-span traces ~1.5x slower.
+    let { late, count, first, last, maxEndMs, firstOf, lastOf } = slots;
     for (let i = 0; i < data.spanCount; i++) {
       let slot = byTrace[traceOf[i]!]!;
       if (slot < 0) {
         const at = traceOf[i]! * TRACE_ID_BYTES;
         const hash = idHash(traceIds, at);
         slot = slots.find(traceIds, at, hash);
-        if (slot < 0) slot = slots.open(traceIds, at, hash, latePartOf(traceIds, at, hash, now));
+        if (slot < 0) {
+          slot = slots.open(traceIds, at, hash, latePartOf(traceIds, at, hash, now));
+          ({ late, count, first, last, maxEndMs, firstOf, lastOf } = slots);
+        }
         byTrace[traceOf[i]!] = slot;
         touched[touchedCount++] = slot;
       }
-      const late = slots.late[slot]!;
-      if (late !== NOT_LATE && late !== MAYBE) lateSpans++;
-      slots.append(slot, links, i);
+      if (late[slot] === JOINS || late[slot] === FRAGMENT) lateSpans++;
+      // Linked after the trace's last span (see Links).
+      if (count[slot]! > 0) {
+        const tail = lastOf[slot]!;
+        const at = last[slot]!;
+        tail.nextOf[at] = links;
+        tail.next[at] = i;
+      } else {
+        firstOf[slot] = links;
+        first[slot] = i;
+      }
+      lastOf[slot] = links;
+      last[slot] = i;
+      count[slot]++;
       pendingSpans++;
-      const endMs = data.ends[i]!;
-      const startMs = data.starts[i]!;
+      const endMs = ends[i]!;
+      const startMs = starts[i]!;
       const end = Number.isFinite(endMs) ? endMs : Number.isFinite(startMs) ? startMs : -Infinity;
-      if (end > slots.maxEndMs[slot]!) slots.maxEndMs[slot] = end;
+      if (end > maxEndMs[slot]!) maxEndMs[slot] = end;
       const markEnd = end > ceiling ? ceiling : end;
       if (markEnd > newestEndMs) newestEndMs = markEnd;
     }
