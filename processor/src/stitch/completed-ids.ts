@@ -1,4 +1,4 @@
-import { ID_BYTES, idHash, sameId } from './id-bytes.js';
+import { findId, ID_BYTES, idHash, sameId } from './id-bytes.js';
 
 /** Entries the log starts with. */
 const INITIAL_ENTRIES = 1_024;
@@ -75,13 +75,7 @@ export class CompletedIds {
 
   /** The log position of the id's entry (its latest), or -1. */
   private find(bytes: Uint8Array, at: number, hash: number): number {
-    const index = this.index;
-    const mask = index.length - 1;
-    for (let s = hash & mask; index[s] !== 0; s = (s + 1) & mask) {
-      const pos = index[s]! - 1;
-      if (this.hashes[pos] === hash && sameId(this.ids, pos * ID_BYTES, bytes, at)) return pos;
-    }
-    return -1;
+    return findId(this.index, this.hashes, this.ids, bytes, at, hash);
   }
 
   /**

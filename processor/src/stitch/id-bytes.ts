@@ -19,3 +19,17 @@ export function sameId(a: Uint8Array, x: number, b: Uint8Array, y: number): bool
   for (let k = 0; k < ID_BYTES; k++) if (a[x + k] !== b[y + k]) return false;
   return true;
 }
+
+/**
+ * Finds an id in an open-addressing index over a table of ids (`index` holds table position + 1, 0
+ * empty; its length a power of two): the table position of the id at bytes[at, at + 16) whose hash
+ * is `hash`, or -1. `hashes` and `ids` hold each table entry's hash and 16 id bytes.
+ */
+export function findId(index: Int32Array, hashes: Int32Array, ids: Uint8Array, bytes: Uint8Array, at: number, hash: number): number {
+  const mask = index.length - 1;
+  for (let s = hash & mask; index[s] !== 0; s = (s + 1) & mask) {
+    const pos = index[s]! - 1;
+    if (hashes[pos] === hash && sameId(ids, pos * ID_BYTES, bytes, at)) return pos;
+  }
+  return -1;
+}

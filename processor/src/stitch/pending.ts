@@ -1,6 +1,6 @@
 import type { SpanColumns } from '@conduct/proto';
 import type { SpanItems } from '../calls/trace-table.js';
-import { ID_BYTES, sameId } from './id-bytes.js';
+import { findId, ID_BYTES } from './id-bytes.js';
 
 /**
  * The pending spans of one request, linked trace by trace: the span after span i in its trace is
@@ -67,13 +67,7 @@ export class TraceSlots {
 
   /** The slot of the pending trace whose id is at bytes[at, at + 16) (hash: idHash of it), or -1. */
   find(bytes: Uint8Array, at: number, hash: number): number {
-    const index = this.index;
-    const mask = index.length - 1;
-    for (let s = hash & mask; index[s] !== 0; s = (s + 1) & mask) {
-      const slot = index[s]! - 1;
-      if (this.hashes[slot] === hash && sameId(this.ids, slot * ID_BYTES, bytes, at)) return slot;
-    }
-    return -1;
+    return findId(this.index, this.hashes, this.ids, bytes, at, hash);
   }
 
   /** A slot for a new pending trace (not pending now) with no spans yet. */
