@@ -266,8 +266,7 @@ export class SpanColumns {
     const x = i * ID_BYTES_PER_SPAN + field;
     const lo = a[x]! | (a[x + 1]! << 8) | (a[x + 2]! << 16) | (a[x + 3]! << 24);
     const hi = a[x + 4]! | (a[x + 5]! << 8) | (a[x + 6]! << 16) | (a[x + 7]! << 24);
-    const h = Math.imul(lo ^ seed, 0x9e3779b1) ^ Math.imul(hi + seed, 0x85ebca77);
-    return (h ^ (h >>> 15)) | 0;
+    return mixWord(mixWord(lo ^ seed) ^ hi);
   }
 
   /** True when span i carries the trace id of span j (both of these columns). */
@@ -891,12 +890,23 @@ const SEED = (Math.random() * 0x7fffffff) | 0;
 
 function idHash16(b: Uint8Array, at: number): number {
   let h = SEED;
-  for (let k = at; k < at + TRACE_ID_BYTES; k += 4) {
-    const w = b[k]! | (b[k + 1]! << 8) | (b[k + 2]! << 16) | (b[k + 3]! << 24);
-    h = Math.imul(h ^ w, 0x9e3779b1);
-    h ^= h >>> 15;
-  }
+  for (let k = at; k < at + TRACE_ID_BYTES; k += 4) h = mixWord(h ^ (b[k]! | (b[k + 1]! << 8) | (b[k + 2]! << 16) | (b[k + 3]! << 24)));
   return h;
+}
+
+/**
+ * Mixes a 32-bit word so that every input bit reaches every output bit (MurmurHash3's finaliser,
+ * a bijection). The id hashes mix each word with it before the next comes in: a single multiply
+ * only carries bits upwards, so ids that differ in their words' top bits alone all fell into one
+ * bucket of a small table whatever the seed (16,384 such span ids: one bucket of 1,024), and a
+ * sender could make a trace's or a request's lookups quadratic.
+ */
+export function mixWord(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  return (x ^ (x >>> 16)) | 0;
 }
 
 /** A seeded hash of a shape: keys[from, to) and its owners' letters. */

@@ -1,3 +1,5 @@
+import { mixWord } from '@conduct/proto';
+
 /** Bytes of a trace id. */
 export const ID_BYTES = 16;
 
@@ -7,11 +9,8 @@ const SEED = (Math.random() * 0x7fffffff) | 0;
 /** A 32-bit hash of the trace id at bytes[at, at + 16), four bytes at a time. */
 export function idHash(bytes: Uint8Array, at: number): number {
   let h = SEED;
-  for (let k = at; k < at + ID_BYTES; k += 4) {
-    h = Math.imul(h ^ (bytes[k]! | (bytes[k + 1]! << 8) | (bytes[k + 2]! << 16) | (bytes[k + 3]! << 24)), 0x9e3779b1);
-    h ^= h >>> 15;
-  }
-  return h | 0;
+  for (let k = at; k < at + ID_BYTES; k += 4) h = mixWord(h ^ (bytes[k]! | (bytes[k + 1]! << 8) | (bytes[k + 2]! << 16) | (bytes[k + 3]! << 24)));
+  return h;
 }
 
 /** True when a[x, x + 16) and b[y, y + 16) hold the same id. */
