@@ -13,6 +13,7 @@ import type {
 } from '../contracts.js';
 import { baselineEntryFromRow, baselineFromRow, type BaselineEntryRow, type BaselineRow } from '../rows.js';
 import { DETECTION_SCHEMA, numberBaselineEntries } from './detection-schema.js';
+import { createRowInserter } from './multi-row.js';
 
 /** For a database without the outbox tables: refuses events rather than dropping them. */
 const noOutbox = {
@@ -245,61 +246,32 @@ function createEntryNumbers(db: Database.Database): {
   };
 }
 
-/** Rows per multi-row baseline entry statement, largest first; a batch's rest goes in the smaller ones. */
-const ENTRY_ROWS_PER_STATEMENT = [64, 16, 4, 1] as const;
-const ENTRY_COLUMNS = 6;
-
 /**
- * Writes baseline entry rows several to a statement. Hand-written for the hot path: every batch
- * rewrites each entry its chains touched (about three rows per chain of the bench workload), and
- * one `INSERT OR REPLACE` of 64 rows cost 0.7-0.8 of 64 single-row ones (measured on a
- * WITHOUT ROWID table like this one, 15 interleaved rounds). Rows keep their order, so a key
- * written twice ends with its last values, as with one statement per row; call `flush` before
- * anything else touches the table.
+ * Writes baseline entry rows several to a statement (createRowInserter, `INSERT OR REPLACE`): every
+ * batch rewrites each entry its chains touched (about three rows per chain of the bench workload),
+ * and one statement of 64 rows cost 0.7-0.8 of 64 single-row ones (measured on a WITHOUT ROWID
+ * table like this one, 15 interleaved rounds). Call `flush` before anything else touches the table.
  */
 function createEntryWriter(db: Database.Database): {
   add(identityNum: number, kindCode: number, key: string, count: number, firstMs: number, lastMs: number): void;
   flush(): void;
   clear(): void;
 } {
-  const statements = new Map<number, Database.Statement>();
-  const statement = (rows: number): Database.Statement => {
-    let s = statements.get(rows);
-    if (!s) {
-      const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', ');
-      s = db.prepare(`INSERT OR REPLACE INTO baseline_counts (identity_num, kind_code, key, count, first_ms, last_ms) VALUES ${values}`);
-      statements.set(rows, s);
-    }
-    return s;
-  };
-  const most = ENTRY_ROWS_PER_STATEMENT[0];
-  const pending: unknown[] = [];
-  /** Reused argument arrays, one per statement size. */
-  const args = new Map<number, unknown[]>(ENTRY_ROWS_PER_STATEMENT.map((n) => [n, new Array<unknown>(n * ENTRY_COLUMNS)]));
-  const write = (from: number, rows: number): void => {
-    const a = args.get(rows)!;
-    for (let i = 0; i < a.length; i++) a[i] = pending[from + i];
-    statement(rows).run(a);
-  };
-  const flush = (): void => {
-    let at = 0;
-    try {
-      for (const rows of ENTRY_ROWS_PER_STATEMENT) {
-        const width = rows * ENTRY_COLUMNS;
-        for (; pending.length - at >= width; at += width) write(at, rows);
-      }
-    } finally {
-      // Written, or rolled back with the checkpoint's transaction: never carried into the next one.
-      pending.length = 0;
-    }
-  };
+  const rows = createRowInserter(db, 'baseline_counts (identity_num, kind_code, key, count, first_ms, last_ms)', 6, 'OR REPLACE');
   return {
     add(identityNum, kindCode, key, count, firstMs, lastMs) {
-      pending.push(identityNum, kindCode, key, count, firstMs, lastMs);
-      if (pending.length === most * ENTRY_COLUMNS) flush();
+      rows.values.push(identityNum, kindCode, key, count, firstMs, lastMs);
+      rows.queued();
     },
-    flush,
-    clear: () => void (pending.length = 0),
+    flush() {
+      try {
+        rows.flush();
+      } finally {
+        // Written, or rolled back with the checkpoint's transaction: never carried into the next one.
+        rows.clear();
+      }
+    },
+    clear: () => rows.clear(),
   };
 }
 

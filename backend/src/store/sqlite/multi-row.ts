@@ -33,10 +33,14 @@ export interface RowInserter {
   clear(): void;
 }
 
-/** `into` is `table (a, b, ...)`, `columns` how many it names. */
-export function createRowInserter(db: Database.Database, into: string, columns: number): RowInserter {
+/**
+ * `into` is `table (a, b, ...)`, `columns` how many it names. `conflict` is the statements' conflict
+ * clause: `OR FAIL` (above) by default; `OR REPLACE` for rows that overwrite others with the same
+ * key (a key queued twice ends with its last values, as with one statement per row).
+ */
+export function createRowInserter(db: Database.Database, into: string, columns: number, conflict: 'OR FAIL' | 'OR REPLACE' = 'OR FAIL'): RowInserter {
   const row = `(${new Array<string>(columns).fill('?').join(', ')})`;
-  const prepare = (rows: number): Database.Statement => db.prepare(`INSERT OR FAIL INTO ${into} VALUES ${new Array<string>(rows).fill(row).join(', ')}`);
+  const prepare = (rows: number): Database.Statement => db.prepare(`INSERT ${conflict} INTO ${into} VALUES ${new Array<string>(rows).fill(row).join(', ')}`);
   const full = prepare(FULL);
   // The smaller statements are prepared the first time a write needs them.
   const rest = new Map<number, { statement: Database.Statement; chunk: unknown[] }>();
