@@ -19,6 +19,25 @@ const backend = () => tempSqliteBackend('conduct-alert-retention-', cleanups);
 /** A closed (acknowledged) alert last seen at `ms`. */
 const closedAt = (id: string, ms: number) => testAlert({ id, identity: 'svc:a', status: 'acknowledged', eventTime: iso(ms), firstSeen: iso(ms), lastSeen: iso(ms) });
 
+describe('retention of chains (storage.retention) against a skewed sender', () => {
+  it('a chain stamped a year in the future does not age the others out: the cutoff is never ahead of the wall clock', async () => {
+    const b = await backend();
+    const registry = new Registry();
+    const retention = startRetention({ store: b, retentionMs: 7 * DAY, intervalMs: 3_600_000, now: () => NOW, registry });
+    cleanups.push(() => retention.stop());
+    await b.chainWriter.writeChains([
+      chain(traceId(10), 'svc:a', [['api', 'GET /old']], NOW - 10 * DAY),
+      chain(traceId(11), 'svc:a', [['api', 'GET /recent']], NOW - DAY),
+      chain(traceId(12), 'svc:a', [['api', 'GET /future']], NOW + 365 * DAY),
+    ]);
+    expect(await retention.sweep()).toBe(1);
+    expect(await b.chainReader.traceChains(traceId(10))).toEqual([]);
+    expect(await b.chainReader.traceChains(traceId(11))).toHaveLength(1);
+    expect(await b.chainReader.traceChains(traceId(12))).toHaveLength(1);
+    expect((await registry.getSingleMetric('conduct_retention_deleted_total')?.get())?.values[0]?.value).toBe(1);
+  });
+});
+
 describe('retention of alerts (storage.alertRetention)', () => {
   it('ages alerts by the newest chain, never ahead of the wall clock: a span stamped in the future does not empty the alerts', async () => {
     const b = await backend();

@@ -19,7 +19,7 @@ export interface RetentionOptions {
    * with what hangs off them (`storage.alertRetention`, ms); 0 or absent keeps them.
    */
   alertRetentionMs?: number;
-  /** The wall clock (ms), which the alerts' cutoff never passes; Date.now by default. */
+  /** The wall clock (ms), which retention's cutoffs never pass; Date.now by default. */
   now?: () => number;
   /** How often a sweep starts. Default DEFAULT_RETENTION_INTERVAL_MS. */
   intervalMs?: number;
@@ -42,7 +42,8 @@ export interface Retention {
 /**
  * Deletes old chains in the background, in small batches with the event loop yielded in between,
  * so ingest never waits behind one long DELETE. Age is event time relative to the newest stored
- * chain (replaying last month's traces keeps last month's chains), not the wall clock.
+ * chain (replaying last month's traces keeps last month's chains), capped at the wall clock (a span
+ * stamped in the future does not age everything out).
  */
 export function startRetention(options: RetentionOptions): Retention {
   const { store, retentionMs } = options;
@@ -112,10 +113,12 @@ export function startRetention(options: RetentionOptions): Retention {
   const sweepOnce = async (): Promise<number> => {
     const newest = await store.chainReader.newestEventMs();
     if (newest <= 0) return 0;
-    const chains = retentionMs > 0 ? await sweepChains(newest - retentionMs) : 0;
-    // A span stamped in the future (a skewed clock) must not age every alert out at once: the
-    // alerts' clock is never ahead of the wall clock (replayed history is behind it anyway).
-    if (alertRetentionMs > 0 && store.alertRetention && !stopped) await sweepAlerts(store.alertRetention, Math.min(newest, now()) - alertRetentionMs);
+    // A span stamped in the future (a skewed clock, or a sender that means harm) must not age every
+    // chain and alert out at once: retention's clock is the newest event time but never ahead of
+    // the wall clock (replayed history is behind it anyway, so replays still keep their chains).
+    const clock = Math.min(newest, now());
+    const chains = retentionMs > 0 ? await sweepChains(clock - retentionMs) : 0;
+    if (alertRetentionMs > 0 && store.alertRetention && !stopped) await sweepAlerts(store.alertRetention, clock - alertRetentionMs);
     return chains;
   };
 
