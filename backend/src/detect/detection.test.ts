@@ -359,6 +359,17 @@ describe('forgetting and persistence', () => {
     expect(d.baseline(CI)!.peers.map((p) => p.key)).toContain('kube-api');
   });
 
+  it('a chain stamped a year ahead of the wall clock forgets nothing: the usual chain stays quiet after it', async () => {
+    // Live traffic: trained over the last four hours of the wall clock.
+    const from = Date.now() - 4 * HOUR;
+    const d = await open();
+    expect((await d.analyse(training(CI, from, 60, 3 * MINUTE))).alerts).toEqual([]);
+    expect(d.identity(CI)?.status).toBe('enforcing');
+    await d.analyse([chain(CI, Date.now() + 365 * 24 * HOUR, [{ operation: 'GET /apis/apps/v1/deployments/{id}', peer: 'kube-api' }])]);
+    expect(d.baseline(CI)!.peers.map((p) => p.key)).toContain('s3.amazonaws.com');
+    expect(atLeastMedium((await d.analyse([deployChain(CI, from + 3 * HOUR + MINUTE, 1)])).alerts)).toEqual([]);
+  });
+
   it('keeps baselines, learning state and alerts across reopening the database file', async () => {
     const path = join(dir, 'conduct.db');
     let d = await trained();

@@ -579,7 +579,9 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     const cutoff = newest - CREDENTIAL_REUSE_WINDOW_MS;
     // A new list only when a source expired (rarely: each identity keeps a handful, oldest first).
     if ((b.recentSources[0]?.ms ?? cutoff) < cutoff) b.recentSources = b.recentSources.filter((s) => s.ms >= cutoff);
-    forget(b, Math.max(newest, b.lastMs), opts.forgetAfterMs);
+    // Never ahead of the wall clock: one chain stamped in the future (a skewed or hostile sender)
+    // would otherwise forget the identity's whole baseline, and the next usual chain looks new.
+    forget(b, Math.min(Math.max(newest, b.lastMs), Date.now()), opts.forgetAfterMs);
     return undefined;
   }
 
