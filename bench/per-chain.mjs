@@ -8,7 +8,7 @@
 //   node --expose-gc bench/per-chain.mjs --before bench/.ab/backend-before --only call-codec,store,engine
 //
 // Stages (--only, comma-separated): journal, decode (with the pipeline's encode), call-codec (the
-// store's call encoding alone), store, detect, engine. --before takes a saved backend build (inside
+// store's call encoding alone), store, detect (split into analysis and the checkpoint it writes), engine. --before takes a saved backend build (inside
 // this checkout, so its imports resolve): its passes alternate with this build's (ABBA), and the
 // ratio after/before is printed per stage. --late maybe marks every trace `late: 'maybe'` (the
 // steady state under sustained load, once the pipeline forgot ids within the window). --period
@@ -354,7 +354,17 @@ async function timeStore(w, m) {
 async function timeDetect(w, m) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
   const backend = await m.openSqliteBackend({ path: join(dir, 'conduct.db') });
-  const detection = await m.createDetection({ state: backend.detection, learning: m.parseConfig({ learning: LEARNING }).learning, traceUrl: 'http://localhost/{traceId}' });
+  // The checkpoint's share is timed on its own (a wrapper of the state's `checkpoint`).
+  let checkpointUs = 0;
+  const state = {
+    ...backend.detection,
+    async checkpoint(cp) {
+      const c = cpu();
+      await backend.detection.checkpoint(cp);
+      checkpointUs += cpu() - c;
+    },
+  };
+  const detection = await m.createDetection({ state, learning: m.parseConfig({ learning: LEARNING }).learning, traceUrl: 'http://localhost/{traceId}' });
   const batches = copyBatches(w.batches);
   globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
   const c0 = cpu();
@@ -364,7 +374,7 @@ async function timeDetect(w, m) {
   const us = cpu() - c0;
   await backend.close();
   rmSync(dir, { recursive: true, force: true });
-  return { us, alerts };
+  return { us, alerts, checkpointUs };
 }
 
 async function timeEngine(w, m) {
@@ -406,7 +416,12 @@ async function pass(w, m) {
     r.decode = decodeUs;
   }
   if (STAGES.includes('store')) r.store = await timeStore(w, m);
-  if (STAGES.includes('detect')) r.detect = (await timeDetect(w, m)).us;
+  if (STAGES.includes('detect')) {
+    const d = await timeDetect(w, m);
+    r.detect = d.us;
+    r['  analyse (detect)'] = d.us - d.checkpointUs;
+    r['  checkpoint (detect)'] = d.checkpointUs;
+  }
   if (STAGES.includes('engine')) r['engine (store+detect)'] = (await timeEngine(w, m)).us;
   return r;
 }

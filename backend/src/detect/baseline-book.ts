@@ -1,5 +1,5 @@
 import type { Logger } from '@conduct/processor';
-import { ENTRY_KINDS, createBaseline, type Baseline, type EntryKind, type RateState } from '../learn/index.js';
+import { ENTRY_KINDS, createBaseline, takeDirty, type Baseline, type EntryKind, type RateState } from '../learn/index.js';
 import type { BaselineDelta, BaselineEntryRecord, BaselineGroup, BaselineRecord, BaselineScope, DetectionState } from '../store/index.js';
 
 /** The key of one suppressed finding key. */
@@ -59,20 +59,11 @@ export async function loadBaselineBook(
 
   const takeDelta = (b: Baseline): BaselineDelta => {
     unwritten.delete(b);
+    // Entries in the order they first changed (not kind by kind): the rows are the same either way.
     const entries: BaselineEntryRecord[] = [];
+    takeDirty(b, (kind, key, e) => void entries.push({ kind, key, count: e.count, firstMs: e.firstMs, lastMs: e.lastMs }));
     const removed: Array<{ kind: string; key: string }> = [];
     for (const kind of ENTRY_KINDS) {
-      const dirty = b.dirty[kind];
-      if (dirty.size > 0) {
-        const map = b.entries[kind];
-        for (const key of dirty) {
-          const e = map.get(key);
-          if (!e) continue;
-          entries.push({ kind, key, count: e.count, firstMs: e.firstMs, lastMs: e.lastMs });
-          e.dirty = false;
-        }
-        dirty.clear();
-      }
       const gone = b.removed[kind];
       if (gone.size > 0) {
         for (const key of gone) removed.push({ kind, key });

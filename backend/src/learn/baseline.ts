@@ -73,8 +73,9 @@ export interface Entry {
   firstMs: number;
   lastMs: number;
   /**
-   * In its kind's `dirty` set; whoever writes and clears the set resets it. An entry is touched
-   * many times per write (every call of the identity), so the repeats skip the set.
+   * In its baseline's `dirty` list (until written, or until it leaves its map: then the list skips
+   * it). An entry is touched many times per write (every call of the identity), so the repeats
+   * skip the list.
    */
   dirty?: boolean;
 }
@@ -99,11 +100,9 @@ export interface Baseline {
   lastSweepMs: number;
   /** Recent (network, client family) pairs of server-side-only calls, for credential-reuse. */
   recentSources: RecentSource[];
-  /**
-   * Keys changed since the last write, per kind; `removed` were forgotten. Not persisted. Per-kind
-   * sets of the entry keys themselves: no composite string is built per touch.
-   */
-  dirty: Record<EntryKind, Set<string>>;
+  /** Entries changed since the last write ({@link markDirty}, {@link takeDirty}). Not persisted. */
+  dirty: DirtyEntries;
+  /** Keys forgotten (or moved) since the last write, per kind. Not persisted. */
   removed: Record<EntryKind, Set<string>>;
   /**
    * Learned transitions out of each operation (the sum of their counts), built on first use by
@@ -116,6 +115,19 @@ export interface Baseline {
   candidateValues?: Map<string, Set<string>>;
   /** The `chainSurprisal` buckets in order, built on first use by {@link chainCalibration}; not persisted. */
   surprisalOrder?: SurprisalOrder | undefined;
+}
+
+/**
+ * The entries changed since the last write, in the order they first changed: three parallel lists
+ * (kind, key, entry) rather than a set of keys per kind. Marking an entry is three pushes, where a
+ * set's add hashed the key (and `b.dirty[kind]` with a different kind at every touch was a
+ * megamorphic load), and the checkpoint reads each entry from the list instead of looking its key
+ * up again. An entry that left its map while listed has `dirty` false and is skipped.
+ */
+export interface DirtyEntries {
+  kinds: EntryKind[];
+  keys: string[];
+  entries: Entry[];
 }
 
 /** A network segment and client software family an identity recently acted from. */
@@ -167,7 +179,7 @@ export function createBaseline(identity: string, identityKind: string, displayNa
     dropped: 0,
     lastSweepMs: 0,
     recentSources: [],
-    dirty: emptyKeySets(),
+    dirty: { kinds: [], keys: [], entries: [] },
     removed: emptyKeySets(),
     transitionsOut: undefined,
     transitionsDistinct: undefined,
@@ -175,7 +187,7 @@ export function createBaseline(identity: string, identityKind: string, displayNa
   };
 }
 
-/** One empty key set per kind (dirty and removed tracking). */
+/** One empty key set per kind (removed tracking). */
 export function emptyKeySets(): Record<EntryKind, Set<string>> {
   return Object.fromEntries(ENTRY_KINDS.map((k) => [k, new Set<string>()])) as Record<EntryKind, Set<string>>;
 }
@@ -200,8 +212,13 @@ function keyOf(kind: EntryKind, key: string): string {
 
 /** Adds one observation of (kind, key) at event time `ms`; false when the kind was full. */
 export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, by = 1): boolean {
-  return touchIn(b, kind, b.entries[kind], keyOf(kind, rawKey), ms, by);
+  return touchIn(b, kind, b.entries[kind], keyOf(kind, rawKey), ms, by) !== REFUSED;
 }
+
+/** What {@link touchIn} did: refused a new key (its kind was full), counted a known one, added one. */
+const REFUSED = 0;
+const COUNTED = 1;
+const ADDED = 2;
 
 /**
  * {@link touch} into `map`, the baseline's map of `kind`, under `key` as kept (`keyOf`: already
@@ -209,33 +226,75 @@ export function touch(b: Baseline, kind: EntryKind, rawKey: string, ms: number, 
  * touch is a megamorphic keyed load, ~15 per call; learnChain alone took 0.90 (4-span traces) and
  * 0.77 (40-span) of the time with them (bench/README.md, "Detection and learning on the main thread").
  */
-function touchIn(b: Baseline, kind: EntryKind, map: Map<string, Entry>, key: string, ms: number, by = 1): boolean {
-  const e = map.get(key);
+function touchIn(b: Baseline, kind: EntryKind, map: Map<string, Entry>, key: string, ms: number, by = 1): number {
+  let e = map.get(key);
+  let done = COUNTED;
   if (e !== undefined) {
     e.count += by;
     if (ms < e.firstMs) e.firstMs = ms;
     if (ms > e.lastMs) e.lastMs = ms;
-    if (e.dirty) return true;
-    e.dirty = true;
+    if (e.dirty) return COUNTED;
   } else {
+    done = ADDED;
     if (map.size >= (kind === 'shape' ? MAX_SHAPES : MAX_ENTRIES_PER_KIND)) {
       b.dropped++;
-      return false;
+      return REFUSED;
     }
-    map.set(key, { count: by, firstMs: ms, lastMs: ms, dirty: true });
+    map.set(key, (e = { count: by, firstMs: ms, lastMs: ms, dirty: false }));
     const removed = b.removed[kind];
     if (removed.size > 0) removed.delete(key);
   }
-  b.dirty[kind].add(key);
-  return true;
+  e.dirty = true;
+  const dirty = b.dirty;
+  dirty.kinds.push(kind);
+  dirty.keys.push(key);
+  dirty.entries.push(e);
+  return done;
+}
+
+/** Lists `e` (the entry of `kind` under `key`) as changed unless it is already. */
+export function markDirty(b: Baseline, kind: EntryKind, key: string, e: Entry): void {
+  if (e.dirty) return;
+  e.dirty = true;
+  b.dirty.kinds.push(kind);
+  b.dirty.keys.push(key);
+  b.dirty.entries.push(e);
+}
+
+/** Takes `e` out of its map's tracking: it left the map under `key` (forgotten, untouched, moved). */
+export function removeEntry(b: Baseline, kind: EntryKind, key: string, e: Entry): void {
+  b.entries[kind].delete(key);
+  e.dirty = false;
+  b.removed[kind].add(key);
+}
+
+/**
+ * Hands every changed entry still in its map to `visit` (in the order they first changed) and
+ * clears the list: their next change lists them again.
+ */
+export function takeDirty(b: Baseline, visit: (kind: EntryKind, key: string, e: Entry) => void): void {
+  const { kinds, keys, entries } = b.dirty;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (!e.dirty) continue;
+    e.dirty = false;
+    visit(kinds[i]!, keys[i]!, e);
+  }
+  kinds.length = 0;
+  keys.length = 0;
+  entries.length = 0;
+}
+
+/** Whether any entry waits in the dirty list (some may have left their maps since). */
+export function hasDirty(b: Baseline): boolean {
+  return b.dirty.entries.length > 0;
 }
 
 /** Adds one observation of the transition from `prev` to `next` (both bounded), and to its total. */
 function touchTransition(b: Baseline, prev: string, next: string, ms: number): void {
-  const map = b.entries.transition;
-  const key = transitionKey(prev, next);
-  const isNew = !map.has(key);
-  if (!touchIn(b, 'transition', map, key, ms)) return;
+  const touched = touchIn(b, 'transition', b.entries.transition, transitionKey(prev, next), ms);
+  if (touched === REFUSED) return;
+  const isNew = touched === ADDED;
   const totals = b.transitionsOut;
   if (totals) totals.set(prev, (totals.get(prev) ?? 0) + 1);
   const distinct = b.transitionsDistinct;
@@ -451,20 +510,11 @@ export function unlearnChain(b: Baseline, chain: Chain): void {
 /** Removes one observation of (kind, key); the entry goes when none is left. */
 function untouch(b: Baseline, kind: EntryKind, rawKey: string): void {
   const key = keyOf(kind, rawKey);
-  const map = b.entries[kind];
-  const e = map.get(key);
+  const e = b.entries[kind].get(key);
   if (!e) return;
   e.count -= 1;
-  if (e.count > 0) {
-    if (!e.dirty) {
-      e.dirty = true;
-      b.dirty[kind].add(key);
-    }
-    return;
-  }
-  map.delete(key);
-  b.dirty[kind].delete(key);
-  b.removed[kind].add(key);
+  if (e.count > 0) markDirty(b, kind, key, e);
+  else removeEntry(b, kind, key, e);
 }
 
 /** Moves the identity to `enforcing` once it has enough calls and event time. Sticky. */
@@ -500,9 +550,7 @@ export function forget(b: Baseline, nowMs: number, forgetAfterMs: number, force 
   for (const kind of ENTRY_KINDS) {
     for (const [key, e] of b.entries[kind]) {
       if (e.lastMs >= cutoff) continue;
-      b.entries[kind].delete(key);
-      b.dirty[kind].delete(key);
-      b.removed[kind].add(key);
+      removeEntry(b, kind, key, e);
       dropped++;
       // Totals are summed again on their next use (sweeps are rare).
       if (kind === 'transition') b.transitionsOut = undefined;

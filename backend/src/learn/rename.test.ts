@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Chain } from '@conduct/processor';
 import { call, traceId } from '../store/testdata/fixtures.js';
-import { createBaseline, has, learnChain, transitionKey, type LearningOptions } from './baseline.js';
+import { createBaseline, has, learnChain, takeDirty, transitionKey, type LearningOptions } from './baseline.js';
 import { renameOperations } from './rename.js';
 import { chainShape, shapeKey } from './shape.js';
 
@@ -21,7 +21,7 @@ describe('renaming operations in a baseline', () => {
     const b = createBaseline('svc:s', 'workload');
     learnChain(b, chainOf(1, ['GET /health', 'GET /users/alice/profile'], 1000), OPTS);
     learnChain(b, chainOf(2, ['GET /health', 'GET /users/bob/profile'], 5000), OPTS);
-    for (const kind of ['operation', 'transition', 'shape', 'edge'] as const) b.dirty[kind].clear();
+    takeDirty(b, () => undefined);
 
     expect(renameOperations(b, toTemplate)).toBe(2 + 4 + 2 + 2);
     expect([...b.entries.operation.keys()].sort()).toEqual(['GET /health', T]);
@@ -32,7 +32,9 @@ describe('renaming operations in a baseline', () => {
     expect([...b.entries.shape.keys()]).toEqual([shapeKey(chainShape(['GET /health', T]))]);
     expect([...b.entries.edge.keys()].some((k) => JSON.parse(k)[2] === T)).toBe(true);
     // What changed is written with the next checkpoint: the new keys whole, the old ones removed.
-    expect(b.dirty.operation).toEqual(new Set([T]));
+    const dirty = new Set<string>();
+    takeDirty(b, (kind, key) => void (kind === 'operation' && dirty.add(key)));
+    expect(dirty).toEqual(new Set([T]));
     expect(b.removed.operation).toEqual(new Set(['GET /users/alice/profile', 'GET /users/bob/profile']));
     expect(renameOperations(b, toTemplate)).toBe(0);
   });

@@ -1,4 +1,4 @@
-import { bound, END, START, type Baseline, type EntryKind } from './baseline.js';
+import { bound, END, markDirty, removeEntry, START, type Baseline, type EntryKind } from './baseline.js';
 import { chainShape, parseShapeKey, shapeKey } from './shape.js';
 
 /** The new name of an operation (of a call to `peer`, when known), or undefined to keep it. */
@@ -41,19 +41,16 @@ function rekey(b: Baseline, kind: EntryKind, next: (key: string) => string | und
   }
   for (const [from, to] of moves) {
     const e = map.get(from)!;
-    map.delete(from);
-    b.dirty[kind].delete(from);
-    b.removed[kind].add(from);
-    const into = map.get(to);
+    removeEntry(b, kind, from, e);
+    let into = map.get(to);
     if (into) {
       into.count += e.count;
       into.firstMs = Math.min(into.firstMs, e.firstMs);
       into.lastMs = Math.max(into.lastMs, e.lastMs);
     } else {
-      map.set(to, { count: e.count, firstMs: e.firstMs, lastMs: e.lastMs });
+      map.set(to, (into = { count: e.count, firstMs: e.firstMs, lastMs: e.lastMs, dirty: false }));
     }
-    map.get(to)!.dirty = true;
-    b.dirty[kind].add(to);
+    markDirty(b, kind, to, into);
     b.removed[kind].delete(to);
   }
   return moves.length;
