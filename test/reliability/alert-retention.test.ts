@@ -5,45 +5,19 @@
  * one whose delivery has not gone through yet, stay until they qualify. Real OTLP from the official
  * exporter, a real webhook receiver, the real retention timer (shortened to 100 ms).
  */
-import http from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConduct, type TestConduct } from '../support/conduct.js';
-import { until } from '../support/receivers.js';
+import { recordingHttp, until } from '../support/receivers.js';
 import { HOUR, MINUTE, SpanKind, Traffic, type SentTrace } from '../support/traffic.js';
 
 const T0 = Date.UTC(2025, 5, 1, 9, 0, 0);
 const DEPLOYER = { 'service.namespace': 'ci', 'service.name': 'deployer' };
 
 /** A webhook receiver that refuses (503) every delivery whose alert mentions a text in `refusing`. */
-async function webhook(): Promise<{ url: string; refusing: Set<string>; delivered: string[]; close(): Promise<void> }> {
+async function webhook() {
   const refusing = new Set<string>();
-  const delivered: string[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      if ([...refusing].some((text) => body.includes(text))) {
-        res.writeHead(503).end();
-        return;
-      }
-      delivered.push(String(req.headers['x-conduct-delivery']));
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    refusing,
-    delivered,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  const receiver = await recordingHttp({ refuse: (r) => [...refusing].some((text) => r.body.toString('utf8').includes(text)) });
+  return { ...receiver, refusing, delivered: () => receiver.answered.map((r) => String(r.headers['x-conduct-delivery'])) };
 }
 
 let conduct: TestConduct;
@@ -98,7 +72,7 @@ beforeAll(async () => {
     expect((await conduct.post(`/api/v1/alerts/${encodeURIComponent(b.id!)}/feedback`, { verdict: 'acknowledged' })).status).toBe(200);
   }
   // The acknowledged alert's two events (raised, verdict) are delivered.
-  await until(() => hook.delivered.filter((d) => d.startsWith(`${breach.acked.id}/`)).length === 2);
+  await until(() => hook.delivered().filter((d) => d.startsWith(`${breach.acked.id}/`)).length === 2);
 });
 
 afterAll(async () => {
@@ -128,7 +102,7 @@ describe('alert retention on a running server (storage.alertRetention)', () => {
   it('deletes the undelivered one once its deliveries went through', async () => {
     hook.refusing.clear();
     await until(async () => (await status(breach.undelivered.id!)) === 404);
-    expect(hook.delivered.filter((d) => d.startsWith(`${breach.undelivered.id}/`)).sort()).toEqual([`${breach.undelivered.id}/1`, `${breach.undelivered.id}/2`]);
+    expect(hook.delivered().filter((d) => d.startsWith(`${breach.undelivered.id}/`)).sort()).toEqual([`${breach.undelivered.id}/1`, `${breach.undelivered.id}/2`]);
     expect(await deletedTotal()).toBe(2);
     expect(await status(breach.open.id!)).toBe(200);
   });

@@ -34,9 +34,11 @@ export interface RecordingHttpOptions {
   answerAfterMs?: number;
   /** Listen on this port (one a test kept free until now); any free port by default. */
   port?: number;
+  /** Asked per request once its body arrived: true answers 503 (a receiver that is down), and it is not `answered`. */
+  refuse?: (request: Recorded) => boolean;
 }
 
-/** An HTTP server answering 200 `{}` to everything, or never answering when `hang` is set. */
+/** An HTTP server answering 200 `{}` to everything (503 to what `refuse` picks), or never answering when `hang` is set. */
 export async function recordingHttp(options: RecordingHttpOptions = {}): Promise<RecordingHttp> {
   const received: Recorded[] = [];
   const answered: Recorded[] = [];
@@ -47,6 +49,10 @@ export async function recordingHttp(options: RecordingHttpOptions = {}): Promise
       const got = { path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
       received.push(got);
       if (options.hang) return;
+      if (options.refuse?.(got)) {
+        res.writeHead(503).end();
+        return;
+      }
       const answer = () => {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
         answered.push(got);

@@ -18,6 +18,8 @@ export interface AlertDeliveryView {
   deliveredAt?: string;
   /** When it was given up (dead). */
   deadAt?: string;
+  /** When an operator discarded it (it was dead). */
+  discardedAt?: string;
   /** Pending: when the next attempt is due. */
   nextAttemptAt?: string;
 }
@@ -34,6 +36,7 @@ export function deliveryView(r: DeliveryRecord): AlertDeliveryView {
     createdAt: iso(r.createdMs),
     ...(r.state === 'delivered' && r.doneMs !== undefined ? { deliveredAt: iso(r.doneMs) } : {}),
     ...(r.state === 'dead' && r.doneMs !== undefined ? { deadAt: iso(r.doneMs) } : {}),
+    ...(r.state === 'discarded' && r.doneMs !== undefined ? { discardedAt: iso(r.doneMs) } : {}),
     ...(r.state === 'pending' && r.dueMs !== undefined ? { nextAttemptAt: iso(r.dueMs) } : {}),
   };
 }

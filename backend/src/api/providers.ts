@@ -50,6 +50,22 @@ export interface AlertsProvider {
   openCounts?(): Map<string, number> | Promise<Map<string, number>>;
   /** An alert's deliveries to the sinks (newest event first), shown by `GET /api/v1/alerts/{id}`. Absent: not shown. */
   deliveries?(id: string): Promise<AlertDelivery[]>;
+  /**
+   * An operator's retry (`retry`: pending again, due now, retries anew) or discard (`discard`: given
+   * up for good) of the alert's dead deliveries, all of them or one sink's or one event's.
+   * Undefined when the alert is unknown. Absent: the routes answer 404.
+   */
+  deadDeliveries?(id: string, action: DeadDeliveryAction, which: { sink?: string; seq?: number }): Promise<DeadDeliveriesAnswer | undefined>;
+}
+
+export type DeadDeliveryAction = 'retry' | 'discard';
+
+/** What `POST /api/v1/alerts/{id}/deliveries/retry` and `/discard` answer. */
+export interface DeadDeliveriesAnswer {
+  /** The deliveries the action changed (none when none of the chosen was dead). */
+  changed: Array<{ sink: string; seq: number }>;
+  /** The alert's deliveries after it, as `GET /api/v1/alerts/{id}` shows them. */
+  deliveries: AlertDelivery[];
 }
 
 /** One delivery of an alert event to one sink, as the API shows it. */

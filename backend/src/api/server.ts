@@ -11,7 +11,7 @@ import type { ChainReader, EdgeRecord, IdentityRecord, StorageBackend } from '..
 import { compareWithBaseline, windowGraph, type GraphJson, type Window } from './graph-compare.js';
 import { parseDuration } from '../config/duration.js';
 import { HttpError } from './http-error.js';
-import { noAlerts, noInsights, type AlertsProvider, type IdentityInsights } from './providers.js';
+import { noAlerts, noInsights, type AlertsProvider, type DeadDeliveryAction, type IdentityInsights } from './providers.js';
 import { requireToken, securityHeaders } from './security.js';
 import { createUiHandler, DEFAULT_UI_DIR } from './static-ui.js';
 import { evaluateReadiness, type ReadinessCheck } from './readiness.js';
@@ -316,6 +316,15 @@ export function createApi(options: ApiOptions): ApiServer {
     return c.json(alert);
   });
 
+  app.post('/api/v1/alerts/:id/deliveries/:action{retry|discard}', async (c) => {
+    const id = idParam(c.req.param('id'), 'alert id');
+    const action = c.req.param('action') as DeadDeliveryAction;
+    if (!alerts.deadDeliveries) throw new HttpError(404, 'alert deliveries are not kept here');
+    const answer = await alerts.deadDeliveries(id, action, await deliveryChoice(c.req.raw));
+    if (!answer) throw new HttpError(404, 'unknown alert');
+    return c.json(answer);
+  });
+
   app.all('/api/*', (c) => c.json({ error: 'not found' }, 404));
 
   const ui = createUiHandler(options.uiDir ?? DEFAULT_UI_DIR);
@@ -361,6 +370,34 @@ export function createApi(options: ApiOptions): ApiServer {
       return stopping;
     },
   };
+}
+
+/** Longest sink name taken in a delivery choice (names are config keys, short). */
+const MAX_SINK_NAME_CHARS = 200;
+
+/**
+ * Which dead deliveries an operator's retry or discard is for: an empty body (all of the alert's),
+ * or `{"sink"?: string, "seq"?: positive integer}`.
+ */
+async function deliveryChoice(request: Request): Promise<{ sink?: string; seq?: number }> {
+  const text = await request.text();
+  if (text.trim() === '') return {};
+  const usage = 'body must be empty or JSON: {"sink"?: "<sink name>", "seq"?: <event number>}';
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, usage);
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, usage);
+  const { sink, seq } = body as { sink?: unknown; seq?: unknown };
+  if (sink !== undefined && (typeof sink !== 'string' || sink === '' || sink.length > MAX_SINK_NAME_CHARS)) {
+    throw new HttpError(400, `sink must be a sink's name (1 to ${MAX_SINK_NAME_CHARS} characters)`);
+  }
+  if (seq !== undefined && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)) {
+    throw new HttpError(400, 'seq must be a positive integer (the event number shown in deliveries)');
+  }
+  return { ...(sink !== undefined ? { sink } : {}), ...(seq !== undefined ? { seq } : {}) };
 }
 
 function idParam(raw: string, what: string): string {

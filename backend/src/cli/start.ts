@@ -318,6 +318,17 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
         return alert;
       },
       deliveries: async (id) => (await storage.outbox.deliveries(id, MAX_DELIVERIES_SHOWN)).map(deliveryView),
+      async deadDeliveries(id, action, which) {
+        if (!(await detection.getAlert(id))) return undefined;
+        const chosen = { alertId: id, ...which };
+        const changed = action === 'retry' ? await storage.outbox.redrive(chosen, Date.now()) : await storage.outbox.discard(chosen, Date.now());
+        if (action === 'retry' && changed.length > 0) sinks.wake();
+        logger.info({ alert: id, action, deliveries: changed.map((k) => `${k.sink}/${k.seq}`) }, 'dead alert deliveries changed by an operator');
+        return {
+          changed: changed.map((k) => ({ sink: k.sink, seq: k.seq })),
+          deliveries: (await storage.outbox.deliveries(id, MAX_DELIVERIES_SHOWN)).map(deliveryView),
+        };
+      },
       async openCounts() {
         const counts = new Map<string, number>();
         for (const a of await detection.listAlerts({ status: 'open', limit: MAX_ALERTS_PER_QUERY })) {

@@ -96,6 +96,11 @@ export function alertRetentionConformance(fresh: () => Promise<StorageBackend>):
     expect((await s.detection.listAlerts({ limit: 100 })).map((a) => a.id).sort()).toEqual(['a-dead', 'a-open', 'a-recent']);
     // Nothing more to do: a sweep deletes nothing.
     expect(await sweepAll(s, 100)).toMatchObject({ alerts: 0, held: 0, deliveries: 0 });
+    // An operator discards the dead delivery: the alert is done and goes, its discarded entry with it.
+    expect(await s.outbox.discard({ alertId: 'a-dead' }, NOW + 70_000)).toHaveLength(1);
+    expect(await sweepAll(s, 100)).toMatchObject({ alerts: 1, held: 0, deliveries: 1 });
+    expect(await s.detection.getAlert('a-dead')).toBeUndefined();
+    expect(await s.outbox.counts()).toEqual([]);
   });
 
   it('reads at most maxRows alerts a step, oldest first, and goes on after the cursor past alerts that stay', async () => {

@@ -108,6 +108,62 @@ export function outboxConformance(fresh: () => Promise<StorageBackend>): void {
     ]);
   });
 
+  it('redrives or discards only dead deliveries, all of an alert or one sink and event', async () => {
+    const s = await fresh();
+    const a = testAlert({ id: 'o-dead', identity: 'svc:o' });
+    const other = testAlert({ id: 'o-other', identity: 'svc:o' });
+    await s.detection.checkpoint({
+      alerts: [a, other].map((alert) => ({ alert, dedupKey: alert.id })),
+      outbox: [
+        { alert: a, event: 'alert', sinks: ['hook', 'siem', 'logs'], atMs: NOW },
+        { alert: a, event: 'feedback', sinks: ['hook'], atMs: NOW + 1 },
+        { alert: other, event: 'alert', sinks: ['hook'], atMs: NOW },
+      ],
+    });
+    // Every delivery of both alerts dies but logs' (delivered).
+    for (const sink of ['hook', 'siem', 'logs']) {
+      for (const e of await s.outbox.claim(sink, NOW + 5, 10, LEASE)) {
+        if (sink === 'logs') expect(await s.outbox.delivered(e, NOW + 6)).toBe(true);
+        else expect(await s.outbox.failed(e, `${sink} refused`, undefined, NOW + 6)).toBe(true);
+      }
+    }
+    const stateOf = async (id: string) => (await s.outbox.deliveries(id, 10)).map((d) => [d.sink, d.seq, d.state, d.attempts, d.dueMs ?? null, d.doneMs ?? null]);
+
+    // One event of one sink: pending again, due now, attempts from 0, the last error kept.
+    expect(await s.outbox.redrive({ alertId: 'o-dead', sink: 'hook', seq: 1 }, NOW + 100)).toEqual([{ alertId: 'o-dead', seq: 1, sink: 'hook' }]);
+    expect(await stateOf('o-dead')).toEqual([
+      ['hook', 2, 'dead', 1, null, NOW + 6],
+      ['hook', 1, 'pending', 0, NOW + 100, null],
+      ['logs', 1, 'delivered', 1, null, NOW + 6],
+      ['siem', 1, 'dead', 1, null, NOW + 6],
+    ]);
+    expect((await s.outbox.deliveries('o-dead', 10)).find((d) => d.sink === 'hook' && d.seq === 1)?.lastError).toBe('hook refused');
+    const [again] = await s.outbox.claim('hook', NOW + 100, 1, LEASE);
+    expect([again?.alertId, again?.seq, again?.attempts]).toEqual(['o-dead', 1, 1]);
+    // Not dead (pending, delivered) or no match: nothing changes.
+    expect(await s.outbox.redrive({ alertId: 'o-dead', sink: 'hook', seq: 1 }, NOW + 101)).toEqual([]);
+    expect(await s.outbox.discard({ alertId: 'o-dead', sink: 'logs' }, NOW + 101)).toEqual([]);
+    expect(await s.outbox.redrive({ alertId: 'nothing' }, NOW + 101)).toEqual([]);
+
+    // The rest of the alert's dead ones: discarded, done now; the other alert's stay dead.
+    const discarded = await s.outbox.discard({ alertId: 'o-dead' }, NOW + 200);
+    expect(discarded.map((k) => `${k.sink}/${k.seq}`).sort()).toEqual(['hook/2', 'siem/1']);
+    expect((await stateOf('o-dead')).filter((d) => d[2] === 'discarded')).toEqual([
+      ['hook', 2, 'discarded', 1, null, NOW + 200],
+      ['siem', 1, 'discarded', 1, null, NOW + 200],
+    ]);
+    expect((await stateOf('o-other')).map((d) => d[2])).toEqual(['dead']);
+    // A discarded delivery is not redriven, nor pruned with the delivered.
+    expect(await s.outbox.redrive({ alertId: 'o-dead' }, NOW + 300)).toEqual([]);
+    await s.outbox.pruneDelivered(NOW + 10_000, 100);
+    expect((await s.outbox.counts()).map((c) => [c.sink, c.state, c.count])).toEqual([
+      ['hook', 'dead', 1],
+      ['hook', 'discarded', 1],
+      ['hook', 'pending', 1],
+      ['siem', 'discarded', 1],
+    ]);
+  });
+
   it('raises the delivery sequence of an alert to a given one (a copy), never lowers it, and numbers events after it', async () => {
     const s = await fresh();
     const a = testAlert({ id: 'o5', identity: 'svc:o' });

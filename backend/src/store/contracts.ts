@@ -340,8 +340,11 @@ export type DetectionState = DetectionStateReader & DetectionStateWriter;
 /** Why an alert is delivered: raised (or a counted repeat), or its status changed (a verdict). */
 export type OutboxEventKind = 'alert' | 'feedback';
 
-/** Where one delivery stands: waiting (or being tried), done, or given up. */
-export type DeliveryState = 'pending' | 'delivered' | 'dead';
+/**
+ * Where one delivery stands: waiting (or being tried), done, given up after its retries, or given
+ * up for good by an operator (a dead delivery discarded: done, for alert retention).
+ */
+export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'discarded';
 
 /**
  * An alert event to deliver, enqueued by a detection checkpoint: one delivery per named sink,
@@ -364,6 +367,13 @@ export interface DeliveryKey {
   alertId: string;
   seq: number;
   sink: string;
+}
+
+/** An operator's choice of an alert's dead deliveries: all of them, or one sink's, or one event's (`seq`), or one. */
+export interface DeadDeliveries {
+  alertId: string;
+  sink?: string;
+  seq?: number;
 }
 
 /** A delivery a worker claimed: the event and the alert as enqueued. */
@@ -422,9 +432,22 @@ export interface AlertOutbox {
   counts(): Promise<Array<{ sink: string; state: DeliveryState; count: number }>>;
   /**
    * One bounded retention step: deletes at most `maxRows` deliveries delivered before `beforeMs`
-   * (dead ones stay). Returns how many.
+   * (dead and discarded ones stay). Returns how many.
    */
   pruneDelivered(beforeMs: number, maxRows: number): Promise<number>;
+  /**
+   * An operator's retry (the receiver is mended): the chosen dead deliveries are pending again,
+   * due at `nowMs`, with their attempts counted from 0 (the sink's retries apply anew; the last
+   * error stays until the next attempt). Deliveries in another state are left alone. Returns the
+   * deliveries changed.
+   */
+  redrive(which: DeadDeliveries, nowMs: number): Promise<DeliveryKey[]>;
+  /**
+   * An operator gives the chosen dead deliveries up for good: `discarded`, done at `nowMs`.
+   * Alert retention counts them done (a closed alert whose deliveries are all delivered or
+   * discarded can age out). Deliveries in another state are left alone. Returns those changed.
+   */
+  discard(which: DeadDeliveries, nowMs: number): Promise<DeliveryKey[]>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ export interface Sinks {
   stop(): Promise<void>;
   /** The configured sinks' names (the `sink` label of their metrics). */
   readonly names: readonly string[];
+  /** Outbox only: every sink looks at the outbox now (an operator made dead deliveries pending again). */
+  wake(): void;
 }
 
 /** A sink configuration that cannot work; the message names the key. */
@@ -208,6 +210,9 @@ export function createSinks(configs: readonly SinkSettings[], options: SinksOpti
     },
     async flush() {
       await Promise.all(entries.map((e) => e.worker.idle()));
+    },
+    wake() {
+      for (const { worker } of entries) if (worker instanceof OutboxWorker) worker.wake();
     },
     stop() {
       stopping ??= Promise.all(entries.map((e) => e.worker.stop(drainMs))).then(() => {

@@ -65,7 +65,7 @@ function pendingCollector(outbox: Pick<AlertOutbox, 'counts'>, sinks: readonly s
   };
 }
 
-/** `conduct_sink_outbox_entries{sink,state}`: deliveries in the outbox (pending, delivered and kept, dead). */
+/** `conduct_sink_outbox_entries{sink,state}`: deliveries in the outbox (pending, delivered and kept, dead, discarded). */
 export const METRIC_OUTBOX_ENTRIES = 'conduct_sink_outbox_entries';
 
 /**
@@ -76,7 +76,7 @@ export function outboxMetrics(registry: Registry, outbox: Pick<AlertOutbox, 'cou
   if (registry.getSingleMetric(METRIC_OUTBOX_ENTRIES)) return;
   new Gauge({
     name: METRIC_OUTBOX_ENTRIES,
-    help: 'Alert deliveries in the outbox per sink, by state (pending, delivered and kept, dead).',
+    help: 'Alert deliveries in the outbox per sink, by state (pending, delivered and kept, dead, discarded by an operator).',
     labelNames: ['sink', 'state'],
     registers: [registry],
     async collect() {
@@ -84,7 +84,7 @@ export function outboxMetrics(registry: Registry, outbox: Pick<AlertOutbox, 'cou
         const rows = await outbox.counts();
         this.reset();
         // Every configured sink shows every state, 0 included (an empty outbox is news too).
-        for (const sink of sinks) for (const state of ['pending', 'delivered', 'dead']) this.set({ sink, state }, 0);
+        for (const sink of sinks) for (const state of ['pending', 'delivered', 'dead', 'discarded']) this.set({ sink, state }, 0);
         for (const r of rows) this.set({ sink: r.sink, state: r.state }, r.count);
       } catch {
         // Closed or unreachable: keep the last values.

@@ -36,7 +36,7 @@ export function createPostgresAlertRetention(db: Queryable): AlertRetention {
          ), doomed AS (
            SELECT a.id FROM alerts a JOIN page p ON p.id = a.id
            WHERE a.delivery_seq = p.delivery_seq AND a.last_seen_ms < $1::int8 AND a.status = ANY($3::text[])
-             AND NOT EXISTS (SELECT 1 FROM alert_outbox o WHERE o.alert_id = a.id AND o.state <> 'delivered')
+             AND NOT EXISTS (SELECT 1 FROM alert_outbox o WHERE o.alert_id = a.id AND o.state NOT IN ('delivered', 'discarded'))
            FOR UPDATE OF a SKIP LOCKED
          ), gone AS (
            DELETE FROM alerts a USING doomed d WHERE a.id = d.id RETURNING a.id

@@ -1,4 +1,4 @@
-import type { AlertOutbox, DeliveryState, OutboxEvent } from '../contracts.js';
+import type { AlertOutbox, DeadDeliveries, DeliveryState, OutboxEvent } from '../contracts.js';
 import { deliveryFromRow, MAX_DELIVERY_ERROR_CHARS, outboxEntryFromRow, type OutboxRow } from '../rows.js';
 import type { Sql } from './sql.js';
 import { fromColumn, toColumn } from './text.js';
@@ -100,5 +100,36 @@ export function createPostgresOutbox(db: Sql): AlertOutbox {
       );
       return rows.length;
     },
+    async redrive(which, nowMs) {
+      return keysOf(
+        await db.query<KeyRow>(
+          `UPDATE alert_outbox SET state = 'pending', attempts = 0, due_ms = $4::float8, done_ms = NULL
+           WHERE alert_id = $1 AND state = 'dead' AND ($2::text IS NULL OR sink = $2::text) AND ($3::int8 IS NULL OR seq = $3::int8)
+           RETURNING alert_id, seq, sink`,
+          [...chosen(which), nowMs],
+        ),
+      );
+    },
+    async discard(which, nowMs) {
+      return keysOf(
+        await db.query<KeyRow>(
+          `UPDATE alert_outbox SET state = 'discarded', done_ms = $4::float8
+           WHERE alert_id = $1 AND state = 'dead' AND ($2::text IS NULL OR sink = $2::text) AND ($3::int8 IS NULL OR seq = $3::int8)
+           RETURNING alert_id, seq, sink`,
+          [...chosen(which), nowMs],
+        ),
+      );
+    },
   };
 }
+
+interface KeyRow {
+  alert_id: string;
+  seq: number | string;
+  sink: string;
+}
+
+/** An operator's choice as bound values: alert id, sink or null, sequence or null. */
+const chosen = (which: DeadDeliveries) => [toColumn(which.alertId), which.sink === undefined ? null : toColumn(which.sink), which.seq ?? null];
+
+const keysOf = (rows: KeyRow[]) => rows.map((r) => ({ alertId: fromColumn(r.alert_id), seq: Number(r.seq), sink: fromColumn(r.sink) }));

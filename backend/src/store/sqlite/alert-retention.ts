@@ -16,8 +16,8 @@ export function createSqliteAlertRetention(db: Database.Database): AlertRetentio
     after: db.prepare(
       'SELECT id, last_seen_ms AS lastSeenMs, status FROM alerts WHERE last_seen_ms < ? AND (last_seen_ms, id) > (?, ?) ORDER BY last_seen_ms, id LIMIT ?',
     ),
-    // Anything of the alert's not delivered yet (pending) or given up (dead) keeps it.
-    undelivered: db.prepare("SELECT 1 FROM alert_outbox WHERE alert_id = ? AND state <> 'delivered' LIMIT 1").pluck(),
+    // Anything of the alert's not delivered yet (pending) or given up (dead, and not discarded) keeps it.
+    undelivered: db.prepare("SELECT 1 FROM alert_outbox WHERE alert_id = ? AND state NOT IN ('delivered', 'discarded') LIMIT 1").pluck(),
     deleteAlert: db.prepare(`DELETE FROM alerts WHERE id = ? AND status IN (${closed})`),
     deleteHeld: db.prepare('DELETE FROM held_chains WHERE alert_id = ?'),
     deleteDeliveries: db.prepare('DELETE FROM alert_outbox WHERE alert_id = ?'),

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { AlertOutbox, DeliveryState, OutboxEvent } from '../contracts.js';
+import type { AlertOutbox, DeadDeliveries, DeliveryState, OutboxEvent } from '../contracts.js';
 import { deliveryFromRow, MAX_DELIVERY_ERROR_CHARS, outboxEntryFromRow, type OutboxRow } from '../rows.js';
 
 
@@ -27,7 +27,16 @@ export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enque
     counts: db.prepare('SELECT sink, state, count(*) AS count FROM alert_outbox GROUP BY sink, state ORDER BY sink, state'),
     prune: db.prepare(`DELETE FROM alert_outbox WHERE id IN
       (SELECT id FROM alert_outbox WHERE state = 'delivered' AND done_ms < ? ORDER BY done_ms LIMIT ?)`),
+    redrive: db.prepare(`UPDATE alert_outbox SET state = 'pending', attempts = 0, due_ms = @now, done_ms = NULL
+      WHERE alert_id = @alertId AND state = 'dead' AND (@sink IS NULL OR sink = @sink) AND (@seq IS NULL OR seq = @seq)
+      RETURNING alert_id, seq, sink`),
+    discard: db.prepare(`UPDATE alert_outbox SET state = 'discarded', done_ms = @now
+      WHERE alert_id = @alertId AND state = 'dead' AND (@sink IS NULL OR sink = @sink) AND (@seq IS NULL OR seq = @seq)
+      RETURNING alert_id, seq, sink`),
   };
+  const chosen = (which: DeadDeliveries, nowMs: number) => ({ alertId: which.alertId, sink: which.sink ?? null, seq: which.seq ?? null, now: nowMs });
+  const keys = (rows: unknown[]) =>
+    (rows as Array<{ alert_id: string; seq: number; sink: string }>).map((r) => ({ alertId: r.alert_id, seq: r.seq, sink: r.sink }));
   const clipError = (error: string) => error.slice(0, MAX_DELIVERY_ERROR_CHARS);
 
   return {
@@ -73,6 +82,12 @@ export function createSqliteOutbox(db: Database.Database): AlertOutbox & { enque
     },
     async pruneDelivered(beforeMs, maxRows) {
       return stmt.prune.run(beforeMs, Math.max(1, Math.floor(maxRows))).changes;
+    },
+    async redrive(which, nowMs) {
+      return keys(stmt.redrive.all(chosen(which, nowMs)));
+    },
+    async discard(which, nowMs) {
+      return keys(stmt.discard.all(chosen(which, nowMs)));
     },
   };
 }
