@@ -108,6 +108,26 @@ export interface Alert {
   evidence?: Record<string, unknown>;
 }
 
+/** One delivery of an alert event to one sink, as the API shows it (times ISO 8601, UTC). */
+export interface AlertDeliveryView {
+  sink: string;
+  /** The alert's delivery sequence number: `<alertId>/<seq>` is what receivers deduplicate on. */
+  seq: number;
+  /** Why it was sent: raised (or an announced repeat), or its status changed. */
+  event: 'alert' | 'feedback';
+  state: 'pending' | 'delivered' | 'dead' | 'discarded';
+  attempts: number;
+  lastError?: string;
+  createdAt: string;
+  deliveredAt?: string;
+  /** When it was given up (dead). */
+  deadAt?: string;
+  /** When an operator discarded it (it was dead). */
+  discardedAt?: string;
+  /** Pending: when the next attempt is due. */
+  nextAttemptAt?: string;
+}
+
 export const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
 /** Builds `links.trace` from the `alerts.traceUrl` template. */

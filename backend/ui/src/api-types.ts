@@ -5,6 +5,8 @@
 
 // The alert contract is the backend's own (type-only: nothing of it reaches the bundle).
 export type { Alert, AlertStatus, Severity, Verdict } from '../../src/alerts/model.js';
+/** One delivery of an alert event to one sink (`deliveries` of `GET /api/v1/alerts/{id}`). */
+export type { AlertDeliveryView as Delivery } from '../../src/alerts/model.js';
 
 export interface LearningProgress {
   /** 0..1 */
@@ -144,4 +146,12 @@ export interface GraphComparison {
   truncated: boolean;
   nodes: GraphNode[];
   edges: ComparedEdge[];
+}
+
+/** What a retry or discard of dead deliveries answers. */
+import type { AlertDeliveryView as Delivery } from '../../src/alerts/model.js';
+
+export interface DeadDeliveriesAnswer {
+  changed: Array<{ sink: string; seq: number }>;
+  deliveries: Delivery[];
 }

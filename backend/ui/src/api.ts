@@ -1,5 +1,5 @@
 import { getToken, tokenRequired } from './auth.js';
-import type { Alert, Chain, Graph, GraphComparison, IdentityDetail, IdentitySummary, TraceAnswer, Verdict } from './api-types.js';
+import type { Alert, Chain, DeadDeliveriesAnswer, Graph, GraphComparison, IdentityDetail, IdentitySummary, TraceAnswer, Verdict } from './api-types.js';
 
 /** An answer other than 2xx, carrying the status so pages can say "not found" rather than fail. */
 export class ApiError extends Error {
@@ -103,5 +103,12 @@ export const api = {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ verdict }),
+    }),
+  /** An operator's retry (`retry`) or discard (`discard`) of one dead delivery. */
+  deadDelivery: (id: string, action: 'retry' | 'discard', sink: string, seq: number) =>
+    request<DeadDeliveriesAnswer>(`/api/v1/alerts/${seg(id)}/deliveries/${action}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ sink, seq }),
     }),
 };

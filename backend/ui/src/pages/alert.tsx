@@ -1,9 +1,10 @@
 import { useState } from 'preact/hooks';
-import type { Alert, AlertStatus, Verdict } from '../api-types.js';
+import type { Alert, AlertStatus, Delivery, Verdict } from '../api-types.js';
 import { api } from '../api.js';
 import { Ids, Loading, Mono, Problem, Section, SeverityBadge, StatusBadge, Time } from '../components/bits.js';
 import { incidentOf } from '../incident.js';
 import { bounds, ChainTimeline } from '../components/chain.js';
+import { Deliveries } from '../components/deliveries.js';
 import { asText, formatTime, safeHttpUrl } from '../format.js';
 import { useApi } from '../hooks.js';
 import { Link, paths } from '../router.js';
@@ -125,6 +126,7 @@ export function AlertPage(props: { id: string }) {
   const ownChain = trace.data?.chains.find((c) => c.identity === shown.identity);
   const otherChains = trace.data?.chains.filter((c) => c !== ownChain) ?? [];
   const axis = trace.data ? bounds(...trace.data.chains) : undefined;
+  const deliveries = (a as { deliveries?: Delivery[] } | undefined)?.deliveries;
 
   return (
     <main>
@@ -214,6 +216,12 @@ export function AlertPage(props: { id: string }) {
       <Section title="Baseline evidence">
         <Evidence evidence={shown.evidence} />
       </Section>
+
+      {deliveries && deliveries.length > 0 && (
+        <Section title="Deliveries to the sinks">
+          <Deliveries alertId={shown.id} deliveries={deliveries} key={shown.id} />
+        </Section>
+      )}
     </main>
   );
 }
