@@ -1,5 +1,5 @@
 /**
- * An alert, as the API returns it and as every sink receives it (DESIGN.md, "Alerts").
+ * An alert, as the API returns it and as every sink receives it (README.md, "HTTP API"; the sinks: backend/src/alerts/README.md).
  * All times are ISO 8601 strings in UTC.
  */
 

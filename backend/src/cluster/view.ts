@@ -1,6 +1,6 @@
 import type { ClusterInstanceRecord, PartitionRecord } from '../store/index.js';
 
-/** `GET /api/v1/cluster` (DESIGN.md, "Storage and scale"). */
+/** `GET /api/v1/cluster` (README.md, "HTTP API"; docs/scaling.md). */
 export interface ClusterView {
   instances: Array<{
     id: string;

@@ -174,7 +174,7 @@ const forward = z
       : {}),
   }));
 
-/** Default identity rules, in order (DESIGN.md, "Identity"): the processor's own list. */
+/** Default identity rules, in order (processor/README.md, "Identity"): the processor's own list. */
 export { DEFAULT_IDENTITY_RULES };
 
 export const configSchema = z

@@ -1,5 +1,5 @@
 /**
- * The shapes the UI reads from the HTTP API (DESIGN.md, "HTTP API"). Every string in them may come
+ * The shapes the UI reads from the HTTP API (README.md, "HTTP API"). Every string in them may come
  * from span attributes and is untrusted: it is rendered as text only.
  */
 

@@ -1,5 +1,5 @@
 /**
- * An alert read as an incident (DESIGN.md, "Alerts": `detector` leading, `detectors`, `findings`).
+ * An alert read as an incident (backend/src/alerts/README.md: `detector` leading, `detectors`, `findings`).
  * Alerts from before incidents carry one detector and no findings: they read as a one-finding
  * incident made of the alert's own fields.
  */
