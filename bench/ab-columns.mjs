@@ -8,7 +8,9 @@
 // request (copySpan, as derive does for the client spans it remembers) and reports the heap each
 // copy holds.
 //
-//   npm run build && node --expose-gc bench/ab-columns.mjs --before ../columnar-base [--rounds 7] [--requests 300] [--shape 4|8|40]
+// `--decode-only` runs the decode stage alone (more rounds in the same time: a change to the scanner).
+//
+//   npm run build && node --expose-gc bench/ab-columns.mjs --before ../columnar-base [--rounds 7] [--requests 300] [--shape 4|8|40] [--decode-only]
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -16,7 +18,7 @@ import * as protoNow from '@conduct/proto';
 import * as processorNow from '@conduct/processor';
 import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
 
-const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '7' }, requests: { type: 'string', default: '300' }, shape: { type: 'string', default: '8' } } });
+const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '7' }, requests: { type: 'string', default: '300' }, shape: { type: 'string', default: '8' }, 'decode-only': { type: 'boolean', default: false } } });
 if (!values.before) throw new Error('--before <checkout> is required');
 if (!globalThis.gc) throw new Error('run with node --expose-gc');
 const load = (pkg) => import(pathToFileURL(join(resolve(values.before), pkg, 'dist/index.js')).href);
@@ -54,6 +56,7 @@ function pass({ proto, processor }) {
   };
   const decoded = bodies.map((b) => decode(b, { keep }));
   lap('decode');
+  if (values['decode-only']) return { t, held: 0, heldAll: 0, calls: 0, copyHeld: 0, copyCount: 0 };
   const stitcher = processor.createStitcher({ idleMs: 3_600_000, latenessMs: 3_600_000, maxPendingSpans: 10_000_000 });
   for (const d of decoded) stitcher.add(d);
   lap('stitch');
@@ -97,13 +100,17 @@ for (let r = 0; r < rounds; r++) {
   for (const name of r % 2 ? ['after', 'before'] : ['before', 'after']) results[name].push(pass(sides[name]));
 }
 const calls = new Set([...results.before, ...results.after].map((x) => x.calls));
-const stages = ['decode', 'stitch', 'copy', 'complete', 'derive'];
+const stages = values['decode-only'] ? ['decode'] : ['decode', 'stitch', 'copy', 'complete', 'derive'];
 const row = (label, f) => `${label.padEnd(22)} ${f('before').padStart(9)} ${f('after').padStart(9)}`;
 const med = (name, stage) => median(results[name].map((x) => x.t[stage]));
 const total = (name) => median(results[name].map((x) => stages.reduce((n, s) => n + x.t[s], 0)));
 const out = [`${spans} spans per pass, ${rounds} rounds interleaved; calls derived per pass: ${[...calls].join(', ')}`, row('µs/span', (n) => n)];
 for (const s of stages) out.push(row(s, (n) => med(n, s).toFixed(2)) + `   ratio ${(med('after', s) / med('before', s)).toFixed(2)}`);
 out.push(row('total', (n) => total(n).toFixed(2)) + `   ratio ${(total('after') / total('before')).toFixed(2)}`);
+if (values['decode-only']) {
+  process.stdout.write(`${out.join('\n')}\n`);
+  process.exit(0);
+}
 const heldMed = (n) => median(results[n].map((x) => x.held));
 out.push(row('heap bytes/pending span', (n) => heldMed(n).toFixed(0)) + `   ratio ${(heldMed('after') / heldMed('before')).toFixed(2)}`);
 const allMed = (n) => median(results[n].map((x) => x.heldAll));

@@ -14,6 +14,9 @@ const EMPTY_KEY = (attributeKeyId('') << 2) | KeyDecision.KEEP;
 const EMPTY_LETTER = letterOf('');
 /** AnyValue.string_value's tag (field 1, length-delimited). */
 const STRING_VALUE_TAG = 0x0a;
+/** KeyValue.key's and KeyValue.value's tags (fields 1 and 2, length-delimited). */
+const KEY_TAG = 0x0a;
+const VALUE_TAG = 0x12;
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 
@@ -200,6 +203,55 @@ class ColumnScanner extends Scanner {
 
   /** Reads one KeyValue into the owner being collected. */
   private keyValueColumns(end: number): void {
+    const buf = this.buf;
+    const p = this.pos;
+    // The usual KeyValue: its key, then its value, each with a one-byte length, nothing else.
+    // Recognised here from its bytes, with no tag or length read through the general loop below
+    // (issue 19, second pass: the loop's reads were a fifth of decoding).
+    if (p + 4 <= end && buf[p] === KEY_TAG) {
+      const keyLength = buf[p + 1]!;
+      const keyEnd = p + 2 + keyLength;
+      if (keyLength < 0x80 && keyEnd + 2 <= end && buf[keyEnd] === VALUE_TAG && buf[keyEnd + 1]! < 0x80 && keyEnd + 2 + buf[keyEnd + 1]! === end && keyLength <= this.limits.maxAttributeValueLength) {
+        this.shortKeyValue(p + 2, keyEnd, end);
+        return;
+      }
+    }
+    this.anyKeyValue(end);
+  }
+
+  /** A KeyValue whose key is bytes[keyStart, keyEnd), followed by its AnyValue up to `end` (see keyValueColumns). */
+  private shortKeyValue(keyStart: number, keyEnd: number, end: number): void {
+    const cache = this.keyBytes;
+    const found = cache.lookup(this.buf, this.view, keyStart, keyEnd, this.prevKey);
+    const slot = (this.prevKey = cache.slot);
+    const decision = (found & 3) as KeyDecision;
+    this.pos = keyEnd + 2;
+    if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) {
+      this.skipValue(end, 1);
+      return;
+    }
+    const buf = this.buf;
+    const at = this.pos;
+    let value: AttrValue | undefined;
+    let hint = slot < KEY_SLOTS ? VALUE_ENTRIES + slot : -1;
+    let kind: ValueKind = ValueKind.SCALAR;
+    if (at + 2 <= end && buf[at] === STRING_VALUE_TAG && at + 2 + buf[at + 1]! === end && this.limits.maxValueDepth >= 1) {
+      // An AnyValue holding only a string_value (its length is below 0x80: it ends at `end`).
+      this.pos = at + 2;
+      const limit = this.limits.maxAttributeValueLength;
+      if (slot !== UNCACHED_KEY) {
+        value = this.keyedString(end, slot, limit);
+        hint = this.valueEntry;
+      } else value = this.string(end, limit);
+    } else {
+      value = this.anyValue(end, 1);
+      kind = this.kind;
+    }
+    this.putValue(found, cache.letter, decision, value, kind, hint);
+  }
+
+  /** Any KeyValue: fields in any order, repeated, unknown, long. */
+  private anyKeyValue(end: number): void {
     const limit = this.limits.maxAttributeValueLength;
     const filter = this.filter!;
     const cache = this.keyBytes;
@@ -260,10 +312,14 @@ class ColumnScanner extends Scanner {
           this.skip(tag, end);
       }
     }
-    if (kind === ValueKind.EMPTY) return;
     if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) return;
-    const max = this.limits.maxAttributesPerSpan;
-    if (this.out.put(found >>> 2, value as AttrValue, letter, max, hint) && decision !== KeyDecision.KEEP) this.present = true;
+    this.putValue(found, letter, decision, value, kind, hint);
+  }
+
+  /** Puts a value read under a key that is kept (found: as KeyFilter.lookup). */
+  private putValue(found: number, letter: number, decision: KeyDecision, value: AttrValue | undefined, kind: ValueKind, hint: number): void {
+    if (kind === ValueKind.EMPTY) return;
+    if (this.out.put(found >>> 2, value as AttrValue, letter, this.limits.maxAttributesPerSpan, hint) && decision !== KeyDecision.KEEP) this.present = true;
   }
 
   /**

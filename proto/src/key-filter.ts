@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import type { AttributeKeep } from './model.js';
 import { attributeKeyId, letterOf, PREFIXED, PRESENCE_KEY_ID } from './key-ids.js';
-import { pack, sameWords, utf8 } from './string-table.js';
+import { hashWords, pack, sameWords, utf8 } from './string-table.js';
 
 /** What a decoder does with one attribute. */
 export const KeyDecision = {
@@ -108,38 +108,58 @@ export const VALUE_ENTRIES = KEY_SLOTS * VALUE_WAYS;
  */
 export const VALUE_HINTS = VALUE_ENTRIES + KEY_SLOTS;
 
+/** Per key slot, one record of META_STRIDE 32-bit fields (16: one cache line) in KeyBytes.meta. */
+const META_STRIDE = 16;
+/** The key's length in bytes (-1: empty slot). */
+const M_LEN = 0;
+/** Its decision and id (KeyFilter.lookup). */
+const M_FOUND = 1;
+/** Its letter (letterOf, with PREFIXED for a presence-prefixed key). */
+const M_LETTER = 2;
+/** The slot of the key that followed it last, and of the other one before that. */
+const M_NEXT = 3;
+const M_NEXT2 = 4;
+/** The way of its value entries found or written last (tried first). */
+const M_LAST_WAY = 5;
+/** The byte lengths of its remembered values, one per way (-1: none). */
+const M_VALUE_LEN = 8;
+
 /**
  * A filter's decisions looked up from a key's bytes, for the columnar scanner: on a hit no key
  * string is made or hashed and no Map is asked. Hand-written because decoding and hashing each
  * key, then its Map lookup, was a fifth of the decode CPU (proto/bench profile, 2026-12-06).
  *
  * Keys come in the same order span after span (every SDK writes a span kind's attributes in one
- * order), so each slot remembers the slot of the key that followed it: the next key is compared
- * with that one first, without hashing. Each key also remembers its last four distinct values
- * (values such as methods, routes, ports' hosts and service names repeat under their key), which
- * the scanner compares before hashing a value into the shared value table. Four, not one: in the
- * bench workload 37-41% of string values are their key's last one and 73-75% one of its last four
- * (82-88% of the last eight), because spans of a few kinds interleave; the value entry found also
- * lets the columns builder find the value's reference in the request without its Map.
+ * order), so each slot remembers the slots of the last two distinct keys that followed it: the
+ * next key is compared with those first, without hashing. Two, not one: spans of a few kinds
+ * interleave, and after the same key (or at an owner's start) come different keys; in the bench
+ * workload the last successor is the next key for 65% of keys, one of the last two for 95%
+ * (issue 19, second pass). A key found neither way is hashed four bytes at a time.
+ *
+ * Each key also remembers its last four distinct values (values such as methods, routes, ports'
+ * hosts and service names repeat under their key), which the scanner compares before hashing a
+ * value into the shared value table. Four, not one: in the bench workload 37-41% of string values
+ * are their key's last one and 73-75% one of its last four (82-88% of the last eight), because
+ * spans of a few kinds interleave; the value entry found also lets the columns builder find the
+ * value's reference in the request without its Map.
  *
  * Only ASCII keys are cached (one byte per character). Each cached key and remembered value is
  * also kept as little-endian 32-bit words, compared with the request's bytes four at a time
  * through a DataView (sameWords): comparing character by character was a third of the decode CPU
  * (KeyBytes.lookup 18.5% and the scanner's keyedString 16.6% self, proto profile 2026-12-06 night);
- * in isolation the word compare takes 0.2-0.35 of the time for the bench workload's keys.
+ * in isolation the word compare takes 0.2-0.35 of the time for the bench workload's keys. What a
+ * lookup reads of a slot (lengths of the key and its values, decision, letter, successors) is one
+ * record of 16 words, so that a key found costs one cache line besides its words, where separate
+ * arrays and the strings' own lengths cost one each (issue 19, second pass).
  * Bounded: a key replaces whatever shared its slot.
  */
 export class KeyBytes {
-  private readonly texts: (string | undefined)[] = new Array<string | undefined>(KEY_SLOTS + 2).fill(undefined);
-  private readonly found = new Int32Array(KEY_SLOTS + 2);
-  private readonly letters = new Int32Array(KEY_SLOTS + 2);
-  private readonly next = new Int32Array(KEY_SLOTS + 2).fill(UNCACHED_KEY);
+  /** Per slot, a record of META_STRIDE fields (M_LEN ...); FIRST_KEY's and UNCACHED_KEY's hold only successors. */
+  private readonly meta = newMeta();
   private readonly keyWords = new Int32Array((KEY_SLOTS + 2) * KEY_WORDS);
   private readonly valueWords = new Int32Array(VALUE_ENTRIES * VALUE_WORDS);
   /** Per value entry (see VALUE_ENTRIES): a value read under its key, when short and ASCII. */
   readonly values: (string | undefined)[] = new Array<string | undefined>(VALUE_ENTRIES).fill(undefined);
-  /** Per key slot: the way of its value entries found or written last (tried first). */
-  private readonly lastWay = new Uint8Array(KEY_SLOTS);
   /** Set by lookup: the key's letter (letterOf, with PREFIXED for a presence-prefixed key) and its slot. */
   letter = 0;
   slot = UNCACHED_KEY;
@@ -153,33 +173,44 @@ export class KeyBytes {
    */
   lookup(bytes: Uint8Array, view: DataView, start: number, end: number, prev: number): number {
     const len = end - start;
-    const texts = this.texts;
+    const meta = this.meta;
     const words = this.keyWords;
-    let slot = this.next[prev]!;
-    let text = texts[slot];
-    if (text !== undefined && text.length === len && sameWords(words, slot * KEY_WORDS, view, bytes, start, len)) {
-      this.slot = slot;
-      this.letter = this.letters[slot]!;
-      return this.found[slot]!;
+    const at = prev * META_STRIDE;
+    let slot = meta[at + M_NEXT]!;
+    if (meta[slot * META_STRIDE + M_LEN] === len && sameWords(words, slot * KEY_WORDS, view, bytes, start, len)) return this.hit(slot);
+    const other = meta[at + M_NEXT2]!;
+    if (meta[other * META_STRIDE + M_LEN] === len && sameWords(words, other * KEY_WORDS, view, bytes, start, len)) {
+      // The most recent successor first.
+      meta[at + M_NEXT2] = slot;
+      meta[at + M_NEXT] = other;
+      return this.hit(other);
     }
     if (len > MAX_KEY_BYTES) return this.uncached(bytes, start, end);
-    let h = 0x811c9dc5 ^ len;
-    for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-    slot = (h ^ (h >>> 15)) & (KEY_SLOTS - 1);
-    text = texts[slot];
-    if (text === undefined || text.length !== len || !sameWords(words, slot * KEY_WORDS, view, bytes, start, len)) {
+    slot = hashWords(view, bytes, start, end) & (KEY_SLOTS - 1);
+    const m = slot * META_STRIDE;
+    if (meta[m + M_LEN] !== len || !sameWords(words, slot * KEY_WORDS, view, bytes, start, len)) {
       const key = utf8Text(bytes, start, end);
       if (key.length !== len) return this.uncached(bytes, start, end, key);
-      texts[slot] = key;
       pack(words, slot * KEY_WORDS, view, bytes, start, len);
-      this.found[slot] = this.filter.lookup(key);
-      this.letters[slot] = letterOf(key) | ((this.found[slot]! & 3) >= KeyDecision.KEEP_PREFIXED ? PREFIXED : 0);
+      const found = this.filter.lookup(key);
+      meta[m + M_LEN] = len;
+      meta[m + M_FOUND] = found;
+      meta[m + M_LETTER] = letterOf(key) | ((found & 3) >= KeyDecision.KEEP_PREFIXED ? PREFIXED : 0);
+      meta.fill(-1, m + M_VALUE_LEN, m + M_VALUE_LEN + VALUE_WAYS);
       this.values.fill(undefined, slot * VALUE_WAYS, (slot + 1) * VALUE_WAYS);
     }
-    this.next[prev] = slot;
+    if (meta[at + M_NEXT] !== slot) {
+      meta[at + M_NEXT2] = meta[at + M_NEXT]!;
+      meta[at + M_NEXT] = slot;
+    }
+    return this.hit(slot);
+  }
+
+  private hit(slot: number): number {
+    const m = slot * META_STRIDE;
     this.slot = slot;
-    this.letter = this.letters[slot]!;
-    return this.found[slot]!;
+    this.letter = this.meta[m + M_LETTER]!;
+    return this.meta[m + M_FOUND]!;
   }
 
   /**
@@ -188,14 +219,14 @@ export class KeyBytes {
    */
   findValue(slot: number, view: DataView, bytes: Uint8Array, start: number, len: number): number {
     if (slot >= KEY_SLOTS) return -1;
-    const values = this.values;
+    const meta = this.meta;
+    const m = slot * META_STRIDE;
     const base = slot * VALUE_WAYS;
-    const first = this.lastWay[slot]!;
+    const first = meta[m + M_LAST_WAY]!;
     for (let k = 0; k < VALUE_WAYS; k++) {
       const way = (first + k) & (VALUE_WAYS - 1);
-      const v = values[base + way];
-      if (v !== undefined && v.length === len && sameWords(this.valueWords, (base + way) * VALUE_WORDS, view, bytes, start, len)) {
-        this.lastWay[slot] = way;
+      if (meta[m + M_VALUE_LEN + way] === len && sameWords(this.valueWords, (base + way) * VALUE_WORDS, view, bytes, start, len)) {
+        meta[m + M_LAST_WAY] = way;
         return base + way;
       }
     }
@@ -209,11 +240,13 @@ export class KeyBytes {
    */
   remember(slot: number, value: string, view: DataView, bytes: Uint8Array, start: number, len: number): number {
     if (slot >= KEY_SLOTS || value.length !== len || len > MAX_REMEMBERED_VALUE_BYTES) return -1;
-    const way = (this.lastWay[slot]! + 1) & (VALUE_WAYS - 1);
+    const m = slot * META_STRIDE;
+    const way = (this.meta[m + M_LAST_WAY]! + 1) & (VALUE_WAYS - 1);
     const entry = slot * VALUE_WAYS + way;
     this.values[entry] = value;
     pack(this.valueWords, entry * VALUE_WORDS, view, bytes, start, len);
-    this.lastWay[slot] = way;
+    this.meta[m + M_VALUE_LEN + way] = len;
+    this.meta[m + M_LAST_WAY] = way;
     return entry;
   }
 
@@ -223,6 +256,19 @@ export class KeyBytes {
     this.letter = letterOf(key) | ((found & 3) >= KeyDecision.KEEP_PREFIXED ? PREFIXED : 0);
     return found;
   }
+}
+
+/** Every slot empty (no key, no values), no successors known. */
+function newMeta(): Int32Array {
+  const meta = new Int32Array((KEY_SLOTS + 2) * META_STRIDE);
+  for (let s = 0; s < KEY_SLOTS + 2; s++) {
+    const m = s * META_STRIDE;
+    meta[m + M_LEN] = -1;
+    meta[m + M_NEXT] = UNCACHED_KEY;
+    meta[m + M_NEXT2] = UNCACHED_KEY;
+    meta.fill(-1, m + M_VALUE_LEN, m + M_VALUE_LEN + VALUE_WAYS);
+  }
+  return meta;
 }
 
 function utf8Text(bytes: Uint8Array, start: number, end: number): string {

@@ -43,6 +43,20 @@ export function pack(words: Int32Array, base: number, view: DataView, bytes: Uin
   words[base + (i >> 2)] = w;
 }
 
+/**
+ * A hash of every byte of bytes[start, end), four at a time (a DataView read is inlined), each
+ * word mixed down; the last one to three bytes one by one. `view`: a DataView of exactly `bytes`.
+ */
+export function hashWords(view: DataView, bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5 ^ (end - start);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    h = Math.imul(h ^ view.getInt32(i, true), 0x9e3779b1);
+    h ^= h >>> 16;
+  }
+  for (; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h ^ (h >>> 15);
+}
 
 /** 32-bit words per slot of a StringTable: its string's bytes (see pack). */
 const SLOT_WORDS = MAX_CACHED_BYTES / 4;
@@ -77,14 +91,7 @@ export class StringTable {
     // miss is one more copy of the text held by the spans that wait for their trace. Four bytes
     // at a time (a DataView read is inlined), each word mixed down: hashing byte by byte was most
     // of the scanner's value lookups (keyedString 20% self of the columnar decode, 2026-12-06).
-    let h = 0x811c9dc5 ^ len;
-    let i = start;
-    for (; i + 4 <= end; i += 4) {
-      h = Math.imul(h ^ view.getInt32(i, true), 0x9e3779b1);
-      h ^= h >>> 16;
-    }
-    for (; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-    const slot = (h ^ (h >>> 15)) & this.mask;
+    const slot = hashWords(view, bytes, start, end) & this.mask;
     const cached = this.entries[slot];
     if (cached !== undefined && cached.length === len && sameWords(this.words, slot * SLOT_WORDS, view, bytes, start, len)) return cached;
     const s = utf8(bytes, start, end);
