@@ -150,6 +150,58 @@ describe('columnar decoder', () => {
     expect(compare(request(...spans.reverse()), { maxAttributeValueLength: 4 })).toBe('ok');
   });
 
+  it('reads KeyValues of every layout beside the short one (key, then value, one-byte lengths) as the object decoder does', () => {
+    // The scanner recognises the short layout from its bytes; everything near it takes the general
+    // loop and must read (or be refused) the same.
+    const str = (v: string | Buffer) => ld(1, v);
+    const keyValues = [
+      kv('http.route', str('/a')),
+      // value before key, key twice, an unknown field after the value, a value given twice
+      Buffer.concat([ld(2, str('/v')), ld(1, 'http.route')]),
+      Buffer.concat([ld(1, 'host.name'), ld(1, 'http.route'), ld(2, str('/k'))]),
+      Buffer.concat([kv('http.route', str('/u')), vi(7, 1)]),
+      Buffer.concat([kv('http.route', str('/1')), ld(2, str('/2'))]),
+      // keys and values of 127 and 128 bytes (one and two length bytes), a 126-byte string value
+      kv(`db.${'k'.repeat(124)}`, str('v')),
+      kv(`db.${'k'.repeat(125)}`, str('v')),
+      kv('url.path', str('p'.repeat(124))),
+      kv('url.path', str('p'.repeat(125))),
+      kv('url.path', str('p'.repeat(126))),
+      // an empty key, an empty value, a string value with a field after it, an int, a bool, a double
+      kv('', str('e')),
+      kv('url.path', Buffer.alloc(0)),
+      kv('url.path', Buffer.concat([str('/s'), vi(3, 9)])),
+      kv('server.port', vi(3, 443)),
+      kv('enduser.id', vi(2, 1)),
+      kv('server.port', Buffer.concat([tag(4, 1), Buffer.alloc(8, 7)])),
+      // a dropped key with a nested value, and with a value of the wrong wire type inside
+      kv('feature.flags', ld(5, ld(1, str('a')))),
+      kv('feature.flags', Buffer.concat([tag(1, 0), varint(1)])),
+      // a key of the wrong wire type, a value of the wrong wire type, a string of the wrong wire type
+      Buffer.concat([vi(1, 5), ld(2, str('x'))]),
+      Buffer.concat([ld(1, 'http.route'), vi(2, 5)]),
+      kv('http.route', vi(1, 5)),
+      // a string value whose length runs past its AnyValue
+      Buffer.concat([ld(1, 'http.route'), tag(2, 2), varint(3), tag(1, 2), varint(5), Buffer.from('/')]),
+    ];
+    for (const body of keyValues) {
+      for (const limits of [{}, { maxAttributeValueLength: 2 }, { maxValueDepth: 0 }]) {
+        compare(request(span(ld(9, body))), limits);
+        // after the same key and before another, so that the key cache has it as a successor
+        compare(request(span(ld(9, kv('http.route', str('/r'))), ld(9, body), ld(9, kv('host.name', str('h')))), span(ld(9, kv('http.route', str('/r'))), ld(9, body))), limits);
+      }
+    }
+    // Three kinds of span interleaved, each with its own order of the same keys: the cache keeps
+    // two successors per key, so the third order is always found by hashing.
+    const kinds = [
+      ['http.route', 'url.path', 'host.name'],
+      ['url.path', 'host.name', 'http.route'],
+      ['host.name', 'http.route', 'url.path'],
+    ];
+    const spans = Array.from({ length: 30 }, (_, i) => span(...kinds[i % 3]!.map((k, j) => ld(9, kv(k, str(`${k}-${(i * (j + 1)) % 4}`)))), ld(9, kv('server.port', vi(3, i % 2)))));
+    expect(compare(request(...spans))).toBe('ok');
+  });
+
   it(`answers as the object decoder does for 3000 mutated requests`, () => {
     const random = seededRandom(4242);
     const seed = encodeTracesRequest(toProto(realisticRequest(8, 11)));

@@ -1,0 +1,14 @@
+globalThis.C = { get: 0, miss: 0, bytes: 0, keyed: 0, kmiss: 0 };
+const proto = await import('/work/wt/d2snap/cnt/proto/dist/index.js');
+const processor = await import('@conduct/processor');
+const { createRequestSource } = await import('./workload.mjs');
+const keep = processor.attributeKeepFor(processor.DEFAULT_IDENTITY_RULES);
+const src = createRequestSource(5, 4);
+let now = Date.UTC(2026, 11, 1);
+const bodies = Array.from({ length: 200 }, () => src.next((now += 2.56)));
+for (const b of bodies) proto.decodeTracesRequestColumns(b, { keep });
+for (const k in C) C[k] = 0;
+let n = 0;
+for (const b of bodies) n += proto.decodeTracesRequestColumns(b, { keep }).spanCount;
+for (const k in C) C[k] /= n;
+console.log(C);

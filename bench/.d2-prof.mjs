@@ -1,0 +1,12 @@
+import * as proto from '@conduct/proto';
+import * as processor from '@conduct/processor';
+import { createRequestSource } from './workload.mjs';
+const keep = processor.attributeKeepFor(processor.DEFAULT_IDENTITY_RULES);
+const src = createRequestSource(5, Number(process.argv[2] ?? 4));
+let now = Date.UTC(2026, 11, 1);
+const bodies = Array.from({ length: 200 }, () => src.next((now += 2.56)));
+const t0 = process.cpuUsage();
+let n = 0;
+for (let r = 0; r < Number(process.argv[3] ?? 20); r++) for (const b of bodies) n += proto.decodeTracesRequestColumns(b, { keep }).spanCount;
+const u = process.cpuUsage(t0);
+console.log(((u.user + u.system) / n).toFixed(3), 'µs/span');
