@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Call } from '@conduct/processor';
 import { testCall } from './testdata/call.js';
-import { decodeCalls, encodeCalls, encodeCallsBinary, type TextTable } from './call-codec.js';
+import { decodeCalls, encodeCalls, encodeCallsBinary, startCallsRun, type TextTable } from './call-codec.js';
 
 const chain = { traceId: 'ef'.repeat(16), identity: 'svc:a', identityKind: 'workload', startMs: 1_795_778_004_547 };
 
@@ -61,6 +61,27 @@ describe('call codec, binary form', () => {
     expect(texts.size()).toBe(9); // service, peer, peerKind, operation, protocol, status, name, region, host
     expect(bytes.length).toBeLessThan(encodeCalls(calls, chain.startMs).length / 4);
     expect(decodeCalls(Buffer.from(bytes), chain, texts)).toEqual(calls);
+  });
+
+  it('writes the same bytes whatever the calls before (fields in other orders, a shared source changed between runs)', () => {
+    // What one chain's calls encode to on their own, copied out of the reused buffer.
+    const alone = (calls: Call[], texts: TextTable): Buffer => Buffer.from(encodeCallsBinary(calls, chain.startMs, texts)!);
+    const texts = table();
+    const shared: Record<string, unknown> = { region: 'eu', zone: 'eu-1a' };
+    const a = call({ source: shared, httpStatus: 200 });
+    // The same fields in another order, a slot's name where another field was, an unknown field.
+    const b = { futureField: 1, ...call({ source: shared, target: 'orders' }), httpStatus: 'teapot' } as unknown as Call;
+    const expected = [alone([a], texts), alone([b], texts), alone([a, b, a], texts)];
+    startCallsRun();
+    const run = [encodeCallsBinary([a], chain.startMs, texts, true)!, encodeCallsBinary([b], chain.startMs, texts, true)!, encodeCallsBinary([a, b, a], chain.startMs, texts, true)!];
+    expect(run.map((bytes) => Buffer.from(bytes))).toEqual(expected);
+    expect(decodeCalls(Buffer.from(run[1]!), chain, texts)).toEqual(decodeCalls(encodeCalls([b], chain.startMs), chain));
+    // A new run forgets the source it saw: its field without a slot changed in place.
+    shared.zone = 'eu-1b';
+    startCallsRun();
+    const changed = Buffer.from(encodeCallsBinary([a], chain.startMs, texts, true)!);
+    expect(changed).not.toEqual(expected[0]);
+    expect(decodeCalls(changed, chain, texts)[0]!.source).toEqual({ region: 'eu', zone: 'eu-1b' });
   });
 
   it('leaves calls it cannot hold exactly to the JSON form', () => {
