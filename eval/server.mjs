@@ -22,9 +22,10 @@ function freePort() {
 
 /**
  * Starts `conduct serve` with `settings` (learning, stitching, ...) merged over the eval's ports and
- * database; `nodeOptions` (e.g. "--cpu-prof --cpu-prof-dir=DIR") become the server's NODE_OPTIONS.
+ * database; `nodeOptions` (e.g. "--cpu-prof --cpu-prof-dir=DIR") become the server's NODE_OPTIONS,
+ * `env` is added to its environment, `onStdout` receives its standard output (else discarded).
  */
-export async function startServer(root, settings, { keep = false, nodeOptions } = {}) {
+export async function startServer(root, settings, { keep = false, nodeOptions, env, onStdout } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-eval-'));
   const [grpcPort, httpPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const config = {
@@ -37,10 +38,11 @@ export async function startServer(root, settings, { keep = false, nodeOptions } 
   const configPath = join(dir, 'conduct.yaml');
   writeFileSync(configPath, stringify(config));
   const child = spawn(process.execPath, [join(root, 'bin/conduct.js'), 'serve', '--config', configPath], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'],
     cwd: dir,
-    env: nodeOptions ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env,
+    env: { ...process.env, ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
   });
+  if (onStdout) child.stdout.on('data', onStdout);
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr = (stderr + d).slice(-8000);

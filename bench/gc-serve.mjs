@@ -1,0 +1,168 @@
+// Garbage collection of a real `conduct serve` under the bench's load, by isolate (main thread,
+// pipeline thread): scavenges, mark-compacts, bytes promoted, GC pauses and V8's background GC
+// work per 100k spans (from V8's --trace-gc-nvp lines on the server's stdout, turned on by
+// bench/gc-probe.cjs), CPU per span by
+// thread (/proc) and peak RSS (VmHWM). Several variants (checkouts, node options, environment)
+// run alternately, the order reversed every round; medians per variant.
+//
+//   npm run build && node bench/gc-serve.mjs [--shape 4] [--transport http] [--spans 200000] [--rounds 3] \
+//     [--variant '{"name":"base","root":"../gc-base"}' --variant '{"name":"semi32","nodeOptions":"--max-semi-space-size=32"}'] \
+//     [--alloc DIR]
+//
+// --alloc DIR also samples what each thread allocates over the whole run (bench/gc-probe.cjs,
+// preloaded; it costs CPU, so the figures of such a run are not for comparing) and prints the
+// heaviest allocation sites by thread (the profiles stay in DIR, one server each).
+import { fork } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startServer } from '../eval/server.mjs';
+import { median, procStats, threadCpu, threadSplit } from './harness.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({
+  options: {
+    variant: { type: 'string', multiple: true },
+    rounds: { type: 'string', default: '3' },
+    spans: { type: 'string', default: '200000' },
+    shape: { type: 'string', default: '4' },
+    transport: { type: 'string', default: 'http' },
+    alloc: { type: 'string' },
+    top: { type: 'string', default: '15' },
+  },
+});
+const variants = (values.variant ?? ['{"name":"this"}']).map((text) => {
+  const v = JSON.parse(text);
+  return { name: v.name, root: resolve(v.root ?? join(HERE, '..')), nodeOptions: v.nodeOptions ?? '', env: v.env ?? {} };
+});
+
+/** One `--trace-gc-nvp` line: `[pid:isolate]  t ms: key=value key=value ...`. */
+const NVP = /^\[\d+:(0x[0-9a-f]+)\]\s+[\d.]+ ms: (pause=.*)$/;
+
+/**
+ * Per isolate, from `lines[from..]`, in the order the isolates first collected in all `lines` (the
+ * main thread's starts, and collects, first: the pipeline thread's later).
+ */
+function gcFigures(lines, from) {
+  const byIsolate = new Map();
+  for (const line of lines) {
+    const m = NVP.exec(line);
+    if (m && !byIsolate.has(m[1])) byIsolate.set(m[1], { scavenges: 0, markCompacts: 0, promotedMB: 0, survivedMB: 0, pauseMs: 0, bgScavengeMs: 0, bgMarkMs: 0, bgOtherMs: 0 });
+  }
+  for (const line of lines.slice(from)) {
+    const m = NVP.exec(line);
+    if (!m) continue;
+    const f = byIsolate.get(m[1]);
+    const kv = {};
+    for (const pair of m[2].split(' ')) {
+      const eq = pair.indexOf('=');
+      kv[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    if (kv.gc === 's') f.scavenges++;
+    else if (kv.gc === 'mc') f.markCompacts++;
+    f.promotedMB += Number(kv.promoted ?? 0) / 1048576;
+    f.survivedMB += Number(kv.new_space_survived ?? 0) / 1048576;
+    f.pauseMs += Number(kv.pause ?? 0);
+    // V8's helper threads: parallel scavenging, concurrent marking, the rest (sweeping, evacuation).
+    for (const [k, v] of Object.entries(kv)) {
+      if (!k.startsWith('background.')) continue;
+      if (k === 'background.scavenge.parallel') f.bgScavengeMs += Number(v);
+      else if (k === 'background.mark') f.bgMarkMs += Number(v);
+      else f.bgOtherMs += Number(v);
+    }
+  }
+  return [...byIsolate.values()];
+}
+
+async function once(variant, loadgen, id) {
+  let out = '';
+  const lines = [];
+  const onStdout = (chunk) => {
+    out += chunk;
+    const cut = out.lastIndexOf('\n');
+    if (cut < 0) return;
+    lines.push(...out.slice(0, cut).split('\n'));
+    out = out.slice(cut + 1);
+  };
+  const env = { ...variant.env, GC_PROBE_NVP: '1', ...(values.alloc ? { GC_PROBE_DIR: resolve(values.alloc) } : {}) };
+  const nodeOptions = `--require=${join(HERE, 'gc-probe.cjs')} ${variant.nodeOptions}`;
+  const server = await startServer(variant.root, { learning: { minCalls: 100, period: '5s' } }, { nodeOptions, env, onStdout });
+  try {
+    const threads0 = threadCpu(server.pid);
+    const startLine = lines.length;
+    const answer = new Promise((r) => loadgen.once('message', r));
+    const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
+    loadgen.send({ cmd: 'run', transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape) });
+    const done = await answer;
+    if (done.type !== 'done') throw new Error(`load generator: ${done.message}`);
+    await server.flush();
+    const split = threadSplit(server.pid, threads0, threadCpu(server.pid));
+    const { peakRssMB } = procStats(server.pid);
+    const spans = done.spansAcked;
+    const [main, pipeline] = gcFigures(lines, startLine);
+    const per100k = (f) => Object.fromEntries(Object.entries(f ?? {}).map(([k, v]) => [k, (v * 1e5) / spans]));
+    const us = (s) => (s * 1e6) / spans;
+    return { spans, peakRssMB, total: us(split.main + split.pipeline + split.gc + split.other), main: us(split.main), pipeline: us(split.pipeline), gc: us(split.gc), gcMain: per100k(main), gcPipeline: per100k(pipeline) };
+  } finally {
+    await server.stop();
+  }
+}
+
+const show = (f) =>
+  `scav ${f.scavenges.toFixed(1)} mc ${f.markCompacts.toFixed(2)} promoted ${f.promotedMB.toFixed(1)} MB survived ${f.survivedMB.toFixed(1)} MB pause ${f.pauseMs.toFixed(0)} ms, helpers: scavenge ${f.bgScavengeMs.toFixed(0)} mark ${f.bgMarkMs.toFixed(0)} other ${f.bgOtherMs.toFixed(0)} ms`;
+const line = (x) =>
+  `${x.total.toFixed(2)} µs/span (main ${x.main.toFixed(2)} / pipeline ${x.pipeline.toFixed(2)} / gc helpers ${x.gc.toFixed(2)}), peak RSS ${x.peakRssMB.toFixed(0)} MB\n` +
+  `    per 100k spans: main [${show(x.gcMain)}]\n                    pipeline [${show(x.gcPipeline)}]`;
+
+if (values.alloc) mkdirSync(values.alloc, { recursive: true });
+const loadgen = fork(join(HERE, 'loadgen.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+await new Promise((r) => loadgen.once('message', r));
+const runs = variants.map(() => []);
+let id = 1;
+for (let r = 0; r < Number(values.rounds); r++) {
+  const order = variants.map((_, i) => i);
+  if (r % 2) order.reverse();
+  for (const i of order) {
+    const x = await once(variants[i], loadgen, id++);
+    runs[i].push(x);
+    process.stdout.write(`round ${r + 1} ${variants[i].name}: ${line(x)}\n`);
+  }
+}
+loadgen.send({ cmd: 'exit' });
+
+const medianOf = (xs, pick) => median(xs.map(pick));
+const medianRun = (xs) => {
+  const m = (pick) => medianOf(xs, pick);
+  const gcOf = (key) => Object.fromEntries(Object.keys(xs[0][key]).map((k) => [k, m((x) => x[key][k])]));
+  return { spans: m((x) => x.spans), peakRssMB: m((x) => x.peakRssMB), total: m((x) => x.total), main: m((x) => x.main), pipeline: m((x) => x.pipeline), gc: m((x) => x.gc), gcMain: gcOf('gcMain'), gcPipeline: gcOf('gcPipeline') };
+};
+variants.forEach((v, i) => {
+  process.stdout.write(`median ${v.name}: ${line(medianRun(runs[i]))}\n`);
+  if (i > 0) {
+    const ratio = (pick) => median(runs[i].map((x, r) => pick(x) / pick(runs[0][r]))).toFixed(2);
+    process.stdout.write(`  per-round ratio to ${variants[0].name}: total ${ratio((x) => x.total)}, main ${ratio((x) => x.main)}, pipeline ${ratio((x) => x.pipeline)}, gc helpers ${ratio((x) => x.gc)}, peak RSS ${ratio((x) => x.peakRssMB)}\n`);
+  }
+});
+if (values.alloc) printAllocationSites(resolve(values.alloc));
+
+/** The heaviest allocation sites (self bytes sampled) of each thread's profiles in `dir`. */
+function printAllocationSites(dir) {
+  for (const thread of ['main', 'worker']) {
+    const bySite = new Map();
+    let total = 0;
+    const walk = (node) => {
+      const self = node.selfSize ?? 0;
+      if (self > 0) {
+        const f = node.callFrame;
+        const site = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(\w+\/(src|dist)\/)/, '$1')}:${f.lineNumber + 1}`;
+        bySite.set(site, (bySite.get(site) ?? 0) + self);
+        total += self;
+      }
+      for (const child of node.children ?? []) walk(child);
+    };
+    for (const file of readdirSync(dir).filter((f) => f.startsWith(`${thread}-`) && f.endsWith('.heapprofile'))) walk(JSON.parse(readFileSync(join(dir, file), 'utf8')).head);
+    process.stdout.write(`\nallocation sites, ${thread === 'main' ? 'main' : 'pipeline'} thread (${(total / 1048576).toFixed(0)} MB sampled):\n`);
+    for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top))) process.stdout.write(`  ${((100 * bytes) / total).toFixed(1).padStart(5)}%  ${site}\n`);
+  }
+}
