@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServer } from '../eval/server.mjs';
-import { threadCpu, threadSplit } from './harness.mjs';
+import { alternateRounds, threadCpu, threadSplit } from './harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -94,17 +94,12 @@ function threadsOf(x) {
 }
 
 async function comparePoints(roots) {
-  const runs = roots.map(() => []);
   let id = 1;
-  for (let r = 0; r < Number(values.rounds); r++) {
-    const order = roots.map((_, i) => i);
-    if (r % 2) order.reverse();
-    for (const i of order) {
-      const x = await once(roots[i], loadgen, id++);
-      runs[i].push(x);
-      process.stdout.write(`round ${r + 1} ${roots[i]}: ${x.usPerSpan.toFixed(2)} µs CPU/span (${threadsOf(x)}) over ${x.spans} spans\n`);
-    }
-  }
+  const runs = await alternateRounds(roots.length, Number(values.rounds), async (i, r) => {
+    const x = await once(roots[i], loadgen, id++);
+    process.stdout.write(`round ${r + 1} ${roots[i]}: ${x.usPerSpan.toFixed(2)} µs CPU/span (${threadsOf(x)}) over ${x.spans} spans\n`);
+    return x;
+  });
   const kinds = ['usPerSpan', 'main', 'pipeline', 'gc', 'other'];
   roots.forEach((root, i) => {
     const med = (k) => median(runs[i].map((x) => x[k]));

@@ -18,7 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServer } from '../eval/server.mjs';
-import { median, procStats, threadCpu, threadSplit } from './harness.mjs';
+import { alternateRounds, median, procStats, threadCpu, threadSplit } from './harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -118,17 +118,12 @@ const line = (x) =>
 if (values.alloc) mkdirSync(values.alloc, { recursive: true });
 const loadgen = fork(join(HERE, 'loadgen.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 await new Promise((r) => loadgen.once('message', r));
-const runs = variants.map(() => []);
 let id = 1;
-for (let r = 0; r < Number(values.rounds); r++) {
-  const order = variants.map((_, i) => i);
-  if (r % 2) order.reverse();
-  for (const i of order) {
-    const x = await once(variants[i], loadgen, id++);
-    runs[i].push(x);
-    process.stdout.write(`round ${r + 1} ${variants[i].name}: ${line(x)}\n`);
-  }
-}
+const runs = await alternateRounds(variants.length, Number(values.rounds), async (i, r) => {
+  const x = await once(variants[i], loadgen, id++);
+  process.stdout.write(`round ${r + 1} ${variants[i].name}: ${line(x)}\n`);
+  return x;
+});
 loadgen.send({ cmd: 'exit' });
 
 const medianOf = (xs, pick) => median(xs.map(pick));
@@ -152,6 +147,8 @@ function printAllocationSites(dir) {
     const bySite = new Map();
     let total = 0;
     const walk = (node) => {
+      // The probe's own work (the inspector session, writing the profiles) is not the server's.
+      if (node.callFrame.url === 'node:inspector' || node.callFrame.url.endsWith('gc-probe.cjs')) return;
       const self = node.selfSize ?? 0;
       if (self > 0) {
         const f = node.callFrame;

@@ -119,6 +119,21 @@ export function threadSplit(pid, before, after) {
   };
 }
 
+/**
+ * Runs `once(i, round)` for each of `count` sides in every one of `rounds` rounds, the order
+ * reversed every other round (a b c, c b a, ...) so that every side sees the same machine load;
+ * resolves with each side's results in round order.
+ */
+export async function alternateRounds(count, rounds, once) {
+  const runs = Array.from({ length: count }, () => []);
+  for (let r = 0; r < rounds; r++) {
+    const order = [...runs.keys()];
+    if (r % 2) order.reverse();
+    for (const i of order) runs[i].push(await once(i, r));
+  }
+  return runs;
+}
+
 // ---- child processes --------------------------------------------------------------------------
 
 export function forkChild(script, args = []) {
