@@ -17,6 +17,9 @@ const STRING_VALUE_TAG = 0x0a;
 /** KeyValue.key's and KeyValue.value's tags (fields 1 and 2, length-delimited). */
 const KEY_TAG = 0x0a;
 const VALUE_TAG = 0x12;
+/** Span.attributes' and Resource.attributes' tags (fields 9 and 1, length-delimited). */
+const SPAN_ATTRIBUTE_TAG = 0x4a;
+const RESOURCE_ATTRIBUTE_TAG = 0x0a;
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 
@@ -101,7 +104,7 @@ class ColumnScanner extends Scanner {
       const tag = this.tag(end);
       if (tag >>> 3 === 1) {
         const sub = this.len(tag, end, 'Resource.attributes');
-        this.keyValueColumns(sub);
+        this.attributes(sub, end, RESOURCE_ATTRIBUTE_TAG);
       } else this.skip(tag, end);
     }
   }
@@ -174,7 +177,7 @@ class ColumnScanner extends Scanner {
           break;
         case 9: {
           const sub = this.len(tag, end, 'Span.attributes');
-          this.keyValueColumns(sub);
+          this.attributes(sub, end, SPAN_ATTRIBUTE_TAG);
           break;
         }
         case 15: {
@@ -201,53 +204,57 @@ class ColumnScanner extends Scanner {
     out.endSpanInPlace(name, kind, statusCode, startMs, endMs, this.resourceIndex);
   }
 
-  /** Reads one KeyValue into the owner being collected. */
-  private keyValueColumns(end: number): void {
+  /**
+   * Reads the KeyValue at pos (it ends at `kvEnd`) into the owner being collected, then each one
+   * after it that comes under the same field (`runTag`, one length byte) within the owner's `end`:
+   * an owner's attributes come one after another, and reading them in one loop, without a call and
+   * a pass of the owner's field loop each, measured 0.89-0.97 of the decode (issue 19, second
+   * pass). Any other field ends the run and is read by the owner's loop.
+   *
+   * The usual KeyValue, its key then its value each with a one-byte length and nothing else, is
+   * recognised from its bytes, with no tag or length read through the general loop (anyKeyValue):
+   * the general loop's reads were a fifth of decoding.
+   */
+  private attributes(kvEnd: number, end: number, runTag: number): void {
     const buf = this.buf;
-    const p = this.pos;
-    // The usual KeyValue: its key, then its value, each with a one-byte length, nothing else.
-    // Recognised here from its bytes, with no tag or length read through the general loop below
-    // (issue 19, second pass: the loop's reads were a fifth of decoding).
-    if (p + 4 <= end && buf[p] === KEY_TAG) {
-      const keyLength = buf[p + 1]!;
-      const keyEnd = p + 2 + keyLength;
-      if (keyLength < 0x80 && keyEnd + 2 <= end && buf[keyEnd] === VALUE_TAG && buf[keyEnd + 1]! < 0x80 && keyEnd + 2 + buf[keyEnd + 1]! === end && keyLength <= this.limits.maxAttributeValueLength) {
-        this.shortKeyValue(p + 2, keyEnd, end);
-        return;
-      }
-    }
-    this.anyKeyValue(end);
-  }
-
-  /** A KeyValue whose key is bytes[keyStart, keyEnd), followed by its AnyValue up to `end` (see keyValueColumns). */
-  private shortKeyValue(keyStart: number, keyEnd: number, end: number): void {
+    const limits = this.limits;
     const cache = this.keyBytes;
-    const found = cache.lookup(this.buf, this.view, keyStart, keyEnd, this.prevKey);
-    const slot = (this.prevKey = cache.slot);
-    const decision = (found & 3) as KeyDecision;
-    this.pos = keyEnd + 2;
-    if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) {
-      this.skipValue(end, 1);
-      return;
+    for (;;) {
+      const p = this.pos;
+      let short = false;
+      let keyEnd = 0;
+      if (p + 4 <= kvEnd && buf[p] === KEY_TAG) {
+        const keyLength = buf[p + 1]!;
+        keyEnd = p + 2 + keyLength;
+        short = keyLength < 0x80 && keyEnd + 2 <= kvEnd && buf[keyEnd] === VALUE_TAG && keyEnd + 2 + buf[keyEnd + 1]! === kvEnd && keyLength <= limits.maxAttributeValueLength;
+      }
+      if (short) {
+        // (The value's length byte is below 0x80: the value ends at kvEnd, within 127 bytes.)
+        const found = cache.lookup(buf, this.view, p + 2, keyEnd, this.prevKey);
+        const slot = (this.prevKey = cache.slot);
+        const decision = (found & 3) as KeyDecision;
+        const at = keyEnd + 2;
+        this.pos = at;
+        if (decision === KeyDecision.DROP || (decision === KeyDecision.PRESENCE && this.present)) this.skipValue(kvEnd, 1);
+        else if (at + 2 <= kvEnd && buf[at] === STRING_VALUE_TAG && at + 2 + buf[at + 1]! === kvEnd && limits.maxValueDepth >= 1) {
+          // An AnyValue holding only a string_value.
+          this.pos = at + 2;
+          if (slot !== UNCACHED_KEY) {
+            const value = this.keyedString(kvEnd, slot, limits.maxAttributeValueLength);
+            this.putValue(found, cache.letter, decision, value, ValueKind.SCALAR, this.valueEntry);
+          } else this.putValue(found, cache.letter, decision, this.string(kvEnd, limits.maxAttributeValueLength), ValueKind.SCALAR, -1);
+        } else {
+          const value = this.anyValue(kvEnd, 1);
+          this.putValue(found, cache.letter, decision, value, this.kind, slot < KEY_SLOTS ? VALUE_ENTRIES + slot : -1);
+        }
+      } else this.anyKeyValue(kvEnd);
+      const q = this.pos;
+      if (q + 2 > end || buf[q] !== runTag) return;
+      const length = buf[q + 1]!;
+      if (length >= 0x80 || q + 2 + length > end) return;
+      this.pos = q + 2;
+      kvEnd = q + 2 + length;
     }
-    const buf = this.buf;
-    const at = this.pos;
-    let value: AttrValue | undefined;
-    let hint = slot < KEY_SLOTS ? VALUE_ENTRIES + slot : -1;
-    let kind: ValueKind = ValueKind.SCALAR;
-    if (at + 2 <= end && buf[at] === STRING_VALUE_TAG && at + 2 + buf[at + 1]! === end && this.limits.maxValueDepth >= 1) {
-      // An AnyValue holding only a string_value (its length is below 0x80: it ends at `end`).
-      this.pos = at + 2;
-      const limit = this.limits.maxAttributeValueLength;
-      if (slot !== UNCACHED_KEY) {
-        value = this.keyedString(end, slot, limit);
-        hint = this.valueEntry;
-      } else value = this.string(end, limit);
-    } else {
-      value = this.anyValue(end, 1);
-      kind = this.kind;
-    }
-    this.putValue(found, cache.letter, decision, value, kind, hint);
   }
 
   /** Any KeyValue: fields in any order, repeated, unknown, long. */

@@ -191,6 +191,21 @@ describe('columnar decoder', () => {
         compare(request(span(ld(9, kv('http.route', str('/r'))), ld(9, body), ld(9, kv('host.name', str('h')))), span(ld(9, kv('http.route', str('/r'))), ld(9, body))), limits);
       }
     }
+    // Runs of attributes (read in one loop) broken by other fields, by a KeyValue of two length
+    // bytes, and ended by one whose length runs past the span; a resource's attributes likewise.
+    const a = ld(9, kv('http.route', str('/a')));
+    const long = ld(9, kv('url.path', str('p'.repeat(200))));
+    const runs = [
+      span(a, a, ld(5, 'renamed'), a, vi(6, 2), a),
+      span(a, long, a, long),
+      span(a, a, Buffer.concat([tag(9, 2), varint(9), Buffer.from('\n\x01h')])),
+      span(a, Buffer.concat([tag(9, 0), varint(1)])),
+    ];
+    for (const s of runs) compare(request(s));
+    // A length that runs past the span into well-formed bytes after it (the scope's schema_url).
+    expect(compare(ld(1, ld(2, ld(2, runs[2]!), ld(3, 'xxxx'))))).toBe('refused');
+    const resource = ld(1, ld(1, kv('service.name', str('s'))), ld(1, kv('host.name', str('h'))), vi(2, 1), ld(1, kv('service.name', str('t'))), ld(1, kv('cloud.region', str('r'.repeat(150)))));
+    compare(ld(1, ld(1, resource), ld(2, ld(2, span(a)))));
     // Three kinds of span interleaved, each with its own order of the same keys: the cache keeps
     // two successors per key, so the third order is always found by hashing.
     const kinds = [
