@@ -1,6 +1,6 @@
 import type { Call, Chain, Logger } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
-import { SEVERITY_RANK, type Alert, type AlertStatus, type Verdict } from '../alerts/model.js';
+import { SEVERITY_RANK, type Alert, type AlertStatus, type Detector, type Verdict } from '../alerts/model.js';
 import type { PolicyConfig } from './settings.js';
 import {
   RATE_WINDOW_MS,
@@ -198,6 +198,33 @@ export interface Detection {
 
 /** Identities whose matching policy is remembered (the memo starts over beyond it). */
 const MAX_POLICY_MEMO = 10_000;
+
+/**
+ * What the detectors see of one chain. A class rather than an object literal with two closures:
+ * one object per chain instead of three (every chain is analysed; most find nothing).
+ */
+class ChainContext implements DetectionContext {
+  scored = false;
+  surprisal: number | undefined = undefined;
+
+  constructor(
+    readonly chain: Chain,
+    readonly calls: readonly Call[],
+    readonly baseline: Baseline,
+    readonly learning: LearningState,
+    readonly windows: readonly RateWindow[],
+    readonly policy: PolicyConfig | undefined,
+    private readonly suppressions: ReadonlySet<string>,
+  ) {}
+
+  sensitive(call: Call): string | undefined {
+    return sensitiveReason(call, this.policy);
+  }
+
+  suppressed(detector: Detector, key: string): boolean {
+    return this.suppressions.has(findingRef(this.chain.identity, detector, key));
+  }
+}
 
 /** No findings (shared: never written). */
 const NO_FINDINGS: Finding[] = [];
@@ -510,19 +537,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
       const w = openWindow(b.rate, i);
       if (w) windows.push(w);
     }
-    const policy = policyOf(chain.identity);
-    const ctx: DetectionContext = {
-      chain: ordered,
-      calls,
-      baseline: b,
-      learning,
-      windows,
-      policy,
-      sensitive: (call) => sensitiveReason(call, policy),
-      suppressed: (detector, key) => suppressions.has(findingRef(chain.identity, detector, key)),
-      scored: false,
-      surprisal: undefined,
-    };
+    const ctx = new ChainContext(ordered, calls, b, learning, windows, policyOf(chain.identity), suppressions);
     let found = runDetectors(ctx);
     const holding: Alert[] = late ? reviseEarlier(late.earlier, found, late.change, result) : [];
     if (late) found = found.filter((f) => f.spanIds.some((id) => late.change.changed.has(id)));

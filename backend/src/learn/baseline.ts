@@ -105,12 +105,12 @@ export interface Baseline {
   /** Keys forgotten (or moved) since the last write, per kind. Not persisted. */
   removed: Record<EntryKind, Set<string>>;
   /**
-   * Learned transitions out of each operation (the sum of their counts), built on first use by
-   * {@link transitionTotals} and kept up to date by learning from then on; not persisted.
+   * Learned transitions out of each operation (the sum of their counts and the number of different
+   * steps), built on first use by {@link departuresOut} and kept up to date by learning from then
+   * on; not persisted. One record per operation: a step reads both numbers with one lookup, and
+   * learning adds to them without setting the map again.
    */
-  transitionsOut: Map<string, number> | undefined;
-  /** The number of different steps learned after each operation, built and dropped with `transitionsOut`. */
-  transitionsDistinct: Map<string, number> | undefined;
+  transitionsOut: Map<string, Departures> | undefined;
   /** Path values of new operations alerted on, by position (path-siblings.ts); not persisted, bounded. */
   candidateValues?: Map<string, Set<string>>;
   /** The `chainSurprisal` buckets in order, built on first use by {@link chainCalibration}; not persisted. */
@@ -182,7 +182,6 @@ export function createBaseline(identity: string, identityKind: string, displayNa
     dirty: { kinds: [], keys: [], entries: [] },
     removed: emptyKeySets(),
     transitionsOut: undefined,
-    transitionsDistinct: undefined,
     surprisalOrder: undefined,
   };
 }
@@ -294,11 +293,14 @@ export function hasDirty(b: Baseline): boolean {
 function touchTransition(b: Baseline, prev: string, next: string, ms: number): void {
   const touched = touchIn(b, 'transition', b.entries.transition, transitionKey(prev, next), ms);
   if (touched === REFUSED) return;
-  const isNew = touched === ADDED;
-  const totals = b.transitionsOut;
-  if (totals) totals.set(prev, (totals.get(prev) ?? 0) + 1);
-  const distinct = b.transitionsDistinct;
-  if (isNew && distinct) distinct.set(prev, (distinct.get(prev) ?? 0) + 1);
+  const out = b.transitionsOut;
+  if (out === undefined) return;
+  const d = out.get(prev);
+  if (d === undefined) out.set(prev, { total: 1, distinct: touched === ADDED ? 1 : 0 });
+  else {
+    d.total++;
+    if (touched === ADDED) d.distinct++;
+  }
 }
 
 export function has(b: Baseline, kind: EntryKind, key: string): boolean {
@@ -577,31 +579,47 @@ export function transitionsFrom(b: Baseline, operation: string): { next: string;
   return out;
 }
 
+/** Learned transitions out of one operation: the sum of their counts, and how many different steps. */
+export interface Departures {
+  total: number;
+  distinct: number;
+}
+
 /**
- * The number of learned transitions out of each operation: summed in one pass over the
- * transitions on first use, then kept by learning (`unusual-chain` asks at every chain, and a pass
- * per chain cost as much as the rest of the detector).
+ * The learned transitions out of each operation: summed in one pass over the transitions on first
+ * use, then kept by learning (`unusual-chain` asks at every chain, and a pass per chain cost as
+ * much as the rest of the detector).
  */
-export function transitionTotals(b: Baseline): ReadonlyMap<string, number> {
-  if (b.transitionsOut && b.transitionsDistinct) return b.transitionsOut;
-  const totals = new Map<string, number>();
-  const distinct = new Map<string, number>();
+export function departuresOut(b: Baseline): ReadonlyMap<string, Departures> {
+  if (b.transitionsOut) return b.transitionsOut;
+  const out = new Map<string, Departures>();
   for (const [key, e] of b.entries.transition) {
     const pair = parsedPair(key);
     if (!pair) continue;
-    totals.set(pair[0], (totals.get(pair[0]) ?? 0) + e.count);
-    distinct.set(pair[0], (distinct.get(pair[0]) ?? 0) + 1);
+    const d = out.get(pair[0]);
+    if (d === undefined) out.set(pair[0], { total: e.count, distinct: 1 });
+    else {
+      d.total += e.count;
+      d.distinct++;
+    }
   }
-  b.transitionsOut = totals;
-  b.transitionsDistinct = distinct;
-  return totals;
+  b.transitionsOut = out;
+  return out;
+}
+
+/** The sum of the learned transitions' counts out of each operation ({@link departuresOut}'s totals, as a new map). */
+export function transitionTotals(b: Baseline): ReadonlyMap<string, number> {
+  return new Map([...departuresOut(b)].map(([op, d]) => [op, d.total]));
 }
 
 /** The chain model's view of an identity's learned transitions. */
 export function transitionCounts(b: Baseline): TransitionCounts {
   return {
     count: (prev, next) => count(b, 'transition', transitionKey(prev, next)),
-    departures: (prev) => ({ total: transitionTotals(b).get(prev) ?? 0, distinct: b.transitionsDistinct!.get(prev) ?? 0 }),
+    departures: (prev) => {
+      const d = departuresOut(b).get(prev);
+      return { total: d?.total ?? 0, distinct: d?.distinct ?? 0 };
+    },
     successors: (prev) => transitionsFrom(b, prev),
   };
 }
@@ -620,7 +638,7 @@ export function chainSteps(b: Baseline, path: readonly string[], calls: readonly
  */
 export function chainSurprisalOf(b: Baseline, path: readonly string[], calls: readonly Call[]): number | undefined {
   const known = b.entries.operation;
-  let totals: ReadonlyMap<string, number> | undefined;
+  let out: ReadonlyMap<string, Departures> | undefined;
   let max: number | undefined;
   const isKnown = (op: string): boolean => op === START || op === END || known.has(bound(op));
   // Each operation looked up once: a step's `to` is the next step's `from`.
@@ -634,12 +652,13 @@ export function chainSurprisalOf(b: Baseline, path: readonly string[], calls: re
     if (!between) continue;
     if (from === to && calls[i - 2]?.status === 'error') continue;
     // Built where scoreSteps builds them (at the first step it scores).
-    totals ??= transitionTotals(b);
-    const total = totals.get(from) ?? 0;
-    if (total < MIN_STEP_SUPPORT) continue;
+    out ??= departuresOut(b);
+    const d = out.get(from);
+    // MIN_STEP_SUPPORT is above 0: a step out of an operation without departures is skipped.
+    if (d === undefined || d.total < MIN_STEP_SUPPORT) continue;
     const n = b.entries.transition.get(transitionKey(from, to))?.count ?? 0;
     if (n === 0) return chainSurprisal(chainSteps(b, path, calls));
-    const bits = -Math.log2(n / (total + (b.transitionsDistinct!.get(from) ?? 0)));
+    const bits = -Math.log2(n / (d.total + d.distinct));
     if (max === undefined || bits > max) max = bits;
   }
   return max;

@@ -26,7 +26,6 @@ export function renameOperations(b: Baseline, rename: OperationRename): number {
   if (renamed > 0) {
     // Summed again on their next use.
     b.transitionsOut = undefined;
-    b.transitionsDistinct = undefined;
   }
   return renamed;
 }
