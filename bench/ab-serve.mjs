@@ -59,6 +59,11 @@ async function once(root, loadgen, id) {
       pipeline: perSpan(split.pipeline),
       gc: perSpan(split.gc),
       other: perSpan(split.other),
+      // Traces per batch the pipeline made, and per store write the engine made (its writes of
+      // on-time chains; absent before the engine grouped batches: one a batch then).
+      tracesPerBatch: m.conduct_stitch_traces_completed_total / m.conduct_pipeline_batches_total,
+      tracesPerCommit: m.conduct_stitch_traces_completed_total / (m.conduct_engine_writes_total ?? m.conduct_pipeline_batches_total),
+      batchesPerSec: m.conduct_pipeline_batches_total / (done.elapsedMs / 1000),
     };
   } finally {
     await server.stop();
@@ -79,7 +84,7 @@ async function compareTwo() {
     for (const side of r % 2 ? ['after', 'before'] : ['before', 'after']) {
       const x = await once(roots[side], loadgen, id++);
       runs[side].push(x);
-      process.stdout.write(`round ${r + 1} ${side}: ${x.usPerSpan.toFixed(2)} µs CPU/span (${threadsOf(x)}) over ${x.spans} spans, RSS after the flush ${x.peakRssMB.toFixed(0)} MB\n`);
+      process.stdout.write(`round ${r + 1} ${side}: ${x.usPerSpan.toFixed(2)} µs CPU/span (${threadsOf(x)}) over ${x.spans} spans, RSS after the flush ${x.peakRssMB.toFixed(0)} MB, ${batchesOf(x)}\n`);
     }
   }
   const med = (side, k) => median(runs[side].map((x) => x[k]));
@@ -87,6 +92,10 @@ async function compareTwo() {
     `median server CPU µs/span: before ${med('before', 'usPerSpan').toFixed(2)}, after ${med('after', 'usPerSpan').toFixed(2)}, ratio ${(med('after', 'usPerSpan') / med('before', 'usPerSpan')).toFixed(2)}; ` +
       `RSS MB after the flush: before ${med('before', 'peakRssMB').toFixed(0)}, after ${med('after', 'peakRssMB').toFixed(0)}\n`,
   );
+}
+
+function batchesOf(x) {
+  return `${x.tracesPerBatch.toFixed(0)} traces a batch, ${x.tracesPerCommit.toFixed(0)} a commit, ${x.batchesPerSec.toFixed(1)} batches/s`;
 }
 
 function threadsOf(x) {
@@ -97,7 +106,7 @@ async function comparePoints(roots) {
   let id = 1;
   const runs = await alternateRounds(roots.length, Number(values.rounds), async (i, r) => {
     const x = await once(roots[i], loadgen, id++);
-    process.stdout.write(`round ${r + 1} ${roots[i]}: ${x.usPerSpan.toFixed(2)} µs CPU/span (${threadsOf(x)}) over ${x.spans} spans\n`);
+    process.stdout.write(`round ${r + 1} ${roots[i]}: ${x.usPerSpan.toFixed(2)} µs CPU/span (${threadsOf(x)}) over ${x.spans} spans, ${batchesOf(x)}\n`);
     return x;
   });
   const kinds = ['usPerSpan', 'main', 'pipeline', 'gc', 'other'];

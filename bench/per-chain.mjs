@@ -29,7 +29,10 @@
 // traffic is far larger than a fresh file's, and real ids land anywhere in it). CPU time (process.cpuUsage) includes
 // the SQLite work and V8's helper threads. --group N: the store stage commits N batches per
 // transaction (one unit of their chains and summaries); --group A,B (without --before) compares
-// this build committing A batches a transaction against B, alternated. --pages: the store stage also counts the
+// this build committing A batches a transaction against B, alternated; for the engine stage, N
+// batches at a time go to the engine's consumeMany (one write, one detection pass and checkpoint),
+// and the checkpoint rows each side wrote are printed; with --interleave both groupings' engines run
+// side by side, chunk by chunk (less noise on a loaded machine). --pages: the store stage also counts the
 // WAL frames each commit appends by the table or index of their page (SQLite's dbstat; checkpoints
 // off while it runs, the counting untimed) and prints them per commit for each side.
 import { createHash } from 'node:crypto';
@@ -59,6 +62,7 @@ const { values } = parseArgs({
     period: { type: 'string', default: '5s' },
     grown: { type: 'string', default: '0' },
     group: { type: 'string', default: '1' },
+    interleave: { type: 'boolean', default: false },
     pages: { type: 'boolean', default: false },
   },
 });
@@ -321,6 +325,9 @@ function createPageCount(db, walPath) {
   };
 }
 
+/** Checkpoint rows the engine stage wrote, per pass (side and size). */
+const checkpointRows = [];
+
 /** What --pages counted, per side and size. */
 const pageReports = [];
 
@@ -382,10 +389,28 @@ async function timeEngine(w, m) {
   const config = m.parseConfig({ storage: { path: join(dir, 'conduct.db') }, learning: LEARNING });
   const core = await m.assembleBackend(config, { registry: new Registry(), sinks: false });
   const batches = copyBatches(w.batches);
+  // Checkpoint rows: the baseline rows (identity and entries, written or forgotten) each write carries.
+  const writer = core.storage.chainWriter;
+  const commitBatch = writer.commitBatch.bind(writer);
+  let rows = 0;
+  core.storage.chainWriter = {
+    ...writer,
+    accepts: writer.accepts.bind(writer),
+    commitBatch: (unit) => {
+      for (const d of unit.checkpoint?.baselines ?? []) rows += 1 + d.entries.length + d.removed.length;
+      return commitBatch(unit);
+    },
+  };
+  const group = m.group ?? GROUPS[0];
   globalThis.gc?.(); // what the set-up left is not charged to the stage (node --expose-gc)
   const c0 = cpu();
-  for (const b of batches) await core.engine.consume(b);
+  // --group N: N batches at a time to consumeMany (stored in one write), as serve hands over batches that wait together.
+  for (let i = 0; i < batches.length; i += group) {
+    if (group === 1) await core.engine.consume(batches[i]);
+    else for (const failed of await core.engine.consumeMany(batches.slice(i, i + group))) if (failed) throw failed.err;
+  }
   const us = cpu() - c0;
+  checkpointRows.push({ w, m, rows });
   const stats = core.engine.stats();
   await core.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -439,6 +464,60 @@ if (GROUPS.length === 2 && !values.before) {
   sides.unshift({ name: 'before', m: { ...(await import(pathToFileURL(join(dir, 'index.js')).href)), dir } });
 }
 
+/**
+ * --interleave (with --group A,B, engine stage): both groupings' engines open at once on fresh files,
+ * each chunk of max(A,B) batches consumed by one then the other, the order alternating chunk by
+ * chunk, so that both see the same machine load within milliseconds; CPU per side summed over the pass.
+ */
+async function interleavedEngines(w) {
+  const sidesNow = GROUPS.map((group) => {
+    const dir = mkdtempSync(join(tmpdir(), 'conduct-per-chain-'));
+    return { group, dir, batches: copyBatches(w.batches), us: 0 };
+  });
+  for (const side of sidesNow) {
+    const config = backendNow.parseConfig({ storage: { path: join(side.dir, 'conduct.db') }, learning: LEARNING });
+    side.core = await backendNow.assembleBackend(config, { registry: new Registry(), sinks: false });
+  }
+  const chunk = Math.max(...GROUPS);
+  globalThis.gc?.();
+  for (let i = 0, round = 0; i < w.batches.length; i += chunk, round++) {
+    for (const side of round % 2 ? [...sidesNow].reverse() : sidesNow) {
+      const some = side.batches.slice(i, i + chunk);
+      const c0 = cpu();
+      for (let j = 0; j < some.length; j += side.group) {
+        if (side.group === 1) await side.core.engine.consume(some[j]);
+        else for (const failed of await side.core.engine.consumeMany(some.slice(j, j + side.group))) if (failed) throw failed.err;
+      }
+      side.us += cpu() - c0;
+    }
+  }
+  for (const side of sidesNow) {
+    await side.core.stop();
+    rmSync(side.dir, { recursive: true, force: true });
+  }
+  return sidesNow.map((side) => side.us);
+}
+
+if (values.interleave) {
+  process.stdout.write(`load average ${load()}; engine stage, groups ${GROUPS.join(' and ')} interleaved chunk by chunk, ${REPS} passes\n`);
+  for (const size of SIZES) {
+    const w = prepare(size);
+    await interleavedEngines(w); // warm-up
+    const ratios = [];
+    const per = GROUPS.map(() => []);
+    for (let r = 0; r < REPS; r++) {
+      const us = await interleavedEngines(w);
+      us.forEach((u, k) => per[k].push(u / w.spans));
+      ratios.push(us[1] / us[0]);
+    }
+    process.stdout.write(
+      `${size}-span traces, ${w.batches.length} batches: engine µs/span group ${GROUPS[0]} ${median(per[0]).toFixed(2)}, group ${GROUPS[1]} ${median(per[1]).toFixed(2)}; ` +
+        `ratio per pass median ${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)}); load ${load()}\n`,
+    );
+  }
+  process.exit(0);
+}
+
 process.stdout.write(`load average ${load()}; ${values.min ? 'least' : 'median'} of ${REPS} passes${sides.length > 1 ? ' per side, sides alternating (ABBA)' : ''}, batches of up to ${BATCH_SPANS} spans\n`);
 for (const size of SIZES) {
   const w = prepare(size);
@@ -463,6 +542,12 @@ for (const size of SIZES) {
   if (STAGES.includes('engine') && STAGES.includes('journal') && STAGES.includes('decode')) {
     const cols = main.map((u) => `${(u / w.spans).toFixed(2).padStart(16)} ${(u / w.chains).toFixed(2).padStart(9)}`).join(' ');
     process.stdout.write(`${'main (journal+decode+engine)'.padEnd(28)} ${cols}${sides.length > 1 ? `  ${(main[1] / main[0]).toFixed(3).padStart(12)}` : ''}\n`);
+  }
+  if (STAGES.includes('engine')) {
+    for (const side of sides) {
+      const last = checkpointRows.filter((p) => p.w === w && p.m === side.m).at(-1);
+      process.stdout.write(`checkpoint rows (${side.name}, ${side.m.group ?? GROUPS[0]} batch(es) a write): ${last.rows}, ${(last.rows / w.spans).toFixed(3)} per span\n`);
+    }
   }
   if (values.pages) {
     for (const side of sides) {

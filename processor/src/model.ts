@@ -164,6 +164,13 @@ export interface BatchRequests {
  */
 export interface ChainConsumer {
   consume(batch: ChainBatch): Promise<void>;
+  /**
+   * Optional: consumes batches that waited together, in order, with the outcome `consume` would
+   * give each one after the other, but may store them in one write (the backend's engine does).
+   * Resolves with each batch's failure, `undefined` for a batch consumed; never rejects. Producers
+   * call it instead of `consume` for two or more batches at a time (see MAX_BATCHES_PER_WRITE).
+   */
+  consumeMany?(batches: readonly ChainBatch[]): Promise<Array<{ err: unknown } | undefined>>;
 }
 
 /** A rule that names the acting identity of a span. */

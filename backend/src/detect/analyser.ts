@@ -8,6 +8,8 @@ export interface AlertEmitter {
   emit(alert: Alert, event?: 'alert' | 'feedback'): void;
   /** Absent: detection writes its checkpoint to the state itself. */
   commit?: CheckpointSink;
+  /** Where each batch's chains end when several batches are analysed together (AnalysisContext.batchEnds). */
+  batchEnds?: readonly number[];
 }
 
 /**
@@ -26,7 +28,7 @@ export function createDetectionAnalyser(detection: Detection): {
     // Learned baselines, alerts and held chains are stored in one transaction with the chains.
     transactional: true,
     async analyse(chains, ctx) {
-      announce(await detection.analyse(chains, ctx.commit), ctx);
+      announce(await detection.analyse(chains, ctx.commit, ctx.batchEnds), ctx);
     },
     async analyseLate(merges, ctx) {
       announce(await detection.analyseLate(merges.flatMap(changesOf), ctx.commit), ctx);

@@ -163,8 +163,11 @@ export interface Detection {
    * Analyses chains in event-time order: detects, raises or updates alerts, learns or holds out.
    * Resolved: the batch's alerts and held chains are stored (one checkpoint with the learned
    * baselines that are due). Batches, verdicts and flushes run one at a time, in call order.
+   * `batchEnds`: the chains are several batches' (stored in one write), batch after batch, and
+   * each batch's end is given: each batch is put in event-time order by itself, as if they came
+   * one by one, with one checkpoint for them all.
    */
-  analyse(chains: readonly Chain[], commit?: CheckpointSink): Promise<AnalyseResult>;
+  analyse(chains: readonly Chain[], commit?: CheckpointSink, batchEnds?: readonly number[]): Promise<AnalyseResult>;
   /**
    * Analyses what later parts of traces changed, identity by identity: the chain as stored before
    * is taken back out of the baseline (when it was learned), the merged chain is analysed, and
@@ -238,6 +241,12 @@ function inTimeOrder(calls: Call[]): Call[] {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The chains of each batch (see Detection.analyse's `batchEnds`); all of them as one without ends. */
+function batchesOf(chains: readonly Chain[], ends: readonly number[] | undefined): ReadonlyArray<readonly Chain[]> {
+  if (!ends || ends.length < 2) return [chains];
+  return ends.map((end, k) => chains.slice(k > 0 ? ends[k - 1] : 0, end));
+}
 
 /** The object without its undefined fields (so they do not override defaults). */
 function definedOnly<T extends object>(o: T): Partial<T> {
@@ -679,12 +688,14 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     return result;
   }
 
-  const analyseBatch = (chains: readonly Chain[], sink?: CheckpointSink) =>
+  const analyseBatch = (chains: readonly Chain[], sink?: CheckpointSink, batchEnds?: readonly number[]) =>
     inBatch(async (result) => {
-      for (const chain of inStartOrder(chains)) {
-        if (chain.startMs >= holds.nextDueMs) await learnDueReleases(chain.startMs);
-        const alerting = analyseChain(chain, result);
-        if (alerting) await alerting;
+      for (const run of batchesOf(chains, batchEnds)) {
+        for (const chain of inStartOrder(run)) {
+          if (chain.startMs >= holds.nextDueMs) await learnDueReleases(chain.startMs);
+          const alerting = analyseChain(chain, result);
+          if (alerting) await alerting;
+        }
       }
     }, sink);
 
@@ -739,7 +750,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
   }
 
   return {
-    analyse: (chains, sink) => serial(() => analyseBatch(chains, sink)),
+    analyse: (chains, sink, batchEnds) => serial(() => analyseBatch(chains, sink, batchEnds)),
 
     analyseLate: (changes, sink) => serial(() => analyseLateBatch(changes, sink)),
 

@@ -35,6 +35,13 @@ export interface AnalysisContext {
    * commits the items it hands to partition owners in the same transaction.
    */
   commit(checkpoint?: DetectionCheckpoint, handOff?: BatchUnit['handOff']): Promise<void>;
+  /**
+   * Set when the chains are those of several batches stored in one write (Engine.consumeMany):
+   * where each batch's chains end in the analysed chains, which come batch by batch. An analyser
+   * that orders chains (detection, by start time) orders each batch's among themselves, so that
+   * what it finds does not depend on which batches shared a write.
+   */
+  batchEnds?: readonly number[];
 }
 
 /**
@@ -112,10 +119,19 @@ export interface EngineStats {
   lateMerges: number;
   /** Traces a journal replay fed again that were stored whole already (not stored or analysed again). */
   replayDuplicates: number;
+  /** Writes of batches' on-time chains: batches consumed together (consumeMany) share one. */
+  writes: number;
 }
 
-/** The backend's chain consumer: store, then analyse, then announce alerts. */
+/**
+ * The backend's chain consumer: store, then analyse, then announce alerts. Batches given together
+ * to `consumeMany` that hold no later part of a stored trace and nothing a journal replayed are
+ * stored in one write (one transaction with one detection pass and checkpoint) as long as no
+ * batch among them taught path parameters; the others, and a batch that did, start a write of
+ * their own. What is stored and found is what consuming them one by one would give.
+ */
 export interface Engine extends ChainConsumer {
+  consumeMany(batches: readonly ChainBatch[]): Promise<Array<{ err: unknown } | undefined>>;
   addAnalyser(analyser: Analyser): void;
   /** Registers a listener; the returned function removes it. */
   onAlert(listener: AlertListener): () => void;
@@ -129,7 +145,7 @@ export function createEngine(options: EngineOptions): Engine {
   const logger = options.logger ?? silentLogger;
   const analysers = [...(options.analysers ?? [])];
   const listeners = new Set<AlertListener>(options.onAlert ?? []);
-  const stats: EngineStats = { batches: 0, spans: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0, lateMerges: 0, replayDuplicates: 0 };
+  const stats: EngineStats = { batches: 0, spans: 0, chains: 0, calls: 0, rejectedChains: 0, analyserErrors: 0, alerts: 0, lateMerges: 0, replayDuplicates: 0, writes: 0 };
   const windowMs = options.lateTraceWindowMs ?? DEFAULT_LATE_TRACE_WINDOW_MS;
   const now = options.now ?? Date.now;
   const recent = options.recentTraces ? createRecentTraces(windowMs) : undefined;
@@ -166,6 +182,11 @@ export function createEngine(options: EngineOptions): Engine {
     help: 'Traces a journal replay after a restart fed again that were stored whole already: not stored, learned or alerted on twice.',
     registers: [registry],
   });
+  const writes = new Counter({
+    name: 'conduct_engine_writes_total',
+    help: 'Store writes of completed traces\' chains: batches that waited together share one (conduct_pipeline_batches_total / this is batches per write).',
+    registers: [registry],
+  });
   const alertsEmitted = new Counter({
     name: 'conduct_alerts_total',
     help: 'Alerts announced, by detector and severity (repeats and verdicts included, by event).',
@@ -192,6 +213,11 @@ export function createEngine(options: EngineOptions): Engine {
     chainsStored.inc(written.chains);
     callsStored.inc(written.calls);
     if (written.rejected) chainsRejected.inc(written.rejected);
+  };
+
+  const countWrites = () => {
+    stats.writes++;
+    writes.inc();
   };
 
   const announceParameters = async (learned: readonly LearnedPathParameter[]) => {
@@ -225,7 +251,7 @@ export function createEngine(options: EngineOptions): Engine {
    * to commit storing the part with its checkpoint (or the part alone after them, when none did),
    * then the others, which see it stored. Rejects when the part could not be stored.
    */
-  const storeAndAnalyse = async (unit: BatchUnit, analyse: (a: Analyser, ctx: AnalysisContext) => Promise<void> | void) => {
+  const storeAndAnalyse = async (unit: BatchUnit, analyse: (a: Analyser, ctx: AnalysisContext) => Promise<void> | void, batchEnds?: readonly number[]) => {
     let pending: BatchUnit | undefined = unit;
     let failure: { err: unknown } | undefined;
     const commit = async (checkpoint?: DetectionCheckpoint, handOff?: BatchUnit['handOff']) => {
@@ -241,7 +267,7 @@ export function createEngine(options: EngineOptions): Engine {
         throw err;
       }
     };
-    const ctx: AnalysisContext = { store: store.chainReader, logger, emit, commit };
+    const ctx: AnalysisContext = { store: store.chainReader, logger, emit, commit, ...(batchEnds ? { batchEnds } : {}) };
     await runEach(analysers.filter((a) => a.transactional), ctx, analyse);
     if (pending && !failure) await commit();
     // Storage errors reject: the pipeline counts and logs them, and the journal keeps the requests.
@@ -249,62 +275,143 @@ export function createEngine(options: EngineOptions): Engine {
     await runEach(analysers.filter((a) => !a.transactional), ctx, analyse);
   };
 
-  return {
-    async consume(batch: ChainBatch) {
-      const chains = Array.isArray(batch?.chains) ? batch.chains : [];
-      // Operations are templated with the learned path parameters before anything sees them.
-      const learned = options.templater?.apply(chains) ?? [];
-      await options.templater?.persist();
-      const summaries = batch.traceSummaries ?? [];
-      const replayed = batch.replayed?.length ? new Set(batch.replayed.map((id) => String(id).toLowerCase())) : undefined;
-      // Later parts of stored traces are merged into them (read before the batch is written);
-      // so are replayed traces the store holds already, call by call (span ids), so that a
-      // replay after a crash stores and learns each call once.
-      const t = now();
-      firstBatchMs ??= t;
-      const mayBeStored =
-        recent && !(options.recentTraces!.earlierPartsStored && t - firstBatchMs <= windowMs) ? (traceId: string) => recent.mayHold(traceId, t) : undefined;
-      const late: LateSplit =
-        hasLateParts(summaries) || replayed
-          ? await splitLateParts(store.chainReader, chains, summaries, windowMs, replayed, mayBeStored)
-          : { onTime: chains, merges: [], spans: { joined: 0, fragment: 0, missing: 0 }, replayedSpans: 0 };
-      // Noted before anything is written: a batch that fails after storing a part must not be missed.
-      if (recent) noteStored(recent, chains, summaries, t);
-      // A part that changes nothing (a copy of what is stored: a replay, a sender's retry) is
-      // neither stored nor analysed again.
-      const unchanged = (m: LateMerge) => m.added.length === 0 && m.removed.length === 0;
-      const merges = late.merges.filter((m) => !unchanged(m));
-      const duplicates = late.merges.filter((m) => m.replayed && unchanged(m)).length;
-      stats.replayDuplicates += duplicates;
-      if (duplicates > 0) replayDuplicates.inc(duplicates);
-      const at = now();
-      const received = batch.replayedReceivedMs;
-      stampReceived(chains, late.merges, received?.size ? (traceId) => received.get(String(traceId).toLowerCase()) ?? at : () => at);
-      const mergedIds = new Set(late.merges.map((m) => m.traceId));
-      const changedIds = new Set(merges.map((m) => m.traceId));
-      const idOf = (t: { traceId: string }) => (typeof t.traceId === 'string' ? t.traceId.toLowerCase() : '');
+  /** Templates the batch's operations with the learned path parameters (before anything sees them): the parameters it taught. */
+  const template = (batch: ChainBatch): LearnedPathParameter[] => options.templater?.apply(chainsOf(batch)) ?? [];
 
-      if (learned.length > 0) await announceParameters(learned);
-      // The on-time chains with their summaries, then the merged traces with theirs: each part
-      // stored in one transaction with what the analysers learned and raised from it.
-      const onTime = late.onTime;
-      const analysed = onTime.filter((c) => store.chainWriter.accepts(c));
-      await storeAndAnalyse({ chains: onTime, traces: mergedIds.size > 0 ? summaries.filter((t) => !mergedIds.has(idOf(t))) : summaries }, (a, ctx) =>
-        analysed.length > 0 ? a.analyse(analysed, ctx) : undefined,
-      );
-      stats.batches++;
-      if (merges.length > 0) {
-        const unit: BatchUnit = {
-          replaced: merges.map((m) => ({ traceId: m.traceId, chains: m.chains })),
-          traces: summaries.filter((t) => changedIds.has(idOf(t))),
-        };
-        await storeAndAnalyse(unit, (a, ctx) => (a.analyseLate ? a.analyseLate(merges, ctx) : a.analyse(merges.flatMap(addedChains), ctx)));
-        stats.lateMerges += merges.length;
+  /** Stores and analyses one batch, templated already (`learned`: what it taught). */
+  const consumeOne = async (batch: ChainBatch, learned: readonly LearnedPathParameter[]) => {
+    const chains = chainsOf(batch);
+    await options.templater?.persist();
+    const summaries = batch.traceSummaries ?? [];
+    const replayed = batch.replayed?.length ? new Set(batch.replayed.map((id) => String(id).toLowerCase())) : undefined;
+    // Later parts of stored traces are merged into them (read before the batch is written);
+    // so are replayed traces the store holds already, call by call (span ids), so that a
+    // replay after a crash stores and learns each call once.
+    const t = now();
+    firstBatchMs ??= t;
+    const mayBeStored =
+      recent && !(options.recentTraces!.earlierPartsStored && t - firstBatchMs <= windowMs) ? (traceId: string) => recent.mayHold(traceId, t) : undefined;
+    const late: LateSplit =
+      hasLateParts(summaries) || replayed
+        ? await splitLateParts(store.chainReader, chains, summaries, windowMs, replayed, mayBeStored)
+        : { onTime: chains, merges: [], spans: { joined: 0, fragment: 0, missing: 0 }, replayedSpans: 0 };
+    // Noted before anything is written: a batch that fails after storing a part must not be missed.
+    if (recent) noteStored(recent, chains, summaries, t);
+    // A part that changes nothing (a copy of what is stored: a replay, a sender's retry) is
+    // neither stored nor analysed again.
+    const unchanged = (m: LateMerge) => m.added.length === 0 && m.removed.length === 0;
+    const merges = late.merges.filter((m) => !unchanged(m));
+    const duplicates = late.merges.filter((m) => m.replayed && unchanged(m)).length;
+    stats.replayDuplicates += duplicates;
+    if (duplicates > 0) replayDuplicates.inc(duplicates);
+    const at = now();
+    const received = batch.replayedReceivedMs;
+    stampReceived(chains, late.merges, received?.size ? (traceId) => received.get(String(traceId).toLowerCase()) ?? at : () => at);
+    const mergedIds = new Set(late.merges.map((m) => m.traceId));
+    const changedIds = new Set(merges.map((m) => m.traceId));
+    const idOf = (t: { traceId: string }) => (typeof t.traceId === 'string' ? t.traceId.toLowerCase() : '');
+
+    if (learned.length > 0) await announceParameters(learned);
+    // The on-time chains with their summaries, then the merged traces with theirs: each part
+    // stored in one transaction with what the analysers learned and raised from it.
+    const onTime = late.onTime;
+    const analysed = onTime.filter((c) => store.chainWriter.accepts(c));
+    await storeAndAnalyse({ chains: onTime, traces: mergedIds.size > 0 ? summaries.filter((t) => !mergedIds.has(idOf(t))) : summaries }, (a, ctx) =>
+      analysed.length > 0 ? a.analyse(analysed, ctx) : undefined,
+    );
+    countWrites();
+    stats.batches++;
+    if (merges.length > 0) {
+      const unit: BatchUnit = {
+        replaced: merges.map((m) => ({ traceId: m.traceId, chains: m.chains })),
+        traces: summaries.filter((t) => changedIds.has(idOf(t))),
+      };
+      await storeAndAnalyse(unit, (a, ctx) => (a.analyseLate ? a.analyseLate(merges, ctx) : a.analyse(merges.flatMap(addedChains), ctx)));
+      stats.lateMerges += merges.length;
+    }
+    for (const outcome of LATE_OUTCOMES) if (late.spans[outcome] > 0) lateSpans.inc({ outcome }, late.spans[outcome]);
+    const spans = Number.isFinite(batch.spans) && batch.spans > 0 ? batch.spans : 0;
+    stats.spans += spans;
+    spansProcessed.inc(spans);
+  };
+
+  /**
+   * Stores and analyses batches with no later parts and nothing replayed, templated already, in
+   * one write: their chains batch after batch (`batchEnds` tells analysers where each ends), their
+   * summaries, one detection pass and checkpoint. `learned`: what the first batch taught (the
+   * others taught nothing, see consumeMany).
+   */
+  const consumeTogether = async (run: readonly ChainBatch[], learned: readonly LearnedPathParameter[]) => {
+    await options.templater?.persist();
+    const t = now();
+    firstBatchMs ??= t;
+    const chains: Chain[] = [];
+    const summaries: TraceSummary[] = [];
+    const analysed: Chain[] = [];
+    const batchEnds: number[] = [];
+    for (const batch of run) {
+      const own = chainsOf(batch);
+      const traces = batch.traceSummaries ?? [];
+      if (recent) noteStored(recent, own, traces, t);
+      for (const chain of own) {
+        chains.push(chain);
+        if (store.chainWriter.accepts(chain)) analysed.push(chain);
       }
-      for (const outcome of LATE_OUTCOMES) if (late.spans[outcome] > 0) lateSpans.inc({ outcome }, late.spans[outcome]);
+      for (const trace of traces) summaries.push(trace);
+      batchEnds.push(analysed.length);
+    }
+    const at = now();
+    stampReceived(chains, [], () => at);
+    if (learned.length > 0) await announceParameters(learned);
+    await storeAndAnalyse({ chains, traces: summaries }, (a, ctx) => (analysed.length > 0 ? a.analyse(analysed, ctx) : undefined), batchEnds);
+    countWrites();
+    for (const batch of run) {
+      stats.batches++;
       const spans = Number.isFinite(batch.spans) && batch.spans > 0 ? batch.spans : 0;
       stats.spans += spans;
       spansProcessed.inc(spans);
+    }
+  };
+
+  /** Whether a batch may share a write with others: no later part of a stored trace, nothing replayed. */
+  const plain = (batch: ChainBatch) => !batch.replayed?.length && !hasLateParts(batch.traceSummaries);
+
+  return {
+    consume: (batch: ChainBatch) => consumeOne(batch, template(batch)),
+
+    async consumeMany(batches) {
+      const failures: Array<{ err: unknown } | undefined> = batches.map(() => undefined);
+      /** What batches[i] taught when it was templated ahead (to see whether it could join a write). */
+      let taught: LearnedPathParameter[] | undefined;
+      let i = 0;
+      try {
+        while (i < batches.length) {
+          const learned = taught ?? template(batches[i]!);
+          taught = undefined;
+          let end = i + 1;
+          if (plain(batches[i]!)) {
+            // Parameters a batch taught are announced before it is analysed and after the batches
+            // before it are: a batch that taught some starts a write of its own.
+            while (end < batches.length && plain(batches[end]!)) {
+              taught = template(batches[end]!);
+              if (taught.length > 0) break;
+              taught = undefined;
+              end++;
+            }
+          }
+          try {
+            if (end - i === 1) await consumeOne(batches[i]!, learned);
+            else await consumeTogether(batches.slice(i, end), learned);
+          } catch (err) {
+            for (let k = i; k < end; k++) failures[k] = { err };
+          }
+          i = end;
+        }
+      } catch (err) {
+        // Templating failed (a bug): this batch and those after it are not consumed.
+        for (let k = i; k < batches.length; k++) failures[k] = { err };
+      }
+      return failures;
     },
     addAnalyser(analyser) {
       analysers.push(analyser);
@@ -317,6 +424,8 @@ export function createEngine(options: EngineOptions): Engine {
     stats: () => ({ ...stats }),
   };
 }
+
+const chainsOf = (batch: ChainBatch): Chain[] => (Array.isArray(batch?.chains) ? batch.chains : []);
 
 /** Notes the batch's trace ids (from its summaries, or its chains when a producer sent none). */
 function noteStored(recent: RecentTraces, chains: readonly Chain[], summaries: readonly TraceSummary[], nowMs: number): void {

@@ -551,21 +551,53 @@ export function createJournal(options: JournalOptions): Journal {
     },
 
     consumer(next) {
+      /** The batch with the replayed traces it holds marked (each trace in the first batch that takes it). */
+      const marked = (batch: ChainBatch, again: readonly string[]): ChainBatch =>
+        again.length > 0 ? { ...batch, replayed: again, replayedReceivedMs: new Map(again.map((id) => [id.toLowerCase(), replaying.get(id)!])) } : batch;
+      const replayedIn = (batch: ChainBatch, taken?: Set<string>) =>
+        replaying.size > 0 ? (batch.traceSummaries ?? []).map((t) => t.traceId).filter((id) => replaying.has(id) && !taken?.has(id)) : [];
+      /** Settles the requests of a stored batch: called only once `next` has stored it. */
+      const settle = (batch: ChainBatch) => {
+        const owners = settledBatches.get(batch);
+        settledBatches.delete(batch);
+        if (!owners || owners.size === 0) return;
+        const traceIds = (batch.traceSummaries ?? []).map((t) => t.traceId);
+        settleTrace(traceIds, owners);
+      };
+      const consumeMany = next.consumeMany?.bind(next);
       return {
         async consume(batch) {
-          const again = replaying.size > 0 ? (batch.traceSummaries ?? []).map((t) => t.traceId).filter((id) => replaying.has(id)) : [];
-          const replayedReceivedMs = new Map(again.map((id) => [id.toLowerCase(), replaying.get(id)!]));
+          const again = replayedIn(batch);
           try {
-            await next.consume(again.length > 0 ? { ...batch, replayed: again, replayedReceivedMs } : batch);
+            await next.consume(marked(batch, again));
           } finally {
             for (const id of again) replaying.delete(id);
           }
-          const owners = settledBatches.get(batch);
-          settledBatches.delete(batch);
-          if (!owners || owners.size === 0) return;
-          const traceIds = (batch.traceSummaries ?? []).map((t) => t.traceId);
-          settleTrace(traceIds, owners);
+          settle(batch);
         },
+        // Batches stored together: each one's requests are settled once that write has returned.
+        ...(consumeMany
+          ? {
+              async consumeMany(batches: readonly ChainBatch[]) {
+                const taken = new Set<string>();
+                const given = batches.map((batch) => {
+                  const again = replayedIn(batch, taken);
+                  for (const id of again) taken.add(id);
+                  return marked(batch, again);
+                });
+                let failures: Array<{ err: unknown } | undefined>;
+                try {
+                  failures = await consumeMany(given);
+                } finally {
+                  for (const id of taken) replaying.delete(id);
+                }
+                batches.forEach((batch, i) => {
+                  if (failures[i] === undefined) settle(batch);
+                });
+                return failures;
+              },
+            }
+          : {}),
       };
     },
 

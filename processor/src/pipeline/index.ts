@@ -3,6 +3,8 @@ export {
   DEFAULT_MAX_QUEUED_BATCHES,
   DEFAULT_MAX_QUEUED_SPANS,
   DEFAULT_RETRY_AFTER_MS,
+  MAX_BATCHES_PER_WRITE,
+  MAX_SPANS_PER_WRITE,
   MAX_TRACES_PER_BATCH,
 } from './pipeline.js';
 export type { Pipeline, PipelineOptions, PipelineStats, RequestTag } from './pipeline.js';

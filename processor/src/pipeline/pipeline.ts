@@ -34,6 +34,14 @@ export const DEFAULT_RETRY_AFTER_MS = 1_000;
 export const OVERDUE_CHECKS = 2;
 /** Completed traces handed to the consumer in one batch at most. */
 export const MAX_TRACES_PER_BATCH = 1_024;
+/**
+ * Batches handed to a consumer's `consumeMany` at once at most: batches that wait together are
+ * stored in one write (one transaction, one detection pass and checkpoint in the backend), which
+ * costs less per trace than a write each (bench/README.md, "Batches per store write").
+ */
+export const MAX_BATCHES_PER_WRITE = 8;
+/** Spans of the batches handed to `consumeMany` at once at most (one batch may hold more alone). */
+export const MAX_SPANS_PER_WRITE = 65_536;
 /** Consumer and derivation errors are logged at most once per this period; all are counted. */
 export const ERROR_LOG_INTERVAL_MS = 10_000;
 
@@ -185,16 +193,18 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     draining = true;
     try {
       while (queue.length > 0) {
-        const batch = queue.shift()!;
-        try {
-          await consumer.consume(batch);
-        } catch (err) {
-          totals.consumerErrors++;
-          metrics.consumerErrors.inc();
-          reportError('chain consumer failed; batch dropped', err);
-        }
-        queuedSpans -= batch.spans;
-        consumed++;
+        const group = takeGroup(queue, consumer);
+        const failures = await consumeGroup(consumer, group);
+        group.forEach((batch, i) => {
+          const failure = failures[i];
+          if (failure) {
+            totals.consumerErrors++;
+            metrics.consumerErrors.inc();
+            reportError('chain consumer failed; batch dropped', failure.err);
+          }
+          queuedSpans -= batch.spans;
+          consumed++;
+        });
         while (waiters.length > 0 && waiters[0]!.seq <= consumed) waiters.shift()!.resolve();
       }
     } finally {
@@ -362,6 +372,31 @@ function requestsOf(traces: readonly CompletedTrace[], tags: WeakMap<SpanColumns
     }
   }
   return { pairs: Int32Array.from(pairs), exact };
+}
+
+/**
+ * Takes the batches that go to the consumer next, in order: the first one alone for a consumer
+ * without `consumeMany`; for one with it, every batch waiting now up to MAX_BATCHES_PER_WRITE and
+ * MAX_SPANS_PER_WRITE spans (always at least one).
+ */
+export function takeGroup<T extends { spans: number }>(queue: T[], consumer: ChainConsumer): T[] {
+  if (!consumer.consumeMany) return [queue.shift()!];
+  let n = 1;
+  let spans = queue[0]!.spans;
+  while (n < queue.length && n < MAX_BATCHES_PER_WRITE && spans + queue[n]!.spans <= MAX_SPANS_PER_WRITE) spans += queue[n++]!.spans;
+  return queue.splice(0, n);
+}
+
+/** Hands a group of batches to the consumer (see takeGroup): each batch's failure, undefined when it was consumed. */
+export async function consumeGroup(consumer: ChainConsumer, batches: readonly ChainBatch[]): Promise<Array<{ err: unknown } | undefined>> {
+  try {
+    if (batches.length > 1 && consumer.consumeMany) return await consumer.consumeMany(batches);
+    await consumer.consume(batches[0]!);
+    return [undefined];
+  } catch (err) {
+    // consumeMany never rejects by contract; a consumer that does anyway failed every batch.
+    return batches.map(() => ({ err }));
+  }
 }
 
 /** Services listed in a trace summary at most. */

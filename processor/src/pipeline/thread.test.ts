@@ -185,6 +185,43 @@ describe('pipeline thread', () => {
     expect(thread.heapUsed()).toBeGreaterThan(0);
   });
 
+  it('hands the batches that wait together to consumeMany, in order, and reports each failure it answers', async () => {
+    // The first batch is consumed only once all three arrived: those after it wait together.
+    let release!: () => void;
+    const allArrived = new Promise<void>((r) => (release = r));
+    let arrivals = 0;
+    const calls: Array<{ many: boolean; traces: number[] }> = [];
+    const consumer: ChainConsumer = {
+      async consume(batch) {
+        calls.push({ many: false, traces: [batch.traces] });
+        if (calls.length === 1) await allArrived;
+      },
+      async consumeMany(batches) {
+        calls.push({ many: true, traces: batches.map((b) => b.traces) });
+        if (calls.length === 1) await allArrived;
+        // The last batch of the group fails (its write did): the pipeline counts it, not the others.
+        return batches.map((_, i) => (i === batches.length - 1 ? { err: new Error('disk full') } : undefined));
+      },
+    };
+    const thread = createPipelineThread({
+      stitching: { idleMs: 60_000, latenessMs: 60_000, maxPendingSpans: 10_000 },
+      consumer,
+      onBatch: () => {
+        if (++arrivals === 3) release();
+      },
+    });
+    threads.push(thread);
+    // 2,500 one-span traces: the flush completes them into batches of 1,024, 1,024 and 452.
+    const spans = Array.from({ length: 2_500 }, (_, i) => ({ traceId: hexId(16), spanId: hexId(8), name: `GET /t/${i}`, attributes: { 'http.request.method': 'GET', 'enduser.id': 'deployer' } }));
+    expect(await thread.acceptRaw({ format: 'protobuf', body: traceRequest('payments', spans) }, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'decoded', spanCount: 2_500 });
+    await thread.flush();
+    expect(calls.flatMap((c) => c.traces)).toEqual([1_024, 1_024, 452]);
+    expect(calls.some((c) => c.many && c.traces.length >= 2)).toBe(true);
+    expect(calls.filter((c) => !c.many).every((c) => c.traces.length === 1)).toBe(true);
+    const failed = calls.filter((c) => c.many).length;
+    expect(await thread.metrics()).toMatch(new RegExp(`^conduct_pipeline_consumer_errors_total ${failed}$`, 'm'));
+  });
+
   it('fails to start on bad settings, and then refuses with a retryable answer', async () => {
     const failures: Error[] = [];
     const { thread } = start({ rules: [{ from: 'span', attribute: 'x', pattern: '(', kind: 'workload' }], onFailure: (err) => failures.push(err) });

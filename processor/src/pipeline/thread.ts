@@ -7,10 +7,11 @@ import { silentLogger } from '../model.js';
 import { DEFAULT_IDENTITY_RULES } from '../identity/index.js';
 import { attributeKeepFor } from './keep.js';
 import { createBatchDecoder } from './batch-codec.js';
+import { consumeGroup, takeGroup } from './pipeline.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
 
 export interface PipelineThreadOptions extends WorkerSettings {
-  /** Receives completed chains on this thread, one batch at a time, in order. */
+  /** Receives completed chains on this thread, in order: one batch at a time, or those that wait together through `consumeMany`. */
   consumer: ChainConsumer;
   /** As PipelineOptions.onBatch: called on this thread when a batch arrives, before it is consumed. */
   onBatch?: (batch: ChainBatch) => void;
@@ -52,6 +53,15 @@ export interface PipelineThread extends TraceIngest {
   heapUsed(): number;
   /** Resolves once the worker has built its pipeline; rejects if it could not (bad settings, missing build). */
   started(): Promise<void>;
+}
+
+/** A batch arrived from the worker, its chains still encoded until it is consumed. */
+interface Arrived {
+  batch: ChainBatch;
+  opened: { chains(): void };
+  /** The worker's id of the batch. */
+  id: number;
+  spans: number;
 }
 
 /** Retry delay answered once the worker has failed (the process should be restarted). */
@@ -102,8 +112,10 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
   const started = new Promise<void>((resolve, reject) => (markStarted = { resolve, reject }));
   // Observed here so that a failure nobody awaits `started()` for is not an unhandled rejection.
   started.catch(() => {});
-  // Batches are consumed strictly one after another, in arrival order.
+  // Batches are consumed in arrival order, those that wait together at once (takeGroup).
+  const waiting: Arrived[] = [];
   let consuming: Promise<void> = Promise.resolve();
+  let running = false;
 
   const send = (message: HostMessage) => worker.postMessage(message);
 
@@ -137,6 +149,37 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
   /** Puts a raw request's bytes, moved back by the worker, where the caller has them. */
   const giveBack = (p: Pending & { kind: 'accept' }, body: Uint8Array | undefined) => {
     if (p.raw && body) p.raw.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  };
+
+  /** Consumes the batches waiting, group by group, and tells the worker each one is consumed. */
+  const consumeWaiting = async () => {
+    while (waiting.length > 0) {
+      // A write is milliseconds of synchronous store and detection work: let the receivers'
+      // answers and the journal's group commit through between two.
+      await new Promise((resolve) => setImmediate(resolve));
+      const group = takeGroup(waiting, consumer);
+      const failures = group.map((arrived): { err: unknown } | undefined => {
+        try {
+          arrived.opened.chains();
+          return undefined;
+        } catch (err) {
+          return { err };
+        }
+      });
+      const decoded = group.filter((_, i) => failures[i] === undefined);
+      if (decoded.length > 0) {
+        const outcomes = await consumeGroup(consumer, decoded.map((arrived) => arrived.batch));
+        let k = 0;
+        for (let i = 0; i < group.length; i++) if (failures[i] === undefined) failures[i] = outcomes[k++];
+      }
+      group.forEach((arrived, i) => {
+        const failure = failures[i];
+        const error = failure === undefined ? undefined : failure.err instanceof Error ? failure.err.message : String(failure.err);
+        if (!exited) send({ t: 'consumed', batch: arrived.id, ...(error !== undefined ? { error } : {}) });
+      });
+    }
+    // Cleared in the same turn as the last check of `waiting`: an arrival after it starts a new run.
+    running = false;
   };
 
   worker.on('message', (message: WorkerMessage) => {
@@ -199,19 +242,11 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
             logger.error({ err: String(err) }, 'onBatch hook failed');
           }
         }
-        consuming = consuming.then(async () => {
-          // A batch is milliseconds of synchronous store and detection work: let the receivers'
-          // answers and the journal's group commit through between two.
-          await new Promise((resolve) => setImmediate(resolve));
-          let error: string | undefined;
-          try {
-            opened.chains();
-            await consumer.consume(batch);
-          } catch (err) {
-            error = err instanceof Error ? err.message : String(err);
-          }
-          if (!exited) send({ t: 'consumed', batch: message.batch, ...(error !== undefined ? { error } : {}) });
-        });
+        waiting.push({ batch, opened, id: message.batch, spans: batch.spans });
+        if (!running) {
+          running = true;
+          consuming = consumeWaiting();
+        }
         return;
       }
       case 'log':
