@@ -59,6 +59,21 @@ const SUMMARY_NUMS = 3;
 /** A call's flags. */
 const FLAG_EXTERNAL = 1;
 const FLAG_PATH_OPERATION = 2;
+/** The fields of a call whose last string the encoder remembers (refOf). */
+const F_IDENTITY = 0;
+const F_IDENTITY_KIND = 1;
+const F_SERVICE = 2;
+const F_PEER = 3;
+const F_PEER_KIND = 4;
+const F_OPERATION = 5;
+const F_TARGET = 6;
+const F_ACCOUNT = 7;
+const F_PROTOCOL = 8;
+const F_STATUS = 9;
+const F_NAME = 10;
+const F_ERROR_CODE = 11;
+const F_VERSION = 12;
+const FIELDS = 13;
 /** A summary's `late` as a number (its index here; -1 when absent). */
 const LATE_CODES = ['joins', 'maybe', 'fragment'] as const;
 
@@ -67,139 +82,193 @@ export interface BatchEncoder {
 }
 
 export function createBatchEncoder(maxStrings = MAX_DICTIONARY_STRINGS): BatchEncoder {
-  let dict = new Map<string, number>();
-  /** Open-addressing index of the batch's distinct sources (index + 1; 0 empty), reused from batch to batch. */
-  let sourceSlots = new Int32Array(1024);
-  /** The references of one call's source while it is looked up. */
-  const scratch = new Int32Array(SOURCE_REFS);
-  return {
-    encode(batch) {
-      let callCount = 0;
-      for (const chain of batch.chains) callCount += chain.calls.length;
-      const summaries = batch.traceSummaries ?? [];
-      let summaryRefs = 0;
-      for (const s of summaries) summaryRefs += SUMMARY_REFS + s.services.length;
-      const adds: string[] = [];
-      const literals: string[] = [];
-      let reset = false;
-      // Started over before any reference of this batch is handed out, so they all share one dictionary.
-      const most = batch.chains.length * CHAIN_REFS + callCount * (CALL_REFS + SOURCE_REFS) + summaryRefs;
-      if (dict.size + most > maxStrings) {
-        dict = new Map();
-        reset = true;
-      }
-      const ref = (s: string | undefined): number => {
-        if (s === undefined) return ABSENT;
-        let id = dict.get(s);
-        if (id === undefined) {
-          id = dict.size;
-          dict.set(s, id);
-          adds.push(s);
-        }
-        return id;
-      };
-      // Not looked up: ids are unique, apart from a chain's trace id, which its calls reuse below.
-      const literal = (s: string | undefined): number => (s === undefined ? ABSENT : -(literals.push(s) + 1));
-
-      // First the distinct sources, so that the arrays are allocated at their size.
-      const sources: number[] = [];
-      const sourceOf = new Int32Array(callCount);
-      let slots = sourceSlots;
-      if (slots.length < 2 * callCount) slots = sourceSlots = new Int32Array(1 << Math.ceil(Math.log2(2 * callCount)));
-      else slots.fill(0);
-      const mask = slots.length - 1;
-      const one = scratch;
-      let k = 0;
-      for (const chain of batch.chains) {
-        for (const c of chain.calls) {
-          const src = c.source;
-          one[0] = ref(src.region);
-          one[1] = ref(src.account);
-          one[2] = ref(src.host);
-          one[3] = ref(src.cluster);
-          one[4] = ref(src.network);
-          one[5] = ref(src.clientAddress);
-          one[6] = ref(src.userAgent);
-          one[7] = src.publicAddress === undefined ? -1 : src.publicAddress ? 1 : 0;
-          let h = 0;
-          for (let i = 0; i < SOURCE_REFS; i++) h = Math.imul(h ^ one[i]!, 0x9e3779b1);
-          for (let slot = (h ^ (h >>> 15)) & mask; ; slot = (slot + 1) & mask) {
-            const found = slots[slot]! - 1;
-            if (found < 0) {
-              const index = sources.length / SOURCE_REFS;
-              for (let i = 0; i < SOURCE_REFS; i++) sources.push(one[i]!);
-              slots[slot] = index + 1;
-              sourceOf[k] = index;
-              break;
-            }
-            if (sameSource(sources, found * SOURCE_REFS, one)) {
-              sourceOf[k] = found;
-              break;
-            }
-          }
-          k++;
-        }
-      }
-
-      const refs = new Int32Array(HEAD_REFS + sources.length + batch.chains.length * CHAIN_REFS + callCount * CALL_REFS + summaryRefs);
-      const nums = new Float64Array(HEAD_NUMS + batch.chains.length * CHAIN_NUMS + callCount * CALL_NUMS + summaries.length * SUMMARY_NUMS);
-      refs[0] = batch.chains.length;
-      refs[1] = summaries.length;
-      refs[2] = sources.length / SOURCE_REFS;
-      refs.set(sources, HEAD_REFS);
-      nums[0] = batch.traces;
-      nums[1] = batch.spans;
-      let r = HEAD_REFS + sources.length;
-      let n = HEAD_NUMS;
-      k = 0;
-      for (const chain of batch.chains) {
-        const traceRef = literal(chain.traceId);
-        refs[r++] = traceRef;
-        refs[r++] = ref(chain.identity);
-        refs[r++] = ref(chain.identityKind);
-        refs[r++] = ref(chain.displayName);
-        refs[r++] = chain.calls.length;
-        nums[n++] = chain.startMs;
-        nums[n++] = chain.endMs;
-        for (const c of chain.calls) {
-          refs[r++] = c.traceId === chain.traceId ? traceRef : literal(c.traceId);
-          refs[r++] = literal(c.spanId);
-          refs[r++] = literal(c.serverSpanId);
-          refs[r++] = literal(c.parentSpanId);
-          refs[r++] = ref(c.identity);
-          refs[r++] = ref(c.identityKind);
-          refs[r++] = ref(c.service);
-          refs[r++] = ref(c.peer);
-          refs[r++] = ref(c.peerKind);
-          refs[r++] = ref(c.operation);
-          refs[r++] = ref(c.target);
-          refs[r++] = ref(c.account);
-          refs[r++] = ref(c.protocol);
-          refs[r++] = ref(c.status);
-          refs[r++] = ref(c.name);
-          refs[r++] = sourceOf[k++]!;
-          refs[r++] = ref(c.errorCode);
-          refs[r++] = literal(c.auditId);
-          refs[r++] = ref(c.version);
-          refs[r++] = (c.external ? FLAG_EXTERNAL : 0) | (c.pathOperation ? FLAG_PATH_OPERATION : 0);
-          nums[n++] = c.startMs;
-          nums[n++] = c.durationMs;
-          nums[n++] = c.httpStatus === undefined ? NaN : c.httpStatus;
-        }
-      }
-      for (const s of summaries) {
-        refs[r++] = literal(s.traceId);
-        refs[r++] = s.late === undefined ? ABSENT : LATE_CODES.indexOf(s.late);
-        refs[r++] = s.services.length;
-        for (const name of s.services) refs[r++] = ref(name);
-        nums[n++] = s.startMs;
-        nums[n++] = s.endMs;
-        nums[n++] = s.spans;
-      }
-      return { nums, refs, adds, literals, reset };
-    },
-  };
+  return new Encoder(maxStrings);
 }
+
+/**
+ * One pass over the calls: each call's source is looked up where the call is written, into a
+ * scratch array of the batch's chains and calls that is copied after the sources once their number
+ * is known. Two passes (the sources first, so that the arrays were made at their size) read every
+ * call object twice, and a batch's calls (a few hundred KB) do not stay in the cache between them:
+ * the second pass's first read of each call was the encoder's costliest line.
+ */
+class Encoder implements BatchEncoder {
+  private dict = new Map<string, number>();
+  /** Open-addressing index of the batch's distinct sources (index + 1; 0 empty), reused from batch to batch. */
+  private sourceSlots = new Int32Array(1024);
+  /** The batch's distinct sources, SOURCE_REFS each. */
+  private sources: number[] = [];
+  /** The references of one call's source while it is looked up. */
+  private readonly one = new Int32Array(SOURCE_REFS);
+  /** The chains' and calls' references of the batch being encoded (reused; grown when short). */
+  private body = new Int32Array(4096);
+  /** The last string of each field and its reference (see refOf). */
+  private readonly lastText: (string | undefined)[] = new Array<string | undefined>(FIELDS).fill(undefined);
+  private readonly lastRef = new Int32Array(FIELDS);
+  private adds: string[] = [];
+  private literals: string[] = [];
+
+  constructor(private readonly maxStrings: number) {}
+
+  encode(batch: ChainBatch): EncodedBatch {
+    const chains = batch.chains;
+    let callCount = 0;
+    for (let i = 0; i < chains.length; i++) callCount += chains[i]!.calls.length;
+    const summaries = batch.traceSummaries ?? [];
+    let summaryRefs = 0;
+    for (const s of summaries) summaryRefs += SUMMARY_REFS + s.services.length;
+    const adds: string[] = (this.adds = []);
+    const literals: string[] = (this.literals = []);
+    let reset = false;
+    // Started over before any reference of this batch is handed out, so they all share one dictionary.
+    const most = chains.length * CHAIN_REFS + callCount * (CALL_REFS + SOURCE_REFS) + summaryRefs;
+    if (this.dict.size + most > this.maxStrings) {
+      this.dict = new Map();
+      reset = true;
+    }
+    this.lastText.fill(undefined);
+    this.lastRef.fill(ABSENT);
+    this.sources = [];
+    let slots = this.sourceSlots;
+    if (slots.length < 2 * callCount) slots = this.sourceSlots = new Int32Array(1 << Math.ceil(Math.log2(2 * callCount)));
+    else slots.fill(0);
+    const bodyLength = chains.length * CHAIN_REFS + callCount * CALL_REFS;
+    if (this.body.length < bodyLength) this.body = new Int32Array(2 * bodyLength);
+    const body = this.body;
+    const nums = new Float64Array(HEAD_NUMS + chains.length * CHAIN_NUMS + callCount * CALL_NUMS + summaries.length * SUMMARY_NUMS);
+    nums[0] = batch.traces;
+    nums[1] = batch.spans;
+    let r = 0;
+    let n = HEAD_NUMS;
+    // Calls share source objects (derive makes one per resource and client): the last one's index
+    // is reused without looking its strings up.
+    let lastSource: SourceContext | undefined;
+    let lastSourceIndex = 0;
+    for (let i = 0; i < chains.length; i++) {
+      const chain = chains[i]!;
+      const calls = chain.calls;
+      const traceRef = this.literal(chain.traceId);
+      body[r++] = traceRef;
+      body[r++] = this.ref(chain.identity);
+      body[r++] = this.ref(chain.identityKind);
+      body[r++] = this.ref(chain.displayName);
+      body[r++] = calls.length;
+      nums[n++] = chain.startMs;
+      nums[n++] = chain.endMs;
+      for (let j = 0; j < calls.length; j++) {
+        const c = calls[j]!;
+        const src = c.source;
+        if (src !== lastSource) {
+          lastSource = src;
+          lastSourceIndex = this.sourceIndex(src);
+        }
+        body[r++] = c.traceId === chain.traceId ? traceRef : this.literal(c.traceId);
+        body[r++] = this.literal(c.spanId);
+        body[r++] = this.literal(c.serverSpanId);
+        body[r++] = this.literal(c.parentSpanId);
+        body[r++] = this.refOf(F_IDENTITY, c.identity);
+        body[r++] = this.refOf(F_IDENTITY_KIND, c.identityKind);
+        body[r++] = this.refOf(F_SERVICE, c.service);
+        body[r++] = this.refOf(F_PEER, c.peer);
+        body[r++] = this.refOf(F_PEER_KIND, c.peerKind);
+        body[r++] = this.refOf(F_OPERATION, c.operation);
+        body[r++] = this.refOf(F_TARGET, c.target);
+        body[r++] = this.refOf(F_ACCOUNT, c.account);
+        body[r++] = this.refOf(F_PROTOCOL, c.protocol);
+        body[r++] = this.refOf(F_STATUS, c.status);
+        body[r++] = this.refOf(F_NAME, c.name);
+        body[r++] = lastSourceIndex;
+        body[r++] = this.refOf(F_ERROR_CODE, c.errorCode);
+        body[r++] = this.literal(c.auditId);
+        body[r++] = this.refOf(F_VERSION, c.version);
+        body[r++] = (c.external ? FLAG_EXTERNAL : 0) | (c.pathOperation ? FLAG_PATH_OPERATION : 0);
+        nums[n++] = c.startMs;
+        nums[n++] = c.durationMs;
+        nums[n++] = c.httpStatus === undefined ? NaN : c.httpStatus;
+      }
+    }
+    const sources = this.sources;
+    const refs = new Int32Array(HEAD_REFS + sources.length + bodyLength + summaryRefs);
+    refs[0] = chains.length;
+    refs[1] = summaries.length;
+    refs[2] = sources.length / SOURCE_REFS;
+    refs.set(sources, HEAD_REFS);
+    r = HEAD_REFS + sources.length;
+    refs.set(body.subarray(0, bodyLength), r);
+    r += bodyLength;
+    for (const s of summaries) {
+      refs[r++] = this.literal(s.traceId);
+      refs[r++] = s.late === undefined ? ABSENT : LATE_CODES.indexOf(s.late);
+      refs[r++] = s.services.length;
+      for (const name of s.services) refs[r++] = this.ref(name);
+      nums[n++] = s.startMs;
+      nums[n++] = s.endMs;
+      nums[n++] = s.spans;
+    }
+    this.sources = [];
+    this.adds = this.literals = NO_STRINGS;
+    return { nums, refs, adds, literals, reset };
+  }
+
+  /** The dictionary entry of `s` (added when new), ABSENT for none. */
+  private ref(s: string | undefined): number {
+    if (s === undefined) return ABSENT;
+    let id = this.dict.get(s);
+    if (id === undefined) {
+      id = this.dict.size;
+      this.dict.set(s, id);
+      this.adds.push(s);
+    }
+    return id;
+  }
+
+  /**
+   * ref for a call's field: consecutive calls mostly repeat a field's value (one identity, service,
+   * status, protocol in a row), and a comparison with the field's last string is cheaper than a
+   * dictionary lookup.
+   */
+  private refOf(field: number, s: string | undefined): number {
+    if (s === this.lastText[field]) return this.lastRef[field]!;
+    this.lastText[field] = s;
+    return (this.lastRef[field] = this.ref(s));
+  }
+
+  /** Not looked up: ids are unique, apart from a chain's trace id, which its calls reuse. */
+  private literal(s: string | undefined): number {
+    return s === undefined ? ABSENT : -(this.literals.push(s) + 1);
+  }
+
+  /** The index of `src` among the batch's distinct sources (added when new). */
+  private sourceIndex(src: SourceContext): number {
+    const one = this.one;
+    one[0] = this.ref(src.region);
+    one[1] = this.ref(src.account);
+    one[2] = this.ref(src.host);
+    one[3] = this.ref(src.cluster);
+    one[4] = this.ref(src.network);
+    one[5] = this.ref(src.clientAddress);
+    one[6] = this.ref(src.userAgent);
+    one[7] = src.publicAddress === undefined ? -1 : src.publicAddress ? 1 : 0;
+    let h = 0;
+    for (let i = 0; i < SOURCE_REFS; i++) h = Math.imul(h ^ one[i]!, 0x9e3779b1);
+    const slots = this.sourceSlots;
+    const mask = slots.length - 1;
+    const sources = this.sources;
+    for (let slot = (h ^ (h >>> 15)) & mask; ; slot = (slot + 1) & mask) {
+      const found = slots[slot]! - 1;
+      if (found < 0) {
+        const index = sources.length / SOURCE_REFS;
+        for (let i = 0; i < SOURCE_REFS; i++) sources.push(one[i]!);
+        slots[slot] = index + 1;
+        return index;
+      }
+      if (sameSource(sources, found * SOURCE_REFS, one)) return found;
+    }
+  }
+}
+
+/** Stands for the string lists between batches (an encoder keeps none of a batch's). */
+const NO_STRINGS: string[] = [];
 
 /** Whether the source at `at` of `sources` is `one`. */
 function sameSource(sources: readonly number[], at: number, one: Int32Array): boolean {
