@@ -169,37 +169,6 @@ function toTuple(call: Call, chainStartMs: number): Tuple {
   return t;
 }
 
-/** What restOf does with a call field, by its name alone: see fieldKind. */
-const FIELD_FIXED = 0;
-const FIELD_SLOT = 1;
-const FIELD_BINARY_SLOT = 2;
-const FIELD_OTHER = 3;
-
-function fieldKind(key: string): number {
-  if (isFixedField(key)) return FIELD_FIXED;
-  // A value of another type than its slot's goes in `rest`: inSlot and inBinarySlot decide per value.
-  if (inSlot(key, 'text') || inSlot(key, 0)) return FIELD_SLOT;
-  if (inBinarySlot(key, 'text') || inBinarySlot(key, true)) return FIELD_BINARY_SLOT;
-  return FIELD_OTHER;
-}
-
-/**
- * The kind of the field met at each position of the last call's `for..in`, and its name. Calls come
- * with their fields in one order (one hidden class, batch-codec.ts), so a field's kind is found by
- * comparing the name with the one at its position (the same internalized string: one pointer
- * compare) instead of a switch over the field names per field, which was most of restOf's time.
- * A name that differs only costs the switch; the kind depends on the name alone, so it is never wrong.
- */
-const MEMO_FIELDS = 64;
-const memoNames: string[] = [];
-const memoKinds: number[] = [];
-/**
- * The `source` last seen by restOf and what of it goes in `rest`: calls share source objects
- * (batch-codec.ts). Forgotten when a run of the codec or a call without `append` starts.
- */
-let memoSource: unknown;
-let memoExtra: Record<string, unknown> | undefined;
-
 /**
  * The remaining own fields of a call with a value, as JSON would keep them; undefined when none.
  * `binary`: the fields with a slot of the binary form only (format 4) are not among them.
@@ -207,56 +176,28 @@ let memoExtra: Record<string, unknown> | undefined;
 function restOf(call: Call, source: unknown, binary: boolean): Record<string, unknown> | undefined {
   const c = call as unknown as Record<string, unknown>;
   let rest: Record<string, unknown> | undefined;
-  let at = 0;
   for (const key in call) {
-    let kind: number;
-    if (memoNames[at] === key) {
-      kind = memoKinds[at]!;
-    } else {
-      kind = fieldKind(key);
-      if (at < MEMO_FIELDS) {
-        memoNames[at] = key;
-        memoKinds[at] = kind;
-      }
-    }
-    at++;
-    if (kind === FIELD_FIXED) continue;
     const value = c[key];
-    if (value === undefined || (kind === FIELD_SLOT && inSlot(key, value)) || (binary && kind === FIELD_BINARY_SLOT && inBinarySlot(key, value))) continue;
+    if (value === undefined || isFixedField(key) || inSlot(key, value) || (binary && inBinarySlot(key, value))) continue;
     if (!Object.prototype.hasOwnProperty.call(call, key)) continue;
     (rest ??= {})[key] = value;
   }
   if (isRecord(source)) {
-    const extra = source === memoSource ? memoExtra : sourceRest(source);
-    memoSource = source;
-    memoExtra = extra;
-    if (extra) (rest ??= {}).source = { ...extra };
+    let extra: Record<string, unknown> | undefined;
+    for (const key in source) {
+      const value = source[key];
+      if (value === undefined || inSourceSlot(key, value) || !Object.prototype.hasOwnProperty.call(source, key)) continue;
+      (extra ??= {})[key] = value;
+    }
+    if (extra) (rest ??= {}).source = extra;
   } else if (source !== undefined) {
     (rest ??= {}).source = source;
   }
   return rest;
 }
 
-/** The fields of a call's source that have no slot, as JSON would keep them; undefined when none. */
-function sourceRest(source: Record<string, unknown>): Record<string, unknown> | undefined {
-  let extra: Record<string, unknown> | undefined;
-  for (const key in source) {
-    const value = source[key];
-    if (value === undefined || inSourceSlot(key, value) || !Object.prototype.hasOwnProperty.call(source, key)) continue;
-    (extra ??= {})[key] = value;
-  }
-  return extra;
-}
-
-/** Forgets the source restOf saw last: a caller may change a source object between two runs of the codec. */
-function forgetMemos(): void {
-  memoSource = undefined;
-  memoExtra = undefined;
-}
-
 /** The JSON form (format 2): the fallback of `encodeCallsBinary` for calls it cannot hold exactly. */
 export function encodeCalls(calls: readonly Call[], chainStartMs: number): string {
-  forgetMemos();
   const out = new Array<Tuple | number>(calls.length + 1);
   for (let i = 0; i < calls.length; i++) out[i] = toTuple(calls[i]!, chainStartMs);
   out[calls.length] = VERSION;
@@ -494,11 +435,9 @@ function writeNumber(v: number | string | null, perUnit = 1): void {
  * Starts a run of `encodeCallsBinary(..., true)`: their results all stay valid until the next run
  * starts (or the next call without `append`), so a writer can bind a whole multi-row statement's
  * blobs at once without copying each (a grown buffer leaves the earlier views on the old one).
- * The calls' `source` objects must not change while a run lasts (restOf remembers the last one).
  */
 export function startCallsRun(): void {
   pos = 0;
-  forgetMemos();
 }
 
 /**
@@ -509,7 +448,6 @@ export function startCallsRun(): void {
 export function encodeCallsBinary(calls: readonly Call[], chainStartMs: number, texts: TextTable, append = false): Uint8Array | undefined {
   const start = append ? pos : 0;
   pos = start;
-  if (!append) forgetMemos();
   if (writeCalls(calls, chainStartMs, texts)) return out.subarray(start, pos);
   pos = start;
   return undefined;
