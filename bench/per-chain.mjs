@@ -57,6 +57,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '5' },
     only: { type: 'string' },
     before: { type: 'string' },
+    after: { type: 'string' },
     min: { type: 'boolean', default: false },
     late: { type: 'string' },
     period: { type: 'string', default: '5s' },
@@ -454,14 +455,15 @@ async function pass(w, m) {
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 const here = join(import.meta.dirname, '../backend/dist');
-const sides = [{ name: 'after', m: { ...backendNow, dir: here } }];
+/** A saved backend build (inside this checkout, so its imports resolve), loaded as the package is not. */
+const saved = async (dir) => ({ ...(await import(pathToFileURL(join(resolve(dir), 'index.js')).href)), dir: resolve(dir) });
+const sides = [{ name: 'after', m: values.after ? await saved(values.after) : { ...backendNow, dir: here } }];
 if (GROUPS.length === 2 && !values.before) {
   // --group A,B: this build committing A batches a transaction against B, on the same grown file.
   const grown = new Map();
   sides.splice(0, 1, ...GROUPS.map((group) => ({ name: `group ${group}`, m: { ...backendNow, dir: here, group, grown } })));
 } else if (values.before) {
-  const dir = resolve(values.before);
-  sides.unshift({ name: 'before', m: { ...(await import(pathToFileURL(join(dir, 'index.js')).href)), dir } });
+  sides.unshift({ name: 'before', m: await saved(values.before) });
 }
 
 /**
