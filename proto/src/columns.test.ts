@@ -154,6 +154,8 @@ describe('columnar decoder', () => {
     // The scanner recognises the short layout from its bytes; everything near it takes the general
     // loop and must read (or be refused) the same.
     const str = (v: string | Buffer) => ld(1, v);
+    // An array nested n deep (refused beyond maxValueDepth, read or not).
+    const deep = (n: number): Buffer => (n === 0 ? str('x') : ld(5, ld(1, deep(n - 1))));
     const keyValues = [
       kv('http.route', str('/a')),
       // value before key, key twice, an unknown field after the value, a value given twice
@@ -177,6 +179,23 @@ describe('columnar decoder', () => {
       // a dropped key with a nested value, and with a value of the wrong wire type inside
       kv('feature.flags', ld(5, ld(1, str('a')))),
       kv('feature.flags', Buffer.concat([tag(1, 0), varint(1)])),
+      // a dropped key with a value of each scalar kind, two fields, a truncated int or double, a
+      // varint that runs past its value, an empty value
+      kv('url.scheme', str('https')),
+      kv('url.scheme', ld(7, Buffer.from([1, 2, 3]))),
+      kv('url.scheme', vi(2, 1)),
+      kv('url.scheme', vi(3, 2n ** 63n)),
+      kv('url.scheme', Buffer.concat([tag(4, 1), Buffer.alloc(8, 3)])),
+      kv('url.scheme', Buffer.concat([vi(3, 5), vi(3, 6)])),
+      kv('url.scheme', Buffer.concat([vi(3, 5), deep(5)])),
+      kv('url.scheme', Buffer.concat([str('a'), deep(5)])),
+      kv('url.scheme', Buffer.concat([tag(4, 1), Buffer.alloc(8, 3), deep(5)])),
+      kv('url.scheme', Buffer.concat([str('a'), ld(5, ld(1, ld(5, ld(1, str('b')))))])),
+      kv('url.scheme', Buffer.concat([tag(3, 0), Buffer.from([0x80, 0x80])])),
+      kv('url.scheme', Buffer.concat([tag(4, 1), Buffer.alloc(4)])),
+      kv('url.scheme', Buffer.concat([tag(3, 0), Buffer.alloc(11, 0x80)])),
+      kv('url.scheme', Buffer.concat([tag(1, 2), varint(3), Buffer.from('ab')])),
+      kv('url.scheme', Buffer.alloc(0)),
       // a key of the wrong wire type, a value of the wrong wire type, a string of the wrong wire type
       Buffer.concat([vi(1, 5), ld(2, str('x'))]),
       Buffer.concat([ld(1, 'http.route'), vi(2, 5)]),
@@ -185,7 +204,7 @@ describe('columnar decoder', () => {
       Buffer.concat([ld(1, 'http.route'), tag(2, 2), varint(3), tag(1, 2), varint(5), Buffer.from('/')]),
     ];
     for (const body of keyValues) {
-      for (const limits of [{}, { maxAttributeValueLength: 2 }, { maxValueDepth: 0 }]) {
+      for (const limits of [{}, { maxAttributeValueLength: 2 }, { maxValueDepth: 0 }, { maxValueDepth: 3 }]) {
         compare(request(span(ld(9, body))), limits);
         // after the same key and before another, so that the key cache has it as a successor
         compare(request(span(ld(9, kv('http.route', str('/r'))), ld(9, body), ld(9, kv('host.name', str('h')))), span(ld(9, kv('http.route', str('/r'))), ld(9, body))), limits);
