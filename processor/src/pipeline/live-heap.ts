@@ -7,15 +7,13 @@ import { getHeapStatistics, setFlagsFromString } from 'node:v8';
  * to spare: under sustained load both threads' old generations filled with the spans and chains of
  * completed traces, ~4 times their live data (a pipeline heap of 400-680 MB holding ~100 MB live,
  * bench/README.md). At 60 the sampled peak RSS of `conduct serve` fell by a quarter to a third
- * (bench/ab-memory.mjs, interleaved rounds). 100 (twice the live data) rather than 60: the main
- * thread holds only 20-30 MB live, and V8 starts marking once the room left below the limit is
- * under the young generation's capacity (16 MB semi-spaces there); at 60% that room is smaller from
- * the start, so the main thread ran a full collection every ~15k spans, back to back (6-7 per 100k
- * spans, 3.5-4 at 100; the pipeline thread's 2.5-3 -> 1.5-2), its concurrent marking the largest
- * item of V8's helper threads (bench/README.md "Garbage collection by thread"). Peak RSS under
- * load rose ~10%, within the issue's 600 MB.
+ * (bench/ab-memory.mjs, interleaved rounds). At 100 the main thread (20-30 MB live, marking
+ * started early because its room below the limit is under its young generation's size) ran about
+ * half the full collections, the pipeline thread a third fewer, but whole-server CPU per span was
+ * the same within the noise (0.89-1.03 in five runs) and peak RSS up to a fifth higher
+ * (bench/README.md "Garbage collection by thread"): not taken.
  */
-export const HEAP_GROWING_PERCENT = 100;
+export const HEAP_GROWING_PERCENT = 60;
 
 /**
  * Sets {@link HEAP_GROWING_PERCENT} for every isolate of the process (V8 reads the flag each time
