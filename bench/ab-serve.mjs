@@ -64,6 +64,9 @@ async function once(root, loadgen, id) {
       tracesPerBatch: m.conduct_stitch_traces_completed_total / m.conduct_pipeline_batches_total,
       tracesPerCommit: m.conduct_stitch_traces_completed_total / (m.conduct_engine_writes_total ?? m.conduct_pipeline_batches_total),
       batchesPerSec: m.conduct_pipeline_batches_total / (done.elapsedMs / 1000),
+      // Acknowledged spans per second and the requests' p99 answer time (the load generator's figures).
+      spansPerSec: done.spansPerSec,
+      p99Ms: done.requestLatencyMs.p99,
     };
   } finally {
     await server.stop();
@@ -95,7 +98,7 @@ async function compareTwo() {
 }
 
 function batchesOf(x) {
-  return `${x.tracesPerBatch.toFixed(0)} traces a batch, ${x.tracesPerCommit.toFixed(0)} a commit, ${x.batchesPerSec.toFixed(1)} batches/s`;
+  return `${x.tracesPerBatch.toFixed(0)} traces a batch, ${x.tracesPerCommit.toFixed(0)} a commit, ${x.batchesPerSec.toFixed(1)} batches/s; ${(x.spansPerSec / 1000).toFixed(1)}k spans/s acked, p99 ${x.p99Ms.toFixed(0)} ms`;
 }
 
 function threadsOf(x) {
