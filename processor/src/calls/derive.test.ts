@@ -230,6 +230,24 @@ describe('tool calls', () => {
     expect(chains[0]).toMatchObject({ identity: 'agent:support-triage', identityKind: 'agent', displayName: 'Support triage' });
     expect(chains[0]!.calls.map((c) => c.startMs)).toEqual([1, 2]);
   });
+
+  it('each chain takes the first display name of its identity, with a few agents or many', () => {
+    const rt = resource('agent-runtime');
+    for (const agents of [3, 40]) {
+      const spans: TraceSpan[] = [];
+      for (let a = 0; a < agents; a++) {
+        for (const [k, name] of [[0, `Agent ${a}`], [1, `Renamed ${a}`]] as const) {
+          const attrs = { 'gen_ai.agent.id': `a${a}`, 'gen_ai.agent.name': name, 'gen_ai.operation.name': 'chat', 'server.address': 'api.openai.com' };
+          spans.push(span(rt, { id: `s${a}-${k}`, kind: SpanKind.CLIENT, start: 2 * a + k, attrs }));
+        }
+      }
+      const { chains } = derive(spans);
+      expect(chains.map((c) => [c.identity, c.displayName])).toEqual(Array.from({ length: agents }, (_, a) => [`agent:a${a}`, `Agent ${a}`]));
+    }
+    // Names do not carry over to the next trace.
+    const { chains } = derive([span(rt, { id: 'x', kind: SpanKind.CLIENT, attrs: { 'gen_ai.agent.id': 'a1', 'server.address': 'api.openai.com' } })]);
+    expect(chains[0]!.displayName).toBeUndefined();
+  });
 });
 
 describe('chains', () => {

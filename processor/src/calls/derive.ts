@@ -124,7 +124,7 @@ export function deriveItems(trace: TraceItems, resolver: IdentityResolver, optio
     t.unload();
     lastResource = undefined;
     lastFacts = undefined;
-    names = undefined;
+    names.clear();
     parentsOf = undefined;
     tableParents = undefined;
     // Kept at their size for the next trace (resolveTable and deriveTable set the first n slots;
@@ -137,11 +137,50 @@ export function deriveItems(trace: TraceItems, resolver: IdentityResolver, optio
 /** Slots the per-span scratch arrays keep between traces at most. */
 const MAX_KEPT_SCRATCH = 4_096;
 
+/** Identities of a trace whose display names are found by a scan; a trace with more goes through a Map. */
+const SCAN_NAMES = 16;
+
 /**
- * Display names of the identities of the trace being derived (made only for a trace with one).
- * Module state rather than a Map and closures per trace: like the table, derivation is synchronous.
+ * Display names by identity id of the trace being derived, the first name seen for each. Module
+ * state rather than a Map and closures per trace (like the table, derivation is synchronous): a
+ * trace names a few, and a Map per trace with one was 3% of the bytes derive allocated.
  */
-let names: Map<string, string> | undefined;
+class TraceNames {
+  private readonly ids: string[] = [];
+  private readonly texts: string[] = [];
+  private count = 0;
+  /** Past SCAN_NAMES names (a hostile trace): a Map, so that a lookup is not a scan of thousands. */
+  private map: Map<string, string> | undefined;
+
+  add(id: string, text: string): void {
+    if (this.map !== undefined) {
+      if (!this.map.has(id)) this.map.set(id, text);
+      return;
+    }
+    if (this.get(id) !== undefined) return;
+    this.ids[this.count] = id;
+    this.texts[this.count++] = text;
+    if (this.count > SCAN_NAMES) {
+      this.map = new Map();
+      for (let i = 0; i < this.count; i++) this.map.set(this.ids[i]!, this.texts[i]!);
+    }
+  }
+
+  get(id: string): string | undefined {
+    if (this.map !== undefined) return this.map.get(id);
+    for (let i = 0; i < this.count; i++) if (this.ids[i] === id) return this.texts[i];
+    return undefined;
+  }
+
+  /** Forgets the trace's names (and the strings: the slots are overwritten). */
+  clear(): void {
+    for (let i = 0; i < this.count; i++) this.ids[i] = this.texts[i] = '';
+    this.count = 0;
+    this.map = undefined;
+  }
+}
+
+const names = new TraceNames();
 
 /**
  * The calls of the trace being derived, copied out at its end into an array of their number: an
@@ -152,10 +191,7 @@ let foundCount = 0;
 
 function addCall(call: Call, who: ResolvedIdentity): void {
   found[foundCount++] = call;
-  if (who.displayName) {
-    names ??= new Map();
-    if (!names.has(who.id)) names.set(who.id, who.displayName);
-  }
+  if (who.displayName) names.add(who.id, who.displayName);
 }
 
 /** The acting identity of span k (resolveTable has filled `acting`). */
@@ -167,7 +203,7 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
   const n = t.n;
   resolver.resolveTable(t, acting);
   for (let k = 0; k < n; k++) marks[k] = 0;
-  names = undefined;
+  names.clear();
   foundCount = 0;
 
   // Stitched calls first: they mark the client spans that must not be emitted again.
@@ -233,7 +269,7 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
   found.fill(UNSET_CALL, 0, foundCount);
   tableParents = undefined;
   parentsOf = t;
-  return { calls, chains: chainsOf(calls, names ?? NO_NAMES, tableParentOf) };
+  return { calls, chains: chainsOf(calls, names, tableParentOf) };
 }
 
 const NO_NAMES: ReadonlyMap<string, string> = new Map();
@@ -621,7 +657,7 @@ function finite(n: number): number {
  * span descends from another call's span comes after it), then end time, then span id (see
  * `orderCalls`). `parentOf` gives the trace's parent links; without it, those the calls carry.
  */
-export function chainsOf(calls: readonly Call[], displayNames: ReadonlyMap<string, string> = NO_NAMES, parentOf?: ParentOf): Chain[] {
+export function chainsOf(calls: readonly Call[], displayNames: Pick<ReadonlyMap<string, string>, 'get'> = NO_NAMES, parentOf?: ParentOf): Chain[] {
   const groups = groupByIdentity(calls);
   const order = parentOf ?? parentsFromCalls(calls);
   const chains: Chain[] = new Array<Chain>(groups);
@@ -630,10 +666,8 @@ export function chainsOf(calls: readonly Call[], displayNames: ReadonlyMap<strin
     const first = list[0]!;
     let endMs = first.startMs;
     for (let c = 0; c < list.length; c++) endMs = Math.max(endMs, list[c]!.startMs + list[c]!.durationMs);
-    const chain: Chain = { traceId: first.traceId, identity: first.identity, identityKind: first.identityKind, startMs: first.startMs, endMs, calls: list };
-    const name = displayNames.get(first.identity);
-    if (name) chain.displayName = name;
-    chains[g] = chain;
+    // displayName present (undefined when absent) in every chain: one hidden class, no property added later.
+    chains[g] = { traceId: first.traceId, identity: first.identity, identityKind: first.identityKind, startMs: first.startMs, endMs, calls: list, displayName: displayNames.get(first.identity) || undefined };
   }
   if (groups > 1) sortByStart(chains);
   return chains;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Attributes } from '@conduct/proto';
 import { objectAttrs } from '../keys.js';
-import { operationOf, parseQuery, protocolOf, templatePath, templateQuery, templateTable, isIdLike, MAX_OPERATION_LENGTH } from './operation.js';
+import { operationOf, parseQuery, pathOfUrl, protocolOf, templatePath, templateQuery, templateTable, isIdLike, MAX_OPERATION_LENGTH } from './operation.js';
 import { peerOf } from './derive.js';
 
 const attrs = (a: Record<string, string | number>) => objectAttrs(Object.assign(Object.create(null) as Attributes, a));
@@ -135,6 +135,28 @@ describe('key letters', () => {
       expect(operationOf('span name 123', all, letters)).toEqual(operationOf('span name 123', all));
       expect(protocolOf(all, letters)).toBe(protocolOf(all));
       for (const protocol of ['http', 'db', 'messaging', 'grpc']) expect(peerOf(all, protocol, letters)).toEqual(peerOf(all, protocol));
+    }
+  });
+
+  it('pathOfUrl finds what the URL expression captures (it is written by hand)', () => {
+    const expression = (url: string): string | undefined => {
+      const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*([^?#]*)/.exec(url);
+      return m ? m[1] || '/' : undefined;
+    };
+    expect(pathOfUrl('https://u@shop.example:8443/orders/42?x=1#top')).toBe('/orders/42');
+    expect(pathOfUrl('http://shop.example')).toBe('/');
+    expect(pathOfUrl('/orders/42')).toBeUndefined();
+    expect(pathOfUrl(undefined)).toBeUndefined();
+    // Generated URLs from characters that matter to the expression (seeded, so the same every run).
+    const alphabet = ['a', 'Z', '1', '+', '.', '-', ':', '/', '?', '#', '@', ' ', '[', '%', '\u00e9', '\u0000'];
+    const prefixes = ['http://', 'a+b.c-d://', '', 'ht tp://', 'h:/', '1x://'];
+    let seed = 42;
+    const next = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    for (let i = 0; i < 20_000; i++) {
+      let url = i % 3 === 0 ? alphabet[next(alphabet.length)]! : '';
+      url += prefixes[i % prefixes.length]!;
+      for (let k = next(12); k > 0; k--) url += alphabet[next(alphabet.length)]!;
+      expect(pathOfUrl(url), url).toBe(expression(url));
     }
   });
 });

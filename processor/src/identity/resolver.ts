@@ -114,9 +114,11 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
   const resourceRules = compiled.filter((c) => c.rule.from === 'resource');
   const resourceCache = new WeakMap<AttrReader, ResolvedIdentity>();
 
+  // Indexed loops here and in `apply` (per span and per call): an array's for..of left iterator
+  // results among the pipeline thread's allocations (gc-serve.mjs --alloc, bench/README.md).
   const attrsIdentity = (attrs: AttrReader): ResolvedIdentity | undefined => {
-    for (const c of spanRules) {
-      const found = apply(c, attrs);
+    for (let i = 0; i < spanRules.length; i++) {
+      const found = apply(spanRules[i]!, attrs);
       if (found) return found;
     }
     return undefined;
@@ -125,10 +127,7 @@ export function createIdentityResolver(rules: readonly IdentityRule[] = DEFAULT_
   const resourceIdentity = (resource: AttrReader): ResolvedIdentity => {
     let found = resourceCache.get(resource);
     if (found) return found;
-    for (const c of resourceRules) {
-      found = apply(c, resource);
-      if (found) break;
-    }
+    for (let i = 0; i < resourceRules.length && !found; i++) found = apply(resourceRules[i]!, resource);
     found ??= { id: bound(FALLBACK_PREFIX + serviceOf(resource)), kind: 'workload' };
     resourceCache.set(resource, found);
     return found;
@@ -207,8 +206,8 @@ function apply(c: CompiledRule, attrs: AttrReader): ResolvedIdentity | undefined
   let value = last;
   if (c.keys.length > 1) {
     const parts: string[] = [];
-    for (const key of c.keys) {
-      const v = readValue(attrs.get(key));
+    for (let i = 0; i < c.keys.length; i++) {
+      const v = readValue(attrs.get(c.keys[i]!));
       if (v !== undefined) parts.push(v);
     }
     value = parts.join('/');

@@ -179,6 +179,20 @@ describe('batch codec, sources', () => {
     expect(distinct.size).toBe(sources.length);
   });
 
+  it('finds a source shared by consecutive calls (as derive makes them) without mixing it up with the next', () => {
+    const shared: SourceContext[] = [{ region: 'eu' }, { region: 'us' }, {}, fullSource];
+    // Runs of one shared object, alternations, and an equal copy after its original.
+    const order = [0, 0, 0, 1, 1, 0, 2, 3, 3, 2, 1, 0];
+    const calls = order.map((k, i) => ({ ...bareCall, spanId: i.toString(16).padStart(16, '0'), source: shared[k]! }));
+    calls.push({ ...bareCall, source: { ...shared[1]! } });
+    const batch = batchOf([chain(calls.slice(0, 5)), chain(calls.slice(5))]);
+    const encoded = createBatchEncoder().encode(batch);
+    expect(encoded.refs[2]).toBe(shared.length);
+    const decoded = createBatchDecoder().decode(encoded);
+    expect(decoded).toStrictEqual(asDecoded(batch));
+    expect(decoded.chains.flatMap((c) => c.calls.map((call) => call.source))).toEqual([...order.map((k) => shared[k]), shared[1]]);
+  });
+
   it('keeps sources apart that differ in one field, however many there are', () => {
     const calls = Array.from({ length: 5000 }, (_, i) => ({ ...bareCall, source: { region: 'eu', clientAddress: `10.0.${i >> 8}.${i & 255}`, publicAddress: i % 3 === 0 } }));
     const batch = batchOf([chain(calls)]);

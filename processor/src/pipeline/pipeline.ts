@@ -360,8 +360,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
  */
 function requestsOf(traces: readonly CompletedTrace[], tags: WeakMap<SpanColumns, RequestTag>, exact: boolean): BatchRequests {
   const pairs: number[] = [];
-  for (const trace of traces) {
-    const items = trace.items;
+  for (let t = 0; t < traces.length; t++) {
+    const items = traces[t]!.items;
     let last: SpanColumns | undefined;
     for (let k = 0; k < items.length; k += 2) {
       const cols = items[k] as SpanColumns;
