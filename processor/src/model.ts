@@ -217,6 +217,12 @@ export type AcceptOutcome =
 export interface RawRequest {
   format: 'protobuf' | 'json';
   body: Uint8Array;
+  /**
+   * The body's whole ArrayBuffer belongs to this request (nothing else reads the bytes around the
+   * body, now or later): an ingest on another thread may move it there instead of copying the body.
+   * Absent, only a body that is its whole buffer is moved.
+   */
+  ownsBuffer?: boolean;
 }
 
 /** What became of a body handed to `TraceIngest.acceptRaw`. */

@@ -88,6 +88,23 @@ describe('pipeline thread', () => {
     expect(Buffer.from(bad.body).toString()).toBe('not protobuf at all');
   });
 
+  it('moves the whole buffer of a body that owns it (a gRPC frame past its header) and decodes only the body', async () => {
+    const { thread, consumer } = start();
+    // A frame header before the request, as grpc-js hands a message over: garbage for the decoder.
+    const frame = Buffer.alloc(5 + body.length, 0xff);
+    body.copy(frame, 5);
+    const raw = { format: 'protobuf' as const, body: frame.subarray(5), ownsBuffer: true };
+    const sent = raw.body;
+    expect(await thread.acceptRaw(raw, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'decoded', spanCount: 2 });
+    // Moved, not copied: the caller's view of the old buffer is detached, and the request holds
+    // the same bytes again, still past the header.
+    expect(sent.byteLength).toBe(0);
+    expect(raw.body.byteOffset).toBe(5);
+    expect(Buffer.compare(raw.body, body)).toBe(0);
+    await thread.flush();
+    expect(consumer.chains()).toHaveLength(2);
+  });
+
   it("names in each batch the tagged requests its traces hold spans of, by the positions of onAccepted's trace ids", async () => {
     const batches: ChainBatch[] = [];
     const { thread } = start({ onBatch: (batch: ChainBatch) => void batches.push(batch) });

@@ -282,8 +282,8 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
       // The bytes move to the worker and, once decoded, back with the answer (`raw.body` is then
       // the same bytes again, for the journal to write): a structured clone copied them twice
       // (into the message and out of it), 1.5% of this thread's CPU in the bench. Only a body
-      // that is a view of a larger buffer (which others may use) is copied first.
-      const whole = raw.body.byteOffset === 0 && raw.body.byteLength === raw.body.buffer.byteLength && raw.body.buffer instanceof ArrayBuffer;
+      // that is a view of a larger buffer others may use (not `ownsBuffer`) is copied first.
+      const whole = raw.body.buffer instanceof ArrayBuffer && (raw.ownsBuffer === true || (raw.body.byteOffset === 0 && raw.body.byteLength === raw.body.buffer.byteLength));
       const body = whole ? raw.body : new Uint8Array(raw.body);
       const { keep: _ignored, ...plain } = limits;
       return submit({ t: 'raw', id: nextId++, format: raw.format, body, limits: plain }, onAccepted, raw, [body.buffer as ArrayBuffer]);

@@ -45,7 +45,7 @@ export function createExportFlow(
   logger: Logger,
   limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
   forwarder?: Pick<Forwarder, 'submit' | 'enabled'>,
-): (protocol: ReceiverProtocol, format: BodyFormat, body: Buffer, compressedBody?: Buffer) => Promise<ExportResult> {
+): (protocol: ReceiverProtocol, format: BodyFormat, body: Buffer, compressedBody?: Buffer, ownsBuffer?: boolean) => Promise<ExportResult> {
   let lastErrorLog = -Infinity;
   // Decode only the attributes the ingest reads, when it says which.
   const decodeLimits: DecodeLimits = ingest.keep ? { ...limits, keep: ingest.keep } : limits;
@@ -77,15 +77,16 @@ export function createExportFlow(
   };
 
   // The ingest decodes (on its own thread): the receiver only passes the bytes on. In-line mode
-  // decodes here, since a request must be known valid before it is forwarded.
+  // decodes here, since a request must be known valid before it is forwarded. `ownsBuffer`: see
+  // RawRequest.ownsBuffer.
   if (ingest.acceptRaw && !forwarder?.enabled) {
     const acceptRaw = ingest.acceptRaw.bind(ingest);
-    return async (protocol, format, body) => {
+    return async (protocol, format, body, _compressedBody, ownsBuffer) => {
       metrics.requestBytes(protocol, body.length);
       if (body.length === 0) return ok(protocol, 0, '');
       let result;
       try {
-        result = await acceptRaw({ format, body }, limits);
+        result = await acceptRaw(ownsBuffer ? { format, body, ownsBuffer } : { format, body }, limits);
       } catch (error) {
         metrics.requestRejected(protocol, 'ingest-error');
         failed(error);
