@@ -85,8 +85,8 @@ export interface TraceItems {
 }
 
 /**
- * Turns the spans of one completed trace into calls and per-identity chains (DESIGN.md, "Calls and
- * chains"). Pure: no I/O, no clock. Spans may come in any order; a span id seen twice keeps its
+ * Turns the spans of one completed trace into calls and per-identity chains (processor/README.md,
+ * "Calls"). Pure: no I/O, no clock. Spans may come in any order; a span id seen twice keeps its
  * first span. The object form of {@link deriveItems} (tests, callers holding span objects).
  */
 export function deriveTrace(spans: readonly TraceSpan[], resolver: IdentityResolver, options: DeriveOptions = {}): DerivedTrace {
@@ -443,7 +443,7 @@ const MAX_VERSION_LENGTH = 128;
 const MAX_ERROR_CODE_LENGTH = 128;
 
 /**
- * The peer an unstitched outbound span names, in the order DESIGN.md lists. `letters`
+ * The peer an unstitched outbound span names, in the order processor/README.md ("Calls") lists. `letters`
  * (`lettersOf(attrs)`, when known) lets it skip families of keys the span has none of.
  */
 export function peerOf(attrs: AttrReader, protocol: string, letters = ALL_LETTERS): { peer: string; kind: PeerKind; external: boolean } {

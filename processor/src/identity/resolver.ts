@@ -17,7 +17,7 @@ export const CERTIFICATE_CN_PREFIX = 'cert:';
 /** Prefix of the fallback identity when no rule matches at all. */
 export const FALLBACK_PREFIX = 'svc:';
 
-/** Default identity rules, in order (DESIGN.md, "Identity"). Keep equal to backend/src/config/schema.ts. */
+/** Default identity rules, in order (processor/README.md, "Identity"). Keep equal to backend/src/config/schema.ts. */
 export const DEFAULT_IDENTITY_RULES: IdentityRule[] = [
   { from: 'span', attribute: 'gen_ai.agent.id', kind: 'agent', prefix: 'agent:', displayNameAttribute: 'gen_ai.agent.name' },
   { from: 'span', attribute: 'enduser.id', kind: 'principal' },
