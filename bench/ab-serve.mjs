@@ -11,12 +11,11 @@
 // --points a,b,c,... (checkouts, oldest first) runs every point in each round instead, the order
 // reversed every round (a b c, c b a, ...), and prints each point's median and, for each step, the
 // median and range of the per-round ratios to the point before (older builds without /readyz work).
-import { fork } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServer } from '../eval/server.mjs';
-import { alternateRounds, threadCpu, threadSplit } from './harness.mjs';
+import { alternateRounds, median, startLoadgen, threadCpu, threadSplit } from './harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -32,7 +31,6 @@ const { values } = parseArgs({
   },
 });
 if (!values.before && !values.points) throw new Error('--before <checkout> (or --points a,b,...) is required');
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function once(root, loadgen, id) {
   const server = await startServer(root, { learning: { minCalls: 100, period: '5s' } }, { nodeOptions: values['server-node-options'] });
@@ -40,11 +38,8 @@ async function once(root, loadgen, id) {
     // process_cpu_seconds_total: the whole process (every thread), from process.cpuUsage().
     const cpu0 = (await server.metrics()).process_cpu_seconds_total;
     const threads0 = threadCpu(server.pid);
-    const answer = new Promise((r) => loadgen.once('message', r));
     const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
-    loadgen.send({ cmd: 'run', transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape) });
-    const done = await answer;
-    if (done.type !== 'done') throw new Error(`load generator: ${done.message}`);
+    const done = await loadgen.run({ transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape) });
     await server.flush();
     const m = await server.metrics();
     const spans = done.spansAcked;
@@ -73,11 +68,10 @@ async function once(root, loadgen, id) {
   }
 }
 
-const loadgen = fork(join(HERE, 'loadgen.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-await new Promise((r) => loadgen.once('message', r));
+const loadgen = await startLoadgen();
 if (values.points) await comparePoints(values.points.split(',').map((p) => resolve(p)));
 else await compareTwo();
-loadgen.send({ cmd: 'exit' });
+loadgen.close();
 
 async function compareTwo() {
   const roots = { before: resolve(values.before), after: resolve(values.after) };

@@ -12,13 +12,12 @@
 // --alloc DIR also samples what each thread allocates over the whole run (bench/gc-probe.cjs,
 // preloaded; it costs CPU, so the figures of such a run are not for comparing) and prints the
 // heaviest allocation sites by thread (the profiles stay in DIR, one server each).
-import { fork } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServer } from '../eval/server.mjs';
-import { alternateRounds, median, procStats, threadCpu, threadSplit } from './harness.mjs';
+import { alternateRounds, median, procStats, startLoadgen, threadCpu, threadSplit } from './harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -91,11 +90,8 @@ async function once(variant, loadgen, id) {
   try {
     const threads0 = threadCpu(server.pid);
     const startLine = lines.length;
-    const answer = new Promise((r) => loadgen.once('message', r));
     const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
-    loadgen.send({ cmd: 'run', transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape) });
-    const done = await answer;
-    if (done.type !== 'done') throw new Error(`load generator: ${done.message}`);
+    const done = await loadgen.run({ transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape) });
     await server.flush();
     const split = threadSplit(server.pid, threads0, threadCpu(server.pid));
     const { peakRssMB } = procStats(server.pid);
@@ -116,15 +112,14 @@ const line = (x) =>
   `    per 100k spans: main [${show(x.gcMain)}]\n                    pipeline [${show(x.gcPipeline)}]`;
 
 if (values.alloc) mkdirSync(values.alloc, { recursive: true });
-const loadgen = fork(join(HERE, 'loadgen.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-await new Promise((r) => loadgen.once('message', r));
+const loadgen = await startLoadgen();
 let id = 1;
 const runs = await alternateRounds(variants.length, Number(values.rounds), async (i, r) => {
   const x = await once(variants[i], loadgen, id++);
   process.stdout.write(`round ${r + 1} ${variants[i].name}: ${line(x)}\n`);
   return x;
 });
-loadgen.send({ cmd: 'exit' });
+loadgen.close();
 
 const medianOf = (xs, pick) => median(xs.map(pick));
 const medianRun = (xs) => {
