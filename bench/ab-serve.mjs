@@ -5,8 +5,10 @@
 // CPU counter of /metrics) divided by the spans. Sides alternate, the order
 // flipping every round, so that both see the same machine load; medians and the after/before ratio.
 //
-//   npm run build && node bench/ab-serve.mjs --before ../columnar-base [--after .] [--rounds 5] [--spans 200000] [--shape 8]
+//   npm run build && node bench/ab-serve.mjs --before ../columnar-base [--after .] [--rounds 5] [--spans 200000] [--shape 8] [--warmup 300000]
 //
+// --warmup N sends N spans to each server (and flushes) before the measured run: without it the
+// figures include the server's warm-up (V8 compiling the hot code on the GC helpers' threads).
 // --server-node-options "--cpu-prof --cpu-prof-dir=DIR" profiles every server (bench/profile-summary.mjs).
 // --points a,b,c,... (checkouts, oldest first) runs every point in each round instead, the order
 // reversed every round (a b c, c b a, ...), and prints each point's median and, for each step, the
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     spans: { type: 'string', default: '200000' },
     shape: { type: 'string', default: '8' },
     transport: { type: 'string', default: 'http' },
+    warmup: { type: 'string', default: '0' },
     'server-node-options': { type: 'string' },
   },
 });
@@ -35,10 +38,16 @@ if (!values.before && !values.points) throw new Error('--before <checkout> (or -
 async function once(root, loadgen, id) {
   const server = await startServer(root, { learning: { minCalls: 100, period: '5s' } }, { nodeOptions: values['server-node-options'] });
   try {
+    const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
+    // --warmup N: N spans sent and flushed first, not counted (a fresh server also compiles its hot
+    // code over its first few hundred thousand spans, on the GC helpers' threads: see gc-serve.mjs).
+    if (Number(values.warmup) > 0) {
+      await loadgen.run({ transport: values.transport, target, concurrency: 8, spans: Number(values.warmup), loadgenId: id, shape: Number(values.shape) });
+      await server.flush();
+    }
     // process_cpu_seconds_total: the whole process (every thread), from process.cpuUsage().
     const cpu0 = (await server.metrics()).process_cpu_seconds_total;
     const threads0 = threadCpu(server.pid);
-    const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
     const done = await loadgen.run({ transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape) });
     await server.flush();
     const m = await server.metrics();

@@ -7,8 +7,9 @@
 //
 //   npm run build && node bench/gc-serve.mjs [--shape 4] [--transport http] [--spans 200000] [--rounds 3] \
 //     [--variant '{"name":"base","root":"../gc-base"}' --variant '{"name":"semi32","nodeOptions":"--max-semi-space-size=32"}'] \
-//     [--alloc DIR]
+//     [--warmup 200000] [--alloc DIR]
 //
+// --warmup N sends N spans to each server before the measured run (see warmUp below).
 // --alloc DIR also samples what each thread allocates over the whole run (bench/gc-probe.cjs,
 // preloaded; it costs CPU, so the figures of such a run are not for comparing) and prints the
 // heaviest allocation sites by thread (the profiles stay in DIR, one server each).
@@ -27,13 +28,14 @@ const { values } = parseArgs({
     spans: { type: 'string', default: '200000' },
     shape: { type: 'string', default: '4' },
     transport: { type: 'string', default: 'http' },
+    warmup: { type: 'string', default: '0' },
     alloc: { type: 'string' },
     top: { type: 'string', default: '15' },
   },
 });
 const variants = (values.variant ?? ['{"name":"this"}']).map((text) => {
   const v = JSON.parse(text);
-  return { name: v.name, root: resolve(v.root ?? join(HERE, '..')), nodeOptions: v.nodeOptions ?? '', env: v.env ?? {} };
+  return { name: v.name, root: resolve(v.root ?? join(HERE, '..')), nodeOptions: v.nodeOptions ?? '', nodeArgs: v.nodeArgs ?? [], env: v.env ?? {} };
 });
 
 /** One `--trace-gc-nvp` line: `[pid:isolate]  t ms: key=value key=value ...`. */
@@ -47,7 +49,7 @@ function gcFigures(lines, from) {
   const byIsolate = new Map();
   for (const line of lines) {
     const m = NVP.exec(line);
-    if (m && !byIsolate.has(m[1])) byIsolate.set(m[1], { scavenges: 0, markCompacts: 0, promotedMB: 0, survivedMB: 0, pauseMs: 0, bgScavengeMs: 0, bgMarkMs: 0, bgOtherMs: 0 });
+    if (m && !byIsolate.has(m[1])) byIsolate.set(m[1], { scavenges: 0, markCompacts: 0, promotedMB: 0, survivedMB: 0, pauseMs: 0, maxPauseMs: 0, bgScavengeMs: 0, bgMarkMs: 0, bgOtherMs: 0 });
   }
   for (const line of lines.slice(from)) {
     const m = NVP.exec(line);
@@ -63,6 +65,7 @@ function gcFigures(lines, from) {
     f.promotedMB += Number(kv.promoted ?? 0) / 1048576;
     f.survivedMB += Number(kv.new_space_survived ?? 0) / 1048576;
     f.pauseMs += Number(kv.pause ?? 0);
+    f.maxPauseMs = Math.max(f.maxPauseMs, Number(kv.pause ?? 0));
     // V8's helper threads: parallel scavenging, concurrent marking, the rest (sweeping, evacuation).
     for (const [k, v] of Object.entries(kv)) {
       if (!k.startsWith('background.')) continue;
@@ -72,6 +75,19 @@ function gcFigures(lines, from) {
     }
   }
   return [...byIsolate.values()];
+}
+
+/**
+ * --warmup N: N spans sent and flushed before the measured run, not counted. A fresh server spends
+ * its first few hundred thousand spans also compiling (V8's optimising compiler runs on the same
+ * platform threads as the GC helpers: ~8 µs per span of a 200k-span run on them with no GC on them
+ * at all, under 1.5 after 400k spans), so without it a short run measures warm-up too.
+ */
+async function warmUp(server, loadgen, target, id) {
+  const spans = Number(values.warmup);
+  if (spans <= 0) return;
+  await loadgen.run({ transport: values.transport, target, concurrency: 8, spans, loadgenId: id, shape: Number(values.shape) });
+  await server.flush();
 }
 
 async function once(variant, loadgen, id) {
@@ -86,29 +102,31 @@ async function once(variant, loadgen, id) {
   };
   const env = { ...variant.env, GC_PROBE_NVP: '1', ...(values.alloc ? { GC_PROBE_DIR: resolve(values.alloc) } : {}) };
   const nodeOptions = `--require=${join(HERE, 'gc-probe.cjs')} ${variant.nodeOptions}`;
-  const server = await startServer(variant.root, { learning: { minCalls: 100, period: '5s' } }, { nodeOptions, env, onStdout });
+  const server = await startServer(variant.root, { learning: { minCalls: 100, period: '5s' } }, { nodeOptions, nodeArgs: variant.nodeArgs, env, onStdout });
   try {
+    const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
+    await warmUp(server, loadgen, target, id);
     const threads0 = threadCpu(server.pid);
     const startLine = lines.length;
-    const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
     const done = await loadgen.run({ transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape) });
     await server.flush();
     const split = threadSplit(server.pid, threads0, threadCpu(server.pid));
     const { peakRssMB } = procStats(server.pid);
     const spans = done.spansAcked;
     const [main, pipeline] = gcFigures(lines, startLine);
-    const per100k = (f) => Object.fromEntries(Object.entries(f ?? {}).map(([k, v]) => [k, (v * 1e5) / spans]));
+    const per100k = (f) => Object.fromEntries(Object.entries(f ?? {}).map(([k, v]) => [k, k === 'maxPauseMs' ? v : (v * 1e5) / spans]));
     const us = (s) => (s * 1e6) / spans;
-    return { spans, peakRssMB, total: us(split.main + split.pipeline + split.gc + split.other), main: us(split.main), pipeline: us(split.pipeline), gc: us(split.gc), gcMain: per100k(main), gcPipeline: per100k(pipeline) };
+    return { spans, peakRssMB, spansPerSec: done.spansPerSec, p99Ms: done.requestLatencyMs.p99, total: us(split.main + split.pipeline + split.gc + split.other), main: us(split.main), pipeline: us(split.pipeline), gc: us(split.gc), gcMain: per100k(main), gcPipeline: per100k(pipeline) };
   } finally {
     await server.stop();
   }
 }
 
 const show = (f) =>
-  `scav ${f.scavenges.toFixed(1)} mc ${f.markCompacts.toFixed(2)} promoted ${f.promotedMB.toFixed(1)} MB survived ${f.survivedMB.toFixed(1)} MB pause ${f.pauseMs.toFixed(0)} ms, helpers: scavenge ${f.bgScavengeMs.toFixed(0)} mark ${f.bgMarkMs.toFixed(0)} other ${f.bgOtherMs.toFixed(0)} ms`;
+  `scav ${f.scavenges.toFixed(1)} mc ${f.markCompacts.toFixed(2)} promoted ${f.promotedMB.toFixed(1)} MB survived ${f.survivedMB.toFixed(1)} MB pause ${f.pauseMs.toFixed(0)} ms (longest ${f.maxPauseMs.toFixed(1)}), helpers: scavenge ${f.bgScavengeMs.toFixed(0)} mark ${f.bgMarkMs.toFixed(0)} other ${f.bgOtherMs.toFixed(0)} ms`;
 const line = (x) =>
-  `${x.total.toFixed(2)} µs/span (main ${x.main.toFixed(2)} / pipeline ${x.pipeline.toFixed(2)} / gc helpers ${x.gc.toFixed(2)}), peak RSS ${x.peakRssMB.toFixed(0)} MB\n` +
+  `${x.total.toFixed(2)} µs/span (main ${x.main.toFixed(2)} / pipeline ${x.pipeline.toFixed(2)} / gc helpers ${x.gc.toFixed(2)}), peak RSS ${x.peakRssMB.toFixed(0)} MB, ` +
+  `${(x.spansPerSec / 1000).toFixed(1)}k spans/s acked, p99 ${x.p99Ms.toFixed(0)} ms\n` +
   `    per 100k spans: main [${show(x.gcMain)}]\n                    pipeline [${show(x.gcPipeline)}]`;
 
 if (values.alloc) mkdirSync(values.alloc, { recursive: true });
@@ -125,13 +143,13 @@ const medianOf = (xs, pick) => median(xs.map(pick));
 const medianRun = (xs) => {
   const m = (pick) => medianOf(xs, pick);
   const gcOf = (key) => Object.fromEntries(Object.keys(xs[0][key]).map((k) => [k, m((x) => x[key][k])]));
-  return { spans: m((x) => x.spans), peakRssMB: m((x) => x.peakRssMB), total: m((x) => x.total), main: m((x) => x.main), pipeline: m((x) => x.pipeline), gc: m((x) => x.gc), gcMain: gcOf('gcMain'), gcPipeline: gcOf('gcPipeline') };
+  return { spans: m((x) => x.spans), peakRssMB: m((x) => x.peakRssMB), spansPerSec: m((x) => x.spansPerSec), p99Ms: m((x) => x.p99Ms), total: m((x) => x.total), main: m((x) => x.main), pipeline: m((x) => x.pipeline), gc: m((x) => x.gc), gcMain: gcOf('gcMain'), gcPipeline: gcOf('gcPipeline') };
 };
 variants.forEach((v, i) => {
   process.stdout.write(`median ${v.name}: ${line(medianRun(runs[i]))}\n`);
   if (i > 0) {
     const ratio = (pick) => median(runs[i].map((x, r) => pick(x) / pick(runs[0][r]))).toFixed(2);
-    process.stdout.write(`  per-round ratio to ${variants[0].name}: total ${ratio((x) => x.total)}, main ${ratio((x) => x.main)}, pipeline ${ratio((x) => x.pipeline)}, gc helpers ${ratio((x) => x.gc)}, peak RSS ${ratio((x) => x.peakRssMB)}\n`);
+    process.stdout.write(`  per-round ratio to ${variants[0].name}: total ${ratio((x) => x.total)}, main ${ratio((x) => x.main)}, pipeline ${ratio((x) => x.pipeline)}, gc helpers ${ratio((x) => x.gc)}, peak RSS ${ratio((x) => x.peakRssMB)}, spans/s ${ratio((x) => x.spansPerSec)}, p99 ${ratio((x) => x.p99Ms)}, main-thread GC pause ${ratio((x) => x.gcMain.pauseMs)}\n`);
   }
 });
 if (values.alloc) printAllocationSites(resolve(values.alloc));

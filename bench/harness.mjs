@@ -4,7 +4,7 @@
 import { fork, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -90,22 +90,40 @@ export function threadCpu(pid) {
 
 /**
  * Threads node starts before any JavaScript runs, right after the main thread: the platform's
- * delayed-task scheduler and its worker pool (`--v8-pool-size`, 4), which run V8's GC helper tasks
+ * delayed-task scheduler and its worker pool (`--v8-pool-size`), which run V8's GC helper tasks
  * (parallel scavenge and marking, concurrent marking and sweeping) and background compilation for
- * every isolate of the process, the pipeline thread's included.
+ * every isolate of the process, the pipeline thread's included. The pool's size is read from the
+ * process's own command line and NODE_OPTIONS (the last `--v8-pool-size` wins, the command line's
+ * over NODE_OPTIONS'; node's default is 4, and 0 means one less than the machine's cores, at least 1).
  */
-const PLATFORM_THREADS = 1 + 4;
+export function platformThreads(pid) {
+  const flagsOf = (words) => {
+    let size;
+    for (let i = 0; i < words.length; i++) {
+      const m = /^--v8[-_]pool[-_]size(?:=(.*))?$/.exec(words[i]);
+      if (m) size = Number(m[1] ?? words[++i]);
+    }
+    return size;
+  };
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  // node's own flags: the words before the script (the first word that is not a flag).
+  const script = cmdline.findIndex((w, i) => i > 0 && !w.startsWith('-'));
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  const nodeOptions = environ.find((e) => e.startsWith('NODE_OPTIONS='))?.slice('NODE_OPTIONS='.length) ?? '';
+  const size = flagsOf(cmdline.slice(1, script < 0 ? undefined : script)) ?? flagsOf(nodeOptions.split(/\s+/).filter(Boolean)) ?? 4;
+  return 1 + (size > 0 ? size : Math.max(1, availableParallelism() - 1));
+}
 
 /**
  * CPU seconds between two `threadCpu` readings by kind of thread: `main` (the thread id that is
- * the pid), `gc` (the PLATFORM_THREADS started next, by thread id order: V8's helpers), `pipeline`
+ * the pid), `gc` (the `platformThreads` started next, by thread id order: V8's helpers), `pipeline`
  * (the busiest of the rest: the pipeline's worker thread) and `other` (libuv's pool, the signal
  * thread, any other worker). `threads` lists every thread's seconds in start order.
  */
 export function threadSplit(pid, before, after) {
   const delta = (tid) => (after.get(tid) ?? 0) - (before.get(tid) ?? 0);
   const order = [...after.keys()].filter((tid) => tid !== String(pid)).sort((x, y) => Number(x) - Number(y));
-  const platform = new Set(order.slice(0, PLATFORM_THREADS));
+  const platform = new Set(order.slice(0, platformThreads(pid)));
   const rest = order.filter((tid) => !platform.has(tid));
   let pipelineTid;
   for (const tid of rest) if (pipelineTid === undefined || delta(tid) > delta(pipelineTid)) pipelineTid = tid;

@@ -23,9 +23,10 @@ function freePort() {
 /**
  * Starts `conduct serve` with `settings` (learning, stitching, ...) merged over the eval's ports and
  * database; `nodeOptions` (e.g. "--cpu-prof --cpu-prof-dir=DIR") become the server's NODE_OPTIONS,
+ * `nodeArgs` are node flags on its command line (for those NODE_OPTIONS refuses, e.g. --single-threaded-gc),
  * `env` is added to its environment, `onStdout` receives its standard output (else discarded).
  */
-export async function startServer(root, settings, { keep = false, nodeOptions, env, onStdout } = {}) {
+export async function startServer(root, settings, { keep = false, nodeOptions, nodeArgs = [], env, onStdout } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-eval-'));
   const [grpcPort, httpPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const config = {
@@ -37,7 +38,7 @@ export async function startServer(root, settings, { keep = false, nodeOptions, e
   };
   const configPath = join(dir, 'conduct.yaml');
   writeFileSync(configPath, stringify(config));
-  const child = spawn(process.execPath, [join(root, 'bin/conduct.js'), 'serve', '--config', configPath], {
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin/conduct.js'), 'serve', '--config', configPath], {
     stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'],
     cwd: dir,
     env: { ...process.env, ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
