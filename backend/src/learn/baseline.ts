@@ -16,7 +16,7 @@ import {
 import { END, START } from './path.js';
 import { createRateState, type RateState } from './rate.js';
 import { KeyMemo } from './key-memo.js';
-import { chainShape, shapeKey } from './shape.js';
+import { chainShape, shapeKey, shapeKeyOf } from './shape.js';
 import { userAgentFamily } from './user-agent.js';
 
 /**
@@ -374,7 +374,11 @@ export function chainCalls(chain: Chain): Call[] {
 
 /** The operation sequence of a chain with START and END around it. */
 export function operationPath(chain: Chain): string[] {
-  const calls = chainCalls(chain);
+  return operationPathOf(chainCalls(chain));
+}
+
+/** The operation sequence of calls with START and END around it. */
+export function operationPathOf(calls: readonly Call[]): string[] {
   const path = new Array<string>(calls.length + 2);
   path[0] = START;
   for (let i = 0; i < calls.length; i++) path[i + 1] = bound(calls[i]!.operation);
@@ -417,6 +421,9 @@ export interface ChainScore {
   surprisal: number | undefined;
 }
 
+/** learnChain's operations of the chain being learned (reused, grown when short). */
+let learnedOperations: string[] = new Array<string>(64).fill('');
+
 /**
  * Folds a chain into the baseline (the caller decides whether the chain may be learned). `scored`:
  * the chain's surprisal, already scored against this baseline with nothing learned or forgotten
@@ -428,10 +435,12 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions, sco
   if (calls.length === 0) return;
   if (chain.displayName && !b.displayName) b.displayName = chain.displayName;
   // Scored against the baseline before the chain, as detection scores it.
-  const surprisal = scored ? scored.surprisal : chainSurprisalOf(b, operationPath(chain), calls);
+  const surprisal = scored ? scored.surprisal : callsSurprisalOf(b, calls);
   if (surprisal !== undefined) touchIn(b, 'chainSurprisal', b.entries.chainSurprisal, bound(surprisalBucket(surprisal)), calls[0]!.startMs);
-  // The operations between START and END (operationPath without the list around them).
-  const operations = new Array<string>(calls.length);
+  // The operations between START and END (operationPath without the list around them), in a
+  // scratch array: learning is synchronous.
+  if (learnedOperations.length < calls.length) learnedOperations = new Array<string>(2 * calls.length).fill('');
+  const operations = learnedOperations;
   const entries = b.entries;
   for (let i = 0; i < calls.length; i++) {
     const call = calls[i]!;
@@ -462,12 +471,14 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions, sco
   }
   b.calls += calls.length;
   let prev: string = START;
-  for (let i = 0; i < operations.length; i++) {
+  for (let i = 0; i < calls.length; i++) {
     touchTransition(b, prev, operations[i]!, calls[i]!.startMs);
     prev = operations[i]!;
   }
   touchTransition(b, prev, END, calls[calls.length - 1]!.startMs);
-  touchIn(b, 'shape', b.entries.shape, shapeKey(chainShape(operations)), calls[0]!.startMs);
+  touchIn(b, 'shape', b.entries.shape, shapeKeyOf(operations, calls.length), calls[0]!.startMs);
+  // The scratch keeps no operation alive.
+  for (let i = 0; i < calls.length; i++) operations[i] = '';
   updateLearningState(b, opts);
 }
 
@@ -659,6 +670,47 @@ export function chainSurprisalOf(b: Baseline, path: readonly string[], calls: re
     const n = b.entries.transition.get(transitionKey(from, to))?.count ?? 0;
     if (n === 0) return chainSurprisal(chainSteps(b, path, calls));
     const bits = -Math.log2(n / (d.total + d.distinct));
+    if (max === undefined || bits > max) max = bits;
+  }
+  return max;
+}
+
+/** Whether `op`, a step of a path, is an operation the baseline knows (START and END always are). */
+function isKnownStep(known: ReadonlyMap<string, Entry>, op: string): boolean {
+  return op === START || op === END || known.has(bound(op));
+}
+
+/**
+ * chainSurprisalOf(b, operationPath of `calls`, calls) without the path's array: the same steps,
+ * comparisons and arithmetic, so the same value to the bit (chain-model.test.ts compares them).
+ * Learning and `unusual-chain` score a chain each; the path (an array per chain) and a closure
+ * per call of chainSurprisalOf were a fifth of detection's allocated bytes on the main thread
+ * (bench/README.md "Main thread per chain (issue 19, 2026-12-07, third)"). A chain with a step
+ * never taken is scored the general way, on the path.
+ */
+export function callsSurprisalOf(b: Baseline, calls: readonly Call[]): number | undefined {
+  const known = b.entries.operation;
+  const n = calls.length;
+  let out: ReadonlyMap<string, Departures> | undefined;
+  let max: number | undefined;
+  // The path is START, the calls' bounded operations, END; step i goes from path[i - 1] to path[i].
+  let from: string = START;
+  let fromKnown = true;
+  for (let i = 1; i < n + 2; i++) {
+    const to = i <= n ? bound(calls[i - 1]!.operation) : END;
+    const toKnown = isKnownStep(known, to);
+    const between = fromKnown && toKnown;
+    const prev = from;
+    from = to;
+    fromKnown = toKnown;
+    if (!between) continue;
+    if (prev === to && calls[i - 2]?.status === 'error') continue;
+    out ??= departuresOut(b);
+    const d = out.get(prev);
+    if (d === undefined || d.total < MIN_STEP_SUPPORT) continue;
+    const count = b.entries.transition.get(transitionKey(prev, to))?.count ?? 0;
+    if (count === 0) return chainSurprisal(chainSteps(b, operationPathOf(calls), calls));
+    const bits = -Math.log2(count / (d.total + d.distinct));
     if (max === undefined || bits > max) max = bits;
   }
   return max;

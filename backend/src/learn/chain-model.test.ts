@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Call, Chain } from '@conduct/processor';
-import { END, START, chainCalibration, chainSteps, chainSurprisalOf, createBaseline, forget, learnChain, operationPath, transitionTotals } from './baseline.js';
+import { END, START, callsSurprisalOf, chainCalibration, chainSteps, chainSurprisalOf, createBaseline, forget, learnChain, operationPath, transitionTotals } from './baseline.js';
 import {
   CALIBRATION_MARGIN_BITS,
   LOWEST_THRESHOLD_BITS,
@@ -150,6 +150,8 @@ describe('chain model', () => {
       const builtByFast = !hadTotals && b.transitionsOut !== undefined;
       if (builtByFast) b.transitionsOut = undefined;
       expect(fast).toBe(chainSurprisal(chainSteps(b, path, c.calls)));
+      // Scored from the calls without the path's array: the same value to the bit.
+      expect(callsSurprisalOf(b, c.calls)).toBe(fast);
       expect(b.transitionsOut !== undefined).toBe(hadTotals || builtByFast);
       compared++;
       if (fast !== undefined) scored++;

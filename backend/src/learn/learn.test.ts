@@ -18,7 +18,7 @@ import {
   type Baseline,
 } from './baseline.js';
 import { MAX_RATE_SAMPLES, OPEN_WINDOWS, RATE_WINDOW_MS, createRateState, observeCalls, summarise, taintWindows } from './rate.js';
-import { chainShape, nearestShape, shapeDistance, shapeKey, MAX_MEMO_SHAPES } from './shape.js';
+import { chainShape, nearestShape, shapeDistance, shapeKey, shapeKeyOf, MAX_MEMO_SHAPES, MAX_SHAPE_LENGTH } from './shape.js';
 import { humanSoftware, isNonHumanIdentity, MAX_CACHED_USER_AGENTS, userAgentFamily } from './user-agent.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -205,6 +205,22 @@ describe('composite keys', () => {
     for (let round = 0; round < 2; round++) {
       for (const shape of [['a', 'b'], ['a'], [], ['a', 'b'], ['b', 'a']]) expect(shapeKey(shape)).toBe(JSON.stringify(shape));
       for (let i = 0; round === 0 && i < MAX_MEMO_SHAPES + 10; i++) expect(shapeKey(['s', `op ${i}`])).toBe(JSON.stringify(['s', `op ${i}`]));
+    }
+  });
+});
+
+describe('shape key of operations', () => {
+  it('is the key of the chain shape of the first operations, made before or not, repeats and long chains included', () => {
+    const long = Array.from({ length: MAX_SHAPE_LENGTH + 8 }, (_, i) => `op ${i % (MAX_SHAPE_LENGTH + 4)}`);
+    const cases: string[][] = [['a', 'b', 'a', 'c', 'b'], ['a'], [], ['b', 'b', 'b'], long, ['x', 'a', 'b'], ['a', 'b', 'a', 'c', 'b']];
+    for (let round = 0; round < 2; round++) {
+      for (const ops of cases) {
+        for (const count of [ops.length, Math.floor(ops.length / 2)]) {
+          // With a longer array than the operations counted, as learning's scratch array is.
+          const padded = [...ops.slice(0, count), 'never', 'counted'];
+          expect(shapeKeyOf(padded, count)).toBe(JSON.stringify(chainShape(ops.slice(0, count))));
+        }
+      }
     }
   });
 });

@@ -42,6 +42,39 @@ export function shapeKey(shape: readonly string[]): string {
   return (level.get(SHAPE_END) as string | undefined) ?? shapeKeys.add(level, SHAPE_END, JSON.stringify(shape));
 }
 
+/** The distinct operations seen so far by {@link shapeKeyOf} (reused: it is synchronous). */
+const seen: string[] = new Array<string>(MAX_SHAPE_LENGTH).fill('');
+
+/**
+ * shapeKey(chainShape(operations.slice(0, count))) without the shape's array when the key was made
+ * before (learning asks for every chain it learns: the shape's array, grown by push from empty,
+ * was 3% of the main thread's allocated bytes, bench/README.md "Main thread per chain (issue 19,
+ * 2026-12-07, third)"). The distinct operations are gathered in a scratch array and the memo is
+ * walked as they come.
+ */
+export function shapeKeyOf(operations: readonly string[], count: number): string {
+  let n = 0;
+  let known: Map<unknown, unknown> | undefined = shapeKeys.root;
+  for (let i = 0; i < count && n < MAX_SHAPE_LENGTH; i++) {
+    const op = operations[i]!;
+    let repeated = false;
+    for (let k = 0; k < n; k++) {
+      if (seen[k] === op) {
+        repeated = true;
+        break;
+      }
+    }
+    if (repeated) continue;
+    seen[n++] = op;
+    if (known !== undefined) known = known.get(op) as Map<unknown, unknown> | undefined;
+  }
+  const made = known?.get(SHAPE_END) as string | undefined;
+  const key = made ?? shapeKey(seen.slice(0, n));
+  // The scratch keeps no operation alive.
+  for (let k = 0; k < n; k++) seen[k] = '';
+  return key;
+}
+
 export function parseShapeKey(key: string): string[] {
   try {
     const v: unknown = JSON.parse(key);

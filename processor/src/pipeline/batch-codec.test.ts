@@ -75,8 +75,8 @@ const batchOf = (chains: Chain[]): ChainBatch => ({
 
 /**
  * A batch as the decoder gives it back: every optional field of a chain and call present,
- * undefined when absent (one hidden class for all of them on the consumer's side); a source only
- * with the fields it has.
+ * undefined when absent (a chain's receivedMs too, which the backend sets; one hidden class for
+ * all of them on the consumer's side); a source only with the fields it has.
  */
 function asDecoded(batch: ChainBatch): ChainBatch {
   const call = (c: Call): Call => ({
@@ -86,7 +86,7 @@ function asDecoded(batch: ChainBatch): ChainBatch {
     serverSpanId: c.serverSpanId, target: c.target, account: c.account, httpStatus: c.httpStatus, errorCode: c.errorCode,
     auditId: c.auditId, version: c.version, pathOperation: c.pathOperation,
   });
-  const chains = batch.chains.map((ch) => ({ ...ch, calls: ch.calls.map(call), displayName: ch.displayName }));
+  const chains = batch.chains.map((ch) => ({ ...ch, calls: ch.calls.map(call), displayName: ch.displayName, receivedMs: ch.receivedMs }));
   return { ...batch, chains };
 }
 

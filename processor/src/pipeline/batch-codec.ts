@@ -423,7 +423,10 @@ function decodeChains({ nums, refs }: EncodedBatch, str: Str, req: (n: number) =
       r += CALL_REFS;
       n += CALL_NUMS;
     }
-    chains[i] = { traceId, identity, identityKind, startMs, endMs, calls, displayName };
+    // receivedMs is the backend's (the engine stamps it on every chain it stores): its slot is
+    // made here, so that the stamp is a store into the chain instead of a new hidden class and
+    // a properties array per chain.
+    chains[i] = { traceId, identity, identityKind, startMs, endMs, calls, displayName, receivedMs: undefined };
   }
   return chains;
 }

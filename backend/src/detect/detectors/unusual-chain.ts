@@ -4,7 +4,9 @@ import {
   END,
   LOWEST_THRESHOLD_BITS,
   START,
+  callsSurprisalOf,
   chainCalibration,
+  chainCalls,
   chainShape,
   chainSteps,
   chainSurprisalOf,
@@ -45,9 +47,9 @@ const oneIn = (p: number) => `1 in ${p > 0 ? Math.round(1 / p).toLocaleString('e
 export function unusualChain(ctx: DetectionContext): Finding | undefined {
   if (ctx.learning.status !== 'enforcing') return undefined;
   const b = ctx.baseline;
-  const path = operationPath(ctx.chain);
-  // Most chains are usual under any calibration: scored without step objects, and the histogram is not read for them.
-  const surprisal = chainSurprisalOf(b, path, ctx.calls);
+  // Most chains are usual under any calibration: scored without step objects or the path's
+  // array (the chain's calls are the context's, in time order), and the histogram is not read for them.
+  const surprisal = chainCalls(ctx.chain) === ctx.calls ? callsSurprisalOf(b, ctx.calls) : chainSurprisalOf(b, operationPath(ctx.chain), ctx.calls);
   // Kept for learning the chain, which scores it against the same baseline.
   ctx.scored = true;
   ctx.surprisal = surprisal;
@@ -55,6 +57,7 @@ export function unusualChain(ctx: DetectionContext): Finding | undefined {
   const calibration = chainCalibration(b);
   // The surprisal is the chain's worst step's bits: no step is above the calibrated level either (no step objects built).
   if ((surprisal ?? 0) <= calibration.thresholdBits) return undefined;
+  const path = operationPath(ctx.chain);
   const steps = chainSteps(b, path, ctx.calls);
   const unusual = unusualSteps(ctx, steps, calibration);
   const keys = unusual.map((s) => `transition:${transitionKey(s.from, s.to)}`);
