@@ -223,6 +223,13 @@ export interface RawRequest {
    * Absent, only a body that is its whole buffer is moved.
    */
   ownsBuffer?: boolean;
+  /**
+   * Set by an ingest that moved the bytes away and gave them back (TraceIngest.acceptRaw): `body`
+   * is then a view into a buffer of its own, made for this request, that no ingest reads once the
+   * promise has settled. The caller releases it when done (`releaseBuffer`, release.ts), so that
+   * V8 stops counting its bytes before a full collection finds it dead.
+   */
+  returned?: boolean;
 }
 
 /** What became of a body handed to `TraceIngest.acceptRaw`. */

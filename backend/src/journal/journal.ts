@@ -16,7 +16,7 @@ import {
 } from '@conduct/processor';
 import { failpoint } from '../failpoint.js';
 import type { LegacyJournal } from '../store/index.js';
-import { encodeRequest, encodeSettled, listSegments, readRequest, readSegment, segmentPath, SegmentWriter } from './log.js';
+import { encodeRequest, encodeSettled, listSegments, readRequest, readSegment, RecordScratch, segmentPath, SegmentWriter } from './log.js';
 import { JOURNAL_BODY_FORMATS, type JournalBodyFormat } from './schema.js';
 
 /** Default of {@link JournalOptions.retryAfterMs}: the delay suggested when memory is over the limit. */
@@ -166,9 +166,9 @@ function markStored(e: Entry, at: number): boolean {
   return true;
 }
 
-/** The entry's request record, with the traces still open. */
-function recordOf(e: Entry, body: Uint8Array): [Buffer, Uint8Array] {
-  return encodeRequest({ seq: e.seq, receivedMs: e.receivedMs, spans: e.spans, format: e.format, traces: openTraces(e) }, body);
+/** The entry's request record, with the traces still open (its header in `scratch`, until the next append). */
+function recordOf(e: Entry, body: Uint8Array, scratch: RecordScratch): [Buffer, Uint8Array] {
+  return encodeRequest({ seq: e.seq, receivedMs: e.receivedMs, spans: e.spans, format: e.format, traces: openTraces(e) }, body, scratch);
 }
 
 export function createJournal(options: JournalOptions): Journal {
@@ -207,6 +207,8 @@ export function createJournal(options: JournalOptions): Journal {
   /** The log's segments, oldest first; the last one is appended to while `active` is set. */
   const segments: Segment[] = [];
   let active: { segment: Segment; writer: SegmentWriter } | undefined;
+  /** Where records are encoded until they are appended (each append takes it back). */
+  const scratch = new RecordScratch();
   /** Bytes of all segments, and of the records of unsettled requests in them. */
   let logBytes = 0;
   let liveBytes = 0;
@@ -336,6 +338,7 @@ export function createJournal(options: JournalOptions): Journal {
       closeActive();
       throw err;
     } finally {
+      scratch.reset();
       logBytes += writer.size - segment.bytes;
       segment.bytes = writer.size;
     }
@@ -350,7 +353,7 @@ export function createJournal(options: JournalOptions): Journal {
     try {
       for (const e of moving) {
         const { body } = readRequest(segment.path, e.offset!, e.length!);
-        const record = recordOf(e, body);
+        const record = recordOf(e, body, scratch);
         const { segment: to, offset } = append(record);
         place(e, to, offset, record[0].length + record[1].length);
       }
@@ -375,7 +378,7 @@ export function createJournal(options: JournalOptions): Journal {
       for (const e of batch) {
         // Settled before its commit (its traces were stored already): nothing left to keep.
         if (e.open === 0 || !entries.has(e.seq)) continue;
-        const record = recordOf(e, typeof e.body === 'string' ? Buffer.from(e.body, 'utf8') : e.body!);
+        const record = recordOf(e, typeof e.body === 'string' ? Buffer.from(e.body, 'utf8') : e.body!, scratch);
         const length = record[0].length + record[1].length;
         buffers.push(...record);
         placed.push([e, at, length]);
@@ -442,7 +445,7 @@ export function createJournal(options: JournalOptions): Journal {
       checkpointed.inc();
     }
     if (seqs.length > 0) {
-      writeSettled(encodeSettled(seqs, traceIds));
+      writeSettled(encodeSettled(seqs, traceIds, scratch));
       failpoint('journal.settled');
     }
     collect();
@@ -648,7 +651,7 @@ export function createJournal(options: JournalOptions): Journal {
         const format = row.format as JournalBodyFormat;
         const traces = [...row.traces];
         const entry: Entry = { seq: nextSeq++, traces, open: traces.length, committed: true, spans: row.spans, receivedMs: row.receivedMs, format, waiters: [] };
-        const record = recordOf(entry, row.body);
+        const record = recordOf(entry, row.body, scratch);
         const { segment, offset } = append(record);
         place(entry, segment, offset, record[0].length + record[1].length);
         recovered.set(entry.seq, entry);
@@ -673,7 +676,7 @@ export function createJournal(options: JournalOptions): Journal {
           data = readBody(record.body, record.format, limits);
         } catch (err) {
           logger.error({ seq: e.seq, err: String(err) }, 'unreadable journal entry skipped');
-          writeSettled(encodeSettled([e.seq], openTraces(e)));
+          writeSettled(encodeSettled([e.seq], openTraces(e), scratch));
           release(e);
           continue;
         }

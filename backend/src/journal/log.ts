@@ -83,9 +83,56 @@ function writeIds(buf: Buffer, at: number, ids: Iterable<string>): number {
   return at;
 }
 
-/** A request record as two buffers (header with the metadata, then the body as it is). */
-export function encodeRequest(meta: RequestMeta, body: Uint8Array): [Buffer, Uint8Array] {
-  const buf = Buffer.allocUnsafe(capacity(HEADER_BYTES + 26, meta.traces));
+/**
+ * Memory the records of one append are encoded into, reused from append to append: a request's
+ * header (its trace ids) is a few KB, so `Buffer.allocUnsafe` gave each its own ArrayBuffer, which
+ * V8 counts against the main thread's old generation until a collection finds it dead (see
+ * processor/src/release.ts). Views it hands out stay valid until `reset`; when it runs short it
+ * starts a larger buffer (those handed out keep the old one).
+ */
+export class RecordScratch {
+  private buf: Buffer;
+  private used = 0;
+
+  constructor(bytes = 64 * 1024) {
+    this.buf = Buffer.allocUnsafeSlow(bytes);
+  }
+
+  /** `n` bytes, valid until `reset`. */
+  take(n: number): Buffer {
+    if (this.used + n > this.buf.length) {
+      this.buf = Buffer.allocUnsafeSlow(Math.max(2 * this.buf.length, n));
+      this.used = 0;
+    }
+    const taken = this.buf.subarray(this.used, this.used + n);
+    this.used += n;
+    return taken;
+  }
+
+  /** Keeps only the first `n` bytes of `taken`, the last view `take` handed out. */
+  trim(taken: Buffer, n: number): Buffer {
+    if (taken.buffer === this.buf.buffer && taken.byteOffset + taken.length === this.buf.byteOffset + this.used) this.used -= taken.length - n;
+    return taken.subarray(0, n);
+  }
+
+  /** Every view handed out is out of use: their memory is taken again. */
+  reset(): void {
+    this.used = 0;
+  }
+}
+
+/** `n` bytes from `scratch`, or a buffer of their own without one. */
+const bytesFor = (n: number, scratch?: RecordScratch): Buffer => (scratch ? scratch.take(n) : Buffer.allocUnsafe(n));
+
+/** The first `n` bytes of `buf` (given back to `scratch`, if it came from there). */
+const trimmed = (buf: Buffer, n: number, scratch?: RecordScratch): Buffer => (scratch ? scratch.trim(buf, n) : buf.subarray(0, n));
+
+/**
+ * A request record as two buffers (header with the metadata, then the body as it is). With
+ * `scratch`, the header is in its memory (valid until its `reset`).
+ */
+export function encodeRequest(meta: RequestMeta, body: Uint8Array, scratch?: RecordScratch): [Buffer, Uint8Array] {
+  const buf = bytesFor(capacity(HEADER_BYTES + 26, meta.traces), scratch);
   buf[8] = TYPE_REQUEST;
   buf.writeDoubleLE(meta.seq, 9);
   buf.writeDoubleLE(meta.receivedMs, 17);
@@ -94,15 +141,15 @@ export function encodeRequest(meta: RequestMeta, body: Uint8Array): [Buffer, Uin
   let count = 0;
   for (const _ of meta.traces) count++;
   buf.writeUInt32LE(count, 30);
-  const head = buf.subarray(0, writeIds(buf, 34, meta.traces));
+  const head = trimmed(buf, writeIds(buf, 34, meta.traces), scratch);
   head.writeUInt32LE(head.length - HEADER_BYTES + body.length, 0);
   head.writeUInt32LE(crc32(body, crc32(head.subarray(HEADER_BYTES))), 4);
   return [head, body];
 }
 
-/** A settled record: `traces` are stored, for each of the requests `seqs`. */
-export function encodeSettled(seqs: readonly number[], traces: Iterable<string>): Buffer {
-  const buf = Buffer.allocUnsafe(capacity(HEADER_BYTES + 9 + 8 * seqs.length, traces));
+/** A settled record: `traces` are stored, for each of the requests `seqs`. With `scratch`, in its memory. */
+export function encodeSettled(seqs: readonly number[], traces: Iterable<string>, scratch?: RecordScratch): Buffer {
+  const buf = bytesFor(capacity(HEADER_BYTES + 9 + 8 * seqs.length, traces), scratch);
   buf[8] = TYPE_SETTLED;
   buf.writeUInt32LE(seqs.length, 9);
   let at = 13;
@@ -111,7 +158,7 @@ export function encodeSettled(seqs: readonly number[], traces: Iterable<string>)
   let count = 0;
   for (const _ of traces) count++;
   buf.writeUInt32LE(count, countAt);
-  const rec = buf.subarray(0, writeIds(buf, countAt + 4, traces));
+  const rec = trimmed(buf, writeIds(buf, countAt + 4, traces), scratch);
   rec.writeUInt32LE(rec.length - HEADER_BYTES, 0);
   rec.writeUInt32LE(crc32(rec.subarray(HEADER_BYTES)), 4);
   return rec;

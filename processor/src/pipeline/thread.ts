@@ -8,6 +8,7 @@ import { DEFAULT_IDENTITY_RULES } from '../identity/index.js';
 import { attributeKeepFor } from './keep.js';
 import { createBatchDecoder } from './batch-codec.js';
 import { consumeGroup, takeGroup } from './pipeline.js';
+import { releaseBuffer } from '../release.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
 
 export interface PipelineThreadOptions extends WorkerSettings {
@@ -59,9 +60,22 @@ export interface PipelineThread extends TraceIngest {
 interface Arrived {
   batch: ChainBatch;
   opened: { chains(): void };
+  /** The typed arrays the batch came in, released once its chains are decoded (releaseArrays). */
+  arrays: ArrayBufferLike[];
   /** The worker's id of the batch. */
   id: number;
   spans: number;
+}
+
+/**
+ * Releases the arrays a batch came in once its chains are decoded (nothing reads them again: the
+ * summaries and the journal's request pairs were read on arrival). A backlog of batches waits
+ * long enough for their arrays to be promoted, and V8 counted their bytes against the main
+ * thread's old generation until a full collection (release.ts).
+ */
+function releaseArrays(arrived: Arrived): void {
+  for (const buffer of arrived.arrays) releaseBuffer(buffer);
+  arrived.arrays = [];
 }
 
 /** Retry delay answered once the worker has failed (the process should be restarted). */
@@ -146,9 +160,15 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
     fail(new Error(`pipeline thread exited with code ${code}`));
   });
 
-  /** Puts a raw request's bytes, moved back by the worker, where the caller has them. */
+  /**
+   * Puts a raw request's bytes, moved back by the worker, where the caller has them, in a buffer
+   * that is the request's alone (RawRequest.returned): the caller releases it once done.
+   */
   const giveBack = (p: Pending & { kind: 'accept' }, body: Uint8Array | undefined) => {
-    if (p.raw && body) p.raw.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (p.raw && body) {
+      p.raw.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      p.raw.returned = true;
+    }
   };
 
   /** Consumes the batches waiting, group by group, and tells the worker each one is consumed. */
@@ -161,6 +181,7 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
       const failures = group.map((arrived): { err: unknown } | undefined => {
         try {
           arrived.opened.chains();
+          releaseArrays(arrived);
           return undefined;
         } catch (err) {
           return { err };
@@ -242,7 +263,8 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
             logger.error({ err: String(err) }, 'onBatch hook failed');
           }
         }
-        waiting.push({ batch, opened, id: message.batch, spans: batch.spans });
+        const arrays = [message.data.nums.buffer, message.data.refs.buffer];
+        waiting.push({ batch, opened, arrays, id: message.batch, spans: batch.spans });
         if (!running) {
           running = true;
           consuming = consumeWaiting();

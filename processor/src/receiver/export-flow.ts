@@ -5,7 +5,8 @@ import {
   type DecodeLimits,
   type TracesRequestData,
 } from '@conduct/proto';
-import type { Logger, TraceIngest } from '../model.js';
+import type { Logger, RawRequest, TraceIngest } from '../model.js';
+import { releaseBuffer } from '../release.js';
 import type { Forwarder } from '../forward/index.js';
 import type { ReceiverMetrics, ReceiverProtocol } from './metrics.js';
 
@@ -85,8 +86,11 @@ export function createExportFlow(
       metrics.requestBytes(protocol, body.length);
       if (body.length === 0) return ok(protocol, 0, '');
       let result;
+      const raw: RawRequest = ownsBuffer ? { format, body, ownsBuffer } : { format, body };
       try {
-        result = await acceptRaw(ownsBuffer ? { format, body, ownsBuffer } : { format, body }, limits);
+        result = await acceptRaw(raw, limits);
+        // Bytes moved back to this thread for this request only (the journal has written them).
+        if (raw.returned) releaseBuffer(raw.body.buffer);
       } catch (error) {
         metrics.requestRejected(protocol, 'ingest-error');
         failed(error);

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import zlib from 'node:zlib';
 import type { RejectReason } from './metrics.js';
+import { ownsWholeBuffer, releaseBuffer } from '../release.js';
 
 /** After refusing a request, at most this much of its remaining body is read and discarded (so the
  * answer reaches the client on a kept-alive connection); past it the connection is cut. */
@@ -108,7 +109,7 @@ export function readBody(req: IncomingMessage, gzip: boolean, maxBytes: number, 
     const onWireEnd = (): void => {
       if (!inflater || wire === 0) {
         // Zero bytes is an empty request, whatever the Content-Encoding says.
-        finish({ ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
+        finish({ ok: true, body: chunks.length === 1 ? chunks[0]! : joinReleasing(chunks, size) });
       } else {
         inflater.end();
       }
@@ -127,6 +128,17 @@ export function readBody(req: IncomingMessage, gzip: boolean, maxBytes: number, 
     req.once('aborted', onAborted);
     req.once('error', onAborted);
   });
+}
+
+/**
+ * The chunks joined; each chunk that is a buffer of its own (node's HTTP parser copies each piece
+ * of a body into a new one) is released once copied: nothing else holds the chunks of a body read
+ * here, and V8 would count their bytes on this thread until a collection found them (release.ts).
+ */
+function joinReleasing(chunks: Buffer[], size: number): Buffer {
+  const body = Buffer.concat(chunks, size);
+  for (const chunk of chunks) if (ownsWholeBuffer(chunk)) releaseBuffer(chunk.buffer);
+  return body;
 }
 
 /**
