@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { DEFAULT_DECODE_LIMITS, decodeTracesRequest, decodeTracesRequestJson, encodeTracesRequest, type TracesRequestData } from '@conduct/proto';
 import { createCollectingConsumer, createPipeline, createPipelineThread, type ChainBatch, type RawRequest, type TraceIngest } from '@conduct/processor';
 import { createJournal, type Journal, type JournalOptions } from './journal.js';
-import { listSegments, readSegment, segmentPath, tableCrc32, type LogRecord } from './log.js';
+import { encodeRequest, encodeSettled, listSegments, readSegment, RecordScratch, segmentPath, tableCrc32, type LogRecord } from './log.js';
 import { createLegacyJournal } from '../store/sqlite/legacy-journal.js';
 import { JOURNAL_SCHEMA } from '../store/sqlite/legacy-journal-schema.js';
 
@@ -456,6 +456,23 @@ describe('journal', () => {
     expect(listSegments(join(dir, temporary!))).toHaveLength(1);
     await journal.stop();
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('encodes records into a reused scratch buffer byte for byte as into buffers of their own', () => {
+    const scratch = new RecordScratch(256);
+    const meta = (seq: number) => ({ seq, receivedMs: 1_767_000_000_000 + seq, spans: 3, format: 'protobuf' as const, traces: [hex(seq, 16), hex(seq + 1, 16)] });
+    const body = randomBytes(100);
+    // More records than the scratch holds before a reset: it starts a larger buffer, and the
+    // headers handed out before stay as they were.
+    const taken = Array.from({ length: 6 }, (_, i) => encodeRequest(meta(i + 1), body, scratch)[0]);
+    taken.push(encodeSettled([1, 2], [hex(1, 16), hex(2, 16)], scratch));
+    const own = [...Array.from({ length: 6 }, (_, i) => encodeRequest(meta(i + 1), body)[0]), encodeSettled([1, 2], [hex(1, 16), hex(2, 16)])];
+    expect(taken.map((b) => b.toString('hex'))).toEqual(own.map((b) => b.toString('hex')));
+    // After a reset the memory is taken again from the start.
+    scratch.reset();
+    const again = encodeRequest(meta(9), body, scratch)[0];
+    expect(again.toString('hex')).toBe(encodeRequest(meta(9), body)[0].toString('hex'));
+    expect(again.byteOffset).toBe(0);
   });
 
   it('checksums records with zlib\'s CRC-32, or the same values computed in JavaScript where Node lacks it', () => {
