@@ -6,7 +6,9 @@
 // span by stage (median of the rounds), the heap held per pending span (after a full collection)
 // and the after/before ratios. The `copy` stage copies every client and producer span out of its
 // request (copySpan, as derive does for the client spans it remembers) and reports the heap each
-// copy holds.
+// copy holds. `derive` derives every trace into call and chain objects (deriveItems); `derive+encode`
+// derives and encodes them in batches of 1,024 traces, as the pipeline thread does before it hands
+// a batch over (since issue 19's third pass straight into the encoder's rows, with no call objects).
 //
 // `--decode-only` runs the decode stage alone (more rounds in the same time: a change to the scanner).
 //
@@ -21,10 +23,10 @@ import { createRequestSource, SPANS_PER_REQUEST } from './workload.mjs';
 const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '7' }, requests: { type: 'string', default: '300' }, shape: { type: 'string', default: '8' }, 'decode-only': { type: 'boolean', default: false } } });
 if (!values.before) throw new Error('--before <checkout> is required');
 if (!globalThis.gc) throw new Error('run with node --expose-gc');
-const load = (pkg) => import(pathToFileURL(join(resolve(values.before), pkg, 'dist/index.js')).href);
+const load = (pkg, file = 'index.js') => import(pathToFileURL(join(resolve(values.before), pkg, 'dist', file)).href);
 const sides = {
-  before: { proto: await load('proto'), processor: await load('processor') },
-  after: { proto: protoNow, processor: processorNow },
+  before: { proto: await load('proto'), processor: await load('processor'), codec: await load('processor', 'pipeline/batch-codec.js') },
+  after: { proto: protoNow, processor: processorNow, codec: await import('../processor/dist/pipeline/batch-codec.js') },
 };
 const rounds = Number(values.rounds);
 const requests = Number(values.requests);
@@ -40,7 +42,36 @@ const source = createRequestSource(5, Number(values.shape));
 let now = Date.UTC(2026, 11, 1);
 const bodies = Array.from({ length: requests }, () => source.next((now += 2.56)));
 
-function pass({ proto, processor }) {
+/** Traces per batch, as the pipeline makes them (MAX_TRACES_PER_BATCH). */
+const BATCH_TRACES = 1_024;
+
+/**
+ * The pipeline thread's hand-off: every trace derived and encoded in batches of BATCH_TRACES, as
+ * the pipeline does, into rows the encoder reads (deriveInto, encodeRows) when the build has them,
+ * else into chain objects that the encoder reads.
+ */
+function deriveAndEncode(processor, codec, resolver, traces) {
+  const encoder = codec.createBatchEncoder();
+  const rows = processor.CallTable ? new processor.CallTable() : undefined;
+  let refs = 0;
+  for (let i = 0; i < traces.length; i += BATCH_TRACES) {
+    const slice = traces.slice(i, i + BATCH_TRACES);
+    let encoded;
+    if (rows) {
+      rows.clear();
+      for (const trace of slice) processor.deriveInto(trace, resolver, {}, rows);
+      encoded = encoder.encodeRows(rows, [], slice.length, 0);
+    } else {
+      const chains = [];
+      for (const trace of slice) for (const chain of processor.deriveItems(trace, resolver).chains) chains.push(chain);
+      encoded = encoder.encode({ chains, traceSummaries: [], traces: slice.length, spans: 0 });
+    }
+    refs += encoded.refs.length;
+  }
+  return refs;
+}
+
+function pass({ proto, processor, codec }) {
   const keep = processor.attributeKeepFor(processor.DEFAULT_IDENTITY_RULES);
   const decode = proto.decodeTracesRequestColumns ?? proto.decodeTracesRequest;
   globalThis.gc();
@@ -90,6 +121,8 @@ function pass({ proto, processor }) {
   const derive = processor.deriveItems ? (trace) => processor.deriveItems(trace, resolver) : (trace) => processor.deriveTrace(trace.spans, resolver);
   for (const trace of traces) calls += derive(trace).calls.length;
   lap('derive');
+  deriveAndEncode(processor, codec, resolver, traces);
+  lap('derive+encode');
   return { t, held, heldAll, calls, copyHeld, copyCount };
 }
 
@@ -100,7 +133,7 @@ for (let r = 0; r < rounds; r++) {
   for (const name of r % 2 ? ['after', 'before'] : ['before', 'after']) results[name].push(pass(sides[name]));
 }
 const calls = new Set([...results.before, ...results.after].map((x) => x.calls));
-const stages = values['decode-only'] ? ['decode'] : ['decode', 'stitch', 'copy', 'complete', 'derive'];
+const stages = values['decode-only'] ? ['decode'] : ['decode', 'stitch', 'copy', 'complete', 'derive', 'derive+encode'];
 const row = (label, f) => `${label.padEnd(22)} ${f('before').padStart(9)} ${f('after').padStart(9)}`;
 const med = (name, stage) => median(results[name].map((x) => x.t[stage]));
 const total = (name) => median(results[name].map((x) => stages.reduce((n, s) => n + x.t[s], 0)));

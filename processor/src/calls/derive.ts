@@ -1,6 +1,7 @@
 import { attributeKeyId, ColumnAttrs, PREFIXED, SpanKind, StatusCode, type AttrReader, type SpanColumns } from '@conduct/proto';
 import { K } from '../keys.js';
 import type { Call, Chain, PeerKind, SourceContext } from '../model.js';
+import { CALL_EXTERNAL, CALL_PATH_OPERATION, CallTable } from './call-table.js';
 import { serviceOf, type IdentityResolver, type ResolvedIdentity, type TraceSpan } from '../identity/index.js';
 import * as sc from '../semconv.js';
 import {
@@ -20,7 +21,7 @@ import {
 import { bareHost, isPrivateHost, networkOf } from './address.js';
 import { joinedMemo, memoised } from './memo.js';
 import { operationInto, type Operation } from './operation.js';
-import { INSERTION_SORT_MAX, orderCalls, parentsFromCalls, type ParentOf } from './order.js';
+import { INSERTION_SORT_MAX, orderRows, parentsOfRows, type ParentOf } from './order.js';
 import { itemsOfSpans, TraceTable, type SpanItems } from './trace-table.js';
 
 /** Caller recorded on a server-side-only call: nobody instrumented made it. */
@@ -111,15 +112,40 @@ const serverAttrs = (cols: SpanColumns, i: number) => (serverReader ? serverRead
 const STITCHED = 1;
 const LATE_STITCHED = 2;
 
+/** The rows of deriveItems' calls and chains, before they are made objects. */
+const objectRows = new CallTable();
+
 /**
  * deriveTrace for a completed trace as the stitcher holds it: span and parent ids compared as
- * bytes, attributes read from the columns, and only what a call keeps made into strings.
+ * bytes, attributes read from the columns, and only what a call keeps made into strings. The
+ * object form of {@link deriveInto}.
  */
 export function deriveItems(trace: TraceItems, resolver: IdentityResolver, options: DeriveOptions = {}): DerivedTrace {
+  const rows = objectRows;
+  rows.clear();
+  deriveInto(trace, resolver, options, rows);
+  const calls = rows.callObjects();
+  const chains = rows.chainObjects(calls);
+  rows.clear();
+  return { calls, chains };
+}
+
+/**
+ * Derives the calls and chains of one completed trace into `into`, after the rows it holds: its
+ * calls as call rows, its chains (ordered by start) as chain rows. Returns how many calls. When
+ * it throws, `into` is as it was.
+ */
+export function deriveInto(trace: TraceItems, resolver: IdentityResolver, options: DeriveOptions, into: CallTable): number {
   const t = table.load(trace.traceId, trace.items);
   const n = t.n;
+  const first = into.n;
+  into.mark();
   try {
-    return deriveTable(t, resolver, options);
+    deriveTable(t, resolver, options, into);
+    return into.n - first;
+  } catch (err) {
+    into.rollBack();
+    throw err;
   } finally {
     t.unload();
     lastResource = undefined;
@@ -182,15 +208,8 @@ class TraceNames {
 
 const names = new TraceNames();
 
-/**
- * The calls of the trace being derived, copied out at its end into an array of their number: an
- * array grown by push held 17 slots for a 4-span trace's three calls.
- */
-const found: Call[] = [];
-let foundCount = 0;
-
-function addCall(call: Call, who: ResolvedIdentity): void {
-  found[foundCount++] = call;
+/** Notes the display name of a call's identity. */
+function addCall(who: ResolvedIdentity): void {
   if (who.displayName) names.add(who.id, who.displayName);
 }
 
@@ -199,12 +218,12 @@ function identityOf(t: TraceTable, resolver: IdentityResolver, k: number): Resol
   return acting[k] ?? resolver.resourceIdentity(t.resource[k]!);
 }
 
-function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveOptions): DerivedTrace {
+function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveOptions, into: CallTable): void {
   const n = t.n;
   resolver.resolveTable(t, acting);
   for (let k = 0; k < n; k++) marks[k] = 0;
   names.clear();
-  foundCount = 0;
+  const first = into.n;
 
   // Stitched calls first: they mark the client spans that must not be emitted again.
   for (let child = 0; child < n; child++) {
@@ -215,14 +234,16 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
       if (client) {
         marks[child] |= LATE_STITCHED;
         const who = resolver.attrsIdentity(t.attrs(child)) ?? client.identity;
-        addCall(stitchedCall(traceId, client.cols, 0, client.service, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
+        stitchedCall(into, traceId, client.cols, 0, client.service, t.cols[child]!, t.at[child]!, t.service[child]!, who);
+        addCall(who);
       }
       continue;
     }
     if (parent < 0 || parent === child || t.service[parent] === t.service[child]) continue;
     marks[parent] |= STITCHED;
     const who = resolver.attrsIdentity(t.attrs(child)) ?? identityOf(t, resolver, parent);
-    addCall(stitchedCall(t.traceIdOf(parent), t.cols[parent]!, t.at[parent]!, t.service[parent]!, t.cols[child]!, t.at[child]!, t.service[child]!, who), who);
+    stitchedCall(into, t.traceIdOf(parent), t.cols[parent]!, t.at[parent]!, t.service[parent]!, t.cols[child]!, t.at[child]!, t.service[child]!, who);
+    addCall(who);
   }
 
   for (let k = 0; k < n; k++) {
@@ -235,29 +256,33 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
       // Its call was emitted from the server side; a stitched server span may still be an entry.
     } else if (letters & GEN_AI_KEYS && text(t.attrs(k), K.GEN_AI_OPERATION_NAME) === sc.GEN_AI_EXECUTE_TOOL) {
       const who = identityOf(t, resolver, k);
-      addCall(toolCall(t.traceIdOf(k), cols, i, service, who), who);
+      toolCall(into, t.traceIdOf(k), cols, i, service, who);
+      addCall(who);
     } else if (isOutbound(kind, letters)) {
       const traceId = t.traceIdOf(k);
       const server = options.takeChild?.(traceId, t.spanIdOf(k), service);
       if (server) {
         // Its server span came in an earlier part of the trace.
         const who = resolver.attrsIdentity(serverAttrs(server.cols, 0)) ?? identityOf(t, resolver, k);
-        addCall(stitchedCall(traceId, cols, i, service, server.cols, 0, server.service, who), who);
+        stitchedCall(into, traceId, cols, i, service, server.cols, 0, server.service, who);
+        addCall(who);
       } else {
         const who = identityOf(t, resolver, k);
-        const call = outboundCall(traceId, cols, i, service, who);
-        addCall(call, who);
+        const c = outboundCall(into, traceId, cols, i, service, who);
+        addCall(who);
         // Only calls whose callee may yet send its spans: not databases, not external peers.
-        if (options.remember && call.protocol !== 'db' && !call.external) {
-          options.remember(traceId, call.spanId, { cols: cols.copySpan(i), service, identity: who });
+        if (options.remember && into.protocol[c] !== 'db' && !(into.flags[c]! & CALL_EXTERNAL)) {
+          options.remember(traceId, into.spanId[c]!, { cols: cols.copySpan(i), service, identity: who });
         }
       }
     }
     if ((kind === SpanKind.SERVER || kind === SpanKind.CONSUMER) && t.parent[k]! < 0 && !(marks[k]! & LATE_STITCHED)) {
       const who = resolver.attrsIdentity(t.attrs(k));
       const traceId = t.traceIdOf(k);
-      if (who) addCall(serverOnlyCall(traceId, cols, i, service, who), who);
-      else if (options.boundary && t.hasParent(k)) addCall(serverOnlyCall(traceId, cols, i, service, BOUNDARY), BOUNDARY);
+      if (who) {
+        serverOnlyCall(into, traceId, cols, i, service, who);
+        addCall(who);
+      } else if (options.boundary && t.hasParent(k)) serverOnlyCall(into, traceId, cols, i, service, BOUNDARY);
       // Its caller's span may yet come, in a later part of the trace.
       if (options.rememberServer && t.hasParent(k)) {
         options.rememberServer(traceId, t.parentSpanIdOf(k), { cols: cols.copySpan(i), service, identity: who ?? identityOf(t, resolver, k) });
@@ -265,16 +290,12 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
     }
   }
 
-  const calls = found.slice(0, foundCount);
-  found.fill(UNSET_CALL, 0, foundCount);
   tableParents = undefined;
   parentsOf = t;
-  return { calls, chains: chainsOf(calls, names, tableParentOf) };
+  chainsInto(into, first, names, tableParentOf);
 }
 
 const NO_NAMES: ReadonlyMap<string, string> = new Map();
-/** Fills the slots of `found` between traces (a placeholder keeps the array of one element kind). */
-const UNSET_CALL = {} as Call;
 
 /** The table whose parent links `tableParentOf` reads while its chains are made. */
 let parentsOf: TraceTable | undefined;
@@ -296,6 +317,7 @@ function isOutbound(kind: number, letters: number): boolean {
 }
 
 function stitchedCall(
+  into: CallTable,
   traceId: string,
   cCols: SpanColumns,
   ci: number,
@@ -304,25 +326,25 @@ function stitchedCall(
   si: number,
   sService: string,
   who: ResolvedIdentity,
-): Call {
+): number {
   const c = clientAttrs(cCols, ci);
   const s = serverAttrs(sCols, si);
   const cLetters = c.letters;
   const sLetters = s.letters;
   const op = pickOperation(operationInto(clientOp, cCols.names[ci]!, c, cLetters), operationInto(serverOp, sCols.names[si]!, s, sLetters));
   const facts = factsOfSpan(cCols, ci);
-  const call = baseCall(traceId, cCols, ci, cService, c, who, op, facts);
-  call.serverSpanId = sCols.spanId(si);
-  call.peer = sService;
-  call.peerKind = 'service';
+  const row = baseCall(into, traceId, cCols, ci, cService, c, who, op, facts);
+  into.serverSpanId[row] = sCols.spanId(si);
+  into.peer[row] = sService;
+  into.peerKind[row] = 'service';
   const cStatus = cCols.statuses[ci]!;
   const sStatus = sCols.statuses[si]!;
-  call.status = statusOf(cStatus === StatusCode.ERROR || sStatus === StatusCode.ERROR ? StatusCode.ERROR : Math.max(cStatus, sStatus));
-  const httpStatus = httpStatusOf(s, sLetters) ?? httpStatusOf(c, cLetters);
-  call.httpStatus = httpStatus;
-  setTarget(call, c, cLetters, s, sLetters);
-  call.source = withClientSide(facts, s);
-  return call;
+  into.status[row] = statusOf(cStatus === StatusCode.ERROR || sStatus === StatusCode.ERROR ? StatusCode.ERROR : Math.max(cStatus, sStatus));
+  const httpStatus = httpStatusOf(s, sLetters);
+  into.httpStatus[row] = httpStatus === undefined ? (httpStatusOf(c, cLetters) ?? NaN) : httpStatus;
+  setTarget(into, row, c, cLetters, s, sLetters);
+  into.source[row] = withClientSide(facts, s);
+  return row;
 }
 
 /** Strength of an operation source: a stronger one describes a call better. */
@@ -343,97 +365,86 @@ function pickOperation(client: Operation, server: Operation): Operation {
   return server;
 }
 
-function outboundCall(traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): Call {
+/** The peer an outbound call's span names (peerInto's scratch: copied into the call's row). */
+const peerScratch: Pick<Call, 'peer' | 'peerKind' | 'external'> = { peer: UNKNOWN_PEER, peerKind: 'virtual', external: false };
+
+function outboundCall(into: CallTable, traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): number {
   const attrs = clientAttrs(cols, i);
   const letters = attrs.letters;
   const op = operationInto(clientOp, cols.names[i]!, attrs, letters);
-  const call = baseCall(traceId, cols, i, service, attrs, who, op, factsOfSpan(cols, i));
-  peerInto(call, attrs, op.protocol, letters);
-  setTarget(call, attrs, letters);
-  return call;
+  const row = baseCall(into, traceId, cols, i, service, attrs, who, op, factsOfSpan(cols, i));
+  peerInto(peerScratch, attrs, op.protocol, letters);
+  into.peer[row] = peerScratch.peer;
+  into.peerKind[row] = peerScratch.peerKind;
+  if (peerScratch.external) into.flags[row] |= CALL_EXTERNAL;
+  setTarget(into, row, attrs, letters);
+  return row;
 }
 
-function toolCall(traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): Call {
+function toolCall(into: CallTable, traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): void {
   const attrs = clientAttrs(cols, i);
   const tool = text(attrs, K.GEN_AI_TOOL_NAME) ?? UNKNOWN_PEER;
-  const call = baseCall(traceId, cols, i, service, attrs, who, operationInto(clientOp, cols.names[i]!, attrs), factsOfSpan(cols, i));
-  call.peer = TOOL_PEER_PREFIX + tool;
-  call.peerKind = 'tool';
-  call.protocol = 'genai';
-  call.target = tool;
+  const row = baseCall(into, traceId, cols, i, service, attrs, who, operationInto(clientOp, cols.names[i]!, attrs), factsOfSpan(cols, i));
+  into.peer[row] = TOOL_PEER_PREFIX + tool;
+  into.peerKind[row] = 'tool';
+  into.protocol[row] = 'genai';
+  into.target[row] = tool;
   const account = text(attrs, K.CLOUD_ACCOUNT_ID);
-  if (account) call.account = account;
-  return call;
+  if (account) into.account[row] = account;
 }
 
-function serverOnlyCall(traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): Call {
+function serverOnlyCall(into: CallTable, traceId: string, cols: SpanColumns, i: number, service: string, who: ResolvedIdentity): void {
   const attrs = serverAttrs(cols, i);
   const letters = attrs.letters;
-  const call = baseCall(traceId, cols, i, service, attrs, who, operationInto(serverOp, cols.names[i]!, attrs, letters), factsOfSpan(cols, i));
-  call.serverSpanId = call.spanId;
-  call.service = UNINSTRUMENTED_CALLER;
-  call.peer = service;
-  call.peerKind = 'service';
+  const row = baseCall(into, traceId, cols, i, service, attrs, who, operationInto(serverOp, cols.names[i]!, attrs, letters), factsOfSpan(cols, i));
+  into.serverSpanId[row] = into.spanId[row];
+  into.service[row] = UNINSTRUMENTED_CALLER;
+  into.peer[row] = service;
+  into.peerKind[row] = 'service';
   // The resource describes the callee here, not the caller: keep only what the client side says.
-  call.source = withClientSide(CALLEE_SIDE, attrs);
-  call.version = undefined;
-  setTarget(call, attrs, letters);
-  if (letters & CONDUCT_KEYS) addAuditRecord(call, attrs);
-  return call;
+  into.source[row] = withClientSide(CALLEE_SIDE, attrs);
+  into.version[row] = undefined;
+  setTarget(into, row, attrs, letters);
+  if (letters & CONDUCT_KEYS) addAuditRecord(into, row, attrs);
 }
 
 const CONDUCT_KEYS = letterOf(sc.CONDUCT_AUDIT_RECORD_ID);
 
 /** What a call read from an audit record carries beyond a span: its id, region and the caller's account. */
-function addAuditRecord(call: Call, attrs: AttrReader): void {
+function addAuditRecord(into: CallTable, row: number, attrs: AttrReader): void {
   const id = text(attrs, K.CONDUCT_AUDIT_RECORD_ID);
   if (!id) return;
-  call.auditId = id;
+  into.auditId[row] = id;
   const region = text(attrs, K.CONDUCT_AUDIT_REGION);
   const account = text(attrs, K.CONDUCT_AUDIT_CALLER_ACCOUNT);
   if (!region && !account) return;
   // Its own source: the one it has may be shared by other calls (see withClientSide).
-  const source = { ...call.source };
+  const source = { ...into.source[row]! };
   if (region) source.region = region;
   if (account) source.account = account;
-  call.source = source;
+  into.source[row] = source;
 }
 
-/** The fields every call takes from its span (span i of `cols`, its attributes `attrs`). */
-function baseCall(traceId: string, cols: SpanColumns, i: number, service: string, attrs: AttrReader, who: ResolvedIdentity, op: Operation, facts: ResourceFacts): Call {
+/**
+ * A row for a call with the fields every call takes from its span (span i of `cols`, its
+ * attributes `attrs`); its peer is UNKNOWN_PEER until the caller names one.
+ */
+function baseCall(into: CallTable, traceId: string, cols: SpanColumns, i: number, service: string, attrs: AttrReader, who: ResolvedIdentity, op: Operation, facts: ResourceFacts): number {
   const letters = attrs.letters;
   const startMs = finite(cols.starts[i]!);
-  const call: Call = {
-    traceId,
-    spanId: cols.spanId(i),
-    parentSpanId: cols.parentSpanId(i),
-    identity: who.id,
-    identityKind: who.kind,
-    service,
-    peer: UNKNOWN_PEER,
-    peerKind: 'virtual',
-    external: false,
-    operation: op.operation,
-    protocol: op.protocol,
-    startMs,
-    durationMs: Math.max(0, finite(cols.ends[i]!) - startMs),
-    status: statusOf(cols.statuses[i]!),
-    name: clean(cols.names[i]!, MAX_TEXT_LENGTH),
-    source: facts.source,
-    // Every optional field is present (undefined when absent) and none is ever deleted: all calls
-    // share one hidden class, so the reads of chainsOf and the batch encoder stay monomorphic. With
-    // fields added as found (and two deleted), the bench workload's calls came in six shapes, a
-    // quarter of them in dictionary mode. JSON and the batch codec leave undefined fields out.
-    serverSpanId: undefined,
-    version: facts.version,
-    pathOperation: op.source === 'path' || op.source === 'name' ? true : undefined,
-    target: undefined,
-    account: undefined,
-    httpStatus: httpStatusOf(attrs, letters),
-    errorCode: (letters & ERROR_KEYS ? text(attrs, K.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) : undefined) || undefined,
-    auditId: undefined,
-  };
-  return call;
+  const row = into.open(traceId, cols.spanId(i), cols.parentSpanId(i), who.id, who.kind, service, startMs, Math.max(0, finite(cols.ends[i]!) - startMs));
+  into.peer[row] = UNKNOWN_PEER;
+  into.operation[row] = op.operation;
+  into.protocol[row] = op.protocol;
+  into.status[row] = statusOf(cols.statuses[i]!);
+  into.name[row] = clean(cols.names[i]!, MAX_TEXT_LENGTH);
+  into.source[row] = facts.source;
+  into.version[row] = facts.version;
+  if (op.source === 'path' || op.source === 'name') into.flags[row] = CALL_PATH_OPERATION;
+  const httpStatus = httpStatusOf(attrs, letters);
+  if (httpStatus !== undefined) into.httpStatus[row] = httpStatus;
+  if (letters & ERROR_KEYS) into.errorCode[row] = text(attrs, K.ERROR_TYPE, MAX_ERROR_CODE_LENGTH) || undefined;
+  return row;
 }
 
 const ERROR_KEYS = letterOf(sc.ERROR_TYPE);
@@ -503,20 +514,20 @@ const ACCOUNT = letterOf(sc.CLOUD_ACCOUNT_ID);
  * Target and account of a call from the first side that names them, then the second (if any);
  * each side's `letters` skip the keys it has none of.
  */
-function setTarget(call: Call, first: AttrReader, firstLetters: number, second?: AttrReader, secondLetters = 0): void {
+function setTarget(into: CallTable, row: number, first: AttrReader, firstLetters: number, second?: AttrReader, secondLetters = 0): void {
   if ((firstLetters | secondLetters) & TARGET_ALL) {
     for (let i = 0; i < TARGET_KEYS.length; i++) {
       const key = TARGET_KEYS[i]!;
       const letter = TARGET_LETTERS[i]!;
       const value = (firstLetters & letter ? text(first, key) : undefined) ?? (second && secondLetters & letter ? text(second, key) : undefined);
       if (value) {
-        call.target = value;
+        into.target[row] = value;
         break;
       }
     }
   }
   const account = (firstLetters & ACCOUNT ? text(first, K.CLOUD_ACCOUNT_ID) : undefined) ?? (second && secondLetters & ACCOUNT ? text(second, K.CLOUD_ACCOUNT_ID) : undefined);
-  if (account) call.account = account;
+  if (account) into.account[row] = account;
 }
 
 /**
@@ -652,38 +663,77 @@ function finite(n: number): number {
   return Number.isFinite(n) ? n : 0;
 }
 
+/** The rows of chainsOf's calls (the object API). */
+const chainRows = new CallTable();
+
 /**
  * Groups calls by identity; each chain in a stable order: start time, then ancestry (a call whose
  * span descends from another call's span comes after it), then end time, then span id (see
  * `orderCalls`). `parentOf` gives the trace's parent links; without it, those the calls carry.
+ * The object form of {@link chainsInto}.
  */
 export function chainsOf(calls: readonly Call[], displayNames: Pick<ReadonlyMap<string, string>, 'get'> = NO_NAMES, parentOf?: ParentOf): Chain[] {
-  const groups = groupByIdentity(calls);
-  const order = parentOf ?? parentsFromCalls(calls);
-  const chains: Chain[] = new Array<Chain>(groups);
-  for (let g = 0; g < groups; g++) {
-    const list = orderCalls(listOf(calls, g), order);
-    const first = list[0]!;
-    let endMs = first.startMs;
-    for (let c = 0; c < list.length; c++) endMs = Math.max(endMs, list[c]!.startMs + list[c]!.durationMs);
-    // displayName present (undefined when absent) in every chain: one hidden class, no property added later.
-    chains[g] = { traceId: first.traceId, identity: first.identity, identityKind: first.identityKind, startMs: first.startMs, endMs, calls: list, displayName: displayNames.get(first.identity) || undefined };
-  }
-  if (groups > 1) sortByStart(chains);
+  const rows = chainRows;
+  rows.clear();
+  for (let c = 0; c < calls.length; c++) rows.push(calls[c]!);
+  chainsInto(rows, 0, displayNames, parentOf);
+  const chains = rows.chainObjects(calls);
+  rows.clear();
   return chains;
 }
 
-/** Stable, by start time: by insertion when short (V8's sort allocates its merge state per call; see insertionSort in order.ts). */
-function sortByStart(chains: Chain[]): void {
-  if (chains.length > INSERTION_SORT_MAX) {
-    chains.sort((a, b) => a.startMs - b.startMs);
+/**
+ * chainsOf for the call rows of table `t` from row `from` on (one trace's): its chains added as
+ * chain rows, in order of start.
+ */
+function chainsInto(t: CallTable, from: number, displayNames: Pick<ReadonlyMap<string, string>, 'get'>, parentOf?: ParentOf): void {
+  const count = t.n - from;
+  const groups = groupByIdentity(t, from, count);
+  const parents = parentOf ?? parentsOfRows(t, from, t.n);
+  // Each group's rows in order of the calls, at groupAt[g] of `order`, then ordered in place.
+  let at = t.reserveOrder(count);
+  const rows = t.order;
+  for (let g = 0; g < groups; g++) {
+    groupAt[g] = groupNext[g] = at;
+    at += groupSize[g]!;
+  }
+  for (let c = 0; c < count; c++) rows[groupNext[groupOf[c]!]!++] = from + c;
+  const starts = t.startMs;
+  const durations = t.durationMs;
+  for (let g = 0; g < groups; g++) {
+    const a = groupAt[g]!;
+    const b = a + groupSize[g]!;
+    orderRows(t, rows, a, b, parents);
+    let endMs = starts[rows[a]!]!;
+    for (let k = a; k < b; k++) endMs = Math.max(endMs, starts[rows[k]!]! + durations[rows[k]!]!);
+    groupEnd[g] = endMs;
+    byStart[g] = g;
+  }
+  if (groups > 1) sortByStart(t, groups);
+  for (let k = 0; k < groups; k++) {
+    const g = byStart[k]!;
+    const first = rows[groupAt[g]!]!;
+    const identity = t.identity[first]!;
+    t.openChain(t.traceId[first]!, identity, t.identityKind[first]!, displayNames.get(identity) || undefined, starts[first]!, groupEnd[g]!, groupAt[g]!, groupSize[g]!);
+  }
+}
+
+/**
+ * Orders the groups in `byStart` by the start of their first call, stably: by insertion when few
+ * (V8's sort allocates its merge state per call; see insertionSort in order.ts).
+ */
+function sortByStart(t: CallTable, groups: number): void {
+  const startOf = (g: number) => t.startMs[t.order[groupAt[g]!]!]!;
+  if (groups > INSERTION_SORT_MAX) {
+    const sorted = Array.from(byStart.subarray(0, groups)).sort((a, b) => startOf(a) - startOf(b));
+    byStart.set(sorted);
     return;
   }
-  for (let i = 1; i < chains.length; i++) {
-    const c = chains[i]!;
+  for (let i = 1; i < groups; i++) {
+    const g = byStart[i]!;
     let j = i - 1;
-    for (; j >= 0 && chains[j]!.startMs - c.startMs > 0; j--) chains[j + 1] = chains[j]!;
-    chains[j + 1] = c;
+    for (; j >= 0 && startOf(byStart[j]!) - startOf(g) > 0; j--) byStart[j + 1] = byStart[j]!;
+    byStart[j + 1] = g;
   }
 }
 
@@ -691,22 +741,30 @@ function sortByStart(chains: Chain[]): void {
 const SCAN_IDENTITIES = 16;
 /** Per call (of the calls being grouped): the index of its identity's group. */
 let groupOf = new Int32Array(64);
-/** Per group: its number of calls, and its identity. */
+/**
+ * Per group: its number of calls, its identity, where its rows start in the table's `order` (and
+ * the next to fill while they are listed), the end of its chain, and the groups in order of start.
+ */
 let groupSize = new Int32Array(16);
 const groupIds: string[] = [];
+let groupAt = new Int32Array(16);
+let groupNext = new Int32Array(16);
+let groupEnd = new Float64Array(16);
+let byStart = new Int32Array(16);
 
 /**
- * Numbers the identities of `calls` in the order they first appear (into groupOf / groupSize /
- * groupIds); returns how many. A trace's calls name a few identities: found by comparing with each
- * group's, not through a Map per trace, and each chain's list is then made at its size (with the
- * closures and Maps of deriveTable, and lists grown by push, 2-3% of the pipeline thread).
+ * Numbers the identities of call rows [from, from + count) in the order they first appear (into
+ * groupOf / groupSize / groupIds); returns how many. A trace's calls name a few identities: found
+ * by comparing with each group's, not through a Map per trace (with the closures and Maps of
+ * deriveTable, and lists grown by push, 2-3% of the pipeline thread).
  */
-function groupByIdentity(calls: readonly Call[]): number {
-  if (groupOf.length < calls.length) groupOf = new Int32Array(2 * calls.length);
+function groupByIdentity(t: CallTable, from: number, count: number): number {
+  if (groupOf.length < count) groupOf = new Int32Array(2 * count);
   let groups = 0;
   let index: Map<string, number> | undefined;
-  for (let c = 0; c < calls.length; c++) {
-    const id = calls[c]!.identity;
+  const identities = t.identity;
+  for (let c = 0; c < count; c++) {
+    const id = identities[from + c]!;
     let g = -1;
     if (index !== undefined) g = index.get(id) ?? -1;
     else {
@@ -719,11 +777,7 @@ function groupByIdentity(calls: readonly Call[]): number {
     }
     if (g < 0) {
       g = groups++;
-      if (groupSize.length < groups) {
-        const grown = new Int32Array(2 * groups);
-        grown.set(groupSize);
-        groupSize = grown;
-      }
+      if (groupSize.length < groups) growGroups(2 * groups);
       groupSize[g] = 0;
       groupIds[g] = id;
       if (index !== undefined) index.set(id, g);
@@ -738,11 +792,12 @@ function groupByIdentity(calls: readonly Call[]): number {
   return groups;
 }
 
-/** The calls of group g, in their order in `calls`, in an array of their number. */
-function listOf(calls: readonly Call[], g: number): Call[] {
-  const size = groupSize[g]!;
-  if (size === calls.length) return calls.slice();
-  const list = new Array<Call>(size);
-  for (let c = 0, k = 0; k < size; c++) if (groupOf[c] === g) list[k++] = calls[c]!;
-  return list;
+function growGroups(size: number): void {
+  const sizes = new Int32Array(size);
+  sizes.set(groupSize);
+  groupSize = sizes;
+  groupAt = new Int32Array(size);
+  groupNext = new Int32Array(size);
+  groupEnd = new Float64Array(size);
+  byStart = new Int32Array(size);
 }

@@ -1,6 +1,7 @@
-export { deriveTrace, deriveItems, chainsOf, peerOf, hostOfUrl, UNINSTRUMENTED_CALLER, UNKNOWN_PEER, TOOL_PEER_PREFIX, BOUNDARY_IDENTITY } from './derive.js';
+export { deriveTrace, deriveItems, deriveInto, chainsOf, peerOf, hostOfUrl, UNINSTRUMENTED_CALLER, UNKNOWN_PEER, TOOL_PEER_PREFIX, BOUNDARY_IDENTITY } from './derive.js';
 export type { DerivedTrace, DeriveOptions, RememberedClient, TraceItems } from './derive.js';
 export type { SpanItems } from './trace-table.js';
+export { CallTable } from './call-table.js';
 export { operationOf, protocolOf, templatePath, templateWords, isIdLike, parseQuery, pathOfUrl, MAX_OPERATION_LENGTH, ID_PLACEHOLDER } from './operation.js';
 export type { Operation, OperationSource } from './operation.js';
 export { isPrivateHost, networkOf, bareHost, INTERNAL_DNS_SUFFIXES } from './address.js';

@@ -1,4 +1,5 @@
 import type { Call } from '../model.js';
+import { CallTable } from './call-table.js';
 
 /** Parent span ids followed at most when looking for a call's ancestor call (bounds hostile depth). */
 export const MAX_ANCESTRY_DEPTH = 256;
@@ -11,13 +12,26 @@ export type ParentOf = (spanId: string) => string | undefined;
  * server span to its client span (so the callee's own calls descend from the call).
  */
 export function parentsFromCalls(calls: readonly Call[]): ParentOf {
+  const rows = new CallTable();
+  for (let i = 0; i < calls.length; i++) rows.push(calls[i]!);
+  return parentsOfRows(rows, 0, rows.n);
+}
+
+/** parentsFromCalls for call rows [from, to) of a table. */
+export function parentsOfRows(t: CallTable, from: number, to: number): ParentOf {
   const parents = new Map<string, string>();
-  for (const c of calls) {
-    if (c.parentSpanId && !parents.has(c.spanId)) parents.set(c.spanId, c.parentSpanId);
-    if (c.serverSpanId && c.serverSpanId !== c.spanId && !parents.has(c.serverSpanId)) parents.set(c.serverSpanId, c.spanId);
+  for (let c = from; c < to; c++) {
+    const spanId = t.spanId[c]!;
+    const parentSpanId = t.parentSpanId[c]!;
+    const serverSpanId = t.serverSpanId[c];
+    if (parentSpanId && !parents.has(spanId)) parents.set(spanId, parentSpanId);
+    if (serverSpanId && serverSpanId !== spanId && !parents.has(serverSpanId)) parents.set(serverSpanId, spanId);
   }
   return (id) => parents.get(id);
 }
+
+/** Orders the object API's calls through a table of their own (see orderRows). */
+const objectRows = new CallTable();
 
 /**
  * Sorts one identity's calls in place into a stable, deterministic order: by start time; among
@@ -30,16 +44,33 @@ export function parentsFromCalls(calls: readonly Call[]): ParentOf {
  */
 export function orderCalls(calls: Call[], parentOf?: ParentOf): Call[] {
   if (calls.length < 2) return calls;
-  const parents = parentOf ?? parentsFromCalls(calls);
-  if (calls.length <= INSERTION_SORT_MAX) insertionSort(calls);
-  else calls.sort(byStartThenEnd);
-  for (let i = 0; i < calls.length; ) {
+  const t = objectRows;
+  t.clear();
+  for (let i = 0; i < calls.length; i++) t.push(calls[i]!);
+  const rows = new Int32Array(calls.length);
+  for (let i = 0; i < rows.length; i++) rows[i] = i;
+  orderRows(t, rows, 0, rows.length, parentOf ?? parentsOfRows(t, 0, t.n));
+  const before = calls.slice();
+  for (let i = 0; i < rows.length; i++) calls[i] = before[rows[i]!]!;
+  t.clear();
+  return calls;
+}
+
+/** orderCalls for the call rows listed in rows[from, to) of table `t`, reordered in place. */
+export function orderRows(t: CallTable, rows: Int32Array, from: number, to: number, parentOf: ParentOf): void {
+  if (to - from < 2) return;
+  if (to - from <= INSERTION_SORT_MAX) insertionSort(t, rows, from, to);
+  else {
+    const sorted = Array.from(rows.subarray(from, to)).sort((a, b) => byStartThenEnd(t, a, b));
+    rows.set(sorted, from);
+  }
+  const starts = t.startMs;
+  for (let i = from; i < to; ) {
     let j = i + 1;
-    while (j < calls.length && calls[j]!.startMs === calls[i]!.startMs) j++;
-    if (j - i > 1) orderRun(calls, i, j, parents);
+    while (j < to && starts[rows[j]!] === starts[rows[i]!]) j++;
+    if (j - i > 1) orderRun(t, rows, i, j, parentOf);
     i = j;
   }
-  return calls;
 }
 
 /** Lists up to this long are sorted by insertion (see insertionSort). */
@@ -51,36 +82,38 @@ export const INSERTION_SORT_MAX = 16;
  * its merge state (~1.4 KB) on every call: sorting each chain's calls was a fifth of the bytes
  * the pipeline thread allocated with 4-span traces (2026-12-06, sampling heap profile).
  */
-function insertionSort(calls: Call[]): void {
-  for (let i = 1; i < calls.length; i++) {
-    const c = calls[i]!;
+function insertionSort(t: CallTable, rows: Int32Array, from: number, to: number): void {
+  for (let i = from + 1; i < to; i++) {
+    const c = rows[i]!;
     let j = i - 1;
-    for (; j >= 0 && byStartThenEnd(calls[j]!, c) > 0; j--) calls[j + 1] = calls[j]!;
-    calls[j + 1] = c;
+    for (; j >= from && byStartThenEnd(t, rows[j]!, c) > 0; j--) rows[j + 1] = rows[j]!;
+    rows[j + 1] = c;
   }
 }
 
-function byStartThenEnd(a: Call, b: Call): number {
-  return a.startMs - b.startMs || byEndThenId(a, b);
+function byStartThenEnd(t: CallTable, a: number, b: number): number {
+  return t.startMs[a]! - t.startMs[b]! || byEndThenId(t, a, b);
 }
 
-function byEndThenId(a: Call, b: Call): number {
-  return a.startMs + a.durationMs - (b.startMs + b.durationMs) || (a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0);
+function byEndThenId(t: CallTable, a: number, b: number): number {
+  const ids = t.spanId;
+  return t.startMs[a]! + t.durationMs[a]! - (t.startMs[b]! + t.durationMs[b]!) || (ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : 0);
 }
 
-/** Orders calls[from, to) (equal start times, already by end then id) so ancestors come first. */
-function orderRun(calls: Call[], from: number, to: number, parentOf: ParentOf): void {
-  const run = calls.slice(from, to);
+/** Orders rows[from, to) (equal start times, already by end then id) so ancestors come first. */
+function orderRun(t: CallTable, rows: Int32Array, from: number, to: number, parentOf: ParentOf): void {
+  const run = Array.from(rows.subarray(from, to));
   const byId = new Map<string, number>();
   run.forEach((c, i) => {
-    if (!byId.has(c.spanId)) byId.set(c.spanId, i);
-    if (c.serverSpanId && !byId.has(c.serverSpanId)) byId.set(c.serverSpanId, i);
+    const serverSpanId = t.serverSpanId[c];
+    if (!byId.has(t.spanId[c]!)) byId.set(t.spanId[c]!, i);
+    if (serverSpanId && !byId.has(serverSpanId)) byId.set(serverSpanId, i);
   });
   // Nearest ancestor call within the run, if any.
   const children: number[][] = run.map(() => []);
   const roots: number[] = [];
   run.forEach((c, i) => {
-    let id: string | undefined = parentOf(c.spanId) ?? c.parentSpanId;
+    let id: string | undefined = parentOf(t.spanId[c]!) ?? t.parentSpanId[c];
     let parent: number | undefined;
     for (let steps = 0; id && steps < MAX_ANCESTRY_DEPTH; steps++) {
       const hit = byId.get(id);
@@ -101,7 +134,7 @@ function orderRun(calls: Call[], from: number, to: number, parentOf: ParentOf): 
   let out = from;
   const place = (i: number) => {
     released.add(i);
-    calls[out++] = run[i]!;
+    rows[out++] = run[i]!;
     for (const child of children[i]!) heap.push(child);
   };
   while (out < to) {

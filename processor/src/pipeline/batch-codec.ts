@@ -1,4 +1,5 @@
 import type { Call, Chain, ChainBatch, SourceContext, TraceSummary } from '../model.js';
+import { CALL_EXTERNAL, CALL_PATH_OPERATION, CallTable } from '../calls/call-table.js';
 
 /**
  * How a batch of chains crosses from the pipeline thread to the consumer's: numbers in two typed
@@ -79,6 +80,12 @@ const LATE_CODES = ['joins', 'maybe', 'fragment'] as const;
 
 export interface BatchEncoder {
   encode(batch: ChainBatch): EncodedBatch;
+  /**
+   * Encodes a batch whose chains are the chain rows of `rows` (derivation writes them there: no
+   * call or chain object on the pipeline thread); the same bytes `encode` makes of those chains
+   * as objects, with `summaries`, `traces` and `spans` as the batch's.
+   */
+  encodeRows(rows: CallTable, summaries: readonly TraceSummary[], traces: number, spans: number): EncodedBatch;
 }
 
 export function createBatchEncoder(maxStrings = MAX_DICTIONARY_STRINGS): BatchEncoder {
@@ -112,18 +119,39 @@ class Encoder implements BatchEncoder {
 
   constructor(private readonly maxStrings: number) {}
 
+  /** The rows `encode` loads a batch's chains into. */
+  private readonly objectRows = new CallTable();
+
   encode(batch: ChainBatch): EncodedBatch {
+    const rows = this.objectRows;
+    rows.clear();
     const chains = batch.chains;
+    for (let i = 0; i < chains.length; i++) {
+      const chain = chains[i]!;
+      const calls = chain.calls;
+      const from = rows.reserveOrder(calls.length);
+      for (let j = 0; j < calls.length; j++) rows.order[from + j] = rows.push(calls[j]!);
+      rows.openChain(chain.traceId, chain.identity, chain.identityKind, chain.displayName, chain.startMs, chain.endMs, from, calls.length);
+    }
+    const encoded = this.encodeRows(rows, batch.traceSummaries ?? [], batch.traces, batch.spans);
+    rows.clear();
+    return encoded;
+  }
+
+  encodeRows(rows: CallTable, summaries: readonly TraceSummary[], traces: number, spans: number): EncodedBatch {
+    const chainCount = rows.chains;
+    const chainFrom = rows.chainFrom;
+    const chainCalls = rows.chainCalls;
+    const order = rows.order;
     let callCount = 0;
-    for (let i = 0; i < chains.length; i++) callCount += chains[i]!.calls.length;
-    const summaries = batch.traceSummaries ?? [];
+    for (let i = 0; i < chainCount; i++) callCount += chainCalls[i]!;
     let summaryRefs = 0;
     for (let i = 0; i < summaries.length; i++) summaryRefs += SUMMARY_REFS + summaries[i]!.services.length;
     const adds: string[] = (this.adds = []);
     const literals: string[] = (this.literals = []);
     let reset = false;
     // Started over before any reference of this batch is handed out, so they all share one dictionary.
-    const most = chains.length * CHAIN_REFS + callCount * (CALL_REFS + SOURCE_REFS) + summaryRefs;
+    const most = chainCount * CHAIN_REFS + callCount * (CALL_REFS + SOURCE_REFS) + summaryRefs;
     if (this.dict.size + most > this.maxStrings) {
       this.dict = new Map();
       reset = true;
@@ -134,64 +162,68 @@ class Encoder implements BatchEncoder {
     let slots = this.sourceSlots;
     if (slots.length < 2 * callCount) slots = this.sourceSlots = new Int32Array(1 << Math.ceil(Math.log2(2 * callCount)));
     else slots.fill(0);
-    const bodyLength = chains.length * CHAIN_REFS + callCount * CALL_REFS;
+    const bodyLength = chainCount * CHAIN_REFS + callCount * CALL_REFS;
     if (this.body.length < bodyLength) this.body = new Int32Array(2 * bodyLength);
     const body = this.body;
-    const nums = new Float64Array(HEAD_NUMS + chains.length * CHAIN_NUMS + callCount * CALL_NUMS + summaries.length * SUMMARY_NUMS);
-    nums[0] = batch.traces;
-    nums[1] = batch.spans;
+    const nums = new Float64Array(HEAD_NUMS + chainCount * CHAIN_NUMS + callCount * CALL_NUMS + summaries.length * SUMMARY_NUMS);
+    nums[0] = traces;
+    nums[1] = spans;
     let r = 0;
     let n = HEAD_NUMS;
     // Calls share source objects (derive makes one per resource and client): the last one's index
     // is reused without looking its strings up.
     let lastSource: SourceContext | undefined;
     let lastSourceIndex = 0;
-    for (let i = 0; i < chains.length; i++) {
-      const chain = chains[i]!;
-      const calls = chain.calls;
-      const traceRef = this.literal(chain.traceId);
+    const { traceId, spanId, serverSpanId, parentSpanId, identity, identityKind, service, peer, peerKind, operation, target, account, protocol, status, name } = rows;
+    const { source, errorCode, auditId, version, flags, startMs, durationMs, httpStatus } = rows;
+    for (let i = 0; i < chainCount; i++) {
+      const chainTrace = rows.chainTraceId[i]!;
+      const traceRef = this.literal(chainTrace);
+      const from = chainFrom[i]!;
+      const count = chainCalls[i]!;
       body[r++] = traceRef;
-      body[r++] = this.ref(chain.identity);
-      body[r++] = this.ref(chain.identityKind);
-      body[r++] = this.ref(chain.displayName);
-      body[r++] = calls.length;
-      nums[n++] = chain.startMs;
-      nums[n++] = chain.endMs;
-      for (let j = 0; j < calls.length; j++) {
-        const c = calls[j]!;
-        const src = c.source;
+      body[r++] = this.ref(rows.chainIdentity[i]);
+      body[r++] = this.ref(rows.chainIdentityKind[i]);
+      body[r++] = this.ref(rows.chainDisplayName[i]);
+      body[r++] = count;
+      nums[n++] = rows.chainStartMs[i]!;
+      nums[n++] = rows.chainEndMs[i]!;
+      for (let j = from; j < from + count; j++) {
+        const c = order[j]!;
+        const src = source[c]!;
         if (src !== lastSource) {
           lastSource = src;
           lastSourceIndex = this.sourceIndex(src);
         }
-        body[r++] = c.traceId === chain.traceId ? traceRef : this.literal(c.traceId);
-        body[r++] = this.literal(c.spanId);
-        body[r++] = this.literal(c.serverSpanId);
-        body[r++] = this.literal(c.parentSpanId);
-        body[r++] = this.refOf(F_IDENTITY, c.identity);
-        body[r++] = this.refOf(F_IDENTITY_KIND, c.identityKind);
-        body[r++] = this.refOf(F_SERVICE, c.service);
-        body[r++] = this.refOf(F_PEER, c.peer);
-        body[r++] = this.refOf(F_PEER_KIND, c.peerKind);
-        body[r++] = this.refOf(F_OPERATION, c.operation);
-        body[r++] = this.refOf(F_TARGET, c.target);
-        body[r++] = this.refOf(F_ACCOUNT, c.account);
-        body[r++] = this.refOf(F_PROTOCOL, c.protocol);
-        body[r++] = this.refOf(F_STATUS, c.status);
-        body[r++] = this.refOf(F_NAME, c.name);
+        body[r++] = traceId[c] === chainTrace ? traceRef : this.literal(traceId[c]);
+        body[r++] = this.literal(spanId[c]);
+        body[r++] = this.literal(serverSpanId[c]);
+        body[r++] = this.literal(parentSpanId[c]);
+        body[r++] = this.refOf(F_IDENTITY, identity[c]);
+        body[r++] = this.refOf(F_IDENTITY_KIND, identityKind[c]);
+        body[r++] = this.refOf(F_SERVICE, service[c]);
+        body[r++] = this.refOf(F_PEER, peer[c]);
+        body[r++] = this.refOf(F_PEER_KIND, peerKind[c]);
+        body[r++] = this.refOf(F_OPERATION, operation[c]);
+        body[r++] = this.refOf(F_TARGET, target[c]);
+        body[r++] = this.refOf(F_ACCOUNT, account[c]);
+        body[r++] = this.refOf(F_PROTOCOL, protocol[c]);
+        body[r++] = this.refOf(F_STATUS, status[c]);
+        body[r++] = this.refOf(F_NAME, name[c]);
         body[r++] = lastSourceIndex;
-        body[r++] = this.refOf(F_ERROR_CODE, c.errorCode);
-        body[r++] = this.literal(c.auditId);
-        body[r++] = this.refOf(F_VERSION, c.version);
-        body[r++] = (c.external ? FLAG_EXTERNAL : 0) | (c.pathOperation ? FLAG_PATH_OPERATION : 0);
-        nums[n++] = c.startMs;
-        nums[n++] = c.durationMs;
-        nums[n++] = c.httpStatus === undefined ? NaN : c.httpStatus;
+        body[r++] = this.refOf(F_ERROR_CODE, errorCode[c]);
+        body[r++] = this.literal(auditId[c]);
+        body[r++] = this.refOf(F_VERSION, version[c]);
+        const f = flags[c]!;
+        body[r++] = (f & CALL_EXTERNAL ? FLAG_EXTERNAL : 0) | (f & CALL_PATH_OPERATION ? FLAG_PATH_OPERATION : 0);
+        nums[n++] = startMs[c]!;
+        nums[n++] = durationMs[c]!;
+        nums[n++] = httpStatus[c]!;
       }
     }
     const sourceLength = this.sourceLength;
     const refs = new Int32Array(HEAD_REFS + sourceLength + bodyLength + summaryRefs);
-    refs[0] = chains.length;
+    refs[0] = chainCount;
     refs[1] = summaries.length;
     refs[2] = sourceLength / SOURCE_REFS;
     refs.set(this.sources.subarray(0, sourceLength), HEAD_REFS);

@@ -4,7 +4,8 @@ import type { AcceptOutcome, BatchRequests, Chain, ChainBatch, ChainConsumer, Id
 import { silentLogger } from '../model.js';
 import { K } from '../keys.js';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
-import { deriveItems, type DeriveOptions } from '../calls/index.js';
+import { CallTable, deriveInto, type DeriveOptions } from '../calls/index.js';
+import type { BatchEncoder, EncodedBatch } from './batch-codec.js';
 import { attributeKeepFor } from './keep.js';
 import {
   createRecentClients,
@@ -67,8 +68,15 @@ export interface PipelineOptions {
   /**
    * Called synchronously when a batch of completed traces is queued for the consumer, before it
    * is consumed (the journal uses it to know which accepted requests a batch settles). Must not throw.
+   * With `encoder`, the batch's chains and summaries are in `encoded` only.
    */
-  onBatch?: (batch: ChainBatch) => void;
+  onBatch?: (batch: ChainBatch, encoded?: EncodedBatch) => void;
+  /**
+   * Encodes each batch as it is made (the pipeline thread, which hands batches over encoded):
+   * traces are derived straight into rows the encoder reads, and the batches handed to `onBatch`
+   * and the consumer have no chains or summaries of their own (`onBatch` gets them encoded).
+   */
+  encoder?: BatchEncoder;
 }
 
 export interface PipelineStats {
@@ -136,7 +144,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     maxQueuedSpans = DEFAULT_MAX_QUEUED_SPANS,
     retryAfterMs = DEFAULT_RETRY_AFTER_MS,
     idleTimer = true,
+    encoder,
   } = options;
+  /** The calls and chains of the batch being made. */
+  const rows = new CallTable();
   const resolver = createIdentityResolver(rules);
   const stitcher = createStitcher(stitching, clock);
   // The boundary spans of completed traces, for their later parts: unmatched client spans (by
@@ -227,32 +238,38 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     lastDuplicateSpans = duplicateSpans;
     for (let i = 0; i < traces.length; i += MAX_TRACES_PER_BATCH) {
       const slice = traces.slice(i, i + MAX_TRACES_PER_BATCH);
-      const chains: Chain[] = [];
-      const traceSummaries: TraceSummary[] = [];
+      const traceSummaries: TraceSummary[] = new Array<TraceSummary>(slice.length);
       let spans = 0;
-      for (const trace of slice) {
+      let calls = 0;
+      // Derived into rows, made objects only for a consumer that wants them (see `encoder`).
+      rows.clear();
+      for (let t = 0; t < slice.length; t++) {
+        const trace = slice[t]!;
         spans += trace.spanCount;
-        traceSummaries.push(summarise(trace));
+        traceSummaries[t] = summarise(trace);
         try {
-          const derived = deriveItems(trace, resolver, trace.late === 'joins' || trace.late === 'maybe' ? lateDerive : onTimeDerive);
-          for (const chain of derived.chains) chains.push(chain);
-          totals.calls += derived.calls.length;
-          metrics.calls.inc(derived.calls.length);
+          calls += deriveInto(trace, resolver, trace.late === 'joins' || trace.late === 'maybe' ? lateDerive : onTimeDerive, rows);
         } catch (err) {
           totals.deriveErrors++;
           metrics.deriveErrors.inc();
           reportError('could not derive calls from a trace; trace dropped', err);
         }
       }
-      totals.chains += chains.length;
+      // One increment per batch: prom-client's inc allocates (1.4% of the pipeline thread's bytes
+      // when each trace counted its calls).
+      totals.calls += calls;
+      metrics.calls.inc(calls);
+      totals.chains += rows.chains;
       totals.batches++;
-      metrics.chains.inc(chains.length);
+      metrics.chains.inc(rows.chains);
       metrics.batches.inc();
-      const batch: ChainBatch = { chains, traceSummaries, traces: slice.length, spans };
+      const encoded = encoder?.encodeRows(rows, traceSummaries, slice.length, spans);
+      const batch: ChainBatch = encoded ? { chains: [], traceSummaries: [], traces: slice.length, spans } : { chains: rows.chainObjects(rows.callObjects()), traceSummaries, traces: slice.length, spans };
+      rows.clear();
       if (tagging) batch.requests = requestsOf(slice, tags, exact);
       if (options.onBatch) {
         try {
-          options.onBatch(batch);
+          options.onBatch(batch, encoded);
         } catch (err) {
           reportError('onBatch hook failed', err);
         }

@@ -8,7 +8,7 @@ import { Gauge, Registry } from 'prom-client';
 import { columnsFromData, decodeTracesRequestColumns, decodeTracesRequestJson, type SpanColumns, type TracesRequestData } from '@conduct/proto';
 import type { ChainBatch, Logger } from '../model.js';
 import { createPipeline, type RequestTag } from './pipeline.js';
-import { createBatchEncoder } from './batch-codec.js';
+import { createBatchEncoder, type EncodedBatch } from './batch-codec.js';
 import { createLiveHeapReader } from './live-heap.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
 
@@ -33,18 +33,17 @@ const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn
 // complete. A count, not a flag: the answers are posted from promise callbacks, and nothing here
 // relies on when those run relative to the next message.
 let accepting = 0;
-const held: ChainBatch[] = [];
+const held: Array<{ batch: ChainBatch; data: EncodedBatch }> = [];
 
+// The pipeline encodes each batch as it makes it (derived straight into the encoder's rows): a
+// held batch waits encoded, and batches are posted in the order they were encoded.
 const encoder = createBatchEncoder();
-const sendBatch = (batch: ChainBatch) => {
-  const data = encoder.encode(batch);
+const sendBatch = (batch: ChainBatch, data: EncodedBatch) => {
   const transfer = [data.nums.buffer as ArrayBuffer, data.refs.buffer as ArrayBuffer];
   const requests = batch.requests;
   if (requests) transfer.push(requests.pairs.buffer as ArrayBuffer);
   port.postMessage({ t: 'batch', batch: batchIds.get(batch)!, data, ...(requests ? { requests } : {}) } satisfies WorkerMessage, transfer);
   // The host has its own copy now; this side only counts the batch until it is consumed.
-  batch.chains = [];
-  batch.traceSummaries = [];
   batch.requests = undefined;
 };
 
@@ -68,11 +67,12 @@ const pipeline = createPipeline({
   ...settings,
   registry,
   logger,
-  onBatch(batch) {
+  encoder,
+  onBatch(batch, data) {
     const id = nextBatch++;
     batchIds.set(batch, id);
-    if (accepting > 0) held.push(batch);
-    else sendBatch(batch);
+    if (accepting > 0) held.push({ batch, data: data! });
+    else sendBatch(batch, data!);
   },
   consumer: {
     consume(batch) {
@@ -139,7 +139,10 @@ function accept(id: number, data: SpanColumns, tagged: boolean, body?: Uint8Arra
       (err: unknown) => post({ t: 'done', id, error: err instanceof Error ? err.message : String(err) }),
     )
     .finally(() => {
-      if (--accepting === 0) for (const batch of held.splice(0)) sendBatch(batch);
+      if (--accepting === 0) {
+        for (let i = 0; i < held.length; i++) sendBatch(held[i]!.batch, held[i]!.data);
+        held.length = 0;
+      }
     });
 }
 
