@@ -1,4 +1,4 @@
-import type { Call, Chain, IdentityKind, PeerKind, SourceContext } from '../model.js';
+import type { Call, Chain, IdentityKind, PeerKind, SourceContext, TraceSummary } from '../model.js';
 
 /** A call's flags in {@link CallTable.flags}. */
 export const CALL_EXTERNAL = 1;
@@ -14,7 +14,8 @@ const MAX_KEPT_CALLS = 16_384;
 
 /**
  * Calls and chains as columns: one column per field of Call and Chain, a row per call and per
- * chain, and the calls of each chain as a run of row numbers in `order`. Derivation writes the
+ * chain, and the calls of each chain as a run of row numbers in `order`; and a batch's trace
+ * summaries, a row per trace. Derivation writes the
  * calls of a batch's traces here and the batch encoder reads them from here (the pipeline thread
  * hands its batches over encoded): no call object, chain object or list of calls per chain is
  * made for them. Written by hand for that hot path (issue 19): call and chain objects and their
@@ -67,6 +68,16 @@ export class CallTable {
   /** Call rows in chain order; `ordered` of them in use. */
   order = new Int32Array(INITIAL_CALLS);
   ordered = 0;
+
+  /** Rows of trace summaries in use (TraceSummary's fields; its services are `services[serviceFrom[s], serviceFrom[s + 1])`). */
+  summaries = 0;
+  summaryTraceId: string[] = [];
+  summaryLate: TraceSummary['late'][] = [];
+  summaryStartMs = new Float64Array(INITIAL_CALLS);
+  summaryEndMs = new Float64Array(INITIAL_CALLS);
+  summarySpans = new Float64Array(INITIAL_CALLS);
+  serviceFrom = new Int32Array(INITIAL_CALLS + 1);
+  services: string[] = [];
 
   /**
    * A new call row, every field set (a row holds nothing of an earlier call): the fields a call
@@ -213,6 +224,51 @@ export class CallTable {
     return chains;
   }
 
+  /**
+   * A summary row; its services are the `count` strings of `names` from the first (the caller's
+   * scratch: they are copied).
+   */
+  addSummary(traceId: string, late: TraceSummary['late'], startMs: number, endMs: number, spans: number, names: readonly string[], count: number): void {
+    const s = this.summaries++;
+    if (s + 1 === this.serviceFrom.length) {
+      this.summaryStartMs = grown(this.summaryStartMs, new Float64Array(2 * s));
+      this.summaryEndMs = grown(this.summaryEndMs, new Float64Array(2 * s));
+      this.summarySpans = grown(this.summarySpans, new Float64Array(2 * s));
+      this.serviceFrom = grown(this.serviceFrom, new Int32Array(2 * s + 1));
+    }
+    this.summaryTraceId[s] = traceId;
+    this.summaryLate[s] = late;
+    this.summaryStartMs[s] = startMs;
+    this.summaryEndMs[s] = endMs;
+    this.summarySpans[s] = spans;
+    const from = this.serviceFrom[s]!;
+    for (let k = 0; k < count; k++) this.services[from + k] = names[k]!;
+    this.serviceFrom[s + 1] = from + count;
+  }
+
+  /** A summary row for `summary` (the object API). */
+  pushSummary(summary: TraceSummary): void {
+    this.addSummary(summary.traceId, summary.late, summary.startMs, summary.endMs, summary.spans, summary.services, summary.services.length);
+  }
+
+  /** Every summary row as an object (`late` only when set, as the pipeline has always made them). */
+  summaryObjects(): TraceSummary[] {
+    const summaries = new Array<TraceSummary>(this.summaries);
+    for (let s = 0; s < this.summaries; s++) {
+      const summary: TraceSummary = {
+        traceId: this.summaryTraceId[s]!,
+        startMs: this.summaryStartMs[s]!,
+        endMs: this.summaryEndMs[s]!,
+        spans: this.summarySpans[s]!,
+        services: this.services.slice(this.serviceFrom[s], this.serviceFrom[s + 1]),
+      };
+      const late = this.summaryLate[s];
+      if (late) summary.late = late;
+      summaries[s] = summary;
+    }
+    return summaries;
+  }
+
   /** Notes where the table is now, for `rollBack` (a trace whose derivation failed leaves nothing). */
   mark(): void {
     this.marked[0] = this.n;
@@ -229,10 +285,32 @@ export class CallTable {
 
   private readonly marked = new Int32Array(3);
 
-  /** Empties the table; one grown past MAX_KEPT_CALLS is let go (it starts small again). */
+  /**
+   * Empties the table, and lets go of the strings its rows held: the table lives long (in V8's
+   * old generation), and strings it still pointed to after their batch was encoded would live
+   * until the next batch overwrote them, copied by scavenges and promoted, where the call objects
+   * they replace were garbage as soon as their batch was encoded. One grown past MAX_KEPT_CALLS
+   * is let go whole (it starts small again).
+   */
   clear(): void {
-    if (this.flags.length > MAX_KEPT_CALLS || this.chainFrom.length > MAX_KEPT_CALLS || this.order.length > MAX_KEPT_CALLS) Object.assign(this, new CallTable());
-    this.n = this.chains = this.ordered = 0;
+    const n = this.n;
+    if (n > 0) {
+      const columns = [this.traceId, this.spanId, this.serverSpanId, this.parentSpanId, this.identity, this.service, this.version, this.peer, this.operation, this.target, this.account, this.name, this.errorCode, this.auditId];
+      for (let k = 0; k < columns.length; k++) (columns[k] as unknown[]).fill(undefined, 0, n);
+      this.source.fill(NO_SOURCE, 0, n);
+    }
+    if (this.chains > 0) {
+      this.chainTraceId.fill('', 0, this.chains);
+      this.chainDisplayName.fill(undefined, 0, this.chains);
+    }
+    if (this.summaries > 0) {
+      this.summaryTraceId.fill('', 0, this.summaries);
+      this.services.fill('', 0, this.serviceFrom[this.summaries]);
+    }
+    if (this.flags.length > MAX_KEPT_CALLS || this.chainFrom.length > MAX_KEPT_CALLS || this.order.length > MAX_KEPT_CALLS || this.services.length > MAX_KEPT_CALLS) {
+      Object.assign(this, new CallTable());
+    }
+    this.n = this.chains = this.ordered = this.summaries = 0;
   }
 
   private growCalls(size: number): void {

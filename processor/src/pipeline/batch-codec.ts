@@ -81,11 +81,11 @@ const LATE_CODES = ['joins', 'maybe', 'fragment'] as const;
 export interface BatchEncoder {
   encode(batch: ChainBatch): EncodedBatch;
   /**
-   * Encodes a batch whose chains are the chain rows of `rows` (derivation writes them there: no
-   * call or chain object on the pipeline thread); the same bytes `encode` makes of those chains
-   * as objects, with `summaries`, `traces` and `spans` as the batch's.
+   * Encodes a batch whose chains and trace summaries are the rows of `rows` (derivation and the
+   * pipeline write them there: no call, chain or summary object on the pipeline thread); the same
+   * bytes `encode` makes of them as objects, with `traces` and `spans` as the batch's.
    */
-  encodeRows(rows: CallTable, summaries: readonly TraceSummary[], traces: number, spans: number): EncodedBatch;
+  encodeRows(rows: CallTable, traces: number, spans: number): EncodedBatch;
 }
 
 export function createBatchEncoder(maxStrings = MAX_DICTIONARY_STRINGS): BatchEncoder {
@@ -115,7 +115,13 @@ class Encoder implements BatchEncoder {
   private readonly lastText: (string | undefined)[] = new Array<string | undefined>(FIELDS).fill(undefined);
   private readonly lastRef = new Int32Array(FIELDS);
   private adds: string[] = [];
-  private literals: string[] = [];
+  /**
+   * The batch's literals (ids), copied out at their number when it is encoded: a list grown by
+   * push from empty for each batch (thousands of ids) was 6% of the bytes the pipeline thread
+   * allocated (`gc-serve.mjs --alloc`, 2026-12-07).
+   */
+  private literals: (string | undefined)[] = [];
+  private literalCount = 0;
 
   constructor(private readonly maxStrings: number) {}
 
@@ -133,22 +139,25 @@ class Encoder implements BatchEncoder {
       for (let j = 0; j < calls.length; j++) rows.order[from + j] = rows.push(calls[j]!);
       rows.openChain(chain.traceId, chain.identity, chain.identityKind, chain.displayName, chain.startMs, chain.endMs, from, calls.length);
     }
-    const encoded = this.encodeRows(rows, batch.traceSummaries ?? [], batch.traces, batch.spans);
+    const summaries = batch.traceSummaries ?? [];
+    for (let i = 0; i < summaries.length; i++) rows.pushSummary(summaries[i]!);
+    const encoded = this.encodeRows(rows, batch.traces, batch.spans);
     rows.clear();
     return encoded;
   }
 
-  encodeRows(rows: CallTable, summaries: readonly TraceSummary[], traces: number, spans: number): EncodedBatch {
+  encodeRows(rows: CallTable, traces: number, spans: number): EncodedBatch {
     const chainCount = rows.chains;
     const chainFrom = rows.chainFrom;
     const chainCalls = rows.chainCalls;
     const order = rows.order;
     let callCount = 0;
     for (let i = 0; i < chainCount; i++) callCount += chainCalls[i]!;
-    let summaryRefs = 0;
-    for (let i = 0; i < summaries.length; i++) summaryRefs += SUMMARY_REFS + summaries[i]!.services.length;
+    const summaryCount = rows.summaries;
+    const serviceFrom = rows.serviceFrom;
+    const summaryRefs = summaryCount * SUMMARY_REFS + serviceFrom[summaryCount]!;
     const adds: string[] = (this.adds = []);
-    const literals: string[] = (this.literals = []);
+    this.literalCount = 0;
     let reset = false;
     // Started over before any reference of this batch is handed out, so they all share one dictionary.
     const most = chainCount * CHAIN_REFS + callCount * (CALL_REFS + SOURCE_REFS) + summaryRefs;
@@ -165,7 +174,7 @@ class Encoder implements BatchEncoder {
     const bodyLength = chainCount * CHAIN_REFS + callCount * CALL_REFS;
     if (this.body.length < bodyLength) this.body = new Int32Array(2 * bodyLength);
     const body = this.body;
-    const nums = new Float64Array(HEAD_NUMS + chainCount * CHAIN_NUMS + callCount * CALL_NUMS + summaries.length * SUMMARY_NUMS);
+    const nums = new Float64Array(HEAD_NUMS + chainCount * CHAIN_NUMS + callCount * CALL_NUMS + summaryCount * SUMMARY_NUMS);
     nums[0] = traces;
     nums[1] = spans;
     let r = 0;
@@ -224,24 +233,27 @@ class Encoder implements BatchEncoder {
     const sourceLength = this.sourceLength;
     const refs = new Int32Array(HEAD_REFS + sourceLength + bodyLength + summaryRefs);
     refs[0] = chainCount;
-    refs[1] = summaries.length;
+    refs[1] = summaryCount;
     refs[2] = sourceLength / SOURCE_REFS;
     refs.set(this.sources.subarray(0, sourceLength), HEAD_REFS);
     r = HEAD_REFS + sourceLength;
     refs.set(body.subarray(0, bodyLength), r);
     r += bodyLength;
-    for (let i = 0; i < summaries.length; i++) {
-      const s = summaries[i]!;
-      const services = s.services;
-      refs[r++] = this.literal(s.traceId);
-      refs[r++] = s.late === undefined ? ABSENT : LATE_CODES.indexOf(s.late);
-      refs[r++] = services.length;
-      for (let j = 0; j < services.length; j++) refs[r++] = this.ref(services[j]);
-      nums[n++] = s.startMs;
-      nums[n++] = s.endMs;
-      nums[n++] = s.spans;
+    const services = rows.services;
+    for (let i = 0; i < summaryCount; i++) {
+      const late = rows.summaryLate[i];
+      refs[r++] = this.literal(rows.summaryTraceId[i]);
+      refs[r++] = late === undefined ? ABSENT : LATE_CODES.indexOf(late);
+      refs[r++] = serviceFrom[i + 1]! - serviceFrom[i]!;
+      for (let j = serviceFrom[i]!; j < serviceFrom[i + 1]!; j++) refs[r++] = this.ref(services[j]);
+      nums[n++] = rows.summaryStartMs[i]!;
+      nums[n++] = rows.summaryEndMs[i]!;
+      nums[n++] = rows.summarySpans[i]!;
     }
-    this.adds = this.literals = NO_STRINGS;
+    this.adds = NO_STRINGS;
+    const literals = this.literals.slice(0, this.literalCount) as string[];
+    // The scratch keeps no ids between batches.
+    this.literals.fill(undefined, 0, this.literalCount);
     return { nums, refs, adds, literals, reset };
   }
 
@@ -270,7 +282,9 @@ class Encoder implements BatchEncoder {
 
   /** Not looked up: ids are unique, apart from a chain's trace id, which its calls reuse. */
   private literal(s: string | undefined): number {
-    return s === undefined ? ABSENT : -(this.literals.push(s) + 1);
+    if (s === undefined) return ABSENT;
+    this.literals[this.literalCount] = s;
+    return -(++this.literalCount + 1);
   }
 
   /** The index of `src` among the batch's distinct sources (added when new). */

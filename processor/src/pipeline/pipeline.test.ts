@@ -1,7 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Registry } from 'prom-client';
-import type { Logger } from '../model.js';
+import { StatusCode, type TracesRequestData } from '@conduct/proto';
+import type { ChainBatch, Logger } from '../model.js';
 import { createPipeline, createCollectingConsumer, createGatedConsumer, createFailingConsumer, type PipelineOptions } from './index.js';
+import { createBatchEncoder, type EncodedBatch } from './batch-codec.js';
 import { request, resource, span, SpanKind } from '../calls/testdata/trace-builder.js';
 
 const frontend = resource('frontend');
@@ -165,5 +167,83 @@ describe('pipeline', () => {
     await pipeline.stop();
     expect(consumer.batches).toHaveLength(1);
     expect(await pipeline.accept(trace(2))).toMatchObject({ ok: false, reason: 'stopped' });
+  });
+});
+
+/**
+ * Traces of many shapes for the hand-off test: stitched calls across three services, a database
+ * and an external API, a tool call, server spans alone (with and without a principal), errors and
+ * HTTP statuses, agents with display names, a client span whose server span comes in a later part
+ * of its trace; each trace split over two requests.
+ */
+function variedRequests(traces: number): { first: TracesRequestData; second: TracesRequestData }[] {
+  const gateway = resource('gateway', { 'service.version': '1.2.0', 'cloud.region': 'eu-west-1', 'host.name': 'gw-1' });
+  const orders = resource('orders', { 'service.namespace': 'shop', 'k8s.cluster.name': 'prod' });
+  const agent = resource('triage');
+  const out: { first: TracesRequestData; second: TracesRequestData }[] = [];
+  for (let n = 0; n < traces; n++) {
+    const t = traceId(1_000 + n);
+    const at = 1_000 + 7 * n;
+    const id = (name: string) => `${name}${n}`;
+    const first = [
+      span(agent, { id: id('a'), traceId: t, kind: SpanKind.CLIENT, start: at, end: at + 9, attrs: { 'gen_ai.agent.id': `agent-${n % 3}`, 'gen_ai.agent.name': `Agent ${n % 3}`, 'http.request.method': 'POST', 'server.address': 'gateway.internal' } }),
+      span(gateway, { id: id('g'), traceId: t, parent: id('a'), kind: SpanKind.SERVER, start: at + 1, end: at + 8, status: n % 5 === 0 ? StatusCode.ERROR : StatusCode.UNSET, attrs: { 'http.request.method': 'POST', 'http.route': '/orders/{id}', 'http.response.status_code': n % 5 === 0 ? 503 : 200, 'client.address': `10.0.${n % 4}.7`, 'user_agent.original': 'curl/8' } }),
+      span(gateway, { id: id('x'), traceId: t, parent: id('g'), kind: SpanKind.CLIENT, start: at + 2, end: at + 3, attrs: { 'http.request.method': 'GET', 'url.full': `https://api.example.com/v1/items/${n}`, 'error.type': n % 2 ? 'timeout' : '' } }),
+      span(gateway, { id: id('tool'), traceId: t, parent: id('g'), kind: SpanKind.INTERNAL, start: at + 2, end: at + 4, attrs: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': `search${n % 2}` } }),
+    ];
+    const second = [
+      span(gateway, { id: id('c'), traceId: t, parent: id('g'), kind: SpanKind.CLIENT, start: at + 3, end: at + 7, attrs: { 'rpc.system': 'grpc', 'rpc.service': 'Orders', 'rpc.method': 'Get' } }),
+      span(orders, { id: id('o'), traceId: t, parent: id('c'), kind: SpanKind.SERVER, start: at + 3, end: at + 6, attrs: { 'rpc.system': 'grpc', 'rpc.service': 'Orders', 'rpc.method': 'Get', 'enduser.id': n % 4 ? `spiffe://prod/ns/shop/sa/u${n % 4}` : '' } }),
+      span(orders, { id: id('d'), traceId: t, parent: id('o'), kind: SpanKind.CLIENT, start: at + 4, end: at + 5, attrs: { 'db.system.name': 'postgresql', 'db.namespace': 'orders', 'db.operation.name': 'SELECT', 'db.collection.name': 'items' } }),
+      span(orders, { id: id('s'), traceId: t, parent: id('elsewhere'), kind: SpanKind.SERVER, start: at + 5, end: at + 6, attrs: { 'enduser.id': n % 2 ? 'spiffe://prod/ns/ci/sa/deployer' : '' } }),
+    ];
+    out.push({ first: request(first), second: request(second) });
+  }
+  return out;
+}
+
+describe('pipeline hand-off', () => {
+  // The pipeline thread derives straight into the encoder's rows (PipelineOptions.encoder); the
+  // bytes it hands over must be those of encoding the chain and summary objects a consumer on
+  // the same thread is given, batch for batch, dictionary resets included.
+  it('hands over with an encoder the bytes its chains and summaries encode to as objects', async () => {
+    const run = async (direct: boolean) => {
+      const encoder = createBatchEncoder(300);
+      const encoded: EncodedBatch[] = [];
+      const objects: ChainBatch[] = [];
+      const { clock, pipeline } = setup({
+        stitching: { idleMs: 5, latenessMs: 60_000, maxPendingSpans: 10_000, lateTraceWindowMs: 60_000 },
+        ...(direct ? { encoder } : {}),
+        onBatch: (batch, data) => {
+          expect(data !== undefined).toBe(direct);
+          if (!direct) objects.push(batch);
+          encoded.push(data ?? encoder.encode(batch));
+        },
+      });
+      const parts = variedRequests(60);
+      // A trace's second part arrives after the first has completed (idle) for every third trace.
+      for (let n = 0; n < parts.length; n += 3) {
+        for (const part of parts.slice(n, n + 3)) await pipeline.accept(part.first);
+        clock.t += n % 2 ? 10 : 1;
+        pipeline.tick();
+        for (const part of parts.slice(n, n + 3)) await pipeline.accept(part.second);
+        clock.t += 3;
+        pipeline.tick();
+      }
+      await pipeline.flush();
+      return { encoded, objects };
+    };
+    const viaRows = await run(true);
+    const viaObjects = await run(false);
+    expect(viaObjects.encoded.length).toBeGreaterThan(10);
+    expect(viaObjects.encoded.some((b) => b.reset)).toBe(true);
+    const calls = viaObjects.objects.flatMap((b) => b.chains.flatMap((c) => c.calls));
+    // The shapes above, all present: late stitched calls, external and database peers, tools, sources with a client side.
+    expect(new Set(calls.map((c) => c.peerKind))).toEqual(new Set(['service', 'http', 'database', 'tool']));
+    expect(calls.some((c) => c.external) && calls.some((c) => c.httpStatus === 503) && calls.some((c) => c.errorCode === 'timeout')).toBe(true);
+    expect(viaObjects.objects.some((b) => b.traceSummaries?.some((s) => s.late === 'joins'))).toBe(true);
+    expect(viaObjects.objects.some((b) => b.chains.some((c) => c.displayName))).toBe(true);
+    const plain = (b: EncodedBatch) => ({ ...b, nums: Array.from(b.nums, String), refs: Array.from(b.refs) });
+    expect(viaRows.encoded.map(plain)).toEqual(viaObjects.encoded.map(plain));
   });
 });

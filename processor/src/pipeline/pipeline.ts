@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { columnsFromData, type AttrReader, type SpanColumns, type TracesRequestData } from '@conduct/proto';
-import type { AcceptOutcome, BatchRequests, Chain, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest, TraceSummary } from '../model.js';
+import type { AcceptOutcome, BatchRequests, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest } from '../model.js';
 import { silentLogger } from '../model.js';
 import { K } from '../keys.js';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
@@ -237,8 +237,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     const exact = duplicateSpans === lastDuplicateSpans;
     lastDuplicateSpans = duplicateSpans;
     for (let i = 0; i < traces.length; i += MAX_TRACES_PER_BATCH) {
-      const slice = traces.slice(i, i + MAX_TRACES_PER_BATCH);
-      const traceSummaries: TraceSummary[] = new Array<TraceSummary>(slice.length);
+      const slice = traces.length <= MAX_TRACES_PER_BATCH ? traces : traces.slice(i, i + MAX_TRACES_PER_BATCH);
       let spans = 0;
       let calls = 0;
       // Derived into rows, made objects only for a consumer that wants them (see `encoder`).
@@ -246,7 +245,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       for (let t = 0; t < slice.length; t++) {
         const trace = slice[t]!;
         spans += trace.spanCount;
-        traceSummaries[t] = summarise(trace);
+        summarise(trace, rows);
         try {
           calls += deriveInto(trace, resolver, trace.late === 'joins' || trace.late === 'maybe' ? lateDerive : onTimeDerive, rows);
         } catch (err) {
@@ -263,8 +262,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       totals.batches++;
       metrics.chains.inc(rows.chains);
       metrics.batches.inc();
-      const encoded = encoder?.encodeRows(rows, traceSummaries, slice.length, spans);
-      const batch: ChainBatch = encoded ? { chains: [], traceSummaries: [], traces: slice.length, spans } : { chains: rows.chainObjects(rows.callObjects()), traceSummaries, traces: slice.length, spans };
+      const encoded = encoder?.encodeRows(rows, slice.length, spans);
+      const batch: ChainBatch = encoded
+        ? { chains: [], traceSummaries: [], traces: slice.length, spans }
+        : { chains: rows.chainObjects(rows.callObjects()), traceSummaries: rows.summaryObjects(), traces: slice.length, spans };
       rows.clear();
       if (tagging) batch.requests = requestsOf(slice, tags, exact);
       if (options.onBatch) {
@@ -376,7 +377,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
  * This replaced a map by trace id on the journal's side (bench/README.md, issue 19 journal part).
  */
 function requestsOf(traces: readonly CompletedTrace[], tags: WeakMap<SpanColumns, RequestTag>, exact: boolean): BatchRequests {
-  const pairs: number[] = [];
+  // Pairs gathered in a reused scratch array and copied out at their number (a list grown by push
+  // and then copied was 2.4% of the pipeline thread's allocated bytes).
+  let pairs = pairScratch;
+  let count = 0;
   for (let t = 0; t < traces.length; t++) {
     const items = traces[t]!.items;
     let last: SpanColumns | undefined;
@@ -385,11 +389,21 @@ function requestsOf(traces: readonly CompletedTrace[], tags: WeakMap<SpanColumns
       if (cols === last) continue;
       last = cols;
       const request = tags.get(cols);
-      if (request !== undefined) pairs.push(request.tag, request.traceAt[cols.traceOf[items[k + 1] as number]!]!);
+      if (request === undefined) continue;
+      if (count + 2 > pairs.length) {
+        const grown = new Int32Array(2 * pairs.length);
+        grown.set(pairs);
+        pairs = pairScratch = grown;
+      }
+      pairs[count++] = request.tag;
+      pairs[count++] = request.traceAt[cols.traceOf[items[k + 1] as number]!]!;
     }
   }
-  return { pairs: Int32Array.from(pairs), exact };
+  return { pairs: pairs.slice(0, count), exact };
 }
+
+/** requestsOf's scratch (reused: batches are made one at a time). */
+let pairScratch = new Int32Array(1_024);
 
 /**
  * Takes the batches that go to the consumer next, in order: the first one alone for a consumer
@@ -423,12 +437,12 @@ export const MAX_SUMMARY_SERVICES = 16;
 const serviceScratch: string[] = [];
 
 /**
- * Every completed trace is summarised in its batch (so a consumer knows which traces it got). Its
- * services are gathered in a scratch array and copied out at their number: a list grown by push
- * from empty held 17 slots for a trace's two or three services (summaries were 4.8% of the
- * pipeline thread's allocated bytes, bench/README.md "Garbage collection by thread").
+ * Every completed trace is summarised in its batch (so a consumer knows which traces it got), as
+ * a summary row of the batch's rows (no summary object or list of services per trace on this
+ * thread: they were 3-5% of the bytes it allocated, bench/README.md "Garbage collection by thread").
+ * Its services are gathered in a scratch array first.
  */
-function summarise(trace: CompletedTrace): TraceSummary {
+function summarise(trace: CompletedTrace, rows: CallTable): void {
   let startMs = Infinity;
   let endMs = -Infinity;
   // At most MAX_SUMMARY_SERVICES, so a scan finds a service already listed: no Set per trace.
@@ -451,16 +465,7 @@ function summarise(trace: CompletedTrace): TraceSummary {
       if (typeof name === 'string' && !listed(serviceScratch, count, name)) serviceScratch[count++] = name;
     }
   }
-  const services = serviceScratch.slice(0, count);
-  const summary: TraceSummary = {
-    traceId: trace.traceId,
-    startMs: Number.isFinite(startMs) ? startMs : 0,
-    endMs: Number.isFinite(endMs) ? endMs : 0,
-    spans: trace.spanCount,
-    services,
-  };
-  if (trace.late) summary.late = trace.late;
-  return summary;
+  rows.addSummary(trace.traceId, trace.late || undefined, Number.isFinite(startMs) ? startMs : 0, Number.isFinite(endMs) ? endMs : 0, trace.spanCount, serviceScratch, count);
 }
 
 /** Whether `name` is among the first `count` entries of `list`. */
