@@ -723,18 +723,22 @@ function chainsInto(t: CallTable, from: number, displayNames: Pick<ReadonlyMap<s
  * (V8's sort allocates its merge state per call; see insertionSort in order.ts).
  */
 function sortByStart(t: CallTable, groups: number): void {
-  const startOf = (g: number) => t.startMs[t.order[groupAt[g]!]!]!;
   if (groups > INSERTION_SORT_MAX) {
-    const sorted = Array.from(byStart.subarray(0, groups)).sort((a, b) => startOf(a) - startOf(b));
+    const sorted = Array.from(byStart.subarray(0, groups)).sort((a, b) => startOf(t, a) - startOf(t, b));
     byStart.set(sorted);
     return;
   }
   for (let i = 1; i < groups; i++) {
     const g = byStart[i]!;
     let j = i - 1;
-    for (; j >= 0 && startOf(byStart[j]!) - startOf(g) > 0; j--) byStart[j + 1] = byStart[j]!;
+    for (; j >= 0 && startOf(t, byStart[j]!) - startOf(t, g) > 0; j--) byStart[j + 1] = byStart[j]!;
     byStart[j + 1] = g;
   }
+}
+
+/** The start of group g's chain (its first call, once ordered). */
+function startOf(t: CallTable, g: number): number {
+  return t.startMs[t.order[groupAt[g]!]!]!;
 }
 
 /** Identities a trace's calls are grouped by with a scan; a trace with more goes through a Map. */
