@@ -169,7 +169,7 @@ export class CallTable {
     };
   }
 
-  /** A chain row; its calls are the next `count` rows written to `order` (see `addOrdered`). */
+  /** A chain row; its calls are order[from, from + count) (see `reserveOrder`). */
   openChain(traceId: string, identity: string, identityKind: IdentityKind, displayName: string | undefined, startMs: number, endMs: number, from: number, count: number): number {
     const h = this.chains++;
     if (h === this.chainFrom.length) this.growChains(2 * h);
