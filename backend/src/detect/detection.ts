@@ -225,7 +225,8 @@ class ChainContext implements DetectionContext {
   }
 
   suppressed(detector: Detector, key: string): boolean {
-    return this.suppressions.has(findingRef(this.chain.identity, detector, key));
+    // Most deployments have no suppression: no reference string built and hashed per question.
+    return this.suppressions.size > 0 && this.suppressions.has(findingRef(this.chain.identity, detector, key));
   }
 }
 

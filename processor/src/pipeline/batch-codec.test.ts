@@ -98,6 +98,12 @@ describe('batch codec', () => {
     // Fields in one order whatever is present: one hidden class for every call; a source has its own fields only.
     const calls = decoded.chains.flatMap((c) => c.calls);
     for (const c of calls) expect(Object.keys(c)).toEqual(Object.keys(calls[0]!));
+    // Plain objects to every reader (deep equality, JSON, spreading).
+    for (const o of [...calls, ...decoded.chains]) {
+      expect(Object.getPrototypeOf(o)).toBe(Object.prototype);
+      expect(o.constructor).toBe(Object);
+    }
+    expect(Object.keys(decoded.chains[0]!)).toEqual(['traceId', 'identity', 'identityKind', 'startMs', 'endMs', 'calls', 'displayName', 'receivedMs']);
     expect(calls.map((c) => Object.keys(c.source).length)).toEqual([8, 0, 1]);
     // Absent fields stay absent in JSON (the API, the store).
     expect(JSON.parse(JSON.stringify(decoded))).toStrictEqual(batch);

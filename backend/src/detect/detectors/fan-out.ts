@@ -32,10 +32,11 @@ export function fanOut(ctx: DetectionContext): Finding | undefined {
   let windowIndex: number | undefined;
   for (const dim of FAN_OUT_DIMENSIONS) {
     const samples = b.rate.samples[dim];
-    if (samples.length < MIN_RATE_WINDOWS || ctx.suppressed('fan-out', `fan-out:${dim}`)) continue;
+    if (samples.length < MIN_RATE_WINDOWS) continue;
     const threshold = fanOutThreshold(samples);
     const window = busiest(ctx.windows, dim);
-    if (!window || window[dim].length <= threshold) continue;
+    // The suppression asked last: its key is a string built per question.
+    if (!window || window[dim].length <= threshold || ctx.suppressed('fan-out', `fan-out:${dim}`)) continue;
     const values = window[dim];
     const fresh = values.filter((v) => !has(b, BASELINE_KIND[dim], v));
     if (fresh.length) reach = true;
