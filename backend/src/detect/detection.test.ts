@@ -253,6 +253,21 @@ describe('rate-burst and fan-out', () => {
     // agreement raises the score above a lone finding of the same severity
     expect(peer.score).toBeGreaterThan(75);
   });
+
+  it('fan-out judged expected stops finding that fan-out, while the other findings of a later chain stand', async () => {
+    const d = await trained();
+    const fanning = (at: number, accounts: string[]) =>
+      chain(CI, at, accounts.map((account) => ({ operation: 'ListBuckets', peer: 's3.amazonaws.com', peerKind: 'http' as const, account, target: `bucket-${account}` })));
+    const first = await d.analyse([fanning(TRAINED + MINUTE, ['222222222222', '333333333333', '444444444444', '555555555555', '666666666666'])]);
+    const incident = first.alerts[0]!;
+    expect(incident.findings.map((f) => f.detector)).toContain('fan-out');
+    await d.feedback(incident.id, 'expected');
+    // Another minute, other new accounts: the fan-out is suppressed, the new accounts are not.
+    const later = await d.analyse([fanning(TRAINED + 10 * MINUTE, ['777777777777', '888888888888', '999999999999', '121212121212', '131313131313'])]);
+    const findings = [...later.alerts, ...later.updated].flatMap((a) => a.findings.map((f) => f.detector));
+    expect(findings).not.toContain('fan-out');
+    expect(findings).toContain('new-peer');
+  });
 });
 
 describe('new-source', () => {
