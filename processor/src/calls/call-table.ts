@@ -187,11 +187,7 @@ export class CallTable {
   /** Room for `count` more rows in `order`; returns where they start. */
   reserveOrder(count: number): number {
     const at = this.ordered;
-    if (at + count > this.order.length) {
-      const grown = new Int32Array(Math.max(2 * this.order.length, at + count));
-      grown.set(this.order.subarray(0, at));
-      this.order = grown;
-    }
+    if (at + count > this.order.length) this.order = grown(this.order, new Int32Array(Math.max(2 * this.order.length, at + count)));
     this.ordered = at + count;
     return at;
   }
