@@ -262,6 +262,34 @@ describe('journal', () => {
     expect(listSegments(journalDir())).toEqual([]);
   });
 
+  it('commits and answers the requests waiting for a group commit before a batch is consumed', async () => {
+    const journal = createJournal({ dir: journalDir(), registry: new Registry() });
+    let tag = 0;
+    const ingest = journal.ingest({
+      accept: async () => ({ ok: true }),
+      acceptRaw: async (_raw, _limits, onAccepted) => {
+        onAccepted?.([hex(1, 16)], 2, tag++);
+        return { kind: 'decoded', outcome: { ok: true }, spanCount: 2, rejectedSpans: 0, rejectMessage: '' };
+      },
+    });
+    const events: string[] = [];
+    // Two requests wait for the group commit when a batch arrives (as answers and batches reach
+    // the main thread together); the write is synchronous work the answers must not wait behind.
+    const answered = [1, 2].map((i) => ingest.acceptRaw!({ format: 'protobuf', body: otlpProtobuf([1]) }, DEFAULT_DECODE_LIMITS).then(() => events.push(`answered ${i}`)));
+    await new Promise<void>((resolve) => queueMicrotask(resolve));
+    const batch = { chains: [], traces: 1, spans: 2, traceSummaries: [], requests: { pairs: Int32Array.from([0, 0, 1, 0]), exact: true } } as unknown as ChainBatch;
+    journal.onBatch(batch);
+    const consumer = journal.consumer({
+      consume: async () => {
+        events.push('consumed');
+      },
+    });
+    await Promise.all([consumer.consume(batch), ...answered]);
+    expect(events).toEqual(['answered 1', 'answered 2', 'consumed']);
+    expect(requestRecords()).toHaveLength(2);
+    await journal.stop();
+  });
+
   it('replays only the traces not stored yet', async () => {
     const first = start();
     expect(await acceptProtobuf(first.ingest, [1, 2])).toEqual({ ok: true });

@@ -494,6 +494,19 @@ export function createJournal(options: JournalOptions): Journal {
     scheduled ??= setImmediate(commit);
     return new Promise<unknown>((resolve) => entry.waiters.push(resolve));
   };
+  /**
+   * Commits the requests waiting for the next group commit now, and lets their answers go out,
+   * before a batch is consumed: a write is one long stretch of synchronous store and detection
+   * work (tens of ms), and the group commit queued behind it would hold those requests' answers
+   * (and so the senders' next requests) until it ends.
+   */
+  const answerFirst = async (): Promise<void> => {
+    if (scheduled === undefined) return;
+    clearImmediate(scheduled);
+    commit();
+    // A turn of the event loop: the answers run through several promise steps to the socket.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  };
   return {
     ingest(next) {
       const acceptRaw = next.acceptRaw?.bind(next);
@@ -570,6 +583,7 @@ export function createJournal(options: JournalOptions): Journal {
       const consumeMany = next.consumeMany?.bind(next);
       return {
         async consume(batch) {
+          await answerFirst();
           const again = replayedIn(batch);
           try {
             await next.consume(marked(batch, again));
@@ -582,6 +596,7 @@ export function createJournal(options: JournalOptions): Journal {
         ...(consumeMany
           ? {
               async consumeMany(batches: readonly ChainBatch[]) {
+                await answerFirst();
                 const taken = new Set<string>();
                 const given = batches.map((batch) => {
                   const again = replayedIn(batch, taken);
