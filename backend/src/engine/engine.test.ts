@@ -56,6 +56,29 @@ describe('engine', () => {
     expect(text).toMatch(/^conduct_alerts_total\{detector="new-peer",severity="medium",event="alert"\} 1$/m);
   });
 
+  it('lets work that came in during the analysis (answers to requests) run before the store write', async () => {
+    const s = await store();
+    const events: string[] = [];
+    const commitBatch = s.chainWriter.commitBatch;
+    s.chainWriter.commitBatch = (unit) => {
+      events.push('write');
+      return commitBatch(unit);
+    };
+    const engine = createEngine({ store: s, registry: new Registry() });
+    engine.addAnalyser({
+      name: 'detection',
+      transactional: true,
+      async analyse(_chains, ctx) {
+        // An answer that the poll phase would queue after the engine's first turn: a turn later.
+        setImmediate(() => setImmediate(() => events.push('answer')));
+        await ctx.commit();
+      },
+    });
+    await engine.consume({ chains: [chain(traceId(1), 'svc:a', [['b', 'GET /x']])], traces: 1, spans: 2 });
+    expect(events).toEqual(['answer', 'write']);
+    expect((await s.identities.getIdentity('svc:a'))?.calls).toBe(1);
+  });
+
   it('keeps going when an analyser or listener throws, and skips chains the store refused', async () => {
     const s = await store();
     const registry = new Registry();
