@@ -165,6 +165,24 @@ describe('batch codec', () => {
     }
   });
 
+  it("sends a trace's id once for its chains and its summary, and a trace without chains its own", () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((x) => x.repeat(32));
+    const summary = (traceId: string) => ({ traceId, startMs: 1, endMs: 2, spans: 4, services: ['shop/cart'] });
+    const other = { ...fullCall, identity: 'svc:ci/deployer', spanId: '1'.repeat(16) };
+    // Trace a: two chains (two identities); b: no chains; c: one chain, then a chain of a again
+    // (not consecutive: an id of its own).
+    const batch: ChainBatch = {
+      chains: [chain([{ ...bareCall, traceId: a! }]), chain([{ ...other, traceId: a! }]), chain([{ ...bareCall, traceId: c! }]), chain([{ ...other, traceId: a! }])],
+      traceSummaries: [summary(a!), summary(b!), summary(c!)],
+      traces: 3,
+      spans: 12,
+    };
+    const encoded = createBatchEncoder().encode(batch);
+    const ids = encoded.literals.filter((s) => s.length === 32);
+    expect(ids).toEqual([a, c, a, b]);
+    expect(createBatchDecoder().decode(encoded)).toStrictEqual(asDecoded(batch));
+  });
+
   it('encodes an empty batch', () => {
     const empty: ChainBatch = { chains: [], traceSummaries: [], traces: 0, spans: 0 };
     expect(createBatchDecoder().decode(createBatchEncoder().encode(empty))).toStrictEqual(empty);
@@ -197,6 +215,22 @@ describe('batch codec, sources', () => {
     const decoded = createBatchDecoder().decode(encoded);
     expect(decoded).toStrictEqual(asDecoded(batch));
     expect(decoded.chains.flatMap((c) => c.calls.map((call) => call.source))).toEqual([...order.map((k) => shared[k]), shared[1]]);
+  });
+
+  it('numbers the sources of each batch afresh, the same source objects in another order', () => {
+    const shared: SourceContext[] = [{ region: 'eu' }, { region: 'us' }, {}, fullSource, { host: 'h' }, { host: 'i' }, { host: 'j' }, { host: 'k' }, { host: 'l' }, { host: 'm' }];
+    const encoder = createBatchEncoder();
+    const decoder = createBatchDecoder();
+    // More objects than the encoder remembers by identity, met again after others, in both batches.
+    for (const order of [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 9, 3], [9, 8, 3, 3, 1, 0, 7, 6, 5, 4, 2, 9, 0]]) {
+      const calls = order.map((k, i) => ({ ...bareCall, spanId: i.toString(16).padStart(16, '0'), source: shared[k]! }));
+      const batch = batchOf([chain(calls.slice(0, 4)), chain(calls.slice(4))]);
+      const encoded = encoder.encode(batch);
+      expect(encoded.refs[2]).toBe(new Set(order).size);
+      const decoded = decoder.decode(encoded);
+      expect(decoded).toStrictEqual(asDecoded(batch));
+      expect(decoded.chains.flatMap((c) => c.calls.map((call) => call.source))).toEqual(order.map((k) => shared[k]));
+    }
   });
 
   it('keeps sources apart that differ in one field, however many there are', () => {

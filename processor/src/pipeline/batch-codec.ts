@@ -75,6 +75,8 @@ const F_NAME = 10;
 const F_ERROR_CODE = 11;
 const F_VERSION = 12;
 const FIELDS = 13;
+/** Source objects the encoder remembers by identity (a power of two). */
+const RECENT_SOURCES = 8;
 /** A summary's `late` as a number (its index here; -1 when absent). */
 const LATE_CODES = ['joins', 'maybe', 'fragment'] as const;
 
@@ -122,6 +124,13 @@ class Encoder implements BatchEncoder {
    */
   private literals: (string | undefined)[] = [];
   private literalCount = 0;
+  /** Source objects met lately in the batch being encoded and their indexes (see recentSourceIndex). */
+  private readonly recentSources: (SourceContext | undefined)[] = new Array<SourceContext | undefined>(RECENT_SOURCES).fill(undefined);
+  private readonly recentIndex = new Int32Array(RECENT_SOURCES);
+  private nextRecent = 0;
+  /** The batch's chains' distinct trace ids in order, and the literal of each (reused). */
+  private readonly traceTexts: (string | undefined)[] = [];
+  private traceRefs = new Int32Array(1024);
 
   constructor(private readonly maxStrings: number) {}
 
@@ -168,6 +177,7 @@ class Encoder implements BatchEncoder {
     this.lastText.fill(undefined);
     this.lastRef.fill(ABSENT);
     this.sourceLength = 0;
+    this.recentSources.fill(undefined);
     let slots = this.sourceSlots;
     if (slots.length < 2 * callCount) slots = this.sourceSlots = new Int32Array(1 << Math.ceil(Math.log2(2 * callCount)));
     else slots.fill(0);
@@ -185,14 +195,28 @@ class Encoder implements BatchEncoder {
     let lastSourceIndex = 0;
     const { traceId, spanId, serverSpanId, parentSpanId, identity, identityKind, service, peer, peerKind, operation, target, account, protocol, status, name } = rows;
     const { source, errorCode, auditId, version, flags, startMs, durationMs, httpStatus } = rows;
+    // A trace's chains are consecutive rows and share one literal of its id, which its summary
+    // then reuses (the traces' order, see below): the id crosses once per trace, not once per
+    // chain and again in the summary.
+    let chainTraces = 0;
+    if (this.traceRefs.length < chainCount) this.traceRefs = new Int32Array(2 * chainCount);
+    let lastTrace: string | undefined;
+    let traceRef = ABSENT;
     for (let i = 0; i < chainCount; i++) {
       const chainTrace = rows.chainTraceId[i]!;
-      const traceRef = this.literal(chainTrace);
+      if (chainTrace !== lastTrace) {
+        lastTrace = chainTrace;
+        traceRef = this.literal(chainTrace);
+        this.traceTexts[chainTraces] = chainTrace;
+        this.traceRefs[chainTraces++] = traceRef;
+      }
       const from = chainFrom[i]!;
       const count = chainCalls[i]!;
       body[r++] = traceRef;
-      body[r++] = this.ref(rows.chainIdentity[i]);
-      body[r++] = this.ref(rows.chainIdentityKind[i]);
+      // A chain's identity and kind are its calls' (the chain groups them by identity): the
+      // fields' last strings serve both.
+      body[r++] = this.refOf(F_IDENTITY, rows.chainIdentity[i]);
+      body[r++] = this.refOf(F_IDENTITY_KIND, rows.chainIdentityKind[i]);
       body[r++] = this.ref(rows.chainDisplayName[i]);
       body[r++] = count;
       nums[n++] = rows.chainStartMs[i]!;
@@ -202,7 +226,7 @@ class Encoder implements BatchEncoder {
         const src = source[c]!;
         if (src !== lastSource) {
           lastSource = src;
-          lastSourceIndex = this.sourceIndex(src);
+          lastSourceIndex = this.recentSourceIndex(src);
         }
         body[r++] = traceId[c] === chainTrace ? traceRef : this.literal(traceId[c]);
         body[r++] = this.literal(spanId[c]);
@@ -240,9 +264,16 @@ class Encoder implements BatchEncoder {
     refs.set(body.subarray(0, bodyLength), r);
     r += bodyLength;
     const services = rows.services;
+    // Summaries come in the order of their traces, as the chains do (the pipeline summarises and
+    // derives each trace in turn); a trace without chains has its id as a literal of its own.
+    const traceTexts = this.traceTexts;
+    const traceRefs = this.traceRefs;
+    let nextTrace = 0;
     for (let i = 0; i < summaryCount; i++) {
       const late = rows.summaryLate[i];
-      refs[r++] = this.literal(rows.summaryTraceId[i]);
+      const id = rows.summaryTraceId[i]!;
+      if (nextTrace < chainTraces && traceTexts[nextTrace] === id) refs[r++] = traceRefs[nextTrace++]!;
+      else refs[r++] = this.literal(id);
       refs[r++] = late === undefined ? ABSENT : LATE_CODES.indexOf(late);
       refs[r++] = serviceFrom[i + 1]! - serviceFrom[i]!;
       for (let j = serviceFrom[i]!; j < serviceFrom[i + 1]!; j++) refs[r++] = this.ref(services[j]);
@@ -251,6 +282,7 @@ class Encoder implements BatchEncoder {
       nums[n++] = rows.summarySpans[i]!;
     }
     this.adds = NO_STRINGS;
+    traceTexts.fill(undefined, 0, chainTraces);
     const literals = this.literals.slice(0, this.literalCount) as string[];
     // The scratch keeps no ids between batches.
     this.literals.fill(undefined, 0, this.literalCount);
@@ -285,6 +317,23 @@ class Encoder implements BatchEncoder {
     if (s === undefined) return ABSENT;
     this.literals[this.literalCount] = s;
     return -(++this.literalCount + 1);
+  }
+
+  /**
+   * sourceIndex for a source object met lately in the batch, found by identity: a chain's calls
+   * are of different services (a source each, shared by the calls of its resource), so the source
+   * changes from call to call while the same few objects recur; looking one up again took its
+   * eight references through the dictionary.
+   */
+  private recentSourceIndex(src: SourceContext): number {
+    const recent = this.recentSources;
+    for (let i = 0; i < RECENT_SOURCES; i++) if (recent[i] === src) return this.recentIndex[i]!;
+    const index = this.sourceIndex(src);
+    const at = this.nextRecent;
+    this.nextRecent = (at + 1) & (RECENT_SOURCES - 1);
+    recent[at] = src;
+    this.recentIndex[at] = index;
+    return index;
   }
 
   /** The index of `src` among the batch's distinct sources (added when new). */
