@@ -331,7 +331,7 @@ function stitchedCall(
   const s = serverAttrs(sCols, si);
   const cLetters = c.letters;
   const sLetters = s.letters;
-  const op = pickOperation(operationInto(clientOp, cCols.names[ci]!, c, cLetters), operationInto(serverOp, sCols.names[si]!, s, sLetters));
+  const op = pickOperation(cCols.names[ci]!, c, cLetters, operationInto(serverOp, sCols.names[si]!, s, sLetters));
   const facts = factsOfSpan(cCols, ci);
   const row = baseCall(into, traceId, cCols, ci, cService, c, who, op, facts);
   into.serverSpanId[row] = sCols.spanId(si);
@@ -357,9 +357,13 @@ const SOURCE_RANK = { route: 3, semantic: 2, path: 1, name: 0 } as const;
 const clientOp: Operation = { operation: '', source: 'name', protocol: '' };
 const serverOp: Operation = { operation: '', source: 'name', protocol: '' };
 
-/** The server side's route wins; else whichever side has the stronger description. Either scratch. */
-function pickOperation(client: Operation, server: Operation): Operation {
+/**
+ * The server side's route wins (the client's span is then not described at all: most HTTP calls);
+ * else whichever side has the stronger description. Either scratch.
+ */
+function pickOperation(clientName: string, clientAttrs: AttrReader, clientLetters: number, server: Operation): Operation {
   if (server.source === 'route') return server;
+  const client = operationInto(clientOp, clientName, clientAttrs, clientLetters);
   if (SOURCE_RANK[client.source] > SOURCE_RANK[server.source]) return client;
   if (server.protocol === 'internal') server.protocol = client.protocol;
   return server;
