@@ -138,7 +138,29 @@ interface EdgeAgg {
   last: number;
 }
 
-/** A trace's chains within one write: the range of `chains.seq` they took and their newest end. */
+/**
+ * An identity's aggregate within a `writeChains` call, as the upsert binds it, with what its
+ * chains' rows bind: the numbers (ids of `strings`) of its id, its kind and the display name of
+ * its last chain that had one, and its edges by service, peer and operation.
+ */
+interface IdentityAgg {
+  id: string;
+  number: number;
+  kind: string;
+  kindNumber: number;
+  /** The newest display name of its chains (what the upsert stores). */
+  displayName: string | null;
+  /** The display name of the last chain that had one, as text, and its number. */
+  chainName: string | undefined;
+  nameNumber: number;
+  first: number;
+  last: number;
+  calls: number;
+  chains: number;
+  edges: Map<string, Map<string, Map<string, EdgeAgg>>>;
+}
+
+/** A trace's chains within one write: the range of `chains.seq` they took (-1 until inserted) and their newest end. */
 interface TracePart {
   id: Buffer;
   end: number;
@@ -366,36 +388,31 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
   const writeBody = (chains: readonly Chain[], traces: readonly TraceSummary[] | undefined): WriteResult => {
     const result: WriteResult = { chains: 0, calls: 0, rejected: 0 };
     // Each trace's chains of this write, by trace id as given: one `trace_parts` row each (090).
+    // A trace's chains come together, so a chain of the previous chain's trace takes its part
+    // without a lookup.
     const parts = new Map<string, TracePart>();
-    const identities = new Map<string, { id: string; kind: string; displayName: string | null; first: number; last: number; calls: number; chains: number }>();
-    // Edges aggregated by identity, service, peer and operation in nested maps: no key string per call.
+    let lastKey: string | undefined;
+    let lastPart: TracePart | undefined;
+    // Each identity's aggregate, with the numbers of its texts and its edges by service, peer and
+    // operation in nested maps (no key string per call): a chain of an identity seen earlier in the
+    // write looks up nothing of its own in the text table.
+    const identities = new Map<string, IdentityAgg>();
     const edges: EdgeAgg[] = [];
-    const edgeIndex = new Map<string, Map<string, Map<string, Map<string, EdgeAgg>>>>();
-    // The chains queued in `insertChains` (their calls' blobs views of the codec's run, valid until
-    // the next `startCallsRun`): trace key, trace id bytes and end of each, for their parts once
-    // the insert tells their seqs (consecutive, ending at the last row's).
-    const queuedKeys: string[] = [];
-    const queuedIds: Buffer[] = [];
-    const queuedEnds: number[] = [];
+    // The parts of the chains queued in `insertChains` (their calls' blobs views of the codec's
+    // run, valid until the next `startCallsRun`), for their ranges once the insert tells their seqs
+    // (consecutive, ending at the last row's).
+    const queuedParts: TracePart[] = [];
     const inserted = (last: number | undefined): void => {
       if (last === undefined) return;
-      const first = last - queuedKeys.length + 1;
+      const first = last - queuedParts.length + 1;
       if (first <= upto) oldChains = true;
-      for (let i = 0; i < queuedKeys.length; i++) {
+      for (let i = 0; i < queuedParts.length; i++) {
         const seq = first + i;
-        const end = queuedEnds[i]!;
-        const part = parts.get(queuedKeys[i]!);
-        if (part) {
-          part.first = Math.min(part.first, seq);
-          part.last = Math.max(part.last, seq);
-          part.end = Math.max(part.end, end);
-        } else {
-          parts.set(queuedKeys[i]!, { id: queuedIds[i]!, end, first: seq, last: seq, summarised: false });
-        }
+        const part = queuedParts[i]!;
+        if (part.first < 0 || seq < part.first) part.first = seq;
+        if (seq > part.last) part.last = seq;
       }
-      queuedKeys.length = 0;
-      queuedIds.length = 0;
-      queuedEnds.length = 0;
+      queuedParts.length = 0;
       startCallsRun();
     };
     // A write that threw may have left rows queued (rolled back with its transaction).
@@ -413,40 +430,62 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
       const start = finite(chain.startMs);
       const end = finite(chain.endMs, start);
       const stored = encodeCallsBinary(calls, start, texts, true) ?? encodeCalls(calls, start);
+      const kind = String(chain.identityKind);
       const displayName = chain.displayName ?? null;
-      insertChains.values.push(
-        traceId, texts.numberOf(chain.identity), texts.numberOf(String(chain.identityKind)),
-        displayName === null ? null : texts.numberOf(String(displayName)), start, end, stored, receivedOf(chain),
-      );
-      queuedKeys.push(chain.traceId);
-      queuedIds.push(traceId);
-      queuedEnds.push(end);
-      inserted(insertChains.queued());
-      result.chains++;
-      result.calls += calls.length;
-
-      const agg = identities.get(chain.identity);
+      let agg = identities.get(chain.identity);
       if (agg) {
-        agg.kind = String(chain.identityKind);
-        agg.displayName = chain.displayName ?? agg.displayName;
-        agg.first = Math.min(agg.first, start);
-        agg.last = Math.max(agg.last, end);
+        if (agg.kind !== kind) {
+          agg.kind = kind;
+          agg.kindNumber = texts.numberOf(kind);
+        }
+        if (displayName !== null) agg.displayName = displayName;
+        if (start < agg.first) agg.first = start;
+        if (end > agg.last) agg.last = end;
         agg.calls += calls.length;
         agg.chains++;
       } else {
-        identities.set(chain.identity, {
+        agg = {
           id: chain.identity,
-          kind: String(chain.identityKind),
-          displayName: chain.displayName ?? null,
+          number: texts.numberOf(chain.identity),
+          kind,
+          kindNumber: texts.numberOf(kind),
+          displayName,
+          chainName: undefined,
+          nameNumber: 0,
           first: start,
           last: end,
           calls: calls.length,
           chains: 1,
-        });
+          edges: new Map(),
+        };
+        identities.set(chain.identity, agg);
       }
-      let byService = edgeIndex.get(chain.identity);
-      if (!byService) edgeIndex.set(chain.identity, (byService = new Map()));
-      for (const call of chain.calls) {
+      let nameNumber: number | null = null;
+      if (displayName !== null) {
+        const name = String(displayName);
+        if (agg.chainName !== name) {
+          agg.chainName = name;
+          agg.nameNumber = texts.numberOf(name);
+        }
+        nameNumber = agg.nameNumber;
+      }
+      insertChains.values.push(traceId, agg.number, agg.kindNumber, nameNumber, start, end, stored, receivedOf(chain));
+      let part: TracePart | undefined;
+      if (chain.traceId === lastKey) part = lastPart!;
+      else {
+        part = parts.get(chain.traceId);
+        if (!part) parts.set(chain.traceId, (part = { id: traceId, end, first: -1, last: -1, summarised: false }));
+        lastKey = chain.traceId;
+        lastPart = part;
+      }
+      if (end > part.end) part.end = end;
+      queuedParts.push(part);
+      inserted(insertChains.queued());
+      result.chains++;
+      result.calls += calls.length;
+
+      const byService = agg.edges;
+      for (const call of calls) {
         const at = finite(call.startMs, start);
         const service = String(call.service ?? '');
         const peer = String(call.peer ?? '');
@@ -458,8 +497,8 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
         const e = byOperation.get(operation);
         if (e) {
           e.count++;
-          e.first = Math.min(e.first, at);
-          e.last = Math.max(e.last, at);
+          if (at < e.first) e.first = at;
+          if (at > e.last) e.last = at;
           e.peerKind = String(call.peerKind);
           e.external = call.external ? 1 : 0;
         } else {
