@@ -175,6 +175,45 @@ describe('store', () => {
     expect(store.traceChains(traceId(2001))).toEqual([failing[1]]);
   });
 
+  it('stores each chain\'s own kind and display name and each trace\'s range when a write interleaves traces and names change', async () => {
+    const { store } = await fresh();
+    // One identity whose kind and display name change from chain to chain, traces whose chains
+    // are not together (1, 2, 1, 3, 2), summaries in another order than the chains and one twice.
+    const at = 1_000_000;
+    const chains = [
+      chain(traceId(1), 'agent:a', [['p', 'GET /1a']], at, { identityKind: 'agent', displayName: 'First' }),
+      chain(traceId(2), 'agent:a', [['p', 'GET /2a']], at + 10, { identityKind: 'agent' }),
+      chain(traceId(1), 'agent:a', [['p', 'GET /1b']], at + 20, { identityKind: 'workload', displayName: 'Second' }),
+      chain(traceId(3), 'svc:b', [['q', 'GET /3a']], at + 30),
+      chain(traceId(2), 'agent:a', [['p', 'GET /2b']], at + 40, { identityKind: 'agent', displayName: 'First' }),
+    ];
+    const summary = (n: number, spans: number) => ({ traceId: traceId(n), startMs: at + n, endMs: at + 50 + n, spans, services: [`s${n}`, 'shared'] });
+    const summaries = [summary(3, 1), summary(2, 2), summary(1, 2), summary(4, 1), summary(1, 3)];
+    expect(store.writeChains(chains, summaries)).toEqual({ chains: 5, calls: 5, rejected: 0 });
+    const byTrace = (n: number) => chains.filter((c) => c.traceId === traceId(n));
+    for (const n of [1, 2, 3]) expect(store.traceChains(traceId(n))).toEqual(byTrace(n));
+    expect(store.traceChains(traceId(4))).toEqual([]);
+    expect(store.recentChains('agent:a', 10)).toEqual([chains[4], chains[2], chains[1], chains[0]]);
+    // The identity keeps its last kind and last display name given.
+    expect(store.getIdentity('agent:a')).toMatchObject({ kind: 'agent', displayName: 'First', chains: 4, calls: 4, firstSeenMs: at, lastSeenMs: at + 41 });
+    // Trace 1's two summaries merge; trace 4 has a summary and no chains.
+    expect(store.traceSummary(traceId(1))).toEqual({ traceId: traceId(1), startMs: at + 1, endMs: at + 51, spans: 5, services: ['s1', 'shared'] });
+    expect(store.traceSummary(traceId(4))).toEqual(summary(4, 1));
+    // One part per summary, and one for each trace's chains (taken by its first summary): ranges
+    // and ends as the chains gave them.
+    const parts = store.db.prepare('SELECT hex(trace_id) AS id, end_ms, first_chain, last_chain, spans FROM trace_parts ORDER BY seq').all() as
+      { id: string; end_ms: number; first_chain: number | null; last_chain: number | null; spans: number | null }[];
+    const seqs = store.db.prepare('SELECT seq FROM chains ORDER BY seq').pluck().all() as number[];
+    const id = (n: number) => traceId(n).toUpperCase();
+    expect(parts).toEqual([
+      { id: id(3), end_ms: at + 53, first_chain: seqs[3], last_chain: seqs[3], spans: 1 },
+      { id: id(2), end_ms: at + 52, first_chain: seqs[1], last_chain: seqs[4], spans: 2 },
+      { id: id(1), end_ms: at + 51, first_chain: seqs[0], last_chain: seqs[2], spans: 2 },
+      { id: id(4), end_ms: at + 54, first_chain: null, last_chain: null, spans: 1 },
+      { id: id(1), end_ms: at + 51, first_chain: null, last_chain: null, spans: 3 },
+    ]);
+  });
+
   it('writes and replaces within a caller\'s open transaction only, rolled back with it', async () => {
     const { store } = await fresh();
     const { writeInTransaction } = store;

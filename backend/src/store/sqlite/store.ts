@@ -162,6 +162,8 @@ interface IdentityAgg {
 
 /** A trace's chains within one write: the range of `chains.seq` they took (-1 until inserted) and their newest end. */
 interface TracePart {
+  /** The trace id as given. */
+  key: string;
   id: Buffer;
   end: number;
   first: number;
@@ -391,6 +393,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     // A trace's chains come together, so a chain of the previous chain's trace takes its part
     // without a lookup.
     const parts = new Map<string, TracePart>();
+    const ordered: TracePart[] = [];
     let lastKey: string | undefined;
     let lastPart: TracePart | undefined;
     // Each identity's aggregate, with the numbers of its texts and its edges by service, peer and
@@ -474,7 +477,10 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
       if (chain.traceId === lastKey) part = lastPart!;
       else {
         part = parts.get(chain.traceId);
-        if (!part) parts.set(chain.traceId, (part = { id: traceId, end, first: -1, last: -1, summarised: false }));
+        if (!part) {
+          parts.set(chain.traceId, (part = { key: chain.traceId, id: traceId, end, first: -1, last: -1, summarised: false }));
+          ordered.push(part);
+        }
         lastKey = chain.traceId;
         lastPart = part;
       }
@@ -521,16 +527,27 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     inserted(insertChains.flush());
     for (const r of identities.values()) upsertIdentity.run(r.id, r.kind, r.displayName, r.first, r.last, r.calls, r.chains);
     for (const e of edges) upsertEdge.run(e.identity, e.service, e.peer, e.operation, e.peerKind, e.external, e.count, e.first, e.last);
-    writeParts(parts, traces);
+    writeParts(parts, ordered, traces);
     return result;
   };
   const write = db.transaction(writeBody);
   /** The write's `trace_parts` rows: each summary with its trace's chains when it has some, then the other traces' chains. */
-  const writeParts = (parts: Map<string, TracePart>, traces: readonly TraceSummary[] | undefined): void => {
+  const writeParts = (parts: Map<string, TracePart>, ordered: readonly TracePart[], traces: readonly TraceSummary[] | undefined): void => {
     if (traces) {
+      let next = 0;
       for (const t of traces) {
-        // A part is keyed by the trace id as given, so a summary that finds one has its bytes.
-        const part = t ? parts.get(t.traceId) : undefined;
+        // A part is keyed by the trace id as given, so a summary that finds one has its bytes. The
+        // summaries usually come in the order of their traces' chains: the next part is tried first.
+        let part: TracePart | undefined;
+        if (t) {
+          const ahead = ordered[next];
+          if (ahead !== undefined && ahead.key === t.traceId) {
+            part = ahead;
+            next++;
+          } else {
+            part = parts.get(t.traceId);
+          }
+        }
         const id = part ? part.id : t && traceIdToBytes(t.traceId);
         if (!id) continue;
         const start = finite(t.startMs);
@@ -546,7 +563,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
         insertParts.queued();
       }
     }
-    for (const part of parts.values()) {
+    for (const part of ordered) {
       if (part.summarised) continue;
       insertParts.values.push(part.id, part.end, part.first, part.last, null, null, null, null);
       insertParts.queued();
