@@ -10,6 +10,9 @@
 // --warmup N sends N spans to each server (and flushes) before the measured run: without it the
 // figures include the server's warm-up (V8 compiling the hot code on the GC helpers' threads).
 // --server-node-options "--cpu-prof --cpu-prof-dir=DIR" profiles every server (bench/profile-summary.mjs).
+// --db FILE starts every server on a copy of that SQLite file instead of a fresh one: a file grown by
+// bench/grow-db.mjs shows the store as a long-running server has it (run with BENCH_RANDOM_TRACE_IDS=1
+// so the measured traces' ids are random too, as real ones are).
 // --points a,b,c,... (checkouts, oldest first) runs every point in each round instead, the order
 // reversed every round (a b c, c b a, ...), and prints each point's median and, for each step, the
 // median and range of the per-round ratios to the point before (older builds without /readyz work).
@@ -31,12 +34,13 @@ const { values } = parseArgs({
     transport: { type: 'string', default: 'http' },
     warmup: { type: 'string', default: '0' },
     'server-node-options': { type: 'string' },
+    db: { type: 'string' },
   },
 });
 if (!values.before && !values.points) throw new Error('--before <checkout> (or --points a,b,...) is required');
 
 async function once(root, loadgen, id) {
-  const server = await startServer(root, { learning: { minCalls: 100, period: '5s' } }, { nodeOptions: values['server-node-options'] });
+  const server = await startServer(root, { learning: { minCalls: 100, period: '5s' } }, { nodeOptions: values['server-node-options'], ...(values.db ? { database: resolve(values.db) } : {}) });
   try {
     const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
     // --warmup N: N spans sent and flushed first, not counted (a fresh server also compiles its hot
@@ -94,6 +98,9 @@ async function compareTwo() {
     }
   }
   const med = (side, k) => median(runs[side].map((x) => x[k]));
+  // Per-round ratios (the two sides of a round saw the same machine load).
+  const ratios = runs.after.map((x, r) => x.usPerSpan / runs.before[r].usPerSpan);
+  process.stdout.write(`after / before by round: ${ratios.map((v) => v.toFixed(3)).join(', ')}; median ${median(ratios).toFixed(3)}\n`);
   process.stdout.write(
     `median server CPU µs/span: before ${med('before', 'usPerSpan').toFixed(2)}, after ${med('after', 'usPerSpan').toFixed(2)}, ratio ${(med('after', 'usPerSpan') / med('before', 'usPerSpan')).toFixed(2)}; ` +
       `RSS MB after the flush: before ${med('before', 'peakRssMB').toFixed(0)}, after ${med('after', 'peakRssMB').toFixed(0)}\n`,

@@ -1,7 +1,7 @@
 // A real `conduct serve` (the built dist, `bin/conduct.js`) on a temporary SQLite file, for the
 // precision benchmark. Ports are free ones on 127.0.0.1; the process is stopped with SIGTERM.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,10 +24,12 @@ function freePort() {
  * Starts `conduct serve` with `settings` (learning, stitching, ...) merged over the eval's ports and
  * database; `nodeOptions` (e.g. "--cpu-prof --cpu-prof-dir=DIR") become the server's NODE_OPTIONS,
  * `nodeArgs` are node flags on its command line (for those NODE_OPTIONS refuses, e.g. --single-threaded-gc),
- * `env` is added to its environment, `onStdout` receives its standard output (else discarded).
+ * `env` is added to its environment, `onStdout` receives its standard output (else discarded),
+ * `database` is a SQLite file the server starts on a copy of (bench/grow-db.mjs makes one).
  */
-export async function startServer(root, settings, { keep = false, nodeOptions, nodeArgs = [], env, onStdout } = {}) {
+export async function startServer(root, settings, { keep = false, nodeOptions, nodeArgs = [], env, onStdout, database } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'conduct-eval-'));
+  if (database) copyFileSync(database, join(dir, 'conduct.db'));
   const [grpcPort, httpPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const config = {
     ...settings,
