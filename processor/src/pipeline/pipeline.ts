@@ -57,9 +57,9 @@ export interface PipelineOptions {
   logger?: Logger;
   /** Processing-time clock; the system clock when absent. */
   clock?: Clock;
-  /** Batches waiting for the consumer at most; beyond it `accept` answers overloaded. */
+  /** Batches waiting for the consumer (or being made) at most; beyond it `accept` answers overloaded. */
   maxQueuedBatches?: number;
-  /** Spans (of completed traces) waiting for the consumer at most; beyond it `accept` answers overloaded. */
+  /** Spans (of completed traces) waiting for the consumer (or being derived) at most; beyond it `accept` answers overloaded. */
   maxQueuedSpans?: number;
   /** Retry delay suggested to senders when overloaded (ms). */
   retryAfterMs?: number;
@@ -77,7 +77,21 @@ export interface PipelineOptions {
    * and the consumer have no chains or summaries of their own (`onBatch` gets them encoded).
    */
   encoder?: BatchEncoder;
+  /**
+   * Derive and encode completed traces in slices of about this many spans (whole traces), one
+   * slice per turn of the event loop, so that requests that arrive meanwhile are not held up by a
+   * long completion (the pipeline thread: DEFAULT_SLICE_SPANS). Absent: everything a stitcher call
+   * completes is derived before the call that completed it returns. Batches are the same either
+   * way; flush and stop derive everything at once.
+   */
+  sliceSpans?: number;
 }
+
+/**
+ * Spans derived and encoded per turn of the pipeline thread's event loop (PipelineOptions.sliceSpans):
+ * a few milliseconds of work, about what decoding a request of 512 spans takes.
+ */
+export const DEFAULT_SLICE_SPANS = 2_048;
 
 export interface PipelineStats {
   stitch: StitcherStats;
@@ -93,6 +107,23 @@ export interface PipelineStats {
   consumerErrors: number;
   deriveErrors: number;
   refused: number;
+}
+
+/** Traces one stitcher call completed, being derived (see `completions` in createPipeline). */
+interface Completion {
+  traces: CompletedTrace[];
+  /** BatchRequests.exact of its batches, as of its completion. */
+  exact: boolean;
+  /** Whether its batches name their requests (a request was tagged before its completion). */
+  tagging: boolean;
+  /** The next trace to derive, and the first trace of the batch being made. */
+  at: number;
+  batchStart: number;
+  /** Spans and calls of the batch being made so far. */
+  spans: number;
+  calls: number;
+  /** Its batches made so far, queued together once the last one is made. */
+  made: Array<{ batch: ChainBatch; encoded: EncodedBatch | undefined }>;
 }
 
 /**
@@ -145,6 +176,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     retryAfterMs = DEFAULT_RETRY_AFTER_MS,
     idleTimer = true,
     encoder,
+    sliceSpans,
   } = options;
   /** The calls and chains of the batch being made. */
   const rows = new CallTable();
@@ -162,7 +194,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const metrics = createMetrics(
     registry,
     () => stitcher.stats(),
-    () => ({ depth: queue.length, spans: queuedSpans }),
+    () => ({ depth: queue.length + completingBatches, spans: queuedSpans + completingSpans }),
     () => recentClients.stats(),
     () => recentServers.stats(),
   );
@@ -223,7 +255,20 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
   };
 
-  const enqueue = (traces: CompletedTrace[]) => {
+  /**
+   * Completions whose traces are not all derived yet, oldest first. Each completion is cut into
+   * batches of MAX_TRACES_PER_BATCH traces, as when it was derived at once; its batches are queued
+   * together once its last trace is derived, so that the consumer still gets them together (a
+   * store write takes every batch waiting: bench/README.md, "Batches per store write").
+   */
+  const completions: Completion[] = [];
+  /** Spans and batches of `completions`, counted against maxQueuedSpans and maxQueuedBatches. */
+  let completingSpans = 0;
+  let completingBatches = 0;
+  let sliceScheduled = false;
+  let completing = false;
+
+  const enqueue = (traces: CompletedTrace[], now = sliceSpans === undefined) => {
     const { lateSpans: late, duplicateSpans, completed } = stitcher.stats();
     // Counted from the stitcher's totals, one increment per reason: a labelled increment per trace
     // (prom-client hashes the labels each time) was 0.3% of the pipeline thread in the bench.
@@ -236,49 +281,112 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     // Copies dropped at completion may have been all a request held of a trace (see BatchRequests).
     const exact = duplicateSpans === lastDuplicateSpans;
     lastDuplicateSpans = duplicateSpans;
-    for (let i = 0; i < traces.length; i += MAX_TRACES_PER_BATCH) {
-      const slice = traces.length <= MAX_TRACES_PER_BATCH ? traces : traces.slice(i, i + MAX_TRACES_PER_BATCH);
+    if (traces.length > 0) {
       let spans = 0;
-      let calls = 0;
-      // Derived into rows, made objects only for a consumer that wants them (see `encoder`).
-      rows.clear();
-      for (let t = 0; t < slice.length; t++) {
-        const trace = slice[t]!;
-        spans += trace.spanCount;
-        summarise(trace, rows);
-        try {
-          calls += deriveInto(trace, resolver, trace.late === 'joins' || trace.late === 'maybe' ? lateDerive : onTimeDerive, rows);
-        } catch (err) {
-          totals.deriveErrors++;
-          metrics.deriveErrors.inc();
-          reportError('could not derive calls from a trace; trace dropped', err);
-        }
-      }
-      // One increment per batch: prom-client's inc allocates (1.4% of the pipeline thread's bytes
-      // when each trace counted its calls).
-      totals.calls += calls;
-      metrics.calls.inc(calls);
-      totals.chains += rows.chains;
-      totals.batches++;
-      metrics.chains.inc(rows.chains);
-      metrics.batches.inc();
-      const encoded = encoder?.encodeRows(rows, slice.length, spans);
-      const batch: ChainBatch = encoded
-        ? { chains: [], traceSummaries: [], traces: slice.length, spans }
-        : { chains: rows.chainObjects(rows.callObjects()), traceSummaries: rows.summaryObjects(), traces: slice.length, spans };
-      rows.clear();
-      if (tagging) batch.requests = requestsOf(slice, tags, exact);
-      if (options.onBatch) {
-        try {
-          options.onBatch(batch, encoded);
-        } catch (err) {
-          reportError('onBatch hook failed', err);
-        }
-      }
-      queue.push(batch);
-      queuedSpans += spans;
-      enqueued++;
+      for (let t = 0; t < traces.length; t++) spans += traces[t]!.spanCount;
+      completions.push({ traces, exact, tagging, at: 0, batchStart: 0, spans: 0, calls: 0, made: [] });
+      completingSpans += spans;
+      completingBatches += Math.ceil(traces.length / MAX_TRACES_PER_BATCH);
     }
+    if (now) complete(Infinity);
+    else if (completions.length > 0 && !sliceScheduled) {
+      sliceScheduled = true;
+      setImmediate(nextSlice);
+    }
+  };
+
+  // One slice per turn of the event loop: the messages that arrived meanwhile (requests, and the
+  // host's word that a batch was consumed) are handled before the next one.
+  const nextSlice = () => {
+    sliceScheduled = false;
+    complete(sliceSpans!);
+    if (completions.length > 0 && !sliceScheduled) {
+      sliceScheduled = true;
+      setImmediate(nextSlice);
+    }
+  };
+
+  /**
+   * Derives and encodes the traces of `completions` in order, about `budget` spans of them (whole
+   * traces; Infinity for all), and queues the batches of each completion it finishes.
+   */
+  const complete = (budget: number) => {
+    // Not re-entered from a hook (onBatch) that feeds the pipeline: `rows` holds the batch being made.
+    if (completing) return;
+    completing = true;
+    try {
+      while (completions.length > 0 && budget > 0) {
+        const c = completions[0]!;
+        const { traces } = c;
+        const end = Math.min(traces.length, c.batchStart + MAX_TRACES_PER_BATCH);
+        // Derived into rows, made objects only for a consumer that wants them (see `encoder`).
+        if (c.at === c.batchStart) rows.clear();
+        while (c.at < end && budget > 0) {
+          const trace = traces[c.at++]!;
+          budget -= trace.spanCount;
+          c.spans += trace.spanCount;
+          summarise(trace, rows);
+          try {
+            c.calls += deriveInto(trace, resolver, trace.late === 'joins' || trace.late === 'maybe' ? lateDerive : onTimeDerive, rows);
+          } catch (err) {
+            totals.deriveErrors++;
+            metrics.deriveErrors.inc();
+            reportError('could not derive calls from a trace; trace dropped', err);
+          }
+        }
+        if (c.at < end) break;
+        c.made.push(makeBatch(c, end));
+        c.batchStart = end;
+        c.spans = 0;
+        c.calls = 0;
+        if (c.at < traces.length) continue;
+        completions.shift();
+        for (const made of c.made) queueBatch(made.batch, made.encoded);
+        countRecent();
+      }
+    } finally {
+      completing = false;
+    }
+    if (queue.length > 0) void drain();
+  };
+
+  /** The batch of the traces of `c` from its batchStart to `end`, derived into `rows`. */
+  const makeBatch = (c: Completion, end: number): { batch: ChainBatch; encoded: EncodedBatch | undefined } => {
+    const slice = c.batchStart === 0 && end === c.traces.length ? c.traces : c.traces.slice(c.batchStart, end);
+    const { spans, calls } = c;
+    // One increment per batch: prom-client's inc allocates (1.4% of the pipeline thread's bytes
+    // when each trace counted its calls).
+    totals.calls += calls;
+    metrics.calls.inc(calls);
+    totals.chains += rows.chains;
+    totals.batches++;
+    metrics.chains.inc(rows.chains);
+    metrics.batches.inc();
+    const encoded = encoder?.encodeRows(rows, slice.length, spans);
+    const batch: ChainBatch = encoded
+      ? { chains: [], traceSummaries: [], traces: slice.length, spans }
+      : { chains: rows.chainObjects(rows.callObjects()), traceSummaries: rows.summaryObjects(), traces: slice.length, spans };
+    rows.clear();
+    if (c.tagging) batch.requests = requestsOf(slice, tags, c.exact);
+    return { batch, encoded };
+  };
+
+  const queueBatch = (batch: ChainBatch, encoded: EncodedBatch | undefined) => {
+    completingSpans -= batch.spans;
+    completingBatches--;
+    if (options.onBatch) {
+      try {
+        options.onBatch(batch, encoded);
+      } catch (err) {
+        reportError('onBatch hook failed', err);
+      }
+    }
+    queue.push(batch);
+    queuedSpans += batch.spans;
+    enqueued++;
+  };
+
+  const countRecent = () => {
     const recent = recentClients.stats();
     metrics.lateParents.inc({ result: 'stitched' }, recent.hits - lastRecent.hits);
     metrics.lateParents.inc({ result: 'missed' }, recent.misses - lastRecent.misses);
@@ -289,7 +397,6 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     metrics.lateChildren.inc({ result: 'stitched' }, servers.hits - lastServers.hits);
     metrics.lateChildren.inc({ result: 'missed' }, servers.misses - lastServers.misses);
     Object.assign(lastServers, { hits: servers.hits, misses: servers.misses });
-    if (queue.length > 0) void drain();
   };
 
   const settled = (): Promise<void> => {
@@ -306,7 +413,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       totals.refused++;
       return { ok: false, reason: 'stopped', retryAfterMs };
     }
-    if (queue.length >= maxQueuedBatches || queuedSpans >= maxQueuedSpans) {
+    if (queue.length + completingBatches >= maxQueuedBatches || queuedSpans + completingSpans >= maxQueuedSpans) {
       metrics.refused.inc({ reason: 'overloaded' });
       totals.refused++;
       return { ok: false, reason: 'overloaded', retryAfterMs };
@@ -355,18 +462,18 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     keep,
     tick,
     flush: async () => {
-      enqueue(stitcher.flush());
+      enqueue(stitcher.flush(), true);
       await settled();
     },
     stop: () =>
       (stopping ??= (async () => {
         stopped = true;
         if (timer) clearInterval(timer);
-        enqueue(stitcher.flush());
+        enqueue(stitcher.flush(), true);
         await settled();
         logger.info({ ...totals }, 'pipeline stopped');
       })()),
-    stats: () => ({ stitch: stitcher.stats(), recentClients: recentClients.stats(), recentServers: recentServers.stats(), queuedBatches: queue.length, queuedSpans, ...totals }),
+    stats: () => ({ stitch: stitcher.stats(), recentClients: recentClients.stats(), recentServers: recentServers.stats(), queuedBatches: queue.length + completingBatches, queuedSpans: queuedSpans + completingSpans, ...totals }),
   };
 }
 
