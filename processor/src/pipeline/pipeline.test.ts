@@ -4,6 +4,7 @@ import { StatusCode, type TracesRequestData } from '@conduct/proto';
 import type { ChainBatch, Logger } from '../model.js';
 import { createPipeline, createCollectingConsumer, createGatedConsumer, createFailingConsumer, type PipelineOptions } from './index.js';
 import { createBatchEncoder, type EncodedBatch } from './batch-codec.js';
+import { MAX_TRACES_PER_BATCH } from './pipeline.js';
 import { request, resource, span, SpanKind } from '../calls/testdata/trace-builder.js';
 
 const frontend = resource('frontend');
@@ -245,5 +246,98 @@ describe('pipeline hand-off', () => {
     expect(viaObjects.objects.some((b) => b.chains.some((c) => c.displayName))).toBe(true);
     const plain = (b: EncodedBatch) => ({ ...b, nums: Array.from(b.nums, String), refs: Array.from(b.refs) });
     expect(viaRows.encoded.map(plain)).toEqual(viaObjects.encoded.map(plain));
+  });
+});
+
+/** One request holding `count` traces of trace(n)'s shape, from trace `from` on. */
+const traces = (from: number, count: number) => request(Array.from({ length: count }, (_, k) => trace(from + k).resourceSpans.flatMap((rs) => rs.spans.map((s) => ({ span: s, resource: rs.resource })))).flat());
+
+/** The next turn of the event loop (after the slices already due). */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('pipeline in slices (sliceSpans)', () => {
+  it('derives a completion a slice per turn, and answers a request that arrives meanwhile before its batch is queued', async () => {
+    const events: string[] = [];
+    let batched!: () => void;
+    const batchQueued = new Promise<void>((resolve) => (batched = resolve));
+    const { clock, pipeline } = setup({
+      sliceSpans: 4,
+      onBatch: (batch) => {
+        events.push(`batch of ${batch.traces}`);
+        batched();
+      },
+    });
+    await pipeline.accept(traces(1, 10));
+    clock.t = 1_000;
+    pipeline.tick(); // 10 traces (20 spans) complete: 5 slices of 2 traces
+    expect(pipeline.stats().stitch.completed.idle).toBe(10);
+    expect(events).toEqual([]); // nothing derived yet: the tick returned at once
+    // Counted against the queue's limits while it is being derived.
+    expect(pipeline.stats()).toMatchObject({ queuedBatches: 1, queuedSpans: 20 });
+    const answered = pipeline.accept(trace(11)).then((outcome) => events.push(`answered ${outcome.ok}`));
+    setImmediate(() => events.push('turn'));
+    await batchQueued;
+    await answered;
+    // The request's answer came first, and a turn of the event loop passed between two slices.
+    expect(events).toEqual(['answered true', 'turn', 'batch of 10']);
+    expect(pipeline.stats().stitch.pendingTraces).toBe(1);
+    await pipeline.stop();
+  });
+
+  it('queues the same batches, in the same order, as when each completion is derived at once', async () => {
+    const run = async (sliceSpans?: number) => {
+      const encoder = createBatchEncoder(300);
+      const encoded: EncodedBatch[] = [];
+      const { clock, pipeline } = setup({
+        stitching: { idleMs: 5, latenessMs: 60_000, maxPendingSpans: 100_000, lateTraceWindowMs: 60_000 },
+        encoder,
+        ...(sliceSpans ? { sliceSpans } : {}),
+        onBatch: (_batch, data) => encoded.push(data!),
+      });
+      const parts = variedRequests(MAX_TRACES_PER_BATCH + 200);
+      // The first parts of most traces complete together (more than one batch of traces); the
+      // second parts of some arrive while their first parts are still being derived.
+      for (const part of parts.slice(0, MAX_TRACES_PER_BATCH + 100)) await pipeline.accept(part.first);
+      clock.t += 10;
+      pipeline.tick();
+      await nextTurn();
+      for (let n = 0; n < 100; n++) await pipeline.accept(parts[n]!.second);
+      for (const part of parts.slice(MAX_TRACES_PER_BATCH + 100)) await pipeline.accept(part.first);
+      clock.t += 10;
+      pipeline.tick();
+      for (let n = 0; n < 10; n++) await nextTurn();
+      for (const part of parts.slice(100)) await pipeline.accept(part.second);
+      await pipeline.flush();
+      return encoded;
+    };
+    const atOnce = await run();
+    const sliced = await run(64);
+    expect(atOnce.length).toBeGreaterThanOrEqual(4);
+    const plain = (b: EncodedBatch) => ({ ...b, nums: Array.from(b.nums, String), refs: Array.from(b.refs) });
+    expect(sliced.map(plain)).toEqual(atOnce.map(plain));
+  });
+
+  it('refuses while the traces being derived fill the queue, and flush derives them at once', async () => {
+    const consumer = createGatedConsumer();
+    const { clock, pipeline } = setup({ consumer, sliceSpans: 2, maxQueuedSpans: 6 });
+    await pipeline.accept(traces(1, 3));
+    clock.t = 1_000;
+    pipeline.tick(); // 6 spans being derived
+    expect(await pipeline.accept(trace(4))).toMatchObject({ ok: false, reason: 'overloaded' });
+    consumer.releaseAll();
+    await pipeline.flush();
+    expect(consumer.batches.map((b) => b.traces)).toEqual([3]);
+    expect(pipeline.stats()).toMatchObject({ queuedBatches: 0, queuedSpans: 0 });
+    expect(await pipeline.accept(trace(4))).toEqual({ ok: true });
+  });
+
+  it('stop derives a completion in progress and then completes the pending traces, in that order', async () => {
+    const { clock, consumer, pipeline } = setup({ sliceSpans: 2 });
+    await pipeline.accept(traces(1, 5));
+    clock.t = 1_000;
+    pipeline.tick();
+    await pipeline.accept(trace(6));
+    await pipeline.stop();
+    expect(consumer.batches.map((b) => b.chains.map((c) => c.traceId))).toEqual([[1, 2, 3, 4, 5].map(traceId), [traceId(6)]]);
   });
 });
