@@ -267,6 +267,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   let completingBatches = 0;
   let sliceScheduled = false;
   let completing = false;
+  /** Spans accepted since the last slice: the next slice derives as many more (see nextSlice). */
+  let acceptedSinceSlice = 0;
 
   const enqueue = (traces: CompletedTrace[], now = sliceSpans === undefined) => {
     const { lateSpans: late, duplicateSpans, completed } = stitcher.stats();
@@ -296,10 +298,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   };
 
   // One slice per turn of the event loop: the messages that arrived meanwhile (requests, and the
-  // host's word that a batch was consumed) are handled before the next one.
+  // host's word that a batch was consumed) are handled before the next one. A slice derives
+  // sliceSpans more than the spans accepted since the last one, so that derivation keeps ahead of
+  // intake however many requests a turn brings (with a fixed slice a thread short of CPU took in
+  // requests faster than it derived, and the traces waiting to be derived filled the queue's limit).
   const nextSlice = () => {
     sliceScheduled = false;
-    complete(sliceSpans!);
+    const budget = sliceSpans! + acceptedSinceSlice;
+    acceptedSinceSlice = 0;
+    complete(budget);
     if (completions.length > 0 && !sliceScheduled) {
       sliceScheduled = true;
       setImmediate(nextSlice);
@@ -434,6 +441,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     // event loop), so under sustained load traces would wait seconds past `idle` and pile up.
     if (timer !== undefined && clock.now() - lastTickMs >= OVERDUE_CHECKS * stitcher.checkIntervalMs) tick();
     metrics.spans.inc(data.spanCount);
+    if (sliceScheduled) acceptedSinceSlice += data.spanCount;
     enqueue(stitcher.add(data));
     return { ok: true };
   };
