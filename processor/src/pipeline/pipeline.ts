@@ -122,8 +122,6 @@ interface Completion {
   /** Spans and calls of the batch being made so far. */
   spans: number;
   calls: number;
-  /** Its batches made so far, queued together once the last one is made. */
-  made: Array<{ batch: ChainBatch; encoded: EncodedBatch | undefined }>;
 }
 
 /**
@@ -257,9 +255,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   /**
    * Completions whose traces are not all derived yet, oldest first. Each completion is cut into
-   * batches of MAX_TRACES_PER_BATCH traces, as when it was derived at once; its batches are queued
-   * together once its last trace is derived, so that the consumer still gets them together (a
-   * store write takes every batch waiting: bench/README.md, "Batches per store write").
+   * batches of MAX_TRACES_PER_BATCH traces, as when it was derived at once, and each batch is
+   * queued as soon as it is made: the consumer (the main thread) stores one batch while the next is
+   * derived. Holding a completion's batches until its last one was made, so that they reached the
+   * consumer together as before, took in and acknowledged less (bench/README.md, issue 19 slice part).
    */
   const completions: Completion[] = [];
   /** Spans and batches of `completions`, counted against maxQueuedSpans and maxQueuedBatches. */
@@ -286,7 +285,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     if (traces.length > 0) {
       let spans = 0;
       for (let t = 0; t < traces.length; t++) spans += traces[t]!.spanCount;
-      completions.push({ traces, exact, tagging, at: 0, batchStart: 0, spans: 0, calls: 0, made: [] });
+      completions.push({ traces, exact, tagging, at: 0, batchStart: 0, spans: 0, calls: 0 });
       completingSpans += spans;
       completingBatches += Math.ceil(traces.length / MAX_TRACES_PER_BATCH);
     }
@@ -342,13 +341,13 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           }
         }
         if (c.at < end) break;
-        c.made.push(makeBatch(c, end));
+        const made = makeBatch(c, end);
+        queueBatch(made.batch, made.encoded);
         c.batchStart = end;
         c.spans = 0;
         c.calls = 0;
         if (c.at < traces.length) continue;
         completions.shift();
-        for (const made of c.made) queueBatch(made.batch, made.encoded);
         countRecent();
       }
     } finally {
