@@ -11,12 +11,13 @@ const frontend = resource('frontend');
 const payments = resource('payments');
 const traceId = (n: number) => n.toString(16).padStart(32, '0');
 
-/** One trace: a frontend client span and the payments server span it called. */
-const trace = (n: number, endMs = 1_000) =>
-  request([
-    span(frontend, { id: `c${n}`, traceId: traceId(n), kind: SpanKind.CLIENT, start: endMs - 10, end: endMs }),
-    span(payments, { id: `s${n}`, traceId: traceId(n), parent: `c${n}`, kind: SpanKind.SERVER, start: endMs - 8, end: endMs - 2, attrs: { 'http.request.method': 'GET', 'http.route': '/pay' } }),
-  ]);
+/** The spans of one trace: a frontend client span and the payments server span it called. */
+const traceSpans = (n: number, endMs = 1_000) => [
+  span(frontend, { id: `c${n}`, traceId: traceId(n), kind: SpanKind.CLIENT, start: endMs - 10, end: endMs }),
+  span(payments, { id: `s${n}`, traceId: traceId(n), parent: `c${n}`, kind: SpanKind.SERVER, start: endMs - 8, end: endMs - 2, attrs: { 'http.request.method': 'GET', 'http.route': '/pay' } }),
+];
+/** One request holding one trace (traceSpans). */
+const trace = (n: number, endMs = 1_000) => request(traceSpans(n, endMs));
 
 function setup(overrides: Partial<PipelineOptions> = {}) {
   const clock = { t: 0, now() { return this.t; } };
@@ -250,7 +251,7 @@ describe('pipeline hand-off', () => {
 });
 
 /** One request holding `count` traces of trace(n)'s shape, from trace `from` on. */
-const traces = (from: number, count: number) => request(Array.from({ length: count }, (_, k) => trace(from + k).resourceSpans.flatMap((rs) => rs.spans.map((s) => ({ span: s, resource: rs.resource })))).flat());
+const traces = (from: number, count: number) => request(Array.from({ length: count }, (_, k) => traceSpans(from + k)).flat());
 
 /** The next turn of the event loop (after the slices already due). */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
