@@ -80,16 +80,16 @@ export interface PipelineOptions {
   /**
    * Derive and encode completed traces in slices of about this many spans (whole traces), one
    * slice per turn of the event loop, so that requests that arrive meanwhile are not held up by a
-   * long completion (the pipeline thread: DEFAULT_SLICE_SPANS). Absent: everything a stitcher call
-   * completes is derived before the call that completed it returns. Batches are the same either
-   * way; flush and stop derive everything at once.
+   * long completion (e.g. DEFAULT_SLICE_SPANS). Absent: everything a stitcher call completes is
+   * derived before the call that completed it returns. Batches are the same either way; flush and
+   * stop derive everything at once. The pipeline thread does not use it (see worker.ts).
    */
   sliceSpans?: number;
 }
 
 /**
- * Spans derived and encoded per turn of the pipeline thread's event loop (PipelineOptions.sliceSpans):
- * a few milliseconds of work, about what decoding a request of 512 spans takes.
+ * A slice of PipelineOptions.sliceSpans that is a few milliseconds of work, about what decoding a
+ * request of 512 spans takes on the pipeline thread.
  */
 export const DEFAULT_SLICE_SPANS = 2_048;
 
@@ -256,9 +256,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   /**
    * Completions whose traces are not all derived yet, oldest first. Each completion is cut into
    * batches of MAX_TRACES_PER_BATCH traces, as when it was derived at once, and each batch is
-   * queued as soon as it is made: the consumer (the main thread) stores one batch while the next is
-   * derived. Holding a completion's batches until its last one was made, so that they reached the
-   * consumer together as before, took in and acknowledged less (bench/README.md, issue 19 slice part).
+   * queued as soon as it is made, so that a consumer on another thread stores one batch while the
+   * next is derived (holding a completion's batches to hand them over together acknowledged less
+   * in the bench: bench/README.md, "Pipeline thread slices (issue 19, 2026-12-07, fourth)").
    */
   const completions: Completion[] = [];
   /** Spans and batches of `completions`, counted against maxQueuedSpans and maxQueuedBatches. */

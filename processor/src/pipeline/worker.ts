@@ -7,7 +7,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Gauge, Registry } from 'prom-client';
 import { columnsFromData, decodeTracesRequestColumns, decodeTracesRequestJson, type SpanColumns, type TracesRequestData } from '@conduct/proto';
 import type { ChainBatch, Logger } from '../model.js';
-import { createPipeline, DEFAULT_SLICE_SPANS, type RequestTag } from './pipeline.js';
+import { createPipeline, type RequestTag } from './pipeline.js';
 import { createBatchEncoder, type EncodedBatch } from './batch-codec.js';
 import { createLiveHeapReader } from './live-heap.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
@@ -68,9 +68,8 @@ const pipeline = createPipeline({
   registry,
   logger,
   encoder,
-  // Completed traces are derived a slice per turn, so that a request waits for one slice at most,
-  // not for everything an idle check completed (tens of milliseconds under load).
-  sliceSpans: DEFAULT_SLICE_SPANS,
+  // Not derived in slices (PipelineOptions.sliceSpans): on the shared two-core bench machine the
+  // server then refused more and processed less end to end (bench/README.md, "Pipeline thread slices (issue 19, 2026-12-07, fourth)").
   onBatch(batch, data) {
     const id = nextBatch++;
     batchIds.set(batch, id);
