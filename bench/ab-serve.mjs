@@ -12,7 +12,10 @@
 // --server-node-options "--cpu-prof --cpu-prof-dir=DIR" profiles every server (bench/profile-summary.mjs).
 // --db FILE starts every server on a copy of that SQLite file instead of a fresh one: a file grown by
 // bench/grow-db.mjs shows the store as a long-running server has it (run with BENCH_RANDOM_TRACE_IDS=1
-// so the measured traces' ids are random too, as real ones are).
+// so the measured traces' ids are random too, as real ones are). With --db add --late-window 2s: for
+// stitching.lateTraceWindow (5 minutes by default) after it starts on a file that holds traces, a
+// server takes every trace for a possible late part of a stored one (a lookup each, batches written
+// one at a time), which is a restart's cost, not a long-running server's.
 // --points a,b,c,... (checkouts, oldest first) runs every point in each round instead, the order
 // reversed every round (a b c, c b a, ...), and prints each point's median and, for each step, the
 // median and range of the per-round ratios to the point before (older builds without /readyz work).
@@ -35,12 +38,14 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '0' },
     'server-node-options': { type: 'string' },
     db: { type: 'string' },
+    'late-window': { type: 'string' },
   },
 });
 if (!values.before && !values.points) throw new Error('--before <checkout> (or --points a,b,...) is required');
 
 async function once(root, loadgen, id) {
-  const server = await startServer(root, { learning: { minCalls: 100, period: '5s' } }, { nodeOptions: values['server-node-options'], ...(values.db ? { database: resolve(values.db) } : {}) });
+  const settings = { learning: { minCalls: 100, period: '5s' }, ...(values['late-window'] ? { stitching: { lateTraceWindow: values['late-window'] } } : {}) };
+  const server = await startServer(root, settings, { nodeOptions: values['server-node-options'], ...(values.db ? { database: resolve(values.db) } : {}) });
   try {
     const target = (values.transport === 'grpc' ? server.otlpGrpc : server.otlpHttp).replace('http://', '');
     // --warmup N: N spans sent and flushed first, not counted (a fresh server also compiles its hot
