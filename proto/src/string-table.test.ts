@@ -23,6 +23,16 @@ describe('HexTable', () => {
     expect(table.get(buf, 2, 18)).toBe('0af7651916cd43dd8448eb211c80319d');
     expect(table.get(buf, 2, 10)).toBe('0af7651916cd43dd');
   });
+
+  it('reads a plain Uint8Array (the columns hold ids in one), and ids of other lengths', () => {
+    const table = new HexTable(1);
+    const bytes = new Uint8Array(40).map((_, i) => (i * 37 + 11) & 0xff);
+    for (let round = 0; round < 2; round++) {
+      for (const [start, end] of [[0, 16], [0, 8], [3, 11], [8, 24], [1, 6], [0, 20], [5, 5], [2, 40]] as const) {
+        expect(table.get(bytes, start, end)).toBe(Buffer.from(bytes.subarray(start, end)).toString('hex'));
+      }
+    }
+  });
 });
 
 describe('StringTable', () => {
