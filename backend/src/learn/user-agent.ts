@@ -18,7 +18,8 @@ function clean(ua: string): string {
 /** User agents classified so far (a handful per identity); cleared whenever it holds this many. */
 export const MAX_CACHED_USER_AGENTS = 4_096;
 const families = new Map<string, string>();
-const humans = new Map<string, string | undefined>();
+/** humanSoftware's answers, null for none (one lookup per question). */
+const humans = new Map<string, string | null>();
 
 function remember<T>(cache: Map<string, T>, key: string, value: T): T {
   if (cache.size >= MAX_CACHED_USER_AGENTS) cache.clear();
@@ -45,8 +46,9 @@ function familyOf(userAgent: string): string {
  * OS), or undefined when it does not.
  */
 export function humanSoftware(userAgent: string): string | undefined {
-  if (humans.has(userAgent)) return humans.get(userAgent);
-  return remember(humans, userAgent, humanSoftwareOf(userAgent));
+  const known = humans.get(userAgent);
+  if (known !== undefined) return known ?? undefined;
+  return remember(humans, userAgent, humanSoftwareOf(userAgent) ?? null) ?? undefined;
 }
 
 function humanSoftwareOf(userAgent: string): string | undefined {
