@@ -3,7 +3,6 @@ import { silentLogger } from '@conduct/processor';
 import { SEVERITY_RANK, type Alert, type AlertStatus, type Detector, type Verdict } from '../alerts/model.js';
 import type { PolicyConfig } from './settings.js';
 import {
-  FORGET_SWEEP_INTERVAL_MS,
   RATE_WINDOW_MS,
   chainCalls,
   forget,
@@ -607,10 +606,7 @@ export async function createDetection(options: DetectionOptions): Promise<Detect
     if ((b.recentSources[0]?.ms ?? cutoff) < cutoff) b.recentSources = b.recentSources.filter((s) => s.ms >= cutoff);
     // Never ahead of the wall clock: one chain stamped in the future (a skewed or hostile sender)
     // would otherwise forget the identity's whole baseline, and the next usual chain looks new.
-    // The clock is read only when a sweep may be due (forget sweeps at most once per interval, and
-    // the time it would get is at most the later of the two).
-    const latest = Math.max(newest, b.lastMs);
-    if (!(latest - b.lastSweepMs < FORGET_SWEEP_INTERVAL_MS)) forget(b, Math.min(latest, Date.now()), opts.forgetAfterMs);
+    forget(b, Math.min(Math.max(newest, b.lastMs), Date.now()), opts.forgetAfterMs);
     return undefined;
   }
 

@@ -115,33 +115,7 @@ export interface Baseline {
   candidateValues?: Map<string, Set<string>>;
   /** The `chainSurprisal` buckets in order, built on first use by {@link chainCalibration}; not persisted. */
   surprisalOrder?: SurprisalOrder | undefined;
-  /**
-   * The `version` and `edge` entries learning found, by the call fields their keys are made of
-   * ({@link touchVersion}, {@link touchEdge}); not persisted. A cache: filled as learning finds
-   * or adds entries, emptied whenever an entry of its kind leaves its map ({@link removeEntry}).
-   */
-  found: FoundEntries;
 }
-
-/** See {@link Baseline.found}. */
-export interface FoundEntries {
-  /** `version` entries by caller service, then by `service.version`. */
-  versions: Map<string, Map<string, Entry>>;
-  /** `edge` entries by operation, then by peer: the service, peer kind and external flag of each. */
-  edges: Map<string, Map<string, FoundEdge[]>>;
-  /** Entries in both (bounded: raw fields longer than a key part give different fields one key). */
-  size: number;
-}
-
-interface FoundEdge {
-  service: string;
-  peerKind: Call['peerKind'];
-  external: boolean;
-  entry: Entry;
-}
-
-/** Most entries remembered in a baseline's {@link FoundEntries}; it starts over beyond. */
-const MAX_FOUND_ENTRIES = 4 * MAX_ENTRIES_PER_KIND;
 
 /**
  * The entries changed since the last write, in the order they first changed: three parallel lists
@@ -209,7 +183,6 @@ export function createBaseline(identity: string, identityKind: string, displayNa
     removed: emptyKeySets(),
     transitionsOut: undefined,
     surprisalOrder: undefined,
-    found: { versions: new Map(), edges: new Map(), size: 0 },
   };
 }
 
@@ -278,81 +251,6 @@ function touchIn(b: Baseline, kind: EntryKind, map: Map<string, Entry>, key: str
   return done;
 }
 
-/** {@link touchIn} of one observation, returning the entry it counted or added (undefined when the kind refused the key). */
-function touchedEntry(b: Baseline, kind: EntryKind, map: Map<string, Entry>, key: string, ms: number): Entry | undefined {
-  let e = map.get(key);
-  if (e !== undefined) {
-    if (counted(e, ms)) markDirty(b, kind, key, e);
-    return e;
-  }
-  if (map.size >= (kind === 'shape' ? MAX_SHAPES : MAX_ENTRIES_PER_KIND)) {
-    b.dropped++;
-    return undefined;
-  }
-  map.set(key, (e = { count: 1, firstMs: ms, lastMs: ms, dirty: false }));
-  const removed = b.removed[kind];
-  if (removed.size > 0) removed.delete(key);
-  markDirty(b, kind, key, e);
-  return e;
-}
-
-/** One more observation of a known entry at `ms` (touchIn's count); true when it is not listed as changed yet. */
-function counted(e: Entry, ms: number): boolean {
-  e.count++;
-  if (ms < e.firstMs) e.firstMs = ms;
-  if (ms > e.lastMs) e.lastMs = ms;
-  return !e.dirty;
-}
-
-/**
- * Touches the `version` entry of a caller service's `service.version`: an entry found before is
- * counted after two probes by the two fields (no key made, no lookup of it); its key is made only
- * to list it as changed (once per write) or to add it.
- */
-function touchVersion(b: Baseline, service: string, version: string, ms: number): void {
-  const found = b.found;
-  const e = found.versions.get(service)?.get(version);
-  if (e !== undefined) {
-    if (counted(e, ms)) markDirty(b, 'version', versionKey(service, version), e);
-    return;
-  }
-  const added = touchedEntry(b, 'version', b.entries.version, versionKey(service, version), ms);
-  if (added === undefined) return;
-  if (found.size >= MAX_FOUND_ENTRIES) forgetFound(found);
-  let byVersion = found.versions.get(service);
-  if (byVersion === undefined) found.versions.set(service, (byVersion = new Map()));
-  byVersion.set(version, added);
-  found.size++;
-}
-
-/** Touches the `edge` entry of a call, found as {@link touchVersion} finds a version's (by operation, peer, then a scan). */
-function touchEdge(b: Baseline, call: Call, ms: number): void {
-  const found = b.found;
-  const byPeer = found.edges.get(call.operation);
-  const edges = byPeer?.get(call.peer);
-  if (edges !== undefined) {
-    for (let i = 0; i < edges.length; i++) {
-      const f = edges[i]!;
-      if (f.service === call.service && f.peerKind === call.peerKind && f.external === call.external) {
-        if (counted(f.entry, ms)) markDirty(b, 'edge', edgeKey(call), f.entry);
-        return;
-      }
-    }
-  }
-  const added = touchedEntry(b, 'edge', b.entries.edge, edgeKey(call), ms);
-  if (added === undefined) return;
-  if (found.size >= MAX_FOUND_ENTRIES) {
-    forgetFound(found);
-    found.edges.set(call.operation, new Map([[call.peer, [{ service: call.service, peerKind: call.peerKind, external: call.external, entry: added }]]]));
-  } else {
-    const f: FoundEdge = { service: call.service, peerKind: call.peerKind, external: call.external, entry: added };
-    if (edges !== undefined) edges.push(f);
-    else if (byPeer !== undefined) byPeer.set(call.peer, [f]);
-    else found.edges.set(call.operation, new Map([[call.peer, [f]]]));
-  }
-  found.size++;
-}
-
 /** Lists `e` (the entry of `kind` under `key`) as changed unless it is already. */
 export function markDirty(b: Baseline, kind: EntryKind, key: string, e: Entry): void {
   if (e.dirty) return;
@@ -367,13 +265,6 @@ export function removeEntry(b: Baseline, kind: EntryKind, key: string, e: Entry)
   b.entries[kind].delete(key);
   e.dirty = false;
   b.removed[kind].add(key);
-  if (kind === 'version' || kind === 'edge') forgetFound(b.found);
-}
-
-function forgetFound(found: FoundEntries): void {
-  found.versions.clear();
-  found.edges.clear();
-  found.size = 0;
 }
 
 /**
@@ -574,10 +465,10 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions, sco
     // Kind by kind, each map by name (see touchIn); keys as `keyOf` keeps them.
     touchIn(b, 'peer', entries.peer, bound(call.peer), ms);
     touchIn(b, 'operation', entries.operation, operation, ms);
-    touchEdge(b, call, ms);
+    touchIn(b, 'edge', entries.edge, edgeKey(call), ms);
     if (call.target) touchIn(b, 'target', entries.target, bound(call.target), ms);
     if (call.account) touchIn(b, 'targetAccount', entries.targetAccount, bound(call.account), ms);
-    if (call.version) touchVersion(b, call.service, call.version, ms);
+    if (call.version) touchIn(b, 'version', entries.version, versionKey(call.service, call.version), ms);
     const s = call.source;
     // sourceKey's values, kind by kind in SOURCE_KINDS order.
     if (s) {

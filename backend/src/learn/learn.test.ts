@@ -16,7 +16,6 @@ import {
   MAX_MEMO_KEYS,
   START,
   parsePair,
-  takeDirty,
   unlearnChain,
   type Baseline,
 } from './baseline.js';
@@ -176,78 +175,6 @@ describe('baseline', () => {
     b.transitionsOut = undefined;
     indexed();
     expect(b.entries.transition.size).toBeGreaterThan(4);
-  });
-});
-
-describe('version and edge entries found by their fields', () => {
-  it('learns exactly as looking each key up, through new entries, refusals, long fields, forgetting, unlearning and renames', () => {
-    // Learning finds a call's version and edge entries by the call's fields (Baseline.found)
-    // instead of making their keys; compared with a baseline whose cache is emptied before every chain.
-    const cached = createBaseline('svc:x', 'workload');
-    const uncached = createBaseline('svc:x', 'workload');
-    const long = 'v'.repeat(MAX_KEY_LENGTH);
-    const rows = (b: Baseline) => {
-      const out: string[] = [];
-      takeDirty(b, (kind, key, e) => void out.push(`${kind} ${key} ${e.count} ${e.firstMs} ${e.lastMs}`));
-      return out;
-    };
-    const state = (b: Baseline) => ({
-      entries: Object.fromEntries(Object.entries(b.entries).map(([kind, m]) => [kind, [...m].map(([key, e]) => [key, e.count, e.firstMs, e.lastMs])])),
-      dropped: b.dropped,
-      removed: Object.fromEntries(Object.entries(b.removed).map(([kind, keys]) => [kind, [...keys].sort()])),
-    });
-    const learnBoth = (chain: Chain) => {
-      learnChain(cached, chain, opts);
-      uncached.found.versions.clear();
-      uncached.found.edges.clear();
-      uncached.found.size = 0;
-      learnChain(uncached, chain, opts);
-    };
-    for (let i = 0; i < 150; i++) {
-      const at = T0 + i * 3_600_000;
-      const chain = chainOf(['a', i % 3 === 0 ? 'b' : 'a', 'c'], at);
-      chain.calls.forEach((c, k) => {
-        c.version = i % 11 === 0 ? `${long}-${i}` : `1.${(i + k) % 4}`;
-        c.peer = k === 2 ? 'q' : 'p';
-        c.peerKind = i % 5 === 0 ? 'database' : 'service';
-        c.external = i % 7 === 0;
-        c.service = i % 13 === 0 ? `${long}${k}` : 'x';
-      });
-      learnBoth(chain);
-      if (i % 9 === 0) {
-        unlearnChain(cached, chain);
-        unlearnChain(uncached, chain);
-      }
-      if (i === 60) {
-        // Full kinds: a new version or edge is refused (and counted) at each call.
-        for (const b of [cached, uncached]) {
-          for (let k = 0; b.entries.version.size < MAX_ENTRIES_PER_KIND; k++) b.entries.version.set(`fill-${k}`, { count: 1, firstMs: at, lastMs: at });
-          for (let k = 0; b.entries.edge.size < MAX_ENTRIES_PER_KIND; k++) b.entries.edge.set(`fill-${k}`, { count: 1, firstMs: at, lastMs: at });
-        }
-      }
-      if (i === 90) for (const b of [cached, uncached]) forget(b, at, 12 * 3_600_000, true);
-      if (i === 120) for (const b of [cached, uncached]) renameOperations(b, (op) => (op === 'b' ? 'a' : undefined));
-      if (i % 10 === 0) expect(rows(cached)).toEqual(rows(uncached));
-    }
-    expect(state(cached)).toEqual(state(uncached));
-    expect(rows(cached)).toEqual(rows(uncached));
-    expect(cached.dropped).toBeGreaterThan(0);
-    expect(cached.found.size).toBeGreaterThan(0);
-  });
-
-  it('stays bounded when many different long fields make one key', () => {
-    const b = createBaseline('svc:x', 'workload');
-    const long = 'v'.repeat(MAX_KEY_LENGTH);
-    for (let i = 0; i < 4 * MAX_ENTRIES_PER_KIND + 500; i++) {
-      const chain = chainOf(['a'], T0 + i);
-      chain.calls[0]!.version = `${long}${i}`;
-      learnChain(b, chain, opts);
-      expect(b.found.size).toBeLessThanOrEqual(4 * MAX_ENTRIES_PER_KIND);
-    }
-    // One entry for all of them (the key keeps the bounded version), counted at every call.
-    expect(b.entries.version.size).toBe(1);
-    expect([...b.entries.version.values()][0]!.count).toBe(4 * MAX_ENTRIES_PER_KIND + 500);
-    expect(b.found.size).toBeLessThan(1_000);
   });
 });
 

@@ -18,8 +18,7 @@ function clean(ua: string): string {
 /** User agents classified so far (a handful per identity); cleared whenever it holds this many. */
 export const MAX_CACHED_USER_AGENTS = 4_096;
 const families = new Map<string, string>();
-/** humanSoftware's answers, null for none (one lookup per question). */
-const humans = new Map<string, string | null>();
+const humans = new Map<string, string | undefined>();
 
 function remember<T>(cache: Map<string, T>, key: string, value: T): T {
   if (cache.size >= MAX_CACHED_USER_AGENTS) cache.clear();
@@ -46,9 +45,8 @@ function familyOf(userAgent: string): string {
  * OS), or undefined when it does not.
  */
 export function humanSoftware(userAgent: string): string | undefined {
-  const known = humans.get(userAgent);
-  if (known !== undefined) return known ?? undefined;
-  return remember(humans, userAgent, humanSoftwareOf(userAgent) ?? null) ?? undefined;
+  if (humans.has(userAgent)) return humans.get(userAgent);
+  return remember(humans, userAgent, humanSoftwareOf(userAgent));
 }
 
 function humanSoftwareOf(userAgent: string): string | undefined {
