@@ -289,33 +289,17 @@ export function hasDirty(b: Baseline): boolean {
   return b.dirty.entries.length > 0;
 }
 
-/**
- * Adds one observation of the transition from `prev` to `next` (both bounded), and to its total,
- * with `out` the baseline's departures ({@link departuresOut}). A transition learned before is
- * found under its departure record (two probes: no key made, no lookup of the key, no third for the
- * record); its key is made only to list the entry as changed (once per write) or to add it.
- */
-function touchTransition(b: Baseline, out: Map<string, Departures>, prev: string, next: string, ms: number): void {
-  const d = out.get(prev);
-  const e = d?.next.get(next);
-  if (d !== undefined && e !== undefined) {
-    // touchIn's count of a known entry.
-    e.count++;
-    if (ms < e.firstMs) e.firstMs = ms;
-    if (ms > e.lastMs) e.lastMs = ms;
-    d.total++;
-    if (!e.dirty) markDirty(b, 'transition', transitionKey(prev, next), e);
-    return;
-  }
-  const key = transitionKey(prev, next);
-  const map = b.entries.transition;
-  const touched = touchIn(b, 'transition', map, key, ms);
+/** Adds one observation of the transition from `prev` to `next` (both bounded), and to its total. */
+function touchTransition(b: Baseline, prev: string, next: string, ms: number): void {
+  const touched = touchIn(b, 'transition', b.entries.transition, transitionKey(prev, next), ms);
   if (touched === REFUSED) return;
-  if (d === undefined) out.set(prev, { total: 1, distinct: touched === ADDED ? 1 : 0, next: new Map([[next, map.get(key)!]]) });
+  const out = b.transitionsOut;
+  if (out === undefined) return;
+  const d = out.get(prev);
+  if (d === undefined) out.set(prev, { total: 1, distinct: touched === ADDED ? 1 : 0 });
   else {
     d.total++;
     if (touched === ADDED) d.distinct++;
-    d.next.set(next, map.get(key)!);
   }
 }
 
@@ -486,13 +470,12 @@ export function learnChain(b: Baseline, chain: Chain, opts: LearningOptions, sco
     if (ms > b.lastMs) b.lastMs = ms;
   }
   b.calls += calls.length;
-  const out = departuresOut(b);
   let prev: string = START;
   for (let i = 0; i < calls.length; i++) {
-    touchTransition(b, out, prev, operations[i]!, calls[i]!.startMs);
+    touchTransition(b, prev, operations[i]!, calls[i]!.startMs);
     prev = operations[i]!;
   }
-  touchTransition(b, out, prev, END, calls[calls.length - 1]!.startMs);
+  touchTransition(b, prev, END, calls[calls.length - 1]!.startMs);
   touchIn(b, 'shape', b.entries.shape, shapeKeyOf(operations, calls.length), calls[0]!.startMs);
   // The scratch keeps no operation alive.
   for (let i = 0; i < calls.length; i++) operations[i] = '';
@@ -607,15 +590,10 @@ export function transitionsFrom(b: Baseline, operation: string): { next: string;
   return out;
 }
 
-/**
- * Learned transitions out of one operation: the sum of their counts, how many different steps, and
- * the transition entries themselves by next step (the same objects as in the baseline's
- * `transition` map, under the keys transitionKey makes of the two).
- */
+/** Learned transitions out of one operation: the sum of their counts, and how many different steps. */
 export interface Departures {
   total: number;
   distinct: number;
-  next: Map<string, Entry>;
 }
 
 /**
@@ -623,21 +601,18 @@ export interface Departures {
  * use, then kept by learning (`unusual-chain` asks at every chain, and a pass per chain cost as
  * much as the rest of the detector).
  */
-export function departuresOut(b: Baseline): Map<string, Departures> {
+export function departuresOut(b: Baseline): ReadonlyMap<string, Departures> {
   if (b.transitionsOut) return b.transitionsOut;
   const out = new Map<string, Departures>();
   for (const [key, e] of b.entries.transition) {
     const pair = parsedPair(key);
     if (!pair) continue;
-    let d = out.get(pair[0]);
-    if (d === undefined) out.set(pair[0], (d = { total: e.count, distinct: 1, next: new Map() }));
+    const d = out.get(pair[0]);
+    if (d === undefined) out.set(pair[0], { total: e.count, distinct: 1 });
     else {
       d.total += e.count;
       d.distinct++;
     }
-    // Only under the key a lookup by the pair would make (a key of another form, say from an old
-    // database, is counted in the totals as before but found by no step).
-    if (transitionKey(pair[0], pair[1]) === key) d.next.set(pair[1], e);
   }
   b.transitionsOut = out;
   return out;
@@ -692,7 +667,7 @@ export function chainSurprisalOf(b: Baseline, path: readonly string[], calls: re
     const d = out.get(from);
     // MIN_STEP_SUPPORT is above 0: a step out of an operation without departures is skipped.
     if (d === undefined || d.total < MIN_STEP_SUPPORT) continue;
-    const n = d.next.get(to)?.count ?? 0;
+    const n = b.entries.transition.get(transitionKey(from, to))?.count ?? 0;
     if (n === 0) return chainSurprisal(chainSteps(b, path, calls));
     const bits = -Math.log2(n / (d.total + d.distinct));
     if (max === undefined || bits > max) max = bits;
@@ -733,7 +708,7 @@ export function callsSurprisalOf(b: Baseline, calls: readonly Call[]): number | 
     out ??= departuresOut(b);
     const d = out.get(prev);
     if (d === undefined || d.total < MIN_STEP_SUPPORT) continue;
-    const count = d.next.get(to)?.count ?? 0;
+    const count = b.entries.transition.get(transitionKey(prev, to))?.count ?? 0;
     if (count === 0) return chainSurprisal(chainSteps(b, operationPathOf(calls), calls));
     const bits = -Math.log2(count / (d.total + d.distinct));
     if (max === undefined || bits > max) max = bits;
