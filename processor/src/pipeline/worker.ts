@@ -7,7 +7,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Gauge, Registry } from 'prom-client';
 import { columnsFromData, decodeTracesRequestColumns, decodeTracesRequestJson, type SpanColumns, type TracesRequestData } from '@conduct/proto';
 import type { ChainBatch, Logger } from '../model.js';
-import { createPipeline, type RequestTag } from './pipeline.js';
+import { createPipeline, DEFAULT_SLICE_SPANS, type RequestTag } from './pipeline.js';
 import { createBatchEncoder, type EncodedBatch } from './batch-codec.js';
 import { createLiveHeapReader } from './live-heap.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
@@ -68,8 +68,10 @@ const pipeline = createPipeline({
   registry,
   logger,
   encoder,
-  // Not derived in slices (PipelineOptions.sliceSpans): on the shared two-core bench machine the
-  // server then refused more and processed less end to end (bench/README.md, "Pipeline thread slices (issue 19, 2026-12-07, fourth)").
+  // Completed traces derived a slice per turn, so requests are answered between slices: on a
+  // quiet two-core machine the whole server processed 1.25x as many spans end to end, at the
+  // same CPU per span (bench/README.md, "Pipeline thread slices (issue 19, 2026-12-07, fourth)").
+  sliceSpans: DEFAULT_SLICE_SPANS,
   onBatch(batch, data) {
     const id = nextBatch++;
     batchIds.set(batch, id);
