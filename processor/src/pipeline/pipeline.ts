@@ -146,6 +146,8 @@ export interface Pipeline extends TraceIngest {
    * would otherwise decode a request only to have it refused.
    */
   refusal(): RefusedOutcome | undefined;
+  /** Whether the batches waiting for the consumer are at a limit now (what `refusal` answers overloaded on), not counted. */
+  full(): boolean;
   readonly keep: import('@conduct/proto').AttributeKeep;
   /** Completes every pending trace; resolves once the consumer has consumed every batch queued so far. */
   flush(): Promise<void>;
@@ -413,13 +415,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   const keep = attributeKeepFor(rules);
 
+  const full = (): boolean => queue.length + completingBatches >= maxQueuedBatches || queuedSpans + completingSpans >= maxQueuedSpans;
+
   const refusal = (): RefusedOutcome | undefined => {
     if (stopped) {
       metrics.refused.inc({ reason: 'stopped' });
       totals.refused++;
       return { ok: false, reason: 'stopped', retryAfterMs };
     }
-    if (queue.length + completingBatches >= maxQueuedBatches || queuedSpans + completingSpans >= maxQueuedSpans) {
+    if (full()) {
       metrics.refused.inc({ reason: 'overloaded' });
       totals.refused++;
       return { ok: false, reason: 'overloaded', retryAfterMs };
@@ -466,6 +470,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     accept,
     acceptColumns,
     refusal,
+    full,
     keep,
     tick,
     flush: async () => {

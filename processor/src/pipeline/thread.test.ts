@@ -163,7 +163,7 @@ describe('pipeline thread', () => {
     expect(consumer.chains().map((c) => c.identity)).toEqual(['svc:frontend']);
   });
 
-  it('refuses with a retryable answer, before decoding, while the consumer has too many spans to take', async () => {
+  it('refuses with a retryable answer, before decoding, while the consumer has too many spans to take for a second', async () => {
     const consumer = createGatedConsumer();
     // One pending span at most: the request's second span completes the first trace at once, and
     // that one queued span fills the queue.
@@ -188,6 +188,28 @@ describe('pipeline thread', () => {
     expect(metrics).toMatch(/^conduct_pipeline_refused_total\{reason="overloaded"\} 2$/m);
     // The first and the last request: the refused ones were not taken in.
     expect(metrics).toMatch(/^conduct_pipeline_spans_total 4$/m);
+  });
+
+  it('keeps a request that arrives while the consumer is behind waiting, and accepts it once a batch is consumed', async () => {
+    const consumer = createGatedConsumer();
+    const thread = createPipelineThread({ stitching: { idleMs: 60_000, latenessMs: 60_000, maxPendingSpans: 1 }, consumer, maxQueuedSpans: 1 });
+    threads.push(thread);
+    expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'decoded', outcome: { ok: true } });
+    await until(() => consumer.held > 0);
+    const events: string[] = [];
+    const second = thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS).then((r) => events.push(`answered ${r.kind}`));
+    // The worker has it waiting (not refused) before the consumer takes the batch.
+    for (let i = 0; !/^conduct_pipeline_requests_waited_total 1$/m.test(await thread.metrics()); i++) {
+      if (i > 500) throw new Error('the request did not wait');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    events.push('consumed');
+    consumer.releaseAll();
+    await second;
+    expect(events).toEqual(['consumed', 'answered decoded']);
+    consumer.releaseAll();
+    await thread.flush();
+    expect(await thread.metrics()).not.toMatch(/^conduct_pipeline_refused_total\{reason="overloaded"\} [1-9]/m);
   });
 
   it('reports consumer failures back to the pipeline, which counts them in its metrics', async () => {

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { columnsFromData, decodeTracesRequestColumns, decodeTracesRequestJson, type SpanColumns, type TracesRequestData } from '@conduct/proto';
 import type { ChainBatch, Logger } from '../model.js';
 import { createPipeline, DEFAULT_SLICE_SPANS, type RequestTag } from './pipeline.js';
@@ -158,28 +158,77 @@ async function answer(id: number, work: () => Promise<unknown>): Promise<void> {
   }
 }
 
+type RawMessage = Extract<HostMessage, { t: 'raw' }>;
+
+/** Decodes a raw request and accepts it, or answers it refused (not decoded) or invalid. */
+function takeRaw(message: RawMessage): void {
+  // A request the pipeline would refuse whatever it holds is not decoded first: under overload
+  // the senders' resends would otherwise cost a decode each.
+  const refused = pipeline.refusal();
+  if (refused) {
+    postWithBody({ t: 'refused', id: message.id, outcome: refused, heap: liveHeap.read() }, message.body);
+    return;
+  }
+  const body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
+  const limits = { ...message.limits, keep: pipeline.keep };
+  let data: SpanColumns;
+  try {
+    data = message.format === 'protobuf' ? decodeTracesRequestColumns(body, limits) : columnsFromData(decodeTracesRequestJson(body, limits), pipeline.keep);
+  } catch (err) {
+    postWithBody({ t: 'invalid', id: message.id, message: err instanceof Error ? err.message : String(err), heap: liveHeap.read() }, message.body);
+    return;
+  }
+  accept(message.id, data, true, message.body);
+}
+
+/**
+ * Requests that arrived while the batches waiting for the host were at their limit wait here, in
+ * order, for room (up to MAX_WAIT_MS) instead of being refused at once: a refusal costs its sender
+ * the suggested retry delay (a second), which idled senders whenever the host fell briefly behind;
+ * an answer that comes a few ms later, once the host has stored a batch, costs it nothing. Bounded
+ * in count and bytes; past either bound, or past MAX_WAIT_MS, a request is refused as before.
+ */
+const waiting: Array<{ message: RawMessage; untilMs: number }> = [];
+let waitingBytes = 0;
+let waitTimer: NodeJS.Timeout | undefined;
+const MAX_WAIT_MS = 1_000;
+const MAX_WAITING_REQUESTS = 64;
+const MAX_WAITING_BYTES = 64 * 1024 * 1024;
+const waited = new Counter({
+  name: 'conduct_pipeline_requests_waited_total',
+  help: 'Requests that waited on the pipeline thread for room in the queue to the store (answered once there was room, or refused after a second).',
+  registers: [registry],
+});
+
+function onRaw(message: RawMessage): void {
+  const size = message.body.byteLength;
+  if ((waiting.length > 0 || pipeline.full()) && waiting.length < MAX_WAITING_REQUESTS && waitingBytes + size <= MAX_WAITING_BYTES) {
+    waiting.push({ message, untilMs: performance.now() + MAX_WAIT_MS });
+    waitingBytes += size;
+    waited.inc();
+    releaseWaiting();
+    return;
+  }
+  takeRaw(message);
+}
+
+/** Takes the waiting requests there is room for now, in order; refuses those that waited too long. */
+function releaseWaiting(): void {
+  const now = performance.now();
+  while (waiting.length > 0 && (!pipeline.full() || waiting[0]!.untilMs <= now)) {
+    const { message } = waiting.shift()!;
+    waitingBytes -= message.body.byteLength;
+    takeRaw(message);
+  }
+  if (waitTimer !== undefined) clearTimeout(waitTimer);
+  waitTimer = waiting.length > 0 ? setTimeout(releaseWaiting, Math.max(0, waiting[0]!.untilMs - now)) : undefined;
+}
+
 port.on('message', (message: HostMessage) => {
   switch (message.t) {
-    case 'raw': {
-      // A request the pipeline would refuse whatever it holds is not decoded first: under overload
-      // the senders' resends would otherwise cost a decode each.
-      const refused = pipeline.refusal();
-      if (refused) {
-        postWithBody({ t: 'refused', id: message.id, outcome: refused, heap: liveHeap.read() }, message.body);
-        return;
-      }
-      const body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
-      const limits = { ...message.limits, keep: pipeline.keep };
-      let data: SpanColumns;
-      try {
-        data = message.format === 'protobuf' ? decodeTracesRequestColumns(body, limits) : columnsFromData(decodeTracesRequestJson(body, limits), pipeline.keep);
-      } catch (err) {
-        postWithBody({ t: 'invalid', id: message.id, message: err instanceof Error ? err.message : String(err), heap: liveHeap.read() }, message.body);
-        return;
-      }
-      accept(message.id, data, true, message.body);
+    case 'raw':
+      onRaw(message);
       return;
-    }
     case 'data': {
       let data: SpanColumns;
       try {
@@ -196,6 +245,8 @@ port.on('message', (message: HostMessage) => {
       consumed.delete(message.batch);
       if (message.error === undefined) waiter?.resolve();
       else waiter?.reject(new Error(message.error));
+      // The pipeline counts the batch consumed a few promise steps later: then there is room.
+      if (waiting.length > 0) setImmediate(releaseWaiting);
       return;
     }
     case 'flush':
@@ -203,6 +254,9 @@ port.on('message', (message: HostMessage) => {
       return;
     case 'stop':
       void answer(message.id, () => pipeline.stop());
+      // Refused as stopped (pipeline.stop refuses from its first step on).
+      for (const { message: m } of waiting.splice(0)) takeRaw(m);
+      waitingBytes = 0;
       return;
     case 'metrics':
       void answer(message.id, () => registry.metrics());
