@@ -82,7 +82,7 @@ export interface PipelineOptions {
    * slice per turn of the event loop, so that requests that arrive meanwhile are not held up by a
    * long completion (e.g. DEFAULT_SLICE_SPANS). Absent: everything a stitcher call completes is
    * derived before the call that completed it returns. Batches are the same either way; flush and
-   * stop derive everything at once. The pipeline thread does not use it (see worker.ts).
+   * stop derive everything at once. The pipeline thread uses DEFAULT_SLICE_SPANS (see worker.ts).
    */
   sliceSpans?: number;
 }
