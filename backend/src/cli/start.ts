@@ -254,7 +254,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     // Segment files beside the database (not `<path>-journal`: SQLite's own name), in a
     // temporary directory for an in-memory store. A journal an older version left in the database
     // is moved into them.
-    // Both threads' old generations grow to ~1.6 times their live data, not V8's up to 4 (see
+    // Both threads' old generations grow to about twice their live data, not V8's up to 4 (see
     // limitHeapGrowth): the peak RSS under sustained load is mostly that garbage otherwise.
     limitHeapGrowth();
     const mainHeap = createLiveHeapReader();

@@ -7,13 +7,15 @@ import { getHeapStatistics, setFlagsFromString } from 'node:v8';
  * to spare: under sustained load both threads' old generations filled with the spans and chains of
  * completed traces, ~4 times their live data (a pipeline heap of 400-680 MB holding ~100 MB live,
  * bench/README.md). At 60 the sampled peak RSS of `conduct serve` fell by a quarter to a third
- * (bench/ab-memory.mjs, interleaved rounds). At 100 the main thread (20-30 MB live, marking
- * started early because its room below the limit is under its young generation's size) ran about
- * half the full collections, the pipeline thread a third fewer, but whole-server CPU per span was
- * the same within the noise (0.89-1.03 in five runs) and peak RSS up to a fifth higher
- * (bench/README.md "Garbage collection by thread"): not taken.
+ * (bench/ab-memory.mjs, interleaved rounds). At 100 (about twice the live data) the main thread
+ * (20-30 MB live, marking started early because its room below the limit is under its young
+ * generation's size) runs about half the full collections and the pipeline thread a third fewer.
+ * On a loaded machine that read as noise (0.89-1.03, bench/README.md "Garbage collection by
+ * thread"); on a quieter one, with the worker's young generation at 48 MB too, the whole server
+ * took 0.90-0.95 of the CPU per span at 1.07-1.15 of the peak RSS (bench/README.md "Garbage
+ * collection settings (issue 19, 2026-12-07, fifth)").
  */
-export const HEAP_GROWING_PERCENT = 60;
+export const HEAP_GROWING_PERCENT = 100;
 
 /**
  * Sets {@link HEAP_GROWING_PERCENT} for every isolate of the process (V8 reads the flag each time

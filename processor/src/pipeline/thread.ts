@@ -24,12 +24,15 @@ export interface PipelineThreadOptions extends WorkerSettings {
 }
 
 /**
- * The worker's young generation, MB. V8's default (48 MB here) is kept by every isolate; most of
- * what the worker allocates survives anyway (spans wait in the stitcher), so a smaller one costs it
- * no measurable CPU and saves its RSS: with 100k pending traces 547-556 MB by default, 517-529 at
- * 16 MB (bench pending phase, interleaved runs), pipeline-thread CPU per span unchanged.
+ * The worker's young generation, MB: V8's default on this kind of machine. It was 16 MB while the
+ * worker's pending spans were objects (most of what it allocated survived in the stitcher, and a
+ * smaller young generation saved RSS at the same CPU). Since pending traces are columns the worker
+ * allocates mostly short-lived data: at 48 MB it runs half the scavenges and, with
+ * HEAP_GROWING_PERCENT at 100, the whole server took 0.90-0.95 of the CPU per span (GC helper
+ * threads 0.72-0.85) for 1.07-1.15 of the peak RSS (bench/README.md "Garbage collection settings
+ * (issue 19, 2026-12-07, fifth)").
  */
-export const DEFAULT_WORKER_YOUNG_GENERATION_MB = 16;
+export const DEFAULT_WORKER_YOUNG_GENERATION_MB = 48;
 
 /**
  * Default `maxQueuedSpans` of a pipeline thread: spans of completed traces sent to the consumer and
