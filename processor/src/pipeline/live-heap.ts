@@ -12,7 +12,7 @@ import { getHeapStatistics, setFlagsFromString } from 'node:v8';
  * generation's size) runs about half the full collections and the pipeline thread a third fewer.
  * On a loaded machine that read as noise (0.89-1.03, bench/README.md "Garbage collection by
  * thread"); on a quieter one, with the worker's young generation at 48 MB too, the whole server
- * took 0.90-0.95 of the CPU per span at 1.07-1.15 of the peak RSS (bench/README.md "Garbage
+ * took 0.90-0.95 of the CPU per span at 1.04-1.18 of the peak RSS (bench/README.md "Garbage
  * collection settings (issue 19, 2026-12-07, fifth)").
  */
 export const HEAP_GROWING_PERCENT = 100;

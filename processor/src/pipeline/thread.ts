@@ -29,7 +29,7 @@ export interface PipelineThreadOptions extends WorkerSettings {
  * smaller young generation saved RSS at the same CPU). Since pending traces are columns the worker
  * allocates mostly short-lived data: at 48 MB it runs half the scavenges and, with
  * HEAP_GROWING_PERCENT at 100, the whole server took 0.90-0.95 of the CPU per span (GC helper
- * threads 0.72-0.85) for 1.07-1.15 of the peak RSS (bench/README.md "Garbage collection settings
+ * threads 0.72-0.85) for 1.04-1.18 of the peak RSS (bench/README.md "Garbage collection settings
  * (issue 19, 2026-12-07, fifth)").
  */
 export const DEFAULT_WORKER_YOUNG_GENERATION_MB = 48;
