@@ -52,6 +52,41 @@ describe('export flow, raw path', () => {
     expect(consumer.chains().map((c) => c.traceId)).toEqual([traceId]);
   });
 
+  it('times each request from its body to its outcome, answered or refused, by protocol', async () => {
+    const registry = new Registry();
+    let release: (() => void) | undefined;
+    let refuse = false;
+    // An ingest that holds each request until the test lets it go.
+    const held: TraceIngest = {
+      accept: async () => ({ ok: true }),
+      acceptRaw: async () => {
+        await new Promise<void>((resolve) => (release = resolve));
+        return refuse
+          ? { kind: 'refused', outcome: { ok: false, reason: 'queue-full', retryAfterMs: 1_000 } }
+          : { kind: 'decoded', outcome: { ok: true }, spanCount: 1, rejectedSpans: 0, rejectMessage: '' };
+      },
+    };
+    const flow = createExportFlow(held, createReceiverMetrics(registry), silentLogger);
+    const body = () => Buffer.from(traceRequest('payments', [{ traceId: hexId(16), spanId: hexId(8), name: 'GET /pay', attributes: {} }]));
+    const holdFor = async (answer: Promise<unknown>, ms: number) => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      release!();
+      return answer;
+    };
+    expect(await holdFor(flow('http', 'protobuf', body()), 60)).toMatchObject({ kind: 'ok' });
+    refuse = true;
+    expect(await holdFor(flow('grpc', 'protobuf', body()), 40)).toMatchObject({ kind: 'overloaded' });
+    const values = (await registry.getSingleMetricAsString('conduct_receiver_request_duration_seconds')).split('\n');
+    const value = (line: string) => Number(values.find((l) => l.startsWith(line))?.split(' ').at(-1));
+    expect(value('conduct_receiver_request_duration_seconds_count{protocol="http"}')).toBe(1);
+    expect(value('conduct_receiver_request_duration_seconds_count{protocol="grpc"}')).toBe(1);
+    // Each was held at least that long before its outcome.
+    expect(value('conduct_receiver_request_duration_seconds_sum{protocol="http"}')).toBeGreaterThanOrEqual(0.06);
+    expect(value('conduct_receiver_request_duration_seconds_sum{protocol="grpc"}')).toBeGreaterThanOrEqual(0.04);
+    // Not in the first bucket (1 ms): the time is the request's, not the flow's own.
+    expect(value('conduct_receiver_request_duration_seconds_bucket{le="0.001",protocol="http"}')).toBe(0);
+  });
+
   it('leaves a body alone that the ingest did not move and give back', async () => {
     const kept: RawRequest[] = [];
     // An ingest that reads the bytes where they are (as an in-process pipeline may keep them).

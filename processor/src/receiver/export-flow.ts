@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import {
   DEFAULT_DECODE_LIMITS,
   decodeTracesRequest,
@@ -36,9 +37,13 @@ const EMPTY_REQUEST: TracesRequestData = Object.freeze({
   rejectMessage: '',
 }) as TracesRequestData;
 
+/** The export path for one request body: `compressedBody` and `ownsBuffer` as createExportFlow says. */
+export type ExportFlow = (protocol: ReceiverProtocol, format: BodyFormat, body: Buffer, compressedBody?: Buffer, ownsBuffer?: boolean) => Promise<ExportResult>;
+
 /**
  * Decodes a request body and hands it to the ingest: the part of the export path both receivers
- * share. Never throws: every outcome, including a failing ingest, is returned as data and counted.
+ * share. Never throws: every outcome, including a failing ingest, is returned as data and counted,
+ * and so is the time it took (`conduct_receiver_request_duration_seconds`).
  */
 export function createExportFlow(
   ingest: TraceIngest,
@@ -46,7 +51,29 @@ export function createExportFlow(
   logger: Logger,
   limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
   forwarder?: Pick<Forwarder, 'submit' | 'enabled'>,
-): (protocol: ReceiverProtocol, format: BodyFormat, body: Buffer, compressedBody?: Buffer, ownsBuffer?: boolean) => Promise<ExportResult> {
+): ExportFlow {
+  return timed(untimedExportFlow(ingest, metrics, logger, limits, forwarder), metrics);
+}
+
+/** The flow with each request's time from its body to its outcome observed. */
+function timed(flow: ExportFlow, metrics: ReceiverMetrics): ExportFlow {
+  return async (protocol, format, body, compressedBody, ownsBuffer) => {
+    const started = performance.now();
+    try {
+      return await flow(protocol, format, body, compressedBody, ownsBuffer);
+    } finally {
+      metrics.requestDuration(protocol, (performance.now() - started) / 1000);
+    }
+  };
+}
+
+function untimedExportFlow(
+  ingest: TraceIngest,
+  metrics: ReceiverMetrics,
+  logger: Logger,
+  limits: DecodeLimits,
+  forwarder?: Pick<Forwarder, 'submit' | 'enabled'>,
+): ExportFlow {
   let lastErrorLog = -Infinity;
   // Decode only the attributes the ingest reads, when it says which.
   const decodeLimits: DecodeLimits = ingest.keep ? { ...limits, keep: ingest.keep } : limits;

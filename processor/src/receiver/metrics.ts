@@ -1,4 +1,4 @@
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** `k8s-audit`: the Kubernetes audit webhook receiver (its records count as spans). */
 export type ReceiverProtocol = 'grpc' | 'http' | 'k8s-audit';
@@ -32,6 +32,8 @@ export interface ReceiverMetrics {
   spansRejected(protocol: ReceiverProtocol, reason: RejectReason, count: number): void;
   /** Request body bytes read, after decompression. */
   requestBytes(protocol: ReceiverProtocol, count: number): void;
+  /** Seconds from an export request's body being read to its outcome (decoded, handed on and journaled, or refused). */
+  requestDuration(protocol: ReceiverProtocol, seconds: number): void;
 }
 
 export const METRIC_REQUESTS = 'conduct_receiver_requests_total';
@@ -39,6 +41,12 @@ export const METRIC_REQUESTS_REJECTED = 'conduct_receiver_requests_rejected_tota
 export const METRIC_SPANS_RECEIVED = 'conduct_receiver_spans_received_total';
 export const METRIC_SPANS_REJECTED = 'conduct_receiver_spans_rejected_total';
 export const METRIC_REQUEST_BYTES = 'conduct_receiver_request_bytes_total';
+export const METRIC_REQUEST_DURATION = 'conduct_receiver_request_duration_seconds';
+/**
+ * Buckets of METRIC_REQUEST_DURATION, seconds: from a request answered at once (~1 ms) to one that
+ * waited the pipeline's full second for room before it was refused.
+ */
+export const REQUEST_DURATION_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
   // Both receivers share a registry: the second one reuses the counters the first created.
@@ -47,12 +55,25 @@ function counter<L extends string>(registry: Registry, name: string, help: strin
   return new Counter({ name, help, labelNames, registers: [registry] });
 }
 
+function histogram<L extends string>(registry: Registry, name: string, help: string, labelNames: L[], buckets: readonly number[]): Histogram<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Histogram<L>;
+  return new Histogram({ name, help, labelNames, buckets: [...buckets], registers: [registry] });
+}
+
 export function createReceiverMetrics(registry: Registry): ReceiverMetrics {
   const requests = counter(registry, METRIC_REQUESTS, 'OTLP export requests answered, by protocol and status code', ['protocol', 'code']);
   const rejected = counter(registry, METRIC_REQUESTS_REJECTED, 'OTLP export requests refused, by protocol and reason', ['protocol', 'reason']);
   const received = counter(registry, METRIC_SPANS_RECEIVED, 'Spans acknowledged to senders, by protocol', ['protocol']);
   const spansRejected = counter(registry, METRIC_SPANS_REJECTED, 'Spans refused, by protocol and reason', ['protocol', 'reason']);
   const bytes = counter(registry, METRIC_REQUEST_BYTES, 'Request body bytes read after decompression, by protocol', ['protocol']);
+  const duration = histogram(
+    registry,
+    METRIC_REQUEST_DURATION,
+    'Seconds from an OTLP export request body being read to its outcome (decoded, handed on and journaled, or refused), by protocol',
+    ['protocol'],
+    REQUEST_DURATION_BUCKETS,
+  );
   return {
     request: (protocol, code) => requests.inc({ protocol, code }),
     requestRejected: (protocol, reason) => rejected.inc({ protocol, reason }),
@@ -65,5 +86,6 @@ export function createReceiverMetrics(registry: Registry): ReceiverMetrics {
     requestBytes: (protocol, count) => {
       if (count > 0) bytes.inc({ protocol }, count);
     },
+    requestDuration: (protocol, seconds) => duration.observe({ protocol }, seconds),
   };
 }
