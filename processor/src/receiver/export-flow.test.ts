@@ -75,14 +75,14 @@ describe('export flow, raw path', () => {
     };
     expect(await holdFor(flow('http', 'protobuf', body()), 60)).toMatchObject({ kind: 'ok' });
     refuse = true;
-    expect(await holdFor(flow('grpc', 'protobuf', body()), 40)).toMatchObject({ kind: 'overloaded' });
+    expect(await holdFor(flow('grpc', 'protobuf', body()), 60)).toMatchObject({ kind: 'overloaded' });
     const values = (await registry.getSingleMetricAsString('conduct_receiver_request_duration_seconds')).split('\n');
     const value = (line: string) => Number(values.find((l) => l.startsWith(line))?.split(' ').at(-1));
     expect(value('conduct_receiver_request_duration_seconds_count{protocol="http"}')).toBe(1);
     expect(value('conduct_receiver_request_duration_seconds_count{protocol="grpc"}')).toBe(1);
-    // Each was held at least that long before its outcome.
-    expect(value('conduct_receiver_request_duration_seconds_sum{protocol="http"}')).toBeGreaterThanOrEqual(0.06);
-    expect(value('conduct_receiver_request_duration_seconds_sum{protocol="grpc"}')).toBeGreaterThanOrEqual(0.04);
+    // Each was held for 60 ms before its outcome (timers may fire a millisecond early by this clock).
+    expect(value('conduct_receiver_request_duration_seconds_sum{protocol="http"}')).toBeGreaterThanOrEqual(0.05);
+    expect(value('conduct_receiver_request_duration_seconds_sum{protocol="grpc"}')).toBeGreaterThanOrEqual(0.05);
     // Not in the first bucket (1 ms): the time is the request's, not the flow's own.
     expect(value('conduct_receiver_request_duration_seconds_bucket{le="0.001",protocol="http"}')).toBe(0);
   });
