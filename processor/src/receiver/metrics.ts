@@ -48,17 +48,17 @@ export const METRIC_REQUEST_DURATION = 'conduct_receiver_request_duration_second
  */
 export const REQUEST_DURATION_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** Both receivers share a registry: the second one reuses the metric the first created. */
+function shared<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
-  // Both receivers share a registry: the second one reuses the counters the first created.
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
+  return shared(registry, name, () => new Counter({ name, help, labelNames, registers: [registry] }));
 }
 
 function histogram<L extends string>(registry: Registry, name: string, help: string, labelNames: L[], buckets: readonly number[]): Histogram<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Histogram<L>;
-  return new Histogram({ name, help, labelNames, buckets: [...buckets], registers: [registry] });
+  return shared(registry, name, () => new Histogram({ name, help, labelNames, buckets: [...buckets], registers: [registry] }));
 }
 
 export function createReceiverMetrics(registry: Registry): ReceiverMetrics {
