@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { Gauge, type Registry } from 'prom-client';
-import type { Call, Chain, Logger } from '@conduct/processor';
+import { AggregatorRegistry, Gauge, type Registry } from 'prom-client';
+import type { Call, Chain, Logger, MetricsJson } from '@conduct/processor';
 import { silentLogger } from '@conduct/processor';
 import { ALERT_STATUSES, SEVERITIES, traceLink, type AlertStatus, type Severity, type Verdict } from '../alerts/model.js';
 import type { ChainReader, EdgeRecord, IdentityRecord, StorageBackend } from '../store/index.js';
@@ -43,8 +43,11 @@ export interface ApiOptions {
   store: ApiStorage;
   /** Prometheus registry served at /metrics; a store-size gauge is added to it. */
   registry: Registry;
-  /** More metric families in the text format (another thread's registry), served after the registry's. */
-  moreMetrics?: () => Promise<string>;
+  /**
+   * Another thread's metrics (`Registry.getMetricsAsJSON`), served with the registry's: a family
+   * both have (the receivers' counters, by protocol) is served once, its series merged.
+   */
+  moreMetrics?: () => Promise<MetricsJson>;
   /**
    * Completes every pending trace and waits for it to be stored and analysed; `timeoutMs` (the
    * request's `timeout`) bounds the wait of a cluster flush.
@@ -144,14 +147,16 @@ export function createApi(options: ApiOptions): ApiServer {
   );
 
   app.get('/metrics', async (c) => {
-    let text = await registry.metrics();
+    let text: string | undefined;
     if (options.moreMetrics) {
       try {
-        text += await options.moreMetrics();
+        const more = await options.moreMetrics();
+        text = await AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), more]).metrics();
       } catch (err) {
         logger.warn({ err: String(err) }, 'metrics of the pipeline thread unavailable');
       }
     }
+    text ??= await registry.metrics();
     return c.body(text, 200, { 'Content-Type': registry.contentType });
   });
 

@@ -8,7 +8,6 @@ import {
   createK8sAuditReceiver,
   createLiveHeapReader,
   limitHeapGrowth,
-  createPipelineThread,
   silentLogger,
   type Logger,
   type Receiver,
@@ -19,9 +18,10 @@ import { ConfigError, configSummary, type Config } from '../config/index.js';
 import { FlushIncompleteError, singleInstanceView, type ClusterNode } from '../cluster/index.js';
 import { MAX_ALERTS_PER_QUERY, type Detection } from '../detect/index.js';
 import { createApi, HttpError, type AlertsProvider, type ApiServer, type IdentityInsights, type ReadinessCheck } from '../api/index.js';
-import { refuseWhileStorageDown, type Engine } from '../engine/index.js';
-import { startRetention, type StorageBackend } from '../store/index.js';
+import type { Engine } from '../engine/index.js';
+import { startRetention, type LegacyJournal, type StorageBackend } from '../store/index.js';
 import { createJournal } from '../journal/index.js';
+import { createIntakeThread } from '../intake/index.js';
 import { lockStorage } from '../store/sqlite/lock.js';
 import { splitEndpoint } from './endpoint.js';
 import { checkAddressesFree } from './preflight.js';
@@ -163,6 +163,20 @@ function readApiTls(tls: NonNullable<Config['api']['tls']>) {
   };
 }
 
+/**
+ * Moves the requests of a journal an older version kept in the database into the journal's
+ * segment files, where the pipeline thread's journal finds and replays them.
+ */
+async function adoptLegacyJournal(dir: string, legacy: LegacyJournal, logger: Logger): Promise<void> {
+  // Its metrics are not served: the thread's journal registers the same ones.
+  const journal = createJournal({ dir, registry: new Registry(), logger });
+  try {
+    await journal.adoptLegacy(legacy);
+  } finally {
+    await journal.stop();
+  }
+}
+
 /** A listen that failed, as an error naming the key and the address. */
 async function naming<T>(key: string, endpoint: string, listening: Promise<T>): Promise<T> {
   try {
@@ -245,35 +259,25 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     let api: ApiServer | undefined;
     stops.push(() => api?.stop());
 
-    // Accepted requests are journaled before they are acknowledged (docs/reliability.md); the
-    // journal stops after the pipeline has stored every pending trace.
-    // Decoding, stitching and derivation run on their own thread (processor/src/pipeline/thread.ts);
-    // the memory limit covers both heaps.
+    // Accepted requests are journaled before they are acknowledged (docs/reliability.md).
+    // Decoding, stitching and derivation run on their own thread (processor/src/pipeline/thread.ts),
+    // and so do the journal and the OTLP receivers (intake/thread.ts): a request is read, decoded,
+    // journaled and answered there without waiting for this thread, which stores and analyses.
+    // The memory limit covers both heaps.
     const state: RunState = { phase: 'starting', journalOpen: false };
-    let pipelineHeap = () => 0;
     // Segment files beside the database (not `<path>-journal`: SQLite's own name), in a
-    // temporary directory for an in-memory store. A journal an older version left in the database
-    // is moved into them.
+    // temporary directory for an in-memory store.
+    const journalDir = config.storage.path === ':memory:' ? undefined : `${config.storage.path}.journal`;
+    // A journal an older version left in the database is moved into them before the thread opens them.
+    if (storage.legacyJournal && journalDir !== undefined) await adoptLegacyJournal(journalDir, storage.legacyJournal, logger);
     // Both threads' old generations grow to about twice their live data, not V8's up to 4 (see
     // limitHeapGrowth): the peak RSS under sustained load is mostly that garbage otherwise.
     limitHeapGrowth();
     const mainHeap = createLiveHeapReader();
     stops.push(() => mainHeap.stop());
-    const journal = createJournal({
-      ...(config.storage.path === ':memory:' ? {} : { dir: `${config.storage.path}.journal` }),
-      registry,
-      logger,
-      maxMemoryBytes: config.limits.maxMemoryBytes,
-      // Both threads' live data (see createLiveHeapReader), not garbage awaiting a collection.
-      heapUsed: () => mainHeap.read() + pipelineHeap(),
-    });
-    state.journalOpen = true;
-    stops.push(() => {
-      state.journalOpen = false;
-      return journal.stop();
-    });
-    if (storage.legacyJournal) await journal.adoptLegacy(storage.legacyJournal);
-    const pipeline = createPipelineThread({
+    // In-line mode: the receivers stay here, beside the forwarder they hand every request to.
+    const receiversOnThread = !forwarder.enabled;
+    const pipeline = createIntakeThread({
       rules: config.identity.rules,
       stitching: {
         idleMs: config.stitching.idle,
@@ -283,19 +287,31 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
         // Parts of traces stored before this start are looked up in the store for one window.
         earlierPartsStored: (await storage.chainReader.newestEventMs()) > 0,
       },
-      consumer: journal.consumer(engine),
-      onBatch: journal.onBatch,
+      consumer: engine,
       logger,
       // Neither ready nor alive any more: a supervisor restarts conduct, and the journal replays.
       onFailure: (err) => (state.failure = `the pipeline worker stopped: ${err.message}`),
+      intake: {
+        journal: { ...(journalDir !== undefined ? { dir: journalDir } : {}), maxMemoryBytes: config.limits.maxMemoryBytes },
+        // A database that is out of reach: new requests are refused (retryable) while what was
+        // acknowledged waits in the journal and in the write that retries.
+        storageGate: storage.availability !== undefined,
+        receivers: receiversOnThread ? { grpc: config.receivers.grpc, http: config.receivers.http } : {},
+      },
+      ...(storage.availability ? { availability: storage.availability } : {}),
+      mainHeap: () => mainHeap.read(),
     });
-    pipelineHeap = pipeline.heapUsed;
-    stops.push(() => pipeline.stop());
+    // Stops the receivers on the thread, drains the pipeline into the store, then closes the journal.
+    stops.push(() => {
+      state.journalOpen = false;
+      return pipeline.stop();
+    });
+    // Resolves once the journal has replayed what the last run acknowledged and did not store.
     await pipeline.started();
-    await journal.replay(pipeline);
-    // A database that is out of reach: new requests are refused (retryable) while what was
-    // acknowledged waits in the journal and in the write that retries.
-    const ingest = refuseWhileStorageDown(journal.ingest(pipeline), storage.availability, registry);
+    state.journalOpen = true;
+    // Requests taken on this thread (the Kubernetes audit receiver; the OTLP receivers in in-line
+    // mode) go to the thread, which journals them and applies the storage gate as for its own.
+    const ingest = pipeline;
 
     const retention = startRetention({
       store: storage,
@@ -357,7 +373,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     api = createApi({
       store: storage,
       registry,
-      moreMetrics: () => pipeline.metrics(),
+      moreMetrics: () => pipeline.metricsJson(),
       flush,
       logger,
       token: config.api.token,
@@ -382,12 +398,15 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       stops.push(() => receiver.stop());
       return naming(key, endpoint, receiver.start());
     };
-    const grpcAddress = await startReceiver('receivers.grpc.endpoint', config.receivers.grpc.endpoint, () =>
-      createGrpcReceiver(config.receivers.grpc, ingest, receiverDeps),
-    );
-    const httpAddress = await startReceiver('receivers.http.endpoint', config.receivers.http.endpoint, () =>
-      createHttpReceiver(config.receivers.http, ingest, receiverDeps),
-    );
+    /** An OTLP receiver: on the pipeline thread (stopped with it), or here in in-line mode. */
+    const startOtlpReceiver = (which: 'grpc' | 'http', make: () => Receiver): Promise<string> => {
+      const key = `receivers.${which}.endpoint`;
+      const endpoint = config.receivers[which].endpoint;
+      if (!receiversOnThread) return startReceiver(key, endpoint, make);
+      return endpoint === '' ? Promise.resolve('') : naming(key, endpoint, pipeline.listen(which));
+    };
+    const grpcAddress = await startOtlpReceiver('grpc', () => createGrpcReceiver(config.receivers.grpc, ingest, receiverDeps));
+    const httpAddress = await startOtlpReceiver('http', () => createHttpReceiver(config.receivers.http, ingest, receiverDeps));
     const { chainWindow, ...k8sAudit } = config.receivers.k8sAudit;
     const k8sAuditAddress = await startReceiver('receivers.k8sAudit.endpoint', k8sAudit.endpoint, () =>
       createK8sAuditReceiver({ ...k8sAudit, chainWindowMs: chainWindow }, ingest, { registry, logger }),

@@ -495,6 +495,18 @@ export function createJournal(options: JournalOptions): Journal {
     return new Promise<unknown>((resolve) => entry.waiters.push(resolve));
   };
   /**
+   * Marks the replayed traces a batch completes (ChainBatch.replayed), each in the first batch
+   * that holds it: a later part of the trace is new. Done as the batch is queued, in order, so the
+   * marks travel with it (to another thread, too) before it is consumed.
+   */
+  const markReplayed = (batch: ChainBatch) => {
+    const again = (batch.traceSummaries ?? []).map((t) => t.traceId).filter((id) => replaying.has(id));
+    if (again.length === 0) return;
+    batch.replayed = again;
+    batch.replayedReceivedMs = new Map(again.map((id) => [id.toLowerCase(), replaying.get(id)!]));
+    for (const id of again) replaying.delete(id);
+  };
+  /**
    * Commits the requests waiting for the next group commit now, and lets their answers go out,
    * before a batch is consumed: a write is one long stretch of synchronous store and detection
    * work (tens of ms), and the group commit queued behind it would hold those requests' answers
@@ -567,11 +579,6 @@ export function createJournal(options: JournalOptions): Journal {
     },
 
     consumer(next) {
-      /** The batch with the replayed traces it holds marked (each trace in the first batch that takes it). */
-      const marked = (batch: ChainBatch, again: readonly string[]): ChainBatch =>
-        again.length > 0 ? { ...batch, replayed: again, replayedReceivedMs: new Map(again.map((id) => [id.toLowerCase(), replaying.get(id)!])) } : batch;
-      const replayedIn = (batch: ChainBatch, taken?: Set<string>) =>
-        replaying.size > 0 ? (batch.traceSummaries ?? []).map((t) => t.traceId).filter((id) => replaying.has(id) && !taken?.has(id)) : [];
       /** Settles the requests of a stored batch: called only once `next` has stored it. */
       const settle = (batch: ChainBatch) => {
         const owners = settledBatches.get(batch);
@@ -584,12 +591,7 @@ export function createJournal(options: JournalOptions): Journal {
       return {
         async consume(batch) {
           await answerFirst();
-          const again = replayedIn(batch);
-          try {
-            await next.consume(marked(batch, again));
-          } finally {
-            for (const id of again) replaying.delete(id);
-          }
+          await next.consume(batch);
           settle(batch);
         },
         // Batches stored together: each one's requests are settled once that write has returned.
@@ -597,18 +599,7 @@ export function createJournal(options: JournalOptions): Journal {
           ? {
               async consumeMany(batches: readonly ChainBatch[]) {
                 await answerFirst();
-                const taken = new Set<string>();
-                const given = batches.map((batch) => {
-                  const again = replayedIn(batch, taken);
-                  for (const id of again) taken.add(id);
-                  return marked(batch, again);
-                });
-                let failures: Array<{ err: unknown } | undefined>;
-                try {
-                  failures = await consumeMany(given);
-                } finally {
-                  for (const id of taken) replaying.delete(id);
-                }
+                const failures = await consumeMany(batches);
                 batches.forEach((batch, i) => {
                   if (failures[i] === undefined) settle(batch);
                 });
@@ -654,6 +645,7 @@ export function createJournal(options: JournalOptions): Journal {
         }
       }
       if (owners.size) settledBatches.set(batch, owners);
+      if (replaying.size > 0) markReplayed(batch);
     },
 
     async adoptLegacy(legacy) {

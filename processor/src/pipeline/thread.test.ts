@@ -280,4 +280,61 @@ describe('pipeline thread', () => {
     expect(consumer.chains()).toHaveLength(2);
     expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'refused' });
   });
+
+  describe('with an extension', () => {
+    const extension = (data: object) => ({ url: new URL('./testdata/extension.mjs', import.meta.url), data });
+    const payments = resource('payments');
+
+    it("runs beside the pipeline: the host's requests go through its ingest, its batch marks travel, requests and messages go both ways, stop in order", async () => {
+      const messages: unknown[] = [];
+      const { thread, consumer } = start({ extension: extension({}), onExtensionMessage: (m) => messages.push(m) });
+      await thread.started();
+      expect(await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS)).toMatchObject({ kind: 'decoded', outcome: { ok: true }, spanCount: 2 });
+      const one = request([span(payments, { id: 's1', traceId: hexId(16), name: 'GET /one', kind: SpanKind.SERVER, attrs: { 'http.request.method': 'GET', 'enduser.id': 'deployer' } })]);
+      expect(await thread.accept(one)).toEqual({ ok: true });
+      await thread.flush();
+      // Every trace of each batch marked replayed by the extension's onBatch, on this side too.
+      const replayed = consumer.batches.flatMap((b) => [...(b.replayed ?? [])]);
+      expect(replayed.sort()).toEqual(consumer.chains().map((c) => c.traceId).sort());
+      expect(consumer.batches.every((b) => b.replayedReceivedMs?.size === b.replayed?.length)).toBe(true);
+      expect(await thread.request({ hello: 1 })).toEqual({ echo: { hello: 1 }, accepted: 2, batches: consumer.batches.length });
+      thread.notify('ping');
+      await until(() => messages.length > 0);
+      expect(messages).toEqual([{ got: 'ping' }]);
+      // Pending at stop: completed by the drain.
+      const two = request([span(payments, { id: 's2', traceId: hexId(16), name: 'GET /two', kind: SpanKind.SERVER, attrs: { 'http.request.method': 'GET', 'enduser.id': 'deployer' } })]);
+      expect(await thread.accept(two)).toEqual({ ok: true });
+      const before = consumer.batches.length;
+      await thread.stop();
+      expect(consumer.batches.length).toBe(before + 1);
+      // Its intake closed before the pipeline drained, its stop after the host consumed the last batch.
+      const order = (messages.at(-1) as { order: string[] }).order;
+      expect(order.slice(-3)).toEqual(['close', 'consumed', 'stop']);
+      expect(order.filter((o) => o === 'consumed')).toHaveLength(consumer.batches.length);
+    });
+
+    it('does not stall when the host has consumed a batch before the pipeline passes it on', async () => {
+      // The fixture waits 30 ms before handing each batch to the host consumer; the host consumes
+      // a batch as it arrives, so its answer comes before the pipeline asks for it.
+      const { thread, consumer } = start({ extension: extension({ delayMs: 30 }) });
+      await thread.started();
+      for (let i = 0; i < 5; i++) {
+        const one = request([span(payments, { id: `s${i}`, traceId: hexId(16), name: `GET /${i}`, kind: SpanKind.SERVER, attrs: { 'http.request.method': 'GET', 'enduser.id': 'deployer' } })]);
+        expect(await thread.accept(one)).toEqual({ ok: true });
+        let timer: NodeJS.Timeout | undefined;
+        const stalled = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`flush ${i} stalled`)), 10_000)));
+        await Promise.race([thread.flush(), stalled]);
+        clearTimeout(timer);
+      }
+      expect(consumer.chains()).toHaveLength(5);
+    });
+
+    it("rejects started() with the extension's failure, and passes an error's name back", async () => {
+      const failing = start({ extension: extension({ failStart: 'no journal' }) });
+      await expect(failing.thread.started()).rejects.toThrow(/cannot start: no journal/);
+      const { thread } = start({ extension: extension({}) });
+      await thread.started();
+      await expect(thread.request({ fail: true })).rejects.toMatchObject({ name: 'FixtureError', message: 'the fixture refuses' });
+    });
+  });
 });

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { DecodeLimits, TracesRequestData } from '@conduct/proto';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { AcceptOutcome, ChainBatch, ChainConsumer, Logger, RawAcceptResult, RawRequest, TraceIngest } from '../model.js';
 import { silentLogger } from '../model.js';
 import { DEFAULT_IDENTITY_RULES } from '../identity/index.js';
@@ -11,7 +12,7 @@ import { consumeGroup, takeGroup } from './pipeline.js';
 import { releaseBuffer } from '../release.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
 
-export interface PipelineThreadOptions extends WorkerSettings {
+export interface PipelineThreadOptions extends Omit<WorkerSettings, 'extension'> {
   /** Receives completed chains on this thread, in order: one batch at a time, or those that wait together through `consumeMany`. */
   consumer: ChainConsumer;
   /** As PipelineOptions.onBatch: called on this thread when a batch arrives, before it is consumed. */
@@ -21,7 +22,17 @@ export interface PipelineThreadOptions extends WorkerSettings {
   onFailure?: (err: Error) => void;
   /** V8 young generation of the worker. Default DEFAULT_WORKER_YOUNG_GENERATION_MB. */
   maxYoungGenerationSizeMb?: number;
+  /**
+   * A module to run on the pipeline thread beside the pipeline (protocol.ts WorkerExtension), by
+   * URL, and the data it is started with (structured-cloned). `started()` waits for its start.
+   */
+  extension?: { url: URL; data: unknown };
+  /** Receives the extension's messages (WorkerExtensionContext.post). */
+  onExtensionMessage?: (message: unknown) => void;
 }
+
+/** A registry's metrics as prom-client's `getMetricsAsJSON` gives them. */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 /**
  * The worker's young generation, MB: V8's default on this kind of machine. It was 16 MB while the
@@ -51,8 +62,14 @@ export interface PipelineThread extends TraceIngest {
   flush(): Promise<void>;
   /** Completes pending traces, drains and ends the thread. Safe twice. */
   stop(): Promise<void>;
-  /** The thread's metrics (the pipeline's counters and gauges) in the Prometheus text format. */
+  /** The thread's metrics (the pipeline's counters and gauges, and its extension's) in the Prometheus text format. */
   metrics(): Promise<string>;
+  /** The same metrics as `Registry.getMetricsAsJSON` gives them (to serve with another registry's, see AggregatorRegistry). */
+  metricsJson(): Promise<MetricsJson>;
+  /** Sends the extension a request (WorkerExtension.request) and resolves with its answer. */
+  request(message: unknown): Promise<unknown>;
+  /** Sends the extension a message (WorkerExtension.message). */
+  notify(message: unknown): void;
   /** The thread's heap in use as last reported (bytes). */
   heapUsed(): number;
   /** Resolves once the worker has built its pipeline; rejects if it could not (bad settings, missing build). */
@@ -112,8 +129,12 @@ type Pending =
  * request's traces there (the journal) has done so before `onBatch` sees them complete.
  */
 export function createPipelineThread(options: PipelineThreadOptions): PipelineThread {
-  const { consumer, onBatch, logger = silentLogger, onFailure, maxYoungGenerationSizeMb, ...settings } = options;
-  const workerData: WorkerSettings = { ...settings, maxQueuedSpans: settings.maxQueuedSpans ?? DEFAULT_THREAD_MAX_QUEUED_SPANS };
+  const { consumer, onBatch, logger = silentLogger, onFailure, maxYoungGenerationSizeMb, extension, onExtensionMessage, ...settings } = options;
+  const workerData: WorkerSettings = {
+    ...settings,
+    maxQueuedSpans: settings.maxQueuedSpans ?? DEFAULT_THREAD_MAX_QUEUED_SPANS,
+    ...(extension ? { extension: { url: extension.url.href, data: extension.data } } : {}),
+  };
   const worker = new Worker(workerUrl(), {
     workerData,
     resourceLimits: { maxYoungGenerationSizeMb: maxYoungGenerationSizeMb ?? DEFAULT_WORKER_YOUNG_GENERATION_MB },
@@ -136,12 +157,12 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
 
   const send = (message: HostMessage) => worker.postMessage(message);
 
-  const call = <T>(t: 'flush' | 'stop' | 'metrics'): Promise<T> => {
+  const call = <T>(t: 'flush' | 'stop' | 'metrics' | 'ext-request', message?: unknown): Promise<T> => {
     if (failure) return Promise.reject(failure);
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
       pending.set(id, { kind: 'call', resolve: resolve as (v: unknown) => void, reject });
-      send({ t, id });
+      send(t === 'ext-request' ? { t, id, message } : { t, id });
     });
   };
 
@@ -211,6 +232,16 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
       case 'ready':
         markStarted?.resolve();
         return;
+      case 'start-failed':
+        markStarted?.reject(new Error(message.error));
+        return;
+      case 'ext-message':
+        try {
+          onExtensionMessage?.(message.message);
+        } catch (err) {
+          logger.error({ err: String(err) }, 'onExtensionMessage hook failed');
+        }
+        return;
       case 'accepted': {
         heap = message.heap;
         const p = pending.get(message.id);
@@ -249,8 +280,11 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
         const p = pending.get(message.id);
         pending.delete(message.id);
         if (!p) return;
-        if (message.error !== undefined) p.reject(new Error(message.error));
-        else if (p.kind === 'call') p.resolve(message.result);
+        if (message.error !== undefined) {
+          const err = new Error(message.error);
+          if (message.errorName !== undefined) err.name = message.errorName;
+          p.reject(err);
+        } else if (p.kind === 'call') p.resolve(message.result);
         else p.reject(new Error('unexpected answer to an accept'));
         return;
       }
@@ -259,6 +293,8 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
         const opened = decoder.open(message.data);
         const batch = opened.batch;
         if (message.requests) batch.requests = message.requests;
+        if (message.replayed) batch.replayed = message.replayed;
+        if (message.replayedReceivedMs) batch.replayedReceivedMs = message.replayedReceivedMs;
         if (onBatch) {
           try {
             onBatch(batch);
@@ -296,9 +332,10 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
   return {
     keep: attributeKeepFor(settings.rules ?? DEFAULT_IDENTITY_RULES),
 
-    async accept(data: TracesRequestData): Promise<AcceptOutcome> {
+    async accept(data: TracesRequestData, raw?: RawRequest): Promise<AcceptOutcome> {
       if (failure || stopping) return refused();
-      const result = await submit({ t: 'data', id: nextId++, data });
+      // The body is the caller's: a copy goes (an extension's journal may keep it).
+      const result = await submit({ t: 'data', id: nextId++, data, ...(raw ? { raw: { format: raw.format, body: new Uint8Array(raw.body) } } : {}) });
       return result.kind === 'decoded' ? result.outcome : refused();
     },
 
@@ -316,7 +353,15 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
 
     flush: () => call<void>('flush'),
 
-    metrics: () => (failure ? Promise.resolve('') : call<string>('metrics')),
+    metricsJson: () => (failure ? Promise.resolve([]) : call<MetricsJson>('metrics')),
+
+    metrics: async () => (failure ? '' : AggregatorRegistry.aggregate([await call<MetricsJson>('metrics')]).metrics()),
+
+    request: (message) => call<unknown>('ext-request', message),
+
+    notify(message) {
+      if (!failure && !exited) send({ t: 'ext-message', message });
+    },
 
     heapUsed: () => heap,
 

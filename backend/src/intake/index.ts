@@ -1,0 +1,3 @@
+export { createIntakeThread } from './host.js';
+export type { IntakeThread, IntakeThreadOptions } from './host.js';
+export type { IntakeData, IntakeReceiver } from './protocol.js';
