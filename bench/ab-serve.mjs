@@ -16,6 +16,9 @@
 // stitching.lateTraceWindow (5 minutes by default) after it starts on a file that holds traces, a
 // server takes every trace for a possible late part of a stored one (a lookup each, batches written
 // one at a time), which is a restart's cost, not a long-running server's.
+// --rate N paces the measured run at N spans/s (the load generator's requests spaced evenly, up to 8
+// in flight) instead of as fast as the server answers: for the requests' answer times (p50 / p99)
+// below saturation, where they show what a request waits for rather than the queue at full load.
 // --points a,b,c,... (checkouts, oldest first) runs every point in each round instead, the order
 // reversed every round (a b c, c b a, ...), and prints each point's median and, for each step, the
 // median and range of the per-round ratios to the point before (older builds without /readyz work).
@@ -39,6 +42,7 @@ const { values } = parseArgs({
     'server-node-options': { type: 'string' },
     db: { type: 'string' },
     'late-window': { type: 'string' },
+    rate: { type: 'string' },
   },
 });
 if (!values.before && !values.points) throw new Error('--before <checkout> (or --points a,b,...) is required');
@@ -57,7 +61,7 @@ async function once(root, loadgen, id) {
     // process_cpu_seconds_total: the whole process (every thread), from process.cpuUsage().
     const cpu0 = (await server.metrics()).process_cpu_seconds_total;
     const threads0 = threadCpu(server.pid);
-    const done = await loadgen.run({ transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape) });
+    const done = await loadgen.run({ transport: values.transport, target, concurrency: 8, spans: Number(values.spans), loadgenId: id, shape: Number(values.shape), ...(values.rate ? { spansPerSec: Number(values.rate) } : {}) });
     await server.flush();
     const m = await server.metrics();
     const spans = done.spansAcked;
@@ -79,6 +83,7 @@ async function once(root, loadgen, id) {
       batchesPerSec: m.conduct_pipeline_batches_total / (done.elapsedMs / 1000),
       // Acknowledged spans per second and the requests' p99 answer time (the load generator's figures).
       spansPerSec: done.spansPerSec,
+      p50Ms: done.requestLatencyMs.p50,
       p99Ms: done.requestLatencyMs.p99,
     };
   } finally {
@@ -108,12 +113,13 @@ async function compareTwo() {
   process.stdout.write(`after / before by round: ${ratios.map((v) => v.toFixed(3)).join(', ')}; median ${median(ratios).toFixed(3)}\n`);
   process.stdout.write(
     `median server CPU µs/span: before ${med('before', 'usPerSpan').toFixed(2)}, after ${med('after', 'usPerSpan').toFixed(2)}, ratio ${(med('after', 'usPerSpan') / med('before', 'usPerSpan')).toFixed(2)}; ` +
-      `RSS MB after the flush: before ${med('before', 'peakRssMB').toFixed(0)}, after ${med('after', 'peakRssMB').toFixed(0)}\n`,
+      `RSS MB after the flush: before ${med('before', 'peakRssMB').toFixed(0)}, after ${med('after', 'peakRssMB').toFixed(0)}; ` +
+      `answer ms p50 / p99: before ${med('before', 'p50Ms').toFixed(1)} / ${med('before', 'p99Ms').toFixed(1)}, after ${med('after', 'p50Ms').toFixed(1)} / ${med('after', 'p99Ms').toFixed(1)}\n`,
   );
 }
 
 function batchesOf(x) {
-  return `${x.tracesPerBatch.toFixed(0)} traces a batch, ${x.tracesPerCommit.toFixed(0)} a commit, ${x.batchesPerSec.toFixed(1)} batches/s; ${(x.spansPerSec / 1000).toFixed(1)}k spans/s acked, p99 ${x.p99Ms.toFixed(0)} ms`;
+  return `${x.tracesPerBatch.toFixed(0)} traces a batch, ${x.tracesPerCommit.toFixed(0)} a commit, ${x.batchesPerSec.toFixed(1)} batches/s; ${(x.spansPerSec / 1000).toFixed(1)}k spans/s acked, p50 ${x.p50Ms.toFixed(1)} ms, p99 ${x.p99Ms.toFixed(0)} ms`;
 }
 
 function threadsOf(x) {

@@ -219,8 +219,9 @@ export interface RawRequest {
   body: Uint8Array;
   /**
    * The body's whole ArrayBuffer belongs to this request (nothing else reads the bytes around the
-   * body, now or later): an ingest on another thread may move it there instead of copying the body.
-   * Absent, only a body that is its whole buffer is moved.
+   * body, now or later): an ingest on another thread may move it there instead of copying the body,
+   * and the caller releases it once the ingest has settled (no ingest reads the bytes after that).
+   * Absent, only a body that is its whole buffer is moved, and the caller leaves it alone.
    */
   ownsBuffer?: boolean;
   /**

@@ -103,4 +103,26 @@ describe('export flow, raw path', () => {
     expect(kept[0]!.returned).toBeUndefined();
     expect(body.byteLength).toBeGreaterThan(0);
   });
+
+  it("releases a body that is the request's own once the ingest has answered, not before", async () => {
+    let atIngest = -1;
+    // An ingest that reads the bytes in place (the receivers and the journal on the pipeline thread).
+    const inPlace: TraceIngest = {
+      accept: async () => ({ ok: true }),
+      acceptRaw: async (raw) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        atIngest = raw.body.byteLength;
+        return { kind: 'decoded', outcome: { ok: true }, spanCount: 1, rejectedSpans: 0, rejectMessage: '' };
+      },
+    };
+    const flow = createExportFlow(inPlace, createReceiverMetrics(new Registry()), silentLogger);
+    const bytes = traceRequest('payments', [{ traceId: hexId(16), spanId: hexId(8), name: 'GET /pay', attributes: {} }]);
+    // A buffer of its own, as the HTTP receiver reads a body into.
+    const body = Buffer.from(new ArrayBuffer(bytes.length));
+    bytes.copy(body);
+    expect((await flow('http', 'protobuf', body, undefined, true)).kind).toBe('ok');
+    expect(atIngest).toBe(bytes.length);
+    // Detached: V8 no longer counts its bytes on this thread.
+    expect(body.buffer.byteLength).toBe(0);
+  });
 });

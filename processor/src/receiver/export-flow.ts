@@ -116,8 +116,10 @@ function untimedExportFlow(
       const raw: RawRequest = ownsBuffer ? { format, body, ownsBuffer } : { format, body };
       try {
         result = await acceptRaw(raw, limits);
-        // Bytes moved back to this thread for this request only (the journal has written them).
-        if (raw.returned) releaseBuffer(raw.body.buffer);
+        // Bytes moved back to this thread for this request only, or the request's own buffer read
+        // in place (the receivers on the pipeline thread): the ingest has decoded and journaled
+        // them, and nothing reads them once it has answered (RawRequest.ownsBuffer).
+        if (raw.returned || raw.ownsBuffer) releaseBuffer(raw.body.buffer);
       } catch (error) {
         metrics.requestRejected(protocol, 'ingest-error');
         failed(error);

@@ -24,6 +24,7 @@ import { createReceiverMetrics, type RejectReason } from './metrics.js';
 import { RpcCode, type Receiver, type ReceiverDeps } from './model.js';
 import { drain, takeBody, type BodyRefusal } from './request-body.js';
 import { onceEach } from './lifecycle.js';
+import { ownsWholeBuffer } from '../release.js';
 import { loadTlsMaterial } from './tls.js';
 
 /** The one path this receiver serves. */
@@ -131,7 +132,8 @@ export function createHttpReceiver(config: HttpReceiverConfig, ingest: TraceInge
         else req.destroy();
         return;
       }
-      const result = await exportFlow('http', format, read.body, read.wire);
+      // A body of its own buffer (not the pool's) is the request's alone (RawRequest.ownsBuffer).
+      const result = await exportFlow('http', format, read.body, read.wire, ownsWholeBuffer(read.body));
       if (!res.destroyed) answer(req, res, format, result);
     }).catch((error: unknown) => {
       // Not expected (the export flow answers every outcome as data); never let it crash the process.
