@@ -212,14 +212,14 @@ async function decodeAndAccept(raw: RawRequest, limits: DecodeLimits, tag: numbe
   // A request the pipeline would refuse whatever it holds is not decoded first: under overload
   // the senders' resends would otherwise cost a decode each.
   const refused = pipeline.refusal();
-  if (refused) return answered({ kind: 'refused', outcome: refused }, answer);
+  if (refused) return answerNow({ kind: 'refused', outcome: refused }, answer);
   const body = Buffer.from(raw.body.buffer, raw.body.byteOffset, raw.body.byteLength);
   const keepLimits = { ...limits, keep: pipeline.keep };
   let data: SpanColumns;
   try {
     data = raw.format === 'protobuf' ? decodeTracesRequestColumns(body, keepLimits) : columnsFromData(decodeTracesRequestJson(body, keepLimits), pipeline.keep);
   } catch (err) {
-    return answered({ kind: 'invalid', message: err instanceof Error ? err.message : String(err) }, answer);
+    return answerNow({ kind: 'invalid', message: err instanceof Error ? err.message : String(err) }, answer);
   }
   const { spanCount, rejectedSpans, rejectMessage } = data;
   let result: RawAcceptResult | undefined;
@@ -231,7 +231,8 @@ async function decodeAndAccept(raw: RawRequest, limits: DecodeLimits, tag: numbe
   return result!;
 }
 
-function answered(result: RawAcceptResult, answer?: Answer): RawAcceptResult {
+/** A result known before the spans go in (refused, invalid): answered at once. */
+function answerNow(result: RawAcceptResult, answer?: Answer): RawAcceptResult {
   answer?.(result, []);
   return result;
 }
