@@ -83,7 +83,10 @@ export interface Journal {
   ingest(next: TraceIngest): TraceIngest;
   /** A consumer that settles journal entries once `next` has stored a batch. */
   consumer(next: ChainConsumer): ChainConsumer;
-  /** The pipeline's `onBatch` hook: notes which journaled requests a queued batch settles. */
+  /**
+   * The pipeline's `onBatch` hook: notes which journaled requests a queued batch settles, and marks
+   * the replayed traces it completes (ChainBatch.replayed) for the consumer.
+   */
   onBatch(batch: ChainBatch): void;
   /**
    * Moves the requests of a journal an older version kept in the store (`legacyJournalOf` the

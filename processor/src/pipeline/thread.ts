@@ -126,7 +126,9 @@ type Pending =
  *
  * Ordering: the worker answers an accept before it sends any batch that the accepted spans
  * completed, and `onAccepted` runs synchronously on that answer; so a caller that notes the
- * request's traces there (the journal) has done so before `onBatch` sees them complete.
+ * request's traces there (the journal) has done so before `onBatch` sees them complete. With an
+ * extension (which takes the host's requests through its own ingest, a journal on that thread)
+ * the answer comes once that ingest has answered, and may follow the batches it completed.
  */
 export function createPipelineThread(options: PipelineThreadOptions): PipelineThread {
   const { consumer, onBatch, logger = silentLogger, onFailure, maxYoungGenerationSizeMb, extension, onExtensionMessage, ...settings } = options;
