@@ -336,8 +336,8 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
 
     async accept(data: TracesRequestData, raw?: RawRequest): Promise<AcceptOutcome> {
       if (failure || stopping) return refused();
-      // The body is the caller's: a copy goes (an extension's journal may keep it).
-      const result = await submit({ t: 'data', id: nextId++, data, ...(raw ? { raw: { format: raw.format, body: new Uint8Array(raw.body) } } : {}) });
+      // Only an extension (its journal) keeps the body: then a copy goes (the body is the caller's).
+      const result = await submit({ t: 'data', id: nextId++, data, ...(raw && extension ? { raw: { format: raw.format, body: new Uint8Array(raw.body) } } : {}) });
       return result.kind === 'decoded' ? result.outcome : refused();
     },
 
