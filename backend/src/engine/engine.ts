@@ -1,11 +1,11 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Chain, ChainBatch, ChainConsumer, LearnedPathParameter, Logger, TraceSummary } from '@conduct/processor';
-import { silentLogger } from '@conduct/processor';
+import { BOUNDARY_IDENTITY, silentLogger } from '@conduct/processor';
 import type { Alert } from '../alerts/model.js';
 import { failpoint } from '../failpoint.js';
 import type { BatchUnit, ChainReader, ChainWriter, DetectionCheckpoint } from '../store/index.js';
 import { addedChains, hasLateParts, LATE_OUTCOMES, splitLateParts, type LateMerge, type LateSplit } from './late.js';
-import { createRecentTraces, type RecentTraces } from './recent-traces.js';
+import { createRecentTraces, MAX_SEEDED_IDS, type RecentTraces } from './recent-traces.js';
 import type { OperationTemplater } from './templates.js';
 
 /** Default of {@link EngineOptions.lateTraceWindowMs}: the pipeline's default window. */
@@ -96,8 +96,10 @@ export interface EngineOptions {
    * Remember the trace ids this engine stores (engine/recent-traces.ts), so that a part the
    * pipeline marks `late: 'maybe'` is looked up in the store only when this engine may have
    * stored its trace within the window. `earlierPartsStored`: the store held traces when the
-   * engine was built (parts the pipeline marks `maybe` are then looked up during the window after
-   * the first batch, as the pipeline marks them after a restart). Absent: every `maybe` is looked up.
+   * engine was built. The engine then reads the ids of the traces stored within the window before
+   * it started (`ChainReader.recentTraceIds`) into that memory; until it has them, or when the
+   * store cannot tell, every `maybe` part is looked up during the window after the first batch (as
+   * the pipeline marks every trace `maybe` then). Absent: every `maybe` is looked up.
    */
   recentTraces?: { earlierPartsStored: boolean };
   /** Learned path parameters applied to each batch before it is stored (none when absent). */
@@ -140,6 +142,8 @@ export interface Engine extends ChainConsumer {
   stats(): EngineStats;
 }
 
+const NO_IDS: ReadonlySet<string> = new Set();
+
 /** One turn of the event loop (after the poll phase's I/O). */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -166,6 +170,9 @@ export function createEngine(options: EngineOptions): Engine {
   const recent = options.recentTraces ? createRecentTraces(windowMs) : undefined;
   /** When the first batch came (the window after it may hold parts of traces stored before). */
   let firstBatchMs: number | undefined;
+  /** Whether `recent` holds the traces stored within the window before this engine started. */
+  let seeded = recent !== undefined && options.recentTraces?.earlierPartsStored !== true;
+  if (recent && !seeded) void seedRecent(recent);
 
   const chainsStored = new Counter({ name: 'conduct_chains_stored_total', help: 'Chains written to the store.', registers: [registry] });
   const callsStored = new Counter({ name: 'conduct_calls_stored_total', help: 'Calls written to the store.', registers: [registry] });
@@ -292,6 +299,38 @@ export function createEngine(options: EngineOptions): Engine {
     await runEach(analysers.filter((a) => !a.transactional), ctx, analyse);
   };
 
+  /**
+   * Reads the ids of the traces stored within the window before now into `recent`, in the
+   * background: batches consumed meanwhile look every `maybe` part up. Logs what it found.
+   */
+  async function seedRecent(into: RecentTraces): Promise<void> {
+    const startedMs = now();
+    const seed = into.seed(startedMs);
+    let ids = 0;
+    try {
+      const complete = await store.chainReader.recentTraceIds(startedMs - windowMs, MAX_SEEDED_IDS, (traceId) => {
+        ids++;
+        seed.add(traceId);
+      });
+      if (!complete) {
+        logger.info({ ids }, 'traces stored before the start not known: later parts of any trace are looked up for stitching.lateTraceWindow');
+        return;
+      }
+      seed.close();
+      seeded = true;
+      logger.info({ ids, ms: now() - startedMs }, 'traces stored within stitching.lateTraceWindow before the start read');
+    } catch (err) {
+      logger.warn({ err: String(err) }, 'traces stored before the start could not be read: later parts of any trace are looked up for stitching.lateTraceWindow');
+    }
+  }
+
+  /**
+   * Whether a trace id may be stored already, for a part the pipeline marked `maybe` at `t`:
+   * undefined when any may be (look every such part up).
+   */
+  const mayBeStoredAt = (t: number): ((traceId: string) => boolean) | undefined =>
+    recent && (seeded || !(options.recentTraces!.earlierPartsStored && t - (firstBatchMs ?? t) <= windowMs)) ? (traceId: string) => recent.mayHold(traceId, t) : undefined;
+
   /** Templates the batch's operations with the learned path parameters (before anything sees them): the parameters it taught. */
   const template = (batch: ChainBatch): LearnedPathParameter[] => options.templater?.apply(chainsOf(batch)) ?? [];
 
@@ -306,8 +345,7 @@ export function createEngine(options: EngineOptions): Engine {
     // replay after a crash stores and learns each call once.
     const t = now();
     firstBatchMs ??= t;
-    const mayBeStored =
-      recent && !(options.recentTraces!.earlierPartsStored && t - firstBatchMs <= windowMs) ? (traceId: string) => recent.mayHold(traceId, t) : undefined;
+    const mayBeStored = mayBeStoredAt(t);
     const late: LateSplit =
       hasLateParts(summaries) || replayed
         ? await splitLateParts(store.chainReader, chains, summaries, windowMs, replayed, mayBeStored)
@@ -370,7 +408,11 @@ export function createEngine(options: EngineOptions): Engine {
       const own = chainsOf(batch);
       const traces = batch.traceSummaries ?? [];
       if (recent) noteStored(recent, own, traces, t);
+      // `maybe` parts that are new traces (see plain) come with boundary calls, which only a part
+      // that joins a stored trace uses: they are dropped, as splitLateParts drops them.
+      const boundaries = hasLateParts(traces);
       for (const chain of own) {
+        if (boundaries && chain.identity === BOUNDARY_IDENTITY) continue;
         chains.push(chain);
         if (store.chainWriter.accepts(chain)) analysed.push(chain);
       }
@@ -390,8 +432,24 @@ export function createEngine(options: EngineOptions): Engine {
     }
   };
 
-  /** Whether a batch may share a write with others: no later part of a stored trace, nothing replayed. */
-  const plain = (batch: ChainBatch) => !batch.replayed?.length && !hasLateParts(batch.traceSummaries);
+  /**
+   * Whether a batch may share a write with others: nothing replayed, and no later part of a stored
+   * trace. A `maybe` part is a new trace when this engine has not stored its trace lately
+   * (`mayBeStored`; the store is asked when the memory cannot rule it out, as splitLateParts asks
+   * it) and no batch before it in the write (`before`) holds it.
+   */
+  const plain = async (batch: ChainBatch, mayBeStored: ((traceId: string) => boolean) | undefined, before: () => ReadonlySet<string>): Promise<boolean> => {
+    if (batch.replayed?.length) return false;
+    const summaries = batch.traceSummaries;
+    if (!hasLateParts(summaries)) return true;
+    if (!mayBeStored) return false;
+    for (const s of summaries!) {
+      if (s.late === undefined) continue;
+      if (s.late !== 'maybe' || typeof s.traceId !== 'string' || before().has(s.traceId.toLowerCase())) return false;
+      if (mayBeStored(s.traceId) && (await store.chainReader.traceSummary(s.traceId))) return false;
+    }
+    return true;
+  };
 
   return {
     consume: (batch: ChainBatch) => consumeOne(batch, template(batch)),
@@ -401,15 +459,23 @@ export function createEngine(options: EngineOptions): Engine {
       /** What batches[i] taught when it was templated ahead (to see whether it could join a write). */
       let taught: LearnedPathParameter[] | undefined;
       let i = 0;
+      const mayBeStored = mayBeStoredAt(now());
       try {
         while (i < batches.length) {
           const learned = taught ?? template(batches[i]!);
           taught = undefined;
           let end = i + 1;
-          if (plain(batches[i]!)) {
+          // The trace ids of the write's batches so far, read when a `maybe` part needs them.
+          const ids = new Set<string>();
+          let idsTo = i;
+          const before = () => {
+            for (; idsTo < end; idsTo++) addTraceIds(ids, batches[idsTo]!);
+            return ids;
+          };
+          if (await plain(batches[i]!, mayBeStored, () => NO_IDS)) {
             // Parameters a batch taught are announced before it is analysed and after the batches
             // before it are: a batch that taught some starts a write of its own.
-            while (end < batches.length && plain(batches[end]!)) {
+            while (end < batches.length && (await plain(batches[end]!, mayBeStored, before))) {
               taught = template(batches[end]!);
               if (taught.length > 0) break;
               taught = undefined;
@@ -443,6 +509,12 @@ export function createEngine(options: EngineOptions): Engine {
 }
 
 const chainsOf = (batch: ChainBatch): Chain[] => (Array.isArray(batch?.chains) ? batch.chains : []);
+
+/** Adds the trace ids (lower case) of the batch's summaries and chains. */
+function addTraceIds(ids: Set<string>, batch: ChainBatch): void {
+  for (const s of batch.traceSummaries ?? []) if (typeof s.traceId === 'string') ids.add(s.traceId.toLowerCase());
+  for (const chain of chainsOf(batch)) if (typeof chain.traceId === 'string') ids.add(chain.traceId.toLowerCase());
+}
 
 /** Notes the batch's trace ids (from its summaries, or its chains when a producer sent none). */
 function noteStored(recent: RecentTraces, chains: readonly Chain[], summaries: readonly TraceSummary[], nowMs: number): void {

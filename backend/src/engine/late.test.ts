@@ -145,15 +145,32 @@ describe('the engine with later parts of traces', () => {
 });
 
 describe('parts the pipeline marks maybe, with the engine remembering what it stored', () => {
-  /** Counts the store's trace lookups (the real SQLite reader underneath). */
-  const counted = (s: SqliteBackend) => {
+  /**
+   * Counts the store's trace lookups (the real SQLite reader underneath); `seeded` resolves with
+   * the answer of the engine's read of the traces stored before it started (`tell: false`: a store
+   * that cannot tell which they are).
+   */
+  const counted = (s: SqliteBackend, { tell = true } = {}) => {
     const lookups: string[] = [];
     const chainReader = Object.create(s.chainReader) as SqliteBackend['chainReader'];
     chainReader.traceSummary = (id: string) => {
       lookups.push(id);
       return s.chainReader.traceSummary(id);
     };
-    return { lookups, store: { chainWriter: s.chainWriter, chainReader } };
+    let answered: (complete: boolean) => void = () => {};
+    const seeded = new Promise<boolean>((resolve) => (answered = resolve));
+    chainReader.recentTraceIds = async (sinceMs, maxIds, visit) => {
+      const complete = tell ? await s.chainReader.recentTraceIds(sinceMs, maxIds, visit) : false;
+      answered(complete);
+      return complete;
+    };
+    // The engine's own continuation after the read: a turn later.
+    const afterSeed = async () => {
+      const complete = await seeded;
+      await new Promise((resolve) => setImmediate(resolve));
+      return complete;
+    };
+    return { lookups, afterSeed, store: { chainWriter: s.chainWriter, chainReader } };
   };
   const single = (trace: string, c: Call = select): Chain => ({ ...chainOf([{ ...c, traceId: trace }]), traceId: trace });
   const summaryOf = (trace: string, late?: TraceSummary['late']): TraceSummary => ({ ...summary(1, late), traceId: trace });
@@ -187,12 +204,13 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
     expect(s.store.traceChains(fresh).map((c) => c.calls.length)).toEqual([1, 1]);
   });
 
-  it('looks every maybe up during the window after its first batch when the store held traces before', async () => {
+  it('looks every maybe up during the window after its first batch when the store held traces before and cannot tell which', async () => {
     const s = await store();
     await createEngine({ store: s, registry: new Registry() }).consume({ chains: [chainOf([entry, provisional])], traceSummaries: [summary(2)], traces: 1, spans: 2 });
-    const { lookups, store: counting } = counted(s);
+    const { lookups, afterSeed, store: counting } = counted(s, { tell: false });
     let clock = T;
     const engine = createEngine({ store: counting, registry: new Registry(), recentTraces: { earlierPartsStored: true }, now: () => clock });
+    expect(await afterSeed()).toBe(false);
     const fresh = traceId(32);
     await engine.consume({ chains: [single(fresh)], traceSummaries: [summaryOf(fresh, 'maybe')], traces: 1, spans: 1 });
     clock += 300_000;
@@ -203,5 +221,46 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
     const later = traceId(33);
     await engine.consume({ chains: [single(later)], traceSummaries: [summaryOf(later, 'maybe')], traces: 1, spans: 1 });
     expect(lookups).toEqual([fresh, TRACE]);
+  });
+
+  it('reads the traces stored within the window before it started: looks up only those, and writes new traces\' batches together', async () => {
+    const s = await store();
+    // A server before a restart stored the trace a minute ago.
+    let clock = T;
+    const before = createEngine({ store: s, registry: new Registry(), now: () => clock });
+    await before.consume({ chains: [chainOf([entry, provisional])], traceSummaries: [summary(2)], traces: 1, spans: 2 });
+    clock += 60_000;
+
+    const { lookups, afterSeed, store: counting } = counted(s);
+    const registry = new Registry();
+    const engine = createEngine({ store: counting, registry, recentTraces: { earlierPartsStored: true }, now: () => clock });
+    expect(await afterSeed()).toBe(true);
+    // The pipeline marks every trace maybe after a restart: only the one stored within the window
+    // is looked up, and its part joins it.
+    const fresh = traceId(35);
+    await engine.consume({ chains: [chainOf([stitched]), single(fresh)], traceSummaries: [summary(1, 'maybe'), summaryOf(fresh, 'maybe')], traces: 2, spans: 2 });
+    expect(lookups).toEqual([TRACE]);
+    expect(s.store.traceChains(TRACE).flatMap((c) => c.calls.map((x) => x.peer))).toEqual(['shop/web', 'shop/orders']);
+    expect(await registry.metrics()).toMatch(/^conduct_late_spans_total\{outcome="joined"\} 1$/m);
+
+    // Batches of new traces marked maybe share one write; their boundary calls (which only a part
+    // that joins uses) are not stored. A batch with a part of a trace an earlier batch of the same
+    // write holds starts a write of its own, and is looked up.
+    const [a, b, c] = [traceId(36), traceId(37), traceId(38)];
+    const boundary: Chain = { ...single(b, { ...select, spanId: 'e1', parentSpanId: 'x1' }), identity: BOUNDARY_IDENTITY };
+    const writes = engine.stats().writes;
+    const failures = await engine.consumeMany([
+      { chains: [single(a)], traceSummaries: [summaryOf(a, 'maybe')], traces: 1, spans: 1 },
+      { chains: [single(b), boundary], traceSummaries: [summaryOf(b, 'maybe')], traces: 1, spans: 2 },
+      { chains: [single(c)], traceSummaries: [summaryOf(c, 'maybe')], traces: 1, spans: 1 },
+      { chains: [single(a, { ...select, spanId: 'd3' })], traceSummaries: [summaryOf(a, 'maybe')], traces: 1, spans: 1 },
+    ]);
+    expect(failures).toEqual([undefined, undefined, undefined, undefined]);
+    expect(engine.stats().writes - writes).toBe(2);
+    // Only the trace a batch before it stored is looked up (b and c are not).
+    expect([...new Set(lookups)]).toEqual([TRACE, a]);
+    expect(s.store.traceChains(b).map((x) => x.identity)).toEqual(['svc:shop/orders']);
+    expect(s.store.traceChains(a).map((x) => x.calls.length)).toEqual([2]);
+    expect(s.store.traceChains(c)).toHaveLength(1);
   });
 });

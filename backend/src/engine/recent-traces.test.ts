@@ -47,4 +47,24 @@ describe('recent trace ids', () => {
     expect(recent.mayHold(id(999_999_999), 20)).toBe(true);
     expect(recent.mayHold(id(999_999_999), 10 + WINDOW + 1)).toBe(false);
   });
+
+  it('takes the ids stored before it started as its oldest generation, held a window after the seed\'s time', () => {
+    const recent = createRecentTraces(WINDOW);
+    const seed = recent.seed(1_000);
+    for (let n = 0; n < 30_000; n++) seed.add(id(n * 31));
+    // Nothing is held until the seed is closed (a read that could not tell adds nothing).
+    expect(recent.mayHold(id(31 * 5), 1_000)).toBe(false);
+    seed.close();
+    recent.add(id(7), 2_000);
+    let missed = 0;
+    for (let n = 0; n < 30_000; n++) if (!recent.mayHold(id(n * 31), 2_000)) missed++;
+    expect(missed).toBe(0);
+    expect(recent.mayHold(id(7), 2_000)).toBe(true);
+    expect(recent.size()).toBe(30_001);
+    // A window after the seed's time it is dropped first; what was added later stays.
+    expect(recent.mayHold(id(31 * 5), 1_000 + WINDOW + 1)).toBe(false);
+    expect(recent.mayHold(id(7), 1_000 + WINDOW + 1)).toBe(true);
+    recent.add(id(8), 1_000 + WINDOW + 1);
+    expect(recent.size()).toBe(2);
+  });
 });

@@ -18,8 +18,19 @@ export interface RecentTraces {
   add(traceId: string, nowMs: number): void;
   /** False when no trace of this id (any case) was added within the window before `nowMs`. */
   mayHold(traceId: string, nowMs: number): boolean;
+  /**
+   * Takes the ids of traces stored before this engine started (`ChainReader.recentTraceIds`): add
+   * them to the seed, then `close()` it. They become one generation, the oldest, held as if all had
+   * been stored at `asOfMs`. A seed never closed adds nothing.
+   */
+  seed(asOfMs: number): TraceSeed;
   /** Ids held in the live generations (for tests and sizing). */
   size(): number;
+}
+
+export interface TraceSeed {
+  add(traceId: string): void;
+  close(): void;
 }
 
 /** Bits per id of a full generation and probes per id: about 0.5% false positives per full generation (blocked). */
@@ -29,6 +40,8 @@ const MIN_CAPACITY = 1 << 14;
 const MAX_CAPACITY = 1 << 22;
 /** Ids over all generations (12 bits each: 24 MB at most); beyond, answers are "maybe" for a window. */
 export const MAX_RECENT_IDS = 1 << 24;
+/** Ids an engine seeds from the store at most (one generation's capacity); with more it does without. */
+export const MAX_SEEDED_IDS = MAX_CAPACITY;
 
 interface Generation {
   /** Blocks of 512 bits (a cache line): an id's probes all fall in one block. */
@@ -76,14 +89,7 @@ export function createRecentTraces(windowMs: number, maxIds = MAX_RECENT_IDS): R
       const g = current(nowMs);
       g.count++;
       g.lastAddMs = nowMs;
-      const h = hashId(traceId);
-      const block = (Math.imul(h, 0x9e3779b1) >>> g.shift) << 4;
-      const h2 = fmix(h ^ 0x85ebca6b);
-      const step = fmix(h ^ 0xc2b2ae35) | 1;
-      for (let i = 0; i < PROBES; i++) {
-        const bit = (h2 + Math.imul(i, step)) & 511;
-        g.bits[block + (bit >>> 5)]! |= 1 << (bit & 31);
-      }
+      setBits(g, hashId(traceId));
     },
     mayHold(traceId, nowMs) {
       if (nowMs < unsureUntilMs) return true;
@@ -104,8 +110,48 @@ export function createRecentTraces(windowMs: number, maxIds = MAX_RECENT_IDS): R
       }
       return false;
     },
+    seed(asOfMs) {
+      // The ids' hashes until their number is known (a generation's size is fixed when it opens).
+      let hashes = new Int32Array(1024);
+      let count = 0;
+      return {
+        add(traceId) {
+          if (count === hashes.length) {
+            const more = new Int32Array(hashes.length * 2);
+            more.set(hashes);
+            hashes = more;
+          }
+          hashes[count++] = hashId(traceId);
+        },
+        close() {
+          if (count === 0) return;
+          const capacity = clamp(nextPowerOfTwo(count), MIN_CAPACITY, MAX_CAPACITY);
+          const g = open(capacity, asOfMs);
+          // The oldest generation: the first to be dropped.
+          generations.pop();
+          generations.unshift(g);
+          g.count = count;
+          // Closed: ids stored from now on go to generations of their own.
+          g.openedMs = -Infinity;
+          for (let i = 0; i < count; i++) setBits(g, hashes[i]!);
+          hashes = new Int32Array(0);
+          count = 0;
+        },
+      };
+    },
     size: () => generations.reduce((n, g) => n + g.count, 0),
   };
+}
+
+/** Sets an id's probe bits (`h`: its hashId) in the generation. */
+function setBits(g: Generation, h: number): void {
+  const block = (Math.imul(h, 0x9e3779b1) >>> g.shift) << 4;
+  const h2 = fmix(h ^ 0x85ebca6b);
+  const step = fmix(h ^ 0xc2b2ae35) | 1;
+  for (let i = 0; i < PROBES; i++) {
+    const bit = (h2 + Math.imul(i, step)) & 511;
+    g.bits[block + (bit >>> 5)]! |= 1 << (bit & 31);
+  }
 }
 
 /**

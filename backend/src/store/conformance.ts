@@ -105,6 +105,38 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         expect((await s.chainReader.traceChains(traceId(5))).map((c) => c.receivedMs)).toEqual([receivedMs + 60_000]);
       });
 
+      it('lists the traces received since a time, newest first (a late part\'s memory after a restart), or says it cannot tell', async () => {
+        const s = await fresh();
+        const nowMs = T0 + 86_400_000;
+        const sinceMs = nowMs - 300_000;
+        // 300 traces received before the time, one write each (each its own part), then new ones:
+        // a trace with chains, one with only a summary, and an old trace merged again lately, whose
+        // unchanged chain keeps its old received time.
+        for (let i = 0; i < 300; i++) await s.chainWriter.writeChains([{ ...chain(traceId(1000 + i), 'svc:old', [['b', 'op']], T0 + i), receivedMs: sinceMs - 60_000 + i }]);
+        await s.chainWriter.writeChains([{ ...chain(traceId(2000), 'svc:new', [['b', 'op']], nowMs - 1000), receivedMs: nowMs - 1000 }]);
+        await s.chainWriter.writeChains([], [{ traceId: traceId(2001), startMs: nowMs - 900, endMs: nowMs - 800, spans: 2, services: ['lone'] }]);
+        await s.chainWriter.replaceTraceChains(traceId(1000), [{ ...chain(traceId(1000), 'svc:old', [['b', 'op']], T0), receivedMs: sinceMs - 60_000 }]);
+        await s.chainWriter.writeChains([{ ...chain(traceId(2002).toUpperCase(), 'svc:new', [['c', 'op']], nowMs - 500), receivedMs: nowMs - 500 }]);
+
+        const seen: string[] = [];
+        const complete = await s.chainReader.recentTraceIds(sinceMs, 1000, (id) => seen.push(id));
+        if (!complete) {
+          // A backend that cannot tell says so (PostgreSQL: summaries do not keep a received time).
+          expect(s.kind).not.toBe('sqlite');
+          return;
+        }
+        expect(seen.slice(0, 4)).toEqual([traceId(2002), traceId(1000), traceId(2001), traceId(2000)]);
+        // Old parts are read only until enough of them in a row say the rest is older.
+        expect(seen.length).toBeGreaterThan(4);
+        expect(seen.length).toBeLessThan(300);
+        // More than the caller takes: it cannot tell.
+        expect(await s.chainReader.recentTraceIds(sinceMs, 2, () => {})).toBe(false);
+        // Nothing was received since: none, and it can tell.
+        const none: string[] = [];
+        expect(await s.chainReader.recentTraceIds(nowMs + 1, 1000, (id) => none.push(id))).toBe(true);
+        expect(none.length).toBeLessThan(300);
+      });
+
       it('refuses chains with a malformed trace id, counts them, and stores the rest of the batch', async () => {
         const s = await fresh();
         const bad = chain('xyz', 'svc:a', [['b', 'op']], T0);

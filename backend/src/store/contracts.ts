@@ -93,6 +93,16 @@ export interface ChainReader {
   traceSummary(traceId: string): Promise<TraceSummary | undefined>;
   /** Newest chain end time ever stored, 0 when empty. */
   newestEventMs(): Promise<number>;
+  /**
+   * Visits the id (32 lower-case hex digits) of every trace stored since `sinceMs` (wall clock:
+   * when its chains were received), newest first, and maybe a few stored a little earlier: an
+   * engine that starts on a store seeds its memory of recently stored traces with them, so that a
+   * later part of a trace stored before a restart is still recognised (engine/recent-traces.ts).
+   * Resolves true once every such trace was visited; false when the backend cannot tell which they
+   * are (rows without a received time, or more than `maxIds` of them): the caller must then assume
+   * any trace may be stored. Reads in steps, yielding between them.
+   */
+  recentTraceIds(sinceMs: number, maxIds: number, visit: (traceId: string) => void): Promise<boolean>;
 }
 
 /** What one retention step deleted. */

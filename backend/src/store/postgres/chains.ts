@@ -312,6 +312,10 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts, sweepOptions
       );
       return mergeTraceSummary(bytes, rows, fromColumn);
     },
+    // Chains and summaries live in two tables here, and a summary's row does not say when it was
+    // received: which traces were stored lately cannot be told. (In a cluster the engine does not
+    // ask: another instance may have stored any trace.)
+    recentTraceIds: async () => false,
     async newestEventMs() {
       // identities.last_seen_ms is the newest chain end per identity: no scan of the chains.
       const [row] = await db.query<{ v: number | null }>('SELECT max(last_seen_ms) AS v FROM identities');

@@ -60,6 +60,19 @@ export interface StoreOptions {
   logger?: Logger;
 }
 
+/** Where `recentTraceIdsStep` goes on: before this part (`Number.MAX_SAFE_INTEGER` at first), after this many old ones in a row. */
+export interface RecentTracesCursor {
+  beforeSeq: number;
+  oldInARow: number;
+}
+
+/**
+ * Seqs are in write order and received times nearly so (a replayed trace keeps the time the
+ * journal first received it, a merged chain the time of its first part): one old part among new
+ * ones does not end `recentTraceIdsStep`'s scan, this many in a row do.
+ */
+const OLD_PARTS_IN_A_ROW = 256;
+
 export interface Store {
   /** The database file. */
   readonly path: string;
@@ -107,6 +120,13 @@ export interface Store {
   replaceTraceChains(traceId: string, chains: readonly Chain[]): WriteResult;
   /** What is known of a completed trace (spans, services, times, merged over late parts); undefined when unknown. */
   traceSummary(traceId: string): TraceSummary | undefined;
+  /**
+   * One step of `ChainReader.recentTraceIds`: visits the trace ids of up to `rows` trace parts
+   * before the cursor (newest first) and moves it. Returns undefined to go on, or the answer: true
+   * once the parts left are older than `sinceMs`, false when the store cannot tell (every part was
+   * visited, and it holds chains or summaries written before trace parts existed).
+   */
+  recentTraceIdsStep(sinceMs: number, cursor: RecentTracesCursor, rows: number, visit: (traceId: string) => void): boolean | undefined;
   /**
    * One bounded retention step: deletes at most `maxRows` chains and at most `maxRows` trace
    * summaries that ended before `beforeMs` (event time), taken from the oldest stored (append
@@ -313,6 +333,30 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
   // As for chains: `traces` gets no rows after 090, so once empty it is not looked up.
   const holdsOldSummaries = db.prepare('SELECT EXISTS (SELECT 1 FROM traces)').pluck();
   let oldSummaries = holdsOldSummaries.get() === 1;
+  // Parts newest first, each with the received time of its first chain (the chain's seq too: a
+  // part whose first chain is gone has had it taken by retention, from the front).
+  const selectPartsBefore = db
+    .prepare(
+      `SELECT p.seq, p.trace_id, p.first_chain, c.seq, c.received_ms FROM trace_parts p LEFT JOIN chains c ON c.seq = p.first_chain
+       WHERE p.seq < ? ORDER BY p.seq DESC LIMIT ?`,
+    )
+    .raw();
+  const holdsTextChains = db.prepare('SELECT EXISTS (SELECT 1 FROM chains_text)').pluck();
+  const recentTraceIdsStep = (sinceMs: number, cursor: RecentTracesCursor, rows: number, visit: (traceId: string) => void): boolean | undefined => {
+    const found = selectPartsBefore.all(cursor.beforeSeq, rows) as Array<[number, Buffer, number | null, number | null, number | null]>;
+    for (const [seq, traceId, firstChain, chainSeq, receivedMs] of found) {
+      if (firstChain !== null) {
+        if (chainSeq === null) return true;
+        if (receivedMs !== null && receivedMs < sinceMs) {
+          if (++cursor.oldInARow >= OLD_PARTS_IN_A_ROW) return true;
+        } else cursor.oldInARow = 0;
+      }
+      visit(traceId.toString('hex'));
+      cursor.beforeSeq = seq;
+    }
+    if (found.length === rows) return undefined;
+    return !(oldChains || oldSummaries || holdsTextChains.get() === 1);
+  };
   const deleteOldTraces = db.prepare('DELETE FROM traces WHERE seq IN (SELECT seq FROM traces ORDER BY seq LIMIT ?) AND end_ms < ?');
   // A part's end_ms is the newest of its summary's and its chains' ends. It goes once no chain up to
   // its range's end is left (chains go from the front, so its own are gone; a part never outlives
@@ -648,6 +692,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
       const rows = (oldSummaries ? selectTraceSummary.all(bytes, bytes) : selectPartSummary.all(bytes)) as { start_ms: number; end_ms: number; spans: number; services: string }[];
       return mergeTraceSummary(bytes, rows.map((r) => ({ ...r, services: JSON.parse(r.services) as string[] })));
     },
+    recentTraceIdsStep,
     newestEventMs: () => (selectNewest.get() as { v: number | null }).v ?? 0,
     sizeBytes() {
       const pages = db.pragma('page_count', { simple: true }) as number;
