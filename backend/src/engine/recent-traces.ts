@@ -1,17 +1,13 @@
+import { createRecentIds, MAX_RECENT_IDS } from '@conduct/processor';
+
 /**
- * The trace ids an engine stored lately, so that a part the pipeline marks `late: 'maybe'` (its
- * memory of completed traces no longer reaches back over `stitching.lateTraceWindow`, which under
- * sustained load is every new trace once `rememberedTraces` ids were forgotten) is looked up in
- * the store only when this engine may have stored its trace within the window. A store lookup
- * per trace cost 4% of the main thread's CPU in the bench (one SQLite query each); a miss here
- * costs two hash passes over the id.
- *
- * Blocked Bloom filters (every probe of an id in one cache line: the plain filter's eight cache
- * misses per id measured 300-400 ns an id) in generations of processing time: a generation takes ids for a quarter of the
- * window (or until it holds its capacity) and is dropped once its newest id is older than the
- * window. The answer is "not stored here within the window" (certain) or "maybe" (a false
- * positive only costs the lookup). When the generations would exceed MAX_IDS, the oldest is
- * dropped early and every answer is "maybe" until what it held is older than the window.
+ * The trace ids an engine stored lately, so that a part the pipeline marks `late: 'maybe'` (a new
+ * trace the pipeline cannot tell from a later part of one it completed within
+ * `stitching.lateTraceWindow`, and every new trace for a window after it starts on a store that
+ * holds traces) is looked up in the store only when this engine may have stored its trace within
+ * the window. A store lookup per trace cost 4% of the main thread's CPU in the bench (one SQLite
+ * query each); a miss here costs a hash pass over the id and the probes of
+ * processor/src/stitch/recent-ids.ts (generations of blocked Bloom filters).
  */
 export interface RecentTraces {
   /** Notes a trace id (any case) as stored at `nowMs`. */
@@ -33,153 +29,28 @@ export interface TraceSeed {
   close(): void;
 }
 
-/** Bits per id of a full generation and probes per id: about 0.5% false positives per full generation (blocked). */
-const BITS_PER_ID = 12;
-const PROBES = 8;
-const MIN_CAPACITY = 1 << 14;
-const MAX_CAPACITY = 1 << 22;
-/** Ids over all generations (12 bits each: 24 MB at most); beyond, answers are "maybe" for a window. */
-export const MAX_RECENT_IDS = 1 << 24;
-/** Ids an engine seeds from the store at most (one generation's capacity); with more it does without. */
-export const MAX_SEEDED_IDS = MAX_CAPACITY;
-
-interface Generation {
-  /** Blocks of 512 bits (a cache line): an id's probes all fall in one block. */
-  bits: Int32Array;
-  /** 32 minus log2 of the block count: the block is the top bits of a multiplicative hash. */
-  shift: number;
-  capacity: number;
-  count: number;
-  openedMs: number;
-  lastAddMs: number;
-}
+export { MAX_RECENT_IDS, MAX_SEEDED_IDS } from '@conduct/processor';
 
 export function createRecentTraces(windowMs: number, maxIds = MAX_RECENT_IDS): RecentTraces {
-  const sliceMs = Math.max(1, windowMs / 4);
-  const generations: Generation[] = [];
-  let held = 0;
-  /** Answers are "maybe" before this (ids were dropped before they were a window old). */
-  let unsureUntilMs = -Infinity;
-
-  const open = (capacity: number, nowMs: number): Generation => {
-    const blocks = nextPowerOfTwo(Math.ceil((capacity * BITS_PER_ID) / 512));
-    const g = { bits: new Int32Array(blocks << 4), shift: 32 - Math.log2(blocks), capacity, count: 0, openedMs: nowMs, lastAddMs: nowMs };
-    generations.push(g);
-    held += capacity;
-    return g;
-  };
-  const dropOldest = () => {
-    const g = generations.shift()!;
-    held -= g.capacity;
-    return g;
-  };
-  /** The generation that takes ids now: the newest, or a new one once it is full or its slice is over. */
-  const current = (nowMs: number): Generation => {
-    while (generations.length > 0 && generations[0]!.lastAddMs < nowMs - windowMs) dropOldest();
-    const last = generations.at(-1);
-    if (last && last.count < last.capacity && nowMs - last.openedMs < sliceMs) return last;
-    // Sized for the rate seen: twice a generation that filled before its slice was over.
-    const capacity = !last ? MIN_CAPACITY : last.count >= last.capacity ? Math.min(MAX_CAPACITY, last.capacity * 2) : clamp(nextPowerOfTwo(last.count + (last.count >>> 1)), MIN_CAPACITY, MAX_CAPACITY);
-    while (generations.length > 0 && held + capacity > maxIds) unsureUntilMs = Math.max(unsureUntilMs, dropOldest().lastAddMs + windowMs);
-    return open(capacity, nowMs);
-  };
-
+  const ids = createRecentIds(windowMs, maxIds);
   return {
-    add(traceId, nowMs) {
-      const g = current(nowMs);
-      g.count++;
-      g.lastAddMs = nowMs;
-      setBits(g, hashId(traceId));
-    },
-    mayHold(traceId, nowMs) {
-      if (nowMs < unsureUntilMs) return true;
-      const since = nowMs - windowMs;
-      const h = hashId(traceId);
-      const h2 = fmix(h ^ 0x85ebca6b);
-      const step = fmix(h ^ 0xc2b2ae35) | 1;
-      for (let n = generations.length - 1; n >= 0; n--) {
-        const g = generations[n]!;
-        if (g.lastAddMs < since) continue;
-        const block = (Math.imul(h, 0x9e3779b1) >>> g.shift) << 4;
-        let all = true;
-        for (let i = 0; i < PROBES && all; i++) {
-          const bit = (h2 + Math.imul(i, step)) & 511;
-          all = (g.bits[block + (bit >>> 5)]! & (1 << (bit & 31))) !== 0;
-        }
-        if (all) return true;
-      }
-      return false;
-    },
+    add: (traceId, nowMs) => ids.add(hashId(traceId), nowMs),
+    mayHold: (traceId, nowMs) => ids.mayHold(hashId(traceId), nowMs),
     seed(asOfMs) {
-      // The ids' hashes until their number is known (a generation's size is fixed when it opens).
-      let hashes = new Int32Array(1024);
-      let count = 0;
-      return {
-        add(traceId) {
-          if (count === hashes.length) {
-            const more = new Int32Array(hashes.length * 2);
-            more.set(hashes);
-            hashes = more;
-          }
-          hashes[count++] = hashId(traceId);
-        },
-        close() {
-          if (count === 0) return;
-          const capacity = clamp(nextPowerOfTwo(count), MIN_CAPACITY, MAX_CAPACITY);
-          const g = open(capacity, asOfMs);
-          // The oldest generation: the first to be dropped.
-          generations.pop();
-          generations.unshift(g);
-          g.count = count;
-          // Closed: ids stored from now on go to generations of their own.
-          g.openedMs = -Infinity;
-          for (let i = 0; i < count; i++) setBits(g, hashes[i]!);
-          hashes = new Int32Array(0);
-          count = 0;
-        },
-      };
+      const seed = ids.seed(asOfMs);
+      return { add: (traceId) => seed.add(hashId(traceId)), close: () => seed.close() };
     },
-    size: () => generations.reduce((n, g) => n + g.count, 0),
+    size: () => ids.size(),
   };
-}
-
-/** Sets an id's probe bits (`h`: its hashId) in the generation. */
-function setBits(g: Generation, h: number): void {
-  const block = (Math.imul(h, 0x9e3779b1) >>> g.shift) << 4;
-  const h2 = fmix(h ^ 0x85ebca6b);
-  const step = fmix(h ^ 0xc2b2ae35) | 1;
-  for (let i = 0; i < PROBES; i++) {
-    const bit = (h2 + Math.imul(i, step)) & 511;
-    g.bits[block + (bit >>> 5)]! |= 1 << (bit & 31);
-  }
 }
 
 /**
  * FNV-1a over the id's characters, ASCII letters folded to lower case (`| 0x20` leaves hex
- * digits as they are and maps A-F to a-f; other ids only collide more). One pass: the block and
- * the bits in it are mixes of this one value.
+ * digits as they are and maps A-F to a-f; other ids only collide more). One pass: the filters mix
+ * this one value into a block and the bits in it.
  */
 function hashId(id: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ (id.charCodeAt(i) | 0x20), 16777619);
   return h;
-}
-
-/** A 32-bit finaliser: every bit of the result depends on every bit of `h`. */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-function nextPowerOfTwo(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
-function clamp(n: number, lo: number, hi: number): number {
-  return Math.min(hi, Math.max(lo, n));
 }

@@ -66,10 +66,14 @@ export class CompletedIds {
     index[s] = pos + 1;
   }
 
-  /** Forgets the id whose latest completion is the oldest; returns that completion's time. Not when empty. */
+  /** The hash of the id `forgetOldest` forgot last. */
+  forgottenHash = 0;
+
+  /** Forgets the id whose latest completion is the oldest; returns that completion's time (its hash: forgottenHash). Not when empty. */
   forgetOldest(): number {
     while (this.stale[this.head] === 1) this.head++;
     this.count--;
+    this.forgottenHash = this.hashes[this.head]!;
     return this.times[this.head++]!;
   }
 

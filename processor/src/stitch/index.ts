@@ -13,3 +13,5 @@ export {
 export type { Stitcher, StitchConfig, StitcherStats, CompletedTrace, CompletionReason, Clock, LatePart } from './stitcher.js';
 export { createRecentClients, DEFAULT_RECENT_CLIENT_SPANS, DEFAULT_RECENT_CLIENT_AGE_MS } from './recent-clients.js';
 export type { RecentClients, RecentClientsConfig, RecentClientsStats } from './recent-clients.js';
+export { createRecentIds, MAX_RECENT_IDS, MAX_SEEDED_IDS } from './recent-ids.js';
+export type { RecentIds, RecentIdsSeed } from './recent-ids.js';

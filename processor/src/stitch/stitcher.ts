@@ -6,6 +6,7 @@ import { idHash } from './id-bytes.js';
 import type { RecentClientsConfig } from './recent-clients.js';
 import { Recency } from './recency.js';
 import { CompletedIds } from './completed-ids.js';
+import { createRecentIds } from './recent-ids.js';
 
 /**
  * Default of {@link StitchConfig.idleMs}: matches the config file's `stitching.idle`. Above the
@@ -98,9 +99,9 @@ export const COMPLETION_REASONS: readonly CompletionReason[] = ['idle', 'waterma
  * How a completed trace relates to earlier parts of it:
  * - `joins`: its trace completed before, within `lateTraceWindowMs`: every span arrived late,
  *   and the consumer merges the part into what it stored of the trace;
- * - `maybe`: not remembered, but the memory of completed traces does not reach back over the
- *   whole window (ids forgotten to stay within `rememberedTraces`, or a restart): the consumer
- *   looks the trace up in its store;
+ * - `maybe`: not remembered exactly, but it may have completed within `lateTraceWindowMs` (an id
+ *   forgotten to stay within `rememberedTraces` has that hash, or a restart): the consumer looks
+ *   the trace up in its store;
  * - `fragment`: its trace completed longer than `lateTraceWindowMs` ago: stored on its own.
  * Absent for a trace seen for the first time.
  */
@@ -184,16 +185,27 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
   const completedIds = new CompletedIds();
   /** Completion time of the newest id forgotten to stay within `remembered`. */
   let forgottenMs = -Infinity;
+  /**
+   * The ids forgotten within the window, by hash (recent-ids.ts): under sustained load the exact
+   * memory reaches back seconds, not the window, and without these every new trace was `maybe`
+   * (a later part as far as the stitcher could tell): derived as one, and each batch written on its
+   * own by the backend, 1.14x the CPU per span (bench/README.md, "The restart window").
+   */
+  const forgotten = createRecentIds(windowMs);
   const rememberCompleted = (slot: number, now: number) => {
     completedIds.note(slots.ids, slot * TRACE_ID_BYTES, now, slots.hashes[slot]);
-    while (completedIds.size > remembered) forgottenMs = completedIds.forgetOldest();
+    while (completedIds.size > remembered) {
+      forgottenMs = completedIds.forgetOldest();
+      if (forgottenMs >= now - windowMs) forgotten.add(completedIds.forgottenHash, forgottenMs);
+    }
   };
   /** What is known of earlier parts of a trace whose span arrives with no pending entry (an index of LATE_PARTS, or NOT_LATE). */
   const latePartOf = (bytes: Uint8Array, at: number, hash: number, now: number): number => {
     const doneMs = remembered > 0 ? completedIds.timeOf(bytes, at, hash) : undefined;
     if (doneMs !== undefined) return now - doneMs <= windowMs ? JOINS : FRAGMENT;
     const since = now - windowMs;
-    return forgottenMs >= since || (config.earlierPartsStored === true && startedMs > since) ? MAYBE : NOT_LATE;
+    if (config.earlierPartsStored === true && startedMs > since) return MAYBE;
+    return forgottenMs >= since && forgotten.mayHold(hash, now) ? MAYBE : NOT_LATE;
   };
   // Every pending trace sits in the heap once, under a key that may trail its maxEndMs: when it
   // comes up, a trace whose spans extended it since goes back in under its current maxEndMs.
