@@ -446,9 +446,17 @@ export function createEngine(options: EngineOptions): Engine {
     for (const s of summaries!) {
       if (s.late === undefined) continue;
       if (s.late !== 'maybe' || typeof s.traceId !== 'string' || before().has(s.traceId.toLowerCase())) return false;
-      if (mayBeStored(s.traceId) && (await store.chainReader.traceSummary(s.traceId))) return false;
+      if (mayBeStored(s.traceId) && (await storedOrUnknown(s.traceId))) return false;
     }
     return true;
+  };
+  /** Whether the store holds the trace; true when it cannot say (the batch then goes alone, and its own lookup meets the error). */
+  const storedOrUnknown = async (traceId: string): Promise<boolean> => {
+    try {
+      return (await store.chainReader.traceSummary(traceId)) !== undefined;
+    } catch {
+      return true;
+    }
   };
 
   return {
@@ -466,9 +474,10 @@ export function createEngine(options: EngineOptions): Engine {
           taught = undefined;
           let end = i + 1;
           // The trace ids of the write's batches so far, read when a `maybe` part needs them.
-          const ids = new Set<string>();
+          let ids: Set<string> | undefined;
           let idsTo = i;
           const before = () => {
+            ids ??= new Set();
             for (; idsTo < end; idsTo++) addTraceIds(ids, batches[idsTo]!);
             return ids;
           };
