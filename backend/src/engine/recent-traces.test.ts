@@ -67,4 +67,11 @@ describe('recent trace ids', () => {
     recent.add(id(8), 1_000 + WINDOW + 1);
     expect(recent.size()).toBe(2);
   });
+
+  it('keeps an id for its window when the clock is set back after it was added', () => {
+    const recent = createRecentTraces(WINDOW);
+    recent.add(id(1), 10_000);
+    recent.add(id(2), 5_000);
+    expect(recent.mayHold(id(1), 10_000 + WINDOW - 1)).toBe(true);
+  });
 });

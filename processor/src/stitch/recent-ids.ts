@@ -90,7 +90,8 @@ export function createRecentIds(windowMs: number, maxIds = MAX_RECENT_IDS): Rece
     add(hash, nowMs) {
       const g = current(nowMs);
       g.count++;
-      g.lastAddMs = nowMs;
+      // A clock set back does not make the generation older than what it holds.
+      if (nowMs > g.lastAddMs) g.lastAddMs = nowMs;
       setBits(g, hash);
     },
     mayHold(h, nowMs) {
