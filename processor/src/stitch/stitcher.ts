@@ -189,7 +189,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
    * The ids forgotten within the window, by hash (recent-ids.ts): under sustained load the exact
    * memory reaches back seconds, not the window, and without these every new trace was `maybe`
    * (a later part as far as the stitcher could tell): derived as one, and each batch written on its
-   * own by the backend, 1.14x the CPU per span (bench/README.md, "The restart window").
+   * own by the backend, 1.14x the CPU per span (bench/README.md, "Parts that may be later parts").
    */
   const forgotten = createRecentIds(windowMs);
   const rememberCompleted = (slot: number, now: number) => {
