@@ -263,4 +263,26 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
     expect(s.store.traceChains(a).map((x) => x.calls.length)).toEqual([2]);
     expect(s.store.traceChains(c)).toHaveLength(1);
   });
+
+  it('sends a batch alone when the store cannot say whether its maybe part joins a stored trace, and the others on', async () => {
+    const s = await store();
+    // The store fails to read a trace's summary.
+    const broken = Object.create(s.chainReader) as SqliteBackend['chainReader'];
+    broken.traceSummary = async () => {
+      throw new Error('disk I/O error');
+    };
+    const engine = createEngine({ store: { chainWriter: s.chainWriter, chainReader: broken }, registry: new Registry(), recentTraces: { earlierPartsStored: false }, now: () => T });
+    // A trace the engine stored, so a maybe part of it is asked of the store.
+    const stored = traceId(40);
+    await engine.consume({ chains: [single(stored)], traceSummaries: [summaryOf(stored)], traces: 1, spans: 1 });
+    const [fresh, other] = [traceId(41), traceId(42)];
+    const failures = await engine.consumeMany([
+      { chains: [single(fresh)], traceSummaries: [summaryOf(fresh, 'maybe')], traces: 1, spans: 1 },
+      { chains: [single(stored, { ...select, spanId: 'd4' })], traceSummaries: [summaryOf(stored, 'maybe')], traces: 1, spans: 1 },
+      { chains: [single(other)], traceSummaries: [summaryOf(other)], traces: 1, spans: 1 },
+    ]);
+    expect(failures.map((f) => (f ? String(f.err) : undefined))).toEqual([undefined, 'Error: disk I/O error', undefined]);
+    expect(s.store.traceChains(fresh)).toHaveLength(1);
+    expect(s.store.traceChains(other)).toHaveLength(1);
+  });
 });
