@@ -74,4 +74,18 @@ describe('recent trace ids', () => {
     recent.add(id(2), 5_000);
     expect(recent.mayHold(id(1), 10_000 + WINDOW - 1)).toBe(true);
   });
+
+  it('sizes the first generation after a seed by its own ids, not the seed\'s (a seed is not a rate)', () => {
+    // Room for the seed and a small generation, not for one sized like the seed.
+    const recent = createRecentTraces(WINDOW, 1 << 18);
+    const seed = recent.seed(1_000);
+    for (let n = 0; n < 100_000; n++) seed.add(id(n * 31));
+    seed.close();
+    recent.add(id(7), 2_000);
+    // Had the seed been dropped to make room, every answer would be maybe for a window.
+    let positives = 0;
+    for (let n = 0; n < 1_000; n++) if (recent.mayHold(id(n * 31 + 1), 2_000)) positives++;
+    expect(positives).toBeLessThan(50);
+    expect(recent.mayHold(id(31 * 99_999), 2_000)).toBe(true);
+  });
 });

@@ -78,10 +78,11 @@ export function createRecentIds(windowMs: number, maxIds = MAX_RECENT_IDS): Rece
   /** The generation that takes ids now: the newest, or a new one once it is full or its slice is over. */
   const current = (nowMs: number): Generation => {
     while (generations.length > 0 && generations[0]!.lastAddMs < nowMs - windowMs) dropOldest();
+    // A seed (openedMs -Infinity) takes no more ids and says nothing of the rate.
     const last = generations.at(-1);
     if (last && last.count < last.capacity && nowMs - last.openedMs < sliceMs) return last;
     // Sized for the rate seen: twice a generation that filled before its slice was over.
-    const capacity = !last ? MIN_CAPACITY : last.count >= last.capacity ? Math.min(MAX_CAPACITY, last.capacity * 2) : clamp(nextPowerOfTwo(last.count + (last.count >>> 1)), MIN_CAPACITY, MAX_CAPACITY);
+    const capacity = !last || last.openedMs === -Infinity ? MIN_CAPACITY : last.count >= last.capacity ? Math.min(MAX_CAPACITY, last.capacity * 2) : clamp(nextPowerOfTwo(last.count + (last.count >>> 1)), MIN_CAPACITY, MAX_CAPACITY);
     while (generations.length > 0 && held + capacity > maxIds) unsureUntilMs = Math.max(unsureUntilMs, dropOldest().lastAddMs + windowMs);
     return open(capacity, nowMs);
   };
