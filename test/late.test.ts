@@ -115,12 +115,20 @@ describe('a late part after a restart, and past the window', () => {
       await post(first, request(n, 'split', CALLER_HALF));
       await stored(first, traceId, CALLER_HALF.length);
       await first.stop();
-      // A new process on the same database remembers no completed trace: for one window after
-      // its start it looks a trace it does not know up in the store.
-      const second = await startTestConduct(config, first.dir);
+      // A new process on the same database remembers no completed trace: it reads the ids of the
+      // traces stored within the window before its start, and looks those up in the store when a
+      // part of one comes.
+      const logged: string[] = [];
+      const note = (obj: object | string, msg?: string) => void logged.push(msg ?? String(obj));
+      const logger = { debug: note, info: note, warn: note, error: note };
+      const second = await startTestConduct(config, first.dir, { logger });
       try {
+        await expect.poll(() => logged.some((m) => m.includes('before the start read')), { timeout: 10_000 }).toBe(true);
+        const fresh = idsOf(5, 'split').traceId;
+        await post(second, request(5, 'split', CALLER_HALF));
         await post(second, request(n, 'split', CALLEE_HALF));
         await stored(second, traceId, SPANS.length);
+        await stored(second, fresh, CALLER_HALF.length);
         const view = (await second.get(`/api/v1/traces/${traceId}`)).body;
         // One chain per identity. The caller's client span was in the first process's memory
         // only: the server span completes the call stored for it (engine/late.ts).
@@ -137,7 +145,9 @@ describe('a late part after a restart, and past the window', () => {
         });
         const metrics = await (await fetch(`${second.api}/metrics`)).text();
         expect(metrics).toMatch(/^conduct_late_spans_total\{outcome="joined"\} 3$/m);
-        expect((await second.get('/api/v1/identities')).body.identities.find((i: { id: string }) => i.id === PRINCIPAL)).toMatchObject({ calls: 2, chains: 1 });
+        // The new trace was no possible later part: only the stored one's part was marked maybe.
+        expect(metrics).toMatch(/^conduct_stitch_late_traces_total\{late="maybe"\} 1$/m);
+        expect((await second.get('/api/v1/identities')).body.identities.find((i: { id: string }) => i.id === PRINCIPAL)).toMatchObject({ calls: 4, chains: 2 });
       } finally {
         await second.dispose();
       }

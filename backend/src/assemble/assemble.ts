@@ -28,6 +28,12 @@ export interface AssembleOptions {
    * instance hands its chains off (serve does; replay analyses on its own).
    */
   cluster?: boolean;
+  /**
+   * Receives the ids of the traces stored within `stitching.lateTraceWindow` before the start once
+   * the engine has read them (EngineOptions.recentTraces' `onEarlierTraces`), for the pipeline's
+   * stitcher; never called in a cluster or when the store cannot tell.
+   */
+  onEarlierTraces?: (chunks: Uint8Array[]) => void;
 }
 
 /** The backend's core, assembled: storage, engine (storing, then detecting), sinks. */
@@ -62,7 +68,9 @@ export async function assembleBackend(config: Config, options: AssembleOptions):
     // Parts the pipeline marks `maybe` are looked up only when this engine may have stored their
     // trace. Not in a cluster: another instance may have stored it, so every `maybe` is looked up.
     const inCluster = options.cluster === true && storage.cluster !== undefined;
-    const recentTraces = inCluster ? undefined : { earlierPartsStored: (await storage.chainReader.newestEventMs()) > 0 };
+    const recentTraces = inCluster
+      ? undefined
+      : { earlierPartsStored: (await storage.chainReader.newestEventMs()) > 0, ...(options.onEarlierTraces ? { onEarlierTraces: options.onEarlierTraces } : {}) };
     const engine = createEngine({ store: storage, registry, logger, lateTraceWindowMs: config.stitching.lateTraceWindow, templater, ...(recentTraces ? { recentTraces } : {}) });
     // Deliveries go through the store's outbox: detection enqueues them with the alerts it writes.
     sinks = options.sinks

@@ -243,6 +243,11 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
 
     // Storage, engine, detection and sinks; they stop (sinks drained, detection flushed, storage
     // closed) after the pipeline has drained (stops run in reverse).
+    // The ids of the traces stored within the window before this start, once the engine has read
+    // them: the pipeline thread's stitcher then stops marking every new trace `maybe`. They may be
+    // read before the thread exists.
+    let earlierTraces: Uint8Array[] | undefined;
+    let toPipeline: ((chunks: Uint8Array[]) => void) | undefined;
     const core = await assembleBackend(config, {
       registry,
       logger,
@@ -250,6 +255,7 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       version: CONDUCT_VERSION,
       forwarder,
       cluster: true,
+      onEarlierTraces: (chunks) => (toPipeline ? toPipeline(chunks) : (earlierTraces = chunks)),
     });
     stops.push(() => core.stop());
     const { storage, engine, detection, cluster } = core;
@@ -306,6 +312,12 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
       state.journalOpen = false;
       return pipeline.stop();
     });
+    toPipeline = (chunks) => {
+      if (chunks.length === 0) pipeline.earlierTraces(new Uint8Array(0), true);
+      chunks.forEach((ids, k) => pipeline.earlierTraces(ids, k === chunks.length - 1));
+    };
+    if (earlierTraces) toPipeline(earlierTraces);
+    earlierTraces = undefined;
     // Resolves once the journal has replayed what the last run acknowledged and did not store.
     await pipeline.started();
     state.journalOpen = true;

@@ -5,7 +5,7 @@ import type { Alert } from '../alerts/model.js';
 import { failpoint } from '../failpoint.js';
 import type { BatchUnit, ChainReader, ChainWriter, DetectionCheckpoint } from '../store/index.js';
 import { addedChains, hasLateParts, LATE_OUTCOMES, splitLateParts, type LateMerge, type LateSplit } from './late.js';
-import { createRecentTraces, MAX_SEEDED_IDS, type RecentTraces } from './recent-traces.js';
+import { createRecentTraces, IdChunks, MAX_SEEDED_IDS, type RecentTraces } from './recent-traces.js';
 import type { OperationTemplater } from './templates.js';
 
 /** Default of {@link EngineOptions.lateTraceWindowMs}: the pipeline's default window. */
@@ -100,8 +100,11 @@ export interface EngineOptions {
    * it started (`ChainReader.recentTraceIds`) into that memory; until it has them, or when the
    * store cannot tell, every `maybe` part is looked up during the window after the first batch (as
    * the pipeline marks every trace `maybe` then). Absent: every `maybe` is looked up.
+   * `onEarlierTraces`: receives those ids once all are read, 16 bytes each one after another in
+   * chunks of at most EARLIER_TRACES_PER_CHUNK (recent-traces.ts; ids that are not 32 hex digits left out), for the
+   * pipeline's stitcher (Stitcher.earlierTraces), which marks every trace `maybe` until then.
    */
-  recentTraces?: { earlierPartsStored: boolean };
+  recentTraces?: { earlierPartsStored: boolean; onEarlierTraces?: (chunks: Uint8Array[]) => void };
   /** Learned path parameters applied to each batch before it is stored (none when absent). */
   templater?: OperationTemplater;
   /** Wall clock (ms since the epoch) that stamps each stored chain's `receivedMs`; Date.now by default. */
@@ -306,11 +309,14 @@ export function createEngine(options: EngineOptions): Engine {
   async function seedRecent(into: RecentTraces): Promise<void> {
     const startedMs = now();
     const seed = into.seed(startedMs);
+    const onEarlier = options.recentTraces?.onEarlierTraces;
+    const packed = onEarlier ? new IdChunks() : undefined;
     let ids = 0;
     try {
       const complete = await store.chainReader.recentTraceIds(startedMs - windowMs, MAX_SEEDED_IDS, (traceId) => {
         ids++;
         seed.add(traceId);
+        packed?.add(traceId);
       });
       if (!complete) {
         logger.info({ ids }, 'traces stored before the start not known: later parts of any trace are looked up for stitching.lateTraceWindow');
@@ -318,6 +324,7 @@ export function createEngine(options: EngineOptions): Engine {
       }
       seed.close();
       seeded = true;
+      if (onEarlier && packed) onEarlier(packed.take());
       logger.info({ ids, ms: now() - startedMs }, 'traces stored within stitching.lateTraceWindow before the start read');
     } catch (err) {
       logger.warn({ err: String(err) }, 'traces stored before the start could not be read: later parts of any trace are looked up for stitching.lateTraceWindow');

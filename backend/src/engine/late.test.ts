@@ -209,8 +209,11 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
     await createEngine({ store: s, registry: new Registry() }).consume({ chains: [chainOf([entry, provisional])], traceSummaries: [summary(2)], traces: 1, spans: 2 });
     const { lookups, afterSeed, store: counting } = counted(s, { tell: false });
     let clock = T;
-    const engine = createEngine({ store: counting, registry: new Registry(), recentTraces: { earlierPartsStored: true }, now: () => clock });
+    const handed: Uint8Array[][] = [];
+    const engine = createEngine({ store: counting, registry: new Registry(), recentTraces: { earlierPartsStored: true, onEarlierTraces: (chunks) => handed.push(chunks) }, now: () => clock });
     expect(await afterSeed()).toBe(false);
+    // Nothing to hand on: the pipeline goes on marking every trace maybe for the window.
+    expect(handed).toEqual([]);
     const fresh = traceId(32);
     await engine.consume({ chains: [single(fresh)], traceSummaries: [summaryOf(fresh, 'maybe')], traces: 1, spans: 1 });
     clock += 300_000;
@@ -233,8 +236,11 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
 
     const { lookups, afterSeed, store: counting } = counted(s);
     const registry = new Registry();
-    const engine = createEngine({ store: counting, registry, recentTraces: { earlierPartsStored: true }, now: () => clock });
+    const handed: Uint8Array[][] = [];
+    const engine = createEngine({ store: counting, registry, recentTraces: { earlierPartsStored: true, onEarlierTraces: (chunks) => handed.push(chunks) }, now: () => clock });
     expect(await afterSeed()).toBe(true);
+    // The ids read are handed on for the pipeline's stitcher, as bytes.
+    expect(handed.map((chunks) => chunks.map((ids) => Buffer.from(ids).toString('hex')))).toEqual([[TRACE]]);
     // The pipeline marks every trace maybe after a restart: only the one stored within the window
     // is looked up, and its part joins it.
     const fresh = traceId(35);

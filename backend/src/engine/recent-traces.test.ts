@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRecentTraces } from './recent-traces.js';
+import { createRecentTraces, EARLIER_TRACES_PER_CHUNK, IdChunks } from './recent-traces.js';
 
 const id = (n: number) => n.toString(16).padStart(32, '0');
 const WINDOW = 300_000;
@@ -87,5 +87,19 @@ describe('recent trace ids', () => {
     for (let n = 0; n < 1_000; n++) if (recent.mayHold(id(n * 31 + 1), 2_000)) positives++;
     expect(positives).toBeLessThan(50);
     expect(recent.mayHold(id(31 * 99_999), 2_000)).toBe(true);
+  });
+
+  it('packs ids as bytes in chunks of their own buffers, leaving out what is no 16-byte hex id', () => {
+    const chunks = new IdChunks();
+    const n = EARLIER_TRACES_PER_CHUNK + 3;
+    for (let k = 0; k < n; k++) chunks.add(k === 5 ? id(k).toUpperCase() : id(k));
+    for (const bad of ['', 'abc', `${id(1).slice(0, 31)}g`, `${id(1)}00`, 'z'.repeat(32)]) chunks.add(bad);
+    const out = chunks.take();
+    expect(out.map((c) => c.length)).toEqual([EARLIER_TRACES_PER_CHUNK * 16, 3 * 16]);
+    expect(out[0]!.buffer).not.toBe(out[1]!.buffer);
+    expect(out[0]!.byteLength).toBe(out[0]!.buffer.byteLength);
+    const all = Buffer.concat(out).toString('hex');
+    for (const k of [0, 5, 7_777, n - 1]) expect(all.slice(32 * k, 32 * k + 32)).toBe(id(k));
+    expect(chunks.take()).toEqual([]);
   });
 });

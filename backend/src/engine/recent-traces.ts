@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createRecentIds, MAX_RECENT_IDS } from '@conduct/processor';
 
 /**
@@ -53,4 +54,40 @@ function hashId(id: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ (id.charCodeAt(i) | 0x20), 16777619);
   return h;
+}
+
+/** Ids in one chunk of IdChunks at most: 1 MB, so that the pipeline thread takes them in steps. */
+export const EARLIER_TRACES_PER_CHUNK = 65_536;
+const ID_BYTES = 16;
+
+/**
+ * Trace ids packed as their 16 bytes, one after another, in chunks of at most
+ * EARLIER_TRACES_PER_CHUNK (EngineOptions.recentTraces' `onEarlierTraces`). Each chunk has an array buffer
+ * of its own, so that it can be moved to another thread. An id that is not 32 hex digits (any case)
+ * is left out: no span's trace id reads as one.
+ */
+export class IdChunks {
+  private readonly chunks: Uint8Array[] = [];
+  private chunk = Buffer.alloc(EARLIER_TRACES_PER_CHUNK * ID_BYTES);
+  private count = 0;
+
+  add(traceId: string): void {
+    if (traceId.length !== 2 * ID_BYTES) return;
+    const at = this.count * ID_BYTES;
+    // Node's hex writer stops at the first character that is no hex digit.
+    if (this.chunk.write(traceId, at, ID_BYTES, 'hex') !== ID_BYTES) return;
+    if (++this.count < EARLIER_TRACES_PER_CHUNK) return;
+    this.chunks.push(this.chunk);
+    this.chunk = Buffer.alloc(EARLIER_TRACES_PER_CHUNK * ID_BYTES);
+    this.count = 0;
+  }
+
+  /** The chunks, the last one cut to its ids; this holds none afterwards. */
+  take(): Uint8Array[] {
+    const out = this.chunks.splice(0);
+    if (this.count > 0) out.push(this.chunk.subarray(0, this.count * ID_BYTES));
+    this.chunk = Buffer.alloc(0);
+    this.count = 0;
+    return out;
+  }
 }

@@ -10,6 +10,7 @@ import { attributeKeepFor } from './keep.js';
 import {
   createRecentClients,
   COMPLETION_REASONS,
+  LATE_PARTS,
   createStitcher,
   DEFAULT_LATE_TRACE_WINDOW_MS,
   systemClock,
@@ -155,6 +156,8 @@ export interface Pipeline extends TraceIngest {
   stop(): Promise<void>;
   /** Runs the idle check now (the timer does this every checkIntervalMs). */
   tick(): void;
+  /** Stitcher.earlierTraces: the ids of the traces stored before the start, from the consumer's store. */
+  earlierTraces(ids: Uint8Array, done: boolean): void;
   stats(): PipelineStats;
 }
 
@@ -211,6 +214,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   let lastLateSpans = 0;
   let lastDuplicateSpans = 0;
   const lastCompleted = { idle: 0, watermark: 0, flush: 0, evicted: 0 };
+  const lastLateTraces = { joins: 0, maybe: 0, fragment: 0 };
   /** The tag of each tagged request whose columns pending spans may still refer to. */
   const tags = new WeakMap<SpanColumns, RequestTag>();
   /** Set once a request was tagged: from then on every batch says which tagged requests it holds. */
@@ -272,12 +276,16 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   let acceptedSinceSlice = 0;
 
   const enqueue = (traces: CompletedTrace[], now = sliceSpans === undefined) => {
-    const { lateSpans: late, duplicateSpans, completed } = stitcher.stats();
+    const { lateSpans: late, duplicateSpans, completed, lateTraces } = stitcher.stats();
     // Counted from the stitcher's totals, one increment per reason: a labelled increment per trace
     // (prom-client hashes the labels each time) was 0.3% of the pipeline thread in the bench.
     for (const reason of COMPLETION_REASONS) {
       if (completed[reason] > lastCompleted[reason]) metrics.completed.inc({ reason }, completed[reason] - lastCompleted[reason]);
       lastCompleted[reason] = completed[reason];
+    }
+    for (const part of LATE_PARTS) {
+      if (lateTraces[part] > lastLateTraces[part]) metrics.lateTraces.inc({ late: part }, lateTraces[part] - lastLateTraces[part]);
+      lastLateTraces[part] = lateTraces[part];
     }
     if (late > lastLateSpans) metrics.lateSpans.inc(late - lastLateSpans);
     lastLateSpans = late;
@@ -473,6 +481,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     full,
     keep,
     tick,
+    earlierTraces: (ids, done) => stitcher.earlierTraces(ids, done),
     flush: async () => {
       enqueue(stitcher.flush(), true);
       await settled();
@@ -659,6 +668,12 @@ function createMetrics(
       registers,
     }),
     lateSpans: new Counter({ name: 'conduct_stitch_late_spans_total', help: 'Spans that arrived after their trace had completed.', registers }),
+    lateTraces: new Counter({
+      name: 'conduct_stitch_late_traces_total',
+      help: 'Traces completed as a possible later part of an earlier one, by mark: joins (its trace completed within stitching.lateTraceWindow), maybe (it may have; the consumer looks it up), fragment.',
+      labelNames: ['late'] as const,
+      registers,
+    }),
     spans: new Counter({ name: 'conduct_pipeline_spans_total', help: 'Spans accepted into the pipeline.', registers }),
     refused: new Counter({
       name: 'conduct_pipeline_refused_total',

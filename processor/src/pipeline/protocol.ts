@@ -76,6 +76,8 @@ export type HostMessage =
   /** For the extension: a request to answer with `done`, or a message. */
   | { t: 'ext-request'; id: number; message: unknown }
   | { t: 'ext-message'; message: unknown }
+  /** Pipeline.earlierTraces (the buffer moved here). */
+  | { t: 'earlier'; ids: Uint8Array; done: boolean }
   /** The host has consumed (or failed on) a batch. */
   | { t: 'consumed'; batch: number; error?: string }
   | { t: 'flush' | 'stop' | 'metrics'; id: number };

@@ -70,6 +70,8 @@ export interface PipelineThread extends TraceIngest {
   request(message: unknown): Promise<unknown>;
   /** Sends the extension a message (WorkerExtension.message). */
   notify(message: unknown): void;
+  /** Pipeline.earlierTraces on the thread; `ids`' buffer is moved there (unusable here afterwards). */
+  earlierTraces(ids: Uint8Array, done: boolean): void;
   /** The thread's heap in use as last reported (bytes). */
   heapUsed(): number;
   /** Resolves once the worker has built its pipeline; rejects if it could not (bad settings, missing build). */
@@ -363,6 +365,10 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
 
     notify(message) {
       if (!failure && !exited) send({ t: 'ext-message', message });
+    },
+
+    earlierTraces(ids, done) {
+      if (!failure && !exited) worker.postMessage({ t: 'earlier', ids, done } satisfies HostMessage, [ids.buffer as ArrayBuffer]);
     },
 
     heapUsed: () => heap,

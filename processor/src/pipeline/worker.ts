@@ -389,6 +389,9 @@ port.on('message', (message: HostMessage) => {
       if (waiting.length > 0) setImmediate(releaseWaiting);
       return;
     }
+    case 'earlier':
+      pipeline.earlierTraces(message.ids, message.done);
+      return;
     case 'flush':
       void answer(message.id, () => pipeline.flush());
       return;

@@ -189,6 +189,36 @@ describe('stitcher', () => {
     expect(late(2)).toEqual(['fragment']);
     expect(stitcher.stats().lateSpans).toBe(2);
   });
+
+  it('once handed the ids stored before the start, marks maybe only a trace among them, for a window after the start', () => {
+    const { clock, stitcher } = setup({ lateTraceWindowMs: 5_000, earlierPartsStored: true });
+    const late = (n: number) => {
+      stitcher.add(spans(n, 1));
+      return stitcher.flush().map((t) => t.late);
+    };
+    const idBytes = (...ns: number[]) => Buffer.concat(ns.map((n) => Buffer.from(traceId(n), 'hex')));
+    clock.t = 100;
+    // Handed over in two steps: until the last, every unknown trace may have been stored.
+    stitcher.earlierTraces(idBytes(...Array.from({ length: 500 }, (_, k) => 1_000 + k)), false);
+    expect(late(11)).toEqual(['maybe']);
+    stitcher.earlierTraces(idBytes(21, 22), true);
+    expect(late(12)).toEqual([undefined]);
+    expect(late(21)).toEqual(['maybe']);
+    expect(late(1_234)).toEqual(['maybe']);
+    // Handed over again (a second done): ignored.
+    stitcher.earlierTraces(idBytes(13), true);
+    expect(late(13)).toEqual([undefined]);
+    // A window after the start, nothing stored before it can join.
+    clock.t = 5_001;
+    expect(late(22)).toEqual([undefined]);
+  });
+
+  it('without ids stored before the start, hands them over to no effect', () => {
+    const { stitcher } = setup({ lateTraceWindowMs: 5_000 });
+    stitcher.earlierTraces(Buffer.from(traceId(7), 'hex'), true);
+    stitcher.add(spans(7, 1));
+    expect(stitcher.flush().map((t) => t.late)).toEqual([undefined]);
+  });
 });
 
 /**

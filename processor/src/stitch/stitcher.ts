@@ -2,11 +2,11 @@ import type { SpanColumns } from '@conduct/proto';
 import type { TraceSpan } from '../identity/index.js';
 import { dropDuplicateSpans, SpanIndex, type SpanItems } from '../calls/trace-table.js';
 import { Links, TraceSlots, WatermarkHeap } from './pending.js';
-import { idHash } from './id-bytes.js';
+import { ID_BYTES, idHash } from './id-bytes.js';
 import type { RecentClientsConfig } from './recent-clients.js';
 import { Recency } from './recency.js';
 import { CompletedIds } from './completed-ids.js';
-import { createRecentIds } from './recent-ids.js';
+import { createRecentIds, type RecentIdsSeed } from './recent-ids.js';
 
 /**
  * Default of {@link StitchConfig.idleMs}: matches the config file's `stitching.idle`. Above the
@@ -70,7 +70,8 @@ export interface StitchConfig {
   /**
    * Parts of traces completed before this stitcher started may be stored (a restart on a
    * database with traces). While the window reaches back before the start, a trace that is not
-   * remembered is marked `late: 'maybe'` so that the consumer looks for it. Default false.
+   * remembered is marked `late: 'maybe'` so that the consumer looks for it, until the ids of those
+   * traces are handed over (Stitcher.earlierTraces). Default false.
    */
   earlierPartsStored?: boolean;
   /**
@@ -145,6 +146,8 @@ export interface StitcherStats {
   lateSpans: number;
   /** Spans dropped at completion because their trace already held a span of that id (a resent copy). */
   duplicateSpans: number;
+  /** Traces completed with a `late` mark, by mark (LatePart). */
+  lateTraces: Record<LatePart, number>;
   /** Newest span end seen minus latenessMs; -Infinity before the first span. */
   watermarkMs: number;
 }
@@ -162,6 +165,14 @@ export interface Stitcher {
   /** Completes every pending trace. */
   flush(): CompletedTrace[];
   stats(): StitcherStats;
+  /**
+   * Takes the ids of the traces stored within the window before this stitcher started (with
+   * `earlierPartsStored`; a consumer reads them from its store): 16 bytes each, one after another
+   * in `ids`, over as many calls as it takes; `done` on the last. From then on a trace not
+   * remembered is `maybe` only when its id may be among them (or among the ids forgotten since),
+   * where until then every such trace was. Ids after `done` are ignored.
+   */
+  earlierTraces(ids: Uint8Array, done: boolean): void;
   readonly checkIntervalMs: number;
 }
 
@@ -192,6 +203,23 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
    * own by the backend, 1.14x the CPU per span (bench/README.md, "Parts that may be later parts").
    */
   const forgotten = createRecentIds(windowMs);
+  /**
+   * Whether every trace not remembered is `maybe` (started within a window on a store with traces)
+   * until the stored ids are known (earlierTraces).
+   */
+  let earlierUnknown = config.earlierPartsStored === true;
+  let earlierSeed: RecentIdsSeed | undefined;
+  const earlierTraces = (ids: Uint8Array, done: boolean) => {
+    if (!earlierUnknown) return;
+    // The stored ids become the forgotten filter's oldest generation, as if forgotten at the start.
+    earlierSeed ??= forgotten.seed(startedMs);
+    for (let at = 0; at + ID_BYTES <= ids.length; at += ID_BYTES) earlierSeed.add(idHash(ids, at));
+    if (!done) return;
+    earlierSeed.close();
+    earlierSeed = undefined;
+    forgottenMs = Math.max(forgottenMs, startedMs);
+    earlierUnknown = false;
+  };
   const rememberCompleted = (slot: number, now: number) => {
     completedIds.note(slots.ids, slot * TRACE_ID_BYTES, now, slots.hashes[slot]);
     while (completedIds.size > remembered) {
@@ -204,13 +232,15 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     const doneMs = remembered > 0 ? completedIds.timeOf(bytes, at, hash) : undefined;
     if (doneMs !== undefined) return now - doneMs <= windowMs ? JOINS : FRAGMENT;
     const since = now - windowMs;
-    if (config.earlierPartsStored === true && startedMs > since) return MAYBE;
+    if (earlierUnknown && startedMs > since) return MAYBE;
     return forgottenMs >= since && forgotten.mayHold(hash, now) ? MAYBE : NOT_LATE;
   };
   // Every pending trace sits in the heap once, under a key that may trail its maxEndMs: when it
   // comes up, a trace whose spans extended it since goes back in under its current maxEndMs.
   const heap = new WatermarkHeap();
   const completed: Record<CompletionReason, number> = { idle: 0, watermark: 0, flush: 0, evicted: 0 };
+  /** Traces completed with a late mark, by its index in LATE_PARTS. */
+  const lateTraces = [0, 0, 0];
   let pendingSpans = 0;
   let lateSpans = 0;
   let duplicateSpans = 0;
@@ -239,6 +269,7 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     duplicateSpans += dropDuplicateSpans(items, ids);
     pendingSpans -= held;
     completed[reason]++;
+    if (late !== NOT_LATE) lateTraces[late]!++;
     out.push(new CompletedTrace(traceId, items, reason, late === NOT_LATE ? undefined : LATE_PARTS[late]));
   };
 
@@ -357,7 +388,8 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     add,
     tick,
     flush,
-    stats: () => ({ pendingTraces: slots.size, pendingSpans, completed: { ...completed }, lateSpans, duplicateSpans, watermarkMs: watermark() }),
+    earlierTraces,
+    stats: () => ({ pendingTraces: slots.size, pendingSpans, completed: { ...completed }, lateSpans, duplicateSpans, lateTraces: { joins: lateTraces[JOINS]!, maybe: lateTraces[MAYBE]!, fragment: lateTraces[FRAGMENT]! }, watermarkMs: watermark() }),
     checkIntervalMs: Math.min(MAX_CHECK_INTERVAL_MS, Math.max(MIN_CHECK_INTERVAL_MS, Math.floor(idleMs / CHECKS_PER_IDLE))),
   };
 }
