@@ -247,6 +247,12 @@ function e2eSummary(runs, server, m) {
     chainsStored: m.conduct_chains_stored_total ?? null,
     alerts: m.conduct_alerts_total ?? null,
     pendingAfterFlush: m.conduct_stitch_pending_traces ?? null,
+    // Traces the stitcher marked as possible later parts (all marks summed) and the store writes
+    // the batches took: a bench workload has no later parts, so a rise in either is a cost that
+    // no other figure names (every new trace taken for one cost 1.14x the CPU per span, seventh session).
+    lateTraces: m.conduct_stitch_late_traces_total ?? null,
+    batches: m.conduct_pipeline_batches_total ?? null,
+    writes: m.conduct_engine_writes_total ?? null,
     runs,
   };
 }
@@ -464,6 +470,9 @@ function throughputRows(size, t, e, d, variant, showDecode = true) {
     const s = e.peakSample;
     rows.push([`${p} server peak RSS MB (sampled)`, fmt(s?.rssMB), `<= ${TARGETS.peakRssMB}`, mark(s && s.rssMB <= TARGETS.peakRssMB)]);
     if (s) rows.push([`${p}   then: pending / queued k spans, heap MB main / pipeline`, `${fmt(s.pendingSpans / 1000)} / ${fmt(s.queuedSpans / 1000)}, ${fmt(s.mainHeapMB)} / ${fmt(s.pipelineHeapMB)}`, '', '']);
+    if (e.batches) {
+      rows.push([`${p} traces marked possible later parts; batches per store write`, `${fmt(e.lateTraces ?? 0)}; ${e.writes ? fmt(e.batches / e.writes, 1) : '-'}`, '', '']);
+    }
   }
   if (d && showDecode) {
     rows.push([`${p} decode-only ceiling spans/s`, fmt(d.spansPerSec), '', '']);
