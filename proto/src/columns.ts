@@ -171,7 +171,10 @@ export class SpanColumns {
     readonly ids: Uint8Array,
     /** Per span: the index of its trace id in traceIds. Distinct indexes are distinct ids. */
     readonly traceOf: IndexColumn,
-    /** 16 bytes per distinct trace id of the request. */
+    /**
+     * 16 bytes per distinct trace id of the request, in the order its spans first name them (a
+     * ColumnsBuilder's; a span copy's table holds its ids first, see copyOfSpan).
+     */
     readonly traceIds: Uint8Array,
     readonly names: string[],
     /** Saturated to 8 bits (clampInt8); exact in `wide` when they were not. */
@@ -230,7 +233,12 @@ export class SpanColumns {
   }
 
   traceId(i: number): string {
-    const at = this.traceOf[i]! * TRACE_ID_BYTES;
+    return this.traceIdAt(this.traceOf[i]!);
+  }
+
+  /** The trace id of entry t of the trace table (entries are in the order spans first name them). */
+  traceIdAt(t: number): string {
+    const at = t * TRACE_ID_BYTES;
     return IDS.get(this.traceIds, at, at + TRACE_ID_BYTES);
   }
 

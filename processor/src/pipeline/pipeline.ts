@@ -131,6 +131,7 @@ interface Completion {
  */
 export interface RequestTag {
   tag: number;
+  /** Per entry of the request's trace table, its position among the request's trace ids (read only: it may be shared). */
   traceAt: Int32Array;
 }
 

@@ -147,20 +147,21 @@ const TRACE_ID_BYTES = 16;
 
 /**
  * A raw request's distinct trace ids (those of its spans, in the order they first appear) and its
- * tag: its own number, and each trace table entry's position among those ids.
+ * tag: its own number, and each trace table entry's position among those ids. The columns' trace
+ * table is in that order already (ColumnsBuilder adds an id when a span first names it), so entry t
+ * is position t: the ids are read off the table, not found span by span (1.3% of this thread's
+ * profile), and every request shares one array of positions.
  */
 function tagOf(tag: number, data: SpanColumns): { ids: string[]; request: RequestTag } {
-  const ids: string[] = [];
-  const traceOf = data.traceOf;
-  const traceAt = new Int32Array(data.traceIds.length / TRACE_ID_BYTES).fill(-1);
-  for (let i = 0; i < data.spanCount; i++) {
-    const t = traceOf[i]!;
-    if (traceAt[t]! >= 0) continue;
-    traceAt[t] = ids.length;
-    ids.push(data.traceId(i));
-  }
-  return { ids, request: { tag, traceAt } };
+  const n = data.traceIds.length / TRACE_ID_BYTES;
+  if (positions.length < n) positions = Int32Array.from({ length: Math.max(n, 2 * positions.length) }, (_, t) => t);
+  const ids = new Array<string>(n);
+  for (let t = 0; t < n; t++) ids[t] = data.traceIdAt(t);
+  return { ids, request: { tag, traceAt: positions } };
 }
+
+/** Entry t holds t (see tagOf); never written once made. */
+let positions = new Int32Array(0);
 
 /**
  * Attribute maps are prototype-less (a key such as `constructor` must not find Object's); a
