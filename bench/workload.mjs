@@ -110,6 +110,12 @@ function fTraceId(field, id, gen) {
   return new Part(Buffer.concat([head, id]), [['trace', head.length, gen]]);
 }
 
+/** A span id field (span_id or parent_span_id) of a trace of generation `gen`, marked for uniqueSpanIds. */
+function fSpanId(field, id, gen) {
+  const head = Buffer.concat([key(field, 2), varint(id.length)]);
+  return new Part(Buffer.concat([head, id]), [['span', head.length, gen]]);
+}
+
 function anyValue(v) {
   if (typeof v === 'string') return fString(1, v);
   if (typeof v === 'boolean') return fVarint(2, v ? 1 : 0);
@@ -289,8 +295,8 @@ function templateTraceId(j, loadgen) {
 function encodeSpan(trace, gen, s) {
   const fields = [
     fTraceId(1, trace, gen),
-    fBytes(2, s.spanId),
-    ...(s.parentId ? [fBytes(4, s.parentId)] : []),
+    fSpanId(2, s.spanId, gen),
+    ...(s.parentId ? [fSpanId(4, s.parentId, gen)] : []),
     fString(5, s.name),
     fVarint(6, s.kind),
     fTime(7, s.startOffsetNs),
@@ -334,6 +340,7 @@ function buildTemplate(t, loadgen, lengths) {
     bytes: part.buf,
     traceMarks: part.marks.filter((m) => m[0] === 'trace').map(([, offset, gen]) => [offset, gen]),
     timeMarks: part.marks.filter((m) => m[0] === 'time').map(([, offset, ns]) => [offset, BigInt(ns)]),
+    spanMarks: part.marks.filter((m) => m[0] === 'span').map(([, offset, gen]) => [offset, gen]),
   };
 }
 
@@ -355,8 +362,17 @@ function traceHash(gen, own) {
  * generator's child processes inherit) makes them land anywhere, as real (W3C) trace ids do: the
  * first 4 bytes are a hash of the generation and the trace's index, the generation moves to bytes
  * 8-11 (ids stay unique). Off by default so that digests and earlier tables stay comparable.
+ *
+ * Span ids repeat from template to template by default (every TEMPLATES-th request has the same
+ * ones). `uniqueSpanIds` (env BENCH_UNIQUE_SPAN_IDS=1) makes each send's span ids its own, as real
+ * ones are: the pipeline keys what it remembers of completed traces' unmatched spans by span id, and
+ * with repeating ids it holds a few hundred of them, where a real server holds up to its bound.
  */
-export function createRequestSource(loadgen = 0, shape = SPANS_PER_TRACE, { randomTraceIds = process.env.BENCH_RANDOM_TRACE_IDS === '1' } = {}) {
+export function createRequestSource(
+  loadgen = 0,
+  shape = SPANS_PER_TRACE,
+  { randomTraceIds = process.env.BENCH_RANDOM_TRACE_IDS === '1', uniqueSpanIds = process.env.BENCH_UNIQUE_SPAN_IDS === '1' } = {},
+) {
   const lengths = traceLengths(shape);
   const templates = Array.from({ length: TEMPLATES }, (_, t) => buildTemplate(t, loadgen, lengths));
   let gen = 1;
@@ -381,6 +397,9 @@ export function createRequestSource(loadgen = 0, shape = SPANS_PER_TRACE, { rand
         buf.writeUInt32BE(traceHash(gen, buf.readUInt32BE(offset + 4)), offset);
         buf.writeUInt32BE(gen, offset + 8);
       }
+      // A trace's span ids and the parent ids that name them change together: the same mix of
+      // its generation in their first four bytes.
+      if (uniqueSpanIds) for (const [offset, rel] of tpl.spanMarks) buf.writeUInt32BE((buf.readUInt32BE(offset) ^ traceHash((g + rel) >>> 0, 0x51ed)) >>> 0, offset);
       const base = BigInt(Math.round(nowMs)) * 1_000_000n;
       for (const [offset, ns] of tpl.timeMarks) buf.writeBigUInt64LE(base + ns, offset);
       return buf;
