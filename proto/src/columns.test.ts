@@ -96,6 +96,43 @@ describe('columnar decoder', () => {
     for (let i = 0; i < cols.spanCount; i++) expect(dump(cols.copySpan(i)).spans[0]).toEqual(all[i]);
   });
 
+  it('copies many spans out together, each resource once, reading as the spans do', () => {
+    const cols = decodeTracesRequestColumns(encodeTracesRequest(toProto(realisticRequest(48, 5))), { keep: KEEP });
+    const all = dump(cols).spans;
+    const random = seededRandom(9);
+    for (let round = 0; round < 20; round++) {
+      const indices = Array.from({ length: 1 + Math.floor(random() * 30) }, () => Math.floor(random() * cols.spanCount));
+      const copy = cols.copySpans(indices);
+      expect(copy.spanCount).toBe(indices.length);
+      expect(copy.resourceCount).toBe(new Set(indices.map((i) => cols.resourceOf[i])).size);
+      const copied = dump(copy).spans;
+      indices.forEach((i, k) => {
+        expect(copied[k]).toEqual(all[i]);
+        expect(copy.spanId(k)).toBe(cols.spanId(i));
+        expect(copy.parentSpanId(k)).toBe(cols.parentSpanId(i));
+        expect(copy.isRoot(k)).toBe(cols.isRoot(i));
+        expect(copy.lettersOf(k)).toBe(cols.lettersOf(i));
+      });
+      // A copy of a copy reads the same.
+      expect(dump(copy.copySpans([indices.length - 1])).spans[0]).toEqual(all[indices.at(-1)!]);
+    }
+    // Kinds and statuses outside 8 bits, and -0 beside 0, copy as sent.
+    const wide = columnsFromData(
+      {
+        resourceSpans: [{ resource: { 'service.name': 'a' }, spans: [1, 2].map((n) => ({ traceId: 'ab'.repeat(16), spanId: `0${n}`.repeat(8), parentSpanId: '', name: `s${n}`, kind: 300 * n, statusCode: -200, startMs: 1, endMs: 2, attributes: { 'server.port': n === 1 ? -0 : 0 } }) as never) }],
+        spanCount: 2,
+        rejectedSpans: 0,
+        rejectMessage: '',
+      } as never,
+      KEEP,
+    );
+    const both = wide.copySpans([1, 0]);
+    expect([both.kind(0), both.status(0), both.kind(1)]).toEqual([600, -200, 300]);
+    const port = attributeKeyId('server.port');
+    expect(Object.is(both.spanAttrs(1).get(port), -0)).toBe(true);
+    expect(Object.is(both.spanAttrs(0).get(port), 0)).toBe(true);
+  });
+
   it('rejects, merges and limits as the object decoder does', () => {
     const TRACE2 = Buffer.from('5b8efff798038103d269b633813fc60c', 'hex');
     const cases = [

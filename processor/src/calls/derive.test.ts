@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createIdentityResolver } from '../identity/index.js';
-import { deriveTrace, UNINSTRUMENTED_CALLER } from './derive.js';
-import { resource, span, spanId, SpanKind, StatusCode } from './testdata/trace-builder.js';
+import { deriveInto, deriveTrace, settleRemembered, UNINSTRUMENTED_CALLER, type RememberedClient } from './derive.js';
+import { CallTable } from './call-table.js';
+import { columns, request, resource, span, spanId, SpanKind, StatusCode } from './testdata/trace-builder.js';
 import type { TraceSpan } from '../identity/index.js';
 
 const resolver = createIdentityResolver();
@@ -274,5 +275,34 @@ describe('chains', () => {
     expect(calls).toHaveLength(1);
     expect(calls[0]!.peer.length).toBeLessThanOrEqual(256);
     expect(calls[0]!.startMs).toBe(0);
+  });
+});
+
+describe('spans remembered for later parts', () => {
+  it('read from their request until settled, then from one copy of all of that request\'s', () => {
+    // One request holding two traces, each with an outbound call to a service whose spans have
+    // not come: both client spans are remembered.
+    const tid = (n: number) => `${n}`.padStart(32, 'c');
+    const client = (n: number) =>
+      span(frontend, { id: `out${n}`, traceId: tid(n), kind: SpanKind.CLIENT, start: 10, end: 20, attrs: { 'http.request.method': 'GET', 'url.full': `http://10.0.0.7:8080/pay/${n}`, 'server.address': '10.0.0.7', 'server.port': 8080 } });
+    const cols = columns(request([client(1), client(2)]));
+    const remembered: RememberedClient[] = [];
+    const options = { remember: (_trace: string, _span: string, r: RememberedClient) => void remembered.push(r) };
+    const rows = new CallTable();
+    for (const n of [1, 2]) deriveInto({ traceId: tid(n), items: [cols, n - 1] }, resolver, options, rows);
+    expect(remembered.map((r) => [r.cols, r.index])).toEqual([[cols, 0], [cols, 1]]);
+    settleRemembered();
+    const [a, b] = remembered;
+    expect(a!.cols).not.toBe(cols);
+    expect(b!.cols).toBe(a!.cols);
+    expect(a!.cols.spanCount).toBe(2);
+    for (const [r, i] of [[a!, 0], [b!, 1]] as const) {
+      expect(r.cols.span(r.index)).toMatchObject({ ...cols.span(i), attributes: expect.anything() });
+      expect(r.cols.spanAttrs(r.index).letters).toBe(cols.spanAttrs(i).letters);
+      expect(r.service).toBe('frontend');
+    }
+    // Nothing waits any more: a second settle copies nothing.
+    settleRemembered();
+    expect(a!.cols).toBe(b!.cols);
   });
 });

@@ -44,12 +44,14 @@ export interface DerivedTrace {
 }
 
 /**
- * An outbound span of a completed trace that found no server span in it, kept for late ones: the
- * span and its resource copied out into columns of their own (span 0, resource 0), so that
+ * An outbound span of a completed trace that found no server span in it, kept for late ones: span
+ * `index` of `cols`. Handed to `remember` as a span of its request's columns; settleRemembered
+ * copies it out, with the others remembered meanwhile, into columns of their own, so that
  * remembering it does not keep its request in memory.
  */
 export interface RememberedClient {
   cols: SpanColumns;
+  index: number;
   /** The caller service (`serviceOf(resource)`). */
   service: string;
   /** The span's acting identity when its trace completed. */
@@ -112,6 +114,41 @@ const serverAttrs = (cols: SpanColumns, i: number) => (serverReader ? serverRead
 const STITCHED = 1;
 const LATE_STITCHED = 2;
 
+/**
+ * Spans remembered for later parts since the last settleRemembered, by their request's columns.
+ * Copied out together: a request's remembered spans come from many traces (with 4-span traces
+ * about 30 a request), and one copy each was ~1 KB of heap in objects of its own, up to the
+ * 50,000 remembered (bench/README.md, "Remembered spans of completed traces").
+ */
+const uncopied = new Map<SpanColumns, RememberedClient[]>();
+
+/** A remembered span (span i of `cols`), listed to be copied out by settleRemembered. */
+function toCopy(cols: SpanColumns, i: number, service: string, identity: ResolvedIdentity): RememberedClient {
+  const remembered: RememberedClient = { cols, index: i, service, identity };
+  const list = uncopied.get(cols);
+  if (list === undefined) uncopied.set(cols, [remembered]);
+  else list.push(remembered);
+  return remembered;
+}
+
+/**
+ * Copies the spans remembered (DeriveOptions.remember, rememberServer) by the derivations since the
+ * last call out of their requests' columns, the spans of each request into one set of columns of
+ * their own, and points each remembered span at its copy. Until then a remembered span reads
+ * from its request's columns (correct, but it holds the request): call this after every run of
+ * deriveInto calls (deriveItems does).
+ */
+export function settleRemembered(): void {
+  for (const [cols, list] of uncopied) {
+    const copy = cols.copySpans(list.map((r) => r.index));
+    for (let k = 0; k < list.length; k++) {
+      list[k]!.cols = copy;
+      list[k]!.index = k;
+    }
+  }
+  uncopied.clear();
+}
+
 /** The rows of deriveItems' calls and chains, before they are made objects. */
 const objectRows = new CallTable();
 
@@ -123,7 +160,11 @@ const objectRows = new CallTable();
 export function deriveItems(trace: TraceItems, resolver: IdentityResolver, options: DeriveOptions = {}): DerivedTrace {
   const rows = objectRows;
   rows.clear();
-  deriveInto(trace, resolver, options, rows);
+  try {
+    deriveInto(trace, resolver, options, rows);
+  } finally {
+    settleRemembered();
+  }
   const calls = rows.callObjects();
   const chains = rows.chainObjects(calls);
   rows.clear();
@@ -234,7 +275,7 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
       if (client) {
         marks[child] |= LATE_STITCHED;
         const who = resolver.attrsIdentity(t.attrs(child)) ?? client.identity;
-        stitchedCall(into, traceId, client.cols, 0, client.service, t.cols[child]!, t.at[child]!, t.service[child]!, who);
+        stitchedCall(into, traceId, client.cols, client.index, client.service, t.cols[child]!, t.at[child]!, t.service[child]!, who);
         addCall(who);
       }
       continue;
@@ -263,8 +304,8 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
       const server = options.takeChild?.(traceId, t.spanIdOf(k), service);
       if (server) {
         // Its server span came in an earlier part of the trace.
-        const who = resolver.attrsIdentity(serverAttrs(server.cols, 0)) ?? identityOf(t, resolver, k);
-        stitchedCall(into, traceId, cols, i, service, server.cols, 0, server.service, who);
+        const who = resolver.attrsIdentity(serverAttrs(server.cols, server.index)) ?? identityOf(t, resolver, k);
+        stitchedCall(into, traceId, cols, i, service, server.cols, server.index, server.service, who);
         addCall(who);
       } else {
         const who = identityOf(t, resolver, k);
@@ -272,7 +313,7 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
         addCall(who);
         // Only calls whose callee may yet send its spans: not databases, not external peers.
         if (options.remember && into.protocol[c] !== 'db' && !(into.flags[c]! & CALL_EXTERNAL)) {
-          options.remember(traceId, into.spanId[c]!, { cols: cols.copySpan(i), service, identity: who });
+          options.remember(traceId, into.spanId[c]!, toCopy(cols, i, service, who));
         }
       }
     }
@@ -285,7 +326,7 @@ function deriveTable(t: TraceTable, resolver: IdentityResolver, options: DeriveO
       } else if (options.boundary && t.hasParent(k)) serverOnlyCall(into, traceId, cols, i, service, BOUNDARY);
       // Its caller's span may yet come, in a later part of the trace.
       if (options.rememberServer && t.hasParent(k)) {
-        options.rememberServer(traceId, t.parentSpanIdOf(k), { cols: cols.copySpan(i), service, identity: who ?? identityOf(t, resolver, k) });
+        options.rememberServer(traceId, t.parentSpanIdOf(k), toCopy(cols, i, service, who ?? identityOf(t, resolver, k)));
       }
     }
   }

@@ -1,4 +1,4 @@
-export { deriveTrace, deriveItems, deriveInto, chainsOf, peerOf, hostOfUrl, UNINSTRUMENTED_CALLER, UNKNOWN_PEER, TOOL_PEER_PREFIX, BOUNDARY_IDENTITY } from './derive.js';
+export { deriveTrace, deriveItems, deriveInto, settleRemembered, chainsOf, peerOf, hostOfUrl, UNINSTRUMENTED_CALLER, UNKNOWN_PEER, TOOL_PEER_PREFIX, BOUNDARY_IDENTITY } from './derive.js';
 export type { DerivedTrace, DeriveOptions, RememberedClient, TraceItems } from './derive.js';
 export type { SpanItems } from './trace-table.js';
 export { CallTable } from './call-table.js';

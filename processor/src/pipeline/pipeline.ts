@@ -4,7 +4,7 @@ import type { AcceptOutcome, BatchRequests, ChainBatch, ChainConsumer, IdentityR
 import { silentLogger } from '../model.js';
 import { K } from '../keys.js';
 import { createIdentityResolver, DEFAULT_IDENTITY_RULES } from '../identity/index.js';
-import { CallTable, deriveInto, type DeriveOptions } from '../calls/index.js';
+import { CallTable, deriveInto, settleRemembered, type DeriveOptions } from '../calls/index.js';
 import type { BatchEncoder, EncodedBatch } from './batch-codec.js';
 import { attributeKeepFor } from './keep.js';
 import {
@@ -362,6 +362,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         countRecent();
       }
     } finally {
+      // The boundary spans these traces left for their later parts, copied out of their requests.
+      settleRemembered();
       completing = false;
     }
     if (queue.length > 0) void drain();
