@@ -7,6 +7,7 @@ import { createRecentClients } from './recent-clients.js';
 const shop = resource('shop');
 const client = (id: string): RememberedClient => ({
   cols: itemsOfSpans([span(shop, { id, kind: SpanKind.CLIENT })]).items[0] as RememberedClient['cols'],
+  index: 0,
   service: 'shop',
   identity: { id: 'svc:shop', kind: 'workload' },
 });
