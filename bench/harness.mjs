@@ -176,9 +176,9 @@ export async function startLoadgen() {
       return result;
     },
     /** Builds the request source of a shape now, so that a measured run does not pay for it. */
-    async prepare(shape, loadgenId = 0) {
+    async prepare(shape, loadgenId = 0, realIds = false) {
       const answer = lg.next();
-      lg.child.send({ cmd: 'prepare', shape, loadgenId });
+      lg.child.send({ cmd: 'prepare', shape, loadgenId, realIds });
       await answer;
     },
     stop() {

@@ -84,17 +84,18 @@ function httpSender(target, concurrency) {
  * never repeat a trace id.
  */
 const sources = new Map();
-function sourceFor(loadgenId = 0, shape = 8) {
-  const key = `${loadgenId}/${shape}`;
-  if (!sources.has(key)) sources.set(key, createRequestSource(loadgenId, shape));
+/** `realIds`: random trace ids and span ids of each send's own, as real ones are (whatever the environment says). */
+function sourceFor(loadgenId = 0, shape = 8, realIds = false) {
+  const key = `${loadgenId}/${shape}/${realIds}`;
+  if (!sources.has(key)) sources.set(key, createRequestSource(loadgenId, shape, realIds ? { randomTraceIds: true, uniqueSpanIds: true } : undefined));
   return sources.get(key);
 }
 
-async function run({ transport, target, concurrency = 8, durationMs, spans, spansPerSec, loadgenId = 0, shape, eventTime }) {
+async function run({ transport, target, concurrency = 8, durationMs, spans, spansPerSec, loadgenId = 0, shape, eventTime, realIds = false }) {
   // eventTime {startMs, scale}: requests stamped at startMs + elapsed wall time x scale (the soak's compressed day).
   const wallStart = Date.now();
   const stampMs = eventTime ? () => eventTime.startMs + (Date.now() - wallStart) * eventTime.scale : () => Date.now();
-  const source = sourceFor(loadgenId, shape);
+  const source = sourceFor(loadgenId, shape, realIds);
   const sender = transport === 'grpc' ? grpcSender(target) : httpSender(target, concurrency);
   const perRequest = source.spansPerRequest;
   const requestsWanted = spans ? Math.ceil(spans / perRequest) : Infinity;
@@ -159,7 +160,7 @@ process.on('message', (msg) => {
   if (msg.cmd === 'exit') process.exit(0);
   if (msg.cmd === 'stop') stopRequested = true;
   if (msg.cmd === 'prepare') {
-    sourceFor(msg.loadgenId, msg.shape);
+    sourceFor(msg.loadgenId, msg.shape, msg.realIds);
     process.send({ type: 'prepared' });
   }
   if (msg.cmd === 'run') {

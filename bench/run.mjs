@@ -7,7 +7,7 @@
 // bench/phases/*.mjs, each hooked in by a line in PHASE_MODULES below.
 //
 // Settings (environment):
-//   BENCH_PHASES       comma list of decode,e2e,latency,pending,growth and the phase modules' names
+//   BENCH_PHASES       comma list of decode,e2e,latency,pending,growth,stored and the phase modules' names
 //                      (soak); default: the built-in ones and the modules with inDefault
 //   BENCH_TRANSPORTS   comma list of grpc,http (default both)
 //   BENCH_TRACE_SIZES  comma list of workload shapes for the decode and e2e phases, by spans per
@@ -24,6 +24,7 @@
 //   BENCH_RUNS         throughput runs per transport; the median is reported (default 3)
 //   BENCH_CONCURRENCY  requests in flight from the load generator (default 8)
 //   BENCH_SPANS        spans sent in the growth phase (default 2000000; the full size is 10000000)
+//   BENCH_STORED_SPANS spans the stored phase's server takes before its measured run (default 3000000)
 //   BENCH_PENDING_TRACES  pending traces for the memory phase (default 100000)
 //   BENCH_PENDING_SIZES workload shapes of the pending phase, one server each (default 4,8: 440k and
 //                      800k spans at 100k traces)
@@ -50,7 +51,7 @@ const PHASE_MODULES = [await import('./phases/soak.mjs'), await import('./phases
 
 const env = (name, fallback) => process.env[name] ?? fallback;
 const num = (name, fallback) => Number(env(name, String(fallback)));
-const BUILT_IN_PHASES = ['decode', 'e2e', 'latency', 'pending', 'growth'];
+const BUILT_IN_PHASES = ['decode', 'e2e', 'latency', 'pending', 'growth', 'stored'];
 
 const S = {
   phases: env('BENCH_PHASES', [...BUILT_IN_PHASES, ...PHASE_MODULES.filter((m) => m.inDefault).map((m) => m.name)].join(',')).split(','),
@@ -63,6 +64,7 @@ const S = {
   runs: num('BENCH_RUNS', 3),
   concurrency: num('BENCH_CONCURRENCY', 8),
   spans: num('BENCH_SPANS', 2_000_000),
+  storedSpans: num('BENCH_STORED_SPANS', 3_000_000),
   pendingTraces: num('BENCH_PENDING_TRACES', 100_000),
   pendingSizes: env('BENCH_PENDING_SIZES', '4,8').split(','),
   attacks: num('BENCH_ATTACKS', 40),
@@ -174,8 +176,8 @@ async function e2eSample(server, t0) {
  * every E2E_SAMPLE_MS, then a flush. CPU per span (µs, = s per M spans) by thread kind over the
  * load and the flush; the sample with the highest RSS and what the server held then.
  */
-async function e2eRun(loadgen, server, transport, shape) {
-  await loadgen.prepare(shape);
+async function e2eRun(loadgen, server, transport, shape, realIds = false) {
+  await loadgen.prepare(shape, 0, realIds);
   const before = procStats(server.pid);
   const threadsBefore = threadCpu(server.pid);
   const t0 = performance.now();
@@ -191,7 +193,7 @@ async function e2eRun(loadgen, server, transport, shape) {
       await sleep(E2E_SAMPLE_MS);
     }
   })();
-  const res = await loadgen.run({ transport, shape, target: server.target(transport), concurrency: S.concurrency, durationMs: S.e2eSeconds * 1000 });
+  const res = await loadgen.run({ transport, shape, target: server.target(transport), concurrency: S.concurrency, durationMs: S.e2eSeconds * 1000, realIds });
   sampling = false;
   await sampler;
   const flushStart = performance.now();
@@ -285,6 +287,30 @@ async function e2ePhase(loadgen, transport, shape) {
     return out;
   } finally {
     for (const server of servers) await server.close();
+  }
+}
+
+/**
+ * The stored phase: a long-running server as it is in production, which every other phase is not.
+ * Real ids (random trace ids, span ids of each send's own): an index by trace id gets its entries
+ * anywhere, not at its end, and the pipeline's memory of unmatched client spans of completed
+ * traces fills to its bound. The server first takes BENCH_STORED_SPANS spans (4-span traces over
+ * HTTP, not measured) into its file, then one end-to-end run is measured as in the e2e phase.
+ */
+async function storedPhase(loadgen) {
+  const shape = '4';
+  const server = await startConduct('stored-4-http', { stitching: { idle: S.e2eIdle } });
+  try {
+    await loadgen.prepare(shape, 0, true);
+    const t0 = performance.now();
+    const grown = await loadgen.run({ transport: 'http', shape, target: server.target('http'), concurrency: S.concurrency, spans: S.storedSpans, realIds: true });
+    await server.flush();
+    log(`stored phase: ${fmt(grown.spansAcked)} spans stored first in ${fmt((performance.now() - t0) / 1000, 1)} s; database ${fmt((await server.dbBytes()) / 1e6, 1)} MB`);
+    const run = await e2eRun(loadgen, server, 'http', shape, true);
+    log(`stored phase run: ${fmt(run.spansPerSec)} spans/s processed, ${fmt(run.cpuMicrosPerSpan, 1)} µs/span; peak RSS ${fmt(run.peakSample?.rssMB)} MB`);
+    return { storedFirst: grown.spansAcked, dbMB: (await server.dbBytes()) / 1e6, ...e2eSummary([run], server, await server.metrics()) };
+  } finally {
+    await server.close();
   }
 }
 
@@ -525,6 +551,8 @@ function table(results) {
     rows.push([`last ${fmt(g.windowSpans)} spans stored: spans/s`, fmt(g.lastRate), `>= ${TARGETS.growthRatio * 100}% of first`, mark(g.ratio >= TARGETS.growthRatio)]);
     rows.push(['database bytes per span', fmt(g.dbBytesPerSpan, 1), '', '']);
   }
+  const st = results.stored;
+  if (st) rows.push(...throughputRows('4', 'http', st, undefined, `real ids, ${fmt(st.storedFirst / MILLION, 1)}M spans stored first`));
   for (const m of PHASE_MODULES) if (results[m.name]) rows.push(...m.rows(results[m.name]));
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r, n) => r.map((c, i) => (i === 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd() + (n === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n');
@@ -550,6 +578,7 @@ try {
   if (S.phases.includes('latency')) results.latency = await latencyPhase(loadgen, measured);
   if (S.phases.includes('pending')) for (const size of S.pendingSizes) (results.pending ??= {})[size] = await pendingPhase(loadgen, size);
   if (S.phases.includes('growth')) results.growth = await growthPhase(loadgen);
+  if (S.phases.includes('stored')) results.stored = await storedPhase(loadgen);
   for (const m of PHASE_MODULES) if (S.phases.includes(m.name)) results[m.name] = await m.run({ loadgen, startConduct, settings: S, results });
 } finally {
   loadgen.close();

@@ -340,7 +340,8 @@ export class SpanColumns {
 
   /**
    * Spans `indices` (span k of the copy is span indices[k]) and their resources, each resource once,
-   * in columns of their own: what copySpan gives for one span, for many at the cost of about one.
+   * in columns of their own: what copySpan gives for one span, for many, sharing their values and
+   * shapes (a share of one set of arrays each, where a copySpan is ~1 KB of objects of its own).
    */
   copySpans(indices: readonly number[]): SpanColumns {
     return copyOfSpans(this, indices);
