@@ -406,6 +406,7 @@ describe('store', () => {
     copyFileSync(join(MIGRATIONS_DIR, '031-numbered-chains.ts'), join(dir, '031-numbered-chains.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '045-chain-received.ts'), join(dir, '045-chain-received.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '090-trace-parts.ts'), join(dir, '090-trace-parts.ts'));
+    copyFileSync(join(MIGRATIONS_DIR, '095-staged-trace-keys.ts'), join(dir, '095-staged-trace-keys.ts'));
     writeFileSync(join(dir, '900-notes.ts'), "export default { description: 'notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)' };\n");
     const path = join(t.dir, 'db.sqlite');
     const s1 = await openStore({ path, migrationsDir: dir });
@@ -449,6 +450,71 @@ describe('store', () => {
     expect(store.pruneStep(5000, 100)).toEqual({ chains: 0, traces: 2 });
     expect(store.traceSummary(t1)).toBeUndefined();
     expect(store.traceSummary(t2)?.spans).toBe(4);
+  });
+
+  it('finds a trace\'s parts by id before and after its keys are merged, and drops the keys with the parts', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    // A merge every 5 keys, so that the traces below sit in both key tables and move between them.
+    const store = await openStore({ path: join(t.dir, 'keys.db'), traceKeysMergeAt: 5 });
+    cleanups.push(() => store.close());
+    const keyCounts = () => store.db.prepare('SELECT (SELECT count(*) FROM trace_keys) AS merged, (SELECT count(*) FROM trace_keys_recent) AS recent').get();
+    const summary = (n: number, endMs: number) => ({ traceId: traceId(n), startMs: endMs - 10, endMs, spans: 1, services: ['web'] });
+    for (let n = 1; n <= 12; n++) store.writeChains([chain(traceId(n), 'svc:a', [['b', `GET /${n}`]], 1000 * n)], [summary(n, 1000 * n + 1)]);
+    // Twelve parts: ten keys merged (two merges of five), two recent.
+    expect(keyCounts()).toEqual({ merged: 10, recent: 2 });
+    for (let n = 1; n <= 12; n++) {
+      expect(store.traceChains(traceId(n)).map((c) => c.calls[0]!.operation)).toEqual([`GET /${n}`]);
+      expect(store.traceSummary(traceId(n))?.endMs).toBe(1000 * n + 1);
+    }
+    // A later part of a merged trace and of a recent one: both parts of each are found.
+    store.writeChains([chain(traceId(3), 'svc:c', [['d', 'GET /late']], 3500)], [summary(3, 3600)]);
+    store.writeChains([chain(traceId(12), 'svc:c', [['d', 'GET /late']], 12500)], [summary(12, 12600)]);
+    for (const n of [3, 12]) expect(store.traceChains(traceId(n)).map((c) => c.calls[0]!.operation)).toEqual([`GET /${n}`, 'GET /late']);
+    // A replaced trace drops its chain parts' keys with them (its seqs may be handed out again).
+    store.replaceTraceChains(traceId(12), [chain(traceId(12), 'svc:a', [['b', 'GET /12'], ['d', 'GET /late']], 12000)]);
+    const parts = () => Number(store.db.prepare('SELECT count(*) FROM trace_parts').pluck().get());
+    const keys = () => Number(store.db.prepare('SELECT (SELECT count(*) FROM trace_keys) + (SELECT count(*) FROM trace_keys_recent)').pluck().get());
+    expect(keys()).toBe(parts());
+    store.writeChains([chain(traceId(13), 'svc:a', [['b', 'GET /13']], 13000)], [summary(13, 13001)]);
+    expect(store.traceChains(traceId(13)).map((c) => c.calls[0]!.operation)).toEqual(['GET /13']);
+    expect(store.traceChains(traceId(12)).flatMap((c) => c.calls.map((x) => x.operation))).toEqual(['GET /12', 'GET /late']);
+    // Retention takes the keys of the parts it deletes, merged or recent.
+    expect(store.pruneStep(7000, 100).traces).toBeGreaterThan(0);
+    expect(keys()).toBe(parts());
+    for (const n of [1, 2, 4, 5, 6]) expect(store.traceSummary(traceId(n))).toBeUndefined();
+    expect(store.traceSummary(traceId(9))?.endMs).toBe(9001);
+    // Emptied by retention, the table hands its seqs out again: no key left names them.
+    store.pruneStep(100_000, 1_000);
+    expect(parts()).toBe(0);
+    expect(keys()).toBe(0);
+    store.writeChains([chain(traceId(20), 'svc:a', [['b', 'GET /20']], 20000)], [summary(20, 20001)]);
+    for (let n = 1; n <= 13; n++) {
+      expect(store.traceChains(traceId(n))).toEqual([]);
+      expect(store.traceSummary(traceId(n))).toBeUndefined();
+    }
+    expect(store.traceChains(traceId(20))).toHaveLength(1);
+  });
+
+  it('moves the keys of a database written before the staged trace keys (095) into them', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const path = join(t.dir, 'old.db');
+    const old = await openStore({ path });
+    for (let n = 1; n <= 30; n++) old.writeChains([chain(traceId(n), 'svc:a', [['b', `GET /${n}`]], 1000 * n)], [{ traceId: traceId(n), startMs: 1000 * n, endMs: 1000 * n + 1, spans: 1, services: ['a'] }]);
+    // The file as 091 left it: the parts' index on trace_parts, no key tables.
+    old.db.exec(`DROP TABLE trace_keys; DROP TABLE trace_keys_recent; CREATE INDEX trace_parts_by_trace ON trace_parts (trace_id);
+      DELETE FROM schema_version WHERE version >= 95`);
+    old.close();
+    const store = await openStore({ path });
+    cleanups.push(() => store.close());
+    expect(store.schemaVersion()).toBeGreaterThanOrEqual(95);
+    expect(store.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'trace_parts_by_trace'").pluck().get()).toBe(0);
+    expect(store.db.prepare('SELECT count(*) FROM trace_keys').pluck().get()).toBe(30);
+    for (const n of [1, 17, 30]) {
+      expect(store.traceChains(traceId(n)).map((c) => c.calls[0]!.operation)).toEqual([`GET /${n}`]);
+      expect(store.traceSummary(traceId(n))?.endMs).toBe(1000 * n + 1);
+    }
   });
 
   it('prunes chains by event time and reports size', async () => {

@@ -55,6 +55,8 @@ export interface StoreOptions {
   cacheKiB?: number;
   /** Growth of `strings` (rows) that starts a sweep of unreferenced texts: see text-sweep.ts. Default DEFAULT_TEXT_SWEEP_MIN_GROWTH. */
   textSweepMinGrowth?: number;
+  /** Keys of new trace parts that start a merge of the trace keys (see createTraceKeys). Default TRACE_KEYS_MERGE_AT. */
+  traceKeysMergeAt?: number;
   /** Folder of numbered migrations; the store's own by default (tests point it elsewhere). */
   migrationsDir?: string;
   logger?: Logger;
@@ -245,10 +247,73 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db.close();
     throw err;
   }
-  return createStore(db, options.path, { ...(options.textSweepMinGrowth !== undefined ? { minGrowth: options.textSweepMinGrowth } : {}) });
+  return createStore(db, options.path, { ...(options.textSweepMinGrowth !== undefined ? { minGrowth: options.textSweepMinGrowth } : {}) }, options.traceKeysMergeAt ?? TRACE_KEYS_MERGE_AT);
 }
 
-function createStore(db: Database.Database, path: string, sweep: TextSweepOptions): Store {
+/**
+ * The parts of one trace by its id (bind the id twice): the trace-id index of `trace_parts` is the
+ * two tables of migration 095, see createTraceKeys.
+ */
+const PARTS_OF_TRACE = 'SELECT seq FROM trace_keys WHERE trace_id = ? UNION ALL SELECT seq FROM trace_keys_recent WHERE trace_id = ?';
+// Every read through it checks the part's own trace id as well (a third bind): a key is dropped with
+// its part, and a key left behind by a bug must not hand another trace's part out.
+
+
+/** Default of StoreOptions.traceKeysMergeAt: keys in `trace_keys_recent` that start a merge into `trace_keys`. */
+export const TRACE_KEYS_MERGE_AT = 131_072;
+
+/**
+ * The trace-id index of `trace_parts`, staged (migration 095). A write's parts put their (trace
+ * id, seq) in `trace_keys_recent`, small enough that its pages stay in the cache; once it holds
+ * TRACE_KEYS_MERGE_AT keys, the write that put them there moves them, in key order, into the large
+ * `trace_keys`, so that a merge writes each of its leaves about once instead of once per trace:
+ * on a file of 2M parts with random trace ids (real W3C ids) the index cost 0.33-0.40 of a direct
+ * index's CPU per part, merges included (bench/trace-index.mjs); on a fresh file with ids that
+ * count up, 1.15-1.56 (each key is written twice). The keys of parts that retention deleted
+ * go with their parts (by seq: both tables have an index on it), as do those of a replaced trace's
+ * chain parts.
+ */
+function createTraceKeys(db: Database.Database, mergeAt: number) {
+  const insert = createRowInserter(db, 'trace_keys_recent (trace_id, seq)', 2);
+  const countRecent = db.prepare('SELECT count(*) FROM trace_keys_recent').pluck();
+  const merge = [
+    db.prepare('INSERT INTO trace_keys (trace_id, seq) SELECT trace_id, seq FROM trace_keys_recent ORDER BY trace_id, seq'),
+    db.prepare('DELETE FROM trace_keys_recent'),
+  ];
+  const dropKey = [db.prepare('DELETE FROM trace_keys WHERE seq = ?'), db.prepare('DELETE FROM trace_keys_recent WHERE seq = ?')];
+  let recent = Number(countRecent.get());
+  return {
+    /** Keys of parts with consecutive seqs from `firstSeq`, one per id; merges when enough wait. In the write's transaction. */
+    add(ids: readonly Buffer[], firstSeq: number): void {
+      for (let i = 0; i < ids.length; i++) {
+        insert.values.push(ids[i], firstSeq + i);
+        insert.queued();
+      }
+      insert.flush();
+      recent += ids.length;
+      if (recent < mergeAt) return;
+      for (const statement of merge) statement.run();
+      recent = 0;
+    },
+    /**
+     * Drops the keys of deleted parts (in their caller's transaction): `trace_parts` may give a
+     * deleted part's seq to a new part (its newest ones, or all once it is empty), which a key left
+     * behind would then name under another trace id.
+     */
+    drop(seqs: readonly number[]): void {
+      for (const seq of seqs) for (const statement of dropKey) statement.run(seq);
+    },
+    /**
+     * Drops what a write that threw left queued. Its transaction rolled back, so the count may be
+     * off by that write's keys (or a merge's): that only moves the next merge, never a key.
+     */
+    clear(): void {
+      insert.clear();
+    },
+  };
+}
+
+function createStore(db: Database.Database, path: string, sweep: TextSweepOptions, traceKeysMergeAt: number): Store {
   // A write's chains and trace parts go in multi-row statements (multi-row.ts). Values are bound by
   // position: binding by name looks each one up in an object (an upsert ~30% dearer).
   const insertChains = createRowInserter(db, 'chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms)', 8);
@@ -300,14 +365,14 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     `SELECT ${textColumns} FROM chains_text WHERE trace_id = ?
      UNION ALL SELECT ${numberedColumns} FROM chains WHERE trace_id = ? AND seq <= ${upto}
      UNION ALL SELECT ${numberedColumns} FROM chains WHERE seq IN
-       (SELECT c.seq FROM trace_parts p JOIN chains c ON c.seq BETWEEN p.first_chain AND p.last_chain WHERE p.trace_id = ?)
+       (SELECT c.seq FROM trace_parts p JOIN chains c ON c.seq BETWEEN p.first_chain AND p.last_chain WHERE p.seq IN (${PARTS_OF_TRACE}) AND p.trace_id = ?)
        AND seq > ${upto} AND trace_id = ?
      ORDER BY start_ms, numbered, seq`,
   );
   const selectTraceParts = db.prepare(
     `SELECT ${textColumns} FROM chains_text WHERE trace_id = ?
      UNION ALL SELECT ${numberedColumns} FROM chains WHERE seq IN
-       (SELECT c.seq FROM trace_parts p JOIN chains c ON c.seq BETWEEN p.first_chain AND p.last_chain WHERE p.trace_id = ?)
+       (SELECT c.seq FROM trace_parts p JOIN chains c ON c.seq BETWEEN p.first_chain AND p.last_chain WHERE p.seq IN (${PARTS_OF_TRACE}) AND p.trace_id = ?)
        AND seq > ${upto} AND trace_id = ?
      ORDER BY start_ms, numbered, seq`,
   );
@@ -317,19 +382,22 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
   const holdsOldChains = db.prepare(`SELECT EXISTS (SELECT 1 FROM chains WHERE seq <= ${upto})`).pluck();
   let oldChains = holdsOldChains.get() === 1;
   const traceRows = (bytes: Buffer): ChainRow[] =>
-    (oldChains ? selectTrace.all(bytes, bytes, bytes, bytes) : selectTraceParts.all(bytes, bytes, bytes)) as ChainRow[];
+    (oldChains ? selectTrace.all(bytes, bytes, bytes, bytes, bytes, bytes) : selectTraceParts.all(bytes, bytes, bytes, bytes, bytes)) as ChainRow[];
   // Retention deletes from the front of the append order, within a window of `maxRows` rows.
   const deleteOldTextChains = db.prepare('DELETE FROM chains_text WHERE seq IN (SELECT seq FROM chains_text ORDER BY seq LIMIT ?) AND end_ms < ?');
   const deleteOldChains = db.prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ?');
   const insertParts = createRowInserter(db, 'trace_parts (trace_id, end_ms, first_chain, last_chain, start_ms, summary_end_ms, spans, services)', 8);
+  const keys = createTraceKeys(db, traceKeysMergeAt);
   // Summaries of both tables; every row of traces was written before those of trace_parts.
   const selectTraceSummary = db.prepare(
     `SELECT start_ms, end_ms, spans, services FROM (
        SELECT 0 AS newer, seq, start_ms, end_ms, spans, services FROM traces WHERE trace_id = ?
-       UNION ALL SELECT 1, seq, start_ms, summary_end_ms, spans, services FROM trace_parts WHERE trace_id = ? AND spans IS NOT NULL
+       UNION ALL SELECT 1, seq, start_ms, summary_end_ms, spans, services FROM trace_parts WHERE seq IN (${PARTS_OF_TRACE}) AND trace_id = ? AND spans IS NOT NULL
      ) ORDER BY newer, seq LIMIT 64`,
   );
-  const selectPartSummary = db.prepare('SELECT start_ms, summary_end_ms AS end_ms, spans, services FROM trace_parts WHERE trace_id = ? AND spans IS NOT NULL ORDER BY seq LIMIT 64');
+  const selectPartSummary = db.prepare(
+    `SELECT start_ms, summary_end_ms AS end_ms, spans, services FROM trace_parts WHERE seq IN (${PARTS_OF_TRACE}) AND trace_id = ? AND spans IS NOT NULL ORDER BY seq LIMIT 64`,
+  );
   // As for chains: `traces` gets no rows after 090, so once empty it is not looked up.
   const holdsOldSummaries = db.prepare('SELECT EXISTS (SELECT 1 FROM traces)').pluck();
   let oldSummaries = holdsOldSummaries.get() === 1;
@@ -361,15 +429,17 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
   // A part's end_ms is the newest of its summary's and its chains' ends. It goes once no chain up to
   // its range's end is left (chains go from the front, so its own are gone; a part never outlives
   // the way to its chains). Only parts with a summary count as traces.
-  const deleteOldParts = db.prepare(
-    `DELETE FROM trace_parts WHERE seq IN (SELECT seq FROM trace_parts ORDER BY seq LIMIT ?) AND end_ms < ?
-       AND (last_chain IS NULL OR last_chain < coalesce((SELECT min(seq) FROM chains), 9007199254740991))
-     RETURNING spans IS NOT NULL`,
-  ).pluck();
+  const deleteOldParts = db
+    .prepare(
+      `DELETE FROM trace_parts WHERE seq IN (SELECT seq FROM trace_parts ORDER BY seq LIMIT ?) AND end_ms < ?
+         AND (last_chain IS NULL OR last_chain < coalesce((SELECT min(seq) FROM chains), 9007199254740991))
+       RETURNING seq, spans IS NOT NULL`,
+    )
+    .raw();
   // Parts without chains (summaries of traces that made none) by end time, wherever they are in the append order.
-  const deleteOldSummaries = db.prepare(
-    'DELETE FROM trace_parts WHERE seq IN (SELECT seq FROM trace_parts WHERE first_chain IS NULL AND end_ms < ? ORDER BY end_ms LIMIT ?)',
-  );
+  const deleteOldSummaries = db
+    .prepare('DELETE FROM trace_parts WHERE seq IN (SELECT seq FROM trace_parts WHERE first_chain IS NULL AND end_ms < ? ORDER BY end_ms LIMIT ?) RETURNING seq')
+    .pluck();
   const deleteOldIdentities = db.prepare('DELETE FROM identities WHERE id IN (SELECT id FROM identities WHERE last_seen_ms < ? ORDER BY last_seen_ms LIMIT ?)');
   const deleteOldEdges = db.prepare(
     `DELETE FROM edges WHERE (identity, service, peer, operation) IN
@@ -393,8 +463,16 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     const older = deleteOldTextChains.run(rows, beforeMs).changes;
     const chains = older + (older < rows ? deleteOldChains.run(rows - older, beforeMs).changes : 0);
     let traces = deleteOldTraces.run(rows, beforeMs).changes;
-    if (traces < rows) for (const summary of deleteOldParts.all(rows - traces, beforeMs)) traces += summary as number;
-    if (traces < rows) traces += deleteOldSummaries.run(beforeMs, rows - traces).changes;
+    if (traces < rows) {
+      const deleted = deleteOldParts.all(rows - traces, beforeMs) as Array<[number, number]>;
+      for (const [, summary] of deleted) traces += summary;
+      keys.drop(deleted.map(([seq]) => seq));
+    }
+    if (traces < rows) {
+      const deleted = deleteOldSummaries.all(beforeMs, rows - traces) as number[];
+      traces += deleted.length;
+      keys.drop(deleted);
+    }
     const result: PruneResult = { chains, traces };
     // Identities and edges with no activity left within retention (id churn must not grow the file).
     const identities = deleteOldIdentities.run(beforeMs, rows).changes;
@@ -414,8 +492,8 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
   const deleteIndexedTraceChains = db.prepare(`DELETE FROM chains WHERE trace_id = ? AND seq <= ${upto}`);
   const deleteChain = db.prepare('DELETE FROM chains WHERE seq = ?');
   // A replaced trace's parts keep their summaries and lose their chain ranges.
-  const deleteChainParts = db.prepare('DELETE FROM trace_parts WHERE trace_id = ? AND spans IS NULL');
-  const clearChainRanges = db.prepare('UPDATE trace_parts SET first_chain = NULL, last_chain = NULL WHERE trace_id = ? AND first_chain IS NOT NULL');
+  const deleteChainParts = db.prepare(`DELETE FROM trace_parts WHERE seq IN (${PARTS_OF_TRACE}) AND trace_id = ? AND spans IS NULL RETURNING seq`).pluck();
+  const clearChainRanges = db.prepare(`UPDATE trace_parts SET first_chain = NULL, last_chain = NULL WHERE seq IN (${PARTS_OF_TRACE}) AND trace_id = ? AND first_chain IS NOT NULL`);
   const deleteTraceTextChains = db.prepare('DELETE FROM chains_text WHERE trace_id = ?');
   const takeOffIdentity = db.prepare('UPDATE identities SET calls = calls - ?, chains = chains - ? WHERE id = ?');
   const dropEmptyIdentity = db.prepare('DELETE FROM identities WHERE id = ? AND calls <= 0 AND chains <= 0');
@@ -465,6 +543,9 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     // A write that threw may have left rows queued (rolled back with its transaction).
     insertChains.clear();
     insertParts.clear();
+    partIds.length = 0;
+    lastPart = undefined;
+    keys.clear();
     startCallsRun();
     const accept = acceptableRun();
     for (const chain of chains) {
@@ -604,16 +685,25 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
         } else {
           insertParts.values.push(id, end, null, null, start, end, spans, services);
         }
-        insertParts.queued();
+        partIds.push(id);
+        lastPart = insertParts.queued() ?? lastPart;
       }
     }
     for (const part of ordered) {
       if (part.summarised) continue;
       insertParts.values.push(part.id, part.end, part.first, part.last, null, null, null, null);
-      insertParts.queued();
+      partIds.push(part.id);
+      lastPart = insertParts.queued() ?? lastPart;
     }
-    insertParts.flush();
+    lastPart = insertParts.flush() ?? lastPart;
+    // The write's parts took consecutive seqs, ending at the last one's (see createRowInserter).
+    if (lastPart !== undefined) keys.add(partIds, lastPart - partIds.length + 1);
+    partIds.length = 0;
+    lastPart = undefined;
   };
+  /** The trace ids of the parts queued by writeParts, in order, and the seq of the last one inserted. */
+  const partIds: Buffer[] = [];
+  let lastPart: number | undefined;
 
   const replaceBody = (traceId: string, chains: readonly Chain[]): WriteResult => {
     const bytes = traceIdToBytes(traceId);
@@ -623,8 +713,8 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     const counts = chainCounts(rows.map((row) => toChain(row, texts)));
     deleteIndexedTraceChains.run(bytes);
     for (const row of rows) if (row.numbered && row.seq > upto) deleteChain.run(row.seq);
-    deleteChainParts.run(bytes);
-    clearChainRanges.run(bytes);
+    keys.drop(deleteChainParts.all(bytes, bytes, bytes) as number[]);
+    clearChainRanges.run(bytes, bytes, bytes);
     deleteTraceTextChains.run(bytes);
     for (const [id, c] of counts.identities) takeOffIdentity.run(c.calls, c.chains, id);
     for (const e of counts.edges.values()) takeOffEdge.run(e.count, e.identity, e.service, e.peer, e.operation);
@@ -689,7 +779,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     traceSummary(traceId) {
       const bytes = traceIdToBytes(traceId);
       if (!bytes) return undefined;
-      const rows = (oldSummaries ? selectTraceSummary.all(bytes, bytes) : selectPartSummary.all(bytes)) as { start_ms: number; end_ms: number; spans: number; services: string }[];
+      const rows = (oldSummaries ? selectTraceSummary.all(bytes, bytes, bytes, bytes) : selectPartSummary.all(bytes, bytes, bytes)) as { start_ms: number; end_ms: number; spans: number; services: string }[];
       return mergeTraceSummary(bytes, rows.map((r) => ({ ...r, services: JSON.parse(r.services) as string[] })));
     },
     recentTraceIdsStep,
