@@ -17,7 +17,7 @@ const migration: Migration = {
     INSERT INTO trace_keys (trace_id, seq) SELECT trace_id, seq FROM trace_parts ORDER BY trace_id, seq;
     CREATE INDEX trace_keys_by_seq ON trace_keys (seq);
     CREATE INDEX trace_keys_recent_by_seq ON trace_keys_recent (seq);
-    DROP INDEX trace_parts_by_trace;
+    DROP INDEX IF EXISTS trace_parts_by_trace;
   `,
 };
 
