@@ -20,7 +20,7 @@
 //   BENCH_E2E_VARIANTS variants of the end-to-end server run side by side, runs interleaved, for
 //                      the cost of a setting as a ratio in one run: `;`-separated `name=JSON` with
 //                      config overrides, an optional "nodeOptions" list and "root" (another checkout), e.g.
-//                      'default={};q50k={"pipeline":{"maxQueuedSpans":50000}}' (default: one, `default`)
+//                      'default={};idle2s={"stitching":{"idle":"2s"}}' (default: one, `default`)
 //   BENCH_RUNS         throughput runs per transport; the median is reported (default 3)
 //   BENCH_CONCURRENCY  requests in flight from the load generator (default 8)
 //   BENCH_SPANS        spans sent in the growth phase (default 2000000; the full size is 10000000)
