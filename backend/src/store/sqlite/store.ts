@@ -252,12 +252,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 
 /**
  * The parts of one trace by its id (bind the id twice): the trace-id index of `trace_parts` is the
- * two tables of migration 095, see createTraceKeys.
+ * two tables of migration 095, see createTraceKeys. Every read through it checks the part's own
+ * trace id as well (a third bind): a key is dropped with its part, and a key left behind by a bug
+ * must not hand another trace's part out.
  */
 const PARTS_OF_TRACE = 'SELECT seq FROM trace_keys WHERE trace_id = ? UNION ALL SELECT seq FROM trace_keys_recent WHERE trace_id = ?';
-// Every read through it checks the part's own trace id as well (a third bind): a key is dropped with
-// its part, and a key left behind by a bug must not hand another trace's part out.
-
 
 /** Default of StoreOptions.traceKeysMergeAt: keys in `trace_keys_recent` that start a merge into `trace_keys`. */
 export const TRACE_KEYS_MERGE_AT = 131_072;
