@@ -5,8 +5,8 @@
 // every span pending in a stitcher, then completes and derives every trace. Reports CPU µs per
 // span by stage (median of the rounds), the heap held per pending span (after a full collection)
 // and the after/before ratios. The `copy` stage copies every client and producer span out of its
-// request (copySpan, as derive does for the client spans it remembers) and reports the heap each
-// copy holds. `derive` derives every trace into call and chain objects (deriveItems); `derive+encode`
+// request (one copy each: copySpans of one span, copySpan in builds before it) and reports the heap
+// each copy holds. `derive` derives every trace into call and chain objects (deriveItems); `derive+encode`
 // derives and encodes them in batches of 1,024 traces, as the pipeline thread does before it hands
 // a batch over (since issue 19's third pass straight into the encoder's rows, with no call objects).
 //
@@ -99,12 +99,12 @@ function pass({ proto, processor, codec }) {
   const held = (mem1.heapUsed - heap0) / spans;
   // The columns' typed arrays live outside the heap (array buffers).
   const heldAll = (mem1.heapUsed + mem1.arrayBuffers - heap0 - mem0.arrayBuffers) / spans;
-  // What derive does for each client span it remembers (copySpan: columns of its own), for every
+  // A copy of each client span (copySpans of one span: columns of its own), for every
   // client and producer span of the requests, held until the pass ends.
   let copies = [];
   const heapBeforeCopies = process.memoryUsage().heapUsed;
   c = cpu();
-  for (const d of decodedForCopies) for (let i = 0; i < d.spanCount; i++) if (d.kinds[i] === 3 || d.kinds[i] === 4) copies.push(d.copySpan(i));
+  for (const d of decodedForCopies) for (let i = 0; i < d.spanCount; i++) if (d.kinds[i] === 3 || d.kinds[i] === 4) copies.push(d.copySpans ? d.copySpans([i]) : d.copySpan(i));
   lap('copy');
   decodedForCopies.length = 0;
   globalThis.gc();

@@ -159,10 +159,8 @@ export class SpanColumns {
   readonly shapeLetters: Uint32Array;
   /** Per shape: bit `key & 31` of each of its keys. */
   readonly shapeMasks: Uint32Array;
-  /** Made on first use: most copies (copySpan) are never read by resource. */
+  /** Made on first use: most copies (copySpans) are never read by resource. */
   private resourceViews: (ColumnAttrs | undefined)[] | undefined = undefined;
-  /** The arrays copies of spans share, by pair of shapes (see copyOfSpan); made on first copy. */
-  private copies: Map<number, CopyParts> | undefined = undefined;
 
   constructor(
     readonly spanCount: number,
@@ -172,8 +170,8 @@ export class SpanColumns {
     /** Per span: the index of its trace id in traceIds. Distinct indexes are distinct ids. */
     readonly traceOf: IndexColumn,
     /**
-     * 16 bytes per distinct trace id of the request, in the order its spans first name them (a
-     * ColumnsBuilder's; a span copy's table holds its ids first, see copyOfSpan).
+     * 16 bytes per distinct trace id of the request, in the order its spans first name them (as a
+     * ColumnsBuilder makes them).
      */
     readonly traceIds: Uint8Array,
     readonly names: string[],
@@ -211,15 +209,6 @@ export class SpanColumns {
     this.shapeKeys = keys;
     this.shapeLetters = letters;
     this.shapeMasks = masks;
-  }
-
-  /** The arrays shared by the copies of spans of shape `spanShape` with a resource of shape `resShape`. */
-  copyPartsOf(spanShape: number, resShape: number): CopyParts {
-    const key = spanShape * this.shapeLetters.length + resShape;
-    const copies = (this.copies ??= new Map());
-    let parts = copies.get(key);
-    if (parts === undefined) copies.set(key, (parts = copyParts(this, spanShape, resShape)));
-    return parts;
   }
 
   /** The letters of an owner (see AttrReader.letters). */
@@ -333,15 +322,11 @@ export class SpanColumns {
     };
   }
 
-  /** Span i and its resource in columns of their own, so that holding it does not hold the request. */
-  copySpan(i: number): SpanColumns {
-    return copyOfSpan(this, i);
-  }
-
   /**
    * Spans `indices` (span k of the copy is span indices[k]) and their resources, each resource once,
-   * in columns of their own: what copySpan gives for one span, for many, sharing their values and
-   * shapes (a share of one set of arrays each, where a copySpan is ~1 KB of objects of its own).
+   * in columns of their own, so that holding them does not hold the request. The spans share their
+   * values and shapes: ~150 bytes of heap a span for 30 spans a copy, where a copy per span was
+   * ~1.3 KB (bench/README.md, "Remembered spans of completed traces").
    */
   copySpans(indices: readonly number[]): SpanColumns {
     return copyOfSpans(this, indices);
@@ -349,67 +334,6 @@ export class SpanColumns {
 }
 
 // ---- building ---------------------------------------------------------------------------------
-
-/**
- * Span i of `from` and its resource, in columns of their own. Written out rather than through a
- * ColumnsBuilder: a builder's first arrays (sized for a request) were 2.3% of the pipeline thread's
- * profile when made for every remembered span (2026-12-06).
- *
- * Derive keeps such a copy for each client span it remembers (up to 50,000 by default, each for up
- * to a minute), so a copy makes as few objects as it can (measured with bench/ab-columns.mjs: 18
- * objects and ~3.3 KB of heap per copy before): its ids and trace id in one 32-byte array (the
- * trace id is "trace 1" of that array), its start, end, name and values; the arrays that depend only
- * on the two shapes (offsets, keys, letters, masks, references) are shared by the copies of the
- * same request with the same pair of shapes, and the one-span indexes and 8-bit kinds and statuses
- * are shared constants. Typed arrays are made with a length and filled (on-heap when small): `slice`
- * and `of` gave each its own array buffer.
- */
-function copyOfSpan(from: SpanColumns, i: number): SpanColumns {
-  const res = from.spanCount + from.resourceOf[i]!;
-  const s0 = from.attrStart[i]!;
-  const s1 = from.attrStart[i + 1]!;
-  const r0 = from.attrStart[res]!;
-  const r1 = from.attrStart[res + 1]!;
-  const parts = from.copyPartsOf(from.shapeOf[i]!, from.shapeOf[res]!);
-  const values = new Array<AttrValue>(s1 - s0 + r1 - r0);
-  let v = 0;
-  for (let j = s0; j < s1; j++) values[v++] = from.attrValue(j);
-  for (let j = r0; j < r1; j++) values[v++] = from.attrValue(j);
-  const ids = new Uint8Array(ID_BYTES_PER_SPAN + TRACE_ID_BYTES);
-  const src = from.ids;
-  const at = i * ID_BYTES_PER_SPAN;
-  for (let k = 0; k < ID_BYTES_PER_SPAN; k++) ids[k] = src[at + k]!;
-  const traces = from.traceIds;
-  const trace = from.traceOf[i]! * TRACE_ID_BYTES;
-  for (let k = 0; k < TRACE_ID_BYTES; k++) ids[ID_BYTES_PER_SPAN + k] = traces[trace + k]!;
-  const starts = new Float64Array(1);
-  starts[0] = from.starts[i]!;
-  const ends = new Float64Array(1);
-  ends[0] = from.ends[i]!;
-  return new SpanColumns(
-    1,
-    1,
-    ids,
-    TRACE_ONE,
-    ids,
-    [from.names[i]!],
-    INT8[from.kinds[i]! + 128]!,
-    INT8[from.statuses[i]! + 128]!,
-    starts,
-    ends,
-    INDEX_ZERO,
-    parts.attrStart,
-    parts.keys,
-    parts.refs,
-    values,
-    parts.letters,
-    parts.masks,
-    0,
-    '',
-    from.wide === undefined ? undefined : wideOf(from.kind(i), from.status(i), 0),
-    OWNERS_OF_COPY,
-  );
-}
 
 /** Reused by copyOfSpans (a ColumnsBuilder's arrays are sized once, then reset). */
 let copier: ColumnsBuilder | undefined;
@@ -419,8 +343,7 @@ const COPY_IDS = new Uint8Array(TRACE_ID_BYTES + ID_BYTES_PER_SPAN);
 /**
  * The spans `indices` of `from` and their resources, rebuilt through a ColumnsBuilder of its own: the
  * builder shares values and shapes among the copied spans, so that a span copied with others costs
- * a share of one set of arrays, where a copy of its own (copyOfSpan) costs ~1 KB of heap in objects
- * of its own (bench/README.md, "Remembered spans of completed traces").
+ * a share of one set of arrays (bench/README.md, "Remembered spans of completed traces").
  */
 function copyOfSpans(from: SpanColumns, indices: readonly number[]): SpanColumns {
   const b = (copier ??= new ColumnsBuilder());
@@ -452,50 +375,6 @@ function putOwner(b: ColumnsBuilder, from: SpanColumns, owner: number): void {
   const letters = from.lettersOf(owner);
   const end = from.attrStart[owner + 1]!;
   for (let j = from.attrStart[owner]!; j < end; j++) b.put(from.attrKey(owner, j), from.attrValue(j), letters, Infinity);
-}
-
-/** The arrays of a copied span (copyOfSpan) that depend only on its shape and its resource's. */
-export interface CopyParts {
-  attrStart: IndexColumn;
-  keys: Uint16Array;
-  refs: IndexColumn;
-  letters: Uint32Array;
-  masks: Uint32Array;
-}
-
-/** Shared by copies, never written: index 0, index 1 (a copy's trace id follows its ids), owners 0 and 1. */
-const INDEX_ZERO = new Uint16Array(1);
-const TRACE_ONE = Uint16Array.from([1]);
-const OWNERS_OF_COPY = Uint16Array.from([0, 1]);
-/** INT8[v + 128]: a one-element Int8Array holding v. */
-const INT8 = Array.from({ length: 256 }, (_, v) => Int8Array.from([v - 128]));
-/** identityRefs(n) for small n, shared. */
-const IDENTITY: IndexColumn[] = [];
-
-function sharedIdentityRefs(n: number): IndexColumn {
-  if (n >= 1024) return identityRefs(n);
-  return (IDENTITY[n] ??= identityRefs(n));
-}
-
-function copyParts(from: SpanColumns, spanShape: number, resShape: number): CopyParts {
-  const a0 = from.shapeStart[spanShape]!;
-  const spanSize = from.shapeStart[spanShape + 1]! - a0;
-  const b0 = from.shapeStart[resShape]!;
-  const resSize = from.shapeStart[resShape + 1]! - b0;
-  const total = spanSize + resSize;
-  const keys = new Uint16Array(total);
-  for (let k = 0; k < spanSize; k++) keys[k] = from.shapeKeys[a0 + k]!;
-  for (let k = 0; k < resSize; k++) keys[spanSize + k] = from.shapeKeys[b0 + k]!;
-  const attrStart = total <= 0xffff ? new Uint16Array(3) : new Uint32Array(3);
-  attrStart[1] = spanSize;
-  attrStart[2] = total;
-  const letters = new Uint32Array(2);
-  letters[0] = from.shapeLetters[spanShape]!;
-  letters[1] = from.shapeLetters[resShape]!;
-  const masks = new Uint32Array(2);
-  masks[0] = from.shapeMasks[spanShape]!;
-  masks[1] = from.shapeMasks[resShape]!;
-  return { attrStart, keys, refs: sharedIdentityRefs(total), letters, masks };
 }
 
 /** The side table of a span's kind and status when either does not fit 8 bits (else undefined). */
