@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RememberedClient } from '../calls/index.js';
 import { itemsOfSpans } from '../calls/trace-table.js';
-import { resource, span, SpanKind } from '../calls/testdata/trace-builder.js';
+import { resource, span, SpanKind, TRACE_ID } from '../calls/testdata/trace-builder.js';
 import { createRecentClients } from './recent-clients.js';
 
 const shop = resource('shop');
@@ -11,7 +11,8 @@ const client = (id: string): RememberedClient => ({
   service: 'shop',
   identity: { id: 'svc:shop', kind: 'workload' },
 });
-const T = 'a'.repeat(32);
+/** The trace of every span `client` makes: a remembered span's trace is read from its columns. */
+const T = TRACE_ID;
 
 function setup(config: Parameters<typeof createRecentClients>[0]) {
   const clock = { t: 0, now() { return this.t; } };
