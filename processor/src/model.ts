@@ -122,6 +122,11 @@ export interface ChainBatch {
   chains: Chain[];
   /** Every trace completed into this batch (optional for producers that only have chains). */
   traceSummaries?: TraceSummary[];
+  /**
+   * The ids of the batch's traces, in the order of its summaries, where only those were read back
+   * (the pipeline thread's batches as its extension sees them: `traceSummaries` is not set there).
+   */
+  traceIds?: readonly string[];
   /** Number of traces completed into this batch. */
   traces: number;
   /** Number of spans those traces held. */

@@ -144,6 +144,11 @@ interface Segment {
 /** The journaled requests a queued batch settles, each with the positions of the batch's traces it holds. */
 const settledBatches = new WeakMap<ChainBatch, Map<Entry, number[]>>();
 
+/** A batch's trace ids: read back alone on the pipeline thread (ChainBatch.traceIds), else from its summaries. */
+function traceIdsOf(batch: ChainBatch): readonly string[] {
+  return batch.traceIds ?? (batch.traceSummaries ?? []).map((t) => t.traceId);
+}
+
 /** The entry's traces not stored yet. */
 function openTraces(e: Entry): readonly string[] {
   if (e.open === e.traces.length) return e.traces;
@@ -503,7 +508,7 @@ export function createJournal(options: JournalOptions): Journal {
    * marks travel with it (to another thread, too) before it is consumed.
    */
   const markReplayed = (batch: ChainBatch) => {
-    const again = (batch.traceSummaries ?? []).map((t) => t.traceId).filter((id) => replaying.has(id));
+    const again = traceIdsOf(batch).filter((id) => replaying.has(id));
     if (again.length === 0) return;
     batch.replayed = again;
     batch.replayedReceivedMs = new Map(again.map((id) => [id.toLowerCase(), replaying.get(id)!]));
@@ -587,7 +592,7 @@ export function createJournal(options: JournalOptions): Journal {
         const owners = settledBatches.get(batch);
         settledBatches.delete(batch);
         if (!owners || owners.size === 0) return;
-        const traceIds = (batch.traceSummaries ?? []).map((t) => t.traceId);
+        const traceIds = traceIdsOf(batch);
         settleTrace(traceIds, owners);
       };
       const consumeMany = next.consumeMany?.bind(next);
@@ -631,20 +636,20 @@ export function createJournal(options: JournalOptions): Journal {
         }
         // Not named exactly (see BatchRequests.exact): each tagged request's open traces by id.
         if (requests === undefined || !requests.exact) {
-          const ids = new Set((batch.traceSummaries ?? []).map((t) => t.traceId));
+          const ids = new Set(traceIdsOf(batch));
           for (const e of byTag.values()) {
             for (let i = 0; i < e.traces.length; i++) if (e.stored?.[i] !== 1 && ids.has(e.traces[i]!)) own(e, i);
           }
         }
       }
       if (openByTrace.size > 0) {
-        for (const summary of batch.traceSummaries ?? []) {
-          const open = openByTrace.get(summary.traceId);
+        for (const traceId of traceIdsOf(batch)) {
+          const open = openByTrace.get(traceId);
           if (open === undefined) continue;
           // Requests that arrive later for this trace belong to the next completion.
-          openByTrace.delete(summary.traceId);
-          if (Array.isArray(open)) for (const e of open) own(e, positionOf(e, summary.traceId));
-          else own(open, positionOf(open, summary.traceId));
+          openByTrace.delete(traceId);
+          if (Array.isArray(open)) for (const e of open) own(e, positionOf(e, traceId));
+          else own(open, positionOf(open, traceId));
         }
       }
       if (owners.size) settledBatches.set(batch, owners);

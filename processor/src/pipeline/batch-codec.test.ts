@@ -183,6 +183,31 @@ describe('batch codec', () => {
     expect(createBatchDecoder().decode(encoded)).toStrictEqual(asDecoded(batch));
   });
 
+  it('reads back only the trace ids of batches, in step with the dictionary and with batches opened between them', () => {
+    const encoder = createBatchEncoder(100);
+    const decoder = createBatchDecoder();
+    const summary = (traceId: string, services: string[]) => ({ traceId, startMs: 1, endMs: 2, spans: 4, services });
+    let resets = 0;
+    for (let i = 0; i < 60; i++) {
+      const [a, b] = [`${i}a`.padStart(32, '0'), `${i}b`.padStart(32, '0')];
+      // Trace a has a chain and several services (the ids are read past them), b none.
+      const batch: ChainBatch = {
+        chains: [chain([{ ...bareCall, traceId: a, operation: `SELECT t${i}` }])],
+        traceSummaries: [summary(a, ['shop/cart', `svc ${i}`, 'x']), summary(b, [])],
+        traces: 2,
+        spans: 8,
+      };
+      const encoded = encoder.encode(batch);
+      if (encoded.reset) resets++;
+      if (i % 3 === 0) {
+        expect(decoder.open(encoded).chains()).toStrictEqual(asDecoded(batch).chains);
+      } else {
+        expect(decoder.traceIds(encoded)).toEqual([a, b]);
+      }
+    }
+    expect(resets).toBeGreaterThan(0);
+  });
+
   it('encodes an empty batch', () => {
     const empty: ChainBatch = { chains: [], traceSummaries: [], traces: 0, spans: 0 };
     expect(createBatchDecoder().decode(createBatchEncoder().encode(empty))).toStrictEqual(empty);

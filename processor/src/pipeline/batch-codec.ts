@@ -389,6 +389,12 @@ export interface BatchDecoder {
    * opened in the order they were encoded; their chains may then be read at any later time.
    */
   open(encoded: EncodedBatch): OpenedBatch;
+  /**
+   * Takes in a batch's strings as `open` does (every batch must be opened or read this way, in
+   * order) and reads only its trace ids, in the order of its summaries: for a reader that needs
+   * nothing else (the journal on the pipeline thread).
+   */
+  traceIds(encoded: EncodedBatch): string[];
 }
 
 export interface OpenedBatch {
@@ -402,36 +408,20 @@ type Str = (n: number) => string | undefined;
 
 export function createBatchDecoder(): BatchDecoder {
   let table: string[] = [];
-  const open = (encoded: EncodedBatch): OpenedBatch => {
-    const { nums, refs, adds, literals, reset } = encoded;
+  /** Takes in the batch's strings: its reader of references. */
+  const strings = (encoded: EncodedBatch): Str => {
+    const { adds, literals, reset } = encoded;
     // A reset starts a new array: a batch opened earlier keeps reading the one it was encoded against.
     if (reset) table = [];
     for (const s of adds) table.push(s);
-    const strings = table;
-    const str: Str = (n) => (n >= 0 ? strings[n] : n === ABSENT ? undefined : literals[-n - 2]);
+    const current = table;
+    return (n) => (n >= 0 ? current[n] : n === ABSENT ? undefined : literals[-n - 2]);
+  };
+  const open = (encoded: EncodedBatch): OpenedBatch => {
+    const { nums } = encoded;
+    const str = strings(encoded);
     const req = (n: number): string => str(n) ?? '';
-
-    const chainCount = refs[0]!;
-    const summaryCount = refs[1]!;
-    let r = HEAD_REFS + refs[2]! * SOURCE_REFS;
-    let n = HEAD_NUMS;
-    for (let i = 0; i < chainCount; i++) {
-      const calls = refs[r + CHAIN_REFS - 1]!;
-      r += CHAIN_REFS + CALL_REFS * calls;
-      n += CHAIN_NUMS + CALL_NUMS * calls;
-    }
-    const traceSummaries: TraceSummary[] = new Array(summaryCount);
-    for (let i = 0; i < summaryCount; i++) {
-      const traceId = req(refs[r++]!);
-      const late = LATE_CODES[refs[r++]!];
-      const count = refs[r++]!;
-      const services: string[] = new Array(count);
-      for (let j = 0; j < count; j++) services[j] = req(refs[r++]!);
-      const summary: TraceSummary = { traceId, startMs: nums[n++]!, endMs: nums[n++]!, spans: nums[n++]!, services };
-      if (late !== undefined) summary.late = late;
-      traceSummaries[i] = summary;
-    }
-    const batch: ChainBatch = { chains: [], traceSummaries, traces: nums[0]!, spans: nums[1]! };
+    const batch: ChainBatch = { chains: [], traceSummaries: summariesOf(encoded, req), traces: nums[0]!, spans: nums[1]! };
     let decoded = false;
     return {
       batch,
@@ -446,12 +436,59 @@ export function createBatchDecoder(): BatchDecoder {
   };
   return {
     open,
+    traceIds(encoded) {
+      const str = strings(encoded);
+      return traceIdsOf(encoded, (n) => str(n) ?? '');
+    },
     decode(encoded) {
       const opened = open(encoded);
       opened.chains();
       return opened.batch;
     },
   };
+}
+
+/** Where a batch's trace summaries start in its refs and nums (they follow its chains). */
+function summariesStart(refs: Int32Array): { r: number; n: number } {
+  const chainCount = refs[0]!;
+  let r = HEAD_REFS + refs[2]! * SOURCE_REFS;
+  let n = HEAD_NUMS;
+  for (let i = 0; i < chainCount; i++) {
+    const calls = refs[r + CHAIN_REFS - 1]!;
+    r += CHAIN_REFS + CALL_REFS * calls;
+    n += CHAIN_NUMS + CALL_NUMS * calls;
+  }
+  return { r, n };
+}
+
+/** The trace ids of a batch's summaries, in order. */
+function traceIdsOf({ refs }: EncodedBatch, req: (n: number) => string): string[] {
+  const summaryCount = refs[1]!;
+  let { r } = summariesStart(refs);
+  const ids: string[] = new Array(summaryCount);
+  for (let i = 0; i < summaryCount; i++) {
+    ids[i] = req(refs[r]!);
+    r += 3 + refs[r + 2]!;
+  }
+  return ids;
+}
+
+/** The trace summaries of a batch. */
+function summariesOf({ nums, refs }: EncodedBatch, req: (n: number) => string): TraceSummary[] {
+  const summaryCount = refs[1]!;
+  let { r, n } = summariesStart(refs);
+  const traceSummaries: TraceSummary[] = new Array(summaryCount);
+  for (let i = 0; i < summaryCount; i++) {
+    const traceId = req(refs[r++]!);
+    const late = LATE_CODES[refs[r++]!];
+    const count = refs[r++]!;
+    const services: string[] = new Array(count);
+    for (let j = 0; j < count; j++) services[j] = req(refs[r++]!);
+    const summary: TraceSummary = { traceId, startMs: nums[n++]!, endMs: nums[n++]!, spans: nums[n++]!, services };
+    if (late !== undefined) summary.late = late;
+    traceSummaries[i] = summary;
+  }
+  return traceSummaries;
 }
 
 /**

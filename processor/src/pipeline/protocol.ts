@@ -47,8 +47,8 @@ export interface WorkerExtension {
   /** Wraps the consumer that hands batches to the host and resolves once the host has consumed each. */
   consumer?(host: ChainConsumer): ChainConsumer;
   /**
-   * Called for each batch, in order, just before it is sent to the host, with its trace summaries
-   * (`traceSummaries`) read back from its encoding and its `requests`. Fields it sets in
+   * Called for each batch, in order, just before it is sent to the host, with its trace ids
+   * (`traceIds`, not `traceSummaries`) read back from its encoding and its `requests`. Fields it sets in
    * `replayed` and `replayedReceivedMs` travel with the batch. Must not throw.
    */
   onBatch?(batch: ChainBatch): void;

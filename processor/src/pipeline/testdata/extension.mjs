@@ -26,7 +26,7 @@ export function createWorkerExtension(context) {
     }),
     onBatch(batch) {
       batches++;
-      const ids = batch.traceSummaries.map((t) => t.traceId);
+      const ids = [...batch.traceIds];
       batch.replayed = ids;
       batch.replayedReceivedMs = new Map(ids.map((id) => [id, 1_000]));
     },
