@@ -134,8 +134,8 @@ class ColumnScanner extends Scanner {
     let parentEnd = -1;
     let name = '';
     let kind = 0;
-    let startMs = 0;
-    let endMs = 0;
+    let startAt = -1;
+    let endAt = -1;
     let statusCode = 0;
     out.beginSpan();
     this.present = false;
@@ -169,11 +169,11 @@ class ColumnScanner extends Scanner {
           break;
         case 7:
           this.expect(tag, WIRE_I64, 'Span.start_time_unix_nano');
-          startMs = this.fixed64Ms(end);
+          startAt = this.fixed64At(end);
           break;
         case 8:
           this.expect(tag, WIRE_I64, 'Span.end_time_unix_nano');
-          endMs = this.fixed64Ms(end);
+          endAt = this.fixed64At(end);
           break;
         case 9: {
           const sub = this.len(tag, end, 'Span.attributes');
@@ -201,7 +201,8 @@ class ColumnScanner extends Scanner {
     // An absent or all-zero parent is a root: zeros.
     out.idsOfNext(this.buf, traceStart, spanStart, parentEnd > parentStart ? parentStart : -1);
     this.spanCount++;
-    out.endSpanInPlace(name, kind, statusCode, startMs, endMs, this.resourceIndex);
+    out.timesOfNext(this.buf, startAt, endAt);
+    out.endSpanInPlace(name, kind, statusCode, this.resourceIndex);
   }
 
   /**

@@ -23,6 +23,7 @@ import { HexTable } from './string-table.js';
 import { KeyDecision, keyFilterOf, VALUE_HINTS, type KeyFilter } from './key-filter.js';
 import { attributeKeyName, letterOf, PREFIXED } from './key-ids.js';
 import { DecodeError, type AttributeKeep, type Attributes, type AttrValue, type SpanData, type TracesRequestData } from './model.js';
+import { fixed64Ms } from './values.js';
 
 // ---- readers -----------------------------------------------------------------------------------
 
@@ -365,7 +366,8 @@ function copyOfSpans(from: SpanColumns, indices: readonly number[]): SpanColumns
     for (let k = 0; k < ID_BYTES_PER_SPAN; k++) COPY_IDS[TRACE_ID_BYTES + k] = from.ids[i * ID_BYTES_PER_SPAN + k]!;
     // A root's parent is zeros, copied as they are.
     b.idsOfNext(COPY_IDS, 0, TRACE_ID_BYTES + SPAN_ID_AT, TRACE_ID_BYTES + PARENT_ID_AT);
-    b.endSpanInPlace(from.names[i]!, from.kind(i), from.status(i), from.starts[i]!, from.ends[i]!, resources[r]! - 1);
+    b.msOfNext(from.starts[i]!, from.ends[i]!);
+    b.endSpanInPlace(from.names[i]!, from.kind(i), from.status(i), resources[r]! - 1);
   }
   return b.finish(0, '');
 }
@@ -624,7 +626,7 @@ export class ColumnsBuilder {
   /**
    * Copies the next span's ids: its trace id bytes[trace, trace + 16) into the request's table of
    * trace ids (once per distinct id), bytes[span, span + 8) and bytes[parent, parent + 8)
-   * (parent < 0: a root, zeros). Then endSpanInPlace.
+   * (parent < 0: a root, zeros). Then timesOfNext or msOfNext, and endSpanInPlace.
    */
   idsOfNext(bytes: Uint8Array, trace: number, span: number, parent: number): void {
     if (this.n === this.kinds.length) this.growSpans(this.n * 2);
@@ -675,15 +677,30 @@ export class ColumnsBuilder {
     this.traceSlots = slots;
   }
 
-  /** Ends a span whose ids were written into idsOfNext(). */
-  endSpanInPlace(name: string, kind: number, status: number, startMs: number, endMs: number, resource: number): void {
+  /**
+   * The next span's start and end times from the OTLP fixed64 nanoseconds at bytes[start] and
+   * bytes[end] (-1: absent, 0). After idsOfNext. The scanner hands over where the times are, not
+   * the times: a double returned or passed between functions V8 did not inline is a heap number,
+   * two allocated per span.
+   */
+  timesOfNext(bytes: Uint8Array, start: number, end: number): void {
+    this.starts[this.n] = start < 0 ? 0 : fixed64Ms(bytes, start);
+    this.ends[this.n] = end < 0 ? 0 : fixed64Ms(bytes, end);
+  }
+
+  /** The next span's start and end times in ms. After idsOfNext. */
+  msOfNext(startMs: number, endMs: number): void {
+    this.starts[this.n] = startMs;
+    this.ends[this.n] = endMs;
+  }
+
+  /** Ends a span whose ids were written into idsOfNext() and times into timesOfNext() or msOfNext(). */
+  endSpanInPlace(name: string, kind: number, status: number, resource: number): void {
     const i = this.n;
     this.names[i] = name;
     this.kinds[i] = clampInt8(kind);
     this.statuses[i] = clampInt8(status);
     if (kind !== clampInt8(kind) || status !== clampInt8(status)) this.wide = wideOf(kind, status, i, this.wide);
-    this.starts[i] = startMs;
-    this.ends[i] = endMs;
     this.resourceOf[i] = resource;
     this.spanShape[i] = this.shapeIndex(this.keys, this.ownerStart, this.count, this.letters);
     this.spanAttrEnd[i + 1] = this.count;
@@ -905,7 +922,8 @@ export function columnsFromData(data: TracesRequestData, keep: AttributeKeep): S
       putAll(b, span.attributes, filter);
       idBytes(span, ids);
       b.idsOfNext(ids, 0, 16, span.parentSpanId === '' ? -1 : 24);
-      b.endSpanInPlace(span.name, span.kind, span.statusCode, span.startMs, span.endMs, r);
+      b.msOfNext(span.startMs, span.endMs);
+      b.endSpanInPlace(span.name, span.kind, span.statusCode, r);
     }
   }
   return b.finish(data.rejectedSpans, data.rejectMessage);

@@ -36,6 +36,13 @@ export function nanosToMs(hi: number, lo: number): number {
   return (hi * TWO_POW_32 + lo) / NANOS_PER_MS;
 }
 
+/** The little-endian fixed64 nanoseconds at bytes[p, p + 8), in ms (see nanosToMs). */
+export function fixed64Ms(bytes: Uint8Array, p: number): number {
+  const lo = (bytes[p]! | (bytes[p + 1]! << 8) | (bytes[p + 2]! << 16)) + bytes[p + 3]! * 0x1000000;
+  const hi = (bytes[p + 4]! | (bytes[p + 5]! << 8) | (bytes[p + 6]! << 16)) + bytes[p + 7]! * 0x1000000;
+  return nanosToMs(hi, lo);
+}
+
 /** A signed 64-bit integer, as two unsigned 32-bit halves (two's complement), to the nearest JS number. */
 export function int64ToNumber(hi: number, lo: number): number {
   // Returned as is, a value below 2^32 stays a small integer where V8 can keep it one (ports,

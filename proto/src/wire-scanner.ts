@@ -21,8 +21,8 @@ import {
   asDecodeError,
   bytesToBase64,
   elementJson,
+  fixed64Ms,
   int64ToNumber,
-  nanosToMs,
   resolveLimits,
   truncate,
 } from './values.js';
@@ -455,14 +455,16 @@ export class Scanner {
     return truncate(utf8(this.buf, start, stop), limit);
   }
 
-  protected fixed64Ms(end: number): number {
+  /** Where the fixed64 at pos is (its 8 bytes are within `end`), stepping past it. */
+  protected fixed64At(end: number): number {
     this.need(8, end);
-    const buf = this.buf;
-    const p = this.pos;
-    const lo = (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)) + buf[p + 3] * 0x1000000;
-    const hi = (buf[p + 4] | (buf[p + 5] << 8) | (buf[p + 6] << 16)) + buf[p + 7] * 0x1000000;
-    this.pos = p + 8;
-    return nanosToMs(hi, lo);
+    const at = this.pos;
+    this.pos = at + 8;
+    return at;
+  }
+
+  protected fixed64Ms(end: number): number {
+    return fixed64Ms(this.buf, this.fixed64At(end));
   }
 
   /** Reads a field tag; refuses field number 0 and tags wider than 32 bits. */
