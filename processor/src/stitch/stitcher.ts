@@ -308,6 +308,8 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
     // The slots' columns in locals, read again after a slot is opened (opening may grow them):
     // loads through `slots` on every span made adding 40-span traces ~1.5x slower.
     let { late, count, first, last, maxEndMs, firstOf, lastOf } = slots;
+    // Kept in a local through the loop: a double stored in the closure's variable is a new heap number each time.
+    let newest = newestEndMs;
     for (let i = 0; i < data.spanCount; i++) {
       let slot = byTrace[traceOf[i]!]!;
       if (slot < 0) {
@@ -341,8 +343,9 @@ export function createStitcher(config: StitchConfig, clock: Clock = systemClock)
       const end = Number.isFinite(endMs) ? endMs : Number.isFinite(startMs) ? startMs : -Infinity;
       if (end > maxEndMs[slot]!) maxEndMs[slot] = end;
       const markEnd = end > ceiling ? ceiling : end;
-      if (markEnd > newestEndMs) newestEndMs = markEnd;
+      if (markEnd > newest) newest = markEnd;
     }
+    newestEndMs = newest;
     byTrace.fill(-1, 0, traces);
     for (let t = 0; t < touchedCount; t++) {
       const slot = touched[t]!;
