@@ -8,7 +8,6 @@ import {
   createK8sAuditReceiver,
   createLiveHeapReader,
   limitHeapGrowth,
-  stopPretenuring,
   silentLogger,
   type Logger,
   type Receiver,
@@ -280,8 +279,6 @@ export async function startConduct(config: Config, options: StartOptions = {}): 
     // Both threads' old generations grow to about twice their live data, not V8's up to 4 (see
     // limitHeapGrowth): the peak RSS under sustained load is mostly that garbage otherwise.
     limitHeapGrowth();
-    // And objects that outlive a scavenge are not allocated old from then on (see stopPretenuring).
-    stopPretenuring();
     const mainHeap = createLiveHeapReader();
     stops.push(() => mainHeap.stop());
     // In-line mode: the receivers stay here, beside the forwarder they hand every request to.

@@ -14,4 +14,4 @@ export { attributeKeepFor } from './keep.js';
 export { createPipelineThread, DEFAULT_THREAD_MAX_QUEUED_SPANS, DEFAULT_WORKER_YOUNG_GENERATION_MB, FAILED_RETRY_AFTER_MS } from './thread.js';
 export type { MetricsJson, PipelineThread, PipelineThreadOptions } from './thread.js';
 export type { WorkerExtension, WorkerExtensionContext, WorkerExtensionModule } from './protocol.js';
-export { createLiveHeapReader, HEAP_GROWING_PERCENT, limitHeapGrowth, stopPretenuring } from './live-heap.js';
+export { createLiveHeapReader, HEAP_GROWING_PERCENT, limitHeapGrowth } from './live-heap.js';

@@ -63,42 +63,6 @@ describe('live heap reader', () => {
     expect(unlimited.peak).toBeGreaterThan(1.3 * limited.peak);
   }, 60_000);
 
-  it('stopPretenuring keeps objects that outlive scavenges in the young generation, unless node was given the flag', () => {
-    // A ring of 200k objects replaced at a high rate: each survives a few scavenges, so V8 would
-    // pretenure their allocation site and allocate them old, with far fewer scavenges.
-    const scavenges = (stop: boolean) => {
-      const script = `
-        const { stopPretenuring } = await import(${JSON.stringify(new URL('../../dist/pipeline/live-heap.js', import.meta.url).href)});
-        const { PerformanceObserver, constants } = await import('node:perf_hooks');
-        const set = ${stop} ? stopPretenuring() : false;
-        let minor = 0;
-        const observer = new PerformanceObserver((list) => {
-          for (const e of list.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
-        });
-        observer.observe({ entryTypes: ['gc'] });
-        const N = 200_000;
-        const ring = new Array(N);
-        for (let i = 0; i < 5_000_000; i++) ring[i % N] = { a: i, b: [i, i + 1] };
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        console.log(JSON.stringify({ set, minor }));
-      `;
-      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
-      expect(run.stderr).toBe('');
-      return JSON.parse(run.stdout) as { set: boolean; minor: number };
-    };
-    const stopped = scavenges(true);
-    const pretenured = scavenges(false);
-    expect(stopped.set).toBe(true);
-    expect(stopped.minor).toBeGreaterThan(3 * pretenured.minor);
-  }, 60_000);
-
-  it('stopPretenuring leaves a pretenuring flag given to node as it is', async () => {
-    const { stopPretenuring } = await import('./live-heap.js');
-    expect(stopPretenuring(['--allocation-site-pretenuring'])).toBe(false);
-    expect(stopPretenuring(['--no-allocation-site-pretenuring'])).toBe(false);
-    expect(stopPretenuring(['--noallocation_site_pretenuring'])).toBe(false);
-  });
-
   it('limitHeapGrowth leaves a --heap-growing-percent given to node as it is', async () => {
     const { limitHeapGrowth } = await import('./live-heap.js');
     expect(limitHeapGrowth(60, ['--heap-growing-percent=25'])).toBe(false);

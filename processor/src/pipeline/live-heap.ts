@@ -30,23 +30,6 @@ export function limitHeapGrowth(percent = HEAP_GROWING_PERCENT, execArgv: readon
 }
 
 /**
- * Turns off V8's allocation-site pretenuring for every isolate of the process, unless node was
- * given `--allocation-site-pretenuring` or its negation on its command line (returns false then).
- * V8 moves an allocation site whose objects survive a scavenge or two to allocating them straight
- * in the old generation. conduct's objects that live that long (a write's decoded chains, a
- * request's derived calls) die soon after, so pretenured they are old garbage that only a full
- * collection frees, and every store of a young object into one takes the write barrier's slow
- * path. Without it, those objects are copied by a scavenge or two instead: `bench/gc-serve.mjs`,
- * 4-span HTTP, 4 alternated rounds, 0.88 of the CPU per span by the per-round median, every round
- * lower (bench/README.md "Allocation-site pretenuring"). Call once at start, as limitHeapGrowth.
- */
-export function stopPretenuring(execArgv: readonly string[] = process.execArgv): boolean {
-  if (execArgv.some((arg) => /^--(no-?)?allocation[-_]site[-_]pretenuring(=|$)/.test(arg))) return false;
-  setFlagsFromString('--no-allocation-site-pretenuring');
-  return true;
-}
-
-/**
  * The heap in use as the memory guard should see it: what the last full collection left, when that
  * is less than what the heap holds now. Under steady load the old generation fills with spans whose
  * traces have long been stored, and only the next full collection reclaims them; a guard reading
