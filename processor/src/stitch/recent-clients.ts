@@ -73,8 +73,7 @@ export function createRecentClients(config: RecentClientsConfig, clock: Clock): 
       if (maxSpans === 0) return;
       const now = clock.now();
       prune(now);
-      // Deleted first, so that the Map's order stays the order of remembering.
-      entries.delete(spanId);
+      // A span remembered again under the same id leaves its earlier queue entry stale.
       entries.set(spanId, client);
       queue.push(spanId, client, now + maxAgeMs);
       while (entries.size > maxSpans) {
