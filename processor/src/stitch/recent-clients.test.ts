@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { RememberedClient } from '../calls/index.js';
 import { itemsOfSpans } from '../calls/trace-table.js';
@@ -68,6 +69,36 @@ describe('recent client spans', () => {
     expect(recent.take(T, 'c', 'inventory')).toBeUndefined();
     expect(recent.stats()).toMatchObject({ spans: 0, evicted: 0, expired: 1, hits: 2 });
   });
+
+  it('lets go of the columns of spans it forgot, before any compaction', () => {
+    // A child with a collector to call: weak references to each remembered span's columns tell
+    // which the index still holds after full collections.
+    const script = `
+      const { createRecentClients } = await import(${JSON.stringify(new URL('../../dist/stitch/recent-clients.js', import.meta.url).href)});
+      const clock = { now: () => 0 };
+      const recent = createRecentClients({ maxSpans: 10, maxAgeMs: 60_000 }, clock);
+      const T = 'f'.repeat(32);
+      const refs = [];
+      const remember = (i) => {
+        const cols = { traceId: () => T, payload: new Array(1_000).fill(i) };
+        refs.push(new WeakRef(cols));
+        recent.remember(T, 's' + i, { cols, index: 0, service: 'shop', identity: { id: 'svc:shop', kind: 'workload' } });
+      };
+      for (let i = 0; i < 30; i++) remember(i);
+      recent.take(T, 's25', 'inventory');
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      gc();
+      console.log(JSON.stringify(refs.map((r) => r.deref() !== undefined)));
+    `;
+    const run = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    const held = JSON.parse(run.stdout) as boolean[];
+    // The 20 evicted are let go. The last ten are held, the one handed out too (its slot is stale
+    // until the queue's head or a compaction passes it).
+    expect(held.map((h, i) => (h ? i : -1)).filter((i) => i >= 0)).toEqual([20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
+  }, 30_000);
 
   it('stays exact through heavy churn (many more spans than it keeps)', () => {
     const { recent } = setup({ maxSpans: 1_000 });

@@ -102,8 +102,8 @@ export function createRecentClients(config: RecentClientsConfig, clock: Clock): 
  * Remembered spans in the order remembered, which is expiry order (the clock does not go back and
  * every span lives maxAgeMs), with their keys and expiry times in parallel arrays (the times as
  * unboxed doubles). A span taken or remembered again meanwhile is no longer current and is
- * stepped over; once such stale entries outnumber the current ones several times, they are
- * dropped in one pass.
+ * stepped over; once such stale entries (which still hold their columns) outnumber the current
+ * ones, they are dropped in one pass, so the queue holds at most about twice the spans remembered.
  */
 class ExpiryQueue {
   private keys: string[] = [];
@@ -140,10 +140,13 @@ class ExpiryQueue {
     this.clients[this.head++] = undefined;
   }
 
-  /** Drops the stepped-past front once it is most of the queue, and stale entries once they outnumber the `count` current ones four times. */
+  /**
+   * Drops the stepped-past front once it is most of the queue, and stale entries (spans handed out
+   * or remembered again, whose columns they still hold) once they outnumber the `count` current ones.
+   */
   compact(count: number, current: (key: string, client: RememberedClient) => boolean): void {
     const length = this.keys.length - this.head;
-    if (length > 4 * count + 1_024) {
+    if (length > 2 * count + 1_024) {
       let to = 0;
       for (let at = this.head; at < this.keys.length; at++) {
         if (!current(this.keys[at]!, this.clients[at]!)) continue;
