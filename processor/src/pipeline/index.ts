@@ -7,7 +7,7 @@ export {
   MAX_SPANS_PER_WRITE,
   MAX_TRACES_PER_BATCH,
 } from './pipeline.js';
-export type { Pipeline, PipelineOptions, PipelineStats, RequestTag } from './pipeline.js';
+export type { Pipeline, PipelineOptions, PipelineStats } from './pipeline.js';
 export { createCollectingConsumer, createGatedConsumer, createFailingConsumer } from './testing.js';
 export type { CollectingConsumer, GatedConsumer } from './testing.js';
 export { attributeKeepFor } from './keep.js';

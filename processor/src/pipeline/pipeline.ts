@@ -125,23 +125,15 @@ interface Completion {
   calls: number;
 }
 
-/**
- * A request's tag and, for each entry of its columns' table of trace ids (SpanColumns.traceOf),
- * the position of that trace in the ids its acceptor listed: what ChainBatch.requests names.
- */
-export interface RequestTag {
-  tag: number;
-  /** Per entry of the request's trace table, its position among the request's trace ids (read only: it may be shared). */
-  traceAt: Int32Array;
-}
-
 export interface Pipeline extends TraceIngest {
   /**
    * As `accept`, for a request decoded into columns with this pipeline's `keep`
    * (decodeTracesRequestColumns): the hot path. The columns belong to the pipeline afterwards.
-   * With `request`, the batches that complete its traces name it (ChainBatch.requests).
+   * With `tag`, the batches that complete its traces name it (ChainBatch.requests), each trace by
+   * its entry in the columns' table of trace ids (SpanColumns.traceOf): the acceptor lists the
+   * request's trace ids in that table's order (the order its spans first name them).
    */
-  acceptColumns(data: SpanColumns, request?: RequestTag): Promise<AcceptOutcome>;
+  acceptColumns(data: SpanColumns, tag?: number): Promise<AcceptOutcome>;
   /**
    * The answer a request gets now whatever it holds (stopped, or the consumer too far behind),
    * counted as acceptColumns counts it; undefined when requests are admitted. For a caller that
@@ -217,7 +209,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const lastCompleted = { idle: 0, watermark: 0, flush: 0, evicted: 0 };
   const lastLateTraces = { joins: 0, maybe: 0, fragment: 0 };
   /** The tag of each tagged request whose columns pending spans may still refer to. */
-  const tags = new WeakMap<SpanColumns, RequestTag>();
+  const tags = new WeakMap<SpanColumns, number>();
   /** Set once a request was tagged: from then on every batch says which tagged requests it holds. */
   let tagging = false;
   const lastRecent = { hits: 0, misses: 0, expired: 0, evicted: 0 };
@@ -442,11 +434,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     return undefined;
   };
 
-  const acceptColumns = async (data: SpanColumns, request?: RequestTag): Promise<AcceptOutcome> => {
+  const acceptColumns = async (data: SpanColumns, tag?: number): Promise<AcceptOutcome> => {
     const refused = refusal();
     if (refused) return refused;
-    if (request !== undefined) {
-      tags.set(data, request);
+    if (tag !== undefined) {
+      tags.set(data, tag);
       tagging = true;
     }
     if (data.spanCount === 0 && data.resourceCount === 0) return { ok: true };
@@ -507,7 +499,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
  * `add` links them in a row), so a request is looked up once per trace it holds, not per span.
  * This replaced a map by trace id on the journal's side (bench/README.md, issue 19 journal part).
  */
-function requestsOf(traces: readonly CompletedTrace[], tags: WeakMap<SpanColumns, RequestTag>, exact: boolean): BatchRequests {
+function requestsOf(traces: readonly CompletedTrace[], tags: WeakMap<SpanColumns, number>, exact: boolean): BatchRequests {
   // Pairs gathered in a reused scratch array and copied out at their number (a list grown by push
   // and then copied was 2.4% of the pipeline thread's allocated bytes).
   let pairs = pairScratch;
@@ -519,15 +511,16 @@ function requestsOf(traces: readonly CompletedTrace[], tags: WeakMap<SpanColumns
       const cols = items[k] as SpanColumns;
       if (cols === last) continue;
       last = cols;
-      const request = tags.get(cols);
-      if (request === undefined) continue;
+      const tag = tags.get(cols);
+      if (tag === undefined) continue;
       if (count + 2 > pairs.length) {
         const grown = new Int32Array(2 * pairs.length);
         grown.set(pairs);
         pairs = pairScratch = grown;
       }
-      pairs[count++] = request.tag;
-      pairs[count++] = request.traceAt[cols.traceOf[items[k + 1] as number]!]!;
+      pairs[count++] = tag;
+      // The trace's position among the request's ids is its entry in the trace table (see acceptColumns).
+      pairs[count++] = cols.traceOf[items[k + 1] as number]!;
     }
   }
   return { pairs: pairs.slice(0, count), exact };

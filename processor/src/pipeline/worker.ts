@@ -8,7 +8,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { columnsFromData, decodeTracesRequestColumns, decodeTracesRequestJson, type DecodeLimits, type SpanColumns, type TracesRequestData } from '@conduct/proto';
 import type { AcceptOutcome, ChainBatch, ChainConsumer, Logger, RawAcceptResult, RawRequest, TraceIngest } from '../model.js';
-import { createPipeline, DEFAULT_SLICE_SPANS, type RequestTag } from './pipeline.js';
+import { createPipeline, DEFAULT_SLICE_SPANS } from './pipeline.js';
 import { createBatchDecoder, createBatchEncoder, type EncodedBatch } from './batch-codec.js';
 import { createLiveHeapReader } from './live-heap.js';
 import type { HostMessage, WorkerExtension, WorkerExtensionModule, WorkerMessage, WorkerSettings } from './protocol.js';
@@ -151,22 +151,16 @@ const pipeline = createPipeline({
 const TRACE_ID_BYTES = 16;
 
 /**
- * A raw request's distinct trace ids (those of its spans, in the order they first appear) and its
- * tag: its own number, and each trace table entry's position among those ids. The columns' trace
- * table is in that order already (ColumnsBuilder adds an id when a span first names it), so entry t
- * is position t: the ids are read off the table, not found span by span (1.3% of this thread's
- * profile), and every request shares one array of positions.
+ * A request's distinct trace ids, in the order its spans first name them: its columns' trace table,
+ * which the pipeline's tags then name traces by (Pipeline.acceptColumns). Read off the table, not
+ * found span by span (1.3% of this thread's profile).
  */
-function tagOf(tag: number, data: SpanColumns): { ids: string[]; request: RequestTag } {
+function traceIdsOf(data: SpanColumns): string[] {
   const n = data.traceIds.length / TRACE_ID_BYTES;
-  if (positions.length < n) positions = Int32Array.from({ length: Math.max(n, 2 * positions.length) }, (_, t) => t);
   const ids = new Array<string>(n);
   for (let t = 0; t < n; t++) ids[t] = data.traceIdAt(t);
-  return { ids, request: { tag, traceAt: positions } };
+  return ids;
 }
-
-/** Entry t holds t (see tagOf); never written once made. */
-let positions = new Int32Array(0);
 
 /**
  * Attribute maps are prototype-less (a key such as `constructor` must not find Object's); a
@@ -196,11 +190,12 @@ async function acceptColumns(data: SpanColumns, tag: number | undefined, answere
   accepting++;
   try {
     // Tagged before the spans go in: the batches they complete name the request (ChainBatch.requests).
-    const tagged = tag !== undefined && data.spanCount > 0 ? tagOf(tag, data) : undefined;
+    const tagged = tag !== undefined && data.spanCount > 0;
+    const ids = tagged ? traceIdsOf(data) : [];
     // createPipeline's acceptColumns does all its work before its first await: the spans are in (and
     // any batch they complete is queued) once the call returns.
-    const outcome = await pipeline.acceptColumns(data, tagged?.request);
-    answered?.(outcome, outcome.ok && tagged ? tagged.ids : []);
+    const outcome = await pipeline.acceptColumns(data, tagged ? tag : undefined);
+    answered?.(outcome, outcome.ok ? ids : []);
     return outcome;
   } finally {
     accepted();
