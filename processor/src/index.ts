@@ -1,4 +1,5 @@
 export * from './model.js';
+export * from './trace-ids.js';
 export * from './receiver/index.js';
 export * from './forward/index.js';
 export * as semconv from './semconv.js';

@@ -263,8 +263,9 @@ export interface TraceIngest {
    * receiver does not decode. `limits` are the receiver's (without `keep`: the ingest applies its
    * own). `onAccepted` is called synchronously once the spans are in, before the promise settles
    * and before any of their traces can be handed on, with the trace ids the request touched (each
-   * once) and, from an ingest that tags requests, the request's tag: the batches that complete
-   * its traces then name it by that tag in ChainBatch.requests.
+   * once: as texts, or as bytes from an ingest that decodes them so, TraceIdBytes) and, from an
+   * ingest that tags requests, the request's tag: the batches that complete its traces then name
+   * it by that tag in ChainBatch.requests.
    * The ingest may move the bytes elsewhere meanwhile (`raw.body`'s buffer detached, as a transfer
    * to a thread does): `raw.body` holds them again when `onAccepted` runs and when the promise
    * settles (not after an ingest failure). Callers read the body through `raw`, not a copy of it.
@@ -273,7 +274,7 @@ export interface TraceIngest {
   acceptRaw?(
     raw: RawRequest,
     limits: import('@conduct/proto').DecodeLimits,
-    onAccepted?: (traceIds: readonly string[], spans: number, tag?: number) => void,
+    onAccepted?: (traceIds: import('./trace-ids.js').AcceptedTraceIds, spans: number, tag?: number) => void,
   ): Promise<RawAcceptResult>;
   /**
    * The attributes this ingest reads (optional). Receivers decode only these (they pass it to the

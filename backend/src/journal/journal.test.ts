@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
 import { DEFAULT_DECODE_LIMITS, decodeTracesRequest, decodeTracesRequestJson, encodeTracesRequest, type TracesRequestData } from '@conduct/proto';
-import { createCollectingConsumer, createPipeline, createPipelineThread, type ChainBatch, type RawRequest, type TraceIngest } from '@conduct/processor';
+import { createCollectingConsumer, createPipeline, createPipelineThread, TraceIdBytes, traceIdTexts, type ChainBatch, type RawRequest, type TraceIngest } from '@conduct/processor';
 import { createJournal, type Journal, type JournalOptions } from './journal.js';
 import { encodeRequest, encodeSettled, listSegments, readSegment, RecordScratch, segmentPath, tableCrc32, type LogRecord } from './log.js';
 import { createLegacyJournal } from '../store/sqlite/legacy-journal.js';
@@ -189,7 +189,7 @@ describe('journal', () => {
       const ingest = journal.ingest(thread);
       const pb = otlpProtobuf([1, 2, 3]);
       const noted: string[] = [];
-      const result = await ingest.acceptRaw!({ format: 'protobuf', body: pb }, DEFAULT_DECODE_LIMITS, (ids) => noted.push(...ids));
+      const result = await ingest.acceptRaw!({ format: 'protobuf', body: pb }, DEFAULT_DECODE_LIMITS, (ids) => noted.push(...traceIdTexts(ids)));
       expect(result).toMatchObject({ kind: 'decoded', outcome: { ok: true }, spanCount: 6 });
       expect(noted.sort()).toEqual([hex(1, 16), hex(2, 16), hex(3, 16)]);
       // Written before the answer, with the bytes as received and the traces it waits for.
@@ -260,6 +260,58 @@ describe('journal', () => {
     expect(journal.stats()).toMatchObject({ entries: 0, checkpointed: 3 });
     await journal.stop();
     expect(listSegments(journalDir())).toEqual([]);
+  });
+
+  it('writes trace ids given as bytes as they are, and only those still open when it writes the request again', async () => {
+    const journal = createJournal({ dir: journalDir(), registry: new Registry(), segmentBytes: 1 });
+    const idBytes = (traces: number[]) => new TraceIdBytes(Buffer.concat(traces.map((t) => Buffer.from(hex(t, 16), 'hex'))));
+    // A pipeline stand-in that tags request i with tag 100 + i and names its traces by their bytes.
+    const requestTraces: number[][] = [];
+    const ingest = journal.ingest({
+      accept: async () => ({ ok: true }),
+      acceptRaw: async (_raw, _limits, onAccepted) => {
+        const next = requestTraces.length - 1;
+        const traces = requestTraces[next]!;
+        onAccepted?.(idBytes(traces), 2 * traces.length, 100 + next);
+        return { kind: 'decoded', outcome: { ok: true }, spanCount: 2 * traces.length, rejectedSpans: 0, rejectMessage: '' };
+      },
+    });
+    const accept = async (traces: number[]) => {
+      requestTraces.push(traces);
+      expect(await ingest.acceptRaw!({ format: 'protobuf', body: otlpProtobuf(traces) }, DEFAULT_DECODE_LIMITS)).toMatchObject({ outcome: { ok: true } });
+    };
+    const store = async (traces: number[], pairs: number[]) => {
+      const batch = { chains: [], traces: traces.length, spans: 2, traceIds: traces.map((t) => hex(t, 16)), requests: { pairs: Int32Array.from(pairs), exact: true } } as unknown as ChainBatch;
+      journal.onBatch(batch);
+      await journal.consumer({ consume: async () => {} }).consume(batch);
+    };
+    await accept([1, 2, 3]);
+    const [s1] = listSegments(journalDir());
+    // The ids' bytes are in the log, not their texts, and are read back as their texts.
+    const first = readFileSync(segmentPath(journalDir(), s1!));
+    expect(first.includes(Buffer.from(hex(2, 16), 'hex'))).toBe(true);
+    expect(first.includes(Buffer.from(hex(2, 16), 'latin1'))).toBe(false);
+    const [r1] = requestRecords();
+    expect(r1!.traces).toEqual([hex(1, 16), hex(2, 16), hex(3, 16)]);
+
+    // Its trace 2 is stored; the request never settles otherwise, while the others do: it is
+    // written again at the head of the log with traces 1 and 3 only.
+    await store([2], [100, 1]);
+    for (let t = 4; t < 20; t++) {
+      await accept([t]);
+      await store([t], [100 + requestTraces.length - 1, 0]);
+    }
+    expect(listSegments(journalDir())).not.toContain(s1);
+    expect(requestRecords().filter((r) => r.seq === r1!.seq).map((r) => r.traces)).toEqual([[hex(1, 16), hex(3, 16)]]);
+    await journal.stop();
+
+    // A second process replays traces 1 and 3 of it.
+    const second = start();
+    expect(await second.journal.replay(second.pipeline)).toEqual({ requests: 1, spans: 4 });
+    await second.pipeline.flush();
+    expect(second.consumer.chains().map((c) => c.traceId).sort()).toEqual([hex(1, 16), hex(3, 16)]);
+    await second.pipeline.stop();
+    await second.journal.stop();
   });
 
   it('commits and answers the requests waiting for a group commit before a batch is consumed', async () => {

@@ -6,6 +6,9 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { decodeTracesRequest, decodeTracesRequestJson, type DecodeLimits, type TracesRequestData } from '@conduct/proto';
 import {
   silentLogger,
+  traceIdCount,
+  TraceIdBytes,
+  type AcceptedTraceIds,
   type AcceptOutcome,
   type ChainBatch,
   type ChainConsumer,
@@ -16,7 +19,7 @@ import {
 } from '@conduct/processor';
 import { failpoint } from '../failpoint.js';
 import type { LegacyJournal } from '../store/index.js';
-import { encodeRequest, encodeSettled, listSegments, readRequest, readSegment, RecordScratch, segmentPath, SegmentWriter } from './log.js';
+import { encodeRequest, encodeSettled, listSegments, readRequest, readSegment, RecordScratch, segmentPath, SegmentWriter, TRACE_ID_BYTES } from './log.js';
 import { JOURNAL_BODY_FORMATS, type JournalBodyFormat } from './schema.js';
 
 /** Default of {@link JournalOptions.retryAfterMs}: the delay suggested when memory is over the limit. */
@@ -104,8 +107,15 @@ export interface Journal {
 /** One journaled request as the journal tracks it in memory. */
 interface Entry {
   seq: number;
-  /** The request's trace ids, each once (for a request in the log: those open when it was written). */
-  traces: readonly string[];
+  /**
+   * The request's trace ids, each once (for a request in the log: those open when it was written):
+   * texts, or as the pipeline thread decoded them, bytes (written to the log as they are).
+   */
+  traces: AcceptedTraceIds;
+  /** How many trace ids `traces` holds. */
+  count: number;
+  /** The texts of `traces` when they are bytes, made when first needed (textsOf). */
+  texts?: readonly string[];
   /** How many of `traces` are not stored yet. */
   open: number;
   /** 1 at the position of each trace stored (made at the first). */
@@ -149,25 +159,53 @@ function traceIdsOf(batch: ChainBatch): readonly string[] {
   return batch.traceIds ?? (batch.traceSummaries ?? []).map((t) => t.traceId);
 }
 
-/** The entry's traces not stored yet. */
+/** An entry's fields for the trace ids a request was accepted with. */
+function tracesFields(traces: AcceptedTraceIds): Pick<Entry, 'traces' | 'count' | 'open'> {
+  const count = traceIdCount(traces);
+  return { traces, count, open: count };
+}
+
+/** The texts of the entry's trace ids (made from their bytes the first time). */
+function textsOf(e: Entry): readonly string[] {
+  return e.traces instanceof TraceIdBytes ? (e.texts ??= e.traces.texts()) : e.traces;
+}
+
+/** The entry's traces not stored yet, as texts. */
 function openTraces(e: Entry): readonly string[] {
-  if (e.open === e.traces.length) return e.traces;
-  return e.traces.filter((_, i) => e.stored![i] === 0);
+  const texts = textsOf(e);
+  if (e.open === e.count) return texts;
+  return texts.filter((_, i) => e.stored![i] === 0);
+}
+
+/** The entry's traces not stored yet, as the log writes them: bytes when it has them, else texts. */
+function openTraceIds(e: Entry): readonly string[] | Uint8Array {
+  if (!(e.traces instanceof TraceIdBytes)) return openTraces(e);
+  const bytes = e.traces.bytes;
+  if (e.open === e.count) return bytes;
+  const open = new Uint8Array(e.open * TRACE_ID_BYTES);
+  let at = 0;
+  for (let i = 0; i < e.count; i++) {
+    if (e.stored![i] === 1) continue;
+    open.set(bytes.subarray(i * TRACE_ID_BYTES, (i + 1) * TRACE_ID_BYTES), at);
+    at += TRACE_ID_BYTES;
+  }
+  return open;
 }
 
 /** The position of trace `id` in the entry's traces, or -1. */
 function positionOf(e: Entry, id: string): number {
   if (e.positions === undefined) {
+    const texts = textsOf(e);
     e.positions = new Map();
-    for (let i = 0; i < e.traces.length; i++) e.positions.set(e.traces[i]!, i);
+    for (let i = 0; i < texts.length; i++) e.positions.set(texts[i]!, i);
   }
   return e.positions.get(id) ?? -1;
 }
 
 /** Marks the trace at `at` stored; false when it was already (or is not one of the entry's). */
 function markStored(e: Entry, at: number): boolean {
-  if (at < 0 || at >= e.traces.length) return false;
-  const stored = (e.stored ??= new Uint8Array(e.traces.length));
+  if (at < 0 || at >= e.count) return false;
+  const stored = (e.stored ??= new Uint8Array(e.count));
   if (stored[at] === 1) return false;
   stored[at] = 1;
   e.open--;
@@ -176,7 +214,7 @@ function markStored(e: Entry, at: number): boolean {
 
 /** The entry's request record, with the traces still open (its header in `scratch`, until the next append). */
 function recordOf(e: Entry, body: Uint8Array, scratch: RecordScratch): [Buffer, Uint8Array] {
-  return encodeRequest({ seq: e.seq, receivedMs: e.receivedMs, spans: e.spans, format: e.format, traces: openTraces(e) }, body, scratch);
+  return encodeRequest({ seq: e.seq, receivedMs: e.receivedMs, spans: e.spans, format: e.format, traces: openTraceIds(e) }, body, scratch);
 }
 
 export function createJournal(options: JournalOptions): Journal {
@@ -470,7 +508,7 @@ export function createJournal(options: JournalOptions): Journal {
         nextSeq = Math.max(nextSeq, r.seq + 1);
         const earlier = recovered.get(r.seq);
         if (earlier) release(earlier);
-        const entry: Entry = { seq: r.seq, traces: r.traces, open: r.traces.length, committed: true, spans: r.spans, receivedMs: r.receivedMs, format: r.format, waiters: [] };
+        const entry: Entry = { seq: r.seq, ...tracesFields(r.traces), committed: true, spans: r.spans, receivedMs: r.receivedMs, format: r.format, waiters: [] };
         recovered.set(r.seq, entry);
         place(entry, segment, r.offset, r.length);
         return;
@@ -537,13 +575,13 @@ export function createJournal(options: JournalOptions): Journal {
               async acceptRaw(
                 raw: RawRequest,
                 limits: DecodeLimits,
-                onAccepted?: (traceIds: readonly string[], spans: number, tag?: number) => void,
+                onAccepted?: (traceIds: AcceptedTraceIds, spans: number, tag?: number) => void,
               ): Promise<RawAcceptResult> {
                 if (overMemory()) return { kind: 'refused', outcome: memoryRefusal() };
                 let entry: Entry | undefined;
                 // Registered as the spans go in, before any batch can complete their traces.
                 const result = await acceptRaw(raw, limits, (traceIds, spans, tag) => {
-                  const e: Entry = { seq: nextSeq++, traces: traceIds, open: traceIds.length, committed: false, spans, receivedMs: Date.now(), format: raw.format, body: raw.body, waiters: [] };
+                  const e: Entry = { seq: nextSeq++, ...tracesFields(traceIds), committed: false, spans, receivedMs: Date.now(), format: raw.format, body: raw.body, waiters: [] };
                   if (tag !== undefined) e.tag = tag;
                   register((entry = e));
                   onAccepted?.(traceIds, spans, tag);
@@ -560,7 +598,7 @@ export function createJournal(options: JournalOptions): Journal {
           if (data.spanCount === 0) return next.accept(data, raw);
           const traces = new Set<string>();
           for (const rs of data.resourceSpans) for (const s of rs.spans) traces.add(s.traceId);
-          const entry: Entry = { seq: nextSeq++, traces: [...traces], open: traces.size, committed: false, spans: data.spanCount, receivedMs: Date.now(), format: 'decoded', waiters: [] };
+          const entry: Entry = { seq: nextSeq++, ...tracesFields([...traces]), committed: false, spans: data.spanCount, receivedMs: Date.now(), format: 'decoded', waiters: [] };
           if (raw !== undefined) {
             // The bytes as received: decoded again on replay. Held (not copied) until the group
             // commit, which comes before this accept answers.
@@ -638,7 +676,8 @@ export function createJournal(options: JournalOptions): Journal {
         if (requests === undefined || !requests.exact) {
           const ids = new Set(traceIdsOf(batch));
           for (const e of byTag.values()) {
-            for (let i = 0; i < e.traces.length; i++) if (e.stored?.[i] !== 1 && ids.has(e.traces[i]!)) own(e, i);
+            const texts = textsOf(e);
+            for (let i = 0; i < texts.length; i++) if (e.stored?.[i] !== 1 && ids.has(texts[i]!)) own(e, i);
           }
         }
       }
@@ -664,8 +703,7 @@ export function createJournal(options: JournalOptions): Journal {
           return;
         }
         const format = row.format as JournalBodyFormat;
-        const traces = [...row.traces];
-        const entry: Entry = { seq: nextSeq++, traces, open: traces.length, committed: true, spans: row.spans, receivedMs: row.receivedMs, format, waiters: [] };
+        const entry: Entry = { seq: nextSeq++, ...tracesFields([...row.traces]), committed: true, spans: row.spans, receivedMs: row.receivedMs, format, waiters: [] };
         const record = recordOf(entry, row.body, scratch);
         const { segment, offset } = append(record);
         place(entry, segment, offset, record[0].length + record[1].length);

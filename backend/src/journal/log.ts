@@ -13,6 +13,9 @@ import { JOURNAL_BODY_FORMATS as FORMATS, type JournalBodyFormat } from './schem
  *   u16 length + UTF-8 id, then the body (the rest). A later request record with the same seq
  *   (a request moved forward out of an old segment) replaces the earlier one, with the traces
  *   still open when it was written.
+ * - request with id bytes (3): as a request, but each trace id is its 16 bytes (its text is their
+ *   lower-case hex): what the pipeline thread writes, with no text made per id. Versions before it
+ *   stop reading a segment at the first such record (as at a torn tail).
  * - settled (2): u32 request count, f64 seq per request, u32 trace count, per trace u16 length +
  *   UTF-8 id: those traces are stored, for each of those requests (a stored batch's traces and
  *   the requests it settles).
@@ -23,6 +26,9 @@ export const SEGMENT_MAGIC = Buffer.from('CNDJRNL1', 'latin1');
 const HEADER_BYTES = 8;
 const TYPE_REQUEST = 1;
 const TYPE_SETTLED = 2;
+const TYPE_REQUEST_ID_BYTES = 3;
+/** Bytes of a trace id in a request record with id bytes. */
+export const TRACE_ID_BYTES = 16;
 const SEGMENT_NAME = /^(\d{12})\.seg$/;
 
 let crcTable: Uint32Array | undefined;
@@ -63,7 +69,8 @@ export interface RequestMeta {
   receivedMs: number;
   spans: number;
   format: JournalBodyFormat;
-  traces: Iterable<string>;
+  /** The trace ids: texts, or TRACE_ID_BYTES bytes each, one after another. */
+  traces: Iterable<string> | Uint8Array;
 }
 
 /** Room for `ids` after `fixed` bytes: a u16 length each, and at most 3 UTF-8 bytes per UTF-16 unit. */
@@ -132,16 +139,26 @@ const trimmed = (buf: Buffer, n: number, scratch?: RecordScratch): Buffer => (sc
  * `scratch`, the header is in its memory (valid until its `reset`).
  */
 export function encodeRequest(meta: RequestMeta, body: Uint8Array, scratch?: RecordScratch): [Buffer, Uint8Array] {
-  const buf = bytesFor(capacity(HEADER_BYTES + 26, meta.traces), scratch);
-  buf[8] = TYPE_REQUEST;
+  const { traces } = meta;
+  const idBytes = traces instanceof Uint8Array;
+  if (idBytes && traces.length % TRACE_ID_BYTES !== 0) throw new RangeError(`trace id bytes of length ${traces.length}`);
+  const buf = bytesFor(idBytes ? HEADER_BYTES + 26 + traces.length : capacity(HEADER_BYTES + 26, traces), scratch);
+  buf[8] = idBytes ? TYPE_REQUEST_ID_BYTES : TYPE_REQUEST;
   buf.writeDoubleLE(meta.seq, 9);
   buf.writeDoubleLE(meta.receivedMs, 17);
   buf.writeUInt32LE(meta.spans, 25);
   buf[29] = FORMATS.indexOf(meta.format);
-  let count = 0;
-  for (const _ of meta.traces) count++;
-  buf.writeUInt32LE(count, 30);
-  const head = trimmed(buf, writeIds(buf, 34, meta.traces), scratch);
+  let head: Buffer;
+  if (idBytes) {
+    buf.writeUInt32LE(traces.length / TRACE_ID_BYTES, 30);
+    buf.set(traces, 34);
+    head = buf;
+  } else {
+    let count = 0;
+    for (const _ of traces) count++;
+    buf.writeUInt32LE(count, 30);
+    head = trimmed(buf, writeIds(buf, 34, traces), scratch);
+  }
   head.writeUInt32LE(head.length - HEADER_BYTES + body.length, 0);
   head.writeUInt32LE(crc32(body, crc32(head.subarray(HEADER_BYTES))), 4);
   return [head, body];
@@ -180,11 +197,20 @@ function decodePayload(p: Buffer, offset: number, length: number): LogRecord {
     }
     return [ids, at];
   };
+  /** Ids of TRACE_ID_BYTES bytes each, as their texts. */
+  const readIdBytes = (count: number, at: number): [string[], number] => {
+    const end = at + count * TRACE_ID_BYTES;
+    if (end > p.length) throw new RangeError('trace id past the end of the record');
+    const ids = new Array<string>(count);
+    for (let i = 0; i < count; i++) ids[i] = p.toString('hex', at + i * TRACE_ID_BYTES, at + (i + 1) * TRACE_ID_BYTES);
+    return [ids, end];
+  };
   switch (p[0]) {
-    case TYPE_REQUEST: {
+    case TYPE_REQUEST:
+    case TYPE_REQUEST_ID_BYTES: {
       const format = FORMATS[p[21]!];
       if (format === undefined) throw new RangeError(`unknown body format ${p[21]}`);
-      const [traces, end] = readIds(p.readUInt32LE(22), 26);
+      const [traces, end] = (p[0] === TYPE_REQUEST ? readIds : readIdBytes)(p.readUInt32LE(22), 26);
       return { type: 'request', seq: p.readDoubleLE(1), receivedMs: p.readDoubleLE(9), spans: p.readUInt32LE(17), format, traces, offset, length, body: p.subarray(end) };
     }
     case TYPE_SETTLED: {

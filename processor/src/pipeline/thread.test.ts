@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_DECODE_LIMITS } from '@conduct/proto';
 import type { ChainBatch, ChainConsumer } from '../model.js';
+import { traceIdTexts, type AcceptedTraceIds } from '../trace-ids.js';
 import { traceRequest, traceRequestJson, hexId } from '../receiver/testdata/otlp-wire.js';
 import { createCollectingConsumer, createFailingConsumer, createGatedConsumer } from './testing.js';
 import { createPipelineThread, type PipelineThread, type PipelineThreadOptions } from './thread.js';
@@ -40,7 +41,7 @@ describe('pipeline thread', () => {
     const { thread, consumer } = start();
     await thread.started();
     const seen: string[][] = [];
-    const result = await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS, (ids) => seen.push([...ids]));
+    const result = await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS, (ids) => seen.push([...traceIdTexts(ids)]));
     expect(result).toEqual({ kind: 'decoded', outcome: { ok: true }, spanCount: 2, rejectedSpans: 0, rejectMessage: '' });
     expect(seen).toEqual([[traceA, traceB]]);
     expect(consumer.batches).toEqual([]);
@@ -109,7 +110,7 @@ describe('pipeline thread', () => {
     const batches: ChainBatch[] = [];
     const { thread } = start({ onBatch: (batch: ChainBatch) => void batches.push(batch) });
     const tags: Array<{ ids: readonly string[]; tag: number | undefined }> = [];
-    const note = (ids: readonly string[], _spans: number, tag?: number) => void tags.push({ ids: [...ids], tag });
+    const note = (ids: AcceptedTraceIds, _spans: number, tag?: number) => void tags.push({ ids: [...traceIdTexts(ids)], tag });
     const spanB = hexId(8);
     const laterB = traceRequest('refunds', [{ traceId: traceB, spanId: spanB, name: 'POST /refund', attributes: { 'http.request.method': 'POST', 'enduser.id': 'deployer' } }]);
     await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS, note);
@@ -145,7 +146,7 @@ describe('pipeline thread', () => {
       stitching: { idleMs: 60_000, latenessMs: 60_000, maxPendingSpans: 1 },
       onBatch: (batch: ChainBatch) => events.push(`batch ${batch.traceSummaries!.map((t) => t.traceId).join(',')}`),
     });
-    await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS, (ids) => events.push(`accepted ${ids.join(',')}`));
+    await thread.acceptRaw({ format: 'protobuf', body }, DEFAULT_DECODE_LIMITS, (ids) => events.push(`accepted ${traceIdTexts(ids).join(',')}`));
     await thread.flush();
     expect(events[0]).toBe(`accepted ${traceA},${traceB}`);
     expect(events.slice(1)).toEqual([`batch ${traceA}`, `batch ${traceB}`]);

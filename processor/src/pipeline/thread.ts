@@ -10,6 +10,7 @@ import { attributeKeepFor } from './keep.js';
 import { createBatchDecoder } from './batch-codec.js';
 import { consumeGroup, takeGroup } from './pipeline.js';
 import { releaseBuffer } from '../release.js';
+import type { AcceptedTraceIds } from '../trace-ids.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
 
 export interface PipelineThreadOptions extends Omit<WorkerSettings, 'extension'> {
@@ -57,7 +58,7 @@ export const DEFAULT_THREAD_MAX_QUEUED_SPANS = 200_000;
 /** A pipeline running on its own thread: the same ingest, flush and stop as createPipeline's. */
 export interface PipelineThread extends TraceIngest {
   /** Tags each request (TraceIngest.acceptRaw): its tag is the `tag` its batches' `requests` name it by. */
-  acceptRaw(raw: RawRequest, limits: DecodeLimits, onAccepted?: (traceIds: readonly string[], spans: number, tag?: number) => void): Promise<RawAcceptResult>;
+  acceptRaw(raw: RawRequest, limits: DecodeLimits, onAccepted?: (traceIds: AcceptedTraceIds, spans: number, tag?: number) => void): Promise<RawAcceptResult>;
   /** Completes every pending trace; resolves once the consumer has consumed every batch. */
   flush(): Promise<void>;
   /** Completes pending traces, drains and ends the thread. Safe twice. */
@@ -115,7 +116,7 @@ type Pending =
       kind: 'accept';
       resolve: (r: RawAcceptResult) => void;
       reject: (err: Error) => void;
-      onAccepted?: (traceIds: readonly string[], spans: number, tag?: number) => void;
+      onAccepted?: (traceIds: AcceptedTraceIds, spans: number, tag?: number) => void;
       /** The caller's request, whose `body` is set to the bytes the worker hands back. */
       raw?: RawRequest;
     }
@@ -324,7 +325,7 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
 
   const submit = (
     message: HostMessage & { t: 'raw' | 'data' },
-    onAccepted?: (traceIds: readonly string[], spans: number, tag?: number) => void,
+    onAccepted?: (traceIds: AcceptedTraceIds, spans: number, tag?: number) => void,
     raw?: RawRequest,
     transfer?: ArrayBuffer[],
   ) =>

@@ -11,6 +11,7 @@ import type { AcceptOutcome, ChainBatch, ChainConsumer, Logger, RawAcceptResult,
 import { createPipeline, DEFAULT_SLICE_SPANS } from './pipeline.js';
 import { createBatchDecoder, createBatchEncoder, type EncodedBatch } from './batch-codec.js';
 import { createLiveHeapReader } from './live-heap.js';
+import { TraceIdBytes, traceIdTexts, type AcceptedTraceIds } from '../trace-ids.js';
 import type { HostMessage, WorkerExtension, WorkerExtensionModule, WorkerMessage, WorkerSettings } from './protocol.js';
 
 const port = parentPort;
@@ -147,21 +148,6 @@ const pipeline = createPipeline({
   consumer: extension?.consumer ? extension.consumer(hostConsumer) : hostConsumer,
 });
 
-/** Bytes of a trace id in the columns' table of a request's distinct trace ids. */
-const TRACE_ID_BYTES = 16;
-
-/**
- * A request's distinct trace ids, in the order its spans first name them: its columns' trace table,
- * which the pipeline's tags then name traces by (Pipeline.acceptColumns). Read off the table, not
- * found span by span (1.3% of this thread's profile).
- */
-function traceIdsOf(data: SpanColumns): string[] {
-  const n = data.traceIds.length / TRACE_ID_BYTES;
-  const ids = new Array<string>(n);
-  for (let t = 0; t < n; t++) ids[t] = data.traceIdAt(t);
-  return ids;
-}
-
 /**
  * Attribute maps are prototype-less (a key such as `constructor` must not find Object's); a
  * structured clone gives them Object's prototype back, so it is taken off again.
@@ -173,6 +159,9 @@ function withBareAttributes(data: TracesRequestData): TracesRequestData {
   }
   return data;
 }
+
+/** The trace ids of a request that named none (not tagged, or no spans). */
+const NO_TRACE_IDS: readonly string[] = [];
 
 /** Releases the batches held while accepts ran, once the last accept has answered. */
 function accepted(): void {
@@ -186,12 +175,13 @@ function accepted(): void {
  * Accepts decoded columns; `tag`: the request's tag, when its batches are to name it. `answered`
  * runs before any batch these spans complete is sent on (see `accepting`).
  */
-async function acceptColumns(data: SpanColumns, tag: number | undefined, answered?: (outcome: AcceptOutcome, traceIds: readonly string[]) => void): Promise<AcceptOutcome> {
+async function acceptColumns(data: SpanColumns, tag: number | undefined, answered?: (outcome: AcceptOutcome, traceIds: AcceptedTraceIds) => void): Promise<AcceptOutcome> {
   accepting++;
   try {
-    // Tagged before the spans go in: the batches they complete name the request (ChainBatch.requests).
+    // Tagged before the spans go in: the batches they complete name the request (ChainBatch.requests),
+    // each trace by its position in the columns' trace table, which are the request's ids as bytes.
     const tagged = tag !== undefined && data.spanCount > 0;
-    const ids = tagged ? traceIdsOf(data) : [];
+    const ids: AcceptedTraceIds = tagged ? new TraceIdBytes(data.traceIds) : NO_TRACE_IDS;
     // createPipeline's acceptColumns does all its work before its first await: the spans are in (and
     // any batch they complete is queued) once the call returns.
     const outcome = await pipeline.acceptColumns(data, tagged ? tag : undefined);
@@ -206,10 +196,10 @@ async function acceptColumns(data: SpanColumns, tag: number | undefined, answere
 let nextLocalTag = -1;
 
 /** Called with a request's result before any batch its spans complete is sent on (see `accepting`). */
-type Answer = (result: RawAcceptResult, traceIds: readonly string[]) => void;
+type Answer = (result: RawAcceptResult, traceIds: AcceptedTraceIds) => void;
 
 /** Decodes a raw request and accepts it, or answers it refused (not decoded) or invalid. */
-async function decodeAndAccept(raw: RawRequest, limits: DecodeLimits, tag: number, onAccepted?: (traceIds: readonly string[], spans: number, tag?: number) => void, answer?: Answer): Promise<RawAcceptResult> {
+async function decodeAndAccept(raw: RawRequest, limits: DecodeLimits, tag: number, onAccepted?: (traceIds: AcceptedTraceIds, spans: number, tag?: number) => void, answer?: Answer): Promise<RawAcceptResult> {
   // A request the pipeline would refuse whatever it holds is not decoded first: under overload
   // the senders' resends would otherwise cost a decode each.
   const refused = pipeline.refusal();
@@ -270,7 +260,7 @@ const local: TraceIngest = {
 };
 
 /** Accepts a raw request with the given tag, after waiting for room if need be (`waiting`). */
-function acceptRawAs(tag: number, raw: RawRequest, limits: DecodeLimits, onAccepted?: (traceIds: readonly string[], spans: number, tag?: number) => void, answer?: Answer): Promise<RawAcceptResult> {
+function acceptRawAs(tag: number, raw: RawRequest, limits: DecodeLimits, onAccepted?: (traceIds: AcceptedTraceIds, spans: number, tag?: number) => void, answer?: Answer): Promise<RawAcceptResult> {
   const bytes = raw.body.byteLength;
   if ((waiting.length > 0 || pipeline.full()) && waiting.length < MAX_WAITING_REQUESTS && waitingBytes + bytes <= MAX_WAITING_BYTES) {
     return new Promise<RawAcceptResult>((resolve, reject) => {
@@ -319,7 +309,7 @@ function onRaw(message: RawMessage): void {
     switch (result.kind) {
       case 'decoded': {
         const { outcome, spanCount, rejectedSpans, rejectMessage } = result;
-        postWithBody({ t: 'accepted', id: message.id, outcome, spanCount, rejectedSpans, rejectMessage, traceIds: [...traceIds], heap }, message.body);
+        postWithBody({ t: 'accepted', id: message.id, outcome, spanCount, rejectedSpans, rejectMessage, traceIds: [...traceIdTexts(traceIds)], heap }, message.body);
         return;
       }
       case 'invalid':
@@ -335,7 +325,7 @@ function onRaw(message: RawMessage): void {
     acceptRawAs(message.id, raw, message.limits, undefined, reply).catch(failed);
     return;
   }
-  let traceIds: readonly string[] = [];
+  let traceIds: AcceptedTraceIds = NO_TRACE_IDS;
   ingest.acceptRaw!(raw, message.limits, (ids) => (traceIds = ids)).then((result) => reply(result, traceIds), failed);
 }
 
