@@ -138,6 +138,14 @@ describe('OTLP/gRPC receiver', () => {
     }
   });
 
+  it('keeps no channelz records (a registry entry per server and socket, and counters per call, for a service it does not serve)', async () => {
+    await expectStillServes();
+    type Servers = { server: unknown[] };
+    const handlers = grpc.getChannelzHandlers() as unknown as { GetServers(call: { request: object }, done: (err: Error | null, value?: Servers) => void): void };
+    const listed = await new Promise<Servers>((resolve, reject) => handlers.GetServers({ request: { start_server_id: 0, max_results: 100 } }, (err, value) => (err ? reject(err) : resolve(value!))));
+    expect(listed.server).toEqual([]);
+  });
+
   it('stop is graceful, idempotent, and safe without start', async () => {
     const unstarted = createGrpcReceiver({ endpoint: '127.0.0.1:0', maxRequestBytes: MAX_BYTES }, ingest, { registry, logger: silentLogger });
     await unstarted.stop();

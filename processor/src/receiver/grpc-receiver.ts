@@ -104,6 +104,9 @@ export function createGrpcReceiver(config: GrpcReceiverConfig, ingest: TraceInge
       'grpc.max_receive_message_length': config.maxRequestBytes,
       // Read by grpc-js clients today and by servers once grpc-node#3058 lands; applied by hand below.
       'grpc-node.flow_control_window': window,
+      // No channelz: conduct serves no channelz service, and with it on grpc-js registers the server
+      // and every connection in a process-wide map and counts and timestamps every call and message.
+      'grpc.enable_channelz': 0,
       interceptors: [createInterceptor(metrics, checkToken)],
     });
     created.addService(traceServiceDefinition, { Export: exportHandler });
