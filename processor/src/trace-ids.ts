@@ -9,7 +9,7 @@ const TRACE_ID_BYTES = 16;
  * traces (bench/README.md, "Trace ids as bytes in the journal").
  */
 export class TraceIdBytes {
-  /** `bytes` is 16 bytes per id; the list keeps it (the caller gives it a copy of its own). */
+  /** `bytes` is 16 bytes per id; the list keeps it, so nothing may write it afterwards (a columns' trace table is never written once built). */
   constructor(readonly bytes: Uint8Array) {
     if (bytes.length % TRACE_ID_BYTES !== 0) throw new RangeError(`trace id bytes of length ${bytes.length}, not a multiple of ${TRACE_ID_BYTES}`);
   }

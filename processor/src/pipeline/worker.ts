@@ -185,7 +185,7 @@ async function acceptColumns(data: SpanColumns, tag: number | undefined, answere
     // createPipeline's acceptColumns does all its work before its first await: the spans are in (and
     // any batch they complete is queued) once the call returns.
     const outcome = await pipeline.acceptColumns(data, tagged ? tag : undefined);
-    answered?.(outcome, outcome.ok ? ids : []);
+    answered?.(outcome, outcome.ok ? ids : NO_TRACE_IDS);
     return outcome;
   } finally {
     accepted();
