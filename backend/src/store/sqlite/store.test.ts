@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, applyMigrations, loadMigrations, openStore, traceIdToBytes, type Store } from '../index.js';
 import { encodeCalls } from '../call-codec.js';
 import { WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES } from './store.js';
+import type { Chain } from '@conduct/processor';
 import { chain, tempDir, traceId } from '../testdata/fixtures.js';
 
 const cleanups: Array<() => void> = [];
@@ -407,6 +408,7 @@ describe('store', () => {
     copyFileSync(join(MIGRATIONS_DIR, '045-chain-received.ts'), join(dir, '045-chain-received.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '090-trace-parts.ts'), join(dir, '090-trace-parts.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '095-staged-trace-keys.ts'), join(dir, '095-staged-trace-keys.ts'));
+    copyFileSync(join(MIGRATIONS_DIR, '096-chain-keys.ts'), join(dir, '096-chain-keys.ts'));
     writeFileSync(join(dir, '900-notes.ts'), "export default { description: 'notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)' };\n");
     const path = join(t.dir, 'db.sqlite');
     const s1 = await openStore({ path, migrationsDir: dir });
@@ -504,7 +506,7 @@ describe('store', () => {
     for (let n = 1; n <= 30; n++) old.writeChains([chain(traceId(n), 'svc:a', [['b', `GET /${n}`]], 1000 * n)], [{ traceId: traceId(n), startMs: 1000 * n, endMs: 1000 * n + 1, spans: 1, services: ['a'] }]);
     // The file as 091 left it: the parts' index on trace_parts, no key tables.
     old.db.exec(`DROP TABLE trace_keys; DROP TABLE trace_keys_recent; CREATE INDEX trace_parts_by_trace ON trace_parts (trace_id);
-      DELETE FROM schema_version WHERE version >= 95`);
+      DELETE FROM schema_version WHERE version = 95`);
     old.close();
     const store = await openStore({ path });
     cleanups.push(() => store.close());
@@ -515,6 +517,96 @@ describe('store', () => {
       expect(store.traceChains(traceId(n)).map((c) => c.calls[0]!.operation)).toEqual([`GET /${n}`]);
       expect(store.traceSummary(traceId(n))?.endMs).toBe(1000 * n + 1);
     }
+  });
+
+  it('finds an identity\'s chains before and after their keys are merged, and drops the keys with the chains', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    // A merge once 5 chains wait past the keyed ones: the chains below sit on both sides and move.
+    const store = await openStore({ path: join(t.dir, 'chain-keys.db'), chainKeysMergeAt: 5 });
+    cleanups.push(() => store.close());
+    const keyed = () => store.db.prepare('SELECT (SELECT count(*) FROM chain_keys) AS keys, (SELECT seq FROM chain_keys_upto) AS upto').get() as { keys: number; upto: number };
+    // 23 chains of three identities, ends out of write order (a late chain may end before keyed ones).
+    const written: Chain[] = [];
+    for (let n = 1; n <= 23; n++) {
+      const c = chain(traceId(n), `svc:${'abc'[n % 3]}`, [['db', `GET /${n}`]], 1000 * ((n * 7) % 23) + 10 * n);
+      store.writeChains([c]);
+      written.push(c);
+    }
+    // Merges after the 5th, 10th, 15th and 20th chain: 20 keyed, 3 past them.
+    expect(keyed()).toEqual({ keys: 20, upto: 20 });
+    // The expectation: newest end first, the later written first among equal ends (seq order).
+    const expected = (identity: string, limit: number, since = -Infinity, until = Infinity) =>
+      written
+        .map((c, i) => ({ c, i }))
+        .filter(({ c }) => c.identity === identity && c.endMs >= since && c.endMs < until)
+        .sort((x, y) => y.c.endMs - x.c.endMs || y.i - x.i)
+        .slice(0, limit)
+        .map(({ c }) => c.calls[0]!.operation);
+    const ops = (chains: Chain[]) => chains.map((c) => c.calls[0]!.operation);
+    const check = () => {
+      for (const identity of ['svc:a', 'svc:b', 'svc:c']) {
+        for (const limit of [1, 2, 3, 100]) expect(ops(store.recentChains(identity, limit))).toEqual(expected(identity, limit));
+        expect(ops(store.recentChains(identity, 100, 5000, 15000))).toEqual(expected(identity, 100, 5000, 15000));
+        expect(ops(store.recentChains(identity, 2, 5000, 15000))).toEqual(expected(identity, 2, 5000, 15000));
+      }
+    };
+    check();
+    // A trace replaced on each side: its keyed chain's key goes, its new chain is past the keys.
+    for (const n of [4, 22]) {
+      const again = chain(traceId(n), 'svc:c', [['db', `GET /${n} again`]], 30_000 + n);
+      store.replaceTraceChains(traceId(n), [again]);
+      written[n - 1] = again;
+    }
+    // 19 keys left after the first; the second's new chain is the 5th past the keys (21, 23, 24,
+    // 25; 22 was replaced): a merge.
+    expect(keyed()).toEqual({ keys: 23, upto: 25 });
+    check();
+    // Retention takes the keys of the chains it deletes.
+    const pruned = store.pruneStep(9000, 1_000).chains;
+    expect(pruned).toBeGreaterThan(0);
+    written.splice(0, written.length, ...written.filter((c) => c.endMs >= 9000));
+    const left = Number(store.db.prepare('SELECT count(*) FROM chains WHERE seq <= (SELECT seq FROM chain_keys_upto)').pluck().get());
+    expect(keyed().keys).toBe(left);
+    check();
+  });
+
+  it('keeps a new chain that takes the seq of a deleted keyed one', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const store = await openStore({ path: join(t.dir, 'reuse.db'), chainKeysMergeAt: 3 });
+    cleanups.push(() => store.close());
+    for (let n = 1; n <= 3; n++) store.writeChains([chain(traceId(n), 'svc:a', [['db', `GET /${n}`]], 1000 * n)]);
+    // All three are keyed and none is past them; replacing the newest deletes the largest seq, so
+    // its new chain takes that seq again: it must be found though no key names it.
+    const upto = () => Number(store.db.prepare('SELECT seq FROM chain_keys_upto').pluck().get());
+    expect(upto()).toBe(3);
+    store.replaceTraceChains(traceId(3), [chain(traceId(3), 'svc:a', [['db', 'GET /3 again']], 3000)]);
+    expect(store.recentChains('svc:a', 10).map((c) => c.calls[0]!.operation)).toEqual(['GET /3 again', 'GET /2', 'GET /1']);
+    // Emptied by retention, the table hands out seqs from 1 again: they are past the keys.
+    store.pruneStep(100_000, 1_000);
+    expect(upto()).toBe(0);
+    store.writeChains([chain(traceId(9), 'svc:a', [['db', 'GET /9']], 200_000)]);
+    expect(store.recentChains('svc:a', 10).map((c) => c.calls[0]!.operation)).toEqual(['GET /9']);
+  });
+
+  it('moves the identity keys of a database written before the chain keys (096) into them', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const path = join(t.dir, 'old.db');
+    const old = await openStore({ path });
+    for (let n = 1; n <= 30; n++) old.writeChains([chain(traceId(n), `svc:${n % 2 ? 'odd' : 'even'}`, [['b', `GET /${n}`]], 1000 * n)]);
+    // The file as 095 left it: the identity index on chains, no key tables.
+    old.db.exec(`DROP TABLE chain_keys; DROP TABLE chain_keys_upto; CREATE INDEX chains_by_identity_id_end ON chains (identity, end_ms);
+      DELETE FROM schema_version WHERE version = 96`);
+    old.close();
+    const store = await openStore({ path, chainKeysMergeAt: 4 });
+    cleanups.push(() => store.close());
+    expect(store.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'chains_by_identity_id_end'").pluck().get()).toBe(0);
+    expect(store.db.prepare('SELECT count(*) AS keys, max(seq) AS newest FROM chain_keys').get()).toEqual({ keys: 30, newest: 30 });
+    store.writeChains([chain(traceId(31), 'svc:odd', [['b', 'GET /31']], 31_000)]);
+    expect(store.recentChains('svc:odd', 3).map((c) => c.calls[0]!.operation)).toEqual(['GET /31', 'GET /29', 'GET /27']);
+    expect(store.recentChains('svc:even', 100)).toHaveLength(15);
   });
 
   it('prunes chains by event time and reports size', async () => {

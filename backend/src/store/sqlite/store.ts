@@ -10,6 +10,7 @@ import { acceptable, acceptableRun, chainCounts, chainFromColumns, edgeFromRow, 
 import type { EdgeRecord, IdentityRecord, PruneResult, WriteResult } from '../contracts.js';
 import { createRowInserter } from './multi-row.js';
 import { createTextSweep, type SweptTexts, type TextSweepOptions } from './text-sweep.js';
+import { CHAIN_KEYS_MERGE_AT, CHAINS_OF_IDENTITY, createChainKeys } from './chain-keys.js';
 
 
 /** Texts longer than this stay inline in stored calls rather than numbered in `strings`. */
@@ -57,6 +58,8 @@ export interface StoreOptions {
   textSweepMinGrowth?: number;
   /** Keys of new trace parts that start a merge of the trace keys (see createTraceKeys). Default TRACE_KEYS_MERGE_AT. */
   traceKeysMergeAt?: number;
+  /** Chains past the keyed ones that start a merge of their identity keys (see chain-keys.ts). Default CHAIN_KEYS_MERGE_AT. */
+  chainKeysMergeAt?: number;
   /** Folder of numbered migrations; the store's own by default (tests point it elsewhere). */
   migrationsDir?: string;
   logger?: Logger;
@@ -247,7 +250,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db.close();
     throw err;
   }
-  return createStore(db, options.path, { ...(options.textSweepMinGrowth !== undefined ? { minGrowth: options.textSweepMinGrowth } : {}) }, options.traceKeysMergeAt ?? TRACE_KEYS_MERGE_AT);
+  const sweep = options.textSweepMinGrowth !== undefined ? { minGrowth: options.textSweepMinGrowth } : {};
+  return createStore(db, options.path, sweep, {
+    traceKeys: options.traceKeysMergeAt ?? TRACE_KEYS_MERGE_AT,
+    chainKeys: options.chainKeysMergeAt ?? CHAIN_KEYS_MERGE_AT,
+  });
 }
 
 /**
@@ -312,7 +319,13 @@ function createTraceKeys(db: Database.Database, mergeAt: number) {
   };
 }
 
-function createStore(db: Database.Database, path: string, sweep: TextSweepOptions, traceKeysMergeAt: number): Store {
+/** When the staged indexes merge: trace keys (createTraceKeys) and chain keys (chain-keys.ts). */
+interface MergeAt {
+  traceKeys: number;
+  chainKeys: number;
+}
+
+function createStore(db: Database.Database, path: string, sweep: TextSweepOptions, mergeAt: MergeAt): Store {
   // A write's chains and trace parts go in multi-row statements (multi-row.ts). Values are bound by
   // position: binding by name looks each one up in an object (an upsert ~30% dearer).
   const insertChains = createRowInserter(db, 'chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms)', 8);
@@ -353,9 +366,10 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
   const numberedColumns = 'trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms, 1, seq';
   const selectRecent = db.prepare(
     `SELECT ${textColumns} FROM chains_text WHERE identity = ? AND end_ms >= ? AND end_ms < ?
-     UNION ALL SELECT ${numberedColumns} FROM chains WHERE identity = ? AND end_ms >= ? AND end_ms < ?
+     UNION ALL ${CHAINS_OF_IDENTITY(numberedColumns)}
      ORDER BY end_ms DESC, numbered DESC, seq DESC LIMIT ?`,
   );
+  const chainKeys = createChainKeys(db, mergeAt.chainKeys);
   // Chains written before migration 090 are found by trace id through the partial index up to
   // their last seq; later ones through the seq ranges of their trace's parts (`IN` drops the
   // duplicates of ranges that overlap, the trace id check the other traces' chains inside a range).
@@ -384,9 +398,11 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     (oldChains ? selectTrace.all(bytes, bytes, bytes, bytes, bytes, bytes) : selectTraceParts.all(bytes, bytes, bytes, bytes, bytes)) as ChainRow[];
   // Retention deletes from the front of the append order, within a window of `maxRows` rows.
   const deleteOldTextChains = db.prepare('DELETE FROM chains_text WHERE seq IN (SELECT seq FROM chains_text ORDER BY seq LIMIT ?) AND end_ms < ?');
-  const deleteOldChains = db.prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ?');
+  const deleteOldChains = db
+    .prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ? RETURNING identity, end_ms, seq')
+    .raw();
   const insertParts = createRowInserter(db, 'trace_parts (trace_id, end_ms, first_chain, last_chain, start_ms, summary_end_ms, spans, services)', 8);
-  const keys = createTraceKeys(db, traceKeysMergeAt);
+  const keys = createTraceKeys(db, mergeAt.traceKeys);
   // Summaries of both tables; every row of traces was written before those of trace_parts.
   const selectTraceSummary = db.prepare(
     `SELECT start_ms, end_ms, spans, services FROM (
@@ -460,7 +476,13 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     const rows = Math.max(1, Math.floor(maxRows));
     // The older table's window first; the rest of the step's rows from the front of the newer one.
     const older = deleteOldTextChains.run(rows, beforeMs).changes;
-    const chains = older + (older < rows ? deleteOldChains.run(rows - older, beforeMs).changes : 0);
+    let chains = older;
+    if (older < rows) {
+      const deleted = deleteOldChains.all(rows - older, beforeMs) as Array<[number, number, number]>;
+      for (const [identity, endMs, seq] of deleted) chainKeys.drop(identity, endMs, seq);
+      if (deleted.length > 0) chainKeys.settle();
+      chains += deleted.length;
+    }
     let traces = deleteOldTraces.run(rows, beforeMs).changes;
     if (traces < rows) {
       const deleted = deleteOldParts.all(rows - traces, beforeMs) as Array<[number, number]>;
@@ -526,8 +548,10 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     // run, valid until the next `startCallsRun`), for their ranges once the insert tells their seqs
     // (consecutive, ending at the last row's).
     const queuedParts: TracePart[] = [];
+    let newest: number | undefined;
     const inserted = (last: number | undefined): void => {
       if (last === undefined) return;
+      newest = last;
       const first = last - queuedParts.length + 1;
       if (first <= upto) oldChains = true;
       for (let i = 0; i < queuedParts.length; i++) {
@@ -649,6 +673,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
       }
     }
     inserted(insertChains.flush());
+    if (newest !== undefined) chainKeys.added(newest);
     for (const r of identities.values()) upsertIdentity.run(r.id, r.kind, r.displayName, r.first, r.last, r.calls, r.chains);
     for (const e of edges) upsertEdge.run(e.identity, e.service, e.peer, e.operation, e.peerKind, e.external, e.count, e.first, e.last);
     writeParts(parts, ordered, traces);
@@ -711,7 +736,12 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     const rows = traceRows(bytes);
     const counts = chainCounts(rows.map((row) => toChain(row, texts)));
     deleteIndexedTraceChains.run(bytes);
-    for (const row of rows) if (row.numbered && row.seq > upto) deleteChain.run(row.seq);
+    for (const row of rows) {
+      if (!row.numbered) continue;
+      if (row.seq > upto) deleteChain.run(row.seq);
+      chainKeys.drop(row.identity as number, row.end_ms, row.seq);
+    }
+    chainKeys.settle();
     keys.drop(deleteChainParts.all(bytes, bytes, bytes) as number[]);
     clearChainRanges.run(bytes, bytes, bytes);
     deleteTraceTextChains.run(bytes);
@@ -767,8 +797,11 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
       return row && identityFromRow(row);
     },
     identityEdges: (id) => (selectEdges.all(id) as EdgeRow[]).map((row) => edgeFromRow(row)),
-    recentChains: (identity, limit, sinceMs = -Number.MAX_SAFE_INTEGER, untilMs = Number.MAX_SAFE_INTEGER) =>
-      (selectRecent.all(identity, sinceMs, untilMs, texts.knownId(identity) ?? -1, sinceMs, untilMs, limit) as ChainRow[]).map((row) => toChain(row, texts)),
+    recentChains: (identity, limit, sinceMs = -Number.MAX_SAFE_INTEGER, untilMs = Number.MAX_SAFE_INTEGER) => {
+      const number = texts.knownId(identity) ?? -1;
+      const rows = selectRecent.all(identity, sinceMs, untilMs, number, sinceMs, untilMs, limit, number, sinceMs, untilMs, limit) as ChainRow[];
+      return rows.map((row) => toChain(row, texts));
+    },
     counts: () => selectCounts.get() as { identities: number; edges: number },
     traceChains(traceId) {
       const bytes = traceIdToBytes(traceId);
