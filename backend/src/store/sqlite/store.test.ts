@@ -409,6 +409,7 @@ describe('store', () => {
     copyFileSync(join(MIGRATIONS_DIR, '090-trace-parts.ts'), join(dir, '090-trace-parts.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '095-staged-trace-keys.ts'), join(dir, '095-staged-trace-keys.ts'));
     copyFileSync(join(MIGRATIONS_DIR, '096-chain-keys.ts'), join(dir, '096-chain-keys.ts'));
+    copyFileSync(join(MIGRATIONS_DIR, '097-recent-trace-keys-in-memory.ts'), join(dir, '097-recent-trace-keys-in-memory.ts'));
     writeFileSync(join(dir, '900-notes.ts'), "export default { description: 'notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)' };\n");
     const path = join(t.dir, 'db.sqlite');
     const s1 = await openStore({ path, migrationsDir: dir });
@@ -496,6 +497,57 @@ describe('store', () => {
       expect(store.traceSummary(traceId(n))).toBeUndefined();
     }
     expect(store.traceChains(traceId(20))).toHaveLength(1);
+  });
+
+  it('keeps the recent trace keys out of the file and reads them back from the parts when it opens again', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const path = join(t.dir, 'recent.db');
+    const summary = (n: number, endMs: number) => ({ traceId: traceId(n), startMs: endMs - 10, endMs, spans: 1, services: ['web'] });
+    const first = await openStore({ path, traceKeysMergeAt: 4 });
+    for (let n = 1; n <= 6; n++) first.writeChains([chain(traceId(n), 'svc:a', [['b', `GET /${n}`]], 1000 * n)], [summary(n, 1000 * n + 1)]);
+    // Four parts merged into the file, two keyed in memory only.
+    expect(first.db.prepare("SELECT count(*) FROM main.sqlite_master WHERE name LIKE 'trace_keys_recent%'").pluck().get()).toBe(0);
+    expect(first.db.prepare('SELECT (SELECT count(*) FROM trace_keys) AS merged, (SELECT seq FROM trace_keys_upto) AS upto').get()).toEqual({ merged: 4, upto: 4 });
+    // Right after that merge the newest trace is replaced by one without chains: its chain part
+    // goes, the newest seq falls back within the merged range, and the part written next takes
+    // that seq. Its key must still be read back after a restart.
+    first.writeChains([chain(traceId(7), 'svc:a', [['b', 'GET /7']], 7000)], [summary(7, 7001)]);
+    first.writeChains([chain(traceId(8), 'svc:a', [['b', 'GET /8']], 8000)]);
+    expect(first.db.prepare('SELECT seq FROM trace_keys_upto').pluck().get()).toBe(8);
+    first.replaceTraceChains(traceId(8), []);
+    first.writeChains([chain(traceId(9), 'svc:a', [['b', 'GET /9']], 9000)], [summary(9, 9001)]);
+    first.close();
+    const again = await openStore({ path, traceKeysMergeAt: 4 });
+    cleanups.push(() => again.close());
+    for (const n of [1, 4, 5, 6, 7, 9]) {
+      expect(again.traceChains(traceId(n)).map((c) => c.calls[0]!.operation)).toEqual([`GET /${n}`]);
+      expect(again.traceSummary(traceId(n))?.endMs).toBe(1000 * n + 1);
+    }
+    expect(again.traceChains(traceId(8))).toEqual([]);
+    // A late part of a trace keyed in memory before the restart joins it.
+    again.writeChains([chain(traceId(6), 'svc:c', [['d', 'GET /late']], 6500)], [summary(6, 6600)]);
+    expect(again.traceChains(traceId(6)).map((c) => c.calls[0]!.operation)).toEqual(['GET /6', 'GET /late']);
+  });
+
+  it('merges the file\'s recent trace keys of a database written before they moved to memory (097)', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const path = join(t.dir, 'old.db');
+    const old = await openStore({ path });
+    for (let n = 1; n <= 10; n++) old.writeChains([chain(traceId(n), 'svc:a', [['b', `GET /${n}`]], 1000 * n)], [{ traceId: traceId(n), startMs: 1000 * n, endMs: 1000 * n + 1, spans: 1, services: ['a'] }]);
+    // The file as 096 left it: keys of parts 1-6 merged, 7-10 in the file's recent table.
+    old.db.exec(`DELETE FROM trace_keys; INSERT INTO trace_keys SELECT trace_id, seq FROM trace_parts WHERE seq <= 6; DROP TABLE trace_keys_upto;
+      CREATE TABLE main.trace_keys_recent (trace_id BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (trace_id, seq)) WITHOUT ROWID;
+      INSERT INTO main.trace_keys_recent SELECT trace_id, seq FROM trace_parts WHERE seq > 6;
+      CREATE INDEX main.trace_keys_recent_by_seq ON trace_keys_recent (seq); CREATE INDEX trace_keys_by_seq ON trace_keys (seq);
+      DELETE FROM schema_version WHERE version = 97`);
+    old.close();
+    const store = await openStore({ path });
+    cleanups.push(() => store.close());
+    expect(store.db.prepare("SELECT name FROM main.sqlite_master WHERE name LIKE 'trace_keys%' ORDER BY name").pluck().all()).toEqual(['trace_keys', 'trace_keys_upto']);
+    expect(store.db.prepare('SELECT (SELECT count(*) FROM trace_keys) AS merged, (SELECT seq FROM trace_keys_upto) AS upto').get()).toEqual({ merged: 10, upto: 10 });
+    for (let n = 1; n <= 10; n++) expect(store.traceChains(traceId(n)).map((c) => c.calls[0]!.operation)).toEqual([`GET /${n}`]);
   });
 
   it('moves the keys of a database written before the staged trace keys (095) into them', async () => {

@@ -11,6 +11,7 @@ import type { EdgeRecord, IdentityRecord, PruneResult, WriteResult } from '../co
 import { createRowInserter } from './multi-row.js';
 import { createTextSweep, type SweptTexts, type TextSweepOptions } from './text-sweep.js';
 import { CHAIN_KEYS_MERGE_AT, CHAINS_OF_IDENTITY, createChainKeys } from './chain-keys.js';
+import { createTraceKeys, PARTS_OF_TRACE, TRACE_KEYS_MERGE_AT } from './trace-keys.js';
 
 
 /** Texts longer than this stay inline in stored calls rather than numbered in `strings`. */
@@ -257,68 +258,6 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   });
 }
 
-/**
- * The parts of one trace by its id (bind the id twice): the trace-id index of `trace_parts` is the
- * two tables of migration 095, see createTraceKeys. Every read through it checks the part's own
- * trace id as well (a third bind): a key is dropped with its part, and a key left behind by a bug
- * must not hand another trace's part out.
- */
-const PARTS_OF_TRACE = 'SELECT seq FROM trace_keys WHERE trace_id = ? UNION ALL SELECT seq FROM trace_keys_recent WHERE trace_id = ?';
-
-/** Default of StoreOptions.traceKeysMergeAt: keys in `trace_keys_recent` that start a merge into `trace_keys`. */
-export const TRACE_KEYS_MERGE_AT = 131_072;
-
-/**
- * The trace-id index of `trace_parts`, staged (migration 095). A write's parts put their (trace
- * id, seq) in `trace_keys_recent`, small enough that its pages stay in the cache; once it holds
- * TRACE_KEYS_MERGE_AT keys, the write that put them there moves them, in key order, into the large
- * `trace_keys`, so that a merge writes each of its leaves about once instead of once per trace:
- * on a file of 2M parts with random trace ids (real W3C ids) the index cost 0.33-0.40 of a direct
- * index's CPU per part, merges included (bench/trace-index.mjs); on a fresh file with ids that
- * count up, 1.15-1.56 (each key is written twice). The keys of parts that retention deleted
- * go with their parts (by seq: both tables have an index on it), as do those of a replaced trace's
- * chain parts.
- */
-function createTraceKeys(db: Database.Database, mergeAt: number) {
-  const insert = createRowInserter(db, 'trace_keys_recent (trace_id, seq)', 2);
-  const countRecent = db.prepare('SELECT count(*) FROM trace_keys_recent').pluck();
-  const merge = [
-    db.prepare('INSERT INTO trace_keys (trace_id, seq) SELECT trace_id, seq FROM trace_keys_recent ORDER BY trace_id, seq'),
-    db.prepare('DELETE FROM trace_keys_recent'),
-  ];
-  const dropKey = [db.prepare('DELETE FROM trace_keys WHERE seq = ?'), db.prepare('DELETE FROM trace_keys_recent WHERE seq = ?')];
-  let recent = Number(countRecent.get());
-  return {
-    /** Keys of parts with consecutive seqs from `firstSeq`, one per id; merges when enough wait. In the write's transaction. */
-    add(ids: readonly Buffer[], firstSeq: number): void {
-      for (let i = 0; i < ids.length; i++) {
-        insert.values.push(ids[i], firstSeq + i);
-        insert.queued();
-      }
-      insert.flush();
-      recent += ids.length;
-      if (recent < mergeAt) return;
-      for (const statement of merge) statement.run();
-      recent = 0;
-    },
-    /**
-     * Drops the keys of deleted parts (in their caller's transaction): `trace_parts` may give a
-     * deleted part's seq to a new part (its newest ones, or all once it is empty), which a key left
-     * behind would then name under another trace id.
-     */
-    drop(seqs: readonly number[]): void {
-      for (const seq of seqs) for (const statement of dropKey) statement.run(seq);
-    },
-    /**
-     * Drops what a write that threw left queued. Its transaction rolled back, so the count may be
-     * off by that write's keys (or a merge's): that only moves the next merge, never a key.
-     */
-    clear(): void {
-      insert.clear();
-    },
-  };
-}
-
 /** When the staged indexes merge: trace keys (createTraceKeys) and chain keys (chain-keys.ts). */
 interface MergeAt {
   traceKeys: number;
@@ -326,6 +265,8 @@ interface MergeAt {
 }
 
 function createStore(db: Database.Database, path: string, sweep: TextSweepOptions, mergeAt: MergeAt): Store {
+  // First: it attaches the in-memory database that the statements below read through PARTS_OF_TRACE.
+  const keys = createTraceKeys(db, mergeAt.traceKeys);
   // A write's chains and trace parts go in multi-row statements (multi-row.ts). Values are bound by
   // position: binding by name looks each one up in an object (an upsert ~30% dearer).
   const insertChains = createRowInserter(db, 'chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms)', 8);
@@ -402,7 +343,6 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     .prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ? RETURNING identity, end_ms, seq')
     .raw();
   const insertParts = createRowInserter(db, 'trace_parts (trace_id, end_ms, first_chain, last_chain, start_ms, summary_end_ms, spans, services)', 8);
-  const keys = createTraceKeys(db, mergeAt.traceKeys);
   // Summaries of both tables; every row of traces was written before those of trace_parts.
   const selectTraceSummary = db.prepare(
     `SELECT start_ms, end_ms, spans, services FROM (
@@ -448,13 +388,13 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     .prepare(
       `DELETE FROM trace_parts WHERE seq IN (SELECT seq FROM trace_parts ORDER BY seq LIMIT ?) AND end_ms < ?
          AND (last_chain IS NULL OR last_chain < coalesce((SELECT min(seq) FROM chains), 9007199254740991))
-       RETURNING seq, spans IS NOT NULL`,
+       RETURNING trace_id, seq, spans IS NOT NULL`,
     )
     .raw();
   // Parts without chains (summaries of traces that made none) by end time, wherever they are in the append order.
   const deleteOldSummaries = db
-    .prepare('DELETE FROM trace_parts WHERE seq IN (SELECT seq FROM trace_parts WHERE first_chain IS NULL AND end_ms < ? ORDER BY end_ms LIMIT ?) RETURNING seq')
-    .pluck();
+    .prepare('DELETE FROM trace_parts WHERE seq IN (SELECT seq FROM trace_parts WHERE first_chain IS NULL AND end_ms < ? ORDER BY end_ms LIMIT ?) RETURNING trace_id, seq')
+    .raw();
   const deleteOldIdentities = db.prepare('DELETE FROM identities WHERE id IN (SELECT id FROM identities WHERE last_seen_ms < ? ORDER BY last_seen_ms LIMIT ?)');
   const deleteOldEdges = db.prepare(
     `DELETE FROM edges WHERE (identity, service, peer, operation) IN
@@ -484,16 +424,20 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
       chains += deleted.length;
     }
     let traces = deleteOldTraces.run(rows, beforeMs).changes;
+    let parts = 0;
     if (traces < rows) {
-      const deleted = deleteOldParts.all(rows - traces, beforeMs) as Array<[number, number]>;
-      for (const [, summary] of deleted) traces += summary;
-      keys.drop(deleted.map(([seq]) => seq));
+      const deleted = deleteOldParts.all(rows - traces, beforeMs) as Array<[Buffer, number, number]>;
+      for (const [, , summary] of deleted) traces += summary;
+      keys.drop(deleted.map(([traceId, seq]) => [traceId, seq] as const));
+      parts += deleted.length;
     }
     if (traces < rows) {
-      const deleted = deleteOldSummaries.all(beforeMs, rows - traces) as number[];
+      const deleted = deleteOldSummaries.all(beforeMs, rows - traces) as Array<[Buffer, number]>;
       traces += deleted.length;
       keys.drop(deleted);
+      parts += deleted.length;
     }
+    if (parts > 0) keys.settle();
     const result: PruneResult = { chains, traces };
     // Identities and edges with no activity left within retention (id churn must not grow the file).
     const identities = deleteOldIdentities.run(beforeMs, rows).changes;
@@ -741,8 +685,12 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
       if (row.seq > upto) deleteChain.run(row.seq);
       chainKeys.drop(row.identity as number, row.end_ms, row.seq);
     }
-    chainKeys.settle();
-    keys.drop(deleteChainParts.all(bytes, bytes, bytes) as number[]);
+    if (rows.length > 0) chainKeys.settle();
+    const parts = deleteChainParts.all(bytes, bytes, bytes) as number[];
+    if (parts.length > 0) {
+      keys.drop(parts.map((seq) => [bytes, seq] as const));
+      keys.settle();
+    }
     clearChainRanges.run(bytes, bytes, bytes);
     deleteTraceTextChains.run(bytes);
     for (const [id, c] of counts.identities) takeOffIdentity.run(c.calls, c.chains, id);
