@@ -22,6 +22,12 @@ export interface ChainKeys {
   /** The key of a deleted chain; a chain past the keyed ones has none, and this finds nothing. */
   drop(identity: number, endMs: number, seq: number): void;
   /**
+   * A statement that drops the keys of the chains a WHERE clause on `chains` selects, bound with
+   * its parameters: run it just before deleting those chains with the same clause, in one
+   * transaction, and it takes their keys in one statement.
+   */
+  dropping(where: string): (...params: unknown[]) => void;
+  /**
    * After chains were deleted and before new ones go in: keeps the keyed range at or below the
    * newest chain's seq. `chains` gives a new row the largest seq plus one, so once the newest
    * chains are gone a new one could take a seq inside the range and have no key.
@@ -62,6 +68,12 @@ export function createChainKeys(db: Database.Database, mergeAt: number): ChainKe
     },
     drop(identity, endMs, seq) {
       dropKey.run(identity, endMs, seq);
+    },
+    dropping(where) {
+      const statement = db.prepare(
+        `DELETE FROM chain_keys WHERE (identity, end_ms, seq) IN (SELECT identity, end_ms, seq FROM chains WHERE ${where})`,
+      );
+      return (...params) => void statement.run(...params);
     },
     settle() {
       lower.run();

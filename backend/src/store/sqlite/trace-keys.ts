@@ -22,6 +22,12 @@ export interface TraceKeys {
   /** Drops the keys of deleted parts, each by its trace id and seq. */
   drop(keys: ReadonlyArray<readonly [traceId: Buffer, seq: number]>): void;
   /**
+   * A statement that drops the keys of the parts a WHERE clause on `trace_parts` selects, bound with
+   * its parameters: run it just before deleting those parts with the same clause, in one
+   * transaction, and it takes their keys in two statements (the file's and the recent ones).
+   */
+  dropping(where: string): (...params: unknown[]) => void;
+  /**
    * After parts were deleted and before new ones go in: keeps the merged range at or below the
    * newest part's seq. `trace_parts` gives a new row the largest seq plus one, so once the newest
    * parts are gone a new one could take a seq inside the range, and its key would not be found
@@ -87,6 +93,14 @@ export function createTraceKeys(db: Database.Database, mergeAt: number): TraceKe
     },
     drop(keys) {
       for (const [traceId, seq] of keys) for (const statement of dropKey) statement.run(traceId, seq);
+    },
+    dropping(where) {
+      const statements = ['trace_keys', `${RECENT}.trace_keys_recent`].map((table) =>
+        db.prepare(`DELETE FROM ${table} WHERE (trace_id, seq) IN (SELECT trace_id, seq FROM trace_parts WHERE ${where})`),
+      );
+      return (...params) => {
+        for (const statement of statements) statement.run(...params);
+      };
     },
     settle() {
       lower.run();
