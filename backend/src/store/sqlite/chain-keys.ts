@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { createKeySweep } from './key-sweep.js';
 
 /** Default of StoreOptions.chainKeysMergeAt: chains past the keyed ones that start a merge of their keys. */
 export const CHAIN_KEYS_MERGE_AT = 16_384;
@@ -8,11 +9,15 @@ export const CHAIN_KEYS_MERGE_AT = 16_384;
  * identity's number, the range's start and end, and a limit; then the number, start and end
  * again): the keyed ones through `chain_keys`, at most `limit` of them, and the newer ones by a
  * scan of the end of `chains`, which holds fewer than CHAIN_KEYS_MERGE_AT rows. The caller orders
- * and limits the union; the newest `limit` chains are among these.
+ * and limits the union; the newest `limit` chains are among these. A key counts only when its
+ * chain is there with the key's identity and end, and only up to the keyed seq: retention leaves
+ * keys behind for a sweep, and one may name a seq the table handed out again (key-sweep.ts).
  */
 export const CHAINS_OF_IDENTITY = (columns: string): string =>
   `SELECT ${columns} FROM chains WHERE seq IN
-     (SELECT seq FROM chain_keys WHERE identity = ? AND end_ms >= ? AND end_ms < ? ORDER BY end_ms DESC, seq DESC LIMIT ?)
+     (SELECT k.seq FROM chain_keys k JOIN chains c ON c.seq = k.seq AND c.identity = k.identity AND c.end_ms = k.end_ms
+      WHERE k.identity = ? AND k.end_ms >= ? AND k.end_ms < ? AND k.seq <= (SELECT seq FROM chain_keys_upto)
+      ORDER BY k.end_ms DESC, k.seq DESC LIMIT ?)
    UNION ALL SELECT ${columns} FROM chains WHERE seq > (SELECT seq FROM chain_keys_upto) AND identity = ? AND end_ms >= ? AND end_ms < ?`;
 
 /** What the store does with the identity keys of `chains` (migration 096); every call runs in its caller's transaction. */
@@ -21,16 +26,15 @@ export interface ChainKeys {
   added(last: number): void;
   /** The key of a deleted chain; a chain past the keyed ones has none, and this finds nothing. */
   drop(identity: number, endMs: number, seq: number): void;
-  /**
-   * A statement that drops the keys of the chains a WHERE clause on `chains` selects, bound with
-   * its parameters: run it just before deleting those chains with the same clause, in one
-   * transaction, and it takes their keys in one statement.
-   */
-  dropping(where: string): (...params: unknown[]) => void;
+  /** Counts keys of chains deleted from the front without them, for the sweep (key-sweep.ts). */
+  leftBehind(keys: number): void;
+  /** One step of the sweep of keys left behind, at most `keys` read; true while one is under way. */
+  sweepStep(keys: number): boolean;
   /**
    * After chains were deleted and before new ones go in: keeps the keyed range at or below the
    * newest chain's seq. `chains` gives a new row the largest seq plus one, so once the newest
-   * chains are gone a new one could take a seq inside the range and have no key.
+   * chains are gone a new one could take a seq inside the range and have no key. Once no chain is
+   * left, drops every key.
    */
   settle(): void;
 }
@@ -43,21 +47,26 @@ export interface ChainKeys {
  * chains"). Here a write adds no key: once `mergeAt` chains are past the keyed ones, the write that
  * put them there adds their keys in key order and moves the range up to its newest chain, so each
  * identity's leaf is written about once a merge. Reads scan the chains past the range, which is at
- * most `mergeAt` rows (CHAINS_OF_IDENTITY). Deleted chains take their keys with them (`drop`).
+ * most `mergeAt` rows (CHAINS_OF_IDENTITY). A replaced trace's chains take their keys with them
+ * (`drop`); retention leaves its chains' keys for a sweep, in key order (key-sweep.ts).
  *
  * The range's end lives in the database (`chain_keys_upto`), not in memory: a write or a deletion
  * whose transaction rolls back takes its merge and its moves of the range back with it.
  */
-export function createChainKeys(db: Database.Database, mergeAt: number): ChainKeys {
+export function createChainKeys(db: Database.Database, mergeAt: number, sweepMin: number): ChainKeys {
   const upto = db.prepare('SELECT seq FROM chain_keys_upto').pluck();
+  // OR IGNORE: a key retention left behind may name a seq the table handed out again, and match.
   const merge = db.prepare(
-    'INSERT INTO chain_keys (identity, end_ms, seq) SELECT identity, end_ms, seq FROM chains WHERE seq > ? ORDER BY identity, end_ms, seq',
+    'INSERT OR IGNORE INTO chain_keys (identity, end_ms, seq) SELECT identity, end_ms, seq FROM chains WHERE seq > ? ORDER BY identity, end_ms, seq',
   );
   const moveTo = db.prepare('UPDATE chain_keys_upto SET seq = ?');
   const dropKey = db.prepare('DELETE FROM chain_keys WHERE identity = ? AND end_ms = ? AND seq = ?');
   const lower = db.prepare(
     'UPDATE chain_keys_upto SET seq = newest FROM (SELECT coalesce(max(seq), 0) AS newest FROM chains) WHERE seq > newest',
   );
+  const empty = db.prepare('SELECT NOT EXISTS (SELECT 1 FROM chains)').pluck();
+  const dropAll = db.prepare('DELETE FROM chain_keys');
+  const sweep = createKeySweep(db, { name: 'chain_keys', table: 'chain_keys', columns: ['identity', 'end_ms', 'seq'], rows: 'chains', min: sweepMin });
   const every = Math.max(1, Math.floor(mergeAt));
   return {
     added(last) {
@@ -69,14 +78,17 @@ export function createChainKeys(db: Database.Database, mergeAt: number): ChainKe
     drop(identity, endMs, seq) {
       dropKey.run(identity, endMs, seq);
     },
-    dropping(where) {
-      const statement = db.prepare(
-        `DELETE FROM chain_keys WHERE (identity, end_ms, seq) IN (SELECT identity, end_ms, seq FROM chains WHERE ${where})`,
-      );
-      return (...params) => void statement.run(...params);
+    leftBehind(keys) {
+      sweep.leftBehind(keys);
+    },
+    sweepStep(keys) {
+      return sweep.step(keys);
     },
     settle() {
       lower.run();
+      if (empty.get() !== 1) return;
+      dropAll.run();
+      sweep.cleared();
     },
   };
 }

@@ -459,7 +459,8 @@ describe('store', () => {
     const t = tempDir();
     cleanups.push(t.cleanup);
     // A merge every 5 keys, so that the traces below sit in both key tables and move between them.
-    const store = await openStore({ path: join(t.dir, 'keys.db'), traceKeysMergeAt: 5 });
+    // A sweep of the keys retention leaves behind once there is one.
+    const store = await openStore({ path: join(t.dir, 'keys.db'), traceKeysMergeAt: 5, keySweepMin: 1 });
     cleanups.push(() => store.close());
     const keyCounts = () => store.db.prepare('SELECT (SELECT count(*) FROM trace_keys) AS merged, (SELECT count(*) FROM trace_keys_recent) AS recent').get();
     const summary = (n: number, endMs: number) => ({ traceId: traceId(n), startMs: endMs - 10, endMs, spans: 1, services: ['web'] });
@@ -482,11 +483,14 @@ describe('store', () => {
     store.writeChains([chain(traceId(13), 'svc:a', [['b', 'GET /13']], 13000)], [summary(13, 13001)]);
     expect(store.traceChains(traceId(13)).map((c) => c.calls[0]!.operation)).toEqual(['GET /13']);
     expect(store.traceChains(traceId(12)).flatMap((c) => c.calls.map((x) => x.operation))).toEqual(['GET /12', 'GET /late']);
-    // Retention takes the keys of the parts it deletes, merged or recent.
-    expect(store.pruneStep(7000, 100).traces).toBeGreaterThan(0);
-    expect(keys()).toBe(parts());
+    // Retention leaves the keys of the parts it deletes for a sweep, which starts once they are at
+    // least half the parts' seq span.
+    let step = store.pruneStep(7000, 100);
+    expect(step.traces).toBeGreaterThan(0);
     for (const n of [1, 2, 4, 5, 6]) expect(store.traceSummary(traceId(n))).toBeUndefined();
     expect(store.traceSummary(traceId(9))?.endMs).toBe(9001);
+    while (step.more) step = store.pruneStep(7000, 1);
+    expect(keys()).toBe(parts());
     // Emptied by retention, the table hands its seqs out again: no key left names them.
     store.pruneStep(100_000, 1_000);
     expect(parts()).toBe(0);
@@ -541,7 +545,7 @@ describe('store', () => {
       CREATE TABLE main.trace_keys_recent (trace_id BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (trace_id, seq)) WITHOUT ROWID;
       INSERT INTO main.trace_keys_recent SELECT trace_id, seq FROM trace_parts WHERE seq > 6;
       CREATE INDEX main.trace_keys_recent_by_seq ON trace_keys_recent (seq); CREATE INDEX trace_keys_by_seq ON trace_keys (seq);
-      DELETE FROM schema_version WHERE version = 97`);
+      DROP TABLE key_sweeps; DELETE FROM schema_version WHERE version = 97`);
     old.close();
     const store = await openStore({ path });
     cleanups.push(() => store.close());
@@ -575,7 +579,7 @@ describe('store', () => {
     const t = tempDir();
     cleanups.push(t.cleanup);
     // A merge once 5 chains wait past the keyed ones: the chains below sit on both sides and move.
-    const store = await openStore({ path: join(t.dir, 'chain-keys.db'), chainKeysMergeAt: 5 });
+    const store = await openStore({ path: join(t.dir, 'chain-keys.db'), chainKeysMergeAt: 5, keySweepMin: 1 });
     cleanups.push(() => store.close());
     const keyed = () => store.db.prepare('SELECT (SELECT count(*) FROM chain_keys) AS keys, (SELECT seq FROM chain_keys_upto) AS upto').get() as { keys: number; upto: number };
     // 23 chains of three identities, ends out of write order (a late chain may end before keyed ones).
@@ -614,13 +618,45 @@ describe('store', () => {
     // 25; 22 was replaced): a merge.
     expect(keyed()).toEqual({ keys: 23, upto: 25 });
     check();
-    // Retention takes the keys of the chains it deletes.
-    const pruned = store.pruneStep(9000, 1_000).chains;
-    expect(pruned).toBeGreaterThan(0);
-    written.splice(0, written.length, ...written.filter((c) => c.endMs >= 9000));
-    const left = Number(store.db.prepare('SELECT count(*) FROM chains WHERE seq <= (SELECT seq FROM chain_keys_upto)').pluck().get());
-    expect(keyed().keys).toBe(left);
+    // Retention leaves the keys of the chains it deletes; reads skip them. Ends are out of order, so
+    // it deletes chains behind younger ones at the front, and their keys wait for those to go too.
+    let step = store.pruneStep(20_000, 1_000);
+    expect(step.chains).toBeGreaterThan(0);
+    written.splice(0, written.length, ...written.filter((c) => c.endMs >= 20_000));
     check();
+    while (step.more) step = store.pruneStep(20_000, 1);
+    const count = (sql: string) => Number(store.db.prepare(sql).pluck().get());
+    // The sweep took the keys below the oldest chain, and each keyed chain still has its key.
+    expect(count('SELECT count(*) FROM chain_keys WHERE seq < (SELECT min(seq) FROM chains)')).toBe(0);
+    expect(count('SELECT count(*) FROM chains c JOIN chain_keys k ON k.seq = c.seq AND k.identity = c.identity AND k.end_ms = c.end_ms')).toBe(
+      count('SELECT count(*) FROM chains WHERE seq <= (SELECT seq FROM chain_keys_upto)'),
+    );
+    check();
+  });
+
+  it('reads a chain once when it takes the seq of one whose key retention left behind, and not under another identity\'s old key', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const store = await openStore({ path: join(t.dir, 'left.db'), chainKeysMergeAt: 3 });
+    cleanups.push(() => store.close());
+    // A young chain at the front, two old ones behind it: all three keyed.
+    store.writeChains([chain(traceId(1), 'svc:a', [['db', 'GET /young']], 50_000)]);
+    store.writeChains([chain(traceId(2), 'svc:a', [['db', 'GET /old']], 2000)]);
+    store.writeChains([chain(traceId(3), 'svc:a', [['db', 'GET /older']], 1000)]);
+    expect(store.db.prepare('SELECT count(*) FROM chain_keys').pluck().get()).toBe(3);
+    // Retention deletes the two old ones, the newest seqs, and leaves their keys.
+    expect(store.pruneStep(10_000, 100).chains).toBe(2);
+    expect(store.db.prepare('SELECT count(*) FROM chain_keys').pluck().get()).toBe(3);
+    expect(store.recentChains('svc:a', 10).map((c) => c.calls[0]!.operation)).toEqual(['GET /young']);
+    // The next chain takes seq 2 again, with the identity and end its old key names.
+    store.writeChains([chain(traceId(4), 'svc:a', [['db', 'GET /again']], 2000)]);
+    expect(store.recentChains('svc:a', 10).map((c) => c.calls[0]!.operation)).toEqual(['GET /young', 'GET /again']);
+    // Another identity's chains take seq 3 (whose old key names svc:a) and 4, and a merge keys them:
+    // svc:a's old key now names a chain that is not its own.
+    store.writeChains([chain(traceId(5), 'svc:b', [['db', 'GET /b']], 3000), chain(traceId(6), 'svc:b', [['db', 'GET /b2']], 4000)]);
+    expect(store.db.prepare('SELECT seq FROM chain_keys_upto').pluck().get()).toBe(4);
+    expect(store.recentChains('svc:a', 10).map((c) => c.calls[0]!.operation)).toEqual(['GET /young', 'GET /again']);
+    expect(store.recentChains('svc:b', 10).map((c) => c.calls[0]!.operation)).toEqual(['GET /b2', 'GET /b']);
   });
 
   it('keeps a new chain that takes the seq of a deleted keyed one', async () => {

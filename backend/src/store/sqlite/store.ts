@@ -12,6 +12,7 @@ import { createRowInserter } from './multi-row.js';
 import { createTextSweep, type SweptTexts, type TextSweepOptions } from './text-sweep.js';
 import { CHAIN_KEYS_MERGE_AT, CHAINS_OF_IDENTITY, createChainKeys } from './chain-keys.js';
 import { createTraceKeys, PARTS_OF_TRACE, TRACE_KEYS_MERGE_AT } from './trace-keys.js';
+import { KEY_SWEEP_MIN } from './key-sweep.js';
 
 
 /** Texts longer than this stay inline in stored calls rather than numbered in `strings`. */
@@ -61,6 +62,8 @@ export interface StoreOptions {
   traceKeysMergeAt?: number;
   /** Chains past the keyed ones that start a merge of their identity keys (see chain-keys.ts). Default CHAIN_KEYS_MERGE_AT. */
   chainKeysMergeAt?: number;
+  /** Keys left behind by retention that start a sweep of a key table at least (see key-sweep.ts). Default KEY_SWEEP_MIN. */
+  keySweepMin?: number;
   /** Folder of numbered migrations; the store's own by default (tests point it elsewhere). */
   migrationsDir?: string;
   logger?: Logger;
@@ -255,18 +258,20 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   return createStore(db, options.path, sweep, {
     traceKeys: options.traceKeysMergeAt ?? TRACE_KEYS_MERGE_AT,
     chainKeys: options.chainKeysMergeAt ?? CHAIN_KEYS_MERGE_AT,
+    sweepMin: options.keySweepMin ?? KEY_SWEEP_MIN,
   });
 }
 
-/** When the staged indexes merge: trace keys (createTraceKeys) and chain keys (chain-keys.ts). */
+/** When the staged indexes merge (trace-keys.ts, chain-keys.ts) and the keys retention left behind are swept (key-sweep.ts). */
 interface MergeAt {
   traceKeys: number;
   chainKeys: number;
+  sweepMin: number;
 }
 
 function createStore(db: Database.Database, path: string, sweep: TextSweepOptions, mergeAt: MergeAt): Store {
   // First: it attaches the in-memory database that the statements below read through PARTS_OF_TRACE.
-  const keys = createTraceKeys(db, mergeAt.traceKeys);
+  const keys = createTraceKeys(db, mergeAt.traceKeys, mergeAt.sweepMin);
   // A write's chains and trace parts go in multi-row statements (multi-row.ts). Values are bound by
   // position: binding by name looks each one up in an object (an upsert ~30% dearer).
   const insertChains = createRowInserter(db, 'chains (trace_id, identity, kind, display_name, start_ms, end_ms, calls, received_ms)', 8);
@@ -310,7 +315,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
      UNION ALL ${CHAINS_OF_IDENTITY(numberedColumns)}
      ORDER BY end_ms DESC, numbered DESC, seq DESC LIMIT ?`,
   );
-  const chainKeys = createChainKeys(db, mergeAt.chainKeys);
+  const chainKeys = createChainKeys(db, mergeAt.chainKeys, mergeAt.sweepMin);
   // Chains written before migration 090 are found by trace id through the partial index up to
   // their last seq; later ones through the seq ranges of their trace's parts (`IN` drops the
   // duplicates of ranges that overlap, the trace id check the other traces' chains inside a range).
@@ -339,12 +344,9 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     (oldChains ? selectTrace.all(bytes, bytes, bytes, bytes, bytes, bytes) : selectTraceParts.all(bytes, bytes, bytes, bytes, bytes)) as ChainRow[];
   // Retention deletes from the front of the append order, within a window of `maxRows` rows.
   const deleteOldTextChains = db.prepare('DELETE FROM chains_text WHERE seq IN (SELECT seq FROM chains_text ORDER BY seq LIMIT ?) AND end_ms < ?');
-  // Each window below is the WHERE of a delete and of the delete of its rows' keys, which runs just
-  // before it in the same transaction and so takes the same rows: one statement for a step's keys,
-  // not one per row (1.4 µs a chain and 3.3 a trace part more, by statements of one key, bench/README.md).
-  const OLD_CHAINS = 'seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ?';
-  const deleteOldChains = db.prepare(`DELETE FROM chains WHERE ${OLD_CHAINS}`);
-  const dropOldChainKeys = chainKeys.dropping(OLD_CHAINS);
+  // The keys of the chains and parts deleted from the front are left for the key tables' sweeps
+  // (key-sweep.ts): deleting them here dirtied a page of trace keys per part.
+  const deleteOldChains = db.prepare('DELETE FROM chains WHERE seq IN (SELECT seq FROM chains ORDER BY seq LIMIT ?) AND end_ms < ?');
   const insertParts = createRowInserter(db, 'trace_parts (trace_id, end_ms, first_chain, last_chain, start_ms, summary_end_ms, spans, services)', 8);
   // Summaries of both tables; every row of traces was written before those of trace_parts.
   const selectTraceSummary = db.prepare(
@@ -387,11 +389,16 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
   // A part's end_ms is the newest of its summary's and its chains' ends. It goes once no chain up to
   // its range's end is left (chains go from the front, so its own are gone; a part never outlives
   // the way to its chains). Only parts with a summary count as traces.
-  const OLD_PARTS = `seq IN (SELECT seq FROM trace_parts ORDER BY seq LIMIT ?) AND end_ms < ?
-    AND (last_chain IS NULL OR last_chain < coalesce((SELECT min(seq) FROM chains), 9007199254740991))`;
-  const deleteOldParts = db.prepare(`DELETE FROM trace_parts WHERE ${OLD_PARTS} RETURNING spans IS NOT NULL`).pluck();
-  const dropOldPartKeys = keys.dropping(OLD_PARTS);
-  // Parts without chains (summaries of traces that made none) by end time, wherever they are in the append order.
+  const deleteOldParts = db
+    .prepare(
+      `DELETE FROM trace_parts WHERE seq IN (SELECT seq FROM trace_parts ORDER BY seq LIMIT ?) AND end_ms < ?
+         AND (last_chain IS NULL OR last_chain < coalesce((SELECT min(seq) FROM chains), 9007199254740991))
+       RETURNING spans IS NOT NULL`,
+    )
+    .pluck();
+  // Parts without chains (summaries of traces that made none) by end time, wherever they are in the
+  // append order: few, and their keys go with them (the delete's own WHERE, run just before it in
+  // the same transaction, takes the same rows), since a sweep takes only keys below the oldest part.
   const OLD_SUMMARIES = 'seq IN (SELECT seq FROM trace_parts WHERE first_chain IS NULL AND end_ms < ? ORDER BY end_ms LIMIT ?)';
   const deleteOldSummaries = db.prepare(`DELETE FROM trace_parts WHERE ${OLD_SUMMARIES}`);
   const dropOldSummaryKeys = keys.dropping(OLD_SUMMARIES);
@@ -418,17 +425,19 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     const older = deleteOldTextChains.run(rows, beforeMs).changes;
     let chains = older;
     if (older < rows) {
-      dropOldChainKeys(rows - older, beforeMs);
       const deleted = deleteOldChains.run(rows - older, beforeMs).changes;
-      if (deleted > 0) chainKeys.settle();
+      if (deleted > 0) {
+        chainKeys.leftBehind(deleted);
+        chainKeys.settle();
+      }
       chains += deleted;
     }
     let traces = deleteOldTraces.run(rows, beforeMs).changes;
     let parts = 0;
     if (traces < rows) {
-      dropOldPartKeys(rows - traces, beforeMs);
       const deleted = deleteOldParts.all(rows - traces, beforeMs) as number[];
       for (const summary of deleted) traces += summary;
+      keys.leftBehind(deleted.length);
       parts += deleted.length;
     }
     if (traces < rows) {
@@ -450,6 +459,10 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     const freed = textSweep.step(rows, chains);
     if (freed > 0) result.texts = freed;
     if (textSweep.active()) result.more = true;
+    // And a step of each key table's sweep, when one is due: a few times the step's rows, keys are small.
+    const chainKeysSwept = chainKeys.sweepStep(rows * 4);
+    const traceKeysSwept = keys.sweepStep(rows * 4);
+    if (chainKeysSwept || traceKeysSwept) result.more = true;
     if (oldChains) oldChains = holdsOldChains.get() === 1;
     if (oldSummaries) oldSummaries = holdsOldSummaries.get() === 1;
     return result;

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { createRowInserter } from './multi-row.js';
+import { createKeySweep } from './key-sweep.js';
 
 /** Default of StoreOptions.traceKeysMergeAt: keys in `recent.trace_keys_recent` that start a merge into `trace_keys`. */
 export const TRACE_KEYS_MERGE_AT = 131_072;
@@ -27,11 +28,16 @@ export interface TraceKeys {
    * transaction, and it takes their keys in two statements (the file's and the recent ones).
    */
   dropping(where: string): (...params: unknown[]) => void;
+  /** Counts keys of parts deleted from the front without them, for the sweep (key-sweep.ts). */
+  leftBehind(keys: number): void;
+  /** One step of the sweep of keys left behind, at most `keys` read; true while one is under way. */
+  sweepStep(keys: number): boolean;
   /**
    * After parts were deleted and before new ones go in: keeps the merged range at or below the
    * newest part's seq. `trace_parts` gives a new row the largest seq plus one, so once the newest
    * parts are gone a new one could take a seq inside the range, and its key would not be found
-   * again when the recent keys are read back from `trace_parts` at the next open.
+   * again when the recent keys are read back from `trace_parts` at the next open. Once no part is
+   * left, drops every key.
    */
   settle(): void;
   /** Drops what a write that threw left queued. */
@@ -56,7 +62,7 @@ export interface TraceKeys {
  * This holds because one process writes a storage path (lock.ts): another connection that wrote
  * parts would not see them in this one's recent keys.
  */
-export function createTraceKeys(db: Database.Database, mergeAt: number): TraceKeys {
+export function createTraceKeys(db: Database.Database, mergeAt: number, sweepMin: number): TraceKeys {
   db.exec(`ATTACH DATABASE ':memory:' AS ${RECENT}`);
   db.exec(`CREATE TABLE ${RECENT}.trace_keys_recent (trace_id BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (trace_id, seq)) WITHOUT ROWID`);
   db.prepare(
@@ -64,8 +70,9 @@ export function createTraceKeys(db: Database.Database, mergeAt: number): TraceKe
   ).run();
   const insert = createRowInserter(db, `${RECENT}.trace_keys_recent (trace_id, seq)`, 2);
   const countRecent = db.prepare(`SELECT count(*) FROM ${RECENT}.trace_keys_recent`).pluck();
+  // OR IGNORE: a key retention left behind may name the seq a new part of the same trace took again.
   const merge = [
-    db.prepare(`INSERT INTO trace_keys (trace_id, seq) SELECT trace_id, seq FROM ${RECENT}.trace_keys_recent ORDER BY trace_id, seq`),
+    db.prepare(`INSERT OR IGNORE INTO trace_keys (trace_id, seq) SELECT trace_id, seq FROM ${RECENT}.trace_keys_recent ORDER BY trace_id, seq`),
     db.prepare(`DELETE FROM ${RECENT}.trace_keys_recent`),
   ];
   const moveTo = db.prepare('UPDATE trace_keys_upto SET seq = ?');
@@ -76,6 +83,9 @@ export function createTraceKeys(db: Database.Database, mergeAt: number): TraceKe
   const lower = db.prepare(
     'UPDATE trace_keys_upto SET seq = newest FROM (SELECT coalesce(max(seq), 0) AS newest FROM trace_parts) WHERE seq > newest',
   );
+  const empty = db.prepare('SELECT NOT EXISTS (SELECT 1 FROM trace_parts)').pluck();
+  const dropAll = [db.prepare('DELETE FROM trace_keys'), db.prepare(`DELETE FROM ${RECENT}.trace_keys_recent`)];
+  const sweep = createKeySweep(db, { name: 'trace_keys', table: 'trace_keys', columns: ['trace_id', 'seq'], rows: 'trace_parts', min: sweepMin });
   const every = Math.max(1, Math.floor(mergeAt));
   let recent = Number(countRecent.get());
   return {
@@ -102,8 +112,17 @@ export function createTraceKeys(db: Database.Database, mergeAt: number): TraceKe
         for (const statement of statements) statement.run(...params);
       };
     },
+    leftBehind(keys) {
+      sweep.leftBehind(keys);
+    },
+    sweepStep(keys) {
+      return sweep.step(keys);
+    },
     settle() {
       lower.run();
+      if (empty.get() !== 1) return;
+      for (const statement of dropAll) statement.run();
+      sweep.cleared();
     },
     // A write that threw rolled back with its transaction, so the count may be off by that write's
     // keys (or a merge's): that only moves the next merge, never a key.
