@@ -39,7 +39,8 @@ export interface KeySweep {
  * after its newest rows went) a row of another key; readers through the keys check the row's own
  * columns, so such a key only takes space until a sweep. A key of a row kept past older deleted
  * ones (retention keeps young rows at the front) stays until that row goes too and the oldest seq
- * passes it.
+ * passes it. A step deletes only keys below the oldest row's seq as its own transaction sees it, so
+ * a step that rolls back (its place in memory kept) can only leave keys for the next sweep.
  */
 export function createKeySweep(db: Database.Database, options: KeySweepOptions): KeySweep {
   const { name, table, rows, min } = options;

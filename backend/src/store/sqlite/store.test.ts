@@ -455,7 +455,7 @@ describe('store', () => {
     expect(store.traceSummary(t2)?.spans).toBe(4);
   });
 
-  it('finds a trace\'s parts by id before and after its keys are merged, and drops the keys with the parts', async () => {
+  it('finds a trace\'s parts by id before and after its keys are merged, drops a replaced part\'s key and sweeps those retention left', async () => {
     const t = tempDir();
     cleanups.push(t.cleanup);
     // A merge every 5 keys, so that the traces below sit in both key tables and move between them.
@@ -575,7 +575,7 @@ describe('store', () => {
     }
   });
 
-  it('finds an identity\'s chains before and after their keys are merged, and drops the keys with the chains', async () => {
+  it('finds an identity\'s chains before and after their keys are merged, past the keys retention left, and sweeps those', async () => {
     const t = tempDir();
     cleanups.push(t.cleanup);
     // A merge once 5 chains wait past the keyed ones: the chains below sit on both sides and move.
