@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Call, Chain } from '@conduct/processor';
 import { createDetection, openSqliteBackend, startRetention, type SqliteBackend, type Store } from '@conduct/backend';
 import { counterSum } from './support/harness.js';
@@ -102,10 +102,23 @@ describe('retention', () => {
   it('a sweep does at most maxBatchesPerSweep batches; the next sweep continues', async () => {
     store.writeChains(Array.from({ length: 1000 }, (_, k) => chain('old', T0 + k)));
     store.writeChains([chain('new', T0 + 30 * DAY)]);
-    const retention = startRetention({ store: backend, retentionMs: DAY, intervalMs: 3_600_000, batchRows: 100, maxBatchesPerSweep: 3 });
+    // No catching up within the test: each sweep is one call.
+    const retention = startRetention({ store: backend, retentionMs: DAY, intervalMs: 3_600_000, batchRows: 100, maxBatchesPerSweep: 3, catchUpMs: 3_600_000 });
     expect(await retention.sweep()).toBe(300);
     expect(await retention.sweep()).toBe(300);
     expect(chainCount()).toBe(401);
+    await retention.stop();
+  });
+
+  it('a sweep that stopped with rows left is followed by the next soon, not after intervalMs, until none are left', async () => {
+    store.writeChains(Array.from({ length: 1000 }, (_, k) => chain('old', T0 + k)));
+    store.writeChains([chain('new', T0 + 30 * DAY)]);
+    const registry = new Registry();
+    const retention = startRetention({ store: backend, retentionMs: DAY, intervalMs: 3_600_000, batchRows: 100, maxBatchesPerSweep: 3, catchUpMs: 10, registry });
+    expect(await retention.sweep()).toBe(300);
+    // The rest goes in sweeps of its own, within the hour the interval would have waited.
+    await vi.waitFor(() => expect(chainCount()).toBe(1), { timeout: 10_000, interval: 20 });
+    expect(counterSum(await registry.metrics(), 'conduct_retention_deleted_total')).toBe(1000);
     await retention.stop();
   });
 

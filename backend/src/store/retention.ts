@@ -8,6 +8,8 @@ export const DEFAULT_RETENTION_INTERVAL_MS = 60_000;
 export const DEFAULT_RETENTION_BATCH_ROWS = 500;
 /** Default of {@link RetentionOptions.maxBatchesPerSweep}: statements per sweep before it yields until the next. */
 export const DEFAULT_RETENTION_MAX_BATCHES = 200;
+/** Default of {@link RetentionOptions.catchUpMs}: the pause before the next sweep when one stopped with work left. */
+export const DEFAULT_RETENTION_CATCH_UP_MS = 1_000;
 
 export interface RetentionOptions {
   /** The backend's newest event time and its bounded delete steps (alerts': when `alertRetentionMs` is set). */
@@ -27,6 +29,12 @@ export interface RetentionOptions {
   batchRows?: number;
   /** Statements per sweep at most (the rest waits for the next sweep). Default DEFAULT_RETENTION_MAX_BATCHES. */
   maxBatchesPerSweep?: number;
+  /**
+   * When a sweep stopped at maxBatchesPerSweep with rows left to delete, the next starts after this
+   * pause rather than intervalMs: a server writing more chains a minute than one sweep deletes must
+   * not outgrow its retention. Default DEFAULT_RETENTION_CATCH_UP_MS.
+   */
+  catchUpMs?: number;
   /** Where `conduct_retention_deleted_total` is registered; none when absent. */
   registry?: Registry;
   logger?: Logger;
@@ -51,6 +59,7 @@ export function startRetention(options: RetentionOptions): Retention {
   const intervalMs = options.intervalMs ?? DEFAULT_RETENTION_INTERVAL_MS;
   const batchRows = Math.max(1, options.batchRows ?? DEFAULT_RETENTION_BATCH_ROWS);
   const maxBatches = Math.max(1, options.maxBatchesPerSweep ?? DEFAULT_RETENTION_MAX_BATCHES);
+  const catchUpMs = Math.max(0, options.catchUpMs ?? DEFAULT_RETENTION_CATCH_UP_MS);
   const deleted = options.registry
     ? new Counter({ name: 'conduct_retention_deleted_total', help: 'Chains deleted by retention (storage.retention).', registers: [options.registry] })
     : undefined;
@@ -71,15 +80,22 @@ export function startRetention(options: RetentionOptions): Retention {
 
   let running: Promise<number> | undefined;
   let stopped = false;
+  /** Set when a sweep used all its steps with rows left to delete; the next comes after catchUpMs. */
+  let behind = false;
+  let catchUp: NodeJS.Timeout | undefined;
 
   /** Deletes chains that ended before the cutoff; resolves with how many. */
   const sweepChains = async (cutoff: number): Promise<number> => {
     let total = 0;
+    behind = true;
     for (let i = 0; i < maxBatches && !stopped; i++) {
       const step = await store.retention.pruneStep(cutoff, batchRows);
       total += step.chains;
       if (step.texts) freedTexts?.inc(step.texts);
-      if (step.chains === 0 && step.traces === 0 && !step.identities && !step.edges && !step.held && !step.more) break;
+      if (step.chains === 0 && step.traces === 0 && !step.identities && !step.edges && !step.held && !step.more) {
+        behind = false;
+        break;
+      }
       await new Promise((r) => setImmediate(r));
     }
     if (total) {
@@ -111,6 +127,7 @@ export function startRetention(options: RetentionOptions): Retention {
   };
 
   const sweepOnce = async (): Promise<number> => {
+    behind = false;
     const newest = await store.chainReader.newestEventMs();
     if (newest <= 0) return 0;
     // A span stamped in the future (a skewed clock, or a sender that means harm) must not age every
@@ -130,6 +147,13 @@ export function startRetention(options: RetentionOptions): Retention {
       })
       .finally(() => {
         running = undefined;
+        if (!behind || stopped || catchUp) return;
+        logger.debug({ catchUpMs }, 'retention has more to delete: the next sweep comes sooner');
+        catchUp = setTimeout(() => {
+          catchUp = undefined;
+          void sweep();
+        }, catchUpMs);
+        catchUp.unref();
       });
     return running;
   };
@@ -142,6 +166,7 @@ export function startRetention(options: RetentionOptions): Retention {
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearTimeout(catchUp);
       await running;
     },
   };
