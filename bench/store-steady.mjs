@@ -48,7 +48,25 @@ async function pass(side) {
   let n = 0;
   const chainOf = (i, traceId) => {
     const identity = `svc:steady-${i % IDENTITIES}`;
-    const call = { traceId, spanId: '1', identity, identityKind: 'workload', service: 'steady', peer: 'db', operation: 'GET /x', name: 'GET /x', startMs: 1e12 + n, durationMs: 1, peerKind: 'service', external: false, statusCode: 0 };
+    // A call as derive makes it, which the store keeps in its binary form.
+    const call = {
+      traceId,
+      spanId: randomBytes(8).toString('hex'),
+      parentSpanId: '',
+      identity,
+      identityKind: 'workload',
+      service: 'steady',
+      peer: 'db.internal',
+      peerKind: 'service',
+      external: false,
+      operation: 'GET /x',
+      protocol: 'http',
+      startMs: 1e12 + n,
+      durationMs: 1,
+      status: 'ok',
+      name: 'GET /x',
+      source: {},
+    };
     return { traceId, identity, identityKind: 'workload', startMs: 1e12 + n, endMs: 1e12 + n + 5, calls: [call] };
   };
   let writeUs = 0;
