@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { createKeySweep } from './key-sweep.js';
+import { createKeySweep, type KeySweep } from './key-sweep.js';
 
 /** Default of StoreOptions.chainKeysMergeAt: chains past the keyed ones that start a merge of their keys. */
 export const CHAIN_KEYS_MERGE_AT = 16_384;
@@ -26,10 +26,8 @@ export interface ChainKeys {
   added(last: number): void;
   /** The key of a deleted chain; a chain past the keyed ones has none, and this finds nothing. */
   drop(identity: number, endMs: number, seq: number): void;
-  /** Counts keys of chains deleted from the front without them, for the sweep (key-sweep.ts). */
-  leftBehind(keys: number): void;
-  /** One step of the sweep of keys left behind, at most `keys` read; true while one is under way. */
-  sweepStep(keys: number): boolean;
+  /** The sweep of the keys retention leaves behind (key-sweep.ts). */
+  readonly sweep: KeySweep;
   /**
    * After chains were deleted and before new ones go in: keeps the keyed range at or below the
    * newest chain's seq. `chains` gives a new row the largest seq plus one, so once the newest
@@ -78,12 +76,7 @@ export function createChainKeys(db: Database.Database, mergeAt: number, sweepMin
     drop(identity, endMs, seq) {
       dropKey.run(identity, endMs, seq);
     },
-    leftBehind(keys) {
-      sweep.leftBehind(keys);
-    },
-    sweepStep(keys) {
-      return sweep.step(keys);
-    },
+    sweep,
     settle() {
       lower.run();
       if (empty.get() !== 1) return;

@@ -427,7 +427,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     if (older < rows) {
       const deleted = deleteOldChains.run(rows - older, beforeMs).changes;
       if (deleted > 0) {
-        chainKeys.leftBehind(deleted);
+        chainKeys.sweep.leftBehind(deleted);
         chainKeys.settle();
       }
       chains += deleted;
@@ -437,7 +437,7 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     if (traces < rows) {
       const deleted = deleteOldParts.all(rows - traces, beforeMs) as number[];
       for (const summary of deleted) traces += summary;
-      keys.leftBehind(deleted.length);
+      keys.sweep.leftBehind(deleted.length);
       parts += deleted.length;
     }
     if (traces < rows) {
@@ -460,8 +460,8 @@ function createStore(db: Database.Database, path: string, sweep: TextSweepOption
     if (freed > 0) result.texts = freed;
     if (textSweep.active()) result.more = true;
     // And a step of each key table's sweep, when one is due: a few times the step's rows, keys are small.
-    const chainKeysSwept = chainKeys.sweepStep(rows * 4);
-    const traceKeysSwept = keys.sweepStep(rows * 4);
+    const chainKeysSwept = chainKeys.sweep.step(rows * 4);
+    const traceKeysSwept = keys.sweep.step(rows * 4);
     if (chainKeysSwept || traceKeysSwept) result.more = true;
     if (oldChains) oldChains = holdsOldChains.get() === 1;
     if (oldSummaries) oldSummaries = holdsOldSummaries.get() === 1;

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { createRowInserter } from './multi-row.js';
-import { createKeySweep } from './key-sweep.js';
+import { createKeySweep, type KeySweep } from './key-sweep.js';
 
 /** Default of StoreOptions.traceKeysMergeAt: keys in `recent.trace_keys_recent` that start a merge into `trace_keys`. */
 export const TRACE_KEYS_MERGE_AT = 131_072;
@@ -28,10 +28,8 @@ export interface TraceKeys {
    * transaction, and it takes their keys in two statements (the file's and the recent ones).
    */
   dropping(where: string): (...params: unknown[]) => void;
-  /** Counts keys of parts deleted from the front without them, for the sweep (key-sweep.ts). */
-  leftBehind(keys: number): void;
-  /** One step of the sweep of keys left behind, at most `keys` read; true while one is under way. */
-  sweepStep(keys: number): boolean;
+  /** The sweep of the keys retention leaves behind (key-sweep.ts). */
+  readonly sweep: KeySweep;
   /**
    * After parts were deleted and before new ones go in: keeps the merged range at or below the
    * newest part's seq. `trace_parts` gives a new row the largest seq plus one, so once the newest
@@ -112,12 +110,7 @@ export function createTraceKeys(db: Database.Database, mergeAt: number, sweepMin
         for (const statement of statements) statement.run(...params);
       };
     },
-    leftBehind(keys) {
-      sweep.leftBehind(keys);
-    },
-    sweepStep(keys) {
-      return sweep.step(keys);
-    },
+    sweep,
     settle() {
       lower.run();
       if (empty.get() !== 1) return;
