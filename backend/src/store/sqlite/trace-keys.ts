@@ -11,12 +11,12 @@ const RECENT = 'recent';
 /**
  * The parts of one trace by its id (bind the id twice): the trace-id index of `trace_parts` is
  * `trace_keys` and the in-memory `recent.trace_keys_recent`, see createTraceKeys. Every read
- * through it checks the part's own trace id as well (a third bind): a key is dropped with its
- * part, and a key left behind by a bug must not hand another trace's part out.
+ * through it checks the part's own trace id as well (a third bind): a key retention left behind
+ * for a sweep (key-sweep.ts) may name a seq that a part of another trace took again.
  */
 export const PARTS_OF_TRACE = `SELECT seq FROM trace_keys WHERE trace_id = ? UNION ALL SELECT seq FROM ${RECENT}.trace_keys_recent WHERE trace_id = ?`;
 
-/** What the store does with the trace keys; every call but `clear` runs in its caller's transaction. */
+/** What the store does with the trace keys; every call runs in its caller's transaction. */
 export interface TraceKeys {
   /** Keys of parts with consecutive seqs from `firstSeq`, one per id; merges when enough wait. */
   add(ids: readonly Buffer[], firstSeq: number): void;
