@@ -143,6 +143,8 @@ export function startRetention(options: RetentionOptions): Retention {
     running ??= sweepOnce()
       .catch((err: unknown) => {
         logger.warn({ err: String(err) }, 'retention sweep failed');
+        // A failing sweep waits for the interval, not the catch-up pause: no retry every second.
+        behind = false;
         return 0;
       })
       .finally(() => {
