@@ -50,6 +50,7 @@ export function createKeySweep(db: Database.Database, options: KeySweepOptions):
   db.prepare('INSERT OR IGNORE INTO key_sweeps (name, stale) VALUES (?, 0)').run(name);
   const count = db.prepare('SELECT stale FROM key_sweeps WHERE name = ?').pluck();
   const add = db.prepare('UPDATE key_sweeps SET stale = max(0, stale + ?) WHERE name = ?');
+  const reset = db.prepare('UPDATE key_sweeps SET stale = 0 WHERE name = ?');
   // Each of min and max on its own (a query with both scans the table instead of its ends).
   const span = db.prepare(`SELECT coalesce((SELECT max(seq) FROM ${rows}) - (SELECT min(seq) FROM ${rows}) + 1, 0)`).pluck();
   // The key `keys` on from the cursor (or from the start): the end of the step's window.
@@ -88,7 +89,7 @@ export function createKeySweep(db: Database.Database, options: KeySweepOptions):
       return false;
     },
     cleared() {
-      add.run(-Number(count.get(name)), name);
+      reset.run(name);
       sweep = undefined;
     },
   };
