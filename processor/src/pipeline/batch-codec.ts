@@ -382,13 +382,18 @@ function sameSource(sources: Int32Array, at: number, one: Int32Array): boolean {
 export interface BatchDecoder {
   decode(encoded: EncodedBatch): ChainBatch;
   /**
-   * Reads a batch's counts and trace summaries now and leaves its chains encoded until `chains`
-   * is called. Batches can wait a while for the consumer (a backlog of them under load): held as
-   * two typed arrays each they stay out of the garbage collector's way, where their chain and
-   * call objects would be copied into the old generation and marked there. Batches must still be
-   * opened in the order they were encoded; their chains may then be read at any later time.
+   * Reads a batch's counts now and leaves its chains encoded until `chains` is called. Batches can
+   * wait a while for the consumer (a backlog of them under load): held as two typed arrays each
+   * they stay out of the garbage collector's way, where their chain and call objects would be
+   * copied into the old generation and marked there. Batches must still be opened in the order
+   * they were encoded; their chains may then be read at any later time.
+   *
+   * Its trace summaries are read now, unless `later` is given: then `encoded.literals` is not
+   * read here, and `chains` first takes the batch's literals from `later()` and reads the
+   * summaries with the chains (see thread.ts: a batch's literals wait outside the heap until it
+   * is consumed).
    */
-  open(encoded: EncodedBatch): OpenedBatch;
+  open(encoded: EncodedBatch, later?: () => string[]): OpenedBatch;
   /**
    * Takes in a batch's strings as `open` does (every batch must be opened or read this way, in
    * order) and reads only its trace ids, in the order of its summaries: for a reader that needs
@@ -398,7 +403,7 @@ export interface BatchDecoder {
 }
 
 export interface OpenedBatch {
-  /** The batch, with `chains` empty until {@link OpenedBatch.chains} fills it. */
+  /** The batch, with `chains` empty until {@link OpenedBatch.chains} fills it (and `traceSummaries` unset, when opened with `later`). */
   batch: ChainBatch;
   /** Decodes the chains into `batch.chains` (once) and returns them. */
   chains(): Chain[];
@@ -408,27 +413,42 @@ type Str = (n: number) => string | undefined;
 
 export function createBatchDecoder(): BatchDecoder {
   let table: string[] = [];
-  /** Takes in the batch's strings: its reader of references. */
-  const strings = (encoded: EncodedBatch): Str => {
-    const { adds, literals, reset } = encoded;
+  /** Takes in the batch's dictionary strings: the dictionary it reads against. */
+  const dictionary = ({ adds, reset }: EncodedBatch): string[] => {
     // A reset starts a new array: a batch opened earlier keeps reading the one it was encoded against.
     if (reset) table = [];
     for (const s of adds) table.push(s);
-    const current = table;
-    return (n) => (n >= 0 ? current[n] : n === ABSENT ? undefined : literals[-n - 2]);
+    return table;
   };
-  const open = (encoded: EncodedBatch): OpenedBatch => {
+  /** The reader of references of a batch encoded against `current`, with its `literals`. */
+  const reader =
+    (current: string[], literals: string[]): Str =>
+    (n) =>
+      n >= 0 ? current[n] : n === ABSENT ? undefined : literals[-n - 2];
+  const open = (encoded: EncodedBatch, later?: () => string[]): OpenedBatch => {
     const { nums } = encoded;
-    const str = strings(encoded);
-    const req = (n: number): string => str(n) ?? '';
-    const batch: ChainBatch = { chains: [], traceSummaries: summariesOf(encoded, req), traces: nums[0]!, spans: nums[1]! };
+    const current = dictionary(encoded);
+    let str: Str | undefined;
+    let req: ((n: number) => string) | undefined;
+    const read = (literals: string[]) => {
+      const s = reader(current, literals);
+      str = s;
+      req = (n) => s(n) ?? '';
+    };
+    if (!later) read(encoded.literals);
+    // Every batch has the same fields in one order (one hidden class), summaries read or not.
+    const batch: ChainBatch = { chains: [], traceSummaries: req ? summariesOf(encoded, req) : undefined, traces: nums[0]!, spans: nums[1]! };
     let decoded = false;
     return {
       batch,
       chains() {
         if (!decoded) {
           decoded = true;
-          batch.chains = decodeChains(encoded, str, req);
+          if (later) {
+            read(later());
+            batch.traceSummaries = summariesOf(encoded, req!);
+          }
+          batch.chains = decodeChains(encoded, str!, req!);
         }
         return batch.chains;
       },
@@ -437,7 +457,7 @@ export function createBatchDecoder(): BatchDecoder {
   return {
     open,
     traceIds(encoded) {
-      const str = strings(encoded);
+      const str = reader(dictionary(encoded), encoded.literals);
       return traceIdsOf(encoded, (n) => str(n) ?? '');
     },
     decode(encoded) {

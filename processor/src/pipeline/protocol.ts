@@ -1,4 +1,5 @@
 import type { DecodeLimits, TracesRequestData } from '@conduct/proto';
+import type { MessagePort } from 'node:worker_threads';
 import type { Registry } from 'prom-client';
 import type { AcceptOutcome, BatchRequests, ChainBatch, ChainConsumer, IdentityRule, Logger, TraceIngest } from '../model.js';
 import type { EncodedBatch } from './batch-codec.js';
@@ -18,6 +19,12 @@ export interface WorkerSettings {
   retryAfterMs?: number;
   /** A module the worker loads and runs beside the pipeline (see WorkerExtension), and what it is given. */
   extension?: { url: string; data: unknown };
+  /**
+   * Where the worker posts each batch's literals (EncodedBatch.literals), just before the batch
+   * itself, which then says `literalsApart`: the host reads them from this port when it consumes
+   * the batch (thread.ts).
+   */
+  literals?: MessagePort;
 }
 
 /**
@@ -108,7 +115,16 @@ export type WorkerMessage =
   /** Refused before it was decoded (the pipeline's queue for the consumer is full, or it stopped). */
   | { t: 'refused'; id: number; outcome: Extract<AcceptOutcome, { ok: false }>; heap: number; body?: Uint8Array }
   /** A batch of completed traces, sent when it is queued (the host's `onBatch` moment). */
-  | { t: 'batch'; batch: number; data: EncodedBatch; requests?: BatchRequests; replayed?: readonly string[]; replayedReceivedMs?: ReadonlyMap<string, number> }
+  | {
+      t: 'batch';
+      batch: number;
+      /** With `literalsApart`, its `literals` are empty: they were posted to WorkerSettings.literals. */
+      data: EncodedBatch;
+      literalsApart?: true;
+      requests?: BatchRequests;
+      replayed?: readonly string[];
+      replayedReceivedMs?: ReadonlyMap<string, number>;
+    }
   /** `errorName`: the failed work's error's `name` (its class does not cross threads). */
   | { t: 'done'; id: number; result?: unknown; error?: string; errorName?: string }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; obj: object | string; msg?: string };

@@ -262,6 +262,32 @@ describe('pipeline thread', () => {
     expect(await thread.metrics()).toMatch(new RegExp(`^conduct_pipeline_consumer_errors_total ${failed}$`, 'm'));
   });
 
+  it('gives each batch that waited for the consumer its own ids and summaries (its literals wait apart until it is consumed)', async () => {
+    const consumer = createGatedConsumer();
+    const thread = createPipelineThread({ stitching: { idleMs: 60_000, latenessMs: 60_000, maxPendingSpans: 10_000 }, consumer });
+    threads.push(thread);
+    const spans = Array.from({ length: 2_500 }, (_, i) => ({ traceId: hexId(16), spanId: hexId(8), name: `GET /t/${i}`, attributes: { 'http.request.method': 'GET', 'enduser.id': 'deployer' } }));
+    expect(await thread.acceptRaw({ format: 'protobuf', body: traceRequest('payments', spans) }, DEFAULT_DECODE_LIMITS)).toMatchObject({ spanCount: 2_500 });
+    // The flush completes them into three batches; the consumer holds the first while the others arrive.
+    const flushed = thread.flush();
+    for (let i = 0; !/^conduct_pipeline_batches_total 3$/m.test(await thread.metrics()); i++) {
+      if (i > 500) throw new Error('the batches were not sent');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(consumer.held).toBe(1);
+    expect(consumer.batches).toHaveLength(0);
+    consumer.releaseAll();
+    await flushed;
+    expect(consumer.batches.map((b) => b.traces)).toEqual([1_024, 1_024, 452]);
+    for (const batch of consumer.batches) {
+      expect(batch.traceSummaries!.map((t) => t.traceId)).toEqual(batch.chains.map((c) => c.traceId));
+    }
+    const spanOf = new Map(spans.map((s) => [s.traceId, s.spanId]));
+    const chains = consumer.chains();
+    expect(new Set(chains.map((c) => c.traceId))).toEqual(new Set(spanOf.keys()));
+    for (const chain of chains) expect(chain.calls.map((c) => [c.traceId, c.spanId])).toEqual([[chain.traceId, spanOf.get(chain.traceId)]]);
+  });
+
   it('fails to start on bad settings, and then refuses with a retryable answer', async () => {
     const failures: Error[] = [];
     const { thread } = start({ rules: [{ from: 'span', attribute: 'x', pattern: '(', kind: 'workload' }], onFailure: (err) => failures.push(err) });

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { DecodeLimits, TracesRequestData } from '@conduct/proto';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { AcceptOutcome, ChainBatch, ChainConsumer, Logger, RawAcceptResult, RawRequest, TraceIngest } from '../model.js';
@@ -13,7 +13,7 @@ import { releaseBuffer } from '../release.js';
 import type { AcceptedTraceIds } from '../trace-ids.js';
 import type { HostMessage, WorkerMessage, WorkerSettings } from './protocol.js';
 
-export interface PipelineThreadOptions extends Omit<WorkerSettings, 'extension'> {
+export interface PipelineThreadOptions extends Omit<WorkerSettings, 'extension' | 'literals'> {
   /** Receives completed chains on this thread, in order: one batch at a time, or those that wait together through `consumeMany`. */
   consumer: ChainConsumer;
   /** As PipelineOptions.onBatch: called on this thread when a batch arrives, before it is consumed. */
@@ -140,10 +140,23 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
     maxQueuedSpans: settings.maxQueuedSpans ?? DEFAULT_THREAD_MAX_QUEUED_SPANS,
     ...(extension ? { extension: { url: extension.url.href, data: extension.data } } : {}),
   };
+  // Each batch's literals come through a port of their own and wait in its queue, as the
+  // structured clone's bytes, until the batch is consumed. Sent with the batch, they became strings
+  // on arrival, and a backlog of waiting batches held ~2 per span (mostly span ids) long enough
+  // for them to be copied into the old generation and marked there (bench/README.md, "Waiting
+  // batches outside the heap").
+  const { port1: literals, port2: literalsOfWorker } = new MessageChannel();
   const worker = new Worker(workerUrl(), {
-    workerData,
+    workerData: { ...workerData, literals: literalsOfWorker },
+    transferList: [literalsOfWorker],
     resourceLimits: { maxYoungGenerationSizeMb: maxYoungGenerationSizeMb ?? DEFAULT_WORKER_YOUNG_GENERATION_MB },
   });
+  /** The literals of the next batch to be consumed: the worker posts them just before each batch, and batches are consumed in order. */
+  const takeLiterals = (): string[] => {
+    const next = receiveMessageOnPort(literals);
+    if (!next) throw new Error('a batch from the pipeline thread came without its literals');
+    return next.message as string[];
+  };
   const pending = new Map<number, Pending>();
   const decoder = createBatchDecoder();
   let nextId = 1;
@@ -186,6 +199,7 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
   worker.on('error', (err) => fail(err instanceof Error ? err : new Error(String(err))));
   worker.on('exit', (code) => {
     exited = true;
+    literals.close();
     fail(new Error(`pipeline thread exited with code ${code}`));
   });
 
@@ -294,8 +308,11 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
         return;
       }
       case 'batch': {
-        // Summaries now (the journal's onBatch reads them in arrival order); chains when consumed.
-        const opened = decoder.open(message.data);
+        // Chains when consumed; summaries now only for an onBatch (which reads them in arrival
+        // order), and then the literals too.
+        const data = message.data;
+        if (message.literalsApart && onBatch) data.literals = takeLiterals();
+        const opened = decoder.open(data, message.literalsApart && !onBatch ? takeLiterals : undefined);
         const batch = opened.batch;
         if (message.requests) batch.requests = message.requests;
         if (message.replayed) batch.replayed = message.replayed;

@@ -81,6 +81,8 @@ const encoder = createBatchEncoder();
  * (bench/README.md, "Trace ids, not summaries, for the journal").
  */
 const readBack = extension?.onBatch ? createBatchDecoder() : undefined;
+/** A batch's literals in its message when they went to WorkerSettings.literals. */
+const NO_LITERALS: string[] = [];
 const sendBatch = (batch: ChainBatch, data: EncodedBatch) => {
   if (readBack) {
     batch.traceIds = readBack.traceIds(data);
@@ -93,10 +95,15 @@ const sendBatch = (batch: ChainBatch, data: EncodedBatch) => {
   const transfer = [data.nums.buffer as ArrayBuffer, data.refs.buffer as ArrayBuffer];
   const requests = batch.requests;
   if (requests) transfer.push(requests.pairs.buffer as ArrayBuffer);
+  // The literals (mostly span and trace ids, a few per span) go first, to the port the host reads
+  // them from when it consumes the batch: until then they wait there as bytes outside its heap.
+  const literalsApart = settings.literals !== undefined;
+  if (literalsApart) settings.literals!.postMessage(data.literals);
   const message: WorkerMessage = {
     t: 'batch',
     batch: batchIds.get(batch)!,
-    data,
+    data: literalsApart ? { ...data, literals: NO_LITERALS } : data,
+    ...(literalsApart ? { literalsApart: true as const } : {}),
     ...(requests ? { requests } : {}),
     ...(batch.replayed ? { replayed: batch.replayed } : {}),
     ...(batch.replayedReceivedMs ? { replayedReceivedMs: batch.replayedReceivedMs } : {}),
