@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BOUNDARY_IDENTITY, type Call, type Chain, type TraceSummary } from '@conduct/processor';
 import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
 import { call, tempDir, traceId } from '../store/testdata/fixtures.js';
-import { createEngine, mergeLatePart, type LateMerge } from './index.js';
+import { createEngine, mergeLatePart, splitLateParts, type LateMerge } from './index.js';
+import { LATE_READS_IN_FLIGHT } from './late.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -290,5 +291,38 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
     expect(failures.map((f) => (f ? String(f.err) : undefined))).toEqual([undefined, 'Error: disk I/O error', undefined]);
     expect(s.store.traceChains(fresh)).toHaveLength(1);
     expect(s.store.traceChains(other)).toHaveLength(1);
+  });
+});
+
+describe('reading the stored traces of a batch of later parts', () => {
+  it('asks the store several at a time, never more than LATE_READS_IN_FLIGHT, and keeps the batch order', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => traceId(100 + i));
+    const stored = new Map(ids.map((id, i) => [id, [{ ...chainOf([{ ...entry, traceId: id, spanId: `e${i}` }]), traceId: id }]]));
+    let inFlight = 0;
+    let most = 0;
+    // Each read answers on a later timer turn: reads asked together overlap, one-by-one reads would not.
+    const slow = <R>(value: R): Promise<R> => {
+      most = Math.max(most, ++inFlight);
+      return new Promise((resolve) =>
+        setTimeout(() => {
+          inFlight--;
+          resolve(value);
+        }, 1),
+      );
+    };
+    const lateStore = {
+      traceSummary: (id: string) => slow(stored.has(id) ? { traceId: id, startMs: T, endMs: T + 60, spans: 1, services: ['web'] } : undefined),
+      traceChains: (id: string) => slow(stored.get(id) ?? []),
+    };
+    // Every other trace is stored: those join, the others are later parts whose earlier part is gone.
+    const summaries = ids.map((id, i): TraceSummary => ({ traceId: i % 2 === 0 ? id : traceId(200 + i), startMs: T, endMs: T + 60, spans: 2, services: ['web'], late: 'joins' }));
+    const chains = summaries.map((s) => ({ ...chainOf([{ ...stitched, traceId: s.traceId }]), traceId: s.traceId }));
+    const split = await splitLateParts(lateStore, chains, summaries, 60_000);
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(LATE_READS_IN_FLIGHT);
+    expect(split.merges.map((m) => m.traceId)).toEqual(ids.filter((_, i) => i % 2 === 0));
+    expect(split.merges.map((m) => m.chains.flatMap((c) => c.calls).some((c) => c.spanId === `e${ids.indexOf(m.traceId)}`))).toEqual(split.merges.map(() => true));
+    expect(split.spans).toEqual({ joined: 30, fragment: 0, missing: 30 });
+    expect(split.onTime.map((c) => c.traceId)).toEqual(summaries.filter((_, i) => i % 2 === 1).map((s) => s.traceId));
   });
 });

@@ -161,10 +161,19 @@ export async function splitLateParts(
   let replayedSpans = 0;
   const joining = new Map<string, Chain[]>();
   const replays = new Set<string>();
-  for (const s of summaries ?? []) {
-    const id = typeof s.traceId === 'string' ? s.traceId.toLowerCase() : '';
+  const all = summaries ?? [];
+  const idOf = (s: TraceSummary) => (typeof s.traceId === 'string' ? s.traceId.toLowerCase() : '');
+  // The stored summary of each trace that needs one, asked of the store several at a time.
+  const asks = (s: TraceSummary) =>
+    Boolean(replayed?.has(idOf(s))) || (s.late !== undefined && s.late !== 'fragment' && !(s.late === 'maybe' && mayBeStored && !mayBeStored(s.traceId)));
+  const asked = all.filter(asks);
+  const found = await inFlight(asked, (s) => store.traceSummary(replayed?.has(idOf(s)) ? idOf(s) : s.traceId));
+  const storedOf = new Map<TraceSummary, TraceSummary | undefined>(asked.map((s, i) => [s, found[i]]));
+  for (const s of all) {
+    const id = idOf(s);
+    const stored = storedOf.get(s);
     // A replayed trace the store holds is merged into it whatever the pipeline marked it.
-    if (replayed?.has(id) && (await store.traceSummary(id))) {
+    if (replayed?.has(id) && stored) {
       replayedSpans += s.spans;
       replays.add(id);
       joining.set(id, []);
@@ -176,7 +185,6 @@ export async function splitLateParts(
       continue;
     }
     if (s.late === 'maybe' && mayBeStored && !mayBeStored(s.traceId)) continue;
-    const stored = await store.traceSummary(s.traceId);
     if (!stored) {
       if (s.late === 'joins') spans.missing += s.spans;
       continue;
@@ -202,15 +210,35 @@ export async function splitLateParts(
     if (part) part.push(chain);
     else onTime.push(chain);
   }
-  const merges: LateMerge[] = [];
-  for (const [traceId, part] of joining) {
-    const boundary = boundaries.get(traceId) ?? [];
-    if (part.length === 0 && boundary.length === 0) continue;
-    const merge = mergeLatePart(traceId, await store.traceChains(traceId), part, boundary);
+  const merging = [...joining].filter(([traceId, part]) => part.length > 0 || (boundaries.get(traceId)?.length ?? 0) > 0);
+  const storedChains = await inFlight(merging, ([traceId]) => store.traceChains(traceId));
+  const merges = merging.map(([traceId, part], i) => {
+    const merge = mergeLatePart(traceId, storedChains[i]!, part, boundaries.get(traceId) ?? []);
     if (replays.has(traceId)) merge.replayed = true;
-    merges.push(merge);
-  }
+    return merge;
+  });
   return { onTime, merges, spans, replayedSpans };
+}
+
+/**
+ * Store reads of a batch's later parts in flight at once: a batch can hold a hundred of them, and
+ * one read after another on PostgreSQL was a round trip each (~100 ms a batch in the latency
+ * phase, bench/README.md "Later parts on PostgreSQL"); its pool has 8 connections by default.
+ */
+export const LATE_READS_IN_FLIGHT = 8;
+
+/** `read` of every item, at most LATE_READS_IN_FLIGHT at a time, the results in the items' order. */
+async function inFlight<T, R>(items: readonly T[], read: (item: T) => R | Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await read(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LATE_READS_IN_FLIGHT, items.length) }, worker));
+  return out;
 }
 
 /** The part's calls that changed the trace, as one chain per identity (for analysers that see only chains). */

@@ -506,6 +506,39 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         expect(await s.chainWriter.commitBatch({})).toEqual({ chains: 0, calls: 0, rejected: 0 });
       });
 
+      it("replaces several traces in one unit: counts as one trace after another would leave them, a trace named twice keeps its last chains", async () => {
+        const s = await fresh();
+        const [t1, t2, t3] = [traceId(84), traceId(85), traceId(86)];
+        await s.chainWriter.writeChains([
+          chain(t1, 'svc:a', [['b', 'op1']], T0),
+          chain(t2, 'svc:a', [['b', 'op1']], T0 + 10),
+          chain(t2, 'svc:gone', [['c', 'op9']], T0 + 11),
+          chain(t3, 'svc:b', [['d', 'op2']], T0 + 20),
+        ]);
+        const written = await s.chainWriter.commitBatch({
+          replaced: [
+            // A first version of t1's chains, replaced again below within the same unit.
+            { traceId: t1, chains: [chain(t1, 'svc:gone', [['x', 'first']], T0)] },
+            { traceId: t2, chains: [chain(t2, 'svc:b', [['d', 'op2']], T0 + 10)] },
+            { traceId: t3, chains: [] },
+            { traceId: t1.toUpperCase(), chains: [chain(t1, 'svc:a', [['b', 'op1'], ['b', 'op1']], T0), chain(traceId(87), 'svc:x', [['y', 'op']])] },
+          ],
+          checkpoint: { alerts: [{ alert: testAlert({ id: 'r1', identity: 'svc:a' }), dedupKey: 'r1' }] },
+        });
+        // Written: t1's first version too (then replaced), t2's chain and t1's last; t87's chain is refused.
+        expect(written).toEqual({ chains: 3, calls: 4, rejected: 1 });
+        expect((await s.chainReader.traceChains(t1)).map((c) => [c.identity, c.calls.length])).toEqual([['svc:a', 2]]);
+        expect((await s.chainReader.traceChains(t2)).map((c) => [c.identity, c.calls.length])).toEqual([['svc:b', 1]]);
+        expect(await s.chainReader.traceChains(t3)).toEqual([]);
+        expect(await s.identities.getIdentity('svc:a')).toMatchObject({ calls: 2, chains: 1 });
+        expect(await s.identities.getIdentity('svc:b')).toMatchObject({ calls: 1, chains: 1 });
+        expect(await s.identities.getIdentity('svc:gone')).toBeUndefined();
+        expect(await s.identities.getIdentity('svc:x')).toBeUndefined();
+        expect((await s.identities.identityEdges('svc:a')).map((e) => [e.peer, e.operation, e.count])).toEqual([['b', 'op1', 2]]);
+        expect((await s.identities.identityEdges('svc:b')).map((e) => [e.peer, e.operation, e.count])).toEqual([['d', 'op2', 1]]);
+        expect(await s.identities.counts()).toEqual({ identities: 2, edges: 2 });
+      });
+
       it('stores nothing of a unit whose checkpoint fails: the chains do not advance without what was learned from them', async () => {
         const s = await fresh();
         const t = traceId(82);

@@ -182,7 +182,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts, sweepOptions
   const writer: PostgresChains['writer'] = {
     accepts: (chain) => acceptable(chain) !== undefined,
     writeChains: writeBatch,
-    replaceTraceChains: (traceId, chains) => afresh(() => db.transaction((tx) => replaceIn(tx, traceId, chains))),
+    replaceTraceChains: (traceId, chains) => afresh(() => db.transaction((tx) => replaceIn(tx, [{ traceId, chains }]))),
   };
 
   /**
@@ -210,8 +210,8 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts, sweepOptions
         for (const [text, values] of statements) sent.push(tx.query(text, values));
         await settled(sent);
         const { recorded: _, ...written } = await chains;
-        for (const r of unit.replaced ?? []) {
-          const replaced = await replaceIn(tx, r.traceId, r.chains);
+        if (unit.replaced?.length) {
+          const replaced = await replaceIn(tx, unit.replaced);
           written.chains += replaced.chains;
           written.calls += replaced.calls;
           written.rejected += replaced.rejected;
@@ -226,20 +226,51 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts, sweepOptions
     }
   };
 
-  /** Replaces the stored chains of one trace within the transaction `tx`. */
-  const replaceIn = async (tx: Queryable, traceId: string, chains: readonly Chain[]): Promise<WriteResult> => {
-    const bytes = traceIdToBytes(traceId);
-    if (!bytes) return { chains: 0, calls: 0, rejected: chains.length };
-    const own = chains.filter((c) => acceptable(c)?.equals(bytes));
-    // The old chains, locked and read, then taken off their identities and edges.
-    const rows = await tx.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM chains c WHERE c.trace_id = $1 ORDER BY c.seq FOR UPDATE`, [bytes]);
+  /**
+   * Replaces the stored chains of the traces `replaced` names (each with its new chains) within the
+   * transaction `tx`, all of them in the same few statements: their old chains locked, read and
+   * deleted, taken off their identities and edges, the new ones written, and identities and edges
+   * left empty deleted. One trace at a time took seven round trips a trace; a unit of a batch with
+   * a hundred later parts spent ~300 ms in them, which set detection latency's tail
+   * (bench/README.md, "Later parts on PostgreSQL"). A trace named twice keeps its last chains, as
+   * replacing it twice in a row would.
+   */
+  const replaceIn = async (tx: Queryable, replaced: ReadonlyArray<{ traceId: string; chains: readonly Chain[] }>): Promise<WriteResult> => {
+    // Each trace's last entry is the one that stands; an earlier one's chains count as written and replaced.
+    const keys = replaced.map((r) => traceIdToBytes(r.traceId));
+    const last = new Map<string, number>();
+    keys.forEach((bytes, i) => bytes && last.set(bytes.toString('hex'), i));
+    const ids: Buffer[] = [];
+    const own: Chain[] = [];
+    const superseded = { chains: 0, calls: 0 };
+    let rejected = 0;
+    replaced.forEach((r, i) => {
+      const bytes = keys[i];
+      if (!bytes) {
+        rejected += r.chains.length;
+        return;
+      }
+      const stands = last.get(bytes.toString('hex')) === i;
+      if (stands) ids.push(bytes);
+      for (const c of r.chains) {
+        if (!acceptable(c)?.equals(bytes)) rejected++;
+        else if (stands) own.push(c);
+        else {
+          superseded.chains++;
+          superseded.calls += c.calls.length;
+        }
+      }
+    });
+    if (ids.length === 0) return { ...superseded, rejected };
+    // The old chains, locked (in seq order) and read, then taken off their identities and edges.
+    const rows = await tx.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM chains c WHERE c.trace_id = ANY($1::bytea[]) ORDER BY c.seq FOR UPDATE`, [ids]);
     const old = chainCounts(await toChains(rows));
-    await tx.query('DELETE FROM chains WHERE trace_id = $1', [bytes]);
-    const ids = [...old.identities.keys()].sort();
+    await tx.query('DELETE FROM chains WHERE trace_id = ANY($1::bytea[])', [ids]);
+    const identityIds = [...old.identities.keys()].sort();
     const edges = [...old.edges.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const identityArgs = [ids.map(toColumn), ids.map((id) => old.identities.get(id)!.calls), ids.map((id) => old.identities.get(id)!.chains)];
+    const identityArgs = [identityIds.map(toColumn), identityIds.map((id) => old.identities.get(id)!.calls), identityIds.map((id) => old.identities.get(id)!.chains)];
     const edgeArgs = [edges.map((e) => toColumn(e.identity)), edges.map((e) => toColumn(e.service)), edges.map((e) => toColumn(e.peer)), edges.map((e) => toColumn(e.operation))];
-    if (ids.length > 0) {
+    if (identityIds.length > 0) {
       await tx.query(
         `UPDATE identities i SET calls = i.calls - o.calls, chains = i.chains - o.chains
          FROM unnest($1::text[], $2::int8[], $3::int8[]) AS o (id, calls, chains) WHERE i.id = o.id`,
@@ -254,7 +285,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts, sweepOptions
     }
     // Within a transaction whose id is recorded (a unit), or one of its own (replaceTraceChains).
     const { recorded: _, ...written } = await write(tx, own, undefined, null);
-    if (ids.length > 0) {
+    if (identityIds.length > 0) {
       await tx.query('DELETE FROM identities WHERE id = ANY($1::text[]) AND calls <= 0 AND chains <= 0', [identityArgs[0]]);
       await tx.query(
         `DELETE FROM edges x USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS o (identity, service, peer, operation)
@@ -262,7 +293,7 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts, sweepOptions
         edgeArgs,
       );
     }
-    return { ...written, rejected: written.rejected + chains.length - own.length };
+    return { chains: written.chains + superseded.chains, calls: written.calls + superseded.calls, rejected: written.rejected + rejected };
   };
 
   /** Chains of rows, their texts looked up in one round trip when the memo lacks any. */
