@@ -158,6 +158,10 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
       lookups.push(id);
       return s.chainReader.traceSummary(id);
     };
+    chainReader.traceSummaries = (ids: readonly string[]) => {
+      lookups.push(...ids);
+      return s.chainReader.traceSummaries(ids);
+    };
     let answered: (complete: boolean) => void = () => {};
     const seeded = new Promise<boolean>((resolve) => (answered = resolve));
     chainReader.recentTraceIds = async (sinceMs, maxIds, visit) => {
@@ -276,6 +280,9 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
     // The store fails to read a trace's summary.
     const broken = Object.create(s.chainReader) as SqliteBackend['chainReader'];
     broken.traceSummary = async () => {
+      throw new Error('disk I/O error');
+    };
+    broken.traceSummaries = async () => {
       throw new Error('disk I/O error');
     };
     const engine = createEngine({ store: { chainWriter: s.chainWriter, chainReader: broken }, registry: new Registry(), recentTraces: { earlierPartsStored: false }, now: () => T });

@@ -113,10 +113,15 @@ function canonical(value: unknown): string {
 export type LateOutcome = 'joined' | 'fragment' | 'missing';
 export const LATE_OUTCOMES: readonly LateOutcome[] = ['joined', 'fragment', 'missing'];
 
-/** What the store must answer for the late parts of a batch (synchronously or not). */
+/**
+ * What the store must answer for the late parts of a batch (synchronously or not): a trace at a
+ * time, or all of a batch's at once when it can (ChainReader.traceSummaries, chainsOfTraces).
+ */
 export interface LateStore {
   traceChains(traceId: string): Chain[] | Promise<Chain[]>;
   traceSummary(traceId: string): TraceSummary | undefined | Promise<TraceSummary | undefined>;
+  traceSummaries?(traceIds: readonly string[]): Promise<Array<TraceSummary | undefined>>;
+  chainsOfTraces?(traceIds: readonly string[]): Promise<Chain[][]>;
 }
 
 /** Whether any trace of the batch is a later part of its trace (most batches have none). */
@@ -167,7 +172,8 @@ export async function splitLateParts(
   const asks = (s: TraceSummary) =>
     Boolean(replayed?.has(idOf(s))) || (s.late !== undefined && s.late !== 'fragment' && !(s.late === 'maybe' && mayBeStored && !mayBeStored(s.traceId)));
   const asked = all.filter(asks);
-  const found = await inFlight(asked, (s) => store.traceSummary(replayed?.has(idOf(s)) ? idOf(s) : s.traceId));
+  const askedIds = asked.map((s) => (replayed?.has(idOf(s)) ? idOf(s) : s.traceId));
+  const found = store.traceSummaries && asked.length > 0 ? await store.traceSummaries(askedIds) : await inFlight(askedIds, (id) => store.traceSummary(id));
   const storedOf = new Map<TraceSummary, TraceSummary | undefined>(asked.map((s, i) => [s, found[i]]));
   for (const s of all) {
     const id = idOf(s);
@@ -211,7 +217,9 @@ export async function splitLateParts(
     else onTime.push(chain);
   }
   const merging = [...joining].filter(([traceId, part]) => part.length > 0 || (boundaries.get(traceId)?.length ?? 0) > 0);
-  const storedChains = await inFlight(merging, ([traceId]) => store.traceChains(traceId));
+  const mergingIds = merging.map(([traceId]) => traceId);
+  const storedChains =
+    store.chainsOfTraces && merging.length > 0 ? await store.chainsOfTraces(mergingIds) : await inFlight(mergingIds, (traceId) => store.traceChains(traceId));
   const merges = merging.map(([traceId, part], i) => {
     const merge = mergeLatePart(traceId, storedChains[i]!, part, boundaries.get(traceId) ?? []);
     if (replays.has(traceId)) merge.replayed = true;
@@ -221,9 +229,9 @@ export async function splitLateParts(
 }
 
 /**
- * Store reads of a batch's later parts in flight at once: a batch can hold a hundred of them, and
- * one read after another on PostgreSQL was a round trip each (~100 ms a batch in the latency
- * phase, bench/README.md "Later parts on PostgreSQL"); its pool has 8 connections by default.
+ * Store reads of a batch's later parts in flight at once, for a store that reads a trace at a
+ * time: a batch can hold a hundred of them, and one read after another on PostgreSQL was a round
+ * trip each (bench/README.md "Later parts on PostgreSQL"); its pool has 8 connections by default.
  */
 export const LATE_READS_IN_FLIGHT = 8;
 

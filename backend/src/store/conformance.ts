@@ -178,6 +178,25 @@ export function runStoreConformance(name: string, openBackend: OpenBackend): voi
         expect(await s.chainReader.traceSummary(traceId(31))).toBeUndefined();
       });
 
+      it("reads several traces' summaries and chains at once, as one at a time would, in the order asked", async () => {
+        const s = await fresh();
+        const [a, b, none] = [traceId(32), traceId(33), traceId(34)];
+        const chainsA = [chain(a, 'svc:r', [['p', 'op1']], T0), chain(a, 'svc:q', [['p', 'op2'], ['p', 'op3']], T0 + 5)];
+        await s.chainWriter.writeChains(chainsA, [{ traceId: a, startMs: T0, endMs: T0 + 9, spans: 3, services: ['r'] }]);
+        await s.chainWriter.writeChains([chain(b, 'svc:r', [['p', 'op4']], T0 + 20)], [{ traceId: b, startMs: T0 + 20, endMs: T0 + 30, spans: 1, services: ['r'] }]);
+        // A later part of a: a second summary, merged.
+        await s.chainWriter.writeChains([], [{ traceId: a, startMs: T0 + 1, endMs: T0 + 40, spans: 2, services: ['q'] }]);
+        const asked = [b, none, a.toUpperCase(), 'zz', a];
+        const one = async (id: string) => [await s.chainReader.traceSummary(id), await s.chainReader.traceChains(id)] as const;
+        const each = await Promise.all(asked.map(one));
+        expect(await s.chainReader.traceSummaries(asked)).toEqual(each.map(([summary]) => summary));
+        expect(await s.chainReader.chainsOfTraces(asked)).toEqual(each.map(([, chains]) => chains));
+        expect((await s.chainReader.traceSummaries([a]))[0]).toMatchObject({ spans: 5, endMs: T0 + 40 });
+        expect((await s.chainReader.chainsOfTraces([a]))[0]).toEqual(chainsA);
+        expect(await s.chainReader.traceSummaries([])).toEqual([]);
+        expect(await s.chainReader.chainsOfTraces(['zz'])).toEqual([[]]);
+      });
+
       it('replaces the chains of a trace (a late part merged in), correcting identity and edge counts', async () => {
         const s = await fresh();
         const t = traceId(35);

@@ -91,6 +91,13 @@ export interface ChainReader {
   recentChains(identity: string, query: ChainQuery): Promise<Chain[]>;
   /** What is known of a completed trace (spans, services, times, merged over late parts); undefined when unknown. */
   traceSummary(traceId: string): Promise<TraceSummary | undefined>;
+  /**
+   * traceSummary of each trace id, in the order given: the traces of a batch's later parts, asked
+   * together (one read on PostgreSQL, where a read a trace was a round trip each).
+   */
+  traceSummaries(traceIds: readonly string[]): Promise<Array<TraceSummary | undefined>>;
+  /** traceChains of each trace id, in the order given (see traceSummaries). */
+  chainsOfTraces(traceIds: readonly string[]): Promise<Chain[][]>;
   /** Newest chain end time ever stored, 0 when empty. */
   newestEventMs(): Promise<number>;
   /**

@@ -66,6 +66,25 @@ const WRITE_SQL = `WITH
 /** A unit's id when it stores no chain: a unit sent again after its commit fails on it. */
 const UNIT_ID_SQL = 'INSERT INTO written_batches (id, written_ms) VALUES ($1, $2)';
 
+/** The well-formed ids among `keys`, each once. */
+function distinctIds(keys: ReadonlyArray<Buffer | undefined>): Buffer[] {
+  const seen = new Map<string, Buffer>();
+  for (const k of keys) if (k) seen.set(k.toString('hex'), k);
+  return [...seen.values()];
+}
+
+/** `items` by the hex of their trace id, each trace's in the order given. */
+function groupByTrace<T>(items: readonly T[], idOf: (item: T) => Buffer): Map<string, T[]> {
+  const byTrace = new Map<string, T[]>();
+  for (const item of items) {
+    const key = idOf(item).toString('hex');
+    const list = byTrace.get(key);
+    if (list) list.push(item);
+    else byTrace.set(key, [item]);
+  }
+  return byTrace;
+}
+
 const CHAIN_COLUMNS = 'c.seq, c.trace_id, c.identity, c.kind, c.display_name, c.start_ms, c.end_ms, c.calls, c.received_ms';
 
 interface ChainRow {
@@ -342,6 +361,33 @@ export function createPostgresChains(db: Sql, texts: NumberedTexts, sweepOptions
         [bytes],
       );
       return mergeTraceSummary(bytes, rows, fromColumn);
+    },
+    async traceSummaries(traceIds) {
+      const keys = traceIds.map((id) => traceIdToBytes(id));
+      const ids = distinctIds(keys);
+      if (ids.length === 0) return keys.map(() => undefined);
+      // At most 64 parts a trace, as traceSummary reads.
+      const rows = await db.query<{ trace_id: Buffer; start_ms: number; end_ms: number; spans: number; services: string[] }>(
+        `SELECT trace_id, start_ms, end_ms, spans, services FROM
+           (SELECT trace_id, start_ms, end_ms, spans, services, seq, row_number() OVER (PARTITION BY trace_id ORDER BY seq) AS n
+            FROM traces WHERE trace_id = ANY($1::bytea[])) t
+         WHERE n <= 64 ORDER BY seq`,
+        [ids],
+      );
+      const byTrace = groupByTrace(rows, (r) => r.trace_id);
+      return keys.map((bytes) => (bytes ? mergeTraceSummary(bytes, byTrace.get(bytes.toString('hex')) ?? [], fromColumn) : undefined));
+    },
+    async chainsOfTraces(traceIds) {
+      const keys = traceIds.map((id) => traceIdToBytes(id));
+      const ids = distinctIds(keys);
+      if (ids.length === 0) return keys.map(() => []);
+      const rows = await db.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM chains c WHERE c.trace_id = ANY($1::bytea[]) ORDER BY c.start_ms, c.seq`, [ids]);
+      const chains = await toChains(rows);
+      const byTrace = groupByTrace(
+        rows.map((row, i) => ({ row, chain: chains[i]! })),
+        ({ row }) => row.trace_id,
+      );
+      return keys.map((bytes) => (bytes ? (byTrace.get(bytes.toString('hex')) ?? []).map(({ chain }) => chain) : []));
     },
     // Chains and summaries live in two tables here, and a summary's row does not say when it was
     // received: which traces were stored lately cannot be told. (In a cluster the engine does not

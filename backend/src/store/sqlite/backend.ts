@@ -58,6 +58,9 @@ export async function openSqliteBackend(
       traceChains: async (traceId) => store.traceChains(traceId),
       recentChains: async (identity, q) => store.recentChains(identity, Math.max(1, Math.floor(q.limit)), q.sinceMs, q.untilMs),
       traceSummary: async (traceId) => store.traceSummary(traceId),
+      // Reads of this file cost no round trip: one trace after another.
+      traceSummaries: async (traceIds) => traceIds.map((traceId) => store.traceSummary(traceId)),
+      chainsOfTraces: async (traceIds) => traceIds.map((traceId) => store.traceChains(traceId)),
       newestEventMs: async () => store.newestEventMs(),
       async recentTraceIds(sinceMs, maxIds, visit) {
         // In steps, a turn of the event loop between them: a store that took a window of ids at a
