@@ -146,6 +146,8 @@ export function createPipelineThread(options: PipelineThreadOptions): PipelineTh
   // for them to be copied into the old generation and marked there (bench/README.md, "Waiting
   // batches outside the heap").
   const { port1: literals, port2: literalsOfWorker } = new MessageChannel();
+  // Read with receiveMessageOnPort only: it never keeps the process alive.
+  literals.unref();
   const worker = new Worker(workerUrl(), {
     workerData: { ...workerData, literals: literalsOfWorker },
     transferList: [literalsOfWorker],
