@@ -12,6 +12,7 @@ import type {
   SuppressionRecord,
 } from '../contracts.js';
 import { baselineEntryFromRow, baselineFromRow, type BaselineEntryRow, type BaselineRow } from '../rows.js';
+import { decodeHeldChain, encodeHeldChain } from '../held-chain.js';
 import type { Queryable, Sql } from './sql.js';
 import { enqueueStatements } from './outbox.js';
 import { fromColumn, toColumn, toColumnOrNull } from './text.js';
@@ -149,21 +150,21 @@ export function createPostgresDetectionState(
       return rows.length > 0;
     },
     async heldByAlert(alertId) {
-      const rows = await db.query<{ identity: string; trace_id: string; alert_id: string; chain: string }>(
+      const rows = await db.query<{ identity: string; trace_id: string; alert_id: string; chain: Buffer }>(
         'SELECT identity, trace_id, alert_id, chain FROM held_chains WHERE alert_id = $1',
         [toColumn(alertId)],
       );
-      return rows.map((r): HeldChain => ({ identity: fromColumn(r.identity), traceId: fromColumn(r.trace_id), alertId: fromColumn(r.alert_id), chain: JSON.parse(r.chain) as Chain }));
+      return rows.map((r): HeldChain => ({ identity: fromColumn(r.identity), traceId: fromColumn(r.trace_id), alertId: fromColumn(r.alert_id), chain: decodeHeldChain(r.chain) }));
     },
     async heldChainsOf(identity, limit) {
       // A chain is held once per alert it raised: count it once on the graph.
-      const rows = await db.query<{ chain: string }>(
+      const rows = await db.query<{ chain: Buffer }>(
         `SELECT h.chain FROM held_chains h JOIN alerts a ON a.id = h.alert_id
          WHERE h.identity = $1 AND a.status <> 'expected'
          GROUP BY h.trace_id, h.chain ORDER BY max(h.start_ms) DESC LIMIT $2`,
         [toColumn(identity), Math.max(1, Math.floor(limit))],
       );
-      return rows.map((r) => JSON.parse(r.chain) as Chain);
+      return rows.map((r) => decodeHeldChain(r.chain));
     },
     async openAlertCounts() {
       const rows = await db.query<{ detector: string; severity: string; count: number }>(
@@ -237,11 +238,11 @@ export function checkpointStatements(cp: DetectionCheckpoint): Statement[] {
     const rows = [...held.values()];
     out.push([
       `INSERT INTO held_chains (identity, trace_id, alert_id, start_ms, chain)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[])
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bytea[])
        ON CONFLICT (identity, trace_id, alert_id) DO UPDATE SET start_ms = excluded.start_ms, chain = excluded.chain`,
       [
         rows.map((h) => toColumn(h.identity)), rows.map((h) => toColumn(h.traceId)), rows.map((h) => toColumn(h.alertId)),
-        rows.map((h) => h.chain.startMs), rows.map((h) => JSON.stringify(h.chain)),
+        rows.map((h) => h.chain.startMs), rows.map((h) => encodeHeldChain(h.chain)),
       ],
     ]);
   }

@@ -4,6 +4,7 @@ import { connect } from './connection.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 import { applyPostgresMigrations, checkMigrations, postgresSchemaVersion } from './migrate.js';
 import { POSTGRES_MIGRATIONS } from './migrations/index.js';
+import { openPostgresBackend } from './backend.js';
 
 describe('PostgreSQL migrations', () => {
   let server: EmbeddedPostgres;
@@ -48,6 +49,28 @@ describe('PostgreSQL migrations', () => {
       expect(await db.query(`SELECT 1 FROM pg_tables WHERE tablename = 'half'`)).toEqual([]);
     } finally {
       await db.end();
+    }
+  });
+
+  it('keeps the held chains stored as JSON text before migration 060 readable, next to those stored deflated since', async () => {
+    const url = await server.createDatabase();
+    const db = connect(url, { logger: silentLogger });
+    const t = '0af7651916cd43dd8448eb211c80319c';
+    const chain = { traceId: t, identity: 'ci:bot', identityKind: 'cicd', startMs: 5_000, endMs: 5_010, calls: [] };
+    try {
+      await applyPostgresMigrations(db, silentLogger, POSTGRES_MIGRATIONS.filter((m) => m.version < 60));
+      await db.query('INSERT INTO held_chains (identity, trace_id, alert_id, start_ms, chain) VALUES ($1, $2, $3, $4, $5)', ['ci:bot', t, 'a0', 5_000, JSON.stringify(chain)]);
+    } finally {
+      await db.end();
+    }
+    const backend = await openPostgresBackend({ url });
+    try {
+      expect((await backend.detection.heldByAlert('a0')).map((h) => h.chain)).toEqual([chain]);
+      const later = { ...chain, traceId: '1af7651916cd43dd8448eb211c80319c' };
+      await backend.detection.checkpoint({ held: [{ identity: 'ci:bot', traceId: later.traceId, alertId: 'a1', chain: later }] });
+      expect((await backend.detection.heldByAlert('a1')).map((h) => h.chain)).toEqual([later]);
+    } finally {
+      await backend.close();
     }
   });
 

@@ -108,3 +108,25 @@ describe('SQLite detection state: entries keyed by number (migration 091)', () =
     expect(stored.get('svc:other')).toEqual([entry('peer', 'p', 2)]);
   });
 });
+
+describe('SQLite detection state: held chains', () => {
+  it('stores a held chain deflated, and still reads one a version before this stored as JSON text', async () => {
+    const backend = (await open()) as SqliteBackend;
+    const t = '0af7651916cd43dd8448eb211c80319c';
+    const calls = Array.from({ length: 20 }, (_, i) => ({
+      traceId: t, spanId: (0x200 + i).toString(16).padStart(16, '0'), parentSpanId: '', identity: 'ci:bot', identityKind: 'cicd', service: 'bot',
+      peer: 'iam.amazonaws.com', peerKind: 'service', external: true, operation: `GET /roles/${i}`, protocol: 'http', startMs: 5_000 + i, durationMs: 1, status: 'ok', name: 'GET', source: {},
+    }));
+    const chain = { traceId: t, identity: 'ci:bot', identityKind: 'cicd', startMs: 5_000, endMs: 5_030, calls } as const;
+    await backend.detection.checkpoint({ held: [{ identity: 'ci:bot', traceId: t, alertId: 'a1', chain: chain as never }] });
+    const row = backend.store.db.prepare("SELECT typeof(chain) AS type, length(chain) AS bytes FROM held_chains WHERE alert_id = 'a1'").get() as { type: string; bytes: number };
+    expect(row.type).toBe('blob');
+    expect(row.bytes).toBeLessThan(Buffer.byteLength(JSON.stringify(chain)) / 4);
+    expect((await backend.detection.heldByAlert('a1')).map((h) => h.chain)).toEqual([chain]);
+    // A row as an earlier version wrote it: the chain's JSON as text.
+    const old = { ...chain, traceId: '1af7651916cd43dd8448eb211c80319c' };
+    backend.store.db.prepare('INSERT INTO held_chains (identity, trace_id, alert_id, start_ms, chain) VALUES (?, ?, ?, ?, ?)').run('ci:bot', old.traceId, 'a0', 4_000, JSON.stringify(old));
+    expect((await backend.detection.heldByAlert('a0')).map((h) => h.chain)).toEqual([old]);
+    expect(await backend.detection.isHeld('ci:bot', old.traceId)).toBe(true);
+  });
+});

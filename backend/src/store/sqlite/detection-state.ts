@@ -12,6 +12,7 @@ import type {
   SuppressionRecord,
 } from '../contracts.js';
 import { baselineEntryFromRow, baselineFromRow, type BaselineEntryRow, type BaselineRow } from '../rows.js';
+import { decodeHeldChain, encodeHeldChain } from '../held-chain.js';
 import { DETECTION_SCHEMA, numberBaselineEntries } from './detection-schema.js';
 import { createRowInserter } from './multi-row.js';
 
@@ -136,7 +137,7 @@ export function createSqliteDetectionState(
       // Only a copy carries a sequence (the column is migration 060's; older schemas never get one).
       if (deliverySeq) raiseSeq().run(Math.floor(deliverySeq), a.id);
     }
-    for (const h of cp.held ?? []) stmt.hold.run(h.identity, h.traceId, h.alertId, h.chain.startMs, JSON.stringify(h.chain));
+    for (const h of cp.held ?? []) stmt.hold.run(h.identity, h.traceId, h.alertId, h.chain.startMs, encodeHeldChain(h.chain));
     for (const r of cp.released ?? []) stmt.release.run(r.identity, r.traceId);
     for (const s of cp.suppressions ?? []) stmt.suppress.run(s.identity, s.detector, s.key, s.alertId);
     if (cp.outbox?.length) outbox.enqueue(cp.outbox);
@@ -177,11 +178,11 @@ export function createSqliteDetectionState(
       return stmt.isHeld.get(identity, traceId) !== undefined;
     },
     async heldByAlert(alertId) {
-      const rows = stmt.heldByAlert.all(alertId) as Array<{ identity: string; trace_id: string; alert_id: string; chain: string }>;
-      return rows.map((r): HeldChain => ({ identity: r.identity, traceId: r.trace_id, alertId: r.alert_id, chain: JSON.parse(r.chain) as Chain }));
+      const rows = stmt.heldByAlert.all(alertId) as Array<{ identity: string; trace_id: string; alert_id: string; chain: string | Uint8Array }>;
+      return rows.map((r): HeldChain => ({ identity: r.identity, traceId: r.trace_id, alertId: r.alert_id, chain: decodeHeldChain(r.chain) }));
     },
     async heldChainsOf(identity, limit) {
-      return (stmt.heldByIdentity.all(identity, Math.max(1, Math.floor(limit))) as string[]).map((c) => JSON.parse(c) as Chain);
+      return (stmt.heldByIdentity.all(identity, Math.max(1, Math.floor(limit))) as Array<string | Uint8Array>).map(decodeHeldChain);
     },
     async openAlertCounts() {
       return stmt.openAlerts.all() as Array<{ detector: string; severity: string; count: number }>;

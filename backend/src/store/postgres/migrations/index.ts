@@ -11,9 +11,10 @@ import cluster from './040-cluster.js';
 import heldChainsByStart from './045-held-chains-by-start.js';
 import textSweep from './050-text-sweep.js';
 import alertsByLastSeenId from './056-alerts-by-last-seen-id.js';
+import heldChainsDeflated from './060-held-chains-deflated.js';
 
 /** Every migration of the PostgreSQL store, in version order (checked at start-up). */
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   chains, detection, alertSearch, detectionDoubles, chainReceived, pathParameters, alertOutbox, edgesByLastSeen, cluster, heldChainsByStart, textSweep,
-  alertsByLastSeenId,
+  alertsByLastSeenId, heldChainsDeflated,
 ];
