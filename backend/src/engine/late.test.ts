@@ -5,7 +5,6 @@ import { BOUNDARY_IDENTITY, type Call, type Chain, type TraceSummary } from '@co
 import { openSqliteBackend, type SqliteBackend } from '../store/index.js';
 import { call, tempDir, traceId } from '../store/testdata/fixtures.js';
 import { createEngine, mergeLatePart, splitLateParts, type LateMerge } from './index.js';
-import { LATE_READS_IN_FLIGHT } from './late.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -154,10 +153,6 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
   const counted = (s: SqliteBackend, { tell = true } = {}) => {
     const lookups: string[] = [];
     const chainReader = Object.create(s.chainReader) as SqliteBackend['chainReader'];
-    chainReader.traceSummary = (id: string) => {
-      lookups.push(id);
-      return s.chainReader.traceSummary(id);
-    };
     chainReader.traceSummaries = (ids: readonly string[]) => {
       lookups.push(...ids);
       return s.chainReader.traceSummaries(ids);
@@ -279,9 +274,6 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
     const s = await store();
     // The store fails to read a trace's summary.
     const broken = Object.create(s.chainReader) as SqliteBackend['chainReader'];
-    broken.traceSummary = async () => {
-      throw new Error('disk I/O error');
-    };
     broken.traceSummaries = async () => {
       throw new Error('disk I/O error');
     };
@@ -302,34 +294,34 @@ describe('parts the pipeline marks maybe, with the engine remembering what it st
 });
 
 describe('reading the stored traces of a batch of later parts', () => {
-  it('asks the store several at a time, never more than LATE_READS_IN_FLIGHT, and keeps the batch order', async () => {
+  it('asks the store once for the summaries it needs and once for the chains of the traces that join, and keeps the batch order', async () => {
     const ids = Array.from({ length: 30 }, (_, i) => traceId(100 + i));
     const stored = new Map(ids.map((id, i) => [id, [{ ...chainOf([{ ...entry, traceId: id, spanId: `e${i}` }]), traceId: id }]]));
-    let inFlight = 0;
-    let most = 0;
-    // Each read answers on a later timer turn: reads asked together overlap, one-by-one reads would not.
-    const slow = <R>(value: R): Promise<R> => {
-      most = Math.max(most, ++inFlight);
-      return new Promise((resolve) =>
-        setTimeout(() => {
-          inFlight--;
-          resolve(value);
-        }, 1),
-      );
-    };
+    const asked: string[][] = [];
     const lateStore = {
-      traceSummary: (id: string) => slow(stored.has(id) ? { traceId: id, startMs: T, endMs: T + 60, spans: 1, services: ['web'] } : undefined),
-      traceChains: (id: string) => slow(stored.get(id) ?? []),
+      traceSummaries: async (list: readonly string[]) => {
+        asked.push(['summaries', ...list]);
+        return list.map((id) => (stored.has(id) ? { traceId: id, startMs: T, endMs: T + 60, spans: 1, services: ['web'] } : undefined));
+      },
+      chainsOfTraces: async (list: readonly string[]) => {
+        asked.push(['chains', ...list]);
+        return list.map((id) => stored.get(id) ?? []);
+      },
     };
-    // Every other trace is stored: those join, the others are later parts whose earlier part is gone.
+    // Every other trace is stored: those join, the others are later parts whose earlier part is gone;
+    // one fragment, which is not asked about.
     const summaries = ids.map((id, i): TraceSummary => ({ traceId: i % 2 === 0 ? id : traceId(200 + i), startMs: T, endMs: T + 60, spans: 2, services: ['web'], late: 'joins' }));
+    summaries.push({ traceId: traceId(300), startMs: T, endMs: T + 60, spans: 3, services: ['web'], late: 'fragment' });
     const chains = summaries.map((s) => ({ ...chainOf([{ ...stitched, traceId: s.traceId }]), traceId: s.traceId }));
     const split = await splitLateParts(lateStore, chains, summaries, 60_000);
-    expect(most).toBeGreaterThan(1);
-    expect(most).toBeLessThanOrEqual(LATE_READS_IN_FLIGHT);
-    expect(split.merges.map((m) => m.traceId)).toEqual(ids.filter((_, i) => i % 2 === 0));
-    expect(split.merges.map((m) => m.chains.flatMap((c) => c.calls).some((c) => c.spanId === `e${ids.indexOf(m.traceId)}`))).toEqual(split.merges.map(() => true));
-    expect(split.spans).toEqual({ joined: 30, fragment: 0, missing: 30 });
-    expect(split.onTime.map((c) => c.traceId)).toEqual(summaries.filter((_, i) => i % 2 === 1).map((s) => s.traceId));
+    const joining = ids.filter((_, i) => i % 2 === 0);
+    expect(asked).toEqual([
+      ['summaries', ...summaries.slice(0, 30).map((s) => s.traceId)],
+      ['chains', ...joining],
+    ]);
+    expect(split.merges.map((m) => m.traceId)).toEqual(joining);
+    expect(split.merges.map((m) => m.chains.flatMap((c) => c.calls).some((c) => c.spanId === `e${ids.indexOf(m.traceId)}`))).toEqual(joining.map(() => true));
+    expect(split.spans).toEqual({ joined: 30, fragment: 3, missing: 30 });
+    expect(split.onTime.map((c) => c.traceId)).toEqual(summaries.filter((_, i) => i % 2 === 1 || i === 30).map((s) => s.traceId));
   });
 });

@@ -1,5 +1,6 @@
 import type { Call, Chain, TraceSummary } from '@conduct/processor';
 import { BOUNDARY_IDENTITY, chainsOf } from '@conduct/processor';
+import type { ChainReader } from '../store/index.js';
 
 /**
  * A later part of a trace merged into what was stored of it: the trace's chains as they are now
@@ -114,15 +115,11 @@ export type LateOutcome = 'joined' | 'fragment' | 'missing';
 export const LATE_OUTCOMES: readonly LateOutcome[] = ['joined', 'fragment', 'missing'];
 
 /**
- * What the store must answer for the late parts of a batch (synchronously or not): a trace at a
- * time, or all of a batch's at once when it can (ChainReader.traceSummaries, chainsOfTraces).
+ * What the store must answer for the late parts of a batch: the stored summaries of the traces it
+ * asks about, then the stored chains of those that join, each all at once (a read a trace was a
+ * round trip each on PostgreSQL, bench/README.md "Later parts on PostgreSQL").
  */
-export interface LateStore {
-  traceChains(traceId: string): Chain[] | Promise<Chain[]>;
-  traceSummary(traceId: string): TraceSummary | undefined | Promise<TraceSummary | undefined>;
-  traceSummaries?(traceIds: readonly string[]): Promise<Array<TraceSummary | undefined>>;
-  chainsOfTraces?(traceIds: readonly string[]): Promise<Chain[][]>;
-}
+export type LateStore = Pick<ChainReader, 'traceSummaries' | 'chainsOfTraces'>;
 
 /** Whether any trace of the batch is a later part of its trace (most batches have none). */
 export function hasLateParts(summaries: readonly TraceSummary[] | undefined): boolean {
@@ -168,12 +165,12 @@ export async function splitLateParts(
   const replays = new Set<string>();
   const all = summaries ?? [];
   const idOf = (s: TraceSummary) => (typeof s.traceId === 'string' ? s.traceId.toLowerCase() : '');
-  // The stored summary of each trace that needs one, asked of the store several at a time.
+  // The stored summary of each trace that needs one, asked of the store together.
   const asks = (s: TraceSummary) =>
     Boolean(replayed?.has(idOf(s))) || (s.late !== undefined && s.late !== 'fragment' && !(s.late === 'maybe' && mayBeStored && !mayBeStored(s.traceId)));
   const asked = all.filter(asks);
   const askedIds = asked.map((s) => (replayed?.has(idOf(s)) ? idOf(s) : s.traceId));
-  const found = store.traceSummaries && asked.length > 0 ? await store.traceSummaries(askedIds) : await inFlight(askedIds, (id) => store.traceSummary(id));
+  const found = asked.length > 0 ? await store.traceSummaries(askedIds) : [];
   const storedOf = new Map<TraceSummary, TraceSummary | undefined>(asked.map((s, i) => [s, found[i]]));
   for (const s of all) {
     const id = idOf(s);
@@ -218,35 +215,13 @@ export async function splitLateParts(
   }
   const merging = [...joining].filter(([traceId, part]) => part.length > 0 || (boundaries.get(traceId)?.length ?? 0) > 0);
   const mergingIds = merging.map(([traceId]) => traceId);
-  const storedChains =
-    store.chainsOfTraces && merging.length > 0 ? await store.chainsOfTraces(mergingIds) : await inFlight(mergingIds, (traceId) => store.traceChains(traceId));
+  const storedChains = merging.length > 0 ? await store.chainsOfTraces(mergingIds) : [];
   const merges = merging.map(([traceId, part], i) => {
     const merge = mergeLatePart(traceId, storedChains[i]!, part, boundaries.get(traceId) ?? []);
     if (replays.has(traceId)) merge.replayed = true;
     return merge;
   });
   return { onTime, merges, spans, replayedSpans };
-}
-
-/**
- * Store reads of a batch's later parts in flight at once, for a store that reads a trace at a
- * time: a batch can hold a hundred of them, and one read after another on PostgreSQL was a round
- * trip each (bench/README.md "Later parts on PostgreSQL"); its pool has 8 connections by default.
- */
-export const LATE_READS_IN_FLIGHT = 8;
-
-/** `read` of every item, at most LATE_READS_IN_FLIGHT at a time, the results in the items' order. */
-async function inFlight<T, R>(items: readonly T[], read: (item: T) => R | Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await read(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(LATE_READS_IN_FLIGHT, items.length) }, worker));
-  return out;
 }
 
 /** The part's calls that changed the trace, as one chain per identity (for analysers that see only chains). */
