@@ -1,4 +1,3 @@
-import type { Chain } from '@conduct/processor';
 import type { Alert } from '../../alerts/model.js';
 import type {
   AlertListFilter,

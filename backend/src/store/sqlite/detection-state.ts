@@ -1,6 +1,5 @@
 import { alertListSql } from './alert-query.js';
 import type Database from 'better-sqlite3';
-import type { Chain } from '@conduct/processor';
 import type { Alert } from '../../alerts/model.js';
 import type {
   AlertListFilter,
