@@ -187,7 +187,8 @@ export async function splitLateParts(
       spans.fragment += s.spans;
       continue;
     }
-    if (s.late === 'maybe' && mayBeStored && !mayBeStored(s.traceId)) continue;
+    // A maybe whose trace cannot be stored was not asked about: not late.
+    if (!storedOf.has(s)) continue;
     if (!stored) {
       if (s.late === 'joins') spans.missing += s.spans;
       continue;
