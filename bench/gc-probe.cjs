@@ -4,7 +4,9 @@
 // starts, it covers both isolates); GC_PROBE_FLAGS sets other V8 flags, GC_PROBE_WORKER_YOUNG_MB
 // the pipeline thread's young generation. With GC_PROBE_DIR, samples what each thread allocates, including what the
 // next scavenge or mark-compact frees (V8's sampling heap profiler keeps only live objects unless
-// told otherwise), and writes one `.heapprofile` per thread to GC_PROBE_DIR.
+// told otherwise), and writes one `.heapprofile` per thread to GC_PROBE_DIR. With
+// GC_PROBE_SURVIVORS=1 as well, leaves out what a scavenge frees: what remains is what survived the
+// young generation (promoted, or still live), the allocations that make mark-compacts.
 'use strict';
 const { isMainThread, threadId } = require('node:worker_threads');
 if (isMainThread) {
@@ -45,6 +47,6 @@ if (dir) {
     writeFileSync(join(dir, name), JSON.stringify(profile));
   };
   post('HeapProfiler.enable')
-    .then(() => post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }))
+    .then(() => post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.GC_PROBE_SURVIVORS !== '1' }))
     .then(() => setInterval(() => void save(), 2000).unref());
 }

@@ -7,12 +7,13 @@
 //
 //   npm run build && node bench/gc-serve.mjs [--shape 4] [--transport http] [--spans 200000] [--rounds 3] \
 //     [--variant '{"name":"base","root":"../gc-base"}' --variant '{"name":"semi32","nodeOptions":"--max-semi-space-size=32"}'] \
-//     [--warmup 200000] [--alloc DIR]
+//     [--warmup 200000] [--alloc DIR [--survivors]]
 //
 // --warmup N sends N spans to each server before the measured run (see warmUp below).
 // --alloc DIR also samples what each thread allocates over the whole run (bench/gc-probe.cjs,
 // preloaded; it costs CPU, so the figures of such a run are not for comparing) and prints the
-// heaviest allocation sites by thread (the profiles stay in DIR, one server each).
+// heaviest allocation sites by thread (the profiles stay in DIR, one server each); with
+// --survivors, only what survived a scavenge (what the old generation takes in).
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     transport: { type: 'string', default: 'http' },
     warmup: { type: 'string', default: '0' },
     alloc: { type: 'string' },
+    survivors: { type: 'boolean', default: false },
     top: { type: 'string', default: '15' },
   },
 });
@@ -100,7 +102,7 @@ async function once(variant, loadgen, id) {
     lines.push(...out.slice(0, cut).split('\n'));
     out = out.slice(cut + 1);
   };
-  const env = { ...variant.env, GC_PROBE_NVP: '1', ...(values.alloc ? { GC_PROBE_DIR: resolve(values.alloc) } : {}) };
+  const env = { ...variant.env, GC_PROBE_NVP: '1', ...(values.alloc ? { GC_PROBE_DIR: resolve(values.alloc), GC_PROBE_SURVIVORS: values.survivors ? '1' : '0' } : {}) };
   const nodeOptions = `--require=${join(HERE, 'gc-probe.cjs')} ${variant.nodeOptions}`;
   const server = await startServer(variant.root, { learning: { minCalls: 100, period: '5s' } }, { nodeOptions, nodeArgs: variant.nodeArgs, env, onStdout });
   try {
@@ -172,7 +174,7 @@ function printAllocationSites(dir) {
       for (const child of node.children ?? []) walk(child);
     };
     for (const file of readdirSync(dir).filter((f) => f.startsWith(`${thread}-`) && f.endsWith('.heapprofile'))) walk(JSON.parse(readFileSync(join(dir, file), 'utf8')).head);
-    process.stdout.write(`\nallocation sites, ${thread === 'main' ? 'main' : 'pipeline'} thread (${(total / 1048576).toFixed(0)} MB sampled):\n`);
+    process.stdout.write(`\n${values.survivors ? 'sites of allocations that survived a scavenge' : 'allocation sites'}, ${thread === 'main' ? 'main' : 'pipeline'} thread (${(total / 1048576).toFixed(0)} MB sampled):\n`);
     for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top))) process.stdout.write(`  ${((100 * bytes) / total).toFixed(1).padStart(5)}%  ${site}\n`);
   }
 }
