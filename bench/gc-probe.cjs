@@ -6,7 +6,8 @@
 // next scavenge or mark-compact frees (V8's sampling heap profiler keeps only live objects unless
 // told otherwise), and writes one `.heapprofile` per thread to GC_PROBE_DIR. With
 // GC_PROBE_SURVIVORS=1 as well, leaves out what a scavenge frees: what remains is what survived the
-// young generation (promoted, or still live), the allocations that make mark-compacts.
+// young generation (promoted, or still live), the allocations that make mark-compacts; young
+// objects a mark-compact frees are counted too.
 'use strict';
 const { isMainThread, threadId } = require('node:worker_threads');
 if (isMainThread) {
