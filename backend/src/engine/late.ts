@@ -169,8 +169,8 @@ export async function splitLateParts(
   const asks = (s: TraceSummary) =>
     Boolean(replayed?.has(idOf(s))) || (s.late !== undefined && s.late !== 'fragment' && !(s.late === 'maybe' && mayBeStored && !mayBeStored(s.traceId)));
   const asked = all.filter(asks);
-  const askedIds = asked.map((s) => (replayed?.has(idOf(s)) ? idOf(s) : s.traceId));
-  const found = asked.length > 0 ? await store.traceSummaries(askedIds) : [];
+  // By the lower-cased id, as joining keys its trace (the store reads either case; a malformed id is '').
+  const found = asked.length > 0 ? await store.traceSummaries(asked.map(idOf)) : [];
   const storedOf = new Map<TraceSummary, TraceSummary | undefined>(asked.map((s, i) => [s, found[i]]));
   for (const s of all) {
     const id = idOf(s);
